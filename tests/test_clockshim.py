@@ -1,0 +1,73 @@
+"""scripts/clock-sweep's clock shim (tests/clockshim/sitecustomize.py), in a process of its own
+as the sweep runs it: warmup's clock and the tests' are moved alike, the rest still works."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+PROBE = """
+import datetime as dt, json, time
+import pandas, pendulum                      # compiled code built against the real types
+from warmup.instants import now_utc
+from tests import outboxkit                  # a tests module: its datetime is moved too
+
+def later():
+    import datetime                          # an import in a function, after start-up
+    return datetime.datetime.now(datetime.UTC).timestamp()
+
+day = dt.date(2026, 11, 16)
+print(json.dumps({
+    "warmup": now_utc().timestamp(),
+    "tests": outboxkit.dt.datetime.now(outboxkit.dt.UTC).timestamp(),
+    "local_import": later(),
+    "time": time.time(),
+    "real_instance": isinstance(pendulum.datetime(2026, 1, 1), dt.datetime),
+    "made_is_real": type(dt.datetime(2026, 1, 1)).__module__ + "." + type(dt.datetime(2026, 1, 1)).__qualname__,
+    "date_is_real": type(day) is dt.date,
+    "name": dt.datetime.__name__,
+    "pandas": str(pandas.Timestamp(dt.datetime(2026, 1, 1, tzinfo=dt.UTC)).year),
+}))
+"""
+
+
+def _probe(tmp_path: Path, shift: str | None) -> dict:  # type: ignore[type-arg]
+    """The probe, as a test module would be imported (its name starts with test_)."""
+    (tmp_path / "test_clock_probe.py").write_text(PROBE)
+    env = {k: v for k, v in os.environ.items() if k != "WARMUP_TEST_CLOCK_SHIFT"}
+    env["PYTHONPATH"] = os.pathsep.join(map(str, (ROOT / "tests" / "clockshim", ROOT, tmp_path)))
+    if shift is not None:
+        env["WARMUP_TEST_CLOCK_SHIFT"] = shift
+    out = subprocess.run(
+        [sys.executable, "-c", "import test_clock_probe"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout)  # type: ignore[no-any-return]
+
+
+def test_the_shim_moves_warmup_s_clock_and_the_tests_and_breaks_nothing(tmp_path: Path) -> None:
+    before = time.time()
+    got = _probe(tmp_path, "-86400")
+    after = time.time()
+    for key in ("warmup", "tests", "local_import", "time"):
+        assert before - 86400 - 1 <= got[key] <= after - 86400 + 1, (key, got)
+    assert got["real_instance"] and got["date_is_real"], got
+    assert got["made_is_real"] == "datetime.datetime" and got["name"] == "datetime", got
+    assert got["pandas"] == "2026", got
+
+
+def test_without_a_shift_the_shim_does_nothing(tmp_path: Path) -> None:
+    before = time.time()
+    got = _probe(tmp_path, None)
+    assert before - 1 <= got["warmup"] <= time.time() + 1, got
+    assert got["name"] == "datetime", got
