@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,7 +38,7 @@ print(json.dumps({
 """
 
 
-def _probe(tmp_path: Path, shift: str | None) -> dict:  # type: ignore[type-arg]
+def _probe(tmp_path: Path, shift: str | None) -> dict[str, Any]:
     """The probe, as a test module would be imported (its name starts with test_)."""
     (tmp_path / "test_clock_probe.py").write_text(PROBE)
     env = {k: v for k, v in os.environ.items() if k != "WARMUP_TEST_CLOCK_SHIFT"}
@@ -52,7 +53,7 @@ def _probe(tmp_path: Path, shift: str | None) -> dict:  # type: ignore[type-arg]
         text=True,
         check=True,
     )
-    return json.loads(out.stdout)  # type: ignore[no-any-return]
+    return json.loads(out.stdout)
 
 
 def test_the_shim_moves_warmup_s_clock_and_the_tests_and_breaks_nothing(tmp_path: Path) -> None:
