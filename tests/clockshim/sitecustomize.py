@@ -82,6 +82,10 @@ if _SHIFT:
         def utcnow(cls) -> Any:
             return cls.now(_datetime.UTC).replace(tzinfo=None)
 
+        @classmethod
+        def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
+            return handler.generate_schema(_RealDateTime)  # SQLModel's fields of warmup.ledger
+
     # named as the real one, for messages that name a type
     FakeDateTime.__name__ = FakeDateTime.__qualname__ = "datetime"
     FakeDateTime.__module__ = "datetime"
@@ -103,17 +107,24 @@ if _SHIFT:
 
     _BUILTINS = {**vars(builtins), "__import__": _import}
 
-    def _swap(module: types.ModuleType) -> None:
-        """Before the module runs: its imports of ``datetime`` (at the top or in a function)
-        get the stand-ins. After: anything it took from elsewhere, swapped."""
+    def _swap(module: types.ModuleType, *, before: bool = False) -> None:
+        """``before`` the module runs: its imports of ``datetime`` (at the top or in a
+        function) get the stand-ins. After: the names it holds for the real ones, swapped."""
         names = vars(module)
-        names["__builtins__"] = _BUILTINS
+        if before:
+            names["__builtins__"] = _BUILTINS
+            return
         for name, value in list(names.items()):
             if id(value) in _SWAP:
                 names[name] = _SWAP[id(value)]
 
     def _ours(name: str) -> bool:
         return name.split(".")[0] in ("warmup", "tests") or name.startswith(("test_", "conftest"))
+
+    def _pendulum(name: str) -> bool:
+        """pendulum's modules are swapped after they run (its classes derive from the real
+        ones), so ``pendulum.now()``, which the tests ask, is moved too."""
+        return name.split(".")[0] == "pendulum"
 
     class _Loader(importlib.abc.Loader):
         def __init__(self, inner: Any) -> None:
@@ -129,10 +140,11 @@ if _SHIFT:
             if module.__name__ == "_pytest.assertion.rewrite":
                 self.inner.exec_module(module)
                 _wrap_rewriter(module.AssertionRewritingHook)
-            else:
-                _swap(module)
-                self.inner.exec_module(module)
-                _swap(module)
+                return
+            if _ours(module.__name__):
+                _swap(module, before=True)
+            self.inner.exec_module(module)
+            _swap(module)
 
     def _wrap_rewriter(hook: Any) -> None:
         """pytest loads test modules with a finder of its own, ahead of this one: its loader
@@ -141,7 +153,7 @@ if _SHIFT:
 
         def exec_module(self: Any, module: types.ModuleType) -> None:
             if _ours(module.__name__):
-                _swap(module)
+                _swap(module, before=True)
             inner(self, module)
             if _ours(module.__name__):
                 _swap(module)
@@ -150,7 +162,7 @@ if _SHIFT:
 
     class _Finder(importlib.abc.MetaPathFinder):
         def find_spec(self, name: str, path: Any, target: Any = None) -> Any:
-            if not _ours(name) and name != "_pytest.assertion.rewrite":
+            if not (_ours(name) or _pendulum(name) or name == "_pytest.assertion.rewrite"):
                 return None
             spec = importlib.machinery.PathFinder.find_spec(name, path)
             if spec is not None and spec.loader is not None:
