@@ -56,10 +56,14 @@ def _probe(tmp_path: Path, shift: str | None) -> dict[str, Any]:
     return json.loads(out.stdout)
 
 
+# this test's own clock, moved when scripts/clock-sweep runs it
+MOVED = float(os.environ.get("WARMUP_TEST_CLOCK_SHIFT") or 0)
+
+
 def test_the_shim_moves_warmup_s_clock_and_the_tests_and_breaks_nothing(tmp_path: Path) -> None:
-    before = time.time()
+    before = time.time() - MOVED
     got = _probe(tmp_path, "-86400")
-    after = time.time()
+    after = time.time() - MOVED
     for key in ("warmup", "tests", "local_import", "time"):
         assert before - 86400 - 1 <= got[key] <= after - 86400 + 1, (key, got)
     assert got["real_instance"] and got["date_is_real"], got
@@ -68,7 +72,7 @@ def test_the_shim_moves_warmup_s_clock_and_the_tests_and_breaks_nothing(tmp_path
 
 
 def test_without_a_shift_the_shim_does_nothing(tmp_path: Path) -> None:
-    before = time.time()
+    before = time.time() - MOVED
     got = _probe(tmp_path, None)
-    assert before - 1 <= got["warmup"] <= time.time() + 1, got
+    assert before - 1 <= got["warmup"] <= time.time() - MOVED + 1, got
     assert got["name"] == "datetime", got
