@@ -1636,3 +1636,29 @@ def test_a_file_without_line_ends_is_refused_not_read_whole_into_memory(tmp_path
         "short: is it the CSV export?\n"
     )
     assert ledger_digest(ledger_path) == before
+
+
+def test_a_status_kept_as_it_came_is_listed_and_reported(ledger_url, run, tmp_path):
+    """An imported ``bounce_status`` not written ``X.Y.Z`` is kept as it came ("5.1.1 user
+    unknown", "5.x.1"); reading its reason back took it for a code and raised ValueError, so
+    ``bounces list`` and ``report --by-reason`` died with a traceback on every later run, the
+    whole ledger's bounces unlistable. Such a status says no code: the words decide."""
+    log = write(
+        tmp_path / "log.csv",
+        "a@corp.example,r1@example.com,2026-11-02T09:00:00+08:00,hard,5.1.1 user unknown,,exmail,,,",
+        "a@corp.example,r2@example.com,2026-11-02T09:05:00+08:00,soft,4.x.2,,,,,",
+        "a@corp.example,r3@example.com,2026-11-02T09:10:00+08:00,block,5.7.1.,,,,,",
+    )
+    res = run("import", str(log), "--db", ledger_url)
+    assert res.exit_code == 0, res.output
+    res = run("bounces", "list", "--json", "--db", ledger_url)
+    assert res.exit_code == 0, res.output
+    rows = {b["recipient"]: (b["status"], b["reason"]) for b in json.loads(res.stdout)}
+    assert rows == {
+        "r1@example.com": ("5.1.1 user unknown", "userunknown"),
+        "r2@example.com": ("4.x.2", "undefined"),
+        "r3@example.com": ("5.7.1.", "undefined"),
+    }
+    res = run("report", "--by-reason", "--json", "--db", ledger_url)
+    assert res.exit_code == 0, res.output
+    assert "userunknown" in res.output

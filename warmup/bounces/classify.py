@@ -217,9 +217,14 @@ def extract_reply(text: str) -> str:
     return m.group(1) if m else ""
 
 
+# An enhanced status code as RFC 3463 writes it, and nothing else (ASCII digits: int() would
+# take "٥" or " 1" too)
+_CODE_RE = re.compile(r"[0-9]\.([0-9]{1,3})\.([0-9]{1,3})", re.ASCII)
+
+
 def _code_key(status: str) -> tuple[int, int] | None:
-    parts = status.split(".")
-    return (int(parts[1]), int(parts[2])) if len(parts) == 3 else None
+    m = _CODE_RE.fullmatch(status)
+    return (int(m.group(1)), int(m.group(2))) if m else None
 
 
 def _reporter(mta: str) -> str:
@@ -419,6 +424,10 @@ def recorded_reason(kind: str, status: str, reply: str, diagnostic: str) -> str:
     the text kept does not say."""
     if kind in ("complaint", "notice"):  # an ARF report, whether a complaint or not
         return "feedback"
+    if status and not _CODE_RE.fullmatch(status):
+        # an imported bounce_status in another form is kept as it came ("5.1.1 user unknown"):
+        # words, read as the diagnostic's
+        status, diagnostic = "", f"{status} {diagnostic}"
     # a hard bounce with a 4xx status came from a report (a live 4xx is never hard): read it so
     verdict = decide(status, reply, diagnostic, "" if kind == "hard" else None)
     if kind == "delayed":  # a delay warning: of no kind, the words' reason is all there is
