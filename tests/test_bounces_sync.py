@@ -402,6 +402,34 @@ def test_forged_and_recipientless_reports_count_for_nothing(box, ledger_path):
 
 
 @pytest.mark.slow
+def test_a_forged_unsubscribe_request_stops_the_mailing_but_charges_no_complaint(ledger_url, box):
+    """A mail client's unsubscribe request is five header lines anyone can write in a lead's
+    name (From is not checked, and it names no message): it was counted as a complaint, and one
+    of them paused a mailbox of 25 sends (4% against a 0.3% pause line). It still stops the
+    mailing (the address is suppressed), but no longer counts in the complaint rate, and
+    'bounces list' says why."""
+    send_many(25)
+    forged = (
+        f"From: lead3@example.com\r\nTo: {BOX}\r\nSubject: unsubscribe\r\n"
+        f"Date: {email.utils.formatdate()}\r\nX-Apple-Unsubscribe: true\r\n\r\n"
+        "Apple Mail sent this email to unsubscribe from the message.\r\n"
+    )
+    box.append("INBOX", forged.encode())
+    res = cli("bounces", "sync", BOX, "--json")
+    assert res.returncode == 0, res.stderr
+    assert (json.loads(res.stdout)["bounces"], json.loads(res.stdout)["matched"]) == (1, 1)
+    suppressed = json.loads(cli("suppress", "list", "--json").stdout)
+    assert [(s["address"], s["kind"]) for s in suppressed] == [("lead3@example.com", "complaint")]
+    [listed] = json.loads(cli("bounces", "list", BOX, "--json").stdout)
+    assert (listed["kind"], listed["matched"], listed["counted"]) == ("complaint", True, False)
+    assert listed["not_counted"] == (
+        "a mail client's unsubscribe request: it stops the mailing, but names no message and "
+        "anyone can write one in a lead's name, so it is no complaint against the mailbox"
+    )
+    quota = json.loads(cli("quota", BOX, "--json").stdout)[0]
+    assert quota["status"] != "paused" and quota["complaint_rate"] in (None, 0.0), quota
+
+
 def test_a_report_read_again_elsewhere_is_recorded_once(ledger_url, box):
     # Issue #10 item 13: 100 reports synced, the folder recreated with the same messages (new
     # UIDVALIDITY): the 30 without a Message-ID of their own were recorded a second time.

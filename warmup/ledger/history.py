@@ -50,6 +50,7 @@ from warmup.ledger.values import (
     id_forms,
     local_day,
     named_only,
+    opt_out,
     sql_limit,
     utc,
 )
@@ -762,6 +763,11 @@ def _why_not_counted(conn: Connection, r: Any, order: Any) -> str:
         return "a delay warning: the server still tries, never counted"
     if kind == NOTICE:
         return "a feedback report that is no complaint (auth-failure, not-spam): never counted"
+    if sid is not None and opt_out(kind, diag):
+        return (
+            "a mail client's unsubscribe request: it stops the mailing, but names no message and "
+            "anyone can write one in a lead's name, so it is no complaint against the mailbox"
+        )
     if sid is not None:
         return "a second report of a send whose failure is already counted"
     if why:

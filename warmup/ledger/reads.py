@@ -14,7 +14,7 @@ import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
-from warmup.ledger.values import Ask, MailboxRow, Snapshot, day_start
+from warmup.ledger.values import Ask, MailboxRow, Snapshot, day_start, opt_out
 from warmup.policy.walk import DayCounts, DaySums, History, MailboxEvent, WalkState
 
 BOUNCE_KINDS = ("hard", "soft", "block", "complaint")
@@ -28,6 +28,17 @@ DELAYED = "delayed"
 NOTICE = "notice"
 RECORDED_KINDS = (*BOUNCE_KINDS, DELAYED, NOTICE)
 UNCOUNTED_KINDS = (DELAYED, NOTICE)
+
+
+def counts(kind: str, diagnostic: str | None) -> bool:
+    """Whether a bounce of ``kind`` matched to a send counts in its mailbox's rates (if it is
+    the send's first): not a delay warning nor a notice, and not a mail client's unsubscribe
+    request (:func:`opt_out`), which anyone can write in a lead's name (its From is all it
+    says of its sender) and one of which would pause a mailbox, a complaint rate's pause line
+    being a fraction of a percent."""
+    return kind not in UNCOUNTED_KINDS and not opt_out(kind, diagnostic)
+
+
 # Every migration of :mod:`warmup.ledger.migrations`, in order: a ledger that has them all needs
 # none (the driver-level "is the schema current?"; tests/test_schema.py checks the list).
 MIGRATION_NAMES = (

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection
 
 from warmup.errors import DataError
 from warmup.ledger.outbox import release_waiting
+from warmup.ledger.reads import counts
 from warmup.ledger.schema import (
     BOUNCE,
     COUNT_COLUMNS,
@@ -32,7 +33,6 @@ from warmup.ledger.schema import (
     SUPPRESSION,
     SYNC_STATE,
     TIMELINE_CACHE,
-    UNCOUNTED_KINDS,
     WALK_MEMO,
 )
 from warmup.ledger.values import (
@@ -473,7 +473,7 @@ class Records:
 
         counted = (
             sid is not None
-            and b.kind not in UNCOUNTED_KINDS
+            and counts(b.kind, b.diagnostic)
             and self._first_of_send(conn, sid, b.kind)
         )
         day = local_day(at, box.timezone)
@@ -858,7 +858,7 @@ class Records:
         bounce or complaint suppresses the recipient."""
         at = max(r.at, sent_at) if sent_at is not None else r.at
         day = local_day(at, box.timezone)
-        counted = r.kind not in UNCOUNTED_KINDS and self._first_of_send(conn, sid, r.kind)
+        counted = counts(r.kind, r.diagnostic) and self._first_of_send(conn, sid, r.kind)
         conn.execute(
             BOUNCE.update()
             .where(BOUNCE.c.id == r.id)

@@ -273,7 +273,8 @@ def opt_out(kind: str, diagnostic: str | None) -> bool:
     """Whether a complaint is a mail client's unsubscribe request (``warmup.bounces.parse``
     writes its diagnostic "unsubscribe: ..."): the person asking from their own address, which
     names no Message-ID, not a feedback loop's report returning the original. It answers the
-    send to its sender by recipient and time, as a bounce does."""
+    send to its sender by recipient and time, as a bounce does, and stops the mailing, but is
+    never counted (:func:`warmup.ledger.reads.counts`)."""
     return kind == "complaint" and (diagnostic or "").startswith("unsubscribe:")
 
 
