@@ -64,3 +64,23 @@ def test_a_report_read_days_after_it_came_counts_on_the_day_it_came(box, ledger_
     assert [d for (d,) in days] == [str(t.astimezone(zone).date()) for t in (came, came, written)]
     assert sum(n for _, n in counted) == 3
     assert str(now.astimezone(zone).date()) not in {d for d, _ in counted}
+
+
+def test_a_sync_since_a_day_reads_what_came_early_that_day_in_the_mailboxs_zone(box):
+    """``--since DAY`` is a day of the mailbox's zone (a later one than its today is refused),
+    but IMAP's SEARCH SINCE compares the day each message arrived in the server's zone: a
+    report that came in the first hours of DAY for a mailbox east of the server (02:30 in
+    Shanghai, 18:30 the day before in UTC) was not read, nor counted. What came the day before
+    DAY in the mailbox's zone is still left out."""
+    assert cli("mailbox", "set", BOX, "--timezone", "Pacific/Kiritimati").returncode == 0
+    kiritimati = ZoneInfo("Pacific/Kiritimati")  # UTC+14: east of every server
+    day = dt.datetime.now(kiritimati).date() - dt.timedelta(days=1)
+    early = dt.datetime.combine(day, dt.time(1), kiritimati)  # DAY 01:00 here, DAY-1 in UTC
+    before = early - dt.timedelta(hours=2)  # DAY-1 23:00 here
+    arrived(box, dsn("<e@corp.example>", "early@example.net", "5.1.1", "550 no", 1), early)
+    arrived(box, dsn("<b@corp.example>", "before@example.net", "5.1.1", "550 no", 2), before)
+    res = cli("bounces", "sync", BOX, "--since", day.isoformat(), "--json")
+    assert res.returncode == 0, res.stderr
+    assert (json.loads(res.stdout)["scanned"], json.loads(res.stdout)["bounces"]) == (1, 1)
+    listed = json.loads(cli("bounces", "list", "--json").stdout)
+    assert [b["recipient"] for b in listed] == ["early@example.net"]

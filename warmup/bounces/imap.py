@@ -48,7 +48,7 @@ from warmup.errors import (
 from warmup.instants import EARLIEST
 from warmup.ledger import BounceIn, Ledger, MailboxRow
 from warmup.ledger.reads import DELAYED, NOTICE
-from warmup.ledger.values import zone
+from warmup.ledger.values import day_start, zone
 from warmup.neterr import Opening, TimedReader, describe
 from warmup.words import printable, scrubbed
 
@@ -696,18 +696,29 @@ def _sync_folder(
         # its position (an OverflowError past 2^63), and windowed a search up to it.
         uidnext = None
     exists = _number(selected)
-    uids = _search(imap, folder, last, since, exists, uidnext)
+    # --since is a day of the mailbox's zone, but SEARCH SINCE compares the day each message
+    # arrived in the server's (RFC 3501): a server west of the mailbox passed over what came
+    # early in that day. Asked two days before (zones are at most 26 h apart), the messages that
+    # came before the day began in the mailbox's zone are left out once their arrival is read.
+    start = day_start(asked, box.timezone) if asked is not None else None
+    searched = asked - dt.timedelta(days=2) if asked is not None else since
+    uids = _search(imap, folder, last, searched, exists, uidnext)
+    news: list[int] = []
     if asked is not None and saved > last:
         # The mail new since the last sync, whatever its date (a report filed here keeps the
         # date it arrived): the position passes it too, and no sync would read it after.
         news = _search(imap, folder, max(saved, last), None, exists, uidnext)
         uids = sorted(set(uids).union(news))
+    new_ones = set(news)
     done = 0
     for i in range(0, len(uids), BATCH):
         batch = uids[i : i + BATCH]
         # Read and parse first, with no transaction open: parsing takes time, writing does not.
         found = []
         for uid, size, raw, arrived in _fetch(imap, folder, batch):
+            early = start is not None and arrived is not None and arrived < start
+            if early and uid not in new_ones:
+                continue  # came before the day asked for, in the mailbox's zone
             item = _read(uid, size, raw, box.address, now(), arrived)
             if item.partial:
                 item = _read_parts(imap, item, box.address, now(), arrived)
@@ -735,7 +746,7 @@ def _sync_folder(
                     report.unmatched.append(rcpt or "(no recipient)")
             reached[folder] = (uidvalidity, at)
         last = batch[-1]
-        report.scanned += len(batch)
+        report.scanned += len(found)
         done += len(batch)
         if to_move and move_to:
             report.moved += _move(imap, to_move, folder, move_to)
