@@ -642,49 +642,36 @@ def _m021_lift(conn: Connection, sid: int, address: str) -> int:
     return 0
 
 
-@migration
-def m021_feedback_notices(conn: Connection) -> None:
-    """The ARF reports recorded as complaints that are none (RFC 6591 ``auth-failure``, RFC
-    6430 ``not-spam``) are notices: a ledger kept counting them in its complaint rate (which
-    pauses a mailbox at a fraction of a percent) and kept their recipients suppressed after
-    the sync learnt to record them as kind ``notice``.
-
-    Each becomes a notice, uncounted; a send whose counted complaint it was counts its next
-    complaint, if any (as had it been read as a notice); the complaint counts of their days in
-    ``day_stat`` are recounted; each mailbox's ``rev`` moves and its walk memos of a later day
-    than the first one changed are dropped (those of that day or earlier never read it:
-    carried, as ``Records._touch`` does), its report memos (``timeline_cache``) dropped; and
-    the suppression a report made (its address, mailbox and instant) is lifted unless another
-    bounce of the address vouches for it, as ``Records._unanswer`` lifts one, or else becomes
-    that bounce's (:func:`_m021_lift`). A suppression made otherwise (by hand, the worker's, a
-    hard bounce's or a complaint's) is another row: kept as it is."""
-    run = conn.execute
-    rows = run(
-        sa.text(f"SELECT id, mailbox_id, send_id, day, counted FROM bounce WHERE {_M021_NOTICE}")
-    ).all()
-    if not rows:
-        return
-    run(
-        sa.text(f"UPDATE bounce SET kind = 'notice', counted = :no WHERE {_M021_NOTICE}"),
-        {"no": False},
-    )
-    days = {(r.mailbox_id, r.day) for r in rows if r.counted}
-    sends = sorted({r.send_id for r in rows if r.counted and r.send_id is not None})
+def _m021_next_complaints(
+    conn: Connection, sends: list[int], also: str = ""
+) -> set[tuple[int, Any]]:
+    """Of each send of ``sends`` that no counted complaint answers now, its first complaint
+    (meeting the SQL condition ``also``, if any) counted; the (mailbox id, day) of those."""
+    days: set[tuple[int, Any]] = set()
     for part in _m021_chunks(sends):
-        nexts = run(
+        nexts = conn.execute(
             _m021_in(
                 "SELECT id, mailbox_id, day FROM bounce WHERE id IN (SELECT min(id) FROM bounce"
-                " WHERE kind = 'complaint' AND send_id IN :ids GROUP BY send_id"
+                f" WHERE kind = 'complaint' AND send_id IN :ids{also} GROUP BY send_id"
                 " HAVING sum(CASE WHEN counted THEN 1 ELSE 0 END) = 0)"
             ),
             {"ids": part},
         ).all()
         if nexts:
-            run(
+            conn.execute(
                 _m021_in("UPDATE bounce SET counted = :yes WHERE id IN :ids"),
                 {"yes": True, "ids": [r.id for r in nexts]},
             )
         days |= {(r.mailbox_id, r.day) for r in nexts}
+    return days
+
+
+def _m021_recount(conn: Connection, days: set[tuple[int, Any]]) -> None:
+    """The complaint counts of ``days`` (mailbox id, day) in ``day_stat`` recounted from the
+    counted complaints; each of their mailboxes' ``rev`` moved, its walk memos of a later day
+    than its first one changed dropped (those of that day or earlier carried, as
+    ``Records._touch`` does) and its report memos (``timeline_cache``) dropped."""
+    run = conn.execute
     for mid, day in sorted(days):
         at = {"m": mid, "d": day}
         run(
@@ -718,6 +705,37 @@ def m021_feedback_notices(conn: Connection) -> None:
         )
         run(sa.text("DELETE FROM walk_memo WHERE mailbox_id = :m AND upto > :d"), at)
         run(sa.text("DELETE FROM timeline_cache WHERE mailbox_id = :m"), at)
+
+
+@migration
+def m021_feedback_notices(conn: Connection) -> None:
+    """The ARF reports recorded as complaints that are none (RFC 6591 ``auth-failure``, RFC
+    6430 ``not-spam``) are notices: a ledger kept counting them in its complaint rate (which
+    pauses a mailbox at a fraction of a percent) and kept their recipients suppressed after
+    the sync learnt to record them as kind ``notice``.
+
+    Each becomes a notice, uncounted; a send whose counted complaint it was counts its next
+    complaint, if any (as had it been read as a notice); the complaint counts of their days in
+    ``day_stat`` are recounted; each mailbox's ``rev`` moves and its walk memos of a later day
+    than the first one changed are dropped (those of that day or earlier never read it:
+    carried, as ``Records._touch`` does), its report memos (``timeline_cache``) dropped; and
+    the suppression a report made (its address, mailbox and instant) is lifted unless another
+    bounce of the address vouches for it, as ``Records._unanswer`` lifts one, or else becomes
+    that bounce's (:func:`_m021_lift`). A suppression made otherwise (by hand, the worker's, a
+    hard bounce's or a complaint's) is another row: kept as it is."""
+    run = conn.execute
+    rows = run(
+        sa.text(f"SELECT id, mailbox_id, send_id, day, counted FROM bounce WHERE {_M021_NOTICE}")
+    ).all()
+    if not rows:
+        return
+    run(
+        sa.text(f"UPDATE bounce SET kind = 'notice', counted = :no WHERE {_M021_NOTICE}"),
+        {"no": False},
+    )
+    days = {(r.mailbox_id, r.day) for r in rows if r.counted}
+    sends = sorted({r.send_id for r in rows if r.counted and r.send_id is not None})
+    _m021_recount(conn, days | _m021_next_complaints(conn, sends))
     made: set[tuple[int, str]] = set()
     for part in _m021_chunks([r.id for r in rows]):
         made |= {
@@ -751,6 +769,37 @@ def m022_timeline_cache_rev(conn: Connection) -> None:
     The memos kept before are dropped (a report rebuilds them)."""
     conn.exec_driver_sql("DELETE FROM timeline_cache")
     conn.exec_driver_sql("ALTER TABLE timeline_cache ADD COLUMN rev INTEGER NOT NULL DEFAULT 0")
+
+
+# m023 (frozen): a mail client's unsubscribe request, as the parser writes its diagnostic
+_M023_OPT_OUT = "kind = 'complaint' AND substr(diagnostic, 1, 12) = 'unsubscribe:'"
+
+
+@migration
+def m023_unsubscribe_requests_uncounted(conn: Connection) -> None:
+    """A mail client's unsubscribe request (recorded as a complaint, its diagnostic
+    "unsubscribe: ...") no longer counts in the complaint rate: nothing in it but a From header
+    says who wrote it, and one in a lead's name paused a mailbox. A ledger that counted some is
+    corrected: each is uncounted; a send whose counted complaint it was counts its next
+    complaint that is no such request, if any; and their days' complaint counts, the mailboxes'
+    ``rev`` and memos as m021 leaves them (:func:`_m021_recount`). The suppressions they made
+    stay: the request still stops the mailing."""
+    run = conn.execute
+    rows = run(
+        sa.text(f"SELECT mailbox_id, send_id, day FROM bounce WHERE counted AND {_M023_OPT_OUT}")
+    ).all()
+    if not rows:
+        return
+    run(sa.text(f"UPDATE bounce SET counted = :no WHERE {_M023_OPT_OUT}"), {"no": False})
+    days = {(r.mailbox_id, r.day) for r in rows}
+    sends = sorted({r.send_id for r in rows if r.send_id is not None})
+    also = " AND substr(coalesce(diagnostic, ''), 1, 12) <> 'unsubscribe:'"
+    _m021_recount(conn, days | _m021_next_complaints(conn, sends, also))
+    NOTES.append(
+        f"{len(rows)} unsubscribe request{'s' if len(rows) != 1 else ''} of a mail client "
+        f"recorded as complaints no longer count in the complaint rate (their addresses stay "
+        f"suppressed)"
+    )
 
 
 MIGRATIONS_TABLE = sa.Table(

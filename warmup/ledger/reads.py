@@ -63,6 +63,7 @@ MIGRATION_NAMES = (
     "m020_outbox_content_key",
     "m021_feedback_notices",
     "m022_timeline_cache_rev",
+    "m023_unsubscribe_requests_uncounted",
 )
 
 
