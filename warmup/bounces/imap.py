@@ -710,6 +710,7 @@ def _sync_folder(
         news = _search(imap, folder, max(saved, last), None, exists, uidnext)
         uids = sorted(set(uids).union(news))
     new_ones = set(news)
+    kept = False
     done = 0
     for i in range(0, len(uids), BATCH):
         batch = uids[i : i + BATCH]
@@ -745,7 +746,10 @@ def _sync_folder(
                 if not matched:
                     report.unmatched.append(rcpt or "(no recipient)")
             reached[folder] = (uidvalidity, at)
-        last = batch[-1]
+        # what came before the day asked for is passed over as a search leaves it: passed
+        # only by a later message read, so the next sync reads one after the last read
+        last = batch[-1] if start is None else max((i.uid for i in found), default=last)
+        kept = kept or bool(found)
         report.scanned += len(found)
         done += len(batch)
         if to_move and move_to:
@@ -759,7 +763,7 @@ def _sync_folder(
     # Saved at the last UID read, the next sync read all of it (no date: the position is
     # there), and so read a whole folder's history when the first found nothing.
     end = uidnext - 1 if asked is None and since is not None and uidnext else 0
-    if not uids or end > max(last, saved):
+    if not kept or end > max(last, saved):
         record_batch(ledger, box, folder, uidvalidity, max(last, saved, end), [], now())
         reached[folder] = (uidvalidity, max(last, end))
 
