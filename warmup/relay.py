@@ -5,13 +5,14 @@ goes through the gate (:mod:`warmup.wrap` runs the command).
     env = relay.child_env()        # hand these credentials to the client, then
     relay.stop()
 
-An aiosmtpd server listens on 127.0.0.1 (a free port) for the lifetime of the command. It is
+An SMTP server of its own (:mod:`warmup.relayserver`) listens on 127.0.0.1 (a free port) for
+the lifetime of the command. It is
 never an open relay (DESIGN.md invariant 8): it binds a loopback address only, demands AUTH
 with one-time credentials handed to the command in its environment, accepts ``MAIL FROM`` only
 for the gated mailbox and a header ``From`` only naming it. Suppressed recipients are refused
-at ``RCPT`` (550 5.1.1, that recipient only), before they cost quota (invariant 7). Its ``SMTP``
-subclass reads DATA itself and moves one deadline per command: lean versions of aiosmtpd's
-that answer alike (issue #15: aiosmtpd's were a large part of a relayed message's CPU).
+at ``RCPT`` (550 5.1.1, that recipient only), before they cost quota (invariant 7). The server
+answers the SMTP grammar, AUTH and the limits; the hooks below (``handle_MAIL``, ``handle_RCPT``,
+``handle_DATA``) answer what the gate decides.
 
 At the end of ``DATA`` the message is gated: a reservation for every accepted recipient, the
 upstream delivery, the settlement — all on the event loop's thread, which runs one callback at a
@@ -40,15 +41,10 @@ import logging
 import os
 import re
 import secrets
-import socket
 import time
-import warnings
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, AnyStr
-
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import MISSING, SMTP, AuthResult, LoginPassword, syntax
+from typing import Any
 
 from warmup import addresses, credentials, headers
 from warmup.errors import ConfigError, DataError, WarmupError
@@ -67,20 +63,10 @@ from warmup.gate import (
 from warmup.ledger import local_day
 from warmup.ledger.values import MailboxNotFound
 from warmup.policy.engine import next_send_text
+from warmup.relayserver import Envelope, Server
 from warmup.words import plural
 
 DATA_SIZE_LIMIT = headers.MESSAGE_LIMIT  # what the big providers accept per message
-# The relay speaks plain SMTP: it listens on loopback only, where there is no wire to protect.
-TLS_NOTE = (
-    "a client {what}: the relay at WARMUP_SMTP_HOST/PORT speaks plain SMTP on loopback; "
-    "turn TLS and STARTTLS off in the command's SMTP settings"
-)
-# A client of the relay that never logged in is not counted (any local process may connect),
-# but a script that skipped AUTH or used other credentials was told nothing else.
-LOGIN_NOTE = (
-    "a client {what}: the relay takes only this run's WARMUP_SMTP_USER and "
-    "WARMUP_SMTP_PASSWORD (AUTH PLAIN or LOGIN)"
-)
 MAX_HOLD = 600.0  # seconds: RFC 5321 §4.5.3.2.6, the client's wait for the end-of-DATA reply
 MAX_SESSIONS = 20  # connections at once; one script rarely opens more than a few
 LOGIN_TIMEOUT = 30.0  # seconds from connecting to a successful AUTH
@@ -96,26 +82,13 @@ SECRET_VARS = credentials.SECRET_VARS
 # (sent to the rest) from a first attempt (nothing sent: NOTHING_SENT).
 SHIM_HELO = "warmup-sendmail.invalid"
 NOTHING_SENT = "nothing sent (all or nothing)"
-# The relay's refusal of MAIL FROM ... SMTPUTF8: it does not offer it (Relay.handle_EHLO).
+# The relay's refusal of MAIL FROM ... SMTPUTF8: it does not offer it (relayserver's EHLO).
 NO_UTF8 = (
     "warmup sends with ASCII addresses only; give an international domain in its xn-- form "
     "and an ASCII name before the '@'"
 )
 _ENHANCED = re.compile(r"^[245]\.\d{1,3}\.\d{1,3}\b")
-_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
-# ``<local@domain>`` with dot-atom parts, then nothing or blank-separated parameters that do not
-# open with a comment: what scripts send, and what the stdlib parser reads back unchanged.
-_PLAIN_PATH = re.compile(rf"<({_ATOM}(?:\.{_ATOM})*@{_ATOM}(?:\.{_ATOM})*)>(?:[ \t]+([^\s(].*))?")
-# The dot RFC 5321 §4.5.2 puts before a line starting with one. A bare LF ends a line too: the
-# upstream server gets it as CRLF (smtp.dot_stuff), and smtplib doubles a dot after one.
-_STUFFED = re.compile(rb"(?:^|(?<=\n))\.")
-_LINES = re.compile(rb"[^\n]*\n")  # the lines of a client's DATA, each with its LF
-_NOISE = ("auth_require_tls == False", "login_data is deprecated")
 log = logging.getLogger("warmup.relay")
-# aiosmtpd warns on every connection that AUTH without TLS is unsafe (on a loopback socket there
-# is no wire to sniff) and on every login about its own deprecated attribute: noise that would
-# land between the command's own messages on stderr.
-logging.getLogger("mail.log").addFilter(lambda r: not any(n in r.getMessage() for n in _NOISE))
 
 
 def check_loopback(host: str) -> str:
@@ -353,17 +326,16 @@ class Relay:
         self.password = secrets.token_urlsafe(24)  # one run, one secret; never the real one
         self.port = 0
         self.tally = Tally()
-        self._controller: _Controller | None = None
+        self._server: Server | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> Relay:
         self._checkpoints_aside()
-        self._controller = _Controller(self)
-        self._controller.start()
-        self.port = self._controller.port
+        self._server = Server(self).start()
+        self.port = self._server.port
         # On the loop's thread while the command starts (another process): what the first
         # message would otherwise load while its client waits.
-        self._controller.loop.call_soon_threadsafe(self._warm)
+        self._server.loop.call_soon_threadsafe(self._warm)
         return self
 
     def _warm(self) -> None:
@@ -374,9 +346,9 @@ class Relay:
     def stop(self) -> None:
         """Stop listening, let an upstream delivery in progress settle, close the session (and
         the checkpoints' thread, after a last one)."""
-        if self._controller is not None:
-            self._controller.stop()  # waits for the loop's thread: the session is ours now
-            self._controller = None
+        if self._server is not None:
+            self._server.stop()  # waits for the loop's thread: the session is ours now
+            self._server = None
         self._close_session()
 
     def _checkpoints_aside(self) -> None:
@@ -457,31 +429,15 @@ class Relay:
             env["PATH"] = shim_dir + os.pathsep + env.get("PATH", os.defpath)
         return env
 
-    # -- SMTP hooks (event loop thread) ----------------------------------------------------
-    def authenticate(
-        self, server: SMTP, session: Any, envelope: Any, mechanism: str, auth_data: Any
-    ) -> AuthResult:
-        ok = (
-            isinstance(auth_data, LoginPassword)
-            and hmac.compare_digest(auth_data.login, self.user.encode())
-            and hmac.compare_digest(auth_data.password, self.password.encode())
-        )
-        return AuthResult(success=ok, handled=False)
+    # -- SMTP hooks (event loop thread, called by warmup.relayserver) ----------------------
+    def authenticate(self, login: bytes, password: bytes) -> bool:
+        """Whether AUTH gave this run's one-time credentials (compared in constant time)."""
+        user_ok = hmac.compare_digest(login, self.user.encode())
+        return hmac.compare_digest(password, self.password.encode()) and user_ok
 
-    async def handle_EHLO(
-        self, server: SMTP, session: Any, envelope: Any, hostname: str, responses: list[str]
-    ) -> list[str]:
-        """aiosmtpd's EHLO reply without SMTPUTF8 (RFC 6531): warmup sends with ASCII
-        addresses only (:func:`warmup.addresses.normalize`), so a client must not think a
-        non-ASCII one could go. A client that offers one anyway is told why (:data:`NO_UTF8`)."""
-        session.host_name = hostname  # what aiosmtpd sets itself when there is no such hook
-        return [r for r in responses if r != "250-SMTPUTF8"]
-
-    async def handle_MAIL(
-        self, server: SMTP, session: Any, envelope: Any, address: str, mail_options: list[str]
-    ) -> str:
-        # aiosmtpd has already answered 530 5.7.0 to a client that did not authenticate.
-        if "SMTPUTF8" in mail_options:  # not offered (handle_EHLO): RFC 6531 §3.4's 555
+    def handle_MAIL(self, envelope: Envelope, address: str, mail_options: list[str]) -> str:
+        # The server has already answered 530 5.7.0 to a client that did not authenticate.
+        if "SMTPUTF8" in mail_options:  # not offered (relayserver's EHLO): RFC 6531 §3.4's 555
             self.tally.count("555", "MAIL FROM")
             return f"555 5.5.4 SMTPUTF8 is not offered: {NO_UTF8}"
         try:
@@ -499,19 +455,17 @@ class Relay:
     def _as_whom(self) -> str:
         return self.user
 
-    async def handle_RCPT(
-        self, server: SMTP, session: Any, envelope: Any, address: str, rcpt_options: list[str]
-    ) -> str:
-        envelope.warmup_shim = getattr(session, "host_name", None) == SHIM_HELO
+    def handle_RCPT(self, envelope: Envelope, address: str, rcpt_options: list[str]) -> str:
+        envelope.warmup_shim = envelope.helo == SHIM_HELO
         try:
-            reply = await self._rcpt(envelope, address, rcpt_options)
+            reply = self._rcpt(envelope, address, rcpt_options)
         except WarmupError as exc:  # the suppression check found no ledger: later, not 500
             self.tally.note(_first_line(exc))
             reply = reply_line(451, f"4.3.0 the ledger is unavailable: {_first_line(exc)}")
         self.tally.count(reply, "RCPT TO")
         return reply
 
-    async def _rcpt(self, envelope: Any, address: str, rcpt_options: list[str]) -> str:
+    def _rcpt(self, envelope: Envelope, address: str, rcpt_options: list[str]) -> str:
         try:
             rcpt = addresses.normalize(address, "recipient")
         except DataError as exc:  # its reason: an international domain's xn-- form, a length
@@ -537,18 +491,33 @@ class Relay:
         envelope.rcpt_options.extend(rcpt_options)
         return "250 2.1.5 OK"
 
-    async def handle_DATA(self, server: SMTP, session: Any, envelope: Any) -> str:
+    def handle_DATA(self, envelope: Envelope) -> str | Awaitable[str]:
+        """The end-of-DATA reply; or, held for the next paced slot, an awaitable of it."""
         try:
-            reply = await self._message(envelope)
-        except Exception as exc:  # never leave the client with aiosmtpd's 500 and a traceback
-            log.exception("relay: unexpected error")
-            self.tally.note(f"internal error: {type(exc).__name__}")
-            reply = f"451 4.3.0 warmup relay internal error ({type(exc).__name__})"
+            reply = self._message(envelope)
+        except Exception as exc:
+            return self._counted(self._internal_error(exc))
+        if isinstance(reply, str):
+            return self._counted(reply)
+        return self._held(reply)
+
+    async def _held(self, reply: Awaitable[str]) -> str:
+        try:
+            return self._counted(await reply)
+        except Exception as exc:  # never a traceback to the client
+            return self._counted(self._internal_error(exc))
+
+    def _internal_error(self, exc: Exception) -> str:
+        log.exception("relay: unexpected error", exc_info=exc)
+        self.tally.note(f"internal error: {type(exc).__name__}")
+        return f"451 4.3.0 warmup relay internal error ({type(exc).__name__})"
+
+    def _counted(self, reply: str) -> str:
         if NOTHING_SENT not in reply:  # counted at RCPT TO, where the recipient was refused
             self.tally.count(reply)
         return reply
 
-    async def _message(self, envelope: Any) -> str:
+    def _message(self, envelope: Envelope) -> str | Awaitable[str]:
         try:
             rcpts = list(envelope.rcpt_tos)
             left_out = suppressed_at_rcpt(envelope)
@@ -571,7 +540,7 @@ class Relay:
         already: list[str] = []
         gone: list[str] = []
         told: list[str] = []  # refused at RCPT TO as suppressed, but reached before
-        if left_out and getattr(envelope, "warmup_shim", False):
+        if left_out and envelope.warmup_shim:
             try:
                 slots = self.gate.ledger.message_slots(self.gate.box, message_id, named)
             except (WarmupError, OSError) as exc:
@@ -585,23 +554,34 @@ class Relay:
             # the shim read their 550 as a refusal: the 250 says they have the message
             told = [r for r in left_out if r in reached]
             already, rcpts = reached, again
+        attempt = (rcpts, message_id, data, derived, already, gone, told)
+        got = self._attempt(attempt, 0.0)
+        return got if isinstance(got, str) else self._hold(attempt, got)
+
+    def _attempt(self, attempt: tuple[Any, ...], held: float) -> str | float:
+        """The reply to one attempt at :meth:`_deliver`, or the seconds to hold it first when
+        the plan says later today (``held``: seconds it was held already)."""
+        try:
+            done = self._deliver(*attempt)
+        except NotAllowed as exc:
+            delay = self._hold_for(exc, held)
+            return self._refusal(exc) if delay is None else delay
+        self.tally.rejected_upstream += done.rejected
+        self.tally.reached(done.sent, done.deferred)
+        if done.error:
+            self.tally.note(done.error)
+        self._settle_soon()
+        return done.reply
+
+    async def _hold(self, attempt: tuple[Any, ...], delay: float) -> str:
         held = 0.0
         while True:
-            try:
-                done = self._deliver(rcpts, message_id, data, derived, already, gone, told)
-            except NotAllowed as exc:
-                delay = self._hold_for(exc, held)
-                if delay is None:
-                    return self._refusal(exc)
-                held += delay
-                await asyncio.sleep(delay)  # nothing is reserved: a client giving up is harmless
-                continue
-            self.tally.rejected_upstream += done.rejected
-            self.tally.reached(done.sent, done.deferred)
-            if done.error:
-                self.tally.note(done.error)
-            self._settle_soon()
-            return done.reply
+            await asyncio.sleep(delay)  # nothing is reserved: a client giving up is harmless
+            held += delay
+            got = self._attempt(attempt, held)
+            if isinstance(got, str):
+                return got
+            delay = got
 
     def _settle_soon(self) -> None:
         """Write the gate's deferred "sent" settlements :data:`SETTLE_AFTER` seconds after the
@@ -705,12 +685,9 @@ class Relay:
         return _answer(report, message_id, already, gone, told)
 
 
-def suppressed_at_rcpt(envelope: Any) -> list[str]:
+def suppressed_at_rcpt(envelope: Envelope) -> list[str]:
     """The recipients of ``envelope`` refused at RCPT TO as suppressed (kept on it)."""
-    found: list[str] | None = getattr(envelope, "warmup_suppressed", None)
-    if found is None:
-        found = envelope.warmup_suppressed = []
-    return found
+    return envelope.warmup_suppressed
 
 
 def shim_refusal(left_out: list[str]) -> str:
@@ -816,275 +793,6 @@ def _answer(
         len(rejected),
         outcome.error,
     )
-
-
-class _Controller(Controller):
-    """aiosmtpd's threaded controller, bound to the relay's loopback address on a free port."""
-
-    def __init__(self, relay: Relay) -> None:
-        super().__init__(
-            relay,
-            hostname=relay.host,
-            port=0,
-            server_hostname="localhost",  # avoids a getfqdn() DNS lookup per connection
-            authenticator=relay.authenticate,
-            auth_required=True,
-            # Plain SMTP on loopback: no wire to protect, so AUTH needs no TLS here.
-            auth_require_tls=False,
-            data_size_limit=relay.data_size_limit,
-            timeout=relay.idle_timeout,
-        )
-        self.relay = relay
-
-    def factory(self) -> SMTP:
-        with warnings.catch_warnings():  # the same loopback warning, as a UserWarning
-            warnings.simplefilter("ignore", UserWarning)
-            return _Session(self.relay, self.handler, **self.SMTP_kwargs)
-
-    def _create_server(self) -> Awaitable[asyncio.AbstractServer]:
-        # Bind port 0 ourselves so the kernel picks a free port with no race, and never
-        # anything but the checked loopback address.
-        family = socket.AF_INET6 if ":" in self.hostname else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.bind((check_loopback(self.hostname), 0))
-        self.port = sock.getsockname()[1]
-        return self.loop.create_server(self._factory_invoker, sock=sock)
-
-
-class _Session(SMTP):
-    """aiosmtpd's SMTP with the relay's limits: :data:`MAX_SESSIONS` connections at once,
-    :data:`LOGIN_TIMEOUT` from connecting to a successful AUTH (commands do not extend it),
-    then :data:`IDLE_TIMEOUT` between commands. From DATA to its reply the client is not idle
-    but waiting (for the upload, and for a reply held until the next paced slot): that phase
-    gets ``max_hold`` more."""
-
-    def __init__(self, relay: Relay, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.relay = relay
-        self._counted = False
-        self._deadline = 0.0  # loop time at which an idle connection is closed
-        self._reply = ""  # the last reply pushed
-        self._hooked = False  # the relay's hook answered the current command
-        self._first_data = True
-
-    def data_received(self, data: bytes) -> None:
-        # A TLS handshake record (SMTP_SSL, implicit TLS on 465): the client fails on the plain
-        # greeting ("wrong version number") and the summary said only "0 sent".
-        if self._first_data and data[:2] == b"\x16\x03":
-            self.relay.tally.note(TLS_NOTE.format(what="started TLS at once (implicit TLS)"))
-        self._first_data = False
-        super().data_received(data)
-
-    async def smtp_STARTTLS(self, arg: str) -> None:
-        self.relay.tally.note(TLS_NOTE.format(what="asked for STARTTLS"))
-        await super().smtp_STARTTLS(arg)
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        if not self._counted:
-            if self.relay.sessions >= self.relay.max_sessions:
-                assert isinstance(transport, asyncio.WriteTransport)
-                self.relay.tally.turned_away += 1  # before the client can read its 421
-                self.relay.tally.crowd = self.relay.max_sessions
-                transport.write(
-                    f"421 4.7.0 too many connections to the warmup relay (at most "
-                    f"{self.relay.max_sessions}); try again later\r\n".encode()
-                )
-                transport.close()
-                return
-            self.relay.sessions += 1
-            self._counted = True
-        super().connection_made(transport)
-
-    def connection_lost(self, error: Exception | None) -> None:
-        if not self._counted:  # refused above: aiosmtpd never saw this connection
-            return
-        if self._authenticated and self.envelope is not None and self.envelope.rcpt_tos:
-            # gone mid-message (the end of DATA resets the envelope): aiosmtpd cancels the
-            # reading, so nothing was reserved; without a word the summary said only "0 sent"
-            self.relay.tally.abandoned += 1
-            log.info("relay: a client closed the connection before the end of its DATA")
-        self.relay.sessions -= 1
-        self._counted = False
-        super().connection_lost(error)
-
-    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
-        # aiosmtpd reads every MAIL/RCPT path with the stdlib's RFC 5322 header parser, the
-        # costliest step of a relayed message's commands; the plain form gets a strict regex.
-        m = _PLAIN_PATH.fullmatch(arg) if arg else None
-        if m is None:
-            try:
-                return super()._getaddr(arg)
-            except IndexError:  # the stdlib parser on '"a b"@': aiosmtpd means malformed
-                return None, None
-        address = m.group(1)
-        if self.local_part_limit and address.rindex("@") > self.local_part_limit:
-            return None, None
-        return address, m.group(2) or ""
-
-    @property
-    def _authenticated(self) -> bool:
-        return self.session is not None and bool(self.session.authenticated)
-
-    def _reset_timeout(self, duration: float | None = None) -> None:
-        if duration is None:
-            if not self._authenticated:
-                if self._timeout_handle is not None:
-                    return  # the login deadline runs from connecting
-                duration = self.relay.login_timeout
-            else:
-                duration = self.relay.idle_timeout
-        self.relay.active_at = self.loop.time()  # asyncio's clock is time.monotonic()
-        # aiosmtpd cancels and schedules a timer per command; moving a deadline is cheaper, and
-        # the timer is rescheduled only when the deadline comes sooner (or when it fires early).
-        self._deadline = self.loop.time() + (duration or self._timeout_duration)
-        handle = self._timeout_handle
-        if handle is None or handle.cancelled() or handle.when() > self._deadline:
-            if handle is not None:
-                handle.cancel()
-            self._timeout_handle = self.loop.call_at(self._deadline, self._timeout_cb)
-
-    def _timeout_cb(self) -> None:
-        if self.loop.time() < self._deadline:  # a command moved the deadline since
-            self._timeout_handle = self.loop.call_at(self._deadline, self._timeout_cb)
-            return
-        super()._timeout_cb()
-
-    async def smtp_MAIL(self, arg: str) -> None:
-        await self._tallied("MAIL FROM", super().smtp_MAIL(arg))
-
-    async def smtp_RCPT(self, arg: str) -> None:
-        await self._tallied("RCPT TO", super().smtp_RCPT(arg))
-
-    async def _tallied(self, command: str, answer: Awaitable[None]) -> None:
-        """Run ``command``'s answer, counting a refusal aiosmtpd answers itself to a logged-in
-        client (a SIZE over the limit, unknown parameters, a bad path): the relay's hooks count
-        their own; a client that never logged in is not the command's, as AUTH's 535 is not."""
-        self._reply = ""
-        self._hooked = False
-        await answer
-        if self._reply[:1] in ("4", "5") and not self._hooked and self._authenticated:
-            self.relay.tally.count(self._reply, command)
-        elif self._reply.startswith("530"):  # not counted, but the summary said only "0 sent"
-            self.relay.tally.note(LOGIN_NOTE.format(what=f"sent {command} without logging in"))
-
-    async def _call_handler_hook(self, command: str, *args: Any) -> Any:
-        self._hooked = True
-        return await super()._call_handler_hook(command, *args)
-
-    async def push(self, status: AnyStr) -> None:
-        self._reply = status if isinstance(status, str) else status.decode("ascii", "replace")
-        await super().push(status)
-
-    async def smtp_AUTH(self, arg: str) -> None:
-        self._reply = ""
-        await super().smtp_AUTH(arg)
-        if self._authenticated:
-            self._reset_timeout(self.relay.idle_timeout)
-        elif self._reply.startswith("535"):
-            self.relay.tally.note(LOGIN_NOTE.format(what="failed to log in"))
-
-    @syntax("DATA")
-    async def smtp_DATA(self, arg: str) -> None:
-        if self._authenticated:
-            self._reset_timeout(self.relay.max_hold + self.relay.idle_timeout)
-        if self._decode_data:  # not the relay's: it gates the bytes as the client wrote them
-            await super().smtp_DATA(arg)
-        else:
-            await self._data(arg)
-        if self.transport is not None:
-            self._reset_timeout()
-
-    async def _data(self, arg: str) -> None:
-        """aiosmtpd's DATA, answered alike (the same checks, limits and replies in the same
-        order), with less work per line: a message is read up to each ".<CRLF>" at once (not
-        an await per line), cut into lines that are joined once and dot-unstuffed in one pass."""
-        if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
-            return
-        envelope = self.envelope
-        assert envelope is not None
-        if not envelope.rcpt_tos:
-            await self.push("503 Error: need RCPT command")
-            return
-        if arg:
-            await self.push("501 Syntax: DATA")
-            return
-        await self.push("354 End data with <CR><LF>.<CR><LF>")
-        reader = self._reader
-        longest = self.line_length_limit  # aiosmtpd's reader's limit: a line it reads whole
-        limit = self.data_size_limit
-        lines: list[bytes] = []
-        size = 0
-        failed = ""  # the first limit broken; the rest of the message is read and dropped
-        partial = False  # not at the start of a CRLF line: only there does a lone dot end
-        cr = False  # the last piece read ended with CR (a CRLF split by a line too long)
-        # Read up to each ".<CRLF>" (every final dot ends with one, so no read waits past it)
-        # and cut the lines here: an await per line was most of reading a long message.
-        tail = b""  # the start of a line that what was read did not end
-        while self.transport is not None:
-            try:
-                more = await reader.readuntil(b".\r\n")
-            except asyncio.CancelledError:  # the client went away mid-DATA
-                self._writer.close()
-                raise
-            except asyncio.LimitOverrunError as exc:  # no ".<CRLF>" near: what is there
-                more = await reader.read(exc.consumed)
-            if tail:
-                more = tail + more
-            # the lines up to the last LF only: searched for lines, an unfinished one costs a
-            # scan to its end from each of its octets (a 256 KB line without LF, ~35 s)
-            end = more.rfind(b"\n") + 1
-            found = _LINES.findall(more, 0, end)
-            tail = more[end:]
-            if len(tail) > longest:  # too long for aiosmtpd's reader already: a piece
-                found.append(tail)
-                tail = b""
-            for line in found:
-                if len(line) > longest and (len(line) > longest + 1 or line[-1:] != b"\n"):
-                    # longer than aiosmtpd's reader reads whole: the piece it cut (the LF
-                    # comes apart), then the rest of the line
-                    piece = line[:-1] if line[-1:] == b"\n" else line
-                    failed = failed or "500 Line too long (see RFC5321 4.5.3.1.6)"
-                    lines.clear()
-                    size += len(piece)
-                    partial, cr = True, piece[-1:] == b"\r"
-                    if piece is line:
-                        continue
-                    line = b"\n"
-                if line == b".\r\n" and not partial:
-                    break
-                size += len(line)
-                crlf = line[-2:] == b"\r\n" or (cr and line == b"\n")
-                partial, cr = not crlf, False
-                if failed:
-                    continue
-                if limit and size > limit:
-                    failed = "552 Error: Too much mail data"
-                    lines.clear()
-                # 998 octets and CRLF (a bare LF counted as one), its stuffed dot not counted:
-                # aiosmtpd's 1,001 let a 999-octet line through to a provider that refuses it.
-                elif len(line) + (not crlf) - (line[:1] == b".") > headers.LINE_LIMIT + 2:
-                    failed = "500 Line too long (see RFC5321 4.5.3.1.6)"
-                    lines.clear()
-                else:
-                    lines.append(line)
-            else:
-                continue
-            break
-        else:  # the connection closed without the final dot: nothing to deliver
-            return
-        if failed:
-            self.relay.tally.count(failed)  # a refused message: the summary must say so
-            await self.push(failed)
-            self._set_post_data_state()
-            return
-        data = b"".join(lines)
-        del lines
-        if data[:1] == b"." or b"\n." in data:  # RFC 5321 §4.5.2: a leading dot is removed
-            data = _STUFFED.sub(b"", data)
-        envelope.content = envelope.original_content = data
-        status = await self._call_handler_hook("DATA")
-        self._set_post_data_state()
-        await self.push("250 OK" if status is MISSING else status)
 
 
 def _first_line(exc: BaseException) -> str:

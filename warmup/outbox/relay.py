@@ -41,6 +41,7 @@ from warmup.relay import (
     shim_refusal,
     suppressed_at_rcpt,
 )
+from warmup.relayserver import Envelope
 from warmup.words import plural
 
 
@@ -123,9 +124,9 @@ class QueueRelay(Relay):
             env["WARMUP_POOL"] = self.pool
         return env
 
-    async def _message(self, envelope: Any) -> str:
+    def _message(self, envelope: Envelope) -> str:
         left_out = suppressed_at_rcpt(envelope)
-        if left_out and getattr(envelope, "warmup_shim", False):  # all or nothing: no retries here
+        if left_out and envelope.warmup_shim:  # all or nothing: no retries here
             return shim_refusal(left_out)
         raw = bytes(envelope.original_content)
         if headers.body_only(raw):  # no header at all, as the gating relay reads it

@@ -1,0 +1,186 @@
+"""The relay's own SMTP server (warmup/relayserver.py) from a bare socket: how the bytes arrive
+(pipelined, cut anywhere), the command grammar's refusals, AUTH's exchanges, and the limits."""
+
+from __future__ import annotations
+
+import base64
+import socket
+
+import pytest
+
+from tests import test_relay
+from tests.peers.fixtures import SMTP_USER
+from tests.test_relay_lean import Raw, envelope, sends
+
+BOX = SMTP_USER
+relay = test_relay.relay  # the relay tests' fixture: start(daily, **Relay options)
+
+
+class Client(Raw):
+    """:class:`tests.test_relay_lean.Raw` before EHLO and AUTH: the greeting read, no more."""
+
+    def __init__(self, server) -> None:
+        self.sock = socket.create_connection((server.host, server.port), timeout=30)
+        self.buf = b""
+        assert self.reply()[0] == 220
+
+    def ask(self, command: bytes) -> tuple[int, bytes]:
+        self.send(command + b"\r\n")
+        return self.reply()
+
+    def closed(self) -> bool:
+        return self.sock.recv(100) == b""
+
+
+def b64(text: str) -> bytes:
+    return base64.b64encode(text.encode())
+
+
+def plain(server, password: str | None = None) -> bytes:
+    return b64(f"\0{server.user}\0{password or server.password}")
+
+
+def test_a_whole_session_pipelined_in_one_write_is_answered_in_order(relay, smtp_ssl, ledger_path):
+    server = relay(50)
+    c = Client(server)
+    c.send(
+        b"EHLO client.test\r\nAUTH PLAIN " + plain(server) + b"\r\n" + envelope()
+        + b"Subject: one\r\n\r\nhi\r\n.\r\n"
+        + envelope("b@example.com") + b"Subject: two\r\n\r\nho\r\n.\r\nQUIT\r\n"
+    )  # fmt: skip
+    codes = [c.reply()[0] for _ in range(11)]
+    assert codes == [250, 235, 250, 250, 354, 250, 250, 250, 354, 250, 221]
+    assert c.closed()
+    assert [m.message["Subject"] for m in smtp_ssl.messages] == ["one", "two"]
+    server.stop()
+    server.gate.close()
+    assert sends(ledger_path) == [("lead@example.com", "sent"), ("b@example.com", "sent")]
+
+
+def test_commands_cut_anywhere_across_writes_are_read_whole(relay, smtp_ssl):
+    server = relay(50)
+    c = Client(server)
+    session = (
+        b"EHLO client.test\r\nAUTH PLAIN " + plain(server) + b"\r\n" + envelope()
+        + b"Subject: cut\r\n\r\nhi\r\n.\r\nNOOP\r\n"
+    )  # fmt: skip
+    for i in range(len(session)):  # a byte a write: every command split, its CRLF too
+        c.send(session[i : i + 1])
+    assert [c.reply()[0] for _ in range(7)] == [250, 235, 250, 250, 354, 250, 250]
+    c.close()
+    assert [m.rcpt_tos for m in smtp_ssl.messages] == [("lead@example.com",)]
+
+
+def test_a_command_line_over_the_limit_gets_500_and_the_session_goes_on(relay, smtp_ssl):
+    server = relay(50)
+    c = Client(server)
+    assert c.ask(b"EHLO client.test")[0] == 250
+    assert c.ask(b"AUTH PLAIN " + plain(server))[0] == 235
+    assert c.ask(b"NOOP " + b"x" * 507) == (250, b"250 OK")  # 512 octets: the limit
+    assert c.ask(b"NOOP " + b"x" * 508) == (500, b"500 Command line too long")
+    # far past it, in pieces: dropped unread to its end, answered once
+    c.send(b"RCPT TO:<" + b"y" * 5000)
+    c.send(b"z" * 70000)
+    assert c.ask(b"@example.com>") == (500, b"500 Command line too long")
+    # MAIL takes 26 octets more after EHLO, for a SIZE parameter (RFC 1870)
+    assert c.ask(f"MAIL FROM:<{BOX}> SIZE=100 ".encode() + b" " * 500)[0] == 250
+    assert c.ask(b"QUIT")[0] == 221
+    assert smtp_ssl.messages == []
+
+
+def test_auth_login_and_plain_with_their_challenges(relay, smtp_ssl):
+    server = relay(50)
+    c = Client(server)
+    assert c.ask(b"EHLO client.test")[1].splitlines()[-2:] == [b"250-AUTH LOGIN PLAIN", b"250 HELP"]
+    assert c.ask(b"AUTH LOGIN") == (334, b"334 VXNlcm5hbWU6")  # "Username:"
+    assert c.ask(b64(server.user)) == (334, b"334 UGFzc3dvcmQ6")  # "Password:"
+    assert c.ask(b64(server.password))[0] == 235
+    assert c.ask(b"AUTH LOGIN") == (503, b"503 Already authenticated")
+    assert c.ask(f"MAIL FROM:<{BOX}>".encode())[0] == 250
+    c.close()
+    c = Client(server)
+    assert c.ask(b"EHLO client.test")[0] == 250
+    assert c.ask(b"AUTH LOGIN " + b64(server.user)) == (334, b"334 UGFzc3dvcmQ6")
+    assert c.ask(b64(server.password))[0] == 235
+    c.close()
+    c = Client(server)
+    assert c.ask(b"EHLO client.test")[0] == 250
+    assert c.ask(b"auth plain") == (334, b"334 ")  # mechanisms are case-blind (RFC 4954)
+    assert c.ask(plain(server)) == (235, b"235 2.7.0 Authentication successful")
+    c.close()
+
+
+@pytest.mark.parametrize(
+    ("exchange", "last"),
+    [
+        ([b"AUTH PLAIN !!!notbase64"], b"501 5.5.2 Can't decode base64"),
+        ([b"AUTH PLAIN", b"!!!"], b"501 5.5.2 Can't decode base64"),
+        ([b"AUTH PLAIN " + b64("no separators")], b"501 5.5.2 Can't split auth value"),
+        ([b"AUTH LOGIN", b"*"], b"501 5.7.0 Auth aborted"),
+        ([b"AUTH LOGIN", b64(SMTP_USER), b"%%%"], b"501 5.5.2 Can't decode base64"),
+        ([b"AUTH LOGIN " + b64(SMTP_USER), b64("wrong")], b"535 5.7.8 Authentication credentials invalid"),
+        ([b"AUTH PLAIN " + b64(f"\0{SMTP_USER}\0wrong")], b"535 5.7.8 Authentication credentials invalid"),
+        ([b"AUTH CRAM-MD5"], b"504 5.5.4 Unrecognized authentication type"),
+        ([b"AUTH"], b"501 Not enough value"),
+        ([b"AUTH PLAIN a b"], b"501 Too many values"),
+    ],
+)  # fmt: skip
+def test_a_failed_login_is_refused_and_mail_still_needs_one(relay, smtp_ssl, exchange, last):
+    server = relay(50)
+    c = Client(server)
+    assert c.ask(b"EHLO client.test")[0] == 250
+    for line in exchange[:-1]:
+        assert c.ask(line)[0] == 334
+    assert c.ask(exchange[-1]) == (int(last[:3]), last)
+    assert c.ask(f"MAIL FROM:<{BOX}>".encode()) == (530, b"530 5.7.0 Authentication required")
+    assert c.ask(b"AUTH PLAIN " + plain(server))[0] == 235  # the session goes on
+    c.close()
+    assert smtp_ssl.messages == []
+
+
+def test_the_command_grammar_gets_rfc_5321_refusals(relay, smtp_ssl):
+    server = relay(50)
+    c = Client(server)
+    assert c.ask(f"MAIL FROM:<{BOX}>".encode()) == (503, b"503 Error: send HELO first")
+    assert c.ask(b"AUTH PLAIN " + plain(server)) == (503, b"503 Error: send EHLO first")
+    assert c.ask(b"HELO client.test") == (250, b"250 localhost")
+    assert c.ask(b"AUTH PLAIN " + plain(server))[0] == 500  # AUTH is an extension: EHLO first
+    assert c.ask(b"EHLO") == (501, b"501 Syntax: EHLO hostname")
+    assert c.ask(b"EHLO client.test")[0] == 250
+    assert c.ask(b"AUTH PLAIN " + plain(server))[0] == 235
+    assert c.ask(b"RCPT TO:<lead@example.com>") == (503, b"503 Error: need MAIL command")
+    assert c.ask(b"DATA") == (503, b"503 Error: need RCPT command")
+    assert c.ask(b"MAIL <x@y>")[0] == 501
+    assert c.ask(b"MAIL FROM:<a@b@c>") == (553, b"553 5.1.3 Error: malformed address")
+    assert c.ask(f"MAIL FROM:<{BOX}> BODY=9BIT".encode())[0] == 501
+    assert c.ask(f"MAIL FROM:<{BOX}>".encode())[0] == 250
+    assert c.ask(f"MAIL FROM:<{BOX}>".encode()) == (503, b"503 Error: nested MAIL command")
+    assert c.ask(b"RCPT TO:<lead@example.com>")[0] == 250
+    assert c.ask(b"DATA now") == (501, b"501 Syntax: DATA")
+    assert c.ask(b"RSET") == (250, b"250 OK")
+    assert c.ask(b"DATA") == (503, b"503 Error: need RCPT command")  # RSET ended the envelope
+    assert c.ask(b"EXPN list")[0] == 502
+    assert c.ask(b"") == (500, b"500 Error: bad syntax")
+    for _ in range(4):
+        assert c.ask(b"XYZZY")[0] == 500
+    assert c.ask(b"XYZZY")[0] == 502  # the fifth unknown command: not an SMTP client
+    assert c.closed()
+    assert server.summary() == (  # refusals to a logged-in client count, as the relay's own
+        "warmup: 0 sent, 0 deferred (4xx), 5 refused (5xx), 0 recipients rejected upstream; "
+        "4 refusals at MAIL FROM, 1 refusal at RCPT TO"
+    )
+    assert smtp_ssl.messages == []
+
+
+def test_commands_pipelined_behind_a_held_reply_are_answered_after_it(relay, smtp_ssl, ledger_path):
+    # The end-of-DATA reply held for the next paced slot (1 s): what the client wrote behind
+    # the final dot is read meanwhile but answered after it, in order.
+    server = relay(interval="1s", wait=True, max_hold=10.0)
+    assert test_relay.submit(server, b"Subject: first\r\n\r\nhi\r\n") == (250, "")
+    c = Client(server)
+    assert c.ask(b"EHLO client.test")[0] == 250
+    assert c.ask(b"AUTH PLAIN " + plain(server))[0] == 235
+    c.send(envelope() + b"Subject: second\r\n\r\nhi\r\n.\r\nNOOP\r\nQUIT\r\n")
+    assert [c.reply()[0] for _ in range(6)] == [250, 250, 354, 250, 250, 221]
+    assert c.closed()
+    assert [m.message["Subject"] for m in smtp_ssl.messages] == ["first", "second"]
