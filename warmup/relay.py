@@ -6,13 +6,12 @@ goes through the gate (:mod:`warmup.wrap` runs the command).
     relay.stop()
 
 An SMTP server of its own (:mod:`warmup.relayserver`) listens on 127.0.0.1 (a free port) for
-the lifetime of the command. It is
-never an open relay (DESIGN.md invariant 8): it binds a loopback address only, demands AUTH
-with one-time credentials handed to the command in its environment, accepts ``MAIL FROM`` only
-for the gated mailbox and a header ``From`` only naming it. Suppressed recipients are refused
-at ``RCPT`` (550 5.1.1, that recipient only), before they cost quota (invariant 7). The server
-answers the SMTP grammar, AUTH and the limits; the hooks below (``handle_MAIL``, ``handle_RCPT``,
-``handle_DATA``) answer what the gate decides.
+the lifetime of the command. It is never an open relay (DESIGN.md invariant 8): it binds a
+loopback address only, demands AUTH with one-time credentials handed to the command in its
+environment, accepts ``MAIL FROM`` only for the gated mailbox and a header ``From`` only naming
+it. Suppressed recipients are refused at ``RCPT`` (550 5.1.1, that recipient only), before they
+cost quota (invariant 7). The server answers the SMTP grammar, AUTH and the limits; the hooks
+below (``handle_MAIL``, ``handle_RCPT``, ``handle_DATA``) answer what the gate decides.
 
 At the end of ``DATA`` the message is gated: a reservation for every accepted recipient, the
 upstream delivery, the settlement — all on the event loop's thread, which runs one callback at a
