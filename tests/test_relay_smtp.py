@@ -184,3 +184,27 @@ def test_commands_pipelined_behind_a_held_reply_are_answered_after_it(relay, smt
     assert [c.reply()[0] for _ in range(6)] == [250, 250, 354, 250, 250, 221]
     assert c.closed()
     assert [m.message["Subject"] for m in smtp_ssl.messages] == ["first", "second"]
+
+
+@pytest.mark.parametrize("tail", [1, 2, 3, 4, 5])
+def test_data_over_the_size_limit_is_dropped_as_it_comes_and_its_end_still_found(
+    relay, smtp_ssl, ledger_path, tail
+):
+    # Past the limit the relay keeps no more of the message (a client cannot make it hold
+    # more than the limit), but still finds the final dot, wherever the writes cut it: a
+    # megabyte read in many pieces, then the end a byte a write from its ``tail``-th octet.
+    server = relay(50, data_size_limit=2000)
+    c = Client(server)
+    c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    assert c.ask(b"EHLO client.test")[0] == 250
+    assert c.ask(b"AUTH PLAIN " + plain(server))[0] == 235
+    c.send(envelope())
+    assert [c.reply()[0] for _ in range(3)] == [250, 250, 354]
+    end = b"\r\n.\r\nNOOP\r\n"
+    c.send(b"Subject: big\r\n\r\n" + b"0123456789abcdef\r\n" * 60_000 + b"last" + end[: tail - 1])
+    for octet in end[tail - 1 :]:
+        c.send(bytes([octet]))
+    assert c.reply() == (552, b"552 Error: Too much mail data")
+    assert c.reply() == (250, b"250 OK")  # the NOOP behind the final dot: a command
+    c.close()
+    assert smtp_ssl.messages == [] and sends(ledger_path) == []
