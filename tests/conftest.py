@@ -91,11 +91,23 @@ def property_specs() -> dict:
     return specs
 
 
+def _sigint_delivered() -> None:
+    """A suite started in the background by a shell without job control (``./scripts/test &``,
+    ``nohup``, some CI runners) inherits SIGINT ignored, and so would every process it starts:
+    the tests of Ctrl-C (a real SIGINT to a real ``warmup``) then saw it finish instead. The
+    suite's processes take SIGINT as Python does by default, and their children with them."""
+    import signal
+
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Byte-compile warmup and rewrite the test modules once, before the workers start: where
     Python is told not to write bytecode (PYTHONDONTWRITEBYTECODE, set on some machines) each of
     the suite's processes would compile warmup's source again (~0.1-0.3 s of CPU each), and where
     it may, four workers collecting at once would each rewrite every test module."""
+    _sigint_delivered()
     if not hasattr(config, "workerinput"):
         import compileall
 
