@@ -89,8 +89,12 @@ def add_box(
     imap_port: int | None = None,
 ) -> None:
     """``warmup mailbox add BOX`` with SMTP at ``hosts``:``port`` (and IMAP on loopback at
-    ``imap_port``), then ``extra`` options; the command must succeed."""
+    ``imap_port``), then ``extra`` options; the command must succeed. An exmail mailbox without
+    a ``--policy`` gets the exmail preset that sends on Chinese public holidays too
+    (:data:`ANY_DAY`): its tests send at the real time, which may be one."""
     imap = ("--imap-host", "127.0.0.1", "--imap-port", str(imap_port)) if imap_port else ()
+    if provider == "exmail" and "--policy" not in extra:
+        extra = (*extra, "--policy", str(ANY_DAY))
     res = cli(
         "mailbox",
         "add",
@@ -108,6 +112,7 @@ def add_box(
 
 
 PASSWORD_ENV = {"WARMUP_PASSWORD": SMTP_PASSWORD}
+ANY_DAY = Path(__file__).parent / "policies" / "exmail-any-day.toml"
 
 
 def rows(db: Path | str, sql: str) -> list[tuple]:  # type: ignore[type-arg]
