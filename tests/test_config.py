@@ -10,6 +10,7 @@ import pytest
 
 from tests import forkcli
 from tests.conftest import ledger_digest
+from tests.gatekit import ANY_DAY
 from warmup import config
 
 BOX = "sales@corp.example"
@@ -727,7 +728,9 @@ def test_a_dashed_option_name_in_the_file_still_works(cfg, run, tmp_path):
     body = tmp_path / "body.txt"
     body.write_text("from the file\n")
     cfg(f'[commands.send]\n"body-file" = "{body}"\n')
-    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    assert (
+        run("mailbox", "add", BOX, "--provider", "exmail", "--policy", str(ANY_DAY)).exit_code == 0
+    )
     res = run("send", BOX, "--to", "lead@example.com", "--subject", "s", "--dry-run", "--json")
     assert res.exit_code == 0, res.output
 

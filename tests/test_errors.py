@@ -21,6 +21,7 @@ import pytest
 
 from tests import forkcli
 from tests.conftest import ledger_digest
+from tests.gatekit import ANY_DAY
 
 BOX = "a@corp.example"
 TS = "2026-11-10T09:00:00+08:00"
@@ -1605,7 +1606,12 @@ def test_the_test_keyrings_never_break_keyring_s_own_detection():
 def test_an_eml_saved_with_a_byte_order_mark_is_sent(run, tmp_path: Path):
     """A Windows editor's .eml starts with a UTF-8 BOM: its first header read as '\ufeffTo' and
     'send --eml' refused it as 'a header line that is not Name: value' (queue add skips it)."""
-    assert run("mailbox", "add", "a@corp.example", "--provider", "exmail").exit_code == 0
+    assert (
+        run(
+            "mailbox", "add", "a@corp.example", "--provider", "exmail", "--policy", str(ANY_DAY)
+        ).exit_code
+        == 0
+    )
     eml = tmp_path / "m.eml"
     eml.write_bytes(b"\xef\xbb\xbfTo: lead@example.com\r\nSubject: hi\r\n\r\nhello\r\n")
     res = run("send", "a@corp.example", "--eml", str(eml), "--dry-run")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ledger_digest
-from tests.gatekit import BOX, cli, warmup
+from tests.gatekit import ANY_DAY, BOX, cli, warmup
 
 
 @pytest.fixture
@@ -78,7 +78,9 @@ def test_a_corrupt_page_met_by_the_gate_is_one_line_not_a_traceback(ledger_path)
     """The gate's own connection let sqlite3.DatabaseError (SQLITE_CORRUPT) through: only its
     OperationalError was worded. It is the same refusal as a corrupt file met on opening
     (78: the ledger named is no usable ledger; point at another or restore a backup)."""
-    assert cli("mailbox", "add", BOX, "--provider", "exmail").returncode == 0
+    assert (
+        cli("mailbox", "add", BOX, "--provider", "exmail", "--policy", str(ANY_DAY)).returncode == 0
+    )
     before = _corrupt_send_table(ledger_path)
     env = {"WARMUP_PASSWORD": "not-used"}
     res = warmup("send", BOX, "--to", "lead@example.com", "--subject", "s", "--body", "b", env=env)
@@ -90,7 +92,9 @@ def test_a_corrupt_page_met_by_the_gate_is_one_line_not_a_traceback(ledger_path)
 def test_a_corrupt_page_met_by_the_relay_defers_the_message_in_one_line(ledger_path):
     """Through the relay the message is deferred (451: the script may try again once the
     ledger is restored), and the relay says why in one line, not 'internal error'."""
-    assert cli("mailbox", "add", BOX, "--provider", "exmail").returncode == 0
+    assert (
+        cli("mailbox", "add", BOX, "--provider", "exmail", "--policy", str(ANY_DAY)).returncode == 0
+    )
     before = _corrupt_send_table(ledger_path)
     script = 'printf "Subject: x\\n\\nhi\\n" | sendmail lead@example.com; echo "shim=$?"'
     res = warmup("send", BOX, "--", "sh", "-c", script, env={"WARMUP_PASSWORD": "not-used"})

@@ -12,6 +12,7 @@ from email.message import EmailMessage
 import pytest
 
 from tests import forkcli
+from tests.gatekit import ANY_DAY
 
 BOX = "sales@corp.example"
 
@@ -171,7 +172,7 @@ def test_import_draws_a_bar_with_total_and_eta_on_a_terminal_only(tmp_path, ledg
 @pytest.mark.slow
 def test_db_copy_draws_a_bar_per_table_with_its_total_on_a_terminal_only(run, tmp_path):
     """Issue #16: 'db copy' printed "send: 5000 rows" without a total, only on a terminal."""
-    run("mailbox", "add", BOX, "--provider", "exmail")
+    run("mailbox", "add", BOX, "--provider", "exmail", "--policy", str(ANY_DAY))
     rcpts = [f"--to=r{i}@example.com" for i in range(30)]
     assert run("record", "send", BOX, *rcpts, "--at", "2026-01-05T10:00:00").exit_code == 0
     shown = _on_a_terminal(
