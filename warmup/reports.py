@@ -581,13 +581,18 @@ def _windows(
 ) -> list[tuple[list[int], dt.date | None, dt.date]]:
     """The mailboxes grouped by their window of local days, each in its own zone as
     :func:`daily`'s rows are: from the first of the last ``days`` (None: from the start) to the
-    day of ``at`` (default now). One group when they share a zone, as they mostly do."""
+    day of ``at`` (default now), and never before the mailbox's start day (``--started``), where
+    its walk, so :func:`daily`, begins: the bounce tables count the days the report shows. One
+    group when they share a zone, as they mostly do."""
     days = _check_days(days)
     at = at or api.now_utc()
     groups: dict[tuple[dt.date | None, dt.date], list[int]] = {}
     for b in boxes:
         today = local_day(at, b.timezone)
         since = None if days is None else today - dt.timedelta(days=days - 1)
+        if b.started is not None:  # a start day still ahead: today's row is the report's only
+            start = min(b.started, today)
+            since = start if since is None else max(since, start)
         groups.setdefault((since, today), []).append(b.id)
     return [(ids, since, until) for (since, until), ids in groups.items()]
 

@@ -1,0 +1,57 @@
+"""The read commands about one ledger agree with each other: a report's days, its bounces by
+reason and kind, and its sends by domain count the same history."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from tests.gatekit import cli
+from warmup import api, reports
+from warmup.ledger import open_ledger
+
+BOX = "a@corp.example"
+D0 = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
+AT = D0 + dt.timedelta(days=6)
+
+
+def test_a_restarted_mailbox_s_bounce_tables_count_the_days_its_report_shows(ledger_url: str):
+    """A mailbox marked started (``--started``) after some history: its report begins with
+    its walk, on the first sending day from the start day on, and ``report --by-reason`` and the notebook's bounce tables
+    (by kind, by domain) counted the bounces and sends before it too, for the same ``--days``:
+    47 bounces by reason against 325 in the report's rows, on a re-bound mailbox."""
+    ledger = open_ledger(ledger_url)
+    try:
+        started = (D0 + dt.timedelta(days=2)).date()
+        api.add_mailbox(ledger, BOX, "exmail", timezone="Etc/UTC", started=started)
+        old = [f"old{i}@old.example" for i in range(3)]
+        api.record_send(ledger, BOX, old, D0)  # before the start day: the old binding's
+        api.record_bounce(ledger, BOX, old[0], "hard", "5.1.1", D0 + dt.timedelta(hours=1))
+        api.record_bounce(ledger, BOX, old[1], "block", "5.7.1", D0 + dt.timedelta(hours=2))
+        new = [f"new{i}@new.example" for i in range(4)]
+        api.record_send(ledger, BOX, new, D0 + dt.timedelta(days=3))
+        api.record_bounce(ledger, BOX, new[0], "soft", "4.2.2", D0 + dt.timedelta(days=3, hours=1))
+        for days in (None, 30):
+            daily = reports.daily(ledger, days=days, at=AT)
+            assert daily["date"].min() == dt.datetime(
+                2026, 11, 5
+            )  # the first send from the start on
+            shown = int(daily[["hard", "soft", "block", "complaints"]].to_numpy().sum())
+            assert shown == 1
+            kinds = reports.bounces_by_kind(ledger, days=days, at=AT)
+            assert kinds[["kind", "bounces"]].values.tolist() == [["soft", 1]]
+            by_reason = reports.bounces_by_reason(ledger, days=days, at=AT)
+            assert int(by_reason["bounces"].sum()) == shown
+            domains = reports.bounces_by_domain(ledger, days=days, at=AT)
+            assert domains[["domain", "sends", "soft"]].values.tolist() == [["new.example", 4, 1]]
+            assert int(domains["sends"].sum()) == int(daily["sent"].sum())
+    finally:
+        ledger.close()
+    at = ("--at", AT.isoformat())
+    rows = json.loads(cli("report", "--days", "30", "--json", *at).stdout)
+    reasons = json.loads(cli("report", "--by-reason", "--days", "30", "--json", *at).stdout)
+    assert sum(r["hard"] + r["soft"] + r["block"] + r["complaints"] for r in rows) == 1
+    assert [(r["kind"], r["bounces"]) for r in reasons] == [("soft", 1)]
+    # bounces list is the record: it lists the old binding's bounces all the same
+    listed = json.loads(cli("bounces", "list", "--limit", "0", "--json").stdout)
+    assert sorted(b["kind"] for b in listed) == ["block", "hard", "soft"]
