@@ -55,3 +55,22 @@ def test_a_restarted_mailbox_s_bounce_tables_count_the_days_its_report_shows(led
     # bounces list is the record: it lists the old binding's bounces all the same
     listed = json.loads(cli("bounces", "list", "--limit", "0", "--json").stdout)
     assert sorted(b["kind"] for b in listed) == ["block", "hard", "soft"]
+
+
+def test_a_report_s_today_says_the_day_s_word_where_quota_says_exhausted(ledger_url: str):
+    """README: a report's status is the day's word, never ``paced`` or ``exhausted``: the
+    quota used up today, ``warmup quota`` and the plan's first row say ``exhausted``, the
+    report's row for today ``ok``, with the same quota and sends."""
+    box = "e@corp.example"
+    assert (
+        cli("mailbox", "add", box, "--provider", "exmail", "--timezone", "Etc/UTC").returncode == 0
+    )
+    now = api.now_utc().replace(microsecond=0)  # today, and not ahead of the clock
+    to = [a for i in range(50) for a in ("--to", f"r{i}@x.example")]
+    assert cli("record", "send", box, *to, "--at", now.isoformat()).returncode == 0
+    quota = json.loads(cli("quota", box, "--json").stdout)
+    quota = quota[0] if isinstance(quota, list) else quota
+    plan = json.loads(cli("plan", box, "--days", "1", "--json").stdout)["days"][0]
+    today = json.loads(cli("report", box, "--days", "1", "--json").stdout)[-1]
+    assert (quota["status"], plan["status"], today["status"]) == ("exhausted", "exhausted", "ok")
+    assert (quota["quota"], quota["sent"]) == (today["quota"], today["sent"]) == (50, 50)
