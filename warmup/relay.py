@@ -62,7 +62,7 @@ from warmup.gate import (
 from warmup.ledger import local_day
 from warmup.ledger.values import MailboxNotFound
 from warmup.policy.engine import next_send_text
-from warmup.relayserver import Envelope, Server
+from warmup.relayserver import Envelope, Server, internal_error
 from warmup.words import plural
 
 DATA_SIZE_LIMIT = headers.MESSAGE_LIMIT  # what the big providers accept per message
@@ -495,7 +495,7 @@ class Relay:
         try:
             reply = self._message(envelope)
         except Exception as exc:
-            return self._counted(self._internal_error(exc))
+            return self._counted(internal_error(self, exc))
         if isinstance(reply, str):
             return self._counted(reply)
         return self._held(reply)
@@ -504,12 +504,7 @@ class Relay:
         try:
             return self._counted(await reply)
         except Exception as exc:  # never a traceback to the client
-            return self._counted(self._internal_error(exc))
-
-    def _internal_error(self, exc: Exception) -> str:
-        log.exception("relay: unexpected error", exc_info=exc)
-        self.tally.note(f"internal error: {type(exc).__name__}")
-        return f"451 4.3.0 warmup relay internal error ({type(exc).__name__})"
+            return self._counted(internal_error(self, exc))
 
     def _counted(self, reply: str) -> str:
         if NOTHING_SENT not in reply:  # counted at RCPT TO, where the recipient was refused

@@ -287,7 +287,7 @@ class Conversation(asyncio.Protocol):
         try:
             self._end_of_data(task.result(), replies)
         except Exception as exc:  # the relay answers every error itself: never expected
-            self._end_of_data(_internal_error(self.relay, exc), replies)
+            self._end_of_data(internal_error(self.relay, exc), replies)
         self._write(replies)
         self.transport.resume_reading()  # if HELD_BUFFER paused it
         self._read()
@@ -326,7 +326,7 @@ class Conversation(asyncio.Protocol):
         try:
             return answer(self, arg)
         except Exception as exc:  # never a traceback to the client, nor a dropped session
-            return _internal_error(self.relay, exc)
+            return internal_error(self.relay, exc)
 
     def helo_(self, arg: str) -> str:
         if not arg:
@@ -575,7 +575,9 @@ def _refusal(data: bytes, limit: int) -> str:
     return ""
 
 
-def _internal_error(relay: Relay, exc: Exception) -> str:
+def internal_error(relay: Relay, exc: Exception) -> str:
+    """The 451 for an error nobody expected (logged, and noted for the summary): never a
+    traceback to the client, nor a dropped session."""
     log.exception("relay: unexpected error", exc_info=exc)
     relay.tally.note(f"internal error: {type(exc).__name__}")
     return f"451 4.3.0 warmup relay internal error ({type(exc).__name__})"
