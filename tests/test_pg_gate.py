@@ -10,6 +10,7 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
+from tests.conftest import policy_changes_at
 from tests.gatekit import policy_file
 from tests.pgkit import pg_url  # noqa: F401  (the fixture)
 from warmup import Gate, NotAllowed, api, open_ledger
@@ -312,6 +313,7 @@ def test_a_policy_lowered_while_a_gate_is_open_holds_its_next_reservation(pg_url
     with Gate(BOX, ledger=ledger) as gate:
         gate.reserve(["r0@example.com"], "<r0@x>", now=NOW).settle("sent", now=NOW)
         api.set_mailbox(ledger, BOX, policy=str(policy_file(tmp_path / "one.toml", 1)))
+        policy_changes_at(ledger, NOW)  # made at this test's clock, not the wall clock's
         with pytest.raises(NotAllowed, match="quota is used"):
             gate.reserve(["r1@example.com"], "<r1@x>", now=NOW)
     ledger.close()
@@ -347,6 +349,7 @@ def test_a_gate_prepares_the_read_of_its_policys_shape(pg_url, tmp_path):  # noq
             + "\n[recipient_domains]\ndefault = 2\n"
         )
         api.set_mailbox(ledger, BOX, policy=str(capped))
+        policy_changes_at(ledger, NOW)
         gate.reserve(["b@example.com"], "<b@x>", now=NOW)  # 3 + 2 of the domain's 5
         assert "warmup_gate_read_d_r" in reads(gate)
         with pytest.raises(NotAllowed, match="quota is used"):  # the domain's

@@ -99,7 +99,8 @@ def test_policy_set_makes_a_new_version_that_mailboxes_follow(run, tmp_path):
     ledger = open_ledger()
     with ledger.read() as conn:
         kinds = conn.exec_driver_sql("SELECT kind, reason FROM event").fetchall()
-    assert kinds == [("policy", "policy careful version 2")]  # reports show the change
+    # reports show the change, and the walk reads what was in force before
+    assert kinds == [("policy", "policy careful version 2 (was careful version 1)")]
     ledger.close()
 
 

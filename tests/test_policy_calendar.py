@@ -33,18 +33,18 @@ def policy(extra: str, idle: str = "") -> dict:
 CN = '[calendar]\ncountry = "CN"\n'
 
 
-def quota(run, *args: str) -> dict:
-    res = run("quota", BOX, "--json", *args)
+def quota(run, *args: str, box: str = BOX) -> dict:
+    res = run("quota", box, "--json", *args)
     assert res.exit_code == 0, res.output
     return json.loads(res.output)[0]
 
 
-def write_sends(path: Path, days: list[tuple[dt.date, int]]) -> Path:
+def write_sends(path: Path, days: list[tuple[dt.date, int]], box: str = BOX) -> Path:
     lines = ["mailbox,recipient,sent_at,message_id"]
     for day, n in days:
         for i in range(n):
             ts = at(day, 9, i).isoformat()
-            lines.append(f"{BOX},r{day:%m%d}-{i}@example.com,{ts},<{day}-{i}@x>")
+            lines.append(f"{box},r{day:%m%d}-{i}@example.com,{ts},<{box}-{day}-{i}@x>")
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -76,10 +76,15 @@ def test_national_day_has_quota_0_and_the_holiday_week_is_not_idle(run, tmp_path
     assert any(
         "last sent on 2026-09-30: idle 0 days; the 7 days off since" in r for r in after["reasons"]
     )
-    # Without the calendar the same week is 7 idle days: warm-up starts over.
+    # Without the calendar the same week is 7 idle days: warm-up starts over (another mailbox:
+    # one moved to it now would have been on the calendar's policy that week)
     (tmp_path / "plain.toml").write_text(text.replace(CN, ""))
-    assert run("mailbox", "set", BOX, "--policy", str(tmp_path / "plain.toml")).exit_code == 0
-    plain = quota(run, "--at", "2026-10-08T10:00:00+08:00")
+    other = "b@corp.example"
+    plain_policy = str(tmp_path / "plain.toml")
+    res = run("mailbox", "add", other, "--provider", "exmail", "--policy", plain_policy)
+    assert res.exit_code == 0, res.output
+    assert run("import", str(write_sends(tmp_path / "b.csv", sends, other))).exit_code == 0
+    plain = quota(run, "--at", "2026-10-08T10:00:00+08:00", box=other)
     assert plain["day"] == 1 and any("idle 7 days" in r for r in plain["reasons"])
 
 

@@ -28,6 +28,7 @@ from tests.test_walk import (
     histories,
     idle_histories,
     instant,
+    kept_at,
     weekday_year,
 )
 from warmup.policy import DayCounts, History, MailboxEvent, walk_timeline
@@ -71,7 +72,9 @@ def report_in_one_batch(cases, specs=SPECS):  # type: ignore[no-untyped-def]
         assert list(line) == as_rows(full), hist.mailbox
         assert state == want
         _, there = walk_timeline(spec, hist, instant(checkpoint, 0, hist.timezone), explain=False)
-        assert kept == (there if there.last_active is not None else None)
+        assert kept == (
+            there if there.last_active is not None and kept_at(hist, checkpoint) else None
+        )
     return [line for line, _, _ in got]
 
 

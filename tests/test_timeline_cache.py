@@ -19,7 +19,7 @@ import pytest
 import sqlalchemy as sa
 from hypothesis import given
 
-from tests.conftest import SH, at
+from tests.conftest import SH, at, policy_changes_at
 from tests.pgkit import PgSchema, ledger_url  # noqa: F401  (the fixture: sqlite, postgresql)
 from tests.test_properties import PROPS, SPECS, histories
 from warmup import api, reports
@@ -237,11 +237,13 @@ def _policy_version(led, box, tmp_path):
     path = tmp_path / "ours.toml"
     path.write_text(text)
     api.set_mailbox(led, box, policy=str(path))
+    policy_changes_at(led, AT - dt.timedelta(days=3))
     reports.daily(led, at=AT)  # memo under the policy's first version
     assert box in _memos(led)
     path.write_text(text.replace("ceiling = 300", "ceiling = 40"))
     assert box in _memos(led)  # the file is not the policy
     policies.update(led, "ours", path)
+    policy_changes_at(led, AT - dt.timedelta(days=2))
 
 
 @pytest.mark.parametrize(

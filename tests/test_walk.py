@@ -14,6 +14,7 @@ import dataclasses
 import datetime as dt
 import os
 import random
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -80,11 +81,27 @@ RUNS = st.lists(
     min_size=1,
     max_size=8,
 )
-# An event: (kind, minutes before now, a throttle's hours); the minutes fall within the span.
+# Policies a ``policy`` event may name (warmup.policy.eras): presets by name, and stored
+# versions whose health windows are not the presets' 7 days (the day sums a report or a cold
+# batch takes are the current policy's: the walk's runs must not read them under another).
+ERA_TEXTS = {
+    f"w{w} version 1": (
+        Path(__file__).parent.parent / "warmup" / "policy" / "presets" / "default.toml"
+    )
+    .read_text()
+    .replace("window_days = 7", f"window_days = {w}")
+    .replace('name = "default"\n', "")
+    for w in (2, 14)
+}
+ERA_REFS = st.sampled_from(["default", "gentle", "exmail", *ERA_TEXTS])
+# An event: (kind, minutes before now, a throttle's hours, a policy event's policy after and
+# before); the minutes fall within the span.
 EVENT = st.tuples(
-    st.sampled_from(["pause", "resume", "resume", "throttle"]),
+    st.sampled_from(["pause", "resume", "resume", "throttle", "policy"]),
     st.integers(0, 60 * 24 * 122),
     st.integers(1, 72),
+    ERA_REFS,
+    ERA_REFS,
 )
 CAPS = st.none() | st.integers(1, 400)  # --cap 0 is refused
 CEILINGS = st.none() | st.integers(50, 3000)
@@ -148,10 +165,11 @@ def histories(draw, spans=SPANS, runs=RUNS) -> tuple[str, History, dt.datetime]:
     name, started = draw(SPEC_NAMES), draw(STARTED)
     events = []
     n = draw(st.integers(0, 6))
-    for kind, minutes, hours in draw(st.lists(EVENT, min_size=n, max_size=n)):
+    for kind, minutes, hours, after, before in draw(st.lists(EVENT, min_size=n, max_size=n)):
         t = now - dt.timedelta(minutes=minutes % (60 * 24 * (span + 2) + 1))
         until = t + dt.timedelta(hours=hours) if kind == "throttle" else None
-        events.append(MailboxEvent(kind, t, until, kind))
+        why = f"policy {after} (was {before})" if kind == "policy" else kind
+        events.append(MailboxEvent(kind, t, until, why))
     hist = History(
         mailbox="a@corp.example",
         timezone=tz,
@@ -161,8 +179,16 @@ def histories(draw, spans=SPANS, runs=RUNS) -> tuple[str, History, dt.datetime]:
         cap=draw(CAPS),
         provider_ceiling=draw(CEILINGS),
         started=None if started is None else TODAY - dt.timedelta(days=started % (span + 1)),
+        policy_texts=ERA_TEXTS,
     )
     return name, hist, now
+
+
+def kept_at(hist: History, day: dt.date) -> bool:
+    """Whether a memo at ``day`` is kept: no ``policy`` event on that day or later, which a walk
+    resumed from it would replay (:meth:`warmup.policy.walk.Walk.memo`)."""
+    zone = ZoneInfo(hist.timezone)
+    return not any(e.kind == "policy" and e.at.astimezone(zone).date() >= day for e in hist.events)
 
 
 def memo_view(spec, hist: History, upto: dt.date, now: dt.datetime) -> History | None:  # type: ignore[no-untyped-def]
@@ -272,6 +298,8 @@ def test_timeline_from_a_memo_with_lookback_days_any_window(case, back, w):
     _, memo = walk_timeline(spec, hist, instant(upto, 0, hist.timezone), explain=False)
     if memo.last_active is None:
         return
+    if not kept_at(hist, upto):  # a report keeps none there: an older policy's windows
+        return
     since = upto - dt.timedelta(days=lookback(spec))
     view = dataclasses.replace(hist, memo=memo, days=tuple(c for c in hist.days if c.day >= since))
     tail, tail_state = walk_timeline(spec, view, now, explain=False)
@@ -366,7 +394,7 @@ def test_the_reports_walk_keeps_its_state_at_the_checkpoint(case, back, since):
         views.append(dataclasses.replace(hist, memo=memo))
     for view in views:
         _, there = walk_timeline(spec, view, instant(checkpoint, 0, hist.timezone), explain=False)
-        want = there if there.last_active is not None else None
+        want = there if there.last_active is not None and kept_at(hist, checkpoint) else None
         full, state = walk_timeline(spec, view, now, explain=False)
         for reads in ((view, now), as_report_reads(spec, view, now)):
             rows, rows_state, got = timeline_checkpoint(spec, *reads, checkpoint=checkpoint)
@@ -1053,7 +1081,9 @@ def test_the_reports_walk_of_idle_days_is_the_day_by_day_walk(case, since):
         rows, rows_state, kept = timeline_checkpoint(spec, *reads, checkpoint=checkpoint)
         assert list(rows) == as_rows(full)
         assert rows_state == state
-        assert kept == (there if there.last_active is not None else None)
+        assert kept == (
+            there if there.last_active is not None and kept_at(hist, checkpoint) else None
+        )
 
 
 def weekday_year(tz: str, skip: range = range(0)) -> tuple[DayCounts, ...]:

@@ -553,7 +553,8 @@ def _snapshot(
         memo=ask.memo,
         recipient_caps=ask.recipient_caps,
     )
-    return spec, inputs, snap
+    eras = policies.with_eras(ledger, snap.history)
+    return spec, inputs, snap if eras is snap.history else dataclasses.replace(snap, history=eras)
 
 
 def quotas(ledger: Reads, boxes: Sequence[MailboxRow], at: dt.datetime) -> list[Allowance]:
@@ -722,7 +723,7 @@ def _answers(
     # every mailbox's walk at once, the stretches they reach together walked together
     allowances = drive_all(
         [
-            evaluate_steps(specs[box.policy], snap.history, at)
+            evaluate_steps(specs[box.policy], policies.with_eras(ledger, snap.history), at)
             for (box, _), snap in zip(pairs, snaps, strict=True)
         ]
     )

@@ -19,13 +19,14 @@ message may have left.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import email.policy
 import os
 import random
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from types import TracebackType
@@ -55,7 +56,7 @@ from warmup.ledger.values import wall_clock
 from warmup.policy import Allowance, History, evaluate
 from warmup.policy.engine import per_domain, recipient_domain_excess, recipient_domain_refusal
 from warmup.policy.morning import Morning, morning
-from warmup.policy.walk import inputs_digest, lookback
+from warmup.policy.walk import MailboxEvent, inputs_digest, lookback
 from warmup.providers import checklist_text, get_provider
 from warmup.words import plural
 
@@ -338,6 +339,8 @@ class Gate:
         # its yes: a reservation on the same rows is answered from today's counts alone.
         self._lean: tuple[Kept, Morning, Decision] | None = None
         self._recipient_caps = bool(self.spec.recipient_domains)
+        # The events a history held and the policy texts they name (_eras)
+        self._texts: tuple[tuple[MailboxEvent, ...], Mapping[str, str]] | None = None
 
     def stale(self) -> bool:
         """Whether the mailbox as the ledger has it now, or the policy it names, differ from what
@@ -503,6 +506,7 @@ class Gate:
             return Decision(_Changed(rev))
         if bad:
             return Decision(suppressed_refusal(bad))
+        hist = self._eras(hist)
         m = self._morning
         if m is None or not m.holds(self.spec, hist, at):
             m = self._morning = morning(self.spec, hist, at)
@@ -516,6 +520,17 @@ class Gate:
         if capped is not None:
             return Decision(NotAllowed(capped, a), a.memo)
         return Decision(None, a.memo)
+
+    def _eras(self, hist: History) -> History:
+        """``hist`` with the texts of the policy versions its events name
+        (:func:`warmup.policies.with_eras`), read once for as long as the events are the same
+        object (the ledger keeps them from one reservation to the next)."""
+        if not any(e.kind == "policy" for e in hist.events):
+            return hist
+        held = self._texts
+        if held is None or held[0] is not hist.events:
+            held = self._texts = (hist.events, policies.with_eras(self.ledger, hist).policy_texts)
+        return dataclasses.replace(hist, policy_texts=held[1])
 
     def _lean_decide(
         self, rcpts: list[str], kept: Kept, bad: dict[str, str], at: dt.datetime, rev: int

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from warmup.errors import ConfigError, InvalidField, NotFound
 from warmup.files import STANDARD_INPUT, home
 from warmup.ledger import MailboxRow, Reads
+from warmup.policy import eras
 from warmup.policy.spec import (
     MAX_FILE,
     PolicySpec,
@@ -39,6 +40,7 @@ from warmup.policy.spec import (
 
 if TYPE_CHECKING:
     from warmup.ledger import Ledger
+    from warmup.policy import History
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -71,6 +73,19 @@ def policy_for(ledger: Reads, box: MailboxRow) -> PolicySpec:
         return resolve(ledger, box.policy)
     except (ConfigError, NotFound) as exc:  # a stored name gone: the set-up's fault, 78
         raise refused(box, exc) from None
+
+
+def with_eras(ledger: Reads, hist: History) -> History:
+    """``hist`` with the TOML texts of the stored policy versions its ``policy`` events name, so
+    that the walk judges each day under the policy in force then (:mod:`warmup.policy.eras`);
+    ``hist`` itself when it has none (most mailboxes: no read)."""
+    wanted = eras.stored(e.reason for e in hist.events if e.kind == "policy")
+    if not wanted:
+        return hist
+    texts = ledger.policy_versions(wanted)
+    return dataclasses.replace(
+        hist, policy_texts={eras.ref(n, v): text for (n, v), text in texts.items()}
+    )
 
 
 def refused(box: MailboxRow, exc: ConfigError | NotFound) -> ConfigError:

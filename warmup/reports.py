@@ -200,6 +200,7 @@ def _daily(
             memo=memo.state if memo else None,
             domain_days=got.domain_days.get(box.id, {}),
         )
+        hist = policies.with_eras(ledger, hist)  # each day under the policy then
         # the memo kept is of yesterday: a write on yesterday (a bounce synced this morning)
         # leaves it valid, where one of today's start was dropped by it
         yesterday = todays[box.id] - dt.timedelta(days=1)

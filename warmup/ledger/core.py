@@ -78,10 +78,10 @@ from warmup.ledger.values import (
     MailboxRow,
     local_day,
     mailbox_key,
-    policy_reason,
     utc,
     wall_clock,
 )
+from warmup.policy.eras import policy_reason
 
 if TYPE_CHECKING:
     from warmup.ledger.gatepath import GatePolicy, GateSession
@@ -542,12 +542,13 @@ class Ledger(Records, Imports, Questions, ReportQueries, TimelineMemos, OutboxSt
             release_waiting(conn, [box.id], dt.datetime.now(dt.UTC))  # on the new settings
             if values.get("policy", box.policy) != box.policy:
                 # As 'policy set' does: reports show the day, running gates load the new one.
-                name = values["policy"]
-                version = conn.execute(
-                    sa.select(sa.func.max(POLICY.c.version)).where(POLICY.c.name == name)
-                ).scalar()
-                when = dt.datetime.now(dt.UTC)
-                self._event(conn, box, EventIn("policy", when, policy_reason(name, version)), False)
+                # The walk judges the days before under the policy followed until now.
+                name, was = values["policy"], box.policy
+                newest = sa.select(sa.func.max(POLICY.c.version)).where(POLICY.c.name == _B("n"))
+                version = conn.execute(newest, {"n": name}).scalar()
+                before = conn.execute(newest, {"n": was}).scalar()
+                why = policy_reason(name, version, (was, before))
+                self._event(conn, box, EventIn("policy", dt.datetime.now(dt.UTC), why), False)
             if "timezone" in values and values["timezone"] != box.timezone:
                 for table in (SEND, BOUNCE):
                     rows = conn.execute(
@@ -717,6 +718,19 @@ class Ledger(Records, Imports, Questions, ReportQueries, TimelineMemos, OutboxSt
             ).first()
         return (row.version, row.text) if row else None
 
+    def policy_versions(self, wanted: Iterable[tuple[str, int]]) -> dict[tuple[str, int], str]:
+        """The TOML text of each stored policy version ``(name, version)`` of ``wanted`` that
+        is in the ledger (the versions a mailbox's ``policy`` events name:
+        :mod:`warmup.policy.eras`)."""
+        wanted = set(wanted)
+        names = sorted({n for n, _ in wanted})
+        if not names:
+            return {}
+        p = POLICY.c
+        with self.read() as conn:
+            rows = conn.execute(sa.select(p.name, p.version, p.text).where(p.name.in_(names)))
+            return {(n, v): t for n, v, t in rows if (n, v) in wanted}
+
     def store_policy(
         self,
         name: str,
@@ -773,7 +787,7 @@ class Ledger(Records, Imports, Questions, ReportQueries, TimelineMemos, OutboxSt
                 self._event(
                     conn,
                     box,
-                    EventIn("policy", when, policy_reason(name, version)),
+                    EventIn("policy", when, policy_reason(name, version, (name, current))),
                     once=False,
                 )
         return version

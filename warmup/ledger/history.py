@@ -93,9 +93,12 @@ _KINDS = (
     .group_by(BOUNCE.c.kind)
 )
 _E = EVENT.c
+# Events up to the cut, and every policy change: a question about a past instant judges the
+# days before a later change under the policy in force then, as a report does (policy.eras)
+_UP_TO_CUT = sa.or_(_E.at <= _P("cut"), _E.kind == "policy")
 _EVENTS = (
     sa.select(_E.kind, _E.at, _E.until, _E.reason)
-    .where(_E.mailbox_id == _P("box"), _E.at <= _P("cut"))
+    .where(_E.mailbox_id == _P("box"), _UP_TO_CUT)
     .order_by(_E.at, _E.id)
 )
 # With a memo: the events the walk has not applied (after ``applied``), the back-offs still in
@@ -161,7 +164,7 @@ _ALL_KINDS = (
 )
 _ALL_EVENTS = (
     sa.select(_E.mailbox_id, _E.id, _E.kind, _E.at, _E.until, _E.reason)
-    .where(_E.mailbox_id.in_(_IDS), _E.at <= _P("cut"))
+    .where(_E.mailbox_id.in_(_IDS), _UP_TO_CUT)
     .order_by(_E.mailbox_id, _E.at, _E.id)
 )
 # Bound parameters per statement stay far below SQLite's limit (32,766; 999 before 3.32).

@@ -15,6 +15,7 @@ and checks that the result is the current schema with every row kept.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from typing import Any, Protocol, TypedDict
 
@@ -800,6 +801,71 @@ def m023_unsubscribe_requests_uncounted(conn: Connection) -> None:
         f"recorded as complaints no longer count in the complaint rate (their addresses stay "
         f"suppressed)"
     )
+
+
+# m024 (frozen): a policy event's reason as warmup.policy.eras wrote it before it said "was"
+_M024_REASON = re.compile(
+    r"policy ([A-Za-z0-9][A-Za-z0-9._-]{0,63})(?: version ([1-9][0-9]{0,9}))?"
+)
+
+
+@migration
+def m024_policy_events_say_what_was_in_force(conn: Connection) -> None:
+    """Each ``policy`` event (``policy set`` on a mailbox's policy, ``mailbox set --policy``)
+    says which policy the mailbox followed until then, so that the walk judges the days before
+    it under that one (:mod:`warmup.policy.eras`): a new version re-judged every past day, and
+    raising week 1's volume sent a mailbox on day 11 back to day 1. For the events written
+    before, it is the policy the mailbox's previous event named; for its first, the version
+    before when the event was a ``policy set`` (stamped with the new version's own instant), and
+    unknown otherwise (a move by ``mailbox set --policy``: those days stay judged under the one
+    after). The mailboxes whose events change have their ``rev`` moved and their walk and
+    report memos dropped."""
+    run = conn.execute
+    events = run(
+        sa.text(
+            "SELECT id, mailbox_id, at, reason FROM event WHERE kind = 'policy'"
+            " ORDER BY mailbox_id, at, id"
+        )
+    ).all()
+    if not events:
+        return
+    created = {
+        (r.name, r.version): r.created_at
+        for r in run(sa.text("SELECT name, version, created_at FROM policy"))
+    }
+    last: dict[int, str | None] = {}  # mailbox -> what its last policy event named
+    changed: set[int] = set()
+    for e in events:
+        m = _M024_REASON.fullmatch(e.reason or "")
+        if m is None:  # "(was ...)" said already, or a policy named by its file's path
+            last[e.mailbox_id] = None
+            continue
+        name, version = m.group(1), m.group(2)
+        was = last.get(e.mailbox_id)
+        first_set = (  # its first event, a 'policy set': stamped with the version's instant
+            e.mailbox_id not in last
+            and version is not None
+            and int(version) > 1
+            and created.get((name, int(version))) == e.at
+        )
+        if first_set:
+            was = f"{name} version {int(version) - 1}"
+        last[e.mailbox_id] = name if version is None else f"{name} version {version}"
+        if was is not None:
+            run(
+                sa.text("UPDATE event SET reason = :r WHERE id = :i"),
+                {"r": f"{e.reason} (was {was})", "i": e.id},
+            )
+            changed.add(e.mailbox_id)
+    for mid in sorted(changed):
+        run(sa.text("UPDATE mailbox SET rev = rev + 1 WHERE id = :m"), {"m": mid})
+        run(sa.text("DELETE FROM walk_memo WHERE mailbox_id = :m"), {"m": mid})
+        run(sa.text("DELETE FROM timeline_cache WHERE mailbox_id = :m"), {"m": mid})
+    if changed:
+        NOTES.append(
+            f"the policy changes of {len(changed)} mailbox{'es' if len(changed) != 1 else ''} "
+            f"now judge the days before them under the policy in force then, not the new one"
+        )
 
 
 MIGRATIONS_TABLE = sa.Table(

@@ -48,6 +48,7 @@ from warmup.ledger.sqlite_reads import (
     read_mailboxes,
     read_only_uri,
     read_policy_text,
+    read_policy_versions,
     setup_connection,
     storage_error,
     trigger_refusal,
@@ -195,6 +196,10 @@ class SQLiteLedger(Ledger):
     def policy_text(self, name: str) -> tuple[int, str] | None:
         with self._raw_read() as cur:
             return read_policy_text(cur, name)
+
+    def policy_versions(self, wanted: Iterable[tuple[str, int]]) -> dict[tuple[str, int], str]:
+        with self._raw_read() as cur:
+            return read_policy_versions(cur, wanted)
 
     def histories(
         self, asks: Sequence[tuple[MailboxRow, Ask]], as_of: dt.datetime

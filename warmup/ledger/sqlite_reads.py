@@ -20,7 +20,7 @@ import os
 import sqlite3
 import stat
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
 from itertools import chain
@@ -444,6 +444,21 @@ def read_policy_text(cur: sqlite3.Cursor, name: str) -> tuple[int, str] | None:
         "SELECT version, text FROM policy WHERE name = ? ORDER BY version DESC LIMIT 1", (name,)
     ).fetchone()
     return (row[0], row[1]) if row else None
+
+
+def read_policy_versions(
+    cur: sqlite3.Cursor, wanted: Iterable[tuple[str, int]]
+) -> dict[tuple[str, int], str]:
+    """The TOML text of each stored policy version ``(name, version)`` of ``wanted`` that is
+    in the ledger."""
+    wanted = set(wanted)
+    names = sorted({n for n, _ in wanted})
+    if not names:
+        return {}
+    rows = cur.execute(
+        f"SELECT name, version, text FROM policy WHERE name IN ({_marks(len(names))})", names
+    )
+    return {(n, v): t for n, v, t in rows if (n, v) in wanted}
 
 
 def _marks(n: int) -> str:
@@ -871,7 +886,8 @@ def _histories(
     events: dict[int, list[Any]] = {i: [] for i in ids}
     for mailbox_id, id_, kind, at, until, reason in cur.execute(
         "SELECT mailbox_id, id, kind, at, until, reason FROM event "
-        f"WHERE mailbox_id IN ({_marks(len(ids))}) AND at <= ? ORDER BY mailbox_id, at, id",
+        f"WHERE mailbox_id IN ({_marks(len(ids))}) AND (at <= ? OR kind = 'policy') "
+        "ORDER BY mailbox_id, at, id",  # every policy change, as history.py's _UP_TO_CUT
         (*ids, cut),
     ):
         events[mailbox_id].append((mailbox_id, id_, kind, parse_ts(at), parse_ts(until), reason))
@@ -1083,6 +1099,11 @@ class SQLiteReads:
         """``(version, TOML text)`` of the newest version of a stored policy, or None."""
         with self._read() as cur:
             return read_policy_text(cur, name)
+
+    def policy_versions(self, wanted: Iterable[tuple[str, int]]) -> dict[tuple[str, int], str]:
+        """See :meth:`warmup.ledger.Ledger.policy_versions`."""
+        with self._read() as cur:
+            return read_policy_versions(cur, wanted)
 
     def pool_names(self) -> list[str]:
         """See :meth:`warmup.ledger.Ledger.pool_names`."""

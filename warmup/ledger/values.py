@@ -38,13 +38,6 @@ SQL_INT_MAX = 2**63 - 1
 ID_MAX = 2**31 - 1
 
 
-def policy_reason(name: str, version: int | None) -> str:
-    """The reason of a mailbox's ``policy`` event: which policy it follows from then on
-    (``version`` None: a built-in preset). A running gate compares it with the policy it
-    loaded (:class:`warmup.gate.Gate`), so this is the one place that words it."""
-    return f"policy {name}" if version is None else f"policy {name} version {version}"
-
-
 def sql_limit(limit: int | None) -> int | None:
     """``limit`` as a SQL LIMIT takes it: None (all), or at most :data:`SQL_INT_MAX`."""
     return None if limit is None else min(limit, SQL_INT_MAX)

@@ -169,6 +169,9 @@ def evaluate_steps(
     local_now = now.astimezone(tz_zone)
     today = local_now.date()
     walk, v, memo = yield from walk_to_steps(spec, hist, today, now, checkpoint=today - ONE_DAY)
+    # today's rules: the policy in force at ``now``, the mailbox's own but when asked about an
+    # instant before a change (warmup.policy.eras)
+    spec = walk.spec
     reasons = list(v.reasons)
     sent = walk.count(today).sent
     quota = v.quota
@@ -487,8 +490,8 @@ def timeline_checkpoint_steps(
     rows = DayRows()
     back = None
     while day < today:
-        if day == checkpoint and walk.last_active is not None:
-            back = walk.state(day)
+        if day == checkpoint:
+            back = walk.memo(day)
         stop = checkpoint if checkpoint is not None and day < checkpoint < today else today
         after = yield from walk.run_steps(day, stop, rows)
         if after > day:
@@ -497,8 +500,8 @@ def timeline_checkpoint_steps(
         _add(rows, _step(walk, day))
         day += ONE_DAY
     state = walk.state(today)
-    if today == checkpoint and walk.last_active is not None:
-        back = state
+    if today == checkpoint:
+        back = walk.memo(today)
     _add(rows, _today(walk, today, now))
     return rows, state, back
 

@@ -28,7 +28,10 @@ Rules (see README "The policy"):
 - the quota never exceeds ``growth_factor`` x the busiest of the last 7 days (never below the first
   stage's volume), the policy ceiling, the provider's ceiling or the mailbox's cap;
 - today's quota comes from days before today; today's bounces can only lower it (a second health
-  check on the window that includes today).
+  check on the window that includes today);
+- each day is judged under the policy in force on it: a ``policy`` event (``policy set``,
+  ``mailbox set --policy``) switches the walk to the new policy from the start of its day on,
+  the days before keep what the old one made of them (:mod:`warmup.policy.eras`).
 
 **Memos.** Days before yesterday never change without the ledger knowing (it bumps the mailbox's
 revision when a write lands on a past day), so the walk's state at the start of a day
@@ -53,6 +56,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from warmup.instants import zone
+from warmup.policy import eras
 from warmup.policy.calendar import closed, fits, off_between
 from warmup.words import plural
 
@@ -62,7 +66,7 @@ if TYPE_CHECKING:
 GROWTH_DAYS = 7
 # Part of every memo's inputs: bump it whenever a rule of the walk or WalkState's layout changes,
 # so that no memo computed by older code is ever resumed.
-CODE_VERSION = "walk-6"
+CODE_VERSION = "walk-7"
 ONE_DAY = dt.timedelta(days=1)
 # Days to walk from which :func:`replay` takes the day sums and walks in runs: below it (a walk
 # resumed from yesterday's memo, the gate's every message) the sums cost more than they save.
@@ -93,7 +97,7 @@ class DayCounts(NamedTuple):
 
 @dataclass(frozen=True)
 class MailboxEvent:
-    kind: str  # "pause" | "resume" | "throttle"
+    kind: str  # "pause" | "resume" | "throttle" | "policy" (warmup.policy.eras)
     at: dt.datetime  # aware UTC
     until: dt.datetime | None = None
     reason: str = ""
@@ -191,6 +195,10 @@ class History:
     # (local days, as the ledger's rollup keeps them), which the cap left this one less of.
     # Days the walk does not close (before the memo's day, today) may be missing.
     domain_days: Mapping[dt.date, int] = field(default_factory=dict)
+    # The TOML texts of the stored policy versions the ``policy`` events name, by
+    # :func:`warmup.policy.eras.ref` ("careful version 2"): the walk judges each day under the
+    # policy in force then (warmup.policy.eras). Empty without such events.
+    policy_texts: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
 
 def lookback(spec: PolicySpec) -> int:
@@ -289,6 +297,9 @@ class Walk:
     short_days: tuple[tuple[str, int, int], ...] = ()
     events: list[MailboxEvent] = field(default_factory=list)
     events_done: int = 0
+    # The mailbox's policy now, the one the walk was given: ``spec`` is the policy in force on
+    # the day walked (warmup.policy.eras), this one from the last ``policy`` event on.
+    current: PolicySpec | None = None
     # False: no reason strings (a report's year of verdicts never shows them, and building them
     # was most of a verdict's cost); every number, stage and health word is the same either way.
     explain: bool = True
@@ -657,7 +668,9 @@ class Walk:
         while self.events_done < len(events) and events[self.events_done].at <= upto:
             ev = events[self.events_done]
             self.events_done += 1
-            if ev.kind == "resume":
+            if ev.kind == "policy":
+                self.take_up(ev.reason)
+            elif ev.kind == "resume":
                 # Every resume forgives the days up to it (whether a health pause was on or
                 # not: otherwise bounces that had paused the mailbox would earn it that grace
                 # and a cleaner history would not, and more bounces could raise the quota).
@@ -672,6 +685,38 @@ class Walk:
                 elif due == "step_back" and not self.stepped_back:
                     self.step_back()
                     self.stepped_back = True
+
+    def take_up(self, reason: str | None) -> None:
+        """Walk on under the policy a ``policy`` event's ``reason`` says is followed from then
+        on (None: the walk's start or resumption, under the one the last event applied named,
+        else the one the first not applied says was): the walk's own policy once no ``policy``
+        event is left, else that version, or the walk's own where it cannot be had
+        (:mod:`warmup.policy.eras`)."""
+        current = self.current or self.spec
+        done = self.events_done
+        rest = [e for e in self.events[done:] if e.kind == "policy"]
+        if not rest:
+            self.spec = current
+            return
+        before = False
+        if reason is None:
+            applied = [e for e in self.events[:done] if e.kind == "policy"]
+            reason, before = (applied[-1].reason, False) if applied else (rest[0].reason, True)
+        got = eras.refs(reason)
+        named = None if got is None else got[1] if before else got[0]
+        self.spec = eras.spec_of(named, self.hist.policy_texts) or current
+
+    def memo(self, day: dt.date) -> WalkState | None:
+        """The state at the start of ``day`` (:meth:`state`) as a memo worth keeping, or None:
+        no active day before it, or a ``policy`` event a walk resumed from it would replay (the
+        days a memo's reads hold are the current policy's :func:`lookback`, not an older one's;
+        a change from the day after on)."""
+        if self.last_active is None:
+            return None
+        applied = day_start(day - ONE_DAY, self.hist.timezone)
+        if any(e.kind == "policy" and e.at > applied for e in self.events):
+            return None
+        return self.state(day)
 
     def due_at_resume(self, day: dt.date) -> str:
         """The health the window up to ``day`` (the resume's, included) would have without the
@@ -764,13 +809,16 @@ def start(
     """A walk for ``hist`` and the first day it has to walk: the day after the memo, if any, else
     the first active day before ``today`` (``today`` when there is none)."""
     counts = {c.day: c for c in hist.days if hist.started is None or c.day >= hist.started}
-    walk = cls(spec, hist, counts, events=sorted(hist.events, key=lambda e: e.at), explain=explain)
+    events = sorted(eras.from_day_start(hist.events, hist.timezone), key=lambda e: e.at)
+    walk = cls(spec, hist, counts, events=events, explain=explain, current=spec)
     memo = hist.memo
     if memo is not None and memo.last_active is not None:
         if memo.upto > today:
             raise ValueError(f"memo of {memo.upto} is after the day asked for ({today})")
         walk.resume(memo)
+        walk.take_up(None)
         return walk, memo.upto
+    walk.take_up(None)
     if hist.sums is not None:
         sums = hist.sums(spec.health.window_days)
         walk = _as(SummedWalk, walk)
@@ -852,8 +900,8 @@ def replay_steps(
     tz = hist.timezone
     memo = None
     while day < today:
-        if day == checkpoint and walk.last_active is not None:
-            memo = walk.state(day)
+        if day == checkpoint:
+            memo = walk.memo(day)
         walk.apply_events(day_start(day, tz))
         if isinstance(walk, SummedWalk):
             stop = checkpoint if checkpoint is not None and day < checkpoint < today else today
@@ -863,8 +911,8 @@ def replay_steps(
                 continue
         walk.close_day(day, walk.verdict(day, today=False, quiet=True))
         day += ONE_DAY
-    if day == checkpoint and walk.last_active is not None:
-        memo = walk.state(day)
+    if day == checkpoint:
+        memo = walk.memo(day)
     return _as(Walk, walk) if isinstance(walk, SummedWalk) else walk, memo
 
 
@@ -1040,11 +1088,10 @@ class SummedWalk(Walk):
     days: DaySums = field(default_factory=DaySums)
 
     def sum_up(self, given: DaySums | None = None) -> None:
-        """Take the day sums: ``given`` (computed by the caller from the same counts), or
-        computed here from ``counts``."""
-        self.days = (
-            given if given is not None else day_sums(self.counts, self.spec.health.window_days)
-        )
+        """Take the day sums: ``given`` (computed by the caller from the same counts, for the
+        health window of the walk's own policy), or computed here from ``counts``."""
+        window = (self.current or self.spec).health.window_days
+        self.days = given if given is not None else day_sums(self.counts, window)
 
     @property
     def origin(self) -> int:
@@ -1083,6 +1130,10 @@ class SummedWalk(Walk):
     ) -> Generator[Any, int, dt.date]:
         """:meth:`run`, paused at each stretch (see :func:`drive`)."""
         assert self.hidden is None
+        if self.spec.health.window_days != (self.current or self.spec).health.window_days:
+            # an earlier policy's window: the sums' windows are the current one's (full steps
+            # sum any window from the prefix sums)
+            return day
         if self.events_done < len(self.events):
             # the day of the next event: its row shows the event, the next day's full step
             # applies it
