@@ -155,9 +155,10 @@ def test_no_address_and_no_file_is_a_usage_error(run):
     assert "give the addresses to suppress, or --from FILE" in res.output
 
 
-def test_the_list_may_come_on_standard_input(ledger_path, tmp_path):
-    """``crm-export | warmup suppress add --from - --reason ...`` in a real process."""
-    proc = subprocess.run(
+def _piped(ledger_path, **stdin) -> subprocess.CompletedProcess[bytes]:
+    """``... | warmup suppress add --from - --reason piped`` in a real process, standard input
+    given as ``input=`` bytes or a ``stdin=`` file."""
+    return subprocess.run(
         [
             sys.executable,
             "-m",
@@ -171,11 +172,16 @@ def test_the_list_may_come_on_standard_input(ledger_path, tmp_path):
             "--reason",
             "piped",
         ],  # fmt: skip
-        input=b"email\nann@example.com\nbo@example.com\n",
         capture_output=True,
         check=False,
         timeout=120,
+        **stdin,
     )
+
+
+def test_the_list_may_come_on_standard_input(ledger_path, tmp_path):
+    """``crm-export | warmup suppress add --from - --reason ...`` in a real process."""
+    proc = _piped(ledger_path, input=b"email\nann@example.com\nbo@example.com\n")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == b"Suppressed 2 addresses.\n"
 
@@ -265,7 +271,42 @@ def test_a_file_too_large_for_a_list_is_refused_before_it_is_read_whole(run, tmp
     res = run("suppress", "add", "--from", str(big), "--reason", "x")
     assert res.exit_code == 65, res.output
     assert res.output.strip() == (
-        f"Error: {big}: larger than 100_000_000 bytes; a list of addresses is smaller: split "
+        f"Error: {big}: larger than 100 MB; a list of addresses is smaller: split "
         f"it into several files"
     )
     assert ledger_digest(tmp_path / "ledger.db") == before
+
+
+def test_a_list_too_large_on_standard_input_says_its_limit_as_people_read_a_size(
+    ledger_path, tmp_path
+):
+    """``... | warmup suppress add --from -`` past the limit said "larger than 100_000_000
+    bytes": a Python literal, not a size whoever piped the list reads."""
+    big = tmp_path / "huge.txt"
+    with open(big, "wb") as f:
+        f.truncate(100_000_001)
+    with open(big, "rb") as stdin:
+        proc = _piped(ledger_path, stdin=stdin)
+    assert proc.returncode == 65, proc.stderr
+    assert proc.stderr.decode() == (
+        "Error: standard input: larger than 100 MB; a list of addresses is smaller: split it "
+        "into several files\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("octets", "said"),
+    [
+        (100_000_000, "100 MB"),
+        (25 * 2**20, "25 MiB"),
+        (65_536, "64 KiB"),
+        (2_000, "2 kB"),
+        (998, "998 bytes"),
+        (1, "1 byte"),
+        (25 * 2**20 + 1, "26,214,401 bytes"),  # exact: a byte over the limit is not the limit
+    ],
+)
+def test_a_byte_size_is_said_as_people_read_it(octets, said):
+    from warmup.words import byte_size
+
+    assert byte_size(octets) == said

@@ -67,7 +67,7 @@ from warmup.policy.plan import MailboxPlan, Plan, combine, plan_notes
 from warmup.policy.spec import MAX_VOLUME, PolicySpec, preset_names
 from warmup.policy.walk import drive_all, inputs_digest, lookback
 from warmup.providers import AUTHS, SECURITIES, Provider, get_provider
-from warmup.words import plural
+from warmup.words import byte_size, plural
 
 if TYPE_CHECKING:  # imported when used: ``warmup quota`` reads a ledger without SQLAlchemy
     import tempfile
@@ -1008,7 +1008,7 @@ def addresses_from(path: PurePath) -> list[str]:
             # read whole, '--from /dev/zero' (or a multi-gigabyte log named by mistake) took
             # all memory until the kernel killed warmup: a traceback or nothing at all
             raise DataError(
-                f"{path}: larger than {SUPPRESS_FILE_LIMIT:_} bytes; a list of addresses is "
+                f"{path}: larger than {byte_size(SUPPRESS_FILE_LIMIT)}; a list of addresses is "
                 f"smaller: split it into several files"
             )
         text = raw.decode("utf-8-sig")

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path, PurePosixPath
 
 from warmup.errors import ConfigError
+from warmup.words import byte_size
 
 
 def names_nothing(exc: OSError) -> bool:
@@ -61,7 +62,7 @@ def read_regular(path: str | Path, label: str, limit: int, hint: str, large: str
     with os.fdopen(fd, "rb") as f:
         data = f.read(limit + 1)
     if len(data) > limit:
-        raise ConfigError(f"{label}: larger than {limit:_} bytes{large}")
+        raise ConfigError(f"{label}: larger than {byte_size(limit)}{large}")
     return data
 
 

@@ -23,6 +23,7 @@ from email.message import EmailMessage, Message
 from typing import Any
 
 from warmup.errors import DataError, UsageError
+from warmup.words import byte_size
 
 # The lines a server will see: dot_stuff turns each of these into CRLF.
 _EOL = re.compile(rb"\r\n|\n|\r")
@@ -267,9 +268,9 @@ MESSAGE_LIMIT = 25 * 1024 * 1024  # octets of a message: what the big providers 
 def size_error(size: int | None = None) -> DataError:
     """:class:`DataError` for a message of ``size`` octets (None: not read to its end) over
     :data:`MESSAGE_LIMIT`."""
-    what = f"is {size:_} bytes, over" if size is not None else "is over"
+    what = f"is {byte_size(size)}, over" if size is not None else "is over"
     return DataError(
-        f"the message {what} the {MESSAGE_LIMIT:_} bytes (25 MiB) providers accept; link large "
+        f"the message {what} the {byte_size(MESSAGE_LIMIT)} providers accept; link large "
         f"files instead of attaching them"
     )
 

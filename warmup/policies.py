@@ -37,6 +37,7 @@ from warmup.policy.spec import (
     preset_names,
     read_policy_file,
 )
+from warmup.words import byte_size
 
 if TYPE_CHECKING:
     from warmup.ledger import Ledger
@@ -190,7 +191,7 @@ def _read_stdin() -> str:
         data = STANDARD_INPUT.read_bytes(MAX_FILE + 1)
         if len(data) > MAX_FILE:
             raise ConfigError(
-                f"{where}: larger than {MAX_FILE:_} bytes; a policy is a few dozen lines"
+                f"{where}: larger than {byte_size(MAX_FILE)}; a policy is a few dozen lines"
             )
         return data.decode("utf-8-sig")  # a BOM from a Windows editor: skipped
     except (OSError, UnicodeDecodeError) as exc:

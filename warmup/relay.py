@@ -63,7 +63,7 @@ from warmup.ledger import local_day
 from warmup.ledger.values import MailboxNotFound
 from warmup.policy.engine import next_send_text
 from warmup.relayserver import Envelope, Server, internal_error
-from warmup.words import plural
+from warmup.words import byte_size, plural
 
 DATA_SIZE_LIMIT = headers.MESSAGE_LIMIT  # what the big providers accept per message
 MAX_HOLD = 600.0  # seconds: RFC 5321 §4.5.3.2.6, the client's wait for the end-of-DATA reply
@@ -528,7 +528,7 @@ class Relay:
             return reply_line(
                 552,
                 f"5.3.4 the message with the From, Date and Message-ID the relay adds is "
-                f"{len(data):_} bytes, over the {self.data_size_limit:_} it takes; make it "
+                f"{byte_size(len(data))}, over the {byte_size(self.data_size_limit)} it takes; make it "
                 f"smaller or give those headers yourself",
             )
         already: list[str] = []

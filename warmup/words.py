@@ -16,6 +16,17 @@ def plural(n: int, noun: str, nouns: str | None = None) -> str:
     return f"{n} {noun if n == 1 else nouns or noun + 's'}"
 
 
+def byte_size(octets: int) -> str:
+    """A byte size as people read it: ``100 MB``, ``25 MiB``, ``64 KiB``, ``998 bytes``; a
+    size that is no whole number of those with its thousands grouped: ``26,214,401 bytes``
+    (exact, so a message a byte over a limit is not shown as the limit). Python's
+    ``100_000_000`` is a literal for code, not a size for whoever reads the error."""
+    for unit, name in ((2**20, "MiB"), (10**6, "MB"), (2**10, "KiB"), (10**3, "kB")):
+        if octets >= unit and octets % unit == 0:
+            return f"{octets // unit:,} {name}"
+    return f"{octets:,} {'byte' if octets == 1 else 'bytes'}"
+
+
 def digits_fault(text: object) -> str | None:
     """Why ``text`` is no number warmup takes when its digits are not 0-9 (``'٣'``, a
     full-width ``'３'``): ``"digits must be 0-9: write '3'"``; else None. Python's int(),

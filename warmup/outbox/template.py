@@ -31,6 +31,7 @@ from warmup.errors import DataError
 from warmup.files import DataFile
 from warmup.headers import MESSAGE_LIMIT, size_error
 from warmup.outbox.inputerrors import Collector
+from warmup.words import byte_size
 
 PARTS = ("subject", "text", "html")
 MAX_TEMPLATE = 1_000_000  # bytes
@@ -59,7 +60,7 @@ def load_template(path: DataFile) -> Template:
     except OSError as exc:
         raise DataError(f"template {path}: cannot read it ({exc.strerror})") from None
     if len(raw) > MAX_TEMPLATE:
-        raise DataError(f"template {path}: larger than {MAX_TEMPLATE} bytes")
+        raise DataError(f"template {path}: larger than {byte_size(MAX_TEMPLATE)}")
     try:
         data = tomllib.loads(raw.decode("utf-8-sig"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
@@ -228,7 +229,7 @@ def _too_big(what: str, tail: str = ", more than") -> Exception:
     :func:`fill`)."""
     from jinja2.exceptions import SecurityError
 
-    return SecurityError(f"{what}{tail} a message of {MESSAGE_LIMIT:_} bytes could hold")
+    return SecurityError(f"{what}{tail} a message of {byte_size(MESSAGE_LIMIT)} could hold")
 
 
 def _big_int(n: Any, per: int = 1) -> bool:
