@@ -22,6 +22,7 @@ import pytest
 from tests import forkcli
 from tests.conftest import ledger_digest
 from tests.gatekit import ANY_DAY
+from tests.pgkit import ledger_url  # noqa: F401  (the fixture: each backend)
 
 BOX = "a@corp.example"
 TS = "2026-11-10T09:00:00+08:00"
@@ -851,6 +852,45 @@ def test_an_international_domain_is_refused_naming_its_ascii_form(
     assert_error(res, 65, f"{leads}: line 2: recipient {said}")
     assert ledger_digest(seeded) == before
     assert run("send", BOX, "--to", ascii_form, "--body", "hi", "--dry-run").exit_code == 0
+
+
+def test_an_xn_label_that_is_no_idna_name_is_refused_where_an_address_is_given(
+    run,
+    ledger_url: str,  # noqa: F811
+    tmp_path: Path,
+):
+    """'suppress add x@xn--zz.com' was taken: an xn-- label whose Punycode decodes to no IDNA
+    name (a typo, a broken conversion) names a domain no registry issues, so its address is
+    never mailed and never looked up by the domain a user reads. Refused, 65, as any
+    malformed address, wherever one is given; valid A-labels (IDNA 2008's straße too) are
+    taken, and a row an older warmup kept can still be removed."""
+    from warmup.ledger import open_ledger
+
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    said = "has a domain label 'xn--zz' that is no valid international name"
+    for given in ("x@xn--zz.com", "x@XN--ZZ.com", "x@mail.xn--zz.com"):
+        assert_error(run("suppress", "add", given, "--reason", "r"), 65, repr(given), said)
+    for label in ("xn--a", "xn--abc"):  # each decodes to control characters
+        assert_error(run("suppress", "add", f"x@{label}.com", "--reason", "r"), 65, repr(label))
+    assert_error(run("send", BOX, "--to", "x@xn--zz.com", "--body", "hi", "--dry-run"), 65, said)
+    assert_error(run("mailbox", "add", "s@xn--zz.com", "--provider", "exmail"), 65, said)
+    leads = write_csv(tmp_path / "leads.csv", [["email"], ["x@xn--zz.com"]])
+    tpl = tmp_path / "t.toml"
+    tpl.write_text('subject = "s"\ntext = "t"\n', encoding="utf-8")
+    res = run("queue", "add", "--mailbox", BOX, "--csv", str(leads), "--template", str(tpl))
+    assert_error(res, 65, f"{leads}: line 2: recipient", said)
+    assert json.loads(run("suppress", "list", "--json").output) == []
+    assert json.loads(run("queue", "list", "--json").output) == []
+    assert [m["address"] for m in json.loads(run("mailbox", "list", "--json").output)] == [BOX]
+    for good in ("x@xn--bcher-kva.com", "x@xn--strae-oqa.de", "x@xn--55qx5d.xn--fiqs8s"):
+        assert run("suppress", "add", good, "--reason", "r").exit_code == 0, good
+    ledger = open_ledger(ledger_url)
+    try:  # as an older warmup kept it
+        ledger.suppress(["old@xn--zz.com"], "manual", "kept before")
+    finally:
+        ledger.close()
+    res = run("suppress", "remove", "old@xn--zz.com")
+    assert (res.exit_code, res.output) == (0, "old@xn--zz.com may be mailed again.\n")
 
 
 # -- instants out of range (issue #10 items 5 and 10) -------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import PurePath
 
@@ -77,7 +78,9 @@ def normalize(address: str, what: str = "address", *, limits: bool = True) -> st
     The forms a user pastes from a mail client are taken: in angle brackets, after a display
     name (quoted or not), any case (addresses are stored lower-cased, so lookups agree).
     ``limits=False``: a lookup of an address the ledger may hold already (written before the
-    64-octet limit below, or from a parsed DSN): only the 254 in all are checked.
+    64-octet limit below, or from a parsed DSN), or a record of what was mailed (a log's
+    recipient, a bounce's): only the 254 in all are checked, and a domain's ``xn--`` label
+    that is no IDNA A-label is taken as it is (see :func:`_bad_a_label`).
     """
     if address is not None and not isinstance(address, str):
         expect(address, str, what)  # a script's mailbox=5: said here, not as int.strip()
@@ -96,6 +99,11 @@ def normalize(address: str, what: str = "address", *, limits: bool = True) -> st
             raise DataError(
                 f"{what} {address!r} is too long: its part before the '@' has {len(local)} "
                 f"characters, and SMTP allows at most 64"
+            )
+        if limits and (bad := _bad_a_label(text)):
+            raise DataError(
+                f"{what} {address!r} has a domain label {bad!r} that is no valid international "
+                f"name (an xn-- label must decode as IDNA to one); check the domain's spelling"
             )
     else:
         if _idna_deviates(text):
@@ -180,6 +188,37 @@ IDNA_DEVIATIONS = re.compile("[\u00df\u03c2\u200c\u200d]")
 def _idna_deviates(text: str) -> bool:
     """Whether the domain of ``text`` (an address) holds a character IDNA 2003 rewrites."""
     return bool(IDNA_DEVIATIONS.search(text.rpartition("@")[2]))
+
+
+def _bad_a_label(text: str) -> str | None:
+    """The first label of the domain of ``text`` (an address) that starts ``xn--`` but is no
+    IDNA A-label, lower-cased; else None. ``x@xn--zz.com`` was taken, suppressed and mailed:
+    no registry issues such a name, so it is a typo or a broken conversion, and its address
+    can never be looked up by the domain a user reads."""
+    domain = text.rpartition("@")[2].lower()
+    if "xn--" not in domain:  # every address but a few: no split
+        return None
+    return next((x for x in domain.split(".") if x[:4] == "xn--" and not _a_label(x)), None)
+
+
+@functools.lru_cache(maxsize=1024)
+def _a_label(label: str) -> bool:
+    """Whether ``xn--...`` (lower case) is an IDNA A-label: its Punycode decodes, to text that
+    is not ASCII (``xn--abc-`` is "abc", written "abc"), encodes back to the same label, and
+    that IDNA's nameprep keeps as it is (no control, no upper case, nothing it maps to other
+    text) — ß, ς, ZWNJ and ZWJ aside, which IDNA 2008 keeps and 2003 maps
+    (:data:`IDNA_DEVIATIONS`: ``xn--strae-oqa`` is straße)."""
+    from encodings.idna import nameprep
+
+    payload = label[4:].encode("ascii")
+    try:
+        text = payload.decode("punycode")
+        if text.isascii() or text.encode("punycode") != payload:
+            return False
+        kept = IDNA_DEVIATIONS.sub("a", text)
+        return bool(nameprep(kept) == kept)
+    except UnicodeError:
+        return False
 
 
 def _idna(text: str) -> str | None:
