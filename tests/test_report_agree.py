@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import pytest
+
 from tests.gatekit import cli
 from warmup import api, reports
 from warmup.ledger import open_ledger
@@ -74,3 +76,48 @@ def test_a_report_s_today_says_the_day_s_word_where_quota_says_exhausted(ledger_
     today = json.loads(cli("report", box, "--days", "1", "--json").stdout)[-1]
     assert (quota["status"], plan["status"], today["status"]) == ("exhausted", "exhausted", "ok")
     assert (quota["quota"], quota["sent"]) == (today["quota"], today["sent"]) == (50, 50)
+
+
+def test_a_bounce_between_the_start_day_and_the_first_send_is_in_the_report_s_rows(
+    ledger_url: str,
+):
+    """A re-bound mailbox's bounce that arrived on its start day, before its first send from
+    then on (an old binding's send bouncing late), counted in ``report --by-reason`` and in
+    the trailing rate of the report's own rows (2 bounces over 20 sends: 10%), but in no row:
+    the rows began on the first sending day. They begin on the first day with a send or a
+    bounce the walk counts, so the rows show every bounce their rate counts."""
+    ledger = open_ledger(ledger_url)
+    try:
+        started = (D0 + dt.timedelta(days=2)).date()
+        api.add_mailbox(ledger, BOX, "exmail", timezone="Etc/UTC", started=started)
+        old = [f"old{i}@old.example" for i in range(3)]
+        api.record_send(ledger, BOX, old, D0)  # before the start day
+        api.record_bounce(ledger, BOX, old[0], "hard", "5.1.1", D0 + dt.timedelta(days=2))
+        new = [f"new{i}@new.example" for i in range(20)]
+        api.record_send(ledger, BOX, new, D0 + dt.timedelta(days=3))
+        api.record_bounce(ledger, BOX, new[0], "soft", "4.2.2", D0 + dt.timedelta(days=3, hours=1))
+        at = D0 + dt.timedelta(days=4)
+        for days in (None, 30):
+            for cache in (False, True):
+                daily = reports.daily(ledger, days=days, at=at, cache=cache)
+                assert [d.date() for d in daily["date"]] == [
+                    started,
+                    started + dt.timedelta(days=1),
+                    started + dt.timedelta(days=2),
+                ]
+                assert daily["hard"].tolist() == [1, 0, 0]
+                assert daily["sent"].tolist() == [0, 20, 0]
+                shown = int(daily[["hard", "soft", "block"]].to_numpy().sum())
+                assert daily["bounce_rate"].iloc[-1] == pytest.approx(shown / 20)
+                by_reason = reports.bounces_by_reason(ledger, days=days, at=at)
+                assert int(by_reason["bounces"].sum()) == shown == 2
+    finally:
+        ledger.close()
+    when = ("--at", at.isoformat())
+    rows = json.loads(cli("report", "--json", *when).stdout)
+    reasons = json.loads(cli("report", "--by-reason", "--json", *when).stdout)
+    assert sum(r["hard"] + r["soft"] + r["block"] for r in rows) == 2
+    assert sum(r["bounces"] for r in reasons) == 2
+    # warmup quota walks the same days: its verdict is the report's last row's
+    [quota] = json.loads(cli("quota", BOX, "--json", *when).stdout)
+    assert (quota["quota"], quota["bounce_rate"]) == (rows[-1]["quota"], rows[-1]["bounce_rate"])

@@ -100,7 +100,8 @@ def daily(
     cache: bool = True,
     boxes: Sequence[MailboxRow] | None = None,
 ) -> pd.DataFrame:
-    """One row per mailbox and local day, from its first active day (or the last ``days``) to today.
+    """One row per mailbox and local day, from its first day with sends or bounces (from its
+    start day on, as its walk counts them; or the last ``days``) to today.
 
     Columns: ``sent``, ``hard``, ``soft``, ``block``, ``complaints``, ``bounced`` (hard + soft +
     block: the bounces that arrived that day) from the rollup; ``sends_bounced``, how many of

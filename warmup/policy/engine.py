@@ -409,7 +409,7 @@ class DayVerdict:
 def timeline(
     spec: PolicySpec, hist: History, now: dt.datetime, *, explain: bool = True
 ) -> list[DayVerdict]:
-    """Every local day from the first active day to today, from the walk :func:`evaluate` replays.
+    """Every local day from the first day with sends or bounces to today, from the walk :func:`evaluate` replays.
 
     Each past day carries what :func:`evaluate` answered at the start of that day (history before
     the day, events up to its start). A day that began paused and was resumed during the day
@@ -536,7 +536,7 @@ def _begin(
     if hist.sums is None:  # else start() took the history's own
         walk.sum_up(days)
     if days is not None and not (hist.memo is not None and hist.memo.last_active is not None):
-        first = days.first_active(today.toordinal())  # as start() finds it in hist.days
+        first = days.first_counted(today.toordinal())  # as start() finds it in hist.days
         day = today if first is None else dt.date.fromordinal(first)
     return walk, day, today
 

@@ -1,7 +1,7 @@
 """The policy's day-by-day walk: where every rule of a warm-up policy lives. Pure, no I/O.
 
-A mailbox's standing is a function of its history: the walk starts on its first active day and
-goes day by day to today, deriving for each day the warm-up day, the stage, the health verdict on
+A mailbox's standing is a function of its history: the walk starts on its first day with sends or
+bounces (from its start day on) and goes day by day to today, deriving for each day the warm-up day, the stage, the health verdict on
 the trailing window and the quota the policy allowed then. :func:`warmup.policy.engine.evaluate`
 (today's allowance), :func:`~warmup.policy.engine.timeline` (every past day, for reports) and
 :func:`~warmup.policy.engine.project` (the days ahead) all look at this one walk, so a report or a
@@ -93,6 +93,11 @@ class DayCounts(NamedTuple):
     @property
     def bounced(self) -> int:
         return self.hard + self.soft + self.block
+
+
+def _counted(c: DayCounts) -> bool:
+    """Whether a day holds anything the walk counts: sends, bounces or complaints."""
+    return bool(c.sent or c.bounced or c.complaint)
 
 
 @dataclass(frozen=True)
@@ -807,7 +812,9 @@ def start(
     spec: PolicySpec, hist: History, today: dt.date, cls: type[Walk] = Walk, explain: bool = True
 ) -> tuple[Walk, dt.date]:
     """A walk for ``hist`` and the first day it has to walk: the day after the memo, if any, else
-    the first active day before ``today`` (``today`` when there is none)."""
+    the first day before ``today`` with sends or bounces counted (``today`` when there is
+    none): a re-bound mailbox's bounces between its start day and its first send are in its
+    health window, so a report's rows show the day they arrived."""
     counts = {c.day: c for c in hist.days if hist.started is None or c.day >= hist.started}
     events = sorted(eras.from_day_start(hist.events, hist.timezone), key=lambda e: e.at)
     walk = cls(spec, hist, counts, events=events, explain=explain, current=spec)
@@ -823,9 +830,9 @@ def start(
         sums = hist.sums(spec.health.window_days)
         walk = _as(SummedWalk, walk)
         walk.sum_up(sums)
-        found = sums.first_active(today.toordinal())
+        found = sums.first_counted(today.toordinal())
         return walk, today if found is None else dt.date.fromordinal(found)
-    first = min((d for d, c in counts.items() if c.sent and d < today), default=today)
+    first = min((d for d, c in counts.items() if d < today and _counted(c)), default=today)
     return walk, first
 
 
@@ -1038,17 +1045,12 @@ class DaySums:
     # idle rules'), found when first asked for (_gap_ahead): (that length, the indices)
     gaps: tuple[int, list[int]] | None = field(default=None, compare=False, repr=False)
 
-    def first_active(self, before: int) -> int | None:
-        """The ordinal of the first day with sends before ordinal ``before``, if any."""
-        if self.arrays is not None:
-            active = self.arrays[0][: max(before - self.origin, 0)].nonzero()[0]
-            return self.origin + int(active[0]) if len(active) else None
-        for k, n in enumerate(self.sent):
-            if self.origin + k >= before:
-                return None
-            if n:
-                return self.origin + k
-        return None
+    def first_counted(self, before: int) -> int | None:
+        """The ordinal of the first day with sends, bounces or complaints before ordinal
+        ``before``, if any (:func:`start`'s first day): the first prefix sum that is not zero."""
+        n = min(max(before - self.origin, 0), len(self.sums) - 1)
+        k = bisect.bisect_left(range(n), True, key=lambda k: any(self.sums[k + 1]))
+        return self.origin + k if k < n else None
 
 
 def day_sums(counts: Mapping[dt.date, DayCounts], window_days: int) -> DaySums:
