@@ -745,6 +745,49 @@ def test_record_bounce_again_is_idempotent_and_another_status_refused(ledger_url
     ledger.close()
 
 
+def test_record_bounce_without_at_run_again_is_already_recorded(ledger_url, run):
+    """``record bounce`` without ``--at`` run twice (a script's retry, a command typed again)
+    stored a second row at a new "now": listed as "a second report of a send whose failure is
+    already counted" though it was the same bounce, and the rates, suppressions and the first
+    row's reads said nothing of it. The repeat is "Already recorded." (exit 0, nothing
+    written), for a send (same kind and status) and for an address never mailed; another
+    kind, another status or a later send to the address is still recorded."""
+    box = "a@corp.example"
+    assert run("mailbox", "add", box, "--provider", "exmail", "--db", ledger_url).exit_code == 0
+    res = run("record", "send", box, "--to", "x@example.com", "--db", ledger_url)
+    assert res.exit_code == 0, res.output
+
+    def bounce(to: str, *more: str) -> tuple[int, str]:
+        res = run("record", "bounce", box, "--to", to, *more, "--db", ledger_url)
+        return res.exit_code, res.output
+
+    soft = ("--kind", "soft", "--status", "4.2.2")
+    assert bounce("x@example.com", *soft) == (0, "Recorded a soft bounce for x@example.com.\n")
+    assert bounce("x@example.com", *soft) == (0, "Already recorded.\n")
+    code, said = bounce("x@example.com", "--kind", "soft", "--status", "4.2.1")
+    assert code == 0 and "so it does not count again" in said, said  # another status: kept
+    code, said = bounce("never@example.com")
+    assert code == 0 and "it matches no send" in said, said
+    assert bounce("never@example.com") == (0, "Already recorded.\n")
+    ledger = open_ledger(ledger_url)
+    with ledger.read() as conn:
+        rows = conn.execute(
+            sa.select(BOUNCE.c.recipient, BOUNCE.c.status, BOUNCE.c.counted).order_by(BOUNCE.c.id)
+        )
+        assert [tuple(r) for r in rows] == [
+            ("x@example.com", "4.2.2", True),
+            ("x@example.com", "4.2.1", False),
+            ("never@example.com", None, False),
+        ]
+    ledger.close()
+    listed = json.loads(run("bounces", "list", "--json", "--db", ledger_url).output)
+    assert len(listed) == 3
+    # the address mailed again: a bounce of that send is its own
+    res = run("record", "send", box, "--to", "never@example.com", "--db", ledger_url)
+    assert res.exit_code == 0, res.output
+    assert bounce("never@example.com") == (0, "Recorded a hard bounce for never@example.com.\n")
+
+
 def test_record_send_knows_a_message_id_written_the_other_way(ledger_url, run):
     """``record send --message-id id`` of a message the gate (or a log) recorded as ``<id>``
     was a second send, as an import of it was."""

@@ -1271,6 +1271,7 @@ def record_bounce(
             value=kind,
             choices=", ".join(BOUNCE_KINDS),
         )
+    untimed = not at  # now: a repeat of this command is this bounce again
     at = check_event(at) if at else now_utc()
     if status is not None:
         status = text_field(status, "status", STATUS_LIMIT) or None
@@ -1293,7 +1294,16 @@ def record_bounce(
     got = ledger.record(
         box,
         bounces=[
-            BounceIn(rcpt, kind, at, key, status=status, message_id=message_id, source="record")
+            BounceIn(
+                rcpt,
+                kind,
+                at,
+                key,
+                status=status,
+                message_id=message_id,
+                source="record",
+                untimed=untimed,
+            )
         ],
     )
     if not got.bounces and status is not None:

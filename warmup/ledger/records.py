@@ -470,6 +470,8 @@ class Records:
                 sid, sent_at = self._of_report(conn, box, b, recipient, (sid, sent_at), said)
             if sent_at is not None and sent_at > at:
                 at = sent_at  # a bounce never comes before the send it answers
+        if b.untimed and self._recorded_by_hand(conn, box, b, sid, recipient):
+            return BounceResult(False, sid is not None, False, recipient)
 
         counted = (
             sid is not None
@@ -510,6 +512,23 @@ class Records:
                 conn, recipient, b.kind, f"{b.kind} bounce {b.status or ''}".strip(), box.id, at
             )
         return BounceResult(True, sid is not None, counted, recipient)
+
+    def _recorded_by_hand(
+        self, conn: Connection, box: MailboxRow, b: BounceIn, sid: int | None, recipient: str
+    ) -> bool:
+        """Whether a bounce recorded by hand answers send ``sid`` (None: answers no send, at
+        ``recipient``) with ``b``'s kind and status: ``record bounce`` run again without
+        ``--at`` stored a second row at a new "now", listed as a second report of its send."""
+        same = sa.and_(
+            BOUNCE.c.mailbox_id == box.id,
+            BOUNCE.c.source == "record",
+            BOUNCE.c.kind == b.kind,
+            BOUNCE.c.status.is_not_distinct_from(b.status),
+            BOUNCE.c.send_id == sid
+            if sid is not None
+            else sa.and_(BOUNCE.c.send_id.is_(None), BOUNCE.c.recipient == recipient),
+        )
+        return conn.execute(sa.select(BOUNCE.c.id).where(same).limit(1)).first() is not None
 
     def _who(self, conn: Connection, box: MailboxRow, r: Any) -> str:
         """The address the recorded bounce ``r`` (:data:`_MATCHED_BY`) is matched under: the

@@ -190,6 +190,10 @@ class BounceIn:
     # it answers the send of this mailbox whose Message-ID it names, if that went to one
     # recipient.
     redacted: bool = False
+    # Recorded by hand at no time given (``record bounce`` without ``--at``: now): one
+    # repeating a bounce recorded by hand of the same send (or, answering none, the same
+    # address), kind and status is that bounce again, not another report of its send.
+    untimed: bool = False
 
 
 @dataclass(frozen=True)
