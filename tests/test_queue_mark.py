@@ -47,6 +47,23 @@ def _unknown(sink, ledger, n: int = 1, campaign: str = "dec") -> list[int]:  # t
     return ids
 
 
+def _unknown_refusing(sink, ledger, rcpt: str, code: int, text: str) -> int:  # type: ignore[no-untyped-def]
+    """A message to in@example.com and ``rcpt`` left ``unknown`` by the worker: the sink
+    answers ``rcpt``'s RCPT TO with ``code`` ``text``, takes the data for in@example.com and
+    drops the connection before its reply."""
+    msg = plain("in@example.com")
+    del msg["To"]
+    msg["To"] = f"in@example.com, {rcpt}"
+    mid = Outbox(ledger).add(msg, pool="P", campaign="dec")
+    assert mid is not None
+    sink.reject_rcpt = {rcpt: (code, text)}
+    sink.drop_mid_data = True
+    with Worker(ledger, timeout=2) as worker:
+        assert worker.run_once().outcomes == {"unknown": 1}
+    sink.drop_mid_data, sink.reject_rcpt = False, {}
+    return mid
+
+
 @pytest.fixture
 def ledger(sink, ssl_cert_env, password, tmp_path) -> Iterator[Ledger]:  # type: ignore[no-untyped-def]
     """Pool P of one mailbox on the sink (50 a day) in the ledger at ``$WARMUP_DB`` (which a
@@ -215,16 +232,7 @@ def test_recipients_deferred_in_the_same_try_go_again_when_it_is_marked_sent(
     """A 4xx for one recipient, then the connection broke under the data: the worker leaves
     it unknown. Marked sent, the deferred recipient is queued again (as the worker does once
     the others went), under the same Message-ID; it then goes to them alone."""
-    msg = plain("in@example.com")
-    del msg["To"]
-    msg["To"] = "in@example.com, later@example.com"
-    mid = Outbox(ledger).add(msg, pool="P", campaign="dec")
-    assert mid is not None
-    sink.reject_rcpt = {"later@example.com": (450, "4.2.0 greylisted, try again later")}
-    sink.drop_mid_data = True
-    with Worker(ledger, timeout=2) as worker:
-        assert worker.run_once().outcomes == {"unknown": 1}
-    sink.drop_mid_data, sink.reject_rcpt = False, {}
+    mid = _unknown_refusing(sink, ledger, "later@example.com", 450, "4.2.0 greylisted, try later")
     res = cli("queue", "mark", str(mid), "sent")
     assert res.returncode == 0, res.stderr
     assert res.stdout == (
@@ -237,6 +245,24 @@ def test_recipients_deferred_in_the_same_try_go_again_when_it_is_marked_sent(
         assert worker.run_once().outcomes == {"sent": 1}
     assert [m.rcpt_tos for m in sink.messages][-1] == ("later@example.com",)
     assert str(sink.messages[-1].message["Message-ID"]) == row.message_id
+
+
+def test_a_recipient_refused_for_the_message_s_size_is_not_queued_again_when_marked_sent(
+    ledger_url, ledger, sink
+):
+    """A 552 5.3.4 (the message too big) for one recipient, then the connection broke under the
+    data: unknown. Marked sent, that recipient was queued again as if a 4xx had deferred it,
+    and the same message was refused again at every try, a slot spent each time, until it
+    expired. The worker holds such a refusal final (the message is done for them, the
+    recipient not suppressed): so does the mark, and the message is sent."""
+    mid = _unknown_refusing(sink, ledger, "big@example.com", 552, "5.3.4 Message size too big")
+    res = cli("queue", "mark", str(mid), "sent")
+    assert (res.returncode, res.stdout) == (0, f"Marked message {mid} sent.\n"), res.stderr
+    row = ledger.message(mid)
+    assert (row.state, row.recipients) == ("sent", ("in@example.com", "big@example.com"))
+    with Worker(ledger) as worker:
+        assert worker.run_once().outcomes == {}
+    assert cli("suppress", "list", "--json").stdout.strip() == "[]"
 
 
 def test_bad_marks_are_refused_in_one_line_and_change_nothing(ledger_url, ledger, sink):

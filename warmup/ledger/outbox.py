@@ -26,7 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import secrets
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -243,6 +243,29 @@ def fate(outcomes: dict[str, str]) -> tuple[str, tuple[str, ...]]:
     if any(o == "sent" for o in values):
         return "sent", ()
     return "bounced", ()
+
+
+def _finally_refused(
+    conn: Connection, message_id: str, outcomes: dict[str, str], final: Callable[[int, str], bool]
+) -> dict[str, str]:
+    """``outcomes`` with each ``soft`` recipient whose latest slot's SMTP reply (the bounce
+    the gate recorded of it) ``final(code, text)`` holds final as ``too big``, which
+    :func:`fate` neither retries nor counts sent: what the worker makes of such a reply."""
+    last: dict[str, tuple[str | None, str]] = {}
+    for rcpt, outcome, reply, status, text in conn.execute(
+        sa.select(
+            SEND.c.recipient, SEND.c.outcome, BOUNCE.c.reply, BOUNCE.c.status, BOUNCE.c.diagnostic
+        )  # fmt: skip
+        .outerjoin(BOUNCE, sa.and_(BOUNCE.c.send_id == SEND.c.id, BOUNCE.c.source == "smtp"))
+        .where(SEND.c.message_id == message_id)
+        .order_by(SEND.c.id)
+    ):
+        last[rcpt] = (reply if outcome == "soft" else None, f"{status or ''} {text or ''}")
+    out = dict(outcomes)
+    for rcpt, (reply, text) in last.items():
+        if out.get(rcpt) == "soft" and reply and reply.isdigit() and final(int(reply), text):
+            out[rcpt] = "too big"
+    return out
 
 
 def new_rev() -> int:
@@ -1268,11 +1291,14 @@ class OutboxStore:
         now: dt.datetime,
         message: int | None = None,
         campaign: str | None = None,
+        final: Callable[[int, str], bool] | None = None,
     ) -> list[tuple[int, str]]:
         """A person's word on ``unknown`` messages (one, or every one of ``campaign``): they
         ``went`` (their slots still ``reserved``/``unknown`` become ``sent``, so bounces match
         and count them as sends; the message's state is then :func:`fate`'s, as the worker
-        would have written it: ``sent``, or ``queued`` again for recipients deferred by a 4xx),
+        would have written it: ``sent``, or ``queued`` again for recipients deferred by a 4xx;
+        not for a recipient whose soft refusal ``final(code, text)`` holds final, as the
+        worker holds a refusal of the message's size: the same message never goes to them),
         or they did not and are not to go (``cancelled``; those slots ``released``: the quota
         given back). The (id, new state) of each message changed, in one transaction.
 
@@ -1332,14 +1358,16 @@ class OutboxStore:
                     .returning(SEND.c.id, SEND.c.mailbox_id, SEND.c.day)
                 ).all()
                 if went:
-                    out.append((int(r.id), self._went(conn, r, now)))
+                    out.append((int(r.id), self._went(conn, r, now, final)))
                     continue
                 for sid, box, day in settled:  # uncounted, as the gate releases a slot
                     self._released(conn, boxes[box], sid, day)
                 out.append((int(r.id), state))
             return out
 
-    def _went(self, conn: Connection, r: Any, now: dt.datetime) -> str:
+    def _went(
+        self, conn: Connection, r: Any, now: dt.datetime, final: Callable[[int, str], bool] | None
+    ) -> str:
         """Message ``r``, marked ``sent`` with its slots: its state as the worker makes it of
         its recipients' outcomes (:func:`fate`); one sent through an overflow channel has no
         slot, and is ``sent``."""
@@ -1347,7 +1375,10 @@ class OutboxStore:
             return "sent"
         got = self.gate_outcomes(r.message_id, conn)
         rcpts = r.recipients.split(",")
-        state, again = fate({rcpt: got.get(rcpt, ("none", None))[0] for rcpt in rcpts})
+        outcomes = {rcpt: got.get(rcpt, ("none", None))[0] for rcpt in rcpts}
+        if final is not None and "soft" in outcomes.values():
+            outcomes = _finally_refused(conn, r.message_id, outcomes, final)
+        state, again = fate(outcomes)
         if state != "sent":  # every recipient refused, or some deferred: as the worker
             values: dict[str, Any] = {"state": state}
             if again:

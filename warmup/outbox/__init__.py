@@ -692,7 +692,8 @@ def mark(
     Went: the message is ``sent`` and its recipients' gate slots of unknown fate too, so bounces
     match and count them as sends (a bounce recorded already stays); the quota is unchanged, an
     unknown slot counted already. Recipients a 4xx deferred in that same try are queued again,
-    as the worker does (the message ``queued``). Did not go: ``cancelled`` (never tried again
+    as the worker does (the message ``queued``); not one whose server refused the message's
+    size (:func:`~warmup.bounces.classify.refuses_size`): final, as the worker holds it. Did not go: ``cancelled`` (never tried again
     by itself; :func:`retry` still can), those slots ``released``: the quota given back.
 
     A message not ``unknown`` is refused (:class:`DataError`, naming its state), and so is one
@@ -708,4 +709,6 @@ def mark(
         expect(message, int, "message")
     if campaign is not None:
         expect(campaign, str, "campaign")
-    return ledger.decide_unknown(went, now, message, campaign)
+    from warmup.bounces.classify import refuses_size
+
+    return ledger.decide_unknown(went, now, message, campaign, final=refuses_size)
