@@ -321,7 +321,9 @@ def test_data_read_from_a_terminal_says_how_to_end_it(args, typed, said, done, t
     was reading the terminal, nor that Ctrl-D ends it; 'bounces parse -' and 'queue add --eml
     -' or '--csv -' say it alike."""
     env = {**os.environ, "WARMUP_DB": str(tmp_path / "ledger.db")}
+    # 'send --dry-run' asks the plan at the real time: the exmail preset's is closed on CN holidays
     added = [*forkcli.command(), "mailbox", "add", BOX, "--provider", "exmail"]
+    added += ["--policy", str(ANY_DAY)]
     assert subprocess.run(added, env=env, capture_output=True, timeout=180).returncode == 0
     (tmp_path / "t.toml").write_text('subject = "Hi"\ntext = "Hello"\n')
     args = [str(tmp_path / "t.toml") if a == "TEMPLATE" else a for a in args]
