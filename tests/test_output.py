@@ -172,9 +172,9 @@ def test_import_draws_a_bar_with_total_and_eta_on_a_terminal_only(tmp_path, ledg
 @pytest.mark.slow
 def test_db_copy_draws_a_bar_per_table_with_its_total_on_a_terminal_only(run, tmp_path):
     """Issue #16: 'db copy' printed "send: 5000 rows" without a total, only on a terminal."""
-    run("mailbox", "add", BOX, "--provider", "exmail", "--policy", str(ANY_DAY))
+    run("mailbox", "add", BOX, "--provider", "exmail")
     rcpts = [f"--to=r{i}@example.com" for i in range(30)]
-    assert run("record", "send", BOX, *rcpts, "--at", "2026-01-05T10:00:00").exit_code == 0
+    assert run("record", "send", BOX, *rcpts).exit_code == 0  # now: no date is in its future
     shown = _on_a_terminal(
         "db", "copy", "--to", str(tmp_path / "a.db"), env={"TERM": "xterm"}, stderr_too=True
     )
