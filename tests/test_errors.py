@@ -71,15 +71,17 @@ def assert_error(res, code: int, *words: str) -> str:
 @pytest.fixture(scope="module")
 def seeded_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A ledger with one exmail mailbox and one recorded send, built once through the library
-    (the set-up is not what these tests are about; issue #11)."""
+    (the set-up is not what these tests are about; issue #11). The send goes to the ledger
+    itself: api.record_send refuses TS while the clock is before it (scripts/clock-sweep)."""
     from warmup import api
-    from warmup.ledger import open_ledger
+    from warmup.ledger import SendIn, open_ledger
 
     path = tmp_path_factory.mktemp("seeded") / "ledger.db"
     ledger = open_ledger(str(path))
     try:
-        api.add_mailbox(ledger, BOX, "exmail")
-        assert api.record_send(ledger, BOX, ["r0@example.com"], api.parse_instant(TS)) == 1
+        box = api.add_mailbox(ledger, BOX, "exmail")
+        sent = SendIn("r0@example.com", api.parse_instant(TS))
+        assert ledger.record(box, sends=[sent]).sends == 1
     finally:
         ledger.close()
     return path
