@@ -13,6 +13,7 @@ import datetime as dt
 
 import sqlalchemy as sa
 
+from tests.gatekit import ANY_DAY
 from tests.pgkit import ledger_url  # noqa: F401  (the fixture: each backend)
 from warmup import api
 from warmup.ledger import BounceIn, SendIn, open_ledger
@@ -24,7 +25,7 @@ RCPT = "r@example.com"
 
 def _setup(url: str):  # type: ignore[no-untyped-def]
     ledger = open_ledger(url)
-    box = api.add_mailbox(ledger, "a@corp.example", "exmail")
+    box = api.add_mailbox(ledger, "a@corp.example", "exmail", policy=str(ANY_DAY))  # gated now
     t = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(minutes=10)
     return ledger, box, t
 

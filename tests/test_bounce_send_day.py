@@ -15,6 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from tests.gatekit import ANY_DAY
 from tests.pgkit import (
     ledger_url,  # noqa: F401  (the fixture: each backend)
     pg_url,  # noqa: F401
@@ -97,7 +98,7 @@ def test_a_slot_the_gate_settles_as_a_bounce_has_its_day(ledger_url) -> None:  #
 
     ledger = open_ledger(ledger_url)
     try:
-        box = api.add_mailbox(ledger, BOX, "exmail")
+        box = api.add_mailbox(ledger, BOX, "exmail", policy=str(ANY_DAY))  # gated now
         with Gate(box.address) as gate:
             res = gate.reserve([RCPT, "fine@example.com"])
             res.settle({RCPT: "hard", "fine@example.com": "sent"})
@@ -150,7 +151,7 @@ def test_a_bounce_of_a_slot_given_back_moves_to_the_send_it_answers(ledger_url) 
 
     ledger = open_ledger(ledger_url)
     try:
-        box = api.add_mailbox(ledger, BOX, "exmail")
+        box = api.add_mailbox(ledger, BOX, "exmail", policy=str(ANY_DAY))  # gated now
         t = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(minutes=10)
         yesterday = t - dt.timedelta(days=1)
         ledger.record(box, sends=[SendIn(RCPT, yesterday)])

@@ -668,7 +668,9 @@ def test_send_defaults_for_a_built_message_leave_a_command_and_an_eml_alone(
     # A default subject made every 'send BOX -- CMD' exit 64 ("with a COMMAND, give no
     # --subject"), and a default cc sent an --eml message to that address alone.
     cfg('[commands.send]\nsubject = "Hello"\ncc = ["boss@example.com"]\n')
-    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    assert (
+        run("mailbox", "add", BOX, "--provider", "exmail", "--policy", str(ANY_DAY)).exit_code == 0
+    )
     marker = tmp_path / "ran"
     res = run("send", BOX, "--", "touch", str(marker))
     assert res.exit_code == 0, res.output
@@ -703,7 +705,9 @@ def test_send_defaults_that_do_not_fit_the_form_given_are_left_out(cfg, run, tab
     # Each was refused (exit 64) as if given on the command line, for a form of 'send' it
     # did not apply to, or that a flag on the command line contradicted.
     cfg(f"[commands.send]\n{table}\n")
-    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    assert (
+        run("mailbox", "add", BOX, "--provider", "exmail", "--policy", str(ANY_DAY)).exit_code == 0
+    )
     res = run("send", BOX, *args)
     assert res.exit_code == 0, res.output
     assert "Error" not in res.output
@@ -753,7 +757,9 @@ def test_a_message_text_flag_wins_over_the_file_s_default_text(cfg, run, tmp_pat
     txt.write_text("typed\n")
     names = {"eml": json.dumps(str(eml)), "txt": json.dumps(str(txt))}
     cfg(f"[commands.send]\n{table.format(**names)}\n".replace("body-file", '"body-file"'))
-    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    assert (
+        run("mailbox", "add", BOX, "--provider", "exmail", "--policy", str(ANY_DAY)).exit_code == 0
+    )
     args = [a.format(txt=txt) for a in flag]
     res = run("send", BOX, "--to", "lead@example.com", *args, "--dry-run", "--json")
     assert res.exit_code == 0, res.output

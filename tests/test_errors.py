@@ -853,6 +853,8 @@ def test_an_international_domain_is_refused_naming_its_ascii_form(
     res = run("queue", "add", "--mailbox", BOX, "--csv", str(leads), "--template", str(tpl))
     assert_error(res, 65, f"{leads}: line 2: recipient {said}")
     assert ledger_digest(seeded) == before
+    # the dry run asks the plan now: the exmail preset's is closed on CN holidays
+    assert run("mailbox", "set", BOX, "--policy", str(ANY_DAY)).exit_code == 0
     assert run("send", BOX, "--to", ascii_form, "--body", "hi", "--dry-run").exit_code == 0
 
 

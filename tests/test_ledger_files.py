@@ -140,7 +140,8 @@ def read_only_folder(tmp_path: Path) -> Iterator[ReadOnlyFolder]:
         subprocess.run(cmd, check=True)
     env = {"WARMUP_DB": str(folder.db)}
     try:
-        assert cli("mailbox", "add", BOX, "--provider", "exmail", env=env).returncode == 0
+        exmail = ("--provider", "exmail", "--policy", str(ANY_DAY))  # quota 50 now: not closed
+        assert cli("mailbox", "add", BOX, *exmail, env=env).returncode == 0
         assert cli("record", "send", BOX, "--to", "a@example.com", env=env).returncode == 0
         assert folder.names() == ["ledger.db"]  # no -wal, no -shm
         folder.writable(False)

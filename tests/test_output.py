@@ -74,7 +74,7 @@ def test_quiet_drops_every_commands_confirmation(run, tmp_path, monkeypatch):
 
 
 def test_quota_check_is_silent_unless_verbose(run):
-    run("mailbox", "add", BOX, "--provider", "exmail")
+    run("mailbox", "add", BOX, "--provider", "exmail", "--policy", str(ANY_DAY))  # open now
     ok = run("quota", BOX, "--check")
     assert (ok.exit_code, ok.output) == (0, "")
     shown = run("--verbose", "quota", BOX, "--check")
@@ -119,7 +119,7 @@ def _codes_before(word: str, text: str) -> list[str]:
 
 @pytest.mark.slow
 def test_statuses_are_coloured_on_a_terminal_only_and_never_with_no_color(run):
-    run("mailbox", "add", BOX, "--provider", "exmail")
+    run("mailbox", "add", BOX, "--provider", "exmail", "--policy", str(ANY_DAY))  # ok now
     run("mailbox", "add", "ops@corp.example", "--provider", "exmail")
     run("mailbox", "pause", "ops@corp.example", "--reason", "review")
     env = {"TERM": "xterm-256color", "NO_COLOR": ""}

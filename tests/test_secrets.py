@@ -29,7 +29,7 @@ from urllib.parse import quote, quote_plus
 import pytest
 
 from tests import forkcli
-from tests.gatekit import policy_file
+from tests.gatekit import ANY_DAY, policy_file
 from tests.peers.dovecot import Dovecot
 from tests.peers.fixtures import IMAP_USER
 from tests.peers.smtp import SmtpSink, free_port
@@ -113,11 +113,12 @@ class World:
 
 def add_mailbox(db: Path, **settings: Any) -> None:
     """Register BOX (exmail, SMTP on loopback) in the ledger at ``db``, as ``warmup mailbox
-    add`` would."""
+    add`` would, with the exmail policy that sends on CN holidays too: its tests send now."""
     from warmup import api, open_ledger
 
     ledger = open_ledger(str(db))
     try:
+        settings.setdefault("policy", str(ANY_DAY))
         api.add_mailbox(ledger, BOX, "exmail", smtp_host="127.0.0.1", **settings)
     finally:
         ledger.close()

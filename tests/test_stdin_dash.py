@@ -13,6 +13,7 @@ import pytest
 
 from tests import forkcli
 from tests.conftest import ledger_digest
+from tests.gatekit import ANY_DAY
 
 BOX = "sales@corp.example"
 REPORT = Path(__file__).parent / "corpus" / "dsn" / "eml" / "arf-01.eml"
@@ -37,7 +38,8 @@ def _warmup(
 @pytest.fixture
 def db(tmp_path: Path) -> Path:
     path = tmp_path / "ledger.db"
-    got = _warmup("mailbox", "add", BOX, "--provider", "exmail", stdin=None, db=path)
+    exmail = ("--provider", "exmail", "--policy", str(ANY_DAY))  # 'send' asks the plan now
+    got = _warmup("mailbox", "add", BOX, *exmail, stdin=None, db=path)
     assert got.returncode == 0, got.stderr
     return path
 
