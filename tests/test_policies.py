@@ -327,16 +327,18 @@ def test_a_policy_path_that_is_not_a_regular_file_is_refused_at_once(
 
 @pytest.mark.parametrize("text", ["garbage\n", CAREFUL])
 def test_a_file_named_like_a_preset_in_the_working_directory_is_not_the_preset(
-    run, tmp_path, monkeypatch, text
+    run, tmp_path, monkeypatch, text, today
 ):
     """load_policy looked for a file before the presets: a file called ``exmail`` (or
     ``default``) in the directory a command ran in replaced the preset of every mailbox using
-    it: an error for a file that is no policy, another plan (quota 40) for one that is."""
+    it: an error for a file that is no policy, another plan (quota 40) for one that is. Asked
+    on a working day: the exmail preset itself, whose quota is 0 on a CN public holiday."""
     assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
-    expected = json.loads(run("quota", BOX, "--json").stdout)
+    quota = ("quota", BOX, "--json", "--at", at(today).isoformat())
+    expected = json.loads(run(*quota).stdout)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "exmail").write_text(text)
-    res = run("quota", BOX, "--json")
+    res = run(*quota)
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)[0]["quota"] == expected[0]["quota"] == 50
 
