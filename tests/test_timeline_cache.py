@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -63,8 +64,8 @@ class _Filled:
 
     def url(self, backend: str) -> str:
         if backend not in self.urls:
-            if backend == "sqlite":
-                url = f"sqlite:///{self.where / 'filled.db'}"
+            if backend == "sqlite":  # a folder of each try's: a failed one's rows stay in it
+                url = f"sqlite:///{Path(tempfile.mkdtemp(dir=self.where)) / 'filled.db'}"
             else:
                 self.schemas.append(PgSchema("filled"))
                 url = self.schemas[-1].url
