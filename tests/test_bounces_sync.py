@@ -1226,7 +1226,8 @@ def test_a_message_announced_larger_than_asked_is_refused_in_one_line(box, ledge
     assert res.returncode == 69 and len(err.splitlines()) == 1 and "Traceback" not in err, err
     assert f"{size}" in err, err
     assert bounce_rows(ledger_path) == []
-    assert cli("mailbox", "set", BOX, "--imap-host", "127.0.0.1", "--imap-port", str(box.port))
+    back = ("--imap-host", "127.0.0.1", "--imap-port", str(box.port))
+    assert cli("mailbox", "set", BOX, *back).returncode == 0
     res = cli("bounces", "sync", BOX, "--json")
     assert res.returncode == 0, res.stderr
     assert (json.loads(res.stdout)["bounces"], json.loads(res.stdout)["matched"]) == (1, 1)

@@ -31,7 +31,8 @@ def sent_by_day(run, *addresses: str) -> dict[tuple[str, str], int]:
 
 def test_quota_at_without_offset_is_the_mailboxs_local_time(run):
     assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
-    assert run("record", "send", BOX, "--to", "x@example.com", "--at", "2026-06-11T08:58:00+08:00")
+    sent = ("--to", "x@example.com", "--at", "2026-06-11T08:58:00+08:00")
+    assert run("record", "send", BOX, *sent).exit_code == 0
     naive = quota(run, "--at", "2026-06-11T09:00:00")
     assert naive == quota(run, "--at", "2026-06-11T09:00:00+08:00")
     assert naive["status"] == "paced" and naive["sent"] == 1  # read as UTC it would be 17:00
