@@ -473,3 +473,47 @@ def _waiting(ledger: Ledger, proc: subprocess.Popen[str], locktypes: str) -> int
             break
         time.sleep(0.01)  # polling another process's state, not letting time pass
     return int(waiting)
+
+
+def test_a_dead_workers_message_refused_for_its_size_is_not_queued_again(
+    ledger_url,  # noqa: F811
+    tmp_path,
+):
+    """A worker settled a try (one recipient sent, one refused 552 5.3.4: the message too big)
+    and died before writing the message's state: recovered from the gate's slots, the refused
+    recipient was queued again as if a 4xx had deferred them, and the same message was refused
+    at every try, a slot spent each time, until it expired. Final, as the worker and 'queue
+    mark sent' hold it: the message is sent."""
+    from tests.gatekit import policy_file
+    from warmup import Gate
+    from warmup.instants import now_utc
+    from warmup.ledger import Claim
+    from warmup.smtp import RcptResult
+
+    policy = policy_file(tmp_path / "flat.toml", daily=50, interval="0s")
+    res = cli("mailbox", "add", "a@corp.example", "--provider", "exmail", "--policy", str(policy))
+    assert res.returncode == 0, res.stderr
+    assert cli("pool", "add", "P", "a@corp.example").returncode == 0
+    msg = EmailMessage()
+    msg["To"] = "in@example.com, big@example.com"
+    msg.set_content("hello")
+    ledger = open_ledger()
+    try:
+        (mid,) = Outbox(ledger).add_many([(msg, None)], pool="P").ids
+        now = now_utc()
+        claimed = ledger.claim("w1", now)
+        assert claimed is not None and claimed.id == mid
+        rcpts = ["in@example.com", "big@example.com"]
+        with Gate("a@corp.example", ledger=ledger) as gate:
+            got = gate.reserve(rcpts, claimed.message_id, now, claim=Claim(mid, "w1"))
+            big = RcptResult("big@example.com", "soft", 552, "5.3.4 Message size too big")
+            got.settle({"in@example.com": "sent", "big@example.com": big}, now=now)
+        from warmup.outbox.worker import LEASE, Worker
+
+        later = now + LEASE + LEASE  # w1 is past its lease: gone
+        with Worker(ledger, clock=lambda: later) as worker:
+            assert worker.recover(later) == ["sent"]
+        row = ledger.message(mid)
+        assert (row.state, row.recipients) == ("sent", tuple(rcpts))
+    finally:
+        ledger.close()

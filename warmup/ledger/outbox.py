@@ -859,11 +859,14 @@ class OutboxStore:
         now: dt.datetime,
         retry_at: dt.datetime | None = None,
         earlier: bool = False,
+        final: Callable[[int, str], bool] | None = None,
     ) -> str | None:
         """A message ``worker`` claimed and will never settle (it is gone): its state from the
         gate's slots (:func:`fate`), written at once (queued again: due at ``retry_at``, default
         ``now``); None if the claim changed meanwhile. ``earlier``: the slots are those of its
-        Message-ID sent before the worker tried it (no try of its own: none counted)."""
+        Message-ID sent before the worker tried it (no try of its own: none counted).
+        ``final(code, text)``: whether a recipient's soft refusal is final (the message's size),
+        as :meth:`decide_unknown` takes it: not queued again for them."""
         with self.write() as conn:
             # Locked first (PostgreSQL): a reservation fenced on this claim either committed
             # before (its slots are read below) or waits and then finds the claim gone.
@@ -889,7 +892,10 @@ class OutboxStore:
             if row.sent_via == "overflow":  # no slot to ask: it may have left by the channel
                 state = "unknown"
             else:
-                state, again = fate({r: slots.get(r, ("none", None))[0] for r in rcpts})
+                outcomes = {r: slots.get(r, ("none", None))[0] for r in rcpts}
+                if final is not None and "soft" in outcomes.values():
+                    outcomes = _finally_refused(conn, row.message_id, outcomes, final)
+                state, again = fate(outcomes)
             by = next((m for _, m in slots.values()), None)
             if state == "queued" and row.last_reply == CANCELLING:
                 state, again = "cancelled", ()

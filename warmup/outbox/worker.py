@@ -580,7 +580,7 @@ class Worker:
         for message, worker, _ in self.ledger.claims():
             if worker != self.id:
                 continue
-            state = self.ledger.recover(message, worker, now)
+            state = self.ledger.recover(message, worker, now, final=refuses_size)
             if state is not None:
                 done.outcomes[f"recovered {state}"] += 1
                 said = self._recovered_line(state)
@@ -613,7 +613,7 @@ class Worker:
         for message, worker, claimed_at in self.ledger.claims():
             if worker == self.id or not self._gone(worker, claimed_at, now):
                 continue
-            state = self.ledger.recover(message, worker, now)
+            state = self.ledger.recover(message, worker, now, final=refuses_size)
             if state is not None:
                 states.append(state)
                 self._recovered_line(state)(
