@@ -322,3 +322,33 @@ def test_policy_events_from_before_say_what_was_in_force_once_migrated(
         assert any("policy changes of 2 mailboxes" in w for w in ledger.warnings)
     finally:
         ledger.close()
+
+
+def test_a_plan_asked_before_a_change_fits_today_in_the_window_then(
+    ledger_url,  # noqa: F811
+    tmp_path,
+):
+    """'plan --at' yesterday morning, before today's version dropped the sending window: its
+    first row is the day 'quota --at' judges under the version then, whose window (09:00-12:00,
+    5 minutes between sends) fits 24 more of the 50; it planned all 50 under today's version."""
+    ledger = open_ledger(ledger_url)
+    try:
+        paced = text().replace('interval = "0s"', 'interval = "5m"', 1)
+        windowed = paced + '\n[window]\nhours = ["09:00", "12:00"]\n'
+        policies.add(ledger, "w", _file(tmp_path, "w", windowed))
+        today = local_day(_now(), SH)
+        api.add_mailbox(
+            ledger, BOX, "exmail", timezone=SH, policy="w", started=today - dt.timedelta(days=3)
+        )
+        policies.update(ledger, "w", _file(tmp_path, "w2", paced))  # today: no window
+        then = dt.datetime.combine(today - dt.timedelta(days=1), dt.time(10), eras_zone())
+        asked = api.quota(ledger, BOX, then.astimezone(dt.UTC))
+        assert "fits about 24 more sends of the 50 left" in asked.reasons[-1], asked.reasons
+        [first, *_] = api.plan(ledger, BOX, 2, then.astimezone(dt.UTC))
+        assert (first.quota, first.planned) == (50, 24), first
+        assert "window (09:00-12:00) fits about 24 sends" in first.notes[0], first.notes
+        # today, under the version without a window: all 50
+        [now_row] = api.plan(ledger, BOX, 1, _now())
+        assert (now_row.quota, now_row.planned, now_row.notes) == (50, 50, ()), now_row
+    finally:
+        ledger.close()

@@ -20,7 +20,7 @@ import dataclasses
 import datetime as dt
 import functools
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from warmup.errors import ConfigError, NotFound
@@ -28,7 +28,7 @@ from warmup.instants import zone
 from warmup.policy.spec import PolicySpec, load_policy, parse_policy_text, preset_names
 
 if TYPE_CHECKING:
-    from warmup.policy.walk import MailboxEvent
+    from warmup.policy.walk import History, MailboxEvent
 
 # A policy's name (warmup.policies.NAME: no spaces), and its version if stored.
 _REF = r"([A-Za-z0-9][A-Za-z0-9._-]{0,63})(?: version ([1-9][0-9]{0,9}))?"
@@ -90,6 +90,34 @@ def from_day_start(events: Iterable[MailboxEvent], tz: str) -> list[MailboxEvent
             e = dataclasses.replace(e, at=start.astimezone(dt.UTC))
         out.append(e)
     return out
+
+
+def in_force(
+    current: PolicySpec, events: Sequence[MailboxEvent], done: int, texts: Mapping[str, str]
+) -> PolicySpec:
+    """The policy followed once the first ``done`` of ``events`` (as the walk takes them:
+    :func:`from_day_start`, in order) are applied: the one the last ``policy`` event applied
+    names, else the one the first still to come says was in force; ``current`` (the mailbox's
+    policy now) once none is to come, or where the one named cannot be had."""
+    if not any(e.kind == "policy" for e in events[done:]):
+        return current
+    applied = [e for e in events[:done] if e.kind == "policy"]
+    if applied:
+        got = refs(applied[-1].reason)
+        named = None if got is None else got[0]
+    else:
+        got = refs(next(e for e in events[done:] if e.kind == "policy").reason)
+        named = None if got is None else got[1]
+    return spec_of(named, texts) or current
+
+
+def on_day(current: PolicySpec, hist: History, day: dt.date) -> PolicySpec:
+    """The policy in force on local ``day`` of ``hist``'s mailbox, whose policy now is
+    ``current``: what the walk judges that day under (a change from the start of its day on)."""
+    events = sorted(from_day_start(hist.events, hist.timezone), key=lambda e: e.at)
+    start = dt.datetime.combine(day, dt.time(), zone(hist.timezone)).astimezone(dt.UTC)
+    done = sum(1 for e in events if e.at <= start)
+    return in_force(current, events, done, hist.policy_texts)
 
 
 def spec_of(name_ref: str | None, texts: Mapping[str, str]) -> PolicySpec | None:

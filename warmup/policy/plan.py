@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from warmup.instants import aware
+from warmup.policy import eras
 from warmup.policy.calendar import fits, ranges_on
 from warmup.policy.engine import Allowance, _fmt_local, evaluate, pacing_text
 from warmup.policy.spec import PolicySpec
@@ -78,7 +79,10 @@ def project(
     tz = zone(hist.timezone)
     today = aware(now, "now").astimezone(tz).date()
     first = evaluate(spec, hist, now)
-    left, notes = _today_left(spec, hist, now, first)
+    # today's window and pacing: the policy in force today, as ``first`` was judged under (an
+    # instant asked before a change: the version then, not the mailbox's policy now)
+    then = eras.on_day(spec, hist, today)
+    left, notes = _today_left(then, hist, now, first)
     counts = {c.day: c for c in hist.days}
     counts[today] = counts.get(today, DayCounts(today))._replace(sent=first.sent + left)
     # Past days are fixed; each future day follows from the full days before it.
@@ -94,7 +98,7 @@ def project(
         opens = None if walk.health_paused else _pause_ends(hist, pause, today)
         if opens is not None:
             # It sends again later today: what `warmup quota` will say then, from then on.
-            left, more = _today_left(spec, hist, opens, evaluate(spec, hist, opens))
+            left, more = _today_left(then, hist, opens, evaluate(spec, hist, opens))
             notes += more if left else ()
     elif status == "closed" and v.closed is not None:
         notes = (f"closed: {v.closed}",)

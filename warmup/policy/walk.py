@@ -674,7 +674,7 @@ class Walk:
             ev = events[self.events_done]
             self.events_done += 1
             if ev.kind == "policy":
-                self.take_up(ev.reason)
+                self.take_up()
             elif ev.kind == "resume":
                 # Every resume forgives the days up to it (whether a health pause was on or
                 # not: otherwise bounces that had paused the mailbox would earn it that grace
@@ -691,25 +691,12 @@ class Walk:
                     self.step_back()
                     self.stepped_back = True
 
-    def take_up(self, reason: str | None) -> None:
-        """Walk on under the policy a ``policy`` event's ``reason`` says is followed from then
-        on (None: the walk's start or resumption, under the one the last event applied named,
-        else the one the first not applied says was): the walk's own policy once no ``policy``
-        event is left, else that version, or the walk's own where it cannot be had
-        (:mod:`warmup.policy.eras`)."""
+    def take_up(self) -> None:
+        """Walk on under the policy in force once the events applied so far are (the walk's
+        start or resumption, or a ``policy`` event just applied): :func:`warmup.policy.eras.in_force`,
+        the walk's own policy once no ``policy`` event is left."""
         current = self.current or self.spec
-        done = self.events_done
-        rest = [e for e in self.events[done:] if e.kind == "policy"]
-        if not rest:
-            self.spec = current
-            return
-        before = False
-        if reason is None:
-            applied = [e for e in self.events[:done] if e.kind == "policy"]
-            reason, before = (applied[-1].reason, False) if applied else (rest[0].reason, True)
-        got = eras.refs(reason)
-        named = None if got is None else got[1] if before else got[0]
-        self.spec = eras.spec_of(named, self.hist.policy_texts) or current
+        self.spec = eras.in_force(current, self.events, self.events_done, self.hist.policy_texts)
 
     def memo(self, day: dt.date) -> WalkState | None:
         """The state at the start of ``day`` (:meth:`state`) as a memo worth keeping, or None:
@@ -823,9 +810,9 @@ def start(
         if memo.upto > today:
             raise ValueError(f"memo of {memo.upto} is after the day asked for ({today})")
         walk.resume(memo)
-        walk.take_up(None)
+        walk.take_up()
         return walk, memo.upto
-    walk.take_up(None)
+    walk.take_up()
     if hist.sums is not None:
         sums = hist.sums(spec.health.window_days)
         walk = _as(SummedWalk, walk)
