@@ -13,6 +13,7 @@ removed while messages are queued to it never leaves them pointing at nothing.""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -21,6 +22,7 @@ import time
 from collections import Counter
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -134,15 +136,11 @@ def test_a_worker_past_its_lease_never_sends_a_message_another_worker_took_over(
         ledger.close()
 
 
-def test_a_reservation_for_a_claim_no_longer_held_reserves_nothing(
-    ledger_url,  # noqa: F811
-    tmp_path,
-):
-    """The fence itself, on each backend: the claim's worker, state or message must match."""
+def _claimed_by_w1(tmp_path: Path, to: str) -> tuple[Ledger, int, Any, dt.datetime]:
+    """Pool P of a@corp.example (a flat policy), a message to ``to`` queued in it and claimed by
+    worker "w1" now: the open ledger, the message's id, the claim and now."""
     from tests.gatekit import policy_file
-    from warmup import Gate
     from warmup.instants import now_utc
-    from warmup.ledger import Claim, ClaimLost
 
     policy = policy_file(tmp_path / "flat.toml", daily=50, interval="0s")
     res = cli("mailbox", "add", "a@corp.example", "--provider", "exmail", "--policy", str(policy))
@@ -150,14 +148,26 @@ def test_a_reservation_for_a_claim_no_longer_held_reserves_nothing(
     res = cli("pool", "add", "P", "a@corp.example")
     assert res.returncode == 0, res.stderr
     msg = EmailMessage()
-    msg["To"] = "lead@example.com"
+    msg["To"] = to
     msg.set_content("hello")
     ledger = open_ledger()
+    (mid,) = Outbox(ledger).add_many([(msg, None)], pool="P").ids
+    now = now_utc()
+    claimed = ledger.claim("w1", now)
+    assert claimed is not None and claimed.id == mid
+    return ledger, mid, claimed, now
+
+
+def test_a_reservation_for_a_claim_no_longer_held_reserves_nothing(
+    ledger_url,  # noqa: F811
+    tmp_path,
+):
+    """The fence itself, on each backend: the claim's worker, state or message must match."""
+    from warmup import Gate
+    from warmup.ledger import Claim, ClaimLost
+
+    ledger, mid, claimed, now = _claimed_by_w1(tmp_path, "lead@example.com")
     try:
-        (mid,) = Outbox(ledger).add_many([(msg, None)], pool="P").ids
-        now = now_utc()
-        claimed = ledger.claim("w1", now)
-        assert claimed is not None and claimed.id == mid
         with Gate("a@corp.example", ledger=ledger) as gate:
             for claim in (Claim(mid, "w2"), Claim(mid + 1, "w1")):
                 with pytest.raises(ClaimLost):
@@ -484,25 +494,12 @@ def test_a_dead_workers_message_refused_for_its_size_is_not_queued_again(
     recipient was queued again as if a 4xx had deferred them, and the same message was refused
     at every try, a slot spent each time, until it expired. Final, as the worker and 'queue
     mark sent' hold it: the message is sent."""
-    from tests.gatekit import policy_file
     from warmup import Gate
-    from warmup.instants import now_utc
     from warmup.ledger import Claim
     from warmup.smtp import RcptResult
 
-    policy = policy_file(tmp_path / "flat.toml", daily=50, interval="0s")
-    res = cli("mailbox", "add", "a@corp.example", "--provider", "exmail", "--policy", str(policy))
-    assert res.returncode == 0, res.stderr
-    assert cli("pool", "add", "P", "a@corp.example").returncode == 0
-    msg = EmailMessage()
-    msg["To"] = "in@example.com, big@example.com"
-    msg.set_content("hello")
-    ledger = open_ledger()
+    ledger, mid, claimed, now = _claimed_by_w1(tmp_path, "in@example.com, big@example.com")
     try:
-        (mid,) = Outbox(ledger).add_many([(msg, None)], pool="P").ids
-        now = now_utc()
-        claimed = ledger.claim("w1", now)
-        assert claimed is not None and claimed.id == mid
         rcpts = ["in@example.com", "big@example.com"]
         with Gate("a@corp.example", ledger=ledger) as gate:
             got = gate.reserve(rcpts, claimed.message_id, now, claim=Claim(mid, "w1"))
