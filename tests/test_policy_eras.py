@@ -97,108 +97,96 @@ def eras_zone() -> dt.tzinfo:
     return zone(SH)
 
 
+@pytest.fixture
+def ramped(ledger_url, tmp_path):  # noqa: F811
+    """A ledger (each backend) with :data:`BOX` on day 15 (:func:`_ramped`), and today."""
+    ledger = open_ledger(ledger_url)
+    try:
+        yield ledger, _ramped(ledger, tmp_path)
+    finally:
+        ledger.close()
+
+
 def _raise_week1(ledger: Ledger, tmp_path: Path, policy: str = "p") -> None:
     """Week 1 at 100 a day, and room to grow (10x the busiest day)."""
     policies.update(ledger, policy, _file(tmp_path, f"{policy}2", text(week1=100, growth=10)))
 
 
-def test_a_new_version_keeps_the_warmup_days_already_walked(ledger_url, tmp_path):  # noqa: F811
-    ledger = open_ledger(ledger_url)
-    try:
-        _ramped(ledger, tmp_path)
-        before = api.quota(ledger, BOX, _now())
-        assert (before.day, before.stage) == (15, "weeks 2-4"), before.reasons
-        _raise_week1(ledger, tmp_path)
-        after = api.quota(ledger, BOX, _now())
-        # the same 14 qualifying days; the new version's ramp and growth from today on
-        assert (after.day, after.stage) == (15, "weeks 2-4"), after.reasons
-        assert after.quota == 135, after.reasons  # 100 -> 200 over 21 days, day 8 of them
-        # a memo kept by that answer gives the same one; so does the batch of every mailbox
-        assert api.quota(ledger, BOX, _now()).quota == 135
-        [batch] = api.quotas(ledger, ledger.mailboxes(), _now())
-        assert (batch.day, batch.quota) == (15, 135)
-        # the plan goes on from there: today as quota says it, then the new ramp, sending it
-        ahead = api.plan(ledger, BOX, 3, _now())
-        assert [(d.day, d.stage) for d in ahead] == [(n, "weeks 2-4") for n in (15, 16, 17)]
-        assert ahead[0].quota == 135
-    finally:
-        ledger.close()
+def test_a_new_version_keeps_the_warmup_days_already_walked(ramped, tmp_path):
+    ledger, _ = ramped
+    before = api.quota(ledger, BOX, _now())
+    assert (before.day, before.stage) == (15, "weeks 2-4"), before.reasons
+    _raise_week1(ledger, tmp_path)
+    after = api.quota(ledger, BOX, _now())
+    # the same 14 qualifying days; the new version's ramp and growth from today on
+    assert (after.day, after.stage) == (15, "weeks 2-4"), after.reasons
+    assert after.quota == 135, after.reasons  # 100 -> 200 over 21 days, day 8 of them
+    # a memo kept by that answer gives the same one; so does the batch of every mailbox
+    assert api.quota(ledger, BOX, _now()).quota == 135
+    [batch] = api.quotas(ledger, ledger.mailboxes(), _now())
+    assert (batch.day, batch.quota) == (15, 135)
+    # the plan goes on from there: today as quota says it, then the new ramp, sending it
+    ahead = api.plan(ledger, BOX, 3, _now())
+    assert [(d.day, d.stage) for d in ahead] == [(n, "weeks 2-4") for n in (15, 16, 17)]
+    assert ahead[0].quota == 135
 
 
-def test_reports_show_each_day_under_the_policy_then(ledger_url, tmp_path):  # noqa: F811
-    ledger = open_ledger(ledger_url)
-    try:
-        today = _ramped(ledger, tmp_path)
-        _raise_week1(ledger, tmp_path)
-        frame = reports.daily(ledger, [BOX], at=_now())
-        rows = {dt.date.fromisoformat(str(r.date)[:10]): r for r in frame.itertuples()}
-        first = today - dt.timedelta(days=DAYS)
-        # week 1 under version 1 (50 a day), then growth-limited at 2x the busiest day (60)
-        assert [int(rows[first + dt.timedelta(days=k)].quota) for k in range(DAYS)] == [
-            *[50] * 7,
-            *[60] * 7,
-        ]
-        assert [int(rows[first + dt.timedelta(days=k)].warmup_day) for k in range(DAYS)] == list(
-            range(1, DAYS + 1)
-        )
-        assert int(rows[today].quota) == 135 and rows[today].stage == "weeks 2-4"
-        # 'quota --at' a day before the change says what that day's row says: version 1's
-        yesterday = today - dt.timedelta(days=1)
-        then = dt.datetime.combine(yesterday, dt.time(8), eras_zone()).astimezone(dt.UTC)
-        asked = api.quota(ledger, BOX, then)
-        row = rows[yesterday]
-        assert (asked.day, asked.stage, asked.quota) == (row.warmup_day, row.stage, row.quota)
-        assert asked.quota == 60
-        # the report's memos, kept by that run, give the same frame
-        again = reports.daily(ledger, [BOX], at=_now())
-        assert again[["quota", "warmup_day"]].equals(frame[["quota", "warmup_day"]])
-    finally:
-        ledger.close()
+def test_reports_show_each_day_under_the_policy_then(ramped, tmp_path):
+    ledger, today = ramped
+    _raise_week1(ledger, tmp_path)
+    frame = reports.daily(ledger, [BOX], at=_now())
+    rows = {dt.date.fromisoformat(str(r.date)[:10]): r for r in frame.itertuples()}
+    first = today - dt.timedelta(days=DAYS)
+    # week 1 under version 1 (50 a day), then growth-limited at 2x the busiest day (60)
+    assert [int(rows[first + dt.timedelta(days=k)].quota) for k in range(DAYS)] == [
+        *[50] * 7,
+        *[60] * 7,
+    ]
+    assert [int(rows[first + dt.timedelta(days=k)].warmup_day) for k in range(DAYS)] == list(
+        range(1, DAYS + 1)
+    )
+    assert int(rows[today].quota) == 135 and rows[today].stage == "weeks 2-4"
+    # 'quota --at' a day before the change says what that day's row says: version 1's
+    yesterday = today - dt.timedelta(days=1)
+    then = dt.datetime.combine(yesterday, dt.time(8), eras_zone()).astimezone(dt.UTC)
+    asked = api.quota(ledger, BOX, then)
+    row = rows[yesterday]
+    assert (asked.day, asked.stage, asked.quota) == (row.warmup_day, row.stage, row.quota)
+    assert asked.quota == 60
+    # the report's memos, kept by that run, give the same frame
+    again = reports.daily(ledger, [BOX], at=_now())
+    assert again[["quota", "warmup_day"]].equals(frame[["quota", "warmup_day"]])
 
 
-def test_a_gate_lets_through_what_the_new_version_allows_on_the_day_reached(
-    ledger_url,  # noqa: F811
-    tmp_path,
-):
+def test_a_gate_lets_through_what_the_new_version_allows_on_the_day_reached(ramped, tmp_path):
     """Re-judged, the mailbox was on day 1 at 100 a day; on day 15 the new ramp allows 135."""
-    ledger = open_ledger(ledger_url)
-    try:
-        _ramped(ledger, tmp_path)
-        with Gate(BOX, ledger=ledger, password="x") as gate:
-            with pytest.raises(NotAllowed):  # 61 > 60 under version 1
-                gate.reserve([f"a{i}@example.com" for i in range(61)], now=_now())
-            _raise_week1(ledger, tmp_path)
-            gate.reserve([f"b{i}@example.com" for i in range(120)], now=_now())
-    finally:
-        ledger.close()
+    ledger, _ = ramped
+    with Gate(BOX, ledger=ledger, password="x") as gate:
+        with pytest.raises(NotAllowed):  # 61 > 60 under version 1
+            gate.reserve([f"a{i}@example.com" for i in range(61)], now=_now())
+        _raise_week1(ledger, tmp_path)
+        gate.reserve([f"b{i}@example.com" for i in range(120)], now=_now())
 
 
-def test_a_move_to_another_policy_keeps_the_days_walked_and_a_move_back_too(
-    ledger_url,  # noqa: F811
-    tmp_path,
-):
-    ledger = open_ledger(ledger_url)
-    try:
-        _ramped(ledger, tmp_path)
-        policies.add(ledger, "q", _file(tmp_path, "q", text(week1=100, growth=10, first="q1")))
-        api.set_mailbox(ledger, BOX, policy="q")
-        moved = api.quota(ledger, BOX, _now())
-        assert (moved.day, moved.stage, moved.quota) == (15, "weeks 2-4", 135), moved.reasons
-        api.set_mailbox(ledger, BOX, policy="p")
-        back = api.quota(ledger, BOX, _now())
-        assert (back.day, back.stage, back.quota) == (15, "weeks 2-4", 60), back.reasons
-        with ledger.read() as conn:
-            why = [r for (r,) in conn.exec_driver_sql("SELECT reason FROM event ORDER BY id")]
-        assert why == [
-            "policy q version 1 (was p version 1)",
-            "policy p version 1 (was q version 1)",
-        ]
-        api.set_mailbox(ledger, BOX, policy="gentle")  # a preset: named without a version
-        with ledger.read() as conn:
-            last = conn.exec_driver_sql("SELECT reason FROM event ORDER BY id DESC").first()
-        assert last == ("policy gentle (was p version 1)",)
-    finally:
-        ledger.close()
+def test_a_move_to_another_policy_keeps_the_days_walked_and_a_move_back_too(ramped, tmp_path):
+    ledger, _ = ramped
+    policies.add(ledger, "q", _file(tmp_path, "q", text(week1=100, growth=10, first="q1")))
+    api.set_mailbox(ledger, BOX, policy="q")
+    moved = api.quota(ledger, BOX, _now())
+    assert (moved.day, moved.stage, moved.quota) == (15, "weeks 2-4", 135), moved.reasons
+    api.set_mailbox(ledger, BOX, policy="p")
+    back = api.quota(ledger, BOX, _now())
+    assert (back.day, back.stage, back.quota) == (15, "weeks 2-4", 60), back.reasons
+    with ledger.read() as conn:
+        why = [r for (r,) in conn.exec_driver_sql("SELECT reason FROM event ORDER BY id")]
+    assert why == [
+        "policy q version 1 (was p version 1)",
+        "policy p version 1 (was q version 1)",
+    ]
+    api.set_mailbox(ledger, BOX, policy="gentle")  # a preset: named without a version
+    with ledger.read() as conn:
+        last = conn.exec_driver_sql("SELECT reason FROM event ORDER BY id DESC").first()
+    assert last == ("policy gentle (was p version 1)",)
 
 
 def test_the_walk_resumed_from_a_memo_or_in_runs_agrees_with_the_full_step(tmp_path):
