@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import SH, ledger_before
+from tests.conftest import SH, ledger_before, policy_changes_at
 from tests.pgkit import ledger_url  # noqa: F401  (the fixture: each backend)
 from warmup import api, policies, reports
 from warmup.gate import Gate, NotAllowed
@@ -342,31 +342,30 @@ def test_a_plan_asked_before_a_change_fits_today_in_the_window_then(
         ledger.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="found, not fixed: a history is read with the domain's days only when the policy "
-    "now has a domain cap, so the days of an earlier version with one are judged as if the "
-    "domain's other mailboxes sent nothing",
-)
 def test_a_version_that_drops_the_domain_cap_keeps_the_days_it_capped(
     ledger_url,  # noqa: F811
     tmp_path,
 ):
     """Under version 1 (domain cap 45) a mailbox sending 10 a day beside one sending 30 could
-    deliver 15 and qualified each day; version 2 drops the cap: those days keep their verdicts."""
+    deliver 15 and qualified each day; version 2 (three days ago) drops the cap: those days keep
+    their verdicts (days 8-10, under version 2, do not qualify at 10 of 50) for quota (cold, from its memo, in the batch), reports, plans and the gate;
+    a later write on a capped day of the other mailbox is seen through the memos."""
     ledger = open_ledger(ledger_url)
     try:
         policies.add(ledger, "p", _file(tmp_path, "p", "domain_cap = 45\n" + text()))
         today = local_day(_now(), SH)
         first = today - dt.timedelta(days=10)
+        noon = [
+            dt.datetime.combine(first + dt.timedelta(days=k), dt.time(12), eras_zone())
+            for k in range(10)
+        ]
+        boxes = {}
         for address, n in ((BOX, 10), ("ops@corp.example", 30)):
-            box = api.add_mailbox(ledger, address, "exmail", timezone=SH, policy="p", started=first)
-            noon = [
-                dt.datetime.combine(first + dt.timedelta(days=k), dt.time(12), eras_zone())
-                for k in range(10)
-            ]
+            boxes[address] = api.add_mailbox(
+                ledger, address, "exmail", timezone=SH, policy="p", started=first
+            )
             ledger.record(
-                box,
+                boxes[address],
                 sends=[
                     SendIn(f"r{k}-{i}@ex.example", at + dt.timedelta(minutes=i))
                     for k, at in enumerate(noon)
@@ -375,6 +374,45 @@ def test_a_version_that_drops_the_domain_cap_keeps_the_days_it_capped(
             )
         assert api.quota(ledger, BOX, _now()).day == 11
         policies.update(ledger, "p", _file(tmp_path, "p2", text()))
-        assert api.quota(ledger, BOX, _now()).day == 11
+        policy_changes_at(ledger, noon[7])
+        cold = api.quota(ledger, BOX, _now())
+        # days 1-7 qualified under the cap; 10 of version 2's 50 do not qualify days 8-10
+        assert (cold.day, cold.quota) == (8, 50), cold.reasons
+        assert _memo_upto(ledger, BOX) == today - dt.timedelta(days=1)  # kept by that answer
+        warm = api.quota(ledger, BOX, _now())
+        assert (warm.day, warm.quota) == (cold.day, cold.quota)
+        batch = {a.mailbox: a for a in api.quotas(ledger, ledger.mailboxes(), _now())}
+        assert (batch[BOX].day, batch[BOX].quota) == (cold.day, cold.quota)
+        frame = reports.daily(ledger, [BOX], at=_now())
+        assert [int(d) for d in frame["warmup_day"]] == [*range(1, 9), 8, 8, 8]
+        [ahead] = api.plan(ledger, BOX, 1, _now())
+        assert (ahead.day, ahead.quota) == (cold.day, cold.quota)
+        with Gate(BOX, ledger=ledger, password="x") as gate:
+            assert gate.policy.domain_cap  # reads the domain's days for version 1's
+            assert gate.preview(["a@example.com"], now=_now())[0].day == cold.day
+        # the other mailbox's day 3 (capped) backfilled to 70: this one could deliver none of
+        # it. The memo kept with the domain's stamp is dropped; a walk from the first day agrees.
+        ledger.record(
+            boxes["ops@corp.example"],
+            sends=[
+                SendIn(f"late{i}@ex.example", noon[2] + dt.timedelta(minutes=40 + i))
+                for i in range(40)
+            ],
+        )
+        again = api.quota(ledger, BOX, _now())
+        with ledger.write() as conn:
+            conn.exec_driver_sql("DELETE FROM walk_memo")
+        fresh = api.quota(ledger, BOX, _now())
+        assert (again.day, again.quota, again.stage) == (fresh.day, fresh.quota, fresh.stage)
+        assert again.day != cold.day, again.reasons  # the backfill moved the verdict
     finally:
         ledger.close()
+
+
+def _memo_upto(ledger: Ledger, address: str) -> dt.date | None:
+    box = ledger.mailbox(address)
+    with ledger.read() as conn:
+        got = conn.execute(
+            sa.text("SELECT upto FROM walk_memo WHERE mailbox_id = :i"), {"i": box.id}
+        ).scalar()
+    return None if got is None else dt.date.fromisoformat(str(got)[:10])

@@ -513,8 +513,10 @@ def _address(address: str) -> str:
     return address
 
 
-def _ask(spec: PolicySpec, box: MailboxRow) -> tuple[str, Ask]:
-    """The memo inputs of ``box`` under ``spec``, and what its history must hold for it."""
+def _ask(spec: PolicySpec, box: MailboxRow, capped_before: bool = False) -> tuple[str, Ask]:
+    """The memo inputs of ``box`` under ``spec``, and what its history must hold for it;
+    ``capped_before``: an earlier policy of the mailbox had a domain cap
+    (:func:`warmup.policies.capped_before`)."""
     prov = get_provider(box.provider, of=box.address)
     base = History(
         mailbox=box.address,
@@ -528,7 +530,7 @@ def _ask(spec: PolicySpec, box: MailboxRow) -> tuple[str, Ask]:
     return inputs, Ask(
         provider_ceiling=prov.daily_limit,
         provider_min_interval=prov.min_interval,
-        domain_cap=spec.domain_cap is not None,
+        domain_cap=spec.domain_cap is not None or capped_before,
         memo=(inputs, lookback(spec)),
         recipient_caps=bool(spec.recipient_domains),
     )
@@ -543,7 +545,7 @@ def _snapshot(
     """The policy (``spec``, else resolved), its memo inputs, and the mailbox's history as of
     ``at`` (with its memo)."""
     spec = spec or policy_for(ledger, box)
-    inputs, ask = _ask(spec, box)
+    inputs, ask = _ask(spec, box, box.id in policies.capped_before(ledger, [box.id]))
     snap = ledger.history(
         box,
         at,
@@ -622,6 +624,7 @@ def _askable(
     good: list[MailboxRow] = []
     asks: list[tuple[str, Ask]] = []
     refusals: list[Refusal] = []
+    before = policies.capped_before(ledger, [box.id for box in boxes])
     for box in boxes:
         if box.policy not in specs and box.policy not in faults:
             try:
@@ -632,7 +635,7 @@ def _askable(
             refusals.append(Refusal(box, policies.refused(box, faults[box.policy])))
             continue
         try:
-            asks.append(_ask(specs[box.policy], box))  # its provider preset known here
+            asks.append(_ask(specs[box.policy], box, box.id in before))  # its provider known
         except WarmupError as exc:
             refusals.append(Refusal(box, exc))
             continue
@@ -655,7 +658,8 @@ def _quotas(
     fork_from: int | None = None,
 ) -> list[Allowance]:
     if asks is None:
-        asks = [_ask(specs[box.policy], box) for box in boxes]
+        before = policies.capped_before(ledger, [box.id for box in boxes])
+        asks = [_ask(specs[box.policy], box, box.id in before) for box in boxes]
     pairs = [(box, ask) for box, (_, ask) in zip(boxes, asks, strict=True)]
     # Only many mailboxes without a memo are worth the processes: measured on 1,000 warm
     # ones, the fork, pickles and exits cost more CPU (~15%) than the halved walks saved on a

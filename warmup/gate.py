@@ -324,7 +324,9 @@ class Gate:
         self.policy = GatePolicy(
             inputs_digest(self.spec, base),
             lookback(self.spec),
-            self.spec.domain_cap is not None,
+            # under a domain cap now, or on days an earlier policy capped (warmup.policy.eras)
+            self.spec.domain_cap is not None
+            or self.box.id in policies.capped_before(self.ledger, [self.box.id]),
             self.provider.daily_limit,
             self.provider.min_interval,
             bool(self.spec.recipient_domains),

@@ -18,7 +18,7 @@ import os
 import re
 import shlex
 import tomllib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -87,6 +87,25 @@ def with_eras(ledger: Reads, hist: History) -> History:
     return dataclasses.replace(
         hist, policy_texts={eras.ref(n, v): text for (n, v), text in texts.items()}
     )
+
+
+def capped_before(ledger: Reads, ids: Sequence[int]) -> set[int]:
+    """The mailboxes of ``ids`` whose ``policy`` events name a stored policy version with a
+    domain cap: the walk judges some of their days under it (:mod:`warmup.policy.eras`), so
+    their histories must hold what the domain's other mailboxes sent on those days
+    (:attr:`warmup.policy.walk.History.domain_days`) even where their policy now has none, or a
+    version that drops the cap would re-judge the days it held back. A ledger that stores no
+    such version (most) costs one statement on the small policy table."""
+    texts, reasons = ledger.eras_naming(ids, "domain_cap")
+    capped = set()
+    for (name, version), text in texts.items():
+        named = eras.ref(name, version)
+        spec = eras.spec_of(named, {named: text})
+        if spec is not None and spec.domain_cap is not None:
+            capped.add((name, version))
+    if not capped:
+        return set()
+    return {i for i, said in reasons.items() if eras.stored(said) & capped}
 
 
 def refused(box: MailboxRow, exc: ConfigError | NotFound) -> ConfigError:

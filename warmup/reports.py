@@ -160,6 +160,10 @@ def _daily(
 
     # today counts only what happened by ``at``, as ``warmup quota`` at it does
     starts = {b.id: day_start(todays[b.id], b.timezone) for b in boxes}
+    # under a domain cap now or in an earlier policy (warmup.policy.eras): read what the
+    # domain's other mailboxes sent, keep memos of days over everywhere only
+    capped = {b.id for b in boxes if specs[b.policy].domain_cap is not None}
+    capped |= policies.capped_before(ledger, [b.id for b in boxes])
     got = ledger.timeline_inputs(
         ids,
         digest,
@@ -167,7 +171,7 @@ def _daily(
         {m: lookback(specs[by_id[m].policy]) for m in ids},
         cache=cache,
         cut=(utc(at), starts),
-        capped={b.id: b.address for b in boxes if specs[b.policy].domain_cap is not None},
+        capped={b.id: b.address for b in boxes if b.id in capped},
     )
     evs, inputs, memos, per_box, held = got.events, got.inputs, got.memos, got.rows, got.held
     rows_of = [per_box.get(b.id, _NO_ROWS) for b in boxes]
@@ -223,7 +227,6 @@ def _daily(
         writes = _new_memos(boxes, memos, held, inputs, got.revs, walked, col)
         # under a domain cap, only days over in every zone (EARLIEST_ZONE): the others' sends
         # on a day not over in theirs move no rev, and a report --at ahead walks such days
-        capped = {b.id for b in boxes if specs[b.policy].domain_cap is not None}
         if capped:
             last = ledger.real_today(EARLIEST_ZONE)
             writes = [w for w in writes if w[0] not in capped or w[3].upto <= last]

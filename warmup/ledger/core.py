@@ -88,6 +88,7 @@ if TYPE_CHECKING:
 
 _MAILBOX_COLUMNS = tuple(MAILBOX.c[f] for f in MailboxRow.__dataclass_fields__)
 _B = sa.bindparam
+_IDS_CHUNK = 500  # mailbox ids per IN list
 
 
 @contextmanager
@@ -730,6 +731,31 @@ class Ledger(Records, Imports, Questions, ReportQueries, TimelineMemos, OutboxSt
         with self.read() as conn:
             rows = conn.execute(sa.select(p.name, p.version, p.text).where(p.name.in_(names)))
             return {(n, v): t for n, v, t in rows if (n, v) in wanted}
+
+    def eras_naming(
+        self, ids: Sequence[int], word: str
+    ) -> tuple[dict[tuple[str, int], str], dict[int, list[str]]]:
+        """The stored policy versions whose TOML text holds ``word`` (``domain_cap``) and, only
+        when there are any, the reasons of the ``policy`` events of the mailboxes ``ids`` (which
+        policies each followed: :func:`warmup.policies.capped_before`). Usually one statement on
+        the small policy table."""
+        p, e = POLICY.c, EVENT.c
+        with self.read() as conn:
+            rows = conn.execute(
+                sa.select(p.name, p.version, p.text).where(p.text.contains(word, autoescape=True))
+            )
+            texts = {(n, v): t for n, v, t in rows}
+            reasons: dict[int, list[str]] = {}
+            if not texts:
+                return texts, reasons
+            for k in range(0, len(ids), _IDS_CHUNK):
+                part = list(ids[k : k + _IDS_CHUNK])
+                stmt = sa.select(e.mailbox_id, e.reason).where(
+                    e.kind == "policy", e.mailbox_id.in_(part)
+                )
+                for mailbox_id, reason in conn.execute(stmt):
+                    reasons.setdefault(mailbox_id, []).append(reason)
+            return texts, reasons
 
     def store_policy(
         self,

@@ -43,6 +43,7 @@ from warmup.ledger.sqlite_reads import (
     ledger_fault,
     prepare,
     private,
+    read_eras_naming,
     read_histories,
     read_mailbox,
     read_mailboxes,
@@ -200,6 +201,12 @@ class SQLiteLedger(Ledger):
     def policy_versions(self, wanted: Iterable[tuple[str, int]]) -> dict[tuple[str, int], str]:
         with self._raw_read() as cur:
             return read_policy_versions(cur, wanted)
+
+    def eras_naming(
+        self, ids: Sequence[int], word: str
+    ) -> tuple[dict[tuple[str, int], str], dict[int, list[str]]]:
+        with self._raw_read() as cur:
+            return read_eras_naming(cur, ids, word)
 
     def histories(
         self, asks: Sequence[tuple[MailboxRow, Ask]], as_of: dt.datetime

@@ -461,6 +461,26 @@ def read_policy_versions(
     return {(n, v): t for n, v, t in rows if (n, v) in wanted}
 
 
+def read_eras_naming(
+    cur: sqlite3.Cursor, ids: Sequence[int], word: str
+) -> tuple[dict[tuple[str, int], str], dict[int, list[str]]]:
+    """See :meth:`warmup.ledger.Ledger.eras_naming`."""
+    rows = cur.execute("SELECT name, version, text FROM policy WHERE instr(text, ?) > 0", (word,))
+    texts = {(n, v): t for n, v, t in rows}
+    reasons: dict[int, list[str]] = {}
+    if not texts:
+        return texts, reasons
+    for k in range(0, len(ids), _CHUNK):
+        part = list(ids[k : k + _CHUNK])
+        for mailbox_id, reason in cur.execute(
+            "SELECT mailbox_id, reason FROM event WHERE kind = 'policy' "
+            f"AND mailbox_id IN ({_marks(len(part))})",
+            part,
+        ):
+            reasons.setdefault(mailbox_id, []).append(reason)
+    return texts, reasons
+
+
 def _marks(n: int) -> str:
     return ",".join("?" * n)
 
@@ -1104,6 +1124,13 @@ class SQLiteReads:
         """See :meth:`warmup.ledger.Ledger.policy_versions`."""
         with self._read() as cur:
             return read_policy_versions(cur, wanted)
+
+    def eras_naming(
+        self, ids: Sequence[int], word: str
+    ) -> tuple[dict[tuple[str, int], str], dict[int, list[str]]]:
+        """See :meth:`warmup.ledger.Ledger.eras_naming`."""
+        with self._read() as cur:
+            return read_eras_naming(cur, ids, word)
 
     def pool_names(self) -> list[str]:
         """See :meth:`warmup.ledger.Ledger.pool_names`."""

@@ -56,11 +56,9 @@ def _key(spec: PolicySpec, hist: History, today: dt.date) -> tuple[Any, ...]:
         hist.provider_ceiling,
         hist.provider_min_interval,
         hist.memo,
-        # what the domain's other mailboxes sent before today (a domain cap): a day they sent
-        # less on left this one more to deliver (Walk.domain_left)
-        tuple(sorted((d, n) for d, n in hist.domain_days.items() if d < today))
-        if spec.domain_cap is not None
-        else (),
+        # what the domain's other mailboxes sent before today (read under a domain cap, now or
+        # in an earlier policy): a day they sent less on left this one more (Walk.domain_left)
+        tuple(sorted((d, n) for d, n in hist.domain_days.items() if d < today)),
     )
 
 
