@@ -7,6 +7,7 @@ import signal
 import sqlite3
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -144,6 +145,46 @@ def gone_within(pid: int, seconds: float) -> bool:
             return True
         time.sleep(0.01)
     return not running(pid)
+
+
+def within(seconds: float, holds: Callable[[], bool]) -> bool:
+    """Poll (bounded) until ``holds()``: another process's write or step waited for, not time
+    let pass for the test's sake; whether it held within ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if holds():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def cue(path: Path, proc: subprocess.Popen[str], seconds: float = 60) -> None:
+    """Wait (bounded) for the process ``proc`` to create ``path``, its cue; fail with what it
+    said if it ends first."""
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+        time.sleep(0.02)
+
+
+def removed_while_paced(
+    proc: subprocess.Popen[str], ready: Path, go: Path, settled: Callable[[], bool]
+) -> tuple[str, str]:
+    """A script pacing its sends (a gate idle between them): once ``proc`` says its message
+    went (it creates ``ready``), ``settled()`` holds within 10 s while it waits, and
+    ``mailbox remove --force`` then removes the mailbox (nothing in flight); then it goes on
+    (``go``). Its stdout and stderr, once it exited 0."""
+    try:
+        cue(ready, proc)
+        assert within(10, settled), "not recorded as sent within 10 s"
+        assert proc.poll() is None  # still waiting
+        removed = cli("mailbox", "remove", BOX, "--force")
+        assert removed.returncode == 0, removed.stderr
+    finally:
+        go.touch()
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    return out, err
 
 
 def assert_reaped(pid: int) -> None:

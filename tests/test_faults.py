@@ -422,7 +422,7 @@ def test_a_long_lived_gate_through_a_full_disk_loses_no_settlement_and_goes_on(
     ledger = open_ledger(str(db))
     api.add_mailbox(ledger, BOX, "exmail", policy=str(policy_file(tmp_path / "flat.toml")))
     ledger.close()
-    gate = Gate(BOX, db=str(db), password="not-used")
+    gate = Gate(BOX, db=str(db), password="not-used", settle_after=None)
     try:
         with gate.reserve(["first@example.com"], message_id="<first@corp.example>") as r:
             r.settle("sent")  # deferred: written by the next reservation

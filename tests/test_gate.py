@@ -947,7 +947,7 @@ def test_a_trigger_refusing_the_reservation_is_one_line_and_writes_nothing(
     add_box(2525, "--policy", str(policy_file(tmp_path / "p.toml")))  # reserving needs no server
     ledger = open_gate_ledger() if driver_level else open_ledger()
     try:
-        with Gate(BOX, ledger=ledger) as gate:
+        with Gate(BOX, ledger=ledger, settle_after=None) as gate:
             gate.reserve(["a@example.com"]).settle("sent")  # deferred to the next transaction
             _add_trigger(ledger_path, how=how)
             with pytest.raises(ConfigError) as caught:
@@ -997,7 +997,7 @@ def test_a_trigger_refusing_a_settlement_is_one_line_and_the_settlement_waits(
     ROLLBACK after RAISE(ROLLBACK) had ended the transaction ("cannot rollback - no transaction
     is active", 69); the settlement still to be written, and written once the trigger goes."""
     add_box(2525, "--policy", str(policy_file(tmp_path / "p.toml")))
-    with Gate(BOX) as gate:
+    with Gate(BOX, settle_after=None) as gate:
         gate.reserve(["a@example.com"]).settle("sent")
         _add_trigger(ledger_path, when="BEFORE UPDATE", how=how)
         with pytest.raises(ConfigError) as caught:

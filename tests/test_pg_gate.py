@@ -33,7 +33,7 @@ def flat(url: str, tmp_path, **policy: object):  # type: ignore[no-untyped-def]
 @pytest.mark.slow
 def test_deferred_settlements_are_written_together_by_the_next_reservation(pg_url, tmp_path):  # noqa: F811
     ledger = flat(pg_url, tmp_path)
-    with Gate(BOX, ledger=ledger) as gate:
+    with Gate(BOX, ledger=ledger, settle_after=None) as gate:
         slots = [
             gate.reserve([f"n{i}@example.com", f"m{i}@example.com"], f"<n{i}@x>", now=NOW)
             for i in range(3)
@@ -60,7 +60,7 @@ def test_deferred_settlements_are_written_together_by_the_next_reservation(pg_ur
 def test_a_failure_inside_the_transaction_releases_the_lock(pg_url, tmp_path, monkeypatch):  # noqa: F811
     ledger = flat(pg_url, tmp_path)
     box = ledger.mailbox(BOX)
-    with Gate(BOX, ledger=ledger) as gate:
+    with Gate(BOX, ledger=ledger, settle_after=None) as gate:
         gate.reserve(["a@example.com"], "<a@x>", now=NOW).settle("sent", now=NOW)
 
         def boom(*args, **kwargs):  # type: ignore[no-untyped-def]
@@ -143,7 +143,7 @@ def test_a_resend_of_a_message_just_settled_sent_says_it_was_sent(pg_url, tmp_pa
     # The deferred "sent" is written by the same statement that reads this Message-ID's slots
     # (whose snapshot still shows "reserved"): the refusal must name what the ledger now holds.
     ledger = flat(pg_url, tmp_path)
-    with Gate(BOX, ledger=ledger) as gate:
+    with Gate(BOX, ledger=ledger, settle_after=None) as gate:
         gate.reserve(["a@example.com"], "<a@x>", now=NOW).settle("sent", now=NOW)
         assert len(gate._db._deferred) == 1
         with pytest.raises(DuplicateSend) as caught:
@@ -287,7 +287,7 @@ def test_a_step_the_server_fails_leaves_the_same_gate_working(pg_url, tmp_path):
     pipeline mode and rolls back: its next reservation runs on the same connection, and the
     settlement that rode on the failed one is written by it."""
     ledger = flat(pg_url, tmp_path)
-    with Gate(BOX, ledger=ledger) as gate:
+    with Gate(BOX, ledger=ledger, settle_after=None) as gate:
         odd = "o'brien@example.com"  # values go as they are, never quoted into the text
         gate.reserve([odd], "<a'b\\c@x>", now=NOW).settle("sent", now=NOW)
         pg = gate._db._pg
@@ -485,7 +485,7 @@ def test_a_message_id_the_client_encoding_cannot_carry_is_a_data_error(pg_url, t
     error (65) naming the characters, nothing sent, and the same connection reserves next."""
     url = pg_url.replace("options=", "options=-cclient_encoding%3DLATIN1%20")
     ledger = flat(url, tmp_path)
-    with Gate(BOX, ledger=ledger) as gate:
+    with Gate(BOX, ledger=ledger, settle_after=None) as gate:
         gate.reserve(["a@example.com"], "<a@x>", now=NOW).settle("sent", now=NOW)
         pg = gate._db._pg
         with pytest.raises(DataError, match="'日本' has no form in the connection's client enc"):
@@ -609,7 +609,7 @@ def test_an_error_the_server_raises_in_the_reservation_is_one_line_and_writes_no
     the server is up and a retry may pass). One line with its exit code; the reservation and
     the settlement that rode with it rolled back, the same gate working once the trigger goes."""
     ledger = flat(pg_url, tmp_path)
-    with Gate(BOX, ledger=ledger) as gate:
+    with Gate(BOX, ledger=ledger, settle_after=None) as gate:
         gate.reserve(["a@example.com"], "<a@x>", now=NOW).settle("sent", now=NOW)
         with ledger.write() as conn:
             conn.exec_driver_sql(_TRIGGER.format(body=body))

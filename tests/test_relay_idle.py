@@ -8,13 +8,12 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
 
 from tests import forkcli
-from tests.gatekit import cli, rows
+from tests.gatekit import removed_while_paced, rows
 from tests.peers.fixtures import SMTP_USER
 from tests.test_relay import box  # noqa: F401  (the fixture)
 
@@ -52,17 +51,6 @@ def slots(ledger_path: Path) -> list[tuple[str, str]]:
     return [(r, o) for r, o in rows(ledger_path, "SELECT recipient, outcome FROM send ORDER BY id")]
 
 
-def settled_within(ledger_path: Path, seconds: float) -> bool:
-    """Poll (bounded) for the relay to write the first message's slot as sent: not time let
-    pass for the test's sake, the relay's own write it waits for."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if slots(ledger_path) == [("lead0@example.com", "sent")]:
-            return True
-        time.sleep(0.05)
-    return False
-
-
 @pytest.mark.slow
 def test_a_message_the_relay_delivered_is_recorded_sent_while_the_script_waits(
     box,  # noqa: F811
@@ -88,18 +76,10 @@ def test_a_message_the_relay_delivered_is_recorded_sent_while_the_script_waits(
         text=True,
         stdin=subprocess.DEVNULL,
     )
-    try:
-        deadline = time.monotonic() + 60
-        while not ready.exists():  # the first message has its 250
-            assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
-            time.sleep(0.02)
-        assert settled_within(ledger_path, 10), slots(ledger_path)
-        removed = cli("mailbox", "remove", BOX, "--force")  # nothing is in flight
-        assert removed.returncode == 0, removed.stderr
-    finally:
-        go.touch()
-        out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 0, err
+    # the relay's own write of the first message as sent, while the script waits
+    out, err = removed_while_paced(
+        proc, ready, go, lambda: slots(ledger_path) == [("lead0@example.com", "sent")]
+    )
     assert "Traceback" not in err
     # The script's next message: a temporary refusal naming what is wrong, nothing sent.
     first, second = out.splitlines()

@@ -25,7 +25,9 @@ import email.policy
 import os
 import random
 import re
+import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -33,7 +35,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from warmup import addresses, headers, policies
-from warmup.errors import DataError, TempFail, Unavailable, expect
+from warmup.errors import DataError, TempFail, Unavailable, WarmupError, expect
 from warmup.instants import aware
 from warmup.ledger import (
     Claim,
@@ -67,6 +69,11 @@ if TYPE_CHECKING:
     from warmup.smtp import RcptResult, Session, Target
 
 DEFAULT_EXPIRY = dt.timedelta(minutes=15)
+# Seconds a gate stays idle after a message went before it writes the message's deferred "sent"
+# settlement itself (:meth:`Gate.flush`); the relay waits as long on its loop (warmup.relay).
+SETTLE_AFTER = 0.5
+# The longest wait between two tries of that write while the ledger refuses it (unavailable).
+_SETTLE_BACKOFF = 30.0
 THROTTLE_BACKOFF = dt.timedelta(minutes=30)
 # A Message-ID the header registry reads back unchanged (make_msgid's form among them).
 _PLAIN_ID = re.compile(r"<[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+>")
@@ -262,7 +269,16 @@ class Gate:
     """Gatekeeper for one mailbox; open one per process and reuse it for every message.
 
     ``ledger``: a :class:`~warmup.ledger.Ledger`, or what :func:`warmup.ledger.open_gate_ledger`
-    opens (``warmup send``: without SQLAlchemy on SQLite); the default opens the full one."""
+    opens (``warmup send``: without SQLAlchemy on SQLite); the default opens the full one.
+
+    ``settle_after``: seconds of idleness after which a message that went is recorded ``sent``
+    by a thread of the gate's (:meth:`flush`); None: by the next reservation, :meth:`flush` or
+    :meth:`close` alone. A "sent" settlement rides on the next reservation's transaction (a
+    burst costs no transaction more), but a script pacing its sends minutes apart left each
+    message ``reserved`` all that time: lost as ``unknown`` by a crash meanwhile, and refused
+    by ``mailbox remove`` as in flight. The gate's ledger work runs under one lock, so the
+    thread never meets a reservation on the connection; it runs only while something waits to
+    be written, and holds no reference that keeps the gate alive."""
 
     def __init__(
         self,
@@ -276,6 +292,7 @@ class Gate:
         timeout: float | None = None,
         clock: Callable[[], dt.datetime] = wall_clock,
         notifier: Notifier | None = None,
+        settle_after: float | None = SETTLE_AFTER,
     ) -> None:
         from warmup import smtp
 
@@ -285,6 +302,8 @@ class Gate:
         expect(expiry, dt.timedelta, "expiry")
         if timeout is not None:
             expect(timeout, (int, float), "timeout")
+        if settle_after is not None:
+            expect(settle_after, (int, float), "settle_after")
         smtp.chunking_wanted()  # a bad switch is refused before a slot is taken, not after
         self.ledger: GateLedger = ledger or open_ledger(db)
         self._notifier = notifier
@@ -304,6 +323,14 @@ class Gate:
         self._session: Session | None = None
         self.failed_hosts: list[tuple[str, str]] = []
         self._aside: Callable[[str], None] | None = None  # checkpoint_aside's fallback
+        # Held around the gate's use of its ledger session: its settler thread (_settle_idle)
+        # writes deferred settlements on it. ``_idle`` wakes that thread (close()).
+        self.settle_after = None if settle_after is None else float(settle_after)
+        self._lock = threading.RLock()
+        self._idle = threading.Condition(self._lock)
+        self._touched = 0.0  # time.monotonic() of the last settlement deferred
+        self._settler: threading.Thread | None = None
+        _GATES.add(self)
         self._open(address)
 
     def _open(self, address: str) -> None:
@@ -414,7 +441,8 @@ class Gate:
         check_resend(rcpts, message_id, self.ledger.message_slots(self.box, message_id, rcpts))
 
     def check_suppressed(self, recipients: list[str]) -> dict[str, str]:
-        return self._db.suppressed(recipients)
+        with self._lock:
+            return self._db.suppressed(recipients)
 
     def wait_for(
         self, exc: NotAllowed, limit: float | None = None, now: dt.datetime | None = None
@@ -465,6 +493,13 @@ class Gate:
         if message_id:
             headers.check_message_id_length(message_id)
         message_id = message_id or new_message_id(self.box.address)
+        with self._lock:
+            return self._reserve(rcpts, message_id, now, claim)
+
+    def _reserve(
+        self, rcpts: list[str], message_id: str, now: dt.datetime | None, claim: Claim | None
+    ) -> Reservation:
+        """:meth:`reserve` of normalized ``rcpts``, under the gate's lock."""
         if self._held:
             self._write_held()
 
@@ -576,11 +611,6 @@ class Gate:
         from warmup.bounces.classify import extract_status
 
         plain = {r: _outcome(outcomes.get(r, "unknown"), extract_status) for r in res.ids}
-        if throttle is None and all(o.outcome == "sent" for o in plain.values()):
-            # A reservation already counts as sent: writing "sent" can ride on the next
-            # transaction (or close()) without a crash ever under-counting.
-            self._db.sent(list(res.ids.values()), now)
-            return
         event = None
         if throttle is not None:
             code, text = throttle
@@ -590,9 +620,17 @@ class Gate:
                 f"provider throttled: {code} {text}"[:500],
                 until=self._backoff_until(text, now),
             )
-        self._db.settle(res.ids, plain, res.message_id, event, now)
-        if event is not None:
-            self._notify_throttle(event)
+        with self._lock:
+            if event is None and all(o.outcome == "sent" for o in plain.values()):
+                # A reservation already counts as sent: writing "sent" can ride on the next
+                # transaction (or close(), or the gate's idle thread) without a crash ever
+                # under-counting.
+                self._db.sent(list(res.ids.values()), now)
+                self._settle_soon()
+                return
+            self._db.settle(res.ids, plain, res.message_id, event, now)
+            if event is not None:
+                self._notify_throttle(event)
 
     def _notify_throttle(self, event: EventIn) -> None:
         """Tell the notification targets that a throttle reply paused the mailbox (the ledger
@@ -609,17 +647,51 @@ class Gate:
 
     def flush(self) -> None:
         """Write deferred "sent" settlements now (and those held while the ledger was away)."""
-        self._write_held()
-        self._db.flush()
+        with self._lock:
+            self._write_held()
+            self._db.flush()
+
+    def _settle_soon(self) -> None:
+        """A settlement waits to be written (under the lock): by :meth:`flush` on the gate's
+        settler thread once the gate has been idle :attr:`settle_after` seconds, unless a
+        reservation writes it first. One thread for a burst (each message only moves the time
+        it waits for), started again for the next message after it ended."""
+        if self.settle_after is None:
+            return
+        self._touched = time.monotonic()
+        if self._settler is None:
+            settler = threading.Thread(
+                target=_settle_idle,
+                args=(weakref.ref(self), self._idle),
+                name="warmup-gate-settle",
+                daemon=True,  # never keeps the interpreter from exiting
+            )
+            self._settler = settler
+            settler.start()
+
+    def _stop_settler(self) -> threading.Thread | None:
+        """Tell the settler thread to end (under the lock); it, to be joined outside the lock."""
+        settler, self._settler = self._settler, None
+        if settler is not None:
+            self._idle.notify_all()
+        return settler
+
+    def _fresh_lock(self) -> None:
+        """In a forked child: the lock anew (the parent's settler thread may have held it at the
+        fork, and is not in the child) and no settler."""
+        self._lock = threading.RLock()
+        self._idle = threading.Condition(self._lock)
+        self._settler = None
 
     def _write_held(self) -> None:
         """Write the settlements :meth:`send` held while the ledger was unavailable, oldest
         first (a throttle's pause before the next reservation reads it); raises
         :class:`Unavailable` while it still is."""
-        while self._held:
-            res, outcomes, throttle, at = self._held[0]
-            self._settle(res, outcomes, throttle, at)
-            del self._held[0]
+        with self._lock:
+            while self._held:
+                res, outcomes, throttle, at = self._held[0]
+                self._settle(res, outcomes, throttle, at)
+                del self._held[0]
 
     def _backoff_until(self, text: str, now: dt.datetime) -> dt.datetime:
         if any(w in text.lower() for w in _DAILY_WORDS):
@@ -743,7 +815,9 @@ class Gate:
             # those reached twice. What it said is held, counted as reserved meanwhile, and
             # written before the next reservation (or at close); a crash loses it as a crash
             # between the reply and the record would.
-            self._held.append((res, dict(outcome.results), outcome.throttle, self.clock()))
+            with self._lock:
+                self._held.append((res, dict(outcome.results), outcome.throttle, self.clock()))
+                self._settle_soon()
             res.settled = True
         return SendReport(
             res.message_id,
@@ -764,33 +838,42 @@ class Gate:
         """Keep the ledger's checkpoints off the thread that sends, until
         :meth:`checkpoint_inline` (the relay's event loop: see
         :meth:`warmup.ledger.gatepath.GateSession.checkpoint_aside`); whether any were moved."""
-        self._aside = fallback
-        moved = self._db.checkpoint_aside(fallback)
-        if not moved:
-            self._aside = None
-        return moved
+        with self._lock:
+            self._aside = fallback
+            moved = self._db.checkpoint_aside(fallback)
+            if not moved:
+                self._aside = None
+            return moved
 
     def checkpoint_inline(self) -> None:
         """End :meth:`checkpoint_aside` (deferred settlements written, a last checkpoint); not
         while a message is being sent."""
-        self._aside = None
-        self._db.checkpoint_inline()
+        with self._lock:
+            self._aside = None
+            self._db.checkpoint_inline()
 
     def release(self) -> None:
         """Give back the ledger connection the reservations hold (what they deferred written
         first); the gate stays open, and its next reservation checks one out again. For a
         process that keeps many gates (a worker for a large pool): one connection each ran
         past the connection pool's size."""
-        self._db.close()
+        with self._lock:
+            self._db.close()
 
     def close(self) -> None:
-        try:
-            self._write_held()
-        except (Unavailable, TempFail) as exc:
-            kind = Unavailable if isinstance(exc, Unavailable) else TempFail
-            raise kind(_unrecorded(self.box.address, self._held, exc)) from None
-        self.checkpoint_inline()  # a relay stopped first has
-        self._db.close()
+        """Write what waits to be written, stop the settler thread, let go of the connections."""
+        with self._lock:
+            settler = self._stop_settler()
+        if settler is not None and settler is not threading.current_thread():
+            settler.join()  # outside the lock, which it takes to see it is told to end
+        with self._lock:
+            try:
+                self._write_held()
+            except (Unavailable, TempFail) as exc:
+                kind = Unavailable if isinstance(exc, Unavailable) else TempFail
+                raise kind(_unrecorded(self.box.address, self._held, exc)) from None
+            self.checkpoint_inline()  # a relay stopped first has
+            self._db.close()
         self.disconnect()
         if self._own_notifier and self._notifier is not None:
             self._notifier.close()
@@ -802,6 +885,54 @@ class Gate:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+# Every open gate of the process: a forked child gives each a lock of its own (_fresh_lock).
+_GATES: weakref.WeakSet[Gate] = weakref.WeakSet()
+
+
+def _after_fork() -> None:
+    for gate in list(_GATES):
+        gate._fresh_lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
+
+
+def _settle_idle(ref: weakref.ref[Gate], idle: threading.Condition) -> None:
+    """A gate's settler thread (:meth:`Gate._settle_soon`): once the gate has been idle its
+    ``settle_after`` seconds, :meth:`Gate.flush` on it, under its lock; then it ends, or when
+    the gate is closed, gone, or has nothing to write. It holds the gate only while it looks:
+    a gate a script drops without closing is not kept alive by its thread. The ledger away
+    (an error of warmup's): tried again, waiting longer each time up to :data:`_SETTLE_BACKOFF`
+    (the next reservation or close() writes it first, and says so); any other error ends the
+    thread, for the caller's next reservation or close() to meet on its own thread."""
+    me = threading.current_thread()
+    backoff = 0.0
+    with idle:
+        while True:
+            gate = ref()
+            if gate is None or gate._settler is not me:
+                return
+            after = gate.settle_after
+            if after is None or not (gate._held or gate._db.pending):
+                gate._settler = None
+                return
+            left = gate._touched + max(after, backoff) - time.monotonic()
+            if left > 0:
+                del gate
+                idle.wait(left)
+                continue
+            try:
+                gate.flush()
+                backoff = 0.0
+            except (WarmupError, OSError):
+                backoff = min(max(backoff * 2, 1.0), _SETTLE_BACKOFF)
+                gate._touched = time.monotonic()
+            except Exception:
+                gate._settler = None
+                return
 
 
 def _outcome(result: object, extract_status: Callable[[str], str]) -> Outcome:

@@ -48,6 +48,7 @@ from typing import Any
 from warmup import addresses, credentials, headers
 from warmup.errors import ConfigError, DataError, WarmupError
 from warmup.gate import (
+    SETTLE_AFTER,
     DuplicateSend,
     Gate,
     NotAllowed,
@@ -70,9 +71,6 @@ MAX_HOLD = 600.0  # seconds: RFC 5321 §4.5.3.2.6, the client's wait for the end
 MAX_SESSIONS = 20  # connections at once; one script rarely opens more than a few
 LOGIN_TIMEOUT = 30.0  # seconds from connecting to a successful AUTH
 IDLE_TIMEOUT = 300.0  # seconds between an authenticated client's commands (RFC 5321 §4.5.3.2.7)
-# seconds after its last message the gate's deferred "sent" settlements are written (see
-# Relay._settle_soon)
-SETTLE_AFTER = 0.5
 # The command gets the relay's one-time credentials instead, never a way into the mailbox, the
 # overflow channel or the OAuth app.
 SECRET_VARS = credentials.SECRET_VARS
@@ -290,6 +288,7 @@ class Relay:
         self.gate = gate
         self.wait = wait
         self._settle_handle: asyncio.TimerHandle | None = None  # loop thread only
+        self._settle_after = gate.settle_after  # the gate's, off while the relay runs
         self._listen(
             gate.box.address,
             host=host,
@@ -352,7 +351,10 @@ class Relay:
 
     def _checkpoints_aside(self) -> None:
         """The ledger's checkpoints off the loop's thread, where a reservation's commit ran
-        them (~2 ms every ~30 messages; issue #15), until :meth:`stop`."""
+        them (~2 ms every ~30 messages; issue #15), until :meth:`stop`. The deferred "sent"
+        settlements likewise: written on the loop (:meth:`_settle_soon`), whose commits the
+        checkpoints' thread is told of, not on the gate's own thread (given back at stop)."""
+        self._settle_after, self.gate.settle_after = self.gate.settle_after, None
         self.gate.checkpoint_aside(self._checkpoints_back)
 
     def _checkpoints_back(self, why: str) -> None:
@@ -366,6 +368,7 @@ class Relay:
                 self.gate.checkpoint_inline()
             except (WarmupError, OSError):  # the ledger away: the gate's close says so
                 pass
+            self.gate.settle_after = self._settle_after
 
     def summary(self) -> str:
         """What the relay did, printed when the command exits."""

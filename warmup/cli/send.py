@@ -247,7 +247,14 @@ def send(
     stdin_once(None, **{"--body-file": body_file, "--html-file": html_file, "--eml": eml})
     message = _build(address, to, cc, subject, body, body_file, eml)
     _compose(message, html_file, attach, reply_to)
-    with Gate(address, ledger=ledger, password_command=password_command, timeout=timeout) as gate:
+    # One message, closed right after it (close() writes its settlement): no settler thread.
+    with Gate(
+        address,
+        ledger=ledger,
+        password_command=password_command,
+        timeout=timeout,
+        settle_after=None,
+    ) as gate:
         return _send_one(gate, message, list(to) + list(cc), wait, dry_run, json_=json_)
 
 

@@ -173,7 +173,7 @@ def sendmail(
     mailbox = addresses.normalize(mailbox, "sender")  # one line: the ledger's error quotes it
     if full_name and "From" not in msg:
         msg["From"] = _sender(full_name, mailbox)
-    with Gate(mailbox, ledger=ledger_from(ctx)) as gate:
+    with Gate(mailbox, ledger=ledger_from(ctx), settle_after=None) as gate:  # one message
         derived = "Message-ID" not in msg
         gone: list[str] = []  # a retry's recipients refused for good the first time
         if derived:  # the same for a retry of this message (exit 75): see derived_message_id

@@ -309,6 +309,11 @@ class GateSession(ABC):
             return None  # a day it covers is not over in every zone yet (EARLIEST_ZONE)
         return m
 
+    @property
+    def pending(self) -> bool:
+        """Whether "sent" settlements wait to be written (:meth:`sent`)."""
+        return bool(self._deferred)
+
     def sent(self, ids: Sequence[int], at: dt.datetime) -> None:
         """These slots went: written with the next transaction (they count already, so a crash
         before that never under-counts)."""

@@ -746,7 +746,11 @@ class _OwnConnectionGate(SQLiteGate):
 
     def _connect(self) -> sqlite3.Connection:
         with _errors(self.ledger.where):
-            raw = sqlite3.connect(self.ledger.where, timeout=BUSY_TIMEOUT_S)
+            # Not the connecting thread's alone: a gate's settler thread writes its deferred
+            # settlements on it (warmup.gate.Gate.settle_after), the gate's lock around both.
+            raw = sqlite3.connect(
+                self.ledger.where, timeout=BUSY_TIMEOUT_S, check_same_thread=False
+            )
             setup_connection(raw)
         return raw
 

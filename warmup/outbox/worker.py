@@ -688,6 +688,7 @@ class Worker:
                 password_command=self._password_command,
                 timeout=self._timeout,
                 notifier=self.notifier,
+                settle_after=None,  # _record writes each message's slots once it went
             )
         return gate
 

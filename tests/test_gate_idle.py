@@ -1,0 +1,167 @@
+"""A library :class:`~warmup.Gate` kept open between sends paced minutes apart (the providers'
+warm-up advice): what it delivered is written to the ledger as sent once the gate is idle, not
+with its next reservation, so nothing that runs meanwhile (``mailbox remove``, a crash) takes it
+for a message in flight or of unknown fate."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.gatekit import PASSWORD_ENV, add_box, policy_file, removed_while_paced, within
+from tests.peers.fixtures import SMTP_USER
+from tests.pgkit import ledger_url  # noqa: F401  (the fixture)
+from warmup import Gate, open_ledger
+
+BOX = SMTP_USER
+ROOT = Path(__file__).resolve().parents[1]
+SENT = ("lead@example.com", "sent")
+
+# Sends one message through the library's Gate, says so in the file READY, then waits for the
+# file GO with the gate open (the script "paces itself"), and closes it.
+SCRIPT = textwrap.dedent("""\
+    import os, sys, time
+    from email.message import EmailMessage
+
+    from warmup import Gate
+
+    ready, go = sys.argv[1], sys.argv[2]
+    with Gate(os.environ["BOX"]) as gate:
+        msg = EmailMessage()
+        msg["From"], msg["To"], msg["Subject"] = os.environ["BOX"], "lead@example.com", "Hi"
+        msg.set_content("Hello.")
+        print(*gate.send(msg).sent, flush=True)
+        open(ready, "w").close()
+        while not os.path.exists(go):
+            time.sleep(0.02)
+    print("closed", flush=True)
+""")
+
+
+def outcomes(url: str) -> list[tuple[str, str]]:
+    """The send rows of the ledger at ``url``, read on a connection of this process."""
+    ledger = open_ledger(url)
+    try:
+        with ledger.read() as conn:
+            return [
+                (r, o)
+                for r, o in conn.exec_driver_sql("SELECT recipient, outcome FROM send ORDER BY id")
+            ]
+    finally:
+        ledger.close()
+
+
+@pytest.mark.slow
+def test_a_gate_kept_open_records_its_message_sent_once_idle(
+    ledger_url,  # noqa: F811
+    smtp_ssl,
+    ssl_cert_env,
+    tmp_path,
+):
+    """A script's Gate wrote a delivered message's "sent" with its next reservation or its
+    close: paced minutes apart, each message stayed ``reserved`` all that time, for a crash
+    to turn into ``unknown`` and ``mailbox remove`` to refuse ("the gate is sending 1 message
+    for it now"). Now the gate writes it once idle, while it stays open."""
+    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml", daily=5)))
+    script = tmp_path / "script.py"
+    script.write_text(SCRIPT)
+    ready, go = tmp_path / "ready", tmp_path / "go"
+    env = {**os.environ, **PASSWORD_ENV, "BOX": BOX, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(ready), str(go)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        env=env,
+    )
+    # the other process's own write of its message as sent, while its gate is open
+    out, err = removed_while_paced(proc, ready, go, lambda: outcomes(ledger_url) == [SENT])
+    assert out.split() == ["lead@example.com", "closed"] and err == ""
+    assert len(smtp_ssl.messages) == 1
+
+
+@pytest.mark.parametrize("driver_level", [False, True], ids=["full-ledger", "gate-ledger"])
+def test_the_thread_writes_on_either_sqlite_connection(driver_level, ledger_path, tmp_path):
+    """The settler thread writes on the gate's own connection, which sqlite3 ties to the thread
+    that opened it unless told otherwise: the driver-level ledger's (``warmup send``'s) as the
+    full ledger's engine's."""
+    from warmup.ledger import open_gate_ledger
+
+    add_box(2525, "--policy", str(policy_file(tmp_path / "p.toml", daily=50)))
+    ledger = open_gate_ledger() if driver_level else open_ledger()
+    try:
+        with Gate(BOX, ledger=ledger) as gate:
+            gate.reserve(["a@example.com"]).settle("sent")
+            url = f"sqlite:///{ledger_path}"
+            assert within(10, lambda: outcomes(url) == [("a@example.com", "sent")]), outcomes(url)
+            assert not gate._db.pending
+    finally:
+        ledger.close()
+
+
+def test_a_burst_keeps_one_settler_and_close_ends_it(ledger_path, tmp_path):
+    """Messages back to back write their settlements with the next reservation (no thread per
+    message); close() writes the last and ends the thread."""
+    add_box(2525, "--policy", str(policy_file(tmp_path / "p.toml", daily=50)))
+    with Gate(BOX, settle_after=60) as gate:  # no pause of this test's counts as idle
+        gate.reserve(["a0@example.com"]).settle("sent")
+        settler = gate._settler
+        assert settler is not None and settler.is_alive()
+        for i in range(1, 20):
+            gate.reserve([f"a{i}@example.com"]).settle("sent")
+            assert gate._settler is settler
+    assert not settler.is_alive()
+    got = outcomes(f"sqlite:///{ledger_path}")
+    assert got == [(f"a{i}@example.com", "sent") for i in range(20)]
+
+
+@pytest.mark.alone
+def test_a_forked_child_uses_the_gate_another_thread_held(ledger_path, tmp_path):
+    """A fork copies only the calling thread: a gate's lock that another thread (its settler
+    thread, writing) held at that instant stayed held for ever in the child, whose next use of
+    the gate hung. The child gets a lock of its own."""
+    add_box(2525, "--policy", str(policy_file(tmp_path / "p.toml", daily=50)))
+    gate = Gate(BOX, settle_after=None)
+    gate.reserve(["a@example.com"]).settle("sent")
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with gate._lock:
+            held.set()
+            release.wait()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    held.wait()
+    pid = os.fork()
+    if pid == 0:  # the child: the gate's lock taken (nothing written: the parent does) and out
+        code = 1
+        try:
+            gate._db._deferred.clear()
+            gate.flush()
+            code = 0
+        finally:
+            os._exit(code)
+    release.set()
+    holder.join()
+    deadline = time.monotonic() + 30
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            pytest.fail("the forked child hung on the gate's lock")
+        time.sleep(0.02)
+    assert os.waitstatus_to_exitcode(status) == 0
+    gate.close()
+    assert outcomes(f"sqlite:///{ledger_path}") == [("a@example.com", "sent")]
