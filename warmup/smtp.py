@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 from warmup import credentials, headers
 from warmup.errors import ConfigError, DataError, PermissionFailure, TempFail, Unavailable
 from warmup.neterr import Opening, TimedReader, describe
-from warmup.words import scrubbed, undeclared_text
+from warmup.words import byte_size, scrubbed, undeclared_text
 
 if TYPE_CHECKING:
     from warmup.oauth import Bearer
@@ -813,8 +813,9 @@ def _check_size(smtp: smtplib.SMTP, host: str, data: bytes) -> int:
     limit = smtp.esmtp_features.get("size", "").strip()
     if limit.isdigit() and 0 < int(limit) < octets:
         raise TooBig(
-            f"the message is {octets} octets and {host} takes at most {limit} (its "
-            f"SIZE): nothing was sent; make it smaller (a link instead of an attachment?)"
+            f"the message is {byte_size(octets)} and {host} takes at most "
+            f"{byte_size(int(limit))} (its SIZE): nothing was sent; make it smaller (a link "
+            f"instead of an attachment?)"
         )
     return octets
 
