@@ -1065,6 +1065,63 @@ def test_a_recipient_over_smtps_length_limits_is_imported_as_the_send_it_was(
         con.close()
 
 
+_LONG_LOCAL = "L" * 65 + "@Example.com"  # over RFC 5321's 64 octets before the '@'
+_NOT_IDNA = "x@xn--zz.example"  # an xn-- label that decodes to no international name
+_LONG_WHOLE = "l" * 64 + "@" + ".".join(["d" * 60] * 3) + ".example"  # 255 octets in all
+
+
+@pytest.mark.parametrize(
+    "rcpt, why",
+    [
+        (_LONG_LOCAL, None),
+        (_NOT_IDNA, None),
+        (_LONG_WHOLE, "is too long: 255 characters, and SMTP allows at most 254"),
+        ("a@b.123", "': expected name@domain.tld"),
+    ],
+    ids=["local-65", "xn-no-idna", "whole-255", "malformed"],
+)
+def test_a_recipient_is_judged_alike_bare_or_named_by_import_and_by_record_send(
+    rcpt, why, ledger_url, run, tmp_path
+):
+    """The import reads a bare address on a fast path of its own and one in a mail client's
+    form (``Lead <...>``) through addresses.normalize: both must take or refuse the same
+    addresses, as ``record send`` does for the same send. ``record send`` refused a local part
+    over 64 octets (exit 65: "SMTP allows at most 64") that the import records as the send it
+    was, so a send made was either recorded or not depending on the command. A refusal is
+    exit 65, one line naming the row, nothing written."""
+    box = "a@corp.example"
+    assert run("mailbox", "add", box, "--provider", "exmail").exit_code == 0
+    for n, cell in enumerate((rcpt, f'"Lead" <{rcpt}>')):
+        log = tmp_path / f"log{n}.csv"
+        log.write_text(f"mailbox,recipient,sent_at\n{box},{cell},2026-11-02T0{n}:00:00+08:00\n")
+        before = _sent(ledger_url)
+        res = run("import", str(log))
+        if why is None:
+            assert res.exit_code == 0, (cell, res.output)
+            assert _sent(ledger_url) == (n + 1, n + 1, 0)
+        else:
+            assert res.exit_code == 65, (cell, res.output)
+            [line] = res.output.splitlines()
+            assert line.startswith(f"Error: {log}: line 2: ") and why in line, line
+            assert _sent(ledger_url) == before
+    recorded = run("record", "send", box, "--to", rcpt)
+    if why is None:
+        assert recorded.exit_code == 0, recorded.output
+        assert recorded.output == f"Recorded 1 send for {box}.\n"
+        assert _sent(ledger_url) == (3, 3, 0)
+        ledger = open_ledger(ledger_url)
+        try:
+            with ledger.read() as conn:
+                got = conn.execute(sa.select(SEND.c.recipient).distinct()).scalars().all()
+        finally:
+            ledger.close()
+        assert got == [rcpt.lower()]
+    else:
+        assert recorded.exit_code == 65, recorded.output
+        assert why in recorded.output and recorded.output.count("\n") == 1, recorded.output
+        assert _sent(ledger_url) == (0, 0, 0)
+
+
 def _sent(ledger_url: str) -> tuple[int, int, int]:
     """(send rows, sends in the rollup, bounce rows) of the ledger."""
     ledger = open_ledger(ledger_url)

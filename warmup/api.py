@@ -1220,11 +1220,16 @@ def record_send(
     at: dt.datetime | None = None,
     message_id: str | None = None,
 ) -> int:
-    """Record sends made outside the gate; returns how many were new."""
+    """Record sends made outside the gate; returns how many were new.
+
+    A recipient is read as :func:`import_csv` reads a log's (:func:`_recipient`): a record
+    of a send that happened, so one over RFC 5321's 64 octets before the '@' (which some
+    servers take) is recorded, as the import records it, where a new message to it is
+    refused."""
     _address(address)
     if isinstance(recipients, str):  # else each of its characters was "malformed address 'a'"
         expect(recipients, (list, tuple), "recipients", f"; give [{recipients!r}]")
-    rcpts = [addresses.normalize(r, "recipient") for r in recipients]
+    rcpts = [addresses.normalize(r, "recipient", limits=False) for r in recipients]
     at = check_event(at) if at else now_utc()
     if message_id is not None:
         message_id = message_id_field(message_id) or None

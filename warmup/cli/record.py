@@ -76,7 +76,7 @@ def record_send(
     n = api.record_send(ledger, address, list(to), when, message_id)
     # All were checked by now; one recipient given twice (a@x, A@X) is one send, not a send
     # "already recorded" (which sent users looking for an earlier import).
-    distinct = len({addresses.normalize(t, "recipient") for t in to})
+    distinct = len({addresses.normalize(t, "recipient", limits=False) for t in to})
     old, repeated = distinct - n, len(to) - distinct
     notes = [f"{old} already recorded"] if old else []
     notes += [f"{repeated} repeated"] if repeated else []
