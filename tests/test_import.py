@@ -788,6 +788,61 @@ def test_record_bounce_without_at_run_again_is_already_recorded(ledger_url, run)
     assert bounce("never@example.com") == (0, "Recorded a hard bounce for never@example.com.\n")
 
 
+def test_a_bounce_recorded_again_with_another_status_is_kept_and_counts_once(ledger_url, run):
+    """``record bounce`` without ``--at`` run again with another ``--status`` (or kind) is
+    another report of the same failure: kept and listed, said not to count again, and it does
+    not: a bounce counts once per send, so the 7-day bounce rate stays 1 of 20 (not 2, nor 3),
+    the rollup's day holds one hard bounce, the address is suppressed once. The same report
+    once more is "Already recorded."; a hard report after a soft one still suppresses."""
+    box = "a@corp.example"
+    assert run("mailbox", "add", box, "--provider", "exmail").exit_code == 0
+    yesterday = (dt.datetime.now(dt.UTC) - dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+    leads = [f"r{i}@example.com" for i in range(20)]
+    to = [a for lead in leads for a in ("--to", lead)]
+    assert run("record", "send", box, *to, "--at", f"{yesterday}+00:00").exit_code == 0
+    said = [
+        run("record", "bounce", box, "--to", rcpt, *more).output
+        for rcpt, *more in [
+            ("r0@example.com", "--status", "5.1.1"),
+            ("r0@example.com", "--status", "5.1.2"),  # another report: kept, not counted
+            ("r0@example.com", "--kind", "soft", "--status", "4.2.2"),
+            ("r0@example.com", "--status", "5.1.2"),  # that one again
+            ("r1@example.com", "--kind", "soft", "--status", "4.2.2"),
+            ("r1@example.com", "--status", "5.1.1"),  # the final verdict after a soft one
+        ]
+    ]
+    again = "that an earlier bounce already counts in its bounce rate, so it does not count again."
+    assert said[0] == "Recorded a hard bounce for r0@example.com.\n"
+    assert said[1].endswith(again + "\n") and said[2].endswith(again + "\n"), said
+    assert said[3] == "Already recorded.\n"
+    assert said[4] == "Recorded a soft bounce for r1@example.com.\n"
+    assert said[5].startswith("Recorded a hard bounce for r1@example.com;") and again in said[5]
+    [q] = json.loads(run("quota", box, "--json").output)
+    assert q["bounce_rate"] == 0.1  # r0 and r1: 2 of 20 sends, each counted once
+    assert "7-day bounce rate 10.0% (2/20)" in " ".join(q["reasons"]), q["reasons"]
+    listed = json.loads(run("bounces", "list", "--json").output)
+    assert sorted((b["recipient"], b["status"], b["counted"]) for b in listed) == [
+        ("r0@example.com", "4.2.2", False),
+        ("r0@example.com", "5.1.1", True),
+        ("r0@example.com", "5.1.2", False),
+        ("r1@example.com", "4.2.2", True),
+        ("r1@example.com", "5.1.1", False),
+    ]
+    ledger = open_ledger(ledger_url)
+    try:
+        with ledger.read() as conn:
+            rolled = conn.execute(
+                sa.select(sa.func.sum(DAY_STAT.c.hard), sa.func.sum(DAY_STAT.c.soft))
+            ).one()
+            suppressed = conn.execute(
+                sa.select(SUPPRESSION.c.address).order_by(SUPPRESSION.c.address)
+            ).scalars()
+            assert tuple(rolled) == (1, 1)
+            assert list(suppressed) == ["r0@example.com", "r1@example.com"]
+    finally:
+        ledger.close()
+
+
 def test_record_send_knows_a_message_id_written_the_other_way(ledger_url, run):
     """``record send --message-id id`` of a message the gate (or a log) recorded as ``<id>``
     was a second send, as an import of it was."""
