@@ -424,6 +424,19 @@ def test_doctor_names_a_size_limit_under_a_mebibyte_as_it_is(
     assert "SIZE 0 " not in login["detail"]
 
 
+def test_doctor_reads_a_size_in_digits_that_are_no_ascii_as_no_limit(pki, ssl_cert_env, dovecot):
+    """'SIZE \u00b2' (Latin-1, as smtplib reads EHLO): str.isdigit() took it, int() raised."""
+    if not dovecot.running:
+        dovecot.start()
+    ehlo = b"250-scripted.test.example\r\n250-SIZE \xb2\r\n250 AUTH PLAIN LOGIN\r\n"
+    with ScriptedServer(Script(replies={"EHLO": ehlo}, tls=pki.server_ssl_context())) as s:
+        add_box(s.port, box=BOX, imap_port=dovecot.port)
+        res = warmup("doctor", BOX, "--no-domain", "--json", env={"WARMUP_PASSWORD": IMAP_PASSWORD})
+    assert "Traceback" not in res.stderr, res.stderr
+    [login] = [c for c in json.loads(res.stdout)["checks"] if c["name"] == "smtp-auth"]
+    assert login["status"] == "ok" and "SIZE" not in login["detail"], login
+
+
 def test_doctor_with_a_bad_chunking_switch_fails_that_check_exit_78(pki, ssl_cert_env, dovecot):
     if not dovecot.running:
         dovecot.start()

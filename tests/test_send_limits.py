@@ -13,7 +13,7 @@ import pytest
 from tests import forkcli
 from tests.gatekit import BOX, PASSWORD_ENV, add_box, cli, cli_to_full_disk, policy_file, rows
 from tests.peers.fixtures import SMTP_PASSWORD
-from tests.peers.smtp import SmtpSink
+from tests.peers.smtp import Script, ScriptedServer, SmtpSink
 
 
 def test_message_over_the_servers_size_is_refused_before_mail(pki, ssl_cert_env, ledger_path):
@@ -43,6 +43,20 @@ def test_message_over_the_servers_size_is_refused_before_mail(pki, ssl_cert_env,
         ok = cli("send", BOX, "--to", "a1@example.com", "--body", "small", env=PASSWORD_ENV)
         assert ok.returncode == 0, ok.stderr
         assert [m.rcpt_tos for m in sink.messages] == [("a1@example.com",)]
+
+
+@pytest.mark.parametrize("size", [b"\xb2", b"\xb9\xb3"], ids=["2", "13"])
+def test_a_size_in_digits_that_are_no_ascii_is_no_limit_not_a_traceback(ledger_path, size):
+    """EHLO's SIZE is a stranger's text, read as Latin-1 by smtplib: "SIZE \u00b2" passed
+    str.isdigit() and int() raised ValueError, a traceback for 'warmup send' (RFC 1870's size
+    is ASCII digits). Read as naming no limit, the message goes."""
+    ehlo = b"250-scripted.test.example\r\n250-SIZE " + size + b"\r\n250 AUTH PLAIN LOGIN\r\n"
+    with ScriptedServer(Script(replies={"EHLO": ehlo})) as server:
+        add_box(server.port, "--smtp-security", "none")
+        res = cli("send", BOX, "--to", "a1@example.com", "--body", "hi", env=PASSWORD_ENV)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "Traceback" not in res.stderr
+    assert [o for (o,) in rows(ledger_path, "SELECT outcome FROM send")] == ["sent"]
 
 
 def test_a_mailbox_of_one_recipient_a_day_says_so_in_the_singular(

@@ -700,7 +700,7 @@ def _sends_with(smtp: smtplib.SMTP) -> str:
         else:
             used.append(f"CHUNKING (off: {source})")
     size = (smtp.esmtp_features.get("size") or "").strip()
-    if size.isdigit() and int(size):
+    if size.isascii() and size.isdigit() and int(size):  # "\u00b2" is a digit to isdigit()
         # Under a MiB in KiB: a 100 KB limit is not 'SIZE 0 MiB', as if it took nothing.
         octets = int(size)
         if octets >= 2**20:

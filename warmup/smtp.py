@@ -811,7 +811,8 @@ def _check_size(smtp: smtplib.SMTP, host: str, data: bytes) -> int:
     bare = data.count(b"\n") - data.count(b"\r\n")  # each goes as CRLF: one octet more
     octets = len(data) + bare + (0 if data.endswith(b"\n") else 2)
     limit = smtp.esmtp_features.get("size", "").strip()
-    if limit.isdigit() and 0 < int(limit) < octets:
+    # ASCII digits (RFC 1870): smtplib reads EHLO as Latin-1, where "\u00b2" is a digit too
+    if limit.isascii() and limit.isdigit() and 0 < int(limit) < octets:
         raise TooBig(
             f"the message is {byte_size(octets)} and {host} takes at most "
             f"{byte_size(int(limit))} (its SIZE): nothing was sent; make it smaller (a link "
