@@ -88,6 +88,21 @@ def test_a_command_line_over_the_limit_gets_500_and_the_session_goes_on(relay, s
     assert smtp_ssl.messages == []
 
 
+def test_a_size_in_digits_that_are_no_ascii_is_a_syntax_error(relay, smtp_ssl):
+    """'SIZE=\u00b2' passed str.isdigit() and int() raised: a 451 "internal error" (logged with
+    a traceback) for a client's typo, where RFC 1870's size is ASCII digits: 501."""
+    server = relay(50)
+    c = Client(server)
+    assert c.ask(b"EHLO client.test")[0] == 250
+    assert c.ask(b"AUTH PLAIN " + plain(server))[0] == 235
+    for size in ("\u00b2", "\u0663"):
+        code, said = c.ask(f"MAIL FROM:<{BOX}> SIZE={size}".encode())
+        assert code == 501, said
+    assert c.ask(f"MAIL FROM:<{BOX}> SIZE=100".encode())[0] == 250
+    c.close()
+    assert "internal error" not in server.summary()
+
+
 def test_auth_login_and_plain_with_their_challenges(relay, smtp_ssl):
     server = relay(50)
     c = Client(server)

@@ -489,7 +489,7 @@ class Conversation(asyncio.Protocol):
             return "501 Error: SMTPUTF8 takes no arguments"
         size = params.pop("SIZE", None)
         if size is not None:
-            if not isinstance(size, str) or not size.isdigit():
+            if not isinstance(size, str) or not (size.isascii() and size.isdigit()):
                 return "501 Syntax: MAIL FROM: <address> [SP <mail-parameters>]"
             if int(size) > self.relay.data_size_limit:
                 return "552 Error: message size exceeds fixed maximum message size"
