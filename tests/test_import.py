@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from tests import forkcli
 from tests.conftest import ledger_digest
-from warmup import api
+from warmup import api, importcsv
 from warmup.ledger import BounceIn, Recorded, SendIn, open_ledger
 from warmup.ledger.schema import BOUNCE, BOUNCE_KINDS, DAY_STAT, MAILBOX, SEND, SUPPRESSION
 from warmup.ledger.values import from_utc_text, send_key, utc_text
@@ -1271,7 +1271,7 @@ def test_a_time_column_gives_the_text_its_instant_is_keyed_by(text):
     the column when it is written in UTC already: it must be the text the instant formats to
     (else a log written with another offset, or recorded by hand, is the same sends twice)."""
     now = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
-    at, text_ = api._csv_instant(text, "sent_at", now, "Asia/Shanghai")
+    at, text_ = importcsv._csv_instant(text, "sent_at", now, "Asia/Shanghai")
     assert text_ == utc_text(at)
     assert from_utc_text(text_) == at
 
@@ -1281,7 +1281,7 @@ def test_times_in_another_offset_share_their_hour_but_keep_their_minutes_and_bou
     local hour and offset: the minutes, seconds and bounds stay each row's own."""
     now = dt.datetime(2026, 12, 1, 3, 0, tzinfo=dt.UTC)  # 11:00 at +08:00
     read = [
-        api._csv_instant(t, "sent_at", now, "UTC")[1]
+        importcsv._csv_instant(t, "sent_at", now, "UTC")[1]
         for t in (
             "2026-10-03T01:00:00+08:00",
             "2026-10-03T01:59:59.999999+08:00",
@@ -1299,10 +1299,10 @@ def test_times_in_another_offset_share_their_hour_but_keep_their_minutes_and_bou
     ]
     for late in ("2026-12-01T11:05:00.000001+08:00", "2026-12-01T11:06:00+08:00"):
         with pytest.raises(api.DataError, match="future"):
-            api._csv_instant(late, "sent_at", now, "UTC")
+            importcsv._csv_instant(late, "sent_at", now, "UTC")
     with pytest.raises(api.DataError, match="2000"):
-        api._csv_instant("2000-01-01T07:59:59+08:00", "sent_at", now, "UTC")
-    assert api._csv_instant("2000-01-01T08:00:00+08:00", "sent_at", now, "UTC")[1] == (
+        importcsv._csv_instant("2000-01-01T07:59:59+08:00", "sent_at", now, "UTC")
+    assert importcsv._csv_instant("2000-01-01T08:00:00+08:00", "sent_at", now, "UTC")[1] == (
         "2000-01-01T00:00:00.000000"
     )
 

@@ -1,24 +1,22 @@
-"""The library's public operations: what the CLI calls, and what users' scripts can call too."""
+"""The library's public operations: what the CLI calls, and what users' scripts can call too.
+
+Mailboxes and their settings, quotas and plans, pauses, suppressions and records live here; the
+CSV import in :mod:`warmup.importcsv` and the checks of what users give in :mod:`warmup.fields`,
+whose public names this module gives too (``api.import_csv``, ``api.text_field``)."""
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as dt
 import functools
-import gc
 import ipaddress
 import re
 import shlex
 import sys
-import zoneinfo
-from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path, PurePath
-from typing import IO, TYPE_CHECKING, Any, NamedTuple
-
-import pendulum
+from pathlib import PurePath
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from warmup import addresses, policies
 from warmup.errors import (
@@ -26,95 +24,48 @@ from warmup.errors import (
     DataError,
     InvalidField,
     InvalidFieldData,
-    IOFailure,
     NotFound,
     Unavailable,
-    UsageError,
     WarmupError,
     expect,
 )
+from warmup.fields import ENHANCED_STATUS, clip, contradicted, unreadable
+from warmup.fields import MESSAGE_ID_LIMIT as MESSAGE_ID_LIMIT
+from warmup.fields import REASON_LIMIT as REASON_LIMIT
+from warmup.fields import STATUS_LIMIT as STATUS_LIMIT
+from warmup.fields import before_start as before_start
+from warmup.fields import check_timezone as check_timezone
+from warmup.fields import message_id_field as message_id_field
+from warmup.fields import text_field as text_field
 from warmup.files import STANDARD_INPUT as STANDARD_INPUT  # re-exported: the CLI names it
 from warmup.files import StandardInput as _StandardInput
-from warmup.files import names_nothing
-from warmup.instants import (
-    EARLIEST,
-    FUTURE_SLACK,
-    check_date,
-    check_event,
-    check_query,
-    local_text,
-    real_offset,
-)
+from warmup.importcsv import IMPORT_BATCH as IMPORT_BATCH
+from warmup.importcsv import IMPORT_EVENTS as IMPORT_EVENTS
+from warmup.importcsv import IMPORT_OPTIONAL as IMPORT_OPTIONAL
+from warmup.importcsv import IMPORT_REQUIRED as IMPORT_REQUIRED
+from warmup.importcsv import Imported as Imported
+from warmup.importcsv import KeptSettings as KeptSettings
+from warmup.importcsv import import_csv as import_csv
+from warmup.instants import check_date, check_event, check_query, local_text
 from warmup.instants import machine_zone as _local_zone
 from warmup.instants import now_utc as now_utc  # re-exported: the CLI and scripts use api.*
 from warmup.instants import parse_date as parse_date
 from warmup.instants import parse_instant as parse_instant
-from warmup.ledger import (
-    Ask,
-    BounceIn,
-    MailboxNotFound,
-    MailboxRow,
-    Reads,
-    Recorded,
-    SendIn,
-    utc,
-)
+from warmup.ledger import Ask, BounceIn, MailboxNotFound, MailboxRow, Reads, Recorded, SendIn, utc
 from warmup.ledger.reads import BOUNCE_KINDS, EARLIEST_ZONE, stamped
-from warmup.ledger.values import MailboxExists, from_utc_text, local_day, utc_text
+from warmup.ledger.values import MailboxExists
 from warmup.policy import Allowance, History, PlanDay, evaluate, load_policy, project
 from warmup.policy.engine import evaluate_steps
 from warmup.policy.plan import MailboxPlan, Plan, combine, plan_notes
-from warmup.policy.spec import MAX_VOLUME, PolicySpec, preset_names
+from warmup.policy.spec import MAX_VOLUME, PolicySpec
 from warmup.policy.walk import drive_all, inputs_digest, lookback
 from warmup.providers import AUTHS, SECURITIES, Provider, get_provider
+from warmup.shards import collector_paused as collector_paused
 from warmup.words import byte_size, plural
 
 if TYPE_CHECKING:  # imported when used: ``warmup quota`` reads a ledger without SQLAlchemy
-    import tempfile
-
     from warmup.ledger import Ledger
     from warmup.ledger.gatepath import GateLedger
-    from warmup.ledger.imports import ImportRow
-
-
-# Names the system's zone folder holds that are no IANA zone: this host's own zone
-# (/etc/localtime: another host reading the ledger would count other days), the rules file,
-# and copies of the zones under other names. The tzdata package, where Python looks zones up on
-# a host without that folder, has none of them: the ledger would name a zone it cannot load.
-_ZONE_FILES = ("localtime", "posixrules")
-_ZONE_COPIES = ("posix/", "right/")
-
-
-def check_timezone(tz: str, field: str = "timezone") -> str:
-    """``tz`` if it is an IANA time zone name."""
-    try:
-        if tz in _ZONE_FILES or tz.startswith(_ZONE_COPIES):
-            raise ValueError(tz)
-        pendulum.timezone(tz)
-        # pendulum takes 'utc' and 'Utc' for UTC; the ledger's zoneinfo does not, and
-        # 'mailbox set --timezone utc' was a ZoneInfoNotFoundError traceback
-        zoneinfo.ZoneInfo(tz)
-    except Exception:
-        hint = "use an IANA name like Asia/Shanghai"
-        close = _zone_like(tz)
-        if tz in _ZONE_FILES:
-            hint = f"name the zone itself (this machine's zone is {_local_zone()})"
-        elif close:
-            hint = f"did you mean {close}? (an IANA name is written exactly so)"
-        raise InvalidField(field, "{field}: unknown time zone {tz!r}; " + hint, tz=tz) from None
-    return tz
-
-
-def _zone_like(tz: str) -> str | None:
-    """The IANA zone ``tz`` names in other letter case or with spaces for underscores
-    (``asia/shanghai``, ``America/New York``), if one."""
-    import zoneinfo
-
-    want = tz.strip().replace(" ", "_").lower()
-    for copy in _ZONE_COPIES:
-        want = want.removeprefix(copy)
-    zones = sorted(zoneinfo.available_timezones().difference(_ZONE_FILES))
-    return next((z for z in zones if z.lower() == want), None)
 
 
 _LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
@@ -694,24 +645,6 @@ def _quotas(
         return out
 
 
-@contextlib.contextmanager
-def collector_paused() -> Iterator[None]:
-    """Python's cycle collector held off while a batch of mailboxes is read, walked (in the
-    forked children too) and its memos kept (``warmup quota``, a report's frame), and let run
-    again after, as it was: their objects
-    die by their reference counts, and each collection on the way went through all of them
-    again for no cycle to free (measured on 1,000 mailboxes x a year without memos: ~60 ms of
-    a child's ~0.85 s, ~0.1 s of the parent's run)."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-
-
 # What a mailbox's answer leaves for the memo's bookkeeping: the allowance, the day of the memo
 # its walk resumed from (None: walked from the start), the domain stamp and revision read.
 _Answer = tuple[Allowance, "dt.date | None", "str | None", int]
@@ -805,14 +738,6 @@ def _keep(
         ledger.keep_memo(box, memo, stamped(inputs, snap.stamp), snap.rev)
     except (ConfigError, Unavailable):
         pass
-
-
-def _unreadable(path: object, exc: OSError) -> WarmupError:
-    """A file given to read that could not be: one that is not there is a name that names
-    nothing (exit 64, as a missing ``--template`` is), as is one too long for the system or
-    under a file taken for a folder; any other failure bad input (65)."""
-    why = f"{path}: cannot read it ({exc.strerror or exc})"
-    return NotFound(why) if names_nothing(exc) else DataError(why)
 
 
 def named_mailboxes(ledger: Reads, addresses: Sequence[str]) -> list[MailboxRow]:
@@ -1017,7 +942,7 @@ def addresses_from(path: PurePath) -> list[str]:
             )
         text = raw.decode("utf-8-sig")
     except OSError as exc:
-        raise _unreadable(path, exc) from None
+        raise unreadable(path, exc) from None
     except UnicodeDecodeError as exc:
         from warmup.words import not_utf8
 
@@ -1121,98 +1046,6 @@ def _exact_address(address: str) -> str:
 _WILDCARD = re.compile(r"[*%?]")
 
 
-# Bounds of free text kept in the ledger (a Message-ID line may be 998 octets, RFC 5322).
-REASON_LIMIT, MESSAGE_ID_LIMIT, STATUS_LIMIT = 500, 998, 32
-# An enhanced status code (RFC 3463): class 2, 4 or 5, then a subject and a detail of 1-3 digits.
-_ENHANCED_STATUS = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")
-
-
-def _contradicted(kind: str, status: str) -> str | None:
-    """What the enhanced ``status`` of a bounce of ``kind`` is, when it says that bounce cannot
-    be (``{kind}`` names the kind's field), as ``record bounce`` and ``import`` refuse it; None
-    when they agree. A 4.x.x is a retried failure: recorded hard, a full mailbox (4.2.2) or a
-    policy (4.7.1) suppressed a good address. Only the address's own verdicts, 4.1.1 (unknown)
-    and 4.1.6 (moved), may be hard: the last reply of a delivery given up on, as the classifier
-    reads a report. A 2.x.x says the message was delivered: no bounce at all."""
-    if status[0] == "2":
-        return "a success (class 2): the message was delivered, there is no bounce to record"
-    if status[0] == "4" and kind == "hard" and status[1:] not in (".1.1", ".1.6"):
-        return (
-            "a temporary failure (class 4) that says nothing against the address (only "
-            "4.1.1, unknown, or 4.1.6, moved, in a report of a delivery given up on, is "
-            "hard): record it as {kind} soft (or block)"
-        )
-    return None
-
-
-def message_id_field(value: str, field: str = "message_id") -> str:
-    """A Message-ID given as text (``--message-id``, an imported row's), as :func:`text_field`
-    keeps it, at most :data:`MESSAGE_ID_LIMIT` octets in UTF-8: a header line's bound is in
-    octets, and a PostgreSQL index takes about 2,700 of them. Counted in characters, 950 of a
-    CJK Message-ID (2,850 octets) passed the check, and PostgreSQL refused the row when it was
-    written: exit 69 after an import's earlier batches had been committed.
-
-    Angle brackets with nothing inside (``<>``, how some logs write a message without one) are
-    no Message-ID: "" (a send keyed on its time). Kept, every message to one recipient written
-    so was one send, the second and later "already recorded": a history undercounted."""
-    value = text_field(value, field, MESSAGE_ID_LIMIT)
-    if value.startswith("<") and value.endswith(">") and not value[1:-1].strip():
-        return ""
-    octets = len(value.encode("utf-8", "surrogatepass"))
-    if octets > MESSAGE_ID_LIMIT:
-        raise InvalidFieldData(
-            field,
-            "{field}: {n} octets in UTF-8; at most {limit} are kept (a header line's length)",
-            n=octets,
-            limit=MESSAGE_ID_LIMIT,
-        )
-    return value
-
-
-def text_field(value: str, field: str, limit: int) -> str:
-    """``value`` stripped, if it is at most ``limit`` characters with no control characters.
-
-    Control characters (NUL, CR, LF, ...) in the ledger would break its one-line listings and
-    any header they are copied into.
-    """
-    value = value.strip()
-    if _PLAIN_TEXT.fullmatch(value) is None:  # most values pass: one scan in C, no generator
-        undecoded = next((c for c in value if "\udc80" <= c <= "\udcff"), None)
-        if undecoded is not None:  # a byte of argv that is not UTF-8 (Python's surrogateescape)
-            raise InvalidFieldData(
-                field,
-                "{field}: {value!r} is not UTF-8 text (byte 0x{byte:02x}); give it in UTF-8 (a GBK "
-                "terminal or script: convert it, e.g. with iconv -f GBK -t UTF-8)",
-                value=_clip(value),
-                byte=ord(undecoded) - 0xDC00,
-            )
-        # U+2028/U+2029 end a line too, for Python's email headers (str.splitlines) and for viewers.
-        bad = next(
-            (c for c in value if ord(c) < 32 or 127 <= ord(c) < 160 or c in _SEPARATORS), None
-        )
-        if bad is not None:
-            raise InvalidFieldData(
-                field,
-                "{field}: {value!r} contains the control character {char}; give plain text on one line",
-                value=_clip(value),
-                char=f"U+{ord(bad):04X}",
-            )
-    if len(value) > limit:
-        raise InvalidFieldData(
-            field, "{field}: {n} characters; at most {limit} are kept", n=len(value), limit=limit
-        )
-    return value
-
-
-_SEPARATORS = "\u2028\u2029"
-# Text with none of what text_field refuses (the characters its two scans look for).
-_PLAIN_TEXT = re.compile("[^\x00-\x1f\x7f-\x9f\u2028\u2029\udc80-\udcff]*")
-
-
-def _clip(value: str, n: int = 60) -> str:
-    return value if len(value) <= n else value[:n] + "..."
-
-
 def record_send(
     ledger: Ledger,
     address: str,
@@ -1222,10 +1055,10 @@ def record_send(
 ) -> int:
     """Record sends made outside the gate; returns how many were new.
 
-    A recipient is read as :func:`import_csv` reads a log's (:func:`_recipient`): a record
-    of a send that happened, so one over RFC 5321's 64 octets before the '@' (which some
-    servers take) is recorded, as the import records it, where a new message to it is
-    refused."""
+    A recipient is read as :func:`import_csv` reads a log's
+    (:func:`warmup.importcsv._recipient`): a record of a send that happened, so one over RFC
+    5321's 64 octets before the '@' (which some servers take) is recorded, as the import
+    records it, where a new message to it is refused."""
     _address(address)
     if isinstance(recipients, str):  # else each of its characters was "malformed address 'a'"
         expect(recipients, (list, tuple), "recipients", f"; give [{recipients!r}]")
@@ -1238,25 +1071,6 @@ def record_send(
     if refused is not None:
         raise DataError(refused + "; nothing was recorded")
     return ledger.record(box, sends=[SendIn(r, at, message_id) for r in rcpts]).sends
-
-
-def before_start(
-    address: str, started: dt.date | None, tz: str, at: dt.datetime, now: dt.datetime
-) -> str | None:
-    """Why a send at ``at`` cannot be recorded for a mailbox whose start day is still ahead
-    (``mailbox add --started`` a future day), or None. Such a mailbox is closed until that day
-    (the policy gives it quota 0), so a send dated before it contradicts the plan: likely the
-    wrong mailbox or a mistyped start. A start day already reached is a re-bound mailbox's fresh
-    start, and sends before it are its old history: kept, as before."""
-    if started is None or started <= local_day(now, tz):
-        return None
-    day = local_day(at, tz)
-    if day >= started:
-        return None
-    return (
-        f"mailbox {address!r} does not start until {started} (closed until then): "
-        f"a send on {day} cannot be recorded for it"
-    )
 
 
 def record_bounce(
@@ -1284,14 +1098,14 @@ def record_bounce(
     at = check_event(at) if at else now_utc()
     if status is not None:
         status = text_field(status, "status", STATUS_LIMIT) or None
-        if status is not None and not _ENHANCED_STATUS.fullmatch(status):
+        if status is not None and not ENHANCED_STATUS.fullmatch(status):
             raise InvalidFieldData(
                 "status",
                 "{field} {value!r}: expected an enhanced status code X.Y.Z, X being 2, 4 or 5 "
                 "(RFC 3463), e.g. 5.1.1",
-                value=_clip(status),
+                value=clip(status),
             )
-        wrong = status and _contradicted(kind, status)
+        wrong = status and contradicted(kind, status)
         if wrong:
             raise InvalidFieldData(
                 "status", "{field} {value} is " + wrong, refs={"kind": "kind"}, value=status
@@ -1336,640 +1150,3 @@ def record_bounce(
 
 def utc_iso(ts: dt.datetime) -> str:
     return f"{utc(ts):%Y-%m-%dT%H:%M:%S.%f}"
-
-
-IMPORT_REQUIRED = ("mailbox", "recipient", "sent_at")
-IMPORT_OPTIONAL = (
-    "message_id",
-    "bounce_kind",
-    "bounce_status",
-    "bounced_at",
-    "provider",
-    "timezone",
-    "event",
-    "reason",
-    "policy",
-)
-IMPORT_EVENTS = ("pause", "resume")
-
-
-class KeptSettings(NamedTuple):
-    """A known mailbox whose import rows give other settings, which the import left as they are:
-    ``line`` is the first such row; ``differ`` maps each column to (the file's, the ledger's)."""
-
-    address: str
-    line: int
-    differ: dict[str, tuple[str, str]]
-
-
-class Imported(NamedTuple):
-    """What an import added: new sends, bounces, registered mailboxes, pause/resume events."""
-
-    sends: int
-    bounces: int
-    mailboxes: int = 0
-    events: int = 0
-    ignored: tuple[str, ...] = ()  # header columns warmup does not read
-    # Mailboxes the ledger knew whose first row naming a provider, timezone or policy named
-    # another than the ledger's: those columns register new mailboxes only, so these were kept.
-    kept: tuple[KeptSettings, ...] = ()
-    # Rows' bounces not written: their sends have another already (one bounce per send is
-    # imported; the same bounce again, a file imported twice, is not one of these).
-    skipped: int = 0
-
-
-IMPORT_BATCH = 2000  # rows per write transaction: a gated send waits at most one batch
-SPOOL_MEMORY = 4 * 1024 * 1024  # checked rows kept in memory before they spill to a file
-
-
-def import_csv(
-    ledger: Ledger,
-    path: str | PurePath,
-    progress: Callable[[str, int, int | None], None] | None = None,
-) -> Imported:
-    """Import an earlier sending log.
-
-    The whole file is validated before anything is written: a bad line rejects the file with its
-    line number, the ledger untouched. It is then written in batches of :data:`IMPORT_BATCH`
-    rows, each a short transaction of its own, so that sends going on meanwhile never wait long;
-    memory stays flat whatever the file's size (it is read twice, never held). Importing the same
-    file again adds nothing, so an interrupted import is completed by running it again.
-    Optional columns: ``provider`` (and ``timezone``, and ``policy``: a preset or stored policy,
-    else the provider's preset) register a mailbox the ledger does not know yet at its first
-    row (later rows may repeat them or leave them empty, not contradict them; ignored for known
-    mailboxes); ``event`` = ``pause``/``resume`` makes the row a manual
-    pause or resume of its mailbox at ``sent_at`` (recipient empty; ``reason`` optional).
-    ``path`` ``"-"`` reads standard input (errors name it so). Rows of empty cells, which Excel
-    saves below the data, are skipped as blank lines; so is Excel's ``sep=,`` first line.
-    ``progress(phase, rows so far, rows in all)`` is called every :data:`IMPORT_BATCH` rows:
-    phase ``"check"`` while the file is validated (the total not known yet: None), then
-    ``"write"`` after each batch written (the total known).
-    """
-    import tempfile  # with marshal and csv, only for an import: not on the quota path
-
-    path = STANDARD_INPUT if str(path) == "-" else Path(path)
-    header: list[str] = []  # filled as the file is checked: it is read once (it may be a pipe)
-    known = ledger.mailboxes()
-    zones = {b.address: b.timezone for b in known}
-    starts = {b.address: b.started for b in known if b.started is not None}
-    register: dict[str, dict[str, Any]] = {}
-    kept: dict[str, KeptSettings] = {}
-    total = Recorded()
-    # The rows checked are spooled in typed batches (in memory up to SPOOL_MEMORY, then in a
-    # temporary file): the write pass reads them back instead of parsing the CSV a second time
-    # (a third of an import's time). The cycle collector is held off meanwhile: the rows' tuples
-    # die by their reference counts, and each collection went through every one alive for no
-    # cycle to free (~3% of a 200,000-row import's CPU; its peak memory the same at 400,000).
-    with collector_paused(), tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY) as spool:
-        try:
-            rows = _check_into(
-                spool, ledger, path, zones, starts, register, progress, header, known, kept
-            )
-        except OSError as exc:  # the temporary file: the ledger is not touched yet
-            raise IOFailure(
-                f"import: cannot write its temporary file in {tempfile.gettempdir()} "
-                f"({exc.strerror or exc}); free disk space there or point TMPDIR at a disk "
-                f"with room (nothing was imported)"
-            ) from None
-        if not rows:  # a header alone: an export cut short, or the wrong file
-            raise DataError(
-                f"{path}: no rows below its header; nothing to import (the rows follow the "
-                f"header, one send a line)"
-            )
-        spool.seek(0)
-        written = 0
-        boxes: dict[str, MailboxRow] = {}  # looked up once per import, not per batch
-        before: dict[int, int] = {}  # each mailbox's last send id before the import
-        while (batch := _unspool(spool)) is not None:
-            total.add(ledger.import_batch(batch, register, boxes, before))
-            written += len(batch)
-            if progress:
-                progress("write", written, rows)
-        ledger.import_done()
-    ignored = tuple(h for h in header if h and h not in _COLUMNS)
-    return Imported(
-        total.sends,
-        total.bounces,
-        total.mailboxes,
-        total.events,
-        ignored,
-        tuple(kept.values()),
-        total.skipped,
-    )
-
-
-def _check_into(
-    spool: IO[bytes] | tempfile.SpooledTemporaryFile[bytes],
-    ledger: Ledger,
-    path: PurePath,
-    zones: dict[str, str],
-    starts: dict[str, dt.date],
-    register: dict[str, dict[str, Any]],
-    progress: Callable[[str, int, int | None], None] | None,
-    header: list[str],
-    boxes: list[MailboxRow],
-    kept: dict[str, KeptSettings],
-) -> int:
-    """Check every row of the file, spool them (:func:`_spool`) in batches of
-    :data:`IMPORT_BATCH`, fill ``register`` with the mailboxes the file registers,
-    ``header`` with its header and ``kept`` with the known mailboxes (``boxes``) whose first
-    row giving settings gives others (:class:`KeptSettings`); the number of rows. A bad row raises
-    :class:`DataError` naming its line (nothing was written)."""
-    known = {b.address: b for b in boxes}
-    looked: set[str] = set()  # known mailboxes whose settings a row gave, compared once
-    agreed: dict[str, _Registers] = {}  # what a later row of a new mailbox said, found agreeing
-    rows = 0
-    now = now_utc()
-    checked: list[ImportRow] = []
-    for line, item, said in _csv_rows(path, now, zones, header):
-        rows += 1
-        if item[1] is None and item[4] is None:  # an event without a reason
-            item = (*item[:4], f"imported from {path.name}")
-        elif item[1] is not None and item[0] in starts:
-            at = from_utc_text(item[2])
-            refused = before_start(item[0], starts[item[0]], zones[item[0]], at, now)
-            if refused is not None:
-                raise DataError(f"{path}: line {line}: {refused}")
-        checked.append(item)
-        if len(checked) >= IMPORT_BATCH:
-            _spool(spool, checked)
-            checked = []
-            if progress:
-                progress("check", rows, None)
-        address = item[0]
-        if address in register:
-            if agreed.get(address) != said:  # a log repeats them: checked once per way
-                _same_registration(path, line, address, register[address], *said)
-                agreed[address] = said
-            continue
-        if address in known:
-            if address not in looked and said != _NO_SETTINGS:
-                looked.add(address)
-                differ = _other_settings(known[address], said)
-                if differ:
-                    kept[address] = KeptSettings(address, line, differ)
-            continue
-        provider, timezone, policy = said
-        if not provider:
-            raise DataError(
-                f"{path}: line {line}: {MailboxNotFound(address)}, or give its "
-                f"provider in a provider column"
-            )
-        prov = get_provider(provider)
-        if policy and policy not in preset_names() and not ledger.policy_text(policy):
-            stem = Path(policy).stem
-            near = policies.near_name(ledger, policy)
-            fix = (
-                f"did you mean {near!r}? ('warmup policy list' lists them)"
-                if near
-                else f"store it first with 'warmup policy add {shlex.quote(policy)} FILE'"
-                if policies.NAME.match(policy) or not policies.NAME.match(stem)
-                else f"store the file first with 'warmup policy add {stem} "
-                f"{shlex.quote(policy)}' and write {stem} in the policy column"
-            )
-            raise DataError(
-                f"{path}: line {line}: policy {policy!r}: no such preset "
-                f"({', '.join(preset_names())}) nor stored policy; {fix}"
-            )
-        register[address] = {
-            "provider": prov.name,
-            "policy": policy or prov.policy,
-            "timezone": timezone or prov.timezone or _local_zone(),
-        }
-    if checked:
-        _spool(spool, checked)
-    if progress:
-        progress("check", rows, rows)
-    return rows
-
-
-def _spool(spool: IO[bytes] | tempfile.SpooledTemporaryFile[bytes], rows: list[ImportRow]) -> None:
-    """Write a batch of checked rows to the import's spool: marshal, not pickle (the rows are
-    tuples of text and None, which marshal writes in a fraction of pickle's time: pickle's memo
-    of every string was ~1.5 µs a row), each batch after its length."""
-    import marshal
-
-    data = marshal.dumps(rows)
-    spool.write(len(data).to_bytes(8, "little"))
-    spool.write(data)
-
-
-def _unspool(spool: IO[bytes] | tempfile.SpooledTemporaryFile[bytes]) -> list[ImportRow] | None:
-    """The next batch :func:`_spool` wrote, None after the last."""
-    import marshal
-
-    size = spool.read(8)
-    if not size:
-        return None
-    rows: list[ImportRow] = marshal.loads(spool.read(int.from_bytes(size, "little")))
-    return rows
-
-
-# What a row registers its mailbox with, if the ledger does not know it: (provider, timezone,
-# policy), each None when its column is empty.
-_Registers = tuple[str | None, str | None, str | None]
-_NO_SETTINGS: _Registers = (None, None, None)
-
-
-def _other_settings(box: MailboxRow, said: _Registers) -> dict[str, tuple[str, str]]:
-    """The columns of ``said`` that name another provider, timezone or policy than ``box``
-    has: column -> (the file's, the ledger's)."""
-    provider, timezone, policy = said
-    differ: dict[str, tuple[str, str]] = {}
-    if provider and provider != box.provider:
-        differ["provider"] = (provider, box.provider)
-    if timezone and timezone != box.timezone:
-        differ["timezone"] = (timezone, box.timezone)
-    if policy and policy != box.policy:
-        differ["policy"] = (policy, box.policy)
-    return differ
-
-
-def _same_registration(
-    path: PurePath,
-    line: int,
-    address: str,
-    registered: dict[str, Any],
-    provider: str | None,
-    timezone: str | None,
-    policy: str | None,
-) -> None:
-    """Refuse a later row that registers ``address`` otherwise than its first row did: only one
-    can be kept, and a time without an offset is read in the first row's zone, not the one
-    written beside it. A later row may leave the columns empty or repeat them."""
-    said = {
-        "provider": provider and get_provider(provider).name,
-        "timezone": timezone,
-        "policy": policy,
-    }
-    for column, value in said.items():
-        if value and value != registered[column]:
-            raise DataError(
-                f"{path}: line {line}: {column} {value!r} for {address}, which an earlier row "
-                f"registers with {column} {registered[column]!r}; make its rows agree (or leave "
-                f"the {column} column empty after the first)"
-            )
-
-
-def _csv_rows(
-    path: PurePath, now: dt.datetime, zones: dict[str, str], header: list[str]
-) -> Iterator[tuple[int, ImportRow, _Registers]]:
-    """``(line number, checked row, what it registers)`` for each line of the file, streamed;
-    times are records of what happened, so not after ``now`` (+ a few minutes). ``zones``
-    (mailbox -> zone, for times without an offset) gains each mailbox the file registers, at its
-    first row; ``header`` gets the file's header. The file is opened and read once: it may be a
-    pipe (``warmup import <(zcat log.csv.gz)``), which a second reading would find empty."""
-    import csv
-    from operator import itemgetter
-
-    stdin = isinstance(path, _StandardInput)
-    if stdin and sys.stdin is None:  # 'warmup import - <&-'
-        raise DataError(f"{path}: cannot read it (it is closed); pipe the log in, or give its path")
-    try:
-        source = sys.stdin.fileno() if stdin else str(path)
-        handle = open(source, encoding="utf-8-sig", newline="", closefd=not stdin)  # noqa: SIM115
-    except OSError as exc:
-        raise _unreadable(path, exc) from None
-    with handle:
-        # csv.reader and the columns picked by position (blank lines skipped, missing fields
-        # empty, as csv.DictReader does), not a dict per row: a third of the check pass.
-        reader = csv.reader(_bounded_lines(handle, path))
-        start = 1  # the line the row being read starts on (a quoted field may hold newlines)
-        try:
-            header[:] = _header(path, reader)
-            _check_header(path, header)
-            width = len(header)
-            # A column the header lacks reads the empty field appended to every row.
-            pick = itemgetter(*(header.index(c) if c in header else width for c in _COLUMNS))
-            pad = [""] * (width + 1)
-            start = reader.line_num + 1
-            for fields in reader:
-                line, start = start, reader.line_num + 1
-                if not fields:
-                    continue
-                given = len(fields)
-                try:
-                    if given > width:
-                        raise DataError("more fields than the header has")
-                    fields += pad[given:]
-                    yield line, *_import_row(pick(fields), now, zones)
-                except DataError as exc:
-                    if not "".join(fields).strip():  # Excel's row of empty cells: a blank line
-                        continue
-                    if _header_again(path, line, header, fields):  # two exports joined
-                        continue
-                    # A cell said to be empty that the line does not have: a comma left out.
-                    short = (
-                        f" (the line has {given} fields, the header {width})"
-                        if given < width
-                        else ""
-                    )
-                    raise DataError(f"{path}: line {line}: {exc}{short}") from None
-        except OSError as exc:  # the file failed under the reader (EIO): not the spool's
-            raise IOFailure(
-                f"{path}: cannot read it to its end ({exc.strerror or exc}; line {start} was "
-                f"being read); nothing was imported"
-            ) from None
-        except csv.Error as exc:  # a field over the csv module's limit: an unclosed quote, often
-            raise DataError(
-                f"{path}: line {start}: {exc}; close the quote that line opens, or shorten "
-                f"the field"
-            ) from None
-        except UnicodeDecodeError as exc:
-            # The lines read so far, and those of the chunk that failed before its bad byte
-            # (the reader asks for a chunk only once it has returned every line before it).
-            line = reader.line_num + exc.object[: exc.start].count(b"\n") + 1
-            from warmup.words import not_utf8
-
-            bad = exc.object[exc.object.rfind(b"\n", 0, exc.start) + 1 :]
-            raise DataError(f"{path}: line {line}: {not_utf8(bad)}") from None
-
-
-# The longest line an import reads (characters): far past any sending log's (a row's fields are
-# each held to the csv module's 131,072), and a bound on what one line costs in memory.
-MAX_LINE = 1 << 20
-
-
-def _bounded_lines(handle: IO[str], path: PurePath) -> Iterator[str]:
-    """The lines of ``handle``, none longer than :data:`MAX_LINE`: iterated as it is, a file
-    read as text returns a line only once its end is read, so a file without line ends ('import
-    /dev/zero', a binary file whose bytes decode) was read whole into memory until the kernel
-    killed warmup (or its neighbours)."""
-    read = handle.readline
-    n = 0
-    while line := read(MAX_LINE):
-        n += 1
-        if len(line) == MAX_LINE and line[-1] not in "\r\n":
-            raise DataError(
-                f"{path}: line {n}: longer than {MAX_LINE:,} characters; a sending log's lines "
-                f"are short: is it the CSV export?"
-            )
-        yield line
-
-
-def _header(path: PurePath, reader: Iterator[list[str]]) -> list[str]:
-    """The header's column names, read from ``reader``: its first line, or the one after Excel's
-    ``sep=,`` (the hint Excel writes and reads for the delimiter). Another ``sep=`` or an empty
-    file is refused, saying so."""
-    first = next(reader, None)
-    if first is None:
-        raise DataError(
-            f"{path}: line 1: the file is empty; its first line must be the header "
-            f"({','.join(IMPORT_REQUIRED)}[,...]) and the rows follow it"
-        )
-    if 0 < len(first) <= 2 and first[0][:4].lower() == "sep=" and not "".join(first[1:]):
-        sep = first[0][4:] or ","  # 'sep=,' reads as the fields 'sep=' and ''
-        if sep != ",":
-            raise DataError(
-                f"{path}: line 1: its columns are separated by {sep!r}, not commas (its "
-                f"'sep=' line says); save it as 'CSV UTF-8 (comma delimited)'"
-            )
-        first = next(reader, [])
-    return [h.strip() for h in first]
-
-
-def _header_again(path: PurePath, line: int, header: list[str], fields: list[str]) -> bool:
-    """Whether a refused row is the header again (``cat october.csv november.csv``, each with
-    its BOM): True to skip it. A header naming other columns is refused, its rows would be read
-    in the wrong ones; a row that is no header is False (its own error stands)."""
-    cells = [f.strip().lstrip("\ufeff").strip() for f in fields]
-    while cells and not cells[-1]:
-        cells.pop()
-    if cells == [h for h in header if h] or cells == header:
-        return True
-    if set(IMPORT_REQUIRED) <= set(cells):
-        raise DataError(
-            f"{path}: line {line}: a second header, with other columns than line 1's (two "
-            f"files joined?); import each file on its own"
-        )
-    return False
-
-
-def _check_header(path: PurePath, header: list[str]) -> None:
-    import difflib
-
-    for h in header:
-        if not h or h in _COLUMNS:
-            continue
-        near = difflib.get_close_matches(h.lower(), _COLUMNS, n=1, cutoff=0.85)
-        if near and near[0] not in header:
-            # A misspelt optional column would be ignored, and every bounce or event in it lost.
-            raise DataError(
-                f"{path}: line 1: column {h!r} is not one warmup reads; did you mean "
-                f"{near[0]!r}? Rename it (columns with other names are ignored)"
-            )
-    missing = [c for c in IMPORT_REQUIRED if c not in header]
-    sep = next((c for c in (";", "\t") if len(header) == 1 and c in header[0]), None)
-    if missing and sep:  # European Excel's CSV, or its 'Unicode Text'
-        raise DataError(
-            f"{path}: line 1: its columns are separated by {sep!r}, not commas; save it as "
-            f"'CSV UTF-8 (comma delimited)'"
-        )
-    if missing:
-        raise DataError(
-            f"{path}: line 1: header lacks {', '.join(missing)} "
-            f"(expected {','.join(IMPORT_REQUIRED)}[,{','.join(IMPORT_OPTIONAL)}])"
-        )
-    twice = sorted(h for h, n in Counter(header).items() if h and n > 1)
-    if twice:
-        # csv.DictReader would keep the last of them and silently drop the others.
-        raise DataError(
-            f"{path}: line 1: column {twice[0]!r} appears twice in the header; keep one"
-        )
-
-
-_COLUMNS = IMPORT_REQUIRED + IMPORT_OPTIONAL  # the order _import_row unpacks them in
-_REGISTERS_NOTHING: _Registers = (None, None, None)
-
-
-def _import_row(
-    values: tuple[str, ...], now: dt.datetime, zones: dict[str, str]
-) -> tuple[ImportRow, _Registers]:
-    """One CSV row (its fields in :data:`_COLUMNS` order) checked, as the ledger's
-    :meth:`~warmup.ledger.Ledger.import_batch` takes it, and what it registers its mailbox with;
-    :class:`DataError` names the column at fault. An event's reason is None when its column is
-    empty.
-
-    Times are records of what happened: after 2000 and not after ``now`` (+ a few minutes).
-    They are read as the CLI reads them: without an offset, in the mailbox's zone (the ledger's,
-    or for a mailbox this file registers, that of its first row: its ``timezone`` column, else
-    its provider's, else this machine's); a date alone is local midnight.
-    """
-    (mailbox, recipient, sent_at, message_id, kind, status, bounced_at, provider, timezone,
-     event, reason, policy) = map(str.strip, values)  # fmt: skip
-    if message_id:
-        message_id = message_id_field(message_id)
-    if status:
-        text_field(status, "bounce_status", STATUS_LIMIT)
-    if reason:
-        text_field(reason, "reason", REASON_LIMIT)
-    if event:
-        event = event.lower()
-        if event not in IMPORT_EVENTS:
-            raise DataError(
-                f"event {event!r}: expected one of {', '.join(IMPORT_EVENTS)} (or empty)"
-            )
-    address = _mailbox_address(mailbox)
-    if event:
-        rcpt = None
-    elif "<" not in recipient and len(recipient) <= 254 and _BARE(recipient):
-        # What addresses.normalize returns for a bare address (every row of most logs), without
-        # its layers: the cell is stripped already.
-        rcpt = recipient.lower()
-    else:
-        rcpt = _recipient(recipient)
-    registers = (
-        (provider.lower() or None, timezone or None, policy or None)
-        if provider or timezone or policy
-        else _REGISTERS_NOTHING
-    )
-    if provider:
-        provider = provider.lower()
-        try:
-            prov = get_provider(provider)
-        except UsageError as exc:
-            raise DataError(str(exc)) from None
-        if not (prov.smtp.host and prov.imap.host):
-            raise DataError(
-                f"provider {prov.name} has no SMTP/IMAP hosts to register "
-                f"{address} with; add it first with 'warmup mailbox add "
-                f"{shlex.quote(address)} --provider {prov.name} --smtp-host HOST "
-                f"--smtp-port PORT --imap-host HOST --imap-port PORT' and leave its "
-                f"provider column empty"
-            )
-    if timezone:
-        try:
-            check_timezone(timezone)
-        except UsageError as exc:
-            raise DataError(str(exc)) from None
-    tz = zones.get(address)
-    if tz is None:
-        known = get_provider(provider) if provider else None
-        tz = timezone or (known and known.timezone) or _local_zone()
-        if known:  # the zone the file registers the mailbox in: its later rows use it too
-            zones[address] = tz
-    at, at_text = _csv_instant(sent_at, "sent_at", now, tz)
-    if event:
-        if recipient or kind or bounced_at:
-            raise DataError(
-                f"a {event} row takes only mailbox, sent_at (when) and reason: "
-                f"leave recipient and the bounce columns empty"
-            )
-        return (address, None, at_text, event, reason or None), registers
-    if kind:
-        if kind not in BOUNCE_KINDS:
-            raise DataError(f"bounce_kind {kind!r}: expected one of {', '.join(BOUNCE_KINDS)}")
-        # a status of another form (a log's own words) is kept as it came, unjudged
-        wrong = _ENHANCED_STATUS.fullmatch(status) and _contradicted(kind, status)
-        if wrong:
-            raise DataError(f"bounce_status {status} is {wrong.format(kind='bounce_kind')}")
-        b_at, b_text = (
-            _csv_instant(bounced_at, "bounced_at", now, tz) if bounced_at else (at, at_text)
-        )
-        if b_at < at:
-            raise DataError(
-                f"bounced_at {bounced_at!r} is before sent_at "
-                f"{sent_at!r}: a message bounces after it is sent"
-            )
-        return (address, rcpt, at_text, message_id or None, kind, status or None, b_text), registers
-    if status or bounced_at:
-        raise DataError("bounce_status/bounced_at given without bounce_kind")
-    return (address, rcpt, at_text, message_id or None, None, None, None), registers
-
-
-def _recipient(cell: str) -> str:
-    """A recipient column's address (a display name aside, as :func:`addresses.normalize`
-    reads it); a cell holding a list of them (a To line copied from a mail client) is refused
-    saying that each recipient is a row of its own. RFC 5321's length limits are not applied:
-    a log records sends that happened, and some servers take longer local parts."""
-    try:
-        return addresses.normalize(cell, "recipient", limits=False)
-    except DataError:
-        found = addresses.count_addresses(cell)
-        if found > 1:
-            raise DataError(
-                f"recipient {cell!r} holds {found} addresses; put one recipient per row "
-                f"(a row for each, each its own send)"
-            ) from None
-        raise
-
-
-_BARE = addresses.BARE_ADDRESS.match
-# A local hour and its offset (``2026-10-03T01+08:00``) -> its UTC hour (``2026-10-02T17``): a
-# log's rows share a few thousand hours, and turning each time into UTC text cost 3 µs.
-_UTC_HOURS: dict[str, str] = {}
-
-
-def _latest(now: dt.datetime, _memo: list[Any] = []) -> tuple[dt.datetime, str]:  # noqa: B006
-    """``now`` + :data:`FUTURE_SLACK`, the latest time a log may hold, and its UTC text (once
-    per ``now``)."""
-    if not _memo or _memo[0] is not now:
-        _memo[:] = [now, (now + FUTURE_SLACK, utc_text(now + FUTURE_SLACK))]
-    latest: tuple[dt.datetime, str] = _memo[1]
-    return latest
-
-
-_EARLIEST_TEXT = utc_text(EARLIEST)
-
-
-@functools.lru_cache(maxsize=4096)
-def _mailbox_address(text: str) -> str:
-    """A mailbox column normalized (a log repeats a few mailboxes on every row)."""
-    return addresses.normalize(text, "mailbox")
-
-
-def _csv_instant(text: str, what: str, now: dt.datetime, tz: str) -> tuple[dt.datetime, str]:
-    """A time column read as ``--at`` is (without an offset: local time in ``tz``), and its
-    :func:`~warmup.ledger.values.utc_text`."""
-    n = len(text)
-    if n >= 19 and text[10:11] in ("T", " "):
-        # Every row of a log export: a full time with its offset, in bounds. The same reading
-        # as below without its layers (a third of the check pass); anything else goes there.
-        try:
-            fast = dt.datetime.fromisoformat(text)
-            zone_ = fast.tzinfo  # fromisoformat's zones are fixed offsets, never None
-            if zone_ is None:
-                raise ValueError
-            latest, latest_text = _latest(now)
-            shaped = (
-                (n == 32 and text[19] == "." or n == 25)
-                and text[4] == text[7] == "-"
-                and text[13] == text[16] == ":"
-                and text[11:13] != "24"  # newer Pythons read 24:00 as the next day's
-            )
-            if shaped:
-                # isoformat's form (as most logs write it): the ledger's text cut out of it
-                # (formatting a datetime costs several parsings)
-                rest = text[13:26] if n == 32 else f"{text[13:19]}.000000"
-                if zone_ is dt.UTC and text.endswith("+00:00"):
-                    if EARLIEST <= fast <= latest:
-                        return fast, f"{text[:10]}T{text[11:13]}{rest}"
-                elif text[n - 3 :] == ":00" and text[n - 6] in "+-":
-                    # Another offset of whole hours: its UTC hour looked up by the local hour
-                    # and offset, and the bounds compared as text (an instant in another zone
-                    # is compared with one in UTC through its offset: 2 µs, twice a row).
-                    hour = text[:13] + text[n - 6 :]
-                    utc_hour = _UTC_HOURS.get(hour)
-                    if utc_hour is None:
-                        if not real_offset(fast.utcoffset()):  # said by the reading below
-                            raise ValueError
-                        if len(_UTC_HOURS) >= 65536:
-                            _UTC_HOURS.clear()
-                        utc_hour = _UTC_HOURS[hour] = utc_text(fast)[:13]
-                    utc_at = f"{utc_hour}{rest}"
-                    # a four-digit year: the texts sort as their instants do
-                    if len(utc_hour) == 13 and _EARLIEST_TEXT <= utc_at <= latest_text:
-                        return fast, utc_at
-            if EARLIEST <= fast <= latest and real_offset(fast.utcoffset()):
-                value = fast if zone_ is dt.UTC else fast.astimezone(dt.UTC)
-                return value, utc_text(value)
-        except (ValueError, OverflowError):
-            pass
-    try:
-        # Read as before (not as a window edge) at a DST change: a log imported again must
-        # match its earlier import row for row (the Excel-precision match allows under a minute).
-        value = parse_instant(text, what, tz, as_edge=False)
-    except UsageError as exc:  # unreadable: in a file that is bad data, not a bad command line
-        raise DataError(str(exc)) from None
-    value = check_event(value, what, now)
-    return value, utc_text(value)

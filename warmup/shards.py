@@ -18,11 +18,13 @@ child), everything is done here.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
 import pickle
 import signal
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -126,3 +128,21 @@ def _collect(pid: int, fd: int) -> list[R] | None:
     except Exception:  # cut short: the part is done again here
         return None
     return got if isinstance(got, list) else None
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cycle collector held off while a batch of mailboxes is read, walked (in the
+    forked children too) and its memos kept (``warmup quota``, a report's frame), and let run
+    again after, as it was: their objects
+    die by their reference counts, and each collection on the way went through all of them
+    again for no cycle to free (measured on 1,000 mailboxes x a year without memos: ~60 ms of
+    a child's ~0.85 s, ~0.1 s of the parent's run)."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
