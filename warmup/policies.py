@@ -89,6 +89,11 @@ def with_eras(ledger: Reads, hist: History) -> History:
     )
 
 
+# What the text of a policy with a domain cap holds: the key as written, or an escape in a
+# quoted key that TOML reads as it ("domain\u005fcap" = 45); each text found is parsed.
+_CAP_SPELLINGS = ("domain_cap", "\\u", "\\U")
+
+
 def capped_before(ledger: Reads, ids: Sequence[int]) -> set[int]:
     """The mailboxes of ``ids`` whose ``policy`` events name a stored policy version with a
     domain cap: the walk judges some of their days under it (:mod:`warmup.policy.eras`), so
@@ -96,7 +101,7 @@ def capped_before(ledger: Reads, ids: Sequence[int]) -> set[int]:
     (:attr:`warmup.policy.walk.History.domain_days`) even where their policy now has none, or a
     version that drops the cap would re-judge the days it held back. A ledger that stores no
     such version (most) costs one statement on the small policy table."""
-    texts, reasons = ledger.eras_naming(ids, "domain_cap")
+    texts, reasons = ledger.eras_naming(ids, _CAP_SPELLINGS)
     capped = set()
     for (name, version), text in texts.items():
         named = eras.ref(name, version)

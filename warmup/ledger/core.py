@@ -733,16 +733,18 @@ class Ledger(Records, Imports, Questions, ReportQueries, TimelineMemos, OutboxSt
             return {(n, v): t for n, v, t in rows if (n, v) in wanted}
 
     def eras_naming(
-        self, ids: Sequence[int], word: str
+        self, ids: Sequence[int], words: Sequence[str]
     ) -> tuple[dict[tuple[str, int], str], dict[int, list[str]]]:
-        """The stored policy versions whose TOML text holds ``word`` (``domain_cap``) and, only
-        when there are any, the reasons of the ``policy`` events of the mailboxes ``ids`` (which
-        policies each followed: :func:`warmup.policies.capped_before`). Usually one statement on
-        the small policy table."""
+        """The stored policy versions whose TOML text holds one of ``words`` (``domain_cap``)
+        and, only when there are any, the reasons of the ``policy`` events of the mailboxes
+        ``ids`` (which policies each followed: :func:`warmup.policies.capped_before`). Usually
+        one statement on the small policy table."""
         p, e = POLICY.c, EVENT.c
         with self.read() as conn:
             rows = conn.execute(
-                sa.select(p.name, p.version, p.text).where(p.text.contains(word, autoescape=True))
+                sa.select(p.name, p.version, p.text).where(
+                    sa.or_(*(p.text.contains(w, autoescape=True) for w in words))
+                )
             )
             texts = {(n, v): t for n, v, t in rows}
             reasons: dict[int, list[str]] = {}

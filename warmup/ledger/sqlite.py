@@ -203,10 +203,10 @@ class SQLiteLedger(Ledger):
             return read_policy_versions(cur, wanted)
 
     def eras_naming(
-        self, ids: Sequence[int], word: str
+        self, ids: Sequence[int], words: Sequence[str]
     ) -> tuple[dict[tuple[str, int], str], dict[int, list[str]]]:
         with self._raw_read() as cur:
-            return read_eras_naming(cur, ids, word)
+            return read_eras_naming(cur, ids, words)
 
     def histories(
         self, asks: Sequence[tuple[MailboxRow, Ask]], as_of: dt.datetime

@@ -462,10 +462,11 @@ def read_policy_versions(
 
 
 def read_eras_naming(
-    cur: sqlite3.Cursor, ids: Sequence[int], word: str
+    cur: sqlite3.Cursor, ids: Sequence[int], words: Sequence[str]
 ) -> tuple[dict[tuple[str, int], str], dict[int, list[str]]]:
     """See :meth:`warmup.ledger.Ledger.eras_naming`."""
-    rows = cur.execute("SELECT name, version, text FROM policy WHERE instr(text, ?) > 0", (word,))
+    held = " OR ".join("instr(text, ?) > 0" for _ in words)
+    rows = cur.execute(f"SELECT name, version, text FROM policy WHERE {held}", list(words))
     texts = {(n, v): t for n, v, t in rows}
     reasons: dict[int, list[str]] = {}
     if not texts:
@@ -1126,11 +1127,11 @@ class SQLiteReads:
             return read_policy_versions(cur, wanted)
 
     def eras_naming(
-        self, ids: Sequence[int], word: str
+        self, ids: Sequence[int], words: Sequence[str]
     ) -> tuple[dict[tuple[str, int], str], dict[int, list[str]]]:
         """See :meth:`warmup.ledger.Ledger.eras_naming`."""
         with self._read() as cur:
-            return read_eras_naming(cur, ids, word)
+            return read_eras_naming(cur, ids, words)
 
     def pool_names(self) -> list[str]:
         """See :meth:`warmup.ledger.Ledger.pool_names`."""

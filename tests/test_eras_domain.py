@@ -1,0 +1,90 @@
+"""Policy eras x domain caps: every way of asking about a mailbox whose domain cap came and went
+gives the same answer, on both backends (warmup.policy.eras, warmup.policies.capped_before).
+
+Each test here was a disagreement or a wrong answer found by driving such ledgers through the
+CLI and the library (``warmup quota``, one and many, reports, plans, the gate), cold and from
+memos.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SH, policy_changes_at
+from tests.pgkit import ledger_url  # noqa: F401  (the fixture: each backend)
+from tests.test_policy_eras import _file, eras_zone, text
+from warmup import api, policies, reports
+from warmup.gate import Gate
+from warmup.ledger import Ledger, SendIn, open_ledger
+from warmup.ledger.values import local_day
+
+A, B = "a@corp.example", "b@corp.example"
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _noons(first: dt.date, n: int) -> list[dt.datetime]:
+    return [
+        dt.datetime.combine(first + dt.timedelta(days=k), dt.time(12), eras_zone())
+        for k in range(n)
+    ]
+
+
+def _two_boxes(
+    ledger: Ledger, policy: str, per_day: dict[str, int], days: int = 10
+) -> list[dt.datetime]:
+    """``A`` and ``B`` on ``policy``, each sending ``per_day[address]`` at noon (Shanghai) on
+    each of the ``days`` days before today; those noons."""
+    first = local_day(_now(), SH) - dt.timedelta(days=days)
+    noons = _noons(first, days)
+    for address, n in per_day.items():
+        box = api.add_mailbox(ledger, address, "exmail", timezone=SH, policy=policy, started=first)
+        ledger.record(
+            box,
+            sends=[
+                SendIn(f"{address[0]}{k}-{i}@ex.example", at + dt.timedelta(minutes=i))
+                for k, at in enumerate(noons)
+                for i in range(n)
+            ],
+        )
+    return noons
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        '"domain\\u005fcap"',  # a basic-string key with an escape: the same key to TOML
+        '"\\u0064omain_cap"',
+        '"domain\\U0000005Fcap"',
+    ],
+)
+def test_a_domain_cap_under_an_escaped_key_is_seen_in_the_versions_before(
+    ledger_url,  # noqa: F811
+    tmp_path: Path,
+    key: str,
+) -> None:
+    """Version 1 caps the domain at 45 under a key TOML reads as ``domain_cap`` though its text
+    does not spell it so; version 2 (three days ago) drops the cap. A (10 a day beside B's 30)
+    qualified on each capped day (10 of the 15 left it): day 8, not day 1."""
+    ledger = open_ledger(ledger_url)
+    try:
+        policies.add(ledger, "p", _file(tmp_path, "p", f"{key} = 45\n" + text()))
+        assert policies.resolve(ledger, "p").domain_cap == 45
+        noons = _two_boxes(ledger, "p", {A: 10, B: 30})
+        policies.update(ledger, "p", _file(tmp_path, "p2", text()))
+        policy_changes_at(ledger, noons[7])
+        cold = api.quota(ledger, A, _now())
+        assert (cold.day, cold.stage) == (8, "weeks 2-4"), cold.reasons
+        batch = {a.mailbox: a for a in api.quotas(ledger, ledger.mailboxes(), _now())}
+        assert batch[A].day == 8
+        frame = reports.daily(ledger, [A], at=_now())
+        assert int(frame["warmup_day"].iloc[-1]) == 8
+        with Gate(A, ledger=ledger, password="x") as gate:
+            assert gate.policy.domain_cap
+    finally:
+        ledger.close()
