@@ -36,11 +36,11 @@ def _noons(first: dt.date, n: int) -> list[dt.datetime]:
 
 
 def _two_boxes(
-    ledger: Ledger, policy: str, per_day: dict[str, int], days: int = 10
+    ledger: Ledger, policy: str, per_day: dict[str, int], days: int = 10, before: int = 10
 ) -> list[dt.datetime]:
     """``A`` and ``B`` on ``policy``, each sending ``per_day[address]`` at noon (Shanghai) on
-    each of the ``days`` days before today; those noons."""
-    first = local_day(_now(), SH) - dt.timedelta(days=days)
+    each of ``days`` days from ``before`` days before today; those noons."""
+    first = local_day(_now(), SH) - dt.timedelta(days=before)
     noons = _noons(first, days)
     for address, n in per_day.items():
         box = api.add_mailbox(ledger, address, "exmail", timezone=SH, policy=policy, started=first)
@@ -86,5 +86,45 @@ def test_a_domain_cap_under_an_escaped_key_is_seen_in_the_versions_before(
         assert int(frame["warmup_day"].iloc[-1]) == 8
         with Gate(A, ledger=ledger, password="x") as gate:
             assert gate.policy.domain_cap
+    finally:
+        ledger.close()
+
+
+def _at(day: dt.date, hour: int, minute: int = 0) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(hour, minute), eras_zone())
+
+
+@pytest.mark.parametrize("change", [False, True], ids=["capped", "cap-dropped-later"])
+def test_a_plan_counts_what_the_domain_sent_today_toward_tomorrow(
+    ledger_url,  # noqa: F811
+    tmp_path: Path,
+    change: bool,
+) -> None:
+    """B sent 40 of the domain's 45 this morning: A (10 a day so far) can deliver 5 today, and
+    the plan says so; once A sends them, tomorrow's ``warmup quota`` counts today as a
+    qualifying day (5 of the 5 the cap left it). The plan's tomorrow said it would not, judging
+    today as if the domain had sent nothing. Asked before a version that drops the cap
+    (``--at``), too: the days then are the capped version's."""
+    ledger = open_ledger(ledger_url)
+    try:
+        policies.add(ledger, "p", _file(tmp_path, "p", "domain_cap = 45\n" + text()))
+        noons = _two_boxes(ledger, "p", {A: 10, B: 30}, days=10, before=14)
+        day = noons[-1].date() + dt.timedelta(days=1)  # the day asked about, 4 days ago
+        ledger.record(
+            ledger.mailbox(B),
+            sends=[SendIn(f"early{i}@ex.example", _at(day, 8, i)) for i in range(40)],
+        )
+        if change:
+            policies.update(ledger, "p", _file(tmp_path, "p2", text()))
+            policy_changes_at(ledger, _at(day + dt.timedelta(days=1), 12))
+        today, tomorrow, _ = api.plan(ledger, A, 3, _at(day, 10))
+        assert (today.day, today.quota, today.planned) == (11, 50, 5), today.notes
+        ledger.record(
+            ledger.mailbox(A),
+            sends=[SendIn(f"a{i}@ex.example", _at(day, 10, 30 + i)) for i in range(5)],
+        )
+        then = api.quota(ledger, A, _at(day + dt.timedelta(days=1), 9))
+        assert then.day == 12, then.reasons  # today qualified: 5 of the 5 the cap left
+        assert tomorrow.day == then.day
     finally:
         ledger.close()

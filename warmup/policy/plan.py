@@ -85,8 +85,15 @@ def project(
     left, notes = _today_left(then, hist, now, first)
     counts = {c.day: c for c in hist.days}
     counts[today] = counts.get(today, DayCounts(today))._replace(sent=first.sent + left)
+    ahead = dataclasses.replace(hist, days=tuple(counts.values()))
+    if hist.domain_sent_today is not None and hist.domain_sent_today > first.sent:
+        # Read under a domain cap (now or on days before): tomorrow morning `warmup quota`
+        # judges today on what the cap left this mailbox, less what the domain's other
+        # mailboxes sent today (Walk.domain_left); those sent so far are known.
+        others = {**hist.domain_days, today: hist.domain_sent_today - first.sent}
+        ahead = dataclasses.replace(ahead, domain_days=others)
     # Past days are fixed; each future day follows from the full days before it.
-    walk, v, _ = walk_to(spec, dataclasses.replace(hist, days=tuple(counts.values())), today, now)
+    walk, v, _ = walk_to(spec, ahead, today, now)
     # Today's status is the one ``warmup quota`` gives now, word for word (``paced``,
     # ``exhausted`` too: one vocabulary): judged on what was sent so far, not on the sends still
     # planned (which can bring a small sample over ``min_sample`` and have today's bounces
@@ -117,7 +124,7 @@ def project(
     # it (today's own bounces left out), and what happened during it (a resume, stepping back a
     # stage) applied only after the day is closed. The plan goes on from that same walk, not
     # from today's verdict at `now`, or its days ahead could disagree with every later answer.
-    walk = replay(spec, dataclasses.replace(hist, days=tuple(counts.values())), today + ONE_DAY)[0]
+    walk = replay(spec, ahead, today + ONE_DAY)[0]
     for k in range(1, days if until is None or total < until else 0):
         day = today + dt.timedelta(days=k)
         walk.apply_events(day_start(day, hist.timezone))
