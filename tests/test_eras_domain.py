@@ -9,17 +9,24 @@ memos.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import SH, policy_changes_at
+from tests.gatekit import cli
+from tests.outboxkit import add_box, clear_of_midnight, plain
 from tests.pgkit import ledger_url  # noqa: F401  (the fixture: each backend)
+from tests.test_outbox_worker import Clock
 from tests.test_policy_eras import _file, eras_zone, text
-from warmup import api, policies, reports
+from warmup import Outbox, api, policies, reports
 from warmup.gate import Gate
 from warmup.ledger import Ledger, SendIn, open_ledger
 from warmup.ledger.values import local_day
+from warmup.outbox.worker import Worker
+
+T0 = clear_of_midnight()  # the worker's clock runs on from it: not into the next day
 
 A, B = "a@corp.example", "b@corp.example"
 
@@ -126,5 +133,60 @@ def test_a_plan_counts_what_the_domain_sent_today_toward_tomorrow(
         then = api.quota(ledger, A, _at(day + dt.timedelta(days=1), 9))
         assert then.day == 12, then.reasons  # today qualified: 5 of the 5 the cap left
         assert tomorrow.day == then.day
+    finally:
+        ledger.close()
+
+
+@pytest.mark.parametrize("moved", [False, True], ids=["a-capped", "moved-three-days-ago"])
+def test_a_pools_drain_counts_an_uncapped_siblings_sends_against_the_domain_cap(
+    sink,
+    ssl_cert_env,
+    password,
+    ledger_url,  # noqa: F811
+    tmp_path: Path,
+    moved: bool,
+) -> None:
+    """A pool of A (its policy caps the domain at 45) and B (its policy has no cap), or the
+    two swapped three days ago. The gate of the capped one counts every send of the domain,
+    B's too, so once the other has sent 45 or more it lets nothing through: the worker sends
+    60 (or 50) today, not 105 (or 95). ``queue status`` said the 90 queued all go today."""
+    capped = _file(tmp_path, "c", "domain_cap = 45\n" + text())
+    free = _file(tmp_path, "u", text())
+    add_box(A, sink.port, str(capped))
+    add_box(B, sink.port, str(free))
+    assert cli("pool", "add", "P", A, B).returncode == 0
+    ledger = open_ledger(ledger_url)
+    try:
+        first = local_day(T0, SH) - dt.timedelta(days=10)
+        noons = _noons(first, 10)
+        for address, n in ((A, 10), (B, 30)):
+            ledger.record(
+                ledger.mailbox(address),
+                sends=[
+                    SendIn(f"{address[0]}{k}-{i}@ex.example", at + dt.timedelta(minutes=i))
+                    for k, at in enumerate(noons)
+                    for i in range(n)
+                ],
+            )
+        if moved:
+            assert cli("mailbox", "set", A, "--policy", "u").returncode == 0
+            assert cli("mailbox", "set", B, "--policy", "c").returncode == 0
+            policy_changes_at(ledger, noons[7])
+        outbox = Outbox(ledger)
+        for i in range(90):
+            outbox.add(plain(f"lead{i}@example.com"), pool="P", now=T0)
+        status = cli("queue", "status", "--json")
+        assert status.returncode == 0, status.stderr
+        [target] = json.loads(status.stdout)["targets"]
+        today = local_day(T0, SH)
+        clock = Clock(T0)
+        with Worker(ledger, clock=clock) as worker:
+            while worker.run_once().outcomes.get("sent"):
+                clock.at += dt.timedelta(seconds=1)
+        assert len(sink.messages) == (50 if moved else 60)
+        assert api.quota(ledger, A, clock.at).remaining == 0
+        assert api.quota(ledger, B, clock.at).remaining == 0
+        # today's 60 (50), the rest tomorrow
+        assert target["finish"] == (today + dt.timedelta(days=1)).isoformat(), target
     finally:
         ledger.close()

@@ -5,7 +5,9 @@ The projection mirrors the worker, day by day, on each mailbox's own local days:
 
 - every mailbox can send what its plan lets through that day (:func:`warmup.api.mailbox_plan`,
   today: what is left of it), and mailboxes under one domain cap share the cap, as
-  :func:`warmup.policy.plan.combine` counts them;
+  :func:`warmup.policy.plan.combine` counts them; a mailbox of that domain whose own policy
+  has no cap is not bound by it, but what it sends counts toward it, as the capped ones'
+  gates count the domain's every send;
 - the waiting messages are taken in the order workers claim them, all pools and mailboxes
   together (``next_attempt_at``, then id): each from its pool's members (or its mailbox),
   from the member with the most left that day. A member of two pools is one mailbox: what
@@ -175,6 +177,9 @@ def _run(
     for p in live:
         if p.domain_cap is not None:
             capped.setdefault(p.domain, []).append(p)
+    # every mailbox of a capped domain, its own policy capped or not: the gate of a capped one
+    # counts the domain's every send
+    counted = {p.mailbox: p.domain for p in live if p.domain in capped}
     pending = [g for g in queue if g.left > 0 and g.ready]
     for g in queue:
         if g.left <= 0:
@@ -183,14 +188,13 @@ def _run(
     last = max(p.days[-1].date for p in live)
     while pending and day <= last:
         room = {p.mailbox: added_on(p, day) for p in live}
+        # what the domain's mailboxes sent so far today already counts against the cap
+        sent = {domain: 0 for domain in capped}
+        for p in live:
+            if p.mailbox in counted and p.days[0].date == day:
+                sent[p.domain] += p.days[0].planned - p.days[0].cumulative
         shared = {
-            domain: max(
-                max(p.domain_cap or 0 for p in group)
-                - sum(
-                    p.days[0].planned - p.days[0].cumulative for p in group if p.days[0].date == day
-                ),
-                0,
-            )
+            domain: max(max(p.domain_cap or 0 for p in group) - sent[domain], 0)
             for domain, group in capped.items()
         }
         cap_of = {p.mailbox: p.domain for p in live if p.domain_cap is not None}
@@ -200,7 +204,7 @@ def _run(
             if g.earliest > day:
                 break  # claimed in due order: none after it may go yet either
             ready = [m for m, d in g.ready.items() if d <= day]
-            g.left -= _take(g.left, ready, room, shared, cap_of)
+            g.left -= _take(g.left, ready, room, shared, cap_of, counted)
             if g.left <= 0:
                 g.done = day
         pending = [g for g in pending if g.left > 0]
@@ -208,11 +212,17 @@ def _run(
 
 
 def _take(
-    n: int, members: list[str], room: dict[str, int], shared: dict[str, int], cap_of: dict[str, str]
+    n: int,
+    members: list[str],
+    room: dict[str, int],
+    shared: dict[str, int],
+    cap_of: dict[str, str],
+    counted: dict[str, str],
 ) -> int:
     """Take up to ``n`` from ``members``' ``room``, each from the member with the most left
-    (as the worker picks one message at a time), a domain's ``shared`` cap counted too; how
-    many were taken."""
+    (as the worker picks one message at a time), a domain's ``shared`` cap counted too: it
+    bounds the members whose policy caps the domain (``cap_of``) and what every member of a
+    capped domain takes comes off it (``counted``); how many were taken."""
     taken = 0
     while taken < n:
         left = {m: min(room[m], shared[cap_of[m]] if m in cap_of else room[m]) for m in members}
@@ -222,14 +232,21 @@ def _take(
         top = max(left[m] for m in open_)
         tied = [m for m in open_ if left[m] == top]
         below = max((left[m] for m in open_ if left[m] < top), default=0)
-        give = min(n - taken, len(tied) * (top - below))
+        step = top - below
+        domains = {cap_of[m] for m in tied if m in cap_of}
+        if any(m not in cap_of and counted.get(m) in domains for m in tied):
+            # taking turns with a capped sibling, each of its sends leaves that one less: one
+            # message each, as the worker gives them
+            step = 1
+        give = min(n - taken, len(tied) * step)
         each, extra = divmod(give, len(tied))
         given = 0
         for i, m in enumerate(tied):
             k = each + (1 if i < extra else 0)
             if m in cap_of:
                 k = min(k, shared[cap_of[m]])
-                shared[cap_of[m]] -= k
+            if m in counted:
+                shared[counted[m]] = max(shared[counted[m]] - k, 0)
             room[m] -= k
             given += k
         if not given:
