@@ -43,14 +43,21 @@ def _noons(first: dt.date, n: int) -> list[dt.datetime]:
 
 
 def _two_boxes(
-    ledger: Ledger, policy: str, per_day: dict[str, int], days: int = 10, before: int = 10
+    ledger: Ledger,
+    policy: str | dict[str, str],
+    per_day: dict[str, int],
+    days: int = 10,
+    before: int = 10,
 ) -> list[dt.datetime]:
-    """``A`` and ``B`` on ``policy``, each sending ``per_day[address]`` at noon (Shanghai) on
-    each of ``days`` days from ``before`` days before today; those noons."""
+    """``A`` and ``B`` on ``policy`` (or each on its own), each sending ``per_day[address]`` at
+    noon (Shanghai) on each of ``days`` days from ``before`` days before today; those noons."""
+    policy_of = policy if isinstance(policy, dict) else dict.fromkeys(per_day, policy)
     first = local_day(_now(), SH) - dt.timedelta(days=before)
     noons = _noons(first, days)
     for address, n in per_day.items():
-        box = api.add_mailbox(ledger, address, "exmail", timezone=SH, policy=policy, started=first)
+        box = api.add_mailbox(
+            ledger, address, "exmail", timezone=SH, policy=policy_of[address], started=first
+        )
         ledger.record(
             box,
             sends=[
@@ -188,5 +195,32 @@ def test_a_pools_drain_counts_an_uncapped_siblings_sends_against_the_domain_cap(
         assert api.quota(ledger, B, clock.at).remaining == 0
         # today's 60 (50), the rest tomorrow
         assert target["finish"] == (today + dt.timedelta(days=1)).isoformat(), target
+    finally:
+        ledger.close()
+
+
+@pytest.mark.parametrize("moved", [False, True], ids=["a-capped", "moved-three-days-ago"])
+def test_a_volume_counts_an_uncapped_siblings_sends_against_the_domain_cap(
+    ledger_url,  # noqa: F811
+    tmp_path: Path,
+    moved: bool,
+) -> None:
+    """A (its policy caps the domain at 45) and B (no cap), or the two swapped three days ago:
+    the capped one's gate counts B's sends too, and B, with more left, goes first as the
+    worker takes them: 60 (50) today, not 105 (95). ``plan --volume 90`` said today, where
+    ``queue status`` for a pool of the two says tomorrow."""
+    ledger = open_ledger(ledger_url)
+    try:
+        policies.add(ledger, "c", _file(tmp_path, "c", "domain_cap = 45\n" + text()))
+        policies.add(ledger, "u", _file(tmp_path, "u", text()))
+        noons = _two_boxes(ledger, {A: "c", B: "u"}, {A: 10, B: 30})
+        if moved:
+            api.set_mailbox(ledger, A, policy="u")
+            api.set_mailbox(ledger, B, policy="c")
+            policy_changes_at(ledger, noons[7])
+        plan, _ = api.plan_each(ledger, [A, B], volume=90)
+        today = local_day(_now(), SH)
+        assert plan.reached == today + dt.timedelta(days=1), plan.planned
+        assert plan.reached_day == 2
     finally:
         ledger.close()

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from warmup.ledger import Ledger, local_day
-from warmup.policy.plan import MailboxPlan, added_on
+from warmup.policy.plan import MailboxPlan, added_on, cap_left, take_turns
 
 if TYPE_CHECKING:
     from warmup.api import Refusal
@@ -188,14 +188,8 @@ def _run(
     last = max(p.days[-1].date for p in live)
     while pending and day <= last:
         room = {p.mailbox: added_on(p, day) for p in live}
-        # what the domain's mailboxes sent so far today already counts against the cap
-        sent = {domain: 0 for domain in capped}
-        for p in live:
-            if p.mailbox in counted and p.days[0].date == day:
-                sent[p.domain] += p.days[0].planned - p.days[0].cumulative
         shared = {
-            domain: max(max(p.domain_cap or 0 for p in group) - sent[domain], 0)
-            for domain, group in capped.items()
+            domain: cap_left([p for p in live if p.domain == domain], day) for domain in capped
         }
         cap_of = {p.mailbox: p.domain for p in live if p.domain_cap is not None}
         for g in pending:
@@ -204,52 +198,8 @@ def _run(
             if g.earliest > day:
                 break  # claimed in due order: none after it may go yet either
             ready = [m for m, d in g.ready.items() if d <= day]
-            g.left -= _take(g.left, ready, room, shared, cap_of, counted)
+            g.left -= take_turns(g.left, ready, room, shared, cap_of, counted)
             if g.left <= 0:
                 g.done = day
         pending = [g for g in pending if g.left > 0]
         day += dt.timedelta(days=1)
-
-
-def _take(
-    n: int,
-    members: list[str],
-    room: dict[str, int],
-    shared: dict[str, int],
-    cap_of: dict[str, str],
-    counted: dict[str, str],
-) -> int:
-    """Take up to ``n`` from ``members``' ``room``, each from the member with the most left
-    (as the worker picks one message at a time), a domain's ``shared`` cap counted too: it
-    bounds the members whose policy caps the domain (``cap_of``) and what every member of a
-    capped domain takes comes off it (``counted``); how many were taken."""
-    taken = 0
-    while taken < n:
-        left = {m: min(room[m], shared[cap_of[m]] if m in cap_of else room[m]) for m in members}
-        open_ = [m for m in members if left[m] > 0]
-        if not open_:
-            break
-        top = max(left[m] for m in open_)
-        tied = [m for m in open_ if left[m] == top]
-        below = max((left[m] for m in open_ if left[m] < top), default=0)
-        step = top - below
-        domains = {cap_of[m] for m in tied if m in cap_of}
-        if any(m not in cap_of and counted.get(m) in domains for m in tied):
-            # taking turns with a capped sibling, each of its sends leaves that one less: one
-            # message each, as the worker gives them
-            step = 1
-        give = min(n - taken, len(tied) * step)
-        each, extra = divmod(give, len(tied))
-        given = 0
-        for i, m in enumerate(tied):
-            k = each + (1 if i < extra else 0)
-            if m in cap_of:
-                k = min(k, shared[cap_of[m]])
-            if m in counted:
-                shared[counted[m]] = max(shared[counted[m]] - k, 0)
-            room[m] -= k
-            given += k
-        if not given:
-            break
-        taken += given
-    return taken

@@ -364,22 +364,29 @@ def combine(plans: Sequence[MailboxPlan], volume: int | None = None) -> Plan:
     # (up to the cap), so together they would be counted at twice the cap or more a day, and
     # the volume reached days early. A group's day is at most its largest cap (a mailbox stops
     # once the domain's count reaches its own policy's cap), less what it already sent today.
+    # A mailbox of such a domain whose own policy has no cap is not held by it, but the capped
+    # ones' gates count its sends too: with more left, it goes first (as the worker takes them).
+    capped = {p.domain for p in plans if p.domain_cap is not None}
     groups: dict[str, list[MailboxPlan]] = {}
     for p in plans:
-        if p.domain_cap is not None:
+        if p.domain in capped:
             groups.setdefault(p.domain, []).append(p)
-    free = [p for p in plans if p.domain_cap is None]
+    free = [p for p in plans if p.domain not in capped]
     total = 0
     day = first
     while day <= last:
         total += sum(added_on(p, day) for p in free)
-        for group in groups.values():
-            cap = max(p.domain_cap or 0 for p in group)
-            # a member's today: its sends so far already count against the cap
-            sent = sum(
-                p.days[0].planned - p.days[0].cumulative for p in group if p.days[0].date == day
+        for domain, group in groups.items():
+            room = {p.mailbox: added_on(p, day) for p in group}
+            cap_of = {p.mailbox: domain for p in group if p.domain_cap is not None}
+            total += take_turns(
+                sum(room.values()),
+                list(room),
+                room,
+                {domain: cap_left(group, day)},
+                cap_of,
+                dict.fromkeys(room, domain),
             )
-            total += min(sum(added_on(p, day) for p in group), max(cap - sent, 0))
         if total >= volume:
             cut = tuple(
                 dataclasses.replace(p, days=tuple(d for d in p.days if d.date <= day))
@@ -388,6 +395,58 @@ def combine(plans: Sequence[MailboxPlan], volume: int | None = None) -> Plan:
             return Plan(cut, volume, day, (day - first).days + 1, planned=total)
         day += ONE_DAY
     return Plan(tuple(plans), volume, planned=total)
+
+
+def cap_left(group: Sequence[MailboxPlan], day: dt.date) -> int:
+    """What the domain cap of ``group`` (the plans of one domain's mailboxes; their largest cap,
+    when their policies differ) leaves on ``day``: a member's today counts its sends so far."""
+    cap = max(p.domain_cap or 0 for p in group)
+    sent = sum(p.days[0].planned - p.days[0].cumulative for p in group if p.days[0].date == day)
+    return max(cap - sent, 0)
+
+
+def take_turns(
+    n: int,
+    members: list[str],
+    room: dict[str, int],
+    shared: dict[str, int],
+    cap_of: dict[str, str],
+    counted: dict[str, str],
+) -> int:
+    """Take up to ``n`` from ``members``' ``room``, each from the member with the most left
+    (as the worker picks one message at a time), a domain's ``shared`` cap counted too: it
+    bounds the members whose policy caps the domain (``cap_of``) and what every member of a
+    capped domain takes comes off it (``counted``); how many were taken."""
+    taken = 0
+    while taken < n:
+        left = {m: min(room[m], shared[cap_of[m]] if m in cap_of else room[m]) for m in members}
+        open_ = [m for m in members if left[m] > 0]
+        if not open_:
+            break
+        top = max(left[m] for m in open_)
+        tied = [m for m in open_ if left[m] == top]
+        below = max((left[m] for m in open_ if left[m] < top), default=0)
+        step = top - below
+        domains = {cap_of[m] for m in tied if m in cap_of}
+        if any(m not in cap_of and counted.get(m) in domains for m in tied):
+            # taking turns with a capped sibling, each of its sends leaves that one less: one
+            # message each, as the worker gives them
+            step = 1
+        give = min(n - taken, len(tied) * step)
+        each, extra = divmod(give, len(tied))
+        given = 0
+        for i, m in enumerate(tied):
+            k = each + (1 if i < extra else 0)
+            if m in cap_of:
+                k = min(k, shared[cap_of[m]])
+            if m in counted:
+                shared[counted[m]] = max(shared[counted[m]] - k, 0)
+            room[m] -= k
+            given += k
+        if not given:
+            break
+        taken += given
+    return taken
 
 
 def added_on(plan: MailboxPlan, day: dt.date) -> int:
