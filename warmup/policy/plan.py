@@ -416,7 +416,12 @@ def take_turns(
     """Take up to ``n`` from ``members``' ``room``, each from the member with the most left
     (as the worker picks one message at a time), a domain's ``shared`` cap counted too: it
     bounds the members whose policy caps the domain (``cap_of``) and what every member of a
-    capped domain takes comes off it (``counted``); how many were taken."""
+    capped domain takes comes off it (``counted``); how many were taken.
+
+    Taken a run at a time, in turns among the members tied for the most left: a run as long
+    as the order of the one-at-a-time picks would not change within it. Where a member of a
+    capped domain has no cap of its own, each send of it leaves the capped ones less: one
+    held by the cap (not its room) drops with the domain's every send."""
     taken = 0
     while taken < n:
         left = {m: min(room[m], shared[cap_of[m]] if m in cap_of else room[m]) for m in members}
@@ -425,13 +430,33 @@ def take_turns(
             break
         top = max(left[m] for m in open_)
         tied = [m for m in open_ if left[m] == top]
-        below = max((left[m] for m in open_ if left[m] < top), default=0)
+        turns: dict[str, int] = {}  # capped domain: how many of the tied count toward its cap
+        for m in tied:
+            if m in counted:
+                turns[counted[m]] = turns.get(counted[m], 0) + 1
+        mixed = {
+            d
+            for d in turns
+            if any(m not in cap_of for m in open_ if counted.get(m) == d)
+            and any(m in cap_of for m in open_ if counted.get(m) == d)
+        }
+        # a capped member held by the cap of a domain whose tied members take turns falls
+        # at least as fast as they do: it never catches up with them
+        below = max(
+            (
+                left[m]
+                for m in open_
+                if left[m] < top
+                and not (m in cap_of and cap_of[m] in mixed and left[m] == shared[cap_of[m]])
+            ),
+            default=0,
+        )
         step = top - below
-        domains = {cap_of[m] for m in tied if m in cap_of}
-        if any(m not in cap_of and counted.get(m) in domains for m in tied):
-            # taking turns with a capped sibling, each of its sends leaves that one less: one
-            # message each, as the worker gives them
-            step = 1
+        for d in mixed:
+            if turns[d] > 1 and any(m in cap_of and counted[m] == d for m in tied):
+                # the capped ones stay tied while the cap leaves them more than their room
+                step = min(step, (shared[d] - top) // (turns[d] - 1))
+        step = max(step, 1)
         give = min(n - taken, len(tied) * step)
         each, extra = divmod(give, len(tied))
         given = 0
