@@ -51,6 +51,8 @@ from warmup.ledger.outbox import (
     release_waiting,
     target_lock,
 )
+from warmup.ledger.outbox_edits import OutboxEdits
+from warmup.ledger.pools import PoolStore
 from warmup.ledger.records import Records, send_day_of
 from warmup.ledger.reports_sql import ReportQueries
 from warmup.ledger.schema import (
@@ -215,7 +217,9 @@ class NulInText(DataError):
 IN_FLIGHT = dt.timedelta(minutes=15)
 
 
-class Ledger(Records, Imports, Questions, ReportQueries, TimelineMemos, OutboxStore):
+class Ledger(
+    Records, Imports, Questions, ReportQueries, TimelineMemos, OutboxStore, OutboxEdits, PoolStore
+):
     """An open ledger. Use :func:`warmup.ledger.open_ledger`; never construct one directly.
 
     Operations, by topic (each documented where it is defined):
@@ -233,7 +237,8 @@ class Ledger(Records, Imports, Questions, ReportQueries, TimelineMemos, OutboxSt
     - bounce sync: :meth:`sync_position`, :meth:`record_synced`, :meth:`first_send_at`,
       :meth:`match_late`, :meth:`bounces`;
     - reports: :mod:`warmup.ledger.reports_sql`'s aggregates, :mod:`.timeline_cache`;
-    - pools and the outbox: :mod:`warmup.ledger.outbox` (queue, claim, settle, recover);
+    - pools and the outbox: :mod:`warmup.ledger.pools`, :mod:`warmup.ledger.outbox` (queue,
+      claim, settle, recover), :mod:`warmup.ledger.outbox_edits` (cancel, retry, mark);
     - settings: :meth:`settings`, :meth:`set_settings` (``warmup notify``);
     - copy: :func:`warmup.ledger.copy.copy_ledger`.
     """

@@ -1,5 +1,7 @@
-"""The outbox and mailbox pools (a mixin of :class:`warmup.ledger.Ledger`, on SQLAlchemy Core
-statements both backends run).
+"""The outbox (a mixin of :class:`warmup.ledger.Ledger`, on SQLAlchemy Core statements both
+backends run): queueing, claiming, settling and recovering messages; pools are
+:mod:`warmup.ledger.pools`, and a person's cancel, retry and mark
+:mod:`warmup.ledger.outbox_edits`.
 
 A queued message is one ``outbox`` row holding the whole message. Its life:
 
@@ -41,10 +43,6 @@ from warmup.ledger.values import (
     MailboxRow,
     OutboxIn,
     OutboxRow,
-    Overflow,
-    PoolNotFound,
-    PoolRow,
-    id_forms,
     sql_limit,
     utc,
 )
@@ -53,7 +51,7 @@ if TYPE_CHECKING:
     from contextlib import AbstractContextManager
 
 _ROW = [c for c in OUTBOX.c if c.name not in ("data", "rcpt_count", "content_key")]
-_MAILBOX_COLUMNS = tuple(MAILBOX.c[f] for f in MailboxRow.__dataclass_fields__)
+MAILBOX_COLUMNS = tuple(MAILBOX.c[f] for f in MailboxRow.__dataclass_fields__)
 
 
 def refuse_while_queued(
@@ -84,7 +82,7 @@ def refuse_while_queued(
         )
 
 
-def _check_campaign(conn: Connection, campaign: str) -> None:
+def check_campaign_of(conn: Connection, campaign: str) -> None:
     """:class:`NotFound` unless some message is of ``campaign``, naming the campaign that
     differs only in case when there is one (names are compared exactly, as pools' are)."""
     if not campaign.isascii():  # no campaign's name is other (outbox.NAME)
@@ -108,7 +106,7 @@ def target_lock(kind: str, target: int) -> str:
     return f"outbox target {kind} {target}"
 
 
-def _of_target(mailbox_id: int | None, pool_id: int | None) -> sa.ColumnElement[bool]:
+def of_target(mailbox_id: int | None, pool_id: int | None) -> sa.ColumnElement[bool]:
     """The messages queued to pool ``pool_id``, or (None) to mailbox ``mailbox_id`` itself."""
     if pool_id is not None:
         return OUTBOX.c.pool_id == pool_id
@@ -139,7 +137,7 @@ def _same_statement(of_pool: bool) -> sa.Select[Any]:
     )
 
 
-def _check_id(message: int) -> None:
+def check_id(message: int) -> None:
     """An id no row can have (the driver would overflow on it) is a message that is not there."""
     if not 0 < message <= ID_MAX:
         raise NotFound(f"no message {message} in the outbox; see 'warmup queue list'")
@@ -245,7 +243,7 @@ def fate(outcomes: dict[str, str]) -> tuple[str, tuple[str, ...]]:
     return "bounced", ()
 
 
-def _finally_refused(
+def finally_refused(
     conn: Connection, message_id: str, outcomes: dict[str, str], final: Callable[[int, str], bool]
 ) -> dict[str, str]:
     """``outcomes`` with each ``soft`` recipient whose latest slot's SMTP reply (the bounce
@@ -361,7 +359,7 @@ def _row(r: Any, with_data: bool = False) -> OutboxRow:
 
 
 class OutboxStore:
-    """Pools and the outbox (see the module docstring)."""
+    """The outbox (see the module docstring)."""
 
     if TYPE_CHECKING:  # what it needs of the Ledger it is part of
 
@@ -379,44 +377,6 @@ class OutboxStore:
             rows: Sequence[Sequence[Any]],
         ) -> None: ...
 
-    # -- pools -------------------------------------------------------------------------------
-
-    def add_pool(
-        self, name: str, addresses: Sequence[str], reply_to: bool | None, now: dt.datetime
-    ) -> tuple[PoolRow, int]:
-        """Create pool ``name`` (or extend it) with these mailboxes; the pool and how many
-        members were new. ``reply_to`` None keeps the pool's setting (new pool: True)."""
-        with self.write() as conn:
-            boxes = [self._mailbox(conn, a) for a in addresses]
-            self._lock_name(conn, f"pool {name}")  # hosts creating or extending it take turns
-            pid = conn.execute(sa.select(POOL.c.id).where(POOL.c.name == name)).scalar()
-            if pid is None:
-                pid = conn.execute(
-                    POOL.insert()
-                    .values(
-                        name=name,
-                        reply_to=reply_to is not False,
-                        created_at=utc(now),
-                        rev=new_rev(),
-                    )
-                    .returning(POOL.c.id)
-                ).scalar_one()
-            elif reply_to is not None:
-                conn.execute(POOL.update().where(POOL.c.id == pid).values(reply_to=reply_to))
-            have = set(
-                conn.execute(
-                    sa.select(POOL_MEMBER.c.mailbox_id).where(POOL_MEMBER.c.pool_id == pid)
-                ).scalars()
-            )
-            new = [b.id for b in dict.fromkeys(boxes) if b.id not in have]
-            if new:
-                conn.execute(POOL_MEMBER.insert(), [{"pool_id": pid, "mailbox_id": m} for m in new])
-            if new or reply_to is not None:
-                bump_pools(conn, POOL.c.id == pid)
-            if new:  # a member with its own quota: what waits for the others may go now
-                release_waiting(conn, new, now)
-            return self._pool(conn, name), len(new)
-
     def _targets_exist(
         self, conn: Connection, chunk: Sequence[OutboxIn], checked: set[tuple[str, int]]
     ) -> None:
@@ -433,155 +393,6 @@ class OutboxStore:
                     f"was queued: see 'warmup {kind} list'"
                 )
             checked.add((kind, tid))
-
-    def _pool(self, conn: Connection, name: str) -> PoolRow:
-        # No pool's name is other than ASCII (outbox.NAME); argv's bytes that are no UTF-8
-        # (surrogate escapes) could not even be put in the query.
-        r = (
-            conn.execute(sa.select(POOL).where(POOL.c.name == name)).first()
-            if name.isascii()
-            else None
-        )
-        if r is None:
-            other = (
-                conn.execute(
-                    sa.select(POOL.c.name)
-                    .where(sa.func.lower(POOL.c.name) == name.lower())
-                    .order_by(POOL.c.name)
-                    .limit(1)
-                ).scalar()
-                if name.isascii()
-                else None
-            )
-            raise PoolNotFound(name, other)
-        members = tuple(
-            MailboxRow(*m)
-            for m in conn.execute(
-                sa.select(*_MAILBOX_COLUMNS)
-                .join(POOL_MEMBER, POOL_MEMBER.c.mailbox_id == MAILBOX.c.id)
-                .where(POOL_MEMBER.c.pool_id == r.id)
-                .order_by(MAILBOX.c.address)
-            )
-        )
-        overflow = None
-        if r.overflow_host is not None:
-            overflow = Overflow(
-                r.overflow_host, r.overflow_port, r.overflow_security, r.overflow_user
-            )
-        # The tag is read before the members (PostgreSQL reads each statement at its own
-        # start): a copy may be newer than its tag says, never older.
-        return PoolRow(r.id, r.name, bool(r.reply_to), r.created_at, members, overflow, r.rev)
-
-    def set_overflow(self, name: str, overflow: Overflow | None, now: dt.datetime) -> PoolRow:
-        """Give pool ``name`` this overflow channel (None: none); the pool as it is now. Its
-        queued bulk messages waiting for a later slot become due ``now``: the channel may
-        take them today."""
-        values = {
-            "overflow_host": overflow.host if overflow else None,
-            "overflow_port": overflow.port if overflow else None,
-            "overflow_security": overflow.security if overflow else None,
-            "overflow_user": overflow.user if overflow else None,
-        }
-        with self.write() as conn:
-            pool = self._pool(conn, name)
-            conn.execute(POOL.update().where(POOL.c.id == pool.id).values(rev=new_rev(), **values))
-            if overflow is not None:
-                conn.execute(
-                    OUTBOX.update()
-                    .where(
-                        OUTBOX.c.pool_id == pool.id,
-                        OUTBOX.c.state == "queued",
-                        OUTBOX.c.bulk == sa.true(),
-                        OUTBOX.c.next_attempt_at > utc(now),
-                        OUTBOX.c.not_before <= utc(now),
-                    )
-                    .values(next_attempt_at=utc(now))
-                )
-            return self._pool(conn, name)
-
-    def pool(self, name: str) -> PoolRow:
-        """The pool and its members, or :class:`PoolNotFound` saying how to create it."""
-        with self.read() as conn:
-            return self._pool(conn, name)
-
-    def pool_by_id(self, pool_id: int) -> PoolRow:
-        with self.read() as conn:
-            name = conn.execute(sa.select(POOL.c.name).where(POOL.c.id == pool_id)).scalar()
-            if name is None:
-                raise PoolNotFound(f"#{pool_id}")
-            return self._pool(conn, name)
-
-    def pool_names(self) -> list[str]:
-        """Every pool's name, sorted (shell completion's: no members read)."""
-        with self.read() as conn:
-            return list(conn.execute(sa.select(POOL.c.name).order_by(POOL.c.name)).scalars())
-
-    def pools(self) -> list[PoolRow]:
-        """Every pool, by name."""
-        with self.read() as conn:
-            names = conn.execute(sa.select(POOL.c.name).order_by(POOL.c.name)).scalars().all()
-            return [self._pool(conn, n) for n in names]
-
-    def remove_pool(self, name: str, force: bool, now: dt.datetime) -> int:
-        """Delete the pool (its mailboxes stay). Refused while messages are queued to it unless
-        ``force``, which cancels them (how many it returns); refused while one is being sent."""
-        with self.write() as conn:
-            pool = self._pool(conn, name)
-            self._lock_name(conn, target_lock("pool", pool.id))  # see enqueue
-            refuse_while_queued(conn, OUTBOX.c.pool_id == pool.id, f"pool {name!r}", "pool", force)
-            cancelled = conn.execute(
-                OUTBOX.update()
-                .where(OUTBOX.c.pool_id == pool.id, OUTBOX.c.state == "queued")
-                .values(state="cancelled", last_reply=f"pool {name} removed", updated_at=utc(now))
-            ).rowcount
-            conn.execute(POOL_MEMBER.delete().where(POOL_MEMBER.c.pool_id == pool.id))
-            conn.execute(POOL.delete().where(POOL.c.id == pool.id))
-            return int(cancelled)
-
-    def remove_members(self, name: str, addresses: Sequence[str], force: bool) -> PoolRow:
-        """Take these mailboxes out of pool ``name`` (the pool, the mailboxes and their
-        history stay); the pool as it is now. Before this, the only way out of a pool was
-        'mailbox remove', which deletes the mailbox's warm-up history with it. Refused (unless
-        ``force``) when it would leave the pool's queued messages with no member to send them."""
-        with self.write() as conn:
-            pool = self._pool(conn, name)
-            members = {m.id for m in pool.members}
-            # Each looked up first: NotFound says how to add a mailbox this ledger lacks.
-            leaving = {b.id: b.address for b in (self._mailbox(conn, a) for a in addresses)}
-            for box_id, address in leaving.items():
-                if box_id not in members:
-                    names = ", ".join(m.address for m in pool.members) or "none"
-                    raise DataError(
-                        f"mailbox {address} is not a member of pool {pool.name} (its members: "
-                        f"{names}); see 'warmup pool show {pool.name}'"
-                    )
-            if set(leaving) == members and not force:
-                waiting = conn.execute(
-                    sa.select(sa.func.count()).where(
-                        OUTBOX.c.pool_id == pool.id, OUTBOX.c.state == "queued"
-                    )
-                ).scalar_one()
-                if waiting:
-                    from warmup.words import plural
-
-                    them = "them" if waiting > 1 else "it"
-                    raise DataError(
-                        f"pool {pool.name} has {plural(waiting, 'queued message')} and would "
-                        f"be left with no member to send {them}; add another member first "
-                        f"('warmup pool add {pool.name} ADDRESS'), or add --force (its "
-                        f"messages then wait for a member)"
-                    )
-            # A worker's copy of the pool must not offer a leaving member the next message.
-            bump_pools(conn, POOL.c.id == pool.id)
-            conn.execute(
-                POOL_MEMBER.delete().where(
-                    POOL_MEMBER.c.pool_id == pool.id,
-                    POOL_MEMBER.c.mailbox_id.in_(list(leaving)),
-                )
-            )
-            return self._pool(conn, name)
-
-    # -- queueing ----------------------------------------------------------------------------
 
     def enqueue(self, items: Iterable[OutboxIn], now: dt.datetime) -> Enqueued:
         """Queue messages in one transaction (all or none), a thousand rows per statement, so
@@ -726,7 +537,7 @@ class OutboxStore:
                 sa.select(OUTBOX.c.recipients).where(
                     OUTBOX.c.campaign == campaign,
                     in_campaign(),
-                    _of_target(mailbox_id, pool_id),
+                    of_target(mailbox_id, pool_id),
                     OUTBOX.c.recipients.in_(sorted(set(recipients))),
                 )
             ).scalars()
@@ -894,7 +705,7 @@ class OutboxStore:
             else:
                 outcomes = {r: slots.get(r, ("none", None))[0] for r in rcpts}
                 if final is not None and "soft" in outcomes.values():
-                    outcomes = _finally_refused(conn, row.message_id, outcomes, final)
+                    outcomes = finally_refused(conn, row.message_id, outcomes, final)
                 state, again = fate(outcomes)
             by = next((m for _, m in slots.values()), None)
             if state == "queued" and row.last_reply == CANCELLING:
@@ -1010,7 +821,7 @@ class OutboxStore:
             row = conn.execute(q).first()
         if row is None:
             return None
-        return _aware(row.next_attempt_at), row.last_reply
+        return aware_utc(row.next_attempt_at), row.last_reply
 
     def next_due_each(
         self, pool_id: int | None = None
@@ -1029,7 +840,7 @@ class OutboxStore:
         with self.read() as conn:
             for pid, mid, at in conn.execute(q):
                 target = (pid, None if pid is not None else mid)
-                first[target] = min(first.get(target, _aware(at)), _aware(at))
+                first[target] = min(first.get(target, aware_utc(at)), aware_utc(at))
         return [(pid, mid, at) for (pid, mid), at in sorted(first.items(), key=lambda kv: kv[1])]
 
     def last_sender(self, recipients: Iterable[str], mailbox_ids: Sequence[int]) -> int | None:
@@ -1087,317 +898,16 @@ class OutboxStore:
     def check_campaign(self, campaign: str) -> None:
         """:class:`NotFound` unless some message of the outbox is of ``campaign``."""
         with self.read() as conn:
-            _check_campaign(conn, campaign)
+            check_campaign_of(conn, campaign)
 
     def message(self, message: int) -> OutboxRow:
         """One outbox message with its bytes, or :class:`NotFound`."""
-        _check_id(message)
+        check_id(message)
         with self.read() as conn:
             r = conn.execute(sa.select(OUTBOX).where(OUTBOX.c.id == message)).first()
         if r is None:
             raise NotFound(f"no message {message} in the outbox; see 'warmup queue list'")
         return _row(r, True)
-
-    def cancel_messages(
-        self, now: dt.datetime, message: int | None = None, campaign: str | None = None
-    ) -> tuple[int, int]:
-        """Cancel queued messages: one (refused unless it is queued or being sent) or a
-        campaign's; how many were cancelled, and how many are being sent now. Those are marked
-        (:data:`CANCELLING`): the worker finishes the try, whose outcome stands when the
-        message went (or may have); when it would go back to the queue it is cancelled."""
-        if message is not None:
-            _check_id(message)
-        with self.write() as conn:
-            where = []
-            if message is not None:
-                state = conn.execute(
-                    sa.select(OUTBOX.c.state).where(OUTBOX.c.id == message)
-                ).scalar()
-                if state is None:
-                    raise NotFound(f"no message {message} in the outbox; see 'warmup queue list'")
-                if state not in ("queued", "sending"):
-                    raise DataError(
-                        f"message {message} is {state}: only a queued message can be cancelled"
-                    )
-                where.append(OUTBOX.c.id == message)
-            if campaign is not None:  # a typo would read "Cancelled 0 messages." and exit 0
-                _check_campaign(conn, campaign)
-                where.append(OUTBOX.c.campaign == campaign)
-            cancelled = conn.execute(
-                OUTBOX.update()
-                .where(OUTBOX.c.state == "queued", *where)
-                .values(state="cancelled", last_reply="cancelled by hand", updated_at=utc(now))
-            ).rowcount
-            # Claimed by a worker: it may be in its SMTP conversation. Marked, so that it is
-            # not put back in the queue (sent again at its next try, after the user was told
-            # the campaign was cancelled); its claim and state stay the worker's.
-            marked = conn.execute(
-                OUTBOX.update()
-                .where(OUTBOX.c.state == "sending", *where)
-                .values(last_reply=CANCELLING)
-            ).rowcount
-            return int(cancelled), int(marked)
-
-    def requeue(
-        self,
-        message: int,
-        now: dt.datetime,
-        expires: dt.timedelta,
-        new: tuple[str, bytes] | None = None,
-    ) -> dt.datetime:
-        """Queue an ``unknown``, ``expired`` or ``cancelled`` message again, by hand, due now
-        (never before its ``not_before``: a cancel undone goes when the message was to go),
-        to expire ``expires`` after that; when it is due (``new``: a new Message-ID and the
-        bytes carrying it). Refused when its campaign has
-        queued the same message again since (:meth:`enqueue` leaves an expired or cancelled
-        one out of the campaign: a
-        script run again queues it anew), under the campaign's lock: both would go. A message
-        without a content key to one recipient (a template's row, or one queued before m020)
-        is the same as any message of its campaign to that recipient alone, as enqueue judges
-        a row."""
-        _check_id(message)
-        with self.write() as conn:
-            r = conn.execute(
-                sa.select(
-                    OUTBOX.c.state,
-                    OUTBOX.c.pool_id,
-                    OUTBOX.c.mailbox_id,
-                    OUTBOX.c.campaign,
-                    OUTBOX.c.content_key,
-                    OUTBOX.c.recipients,
-                    OUTBOX.c.rcpt_count,
-                    OUTBOX.c.not_before,
-                ).where(OUTBOX.c.id == message)
-            ).first()
-            if r is None:
-                raise NotFound(f"no message {message} in the outbox; see 'warmup queue list'")
-            state = r.state
-            if state not in ("unknown", "expired", "cancelled"):
-                raise DataError(
-                    f"message {message} is {state}: only a queued, unknown, expired or cancelled "
-                    f"message is retried by hand"
-                )
-            # enqueue's two checks: another message by its content key; a template's row
-            # (no key: its recipient is its key) by a message to its one recipient alone
-            same = (
-                OUTBOX.c.content_key == r.content_key
-                if r.content_key is not None
-                else OUTBOX.c.recipients == r.recipients
-                if r.rcpt_count == 1
-                else None
-            )
-            if r.campaign is not None and same is not None:
-                # enqueue's key: a pool's message names no mailbox there
-                box = None if r.pool_id is not None else r.mailbox_id
-                self._lock_name(conn, f"campaign {(r.campaign, box, r.pool_id)!r}")
-                other = conn.execute(
-                    sa.select(OUTBOX.c.id, OUTBOX.c.state)
-                    .where(
-                        same,
-                        OUTBOX.c.campaign == r.campaign,
-                        in_campaign(),
-                        _of_target(box, r.pool_id),
-                        OUTBOX.c.id != message,
-                    )
-                    .order_by(OUTBOX.c.id)
-                ).first()
-                if other is not None:
-                    # judged by its recipient, the other may be other words (a follow-up)
-                    again = (
-                        f"is in campaign {r.campaign} again as message {other.id} ({other.state}); "
-                        if r.content_key is not None
-                        else f"is to {r.recipients}, whom campaign {r.campaign} has queued "
-                        f"since as message {other.id} ({other.state}): a message without a "
-                        f"content key (a template's row, or one queued before warmup kept "
-                        f"them) is judged by its recipient; "
-                    )
-                    raise DataError(
-                        f"message {message} {again}"
-                        + (
-                            f"cancel that one first ('warmup queue cancel {other.id}') to send "
-                            f"this one instead"
-                            if other.state == "queued"
-                            else "a message is sent once"
-                        )
-                    )
-            # Its pool or mailbox may have been removed since it ended (removal cancels only
-            # what is queued): queued again, the worker would cancel it for a pool '#1'.
-            kind, tid = ("pool", r.pool_id) if r.pool_id is not None else ("mailbox", r.mailbox_id)
-            self._lock_name(conn, target_lock(kind, tid), shared=True)
-            table = POOL if kind == "pool" else MAILBOX
-            if conn.execute(sa.select(table.c.id).where(table.c.id == tid)).first() is None:
-                raise DataError(
-                    f"message {message} was queued to a {kind} removed since; queue it again "
-                    f"to one that exists with 'warmup queue add'"
-                )
-            due = max(utc(now), _aware(r.not_before))
-            values: dict[str, Any] = {
-                "state": "queued",
-                "next_attempt_at": due,
-                "expires_at": due + expires,
-                "attempts": 0,
-                "last_reply": f"{state}: queued again by hand",
-                "updated_at": utc(now),
-                "sent_via": None,
-            }
-            if new is not None:
-                values["message_id"], values["data"] = new
-            # In the UPDATE, not only read above: a 'queue mark' (or another retry) committed
-            # meanwhile (PostgreSQL: this waited for its row lock) is not overwritten, the
-            # message marked sent queued again and mailed twice.
-            if not conn.execute(
-                OUTBOX.update()
-                .where(OUTBOX.c.id == message, OUTBOX.c.state == state)
-                .values(**values)
-            ).rowcount:
-                now_state = conn.execute(
-                    sa.select(OUTBOX.c.state).where(OUTBOX.c.id == message)
-                ).scalar()
-                raise DataError(
-                    f"message {message} changed meanwhile (it is {now_state} now); see "
-                    f"'warmup queue show {message}'"
-                )
-        return due
-
-    def make_due(
-        self, message: int, now: dt.datetime, expires: dt.timedelta | None = None
-    ) -> tuple[dt.datetime, dt.datetime]:
-        """Make a ``queued`` message due ``now`` (never before its ``not_before``), by hand: one
-        backing off after a fault a person has fixed since (a refused login, a server moved)
-        waited out its back-off (5 min, then doubling) for nothing. Its tries and Message-ID
-        stay, and its expiry too unless ``expires`` is given: then it expires that long after
-        it is due. Returns when it is due and when it expires; any other state is refused, as
-        nothing of a message in flight or ended is for a worker to take again this way."""
-        _check_id(message)
-        with self.write() as conn:
-            r = conn.execute(
-                sa.select(OUTBOX.c.state, OUTBOX.c.not_before, OUTBOX.c.expires_at).where(
-                    OUTBOX.c.id == message
-                )
-            ).first()
-            if r is None:
-                raise NotFound(f"no message {message} in the outbox; see 'warmup queue list'")
-            if r.state != "queued":
-                raise DataError(
-                    f"message {message} is {r.state}: only a queued, unknown, expired or cancelled "
-                    f"message is retried by hand"
-                )
-            due = max(utc(now), _aware(r.not_before))
-            until = due + expires if expires is not None else _aware(r.expires_at)
-            conn.execute(
-                OUTBOX.update()
-                .where(OUTBOX.c.id == message, OUTBOX.c.state == "queued")
-                .values(next_attempt_at=due, expires_at=until, updated_at=utc(now))
-            )
-        return due, until
-
-    def decide_unknown(
-        self,
-        went: bool,
-        now: dt.datetime,
-        message: int | None = None,
-        campaign: str | None = None,
-        final: Callable[[int, str], bool] | None = None,
-    ) -> list[tuple[int, str]]:
-        """A person's word on ``unknown`` messages (one, or every one of ``campaign``): they
-        ``went`` (their slots still ``reserved``/``unknown`` become ``sent``, so bounces match
-        and count them as sends; the message's state is then :func:`fate`'s, as the worker
-        would have written it: ``sent``, or ``queued`` again for recipients deferred by a 4xx;
-        not for a recipient whose soft refusal ``final(code, text)`` holds final, as the
-        worker holds a refusal of the message's size: the same message never goes to them),
-        or they did not and are not to go (``cancelled``; those slots ``released``: the quota
-        given back). The (id, new state) of each message changed, in one transaction.
-
-        The state is checked in the UPDATE itself, not read first: a message another ``mark``
-        or ``retry`` changed meanwhile (PostgreSQL: it waits for that one's row lock, then
-        finds it no longer ``unknown``) is not changed twice. A message that did not go while a
-        bounce naming its Message-ID answers one of its slots is refused (:class:`DataError`,
-        nothing changed): that bounce says it left."""
-        if message is not None:
-            _check_id(message)
-        state = "sent" if went else "cancelled"
-        said = (
-            "marked sent by hand: it reached its recipients"
-            if went
-            else "marked unsent by hand: it did not go, and is not to be sent"
-        )
-        with self.write() as conn:
-            if campaign is not None:
-                _check_campaign(conn, campaign)
-            where = OUTBOX.c.id == message if message is not None else OUTBOX.c.campaign == campaign
-            rows = conn.execute(
-                OUTBOX.update()
-                .where(where, OUTBOX.c.state == "unknown")
-                .values(state=state, last_reply=said, updated_at=utc(now))
-                .returning(OUTBOX.c.id, OUTBOX.c.message_id, OUTBOX.c.recipients, OUTBOX.c.sent_via)
-            ).all()
-            if message is not None and not rows:
-                _not_unknown(conn, message)
-            rows = sorted(rows, key=lambda r: r.id)
-            slots = {
-                r.id: conn.execute(
-                    sa.select(SEND.c.id, SEND.c.mailbox_id).where(
-                        SEND.c.message_id == r.message_id,
-                        SEND.c.recipient.in_(r.recipients.split(",")),
-                        SEND.c.outcome.in_(MAYBE_LEFT),
-                    )
-                ).all()
-                for r in rows
-            }
-            # locked at once, in order (as the gate locks one to settle its slots)
-            ids = sorted({s.mailbox_id for found in slots.values() for s in found})
-            self._lock_mailboxes(conn, ids)
-            boxes = {
-                b.id: MailboxRow(*b)
-                for b in conn.execute(sa.select(*_MAILBOX_COLUMNS).where(MAILBOX.c.id.in_(ids)))
-            }
-            out = []
-            for r in rows:
-                mine = [s.id for s in slots[r.id]]
-                if not went:
-                    _refuse_if_answered(conn, r.id, r.message_id, mine)
-                # only what is still of unknown fate under the mailboxes' locks
-                settled = conn.execute(
-                    SEND.update()
-                    .where(SEND.c.id.in_(mine), SEND.c.outcome.in_(MAYBE_LEFT))
-                    .values(outcome="sent" if went else "released", settled_at=utc(now))
-                    .returning(SEND.c.id, SEND.c.mailbox_id, SEND.c.day)
-                ).all()
-                if went:
-                    out.append((int(r.id), self._went(conn, r, now, final)))
-                    continue
-                for sid, box, day in settled:  # uncounted, as the gate releases a slot
-                    self._released(conn, boxes[box], sid, day)
-                out.append((int(r.id), state))
-            return out
-
-    def _went(
-        self, conn: Connection, r: Any, now: dt.datetime, final: Callable[[int, str], bool] | None
-    ) -> str:
-        """Message ``r``, marked ``sent`` with its slots: its state as the worker makes it of
-        its recipients' outcomes (:func:`fate`); one sent through an overflow channel has no
-        slot, and is ``sent``."""
-        if r.sent_via == "overflow":
-            return "sent"
-        got = self.gate_outcomes(r.message_id, conn)
-        rcpts = r.recipients.split(",")
-        outcomes = {rcpt: got.get(rcpt, ("none", None))[0] for rcpt in rcpts}
-        if final is not None and "soft" in outcomes.values():
-            outcomes = _finally_refused(conn, r.message_id, outcomes, final)
-        state, again = fate(outcomes)
-        if state != "sent":  # every recipient refused, or some deferred: as the worker
-            values: dict[str, Any] = {"state": state}
-            if again:
-                values.update(
-                    recipients=",".join(again),
-                    rcpt_count=len(again),
-                    next_attempt_at=utc(now),
-                    sent_via=None,
-                    last_reply=f"marked sent by hand; queued again for {', '.join(again)}, "
-                    "whom it had not reached (deferred)",
-                )
-            conn.execute(OUTBOX.update().where(OUTBOX.c.id == r.id).values(**values))
-        return state
 
     def outbox_counts(self) -> list[dict[str, Any]]:
         """Messages and recipients per campaign, target (pool or mailbox), sender, channel
@@ -1522,46 +1032,6 @@ def _settle_shape(optional: tuple[str, ...], queued: bool, attempt: bool) -> sa.
 
 
 # What a person may do with a message that is not ``unknown`` (``queue mark`` refuses it).
-_NOT_UNKNOWN = {
-    "queued": "it has not been sent yet; 'warmup queue cancel {id}' cancels it",
-    "sending": "a worker is sending it now, and writes what became of it",
-    "sent": "it went: nothing to decide",
-    "bounced": "its recipients refused it: nothing to decide",
-    "expired": "it never left: nothing to decide ('warmup queue retry {id}' queues it again)",
-    "cancelled": "it is not to be sent: nothing to decide ('warmup queue retry {id}' queues "
-    "it again)",
-}
-
-
-def _not_unknown(conn: Connection, message: int) -> None:
-    """Why message ``message`` cannot be marked: it is not there (:class:`NotFound`), or not
-    ``unknown`` (:class:`DataError` naming its state and what to do instead)."""
-    state = conn.execute(sa.select(OUTBOX.c.state).where(OUTBOX.c.id == message)).scalar()
-    if state is None:
-        raise NotFound(f"no message {message} in the outbox; see 'warmup queue list'")
-    what = _NOT_UNKNOWN.get(state, "nothing to decide").format(id=message)
-    raise DataError(f"message {message} is {state}: only an unknown message is marked; {what}")
-
-
-def _refuse_if_answered(conn: Connection, message: int, message_id: str, slots: list[int]) -> None:
-    """:class:`DataError` when a bounce naming ``message_id`` answers one of ``slots``: the
-    message reached a server, whatever a person thinks (one matched by its time alone may
-    answer an earlier send: released, the slot's bounce is matched again)."""
-    if not slots:
-        return
-    found = conn.execute(
-        sa.select(BOUNCE.c.recipient)
-        .where(BOUNCE.c.send_id.in_(slots), BOUNCE.c.message_id.in_(sorted(id_forms(message_id))))
-        .order_by(BOUNCE.c.id)
-        .limit(1)
-    ).scalar()
-    if found is not None:
-        raise DataError(
-            f"message {message} went: a bounce from {found} names it; mark it sent "
-            f"('warmup queue mark {message} sent')"
-        )
-
-
 def _chunks(items: Iterable[OutboxIn], size: int) -> Iterator[list[OutboxIn]]:
     chunk: list[OutboxIn] = []
     for item in items:
@@ -1573,6 +1043,6 @@ def _chunks(items: Iterable[OutboxIn], size: int) -> Iterator[list[OutboxIn]]:
         yield chunk
 
 
-def _aware(at: dt.datetime) -> dt.datetime:
+def aware_utc(at: dt.datetime) -> dt.datetime:
     """An instant read back from the outbox, aware UTC (SQLite's come back naive)."""
     return utc(at) if at.tzinfo else at.replace(tzinfo=dt.UTC)

@@ -687,7 +687,7 @@ def mark(
     """A person's word on an ``unknown`` message (``message``), or on every one of
     ``campaign``: it ``went`` (checked in the Sent folder, a reply came), or it did not and is
     not to be sent. The (id, new state) of each message marked, in one transaction
-    (:meth:`Ledger.decide_unknown <warmup.ledger.outbox.OutboxStore.decide_unknown>`).
+    (:meth:`Ledger.decide_unknown <warmup.ledger.outbox_edits.OutboxEdits.decide_unknown>`).
 
     Went: the message is ``sent`` and its recipients' gate slots of unknown fate too, so bounces
     match and count them as sends (a bounce recorded already stays); the quota is unchanged, an

@@ -1,0 +1,226 @@
+"""Mailbox pools (a mixin of :class:`warmup.ledger.Ledger`, on SQLAlchemy Core statements both
+backends run): a named set of mailboxes a campaign is queued to, one of which the worker picks
+for each message (:mod:`warmup.ledger.outbox` holds the queue). A pool's ``rev`` moves with
+every change to it or its members' messages (:func:`~warmup.ledger.outbox.bump_pools`), which a
+running worker reads to see a change; a pool with queued messages is removed, or loses a
+member, only with ``force`` (:func:`~warmup.ledger.outbox.refuse_while_queued`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from warmup.errors import DataError
+from warmup.ledger.outbox import (
+    MAILBOX_COLUMNS,
+    bump_pools,
+    new_rev,
+    refuse_while_queued,
+    release_waiting,
+    target_lock,
+)
+from warmup.ledger.schema import MAILBOX, OUTBOX, POOL, POOL_MEMBER
+from warmup.ledger.values import MailboxRow, Overflow, PoolNotFound, PoolRow, utc
+
+if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
+
+class PoolStore:
+    """Pools of mailboxes (see the module docstring)."""
+
+    if TYPE_CHECKING:  # what it needs of the Ledger it is part of
+
+        def read(self) -> AbstractContextManager[Connection]: ...
+        def write(self, conn: Connection | None = None) -> AbstractContextManager[Connection]: ...
+        def _mailbox(self, conn: Connection, address: str) -> MailboxRow: ...
+        def _lock_name(self, conn: Connection, name: str, shared: bool = False) -> None: ...
+
+    def add_pool(
+        self, name: str, addresses: Sequence[str], reply_to: bool | None, now: dt.datetime
+    ) -> tuple[PoolRow, int]:
+        """Create pool ``name`` (or extend it) with these mailboxes; the pool and how many
+        members were new. ``reply_to`` None keeps the pool's setting (new pool: True)."""
+        with self.write() as conn:
+            boxes = [self._mailbox(conn, a) for a in addresses]
+            self._lock_name(conn, f"pool {name}")  # hosts creating or extending it take turns
+            pid = conn.execute(sa.select(POOL.c.id).where(POOL.c.name == name)).scalar()
+            if pid is None:
+                pid = conn.execute(
+                    POOL.insert()
+                    .values(
+                        name=name,
+                        reply_to=reply_to is not False,
+                        created_at=utc(now),
+                        rev=new_rev(),
+                    )
+                    .returning(POOL.c.id)
+                ).scalar_one()
+            elif reply_to is not None:
+                conn.execute(POOL.update().where(POOL.c.id == pid).values(reply_to=reply_to))
+            have = set(
+                conn.execute(
+                    sa.select(POOL_MEMBER.c.mailbox_id).where(POOL_MEMBER.c.pool_id == pid)
+                ).scalars()
+            )
+            new = [b.id for b in dict.fromkeys(boxes) if b.id not in have]
+            if new:
+                conn.execute(POOL_MEMBER.insert(), [{"pool_id": pid, "mailbox_id": m} for m in new])
+            if new or reply_to is not None:
+                bump_pools(conn, POOL.c.id == pid)
+            if new:  # a member with its own quota: what waits for the others may go now
+                release_waiting(conn, new, now)
+            return self._pool(conn, name), len(new)
+
+    def _pool(self, conn: Connection, name: str) -> PoolRow:
+        # No pool's name is other than ASCII (outbox.NAME); argv's bytes that are no UTF-8
+        # (surrogate escapes) could not even be put in the query.
+        r = (
+            conn.execute(sa.select(POOL).where(POOL.c.name == name)).first()
+            if name.isascii()
+            else None
+        )
+        if r is None:
+            other = (
+                conn.execute(
+                    sa.select(POOL.c.name)
+                    .where(sa.func.lower(POOL.c.name) == name.lower())
+                    .order_by(POOL.c.name)
+                    .limit(1)
+                ).scalar()
+                if name.isascii()
+                else None
+            )
+            raise PoolNotFound(name, other)
+        members = tuple(
+            MailboxRow(*m)
+            for m in conn.execute(
+                sa.select(*MAILBOX_COLUMNS)
+                .join(POOL_MEMBER, POOL_MEMBER.c.mailbox_id == MAILBOX.c.id)
+                .where(POOL_MEMBER.c.pool_id == r.id)
+                .order_by(MAILBOX.c.address)
+            )
+        )
+        overflow = None
+        if r.overflow_host is not None:
+            overflow = Overflow(
+                r.overflow_host, r.overflow_port, r.overflow_security, r.overflow_user
+            )
+        # The tag is read before the members (PostgreSQL reads each statement at its own
+        # start): a copy may be newer than its tag says, never older.
+        return PoolRow(r.id, r.name, bool(r.reply_to), r.created_at, members, overflow, r.rev)
+
+    def set_overflow(self, name: str, overflow: Overflow | None, now: dt.datetime) -> PoolRow:
+        """Give pool ``name`` this overflow channel (None: none); the pool as it is now. Its
+        queued bulk messages waiting for a later slot become due ``now``: the channel may
+        take them today."""
+        values = {
+            "overflow_host": overflow.host if overflow else None,
+            "overflow_port": overflow.port if overflow else None,
+            "overflow_security": overflow.security if overflow else None,
+            "overflow_user": overflow.user if overflow else None,
+        }
+        with self.write() as conn:
+            pool = self._pool(conn, name)
+            conn.execute(POOL.update().where(POOL.c.id == pool.id).values(rev=new_rev(), **values))
+            if overflow is not None:
+                conn.execute(
+                    OUTBOX.update()
+                    .where(
+                        OUTBOX.c.pool_id == pool.id,
+                        OUTBOX.c.state == "queued",
+                        OUTBOX.c.bulk == sa.true(),
+                        OUTBOX.c.next_attempt_at > utc(now),
+                        OUTBOX.c.not_before <= utc(now),
+                    )
+                    .values(next_attempt_at=utc(now))
+                )
+            return self._pool(conn, name)
+
+    def pool(self, name: str) -> PoolRow:
+        """The pool and its members, or :class:`PoolNotFound` saying how to create it."""
+        with self.read() as conn:
+            return self._pool(conn, name)
+
+    def pool_by_id(self, pool_id: int) -> PoolRow:
+        with self.read() as conn:
+            name = conn.execute(sa.select(POOL.c.name).where(POOL.c.id == pool_id)).scalar()
+            if name is None:
+                raise PoolNotFound(f"#{pool_id}")
+            return self._pool(conn, name)
+
+    def pool_names(self) -> list[str]:
+        """Every pool's name, sorted (shell completion's: no members read)."""
+        with self.read() as conn:
+            return list(conn.execute(sa.select(POOL.c.name).order_by(POOL.c.name)).scalars())
+
+    def pools(self) -> list[PoolRow]:
+        """Every pool, by name."""
+        with self.read() as conn:
+            names = conn.execute(sa.select(POOL.c.name).order_by(POOL.c.name)).scalars().all()
+            return [self._pool(conn, n) for n in names]
+
+    def remove_pool(self, name: str, force: bool, now: dt.datetime) -> int:
+        """Delete the pool (its mailboxes stay). Refused while messages are queued to it unless
+        ``force``, which cancels them (how many it returns); refused while one is being sent."""
+        with self.write() as conn:
+            pool = self._pool(conn, name)
+            self._lock_name(conn, target_lock("pool", pool.id))  # see enqueue
+            refuse_while_queued(conn, OUTBOX.c.pool_id == pool.id, f"pool {name!r}", "pool", force)
+            cancelled = conn.execute(
+                OUTBOX.update()
+                .where(OUTBOX.c.pool_id == pool.id, OUTBOX.c.state == "queued")
+                .values(state="cancelled", last_reply=f"pool {name} removed", updated_at=utc(now))
+            ).rowcount
+            conn.execute(POOL_MEMBER.delete().where(POOL_MEMBER.c.pool_id == pool.id))
+            conn.execute(POOL.delete().where(POOL.c.id == pool.id))
+            return int(cancelled)
+
+    def remove_members(self, name: str, addresses: Sequence[str], force: bool) -> PoolRow:
+        """Take these mailboxes out of pool ``name`` (the pool, the mailboxes and their
+        history stay); the pool as it is now. Before this, the only way out of a pool was
+        'mailbox remove', which deletes the mailbox's warm-up history with it. Refused (unless
+        ``force``) when it would leave the pool's queued messages with no member to send them."""
+        with self.write() as conn:
+            pool = self._pool(conn, name)
+            members = {m.id for m in pool.members}
+            # Each looked up first: NotFound says how to add a mailbox this ledger lacks.
+            leaving = {b.id: b.address for b in (self._mailbox(conn, a) for a in addresses)}
+            for box_id, address in leaving.items():
+                if box_id not in members:
+                    names = ", ".join(m.address for m in pool.members) or "none"
+                    raise DataError(
+                        f"mailbox {address} is not a member of pool {pool.name} (its members: "
+                        f"{names}); see 'warmup pool show {pool.name}'"
+                    )
+            if set(leaving) == members and not force:
+                waiting = conn.execute(
+                    sa.select(sa.func.count()).where(
+                        OUTBOX.c.pool_id == pool.id, OUTBOX.c.state == "queued"
+                    )
+                ).scalar_one()
+                if waiting:
+                    from warmup.words import plural
+
+                    them = "them" if waiting > 1 else "it"
+                    raise DataError(
+                        f"pool {pool.name} has {plural(waiting, 'queued message')} and would "
+                        f"be left with no member to send {them}; add another member first "
+                        f"('warmup pool add {pool.name} ADDRESS'), or add --force (its "
+                        f"messages then wait for a member)"
+                    )
+            # A worker's copy of the pool must not offer a leaving member the next message.
+            bump_pools(conn, POOL.c.id == pool.id)
+            conn.execute(
+                POOL_MEMBER.delete().where(
+                    POOL_MEMBER.c.pool_id == pool.id,
+                    POOL_MEMBER.c.mailbox_id.in_(list(leaving)),
+                )
+            )
+            return self._pool(conn, name)
+
+    # -- queueing ----------------------------------------------------------------------------
