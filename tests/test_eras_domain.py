@@ -134,6 +134,10 @@ def test_a_plan_counts_what_the_domain_sent_today_toward_tomorrow(
             policy_changes_at(ledger, _at(day + dt.timedelta(days=1), 12))
         today, tomorrow, _ = api.plan(ledger, A, 3, _at(day, 10))
         assert (today.day, today.quota, today.planned) == (11, 50, 5), today.notes
+        if not change:  # what the plan counts, said beside the cap
+            notes = api.mailbox_plan(ledger, ledger.mailbox(A), 3, _at(day, 10)).notes
+            said = "today counts what the others sent so far, the days ahead this mailbox alone"
+            assert any(said in n for n in notes), notes
         ledger.record(
             ledger.mailbox(A),
             sends=[SendIn(f"a{i}@ex.example", _at(day, 10, 30 + i)) for i in range(5)],

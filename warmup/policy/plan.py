@@ -287,7 +287,7 @@ def plan_notes(spec: PolicySpec, days: Sequence[PlanDay] = ()) -> tuple[str, ...
     if spec.domain_cap is not None:
         notes.append(
             f"the domain cap ({spec.domain_cap}/day) is shared by every mailbox of the domain: "
-            f"the plan counts this mailbox alone"
+            f"today counts what the others sent so far, the days ahead this mailbox alone"
         )
     return tuple(notes)
 
