@@ -139,7 +139,7 @@ def main() -> None:
     print(f"(a) {n} messages, one connection, loopback TLS sink (median of 3)")
     print(f"    bare smtplib  {bm / n * 1e3:7.3f} ms/message")
     print(f"    gate + send   {gm / n * 1e3:7.3f} ms/message")
-    print(f"    ratio gate/bare = {gm / bm:.2f}   (goal <= 1.5)")
+    print(f"    ratio gate/bare = {gm / bm:.2f}   (goal <= 1.5; #15: <= 1.25)")
 
     m = n * 3
     raws, gates = [], []
@@ -150,7 +150,7 @@ def main() -> None:
     print(f"(c) {m} reservations on the same SQLite file (median of 3)")
     print(f"    raw sqlite3 BEGIN IMMEDIATE loop {m / raw:8.0f} /s")
     print(f"    Gate.reserve                     {m / gate:8.0f} /s")
-    print(f"    ratio gate/raw = {(m / gate) / (m / raw):.2f}")
+    print(f"    ratio gate/raw = {(m / gate) / (m / raw):.2f}   (goal #15: >= 0.6)")
 
 
 if __name__ == "__main__":
