@@ -245,3 +245,47 @@ def test_capped_mailboxes_held_by_the_cap_leave_an_uncapped_sibling_its_turns() 
     plans = [plan(A, 56, 53), plan(B, None, 21), plan("c@corp.example", 56, 59)]
     got = combine(plans, 1000).planned
     assert got is not None and abs(got - 56) <= 2, got  # within a turn each of one at a time
+
+
+def test_a_mailbox_whose_domain_cap_is_past_does_not_lock_its_domain(pg_url, tmp_path) -> None:
+    """A mailbox whose policy capped the domain in an earlier version reads the domain's days
+    (for the days the cap judged) but its sends today are bound by no cap: its reservations
+    locked every mailbox of the domain all the same (PostgreSQL), each one waiting on any
+    reservation of a sibling on another host. One goes through while a sibling is locked."""
+    import threading
+
+    import sqlalchemy as sa
+
+    ledger = open_ledger(pg_url)
+    try:
+        policies.add(ledger, "p", _file(tmp_path, "p", "domain_cap = 45\n" + text()))
+        _two_boxes(ledger, "p", {A: 10, B: 30}, days=10)
+        policies.update(ledger, "p", _file(tmp_path, "p2", text()))
+        policy_changes_at(ledger, _now() - dt.timedelta(days=3))
+        holder = sa.create_engine(pg_url)
+        done = threading.Event()
+        errors: list[BaseException] = []
+        with Gate(A, ledger=ledger, password="x", settle_after=None) as gate:
+            assert gate.policy.domain_cap and not gate.policy.caps_today
+
+            def reserve() -> None:
+                try:
+                    gate.reserve(["lead@example.com"], now=_now()).settle("released")
+                except BaseException as exc:  # reaches the test's thread
+                    errors.append(exc)
+                finally:
+                    done.set()
+
+            with holder.connect() as conn, conn.begin():
+                conn.execute(
+                    sa.text("SELECT id FROM mailbox WHERE address = :b FOR UPDATE"), {"b": B}
+                )
+                racer = threading.Thread(target=reserve)
+                racer.start()
+                went = done.wait(timeout=30)  # the bound of a test waiting for a condition
+            racer.join(timeout=60)
+        holder.dispose()
+        assert errors == []
+        assert went, "the reservation waited on the lock of a sibling mailbox"
+    finally:
+        ledger.close()

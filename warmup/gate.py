@@ -348,15 +348,16 @@ class Gate:
             provider_min_interval=self.provider.min_interval,
             started=self.box.started,
         )
+        capped_now = self.spec.domain_cap is not None
         self.policy = GatePolicy(
             inputs_digest(self.spec, base),
             lookback(self.spec),
             # under a domain cap now, or on days an earlier policy capped (warmup.policy.eras)
-            self.spec.domain_cap is not None
-            or self.box.id in policies.capped_before(self.ledger, [self.box.id]),
+            capped_now or self.box.id in policies.capped_before(self.ledger, [self.box.id]),
             self.provider.daily_limit,
             self.provider.min_interval,
             bool(self.spec.recipient_domains),
+            domain_now=capped_now,
         )
         self._db = self.ledger.gate(self.box, self.policy, self.expiry)
         if self._aside is not None:

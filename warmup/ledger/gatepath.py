@@ -66,10 +66,21 @@ class GatePolicy:
 
     inputs: str  # warmup.policy.walk.inputs_digest of the policy and the mailbox's settings
     lookback: int  # warmup.policy.walk.lookback: days before the memo's day the windows read
-    domain_cap: bool  # the policy caps the domain: count today's sends of the whole domain
+    # a domain cap judged some day of the walk (the policy now, or one before it: eras): the
+    # domain's other mailboxes' days are read, and their stamp is part of the memo's inputs
+    domain_cap: bool
     provider_ceiling: int | None = None
     provider_min_interval: float = 0.0
     recipient_caps: bool = False  # the policy caps recipient domains: count today's per domain
+    # the policy now caps the domain: a reservation locks the domain's mailboxes and counts
+    # their sends today (None: as domain_cap). A mailbox whose cap is in the past locked them
+    # all on every reservation, for nothing: its sends today are bound by no cap.
+    domain_now: bool | None = None
+
+    @property
+    def caps_today(self) -> bool:
+        """Whether a reservation counts (and, on PostgreSQL, locks) the domain's sends today."""
+        return self.domain_cap if self.domain_now is None else self.domain_now
 
 
 @dataclass(frozen=True)

@@ -593,7 +593,7 @@ class PostgresGate(GateSession):
             "start": day_start(today, tz),
         }
         steps = [_step(_BEGIN, values)]
-        if p.domain_cap:  # the domain's count is read under its every mailbox's lock
+        if p.caps_today:  # the domain's count is read under its every mailbox's lock
             steps.append(_step(_LOCK_DOMAIN, values))
         lock = len(steps)
         steps.append(_step("warmup_gate_lock", values))

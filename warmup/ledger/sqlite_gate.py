@@ -272,7 +272,7 @@ class SQLiteGate(GateSession):
         self._raw: sqlite3.Connection | None = None  # one connection for this gate's transactions
         self._cur: sqlite3.Cursor | None = None
         self._sql: dict[int, str] = {}  # _message_rows's statement by the number of recipients
-        self._counts_domains = policy.domain_cap or policy.recipient_caps
+        self._counts_domains = policy.caps_today or policy.recipient_caps
         self._zone = zone(box.timezone)
         self._fixed: tuple[tuple[Any, ...], list[tuple[Any, ...]]] | None = None
         self._seen: _Seen | None = None
@@ -517,7 +517,7 @@ class SQLiteGate(GateSession):
         them."""
         box, p, tz = self.box, self.policy, self.box.timezone
         domain = None
-        if p.domain_cap:
+        if p.caps_today:
             domain = cur.execute(
                 _DOMAIN_SENT, (f"%@{box.address.rsplit('@', 1)[1]}", ts(day_start(today, tz)))
             ).fetchone()[0]
