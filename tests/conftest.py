@@ -7,6 +7,7 @@ import functools
 import os
 import shutil
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -283,6 +284,16 @@ def ledger_digest(path: Path) -> dict[str, list[tuple[object, ...]]]:
         return {t: sorted(con.execute(f'SELECT * FROM "{t}"').fetchall(), key=repr) for t in tables}
     finally:
         con.close()
+
+
+@pytest.fixture
+def thread_errors() -> Iterator[list[threading.ExceptHookArgs]]:
+    """The exceptions that ended a thread during the test (each would print a traceback)."""
+    seen: list[threading.ExceptHookArgs] = []
+    before = threading.excepthook
+    threading.excepthook = seen.append
+    yield seen
+    threading.excepthook = before
 
 
 @pytest.fixture

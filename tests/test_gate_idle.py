@@ -5,6 +5,7 @@ for a message in flight or of unknown fate."""
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from tests.gatekit import PASSWORD_ENV, add_box, policy_file, removed_while_pace
 from tests.peers.fixtures import SMTP_USER
 from tests.pgkit import ledger_url  # noqa: F401  (the fixture)
 from warmup import Gate, open_ledger
+from warmup.errors import InvalidFieldData
 
 BOX = SMTP_USER
 ROOT = Path(__file__).resolve().parents[1]
@@ -164,4 +166,38 @@ def test_a_forked_child_uses_the_gate_another_thread_held(ledger_path, tmp_path)
         time.sleep(0.02)
     assert os.waitstatus_to_exitcode(status) == 0
     gate.close()
+    assert outcomes(f"sqlite:///{ledger_path}") == [("a@example.com", "sent")]
+
+
+@pytest.mark.parametrize("bad", [math.inf, math.nan, -1, -0.5], ids=["inf", "nan", "-1", "-0.5"])
+def test_a_settle_after_that_is_no_wait_is_refused_naming_it(bad, ledger_path, tmp_path):
+    """``settle_after=float("inf")``, meant as "never", started a thread whose wait the platform
+    cannot take: an OverflowError traceback on stderr, and no settler for the gate's life; NaN
+    and negative seconds were taken as "at once". Refused before anything is opened, in one
+    line naming the parameter and what turns the thread off."""
+    add_box(2525, "--policy", str(policy_file(tmp_path / "p.toml", daily=50)))
+    with pytest.raises(InvalidFieldData) as err:
+        Gate(BOX, settle_after=bad)
+    assert err.value.exit_code == 65
+    assert str(err.value) == (
+        f"settle_after: expected seconds, 0 or more, got {bad!r}; None writes deferred "
+        "settlements only with the next reservation, flush() or close()"
+    )
+
+
+def test_a_settle_after_longer_than_a_thread_can_wait_keeps_its_thread(
+    ledger_path, tmp_path, thread_errors
+):
+    """A finite idle time past what a thread's wait takes (threading.TIMEOUT_MAX, ~292 years):
+    its thread ended at once in an OverflowError traceback. It waits (as long as it can), and
+    close() writes the settlement and ends it."""
+    add_box(2525, "--policy", str(policy_file(tmp_path / "p.toml", daily=50)))
+    with Gate(BOX, settle_after=1e10) as gate:
+        gate.reserve(["a@example.com"]).settle("sent")
+        settler = gate._settler
+        assert settler is not None
+        # the thread is waiting on the gate's condition, or it has ended
+        assert within(10, lambda: bool(gate._idle._waiters) or not settler.is_alive())  # type: ignore[attr-defined]
+        assert settler.is_alive() and thread_errors == []
+    assert not settler.is_alive() and thread_errors == []
     assert outcomes(f"sqlite:///{ledger_path}") == [("a@example.com", "sent")]

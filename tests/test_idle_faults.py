@@ -37,16 +37,6 @@ from warmup.outbox.worker import Worker
 BOX = IMAP_USER
 
 
-@pytest.fixture
-def thread_errors():  # type: ignore[no-untyped-def]
-    """The exceptions that ended a thread during the test (each would print a traceback)."""
-    seen: list[threading.ExceptHookArgs] = []
-    before = threading.excepthook
-    threading.excepthook = seen.append
-    yield seen
-    threading.excepthook = before
-
-
 def watcher_via(
     proxy: LoginFaultProxy, woken: threading.Event, lines: list[str], delays: list[int]
 ):  # type: ignore[no-untyped-def]

@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import email.policy
+import math
 import os
 import random
 import re
@@ -35,7 +36,14 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from warmup import addresses, headers, policies
-from warmup.errors import DataError, TempFail, Unavailable, WarmupError, expect
+from warmup.errors import (
+    DataError,
+    InvalidFieldData,
+    TempFail,
+    Unavailable,
+    WarmupError,
+    expect,
+)
 from warmup.instants import aware
 from warmup.ledger import (
     Claim,
@@ -304,6 +312,15 @@ class Gate:
             expect(timeout, (int, float), "timeout")
         if settle_after is not None:
             expect(settle_after, (int, float), "settle_after")
+            if not 0 <= float(settle_after) < math.inf:  # NaN too
+                # inf (or 1e10) for "never" ended its thread in a traceback (OverflowError,
+                # the wait too long for the platform); None is what turns it off
+                raise InvalidFieldData(
+                    "settle_after",
+                    "{field}: expected seconds, 0 or more, got {got}; None writes deferred "
+                    "settlements only with the next reservation, flush() or close()",
+                    got=repr(settle_after),
+                )
         smtp.chunking_wanted()  # a bad switch is refused before a slot is taken, not after
         self.ledger: GateLedger = ledger or open_ledger(db)
         self._notifier = notifier
@@ -923,7 +940,7 @@ def _settle_idle(ref: weakref.ref[Gate], idle: threading.Condition) -> None:
             left = gate._touched + max(after, backoff) - time.monotonic()
             if left > 0:
                 del gate
-                idle.wait(left)
+                idle.wait(min(left, threading.TIMEOUT_MAX))  # longer: OverflowError
                 continue
             try:
                 gate.flush()
