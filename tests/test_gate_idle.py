@@ -201,3 +201,36 @@ def test_a_settle_after_longer_than_a_thread_can_wait_keeps_its_thread(
         assert settler.is_alive() and thread_errors == []
     assert not settler.is_alive() and thread_errors == []
     assert outcomes(f"sqlite:///{ledger_path}") == [("a@example.com", "sent")]
+
+
+def test_as_many_gates_as_the_ledger_has_connections_each_write_once_idle(
+    ledger_url,  # noqa: F811
+    tmp_path,
+):
+    """A script keeping one gate per mailbox on one ledger, as many gates as the ledger's
+    connection pool holds (each keeps one between its reservations). On PostgreSQL each gate's
+    idle write checked one more out of the pool, which never came free: its thread waited 30 s
+    for it holding the gate's lock (and the script's next reservation with it), wrote nothing,
+    and close() failed "ledger ... is busy". A gate writes on the connection it holds."""
+    from warmup import api
+
+    ledger = open_ledger(ledger_url)
+    pool = ledger.engine.pool
+    n = pool.size() + pool._max_overflow  # type: ignore[attr-defined]
+    policy = str(policy_file(tmp_path / "p.toml", daily=50))
+    boxes = [f"m{i}@corp{i}.example" for i in range(n)]
+    for box in boxes:
+        api.add_mailbox(ledger, box, "exmail", policy=policy)
+    gates = [Gate(box, ledger=ledger) for box in boxes]
+    try:
+        for i, gate in enumerate(gates):
+            gate.reserve([f"r{i}@example.com"]).settle("sent")
+        everyone = [(f"r{i}@example.com", "sent") for i in range(n)]
+        assert within(20, lambda: outcomes(ledger_url) == everyone), outcomes(ledger_url)
+        for i, gate in enumerate(gates):
+            gate.reserve([f"s{i}@example.com"]).settle("sent")
+    finally:
+        for gate in gates:
+            gate.close()
+        ledger.close()
+    assert outcomes(ledger_url) == everyone + [(f"s{i}@example.com", "sent") for i in range(n)]

@@ -116,6 +116,31 @@ def test_a_connection_dropped_while_idle_is_replaced_for_the_next_reservation(
     ledger.close()
 
 
+def test_a_flush_writes_on_the_gates_connection_or_another_once_the_server_dropped_it(
+    pg_url,  # noqa: F811
+    tmp_path,
+):
+    """A gate writes its deferred settlements on the connection it holds (none more from the
+    pool); one the server dropped while the gate idled (a restart, pg_terminate_backend) is
+    replaced by one of the pool's, the settlement written all the same."""
+    ledger = flat(pg_url, tmp_path)
+    with Gate(BOX, ledger=ledger, settle_after=None) as gate:
+        gate.reserve(["a@example.com"], "<a@x>", now=NOW).settle("sent", now=NOW)
+        pg = gate._db._pg
+        gate.flush()
+        assert gate._db._pg is pg and gate._db._deferred == []
+        gate.reserve(["b@example.com"], "<b@x>", now=NOW).settle("sent", now=NOW)
+        with ledger.write() as conn:
+            conn.exec_driver_sql(f"SELECT pg_terminate_backend({pg.info.backend_pid})")
+        gate.flush()
+        assert gate._db._deferred == []
+        with ledger.read() as conn:
+            got = dict(conn.execute(sa.select(SEND.c.recipient, SEND.c.outcome)).all())
+        assert got == {"a@example.com": "sent", "b@example.com": "sent"}
+        gate.reserve(["c@example.com"], "<c@x>", now=NOW)  # a new connection for the gate
+    ledger.close()
+
+
 def test_domain_cap_counts_every_mailbox_of_the_domain(pg_url, tmp_path):  # noqa: F811
     policy = policy_file(tmp_path / "capped.toml", daily=50)
     policy.write_text(policy.read_text().replace("growth_factor", "domain_cap = 5\ngrowth_factor"))

@@ -86,13 +86,14 @@ _CLAIMED_SQL = (
 # comma-separated text, like the recipients): the statement's reads see those slots as they were
 # before (``reserved``/``unknown``), which only :meth:`PostgresGate._read` corrects, for a retry of
 # the same Message-ID; every other read treats reserved and sent alike.
-_READ_SETTLE = """
-WITH st AS (
+_SETTLE_SENT_SQL = """
     UPDATE send SET outcome = 'sent', settled_at = p.at
     FROM unnest(string_to_array(%(sids)s::text, ',')::bigint[],
                 string_to_array(%(sats)s::text, ',')::timestamptz[]) AS p(id, at)
     WHERE send.id = p.id AND send.mailbox_id = %(mid)s AND send.outcome IN ('reserved', 'unknown')
-)"""
+"""
+_READ_SETTLE = f"""
+WITH st AS ({_SETTLE_SENT_SQL})"""
 
 # Under a domain cap: the stamp of the domain's other mailboxes (part of the memo's inputs).
 _READ_STAMP = """, sx AS (
@@ -329,6 +330,10 @@ _CLAIMED = _unnamed(_CLAIMED_SQL)
 _ASIDE = _unnamed(_ASIDE_SQL)
 _TOUCH = _unnamed(_TOUCH_SQL)
 _KEEP_MEMO = _unnamed(_KEEP_MEMO_SQL)
+# PostgresGate.flush: the deferred settlements alone, under the mailbox's lock as a reservation
+# writes them (unnamed: it runs once a message when the gate falls idle, or at close).
+_LOCK_ONLY = _unnamed(_LOCK)
+_SETTLE_SENT = _unnamed(_SETTLE_SENT_SQL)
 
 
 def _step(
@@ -339,6 +344,15 @@ def _step(
     if isinstance(what, str):
         return what, [values[n] for n in _PREPARED[what][1]]
     return what[0], [values[n] for n in what[1]]
+
+
+def _deferred(pending: Sequence[tuple[int, dt.datetime]]) -> dict[str, str]:
+    """The ``sids`` and ``sats`` of :data:`_SETTLE_SENT_SQL`: deferred settlements' slots and
+    instants as comma-separated text."""
+    return {
+        "sids": ",".join(str(sid) for sid, _ in pending),
+        "sats": ",".join(at.astimezone(dt.UTC).isoformat() for _, at in pending),
+    }
 
 
 def _text(value: Any, encoding: str) -> bytes | None:
@@ -579,8 +593,7 @@ class PostgresGate(GateSession):
             "before": est - self.expiry,
             "claim_id": claim.message if claim is not None else None,
             "claim_worker": claim.worker if claim is not None else None,
-            "sids": ",".join(str(sid) for sid, _ in pending),
-            "sats": ",".join(at.astimezone(dt.UTC).isoformat() for _, at in pending),
+            **_deferred(pending),
             "mid": box.id,
             "inputs": p.inputs,
             "today": today,
@@ -697,6 +710,38 @@ class PostgresGate(GateSession):
             return []
         got = {r: sid for sid, r in self._rows(results[reserve])}
         return [got[r] for r in recipients]
+
+    def flush(self) -> None:
+        """Write deferred "sent" settlements now, in one round trip on the connection this gate
+        holds (else through the ledger's pool, as a settlement of a bounce is). Through the
+        pool, a process keeping as many gates on one ledger as its pool has connections (each
+        holding one) waited for one that never came free: the gate's idle write (its settler
+        thread, holding the gate's lock meanwhile) and its close() failed "busy" after 30 s."""
+        import psycopg
+
+        pending = list(self._deferred)
+        if not pending or self._pg is None:
+            super().flush()
+            return
+        values = {"mid": self.box.id, **_deferred(pending)}
+        with self.ledger._errors():
+            try:
+                self._exchange(
+                    [_step(what, values) for what in (_BEGIN, _LOCK_ONLY, _SETTLE_SENT, _COMMIT)]
+                )
+            except psycopg.OperationalError:
+                broken = self._pg.broken
+                self._abort()
+                if not broken:
+                    raise
+                # The server dropped the connection while it idled (a restart, a fail-over):
+                # nothing was written; through a new one from the pool instead.
+                super().flush()
+                return
+            except BaseException:
+                self._abort()
+                raise
+        del self._deferred[: len(pending)]
 
     def _abort(self) -> None:
         """After a failure: roll back (releasing the lock), or drop a broken connection (the next
