@@ -507,9 +507,12 @@ def test_a_cap_set_while_a_gate_is_open_is_what_its_preview_says(smtp_ssl, ssl_c
 
 def test_deferred_settlements_survive_a_refused_reservation(tmp_path, ssl_cert_env, smtp_ssl):
     add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml", daily=1)))
-    with Gate(BOX) as gate:
+    # no settler thread: half a second idle (a slow machine) and it wrote the settlement
+    # first, the refusal then had nothing to roll back
+    with Gate(BOX, settle_after=None) as gate:
         with gate.reserve(["a@example.com"]) as slot:
             slot.settle("sent")  # deferred to the next transaction
+        assert gate._db.pending
         with pytest.raises(NotAllowed):
             gate.reserve(["b@example.com"])  # refused: must not roll the settlement back
     ledger = open_ledger()

@@ -309,10 +309,14 @@ def test_a_gate_of_a_removed_mailbox_never_settles_another_mailboxs_slot(
         res = run("mailbox", "add", box, "--provider", "exmail", "--policy", str(policy))
         assert res.exit_code == 0, res.output
     ledger = open_ledger(ledger_url)
-    gate_b, gate_a = Gate(b, ledger=ledger), Gate(a, ledger=ledger)
+    # b's "sent" waits for its close, not for its settler thread (half a second idle on a
+    # slow machine wrote it before the removal, and the test proved nothing)
+    gate_b = Gate(b, ledger=ledger, settle_after=None)
+    gate_a = Gate(a, ledger=ledger)
     try:
         held = gate_b.reserve(["r3@example.com"])
         gate_b.reserve(["r1@example.com"]).settle("sent")  # written with b's next transaction
+        assert gate_b._db.pending
         assert ledger.remove_mailbox(b, force=True) == 0
         mine = [gate_a.reserve([f"r{n}@example.com"]) for n in (2, 4)]
         held.settle("released")
