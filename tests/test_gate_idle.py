@@ -234,3 +234,50 @@ def test_as_many_gates_as_the_ledger_has_connections_each_write_once_idle(
             gate.close()
         ledger.close()
     assert outcomes(ledger_url) == everyone + [(f"s{i}@example.com", "sent") for i in range(n)]
+
+
+@pytest.mark.alone
+def test_a_fork_waits_for_the_settler_to_finish_its_write(ledger_path, tmp_path):
+    """The settler thread writes inside SQLite's (or libpq's) own code, whose locks a fork copies
+    held by a thread the child does not have: a child forked meanwhile (multiprocessing,
+    os.fork) could hang at its first open of the ledger. A fork now waits for a write the
+    thread has begun, and no write begins until it is over. Here the thread's write waits for
+    a lock another connection holds, released only once the fork has begun: the child's copy
+    of the gate must show the write done."""
+    import sqlite3
+
+    add_box(2525, "--policy", str(policy_file(tmp_path / "p.toml", daily=50)))
+    forking, done = threading.Event(), threading.Event()
+    os.register_at_fork(before=lambda: None if done.is_set() else forking.set())  # runs first
+    other = sqlite3.connect(ledger_path, isolation_level=None, check_same_thread=False)
+    gate = Gate(BOX, settle_after=0)
+    try:
+        gate.reserve(["a@example.com"])
+        slot = gate.reserve(["b@example.com"])
+        other.execute("BEGIN IMMEDIATE")  # the settler's write now waits for this lock
+        slot.settle("sent")
+
+        def writing() -> bool:  # the thread holds the gate's lock: it is in its write
+            if gate._lock.acquire(blocking=False):
+                gate._lock.release()
+                return False
+            return True
+
+        assert within(10, writing)
+        releaser = threading.Thread(target=lambda: forking.wait(30) and other.execute("COMMIT"))
+        releaser.start()
+        pid = os.fork()
+        if pid == 0:
+            os._exit(3 if gate._db.pending else 0)
+        done.set()
+        releaser.join()
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0, "forked in the middle of the write"
+    finally:
+        done.set()
+        other.close()
+        gate.close()
+    assert outcomes(f"sqlite:///{ledger_path}") == [
+        ("a@example.com", "reserved"),
+        ("b@example.com", "sent"),
+    ]

@@ -909,13 +909,52 @@ class Gate:
 _GATES: weakref.WeakSet[Gate] = weakref.WeakSet()
 
 
+class _Writes:
+    """The settler threads' writes under way, which a fork waits for (and no write begins
+    until it is over): a write runs in the driver's own code (SQLite's, libpq's), whose locks
+    a fork copies held by a thread the child does not have; a child forked meanwhile (by
+    multiprocessing, or :mod:`warmup.shards`-like code of the script's) could hang at its first
+    open of a ledger. A fork from a thread that is itself writing does not wait for itself."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._writers: list[int] = []  # thread idents, one entry per write under way
+
+    def __enter__(self) -> None:
+        with self._cond:
+            self._writers.append(threading.get_ident())
+
+    def __exit__(self, *exc: object) -> None:
+        with self._cond:
+            self._writers.remove(threading.get_ident())
+            self._cond.notify_all()
+
+    def before_fork(self) -> None:
+        """Wait for the writes under way, and hold off new ones (until :meth:`after_fork`)."""
+        me = threading.get_ident()
+        self._cond.acquire()
+        self._cond.wait_for(lambda: all(w == me for w in self._writers))
+
+    def after_fork(self) -> None:
+        self._cond.release()
+
+
+_WRITES = _Writes()
+
+
 def _after_fork() -> None:
+    global _WRITES
+    _WRITES = _Writes()  # the parent's is held by the thread that forked, and the writers gone
     for gate in list(_GATES):
         gate._fresh_lock()
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork)
+    os.register_at_fork(
+        before=lambda: _WRITES.before_fork(),
+        after_in_parent=lambda: _WRITES.after_fork(),
+        after_in_child=_after_fork,
+    )
 
 
 def _settle_idle(ref: weakref.ref[Gate], idle: threading.Condition) -> None:
@@ -943,7 +982,8 @@ def _settle_idle(ref: weakref.ref[Gate], idle: threading.Condition) -> None:
                 idle.wait(min(left, threading.TIMEOUT_MAX))  # longer: OverflowError
                 continue
             try:
-                gate.flush()
+                with _WRITES:
+                    gate.flush()
                 backoff = 0.0
             except (WarmupError, OSError):
                 backoff = min(max(backoff * 2, 1.0), _SETTLE_BACKOFF)
