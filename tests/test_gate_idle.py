@@ -281,3 +281,50 @@ def test_a_fork_waits_for_the_settler_to_finish_its_write(ledger_path, tmp_path)
         ("a@example.com", "reserved"),
         ("b@example.com", "sent"),
     ]
+
+
+# A gate whose settler thread cannot start: no address space left for its stack.
+NO_THREAD = textwrap.dedent("""\
+    import resource, sys, threading
+    from warmup import Gate
+
+    gate = Gate(sys.argv[1])
+    slot = gate.reserve(["lead@example.com"])
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    with open("/proc/self/statm") as f:
+        used = int(f.read().split()[0]) * resource.getpagesize()
+    resource.setrlimit(resource.RLIMIT_AS, (used + 4 * 2**20, hard))  # a stack takes 8 MB
+    try:
+        threading.Thread(target=lambda: None).start()
+        print("a thread starts")
+    except RuntimeError:
+        slot.settle("sent")
+        print("settled")
+    resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+    gate.close()
+    print("closed")
+""")
+
+
+def test_a_settler_thread_that_cannot_start_fails_neither_settle_nor_close(ledger_path, tmp_path):
+    """A message that went, settled "sent" when no thread could be started (memory, a
+    process limit): settle() raised "can't start new thread" for a message already delivered
+    (send() with it: a caller retrying sends it twice), and close() then failed "cannot join
+    thread before it is started", its settlement never written. The thread is only a way to
+    write sooner: without it the settlement waits for close()."""
+    add_box(2525, "--policy", str(policy_file(tmp_path / "p.toml", daily=50)))
+    script = tmp_path / "script.py"
+    script.write_text(NO_THREAD)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    run = subprocess.run(
+        [sys.executable, str(script), BOX],
+        capture_output=True,
+        text=True,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+    )
+    if run.stdout.startswith("a thread starts"):
+        pytest.skip("a thread still started under the address-space limit")
+    assert (run.returncode, run.stdout, run.stderr) == (0, "settled\nclosed\n", "")
+    assert outcomes(f"sqlite:///{ledger_path}") == [SENT]

@@ -685,7 +685,14 @@ class Gate:
                 daemon=True,  # never keeps the interpreter from exiting
             )
             self._settler = settler
-            settler.start()
+            try:
+                settler.start()
+            except RuntimeError:
+                # No thread to be had (memory, a process limit): the settlement waits for the
+                # next reservation, flush() or close(), as without the thread. Raised, it failed
+                # the settle of a message already delivered, and close() then joined a thread
+                # never started.
+                self._settler = None
 
     def _stop_settler(self) -> threading.Thread | None:
         """Tell the settler thread to end (under the lock); it, to be joined outside the lock."""
