@@ -125,6 +125,27 @@ def test_a_burst_keeps_one_settler_and_close_ends_it(ledger_path, tmp_path):
     assert got == [(f"a{i}@example.com", "sent") for i in range(20)]
 
 
+def test_a_burst_keeps_its_thread_however_late_the_thread_first_looks(ledger_path, tmp_path):
+    """The settler thread first looks at the gate when it gets the gate's lock: on a busy
+    machine, only after the next message's reservation had written what waited. It found
+    nothing to write and ended, and the message after started another thread: one per message
+    (and the burst test above failed now and then). It waits for the gate to be idle first."""
+    add_box(2525, "--policy", str(policy_file(tmp_path / "p.toml", daily=50)))
+    with Gate(BOX, settle_after=60) as gate:
+        with gate._lock:  # the thread, started, waits for this lock
+            gate.reserve(["a0@example.com"]).settle("sent")
+            settler = gate._settler
+            slot = gate.reserve(["a1@example.com"])  # writes a0's: nothing waits now
+        assert settler is not None
+        # it has looked: it ended, or it waits on the gate's condition
+        assert within(10, lambda: not settler.is_alive() or bool(gate._idle._waiters))  # type: ignore[attr-defined]
+        slot.settle("sent")
+        assert gate._settler is settler and settler.is_alive()
+    assert not settler.is_alive()
+    got = outcomes(f"sqlite:///{ledger_path}")
+    assert got == [("a0@example.com", "sent"), ("a1@example.com", "sent")]
+
+
 @pytest.mark.alone
 def test_a_forked_child_uses_the_gate_another_thread_held(ledger_path, tmp_path):
     """A fork copies only the calling thread: a gate's lock that another thread (its settler

@@ -285,8 +285,8 @@ class Gate:
     burst costs no transaction more), but a script pacing its sends minutes apart left each
     message ``reserved`` all that time: lost as ``unknown`` by a crash meanwhile, and refused
     by ``mailbox remove`` as in flight. The gate's ledger work runs under one lock, so the
-    thread never meets a reservation on the connection; it runs only while something waits to
-    be written, and holds no reference that keeps the gate alive."""
+    thread never meets a reservation on the connection; it runs from a message that went until
+    the gate has been idle that long, and holds no reference that keeps the gate alive."""
 
     def __init__(
         self,
@@ -966,8 +966,8 @@ if hasattr(os, "register_at_fork"):
 
 def _settle_idle(ref: weakref.ref[Gate], idle: threading.Condition) -> None:
     """A gate's settler thread (:meth:`Gate._settle_soon`): once the gate has been idle its
-    ``settle_after`` seconds, :meth:`Gate.flush` on it, under its lock; then it ends, or when
-    the gate is closed, gone, or has nothing to write. It holds the gate only while it looks:
+    ``settle_after`` seconds, :meth:`Gate.flush` on it, under its lock, unless a reservation
+    wrote it meanwhile; then it ends, or when the gate is closed or gone. It holds the gate only while it looks:
     a gate a script drops without closing is not kept alive by its thread. The ledger away
     (an error of warmup's): tried again, waiting longer each time up to :data:`_SETTLE_BACKOFF`
     (the next reservation or close() writes it first, and says so); any other error ends the
@@ -980,14 +980,20 @@ def _settle_idle(ref: weakref.ref[Gate], idle: threading.Condition) -> None:
             if gate is None or gate._settler is not me:
                 return
             after = gate.settle_after
-            if after is None or not (gate._held or gate._db.pending):
+            if after is None:
                 gate._settler = None
                 return
             left = gate._touched + max(after, backoff) - time.monotonic()
             if left > 0:
+                # Idle or not, nothing is decided before the gate has been idle this long: a
+                # thread that first looked after the next reservation wrote what waited (a
+                # busy machine) found nothing, ended, and the next message started another.
                 del gate
                 idle.wait(min(left, threading.TIMEOUT_MAX))  # longer: OverflowError
                 continue
+            if not (gate._held or gate._db.pending):  # a reservation wrote it meanwhile
+                gate._settler = None
+                return
             try:
                 with _WRITES:
                     gate.flush()
