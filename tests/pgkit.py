@@ -14,6 +14,7 @@ afterwards. Without ``WARMUP_TEST_PG`` the PostgreSQL tests skip locally and FAI
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 from urllib.parse import quote
@@ -159,3 +160,73 @@ def waiting_for_lock(url: str, app: str) -> bool:
             )
     finally:
         ledger.close()
+
+
+class PgProxy:
+    """A TCP proxy on 127.0.0.1 to the test server; :meth:`down` cuts every connection and
+    refuses new ones (a server restarting), :meth:`up` lets them through again."""
+
+    def __init__(self) -> None:
+        import socket
+
+        import sqlalchemy as sa
+
+        target = sa.engine.make_url(pg_server())
+        self.target = (target.host or "127.0.0.1", target.port or 5432)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.conns: list = []
+        self.is_down = False
+        self.refused = 0  # connections refused while down
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def url(self, url: str) -> str:
+        return str(url).replace(f"{self.target[0]}:{self.target[1]}", f"127.0.0.1:{self.port}")
+
+    def _accept(self) -> None:
+        import socket
+
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if self.is_down:
+                client.close()
+                self.refused += 1
+                continue
+            server = socket.create_connection(self.target)
+            with self.lock:
+                self.conns += [client, server]
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, a, b) -> None:  # type: ignore[no-untyped-def]
+        import socket
+
+        try:
+            while data := a.recv(65536):
+                b.sendall(data)
+        except OSError:
+            pass
+        for s in (a, b):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def down(self) -> None:
+        import socket
+
+        self.is_down = True
+        with self.lock:
+            for s in self.conns:
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            self.conns = []
+
+    def up(self) -> None:
+        self.is_down = False

@@ -12,13 +12,14 @@ import sys
 import textwrap
 import threading
 import time
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 
 from tests.gatekit import PASSWORD_ENV, add_box, policy_file, removed_while_paced, within
 from tests.peers.fixtures import SMTP_USER
-from tests.pgkit import ledger_url  # noqa: F401  (the fixture)
+from tests.pgkit import PgProxy, ledger_url, pg_url  # noqa: F401  (the fixtures)
 from warmup import Gate, open_ledger
 from warmup.errors import InvalidFieldData
 
@@ -349,3 +350,60 @@ def test_a_settler_thread_that_cannot_start_fails_neither_settle_nor_close(ledge
         pytest.skip("a thread still started under the address-space limit")
     assert (run.returncode, run.stdout, run.stderr) == (0, "settled\nclosed\n", "")
     assert outcomes(f"sqlite:///{ledger_path}") == [SENT]
+
+
+@pytest.mark.slow
+def test_what_the_server_said_while_the_ledger_was_away_is_written_by_the_idle_gate(
+    smtp_ssl,
+    ssl_cert_env,
+    pg_url,  # noqa: F811
+    tmp_path,
+    monkeypatch,
+):
+    """The team server goes away while a script's message is in DATA, and the SMTP server
+    takes it for one recipient and refuses the other for good (550 5.1.1): the gate holds what
+    it said (counted as sent meanwhile). The script then keeps the gate open and idle (paced
+    sends): its thread tries again, longer apart, and once the server is back writes the hard
+    bounce, its suppression and the "sent", without a reservation or close() to do it."""
+    monkeypatch.setenv("WARMUP_DB", pg_url)
+    for name, value in PASSWORD_ENV.items():
+        monkeypatch.setenv(name, value)
+    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml", daily=5)))
+    smtp_ssl.reject_rcpt = {"dead@example.com": (550, "5.1.1 no such user")}
+    smtp_ssl.hold_data_reply = threading.Event()
+    proxy = PgProxy()
+
+    def away_in_data() -> None:
+        if smtp_ssl.holding.wait(60):
+            proxy.down()  # while the message is in DATA
+        smtp_ssl.hold_data_reply.set()
+
+    taker = threading.Thread(target=away_in_data)
+    taker.start()
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = BOX, "lead@example.com, dead@example.com", "Hi"
+    msg.set_content("Hello.")
+    gate = Gate(BOX, db=proxy.url(pg_url))
+    try:
+        report = gate.send(msg)
+        taker.join()
+        assert report.sent == ["lead@example.com"]
+        assert report.results["dead@example.com"].outcome == "hard"
+        assert gate._held
+        refused = proxy.refused
+        assert within(30, lambda: proxy.refused > refused)  # the thread tried, in vain
+        proxy.up()
+        assert within(30, lambda: not gate._held and not gate._db.pending)
+        assert outcomes(pg_url) == [SENT, ("dead@example.com", "hard")]
+        ledger = open_ledger(pg_url)
+        try:
+            with ledger.read() as conn:
+                assert conn.exec_driver_sql("SELECT address FROM suppression").all() == [
+                    ("dead@example.com",)
+                ]
+        finally:
+            ledger.close()
+    finally:
+        smtp_ssl.hold_data_reply.set()
+        proxy.up()
+        gate.close()

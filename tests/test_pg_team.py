@@ -18,6 +18,7 @@ from tests import forkcli
 from tests.gatekit import PASSWORD_ENV, cli
 from tests.outboxkit import members_sink, pool_of, queue_plain
 from tests.pgkit import (  # noqa: F401  (pg_url: the fixture)
+    PgProxy,
     drop_sessions,
     pg_server,
     pg_url,
@@ -76,74 +77,6 @@ def _warmup(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
-
-
-class PgProxy:
-    """A TCP proxy on 127.0.0.1 to the test server; :meth:`down` cuts every connection and
-    refuses new ones (a server restarting), :meth:`up` lets them through again."""
-
-    def __init__(self) -> None:
-        import socket
-
-        target = sa.engine.make_url(pg_server())
-        self.target = (target.host or "127.0.0.1", target.port or 5432)
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.conns: list = []
-        self.is_down = False
-        self.refused = 0  # connections refused while down
-        self.lock = threading.Lock()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def url(self, url: str) -> str:
-        return str(url).replace(f"{self.target[0]}:{self.target[1]}", f"127.0.0.1:{self.port}")
-
-    def _accept(self) -> None:
-        import socket
-
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            if self.is_down:
-                client.close()
-                self.refused += 1
-                continue
-            server = socket.create_connection(self.target)
-            with self.lock:
-                self.conns += [client, server]
-            for a, b in ((client, server), (server, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
-
-    def _pump(self, a, b) -> None:  # type: ignore[no-untyped-def]
-        import socket
-
-        try:
-            while data := a.recv(65536):
-                b.sendall(data)
-        except OSError:
-            pass
-        for s in (a, b):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def down(self) -> None:
-        import socket
-
-        self.is_down = True
-        with self.lock:
-            for s in self.conns:
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-            self.conns = []
-
-    def up(self) -> None:
-        self.is_down = False
 
 
 def test_a_worker_whose_ledger_goes_down_while_it_sends_records_the_message_once_back(
