@@ -916,6 +916,11 @@ class Gate:
 _GATES: weakref.WeakSet[Gate] = weakref.WeakSet()
 
 
+# The longest a fork waits for a settler thread's write (:class:`_Writes`): longer than a busy
+# SQLite ledger's or a PostgreSQL lock's timeout (30 s), which end a write that waits in vain.
+_FORK_WAIT = 60.0
+
+
 class _Writes:
     """The settler threads' writes under way, which a fork waits for (and no write begins
     until it is over): a write runs in the driver's own code (SQLite's, libpq's), whose locks
@@ -937,10 +942,12 @@ class _Writes:
             self._cond.notify_all()
 
     def before_fork(self) -> None:
-        """Wait for the writes under way, and hold off new ones (until :meth:`after_fork`)."""
+        """Wait for the writes under way, and hold off new ones (until :meth:`after_fork`).
+        Not for ever: a write stuck on a server that vanished (no answer, no reset) would hang
+        the fork, and such a write waits on the network, not in the driver's locks."""
         me = threading.get_ident()
         self._cond.acquire()
-        self._cond.wait_for(lambda: all(w == me for w in self._writers))
+        self._cond.wait_for(lambda: all(w == me for w in self._writers), _FORK_WAIT)
 
     def after_fork(self) -> None:
         self._cond.release()
