@@ -110,16 +110,16 @@ def test_a_queued_from_keeps_its_display_name(box, smtp_ssl, tmp_path):
 
 
 def test_a_pool_member_sending_keeps_the_display_name_given_for_another():
-    from warmup.outbox.worker import _as_sent
+    from warmup.outbox.sentas import as_sent
 
     data = b"From: =?utf-8?b?6ZSA5ZSu6YOo?= <a@corp.example>\r\nTo: x@example.com\r\n\r\nx\r\n"
     msg = email.message_from_bytes(
-        _as_sent(data, "b@corp.example", False, NOW), policy=email.policy.default
+        as_sent(data, "b@corp.example", False, NOW), policy=email.policy.default
     )
     assert str(msg["From"]) == "销售部 <b@corp.example>"
     dated = b"Date: Tue, 01 Dec 2026 09:00:00 +0000\r\n" + data
-    assert _as_sent(data, "a@corp.example", False, NOW) == dated  # only dated: bytes as they are
-    assert _as_sent(dated, "a@corp.example", False, NOW) == dated
+    assert as_sent(data, "a@corp.example", False, NOW) == dated  # only dated: bytes as they are
+    assert as_sent(dated, "a@corp.example", False, NOW) == dated
 
 
 def test_sendmail_a_long_raw_utf8_subject_alone(box, run, smtp_ssl):
@@ -172,10 +172,10 @@ def test_a_line_of_998_octets_goes():
 def test_a_pool_message_queued_raw_by_a_script_is_rewritten_without_unknown_8bit():
     # The queue relay stores a script's bytes as they came; the worker rewrites From for the
     # sending member and refolded the raw UTF-8 subject as '=?unknown-8bit?...'.
-    from warmup.outbox.worker import _as_sent
+    from warmup.outbox.sentas import as_sent
 
     data = f"From: a@corp.example\r\nSubject: {SUBJECT}\r\n\r\nx\r\n".encode()
-    out = _as_sent(data, "b@corp.example", True, NOW)
+    out = as_sent(data, "b@corp.example", True, NOW)
     assert b"unknown-8bit" not in out and out.split(b"\r\n\r\n")[0].isascii()
     msg = email.message_from_bytes(out, policy=email.policy.default)
     assert (str(msg["Subject"]), str(msg["From"])) == (SUBJECT, "b@corp.example")
@@ -305,17 +305,17 @@ def test_send_writes_each_to_and_cc_as_one_address(box, run, smtp_ssl):
 def test_the_overflow_channel_dates_a_message_and_leaves_its_own_sender_fields():
     from types import SimpleNamespace
 
-    from warmup.outbox.worker import _overflow_sender
+    from warmup.outbox.sentas import overflow_sender
 
     data = b"From: Sales <news@corp.example>\r\nSender: ops@corp.example\r\nTo: x@example.com\r\n\r\nx\r\n"
     pool = SimpleNamespace(members=[])
-    out, sender = _overflow_sender(data, pool, NOW)  # type: ignore[arg-type]
+    out, sender = overflow_sender(data, pool, NOW)  # type: ignore[arg-type]
     assert (out, sender) == (
         b"Date: Tue, 01 Dec 2026 09:00:00 +0000\r\n" + data,
         "news@corp.example",
     )
     dated = b"Date: Mon, 30 Nov 2026 09:00:00 +0800\r\n" + data
-    assert _overflow_sender(dated, pool, NOW) == (dated, "news@corp.example")  # type: ignore[arg-type]
+    assert overflow_sender(dated, pool, NOW) == (dated, "news@corp.example")  # type: ignore[arg-type]
 
 
 def test_queue_add_refuses_an_eml_whose_header_is_not_utf8_and_queues_nothing(
@@ -376,10 +376,10 @@ def _variants():
 @pytest.mark.parametrize("text", list(_variants()))
 @pytest.mark.parametrize("reply_to", [False, True])
 def test_the_worker_reads_the_raw_fields_as_the_full_parse_does(text, reply_to):
-    from warmup.outbox.worker import _as_sent, _as_sent_parsed
+    from warmup.outbox.sentas import as_sent, as_sent_parsed
 
     data = text.encode()
-    assert _as_sent(data, "a@corp.example", reply_to, NOW) == _as_sent_parsed(
+    assert as_sent(data, "a@corp.example", reply_to, NOW) == as_sent_parsed(
         data, "a@corp.example", reply_to, NOW
     )
 
@@ -387,7 +387,7 @@ def test_the_worker_reads_the_raw_fields_as_the_full_parse_does(text, reply_to):
 def test_the_raw_fields_tell_the_plain_sender_fields():
     # What keeps the worker as fast as the gate: a message naming only its sender is told from
     # its raw fields, without the header registry's parse (a fifth of the worker's rate).
-    from warmup.outbox.worker import _plainly_names
+    from warmup.outbox.sentas import _plainly_names
 
     for plain in ("a@corp.example", "Sales Team <A@corp.example>", " <a@corp.example> "):
         assert _plainly_names([plain], "a@corp.example"), plain
