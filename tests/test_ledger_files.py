@@ -302,3 +302,25 @@ def test_doctor_checks_a_read_only_ledger_as_the_commands_read_it(read_only_fold
     else:
         assert (check.status, check.detail) == ("ok", "the file's pages are whole (quick_check)")
     assert folder.db.read_bytes() == before and folder.names() == names
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("quota",), ("mailbox", "list"), ("mailbox", "add", BOX, "--provider", "exmail")],
+)
+@pytest.mark.parametrize("content", [b"\n", b"x", b"SQLite format 2"])
+def test_a_file_shorter_than_a_sqlite_header_is_refused_not_made_a_ledger(tmp_path, args, content):
+    """'echo > ledger.db' leaves one byte, which SQLite takes for a new database: 'warmup quota'
+    answered "No mailboxes yet", exit 0, and the file was a fresh ledger (whoever's file it was,
+    or a ledger cut short). It is refused, as a file of any other size that is no ledger is."""
+    db = tmp_path / "ledger.db"
+    db.write_bytes(content)
+    res = cli(*args, env={"WARMUP_DB": str(db)})
+    assert res.returncode == 78, res.stdout + res.stderr
+    assert res.stdout == ""
+    assert res.stderr == (
+        f"Error: ledger {db} is not a warmup ledger or is corrupted ({len(content)} bytes, shorter "
+        f"than a SQLite file's header); point --db/WARMUP_DB at another file or restore a backup\n"
+    )
+    assert db.read_bytes() == content
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ledger.db"]

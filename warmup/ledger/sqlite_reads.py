@@ -126,13 +126,19 @@ def private(path: Path, create: bool = True) -> tuple[list[Path], list[str]]:
             raise ConfigError(f"ledger {path}: cannot create it ({exc.strerror})") from None
         return [path, *missing], []
     try:
-        mode = path.stat().st_mode
+        st = path.stat()
     except OSError:
         return [], []
+    mode = st.st_mode
     if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):  # a folder: worded where it fails
         # A device or a FIFO: SQLite would make its journal beside it (/dev/full-journal),
         # left there by the failed write, and a ledger on one keeps nothing anyway.
         raise ConfigError(f"ledger {path} is not a regular file; name a file, e.g. ledger.db")
+    if short := stub(path):
+        raise ConfigError(
+            f"ledger {path} is not a warmup ledger or is corrupted ({short} bytes, shorter than "
+            f"a SQLite file's header); point --db/WARMUP_DB at another file or restore a backup"
+        )
     if not create and empty_file(path):
         raise ConfigError(
             f"ledger {path} is an empty file (0 bytes), not a warmup ledger: if it held your "
@@ -145,6 +151,24 @@ def private(path: Path, create: bool = True) -> tuple[list[Path], list[str]]:
             f"make it private: chmod 600 {path}"
         ]
     return [], []
+
+
+_HEADER = 100  # bytes: a SQLite file's header, which every database file holds whole
+
+
+def stub(path: Path) -> int:
+    """The size of ``path`` if it is a regular file of 1 to 99 bytes that does not start as a
+    SQLite file, else 0. SQLite takes such a file for a new database ('echo > ledger.db' leaves
+    one byte): a read command turned it, someone's file or a ledger cut short, into a fresh
+    ledger and answered from it. One that cannot be read: 0 (SQLite says why)."""
+    try:
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode) or not 0 < st.st_size < _HEADER:
+            return 0
+        with path.open("rb") as f:
+            return 0 if f.read(16) == b"SQLite format 3\x00" else st.st_size
+    except OSError:
+        return 0
 
 
 def empty_file(path: Path) -> bool:
@@ -1061,7 +1085,7 @@ class SQLiteReads:
         when the full backend must open it instead (to create, migrate, refuse or explain)."""
         path = _path(url)
         try:  # is_file() raises for a name too long (ENAMETOOLONG), EACCES on a folder
-            if path is None or not path.is_file() or empty_file(path):
+            if path is None or not path.is_file() or empty_file(path) or stub(path):
                 return None  # an empty file: the full backend refuses it (or starts one in it)
         except OSError:
             return None  # the full backend words it
