@@ -484,3 +484,52 @@ def test_a_message_sent_before_it_was_queued_says_so_not_that_a_worker_stopped(
     assert "stopped" not in res.stdout
     (row,) = json.loads(cli("queue", "list", "--json").stdout)
     assert (row["state"], row["last_reply"], row["attempts"]) == ("sent", why, 0)
+
+
+@pytest.mark.parametrize(
+    ("csv_file", "tpl_file", "said"),
+    [
+        ("/dev/zero", None, "Error: /dev/zero: larger than 100 MB; split it into several files"),
+        (
+            None,
+            "/dev/zero",
+            "Error: template /dev/zero: larger than 1 MB; a template is a subject and a body or "
+            "two: give its TOML file",
+        ),
+    ],
+)
+def test_queue_add_reads_no_further_than_it_takes_of_a_file_without_end(
+    tmp_path: Path, csv_file: str | None, tpl_file: str | None, said: str
+) -> None:
+    """'queue add --csv /dev/zero' (or --template), a binary file named by mistake, was read
+    whole into memory: the kernel killed warmup, or its neighbours; --eml, 'import' and
+    'suppress add --from' stop reading past their limit. A process of its own, its memory held to
+    1.5 GB: before the fix it died of MemoryError with a traceback."""
+    import os
+    import resource
+    import subprocess
+    import sys
+
+    from tests.conftest import ledger_digest
+
+    db = tmp_path / "ledger.db"
+    env = {**os.environ, "WARMUP_DB": str(db)}
+    assert (
+        cli("mailbox", "add", BOX, "--provider", "exmail", env={"WARMUP_DB": str(db)}).returncode
+        == 0
+    )
+    rows = leads(tmp_path / "leads.csv", 1)
+    tpl = template(tmp_path / "t.toml")
+    before = ledger_digest(db)
+
+    def small_memory() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (1_500_000_000, 1_500_000_000))
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "warmup", "queue", "add", "--mailbox", BOX,
+         "--csv", csv_file or str(rows), "--template", tpl_file or str(tpl)],
+        capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL,
+        preexec_fn=small_memory, timeout=120, check=False,
+    )  # fmt: skip
+    assert (proc.returncode, proc.stdout, proc.stderr) == (65, "", said + "\n")
+    assert ledger_digest(db) == before

@@ -92,6 +92,16 @@ STANDARD_INPUT = StandardInput("-")
 DataFile = Path | StandardInput  # a file of data a command reads: ``-`` is standard input
 
 
+def read_head(path: DataFile, limit: int) -> bytes:
+    """The bytes of ``path`` (a file, or standard input), at most ``limit + 1`` of them: a reader
+    that holds the whole file tells one over ``limit`` by its length, without reading to the end
+    of one that has none (``/dev/zero``, a binary log named by mistake)."""
+    if isinstance(path, StandardInput):
+        return path.read_bytes(limit + 1)
+    with path.open("rb") as f:
+        return f.read(limit + 1)
+
+
 def data_path(text: str) -> DataFile:
     """The FILE a user gave: ``-`` is standard input (:data:`STANDARD_INPUT`), else a path."""
     return STANDARD_INPUT if text == "-" else Path(text)

@@ -28,13 +28,14 @@ from itertools import islice
 from typing import Any
 
 from warmup.errors import DataError
-from warmup.files import DataFile
+from warmup.files import DataFile, read_head
 from warmup.headers import MESSAGE_LIMIT, size_error
 from warmup.outbox.inputerrors import Collector
 from warmup.words import byte_size
 
 PARTS = ("subject", "text", "html")
 MAX_TEMPLATE = 1_000_000  # bytes
+MAX_CSV = 100_000_000  # bytes: millions of rows, years of any plan's sends
 
 
 @dataclass(frozen=True)
@@ -56,11 +57,14 @@ def load_template(path: DataFile) -> Template:
     from jinja2 import nodes
 
     try:
-        raw = path.read_bytes()
+        raw = read_head(path, MAX_TEMPLATE)
     except OSError as exc:
         raise DataError(f"template {path}: cannot read it ({exc.strerror})") from None
     if len(raw) > MAX_TEMPLATE:
-        raise DataError(f"template {path}: larger than {byte_size(MAX_TEMPLATE)}")
+        raise DataError(
+            f"template {path}: larger than {byte_size(MAX_TEMPLATE)}; a template is a subject and "
+            f"a body or two: give its TOML file"
+        )
     try:
         data = tomllib.loads(raw.decode("utf-8-sig"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
@@ -438,9 +442,11 @@ def _rows(path: DataFile) -> Iterator[tuple[int, dict[str, str] | DataError]]:
     """:func:`rows`, a bad row yielded as its :class:`DataError` (the reading goes on); what
     makes the whole file unreadable is raised."""
     try:
-        raw = path.read_bytes()
+        raw = read_head(path, MAX_CSV)
     except OSError as exc:
         raise DataError(f"{path}: cannot read it ({exc.strerror})") from None
+    if len(raw) > MAX_CSV:  # read whole, '--csv /dev/zero' filled memory until the kernel killed it
+        raise DataError(f"{path}: larger than {byte_size(MAX_CSV)}; split it into several files")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
