@@ -468,6 +468,23 @@ def test_an_international_host_name_is_told_in_the_form_to_write(run, option, gi
     assert run("mailbox", "add", "me@lab.test", "--provider", "custom", *args).exit_code == 0
 
 
+@pytest.mark.parametrize("host", ["192.168.1.300", "999.999.999.999", "10.0.0", "12345"])
+@pytest.mark.parametrize("option", ["--smtp-host", "--imap-host"])
+def test_a_mistyped_ip_address_is_refused_not_kept_as_a_host_name(run, option, host):
+    """'--smtp-host 192.168.1.300' was taken for a host name (its labels are letters, digits
+    and hyphens): the mailbox was added, and its first send failed, the name not resolving
+    (or '10.0.0' read by the resolver as 10.0.0.0). A name's last label is never a number."""
+    hosts = {"--smtp-host": "smtp.lab.test", "--imap-host": "imap.lab.test", option: host}
+    args = [a for pair in hosts.items() for a in pair]
+    res = run("mailbox", "add", "me@lab.test", "--provider", "custom", *args)
+    assert (res.exit_code, res.output) == (
+        64,
+        f"Error: {option} {host!r}: expected a host name or IP address (several, tried in "
+        f"turn: primary,backup)\n",
+    )
+    assert "me@lab.test" not in run("mailbox", "list", "--json").output  # nothing was stored
+
+
 def test_a_custom_mailbox_without_hosts_is_told_every_host_it_lacks(run):
     """'provider custom needs --smtp-host and --smtp-port': the port is optional, and once the
     SMTP host was given the IMAP one was asked for next, one try at a time."""

@@ -78,7 +78,10 @@ def _is_host(host: str) -> bool:
         ipaddress.ip_address(host)
         return True
     except ValueError:
-        return len(host) <= 253 and _HOST_NAME.fullmatch(host) is not None
+        # A last label of digits is an IP address mistyped ('192.168.1.300', '10.0.0'), no name:
+        # kept, it failed only at the first send, or the resolver read '10.0.0' as 10.0.0.0.
+        top = host.rstrip(".").rsplit(".", 1)[-1]
+        return len(host) <= 253 and _HOST_NAME.fullmatch(host) is not None and not top.isdigit()
 
 
 def _ascii_host(host: str) -> str | None:
