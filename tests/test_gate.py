@@ -1013,3 +1013,45 @@ def test_a_trigger_refusing_a_settlement_is_one_line_and_the_settlement_waits(
         con.close()
         gate._db.flush()
     assert rows(ledger_path, "SELECT recipient, outcome FROM send") == [("a@example.com", "sent")]
+
+
+def test_gates_in_threads_sharing_a_gate_ledger_open_its_full_backend_once(
+    ledger_path, monkeypatch
+):
+    # One open_gate_ledger() shared by a script's worker threads: two that first needed the full
+    # backend at once each opened one, and the first one opened was never closed (its engine and
+    # connections leaked). Both opens are held at a barrier: before, both threads got there.
+    import threading
+
+    import warmup.ledger as ledger_module
+    from warmup.ledger import open_gate_ledger
+
+    add_box(2525)
+    opened: list[object] = []
+    both = threading.Barrier(2, timeout=1.0)
+    real = ledger_module.open_ledger
+
+    def opening(*args, **kwargs):
+        try:
+            both.wait()
+        except threading.BrokenBarrierError:
+            pass  # the other thread waits for this open instead of making its own
+        full = real(*args, **kwargs)
+        opened.append(full)
+        return full
+
+    monkeypatch.setattr(ledger_module, "open_ledger", opening)
+    shared = open_gate_ledger()
+    got: list[object] = []
+    try:
+        threads = [threading.Thread(target=lambda: got.append(shared.full())) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(10)
+        assert len(opened) == 1
+        assert got == [opened[0], opened[0]]
+    finally:
+        shared.close()
+        for full in opened[1:]:
+            full.close()  # type: ignore[attr-defined]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -671,13 +672,19 @@ class SQLiteGateLedger(SQLiteReads):
     def __init__(self, raw: sqlite3.Connection, where: str, warnings: list[str]) -> None:
         super().__init__(raw, where, warnings)
         self._full: Ledger | None = None
+        # Gates in several threads may share this ledger (one open_gate_ledger() for a script's
+        # workers): the first to need the full backend opens it, the others wait for that one.
+        self._opening = threading.Lock()
 
     def full(self) -> Ledger:
         """The full :class:`~warmup.ledger.sqlite.SQLiteLedger` on the same file, opened once."""
         if self._full is None:
-            from warmup.ledger import open_ledger, resolve_url
+            with self._opening:
+                if self._full is None:
+                    from warmup.ledger import open_ledger, resolve_url
 
-            self._full = open_ledger(resolve_url(self.where), create=False)  # the path, quoted
+                    # the path, quoted
+                    self._full = open_ledger(resolve_url(self.where), create=False)
         return self._full
 
     def suppressed(self, addresses: Iterable[str]) -> dict[str, str]:
