@@ -638,6 +638,8 @@ def _parse(msg: Message, depth: int = 0, mailbox: str | None = None) -> list[Bou
                 return found
     if parts.feedback or "feedback-report" in str(msg.get("Content-Type", "")).lower():
         return _parse_arf(msg, parts)
+    if _is_jmrp(msg, parts):
+        return _parse_arf(msg, parts, "Microsoft's JMRP report (no ARF part)", "jmrp")
     if parts.dsn and parts.dsn_in_text and not _reports_itself(msg, "\n".join(parts.texts)):
         # "Final-Recipient: ... Action: failed" typed (or pasted) into a reply is no report:
         # anybody can write it, about any address the mailbox mails.
@@ -716,7 +718,30 @@ def _reports_itself(msg: Message, body: str) -> bool:
     )
 
 
-def _parse_arf(msg: Message, parts: _Parts) -> list[Bounce]:
+# Microsoft's Junk Mail Reporting Program wrote its complaints in a format of its own before ARF
+# (still read by feedback-loop tools; sisimai's ARF module reads it so, BSD-2): From
+# staff@hotmail.com, "Subject: complaint about message from <IP>", a multipart/mixed whose
+# attached original carries the complaining recipient in an X-HmXmrOriginalRecipient header.
+# Amazon SES forwarded complaints the same way from complaints@email-abuse.amazonses.com. A
+# complaint counts, as an ARF report's does, only for a send of the mailbox it names.
+_JMRP_SENDERS = frozenset({"staff@hotmail.com", "complaints@email-abuse.amazonses.com"})
+_JMRP_SUBJECT = re.compile(r"\s*complaint about message from\b", re.IGNORECASE)
+_JMRP_RECIPIENT = "X-HmXmrOriginalRecipient"
+
+
+def _is_jmrp(msg: Message, parts: _Parts) -> bool:
+    """Whether ``msg`` is a complaint in Microsoft's pre-ARF JMRP form (see above)."""
+    return (
+        parts.original is not None
+        and _JMRP_SUBJECT.match(str(msg.get("Subject", ""))[:200]) is not None
+        and formats.header_addresses(msg, ("From",)) <= _JMRP_SENDERS
+        and bool(formats.header_addresses(msg, ("From",)))
+    )
+
+
+def _parse_arf(
+    msg: Message, parts: _Parts, form: str = "an ARF report", rule: str = "arf"
+) -> list[Bounce]:
     fields = _fields("\n".join(parts.feedback))
     recipient = ""
     # A feedback loop that redacts the recipient (RFC 6590) writes a placeholder where it was:
@@ -730,6 +755,10 @@ def _parse_arf(msg: Message, parts: _Parts) -> list[Bounce]:
             recipient = _clean_addr(fields[key])
             if recipient:
                 break
+    if not recipient and parts.original is not None:
+        hmxmr = str(parts.original.get(_JMRP_RECIPIENT, ""))[:1000]
+        redacted = redacted or _is_redacted(hmxmr)
+        recipient = "" if redacted else _clean_addr(hmxmr)
     # Else the original's only recipient. Of a message to several, which one complained is
     # unknown: the first of them (alphabetically) was taken, suppressing an address that never
     # complained while the one that did was mailed on. No recipient: kept, never counted.
@@ -761,9 +790,9 @@ def _parse_arf(msg: Message, parts: _Parts) -> list[Bounce]:
             diagnostic=_fold(diag),
             message_id=message_id,
             reason="feedback",
-            rule=f"arf.{feedback_type.strip().lower()}" if why else "arf",
+            rule=f"{rule}.{feedback_type.strip().lower()}" if why else rule,
             steps=(
-                f"an ARF report, Feedback-Type {feedback_type}"
+                f"{form}, Feedback-Type {feedback_type}"
                 + (f" ({why}) -> feedback -> notice" if why else " -> feedback -> complaint"),
             )
             + (
