@@ -1586,7 +1586,7 @@ def test_reports_moved_by_another_sync_meanwhile_are_no_failure(box, ledger_path
     )  # fmt: skip
     args = ["bounces", "sync", BOX, "--move-to", "Done", "--json"]
     first = subprocess.Popen(
-        [sys.executable, "-c", crash.HOOKED, "SIGSTOP", "_move", "1", *args],
+        [sys.executable, "-c", crash.HOOKED, "SIGSTOP", "_sync_folder>move", "1", *args],
         env={**os.environ, **ENV},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

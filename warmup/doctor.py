@@ -36,7 +36,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
 from warmup.api import endpoints
-from warmup.bounces import imap as imapmod
+from warmup.bounces import imapconn
 from warmup.errors import ConfigError, PermissionFailure, TempFail, Unavailable, WarmupError
 from warmup.ledger import MailboxRow
 from warmup.providers import Provider, get_provider
@@ -422,7 +422,7 @@ def _handshake(svc: _Service, host: str, timeout: float) -> str:
             imap.starttls(ssl_context=ctx)
             return _describe(cast(ssl.SSLSocket, imap.sock))  # as for SMTP
         finally:
-            imapmod._logout(imap)
+            imapconn.logout(imap)
     except ssl.SSLCertVerificationError as exc:
         raise _Failed(
             _why(exc),
@@ -713,7 +713,7 @@ def _sends_with(smtp: smtplib.SMTP) -> str:
 
 def _imap_login(svc: _Service, host: str, user: str, password: str | Bearer, timeout: float) -> str:
     try:
-        imap, _ = imapmod.connect((host,), svc.port, svc.security, user, password, timeout)
+        imap, _ = imapconn.connect((host,), svc.port, svc.security, user, password, timeout)
     except PermissionFailure as exc:  # LoginFailed, or an OAuth token refused (LoginExpired)
         raise _Failed(str(exc), code=EX_NOPERM) from None
     except ConfigError as exc:
@@ -738,7 +738,7 @@ def _imap_login(svc: _Service, host: str, user: str, password: str | Bearer, tim
         raise _Failed(
             str(exc), "the server broke off before the login", "run 'warmup doctor' again"
         ) from None
-    imapmod._logout(imap)
+    imapconn.logout(imap)
     return f"login accepted for {user}"
 
 

@@ -123,7 +123,7 @@ class _NoOAuth(smtplib.SMTPNotSupportedError):
 
 def _no_oauth_login(tried: str, user: str) -> ConfigError:
     """No host offered XOAUTH2 to an OAuth login: the configuration's problem (exit 78), which
-    logging in again would not fix (IMAP says the same: :func:`warmup.bounces.imap.connect`)."""
+    logging in again would not fix (IMAP says the same: :func:`warmup.bounces.imapconn.connect`)."""
     return ConfigError(
         f"the SMTP server offers no OAuth login ({tried}); check the mailbox's SMTP host, "
         f"or log in with a password instead ('warmup mailbox login {shlex.quote(user)}')"

@@ -25,7 +25,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from warmup.bounces.imap import _drop, _logout, _quote, connect
+from warmup.bounces.imapconn import connect, drop, logout
+from warmup.bounces.imapfolders import quote
 from warmup.errors import PermissionFailure, WarmupError
 from warmup.neterr import describe
 from warmup.words import printable, scrubbed
@@ -162,14 +163,14 @@ class IdleWatcher(threading.Thread):
             return _why(exc), False
         with self._lock:
             if self._closed.is_set():  # closed while connecting: close() did not see it
-                _drop(imap)
+                drop(imap)
                 return None
             self._imap = imap
         try:
             self._watch(imap)
             return None  # closed
         except NoIdle:
-            _logout(imap)
+            logout(imap)
             raise
         except TimeoutError:
             return None
@@ -179,7 +180,7 @@ class IdleWatcher(threading.Thread):
             self.ready.clear()
             with self._lock:
                 self._imap = None
-            _drop(imap)
+            drop(imap)
 
     def _scrub(self, text: str) -> str:
         """``text`` without the password or access token, should a server have echoed it."""
@@ -191,7 +192,7 @@ class IdleWatcher(threading.Thread):
         words = b" ".join(d for d in data if isinstance(d, bytes)).upper().split()
         if typ != "OK" or b"IDLE" not in words:
             raise NoIdle("the IMAP server offers no IDLE")
-        typ, data = imap.select(_quote(self._folder), readonly=True)
+        typ, data = imap.select(quote(self._folder), readonly=True)
         if typ != "OK":
             raise imaplib.IMAP4.error(f"cannot open {self._folder}: {data!r}")
         # Mail that came while no connection was watching (the server restarted, the link

@@ -14,52 +14,56 @@ without recording anything twice. With ``move_to`` the position passes a batch's
 once they are moved (MOVE, else COPY and UID EXPUNGE of just those). An explicit ``since``
 reads a folder again from that date (the saved position never goes back), and every sync first
 links the bounces read before their send was recorded (:meth:`Ledger.match_late`).
+
+The connection, its login and its bounds are :mod:`warmup.bounces.imapconn`'s; folder names,
+their checks against the server and the moving of reports, :mod:`warmup.bounces.imapfolders`'s.
+This module holds the sync itself: the position in each folder, the fetch, the reading of each
+report and its recording.
 """
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import email.parser
 import email.policy
 import functools
 import imaplib
 import re
-import shlex
-import socket
-import ssl
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
-from warmup import credentials
 from warmup.bounces import formats
 from warmup.bounces.identity import bounce_key, read_report, report_key
-from warmup.bounces.parse import MAX_INPUT, Bounce, capped, parse_bounces
-from warmup.errors import (
-    ConfigError,
-    InvalidField,
-    NotFound,
-    PermissionFailure,
-    Unavailable,
-    UsageError,
+from warmup.bounces.imapconn import MIN_RATE as MIN_RATE
+from warmup.bounces.imapconn import (
+    READ_BYTES,
+    connect,
+    drop,
+    logout,
+    lost,
+    reason,
+    searched,
+    server_text,
+    whole_messages,
 )
+from warmup.bounces.imapconn import LoginFailed as LoginFailed
+from warmup.bounces.imapfolders import check_folder as check_folder
+from warmup.bounces.imapfolders import check_move_to, check_readable, move, quote, same_folder
+from warmup.bounces.parse import Bounce, capped, parse_bounces
+from warmup.errors import InvalidField, Unavailable, UsageError
 from warmup.instants import EARLIEST
 from warmup.ledger import BounceIn, Ledger, MailboxRow
 from warmup.ledger.reads import DELAYED, NOTICE
 from warmup.ledger.values import day_start, zone
-from warmup.neterr import Opening, TimedReader, describe
-from warmup.words import printable, scrubbed
+from warmup.words import printable
 
 if TYPE_CHECKING:
     from warmup.notify import Notifier
     from warmup.oauth import Bearer
 
 BATCH = 50  # messages per round of fetch, parse, record
-# Only the start of a message is read: everything a report says comes before the original it
-# returns (which may be 25 MB), and the parser reads no further anyway.
-READ_BYTES = MAX_INPUT
 FETCH_BYTES = 4 * READ_BYTES  # at most this much message data in memory at once
 WRITE_BOUNCES = 50  # bounces per write transaction (~0.15 s on SQLite): the lock stays short
 # Between two write transactions in a row. SQLite's lock is not fair: a send waiting for it
@@ -107,434 +111,6 @@ class SyncReport:
         return f"{plural(self.bounces, 'new bounce')}, {self.matched} matched to their sends"
 
 
-class LoginFailed(PermissionFailure):
-    """The IMAP server refused the credentials (exit 77)."""
-
-
-# The largest literal kept in memory: a message's first READ_BYTES, with room for the rest of
-# an answer (a folder name). imaplib reads whatever size it is told into memory at once: from a
-# broken or hostile server, {1000000000000} was a MemoryError and 2 GB was 2 GB.
-MAX_LITERAL = READ_BYTES + 65_536
-# The most a FETCH of first parts may announce for one message: its RFC822.SIZE (a server that
-# ignores the partial FETCH sends it whole: read, and all but the first MAX_LITERAL bytes
-# dropped as they come), never more than this.
-MAX_WHOLE = 256 * 1024 * 1024
-_DRAIN = 1 << 20
-
-
-class _Bounded:
-    """imaplib's literal reads, bounded: at most MAX_LITERAL bytes kept; a larger literal only
-    up to ``whole`` (set around a FETCH of first parts to what its messages hold), else the
-    connection is dropped and the sync stopped (:class:`Unavailable`, exit 69)."""
-
-    whole = MAX_LITERAL
-
-    def read(self, size: int) -> bytes:
-        if size > max(self.whole, MAX_LITERAL):
-            _drop(self)  # type: ignore[arg-type]
-            raise Unavailable(
-                f"the IMAP server announced {size} bytes where at most {READ_BYTES} were asked "
-                f"for; nothing of it was recorded (progress is saved: run the sync again, or "
-                f"ask the server's administrator)"
-            )
-        kept: bytes = super().read(min(size, MAX_LITERAL))  # type: ignore[misc]
-        left = size - len(kept)
-        while left > 0 and len(kept) == MAX_LITERAL:  # a whole message: the rest dropped
-            chunk = super().read(min(left, _DRAIN))  # type: ignore[misc]
-            if not chunk:
-                break
-            left -= len(chunk)
-        return kept
-
-
-# The slowest transfer an answer may come at and still be waited for: a FETCH batch of
-# FETCH_BYTES over a slow link takes far more than the timeout in all, a trickle far less.
-MIN_RATE = 8 * 1024  # bytes a second
-
-
-class _Timed(TimedReader, imaplib.IMAP4):  # type: ignore[misc]
-    """imaplib's IMAP4 whose every command's answer (LOGIN's, AUTHENTICATE's, SELECT's,
-    FETCH's...) is given the timeout in all, not each read (:class:`~warmup.neterr.TimedReader`),
-    armed around each command, and earning more time as data comes at MIN_RATE or faster (a
-    FETCH of megabytes over a slow link). The IDLE watcher's own reads
-    (:mod:`warmup.bounces.idle`) go outside any command: their socket timeout alone bounds
-    them, as before."""
-
-    _timeout: float
-    reply_rate = MIN_RATE
-
-    def reply_seconds(self) -> float:
-        return self._timeout
-
-    def _simple_command(self, name: str, *args: Any) -> tuple[str, list[Any]]:
-        replies = self._replies
-        if replies is None:
-            return super()._simple_command(name, *args)  # type: ignore[misc]
-        replies.arm()
-        try:
-            return super()._simple_command(name, *args)  # type: ignore[misc]
-        finally:
-            replies.disarm()
-
-
-class _IMAP4(_Bounded, _Timed):  # type: ignore[misc]
-    """imaplib's IMAP4 whose connection ``opening`` watches from the moment it exists."""
-
-    def __init__(self, host: str, port: int, timeout: float, opening: Opening) -> None:
-        self._opening = opening
-        self._timeout = timeout
-        super().__init__(host, port, timeout=timeout)
-
-    def _create_socket(self, timeout: float | None) -> socket.socket:
-        sock = imaplib.IMAP4._create_socket(self, timeout)  # type: ignore[attr-defined]
-        self._opening.watch(sock)
-        return sock
-
-
-class _IMAP4_SSL(_Bounded, _Timed, imaplib.IMAP4_SSL):  # type: ignore[misc]
-    """:class:`_IMAP4` for implicit TLS: watched before the handshake, which a server may drag
-    out as well."""
-
-    def __init__(
-        self, host: str, port: int, timeout: float, opening: Opening, context: ssl.SSLContext
-    ) -> None:
-        self._opening = opening
-        self._timeout = timeout
-        super().__init__(host, port, ssl_context=context, timeout=timeout)
-
-    def _create_socket(self, timeout: float | None) -> socket.socket:
-        sock = imaplib.IMAP4._create_socket(self, timeout)  # type: ignore[attr-defined]
-        self._opening.watch(sock)
-        return self.ssl_context.wrap_socket(sock, server_hostname=self.host)
-
-
-def _quote(folder: str) -> str:
-    """``folder`` as an IMAP quoted string, in modified UTF-7 (RFC 3501 5.1.3): imaplib sends
-    ASCII only, and a name like "退信" is how Exmail users file their bounces."""
-    name = _utf7(folder)
-    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def check_folder(folder: str, option: str = "--folder") -> None:
-    """Refuse a folder name no IMAP command can carry (:class:`UsageError`, exit 64): empty,
-    or with a control character (a CR LF would end the command and start another), or not
-    text: bytes that were no UTF-8 in argv (a GBK terminal's "退信") arrive as surrogates, which
-    no modified UTF-7 carries."""
-    if any(0xD800 <= ord(c) <= 0xDFFF for c in folder):
-        raise UsageError(
-            f"{option} {folder!r}: not an IMAP folder name (bytes that are not UTF-8); "
-            f"give the name from a terminal whose locale is UTF-8"
-        )
-    if not folder or any(ord(c) < 0x20 or ord(c) == 0x7F for c in folder):
-        raise UsageError(
-            f"{option} {folder!r}: not an IMAP folder name (empty or control characters)"
-        )
-
-
-def _same_folder(folder: str) -> str:
-    """``folder`` as the server tells folders apart: INBOX is the one name in any case
-    (RFC 3501 5.1)."""
-    return "INBOX" if folder.upper() == "INBOX" else folder
-
-
-def _from_utf7(name: str) -> str:
-    """A folder name in IMAP's modified UTF-7 as text (a part that is none kept as it is)."""
-
-    def one(m: re.Match[str]) -> str:
-        if not m.group(1):
-            return "&"
-        data = m.group(1).replace(",", "/")
-        try:
-            return base64.b64decode(data + "=" * (-len(data) % 4)).decode("utf-16-be")
-        except ValueError:  # binascii.Error, UnicodeDecodeError
-            return m.group(0)
-
-    return re.sub(r"&([A-Za-z0-9+,]*)-", one, name)
-
-
-def _utf7(text: str) -> str:
-    """IMAP's modified UTF-7: printable ASCII as itself ("&" as "&-"), runs of anything else
-    as "&" + base64 of their UTF-16BE with "," for "/" and no padding + "-"."""
-    out: list[str] = []
-    run: list[str] = []
-
-    def flush() -> None:
-        if run:
-            data = "".join(run).encode("utf-16-be")
-            out.append(
-                "&" + base64.b64encode(data).decode("ascii").rstrip("=").replace("/", ",") + "-"
-            )
-            run.clear()
-
-    for ch in text:
-        if 0x20 <= ord(ch) <= 0x7E:
-            flush()
-            out.append("&-" if ch == "&" else ch)
-        else:
-            run.append(ch)
-    flush()
-    return "".join(out)
-
-
-def connect(
-    hosts: tuple[str, ...],
-    port: int,
-    security: str,
-    user: str,
-    password: str | Bearer,
-    timeout: float = 60.0,
-    failed: list[tuple[str, str]] | None = None,
-) -> tuple[imaplib.IMAP4, str]:
-    """Log in on the first host that answers; ``(connection, host)``. A :class:`Bearer` logs in
-    with ``AUTHENTICATE XOAUTH2`` (a refusal is :class:`~warmup.oauth.LoginExpired`, once a
-    cached token refused has been replaced by a fresh one: see :func:`_authenticate`).
-
-    A host that cannot be reached, fails TLS, or cuts, stalls or garbles the session before
-    the login is answered is the network's fault, not the password's: it goes to ``failed``
-    and the next host is tried (:class:`Unavailable`, exit 69, when none is left). So is one
-    that greets with BYE or PREAUTH (logged in already, as whom it does not say), offers no
-    STARTTLS on a STARTTLS endpoint, answers the login BAD (not an answer about the account),
-    or offers no XOAUTH2 to an OAuth login (nothing is asked of the account: exit 78 when no
-    host is left, a configuration no new login would fix). The opening (connection, TLS,
-    greeting, STARTTLS) is given ``timeout`` in all, not each read (:class:`Opening`). A NO
-    to the login is a refused login (:class:`LoginFailed`, exit 77), and then no other host
-    is tried: it would only lock the account faster. Every host tried is named, with why it
-    was passed over, in one line.
-    """
-    failed = failed if failed is not None else []
-    if isinstance(password, str):
-        credentials.sendable(password, f"the password for {user}")
-    for host in hosts:
-        imap = _open(host, port, security, timeout, failed)
-        if imap is None:
-            continue
-        if not isinstance(password, str) and "AUTH=XOAUTH2" not in imap.capabilities:
-            _drop(imap)
-            failed.append((host, f"offers no OAuth login ({_NO_XOAUTH2})"))
-            continue
-        if isinstance(password, str) and "LOGINDISABLED" in imap.capabilities:
-            _drop(imap)  # RFC 3501 6.2.3: the password is not sent on this connection
-            failed.append((host, _LOGIN_DISABLED))
-            continue
-        try:
-            if isinstance(password, str):
-                imap.login(user, password)
-            else:
-                try:
-                    _authenticate(imap, password)
-                except _Gone:  # refused a cached token, then hung up: the fresh one, here
-                    _drop(imap)
-                    imap = _again(host, port, security, timeout, failed, user, password)
-        except TimeoutError:
-            _drop(imap)
-            failed.append((host, f"no answer to LOGIN within {timeout:g} s"))
-            continue
-        except (OSError, imaplib.IMAP4.abort) as exc:  # abort: the connection is gone
-            _drop(imap)
-            why = scrubbed(_reason(exc), password)
-            failed.append((host, f"connection lost during LOGIN ({why})"))
-            continue
-        except imaplib.IMAP4.error as exc:
-            _drop(imap)
-            text = scrubbed(_reason(exc), password)  # a server may quote it back
-            if " command error: BAD" in text:  # not an answer about the account
-                failed.append((host, f"LOGIN refused as a bad command ({text})"))
-                continue
-            _refused(host, port, user, password, text, failed)
-        return imap, host
-    tried = _tried(failed, port)
-    if any(why.startswith("offers no OAuth login") for _, why in failed):
-        raise ConfigError(
-            f"the IMAP server offers no OAuth login ({tried}); check the mailbox's IMAP host, "
-            f"or log in with a password instead ('warmup mailbox login {shlex.quote(user)}')"
-        )
-    if any(why == _LOGIN_DISABLED for _, why in failed):
-        raise ConfigError(
-            f"the IMAP server takes no login on this connection ({tried}); connect with TLS: "
-            f"'warmup mailbox set {shlex.quote(user)} --imap-security ssl' (or starttls)"
-        )
-    # Every host greeted with BYE (RFC 3501 7.1.5: not willing to accept a connection): it was
-    # reached, and refused; "cannot reach" sent the user to look at the network.
-    refused = bool(failed) and all(why.startswith(_BYE) for _, why in failed)
-    raise Unavailable(
-        f"{'the IMAP server refused the connection' if refused else 'cannot reach the IMAP server'}"
-        f" ({tried}); try again later, or check the mailbox's IMAP host and port"
-    )
-
-
-_BYE = "greeted with BYE"
-_NO_XOAUTH2 = "AUTH=XOAUTH2 is not among its capabilities"
-_LOGIN_DISABLED = "login disabled without TLS (LOGINDISABLED): the password was not sent"
-
-
-def _tried(failed: list[tuple[str, str]], port: int) -> str:
-    return "; ".join(f"{h}:{port}: {w}" for h, w in failed)
-
-
-def _open(
-    host: str, port: int, security: str, timeout: float, failed: list[tuple[str, str]]
-) -> imaplib.IMAP4 | None:
-    """A connection to ``host``, greeted (and through STARTTLS), not logged in; None, with why
-    in ``failed``, if it cannot be had within ``timeout`` in all."""
-    opening = Opening(timeout)
-    try:
-        if security == "ssl":
-            imap: imaplib.IMAP4 = _IMAP4_SSL(
-                host, port, timeout, opening, ssl.create_default_context()
-            )
-        else:
-            imap = _IMAP4(host, port, timeout, opening)
-        try:
-            if security == "starttls":
-                if "STARTTLS" not in imap.capabilities:
-                    raise imaplib.IMAP4.error("the server does not offer STARTTLS")
-                imap.starttls(ssl_context=ssl.create_default_context())
-            if imap.state != "NONAUTH":  # PREAUTH: logged in already, as the server chose
-                raise imaplib.IMAP4.error(
-                    "greeted as logged in already (PREAUTH), as an account it does not name"
-                )
-            if opening.end():  # cut just as it ended: the connection is shut down
-                raise TimeoutError
-        except BaseException:
-            _drop(imap)
-            raise
-        return imap
-    except (OSError, imaplib.IMAP4.error) as exc:
-        why = _said(exc)
-        if opening.end():  # cut off: each read came in time, the whole did not
-            why = f"timed out (no complete answer within {timeout:g} s)"
-        failed.append((host, why))
-    except UnicodeError:  # imaplib reads the greeting's CAPABILITY as ASCII
-        failed.append((host, "its answer before LOGIN is not ASCII"))
-    finally:
-        opening.end()
-    return None
-
-
-def _said(exc: BaseException) -> str:
-    """Why an opening failed, in one printable line (imaplib's error for a BYE greeting is the
-    greeting itself, as bytes)."""
-    if isinstance(exc, OSError):
-        return describe(exc)
-    arg = exc.args[0] if exc.args else ""
-    text = arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(arg)
-    if text.startswith("* BYE"):
-        text = f"{_BYE} ({text[5:].strip() or 'no reason given'})"
-    text = _BYTES.sub(lambda m: m.group(2), text)  # "unexpected response: b'HTTP/1.1 400'"
-    return printable(" ".join(text.split())[:200]) or type(exc).__name__
-
-
-def _lost(exc: BaseException) -> str:
-    """Why a connection was lost, in one printable line without Python's bytes: imaplib's
-    "command: UID => unexpected response: b''" is "UID: unexpected response: ''"."""
-    if isinstance(exc, OSError):
-        return describe(exc)
-    command, _, why = str(exc).partition(" => ")
-    text = _BYTES.sub(lambda m: repr(m.group(2)) if not m.group(2) else m.group(2), why or command)
-    text = printable(" ".join(text.split())[:200]) or type(exc).__name__
-    return f"{command.removeprefix('command: ')}: {text}" if why else text
-
-
-def _refused(
-    host: str,
-    port: int,
-    user: str,
-    password: str | Bearer,
-    text: str,
-    failed: list[tuple[str, str]],
-) -> NoReturn:
-    """A NO to the login: the account's answer (no other host is tried)."""
-    passed = f" (passed over: {_tried(failed, port)})" if failed else ""
-    text = scrubbed(text, password)  # a server quoting the secret back: never in a message
-    if not isinstance(password, str):
-        from warmup.oauth import LoginExpired
-
-        raise LoginExpired(user, f"was refused by {host} ({text}){passed}") from None
-    raise LoginFailed(f"{host} refused the IMAP login for {user}: {text}{passed}") from None
-
-
-def _again(
-    host: str,
-    port: int,
-    security: str,
-    timeout: float,
-    failed: list[tuple[str, str]],
-    user: str,
-    bearer: Bearer,
-) -> imaplib.IMAP4:
-    """The login on ``host`` again, on a new connection, with a fresh token: the server refused
-    the cached one, then hung up. The account was asked: no other host is tried."""
-    imap = _open(host, port, security, timeout, failed)
-    if imap is None:
-        raise Unavailable(
-            f"{host} refused the cached OAuth token of {user} and hung up, and could not be "
-            f"reached again ({_tried(failed, port)}); try again later"
-        )
-    try:
-        imap.authenticate("XOAUTH2", bearer.imap_response())
-    except (OSError, imaplib.IMAP4.abort) as exc:
-        _drop(imap)
-        raise Unavailable(
-            f"{host} refused the cached OAuth token of {user}, then the connection was lost "
-            f"({_reason(exc)}); try again later"
-        ) from None
-    except imaplib.IMAP4.error as exc:
-        _drop(imap)
-        _refused(host, port, user, bearer, _reason(exc), failed)
-    return imap
-
-
-class _Gone(Exception):
-    """The server refused a cached token, then hung up before the fresh one could be sent."""
-
-
-def _authenticate(imap: imaplib.IMAP4, bearer: Bearer) -> None:
-    """``AUTHENTICATE XOAUTH2``; a refused token that came from memory is replaced once by a
-    fresh one, on the same connection (IMAP allows another AUTHENTICATE after a NO): a provider
-    may end an access token before its ``expires_in``, and a clock set back keeps one past it.
-    A refused fresh token raises as it came: the login's fault. A server that hangs up after
-    refusing the cached one is :class:`_Gone` (the account was asked: not another host)."""
-    try:
-        imap.authenticate("XOAUTH2", bearer.imap_response())
-    except imaplib.IMAP4.abort:
-        raise
-    except imaplib.IMAP4.error as exc:
-        if " command error: BAD" in str(exc) or not bearer.refused():
-            raise
-        try:
-            imap.authenticate("XOAUTH2", bearer.imap_response())
-        except (OSError, imaplib.IMAP4.abort):
-            raise _Gone from None
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, OSError):
-        return describe(exc)
-    # imaplib's "command: LOGIN => socket error: EOF": the command is said already; and its
-    # "AUTHENTICATE command error: BAD [b'...']": the server's words, not Python's list of bytes.
-    text = str(exc).rpartition("=> ")[2].strip("b'\"")
-    return _BYTES_LIST.sub(lambda m: m.group(2), text)
-
-
-_BYTES_LIST = re.compile(r"""\[b(['"])(.*?)\1\]""")
-_BYTES = re.compile(r"""\bb(['"])(.*?)\1""")
-
-
-def _drop(imap: imaplib.IMAP4) -> None:
-    """Close without LOGOUT: after a cut or a stall, LOGOUT would only wait for the timeout."""
-    try:
-        imap.shutdown()
-    except OSError:
-        pass
-
-
-def _logout(imap: imaplib.IMAP4) -> None:
-    try:
-        imap.logout()
-    except (OSError, imaplib.IMAP4.error):
-        pass
-
-
 def sync(
     ledger: Ledger,
     box: MailboxRow,
@@ -572,7 +148,7 @@ def sync(
             )
     if move_to is not None:
         check_folder(move_to, "--move-to")
-        if _same_folder(move_to) in {_same_folder(f) for f in folders}:
+        if same_folder(move_to) in {same_folder(f) for f in folders}:
             # A report moved onto a folder being synced comes back under a new UID past the
             # folder's position: read and moved again by every sync, for ever.
             raise UsageError(
@@ -588,9 +164,9 @@ def sync(
 
     def check(imap: imaplib.IMAP4) -> None:
         if move_to is not None:
-            _check_move_to(imap, move_to)
+            check_move_to(imap, move_to)
         for folder in folders:  # a typo in the last is refused before the first is recorded
-            _check_folder(imap, folder)
+            check_readable(imap, folder)
 
     imap = login()
     # Folder -> (UIDVALIDITY, last UID) this run has read and recorded: a reconnect goes on from
@@ -608,16 +184,16 @@ def sync(
             except (OSError, imaplib.IMAP4.abort) as exc:
                 # Dropped, not logged out: a server that stalled would let LOGOUT wait out
                 # the timeout again, each time (a sync gave up after twice its timeouts).
-                _drop(imap)
+                drop(imap)
                 if attempt == RETRIES:
                     raise Unavailable(
-                        f"IMAP connection kept dropping ({_lost(exc)}); "
+                        f"IMAP connection kept dropping ({lost(exc)}); "
                         f"progress is saved, run the sync again"
                     ) from None
                 report.reconnects += 1
                 imap = login()
             except imaplib.IMAP4.error as exc:  # a BAD, or an answer imaplib cannot read
-                why = printable(_reason(exc))[:200]
+                why = printable(reason(exc))[:200]
                 if why.startswith("got more than"):  # imaplib's line limit, not the server's no
                     raise Unavailable(
                         f"an answer of the IMAP server was longer than a line may be ({why}): "
@@ -642,7 +218,7 @@ def sync(
                 )
             )  # fmt: skip
     finally:
-        _logout(imap)
+        logout(imap)
     if notifier is not None and notifier.active:
         from warmup import api, notify
 
@@ -663,13 +239,13 @@ def _sync_folder(
     now: Callable[[], dt.datetime],
     reached: dict[str, tuple[int, int]],
 ) -> None:
-    typ, selected = imap.select(_quote(folder), readonly=move_to is None)
+    typ, selected = imap.select(quote(folder), readonly=move_to is None)
     if typ != "OK":
         # The folder was there when the sync began (STATUS): a NO now is the server's trouble
         # ([UNAVAILABLE], [INUSE]), not a typo; it was exit 64 "check --folder", without why.
         raise Unavailable(
-            f"IMAP refused to open folder {folder!r} ({_text(selected)}); progress is saved, "
-            f"run the sync again later"
+            f"IMAP refused to open folder {folder!r} ({server_text(selected)}); progress is "
+            f"saved, run the sync again later"
         )
     stated = imap.response("UIDVALIDITY")[1][0]
     if not isinstance(stated, bytes) or not stated.strip().isdigit():
@@ -680,8 +256,8 @@ def _sync_folder(
         )
     if not 0 < int(stated) <= MAX_UID:  # 99999999999999999999 was an OverflowError
         raise Unavailable(
-            f"the IMAP server stated UIDVALIDITY {_text(stated)} for folder {folder!r}, which "
-            f"is no UIDVALIDITY (a number from 1 to {MAX_UID}); nothing was recorded (ask "
+            f"the IMAP server stated UIDVALIDITY {server_text(stated)} for folder {folder!r}, "
+            f"which is no UIDVALIDITY (a number from 1 to {MAX_UID}); nothing was recorded (ask "
             f"the server's administrator)"
         )
     uidvalidity = int(stated)
@@ -753,7 +329,7 @@ def _sync_folder(
         report.scanned += len(found)
         done += len(batch)
         if to_move and move_to:
-            report.moved += _move(imap, to_move, folder, move_to)
+            report.moved += move(imap, to_move, folder, move_to)
             record_batch(ledger, box, folder, uidvalidity, max(last, saved), [], now())
             reached[folder] = (uidvalidity, last)
         if progress:
@@ -804,19 +380,13 @@ def _search(
         typ, data = imap.uid("SEARCH", None, f"UID {window}{date}")  # type: ignore[arg-type]
         if typ != "OK":
             raise Unavailable(
-                f"IMAP refused to search {folder!r} ({_text(data)}); progress is saved, run "
+                f"IMAP refused to search {folder!r} ({server_text(data)}); progress is saved, run "
                 f"the sync again later"
             )
-        found.update(u for u in _uids(folder, _searched(data)) if u > last)
+        found.update(u for u in _uids(folder, searched(data)) if u > last)
         if final:
             return sorted(found)
         low += span
-
-
-def _searched(data: list[Any]) -> bytes:
-    """The words of every ``* SEARCH`` line of an answer: a server may split a long answer
-    over several (imaplib gives one item a line)."""
-    return b" ".join(x for x in data if isinstance(x, bytes))
 
 
 # RFC 3501's nz-number: UIDs and UIDVALIDITY are unsigned 32-bit, never 0.
@@ -832,175 +402,12 @@ def _uids(folder: str, said: bytes) -> list[int]:
         uid = int(word) if word.isdigit() and len(word) <= 10 else 0
         if not 0 < uid <= MAX_UID:
             raise Unavailable(
-                f"the IMAP server answered a search of {folder!r} with {_text(word)!r}, which "
-                f"is no UID (a number from 1 to {MAX_UID}); nothing of it was recorded, "
+                f"the IMAP server answered a search of {folder!r} with {server_text(word)!r}, "
+                f"which is no UID (a number from 1 to {MAX_UID}); nothing of it was recorded, "
                 f"progress is saved (ask the server's administrator)"
             )
         out.append(uid)
     return out
-
-
-def _move_command(imap: imaplib.IMAP4) -> str | None:
-    """How this server moves messages: ``"MOVE"`` (RFC 6851), else ``"UIDPLUS"`` (COPY, then
-    \\Deleted and UID EXPUNGE of just those: RFC 4315), else None (a plain EXPUNGE would also
-    remove whatever else the user marked deleted). Asked after login: Dovecot, for one, names
-    MOVE only then."""
-    typ, data = imap.capability()
-    said = b" ".join(x for x in data if isinstance(x, bytes)) if typ == "OK" else b""
-    words = set(said.decode("ascii", "replace").upper().split())
-    return next((c for c in ("MOVE", "UIDPLUS") if c in words), None)
-
-
-def _move(imap: imaplib.IMAP4, uids: list[int], folder: str, move_to: str) -> int:
-    """Move the reports ``uids`` of the selected ``folder`` to ``move_to``; how many this
-    moved. Those no longer in ``folder`` (another sync, or a mail client's rule, moved them
-    since they were read) are left alone: a server refuses a move naming them
-    (``[EXPUNGEISSUED]``). :class:`Unavailable` if the server refuses the others: their bounces
-    are recorded already."""
-    refused = _move_once(imap, uids, move_to)
-    if refused is None:
-        return len(uids)
-    left = _still_there(imap, uids)
-    if left is not None and len(left) < len(uids):
-        if not left:
-            return 0
-        if _move_once(imap, left, move_to) is None:
-            return len(left)
-    raise Unavailable(
-        f"IMAP refused to move {len(uids)} report(s) from {folder!r} to "
-        f"{move_to!r} ({refused}); their bounces are recorded, the reports "
-        f"stay where they were until a sync moves them"
-    )
-
-
-def _move_once(imap: imaplib.IMAP4, uids: list[int], move_to: str) -> str | None:
-    """Move ``uids`` to ``move_to``: None if done, else the server's words refusing it."""
-    which = ",".join(map(str, uids))
-    how = _move_command(imap)
-    steps: list[tuple[str, tuple[str, ...]]]
-    if how == "MOVE":
-        steps = [("MOVE", (which, _quote(move_to)))]
-    else:
-        steps = [
-            ("COPY", (which, _quote(move_to))),
-            ("STORE", (which, "+FLAGS.SILENT", r"(\Deleted)")),
-            ("EXPUNGE", (which,)),
-        ]
-    for command, args in steps:
-        try:
-            typ, data = imap.uid(command, *args)
-        except imaplib.IMAP4.abort:
-            raise
-        except imaplib.IMAP4.error as exc:  # a BAD: imaplib raises it
-            typ, data = "BAD", [_reason(exc).encode()]
-        if typ != "OK":
-            return _text(data)
-    return None
-
-
-def _still_there(imap: imaplib.IMAP4, uids: list[int]) -> list[int] | None:
-    """Which of ``uids`` the selected folder still holds (None if the server will not say)."""
-    try:
-        # No charset: imaplib drops a None argument, but typeshed types them all as str.
-        typ, data = imap.uid("SEARCH", None, "UID " + ",".join(map(str, uids)))  # type: ignore[arg-type]
-    except imaplib.IMAP4.abort:
-        raise
-    except imaplib.IMAP4.error:
-        return None
-    if typ != "OK":
-        return None
-    wanted = set(uids)
-    # Every line: reading only the first left the reports of the others where they were, and
-    # the position passed them for good.
-    found = {int(x) for x in _searched(data).split() if x.isdigit()}
-    return sorted(found & wanted)
-
-
-def _check_folder(imap: imaplib.IMAP4, folder: str) -> None:
-    """Refuse a ``--folder`` the server does not have before anything is read or recorded."""
-    typ, data = imap.status(_quote(folder), "(UIDVALIDITY)")
-    if typ != "OK":
-        raise NotFound(
-            f"IMAP folder {folder!r} does not exist or cannot be read ({_text(data)})"
-            f"{_known(imap, folder)}; check --folder"
-        )
-
-
-def _known(imap: imaplib.IMAP4, folder: str) -> str:
-    """``"; did you mean 'Bounces'?; the server's folders: 'INBOX', '退信'"`` for a refusal of
-    ``folder``: nothing in warmup lists them, and a name like "退信" is "&kABP4Q-" on the wire.
-    Empty if the server will not list them."""
-    from warmup.config import nearest
-
-    names = _folders(imap)
-    if not names:
-        return ""
-    close = nearest(folder, names)
-    meant = f"; did you mean {_name(close)}?" if close else ""
-    return f"{meant}; the server's folders: {_listed(names)}"
-
-
-_LISTED = re.compile(rb'\(([^)]*)\) (?:"(?:[^"\\]|\\.)*"|NIL) (.*)', re.IGNORECASE)
-
-
-def _folders(imap: imaplib.IMAP4) -> list[str]:
-    """The names of the folders a sync could read (LIST, decoded from modified UTF-7), or
-    none if the server will not say."""
-    try:
-        typ, data = imap.list()
-    except imaplib.IMAP4.abort:
-        raise
-    except imaplib.IMAP4.error:
-        return []
-    if typ != "OK":
-        return []
-    names = []
-    for item in data:
-        line, name = (item[0], item[1]) if isinstance(item, tuple) else (item, None)
-        m = _LISTED.match(line) if isinstance(line, bytes) else None
-        if m is None or b"\\noselect" in m.group(1).lower():
-            continue
-        raw = name if isinstance(name, bytes) else m.group(2).strip()
-        if raw.startswith(b'"') and raw.endswith(b'"') and len(raw) > 1:
-            raw = re.sub(rb"\\(.)", rb"\1", raw[1:-1])
-        names.append(printable(_from_utf7(raw.decode("utf-8", "replace"))))
-    return names
-
-
-def _listed(names: list[str], most: int = 12) -> str:
-    shown = ", ".join(_name(n) for n in names[:most])
-    return shown if len(names) <= most else f"{shown}, ... ({len(names)} folders)"
-
-
-def _name(folder: str, most: int = 60) -> str:
-    """A server's folder name as a refusal quotes it: a name may be hundreds of characters,
-    and twelve of them made the one line kilobytes long."""
-    return repr(folder if len(folder) <= most else folder[: most - 3] + "...")
-
-
-def _check_move_to(imap: imaplib.IMAP4, folder: str) -> None:
-    """Refuse a ``--move-to`` folder the server does not have, or a server that cannot move
-    messages, before anything is read: MOVE to it would be refused after the bounces were
-    recorded (and was once reported as done)."""
-    if _move_command(imap) is None:
-        raise Unavailable(
-            f"the IMAP server cannot move messages (it offers neither MOVE nor UIDPLUS); "
-            f"sync without --move-to and file the reports in {folder!r} by hand"
-        )
-    typ, data = imap.status(_quote(folder), "(MESSAGES)")
-    if typ != "OK":
-        raise NotFound(
-            f"IMAP folder {folder!r} does not exist or cannot be written ({_text(data)})"
-            f"{_known(imap, folder)}; create it, or check --move-to"
-        )
-
-
-def _text(data: object) -> str:
-    """The server's words from an imaplib response (one line, bounded, printable: they end up
-    on the user's terminal, where an escape sequence would set its title or clear it)."""
-    items = data if isinstance(data, list) else [data]
-    words = b" ".join(x for x in items if isinstance(x, bytes)).decode("utf-8", "replace")
-    return printable(" ".join(words.split())[:200]) or "no reason given"
 
 
 @dataclass(frozen=True)
@@ -1042,15 +449,10 @@ def _fetch(
                 arrived[int(m_uid.group(1))] = when
     for group in _groups(uids, sizes):
         largest = max((sizes.get(uid, 0) for uid in group), default=0)
-        if isinstance(imap, _Bounded):
-            imap.whole = min(largest + 65_536, MAX_WHOLE)
-        try:
+        with whole_messages(imap, largest):
             typ, data = imap.uid(
                 "FETCH", ",".join(map(str, group)), f"(BODY.PEEK[]<0.{READ_BYTES}>)"
             )
-        finally:
-            if isinstance(imap, _Bounded):
-                imap.whole = MAX_LITERAL
         if typ != "OK":
             _fetch_refused(folder, group, data)
         got = dict(_bodies(data))
@@ -1086,7 +488,7 @@ def _arrival(text: bytes) -> dt.datetime | None:
 def _fetch_refused(folder: str, uids: list[int], data: object) -> NoReturn:
     span = f"{uids[0]}:{uids[-1]}" if len(uids) > 1 else str(uids[0])
     raise Unavailable(
-        f"IMAP refused to read messages of {folder!r} (UID {span}: {_text(data)}); progress "
+        f"IMAP refused to read messages of {folder!r} (UID {span}: {server_text(data)}); progress "
         f"is saved, run the sync again later"
     )
 
