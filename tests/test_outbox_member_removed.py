@@ -39,8 +39,8 @@ def test_a_member_removed_between_claim_and_preview_is_passed_over(
             # members (the moment two workers found by chance; here, in order).
             res = cli("mailbox", "remove", BOXES[2], "--force")
             assert res.returncode == 0, res.stderr
-            assert worker._deliver(msg) == "sent"
-            worker._flush()
+            assert worker.delivery.deliver(msg) == "sent"
+            worker.delivery.flush()
             (arrived,) = [m for m in sink.messages if m.rcpt_tos == ("late@example.com",)]
             assert str(arrived.message["From"]) in BOXES[:2]
             assert ledger.message(late).state == "sent"

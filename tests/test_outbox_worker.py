@@ -263,7 +263,7 @@ def test_a_message_whose_claim_another_worker_took_over_is_lost_not_said_unknown
             gate.reserve(["lead@example.com"], msg.message_id, now=T0)
         with Worker(ledger, clock=Clock(later)) as other:
             assert other.recover(later) == ["unknown"]  # slow's lease ran out
-        assert slow._deliver(msg) == "lost"
+        assert slow.delivery.deliver(msg) == "lost"
     assert lines == [
         f"{T0.astimezone(dt.UTC):%Y-%m-%dT%H:%M:%SZ} lost #{mid} {msg.message_id}: its claim ran past the lease and another "
         f"worker took it over; 'warmup queue show {mid}' says what became of it"
