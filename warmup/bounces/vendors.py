@@ -65,8 +65,11 @@ _MASKS = re.compile(
 # with "delivery error: dd" ("dd This user doesn't have a yahoo.com account", for each domain it
 # hosts): the same sentence without the prefix is another system's and proves nothing. Ipswitch
 # IMail: "Invalid final delivery userid". Mail.ru: "Message was not accepted -- invalid mailbox".
-# Yandex: "No such user!" (with a 5.7.1). Searched only for "user unknown" words without an X.1.x
-# status: rare, so the searches cost nothing measurable.
+# Yandex: "No such user!" (with a 5.7.1). qmail's badrcptto and validrcptto patches refuse from
+# the server's own list of recipients ("553 sorry, your envelope recipient is in my badrcptto
+# list (#5.7.1)", "... is not in my validrcptto list"), under the 5.7.1 qmail-smtpd gives every
+# refusal (sisimai's Reason/UserUnknown.pm reads them so, BSD-2). Searched only for "user
+# unknown" words without an X.1.x status: rare, so the searches cost nothing measurable.
 _DIRECTORY_WORDS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (name, re.compile(pattern))
     for name, pattern in (
@@ -80,6 +83,7 @@ _DIRECTORY_WORDS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("ipswitch imail", r"invalid final delivery userid"),
         ("mail.ru", r"message was not accepted -- invalid mailbox"),
         ("yandex", r"\bno such user!"),
+        ("qmail's recipient lists", r"\bbad ?(?:rcpt|recipient)to\b|not in my validrcptto\b"),
     )
 )
 

@@ -169,7 +169,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         (?:disabled|suspended|inactive|deactivated|locked|expired) (?:account|mailbox|mbox|user)
         is a deactivated mailbox|account that you tried to reach is disabled
         user (?:is )?(?:suspended|disabled|inactive|locked)|recipient (?:is )?suspended
-        mailbox unavailable - (?:suspended|disabled)|not (?:an )?active
+        mailbox unavailable - (?:suspended|disabled)|not (?:an )?active(?! address)
         delivery error: dd \S+ is no longer valid
         recipient(?:'s)? (?:account|mailbox) (?:is |has been )?blocked
         has been (?:temporarily )?(?:disabled|suspended)|administrativ\w* disabled|is unavailable\b(?!\s*:)|currently suspended
@@ -264,21 +264,25 @@ WORD_RULES: tuple[WordRule, ...] = (
         "userunknown",
         STRONG,
         r"""
-        user(?:name)? (?:is )?unknown|unknown (?:user|recipient|mailbox|address|local)
+        user(?:name)? (?:is )?unknown|unknown (?:virtual |e-?mail )?(?:user|recipient|mailbox|address|local)
+        (?:user|recipient|mailbox|address) (?:\([^()\s]+\)|<[^<>\s]+>) (?:is )?unknown
         non-?existent (?:user|recipient|mailbox|address|account)
         no such (?:user|mailbox|recipient|account|address|person|local user)
         recipient (?:address )?(?:is )?unknown|recipient (?:was )?not found
         recipient (?:address )?invalid|invalid (?:recipient|mailbox|user)
         recipient address rejected\.?$|recipient address rejected\.? \(|address rejected\.
-        recipient address rejected: (?:access denied|invalid user|unknown user|user unknown)
+        recipient address rejected: (?:access denied|invalid[- ](?:user|recipient)|unknown user|user ?unknown)
         invalid .{0,20}userid
         address (?:couldn't|could not|cannot|can't) be found
         (?:user|mailbox|account|recipient|addressee) (?:was )?not found
         do(?:es|se|s) ?n[o']?t exist|no longer (?:exists|valid|in use)|not a valid (?:mailbox|user|recipient)
-        no mailbox here|unrouteable address|not (?:a )?known user|user not known
+        no mailbox here|no (?:mailbox|user|account)(?: here)? by that name|no one at this address
+        unroute?able address|not (?:a )?known user|user not known
         not (?:a )?user of this (?:server|system|host|domain)|n[o']t exists? (?:that|this|such) user
         does not have an? (?:\S+ )?account
-        recipient (?:name )?(?:is )?not recognized|address (?:is )?unknown|recip(?:ient)?notfound
+        recipient (?:name )?(?:is )?not recognized|address(?:es)? (?:is |was |were )?unknown|recip(?:ient)? ?notfound
+        (?<!ip )(?<!sender )(?:mailbox|address) (?:invalid|not present)\b|not an active address
+        \bbad ?(?:rcpt|recipient)to\b|not in my validrcptto\b
         addressee unknown|unknown or illegal alias|no account by that name
         doesn't have a .{0,20} account|not our customer|mailbox unknown|user doesn't exist
         account (?:does not|doesn't) exist|account (?:has been |is )?closed|unknown local part|not a valid address
@@ -292,7 +296,8 @@ WORD_RULES: tuple[WordRule, ...] = (
         (?:e-mail-adresse|empfänger|postfach|konto)[^.]{0,60}(?:nicht gefunden|existiert nicht)
         (?:utilisateur|destinataire|adresse) inconnue?|adresse[^.]{0,60}(?:est introuvable|n'existe pas)
         (?:usuario|destinatario) desconocido|no se encontró la dirección|(?:buzón|cuenta) no existe
-        (?:utente|destinatario) sconosciuto|impossibile trovare l'indirizzo
+        no existe (?:dicha persona|ese usuario|el usuario|el destinatario)
+        (?:utente|destinatario) sconosciuto|impossibile trovare l'indirizzo|nessun utente
         (?:usuário|utilizador|destinatário) desconhecido|endereço[^.]{0,60}não (?:foi encontrado|existe)
         (?:пользовател|адресат|получател)\S* не (?:найден|существует)|нет такого пользователя
         (?:почтов\S+ )?ящик\S* не (?:найден|существует)
@@ -311,8 +316,10 @@ WORD_RULES: tuple[WordRule, ...] = (
         WEAK,
         r"""
         (?:is|was) not found|mailbox (?:<?[^\s<>@]+@[^\s<>]+>? )?(?:is )?(?:unavailable|not available)(?! or (?:access )?denied)|no longer available
-        check if (?:the )?address is correct|bad[ _]recipient|no (?:valid )?recipient
-        invalid address|not listed in|user account is unavailable
+        check if (?:the )?address is correct|bad[ _]recipient|no (?:valid )?recipients?\b(?! from\b)
+        invalid address|not listed in|account (?:is )?unavailable|@[^\s<>]+>? not found
+        can'?t accept (?:user|recipient)\b|recipient (?:is )?not (?:accepted|ok)\b
+        \bno \S+ in name directory|missing home directory
         no se encuentra en el directorio|non r.pertori. dans l.annuaire|ディレクトリ(?:には見つかりません|のリストにありません)
         """,
     ),

@@ -1,0 +1,73 @@
+"""Wordings of sisimai's reason lists that warmup read as another kind (issue #14, audit of the
+word tables against sisimai's ``lib/Sisimai/Reason/*.pm`` ``match`` lists, BSD-2).
+
+Every phrase of those lists was written out as an MTA would send it and given to
+:func:`~warmup.bounces.classify.decide` at the RCPT stage under a generic 5.0.0 / 550, and in a
+report that states neither stage nor status. The texts below are written here in the MTAs' own
+forms (qmail and its badrcptto / validrcptto patches, vpopmail, Postfix's restrictions,
+Sendmail, Exchange), not copied from any message; each failed (another kind or reason) before
+its rule. Where warmup disagrees with the list on purpose, the README says why ("Reproduce the
+parser's figures").
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from warmup.bounces.classify import decide
+
+H, S, B = "hard", "soft", "block"
+
+# A recipient's address that does not exist, in words the rules did not know (UserUnknown.pm)
+UNKNOWN = [
+    "550 5.0.0 <kim@client.example>: Mailbox invalid",
+    "553 5.0.0 <kim@client.example>: Address invalid",
+    "550 5.0.0 <kim@client.example>: Address not present in directory",
+    "550 5.0.0 <kim@client.example>: Mailbox not present",
+    "550 5.0.0 <kim@client.example>: Destination addresses were unknown",
+    "550 5.0.0 <kim@client.example>: Recipient address rejected: invalid-recipient",
+    "550 5.0.0 <kim@client.example>: Recipient address rejected: userunknown",
+    "550 5.0.0 RESOLVER.ADR.Recipient NotFound",
+    "550 5.0.0 <kim@client.example>: No mailbox by that name is currently available",
+    "550 5.0.0 <kim@client.example>: There is no one at this address",
+    "550 5.0.0 vdeliver: Invalid or unknown virtual user",  # vpopmail
+    "550 5.0.0 <kim@client.example>: Unknown e-mail address",
+    "550 5.0.0 User (kim@client.example) unknown",
+    "550 <kim@client.example> not found",
+    "550 kim@client.example is not an active address at this host",
+    "550 Nessun utente simile in questo indirizzo",
+    "550 No existe dicha persona",
+    "550 No existe ese usuario",
+    "550 5.0.0 Can't accept user kim@client.example",
+    "550 5.0.0 <kim@client.example>: Recipient not OK",
+    "550 5.0.0 <kim@client.example>: Recipient is not accepted",
+    "550 No thank you rejected: Account Unavailable: kim@client.example",
+    "550 No kim in name directory",
+    "550 5.0.0 <kim@client.example>: User missing home directory",
+    # qmail's badrcptto / validrcptto patches: the server's own list of recipients, so a
+    # directory's verdict even under the (#5.7.1) qmail gives every refusal
+    "553 sorry, your envelope recipient is in my badrcptto list (#5.7.1)",
+    "553 sorry, this recipient is not in my validrcptto list (#5.7.1)",
+    "553 sorry, badrcptto (#5.7.1)",
+]
+
+
+@pytest.mark.parametrize("diagnostic", UNKNOWN)
+@pytest.mark.parametrize("stage", ["RCPT", None])
+def test_a_recipient_unknown_in_the_lists_words_is_hard(diagnostic: str, stage: str | None) -> None:
+    got = decide("", "", diagnostic, stage)
+    assert (got.reason, got.kind) == ("userunknown", H), got.steps
+
+
+@pytest.mark.parametrize(
+    "diagnostic",
+    [
+        # Blocked.pm "error: no valid recipients from ": the sending host refused, no address
+        "550 5.0.0 Error: no valid recipients from 192.0.2.1",
+        "Error: no valid recipients from 192.0.2.1",
+    ],
+)
+def test_no_valid_recipients_from_our_host_is_no_unknown_address(diagnostic: str) -> None:
+    for stage in ("RCPT", ""):
+        got = decide("", "", diagnostic, stage)
+        assert got.kind != H, (stage, got.steps)
