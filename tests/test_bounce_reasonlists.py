@@ -44,6 +44,7 @@ UNKNOWN = [
     "550 No thank you rejected: Account Unavailable: kim@client.example",
     "550 No kim in name directory",
     "550 5.0.0 <kim@client.example>: User missing home directory",
+    "550 5.0.0 <kim@client.example>: Unroutable address",  # Exim's, in the other spelling
     # qmail's badrcptto / validrcptto patches: the server's own list of recipients, so a
     # directory's verdict even under the (#5.7.1) qmail gives every refusal
     "553 sorry, your envelope recipient is in my badrcptto list (#5.7.1)",
@@ -71,3 +72,62 @@ def test_no_valid_recipients_from_our_host_is_no_unknown_address(diagnostic: str
     for stage in ("RCPT", ""):
         got = decide("", "", diagnostic, stage)
         assert got.kind != H, (stage, got.steps)
+
+
+@pytest.mark.parametrize(
+    ("diagnostic", "stage"),
+    [
+        # HostUnknown.pm: a domain that does not exist, said of the recipient's
+        ("550 5.0.0 <kim@client.example>: Recipient domain must exist", "RCPT"),
+        ("550 5.0.0 <kim@client.example>: Domain must exist", ""),
+        ("550 Mail domain mentioned in email address is unknown", ""),
+        ("553 client.example does not exist", ""),
+    ],
+)
+def test_a_domain_that_does_not_exist_is_hard(diagnostic: str, stage: str) -> None:
+    got = decide("", "", diagnostic, stage)
+    assert (got.reason, got.kind) == ("hostunknown", H), got.steps
+
+
+@pytest.mark.parametrize(
+    ("diagnostic", "stage", "reason", "kind"),
+    [
+        # Postfix's smtpd_helo_restrictions (reject_unknown_helo_hostname): our HELO name, not
+        # the recipient's domain (Blocked.pm "helo command rejected:")
+        (
+            "504 5.0.0 <mx.corp.example>: Helo command rejected: Host not found",
+            "RCPT",
+            "blocked",
+            B,
+        ),
+        ("504 5.0.0 <mx.corp.example>: Helo command rejected: Host not found", "", "blocked", B),
+        # AOL: a recipient who takes no attachments, not a host that takes no mail
+        # (PolicyViolation.pm "because the recipient is not accepting mail with ")
+        (
+            "554 5.0.0 Because the recipient is not accepting mail with attachments",
+            "",
+            "policyviolation",
+            B,
+        ),
+        # AOL: a recipient who takes mail only from some senders, not from us (Filtered.pm
+        # "recipient is only accepting mail from specific email addresses")
+        (
+            "550 5.0.0 The recipient is only accepting mail from specific email addresses",
+            "",
+            "filtered",
+            B,
+        ),
+        ("554 kim is not accepting mail from sales@corp.example", "", "filtered", B),
+        # Sendmail: a lookup that failed this time ("Host not found, try again", its
+        # TRY_AGAIN), not a domain that does not exist (NetworkError.pm)
+        ("550 5.0.0 <kim@client.example>: Host not found, try again", "RCPT", "networkerror", S),
+        ("kim@client.example: Host not found, try again", "", "networkerror", S),
+        # qmail-smtpd: a domain this server does not relay for (NoRelaying.pm)
+        ("553 sorry, that domain isn't in my list of allowed rcpthosts", "RCPT", "norelaying", B),
+    ],
+)
+def test_words_of_another_reason_are_not_read_as_a_bad_address(
+    diagnostic: str, stage: str, reason: str, kind: str
+) -> None:
+    got = decide("", "", diagnostic, stage)
+    assert (got.reason, got.kind) == (reason, kind), got.steps

@@ -52,7 +52,7 @@ AT_MAIL = Screened(re.compile(r"(?:in reply to|after) (?:pipelined )?mail from|m
 # Postfix names the mailbox store it handed the message to ("delivery via host[private/
 # dovecot-lmtp]"); Exim's router finds no route for the address ("Unrouteable address"): its
 # own verdict, not a remote reply.
-LOCAL_DELIVERY = re.compile(r"\bfinal delivery\b|\blmtp\b|unrouteable address")
+LOCAL_DELIVERY = re.compile(r"\bfinal delivery\b|\blmtp\b|unroute?able address")
 
 
 def smtp_stage(text: str) -> str:

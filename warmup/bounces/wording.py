@@ -190,7 +190,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         r"""
         relay(?:ing)? (?:access |operation )?(?:denied|not permitted|not allowed|prohibited|rejected)
         not permitted to relay|unable to relay|no relaying|relay not permitted
-        we do not relay|not a gateway|relaying denied|denies relay
+        we do not relay|not a gateway|relaying denied|denies relay|in my list of allowed rcpthosts?\b
         \buser not local\b(?![^.<]{0,20}\btry\b)
         """,
     ),
@@ -232,7 +232,8 @@ WORD_RULES: tuple[WordRule, ...] = (
         "policy-reasons",
         "policyviolation",
         STRONG,
-        r"for (?:local |content )?policy reasons|\bpolicy violation|violat\w* (?:(?!security)\S+ ){0,2}polic",
+        r"for (?:local |content )?policy reasons|\bpolicy violation|violat\w* (?:(?!security)\S+ ){0,2}polic"
+        r"|not accepting (?:e-?mail|mail|messages) with\b",
     ),
     # Only the sender is refused ("Sender address rejected", "domain of sender", "Invalid mailbox in
     # MAIL FROM"): before the recipient wordings, which share words ("address rejected", "not
@@ -245,18 +246,26 @@ WORD_RULES: tuple[WordRule, ...] = (
         sender(?:'s)? (?:(?:mailbox|address|account) ){0,2}(?:was |is )?(?:rejected|denied|invalid|unknown|not allowed|not exists?\b|not listed\b)
         domain of sender|sender verify|sender(?:'s)? domain|mail from.{0,30}(?:rejected|not exists?\b)
         invalid sender|(?:fake|forged|bogus) sender|\bfrom address (?:is )?(?:invalid|not exists?\b)
-        envelope sender|envelope from (?:domain|address)
+        envelope sender|envelope from (?:domain|address)|\bbatv\b
         (?:invalid|unknown|bad|non-?existent) (?:mailbox|address|user|sender|domain) in (?:the )?mail from\b
         (?:user|mailbox|address) unknown in (?:the )?mail from\b
         \bmi:imf\b|(?:发信人|发件人|寄件者).{0,12}(?:不合规范|无效|不存在)
         """,
     ),
+    # Postfix's smtpd_helo_restrictions ("Helo command rejected: Host not found"): the name our
+    # host gave in HELO, not the recipient's domain.
+    _rule("helo-rejected", "blocked", STRONG, r"\b(?:he|eh)lo command rejected"),
+    # A domain that does not exist, in the MTAs' words for it: a reply whose subject is a bare
+    # domain ("553 example.org does not exist"), a domain that "must exist", the "mail domain"
+    # of an address said unknown.
     _rule(
         "no-such-domain",
         "hostunknown",
         STRONG,
         r"""
         \bdomain (?:name )?(?:[^\s@]+\.[^\s@]+ )?(?:does ?n[o']?t exist|not found)|no such domain|域名不存在
+        \bdomain must exist|\bmail domain [^.;:]{0,60}\bis unknown
+        \b5\d\d (?:[245]\.\d{1,3}\.\d{1,3} )?(?:[a-z0-9-]+\.)+[a-z]{2,} does ?n[o']?t exist
         """,
     ),
     _rule(
@@ -338,6 +347,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         r"""
         content (?:filter|rejected|denied)|filtered|mail content denied
         recipient(?:'s)? preferences|preferences prevent|privacy settings|message rejected due to content|header (?:error|is rejected)
+        not accepting (?:e-?mail|mail|messages) from\b|only accepting (?:e-?mail|mail|messages) from\b|not accepting any mail
         illegal attachment|附件
         """,
     ),
@@ -366,10 +376,10 @@ WORD_RULES: tuple[WordRule, ...] = (
         "hostunknown",
         STRONG,
         r"""
-        host (?:or domain name )?(?:not found|unknown)|unknown host
+        host (?:or domain name )?(?:not found|unknown)(?!,? try again)|unknown host
         domain (?:not found|unknown|does ?n[o']t exist|is not valid|lookup failed)
         no such domain|name or service not known|couldn't find any host
-        unrouteable mail domain|\bnxdomain\b|non-?existent (?:host|domain)|host not found
+        unrouteable mail domain|\bnxdomain\b|non-?existent (?:host|domain)|host not found(?!,? try again)
         mx lookup failed|host \S+ not found
         domain (?:may|might) not exist|domain is not reachable|domain name not found
         unknown domain|invalid domain|cannot resolve|no dns|域名不存在
@@ -388,7 +398,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         r"""
         does not accept (?:e-?)?mail(?! (?:over|via|from|through|with|by)\b)|null mx|accepts no mail|record indicated no smtp service
         no mx (?:record|host|found)|couldn't find a mail exchanger|no mail exchanger
-        not accepting (?:network )?(?:messages|mail)
+        not accepting (?:network )?(?:messages|mail)(?! (?:with|from|over|via|through|by)\b)
         """,
     ),
     # Postfix's reject_rbl_client ("Client host [192.0.2.1] blocked using zen.spamhaus.org") and
@@ -480,6 +490,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         r"""
         connection (?:refused|reset|timed out|lost|dropped|closed)|name service error
         name server reply|network|routing loop|mail loop|loops back|too many hops|no route
+        host not found,? try again|host name lookup failure
         unreachable|dns (?:failure|error|lookup)
         """,
     ),
