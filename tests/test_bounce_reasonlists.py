@@ -82,6 +82,8 @@ def test_no_valid_recipients_from_our_host_is_no_unknown_address(diagnostic: str
         ("550 5.0.0 <kim@client.example>: Domain must exist", ""),
         ("550 Mail domain mentioned in email address is unknown", ""),
         ("553 client.example does not exist", ""),
+        # Exim's (transports/smtp.c, as sisimai's Lhost/Exim.pm lists it)
+        ("all host address lookups failed permanently", "RCPT"),
     ],
 )
 def test_a_domain_that_does_not_exist_is_hard(diagnostic: str, stage: str) -> None:
@@ -122,6 +124,15 @@ def test_a_domain_that_does_not_exist_is_hard(diagnostic: str, stage: str) -> No
         # TRY_AGAIN), not a domain that does not exist (NetworkError.pm)
         ("550 5.0.0 <kim@client.example>: Host not found, try again", "RCPT", "networkerror", S),
         ("kim@client.example: Host not found, try again", "", "networkerror", S),
+        # the receiving system's disk, in a qmail server's words (sisimai's Lhost/qmail.pm
+        # "mailbox unavailable (not enough free space)": systemfull), not an unknown mailbox
+        (
+            "550 5.0.0 <kim@client.example>: Requested action not taken: mailbox unavailable "
+            "(not enough free space)",
+            "RCPT",
+            "systemfull",
+            S,
+        ),
         # qmail-smtpd: a domain this server does not relay for (NoRelaying.pm)
         ("553 sorry, that domain isn't in my list of allowed rcpthosts", "RCPT", "norelaying", B),
     ],

@@ -99,7 +99,8 @@ WORD_RULES: tuple[WordRule, ...] = (
         "system-full",
         "systemfull",
         STRONG,
-        r"insufficient (?:disk|system) (?:space|storage)|no space left on device|disk (?:is )?full",
+        r"insufficient (?:disk|system) (?:space|storage)|no space left on device|disk (?:is )?full"
+        r"|not enough free (?:disk )?space",
     ),
     _rule(
         "mailbox-full",
@@ -380,7 +381,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         domain (?:not found|unknown|does ?n[o']t exist|is not valid|lookup failed)
         no such domain|name or service not known|couldn't find any host
         unrouteable mail domain|\bnxdomain\b|non-?existent (?:host|domain)|host not found(?!,? try again)
-        mx lookup failed|host \S+ not found
+        mx lookup failed|host \S+ not found|address lookups? failed permanently
         domain (?:may|might) not exist|domain is not reachable|domain name not found
         unknown domain|invalid domain|cannot resolve|no dns|域名不存在
         """,
