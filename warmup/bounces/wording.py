@@ -247,7 +247,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         sender(?:'s)? (?:(?:mailbox|address|account) ){0,2}(?:was |is )?(?:rejected|denied|invalid|unknown|not allowed|not exists?\b|not listed\b)
         domain of sender|sender verify|sender(?:'s)? domain|mail from.{0,30}(?:rejected|not exists?\b)
         invalid sender|(?:fake|forged|bogus) sender|\bfrom address (?:is )?(?:invalid|not exists?\b)
-        envelope sender|envelope from (?:domain|address)|\bbatv\b
+        envelope sender|envelope from (?:domain|address)|b(?<![a-z]b)atv\b
         (?:invalid|unknown|bad|non-?existent) (?:mailbox|address|user|sender|domain) in (?:the )?mail from\b
         (?:user|mailbox|address) unknown in (?:the )?mail from\b
         \bmi:imf\b|(?:发信人|发件人|寄件者).{0,12}(?:不合规范|无效|不存在)
@@ -255,7 +255,7 @@ WORD_RULES: tuple[WordRule, ...] = (
     ),
     # Postfix's smtpd_helo_restrictions ("Helo command rejected: Host not found"): the name our
     # host gave in HELO, not the recipient's domain.
-    _rule("helo-rejected", "blocked", STRONG, r"\b(?:he|eh)lo command rejected"),
+    _rule("helo-rejected", "blocked", STRONG, r"(?:he|eh)lo command rejected"),
     # A domain that does not exist, in the MTAs' words for it: a reply whose subject is a bare
     # domain ("553 example.org does not exist"), a domain that "must exist", the "mail domain"
     # of an address said unknown.
@@ -265,8 +265,8 @@ WORD_RULES: tuple[WordRule, ...] = (
         STRONG,
         r"""
         \bdomain (?:name )?(?:[^\s@]+\.[^\s@]+ )?(?:does ?n[o']?t exist|not found)|no such domain|域名不存在
-        \bdomain must exist|\bmail domain [^.;:]{0,60}\bis unknown
-        \b5\d\d (?:[245]\.\d{1,3}\.\d{1,3} )?(?:[a-z0-9-]+\.)+[a-z]{2,} does ?n[o']?t exist
+        domain must exist|mail domain [^.;:]{0,60}\bis unknown
+        5(?<![\w.]5)\d\d (?:[245]\.\d{1,3}\.\d{1,3} )?(?:[a-z0-9-]+\.)+[a-z]{2,} does ?n[o']?t exist
         """,
     ),
     _rule(
@@ -291,8 +291,8 @@ WORD_RULES: tuple[WordRule, ...] = (
         not (?:a )?user of this (?:server|system|host|domain)|n[o']t exists? (?:that|this|such) user
         does not have an? (?:\S+ )?account
         recipient (?:name )?(?:is )?not recognized|address(?:es)? (?:is |was |were )?unknown|recip(?:ient)? ?notfound
-        (?<!ip )(?<!sender )(?:mailbox|address) (?:invalid|not present)\b|not an active address
-        \bbad ?(?:rcpt|recipient)to\b|not in my validrcptto\b
+        (?:mailbox|address)(?<!ip address)(?<!sender address) (?:invalid|not present)\b|not an active address
+        bad ?(?:rcpt|recipient)to\b|not in my validrcptto\b
         addressee unknown|unknown or illegal alias|no account by that name
         doesn't have a .{0,20} account|not our customer|mailbox unknown|user doesn't exist
         account (?:does not|doesn't) exist|account (?:has been |is )?closed|unknown local part|not a valid address
@@ -329,7 +329,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         check if (?:the )?address is correct|bad[ _]recipient|no (?:valid )?recipients?\b(?! from\b)
         invalid address|not listed in|account (?:is )?unavailable|@[^\s<>]+>? not found
         can'?t accept (?:user|recipient)\b|recipient (?:is )?not (?:accepted|ok)\b
-        \bno \S+ in name directory|missing home directory
+        no \S+ in name directory|missing home directory
         no se encuentra en el directorio|non r.pertori. dans l.annuaire|ディレクトリ(?:には見つかりません|のリストにありません)
         """,
     ),
