@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 
+from .providers import provider_reason
 from .reasons import REASON_KIND, Verdict, kind_of
 from .screen import Screened
 from .stage import AFTER_DATA, LOCAL_DELIVERY, at_rcpt, smtp_stage
@@ -294,6 +295,12 @@ def decide(
 
     if code_class == "2":
         return verdict("delivered", "status.success", "a 2xx code: not a failure")
+    # A receiving provider's own code or sentence says what its generic words do not
+    # (Orange's "OFR_416", GoDaddy's "IB212"): its published table decides.
+    known = provider_reason(mta, text, reply)
+    if known is not None:
+        provider, code, reason = known
+        return verdict(reason, f"provider.{provider.name}", f"{provider.label}'s table: {code}")
     if _is_throttle(int(reply) if reply.isdigit() else 0, text, status):
         if _BLOCK_WORDS.search(text) and not _FREQUENT.search(text):
             return verdict("blocked", "throttle.blocked", "volume wording with a block")

@@ -18,20 +18,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["REASON_KIND", "REASONS", "Verdict", "kind_of"]
+__all__ = ["REASON_KIND", "REASONS", "Verdict", "kind_of", "labelled"]
 
 
-def _table(text: str) -> dict[str, str]:
-    """``kind: reason reason ...`` lines -> {reason: kind}."""
+def labelled(text: str) -> dict[str, str]:
+    """``label: name name ...`` lines -> {name: label} (``kind: reason ...`` here; a provider's
+    ``reason: code ...`` in :mod:`warmup.bounces.providers`)."""
     out: dict[str, str] = {}
     for line in text.strip().splitlines():
-        kind, _, names = line.partition(":")
-        out.update(dict.fromkeys(names.split(), kind.strip()))
+        label, _, names = line.partition(":")
+        out.update(dict.fromkeys(names.split(), label.strip()))
     return out
 
 
 # reason -> kind. Reasons outside failures (delivered, vacation) never become bounces.
-REASON_KIND: dict[str, str] = _table("""
+REASON_KIND: dict[str, str] = labelled("""
     hard: userunknown hostunknown hasmoved notaccept
     soft: mailboxfull mesgtoobig exceedlimit suspend onhold expired networkerror systemerror
     soft: systemfull toomanyconn speeding ratelimited syntaxerror undefined mailererror
