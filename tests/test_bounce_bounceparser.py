@@ -99,8 +99,6 @@ KNOWN_HARD_MISSES: dict[tuple[str, str], str] = {
     ("data/mailbox-unknown.msg", "recipient@example.net"): _MASK,
     ("data/rcpt-dne.msg", "recipient@example.net"): "'does not exist' refused after end of DATA "
     "(stated): warmup reads a filter's mask, as for Japanese carriers in the dsn corpus",
-    ("data/cox-via-sendmail.unknown.msg", "recipient@example.net"): "'550 recipient rejected': "
-    "the words do not say why; warmup counts a block",
     **{
         ("data/iis-multiple-bounce.msg", f"bounced{i}@example.net"): _UNCONFIRMED
         + " ('mailbox unavailable'; the module's opinion)"

@@ -238,3 +238,21 @@ def test_parse_and_explain_name_the_providers_rule(
     assert result.exit_code == 0, result.output
     assert "Orange / La Poste's table: 420 -> suspend -> soft" in result.output
     assert "rule: provider.orange" in result.output
+
+
+def test_the_remote_mta_names_the_provider() -> None:
+    """A domain hosted at GoDaddy is no GoDaddy domain, and Postfix's Diagnostic-Code names no
+    host: the DSN's Remote-MTA says who answered (shown by --explain as "answered by")."""
+    raw = (
+        _orange_dsn()
+        .replace(b"lea@laposte.net", b"kim@coolexample.com")
+        .replace(b"smtpz4.laposte.net", b"mx1.secureserver.net")
+        .replace(
+            b"550 5.5.0 Boite du destinataire archivee. Archived\n recipient. LPN007_420",
+            b"550 Recipient not found",
+        )
+        .replace(b"Status: 5.5.0", b"Status: 5.0.0")
+    )
+    (bounce,) = parse_bounces(raw)
+    assert (bounce.kind, bounce.reason, bounce.rule) == ("hard", "userunknown", "provider.godaddy")
+    assert "answered by mx1.secureserver.net" in bounce.steps[0]

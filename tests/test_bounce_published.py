@@ -163,7 +163,8 @@ EXPECTED: dict[str, tuple[str, str, str]] = {
     "mimecast-notice-access-denied": ("ida.park@client.example", H, "userunknown"),
     "telekom-quota-exceeded": ("jon.quast@t-online.de", S, "mailboxfull"),
     "godaddy-ib112-invalid-recipients": ("kim.reis@client.example", B, "blocked"),
-    "godaddy-ib504-too-many-this-hour": ("lou.stahl@client.example", S, "toomanyconn"),
+    # GoDaddy's table (the Remote-MTA names secureserver.net): speeding, as first written.
+    "godaddy-ib504-too-many-this-hour": ("lou.stahl@client.example", S, "speeding"),
     "godaddy-ib705-virus": ("mia.tran@client.example", B, "virusdetected"),
     "yahoo-554-dd-no-longer-valid": ("ned.ulm@yahoo.com", S, "suspend"),
     "yahoo-553-tss09-permanently-deferred": ("ora.vogt@yahoo.com", B, "policyviolation"),
@@ -213,7 +214,6 @@ FIRST_RUN: dict[str, tuple[str, str]] = {
     # (Facebook's POL-P2 refuses our IP; GoDaddy's IB504 is our hourly volume, which the gate
     # backs off from; Yahoo's TSS09 under its 5.7.2 policy status).
     "facebook-pol-p2-no-longer-accept": (B, "securityerror"),
-    "godaddy-ib504-too-many-this-hour": (S, "speeding"),
     "yahoo-553-tss09-permanently-deferred": (B, "rejected"),
     # Exchange's RecipSizeLimit under 5.2.3: the status' own reason, both soft.
     "exchange-fr-recip-size-limit": (S, "mesgtoobig"),

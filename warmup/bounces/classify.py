@@ -19,6 +19,7 @@ from .vendors import directory_verdict, masks_filters, notice_verdict, posting_r
 from .wording import agreeing, fold, read_words
 
 __all__ = [
+    "REMOTE_MARK",
     "classify",
     "classify_smtp_reply",
     "decide",
@@ -228,12 +229,18 @@ def _code_key(status: str) -> tuple[int, int] | None:
     return (int(m.group(1)), int(m.group(2))) if m else None
 
 
+# What the parser writes before the host that answered (a DSN's Remote-MTA) in a signature.
+REMOTE_MARK = "remote-mta:"
+
+
 def _reporter(mta: str) -> str:
     """The explanation's words for ``mta``: the reporter's signature (Reporting-MTA, From,
-    X-Mailer) and the recipient's domain, which the parser appends as " @domain"."""
+    X-Mailer), the host that answered (after :data:`REMOTE_MARK`) and the recipient's domain,
+    which the parser appends as " @domain"."""
     who, at, domain = f" {mta}".rpartition(" @")
-    who = " ".join((who if at else mta).split())
-    said = f"; reported by {who}" if who else ""
+    who, _, remote = (who if at else mta).partition(REMOTE_MARK)
+    who, remote = " ".join(who.split()), " ".join(remote.split())
+    said = (f"; reported by {who}" if who else "") + (f"; answered by {remote}" if remote else "")
     return said + (f"; recipient's domain {domain}" if at and domain else "")
 
 

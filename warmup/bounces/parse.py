@@ -21,7 +21,7 @@ from warmup.errors import DataError
 from warmup.words import printable, undeclared_text
 
 from . import formats, notifications
-from .classify import decide, extract_reply, extract_status, reason_of
+from .classify import REMOTE_MARK, decide, extract_reply, extract_status, reason_of
 from .reasons import kind_of
 from .stage import smtp_stage
 from .vendors import reported_category
@@ -596,6 +596,7 @@ def _make(
     stage_text: str = "",
     mta: str = "",
     delayed: bool = False,
+    remote: str = "",
 ) -> Bounce:
     status = status if _STATUS_CODE_RE.fullmatch(status or "") else ""
     diag = _fold(diagnostic)
@@ -603,6 +604,10 @@ def _make(
     reply = reply or extract_reply(diag)
     text = " ".join((context or diagnostic).split())[:4000]
     stage = smtp_stage(f"{text} {stage_text[:20_000]}")
+    if remote:
+        # the host that answered (a DSN's Remote-MTA): a receiving provider's own replies are
+        # read by its table (warmup/bounces/providers.py)
+        mta = f"{mta} {REMOTE_MARK} {remote}".strip()
     if recipient:
         mta = f"{mta} @{recipient.rpartition('@')[2]}".strip()
     # a delay warning's 4xx is retried (never hard), not the last reply of a delivery given up on
@@ -895,6 +900,7 @@ def _parse_dsn(msg: Message, parts: _Parts) -> list[Bounce]:
             stage_text=stage_text,
             mta=mta,
             delayed=action.startswith("delayed"),
+            remote=" ".join(rec.get("remote-mta", "").split(";")[-1].lower().split())[:200],
         )
         category, by_category = reported_category(rec)
         if category and by_category != made.reason:
