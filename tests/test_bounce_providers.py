@@ -178,6 +178,26 @@ CASES = [
         "mimecast",
         id="mimecast-554-host-network",
     ),
+    # Microsoft: learn.microsoft.com "Email non-delivery reports and SMTP errors in Exchange
+    # Online" and Exchange Server's NDR table (Rhost::Microsoft): an EHLO refused, an address
+    # that names several mailboxes; neither says the address does not exist
+    pytest.param(
+        "contoso.com",
+        _said("contoso-com.mail.protection.outlook.com", "501 5.5.4 Invalid domain name"),
+        "blocked",
+        "microsoft",
+        id="microsoft-554-invalid-helo-domain",
+    ),
+    pytest.param(
+        "contoso.com",
+        _said(
+            "contoso-com.mail.protection.outlook.com",
+            "550 5.1.4 Destination mailbox address ambiguous",
+        ),
+        "systemerror",
+        "microsoft",
+        id="microsoft-514-ambiguous",
+    ),
     # Symantec Email Security.cloud: knowledge.broadcom.com article 175710 (Rhost::MessageLabs)
     pytest.param(
         "client.example",

@@ -289,6 +289,22 @@ PROVIDERS: tuple[Provider, ...] = (
             virusdetected: 554 email rejected due to security policies
         """),
     ),
+    # Microsoft (Exchange Online, Outlook.com): its NDR reference's enhanced status codes with
+    # their text (learn.microsoft.com "Email non-delivery reports and SMTP errors in Exchange
+    # Online"; sisimai's Rhost::Microsoft and Rhost::Outlook), where the generic reading of the
+    # status or the words is another kind: an EHLO refused for its domain name is no unknown
+    # host, an ambiguous address no unknown one, and Outlook.com's 5.5.0 "mailbox unavailable"
+    # is its directory's answer for an address it does not have.
+    Provider(
+        "microsoft",
+        "Microsoft",
+        _hosts("outlook.com hotmail.com live.com msn.com"),
+        sentences=_sentences("""
+            blocked: 5.5.4 invalid domain name
+            systemerror: 5.1.4 destination mailbox address ambiguous
+            userunknown: 5.5.0 requested action not taken: mailbox unavailable
+        """),
+    ),
     # Symantec Email Security.cloud (MessageLabs): its knowledge base's sentences
     # (knowledge.broadcom.com "Email error and bounce codes for Email Security.cloud";
     # sisimai's Rhost::MessageLabs).
