@@ -15,7 +15,13 @@ from .providers import provider_reason
 from .reasons import REASON_KIND, Verdict, kind_of
 from .screen import Screened
 from .stage import AFTER_DATA, LOCAL_DELIVERY, at_rcpt, smtp_stage
-from .vendors import directory_verdict, masks_filters, notice_verdict, posting_refused
+from .vendors import (
+    directory_verdict,
+    masks_filters,
+    mta_message,
+    notice_verdict,
+    posting_refused,
+)
 from .wording import agreeing, fold, read_words
 
 __all__ = [
@@ -136,7 +142,7 @@ _THROTTLE_TEXT = _p(r"""
 # the mailbox's (邮箱) quota (配额, 限额) or storage (存储) over its limit, unless the sender's
 # (发件人, 发信) or a day's (每日, 当天) is meant.
 _NOT_THROTTLE = _p(r"""
-    mailbox (?:is )?full|mail ?box .{0,20}quota|over ?quota|storage|disk quota
+    mailbox (?:is )?full|mail ?box .{0,20}quota|over ?quota|storage|disk quota|error: quota exceed
     insufficient (?:disk|system)|no space left|disk (?:is )?full
     user(?:'s)? (?:mailbox )?quota|size limit|message (?:is )?too (?:large|big)
     too many hops|too many recipients$
@@ -320,6 +326,10 @@ def decide(
     else:
         strength = "strong" if words.strong else "weak"
         steps.append(f"words: {strength} rule {words.name!r} says {words.reason}")
+    # The reporting MTA's own code or message (vendors.py): its classification of the reply
+    own, by_own = mta_message(mta, text, strong=words is not None and words.strong)
+    if by_own:
+        return verdict(by_own, "mta.message", f"{own}'s own message says so")
     notice = notice_verdict(mta, text) if words is None or not words.strong else ""
     if notice:
         return verdict("userunknown", "mta.notice", f"{notice}'s notice says so in its words")

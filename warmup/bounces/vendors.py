@@ -6,11 +6,15 @@ and the recipient's domain, lower-cased (:func:`warmup.bounces.parse` builds it)
 
 from __future__ import annotations
 
+import itertools
 import re
+
+from .screen import Screened
 
 __all__ = [
     "directory_verdict",
     "masks_filters",
+    "mta_message",
     "notice_verdict",
     "posting_refused",
     "reported_category",
@@ -162,4 +166,102 @@ def reported_category(record: dict[str, str]) -> tuple[str, str]:
         reason = _CATEGORIES.get(record.get(name, "").strip().lower(), "")
         if reason:
             return name, reason
+    return "", ""
+
+
+# The reporting MTA's own messages, which name their reason in words no generic rule reads (or
+# reads as another): the strings its source writes, as sisimai's Lhost modules quote them
+# (BSD-2). Exim (deliver.c, parser.c, transports/smtp.c, routers; its clone MXLogic), qmail
+# (qmail-remote.c, the qmail-ldap patch), Exchange 2003 (its MSEXCH codes) and 2007 (its
+# RESOLVER/SMTPSEND codes), Courier (esmtpclient.c), Lotus Domino and Notes, Gmail's SMTP
+# client states of 2008-2012 ("(state 6)": TLS, "(state 12)": relay refused; 15, 17 and 18 after
+# DATA), au by KDDI's notice, Zoho's. A *code* (Exchange's, unique to it) decides whatever words
+# stand beside it: it is the MTA's own classification of the reply. A *message* decides where
+# the words say nothing a strong rule reads ("Giving up on 192.0.2.1." is no reason): qmail's
+# "does not like recipient" is its word for a refusal at RCPT, the remote's words after it
+# ("Remote host said: 552 ... mailbox full") still decide when they say something; not when the
+# queue ran out after it (the last attempt's 4xx, then "I'm not going to try again"), which
+# the words and status read. Rows with a signature apply only to reports it matches: "host not
+# reachable" is Zoho's word for a delivery it stopped retrying, anyone else's for a network error.
+_CODE, _MESSAGE = True, False
+_MTA_ROWS: tuple[tuple[str, str, bool, str, str], ...] = (
+    # (MTA, reason, code?, signature the report must match ("" any), words)
+    ("exchange", "networkerror", _CODE, "", r"smtpsend\.dns\.mxloopback"),
+    (
+        "exchange",
+        "systemerror",
+        _CODE,
+        "",
+        r"resolver\.adr\.(?:badprimary|invalidinsmtp|ambiguous)",
+    ),
+    ("exchange", "toomanyconn", _CODE, "", r"resolver\.adr\.reciplimit"),
+    ("exchange", "systemerror", _CODE, "", r"\((?:00010256|000d06b5)\)"),
+    ("exchange", "networkerror", _CODE, "", r"\(00120270\) too many hops"),
+    ("exchange", "contenterror", _CODE, "", r"\((?:00050311|000502cc)\)"),
+    ("exchange", "securityerror", _CODE, "", r"\(000b0981\)"),
+    ("exchange", "filtered", _CODE, "", r"\(000c0595\)"),
+    ("exim", "notaccept", _MESSAGE, "", r"no host found for existing smtp connection"),
+    (
+        "exim",
+        "syntaxerror",
+        _MESSAGE,
+        "",
+        r"angle-brackets nested too deep|expected word or \"<\"|domain missing in source-routed"
+        r"|malformed address: ",
+    ),
+    (
+        "exim",
+        "systemerror",
+        _MESSAGE,
+        "",
+        r"delivery to (?:file|pipe) forbidden|local delivery failed",
+    ),
+    ("exim", "expired", _MESSAGE, "", r"have been failing for a long time"),
+    ("exim", "contenterror", _MESSAGE, "", r'too many "received" headers'),
+    (
+        "qmail",
+        "userunknown",
+        _MESSAGE,
+        "",
+        r"does not like recipient\.(?!.*not going to try again)",
+    ),
+    ("qmail", "blocked", _MESSAGE, "", r"but my name was rejected"),
+    (
+        "qmail",
+        "systemerror",
+        _MESSAGE,
+        "",
+        r"bad interpreter: no such file|automatic homedir creat|temporary error in automatic homedir"
+        r"|illegal value in ldap attribute|ldap attribute is not given|ldap server"
+        r"|too many results returned but needs to be unique|temporary failure in ldap lookup"
+        r"|(?:permanent|temporary) error while executing qmail-forward",
+    ),
+    ("courier", "systemerror", _MESSAGE, "", r"this domain's dns violates rfc 1035"),
+    ("lotus domino", "filtered", _MESSAGE, "", r"cannot route mail to user"),
+    ("lotus domino", "systemerror", _MESSAGE, "", r"several matches found in domino directory"),
+    ("lotus notes", "networkerror", _MESSAGE, "", r"message has exceeded maximum hop count"),
+    ("gmail", "systemerror", _MESSAGE, "", r"\(state [689]\)"),
+    ("gmail", "norelaying", _MESSAGE, "", r"\(state 12\)"),
+    ("gmail", "filtered", _MESSAGE, "", r"\(state 1[578]\)"),
+    ("gmail", "expired", _MESSAGE, "", r"dns error: could not contact dns servers"),
+    ("gmail", "hostunknown", _MESSAGE, "", r"dns error: dns server returned answer with no data"),
+    ("au by kddi", "norelaying", _MESSAGE, "", r"due to the following smtp relay error"),
+    ("zoho", "expired", _MESSAGE, r"\bzoho", r"host not reachable"),
+)
+_MTA_WORDS = Screened(
+    re.compile("|".join(f"(?P<r{i}>{row[4]})" for i, row in enumerate(_MTA_ROWS)))
+)
+
+
+def mta_message(signature: str, text: str, strong: bool = False) -> tuple[str, str]:
+    """(the MTA, the reason) of the reporting MTA's own message in ``text`` (folded,
+    lower-cased), or ("", ""); where the words already say something (``strong``), only a
+    code decides."""
+    first = _MTA_WORDS.search(text)
+    if first is None:
+        return "", ""
+    for m in itertools.chain((first,), _MTA_WORDS.pattern.finditer(text, first.end())):
+        mta, reason, code, signed, _ = _MTA_ROWS[int(str(m.lastgroup)[1:])]
+        if (code or not strong) and (not signed or re.search(signed, signature)):
+            return mta, reason
     return "", ""
