@@ -458,8 +458,10 @@ def test_the_reporting_mtas_own_message_names_the_reason(
 @pytest.mark.parametrize(
     "reply",
     [
-        # the remote's own words still decide after qmail's "does not like recipient"
+        # the remote's own words still decide after qmail's "does not like recipient", generic
+        # ones too (a 5.7.1 refusal at RCPT is a policy's)
         "552 sorry, mailbox is full (#5.2.2)",
+        "550 5.7.1 Message refused\nGiving up on 192.0.2.1.",
         # ... and a 4xx repeated until the queue ran out is no refusal of the address
         f"451 Requested action aborted: local error in processing\nGiving up on 192.0.2.1.\n{GAVE_UP}",
     ],
@@ -472,4 +474,13 @@ def test_qmails_rcpt_refusal_yields_to_the_remotes_words(reply: str) -> None:
 def test_zohos_words_are_zohos_only() -> None:
     # "Host not reachable" from anyone else is a network error, not an expiry
     report = exim("host not reachable")
+    assert [b.reason for b in parse_bounces(report)] != ["expired"]
+
+
+def test_qmails_giving_up_on_a_host_is_no_expiry() -> None:
+    # qmail-remote names the host it gave up on after every failed attempt, whatever failed
+    report = qmail(
+        "192.0.2.1 failed after I sent the message.\nRemote host said: 554 Transaction failed\n"
+        "Giving up on 192.0.2.1."
+    )
     assert [b.reason for b in parse_bounces(report)] != ["expired"]

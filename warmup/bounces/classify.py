@@ -327,7 +327,7 @@ def decide(
         strength = "strong" if words.strong else "weak"
         steps.append(f"words: {strength} rule {words.name!r} says {words.reason}")
     # The reporting MTA's own code or message (vendors.py): its classification of the reply
-    own, by_own = mta_message(mta, text, strong=words is not None and words.strong)
+    own, by_own = mta_message(mta, text, 0 if words is None else 1 + words.strong)
     if by_own:
         return verdict(by_own, "mta.message", f"{own}'s own message says so")
     notice = notice_verdict(mta, text) if words is None or not words.strong else ""

@@ -175,17 +175,18 @@ def reported_category(record: dict[str, str]) -> tuple[str, str]:
 # (qmail-remote.c, the qmail-ldap patch), Exchange 2003 (its MSEXCH codes) and 2007 (its
 # RESOLVER/SMTPSEND codes), Courier (esmtpclient.c), Lotus Domino and Notes, Gmail's SMTP
 # client states of 2008-2012 ("(state 6)": TLS, "(state 12)": relay refused; 15, 17 and 18 after
-# DATA), au by KDDI's notice, Zoho's. A *code* (Exchange's, unique to it) decides whatever words
-# stand beside it: it is the MTA's own classification of the reply. A *message* decides where
-# the words say nothing a strong rule reads ("Giving up on 192.0.2.1." is no reason): qmail's
-# "does not like recipient" is its word for a refusal at RCPT, the remote's words after it
-# ("Remote host said: 552 ... mailbox full") still decide when they say something; not when the
-# queue ran out after it (the last attempt's 4xx, then "I'm not going to try again"), which
-# the words and status read. Rows with a signature apply only to reports it matches: "host not
-# reachable" is Zoho's word for a delivery it stopped retrying, anyone else's for a network error.
-_CODE, _MESSAGE = True, False
-_MTA_ROWS: tuple[tuple[str, str, bool, str, str], ...] = (
-    # (MTA, reason, code?, signature the report must match ("" any), words)
+# DATA), au by KDDI's notice, Zoho's. Each row says over which words it decides: a *code*
+# (Exchange's, unique to it) whatever words stand beside it, it is the MTA's own classification
+# of the reply; a *message* over generic words ("forbidden", "Giving up on 192.0.2.1.") but not
+# over words a strong rule reads; a *fallback* only where the words name nothing at all:
+# qmail's "does not like recipient" is its word for any refusal at RCPT, so the remote's words
+# after it ("Remote host said: 552 ... mailbox full", "550 5.7.1 Message refused") decide when
+# they say anything, and it says nothing after the queue ran out on a 4xx ("I'm not going to
+# try again"). Rows with a signature apply only to reports it matches: "host not reachable" is
+# Zoho's word for a delivery it stopped retrying, anyone else's for a network error.
+_FALLBACK, _MESSAGE, _CODE = 0, 1, 2
+_MTA_ROWS: tuple[tuple[str, str, int, str, str], ...] = (
+    # (MTA, reason, over which words it decides, signature the report must match ("" any), words)
     ("exchange", "networkerror", _CODE, "", r"smtpsend\.dns\.mxloopback"),
     (
         "exchange",
@@ -221,7 +222,7 @@ _MTA_ROWS: tuple[tuple[str, str, bool, str, str], ...] = (
     (
         "qmail",
         "userunknown",
-        _MESSAGE,
+        _FALLBACK,
         "",
         r"does not like recipient\.(?!.*not going to try again)",
     ),
@@ -253,15 +254,15 @@ _MTA_WORDS = Screened(
 )
 
 
-def mta_message(signature: str, text: str, strong: bool = False) -> tuple[str, str]:
+def mta_message(signature: str, text: str, said: int = 0) -> tuple[str, str]:
     """(the MTA, the reason) of the reporting MTA's own message in ``text`` (folded,
-    lower-cased), or ("", ""); where the words already say something (``strong``), only a
-    code decides."""
+    lower-cased), or ("", ""). ``said``: what the words already say (0 nothing, 1 generic
+    words, 2 words a strong rule reads); a row decides only over what it outranks."""
     first = _MTA_WORDS.search(text)
     if first is None:
         return "", ""
     for m in itertools.chain((first,), _MTA_WORDS.pattern.finditer(text, first.end())):
-        mta, reason, code, signed, _ = _MTA_ROWS[int(str(m.lastgroup)[1:])]
-        if (code or not strong) and (not signed or re.search(signed, signature)):
+        mta, reason, over, signed, _ = _MTA_ROWS[int(str(m.lastgroup)[1:])]
+        if over >= said and (not signed or re.search(signed, signature)):
             return mta, reason
     return "", ""

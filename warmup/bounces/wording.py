@@ -478,7 +478,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         "expired",
         WEAK,
         r"""
-        expired|retry (?:time|timeout)|could not be delivered (?:with)?in|not delivered within|gave up|given up|giving up
+        expired|retry (?:time|timeout)|could not be delivered (?:with)?in|not delivered within|gave up|given up|giving up(?! on [^\s]+\.(?: |$))
         could not deliver for|did not accept our requests to connect
         too long|delivery time|has been delayed|unable to deliver in|queue(?! file)|delayed|timeout
         timed out|failed \d+ attempts|too many (?:delivery )?attempts
