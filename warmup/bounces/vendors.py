@@ -6,7 +6,6 @@ and the recipient's domain, lower-cased (:func:`warmup.bounces.parse` builds it)
 
 from __future__ import annotations
 
-import itertools
 import re
 
 from .screen import Screened
@@ -215,7 +214,7 @@ _MTA_ROWS: tuple[tuple[str, str, int, str, str], ...] = (
         "systemerror",
         _MESSAGE,
         "",
-        r"delivery to (?:file|pipe) forbidden|local delivery failed",
+        r"delivery to file forbidden|delivery to pipe forbidden|local delivery failed",
     ),
     ("exim", "expired", _MESSAGE, "", r"have been failing for a long time"),
     ("exim", "contenterror", _MESSAGE, "", r'too many "received" headers'),
@@ -249,20 +248,17 @@ _MTA_ROWS: tuple[tuple[str, str, int, str, str], ...] = (
     ("au by kddi", "norelaying", _MESSAGE, "", r"due to the following smtp relay error"),
     ("zoho", "expired", _MESSAGE, r"\bzoho", r"host not reachable"),
 )
-_MTA_WORDS = Screened(
-    re.compile("|".join(f"(?P<r{i}>{row[4]})" for i, row in enumerate(_MTA_ROWS)))
-)
+# Each row's words searched only where one of their literals occurs: the literal checks of all
+# rows cost ~5 µs a diagnostic, one pattern of all rows ~100 µs wherever any literal occurs.
+_MTA_WORDS = tuple(Screened(re.compile(row[4])) for row in _MTA_ROWS)
 
 
 def mta_message(signature: str, text: str, said: int = 0) -> tuple[str, str]:
     """(the MTA, the reason) of the reporting MTA's own message in ``text`` (folded,
     lower-cased), or ("", ""). ``said``: what the words already say (0 nothing, 1 generic
     words, 2 words a strong rule reads); a row decides only over what it outranks."""
-    first = _MTA_WORDS.search(text)
-    if first is None:
-        return "", ""
-    for m in itertools.chain((first,), _MTA_WORDS.pattern.finditer(text, first.end())):
-        mta, reason, over, signed, _ = _MTA_ROWS[int(str(m.lastgroup)[1:])]
-        if over >= said and (not signed or re.search(signed, signature)):
+    for row, words in zip(_MTA_ROWS, _MTA_WORDS, strict=True):
+        mta, reason, over, signed, _ = row
+        if over >= said and words.search(text) and (not signed or re.search(signed, signature)):
             return mta, reason
     return "", ""
