@@ -13,7 +13,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from warmup.bounces import stage
+from warmup.bounces import parse_bounces, stage
 from warmup.bounces.screen import Screened, required_literals
 from warmup.bounces.wording import WORD_RULES, read_words
 
@@ -104,6 +104,47 @@ def _unscreened_read_words(text: str) -> object:
 def test_read_words_answers_as_without_the_screen(text: str) -> None:
     text = " ".join(text.lower().split())
     assert read_words(text) is _unscreened_read_words(text)
+
+
+@settings(max_examples=200, deadline=None)
+@given(name=st.sampled_from(sorted(r.name for r in WORD_RULES)), text=TEXTS)
+@example(
+    name="user-unknown", text="550 5.1.1 <a@b.example>: recipient address rejected: user unknown"
+)
+def test_a_rule_searched_line_by_line_answers_as_its_whole_pattern(name: str, text: str) -> None:
+    rule = next(r for r in WORD_RULES if r.name == name)
+    text = " ".join(text.lower().split())
+    assert rule.matches(text) == (rule.pattern.search(text) is not None)
+
+
+def test_the_rules_of_many_lines_are_searched_line_by_line_on_the_corpus() -> None:
+    # The big rules are split (their lines each behind literals of their own) and give every
+    # diagnostic of the corpora the answer of the whole pattern.
+    from warmup.bounces.wording import fold
+
+    split = {r.name for r in WORD_RULES if r.parts}
+    assert {"user-unknown", "mailbox-disabled", "mailbox-full", "host-unknown"} <= split
+    texts = [
+        fold(b.diagnostic)
+        for path in sorted((Path(__file__).parent / "corpus").glob("**/*.eml"))
+        for b in parse_bounces(path.read_bytes())
+    ]
+    assert len(texts) > 500
+    for rule in WORD_RULES:
+        for text in texts:
+            assert rule.matches(text) == (rule.pattern.search(text) is not None), (rule.name, text)
+
+
+def test_a_block_whose_lines_are_no_patterns_alone_is_searched_whole() -> None:
+    from warmup.bounces.wording import _parts
+
+    assert _parts("(?:user\nunknown)") == ()  # a group opened on one line, closed on the next
+    assert _parts("(a)x\n\\1") == ()  # a back-reference to another line's group
+    assert _parts("one line") == ()
+    assert [p.pattern for _, p in _parts("mailbox full\nover ?quota")] == [
+        "mailbox full",
+        "over ?quota",
+    ]
 
 
 # The code patterns as first written (look-behind first); classify's and parse's forms put it
