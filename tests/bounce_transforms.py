@@ -1,0 +1,497 @@
+"""Meaning-preserving transformations of a bounce message, for tests/test_bounce_metamorphic.py.
+
+Each imitates one way another bounce of the same MTA differs from ours: other addresses (so
+other line breaks), other wrap widths, transfer encodings, line ends, header case and folding,
+host names, IPs, dates and Message-IDs. A transformation is a pure function of the message's
+bytes that returns the new bytes and the mapping of old to new values (addresses, Message-IDs),
+or ``None`` where it does not apply (no wrapped text, no address to change). Its randomness is
+seeded by the message itself. Where a rewrite would change the meaning (a list of one recipient
+a line joined into one line), the transformation is narrowed, and says why.
+"""
+
+from __future__ import annotations
+
+import base64
+import email.parser
+import email.policy
+import hashlib
+import quopri
+import random
+import re
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from warmup.bounces import Bounce, parse_bounces
+
+ROOT = Path(__file__).parent / "corpus"
+# Every corpus with messages of MTAs and providers (attack/ holds hostile inputs, not bounces).
+CORPORA = (
+    "dsn",
+    "baunsu",
+    "bounceemail",
+    "bounceparser",
+    "crisp",
+    "flufl",
+    "published",
+    "vendors",
+    "written",
+)
+_NOT_MESSAGES = {"README.md", "LICENSE", "expected.jsonl"}
+
+Mapping = dict[str, str]
+Result = tuple[bytes, Mapping] | None
+
+
+def corpus_files() -> list[Path]:
+    out: list[Path] = []
+    for corpus in CORPORA:
+        out += sorted(
+            p for p in (ROOT / corpus).rglob("*") if p.is_file() and p.name not in _NOT_MESSAGES
+        )
+    return out
+
+
+def _rng(raw: bytes, salt: str) -> random.Random:
+    return random.Random(hashlib.sha256(salt.encode() + raw[:4096]).hexdigest())
+
+
+# --------------------------------------------------------------------------- the raw MIME tree
+
+_HEAD_END = re.compile(rb"\n\n")
+_COMPAT = email.policy.compat32
+
+
+class Leaf:
+    """A leaf part of a message (LF line ends): where its header and body are, what it is."""
+
+    def __init__(self, raw: bytes, start: int, body: int, end: int, top: bool) -> None:
+        self.start, self.body, self.end, self.top = start, body, end, top
+        head = email.parser.BytesHeaderParser(policy=_COMPAT).parsebytes(raw[start:body])
+        self.ctype = head.get_content_type()
+        self.cte = str(head.get("Content-Transfer-Encoding", "")).strip().lower()
+
+
+def _leaves(raw: bytes, start: int = 0, end: int | None = None, depth: int = 0) -> Iterator[Leaf]:
+    end = len(raw) if end is None else end
+    if raw[start : start + 1] == b"\n":
+        body = start + 1  # a part without headers
+    else:
+        m = _HEAD_END.search(raw, start, end)
+        if m is None:
+            return
+        body = m.end()
+    head = email.parser.BytesHeaderParser(policy=_COMPAT).parsebytes(raw[start:body])
+    boundary = head.get_boundary()
+    if head.get_content_maintype() == "multipart" and boundary and depth < 5:
+        delim = re.compile(rb"^--" + re.escape(boundary.encode()) + rb"(--)?[ \t]*$", re.M)
+        marks = list(delim.finditer(raw, body, end))
+        for a, b in zip(marks, marks[1:], strict=False):
+            if a.group(1):
+                break
+            yield from _leaves(raw, a.end() + 1, max(a.end() + 1, b.start() - 1), depth + 1)
+        return
+    yield Leaf(raw, start, body, end, depth == 0)
+
+
+def _edit(raw: bytes, edits: list[tuple[int, int, bytes]]) -> bytes:
+    for start, end, new in sorted(edits, reverse=True):
+        raw = raw[:start] + new + raw[end:]
+    return raw
+
+
+def _decoded(raw: bytes, leaf: Leaf) -> bytes | None:
+    body = raw[leaf.body : leaf.end]
+    if leaf.cte == "base64":
+        try:
+            return base64.b64decode(body)
+        except ValueError:
+            return None
+    if leaf.cte == "quoted-printable":
+        return quopri.decodestring(body)
+    return None
+
+
+def _encoded(data: bytes, cte: str) -> bytes:
+    if cte == "base64":
+        return base64.encodebytes(data)
+    return quopri.encodestring(data)
+
+
+def _lf(transform: Callable[[bytes, random.Random], Result]) -> Callable[[bytes], Result]:
+    """``transform`` applied to the message with LF line ends, its CRLF ends restored after."""
+
+    def run(raw: bytes) -> Result:
+        crlf = raw.count(b"\r\n") * 2 > raw.count(b"\n")
+        done = transform(raw.replace(b"\r\n", b"\n"), _rng(raw, transform.__name__))
+        if done is None:
+            return None
+        new, mapping = done
+        return (new.replace(b"\n", b"\r\n") if crlf else new), mapping
+
+    run.__name__ = transform.__name__
+    return run
+
+
+def _replace_everywhere(raw: bytes, pattern: re.Pattern[bytes], new: Callable) -> bytes:
+    """``pattern`` replaced in the raw message and inside its base64 / quoted-printable parts."""
+    edits = []
+    for leaf in _leaves(raw):
+        data = _decoded(raw, leaf)
+        if data is not None and pattern.search(data):
+            edits.append((leaf.body, leaf.end, _encoded(pattern.sub(new, data), leaf.cte)))
+    return pattern.sub(new, _edit(raw, edits))
+
+
+# --------------------------------------------------------------------------- transformations
+
+_ANONYMOUS = re.compile(r"(?:^|\.)(?:example|libsisimai|invalid|test|localhost|localdomain)\b")
+
+
+def _addresses(raw: bytes, local_len: int, change_domain: bool) -> Result:
+    """(a) Every failed recipient replaced by another address, everywhere it occurs. A domain
+    is changed only where it is anonymised (example.jp): a provider's domain (gmail.com) says
+    who answered, and its tables read it (warmup/bounces/providers.py)."""
+    found = [b.recipient for b in parse_bounces(raw) if b.recipient and "@" in b.recipient]
+    mapping: Mapping = {}
+    for i, address in enumerate(dict.fromkeys(found)):
+        local, _, domain = address.rpartition("@")
+        if change_domain:
+            if not _ANONYMOUS.search(domain):
+                continue
+            domain = "d.example" if len(domain) > 12 else "mail.much-longer-domain-name.example"
+        local = (f"addr{i}x" + "recipientname" * 8)[:local_len] if local_len > 8 else f"u{i}"
+        mapping[address] = f"{local}@{domain}"
+    if not mapping:
+        return None
+    pattern = re.compile(b"|".join(re.escape(a.encode()) for a in mapping), re.IGNORECASE)
+    encoded = {a.encode().lower(): n.encode() for a, n in mapping.items()}
+    return _replace_everywhere(raw, pattern, lambda m: encoded[m.group(0).lower()]), mapping
+
+
+def longer_addresses(raw: bytes, rng: random.Random) -> Result:
+    return _addresses(raw, 40, False)
+
+
+def shorter_addresses(raw: bytes, rng: random.Random) -> Result:
+    return _addresses(raw, 2, False)
+
+
+def other_domains(raw: bytes, rng: random.Random) -> Result:
+    return _addresses(raw, 12, True)
+
+
+def _text_leaves(raw: bytes) -> list[Leaf]:
+    return [
+        leaf
+        for leaf in _leaves(raw)
+        if leaf.ctype == "text/plain" and leaf.cte in ("", "7bit", "8bit")
+    ]
+
+
+# Lines that start with an address are records of a list (one recipient a line); a line with
+# columns is a table's row. Joined with its neighbours, each would be one record no longer: that
+# changes the meaning.
+_RECORD = re.compile(r"^\s*<?[\w.+-]+@")
+_COLUMNS = re.compile(r"\S(?: {3,}|\t)\S")
+
+
+def _wrapped(lines: list[str]) -> int:
+    """The width a run of lines was wrapped at (greedily, continuation lines indented alike),
+    0 if it is no wrapped paragraph (nor a list or a table, whose lines are no wrapping)."""
+    if len(lines) < 2 or len({ln[: len(ln) - len(ln.lstrip())] for ln in lines[1:]}) != 1:
+        return 0
+    if sum(bool(_RECORD.match(ln)) for ln in lines) > 1 or any(map(_COLUMNS.search, lines)):
+        return 0
+    width = max(len(ln) for ln in lines)
+    if width < 60:
+        return 0
+    for line, after in zip(lines, lines[1:], strict=False):
+        word = after.split()[0] if after.split() else ""
+        if not word or len(line) + 1 + len(word) <= width:
+            return 0
+    return width
+
+
+def _rewrapped(raw: bytes, delta: int) -> Result:
+    """(b) The wrapped paragraphs of the notification's text re-wrapped ``delta`` columns wider,
+    continuation lines indented as the original indents them. A paragraph is wrapped when each
+    line is as full as a greedy wrap at its longest line leaves it."""
+    edits = []
+    for leaf in _text_leaves(raw):
+        text = raw[leaf.body : leaf.end].decode("utf-8", "surrogateescape")
+        out, changed = [], False
+        for para in re.split(r"(\n[ \t]*\n)", text):
+            lines = para.split("\n")
+            width = _wrapped(lines)
+            if not width:
+                out.append(para)
+                continue
+            first = lines[0][: len(lines[0]) - len(lines[0].lstrip())]
+            rest = lines[1][: len(lines[1]) - len(lines[1].lstrip())]
+            out.append(
+                textwrap.fill(
+                    " ".join(" ".join(ln.split()) for ln in lines),
+                    width=width + delta,
+                    initial_indent=first,
+                    subsequent_indent=rest,
+                    break_long_words=False,
+                    break_on_hyphens=False,
+                )
+            )
+            changed = True
+        if changed:
+            edits.append((leaf.body, leaf.end, "".join(out).encode("utf-8", "surrogateescape")))
+    return (_edit(raw, edits), {}) if edits else None
+
+
+def narrower_text(raw: bytes, rng: random.Random) -> Result:
+    return _rewrapped(raw, -22)
+
+
+def wider_text(raw: bytes, rng: random.Random) -> Result:
+    return _rewrapped(raw, 30)
+
+
+def longer_addresses_narrower_text(raw: bytes, rng: random.Random) -> Result:
+    """(a) then (b): a longer address moves the line breaks of the text around it."""
+    done = _addresses(raw, 40, False)
+    if done is None:
+        return None
+    wrapped = _rewrapped(done[0], -15)
+    return (wrapped[0], done[1]) if wrapped else None
+
+
+_FIELD = re.compile(rb"^([A-Za-z][A-Za-z0-9-]*):[ \t]*(.*(?:\n[ \t]+.*)*)", re.M)
+
+
+def dsn_refolded(raw: bytes, rng: random.Random) -> Result:
+    """(b) The delivery-status fields unfolded and folded again at another width (Postfix folds
+    a long Diagnostic-Code at 78 columns, others at 72 or not at all)."""
+    width = rng.choice((40, 50, 64))
+    indent = rng.choice(("    ", "\t", " "))
+    edits = []
+
+    def fold(m: re.Match[bytes]) -> bytes:
+        value = b" ".join(m.group(2).split())
+        text = m.group(1) + b": " + value
+        if len(text) <= width:
+            return text
+        lines = textwrap.wrap(
+            text.decode("utf-8", "surrogateescape"),
+            width=width,
+            subsequent_indent=indent,
+            break_long_words=False,
+            break_on_hyphens=False,
+        )
+        return "\n".join(lines).encode("utf-8", "surrogateescape")
+
+    for leaf in _leaves(raw):
+        if leaf.ctype == "message/delivery-status" and leaf.cte in ("", "7bit", "8bit"):
+            body = raw[leaf.body : leaf.end]
+            new = _FIELD.sub(fold, body)
+            if new != body:
+                edits.append((leaf.body, leaf.end, new))
+    return (_edit(raw, edits), {}) if edits else None
+
+
+def reencoded(raw: bytes, ctypes: tuple[str, ...], cte: str) -> Result:
+    """(c) The parts of ``ctypes`` in 7bit/8bit re-encoded as ``cte``."""
+    edits = []
+    for leaf in _leaves(raw):
+        if leaf.ctype not in ctypes or leaf.cte not in ("", "7bit", "8bit") or leaf.top:
+            continue
+        head = raw[leaf.start : leaf.body]
+        line = f"Content-Transfer-Encoding: {cte}\n".encode()
+        old = re.search(rb"^content-transfer-encoding:[^\n]*\n", head, re.I | re.M)
+        if old:
+            head = head[: old.start()] + line + head[old.end() :]
+        else:
+            head = line + head
+        edits.append((leaf.start, leaf.end, head + _encoded(raw[leaf.body : leaf.end], cte)))
+    return (_edit(raw, edits), {}) if edits else None
+
+
+def text_base64(raw: bytes, rng: random.Random) -> Result:
+    return reencoded(raw, ("text/plain",), "base64")
+
+
+def text_qp(raw: bytes, rng: random.Random) -> Result:
+    return reencoded(raw, ("text/plain",), "quoted-printable")
+
+
+def status_base64(raw: bytes, rng: random.Random) -> Result:
+    return reencoded(raw, ("message/delivery-status",), "base64")
+
+
+def status_qp(raw: bytes, rng: random.Random) -> Result:
+    return reencoded(raw, ("message/delivery-status",), "quoted-printable")
+
+
+def crlf_lf(raw: bytes) -> Result:
+    """(d) LF line ends as CRLF, CRLF ones (and a mix) as LF."""
+    lf = raw.replace(b"\r\n", b"\n")
+    return (lf if lf != raw else lf.replace(b"\n", b"\r\n")), {}
+
+
+def _field_case(raw: bytes, change: Callable[[bytes], bytes]) -> Result:
+    """(e) The delivery-status field names (in its part, or pasted into a text) in another
+    case."""
+    edits = []
+    for leaf in _leaves(raw):
+        if leaf.ctype in ("message/delivery-status", "text/plain") and leaf.cte in (
+            "",
+            "7bit",
+            "8bit",
+        ):
+            body = raw[leaf.body : leaf.end]
+            new = _DSN_NAMES.sub(lambda m: change(m.group(1)) + b":", body)
+            if new != body:
+                edits.append((leaf.body, leaf.end, new))
+    return (_edit(raw, edits), {}) if edits else None
+
+
+_DSN_NAMES = re.compile(
+    rb"^(Reporting-MTA|Received-From-MTA|Arrival-Date|Original-Envelope-Id|Original-Recipient|"
+    rb"Final-Recipient|Action|Status|Remote-MTA|Diagnostic-Code|Last-Attempt-Date|"
+    rb"Will-Retry-Until|X-Actual-Recipient|X-Postfix-[A-Za-z-]+):",
+    re.M | re.I,
+)
+
+
+def fields_lower(raw: bytes, rng: random.Random) -> Result:
+    return _field_case(raw, bytes.lower)
+
+
+def fields_upper(raw: bytes, rng: random.Random) -> Result:
+    return _field_case(raw, bytes.upper)
+
+
+def headers_case_folded(raw: bytes, rng: random.Random) -> Result:
+    """The report's own header names in upper case, and its Subject folded (RFC 5322 2.2.3)."""
+    end = raw.find(b"\n\n")
+    if end < 0:
+        return None
+    head = re.sub(
+        rb"^([A-Za-z][A-Za-z0-9-]*):", lambda m: m.group(1).upper() + b":", raw[:end], flags=re.M
+    )
+    head = re.sub(rb"^(SUBJECT:[ \t]*\S+(?: \S+){1,2}) ", rb"\1\n\t", head, count=1, flags=re.M)
+    return head + raw[end:], {}
+
+
+_IP = re.compile(
+    rb"(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)"
+    rb"(?!\d|\.\d)"
+)
+
+
+def other_ips(raw: bytes, rng: random.Random) -> Result:
+    """(f) Every IPv4 address replaced consistently by another."""
+    seen: dict[bytes, bytes] = {}
+
+    def new(m: re.Match[bytes]) -> bytes:
+        if m.group(0) not in seen:
+            seen[m.group(0)] = rng.choice((b"10.%d.%d.%d", b"203.0.113.%d%d%d")) % (
+                rng.randrange(1, 10),
+                rng.randrange(0, 10),
+                rng.randrange(1, 10),
+            )
+        return seen[m.group(0)]
+
+    done = _replace_everywhere(raw, _IP, new)
+    return (done, {}) if seen else None
+
+
+_DATE = re.compile(
+    rb"(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), ?)?\d{1,2} (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|"
+    rb"Oct|Nov|Dec) \d{4} \d\d:\d\d(?::\d\d)?(?: [+-]\d{4})?"
+)
+
+
+def other_dates(raw: bytes, rng: random.Random) -> Result:
+    """(f) Every RFC 5322 date (the report's, the DSN's, the original's) another one."""
+    when = rng.choice((b"Sat, 3 Mar 2029 07:08:09 +0100", b"Wed, 21 Nov 2035 23:59:01 -0800"))
+    done = _DATE.sub(when, raw)
+    return (done, {}) if done != raw else None
+
+
+_HOST = re.compile(
+    rb"(?<![@\w.-])((?:[A-Za-z0-9-]+\.)+(?:example|libsisimai)\.(?:jp|com|net|org)|"
+    rb"(?:[A-Za-z0-9-]+\.)+invalid)(?![\w-]|\.\w)"
+)
+
+
+def other_hosts(raw: bytes, rng: random.Random) -> Result:
+    """(f) Host names of anonymised domains (mx.example.jp) replaced consistently by others:
+    not a provider's (mx.google.com names who answered, and its tables read it)."""
+    seen: dict[bytes, bytes] = {}
+
+    def new(m: re.Match[bytes]) -> bytes:
+        host = m.group(1).lower()
+        seen.setdefault(host, b"relay-%d.h%d." % (len(seen), rng.randrange(99)) + host)
+        return seen[host]
+
+    done = _replace_everywhere(raw, _HOST, new)
+    return (done, {}) if seen else None
+
+
+_MID = re.compile(rb"^(Message-ID:[ \t]*)(<[^>\n]*>)", re.I | re.M)
+
+
+def other_message_ids(raw: bytes, rng: random.Random) -> Result:
+    """(f) The report's own Message-ID, and the returned original's, others."""
+    before = {b.message_id for b in parse_bounces(raw) if b.message_id}
+    mapping: Mapping = {}
+    for i, mid in enumerate(sorted(before)):
+        mapping[mid] = f"<{rng.randrange(10**12)}.{i}.metamorphic@other-host.example.net>"
+    done = raw
+    if mapping:
+        ids = {m.strip("<>").encode().lower(): n.strip("<>").encode() for m, n in mapping.items()}
+        pattern = re.compile(b"|".join(re.escape(m) for m in ids), re.I)
+        done = _replace_everywhere(raw, pattern, lambda m: ids[m.group(0).lower()])
+    end = done.find(b"\n\n")
+    if end > 0:
+        head = _MID.sub(
+            rb"\1<report.%d@reporter.example.org>" % rng.randrange(10**9), done[:end], count=1
+        )
+        done = head + done[end:]
+    return (done, mapping) if done != raw else None
+
+
+TRANSFORMS: dict[str, Callable[[bytes], Result]] = {
+    "a longer-addresses": _lf(longer_addresses),
+    "a shorter-addresses": _lf(shorter_addresses),
+    "a other-domains": _lf(other_domains),
+    "b narrower-text": _lf(narrower_text),
+    "b wider-text": _lf(wider_text),
+    "ab longer-addresses-narrower-text": _lf(longer_addresses_narrower_text),
+    "b refolded-dsn": _lf(dsn_refolded),
+    "c text-base64": _lf(text_base64),
+    "c text-qp": _lf(text_qp),
+    "c status-base64": _lf(status_base64),
+    "c status-qp": _lf(status_qp),
+    "d crlf-lf": crlf_lf,
+    "e fields-lower": _lf(fields_lower),
+    "e fields-upper": _lf(fields_upper),
+    "e headers-case-folded": _lf(headers_case_folded),
+    "f other-ips": _lf(other_ips),
+    "f other-dates": _lf(other_dates),
+    "f other-hosts": _lf(other_hosts),
+    "f other-message-ids": _lf(other_message_ids),
+}
+
+
+def verdicts(bounces: list[Bounce], mapping: Mapping | None = None) -> list[tuple[str, ...]]:
+    """What must not change: per bounce, recipient (mapped), kind, reason, status, Message-ID
+    (mapped)."""
+    m = mapping or {}
+    return sorted(
+        (
+            m.get(b.recipient, b.recipient),
+            b.kind,
+            b.reason,
+            b.status,
+            m.get(b.message_id, b.message_id),
+        )
+        for b in bounces
+    )
