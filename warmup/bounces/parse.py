@@ -359,9 +359,12 @@ def _decode(part: Message) -> str:
     # decode=True gives bytes, or None for a multipart (typeshed's union is wider).
     if not isinstance(payload, bytes):
         inner = part.get_payload()
-        if isinstance(inner, list):
-            return "\n".join(_block_text(p) for p in inner if isinstance(p, Message))
-        return inner if isinstance(inner, str) else ""
+        if not isinstance(inner, list):
+            return inner if isinstance(inner, str) else ""
+        blocks = [p for p in inner if isinstance(p, Message)]
+        payload = _transfer_decoded(part, blocks)
+        if payload is None:
+            return "\n".join(_block_text(p) for p in blocks)
     declared = formats.mail_codec(part.get_content_charset())
     if declared is None:
         return undeclared_text(payload)
@@ -371,6 +374,27 @@ def _decode(part: Message) -> str:
         except UnicodeError:
             continue
     return payload.decode("latin-1", "replace")
+
+
+def _transfer_decoded(part: Message, blocks: list[Message]) -> bytes | None:
+    """The bytes of a delivery-status part sent in base64 or quoted-printable (RFC 6533 allows
+    it of a global one; MTAs do it of either), None if it is sent as written. The stdlib reads
+    such a part's encoded text as header blocks whatever its encoding ("Final-Recipient: ...@ex="
+    cut by a soft line break, the rest a body; base64, one block of body): their text as
+    written, put back together, is decoded as the part's encoding says."""
+    encoding = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
+    if encoding not in ("base64", "quoted-printable"):
+        return None
+    written = "\n".join(
+        "".join(f"{k}: {v}\n" for k, v in block.raw_items())
+        + (body if isinstance(body := block.get_payload(), str) else "")
+        for block in blocks
+    )
+    carrier = Message()
+    carrier["Content-Transfer-Encoding"] = encoding
+    carrier.set_payload(written[:MAX_TEXT])
+    data = carrier.get_payload(decode=True)
+    return data if isinstance(data, bytes) else None
 
 
 def _block_text(msg: Message) -> str:

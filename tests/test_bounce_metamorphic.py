@@ -1,0 +1,60 @@
+"""Metamorphic tests: a bounce rewritten in ways that keep its meaning parses the same.
+
+The held-out half of the sample set holds *other* bounces of the same MTAs as ours: other
+addresses (so other line breaks), other wrap widths, transfer encodings, line ends, header case
+and folding, host names, IPs, dates and Message-IDs. Each transformation below imitates one of
+those differences on every message of the corpora; the parse of the result must equal the parse
+of the original (recipients and Message-ID mapped through the transformation; kind, reason,
+status the same). The original's parse is the reference, right or wrong: this measures
+robustness, not accuracy (tests/test_bounce_parse.py measures that).
+
+The transformations are in tests/bounce_transforms.py. ``pytest -s`` prints, per
+transformation, how many messages it applied to and how many parses it changed.
+"""
+
+from __future__ import annotations
+
+import pytest
+from bounce_transforms import reencoded, verdicts
+
+from warmup.bounces import parse_bounces
+
+# --------------------------------------------------------------------------- what it found
+
+_REPORT = b"""From: MAILER-DAEMON@mx.example.net
+To: sender@example.org
+Subject: Delivery Status Notification
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="b1"
+
+--b1
+Content-Type: text/plain
+
+Your message could not be delivered.
+
+--b1
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.example.net
+
+Final-Recipient: rfc822; a-rather-long-local-part-of-a-recipient-of-the-report@example.com
+Action: failed
+Status: 5.1.1
+Diagnostic-Code: smtp; 550 5.1.1 <a-rather-long-local-part-of-a-recipient-of-the-report@example.com>: Recipient address rejected: User unknown in virtual mailbox table
+
+--b1--
+"""
+
+
+@pytest.mark.parametrize("encoding", ["base64", "quoted-printable"])
+def test_a_delivery_status_part_sent_encoded_is_read_decoded(encoding: str) -> None:
+    """The stdlib reads a delivery-status part as header blocks whatever its transfer encoding:
+    in base64 no field was found (the recipient came from the text, with no status), in
+    quoted-printable a soft line break cut the address ("...@exa=")."""
+    plain = parse_bounces(_REPORT)
+    assert [(b.recipient, b.kind, b.status) for b in plain] == [
+        ("a-rather-long-local-part-of-a-recipient-of-the-report@example.com", "hard", "5.1.1")
+    ]
+    done = reencoded(_REPORT, ("message/delivery-status",), encoding)
+    assert done is not None
+    assert verdicts(parse_bounces(done[0])) == verdicts(plain)
