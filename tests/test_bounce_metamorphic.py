@@ -58,3 +58,26 @@ def test_a_delivery_status_part_sent_encoded_is_read_decoded(encoding: str) -> N
     done = reencoded(_REPORT, ("message/delivery-status",), encoding)
     assert done is not None
     assert verdicts(parse_bounces(done[0])) == verdicts(plain)
+
+
+def test_a_notice_whose_words_are_wrapped_or_folded_is_still_a_bounce() -> None:
+    """A notice without a delivery-status part is known by its words, in its Subject and its
+    text: folded or wrapped across a line break, they say what they say on one line."""
+    notice = b"""From: postmaster@mail.example.net
+To: sender@example.org
+Subject: Mail could not be delivered
+
+The message you sent to nobody@example.com could not be delivered
+to the recipient: the address does not exist.
+"""
+    folded = notice.replace(b"Mail could not be", b"Mail could not\n\tbe")
+    wrapped = notice.replace(b"Subject: Mail could not be delivered", b"Subject: Notice").replace(
+        b"could not be delivered\nto", b"could not be\ndelivered to"
+    )
+    plain = parse_bounces(
+        notice.replace(b"Subject: Mail could not be delivered", b"Subject: Notice")
+    )
+    assert [b.recipient for b in parse_bounces(notice)] == ["nobody@example.com"]
+    assert [b.recipient for b in plain] == ["nobody@example.com"]
+    assert verdicts(parse_bounces(folded)) == verdicts(parse_bounces(notice))
+    assert verdicts(parse_bounces(wrapped)) == verdicts(plain)

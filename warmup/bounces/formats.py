@@ -240,8 +240,11 @@ _STRONG_BOUNCE_BODY_RE = re.compile(
 def subject_of(msg: Message) -> str:
     """The Subject as its words (at most :data:`MAX_HEADER` characters of it): RFC 2047
     encoded-words decoded, as MTAs write every non-ASCII subject ("系统退信" from Tencent and
-    NetEase is ``=?gbk?b?z7XNs83L0MU=?=``), so the patterns see what a reader sees."""
-    return encoded_words(_raw_header(msg, "subject")[:MAX_HEADER])[:MAX_HEADER]
+    NetEase is ``=?gbk?b?z7XNs83L0MU=?=``), so the patterns see what a reader sees. Unfolded,
+    each run of blanks one space: a long subject is folded where the MTA's line ends, and
+    "could not<LF><TAB>be delivered" says what "could not be delivered" does."""
+    words = encoded_words(_raw_header(msg, "subject")[:MAX_HEADER])[:MAX_HEADER]
+    return " ".join(words.split())
 
 
 def encoded_words(raw: str) -> str:
@@ -283,6 +286,9 @@ def _raw_header(msg: Message, name: str) -> str:
 def looks_like_bounce(msg: Message, text: str) -> bool:
     """Heuristic: a plain-text (non-3464) message that reports a delivery failure."""
     subject = subject_of(msg)
+    # The words as read, not as wrapped: an MTA breaks its lines where the addresses and names
+    # in them put the break, so "could not be<LF>delivered to" is as much its words.
+    text = " ".join(text[:20_000].split())
     if msg.get("X-Failed-Recipients"):
         return True
     if _bounce_subject(subject) or (
