@@ -14,10 +14,41 @@ transformation, how many messages it applied to and how many parses it changed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
-from bounce_transforms import reencoded, verdicts
+from bounce_transforms import ROOT, TRANSFORMS, Result, corpus_files, reencoded, verdicts
 
 from warmup.bounces import parse_bounces
+
+
+def changed(name: str, transform: Callable[[bytes], Result]) -> tuple[int, list[str]]:
+    """(messages the transformation applies to, one line per message whose parse it changed)."""
+    applied, diffs = 0, []
+    for path in corpus_files():
+        raw = path.read_bytes()
+        done = transform(raw)
+        if done is None or done[0] == raw:
+            continue
+        applied += 1
+        new, mapping = done
+        before = verdicts(parse_bounces(raw), mapping)
+        after = verdicts(parse_bounces(new))
+        if before != after:
+            diffs.append(f"{path.relative_to(ROOT)}: {before} -> {after}")
+    return applied, diffs
+
+
+@pytest.mark.parametrize("name", list(TRANSFORMS))
+def test_transformation_keeps_the_verdicts(name: str) -> None:
+    """Every message the transformation applies to parses as before. A change is a fragility
+    of the parser, to fix there; or a transformation that changes the meaning, to narrow (and
+    say why, in tests/bounce_transforms.py)."""
+    applied, diffs = changed(name, TRANSFORMS[name])
+    print(f"\n[metamorphic] {name}: applied to {applied} messages, changed {len(diffs)}")
+    assert applied > 0, f"{name} applied to no message: the transformation is broken"
+    assert not diffs, f"{name} changed {len(diffs)} of {applied} parses:\n" + "\n".join(diffs[:20])
+
 
 # --------------------------------------------------------------------------- what it found
 
