@@ -112,3 +112,20 @@ to the recipient: the address does not exist.
     assert [b.recipient for b in plain] == ["nobody@example.com"]
     assert verdicts(parse_bounces(folded)) == verdicts(parse_bounces(notice))
     assert verdicts(parse_bounces(wrapped)) == verdicts(plain)
+
+
+def test_a_delay_warning_whose_words_are_wrapped_is_still_a_delay() -> None:
+    """A notice without a delivery-status part says it is a delay warning in its words: wrapped
+    one word earlier, they still do (else a warning counts as a failure, and suppresses)."""
+    notice = b"""From: MAILER-DAEMON@mail.example.net
+To: sender@example.org
+Subject: Delayed Mail (still being retried)
+
+This is a warning message only. Your message to <late@example.com> has
+been delayed: 451 4.4.1 host mx.example.com not reachable.
+"""
+    wrapped = notice.replace(b"warning message only", b"warning\nmessage only")
+    assert [(b.recipient, b.delayed) for b in parse_bounces(notice)] == [("late@example.com", True)]
+    assert [(b.recipient, b.delayed) for b in parse_bounces(wrapped)] == [
+        ("late@example.com", True)
+    ]

@@ -1128,7 +1128,9 @@ _GAVE_UP_RE = re.compile(
 
 
 def _is_delay(notification: str) -> bool:
-    """True if a notice without a DSN part says the MTA still tries (see :data:`_DELAY_RE`)."""
+    """True if a notice without a DSN part says the MTA still tries (see :data:`_DELAY_RE`):
+    in its words as read, not as wrapped ("a warning<LF>message only" says it as well)."""
+    notification = " ".join(notification[:MAX_TEXT].split())
     # One scan of the notice in the common case (no delay wording at all): every
     # _RETRYING_RE match is a _DELAY_RE match.
     if not _DELAY_RE.search(notification):
