@@ -260,19 +260,42 @@ def test_parse_and_explain_name_the_providers_rule(
     assert "rule: provider.orange" in result.output
 
 
-def test_the_remote_mta_names_the_provider() -> None:
-    """A domain hosted at GoDaddy is no GoDaddy domain, and Postfix's Diagnostic-Code names no
-    host: the DSN's Remote-MTA says who answered (shown by --explain as "answered by")."""
-    raw = (
+def _dsn_of(recipient: bytes, remote: bytes, reply: bytes) -> bytes:
+    """The Orange DSN above for another recipient, Remote-MTA and reply (status 5.0.0)."""
+    return (
         _orange_dsn()
-        .replace(b"lea@laposte.net", b"kim@coolexample.com")
-        .replace(b"smtpz4.laposte.net", b"mx1.secureserver.net")
+        .replace(b"lea@laposte.net", recipient)
+        .replace(b"smtpz4.laposte.net", remote)
         .replace(
-            b"550 5.5.0 Boite du destinataire archivee. Archived\n recipient. LPN007_420",
-            b"550 Recipient not found",
+            b"550 5.5.0 Boite du destinataire archivee. Archived\n recipient. LPN007_420", reply
         )
         .replace(b"Status: 5.5.0", b"Status: 5.0.0")
     )
+
+
+def test_the_remote_mta_names_the_provider() -> None:
+    """A domain hosted at GoDaddy is no GoDaddy domain, and Postfix's Diagnostic-Code names no
+    host: the DSN's Remote-MTA says who answered (shown by --explain as "answered by")."""
+    raw = _dsn_of(b"kim@coolexample.com", b"mx1.secureserver.net", b"550 Recipient not found")
     (bounce,) = parse_bounces(raw)
     assert (bounce.kind, bounce.reason, bounce.rule) == ("hard", "userunknown", "provider.godaddy")
     assert "answered by mx1.secureserver.net" in bounce.steps[0]
+
+
+def test_the_senders_own_provider_is_no_receiving_provider() -> None:
+    """A mailbox at Cox has every bounce reported by Cox's outbound relay (Reporting-MTA, From):
+    another host's "Recipient rejected: spam content" is that host's spam verdict, not Cox's
+    sentence for an unknown address, and suppressing the address would cost a good lead."""
+    raw = (
+        _dsn_of(
+            b"kim@client.example", b"mx.client.example", b"554 Recipient rejected: spam content"
+        )
+        .replace(b"mx.corp.example", b"smtp.east.cox.net")
+        .replace(b"MAILER-DAEMON@smtp.east.cox.net", b"MAILER-DAEMON@cox.net")
+        .replace(b"sales@corp.example", b"sales@cox.net")
+    )
+    (bounce,) = parse_bounces(raw)
+    assert (bounce.kind, bounce.reason, bounce.rule) == ("block", "spamdetected", "words.spam")
+    # The same sentence from Cox's own inbound host (its Remote-MTA) is Cox's table's.
+    (bounce,) = parse_bounces(raw.replace(b"mx.client.example", b"mx.east.cox.net"))
+    assert (bounce.kind, bounce.rule) == ("hard", "provider.cox")

@@ -648,11 +648,13 @@ def test_a_reports_own_category_decides() -> None:
 
 def test_a_vendor_notice_sentence_is_its_verdict() -> None:
     """Trend Micro's "Unable to deliver message to <addr>" quotes no reply: no words were known
-    (undefined, soft). MessageLabs' own "No such user" is its recipient validation's verdict."""
+    (undefined, soft). MessageLabs' own "No such user" is its recipient validation's verdict:
+    its directory's, not its provider table's, since the reply came from the Remote-MTA behind it
+    and a reporter is no receiving provider (tests/test_bounce_providers.py)."""
     (bounce,) = parse_bounces((PUBLISHED / "trendmicro-unable-to-deliver.eml").read_bytes())
     assert (bounce.kind, bounce.rule) == ("hard", "mta.notice"), bounce.steps
     (bounce,) = parse_bounces((PUBLISHED / "messagelabs-no-such-user.eml").read_bytes())
-    assert (bounce.kind, bounce.rule) == ("hard", "provider.messagelabs"), bounce.steps
+    assert (bounce.kind, bounce.rule) == ("hard", "mta.directory"), bounce.steps
 
 
 def test_clear_words_outweigh_an_address_status() -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from .providers import provider_reason
+from .providers import REMOTE_MARK, provider_reason
 from .reasons import REASON_KIND, Verdict, kind_of
 from .screen import Screened
 from .stage import AFTER_DATA, LOCAL_DELIVERY, at_rcpt, smtp_stage
@@ -233,10 +233,6 @@ _CODE_RE = re.compile(r"[0-9]\.([0-9]{1,3})\.([0-9]{1,3})", re.ASCII)
 def _code_key(status: str) -> tuple[int, int] | None:
     m = _CODE_RE.fullmatch(status)
     return (int(m.group(1)), int(m.group(2))) if m else None
-
-
-# What the parser writes before the host that answered (a DSN's Remote-MTA) in a signature.
-REMOTE_MARK = "remote-mta:"
 
 
 def _reporter(mta: str) -> str:

@@ -10,8 +10,9 @@ own that generic words misread (GoDaddy's "550 Recipient not found", Mimecast's 
 Recipient"): those are kept here too, with the provider, rather than as words every MTA would be
 read by.
 
-A provider is recognised in the report's *signature* (the reporting MTA, the notification's
-sender, the recipient's domain: :func:`warmup.bounces.parse` builds it) or in the reply's text
+A provider is recognised on the receiving side of the report's *signature* (the Remote-MTA,
+the recipient's domain: :func:`warmup.bounces.parse` builds it; not the reporter, which may be
+the sending mailbox's own provider's outbound relay) or in the reply's text
 (the host the report says answered, "host smtp-in.orange.fr[...] said:", or the provider's own
 link). :func:`provider_reason` is consulted once, by :func:`warmup.bounces.classify.decide`,
 before the generic words; its rule is ``provider.<name>``.
@@ -29,7 +30,10 @@ from dataclasses import dataclass
 from .reasons import labelled as _table
 from .screen import Screened
 
-__all__ = ["PROVIDERS", "Provider", "provider_reason"]
+__all__ = ["PROVIDERS", "REMOTE_MARK", "Provider", "provider_reason"]
+
+# What the parser writes before the host that answered (a DSN's Remote-MTA) in a signature.
+REMOTE_MARK = "remote-mta:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,12 +348,24 @@ PROVIDERS: tuple[Provider, ...] = (
 _ANY = Screened(re.compile("|".join(f"(?:{p.hosts.pattern})" for p in PROVIDERS)))
 
 
+def _receiving_side(signature: str) -> str:
+    """The receiving side's part of a signature: the host that answered (after the parser's
+    "remote-mta:") and the recipient's domain (its trailing " @domain"). The reporter's own names
+    (Reporting-MTA, From, X-Mailer) are the sender's side as often as not: a mailbox at Cox or
+    GoDaddy, or on Microsoft 365, has every bounce reported by its provider's outbound relay,
+    whatever host refused the recipient, and that host's "Recipient rejected: spam content" is
+    no Cox verdict on the address."""
+    head, at, domain = f" {signature}".rpartition(" @")
+    remote = (head if at else signature).partition(REMOTE_MARK)[2]
+    return f"{remote} @{domain}" if at else remote
+
+
 def provider_reason(signature: str, text: str, reply: str = "") -> tuple[Provider, str, str] | None:
     """(provider, its code or sentence, reason) for a reply ``text`` (folded, lower-case) from a
     provider named in ``signature`` or in the text, whose code or own sentence the provider's
     table decides; ``None`` otherwise. ``reply`` is the SMTP reply code ("550"), for the
     sentences that hold only under one."""
-    where = f"{signature} {text}"
+    where = f"{_receiving_side(signature)} {text}"
     if not _ANY.search(where):
         return None
     for provider in PROVIDERS:
