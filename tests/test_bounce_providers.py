@@ -225,6 +225,22 @@ def test_a_code_counts_only_from_its_provider() -> None:
     assert (v.reason, v.kind, v.rule) == ("userunknown", "hard", "provider.orange"), v.steps
 
 
+def test_a_host_merely_named_in_the_reply_is_no_provider() -> None:
+    """The client's Exim names the sender's relay (a mailbox at Cox) in its block: "Recipient
+    rejected" there is its spam-list refusal, not Cox's sentence for an unknown address. The host
+    the report says answered is the provider."""
+    block = "550 Recipient rejected: H=smtp.east.cox.net [68.1.2.3] is listed at zen.spamhaus.org"
+    v = decide("", "", block, "", f"{REPORTER} @client.example")
+    assert (v.kind, v.rule) == ("block", "words.spam"), v.steps
+    for said in (
+        _said("mx.east.cox.net", "554 Recipient rejected"),
+        "host mx.east.cox.net [192.0.2.1]: 554 Recipient rejected",
+        "... while talking to mx.east.cox.net.: >>> RCPT To:<a@b> <<< 554 Recipient rejected",
+    ):
+        v = decide("", "", said, "", f"{REPORTER} @client.example")
+        assert (v.kind, v.rule) == ("hard", "provider.cox"), (said, v.steps)
+
+
 def test_a_4xx_providers_verdict_is_retried() -> None:
     """A live 4xx with a provider's code is retried whatever the code says."""
     v = decide("", "", "450 4.0.0 RCP-P1 see postmaster.facebook.com", None, "@facebook.com")

@@ -12,10 +12,11 @@ read by.
 
 A provider is recognised on the receiving side of the report's *signature* (the Remote-MTA,
 the recipient's domain: :func:`warmup.bounces.parse` builds it; not the reporter, which may be
-the sending mailbox's own provider's outbound relay) or in the reply's text
-(the host the report says answered, "host smtp-in.orange.fr[...] said:", or the provider's own
-link). :func:`provider_reason` is consulted once, by :func:`warmup.bounces.classify.decide`,
-before the generic words; its rule is ``provider.<name>``.
+the sending mailbox's own provider's outbound relay) or in the reply's text (the host the
+report says answered, "host smtp-in.orange.fr[...] said:", or the provider's own marks, its
+servers' banner or its link); a host merely named in the text is none. :func:`provider_reason`
+is consulted once, by :func:`warmup.bounces.classify.decide`, before the generic words; its
+rule is ``provider.<name>``.
 
 The code-to-reason tables follow what each provider publishes (named per provider below) as
 sisimai's ``lib/Sisimai/Rhost`` modules (BSD-2) read them, in sisimai's reason vocabulary; a code
@@ -48,6 +49,9 @@ class Provider:
     codes: dict[str, str] | None = None
     # (reply code or "" for any, sentence in lower case, reason): the provider's own sentences
     sentences: tuple[tuple[str, str, str], ...] = ()
+    # its own words in a reply, which name it wherever the reply is quoted (Orange's servers'
+    # banner, i.ua's link to its error page)
+    mark: re.Pattern[str] | None = None
 
     def code_of(self, text: str) -> str:
         """The table's key for the code in ``text`` (folded), or ""."""
@@ -81,10 +85,7 @@ PROVIDERS: tuple[Provider, ...] = (
     Provider(
         "orange",
         "Orange / La Poste",
-        re.compile(
-            r"(?<![a-z0-9-])(?:orange\.fr|wanadoo\.fr|laposte\.net)(?![a-z0-9-])"
-            r"|\bmwinf\w+ me\b"
-        ),
+        _hosts("orange.fr wanadoo.fr laposte.net"),
         re.compile(r"\b(?:lpnaaa|lpn|ofr|ouk)(?:_|\d{3}[-_])?(\d{3})\b"),
         _table("""
             blocked: 101 102 103 401 510 999
@@ -99,6 +100,7 @@ PROVIDERS: tuple[Provider, ...] = (
             mesgtoobig: 514
             policyviolation: 517 630
         """),
+        mark=re.compile(r"\bmwinf\w+ me\b"),
     ),
     # GoDaddy (secureserver.net): "IB212" at the end of the reply, and its bounceback help
     # page's own sentences (godaddy.com/help/what-does-my-email-bounceback-mean-3568;
@@ -236,6 +238,7 @@ PROVIDERS: tuple[Provider, ...] = (
             rejected: 8
             filtered: 10
         """),
+        mark=re.compile(r"\bmail\.i\.ua/err/\d"),
     ),
     # Mimecast (mimecast.com): its SMTP error code page's sentences, each with its reply code
     # (community.mimecast.com "Mimecast SMTP Error Codes"; sisimai's Rhost::Mimecast).
@@ -343,9 +346,27 @@ PROVIDERS: tuple[Provider, ...] = (
     ),
 )
 
-# A provider's name anywhere in a signature or a reply's text (one search of all of them first,
-# screened by their literals: most replies name none).
-_ANY = Screened(re.compile("|".join(f"(?:{p.hosts.pattern})" for p in PROVIDERS)))
+# A provider's name or mark anywhere in a signature or a reply's text (one search of all of them
+# first, screened by their literals: most replies name none).
+_ANY = Screened(
+    re.compile(
+        "|".join(
+            f"(?:{pattern.pattern})"
+            for p in PROVIDERS
+            for pattern in (p.hosts, p.mark)
+            if pattern is not None
+        )
+    )
+)
+
+# The host a reply's text says answered: Postfix's "host mx.example[192.0.2.1] said:", Exim's
+# "host mx.example [192.0.2.1]: 550 ...", sendmail's "... while talking to mx.example.:". Any
+# other host the text names (the sender's relay in "Client host smtp.east.cox.net blocked", a
+# link, an address) is no receiving provider.
+_ANSWERED = re.compile(
+    r"\bhost ([a-z0-9][a-z0-9.-]{0,200}?)\.? ?\[[^\]\s]{1,60}\](?: said)?:"
+    r"|\bwhile talking to ([a-z0-9][a-z0-9.-]{0,200}?)\.?:"
+)
 
 
 def _receiving_side(signature: str) -> str:
@@ -362,14 +383,16 @@ def _receiving_side(signature: str) -> str:
 
 def provider_reason(signature: str, text: str, reply: str = "") -> tuple[Provider, str, str] | None:
     """(provider, its code or sentence, reason) for a reply ``text`` (folded, lower-case) from a
-    provider named in ``signature`` or in the text, whose code or own sentence the provider's
+    provider on the receiving side of ``signature``, named as the host that answered in the text,
+    or marked by its own words there, whose code or own sentence the provider's
     table decides; ``None`` otherwise. ``reply`` is the SMTP reply code ("550"), for the
     sentences that hold only under one."""
-    where = f"{_receiving_side(signature)} {text}"
-    if not _ANY.search(where):
+    if not _ANY.search(f"{signature} {text}"):
         return None
+    answered = " ".join(host for m in _ANSWERED.finditer(text) for host in m.groups() if host)
+    where = f"{_receiving_side(signature)} {answered}"
     for provider in PROVIDERS:
-        if not provider.hosts.search(where):
+        if not provider.hosts.search(where) and not (provider.mark and provider.mark.search(text)):
             continue
         code = provider.code_of(text)
         if code and provider.codes is not None:
