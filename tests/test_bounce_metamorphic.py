@@ -91,6 +91,21 @@ def test_a_delivery_status_part_sent_encoded_is_read_decoded(encoding: str) -> N
     assert verdicts(parse_bounces(done[0])) == verdicts(plain)
 
 
+@pytest.mark.parametrize("encoding", ["base64", "quoted-printable", "7bit"])
+def test_a_delivery_status_part_claiming_an_encoding_it_lacks_is_read_as_written(
+    encoding: str,
+) -> None:
+    """A part labelled base64 but written plain (an MTA that copies the header of another part)
+    was decoded as base64: every colon, blank and "@" dropped, no record left, and the dead
+    address read from the text as undefined, soft, and mailed again."""
+    label = b"Content-Type: message/delivery-status\n"
+    mislabelled = _REPORT.replace(
+        label, label + f"Content-Transfer-Encoding: {encoding}\n".encode()
+    )
+    assert mislabelled != _REPORT
+    assert verdicts(parse_bounces(mislabelled)) == verdicts(parse_bounces(_REPORT))
+
+
 def test_a_notice_whose_words_are_wrapped_or_folded_is_still_a_bounce() -> None:
     """A notice without a delivery-status part is known by its words, in its Subject and its
     text: folded or wrapped across a line break, they say what they say on one line."""

@@ -376,6 +376,10 @@ def _decode(part: Message) -> str:
     return payload.decode("latin-1", "replace")
 
 
+# A "field: value" line, which base64 (no colon in its alphabet) never is.
+_FIELD_LINE = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,76}:", re.MULTILINE)
+
+
 def _transfer_decoded(part: Message, blocks: list[Message]) -> bytes | None:
     """The bytes of a delivery-status part sent in base64 or quoted-printable (RFC 6533 allows
     it of a global one; MTAs do it of either), None if it is sent as written. The stdlib reads
@@ -390,9 +394,15 @@ def _transfer_decoded(part: Message, blocks: list[Message]) -> bytes | None:
         + (body if isinstance(body := block.get_payload(), str) else "")
         for block in blocks
     )
+    written = written[:MAX_TEXT]
+    if encoding == "base64" and _FIELD_LINE.search(written):
+        # A part that claims base64 but is written plain ("Final-Recipient: rfc822; ..."): the
+        # decoder would drop every colon, blank and "@" and read its records as garbage. (A
+        # stray character in real base64 is skipped by the lenient decoder.)
+        return None
     carrier = Message()
     carrier["Content-Transfer-Encoding"] = encoding
-    carrier.set_payload(written[:MAX_TEXT])
+    carrier.set_payload(written)
     data = carrier.get_payload(decode=True)
     return data if isinstance(data, bytes) else None
 
