@@ -133,6 +133,14 @@ def test_a_domain_that_does_not_exist_is_hard(diagnostic: str, stage: str) -> No
             "systemfull",
             S,
         ),
+        # our sender unknown, its address quoted: the audit's "mailbox <addr> unknown" (a
+        # recipient's) must not read it as the recipient's
+        (
+            "550 5.1.0 Mailbox <sales@corp.example> unknown in MAIL FROM",
+            "RCPT",
+            "rejected",
+            B,
+        ),
         # qmail-smtpd: a domain this server does not relay for (NoRelaying.pm)
         ("553 sorry, that domain isn't in my list of allowed rcpthosts", "RCPT", "norelaying", B),
     ],

@@ -312,7 +312,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         invalid sender|(?:fake|forged|bogus) sender|\bfrom address (?:is )?(?:invalid|not exists?\b)
         envelope sender|envelope from (?:domain|address)|b(?<![a-z]b)atv\b
         (?:invalid|unknown|bad|non-?existent) (?:mailbox|address|user|sender|domain) in (?:the )?mail from\b
-        (?:user|mailbox|address) unknown in (?:the )?mail from\b
+        (?:user|mailbox|address) (?:(?:\([^()\s]+\)|<[^<>\s]+>) )?unknown in (?:the )?mail from\b
         \bmi:imf\b|(?:发信人|发件人|寄件者).{0,12}(?:不合规范|无效|不存在)
         """,
     ),
