@@ -143,6 +143,19 @@ def test_a_domain_that_does_not_exist_is_hard(diagnostic: str, stage: str) -> No
         ),
         # qmail-smtpd: a domain this server does not relay for (NoRelaying.pm)
         ("553 sorry, that domain isn't in my list of allowed rcpthosts", "RCPT", "norelaying", B),
+        # our host's HELO name refused (sendmail/Exim checks "HELO domain must exist"): the
+        # audit's "domain must exist" (a recipient's domain) must not read it as the recipient's
+        ("550 HELO domain must exist", "", "blocked", B),
+        ("550 5.7.1 EHLO name must be a fully qualified domain name", "RCPT", "blocked", B),
+        # a recipient whose domain is batv.org: the BATV wording (the sender's address tag) is
+        # no word of an address's
+        (
+            "550 5.1.1 <kim@batv.org>: Recipient address rejected: User unknown in virtual "
+            "mailbox table",
+            "RCPT",
+            "userunknown",
+            H,
+        ),
     ],
 )
 def test_words_of_another_reason_are_not_read_as_a_bad_address(

@@ -310,15 +310,21 @@ WORD_RULES: tuple[WordRule, ...] = (
         sender(?:'s)? (?:(?:mailbox|address|account) ){0,2}(?:was |is )?(?:rejected|denied|invalid|unknown|not allowed|not exists?\b|not listed\b)
         domain of sender|sender verify|sender(?:'s)? domain|mail from.{0,30}(?:rejected|not exists?\b)
         invalid sender|(?:fake|forged|bogus) sender|\bfrom address (?:is )?(?:invalid|not exists?\b)
-        envelope sender|envelope from (?:domain|address)|b(?<![a-z]b)atv\b
+        envelope sender|envelope from (?:domain|address)|b(?<![a-z0-9@.-]b)atv\b(?![.@-])
         (?:invalid|unknown|bad|non-?existent) (?:mailbox|address|user|sender|domain) in (?:the )?mail from\b
         (?:user|mailbox|address) (?:(?:\([^()\s]+\)|<[^<>\s]+>) )?unknown in (?:the )?mail from\b
         \bmi:imf\b|(?:发信人|发件人|寄件者).{0,12}(?:不合规范|无效|不存在)
         """,
     ),
-    # Postfix's smtpd_helo_restrictions ("Helo command rejected: Host not found"): the name our
-    # host gave in HELO, not the recipient's domain.
-    _rule("helo-rejected", "blocked", STRONG, r"(?:he|eh)lo command rejected"),
+    # Postfix's smtpd_helo_restrictions ("Helo command rejected: Host not found") and other MTAs'
+    # "HELO domain must exist", "HELO name ...": the name our host gave in HELO, not the
+    # recipient's domain.
+    _rule(
+        "helo-rejected",
+        "blocked",
+        STRONG,
+        r"\b(?:helo|ehlo) (?:command rejected|(?:domain|name|hostname|host(?: name)?)\b)",
+    ),
     # A domain that does not exist, in the MTAs' words for it: a reply whose subject is a bare
     # domain ("553 example.org does not exist"), a domain that "must exist", the "mail domain"
     # of an address said unknown.
