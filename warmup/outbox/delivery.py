@@ -15,7 +15,14 @@ from warmup import notify
 from warmup.bounces.classify import refuses_size
 from warmup.credentials import NoPassword
 from warmup.errors import ConfigError, DataError, PermissionFailure, Unavailable, WarmupError
-from warmup.gate import DuplicateSend, Gate, NotAllowed, Suppressed, suppressed_refusal
+from warmup.gate import (
+    DuplicateSend,
+    Gate,
+    NotAllowed,
+    SendReport,
+    Suppressed,
+    suppressed_refusal,
+)
 from warmup.headers import thread_ids
 from warmup.ledger import Claim, ClaimLost, Ledger, MailboxRow, OutboxRow, PoolRow
 from warmup.ledger.outbox import RETRYABLE, Settle, fate, recovered_reply
@@ -23,7 +30,7 @@ from warmup.ledger.values import MailboxNotFound
 from warmup.outbox.due import next_slot
 from warmup.outbox.sentas import as_sent, overflow_sender
 from warmup.policy import Allowance
-from warmup.smtp import LoginWanted, TooBig
+from warmup.smtp import LoginWanted, Outcome, TooBig
 
 LEDGER_PATIENCE = 30.0  # seconds a sent message's record waits for an unavailable ledger
 # Gates whose ledger connection is kept between messages, the most recently sent-from: the
@@ -383,9 +390,7 @@ class Delivery:
                 waits, whys = [now + dt.timedelta(minutes=15)], [why]
             return self._wait(msg, min(waits), "; ".join(whys)[:500])
         self._record(gate, msg, box)  # the slots' "sent" now: the outbox never says more
-        outcomes = {
-            r: report.results[r].outcome if r in report.results else "unknown" for r in rcpts
-        }
+        outcomes = _outcomes(report, rcpts)
         state, again = fate(_too_big_is_final(report, outcomes))
         reply = _reply(report)
         if report.error is not None and "unknown" in outcomes.values():
@@ -528,9 +533,7 @@ class Delivery:
         refused_sender = _sender_refused(report)
         if refused_sender is not None:  # the channel took nothing: a try, as a 4xx is
             return self._retry(msg, None, refused_sender, attempt=True, recipients=rcpts)
-        outcomes = {
-            r: report.results[r].outcome if r in report.results else "unknown" for r in rcpts
-        }
+        outcomes = _outcomes(report, rcpts)
         reply = _reply(report)
         hard = [r for r in rcpts if outcomes[r] == "hard"]
         if hard:
@@ -674,6 +677,12 @@ def _quota_used(a: Allowance, recipients: int) -> bool:
     """Whether ``a`` refuses ``recipients`` because the day's quota is used (not a pause, a
     hold, the window, pacing or a recipient-domain cap)."""
     return a.status == "exhausted" or a.can_send and a.remaining < recipients
+
+
+def _outcomes(report: SendReport | Outcome, rcpts: list[str]) -> dict[str, str]:
+    """Each of ``rcpts``' outcome in ``report``; "unknown" for one it does not name (the
+    connection broke before the server answered for it)."""
+    return {r: report.results[r].outcome if r in report.results else "unknown" for r in rcpts}
 
 
 def _reply(report: object) -> str:
