@@ -770,12 +770,10 @@ _JMRP_RECIPIENT = "X-HmXmrOriginalRecipient"
 
 def _is_jmrp(msg: Message, parts: _Parts) -> bool:
     """Whether ``msg`` is a complaint in Microsoft's pre-ARF JMRP form (see above)."""
-    return (
-        parts.original is not None
-        and _JMRP_SUBJECT.match(str(msg.get("Subject", ""))[:200]) is not None
-        and formats.header_addresses(msg, ("From",)) <= _JMRP_SENDERS
-        and bool(formats.header_addresses(msg, ("From",)))
-    )
+    if parts.original is None or not _JMRP_SUBJECT.match(str(msg.get("Subject", ""))[:200]):
+        return False
+    senders = formats.header_addresses(msg, ("From",))
+    return bool(senders) and senders <= _JMRP_SENDERS
 
 
 def _parse_arf(
