@@ -1,6 +1,6 @@
 """A report without the original's Message-ID answers the send to its recipient it follows.
 
-Matched by recipient and time (``Records._match``): the latest send at or before the report's
+Matched by recipient and time (``Matching._match``): the latest send at or before the report's
 Date, and only when there is none a send at most ``REPORT_SKEW`` after it (a Date in whole
 seconds, by a server's clock a little behind). A mailbox that mails one recipient twice within a
 minute or two must not have the first report taken for the second send's: the second send's

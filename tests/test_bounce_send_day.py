@@ -127,7 +127,7 @@ def test_a_bounce_read_before_its_send_gets_the_sends_day_when_linked(ledger_url
 def test_a_bounce_moved_to_its_reports_message_takes_that_sends_day(ledger_url) -> None:  # noqa: F811
     """One message to B and C two days ago; B mailed again yesterday. A report returning no
     headers lists both: B is first linked by time to yesterday's send, then moved to the
-    report's message (``Records._moved``), two days ago, where C's bounce is too."""
+    report's message (``Matching._moved``), two days ago, where C's bounce is too."""
     from tests.test_bounce_onereport import NOW
 
     b, c = "b@client.example", "c@client.example"
@@ -145,7 +145,7 @@ def test_a_bounce_moved_to_its_reports_message_takes_that_sends_day(ledger_url) 
 
 
 def test_a_bounce_of_a_slot_given_back_moves_to_the_send_it_answers(ledger_url) -> None:  # noqa: F811
-    """Matched to a reserved slot that is then released (``Records._unanswer``): linked again
+    """Matched to a reserved slot that is then released (``Matching._unanswer``): linked again
     to yesterday's send to the recipient; the other recipient's, to nothing."""
     from warmup import Gate
 

@@ -219,7 +219,7 @@ def _returned_step(b: Bounce) -> str:
         return "no returned original's From or Date: a sync matches it by " + (
             "Message-ID" if b.message_id else "recipient and time alone"
         )
-    # The Date is checked only where no send's own Message-ID decides (Records._match).
+    # The Date is checked only where no send's own Message-ID decides (Matching._match).
     near = (
         " (or one sent without any, made near that Date)"
         if b.message_id

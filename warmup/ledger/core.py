@@ -44,6 +44,7 @@ from warmup.errors import DataError, LedgerBusy, NotFound, TempFail
 from warmup.ledger import migrations
 from warmup.ledger.history import Questions
 from warmup.ledger.imports import Imports
+from warmup.ledger.matching import send_day_of
 from warmup.ledger.outbox import (
     OutboxStore,
     bump_pools,
@@ -53,7 +54,7 @@ from warmup.ledger.outbox import (
 )
 from warmup.ledger.outbox_edits import OutboxEdits
 from warmup.ledger.pools import PoolStore
-from warmup.ledger.records import Records, send_day_of
+from warmup.ledger.records import Records
 from warmup.ledger.reports_sql import ReportQueries
 from warmup.ledger.schema import (
     BOUNCE,

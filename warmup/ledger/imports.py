@@ -26,8 +26,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from warmup.errors import DataError
+from warmup.ledger.matching import send_day_of
 from warmup.ledger.outbox import release_waiting
-from warmup.ledger.records import send_day_of
 from warmup.ledger.schema import (
     BOUNCE,
     BOUNCE_KINDS,

@@ -615,7 +615,7 @@ def _m021_lift(conn: Connection, sid: int, address: str) -> int:
     unless another bounce of the address vouches for it (a hard bounce or complaint that
     answers a send, or one a person recorded), which it then becomes: as that bounce would
     have made it (its kind, reason, mailbox and instant), so that what lifts that bounce's
-    suppression (``Records._unanswer``) finds it."""
+    suppression (``Matching._unanswer``) finds it."""
     voucher = conn.execute(
         sa.text(
             "SELECT mailbox_id, kind, status, at FROM bounce WHERE recipient = :a"
@@ -721,7 +721,7 @@ def m021_feedback_notices(conn: Connection) -> None:
     than the first one changed are dropped (those of that day or earlier never read it:
     carried, as ``Records._touch`` does), its report memos (``timeline_cache``) dropped; and
     the suppression a report made (its address, mailbox and instant) is lifted unless another
-    bounce of the address vouches for it, as ``Records._unanswer`` lifts one, or else becomes
+    bounce of the address vouches for it, as ``Matching._unanswer`` lifts one, or else becomes
     that bounce's (:func:`_m021_lift`). A suppression made otherwise (by hand, the worker's, a
     hard bounce's or a complaint's) is another row: kept as it is."""
     run = conn.execute

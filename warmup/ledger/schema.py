@@ -170,13 +170,13 @@ BOUNCE = sa.Table(
     sa.Column("original_recipient", sa.String),
     # What the original the report returns says of itself (its From, its Date as ISO 8601 UTC),
     # as the report said it, and why the report answers no send although one to its recipient
-    # fits by time (the original is another's, or dated away from it): see ``Records._match``.
+    # fits by time (the original is another's, or dated away from it): see ``Matching._match``.
     sa.Column("original_from", sa.String),
     sa.Column("original_date", sa.String),
     sa.Column("unverified", sa.String),
     # Which report a bounce read from a mailbox came from (its Message-ID, else a digest of
     # it): one report is about one message (RFC 3464), so its recipients count only for the
-    # sends of one message (``Records._other_message``). True ``redacted``: a complaint whose
+    # sends of one message (``Matching._other_message``). True ``redacted``: a complaint whose
     # recipient the feedback loop redacted (RFC 6590), matched by Message-ID alone. NULL for
     # the bounces recorded before (judged as they were).
     sa.Column("report", sa.String),

@@ -1,0 +1,148 @@
+"""Suppression: the addresses no mailbox mails again (a hard bounce's, a complaint's, a list
+given by a person), a mixin of :class:`warmup.ledger.Ledger` (through
+:class:`~warmup.ledger.records.Records`), on SQLAlchemy Core statements both backends run."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from warmup.ledger.schema import SUPPRESSION
+from warmup.ledger.values import sql_limit, utc
+
+if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
+
+# Addresses per INSERT of a suppression list (a few statements for a list of 100,000).
+_SUPPRESS_BATCH = 2_000
+
+
+class Suppressions:
+    """Who is never mailed again (see the module docstring)."""
+
+    if TYPE_CHECKING:  # what it needs of the Ledger it is part of
+
+        def read(self) -> AbstractContextManager[Connection]: ...
+        def write(self, conn: Connection | None = None) -> AbstractContextManager[Connection]: ...
+        def _insert(self, table: sa.Table) -> Any: ...
+
+    def _suppress(
+        self,
+        conn: Connection,
+        address: str,
+        kind: str,
+        reason: str,
+        mailbox_id: int | None,
+        at: dt.datetime,
+    ) -> bool:
+        # Not rowcount: on PostgreSQL "ON CONFLICT DO NOTHING RETURNING" counts differently.
+        return (
+            conn.execute(
+                self._insert(SUPPRESSION)
+                .values(
+                    address=address,
+                    kind=kind,
+                    reason=reason,
+                    mailbox_id=mailbox_id,
+                    created_at=utc(at),
+                )
+                .on_conflict_do_nothing(index_elements=["address"])
+                .returning(SUPPRESSION.c.id)
+            ).scalar()
+            is not None
+        )
+
+    def suppress(
+        self,
+        addresses: Iterable[str],
+        kind: str,
+        reason: str,
+        at: dt.datetime | None = None,
+    ) -> int:
+        """Suppress addresses (never mailed again by any mailbox); how many were new.
+
+        Batched: one INSERT per address made a list of 100,000 hold the write lock for minutes,
+        long enough for every send meanwhile to give up waiting for it.
+        """
+        when = utc(at or dt.datetime.now(dt.UTC))
+        unique = list(dict.fromkeys(addresses))
+        insert = (
+            self._insert(SUPPRESSION)
+            .on_conflict_do_nothing(index_elements=["address"])
+            .returning(SUPPRESSION.c.id)
+        )
+        added = 0
+        with self.write() as conn:
+            for start in range(0, len(unique), _SUPPRESS_BATCH):
+                rows = [
+                    {
+                        "address": a,
+                        "kind": kind,
+                        "reason": reason,
+                        "mailbox_id": None,
+                        "created_at": when,
+                    }
+                    for a in unique[start : start + _SUPPRESS_BATCH]
+                ]
+                # RETURNING lists the rows inserted, not the conflicts: the count of new ones.
+                added += len(conn.execute(insert, rows).all())
+        return added
+
+    def suppressed(self, addresses: Iterable[str]) -> dict[str, str]:
+        """Which of ``addresses`` are suppressed, with why."""
+        addrs = list(addresses)
+        if not addrs:
+            return {}
+        with self.read() as conn:
+            rows = conn.execute(
+                sa.select(SUPPRESSION.c.address, SUPPRESSION.c.kind, SUPPRESSION.c.reason).where(
+                    SUPPRESSION.c.address.in_(addrs)
+                )
+            )
+            return {a: f"{k}: {r}" if r else k for a, k, r in rows}
+
+    def suppressions(
+        self, match: str | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Suppressed addresses by address, at most ``limit``; ``match``: only this (normalized)
+        address, or with ``@domain`` those of the domain."""
+        query = sa.select(
+            SUPPRESSION.c.address,
+            SUPPRESSION.c.kind,
+            SUPPRESSION.c.reason,
+            SUPPRESSION.c.created_at,
+        )
+        with self.read() as conn:
+            return [
+                {**r._asdict(), "created_at": r.created_at.isoformat()}
+                for r in conn.execute(
+                    _matching(query, match).order_by(SUPPRESSION.c.address).limit(sql_limit(limit))
+                )
+            ]
+
+    def suppression_count(self, match: str | None = None) -> int:
+        """How many :meth:`suppressions` lists without a limit."""
+        query = sa.select(sa.func.count()).select_from(SUPPRESSION)
+        with self.read() as conn:
+            return int(conn.execute(_matching(query, match)).scalar_one())
+
+    def unsuppress(self, address: str) -> bool:
+        with self.write() as conn:
+            return bool(
+                conn.execute(SUPPRESSION.delete().where(SUPPRESSION.c.address == address)).rowcount
+            )
+
+
+def _matching(query: Any, match: str | None) -> Any:
+    """``query`` over the suppressions ``match`` names (:meth:`Suppressions.suppressions`)."""
+    if match is None:
+        return query
+    if match.startswith("@"):  # the domain's: a wildcard in it (_ is one) matches only itself
+        escaped = match.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return query.where(SUPPRESSION.c.address.like(f"%{escaped}", escape="\\"))
+    return query.where(SUPPRESSION.c.address == match)
