@@ -21,6 +21,7 @@ from tests.gatekit import PASSWORD_ENV, add_box, policy_file, removed_while_pace
 from tests.peers.fixtures import SMTP_USER
 from tests.pgkit import PgProxy, ledger_url, pg_url  # noqa: F401  (the fixtures)
 from warmup import Gate, open_ledger
+from warmup import gate as gate_module
 from warmup.errors import InvalidFieldData
 
 BOX = SMTP_USER
@@ -279,11 +280,8 @@ def test_a_fork_waits_for_the_settler_to_finish_its_write(ledger_path, tmp_path)
         other.execute("BEGIN IMMEDIATE")  # the settler's write now waits for this lock
         slot.settle("sent")
 
-        def writing() -> bool:  # the thread holds the gate's lock: it is in its write
-            if gate._lock.acquire(blocking=False):
-                gate._lock.release()
-                return False
-            return True
+        def writing() -> bool:  # the thread has begun its write (not merely holds the lock
+            return bool(gate_module._WRITES._writers)  # it keeps while it looks, before it)
 
         assert within(10, writing)
         releaser = threading.Thread(target=lambda: forking.wait(30) and other.execute("COMMIT"))
