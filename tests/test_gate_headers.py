@@ -25,7 +25,7 @@ from tests.gatekit import BOX, PASSWORD_ENV, add_box, cli
 from tests.peers.fixtures import SMTP_PASSWORD
 from warmup import Gate, headers
 from warmup.errors import DataError
-from warmup.gate import message_id_of, prepare, recipients_of
+from warmup.outgoing import message_id_of, prepare, recipients_of
 
 
 def _old_prepare(msg: EmailMessage, mailbox: str) -> EmailMessage:
@@ -537,7 +537,7 @@ def test_a_new_message_id_has_make_msgids_form_at_the_mailboxs_domain():
     the mailbox's domain lower-cased, each one new, read back unchanged as a header."""
     import os
 
-    from warmup.gate import new_message_id
+    from warmup.outgoing import new_message_id
 
     form = re.compile(r"<(\d+)\.(\d+)\.(\d+)@corp\.example>")
     ids = [new_message_id("Sales@Corp.Example") for _ in range(200)]

@@ -24,13 +24,14 @@ from tests.pgkit import PgSchema
 from tests.reference import ReferenceGate
 from warmup import api
 from warmup.errors import WarmupError
-from warmup.gate import NotAllowed, refusal, suppressed_refusal
+from warmup.gate import NotAllowed
 from warmup.ledger import BounceIn, Ledger, SendIn, open_ledger
 from warmup.ledger.gatepath import Decision, GatePolicy, Outcome
 from warmup.ledger.schema import BOUNCE, DAY_STAT, EVENT, SEND, SUPPRESSION
 from warmup.policy import History, evaluate, load_policy
 from warmup.policy.engine import recipient_domain_refusal
 from warmup.policy.walk import inputs_digest, lookback
+from warmup.refusals import refusal, suppressed_refusal
 
 BOX = "a@corp.example"
 PEER = "b@corp.example"

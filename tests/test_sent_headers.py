@@ -89,7 +89,7 @@ def test_a_field_that_is_not_utf8_is_refused_not_guessed(box, run, smtp_ssl):
     gbk = "Subject: 你好\n".encode("gbk")
     data = b"To: lead@example.cn\n" + gbk + b"\nbody\n"
     from warmup.errors import DataError
-    from warmup.gate import prepare
+    from warmup.outgoing import prepare
 
     with pytest.raises(DataError, match=r"^header Subject is not UTF-8 .*RFC 2047"):
         prepare(data, BOX)

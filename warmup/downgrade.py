@@ -5,7 +5,7 @@ Most messages are ASCII and go as they are (one ``isascii`` a message, which dec
 
 - a header section in raw UTF-8 goes as it is with ``SMTPUTF8`` (RFC 6531) when the server
   offers it, so the bytes a client wrote (and any signature over them) are kept; otherwise its
-  fields become RFC 2047 words, as :func:`warmup.gate.prepare` writes the same message given
+  fields become RFC 2047 words, as :func:`warmup.outgoing.prepare` writes the same message given
   to ``warmup send`` (:func:`warmup.headers.decode_utf8_fields`);
 - an 8-bit body goes as it is with ``BODY=8BITMIME`` when the server offers 8BITMIME (RFC 6152);
   otherwise each 8-bit part is re-encoded, quoted-printable for text and base64 for anything

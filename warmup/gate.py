@@ -21,11 +21,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import email.policy
 import math
 import os
-import random
-import re
 import threading
 import time
 import weakref
@@ -63,17 +60,30 @@ from warmup.ledger.gatepath import (
     check_resend,
 )
 from warmup.ledger.values import wall_clock
+from warmup.outgoing import (
+    message_id_of,
+    new_message_id,
+    prepare,
+    recipients_of,
+)
 from warmup.policy import Allowance, History, evaluate
-from warmup.policy.engine import per_domain, recipient_domain_excess, recipient_domain_refusal
+from warmup.policy.engine import recipient_domain_excess, recipient_domain_refusal
 from warmup.policy.morning import Morning, morning
 from warmup.policy.walk import MailboxEvent, inputs_digest, lookback
 from warmup.providers import checklist_text, get_provider
+from warmup.refusals import (
+    NotAllowed,
+    Suppressed,
+    check_fits,
+    day_top,
+    refusal,
+    suppressed_refusal,
+)
 from warmup.words import plural
 
 if TYPE_CHECKING:
     from warmup.notify import Notifier
     from warmup.oauth import Bearer
-    from warmup.policy.spec import PolicySpec
     from warmup.smtp import RcptResult, Session, Target
 
 DEFAULT_EXPIRY = dt.timedelta(minutes=15)
@@ -83,8 +93,6 @@ SETTLE_AFTER = 0.5
 # The longest wait between two tries of that write while the ledger refuses it (unavailable).
 _SETTLE_BACKOFF = 30.0
 THROTTLE_BACKOFF = dt.timedelta(minutes=30)
-# A Message-ID the header registry reads back unchanged (make_msgid's form among them).
-_PLAIN_ID = re.compile(r"<[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+>")
 # A throttle that says it counts per day holds until the next local day. NetEase, Tencent and
 # Alibaba say it in Chinese: 当天 / 今日 / 每日 / 每天 (that day, today, daily), 24小时.
 _DAILY_WORDS = (
@@ -93,14 +101,6 @@ _DAILY_WORDS = (
 )
 
 __all__ = ["DuplicateSend", "Gate", "NotAllowed", "Reservation", "SendReport", "Suppressed"]
-
-
-class NotAllowed(TempFail):
-    """The plan does not allow this message now (exit 75); :attr:`allowance` says why."""
-
-    def __init__(self, message: str, allowance: Allowance) -> None:
-        super().__init__(message)
-        self.allowance = allowance
 
 
 class _Changed(Exception):
@@ -113,14 +113,6 @@ class _Changed(Exception):
 
 # Reservations tried in a row while the mailbox keeps changing under them.
 _REOPENS = 4
-
-
-class Suppressed(DataError):
-    """Some recipients are suppressed (exit 65); nothing was reserved."""
-
-    def __init__(self, message: str, recipients: dict[str, str]) -> None:
-        super().__init__(message)
-        self.recipients = recipients
 
 
 def _unrecorded(
@@ -139,49 +131,6 @@ def _unrecorded(
         f"{address}: the outcome of {plural(len(held), 'message')} the server answered was not "
         f"recorded (counted as sent){note}: {why}"
     )
-
-
-def refusal(allowance: Allowance, wanted: int = 1, tz: str = "UTC") -> str:
-    """One line: why the mailbox cannot send now and when it can."""
-    a = allowance
-    when = ""
-    if a.next_send_at is not None:
-        when = f"; next allowed at {_local_text(a.next_send_at, tz)}"
-    if a.status == "paused":
-        why = next((r for r in a.reasons if r.startswith("paused")), "paused")
-        return f"{a.mailbox} is {why}"
-    if a.status == "closed":
-        why = next((r for r in a.reasons if r.startswith("closed")), "closed today")
-        return f"{a.mailbox}: {why.split(': quota 0')[0]}{when}"
-    if a.status == "exhausted" or a.remaining <= 0:
-        return (
-            f"{a.mailbox}: today's quota is used ({a.sent} of {a.quota} sent)"
-            f"{when or '; try tomorrow'}"
-        )
-    if a.remaining < wanted:
-        return (
-            f"{a.mailbox}: only {a.remaining} of today's quota left ({a.sent} of {a.quota} "
-            f"sent), {wanted} wanted; send to at most {a.remaining} or try tomorrow"
-        )
-    if a.status == "paced":
-        why = next((r for r in reversed(a.reasons) if r.startswith(("pacing", "outside"))), "paced")
-        return f"{a.mailbox}: {why}"
-    return f"{a.mailbox}: not allowed now ({a.status}){when}"
-
-
-def suppressed_refusal(bad: dict[str, str]) -> Suppressed:
-    listed = ", ".join(f"{r} ({why})" for r, why in bad.items())
-    return Suppressed(
-        f"suppressed recipient(s), not sent: {listed}; remove with "
-        f"'warmup suppress remove ADDRESS' if this is wrong",
-        bad,
-    )
-
-
-def _local_text(ts: dt.datetime, tz: str) -> str:
-    import pendulum
-
-    return pendulum.instance(ts).in_timezone(tz).format("YYYY-MM-DD HH:mm:ss zz")
 
 
 @dataclass
@@ -1029,173 +978,3 @@ def _now(now: dt.datetime | None) -> dt.datetime | None:
     """A caller's ``now``, refused at the API's edge unless aware: a naive one failed deep in
     the policy walk as a bare "can't compare offset-naive and offset-aware datetimes"."""
     return aware(now, "now") if now is not None else None
-
-
-def new_message_id(address: str) -> str:
-    """A new Message-ID at the mailbox's domain, in ``email.utils.make_msgid``'s form (the time
-    in hundredths of a second, the process, 64 random bits), without its layers: one is made for
-    each reservation that is given none."""
-    stamp = int(time.time() * 100)
-    return f"<{stamp}.{os.getpid()}.{random.getrandbits(64)}@{addresses.domain_of(address)}>"
-
-
-def derived_message_id(address: str, recipients: list[str], raw: bytes, day: dt.date) -> str:
-    """The Message-ID given to a message that has none, the same for the same bytes to the same
-    recipients from the same mailbox on the same (local) day: a script that retries what
-    was partly deferred (sendmail's exit 75, an SMTP 4xx) hands the same message again, and
-    the ledger knows whom it already reached (:func:`retry_of_derived`). A random one made
-    the retry a new message, mailed again to those the first attempt reached."""
-    import hashlib
-
-    h = hashlib.sha256()
-    for part in (address, *sorted(set(recipients)), day.isoformat()):
-        h.update(part.encode("utf-8", "surrogateescape") + b"\0")
-    h.update(raw)
-    return f"<warmup.{h.hexdigest()[:32]}@{addresses.domain_of(address)}>"
-
-
-def retry_of_derived(exc: DuplicateSend) -> list[str] | None:
-    """For a :func:`derived_message_id` the ledger already holds: the recipients to send it to
-    now, or None to refuse as for any Message-ID (one still in flight, of unknown fate or
-    refused: DESIGN invariant 9). Sent to some before: a retry, to those it has not reached
-    (``exc.unsent``). Sent to all: the same text again, meant as a new message (the first
-    attempt succeeded, so nothing retried it); it needs a new Message-ID (an empty list)."""
-    if exc.outcome != "sent":
-        return None
-    return list(exc.unsent)
-
-
-def retry_recipients(slots: dict[str, tuple[int, str]], recipients: list[str]) -> list[str] | None:
-    """For a :func:`derived_message_id` message to ``recipients`` (normalized), whose slots the
-    ledger holds as ``slots`` (:meth:`Ledger.message_slots`): when it is a retry, the recipients
-    it goes to now (those not reached yet: no slot, or one released or deferred); None when it
-    is not (no slot: a first attempt; one in flight or of unknown fate, which the gate refuses;
-    none left to reach: :func:`retry_of_derived` decides). Narrowed before the gate: its quota
-    counted those reached before ("3 wanted" where 1 goes out, until the next day made the
-    retry a new message, mailed to all), and a recipient refused with a hard bounce, suppressed
-    since, refused the whole retry, so those deferred were never mailed."""
-    if any(outcome in ("reserved", "unknown") for _, outcome in slots.values()):
-        return None
-    answered = [r for r in recipients if r in slots and slots[r][1] in ("sent", "hard", "block")]
-    rest = [r for r in recipients if r not in slots or slots[r][1] in ("released", "soft")]
-    return list(dict.fromkeys(rest)) if answered and rest else None
-
-
-def retry_of_own(slots: dict[str, tuple[int, str]], recipients: list[str]) -> list[str] | None:
-    """As :func:`retry_recipients`, for a message carrying its sender's own Message-ID: a
-    retry only when every one of ``recipients`` has a slot of it (the same message to the same
-    people, tried again after a 4xx), so it goes to those not reached, never again to those
-    reached or refused for good. A Message-ID that names someone it never went to is not this
-    message retried (a script reusing one ID for other messages): None, and the gate refuses
-    it as before (a new Message-ID), for what reached the others may not be this text."""
-    if not recipients or not all(r in slots for r in recipients):
-        return None
-    return retry_recipients(slots, recipients)
-
-
-def refused_before(slots: dict[str, tuple[int, str]], recipients: list[str]) -> list[str]:
-    """Those of ``recipients`` a retry leaves out because the server refused them for good the
-    first time (a hard bounce or a block): named to the sender, never silently dropped."""
-    return [r for r in recipients if r in slots and slots[r][1] in ("hard", "block")]
-
-
-def day_top(
-    box: MailboxRow, spec: PolicySpec, provider_limit: int | None = None
-) -> tuple[int, str]:
-    """The most recipients any day's quota of ``box`` (under ``spec``) can be, and what sets
-    it: the policy's ceiling, its highest daily volume, its domain cap, the provider's
-    published limit (``provider_limit``) or the mailbox's cap. Each bounds every day's quota
-    (see :mod:`warmup.policy.walk`): a message to more waited for "tomorrow" for ever."""
-    bounds = [
-        (spec.ceiling, "its policy's ceiling"),
-        (max(max(st.daily_from, st.daily_to) for st in spec.stages), "its policy's top volume"),
-    ]
-    if spec.domain_cap is not None:
-        bounds.append((spec.domain_cap, "its policy's domain cap, shared by the domain"))
-    if provider_limit is not None:
-        bounds.append((provider_limit, "its provider's daily limit"))
-    if box.cap:  # 0: paused (an old ledger's), which the plan says, exit 75
-        bounds.append((box.cap, "its cap"))
-    return min(bounds, key=lambda b: b[0])  # the first named of equal bounds
-
-
-def check_fits(
-    recipients: Sequence[str],
-    box: MailboxRow,
-    spec: PolicySpec,
-    provider_limit: int | None = None,
-) -> None:
-    """:class:`DataError` when ``recipients`` are more than any day's quota of ``box`` can
-    be (:func:`day_top`), or more at one receiving domain than the policy's recipient-domain
-    cap for it: no later try would take them."""
-    rcpts = list(dict.fromkeys(addresses.normalize(r, "recipient") for r in recipients))
-    n = len(rcpts)
-    top, why = day_top(box, spec, provider_limit)
-    if n > top:
-        raise DataError(
-            f"{n} recipients in one message; {box.address} never sends to more than "
-            f"{top} a day ({why}): split it into messages of at most "
-            f"{plural(top, 'recipient')}"
-        )
-    caps = spec.recipient_domains
-    if not caps:
-        return
-    for domain, count in sorted(per_domain(rcpts).items()):
-        cap = caps.cap_for(domain)
-        if cap == 0:
-            raise DataError(
-                f"{box.address} never mails anyone at {domain} (its policy's recipient-domain "
-                f"cap there is 0): leave {plural(count, 'recipient')} at {domain} out"
-            )
-        if cap is not None and count > cap:
-            raise DataError(
-                f"{plural(count, 'recipient')} at {domain} in one message; {box.address} never "
-                f"sends to more than {cap} a day there (its policy's recipient-domain cap): "
-                f"split it into messages of at most {plural(cap, 'recipient')} at {domain}"
-            )
-
-
-def prepare(message: EmailMessage | bytes, mailbox: str) -> EmailMessage:
-    """Parse if needed; make sure it has From (the mailbox), Date and a Message-ID.
-
-    Date and Message-ID are added as raw text (parsed only if read): through the header
-    registry they cost more than flattening the message."""
-    message = headers.as_message(message)
-    if isinstance(message, bytes):
-        message = headers.header_section(message)
-        msg = email.message_from_bytes(message, policy=email.policy.default)
-    else:
-        msg = message
-    assert isinstance(msg, EmailMessage)
-    headers.decode_utf8_fields(msg)
-    headers.check_base64(msg)  # a base64 part of raw 8-bit bytes: no server may take it
-    sender = headers.sender_of(msg).lower()
-    if sender and sender != mailbox:
-        raise DataError(
-            f"From {sender} is not the mailbox {mailbox}; warmup sends only as the mailbox it gates"
-        )
-    # The first From's address is not all a recipient reads: a second From, another address in
-    # the display name, a Sender or Resent-From go out too. Every one must name only the mailbox,
-    # as the relay demands (an empty From is refused here, not doubled below).
-    headers.check_sender(headers.sender_fields(msg), mailbox)
-    headers.check_stamps((k.lower(), str(v)) for k, v in msg.raw_items())
-    if "From" not in msg:
-        msg["From"] = mailbox
-    if "Date" not in msg:
-        msg.set_raw("Date", headers.date_of(dt.datetime.now(dt.UTC)))
-    if "Message-ID" not in msg:
-        msg.set_raw("Message-ID", new_message_id(mailbox))
-    return msg
-
-
-def recipients_of(msg: EmailMessage) -> list[str]:
-    """The recipients ``msg`` names, as sendmail -t reads them (:func:`headers.recipients_of`)."""
-    return headers.recipients_of(msg)
-
-
-def message_id_of(msg: EmailMessage) -> str:
-    """The Message-ID header's value as :meth:`EmailMessage.get` would give it."""
-    value = next((v for k, v in msg.raw_items() if k.lower() == "message-id"), None)
-    if value is None or hasattr(value, "name") or _PLAIN_ID.fullmatch(value):
-        return str(value)  # absent, parsed already, or what parsing would give back
-    return str(msg["Message-ID"])

@@ -47,12 +47,10 @@ from typing import Any
 
 from warmup import addresses, credentials, headers
 from warmup.errors import ConfigError, DataError, WarmupError
-from warmup.gate import (
-    SETTLE_AFTER,
-    DuplicateSend,
-    Gate,
-    NotAllowed,
-    Suppressed,
+from warmup.gate import SETTLE_AFTER, DuplicateSend, Gate, NotAllowed, Suppressed
+from warmup.ledger import local_day
+from warmup.ledger.values import MailboxNotFound
+from warmup.outgoing import (
     derived_message_id,
     new_message_id,
     refused_before,
@@ -60,8 +58,6 @@ from warmup.gate import (
     retry_of_own,
     retry_recipients,
 )
-from warmup.ledger import local_day
-from warmup.ledger.values import MailboxNotFound
 from warmup.policy.engine import next_send_text
 from warmup.relayserver import Envelope, Server, internal_error
 from warmup.words import byte_size, plural
@@ -213,7 +209,7 @@ def prepare_data(
 ) -> tuple[bytes, str, bool]:
     """The message as it goes upstream, its Message-ID, and whether that was derived here.
 
-    A message without a Message-ID gets :func:`warmup.gate.derived_message_id` of the client's
+    A message without a Message-ID gets :func:`warmup.outgoing.derived_message_id` of the client's
     bytes, the envelope's ``rcpts`` and the mailbox's ``day`` (the same for a client's retry)
     when both are given, else a random one.
 
@@ -387,7 +383,7 @@ class Relay:
 
     def _past_domain_cap(self, rcpts: list[str], rcpt: str) -> str | None:
         """The refusal of ``rcpt`` when the message would then mail its domain more than the
-        policy's recipient-domain cap lets any day (see :func:`warmup.gate.check_fits`): at
+        policy's recipient-domain cap lets any day (see :func:`warmup.refusals.check_fits`): at
         the end of DATA it was a 451 "send to it tomorrow" that a client retried for ever."""
         caps = self.gate.spec.recipient_domains
         if not caps:
@@ -623,10 +619,10 @@ class Relay:
     ) -> Delivery:
         """:meth:`Gate.send` (reserve, send upstream, settle) and the client's reply for what
         happened. Raises :class:`NotAllowed` for the caller to hold or refuse. ``derived``:
-        the relay gave the message its Message-ID (:func:`warmup.gate.derived_message_id`),
-        so one the ledger holds is this message again (:func:`warmup.gate.retry_of_derived`);
+        the relay gave the message its Message-ID (:func:`warmup.outgoing.derived_message_id`),
+        so one the ledger holds is this message again (:func:`warmup.outgoing.retry_of_derived`);
         else it is the client's own, and a retry only when it names no one it did not name
-        before (:func:`warmup.gate.retry_of_own`). ``already``, ``gone``: recipients of a retry
+        before (:func:`warmup.outgoing.retry_of_own`). ``already``, ``gone``: recipients of a retry
         reached before, and refused for good before (named in the 250, not sent again);
         ``told``: those of ``already`` refused at RCPT TO as suppressed (named in the 250)."""
         from warmup import smtp

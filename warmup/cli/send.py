@@ -355,7 +355,7 @@ def _build(
     if len(given) != 1:
         raise UsageError("give exactly one of --body, --body-file, --eml")
     if eml:
-        from warmup.gate import prepare
+        from warmup.outgoing import prepare
 
         data = _read_limited(Path(eml), "--eml")
         if data.startswith(b"\xef\xbb\xbf"):  # a UTF-8 BOM from a Windows editor: no header
@@ -524,15 +524,16 @@ def _send_one(
     """Gate and send one message; its exit code. ``announce``: say "Sent ..." on success
     (``sendmail`` is silent then, as sendmail is: cron mails any output). ``json_``: the
     outcome as :func:`_report_json` on standard output, instead of the lines that say it.
-    ``derived``: the message's Message-ID is :func:`warmup.gate.derived_message_id`'s, so one
-    the ledger holds is this message again (:func:`warmup.gate.retry_of_derived`); ``retry``:
-    ``rcpts`` are those a retry of it has not reached (:func:`warmup.gate.retry_recipients`);
+    ``derived``: the message's Message-ID is :func:`warmup.outgoing.derived_message_id`'s, so one
+    the ledger holds is this message again (:func:`warmup.outgoing.retry_of_derived`); ``retry``:
+    ``rcpts`` are those a retry of it has not reached (:func:`warmup.outgoing.retry_recipients`);
     ``gone``: those it leaves out, refused for good the first time (named; exit 65 at least).
     A message under its own Message-ID that the gate refuses (a duplicate, suppressed, over
-    quota) is such a retry when :func:`warmup.gate.retry_of_own` says so."""
+    quota) is such a retry when :func:`warmup.outgoing.retry_of_own` says so."""
     from email.errors import MissingHeaderBodySeparatorDefect
 
-    from warmup.gate import NotAllowed, prepare, recipients_of
+    from warmup.gate import NotAllowed
+    from warmup.outgoing import prepare, recipients_of
 
     if any(isinstance(d, MissingHeaderBodySeparatorDefect) for d in message.defects):
         # Python ends the headers there: the lines after it (a Bcc, a From) would go out as
@@ -566,11 +567,11 @@ def _send_one(
         headers.flatten(msg)
         bad = gate.check_suppressed(rcpts)
         if bad:
-            from warmup.gate import suppressed_refusal
+            from warmup.refusals import suppressed_refusal
 
             raise DataError(f"would refuse: {suppressed_refusal(bad)}")
-        from warmup.gate import message_id_of
         from warmup.ledger import DuplicateSend
+        from warmup.outgoing import message_id_of
 
         try:
             gate.check_resend(rcpts, message_id_of(msg))
@@ -598,8 +599,9 @@ def _send_one(
         for rcpt in gone:  # as the send names them, and exits for them
             click.echo(f"{rcpt}: refused for good by the first attempt; not sent again", err=True)
         return EXIT_BY_OUTCOME["hard"] if gone else 0
-    from warmup.gate import Suppressed, new_message_id, retry_of_derived
+    from warmup.gate import Suppressed
     from warmup.ledger import DuplicateSend
+    from warmup.outgoing import new_message_id, retry_of_derived
 
     retrying = retry
     gone = list(gone or ())
@@ -735,10 +737,10 @@ def _retry_of_own(
     gate: Gate, msg: EmailMessage, rcpts: list[str]
 ) -> tuple[list[str], list[str], list[str]] | None:
     """For a message the gate refused under its own Message-ID: when it is a retry
-    (:func:`warmup.gate.retry_of_own`), the recipients it goes to now, those it reached before
+    (:func:`warmup.outgoing.retry_of_own`), the recipients it goes to now, those it reached before
     and those refused for good before; else None (the refusal stands)."""
     from warmup import addresses
-    from warmup.gate import message_id_of, refused_before, retry_of_own
+    from warmup.outgoing import message_id_of, refused_before, retry_of_own
 
     wanted = list(dict.fromkeys(addresses.normalize(r, "recipient") for r in rcpts))
     slots = gate.ledger.message_slots(gate.box, message_id_of(msg), wanted)
@@ -778,7 +780,7 @@ def _interrupted(gate: Gate, msg: EmailMessage, rcpts: list[str]) -> None:
     """Say whether a ^C came once the message may have left (the ledger counts it as of
     unknown fate, and never sends it again) or before (nothing went)."""
     from warmup import addresses
-    from warmup.gate import message_id_of
+    from warmup.outgoing import message_id_of
 
     try:
         mid = message_id_of(msg)

@@ -177,8 +177,8 @@ def sendmail(
         derived = "Message-ID" not in msg
         gone: list[str] = []  # a retry's recipients refused for good the first time
         if derived:  # the same for a retry of this message (exit 75): see derived_message_id
-            from warmup.gate import derived_message_id, refused_before, retry_recipients
             from warmup.ledger import local_day
+            from warmup.outgoing import derived_message_id, refused_before, retry_recipients
 
             day = local_day(gate.clock(), gate.box.timezone)
             norm = [addresses.normalize(r, "recipient") for r in rcpts]

@@ -431,7 +431,7 @@ def _checked(
 
 class _Fits:
     """Whether a message's recipients fit in a day of its mailbox, or of a member of its pool
-    (:func:`warmup.gate.check_fits`): more waited for the plan's next slot every day until
+    (:func:`warmup.refusals.check_fits`): more waited for the plan's next slot every day until
     they expired, where `send` refuses them. Policies are read once, at the first message; a
     member whose policy or provider cannot be used is left out (the worker says so).
     Suppressed recipients do not count: they are left out when queued. A message to one
@@ -455,8 +455,8 @@ class _Fits:
 
     def _check(self, rcpts: Sequence[str]) -> None:
         from warmup import policies
-        from warmup.gate import check_fits, day_top
         from warmup.providers import get_provider
+        from warmup.refusals import check_fits, day_top
 
         if self.specs is None:
             self.specs = []

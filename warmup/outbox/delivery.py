@@ -15,14 +15,7 @@ from warmup import notify
 from warmup.bounces.classify import refuses_size
 from warmup.credentials import NoPassword
 from warmup.errors import ConfigError, DataError, PermissionFailure, Unavailable, WarmupError
-from warmup.gate import (
-    DuplicateSend,
-    Gate,
-    NotAllowed,
-    SendReport,
-    Suppressed,
-    suppressed_refusal,
-)
+from warmup.gate import DuplicateSend, Gate, NotAllowed, SendReport, Suppressed
 from warmup.headers import thread_ids
 from warmup.ledger import Claim, ClaimLost, Ledger, MailboxRow, OutboxRow, PoolRow
 from warmup.ledger.outbox import RETRYABLE, Settle, fate, recovered_reply
@@ -30,6 +23,7 @@ from warmup.ledger.values import MailboxNotFound
 from warmup.outbox.due import next_slot
 from warmup.outbox.sentas import as_sent, overflow_sender
 from warmup.policy import Allowance
+from warmup.refusals import suppressed_refusal
 from warmup.smtp import LoginWanted, Outcome, TooBig
 
 LEDGER_PATIENCE = 30.0  # seconds a sent message's record waits for an unavailable ledger
@@ -430,7 +424,7 @@ class Delivery:
         if len(rcpts) < 2 and not any(g.spec.recipient_domains for g in gates):
             return None  # every day's quota is 1 at least: no reads for the common message
         from warmup import policies
-        from warmup.gate import check_fits
+        from warmup.refusals import check_fits
 
         whys = []
         for gate in gates:

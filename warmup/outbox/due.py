@@ -55,7 +55,7 @@ def next_slot(
 
 def members_ready(boxes: list[tuple[MailboxRow, Allowance]], now: dt.datetime) -> Members | None:
     """:class:`Members` of the mailboxes and their allowances at ``now`` (None: none given)."""
-    from warmup.gate import refusal
+    from warmup.refusals import refusal
 
     if not boxes:
         return None

@@ -51,7 +51,6 @@ from dataclasses import dataclass, field
 from warmup import notify
 from warmup.bounces.classify import refuses_size
 from warmup.errors import ConfigError, LedgerBusy, Unavailable, WarmupError
-from warmup.gate import refusal as refusal_text
 from warmup.instants import now_utc
 from warmup.ledger import Ledger, PoolRow
 from warmup.ledger.values import MailboxNotFound, PoolNotFound
@@ -61,6 +60,7 @@ from warmup.outbox.delivery import HOLD as HOLD
 from warmup.outbox.delivery import MIN_WAIT, NO_PASSWORD, Delivery, stamp
 from warmup.outbox.delivery import backoff as backoff
 from warmup.outbox.due import next_due, next_slot
+from warmup.refusals import refusal as refusal_text
 from warmup.words import plural
 
 LEASE = dt.timedelta(minutes=15)  # a claim older than this, from another host, is abandoned
