@@ -92,6 +92,19 @@ This is a permanent error; I've given up. Sorry it didn't work out.
     )
 
 
+def dsn(status: str, diagnostic: str) -> bytes:
+    """A DSN whose status and Diagnostic-Code are the report's only words."""
+    return _message(
+        "From: MAILER-DAEMON@mx.corp.example\nSubject: Undelivered Mail Returned to Sender\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="B"',
+        "--B\nContent-Type: text/plain\n\nYour message could not be delivered.\n\n"
+        "--B\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.corp.example\n\n"
+        f"Final-Recipient: rfc822; {R}\nAction: failed\nStatus: {status}\n"
+        f"Diagnostic-Code: smtp; {diagnostic}\n\n--B\nContent-Type: message/rfc822\n\n"
+        f"{ORIGINAL}\n--B--\n",
+    )
+
+
 def exchange2007(line: str) -> bytes:
     return _message(
         """From: postmaster@corp.example
@@ -484,3 +497,43 @@ def test_qmails_giving_up_on_a_host_is_no_expiry() -> None:
         "Giving up on 192.0.2.1."
     )
     assert [b.reason for b in parse_bounces(report)] != ["expired"]
+
+
+@pytest.mark.parametrize(
+    "report",
+    [
+        dsn("5.1.1", "550 5.1.1 mailbox unavailable; local delivery failed"),
+        dsn(
+            "5.1.1",
+            f"550 5.1.1 <{R}>: Requested action not taken: mailbox unavailable, local delivery failed",
+        ),
+        exim("550 5.1.1 mailbox unavailable; local delivery failed"),
+    ],
+    ids=["dsn", "dsn-requested-action", "exim-text"],
+)
+def test_a_status_and_words_that_agree_outweigh_an_mtas_catch_all(report: bytes) -> None:
+    """Exim's "local delivery failed" names no cause: where a 5.1.1 and the generic words beside
+    it ("mailbox unavailable") both say the address is bad, the status breaks the tie between
+    those words and the MTA's message, and the address is suppressed."""
+    got = parse_bounces(report)
+    assert [(b.recipient, b.kind, b.reason) for b in got] == [(R, H, "userunknown")], [
+        (b.rule, b.steps) for b in got
+    ]
+
+
+@pytest.mark.parametrize(
+    ("status", "diagnostic"),
+    [
+        # generic words under a generic status: the MTA's message decides over them
+        ("5.0.0", "550 5.0.0 mailbox unavailable; local delivery failed"),
+        # a status alone, no words beside the message: one reading against one
+        ("5.1.1", "550 5.1.1 local delivery failed"),
+        # words that say another thing than the status: they do not confirm it
+        ("5.1.1", "550 5.1.1 delivery to file forbidden"),
+    ],
+)
+def test_an_mtas_message_still_outweighs_one_reading_alone(status: str, diagnostic: str) -> None:
+    got = parse_bounces(dsn(status, diagnostic))
+    assert [(b.kind, b.reason, b.rule) for b in got] == [(S, "systemerror", "mta.message")], [
+        b.steps for b in got
+    ]

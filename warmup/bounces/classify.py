@@ -322,14 +322,18 @@ def decide(
     else:
         strength = "strong" if words.strong else "weak"
         steps.append(f"words: {strength} rule {words.name!r} says {words.reason}")
-    # The reporting MTA's own code or message (vendors.py): its classification of the reply
-    own, by_own = mta_message(mta, text, 0 if words is None else 1 + words.strong)
+    by_status = _STATUS_REASON.get(key) if key and key not in _GENERIC_DETAIL else None
+    # The reporting MTA's own code or message (vendors.py): its classification of the reply.
+    # One message of the MTA's outweighs generic words or a status alone, not both saying the
+    # same ("550 5.1.1 mailbox unavailable; local delivery failed": the status and the words
+    # name the address, Exim's catch-all names nothing): there the status breaks the tie.
+    confirmed = words is not None and (words.strong or words.reason == by_status)
+    own, by_own = mta_message(mta, text, 0 if words is None else 1 + confirmed)
     if by_own:
         return verdict(by_own, "mta.message", f"{own}'s own message says so")
     notice = notice_verdict(mta, text) if words is None or not words.strong else ""
     if notice:
         return verdict("userunknown", "mta.notice", f"{notice}'s notice says so in its words")
-    by_status = _STATUS_REASON.get(key) if key and key not in _GENERIC_DETAIL else None
     if by_status:
         steps.append(f"status {status} says {by_status}")
     if words is not None and words.reason in ("userunknown", "hostunknown") and stage == "MAIL":

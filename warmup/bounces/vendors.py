@@ -176,8 +176,12 @@ def reported_category(record: dict[str, str]) -> tuple[str, str]:
 # client states of 2008-2012 ("(state 6)": TLS, "(state 12)": relay refused; 15, 17 and 18 after
 # DATA), au by KDDI's notice, Zoho's. Each row says over which words it decides: a *code*
 # (Exchange's, unique to it) whatever words stand beside it, it is the MTA's own classification
-# of the reply; a *message* over generic words ("forbidden", "Giving up on 192.0.2.1.") but not
-# over words a strong rule reads; a *fallback* only where the words name nothing at all:
+# of the reply; a *message* over generic words ("forbidden", "Giving up on 192.0.2.1.") or a
+# status alone, but not over words a strong rule reads, nor over generic words the status
+# confirms (Exim's catch-all "local delivery failed" beside "550 5.1.1 mailbox unavailable":
+# two readings of the address against one that names no cause; the status breaks the tie, as
+# everywhere in :func:`warmup.bounces.classify.decide`); a *fallback* only where the words name
+# nothing at all:
 # qmail's "does not like recipient" is its word for any refusal at RCPT, so the remote's words
 # after it ("Remote host said: 552 ... mailbox full", "550 5.7.1 Message refused") decide when
 # they say anything, and it says nothing after the queue ran out on a 4xx ("I'm not going to
@@ -256,7 +260,8 @@ _MTA_WORDS = tuple(Screened(re.compile(row[4])) for row in _MTA_ROWS)
 def mta_message(signature: str, text: str, said: int = 0) -> tuple[str, str]:
     """(the MTA, the reason) of the reporting MTA's own message in ``text`` (folded,
     lower-cased), or ("", ""). ``said``: what the words already say (0 nothing, 1 generic
-    words, 2 words a strong rule reads); a row decides only over what it outranks."""
+    words, 2 words a strong rule reads or the status confirms); a row decides only over what it
+    outranks."""
     for row, words in zip(_MTA_ROWS, _MTA_WORDS, strict=True):
         mta, reason, over, signed, _ = row
         if over >= said and words.search(text) and (not signed or re.search(signed, signature)):
