@@ -225,6 +225,33 @@ def test_a_code_counts_only_from_its_provider() -> None:
     assert (v.reason, v.kind, v.rule) == ("userunknown", "hard", "provider.orange"), v.steps
 
 
+@pytest.mark.parametrize(
+    "reply",
+    [
+        # GoDaddy's hosts' names, a queue id, an address: "ib501" inside another token
+        _said(
+            "ib501.prod.phx3.secureserver.net",
+            "550 5.1.1 <kim@coolexample.com>: Recipient address rejected: User unknown",
+        ),
+        _said("p3plibsmtp01-ib501.prod.phx3.secureserver.net", "550 5.1.1 mailbox unavailable"),
+        _said("smtp.secureserver.net", "550 5.1.1 mailbox unavailable, id=ib501"),
+        _said("smtp.secureserver.net", "550 5.1.1 <ib501@coolexample.com> mailbox unavailable"),
+    ],
+    ids=["host", "host-part", "queue-id", "address"],
+)
+def test_godaddys_code_is_a_word_of_its_own(reply: str) -> None:
+    """GoDaddy writes its code as the reply's last word ("... community. IB110"): "ib501" in a
+    host's name or an id is no IB501 (a protocol violation, a block), and the address GoDaddy
+    says it does not have is suppressed."""
+    v = decide("", "", reply, smtp_stage(reply.lower()), f"{REPORTER} @coolexample.com")
+    assert (v.reason, v.kind) == ("userunknown", "hard"), v.steps
+    assert not v.rule.startswith("provider."), v.steps
+    # the code itself, ending the reply or followed by Postfix's stage, still decides
+    for said in (f"{reply} IB502", f"{reply} IB502. (in reply to end of DATA command)"):
+        v = decide("", "", said, smtp_stage(said.lower()), f"{REPORTER} @coolexample.com")
+        assert (v.reason, v.rule) == ("notcompliantrfc", "provider.godaddy"), v.steps
+
+
 def test_a_host_merely_named_in_the_reply_is_no_provider() -> None:
     """The client's Exim names the sender's relay (a mailbox at Cox) in its block: "Recipient
     rejected" there is its spam-list refusal, not Cox's sentence for an unknown address. The host

@@ -102,14 +102,17 @@ PROVIDERS: tuple[Provider, ...] = (
         """),
         mark=re.compile(r"\bmwinf\w+ me\b"),
     ),
-    # GoDaddy (secureserver.net): "IB212" at the end of the reply, and its bounceback help
-    # page's own sentences (godaddy.com/help/what-does-my-email-bounceback-mean-3568;
-    # sisimai's Rhost::GoDaddy).
+    # GoDaddy (secureserver.net): "IB212" at the end of the reply, a word of its own after a
+    # space ("... judged to be spam by the Internet community. IB212", at most a full stop or
+    # Postfix's "(in reply to ...)" after it), and its bounceback help page's own sentences
+    # (godaddy.com/help/what-does-my-email-bounceback-mean-3568; sisimai's Rhost::GoDaddy).
+    # Not "ib501" inside another token: its hosts' names ("ib501.prod.secureserver.net",
+    # "p3plibsmtp01-ib501"), a queue id ("id=ib501"), an address ("<ib501@...>").
     Provider(
         "godaddy",
         "GoDaddy",
         _hosts("secureserver.net"),
-        re.compile(r"\b(ib\d{3})\b"),
+        re.compile(r"(ib(?<!\Sib)\d{3})(?=[.,;]?(?:\s|$))"),
         _table("""
             securityerror: ib401
             notcompliantrfc: ib501 ib502
