@@ -17,9 +17,18 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from bounce_transforms import ROOT, TRANSFORMS, Result, corpus_files, reencoded, verdicts
+from bounce_transforms import (
+    ROOT,
+    TRANSFORMS,
+    Result,
+    corpus_files,
+    reencoded,
+    verdicts,
+)
 
 from warmup.bounces import parse_bounces
+from warmup.bounces.classify import decide, is_throttle
+from warmup.bounces.wording import fold, read_words
 
 
 def changed(name: str, transform: Callable[[bytes], Result]) -> tuple[int, list[str]]:
@@ -144,3 +153,36 @@ been delayed: 451 4.4.1 host mx.example.com not reachable.
     assert [(b.recipient, b.delayed) for b in parse_bounces(wrapped)] == [
         ("late@example.com", True)
     ]
+
+
+@pytest.mark.parametrize("name", ["dsn/eml/lhost-x2-01.eml", "flufl/data/simple_05.txt"])
+def test_a_longer_domain_in_the_words_keeps_them(name: str) -> None:
+    """ "This user doesn't have a example.co.jp account" (sbcglobal's and its clones' notice)
+    was read only for a domain of at most 20 characters: moved to a longer one
+    (n0.neutral-mail.example), the words said nothing and the verdict changed."""
+    words = read_words(fold("This user doesn't have a mail.students.university.example account"))
+    assert words is not None and words.reason == "userunknown"
+    raw = (ROOT / name).read_bytes()
+    domain = parse_bounces(raw)[0].recipient.rpartition("@")[2]
+    longer = "mail.students.university.example"
+    moved = raw.replace(domain.encode(), longer.encode())
+    assert [
+        (b.recipient.replace(longer, domain), b.kind, b.reason) for b in parse_bounces(moved)
+    ] == [(b.recipient, b.kind, b.reason) for b in parse_bounces(raw)]
+
+
+def test_a_full_account_over_its_quota_is_no_throttle() -> None:
+    """CommuniGate Pro's "account is full (quota exceeded)" is the recipient's mailbox, not our
+    volume: it was read as a throttle (toomanyconn), which backs the whole mailbox off for one
+    full recipient. Found when an anonymised domain no parser reads ("a.b.c") was moved to a
+    real one, and the notice's text was read at last."""
+    said = "LOCAL module(account f.b) reports: account is full (quota exceeded)"
+    assert not is_throttle(552, said)
+    assert decide("5.0.0", "", said, "").reason == "mailboxfull"
+    raw = (ROOT / "bounceparser" / "data" / "quota-5.msg").read_bytes()
+    (bounce,) = parse_bounces(raw.replace(b"a.b.c", b"corp-b.example"))
+    assert (bounce.recipient, bounce.kind, bounce.reason) == (
+        "f.b@corp-b.example",
+        "soft",
+        "mailboxfull",
+    )

@@ -142,7 +142,7 @@ _THROTTLE_TEXT = _p(r"""
 # the mailbox's (邮箱) quota (配额, 限额) or storage (存储) over its limit, unless the sender's
 # (发件人, 发信) or a day's (每日, 当天) is meant.
 _NOT_THROTTLE = _p(r"""
-    mailbox (?:is )?full|mail ?box .{0,20}quota|over ?quota|storage|disk quota|error: quota exceed
+    (?:mailbox|account|mailfolder) (?:is )?full|mail ?box .{0,20}quota|over ?quota|storage|disk quota|error: quota exceed
     insufficient (?:disk|system)|no space left|disk (?:is )?full
     user(?:'s)? (?:mailbox )?quota|size limit|message (?:is )?too (?:large|big)
     too many hops|too many recipients$

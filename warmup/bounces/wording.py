@@ -363,7 +363,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         (?:mailbox|address)(?<!ip address)(?<!sender address) (?:invalid|not present)\b|not an active address
         bad ?(?:rcpt|recipient)to\b|not in my validrcptto\b
         addressee unknown|unknown or illegal alias|no account by that name
-        doesn't have a .{0,20} account|not our customer|mailbox unknown|user doesn't exist
+        doesn't have an? (?:\S+ ){1,3}account|not our customer|mailbox unknown|user doesn't exist
         account (?:does not|doesn't) exist|account (?:has been |is )?closed|unknown local part|not a valid address
         no mail ?box (?:available|found)|mail-box not found
         (?:user|mailbox|account|recipient|address) not exists?\b
