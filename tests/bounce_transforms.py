@@ -2,7 +2,8 @@
 
 Each imitates one way another bounce of the same MTA differs from ours: other addresses (so
 other line breaks), other wrap widths, transfer encodings, line ends, header case and folding,
-host names, IPs, dates and Message-IDs. A transformation is a pure function of the message's
+host names, IPs, dates and Message-IDs, another domain no table knows, another of a provider's
+servers. A transformation is a pure function of the message's
 bytes that returns the new bytes and the mapping of old to new values (addresses, Message-IDs),
 or ``None`` where it does not apply (no wrapped text, no address to change). Its randomness is
 seeded by the message itself. Where a rewrite would change the meaning (a list of one recipient
@@ -162,6 +163,10 @@ def _addresses(raw: bytes, local_len: int, change_domain: bool) -> Result:
             domain = "d.example" if len(domain) > 12 else "mail.much-longer-domain-name.example"
         local = (f"addr{i}x" + "recipientname" * 8)[:local_len] if local_len > 8 else f"u{i}"
         mapping[address] = f"{local}@{domain}"
+    # Only an address written out: AOL's notice names a screen name alone ("kim" for
+    # kim@aol.com), which a rewrite of the address leaves as it is.
+    text = b"\n".join([raw] + [d for leaf in _leaves(raw) if (d := _decoded(raw, leaf))])
+    mapping = {a: n for a, n in mapping.items() if a.encode().lower() in text.lower()}
     if not mapping:
         return None
     pattern = re.compile(b"|".join(re.escape(a.encode()) for a in mapping), re.IGNORECASE)
@@ -179,6 +184,111 @@ def shorter_addresses(raw: bytes, rng: random.Random) -> Result:
 
 def other_domains(raw: bytes, rng: random.Random) -> Result:
     return _addresses(raw, 12, True)
+
+
+# The domains a provider or vendor table of warmup/bounces/ knows (providers.py, vendors.py,
+# notifications.py), and the big providers', whose own formats the parser reads: a host under
+# one of them says who answered or who reported.
+_PROVIDER_DOMAINS = """
+    gmail.com googlemail.com google.com yahoo.com yahoo.co.jp ymail.com rocketmail.com aol.com
+    hotmail.com outlook.com live.com msn.com office365.com icloud.com me.com mac.com qq.com
+    163.com 126.com 188.com yeah.net aliyun.com orange.fr wanadoo.fr laposte.net
+    secureserver.net cox.net cox.com charter.net spectrum.net rr.com twc.com facebook.com
+    facebookmail.com i.ua email.ua mimecast.com messagelabs.com symanteccloud.com mail.ru
+    bk.ru inbox.ru list.ru yandex.ru ya.ru rambler.ru gmx.de gmx.net web.de docomo.ne.jp
+    ezweb.ne.jp au.com softbank.ne.jp zoho.com googlegroups.com naver.com daum.net hanmail.net
+    sohu.com sina.com sina.cn vtext.com vzwpix.com amazonses.com amazonaws.com
+"""
+_PROVIDER_HOST = re.compile(
+    rb"(?<![@\w.-])((?:[A-Za-z0-9-]+\.)+(?:"
+    + b"|".join(re.escape(d.encode()) for d in _PROVIDER_DOMAINS.split())
+    + rb"))(?![\w-]|\.\w)",
+    re.IGNORECASE,
+)
+_NEUTRAL = "neutral-mail.example"
+_READ_AS_DOMAIN = re.compile(r"(?:[a-z0-9][a-z0-9-]*\.)+[a-z]{2,24}")
+
+
+def _domain_pattern(domain: str) -> re.Pattern[bytes]:
+    """``domain`` as a whole domain or the end of a host name (mx.domain), not inside a label."""
+    return re.compile(rb"(?<![\w-])" + re.escape(domain.encode()) + rb"(?![\w-]|\.\w)", re.I)
+
+
+def _reporting_host(raw: bytes) -> str:
+    """The Reporting-MTA's host name, or the domain of the report's From address."""
+    m = re.search(
+        rb"^Reporting-MTA:[ \t]*(?:dns[ \t]*;)?[ \t]*([A-Za-z0-9.-]+\.[A-Za-z]{2,})",
+        raw,
+        re.I | re.M,
+    )
+    if m:
+        return m.group(1).decode().lower().rstrip(".")
+    head = raw[: raw.find(b"\n\n")]
+    m = re.search(rb"^From:[^\n]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})", head, re.I | re.M)
+    return m.group(1).decode().lower() if m else ""
+
+
+def neutral_domains(raw: bytes, rng: random.Random) -> Result:
+    """(a) Every failed recipient's domain, and the reporting host, moved to a domain no table
+    knows (n0.neutral-mail.example, reporter.neutral-mail.example), everywhere they occur, as a
+    domain and at the end of a host name. Not applied where a table of warmup/bounces/ names
+    one of them (_PROVIDER_DOMAINS): there the parse legitimately depends on the domain
+    (GoDaddy's IB codes mean something only from GoDaddy, "unknown user" from a Japanese
+    carrier is a filter's mask, QQ's "mailbox unavailable" its directory's verdict), and
+    ``provider_hosts`` below keeps those domains and changes the rest. Amazon SES's JSON and
+    Verizon's SMS gateways are such tables too (notifications.py takes SES's format only from
+    SES; vendors.py reads vtext.com's "no such user" as its directory's). Nor where a domain is
+    none the parser reads as one (the anonymised "a.b.c", whose last label has one letter):
+    moved to a real name, its address is found in a text where it was not before, and what the
+    text says of it is read where nothing was."""
+    found = [b.recipient for b in parse_bounces(raw) if b.recipient and "@" in b.recipient]
+    domains = list(dict.fromkeys(a.rpartition("@")[2] for a in found))
+    reporter = _reporting_host(raw)
+    moved = {d: f"n{i}.{_NEUTRAL}" for i, d in enumerate(domains)}
+    if reporter and not any(reporter == d or reporter.endswith("." + d) for d in domains):
+        moved[reporter] = f"reporter.{_NEUTRAL}"
+    if not domains or any(_PROVIDER_HOST.search(f"x.{d}".encode()) for d in moved):
+        return None
+    if not all(_READ_AS_DOMAIN.fullmatch(d) for d in domains):
+        return None
+    done = raw
+    for old, new in sorted(moved.items(), key=lambda kv: -len(kv[0])):
+        done = _replace_everywhere(done, _domain_pattern(old), lambda m, n=new: n.encode())
+
+    def mapped(value: str) -> str:
+        for old, new in sorted(moved.items(), key=lambda kv: -len(kv[0])):
+            value = _domain_pattern(old).sub(new.encode(), value.encode()).decode()
+        return value
+
+    mapping = {a: mapped(a) for a in found}
+    mapping.update({b.message_id: mapped(b.message_id) for b in parse_bounces(raw)})
+    return (done, mapping) if done != raw else None
+
+
+def provider_hosts(raw: bytes, rng: random.Random) -> Result:
+    """(a, f) A provider's domain left in place, the rest changed: the failed recipients' local
+    parts, and every host name under a provider's domain (mx1.secureserver.net,
+    gmail-smtp-in.l.google.com) given another first label, as another of the provider's
+    servers would be named. The provider is still the provider; its codes and sentences
+    still read as its own."""
+    seen: dict[bytes, bytes] = {}
+
+    def new(m: re.Match[bytes]) -> bytes:
+        host = m.group(1).lower()
+        seen.setdefault(host, b"in-%d-%02d." % (len(seen), rng.randrange(99)) + host)
+        return seen[host]
+
+    found = [b.recipient for b in parse_bounces(raw) if b.recipient and "@" in b.recipient]
+    at_provider = [a for a in found if _PROVIDER_HOST.search(b"x." + a.rpartition("@")[2].encode())]
+    done = _replace_everywhere(raw, _PROVIDER_HOST, new)
+    mapping: Mapping = {}
+    if at_provider:
+        moved = _addresses(done, 14, False)
+        if moved is not None:
+            done, mapping = moved
+    if not seen and not mapping:
+        return None
+    return done, mapping
 
 
 def _text_leaves(raw: bytes) -> list[Leaf]:
@@ -478,6 +588,8 @@ TRANSFORMS: dict[str, Callable[[bytes], Result]] = {
     "f other-dates": _lf(other_dates),
     "f other-hosts": _lf(other_hosts),
     "f other-message-ids": _lf(other_message_ids),
+    "a neutral-domains": _lf(neutral_domains),
+    "af provider-hosts": _lf(provider_hosts),
 }
 
 

@@ -2,7 +2,8 @@
 
 The held-out half of the sample set holds *other* bounces of the same MTAs as ours: other
 addresses (so other line breaks), other wrap widths, transfer encodings, line ends, header case
-and folding, host names, IPs, dates and Message-IDs. Each transformation below imitates one of
+and folding, host names, IPs, dates and Message-IDs, other domains (a neutral one no table knows,
+or a provider's kept with other local parts and servers). Each transformation below imitates one of
 those differences on every message of the corpora; the parse of the result must equal the parse
 of the original (recipients and Message-ID mapped through the transformation; kind, reason,
 status the same). The original's parse is the reference, right or wrong: this measures
