@@ -40,6 +40,8 @@ THROTTLED = ("aliyun-frequency-zh.eml", "exmail-frequency-zh.eml")
 # delay warnings in plain words (no DSN part): file -> (recipient, kind)
 DELAYS = {"exim-delay.eml": ("lead@client.example", "soft")}
 AUTO_REPLIES = sorted(p.name for p in WRITTEN.glob("*.eml") if p.name.startswith(("ooo-", "chal")))
+# feedback reports: file -> (recipient, kind, reason)
+COMPLAINTS = {"arf-optout-unfolded-boundary.eml": ("erin.h@isp.example", "complaint", "feedback")}
 
 
 @pytest.mark.parametrize("name", sorted(NDRS))
@@ -50,8 +52,23 @@ def test_chinese_provider_ndr(name: str) -> None:
 
 
 def test_every_written_file_is_expected() -> None:
-    assert sorted(p.name for p in WRITTEN.glob("*.eml")) == sorted([*NDRS, *DELAYS, *AUTO_REPLIES])
+    assert sorted(p.name for p in WRITTEN.glob("*.eml")) == sorted(
+        [*NDRS, *DELAYS, *AUTO_REPLIES, *COMPLAINTS]
+    )
     assert len(AUTO_REPLIES) >= 9
+
+
+def test_a_feedback_report_whose_boundary_was_not_folded_keeps_its_fields() -> None:
+    """An ARF report whose Content-Type continues on an unindented line ("boundary=..." read as
+    no header at all) is re-read by the boundary its body shows, as a delivery status one is:
+    its Feedback-Type (opt-out) and the Removal-Recipient it names are the report's, not lost
+    with the MIME structure (form observed in PHP-Bounce-Handler's public test messages)."""
+    name = "arf-optout-unfolded-boundary.eml"
+    got = parse_bounces((WRITTEN / name).read_bytes())
+    assert [(b.recipient, b.kind, b.reason) for b in got] == [COMPLAINTS[name]], [
+        b.steps for b in got
+    ]
+    assert got[0].diagnostic.startswith("opt-out"), got[0].diagnostic
 
 
 @pytest.mark.parametrize("name", THROTTLED)

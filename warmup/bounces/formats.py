@@ -673,7 +673,8 @@ def dsn_records(texts: list[str], limit: int = 1000) -> tuple[dict[str, str], li
 
 
 _INLINE_PART_RE = re.compile(
-    r"^Content-Type:\s*message/(?:delivery-status|rfc822)", re.MULTILINE | re.IGNORECASE
+    r"^Content-Type:\s*message/(?:delivery-status|rfc822|feedback-report)",
+    re.MULTILINE | re.IGNORECASE,
 )
 _BOUNDARY_RE = re.compile(r"^--([^\s-][^\s]{5,200})\s*$", re.MULTILINE)
 
