@@ -60,6 +60,7 @@ EXPECTED = {
     "b-security-policy-511.eml": ("zack.a@client.example", "block", "securityerror"),
     "b-rejected-510.eml": ("amir.b@client.example", "block", "blocked"),
     "b-mailbox-unavailable-blocked-511.eml": ("bea.c@client.example", "block", "blocked"),
+    "b-sender-callout-511.eml": ("dana.f@client.example", "block", "rejected"),
 }
 
 
@@ -89,6 +90,15 @@ def test_a_clear_reason_outweighs_weak_unknown_wording() -> None:
     because we are blocked, the address is fine."""
     (bounce,) = parse_bounces((VENDORS / "b-mailbox-unavailable-blocked-511.eml").read_bytes())
     assert bounce.rule == "words.blacklisted", bounce.steps
+
+
+def test_a_failed_sender_callout_is_the_sender_s_under_a_relay_s_511() -> None:
+    """Exim refuses the message because our sender failed its callout ("550-Verification
+    failed for <sender>" ... "550 Sender verify failed"); the Sendmail relay that reports it
+    quotes the first line only, under its own 5.1.1. The address mailed is fine: a block, and
+    never suppressed (form observed in PHP-Bounce-Handler's public test messages)."""
+    (bounce,) = parse_bounces((VENDORS / "b-sender-callout-511.eml").read_bytes())
+    assert (bounce.kind, bounce.rule) == ("block", "words.sender-rejected"), bounce.steps
 
 
 def test_parse_json_agrees_on_every_vendor_file(run: Callable[..., Result]) -> None:

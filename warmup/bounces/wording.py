@@ -302,6 +302,9 @@ WORD_RULES: tuple[WordRule, ...] = (
     # Only the sender is refused ("Sender address rejected", "domain of sender", "Invalid mailbox in
     # MAIL FROM"): before the recipient wordings, which share words ("address rejected", "not
     # found", "invalid mailbox") with it.
+    # Exim's reply to a failed sender callout opens "550-Verification failed for <sender>" and
+    # closes "550 Sender verify failed": a relay that quotes only the first line (Sendmail's
+    # Diagnostic-Code, under its own 5.1.1) still names our sender, not the recipient.
     _rule(
         "sender-rejected",
         "rejected",
@@ -314,6 +317,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         (?:invalid|unknown|bad|non-?existent) (?:mailbox|address|user|sender|domain) in (?:the )?mail from\b
         (?:user|mailbox|address) (?:(?:\([^()\s]+\)|<[^<>\s]+>) )?unknown in (?:the )?mail from\b
         \bmi:imf\b|(?:发信人|发件人|寄件者).{0,12}(?:不合规范|无效|不存在)
+        (?:^|\d{3}[ -])verification failed for <
         """,
     ),
     # Postfix's smtpd_helo_restrictions ("Helo command rejected: Host not found") and other MTAs'
