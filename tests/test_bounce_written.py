@@ -34,6 +34,9 @@ NDRS = {
     # Postfix gave up after days of "450 4.1.1 ... User unknown": the address is bad (hard),
     # though each reply was a 4xx (a live one would be retried, never hard)
     "postfix-4xx-gave-up.eml": ("gone.lead@client.example", "hard", "userunknown"),
+    # A Final-Recipient masked by the forwarding service ("****@****"): no address, so the
+    # Original-Recipient (the address mailed) is the bounce's recipient, never the mask
+    "postfix-masked-final-recipient.eml": ("dana.reyes@client.example", "soft", "mailboxfull"),
 }
 # Written fixtures whose volume wording is Chinese only: the decision is the throttle rule.
 THROTTLED = ("aliyun-frequency-zh.eml", "exmail-frequency-zh.eml")
@@ -144,3 +147,16 @@ def test_parse_explain_prints_the_decision_path(run: Callable[..., Result]) -> N
         "a sync counts it only against a send from that mailbox, with that Message-ID",
         "    rule: mta.directory",
     ]
+
+
+def test_a_masked_final_recipient_falls_back_to_the_notice() -> None:
+    """No Original-Recipient either: the one address the notice names is the recipient."""
+    raw = (WRITTEN / "postfix-masked-final-recipient.eml").read_bytes()
+    raw = raw.replace(b"<*****************@*********>:", b"<dana.reyes@client.example>:")
+    raw = raw.replace(b"Original-Recipient: rfc822;dana.reyes@client.example\n", b"")
+    (bounce,) = parse_bounces(raw)
+    assert (bounce.recipient, bounce.kind, bounce.reason) == (
+        "dana.reyes@client.example",
+        "soft",
+        "mailboxfull",
+    )

@@ -857,6 +857,13 @@ _ADDRESSEES = ("To", "Cc")
 _SKIP_ACTIONS = ("delivered", "relayed", "expanded")
 
 
+def _masked(address: str) -> bool:
+    """Whether ``address`` is a mask where an address was ("****@****", as a report anonymised
+    by its MTA or a privacy relay writes it): no letter or digit on one side of the '@'."""
+    local, _, domain = address.rpartition("@")
+    return not any(c.isalnum() for c in local) or not any(c.isalnum() for c in domain)
+
+
 def _parse_dsn(msg: Message, parts: _Parts) -> list[Bounce]:
     per_message, records = formats.dsn_records(parts.dsn, MAX_RECIPIENTS + 1)
     notice = "\n".join(parts.texts)
@@ -874,6 +881,9 @@ def _parse_dsn(msg: Message, parts: _Parts) -> list[Bounce]:
             continue
         recipient = _clean_addr(rec.get("final-recipient", ""))
         original = _clean_addr(rec.get("original-recipient", ""))
+        original = "" if original and _masked(original) else original
+        if recipient and _masked(recipient):
+            recipient = ""
         if not recipient:
             recipient = original or _clean_addr(rec.get("x-actual-recipient", ""))
         if not recipient and len(records) == 1:
