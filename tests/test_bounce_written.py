@@ -37,6 +37,9 @@ NDRS = {
     # A Final-Recipient masked by the forwarding service ("****@****"): no address, so the
     # Original-Recipient (the address mailed) is the bounce's recipient, never the mask
     "postfix-masked-final-recipient.eml": ("dana.reyes@client.example", "soft", "mailboxfull"),
+    # "X-LOCAL; 500 (err.nosuchuser)": the reporting host's own local delivery, its directory's
+    # verdict (no remote reply a filter could mask), and its 500 no SMTP syntax error
+    "x-local-nosuchuser.eml": ("old.member@lists-client.example", "hard", "userunknown"),
 }
 # Written fixtures whose volume wording is Chinese only: the decision is the throttle rule.
 THROTTLED = ("aliyun-frequency-zh.eml", "exmail-frequency-zh.eml")
@@ -160,3 +163,26 @@ def test_a_masked_final_recipient_falls_back_to_the_notice() -> None:
         "soft",
         "mailboxfull",
     )
+
+
+@pytest.mark.parametrize(
+    ("dtype", "words", "kind"),
+    [
+        ("X-LOCAL", "err.nosuchuser", "hard"),
+        ("X-Unix", "no_such_user", "hard"),
+        ("x-local", "NoSuchMailbox", "hard"),
+        # the same words relayed from a remote SMTP reply, no stage stated: unconfirmed (a block)
+        ("smtp", "err.nosuchuser", "block"),
+    ],
+)
+def test_a_local_diagnostic_is_the_reporting_hosts_own_verdict(
+    dtype: str, words: str, kind: str
+) -> None:
+    raw = (WRITTEN / "x-local-nosuchuser.eml").read_bytes()
+    raw = raw.replace(b"X-LOCAL; 500 (err.nosuchuser)", f"{dtype}; 500 ({words})".encode())
+    raw = raw.replace(b"error: err.nosuchuser: ", f"error: {words}: ".encode())
+    (bounce,) = parse_bounces(raw)
+    assert (bounce.recipient, bounce.kind) == ("old.member@lists-client.example", kind), (
+        bounce.steps
+    )
+    assert bounce.reason == ("userunknown" if kind == "hard" else "filtered")

@@ -855,6 +855,10 @@ NOT_COMPLAINTS = {
 # The original's headers that name whom it was sent to (a blind copy is named by none).
 _ADDRESSEES = ("To", "Cc")
 _SKIP_ACTIONS = ("delivered", "relayed", "expanded")
+# A Diagnostic-Code the reporting host wrote about its own local delivery (RFC 3464 leaves
+# the type open: "X-Local", Sendmail's "X-Unix" for its delivery programs), not a remote SMTP
+# reply: its "no such user" is its own directory's verdict, and its numbers no SMTP reply.
+_LOCAL_DIAGNOSTIC = re.compile(r"\s*x-(?:local|unix)\s*;", re.IGNORECASE)
 
 
 def _masked(address: str) -> bool:
@@ -894,6 +898,7 @@ def _parse_dsn(msg: Message, parts: _Parts) -> list[Bounce]:
             named = formats.header_addresses(parts.original, _ADDRESSEES) if not recipient else ()
             recipient = recipient or (next(iter(named)) if len(named) == 1 else "")
         diag = rec.get("diagnostic-code", "")
+        local = bool(_LOCAL_DIAGNOSTIC.match(diag))
         if ";" in diag[:12]:
             diag = diag.split(";", 1)[1]
         # "550 =?gb2312?b?...?=": a reply in Chinese some MTAs write as RFC 2047 words.
@@ -925,6 +930,8 @@ def _parse_dsn(msg: Message, parts: _Parts) -> list[Bounce]:
         stage = _DATA_STAGE_RE.search(extra)
         if stage and not _END_OF_DATA_RE.search(diag):
             context = f"{diag} ({stage.group(0)})"
+        if local:
+            context = f"{context} (final delivery)"
         if len(records) == 1:
             # A mailbox state the notification states for its only recipient ("The user(s)
             # account is disabled.") outweighs the remote reply's wording.

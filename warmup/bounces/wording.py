@@ -351,6 +351,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         (?:user|recipient|mailbox|address) (?:\([^()\s]+\)|<[^<>\s]+>) (?:is )?unknown
         non-?existent (?:user|recipient|mailbox|address|account)
         no such (?:user|mailbox|recipient|account|address|person|local user)
+        (?<![a-z])nosuch(?:user|mailbox|recipient)\b|\bno_such_(?:user|mailbox|recipient)\b
         recipient (?:address )?(?:is )?unknown|recipient (?:was )?not found
         recipient (?:address )?invalid|invalid (?:recipient|mailbox|user)
         recipient address rejected\.?$|recipient address rejected\.? \(|address rejected\.
