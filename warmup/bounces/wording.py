@@ -363,6 +363,8 @@ WORD_RULES: tuple[WordRule, ...] = (
         no mailbox here|no (?:mailbox|user|account)(?: here)? by that name|no one at this address
         unroute?able address|not (?:a )?known user|user not known
         not (?:a )?user of this (?:server|system|host|domain)|n[o']t exists? (?:that|this|such) user
+        not a member of (?:this |the )?domain\b|no longer accept(?:s|ing) (?:e-?mail|mail|messages)\b
+        (?:user|mailbox|account|recipient|address)(?: path)? no exists?\b
         does not have an? (?:\S+ )?account
         recipient (?:name )?(?:is )?not recognized|address(?:es)? (?:is |was |were )?unknown|recip(?:ient)? ?notfound
         (?:mailbox|address)(?<!ip address)(?<!sender address) (?:invalid|not present)\b|not an active address
@@ -402,7 +404,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         (?:is|was) not found|mailbox (?:<?[^\s<>@]+@[^\s<>]+>? )?(?:is )?(?:unavailable|not available)(?! or (?:access )?denied)|no longer available
         check if (?:the )?address is correct|bad[ _]recipient|no (?:valid )?recipients?\b(?! from\b)
         invalid address|not listed in|account (?:is )?unavailable|@[^\s<>]+>? not found
-        can'?t accept (?:user|recipient)\b|recipient (?:is )?not (?:accepted|ok)\b
+        can'?t accept (?:user|recipient)\b|(?:recipient|user) (?:<[^<>\s]+> )?(?:is )?not (?:accepted|ok)\b
         no \S+ in name directory|missing home directory
         no se encuentra en el directorio|non r.pertori. dans l.annuaire|ディレクトリ(?:には見つかりません|のリストにありません)
         """,
@@ -465,13 +467,14 @@ WORD_RULES: tuple[WordRule, ...] = (
     # address"): the domain exists and hosts no mail. A domain that does not exist is
     # host-unknown (NXDOMAIN, "couldn't find any host named"). A bare "554 No SMTP service" is
     # RFC 5321's greeting that refuses the connecting host, not the domain (a weak refusal below),
-    # and a domain that "does not accept email over IPv6 / from your host" takes mail, not ours.
+    # and a domain that "does not accept email over IPv6 / from your host" takes mail, not ours;
+    # a recipient that "does not accept email in non-Latin scripts" refuses a form, not all mail.
     _rule(
         "accepts-no-mail",
         "notaccept",
         STRONG,
         r"""
-        does not accept (?:e-?)?mail(?! (?:over|via|from|through|with|by)\b)|null mx|accepts no mail|record indicated no smtp service
+        does not accept (?:e-?)?mail(?! (?:over|via|from|through|with|by|in)\b)|null mx|accepts no mail|record indicated no smtp service
         no mx (?:record|host|found)|couldn't find a mail exchanger|no mail exchanger
         not accepting (?:network )?(?:messages|mail)(?! (?:with|from|over|via|through|by)\b)
         """,

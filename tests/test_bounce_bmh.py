@@ -1,0 +1,53 @@
+"""Replies PHPMailer-BMH's rule table knows that warmup read as the wrong side of hard / not
+hard (issue #14; audit of voku/PHPMailer-BMH's ``phpmailer-bmh_rules.php``, GPL-2.0, 2026-12-05).
+
+Each of its rules' patterns was written out as a reply in our own words and given to
+:func:`~warmup.bounces.classify.decide`; where warmup was wrong in our judgement it is fixed by a
+general rule, and the forms below (our wording, not BMH's samples) failed before it. Where BMH's
+category is cruder than warmup's reading (an inactive or suspended account, a relay refusal, a
+DNS time-out read as a dead address), warmup keeps its own (README, "Reproduce the parser's
+figures")."""
+
+from __future__ import annotations
+
+import pytest
+
+from warmup.bounces.classify import decide
+
+# The address is gone, in forms the word table did not know
+GONE = [
+    "553 5.0.0 <ana@client.example>: this mailbox no longer accepts mail",
+    "550 ana@client.example is no longer accepting e-mail",
+    "550 5.0.0 <ana@client.example>... user path no exist",
+    "550 mailbox no exist: ana@client.example",
+    "550 Recipient ana@client.example is not a member of this domain",
+    "550 RCPT user <ana@client.example> not ok",
+]
+
+
+@pytest.mark.parametrize("diagnostic", GONE)
+def test_a_dead_address_in_these_words_is_hard_at_rcpt(diagnostic: str) -> None:
+    got = decide("", "", diagnostic, "RCPT")
+    assert (got.reason, got.kind) == ("userunknown", "hard"), got.steps
+
+
+@pytest.mark.parametrize(
+    "diagnostic",
+    [
+        "550 5.7.1 <ana@client.example>: the recipient does not accept email in non-Latin scripts",
+        "554 ana@client.example does not accept mail in HTML form",
+    ],
+)
+@pytest.mark.parametrize("stage", ["RCPT", "DATA", ""])
+def test_mail_refused_for_its_form_is_no_host_that_takes_no_mail(
+    diagnostic: str, stage: str
+) -> None:
+    """ "Does not accept email in <a script, a format>" says what mail it refuses: the address
+    and its host take mail (not ``notaccept``, never hard)."""
+    got = decide("", "", diagnostic, stage)
+    assert got.kind != "hard" and got.reason != "notaccept", got.steps
+
+
+def test_a_host_that_takes_no_mail_at_all_stays_hard() -> None:
+    got = decide("", "", "556 5.1.10 client.example does not accept mail (null MX)", "RCPT")
+    assert (got.reason, got.kind) == ("notaccept", "hard"), got.steps
