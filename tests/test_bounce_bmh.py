@@ -51,3 +51,24 @@ def test_mail_refused_for_its_form_is_no_host_that_takes_no_mail(
 def test_a_host_that_takes_no_mail_at_all_stays_hard() -> None:
     got = decide("", "", "556 5.1.10 client.example does not accept mail (null MX)", "RCPT")
     assert (got.reason, got.kind) == ("notaccept", "hard"), got.steps
+
+
+@pytest.mark.parametrize(
+    "diagnostic",
+    [
+        "554 no longer accepting messages from your network",
+        "550 Our server no longer accepts mail from your IP address",
+        "550 ana@client.example no longer accepts e-mail via this relay",
+        "550 We no longer accept mail over IPv6",
+    ],
+)
+@pytest.mark.parametrize("stage", ["RCPT", ""])
+def test_a_host_that_no_longer_takes_our_mail_is_no_dead_address(
+    diagnostic: str, stage: str
+) -> None:
+    """ "No longer accepts mail" names a dead address only on its own: "... from your network /
+    IP, via a relay, over IPv6" is a refusal of the sender's path (the address takes mail), as
+    "does not accept mail from" is (the host-accepts-no-mail rule); reading it hard suppressed a
+    good lead."""
+    got = decide("", "", diagnostic, stage)
+    assert got.kind != "hard", got.steps

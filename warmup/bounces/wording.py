@@ -363,7 +363,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         no mailbox here|no (?:mailbox|user|account)(?: here)? by that name|no one at this address
         unroute?able address|not (?:a )?known user|user not known
         not (?:a )?user of this (?:server|system|host|domain)|n[o']t exists? (?:that|this|such) user
-        not a member of (?:this |the )?domain\b|no longer accept(?:s|ing) (?:e-?mail|mail|messages)\b
+        not a member of (?:this |the )?domain\b|no longer accept(?:s|ing) (?:e-?mail|mail|messages)\b(?! (?:from|over|via|through|with|by|in)\b)
         (?:user|mailbox|account|recipient|address)(?: path)? no exists?\b
         does not have an? (?:\S+ )?account
         recipient (?:name )?(?:is )?not recognized|address(?:es)? (?:is |was |were )?unknown|recip(?:ient)? ?notfound
