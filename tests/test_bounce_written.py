@@ -40,6 +40,14 @@ NDRS = {
     # "X-LOCAL; 500 (err.nosuchuser)": the reporting host's own local delivery, its directory's
     # verdict (no remote reply a filter could mask), and its 500 no SMTP syntax error
     "x-local-nosuchuser.eml": ("old.member@lists-client.example", "hard", "userunknown"),
+    # No Diagnostic-Code and no Remote-MTA (RFC 3464: both are the remote MTA's part), and a
+    # notice that quotes no server's reply: "Unknown user" is the reporting host's own verdict
+    # (Exim's router), not a relayed reply a filter could mask
+    "exim-own-verdict-no-diagnostic.eml": (
+        "j.moreau@webhost-client.example",
+        "hard",
+        "userunknown",
+    ),
 }
 # Written fixtures whose volume wording is Chinese only: the decision is the throttle rule.
 THROTTLED = ("aliyun-frequency-zh.eml", "exmail-frequency-zh.eml")
@@ -186,3 +194,24 @@ def test_a_local_diagnostic_is_the_reporting_hosts_own_verdict(
         bounce.steps
     )
     assert bounce.reason == ("userunknown" if kind == "hard" else "filtered")
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        # the notice quotes another server: its words may be a filter's mask, as before
+        ("    Unknown user", "    host mx.webhost-client.example [192.0.2.44]: Unknown user"),
+        ("    Unknown user", "    550 Unknown user"),
+        # the DSN names the remote MTA or its diagnostic: a relayed reply
+        ("Status: 5.0.0", "Status: 5.0.0\nRemote-MTA: dns; mx.webhost-client.example"),
+        ("Status: 5.0.0", "Status: 5.0.0\nDiagnostic-Code: smtp; 550 Unknown user"),
+    ],
+)
+def test_unknown_user_with_a_remote_party_named_is_not_the_hosts_own_verdict(
+    change: tuple[str, str],
+) -> None:
+    raw = (WRITTEN / "exim-own-verdict-no-diagnostic.eml").read_text()
+    assert change[0] in raw
+    (bounce,) = parse_bounces(raw.replace(change[0], change[1], 1).encode())
+    assert bounce.recipient == "j.moreau@webhost-client.example"
+    assert (bounce.kind, bounce.reason) == ("block", "filtered"), bounce.steps

@@ -859,6 +859,15 @@ _SKIP_ACTIONS = ("delivered", "relayed", "expanded")
 # the type open: "X-Local", Sendmail's "X-Unix" for its delivery programs), not a remote SMTP
 # reply: its "no such user" is its own directory's verdict, and its numbers no SMTP reply.
 _LOCAL_DIAGNOSTIC = re.compile(r"\s*x-(?:local|unix)\s*;", re.IGNORECASE)
+# What shows a notice's explanation of a recipient quotes another server's reply: a reply or
+# status code, a host named, its address. A DSN record with neither Diagnostic-Code nor
+# Remote-MTA (RFC 3464: both name the remote MTA's part) whose notice says only "Unknown user"
+# (Exim's router, a local alias file's :fail:) gives the reporting MTA's own verdict.
+_REMOTE_REPLY_RE = re.compile(
+    r"\b[245]\d\d\b|\b[245]\.\d{1,3}\.\d{1,3}\b|\b(?:host|said|remote|smtp|server)\b"
+    r"|\[\d{1,3}(?:\.\d{1,3}){3}\]",
+    re.IGNORECASE,
+)
 
 
 def _masked(address: str) -> bool:
@@ -930,7 +939,13 @@ def _parse_dsn(msg: Message, parts: _Parts) -> list[Bounce]:
         stage = _DATA_STAGE_RE.search(extra)
         if stage and not _END_OF_DATA_RE.search(diag):
             context = f"{diag} ({stage.group(0)})"
-        if local:
+        own = local or (
+            extra
+            and not rec.get("diagnostic-code", "").strip()
+            and not rec.get("remote-mta", "").strip()
+            and not _REMOTE_REPLY_RE.search(extra)
+        )
+        if own:
             context = f"{context} (final delivery)"
         if len(records) == 1:
             # A mailbox state the notification states for its only recipient ("The user(s)
@@ -951,6 +966,10 @@ def _parse_dsn(msg: Message, parts: _Parts) -> list[Bounce]:
             delayed=action.startswith("delayed"),
             remote=" ".join(rec.get("remote-mta", "").split(";")[-1].lower().split())[:200],
         )
+        if own:
+            why = "a local diagnostic" if local else "no Diagnostic-Code, no Remote-MTA"
+            step = f"{why}: the reporting host's own delivery, not a relayed reply"
+            made = replace(made, steps=(*made.steps[:1], step, *made.steps[1:]))
         category, by_category = reported_category(rec)
         if category and by_category != made.reason:
             # The reporting MTA classified the reply itself (PowerMTA's bounce categories).
