@@ -130,3 +130,56 @@ def test_an_arf_report_takes_the_recipient_jmrp_names_in_the_original() -> None:
     # (the complaint matched no one); Microsoft's header in the original names lee@.
     [b] = parse_bounces(ARF_TO_SEVERAL.encode())
     assert (b.recipient, b.kind, b.rule) == ("lee@outlook.com", "complaint", "arf")
+
+
+# JMRP's older form (seen in PHP-Bounce-Handler's test messages, BSD-2; written here from that
+# description): no report around the original, which comes back itself from staff@hotmail.com
+# (its Return-Path) with the complainer added on top in X-HmXmrOriginalRecipient.
+BARE = """Return-Path: {return_path}
+Received: from JMR-HOST-01 ([192.0.2.80]) by omc.hotmail.example with Microsoft SMTPSVC;
+ Tue, 1 Dec 2026 10:00:00 -0800
+{hmxmr}X-Reporter-IP: 198.51.100.7
+Received: from out.corp.example ([192.0.2.1]) by mc.hotmail.example with Microsoft SMTPSVC;
+ Tue, 1 Dec 2026 08:59:02 -0800
+Date: Tue, 1 Dec 2026 08:59:00 -0800
+From: sales@corp.example
+To: kim@hotmail.com
+Subject: offer
+Message-ID: <orig3@corp.example>
+MIME-Version: 1.0
+Content-Type: text/plain; charset=utf-8
+
+Our autumn offer: reply to this message to unsubscribe.
+"""
+
+
+def bare(
+    return_path: str = "staff@hotmail.com",
+    hmxmr: str = "X-HmXmrOriginalRecipient: kim@hotmail.com\n",
+) -> bytes:
+    return BARE.format(return_path=return_path, hmxmr=hmxmr).encode()
+
+
+def test_the_original_itself_sent_back_by_jmrp_is_a_complaint() -> None:
+    [b] = parse_bounces(bare())
+    assert (b.recipient, b.kind, b.reason, b.rule, b.message_id) == (
+        "kim@hotmail.com",
+        "complaint",
+        "feedback",
+        "jmrp",
+        "<orig3@corp.example>",
+    )
+    assert "the original itself" in b.steps[0]
+    assert b.original_from == "sales@corp.example"
+    assert "unsubscribe" not in b.diagnostic  # the original's words are no report's
+
+
+def test_a_message_with_the_header_from_anybody_else_is_no_complaint() -> None:
+    # Only the envelope sender JMRP used: a forward by the recipient, or a message that merely
+    # carries the header, is no report; nor is a message from staff@hotmail.com without it.
+    for message in (
+        bare(return_path="<kim@hotmail.com>"),
+        bare(return_path="<staff@hotmail.com.attacker.example>"),
+        bare(hmxmr=""),
+    ):
+        assert [b for b in parse_bounces(message) if b.kind == "complaint"] == []

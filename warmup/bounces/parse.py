@@ -679,6 +679,10 @@ def _parse(msg: Message, depth: int = 0, mailbox: str | None = None) -> list[Bou
         return _parse_arf(msg, parts)
     if _is_jmrp(msg, parts):
         return _parse_arf(msg, parts, "Microsoft's JMRP report (no ARF part)", "jmrp")
+    if _is_bare_jmrp(msg):
+        # The report is the original itself: its body is the original's, no report's words.
+        parts.original, parts.texts = msg, []
+        return _parse_arf(msg, parts, "Microsoft's JMRP report (the original itself)", "jmrp")
     if parts.dsn and parts.dsn_in_text and not _reports_itself(msg, "\n".join(parts.texts)):
         # "Final-Recipient: ... Action: failed" typed (or pasted) into a reply is no report:
         # anybody can write it, about any address the mailbox mails.
@@ -774,6 +778,17 @@ def _is_jmrp(msg: Message, parts: _Parts) -> bool:
         return False
     senders = formats.header_addresses(msg, ("From",))
     return bool(senders) and senders <= _JMRP_SENDERS
+
+
+def _is_bare_jmrp(msg: Message) -> bool:
+    """Whether ``msg`` is JMRP's older form: the complained-of original itself, sent back by
+    Hotmail's junk-mail reporting from staff@hotmail.com (its Return-Path, the envelope's
+    sender) with the complainer added in an X-HmXmrOriginalRecipient header on top (form seen
+    in PHP-Bounce-Handler's test messages, BSD-2). Its From and Message-ID are the original's:
+    as any complaint, it counts only for a send of the mailbox with that Message-ID."""
+    if msg.get(_JMRP_RECIPIENT) is None:
+        return False
+    return bool(formats.header_addresses(msg, ("Return-Path",)) & _JMRP_SENDERS)
 
 
 def _parse_arf(
