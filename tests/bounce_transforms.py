@@ -568,6 +568,41 @@ def other_message_ids(raw: bytes, rng: random.Random) -> Result:
     return (done, mapping) if done != raw else None
 
 
+def original_not_returned(raw: bytes, rng: random.Random) -> Result:
+    """(g) A DSN that returns no original, or only its headers (RFC 3464 lets the reporting MTA
+    leave it out; many return headers only, some nothing): the returned message or its headers
+    replaced by a line of text. Only a report with a delivery-status part: its records, not the
+    original's To, name the recipients. A Message-ID found only in what was dropped is gone
+    (mapped to ""); what the report says of the recipients must not change."""
+    leaves = list(_leaves(raw))
+    if not any(leaf.ctype == "message/delivery-status" for leaf in leaves):
+        return None
+    dropped = [
+        leaf
+        for leaf in leaves
+        if not leaf.top and leaf.ctype in ("message/rfc822", "text/rfc822-headers")
+    ]
+    if not dropped:
+        return None
+    line = rng.choice((b"(the original is not returned)\n", b"Headers withheld.\n"))
+    new = _edit(
+        raw, [(leaf.start, leaf.end, b"Content-Type: text/plain\n\n" + line) for leaf in dropped]
+    )
+    # A Message-ID is kept where a part still shows it (the notice may quote the original's
+    # fields) or the report replies to it (In-Reply-To, References); the report's own
+    # Message-ID and the text outside its parts say nothing of it.
+    head = email.parser.BytesHeaderParser(policy=_COMPAT).parsebytes(new)
+    replied = " ".join(str(head.get(name, "")) for name in ("In-Reply-To", "References"))
+    kept = b"\n".join(new[leaf.start : leaf.end] for leaf in _leaves(new) if not leaf.top).lower()
+    kept += replied.lower().encode("utf-8", "surrogateescape")
+    mapping: Mapping = {
+        b.message_id: ""
+        for b in parse_bounces(raw)
+        if b.message_id and b.message_id.strip("<>").lower().encode() not in kept
+    }
+    return new, mapping
+
+
 TRANSFORMS: dict[str, Callable[[bytes], Result]] = {
     "a longer-addresses": _lf(longer_addresses),
     "a shorter-addresses": _lf(shorter_addresses),
@@ -590,6 +625,7 @@ TRANSFORMS: dict[str, Callable[[bytes], Result]] = {
     "f other-message-ids": _lf(other_message_ids),
     "a neutral-domains": _lf(neutral_domains),
     "af provider-hosts": _lf(provider_hosts),
+    "g original-not-returned": _lf(original_not_returned),
 }
 
 

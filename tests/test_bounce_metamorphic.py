@@ -187,3 +187,72 @@ def test_a_full_account_over_its_quota_is_no_throttle() -> None:
         "soft",
         "mailboxfull",
     )
+
+
+_WITHHELD = b"""From: Mail Delivery System <MAILER-DAEMON@mx.example.net>
+To: sales@corp.example
+Subject: Undeliverable: offer
+Message-ID: <report-1@mx.example.net>
+{replied}MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="w1"
+
+--w1
+Content-Type: text/plain
+
+{notice}
+
+--w1
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.example.net
+
+Final-Recipient: rfc822; gone@client.example
+Action: failed
+Status: 5.1.1
+Diagnostic-Code: smtp; 550 5.1.1 user unknown
+{original}
+--w1--
+"""
+_ORIGINAL = b"""
+--w1
+Content-Type: text/rfc822-headers
+
+From: sales@corp.example
+To: gone@client.example
+Message-ID: <returned@corp.example>
+"""
+
+
+def _withheld(
+    replied: bytes = b"", notice: bytes = b"Delivery failed.", original: bytes = b""
+) -> list[tuple[str, str, str]]:
+    raw = _WITHHELD.replace(b"{replied}", replied).replace(b"{notice}", notice)
+    return [
+        (b.recipient, b.kind, b.message_id)
+        for b in parse_bounces(raw.replace(b"{original}", original))
+    ]
+
+
+def test_a_report_that_withholds_the_original_names_it_where_it_can() -> None:
+    """A report returning no copy of the original (RFC 3464 lets it) still names the message:
+    in its In-Reply-To or References (Exchange's and Gmail's reports), or among the original's
+    fields its notice quotes (Oracle's Messaging Server: "This report relates to a message you
+    sent with the following header fields: Message-id: <...>"). It was read with no Message-ID,
+    so a sync matched it by recipient and time alone, to whichever send was nearest."""
+    gone = ("gone@client.example", "hard")
+    assert _withheld(b"In-Reply-To: <offer-7@corp.example>\n") == [
+        (*gone, "<offer-7@corp.example>")
+    ]
+    assert _withheld(b"References: <a@corp.example>\n <offer-8@corp.example>\n") == [
+        (*gone, "<offer-8@corp.example>")
+    ]
+    quoted = b"This report relates to a message you sent with the following header fields:\n\n"
+    quoted += b"  Message-id: <offer-9@corp.example>\n  To: gone@client.example"
+    assert _withheld(notice=quoted) == [(*gone, "<offer-9@corp.example>")]
+    # no Message-ID named: none invented (the report's own is no original's)
+    assert _withheld() == [(*gone, "")]
+    assert _withheld(b"In-Reply-To: <report-1@mx.example.net>\n") == [(*gone, "")]
+    # a returned original decides, whatever the report replies to
+    assert _withheld(b"In-Reply-To: <offer-7@corp.example>\n", original=_ORIGINAL) == [
+        (*gone, "<returned@corp.example>")
+    ]

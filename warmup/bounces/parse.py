@@ -464,6 +464,8 @@ _ACTION_RE = re.compile(r"^Action:", re.IGNORECASE | re.MULTILINE)
 _HTML_TAG_RE = re.compile(r"<[^<>]{0,2000}>")
 _NBSP_RE = re.compile(r"&nbsp;|&#160;")
 _ANGLE_ID_RE = re.compile(r"<[^<>\s]+>")
+# A Message-ID field of the original quoted on a line of a report's notice.
+_QUOTED_ID_RE = re.compile(r"^[ \t]*message-id:[ \t]*(<[^<>\s]+>)", re.IGNORECASE | re.MULTILINE)
 _STATUS_CODE_RE = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")
 # A status of a subject alone (X.N.0: "5.5.0", what a relay writes for any 550): the remote
 # reply's own enhanced code, if its Diagnostic-Code has one, says more.
@@ -584,6 +586,27 @@ def _message_id(parts: _Parts, msg: Message, fields: dict[str, str], returned: s
     returned = returned or parts.original_text
     if returned:
         return formats.original_message_id(returned)
+    return ""
+
+
+def _replied_to(msg: Message, parts: _Parts, returned: str, notification: str) -> str:
+    """The original's Message-ID as a report that returns no copy of it names it: among the
+    original's header fields its notice quotes ("This report relates to a message you sent
+    with the following header fields: Message-id: <...>", Oracle's Messaging Server, X.400
+    gateways), else in its own In-Reply-To (else the last of its References), as Exchange's
+    and Gmail's reports do; so one withholding the original still answers the send by its
+    Message-ID. "" when the report returns an original (its headers name it, or its
+    Message-ID is gone with it) or names only its own Message-ID."""
+    if returned.strip() or parts.original is not None or parts.has_original_text():
+        return ""
+    quoted = _QUOTED_ID_RE.search(notification[:20_000])
+    if quoted:
+        return quoted.group(1)
+    own = _ANGLE_ID_RE.search(str(msg.get("Message-ID", ""))[:1000])
+    for name in ("In-Reply-To", "References"):
+        found = _ANGLE_ID_RE.findall(str(msg.get(name, ""))[:4000])
+        if found and (own is None or found[-1] != own.group(0)):
+            return str(found[-1])
     return ""
 
 
@@ -896,7 +919,9 @@ def _parse_dsn(msg: Message, parts: _Parts) -> list[Bounce]:
     per_message, records = formats.dsn_records(parts.dsn, MAX_RECIPIENTS + 1)
     notice = "\n".join(parts.texts)
     notification, returned = formats.split_returned(notice)
-    message_id = _message_id(parts, msg, per_message, returned)
+    message_id = _message_id(parts, msg, per_message, returned) or _replied_to(
+        msg, parts, returned, notification
+    )
     text_blocks: dict[str, str] | None = None
     mta = _signature(msg, per_message.get("reporting-mta", "").split(";")[-1])
     recipients = [_clean_addr(r.get("final-recipient", "")) for r in records]
