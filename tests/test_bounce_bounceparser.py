@@ -96,7 +96,6 @@ KNOWN_HARD_MISSES: dict[tuple[str, str], str] = {
     ("data/malformed-dns.msg", "f.b@a.b.c"): _DNS,
     ("data/postfix-malformed.msg", "exampleuser@yyahoo.com"): _DNS,
     ("data/gmail-via-sendmail.unknown.msg", "recipient@example.net"): _MASK,
-    ("data/mailbox-unknown.msg", "recipient@example.net"): _MASK,
     ("data/rcpt-dne.msg", "recipient@example.net"): "'does not exist' refused after end of DATA "
     "(stated): warmup reads a filter's mask, as for Japanese carriers in the dsn corpus",
     **{

@@ -48,6 +48,9 @@ NDRS = {
         "hard",
         "userunknown",
     ),
+    # "no such user" under 5.7.1, and the notice states the reply answered RCPT TO: the
+    # directory's verdict, not a filter's mask behind a policy status
+    "postfix-rcpt-stated-policy-status.eml": ("m.okafor@client.example", "hard", "userunknown"),
 }
 # Written fixtures whose volume wording is Chinese only: the decision is the throttle rule.
 THROTTLED = ("aliyun-frequency-zh.eml", "exmail-frequency-zh.eml")
@@ -214,4 +217,26 @@ def test_unknown_user_with_a_remote_party_named_is_not_the_hosts_own_verdict(
     assert change[0] in raw
     (bounce,) = parse_bounces(raw.replace(change[0], change[1], 1).encode())
     assert bounce.recipient == "j.moreau@webhost-client.example"
+    assert (bounce.kind, bounce.reason) == ("block", "filtered"), bounce.steps
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        # no stage stated: "Recipient address rejected:" alone is also a policy map's or a
+        # filter's wording, and the 5.7.1 beside it reads as a filter's mask, as before
+        (" (in reply to RCPT TO command)", ""),
+        # refused after DATA: a filter's answer to the message, whatever its words
+        ("(in reply to RCPT TO command)", "(in reply to end of DATA command)"),
+    ],
+)
+def test_unknown_user_under_a_policy_status_needs_the_rcpt_stage_stated(
+    change: tuple[str, str],
+) -> None:
+    """The written Postfix report's "no such user" under 5.7.1 is hard only because its notice
+    states the RCPT stage (form observed in Chatwoot's and Crisp's public test messages)."""
+    raw = (WRITTEN / "postfix-rcpt-stated-policy-status.eml").read_text()
+    assert change[0] in raw
+    (bounce,) = parse_bounces(raw.replace(change[0], change[1], 1).encode())
+    assert bounce.recipient == "m.okafor@client.example"
     assert (bounce.kind, bounce.reason) == ("block", "filtered"), bounce.steps

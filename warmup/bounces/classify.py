@@ -14,7 +14,7 @@ import re
 from .providers import REMOTE_MARK, provider_reason
 from .reasons import REASON_KIND, Verdict, kind_of
 from .screen import Screened
-from .stage import AFTER_DATA, LOCAL_DELIVERY, at_rcpt, smtp_stage
+from .stage import AFTER_DATA, LOCAL_DELIVERY, RCPT_STATED, at_rcpt, smtp_stage
 from .vendors import (
     directory_verdict,
     masks_filters,
@@ -421,7 +421,13 @@ def _unknown_user(
         return "userunknown", "mta.directory", f"{directory} states its own directory's verdict"
     if stage == "DATA" or AFTER_DATA.search(text):
         return "filtered", "stage.after-data", "refused after DATA, not at RCPT: a filter's mask"
+    # A 5.7.x status beside "user unknown" is a filter's mask, unless the reporting MTA itself
+    # states that the reply answered RCPT TO: then a directory refused the address, as at RCPT
+    # without the status (hostedemail's "554 5.7.1 <addr>: Recipient address rejected: user
+    # <addr> does not exist (in reply to RCPT TO command)").
     if key is not None and key[0] == 7 and key not in _OWNER_CHANGED:
+        if RCPT_STATED.search(text):
+            return None
         return "filtered", "status.policy-mask", f"a 5.7.{key[1]} policy status: a filter refused"
     if stage is None or stage == "RCPT" or at_rcpt(text) or LOCAL_DELIVERY.search(text):
         return None

@@ -23,7 +23,7 @@ from warmup.words import printable, undeclared_text
 from . import formats, notifications
 from .classify import REMOTE_MARK, decide, extract_reply, extract_status, reason_of
 from .reasons import kind_of
-from .stage import smtp_stage
+from .stage import RCPT_STATED, smtp_stage
 from .vendors import reported_category
 
 __all__ = ["Bounce", "parse_bounces", "parse_report"]
@@ -979,6 +979,9 @@ def _parse_dsn(msg: Message, parts: _Parts) -> list[Bounce]:
         stage = _DATA_STAGE_RE.search(extra)
         if stage and not _END_OF_DATA_RE.search(diag):
             context = f"{diag} ({stage.group(0)})"
+        elif len(records) == 1 and RCPT_STATED.search(" ".join(extra.lower().split())):
+            # the notice states that its only recipient's reply answered RCPT TO
+            context = f"{diag} (in reply to RCPT TO command)"
         own = local or (
             extra
             and not rec.get("diagnostic-code", "").strip()

@@ -9,7 +9,7 @@ import re
 
 from .screen import Screened
 
-__all__ = ["AFTER_DATA", "AT_MAIL", "LOCAL_DELIVERY", "at_rcpt", "smtp_stage"]
+__all__ = ["AFTER_DATA", "AT_MAIL", "LOCAL_DELIVERY", "RCPT_STATED", "at_rcpt", "smtp_stage"]
 
 
 def _p(block: str) -> re.Pattern[str]:
@@ -41,6 +41,12 @@ _AT_RCPT_WORDS = Screened(
     need rcpt|no valid recipients|recipient address rejected
     \(000c05a6\)|\(state 14\)
 """)
+)
+# The reporting MTA's own statement that the reply answered RCPT TO (Postfix's "in reply to RCPT TO
+# command", Exim's "after RCPT TO:<addr>"), not an inference from the reply's form or words
+# ("Recipient address rejected:" is also written by policy maps and filters).
+RCPT_STATED = Screened(
+    re.compile(r"in reply to rcpt to|after (?:pipelined )?rcpt to|rcpt to command")
 )
 # "(?:^|[\s:;])[45]\d\d[ -]...": at the start or after a blank, colon or semicolon.
 _AT_RCPT_REPLY = re.compile(
