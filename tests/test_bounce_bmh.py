@@ -72,3 +72,32 @@ def test_a_host_that_no_longer_takes_our_mail_is_no_dead_address(
     good lead."""
     got = decide("", "", diagnostic, stage)
     assert got.kind != "hard", got.steps
+
+
+@pytest.mark.parametrize(
+    "diagnostic",
+    [
+        "550 Sender address is not a member of this domain",
+        "550 Client host is not a member of this domain",
+        "550 Sender <bob@corp.example> is not a member of this domain",
+        "550 This server no longer accepts messages unless authenticated",
+        "550 This server no longer accepts mail on port 25",
+        "550 no longer accepting email at this IP address",
+        "550 Service no longer accepts e-mail for relay",
+        "550 ana@client.example no longer accepts email sent through open proxies",
+        "550 sender address no exist",
+        "550 IP address no exists in allow list",
+    ],
+)
+@pytest.mark.parametrize("stage", ["RCPT", None])
+def test_the_audits_phrases_about_the_sender_or_its_path_are_no_dead_address(
+    diagnostic: str, stage: str | None
+) -> None:
+    """The audit's phrases name a dead address only when the address (the recipient, its
+    mailbox) is what they are said of, and "no longer accepts mail" only when nothing
+    qualifies the mail: a sender, a client host or an IP "not a member of this domain", a server
+    that "no longer accepts mail on port 25 / unless authenticated / for relay", a "sender address
+    no exist" refuse the sender or its path, and were read hard (a good lead suppressed). A
+    denylist of the words after "no longer accepts mail" ("from", "via") missed the others."""
+    got = decide("", "", diagnostic, stage)
+    assert got.kind != "hard", got.steps

@@ -363,8 +363,9 @@ WORD_RULES: tuple[WordRule, ...] = (
         no mailbox here|no (?:mailbox|user|account)(?: here)? by that name|no one at this address
         unroute?able address|not (?:a )?known user|user not known
         not (?:a )?user of this (?:server|system|host|domain)|n[o']t exists? (?:that|this|such) user
-        not a member of (?:this |the )?domain\b|no longer accept(?:s|ing) (?:e-?mail|mail|messages)\b(?! (?:from|over|via|through|with|by|in)\b)
-        (?:user|mailbox|account|recipient|address)(?: path)? no exists?\b
+        (?:(?:user|recipient|mailbox|address|account)(?<!sender address)|(?<![^\s<])(?<!sender )(?<!sender <)[^\s<>@]+@[^\s<>]+>?) (?:is )?not a member of (?:this |the )?domain\b
+        (?:(?:user|recipient|mailbox|address|account)(?<!sender address)(?<!ip address)|(?<![^\s<])(?<!sender )(?<!sender <)[^\s<>@]+@[^\s<>]+>?) (?:is )?no longer accept(?:s|ing) (?:e-?mail|mail|messages)(?=$| ?[.;,:!)(]| (?:and|please)\b)
+        (?:user|mailbox|account|recipient|address)(?<!ip address)(?<!sender address)(?: path)? no exists?\b
         does not have an? (?:\S+ )?account
         recipient (?:name )?(?:is )?not recognized|address(?:es)? (?:is |was |were )?unknown|recip(?:ient)? ?notfound
         (?:mailbox|address)(?<!ip address)(?<!sender address) (?:invalid|not present)\b|not an active address
