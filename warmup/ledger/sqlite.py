@@ -550,7 +550,7 @@ def _bounce_values(r: dict[str, Any]) -> tuple[Any, ...]:
 
 
 # ``send_day``: the day of the send ``send_id`` names (the second parameter), read from it as
-# ``Records.send_day_of`` reads it.
+# :func:`warmup.ledger.matching.send_day_of` reads it.
 _IMPORT_BOUNCES = (
     f"INSERT INTO bounce ({', '.join(BOUNCE_COLUMNS)}, send_day) "
     f"VALUES ({', '.join('?' * len(BOUNCE_COLUMNS))}, (SELECT day FROM send WHERE id = ?2)) "
