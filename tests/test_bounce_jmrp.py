@@ -181,5 +181,7 @@ def test_a_message_with_the_header_from_anybody_else_is_no_complaint() -> None:
         bare(return_path="<kim@hotmail.com>"),
         bare(return_path="<staff@hotmail.com.attacker.example>"),
         bare(hmxmr=""),
+        # a second Return-Path added on the way: the envelope's sender is not Hotmail's alone
+        bare(return_path="staff@hotmail.com\nReturn-Path: <kim@hotmail.com>"),
     ):
         assert [b for b in parse_bounces(message) if b.kind == "complaint"] == []

@@ -252,6 +252,9 @@ def test_a_report_that_withholds_the_original_names_it_where_it_can() -> None:
     # no Message-ID named: none invented (the report's own is no original's)
     assert _withheld() == [(*gone, "")]
     assert _withheld(b"In-Reply-To: <report-1@mx.example.net>\n") == [(*gone, "")]
+    own = b"This report relates to a message you sent with the following header fields:\n\n"
+    own += b"  Message-id: <report-1@mx.example.net>"
+    assert _withheld(notice=own) == [(*gone, "")]
     # a returned original decides, whatever the report replies to
     assert _withheld(b"In-Reply-To: <offer-7@corp.example>\n", original=_ORIGINAL) == [
         (*gone, "<returned@corp.example>")

@@ -599,15 +599,12 @@ def _replied_to(msg: Message, parts: _Parts, returned: str, notification: str) -
     Message-ID is gone with it) or names only its own Message-ID."""
     if returned.strip() or parts.original is not None or parts.has_original_text():
         return ""
-    quoted = _QUOTED_ID_RE.search(notification[:20_000])
-    if quoted:
-        return quoted.group(1)
     own = _ANGLE_ID_RE.search(str(msg.get("Message-ID", ""))[:1000])
+    named = [m.group(1) for m in _QUOTED_ID_RE.finditer(notification[:20_000])]
     for name in ("In-Reply-To", "References"):
         found = _ANGLE_ID_RE.findall(str(msg.get(name, ""))[:4000])
-        if found and (own is None or found[-1] != own.group(0)):
-            return str(found[-1])
-    return ""
+        named += found[-1:]
+    return next((str(n) for n in named if own is None or n != own.group(0)), "")
 
 
 def _returned(parts: _Parts, returned: str) -> tuple[str, str]:
@@ -811,7 +808,8 @@ def _is_bare_jmrp(msg: Message) -> bool:
     as any complaint, it counts only for a send of the mailbox with that Message-ID."""
     if msg.get(_JMRP_RECIPIENT) is None:
         return False
-    return bool(formats.header_addresses(msg, ("Return-Path",)) & _JMRP_SENDERS)
+    senders = formats.header_addresses(msg, ("Return-Path",))
+    return bool(senders) and senders <= _JMRP_SENDERS
 
 
 def _parse_arf(
