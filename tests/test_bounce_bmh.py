@@ -101,3 +101,22 @@ def test_the_audits_phrases_about_the_sender_or_its_path_are_no_dead_address(
     denylist of the words after "no longer accepts mail" ("from", "via") missed the others."""
     got = decide("", "", diagnostic, stage)
     assert got.kind != "hard", got.steps
+
+
+@pytest.mark.parametrize(
+    "diagnostic",
+    [
+        "550 user is not ok to relay",
+        "550 Recipient not OK for relay through this host",
+        "550 recipient is not accepted for relaying",
+        "554 <ana@client.example>: recipient not allowed to relay",
+    ],
+)
+@pytest.mark.parametrize("stage", ["RCPT", ""])
+def test_a_recipient_not_ok_for_relay_is_a_route_refused(diagnostic: str, stage: str) -> None:
+    """ "Not OK / not accepted for relay(ing)" refuses the route (a server that does not serve
+    the recipient's domain, or will not relay for us), not the address: ``norelaying``, as
+    "relaying denied" is; the audit's "(recipient|user) ... not ok" wording read it as a dead
+    address at RCPT, and suppressed it."""
+    got = decide("", "", diagnostic, stage)
+    assert (got.reason, got.kind) == ("norelaying", "block"), got.steps

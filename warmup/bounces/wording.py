@@ -255,6 +255,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         relay(?:ing)? (?:access |operation )?(?:denied|not permitted|not allowed|prohibited|rejected)
         not permitted to relay|unable to relay|no relaying|relay not permitted
         we do not relay|not a gateway|relaying denied|denies relay|in my list of allowed rcpthosts?\b
+        not (?:ok|accepted|allowed|permitted) (?:to |for )relay(?:ing)?\b
         \buser not local\b(?![^.<]{0,20}\btry\b)
         """,
     ),
