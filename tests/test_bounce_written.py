@@ -51,6 +51,9 @@ NDRS = {
     # "no such user" under 5.7.1, and the notice states the reply answered RCPT TO: the
     # directory's verdict, not a filter's mask behind a policy status
     "postfix-rcpt-stated-policy-status.eml": ("m.okafor@client.example", "hard", "userunknown"),
+    # Lotus Domino's German release: "nicht im Domino-Verzeichnis aufgeführt" is its directory's
+    # verdict as "not listed in Domino Directory" is in English, under the 5.0.0 it gives all
+    "domino-de-not-in-directory.eml": ("k.brandt@handelshaus.example", "hard", "userunknown"),
 }
 # Written fixtures whose volume wording is Chinese only: the decision is the throttle rule.
 THROTTLED = ("aliyun-frequency-zh.eml", "exmail-frequency-zh.eml")

@@ -64,7 +64,8 @@ _MASKS = re.compile(
 # Address Book"; its notices rarely name Domino in a header), in its localised releases too
 # ("no se encuentra en el Directorio de Domino", "non répertorié dans l'annuaire Domino",
 # "Domino ディレクトリには見つかりません", Notes' "ディレクトリのリストにありません": the product's
-# strings as sisimai's Domino and Notes modules list them, BSD-2). Yahoo prefixes its replies
+# strings as sisimai's Domino and Notes modules list them, BSD-2; the German release's "nicht im
+# Domino-Verzeichnis aufgeführt", as CiviCRM's public test messages show it, AGPL). Yahoo prefixes its replies
 # with "delivery error: dd" ("dd This user doesn't have a yahoo.com account", for each domain it
 # hosts): the same sentence without the prefix is another system's and proves nothing. Ipswitch
 # IMail: "Invalid final delivery userid". Mail.ru: "Message was not accepted -- invalid mailbox".
@@ -80,6 +81,7 @@ _DIRECTORY_WORDS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
             "lotus domino",
             r"not listed in (?:the )?(?:domino directory|public name (?:&|and) address)"
             r"|no se encuentra en el directorio de domino|non r.pertori. dans l.annuaire domino"
+            r"|nicht im domino-verzeichnis"
             r"|domino ディレクトリには見つかりません|ディレクトリのリストにありません",
         ),
         ("yahoo", r"delivery error: dd this user doesn.t have an? "),

@@ -395,7 +395,7 @@ WORD_RULES: tuple[WordRule, ...] = (
     ),
     # Wordings that usually mean an unknown address but also cover other states: a specific
     # status code outweighs them. Lotus Domino / Notes say "not listed in" their directory in
-    # their localised releases too (Spanish, French, Japanese). Offered as one of two alternatives ("Mailbox unavailable or
+    # their localised releases too (Spanish, French, German, Japanese). Offered as one of two alternatives ("Mailbox unavailable or
     # access denied", Tencent's reply to a recipient paused for receiving too much) they are no
     # verdict on the address.
     _rule(
@@ -408,7 +408,8 @@ WORD_RULES: tuple[WordRule, ...] = (
         invalid address|not listed in|account (?:is )?unavailable|@[^\s<>]+>? not found
         can'?t accept (?:user|recipient)\b|(?:recipient|user) (?:<[^<>\s]+> )?(?:is )?not (?:accepted|ok)\b
         no \S+ in name directory|missing home directory
-        no se encuentra en el directorio|non r.pertori. dans l.annuaire|ディレクトリ(?:には見つかりません|のリストにありません)
+        no se encuentra en el directorio|non r.pertori. dans l.annuaire|nicht im domino-verzeichnis
+        ディレクトリ(?:には見つかりません|のリストにありません)
         """,
     ),
     # A virus found, said so, before the content filter's own words that carry it ("550 Virus
