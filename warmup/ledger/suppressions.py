@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from warmup.ledger.schema import SUPPRESSION
+from warmup.ledger.schema import BOUNCE, COUNTED, MAILBOX, SEND, SUPPRESSION
 from warmup.ledger.values import sql_limit, utc
 
 if TYPE_CHECKING:
@@ -20,6 +20,22 @@ if TYPE_CHECKING:
 
 # Addresses per INSERT of a suppression list (a few statements for a list of 100,000).
 _SUPPRESS_BATCH = 2_000
+
+
+class LastSend(NamedTuple):
+    """One of a mailbox's last sends to a recipient (:meth:`Suppressions.soft_bounced_sends`), with
+    what the ledger keeps of the bounce it counts for it (all ``None``: no bounce counts)."""
+
+    mailbox_id: int
+    mailbox: str
+    timezone: str
+    recipient: str
+    send_id: int
+    at: dt.datetime
+    kind: str | None
+    status: str | None
+    reply: str | None
+    diagnostic: str | None
 
 
 class Suppressions:
@@ -64,13 +80,26 @@ class Suppressions:
         reason: str,
         at: dt.datetime | None = None,
     ) -> int:
-        """Suppress addresses (never mailed again by any mailbox); how many were new.
+        """Suppress addresses (never mailed again by any mailbox); how many were new."""
+        return self.suppress_each(((a, reason, None) for a in addresses), kind, at)
+
+    def suppress_each(
+        self,
+        entries: Iterable[tuple[str, str, int | None]],
+        kind: str,
+        at: dt.datetime | None = None,
+    ) -> int:
+        """Suppress each ``(address, reason, mailbox id)`` (the first of an address given
+        twice); how many were new.
 
         Batched: one INSERT per address made a list of 100,000 hold the write lock for minutes,
         long enough for every send meanwhile to give up waiting for it.
         """
         when = utc(at or dt.datetime.now(dt.UTC))
-        unique = list(dict.fromkeys(addresses))
+        first: dict[str, tuple[str, str, int | None]] = {}
+        for entry in entries:
+            first.setdefault(entry[0], entry)
+        unique = list(first.values())
         insert = (
             self._insert(SUPPRESSION)
             .on_conflict_do_nothing(index_elements=["address"])
@@ -84,14 +113,75 @@ class Suppressions:
                         "address": a,
                         "kind": kind,
                         "reason": reason,
-                        "mailbox_id": None,
+                        "mailbox_id": mailbox_id,
                         "created_at": when,
                     }
-                    for a in unique[start : start + _SUPPRESS_BATCH]
+                    for a, reason, mailbox_id in unique[start : start + _SUPPRESS_BATCH]
                 ]
                 # RETURNING lists the rows inserted, not the conflicts: the count of new ones.
                 added += len(conn.execute(insert, rows).all())
         return added
+
+    def soft_bounced_sends(self, sends: int) -> list[LastSend]:
+        """The last ``sends`` sends (released slots aside: nothing left) of each mailbox to each
+        recipient not suppressed that it has at least ``sends`` counted soft bounces of, by
+        mailbox, recipient and time, each with the bounce counted for it if any.
+
+        Bounded by the bounces: the sends of a recipient are read (through its index) only when
+        a mailbox's bounces of it alone could make ``sends`` in a row. A counted bounce is
+        a send's first (a second report of the same failure is not), so ``sends`` of them are
+        as many sends. A send counts a bounce and a complaint apart: the complaint (which
+        suppresses anyway) is not what answered it here.
+        """
+        answered = sa.and_(BOUNCE.c.counted, BOUNCE.c.kind != "complaint")
+        suppressed = sa.exists().where(SUPPRESSION.c.address == SEND.c.recipient)
+        often = (
+            sa.select(SEND.c.mailbox_id, SEND.c.recipient)
+            .select_from(BOUNCE.join(SEND, SEND.c.id == BOUNCE.c.send_id))
+            .where(answered, BOUNCE.c.kind == "soft", COUNTED, ~suppressed)
+            .group_by(SEND.c.mailbox_id, SEND.c.recipient)
+            .having(sa.func.count() >= sends)
+            .cte("often")
+        )
+        newest = sa.func.row_number().over(
+            partition_by=(SEND.c.mailbox_id, SEND.c.recipient),
+            order_by=(SEND.c.at.desc(), SEND.c.id.desc()),
+        )
+        # By recipient alone, so that its index is the one searched (joined on the mailbox too,
+        # SQLite searched the mailbox's every send for each); another mailbox's sends to it are
+        # ranked apart and left out below.
+        last = (
+            sa.select(SEND.c.id, SEND.c.mailbox_id, SEND.c.recipient, SEND.c.at, newest.label("n"))
+            .where(SEND.c.recipient.in_(sa.select(often.c.recipient)), COUNTED)
+            .subquery("last")
+        )
+        query = (
+            sa.select(
+                MAILBOX.c.id,
+                MAILBOX.c.address,
+                MAILBOX.c.timezone,
+                last.c.recipient,
+                last.c.id,
+                last.c.at,
+                BOUNCE.c.kind,
+                BOUNCE.c.status,
+                BOUNCE.c.reply,
+                BOUNCE.c.diagnostic,
+            )
+            .select_from(last)
+            .join(
+                often,
+                sa.and_(
+                    often.c.mailbox_id == last.c.mailbox_id, often.c.recipient == last.c.recipient
+                ),
+            )
+            .join(MAILBOX, MAILBOX.c.id == last.c.mailbox_id)
+            .outerjoin(BOUNCE, sa.and_(BOUNCE.c.send_id == last.c.id, answered))
+            .where(last.c.n <= sends)
+            .order_by(MAILBOX.c.address, last.c.recipient, last.c.at, last.c.id)
+        )
+        with self.read() as conn:
+            return [LastSend._make(row) for row in conn.execute(query)]
 
     def suppressed(self, addresses: Iterable[str]) -> dict[str, str]:
         """Which of ``addresses`` are suppressed, with why."""
