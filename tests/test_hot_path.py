@@ -79,6 +79,7 @@ def _probe(
         ["mailbox", "list"],
         ["mailbox", "list", "--json"],
         ["plan", BOX, "--days", "10"],
+        ["suppress", "soft", "--json"],
     ],
     ids=lambda a: " ".join(a),
 )

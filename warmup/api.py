@@ -64,6 +64,7 @@ from warmup.shards import collector_paused as collector_paused
 from warmup.words import byte_size, plural
 
 if TYPE_CHECKING:  # imported when used: ``warmup quota`` reads a ledger without SQLAlchemy
+    from warmup.bounces.streaks import SoftStreak
     from warmup.ledger import Ledger
     from warmup.ledger.gatepath import GateLedger
 
@@ -905,6 +906,38 @@ def suppress(ledger: Ledger, recipients: Sequence[str], reason: str) -> int:
     if not reason:
         raise InvalidField("reason", "{field} is empty: say why these addresses are suppressed")
     return ledger.suppress([_exact_address(a) for a in recipients], "manual", reason)
+
+
+SOFT_STREAK_SENDS = (2, 1000)  # bounds of ``sends`` in a soft streak
+SOFT_STREAK_DAYS = (0, 3650)  # and of ``days``
+
+
+def soft_streaks(ledger: Ledger, sends: int = 3, days: int = 7) -> list[SoftStreak]:
+    """The addresses not suppressed whose last ``sends`` sends from one mailbox were each
+    answered by a soft bounce for the address's own state (a full mailbox, a disabled one:
+    :data:`warmup.bounces.streaks.ADDRESS_STATES`), the first at least ``days`` days before the
+    last; one a mailbox. Nothing is suppressed: see :func:`suppress_streaks`."""
+    from warmup.bounces.streaks import soft_streaks as streaks
+
+    for field, value, (low, high) in (
+        ("sends", sends, SOFT_STREAK_SENDS),
+        ("days", days, SOFT_STREAK_DAYS),
+    ):
+        expect(value, int, field)
+        if not low <= value <= high:
+            raise InvalidField(
+                field, "{field} {value}: expected {low} to {high}", value=value, low=low, high=high
+            )
+    return streaks(ledger.soft_bounced_sends(sends), sends, days)
+
+
+def suppress_streaks(
+    ledger: Ledger, streaks: Sequence[SoftStreak], at: dt.datetime | None = None
+) -> int:
+    """Suppress the addresses of ``streaks`` (:func:`soft_streaks`), kind ``soft``, each with
+    its streak as the reason; how many were not suppressed already."""
+    at = check_event(at) if at else now_utc()
+    return ledger.suppress_each(((s.address, s.reason, s.mailbox_id) for s in streaks), "soft", at)
 
 
 SUPPRESS_FILE_LIMIT = 100_000_000  # bytes: some four million addresses

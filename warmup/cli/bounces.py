@@ -487,6 +487,72 @@ def suppress_list(ledger: Ledger, match: str | None, limit: int, csv_: bool, jso
     )
 
 
+@suppress.command("soft")
+@click.option(
+    "--sends",
+    metavar="N",
+    type=click.IntRange(*api.SOFT_STREAK_SENDS),
+    default=3,
+    show_default=True,
+    help="How many of a mailbox's last sends to an address must each have soft-bounced.",
+)
+@click.option(
+    "--days",
+    metavar="D",
+    type=click.IntRange(*api.SOFT_STREAK_DAYS),
+    default=7,
+    show_default=True,
+    help="At least this many days from the first of those sends to the last.",
+)
+@click.option("--apply", is_flag=True, help="Suppress them (else they are only listed).")
+@json_option
+@pass_ledger
+def suppress_soft(ledger: Ledger, sends: int, days: int, apply: bool, json_: bool) -> None:
+    """List (--apply: suppress) the addresses that keep soft-bouncing for their own state: a
+    mailbox's last N sends to each were all answered by a soft bounce whose reason is a full
+    mailbox (mailboxfull) or a suspended or disabled one (suspend), over D days or more.
+
+    \b
+    Example:
+        warmup suppress soft
+        warmup suppress soft --sends 4 --days 14 --apply
+    """
+    found = api.soft_streaks(ledger, sends, days)
+    if json_:
+        print_json([s.to_dict() for s in found])
+    elif found:
+        print_table(
+            ["ADDRESS", "MAILBOX", "SENDS", "FROM", "TO", "REASONS"],
+            [
+                [
+                    s.address,
+                    s.mailbox,
+                    s.sends,
+                    local_text(s.first, s.timezone),
+                    local_text(s.last, s.timezone),
+                    ", ".join(s.reasons),
+                ]
+                for s in found
+            ],
+        )
+    else:
+        click.echo(
+            f"No address soft-bounced {sends} sends in a row over {plural(days, 'day')} or more."
+        )
+    if not apply:
+        if found and not json_:
+            say("Listed only: --apply suppresses them.")
+        return
+    added = api.suppress_streaks(ledger, found)
+    old = len({s.address for s in found}) - added  # another process's meanwhile
+    say(
+        f"Suppressed {plural(added, 'address', 'addresses')}"
+        + (f" ({old} already {'was' if old == 1 else 'were'})" if old else "")
+        + ".",
+        err=json_,
+    )
+
+
 @suppress.command("remove")
 @click.argument("address")
 @pass_ledger

@@ -1,0 +1,232 @@
+"""``warmup suppress soft``: the addresses a mailbox keeps mailing though each send soft-bounces
+for the address's own state (a full mailbox, a disabled one), over days, listed and suppressed
+on request; on SQLite and PostgreSQL. Time is an input: sends and bounces are recorded at
+given instants (the gate's ``now``, ``--at``, an import's columns), never waited for."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+
+from tests.gatekit import BOX, PASSWORD_ENV, add_box, cli, policy_file
+from warmup import Gate
+
+pytest_plugins = ["tests.pgkit"]  # ledger_url: each test runs on SQLite and PostgreSQL
+
+OTHER = "support@corp.example"
+FULL = "full@example.com"
+DAY = dt.date(2026, 11, 2)
+
+
+def ok(*args: str) -> str:
+    res = cli(*args)
+    assert res.returncode == 0, res.stderr
+    return res.stdout
+
+
+def listed(*options: str) -> list[dict]:
+    return json.loads(ok("suppress", "soft", "--json", *options))
+
+
+def suppressed() -> list[tuple[str, str, str]]:
+    return [
+        (r["address"], r["kind"], r["reason"])
+        for r in json.loads(ok("suppress", "list", "--json", "--limit", "0"))
+    ]
+
+
+def mailbox(address: str = BOX) -> None:
+    ok("mailbox", "add", address, "--provider", "exmail")
+
+
+def record(rcpt: str, day: int, status: str | None = None, box: str = BOX) -> None:
+    """A send of ``box`` to ``rcpt`` on ``DAY`` + ``day`` at 09:00, answered five minutes later
+    by a soft bounce of ``status`` when there is one."""
+    when = DAY + dt.timedelta(days=day)
+    ok("record", "send", box, "--to", rcpt, "--at", f"{when}T09:00")
+    if status is not None:
+        ok("record", "bounce", box, "--to", rcpt, "--kind", "soft", "--status", status,
+           "--at", f"{when}T09:05")  # fmt: skip
+
+
+def imported(tmp_path: Path, rows: list[tuple[str, int, str | None]]) -> None:
+    """``warmup import`` of sends of BOX (recipient, day, soft bounce's status in words)."""
+    lines = ["mailbox,recipient,sent_at,bounce_kind,bounce_status,bounced_at"]
+    for rcpt, day, status in rows:
+        sent = f"{DAY + dt.timedelta(days=day)}T09:00"
+        bounce = f'soft,"{status}",{sent[:-2]}05' if status else ",,"
+        lines.append(f"{BOX},{rcpt},{sent},{bounce}")
+    path = tmp_path / "log.csv"
+    path.write_text("\n".join(lines) + "\n")
+    ok("import", str(path))
+
+
+def message(rcpt: str, n: int) -> EmailMessage:
+    msg = EmailMessage()
+    msg["To"], msg["Subject"] = rcpt, f"Hello {n}"
+    msg.set_content("Hi")
+    return msg
+
+
+def test_a_mailbox_full_for_a_week_is_listed_suppressed_on_request_and_then_refused(
+    ledger_url, smtp_ssl, ssl_cert_env, tmp_path, monkeypatch
+):
+    """Three sends over eight days, each refused by the server (452 4.2.2 mailbox full): the
+    address is listed, nothing suppressed until --apply, then the gate refuses it; --apply
+    again adds nothing. A slot given back unsent in between (released) is no send."""
+    for name, value in PASSWORD_ENV.items():
+        monkeypatch.setenv(name, value)
+    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml", daily=50)))
+    smtp_ssl.reject_rcpt = {FULL: (452, "4.2.2 Mailbox full: user is over quota")}
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(days=20)
+    with Gate(BOX) as gate:
+        for n, day in enumerate((0, 4, 8)):
+            report = gate.send(message(FULL, n), now=start + dt.timedelta(days=day))
+            assert report.results[FULL].outcome == "soft"
+            if day == 4:  # a message whose slot was given back before anything left
+                slot = gate.reserve(FULL, now=start + dt.timedelta(days=6))
+                slot.settle("released", now=start + dt.timedelta(days=6))
+    assert len(smtp_ssl.messages) == 0
+
+    [row] = listed()
+    assert row == {
+        "address": FULL,
+        "mailbox": BOX,
+        "sends": 3,
+        "first": start.isoformat(),
+        "last": (start + dt.timedelta(days=8)).isoformat(),
+        "reasons": ["mailboxfull"],
+    }
+    table = ok("suppress", "soft").splitlines()
+    assert table[0].split() == ["ADDRESS", "MAILBOX", "SENDS", "FROM", "TO", "REASONS"]
+    assert table[1].split()[:3] == [FULL, BOX, "3"] and table[1].endswith("mailboxfull")
+    assert table[2] == "Listed only: --apply suppresses them."
+    assert suppressed() == []  # listing suppresses nothing
+
+    applied = ok("suppress", "soft", "--apply")
+    assert applied.splitlines()[-1] == "Suppressed 1 address."
+    [(address, kind, reason)] = suppressed()
+    assert (address, kind) == (FULL, "soft")
+    assert reason.startswith(f"3 sends in a row from {BOX} soft-bounced (mailboxfull), ")
+
+    again = cli("suppress", "soft", "--apply")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.splitlines() == [
+        "No address soft-bounced 3 sends in a row over 7 days or more.",
+        "Suppressed 0 addresses.",
+    ]
+    assert len(suppressed()) == 1
+
+    before = smtp_ssl.connections
+    refused = cli("send", BOX, "--to", FULL, "--subject", "x", "--body", "y")
+    assert refused.returncode == 65 and "suppressed" in refused.stderr, refused.stderr
+    assert smtp_ssl.connections == before  # refused before any connection
+
+
+def test_a_full_mailbox_for_an_afternoon_is_not_listed(ledger_url):
+    mailbox()
+    for day in (0, 1, 2):
+        record(FULL, day, "4.2.2")
+    assert listed() == []
+    assert (
+        ok("suppress", "soft") == "No address soft-bounced 3 sends in a row over 7 days or more.\n"
+    )
+    # the same bounces are a streak by a shorter measure: it is the days that spared it
+    [row] = listed("--days", "2")
+    assert (row["address"], row["sends"]) == (FULL, 3)
+
+
+def test_a_delivered_send_breaks_the_streak(ledger_url):
+    mailbox()
+    for day, status in ((0, "4.2.2"), (3, None), (6, "4.2.2"), (9, "4.2.2")):
+        record(FULL, day, status)
+    assert listed() == []  # the last three: delivered, full, full
+    assert listed("--days", "0") == []
+    [row] = listed("--sends", "2", "--days", "3")  # full, full: the two after it
+    assert (row["address"], row["sends"], row["reasons"]) == (FULL, 2, ["mailboxfull"])
+
+
+def test_only_an_address_state_makes_a_streak_not_throttling_or_a_delivery_given_up_on(
+    ledger_url, tmp_path
+):
+    """Gmail's 4.2.1 "receiving mail at a rate" is its throttle, not a disabled mailbox (which
+    a bare 4.2.1 is); a delivery given up on (4.4.7) says nothing of the address either. (An
+    import keeps 32 characters of a status in words.)"""
+    mailbox()
+    rows: list[tuple[str, int, str | None]] = []
+    words = {
+        "throttled@example.com": "4.2.1 receiving mail at a rate",
+        "slow@example.com": "451 4.7.1 Too many messages",
+        "expired@example.com": "4.4.7 delivery time expired",
+        "disabled@example.com": "554 5.2.1 account disabled",
+        "bare@example.com": "4.2.1",
+        "fullish@example.com": "452 4.2.2 over quota",
+    }
+    for rcpt, status in words.items():
+        rows += [(rcpt, day, status) for day in (0, 4, 8)]
+    imported(tmp_path, rows)
+    found = {r["address"]: r["reasons"] for r in listed()}
+    assert found == {
+        "disabled@example.com": ["suspend"],
+        "bare@example.com": ["suspend"],
+        "fullish@example.com": ["mailboxfull"],
+    }
+
+
+def test_a_streak_is_one_mailboxs_sends(ledger_url):
+    """Two mailboxes mailing one full address: two sends of one and one of the other are no
+    streak of three, and with --sends 2 only the mailbox with two is listed."""
+    mailbox()
+    mailbox(OTHER)
+    record(FULL, 0, "4.2.2")
+    record(FULL, 4, "4.2.2", box=OTHER)
+    record(FULL, 8, "4.2.2")
+    assert listed() == []
+    [row] = listed("--sends", "2")
+    assert (row["mailbox"], row["sends"]) == (BOX, 2)
+    # a streak from each: listed under each mailbox, suppressed once
+    record(FULL, 12, "4.2.2", box=OTHER)
+    assert [(r["mailbox"], r["sends"]) for r in listed("--sends", "2")] == [(BOX, 2), (OTHER, 2)]
+    assert ok("suppress", "soft", "--sends", "2", "--apply").endswith("Suppressed 1 address.\n")
+    [(address, kind, reason)] = suppressed()
+    assert (address, kind) == (FULL, "soft") and f"from {BOX} " in reason
+
+
+@pytest.mark.parametrize(
+    ("options", "said"),
+    [
+        (["--sends", "1"], "Invalid value for '--sends': 1 is not in the range 2<=x<=1000."),
+        (["--days", "-1"], "Invalid value for '--days': -1 is not in the range 0<=x<=3650."),
+        (["--sends", "three"], "Invalid value for '--sends': 'three' is not a valid integer"),
+    ],
+)
+def test_bad_options_are_one_line_exit_64_and_nothing_suppressed(ledger_url, options, said):
+    mailbox()
+    for day in (0, 4, 8):
+        record(FULL, day, "4.2.2")
+    res = cli("suppress", "soft", "--apply", *options)
+    assert res.returncode == 64
+    assert res.stdout == ""
+    [line] = res.stderr.splitlines()
+    assert line.startswith(f"Error: {said}"), line
+    assert suppressed() == []
+    assert len(listed()) == 1  # what --apply would have suppressed
+
+
+def test_the_api_refuses_bad_bounds_before_reading(ledger_url):
+    from warmup import api, open_ledger
+    from warmup.errors import InvalidField
+
+    ledger = open_ledger()
+    try:
+        for sends, days in ((1, 7), (3, -1), (1001, 7), (3, 3651)):
+            with pytest.raises(InvalidField) as err:
+                api.soft_streaks(ledger, sends, days)
+            assert err.value.exit_code == 64
+        assert api.soft_streaks(ledger) == []
+    finally:
+        ledger.close()
