@@ -252,6 +252,48 @@ def test_godaddys_code_is_a_word_of_its_own(reply: str) -> None:
         assert (v.reason, v.rule) == ("notcompliantrfc", "provider.godaddy"), v.steps
 
 
+@pytest.mark.parametrize(
+    ("domain", "reply", "code"),
+    [
+        # a host's name, its part, an address, a queue id: the code inside another token
+        (
+            "facebook.com",
+            _said("msg-p1.mx-in.facebook.com", "550 5.1.1 <kim@facebook.com>: User unknown"),
+            "MSG-P1",
+        ),
+        (
+            "laposte.net",
+            _said("lpn101-mx.laposte.net", "550 5.1.1 <kim@laposte.net>: User unknown"),
+            "LPN101",
+        ),
+        (
+            "orange.fr",
+            _said("smtp-in.orange.fr", "550 5.1.1 <ofr_417@orange.fr> Recipient unknown"),
+            "OFR_417",
+        ),
+        (
+            "facebook.com",
+            _said("mx.facebook.com", "550 5.1.1 User unknown, queue id=int-t1.a8f2c"),
+            "INT-T1",
+        ),
+    ],
+    ids=["host", "host-part", "address", "queue-id"],
+)
+def test_orange_and_facebook_codes_are_words_of_their_own(
+    domain: str, reply: str, code: str
+) -> None:
+    """As GoDaddy's: "msg-p1" or "lpn101" in a host's name, an address or an id names no code by
+    chance (a message too big, a block), and the unknown address is suppressed."""
+    signature = f"{REPORTER} @{domain}"
+    v = decide("", "", reply, smtp_stage(reply.lower()), signature)
+    assert (v.reason, v.kind) == ("userunknown", "hard"), v.steps
+    assert not v.rule.startswith("provider."), v.steps
+    # the code as a word of its own still decides
+    said = f"{reply} {code}"
+    v = decide("", "", said, smtp_stage(said.lower()), signature)
+    assert v.rule.startswith("provider.") and v.reason != "userunknown", v.steps
+
+
 def test_a_host_merely_named_in_the_reply_is_no_provider() -> None:
     """The client's Exim names the sender's relay (a mailbox at Cox) in its block: "Recipient
     rejected" there is its spam-list refusal, not Cox's sentence for an unknown address. The host

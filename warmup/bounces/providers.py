@@ -53,11 +53,35 @@ class Provider:
     # banner, i.ua's link to its error page)
     mark: re.Pattern[str] | None = None
 
+    # the code is a word of its own, not part of a link's path (i.ua's code is, and says so)
+    linked: bool = False
+
     def code_of(self, text: str) -> str:
         """The table's key for the code in ``text`` (folded), or ""."""
         if self.code is None or self.codes is None:
             return ""
-        return next((m[1] for m in self.code.finditer(text) if m[1] in self.codes), "")
+        return next(
+            (
+                m[1]
+                for m in self.code.finditer(text)
+                if m[1] in self.codes and (self.linked or _own_word(text, *m.span()))
+            ),
+            "",
+        )
+
+
+# What a code in another token stands beside: a host's name ("rcp-p1.mx.example", "mx-ofr416"),
+# a queue id ("id=ofr_416"), an address ("<pol-p1@example>"), a path ("/err/int-t1").
+_JOINED_BEFORE = frozenset(".-_@=/+")
+_JOINED_AFTER = re.compile(r"[.@_-][a-z0-9]")
+
+
+def _own_word(text: str, start: int, end: int) -> bool:
+    """Whether ``text[start:end]`` (a provider's code) is a word of its own in the reply: not
+    part of a host's name, an id, an address or a path, which name a code by chance."""
+    return (start == 0 or text[start - 1] not in _JOINED_BEFORE) and not _JOINED_AFTER.match(
+        text, end
+    )
 
 
 def _hosts(domains: str) -> re.Pattern[str]:
@@ -242,6 +266,7 @@ PROVIDERS: tuple[Provider, ...] = (
             filtered: 10
         """),
         mark=re.compile(r"\bmail\.i\.ua/err/\d"),
+        linked=True,
     ),
     # Mimecast (mimecast.com): its SMTP error code page's sentences, each with its reply code
     # (community.mimecast.com "Mimecast SMTP Error Codes"; sisimai's Rhost::Mimecast).
