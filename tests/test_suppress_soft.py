@@ -230,3 +230,27 @@ def test_the_api_refuses_bad_bounds_before_reading(ledger_url):
         assert api.soft_streaks(ledger) == []
     finally:
         ledger.close()
+
+
+def test_the_api_reads_one_mailboxs_streaks_when_asked(ledger_url):
+    """``mailbox``: that mailbox's streaks only (what ``bounces sync ADDRESS`` asks); one the
+    ledger lacks is refused, naming it, before anything is read."""
+    from warmup import api, open_ledger
+    from warmup.errors import NotFound
+
+    mailbox()
+    mailbox(OTHER)
+    for day in (0, 4, 8):
+        record(FULL, day, "4.2.2")
+        record("other-full@example.com", day, "4.2.2", box=OTHER)
+    ledger = open_ledger()
+    try:
+        every = [(s.mailbox, s.address) for s in api.soft_streaks(ledger)]
+        assert every == [(BOX, FULL), (OTHER, "other-full@example.com")]
+        mine = api.soft_streaks(ledger, mailbox=OTHER)
+        assert [(s.mailbox, s.address) for s in mine] == [(OTHER, "other-full@example.com")]
+        assert [s.address for s in api.soft_streaks(ledger, mailbox=BOX.upper())] == [FULL]
+        with pytest.raises(NotFound, match="nobody@corp.example"):
+            api.soft_streaks(ledger, mailbox="nobody@corp.example")
+    finally:
+        ledger.close()

@@ -912,9 +912,12 @@ SOFT_STREAK_SENDS = (2, 1000)  # bounds of ``sends`` in a soft streak
 SOFT_STREAK_DAYS = (0, 3650)  # and of ``days``
 
 
-def soft_streaks(ledger: Ledger, sends: int = 3, days: int = 7) -> list[SoftStreak]:
-    """The addresses not suppressed whose last ``sends`` sends from one mailbox were each
-    answered by a soft bounce for the address's own state (a full mailbox, a disabled one:
+def soft_streaks(
+    ledger: Ledger, sends: int = 3, days: int = 7, mailbox: str | None = None
+) -> list[SoftStreak]:
+    """The addresses not suppressed whose last ``sends`` sends from one mailbox (``mailbox``:
+    from that one only; its history alone is read) were each answered by a soft bounce for the
+    address's own state (a full mailbox, a disabled one:
     :data:`warmup.bounces.streaks.ADDRESS_STATES`), the first at least ``days`` days before the
     last; one a mailbox. Nothing is suppressed: see :func:`suppress_streaks`."""
     from warmup.bounces.streaks import soft_streaks as streaks
@@ -928,7 +931,8 @@ def soft_streaks(ledger: Ledger, sends: int = 3, days: int = 7) -> list[SoftStre
             raise InvalidField(
                 field, "{field} {value}: expected {low} to {high}", value=value, low=low, high=high
             )
-    return streaks(ledger.soft_bounced_sends(sends), sends, days)
+    box = None if mailbox is None else ledger.mailbox(_address(mailbox)).id
+    return streaks(ledger.soft_bounced_sends(sends, box), sends, days)
 
 
 def suppress_streaks(

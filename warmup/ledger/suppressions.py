@@ -122,10 +122,11 @@ class Suppressions:
                 added += len(conn.execute(insert, rows).all())
         return added
 
-    def soft_bounced_sends(self, sends: int) -> list[LastSend]:
-        """The last ``sends`` sends (released slots aside: nothing left) of each mailbox to each
-        recipient not suppressed that it has at least ``sends`` counted soft bounces of, by
-        mailbox, recipient and time, each with the bounce counted for it if any.
+    def soft_bounced_sends(self, sends: int, mailbox_id: int | None = None) -> list[LastSend]:
+        """The last ``sends`` sends (released slots aside: nothing left) of each mailbox (or of
+        the one ``mailbox_id``) to each recipient not suppressed that it has at least ``sends``
+        counted soft bounces of, by mailbox, recipient and time, each with the bounce counted
+        for it if any.
 
         Bounded by the bounces: the sends of a recipient are read (through its index) only when
         a mailbox's bounces of it alone could make ``sends`` in a row. A counted bounce is
@@ -135,10 +136,17 @@ class Suppressions:
         """
         answered = sa.and_(BOUNCE.c.counted, BOUNCE.c.kind != "complaint")
         suppressed = sa.exists().where(SUPPRESSION.c.address == SEND.c.recipient)
+        # One mailbox's: its bounces alone (ix_bounce_mailbox_day), not every mailbox's history
+        # (a counted bounce is of its send's mailbox; the send's is said too, to be sure).
+        mine = (
+            []
+            if mailbox_id is None
+            else [BOUNCE.c.mailbox_id == mailbox_id, SEND.c.mailbox_id == mailbox_id]
+        )
         often = (
             sa.select(SEND.c.mailbox_id, SEND.c.recipient)
             .select_from(BOUNCE.join(SEND, SEND.c.id == BOUNCE.c.send_id))
-            .where(answered, BOUNCE.c.kind == "soft", COUNTED, ~suppressed)
+            .where(answered, BOUNCE.c.kind == "soft", COUNTED, ~suppressed, *mine)
             .group_by(SEND.c.mailbox_id, SEND.c.recipient)
             .having(sa.func.count() >= sends)
             .cte("often")
