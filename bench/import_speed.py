@@ -33,6 +33,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -43,7 +44,19 @@ from outbox_bench import _child
 GOAL = 30_000
 
 
-def write_log(path: Path, rows: int) -> None:
+def lead(i: int, at: dt.datetime) -> tuple[str, list[str]]:
+    """Row ``i``'s recipient (a lead of its own) and bounce (one row in 83 hard-bounced)."""
+    bounce = (
+        ["hard", "5.1.1", (at + dt.timedelta(minutes=5)).isoformat()]
+        if i % 83 == 0
+        else ["", "", ""]
+    )
+    return f"lead{i}@example{i % 97}.com", bounce
+
+
+def write_log(path: Path, rows: int, send: Callable[..., tuple[str, list[str]]] = lead) -> None:
+    """A log of ``rows`` sends by 20 mailboxes over the last 60 days, row ``i`` at ``at`` to
+    the recipient with the bounce (kind, status, when; blank: none) ``send(i, at)`` gives."""
     start = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(days=60)
     step = dt.timedelta(days=59) / rows
     with path.open("w", newline="", encoding="utf-8") as f:
@@ -55,13 +68,9 @@ def write_log(path: Path, rows: int) -> None:
         for i in range(rows):
             box = f"box{i % 20}@corp.example"
             at = start + step * i
-            bounce = (
-                ["hard", "5.1.1", (at + dt.timedelta(minutes=5)).isoformat()]
-                if i % 83 == 0
-                else ["", "", ""]
-            )
+            rcpt, bounce = send(i, at)
             first = ["exmail", "Asia/Shanghai"] if i < 20 else ["", ""]
-            w.writerow([box, f"lead{i}@example{i % 97}.com", at.isoformat(), *bounce, *first])
+            w.writerow([box, rcpt, at.isoformat(), *bounce, *first])
 
 
 def raw_import(path: Path, db: Path) -> None:
