@@ -31,6 +31,7 @@ from warmup.instants import local_text, machine_zone
 from warmup.words import plural, shown
 
 if TYPE_CHECKING:
+    from warmup.bounces.streaks import SoftStreak
     from warmup.ledger import Ledger
 
 # "delayed": delay warnings (RFC 3464 Action: delayed), recorded and listed, never counted;
@@ -76,6 +77,12 @@ def bounces() -> None:
     show_default=True,
     help="IMAP timeout: seconds (60) or a duration (90s, 2m).",
 )
+@click.option(
+    "--suppress-soft",
+    is_flag=True,
+    help="Then suppress the addresses this mailbox's sends keep soft-bouncing for, as "
+    "'suppress soft --apply' does (else one line says how many).",
+)
 @password_option
 @json_option
 @pass_ledger
@@ -86,6 +93,7 @@ def sync(
     folders: tuple[str, ...],
     move_to: str | None,
     timeout: float,
+    suppress_soft: bool,
     password_command: str | None,
     json_: bool,
 ) -> None:
@@ -96,10 +104,15 @@ def sync(
     tries) are kept as kind delayed, and feedback reports that are no complaint (ARF
     auth-failure, not-spam) as kind notice, never counted.
 
+    Then it looks, in this mailbox's sends only, for the addresses 'suppress soft' finds (its
+    --sends and --days as [commands."suppress soft"] in the config file sets them, else 3
+    and 7): a line says how many, or --suppress-soft suppresses them.
+
     \b
     Example:
         warmup bounces sync sales@corp.example
         warmup bounces sync sales@corp.example --folder INBOX --folder Junk --since 2026-11-01
+        warmup bounces sync sales@corp.example --suppress-soft
     """
     from warmup import logins, notify
     from warmup.bounces.imap import READ_BYTES, LoginFailed
@@ -109,6 +122,7 @@ def sync(
 
     box = ledger.mailbox(address)
     since_date = None if since is None else api.parse_date(since, "since")
+    sends, days = soft_measure()  # a bad one refused before anything is read or recorded
     ep = api.endpoints(box)
     password = logins.secret_for(box, password_command)
     from contextlib import ExitStack
@@ -144,6 +158,8 @@ def sync(
     finally:
         stack.close()
         notifier.close()
+    streaks = api.soft_streaks(ledger, sends, days, mailbox=box.address)
+    added = api.suppress_streaks(ledger, streaks) if suppress_soft and streaks else 0
     data = {
         "mailbox": box.address,
         "host": report.host,
@@ -157,6 +173,8 @@ def sync(
         "linked": report.linked,
         "partial": report.partial,
         "capped": report.capped,
+        "soft_streaks": [s.address for s in streaks],
+        "soft_suppressed": added if suppress_soft else None,
     }
     if json_:
         print_json(data)
@@ -202,6 +220,53 @@ def sync(
                 f"which list more: {', '.join(report.capped)}"
             )
         )
+    if streaks:
+        say(soft_said(streaks, added if suppress_soft else None))
+
+
+def soft_measure() -> tuple[int, int]:
+    """``suppress soft``'s --sends and --days as the config file's ``[commands."suppress
+    soft"]`` sets them, else their defaults: ``bounces sync`` looks for what that command lists,
+    so the addresses it names are the ones found there. A value that command would refuse is
+    refused here too (exit 78), naming the key."""
+    from warmup import config
+    from warmup.cli import check_config_value, param_named
+    from warmup.errors import ConfigError
+
+    table = "suppress soft"
+    given = config.load().commands.get(table, {})
+    where = f"config file {config.path()}: {config.table_name(table)}"
+    measure = []
+    for name in ("sends", "days"):
+        param = param_named(suppress_soft, name)
+        assert param is not None
+        value = given.get(name, param.default)
+        check_config_value(param, where, name, table, value)
+        try:
+            measure.append(param.type.convert(value, param, None))
+        except click.BadParameter as exc:
+            raise ConfigError(f"{where} {name}: {exc.message}") from None
+    return measure[0], measure[1]
+
+
+def soft_said(streaks: list[SoftStreak], added: int | None) -> str:
+    """The line after a sync about the addresses that keep soft-bouncing: how many and why,
+    and what to do (``added`` None) or how many were suppressed."""
+    count = len({s.address for s in streaks})
+    why = ", ".join(dict.fromkeys(r for s in streaks for r in s.reasons))
+    if added is None:
+        them = "it" if count == 1 else "them"
+        return (
+            f"{plural(count, 'address', 'addresses')} {'keeps' if count == 1 else 'keep'} "
+            f"soft-bouncing ({why}): 'warmup suppress soft' lists {them}, --apply "
+            f"suppresses {them}."
+        )
+    old = count - added  # another process's meanwhile
+    return (
+        f"Suppressed {plural(added, 'address', 'addresses')} that kept soft-bouncing ({why})"
+        + (f"; {old} already {'was' if old == 1 else 'were'}" if old else "")
+        + "."
+    )
 
 
 @bounces.command("parse")
