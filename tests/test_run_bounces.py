@@ -415,3 +415,85 @@ def test_the_pool_s_members_now_are_the_ones_synced_and_watched(pool):
     finally:
         syncs.close()
     assert not [line for line in lines if "failed" in line], lines
+
+
+FULL = "full@example.com"
+
+
+def full_for_a_week(pool) -> None:  # type: ignore[no-untyped-def]
+    """BOX's three sends to FULL over eight days (through the sink, at given instants), each
+    answered by a mailbox-full DSN in the Dovecot inbox, not yet synced."""
+    from warmup import Gate
+
+    start = T0 - dt.timedelta(days=20)
+    reports = []
+    with Gate(BOX) as gate:
+        for n, day in enumerate((0, 4, 8), 1):
+            report = gate.send(message(FULL), now=start + dt.timedelta(days=day))
+            assert report.sent == [FULL]
+            reports.append(dsn(report.message_id, FULL, "4.2.2", "452 4.2.2 Mailbox full", n))
+    pool.append_many("INBOX", reports)
+
+
+def test_a_runs_sync_names_the_addresses_that_keep_soft_bouncing(pool, sink):
+    """The run's sync records the three mailbox-full bounces, and a log line says FULL keeps
+    soft-bouncing: the next message to it still goes (a person decides)."""
+    full_for_a_week(pool)
+    ledger = open_ledger()
+    later = Outbox(ledger).add(message(FULL, "later"), pool="P")
+
+    res = cli("run", "--once")
+
+    assert res.returncode == 0, res.stderr
+    assert f"bounce sync of {BOX}: 3 new bounces" in res.stdout
+    hint = [line for line in res.stdout.splitlines() if "soft-bouncing" in line]
+    assert len(hint) == 1 and hint[0].endswith(
+        f"{BOX}: 1 address keeps soft-bouncing (mailboxfull): 'warmup suppress soft' lists "
+        "it, --apply suppresses it."
+    ), res.stdout
+    assert ledger.message(later).state == "sent"
+    assert ledger.suppressions() == []
+
+
+def test_run_suppress_soft_suppresses_them_before_it_sends(pool, sink):
+    full_for_a_week(pool)
+    ledger = open_ledger()
+    later = Outbox(ledger).add(message(FULL, "later"), pool="P")
+    sent = len(sink.messages)
+
+    res = cli("run", "--once", "--suppress-soft")
+
+    assert res.returncode == 0, res.stderr
+    assert f"{BOX}: Suppressed 1 address that kept soft-bouncing (mailboxfull)." in res.stdout, (
+        res.stdout
+    )
+    assert ledger.message(later).state == "cancelled"
+    assert len(sink.messages) == sent  # nothing more went to FULL
+    [row] = ledger.suppressions()
+    assert (row["address"], row["kind"]) == (FULL, "soft")
+    # nothing new the next time: not looked for, nothing said
+    res = cli("run", "--once", "--suppress-soft")
+    assert res.returncode == 0 and "soft-bouncing" not in res.stdout, res.stdout
+
+
+def test_a_bad_soft_measure_in_the_config_file_stops_the_run_before_it_sends(
+    pool, sink, tmp_path, monkeypatch
+):
+    full_for_a_week(pool)
+    config = tmp_path / "config.toml"
+    config.write_text('[commands."suppress soft"]\ndays = -1\n')
+    monkeypatch.setenv("WARMUP_CONFIG", str(config))
+    ledger = open_ledger()
+    later = Outbox(ledger).add(message(FULL, "later"), pool="P")
+    sent = len(sink.messages)
+
+    res = cli("run", "--once")
+
+    assert res.returncode == 78, res.stderr
+    [line] = res.stderr.splitlines()
+    assert line.endswith('[commands."suppress soft"] days: -1 is not in the range 0<=x<=3650.')
+    assert ledger.message(later).state == "queued" and len(sink.messages) == sent
+    assert ledger.bounces(None, None) == []  # the sync did not run either
+    # --no-sync reads no bounces: the measure is not needed, and the run sends
+    assert cli("run", "--once", "--no-sync").returncode == 0
+    assert ledger.message(later).state == "sent"

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from itertools import groupby
 from typing import TYPE_CHECKING, Any
 
+from warmup.words import plural
+
 from .classify import recorded_reason
 
 if TYPE_CHECKING:
@@ -97,3 +99,24 @@ def _state(row: LastSend) -> str | None:
         return None
     reason = recorded_reason(row.kind, row.status or "", row.reply or "", row.diagnostic or "")
     return reason if reason in ADDRESS_STATES else None
+
+
+def said_of(streaks: Iterable[SoftStreak], added: int | None) -> str:
+    """The line after a sync about the addresses that keep soft-bouncing: how many and why,
+    and what to do (``added`` None) or how many were suppressed."""
+    streaks = list(streaks)
+    count = len({s.address for s in streaks})
+    why = ", ".join(dict.fromkeys(r for s in streaks for r in s.reasons))
+    if added is None:
+        them = "it" if count == 1 else "them"
+        return (
+            f"{plural(count, 'address', 'addresses')} {'keeps' if count == 1 else 'keep'} "
+            f"soft-bouncing ({why}): 'warmup suppress soft' lists {them}, --apply "
+            f"suppresses {them}."
+        )
+    old = count - added  # another process's meanwhile
+    return (
+        f"Suppressed {plural(added, 'address', 'addresses')} that kept soft-bouncing ({why})"
+        + (f"; {old} already {'was' if old == 1 else 'were'}" if old else "")
+        + "."
+    )

@@ -31,7 +31,6 @@ from warmup.instants import local_text, machine_zone
 from warmup.words import plural, shown
 
 if TYPE_CHECKING:
-    from warmup.bounces.streaks import SoftStreak
     from warmup.ledger import Ledger
 
 # "delayed": delay warnings (RFC 3464 Action: delayed), recorded and listed, never counted;
@@ -221,7 +220,9 @@ def sync(
             )
         )
     if streaks:
-        say(soft_said(streaks, added if suppress_soft else None))
+        from warmup.bounces.streaks import said_of
+
+        say(said_of(streaks, added if suppress_soft else None))
 
 
 def soft_measure() -> tuple[int, int]:
@@ -247,26 +248,6 @@ def soft_measure() -> tuple[int, int]:
         except click.BadParameter as exc:
             raise ConfigError(f"{where} {name}: {exc.message}") from None
     return measure[0], measure[1]
-
-
-def soft_said(streaks: list[SoftStreak], added: int | None) -> str:
-    """The line after a sync about the addresses that keep soft-bouncing: how many and why,
-    and what to do (``added`` None) or how many were suppressed."""
-    count = len({s.address for s in streaks})
-    why = ", ".join(dict.fromkeys(r for s in streaks for r in s.reasons))
-    if added is None:
-        them = "it" if count == 1 else "them"
-        return (
-            f"{plural(count, 'address', 'addresses')} {'keeps' if count == 1 else 'keep'} "
-            f"soft-bouncing ({why}): 'warmup suppress soft' lists {them}, --apply "
-            f"suppresses {them}."
-        )
-    old = count - added  # another process's meanwhile
-    return (
-        f"Suppressed {plural(added, 'address', 'addresses')} that kept soft-bouncing ({why})"
-        + (f"; {old} already {'was' if old == 1 else 'were'}" if old else "")
-        + "."
-    )
 
 
 @bounces.command("parse")

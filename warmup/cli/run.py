@@ -48,6 +48,12 @@ if TYPE_CHECKING:
     help="Sync the mailboxes' bounces over IMAP this often (and at once on new mail, by IDLE).",
 )
 @click.option("--no-sync", is_flag=True, help="Do not sync bounces over IMAP.")
+@click.option(
+    "--suppress-soft",
+    is_flag=True,
+    help="After a sync, suppress the addresses that keep soft-bouncing for its mailbox, as "
+    "'suppress soft --apply' does (else a log line names how many).",
+)
 @click.option("--no-view", is_flag=True, help="One log line per event, even on a terminal.")
 @password_option
 @pass_ledger
@@ -58,6 +64,7 @@ def run(
     timeout: float,
     sync_every: dt.timedelta,
     no_sync: bool,
+    suppress_soft: bool,
     no_view: bool,
     password_command: str | None,
 ) -> int:
@@ -72,7 +79,9 @@ def run(
 
     Bounces are synced over IMAP (INBOX, as 'warmup bounces sync') for the mailboxes it sends
     for: first before sending, then every --sync-every, and at once when IMAP IDLE says mail
-    arrived. A failed sync is logged and sending goes on.
+    arrived. A failed sync is logged and sending goes on. A sync that records bounces then
+    looks, as 'bounces sync' does, for the mailbox's addresses that keep soft-bouncing: a log
+    line names them, or --suppress-soft suppresses them.
 
     \b
     Example:
@@ -98,6 +107,13 @@ def run(
     # Checked with --no-sync too (by its type): a script's typo would surface only the day it
     # drops the flag.
     every = None if no_sync else sync_every
+    # 'suppress soft's measure as the config file sets it: a bad one stops the run before it
+    # sends (exit 78), as it stops 'bounces sync' before it reads.
+    soft = (3, 7)
+    if every is not None:
+        from warmup.cli.bounces import soft_measure
+
+        soft = soft_measure()
     view = None
     if not no_view and _terminal():
         from warmup.outbox.view import LiveView
@@ -155,6 +171,8 @@ def run(
             password_command=password_command,
             timeout=timeout,
             sync_every=every,
+            soft=soft,
+            suppress_soft=suppress_soft,
         ) as worker,
     ):
         stopper.append(worker)

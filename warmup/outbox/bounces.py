@@ -45,8 +45,14 @@ class BounceSync:
         timeout: float | None = None,
         notifier: Notifier | None = None,
         idle_retry: Callable[[int], float] | None = None,
+        soft: tuple[int, int] = (3, 7),
+        suppress_soft: bool = False,
     ) -> None:
         self.ledger = ledger
+        # ``suppress soft``'s --sends and --days: after a sync that recorded bounces, the
+        # mailbox's addresses that keep soft-bouncing are named, or (suppress_soft) suppressed
+        self._soft = soft
+        self._suppress_soft = suppress_soft
         self._idle_retry = idle_retry or backoff
         self.pool = pool
         self.every = every
@@ -167,7 +173,27 @@ class BounceSync:
             return False
         if report.bounces:
             self.log(f"{_stamp(self.clock())} bounce sync of {box.address}: {report.new_text()}")
+            self._soft_streaks(box)
         return True
+
+    def _soft_streaks(self, box: MailboxRow) -> None:
+        """After new bounces of ``box``: its addresses that now keep soft-bouncing, named in a
+        line, or suppressed (only new bounces can make a streak: not looked for otherwise)."""
+        from warmup.bounces.streaks import said_of
+
+        try:
+            streaks = api.soft_streaks(self.ledger, *self._soft, mailbox=box.address)
+            added = (
+                api.suppress_streaks(self.ledger, streaks, self.clock())
+                if self._suppress_soft and streaks
+                else None
+            )
+        except Exception as exc:  # as a failed sync: said, and sending goes on
+            why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            self.log(f"{_stamp(self.clock())} soft streaks of {box.address} not read: {why}")
+            return
+        if streaks:
+            self.log(f"{_stamp(self.clock())} {box.address}: {said_of(streaks, added)}")
 
     def watch(self, wake: Callable[[], object]) -> None:
         """Start an IMAP IDLE watcher for each mailbox (and, at each :meth:`run_due`, for a

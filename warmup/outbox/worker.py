@@ -170,6 +170,8 @@ class Worker:
         notifier: notify.Notifier | None = None,
         sync_every: dt.timedelta | None = None,
         idle_retry: Callable[[int], float] | None = None,
+        soft: tuple[int, int] = (3, 7),
+        suppress_soft: bool = False,
     ) -> None:
         self.ledger = ledger
         self.pool: PoolRow | None = ledger.pool(pool) if pool is not None else None
@@ -217,6 +219,8 @@ class Worker:
                 timeout=timeout,
                 notifier=self.notifier,
                 idle_retry=idle_retry,
+                soft=soft,
+                suppress_soft=suppress_soft,
             )
 
     # -- control -------------------------------------------------------------------------------
