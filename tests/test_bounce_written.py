@@ -54,6 +54,9 @@ NDRS = {
     # Lotus Domino's German release: "nicht im Domino-Verzeichnis aufgeführt" is its directory's
     # verdict as "not listed in Domino Directory" is in English, under the 5.0.0 it gives all
     "domino-de-not-in-directory.eml": ("k.brandt@handelshaus.example", "hard", "userunknown"),
+    # "X-Postfix; unknown user: ..." under 5.0.0, no Remote-MTA: Postfix's own local delivery
+    # found no such user (its directory's verdict), not a relayed reply a filter could mask
+    "postfix-own-note-unknown-user.eml": ("t.lindqvist@hostingco.example", "hard", "userunknown"),
 }
 # Written fixtures whose volume wording is Chinese only: the decision is the throttle rule.
 THROTTLED = ("aliyun-frequency-zh.eml", "exmail-frequency-zh.eml")
@@ -243,3 +246,41 @@ def test_unknown_user_under_a_policy_status_needs_the_rcpt_stage_stated(
     (bounce,) = parse_bounces(raw.replace(change[0], change[1], 1).encode())
     assert bounce.recipient == "m.okafor@client.example"
     assert (bounce.kind, bounce.reason) == ("block", "filtered"), bounce.steps
+
+
+@pytest.mark.parametrize(
+    ("change", "kind"),
+    [
+        (None, "hard"),
+        # the same words relayed from a remote SMTP reply, no stage stated: unconfirmed
+        (
+            ('X-Postfix; unknown user: "t.lindqvist"', 'smtp; 550 unknown user: "t.lindqvist"'),
+            "block",
+        ),
+        # an older Postfix's X-Postfix note quoting the remote server's reply: relayed
+        (
+            (
+                'X-Postfix; unknown user: "t.lindqvist"',
+                "X-Postfix; host mx.hostingco.example[192.0.2.61] said: 550 unknown user:"
+                '\n    "t.lindqvist"',
+            ),
+            "block",
+        ),
+        # the record names the remote MTA: its words are that MTA's, relayed
+        (("Status: 5.0.0", "Status: 5.0.0\nRemote-MTA: dns; mx.hostingco.example"), "block"),
+    ],
+)
+def test_a_postfix_note_is_its_own_verdict_only_when_it_quotes_no_remote_party(
+    change: tuple[str, str] | None, kind: str
+) -> None:
+    """Form observed in MailBounceDetector's public test messages (rgl/MailBounceDetector, MIT)
+    and BounceParser's t/corpus/warning-3.msg: Postfix's local delivery found no such user."""
+    raw = (WRITTEN / "postfix-own-note-unknown-user.eml").read_text()
+    if change is not None:
+        assert change[0] in raw
+        raw = raw.replace(change[0], change[1], 1)
+    (bounce,) = parse_bounces(raw.encode())
+    assert bounce.recipient == "t.lindqvist@hostingco.example"
+    assert (bounce.kind, bounce.reason) == (
+        (kind, "userunknown") if kind == "hard" else ("block", "filtered")
+    ), bounce.steps

@@ -895,6 +895,10 @@ _SKIP_ACTIONS = ("delivered", "relayed", "expanded")
 # the type open: "X-Local", Sendmail's "X-Unix" for its delivery programs), not a remote SMTP
 # reply: its "no such user" is its own directory's verdict, and its numbers no SMTP reply.
 _LOCAL_DIAGNOSTIC = re.compile(r"\s*x-(?:local|unix)\s*;", re.IGNORECASE)
+# Postfix writes "X-Postfix;" for its own notes: its local(8)/virtual(8) delivery's "unknown
+# user", a DNS failure, a loop; older releases also for a remote reply ("host ... said: 550").
+# A note that quotes no remote reply, in a record naming no Remote-MTA, is the host's own.
+_POSTFIX_NOTE = re.compile(r"\s*x-postfix\s*;", re.IGNORECASE)
 # What shows a notice's explanation of a recipient quotes another server's reply: a reply or
 # status code, a host named, its address. A DSN record with neither Diagnostic-Code nor
 # Remote-MTA (RFC 3464: both name the remote MTA's part) whose notice says only "Unknown user"
@@ -911,6 +915,16 @@ def _masked(address: str) -> bool:
     by its MTA or a privacy relay writes it): no letter or digit on one side of the '@'."""
     local, _, domain = address.rpartition("@")
     return not any(c.isalnum() for c in local) or not any(c.isalnum() for c in domain)
+
+
+def _postfix_own_note(diag: str, rec: dict[str, str]) -> bool:
+    """Whether a DSN record's Diagnostic-Code is Postfix's own note about its own delivery
+    ("X-Postfix; unknown user: ..."): no Remote-MTA named, no remote reply quoted."""
+    return bool(
+        _POSTFIX_NOTE.match(diag)
+        and not rec.get("remote-mta", "").strip()
+        and not _REMOTE_REPLY_RE.search(diag.split(";", 1)[1])
+    )
 
 
 def _parse_dsn(msg: Message, parts: _Parts) -> list[Bounce]:
@@ -945,7 +959,7 @@ def _parse_dsn(msg: Message, parts: _Parts) -> list[Bounce]:
             named = formats.header_addresses(parts.original, _ADDRESSEES) if not recipient else ()
             recipient = recipient or (next(iter(named)) if len(named) == 1 else "")
         diag = rec.get("diagnostic-code", "")
-        local = bool(_LOCAL_DIAGNOSTIC.match(diag))
+        local = bool(_LOCAL_DIAGNOSTIC.match(diag)) or _postfix_own_note(diag, rec)
         if ";" in diag[:12]:
             diag = diag.split(";", 1)[1]
         # "550 =?gb2312?b?...?=": a reply in Chinese some MTAs write as RFC 2047 words.
