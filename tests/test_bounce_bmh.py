@@ -5,7 +5,7 @@ Each of its rules' patterns was written out as a reply in our own words and give
 :func:`~warmup.bounces.classify.decide`; where warmup was wrong in our judgement it is fixed by a
 general rule, and the forms below (our wording, not BMH's samples) failed before it. Where BMH's
 category is cruder than warmup's reading (an inactive or suspended account, a relay refusal, a
-DNS time-out read as a dead address), warmup keeps its own (README, "Reproduce the parser's
+DNS time-out read as a dead address), warmup keeps its own (tests/corpus/README.md, "Reproduce the parser's
 figures")."""
 
 from __future__ import annotations

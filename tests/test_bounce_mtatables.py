@@ -11,7 +11,7 @@ notices of 2008-2012 (Lhost/Gmail.pm: its SMTP client states, its DNS errors), a
 module reads (its markers and the MTA's notice text as the module's comments quote them), with
 our own addresses; none is copied from any message. Each failed before its rule
 (``warmup/bounces/vendors.py`` ``_MTA_ROWS``). Where warmup disagrees with a table on purpose,
-README.md says why ("Reproduce the parser's figures").
+tests/corpus/README.md says why ("Reproduce the parser's figures").
 """
 
 from __future__ import annotations

@@ -21,8 +21,8 @@ PUBLISHED = Path(__file__).parent / "corpus" / "published"
 H, S, B = "hard", "soft", "block"
 # file (without .eml) -> (recipient, kind, reason). Ten reasons, one of them with its kind, were
 # written otherwise before the first run and changed to warmup's answer, which reads the same
-# words as well or better (README.md lists them: FIRST_RUN below keeps what was written first).
-# Later rounds changed three more (README.md says why): Exchange's 5.6.11 (a kind), qmail's
+# words as well or better (tests/corpus/README.md lists them: FIRST_RUN below keeps what was written first).
+# Later rounds changed three more (tests/corpus/README.md says why): Exchange's 5.6.11 (a kind), qmail's
 # gave-up, and Yahoo's 5.7.9 back to what was first written.
 EXPECTED: dict[str, tuple[str, str, str]] = {
     "o365-5110-not-found": ("ana.lopez@client.example", H, "userunknown"),
@@ -98,7 +98,7 @@ EXPECTED: dict[str, tuple[str, str, str]] = {
     "exim-pipelined-rcpt": ("uwe.vogt@client.example", H, "userunknown"),
     "qmail-sender-was-rejected": ("vera.wahl@client.example", B, "rejected"),
     "opensmtpd-no-mx-found": ("nell.owens@client-gone.example", H, "notaccept"),
-    # Fourth round (README.md): vendors and languages the fixtures lacked, answers written from
+    # Fourth round (tests/corpus/README.md): vendors and languages the fixtures lacked, answers written from
     # each vendor's documented meaning before the fixtures were parsed.
     "orange-421-too-many-connections": ("alain.bernard@orange.fr", S, "toomanyconn"),
     "outlookcom-s3150-block-list": ("brigitte.caron@hotmail.com", B, "blocked"),
@@ -129,7 +129,7 @@ EXPECTED: dict[str, tuple[str, str, str]] = {
     "kr-554-relay-operation-rejected": ("choi.yuna@client-kr.example", B, "norelaying"),
     "o365-57510-not-over-ipv6": ("uma.vale@client.example", B, "blocked"),
     "gmail-571-ipv6-guidelines": ("vic.wray@gmail.com", B, "requireptr"),
-    # Fifth round (README.md): a vendor's own user-unknown wording relayed with no X.1.x status
+    # Fifth round (tests/corpus/README.md): a vendor's own user-unknown wording relayed with no X.1.x status
     # and no stated SMTP stage, and a Japanese carrier's filter refusal in the same words.
     "yahoo-554-dd-no-account-ymail": ("wade.yale@ymail.com", H, "userunknown"),
     "mailru-550-invalid-mailbox-bk": ("yuri.zaitsev@bk.ru", H, "userunknown"),
@@ -137,7 +137,7 @@ EXPECTED: dict[str, tuple[str, str, str]] = {
     "imail-invalid-final-delivery-userid": ("alex.baker@client.example", H, "userunknown"),
     "domino-not-listed-relayed": ("hana.kim@client.example", H, "userunknown"),
     "docomo-550-unknown-user-after-data": ("haruka.sato@docomo.ne.jp", B, "filtered"),
-    # Sixth round (README.md): the notices of vendors the shared samples lack, each answer the
+    # Sixth round (tests/corpus/README.md): the notices of vendors the shared samples lack, each answer the
     # one sisimai's module for the format gives (from its code's tables), written before parsing.
     "activehunter-chkusr-no-mailbox": ("kai.lund@client.example", H, "userunknown"),
     "amavis-mta-blocked-user-unknown": ("lea.moor@client.example", H, "userunknown"),
@@ -303,7 +303,7 @@ def test_parse_json_figures_on_the_published_files(run: Callable[..., Result]) -
 
 
 # Fourth round of #14: each rule changed with the fixtures, on the file that showed it. Before the
-# change each of these was wrong (README.md gives the first run's figure).
+# change each of these was wrong (tests/corpus/README.md gives the first run's figure).
 
 
 def _one(name: str) -> tuple[str, str, str]:
