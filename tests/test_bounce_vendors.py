@@ -13,6 +13,7 @@ import pytest
 from click.testing import Result
 
 from warmup.bounces import parse_bounces
+from warmup.bounces.classify import decide
 
 VENDORS = Path(__file__).parent / "corpus" / "vendors"
 
@@ -61,6 +62,8 @@ EXPECTED = {
     "b-rejected-510.eml": ("amir.b@client.example", "block", "blocked"),
     "b-mailbox-unavailable-blocked-511.eml": ("bea.c@client.example", "block", "blocked"),
     "b-sender-callout-511.eml": ("dana.f@client.example", "block", "rejected"),
+    # RFC 5321's stock "mailbox unavailable", given by Yahoo after DATA: no directory verdict
+    "yahoo-mailbox-unavailable-after-data.eml": ("greta.vance@yahoo.com", "block", "filtered"),
 }
 
 
@@ -99,6 +102,45 @@ def test_a_failed_sender_callout_is_the_sender_s_under_a_relay_s_511() -> None:
     never suppressed (form observed in PHP-Bounce-Handler's public test messages)."""
     (bounce,) = parse_bounces((VENDORS / "b-sender-callout-511.eml").read_bytes())
     assert (bounce.kind, bounce.rule) == ("block", "words.sender-rejected"), bounce.steps
+
+
+def test_stock_mailbox_unavailable_after_data_is_no_directory_verdict() -> None:
+    """Yahoo answers from its own directory ("dd This user doesn't have a yahoo.com account",
+    "mailbox not found"), so its "user unknown" words were its verdict at any stage; but after
+    DATA it also refuses a message whose recipient it took at RCPT with "550 Request failed;
+    Mailbox unavailable", RFC 5321's stock text for any 550 (a reply quoted in a public issue
+    thread, PHPMailer/PHPMailer#2685). Read as the directory's, the good address was suppressed;
+    it is a filter's refusal after DATA, as anyone else's would be."""
+    (bounce,) = parse_bounces((VENDORS / "yahoo-mailbox-unavailable-after-data.eml").read_bytes())
+    assert (bounce.kind, bounce.rule) == ("block", "stage.after-data"), bounce.steps
+
+
+# (reply text, stage, reporting signature) -> (kind, rule): the stock text alone after DATA from
+# another directory-answering provider; a directory's own words beside it, after DATA too; the
+# stock text with no stage stated (GMX's, web.de's documented reply for an address they lack).
+STOCK_550 = {
+    ("550 Requested action not taken: mailbox unavailable", "DATA", "mx00.emig.gmx.net"): (
+        "block",
+        "stage.after-data",
+    ),
+    ("550 mailbox unavailable, user not found", "DATA", "mta5.am0.yahoodns.net"): (
+        "hard",
+        "mta.directory",
+    ),
+    ("550 Requested action not taken: mailbox unavailable", "", "mx00.emig.gmx.net"): (
+        "hard",
+        "mta.directory",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(STOCK_550))
+def test_stock_mailbox_unavailable_is_the_directory_s_only_before_data(
+    case: tuple[str, str, str],
+) -> None:
+    text, stage, mta = case
+    v = decide("5.0.0", "550", text, stage, mta)
+    assert (v.kind, v.rule) == STOCK_550[case], v.steps
 
 
 def test_parse_json_agrees_on_every_vendor_file(run: Callable[..., Result]) -> None:

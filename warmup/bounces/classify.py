@@ -416,10 +416,11 @@ def _unknown_user(
     # A mail system that answers from its own directory means its words, even with a 5.7.x
     # (Yandex's "550 5.7.1 No such user!") or after DATA (Yahoo's documented "552 1 Requested
     # mail action aborted, mailbox not found" answers the message, not RCPT).
+    after_data = stage == "DATA" or bool(AFTER_DATA.search(text))
     directory = directory_verdict(mta, text)
-    if directory:
+    if directory and not (after_data and _stock_only(text)):
         return "userunknown", "mta.directory", f"{directory} states its own directory's verdict"
-    if stage == "DATA" or AFTER_DATA.search(text):
+    if after_data:
         return "filtered", "stage.after-data", "refused after DATA, not at RCPT: a filter's mask"
     # A 5.7.x status beside "user unknown" is a filter's mask, unless the reporting MTA itself
     # states that the reply answered RCPT TO: then a directory refused the address, as at RCPT
@@ -438,6 +439,22 @@ def _unknown_user(
     # whose stage no one states is far more often a filter's mask than a directory verdict
     # (tests/test_bounce_folds.py measures it): not suppressed, counted as a block.
     return "filtered", "stage.unknown", "no SMTP stage and no known reporting MTA: unconfirmed"
+
+
+# RFC 5321's stock text for 550 (§4.2.3), which a server may send for any refusal: it says no
+# more than the code. After DATA the directory has already taken the address at RCPT, so this
+# text alone ("550 Request failed; Mailbox unavailable", a Yahoo reply to the message) is no
+# verdict of the directory's, whoever answered.
+_STOCK_550 = re.compile(r"(?:requested action not taken: )?mailbox (?:is )?unavailable")
+
+
+def _stock_only(text: str) -> bool:
+    """Whether the "user unknown" words of ``text`` are only RFC 5321's stock "mailbox
+    unavailable", nothing of the directory's own."""
+    if not _STOCK_550.search(text):
+        return False
+    rest = read_words(_STOCK_550.sub(" ", text))
+    return rest is None or rest.reason != "userunknown"
 
 
 def reason_of(status: str, reply: str, diagnostic: str, stage: str | None = None) -> str:
