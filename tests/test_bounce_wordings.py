@@ -318,6 +318,9 @@ def test_an_address_status_and_its_words_outweigh_another_rule_found_first(
         ("550 5.7.1 Sender account is inactive", "blocked", B),
         ("550 5.7.1 The sender's account is locked", "blocked", B),
         ("550 发件人账号被锁定，请联系管理员", "blocked", B),
+        # the sending of an account disabled, not the account (Mail.ru's wording, reworded)
+        ("550 Outgoing message sending for this account has been disabled", "blocked", B),
+        ("550 Sending by this user has been locked after abuse reports", "blocked", B),
         # the recipient's, as the words say (Coremail's prompt, Gmail's 5.2.1, Sina's 被锁)
         ("550 This account has been temporarily suspended", "suspend", S),
         ("550 5.2.1 The email account that you tried to reach is disabled.", "suspend", S),
