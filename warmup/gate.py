@@ -750,6 +750,11 @@ class Gate:
             data, rcpts = bytes(message), list(recipients or [])
         from warmup import smtp
 
+        # The way in before a slot: a password command that failed or printed nothing left a
+        # `released` slot for a message that could never leave, and one stopped mid-way
+        # (SIGTERM, a hang up) a `reserved` one, counted as sent and pacing the next send.
+        if self._session is None or self._session.smtp is None:
+            self._target()
         res = self.reserve(rcpts, message_id, now, claim=claim)
         for attempt in (1, 2):
             try:

@@ -1,0 +1,95 @@
+"""``warmup send`` when there is no password to be had: the password command fails, prints
+nothing or is stopped while it runs, or none is given anywhere. One line, exit 78 (130 for a
+Ctrl-C), and nothing in the ledger: no slot of any outcome for a message that could not leave,
+so neither the quota nor the pacing of the next send moves. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from tests import forkcli
+from tests.gatekit import BOX, add_box, cli, cue
+from warmup import open_ledger
+
+pytest_plugins = ["tests.pgkit"]  # ledger_url: each test runs on SQLite and PostgreSQL
+
+SEND = ("send", BOX, "--to", "lead@example.com", "--subject", "Hello", "--body", "Hi there")
+
+
+def written(url: str) -> dict[str, int]:
+    """How many rows the tables a send writes hold."""
+    ledger = open_ledger(url)
+    try:
+        with ledger.read() as conn:
+            return {
+                table: int(conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar() or 0)
+                for table in ("send", "day_stat", "event")
+            }
+    finally:
+        ledger.close()
+
+
+def quota() -> dict[str, object]:
+    res = cli("quota", BOX, "--json")
+    assert res.returncode == 0, res.stderr
+    [row] = json.loads(res.stdout)
+    return {k: row[k] for k in ("sent", "remaining", "status")}
+
+
+@pytest.mark.parametrize(
+    ("how", "said"),
+    [
+        (("--password-command", "echo not-the-password >&2; exit 3"), "exit code 3"),
+        (("--password-command", "true"), "the password command printed nothing"),
+        ((), "set WARMUP_PASSWORD"),
+    ],
+    ids=["command-fails", "command-prints-nothing", "none-anywhere"],
+)
+def test_no_password_is_one_line_exit_78_and_no_slot(ledger_url, how, said):
+    """It left a `released` slot: listed by every reader of sends, for a message that never
+    could have gone."""
+    add_box(2525)  # never connected to: the password is wanted first
+    before, was = written(ledger_url), quota()
+    res = cli(*SEND, *how, env={})
+    assert res.returncode == 78, res.stderr
+    assert res.stderr.startswith("Error: ") and said in res.stderr, res.stderr
+    assert len(res.stderr.splitlines()) == 1 and "Traceback" not in res.stderr
+    assert written(ledger_url) == before
+    assert quota() == was
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_a_send_stopped_while_its_password_command_runs_leaves_no_slot(
+    ledger_url, tmp_path: Path, signum
+):
+    """Stopped while the password command ran (a store waiting to be unlocked): SIGTERM or a
+    hang-up left a `reserved` slot, counted as sent until it expired and pacing the mailbox's
+    next send 5-10 minutes away, though nothing could have left; Ctrl-C a `released` one."""
+    add_box(2525)
+    before, was = written(ledger_url), quota()
+    started = tmp_path / "started"
+    proc = subprocess.Popen(
+        [*forkcli.command(), *SEND, "--password-command", f"touch {started}; exec sleep 60"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        cue(started, proc)
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode in (-signum, 128 + signum), err
+    assert "Traceback" not in err, err
+    assert written(ledger_url) == before
+    assert quota() == was
