@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.gatekit import BOX, PASSWORD_ENV, add_box, cli, policy_file
+from tests.test_ledger_files import read_only_folder  # noqa: F401  (the fixture)
 from warmup import Gate
 
 pytest_plugins = ["tests.pgkit"]  # ledger_url: each test runs on SQLite and PostgreSQL
@@ -254,3 +255,26 @@ def test_the_api_reads_one_mailboxs_streaks_when_asked(ledger_url):
             api.soft_streaks(ledger, mailbox="nobody@corp.example")
     finally:
         ledger.close()
+
+
+@pytest.mark.parametrize("json_", [False, True], ids=["table", "json"])
+def test_apply_refused_by_a_ledger_that_cannot_be_written_is_its_one_line_alone(
+    read_only_folder,  # noqa: F811
+    monkeypatch,
+    json_,
+):
+    """On a ledger this user cannot write (a read-only mount), --apply printed the table (or the
+    JSON) of the addresses, as if done, then the error: now the error line alone, exit 78."""
+    folder = read_only_folder
+    monkeypatch.setenv("WARMUP_DB", str(folder.db))
+    folder.writable(True)
+    for day in (0, 4, 8):
+        record(FULL, day, "4.2.2")
+    folder.writable(False)
+    before = folder.db.read_bytes(), folder.names()
+    res = cli("suppress", "soft", "--apply", *(["--json"] if json_ else []))
+    assert (res.returncode, res.stdout) == (78, ""), res.stdout
+    [line] = res.stderr.splitlines()
+    assert line.startswith(f"Error: ledger {folder.db} is read-only here"), line
+    assert (folder.db.read_bytes(), folder.names()) == before
+    assert len(listed()) == 1  # listing alone still reads it

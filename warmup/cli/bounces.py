@@ -564,6 +564,9 @@ def suppress_soft(ledger: Ledger, sends: int, days: int, apply: bool, json_: boo
         warmup suppress soft --sends 4 --days 14 --apply
     """
     found = api.soft_streaks(ledger, sends, days)
+    # Written before anything is printed: a write refused (a read-only ledger, a server gone)
+    # came after the table or the JSON of the addresses, read as done, then its error line.
+    added = api.suppress_streaks(ledger, found) if apply else 0
     if json_:
         print_json([s.to_dict() for s in found])
     elif found:
@@ -589,7 +592,6 @@ def suppress_soft(ledger: Ledger, sends: int, days: int, apply: bool, json_: boo
         if found and not json_:
             say("Listed only: --apply suppresses them.")
         return
-    added = api.suppress_streaks(ledger, found)
     old = len({s.address for s in found}) - added  # another process's meanwhile
     say(
         f"Suppressed {plural(added, 'address', 'addresses')}"
