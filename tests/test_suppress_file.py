@@ -260,6 +260,24 @@ def test_suppress_list_of_a_domain_names_the_domain_given_and_takes_an_internati
     )
 
 
+def test_one_address_at_an_international_domain_is_looked_up_and_taken_back_as_written(run):
+    """'@bücher.de' listed its addresses, but 'suppress list a@bücher.de' (is it suppressed?)
+    and 'suppress remove a@bücher.de' were refused, exit 65, "warmup sends without SMTPUTF8:
+    write it as a@xn--bcher-kva.de": a lookup sends nothing, and the ASCII form is the one the
+    ledger keeps (a bounce's recipient too)."""
+    import json
+
+    assert run("suppress", "add", "a@xn--bcher-kva.de", "--reason", "asked").exit_code == 0
+    for asked in ("a@Bücher.de", "Käufer <a@bücher.de>"):
+        res = run("suppress", "list", asked, "--json")
+        assert res.exit_code == 0, res.output
+        assert [s["address"] for s in json.loads(res.stdout)] == ["a@xn--bcher-kva.de"]
+    res = run("suppress", "remove", "a@bücher.de")
+    assert (res.exit_code, res.output) == (0, "a@xn--bcher-kva.de may be mailed again.\n")
+    res = run("suppress", "list", "a@bücher.de")
+    assert (res.exit_code, res.output) == (0, "a@xn--bcher-kva.de is not suppressed.\n")
+
+
 def test_a_file_too_large_for_a_list_is_refused_before_it_is_read_whole(run, tmp_path):
     """The file was read whole: 'suppress add --from /dev/zero' (or a multi-gigabyte log named
     by mistake) took memory until the kernel killed warmup. A sparse file one byte over the

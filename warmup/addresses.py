@@ -168,6 +168,20 @@ def named(address: str, what: str = "address") -> tuple[str, str]:
     return name, found.group(1).strip()
 
 
+def lookup(address: str, what: str = "address") -> str:
+    """``address`` as the ledger keeps it, to look it up (not to send to): :func:`normalize`
+    with ``limits=False``, and an international domain in its ASCII form (``a@bücher.de`` is
+    ``a@xn--bcher-kva.de``), as :func:`normalize_domain` takes ``@bücher.de``. Refused with
+    "write it as ...", the address asked about was the one a lookup can find."""
+    if isinstance(address, str):
+        text = address.strip()
+        named = _NAMED.match(text) if "<" in text else None
+        ascii_form = _idna((named.group(1) if named else text).strip())
+        if ascii_form:
+            return normalize(ascii_form, what, limits=False)
+    return normalize(address, what, limits=False)
+
+
 def normalize_domain(domain: str) -> str:
     """``@domain.tld`` as addresses at it are stored (lower case, an international name in its
     ASCII form: a lookup, not a new address), or :class:`DataError` naming what was given."""

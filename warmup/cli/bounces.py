@@ -489,7 +489,7 @@ def suppress_list(ledger: Ledger, match: str | None, limit: int, csv_: bool, jso
         if domain:
             match = addresses.normalize_domain(match)
         else:
-            match = addresses.normalize(match, limits=False)
+            match = addresses.lookup(match)
     # 200,000 suppressions printed 200,000 lines (12 s): the first --limit, and a line on
     # stderr saying how many there are.
     rows = ledger.suppressions(match, limit + 1 if limit else None)
@@ -611,7 +611,7 @@ def suppress_remove(ledger: Ledger, address: str) -> None:
     Example:
         warmup suppress remove someone@example.com
     """
-    clean = addresses.normalize(address, limits=False)  # a DSN's suppression is of any length
+    clean = addresses.lookup(address)  # a DSN's suppression is of any length
     if not ledger.unsuppress(clean):
         raise UsageError(f"{clean} is not suppressed (see 'warmup suppress list')")
     say(f"{clean} may be mailed again.")
