@@ -328,3 +328,19 @@ def test_a_byte_size_is_said_as_people_read_it(octets, said):
     from warmup.words import byte_size
 
     assert byte_size(octets) == said
+
+
+@pytest.mark.parametrize("typed", ["@example.com", "@Corp.Example"])
+def test_a_domain_given_as_an_address_is_said_to_be_a_domain(run, ledger_path, typed):
+    """`suppress list @DOMAIN` takes a domain, so people type `suppress add @DOMAIN` too: it
+    was "malformed address", which says nothing of why; now it says a domain is no address and
+    how to write one, exit 65, nothing kept."""
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    before = ledger_digest(ledger_path)
+    res = run("suppress", "add", typed, "--reason", "x")
+    assert res.exit_code == 65, res.output
+    assert res.output == (
+        f"Error: address {typed!r} is a domain, not an address: give each address at it "
+        f"(name@{typed[1:]})\n"
+    )
+    assert ledger_digest(ledger_path) == before

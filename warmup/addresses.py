@@ -130,6 +130,12 @@ def normalize(address: str, what: str = "address", *, limits: bool = True) -> st
             raise DataError(
                 f"{what} {address!r} is {len(several)} addresses in one: give each on its own"
             )
+        if text.startswith("@") and _ADDRESS.match(f"x{text}"):
+            # "@example.com" (as `suppress list @DOMAIN` takes it): a whole domain is no address
+            raise DataError(
+                f"{what} {address!r} is a domain, not an address: give each address at it "
+                f"(name@{text[1:]})"
+            )
         raise DataError(f"malformed {what} {address!r}: expected name@domain.tld")
     return text.lower()
 
