@@ -311,7 +311,7 @@ def parse(files: tuple[str, ...], explain: bool, json_: bool) -> None:
 
 @bounces.command("list")
 @click.argument("address", required=False, shell_complete=complete_mailbox)
-@click.option("--kind", type=click.Choice(KINDS), help="Only this kind.")
+@click.option("--kind", type=click.Choice(KINDS, case_sensitive=False), help="Only this kind.")
 @click.option(
     "--since",
     metavar="DATETIME",

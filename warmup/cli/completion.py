@@ -10,7 +10,7 @@ SHELLS = ("bash", "zsh", "fish")
 
 
 @cli.command()
-@click.argument("shell", type=click.Choice(SHELLS))
+@click.argument("shell", type=click.Choice(SHELLS, case_sensitive=False))
 def completion(shell: str) -> None:
     """Print the completion script for SHELL. Commands, options, mailbox addresses, pools,
     policies and providers then complete on TAB (addresses and pools from the ledger that

@@ -34,14 +34,14 @@ if TYPE_CHECKING:
 def endpoint_options(fn: Any) -> Any:
     fn = click.option(
         "--auth",
-        type=click.Choice(AUTHS),
+        type=click.Choice(AUTHS, case_sensitive=False),
         help="How it logs in: password (an app password) or oauth ('mailbox login --oauth'). "
         "Default: the provider's (oauth for m365 and gmail).",
     )(fn)
     for kind in ("imap", "smtp"):
         fn = click.option(
             f"--{kind}-security",
-            type=click.Choice(SECURITIES),
+            type=click.Choice(SECURITIES, case_sensitive=False),
             help=f"{kind.upper()} security (none only for loopback hosts).",
         )(fn)
         fn = click.option(f"--{kind}-port", type=int, help=f"{kind.upper()} port.")(fn)

@@ -156,7 +156,7 @@ def show(ledger: Ledger, name: str, json_: bool) -> int:
 @click.option("--port", type=int, help="Its port (default: 465 for ssl, 587 for starttls).")
 @click.option(
     "--security",
-    type=click.Choice(SECURITIES),
+    type=click.Choice(SECURITIES, case_sensitive=False),
     help="ssl (default), starttls, or none (only for a loopback host).",
 )
 @click.option("--user", help="Login name; its password is then read like 'mailbox login' does.")

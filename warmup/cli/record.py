@@ -94,7 +94,7 @@ def record_send(
     "--kind",
     default="hard",
     show_default=True,
-    type=click.Choice(["hard", "soft", "block", "complaint"]),
+    type=click.Choice(["hard", "soft", "block", "complaint"], case_sensitive=False),
     help="hard: the address is bad (suppressed); soft: transient; block: refused for policy, "
     "spam or reputation; complaint: the recipient reported it as spam (suppressed).",
 )

@@ -60,7 +60,7 @@ def _rate(value: Any) -> float | None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["table", "csv", "json"]),
+    type=click.Choice(["table", "csv", "json"], case_sensitive=False),
     default="table",
     show_default=True,
     help="Output format (csv and json give exact rates).",
