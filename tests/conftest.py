@@ -197,6 +197,19 @@ def ledger_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def _keyring_backend_restored() -> Iterator[None]:
+    """keyring picks its backend once a process, from ``PYTHON_KEYRING_BACKEND`` at its first
+    use: a test whose environment named the file keyring (an OAuth test) left it to every later
+    test of the same worker, whose in-process commands then read "the system keyring failed
+    (KeyError)" where no password is stored anywhere. Each test ends with the backend it found."""
+    import keyring.core
+
+    before = keyring.core._keyring_backend  # None: chosen afresh at the next use
+    yield
+    keyring.core._keyring_backend = before
+
+
 @pytest.fixture(scope="session")
 def migrated_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An empty SQLite ledger with every migration applied, made once per session (a schema
