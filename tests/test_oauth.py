@@ -183,12 +183,18 @@ def test_smtp_refusing_the_token_exits_77_naming_the_login_command(
 
 
 def test_no_login_yet_says_how_to_log_in(oauth_sink, file_keyring, ssl_cert_env, tmp_path):
+    """...before a slot is taken: a send with no login stored left a `released` row and a day's
+    count, as a failing password command did."""
+    from tests.test_send_no_password import written
+
     _m365_box(oauth_sink, tmp_path)
+    before = written(os.environ["WARMUP_DB"])
     res = _send()
     assert res.returncode == 78
     assert res.stderr.strip() == (
         f"Error: no OAuth login for {BOX}: log in with 'warmup mailbox login {BOX} --oauth'"
     )
+    assert written(os.environ["WARMUP_DB"]) == before
 
 
 def test_login_without_a_client_id_says_what_to_set(file_keyring, monkeypatch):

@@ -754,7 +754,9 @@ class Gate:
         # `released` slot for a message that could never leave, and one stopped mid-way
         # (SIGTERM, a hang up) a `reserved` one, counted as sent and pacing the next send.
         if self._session is None or self._session.smtp is None:
-            self._target()
+            secret = self._target().password
+            if not isinstance(secret, str):  # an OAuth mailbox: its stored login, at least
+                secret.check_login()
         res = self.reserve(rcpts, message_id, now, claim=claim)
         for attempt in (1, 2):
             try:

@@ -477,6 +477,13 @@ def sasl(user: str, token: str) -> str:
     return f"user={user}\x01auth=Bearer {token}\x01\x01"
 
 
+def _no_login(address: str) -> ConfigError:
+    return ConfigError(
+        f"no OAuth login for {address}: log in with 'warmup mailbox login "
+        f"{shlex.quote(address)} --oauth'"
+    )
+
+
 class Bearer:
     """Access tokens for one mailbox, refreshed from the keyring's refresh token as needed.
 
@@ -504,6 +511,14 @@ class Bearer:
         tokens = self._tokens
         return tokens.access_token if tokens is not None else None
 
+    def check_login(self) -> None:
+        """Raise :class:`ConfigError` (what to run) when no login is stored for the mailbox:
+        before a send takes a slot, as a password is read before it (no network)."""
+        from warmup import credentials
+
+        if self._tokens is None and not credentials.read_secret(SERVICE, self.address):
+            raise _no_login(self.address)
+
     def token(self, timeout: float = TIMEOUT) -> str:
         """A current access token (refreshed a minute before it expires; ``timeout``: seconds
         for the refresh's request)."""
@@ -523,10 +538,7 @@ class Bearer:
 
         stored = credentials.read_secret(SERVICE, self.address)
         if not stored:
-            raise ConfigError(
-                f"no OAuth login for {self.address}: log in with 'warmup mailbox login "
-                f"{shlex.quote(self.address)} --oauth'"
-            )
+            raise _no_login(self.address)
         try:
             entry = json.loads(stored)
             client_id, old = str(entry["client_id"]), str(entry["refresh_token"])
