@@ -80,6 +80,8 @@ def build(path: Path, days: int = 25, per_day: int = 200) -> int:
         ]
         assert ledger.record(box, bounces=bounces).counted == len(bounces)
     ledger.suppress(["manual@example.com"], "manual", "asked", at=at(DAY, 1))
+    ledger.suppress(["emptied@example.com"], "soft", "kept soft-bouncing", at=at(DAY, 1))
+    assert ledger.unsuppress("emptied@example.com", at=at(DAY, 2))
     api.pause(ledger, BOXES[1], "review", at=at(DAY - dt.timedelta(days=2), 12))
     api.resume(ledger, BOXES[1], at=at(DAY - dt.timedelta(days=1), 9))
     api.pause(ledger, BOXES[2], "still paused", at=at(DAY - dt.timedelta(days=1), 9))
@@ -147,6 +149,7 @@ def test_copy_between_sqlite_files_is_exact(run, tmp_path):
     copied, original = ledger_digest(dst), ledger_digest(src)
     del copied["warmup_migrations"], original["warmup_migrations"]  # each applied its own
     assert copied == original and len(copied["send"]) == 1000
+    assert len(copied["suppression_removal"]) == 1
 
 
 def test_copy_refuses_itself_and_reports_a_mismatch(run, tmp_path, monkeypatch):
@@ -179,6 +182,33 @@ def test_copy_to_an_unusable_target_fails_cleanly(run, tmp_path, bad):
         bad = str(tmp_path / "plain" / "x.db")  # its directory is a file: cannot be created
     res = run("--db", str(tmp_path / "a.db"), "db", "copy", "--to", bad)
     assert res.exit_code in (69, 78) and res.output.startswith("Error: ")
+
+
+def test_copy_to_postgresql_carries_the_removals_a_soft_streak_counts_from(run, tmp_path, pg_url):
+    """An address suppressed for a soft streak, then taken back (`suppress remove`): on the team
+    server the copy leads to, the old streak lists it no more, as on the SQLite file."""
+    src = tmp_path / "solo.db"
+    box = "sales@corp.example"
+    ledger = open_ledger(str(src))
+    api.add_mailbox(ledger, box, "exmail")
+    for day in (0, 4, 8):
+        when = at(DAY + dt.timedelta(days=day), 9)
+        api.record_send(ledger, box, ["full@example.com"], when)
+        bounce = BounceIn(
+            "full@example.com", "soft", when.add(minutes=5), key=f"b{day}", status="4.2.2"
+        )
+        assert ledger.record(ledger.mailbox(box), bounces=[bounce]).counted == 1
+    assert [s.address for s in api.soft_streaks(ledger)] == ["full@example.com"]
+    ledger.suppress(["full@example.com"], "soft", "kept soft-bouncing", at=at(DAY, 20))
+    assert ledger.unsuppress("full@example.com", at=at(DAY, 21))
+    ledger.close()
+
+    res = run("--db", str(src), "db", "copy", "--to", pg_url)
+    assert res.exit_code == 0, res.output
+    assert any(line.split()[:2] == ["suppression_removal", "1"] for line in res.output.splitlines())
+    for url in (str(src), pg_url):
+        listed = run("--db", url, "suppress", "soft", "--json")
+        assert (listed.exit_code, json.loads(listed.output)) == (0, []), url
 
 
 def test_copy_knows_every_table_the_migrations_create(tmp_path):

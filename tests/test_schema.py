@@ -110,6 +110,7 @@ def test_models_are_derived_from_the_schema():
         models.Send,
         models.Bounce,
         models.Suppression,
+        models.SuppressionRemoval,
         models.Event,
         models.DayStat,
         models.SyncState,
@@ -865,5 +866,37 @@ def test_an_older_ledgers_report_memos_are_dropped_and_kept_again_by_rev(ledger_
         assert list(_memos(ledger)) == ["a@corp.example"]
         api.record_send(ledger, "a@corp.example", ["late@example.com"], at(DAY, 15, tz="UTC"))
         assert _memos(ledger) == {}
+    finally:
+        ledger.close()
+
+
+def test_an_older_ledger_remembers_its_next_removals(ledger_url):  # noqa: F811
+    """m025: an m024 ledger gets the table of removals, empty (its earlier removals were never
+    kept: none is made up); its suppressions stay, and a removal from then on is remembered."""
+    ledger = open_ledger(ledger_url, migrate=False)
+    ledger.migrate(upto="m024_policy_events_say_what_was_in_force")
+    with ledger.write() as conn:
+        md = sa.MetaData()
+        md.reflect(conn)
+        assert "suppression_removal" not in md.tables
+        conn.execute(
+            md.tables["suppression"].insert(),
+            [{"address": "full@example.com", "kind": "soft", "reason": "3 sends in a row",
+              "mailbox_id": None, "created_at": at(DAY, 9, tz="UTC")}],
+        )  # fmt: skip
+    ledger.close()
+
+    ledger = open_ledger(ledger_url)
+    try:
+        assert ledger.pending_migrations() == []
+        removals = sa.select(schema.SUPPRESSION_REMOVAL)  # id, address, kind, reason, removed_at
+        with ledger.read() as conn:
+            assert conn.execute(removals).all() == []
+        assert list(ledger.suppressed(["full@example.com"])) == ["full@example.com"]
+        assert ledger.unsuppress("full@example.com", at=at(DAY, 12, tz="UTC"))
+        with ledger.read() as conn:
+            assert [tuple(r)[1:] for r in conn.execute(removals)] == [
+                ("full@example.com", "soft", "3 sends in a row", at(DAY, 12, tz="UTC"))
+            ]
     finally:
         ledger.close()

@@ -278,3 +278,100 @@ def test_apply_refused_by_a_ledger_that_cannot_be_written_is_its_one_line_alone(
     assert line.startswith(f"Error: ledger {folder.db} is read-only here"), line
     assert (folder.db.read_bytes(), folder.names()) == before
     assert len(listed()) == 1  # listing alone still reads it
+
+
+def test_a_removed_address_is_listed_again_only_for_new_streaks_after_its_removal(
+    ledger_url, smtp_ssl, ssl_cert_env, tmp_path, monkeypatch
+):
+    """A mailbox full for a week, suppressed by `suppress soft --apply`; the operator learns it
+    was emptied and runs `suppress remove`. The old streak no longer lists it, nor suppresses it
+    again (it did both at once: a removal left no record); sends after the removal make a new
+    streak of their own (a new full-mailbox send and the old ones are no streak), and a hard
+    bounce after it suppresses at once, as ever."""
+    for name, value in PASSWORD_ENV.items():
+        monkeypatch.setenv(name, value)
+    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml", daily=50)))
+    smtp_ssl.reject_rcpt = {FULL: (452, "4.2.2 Mailbox full: user is over quota")}
+    start = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(days=20)
+    with Gate(BOX) as gate:
+        for n, day in enumerate((0, 4, 8)):
+            gate.send(message(FULL, n), now=start + dt.timedelta(days=day))
+    ok("suppress", "soft", "--apply")
+    assert [(a, k) for a, k, _ in suppressed()] == [(FULL, "soft")]
+
+    assert ok("suppress", "remove", FULL) == f"{FULL} may be mailed again.\n"
+    removed = dt.datetime.now(dt.UTC)
+    assert suppressed() == []
+    assert listed() == []
+    assert listed("--sends", "2", "--days", "0") == []
+    again = ok("suppress", "soft", "--apply").splitlines()
+    assert again == [
+        "No address soft-bounced 3 sends in a row over 7 days or more.",
+        "Suppressed 0 addresses.",
+    ]
+    assert suppressed() == []
+
+    # Still full: one send after the removal is no streak, though with the old ones it was.
+    later = removed + dt.timedelta(hours=1)
+    with Gate(BOX) as gate:
+        assert gate.send(message(FULL, 3), now=later).results[FULL].outcome == "soft"
+    assert listed("--sends", "2", "--days", "0") == []
+    # Three over eight days after it are a streak again, from the first of them.
+    with Gate(BOX) as gate:
+        for n, day in enumerate((4, 8), start=4):
+            gate.send(message(FULL, n), now=later + dt.timedelta(days=day))
+    [row] = listed()
+    assert (row["sends"], row["first"]) == (3, later.isoformat())
+    assert ok("suppress", "soft", "--apply").splitlines()[-1] == "Suppressed 1 address."
+    assert [(a, k) for a, k, _ in suppressed()] == [(FULL, "soft")]
+
+    # Taken back again, then a hard bounce: suppressed at once, whatever the removals.
+    ok("suppress", "remove", FULL)
+    smtp_ssl.reject_rcpt = {FULL: (550, "5.1.1 User unknown")}
+    with Gate(BOX) as gate:
+        report = gate.send(message(FULL, 6), now=later + dt.timedelta(days=9))
+    assert report.results[FULL].outcome == "hard"
+    assert [(a, k) for a, k, _ in suppressed()] == [(FULL, "hard")]
+
+
+def test_a_streak_counts_the_sends_after_the_latest_removal_only(ledger_url):
+    """A removal at a given instant (the library's ``at``): a send at that very instant or
+    before is not counted, one after it is; the removal is kept with the kind and reason the
+    suppression had; taking back an address not suppressed writes nothing; of several removals,
+    the latest is the one that counts."""
+    import sqlalchemy as sa
+
+    from warmup import open_ledger
+    from warmup.ledger.schema import SUPPRESSION_REMOVAL
+
+    mailbox()
+    for day in (0, 4, 8):
+        record(FULL, day, "4.2.2")
+    [row] = listed("--sends", "2", "--days", "0")
+    last = dt.datetime.fromisoformat(row["last"])
+    before_last = last - dt.timedelta(days=4)  # the day-4 send's instant
+    ok("suppress", "soft", "--apply")
+    [(_, _, reason)] = suppressed()
+    ledger = open_ledger()
+    try:
+        assert ledger.unsuppress(FULL, at=before_last)
+        assert not ledger.unsuppress("nobody@example.com", at=last)
+        with ledger.read() as conn:  # (id,) address, kind, reason, removed_at
+            kept = [tuple(r)[1:] for r in conn.execute(sa.select(SUPPRESSION_REMOVAL))]
+        assert kept == [(FULL, "soft", reason, before_last)]
+        # The day-4 send is at the removal's instant: only the day-8 one is after it.
+        assert listed("--sends", "2", "--days", "0") == []
+        record(FULL, 12, "4.2.2")
+        [row] = listed("--sends", "2", "--days", "0")
+        assert (row["sends"], row["first"]) == (2, last.isoformat())
+        # Suppressed by hand and taken back after the day-12 send: the latest removal counts.
+        ok("suppress", "add", FULL, "--reason", "asked")
+        assert ledger.unsuppress(FULL, at=last + dt.timedelta(days=5))
+        assert listed("--sends", "2", "--days", "0") == []
+        with ledger.read() as conn:
+            kinds = conn.execute(
+                sa.select(SUPPRESSION_REMOVAL.c.kind).order_by(SUPPRESSION_REMOVAL.c.id)
+            ).scalars()
+            assert list(kinds) == ["soft", "manual"]
+    finally:
+        ledger.close()

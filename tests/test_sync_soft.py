@@ -110,6 +110,19 @@ def test_suppress_soft_says_how_many_it_suppressed(ledger_url, box):
     assert suppressed() == [(FULL, "soft")]
 
 
+def test_a_removal_is_not_undone_by_the_next_sync(ledger_url, box):
+    """`suppress remove` of an address a sync suppressed for its streak: the next sync with
+    --suppress-soft suppressed it again at once, from the same old sends (a removal left no
+    record); now it neither names nor suppresses it, and `suppress soft` lists it no more."""
+    full_for_a_week(box)
+    assert synced("--suppress-soft")["soft_suppressed"] == 1
+    assert ok("suppress", "remove", FULL) == f"{FULL} may be mailed again.\n"
+    again = synced("--suppress-soft")
+    assert (again["soft_streaks"], again["soft_suppressed"]) == ([], 0)
+    assert suppressed() == []
+    assert listed() == [(OTHER, THEIRS)]
+
+
 def test_the_config_file_makes_suppressing_the_default_and_sets_the_measure(ledger_path, box, cfg):
     """``suppress_soft = true`` under [commands."bounces sync"] suppresses without the flag;
     ``suppress soft``'s own --sends in the config file is the measure a sync uses too, so the

@@ -919,7 +919,9 @@ def soft_streaks(
     from that one only; its history alone is read) were each answered by a soft bounce for the
     address's own state (a full mailbox, a disabled one:
     :data:`warmup.bounces.streaks.ADDRESS_STATES`), the first at least ``days`` days before the
-    last; one a mailbox. Nothing is suppressed: see :func:`suppress_streaks`."""
+    last; one a mailbox. Of an address taken back (:meth:`warmup.ledger.Ledger.unsuppress`),
+    only the sends after its latest removal count. Nothing is suppressed: see
+    :func:`suppress_streaks`."""
     from warmup.bounces.streaks import soft_streaks as streaks
 
     for field, value, (low, high) in (

@@ -11,6 +11,7 @@ from warmup.ledger.models import (
     PoolMember,
     Send,
     Suppression,
+    SuppressionRemoval,
     SyncState,
 )
 
@@ -24,5 +25,6 @@ __all__ = [
     "PoolMember",
     "Send",
     "Suppression",
+    "SuppressionRemoval",
     "SyncState",
 ]

@@ -4,7 +4,9 @@ mailed for ever, each send another bounce in the mailbox's rate; ESPs suppress i
 
 Found here from what the ledger keeps (:meth:`warmup.ledger.Ledger.soft_bounced_sends`), the
 reason of each bounce read again from it (:func:`~warmup.bounces.classify.recorded_reason`);
-suppressed only when a person asks (``warmup suppress soft --apply``).
+suppressed only when a person asks (``warmup suppress soft --apply``). A person may take an
+address back (``warmup suppress remove``: the mailbox was emptied): the ledger then gives only
+its sends after that, so the streak that had it suppressed does not count again.
 """
 
 from __future__ import annotations

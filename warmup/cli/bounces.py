@@ -556,7 +556,8 @@ def suppress_list(ledger: Ledger, match: str | None, limit: int, csv_: bool, jso
 def suppress_soft(ledger: Ledger, sends: int, days: int, apply: bool, json_: bool) -> None:
     """List (--apply: suppress) the addresses that keep soft-bouncing for their own state: a
     mailbox's last N sends to each were all answered by a soft bounce whose reason is a full
-    mailbox (mailboxfull) or a suspended or disabled one (suspend), over D days or more.
+    mailbox (mailboxfull) or a suspended or disabled one (suspend), over D days or more;
+    of an address taken back by 'suppress remove', only the sends after its latest removal.
 
     \b
     Example:
@@ -605,7 +606,10 @@ def suppress_soft(ledger: Ledger, sends: int, days: int, apply: bool, json_: boo
 @click.argument("address")
 @pass_ledger
 def suppress_remove(ledger: Ledger, address: str) -> None:
-    """Allow an address again (e.g. a bounce was a mistake).
+    """Allow an address again (e.g. a bounce was a mistake, a full mailbox was emptied).
+
+    The removal is remembered: 'suppress soft' (and a sync's --suppress-soft) counts only the
+    address's sends after it, so an old streak does not suppress it again.
 
     \b
     Example:

@@ -231,7 +231,7 @@ class Ledger(
     - what happened: :meth:`record` (sends, bounces, events of one mailbox),
       :meth:`import_batch` (several mailboxes, registering new ones), :meth:`add_event`;
     - suppression: :meth:`suppress`, :meth:`suppressed`, :meth:`suppressions`,
-      :meth:`unsuppress`;
+      :meth:`unsuppress` (remembered), :meth:`soft_bounced_sends`;
     - the engine's inputs: :meth:`history`, :meth:`keep_memo` (and for many mailboxes at once
       :meth:`histories`, :meth:`keep_memos`);
     - the gate: :meth:`gate` (reserve, settle, expire: one mailbox's per-message path);

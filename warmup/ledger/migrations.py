@@ -868,6 +868,24 @@ def m024_policy_events_say_what_was_in_force(conn: Connection) -> None:
         )
 
 
+@migration
+def m025_suppression_removals(conn: Connection) -> None:
+    """The suppressions a person took back (``warmup suppress remove``), remembered: a removal
+    left no record, so the soft streak that had an address suppressed (``suppress soft``)
+    listed it again at once, and the next ``bounces sync --suppress-soft`` suppressed it again.
+    A ledger's earlier removals are not known: none is made up."""
+    sa.Table(
+        "suppression_removal",
+        sa.MetaData(),
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("address", sa.String, nullable=False),
+        sa.Column("kind", sa.String, nullable=False),
+        sa.Column("reason", sa.String),
+        sa.Column("removed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Index("ix_suppression_removal_address", "address", "removed_at"),
+    ).create(conn)
+
+
 MIGRATIONS_TABLE = sa.Table(
     "warmup_migrations",
     sa.MetaData(),

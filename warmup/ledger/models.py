@@ -77,6 +77,12 @@ Suppression = _model(
     schema.SUPPRESSION,
     "An address never to be mailed again by any mailbox of this ledger.",
 )
+SuppressionRemoval = _model(
+    "SuppressionRemoval",
+    schema.SUPPRESSION_REMOVAL,
+    """A suppression a person took back (``warmup suppress remove``): the address, when, and the
+``kind`` and ``reason`` of the suppression it ended.""",
+)
 Event = _model(
     "Event",
     schema.EVENT,
@@ -114,5 +120,6 @@ __all__ = [
     "Send",
     "Setting",
     "Suppression",
+    "SuppressionRemoval",
     "SyncState",
 ]

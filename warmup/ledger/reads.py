@@ -65,6 +65,7 @@ MIGRATION_NAMES = (
     "m022_timeline_cache_rev",
     "m023_unsubscribe_requests_uncounted",
     "m024_policy_events_say_what_was_in_force",
+    "m025_suppression_removals",
 )
 
 

@@ -204,6 +204,21 @@ SUPPRESSION = sa.Table(
     _ts("created_at"),
 )
 
+# Each suppression a person took back (``warmup suppress remove``): the address, when, and the
+# kind and reason of the suppression it ended. A soft streak (``Ledger.soft_bounced_sends``)
+# counts only the sends after an address's latest removal, so that the old streak which got it
+# suppressed does not list it, or suppress it, again. The gate never reads it.
+SUPPRESSION_REMOVAL = sa.Table(
+    "suppression_removal",
+    METADATA,
+    _id(),
+    sa.Column("address", sa.String, nullable=False),
+    sa.Column("kind", sa.String, nullable=False),
+    sa.Column("reason", sa.String),
+    _ts("removed_at"),
+    sa.Index("ix_suppression_removal_address", "address", "removed_at"),
+)
+
 EVENT = sa.Table(
     "event",
     METADATA,
@@ -406,6 +421,7 @@ DATA_TABLES = (
     SEND,
     BOUNCE,
     SUPPRESSION,
+    SUPPRESSION_REMOVAL,
     EVENT,
     DAY_STAT,
     SYNC_STATE,

@@ -1,6 +1,10 @@
 """Suppression: the addresses no mailbox mails again (a hard bounce's, a complaint's, a list
 given by a person), a mixin of :class:`warmup.ledger.Ledger` (through
-:class:`~warmup.ledger.records.Records`), on SQLAlchemy Core statements both backends run."""
+:class:`~warmup.ledger.records.Records`), on SQLAlchemy Core statements both backends run.
+
+A suppression taken back (:meth:`Suppressions.unsuppress`) is remembered (``suppression_removal``):
+the sends to the address before it no longer make a soft streak (:meth:`soft_bounced_sends`).
+The gate reads neither: a removal costs a send nothing."""
 
 from __future__ import annotations
 
@@ -11,8 +15,15 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from warmup.ledger.schema import BOUNCE, COUNTED, MAILBOX, SEND, SUPPRESSION
-from warmup.ledger.values import sql_limit, utc
+from warmup.ledger.schema import (
+    BOUNCE,
+    COUNTED,
+    MAILBOX,
+    SEND,
+    SUPPRESSION,
+    SUPPRESSION_REMOVAL,
+)
+from warmup.ledger.values import sql_limit, utc, wall_clock
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
@@ -126,7 +137,8 @@ class Suppressions:
         """The last ``sends`` sends (released slots aside: nothing left) of each mailbox (or of
         the one ``mailbox_id``) to each recipient not suppressed that it has at least ``sends``
         counted soft bounces of, by mailbox, recipient and time, each with the bounce counted
-        for it if any.
+        for it if any. A send made before the recipient's latest removal from the suppressions
+        (:meth:`unsuppress`) is none of these: a person took the address back after them.
 
         Bounded by the bounces: the sends of a recipient are read (through its index) only when
         a mailbox's bounces of it alone could make ``sends`` in a row. A counted bounce is
@@ -136,6 +148,11 @@ class Suppressions:
         """
         answered = sa.and_(BOUNCE.c.counted, BOUNCE.c.kind != "complaint")
         suppressed = sa.exists().where(SUPPRESSION.c.address == SEND.c.recipient)
+        # Made after the recipient's latest removal (none: any send): ix_suppression_removal_address.
+        since_removed = ~sa.exists().where(
+            SUPPRESSION_REMOVAL.c.address == SEND.c.recipient,
+            SUPPRESSION_REMOVAL.c.removed_at >= SEND.c.at,
+        )
         # One mailbox's: its bounces alone (ix_bounce_mailbox_day), not every mailbox's history
         # (a counted bounce is of its send's mailbox; the send's is said too, to be sure).
         mine = (
@@ -146,7 +163,7 @@ class Suppressions:
         often = (
             sa.select(SEND.c.mailbox_id, SEND.c.recipient)
             .select_from(BOUNCE.join(SEND, SEND.c.id == BOUNCE.c.send_id))
-            .where(answered, BOUNCE.c.kind == "soft", COUNTED, ~suppressed, *mine)
+            .where(answered, BOUNCE.c.kind == "soft", COUNTED, ~suppressed, since_removed, *mine)
             .group_by(SEND.c.mailbox_id, SEND.c.recipient)
             .having(sa.func.count() >= sends)
             .cte("often")
@@ -160,7 +177,7 @@ class Suppressions:
         # ranked apart and left out below.
         last = (
             sa.select(SEND.c.id, SEND.c.mailbox_id, SEND.c.recipient, SEND.c.at, newest.label("n"))
-            .where(SEND.c.recipient.in_(sa.select(often.c.recipient)), COUNTED)
+            .where(SEND.c.recipient.in_(sa.select(often.c.recipient)), COUNTED, since_removed)
             .subquery("last")
         )
         query = (
@@ -229,11 +246,25 @@ class Suppressions:
         with self.read() as conn:
             return int(conn.execute(_matching(query, match)).scalar_one())
 
-    def unsuppress(self, address: str) -> bool:
+    def unsuppress(self, address: str, at: dt.datetime | None = None) -> bool:
+        """Take ``address``'s suppression back (False: it had none, and nothing is written),
+        remembered at ``at`` (default now) with the kind and reason it had: a soft streak then
+        counts only the sends made after it (:meth:`soft_bounced_sends`)."""
+        when = utc(at or wall_clock())
         with self.write() as conn:
-            return bool(
-                conn.execute(SUPPRESSION.delete().where(SUPPRESSION.c.address == address)).rowcount
+            gone = conn.execute(
+                SUPPRESSION.delete()
+                .where(SUPPRESSION.c.address == address)
+                .returning(SUPPRESSION.c.kind, SUPPRESSION.c.reason)
+            ).first()
+            if gone is None:
+                return False
+            conn.execute(
+                SUPPRESSION_REMOVAL.insert().values(
+                    address=address, kind=gone.kind, reason=gone.reason, removed_at=when
+                )
             )
+            return True
 
 
 def _matching(query: Any, match: str | None) -> Any:
