@@ -302,6 +302,10 @@ def test_a_removed_address_is_listed_again_only_for_new_streaks_after_its_remova
     assert ok("suppress", "remove", FULL) == f"{FULL} may be mailed again.\n"
     removed = dt.datetime.now(dt.UTC)
     assert suppressed() == []
+    # Asked about, it says it was taken back, when, and what it was (it said "not suppressed")
+    said = ok("suppress", "list", FULL)
+    assert said.startswith(f"{FULL} is not suppressed. Taken back 20"), said
+    assert f"('suppress remove'); it was soft: 3 sends in a row from {BOX} soft-bounced" in said
     assert listed() == []
     assert listed("--sends", "2", "--days", "0") == []
     again = ok("suppress", "soft", "--apply").splitlines()

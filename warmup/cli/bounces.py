@@ -515,12 +515,19 @@ def suppress_list(ledger: Ledger, match: str | None, limit: int, csv_: bool, jso
         out.writerows([r["address"], r["kind"], r["reason"], r["created_at"]] for r in rows)
         return
     if not rows:
+        removal = None if match is None or domain else ledger.last_removal(match)
         click.echo(
             "No suppressed addresses."
             if match is None
             else f"No suppressed addresses at {match[1:]}."
             if domain
             else f"{match} is not suppressed."
+            + (
+                ""
+                if removal is None
+                else f" Taken back {local_text(removal['removed_at'], machine_zone())} "
+                f"('suppress remove'); it was {removal['kind']}: {shown(removal['reason'])}."
+            )
         )
         return
     print_table(

@@ -266,6 +266,25 @@ class Suppressions:
             )
             return True
 
+    def last_removal(self, address: str) -> dict[str, Any] | None:
+        """The latest time ``address``'s suppression was taken back (:meth:`unsuppress`): when,
+        and the kind and reason it had; None if never."""
+        query = (
+            sa.select(
+                SUPPRESSION_REMOVAL.c.kind,
+                SUPPRESSION_REMOVAL.c.reason,
+                SUPPRESSION_REMOVAL.c.removed_at,
+            )
+            .where(SUPPRESSION_REMOVAL.c.address == address)
+            .order_by(SUPPRESSION_REMOVAL.c.removed_at.desc())
+            .limit(1)
+        )
+        with self.read() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            return None
+        return {"kind": row.kind, "reason": row.reason, "removed_at": utc(row.removed_at)}
+
 
 def _matching(query: Any, match: str | None) -> Any:
     """``query`` over the suppressions ``match`` names (:meth:`Suppressions.suppressions`)."""
