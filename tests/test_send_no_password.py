@@ -93,3 +93,21 @@ def test_a_send_stopped_while_its_password_command_runs_leaves_no_slot(
     assert "Traceback" not in err, err
     assert written(ledger_url) == before
     assert quota() == was
+
+
+def test_what_the_ledger_alone_refuses_runs_no_password_command(ledger_url, tmp_path: Path):
+    """Reading the password before the slot put it before the refusals too: a suppressed
+    recipient, or the same message again, exited 78 for a password no send would have used
+    (and ran the password command, a store to unlock, for nothing). They are 65 again, and
+    the command is not run."""
+    add_box(2525)
+    assert cli("suppress", "add", "gone@example.com", "--reason", "asked").returncode == 0
+    ran = tmp_path / "ran"
+    command = f"touch {ran}; exit 3"
+    before = written(ledger_url)
+    res = cli("send", BOX, "--to", "gone@example.com", "--body", "Hi", "--password-command",
+              command, env={})  # fmt: skip
+    assert res.returncode == 65, res.stderr
+    assert "suppressed recipient(s), not sent: gone@example.com" in res.stderr, res.stderr
+    assert not ran.exists()
+    assert written(ledger_url) == before

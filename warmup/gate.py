@@ -407,6 +407,18 @@ class Gate:
         rcpts = list(dict.fromkeys(addresses.normalize(r, "recipient") for r in recipients))
         check_resend(rcpts, message_id, self.ledger.message_slots(self.box, message_id, rcpts))
 
+    def _refuse_without_login(self, recipients: list[str], message_id: str | None) -> None:
+        """Raise what :meth:`reserve` would for a suppressed recipient or a message sent
+        already, reserving nothing: before a password is read (a first send only)."""
+        if not recipients:
+            return  # reserve says so
+        rcpts = list(dict.fromkeys(addresses.normalize(r, "recipient") for r in recipients))
+        bad = self.check_suppressed(rcpts)
+        if bad:
+            raise suppressed_refusal(bad)
+        if message_id:
+            self.check_resend(rcpts, message_id)
+
     def check_suppressed(self, recipients: list[str]) -> dict[str, str]:
         with self._lock:
             return self._db.suppressed(recipients)
@@ -754,6 +766,9 @@ class Gate:
         # `released` slot for a message that could never leave, and one stopped mid-way
         # (SIGTERM, a hang up) a `reserved` one, counted as sent and pacing the next send.
         if self._session is None or self._session.smtp is None:
+            # What the ledger alone refuses needs no password: a suppressed recipient, a message
+            # sent already (65 as ever, not 78 for a password that was never needed).
+            self._refuse_without_login(rcpts, message_id)
             secret = self._target().password
             if not isinstance(secret, str):  # an OAuth mailbox: its stored login, at least
                 secret.check_login()
