@@ -476,6 +476,29 @@ def test_run_suppress_soft_suppresses_them_before_it_sends(pool, sink):
     assert res.returncode == 0 and "soft-bouncing" not in res.stdout, res.stdout
 
 
+def test_run_suppress_soft_suppresses_the_streaks_an_earlier_run_named(pool, sink):
+    """The run without the flag named FULL and pointed at --apply; run again with
+    --suppress-soft, its sync recorded nothing new, so it did not look, and the next message
+    went to FULL, one more bounce: the flag acts on a mailbox's first sync, new bounces or not."""
+    full_for_a_week(pool)
+    ledger = open_ledger()
+    named = cli("run", "--once")
+    assert "1 address keeps soft-bouncing" in named.stdout, named.stdout
+    later = Outbox(ledger).add(message(FULL, "later"), pool="P")
+    sent = len(sink.messages)
+
+    res = cli("run", "--once", "--suppress-soft")
+
+    assert res.returncode == 0, res.stderr
+    assert "new bounces" not in res.stdout  # nothing new was synced
+    assert f"{BOX}: Suppressed 1 address that kept soft-bouncing (mailboxfull)." in res.stdout, (
+        res.stdout
+    )
+    assert ledger.message(later).state == "cancelled"
+    assert len(sink.messages) == sent
+    assert [r["address"] for r in ledger.suppressions()] == [FULL]
+
+
 def test_a_bad_soft_measure_in_the_config_file_stops_the_run_before_it_sends(
     pool, sink, tmp_path, monkeypatch
 ):

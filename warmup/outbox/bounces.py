@@ -53,6 +53,10 @@ class BounceSync:
         # mailbox's addresses that keep soft-bouncing are named, or (suppress_soft) suppressed
         self._soft = soft
         self._suppress_soft = suppress_soft
+        # The mailboxes whose streaks were looked for: with suppress_soft each one's first sync
+        # looks, new bounces or not (its streaks may predate this run: named by a run without
+        # the flag, whose hint was to add it).
+        self._looked: set[int] = set()
         self._idle_retry = idle_retry or backoff
         self.pool = pool
         self.every = every
@@ -173,12 +177,13 @@ class BounceSync:
             return False
         if report.bounces:
             self.log(f"{_stamp(self.clock())} bounce sync of {box.address}: {report.new_text()}")
+        if report.bounces or (self._suppress_soft and box.id not in self._looked):
             self._soft_streaks(box)
         return True
 
     def _soft_streaks(self, box: MailboxRow) -> None:
-        """After new bounces of ``box``: its addresses that now keep soft-bouncing, named in a
-        line, or suppressed (only new bounces can make a streak: not looked for otherwise)."""
+        """After new bounces of ``box`` (or its first sync, with suppress_soft): its addresses
+        that now keep soft-bouncing, named in a line, or suppressed."""
         from warmup.bounces.streaks import said_of
 
         try:
@@ -192,6 +197,7 @@ class BounceSync:
             why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             self.log(f"{_stamp(self.clock())} soft streaks of {box.address} not read: {why}")
             return
+        self._looked.add(box.id)
         if streaks:
             self.log(f"{_stamp(self.clock())} {box.address}: {said_of(streaks, added)}")
 
