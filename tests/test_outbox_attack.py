@@ -533,3 +533,30 @@ def test_queue_add_reads_no_further_than_it_takes_of_a_file_without_end(
     )  # fmt: skip
     assert (proc.returncode, proc.stdout, proc.stderr) == (65, "", said + "\n")
     assert ledger_digest(db) == before
+
+
+def test_the_worker_s_line_for_a_message_to_many_recipients_names_ten_and_counts_the_rest(
+    sink, ssl_cert_env, tmp_path, password
+):  # type: ignore[no-untyped-def]
+    """A message to 10,000 recipients (a mailbox allowed 20,000 a day) went, and 'run' said
+    so in one line of some 200 KB listing every one of them, as it did of those it left out
+    as suppressed: a journal cuts such a line, a terminal scrolls for pages. The line names
+    ten and counts the rest ('queue show' lists them all); here 40, 15 of them suppressed."""
+    pool_of(sink.port, tmp_path, n=1, daily=50)
+    rcpts = [f"r{i}@example.com" for i in range(40)]
+    msg = _plain(rcpts[0])
+    msg.replace_header("To", ", ".join(rcpts))
+    Outbox(open_ledger()).add(msg, pool="P")
+    gone = [f"r{i}@example.com" for i in range(25, 40)]
+    res = cli("suppress", "add", *gone, "--reason", "asked")
+    assert res.returncode == 0, res.stderr
+
+    res = cli("run", "--once", "--no-sync")
+
+    assert res.returncode == 0, res.stderr
+    [dropped] = [line for line in res.stdout.splitlines() if " suppressed #1: " in line]
+    assert dropped.endswith(": " + ", ".join(gone[:10]) + " and 5 more"), dropped
+    [sent] = [line for line in res.stdout.splitlines() if " sent #1 " in line]
+    assert f" to {', '.join(rcpts[:10])} and 15 more: " in sent, sent
+    assert len(sent) < 1000, sent
+    assert [len(m.rcpt_tos) for m in sink.messages] == [25]

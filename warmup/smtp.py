@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 from warmup import credentials, headers
 from warmup.errors import ConfigError, DataError, PermissionFailure, TempFail, Unavailable
 from warmup.neterr import Opening, TimedReader, describe
-from warmup.words import byte_size, scrubbed, undeclared_text
+from warmup.words import byte_size, scrubbed, some, undeclared_text
 
 if TYPE_CHECKING:
     from warmup.oauth import Bearer
@@ -176,12 +176,12 @@ def _login_wanted(
     sent = [r for r, v in kept.items() if v.outcome == "sent"]
     hard = [r for r, v in kept.items() if v.outcome == "hard"]
     done = (
-        f"the message went to {_some(sent)} with the envelope (CHUNKING), not to the others"
+        f"the message went to {some(sent, 3)} with the envelope (CHUNKING), not to the others"
         if sent
         else "nothing was sent"
     )
     if hard:
-        done += f" ({_some(hard)} refused for good, recorded)"
+        done += f" ({some(hard, 3)} refused for good, recorded)"
     if fix is None:
         fix = (
             f"check the mailbox's login with 'warmup doctor {shlex.quote(mail_from)}'"
@@ -194,12 +194,6 @@ def _login_wanted(
         f"{host or 'the server'} wants a login before {verb} ({code} {text}); {done}: {fix}",
         kept,
     )
-
-
-def _some(addresses: list[str]) -> str:
-    """Up to three of ``addresses``, for a one-line message."""
-    more = len(addresses) - 3
-    return ", ".join(addresses[:3]) + (f" and {more} more" if more > 0 else "")
 
 
 def _smtp_auth_off(reply: str) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -14,6 +14,13 @@ def plural(n: int, noun: str, nouns: str | None = None) -> str:
     """``1 send``, ``2 sends``, ``0 sends``; ``nouns`` for a plural not made with -s
     (``plural(2, "mailbox", "mailboxes")``)."""
     return f"{n} {noun if n == 1 else nouns or noun + 's'}"
+
+
+def some(items: Sequence[str], most: int = 10) -> str:
+    """The first ``most`` of ``items`` and how many more, for one line: a message may have
+    thousands of recipients, a file thousands of rows."""
+    more = f" and {len(items) - most:,} more" if len(items) > most else ""
+    return ", ".join(items[:most]) + more
 
 
 def byte_size(octets: int) -> str:

@@ -28,7 +28,7 @@ from warmup.errors import DataError, UsageError
 from warmup.files import DataFile, StandardInput
 from warmup.ledger import MailboxRow, OutboxRow
 from warmup.ledger.values import OUTBOX_STATES
-from warmup.words import plural, shown
+from warmup.words import plural, shown, some
 
 if TYPE_CHECKING:
     from warmup.ledger import Ledger
@@ -209,21 +209,21 @@ def add(
     if got.duplicates:
         twice = [f"{rcpt} ({where})" for rcpt, where in got.duplicates]
         click.echo(
-            f"Skipped {plural(len(twice), 'duplicate recipient')}: {_some(twice)}; "
+            f"Skipped {plural(len(twice), 'duplicate recipient')}: {some(twice)}; "
             f"each recipient is queued once, from its first row.",
             err=True,
         )
     if got.already:
         again = [f"{where} (#{i})" for where, i in got.already]
         click.echo(
-            f"Skipped {plural(len(again), 'message')} already queued: {_some(again)}; the "
+            f"Skipped {plural(len(again), 'message')} already queued: {some(again)}; the "
             f"same message is queued once{' per campaign' if campaign else ''}.",
             err=True,
         )
     if got.in_campaign:
         click.echo(
             f"Skipped {plural(len(got.in_campaign), 'recipient')} already in campaign "
-            f"{campaign}: {_some(got.in_campaign)}; a recipient is mailed once per campaign "
+            f"{campaign}: {some(got.in_campaign)}; a recipient is mailed once per campaign "
             f"(another --campaign name queues it again).",
             err=True,
         )
@@ -280,12 +280,6 @@ def _read_eml(path: DataFile) -> bytes | DataError:
     if len(data) > MESSAGE_LIMIT:
         return DataError(f"{path}: {size_error()}")
     return data
-
-
-def _some(items: Sequence[str], shown: int = 10) -> str:
-    """The first ``shown`` of ``items``, and how many more (a file may repeat thousands)."""
-    more = f" and {len(items) - shown} more" if len(items) > shown else ""
-    return ", ".join(items[:shown]) + more
 
 
 @queue.command("list")
@@ -351,7 +345,7 @@ def list_(ledger: Ledger, campaign: str | None, state: str | None, limit: int, j
                     if r.pool_id
                     else names.get(r.mailbox_id or 0, "mailbox (removed)" if r.mailbox_id else None)
                 ),
-                _some(list(r.recipients), 2),
+                some(list(r.recipients), 2),
                 r.attempts,
                 f"{due[r.id]:%Y-%m-%d %H:%M}" if r.id in due else None,
                 (r.last_reply or "")[:60] or None,

@@ -25,6 +25,7 @@ from warmup.outbox.sentas import as_sent, overflow_sender
 from warmup.policy import Allowance
 from warmup.refusals import suppressed_refusal
 from warmup.smtp import LoginWanted, Outcome, TooBig
+from warmup.words import some
 
 LEDGER_PATIENCE = 30.0  # seconds a sent message's record waits for an unavailable ledger
 # Gates whose ledger connection is kept between messages, the most recently sent-from: the
@@ -398,7 +399,7 @@ class Delivery:
             return self._retry(msg, box, reply, attempt=soft, recipients=list(again))
         self._settled_line(state, outcomes)(
             f"{stamp(self.clock())} {state} #{msg.id} {msg.message_id} from {box.address} "
-            f"to {', '.join(rcpts)}: {reply}"
+            f"to {some(rcpts)}: {reply}"
         )
         # A try made, this one included: TRIES of a message sent at once is 1, not 0.
         return self._settle(msg, state, reply=reply, sent_by=box.id, attempt=True)
@@ -409,7 +410,7 @@ class Delivery:
         """``msg`` without the recipients ``exc`` says are suppressed: queued to the rest,
         else cancelled."""
         left = [r for r in rcpts if r not in exc.recipients]
-        self.log(f"{stamp(now)} suppressed #{msg.id}: {', '.join(exc.recipients)}")
+        self.log(f"{stamp(now)} suppressed #{msg.id}: {some(list(exc.recipients))}")
         if left:
             # fewer recipients: due as it was, so this pass sends it to the others
             # (not the next cron run); else after the pass, never claimed in a loop
@@ -476,7 +477,7 @@ class Delivery:
         now = self.clock()
         bad = self.ledger.suppressed(rcpts)
         if bad:
-            self.log(f"{stamp(now)} suppressed #{msg.id}: {', '.join(sorted(bad))}")
+            self.log(f"{stamp(now)} suppressed #{msg.id}: {some(sorted(bad))}")
             rcpts = [r for r in rcpts if r not in bad]
             if not rcpts:
                 return self._settle(msg, "cancelled", reply="every recipient is suppressed")
@@ -512,7 +513,7 @@ class Delivery:
             # suppressed (the row named them as mailed).
             self._settled_line(state, outcomes)(
                 f"{stamp(self.clock())} {state} #{msg.id} {msg.message_id} via the overflow "
-                f"channel of pool {pool.name} from {sender} to {', '.join(rcpts)}: {exc}"
+                f"channel of pool {pool.name} from {sender} to {some(rcpts)}: {exc}"
             )
             return self._settle(
                 msg, state, reply=str(exc)[:500], recipients=rcpts if bad else None, attempt=True
@@ -539,7 +540,7 @@ class Delivery:
             return self._retry(msg, None, reply, attempt=soft, recipients=list(again))
         self._settled_line(state, outcomes)(
             f"{stamp(self.clock())} {state} #{msg.id} {msg.message_id} via the overflow "
-            f"channel of pool {pool.name} from {sender} to {', '.join(rcpts)}: {reply}"
+            f"channel of pool {pool.name} from {sender} to {some(rcpts)}: {reply}"
         )
         return self._settle(
             msg, state, reply=reply, recipients=rcpts if bad else None, attempt=True
