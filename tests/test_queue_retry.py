@@ -224,3 +224,34 @@ def test_retry_of_a_cancelled_message_keeps_its_not_before(run, ledger_url):
         f"Queued message {mid} again as {row['message_id']}; it is due at "
         f"{later:%Y-%m-%dT%H:%M:%SZ}, its --not-before.\n"
     )
+
+
+def test_retry_of_a_message_whose_every_recipient_is_suppressed_is_refused(run, ledger_url):
+    """'run --suppress-soft' suppressed the one recipient of a queued message and the worker
+    cancelled it; 'queue retry' said "Queued message 1 again" (exit 0), 'queue status' gave
+    its campaign a finish date, and the next pass cancelled it again. Refused now, naming the
+    suppressions and the way on; one recipient allowed again, it is retried (to that one)."""
+    assert run("mailbox", "add", "a@corp.example", "--provider", "exmail").exit_code == 0
+    msg = _hello()
+    msg.replace_header("To", "lead@example.com, other@example.com")
+    ledger = open_ledger(str(ledger_url))
+    try:
+        mid = Outbox(ledger).add(msg, mailbox="a@corp.example", campaign="dec")
+        assert mid is not None
+    finally:
+        ledger.close()
+    assert run("queue", "cancel", str(mid)).exit_code == 0
+    for address in ("lead@example.com", "other@example.com"):
+        assert run("suppress", "add", address, "--reason", "asked").exit_code == 0
+    before = _refused(
+        run,
+        mid,
+        f"Error: message {mid}: every recipient is suppressed (lead@example.com: manual, "
+        f"other@example.com: manual), nothing to send; allow one again with 'warmup suppress "
+        f"remove ADDRESS' to retry it\n",
+    )
+    assert before[0]["state"] == "cancelled"
+    assert run("suppress", "remove", "other@example.com").exit_code == 0
+    res = run("queue", "retry", str(mid))
+    assert res.exit_code == 0, res.output
+    assert json.loads(run("queue", "list", "--json").output)[0]["state"] == "queued"

@@ -29,8 +29,9 @@ from warmup.ledger.outbox import (
     of_target,
     target_lock,
 )
-from warmup.ledger.schema import BOUNCE, MAILBOX, OUTBOX, POOL, SEND
+from warmup.ledger.schema import BOUNCE, MAILBOX, OUTBOX, POOL, SEND, SUPPRESSION
 from warmup.ledger.values import MailboxRow, id_forms, utc
+from warmup.words import some
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
@@ -180,6 +181,21 @@ class OutboxEdits:
                 raise DataError(
                     f"message {message} was queued to a {kind} removed since; queue it again "
                     f"to one that exists with 'warmup queue add'"
+                )
+            # Cancelled because every recipient was suppressed (by hand, a hard bounce, or
+            # 'run --suppress-soft' after it was queued): queued again, the next pass
+            # cancelled it again, and 'queue status' meanwhile counted it as due.
+            rcpts = r.recipients.split(",")
+            gone = conn.execute(
+                sa.select(SUPPRESSION.c.address, SUPPRESSION.c.kind)
+                .where(SUPPRESSION.c.address.in_(rcpts))
+                .order_by(SUPPRESSION.c.address)
+            ).all()
+            if len(gone) == len(rcpts):
+                raise DataError(
+                    f"message {message}: every recipient is suppressed "
+                    f"({some([f'{a}: {k}' for a, k in gone])}), nothing to send; allow one "
+                    f"again with 'warmup suppress remove ADDRESS' to retry it"
                 )
             due = max(utc(now), aware_utc(r.not_before))
             values: dict[str, Any] = {
