@@ -499,6 +499,33 @@ def test_run_suppress_soft_suppresses_the_streaks_an_earlier_run_named(pool, sin
     assert [r["address"] for r in ledger.suppressions()] == [FULL]
 
 
+def test_suppress_soft_with_no_sync_is_refused_the_config_files_is_not_applied(
+    pool, sink, tmp_path, monkeypatch
+):
+    """'run --once --no-sync --suppress-soft' exited 0, looked for nothing and sent the
+    message to FULL: the flag acts after the run's syncs, which --no-sync turns off. Refused
+    (64, one line, nothing sent or read); the config file's suppress_soft under a typed
+    --no-sync is a default that does not apply: the run goes on."""
+    full_for_a_week(pool)
+    ledger = open_ledger()
+    later = Outbox(ledger).add(message(FULL, "later"), pool="P")
+    sent = len(sink.messages)
+
+    res = cli("run", "--once", "--no-sync", "--suppress-soft")
+
+    assert (res.returncode, res.stdout) == (64, ""), res.stdout
+    assert res.stderr == (
+        "Error: --suppress-soft acts after the run's bounce syncs, which --no-sync turns off: "
+        "drop one of them ('warmup suppress soft --apply' suppresses without a run)\n"
+    )
+    assert ledger.message(later).state == "queued" and len(sink.messages) == sent
+    config = tmp_path / "config.toml"
+    config.write_text("[commands.run]\nsuppress_soft = true\n")
+    monkeypatch.setenv("WARMUP_CONFIG", str(config))
+    assert cli("run", "--once", "--no-sync").returncode == 0
+    assert ledger.message(later).state == "sent"
+
+
 def test_a_bad_soft_measure_in_the_config_file_stops_the_run_before_it_sends(
     pool, sink, tmp_path, monkeypatch
 ):

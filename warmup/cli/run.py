@@ -92,6 +92,17 @@ def run(
     from warmup import credentials
     from warmup.instants import now_utc
     from warmup.outbox.overflow import PASSWORD_ENV
+
+    if suppress_soft and no_sync and _both_typed("suppress_soft", "no_sync"):
+        # Streaks are looked for after the run's syncs: with none, the flag did nothing, and
+        # the script that asked for it went on mailing the full mailboxes. (The config file's
+        # suppress_soft under --no-sync is a default that does not apply, not a request.)
+        from warmup.errors import UsageError
+
+        raise UsageError(
+            "--suppress-soft acts after the run's bounce syncs, which --no-sync turns off: "
+            "drop one of them ('warmup suppress soft --apply' suppresses without a run)"
+        )
     from warmup.outbox.worker import Worker
     from warmup.wrap import shed_password
 
@@ -353,6 +364,15 @@ def _stop(worker: Worker, view: LiveView | None, heard: _Heard | None = None) ->
         return
     if view is not None and os.isatty(2):  # under the view: redrawn over, and kept in it
         view.note(line)
+
+
+def _both_typed(*names: str) -> bool:
+    """Whether each of the running command's parameters ``names`` was given on its command
+    line (not by the config file or the environment)."""
+    from click.core import ParameterSource
+
+    ctx = click.get_current_context()
+    return all(ctx.get_parameter_source(n) is ParameterSource.COMMANDLINE for n in names)
 
 
 def _terminal() -> bool:
