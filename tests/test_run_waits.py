@@ -191,3 +191,45 @@ def _one_queued(port: int, tmp_path) -> str:  # type: ignore[no-untyped-def]
     finally:
         ledger.close()
     return a
+
+
+def test_a_message_whose_every_mailbox_is_paused_until_resumed_is_due_once_one_is(
+    sink, ssl_cert_env, password, tmp_path
+):
+    """Its one mailbox paused with no end: 'run --once' said "Next message due at" a time 15
+    minutes on (only when the worker looks again: nothing goes then), and a running worker said
+    a new such time in a new line at every pass, once a minute (60 lines an hour) for as long
+    as the pause lasted. It is due once a person lets the mailbox send again, said once."""
+    a = _one_queued(sink.port, tmp_path)
+    assert cli("mailbox", "pause", a, "--reason", "holiday").returncode == 0
+
+    res = cli("run", "--once", "--no-sync")
+
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.splitlines()[-1] == (
+        "Next message due once a person lets one of its mailboxes send again."
+    ), res.stdout
+    ledger = open_ledger()
+    lines: list[str] = []
+    passes: list[float] = []
+    at = [dt.datetime.now(dt.UTC)]
+
+    def sleep(seconds: float) -> None:  # time passes as the worker asks: no wait
+        passes.append(seconds)
+        at[0] += dt.timedelta(seconds=seconds)
+        if sum(passes) >= 3600:  # an hour: four looks again
+            worker.stop()
+
+    try:
+        with Worker(ledger, clock=lambda: at[0], log=lines.append, sleep=sleep) as worker:
+            worker.run()
+    finally:
+        ledger.close()
+    assert sum(passes) >= 3600, passes
+    waiting = [line for line in lines if " waiting: " in line]
+    assert len(waiting) == 1, lines
+    assert f"{a} is paused since " in waiting[0] and waiting[0].endswith(
+        "; next message due once a person lets one of its mailboxes send again."
+    ), waiting
+    assert cli("mailbox", "resume", a).returncode == 0
+    assert "sent #1 " in cli("run", "--once", "--no-sync").stdout

@@ -214,6 +214,10 @@ def run(
         say(f"Waiting: {_safe(done.next_why.splitlines()[0])}")
     if done.next_due is None:
         say("Nothing is queued.")
+    elif done.next_held:
+        from warmup.outbox.worker import HELD_DUE
+
+        say(f"{HELD_DUE[0].upper()}{HELD_DUE[1:]}.")
     else:
         from warmup.outbox.worker import due_stamp
 

@@ -24,10 +24,13 @@ LOOK_AGAIN = dt.timedelta(minutes=15)  # a mailbox paused until resumed: the wor
 @dataclass(frozen=True)
 class Due:
     """When a message (the outbox's next, or one target's) can go, and why it waits until
-    then (None: nothing said; its last reply was empty)."""
+    then (None: nothing said; its last reply was empty). ``held``: not before a person resumes
+    a mailbox (each of its mailboxes paused without an end): ``at`` is only when the worker
+    looks again."""
 
     at: dt.datetime
     why: str | None
+    held: bool = False
 
 
 @dataclass(frozen=True)
@@ -102,21 +105,22 @@ def when(retry: dt.datetime, last_reply: str | None, members: Members | None) ->
     """When a message due at ``retry`` (``last_reply``: why) can go, given its ``members``."""
     if members is None or members.at is None or (members.at <= retry and not members.held):
         return Due(retry, last_reply)
-    return Due(max(retry, members.at), members.why)
+    return Due(max(retry, members.at), members.why, members.held)
 
 
 def next_due(ledger: Ledger, pool_id: int | None, now: dt.datetime) -> Due | None:
     """When the first queued message (of pool ``pool_id``; None: any) can go, and why it
-    waits; None when nothing is queued."""
+    waits; None when nothing is queued. One that goes by itself comes before one held until a
+    mailbox is resumed, whatever their times (the held one's is only a look again)."""
     best: Due | None = None
     for pid, mid, retry in ledger.next_due_each(pool_id):  # earliest own time first
-        if best is not None and retry >= best.at:
+        if best is not None and not best.held and retry >= best.at:
             break  # it goes at its own time or later: never before the best one
         members = target_ready(ledger, pid, mid, now)
         due = when(retry, None, members)
-        if best is None or due.at < best.at:
+        if best is None or (due.held, due.at) < (best.held, best.at):
             if due.why is None:  # its message's own reply: read only for the one shown
                 first = ledger.next_due(pid, mid)
-                due = Due(due.at, first[1] if first else None)
+                due = Due(due.at, first[1] if first else None, due.held)
             best = due
     return best

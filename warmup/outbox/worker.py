@@ -119,6 +119,11 @@ def _alive(pid: int) -> bool:
     return stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3] != b"Z"
 
 
+# When the next message is due if each of its mailboxes is paused without an end (a pause
+# until resumed, a cap of 0): the line before says what to do
+HELD_DUE = "next message due once a person lets one of its mailboxes send again"
+
+
 @dataclass
 class Pass:
     """What one pass over the due messages did: messages per outcome, why the ``waiting`` ones
@@ -129,6 +134,8 @@ class Pass:
     waiting: Counter[str] = field(default_factory=Counter)
     next_due: dt.datetime | None = None
     next_why: str | None = None  # why the next message waits now: its members, else its reply
+    # the next message waits for a person to resume a mailbox (next_due: when it looks again)
+    next_held: bool = False
     # Messages no member could send because each one failed for a fault a person must fix
     # (its configuration, 78, or its login, 77), per sysexits code: see :attr:`fault_code`.
     faults: Counter[int] = field(default_factory=Counter)
@@ -300,8 +307,9 @@ class Worker:
             key: object = None
             line = "nothing is queued: waiting for new messages (SIGTERM or Ctrl-C stops)."
         elif done.next_due > now:
-            key = done.next_due
-            due = f"next message due at {due_stamp(done.next_due)}"
+            # held: a line every look again (15 min) said a new, untrue, time
+            key = ("held", done.next_why) if done.next_held else done.next_due
+            due = HELD_DUE if done.next_held else f"next message due at {due_stamp(done.next_due)}"
             if done.waiting:  # held this pass: why is at hand
                 why, _ = done.waiting.most_common(1)[0]
                 n = sum(done.waiting.values())
@@ -416,6 +424,7 @@ class Worker:
         upcoming = next_due(self.ledger, pool_id, self.clock())
         if upcoming is not None:
             done.next_due, done.next_why = upcoming.at, upcoming.why
+            done.next_held = upcoming.held
         return done
 
     def _pool_now(self, now: dt.datetime) -> int | None:
