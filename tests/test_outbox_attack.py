@@ -560,3 +560,30 @@ def test_the_worker_s_line_for_a_message_to_many_recipients_names_ten_and_counts
     assert f" to {', '.join(rcpts[:10])} and 15 more: " in sent, sent
     assert len(sent) < 1000, sent
     assert [len(m.rcpt_tos) for m in sink.messages] == [25]
+
+
+def test_queue_add_to_a_pool_paused_until_resumed_says_so_not_to_queue_fewer(
+    tmp_path: Path,
+) -> None:
+    """Both members of the pool paused by hand: 'queue add' warned that the pool sends what
+    is queued "not within 2 years", and to give a longer --expires or queue fewer; neither
+    helps, resuming one does. It says so; one member resumed, nothing to say."""
+    pool_of(2525, tmp_path, n=2, daily=50)
+    for box, why in (("a@corp.example", "holiday"), ("b@corp.example", "audit")):
+        assert cli("mailbox", "pause", box, "--reason", why).returncode == 0
+    tpl = str(template(tmp_path / "t.toml"))
+
+    res = queue_csv(leads(tmp_path / "a.csv", 3), Path(tpl))
+
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == "Queued 3 messages to pool P.\n"
+    [line] = res.stderr.splitlines()
+    assert line.startswith(
+        "Warning: pool P sends nothing until a person lets one of its mailboxes send again "
+        "(a@corp.example is paused since "
+    ), line
+    assert "holiday" in line and "audit" in line and "2 years" not in line, line
+    assert " UTC unless that is done before" in line, line
+    assert cli("mailbox", "resume", "b@corp.example").returncode == 0
+    res = queue_csv(leads(tmp_path / "b.csv", 3, start=3), Path(tpl))
+    assert (res.returncode, res.stderr) == (0, ""), res.stderr

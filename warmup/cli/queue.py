@@ -253,6 +253,16 @@ def _past_expiry(
         return
     if day is not None and all(day <= local_day(end, b.timezone) for b in boxes):
         return
+    if day is None and (held := _held(ledger, boxes, now)) is not None:
+        # "not within 2 years; give a longer --expires, or queue fewer": neither helps a
+        # pool whose every member is paused until someone resumes it
+        click.echo(
+            f"Warning: {label} sends nothing until a person lets one of its mailboxes send "
+            f"again ({held}); these messages expire unsent at {end:%Y-%m-%d %H:%M} UTC unless "
+            f"that is done before",
+            err=True,
+        )
+        return
     when = f"by {day}" if day else "not within 2 years"
     click.echo(
         f"Warning: at the plan's pace {label} sends what is queued to it {when}, after these "
@@ -260,6 +270,17 @@ def _past_expiry(
         f"then expire unsent; give a longer --expires (at most 365d), or queue fewer",
         err=True,
     )
+
+
+def _held(ledger: Ledger, boxes: Sequence[MailboxRow], now: dt.datetime) -> str | None:
+    """Why every mailbox of ``boxes`` is paused until a person acts (a pause without an end,
+    a cap of 0), or None when one is not."""
+    from warmup import api
+    from warmup.outbox.due import members_ready
+
+    answers, refusals = api.quotas_each(ledger, boxes, now)
+    members = None if refusals else members_ready(answers, now)
+    return members.why if members is not None and members.held else None
 
 
 def _read_eml(path: DataFile) -> bytes | DataError:
