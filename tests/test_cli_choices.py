@@ -24,3 +24,5 @@ def test_a_choice_is_taken_in_any_case_and_kept_in_its_own(run):
     assert res.exit_code == 0 and res.output.startswith("mailbox,"), res.output
     shown = json.loads(run("mailbox", "show", BOX, "--json").output)
     assert shown["smtp_security"] == "ssl", shown
+    res = run("queue", "list", "--state", "Queued", "--json")
+    assert res.exit_code == 0 and json.loads(res.output) == [], res.output

@@ -305,7 +305,11 @@ def _read_eml(path: DataFile) -> bytes | DataError:
 
 @queue.command("list")
 @click.option("--campaign", metavar="NAME", help="Only this campaign's messages.")
-@click.option("--state", type=click.Choice(OUTBOX_STATES), help="Only messages in this state.")
+@click.option(
+    "--state",
+    type=click.Choice(OUTBOX_STATES, case_sensitive=False),
+    help="Only messages in this state.",
+)
 @limit_option("oldest first")
 @json_option
 @pass_ledger
