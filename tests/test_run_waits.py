@@ -209,6 +209,13 @@ def test_a_message_whose_every_mailbox_is_paused_until_resumed_is_due_once_one_i
     assert res.stdout.splitlines()[-1] == (
         "Next message due once a person lets one of its mailboxes send again."
     ), res.stdout
+    # 'queue list' and 'queue show' say so too: they gave the worker's look-again time as due
+    [row] = json.loads(cli("queue", "list", "--json").stdout)
+    assert (row["due"], row["held"]) == (None, True), row
+    assert json.loads(cli("queue", "show", str(row["id"]), "--json").stdout)["held"] is True
+    assert "due: when resumed" in cli("queue", "show", str(row["id"])).stdout
+    table = cli("queue", "list").stdout.splitlines()
+    assert "when resumed" in table[1], table
     ledger = open_ledger()
     lines: list[str] = []
     passes: list[float] = []

@@ -32,6 +32,7 @@ from warmup.words import plural, shown, some
 
 if TYPE_CHECKING:
     from warmup.ledger import Ledger
+    from warmup.outbox.due import Due
 
 
 def row_dict(row: OutboxRow, names: dict[int, str], pools: dict[int, str]) -> dict[str, Any]:
@@ -350,7 +351,7 @@ def list_(ledger: Ledger, campaign: str | None, state: str | None, limit: int, j
     due = _due_each(ledger, rows)
     if json_:
         # due: when it can really go (its pool's plan too), next_attempt_at its own time
-        print_json([{**row_dict(r, names, pools), "due": _iso(due.get(r.id))} for r in rows])
+        print_json([{**row_dict(r, names, pools), **_due_fields(due.get(r.id))} for r in rows])
         return
     if not rows:
         click.echo("No messages.")
@@ -372,7 +373,9 @@ def list_(ledger: Ledger, campaign: str | None, state: str | None, limit: int, j
                 ),
                 some(list(r.recipients), 2),
                 r.attempts,
-                f"{due[r.id]:%Y-%m-%d %H:%M}" if r.id in due else None,
+                (HELD if due[r.id].held else f"{due[r.id].at:%Y-%m-%d %H:%M}")
+                if r.id in due
+                else None,
                 (r.last_reply or "")[:60] or None,
             ]
             for r in rows
@@ -380,10 +383,11 @@ def list_(ledger: Ledger, campaign: str | None, state: str | None, limit: int, j
     )
 
 
-def _due_each(ledger: Ledger, rows: Sequence[OutboxRow]) -> dict[int, dt.datetime]:
+def _due_each(ledger: Ledger, rows: Sequence[OutboxRow]) -> dict[int, Due]:
     """When each queued message of ``rows`` can go: its own time, or later when no mailbox of
     its pool (or its mailbox) may send before (paused, quota used, paced), as the worker says
-    it; each pool's plan read once."""
+    it (``held``: not before a person resumes one of them; its time is only when the worker
+    looks again); each pool's plan read once."""
     from warmup.instants import now_utc
     from warmup.outbox.due import target_ready, when
 
@@ -396,12 +400,18 @@ def _due_each(ledger: Ledger, rows: Sequence[OutboxRow]) -> dict[int, dt.datetim
         target = (r.pool_id, None if r.pool_id is not None else r.mailbox_id)
         if target not in ready:
             ready[target] = target_ready(ledger, *target, now)
-        due[r.id] = when(r.next_attempt_at, None, ready[target]).at
+        due[r.id] = when(r.next_attempt_at, None, ready[target])
     return due
 
 
-def _iso(ts: dt.datetime | None) -> str | None:
-    return ts.isoformat() if ts is not None else None
+HELD = "when resumed"  # a queued message whose every mailbox is paused until a person acts
+
+
+def _due_fields(due: Due | None) -> dict[str, Any]:
+    """``due`` (when it can go; None when held or not queued) and ``held`` for the JSON of
+    'queue list' and 'queue show'."""
+    held = due is not None and due.held
+    return {"due": None if due is None or held else due.at.isoformat(), "held": held}
 
 
 @queue.command("show")
@@ -424,7 +434,7 @@ def show(ledger: Ledger, message_id: int, json_: bool) -> None:
     data = {
         **row_dict(row, names, pools),
         # as 'queue list': when it can really go (its pool's plan too), not only its own time
-        "due": _iso(_due_each(ledger, [row]).get(row.id)),
+        **_due_fields(_due_each(ledger, [row]).get(row.id)),
         "headers": {k: str(v) for k, v in msg.items() if k.lower() in _SHOWN},
     }
     if json_:
@@ -436,6 +446,9 @@ def show(ledger: Ledger, message_id: int, json_: bool) -> None:
         if key == "headers":
             for h, v in value.items():
                 click.echo(f"{h}: {shown(v)}")
+        elif key == "held":
+            if value:  # its mailboxes paused until a person acts: no time to give
+                click.echo(f"due: {HELD}")
         elif value not in (None, [], ""):
             text = ", ".join(value) if isinstance(value, list) else str(value)
             click.echo(f"{key}: {shown(text)}")
