@@ -20,6 +20,7 @@ pytest_plugins = ["tests.pgkit"]  # ledger_url: each test runs on SQLite and Pos
 
 OTHER = "support@corp.example"
 FULL = "full@example.com"
+OTHER_RCPT = "away@example.com"
 DAY = dt.date(2026, 11, 2)
 
 
@@ -377,5 +378,35 @@ def test_a_streak_counts_the_sends_after_the_latest_removal_only(ledger_url):
                 sa.select(SUPPRESSION_REMOVAL.c.kind).order_by(SUPPRESSION_REMOVAL.c.id)
             ).scalars()
             assert list(kinds) == ["soft", "manual"]
+    finally:
+        ledger.close()
+
+
+def test_a_removal_made_after_a_streak_was_read_is_not_undone_by_its_write(ledger_url):
+    """Two processes read one streak (a worker's sync and 'suppress soft --apply', two syncs):
+    one suppresses the address, a person takes it back, then the slower one writes what it
+    read before the removal. It suppressed the address again at once, for the very sends the
+    removal had set aside; its write now leaves out an address taken back since the streak's
+    first send (and says it added none)."""
+    from warmup import api, open_ledger
+
+    mailbox()
+    for day in (0, 4, 8):
+        record(FULL, day, "4.2.2")
+    ledger = open_ledger()
+    try:
+        slower = api.soft_streaks(ledger)  # read before the removal
+        assert [s.address for s in slower] == [FULL]
+        assert api.suppress_streaks(ledger, api.soft_streaks(ledger)) == 1  # the faster one
+        assert ledger.unsuppress(FULL)  # the person: its mailbox was emptied
+        assert api.suppress_streaks(ledger, slower) == 0
+        assert suppressed() == []
+        # Another address's streak in the same write is suppressed as ever.
+        for day in (0, 4, 8):
+            record(OTHER_RCPT, day, "4.2.2")
+        both = api.soft_streaks(ledger)
+        assert sorted(s.address for s in both) == [OTHER_RCPT]
+        assert api.suppress_streaks(ledger, [*slower, *both]) == 1
+        assert [a for a, _, _ in suppressed()] == [OTHER_RCPT]
     finally:
         ledger.close()

@@ -941,9 +941,19 @@ def suppress_streaks(
     ledger: Ledger, streaks: Sequence[SoftStreak], at: dt.datetime | None = None
 ) -> int:
     """Suppress the addresses of ``streaks`` (:func:`soft_streaks`), kind ``soft``, each with
-    its streak as the reason; how many were not suppressed already."""
+    its streak as the reason; how many were not suppressed already. An address taken back
+    (``warmup suppress remove``) since its streak's first send is left out: the streak was
+    read before the removal, which sets those sends aside."""
     at = check_event(at) if at else now_utc()
-    return ledger.suppress_each(((s.address, s.reason, s.mailbox_id) for s in streaks), "soft", at)
+    since: dict[str, dt.datetime] = {}
+    for s in streaks:  # of two mailboxes' streaks, one begun after the removal still counts
+        since[s.address] = max(s.first, since.get(s.address, s.first))
+    return ledger.suppress_each(
+        ((s.address, s.reason, s.mailbox_id) for s in streaks),
+        "soft",
+        at,
+        unless_taken_back=since,
+    )
 
 
 SUPPRESS_FILE_LIMIT = 100_000_000  # bytes: some four million addresses

@@ -9,7 +9,7 @@ The gate reads neither: a removal costs a send nothing."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import sqlalchemy as sa
@@ -31,6 +31,10 @@ if TYPE_CHECKING:
 
 # Addresses per INSERT of a suppression list (a few statements for a list of 100,000).
 _SUPPRESS_BATCH = 2_000
+# Taken by a removal (exclusive) and by a write of streaks read before it (shared): on
+# PostgreSQL the streaks' check of the removals and their INSERT are one step to a removal
+# (SQLite's write lock already makes them one).
+_REMOVALS_LOCK = "suppression removals"
 
 
 class LastSend(NamedTuple):
@@ -57,6 +61,7 @@ class Suppressions:
         def read(self) -> AbstractContextManager[Connection]: ...
         def write(self, conn: Connection | None = None) -> AbstractContextManager[Connection]: ...
         def _insert(self, table: sa.Table) -> Any: ...
+        def _lock_name(self, conn: Connection, name: str, shared: bool = False) -> None: ...
 
     def _suppress(
         self,
@@ -99,9 +104,15 @@ class Suppressions:
         entries: Iterable[tuple[str, str, int | None]],
         kind: str,
         at: dt.datetime | None = None,
+        *,
+        unless_taken_back: Mapping[str, dt.datetime] | None = None,
     ) -> int:
         """Suppress each ``(address, reason, mailbox id)`` (the first of an address given
         twice); how many were new.
+
+        ``unless_taken_back``: address -> instant; an address taken back (:meth:`unsuppress`)
+        at or after its instant is left out. A soft streak read before a removal counts the
+        sends the removal set aside: written after it, it suppressed the address again at once.
 
         Batched: one INSERT per address made a list of 100,000 hold the write lock for minutes,
         long enough for every send meanwhile to give up waiting for it.
@@ -118,6 +129,10 @@ class Suppressions:
         )
         added = 0
         with self.write() as conn:
+            if unless_taken_back:
+                self._lock_name(conn, _REMOVALS_LOCK, shared=True)
+                back = _taken_back(conn, unless_taken_back)
+                unique = [e for e in unique if e[0] not in back]
             for start in range(0, len(unique), _SUPPRESS_BATCH):
                 rows = [
                     {
@@ -252,6 +267,7 @@ class Suppressions:
         counts only the sends made after it (:meth:`soft_bounced_sends`)."""
         when = utc(at or wall_clock())
         with self.write() as conn:
+            self._lock_name(conn, _REMOVALS_LOCK)
             gone = conn.execute(
                 SUPPRESSION.delete()
                 .where(SUPPRESSION.c.address == address)
@@ -284,6 +300,20 @@ class Suppressions:
         if row is None:
             return None
         return {"kind": row.kind, "reason": row.reason, "removed_at": utc(row.removed_at)}
+
+
+def _taken_back(conn: Connection, since: Mapping[str, dt.datetime]) -> set[str]:
+    """The addresses of ``since`` taken back at or after their instant there."""
+    names = list(since)
+    back: set[str] = set()
+    for start in range(0, len(names), _SUPPRESS_BATCH):
+        rows = conn.execute(
+            sa.select(SUPPRESSION_REMOVAL.c.address, sa.func.max(SUPPRESSION_REMOVAL.c.removed_at))
+            .where(SUPPRESSION_REMOVAL.c.address.in_(names[start : start + _SUPPRESS_BATCH]))
+            .group_by(SUPPRESSION_REMOVAL.c.address)
+        )
+        back.update(a for a, latest in rows if utc(latest) >= utc(since[a]))
+    return back
 
 
 def _matching(query: Any, match: str | None) -> Any:
