@@ -547,3 +547,24 @@ def test_a_bad_soft_measure_in_the_config_file_stops_the_run_before_it_sends(
     # --no-sync reads no bounces: the measure is not needed, and the run sends
     assert cli("run", "--once", "--no-sync").returncode == 0
     assert ledger.message(later).state == "sent"
+
+
+def test_suppress_soft_typed_under_the_config_files_no_sync_is_refused(tmp_path, monkeypatch):
+    """'[commands.run] no_sync = true' in the config file and 'run --suppress-soft' typed: the
+    run went on, looked for no streak and mailed the full mailboxes, the silent no-op the
+    refusal of '--no-sync --suppress-soft' was made against. A flag typed is a request,
+    whichever source turned the syncs off."""
+    assert cli("mailbox", "add", BOX, "--provider", "exmail").returncode == 0
+    config = tmp_path / "config.toml"
+    config.write_text("[commands.run]\nno_sync = true\n")
+    monkeypatch.setenv("WARMUP_CONFIG", str(config))
+
+    res = cli("run", "--once", "--suppress-soft")
+
+    assert (res.returncode, res.stdout) == (64, ""), res.stdout
+    assert res.stderr == (
+        "Error: --suppress-soft acts after the run's bounce syncs, which no_sync in the config "
+        f"file {config} turns off: drop one of them ('warmup suppress soft --apply' suppresses "
+        "without a run)\n"
+    )
+    assert cli("run", "--once").returncode == 0  # the config file's no_sync alone is fine

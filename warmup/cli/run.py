@@ -93,14 +93,17 @@ def run(
     from warmup.instants import now_utc
     from warmup.outbox.overflow import PASSWORD_ENV
 
-    if suppress_soft and no_sync and _both_typed("suppress_soft", "no_sync"):
+    if suppress_soft and no_sync and _typed("suppress_soft"):
         # Streaks are looked for after the run's syncs: with none, the flag did nothing, and
-        # the script that asked for it went on mailing the full mailboxes. (The config file's
-        # suppress_soft under --no-sync is a default that does not apply, not a request.)
+        # the script that asked for it went on mailing the full mailboxes, whether --no-sync
+        # or the config file's no_sync turned them off. (The config file's suppress_soft
+        # under --no-sync is a default that does not apply, not a request.)
+        from warmup import config
         from warmup.errors import UsageError
 
+        off = "--no-sync" if _typed("no_sync") else f"no_sync in the config file {config.path()}"
         raise UsageError(
-            "--suppress-soft acts after the run's bounce syncs, which --no-sync turns off: "
+            f"--suppress-soft acts after the run's bounce syncs, which {off} turns off: "
             "drop one of them ('warmup suppress soft --apply' suppresses without a run)"
         )
     from warmup.outbox.worker import Worker
@@ -370,13 +373,12 @@ def _stop(worker: Worker, view: LiveView | None, heard: _Heard | None = None) ->
         view.note(line)
 
 
-def _both_typed(*names: str) -> bool:
-    """Whether each of the running command's parameters ``names`` was given on its command
-    line (not by the config file or the environment)."""
+def _typed(name: str) -> bool:
+    """Whether the running command's parameter ``name`` was given on its command line (not by
+    the config file or the environment)."""
     from click.core import ParameterSource
 
-    ctx = click.get_current_context()
-    return all(ctx.get_parameter_source(n) is ParameterSource.COMMANDLINE for n in names)
+    return click.get_current_context().get_parameter_source(name) is ParameterSource.COMMANDLINE
 
 
 def _terminal() -> bool:
