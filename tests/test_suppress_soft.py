@@ -410,3 +410,34 @@ def test_a_removal_made_after_a_streak_was_read_is_not_undone_by_its_write(ledge
         assert [a for a, _, _ in suppressed()] == [OTHER_RCPT]
     finally:
         ledger.close()
+
+
+def test_a_suppression_with_no_reason_taken_back_is_said_without_one(ledger_url):
+    """The reason column may be empty (a row a ledger kept from elsewhere: 'suppress list'
+    shows it as "-"); taken back, 'suppress list ADDRESS' ended in a TypeError traceback
+    where it said what the suppression was."""
+    import sqlalchemy as sa
+
+    from warmup import open_ledger
+    from warmup.ledger.schema import SUPPRESSION
+
+    mailbox()
+    ledger = open_ledger()
+    try:
+        with ledger.write() as conn:
+            conn.execute(
+                SUPPRESSION.insert().values(
+                    address=FULL, kind="manual", reason=None, created_at=dt.datetime.now(dt.UTC)
+                )
+            )
+        assert ledger.unsuppress(FULL)
+        with ledger.read() as conn:
+            assert conn.execute(sa.select(sa.func.count()).select_from(SUPPRESSION)).scalar() == 0
+    finally:
+        ledger.close()
+
+    res = cli("suppress", "list", FULL)
+
+    assert (res.returncode, res.stderr) == (0, ""), res.stderr
+    assert res.stdout.startswith(f"{FULL} is not suppressed. Taken back 20"), res.stdout
+    assert res.stdout.endswith("('suppress remove'); it was manual, no reason given.\n")

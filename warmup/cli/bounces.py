@@ -526,7 +526,9 @@ def suppress_list(ledger: Ledger, match: str | None, limit: int, csv_: bool, jso
                 ""
                 if removal is None
                 else f" Taken back {local_text(removal['removed_at'], machine_zone())} "
-                f"('suppress remove'); it was {removal['kind']}: {shown(removal['reason'])}."
+                f"('suppress remove'); it was {removal['kind']}"
+                # the column may be empty: a row kept from elsewhere ('suppress list' shows "-")
+                + (f": {shown(removal['reason'])}." if removal["reason"] else ", no reason given.")
             )
         )
         return
