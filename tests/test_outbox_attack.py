@@ -587,3 +587,24 @@ def test_queue_add_to_a_pool_paused_until_resumed_says_so_not_to_queue_fewer(
     assert cli("mailbox", "resume", "b@corp.example").returncode == 0
     res = queue_csv(leads(tmp_path / "b.csv", 3, start=3), Path(tpl))
     assert (res.returncode, res.stderr) == (0, ""), res.stderr
+
+
+def test_queue_add_to_a_mailbox_paused_until_resumed_names_it_not_its_mailboxes(
+    tmp_path: Path,
+) -> None:
+    """The same warning for one mailbox said "mailbox a@corp.example sends nothing until a
+    person lets one of its mailboxes send again": a mailbox has no mailboxes."""
+    box = "a@corp.example"
+    assert cli("mailbox", "add", box, "--provider", "exmail").returncode == 0
+    assert cli("mailbox", "pause", box, "--reason", "holiday").returncode == 0
+    eml = tmp_path / "m.eml"
+    eml.write_text(f"To: lead@example.com\nFrom: {box}\nSubject: hi\n\nhello\n")
+
+    res = cli("queue", "add", "--mailbox", box, "--eml", str(eml))
+
+    assert res.returncode == 0, res.stderr
+    [line] = res.stderr.splitlines()
+    assert line.startswith(
+        f"Warning: mailbox {box} sends nothing until a person lets it send again ({box} is "
+        "paused since "
+    ), line

@@ -257,8 +257,9 @@ def _past_expiry(
     if day is None and (held := _held(ledger, boxes, now)) is not None:
         # "not within 2 years; give a longer --expires, or queue fewer": neither helps a
         # pool whose every member is paused until someone resumes it
+        whom = "one of its mailboxes" if pool is not None else "it"
         click.echo(
-            f"Warning: {label} sends nothing until a person lets one of its mailboxes send "
+            f"Warning: {label} sends nothing until a person lets {whom} send "
             f"again ({held}); these messages expire unsent at {end:%Y-%m-%d %H:%M} UTC unless "
             f"that is done before",
             err=True,
