@@ -111,3 +111,30 @@ def test_what_the_ledger_alone_refuses_runs_no_password_command(ledger_url, tmp_
     assert "suppressed recipient(s), not sent: gone@example.com" in res.stderr, res.stderr
     assert not ran.exists()
     assert written(ledger_url) == before
+
+
+def test_a_message_with_no_recipients_is_said_so_before_the_password(ledger_url, tmp_path: Path):
+    """Gate.send of a message naming no one: reading the password before the slot put it
+    before reserve's "no recipients" too, so a script was told its password command failed
+    (ConfigError, 78) for a message no password could send, and the command ran for it."""
+    from email.message import EmailMessage
+
+    from warmup import Gate
+    from warmup.errors import ConfigError, DataError
+
+    add_box(2525)
+    ran = tmp_path / "ran"
+    before = written(ledger_url)
+    msg = EmailMessage()
+    msg["Subject"] = "Hello"
+    msg.set_content("Hi")
+    with Gate(BOX, db=ledger_url, password_command=f"touch {ran}; exit 3") as gate:
+        with pytest.raises(DataError, match="^no recipients$"):
+            gate.send(msg)
+        assert not ran.exists()
+        # a message that names one reads the password, and says what it found
+        msg["To"] = "lead@example.com"
+        with pytest.raises(ConfigError, match="exit code 3"):
+            gate.send(msg)
+        assert ran.exists()
+    assert written(ledger_url) == before

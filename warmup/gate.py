@@ -408,11 +408,11 @@ class Gate:
         check_resend(rcpts, message_id, self.ledger.message_slots(self.box, message_id, rcpts))
 
     def _refuse_without_login(self, recipients: list[str], message_id: str | None) -> None:
-        """Raise what :meth:`reserve` would for a suppressed recipient or a message sent
-        already, reserving nothing: before a password is read (a first send only)."""
-        if not recipients:
-            return  # reserve says so
+        """Raise what :meth:`reserve` would for no recipients or too many, a suppressed one or
+        a message sent already, reserving nothing: before a password is read (a first send
+        only)."""
         rcpts = list(dict.fromkeys(addresses.normalize(r, "recipient") for r in recipients))
+        self._check_count(rcpts)
         bad = self.check_suppressed(rcpts)
         if bad:
             raise suppressed_refusal(bad)
@@ -462,6 +462,15 @@ class Gate:
             rcpts = [addresses.normalize(recipients[0], "recipient")]
         else:
             rcpts = list(dict.fromkeys(addresses.normalize(r, "recipient") for r in recipients))
+        self._check_count(rcpts)
+        if message_id:
+            headers.check_message_id_length(message_id)
+        message_id = message_id or new_message_id(self.box.address)
+        with self._lock:
+            return self._reserve(rcpts, message_id, now, claim)
+
+    def _check_count(self, rcpts: list[str]) -> None:
+        """:class:`DataError` for a message to no one, or to more than the provider takes."""
         if not rcpts:
             raise DataError("no recipients")
         if self.provider.max_recipients and len(rcpts) > self.provider.max_recipients:
@@ -469,11 +478,6 @@ class Gate:
                 f"{len(rcpts)} recipients in one message; {self.provider.title} "
                 f"allows {self.provider.max_recipients}"
             )
-        if message_id:
-            headers.check_message_id_length(message_id)
-        message_id = message_id or new_message_id(self.box.address)
-        with self._lock:
-            return self._reserve(rcpts, message_id, now, claim)
 
     def _reserve(
         self, rcpts: list[str], message_id: str, now: dt.datetime | None, claim: Claim | None
