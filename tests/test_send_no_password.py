@@ -138,3 +138,18 @@ def test_a_message_with_no_recipients_is_said_so_before_the_password(ledger_url,
             gate.send(msg)
         assert ran.exists()
     assert written(ledger_url) == before
+
+
+def test_a_refusal_of_the_plan_runs_no_password_command(ledger_url, tmp_path: Path):
+    """A paused mailbox (or a used quota, a pacing gap) refuses a send whatever its password:
+    with the password read first, a failing password command made it 78, not 75 (try later),
+    and a script retrying on 75 ran its password command (an unlock prompt) at every try."""
+    add_box(2525)
+    assert cli("mailbox", "pause", BOX, "--reason", "holiday").returncode == 0
+    ran = tmp_path / "ran"
+    before = written(ledger_url)
+    res = cli(*SEND, "--password-command", f"touch {ran}; exit 3", env={})
+    assert res.returncode == 75, res.stderr
+    assert "paused" in res.stderr and len(res.stderr.splitlines()) == 1, res.stderr
+    assert not ran.exists()
+    assert written(ledger_url) == before
