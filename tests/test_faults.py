@@ -108,6 +108,13 @@ def assert_clean_failure(
     assert ledger_digest(db) == before  # nothing half-recorded
 
 
+# A process whose file size is limited must not write bytecode caches: a module it imports for
+# the first time (jinja2's environment, for queue add) had its .pyc written short (one write
+# cut at the limit, then renamed into place), and every later import of it in the run failed,
+# "marshal data too short" (a fresh clone's CI: 156 failures).
+NO_BYTECODE = {"PYTHONDONTWRITEBYTECODE": "1"}
+
+
 def _limit_file_size(limit: int):  # type: ignore[no-untyped-def]
     def apply() -> None:
         # RLIMIT_FSIZE binds root too; ignoring SIGXFSZ turns the kill into an EFBIG error.
@@ -130,7 +137,7 @@ def test_write_failure_file_size_limit_leaves_ledger_whole(ledger_path, tmp_path
         text=True,
         timeout=180,
         stdin=subprocess.DEVNULL,
-        env={**os.environ, **env},
+        env={**os.environ, **env, **NO_BYTECODE},
         preexec_fn=_limit_file_size(limit),
     )
     assert_clean_failure(res, ledger_path, before)
@@ -155,7 +162,7 @@ def test_import_whose_temporary_file_cannot_be_written_is_one_line_and_imports_n
         text=True,
         timeout=180,
         stdin=subprocess.DEVNULL,
-        env={**os.environ, **env},
+        env={**os.environ, **env, **NO_BYTECODE},
         preexec_fn=_limit_file_size(log.stat().st_size // 2),
     )
     assert "Traceback" not in res.stderr, res.stderr
@@ -190,7 +197,7 @@ def test_queue_add_whose_temporary_file_cannot_be_written_is_one_line_and_queues
         text=True,
         timeout=180,
         stdin=subprocess.DEVNULL,
-        env={**os.environ, **env},
+        env={**os.environ, **env, **NO_BYTECODE},
         preexec_fn=_limit_file_size(64 * 1024),  # a batch of messages is far more
     )
     assert "Traceback" not in res.stderr, res.stderr

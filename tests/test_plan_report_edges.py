@@ -550,6 +550,7 @@ reports.plot(frame, out)
 print(out.read_bytes().hex())
 # the disk fills up halfway through the next plot of it (a file may grow no further)
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+sys.dont_write_bytecode = True  # a module first imported now: its .pyc would be written short
 limit = out.stat().st_size // 2
 resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
 try:
