@@ -407,14 +407,15 @@ class Gate:
         rcpts = list(dict.fromkeys(addresses.normalize(r, "recipient") for r in recipients))
         check_resend(rcpts, message_id, self.ledger.message_slots(self.box, message_id, rcpts))
 
-    def _refuse_without_login(
+    def check_refusals(
         self, recipients: list[str], message_id: str | None, now: dt.datetime | None = None
-    ) -> None:
+    ) -> Allowance:
         """Raise what :meth:`reserve` would for no recipients or too many, a suppressed one, a
         message sent already or the plan's refusal (quota used, paced, paused), reserving
-        nothing: before a password is read (a session's first send only). A script retrying
-        on 75 ran its password command (an unlock prompt) at each refused try, and a paused
-        mailbox with a failing one said 78, not 75."""
+        nothing; else the allowance. Before a password is read (a session's first send): a
+        script retrying on 75 ran its password command (an unlock prompt) at each refused
+        try, and a paused mailbox with a failing one said 78, not 75. ``--dry-run`` asks it
+        too: what it says is what the send does."""
         rcpts = list(dict.fromkeys(addresses.normalize(r, "recipient") for r in recipients))
         self._check_count(rcpts)
         bad = self.check_suppressed(rcpts)
@@ -425,6 +426,7 @@ class Gate:
         allowance, why = self.preview(rcpts, now)
         if why is not None:
             raise NotAllowed(why, allowance)
+        return allowance
 
     def check_suppressed(self, recipients: list[str]) -> dict[str, str]:
         with self._lock:
@@ -779,7 +781,7 @@ class Gate:
         if self._session is None or self._session.smtp is None:
             # What the ledger alone refuses needs no password: a suppressed recipient, a message
             # sent already (65 as ever, not 78 for a password that was never needed).
-            self._refuse_without_login(rcpts, message_id, now)
+            self.check_refusals(rcpts, message_id, now)
             secret = self._target().password
             if not isinstance(secret, str):  # an OAuth mailbox: its stored login, at least
                 secret.check_login()

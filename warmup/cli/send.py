@@ -565,21 +565,16 @@ def _send_one(
 
         del msg["Bcc"]  # as the gate flattens it: a header it cannot write is refused (65)
         headers.flatten(msg)
-        bad = gate.check_suppressed(rcpts)
-        if bad:
-            from warmup.refusals import suppressed_refusal
-
-            raise DataError(f"would refuse: {suppressed_refusal(bad)}")
+        from warmup.gate import Suppressed
         from warmup.ledger import DuplicateSend
         from warmup.outgoing import message_id_of
 
-        try:
-            gate.check_resend(rcpts, message_id_of(msg))
-        except DuplicateSend as exc:
+        try:  # the send's own checks before a slot, in its order
+            a = gate.check_refusals(rcpts, message_id_of(msg))
+        except (Suppressed, DuplicateSend) as exc:
             raise DataError(f"would refuse: {exc}") from None
-        a, why = gate.preview(rcpts)
-        if why is not None:
-            raise TempFail(f"would wait: {why}")
+        except NotAllowed as exc:
+            raise TempFail(f"would wait: {exc}") from None
         if json_:
             print_json(
                 {
