@@ -580,3 +580,19 @@ def test_a_full_mailbox_at_the_end_of_data_is_still_try_later(smtp_ssl, ssl_cert
     smtp_ssl.data_reply = (552, "5.2.2 Mailbox full")
     res = cli("send", BOX, "--to", "a1@example.com", "--body", "hi", env=PASSWORD_ENV)
     assert (res.returncode, res.stderr) == (75, "a1@example.com: soft 552 5.2.2 Mailbox full\n")
+
+
+def test_dry_run_refuses_more_recipients_than_the_provider_takes_as_the_send_does(tmp_path):
+    """The dry run made its own copy of the send's checks and left one out: 101 recipients to
+    a Gmail mailbox (100 a message) were "Would send to 101 recipients", and the send then
+    refused them, exit 65. It asks the gate's own checks now: the same line, the same code."""
+    policy = str(policy_file(tmp_path / "p.toml", daily=500))
+    add = ("mailbox", "add", BOX, "--provider", "gmail", "--auth", "password", "--policy", policy)
+    assert cli(*add).returncode == 0
+    many = [arg for i in range(101) for arg in ("--to", f"lead{i}@example.com")]
+    said = "101 recipients in one message; Google Workspace (Gmail) allows 100"
+    for dry in (["--dry-run"], []):
+        res = cli("send", BOX, *many, "--body", "hi", *dry, env=PASSWORD_ENV)
+        assert res.returncode == 65, (dry, res.stdout, res.stderr)
+        assert said in res.stderr and res.stdout == "", (dry, res.stderr)
+    assert rows(tmp_path / "ledger.db", "SELECT count(*) FROM send") == [(0,)]
