@@ -6,9 +6,11 @@ environment)."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
@@ -89,6 +91,19 @@ def clear_of_midnight(now: dt.datetime | None = None, zone: str = "Asia/Shanghai
     and three tests of the worker failed when the suite ran near 16:00 UTC."""
     now = (now or dt.datetime.now(dt.UTC)).replace(microsecond=0)
     return now - dt.timedelta(hours=3) if now.astimezone(ZoneInfo(zone)).hour >= 21 else now
+
+
+def sent_once(sink: SmtpSink, n: int) -> None:
+    """The sink got ``n`` messages, each once; the ledger at ``$WARMUP_DB`` has each ``sent``
+    and counts ``n`` sends of the (one) mailbox's quota."""
+    arrived = Counter(str(m.message["Message-ID"]) for m in sink.messages)
+    assert sorted(arrived.values()) == [1] * n
+    states = {
+        m["message_id"]: m["state"] for m in json.loads(cli("queue", "list", "--json").stdout)
+    }
+    assert states == {mid: "sent" for mid in arrived}
+    (quota,) = json.loads(cli("quota", "--json").stdout)
+    assert quota["sent"] == n
 
 
 def pool_of(

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from tests import forkcli
 from tests.gatekit import PASSWORD_ENV, cli
-from tests.outboxkit import members_sink, pool_of, queue_plain
+from tests.outboxkit import members_sink, pool_of, queue_plain, sent_once
 from tests.pgkit import (  # noqa: F401  (pg_url: the fixture)
     PgProxy,
     drop_sessions,
@@ -441,17 +441,6 @@ def _daemon_through(proxy: PgProxy, pg_url: str, on_log):  # noqa: F811  (pg_url
     return lines
 
 
-def _sent_once(sink, n: int) -> None:  # type: ignore[no-untyped-def]
-    arrived = Counter(str(m.message["Message-ID"]) for m in sink.messages)
-    assert sorted(arrived.values()) == [1] * n
-    states = {
-        m["message_id"]: m["state"] for m in json.loads(cli("queue", "list", "--json").stdout)
-    }
-    assert states == {mid: "sent" for mid in arrived}
-    (quota,) = json.loads(cli("quota", "--json").stdout)
-    assert quota["sent"] == n
-
-
 def test_a_running_worker_whose_ledger_restarts_between_messages_goes_on(
     sink,
     ssl_cert_env,
@@ -480,7 +469,7 @@ def test_a_running_worker_whose_ledger_restarts_between_messages_goes_on(
     cut = [x for x in lines if " pass cut off: ledger postgresql+psycopg://" in x]
     assert cut and " is unavailable: " in cut[0] and cut[0].endswith("; trying again in 1 s")
     assert any("the ledger is back" in x for x in lines), lines
-    _sent_once(sink, 2)
+    sent_once(sink, 2)
 
 
 def test_a_running_worker_whose_ledger_stays_away_past_its_patience_records_the_message(
@@ -517,7 +506,7 @@ def test_a_running_worker_whose_ledger_stays_away_past_its_patience_records_the_
         proxy.up()
     assert any("but the ledger could not record it" in x for x in lines), lines
     assert any(" pass cut off: ledger " in x for x in lines), lines
-    _sent_once(sink, 2)
+    sent_once(sink, 2)
 
 
 @pytest.mark.parametrize(("sig", "code"), [("SIGINT", 130), ("SIGTERM", 143)])

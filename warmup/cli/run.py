@@ -8,15 +8,33 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 
 from warmup.cli import cli
-from warmup.cli.common import EVERY, SECONDS, complete_pool, pass_ledger, say, verbosity
+from warmup.cli.common import (
+    EVERY,
+    SECONDS,
+    Duration,
+    complete_pool,
+    db_option,
+    ledger_from,
+    say,
+    verbosity,
+)
 from warmup.cli.send import password_option
 from warmup.words import plural, shown
+
+LEDGER_WAIT = Duration(1, 7 * 86_400, "10m or 1h")
+# How long `run` waits at start-up for a ledger that has not answered yet (without --once):
+# a server restarting, failing over or still booting with the host answers well within it; a
+# wrong host or port, which fails the same way, is told after it, not never.
+START_WAIT = LEDGER_WAIT.convert("10m", None, None)
+NO_WAIT = dt.timedelta(0)  # run --once: cron runs it again soon enough
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from warmup.ledger import Ledger
@@ -55,10 +73,17 @@ if TYPE_CHECKING:
     "'suppress soft --apply' does (else a log line names how many).",
 )
 @click.option("--no-view", is_flag=True, help="One log line per event, even on a terminal.")
+@click.option(
+    "--ledger-wait",
+    metavar="DURATION",
+    type=LEDGER_WAIT,
+    help="At start, wait this long for a ledger server that does not answer (restarting, "
+    "unreachable), trying again after 1, 2, 4 ... 30 s, before exit 69.  [default: 10m; "
+    "with --once: no wait]",
+)
 @password_option
-@pass_ledger
+@db_option
 def run(
-    ledger: Ledger,
     pool: str | None,
     once: bool,
     timeout: float,
@@ -66,6 +91,7 @@ def run(
     no_sync: bool,
     suppress_soft: bool,
     no_view: bool,
+    ledger_wait: dt.timedelta | None,
     password_command: str | None,
 ) -> int:
     """Send queued messages through the gate, each from the mailbox the plan allows soonest,
@@ -82,6 +108,11 @@ def run(
     arrived. A failed sync is logged and sending goes on. A sync that records bounces then
     looks, as 'bounces sync' does, for the mailbox's addresses that keep soft-bouncing: a log
     line names them, or --suppress-soft suppresses them.
+
+    A ledger server that does not answer at start (restarting, out of connection slots) is
+    waited for as while running, up to --ledger-wait; once it has answered, as long as it takes.
+    A refused login (77), a database that does not exist or holds no warmup ledger (78) stop
+    it at once.
 
     \b
     Example:
@@ -109,8 +140,9 @@ def run(
     from warmup.outbox.worker import Worker
     from warmup.wrap import shed_password
 
-    # The notify and password commands it starts must not read its secrets in /proc/PPID/environ.
-    shed_password(on_exec=ledger.close, handed=(*credentials.HANDED_VARS, PASSWORD_ENV))
+    # The notify and password commands it starts must not read its secrets in /proc/PPID/environ
+    # (before the ledger is opened: the process may be executed again in place).
+    shed_password(handed=(*credentials.HANDED_VARS, PASSWORD_ENV))
 
     from warmup import cli as root
 
@@ -128,19 +160,15 @@ def run(
         from warmup.cli.bounces import soft_measure
 
         soft = soft_measure()
-    view = None
-    if not no_view and _terminal():
-        from warmup.outbox.view import LiveView
-
-        view = LiveView(ledger, sys.stdout, pool=pool)
-    out = view.log if view else click.echo
+    view: LiveView | None = None  # made once the ledger answers
     lost: list[str] = []  # why stdout could not take a line: the worker stops
     stopper: list[Worker] = []
+    halted: list[bool] = []  # a stop came before the worker was made
     heard = _Heard()
 
     def log(line: str) -> None:
         try:
-            out(_safe(line))
+            (view.log if view is not None else click.echo)(_safe(line))
         except OSError as exc:
             from warmup.cli import _output_lost
 
@@ -163,46 +191,64 @@ def run(
         for worker in stopper:
             worker.stop()
 
-    if view is not None:
-        view.on_lost = view_lost
-
     def stop(*_: object) -> None:
-        if not stopper:  # before the worker is made: as Ctrl-C would have been
+        if not stopper:  # before the worker is made, nothing in flight: it stops now
+            halted.append(True)
             raise KeyboardInterrupt
         _stop(stopper[0], view, heard)
 
-    # The handlers stay until the worker is closed, then the caller's are back (CliRunner, a
-    # script calling the command: theirs were left replaced by one that stops a worker gone).
-    with (
-        _stop_signals(stop, heard),
-        Worker(
+    # --quiet (cron): a message sent, what the worker waits for, the ledger back are
+    # confirmations
+    note = log if verbosity() >= 0 else (lambda line: None)
+
+    def make(ledger: Ledger) -> Worker:
+        """The worker on ``ledger`` (and its view, on a terminal)."""
+        nonlocal view
+        drawn = None
+        if not no_view and _terminal():
+            from warmup.outbox.view import LiveView
+
+            view = drawn = LiveView(ledger, sys.stdout, pool=pool)
+            drawn.on_lost = view_lost
+        return Worker(
             ledger,
             pool=pool,
             log=log,
-            # --quiet (cron): a message sent and what the worker waits for are confirmations
-            note=log if verbosity() >= 0 else (lambda line: None),
-            sleep=(lambda s: view.sleep(s, worker.wait)) if view else None,
+            note=note,
+            sleep=(lambda s: drawn.sleep(s, stopper[0].wait)) if drawn is not None else None,
             password_command=password_command,
             timeout=timeout,
             sync_every=every,
             soft=soft,
             suppress_soft=suppress_soft,
-        ) as worker,
-    ):
-        stopper.append(worker)
-        if view is not None:
-            view.draw()  # after the handlers: once it shows, SIGTERM stops it cleanly
-        if not once:
-            worker.run()
+        )
+
+    patience = ledger_wait if ledger_wait is not None else (NO_WAIT if once else START_WAIT)
+    # The handlers stay until the worker is closed, then the caller's are back (CliRunner, a
+    # script calling the command: theirs were left replaced by one that stops a worker gone).
+    with _stop_signals(stop, heard):
+        try:
+            worker = _start(make, patience, once, log, note)
+        except KeyboardInterrupt:
+            if not halted:
+                raise
+            click.echo("Stopped.")  # while it waited for the ledger: nothing was begun
+            return 0
+        with worker:
+            stopper.append(worker)
+            if view is not None:
+                view.draw()  # after the handlers: once it shows, SIGTERM stops it cleanly
+            if not once:
+                worker.run()
+                if view is not None:
+                    view.close()
+                if lost:
+                    return _output_gone(lost[0])
+                click.echo("Stopped.")
+                return 0
+            done = worker.run_once()
             if view is not None:
                 view.close()
-            if lost:
-                return _output_gone(lost[0])
-            click.echo("Stopped.")
-            return 0
-        done = worker.run_once()
-        if view is not None:
-            view.close()
     if lost:
         return _output_gone(lost[0])
     counts = ", ".join(f"{n} {what}" for what, n in sorted(done.outcomes.items()))
@@ -233,6 +279,46 @@ def run(
             err=True,
         )
     return done.fault_code
+
+
+def _start(
+    make: Callable[[Ledger], Worker],
+    patience: dt.timedelta,
+    once: bool,
+    log: Callable[[str], None],
+    note: Callable[[str], None],
+) -> Worker:
+    """``make(ledger)`` on the invocation's ledger (--db, $WARMUP_DB), the ledger waited for
+    as a running worker waits for it (:mod:`warmup.outbox.away`): up to ``patience`` while its
+    server has never answered (a server restarting and a wrong host or port look the same);
+    once it has answered with a warmup ledger, the URL is right, and a drop before the first
+    pass is waited for as long as it takes, as one under a pass is (--once: up to
+    ``patience`` still). The error after the wait says how long it was."""
+    from warmup.instants import now_utc
+    from warmup.outbox.away import AWAY, until_answered
+
+    ctx = click.get_current_context()
+    give_up = now_utc() + patience
+
+    def waited(step: Callable[[], T], until: dt.datetime | None) -> T:
+        return until_answered(
+            step,
+            what="start-up",
+            log=log,
+            note=note,
+            sleep=time.sleep,
+            clock=now_utc,
+            give_up=until,
+        )
+
+    try:
+        ledger = waited(lambda: ledger_from(ctx), give_up)
+        worker = waited(lambda: make(ledger), give_up if once else None)
+    except AWAY as exc:
+        if patience <= NO_WAIT:
+            raise
+        raise type(exc)(f"{exc}; waited {patience} for it (--ledger-wait)") from None
+    return worker
 
 
 @contextlib.contextmanager

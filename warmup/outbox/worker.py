@@ -50,10 +50,11 @@ from dataclasses import dataclass, field
 
 from warmup import notify
 from warmup.bounces.classify import refuses_size
-from warmup.errors import ConfigError, LedgerBusy, Unavailable, WarmupError
+from warmup.errors import ConfigError, WarmupError
 from warmup.instants import now_utc
 from warmup.ledger import Ledger, PoolRow
 from warmup.ledger.values import MailboxNotFound, PoolNotFound
+from warmup.outbox.away import AWAY, cut_off, next_wait
 from warmup.outbox.bounces import BounceSync
 from warmup.outbox.delivery import CONNECTED_GATES as CONNECTED_GATES
 from warmup.outbox.delivery import HOLD as HOLD
@@ -65,7 +66,6 @@ from warmup.words import plural
 
 LEASE = dt.timedelta(minutes=15)  # a claim older than this, from another host, is abandoned
 POLL = 60.0  # seconds between looks at the outbox when nothing is due sooner
-LEDGER_RETRY_MAX = 30.0  # longest wait of `run` between two passes the ledger was away for
 HOST = socket.gethostname()  # shown to people; never trusted to tell two machines apart
 
 
@@ -261,23 +261,26 @@ class Worker:
         bounce sync, or :meth:`wake`), again, until :meth:`stop`. With a bounce sync, IMAP IDLE
         wakes it when a mailbox gets mail."""
         try:
-            if self.bounces is not None:
-                self.bounces.watch(self.wake)
             said: object = self  # what the last line about the queue's wait said: nothing yet
             away = 0.0  # the last wait for an unavailable ledger (0: it answered)
+            watching = self.bounces is None
             while not self.stopping:
                 self._wake.clear()
                 try:
+                    if not watching:
+                        # In the loop: the watch reads the worker's mailboxes, and a ledger
+                        # away at that moment made the worker exit 69 before its first pass.
+                        assert self.bounces is not None
+                        self.bounces.watch(self.wake)
+                        watching = True
                     done = self.run_once()
-                except (Unavailable, LedgerBusy) as exc:
+                except AWAY as exc:
                     # A team server restarting (or an administrator's pg_terminate_backend)
                     # under a pass, or out of connection slots: the worker exited 69, a service stopped until someone
                     # restarted it. Its claim is settled once the ledger is back (_resume).
-                    away = min(max(away * 2, 1.0), LEDGER_RETRY_MAX)
+                    away = next_wait(away)
                     self._interrupted = True
-                    self.log(
-                        f"{stamp(self.clock())} pass cut off: {exc}; trying again in {away:g} s"
-                    )
+                    self.log(cut_off(self.clock(), "pass", exc, away))
                     self._sleep(away)
                     continue
                 if away:

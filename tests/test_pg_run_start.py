@@ -1,0 +1,262 @@
+"""``warmup run`` started while its team ledger's server is away (a restart, a fail-over, a host
+still booting): it exited 69 at once, where a worker already running waits for the ledger and
+goes on. It now waits as a running worker does, for a bounded time while the server has never
+answered (a wrong host or port looks the same), and without bound once it has; a refused login,
+a database that does not exist or holds no warmup ledger still stop it at once."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import queue
+import signal
+import subprocess
+import threading
+from collections.abc import Callable
+
+import pytest
+import sqlalchemy as sa
+
+from tests import forkcli
+from tests.gatekit import PASSWORD_ENV
+from tests.outboxkit import members_sink, pool_of, queue_plain, sent_once
+from tests.pgkit import PgProxy, PgSchema, pg_server
+from warmup.ledger import open_ledger
+from warmup.outbox.worker import HOST, PLACE, Worker
+
+WAIT = 60  # seconds a test waits for a line of the worker before it fails
+
+
+@pytest.fixture
+def sink(pki):  # type: ignore[no-untyped-def]
+    with members_sink(pki, 1) as s:
+        yield s
+
+
+class Run:
+    """``warmup ARGS`` in a process of its own; :meth:`until` reads its output line by line."""
+
+    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen(
+            [*forkcli.command(), *args],
+            env={**os.environ, **env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+        )
+        self.lines: list[str] = []
+        self._got: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self._got.put(line.rstrip("\n"))
+        self._got.put(None)
+
+    def until(self, wanted: Callable[[str], bool]) -> str:
+        """The first line (from here on) for which ``wanted`` is true."""
+        while True:
+            line = self._got.get(timeout=WAIT)
+            assert line is not None, (self.lines, self.proc.stderr and self.proc.stderr.read())
+            self.lines.append(line)
+            if wanted(line):
+                return line
+
+    def end(self) -> tuple[int, str, str]:
+        """Its exit code, the rest of its output and its stderr."""
+        rc = self.proc.wait(timeout=WAIT)
+        rest = []
+        while (line := self._got.get(timeout=WAIT)) is not None:
+            rest.append(line)
+        self.lines += rest
+        assert self.proc.stderr is not None
+        return rc, "\n".join(rest), self.proc.stderr.read()
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def _dead_workers_claim(url: str) -> int:
+    """The first queued message, claimed by a worker of this machine whose process is gone
+    (killed before its gate reserved anything): the next worker queues it again, once."""
+    with subprocess.Popen(["true"]) as dead:
+        dead.wait()
+    ledger = open_ledger(url)
+    try:
+        now = dt.datetime.now(dt.UTC)
+        msg = ledger.claim(f"{HOST}:{dead.pid}:{PLACE}:{'0' * 16}", now)
+        assert msg is not None
+        return msg.id
+    finally:
+        ledger.close()
+
+
+def test_a_worker_started_while_the_ledger_is_away_waits_then_sends_each_message_once(
+    sink, ssl_cert_env, pg_url, monkeypatch, tmp_path
+):
+    """Started by a service manager while the team server restarts (connections refused): it
+    exited 69 at once, "unavailable", a service down until someone started it again. It waits
+    as a running worker does (the same lines, 1, 2, 4 ... s), then recovers the claim a killed
+    worker left (once), sends every message once and runs on until SIGTERM."""
+    monkeypatch.setenv("WARMUP_DB", pg_url)
+    pool_of(sink.port, tmp_path, n=1, daily=10)
+    queue_plain(2)
+    claimed = _dead_workers_claim(pg_url)
+    proxy = PgProxy()
+    proxy.down()
+    run = Run(["run", "--no-sync", "--no-view"], {**PASSWORD_ENV, "WARMUP_DB": proxy.url(pg_url)})
+    try:
+        cut = run.until(lambda line: " cut off: " in line)
+        assert " start-up cut off: ledger postgresql+psycopg://" in cut, cut
+        assert " is unavailable: " in cut and "; trying again in 1 s (until " in cut, cut
+        proxy.up()
+        run.until(lambda line: "the ledger is back" in line)
+        for _ in range(2):
+            run.until(lambda line: " sent #" in line)
+        run.proc.send_signal(signal.SIGTERM)
+        rc, rest, err = run.end()
+    finally:
+        proxy.up()
+        run.kill()
+    assert rc == 0 and rest.endswith("Stopped."), (run.lines, err)
+    assert "Traceback" not in err, err
+    assert proxy.refused >= 1
+    recovered = [x for x in run.lines if f"queued #{claimed}: its worker " in x]
+    assert len(recovered) == 1, run.lines
+    sent_once(sink, 2)
+
+
+def test_a_worker_whose_ledger_never_answers_exits_69_after_its_wait(pg_url):
+    """A server that never answers (or a wrong port, which looks the same): it tries again
+    for --ledger-wait, then exits 69 in one line saying how long it waited."""
+    proxy = PgProxy()
+    proxy.down()
+    run = Run(
+        ["run", "--no-sync", "--no-view", "--ledger-wait", "1s"], {"WARMUP_DB": proxy.url(pg_url)}
+    )
+    try:
+        rc, _, err = run.end()
+    finally:
+        run.kill()
+    assert rc == 69, (run.lines, err)
+    assert proxy.refused >= 2  # tried again
+    (line,) = err.splitlines()
+    assert line.startswith("Error: ledger postgresql+psycopg://") and " is unavailable: " in line
+    assert line.endswith("; waited 1s for it (--ledger-wait)"), line
+    assert [x for x in run.lines if " start-up cut off: " in x], run.lines
+
+
+def test_run_once_whose_ledger_is_away_exits_69_at_once(pg_url):
+    """Cron runs it again soon enough: --once does not wait unless told to."""
+    proxy = PgProxy()
+    proxy.down()
+    run = Run(["run", "--once", "--no-sync", "--no-view"], {"WARMUP_DB": proxy.url(pg_url)})
+    try:
+        rc, out, err = run.end()
+    finally:
+        run.kill()
+    assert (rc, out, proxy.refused) == (69, "", 1), err
+    (line,) = err.splitlines()
+    assert " is unavailable: " in line and "--ledger-wait" not in line, line
+
+
+def test_sigterm_while_it_waits_for_the_ledger_stops_it_at_once(pg_url):
+    """Stopped (systemctl stop) while it waits: nothing begun, so nothing to finish: it stops
+    at once, exit 0, as a first SIGTERM leaves a running worker."""
+    proxy = PgProxy()
+    proxy.down()
+    run = Run(["run", "--no-sync", "--no-view"], {"WARMUP_DB": proxy.url(pg_url)})
+    try:
+        run.until(lambda line: " start-up cut off: " in line)
+        run.proc.send_signal(signal.SIGTERM)
+        rc, rest, err = run.end()
+    finally:
+        run.kill()
+    assert (rc, rest, err) == (0, "Stopped.", "")
+
+
+@pytest.mark.parametrize(
+    ("fault", "code", "said"),
+    [
+        ("password", 77, "password authentication failed"),
+        ("foreign", 78, "holds another program's tables"),
+    ],
+)
+def test_a_ledger_url_at_fault_stops_the_worker_at_once(fault, code, said):
+    """No wait fixes a refused login or a database that is no warmup ledger (here a schema
+    holding another program's table named as one of warmup's): it stops at once, without a
+    line about trying again."""
+    schema = PgSchema("fault")
+    try:
+        url = schema.url
+        if fault == "password":
+            made = sa.engine.make_url(pg_server()).set(password="not-the-password")
+            url = made.render_as_string(hide_password=False)
+        else:
+            engine = sa.create_engine(pg_server())
+            with engine.begin() as conn:
+                conn.exec_driver_sql(f'CREATE TABLE "{schema.name}".mailbox (address text)')
+            engine.dispose()
+        run = Run(["run", "--no-sync", "--no-view"], {"WARMUP_DB": url})
+        try:
+            rc, out, err = run.end()
+        finally:
+            run.kill()
+    finally:
+        schema.drop()
+    assert (rc, out) == (code, ""), err
+    (line,) = err.splitlines()
+    assert said in line, line
+
+
+def _worker_through(proxy: PgProxy, url: str, **kwargs: object) -> list[str]:
+    """A worker (:meth:`Worker.run`, in this process) on the ledger behind ``proxy``, made while
+    the proxy is up, which is cut before its first pass; each sleep while it is down brings it
+    up, the first sleep with the proxy up stops the worker. Returns its lines."""
+    lines: list[str] = []
+    ledger = open_ledger(proxy.url(url))
+    worker: Worker
+
+    def sleep(seconds: float) -> None:
+        if proxy.is_down:
+            proxy.up()
+        else:
+            worker.stop()
+
+    try:
+        with Worker(
+            ledger,
+            log=lines.append,
+            sleep=sleep,
+            idle_retry=lambda n: 600.0,
+            **kwargs,  # type: ignore[arg-type]
+        ) as worker:
+            proxy.down()
+            worker.run()
+    finally:
+        proxy.up()
+        ledger.close()
+    return lines
+
+
+def test_a_worker_whose_ledger_drops_before_its_first_pass_syncs_then_sends(
+    sink, ssl_cert_env, pg_url, password, monkeypatch, tmp_path
+):
+    """The server dropped between the worker's start and its first pass: its IMAP watch (which
+    reads the worker's mailboxes) ran before the loop that waits for the ledger, so the worker
+    exited 69. It waits, then syncs the bounces before it sends, as on any start."""
+    monkeypatch.setenv("WARMUP_DB", pg_url)
+    pool_of(sink.port, tmp_path, n=1, daily=10)
+    queue_plain(2)
+    proxy = PgProxy()
+    lines = _worker_through(proxy, pg_url, sync_every=dt.timedelta(minutes=10))
+    assert proxy.refused >= 1
+    assert " pass cut off: ledger " in lines[0], lines
+    synced = next(i for i, x in enumerate(lines) if "bounce sync of a@corp.example failed" in x)
+    first_sent = next(i for i, x in enumerate(lines) if " sent #" in x)
+    assert synced < first_sent, lines
+    sent_once(sink, 2)
