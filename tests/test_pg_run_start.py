@@ -21,6 +21,7 @@ from tests import forkcli
 from tests.gatekit import PASSWORD_ENV
 from tests.outboxkit import members_sink, pool_of, queue_plain, sent_once
 from tests.pgkit import PgProxy, PgSchema, pg_server
+from warmup.errors import Unavailable
 from warmup.ledger import open_ledger
 from warmup.outbox.worker import HOST, PLACE, Worker
 
@@ -260,3 +261,30 @@ def test_a_worker_whose_ledger_drops_before_its_first_pass_syncs_then_sends(
     first_sent = next(i for i, x in enumerate(lines) if " sent #" in x)
     assert synced < first_sent, lines
     sent_once(sink, 2)
+
+
+def test_a_pass_cut_off_before_its_bounce_sync_syncs_on_the_next_pass(
+    sink, ssl_cert_env, pg_url, password, monkeypatch, tmp_path
+):
+    """The ledger away as the first pass looked up the mailboxes to sync: the round was
+    counted as done, and the next pass sent without the sync that comes before any send (a
+    bounce in the inbox not suppressing its recipient) for --sync-every (10 minutes)."""
+    monkeypatch.setenv("WARMUP_DB", pg_url)
+    pool_of(sink.port, tmp_path, n=1, daily=10)
+    queue_plain(1)
+    proxy = PgProxy()
+    lines: list[str] = []
+    ledger = open_ledger(proxy.url(pg_url))
+    try:
+        with Worker(ledger, log=lines.append, sync_every=dt.timedelta(minutes=10)) as worker:
+            proxy.down()
+            with pytest.raises(Unavailable):
+                worker.run_once()
+            proxy.up()
+            assert worker.run_once().outcomes == {"sent": 1}
+    finally:
+        proxy.up()
+        ledger.close()
+    synced = [i for i, x in enumerate(lines) if "bounce sync of a@corp.example failed" in x]
+    first_sent = next(i for i, x in enumerate(lines) if " sent #" in x)
+    assert synced and synced[0] < first_sent, lines

@@ -103,8 +103,10 @@ class BounceSync:
             woken, self._woken = self._woken, set()
         if self._round_at is None or now >= self._round_at:
             # The mailboxes are looked up once a round, not each pass: it reads the outbox.
-            self._round_at = now + self.every
+            # The round is due again until that read succeeds: a ledger away at the first one
+            # (a worker started while the server restarts) skipped the sync before sending.
             self._boxes = {b.id: b for b in self.mailboxes()}
+            self._round_at = now + self.every
             due = list(self._boxes.values())
             self._unwatch_gone()
             if self._wake is not None:  # watching: a mailbox that joined meanwhile too
