@@ -7,6 +7,7 @@ a database that does not exist or holds no warmup ledger still stop it at once."
 from __future__ import annotations
 
 import datetime as dt
+import io
 import os
 import queue
 import signal
@@ -23,6 +24,7 @@ from tests.outboxkit import members_sink, pool_of, queue_plain, sent_once
 from tests.pgkit import PgProxy, PgSchema, pg_server
 from warmup.errors import Unavailable
 from warmup.ledger import open_ledger
+from warmup.outbox.view import LiveView
 from warmup.outbox.worker import HOST, PLACE, Worker
 
 WAIT = 60  # seconds a test waits for a line of the worker before it fails
@@ -214,15 +216,30 @@ def test_a_ledger_url_at_fault_stops_the_worker_at_once(fault, code, said):
     assert said in line, line
 
 
-def _worker_through(proxy: PgProxy, url: str, **kwargs: object) -> list[str]:
+def _worker_through(
+    proxy: PgProxy, url: str, cut: str = "start", view: bool = False, **kwargs: object
+) -> list[str]:
     """A worker (:meth:`Worker.run`, in this process) on the ledger behind ``proxy``, made while
-    the proxy is up, which is cut before its first pass; each sleep while it is down brings it
-    up, the first sleep with the proxy up stops the worker. Returns its lines."""
+    the proxy is up, which is cut before its first pass (``cut="start"``) or after its first
+    message is sent (``"sent"``); each sleep while it is down brings it up, the first sleep
+    with the proxy up stops the worker. With ``view``, the live view of a terminal (on a
+    buffer) takes its lines and sleeps, as ``warmup run`` gives them on a terminal. Returns
+    its lines."""
     lines: list[str] = []
     ledger = open_ledger(proxy.url(url))
+    shown = LiveView(ledger, io.StringIO()) if view else None
     worker: Worker
 
+    def log(line: str) -> None:
+        lines.append(line)
+        if shown is not None:
+            shown.log(line)
+        if cut == "sent" and " sent #" in line and not proxy.refused:
+            proxy.down()
+
     def sleep(seconds: float) -> None:
+        if shown is not None:
+            shown.sleep(0.01, worker.wait)  # the view redraws, its figures read afresh
         if proxy.is_down:
             proxy.up()
         else:
@@ -231,12 +248,13 @@ def _worker_through(proxy: PgProxy, url: str, **kwargs: object) -> list[str]:
     try:
         with Worker(
             ledger,
-            log=lines.append,
+            log=log,
             sleep=sleep,
             idle_retry=lambda n: 600.0,
             **kwargs,  # type: ignore[arg-type]
         ) as worker:
-            proxy.down()
+            if cut == "start":
+                proxy.down()
             worker.run()
     finally:
         proxy.up()
@@ -288,3 +306,20 @@ def test_a_pass_cut_off_before_its_bounce_sync_syncs_on_the_next_pass(
     synced = [i for i, x in enumerate(lines) if "bounce sync of a@corp.example failed" in x]
     first_sent = next(i for i, x in enumerate(lines) if " sent #" in x)
     assert synced and synced[0] < first_sent, lines
+
+
+def test_a_running_worker_under_the_live_view_whose_ledger_restarts_goes_on(
+    sink, ssl_cert_env, pg_url, password, monkeypatch, tmp_path
+):
+    """On a terminal, the live view read the ledger as it drew the worker's "pass cut off"
+    line and its wait: the read's "unavailable" ended the worker (exit 69) where one without
+    the view waited for the ledger. The view keeps its last figures meanwhile."""
+    monkeypatch.setenv("WARMUP_DB", pg_url)
+    pool_of(sink.port, tmp_path, n=1, daily=10)
+    queue_plain(2)
+    proxy = PgProxy()
+    lines = _worker_through(proxy, pg_url, cut="sent", view=True)
+    assert proxy.refused >= 1
+    assert any(" pass cut off: ledger " in x for x in lines), lines
+    assert any("the ledger is back" in x for x in lines), lines
+    sent_once(sink, 2)

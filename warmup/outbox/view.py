@@ -20,6 +20,7 @@ from typing import Any, TextIO
 
 from warmup.instants import now_utc
 from warmup.ledger import Ledger, MailboxRow
+from warmup.outbox.away import AWAY
 from warmup.outbox.status import WAITING, status
 from warmup.policy import Allowance
 
@@ -28,6 +29,7 @@ FRESH = 1.0  # an event redraws at once, re-reading the ledger at most this ofte
 EVENTS = 8  # events shown
 ROWS = 20  # mailboxes or campaigns shown before "... and N more"
 UNUSABLE = "not usable here"  # the state of a mailbox whose policy or provider is unknown here
+_EMPTY: dict[str, Any] = {"mailboxes": [], "campaigns": [], "events": []}  # nothing read yet
 
 
 def state_of(a: Allowance, now: dt.datetime) -> tuple[str, dt.datetime | None]:
@@ -222,7 +224,14 @@ class LiveView:
         if self.lost is not None:
             return
         if self._snap is None or fresh or time.monotonic() - self._read_at >= FRESH:
-            self._snap = snapshot(self.ledger, self.clock(), self.pool)
+            try:
+                self._snap = snapshot(self.ledger, self.clock(), self.pool)
+            except AWAY:
+                # The ledger away (the worker says so, and waits for it): the figures last
+                # read stay on screen. Raised from the worker's log line or its wait, the
+                # read made a running worker exit 69 where one without the view went on.
+                if self._snap is None:
+                    self._snap = {**_EMPTY, "at": self.clock(), "pool": self.pool}
             self._read_at = time.monotonic()
         with self._lock:
             snap = {**self._snap, "events": list(self.events)}
