@@ -762,12 +762,12 @@ class OutboxStore:
         pool_id: int | None = None,
         mailbox_id: int | None = None,
         keep_bulk: bool = False,
-    ) -> tuple[int, int]:
+    ) -> int:
         """Put back every queued message of pool ``pool_id`` (or of mailbox ``mailbox_id``) due
         by ``due`` until ``until``, saying ``why``, as the worker does one by one with a message
-        none of the mailboxes can send now; one whose expiry comes first expires. ``keep_bulk``:
-        leave the bulk messages alone (the pool's overflow channel may take them). How many
-        wait and how many expired."""
+        none of the mailboxes can send now; one whose expiry comes first waits until its expiry
+        (the pass that finds it past it expires it: never before). ``keep_bulk``: leave the
+        bulk messages alone (the pool's overflow channel may take them). How many wait."""
         target = (
             OUTBOX.c.pool_id == pool_id
             if pool_id is not None
@@ -781,25 +781,21 @@ class OutboxStore:
         )
         if keep_bulk:
             ready = sa.and_(ready, OUTBOX.c.bulk.is_(False))
+        later = sa.literal(utc(until), OUTBOX.c.next_attempt_at.type)
         with self.write() as conn:
-            expired = conn.execute(
-                OUTBOX.update()
-                .where(ready, OUTBOX.c.expires_at <= utc(until))
-                .values(
-                    state="expired", last_reply=f"expired waiting: {why}"[:500], updated_at=utc(now)
-                )
-            ).rowcount
             waiting = conn.execute(
                 OUTBOX.update()
-                .where(ready, OUTBOX.c.expires_at > utc(until))
+                .where(ready)
                 .values(
-                    next_attempt_at=utc(until),
+                    next_attempt_at=sa.case(
+                        (OUTBOX.c.expires_at < later, OUTBOX.c.expires_at), else_=later
+                    ),
                     last_reply=why[:500],
                     sent_via=None,
                     updated_at=utc(now),
                 )
             ).rowcount
-        return int(waiting), int(expired)
+        return int(waiting)
 
     def next_due(
         self, pool_id: int | None = None, mailbox_id: int | None = None

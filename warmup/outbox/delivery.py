@@ -628,10 +628,11 @@ class Delivery:
 
     def _wait(self, msg: OutboxRow, until: dt.datetime, why: str) -> str:
         until = max(until, self.clock() + MIN_WAIT)
-        if until >= msg.expires_at:
-            self.log(f"{stamp(self.clock())} expired #{msg.id}: {why}")
-            return self._settle(msg, "expired", reply=f"expired waiting: {why}")
-        self._settle(msg, "queued", reply=why, next_attempt_at=until)
+        # Its mailboxes' next slot after its expiry: it waits until its expiry all the same
+        # (expired there by the pass that finds it past it, never claimed then). Expired now,
+        # it was given up hours before its time (a whole day when the quota was used early),
+        # and a change that lets it go sooner ('mailbox resume', a raised cap) came too late.
+        self._settle(msg, "queued", reply=why, next_attempt_at=min(until, msg.expires_at))
         self.why = why
         return "waiting"
 

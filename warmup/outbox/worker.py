@@ -528,7 +528,7 @@ class Worker:
             whys.append(refusal_text(a, 1, gate.box.timezone))
         until = max(min(waits), now + MIN_WAIT)
         why = "; ".join(whys)[:500]
-        waiting, expired = self.ledger.hold_messages(
+        waiting = self.ledger.hold_messages(
             due,
             now,
             until,
@@ -537,9 +537,6 @@ class Worker:
             mailbox_id=mid,
             keep_bulk=pool is not None and pool.overflow is not None,
         )
-        if expired:
-            done.outcomes["expired"] += expired
-            self.log(f"{stamp(now)} expired {plural(expired, 'message')} waiting: {why}")
         if waiting:
             done.outcomes["waiting"] += waiting
             done.waiting[why] += waiting

@@ -1,0 +1,105 @@
+"""A waiting message expires at its expiry (``--expires``), never before it, and is never sent
+after it: the worker's clock passed in as ``now``, never slept through."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from tests.gatekit import cli
+from tests.outboxkit import BOXES, add_box, clear_of_midnight, members_sink, plain, pool_of
+from tests.pgkit import ledger_url  # noqa: F401  (the fixture)
+from warmup import Outbox
+from warmup.ledger import open_ledger
+from warmup.ledger.values import day_start, local_day
+from warmup.outbox.worker import Worker
+
+T0 = clear_of_midnight()  # at least 3 hours before the pool's midnight (Shanghai)
+SHANGHAI = "Asia/Shanghai"  # the pools' mailboxes' zone (exmail)
+
+
+@pytest.fixture
+def sink(pki):  # type: ignore[no-untyped-def]
+    with members_sink(pki, 2) as s:
+        yield s
+
+
+def _queue_three(ledger_url: str, expires: dt.timedelta) -> list[int]:  # noqa: F811
+    ledger = open_ledger(ledger_url)
+    try:
+        outbox = Outbox(ledger)
+        ids = [
+            outbox.add(plain(f"r{i}@example.com"), pool="P", expires=expires, now=T0)
+            for i in range(3)
+        ]
+    finally:
+        ledger.close()
+    assert None not in ids
+    return [i for i in ids if i is not None]
+
+
+def test_a_message_whose_next_slot_is_after_its_expiry_waits_until_its_expiry(
+    sink,
+    ssl_cert_env,
+    password,
+    ledger_url,  # noqa: F811
+    tmp_path,
+):
+    """A quota of 1 a day, three messages that expire an hour on, long before tomorrow's
+    quota: one went, and the worker marked the two others expired at once, an hour before
+    their expiry (up to a day before, when the quota is used in the morning). They wait until
+    their expiry now, expired by the first pass at it, and are never sent."""
+    pool_of(sink.port, tmp_path, n=1, daily=1)
+    midnight = day_start(local_day(T0, SHANGHAI) + dt.timedelta(days=1), SHANGHAI)
+    expiry = T0 + dt.timedelta(hours=1)
+    assert expiry < midnight  # the plan's next slot is after it
+    first, second, third = _queue_three(ledger_url, dt.timedelta(hours=1))
+    ledger = open_ledger(ledger_url)
+    clock = [T0]  # the worker's clock, moved on by the test
+    try:
+        with Worker(ledger, clock=lambda: clock[0]) as worker:
+            # the second is claimed and refused (quota used); the third is held with it
+            assert worker.run_once().outcomes == {"sent": 1, "waiting": 2}
+            for mid in (second, third):
+                row = ledger.message(mid)
+                assert (row.state, row.next_attempt_at) == ("queued", expiry), row
+                assert "quota" in (row.last_reply or ""), row.last_reply
+            clock[0] = expiry - dt.timedelta(seconds=1)
+            assert worker.run_once().outcomes == {}  # not yet expired, not sent
+            assert {ledger.message(m).state for m in (second, third)} == {"queued"}
+            clock[0] = expiry
+            assert worker.run_once().outcomes == {"expired": 2}
+            clock[0] = midnight + dt.timedelta(minutes=1)  # tomorrow's quota: nothing to send
+            assert worker.run_once().outcomes == {}
+    finally:
+        ledger.close()
+    assert ledger.message(first).state == "sent"
+    assert {ledger.message(m).state for m in (second, third)} == {"expired"}
+    assert [m.rcpt_tos for m in sink.messages] == [("r0@example.com",)]
+
+
+def test_a_message_waiting_for_tomorrow_goes_when_a_change_lets_it_before_its_expiry(
+    sink,
+    ssl_cert_env,
+    password,
+    ledger_url,  # noqa: F811
+    tmp_path,
+):
+    """The two messages waiting for tomorrow's quota were expired at once; a member added to
+    the pool ten minutes later (which makes the pool's waiting messages due) found nothing
+    left to send, though both were still within their hour."""
+    pool_of(sink.port, tmp_path, n=1, daily=1)
+    _queue_three(ledger_url, dt.timedelta(hours=1))
+    ledger = open_ledger(ledger_url)
+    clock = [T0]  # the worker's clock, moved on by the test
+    try:
+        with Worker(ledger, clock=lambda: clock[0]) as worker:
+            assert worker.run_once().outcomes == {"sent": 1, "waiting": 2}
+            add_box(BOXES[1], sink.port)
+            assert cli("pool", "add", "P", BOXES[1]).returncode == 0
+            clock[0] = T0 + dt.timedelta(minutes=10)
+            assert worker.run_once().outcomes == {"sent": 1, "waiting": 1}
+    finally:
+        ledger.close()
+    assert len(sink.messages) == 2
