@@ -349,10 +349,16 @@ def list_(ledger: Ledger, campaign: str | None, state: str | None, limit: int, j
             err=True,
         )
     names, pools = _names(ledger)
-    due = _due_each(ledger, rows)
+    bad = _suppressed_each(ledger, rows)
+    due = _due_each(ledger, rows, bad)
     if json_:
         # due: when it can really go (its pool's plan too), next_attempt_at its own time
-        print_json([{**row_dict(r, names, pools), **_due_fields(due.get(r.id))} for r in rows])
+        print_json(
+            [
+                {**row_dict(r, names, pools), **_due_fields(due.get(r.id)), **_bad(r, bad)}
+                for r in rows
+            ]
+        )
         return
     if not rows:
         click.echo("No messages.")
@@ -376,6 +382,8 @@ def list_(ledger: Ledger, campaign: str | None, state: str | None, limit: int, j
                 r.attempts,
                 (HELD if due[r.id].held else f"{due[r.id].at:%Y-%m-%d %H:%M}")
                 if r.id in due
+                else NEVER
+                if r.id in bad and len(bad[r.id]) == len(r.recipients)
                 else None,
                 (r.last_reply or "")[:60] or None,
             ]
@@ -384,11 +392,32 @@ def list_(ledger: Ledger, campaign: str | None, state: str | None, limit: int, j
     )
 
 
-def _due_each(ledger: Ledger, rows: Sequence[OutboxRow]) -> dict[int, Due]:
+def _suppressed_each(ledger: Ledger, rows: Sequence[OutboxRow]) -> dict[int, list[str]]:
+    """The suppressed recipients of each waiting message of ``rows`` that has some: the worker
+    leaves them out, and cancels a message whose every recipient is."""
+    waiting = [r for r in rows if r.state in ("queued", "sending")]
+    addresses = sorted({a for r in waiting for a in r.recipients})
+    found: set[str] = set()
+    for start in range(0, len(addresses), 5_000):  # SQLite's parameters are limited
+        found.update(ledger.suppressed(addresses[start : start + 5_000]))
+    bad = {r.id: [a for a in r.recipients if a in found] for r in waiting}
+    return {i: b for i, b in bad.items() if b}
+
+
+def _bad(row: OutboxRow, bad: dict[int, list[str]]) -> dict[str, Any]:
+    """``suppressed`` for the JSON of 'queue list' and 'queue show': the recipients of a
+    waiting message that it will not go to (every one: the message will not be sent)."""
+    return {"suppressed": bad.get(row.id, [])}
+
+
+def _due_each(
+    ledger: Ledger, rows: Sequence[OutboxRow], bad: dict[int, list[str]]
+) -> dict[int, Due]:
     """When each queued message of ``rows`` can go: its own time, or later when no mailbox of
     its pool (or its mailbox) may send before (paused, quota used, paced), as the worker says
     it (``held``: not before a person resumes one of them; its time is only when the worker
-    looks again); each pool's plan read once."""
+    looks again); each pool's plan read once. Not one whose every recipient is suppressed
+    (``bad``: :func:`_suppressed_each`): it will not go."""
     from warmup.instants import now_utc
     from warmup.outbox.due import target_ready, when
 
@@ -396,7 +425,7 @@ def _due_each(ledger: Ledger, rows: Sequence[OutboxRow]) -> dict[int, Due]:
     ready: dict[tuple[int | None, int | None], Any] = {}
     due = {}
     for r in rows:
-        if r.state != "queued":
+        if r.state != "queued" or len(bad.get(r.id, ())) == len(r.recipients):
             continue
         target = (r.pool_id, None if r.pool_id is not None else r.mailbox_id)
         if target not in ready:
@@ -406,6 +435,7 @@ def _due_each(ledger: Ledger, rows: Sequence[OutboxRow]) -> dict[int, Due]:
 
 
 HELD = "when resumed"  # a queued message whose every mailbox is paused until a person acts
+NEVER = "never: suppressed"  # a queued message whose every recipient is suppressed
 
 
 def _due_fields(due: Due | None) -> dict[str, Any]:
@@ -432,10 +462,12 @@ def show(ledger: Ledger, message_id: int, json_: bool) -> None:
     row = ledger.message(message_id)
     names, pools = _names(ledger)
     msg = email.message_from_bytes(row.data or b"", policy=email.policy.default)
+    bad = _suppressed_each(ledger, [row])
     data = {
         **row_dict(row, names, pools),
         # as 'queue list': when it can really go (its pool's plan too), not only its own time
-        **_due_fields(_due_each(ledger, [row]).get(row.id)),
+        **_due_fields(_due_each(ledger, [row], bad).get(row.id)),
+        **_bad(row, bad),
         "headers": {k: str(v) for k, v in msg.items() if k.lower() in _SHOWN},
     }
     if json_:
@@ -450,6 +482,10 @@ def show(ledger: Ledger, message_id: int, json_: bool) -> None:
         elif key == "held":
             if value:  # its mailboxes paused until a person acts: no time to give
                 click.echo(f"due: {HELD}")
+        elif key == "suppressed" and value:
+            click.echo(f"suppressed: {shown(', '.join(value))} (not sent to)")
+            if len(value) == len(row.recipients):  # the worker cancels it when it comes to it
+                click.echo("due: never: every recipient is suppressed; the worker cancels it")
         elif value not in (None, [], ""):
             text = ", ".join(value) if isinstance(value, list) else str(value)
             click.echo(f"{key}: {shown(text)}")
@@ -629,6 +665,7 @@ def status(ledger: Ledger, pool: str | None, json_: bool) -> int:
     data, refusals = status_each(ledger, pool=pool)
     _status_shown(data, json_)
     if not json_:
+        _suppressed_said(data["campaigns"])
         _unknown_said(ledger, data["campaigns"])
     # a mailbox whose policy or provider preset this warmup does not know hides no campaign:
     # the dates leave it out (as the worker does), and it is named
@@ -670,6 +707,28 @@ def _unknown_said(ledger: Ledger, campaigns: list[dict[str, Any]]) -> None:
         )
 
 
+def _none_to_send(campaign: dict[str, Any]) -> bool:
+    """Whether none of the campaign's waiting messages will be sent (a message whose every
+    recipient is suppressed is cancelled when the worker comes to it)."""
+    return campaign["queued"] + campaign["sending"] <= campaign["suppressed"]
+
+
+def _suppressed_said(campaigns: list[dict[str, Any]]) -> None:
+    """A line for each campaign with waiting messages whose every recipient was suppressed
+    after they were queued: they are counted as queued (their state), but will not be sent."""
+    for c in campaigns:
+        n = c["suppressed"]
+        if not n:
+            continue
+        name = c["campaign"] or "(none)"
+        each, them = ("each has", "them") if n > 1 else ("it has", "it")
+        click.echo(
+            f"Campaign {name}: {plural(n, 'queued message')} will not be sent: {each} only "
+            f"suppressed recipients, and the worker cancels {them} when it comes to {them} "
+            f"(left out of DONE BY; 'warmup suppress remove ADDRESS' first to send one)."
+        )
+
+
 def _status_shown(data: dict[str, Any], json_: bool) -> None:
     """Print ``queue status``'s answer."""
     if json_:
@@ -692,7 +751,9 @@ def _status_shown(data: dict[str, Any], json_: bool) -> None:
                 "done"
                 if c["finished"]
                 else f"{c['unknown']} unknown"  # nothing left to send: a person decides
-                if c["unknown"] and not c["queued"] and not c["sending"]
+                if c["unknown"] and _none_to_send(c)
+                else "none to send"  # what waits will not be sent: every recipient suppressed
+                if _none_to_send(c)
                 else f"expires {c['expires_day']}"
                 if c["expires_first"]
                 else c["finish"] or "not within 2 years",

@@ -36,7 +36,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from warmup.errors import DataError, NotFound, TempFail
-from warmup.ledger.schema import BOUNCE, MAILBOX, OUTBOX, POOL, POOL_MEMBER, SEND
+from warmup.ledger.schema import BOUNCE, MAILBOX, OUTBOX, POOL, POOL_MEMBER, SEND, SUPPRESSION
 from warmup.ledger.values import (
     ID_MAX,
     Enqueued,
@@ -50,6 +50,7 @@ from warmup.ledger.values import (
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
 
+_LOOKUP_BATCH = 5_000  # addresses per IN list (SQLite takes 32,766 parameters at most)
 _ROW = [c for c in OUTBOX.c if c.name not in ("data", "rcpt_count", "content_key")]
 MAILBOX_COLUMNS = tuple(MAILBOX.c[f] for f in MailboxRow.__dataclass_fields__)
 
@@ -933,12 +934,22 @@ class OutboxStore:
 
     def outbox_waiting(self) -> list[dict[str, Any]]:
         """The waiting (queued or sending) messages in groups of one campaign, target
-        (``pool_id``, else ``mailbox_id``) and ``next_attempt_at``, with ``recipients``, the
-        group's ``last`` id and its latest ``expires`` (``expires_at``): enough to tell what a target's queue holds ahead of a campaign's
-        last message in the order workers claim them (``next_attempt_at``, then ``id``). A
-        file queued at once is one group, however many rows it had."""
+        (``pool_id``, else ``mailbox_id``) and ``next_attempt_at``, with ``messages``,
+        ``recipients``, the group's ``last`` id and its latest ``expires`` (``expires_at``):
+        enough to tell what a target's queue holds ahead of a campaign's last message in the
+        order workers claim them (``next_attempt_at``, then ``id``). A file queued at once is
+        one group, however many rows it had.
+
+        And what of them is suppressed (since they were queued: ``queue add`` leaves such
+        recipients out), which the worker will not send: ``suppressed``, how many of the
+        group's recipients are (the worker leaves them out), and ``blocked``, how many of its
+        messages have every recipient suppressed (the worker cancels those). A message to one
+        address (nearly all) is looked up in the same pass over the rows; the few to several
+        are read again and split."""
         o = OUTBOX.c
         box = sa.case((o.pool_id.is_(None), o.mailbox_id), else_=sa.null())
+        waiting = o.state.in_(("queued", "sending"))
+        gone = sa.and_(o.rcpt_count == 1, sa.exists().where(SUPPRESSION.c.address == o.recipients))
         q = (
             sa.select(
                 o.campaign,
@@ -946,14 +957,50 @@ class OutboxStore:
                 box.label("mailbox_id"),
                 o.next_attempt_at,
                 sa.func.max(o.id).label("last"),
+                sa.func.count().label("messages"),
                 sa.func.sum(o.rcpt_count).label("recipients"),
                 sa.func.max(o.expires_at).label("expires"),
+                sa.func.sum(sa.case((gone, 1), else_=0)).label("blocked"),
+                sa.func.max(o.rcpt_count).label("widest"),
             )
-            .where(o.state.in_(("queued", "sending")))
+            .where(waiting)
             .group_by(o.campaign, o.pool_id, box, o.next_attempt_at)
         )
         with self.read() as conn:
-            return [dict(row._mapping) for row in conn.execute(q)]
+            rows = [dict(row._mapping) for row in conn.execute(q)]
+            for r in rows:
+                r["blocked"] = r["suppressed"] = int(r["blocked"] or 0)
+            if max((r.pop("widest") for r in rows), default=1) > 1:
+                several = sa.select(o.campaign, o.pool_id, box, o.next_attempt_at, o.recipients)
+                self._suppressed_of_several(conn, rows, several.where(waiting, o.rcpt_count > 1))
+        return rows
+
+    @staticmethod
+    def _suppressed_of_several(
+        conn: Connection, rows: list[dict[str, Any]], several: sa.Select[Any]
+    ) -> None:
+        """Add to ``rows`` (:meth:`outbox_waiting`'s groups) the suppressed recipients of the
+        waiting messages to several addresses (``several``: each one's group key and
+        recipients), and those of them that have none left."""
+        to = [(tuple(r[:4]), r[4].split(",")) for r in conn.execute(several)]
+        addresses = sorted({a for _, rcpts in to for a in rcpts})
+        found: set[str] = set()
+        for start in range(0, len(addresses), _LOOKUP_BATCH):
+            chunk = addresses[start : start + _LOOKUP_BATCH]
+            found.update(
+                conn.execute(
+                    sa.select(SUPPRESSION.c.address).where(SUPPRESSION.c.address.in_(chunk))
+                ).scalars()
+            )
+        groups = {
+            (r["campaign"], r["pool_id"], r["mailbox_id"], r["next_attempt_at"]): r for r in rows
+        }
+        for key, rcpts in to:
+            n = sum(a in found for a in rcpts)
+            group = groups.get(key)  # None: a worker moved it on between the two reads
+            if n and group is not None:
+                group["suppressed"] += n
+                group["blocked"] += n == len(rcpts)
 
     def mailbox_names(self) -> dict[int, str]:
         """Mailbox id -> address; pool id -> name is :meth:`pools`."""

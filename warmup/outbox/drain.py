@@ -21,6 +21,7 @@ The projection mirrors the worker, day by day, on each mailbox's own local days:
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -58,20 +59,31 @@ def target_of(row: dict[str, Any]) -> Target:
     return ("mailbox", row["mailbox_id"])
 
 
-def groups(ledger: Ledger) -> list[Group]:
-    """Every waiting group, in the order workers claim them."""
-    rows = sorted(ledger.outbox_waiting(), key=lambda r: (r["next_attempt_at"], r["last"]))
-    return [
-        Group(
-            r["campaign"],
-            target_of(r),
-            r["next_attempt_at"],
-            r["last"],
-            int(r["recipients"] or 0),
-            r["expires"],
-        )
-        for r in rows
-    ]
+def groups(
+    ledger: Ledger, blocked: Counter[tuple[str | None, Target]] | None = None
+) -> list[Group]:
+    """Every waiting group, in the order workers claim them, with only what the worker will
+    send: not the recipients suppressed since their messages were queued (it leaves them
+    out), nor a message whose every recipient is (it cancels it), counted in ``blocked`` per
+    campaign and target."""
+    out = []
+    for r in sorted(ledger.outbox_waiting(), key=lambda r: (r["next_attempt_at"], r["last"])):
+        target = target_of(r)
+        if blocked is not None and r["blocked"]:
+            blocked[r["campaign"], target] += r["blocked"]
+        if r["messages"] > r["blocked"]:
+            recipients = int(r["recipients"] or 0) - r["suppressed"]
+            out.append(
+                Group(
+                    r["campaign"],
+                    target,
+                    r["next_attempt_at"],
+                    r["last"],
+                    recipients,
+                    r["expires"],
+                )
+            )
+    return out
 
 
 def members(ledger: Ledger, queue: Sequence[Group]) -> dict[Target, list[str]]:

@@ -7,7 +7,8 @@ all campaigns and pools together, each message from its member with the most lef
 before its ``next_attempt_at``): the first day by which every recipient still queued to a
 target (pool or mailbox) will have gone. A campaign's date is the latest of its targets'. Nor
 is a campaign (or target) done before the first day its last waiting message may go (``queue
-add --not-before``, a retry's time) on which the plan lets its mailboxes send.
+add --not-before``, a retry's time) on which the plan lets its mailboxes send. What the
+worker will not send (recipients suppressed since they were queued) counts for neither.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ def status(
     the module docstring); states counted in messages, ``recipients`` in envelope recipients.
     A campaign's ``sent`` counts every channel, ``sent_overflow`` the overflow channels' share;
     ``overflow`` gives each pool's overflow channel's sends (``mailboxes``: the members').
+    ``suppressed`` (a campaign's, a target's): its waiting messages whose every recipient was
+    suppressed since they were queued, which the worker cancels; the finish dates leave them
+    out, and the suppressed recipients of the others, as the worker does.
     ``pool``: only the messages queued to that pool (as ``warmup run --pool`` sends)."""
     return status_each(ledger, at, pool)[0]
 
@@ -68,18 +72,24 @@ def status_each(
         if row["sent_via"] == "overflow" and state not in WAITING:
             overflow.setdefault(row["pool_id"], Counter())[state] += n
             campaigns[row["campaign"]]["sent_overflow"] += n if state == "sent" else 0
-        target = (
-            ("pool", row["pool_id"])
-            if row["pool_id"] is not None
-            else ("mailbox", row["mailbox_id"])
-        )
-        if state in WAITING:
-            waiting[target] += int(row["recipients"] or 0)
-            targets_of.setdefault(row["campaign"], set()).add(target)
-            if row["due"] is not None and row["due"] > at:
-                key = (row["campaign"], target)
-                due[key] = max(due.get(key, row["due"]), row["due"])
-    queue = drain.groups(ledger)
+    # what the worker will send: a message whose every recipient was suppressed after it was
+    # queued is not (the worker cancels it), nor are such recipients of the others
+    blocked: Counter[tuple[str | None, tuple[str, int]]] = Counter()
+    queue = drain.groups(ledger, blocked)
+    for g in queue:
+        if only is not None and g.target != ("pool", only):
+            continue
+        waiting[g.target] += g.recipients
+        targets_of.setdefault(g.campaign, set()).add(g.target)
+        if g.due > at:
+            key = (g.campaign, g.target)
+            due[key] = max(due.get(key, g.due), g.due)
+    unsent: Counter[str | None] = Counter()  # per campaign, its messages that will not be sent
+    unsent_to: Counter[tuple[str, int]] = Counter()  # and per target
+    for (name, target), n in blocked.items():
+        if only is None or target == ("pool", only):
+            unsent[name] += n
+            unsent_to[target] += n
     plan: dict[tuple[str, int], dt.date | None] = {}  # the plan's finish, from now on
     # the plan's finish of each campaign's share of a target's queue, from now on
     plan_of: dict[tuple[str | None, tuple[str, int]], dt.date | None] = {}
@@ -133,6 +143,7 @@ def status_each(
                 "target": labels[target],
                 "recipients": recipients,
                 "finish": day.isoformat() if day else None,
+                "suppressed": unsent_to[target],  # messages it will not send (not counted)
             }
         )
     out_campaigns = []
@@ -170,8 +181,12 @@ def status_each(
                 "failed": sum(c[s] for s in FAILED),
                 "total": sum(c[s] for s in OUTBOX_STATES),
                 "finish": done.isoformat() if done else None,
-                # an unknown message waits for a person to decide whether it went: not done
-                "finished": not days and not c["unknown"],
+                # an unknown message waits for a person to decide whether it went: not done;
+                # nor is one the worker has yet to cancel (every recipient suppressed)
+                "finished": not any(c[s] for s in (*WAITING, "unknown")),
+                # its waiting messages whose every recipient is suppressed: never sent (the
+                # worker cancels them when it comes to them), left out of ``finish``
+                "suppressed": unsent[name],
                 "expires": ends.isoformat() if ends else None,  # its last waiting message's
                 "expires_day": ends_day.isoformat() if ends_day else None,  # the mailboxes' day
                 "expires_first": late,  # its waiting messages expire before the plan sends them

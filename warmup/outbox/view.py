@@ -106,8 +106,13 @@ def snapshot(
             "sent": c["sent"],
             "queued": sum(c[s] for s in WAITING),
             "failed": c["failed"],
-            # as 'queue status' says it: a campaign expiring before the plan sends it, so
-            "finish": f"expires {c['expires_day']}" if c["expires_first"] else c["finish"],
+            # as 'queue status' says it: a campaign expiring before the plan sends it, so;
+            # one whose waiting messages all have only suppressed recipients, so
+            "finish": f"expires {c['expires_day']}"
+            if c["expires_first"]
+            else "none to send"
+            if 0 < sum(c[s] for s in WAITING) <= c["suppressed"]
+            else c["finish"],
         }
         for c in status(ledger, now, pool)["campaigns"]
     ]
