@@ -4,6 +4,7 @@ after it: the worker's clock passed in as ``now``, never slept through."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 
@@ -65,6 +66,16 @@ def test_a_message_whose_next_slot_is_after_its_expiry_waits_until_its_expiry(
                 row = ledger.message(mid)
                 assert (row.state, row.next_attempt_at) == ("queued", expiry), row
                 assert "quota" in (row.last_reply or ""), row.last_reply
+            # 'queue list' and 'queue show' said it could go tomorrow, after its expiry
+            listed = {m["id"]: m for m in json.loads(cli("queue", "list", "--json").stdout)}
+            assert [(listed[m]["due"], listed[m]["expires_first"]) for m in (second, third)] == [
+                (None, True),
+                (None, True),
+            ]
+            table = cli("queue", "list").stdout
+            assert f"expires {expiry.astimezone(dt.UTC):%Y-%m-%d %H:%M}" in table, table
+            shown = cli("queue", "show", str(second)).stdout
+            assert "due: not before its expiry: it waits until then and expires" in shown, shown
             clock[0] = expiry - dt.timedelta(seconds=1)
             assert worker.run_once().outcomes == {}  # not yet expired, not sent
             assert {ledger.message(m).state for m in (second, third)} == {"queued"}

@@ -355,7 +355,7 @@ def list_(ledger: Ledger, campaign: str | None, state: str | None, limit: int, j
         # due: when it can really go (its pool's plan too), next_attempt_at its own time
         print_json(
             [
-                {**row_dict(r, names, pools), **_due_fields(due.get(r.id)), **_bad(r, bad)}
+                {**row_dict(r, names, pools), **_due_fields(due.get(r.id), r), **_bad(r, bad)}
                 for r in rows
             ]
         )
@@ -380,7 +380,13 @@ def list_(ledger: Ledger, campaign: str | None, state: str | None, limit: int, j
                 ),
                 some(list(r.recipients), 2),
                 r.attempts,
-                (HELD if due[r.id].held else f"{due[r.id].at:%Y-%m-%d %H:%M}")
+                (
+                    HELD
+                    if due[r.id].held
+                    else f"expires {r.expires_at:%Y-%m-%d %H:%M}"  # before it can go
+                    if _expires_first(due[r.id], r)
+                    else f"{due[r.id].at:%Y-%m-%d %H:%M}"
+                )
                 if r.id in due
                 else NEVER
                 if r.id in bad and len(bad[r.id]) == len(r.recipients)
@@ -438,11 +444,23 @@ HELD = "when resumed"  # a queued message whose every mailbox is paused until a 
 NEVER = "never: suppressed"  # a queued message whose every recipient is suppressed
 
 
-def _due_fields(due: Due | None) -> dict[str, Any]:
-    """``due`` (when it can go; None when held or not queued) and ``held`` for the JSON of
+def _due_fields(due: Due | None, row: OutboxRow) -> dict[str, Any]:
+    """``due`` (when it can go; None when held, not queued, or not before its expiry),
+    ``held`` and ``expires_first`` (its mailboxes may send it only at or after its expiry:
+    it waits until then, and expires, unless a change lets it go sooner) for the JSON of
     'queue list' and 'queue show'."""
     held = due is not None and due.held
-    return {"due": None if due is None or held else due.at.isoformat(), "held": held}
+    late = _expires_first(due, row)
+    return {
+        "due": None if due is None or held or late else due.at.isoformat(),
+        "held": held,
+        "expires_first": late,
+    }
+
+
+def _expires_first(due: Due | None, row: OutboxRow) -> bool:
+    """Whether the first moment ``row`` can go (``due``) is at or after its expiry."""
+    return due is not None and not due.held and due.at >= row.expires_at
 
 
 @queue.command("show")
@@ -466,7 +484,7 @@ def show(ledger: Ledger, message_id: int, json_: bool) -> None:
     data = {
         **row_dict(row, names, pools),
         # as 'queue list': when it can really go (its pool's plan too), not only its own time
-        **_due_fields(_due_each(ledger, [row], bad).get(row.id)),
+        **_due_fields(_due_each(ledger, [row], bad).get(row.id), row),
         **_bad(row, bad),
         "headers": {k: str(v) for k, v in msg.items() if k.lower() in _SHOWN},
     }
@@ -482,6 +500,12 @@ def show(ledger: Ledger, message_id: int, json_: bool) -> None:
         elif key == "held":
             if value:  # its mailboxes paused until a person acts: no time to give
                 click.echo(f"due: {HELD}")
+        elif key == "expires_first":
+            if value:  # its mailboxes' next slot is after its expiry
+                click.echo(
+                    "due: not before its expiry: it waits until then and expires, unless a "
+                    "change lets its mailboxes send it sooner"
+                )
         elif key == "suppressed" and value:
             click.echo(f"suppressed: {shown(', '.join(value))} (not sent to)")
             if len(value) == len(row.recipients):  # the worker cancels it when it comes to it
