@@ -488,11 +488,7 @@ class Session:
                 text = _text(reply)
                 self._reset(talk, code)
                 throttle = (code, text) if is_throttle(code, text) else None
-                for r in accepted:
-                    bounce = (
-                        "released" if throttle or code == 421 else classify_smtp_reply(code, text)
-                    )
-                    results[r] = RcptResult(r, bounce, code, text)
+                results.update(_delivered(accepted, code, text, throttle is not None))
                 return Outcome(results, throttle)
         except (OSError, smtplib.SMTPException) as exc:
             # Nothing of the message left: these slots do not count.
@@ -824,9 +820,10 @@ def dot_stuff(data: bytes) -> bytes:
 
 
 def _delivered(accepted: list[str], code: int, text: str, throttled: bool) -> dict[str, RcptResult]:
-    """Each accepted recipient as the message's final reply (the end of DATA, or BDAT LAST)
-    says: sent on 2xx, released when it throttles or is a 421 (the server ends the session
-    without the message, whatever its words: no recipient bounced), else the bounce it is."""
+    """Each accepted recipient as the message's reply (to DATA, to the end of DATA, or BDAT
+    LAST) says: sent on 2xx, released when it throttles or is a 421 (the server ends the
+    session without the message, whatever its words: no recipient bounced), else the bounce it
+    is — but for a hard one, which blames an address (:func:`_blamed`)."""
     from warmup.bounces import classify_smtp_reply
 
     outcome = (
@@ -834,7 +831,29 @@ def _delivered(accepted: list[str], code: int, text: str, throttled: bool) -> di
         if 200 <= code < 300
         else ("released" if throttled or code == 421 else classify_smtp_reply(code, text))
     )
+    if outcome == "hard" and len(accepted) > 1:
+        return _blamed(accepted, code, text)
     return {r: RcptResult(r, outcome, code, text) for r in accepted}
+
+
+# An address in a server's words: "<c2@example.com>: Recipient address rejected", "user
+# c2@example.com unknown".
+_ADDRESS_IN_TEXT = re.compile(r"[^\s<>()\[\]\\,;:\"']+@[^\s<>()\[\]\\,;:\"']+")
+
+
+def _blamed(accepted: list[str], code: int, text: str) -> dict[str, RcptResult]:
+    """A hard refusal ("550 5.1.1 User unknown") answering a transaction of several recipients:
+    one reply for all of them, which one address earned. Those it names are that hard bounce
+    (suppressed); the others did not get the message, and nothing says their address is bad:
+    released (no bounce, not suppressed; a retry of the message reaches them). Naming none of
+    them it blames no one for ever: each is refused for good, for this message (block, counted,
+    not suppressed). Each recipient had been suppressed before, the good with the bad."""
+    named = {a.rstrip(".").lower() for a in _ADDRESS_IN_TEXT.findall(text)}
+    if not any(r.lower() in named for r in accepted):
+        return {r: RcptResult(r, "block", code, text) for r in accepted}
+    return {
+        r: RcptResult(r, "hard" if r.lower() in named else "released", code, text) for r in accepted
+    }
 
 
 def _hello(smtp: smtplib.SMTP) -> str:

@@ -693,7 +693,10 @@ def _send_one(
     later = [
         r for r, v in results.items() if v.outcome in ("soft", "released") and r not in too_big
     ]
-    if sent and later and not report.throttle:
+    # A retry under its Message-ID goes to these alone: not to those reached, nor to one the
+    # server refused for good (the one address a "550 5.1.1" for the whole message named).
+    refused = any(v.outcome in ("hard", "block") for v in results.values())
+    if (sent or refused) and later and not report.throttle:
         click.echo(
             f"Not sent yet to {', '.join(later)}: send it again to them "
             f"alone{_naming(later, announce)}; it keeps its Message-ID",

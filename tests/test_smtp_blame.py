@@ -1,0 +1,86 @@
+"""Whom a refusal blames: a reply to one transaction is about the message. Found by the sending
+side's attack round: a "550 5.1.1 <one@...>: User unknown" at the end of DATA suppressed every
+recipient of the message (SQLite and PostgreSQL alike)."""
+
+from __future__ import annotations
+
+import json
+
+from tests.gatekit import BOX, PASSWORD_ENV, add_box, cli, policy_file
+from tests.pgkit import ledger_url  # noqa: F401  (the fixture)
+from warmup import open_ledger
+
+THREE = ("c1@example.com", "c2@example.com", "c3@example.com")
+
+
+def send(*rcpts: str) -> tuple[int, str]:
+    to = [arg for r in rcpts for arg in ("--to", r)]
+    res = cli("send", BOX, *to, "--subject", "Hello", "--body", "Hi there", env=PASSWORD_ENV)
+    return res.returncode, res.stderr
+
+
+def ledger_rows(url: str, sql: str) -> list[tuple[object, ...]]:
+    ledger = open_ledger(url)
+    try:
+        with ledger.read() as conn:
+            return [tuple(r) for r in conn.exec_driver_sql(sql)]
+    finally:
+        ledger.close()
+
+
+def suppressed() -> list[str]:
+    return sorted(s["address"] for s in json.loads(cli("suppress", "list", "--json").stdout))
+
+
+def test_a_user_unknown_at_the_end_of_data_blames_only_the_recipient_it_names(
+    smtp_ssl,
+    ssl_cert_env,
+    ledger_url,  # noqa: F811
+    tmp_path,
+):
+    """The end of DATA answers for every recipient at once: a 5.1.1 naming one of them is that
+    one's hard bounce. The others did not get the message either, but nothing says their
+    address is bad: released (no bounce, no suppression), and the retry reaches them."""
+    smtp_ssl.data_reply = (550, "5.1.1 <c2@example.com>: Recipient address rejected: User unknown")
+    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "flat.toml")))
+    code, err = send(*THREE)
+    assert code == 75, err  # try later: the retry reaches the others (and leaves c2 out)
+    assert "c2@example.com: hard 550 5.1.1" in err and "(suppressed)" in err
+    assert "c1@example.com: released 550" in err and "c3@example.com: released 550" in err
+    assert "Not sent yet to c1@example.com, c3@example.com: send it again to them alone" in err
+    assert suppressed() == ["c2@example.com"]
+    outcomes = ledger_rows(ledger_url, "SELECT recipient, outcome FROM send ORDER BY recipient")
+    assert outcomes == [
+        ("c1@example.com", "released"),
+        ("c2@example.com", "hard"),
+        ("c3@example.com", "released"),
+    ]
+    bounces = ledger_rows(ledger_url, "SELECT recipient, kind FROM bounce")
+    assert bounces == [("c2@example.com", "hard")]
+    # The server takes the message once the bad address is gone: the others get it then.
+    smtp_ssl.data_reply = None
+    code, err = send("c1@example.com", "c3@example.com")
+    assert code == 0, err
+    assert [m.rcpt_tos for m in smtp_ssl.messages] == [("c1@example.com", "c3@example.com")]
+
+
+def test_a_user_unknown_at_the_end_of_data_naming_no_one_suppresses_no_one(
+    smtp_ssl,
+    ssl_cert_env,
+    ledger_url,  # noqa: F811
+    tmp_path,
+):
+    """Naming none of several recipients, it cannot tell whose address is bad: each is refused
+    for good for this message (65, counted as a block), none suppressed for ever. One recipient
+    alone is still that recipient's hard bounce."""
+    smtp_ssl.data_reply = (550, "5.1.1 Recipient address rejected: User unknown")
+    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "flat.toml")))
+    code, err = send(*THREE)
+    assert code == 65, err
+    assert "(suppressed)" not in err
+    assert suppressed() == []
+    outcomes = ledger_rows(ledger_url, "SELECT outcome FROM send")
+    assert sorted(outcomes) == [("block",)] * 3
+    code, err = send("alone@example.com")
+    assert code == 65 and "alone@example.com: hard 550 5.1.1" in err, err
+    assert suppressed() == ["alone@example.com"]
