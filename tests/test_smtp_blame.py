@@ -1,12 +1,17 @@
-"""Whom a refusal blames: a reply to one transaction is about the message. Found by the sending
-side's attack round: a "550 5.1.1 <one@...>: User unknown" at the end of DATA suppressed every
-recipient of the message (SQLite and PostgreSQL alike)."""
+"""Whom a refusal blames: a reply to one transaction is about the message, and a reply that
+says the transaction is too big is about no recipient. Found by the sending side's attack round:
+a "550 5.1.1 <one@...>: User unknown" at the end of DATA suppressed every recipient of the
+message, and a "452 4.5.3 Too many recipients" to RCPT TO counted a soft bounce against each
+recipient past the server's limit, in the mailbox's bounce rate (SQLite and PostgreSQL alike)."""
 
 from __future__ import annotations
 
 import json
+import sys
 
-from tests.gatekit import BOX, PASSWORD_ENV, add_box, cli, policy_file
+import pytest
+
+from tests.gatekit import BOX, PASSWORD_ENV, add_box, cli, policy_file, warmup
 from tests.pgkit import ledger_url  # noqa: F401  (the fixture)
 from warmup import open_ledger
 
@@ -84,3 +89,70 @@ def test_a_user_unknown_at_the_end_of_data_naming_no_one_suppresses_no_one(
     code, err = send("alone@example.com")
     assert code == 65 and "alone@example.com: hard 550 5.1.1" in err, err
     assert suppressed() == ["alone@example.com"]
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        (452, "4.5.3 Too many recipients"),
+        (452, "4.5.3 Error: too many recipients"),  # Postfix
+        (552, "5.5.3 Too many recipients"),  # RFC 5321 4.5.3.1.10: treat it as temporary
+    ],
+    ids=["452-4.5.3", "postfix", "552-5.5.3"],
+)
+@pytest.mark.parametrize("way", ["one-by-one", "pipelined", "chunked"])
+def test_recipients_past_the_servers_limit_are_no_bounce_and_wait_for_a_retry(
+    reply,
+    way,
+    smtp_ssl,
+    ssl_cert_env,
+    ledger_url,  # noqa: F811
+    tmp_path,
+):
+    """A server taking fewer recipients per message than warmup knew refuses the rest at RCPT
+    TO "too many recipients" (RFC 5321 4.5.3.1.10): the client sends them in another
+    transaction. The message goes to those taken; the others are released, not soft bounces in
+    the mailbox's rate, and the send says to send it again to them."""
+    smtp_ssl.pipelining = way != "one-by-one"
+    smtp_ssl.chunking = way == "chunked"
+    smtp_ssl.reject_rcpt = {"c2@example.com": reply, "c3@example.com": reply}
+    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "flat.toml")))
+    code, err = send(*THREE)
+    assert code == 75, err
+    assert "Not sent yet to c2@example.com, c3@example.com" in err
+    assert [m.rcpt_tos for m in smtp_ssl.messages] == [("c1@example.com",)]
+    assert smtp_ssl.bdat_commands == (way == "chunked")
+    assert ledger_rows(ledger_url, "SELECT count(*) FROM bounce") == [(0,)]
+    outcomes = ledger_rows(ledger_url, "SELECT recipient, outcome FROM send ORDER BY recipient")
+    assert outcomes == [
+        ("c1@example.com", "sent"),
+        ("c2@example.com", "released"),
+        ("c3@example.com", "released"),
+    ]
+    q = json.loads(cli("quota", BOX, "--json").stdout)[0]
+    assert q["sent"] == 1
+
+
+def test_the_relay_names_recipients_past_the_servers_limit_as_deferred(
+    smtp_ssl, ssl_cert_env, ledger_path, tmp_path
+):
+    """Through the relay: the script's message reaches those the server took, and the 250 names
+    the rest as deferred (4xx), not as bounces; the summary says they were not reached."""
+    smtp_ssl.reject_rcpt = {"c3@example.com": (452, "4.5.3 Too many recipients")}
+    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "flat.toml")))
+    script = tmp_path / "script.py"
+    script.write_text(
+        "import os, smtplib\n"
+        "e = os.environ\n"
+        "with smtplib.SMTP(e['WARMUP_SMTP_HOST'], int(e['WARMUP_SMTP_PORT'])) as c:\n"
+        "    c.login(e['WARMUP_SMTP_USER'], e['WARMUP_SMTP_PASSWORD'])\n"
+        "    rcpts = ['c1@example.com', 'c2@example.com', 'c3@example.com']\n"
+        "    c.sendmail(e['WARMUP_SMTP_USER'], rcpts, 'Subject: hi\\r\\n\\r\\nHello\\r\\n')\n"
+    )
+    res = warmup("send", BOX, "--", sys.executable, str(script), env=PASSWORD_ENV)
+    assert res.returncode == 0, res.stderr
+    assert "not reached (deferred upstream, 4xx, while others got the message): c3@example.com" in (
+        res.stderr
+    )
+    assert [m.rcpt_tos for m in smtp_ssl.messages] == [("c1@example.com", "c2@example.com")]
+    assert ledger_rows(f"sqlite:///{ledger_path}", "SELECT count(*) FROM bounce") == [(0,)]

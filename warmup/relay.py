@@ -743,6 +743,7 @@ def _answer(
     if sent:
         # A recipient throttled at RCPT while the data went on to the others (CHUNKING): not
         # sent, its slot given back; named like a refused one, so the client knows.
+        # So is one past the server's limit of recipients per message (452, or 552 5.5.3).
         rejected += [r for r in results if r.outcome == "released" and r.code]
         # the temporary ones first: a reply is cut at 400 characters, and a client (the
         # sendmail shim) that sees one 4xx may retry, 75, where only 5xx is final, 65
@@ -759,7 +760,11 @@ def _answer(
             ),
             len(rejected),
             sent=tuple(sent),
-            deferred=tuple(r.recipient for r in rejected if r.code and 400 <= r.code < 500),
+            deferred=tuple(
+                r.recipient
+                for r in rejected
+                if r.outcome == "released" or (r.code and 400 <= r.code < 500)
+            ),
         )
     if outcome.throttle:
         code, text = outcome.throttle

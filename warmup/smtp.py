@@ -471,6 +471,8 @@ class Session:
                         {**released, **results},
                         error=f"the server ended the session: {code} {text}",
                     )
+                elif too_many_recipients(code, text):  # the others still go: a retry, this one
+                    results[rcpt] = RcptResult(rcpt, "released", code, text)
                 else:
                     results[rcpt] = RcptResult(rcpt, classify_smtp_reply(code, text), code, text)
             if not accepted:
@@ -590,7 +592,9 @@ class Session:
                 throttle = throttle or (code, text)
                 # released, but refused: the others may still get it (the relay names it)
                 results[rcpt] = RcptResult(rcpt, "released", code, text)
-            elif code == 421:  # the server ends the session, whatever its words: no bounce
+            elif code == 421 or too_many_recipients(code, text):
+                # the server ends the session (whatever its words), or this recipient is past
+                # its limit per message: no bounce either way
                 results[rcpt] = RcptResult(rcpt, "released", code, text)
             else:
                 results[rcpt] = RcptResult(rcpt, classify_smtp_reply(code, text), code, text)
@@ -854,6 +858,19 @@ def _blamed(accepted: list[str], code: int, text: str) -> dict[str, RcptResult]:
     return {
         r: RcptResult(r, "hard" if r.lower() in named else "released", code, text) for r in accepted
     }
+
+
+# RFC 3463 X.5.3 "too many recipients"; RFC 5321 4.5.3.1.10: a server past its limit of
+# recipients per message refuses the rest with 452 (an older one with 552, which a client is to
+# read as temporary), and the client sends them in another transaction.
+_TOO_MANY = re.compile(r"\b[45]\.5\.3\b|too many recipients", re.IGNORECASE)
+
+
+def too_many_recipients(code: int, text: str) -> bool:
+    """Whether a refusal at RCPT TO is the server's limit of recipients per message, no fault
+    of the recipient's: not sent, and no bounce (a soft one counted in the mailbox's bounce rate
+    for each recipient past the limit)."""
+    return 400 <= code < 600 and _TOO_MANY.search(text) is not None
 
 
 def _hello(smtp: smtplib.SMTP) -> str:
