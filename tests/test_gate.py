@@ -77,6 +77,36 @@ def test_untrusted_certificate_is_refused(pki, ssl_cert_env, ledger_path):
     assert q["sent"] == 0
 
 
+@pytest.mark.parametrize("cert_file", ["test CA", "missing"])
+def test_a_certificate_that_does_not_verify_says_what_to_do_not_check_the_network(
+    cert_file, pki, ssl_cert_env, ledger_path, monkeypatch, tmp_path
+):
+    """The server was reached: its certificate is what failed, and "check the network and
+    'warmup mailbox show'" sent the user after the wrong fault. One line, 69, nothing sent,
+    verification never turned off; an SSL_CERT_FILE naming no file (OpenSSL skips it without a
+    word) is named."""
+    missing = tmp_path / "ca-bundle.pem"
+    if cert_file == "missing":
+        monkeypatch.setenv("SSL_CERT_FILE", str(missing))
+    with SmtpSink("ssl", user=BOX, password=SMTP_PASSWORD, pki=pki, untrusted=True) as sink:
+        add_box(sink.port)
+        res = send()
+        assert sink.messages == []
+    assert res.returncode == 69, res.stderr
+    assert res.stderr.startswith(
+        f"Error: the SMTP server's TLS certificate does not verify (127.0.0.1:{sink.port}: "
+        "TLS certificate not trusted ("
+    )
+    assert "warmup never sends without verifying it: " in res.stderr
+    assert "check the network" not in res.stderr and res.stderr.count("\n") == 1
+    if cert_file == "missing":
+        assert f"SSL_CERT_FILE names '{missing}', which is no file" in res.stderr
+    else:
+        assert "point SSL_CERT_FILE at the CA's certificate (PEM)" in res.stderr
+        assert f"'warmup doctor {BOX}' checks each host" in res.stderr
+    assert rows(ledger_path, "SELECT outcome FROM send") == [("released",)]
+
+
 def test_hard_bounce_is_recorded_suppressed_and_refused_next_time(
     smtp_ssl, ssl_cert_env, ledger_path
 ):

@@ -212,6 +212,23 @@ _SILENT = (
 )
 
 
+def _trust_fix(address: str) -> str:
+    """What to do about a server certificate that does not verify (never: skip verifying).
+    ``SSL_CERT_FILE`` naming no file is the likeliest cause when it is set: OpenSSL skips it
+    without a word, and the CA it was to add is not trusted."""
+    named = os.environ.get("SSL_CERT_FILE")
+    if named and not os.path.isfile(named):
+        return (
+            f"SSL_CERT_FILE names {named!r}, which is no file: point it at the CA certificates "
+            f"(PEM) or unset it"
+        )
+    return (
+        f"check the host is the provider's own (a proxy or antivirus that inspects TLS shows "
+        f"its own certificate); for a server with a private CA, point SSL_CERT_FILE at the CA's "
+        f"certificate (PEM); 'warmup doctor {shlex.quote(address)}' checks each host"
+    )
+
+
 class Session:
     """An authenticated SMTP connection to the first host of ``target`` that works."""
 
@@ -220,6 +237,7 @@ class Session:
         self.failed: list[tuple[str, str]] = []
         self.greeted: list[int] = []  # the codes of greetings that turned this client away
         self._silent = False  # the last host tried took the connection and never greeted
+        untrusted = False  # a host's certificate did not verify
         self.host: str | None = None
         self.smtp: smtplib.SMTP | None = None
         self.chunking = chunking_wanted()  # read before connecting: a bad value costs nothing
@@ -238,6 +256,7 @@ class Session:
                 why = _why(exc)
                 if isinstance(exc, smtplib.SMTPConnectError):  # greeted, with no 220
                     self.greeted.append(exc.smtp_code)
+                untrusted = untrusted or isinstance(exc, ssl.SSLCertVerificationError)
                 cut = opening.end()
                 if cut:  # cut off: each read came in time, the whole did not
                     why = f"timed out (no complete answer within {target.timeout:g} s)"
@@ -251,6 +270,11 @@ class Session:
             if any(why.startswith(NO_OAUTH) for _, why in self.failed):
                 raise _no_oauth_login(self._tried(), target.username)
             self._turned_away()
+            if untrusted:  # reached: "check the network" sent the user after the wrong fault
+                raise Unavailable(
+                    f"the SMTP server's TLS certificate does not verify ({self._tried()}); "
+                    f"warmup never sends without verifying it: {_trust_fix(target.username)}"
+                )
             raise Unavailable(
                 f"cannot reach the SMTP server ({self._tried()}); check the network and "
                 f"'warmup mailbox show {shlex.quote(target.username)}'"
