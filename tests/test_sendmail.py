@@ -352,6 +352,29 @@ def test_direct_a_message_of_body_text_only_goes_out_with_that_body(
     assert outcomes(ledger_path) == [("lead@example.com", "sent")]
 
 
+@pytest.mark.parametrize("given", ["", "\n", "\n\n", ".\n"], ids=["nothing", "lf", "lfs", "dot"])
+def test_empty_standard_input_sends_nothing_directly_or_through_the_relay(
+    given, box, run, smtp_ssl, ledger_path
+):
+    # `generate_offer | sendmail -f BOX lead@...` whose generator died before printing: an empty
+    # message (no Subject, no body) went to the lead, a slot of the day's quota spent on it and
+    # the lead left wondering; so did a lone "." ending the message at once. `send --eml` refuses
+    # an empty message; sendmail now does too, in both modes, exit 65, nothing reserved.
+    box()
+    res = run("sendmail", "-f", BOX, "lead@example.com", input=given)
+    assert res.exit_code == 65, res.output
+    assert res.output == (
+        "Error: standard input held no message (nothing, or blank lines before a lone '.'): "
+        "nothing sent; pipe the whole message in\n"
+    )
+    shell = "printf '" + given.replace("\n", "\\n") + "' | sendmail other@example.com; echo $?"
+    through = wrapped(shell)
+    assert through.returncode == 0, through.stderr
+    assert through.stdout == "65\n"
+    assert "standard input held no message" in through.stderr
+    assert smtp_ssl.messages == [] and outcomes(ledger_path) == []
+
+
 def test_direct_body_text_with_a_header_like_line_before_the_empty_line_is_still_refused(
     box, run, smtp_ssl, ledger_path
 ):

@@ -20,7 +20,7 @@ import click
 
 from warmup.cli import WarmupCommand, cli
 from warmup.cli.common import ledger_from, read_stdin
-from warmup.errors import UsageError
+from warmup.errors import DataError, UsageError
 
 RELAY_VARS = ("WARMUP_SMTP_HOST", "WARMUP_SMTP_PORT", "WARMUP_SMTP_USER", "WARMUP_SMTP_PASSWORD")
 RELAY_TIMEOUT = 660.0
@@ -130,6 +130,11 @@ def sendmail(
         raw = _cut_at_lone_dot(raw)
     if len(raw) > headers.MESSAGE_LIMIT:
         raise headers.size_error()
+    if not raw.strip():  # a generator that died before printing: no empty mail to a lead
+        raise DataError(
+            "standard input held no message (nothing, or blank lines before a lone '.'): "
+            "nothing sent; pipe the whole message in"
+        )
     # After the size check (a cut-off input stays refused): read as the relay reads it, in
     # both modes (headers.header_section: the mbox From_ line dropped, text with no header all
     # body), every header line 'Name: value'. Python's parser drops a line it cannot read
