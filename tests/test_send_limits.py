@@ -416,6 +416,32 @@ def test_output_lost_after_the_send_says_the_message_went(
     )
 
 
+@pytest.mark.parametrize("blank", ["", " \n\t\n"], ids=["empty", "white-space"])
+def test_a_blank_body_is_refused_not_sent_as_an_empty_mail(
+    blank, smtp_ssl, ssl_cert_env, ledger_path, tmp_path
+):
+    # 'warmup send BOX --to lead --subject Offer --body "$BODY"' with BODY unset, or a
+    # --body-file its generator left empty, sent the lead a message with nothing in it (a slot
+    # spent, a message spam filters mark down), as 'send --eml' of an empty file no longer does.
+    add_box(smtp_ssl.port)
+    given = cli(
+        "send", BOX, "--to", "lead@example.com", "--subject", "Offer", "--body", blank,
+        env=PASSWORD_ENV,
+    )  # fmt: skip
+    assert given.returncode == 64, given.stderr
+    assert given.stderr == "Error: --body is blank: give the message's text (an unset variable?)\n"
+    empty = tmp_path / "offer.txt"
+    empty.write_text(blank)
+    filed = cli(
+        "send", BOX, "--to", "lead@example.com", "--subject", "Offer", "--body-file", str(empty),
+        env=PASSWORD_ENV,
+    )  # fmt: skip
+    assert filed.returncode == 65, filed.stderr
+    assert filed.stderr == f"Error: --body-file {empty}: holds no text; give the message's text\n"
+    assert smtp_ssl.connections == 0
+    assert rows(ledger_path, "SELECT count(*) FROM send") == [(0,)]
+
+
 def test_send_json_gives_each_recipients_outcome(smtp_ssl, ssl_cert_env, ledger_path, tmp_path):
     # A script sending one message at a time read the outcome from exit codes and English
     # lines on stderr: which recipient bounced, with what reply, was not for a program.

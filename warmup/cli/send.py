@@ -381,6 +381,10 @@ def _build(
             msg[name] = [Address(shown, addr_spec=addr) for shown, addr in pairs]
     msg["Subject"] = subject
     text = body if body is not None else _body_text(Path(body_file or ""))
+    if not text.strip():  # "$BODY" unset, a generator that printed nothing: no empty mail
+        if body is not None:
+            raise UsageError("--body is blank: give the message's text (an unset variable?)")
+        raise DataError(f"--body-file {body_file}: holds no text; give the message's text")
     _check_body(text, "--body" if body is not None else f"--body-file {body_file}")
     msg.set_content(text)
     return msg
