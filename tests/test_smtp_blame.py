@@ -33,6 +33,23 @@ def ledger_rows(url: str, sql: str) -> list[tuple[object, ...]]:
         ledger.close()
 
 
+def relayed(tmp_path, rcpts: list[str]):  # type: ignore[no-untyped-def]
+    """``warmup send BOX -- SCRIPT``: the script sends one message to ``rcpts`` through the
+    relay with smtplib, and prints the reply to its end of DATA when it is a refusal."""
+    script = tmp_path / "script.py"
+    script.write_text(
+        "import os, smtplib\n"
+        "e = os.environ\n"
+        "with smtplib.SMTP(e['WARMUP_SMTP_HOST'], int(e['WARMUP_SMTP_PORT'])) as c:\n"
+        "    c.login(e['WARMUP_SMTP_USER'], e['WARMUP_SMTP_PASSWORD'])\n"
+        "    try:\n"
+        f"        c.sendmail(e['WARMUP_SMTP_USER'], {rcpts!r}, 'Subject: a\\r\\n\\r\\nA\\r\\n')\n"
+        "    except smtplib.SMTPDataError as exc:\n"
+        "        print(exc.smtp_code, exc.smtp_error.decode())\n"
+    )
+    return warmup("send", BOX, "--", sys.executable, str(script), env=PASSWORD_ENV)
+
+
 def suppressed() -> list[str]:
     return sorted(s["address"] for s in json.loads(cli("suppress", "list", "--json").stdout))
 
@@ -140,19 +157,66 @@ def test_the_relay_names_recipients_past_the_servers_limit_as_deferred(
     the rest as deferred (4xx), not as bounces; the summary says they were not reached."""
     smtp_ssl.reject_rcpt = {"c3@example.com": (452, "4.5.3 Too many recipients")}
     add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "flat.toml")))
-    script = tmp_path / "script.py"
-    script.write_text(
-        "import os, smtplib\n"
-        "e = os.environ\n"
-        "with smtplib.SMTP(e['WARMUP_SMTP_HOST'], int(e['WARMUP_SMTP_PORT'])) as c:\n"
-        "    c.login(e['WARMUP_SMTP_USER'], e['WARMUP_SMTP_PASSWORD'])\n"
-        "    rcpts = ['c1@example.com', 'c2@example.com', 'c3@example.com']\n"
-        "    c.sendmail(e['WARMUP_SMTP_USER'], rcpts, 'Subject: hi\\r\\n\\r\\nHello\\r\\n')\n"
-    )
-    res = warmup("send", BOX, "--", sys.executable, str(script), env=PASSWORD_ENV)
+    res = relayed(tmp_path, list(THREE))
     assert res.returncode == 0, res.stderr
     assert "not reached (deferred upstream, 4xx, while others got the message): c3@example.com" in (
         res.stderr
     )
     assert [m.rcpt_tos for m in smtp_ssl.messages] == [("c1@example.com", "c2@example.com")]
     assert ledger_rows(f"sqlite:///{ledger_path}", "SELECT count(*) FROM bounce") == [(0,)]
+
+
+@pytest.mark.parametrize("way", ["one-by-one", "pipelined", "chunked"])
+def test_a_sender_refused_for_good_at_mail_from_exits_69_not_try_later(
+    way,
+    smtp_ssl,
+    ssl_cert_env,
+    ledger_url,  # noqa: F811
+    tmp_path,
+):
+    """A 5xx to MAIL FROM (a disabled or blocked account) is the server refusing this sender
+    for good: every message gets it. It exited 75, "try later", so a script retrying on 75 went
+    on asking, each try another refusal from the provider. Now 69, one line saying so; nothing
+    sent, nothing counted, no bounce."""
+    smtp_ssl.pipelining = way != "one-by-one"
+    smtp_ssl.chunking = way == "chunked"
+    smtp_ssl.reject_mail = (550, "5.7.1 Sender account is disabled")
+    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "flat.toml")))
+    code, err = send(*THREE)
+    assert code == 69, err
+    assert err == (
+        f"Error: not sent: 127.0.0.1 refuses mail from {BOX} (MAIL FROM: 550 5.7.1 Sender "
+        "account is disabled), and will refuse a retry alike: ask the provider why (a disabled "
+        "or blocked account?)\n"
+    )
+    assert smtp_ssl.messages == []
+    outcomes = ledger_rows(ledger_url, "SELECT outcome FROM send")
+    assert outcomes == [("released",)] * 3
+    assert ledger_rows(ledger_url, "SELECT count(*) FROM bounce") == [(0,)]
+    assert json.loads(cli("quota", BOX, "--json").stdout)[0]["sent"] == 0
+
+
+def test_the_relay_answers_a_sender_refused_for_good_with_a_5xx_and_the_shim_exits_69(
+    smtp_ssl, ssl_cert_env, ledger_path, tmp_path
+):
+    """Through the relay it was 451 4.4.2 to every message: a script retries a 4xx. Now 554
+    naming the refusal, counted as refused; the sendmail shim exits 69, as direct mode does."""
+    smtp_ssl.reject_mail = (550, "5.7.1 Sender account is disabled")
+    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "flat.toml")))
+    res = relayed(tmp_path, ["c1@example.com"])
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == (
+        "554 5.7.1 upstream refused the sender: 550 5.7.1 Sender account is disabled\n"
+    )
+    assert "0 sent, 0 deferred (4xx), 1 refused (5xx)" in res.stderr
+    shim = warmup(
+        "send", BOX, "--", "sh", "-c",
+        "printf 'Subject: b\\n\\nB\\n' | sendmail c2@example.com; echo $?",
+        env=PASSWORD_ENV,
+    )  # fmt: skip
+    assert shim.returncode == 0, shim.stderr
+    assert shim.stdout == "69\n"
+    assert smtp_ssl.messages == []
+    assert ledger_rows(f"sqlite:///{ledger_path}", "SELECT DISTINCT outcome FROM send") == [
+        ("released",)
+    ]

@@ -693,6 +693,9 @@ def shim_refusal(left_out: list[str]) -> str:
 
 
 _ALREADY = "was already sent"  # in the 250 to a resent Message-ID (Tally tells it apart)
+# The 554's words when the server refused the mailbox as sender for good (the sendmail shim,
+# warmup.cli.sendmail._SENDER_REFUSED, exits 69 for it, as direct mode does).
+SENDER_REFUSED = "5.7.1 upstream refused the sender"
 _BEFORE = "refused before, not sent again"  # a retry's recipient, in its 250 (the shim reads it)
 # A retry's recipient refused at RCPT TO as suppressed that the message reached before (in its
 # 250: the shim reads it, and does not count that 550 as a refusal).
@@ -779,6 +782,17 @@ def _answer(
         return Delivery(
             "554 5.4.2 upstream connection lost during DATA: the message may have been "
             "delivered; a person decides whether to send it again",
+            len(rejected),
+            outcome.error,
+        )
+    from warmup.smtp import refused_sender
+
+    sender = refused_sender(outcome)
+    if sender is not None:
+        # For good: a 451 had the script retry every message for ever, each retry another
+        # refusal from the provider. 554, as to a connection refused with a 5xx (the shim: 69).
+        return Delivery(
+            reply_line(554, f"{SENDER_REFUSED}: {sender[0]} {_ascii(sender[1])}"),
             len(rejected),
             outcome.error,
         )

@@ -466,11 +466,7 @@ class Session:
                     self.host, self.target.username, mail_from, "MAIL FROM", code, text,
                     fix=self.target.login_fix,
                 )  # fmt: skip
-                return Outcome(
-                    released,
-                    (code, text) if is_throttle(code, text) else None,
-                    f"MAIL FROM refused: {code} {text}",
-                )
+                return _sender_refused(released, code, text, is_throttle(code, text))
             accepted = []
             for rcpt in recipients:
                 code, reply = talk.reply()
@@ -600,8 +596,7 @@ class Session:
                 self.host, self.target.username, mail_from, "MAIL FROM", code, text,
                 fix=self.target.login_fix,
             )  # fmt: skip
-            throttle = (code, text) if is_throttle(code, text) else None
-            return Outcome(released, throttle, f"MAIL FROM refused: {code} {text}")
+            return _sender_refused(released, code, text, is_throttle(code, text))
         results: dict[str, RcptResult] = {}
         accepted: list[str] = []
         throttle = None
@@ -845,6 +840,36 @@ def dot_stuff(data: bytes) -> bytes:
     if not body.endswith(b"\r\n"):
         body += b"\r\n"
     return body + b".\r\n"
+
+
+MAIL_REFUSED = "MAIL FROM refused: "  # how an Outcome's error begins when MAIL FROM was
+
+
+def _sender_refused(
+    released: dict[str, RcptResult], code: int, text: str, throttled: bool
+) -> Outcome:
+    """MAIL FROM refused: nothing sent, every slot given back. A throttle pauses the mailbox; a
+    5xx is the server refusing this sender for good (a disabled or blocked account, a sender
+    it does not take): each recipient carries that reply, so that :func:`refused_sender` tells
+    it from a refusal that may pass later."""
+    if 500 <= code < 600 and not throttled:
+        released = {r: RcptResult(r, "released", code, text) for r in released}
+    return Outcome(released, (code, text) if throttled else None, f"{MAIL_REFUSED}{code} {text}")
+
+
+def refused_sender(report: Any) -> tuple[int, str] | None:
+    """The server's 5xx to MAIL FROM when it refused the sender for good (:class:`Outcome` or
+    :class:`warmup.gate.SendReport`), else None. Nothing was sent, and a retry of any message
+    gets the same answer: "try later" (exit 75, the relay's 451) had scripts retry it for
+    ever, each retry another refusal from the provider."""
+    error = getattr(report, "error", None) or ""
+    results = list(getattr(report, "results", {}).values())
+    if not error.startswith(MAIL_REFUSED) or report.throttle or not results:
+        return None
+    first = results[0]
+    if first.code is None or not 500 <= first.code < 600:
+        return None
+    return first.code, first.text
 
 
 def _delivered(accepted: list[str], code: int, text: str, throttled: bool) -> dict[str, RcptResult]:

@@ -661,13 +661,18 @@ def _send_one(
     worst = max(codes, default=0)
     worst = max(worst, EXIT_BY_OUTCOME["hard"] if gone else 0)  # the script must know of them
     code = 75 if report.throttle else worst
+    from warmup.smtp import refused_sender
+
+    sender = refused_sender(report)
+    if sender is not None:  # the server turns this sender away: no retry helps (75 invited one)
+        code = 69
     if json_:
         print_json(_report_json(gate, report, code, gone))
         return code
     for host, why in report.failed_hosts:
         click.echo(f"{host} unavailable ({why}); used the backup host {report.host}.", err=True)
     for rcpt, result in results.items():
-        if result.outcome != "sent":
+        if result.outcome != "sent" and sender is None:  # that one reply: said once, below
             note = " (suppressed)" if result.outcome == "hard" else ""
             click.echo(
                 f"{rcpt}: {result.outcome} {result.code or ''} {result.text}{note}".rstrip(),
@@ -715,6 +720,13 @@ def _send_one(
                 f"Error: {report.error}; the message may have reached {', '.join(maybe)}: it "
                 f"is counted and {report.message_id} is never sent again; ask the recipient "
                 "before sending it anew",
+                err=True,
+            )
+        elif sender is not None:
+            click.echo(
+                f"Error: not sent: {report.host} refuses mail from {gate.box.address} (MAIL "
+                f"FROM: {sender[0]} {sender[1]}), and will refuse a retry alike: ask the "
+                f"provider why (a disabled or blocked account?)",
                 err=True,
             )
         else:

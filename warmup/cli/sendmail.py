@@ -35,6 +35,9 @@ _REACHED = re.compile(r"; reached before, not sent again: (\S+)")
 # The relay's answer to a message whose connection upstream broke after its data went: it may
 # have been delivered (warmup.relay._answer's 554 5.4.2).
 _FATE_UNKNOWN = "5.4.2 "
+# The relay's answer when the server refused the mailbox as sender for good
+# (warmup.relay.SENDER_REFUSED): direct mode exits 69 for it.
+_SENDER_REFUSED = "5.7.1 upstream refused the sender"
 # The shim's EHLO name (warmup.relay.SHIM_HELO): the relay answers it all or nothing.
 SHIM_HELO = "warmup-sendmail.invalid"
 # Options of sendmail(8) and Postfix's sendmail(1) whose value may be the next argument. -h is the
@@ -101,8 +104,9 @@ def sendmail(
     arguments, plus To/Cc/Bcc with -t (or when none are given; a resent message's
     Resent-To/Cc/Bcc instead). Exit codes as sendmail
     (sysexits): 0 sent (silently, as sendmail), 75 when the plan says later, 65 when a recipient or the message is
-    refused (suppressed recipients too), 77 on a login failure, 69 when unreachable or when
-    the connection broke after the message went (it may have been delivered: never sent again),
+    refused (suppressed recipients too), 77 on a login failure, 69 when unreachable, when the
+    server refuses the sender for good, or when the connection broke after the message went
+    (it may have been delivered: never sent again),
     64 for an option sendmail(8) does not have.
 
     \b
@@ -322,6 +326,8 @@ def _refused(what: str, code: int, reply: bytes | str) -> int:
     click.echo(f"sendmail: {what}: {code} {' '.join(text.split())}", err=True)
     if code in (530, 534, 535, 454):
         return 77  # EX_NOPERM
+    if code == 554 and text.startswith(_SENDER_REFUSED):
+        return 69  # EX_UNAVAILABLE: the server turns the sender away, as direct mode exits
     if code == 554 and text.startswith(_FATE_UNKNOWN):
         # As direct mode exits for it (warmup.cli.send.EXIT_BY_OUTCOME): the server went away
         # mid-message, EX_UNAVAILABLE; final, as 65 is, so no retry mails it twice, but not
