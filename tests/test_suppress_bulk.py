@@ -9,6 +9,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import pytest
+
+from tests.conftest import ledger_digest
 from tests.pgkit import ledger_url  # noqa: F401  (the fixture)
 
 WHEN = dt.datetime(2026, 11, 20, 8, 0, tzinfo=dt.UTC)
@@ -137,3 +140,72 @@ def test_each_entry_keeps_the_first_of_an_address_and_leaves_out_one_taken_back_
         assert ledger.suppress_each([], "soft", WHEN) == 0
     finally:
         ledger.close()
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        # bytes that are no UTF-8 below a bad address: said first, as when the file was
+        # decoded whole before any line was read
+        (b"bad\nok@example.com\ncaf\xe9@example.com\n", "line 3: not UTF-8 text"),
+        # a quote never closed below a bad address: said first, as when every row was parsed
+        # before any address was checked
+        (
+            b'Email,Note\nbad,x\nann@example.com,"open\nrest@example.com,y\n',
+            "line 3: a quote opened in this row is never closed",
+        ),
+        # a cell over the csv module's limit (131,072 characters) was a traceback
+        (
+            b'Email,Note\nann@example.com,"' + b"x" * 140_000 + b'"\nbo@example.com,x\n',
+            "line 2: field larger than field limit (131072); close the quote that line opens, "
+            "or shorten the cell",
+        ),
+    ],
+    ids=["not-utf8-below-a-bad-line", "unclosed-quote-below-a-bad-line", "cell-over-the-limit"],
+)
+def test_what_refuses_a_file_is_said_in_the_order_a_whole_read_said_it(
+    run, tmp_path, ledger_path, content, said
+):
+    assert run("suppress", "add", "seed@example.com", "--reason", "x").exit_code == 0
+    before = ledger_digest(ledger_path)
+    listed = tmp_path / "list.csv"
+    listed.write_bytes(content)
+    res = run("suppress", "add", "--from", str(listed), "--reason", "x")
+    assert res.exit_code == 65, res.output
+    assert res.output.startswith(f"Error: {listed}: {said}"), res.output
+    assert res.output.count("\n") == 1
+    assert ledger_digest(ledger_path) == before
+
+
+@pytest.mark.parametrize("lines", [5_000, 25_000])  # one batch staged; several
+def test_the_write_lock_is_held_for_one_statement_whatever_the_lists_length(run, tmp_path, lines):
+    """Written under the write lock, 2,000 addresses a statement, a list of four million held
+    it ~58 s: a send meanwhile waited, past the busy timeout (30 s) failed, exit 75. The list is
+    staged first (a TEMP table takes no lock on the ledger), then written by one statement."""
+    import sqlalchemy as sa
+
+    listed = tmp_path / "list.txt"
+    listed.write_text("".join(f"lead{i}@example.com\n" for i in range(lines)), encoding="utf-8")
+    events: list[str] = []
+
+    def statement(conn, cursor, sql, *_args) -> None:
+        events.append(sql)
+
+    def commit(conn) -> None:
+        events.append("COMMIT")
+
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", statement)
+    sa.event.listen(sa.engine.Engine, "commit", commit)
+    try:
+        res = run("suppress", "add", "--from", str(listed), "--reason", "x")
+    finally:
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", statement)
+        sa.event.remove(sa.engine.Engine, "commit", commit)
+    assert (res.exit_code, res.stdout) == (0, f"Suppressed {lines} addresses.\n"), res.output
+    locked = [n for n, e in enumerate(events) if e == "BEGIN IMMEDIATE"]
+    held = [[s.strip() for s in events[n + 1 : events.index("COMMIT", n)]] for n in locked]
+    writes = [h for h in held if any(s.startswith("INSERT INTO suppression ") for s in h)]
+    assert len(writes) == 1, held
+    insert, *rest = writes[0]
+    assert insert.startswith("INSERT INTO suppression ") and "SELECT" in insert, insert
+    assert rest in ([], ["DROP TABLE suppression_stage"]), rest  # a small stage: dropped

@@ -50,10 +50,19 @@ def check_closed(text: str, line: int, delim: str, path: PurePath) -> None:
     would have swallowed every row after it into that cell (the csv module, not strict, ends
     the cell at the end of the file), and those rows would go unread, unsaid: recipients not
     mailed, addresses not suppressed."""
+    import io
+
+    check_tail_closed(
+        "".join(io.StringIO(text, newline="").readlines()[line - 1 :]), line, delim, path
+    )
+
+
+def check_tail_closed(tail: str, line: int, delim: str, path: PurePath) -> None:
+    """:func:`check_closed` of the file's ``tail``, its lines from ``line`` on (a reader that
+    streams the file keeps only those)."""
     import csv
     import io
 
-    tail = "".join(io.StringIO(text, newline="").readlines()[line - 1 :])
     try:
         next(csv.reader(io.StringIO(tail, newline=""), delimiter=delim, strict=True), None)
     except csv.Error as exc:

@@ -12,7 +12,6 @@ import functools
 import ipaddress
 import re
 import shlex
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
@@ -29,7 +28,7 @@ from warmup.errors import (
     WarmupError,
     expect,
 )
-from warmup.fields import ENHANCED_STATUS, clip, contradicted, unreadable
+from warmup.fields import ENHANCED_STATUS, clip, contradicted
 from warmup.fields import MESSAGE_ID_LIMIT as MESSAGE_ID_LIMIT
 from warmup.fields import REASON_LIMIT as REASON_LIMIT
 from warmup.fields import STATUS_LIMIT as STATUS_LIMIT
@@ -38,7 +37,6 @@ from warmup.fields import check_timezone as check_timezone
 from warmup.fields import message_id_field as message_id_field
 from warmup.fields import text_field as text_field
 from warmup.files import STANDARD_INPUT as STANDARD_INPUT  # re-exported: the CLI names it
-from warmup.files import StandardInput as _StandardInput
 from warmup.importcsv import IMPORT_BATCH as IMPORT_BATCH
 from warmup.importcsv import IMPORT_EVENTS as IMPORT_EVENTS
 from warmup.importcsv import IMPORT_OPTIONAL as IMPORT_OPTIONAL
@@ -51,7 +49,17 @@ from warmup.instants import machine_zone as _local_zone
 from warmup.instants import now_utc as now_utc  # re-exported: the CLI and scripts use api.*
 from warmup.instants import parse_date as parse_date
 from warmup.instants import parse_instant as parse_instant
-from warmup.ledger import Ask, BounceIn, MailboxNotFound, MailboxRow, Reads, Recorded, SendIn, utc
+from warmup.ledger import (
+    Ask,
+    BounceIn,
+    MailboxNotFound,
+    MailboxRow,
+    Reads,
+    Recorded,
+    SendIn,
+    SuppressCount,
+    utc,
+)
 from warmup.ledger.reads import BOUNCE_KINDS, EARLIEST_ZONE, stamped
 from warmup.ledger.values import MailboxExists
 from warmup.policy import Allowance, History, PlanDay, evaluate, load_policy, project
@@ -61,7 +69,7 @@ from warmup.policy.spec import MAX_VOLUME, PolicySpec
 from warmup.policy.walk import drive_all, inputs_digest, lookback
 from warmup.providers import AUTHS, SECURITIES, Provider, get_provider
 from warmup.shards import collector_paused as collector_paused
-from warmup.words import byte_size, plural
+from warmup.words import plural
 
 if TYPE_CHECKING:  # imported when used: ``warmup quota`` reads a ledger without SQLAlchemy
     from warmup.bounces.streaks import SoftStreak
@@ -900,12 +908,29 @@ def resume(ledger: Ledger, address: str, at: dt.datetime | None = None) -> None:
 def suppress(ledger: Ledger, recipients: Sequence[str], reason: str) -> int:
     """Suppress ``recipients`` by hand, with ``reason`` (one line, as a pause's); returns how many
     were not suppressed already. Every address and the reason are checked before any is kept."""
+    return suppress_listed(ledger, recipients, reason).added
+
+
+def suppress_listed(
+    ledger: Ledger, recipients: Sequence[str], reason: str, listed: PurePath | None = None
+) -> SuppressCount:
+    """:func:`suppress` ``recipients`` and the addresses the file at ``listed`` lists
+    (:func:`warmup.suppresslist.addresses_in`; :data:`STANDARD_INPUT`: standard input), read
+    as a stream and staged before the ledger's write lock is taken: how many were given, how
+    many distinct addresses, how many new. Every address and the reason are checked before any
+    is kept; a bad one is :class:`DataError` (the file's naming its line), nothing kept."""
+    from itertools import chain
+
+    from warmup.suppresslist import addresses_in, exact_address
+
     if isinstance(recipients, str):  # else each of its characters was "malformed address 'a'"
         expect(recipients, (list, tuple), "recipients", f"; give [{recipients!r}]")
     reason = text_field(reason, "reason", REASON_LIMIT)
     if not reason:
         raise InvalidField("reason", "{field} is empty: say why these addresses are suppressed")
-    return ledger.suppress([_exact_address(a) for a in recipients], "manual", reason)
+    given = [exact_address(a) for a in recipients]
+    found = () if listed is None else addresses_in(listed)
+    return ledger.suppress_many(((a, reason, None) for a in chain(given, found)), "manual")
 
 
 SOFT_STREAK_SENDS = (2, 1000)  # bounds of ``sends`` in a soft streak
@@ -954,148 +979,6 @@ def suppress_streaks(
         at,
         unless_taken_back=since,
     )
-
-
-SUPPRESS_FILE_LIMIT = 100_000_000  # bytes: some four million addresses
-
-
-def _listed(line: str) -> bool:
-    """Whether a line of a list to suppress says something: not blank, no ``#`` comment."""
-    return bool(line.strip()) and not line.lstrip().startswith("#")
-
-
-def addresses_from(path: PurePath) -> list[str]:
-    """The addresses a file lists to suppress (``-``: standard input, :data:`STANDARD_INPUT`),
-    each checked as :func:`suppress` checks them: one a line (blank lines and ``#`` comments
-    skipped), or a CSV export (``,``, ``;`` or tab; Excel's ``sep=;`` line above the header
-    says which) whose header names its column of addresses
-    (:data:`warmup.addresses.ADDRESS_COLUMNS`). A line that is no address refuses the file, naming the line
-    (:class:`DataError`, nothing kept)."""
-    import csv
-    import io
-
-    stdin = isinstance(path, _StandardInput)
-    if stdin and sys.stdin is None:
-        raise DataError(
-            f"{path}: cannot read it (it is closed); pipe the list in, or give its path"
-        )
-    try:
-        if stdin:
-            raw = sys.stdin.buffer.read(SUPPRESS_FILE_LIMIT + 1)
-        else:
-            with open(path, "rb") as f:
-                raw = f.read(SUPPRESS_FILE_LIMIT + 1)
-        if len(raw) > SUPPRESS_FILE_LIMIT:
-            # read whole, '--from /dev/zero' (or a multi-gigabyte log named by mistake) took
-            # all memory until the kernel killed warmup: a traceback or nothing at all
-            raise DataError(
-                f"{path}: larger than {byte_size(SUPPRESS_FILE_LIMIT)}; a list of addresses is "
-                f"smaller: split it into several files"
-            )
-        text = raw.decode("utf-8-sig")
-    except OSError as exc:
-        raise unreadable(path, exc) from None
-    except UnicodeDecodeError as exc:
-        from warmup.words import not_utf8
-
-        line = raw[: exc.start].count(b"\n") + 1
-        bad = raw[raw.rfind(b"\n", 0, exc.start) + 1 :]
-        raise DataError(f"{path}: line {line}: {not_utf8(bad)}") from None
-    # Lines as the csv module counts them (\n, \r\n, \r; not splitlines' \v, \f or U+2028),
-    # each with its end: a quoted cell may hold line breaks, which the reader must see.
-    physical = io.StringIO(text, newline="").readlines()
-    lines = [x.rstrip("\r\n") for x in physical]
-    at = next((n for n, x in enumerate(lines) if _listed(x)), 0)
-    first = lines[at] if lines else ""
-    hint = addresses.SEP_LINE.fullmatch(first)
-    if hint:  # Excel's 'sep=;' above the header: "no column of addresses among 'sep=', ''"
-        lines[at] = ""
-        at = next((n for n, x in enumerate(lines) if _listed(x)), at)
-        first = lines[at]
-    rows: list[tuple[int, str]]
-    cell = ""  # the name of a CSV export's column of addresses
-    if first and (hint or any(sep in first for sep in ",;\t")):
-        # from the header on: blank or comment lines above it are no header
-        delimiter = hint[1] if hint else addresses.delimiter(first)
-        reader = csv.reader(physical[at:], delimiter=delimiter)
-        names = [c.strip().lower() for c in next(reader)]
-        column = addresses.address_column(names)
-        if column is None:
-            raise DataError(
-                f"{path}: line {at + 1}: no column of addresses among {', '.join(map(repr, names))}; "
-                f"name it 'email' (or give one address a line)"
-            )
-        if names.count(names[column]) > 1:  # only the first was read: the others' not suppressed
-            raise DataError(
-                f"{path}: line {at + 1}: column {names[column]!r} appears twice in the header; "
-                f"keep one, or give each column of addresses a list of its own"
-            )
-        cell = names[column]
-        rows = []
-        start = at + reader.line_num + 1  # the line a row starts on, as 'import' names it
-        spans = False  # whether the last row read has a cell over several lines
-        for fields in reader:
-            if "".join(fields).strip():
-                rows.append((start, fields[column] if column < len(fields) else ""))
-            spans = any("\n" in f or "\r" in f for f in fields)
-            start, last = at + reader.line_num + 1, start
-        if spans:  # a quote never closed takes the rest of the file: only the last row can
-            addresses.check_closed(text, last, delimiter, path)
-    else:
-        rows = [(n, _unquoted(x)) for n, x in enumerate(lines, 1) if _listed(x)]
-        if (
-            rows and rows[0][1].strip().lower() in addresses.ADDRESS_COLUMNS
-        ):  # a one-column CSV's header
-            del rows[0]
-    out = []
-    for n, address in rows:
-        if cell and not address.strip():  # a CSV row (a contact) without an address
-            raise DataError(
-                f"{path}: line {n}: its {cell!r} cell is empty; fill it in, or remove the line"
-            )
-        try:
-            out.append(_exact_address(address))
-        except DataError as exc:
-            raise DataError(f"{path}: line {n}: {exc}") from None
-    if not out:
-        raise DataError(
-            f"{path}: no addresses in it; give one a line, or a CSV with an 'email' column"
-        )
-    return out
-
-
-def _unquoted(cell: str) -> str:
-    """A one-column export's cell without the quotes a CSV writer put around it ('"a@x.org"',
-    csv.QUOTE_ALL); an address whose own name is quoted ('"a b"@x.org') is left as it is."""
-    import csv
-
-    text = cell.strip()
-    if len(text) >= 2 and text[0] == text[-1] == '"':
-        return next(csv.reader([text]))[0]
-    return cell
-
-
-def _exact_address(address: str) -> str:
-    """``address`` normalized, or :class:`DataError` when it is a pattern.
-
-    '*', '%' and '?' are atext to RFC 5322, so '*@example.org' is a valid address: kept as that
-    one, it left the user believing a whole domain suppressed while it went on being mailed.
-    """
-    try:
-        clean = addresses.normalize(address)
-    except DataError:
-        if not _WILDCARD.search(address):
-            raise
-        clean = address.strip()
-    if _WILDCARD.search(clean):
-        raise DataError(
-            f"{clean!r} looks like a pattern: warmup suppresses exact addresses, not wildcards "
-            "or domains; list each address to suppress"
-        )
-    return clean
-
-
-_WILDCARD = re.compile(r"[*%?]")
 
 
 def record_send(

@@ -435,19 +435,18 @@ def suppress_add(
         warmup suppress add someone@example.com --reason "asked to be removed"
         warmup suppress add --from unsubscribed.csv --reason "unsubscribed"
     """
+    listed = None
     if from_ is not None:
         from pathlib import Path
 
         if from_ == "-":
             reading_terminal("the addresses (one a line)")
-        listed = api.addresses_from(api.STANDARD_INPUT if from_ == "-" else Path(from_))
-        addresses_ = (*addresses_, *listed)
+        listed = api.STANDARD_INPUT if from_ == "-" else Path(from_)
     elif not addresses_:
         raise UsageError("give the addresses to suppress, or --from FILE")
-    added = api.suppress(ledger, addresses_, reason)
-    # All were checked by now; one address in two spellings (A@X.example, a@x.example) is one.
-    distinct = len({addresses.normalize(a) for a in addresses_})
-    old, repeated = distinct - added, len(addresses_) - distinct
+    given, distinct, added = api.suppress_listed(ledger, addresses_, reason, listed)
+    # One address in two spellings (A@X.example, a@x.example) is one.
+    old, repeated = distinct - added, given - distinct
     notes = [f"{old} already {'was' if old == 1 else 'were'}"] if old else []
     notes += [f"{repeated} repeated"] if repeated else []
     say(

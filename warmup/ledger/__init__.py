@@ -44,6 +44,7 @@ from warmup.ledger.values import (
     Recorded,
     SendIn,
     Snapshot,
+    SuppressCount,
     local_day,
     utc,
 )
@@ -102,6 +103,7 @@ __all__ = [
     "Recorded",
     "SendIn",
     "Snapshot",
+    "SuppressCount",
     "default_path",
     "local_day",
     "mask_url",

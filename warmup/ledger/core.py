@@ -230,7 +230,7 @@ class Ledger(
       :meth:`remove_mailbox`, :meth:`history_size` (:meth:`history_counts`);
     - what happened: :meth:`record` (sends, bounces, events of one mailbox),
       :meth:`import_batch` (several mailboxes, registering new ones), :meth:`add_event`;
-    - suppression: :meth:`suppress`, :meth:`suppressed`, :meth:`suppressions`,
+    - suppression: :meth:`suppress` (:meth:`suppress_many`), :meth:`suppressed`, :meth:`suppressions`,
       :meth:`unsuppress` (remembered), :meth:`soft_bounced_sends`;
     - the engine's inputs: :meth:`history`, :meth:`keep_memo` (and for many mailboxes at once
       :meth:`histories`, :meth:`keep_memos`);
@@ -404,6 +404,24 @@ class Ledger(
             self._write_conn(new)
             with new.begin(), _dropped_if_interrupted(new):
                 yield new
+
+    @contextmanager
+    def connection(self) -> Iterator[Connection]:
+        """A connection of its own for several transactions (``conn.begin()``, or
+        :meth:`write` given it once ``_write_conn`` set it up). Closed, never given back to the
+        pool, when anything fails on it (or when the caller invalidates it): its TEMP tables go
+        with it."""
+        with (
+            _interrupt_first(),
+            self._errors(),
+            pool_errors(self.engine, self.where),
+            self.engine.connect() as conn,
+        ):
+            try:
+                yield conn
+            except BaseException:
+                conn.invalidate()
+                raise
 
     def connect_for_writes(self) -> Connection:
         """A long-lived connection whose transactions take the write lock at once."""

@@ -9,7 +9,8 @@ The gate reads neither: a removal costs a send nothing."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from itertools import islice
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import sqlalchemy as sa
@@ -22,19 +23,44 @@ from warmup.ledger.schema import (
     SEND,
     SUPPRESSION,
     SUPPRESSION_REMOVAL,
+    UTCDateTime,
 )
-from warmup.ledger.values import sql_limit, utc, wall_clock
+from warmup.ledger.values import SuppressCount, sql_limit, utc, wall_clock
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
 
 
-# Addresses per INSERT of a suppression list (a few statements for a list of 100,000).
-_SUPPRESS_BATCH = 2_000
+# Entries per batch staged (:meth:`Suppressions.suppress_many`).
+_SUPPRESS_BATCH = 10_000
 # Taken by a removal (exclusive) and by a write of streaks read before it (shared): on
 # PostgreSQL the streaks' check of the removals and their INSERT are one step to a removal
 # (SQLite's write lock already makes them one).
 _REMOVALS_LOCK = "suppression removals"
+
+# Where :meth:`Suppressions.suppress_many` stages its entries: a TEMP table of its connection
+# (no part of the ledger's schema, never migrated), ordered for its write once filled.
+_STAGE = sa.Table(
+    "suppression_stage",
+    sa.MetaData(),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("address", sa.String, nullable=False),
+    sa.Column("reason", sa.String),
+    sa.Column("mailbox_id", sa.Integer),
+    sa.Column("since", UTCDateTime()),
+    prefixes=["TEMPORARY"],
+)
+_STAGED = [c.name for c in _STAGE.columns]
+# Covering: the write reads it alone, in its order (through an index of the address alone, it
+# looked up each row in the table: four times as long under the lock).
+_STAGE_ORDER = sa.Index(
+    "ix_suppression_stage",
+    _STAGE.c.address,
+    _STAGE.c.seq,
+    _STAGE.c.reason,
+    _STAGE.c.mailbox_id,
+    _STAGE.c.since,
+)
 
 
 class LastSend(NamedTuple):
@@ -60,6 +86,15 @@ class Suppressions:
 
         def read(self) -> AbstractContextManager[Connection]: ...
         def write(self, conn: Connection | None = None) -> AbstractContextManager[Connection]: ...
+        def connection(self) -> AbstractContextManager[Connection]: ...
+        def _write_conn(self, conn: Connection) -> Connection: ...
+        def insert_rows(
+            self,
+            conn: Connection,
+            table: sa.Table,
+            columns: Sequence[str],
+            rows: Sequence[Sequence[Any]],
+        ) -> None: ...
         def _insert(self, table: sa.Table) -> Any: ...
         def _lock_name(self, conn: Connection, name: str, shared: bool = False) -> None: ...
 
@@ -107,46 +142,97 @@ class Suppressions:
         *,
         unless_taken_back: Mapping[str, dt.datetime] | None = None,
     ) -> int:
+        """Suppress each ``(address, reason, mailbox id)``; how many were new
+        (:meth:`suppress_many`)."""
+        return self.suppress_many(entries, kind, at, unless_taken_back=unless_taken_back).added
+
+    def suppress_many(
+        self,
+        entries: Iterable[tuple[str, str, int | None]],
+        kind: str,
+        at: dt.datetime | None = None,
+        *,
+        unless_taken_back: Mapping[str, dt.datetime] | None = None,
+    ) -> SuppressCount:
         """Suppress each ``(address, reason, mailbox id)`` (the first of an address given
-        twice); how many were new.
+        twice), all or none: how many entries, distinct addresses and new suppressions.
 
         ``unless_taken_back``: address -> instant; an address taken back (:meth:`unsuppress`)
         at or after its instant is left out. A soft streak read before a removal counts the
         sends the removal set aside: written after it, it suppressed the address again at once.
 
-        Batched: one INSERT per address made a list of 100,000 hold the write lock for minutes,
-        long enough for every send meanwhile to give up waiting for it.
+        Staged: ``entries`` (an iterator is read once, as it comes: a file's four million
+        addresses are never held at once) go to a TEMP table in batches, then one
+        ``INSERT ... SELECT`` in one short write transaction. Written under the write lock,
+        batch by batch, a list of four million held it ~58 s, and every send meanwhile waited
+        or gave up; SQLite's TEMP tables are a file of their own, whose writes take no lock on
+        the ledger. An error while ``entries`` are read (a bad line of a file) keeps nothing.
         """
         when = utc(at or dt.datetime.now(dt.UTC))
-        first: dict[str, tuple[str, str, int | None]] = {}
-        for entry in entries:
-            first.setdefault(entry[0], entry)
-        unique = list(first.values())
-        insert = (
-            self._insert(SUPPRESSION)
-            .on_conflict_do_nothing(index_elements=["address"])
-            .returning(SUPPRESSION.c.id)
-        )
-        added = 0
-        with self.write() as conn:
+        since = unless_taken_back or {}
+        given = 0
+        chunks = iter(entries)
+        with self.connection() as conn:
+            with conn.begin():  # its index once filled (sa.Table.create would make it now)
+                conn.execute(sa.schema.CreateTable(_STAGE))
+            while batch := list(islice(chunks, _SUPPRESS_BATCH)):
+                rows = [(given + i, a, r, m, since.get(a)) for i, (a, r, m) in enumerate(batch)]
+                with conn.begin():
+                    self.insert_rows(conn, _STAGE, _STAGED, rows)
+                given += len(batch)
+            if not given:
+                with conn.begin():
+                    _STAGE.drop(conn)
+                return SuppressCount(0, 0, 0)
+            with conn.begin():  # its order is the write's: no sort under the lock
+                _STAGE_ORDER.create(conn)
+                # a subquery's DISTINCT reads the index; count(DISTINCT) built a B-tree of its own
+                addresses = sa.select(_STAGE.c.address).distinct().subquery()
+                distinct = conn.execute(
+                    sa.select(sa.func.count()).select_from(addresses)
+                ).scalar_one()
+            kept: sa.ColumnElement[bool] = sa.true()
             if unless_taken_back:
-                self._lock_name(conn, _REMOVALS_LOCK, shared=True)
-                back = _taken_back(conn, unless_taken_back)
-                unique = [e for e in unique if e[0] not in back]
-            for start in range(0, len(unique), _SUPPRESS_BATCH):
-                rows = [
-                    {
-                        "address": a,
-                        "kind": kind,
-                        "reason": reason,
-                        "mailbox_id": mailbox_id,
-                        "created_at": when,
-                    }
-                    for a, reason, mailbox_id in unique[start : start + _SUPPRESS_BATCH]
-                ]
-                # RETURNING lists the rows inserted, not the conflicts: the count of new ones.
-                added += len(conn.execute(insert, rows).all())
-        return added
+                kept = sa.or_(
+                    _STAGE.c.since.is_(None),
+                    ~sa.exists().where(
+                        SUPPRESSION_REMOVAL.c.address == _STAGE.c.address,
+                        SUPPRESSION_REMOVAL.c.removed_at >= _STAGE.c.since,
+                    ),
+                )
+            # By address, then as given: the first entry of an address is inserted, the others
+            # meet it as a conflict (the SELECT's WHERE also keeps SQLite from reading the
+            # ON CONFLICT as a join's ON).
+            rows_in = (
+                sa.select(
+                    _STAGE.c.address,
+                    sa.literal(kind, sa.String),
+                    _STAGE.c.reason,
+                    _STAGE.c.mailbox_id,
+                    sa.literal(when, UTCDateTime()),
+                )
+                .where(kept)
+                .order_by(_STAGE.c.address, _STAGE.c.seq)
+            )
+            insert = (
+                self._insert(SUPPRESSION)
+                .from_select(["address", "kind", "reason", "mailbox_id", "created_at"], rows_in)
+                .on_conflict_do_nothing(index_elements=["address"])
+                # the rows inserted, not the conflicts (SQLAlchemy keeps an INSERT's rowcount
+                # only when asked)
+                .execution_options(preserve_rowcount=True)
+            )
+            with self.write(self._write_conn(conn)) as tx:
+                if unless_taken_back:
+                    self._lock_name(tx, _REMOVALS_LOCK, shared=True)
+                added = tx.execute(insert).rowcount
+                if given <= _SUPPRESS_BATCH:  # a few rows: the connection goes back to the pool
+                    _STAGE.drop(tx)
+            if given > _SUPPRESS_BATCH:
+                # closed: its TEMP table goes with it (dropped, a million rows took a third of
+                # a second, under the write lock in the write's transaction)
+                conn.invalidate()
+        return SuppressCount(given, distinct, added)
 
     def soft_bounced_sends(self, sends: int, mailbox_id: int | None = None) -> list[LastSend]:
         """The last ``sends`` sends (released slots aside: nothing left) of each mailbox (or of
@@ -300,20 +386,6 @@ class Suppressions:
         if row is None:
             return None
         return {"kind": row.kind, "reason": row.reason, "removed_at": utc(row.removed_at)}
-
-
-def _taken_back(conn: Connection, since: Mapping[str, dt.datetime]) -> set[str]:
-    """The addresses of ``since`` taken back at or after their instant there."""
-    names = list(since)
-    back: set[str] = set()
-    for start in range(0, len(names), _SUPPRESS_BATCH):
-        rows = conn.execute(
-            sa.select(SUPPRESSION_REMOVAL.c.address, sa.func.max(SUPPRESSION_REMOVAL.c.removed_at))
-            .where(SUPPRESSION_REMOVAL.c.address.in_(names[start : start + _SUPPRESS_BATCH]))
-            .group_by(SUPPRESSION_REMOVAL.c.address)
-        )
-        back.update(a for a, latest in rows if utc(latest) >= utc(since[a]))
-    return back
 
 
 def _matching(query: Any, match: str | None) -> Any:

@@ -11,7 +11,7 @@ import re
 import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, NamedTuple
 
 from warmup import addresses
 from warmup.errors import DataError, NotFound, TempFail
@@ -221,6 +221,15 @@ class EventIn:
     at: dt.datetime
     reason: str = ""
     until: dt.datetime | None = None
+
+
+class SuppressCount(NamedTuple):
+    """What a write of suppressions did (:meth:`warmup.ledger.Ledger.suppress_many`): the
+    entries given, the distinct addresses among them, and those not suppressed already."""
+
+    given: int
+    distinct: int
+    added: int
 
 
 @dataclass
