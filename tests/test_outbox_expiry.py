@@ -114,3 +114,64 @@ def test_a_message_waiting_for_tomorrow_goes_when_a_change_lets_it_before_its_ex
     finally:
         ledger.close()
     assert len(sink.messages) == 2
+
+
+def test_a_4xx_whose_back_off_ends_after_the_expiry_is_tried_once_more_before_it(
+    sink,
+    ssl_cert_env,
+    password,
+    ledger_url,  # noqa: F811
+    tmp_path,
+):
+    """Two greylisted messages that expire in an hour, tried at 0, 5, 15 and 35 minutes: the
+    next back-off (40 minutes) ends after their expiry, and the worker expired both at 35
+    minutes, 25 minutes before their time. They are tried once more 5 minutes before their
+    expiry (LAST_TRY): the one the server now takes goes; the other, refused again, has no
+    try left before its expiry, waits until it, and expires there, never sent after it."""
+    from warmup.outbox.delivery import LAST_TRY, backoff
+
+    pool_of(sink.port, tmp_path, n=1, daily=50)
+    greylisted = (450, "4.2.0 greylisted, try again later")
+    sink.reject_rcpt = {"late@example.com": greylisted, "never@example.com": greylisted}
+    ledger = open_ledger(ledger_url)
+    try:
+        outbox = Outbox(ledger)
+        hour = dt.timedelta(hours=1)
+        late = outbox.add(plain("late@example.com"), pool="P", expires=hour, now=T0)
+        never = outbox.add(plain("never@example.com"), pool="P", expires=hour, now=T0)
+        assert late is not None and never is not None
+        expiry = T0 + hour
+        lines: list[str] = []
+        clock = [T0]  # the worker's clock, moved on by the test
+        with Worker(ledger, clock=lambda: clock[0], log=lines.append) as worker:
+            for at in (0, 5, 15, 35):  # minutes: tries after each back-off
+                clock[0] = T0 + dt.timedelta(minutes=at)
+                assert worker.run_once().outcomes == {"deferred": 2}
+            assert clock[0] + backoff(4) > expiry  # the 4th back-off ends after the expiry
+            last = expiry - LAST_TRY
+            for mid in (late, never):
+                row = ledger.message(mid)
+                assert (row.state, row.attempts, row.next_attempt_at) == ("queued", 4, last), row
+                assert "greylisted" in (row.last_reply or "")
+            assert any("its last try before its expiry" in line for line in lines), lines
+            sink.reject_rcpt = {"never@example.com": greylisted}
+            clock[0] = last
+            assert worker.run_once().outcomes == {"sent": 1, "deferred": 1}
+            row = ledger.message(never)
+            # refused at its last try: none fits before its expiry, so it waits until it
+            assert (row.state, row.attempts, row.next_attempt_at) == ("queued", 5, expiry), row
+            assert "no try fits before it" in lines[-1], lines[-1]
+            listed = {m["id"]: m for m in json.loads(cli("queue", "list", "--json").stdout)}
+            assert (listed[never]["due"], listed[never]["expires_first"]) == (None, True)
+            clock[0] = expiry - dt.timedelta(seconds=1)
+            assert worker.run_once().outcomes == {}  # neither tried nor expired
+            sink.reject_rcpt = {}
+            clock[0] = expiry
+            assert worker.run_once().outcomes == {"expired": 1}  # at its expiry, not sent
+    finally:
+        ledger.close()
+    assert [m.rcpt_tos for m in sink.messages] == [("late@example.com",)]
+    gone = ledger.message(never)
+    assert (gone.state, gone.attempts) == ("expired", 5)
+    assert "greylisted" in (gone.last_reply or "")  # why it never went, kept
+    assert ledger.message(late).state == "sent"

@@ -70,12 +70,18 @@ def test_a_4xx_backs_off_then_goes_and_a_message_past_its_expiry_expires(
 
         clock.at = T0 + backoff(1) + dt.timedelta(seconds=1)
         sink.reject_rcpt = {"never@example.com": (450, "4.2.0 greylisted, try again later")}
+        assert worker.run_once().outcomes == {"sent": 1, "deferred": 1}
+        # no try fits before its expiry (the next back-off ends after it): it waits until
+        # then, not given up before its time
+        row = ledger.message(never)
+        assert (row.state, row.next_attempt_at) == ("queued", T0 + dt.timedelta(minutes=10))
+        clock.at = T0 + dt.timedelta(minutes=10)
         done = worker.run_once()
-    assert done.outcomes == {"sent": 1, "expired": 1}
+    assert done.outcomes == {"expired": 1}
     assert [m.rcpt_tos for m in sink.messages] == [("late@example.com",)]
     assert ledger.message(late).state == "sent"
     gone = ledger.message(never)
-    assert (gone.state, gone.attempts) == ("expired", 2)  # the next try would be past its expiry
+    assert (gone.state, gone.attempts) == ("expired", 2)
     assert backoff(2) == 2 * backoff(1)
 
 
@@ -751,7 +757,9 @@ def test_an_expired_message_retried_by_hand_goes_only_to_whom_it_has_not_reached
     mid = Outbox(ledger).add(msg, pool="P", expires=dt.timedelta(minutes=3), now=T0)
     assert mid is not None
     with Worker(ledger, clock=Clock(T0)) as worker:
-        # r1 has it; r2's next try (after 5 min) is past its expiry
+        # r1 has it; r2's next try (after 5 min) is past its expiry: it expires at its expiry
+        assert worker.run_once().outcomes == {"deferred": 1}
+    with Worker(ledger, clock=Clock(T0 + dt.timedelta(minutes=3))) as worker:
         assert worker.run_once().outcomes == {"expired": 1}
     row = ledger.message(mid)
     assert (row.state, row.recipients) == ("expired", ("r2@example.com",))
@@ -785,6 +793,8 @@ def test_a_campaign_queued_again_skips_a_message_that_expired_after_reaching_som
     three_min = dt.timedelta(minutes=3)
     mid = Outbox(ledger).add(offer(), pool="P", campaign="dec", expires=three_min, now=T0)
     with Worker(ledger, clock=Clock(T0)) as worker:
+        assert worker.run_once().outcomes == {"deferred": 1}  # until its expiry
+    with Worker(ledger, clock=Clock(T0 + three_min)) as worker:
         assert worker.run_once().outcomes == {"expired": 1}
     assert ledger.message(mid).recipients == ("r2@example.com",)
     sink.reject_rcpt = {}

@@ -35,6 +35,10 @@ CONNECTED_GATES = 8
 MIN_WAIT = dt.timedelta(seconds=5)  # a message that could not go now waits at least this
 BACKOFF = dt.timedelta(minutes=5)  # first wait after a 4xx; doubles per attempt
 MAX_BACKOFF = dt.timedelta(hours=6)
+# A 4xx whose back-off ends past this long before the message's expiry is tried once more
+# then, not given up: room for a pass to claim it and its SMTP conversation to end before
+# the expiry, which the claim never takes it at or after.
+LAST_TRY = dt.timedelta(minutes=5)
 HOLD = dt.timedelta(minutes=5)  # a message held by a configuration fault is looked at this often
 # Settings ``outbox.no_password.ID`` -> address: the mailboxes whose messages are held for a
 # missing password, looked for again at the start of every pass (any worker's, any host's).
@@ -645,19 +649,19 @@ class Delivery:
         recipients: list[str] | None = None,
     ) -> str:
         now = self.clock()
-        until = now + (backoff(msg.attempts + 1) if attempt else MIN_WAIT)
+        until = retry_at(now, msg.attempts + 1 if attempt else 0, msg.expires_at)
         if until >= msg.expires_at:
-            self.log(f"{stamp(now)} expired #{msg.id} after {msg.attempts + 1} tries: {reply}")
-            return self._settle(  # with whom it never reached: a retry by hand mails only them
-                msg,
-                "expired",
-                reply=reply,
-                sent_by=box.id if box else None,
-                attempt=attempt,
-                recipients=recipients,
+            # No try fits before its expiry: it waits until then (its reply kept), and the
+            # pass at that instant expires it. Expired now, it was given up up to 6 hours
+            # early; 'queue retry' may still send it meanwhile.
+            self.log(
+                f"{stamp(now)} deferred #{msg.id} until its expiry at {stamp(until)}, when it "
+                f"expires: no try fits before it: {reply}"
             )
-        self.log(f"{stamp(now)} deferred #{msg.id} until {stamp(until)}: {reply}")
-        self._settle(
+        else:
+            last = "; its last try before its expiry" if until == msg.expires_at - LAST_TRY else ""
+            self.log(f"{stamp(now)} deferred #{msg.id} until {stamp(until)}{last}: {reply}")
+        self._settle(  # with whom it never reached: an expiry, then a retry by hand, mails only them
             msg,
             "queued",
             reply=reply,
@@ -667,6 +671,20 @@ class Delivery:
             recipients=recipients,
         )
         return "deferred"
+
+
+def retry_at(now: dt.datetime, tries: int, expires_at: dt.datetime) -> dt.datetime:
+    """When a message deferred at ``now`` after its ``tries``-th try (0: not a try, a
+    recipient released) goes again: after its back-off (:func:`backoff`; :data:`MIN_WAIT`
+    when not a try). A back-off that ends past its last try (:data:`LAST_TRY` before
+    ``expires_at``) is cut to it, unless that comes sooner than the first back-off after
+    ``now`` (sooner, a greylisting server refuses it again, and the try costs a slot of the
+    quota): then no try fits, and it is ``expires_at``, when the message expires unsent."""
+    until = now + (backoff(tries) if tries else MIN_WAIT)
+    if not tries or until <= expires_at - LAST_TRY:
+        return min(until, expires_at)
+    last = expires_at - LAST_TRY
+    return last if last >= now + BACKOFF else expires_at
 
 
 def _quota_used(a: Allowance, recipients: int) -> bool:

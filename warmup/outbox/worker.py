@@ -10,7 +10,8 @@ exactly as for ``warmup send``, and the gate's reservation, committed before the
 conversation, is the durable record that the message may have left.
 
 Outcomes: 2xx -> ``sent``; 4xx -> queued again after an exponential back-off, until the message
-expires; 5xx -> ``bounced`` (a hard bounce suppresses the recipient, as the gate does for every
+expires (a back-off past its expiry cut to a last try before it:
+:func:`warmup.outbox.delivery.retry_at`); 5xx -> ``bounced`` (a hard bounce suppresses the recipient, as the gate does for every
 send); not allowed now (quota, pacing, window) -> queued again for the plan's next slot, which is
 not an attempt. A member that cannot send at all (unreachable, login refused, no password, its
 sender refused by the server) passes
