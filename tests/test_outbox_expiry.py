@@ -175,3 +175,109 @@ def test_a_4xx_whose_back_off_ends_after_the_expiry_is_tried_once_more_before_it
     assert (gone.state, gone.attempts) == ("expired", 5)
     assert "greylisted" in (gone.last_reply or "")  # why it never went, kept
     assert ledger.message(late).state == "sent"
+
+
+def _queue_one(ledger_url: str, expires: dt.timedelta) -> tuple[int, dt.datetime]:  # noqa: F811
+    """A message to r@example.com queued now for pool P in campaign c: its id and expiry."""
+    ledger = open_ledger(ledger_url)
+    try:
+        mid = Outbox(ledger).add(plain("r@example.com"), pool="P", campaign="c", expires=expires)
+        assert mid is not None
+        return mid, ledger.message(mid).expires_at
+    finally:
+        ledger.close()
+
+
+def _three_agree(ledger_url: str, expiry: dt.datetime) -> None:  # noqa: F811
+    """'run --once', 'queue status' and the live view of 'run' all say that campaign c's only
+    waiting message expires (at ``expiry``) before it can go, not a time after it."""
+    from warmup.outbox.view import render, snapshot
+    from warmup.outbox.worker import due_stamp
+
+    res = cli("run", "--once")
+    assert res.returncode == 0, res.stderr
+    assert "Next message due" not in res.stdout, res.stdout
+    assert (
+        f"Nothing queued can go before its expiry: the next message expires at "
+        f"{due_stamp(expiry)}." in res.stdout
+    ), res.stdout
+    [campaign] = json.loads(cli("queue", "status", "--json").stdout)["campaigns"]
+    day = local_day(expiry, SHANGHAI).isoformat()
+    assert (campaign["expires_first"], campaign["expires_day"]) == (True, day), campaign
+    assert f"expires {day}" in cli("queue", "status").stdout
+    ledger = open_ledger(ledger_url)
+    try:
+        snap = snapshot(ledger, dt.datetime.now(dt.UTC))
+    finally:
+        ledger.close()
+    assert [c["finish"] for c in snap["campaigns"]] == [f"expires {day}"]
+    assert any(line.endswith(f"expires {day}") for line in render(snap)), render(snap)
+
+
+def test_run_once_says_the_only_waiting_message_expires_before_its_mailbox_may_send(
+    sink,
+    ssl_cert_env,
+    password,
+    ledger_url,  # noqa: F811
+    tmp_path,
+):
+    """Its one mailbox paused for two hours, a message that expires in one waits until its
+    expiry: 'run --once' said "Next message due at" the pause's end, an hour after the
+    message will have expired, where 'queue status' and the live view said it expires."""
+    [box] = pool_of(sink.port, tmp_path, n=1, daily=50)
+    assert cli("mailbox", "pause", box, "--reason", "x", "--until", "2h").returncode == 0
+    _, expiry = _queue_one(ledger_url, dt.timedelta(hours=1))
+    _three_agree(ledger_url, expiry)  # the first pass holds it until its expiry
+    _three_agree(ledger_url, expiry)  # and a pass with nothing due says the same
+    assert sink.messages == []
+
+
+def test_run_once_says_a_message_with_no_try_left_before_its_expiry_expires_then(
+    sink,
+    ssl_cert_env,
+    password,
+    ledger_url,  # noqa: F811
+    tmp_path,
+):
+    """A 4xx 3 minutes before its expiry: no try fits (the first back-off is 5 minutes), so
+    the message waits until its expiry. 'run --once' said it was due then, as if it would go,
+    and 'queue status' that the campaign would be done today."""
+    pool_of(sink.port, tmp_path, n=1, daily=50)
+    sink.reject_rcpt = {"r@example.com": (450, "4.2.0 greylisted, try again later")}
+    mid, expiry = _queue_one(ledger_url, dt.timedelta(minutes=3))
+    _three_agree(ledger_url, expiry)
+    ledger = open_ledger(ledger_url)
+    try:
+        row = ledger.message(mid)
+    finally:
+        ledger.close()
+    assert (row.state, row.attempts, row.next_attempt_at) == ("queued", 1, expiry)
+
+
+def test_run_once_names_the_next_message_that_can_still_go_not_one_that_expires_first(
+    sink,
+    ssl_cert_env,
+    password,
+    ledger_url,  # noqa: F811
+    tmp_path,
+):
+    """Its mailbox paused for two hours: of two messages, the one that expires in an hour
+    waits until its expiry, the other (three hours) goes when the pause ends. 'run --once'
+    names that one, not the expiry of the first (nor a time after it)."""
+    from warmup.outbox.worker import due_stamp
+
+    [box] = pool_of(sink.port, tmp_path, n=1, daily=50)
+    assert cli("mailbox", "pause", box, "--reason", "x", "--until", "2h").returncode == 0
+    ledger = open_ledger(ledger_url)
+    try:
+        outbox = Outbox(ledger)
+        for hours in (1, 3):
+            outbox.add(plain(f"r{hours}@example.com"), pool="P", expires=dt.timedelta(hours=hours))
+    finally:
+        ledger.close()
+    res = cli("run", "--once")
+    assert res.returncode == 0, res.stderr
+    until = dt.datetime.fromisoformat(
+        json.loads(cli("quota", box, "--json").stdout)[0]["next_send_at"]
+    )
+    assert res.stdout.endswith(f"Next message due at {due_stamp(until)}.\n"), res.stdout

@@ -268,9 +268,10 @@ def run(
 
         say(f"{HELD_DUE[0].upper()}{HELD_DUE[1:]}.")
     else:
-        from warmup.outbox.worker import due_stamp
+        from warmup.outbox.worker import due_said
 
-        say(f"Next message due at {due_stamp(done.next_due)}.")
+        said = due_said(done.next_due, done.next_expires)
+        say(f"{said[0].upper()}{said[1:]}.")
     if done.fault_code:  # a person must act: one line on stderr, and the exit code says so
         n = sum(done.faults.values())
         click.echo(

@@ -799,11 +799,16 @@ class OutboxStore:
         return int(waiting)
 
     def next_due(
-        self, pool_id: int | None = None, mailbox_id: int | None = None
+        self,
+        pool_id: int | None = None,
+        mailbox_id: int | None = None,
+        going_from: dt.datetime | None = None,
     ) -> tuple[dt.datetime, str | None] | None:
         """When the next queued message (of ``pool_id``, or queued to mailbox ``mailbox_id``
         itself) is due, and its last reply (why it waits, when it was held or deferred); None
-        if none is queued."""
+        if none is queued. ``going_from``: only one that can still go when its mailboxes may
+        send from then on: its own time before its expiry, and its expiry after then (the
+        others wait until their expiry, and expire)."""
         q = (
             sa.select(OUTBOX.c.next_attempt_at, OUTBOX.c.last_reply)
             .where(OUTBOX.c.state == "queued")
@@ -814,6 +819,11 @@ class OutboxStore:
             q = q.where(OUTBOX.c.pool_id == pool_id)
         elif mailbox_id is not None:
             q = q.where(OUTBOX.c.pool_id.is_(None), OUTBOX.c.mailbox_id == mailbox_id)
+        if going_from is not None:
+            q = q.where(
+                OUTBOX.c.next_attempt_at < OUTBOX.c.expires_at,
+                OUTBOX.c.expires_at > utc(going_from),
+            )
         with self.read() as conn:
             row = conn.execute(q).first()
         if row is None:
@@ -822,23 +832,28 @@ class OutboxStore:
 
     def next_due_each(
         self, pool_id: int | None = None
-    ) -> list[tuple[int | None, int | None, dt.datetime]]:
+    ) -> list[tuple[int | None, int | None, dt.datetime, dt.datetime]]:
         """Per target with queued messages (of ``pool_id``; None: all), its pool's id (else
-        its mailbox's) and when its first queued message is due."""
+        its mailbox's), when its first queued message is due and when its first one expires."""
         o = OUTBOX.c
         q = (
-            sa.select(o.pool_id, o.mailbox_id, sa.func.min(o.next_attempt_at))
+            sa.select(
+                o.pool_id, o.mailbox_id, sa.func.min(o.next_attempt_at), sa.func.min(o.expires_at)
+            )
             .where(o.state == "queued")
             .group_by(o.pool_id, o.mailbox_id)
         )
         if pool_id is not None:
             q = q.where(o.pool_id == pool_id)
-        first: dict[tuple[int | None, int | None], dt.datetime] = {}
+        first: dict[tuple[int | None, int | None], tuple[dt.datetime, dt.datetime]] = {}
         with self.read() as conn:
-            for pid, mid, at in conn.execute(q):
+            for pid, mid, at, ends in conn.execute(q):
                 target = (pid, None if pid is not None else mid)
-                first[target] = min(first.get(target, aware_utc(at)), aware_utc(at))
-        return [(pid, mid, at) for (pid, mid), at in sorted(first.items(), key=lambda kv: kv[1])]
+                was = first.get(target, (aware_utc(at), aware_utc(ends)))
+                first[target] = (min(was[0], aware_utc(at)), min(was[1], aware_utc(ends)))
+        return [
+            (pid, mid, *times) for (pid, mid), times in sorted(first.items(), key=lambda kv: kv[1])
+        ]
 
     def last_sender(self, recipients: Iterable[str], mailbox_ids: Sequence[int]) -> int | None:
         """The mailbox among ``mailbox_ids`` that last mailed one of ``recipients`` (a follow-up

@@ -60,12 +60,16 @@ def target_of(row: dict[str, Any]) -> Target:
 
 
 def groups(
-    ledger: Ledger, blocked: Counter[tuple[str | None, Target]] | None = None
+    ledger: Ledger,
+    blocked: Counter[tuple[str | None, Target]] | None = None,
+    expiring: list[Group] | None = None,
 ) -> list[Group]:
     """Every waiting group, in the order workers claim them, with only what the worker will
     send: not the recipients suppressed since their messages were queued (it leaves them
     out), nor a message whose every recipient is (it cancels it), counted in ``blocked`` per
-    campaign and target."""
+    campaign and target; nor a group due no sooner than its expiry (its mailboxes' next slot,
+    or its 4xx's next try, came after it: it waits until then and expires, taking no slot),
+    put in ``expiring``."""
     out = []
     for r in sorted(ledger.outbox_waiting(), key=lambda r: (r["next_attempt_at"], r["last"])):
         target = target_of(r)
@@ -73,16 +77,18 @@ def groups(
             blocked[r["campaign"], target] += r["blocked"]
         if r["messages"] > r["blocked"]:
             recipients = int(r["recipients"] or 0) - r["suppressed"]
-            out.append(
-                Group(
-                    r["campaign"],
-                    target,
-                    r["next_attempt_at"],
-                    r["last"],
-                    recipients,
-                    r["expires"],
-                )
+            g = Group(
+                r["campaign"],
+                target,
+                r["next_attempt_at"],
+                r["last"],
+                recipients,
+                r["expires"],
             )
+            if g.due < g.expires:
+                out.append(g)
+            elif expiring is not None:
+                expiring.append(g)
     return out
 
 

@@ -6,7 +6,8 @@ quota is used, the window's opening, the pacing gap).
 ``warmup run`` ("Next message due at ...", "Waiting: ...") and ``queue list`` (NEXT) both ask
 here: a message deferred for 5 s by a 421 that paused every member until 14:40 was said due at
 14:10:45, and the reason shown was the old reply ("cannot reach the SMTP server") of a mailbox
-paused since. The plan is read as :func:`warmup.api.quotas_each` reads it, ``now`` passed in.
+paused since. A message that can go only at or after its expiry is not "due" then: it waits
+until its expiry and expires (:attr:`Due.expires` when no other can go). The plan is read as :func:`warmup.api.quotas_each` reads it, ``now`` passed in.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ class Due:
     at: dt.datetime
     why: str | None
     held: bool = False
+    # No queued message can go before its expiry (its mailboxes may send it only after then,
+    # or no try of a 4xx fits before it): ``at`` is when the first of them expires.
+    expires: bool = False
 
 
 @dataclass(frozen=True)
@@ -111,16 +115,26 @@ def when(retry: dt.datetime, last_reply: str | None, members: Members | None) ->
 def next_due(ledger: Ledger, pool_id: int | None, now: dt.datetime) -> Due | None:
     """When the first queued message (of pool ``pool_id``; None: any) can go, and why it
     waits; None when nothing is queued. One that goes by itself comes before one held until a
-    mailbox is resumed, whatever their times (the held one's is only a look again)."""
+    mailbox is resumed, whatever their times (the held one's is only a look again); either
+    comes before one that waits until its expiry. When every one waits until its expiry, the
+    first expiry (:attr:`Due.expires`): the worker's pass then expires it, and a time after
+    it ("due at" its mailboxes' next slot, or at its expiry itself) said it would go."""
     best: Due | None = None
-    for pid, mid, retry in ledger.next_due_each(pool_id):  # earliest own time first
-        if best is not None and not best.held and retry >= best.at:
+    for pid, mid, retry, ends in ledger.next_due_each(pool_id):  # earliest own time first
+        if best is not None and not best.held and not best.expires and retry >= best.at:
             break  # it goes at its own time or later: never before the best one
         members = target_ready(ledger, pid, mid, now)
         due = when(retry, None, members)
-        if best is None or (due.held, due.at) < (best.held, best.at):
+        if not due.held and due.at >= ends:  # its first message expires first: another may not
+            going = max(now, members.at if members is not None and members.at else now)
+            first = ledger.next_due(pid, mid, going_from=going)
+            if first is not None:
+                due = when(first[0], first[1], members)
+            else:
+                due = Due(ends, due.why, expires=True)
+        if best is None or (due.expires, due.held, due.at) < (best.expires, best.held, best.at):
             if due.why is None:  # its message's own reply: read only for the one shown
                 first = ledger.next_due(pid, mid)
-                due = Due(due.at, first[1] if first else None, due.held)
+                due = Due(due.at, first[1] if first else None, due.held, due.expires)
             best = due
     return best

@@ -8,7 +8,9 @@ before its ``next_attempt_at``): the first day by which every recipient still qu
 target (pool or mailbox) will have gone. A campaign's date is the latest of its targets'. Nor
 is a campaign (or target) done before the first day its last waiting message may go (``queue
 add --not-before``, a retry's time) on which the plan lets its mailboxes send. What the
-worker will not send (recipients suppressed since they were queued) counts for neither.
+worker will not send (recipients suppressed since they were queued; a message due no sooner
+than its expiry, which waits until then and expires) counts for neither; a campaign whose
+every waiting message is due no sooner than its expiry expires first (``expires_first``).
 """
 
 from __future__ import annotations
@@ -75,7 +77,10 @@ def status_each(
     # what the worker will send: a message whose every recipient was suppressed after it was
     # queued is not (the worker cancels it), nor are such recipients of the others
     blocked: Counter[tuple[str | None, tuple[str, int]]] = Counter()
-    queue = drain.groups(ledger, blocked)
+    expiring: list[drain.Group] = []  # due no sooner than their expiry: they expire unsent
+    queue = drain.groups(ledger, blocked, expiring)
+    if only is not None:
+        expiring = [g for g in expiring if g.target == ("pool", only)]
     for g in queue:
         if only is not None and g.target != ("pool", only):
             continue
@@ -113,7 +118,7 @@ def status_each(
     members_of: dict[tuple[str, int], list[str]] = {}
     zones = {m.address: m.timezone for p in pools.values() for m in p.members}  # + mailboxes
     labels: dict[tuple[str, int], str] = {}
-    for target in {g.target for g in queue} | set(waiting):
+    for target in {g.target for g in (*queue, *expiring)} | set(waiting):
         kind, ident = target
         if kind == "pool" and ident in pools:
             label, members = f"pool {pools[ident].name}", [m.address for m in pools[ident].members]
@@ -133,6 +138,10 @@ def status_each(
         plan_of[key] = _last(plan_of.get(key, dt.date.min), g.done)
     if only is not None:
         expiry = {k: e for k, e in expiry.items() if k[1] == ("pool", only)}
+    ending: dict[tuple[str | None, tuple[str, int]], dt.datetime] = {}
+    for g in expiring:
+        key = (g.campaign, g.target)
+        ending[key] = max(ending.get(key, g.expires), g.expires)
     targets = []
     for target, recipients in sorted(waiting.items()):
         members = members_of[target]
@@ -157,22 +166,20 @@ def status_each(
             for t in targets_of.get(name, ())
         ]
         done = None if not days or None in days else max(d for d in days if d is not None)
-        ends = max((e for (n, _), e in expiry.items() if n == name), default=None)
+        expiries = [(t, e) for (n, t), e in (*expiry.items(), *ending.items()) if n == name]
+        ends = max((e for _, e in expiries), default=None)
         # the day it falls on for the mailboxes, as DONE BY's days are theirs (not UTC's)
         ends_day = max(
-            (
-                _local_date(e, members_of.get(t, []), zones)
-                for (n, t), e in expiry.items()
-                if n == name
-            ),
-            default=None,
+            (_local_date(e, members_of.get(t, []), zones) for t, e in expiries), default=None
         )
-        # the plan sends its last message after a day by which every one has expired
+        # the plan sends its last message after a day by which every one has expired; or
+        # each of its waiting messages waits until its expiry (its mailboxes' next slot, or
+        # its 4xx's next try, is after it), when the plan's day may be today
         late = any(
             day is None or day > _local_date(expiry[name, t], members_of.get(t, []), zones)
             for t, day in zip(targets_of.get(name, ()), days, strict=True)
             if (name, t) in expiry
-        )
+        ) or (not targets_of.get(name) and any(n == name for n, _ in ending))
         out_campaigns.append(
             {
                 "campaign": name,

@@ -137,6 +137,8 @@ class Pass:
     next_why: str | None = None  # why the next message waits now: its members, else its reply
     # the next message waits for a person to resume a mailbox (next_due: when it looks again)
     next_held: bool = False
+    # nothing queued can go before its expiry (next_due: when the first one expires)
+    next_expires: bool = False
     # Messages no member could send because each one failed for a fault a person must fix
     # (its configuration, 78, or its login, 77), per sysexits code: see :attr:`fault_code`.
     faults: Counter[int] = field(default_factory=Counter)
@@ -313,7 +315,7 @@ class Worker:
         elif done.next_due > now:
             # held: a line every look again (15 min) said a new, untrue, time
             key = ("held", done.next_why) if done.next_held else done.next_due
-            due = HELD_DUE if done.next_held else f"next message due at {due_stamp(done.next_due)}"
+            due = HELD_DUE if done.next_held else due_said(done.next_due, done.next_expires)
             if done.waiting:  # held this pass: why is at hand
                 why, _ = done.waiting.most_common(1)[0]
                 n = sum(done.waiting.values())
@@ -429,6 +431,7 @@ class Worker:
         if upcoming is not None:
             done.next_due, done.next_why = upcoming.at, upcoming.why
             done.next_held = upcoming.held
+            done.next_expires = upcoming.expires
         return done
 
     def _pool_now(self, now: dt.datetime) -> int | None:
@@ -612,6 +615,17 @@ class Worker:
         or sent, it ended well (``note``); ``unknown`` (it may have left) waits for a person,
         and ``bounced`` is said as a bounce is (``log``)."""
         return self.note if state in ("queued", "sent") else self.log
+
+
+def due_said(at: dt.datetime, expires: bool) -> str:
+    """What the next queued message waits for (:attr:`Pass.next_due`, ``expires``: its
+    :attr:`Pass.next_expires`), in words that follow a "; " (``run``) or begin a sentence once
+    capitalised (``run --once``)."""
+    if expires:  # "due at" a time after its expiry, or at it, said it would go
+        return (
+            f"nothing queued can go before its expiry: the next message expires at {due_stamp(at)}"
+        )
+    return f"next message due at {due_stamp(at)}"
 
 
 def due_stamp(ts: dt.datetime) -> str:
