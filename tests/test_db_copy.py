@@ -211,6 +211,41 @@ def test_copy_to_postgresql_carries_the_removals_a_soft_streak_counts_from(run, 
         assert (listed.exit_code, json.loads(listed.output)) == (0, []), url
 
 
+def test_a_copied_removal_sets_aside_the_copied_sends_and_no_later_one(run, tmp_path, pg_url):
+    """A removal marks the last send id the ledger held; the copy keeps the send ids and the
+    mark, and moves the team server's sequence past both: the copied sends stay set aside, and
+    the gate's sends made there after it count, though a host's clock behind the operator's
+    dates them before the removal."""
+    from tests.test_removal_clocks import FULL as full
+    from tests.test_removal_clocks import recorded_soft, soft_send
+
+    src = tmp_path / "solo.db"
+    box = "sales@corp.example"
+    removed_at = at(DAY, 21)
+    ledger = open_ledger(str(src))
+    try:
+        api.add_mailbox(ledger, box, "exmail")
+        for hour in (9, 10):
+            recorded_soft(ledger, box, at(DAY, hour))
+        ledger.suppress([full], "soft", "kept soft-bouncing", at=at(DAY, 20))
+        assert ledger.unsuppress(full, at=removed_at)
+        assert ledger.last_removal(full) is not None
+    finally:
+        ledger.close()
+    res = run("--db", str(src), "db", "copy", "--to", pg_url)
+    assert res.exit_code == 0, res.output
+
+    ledger = open_ledger(pg_url)
+    try:
+        assert api.soft_streaks(ledger, sends=2, days=0) == []
+        for minutes in (0, 10):  # a host whose clock is an hour behind
+            soft_send(box, removed_at - dt.timedelta(hours=1, minutes=-minutes), db=pg_url)
+        [streak] = api.soft_streaks(ledger, sends=2, days=0)
+        assert (streak.address, streak.first) == (full, removed_at - dt.timedelta(hours=1))
+    finally:
+        ledger.close()
+
+
 def test_copy_knows_every_table_the_migrations_create(tmp_path):
     import sqlalchemy as sa
 

@@ -895,8 +895,55 @@ def test_an_older_ledger_remembers_its_next_removals(ledger_url):  # noqa: F811
         assert list(ledger.suppressed(["full@example.com"])) == ["full@example.com"]
         assert ledger.unsuppress("full@example.com", at=at(DAY, 12, tz="UTC"))
         with ledger.read() as conn:
-            assert [tuple(r)[1:] for r in conn.execute(removals)] == [
+            assert [tuple(r)[1:5] for r in conn.execute(removals)] == [
                 ("full@example.com", "soft", "3 sends in a row", at(DAY, 12, tz="UTC"))
             ]
+    finally:
+        ledger.close()
+
+
+def test_an_older_ledgers_removals_are_judged_by_their_time_and_new_ones_by_the_sends_held(
+    ledger_url,  # noqa: F811
+):
+    """m026: a removal an m025 ledger kept has no mark of the sends it sets aside (none is made
+    up): it sets aside those dated at or before it, as it did; a removal made after the upgrade
+    sets aside the sends the ledger holds, whatever their dates."""
+    from tests.test_removal_clocks import FULL as full
+    from tests.test_removal_clocks import recorded_soft
+
+    box = "sales@corp.example"
+    ledger = open_ledger(ledger_url, migrate=False)
+    ledger.migrate(upto="m025_suppression_removals")
+    ledger.close()
+    ledger = open_ledger(ledger_url, migrate=False)
+    try:
+        api.add_mailbox(ledger, box, "exmail")
+        for day in (0, 4, 8, 12):
+            recorded_soft(ledger, box, at(DAY + dt.timedelta(days=day), 9, tz="UTC"))
+        with ledger.write() as conn:  # a removal as m025's warmup wrote it, between days 4 and 8
+            md = sa.MetaData()
+            md.reflect(conn)
+            assert "last_send_id" not in md.tables["suppression_removal"].c
+            conn.execute(
+                md.tables["suppression_removal"].insert(),
+                [{"address": full, "kind": "soft", "reason": "r",
+                  "removed_at": at(DAY + dt.timedelta(days=6), 9, tz="UTC")}],
+            )  # fmt: skip
+    finally:
+        ledger.close()
+
+    ledger = open_ledger(ledger_url)
+    try:
+        assert ledger.pending_migrations() == []
+        with ledger.read() as conn:
+            marks = conn.execute(sa.select(schema.SUPPRESSION_REMOVAL.c.last_send_id)).scalars()
+            assert list(marks) == [None]
+        # days 8 and 12 are after the old removal's time: a streak of two, from day 8
+        [streak] = api.soft_streaks(ledger, sends=2, days=0)
+        assert streak.first == at(DAY + dt.timedelta(days=8), 9, tz="UTC")
+        ledger.suppress([full], "soft", "again")
+        # taken back now, dated before every send: the sends held are set aside all the same
+        assert ledger.unsuppress(full, at=at(DAY - dt.timedelta(days=1), 9, tz="UTC"))
+        assert api.soft_streaks(ledger, sends=2, days=0) == []
     finally:
         ledger.close()

@@ -104,19 +104,28 @@ def test_each_entry_keeps_the_first_of_an_address_and_leaves_out_one_taken_back_
     ledger_url,  # noqa: F811
 ):
     """The ledger's write of many entries (``suppress_each``): the first entry of an address
-    given twice is kept (its reason, its mailbox), a removal at or after an entry's instant
-    leaves it out, an older removal does not, and the count is of the new ones."""
-    from warmup import open_ledger
+    given twice is kept (its reason, its mailbox), a removal made once its entry's send was
+    recorded leaves it out (whatever the instants say), an older removal does not, and the
+    count is of the new ones."""
+    from warmup import api, open_ledger
 
     ledger = open_ledger(ledger_url)
     try:
+        api.add_mailbox(ledger, "sales@corp.example", "exmail")
+
+        def send_id(rcpt: str, when: dt.datetime) -> int:
+            api.record_send(ledger, "sales@corp.example", [rcpt], when)
+            box = ledger.mailbox("sales@corp.example").id
+            return ledger.first_send_ids([(box, rcpt, when)])[(box, rcpt, when)]
+
         assert ledger.suppress(["a@example.com", "b@example.com", "c@example.com"], "hard", "x", WHEN) == 3  # fmt: skip
+        a_sent = send_id("a@example.com", WHEN + dt.timedelta(days=3))
         assert ledger.unsuppress("a@example.com", at=WHEN + dt.timedelta(days=2))
         assert ledger.unsuppress("b@example.com", at=WHEN + dt.timedelta(days=2))
         since = {
-            "a@example.com": WHEN + dt.timedelta(days=2),  # removed at its instant: left out
-            "b@example.com": WHEN + dt.timedelta(days=3),  # removed before it: suppressed
-            "d@example.com": WHEN,  # never removed
+            "a@example.com": a_sent,  # recorded before its removal (dated after): left out
+            "b@example.com": send_id("b@example.com", WHEN + dt.timedelta(days=1)),  # after it
+            "d@example.com": send_id("d@example.com", WHEN),  # never removed
         }
         added = ledger.suppress_each(
             [

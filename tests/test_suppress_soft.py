@@ -340,14 +340,14 @@ def test_a_removed_address_is_listed_again_only_for_new_streaks_after_its_remova
 
 
 def test_a_streak_counts_the_sends_after_the_latest_removal_only(ledger_url):
-    """A removal at a given instant (the library's ``at``): a send at that very instant or
-    before is not counted, one after it is; the removal is kept with the kind and reason the
-    suppression had; taking back an address not suppressed writes nothing; of several removals,
-    the latest is the one that counts."""
+    """A removal sets aside the sends the ledger held when it was made, whatever their dates and
+    its own (the library's ``at``, here before the last of them); the removal is kept with the
+    kind and reason the suppression had; taking back an address not suppressed writes nothing;
+    of several removals, the latest is the one that counts."""
     import sqlalchemy as sa
 
     from warmup import open_ledger
-    from warmup.ledger.schema import SUPPRESSION_REMOVAL
+    from warmup.ledger.schema import SEND, SUPPRESSION_REMOVAL
 
     mailbox()
     for day in (0, 4, 8):
@@ -361,17 +361,20 @@ def test_a_streak_counts_the_sends_after_the_latest_removal_only(ledger_url):
     try:
         assert ledger.unsuppress(FULL, at=before_last)
         assert not ledger.unsuppress("nobody@example.com", at=last)
-        with ledger.read() as conn:  # (id,) address, kind, reason, removed_at
+        with ledger.read() as conn:  # (id,) address, kind, reason, removed_at, last_send_id
             kept = [tuple(r)[1:] for r in conn.execute(sa.select(SUPPRESSION_REMOVAL))]
-        assert kept == [(FULL, "soft", reason, before_last)]
-        # The day-4 send is at the removal's instant: only the day-8 one is after it.
+            held = conn.execute(sa.select(sa.func.max(SEND.c.id))).scalar()
+        assert kept == [(FULL, "soft", reason, before_last, held)]
+        # The day-8 send is dated after the removal, but the ledger held it: set aside too.
         assert listed("--sends", "2", "--days", "0") == []
         record(FULL, 12, "4.2.2")
+        assert listed("--sends", "2", "--days", "0") == []  # one send after it is no streak
+        record(FULL, 16, "4.2.2")
         [row] = listed("--sends", "2", "--days", "0")
-        assert (row["sends"], row["first"]) == (2, last.isoformat())
-        # Suppressed by hand and taken back after the day-12 send: the latest removal counts.
+        assert (row["sends"], row["first"]) == (2, (last + dt.timedelta(days=4)).isoformat())
+        # Suppressed by hand and taken back after the day-16 send: the latest removal counts.
         ok("suppress", "add", FULL, "--reason", "asked")
-        assert ledger.unsuppress(FULL, at=last + dt.timedelta(days=5))
+        assert ledger.unsuppress(FULL, at=last)
         assert listed("--sends", "2", "--days", "0") == []
         with ledger.read() as conn:
             kinds = conn.execute(

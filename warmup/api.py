@@ -967,12 +967,15 @@ def suppress_streaks(
 ) -> int:
     """Suppress the addresses of ``streaks`` (:func:`soft_streaks`), kind ``soft``, each with
     its streak as the reason; how many were not suppressed already. An address taken back
-    (``warmup suppress remove``) since its streak's first send is left out: the streak was
-    read before the removal, which sets those sends aside."""
+    (``warmup suppress remove``) since its streak's first send was recorded is left out: the
+    streak was read before the removal, which sets those sends aside."""
     at = check_event(at) if at else now_utc()
-    since: dict[str, dt.datetime] = {}
+    ids = ledger.first_send_ids((s.mailbox_id, s.address, s.first) for s in streaks)
+    since: dict[str, int] = {}
     for s in streaks:  # of two mailboxes' streaks, one begun after the removal still counts
-        since[s.address] = max(s.first, since.get(s.address, s.first))
+        first = ids.get((s.mailbox_id, s.address, s.first))
+        if first is not None:  # else its sends went with their mailbox: nothing to compare
+            since[s.address] = max(first, since.get(s.address, first))
     return ledger.suppress_each(
         ((s.address, s.reason, s.mailbox_id) for s in streaks),
         "soft",

@@ -886,6 +886,18 @@ def m025_suppression_removals(conn: Connection) -> None:
     ).create(conn)
 
 
+@migration
+def m026_removals_mark_the_last_send(conn: Connection) -> None:
+    """A removal keeps the ledger's highest send id at the time (``last_send_id``): the sends
+    it sets aside were those made before ``removed_at``, the operator's host's clock compared
+    with each sender's, so a sending host whose clock ran ahead had the sends made before a
+    removal counted after it (and the next sync suppressed again the address a person had just
+    taken back), one whose clock ran behind had sends made after it set aside. The removals
+    made before keep NULL and are judged by ``removed_at`` as they were: which sends a ledger
+    held at one is not known, and none is made up."""
+    conn.exec_driver_sql("ALTER TABLE suppression_removal ADD COLUMN last_send_id INTEGER")
+
+
 MIGRATIONS_TABLE = sa.Table(
     "warmup_migrations",
     sa.MetaData(),

@@ -80,8 +80,9 @@ Suppression = _model(
 SuppressionRemoval = _model(
     "SuppressionRemoval",
     schema.SUPPRESSION_REMOVAL,
-    """A suppression a person took back (``warmup suppress remove``): the address, when, and the
-``kind`` and ``reason`` of the suppression it ended.""",
+    """A suppression a person took back (``warmup suppress remove``): the address, when, the
+``kind`` and ``reason`` of the suppression it ended, and ``last_send_id``, the ledger's highest
+send id then (the sends it sets aside; NULL for a removal made before it was kept).""",
 )
 Event = _model(
     "Event",

@@ -66,6 +66,7 @@ MIGRATION_NAMES = (
     "m023_unsubscribe_requests_uncounted",
     "m024_policy_events_say_what_was_in_force",
     "m025_suppression_removals",
+    "m026_removals_mark_the_last_send",
 )
 
 

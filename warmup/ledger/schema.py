@@ -216,6 +216,10 @@ SUPPRESSION_REMOVAL = sa.Table(
     sa.Column("kind", sa.String, nullable=False),
     sa.Column("reason", sa.String),
     _ts("removed_at"),
+    # The ledger's highest send id when it was made: the sends it sets aside are those up to
+    # it, whichever host's clock stamped them (``removed_at`` is the operator's host's, a
+    # send's ``at`` its sender's). NULL: a removal made before m026, judged by ``removed_at``.
+    sa.Column("last_send_id", sa.Integer),
     sa.Index("ix_suppression_removal_address", "address", "removed_at"),
 )
 

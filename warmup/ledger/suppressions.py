@@ -4,7 +4,20 @@ given by a person), a mixin of :class:`warmup.ledger.Ledger` (through
 
 A suppression taken back (:meth:`Suppressions.unsuppress`) is remembered (``suppression_removal``):
 the sends to the address before it no longer make a soft streak (:meth:`soft_bounced_sends`).
-The gate reads neither: a removal costs a send nothing."""
+The gate reads neither: a removal costs a send nothing.
+
+"Before" is by the ledger's order, not by a clock: a removal keeps the highest send id the
+ledger held (``last_send_id``), and the sends at or below it are set aside. ``removed_at`` is
+stamped by the operator's host and a send's ``at`` by its sender's; compared, a sender's clock
+two minutes ahead had the sends made before a removal counted after it (the next sync with
+``--suppress-soft`` suppressed again the address just taken back), one behind set aside sends
+made after it. Send ids grow with insertion on both backends (a PostgreSQL sequence; SQLite's
+max(id) + 1), and ``warmup db copy`` keeps them. A send recorded after a removal but not
+made by the gate (``record send``, ``import``: a log's row, dated by that log) counts only when
+also dated after it: an old log imported later is no news of the address since. A removal
+made before m026 (no mark) is judged by ``removed_at``, as it was. A slot given back unsent
+(``released``) and taken again by the same message keeps its row and id: that message's retry
+after a removal is set aside with its first try (one send fewer in a streak, never one more)."""
 
 from __future__ import annotations
 
@@ -31,6 +44,8 @@ if TYPE_CHECKING:
     from contextlib import AbstractContextManager
 
 
+# A send the gate made (as opposed to one recorded or imported, dated by its log).
+_GATE_SOURCE = "gate"
 # Entries per batch staged (:meth:`Suppressions.suppress_many`).
 _SUPPRESS_BATCH = 10_000
 # Taken by a removal (exclusive) and by a write of streaks read before it (shared): on
@@ -47,7 +62,7 @@ _STAGE = sa.Table(
     sa.Column("address", sa.String, nullable=False),
     sa.Column("reason", sa.String),
     sa.Column("mailbox_id", sa.Integer),
-    sa.Column("since", UTCDateTime()),
+    sa.Column("since", sa.Integer),  # the id of the first send of the streak read
     prefixes=["TEMPORARY"],
 )
 _STAGED = [c.name for c in _STAGE.columns]
@@ -140,7 +155,7 @@ class Suppressions:
         kind: str,
         at: dt.datetime | None = None,
         *,
-        unless_taken_back: Mapping[str, dt.datetime] | None = None,
+        unless_taken_back: Mapping[str, int] | None = None,
     ) -> int:
         """Suppress each ``(address, reason, mailbox id)``; how many were new
         (:meth:`suppress_many`)."""
@@ -152,14 +167,15 @@ class Suppressions:
         kind: str,
         at: dt.datetime | None = None,
         *,
-        unless_taken_back: Mapping[str, dt.datetime] | None = None,
+        unless_taken_back: Mapping[str, int] | None = None,
     ) -> SuppressCount:
         """Suppress each ``(address, reason, mailbox id)`` (the first of an address given
         twice), all or none: how many entries, distinct addresses and new suppressions.
 
-        ``unless_taken_back``: address -> instant; an address taken back (:meth:`unsuppress`)
-        at or after its instant is left out. A soft streak read before a removal counts the
-        sends the removal set aside: written after it, it suppressed the address again at once.
+        ``unless_taken_back``: address -> a send id (a streak's first); an address taken back
+        (:meth:`unsuppress`) since that send was recorded is left out. A soft streak read before
+        a removal counts the sends the removal set aside: written after it, it suppressed the
+        address again at once.
 
         Staged: ``entries`` (an iterator is read once, as it comes: a file's four million
         addresses are never held at once) go to a TEMP table in batches, then one
@@ -193,11 +209,12 @@ class Suppressions:
                 ).scalar_one()
             kept: sa.ColumnElement[bool] = sa.true()
             if unless_taken_back:
+                first_at = sa.select(SEND.c.at).where(SEND.c.id == _STAGE.c.since)
                 kept = sa.or_(
                     _STAGE.c.since.is_(None),
                     ~sa.exists().where(
                         SUPPRESSION_REMOVAL.c.address == _STAGE.c.address,
-                        SUPPRESSION_REMOVAL.c.removed_at >= _STAGE.c.since,
+                        _set_aside(_STAGE.c.since, first_at.scalar_subquery()),
                     ),
                 )
             # By address, then as given: the first entry of an address is inserted, the others
@@ -239,7 +256,8 @@ class Suppressions:
         the one ``mailbox_id``) to each recipient not suppressed that it has at least ``sends``
         counted soft bounces of, by mailbox, recipient and time, each with the bounce counted
         for it if any. A send made before the recipient's latest removal from the suppressions
-        (:meth:`unsuppress`) is none of these: a person took the address back after them.
+        (:meth:`unsuppress`) is none of these: a person took the address back after them
+        ("before" by the ledger's order, not a clock: see the module docstring).
 
         Bounded by the bounces: the sends of a recipient are read (through its index) only when
         a mailbox's bounces of it alone could make ``sends`` in a row. A counted bounce is
@@ -249,10 +267,10 @@ class Suppressions:
         """
         answered = sa.and_(BOUNCE.c.counted, BOUNCE.c.kind != "complaint")
         suppressed = sa.exists().where(SUPPRESSION.c.address == SEND.c.recipient)
-        # Made after the recipient's latest removal (none: any send): ix_suppression_removal_address.
+        # Set aside by none of the recipient's removals (ix_suppression_removal_address).
         since_removed = ~sa.exists().where(
             SUPPRESSION_REMOVAL.c.address == SEND.c.recipient,
-            SUPPRESSION_REMOVAL.c.removed_at >= SEND.c.at,
+            _set_aside(SEND.c.id, SEND.c.at, SEND.c.source),
         )
         # One mailbox's: its bounces alone (ix_bounce_mailbox_day), not every mailbox's history
         # (a counted bounce is of its send's mailbox; the send's is said too, to be sure).
@@ -309,6 +327,24 @@ class Suppressions:
         with self.read() as conn:
             return [LastSend._make(row) for row in conn.execute(query)]
 
+    def first_send_ids(
+        self, sends: Iterable[tuple[int, str, dt.datetime]]
+    ) -> dict[tuple[int, str, dt.datetime], int]:
+        """The id of each send named by its mailbox id, recipient and instant (a soft
+        streak's first: what :meth:`suppress_many`'s ``unless_taken_back`` takes), the lowest
+        of several at one instant; one the ledger no longer holds is left out."""
+        wanted = {(m, r, utc(a)) for m, r, a in sends}
+        if not wanted:
+            return {}
+        key = sa.tuple_(SEND.c.mailbox_id, SEND.c.recipient, SEND.c.at)
+        query = (
+            sa.select(SEND.c.mailbox_id, SEND.c.recipient, SEND.c.at, sa.func.min(SEND.c.id))
+            .where(key.in_(sorted(wanted)), COUNTED)
+            .group_by(SEND.c.mailbox_id, SEND.c.recipient, SEND.c.at)
+        )
+        with self.read() as conn:
+            return {(m, r, a): i for m, r, a, i in conn.execute(query)}
+
     def suppressed(self, addresses: Iterable[str]) -> dict[str, str]:
         """Which of ``addresses`` are suppressed, with why."""
         addrs = list(addresses)
@@ -349,8 +385,9 @@ class Suppressions:
 
     def unsuppress(self, address: str, at: dt.datetime | None = None) -> bool:
         """Take ``address``'s suppression back (False: it had none, and nothing is written),
-        remembered at ``at`` (default now) with the kind and reason it had: a soft streak then
-        counts only the sends made after it (:meth:`soft_bounced_sends`)."""
+        remembered at ``at`` (default now) with the kind and reason it had and the highest send
+        id the ledger holds: a soft streak then counts only the sends recorded after it
+        (:meth:`soft_bounced_sends`), whatever their clocks say."""
         when = utc(at or wall_clock())
         with self.write() as conn:
             self._lock_name(conn, _REMOVALS_LOCK)
@@ -361,9 +398,17 @@ class Suppressions:
             ).first()
             if gone is None:
                 return False
+            # Read in this transaction: on SQLite under the write lock, every send is below or
+            # above it; on PostgreSQL a send whose transaction commits meanwhile is on either
+            # side (it is as old as the removal).
+            last = conn.execute(sa.select(sa.func.max(SEND.c.id))).scalar()
             conn.execute(
                 SUPPRESSION_REMOVAL.insert().values(
-                    address=address, kind=gone.kind, reason=gone.reason, removed_at=when
+                    address=address,
+                    kind=gone.kind,
+                    reason=gone.reason,
+                    removed_at=when,
+                    last_send_id=last or 0,
                 )
             )
             return True
@@ -378,7 +423,7 @@ class Suppressions:
                 SUPPRESSION_REMOVAL.c.removed_at,
             )
             .where(SUPPRESSION_REMOVAL.c.address == address)
-            .order_by(SUPPRESSION_REMOVAL.c.removed_at.desc())
+            .order_by(SUPPRESSION_REMOVAL.c.id.desc())  # the latest made, whatever its clock
             .limit(1)
         )
         with self.read() as conn:
@@ -386,6 +431,18 @@ class Suppressions:
         if row is None:
             return None
         return {"kind": row.kind, "reason": row.reason, "removed_at": utc(row.removed_at)}
+
+
+def _set_aside(send_id: Any, at: Any, source: Any = None) -> sa.ColumnElement[bool]:
+    """Whether a removal (a row of ``suppression_removal`` in the query) sets aside the send
+    of ``send_id``, dated ``at``, made by ``source``: one the ledger held when it was made; or,
+    recorded after it but not by the gate (``source`` None: not asked), one dated at or before
+    it; or, of a removal made before m026 (no mark), one dated at or before it."""
+    removal = SUPPRESSION_REMOVAL.c
+    dated = removal.removed_at >= at
+    unmarked = removal.last_send_id.is_(None)
+    by_date = unmarked if source is None else sa.or_(unmarked, source != _GATE_SOURCE)
+    return sa.or_(removal.last_send_id >= send_id, sa.and_(by_date, dated))
 
 
 def _matching(query: Any, match: str | None) -> Any:
