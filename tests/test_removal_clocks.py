@@ -161,6 +161,30 @@ def test_a_streak_read_before_a_removal_is_not_written_after_it_whatever_the_clo
         ledger.close()
 
 
+def test_a_removed_mailboxs_sends_leave_no_gap_that_hides_the_next_sends(ledger_url):
+    """The newest sends were a mailbox's that is then removed with its history: SQLite gives
+    the next send the id after the highest left, at or below the removal's mark, and the sends
+    after the removal were set aside until the ids passed it. The mark comes down with them."""
+    ok("mailbox", "add", BOX, "--provider", "exmail")
+    ok("mailbox", "add", OTHER, "--provider", "exmail")
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    ledger = open_ledger()
+    try:
+        soft_send(BOX, now - dt.timedelta(hours=3))
+        for hour in (2, 1):  # the other mailbox's: the highest ids
+            api.record_send(ledger, OTHER, [f"r{hour}@example.com"], now - dt.timedelta(hours=hour))
+        ledger.suppress([FULL], "manual", "was full")
+        assert ledger.unsuppress(FULL, at=now - dt.timedelta(minutes=30))
+        ledger.remove_mailbox(OTHER)
+        for minutes in (20, 10):
+            soft_send(BOX, now - dt.timedelta(minutes=minutes))
+        [streak] = api.soft_streaks(ledger, sends=2, days=0)
+        assert (streak.address, streak.sends) == (FULL, 2)
+        assert streak.first == now - dt.timedelta(minutes=20)
+    finally:
+        ledger.close()
+
+
 def test_an_old_log_imported_after_a_removal_is_no_news_of_the_address(ledger_url, tmp_path):
     """A backfill: `warmup import` of a sending log after a removal. Its sends are recorded
     after the removal but dated by the log; those dated before it are set aside as if they had

@@ -693,6 +693,7 @@ class Ledger(
             ).rowcount
             for table in (BOUNCE, SEND, EVENT, DAY_STAT, SYNC_STATE, WALK_MEMO, TIMELINE_CACHE):
                 conn.execute(table.delete().where(table.c.mailbox_id == box.id))
+            self._removals_after_sends_deleted(conn)
             conn.execute(MAILBOX.delete().where(MAILBOX.c.id == box.id))
             return int(cancelled)
 

@@ -218,7 +218,9 @@ SUPPRESSION_REMOVAL = sa.Table(
     _ts("removed_at"),
     # The ledger's highest send id when it was made: the sends it sets aside are those up to
     # it, whichever host's clock stamped them (``removed_at`` is the operator's host's, a
-    # send's ``at`` its sender's). NULL: a removal made before m026, judged by ``removed_at``.
+    # send's ``at`` its sender's). Never above the highest send id present (``remove_mailbox``
+    # lowers it), so that SQLite, which gives max(id) + 1, never gives a later send an id at or
+    # below it. NULL: a removal made before m026, judged by ``removed_at``.
     sa.Column("last_send_id", sa.Integer),
     sa.Index("ix_suppression_removal_address", "address", "removed_at"),
 )

@@ -12,7 +12,8 @@ stamped by the operator's host and a send's ``at`` by its sender's; compared, a 
 two minutes ahead had the sends made before a removal counted after it (the next sync with
 ``--suppress-soft`` suppressed again the address just taken back), one behind set aside sends
 made after it. Send ids grow with insertion on both backends (a PostgreSQL sequence; SQLite's
-max(id) + 1), and ``warmup db copy`` keeps them. A send recorded after a removal but not
+max(id) + 1, which is why :meth:`_removals_after_sends_deleted` keeps the mark at or below the
+highest id present), and ``warmup db copy`` keeps them. A send recorded after a removal but not
 made by the gate (``record send``, ``import``: a log's row, dated by that log) counts only when
 also dated after it: an old log imported later is no news of the address since. A removal
 made before m026 (no mark) is judged by ``removed_at``, as it was. A slot given back unsent
@@ -412,6 +413,21 @@ class Suppressions:
                 )
             )
             return True
+
+    def _removals_after_sends_deleted(self, conn: Connection) -> None:
+        """After sends were deleted (a mailbox removed with its history), in that transaction:
+        each removal's mark lowered to the highest send id left. SQLite gives the next send
+        max(id) + 1, which would be at or below a mark above it, and the sends made after the
+        removal would be set aside until the ids passed it; the sends left are set aside as
+        before (none was between). Under the removals' lock: a removal that read the highest id
+        before the delete commits after this has read the marks."""
+        self._lock_name(conn, _REMOVALS_LOCK)
+        left = sa.func.coalesce(sa.select(sa.func.max(SEND.c.id)).scalar_subquery(), 0)
+        conn.execute(
+            SUPPRESSION_REMOVAL.update()
+            .where(SUPPRESSION_REMOVAL.c.last_send_id > left)
+            .values(last_send_id=left)
+        )
 
     def last_removal(self, address: str) -> dict[str, Any] | None:
         """The latest time ``address``'s suppression was taken back (:meth:`unsuppress`): when,
