@@ -220,3 +220,39 @@ def test_the_relay_answers_a_sender_refused_for_good_with_a_5xx_and_the_shim_exi
     assert ledger_rows(f"sqlite:///{ledger_path}", "SELECT DISTINCT outcome FROM send") == [
         ("released",)
     ]
+
+
+def test_the_relay_answers_a_user_unknown_naming_one_of_several_with_a_4xx(
+    smtp_ssl, ssl_cert_env, ledger_path, tmp_path
+):
+    """Through the relay, the script got the server's 550 for the whole message: it gave the
+    message up for every recipient, though only the one named was suppressed and the others,
+    released, were to be sent again ('send' says so, exit 75). Now a 4xx naming the refused
+    one: the script's retry is refused that one at RCPT TO (suppressed) and reaches the rest."""
+    smtp_ssl.data_reply = (550, "5.1.1 <c2@example.com>: Recipient address rejected: User unknown")
+    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "flat.toml")))
+    res = relayed(tmp_path, list(THREE))
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == (
+        "451 4.3.0 not sent: upstream refused c2@example.com for good (550 5.1.1 "
+        "<c2@example.com>: Recipient address rejected: User unknown); nothing says the others "
+        "are bad: send it again (c1@example.com, c3@example.com)\n"
+    )
+    assert suppressed() == ["c2@example.com"]
+    smtp_ssl.data_reply = None
+    res = relayed(tmp_path, list(THREE))  # the script's retry: the same message
+    assert (res.returncode, res.stdout) == (0, ""), res.stderr
+    assert [m.rcpt_tos for m in smtp_ssl.messages] == [("c1@example.com", "c3@example.com")]
+    shim = warmup(
+        "send", BOX, "--", "sh", "-c",
+        "printf 'Subject: b\\n\\nB\\n' | sendmail d1@example.com d2@example.com; echo $?",
+        env=PASSWORD_ENV,
+    )  # fmt: skip
+    assert shim.stdout == "0\n", shim.stderr  # the server takes it now
+    smtp_ssl.data_reply = (550, "5.1.1 <d4@example.com>: Recipient address rejected: User unknown")
+    shim = warmup(
+        "send", BOX, "--", "sh", "-c",
+        "printf 'Subject: c\\n\\nC\\n' | sendmail d3@example.com d4@example.com; echo $?",
+        env=PASSWORD_ENV,
+    )  # fmt: skip
+    assert shim.stdout == "75\n", shim.stderr  # as 'send' exits: d3 is to be sent again

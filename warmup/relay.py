@@ -796,6 +796,21 @@ def _answer(
             len(rejected),
             outcome.error,
         )
+    # Given back by a 5xx that blamed others (the end of DATA's "550 5.1.1 <b@...>: User
+    # unknown", warmup.smtp._blamed): nothing says their address is bad, and a retry reaches
+    # them ('send' exits 75 for it). The server's 5xx had the client give them up with the rest.
+    spared = [r.recipient for r in results if r.outcome == "released" and (r.code or 0) >= 500]
+    blamed = [r for r in results if r.outcome in ("hard", "block")]
+    if spared and blamed:
+        return Delivery(
+            reply_line(
+                451,
+                f"4.3.0 not sent: upstream refused {', '.join(r.recipient for r in blamed)} "
+                f"for good ({blamed[0].code} {_ascii(blamed[0].text)}); nothing says the "
+                f"others are bad: send it again ({', '.join(spared)})",
+            ),
+            len(rejected),
+        )
     # A soft refusal first: the client's retry may succeed (the hard ones are now suppressed).
     coded = sorted((r for r in results if r.code), key=lambda r: r.code // 100)
     if coded:
