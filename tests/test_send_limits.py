@@ -442,6 +442,30 @@ def test_a_blank_body_is_refused_not_sent_as_an_empty_mail(
     assert rows(ledger_path, "SELECT count(*) FROM send") == [(0,)]
 
 
+def test_a_blank_body_with_an_attachment_sends_the_attachment(
+    smtp_ssl, ssl_cert_env, ledger_path, tmp_path
+):
+    # The file is the message ('warmup send BOX --to boss --subject Report --body ""
+    # --attach report.csv': --body, --body-file or --eml is required): not an empty mail, and
+    # refused as one ("an unset variable?") it could be sent by no flag but a hand-made --eml.
+    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "flat.toml")))
+    report = tmp_path / "report.csv"
+    report.write_bytes(b"day,sent\n2026-12-04,50\n")
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    for body in (["--body", ""], ["--body-file", str(empty)]):
+        res = cli(
+            "send", BOX, "--to", "boss@example.com", "--subject", "Report", *body,
+            "--attach", str(report), env=PASSWORD_ENV,
+        )  # fmt: skip
+        assert res.returncode == 0, res.stderr
+    assert len(smtp_ssl.messages) == 2
+    for got in smtp_ssl.messages:
+        [part] = got.message.iter_attachments()
+        assert part.get_filename() == "report.csv"
+        assert part.get_payload(decode=True) == report.read_bytes()
+
+
 def test_send_json_gives_each_recipients_outcome(smtp_ssl, ssl_cert_env, ledger_path, tmp_path):
     # A script sending one message at a time read the outcome from exit codes and English
     # lines on stderr: which recipient bounced, with what reply, was not for a program.

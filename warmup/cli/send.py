@@ -245,7 +245,7 @@ def send(
             "mark down mail that is HTML only"
         )
     stdin_once(None, **{"--body-file": body_file, "--html-file": html_file, "--eml": eml})
-    message = _build(address, to, cc, subject, body, body_file, eml)
+    message = _build(address, to, cc, subject, body, body_file, eml, bool(attach))
     _compose(message, html_file, attach, reply_to)
     # One message, closed right after it (close() writes its settlement): no settler thread.
     with Gate(
@@ -350,7 +350,10 @@ def _build(
     body: str | None,
     body_file: str | None,
     eml: str | None,
+    attached: bool = False,
 ) -> EmailMessage:
+    """The message of --to/--cc/--subject and --body, --body-file or --eml. ``attached``:
+    --attach files follow, which carry a message whose text is blank."""
     given = [x for x in (body is not None, body_file, eml) if x]
     if len(given) != 1:
         raise UsageError("give exactly one of --body, --body-file, --eml")
@@ -381,7 +384,7 @@ def _build(
             msg[name] = [Address(shown, addr_spec=addr) for shown, addr in pairs]
     msg["Subject"] = subject
     text = body if body is not None else _body_text(Path(body_file or ""))
-    if not text.strip():  # "$BODY" unset, a generator that printed nothing: no empty mail
+    if not text.strip() and not attached:  # "$BODY" unset, a generator that printed nothing
         if body is not None:
             raise UsageError("--body is blank: give the message's text (an unset variable?)")
         raise DataError(f"--body-file {body_file}: holds no text; give the message's text")
