@@ -352,7 +352,11 @@ def test_direct_a_message_of_body_text_only_goes_out_with_that_body(
     assert outcomes(ledger_path) == [("lead@example.com", "sent")]
 
 
-@pytest.mark.parametrize("given", ["", "\n", "\n\n", ".\n"], ids=["nothing", "lf", "lfs", "dot"])
+@pytest.mark.parametrize(
+    "given",
+    ["", "\n", "\n\n", ".\n", "\ufeff\r\n", "From x Sat Dec  5 08:00:00 2026\n\n"],
+    ids=["nothing", "lf", "lfs", "dot", "bom", "mbox-line"],
+)
 def test_empty_standard_input_sends_nothing_directly_or_through_the_relay(
     given, box, run, smtp_ssl, ledger_path
 ):

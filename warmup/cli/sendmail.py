@@ -134,7 +134,9 @@ def sendmail(
         raw = _cut_at_lone_dot(raw)
     if len(raw) > headers.MESSAGE_LIMIT:
         raise headers.size_error()
-    if not raw.strip():  # a generator that died before printing: no empty mail to a lead
+    # A generator that died before printing: no empty mail to a lead. Nor one that printed
+    # only what is dropped below (a UTF-8 BOM, as PowerShell writes one; a mbox From_ line).
+    if not headers.without_from_line(raw.removeprefix(b"\xef\xbb\xbf")).strip():
         raise DataError(
             "standard input held no message (nothing, or blank lines before a lone '.'): "
             "nothing sent; pipe the whole message in"
