@@ -323,3 +323,33 @@ def test_a_running_worker_under_the_live_view_whose_ledger_restarts_goes_on(
     assert any(" pass cut off: ledger " in x for x in lines), lines
     assert any("the ledger is back" in x for x in lines), lines
     sent_once(sink, 2)
+
+
+def test_output_lost_while_it_waits_for_the_ledger_stops_it_once_the_ledger_answers(pg_url):
+    """Its log's reader gone while it waited ('warmup run | tee log' whose tee died): the
+    running worker stops on such a loss (74), but one lost before the worker was made stopped
+    no one, and the worker ran on once the ledger answered, every line written nowhere."""
+    proxy = PgProxy()
+    proxy.down()
+    proc = subprocess.Popen(
+        [*forkcli.command(), "run", "--no-sync", "--no-view"],
+        env={**os.environ, "WARMUP_DB": proxy.url(pg_url)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        assert " start-up cut off: " in proc.stdout.readline()
+        proc.stdout.close()  # the reader gone: the next line ("the ledger is back") is lost
+        proxy.up()
+        rc = proc.wait(timeout=WAIT)
+        err = proc.stderr.read()
+    finally:
+        proxy.up()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert rc == 74, err
+    assert err.startswith("Error: cannot write the output ("), err

@@ -236,6 +236,8 @@ def run(
             return 0
         with worker:
             stopper.append(worker)
+            if lost:  # a line lost while it waited for the ledger, when no worker was to stop
+                worker.stop()
             if view is not None:
                 view.draw()  # after the handlers: once it shows, SIGTERM stops it cleanly
             if not once:
