@@ -50,6 +50,15 @@ def relayed(tmp_path, rcpts: list[str]):  # type: ignore[no-untyped-def]
     return warmup("send", BOX, "--", sys.executable, str(script), env=PASSWORD_ENV)
 
 
+def mail_from_refused(smtp_ssl, way: str, reply: tuple[int, str], tmp_path) -> tuple[int, str]:  # type: ignore[no-untyped-def]
+    """``send`` to three, each MAIL FROM answered ``reply``, the commands going ``way``."""
+    smtp_ssl.pipelining = way != "one-by-one"
+    smtp_ssl.chunking = way == "chunked"
+    smtp_ssl.reject_mail = reply
+    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "flat.toml")))
+    return send(*THREE)
+
+
 def suppressed() -> list[str]:
     return sorted(s["address"] for s in json.loads(cli("suppress", "list", "--json").stdout))
 
@@ -178,11 +187,9 @@ def test_a_sender_refused_for_good_at_mail_from_exits_69_not_try_later(
     for good: every message gets it. It exited 75, "try later", so a script retrying on 75 went
     on asking, each try another refusal from the provider. Now 69, one line saying so; nothing
     sent, nothing counted, no bounce."""
-    smtp_ssl.pipelining = way != "one-by-one"
-    smtp_ssl.chunking = way == "chunked"
-    smtp_ssl.reject_mail = (550, "5.7.1 Sender account is disabled")
-    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "flat.toml")))
-    code, err = send(*THREE)
+    code, err = mail_from_refused(
+        smtp_ssl, way, (550, "5.7.1 Sender account is disabled"), tmp_path
+    )
     assert code == 69, err
     assert err == (
         f"Error: not sent: 127.0.0.1 refuses mail from {BOX} (MAIL FROM: 550 5.7.1 Sender "
@@ -256,3 +263,34 @@ def test_the_relay_answers_a_user_unknown_naming_one_of_several_with_a_4xx(
         env=PASSWORD_ENV,
     )  # fmt: skip
     assert shim.stdout == "75\n", shim.stderr  # as 'send' exits: d3 is to be sent again
+
+
+@pytest.mark.parametrize("way", ["one-by-one", "pipelined", "chunked"])
+def test_a_size_refused_at_mail_from_is_the_messages_fault_not_the_senders(
+    way,
+    smtp_ssl,
+    ssl_cert_env,
+    ledger_url,  # noqa: F811
+    tmp_path,
+):
+    """RFC 1870: a server refuses the SIZE declared with MAIL FROM over its limit for this
+    sender ('552 5.3.4', below the SIZE its EHLO names). It was read as the sender refused for
+    good: 69, "ask the provider why (a disabled or blocked account?)", and the relay's '554
+    upstream refused the sender'. It is the message that is too big: 65, as over the EHLO's
+    SIZE, the relay's 552 5.3.4, nothing sent or counted."""
+    code, err = mail_from_refused(
+        smtp_ssl, way, (552, "5.3.4 Message size exceeds fixed maximum message size"), tmp_path
+    )
+    assert code == 65, err
+    assert err == (
+        "Error: 127.0.0.1 refuses the message's size at MAIL FROM (552 5.3.4 Message size "
+        "exceeds fixed maximum message size): nothing was sent; make it smaller (a link instead "
+        "of an attachment?)\n"
+    )
+    assert smtp_ssl.messages == []
+    assert ledger_rows(ledger_url, "SELECT DISTINCT outcome FROM send") == [("released",)]
+    assert ledger_rows(ledger_url, "SELECT count(*) FROM bounce") == [(0,)]
+    if way == "one-by-one":
+        res = relayed(tmp_path, ["c1@example.com"])
+        assert res.returncode == 0, res.stderr
+        assert res.stdout.startswith("552 5.3.4 127.0.0.1 refuses the message's size"), res.stdout

@@ -466,7 +466,7 @@ class Session:
                     self.host, self.target.username, mail_from, "MAIL FROM", code, text,
                     fix=self.target.login_fix,
                 )  # fmt: skip
-                return _sender_refused(released, code, text, is_throttle(code, text))
+                return _sender_refused(released, code, text, is_throttle(code, text), self.host)
             accepted = []
             for rcpt in recipients:
                 code, reply = talk.reply()
@@ -596,7 +596,7 @@ class Session:
                 self.host, self.target.username, mail_from, "MAIL FROM", code, text,
                 fix=self.target.login_fix,
             )  # fmt: skip
-            return _sender_refused(released, code, text, is_throttle(code, text))
+            return _sender_refused(released, code, text, is_throttle(code, text), self.host)
         results: dict[str, RcptResult] = {}
         accepted: list[str] = []
         throttle = None
@@ -846,12 +846,21 @@ MAIL_REFUSED = "MAIL FROM refused: "  # how an Outcome's error begins when MAIL 
 
 
 def _sender_refused(
-    released: dict[str, RcptResult], code: int, text: str, throttled: bool
+    released: dict[str, RcptResult], code: int, text: str, throttled: bool, host: str | None
 ) -> Outcome:
     """MAIL FROM refused: nothing sent, every slot given back. A throttle pauses the mailbox; a
     5xx is the server refusing this sender for good (a disabled or blocked account, a sender
     it does not take): each recipient carries that reply, so that :func:`refused_sender` tells
-    it from a refusal that may pass later."""
+    it from a refusal that may pass later. But for one refusing the SIZE declared with MAIL
+    FROM (RFC 1870: a limit for this sender below its EHLO's SIZE): the message is too big,
+    :class:`TooBig`, as over that SIZE (it was "ask the provider why: a disabled account?")."""
+    from warmup.bounces.classify import refuses_size
+
+    if not throttled and refuses_size(code, text):
+        raise TooBig(
+            f"{host or 'the server'} refuses the message's size at MAIL FROM ({code} {text}): "
+            f"nothing was sent; make it smaller (a link instead of an attachment?)"
+        )
     if 500 <= code < 600 and not throttled:
         released = {r: RcptResult(r, "released", code, text) for r in released}
     return Outcome(released, (code, text) if throttled else None, f"{MAIL_REFUSED}{code} {text}")
