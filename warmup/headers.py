@@ -159,15 +159,50 @@ def header_section(raw: bytes) -> bytes:
     without a UTF-8 BOM (a Windows editor's .eml starts with one, as ``send --eml`` and text
     given to :meth:`warmup.Gate.send` drop it) and a first mbox ``From_`` line, its header
     lines checked by :func:`fields` (:class:`MalformedHeader`), and text with no header at all
-    (:func:`body_only`) given an empty header section. The parser drops a line it cannot read
-    as a header (``: x``, a first line that begins with white space) with only a defect, and
-    the message went without it."""
+    (:func:`body_only`) given an empty header section, and what is no message refused
+    (:func:`check_message`). The parser drops a line it cannot read as a header (``: x``, a
+    first line that begins with white space) with only a defect, and the message went without
+    it."""
     raw = without_from_line(raw.removeprefix(b"\xef\xbb\xbf"))
     if body_only(raw):
         eol = _EOL.search(raw)
-        return (eol[0] if eol else b"\r\n") + raw
-    fields(raw)
+        raw = (eol[0] if eol else b"\r\n") + raw
+        check_message(raw, [], 0)
+        return raw
+    check_message(raw, *fields(raw))
     return raw
+
+
+# The fields a message has: RFC 5322 3.6 (with its trace and Resent- fields), MIME's (RFC 2045),
+# and the families mail software writes (X-Mailer, List-Unsubscribe, ARC-Seal, DKIM-Signature).
+MESSAGE_FIELDS = frozenset(
+    {
+        *("date", "from", "sender", "reply-to", "to", "cc", "bcc", "message-id", "subject"),
+        *("in-reply-to", "references", "comments", "keywords", "return-path", "received"),
+        "mime-version",
+    }
+)
+_FIELD_FAMILIES = ("resent-", "content-", "x-", "list-", "arc-", "dkim-")
+
+
+def check_message(raw: bytes, found: list[Field], end: int) -> None:
+    """Refuse what is clearly no mail message before anything is reserved (``found``,
+    ``end``: :func:`fields` of ``raw``; none and 0 for text with no header section at all,
+    which is all body).
+
+    A header section naming none of the fields a message has (:data:`MESSAGE_FIELDS`) is
+    :class:`MalformedHeader`: a JSON object piped to ``send --eml - --to lead@...`` went out
+    with ``{"to"`` as a header (RFC 5322 allows the name) and an empty body."""
+    if found and not any(
+        f.name in MESSAGE_FIELDS or f.name.startswith(_FIELD_FAMILIES) for f in found
+    ):
+        first = raw[found[0].start : found[0].end].rstrip(b"\r\n")
+        raise MalformedHeader(
+            f"this is not a mail message: its headers name none of the fields a message has "
+            f"(From, To, Subject, Date, Message-ID, MIME-Version, Content-Type, ...); it begins "
+            f"{_shown(first)!r}. Give headers, an empty line, then the body (begin with an "
+            f"empty line to send the text as body alone)"
+        )
 
 
 def _shown(line: bytes) -> str:

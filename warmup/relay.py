@@ -217,7 +217,8 @@ def prepare_data(
     so the bytes the client wrote (and any signature over them) go out unchanged. Headers are
     read leniently (:mod:`warmup.headers`), as an upstream server may read them: a From,
     Sender or Resent-From/-Sender naming anyone but the mailbox, or a header line that is not
-    ``Name: value``, is :class:`DataError`: the relay sends only as the mailbox. So is a
+    ``Name: value``, is :class:`DataError`: the relay sends only as the mailbox. So is what
+    is no message (:func:`warmup.headers.check_message`), a
     header in an 8-bit charset other than UTF-8 (:func:`warmup.headers.check_utf8`), in a
     MIME part's header too, a base64 part holding raw 8-bit bytes
     (:func:`warmup.headers.check_parts`), and a NUL byte anywhere.
@@ -229,6 +230,7 @@ def prepare_data(
             raise
         raw = b"\r\n" + raw  # an empty header section: what is added goes above it
         found, end = [], 0
+    headers.check_message(raw, found, end)
     if not raw[:end].isascii():
         headers.check_utf8(raw, found)
     if not raw[end:].isascii():  # what no server without 8BITMIME could be sent
