@@ -12,6 +12,11 @@ Most messages are ASCII and go as they are (one ``isascii`` a message, which dec
   else (or text holding NUL), since a client must not send 8-bit data to such a server.
 
 Only a message that needs it is parsed and written again; its Message-ID does not change.
+
+What 8-bit text is left (a body under 8BITMIME, raw UTF-8 headers under SMTPUTF8) is declared
+UTF-8 when the message declares no Content-Type (:func:`declared`), as a client reads such a
+body as us-ascii (RFC 2045) and showed mojibake; a message carrying a DKIM-Signature goes as
+it came, the signature intact.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from __future__ import annotations
 import base64
 import email
 import email.policy
+import quopri
 import re
 from email import quoprimime
 from email.message import Message
@@ -52,6 +58,8 @@ def for_server(data: bytes, *, eightbitmime: bool, smtputf8: bool) -> tuple[byte
             pass
         blank = _BLANK.search(data)
         raw_head = not data[: blank.start() if blank else len(data)].isascii()
+    if not data.isascii():
+        data = declared(data)
     params = " BODY=8BITMIME" if eightbitmime and not data.isascii() else ""
     # SMTPUTF8 only where offered: a header left raw (not UTF-8) is no reason to name it.
     return data, params + (" SMTPUTF8" if raw_head and smtputf8 else "")
@@ -122,3 +130,49 @@ def _utf8(payload: bytes) -> bool:
     except UnicodeDecodeError:
         return False
     return True
+
+
+_LAST_EOL = re.compile(_EOL + rb"\Z")
+_DECLARATION = b"Content-Type: text/plain; charset=utf-8"
+
+
+def declared(data: bytes) -> bytes:
+    """``data``, whose 8-bit text declares no charset, with ``Content-Type: text/plain;
+    charset=utf-8`` (and ``MIME-Version: 1.0``, ``Content-Transfer-Encoding: 8bit`` where it
+    has none) added after its header fields; the fields and body it has are left as they are.
+
+    A message without a Content-Type is text/plain; charset=us-ascii (RFC 2045 5.2), so a
+    recipient's client may show its UTF-8 body (or, as a fallback, its raw UTF-8 Subject) as
+    mojibake. Only UTF-8 is declared: a body in another charset is refused before anything is
+    reserved (:func:`warmup.headers.check_message`), and one queued before that goes as it
+    came. A message with a Content-Type (whatever it says) is the script's to declare, and one
+    with a DKIM-Signature goes byte for byte: a field added under the signature breaks it."""
+    try:
+        found, end = headers.fields(data)
+    except headers.MalformedHeader:
+        return data
+    names = {f.name for f in found}
+    if not found or "content-type" in names or "dkim-signature" in names:
+        return data
+    body = data[end:]
+    cte = next((f.value.lower() for f in found if f.name == "content-transfer-encoding"), "")
+    try:
+        text = (
+            quopri.decodestring(body)
+            if cte == "quoted-printable" and body.isascii()
+            else base64.b64decode(body)
+            if cte == "base64" and body.isascii()
+            else body
+        )
+    except ValueError:
+        return data
+    if not _utf8(text):
+        return data
+    head = data[:end]
+    last = _LAST_EOL.search(head)
+    eol = last[0] if last else b"\r\n"
+    added = [b"MIME-Version: 1.0"] if "mime-version" not in names else []
+    added.append(_DECLARATION)
+    if "content-transfer-encoding" not in names and not body.isascii():
+        added.append(b"Content-Transfer-Encoding: 8bit")
+    return (head if last else head + eol) + b"".join(line + eol for line in added) + body

@@ -159,10 +159,10 @@ def header_section(raw: bytes) -> bytes:
     without a UTF-8 BOM (a Windows editor's .eml starts with one, as ``send --eml`` and text
     given to :meth:`warmup.Gate.send` drop it) and a first mbox ``From_`` line, its header
     lines checked by :func:`fields` (:class:`MalformedHeader`), and text with no header at all
-    (:func:`body_only`) given an empty header section, and what is no message refused
-    (:func:`check_message`). The parser drops a line it cannot read as a header (``: x``, a
-    first line that begins with white space) with only a defect, and the message went without
-    it."""
+    (:func:`body_only`) given an empty header section, and what is no message or holds an
+    undeclared body in another charset than UTF-8 refused (:func:`check_message`). The parser
+    drops a line it cannot read as a header (``: x``, a first line that begins with white
+    space) with only a defect, and the message went without it."""
     raw = without_from_line(raw.removeprefix(b"\xef\xbb\xbf"))
     if body_only(raw):
         eol = _EOL.search(raw)
@@ -186,13 +186,17 @@ _FIELD_FAMILIES = ("resent-", "content-", "x-", "list-", "arc-", "dkim-")
 
 
 def check_message(raw: bytes, found: list[Field], end: int) -> None:
-    """Refuse what is clearly no mail message before anything is reserved (``found``,
-    ``end``: :func:`fields` of ``raw``; none and 0 for text with no header section at all,
-    which is all body).
+    """Refuse what is clearly no mail message, or whose text no reader can tell, before
+    anything is reserved (``found``, ``end``: :func:`fields` of ``raw``; none and 0 for text
+    with no header section at all, which is all body).
 
     A header section naming none of the fields a message has (:data:`MESSAGE_FIELDS`) is
     :class:`MalformedHeader`: a JSON object piped to ``send --eml - --to lead@...`` went out
-    with ``{"to"`` as a header (RFC 5322 allows the name) and an empty body."""
+    with ``{"to"`` as a header (RFC 5322 allows the name) and an empty body. A body of 8-bit
+    text that is not UTF-8 in a message that declares no Content-Type (RFC 2045: read as
+    us-ascii) is :class:`MalformedBody`: which charset it is cannot be told from the bytes, so
+    it cannot be declared, and sent as it is every recipient read mojibake (a UTF-8 one is
+    declared on the way out: :func:`warmup.downgrade.declared`)."""
     if found and not any(
         f.name in MESSAGE_FIELDS or f.name.startswith(_FIELD_FAMILIES) for f in found
     ):
@@ -203,6 +207,18 @@ def check_message(raw: bytes, found: list[Field], end: int) -> None:
             f"{_shown(first)!r}. Give headers, an empty line, then the body (begin with an "
             f"empty line to send the text as body alone)"
         )
+    body = raw[end:]
+    if body.isascii() or any(f.name == "content-type" for f in found):
+        return
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MalformedBody(
+            f"the body is 8-bit text that is not UTF-8 (byte 0x{body[exc.start]:02x} at octet "
+            f"{end + exc.start}: GBK? Latin-1?) and the message declares no charset, so no "
+            f"reader can tell it; convert it to UTF-8 (iconv -t UTF-8), or declare it "
+            f"(Content-Type: text/plain; charset=gbk)"
+        ) from None
 
 
 def _shown(line: bytes) -> str:

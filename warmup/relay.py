@@ -218,7 +218,7 @@ def prepare_data(
     read leniently (:mod:`warmup.headers`), as an upstream server may read them: a From,
     Sender or Resent-From/-Sender naming anyone but the mailbox, or a header line that is not
     ``Name: value``, is :class:`DataError`: the relay sends only as the mailbox. So is what
-    is no message (:func:`warmup.headers.check_message`), a
+    is no message, or an undeclared body not in UTF-8 (:func:`warmup.headers.check_message`), a
     header in an 8-bit charset other than UTF-8 (:func:`warmup.headers.check_utf8`), in a
     MIME part's header too, a base64 part holding raw 8-bit bytes
     (:func:`warmup.headers.check_parts`), and a NUL byte anywhere.
