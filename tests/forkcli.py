@@ -210,7 +210,13 @@ def _serve(path: str) -> None:
                     _child(conn, fds, json.loads(body))
                 for fd in fds:
                     os.close(fd)
-                conn.sendall(f"{pid}\n".encode())
+                try:
+                    conn.sendall(f"{pid}\n".encode())
+                except OSError:  # its client is gone (killed while this was busy): as below
+                    os.kill(pid, signal.SIGKILL)
+                    os.waitpid(pid, 0)
+                    conn.close()
+                    continue
                 pidfd = os.pidfd_open(pid)
                 sel.register(pidfd, selectors.EVENT_READ, ("done", pid, conn))
                 sel.register(conn, selectors.EVENT_READ, ("client", pid, pidfd))
