@@ -691,9 +691,12 @@ class Ledger(
                     updated_at=dt.datetime.now(dt.UTC),
                 )
             ).rowcount
+            sends = 0
             for table in (BOUNCE, SEND, EVENT, DAY_STAT, SYNC_STATE, WALK_MEMO, TIMELINE_CACHE):
-                conn.execute(table.delete().where(table.c.mailbox_id == box.id))
-            self._removals_after_sends_deleted(conn)
+                gone = conn.execute(table.delete().where(table.c.mailbox_id == box.id)).rowcount
+                sends += gone if table is SEND else 0
+            if sends:  # else no removal's mark can be above the sends left
+                self._removals_after_sends_deleted(conn)
             conn.execute(MAILBOX.delete().where(MAILBOX.c.id == box.id))
             return int(cancelled)
 
