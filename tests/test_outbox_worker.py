@@ -500,6 +500,50 @@ def test_a_member_whose_server_refuses_its_sender_backs_off_instead_of_retrying_
         assert ledger.suppressed([f"y{i}@example.com" for i in range(3)]) == {}
 
 
+def test_a_sender_refused_for_good_at_mail_from_passes_its_messages_on_and_run_once_says_69(
+    sink, ssl_cert_env, pki, tmp_path
+):
+    """'550 5.7.1 Sender account is disabled' to MAIL FROM: 'warmup send' exits 69 ("a retry
+    will be refused too"), but 'run --once' backed the messages off and exited 0, so cron told
+    no one until they expired. As for a refused login: the other member sends them, and when
+    none can, the messages back off (tried by no one: nothing reached, counted or suppressed,
+    no slot kept) and 'run --once' exits 69 with one line saying what to do."""
+    from tests.outboxkit import members_sink
+
+    a, b = pool_of(sink.port, tmp_path, n=2, daily=50)
+    with members_sink(pki, 2) as refusing:
+        refusing.reject_mail = (550, "5.7.1 Sender account is disabled")
+        assert cli("mailbox", "set", a, "--smtp-port", str(refusing.port)).returncode == 0
+        ledger = open_ledger()
+        first = [Outbox(ledger).add(message(f"x{i}@example.com"), pool="P") for i in range(2)]
+        res = cli("run", "--once", "--no-sync", env=PASSWORD_ENV)
+        assert res.returncode == 0, res.stdout + res.stderr  # b could: no fault of the pass
+        assert [str(m.message["From"]) for m in sink.messages] == [b, b]
+        assert {ledger.message(i).state for i in first} == {"sent"}
+
+        assert cli("mailbox", "set", b, "--smtp-port", str(refusing.port)).returncode == 0
+        late = [Outbox(ledger).add(message(f"y{i}@example.com"), pool="P") for i in range(2)]
+        res = cli("run", "--once", "--no-sync", env=PASSWORD_ENV)
+        assert refusing.messages == []
+    assert res.returncode == 69, res.stdout + res.stderr
+    assert res.stderr.count("\n") == 1 and "Traceback" not in res.stderr, res.stderr
+    assert res.stderr.startswith(
+        "Error: 2 messages could go from no mailbox, each refused for a fault to fix: "
+    ), res.stderr
+    assert "(MAIL FROM: 550 5.7.1 Sender account is disabled)" in res.stderr, res.stderr
+    assert "ask the provider why" in res.stderr, res.stderr
+    rows = [ledger.message(i) for i in late]
+    assert {(r.state, r.attempts, tuple(r.recipients)) for r in rows} == {
+        ("queued", 1, ("y0@example.com",)),
+        ("queued", 1, ("y1@example.com",)),
+    }
+    assert all(r.next_attempt_at > dt.datetime.now(dt.UTC) for r in rows)
+    assert ledger.suppressed(["y0@example.com", "y1@example.com"]) == {}
+    quota = json.loads(cli("quota", a, b, "--json").stdout)
+    assert {q["mailbox"]: q["sent"] for q in quota} == {a: 0, b: 2}  # no slot kept for a try
+    ledger.close()
+
+
 def test_a_member_whose_connection_breaks_during_data_is_set_aside_for_the_pass(
     sink, ssl_cert_env, password, pki, tmp_path
 ):

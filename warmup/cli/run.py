@@ -99,9 +99,9 @@ def run(
     exit 0). On a terminal, a live view shows each mailbox's state and sent/quota today, each
     campaign's progress and the last events; otherwise (or with --no-view, NO_COLOR or
     TERM=dumb) one line per event. With --once (cron): what is due now, then exit 0; or 78
-    (configuration) / 77 (login refused) when a message could go from none of its mailboxes
-    because each failed for such a fault, so that cron tells someone (waiting for quota,
-    pacing or a pause is no fault: 0).
+    (configuration) / 77 (login refused) / 69 (sender refused at MAIL FROM for good) when a
+    message could go from none of its mailboxes because each failed for such a fault, so that
+    cron tells someone (waiting for quota, pacing or a pause is no fault: 0).
 
     Bounces are synced over IMAP (INBOX, as 'warmup bounces sync') for the mailboxes it sends
     for: first before sending, then every --sync-every, and at once when IMAP IDLE says mail

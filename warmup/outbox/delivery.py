@@ -24,7 +24,7 @@ from warmup.outbox.due import next_slot
 from warmup.outbox.sentas import as_sent, overflow_sender
 from warmup.policy import Allowance
 from warmup.refusals import suppressed_refusal
-from warmup.smtp import LoginWanted, Outcome, TooBig
+from warmup.smtp import LoginWanted, Outcome, TooBig, refused_sender
 from warmup.words import some
 
 LEDGER_PATIENCE = 30.0  # seconds a sent message's record waits for an unavailable ledger
@@ -288,16 +288,17 @@ class Delivery:
                 report = gate.send(
                     data, rcpts, message_id=msg.message_id, claim=Claim(msg.id, self.id)
                 )
-                refused_sender = _sender_refused(report)
-                if refused_sender is None:
+                took_none = _sender_refused(report)
+                if took_none is None:
                     break
                 # The server would take nothing from this member (MAIL FROM refused, the
                 # connection lost before any recipient): the member failed, not the message.
                 # As for an unreachable one: the next member, else a back-off that counts as
                 # a try (a 5 s retry, not a try, mailed a disabled account's server every
-                # message every 5 s until the messages expired).
+                # message every 5 s until the messages expired). A 5xx to MAIL FROM is for
+                # good, as a refused login is: a person must ask the provider (69 for --once).
+                down = _member_down(box, report, took_none)
                 report = None
-                down = Unavailable(f"{box.address} could not send: {refused_sender}")
                 failed, temporary = (box, down), True
                 fails.append(down)
                 self.broken[box.id] = down
@@ -529,9 +530,9 @@ class Delivery:
                 msg, "unknown", reply="the worker stopped while sending via overflow", attempt=True
             )
             raise
-        refused_sender = _sender_refused(report)
-        if refused_sender is not None:  # the channel took nothing: a try, as a 4xx is
-            return self._retry(msg, None, refused_sender, attempt=True, recipients=rcpts)
+        took_none = _sender_refused(report)
+        if took_none is not None:  # the channel took nothing: a try, as a 4xx is
+            return self._retry(msg, None, took_none, attempt=True, recipients=rcpts)
         outcomes = _outcomes(report, rcpts)
         reply = _reply(report)
         hard = [r for r in rcpts if outcomes[r] == "hard"]
@@ -715,11 +716,30 @@ def stamp(ts: dt.datetime) -> str:
     return f"{ts.astimezone(dt.UTC):%Y-%m-%dT%H:%M:%SZ}"
 
 
+class SenderRefused(Unavailable):
+    """The member's server refused it as sender for good (a 5xx to MAIL FROM that is no
+    throttle and no size: a disabled or blocked account). Like a refused login, no wait fixes
+    it: ``run --once`` exits 69 when no member of a message could send it for such a fault."""
+
+
+def _member_down(box: MailboxRow, report: SendReport, why: str) -> Unavailable:
+    """Why ``box`` could send nothing (``why``: :func:`_sender_refused`'s words for
+    ``report``): :class:`SenderRefused` when the server refused its MAIL FROM for good."""
+    sender = refused_sender(report)
+    if sender is None:  # a connection lost, a 421: it may pass by itself
+        return Unavailable(f"{box.address} could not send: {why}")
+    return SenderRefused(
+        f"{report.host or 'the server'} refuses mail from {box.address} (MAIL FROM: "
+        f"{sender[0]} {sender[1]}), and will refuse a retry alike: ask the provider why "
+        f"(a disabled or blocked account?)"
+    )
+
+
 def _fault_code(fails: list[WarmupError]) -> int:
     """The exit code of a message every member failed for (``fails``, one per member): the
-    highest of their codes when each is a fault a person must fix (configuration 78, login 77),
-    else 0 (a server down or refusing the sender may come back by itself)."""
-    if all(isinstance(e, ConfigError | PermissionFailure) for e in fails):
+    highest of their codes when each is a fault a person must fix (configuration 78, login 77,
+    the sender refused for good 69), else 0 (a server down may come back by itself)."""
+    if all(isinstance(e, ConfigError | PermissionFailure | SenderRefused) for e in fails):
         return max(e.exit_code for e in fails)
     return 0
 

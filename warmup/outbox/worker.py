@@ -140,7 +140,8 @@ class Pass:
     # nothing queued can go before its expiry (next_due: when the first one expires)
     next_expires: bool = False
     # Messages no member could send because each one failed for a fault a person must fix
-    # (its configuration, 78, or its login, 77), per sysexits code: see :attr:`fault_code`.
+    # (its configuration, 78, its login, 77, or its sender refused for good at MAIL FROM, 69),
+    # per sysexits code: see :attr:`fault_code`.
     faults: Counter[int] = field(default_factory=Counter)
     fault_why: str = ""  # the first such message's fault, in words (its mailbox's)
 
@@ -148,9 +149,9 @@ class Pass:
     def fault_code(self) -> int:
         """0, or the exit code of a pass in which some message could go from no member of its
         pool (or its mailbox) because every one of them was refused for a fault of its
-        configuration (78) or its login (77): what a cron job must hear. A message that only
-        waits for quota, pacing, a window or a pause is no fault. Both: 78, the configuration,
-        whose fix comes first."""
+        configuration (78), its login (77) or its sender refused at MAIL FROM for good (69):
+        what a cron job must hear. A message that only waits for quota, pacing, a window or a
+        pause is no fault. Several: the highest, 78, the configuration, whose fix comes first."""
         return max(self.faults, default=0)
 
 
