@@ -4,13 +4,14 @@ command."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from email.message import EmailMessage
 
 import pytest
@@ -20,10 +21,13 @@ from tests.gatekit import add_box, cli, policy_file
 from tests.peers.dovecot import Dovecot
 from tests.peers.fixtures import IMAP_PASSWORD, IMAP_USER
 from tests.peers.smtp import SmtpSink
+from tests.pgkit import PgProxy
 from tests.test_bounces_sync import dsn
 from warmup import Outbox
 from warmup.bounces.idle import IdleWatcher
+from warmup.errors import Unavailable
 from warmup.ledger import Ledger, open_ledger
+from warmup.outbox.bounces import BounceSync
 from warmup.outbox.worker import Worker
 
 BOX = IMAP_USER
@@ -568,3 +572,98 @@ def test_suppress_soft_typed_under_the_config_files_no_sync_is_refused(tmp_path,
         "without a run)\n"
     )
     assert cli("run", "--once").returncode == 0  # the config file's no_sync alone is fine
+
+
+@pytest.fixture
+def pg_pool(sink, dovecot_clean, ssl_cert_env, tmp_path, monkeypatch, pg_url):  # type: ignore[no-untyped-def]
+    """Pool P of one mailbox (SMTP on the sink, IMAP on Dovecot) on a team ledger; the
+    ledger's URL."""
+    monkeypatch.setenv("WARMUP_DB", pg_url)
+    monkeypatch.setenv("WARMUP_PASSWORD", IMAP_PASSWORD)
+    add_pool(sink, dovecot_clean.port, tmp_path)
+    return pg_url
+
+
+class CutClock(Clock):
+    """A clock that cuts the ledger's proxy the first time it is read once armed: the sync
+    reads it as it reads each report, between its IMAP fetch and its write to the ledger."""
+
+    def __init__(self, at: dt.datetime, proxy) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(at)
+        self.proxy = proxy
+        self.armed = False
+
+    def __call__(self) -> dt.datetime:
+        if self.armed:
+            self.armed = False
+            self.proxy.down()
+        return self.at
+
+
+@contextlib.contextmanager
+def syncs_behind_a_proxy(
+    url: str, lines: list[str]
+) -> Iterator[tuple[BounceSync, PgProxy, Ledger]]:
+    """Pool P's :class:`BounceSync` on the ledger at ``url`` through a :class:`PgProxy` (its
+    clock a :class:`CutClock` at T0), the proxy, and the ledger reached without it."""
+    proxy = PgProxy()
+    direct = open_ledger(url)
+    ledger = open_ledger(proxy.url(url))
+    syncs = BounceSync(
+        ledger, pool=ledger.pool("P"), every=dt.timedelta(minutes=10),
+        clock=CutClock(T0, proxy), log=lines.append,
+    )  # fmt: skip
+    try:
+        yield syncs, proxy, direct
+    finally:
+        proxy.up()
+        syncs.close()
+        ledger.close()
+        direct.close()
+
+
+def test_a_ledger_cut_during_a_syncs_imap_round_syncs_again_at_the_next_pass(
+    pg_pool, dovecot_clean
+):
+    """The ledger went away while the round's sync read INBOX (after the mailboxes were read):
+    the sync failed as if the IMAP server had, one line, and the round counted as done, so
+    the passes after it sent for --sync-every (10 minutes) without the bounce in the inbox."""
+    dovecot_clean.append("INBOX", bounce_of("<x@corp.example>"))
+    lines: list[str] = []
+    with syncs_behind_a_proxy(pg_pool, lines) as (syncs, proxy, direct):
+        clock = syncs.clock
+        assert isinstance(clock, CutClock)
+        clock.armed = True
+        try:
+            syncs.run_due(T0)
+        except Unavailable:
+            pass  # the pass is cut off, as at any read of the ledger
+        assert not clock.armed and proxy.is_down  # cut under the sync, not before it
+        box = direct.mailbox(BOX)
+        assert direct.bounces(box) == []
+        proxy.up()
+        clock.at = T0 + dt.timedelta(minutes=1)  # the next pass, well before the next round
+        syncs.run_due(clock.at)
+        assert len(direct.bounces(box)) == 1, lines
+
+
+def test_an_idle_wake_up_outlives_a_pass_the_ledger_cut_off(pg_pool, dovecot_clean):
+    """IDLE said INBOX has new mail; the next pass read the pool's members (to sync one that
+    joined) while the ledger was away: the pass was cut off, and the wake-up was lost with it,
+    the bounce left unread until the next round (--sync-every)."""
+    lines: list[str] = []
+    woke = threading.Event()
+    with syncs_behind_a_proxy(pg_pool, lines) as (syncs, proxy, direct):
+        syncs.run_due(T0)  # the round: nothing in INBOX yet
+        syncs.watch(woke.set)
+        (watcher,) = syncs.watchers()
+        wait_for(watcher.ready.is_set)
+        dovecot_clean.append("INBOX", bounce_of("<x@corp.example>"))
+        wait_for(woke.is_set)
+        box = direct.mailbox(BOX)
+        proxy.down()
+        with pytest.raises(Unavailable):
+            syncs.run_due(T0 + dt.timedelta(minutes=1))
+        proxy.up()
+        syncs.run_due(T0 + dt.timedelta(minutes=2))  # the next pass, before the next round
+        assert len(direct.bounces(box)) == 1, lines

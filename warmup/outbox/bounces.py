@@ -5,7 +5,9 @@ The sync is ``warmup bounces sync``'s (:func:`warmup.bounces.imap.sync`, INBOX),
 worker's thread (the one that holds the ledger) at the start of a pass: for every mailbox once
 its interval has passed on the worker's clock, and at once for a mailbox whose
 :class:`~warmup.bounces.idle.IdleWatcher` saw new mail. A failed sync is one log line and the
-next try waits for the next interval: sending goes on.
+next try waits for the next interval: sending goes on. But the ledger away under a sync (or
+under the read of the mailboxes) cuts the pass off, as at any of its reads, and what was still
+to sync, an IDLE wake-up included, is synced at the next pass, before it sends.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from warmup.bounces.idle import IdleWatcher, backoff
 from warmup.bounces.imap import sync
 from warmup.ledger import Ledger, MailboxRow, PoolNotFound, PoolRow
 from warmup.notify import Notifier
+from warmup.outbox.away import AWAY
 
 if TYPE_CHECKING:
     from warmup.oauth import Bearer
@@ -98,9 +101,38 @@ class BounceSync:
 
     def run_due(self, now: dt.datetime) -> None:
         """Sync every mailbox when a round is due (the first at once, then every ``every``),
-        and between rounds each mailbox that IDLE says has new mail."""
+        and between rounds each mailbox that IDLE says has new mail. The ledger away under it
+        (raised, :data:`~warmup.outbox.away.AWAY`) leaves what it had yet to sync due at the
+        next pass: an IDLE wake-up, the rest of a round."""
         with self._lock:
             woken, self._woken = self._woken, set()
+        try:
+            due = self._due(now, woken)
+        except BaseException:  # the pool's members not read: a wake-up is kept, not lost
+            self._keep(woken)
+            raise
+        for n, box in enumerate(due):
+            try:
+                synced = self._sync(box, now)
+            except BaseException:  # the ledger cut the sync off: not skipped for ``every``
+                self._keep({b.id for b in due[n:]})
+                raise
+            if synced and self._wake is not None:
+                # A watcher whose login was refused ended: the password the sync just logged
+                # in with (read afresh) may be a new one; the watcher's is the old one.
+                watcher = self._watchers.get(box.id)
+                if watcher is not None and watcher.refused:
+                    del self._watchers[box.id]
+                    self._watch([box])
+
+    def _keep(self, box_ids: set[int]) -> None:
+        """Sync ``box_ids`` at the next pass, as if IDLE had said they have new mail."""
+        with self._lock:
+            self._woken |= box_ids
+
+    def _due(self, now: dt.datetime, woken: set[int]) -> list[MailboxRow]:
+        """The mailboxes to sync at ``now``: all of them when a round is due, else those of
+        ``woken`` (and, with a pool, the members that joined since the round)."""
         if self._round_at is None or now >= self._round_at:
             # The mailboxes are looked up once a round, not each pass: it reads the outbox.
             # The round is due again until that read succeeds: a ledger away at the first one
@@ -115,14 +147,7 @@ class BounceSync:
             due = [self._boxes[i] for i in sorted(woken) if i in self._boxes]
             if self.pool is not None:
                 due += self._joined()
-        for box in due:
-            if self._sync(box, now) and self._wake is not None:
-                # A watcher whose login was refused ended: the password the sync just logged
-                # in with (read afresh) may be a new one; the watcher's is the old one.
-                watcher = self._watchers.get(box.id)
-                if watcher is not None and watcher.refused:
-                    del self._watchers[box.id]
-                    self._watch([box])
+        return due
 
     def _joined(self) -> list[MailboxRow]:
         """The pool's members now (one read a pass, as the worker reads its pool): a member
@@ -171,6 +196,11 @@ class BounceSync:
                 notifier=self._notifier,
             )
         except Exception as exc:  # whatever the sync met, sending goes on
+            if isinstance(exc, AWAY) and self._ledger_away():
+                # The ledger, not the IMAP server: the pass is cut off as at any other read
+                # (run_due keeps the mailbox due). Logged and passed over, the mailbox was
+                # not synced for ``every``: the sends before it met no bounce it held.
+                raise
             why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             self.log(
                 f"{_stamp(now)} bounce sync of {box.address} failed: {why}; next try at "
@@ -182,6 +212,15 @@ class BounceSync:
         if report.bounces or (self._suppress_soft and box.id not in self._looked):
             self._soft_streaks(box)
         return True
+
+    def _ledger_away(self) -> bool:
+        """Whether the ledger is away now (a sync's :data:`AWAY` error names no source: an
+        IMAP server unreachable raises the same class)."""
+        try:
+            self.ledger.mailbox_names()
+        except AWAY:
+            return True
+        return False
 
     def _soft_streaks(self, box: MailboxRow) -> None:
         """After new bounces of ``box`` (or its first sync, with suppress_soft): its addresses
