@@ -13,6 +13,7 @@ afterwards. Without ``WARMUP_TEST_PG`` the PostgreSQL tests skip locally and FAI
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import uuid
@@ -82,6 +83,25 @@ def _without_password(url: str) -> str:
         return url
     os.environ.setdefault("PGPASSWORD", str(given.password))
     return given._replace(password=None).render_as_string(hide_password=False)
+
+
+@contextlib.contextmanager
+def no_slot_left() -> Iterator[tuple[str, str]]:
+    """A database of the test server that admits no connection (CONNECTION LIMIT 0, as a
+    server whose slots are all taken): its URL without a password (see
+    :func:`_without_password`) and its name; dropped afterwards."""
+    import sqlalchemy as sa
+
+    server = pg_server()
+    name = f"slots_{uuid.uuid4().hex[:12]}"
+    with _admin(server) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" CONNECTION LIMIT 0')
+    try:
+        url = sa.engine.make_url(_without_password(server)).set(database=name)
+        yield url.render_as_string(hide_password=False), name
+    finally:
+        with _admin(server) as conn:
+            conn.execute(f'DROP DATABASE "{name}"')
 
 
 def with_schema(url: str, schema: str) -> str:

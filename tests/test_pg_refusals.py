@@ -254,24 +254,14 @@ def test_a_server_with_no_connection_left_exits_75_saying_what_to_do(run):
     database's CONNECTION LIMIT: a team running more workers than it allows) refuses one more:
     warmup exited 69, 'unavailable', in libpq's words alone. The server is up and a retry may
     pass once a process ends: 75, saying what to do."""
-    import uuid
+    from tests.pgkit import no_slot_left
 
-    from tests.pgkit import _admin, _without_password
-
-    server = pg_server()
-    name = f"slots_{uuid.uuid4().hex[:12]}"
-    with _admin(server) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" CONNECTION LIMIT 0')
-    try:
-        url = sa.engine.make_url(_without_password(server)).set(database=name)
-        res = run("--db", url.render_as_string(hide_password=False), "quota")
-        assert res.exit_code == 75, res.output
-        line = _one_line(res.output)
-        assert f'too many connections for database "{name}"; try again later; ' in line, line
-        assert "run fewer warmup processes at once or raise the server's max_connections" in line
-    finally:
-        with _admin(server) as conn:
-            conn.execute(f'DROP DATABASE "{name}"')
+    with no_slot_left() as (url, name):
+        res = run("--db", url, "quota")
+    assert res.exit_code == 75, res.output
+    line = _one_line(res.output)
+    assert f'too many connections for database "{name}"; try again later; ' in line, line
+    assert "run fewer warmup processes at once or raise the server's max_connections" in line
 
 
 def test_a_client_stopped_inside_a_transaction_lets_go_of_the_mailbox(run, schema, monkeypatch):

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -165,6 +166,53 @@ def test_run_once_whose_ledger_is_away_exits_69_at_once(pg_url):
     assert (rc, out, proxy.refused) == (69, "", 1), err
     (line,) = err.splitlines()
     assert " is unavailable: " in line and "--ledger-wait" not in line, line
+
+
+def test_run_once_does_not_wait_for_the_config_files_ledger_wait(pg_url, tmp_path):
+    """'[commands.run] ledger_wait' in the config file is the running service's: 'run --once'
+    waited it too (an hour, say, each cron run piling on the last), where its help said
+    --once does not wait. Typed with --once, it still waits."""
+    config = tmp_path / "config.toml"
+    config.write_text('[commands.run]\nledger_wait = "2s"\n')
+    proxy = PgProxy()
+    proxy.down()
+    env = {"WARMUP_DB": proxy.url(pg_url), "WARMUP_CONFIG": str(config)}
+    run = Run(["run", "--once", "--no-sync", "--no-view"], env)
+    try:
+        rc, _, err = run.end()
+    finally:
+        run.kill()
+    assert (rc, proxy.refused) == (69, 1), (run.lines, err)
+    (line,) = err.splitlines()
+    assert " is unavailable: " in line and "--ledger-wait" not in line, line
+    run = Run(["run", "--once", "--no-sync", "--no-view", "--ledger-wait", "1s"], env)
+    try:
+        rc, _, err = run.end()
+    finally:
+        run.kill()
+    assert rc == 69 and proxy.refused >= 3, (run.lines, err)
+    assert err.rstrip().endswith("; waited 1s for it (--ledger-wait)"), err
+
+
+def test_a_server_with_no_connection_slot_left_exits_75_after_the_wait(tmp_path):
+    """Out of connection slots at start: it waits as for a server away, then exits 75 (the
+    server is up; a later start may pass), the code any command exits with for it, as README
+    now says (it said 69)."""
+    from tests.pgkit import no_slot_left
+
+    with no_slot_left() as (url, name):
+        run = Run(["run", "--no-sync", "--no-view", "--ledger-wait", "1s"], {"WARMUP_DB": url})
+        try:
+            rc, _, err = run.end()
+        finally:
+            run.kill()
+    assert rc == 75, (run.lines, err)
+    (line,) = err.splitlines()
+    assert f'too many connections for database "{name}"' in line, line
+    assert line.endswith("; waited 1s for it (--ledger-wait)"), line
+    assert [x for x in run.lines if " start-up cut off: " in x], run.lines
+    readme = " ".join((Path(__file__).parents[1] / "README.md").read_text().split())
+    assert "exits 69 in one line saying how long it waited (75 when the server did answer" in readme
 
 
 def test_sigterm_while_it_waits_for_the_ledger_stops_it_at_once(pg_url):

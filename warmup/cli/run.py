@@ -78,8 +78,8 @@ if TYPE_CHECKING:
     metavar="DURATION",
     type=LEDGER_WAIT,
     help="At start, wait this long for a ledger server that does not answer (restarting, "
-    "unreachable), trying again after 1, 2, 4 ... 30 s, before exit 69.  [default: 10m; "
-    "with --once: no wait]",
+    "unreachable), trying again after 1, 2, 4 ... 30 s, before exit 69 (75: it answered "
+    "with no connection slot left).  [default: 10m; with --once: no wait, unless typed]",
 )
 @password_option
 @db_option
@@ -223,7 +223,11 @@ def run(
             suppress_soft=suppress_soft,
         )
 
-    patience = ledger_wait if ledger_wait is not None else (NO_WAIT if once else START_WAIT)
+    # The config file's ledger_wait is for the service that keeps running: --once waits only
+    # when told to on its command line (a cron job waited the service's hour, run after run).
+    if ledger_wait is None or once and not _typed("ledger_wait"):
+        ledger_wait = NO_WAIT if once else START_WAIT
+    patience = ledger_wait
     # The handlers stay until the worker is closed, then the caller's are back (CliRunner, a
     # script calling the command: theirs were left replaced by one that stops a worker gone).
     with _stop_signals(stop, heard):
