@@ -15,7 +15,7 @@ from tests.outboxkit import plain, pool_of
 from tests.pgkit import ledger_url  # noqa: F401  (the fixture)
 from warmup import Outbox, api
 from warmup.ledger import open_ledger
-from warmup.outbox.view import snapshot
+from warmup.outbox.view import render, snapshot
 from warmup.outbox.worker import Worker
 
 BOX = "a@corp.example"
@@ -163,3 +163,51 @@ def test_the_worker_leaves_out_what_status_leaves_out(
         "r3@example.com",
         "r5@example.com",
     ]
+
+
+def test_the_live_view_says_a_campaigns_unknown_messages_as_queue_status_does(
+    pki, ssl_cert_env, password, tmp_path
+):
+    """Campaign dec: its first message 'unknown' (the connection dropped under its data), its
+    other queued to a recipient suppressed since. Nothing of it will be sent, and a person must
+    decide whether the first went: 'queue status' says "1 unknown", the live view said "none to
+    send"; with the other cancelled, the view said "done" where 'queue status' still said
+    "1 unknown"."""
+    from tests.outboxkit import members_sink
+
+    with members_sink(pki, 1) as dropping:
+        dropping.drop_mid_data = True
+        pool_of(dropping.port, tmp_path, n=1, daily=50)
+        ledger = open_ledger()
+        try:
+            first, other = (
+                Outbox(ledger).add(plain(f"r{i}@example.com"), pool="P", campaign="dec")
+                for i in range(2)
+            )
+            with Worker(ledger, timeout=5) as worker:
+                worker.run_once()
+            assert (ledger.message(first).state, ledger.message(other).state) == (
+                "unknown",
+                "queued",
+            )
+        finally:
+            ledger.close()
+    assert cli("suppress", "add", "r1@example.com", "--reason", "asked").returncode == 0
+
+    def both() -> tuple[str, str]:
+        row = next(x for x in cli("queue", "status").stdout.splitlines() if x.startswith("dec"))
+        ledger = open_ledger()
+        try:
+            snap = snapshot(ledger, api.now_utc(), pool="P")
+        finally:
+            ledger.close()
+        (dec,) = [c for c in snap["campaigns"] if c["campaign"] == "dec"]
+        shown = next(x for x in render(snap) if x.startswith("dec"))
+        assert shown.endswith(dec["finish"]), shown
+        return row, dec["finish"]
+
+    row, finish = both()
+    assert row.endswith("1 unknown") and finish == "1 unknown", (row, finish)
+    assert cli("queue", "cancel", str(other)).returncode == 0
+    row, finish = both()
+    assert row.endswith("1 unknown") and finish == "1 unknown", (row, finish)

@@ -731,10 +731,20 @@ def _unknown_said(ledger: Ledger, campaigns: list[dict[str, Any]]) -> None:
         )
 
 
-def _none_to_send(campaign: dict[str, Any]) -> bool:
-    """Whether none of the campaign's waiting messages will be sent (a message whose every
-    recipient is suppressed is cancelled when the worker comes to it)."""
-    return campaign["queued"] + campaign["sending"] <= campaign["suppressed"]
+def _done_by(c: dict[str, Any]) -> str:
+    """The DONE BY of campaign ``c``: done; its unknown messages or "none to send" when
+    nothing of it will be sent (as the live view of 'warmup run' says it); its expiry when
+    that comes before the plan sends it; the plan's day."""
+    from warmup.outbox.status import nothing_to_send
+
+    if c["finished"]:
+        return "done"
+    said = nothing_to_send(c)
+    if said is not None:
+        return said
+    return (
+        f"expires {c['expires_day']}" if c["expires_first"] else c["finish"] or "not within 2 years"
+    )
 
 
 def _suppressed_said(campaigns: list[dict[str, Any]]) -> None:
@@ -772,15 +782,7 @@ def _status_shown(data: dict[str, Any], json_: bool) -> None:
                 c["failed"],
                 c["unknown"],
                 c["cancelled"],
-                "done"
-                if c["finished"]
-                else f"{c['unknown']} unknown"  # nothing left to send: a person decides
-                if c["unknown"] and _none_to_send(c)
-                else "none to send"  # what waits will not be sent: every recipient suppressed
-                if _none_to_send(c)
-                else f"expires {c['expires_day']}"
-                if c["expires_first"]
-                else c["finish"] or "not within 2 years",
+                _done_by(c),
             ]
             for c in data["campaigns"]
         ],

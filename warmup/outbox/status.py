@@ -31,6 +31,20 @@ WAITING = ("queued", "sending")
 FAILED = ("bounced", "expired")
 
 
+def nothing_to_send(campaign: dict[str, Any]) -> str | None:
+    """What campaign ``campaign`` (a row of :func:`status`'s ``campaigns``) waits for when
+    none of its waiting messages will be sent (a message whose every recipient is suppressed
+    is cancelled when the worker comes to it), and it is not done: ``N unknown`` (a person
+    decides whether they went), else ``none to send``; None when it is done or has messages
+    to send. Said first by 'queue status' and 'warmup run''s live view alike (the view said
+    "none to send", or "done", where 'queue status' said "1 unknown")."""
+    if campaign["finished"]:
+        return None
+    if sum(campaign[s] for s in WAITING) > campaign["suppressed"]:
+        return None
+    return f"{campaign['unknown']} unknown" if campaign["unknown"] else "none to send"
+
+
 def status(
     ledger: Ledger, at: dt.datetime | None = None, pool: str | None = None
 ) -> dict[str, Any]:

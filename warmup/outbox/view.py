@@ -21,7 +21,7 @@ from typing import Any, TextIO
 from warmup.instants import now_utc
 from warmup.ledger import Ledger, MailboxRow
 from warmup.outbox.away import AWAY
-from warmup.outbox.status import WAITING, status
+from warmup.outbox.status import WAITING, nothing_to_send, status
 from warmup.policy import Allowance
 
 REFRESH = 2.0  # seconds between redraws while the worker waits
@@ -106,13 +106,10 @@ def snapshot(
             "sent": c["sent"],
             "queued": sum(c[s] for s in WAITING),
             "failed": c["failed"],
-            # as 'queue status' says it: a campaign expiring before the plan sends it, so;
-            # one whose waiting messages all have only suppressed recipients, so
-            "finish": f"expires {c['expires_day']}"
-            if c["expires_first"]
-            else "none to send"
-            if 0 < sum(c[s] for s in WAITING) <= c["suppressed"]
-            else c["finish"],
+            # as 'queue status' says it: one with nothing to send, its unknown messages or
+            # "none to send"; one expiring before the plan sends it, so
+            "finish": nothing_to_send(c)
+            or (f"expires {c['expires_day']}" if c["expires_first"] else c["finish"]),
         }
         for c in status(ledger, now, pool)["campaigns"]
     ]
