@@ -223,13 +223,21 @@ def test_an_esp_refusing_the_sender_backs_off_as_a_try_not_every_5_seconds(
     """The ESP refuses MAIL FROM (550: the sender's domain not verified there): nothing
     reached anyone, every recipient is given back. That is a try of the channel, backed off
     as a 4xx is; it came back after 5 s, not a try, mailing the ESP every 5 s until it
-    expired."""
+    expired. A refusal for good, as a member's sender refused: 'run --once' exits 69 saying
+    so (it exited 0: cron told no one until the bulk expired)."""
     pool_of(sink.port, tmp_path, n=1, daily=1)
     overflow_to(esp)
     esp.reject_mail = (550, "5.7.1 Sender domain corp.example is not verified")
     ledger = open_ledger()
     ids = _two_bulk(ledger)
-    assert cli("run", "--once", env=PASSWORD_ENV).returncode == 0
+    res = cli("run", "--once", env=PASSWORD_ENV)
+    assert res.returncode == 69, res.stdout + res.stderr
+    assert res.stderr == (
+        "Error: 1 message could go from no mailbox, each refused for a fault to fix: the "
+        "overflow channel of pool P refuses mail from x@corp.example (MAIL FROM: 550 5.7.1 "
+        "Sender domain corp.example is not verified), and will refuse a retry alike: ask the "
+        "channel's provider why (a sender or domain it has not verified?)\n"
+    ), res.stderr
     assert len(sink.messages) == 1  # lead0 took the quota of 1
     late = ledger.message(ids[1])
     assert (late.state, late.attempts, late.sent_via) == ("queued", 1, None)

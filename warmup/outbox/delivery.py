@@ -532,6 +532,14 @@ class Delivery:
             raise
         took_none = _sender_refused(report)
         if took_none is not None:  # the channel took nothing: a try, as a 4xx is
+            refused = refused_sender(report)
+            if refused is not None:  # for good, as a member's: 'run --once' exits 69 for it
+                self.fault = (
+                    SenderRefused.exit_code,
+                    f"the overflow channel of pool {pool.name} refuses mail from {sender} "
+                    f"(MAIL FROM: {refused[0]} {refused[1]}), and will refuse a retry alike: "
+                    f"ask the channel's provider why (a sender or domain it has not verified?)",
+                )
             return self._retry(msg, None, took_none, attempt=True, recipients=rcpts)
         outcomes = _outcomes(report, rcpts)
         reply = _reply(report)
