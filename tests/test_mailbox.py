@@ -709,3 +709,50 @@ def test_a_slot_given_back_is_no_history_that_keeps_a_mailbox(run, file_keyring:
     res = run("mailbox", "remove", BOX)
     assert res.exit_code == 65
     assert "has 1 send in its history; add --force" in res.output
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [
+        # 'GMT+8' is how China's clocks are often written; IANA has no such zone, and the one
+        # whose name looks like it, Etc/GMT+8, is UTC-08:00 (POSIX counts the sign backwards)
+        ("GMT+8", "for UTC+08:00 write Etc/GMT-8"),
+        ("UTC+08:00", "for UTC+08:00 write Etc/GMT-8"),
+        ("utc-5", "for UTC-05:00 write Etc/GMT+5"),
+        ("GMT+5:30", "for UTC+05:30 write the zone of a city there"),
+    ],
+)
+def test_an_offset_given_as_a_zone_is_told_the_etc_name_whose_sign_is_backwards(
+    run, ledger_path, typed, meant
+):
+    from tests.conftest import ledger_digest
+
+    assert run("mailbox", "add", "a@corp.example", "--provider", "gmail").exit_code == 0
+    before = ledger_digest(ledger_path)
+    res = run("mailbox", "set", "a@corp.example", "--timezone", typed)
+    assert res.exit_code == 64, res.output
+    assert res.stderr.startswith(f"Error: --timezone: unknown time zone {typed!r}; {meant}")
+    assert res.stderr.count("\n") == 1, res.stderr
+    assert ledger_digest(ledger_path) == before
+
+
+@pytest.mark.parametrize("command", ["add", "set"])
+def test_an_etc_gmt_zone_is_taken_saying_its_sign_counts_backwards(run, command):
+    """``--timezone Etc/GMT+8`` (typed for China's UTC+8) was taken without a word: its days
+    began 16 hours late, at 08:00 UTC, and its windows and holidays fell on the wrong hours."""
+    if command == "set":
+        assert run("mailbox", "add", "a@corp.example", "--provider", "exmail").exit_code == 0
+    extra = ["--provider", "exmail"] if command == "add" else []
+    res = run("mailbox", command, "a@corp.example", *extra, "--timezone", "Etc/GMT+8")
+    assert res.exit_code == 0, res.output
+    assert res.stderr.splitlines()[0] + "\n" == (
+        "note: Etc/GMT+8 is UTC-08:00 (the IANA Etc/GMT zones count the sign backwards); "
+        "for UTC+08:00 write Etc/GMT-8, or better your city's zone (an IANA name like "
+        "Asia/Shanghai)\n"
+    )
+    shown = run("mailbox", "show", "a@corp.example")
+    assert "Etc/GMT+8" in shown.output  # taken as given: some want a fixed offset
+    east = run("mailbox", "set", "a@corp.example", "--timezone", "Etc/GMT-8")
+    assert east.exit_code == 0 and east.stderr.startswith("note: Etc/GMT-8 is UTC+08:00 (")
+    utc = run("mailbox", "set", "a@corp.example", "--timezone", "Etc/GMT+0")
+    assert utc.exit_code == 0 and utc.stderr == ""

@@ -36,6 +36,7 @@ from warmup.fields import before_start as before_start
 from warmup.fields import check_timezone as check_timezone
 from warmup.fields import message_id_field as message_id_field
 from warmup.fields import text_field as text_field
+from warmup.fields import zone_note as zone_note
 from warmup.files import STANDARD_INPUT as STANDARD_INPUT  # re-exported: the CLI names it
 from warmup.importcsv import IMPORT_BATCH as IMPORT_BATCH
 from warmup.importcsv import IMPORT_EVENTS as IMPORT_EVENTS

@@ -41,8 +41,48 @@ def check_timezone(tz: str, field: str = "timezone") -> str:
             hint = f"name the zone itself (this machine's zone is {_local_zone()})"
         elif close:
             hint = f"did you mean {close}? (an IANA name is written exactly so)"
+        elif offset := _offset_hint(tz):
+            hint = offset
         raise InvalidField(field, "{field}: unknown time zone {tz!r}; " + hint, tz=tz) from None
     return tz
+
+
+# An offset typed for a zone ('GMT+8', 'UTC-05:00'), and the IANA zones of a whole-hour offset,
+# whose sign is POSIX's: Etc/GMT+8 is 8 hours *behind* UTC, though it reads as China's UTC+8.
+_OFFSET = re.compile(r"(?:GMT|UTC)\s*([+-])\s*(\d{1,2})(?::?(\d{2}))?", re.IGNORECASE)
+_ETC_GMT = re.compile(r"Etc/GMT([+-])(\d{1,2})")
+_CITY = "your city's zone (an IANA name like Asia/Shanghai)"
+
+
+def _offset_hint(tz: str) -> str | None:
+    """What to write for an offset given as a zone: the Etc/GMT zone with its sign reversed
+    (a whole hour), else a city's zone."""
+    m = _OFFSET.fullmatch(tz.strip())
+    if m is None:
+        return None
+    sign, hours, minutes = m[1], int(m[2]), int(m[3] or 0)
+    if hours > 14 or minutes > 59:
+        return None
+    offset = f"UTC{sign}{hours:02}:{minutes:02}"
+    if minutes or hours > (14 if sign == "+" else 12):
+        return f"for {offset} write the zone of a city there (an IANA name like Asia/Shanghai)"
+    etc = f"Etc/GMT{'-' if sign == '+' else '+'}{hours}"
+    return f"for {offset} write {etc} (the IANA Etc/GMT zones count the sign backwards), or {_CITY}"
+
+
+def zone_note(tz: str) -> str | None:
+    """A note for a zone taken whose name says the opposite of what it is: ``Etc/GMT+8``, given
+    for China's UTC+8, is UTC-08:00 (days begin 16 hours late). None for any other zone."""
+    m = _ETC_GMT.fullmatch(tz)
+    if m is None or int(m[2]) == 0:
+        return None
+    hours, meant = int(m[2]), "-" if m[1] == "+" else "+"
+    is_ = f"UTC{'-' if m[1] == '+' else '+'}{hours:02}:00"
+    looks = f"UTC{m[1]}{hours:02}:00"
+    return (
+        f"{tz} is {is_} (the IANA Etc/GMT zones count the sign backwards); for {looks} write "
+        f"Etc/GMT{meant}{hours}, or better {_CITY}"
+    )
 
 
 def _zone_like(tz: str) -> str | None:

@@ -77,6 +77,14 @@ def _stored(note: str) -> None:
     click.echo(f"{note[0].upper()}{note[1:]}; the mailbox uses it by name.", err=True)
 
 
+def _zone_said(tz: str | None) -> None:
+    """A zone typed whose name reads as its opposite (Etc/GMT+8 is UTC-08:00) is taken, and
+    said to be what it is."""
+    note = None if tz is None else api.zone_note(tz)
+    if note:
+        click.echo(f"note: {note}", err=True)
+
+
 @cli.group()
 def mailbox() -> None:
     """Register and manage mailboxes.
@@ -148,6 +156,7 @@ def add(
         started=None if started is None else api.parse_date(started, "started"),
         **overrides,
     )
+    _zone_said(tz)
     say(
         f"Added {box.address} ({providers()[box.provider].title}, {box.timezone}, "
         f"policy {box.policy}). See 'warmup quota {shlex.quote(box.address)}'."
@@ -308,6 +317,7 @@ def set_(
         started=start,
         **overrides,
     )
+    _zone_said(tz)
     say(f"Updated {box.address}.")
 
 
