@@ -581,3 +581,21 @@ def test_a_plot_the_disk_fills_under_leaves_the_plot_it_replaces_whole(run, tmp_
     first, said = res.stdout.splitlines()
     assert said == f"out {out}: cannot write it (File too large)"
     assert out.read_bytes() == bytes.fromhex(first) and list(folder.iterdir()) == [out]
+
+
+def test_a_volume_of_one_recipient_is_said_in_the_singular(run, today):
+    """``plan --volume 1`` said "1 recipients reached on ..." (and a paused mailbox "1
+    recipients are not reached ...")."""
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    when = ("--at", at(today).isoformat())
+    res = run("plan", BOX, "--volume", "1", *when)
+    assert res.exit_code == 0, res.output
+    assert res.output.splitlines()[-1] == (
+        f"1 recipient reached on {today} (day 1 from today) across 1 mailbox."
+    )
+    assert run("mailbox", "pause", BOX, "--reason", "list review").exit_code == 0
+    res = run("plan", BOX, "--volume", "1", "--days", "2")
+    assert res.exit_code == 75, res.output
+    assert res.output.splitlines()[-1] == (
+        "1 recipient is not reached within 2 days (0 planned by then), nor within 730 days."
+    )

@@ -232,13 +232,13 @@ def _planned(result: Plan, volume: int | None, within: int | None, json_: bool) 
         return 0
     if result.reached:
         click.echo(
-            f"{volume} recipients reached on {result.reached} (day {result.reached_day} from "
+            f"{plural(volume, 'recipient')} reached on {result.reached} (day {result.reached_day} from "
             f"today) across {plural(len(result.mailboxes), 'mailbox', 'mailboxes')}."
         )
         return 0
     horizon = result.within or within or api.VOLUME_HORIZON
     line = (
-        f"{volume} recipients are not reached within {plural(horizon, 'day')} "
+        f"{plural(volume, 'recipient')} {'is' if volume == 1 else 'are'} not reached within {plural(horizon, 'day')} "
         f"({result.planned or 0} planned by then)"
     )
     if result.later is not None:
