@@ -754,5 +754,9 @@ def test_an_etc_gmt_zone_is_taken_saying_its_sign_counts_backwards(run, command)
     assert "Etc/GMT+8" in shown.output  # taken as given: some want a fixed offset
     east = run("mailbox", "set", "a@corp.example", "--timezone", "Etc/GMT-8")
     assert east.exit_code == 0 and east.stderr.startswith("note: Etc/GMT-8 is UTC+08:00 (")
+    kiribati = run("mailbox", "set", "a@corp.example", "--timezone", "Etc/GMT-14")
+    assert kiribati.stderr == (  # no Etc/GMT+14 to name: no zone is 14 hours behind UTC
+        "note: Etc/GMT-14 is UTC+14:00 (the IANA Etc/GMT zones count the sign backwards)\n"
+    )
     utc = run("mailbox", "set", "a@corp.example", "--timezone", "Etc/GMT+0")
     assert utc.exit_code == 0 and utc.stderr == ""

@@ -77,12 +77,10 @@ def zone_note(tz: str) -> str | None:
     if m is None or int(m[2]) == 0:
         return None
     hours, meant = int(m[2]), "-" if m[1] == "+" else "+"
-    is_ = f"UTC{'-' if m[1] == '+' else '+'}{hours:02}:00"
-    looks = f"UTC{m[1]}{hours:02}:00"
-    return (
-        f"{tz} is {is_} (the IANA Etc/GMT zones count the sign backwards); for {looks} write "
-        f"Etc/GMT{meant}{hours}, or better {_CITY}"
-    )
+    said = f"{tz} is UTC{meant}{hours:02}:00 (the IANA Etc/GMT zones count the sign backwards)"
+    if meant == "+" and hours > 12:  # Etc/GMT-14 is UTC+14; no zone is 14 hours behind
+        return said
+    return f"{said}; for UTC{m[1]}{hours:02}:00 write Etc/GMT{meant}{hours}, or better {_CITY}"
 
 
 def _zone_like(tz: str) -> str | None:
