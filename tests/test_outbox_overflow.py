@@ -509,3 +509,25 @@ def test_a_bulk_message_past_every_members_day_waits_for_the_overflow_not_bounce
     ledger.close()
     assert [sorted(m.rcpt_tos) for m in esp.messages] == [[f"r{i}@example.com" for i in range(5)]]
     assert len(sink.messages) == 1
+
+
+@pytest.mark.parametrize(
+    "reply", [(552, "5.3.4 Message size exceeds fixed limit"), (552, "Message too large")]
+)
+def test_a_message_too_big_for_the_channel_ends_bounced_not_retried(
+    sink, esp, ssl_cert_env, keyring_file, tmp_path, reply
+):
+    """The channel refusing the message's size at the end of DATA: final, as for a member (a
+    retry is refused alike, the whole message uploaded each time), nobody suppressed."""
+    pool_of(sink.port, tmp_path, n=1, daily=1)
+    overflow_to(esp)
+    esp.data_reply = reply
+    ledger = open_ledger()
+    ids = _two_bulk(ledger)
+    assert cli("run", "--once", env=PASSWORD_ENV).returncode == 0
+    assert len(sink.messages) == 1  # lead0 took the quota of 1
+    big = ledger.message(ids[1])
+    assert (big.state, big.sent_via) == ("bounced", "overflow"), big
+    assert reply[1] in (big.last_reply or "") and "refuses the message's size" in big.last_reply
+    assert not ledger.suppressed(["lead1@example.com"])
+    ledger.close()

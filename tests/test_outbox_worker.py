@@ -102,9 +102,10 @@ def test_a_4xx_backs_off_then_goes_and_a_message_past_its_expiry_expires(
 def test_a_message_refused_for_its_size_is_not_retried_until_it_expires(
     sink, ssl_cert_env, password, tmp_path, reply, final
 ):
-    """A 5xx refusal of the message's size is a soft bounce (not the recipient's fault) but
-    final for this message: retried, it took a slot of the quota at each try for 72 hours."""
-    pool_of(sink.port, tmp_path, n=1, daily=50)
+    """A 5xx refusal of the message's size is final for this message: retried, it took a slot
+    of the quota at each try for 72 hours. It is no bounce of the recipient's either (it was a
+    soft one, in the mailbox's bounce rate): the slot is given back, as at MAIL FROM."""
+    [box] = pool_of(sink.port, tmp_path, n=1, daily=50)
     sink.data_reply = reply
     ledger = open_ledger()
     mid = Outbox(ledger).add(message("big@example.com"), pool="P", now=T0)
@@ -113,6 +114,10 @@ def test_a_message_refused_for_its_size_is_not_retried_until_it_expires(
     row = ledger.message(mid)
     assert row.state == ("bounced" if final else "queued") and reply[1] in (row.last_reply or "")
     assert not ledger.suppressed(["big@example.com"])  # the recipient did nothing wrong
+    with Gate(box, ledger=ledger) as gate:
+        allowance, _ = gate.preview(["x@example.com"], now=T0 + dt.timedelta(minutes=1))
+    # a full mailbox is the recipient's soft bounce, its slot spent; a message too big, nobody's
+    assert allowance.remaining == (50 if final else 49)
 
 
 def test_a_message_over_the_servers_size_ends_bounced_without_mail_from(

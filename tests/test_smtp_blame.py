@@ -294,3 +294,66 @@ def test_a_size_refused_at_mail_from_is_the_messages_fault_not_the_senders(
         res = relayed(tmp_path, ["c1@example.com"])
         assert res.returncode == 0, res.stderr
         assert res.stdout.startswith("552 5.3.4 127.0.0.1 refuses the message's size"), res.stdout
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        (552, "5.3.4 Message size exceeds fixed maximum message size"),  # Postfix
+        (552, "Message size exceeds maximum permitted"),  # Exim: no enhanced status
+        (552, "Message too large"),
+    ],
+    ids=["5.3.4", "exim", "too-large"],
+)
+@pytest.mark.parametrize("way", ["one-by-one", "pipelined", "chunked"])
+def test_a_size_refused_at_the_end_of_data_is_the_messages_fault_not_the_recipients(
+    way,
+    reply,
+    smtp_ssl,
+    ssl_cert_env,
+    ledger_url,  # noqa: F811
+    tmp_path,
+):
+    """A 552 5.3.4 to the end of DATA (or BDAT) was each recipient's soft bounce: three in the
+    mailbox's bounce rate for one message too big, and a slot each spent. Nothing was
+    delivered and no address is to blame, as for the same refusal at MAIL FROM: 65, each slot
+    given back, no bounce; a recipient refused at RCPT TO keeps its hard bounce; the relay
+    answers 552 5.3.4."""
+    smtp_ssl.pipelining = way != "one-by-one"
+    smtp_ssl.chunking = way == "chunked"
+    smtp_ssl.data_reply = reply
+    smtp_ssl.reject_rcpt = {"c3@example.com": (550, "5.1.1 User unknown")}
+    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "flat.toml")))
+    code, err = send(*THREE)
+    assert code == 65, err
+    assert err == (
+        f"Error: 127.0.0.1 refuses the message's size at the end of "
+        f"{'BDAT' if way == 'chunked' else 'DATA'} ({reply[0]} {reply[1]}): nothing was "
+        f"delivered (c3@example.com refused for good at RCPT TO, recorded); make it smaller "
+        f"(a link instead of an attachment?)\n"
+    )
+    outcomes = ledger_rows(ledger_url, "SELECT recipient, outcome FROM send ORDER BY recipient")
+    assert outcomes == [
+        ("c1@example.com", "released"),
+        ("c2@example.com", "released"),
+        ("c3@example.com", "hard"),
+    ]
+    assert ledger_rows(ledger_url, "SELECT recipient, kind FROM bounce") == [
+        ("c3@example.com", "hard")
+    ]
+    assert suppressed() == ["c3@example.com"]
+    assert used() == (1, 49)  # the hard bounce's slot alone
+    if way == "one-by-one":  # the relay's client is told the message's fault, for good
+        res = relayed(tmp_path, ["c1@example.com"])
+        assert res.returncode == 0, res.stderr
+        assert res.stdout.startswith(
+            f"552 5.3.4 127.0.0.1 refuses the message's size at the end of DATA ({reply[0]} "
+        ), res.stdout
+        assert ledger_rows(ledger_url, "SELECT count(*) FROM bounce") == [(1,)]
+        assert used() == (1, 49)  # nothing spent
+
+
+def used() -> tuple[int, int]:
+    """BOX's slots used today and those left, as 'warmup quota' counts them."""
+    [quota] = json.loads(cli("quota", BOX, "--json").stdout)
+    return quota["sent"], quota["remaining"]

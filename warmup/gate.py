@@ -794,8 +794,10 @@ class Gate:
                 raise
             try:
                 outcome = session.send(self.box.address, res.recipients, data)
-            except smtp.TooBig:
-                res.settle("released")  # refused before MAIL FROM: nothing left
+            except smtp.TooBig as exc:
+                # Nothing delivered, the message's fault: no bounce. A recipient refused at
+                # RCPT TO before a 552 at the end of DATA keeps that refusal.
+                res.settle(dict(exc.results) or "released")
                 raise
             except smtp.LoginWanted as exc:
                 # At MAIL or RCPT: released, but for a recipient refused for good before the

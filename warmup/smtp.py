@@ -109,9 +109,18 @@ class AuthDeferred(TempFail):
 
 
 class TooBig(DataError):
-    """The message is larger than the server's SIZE (RFC 1870): refused before MAIL FROM, so
-    nothing was sent (exit 65). Sent anyway, the server refuses it at the end of DATA (552),
-    which read as a soft bounce of every recipient and exit 75: try again, to the same end."""
+    """The message is larger than the server takes (exit 65): over its SIZE (RFC 1870), refused
+    before MAIL FROM; its size refused at MAIL FROM, or at the end of DATA (552 5.3.4), after
+    which nothing was delivered either. The message's fault, not its recipients': no bounce.
+    Read as each recipient's soft bounce, a too-big message raised the mailbox's bounce rate
+    by its recipient count.
+
+    ``results``: each recipient's outcome when the envelope was answered (a refusal at RCPT TO
+    stands: a 550 5.1.1 is that address's hard bounce); empty: every one ``released``."""
+
+    def __init__(self, message: str, results: dict[str, RcptResult] | None = None) -> None:
+        super().__init__(message)
+        self.results = dict(results or {})
 
 
 NO_OAUTH = "offers no OAuth login"
@@ -510,6 +519,7 @@ class Session:
                 text = _text(reply)
                 self._reset(talk, code)
                 throttle = (code, text) if is_throttle(code, text) else None
+                _size_refused(results, accepted, code, text, throttle, self.host, "to DATA")
                 results.update(_delivered(accepted, code, text, throttle is not None))
                 return Outcome(results, throttle)
         except (OSError, smtplib.SMTPException) as exc:
@@ -528,6 +538,7 @@ class Session:
             return Outcome(results, error=f"connection lost during DATA: {_why(exc)}")
         text = _text(reply)
         throttle = (code, text) if is_throttle(code, text) else None
+        _size_refused(results, accepted, code, text, throttle, self.host, "at the end of DATA")
         results.update(_delivered(accepted, code, text, throttle is not None))
         return Outcome(results, throttle)
 
@@ -646,6 +657,9 @@ class Session:
         held = not 200 <= code < 300 and is_throttle(code, text)
         if not 200 <= code < 300:
             self._end(closed)
+        _size_refused(
+            {**released, **results}, accepted, code, text, held, self.host, "at the end of BDAT"
+        )
         results.update(_delivered(accepted, code, text, held))
         if wanted is not None:  # the data went with the envelope: those taken have it
             _login_wanted(
@@ -864,6 +878,34 @@ def _sender_refused(
     if 500 <= code < 600 and not throttled:
         released = {r: RcptResult(r, "released", code, text) for r in released}
     return Outcome(released, (code, text) if throttled else None, f"{MAIL_REFUSED}{code} {text}")
+
+
+def _size_refused(
+    results: dict[str, RcptResult],
+    accepted: list[str],
+    code: int,
+    text: str,
+    throttled: object,
+    host: str | None,
+    where: str,
+) -> None:
+    """:class:`TooBig` when the message's reply (``code`` ``text``, ``where`` it came) refuses
+    its size for good (a 552 5.3.4, or Exim's bare "552 Message size exceeds maximum
+    permitted"): no recipient got it, and none is to blame, so those ``accepted`` are released
+    (the MAIL FROM refusal of its size, :func:`_sender_refused`, the same); ``results``: the
+    others' outcomes at RCPT TO, kept."""
+    from warmup.bounces.classify import refuses_size
+
+    if throttled or not refuses_size(code, text):
+        return
+    kept = {**results, **{r: RcptResult(r, "released", code, text) for r in accepted}}
+    hard = [r for r, v in kept.items() if v.outcome == "hard"]
+    also = f" ({some(hard, 3)} refused for good at RCPT TO, recorded)" if hard else ""
+    raise TooBig(
+        f"{host or 'the server'} refuses the message's size {where} ({code} {text}): nothing "
+        f"was delivered{also}; make it smaller (a link instead of an attachment?)",
+        kept,
+    )
 
 
 def refused_sender(report: Any) -> tuple[int, str] | None:

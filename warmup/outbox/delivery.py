@@ -24,7 +24,7 @@ from warmup.outbox.due import next_slot
 from warmup.outbox.sentas import as_sent, overflow_sender
 from warmup.policy import Allowance
 from warmup.refusals import suppressed_refusal
-from warmup.smtp import LoginWanted, Outcome, TooBig, refused_sender
+from warmup.smtp import LoginWanted, Outcome, RcptResult, TooBig, refused_sender
 from warmup.words import some
 
 LEDGER_PATIENCE = 30.0  # seconds a sent message's record waits for an unavailable ledger
@@ -474,6 +474,17 @@ class Delivery:
                 waited += delay
                 delay = min(delay * 2, 8.0)
 
+    def _suppress_hard(
+        self, pool: PoolRow, results: dict[str, RcptResult], now: dt.datetime
+    ) -> None:
+        """Suppress those the overflow channel refused for good at RCPT TO, as the gate does
+        a member's hard bounce (``results``: an exception's, each recipient's outcome)."""
+        hard = [r for r, v in results.items() if v.outcome == "hard"]
+        if hard:
+            said = results[hard[0]]
+            why = f"hard bounce from the overflow channel of pool {pool.name}: {said.code} {said.text}"
+            self.ledger.suppress(hard, "hard", why[:500], now)
+
     def _overflow(self, msg: OutboxRow, pool: PoolRow, rcpts: list[str]) -> str:
         """Send a bulk message through the pool's overflow channel (every member's quota is
         used); nothing goes to the gate's records, so the warm-up never counts it."""
@@ -506,11 +517,7 @@ class Delivery:
             outcomes = {
                 r: exc.results[r].outcome if r in exc.results else "released" for r in rcpts
             }
-            hard = [r for r in rcpts if outcomes[r] == "hard"]
-            if hard:
-                said = exc.results[hard[0]]
-                why = f"hard bounce from the overflow channel of pool {pool.name}: {said.code} {said.text}"
-                self.ledger.suppress(hard, "hard", why[:500], now)
+            self._suppress_hard(pool, exc.results, now)
             state, again = fate(outcomes)
             if state == "queued":
                 return self._retry(msg, None, str(exc), attempt=True, recipients=list(again))
@@ -522,6 +529,18 @@ class Delivery:
             )
             return self._settle(
                 msg, state, reply=str(exc)[:500], recipients=rcpts if bad else None, attempt=True
+            )
+        except TooBig as exc:  # its size refused, as by a member: final, nothing delivered
+            self._suppress_hard(pool, exc.results, now)
+            self.log(
+                f"{stamp(now)} bounced #{msg.id} via the overflow channel of {pool.name}: {exc}"
+            )
+            return self._settle(
+                msg,
+                "bounced",
+                reply=str(exc)[:500],
+                recipients=rcpts if bad else None,
+                attempt=True,
             )
         except WarmupError as exc:  # unreachable, login refused or deferred: nothing left
             return self._retry(msg, None, str(exc), attempt=True, recipients=rcpts)
