@@ -43,23 +43,31 @@ def check_declared(raw: bytes, eightbitmime: bool) -> None:
     assert msg.get_content().replace("\r\n", "\n") == BODY
 
 
+def sent(run, path: str, raw: bytes, tmp_path):  # type: ignore[no-untyped-def]
+    """``raw`` sent by BOX on ``path``: ``send --eml`` (a file, or ``-``: standard input),
+    ``sendmail -t``, or ``queue add --eml`` then ``run --once``; the last command's result."""
+    eml = tmp_path / "offer.eml"
+    eml.write_bytes(raw)
+    if path == "send --eml":
+        return run("send", BOX, "--eml", str(eml))
+    if path == "send --eml -":
+        return run("send", BOX, "--eml", "-", input=raw)
+    if path == "sendmail":
+        return run("sendmail", "-t", "-f", BOX, input=raw)
+    assert cli("queue", "add", "--mailbox", BOX, "--eml", str(eml)).returncode == 0
+    return run("run", "--once")
+
+
+PATHS = ["send --eml", "send --eml -", "sendmail", "queue add --eml"]
+
+
 @pytest.mark.parametrize("eightbitmime", [True, False], ids=["8bitmime", "7bit-server"])
-@pytest.mark.parametrize("path", ["send --eml", "send --eml -", "sendmail", "queue add --eml"])
+@pytest.mark.parametrize("path", PATHS)
 def test_an_undeclared_utf8_body_goes_out_declared(
     box, run, smtp_ssl, tmp_path, path, eightbitmime
 ):
     smtp_ssl.eightbitmime = eightbitmime
-    eml = tmp_path / "offer.eml"
-    eml.write_bytes(UNDECLARED)
-    if path == "send --eml":
-        res = run("send", BOX, "--eml", str(eml))
-    elif path == "send --eml -":
-        res = run("send", BOX, "--eml", "-", input=UNDECLARED)
-    elif path == "sendmail":
-        res = run("sendmail", "-t", "-f", BOX, input=UNDECLARED)
-    else:
-        assert cli("queue", "add", "--mailbox", BOX, "--eml", str(eml)).returncode == 0
-        res = run("run", "--once")
+    res = sent(run, path, UNDECLARED, tmp_path)
     assert res.exit_code == 0, res.output
     [got] = smtp_ssl.messages
     assert ("BODY=8BITMIME" in got.mail_options) == eightbitmime
@@ -128,16 +136,178 @@ def test_a_dkim_signed_message_goes_byte_for_byte(
     assert relayed(relay, smtp_ssl, raw).raw == raw
 
 
-def test_a_declared_content_type_is_the_scripts_own():
-    # charset=gbk is right for its bytes; a Content-Type without charset is the script's to
-    # fix (adding a parameter rewrites its field): neither is touched.
+def test_a_declared_charset_is_the_scripts_own():
+    # charset=gbk is right for its bytes (and so is any charset named): never touched.
     gbk = b"To: a@x.cn\r\nContent-Type: text/plain; charset=gbk\r\n\r\n" + BODY.encode("gbk")
-    bare = b"To: a@x.cn\r\nContent-Type: text/plain\r\n\r\n" + BODY.encode()
     from warmup.downgrade import declared, for_server
 
-    for raw in (gbk, bare):
-        assert declared(raw) == raw
-        assert for_server(raw, eightbitmime=True, smtputf8=True) == (raw, " BODY=8BITMIME")
+    assert declared(gbk) == gbk
+    assert for_server(gbk, eightbitmime=True, smtputf8=True) == (gbk, " BODY=8BITMIME")
+
+
+# A text/* Content-Type without charset= is us-ascii as much as none at all (RFC 2045 5.2): a
+# script writing "Content-Type: text/plain" over a UTF-8 body went out undeclared.
+PLAIN = b"To: lead@example.cn\nSubject: offer\nContent-Type: text/plain\n\n" + BODY.encode()
+# A multipart/alternative whose parts name no charset, a third part (no Content-Type at all)
+# and an ASCII one that need nothing; preamble and epilogue as written.
+MIXED = (
+    b'To: lead@example.cn\nSubject: offer\nMIME-Version: 1.0\nContent-Type: multipart/mixed; '
+    b'boundary="=b1"\n\nThis is a MIME message.\n--=b1\nContent-Type: text/plain; '
+    b"format=flowed\nContent-Transfer-Encoding: 8bit\n\n" + BODY.encode() + b"--=b1\n"
+    b"Content-Type: text/html\n\n<p>" + BODY.encode() + b"</p>\n--=b1\n\n" + BODY.encode()
+    + b"--=b1\nContent-Type: text/plain\n\nASCII only\n--=b1--\nepilogue\n"
+)  # fmt: skip
+MIXED_DECLARED = (
+    MIXED.replace(b"format=flowed\n", b"format=flowed; charset=utf-8\n")
+    .replace(b"text/html\n", b"text/html; charset=utf-8\n")
+    .replace(
+        b"--=b1\n\n",
+        b"--=b1\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n",
+    )
+)
+
+
+@pytest.mark.parametrize(
+    ("raw", "out"),
+    [
+        (PLAIN, PLAIN.replace(b"text/plain\n", b"text/plain; charset=utf-8\n")),
+        # its other parameters kept, a trailing ';' not doubled, CRLF lines kept
+        (b"To: a@x.cn\r\nContent-Type: text/plain; format=flowed; delsp=yes\r\n\r\n"
+         + BODY.encode(),
+         b"To: a@x.cn\r\nContent-Type: text/plain; format=flowed; delsp=yes; charset=utf-8\r\n"
+         b"\r\n" + BODY.encode()),
+        (b"To: a@x.cn\r\nContent-Type: text/plain;\r\n\r\n" + BODY.encode(),
+         b"To: a@x.cn\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + BODY.encode()),
+        # a line that would grow past 78 characters: the charset on one of its own
+        (b"To: a@x.cn\r\nContent-Type: text/plain; name=\"" + b"n" * 50 + b".txt\"\r\n\r\n"
+         + BODY.encode(),
+         b"To: a@x.cn\r\nContent-Type: text/plain; name=\"" + b"n" * 50 + b".txt\";\r\n "
+         b"charset=utf-8\r\n\r\n" + BODY.encode()),
+        (MIXED, MIXED_DECLARED),
+        # declared in the HTML itself, which clients read: left alone
+        (b"To: a@x.cn\nContent-Type: text/html\n\n<meta charset=utf-8><p>"
+         + BODY.encode(), None),
+        # an attached message is its sender's, as it came
+        (b"To: a@x.cn\nContent-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: "
+         b"message/rfc822\n\nSubject: x\n\n" + BODY.encode() + b"--b--\n", None),
+        # signed: a parameter added under the signature breaks it
+        (b"DKIM-Signature: v=1; h=from:content-type; bh=x; b=y\n" + PLAIN, None),
+    ],
+    ids=["plain", "params-kept", "trailing-semicolon", "folded", "parts", "html-meta",
+         "attached-message", "dkim"],
+)  # fmt: skip
+def test_a_text_type_without_charset_gets_charset_utf8_and_nothing_else(raw, out):
+    from warmup.downgrade import declared, for_server
+
+    assert declared(raw) == (raw if out is None else out)
+    assert for_server(raw, eightbitmime=True, smtputf8=True) == (
+        raw if out is None else out,
+        " BODY=8BITMIME",
+    )
+
+
+def check_mixed(raw: bytes) -> None:
+    """``raw`` as a recipient reads it: each text part UTF-8, and its MIME body (from the
+    preamble to the epilogue) as MIXED_DECLARED's, byte for byte (CRLF lines)."""
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    charsets = [p.get_content_charset() for p in msg.walk() if not p.is_multipart()]
+    assert charsets == ["utf-8", "utf-8", "utf-8", None], raw
+    body = MIXED_DECLARED.split(b"\n\n", 1)[1].replace(b"\n", b"\r\n")
+    assert raw.endswith(b"\r\n\r\n" + body), raw
+
+
+@pytest.mark.parametrize("what", ["plain", "parts"])
+@pytest.mark.parametrize("path", PATHS)
+def test_a_text_type_without_charset_goes_out_declared_on_every_path(
+    box, run, smtp_ssl, tmp_path, path, what
+):
+    res = sent(run, path, PLAIN if what == "plain" else MIXED, tmp_path)
+    assert res.exit_code == 0, res.output
+    [got] = smtp_ssl.messages
+    assert "BODY=8BITMIME" in got.mail_options
+    if what == "plain":
+        assert got.message.get_content_charset() == "utf-8"
+        # the script's fields and body as written, the charset added (From, Date, Message-ID
+        # added around them where the message had none)
+        head = b"To: lead@example.cn\r\nSubject: offer\r\nContent-Type: text/plain; charset=utf-8"
+        assert head + b"\r\n" in got.raw, got.raw
+        assert got.raw.endswith(b"\r\n\r\n" + BODY.replace("\n", "\r\n").encode()), got.raw
+        assert got.message.get_content().replace("\r\n", "\n") == BODY
+    else:
+        check_mixed(got.raw)
+
+
+@pytest.mark.parametrize("eightbitmime", [True, False], ids=["8bitmime", "7bit-server"])
+@pytest.mark.parametrize("what", ["plain", "parts"])
+def test_the_relay_declares_a_text_type_without_charset(
+    relay,  # noqa: F811 (the fixture imported above)
+    smtp_ssl,
+    what,
+    eightbitmime,
+):
+    raw = (PLAIN if what == "plain" else MIXED).replace(b"\n", b"\r\n")
+    got = relayed(relay, smtp_ssl, raw, eightbitmime=eightbitmime)
+    msg = got.message
+    charsets = [p.get_content_charset() for p in msg.walk() if not p.is_multipart()]
+    assert charsets == (["utf-8"] if what == "plain" else ["utf-8", "utf-8", "utf-8", None])
+    texts = [p.get_content() for p in msg.walk() if not p.is_multipart()]
+    assert texts[0].replace("\r\n", "\n").rstrip("\n") == BODY.rstrip("\n")
+    if not eightbitmime:  # made 7-bit, declared as it was before
+        assert got.raw.isascii()
+    elif what == "plain":  # the script's bytes, the charset added: the rest as they came
+        declared = raw.replace(b"text/plain\r\n", b"text/plain; charset=utf-8\r\n")
+        assert got.raw.endswith(declared.split(b"\r\n", 1)[1]), got.raw
+    else:
+        check_mixed(got.raw)
+
+
+# The same GBK text a script forgot to declare, with "Content-Type: text/plain" and as a part.
+GBK_PLAIN = GBK.replace(b"\n\n", b"\nContent-Type: text/plain\n\n", 1)
+GBK_PART = (
+    b"To: lead@example.cn\nSubject: offer\nContent-Type: multipart/mixed; boundary=b\n\n--b\n"
+    b"Content-Type: text/plain\n\n" + BODY.encode("gbk") + b"--b--\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("raw", "said"),
+    [
+        (GBK_PLAIN, "the body is 8-bit text that is not UTF-8 (byte 0xcd at octet {at}: GBK? "
+         "Latin-1?) and the message declares no charset"),
+        (GBK_PART, "a MIME part's body is 8-bit text that is not UTF-8 (byte 0xcd at octet {at}: "
+         "GBK? Latin-1?) and the part declares no charset"),
+    ],
+    ids=["plain", "part"],
+)  # fmt: skip
+def test_a_text_type_without_charset_over_another_charset_is_refused_as_no_content_type_is(
+    box, run, smtp_ssl, tmp_path, ledger_path, raw, said
+):
+    said = said.format(at=raw.index(b"\xcd"))
+    eml = tmp_path / "gbk.eml"
+    eml.write_bytes(raw)
+    for res in (
+        run("send", BOX, "--eml", str(eml)),
+        run("send", BOX, "--eml", "-", input=raw),
+        run("sendmail", "-t", "-f", BOX, input=raw),
+        run("queue", "add", "--mailbox", BOX, "--eml", str(eml)),
+    ):
+        assert res.exit_code == 65, res.output
+        assert said in res.output and len(res.output.splitlines()) == 1, res.output
+    assert cli("queue", "list", "--json").stdout.strip() == "[]"
+    assert smtp_ssl.connections == 0 and ledger_sends(ledger_path) == []
+
+
+def test_the_relay_refuses_a_text_part_without_charset_in_another_charset(
+    relay,  # noqa: F811 (the fixture imported above)
+    smtp_ssl,
+    ledger_path,
+):
+    server = relay()
+    for raw in (GBK_PLAIN, GBK_PART):
+        code, text = submit(server, raw.replace(b"\n", b"\r\n"), ("lead@example.cn",))
+        assert code == 550, text
+        assert text.startswith("5.6.0 ") and "is 8-bit text that is not UTF-8" in text, text
+    assert smtp_ssl.connections == 0 and ledger_sends(ledger_path) == []
 
 
 @pytest.mark.parametrize(

@@ -14,9 +14,10 @@ Most messages are ASCII and go as they are (one ``isascii`` a message, which dec
 Only a message that needs it is parsed and written again; its Message-ID does not change.
 
 What 8-bit text is left (a body under 8BITMIME, raw UTF-8 headers under SMTPUTF8) is declared
-UTF-8 when the message declares no Content-Type (:func:`declared`), as a client reads such a
-body as us-ascii (RFC 2045) and showed mojibake; a message carrying a DKIM-Signature goes as
-it came, the signature intact.
+UTF-8 where it declares no charset (:func:`declared`): no Content-Type, or a text/* one
+without ``charset=``, the message's or a MIME part's. A client reads such text as us-ascii
+(RFC 2045) and showed mojibake. A message carrying a DKIM-Signature goes as it came, the
+signature intact.
 """
 
 from __future__ import annotations
@@ -133,46 +134,85 @@ def _utf8(payload: bytes) -> bool:
 
 
 _LAST_EOL = re.compile(_EOL + rb"\Z")
+_FIRST_EOL = re.compile(_EOL)
 _DECLARATION = b"Content-Type: text/plain; charset=utf-8"
+_CHARSET = b"charset=utf-8"
+_FOLD_AT = 78  # a line's length past which the charset goes on a line of its own (RFC 5322)
 
 
 def declared(data: bytes) -> bytes:
-    """``data``, whose 8-bit text declares no charset, with ``Content-Type: text/plain;
-    charset=utf-8`` (and ``MIME-Version: 1.0``, ``Content-Transfer-Encoding: 8bit`` where it
-    has none) added after its header fields; the fields and body it has are left as they are.
+    """``data`` with its 8-bit text that declares no charset (:func:`warmup.headers.undeclared_texts`)
+    declared UTF-8 where it is UTF-8: ``charset=utf-8`` added to a ``text/*`` Content-Type
+    without one, the message's own or a MIME part's; a message (or part) with no Content-Type
+    given ``Content-Type: text/plain; charset=utf-8`` after its header fields, and
+    ``MIME-Version: 1.0`` (the message) and ``Content-Transfer-Encoding: 8bit`` (an 8-bit body)
+    where it has none. Everything else is left byte for byte: the other parameters, fields,
+    parts and bodies.
 
-    A message without a Content-Type is text/plain; charset=us-ascii (RFC 2045 5.2), so a
-    recipient's client may show its UTF-8 body (or, as a fallback, its raw UTF-8 Subject) as
-    mojibake. Only UTF-8 is declared: a body in another charset is refused before anything is
-    reserved (:func:`warmup.headers.check_message`), and one queued before that goes as it
-    came. A message with a Content-Type (whatever it says) is the script's to declare, and one
-    with a DKIM-Signature goes byte for byte: a field added under the signature breaks it."""
+    Such text is us-ascii (RFC 2045 5.2), so a recipient's client may show its UTF-8 (or, as a
+    fallback, a raw UTF-8 Subject over a body of the message's own) as mojibake. Only UTF-8 is
+    declared: 8-bit text in another charset is refused before anything is reserved
+    (:func:`warmup.headers.check_message`), and one queued before that goes as it came. A part
+    is declared only for non-ASCII text (ASCII is us-ascii already); the message's own text is
+    for its raw UTF-8 header too. A message with a DKIM-Signature goes byte for byte: a
+    parameter or field added under the signature breaks it."""
     try:
         found, end = headers.fields(data)
     except headers.MalformedHeader:
         return data
-    names = {f.name for f in found}
-    if not found or "content-type" in names or "dkim-signature" in names:
+    if not found or any(f.name == "dkim-signature" for f in found):
         return data
-    body = data[end:]
-    cte = next((f.value.lower() for f in found if f.name == "content-transfer-encoding"), "")
+    edits = []
+    for text in headers.undeclared_texts(data, found, end):
+        decoded = _decoded(text.body, text.encoding)
+        if decoded is None or not _utf8(decoded) or (not text.top and decoded.isascii()):
+            continue
+        edits.append(_with_charset(data, text) if text.field else _with_type(data, text))
+    for at, added in sorted(edits, reverse=True):
+        data = data[:at] + added + data[at:]
+    return data
+
+
+def _decoded(body: bytes, cte: str) -> bytes | None:
+    """``body`` as its Content-Transfer-Encoding ``cte`` decodes it (raw 8-bit bytes as they
+    are); None when it cannot be."""
     try:
-        text = (
-            quopri.decodestring(body)
-            if cte == "quoted-printable" and body.isascii()
-            else base64.b64decode(body)
-            if cte == "base64" and body.isascii()
-            else body
-        )
+        if cte == "quoted-printable" and body.isascii():
+            return quopri.decodestring(body)
+        if cte == "base64" and body.isascii():
+            return base64.b64decode(body)
     except ValueError:
-        return data
-    if not _utf8(text):
-        return data
-    head = data[:end]
+        return None
+    return body
+
+
+def _with_charset(data: bytes, text: headers.Text) -> tuple[int, bytes]:
+    """Where and what to add to ``text``'s Content-Type for ``charset=utf-8``: at the end of
+    its value, after a ``;`` (one there already kept), on a line of its own when the field's
+    last line would grow past 78 characters."""
+    assert text.field is not None
+    raw = data[text.field.start : text.field.end]
+    value = raw.rstrip(b"\r\n")
+    eol = raw[len(value) :] or b"\r\n"
+    value = value.rstrip(b" \t")
+    last = max(value.rfind(b"\n"), value.rfind(b"\r")) + 1
+    sep = b"" if value.endswith(b";") else b";"
+    added = sep + b" " + _CHARSET
+    if len(value) - last + len(added) > _FOLD_AT:
+        added = sep + eol + b" " + _CHARSET
+    return text.field.start + len(value), added
+
+
+def _with_type(data: bytes, text: headers.Text) -> tuple[int, bytes]:
+    """Where and what to add to ``text``'s header section, which has no Content-Type:
+    ``Content-Type: text/plain; charset=utf-8`` and what else it lacks, after its fields."""
+    head = data[text.start : text.head_end]
     last = _LAST_EOL.search(head)
-    eol = last[0] if last else b"\r\n"
-    added = [b"MIME-Version: 1.0"] if "mime-version" not in names else []
+    after = _FIRST_EOL.match(data, text.head_end)
+    eol = last[0] if last else after[0] if after else b"\r\n"
+    added = [b"MIME-Version: 1.0"] if text.top and "mime-version" not in text.names else []
     added.append(_DECLARATION)
-    if "content-transfer-encoding" not in names and not body.isascii():
+    if "content-transfer-encoding" not in text.names and not text.body.isascii():
         added.append(b"Content-Transfer-Encoding: 8bit")
-    return (head if last else head + eol) + b"".join(line + eol for line in added) + body
+    lines = b"".join(line + eol for line in added)
+    return text.head_end, lines if last or not head else eol + lines

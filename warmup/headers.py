@@ -207,18 +207,105 @@ def check_message(raw: bytes, found: list[Field], end: int) -> None:
             f"{_shown(first)!r}. Give headers, an empty line, then the body (begin with an "
             f"empty line to send the text as body alone)"
         )
-    body = raw[end:]
-    if body.isascii() or any(f.name == "content-type" for f in found):
+    if raw[end:].isascii():
         return
-    try:
-        body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise MalformedBody(
-            f"the body is 8-bit text that is not UTF-8 (byte 0x{body[exc.start]:02x} at octet "
-            f"{end + exc.start}: GBK? Latin-1?) and the message declares no charset, so no "
-            f"reader can tell it; convert it to UTF-8 (iconv -t UTF-8), or declare it "
-            f"(Content-Type: text/plain; charset=gbk)"
-        ) from None
+    for text in undeclared_texts(raw, found, end):
+        body = text.body
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            what, where = ("the body", "message") if text.top else ("a MIME part's body", "part")
+            raise MalformedBody(
+                f"{what} is 8-bit text that is not UTF-8 (byte 0x{body[exc.start]:02x} at octet "
+                f"{text.head_end + exc.start}: GBK? Latin-1?) and the {where} declares no "
+                f"charset, so no reader can tell it; convert it to UTF-8 (iconv -t UTF-8), or "
+                f"declare it (Content-Type: text/plain; charset=gbk)"
+            ) from None
+
+
+@dataclass(frozen=True)
+class Text:
+    """Text of a message that names no charset, so is read as us-ascii (RFC 2045 5.2): the
+    message itself or one of its MIME parts, with no Content-Type (``field`` None: text/plain,
+    but in a multipart/digest) or a ``text/*`` one without ``charset=`` (and, for text/html,
+    none in a ``<meta>`` of its own). Offsets are the whole message's."""
+
+    top: bool  # the message itself, not a part
+    field: Field | None  # its Content-Type
+    start: int  # where its header section begins
+    head_end: int  # where its header section ends: the empty line's offset
+    body: bytes  # from the empty line on, as it goes
+    encoding: str  # its Content-Transfer-Encoding, lower case ('' for none)
+    names: frozenset[str]  # the names of its header fields
+
+
+_MAX_DEPTH = 20  # nested multiparts read; deeper ones are not looked into
+_META_CHARSET = re.compile(rb"<meta[^>]+charset", re.IGNORECASE)
+
+
+def undeclared_texts(raw: bytes, found: list[Field], end: int) -> Iterator[Text]:
+    """The text of ``raw`` (``found``, ``end``: its :func:`fields`) that declares no charset,
+    the message's own and its MIME parts', read from the bytes as they go: multipart bodies
+    split at their boundaries, each part's header read by :func:`fields` (a part that is no
+    header section is left out). Attached messages (message/rfc822) are not looked into."""
+    return _texts(raw, 0, found, end, True, False, 0)
+
+
+def _texts(
+    raw: bytes, base: int, found: list[Field], end: int, top: bool, digest: bool, depth: int
+) -> Iterator[Text]:
+    field = next((f for f in found if f.name == "content-type"), None)
+    cte = next((f.value.lower() for f in found if f.name == "content-transfer-encoding"), "")
+    names = frozenset(f.name for f in found)
+    if field is None:
+        if not digest:  # a part of a digest is message/rfc822 by default (RFC 2046 5.1.5)
+            yield Text(top, None, base, base + end, raw[end:], cte, names)
+        return
+    ctype, charset, boundary = _content_type(field.value)
+    if ctype.startswith("multipart/") and boundary is not None and depth < _MAX_DEPTH:
+        for start, stop in _parts(raw, end, boundary):
+            part = raw[start:stop]
+            try:
+                inner, inner_end = fields(part)
+            except MalformedHeader:
+                continue
+            digest = ctype == "multipart/digest"
+            yield from _texts(part, base + start, inner, inner_end, False, digest, depth + 1)
+    elif ctype.startswith("text/") and charset is None:
+        body = raw[end:]
+        if ctype == "text/html" and _META_CHARSET.search(body):
+            return
+        at = Field(field.name, field.value, base + field.start, base + field.end)
+        yield Text(top, at, base, base + end, body, cte, names)
+
+
+def _content_type(value: str) -> tuple[str, object, str | None]:
+    """A Content-Type's type (lower case; '' when it is no ``type/subtype``), charset and
+    boundary (None when not given)."""
+    probe = Message()
+    probe["Content-Type"] = value
+    ctype = probe.get_content_type()
+    if value.split(";")[0].strip().lower() != ctype:  # unreadable: text/plain to a reader
+        return "", None, None
+    return ctype, probe.get_param("charset"), probe.get_boundary()
+
+
+def _parts(raw: bytes, end: int, boundary: str) -> Iterator[tuple[int, int]]:
+    """The spans of the parts of the multipart body ``raw[end:]`` (RFC 2046 5.1.1): from after
+    a delimiter line to the line break before the next; none after the close delimiter."""
+    if not boundary.isascii():
+        return
+    delimiter = re.compile(
+        rb"(?:\r\n|\n|\r)--" + re.escape(boundary.encode()) + rb"(--)?[ \t]*(?=\r\n|\n|\r|\Z)"
+    )
+    start = None
+    for m in delimiter.finditer(raw, end):
+        if start is not None:
+            yield start, m.start()
+        if m.group(1):
+            return
+        eol = _EOL.match(raw, m.end())
+        start = eol.end() if eol else m.end()
 
 
 def _shown(line: bytes) -> str:
