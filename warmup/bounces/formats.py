@@ -259,7 +259,12 @@ def is_daemon_sender(msg: Message) -> bool:
     return any(d in frm for d in _DAEMON_LOCALS) or "mail delivery" in " ".join(frm.split())
 
 
-_ML_ERROR_RE = re.compile(r"loop alert|error", re.IGNORECASE)
+# The subjects of fml's notices to a poster it refuses (sisimai's Lhost/FML.pm lists them, BSD-2):
+# an error, a loop, a security alert, a post from a non-member or a rejected sender.
+_ML_ERROR_RE = re.compile(
+    r"loop alert|loop back warning|unix from loop|error|security alert|not member|reject",
+    re.IGNORECASE,
+)
 _STRONG_BOUNCE_BODY_RE = re.compile(
     r"qmail-send program|mail delivery software|did not reach the following|"
     r"delivery to the following recipient|could not be delivered to|"

@@ -1103,6 +1103,7 @@ def _parse_text(msg: Message, parts: _Parts, body: str) -> list[Bounce]:
         ),
     )
     original_sender: set[str] = set()
+    orig = parts.original
     if returned or parts.has_original_text():
         # ``parts.original`` can be falsy (no headers): then its text is what is read.
         orig = parts.original or _header_block(_skip_marker(returned or parts.original_text))
@@ -1127,9 +1128,10 @@ def _parse_text(msg: Message, parts: _Parts, body: str) -> list[Bounce]:
     if not recipients:
         diag = _fold(notification)
         # The original's recipient, if it had only one (of several, which failed is unknown).
-        named = formats.header_addresses(parts.original, _ADDRESSEES)
+        named = formats.header_addresses(orig, _ADDRESSEES)
         recipient = next(iter(named)) if len(named) == 1 else ""
-        made = [_make(recipient, "", "", _diag_from_text(notification), message_id)] if diag else []
+        text = _diag_from_text(notification)
+        made = [_make(recipient, "", "", text, message_id, mta=_signature(msg))] if diag else []
         return _said(made, parts, returned)
     out: list[Bounce] = []
     delay = _is_delay(notification)
@@ -1174,12 +1176,12 @@ def _skip_marker(returned: str) -> str:
 
 
 def _signature(msg: Message, reporting_mta: str = "") -> str:
-    """Who reported the bounce, lower-cased: the Reporting-MTA, the notification's sender
-    and mailer (:mod:`warmup.bounces.vendors` reads it)."""
+    """Who reported the bounce, lower-cased: the Reporting-MTA, the notification's sender,
+    mailer and mailing-list server (:mod:`warmup.bounces.vendors` reads it)."""
     # A sender's name in RFC 2047 words ("=?gb2312?B?z7XNs7ncwO3UsQ==?=") as its words: what
     # --explain shows, and what a vendor's name would be matched in.
     sender = formats.encoded_words(str(msg.get("From", ""))[:2000])
-    parts = (reporting_mta, sender, msg.get("X-Mailer", ""))
+    parts = (reporting_mta, sender, msg.get("X-Mailer", ""), msg.get("X-MLServer", ""))
     return " ".join(" ".join(str(p).split())[:200] for p in parts if p).lower()
 
 

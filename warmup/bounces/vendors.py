@@ -72,7 +72,10 @@ _MASKS = re.compile(
 # Yandex: "No such user!" (with a 5.7.1). qmail's badrcptto and validrcptto patches refuse from
 # the server's own list of recipients ("553 sorry, your envelope recipient is in my badrcptto
 # list (#5.7.1)", "... is not in my validrcptto list"), under the 5.7.1 qmail-smtpd gives every
-# refusal (sisimai's Reason/UserUnknown.pm reads them so, BSD-2). Searched only for "user
+# refusal (sisimai's Reason/UserUnknown.pm reads them so, BSD-2). Gmail and Google Workspace,
+# in the notice they write without a report: "Your message wasn't delivered to addr because the
+# address couldn't be found. Check for typos or unnecessary spaces and try again." (the address
+# does not exist; Lhost/GoogleWorkspace.pm reads it so). Searched only for "user
 # unknown" words without an X.1.x status: rare, so the searches cost nothing measurable.
 _DIRECTORY_WORDS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (name, re.compile(pattern))
@@ -89,6 +92,7 @@ _DIRECTORY_WORDS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("mail.ru", r"message was not accepted -- invalid mailbox"),
         ("yandex", r"\bno such user!"),
         ("qmail's recipient lists", r"\bbad ?(?:rcpt|recipient)to\b|not in my validrcptto\b"),
+        ("gmail", r"because the address couldn.t be found\. check for typos"),
     )
 )
 
@@ -253,6 +257,24 @@ _MTA_ROWS: tuple[tuple[str, str, int, str, str], ...] = (
     ("gmail", "hostunknown", _MESSAGE, "", r"dns error: dns server returned answer with no data"),
     ("au by kddi", "norelaying", _MESSAGE, "", r"due to the following smtp relay error"),
     ("zoho", "expired", _MESSAGE, r"\bzoho", r"host not reachable"),
+    # fml, a mailing-list server, refusing a post in its own notice (Lhost/FML.pm's table):
+    # the whole notice is fml's verdict on the post, whatever generic words it uses
+    (
+        "fml",
+        "rejected",
+        _CODE,
+        r"\bfml\b",
+        r"you are not a member of this mailing list|not member article from|reject mail from"
+        r"|reject spammers:|header may cause mail loop",
+    ),
+    (
+        "fml",
+        "systemerror",
+        _CODE,
+        r"\bfml\b",
+        r"has detected a loop condition so that|duplicated message-id|loop back warning:",
+    ),
+    ("fml", "securityerror", _CODE, r"\bfml\b", r"security alert:"),
 )
 # Each row's words searched only where one of their literals occurs: the literal checks of all
 # rows cost ~5 µs a diagnostic, one pattern of all rows ~100 µs wherever any literal occurs.

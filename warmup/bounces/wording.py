@@ -171,7 +171,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         STRONG,
         r"""
         mailbox (?:is )?full|mailbox.{0,20}(?:exceeded|over) (?:its )?(?:storage|quota|size)
-        over ?quota|quota (?:exceeded|full)
+        over ?quota|quota (?:exceed(?:ed)?|full)\b
         exceeded (?:the |its |his |her )?(?:storage|quota)|disk quota
         insufficient storage|out of storage|mail ?box size limit
         user(?:'s)? quota|is over quota|mailfolder is full|account is full
@@ -490,7 +490,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         "client-blocked",
         "blocked",
         STRONG,
-        r"client host (?:\S+ )?(?:rejected: )?blocked|\bblocked using\b"
+        r"client host (?:\S+ )?(?:rejected: )?blocked|\bblocked using\b|no access from mail server"
         r"|(?:listed|found) (?:on|in) (?:one or more |an? )?(?:dns)?(?:rbl|dnsbl|bl)s?\b",
     ),
     _rule(
