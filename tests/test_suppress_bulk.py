@@ -12,7 +12,7 @@ import json
 import pytest
 
 from tests.conftest import ledger_digest
-from tests.pgkit import ledger_url  # noqa: F401  (the fixture)
+from tests.pgkit import ledger_url, pg_url  # noqa: F401  (the fixtures)
 
 WHEN = dt.datetime(2026, 11, 20, 8, 0, tzinfo=dt.UTC)
 
@@ -83,20 +83,39 @@ def test_a_list_of_repeats_old_and_taken_back_addresses_says_and_keeps_what_it_d
     )
 
 
-def test_an_address_at_an_international_domain_as_written_refuses_the_file(
+_LEADS = "".join(f"lead{i}@example.com\n" for i in range(25_000))
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        (
+            "ok@example.com\na@Bücher.de\n",
+            "line 2: address 'a@Bücher.de' has an international domain name; warmup sends "
+            "without SMTPUTF8: write it as a@xn--bcher-kva.de",
+        ),
+        # staged 10,000 entries at a time (on PostgreSQL each batch a COPY, committed to the
+        # TEMP table): a bad line below two batches
+        (
+            f"{_LEADS}*@example.com\nlast@example.com\n",
+            "line 25001: '*@example.com' looks like a pattern: warmup suppresses exact "
+            "addresses, not wildcards or domains; list each address to suppress",
+        ),
+    ],
+    ids=["international-domain", "below-two-staged-batches"],
+)
+def test_a_bad_line_refuses_the_file_and_nothing_staged_is_kept(
     ledger_url,  # noqa: F811
     run,
     tmp_path,
+    text,
+    said,
 ):
     assert run("suppress", "add", "seed@example.com", "--reason", "x").exit_code == 0
     listed = tmp_path / "list.txt"
-    listed.write_text("ok@example.com\na@Bücher.de\n", encoding="utf-8")
+    listed.write_text(text, encoding="utf-8")
     res = run("suppress", "add", "--from", str(listed), "--reason", "x")
-    assert (res.exit_code, res.output) == (
-        65,
-        f"Error: {listed}: line 2: address 'a@Bücher.de' has an international domain name; "
-        f"warmup sends without SMTPUTF8: write it as a@xn--bcher-kva.de\n",
-    )
+    assert (res.exit_code, res.output) == (65, f"Error: {listed}: {said}\n")
     assert _listed(run) == [("seed@example.com", "manual", "x")]
 
 
@@ -149,6 +168,30 @@ def test_each_entry_keeps_the_first_of_an_address_and_leaves_out_one_taken_back_
         assert ledger.suppress_each([], "soft", WHEN) == 0
     finally:
         ledger.close()
+
+
+def test_a_reason_the_client_encoding_cannot_carry_is_one_line_and_keeps_nothing(
+    pg_url,  # noqa: F811
+    run,
+    tmp_path,
+    monkeypatch,
+):
+    """A LATIN1 session and a Chinese reason: the staging's COPY fails as psycopg encodes its
+    first row; said as the data error it is (65, one line), not as the COPY the failure
+    cancelled (57014, "a statement timed out": 75), nothing kept, and the next list goes in."""
+    url = pg_url.replace("options=", "options=-cclient_encoding%3DLATIN1%20")
+    monkeypatch.setenv("WARMUP_DB", url)
+    assert run("suppress", "add", "seed@example.com", "--reason", "x").exit_code == 0
+    listed = tmp_path / "list.txt"
+    listed.write_text("".join(f"lead{i}@example.com\n" for i in range(12_000)), encoding="utf-8")
+    res = run("suppress", "add", "--from", str(listed), "--reason", "退订")
+    assert res.exit_code == 65, res.output
+    assert res.output.count("\n") == 1 and "Traceback" not in res.output, res.output
+    assert "'退订' has no form in the connection's client encoding (latin-1)" in res.output
+    assert _listed(run) == [("seed@example.com", "manual", "x")]
+    res = run("suppress", "add", "--from", str(listed), "--reason", "désabonné")
+    assert (res.exit_code, res.output) == (0, "Suppressed 12000 addresses.\n")
+    assert ("lead0@example.com", "manual", "désabonné") in _listed(run)
 
 
 @pytest.mark.parametrize(

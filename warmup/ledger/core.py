@@ -321,7 +321,8 @@ class Ledger(
         rows: Sequence[Sequence[Any]],
     ) -> None:
         """Insert ``rows`` (values of ``columns``, in order) in one statement executed many
-        times, nothing returned: the outbox's bulk write."""
+        times, nothing returned: the outbox's bulk write, and the staging of a list to
+        suppress (each backend has a faster way of its own)."""
         conn.execute(table.insert(), [dict(zip(columns, r, strict=True)) for r in rows])
 
     def after_copy(self, conn: Connection, tables: Sequence[sa.Table]) -> None:

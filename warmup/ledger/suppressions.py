@@ -183,7 +183,10 @@ class Suppressions:
         ``INSERT ... SELECT`` in one short write transaction. Written under the write lock,
         batch by batch, a list of four million held it ~58 s, and every send meanwhile waited
         or gave up; SQLite's TEMP tables are a file of their own, whose writes take no lock on
-        the ledger. An error while ``entries`` are read (a bad line of a file) keeps nothing.
+        the ledger (PostgreSQL's are the session's own; a batch goes there by COPY:
+        :meth:`insert_rows`). An error while ``entries`` are read (a bad line of a file), or
+        while a batch is staged, keeps nothing: the connection, its TEMP table with it, is
+        closed.
         """
         when = utc(at or dt.datetime.now(dt.UTC))
         since = unless_taken_back or {}
