@@ -1,9 +1,14 @@
-"""``warmup suppress add --from FILE`` of a long list on a SQLite ledger: wall time, peak memory,
-and how long a gate's reservations on the same ledger wait meanwhile, this tree against another
-(``--tree``: e.g. a detached worktree of the code before a change), rounds interleaved.
+"""``warmup suppress add --from FILE`` of a long list on a SQLite ledger (or, with ``--pg``, a
+PostgreSQL one): wall time, peak memory, and how long a gate's reservations on the same ledger
+wait meanwhile, this tree against another (``--tree``: e.g. a detached worktree of the code
+before a change), rounds interleaved.
 
     .venv/bin/python bench/suppress_list.py --tree /tmp/base [--sizes 100000,1000000]
-        [--rounds 2]
+        [--rounds 2] [--pg [URL]]
+
+``--pg``: on the PostgreSQL server at URL (default ``$WARMUP_TEST_PG``, the test server), each
+run in a fresh schema of its own (dropped afterwards) holding the ledger described below. The
+CPU printed is the client's; the server's is not counted.
 
 A size's list must stay under the command's 100 MB (3,500,000 lines is 90 MB). Each size has its list (``lead{i}@example{i % 97}.com`` in a shuffled order, one line in 50 a
 repeat of an earlier address in capitals) and a ledger made once: one exmail mailbox on a flat
@@ -14,7 +19,9 @@ command as a whole process (the venv's console script, the tree first on ``PYTHO
 stops the prober. Printed per size and contender: medians of wall and CPU seconds, the largest
 peak RSS (``getrusage(RUSAGE_CHILDREN)`` in a wrapper), and of the reservations made while the
 command ran the longest wait and the number that failed (the busy timeout, 30 s, passed: what
-``warmup send`` reports as exit 75); then this tree's ratios to the other's.
+``warmup send`` reports as exit 75; on PostgreSQL the lock timeout, as long); then this tree's
+ratios to the other's. Each run's suppressions are counted afterwards: both trees must keep the
+list's every distinct address.
 
 ``warmup send --dry-run`` is not probed: it only reads, and a WAL ledger's readers never wait for
 its writer.
@@ -33,6 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -59,22 +67,34 @@ def write_list(path: Path, size: int) -> list[str]:
     return distinct
 
 
-def make_ledger(path: Path, tmp: Path, distinct: list[str]) -> None:
-    """The ledger each run copies: the mailbox the prober reserves for, 1% of the list
-    suppressed already."""
+def make_ledger(db: str, tmp: Path, distinct: list[str]) -> None:
+    """The ledger each run copies (SQLite) or starts from (a PostgreSQL URL): the mailbox the
+    prober reserves for, 1% of the list suppressed already."""
     from tests.gatekit import policy_file
     from warmup import api, open_ledger
 
     policy_file(tmp / "flat.toml", daily=1_000_000)
-    ledger = open_ledger(str(path))
+    ledger = open_ledger(db)
     try:
         api.add_mailbox(ledger, USER, "exmail", policy=str(tmp / "flat.toml"))
         ledger.suppress(distinct[::100], "hard", "550 5.1.1 user unknown")
     finally:
         ledger.close()
-    con = sqlite3.connect(path)
-    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    con.close()
+    if "://" not in db:
+        con = sqlite3.connect(db)
+        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        con.close()
+
+
+def suppressed(db: str) -> int:
+    """How many suppressions the ledger at ``db`` holds."""
+    from warmup import open_ledger
+
+    ledger = open_ledger(db)
+    try:
+        return ledger.suppression_count()
+    finally:
+        ledger.close()
 
 
 def probe(db: str, stop: str, out: str) -> None:
@@ -102,13 +122,23 @@ def probe(db: str, stop: str, out: str) -> None:
     Path(out).write_text(json.dumps(waits))
 
 
-def one_run(tree: Path, template: Path, listed: Path, tmp: Path, tag: str) -> dict[str, float]:
-    db = tmp / f"{tag}.db"
-    shutil.copy(template, db)
+def one_run(
+    tree: Path, ledger: Ledger, listed: Path, tmp: Path, tag: str, distinct: int
+) -> dict[str, float]:
+    db, drop = ledger.start(tag)
+    try:
+        return _measured(tree, db, listed, tmp, tag, distinct)
+    finally:
+        drop()
+
+
+def _measured(
+    tree: Path, db: str, listed: Path, tmp: Path, tag: str, distinct: int
+) -> dict[str, float]:
     stop, out = tmp / f"{tag}.stop", tmp / f"{tag}.probe"
-    env = {**os.environ, "WARMUP_DB": str(db), "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "WARMUP_DB": db, "PYTHONPATH": str(ROOT)}
     prober = subprocess.Popen(
-        [sys.executable, __file__, "_probe", str(db), str(stop), str(out)], env=env
+        [sys.executable, __file__, "_probe", db, str(stop), str(out)], env=env
     )
     while not (out.exists() and out.read_text() == "ready"):
         if prober.poll() is not None:
@@ -124,8 +154,9 @@ def one_run(tree: Path, template: Path, listed: Path, tmp: Path, tag: str) -> di
     stop.write_text("")
     prober.wait(timeout=120)
     during = [(w, f) for s, w, f in json.loads(out.read_text()) if s + w >= began and s <= ended]
-    for extra in ("", "-wal", "-shm"):
-        Path(f"{db}{extra}").unlink(missing_ok=True)
+    kept = suppressed(db)
+    if kept != distinct:
+        raise SystemExit(f"{tree}: {kept} suppressions kept, not the list's {distinct}")
     return {
         "wall": wall,
         "rss": rss,
@@ -136,6 +167,39 @@ def one_run(tree: Path, template: Path, listed: Path, tmp: Path, tag: str) -> di
     }
 
 
+class Ledger:
+    """Where a size's runs start from: a SQLite file each run copies, or (``server``: a
+    PostgreSQL URL) a fresh schema each run builds."""
+
+    def __init__(self, tmp: Path, size: int, distinct: list[str], server: str | None) -> None:
+        self.tmp, self.server, self.distinct = tmp, server, distinct
+        self.template = tmp / f"ledger{size}.db"
+        if server is None:
+            make_ledger(str(self.template), tmp, distinct)
+
+    def start(self, tag: str) -> tuple[str, Callable[[], None]]:
+        """The ledger of run ``tag`` (its URL or path), and what removes it."""
+        if self.server is None:
+            db = self.tmp / f"{tag}.db"
+            shutil.copy(self.template, db)
+
+            def unlink() -> None:
+                for extra in ("", "-wal", "-shm"):
+                    Path(f"{db}{extra}").unlink(missing_ok=True)
+
+            return str(db), unlink
+        os.environ["WARMUP_TEST_PG"] = self.server
+        from tests.pgkit import PgSchema
+
+        schema = PgSchema("bench")
+        try:
+            make_ledger(schema.url, self.tmp, self.distinct)
+        except BaseException:
+            schema.drop()
+            raise
+        return schema.url, schema.drop
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "_probe":
         probe(*sys.argv[2:5])
@@ -144,7 +208,16 @@ def main() -> None:
     ap.add_argument("--tree", type=Path, required=True, help="the other source tree")
     ap.add_argument("--sizes", default="100000,1000000")
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument(
+        "--pg",
+        nargs="?",
+        const=os.environ.get("WARMUP_TEST_PG", ""),
+        metavar="URL",
+        help="on this PostgreSQL server (default $WARMUP_TEST_PG), a schema per run",
+    )
     args = ap.parse_args()
+    if args.pg == "":
+        ap.error("--pg: give the server's URL, or set $WARMUP_TEST_PG")
     tmp = Path(tempfile.mkdtemp(prefix="warmup-bench-"))
     try:
         os.environ["WARMUP_PASSWORD"] = PASSWORD
@@ -153,19 +226,25 @@ def main() -> None:
             subprocess.run(
                 [sys.executable, "-m", "compileall", "-q", str(tree / "warmup")], check=True
             )
-        print(f"load average {os.getloadavg()[0]:.2f}; {args.rounds} interleaved rounds")
+        where = "SQLite" if args.pg is None else "PostgreSQL"
+        print(f"{where}; load average {os.getloadavg()[0]:.2f}; {args.rounds} interleaved rounds")
         for size in (int(s) for s in args.sizes.split(",")):
             listed = tmp / f"list{size}.txt"
             distinct = write_list(listed, size)
-            template = tmp / f"ledger{size}.db"
-            make_ledger(template, tmp, distinct)
-            del distinct
+            ledger = Ledger(tmp, size, distinct, args.pg)
             results: dict[str, list[dict[str, float]]] = {name: [] for name in contenders}
             for r in range(args.rounds):
                 names = list(contenders)[:: 1 if r % 2 == 0 else -1]
                 for name in names:
                     results[name].append(
-                        one_run(contenders[name], template, listed, tmp, f"{size}-{r}-{len(name)}")
+                        one_run(
+                            contenders[name],
+                            ledger,
+                            listed,
+                            tmp,
+                            f"{size}-{r}-{len(name)}",
+                            len(distinct),
+                        )
                     )
             print(f"  {size:,} lines ({listed.stat().st_size / 1e6:.0f} MB):")
             summary = {}
