@@ -288,6 +288,12 @@ class Ledger(
         """The dialect's INSERT, with ``on_conflict_do_nothing`` / ``on_conflict_do_update``."""
         raise NotImplementedError
 
+    def _order_staged(self, conn: Connection, index: sa.Index) -> None:
+        """Build ``index`` of a staging table once filled, so that the write which reads the
+        table in its order sorts nothing under the write lock (SQLite's lock stops every
+        send)."""
+        index.create(conn)
+
     def _has_table(self, conn: Connection, name: str) -> bool:
         raise NotImplementedError
 

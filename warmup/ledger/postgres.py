@@ -221,6 +221,12 @@ class PostgresLedger(Ledger):
     def _insert(self, table: sa.Table) -> Any:
         return pg_insert(table)
 
+    def _order_staged(self, conn: Connection, index: sa.Index) -> None:
+        # No index: the write's sort costs no more than reading one (measured at a million
+        # staged addresses: the same INSERT time either way), and the write holds no lock a
+        # send waits for; building it took a tenth to a fifth of 'suppress add --from'.
+        pass
+
     def _has_table(self, conn: Connection, name: str) -> bool:
         return bool(
             conn.execute(sa.text("SELECT to_regclass(:n) IS NOT NULL"), {"n": name}).scalar()

@@ -112,6 +112,7 @@ class Suppressions:
             rows: Sequence[Sequence[Any]],
         ) -> None: ...
         def _insert(self, table: sa.Table) -> Any: ...
+        def _order_staged(self, conn: Connection, index: sa.Index) -> None: ...
         def _lock_name(self, conn: Connection, name: str, shared: bool = False) -> None: ...
 
     def _suppress(
@@ -205,7 +206,7 @@ class Suppressions:
                     _STAGE.drop(conn)
                 return SuppressCount(0, 0, 0)
             with conn.begin():  # its order is the write's: no sort under the lock
-                _STAGE_ORDER.create(conn)
+                self._order_staged(conn, _STAGE_ORDER)
                 # a subquery's DISTINCT reads the index; count(DISTINCT) built a B-tree of its own
                 addresses = sa.select(_STAGE.c.address).distinct().subquery()
                 distinct = conn.execute(
