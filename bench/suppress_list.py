@@ -18,7 +18,8 @@ neither contender changes) reserving a slot every 20 ms, as a sender would, then
 command as a whole process (the venv's console script, the tree first on ``PYTHONPATH``) and
 stops the prober. Printed per size and contender: medians of wall and CPU seconds, the largest
 peak RSS (``getrusage(RUSAGE_CHILDREN)`` in a wrapper), and of the reservations made while the
-command ran the longest wait and the number that failed (the busy timeout, 30 s, passed: what
+command ran the longest wait (and the 99th percentile: what is left of the longest once one
+stall of the machine is set aside) and the number that failed (the busy timeout, 30 s, passed: what
 ``warmup send`` reports as exit 75; on PostgreSQL the lock timeout, as long); then this tree's
 ratios to the other's. Each run's suppressions are counted afterwards: both trees must keep the
 list's every distinct address.
@@ -162,9 +163,14 @@ def _measured(
         "rss": rss,
         "cpu": cpu,
         "max_wait": max((w for w, _ in during), default=0.0),
+        "p99_wait": _p99([w for w, _ in during]),
         "failed": sum(f for _, f in during),
         "probes": len(during),
     }
+
+
+def _p99(waits: list[float]) -> float:
+    return statistics.quantiles(waits, n=100)[98] if len(waits) > 1 else sum(waits)
 
 
 class Ledger:
@@ -254,6 +260,7 @@ def main() -> None:
                     "cpu": statistics.median(x["cpu"] for x in runs),
                     "rss": max(x["rss"] for x in runs),
                     "max_wait": max(x["max_wait"] for x in runs),
+                    "p99_wait": max(x["p99_wait"] for x in runs),
                     "failed": sum(x["failed"] for x in runs),
                     "probes": sum(x["probes"] for x in runs),
                 }
@@ -261,7 +268,8 @@ def main() -> None:
                 print(
                     f"    {name:>9}: wall {s['wall']:6.2f} s, CPU {s['cpu']:6.2f} s, peak "
                     f"{s['rss']:6.0f} MiB; reservations meanwhile: longest wait "
-                    f"{s['max_wait']:6.2f} s, {s['failed']} of {s['probes']} failed"
+                    f"{s['max_wait']:6.2f} s (99th percentile {s['p99_wait']:5.2f} s), "
+                    f"{s['failed']} of {s['probes']} failed"
                 )
             ours, other = summary["this tree"], summary["other"]
             print(
