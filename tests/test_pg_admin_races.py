@@ -133,3 +133,44 @@ def test_hosts_administering_one_name_at_once_get_answers_not_tracebacks(tmp_pat
             assert len(pools) == 1 and len(pools[0].members) == procs, pools
         if what == "notify set":
             assert hooks["notify.webhook"] in {f"https://hooks.example/{n}" for n in range(procs)}
+
+
+def test_a_pool_add_naming_a_mailbox_another_host_removes_meanwhile_says_so(
+    tmp_path,
+):
+    """Host B's ``pool add`` read its mailbox, then waited for the pool's lock while host A
+    removed that mailbox: B inserted a member naming a row that was gone and died of the
+    foreign key (traceback, exit 1). It now checks its mailboxes under their locks and says in
+    one line (exit 64, as 'not found' a moment later) which was removed; no pool is created."""
+    schema = PgSchema("adm")
+    pg_url = schema.url
+    ledger = open_ledger(pg_url)
+    remover = open_ledger(pg_url)
+    env = {"WARMUP_DB": f"{pg_url}&application_name=host-b", "XDG_CONFIG_HOME": str(tmp_path / "c")}
+    try:
+        api.add_mailbox(ledger, BOX, "exmail")
+        api.add_mailbox(ledger, "bd@other.example", "exmail")
+        with ledger.write() as conn:
+            ledger._lock_name(conn, "pool outreach")  # another host extending the pool now
+            b = subprocess.Popen(
+                [*forkcli.WARMUP, "pool", "add", "outreach", "bd@other.example", BOX],
+                env={**os.environ, **env},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            while not waiting_for_lock(pg_url, "host-b"):  # B read its mailboxes, then waits
+                assert b.poll() is None, b.communicate()
+            remover.remove_mailbox("bd@other.example")  # host A, not held up by B
+        out, err = b.communicate(timeout=60)
+        assert (b.returncode, out) == (64, ""), err
+        assert err == (
+            "Error: mailbox 'bd@other.example' was removed meanwhile (by another command or "
+            "host); nothing was written for it: see 'warmup mailbox list'\n"
+        )
+        assert ledger.pools() == []
+        assert [m.address for m in ledger.mailboxes()] == [BOX]
+    finally:
+        remover.close()
+        ledger.close()
+        schema.drop()

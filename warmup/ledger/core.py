@@ -78,6 +78,7 @@ from warmup.ledger.values import (
     EventIn,
     MailboxExists,
     MailboxNotFound,
+    MailboxRemoved,
     MailboxRow,
     local_day,
     mailbox_key,
@@ -531,6 +532,17 @@ class Ledger(
         if r is None:
             raise MailboxNotFound(key, conn.execute(sa.select(MAILBOX.c.address)).scalars())
         return MailboxRow(*r)
+
+    def _lock_present(self, conn: Connection, boxes: Iterable[MailboxRow]) -> None:
+        """Lock these mailboxes' rows (:meth:`_lock_mailboxes`), then :class:`MailboxRemoved`
+        for one that is gone: read before the lock (by this transaction, an import's earlier
+        batch, a bounce sync's start), it may have been removed since by another command or
+        host, and a row naming it died of the foreign key (a traceback, exit 1)."""
+        wanted = {b.id: b for b in boxes}
+        self._lock_mailboxes(conn, wanted)
+        there = set(conn.execute(sa.select(MAILBOX.c.id).where(MAILBOX.c.id.in_(wanted))).scalars())
+        for box_id in sorted(wanted.keys() - there):
+            raise MailboxRemoved(wanted[box_id].address)
 
     def mailbox(self, address: str) -> MailboxRow:
         """The mailbox, or :class:`MailboxNotFound` saying how to add it."""

@@ -8,7 +8,7 @@ member, only with ``force`` (:func:`~warmup.ledger.outbox.refuse_while_queued`).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
@@ -38,6 +38,7 @@ class PoolStore:
         def read(self) -> AbstractContextManager[Connection]: ...
         def write(self, conn: Connection | None = None) -> AbstractContextManager[Connection]: ...
         def _mailbox(self, conn: Connection, address: str) -> MailboxRow: ...
+        def _lock_present(self, conn: Connection, boxes: Iterable[MailboxRow]) -> None: ...
         def _lock_name(self, conn: Connection, name: str, shared: bool = False) -> None: ...
 
     def add_pool(
@@ -48,6 +49,7 @@ class PoolStore:
         with self.write() as conn:
             boxes = [self._mailbox(conn, a) for a in addresses]
             self._lock_name(conn, f"pool {name}")  # hosts creating or extending it take turns
+            self._lock_present(conn, boxes)  # none removed while it waited, nor until it commits
             pid = conn.execute(sa.select(POOL.c.id).where(POOL.c.name == name)).scalar()
             if pid is None:
                 pid = conn.execute(

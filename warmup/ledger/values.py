@@ -70,6 +70,18 @@ class MailboxNotFound(NotFound):
         self.suggestion = close[0] if close else None
 
 
+class MailboxRemoved(NotFound):
+    """A mailbox removed (by another command or host) while a command that had read it ran
+    (exit 64, as it is not found a moment later)."""
+
+    def __init__(self, address: str) -> None:
+        super().__init__(
+            f"mailbox {address!r} was removed meanwhile (by another command or host); nothing "
+            f"was written for it: see 'warmup mailbox list'"
+        )
+        self.address = address
+
+
 class MailboxExists(DataError):
     """A mailbox with this address is registered already (exit 65)."""
 
