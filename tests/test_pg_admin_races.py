@@ -17,10 +17,11 @@ import pytest
 
 from tests import forkcli
 from tests.gatekit import policy_file
-from tests.pgkit import PgSchema, pg_server, waiting_for_lock
+from tests.pgkit import PgSchema, pg_server, session_name, waiting_for_lock
 from warmup import api, policies
 from warmup.errors import DataError
-from warmup.ledger import open_ledger
+from warmup.ledger import Ledger, open_ledger
+from warmup.ledger.outbox import target_lock
 
 BOX = "sales@corp.example"
 
@@ -146,7 +147,8 @@ def test_a_pool_add_naming_a_mailbox_another_host_removes_meanwhile_says_so(
     pg_url = schema.url
     ledger = open_ledger(pg_url)
     remover = open_ledger(pg_url)
-    env = {"WARMUP_DB": f"{pg_url}&application_name=host-b", "XDG_CONFIG_HOME": str(tmp_path / "c")}
+    host = session_name("host-b")
+    env = {"WARMUP_DB": f"{pg_url}&application_name={host}", "XDG_CONFIG_HOME": str(tmp_path / "c")}
     try:
         api.add_mailbox(ledger, BOX, "exmail")
         api.add_mailbox(ledger, "bd@other.example", "exmail")
@@ -159,7 +161,7 @@ def test_a_pool_add_naming_a_mailbox_another_host_removes_meanwhile_says_so(
                 stderr=subprocess.PIPE,
                 text=True,
             )
-            while not waiting_for_lock(pg_url, "host-b"):  # B read its mailboxes, then waits
+            while not waiting_for_lock(pg_url, host):  # B read its mailboxes, then waits
                 assert b.poll() is None, b.communicate()
             remover.remove_mailbox("bd@other.example")  # host A, not held up by B
         out, err = b.communicate(timeout=60)
@@ -174,3 +176,76 @@ def test_a_pool_add_naming_a_mailbox_another_host_removes_meanwhile_says_so(
         remover.close()
         ledger.close()
         schema.drop()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["record", "send", BOX, "--to", "lead@example.net"],
+        ["mailbox", "pause", BOX, "--reason", "list cleaning"],
+        ["import", "log.csv"],
+    ],
+    ids=["record send", "mailbox pause", "import"],
+)
+def test_a_command_whose_mailbox_another_host_removes_under_it_says_so_in_one_line(
+    tmp_path, command
+):
+    """Host B read its mailbox (a record's or pause's look-up, an import's check of the whole
+    file, a bounce sync's start), then host A's ``mailbox remove`` held its row and deleted it:
+    B's write named a row that was gone and died of the foreign key (traceback, exit 1). It now
+    says in one line which mailbox was removed meanwhile (exit 64), nothing written."""
+    schema = PgSchema("adm")
+    pg_url = schema.url
+    ledger = open_ledger(pg_url)
+    (tmp_path / "log.csv").write_text(
+        f"mailbox,recipient,sent_at\n{BOX},lead@example.net,{dt.datetime.now(dt.UTC).isoformat()}\n"
+    )
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "c")}
+
+    def start(args: list[str], host: str, waits: str) -> subprocess.Popen[str]:
+        started = subprocess.Popen(
+            [*forkcli.WARMUP, *args],
+            env={**env, "WARMUP_DB": f"{pg_url}&application_name={host}"},
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        while waits not in lock_waits(ledger, host):
+            assert started.poll() is None, started.communicate()
+        return started
+
+    try:
+        box = api.add_mailbox(ledger, BOX, "exmail")
+        with ledger.write() as conn:
+            # Host A's removal is held after it locked the mailbox's row, B behind that lock.
+            ledger._lock_name(conn, target_lock("mailbox", box.id))
+            a = start(["mailbox", "remove", BOX], session_name("host-a"), "advisory")
+            b = start(command, session_name("host-b"), "row")  # a row's lock: host A's
+        assert a.communicate(timeout=60) == (f"Removed {BOX}.\n", "")
+        out, err = b.communicate(timeout=60)
+        assert (b.returncode, out) == (64, ""), err
+        assert err == (
+            f"Error: mailbox '{BOX}' was removed meanwhile (by another command or host); "
+            f"nothing was written for it: see 'warmup mailbox list'\n"
+        )
+        assert ledger.mailboxes() == []
+    finally:
+        ledger.close()
+        schema.drop()
+
+
+def lock_waits(ledger: Ledger, app: str) -> set[str]:
+    """What the sessions named ``app`` wait for: ``advisory`` (a name's lock), ``row`` (a row
+    another transaction locked), or another lock's kind."""
+    import sqlalchemy as sa
+
+    with ledger.read() as conn:
+        kinds = conn.execute(
+            sa.text(
+                "SELECT wait_event FROM pg_stat_activity "
+                "WHERE application_name = :app AND wait_event_type = 'Lock'"
+            ),
+            {"app": app},
+        ).scalars()
+        return {"row" if k in ("tuple", "transactionid") else k for k in kinds}

@@ -74,7 +74,7 @@ class Records(Matching):
         def read(self) -> AbstractContextManager[Connection]: ...
         def write(self, conn: Connection | None = None) -> AbstractContextManager[Connection]: ...
         def real_today(self, tz: str) -> dt.date: ...
-        def _lock_mailboxes(self, conn: Connection, ids: Iterable[int]) -> None: ...
+        def _lock_present(self, conn: Connection, boxes: Iterable[MailboxRow]) -> None: ...
         def _insert(self, table: sa.Table) -> Any: ...
         def _mailbox(self, conn: Connection, address: str) -> MailboxRow: ...
         def _insert_sends(self, conn: Connection, rows: list[SendRow]) -> None: ...
@@ -92,7 +92,7 @@ class Records(Matching):
         bounce on its ``key``, an event on (kind, instant); recording again adds nothing.
         """
         with self.write() as conn:
-            self._lock_mailboxes(conn, [box.id])
+            self._lock_present(conn, [box])
             return self._record(conn, box, sends, bounces, events)
 
     def add_event(
@@ -105,7 +105,7 @@ class Records(Matching):
     ) -> None:
         """A pause, resume or provider back-off of ``box`` at ``at``."""
         with self.write() as conn:
-            self._lock_mailboxes(conn, [box.id])
+            self._lock_present(conn, [box])
             self._event(conn, box, EventIn(kind, at, reason, until), once=False)
             if kind == "resume":  # what waited for the pause's end may go now
                 release_waiting(conn, [box.id], at)
@@ -496,7 +496,7 @@ class Records(Matching):
         """Record a batch of bounces read from ``folder`` and the position reached, in one short
         transaction (a resumed sync goes on from there and records nothing twice)."""
         with self.write() as conn:
-            self._lock_mailboxes(conn, [box.id])
+            self._lock_present(conn, [box])
             out = self._record(conn, box, (), bounces, ())
             where = (SYNC_STATE.c.mailbox_id == box.id, SYNC_STATE.c.folder == folder)
             if (
