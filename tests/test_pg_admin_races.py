@@ -12,6 +12,7 @@ import multiprocessing
 import os
 import subprocess
 import traceback
+from pathlib import Path
 
 import pytest
 
@@ -22,6 +23,7 @@ from warmup import api, policies
 from warmup.errors import DataError
 from warmup.ledger import Ledger, open_ledger
 from warmup.ledger.outbox import target_lock
+from warmup.ledger.values import SendIn
 
 BOX = "sales@corp.example"
 
@@ -200,28 +202,13 @@ def test_a_command_whose_mailbox_another_host_removes_under_it_says_so_in_one_li
     (tmp_path / "log.csv").write_text(
         f"mailbox,recipient,sent_at\n{BOX},lead@example.net,{dt.datetime.now(dt.UTC).isoformat()}\n"
     )
-    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "c")}
-
-    def start(args: list[str], host: str, waits: str) -> subprocess.Popen[str]:
-        started = subprocess.Popen(
-            [*forkcli.WARMUP, *args],
-            env={**env, "WARMUP_DB": f"{pg_url}&application_name={host}"},
-            cwd=tmp_path,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        while waits not in lock_waits(ledger, host):
-            assert started.poll() is None, started.communicate()
-        return started
-
     try:
         box = api.add_mailbox(ledger, BOX, "exmail")
         with ledger.write() as conn:
             # Host A's removal is held after it locked the mailbox's row, B behind that lock.
             ledger._lock_name(conn, target_lock("mailbox", box.id))
-            a = start(["mailbox", "remove", BOX], session_name("host-a"), "advisory")
-            b = start(command, session_name("host-b"), "row")  # a row's lock: host A's
+            a = start(ledger, tmp_path, ["mailbox", "remove", BOX], "advisory")
+            b = start(ledger, tmp_path, command, "row")  # a row's lock: host A's
         assert a.communicate(timeout=60) == (f"Removed {BOX}.\n", "")
         out, err = b.communicate(timeout=60)
         assert (b.returncode, out) == (64, ""), err
@@ -233,6 +220,51 @@ def test_a_command_whose_mailbox_another_host_removes_under_it_says_so_in_one_li
     finally:
         ledger.close()
         schema.drop()
+
+
+def test_a_send_recorded_while_a_remove_waits_keeps_the_mailbox_without_force(tmp_path):
+    """``mailbox remove`` (no --force) counted the mailbox's history, found none, then waited
+    for its row while the gate recorded the new mailbox's first send: it deleted that send with
+    the mailbox, as only --force may. The history is now counted under the row's lock: the
+    removal is refused (exit 65) and the send kept."""
+    schema = PgSchema("adm")
+    ledger = open_ledger(schema.url)
+    try:
+        box = api.add_mailbox(ledger, BOX, "exmail")
+        with ledger.write() as conn:
+            ledger._lock_mailboxes(conn, [box.id])  # a send of the mailbox being recorded
+            a = start(ledger, tmp_path, ["mailbox", "remove", BOX], "row")
+            ledger._record(conn, box, [SendIn("lead@example.net", dt.datetime.now(dt.UTC))], (), ())
+        out, err = a.communicate(timeout=60)
+        assert (a.returncode, out) == (65, ""), err
+        assert err == (
+            f"Error: mailbox {BOX} has 1 send in its history; add --force to delete them too\n"
+        )
+        assert ledger.history_counts(ledger.mailbox(BOX)) == (1, 0)
+    finally:
+        ledger.close()
+        schema.drop()
+
+
+def start(ledger: Ledger, tmp_path: Path, args: list[str], waits: str) -> subprocess.Popen[str]:
+    """``warmup ARGS`` as another host of ``ledger`` (a process of its own), once it waits for
+    a lock of the kind ``waits`` (:func:`lock_waits`)."""
+    host = session_name("host")
+    started = subprocess.Popen(
+        [*forkcli.WARMUP, *args],
+        env={
+            **os.environ,
+            "XDG_CONFIG_HOME": str(tmp_path / "c"),
+            "WARMUP_DB": f"{ledger.where}&application_name={host}",
+        },
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    while waits not in lock_waits(ledger, host):
+        assert started.poll() is None, started.communicate()
+    return started
 
 
 def lock_waits(ledger: Ledger, app: str) -> set[str]:

@@ -219,6 +219,17 @@ class NulInText(DataError):
 IN_FLIGHT = dt.timedelta(minutes=15)
 
 
+def _history_counts(conn: Connection, mailbox_id: int) -> tuple[int, int]:
+    """:meth:`Ledger.history_counts` in ``conn``'s transaction."""
+    sends, bounces = (
+        conn.execute(
+            sa.select(sa.func.count()).select_from(t).where(t.c.mailbox_id == mailbox_id, *w)
+        ).scalar_one()
+        for t, w in ((SEND, (COUNTED,)), (BOUNCE, ()))
+    )
+    return int(sends), int(bounces)
+
+
 class Ledger(
     Records, Imports, Questions, ReportQueries, TimelineMemos, OutboxStore, OutboxEdits, PoolStore
 ):
@@ -622,13 +633,7 @@ class Ledger(
         """The sends and the bounces the mailbox's history holds. A slot given back before
         anything left (``released``) is no send: it counts nowhere else either."""
         with self.read() as conn:
-            sends, bounces = (
-                conn.execute(
-                    sa.select(sa.func.count()).select_from(t).where(t.c.mailbox_id == box.id, *w)
-                ).scalar_one()
-                for t, w in ((SEND, (COUNTED,)), (BOUNCE, ()))
-            )
-            return int(sends), int(bounces)
+            return _history_counts(conn, box.id)
 
     def _refuse_last_member(self, conn: Connection, box_id: int, address: str) -> None:
         """:class:`DataError` when the mailbox is the only member of a pool with queued
@@ -662,15 +667,27 @@ class Ledger(
                 f"pool's messages then wait for a member)"
             )
 
-    def remove_mailbox(self, address: str, force: bool = False) -> int:
+    def remove_mailbox(self, address: str, force: bool = False, *, history: bool = True) -> int:
         """Delete the mailbox and its history (suppressions stay: they protect every mailbox),
         and take it out of its pools. Refused while messages queued to it alone wait, unless
         ``force``, which cancels them (how many it returns), as :meth:`remove_pool` does;
-        refused while one of them is being sent."""
+        refused while one of them is being sent. ``history`` False: refused while it has sends
+        or bounces."""
         with self.write() as conn:
             box = self._mailbox(conn, address)
             self._lock_mailboxes(conn, [box.id])
             self._lock_name(conn, target_lock("mailbox", box.id))  # see enqueue
+            sends, bounces = _history_counts(conn, box.id)
+            if (sends or bounces) and not history:
+                from warmup.words import plural
+
+                held = " and ".join(
+                    plural(n, what) for n, what in ((sends, "send"), (bounces, "bounce")) if n
+                )
+                raise DataError(
+                    f"mailbox {box.address} has {held} in its history; add --force to delete "
+                    f"them too"
+                )
             refuse_while_queued(
                 conn, OUTBOX.c.mailbox_id == box.id, f"mailbox {box.address}", "mailbox", force
             )
