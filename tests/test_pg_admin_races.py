@@ -246,6 +246,33 @@ def test_a_send_recorded_while_a_remove_waits_keeps_the_mailbox_without_force(tm
         schema.drop()
 
 
+def test_a_policy_set_while_another_host_removes_one_of_its_mailboxes_skips_that_one(tmp_path):
+    """``policy set`` read the mailboxes following the policy, then waited for their rows
+    while host A removed one: it marked the change on the removed one too, an event naming a
+    row that was gone (foreign key: traceback, exit 1). It reads them again under the locks."""
+    schema = PgSchema("adm")
+    ledger = open_ledger(schema.url)
+    try:
+        policies.add(ledger, "careful", str(policy_file(tmp_path / "careful.toml", 50)))
+        policy_file(tmp_path / "careful-2.toml", 60)
+        api.add_mailbox(ledger, "keep@corp.example", "exmail", policy="careful")
+        box = api.add_mailbox(ledger, BOX, "exmail", policy="careful")
+        with ledger.write() as conn:
+            ledger._lock_name(conn, target_lock("mailbox", box.id))  # A holds the row, waits
+            a = start(ledger, tmp_path, ["mailbox", "remove", BOX], "advisory")
+            b = start(ledger, tmp_path, ["policy", "set", "careful", "careful-2.toml"], "row")
+        assert a.communicate(timeout=60) == (f"Removed {BOX}.\n", "")
+        out, err = b.communicate(timeout=60)
+        assert b.returncode == 0, err
+        assert [(m.address, m.policy) for m in ledger.mailboxes()] == [
+            ("keep@corp.example", "careful")
+        ]
+        assert ledger.policies()[0]["version"] == 2
+    finally:
+        ledger.close()
+        schema.drop()
+
+
 def start(ledger: Ledger, tmp_path: Path, args: list[str], waits: str) -> subprocess.Popen[str]:
     """``warmup ARGS`` as another host of ``ledger`` (a process of its own), once it waits for
     a lock of the kind ``waits`` (:func:`lock_waits`)."""

@@ -840,11 +840,11 @@ class Ledger(
         """
         when = utc(at or dt.datetime.now(dt.UTC))
         with self.write() as conn:
-            users = [
-                MailboxRow(*r)
-                for r in conn.execute(sa.select(*_MAILBOX_COLUMNS).where(MAILBOX.c.policy == name))
-            ]
-            self._lock_mailboxes(conn, [b.id for b in users])
+            following = sa.select(*_MAILBOX_COLUMNS).where(MAILBOX.c.policy == name)
+            self._lock_mailboxes(conn, [r.id for r in conn.execute(following)])
+            # Read again under the locks: one removed meanwhile by another host got an event
+            # naming a row that was gone (foreign key: a traceback).
+            users = [MailboxRow(*r) for r in conn.execute(following)]
             self._lock_name(conn, f"policy {name}")  # hosts storing one name take turns
             current = conn.execute(
                 sa.select(sa.func.max(POLICY.c.version)).where(POLICY.c.name == name)
