@@ -127,6 +127,32 @@ def test_a_known_mailbox_the_file_gives_other_settings_keeps_its_own_and_says_so
     )
 
 
+def test_a_mailbox_registered_in_an_etc_gmt_zone_is_told_its_sign_counts_backwards(run, tmp_path):
+    """'mailbox add --timezone Etc/GMT+8' says that zone is UTC-08:00; a file registering a
+    mailbox in it (a timezone column typed for China's UTC+8) said nothing, and the mailbox's
+    days began 16 hours late. A mailbox the ledger knows keeps its zone: no note for it."""
+    assert run("mailbox", "add", "old@corp.example", "--provider", "exmail").exit_code == 0
+    log = tmp_path / "log.csv"
+    log.write_text(
+        "mailbox,recipient,sent_at,provider,timezone\n"
+        "new@corp.example,r1@example.com,2026-11-02T09:00:00+08:00,exmail,Etc/GMT+8\n"
+        "new@corp.example,r2@example.com,2026-11-02T09:05:00+08:00,,\n"
+        "utc@corp.example,r3@example.com,2026-11-02T09:00:00+00:00,gmail,Etc/GMT+0\n"
+        "old@corp.example,r4@example.com,2026-11-02T09:00:00+08:00,exmail,Etc/GMT+8\n",
+        encoding="utf-8",
+    )
+    res = run("import", str(log))
+    assert res.exit_code == 0, res.output
+    assert res.stderr.splitlines()[-1] + "\n" == (  # after the note that old@ keeps its zone
+        "note: new@corp.example: Etc/GMT+8 is UTC-08:00 (the IANA Etc/GMT zones count the sign "
+        "backwards); for UTC+08:00 write Etc/GMT-8, or better your city's zone (an IANA name "
+        "like Asia/Shanghai)\n"
+    )
+    assert len(res.stderr.splitlines()) == 2 and "old@corp.example" in res.stderr.splitlines()[0]
+    boxes = {b["address"]: b for b in json.loads(run("mailbox", "list", "--json").output)}
+    assert boxes["new@corp.example"]["timezone"] == "Etc/GMT+8"  # taken as given
+
+
 def test_unknown_mailbox_without_provider_rejects_the_file(run, tmp_path, ledger_path):
     log = write(
         tmp_path / "log.csv",

@@ -27,6 +27,7 @@ from warmup.fields import (
     message_id_field,
     text_field,
     unreadable,
+    zone_note,
 )
 from warmup.files import STANDARD_INPUT
 from warmup.files import StandardInput as _StandardInput
@@ -84,6 +85,9 @@ class Imported(NamedTuple):
     # Rows' bounces not written: their sends have another already (one bounce per send is
     # imported; the same bounce again, a file imported twice, is not one of these).
     skipped: int = 0
+    # (mailbox, note) for each mailbox registered in a zone whose name reads as its opposite
+    # (Etc/GMT+8 is UTC-08:00: :func:`warmup.fields.zone_note`), as 'mailbox add' says it.
+    zones: tuple[tuple[str, str], ...] = ()
 
 
 IMPORT_BATCH = 2000  # rows per write transaction: a gated send waits at most one batch
@@ -163,6 +167,7 @@ def import_csv(
         ignored,
         tuple(kept.values()),
         total.skipped,
+        tuple((a, note) for a, r in register.items() if (note := zone_note(r["timezone"]))),
     )
 
 

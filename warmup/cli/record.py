@@ -221,6 +221,8 @@ def import_(ledger: Ledger, file: str) -> None:
         click.echo(
             f"note: {_kept_note(str(api.STANDARD_INPUT) if file == '-' else file, kept)}", err=True
         )
+    for address, note in r.zones:
+        click.echo(f"note: {address}: {note}", err=True)
 
 
 def _kept_note(source: str, kept: api.KeptSettings) -> str:
