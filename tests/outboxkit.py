@@ -93,6 +93,16 @@ def clear_of_midnight(now: dt.datetime | None = None, zone: str = "Asia/Shanghai
     return now - dt.timedelta(hours=3) if now.astimezone(ZoneInfo(zone)).hour >= 21 else now
 
 
+def midday_zone(now: dt.datetime | None = None) -> str:
+    """A fixed-offset zone in which ``now`` (default: this moment) is between 12:00 and 13:00.
+    For a test whose worker must meet a change made by the CLI at the real time (a member added
+    to a pool makes its waiting messages due at once): it cannot move its clock back from the
+    last hours of a Shanghai day, as :func:`clear_of_midnight` does, and stay in one day."""
+    hour = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).hour
+    east = 12 - hour  # hours east of UTC: -11 .. 12
+    return "Etc/UTC" if east == 0 else f"Etc/GMT{-east:+d}"  # Etc/GMT-N is N hours east
+
+
 def sent_once(sink: SmtpSink, n: int) -> None:
     """The sink got ``n`` messages, each once; the ledger at ``$WARMUP_DB`` has each ``sent``
     and counts ``n`` sends of the (one) mailbox's quota."""
@@ -107,21 +117,28 @@ def sent_once(sink: SmtpSink, n: int) -> None:
 
 
 def pool_of(
-    port: int, tmp: Path, n: int = 2, daily: int = 5, name: str = "P", interval: str = "0s"
+    port: int,
+    tmp: Path,
+    n: int = 2,
+    daily: int = 5,
+    name: str = "P",
+    interval: str = "0s",
+    zone: str | None = None,
 ) -> list[str]:
     """``n`` mailboxes on the sink at ``port``, each a flat ``daily`` quota with a gap of
-    ``interval`` (none by default), in pool ``name``."""
+    ``interval`` (none by default), in pool ``name``; in ``zone`` (default: exmail's)."""
     policy = policy_file(tmp / "flat.toml", daily=daily, interval=interval)
     boxes = list(BOXES[:n])
     for box in boxes:
-        add_box(box, port, str(policy))
+        add_box(box, port, str(policy), zone)
     res = cli("pool", "add", name, *boxes)
     assert res.returncode == 0, res.stderr
     return boxes
 
 
-def add_box(address: str, port: int, policy: str = "default") -> None:
-    """``warmup mailbox add ADDRESS`` on the sink at ``port``, as a user adds it."""
+def add_box(address: str, port: int, policy: str = "default", zone: str | None = None) -> None:
+    """``warmup mailbox add ADDRESS`` on the sink at ``port``, as a user adds it (in ``zone``,
+    default exmail's Asia/Shanghai)."""
     res = cli(
         "mailbox",
         "add",
@@ -139,6 +156,7 @@ def add_box(address: str, port: int, policy: str = "default") -> None:
         str(free_port()),
         "--policy",
         policy,
+        *(("--timezone", zone) if zone else ()),
     )
     assert res.returncode == 0, res.stderr
 

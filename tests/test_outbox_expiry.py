@@ -9,7 +9,15 @@ import json
 import pytest
 
 from tests.gatekit import cli
-from tests.outboxkit import BOXES, add_box, clear_of_midnight, members_sink, plain, pool_of
+from tests.outboxkit import (
+    BOXES,
+    add_box,
+    clear_of_midnight,
+    members_sink,
+    midday_zone,
+    plain,
+    pool_of,
+)
 from tests.pgkit import ledger_url  # noqa: F401  (the fixture)
 from warmup import Outbox
 from warmup.ledger import open_ledger
@@ -36,12 +44,16 @@ def sink(pki):  # type: ignore[no-untyped-def]
         yield s
 
 
-def _queue_three(ledger_url: str, expires: dt.timedelta) -> list[int]:  # noqa: F811
+def _queue_three(
+    ledger_url: str,  # noqa: F811
+    expires: dt.timedelta,
+    now: dt.datetime | None = None,
+) -> list[int]:
     ledger = open_ledger(ledger_url)
     try:
         outbox = Outbox(ledger)
         ids = [
-            outbox.add(plain(f"r{i}@example.com"), pool="P", expires=expires, now=T0)
+            outbox.add(plain(f"r{i}@example.com"), pool="P", expires=expires, now=now or T0)
             for i in range(3)
         ]
     finally:
@@ -109,17 +121,24 @@ def test_a_message_waiting_for_tomorrow_goes_when_a_change_lets_it_before_its_ex
 ):
     """The two messages waiting for tomorrow's quota were expired at once; a member added to
     the pool ten minutes later (which makes the pool's waiting messages due) found nothing
-    left to send, though both were still within their hour."""
-    pool_of(sink.port, tmp_path, n=1, daily=1)
-    _queue_three(ledger_url, dt.timedelta(hours=1))
+    left to send, though both were still within their hour.
+
+    The pool add runs at the real time and makes the messages due then, so the worker's clock
+    starts at the real time too, in a zone where it is midday: from the last hours of a
+    Shanghai day (after 13:00 UTC) moved back 3 hours, it met messages due in its future, and
+    the test failed every afternoon."""
+    zone = midday_zone()
+    start = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    pool_of(sink.port, tmp_path, n=1, daily=1, zone=zone)
+    _queue_three(ledger_url, dt.timedelta(hours=1), now=start)
     ledger = open_ledger(ledger_url)
-    clock = [T0]  # the worker's clock, moved on by the test
+    clock = [start]  # the worker's clock, moved on by the test
     try:
         with Worker(ledger, clock=lambda: clock[0]) as worker:
             assert worker.run_once().outcomes == {"sent": 1, "waiting": 2}
-            add_box(BOXES[1], sink.port)
+            add_box(BOXES[1], sink.port, zone=zone)
             assert cli("pool", "add", "P", BOXES[1]).returncode == 0
-            clock[0] = T0 + dt.timedelta(minutes=10)
+            clock[0] = start + dt.timedelta(minutes=10)
             assert worker.run_once().outcomes == {"sent": 1, "waiting": 1}
     finally:
         ledger.close()
