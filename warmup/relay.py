@@ -121,6 +121,10 @@ class Tally:
     # Messages whose connection closed (or was reset) after a recipient was accepted and
     # before the end of DATA: nothing of them was reserved or sent, but the command meant them.
     abandoned: int = 0
+    # Messages whose reply the relay held for the next paced slot and whose client closed the
+    # connection first (its timeout shorter than the wait): nothing reserved or sent either.
+    gave_up_held: int = 0
+    max_hold: float = MAX_HOLD  # the relay's longest hold, named to those clients
     # Recipients a 4xx upstream kept from a message that reached others (the client got a 250
     # naming them), until a retry reaches them: named in the summary, so none is lost unseen.
     unreached: dict[str, None] = field(default_factory=dict)
@@ -190,6 +194,13 @@ class Tally:
             errors.append(
                 f"{plural(self.abandoned, 'message')} abandoned: the command closed the "
                 f"connection before the end of DATA; not sent, no quota used"
+            )
+        if self.gave_up_held:
+            errors.append(
+                f"{plural(self.gave_up_held, 'message')} not sent: the command closed the "
+                f"connection while the relay held its reply for the next paced slot (no quota "
+                f"used); give its SMTP client a timeout longer than the pacing gap (the relay "
+                f"holds a reply up to {self.max_hold:g} s), or answer 451 at once (--refuse)"
             )
         return "\n".join([line, *(f"warmup: {e}" for e in errors)])
 
@@ -321,7 +332,7 @@ class Relay:
         self.senders = frozenset({user})  # MAIL FROM accepted
         self.password = secrets.token_urlsafe(24)  # one run, one secret; never the real one
         self.port = 0
-        self.tally = Tally()
+        self.tally = Tally(max_hold=max_hold)
         self._server: Server | None = None
 
     # -- lifecycle -------------------------------------------------------------------------

@@ -161,13 +161,19 @@ class Conversation(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if self._timer is not None:
             self._timer.cancel()
-        if self._held is not None:
-            self._held.cancel()  # a held reply: nothing is reserved while holding
+        held, self._held = self._held, None
+        if held is not None:
+            held.cancel()  # a held reply: nothing is reserved while holding
         self.transport = None
         if not self.counted:
             return
         self.counted = False
-        if self.authenticated and self.envelope.rcpt_tos:
+        if held is not None:
+            # its whole message came, the reply was held for the next paced slot and the client
+            # gave up first (its timeout: swaks' is 30 s): not "before the end of DATA"
+            self.relay.tally.gave_up_held += 1
+            log.info("relay: a client closed the connection while its reply was held for pacing")
+        elif self.authenticated and self.envelope.rcpt_tos:
             # gone mid-message (the end of DATA resets the envelope): nothing was reserved;
             # without a word the summary said only "0 sent"
             self.relay.tally.abandoned += 1
