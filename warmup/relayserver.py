@@ -49,6 +49,14 @@ LOGIN_NOTE = (
     "a client {what}: the relay takes only this run's WARMUP_SMTP_USER and "
     "WARMUP_SMTP_PASSWORD (AUTH PLAIN or LOGIN)"
 )
+# A client that greets and leaves without trying to log in: one that wants STARTTLS first
+# (smtplib's starttls(), msmtp's "tls on", swaks --tls, curl --ssl-reqd) or will not send a
+# password without TLS (msmtp's "auth on") gives up on the EHLO alone. The summary said "0 sent".
+GREETED_NOTE = (
+    "a client said {verb} and left without logging in: the relay at WARMUP_SMTP_HOST/PORT "
+    "offers no STARTTLS and takes AUTH PLAIN or LOGIN without TLS; turn TLS off in the "
+    "command's SMTP settings (msmtp: tls off and auth plain)"
+)
 HOSTNAME = "localhost"
 COMMAND_LIMIT = 512  # octets of a command line without its CRLF (RFC 5321 §4.5.3.1.4)
 MAIL_LIMIT = COMMAND_LIMIT + 26  # MAIL with a SIZE parameter (RFC 1870 §3)
@@ -134,6 +142,8 @@ class Conversation(asyncio.Protocol):
         self._continue: Callable[[str], str] | None = None  # an AUTH exchange's next line
         self._held: asyncio.Task[str] | None = None  # an end-of-DATA reply the relay holds
         self._bogus = 0
+        # the client tried AUTH, STARTTLS or MAIL (each noted if refused), or was timed out
+        self._asked = False
         self._closing = False  # the replies read so far are written, then the connection ends
         self._first = True
         self._deadline = 0.0
@@ -173,6 +183,9 @@ class Conversation(asyncio.Protocol):
             # gave up first (its timeout: swaks' is 30 s): not "before the end of DATA"
             self.relay.tally.gave_up_held += 1
             log.info("relay: a client closed the connection while its reply was held for pacing")
+        elif self.helo and not self._asked and not self.authenticated:
+            verb = "EHLO" if self.extended else "HELO"
+            self.relay.tally.note(GREETED_NOTE.format(verb=verb))
         elif self.authenticated and self.envelope.rcpt_tos:
             # gone mid-message (the end of DATA resets the envelope): nothing was reserved;
             # without a word the summary said only "0 sent"
@@ -198,6 +211,7 @@ class Conversation(asyncio.Protocol):
             return
         self._timer = None
         self._closing = True
+        self._asked = True  # not a client that left on its own after the greeting
         self._write(["421 4.4.2 timeout: closing the connection"])
 
     # -- reading ---------------------------------------------------------------------------
@@ -368,6 +382,7 @@ class Conversation(asyncio.Protocol):
         return "250 OK"
 
     def starttls(self, arg: str) -> str:
+        self._asked = True
         if arg:
             return "501 Syntax: STARTTLS"
         self.relay.tally.note(TLS_NOTE.format(what="asked for STARTTLS"))
@@ -392,6 +407,7 @@ class Conversation(asyncio.Protocol):
 
     # AUTH (RFC 4954): PLAIN (RFC 4616) and LOGIN, with or without an initial response
     def auth(self, arg: str) -> str:
+        self._asked = True
         if not self.helo:
             return "503 Error: send EHLO first"
         if not self.extended:
@@ -448,6 +464,7 @@ class Conversation(asyncio.Protocol):
 
     def _ready(self, command: str) -> str:
         """The refusal of ``command`` before EHLO or AUTH, else ``""``."""
+        self._asked = True
         if not self.helo:
             return "503 Error: send HELO first"
         if not self.authenticated:
