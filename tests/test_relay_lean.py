@@ -480,3 +480,27 @@ def test_a_long_line_without_lf_is_read_in_linear_time(relay, smtp_ssl, ledger_p
     assert c.reply() == (250, b"250 OK")
     c.close()
     assert smtp_ssl.messages == [] and sends(ledger_path) == []
+
+
+def test_lines_ending_cr_cr_lf_keep_their_header_and_never_show_the_bcc(relay, smtp_ssl):
+    # CR CR LF: a CRLF file written again in text mode (Windows), or given to a client that
+    # makes every LF a CRLF (s-nail attaching an .eml). Each CR before the CRLF was a line break
+    # of its own, the first an empty line: the header ended after its first field, and To,
+    # Subject and the Bcc naming the hidden recipient went to every recipient as body text.
+    server = relay(50)
+    c = Raw(server)
+    c.send(f"MAIL FROM:<{BOX}>\r\nRCPT TO:<lead@example.com>\r\n".encode())
+    c.send(b"RCPT TO:<hidden@example.com>\r\nDATA\r\n")
+    assert [c.reply()[0] for _ in range(4)] == [250, 250, 250, 354]
+    c.send(
+        b"From: " + BOX.encode() + b"\r\r\nTo: lead@example.com\r\r\n"
+        b"Bcc: hidden@example.com\r\r\nSubject: crcr\r\r\n\r\r\nbody\r\r\n.\r\n"
+    )
+    assert c.reply()[0] == 250
+    c.close()
+    [got] = smtp_ssl.messages
+    assert b"hidden" not in got.raw
+    head, body = got.raw.split(b"\r\n\r\n", 1)
+    assert head.endswith(b"\r\nFrom: a@corp.example\r\nTo: lead@example.com\r\nSubject: crcr")
+    assert body == b"body\r\n"
+    assert set(got.rcpt_tos) == {"lead@example.com", "hidden@example.com"}

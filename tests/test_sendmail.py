@@ -927,3 +927,23 @@ def test_a_message_of_unknown_fate_exits_69_directly_and_through_the_relay(
     assert relayed.stdout == "69\n", relayed.stderr
     assert "554 5.4.2 upstream connection lost during DATA" in relayed.stderr
     assert outcomes(ledger_path) == [("a@example.com", "unknown"), ("b@example.com", "unknown")]
+
+
+def test_direct_t_reads_cr_cr_lf_lines_as_lines_and_hides_the_bcc(box, run, smtp_ssl, ledger_path):
+    # A CRLF file written again in text mode ends its lines CR CR LF. Each CR was a line break
+    # of its own: the header ended after its first field, so -t found no recipient (exit 64).
+    box()
+    message = (
+        f"From: {BOX}\r\r\nTo: lead@example.com\r\r\nBcc: hidden@example.com\r\r\n"
+        "Subject: crcr\r\r\n\r\r\nbody\r\r\n"
+    )
+    res = run("sendmail", "-t", "-i", input=message)
+    assert res.exit_code == 0, res.output
+    [msg] = smtp_ssl.messages
+    assert set(msg.rcpt_tos) == {"lead@example.com", "hidden@example.com"}
+    assert b"hidden" not in msg.raw
+    assert msg.message["Subject"] == "crcr" and msg.raw.endswith(b"\r\n\r\nbody\r\n")
+    assert sorted(outcomes(ledger_path)) == [
+        ("hidden@example.com", "sent"),
+        ("lead@example.com", "sent"),
+    ]

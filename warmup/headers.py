@@ -154,6 +154,18 @@ def without_from_line(raw: bytes) -> bytes:
     return raw[match.end() :] if match else raw
 
 
+# CRs just before a line's CRLF: a CRLF text written again in text mode (Windows), or given to
+# a client that makes every LF a CRLF (s-nail attaching an .eml). Each of those CRs is a line
+# break of its own to Python's parser and as DATA carries it: an empty line that ended the header
+# at its first field, and the Bcc went to every recipient as body text.
+_STRAY_CR = re.compile(rb"\r+(?=\r\n)")
+
+
+def without_stray_cr(raw: bytes) -> bytes:
+    """``raw`` with its lines ending CR CR LF (or more CRs) ending CR LF, as the text meant."""
+    return _STRAY_CR.sub(b"", raw) if b"\r\r\n" in raw else raw
+
+
 def header_section(raw: bytes) -> bytes:
     """``raw`` as the relay reads it, for a caller about to hand it to Python's parser:
     without a UTF-8 BOM (a Windows editor's .eml starts with one, as ``send --eml`` and text
@@ -162,8 +174,9 @@ def header_section(raw: bytes) -> bytes:
     (:func:`body_only`) given an empty header section, and what is no message or holds an
     undeclared body in another charset than UTF-8 refused (:func:`check_message`). The parser
     drops a line it cannot read as a header (``: x``, a first line that begins with white
-    space) with only a defect, and the message went without it."""
-    raw = without_from_line(raw.removeprefix(b"\xef\xbb\xbf"))
+    space) with only a defect, and the message went without it. Lines ending CR CR LF end
+    CR LF (:func:`without_stray_cr`)."""
+    raw = without_from_line(without_stray_cr(raw.removeprefix(b"\xef\xbb\xbf")))
     if body_only(raw):
         eol = _EOL.search(raw)
         raw = (eol[0] if eol else b"\r\n") + raw

@@ -232,8 +232,10 @@ def prepare_data(
     is no message, or an undeclared body not in UTF-8 (:func:`warmup.headers.check_message`), a
     header in an 8-bit charset other than UTF-8 (:func:`warmup.headers.check_utf8`), in a
     MIME part's header too, a base64 part holding raw 8-bit bytes
-    (:func:`warmup.headers.check_parts`), and a NUL byte anywhere.
+    (:func:`warmup.headers.check_parts`), and a NUL byte anywhere. Lines ending CR CR LF end
+    CR LF (:func:`warmup.headers.without_stray_cr`).
     """
+    raw = headers.without_stray_cr(raw)
     try:
         found, end = headers.fields(raw)
     except headers.MalformedHeader:
