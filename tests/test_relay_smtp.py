@@ -277,3 +277,19 @@ def test_a_client_that_logs_in_or_tries_to_is_not_said_to_have_left_after_the_gr
         s.login(server.user, server.password)
     assert "left without logging in" not in server.summary()
     assert len(server.summary().splitlines()) == 3  # the counts, the login's and TLS' notes
+
+
+def test_a_logged_in_client_cut_off_for_idleness_is_named_in_the_summary(relay, smtp_ssl):
+    """A script that sleeps between its sends on one connection (minutes, as the providers'
+    warm-up advice asks) found it closed at its next send; the summary said nothing of it."""
+    server = relay(50, idle_timeout=0.3)
+    c = Client(server)
+    assert c.ask(b"EHLO client.test")[0] == 250
+    assert c.ask(b"AUTH PLAIN " + plain(server))[0] == 235
+    assert c.reply() == (421, b"421 4.4.2 timeout: closing the connection")  # no command since
+    assert c.closed()
+    assert server.summary().splitlines()[1:] == [
+        "warmup: a client's connection was closed after 0.3 s without a command (421 4.4.2): "
+        "a script that waits between its messages must connect again for the next (or send "
+        "NOOP meanwhile)"
+    ]

@@ -57,6 +57,15 @@ GREETED_NOTE = (
     "offers no STARTTLS and takes AUTH PLAIN or LOGIN without TLS; turn TLS off in the "
     "command's SMTP settings (msmtp: tls off and auth plain)"
 )
+# A logged-in client left without a command for the idle limit: a script that sleeps between
+# its sends (the providers' "5-10 minutes between sends") on one connection learns it only as
+# a closed connection at its next send (smtplib: SMTPServerDisconnected), and the summary was
+# silent.
+IDLE_NOTE = (
+    "a client's connection was closed after {seconds:g} s without a command (421 4.4.2): a "
+    "script that waits between its messages must connect again for the next (or send NOOP "
+    "meanwhile)"
+)
 HOSTNAME = "localhost"
 COMMAND_LIMIT = 512  # octets of a command line without its CRLF (RFC 5321 §4.5.3.1.4)
 MAIL_LIMIT = COMMAND_LIMIT + 26  # MAIL with a SIZE parameter (RFC 1870 §3)
@@ -212,6 +221,8 @@ class Conversation(asyncio.Protocol):
         self._timer = None
         self._closing = True
         self._asked = True  # not a client that left on its own after the greeting
+        if self.authenticated and self._data is None and self._held is None:  # idle, not busy
+            self.relay.tally.note(IDLE_NOTE.format(seconds=self.relay.idle_timeout))
         self._write(["421 4.4.2 timeout: closing the connection"])
 
     # -- reading ---------------------------------------------------------------------------
