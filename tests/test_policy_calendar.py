@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import SH, at
 from warmup.errors import ConfigError
-from warmup.policy import DayCounts, History, evaluate, load_policy
+from warmup.policy import DayCounts, History, evaluate, load_policy, project, walk_timeline
 from warmup.policy.calendar import fits
 from warmup.policy.spec import parse_policy
 
@@ -221,24 +221,129 @@ def test_a_window_edge_the_clocks_jump_over_is_passed_at_the_jump():
 
 
 @pytest.mark.parametrize(
-    ("tz", "jump", "hours", "before"),
+    ("tz", "jump", "hours", "before", "clocks"),
     [
-        # New York, 8 March 2026: 02:00 EST is followed by 03:00 EDT.
-        (NY, dt.date(2026, 3, 8), ["02:00", "03:00"], (1, 0)),
+        # New York, 14 March 2027: 02:00 EST is followed by 03:00 EDT.
+        (NY, dt.date(2027, 3, 14), ["02:00", "03:00"], (1, 0), "02:00 to 03:00"),
+        (NY, dt.date(2027, 3, 14), ["02:15", "02:45"], (0, 30), "02:00 to 03:00"),
+        # Berlin, 28 March 2027: 02:00 CET is followed by 03:00 CEST.
+        ("Europe/Berlin", dt.date(2027, 3, 28), ["02:00", "03:00"], (1, 0), "02:00 to 03:00"),
         # Lord Howe Island, 4 October 2026: 02:00 +1030 is followed by 02:30 +11 (half an hour).
-        ("Australia/Lord_Howe", dt.date(2026, 10, 4), ["02:00", "02:30"], (1, 45)),
+        (
+            "Australia/Lord_Howe",
+            dt.date(2026, 10, 4),
+            ["02:00", "02:30"],
+            (1, 45),
+            "02:00 to 02:30",
+        ),
+        # Havana, 14 March 2027: the clocks jump at midnight, 00:00 CST to 01:00 CDT.
+        ("America/Havana", dt.date(2027, 3, 14), ["00:00", "01:00"], (0, 0), "00:00 to 01:00"),
     ],
 )
-def test_a_window_the_clocks_jump_over_whole_does_not_open_that_day(tz, jump, hours, before):
-    # Both edges are passed at the jump: the window is empty that day. It was announced to open
-    # at the jump, an instant at which the mailbox was then refused (the window already shut).
+def test_a_window_the_clocks_jump_over_whole_is_closed_that_day(tz, jump, hours, before, clocks):
+    """Both edges are passed at the jump: the window never opens that day. The day was an open
+    one with a quota (``paced`` until the next day, ``ok`` in the plan, idle in the walk): it
+    is closed, as a day the window does not open on, in every answer."""
     spec = parse_policy(policy(f'[window]\nhours = ["{hours[0]}", "{hours[1]}"]\n'))
     h = History(mailbox=BOX, timezone=tz)
-    a = evaluate(spec, h, at(jump, *before, tz=tz))
-    next_day = at(jump + dt.timedelta(1), int(hours[0][:2]), int(hours[0][3:]), tz=tz)
-    assert (a.status, a.next_send_at) == ("paced", next_day), a.reasons
-    assert evaluate(spec, h, a.next_send_at).status == "ok"  # the promise holds
+    h0, m0 = int(hours[0][:2]), int(hours[0][3:])
+    next_day = at(jump + dt.timedelta(1), h0, m0, tz=tz)
+    for now in (at(jump, *before, tz=tz), at(jump, 12, tz=tz)):
+        a = evaluate(spec, h, now)
+        assert (a.status, a.quota, a.remaining) == ("closed", 0, 0), a.reasons
+        assert a.next_send_at == next_day
+        why = next(r for r in a.reasons if r.startswith("closed: "))
+        assert why == (
+            f"closed: the clocks jump from {clocks} that day, over the whole window "
+            f"({hours[0]}-{hours[1]}): quota 0, and the day does not count as idle"
+        )
+    assert evaluate(spec, h, next_day).status == "ok"  # the promise holds
     assert fits(spec.window, jump, ZoneInfo(tz), 300) == 0
+    # the plan from the day before, and the walk past it, say the same of the day
+    eve = at(jump - dt.timedelta(1), 12, tz=tz)
+    days = {d.date: d for d in project(spec, h, eve, 3)}
+    assert (days[jump].status, days[jump].quota, days[jump].planned) == ("closed", 0, 0)
+    assert days[jump].notes == (why.split(": quota 0")[0],)
+    assert days[jump + dt.timedelta(1)].status == "ok" and days[jump + dt.timedelta(1)].planned
+    assert days[jump - dt.timedelta(1)].status == "paced"  # today, its window gone by at noon
+    sent = History(mailbox=BOX, timezone=tz, days=(DayCounts(jump - dt.timedelta(1), 4),))
+    rows, _ = walk_timeline(spec, sent, next_day, explain=True)
+    closed = {r.date: r.closed for r in rows}
+    assert closed[jump] and not closed[jump + dt.timedelta(1)]
+    # the next day the gap is one day off, not an idle day
+    after = evaluate(spec, sent, next_day)
+    assert f"last sent on {jump - dt.timedelta(1)}: idle 0 days; the 1 day off since" in " ".join(
+        after.reasons
+    )
+
+
+def test_the_days_the_clocks_go_forward_are_found_by_weekly_reads_as_by_daily_ones():
+    """:func:`~warmup.policy.calendar.jumps` reads the zone's midnights a week apart: in the zones
+    whose clocks changed oddly (Ramadan breaks in Morocco, Egypt and Gaza, Samoa's skipped day,
+    Havana's and Santiago's changes at midnight, Lord Howe's half hour, Troll's two hours) it
+    finds the days a day-by-day reading finds. (Checked once for every zone of the database,
+    2000-2099: the same.)"""
+    from warmup.policy.calendar import jumps
+
+    for name in (
+        "Africa/Casablanca",
+        "Africa/Cairo",
+        "Asia/Gaza",
+        "Pacific/Apia",
+        "America/Havana",
+        "America/Santiago",
+        "Australia/Lord_Howe",
+        "Antarctica/Troll",
+        NY,
+    ):
+        tz = ZoneInfo(name)
+        for year in range(2000, 2041):
+            day, daily = dt.date(year, 1, 1), set()
+            while day.year == year:
+                a = dt.datetime.combine(day, dt.time(), tz).utcoffset()
+                b = dt.datetime.combine(day + dt.timedelta(1), dt.time(), tz).utcoffset()
+                if a is not None and b is not None and b > a:
+                    daily.add(day)
+                day += dt.timedelta(1)
+            assert jumps(tz, year) == daily, (name, year)
+    assert dt.date(2011, 12, 30) in jumps(ZoneInfo("Pacific/Apia"), 2011)  # the day Samoa skipped
+
+
+@pytest.mark.parametrize(
+    ("day", "hours", "minutes"),
+    [
+        # New York's spring-forward day, 14 March 2027: a range the jump cuts keeps the minutes
+        # it really has, 01:30 EST to the jump and the jump to 04:00 EDT
+        (dt.date(2027, 3, 14), ["01:30", "02:30"], 30),
+        (dt.date(2027, 3, 14), ["02:30", "04:00"], 60),
+        # its fall-back day, 7 November 2027 (01:00-02:00 read twice): edges are read the first
+        # time, so a range inside the repeated hour is open once, not twice; one ending at 02:00
+        # (read once, EST) is open while the clock reads 01:00-01:59, both times
+        (dt.date(2027, 11, 7), ["01:15", "01:45"], 30),
+        (dt.date(2027, 11, 7), ["01:00", "02:00"], 120),
+        (dt.date(2027, 11, 8), ["01:00", "02:00"], 60),
+    ],
+)
+def test_a_window_the_clocks_change_in_is_as_long_as_its_real_minutes(day, hours, minutes):
+    """What the window fits on a day the clocks change (the plan's and the warm-up's count of
+    what the day can deliver) is what the gate lets through: a sender that sends whenever
+    ``evaluate`` says ``ok`` and otherwise waits for its ``next_send_at`` gets exactly that
+    many sends, each a real 10 minutes after the last."""
+    text = DEFAULT_TOML.replace('interval = ["5m", "10m"]', 'interval = ["10m", "10m"]', 1)
+    spec = parse_policy(tomllib.loads(f'{text}\n[window]\nhours = ["{hours[0]}", "{hours[1]}"]\n'))
+    tz = ZoneInfo(NY)
+    assert fits(spec.window, day, tz, 600) == minutes // 10
+    h, t, sends = History(mailbox=BOX, timezone=NY), at(day, 0, tz=NY), []
+    while t.astimezone(tz).date() == day and len(sends) < 50:
+        a = evaluate(spec, h, t)
+        if a.status == "ok":
+            sends.append(t)
+            h = dataclasses.replace(h, days=(DayCounts(day, len(sends)),), last_send_at=t)
+            continue
+        assert a.status == "paced" and a.next_send_at is not None, a.reasons
+        t = a.next_send_at
+    assert len(sends) == minutes // 10, [s.astimezone(tz).isoformat() for s in sends]
+    assert all(b - a == dt.timedelta(minutes=10) for a, b in zip(sends, sends[1:], strict=False))
 
 
 @pytest.mark.parametrize("tz", [SH, NY, "Pacific/Chatham"])

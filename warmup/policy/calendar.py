@@ -7,7 +7,8 @@ how many paced sends fit in it. Pure: the holidays are computed by the ``holiday
   to (调休), minus the holidays: the library's ``weekend_workdays``.
 - :class:`Window` (``[window]``): local hour ranges, and the weekdays or the calendar's working
   days it opens on.
-- :func:`closed` says why a local day is closed (a holiday, a day the window does not open on);
+- :func:`closed` says why a local day is closed (a holiday, a day the window does not open on,
+  a day the clocks jump over all the window's hours in the mailbox's zone);
   :func:`next_opening` is the first instant the window is open; :func:`fits` how many sends at a
   given gap fit between two instants of a day's window.
 """
@@ -132,8 +133,12 @@ class Window:
         )
 
 
-def closed(window: Window, calendar: Calendar, day: dt.date) -> str | None:
-    """Why the window stays shut all of local ``day``, or None when it opens that day."""
+def closed(
+    window: Window, calendar: Calendar, day: dt.date, tz: dt.tzinfo | None = None
+) -> str | None:
+    """Why the window stays shut all of local ``day``, or None when it opens that day. With the
+    mailbox's zone ``tz``, a day the clocks jump over every range of the window is shut too
+    (:func:`skipped`); without it, only the calendar and the weekdays are asked."""
     why = None
     if calendar.skip_holidays:
         name = calendar.holiday(day)
@@ -147,25 +152,87 @@ def closed(window: Window, calendar: Calendar, day: dt.date) -> str | None:
         return why
     if not window.working_days and day.weekday() not in window.weekdays:
         return f"{_WEEKDAY_NAMES[day.weekday()]} is not a sending day (window.weekdays)"
-    return None
+    return None if tz is None else skipped(window, day, tz)
 
 
-def off(window: Window, calendar: Calendar, day: dt.date) -> bool:
-    """A day that does not count as idle: closed, or part of a holiday break."""
-    if closed(window, calendar, day) is not None:
+def skipped(window: Window, day: dt.date, tz: dt.tzinfo) -> str | None:
+    """Why the clocks leave the window not one minute of local ``day`` (New York's 02:00-03:00,
+    or 02:15-02:45, on its spring-forward day: both edges are passed at the jump), or None.
+    Only a day the clocks go forward on can (:func:`jumps`); a range that only partly lies in
+    the skipped hour keeps the minutes it really has (:func:`ranges_on`)."""
+    if day not in jumps(tz, day.year) or ranges_on(window, day, tz):
+        return None
+    at = wall_instant(day, window.ranges[0][0], tz)  # every edge of the day is the jump
+    before = (at - dt.timedelta(seconds=1)).astimezone(tz) + dt.timedelta(seconds=1)
+    after = at.astimezone(tz)
+    to = f"{after:%H:%M}" if after.date() == day else f"{after:%Y-%m-%d %H:%M}"
+    return (
+        f"the clocks jump from {before:%H:%M} to {to} that day, over the whole window "
+        f"({window.describe()})"
+    )
+
+
+@functools.lru_cache(maxsize=512)
+def jumps(tz: dt.tzinfo, year: int) -> frozenset[dt.date]:
+    """The local days of ``year`` whose clocks go forward in zone ``tz``: the offset at the next
+    midnight is ahead of the one at this midnight, read before any jump at midnight itself
+    (Havana's 00:00 CST to 01:00 CDT is that day's).
+
+    The midnights are read a week apart, and day by day only within a week whose two ends
+    differ: about 0.1 ms per zone and year, once, where reading every day (asked of every day a
+    walk or a plan judges) cost 3 µs a day. Two changes of one zone's clocks a week or less
+    apart that undo each other would go unseen; the time zone database has none from 2000 to
+    2100 (the closest, Morocco's and Egypt's Ramadan breaks, are three weeks or more)."""
+
+    def offset(d: dt.date) -> dt.timedelta | None:
+        return dt.datetime.combine(d, MIDNIGHT, tz).utcoffset()
+
+    out = []
+    day, end = dt.date(year, 1, 1), dt.date(year + 1, 1, 1)
+    at = offset(day)
+    while day < end:
+        week = min(day + dt.timedelta(days=7), end)
+        then = offset(week)
+        if then != at:
+            d, o = day, at
+            while d < week:
+                nxt = offset(d + ONE_DAY)
+                if o is not None and nxt is not None and nxt > o:
+                    out.append(d)
+                d, o = d + ONE_DAY, nxt
+        day, at = week, then
+    return frozenset(out)
+
+
+def off(window: Window, calendar: Calendar, day: dt.date, tz: dt.tzinfo | None = None) -> bool:
+    """A day that does not count as idle: closed (in zone ``tz``, when given), or part of a
+    holiday break."""
+    if closed(window, calendar, day, tz) is not None:
         return True
     return calendar.skip_holidays and calendar.in_break(day)
 
 
-def off_between(window: Window, calendar: Calendar, first: dt.date, last: dt.date) -> int:
+def off_between(
+    window: Window, calendar: Calendar, first: dt.date, last: dt.date, tz: dt.tzinfo | None = None
+) -> int:
     """How many days from ``first`` to ``last`` (both included; 0 when ``last`` is before it)
-    are :func:`off`: from a running count per year, so a report walking years of idle days
-    asks each day once, not once per later day of the gap (hours for decades ahead)."""
+    are :func:`off` (in zone ``tz``, when given): from a running count per year, so a report
+    walking years of idle days asks each day once, not once per later day of the gap (hours for
+    decades ahead). A window open every day of no calendar is off only on a day the clocks
+    jump over it: those few days are asked, not the year's."""
     if last < first:
         return 0
+    if not calendar and not window.working_days and len(window.weekdays) == 7:
+        if tz is None:
+            return 0
+        return sum(
+            first <= d <= last and skipped(window, d, tz) is not None
+            for year in range(first.year, last.year + 1)
+            for d in jumps(tz, year)
+        )
     total = 0
     for year in range(first.year, last.year + 1):
-        running = _off_running(window, calendar, year)
+        running = _off_running(window, calendar, tz, year)
         a = (first - dt.date(year, 1, 1)).days if year == first.year else 0
         z = (last - dt.date(year, 1, 1)).days + 1 if year == last.year else len(running) - 1
         total += running[z] - running[a]
@@ -173,12 +240,14 @@ def off_between(window: Window, calendar: Calendar, first: dt.date, last: dt.dat
 
 
 @functools.lru_cache(maxsize=512)
-def _off_running(window: Window, calendar: Calendar, year: int) -> tuple[int, ...]:
+def _off_running(
+    window: Window, calendar: Calendar, tz: dt.tzinfo | None, year: int
+) -> tuple[int, ...]:
     """``running[k]``: how many of the first ``k`` days of ``year`` are :func:`off`."""
     start = dt.date(year, 1, 1)
     out = [0]
     for k in range(366 if year % 4 == 0 and (year % 100 != 0 or year % 400 == 0) else 365):
-        out.append(out[-1] + off(window, calendar, start + dt.timedelta(days=k)))
+        out.append(out[-1] + off(window, calendar, start + dt.timedelta(days=k), tz))
     return tuple(out)
 
 

@@ -14,7 +14,8 @@ Rules (see README "The policy"):
   held or paused day does not count; an active day that does not qualify neither advances nor
   counts as idle;
 - a day the window does not open on (a public holiday of the calendar, a weekday not in
-  ``window.weekdays``, a non-working day with ``window.working_days``) has quota 0;
+  ``window.weekdays``, a non-working day with ``window.working_days``, a day the clocks jump
+  over all its hours in the mailbox's zone) has quota 0;
 - idle for ``idle.step_back_after_days`` steps back a stage, ``restart_after_days`` starts over;
   idle days are days the mailbox could have sent on and did not: closed days, and the
   non-working days of a holiday break, do not count;
@@ -66,7 +67,7 @@ if TYPE_CHECKING:
 GROWTH_DAYS = 7
 # Part of every memo's inputs: bump it whenever a rule of the walk or WalkState's layout changes,
 # so that no memo computed by older code is ever resumed.
-CODE_VERSION = "walk-7"
+CODE_VERSION = "walk-8"
 ONE_DAY = dt.timedelta(days=1)
 # Days to walk from which :func:`replay` takes the day sums and walks in runs: below it (a walk
 # resumed from yesterday's memo, the gate's every message) the sums cost more than they save.
@@ -439,9 +440,9 @@ class Walk:
         spec = self.spec
         if gap <= 0:
             return 0, 0
-        if not spec.calendar and len(spec.window.weekdays) == 7:
-            return gap, 0
-        days_off = off_between(spec.window, spec.calendar, last + ONE_DAY, day - ONE_DAY)
+        days_off = off_between(
+            spec.window, spec.calendar, last + ONE_DAY, day - ONE_DAY, zone(self.hist.timezone)
+        )
         return gap - days_off, days_off
 
     def idle_adjust(self, day: dt.date, reasons: list[str]) -> None:
@@ -565,7 +566,7 @@ class Walk:
                     reasons.append(f"held at the last healthy day's quota: {held}")
         elif health in ("ok", "unjudged"):
             self.last_healthy_quota = quota
-        shut = closed(spec.window, spec.calendar, day)
+        shut = closed(spec.window, spec.calendar, day, zone(self.hist.timezone))
         if self.hist.started is not None and day < self.hist.started:
             shut = f"not started until {self.hist.started}"  # a mailbox planned ahead
         if shut is not None:
@@ -1240,8 +1241,9 @@ class DayTables:
     mailbox of one policy and zone (:func:`day_tables`): a year's report asks each of them
     365,000 times for a few hundred distinct answers."""
 
-    def __init__(self, spec: PolicySpec) -> None:
+    def __init__(self, spec: PolicySpec, tz: str) -> None:
         self.spec = spec
+        self.tz = zone(tz)
         self.shut: dict[int, str | None] = {}
         self.fit: dict[tuple[int, int], int | None] = {}
         self.stage: dict[int, tuple[int, str, int]] = {}
@@ -1255,7 +1257,8 @@ class DayTables:
         got = self.shut.get(o, _MISSING)
         if got is _MISSING:
             spec = self.spec
-            got = self.shut[o] = closed(spec.window, spec.calendar, dt.date.fromordinal(o))
+            day = dt.date.fromordinal(o)
+            got = self.shut[o] = closed(spec.window, spec.calendar, day, self.tz)
         return got  # type: ignore[return-value]
 
     def fit_on(self, o: int, number: int, walk: Walk) -> int | None:
@@ -1289,7 +1292,7 @@ class DayTables:
 
 def day_tables(spec: PolicySpec, tz: str, min_interval: float) -> DayTables:
     """The :class:`DayTables` of a policy, zone and provider gap (one per report's group)."""
-    return _by_spec(_DAY_TABLES, spec, (tz, min_interval), lambda: DayTables(spec))
+    return _by_spec(_DAY_TABLES, spec, (tz, min_interval), lambda: DayTables(spec, tz))
 
 
 _DAY_TABLES: dict[tuple[Any, ...], tuple[PolicySpec, Any]] = {}
