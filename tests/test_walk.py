@@ -151,10 +151,12 @@ LONG_RUNS = st.lists(
 
 
 @st.composite
-def histories(draw, spans=SPANS, runs=RUNS) -> tuple[str, History, dt.datetime]:  # type: ignore[no-untyped-def]
+def histories(  # type: ignore[no-untyped-def]
+    draw, spans=SPANS, runs=RUNS, zones=ZONES, names=SPEC_NAMES
+) -> tuple[str, History, dt.datetime]:
     """A history drawn as a few runs of days (see :data:`RUNS`), expanded with per-day jitter
     from one drawn seed: few draws per example, and shrinking still shrinks the runs."""
-    tz = draw(st.sampled_from(ZONES))
+    tz = draw(st.sampled_from(zones))
     span = draw(spans)
     days = _days(span, draw(runs), draw(st.integers(0, 2**32 - 1)))
     if days and draw(st.booleans()):  # a long silence before recent days
@@ -162,7 +164,7 @@ def histories(draw, spans=SPANS, runs=RUNS) -> tuple[str, History, dt.datetime]:
         cut, gap = cut % len(days), dt.timedelta(days=gap)
         days = [c._replace(day=c.day - gap) if i < cut else c for i, c in enumerate(days)]
     now = instant(TODAY, draw(st.integers(0, 24 * 60 - 1)), tz)
-    name, started = draw(SPEC_NAMES), draw(STARTED)
+    name, started = draw(names), draw(STARTED)
     events = []
     n = draw(st.integers(0, 6))
     for kind, minutes, hours, after, before in draw(st.lists(EVENT, min_size=n, max_size=n)):
@@ -213,6 +215,11 @@ def memo_view(spec, hist: History, upto: dt.date, now: dt.datetime) -> History |
 # Health windows other than the presets' 7 days (None: the policy's own): the memo's lookback
 # is the window and one day, or the growth limit's 7 days, whichever is longer.
 WINDOWS = st.sampled_from([None, None, 1, 2, 3, 5, 6, 8, 10, 14])
+
+
+def with_hours(spec, hours):  # type: ignore[no-untyped-def]
+    """``spec`` with its ``[window]``'s hours replaced (its weekdays kept)."""
+    return dataclasses.replace(spec, window=dataclasses.replace(spec.window, ranges=hours))
 
 
 def with_window(spec, w: int | None):  # type: ignore[no-untyped-def]
@@ -662,11 +669,17 @@ def test_the_reports_stretches_are_the_day_by_day_walk(case):
     (:mod:`warmup.policy.steady`), lists every day as the day-by-day walk does and reaches
     the same state."""
     name, hist, now = case
-    spec = SPECS[name]
+    report_walk_is_day_walk(SPECS[name], hist, now)
+
+
+def report_walk_is_day_walk(spec, hist, now):  # type: ignore[no-untyped-def]
+    """Assert that the report's walk (sums as arrays, stretches in numpy) lists every day as the
+    day-by-day walk does and reaches the same state; return its rows and that state."""
     full, state = walk_timeline(spec, hist, now, explain=False)
     rows, rows_state = timeline_rows(spec, *as_report_reads(spec, hist, now))
     assert list(rows) == as_rows(full)
     assert rows_state == state
+    return rows, state
 
 
 @pytest.mark.parametrize("name", sorted(SPECS))
@@ -830,15 +843,11 @@ def test_rates_never_exceed_one_even_with_late_bounces():
 # rule fails too).
 
 
-def report_and_day_walk(spec, days, **more):  # type: ignore[no-untyped-def]
+def report_and_day_walk(spec, days, tz="UTC", **more):  # type: ignore[no-untyped-def]
     """The report's walk of ``days`` (sums as arrays, stretches in numpy) and the day-by-day
     walk, asserted equal; returns the rows, the final state and the days walked in stretches."""
-    hist = History("a@corp.example", "UTC", days=tuple(days), **more)
-    now = instant(TODAY, 600, "UTC")
-    full, state = walk_timeline(spec, hist, now, explain=False)
-    rows, rows_state = timeline_rows(spec, *as_report_reads(spec, hist, now))
-    assert list(rows) == as_rows(full)
-    assert rows_state == state
+    hist = History("a@corp.example", tz, days=tuple(days), **more)
+    rows, state = report_walk_is_day_walk(spec, hist, instant(TODAY, 600, tz))
     in_blocks = sum(len(p["ordinal"]) for p in rows.parts if isinstance(p, dict))
     return {r[0]: r for r in rows}, state, in_blocks
 
@@ -1199,3 +1208,70 @@ def test_a_weekday_years_idle_days_take_no_full_step(monkeypatch):
     rows, _ = timeline_rows(spec, *as_report_reads(spec, plain, now))
     assert set(steps) == {*weekend, TODAY}
     assert len(rows) == (TODAY - plain.days[0].day).days + 1
+
+
+# Zones whose clocks change within the long histories (from 2025 on), and policies whose windows
+# the clocks jump over whole on a spring-forward day (closed that day: New York and Berlin at
+# night, Havana at midnight) or cut (Lord Howe's half hour: open the real minutes left), and
+# read twice on a fall-back day (Berlin's 02:00-03:00).
+CLOCK_ZONES = ("America/New_York", "Europe/Berlin", "Australia/Lord_Howe", "America/Havana")
+CLOCK_SPECS = {
+    "night": with_hours(SPECS["default"], ((dt.time(2), dt.time(3)),)),
+    "night-working": with_hours(
+        SPECS["working-days"], ((dt.time(2), dt.time(2, 20)), (dt.time(2, 30), dt.time(2, 50)))
+    ),
+    "midnight": with_hours(SPECS["gentle"], ((dt.time(0), dt.time(0, 45)),)),
+}
+CLOCK_NAMES = st.sampled_from(sorted(CLOCK_SPECS))
+
+
+def clock_histories():  # type: ignore[no-untyped-def]
+    """Long histories in :data:`CLOCK_ZONES` under :data:`CLOCK_SPECS`: two years back or so,
+    across both kinds of clock change."""
+    return histories(st.integers(100, 700), LONG_RUNS, CLOCK_ZONES, CLOCK_NAMES)
+
+
+@pytest.mark.slow
+@PROPS
+@given(clock_histories())
+def test_the_reports_stretches_close_the_days_the_clocks_skip_the_window(case):
+    """The report's walk in numpy (:mod:`warmup.policy.steady`) and the day-by-day walk agree
+    on the days the clocks change: a window they jump over whole is closed that day in both."""
+    name, hist, now = case
+    report_walk_is_day_walk(CLOCK_SPECS[name], hist, now)
+
+
+@pytest.mark.slow
+@PROPS
+@given(st.lists(clock_histories(), min_size=1, max_size=4), st.integers(1, 130))
+def test_a_cold_batch_and_a_memo_walk_the_days_the_clocks_skip_the_window_alike(cases, back):
+    """A cold ``warmup quota`` of several such mailboxes in one batch, each one's replay in
+    runs and from a memo: each is its day-by-day walk."""
+    cold_in_one_batch(cases, CLOCK_SPECS)
+    for name, hist, now in cases:
+        spec = CLOCK_SPECS[name]
+        today = now.astimezone(ZoneInfo(hist.timezone)).date()
+        by_runs, memo = replay(spec, hist, today, today - dt.timedelta(days=back))
+        by_day, day_memo = replay(spec, hist, today, today - dt.timedelta(days=back), runs=False)
+        assert memo == day_memo and by_runs.state(today) == by_day.state(today)
+        view = memo_view(spec, hist, TODAY - dt.timedelta(days=back), now)
+        if view is not None:
+            assert evaluate(spec, view, now) == evaluate(spec, hist, now)
+
+
+@pytest.mark.parametrize("tz", ["America/New_York", "Europe/Berlin"])
+def test_a_year_of_night_sends_closes_the_spring_forward_day_in_numpy_too(tz):
+    """A year sent at night in a zone that changes its clocks, walked as a report walks it
+    (stretches in numpy) and day by day: the same rows, the spring-forward day closed in both
+    and not idle, the fall-back day open."""
+    spring = {"America/New_York": dt.date(2026, 3, 8), "Europe/Berlin": dt.date(2026, 3, 29)}[tz]
+    autumn = {"America/New_York": dt.date(2026, 11, 1), "Europe/Berlin": dt.date(2026, 10, 25)}[tz]
+    days = [
+        DayCounts(TODAY - dt.timedelta(days=k), 8, hard=int(k % 40 == 0))
+        for k in range(365, 0, -1)
+        if TODAY - dt.timedelta(days=k) != spring
+    ]
+    rows, _, in_blocks = report_and_day_walk(CLOCK_SPECS["night"], days, tz)
+    assert in_blocks >= 250, in_blocks
+    assert {dt.date.fromordinal(o) for o, r in rows.items() if r[9]} == {spring}  # closed
+    assert rows[spring.toordinal()][3] == 0 and rows[autumn.toordinal()][3] > 0  # quota
