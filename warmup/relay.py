@@ -755,13 +755,18 @@ def _answer(
     refused for good before (not sent again, each named in a 250: the client must know);
     ``told``: those of ``already`` refused at RCPT TO as suppressed, named in the 250 (the sendmail
     shim must not take that 550 for a recipient who never got the message)."""
+    from warmup.smtp import refused_sender, size_refused
+
     results = list(outcome.results.values())
     rejected = [r for r in results if r.outcome in ("hard", "soft", "block")]
+    # Released at RCPT TO, refused for good: its server refuses the message's size.
+    big = [r for r in results if size_refused(r)]
     sent = outcome.sent
     if sent:
         # A recipient throttled at RCPT while the data went on to the others (CHUNKING): not
         # sent, its slot given back; named like a refused one, so the client knows.
-        # So is one past the server's limit of recipients per message (452, or 552 5.5.3).
+        # So is one past the server's limit of recipients per message (452, or 552 5.5.3),
+        # and one whose server refuses the message's size (552 5.3.4: not deferred).
         rejected += [r for r in results if r.outcome == "released" and r.code]
         # the temporary ones first: a reply is cut at 400 characters, and a client (the
         # sendmail shim) that sees one 4xx may retry, 75, where only 5xx is final, 65
@@ -781,7 +786,7 @@ def _answer(
             deferred=tuple(
                 r.recipient
                 for r in rejected
-                if r.outcome == "released" or (r.code and 400 <= r.code < 500)
+                if (r.outcome == "released" and r not in big) or (r.code and 400 <= r.code < 500)
             ),
         )
     if outcome.throttle:
@@ -800,8 +805,6 @@ def _answer(
             len(rejected),
             outcome.error,
         )
-    from warmup.smtp import refused_sender
-
     sender = refused_sender(outcome)
     if sender is not None:
         # For good: a 451 had the script retry every message for ever, each retry another
@@ -814,8 +817,23 @@ def _answer(
     # Given back by a 5xx that blamed others (the end of DATA's "550 5.1.1 <b@...>: User
     # unknown", warmup.smtp._blamed): nothing says their address is bad, and a retry reaches
     # them ('send' exits 75 for it). The server's 5xx had the client give them up with the rest.
-    spared = [r.recipient for r in results if r.outcome == "released" and (r.code or 0) >= 500]
+    spared = [
+        r.recipient
+        for r in results
+        if r.outcome == "released" and (r.code or 0) >= 500 and r not in big
+    ]
     blamed = [r for r in results if r.outcome in ("hard", "block")]
+    if big and not any(r.code and 400 <= r.code < 500 for r in results):
+        # For good, as the size refused at MAIL FROM or the end of DATA (a retry is refused
+        # again); a recipient refused for good besides it stays refused (suppressed if hard).
+        return Delivery(
+            reply_line(
+                552,
+                f"5.3.4 upstream: the server of {', '.join(r.recipient for r in big)} refuses "
+                f"the message's size ({big[0].code} {_ascii(big[0].text)}): make it smaller",
+            ),
+            len(rejected) + len(big),
+        )
     if spared and blamed:
         return Delivery(
             reply_line(

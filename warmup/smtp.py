@@ -436,6 +436,7 @@ class Session:
         envelope carries those recipients, and every recipient would read the header.
         """
         from warmup.bounces import classify_smtp_reply, is_throttle
+        from warmup.bounces.classify import refuses_size
 
         data = headers.without(data, headers.BLIND_FIELDS)
         smtp = self.smtp
@@ -500,7 +501,9 @@ class Session:
                         {**released, **results},
                         error=f"the server ended the session: {code} {text}",
                     )
-                elif too_many_recipients(code, text):  # the others still go: a retry, this one
+                elif too_many_recipients(code, text) or refuses_size(code, text):
+                    # the others still go: this one in a retry, or never (its server refuses
+                    # the message's size); no bounce either way
                     results[rcpt] = RcptResult(rcpt, "released", code, text)
                 else:
                     results[rcpt] = RcptResult(rcpt, classify_smtp_reply(code, text), code, text)
@@ -561,6 +564,7 @@ class Session:
         it goes with the last window), which releases them. A 421 ends the session: nothing
         after it is delivered."""
         from warmup.bounces import classify_smtp_reply, is_throttle
+        from warmup.bounces.classify import refuses_size
 
         smtp = self.smtp
         assert smtp is not None
@@ -622,9 +626,9 @@ class Session:
                 throttle = throttle or (code, text)
                 # released, but refused: the others may still get it (the relay names it)
                 results[rcpt] = RcptResult(rcpt, "released", code, text)
-            elif code == 421 or too_many_recipients(code, text):
-                # the server ends the session (whatever its words), or this recipient is past
-                # its limit per message: no bounce either way
+            elif code == 421 or too_many_recipients(code, text) or refuses_size(code, text):
+                # the server ends the session (whatever its words), this recipient is past its
+                # limit per message, or its server refuses the size: no bounce either way
                 results[rcpt] = RcptResult(rcpt, "released", code, text)
             else:
                 results[rcpt] = RcptResult(rcpt, classify_smtp_reply(code, text), code, text)
@@ -971,6 +975,19 @@ def too_many_recipients(code: int, text: str) -> bool:
     of the recipient's: not sent, and no bounce (a soft one counted in the mailbox's bounce rate
     for each recipient past the limit)."""
     return 400 <= code < 600 and _TOO_MANY.search(text) is not None
+
+
+def size_refused(result: RcptResult) -> bool:
+    """Whether ``result`` is its recipient's server refusing the message's size for good (RFC
+    1870: "552 5.3.4" at RCPT TO, the SIZE declared with MAIL FROM over that mailbox's limit):
+    released, no bounce, but the same message never reaches it, so it is not to be sent again."""
+    from warmup.bounces.classify import refuses_size
+
+    return (
+        result.outcome == "released"
+        and result.code is not None
+        and refuses_size(result.code, result.text or "")
+    )
 
 
 def _hello(smtp: smtplib.SMTP) -> str:

@@ -514,17 +514,23 @@ def classify_smtp_reply(code: int, text: str) -> str:
 # RFC 3463 5.3.4 "message too big for system", 5.2.3 "message length exceeds administrative
 # limit": whatever words come with them.
 _SIZE_STATUS = re.compile(r"\b5\.(?:3\.4|2\.3)\b")
+# RFC 3463 5.2.2 "mailbox full", or words of a full mailbox or its quota: the recipient's, even
+# when they speak of size ("552 5.2.2 <x@y>: message size exceeds remaining quota").
+_FULL = re.compile(r"\b5\.2\.2\b|quota|mailbox (?:is )?full", re.IGNORECASE)
 
 
 def refuses_size(code: int, text: str) -> bool:
     """Whether a live 5xx reply refuses the message's size for good: the same message will never
     go (a soft bounce, not the recipient's fault, but no retry). By its status, or, as Exim's
     "552 Message size exceeds maximum permitted" has none, by the words a message too big is
-    read by (RFC 5321's bare 552 may be a full mailbox: not)."""
+    read by. Not a full mailbox (RFC 5321's bare 552 may be one; 5.2.2, a quota): the
+    recipient's soft bounce, which may have room tomorrow."""
     if not 500 <= code < 600:
         return False
     if _SIZE_STATUS.search(text):
         return True
+    if _FULL.search(text):
+        return False
     return decide(extract_status(text), str(code), text).reason == "mesgtoobig"
 
 

@@ -684,8 +684,10 @@ def _send_one(
     for rcpt in gone:
         click.echo(f"{rcpt}: refused for good by the first attempt; not sent again", err=True)
     if too_big:
+        servers = "The server of" if len(too_big) == 1 else "The servers of"
+        refuse = "refuses" if len(too_big) == 1 else "refuse"
         click.echo(
-            f"The server refuses this message's size for good ({', '.join(too_big)}): sent "
+            f"{servers} {', '.join(too_big)} {refuse} this message's size for good: sent "
             f"again it is refused again; make it smaller (a link instead of an attachment?)",
             err=True,
         )
@@ -738,16 +740,13 @@ def _send_one(
 
 
 def _too_big(results: dict[str, Any]) -> list[str]:
-    """The recipients whose soft refusal refused the message's size for good (a 5xx such as
-    "552 5.3.4"): the same message would be refused again, each try taking a slot, so they exit
-    65, not 75 (which tells a script to try later), and are not told to send it again."""
-    from warmup.bounces.classify import refuses_size
+    """The recipients whose server refused the message's size for good at RCPT TO ("552
+    5.3.4": :func:`warmup.smtp.size_refused`): released, but the same message would be refused
+    again, so they exit 65, as a recipient refused for good does, not 75 (which tells a script
+    to try later), and are not told to send it again."""
+    from warmup.smtp import size_refused
 
-    return [
-        r
-        for r, v in results.items()
-        if v.outcome == "soft" and v.code is not None and refuses_size(v.code, v.text or "")
-    ]
+    return [r for r, v in results.items() if size_refused(v)]
 
 
 def _retry_of_own(

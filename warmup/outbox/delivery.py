@@ -391,8 +391,13 @@ class Delivery:
             return self._wait(msg, min(waits), "; ".join(whys)[:500])
         self._record(gate, msg, box)  # the slots' "sent" now: the outbox never says more
         outcomes = _outcomes(report, rcpts)
-        state, again = fate(_too_big_is_final(report, outcomes))
+        final = _too_big_is_final(report, outcomes)
+        state, again = fate(final)
         reply = _reply(report)
+        # Of unknown fate, it waits for a person: those whose server refused its size leave it
+        # (their slots, released, do not say so: marked sent, or recovered, it went to them
+        # again, to be refused again).
+        kept = [r for r in rcpts if final[r] != "too big"] if state == "unknown" else []
         if report.error is not None and "unknown" in outcomes.values():
             # The connection broke under the data: this message waits for a person, and the
             # next one would too (a content filter that times out, a proxy cutting uploads
@@ -407,7 +412,10 @@ class Delivery:
             f"to {some(rcpts)}: {reply}"
         )
         # A try made, this one included: TRIES of a message sent at once is 1, not 0.
-        return self._settle(msg, state, reply=reply, sent_by=box.id, attempt=True)
+        narrowed = kept if len(kept) < len(rcpts) else None
+        return self._settle(
+            msg, state, reply=reply, sent_by=box.id, attempt=True, recipients=narrowed
+        )
 
     def _suppressed(
         self, msg: OutboxRow, rcpts: list[str], exc: Suppressed, now: dt.datetime
@@ -772,21 +780,19 @@ def _fault_code(fails: list[WarmupError]) -> int:
 
 
 def _too_big_is_final(report: object, outcomes: dict[str, str]) -> dict[str, str]:
-    """``outcomes`` with each soft recipient whose reply refused the message's size for good
+    """``outcomes`` with each recipient whose reply refused the message's size for good
     (:func:`~warmup.bounces.classify.refuses_size`) no longer to be retried: the message then
-    ends as bounced for them. The bounce is soft (not the recipient's fault, nothing to
-    suppress), but the same message will never go; retried, it took a slot at every try until
-    it expired."""
+    ends for them as for a recipient refused for good (``bounced`` when nobody got it, else
+    ``sent``). A soft bounce (not the recipient's fault, nothing to suppress), or, refused at
+    RCPT TO (:func:`~warmup.smtp.size_refused`), no bounce at all; but the same message will
+    never go: retried, it took a slot (or its upload) at every try until it expired."""
     results = getattr(report, "results", {})
     out = dict(outcomes)
     for r, o in outcomes.items():
         got = results.get(r)
-        if (
-            o == "soft"
-            and got is not None
-            and got.code is not None
-            and refuses_size(got.code, got.text or "")
-        ):
+        if got is None or o not in RETRYABLE or got.code is None:
+            continue
+        if refuses_size(got.code, got.text or ""):
             out[r] = "too big"  # not retryable: fate() calls the message bounced
     return out
 
