@@ -771,6 +771,9 @@ class Gate:
             headers.check_size(data)
             headers.check_nul(data)
             headers.check_line_length(data)
+            # An object's text, as bytes' (header_section): 8-bit and no UTF-8 with no charset
+            # named went out undeclared, mojibake to every recipient (UTF-8 is declared).
+            headers.check_flattened(data)
         else:
             data, rcpts = bytes(message), list(recipients or [])
         from warmup import smtp

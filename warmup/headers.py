@@ -236,6 +236,15 @@ def check_message(raw: bytes, found: list[Field], end: int) -> None:
             ) from None
 
 
+def check_flattened(raw: bytes) -> None:
+    """:func:`check_message` of the bytes an :class:`EmailMessage` object flattened to, read as
+    given bytes are (:func:`header_section`): an object a script built or parsed was never
+    read so, and its 8-bit text in another charset than UTF-8, naming none, went out
+    undeclared (:class:`MalformedBody` now, nothing reserved or queued)."""
+    found, end = fields(raw)
+    check_message(raw, found, end)
+
+
 @dataclass(frozen=True)
 class Text:
     """Text of a message that names no charset, so is read as us-ascii (RFC 2045 5.2): the

@@ -422,6 +422,7 @@ def _checked(
             headers.check_size(data)
             headers.check_nul(data)
             headers.check_line_length(data)
+            headers.check_flattened(data)  # an object's text, as bytes' (header_section)
         except DataError as exc:
             raise DataError(f"{label}: {exc}") from None
         if campaign is not None:  # without one, a message sent again may be meant
