@@ -62,7 +62,7 @@ from warmup.ledger import (
     utc,
 )
 from warmup.ledger.reads import BOUNCE_KINDS, EARLIEST_ZONE, stamped
-from warmup.ledger.values import MailboxExists
+from warmup.ledger.values import MailboxExists, MailboxRemoved
 from warmup.policy import Allowance, History, PlanDay, evaluate, load_policy, project
 from warmup.policy.engine import evaluate_steps
 from warmup.policy.plan import MailboxPlan, Plan, combine, plan_notes
@@ -444,7 +444,10 @@ def remove_mailbox(ledger: Ledger, address: str, force: bool = False) -> Removal
     box = ledger.mailbox(_address(address))
     # Its history counted under the lock the deletes run under: counted before, a send
     # recorded in between (the new mailbox's first) was deleted without --force.
-    cancelled = ledger.remove_mailbox(box.address, force, history=force)
+    try:
+        cancelled = ledger.remove_mailbox(box.address, force, history=force)
+    except MailboxNotFound:  # found just now: another remove's (SQLite: under its write lock)
+        raise MailboxRemoved(box.address) from None
     try:
         secrets = {credentials.SERVICE: "password", oauth.SERVICE: "OAuth login"}
         return Removal(cancelled, credentials.forget_all(box.address, secrets), None)

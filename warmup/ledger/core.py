@@ -675,7 +675,9 @@ class Ledger(
         or bounces."""
         with self.write() as conn:
             box = self._mailbox(conn, address)
-            self._lock_mailboxes(conn, [box.id])
+            # Removed while this waited for its row (another host's remove): said so, as a
+            # second "Removed" removed nothing.
+            self._lock_present(conn, [box])
             self._lock_name(conn, target_lock("mailbox", box.id))  # see enqueue
             sends, bounces = _history_counts(conn, box.id)
             if (sends or bounces) and not history:
