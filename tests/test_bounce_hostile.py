@@ -21,7 +21,7 @@ from warmup.bounces import parse_bounces
 from warmup.bounces.formats import MAX_BOUNDARY, MAX_CONTAINERS, reparse_inline_mime
 from warmup.bounces.identity import bounce_key, read_report
 from warmup.bounces.imap import record_batch
-from warmup.bounces.parse import _to_message
+from warmup.bounces.message import to_message
 from warmup.ledger import BounceIn, open_ledger
 
 pytest_plugins = ["tests.pgkit"]  # ledger_url: a test that runs on SQLite and PostgreSQL
@@ -59,7 +59,7 @@ def _multiparts(msg: Message) -> int:
 
 def test_deep_nesting_is_cut_to_a_bounded_number_of_multiparts() -> None:
     raw = _report(_nested(500)).encode()
-    msg = _to_message(raw)
+    msg = to_message(raw)
     assert msg is not None
     assert _multiparts(msg) <= MAX_CONTAINERS
     # What comes before the nesting is read as ever.
@@ -72,7 +72,7 @@ def test_deep_nesting_in_an_inline_reparse_is_cut_too() -> None:
         "--report1\nContent-Type: message/delivery-status\n\nStatus: 5.1.1\n\n--report1\n"
         + _nested(300)
     )
-    msg = _to_message((HEAD + "\n" + body).encode())
+    msg = to_message((HEAD + "\n" + body).encode())
     assert msg is not None and not msg.is_multipart()
     reparsed = reparse_inline_mime(msg, body)
     assert reparsed is not None
@@ -222,7 +222,7 @@ def test_python_codecs_that_are_no_mail_charset_are_not_used() -> None:
 
 def test_rfc2231_boundary_in_a_python_codec_is_read_as_ascii() -> None:
     raw = _report("").replace('boundary="R"', "boundary*=punycode''R-x").replace("--R", "--R-x")
-    msg = _to_message(raw.encode())
+    msg = to_message(raw.encode())
     assert msg is not None and msg.get_boundary() == "R-x" and msg.is_multipart()
     [bounce] = parse_bounces(raw.encode())
     assert (bounce.recipient, bounce.status) == ("gone@example.net", "5.1.1")
@@ -236,10 +236,10 @@ def test_a_boundary_longer_than_any_mime_allows_is_none() -> None:
         HEAD + f'MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="{long}"\n\n'
         f"--{long}\nContent-Type: text/plain\n\nhello\n--{long}--\n"
     ).encode()
-    msg = _to_message(raw)
+    msg = to_message(raw)
     assert msg is not None and msg.get_boundary() is None and not msg.is_multipart()
     ok = "b" * 70
-    msg = _to_message(raw.replace(long.encode(), ok.encode()))
+    msg = to_message(raw.replace(long.encode(), ok.encode()))
     assert msg is not None and msg.get_boundary() == ok and msg.is_multipart()
 
 

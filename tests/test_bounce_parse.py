@@ -14,7 +14,8 @@ import pytest
 from bounce_scores import CORPUS, Figures, Summary, corpus_rows, score_file
 
 from warmup.bounces import parse_bounces
-from warmup.bounces.parse import _parse, _to_message
+from warmup.bounces.message import to_message
+from warmup.bounces.parse import _parse
 
 THRESHOLD = 0.95
 
@@ -76,7 +77,7 @@ def _evaluate() -> Results:
         res.files += 1
         try:
             # The internal parser, without parse_bounces' safety net, must not raise either.
-            _parse(_to_message(raw))
+            _parse(to_message(raw))
         except Exception as exc:
             res.errors.append(f"{name}: {type(exc).__name__}: {exc}")
         got = parse_bounces(raw)

@@ -147,7 +147,7 @@ def test_a_block_whose_lines_are_no_patterns_alone_is_searched_whole() -> None:
     ]
 
 
-# The code patterns as first written (look-behind first); classify's and parse's forms put it
+# The code patterns as first written (look-behind first); classify's and notices' forms put it
 # after the first digit, which lets the engine skip to the next candidate digit.
 _WRITTEN = {
     "status": r"(?<![\d.])(?<![A-Za-z_]-)([245])\.(\d{1,3})\.(\d{1,3})(?![\d.])",
@@ -157,7 +157,7 @@ _WRITTEN = {
 _REWRITTEN = {
     "status": classify_module._STATUS_RE,
     "reply-status": classify_module._REPLY_STATUS_RE,
-    "code": importlib.import_module("warmup.bounces.parse")._CODE_RE,
+    "code": importlib.import_module("warmup.bounces.notices")._CODE_RE,
 }
 CODE_TEXTS = st.lists(
     st.sampled_from(["2", "4", "5", "0", "1", ".", "-", " ", "a", "x-", "#", "\n", "550", "5.1.1"]),
@@ -272,7 +272,7 @@ def test_header_addresses_are_those_of_get_all() -> None:
     assert seen > 250
 
 
-_parse = importlib.import_module("warmup.bounces.parse")
+_message = importlib.import_module("warmup.bounces.message")
 HEADER_TEXTS = st.lists(
     st.sampled_from(
         ["From: a@b.example\n", "To: <c@d.example>,\n", " e@f.example\n", "\tx\n", "\n", "\r\n"]
@@ -291,5 +291,5 @@ def test_the_returned_headers_are_read_as_from_the_whole_copy(text: str) -> None
     # the lines after a marker line, less the blank ones before the headers (Exim's, qmail's)
     marked = text[:1] in "-[" or not re.match(r"[!-9;-~]+:", text)
     whole = text.split("\n", 1)[-1].lstrip("\r\n") if marked else text
-    cut = _parse._header_block(_parse._skip_marker(text))
-    assert cut.items() == _parse._header_block(whole).items()
+    cut = _message.header_block(_message.skip_marker(text))
+    assert cut.items() == _message.header_block(whole).items()

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from warmup.words import printable
 
 from .formats import addresses
-from .parse import Bounce
+from .record import Bounce
 
 __all__ = ["Report", "bounce_key", "read_report", "report_key"]
 

@@ -51,7 +51,8 @@ from warmup.bounces.imapconn import (
 from warmup.bounces.imapconn import LoginFailed as LoginFailed
 from warmup.bounces.imapfolders import check_folder as check_folder
 from warmup.bounces.imapfolders import check_move_to, check_readable, move, quote, same_folder
-from warmup.bounces.parse import Bounce, capped, parse_bounces
+from warmup.bounces.parse import capped, parse_bounces
+from warmup.bounces.record import Bounce
 from warmup.errors import InvalidField, Unavailable, UsageError
 from warmup.instants import EARLIEST
 from warmup.ledger import BounceIn, Ledger, MailboxRow

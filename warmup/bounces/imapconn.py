@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from warmup import credentials
-from warmup.bounces.parse import MAX_INPUT
+from warmup.bounces.message import MAX_INPUT
 from warmup.errors import ConfigError, PermissionFailure, Unavailable
 from warmup.neterr import Opening, TimedReader, describe
 from warmup.words import printable, scrubbed

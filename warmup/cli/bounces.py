@@ -116,7 +116,7 @@ def sync(
     from warmup import logins, notify
     from warmup.bounces.imap import READ_BYTES, LoginFailed
     from warmup.bounces.imap import sync as run_sync
-    from warmup.bounces.parse import MAX_RECIPIENTS
+    from warmup.bounces.record import MAX_RECIPIENTS
     from warmup.providers import checklist_text, get_provider
 
     box = ledger.mailbox(address)

@@ -1,0 +1,134 @@
+"""``warmup bounces parse``'s reading of report files: each file (or standard input) read as a
+regular file, at most :data:`~warmup.bounces.message.MAX_INPUT` bytes of it, an mbox refused,
+and its bounces as JSON objects (:func:`parse_report`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+
+from .message import MAX_INPUT
+from .parse import capped, parse_bounces
+from .record import Bounce
+
+__all__ = ["parse_report"]
+
+
+def parse_report(paths: list[str], steps: bool = False) -> list[dict]:
+    """Parse files for ``warmup bounces parse --json``: one object per file.
+
+    Each bounce carries its ``reason`` and the ``rule`` that decided it, ``delayed`` (a delay
+    warning: not a failure, recorded but never counted) and ``original_recipient`` (the address
+    mailed, when the report names a forwarded-to one); ``steps=True`` adds the decision path
+    (``--explain``).
+
+    A file that cannot be read, or is no regular file (a named pipe would wait for a writer
+    for ever, ``/dev/zero`` never ends), has no bounces and an ``error`` saying why; of a
+    regular file only what the parser reads (:data:`MAX_INPUT` bytes) is read. A report that
+    lists more than :data:`~warmup.bounces.record.MAX_RECIPIENTS` failed recipients has the
+    first ones and ``"capped": true``.
+    """
+    out: list[dict] = []
+    for path in paths:
+        raw, error = _read_file(path)
+        order = (
+            "recipient",
+            "kind",
+            "reason",
+            "rule",
+            "status",
+            "reply",
+            "message_id",
+            "delayed",
+            "original_recipient",
+            "original_from",
+            "original_date",
+        )
+        found, cut = capped(parse_bounces(raw))
+        bounces = [
+            {**{k: getattr(b, k) for k in order}, "diagnostic": b.diagnostic}
+            | ({"redacted": True} if b.redacted else {})
+            | ({"steps": [*b.steps, _returned_step(b)]} if steps else {})
+            for b in found
+        ]
+        out.append(
+            {"file": path, "bounces": bounces}
+            | ({"error": error} if error else {})
+            | ({"capped": True} if cut else {})
+        )
+    return out
+
+
+def _returned_step(b: Bounce) -> str:
+    """What a sync checks a report against before it counts, as a step of ``--explain``."""
+    if not (b.original_from or b.original_date):
+        return "no returned original's From or Date: a sync matches it by " + (
+            "Message-ID" if b.message_id else "recipient and time alone"
+        )
+    # The Date is checked only where no send's own Message-ID decides (Matching._match).
+    near = (
+        " (or one sent without any, made near that Date)"
+        if b.message_id
+        else ", made near that Date"
+    )
+    said = ", ".join(
+        f"{name} {value}"
+        for name, value in (
+            ("From", b.original_from),
+            ("Message-ID", b.message_id),
+            ("Date", b.original_date),
+        )
+        if value
+    )
+    return (
+        f"the returned original says {said}: a sync counts it only against a send from that "
+        f"mailbox{', with that Message-ID' if b.message_id else ''}"
+        f"{near if b.original_date else ''}"
+    )
+
+
+def _read_file(path: str) -> tuple[bytes, str]:
+    """(the first :data:`MAX_INPUT` bytes of the regular file ``path``, or of standard input
+    for ``-``, "") or (b"", why not)."""
+    if path == "-":
+        return _read_stdin()
+    try:
+        # Non-blocking: opening a named pipe would wait for a writer.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        return b"", exc.strerror or "cannot be read"
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return b"", "not a regular file"
+        try:
+            data = f.read(MAX_INPUT)
+        except OSError as exc:
+            return b"", exc.strerror or "cannot be read"
+    return _unless_mbox(data)
+
+
+def _unless_mbox(data: bytes) -> tuple[bytes, str]:
+    if data.startswith(b"From ") and _MBOX_SEPARATOR.search(data):
+        # Read as one message, all but the first of its reports would be silently left out.
+        return b"", "an mbox of several messages; save each as a message file"
+    return data, ""
+
+
+def _read_stdin() -> tuple[bytes, str]:
+    """:func:`_read_file` of standard input: as of a file, only its first :data:`MAX_INPUT`
+    bytes (``< /dev/zero`` never ends)."""
+    import sys
+
+    if sys.stdin is None:  # closed ('<&-'): Python has no sys.stdin
+        return b"", "standard input is closed; pipe the message in, or give its file"
+    try:
+        return _unless_mbox(sys.stdin.buffer.read(MAX_INPUT))
+    except OSError as exc:
+        return b"", exc.strerror or "cannot be read"
+
+
+# A message of an mbox begins with a "From " line after a blank line ("From " at the start of
+# a line of a body is written ">From ").
+_MBOX_SEPARATOR = re.compile(rb"\n\r?\nFrom \S+ [^\n]*\d\d:\d\d")
