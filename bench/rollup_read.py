@@ -11,8 +11,8 @@ no ledger in use has.
 
 Timed, in rounds alternating the two layouts (each a file of its own, opened afresh each round):
 
-- quota: what ``warmup quota`` reads for 500 mailboxes without a walk memo (``sqlite_reads.
-  _array_days``'s statement: ``mailbox_id IN (...)``, days before today, by mailbox and day);
+- quota: what ``warmup quota`` reads for 500 mailboxes without a walk memo (``sqlite_days.
+  array_days``'s statement: ``mailbox_id IN (...)``, days before today, by mailbox and day);
 - report: every row by mailbox and day (a cold report, ``reports_sql._day_stats``);
 - send: 5,000 upserts of one day's rows (random mailboxes), a transaction each, as the gate
   bumps a mailbox's row with each reservation;

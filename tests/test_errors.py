@@ -1766,7 +1766,7 @@ def test_a_ledger_another_process_keeps_locked_is_busy_exit_75_and_untouched(
     import sys
 
     from tests.conftest import ledger_digest
-    from warmup.ledger import sqlite, sqlite_reads
+    from warmup.ledger import sqlite, sqlite_file
 
     assert run("mailbox", "add", "a@corp.example", "--provider", "exmail").exit_code == 0
     before = ledger_digest(ledger_path)
@@ -1784,7 +1784,7 @@ def test_a_ledger_another_process_keeps_locked_is_busy_exit_75_and_untouched(
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline() == "held\n"
-        for module in (sqlite, sqlite_reads):
+        for module in (sqlite, sqlite_file):
             monkeypatch.setattr(module, "BUSY_TIMEOUT_S", 0.3)
         res = run("mailbox", "add", "b@corp.example", "--provider", "exmail")
     finally:

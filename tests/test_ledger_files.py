@@ -251,7 +251,7 @@ def test_a_ledger_written_while_it_is_read_without_locks_is_refused_not_answered
     owner): each read checks the file did not change under it; one that did is refused, 75,
     try again, rather than answered from pages of two versions."""
     from warmup.ledger import open_ledger, open_reads
-    from warmup.ledger.sqlite_reads import LedgerBusy
+    from warmup.ledger.sqlite_file import LedgerBusy
 
     folder = read_only_folder
     readers = [open_reads(str(folder.db)), open_ledger(str(folder.db), create=False)]

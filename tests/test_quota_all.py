@@ -238,14 +238,14 @@ def test_a_batch_without_memos_is_walked_as_arrays_with_the_same_answers(tmp_pat
     step-backs, idle gaps, a pause and resume by hand, caps, late starts and two policies with
     health windows of different lengths; some mailboxes send every day (their days implied by
     the first and the count, not read)."""
-    from warmup.ledger import sqlite_reads
+    from warmup.ledger import sqlite_days, sqlite_history
 
     rng = random.Random(1115)
     ledger = open_ledger(str(tmp_path / "l.db"))
     ledger.store_policy("small", SMALL, None, replace=False)
     start, days = dt.date(2026, 5, 1), 170
     boxes = []
-    for k in range(sqlite_reads.ARRAYS_FROM + 4):
+    for k in range(sqlite_history.ARRAYS_FROM + 4):
         tz = ("Asia/Shanghai", "UTC", "America/Los_Angeles")[k % 3]
         box = api.add_mailbox(
             ledger,
@@ -285,7 +285,7 @@ def test_a_batch_without_memos_is_walked_as_arrays_with_the_same_answers(tmp_pat
     # for all of them (Reads.prepare); not for a batch whose memos are kept (below).
     assert prepares_numpy(tmp_path / "l.db", at)
     con = sqlite3.connect(tmp_path / "l.db")  # some read without their days (a row every day)
-    spans = sqlite_reads._spans(con.cursor(), [b.id for b in boxes], at.date().isoformat(), None)
+    spans = sqlite_days.day_spans(con.cursor(), [b.id for b in boxes], at.date().isoformat(), None)
     con.close()
     assert 0 < sum(n == last - first + 1 for n, first, last in spans.values()) < len(boxes)
 
@@ -398,13 +398,13 @@ def test_prepare_s_count_of_rows_decides_as_the_spans_do(tmp_path, short):
     """Reads.prepare counts a batch's rows only up to what reading it as arrays takes: the
     same decision as the spans the read itself goes by, on either side of the line (a mailbox
     of others' rows, days at and after the last one read, not counted)."""
-    from warmup.ledger import sqlite_reads
+    from warmup.ledger import sqlite_history
 
     ledger = open_ledger(str(tmp_path / "l.db"))
     ledger.close()
     con = sqlite3.connect(tmp_path / "l.db")  # foreign keys off: rows without their mailbox
-    cold = list(range(1, sqlite_reads.ARRAYS_FROM + 1))
-    need = sqlite_reads.ARRAYS_DAYS * len(cold)
+    cold = list(range(1, sqlite_history.ARRAYS_FROM + 1))
+    need = sqlite_history.ARRAYS_DAYS * len(cold)
     first = dt.date(2025, 1, 1)
     rows = [(1 + k % len(cold), first + dt.timedelta(days=k // len(cold))) for k in range(need)]
     rows = rows[: need - short]
@@ -417,8 +417,8 @@ def test_prepare_s_count_of_rows_decides_as_the_spans_do(tmp_path, short):
         )
     asks = [(None, dataclasses.make_dataclass("Ask", ["memo"])((7, 7))) for _ in cold]
     cur = con.cursor()
-    worth = sqlite_reads._arrays_worth(cur, asks, cold, "2026-01-01")
-    assert worth == (sqlite_reads._as_arrays(cur, asks, cold, "2026-01-01") is not None)
+    worth = sqlite_history.arrays_worth(cur, asks, cold, "2026-01-01")
+    assert worth == (sqlite_history.as_arrays(cur, asks, cold, "2026-01-01") is not None)
     assert worth == (short == 0)
     con.close()
 
@@ -461,17 +461,17 @@ def _blas_run(tmp_path: Path, blas: str | None) -> tuple[bool, int, int]:
     import subprocess
     import sys
 
-    from warmup.ledger import sqlite_reads
+    from warmup.ledger import sqlite_history
 
     path = tmp_path / "l.db"
     if not path.exists():
         ledger = open_ledger(str(path))
         boxes = [
             api.add_mailbox(ledger, f"m{k}@corp.example", "exmail")
-            for k in range(sqlite_reads.ARRAYS_FROM + 2)
+            for k in range(sqlite_history.ARRAYS_FROM + 2)
         ]
         ledger.close()
-        first, days = dt.date(2026, 1, 1), sqlite_reads.ARRAYS_DAYS + 20
+        first, days = dt.date(2026, 1, 1), sqlite_history.ARRAYS_DAYS + 20
         con = sqlite3.connect(path)
         with con:  # the rollup's rows, which the arrays are read from
             con.executemany(
@@ -522,10 +522,10 @@ def test_quota_for_many_starts_no_blas_threads(tmp_path):
     numpy's wheels) started a thread per core as it loaded (~45 ms of a cold command's CPU,
     for no matrix ever multiplied): the command's process has none; a user's own
     ``OPENBLAS_NUM_THREADS`` is kept."""
-    from warmup.ledger import sqlite_reads
+    from warmup.ledger import sqlite_history
 
     if (os.cpu_count() or 1) < 2:
         pytest.skip("one core: OpenBLAS starts no thread anyway")
-    n = sqlite_reads.ARRAYS_FROM + 2
+    n = sqlite_history.ARRAYS_FROM + 2
     assert _blas_run(tmp_path, None) == (True, 1, n)
     assert _blas_run(tmp_path, "2") == (True, 2, n)

@@ -104,7 +104,7 @@ DAY_STAT = (
 
 def test_the_cold_batch_reads_the_rollup_as_the_rows_say_in_any_order():
     """A memo-less batch's rollup is read a column of numbers per mailbox
-    (``sqlite_reads.day_table``): it is the row-at-a-time read's matrix exactly, by mailbox and
+    (``sqlite_days.day_table``): it is the row-at-a-time read's matrix exactly, by mailbox and
     day, whether or not an index hands the rows over in order, with days before 1970, counts
     past 32 bits, mailboxes without rows, mailboxes with a row every day (read without their
     days where the primary key hands the rows over in order), and a count SQLite stored as a
@@ -113,7 +113,7 @@ def test_the_cold_batch_reads_the_rollup_as_the_rows_say_in_any_order():
 
     import numpy as np
 
-    from warmup.ledger import sqlite_reads
+    from warmup.ledger import sqlite_days
 
     rng = random.Random(515)
     rows = []
@@ -141,21 +141,21 @@ def test_the_cold_batch_reads_the_rollup_as_the_rows_say_in_any_order():
         con.execute(DAY_STAT.format(key))
         con.executemany("INSERT INTO day_stat VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
         cur = con.cursor()
-        want = sqlite_reads.day_rows(cur, group, before)
+        want = sqlite_days.day_rows(cur, group, before)
         assert len(want) == sum(1 for r in rows if r[1] < before) > 200
-        got = sqlite_reads.day_table(cur, group, before)
+        got = sqlite_days.day_table(cur, group, before)
         assert got.dtype == np.int64 and np.array_equal(got, want)
         assert got[:, 1].min() < 0 and got[:, 2].max() > 2**31
         # the mailboxes with a row every day: without their days on the primary key only
-        assert sqlite_reads._in_key_order(cur, [5, 9, 41], before, None) == bool(key)
+        assert sqlite_days._in_key_order(cur, [5, 9, 41], before, None) == bool(key)
         for since in ("1970-01-01", "1970-05-01"):
             assert np.array_equal(
-                sqlite_reads.day_table(cur, group, before, since),
-                sqlite_reads.day_rows(cur, group, before, since),
+                sqlite_days.day_table(cur, group, before, since),
+                sqlite_days.day_rows(cur, group, before, since),
             )
         con.execute("UPDATE day_stat SET soft = 2.5 WHERE rowid = 9")
         con.execute("UPDATE day_stat SET hard = 1.5 WHERE mailbox_id = 41 AND day = '1970-06-01'")
         assert np.array_equal(
-            sqlite_reads.day_table(cur, group, before), sqlite_reads.day_rows(cur, group, before)
+            sqlite_days.day_table(cur, group, before), sqlite_days.day_rows(cur, group, before)
         )
         con.close()

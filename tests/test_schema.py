@@ -698,9 +698,9 @@ def test_an_older_rollup_is_kept_in_its_key_order(ledger_url):  # noqa: F811
     a ledger grows), upgrade with every row kept. On SQLite the table then keeps them in its
     key's order (WITHOUT ROWID: a mailbox's days together, not a page per few rows), and the
     cold ``quota``'s read of every day of a mailbox goes by that key alone, so that a mailbox
-    with a row for every day is read without its days (``sqlite_reads._in_key_order``);
+    with a row for every day is read without its days (``sqlite_days._in_key_order``);
     PostgreSQL's table is as it was. Sends are counted on it as before."""
-    from warmup.ledger import SendIn, sqlite_reads
+    from warmup.ledger import SendIn, sqlite_days
 
     ledger = open_ledger(ledger_url, migrate=False)
     ledger.migrate(upto="m017_bounce_report")
@@ -742,7 +742,7 @@ def test_an_older_rollup_is_kept_in_its_key_order(ledger_url):  # noqa: F811
             try:
                 sql = con.execute("SELECT sql FROM sqlite_master WHERE name = 'day_stat'")
                 assert sql.fetchone()[0].rstrip().endswith("WITHOUT ROWID")
-                assert sqlite_reads._in_key_order(con.cursor(), [1, 2], DAY.isoformat(), None)
+                assert sqlite_days._in_key_order(con.cursor(), [1, 2], DAY.isoformat(), None)
             finally:
                 con.close()
         box = ledger.mailbox("a@corp.example")

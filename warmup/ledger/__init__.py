@@ -145,7 +145,7 @@ def resolve_url(url: str | os.PathLike[str] | None = None) -> str:
     try:
         resolved = named.resolve()
     except (RuntimeError, OSError):  # a loop of symlinks (RuntimeError before Python 3.13)
-        from warmup.ledger.sqlite_reads import unusable
+        from warmup.ledger.sqlite_file import unusable
 
         raise unusable(named, OSError(errno.ELOOP, os.strerror(errno.ELOOP))) from None
     path = str(resolved).replace("%", "%25").replace("?", "%3F")

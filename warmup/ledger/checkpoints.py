@@ -31,7 +31,7 @@ import struct
 import threading
 from collections.abc import Callable
 
-from warmup.ledger.sqlite_reads import BUSY_TIMEOUT_S
+from warmup.ledger.sqlite_file import BUSY_TIMEOUT_S
 
 PAGES = 1_000  # SQLite's default wal_autocheckpoint
 LAG = 3  # the log's length, in ``pages``, at which the watched connection checkpoints itself

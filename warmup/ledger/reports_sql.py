@@ -313,7 +313,7 @@ _EPOCH = dt.date(1970, 1, 1).toordinal()
 # a mailbox id and a day ordinal as one integer: mailbox_id * _PACK + ordinal (above every day
 # ordinal: year 9999 is 3,652,059)
 _PACK = 1 << 23
-# the count columns in the order sqlite_reads.day_table gives them
+# the count columns in the order sqlite_days.day_table gives them
 _SQLITE_COLUMNS = ("sent", "hard", "soft", "block", "complaint")
 
 
@@ -350,12 +350,13 @@ def _sqlite_day_arrays(
     conn: Connection, mailbox_ids: Sequence[int], since: dt.date | None
 ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """:func:`_day_stat_arrays` on SQLite: each mailbox's columns as texts of numbers
-    (:func:`warmup.ledger.sqlite_reads.day_table`), read on the connection's own driver cursor,
+    (:func:`warmup.ledger.sqlite_days.day_table`), read on the connection's own driver cursor,
     in its transaction: a Python int per value and a tuple per row were most of a cold report's
     read of a year."""
     import numpy as np
 
-    from warmup.ledger.sqlite_reads import _CHUNK, day_table
+    from warmup.ledger.sqlite_days import day_table
+    from warmup.ledger.sqlite_file import CHUNK
 
     if not mailbox_ids:
         return {}
@@ -364,8 +365,8 @@ def _sqlite_day_arrays(
     cur: Any = conn.connection.cursor()  # the sqlite3 driver's
     try:
         parts = [
-            day_table(cur, ids[k : k + _CHUNK], since=None if since is None else since.isoformat())
-            for k in range(0, len(ids), _CHUNK)
+            day_table(cur, ids[k : k + CHUNK], since=None if since is None else since.isoformat())
+            for k in range(0, len(ids), CHUNK)
         ]
     finally:
         cur.close()

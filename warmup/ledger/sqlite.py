@@ -33,27 +33,26 @@ from warmup.ledger.core import Ledger, highest_id, pool_errors
 from warmup.ledger.gatepath import GatePolicy
 from warmup.ledger.imports import BOUNCE_COLUMNS, SendRow
 from warmup.ledger.schema import DATA_TABLES, KEPT_IDS, UTCDateTime
-from warmup.ledger.sqlite_gate import SQLiteGate, read_suppressed
-from warmup.ledger.sqlite_reads import (
+from warmup.ledger.sqlite_file import (
     BUSY_TIMEOUT_S,
     check_unchanged,
-    due_memos,
     empty_file,
-    keep_memos,
     ledger_fault,
-    prepare,
     private,
-    read_eras_naming,
-    read_histories,
-    read_mailbox,
-    read_mailboxes,
     read_only_uri,
-    read_policy_text,
-    read_policy_versions,
     setup_connection,
     storage_error,
     trigger_refusal,
     ts,
+)
+from warmup.ledger.sqlite_gate import SQLiteGate, read_suppressed
+from warmup.ledger.sqlite_history import due_memos, keep_memos, prepare, read_histories
+from warmup.ledger.sqlite_reads import (
+    read_eras_naming,
+    read_mailbox,
+    read_mailboxes,
+    read_policy_text,
+    read_policy_versions,
 )
 from warmup.ledger.values import Ask, MailboxRow, Snapshot
 from warmup.policy.walk import WalkState
@@ -173,7 +172,7 @@ class SQLiteLedger(Ledger):
             con.close()
         return [] if found == ["ok"] else found
 
-    # -- the quota path's reads, on the driver (:mod:`.sqlite_reads`, shared with SQLiteReads) --
+    # -- the quota path's reads, on the driver (shared with SQLiteReads: .sqlite_history) --
 
     @contextmanager
     def _raw_read(self) -> Iterator[sqlite3.Cursor]:
