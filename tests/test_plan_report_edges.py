@@ -540,12 +540,12 @@ _FILL_UP = """
 import os, resource, signal, sys
 from pathlib import Path
 
-from warmup import reports
+from warmup import api, reports
 from warmup.errors import UnwritableField
 from warmup.ledger import open_ledger
 
 out = Path(sys.argv[1])
-frame = reports.daily(open_ledger(os.environ["WARMUP_DB"]), at=reports.api.now_utc())
+frame = reports.daily(open_ledger(os.environ["WARMUP_DB"]), at=api.now_utc())
 reports.plot(frame, out)
 print(out.read_bytes().hex())
 # the disk fills up halfway through the next plot of it (a file may grow no further)

@@ -22,6 +22,7 @@ from tests.conftest import SH, at, ledger_digest
 from warmup import api, plots, reports
 from warmup.errors import UsageError
 from warmup.ledger import open_ledger
+from warmup.reports import output as report_output
 
 DAYS = pd.date_range("2026-10-01", periods=20, freq="D")
 THRESHOLDS = {
@@ -545,9 +546,9 @@ def test_the_default_plot_name_is_the_mailboxes_local_day(run, ledger_path, tmp_
 _WRITER = """
 import sys
 from pathlib import Path
-from warmup import reports
+from warmup.reports import output
 
-fd, temp = reports._temp_beside(Path(sys.argv[1]))
+fd, temp = output._temp_beside(Path(sys.argv[1]))
 import os
 os.write(fd, b"half a plot")
 print(temp, flush=True)
@@ -633,12 +634,12 @@ def test_a_one_day_history_and_a_lone_day_between_idle_days_show_their_quota():
 _CLEARER = """
 import sys
 from pathlib import Path
-from warmup import reports
+from warmup.reports import output
 
 target = Path(sys.argv[1]).resolve()
 print("clearing", flush=True)
 while True:
-    reports._clear_stale(target)
+    output._clear_stale(target)
 """
 
 
@@ -665,7 +666,7 @@ def test_a_plot_between_its_write_and_its_rename_is_not_cleared_by_another(tmp_p
         fig = _TinyFigure()
         for i in range(600):
             try:
-                reports._save_whole(fig, out)
+                report_output._save_whole(fig, out)
             except FileNotFoundError as exc:
                 pytest.fail(f"write {i + 1}: the plot's own temporary file was removed: {exc}")
             assert out.read_bytes() == b"\x89PNG\r\n\x1a\n a plot"

@@ -12,6 +12,7 @@ import pytest
 from tests.gatekit import cli
 from warmup import api, reports
 from warmup.ledger import open_ledger
+from warmup.reports import days as report_days
 
 BOX = "a@corp.example"
 SUNDAY = dt.datetime(2026, 11, 22, 10, 0, tzinfo=dt.UTC)
@@ -171,7 +172,7 @@ def test_a_report_leaves_the_cycle_collector_as_it_found_it(ledger_path: Path) -
             as it lets the collector run again on its way out)."""
             frame = sys._getframe(1)
             while frame is not None:
-                if frame.f_code.co_filename == reports.__file__:
+                if frame.f_code.co_filename == report_days.__file__:
                     if frame.f_code.co_name != "daily":
                         seen.append(frame.f_code.co_name)
                     return

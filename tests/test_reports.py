@@ -19,6 +19,7 @@ from tests.conftest import SH, at
 from warmup import api, reports
 from warmup.ledger import open_ledger
 from warmup.policy import timeline
+from warmup.reports import days as report_days
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "data" / "sample.csv"
@@ -450,7 +451,7 @@ def test_a_recorded_reason_never_contradicts_the_recorded_kind():
 
 
 def test_a_long_history_is_reported_as_the_walk_says(tmp_path: Path):
-    """More rollup rows than ``reports._FEW_DAYS`` take the report's numpy sums (issue #15):
+    """More rollup rows than ``report_days._FEW_DAYS`` take the report's numpy sums (issue #15):
     every day's quota, stage, warm-up day, health and rate is the policy walk's, uncached, cold
     and warm, with idle days, bounces and sends before the day the mailbox was marked started."""
     from warmup import policies
@@ -459,7 +460,7 @@ def test_a_long_history_is_reported_as_the_walk_says(tmp_path: Path):
 
     ledger = open_ledger(str(tmp_path / "long.db"))
     d0 = dt.date(2026, 6, 1)
-    days = reports._FEW_DAYS + 40
+    days = report_days._FEW_DAYS + 40
     box = api.add_mailbox(
         ledger, "long@corp.example", "exmail", timezone=SH, started=d0 + dt.timedelta(days=9)
     )
@@ -482,7 +483,7 @@ def test_a_long_history_is_reported_as_the_walk_says(tmp_path: Path):
     ).history
     expected, _ = walk_timeline(policies.resolve(ledger, box.policy), hist, now, explain=False)
     walked = [v for v in expected if v.date >= d0 + dt.timedelta(days=9)]
-    assert len(walked) > reports._FEW_DAYS
+    assert len(walked) > report_days._FEW_DAYS
     for cache in (False, True, True):  # uncached, cold (memos written), warm (from the memo)
         frame = reports.daily(ledger, at=now, cache=cache)
         got = frame[frame["date"] >= pd.Timestamp(walked[0].date)]
@@ -509,10 +510,10 @@ def test_many_mailboxes_in_one_report_are_each_as_alone(tmp_path: Path):
     policy.write_text(WORKING_DAYS_POLICY.replace("window_days = 7", "window_days = 3"))
     ledger = open_ledger(str(tmp_path / "many.db"))
     d0 = dt.date(2026, 6, 1)
-    last = d0 + dt.timedelta(days=reports._FEW_DAYS + 50)
+    last = d0 + dt.timedelta(days=report_days._FEW_DAYS + 50)
     plans = {  # address: (policy, first day, days, started)
-        "long@corp.example": ("exmail", 0, reports._FEW_DAYS + 50, d0 + dt.timedelta(days=9)),
-        "three@corp.example": (str(policy), 3, reports._FEW_DAYS + 40, None),
+        "long@corp.example": ("exmail", 0, report_days._FEW_DAYS + 50, d0 + dt.timedelta(days=9)),
+        "three@corp.example": (str(policy), 3, report_days._FEW_DAYS + 40, None),
         "short@corp.example": ("default", 90, 20, None),
         "empty@corp.example": ("gentle", 0, 0, None),
     }
@@ -552,7 +553,7 @@ def test_many_mailboxes_in_one_report_are_each_as_alone(tmp_path: Path):
     ledger.close()
 
 
-@pytest.mark.parametrize("days", [20, reports._FEW_DAYS + 30])
+@pytest.mark.parametrize("days", [20, report_days._FEW_DAYS + 30])
 def test_a_closed_day_is_reported_closed_as_quota_and_plan_say(tmp_path: Path, days: int):
     """A day the window does not open (a CN public holiday on exmail's policy, a day before the
     mailbox's start) is ``closed`` in the report as in ``warmup quota`` and ``warmup plan``

@@ -29,6 +29,7 @@ from warmup.ledger import timeline_cache as tc
 from warmup.ledger.copy import copy_ledger
 from warmup.ledger.schema import DAY_STAT
 from warmup.policy import walk_timeline
+from warmup.reports import days as report_days
 
 D0 = dt.date(2026, 10, 1)
 AT = at(D0 + dt.timedelta(days=40), 9)  # a morning 40 days in
@@ -144,13 +145,13 @@ def resumes(monkeypatch: pytest.MonkeyPatch) -> list[object]:
     """The memo (``History.memo``) every walk the report runs resumes from (None: walked from
     the first day)."""
     seen: list[object] = []
-    real = reports.timeline_checkpoint_steps
+    real = report_days.timeline_checkpoint_steps
 
     def spy(spec, hist, *args, **kwargs):  # type: ignore[no-untyped-def]
         seen.append(hist.memo)
         return real(spec, hist, *args, **kwargs)
 
-    monkeypatch.setattr(reports, "timeline_checkpoint_steps", spy)
+    monkeypatch.setattr(report_days, "timeline_checkpoint_steps", spy)
     return seen
 
 
