@@ -56,7 +56,8 @@ def test_a_killed_worker_not_yet_reaped_is_gone(pki, ssl_cert_env, monkeypatch, 
 # some sandboxes start a service): the pid numbers /proc lists are not this namespace's.
 _INNER = """
 import subprocess
-from warmup.outbox.worker import _alive
+from warmup.ledger.holders import alive as _alive, me
+assert me().start is None  # a reservation made here names no start: never judged by its pid
 gone = subprocess.Popen(["sleep", "60"])
 gone.kill()
 gone.wait()  # its number in the parent namespace is free: /proc has no entry under it

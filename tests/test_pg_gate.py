@@ -443,7 +443,9 @@ def test_the_read_gives_each_event_once(pg_url, tmp_path):  # noqa: F811
         with ledger.write() as conn:  # the memo as if walked with these events (they moved rev)
             conn.exec_driver_sql("UPDATE walk_memo SET rev = (SELECT rev FROM mailbox)")
         pg = gate._db
-        rows, _ = pg._read(["s@example.com", "s@example.com", "b@example.com"], "<b@x>", later, [])
+        rows, _, _ = pg._read(
+            ["s@example.com", "s@example.com", "b@example.com"], "<b@x>", later, []
+        )
         pg._pg.rollback()
     assert rows.memo is not None
     assert sorted((k, why) for k, _, _, why in rows.events) == [

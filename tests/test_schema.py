@@ -947,3 +947,63 @@ def test_an_older_ledgers_removals_are_judged_by_their_time_and_new_ones_by_the_
         assert api.soft_streaks(ledger, sends=2, days=0) == []
     finally:
         ledger.close()
+
+
+def test_an_older_ledgers_reservations_wait_for_the_expiry_and_new_ones_name_their_holder(
+    ledger_url,  # noqa: F811
+    tmp_path: Path,
+):
+    """m027: a slot an m026 ledger holds reserved names no holder (who held it is not known,
+    none is made up): it stays in flight until the gate's expiry, as before; a slot reserved
+    after the upgrade names this process."""
+    import os
+    import socket
+
+    from tests.gatekit import policy_file
+    from warmup import Gate
+    from warmup.errors import TempFail
+    from warmup.ledger import holders
+
+    box = "sales@corp.example"
+    now = dt.datetime.now(dt.UTC)
+    ledger = open_ledger(ledger_url, migrate=False)
+    ledger.migrate(upto="m026_removals_mark_the_last_send")
+    ledger.close()
+    ledger = open_ledger(ledger_url, migrate=False)
+    try:
+        api.add_mailbox(ledger, box, "exmail", policy=str(policy_file(tmp_path / "flat.toml")))
+        with ledger.write() as conn:  # a reservation as m026's warmup wrote it, a moment ago
+            md = sa.MetaData()
+            md.reflect(conn)
+            assert "holder_pid" not in md.tables["send"].c
+            conn.execute(
+                md.tables["send"].insert(),
+                [{"mailbox_id": ledger.mailbox(box).id, "recipient": "old@example.com",
+                  "message_id": "<old@x>", "at": now, "day": now.date(), "outcome": "reserved",
+                  "source": "gate", "key": "<old@x>|old@example.com"}],
+            )  # fmt: skip
+    finally:
+        ledger.close()
+
+    ledger = open_ledger(ledger_url)
+    try:
+        assert ledger.pending_migrations() == []
+        with pytest.raises(TempFail, match="the gate is sending 1 message for it now"):
+            ledger.remove_mailbox(box, force=True)
+        with Gate(box, ledger=ledger) as gate:
+            gate.reserve(["new@example.com"], "<new@x>", now=now).settle("released")
+            gate.reserve(["next@example.com"], "<next@x>", now=now)
+            with ledger.read() as conn:
+                got = conn.exec_driver_sql(
+                    "SELECT recipient, outcome, holder_host, holder_pid, holder_start FROM send"
+                    " ORDER BY recipient"
+                ).all()
+            assert [tuple(r) for r in got] == [
+                ("new@example.com", "released", socket.gethostname(), os.getpid(),
+                 holders.me().start),
+                ("next@example.com", "reserved", socket.gethostname(), os.getpid(),
+                 holders.me().start),
+                ("old@example.com", "reserved", None, None, None),
+            ]  # fmt: skip
+    finally:
+        ledger.close()

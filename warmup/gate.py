@@ -12,7 +12,8 @@
 behind ``warmup send ADDRESS -- COMMAND``, ``warmup sendmail`` and users' scripts all go through
 it. A reservation is committed before any SMTP traffic, one slot per recipient, with quota,
 pacing, suppression and pauses checked in the same transaction (:mod:`warmup.ledger.gatepath`); a
-crash leaves it counted (``reserved`` and, after :attr:`Gate.expiry`, ``unknown``). Leaving a
+crash leaves it counted (``reserved`` and, after :attr:`Gate.expiry`, ``unknown``; at once on
+this machine, once the process that reserved it is gone: :mod:`warmup.ledger.holders`). Leaving a
 ``reserve`` block without settling settles ``sent``, or ``unknown`` if the block raised: the
 message may have left.
 """

@@ -41,7 +41,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from warmup.errors import DataError, LedgerBusy, NotFound, TempFail
-from warmup.ledger import migrations
+from warmup.ledger import holders, migrations
 from warmup.ledger.history import Questions
 from warmup.ledger.imports import Imports
 from warmup.ledger.matching import send_day_of
@@ -697,13 +697,19 @@ class Ledger(
                 self._refuse_last_member(conn, box.id, box.address)
             # A message the gate reserved a slot for and is sending now (warmup send, a script's
             # relay, a library caller): its settlement, a hard bounce included, would find no
-            # row and be lost. A reservation older than the gate's expiry is a dead process's.
+            # row and be lost. A reservation older than the gate's expiry is a dead process's,
+            # and so is one whose process is gone from this host (warmup.ledger.holders).
             since = dt.datetime.now(dt.UTC) - IN_FLIGHT
-            flying = conn.execute(
-                sa.select(sa.func.count()).where(
-                    SEND.c.mailbox_id == box.id, SEND.c.outcome == "reserved", SEND.c.at >= since
+            flying = sum(
+                not holders.dead(h, pid, start)
+                for h, pid, start in conn.execute(
+                    sa.select(SEND.c.holder_host, SEND.c.holder_pid, SEND.c.holder_start).where(
+                        SEND.c.mailbox_id == box.id,
+                        SEND.c.outcome == "reserved",
+                        SEND.c.at >= since,
+                    )
                 )
-            ).scalar_one()
+            )
             if flying:
                 from warmup.words import plural
 

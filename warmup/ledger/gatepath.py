@@ -6,7 +6,10 @@ IMMEDIATE``; PostgreSQL the mailbox's row lock, taken first):
 
 1. the deferred "sent" settlements of earlier messages are written (:meth:`GateSession.sent`);
 2. ``now`` is read from the clock (under the lock, so reservations are stamped in order);
-3. reservations older than the expiry whose process died become ``unknown`` (still counted);
+3. reservations older than the expiry, and those whose process is gone from this host (see
+   :mod:`warmup.ledger.holders`), become ``unknown`` (still counted): once a minute, and when
+   this Message-ID's own slots hold one (a retry of a message whose sender died is told "may
+   already have reached" at once, not "is being sent right now" for 15 minutes);
 4. what the decision needs is read, O(1) in the length of the history: the mailbox's walk memo
    (when valid), the rollup's days from the memo's window to today, the last send (never one
    stamped after now + :data:`~warmup.ledger.core.CLOCK_SKEW`), the events not in the
@@ -41,6 +44,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from warmup.ledger import holders
 from warmup.ledger.reads import BOUNCE_KINDS, EARLIEST_ZONE, Reads
 from warmup.ledger.values import (
     BounceIn,
@@ -246,6 +250,13 @@ class GateSession(ABC):
             self._expired_at = now
             return True
         return False
+
+    @staticmethod
+    def _gone(held: Iterable[tuple[Any, Any, Any]]) -> list[int]:
+        """Which of this host's reservations ``held`` (id, holder's pid, holder's start) were
+        made by a process that is gone: step 3 settles them as it settles the expired ones."""
+        host = holders.me().host
+        return [int(sid) for sid, pid, start in held if holders.dead(host, pid, start)]
 
     def _history(self, rows: GateRows, now: dt.datetime, today: dt.date | None = None) -> History:
         """The engine's view of step 4's rows (today's counts from the rollup)."""

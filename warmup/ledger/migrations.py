@@ -898,6 +898,19 @@ def m026_removals_mark_the_last_send(conn: Connection) -> None:
     conn.exec_driver_sql("ALTER TABLE suppression_removal ADD COLUMN last_send_id INTEGER")
 
 
+@migration
+def m027_send_holder(conn: Connection) -> None:
+    """A slot names the process that reserved it (host name, pid, and its boot, PID namespace
+    and start time: :mod:`warmup.ledger.holders`), so that a reservation of a process gone from
+    this host (SIGKILL, the OOM killer) is settled at once rather than 15 minutes later. The
+    slots reserved before keep NULL: who held them is not known, and they wait for the expiry
+    as before."""
+    run = conn.exec_driver_sql
+    run("ALTER TABLE send ADD COLUMN holder_host VARCHAR")
+    run("ALTER TABLE send ADD COLUMN holder_pid INTEGER")
+    run("ALTER TABLE send ADD COLUMN holder_start VARCHAR")
+
+
 MIGRATIONS_TABLE = sa.Table(
     "warmup_migrations",
     sa.MetaData(),

@@ -36,6 +36,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from warmup.errors import DataError, NotFound, TempFail
+from warmup.ledger.holders import as_read
 from warmup.ledger.schema import BOUNCE, MAILBOX, OUTBOX, POOL, POOL_MEMBER, SEND, SUPPRESSION
 from warmup.ledger.values import (
     ID_MAX,
@@ -637,15 +638,19 @@ class OutboxStore:
         self, box: MailboxRow, message_id: str, recipients: Sequence[str]
     ) -> dict[str, tuple[int, str]]:
         """Recipient -> (id, outcome) of ``box``'s slots for ``message_id`` among
-        ``recipients`` (as a reservation reads them)."""
+        ``recipients`` (as a reservation reads them: a reservation of a process gone from
+        this host is ``unknown``, :func:`warmup.ledger.holders.as_read`)."""
+        s = SEND.c
         with self.read() as conn:
             return {
-                r: (i, o)
-                for r, i, o in conn.execute(
-                    sa.select(SEND.c.recipient, SEND.c.id, SEND.c.outcome).where(
-                        SEND.c.mailbox_id == box.id,
-                        SEND.c.message_id == message_id,
-                        SEND.c.recipient.in_(list(recipients)),
+                r: (i, as_read(o, *held))
+                for r, i, o, *held in conn.execute(
+                    sa.select(
+                        s.recipient, s.id, s.outcome, s.holder_host, s.holder_pid, s.holder_start
+                    ).where(
+                        s.mailbox_id == box.id,
+                        s.message_id == message_id,
+                        s.recipient.in_(list(recipients)),
                     )
                 )
             }

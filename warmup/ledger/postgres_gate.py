@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from warmup.errors import WarmupError
+from warmup.ledger import holders
 from warmup.ledger.gatepath import Decide, GatePolicy, GateRows, GateSession, Lean
 from warmup.ledger.reads import stamped
 from warmup.ledger.values import (
@@ -192,10 +193,20 @@ def _read_sql(domain_cap: bool, recipient_caps: bool) -> str:
     )
 
 
-_EXPIRE = (
-    "UPDATE send SET outcome = 'unknown', settled_at = %(now)s WHERE mailbox_id = %(mid)s "
-    "AND outcome = 'reserved' AND at < %(before)s"
+# Step 3: the mailbox's reservations past the expiry (``before``), and those of processes gone
+# from this host (``gone``: ids as comma-separated text), become ``unknown``; the statement
+# returns the rest of this host's reservations (id, holder's pid and start), whose holders the
+# gate then looks for (its snapshot is the one before the UPDATE: those it settles are left out).
+_GONE = "string_to_array(%(gone)s::text, ',')::bigint[]"
+_EXPIRE = f"""
+WITH x AS (
+    UPDATE send SET outcome = 'unknown', settled_at = %(now)s WHERE mailbox_id = %(mid)s
+    AND outcome = 'reserved' AND (at < %(before)s OR id = ANY({_GONE}))
 )
+SELECT id, holder_pid, holder_start FROM send WHERE mailbox_id = %(mid)s
+    AND outcome = 'reserved' AND holder_host = %(host)s AND at >= %(before)s
+    AND NOT id = ANY({_GONE})
+"""
 
 _ASIDE_SQL = (
     "UPDATE send SET key = key || '#' || id "
@@ -210,12 +221,14 @@ WITH u AS (
     FROM unnest(string_to_array(%(rcpts)s::text, ',')) WITH ORDINALITY AS t(r, n)
 ), ins AS (
     INSERT INTO send AS s (mailbox_id, recipient, message_id, at, day, outcome, settled_at,
-                           source, key)
-    SELECT %(mid)s, u.r, %(msgid)s, %(now)s, %(day)s, 'reserved', NULL, %(source)s, u.k
+                           source, key, holder_host, holder_pid, holder_start)
+    SELECT %(mid)s, u.r, %(msgid)s, %(now)s, %(day)s, 'reserved', NULL, %(source)s, u.k,
+           %(host)s, %(pid)s, %(start)s
     FROM u ORDER BY u.n
     ON CONFLICT (mailbox_id, key) DO UPDATE
         SET outcome = 'reserved', at = EXCLUDED.at, day = EXCLUDED.day, settled_at = NULL,
-            source = EXCLUDED.source
+            source = EXCLUDED.source, holder_host = EXCLUDED.holder_host,
+            holder_pid = EXCLUDED.holder_pid, holder_start = EXCLUDED.holder_start
         WHERE s.outcome = 'released'
     RETURNING s.id, s.recipient
 ), bump AS (
@@ -304,12 +317,21 @@ _PREPARED = {
                 "now": "timestamptz",
                 "day": "date",
                 "source": "text",
+                "host": "text",
+                "pid": "int",
+                "start": "text",
             },
             _RESERVE,
         ),
         (
             "warmup_gate_expire",
-            {"now": "timestamptz", "mid": "bigint", "before": "timestamptz"},
+            {
+                "now": "timestamptz",
+                "mid": "bigint",
+                "before": "timestamptz",
+                "gone": "text",
+                "host": "text",
+            },
             _EXPIRE,
         ),
     )
@@ -419,13 +441,13 @@ class PostgresGate(GateSession):
                 try:
                     if not self._prepared:
                         self._prepare()
-                    rows, held = self._read(recipients, message_id, clock(), pending, claim)
+                    rows, held, here = self._read(recipients, message_id, clock(), pending, claim)
                 except psycopg.errors.InvalidSqlStatementName:
                     # Something on the connection dropped them (DEALLOCATE ALL, DISCARD ALL):
                     # nothing ran, prepare them again and start over once.
                     self._pg.rollback()
                     self._prepare()
-                    rows, held = self._read(recipients, message_id, clock(), pending, claim)
+                    rows, held, here = self._read(recipients, message_id, clock(), pending, claim)
                 except psycopg.errors.FeatureNotSupported:
                     # "cached plan must not change result type": a column a statement returns
                     # changed its type since it was prepared (ALTER TABLE send ALTER id TYPE
@@ -433,7 +455,7 @@ class PostgresGate(GateSession):
                     # ran, prepare them all anew and start over once.
                     self._pg.rollback()
                     self._prepare(anew=True)
-                    rows, held = self._read(recipients, message_id, clock(), pending, claim)
+                    rows, held, here = self._read(recipients, message_id, clock(), pending, claim)
                 except psycopg.OperationalError:
                     if not (reused and self._pg.broken):
                         raise
@@ -441,7 +463,8 @@ class PostgresGate(GateSession):
                     # nothing of this transaction happened; once more on a new connection.
                     self._abort()
                     self._connect()
-                    rows, held = self._read(recipients, message_id, clock(), pending, claim)
+                    rows, held, here = self._read(recipients, message_id, clock(), pending, claim)
+                gone = self._gone_here(rows, here)
                 now = clock()  # under the lock: reservations are stamped in order
                 decision = decide(self._history(rows, now), rows.suppressed, now, rows.rev)
                 refusal = decision.refusal
@@ -460,6 +483,7 @@ class PostgresGate(GateSession):
                     source,
                     aside if refusal is None else None,
                     self._memo_to_keep(decision, rows.memo),
+                    gone,
                 )
             except BaseException:
                 self._abort()
@@ -469,6 +493,32 @@ class PostgresGate(GateSession):
         if refusal is not None:
             raise refusal
         return ids, now
+
+    def _gone_here(self, rows: GateRows, here: list[tuple[Any, ...]] | None) -> list[int]:
+        """The reservations of processes gone from this host, of those step 3 returned
+        (``here``; None: it did not run), which round trip 2 settles: when this Message-ID's
+        own slots hold a reservation, they are looked for now (one round trip more, rare), and
+        the slots read say ``unknown`` for those, as after the settlement."""
+        if here is None and any(o == "reserved" for _, o in rows.slots.values()):
+            values = self._expiry(dt.datetime.now(dt.UTC), "-infinity")  # settles nothing
+            here = self._rows(self._exchange([_step("warmup_gate_expire", values)])[0])
+        gone = self._gone(here or ())
+        for r, (i, o) in rows.slots.items():
+            if o == "reserved" and i in gone:
+                rows.slots[r] = (i, "unknown")
+        return gone
+
+    def _expiry(
+        self, now: dt.datetime, before: dt.datetime | str, gone: Sequence[int] = ()
+    ) -> dict[str, Any]:
+        """The values of step 3's statement."""
+        return {
+            "now": now,
+            "mid": self.box.id,
+            "before": before,
+            "gone": ",".join(map(str, gone)),
+            "host": holders.me().host,
+        }
 
     def _connect(self) -> None:
         """Check a connection out for this gate: in autocommit mode (the gate's statements say
@@ -580,17 +630,17 @@ class PostgresGate(GateSession):
         est: dt.datetime,
         pending: list[tuple[int, dt.datetime]],
         claim: Claim | None = None,
-    ) -> tuple[GateRows, bool]:
+    ) -> tuple[GateRows, bool, list[tuple[Any, ...]] | None]:
         """Round trip 1: BEGIN, the lock (under a domain cap, the domain's mailboxes' first),
         then in one statement the deferred settlements and step 4's reads (``est``: the clock
         before the lock, for the few filters that need a time: a moment early at most); and
         whether ``claim`` still holds (its outbox row then locked until COMMIT; True without
-        one)."""
+        one); and this host's reservations left by step 3 (None: it was not due)."""
         box, p = self.box, self.policy
         tz = box.timezone
         today = local_day(est, tz)
         values = {
-            "before": est - self.expiry,
+            **self._expiry(est, est - self.expiry),
             "claim_id": claim.message if claim is not None else None,
             "claim_worker": claim.worker if claim is not None else None,
             **_deferred(pending),
@@ -615,10 +665,13 @@ class PostgresGate(GateSession):
         # reservations left unsettled past the expiry are "unknown" before this one's read, as
         # on SQLite and the reference: a resend then hears "may already have reached", not
         # "is being sent right now"
+        expire = None
         if self._expire_due(est):
+            expire = len(steps)
             steps.append(_step("warmup_gate_expire", values))
         steps.append(_step(self._read_name, values))
         results = self._exchange(steps)
+        here = None if expire is None else self._rows(results[expire])
         locked = self._rows(results[lock])
         if not locked:  # removed (by another process or host) since this gate opened
             raise MailboxNotFound(box.address)
@@ -668,7 +721,7 @@ class PostgresGate(GateSession):
             else ({} if self.policy.domain_cap else None),
             stamp,
         )
-        return rows, held
+        return rows, held, here
 
     def _write(
         self,
@@ -679,19 +732,24 @@ class PostgresGate(GateSession):
         source: str,
         aside: list[int] | None,
         memo: WalkState | None,
+        gone: Sequence[int] = (),
     ) -> list[int]:
-        """Round trip 2: the reservation (``aside`` is None: refused), the memo, the COMMIT;
-        the new slots' ids in recipient order."""
+        """Round trip 2: the settlement of the ``gone`` holders' reservations, the
+        reservation (``aside`` is None: refused), the memo, the COMMIT; the new slots' ids in
+        recipient order."""
         box = self.box
         day = local_day(now, box.timezone)
         values: dict[str, Any] = {"mid": box.id, "now": now}
         steps = []
+        if gone:  # step 3's statement, for these alone
+            steps.append(_step("warmup_gate_expire", self._expiry(now, "-infinity", gone)))
         reserve = None
         if aside is not None:
             if aside:  # a deferred (4xx) slot stays counted; the retry takes a new one
                 values["aside"] = ",".join(str(sid) for sid in aside)
                 steps.append(_step(_ASIDE, values))
             values.update(rcpts=",".join(recipients), msgid=message_id, day=day, source=source)
+            values.update(zip(("host", "pid", "start"), holders.me(), strict=True))
             reserve = len(steps)
             steps.append(_step("warmup_gate_reserve", values))
             if day < self.ledger.real_today(box.timezone):  # a write on a past day (a test's clock)

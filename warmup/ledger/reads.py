@@ -67,6 +67,7 @@ MIGRATION_NAMES = (
     "m024_policy_events_say_what_was_in_force",
     "m025_suppression_removals",
     "m026_removals_mark_the_last_send",
+    "m027_send_holder",
 )
 
 

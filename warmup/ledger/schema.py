@@ -121,6 +121,12 @@ SEND = sa.Table(
     sa.Column("source", sa.String, nullable=False),
     # Message-ID|recipient (or @instant|recipient): recording is idempotent on it.
     sa.Column("key", sa.String, nullable=False),
+    # The process that reserved it (the gate's; NULL for a recorded send and one reserved before
+    # holders were kept): a reservation of a process gone from this host is settled at once, not
+    # at the expiry (warmup.ledger.holders).
+    sa.Column("holder_host", sa.String),
+    sa.Column("holder_pid", sa.Integer),
+    sa.Column("holder_start", sa.String),
     sa.UniqueConstraint("mailbox_id", "key", name="uq_send_key"),
     sa.Index("ix_send_mailbox_at", "mailbox_id", "at"),
     # Only the slots still reserved (a handful): what the gate's expiry looks for, without

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from warmup.errors import WarmupError
+from warmup.ledger import holders
 from warmup.ledger.checkpoints import Checkpointer
 from warmup.ledger.gatepath import (
     Decide,
@@ -129,9 +130,15 @@ _DOMAIN_SENT = (
     "SELECT count(*) FROM send WHERE mailbox_id IN (SELECT id FROM mailbox WHERE "
     "address LIKE ?) AND at >= ? AND outcome != 'released'"
 )
+# Step 3 (SQLiteGate._expire): reservations older than the expiry, and those of processes gone
+# from this host (ids as ",1,2,"), become ``unknown``; _HELD_HERE reads this host's first.
 _EXPIRE = (
     "UPDATE send SET outcome = 'unknown', settled_at = ? WHERE mailbox_id = ? "
-    "AND outcome = 'reserved' AND at < ?"
+    "AND outcome = 'reserved' AND (at < ? OR instr(?, ',' || id || ',') > 0)"
+)
+_HELD_HERE = (
+    "SELECT id, holder_pid, holder_start FROM send WHERE mailbox_id = ? "
+    "AND outcome = 'reserved' AND holder_host = ?"
 )
 # A slot is named by its id and its mailbox's: a gate whose mailbox was removed (its slots with
 # it) must not settle a slot of another mailbox given one of those ids.
@@ -142,7 +149,8 @@ _SETTLE_SENT = (
 _CLAIMED = "SELECT 1 FROM outbox WHERE id = ? AND state = 'sending' AND claimed_by = ?"
 _INSERT = (
     "INSERT INTO send (mailbox_id, recipient, message_id, at, day, outcome, settled_at, "
-    "source, key) VALUES (?, ?, ?, ?, ?, 'reserved', NULL, ?, ?)"
+    "source, key, holder_host, holder_pid, holder_start) "
+    "VALUES (?, ?, ?, ?, ?, 'reserved', NULL, ?, ?, ?, ?, ?)"
 )
 _BUMP_SENT = (
     "INSERT INTO day_stat (mailbox_id, day, sent, hard, soft, block, complaint) "
@@ -341,8 +349,10 @@ class SQLiteGate(GateSession):
                 cur.executemany(_SETTLE_SENT, [(ts(at), sid, box.id) for sid, at in pending])
             now = clock()  # under the lock: reservations are stamped in order
             if self._expire_due(now):
-                cur.execute(_EXPIRE, (ts(now), box.id, ts(now - self.expiry)))
+                self._expire(cur, now)
             version, bad, slots = self._message_rows(cur, recipients, keys)  # slots as expired
+            if any(o == "reserved" for _, o in slots.values()) and self._expire(cur, now):
+                version, bad, slots = self._message_rows(cur, recipients, keys)
             today = now.astimezone(self._zone).date()  # local_day's, the zone looked up once
             domains = self._domains(cur, recipients, today) if self._counts_domains else None
             if seen is not None and seen.holds(version, now, today):
@@ -407,6 +417,14 @@ class SQLiteGate(GateSession):
         if refusal is not None:
             raise refusal
         return ids, now
+
+    def _expire(self, cur: sqlite3.Cursor, now: dt.datetime) -> int:
+        """Step 3: the mailbox's reservations past the expiry, and those of processes gone
+        from this host, become ``unknown``; how many."""
+        held = cur.execute(_HELD_HERE, (self.box.id, holders.me().host)).fetchall()
+        gone = f",{','.join(map(str, self._gone(held)))},"
+        cur.execute(_EXPIRE, (ts(now), self.box.id, ts(now - self.expiry), gone))
+        return cur.rowcount
 
     def _message_rows(
         self, cur: sqlite3.Cursor, recipients: Sequence[str], keys: list[str]
@@ -557,17 +575,19 @@ class SQLiteGate(GateSession):
                 "UPDATE send SET key = key || '#' || id WHERE id = ?", [(sid,) for sid in aside]
             )
         ids = []
+        me = holders.me()
         for rcpt, key in zip(recipients, keys, strict=True):
             sid, outcome = slots.get(rcpt, (None, ""))
             if sid is not None and outcome == "released":
                 cur.execute(
                     "UPDATE send SET outcome = 'reserved', at = ?, day = ?, "
-                    "settled_at = NULL, source = ? WHERE id = ?",
-                    (at, d, source, sid),
+                    "settled_at = NULL, source = ?, holder_host = ?, holder_pid = ?, "
+                    "holder_start = ? WHERE id = ?",
+                    (at, d, source, *me, sid),
                 )
                 ids.append(int(sid))
                 continue
-            cur.execute(_INSERT, (box.id, rcpt, message_id, at, d, source, key))
+            cur.execute(_INSERT, (box.id, rcpt, message_id, at, d, source, key, *me))
             ids.append(int(cur.lastrowid or 0))
         cur.execute(_BUMP_SENT, (box.id, d, len(ids)))
         # A write on a past day (a test's clock). Stamped by the ledger's own wall clock, ``day``
@@ -699,16 +719,16 @@ class SQLiteGateLedger(SQLiteReads):
         self, box: MailboxRow, message_id: str, recipients: Sequence[str]
     ) -> dict[str, tuple[int, str]]:
         """Recipient -> (id, outcome) of ``box``'s slots for ``message_id`` (as a reservation
-        reads them)."""
+        reads them: see :meth:`warmup.ledger.Ledger.message_slots`)."""
         if not recipients:
             return {}
         marks = ",".join("?" * len(recipients))
         with self._read() as cur:
             return {
-                r: (i, o)
-                for r, i, o in cur.execute(
-                    f"SELECT recipient, id, outcome FROM send WHERE mailbox_id = ? "
-                    f"AND key IN ({marks})",
+                r: (i, holders.as_read(o, *held))
+                for r, i, o, *held in cur.execute(
+                    f"SELECT recipient, id, outcome, holder_host, holder_pid, holder_start "
+                    f"FROM send WHERE mailbox_id = ? AND key IN ({marks})",
                     (box.id, *(f"{message_id}|{r}" for r in recipients)),
                 )
             }

@@ -40,10 +40,8 @@ their recovery.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import os
 import secrets
-import socket
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -54,6 +52,9 @@ from warmup.bounces.classify import refuses_size
 from warmup.errors import ConfigError, WarmupError
 from warmup.instants import now_utc
 from warmup.ledger import Ledger, PoolRow
+from warmup.ledger.holders import HOST as HOST
+from warmup.ledger.holders import PLACE as PLACE
+from warmup.ledger.holders import alive
 from warmup.ledger.values import MailboxNotFound, PoolNotFound
 from warmup.outbox.away import AWAY, cut_off, next_wait
 from warmup.outbox.bounces import BounceSync
@@ -67,57 +68,7 @@ from warmup.words import plural
 
 LEASE = dt.timedelta(minutes=15)  # a claim older than this, from another host, is abandoned
 POLL = 60.0  # seconds between looks at the outbox when nothing is due sooner
-HOST = socket.gethostname()  # shown to people; never trusted to tell two machines apart
-
-
-def _place() -> str:
-    """Where process ids mean the same thing as here: this boot of this kernel (its random
-    boot id) and this PID namespace (a container's own). Hostnames do not tell machines apart
-    (containers with host networking share the host's), nor pids containers. A short digest;
-    without a boot id (not Linux), the host name stands in for it."""
-    try:
-        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as f:
-            machine = f.read().strip()
-    except OSError:
-        machine = f"host {HOST}"
-    try:
-        ns = os.stat("/proc/self/ns/pid")
-        space = f"{ns.st_dev}:{ns.st_ino}"
-    except OSError:
-        space = ""
-    return hashlib.blake2b(f"{machine}|{space}".encode(), digest_size=6).hexdigest()
-
-
-PLACE = _place()
 FINAL = ("sent", "bounced", "unknown", "expired", "cancelled")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process: alive
-    # A zombie answers signal 0 too: a worker killed (kill -9, the OOM killer) under a parent
-    # that has not reaped it yet (a script's Popen, a supervisor that waits only at its own
-    # end) held its message 'sending' for the lease, 15 minutes, though it was dead.
-    try:
-        ours = os.readlink("/proc/self") == str(os.getpid())
-    except OSError:  # no /proc (not Linux): as signal 0 said
-        return True
-    if not ours:
-        # A /proc of another PID namespace ('unshare -p' without --mount-proc): its entry
-        # under this pid is another process's, or none, and a live peer was taken for gone.
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-    except FileNotFoundError:  # gone meanwhile
-        return False
-    except OSError:
-        return True
-    return stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3] != b"Z"
 
 
 # When the next message is due if each of its mailboxes is paused without an end (a pause
@@ -607,7 +558,7 @@ class Worker:
         says nothing here, whatever its host name), or its claim is older than the lease."""
         parts = worker.split(":")
         here = len(parts) == 4 and parts[2] == PLACE and parts[1].isdigit()
-        if here and not _alive(int(parts[1])):
+        if here and not alive(int(parts[1])):
             return True
         return claimed_at is None or now - claimed_at > self.lease
 
