@@ -118,17 +118,13 @@ def dead(host: str | None, pid: int | None, start: str | None) -> bool:
     if host != HOST or pid is None or start is None:
         return False
     place, _, ticks = start.rpartition(".")
-    if place != PLACE:
-        return False
-    if not alive(pid):
-        return True
-    if not _own_proc():
+    if place != PLACE or not _own_proc():  # a start was read from this /proc, or none
         return False
     try:
         stat = _stat(pid)
     except OSError:
         return False
-    return stat is None or stat[1].decode("ascii") != ticks
+    return stat is None or stat[0] == b"Z" or stat[1].decode("ascii") != ticks
 
 
 def as_read(outcome: str, host: str | None, pid: int | None, start: str | None) -> str:
