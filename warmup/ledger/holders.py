@@ -42,13 +42,21 @@ def _place() -> str:
 PLACE = _place()
 
 
+_OWN: tuple[int, bool] | None = None  # (pid, _own_proc()): a gate asks it for each holder
+
+
 def _own_proc() -> bool:
     """Whether /proc shows this PID namespace: a /proc of another one ('unshare -p' without
-    --mount-proc) has another process, or none, under a pid."""
-    try:
-        return os.readlink("/proc/self") == str(os.getpid())
-    except OSError:  # no /proc (not Linux)
-        return False
+    --mount-proc) has another process, or none, under a pid. Read once per process."""
+    global _OWN
+    pid = os.getpid()
+    if _OWN is None or _OWN[0] != pid:
+        try:
+            own = os.readlink("/proc/self") == str(pid)
+        except OSError:  # no /proc (not Linux)
+            own = False
+        _OWN = (pid, own)
+    return _OWN[1]
 
 
 def _stat(pid: int) -> tuple[bytes, bytes] | None:
