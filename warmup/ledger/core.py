@@ -700,16 +700,16 @@ class Ledger(
             # row and be lost. A reservation older than the gate's expiry is a dead process's,
             # and so is one whose process is gone from this host (warmup.ledger.holders).
             since = dt.datetime.now(dt.UTC) - IN_FLIGHT
-            flying = sum(
-                not holders.dead(h, pid, start)
-                for h, pid, start in conn.execute(
-                    sa.select(SEND.c.holder_host, SEND.c.holder_pid, SEND.c.holder_start).where(
-                        SEND.c.mailbox_id == box.id,
-                        SEND.c.outcome == "reserved",
-                        SEND.c.at >= since,
-                    )
-                )
+            reserved = (
+                SEND.c.mailbox_id == box.id,
+                SEND.c.outcome == "reserved",
+                SEND.c.at >= since,
             )
+            flying = conn.execute(sa.select(sa.func.count()).where(*reserved)).scalar_one()
+            if flying:  # (the common case, none, reads no holder)
+                s = SEND.c
+                holding = sa.select(s.holder_host, s.holder_pid, s.holder_start).where(*reserved)
+                flying = sum(not holders.dead(*h) for h in conn.execute(holding))
             if flying:
                 from warmup.words import plural
 
