@@ -36,18 +36,16 @@ from warmup.ledger.gatepath import (
     recipient_domains,
 )
 from warmup.ledger.reads import sibling_stamp, stamped
-from warmup.ledger.sqlite_reads import (
+from warmup.ledger.sqlite_file import (
     BUSY_TIMEOUT_S,
-    DOMAIN_DAYS,
-    SIBLINGS,
-    SQLiteReads,
     ledger_fault,
     parse_ts,
     setup_connection,
-    since_of,
     storage_error,
     ts,
 )
+from warmup.ledger.sqlite_history import DOMAIN_DAYS, SIBLINGS, since_of
+from warmup.ledger.sqlite_reads import SQLiteReads
 from warmup.ledger.values import (
     CLOCK_SKEW,
     Ask,

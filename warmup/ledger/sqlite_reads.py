@@ -50,16 +50,6 @@ from warmup.ledger.values import (
 )
 from warmup.policy.walk import WalkState
 
-# What warmup.ledger.sqlite_gate imports from here (with BUSY_TIMEOUT_S, parse_ts,
-# setup_connection and storage_error, used here too), defined in the modules this one was split
-# into: to go once sqlite_gate imports them from there.
-# isort: split
-from warmup.ledger.sqlite_file import ledger_fault as ledger_fault
-from warmup.ledger.sqlite_file import ts as ts
-from warmup.ledger.sqlite_history import DOMAIN_DAYS as DOMAIN_DAYS
-from warmup.ledger.sqlite_history import SIBLINGS as SIBLINGS
-from warmup.ledger.sqlite_history import since_of as since_of
-
 # -- the quota path's reads --------------------------------------------------------------------
 
 _MAILBOX_COLUMNS = (
