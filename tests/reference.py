@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 import sqlalchemy as sa
 
 from warmup.errors import WarmupError
+from warmup.ledger import holders
 from warmup.ledger.gatepath import Decide, GateRows, GateSession, recipient_domains
 from warmup.ledger.schema import COUNT_COLUMNS, DAY_STAT, EVENT, MAILBOX, SEND, SUPPRESSION
 from warmup.ledger.values import CLOCK_SKEW, day_start, local_day
@@ -47,12 +48,19 @@ class ReferenceGate(GateSession):
                 )
             now = clock()
             if self._expire_due(now):
+                # past the expiry, or held by a process gone from this host (holders.dead)
+                held = conn.execute(
+                    sa.select(
+                        SEND.c.id, SEND.c.holder_host, SEND.c.holder_pid, SEND.c.holder_start
+                    ).where(SEND.c.mailbox_id == box.id, SEND.c.outcome == "reserved")
+                ).all()
+                gone = [r.id for r in held if holders.dead(*r[1:])]
                 conn.execute(
                     SEND.update()
                     .where(
                         SEND.c.mailbox_id == box.id,
                         SEND.c.outcome == "reserved",
-                        SEND.c.at < now - self.expiry,
+                        sa.or_(SEND.c.at < now - self.expiry, SEND.c.id.in_(gone)),
                     )
                     .values(outcome="unknown", settled_at=now)
                 )
@@ -179,6 +187,8 @@ class ReferenceGate(GateSession):
                 .values(key=SEND.c.key + "#" + sa.cast(SEND.c.id, sa.String))
             )
         day = local_day(now, box.timezone)
+        me = holders.me()  # every reservation names its holder
+        holder = {"holder_host": me.host, "holder_pid": me.pid, "holder_start": me.start}
         ids = []
         for rcpt in recipients:
             sid, outcome = rows.slots.get(rcpt, (None, ""))
@@ -186,7 +196,14 @@ class ReferenceGate(GateSession):
                 conn.execute(
                     SEND.update()
                     .where(SEND.c.id == sid)
-                    .values(outcome="reserved", at=now, day=day, settled_at=None, source=source)
+                    .values(
+                        outcome="reserved",
+                        at=now,
+                        day=day,
+                        settled_at=None,
+                        source=source,
+                        **holder,
+                    )
                 )
                 ids.append(sid)
                 continue
@@ -202,6 +219,7 @@ class ReferenceGate(GateSession):
                         outcome="reserved",
                         source=source,
                         key=f"{message_id}|{rcpt}",
+                        **holder,
                     )
                     .returning(SEND.c.id)
                 ).scalar_one()
