@@ -48,13 +48,15 @@ class ReferenceGate(GateSession):
                 )
             now = clock()
             if self._expire_due(now):
-                # past the expiry, or held by a process gone from this host (holders.dead)
+                # past the expiry, or held by a process gone from this host (GateSession._gone)
                 held = conn.execute(
-                    sa.select(
-                        SEND.c.id, SEND.c.holder_host, SEND.c.holder_pid, SEND.c.holder_start
-                    ).where(SEND.c.mailbox_id == box.id, SEND.c.outcome == "reserved")
+                    sa.select(SEND.c.id, SEND.c.holder_pid, SEND.c.holder_start).where(
+                        SEND.c.mailbox_id == box.id,
+                        SEND.c.outcome == "reserved",
+                        SEND.c.holder_host == holders.me().host,
+                    )
                 ).all()
-                gone = [r.id for r in held if holders.dead(*r[1:])]
+                gone = self._gone(held)
                 conn.execute(
                     SEND.update()
                     .where(
