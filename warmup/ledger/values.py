@@ -15,7 +15,8 @@ from typing import Any, NamedTuple
 
 from warmup import addresses
 from warmup.errors import DataError, NotFound, TempFail
-from warmup.policy.walk import History, zone
+from warmup.instants import zone
+from warmup.policy.walk import History
 
 MATCH_WINDOW = dt.timedelta(days=30)
 # A clock a little ahead on another host may stamp a send slightly in the future; a row further

@@ -9,9 +9,9 @@ from warmup.policy.engine import (
     timeline,
     walk_timeline,
 )
+from warmup.policy.inputs import DayCounts, History, MailboxEvent, WalkState
 from warmup.policy.plan import MailboxPlan, Plan, PlanDay, project
 from warmup.policy.spec import PolicySpec, Stage, load_policy, parse_duration
-from warmup.policy.walk import DayCounts, History, MailboxEvent, WalkState
 
 __all__ = [
     "Allowance",

@@ -3,7 +3,8 @@
 :func:`evaluate` answers ``warmup quota`` and the gate; :func:`timeline` lists every past day as
 :func:`evaluate` saw it that morning (reports); :func:`warmup.policy.plan.project` continues the
 walk into the future (``warmup plan``). All three look at the one walk of
-:mod:`warmup.policy.walk`, where the rules live, so none of them can disagree with another.
+:mod:`warmup.policy.walk` (its rules in :mod:`warmup.policy.rules`), so none of them can
+disagree with another.
 
 Statuses, one vocabulary for every answer (quota, report, plan, JSON): ``ok``; ``hold`` (the
 ramp is held: bounces or complaints above the hold line); ``step_back`` (above the step-back
@@ -23,26 +24,14 @@ from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from warmup.instants import aware
+from warmup.instants import aware, zone
 from warmup.policy.calendar import fits, next_opening
+from warmup.policy.inputs import ONE_DAY, History, WalkState, current_pause, day_start, local
+from warmup.policy.rules import Verdict, mean_gap
 from warmup.policy.spec import PolicySpec
-from warmup.policy.walk import (
-    ONE_DAY,
-    DayRows,
-    DaySums,
-    History,
-    SummedWalk,
-    Verdict,
-    WalkState,
-    current_pause,
-    day_start,
-    drive,
-    local,
-    mean_gap,
-    start,
-    walk_to_steps,
-    zone,
-)
+from warmup.policy.summed import SummedWalk, drive
+from warmup.policy.tables import DayRows, DaySums
+from warmup.policy.walk import start, walk_to_steps
 
 
 @dataclass(frozen=True)
@@ -153,7 +142,7 @@ def evaluate(spec: PolicySpec, hist: History, now: dt.datetime) -> Allowance:
     """Where the mailbox stands at ``now`` (aware), and what it may send today, with reasons.
 
     The answer carries in :attr:`Allowance.memo` the walk's state at the start of yesterday, for
-    the ledger to keep (see :mod:`warmup.policy.walk`, "Memos"). A naive ``now`` is refused
+    the ledger to keep (see :mod:`warmup.policy.inputs`, "Memos"). A naive ``now`` is refused
     here: ``astimezone`` would read it as this machine's local time.
     """
     return drive(evaluate_steps(spec, hist, aware(now, "now")))
@@ -162,9 +151,9 @@ def evaluate(spec: PolicySpec, hist: History, now: dt.datetime) -> Allowance:
 def evaluate_steps(
     spec: PolicySpec, hist: History, now: dt.datetime
 ) -> Generator[Any, int, Allowance]:
-    """:func:`evaluate`, paused at each stretch of the walk (:func:`warmup.policy.walk.drive`):
+    """:func:`evaluate`, paused at each stretch of the walk (:func:`warmup.policy.summed.drive`):
     many mailboxes' answers at once walk their stretches together
-    (:func:`warmup.policy.walk.drive_all`)."""
+    (:func:`warmup.policy.summed.drive_all`)."""
     tz_zone = zone(hist.timezone)
     local_now = now.astimezone(tz_zone)
     today = local_now.date()
@@ -450,10 +439,10 @@ def timeline_rows(
 ) -> tuple[DayRows, WalkState]:
     """:func:`walk_timeline` without reasons, as columns (what a report reads): the same days,
     field for field, and the same state. Runs of ordinary days are walked by
-    :meth:`SummedWalk.run <warmup.policy.walk.SummedWalk.run>`, the others one by one as
+    :meth:`SummedWalk.run <warmup.policy.summed.SummedWalk.run>`, the others one by one as
     :func:`walk_timeline` does.
 
-    ``days``: the counts as :class:`~warmup.policy.walk.DaySums` (days before ``hist.started``
+    ``days``: the counts as :class:`~warmup.policy.tables.DaySums` (days before ``hist.started``
     left out) instead of ``hist.days``, which is then ignored: a report holds them as arrays and
     builds no :class:`DayCounts` per day."""
     rows, state, _ = timeline_checkpoint(spec, hist, now, days, checkpoint=None)
@@ -484,8 +473,8 @@ def timeline_checkpoint_steps(
     checkpoint: dt.date | None,
 ) -> Generator[Any, int, tuple[DayRows, WalkState, WalkState | None]]:
     """:func:`timeline_checkpoint`, paused at each stretch of the walk
-    (:func:`warmup.policy.walk.drive`): a report of many mailboxes walks their stretches
-    together, their rows filled as each one's own (:func:`warmup.policy.walk.drive_all`)."""
+    (:func:`warmup.policy.summed.drive`): a report of many mailboxes walks their stretches
+    together, their rows filled as each one's own (:func:`warmup.policy.summed.drive_all`)."""
     walk, day, today = _begin(spec, hist, now, False, days)
     rows = DayRows()
     back = None

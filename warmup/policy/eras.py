@@ -5,11 +5,11 @@
 reason names the policy it follows from then on and the one it followed before
 (:func:`policy_reason`: ``policy careful version 3 (was careful version 2)``). The walk starts
 under the policy the first such event says was in force and takes up each one as it replays
-the event (:meth:`warmup.policy.walk.Walk.apply_events`), so days already walked keep the
+the event (:meth:`warmup.policy.rules.Walk.apply_events`), so days already walked keep the
 verdicts they had: raising week 1 from 50 to 100 a day does not turn ten days that qualified at
 30 sends into ten that did not, nor send a mailbox on day 11 back to day 1. Pure, no I/O: the
 TOML texts of the stored versions the events name come with the history
-(:attr:`warmup.policy.walk.History.policy_texts`); a built-in preset is named without a version.
+(:attr:`warmup.policy.inputs.History.policy_texts`); a built-in preset is named without a version.
 A policy that cannot be had (an event written before events said what was in force, a version
 that no longer parses) is the mailbox's current one, as every day was judged before.
 """
@@ -28,7 +28,7 @@ from warmup.instants import zone
 from warmup.policy.spec import PolicySpec, load_policy, parse_policy_text, preset_names
 
 if TYPE_CHECKING:
-    from warmup.policy.walk import History, MailboxEvent
+    from warmup.policy.inputs import History, MailboxEvent
 
 # A policy's name (warmup.policies.NAME: no spaces), and its version if stored.
 _REF = r"([A-Za-z0-9][A-Za-z0-9._-]{0,63})(?: version ([1-9][0-9]{0,9}))?"

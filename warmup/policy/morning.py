@@ -25,21 +25,13 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from warmup.instants import zone
 from warmup.policy.calendar import ranges_on
 from warmup.policy.engine import gap_after
+from warmup.policy.inputs import ONE_DAY, DayCounts, History, WalkState, current_pause, day_start
+from warmup.policy.rules import SEVERITY, Walk
 from warmup.policy.spec import PolicySpec
-from warmup.policy.walk import (
-    ONE_DAY,
-    SEVERITY,
-    DayCounts,
-    History,
-    Walk,
-    WalkState,
-    current_pause,
-    day_start,
-    walk_to,
-    zone,
-)
+from warmup.policy.walk import walk_to
 
 
 def _key(spec: PolicySpec, hist: History, today: dt.date) -> tuple[Any, ...]:

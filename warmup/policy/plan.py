@@ -18,26 +18,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from warmup.instants import aware
+from warmup.instants import aware, zone
 from warmup.policy import eras
 from warmup.policy.calendar import fits, ranges_on
 from warmup.policy.engine import Allowance, _fmt_local, evaluate, pacing_text
-from warmup.policy.spec import PolicySpec
-from warmup.policy.walk import (
+from warmup.policy.inputs import (
     ONE_DAY,
     DayCounts,
     History,
     MailboxEvent,
-    Verdict,
-    Walk,
-    _s,
     current_pause,
     day_start,
-    mean_gap,
-    replay,
-    walk_to,
-    zone,
 )
+from warmup.policy.rules import Verdict, Walk, mean_gap
+from warmup.policy.spec import PolicySpec
+from warmup.policy.walk import replay, walk_to
 from warmup.words import plural
 
 
@@ -190,8 +185,8 @@ def _after_pause(
     if fit is None or fit >= planned or fit == 0:
         return (planned if fit is None else min(fit, planned)), (note,)
     return fit, (
-        f"{note}; from then, the window ({spec.window.describe()}) fits about {fit} "
-        f"send{_s(fit)} at {pacing_text(spec, walk.hist, v.number)} between sends",
+        f"{note}; from then, the window ({spec.window.describe()}) fits about "
+        f"{plural(fit, 'send')} at {pacing_text(spec, walk.hist, v.number)} between sends",
     )
 
 
@@ -240,8 +235,9 @@ def _today_left(
     if fit is None or fit >= remaining:
         return remaining, tuple(notes)
     notes.append(
-        f"the rest of today's window ({spec.window.describe()}) fits about {fit} send{_s(fit)} at "
-        f"{pacing_text(spec, hist, number)} between sends: {fit} of the {remaining} left"
+        f"the rest of today's window ({spec.window.describe()}) fits about "
+        f"{plural(fit, 'send')} at {pacing_text(spec, hist, number)} between sends: "
+        f"{fit} of the {remaining} left"
     )
     return fit, tuple(notes)
 
@@ -259,7 +255,7 @@ def _day_planned(walk: Walk, day: dt.date, v: Verdict) -> tuple[int, tuple[str, 
     fit = walk.capacity(day, spec.stages[v.number])
     if fit is not None and fit < min(v.quota, spec.domain_cap or v.quota):
         notes.append(
-            f"the window ({spec.window.describe()}) fits about {fit} send{_s(fit)} at "
+            f"the window ({spec.window.describe()}) fits about {plural(fit, 'send')} at "
             f"{pacing_text(spec, walk.hist, v.number)} between sends: {fit} of the {v.quota}"
         )
     return planned, tuple(notes)

@@ -6,7 +6,7 @@ healthy day's on a held day, 0 on a closed one). The volume depends on the warm-
 counts the qualifying days before: a sequential walk. But on most days it does not matter: in
 a stage of one volume (week 1's 50 a day, the open-ended last stage), or when the growth limit
 and the ceilings already keep the quota at or below every volume the stage has left. On such
-days every rule of :func:`warmup.policy.walk._fast_days` reads only the day's own numbers (its
+days every rule of :meth:`warmup.policy.summed.SummedWalk.run` reads only the day's own numbers (its
 health window, the busiest of the 7 days before it, its sends, whether the window opens) and
 two running values that prefix operations carry (the warm-up day: a cumulative sum; the last
 healthy quota: a forward fill). A year of a thousand mailboxes is 365,000 days, and a Python
@@ -16,7 +16,7 @@ loop over them was most of a first report's time.
 them as that loop does: the same rows, the same state and the same day to stop at
 (``tests/test_walk.py`` compares the two on random histories). A caller that computes the day
 sums as arrays (a report, with numpy) hands it to the walk with them
-(:attr:`~warmup.policy.walk.DaySums.stretches`); the walk never imports it, and the ``quota``
+(:attr:`~warmup.policy.tables.DaySums.stretches`); the walk never imports it, and the ``quota``
 command's walk never imports numpy.
 """
 
@@ -30,18 +30,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from warmup.policy.walk import (
-    GROWTH_DAYS,
-    STEADY_FROM,
-    DayRows,
-    DaySums,
-    idle_soonest,
-    slowest_share,
-)
+from warmup.policy.inputs import GROWTH_DAYS
+from warmup.policy.rules import slowest_share
+from warmup.policy.summed import STEADY_FROM, idle_soonest
+from warmup.policy.tables import DayRows, DaySums
 
 if TYPE_CHECKING:
     from warmup.policy.spec import PolicySpec
-    from warmup.policy.walk import DayTables, SummedWalk
+    from warmup.policy.summed import SummedWalk
+    from warmup.policy.tables import DayTables
 
 # Health words by code, in the order the codes below are given.
 _HEALTH = np.array(["ok", "unjudged", "hold"], dtype=object)
@@ -65,7 +62,7 @@ def _vector(tables: DayTables, key: Any, lo: int, hi: int, fill: Any, dtype: Any
 
 
 def _needed(qualify: float, could: np.ndarray) -> np.ndarray:
-    """:func:`~warmup.policy.walk.needed` of each value, by the same float operations."""
+    """:func:`~warmup.policy.rules.needed` of each value, by the same float operations."""
     return np.maximum(np.ceil(qualify * could - 1e-9), 1).astype(np.int64)
 
 
@@ -308,7 +305,7 @@ def _run_together(
 ) -> list[int]:
     """:meth:`Stretches.run` of each ``(stretches, o, last, rows)`` (their walks each their
     own, no domain cap, one :class:`Shared`, :class:`Rules` and
-    :class:`~warmup.policy.walk.DayTables` for all), the stretches' days one after the other
+    :class:`~warmup.policy.tables.DayTables` for all), the stretches' days one after the other
     in one set of arrays: every step of :meth:`Stretches.run`, each stretch's own values
     (its qualifying days, its last healthy quota, where the stage changes) taken per stretch
     from running sums and maxima over the whole set; the rows of those that ask for them (a
@@ -497,7 +494,7 @@ def _row_columns(
     paused: np.ndarray,
     shut: np.ndarray,
 ) -> dict[str, np.ndarray]:
-    """A stretch's report rows (:class:`~warmup.policy.walk.DayRows`' columns), of one stretch
+    """A stretch's report rows (:class:`~warmup.policy.tables.DayRows`' columns), of one stretch
     (:meth:`Stretches.run`) or of a set walked together (:func:`_run_together`): ``day`` the
     warm-up day (one past the qualifying days before), ``health`` the days' (hold, judged,
     bounce rate, complaint rate); a paused day's quota is 0."""
@@ -521,7 +518,7 @@ class Rules:
     batch (:class:`Shared`) at once: whether its health window is judged, its bounce and
     complaint rates, whether it holds, the quota but the stage's volume (``cap``), and the days
     a run stops at (``ends``: a pause, a step back, or the day after as many idle days in a row
-    as may step back or restart the ramp: :func:`~warmup.policy.walk.idle_soonest`), as
+    as may step back or restart the ramp: :func:`~warmup.policy.summed.idle_soonest`), as
     indices into the batch. Each is a function of the day's own numbers (and the days' before
     it: a gap seen across two mailboxes' days only ends a stretch where none starts, after
     a mailbox's first active day): a mailbox's are a slice of them. The idle days of shorter
@@ -583,7 +580,7 @@ class Shared:
 def array_sums(
     ordinals: np.ndarray, counts: np.ndarray, started: dt.date | None, window_days: int
 ) -> DaySums:
-    """:func:`warmup.policy.walk.day_sums` of a mailbox's rollup rows (day ordinals, count
+    """:func:`warmup.policy.tables.day_sums` of a mailbox's rollup rows (day ordinals, count
     matrix, in day order), in numpy: dense days, prefix sums, each day's health window and busiest of the
     :data:`GROWTH_DAYS` days before it (a sliding maximum). Days before ``started`` are left
     out, as the walk leaves them out."""
