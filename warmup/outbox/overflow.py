@@ -20,6 +20,7 @@ import os
 import shlex
 
 from warmup import credentials
+from warmup.endpoints import is_host, is_loopback
 from warmup.errors import ConfigError, DataError, InvalidField, Unavailable
 from warmup.instants import aware, now_utc
 from warmup.ledger import Ledger, Overflow, PoolRow
@@ -59,8 +60,6 @@ def check(
     host: str, port: int | None = None, security: str | None = None, user: str | None = None
 ) -> Overflow:
     """The channel these settings describe, or :class:`InvalidField` naming the one at fault."""
-    from warmup.api import _is_host, _is_loopback
-
     security = security or "ssl"
     if security not in SECURITIES:
         raise InvalidField(
@@ -70,11 +69,11 @@ def check(
             choices=", ".join(SECURITIES),
         )
     host = (host or "").strip()
-    if not _is_host(host):  # as a mailbox's --smtp-host, one host without a backup list
+    if not is_host(host):  # as a mailbox's --smtp-host, one host without a backup list
         raise InvalidField(
             "host", "{field} {host!r}: expected one host name or IP address", host=host
         )
-    if security == "none" and not _is_loopback(host):
+    if security == "none" and not is_loopback(host):
         raise InvalidField(
             "security",
             "{field} none sends the password in clear text: allowed only with a loopback "
