@@ -11,14 +11,13 @@ import dataclasses
 import datetime as dt
 import functools
 import shlex
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from warmup import addresses, policies
 from warmup.endpoints import USUAL_PORTS as USUAL_PORTS
 from warmup.endpoints import Endpoints as Endpoints
-from warmup.endpoints import check_endpoint, check_hosts_given, check_port_security
 from warmup.endpoints import endpoints as endpoints  # re-exported: the gate and the CLI use it
 from warmup.errors import (
     ConfigError,
@@ -47,15 +46,13 @@ from warmup.importcsv import IMPORT_REQUIRED as IMPORT_REQUIRED
 from warmup.importcsv import Imported as Imported
 from warmup.importcsv import KeptSettings as KeptSettings
 from warmup.importcsv import import_csv as import_csv
-from warmup.instants import check_date, check_event, check_query, local_text
-from warmup.instants import machine_zone as _local_zone
+from warmup.instants import check_event, check_query, local_text
 from warmup.instants import now_utc as now_utc  # re-exported: the CLI and scripts use api.*
 from warmup.instants import parse_date as parse_date
 from warmup.instants import parse_instant as parse_instant
 from warmup.ledger import (
     Ask,
     BounceIn,
-    MailboxNotFound,
     MailboxRow,
     Reads,
     Recorded,
@@ -64,234 +61,27 @@ from warmup.ledger import (
     utc,
 )
 from warmup.ledger.reads import BOUNCE_KINDS, EARLIEST_ZONE, stamped
-from warmup.ledger.values import MailboxExists, MailboxRemoved
-from warmup.policy import Allowance, History, PlanDay, evaluate, load_policy, project
+from warmup.mailboxes import NO_CAP as NO_CAP
+from warmup.mailboxes import NO_START as NO_START
+from warmup.mailboxes import Removal as Removal
+from warmup.mailboxes import add_mailbox as add_mailbox
+from warmup.mailboxes import address_arg
+from warmup.mailboxes import auth_of as auth_of
+from warmup.mailboxes import check_auth as check_auth
+from warmup.mailboxes import remove_mailbox as remove_mailbox
+from warmup.mailboxes import set_mailbox as set_mailbox
+from warmup.policy import Allowance, History, PlanDay, evaluate, project
 from warmup.policy.engine import evaluate_steps
 from warmup.policy.plan import MailboxPlan, Plan, combine, plan_notes
-from warmup.policy.spec import MAX_VOLUME, PolicySpec
+from warmup.policy.spec import PolicySpec
 from warmup.policy.walk import drive_all, inputs_digest, lookback
-from warmup.providers import AUTHS, Provider, get_provider
+from warmup.providers import get_provider
 from warmup.shards import collector_paused as collector_paused
 
 if TYPE_CHECKING:  # imported when used: ``warmup quota`` reads a ledger without SQLAlchemy
     from warmup.bounces.streaks import SoftStreak
     from warmup.ledger import Ledger
     from warmup.ledger.gatepath import GateLedger
-
-
-def add_mailbox(
-    ledger: Ledger,
-    address: str,
-    provider: str,
-    *,
-    timezone: str | None = None,
-    policy: str | None = None,
-    cap: int | None = None,
-    started: dt.date | None = None,
-    auth: str | None = None,
-    noted: Callable[[str], object] | None = None,
-    **overrides: Any,
-) -> MailboxRow:
-    """Register a mailbox; overrides are ``smtp_host/port/security`` and ``imap_*``.
-
-    ``auth``: ``password`` or ``oauth`` (default: the provider's, see :func:`auth_of`).
-
-    ``policy``: a preset or stored policy name, or a TOML file (stored in the ledger, once
-    everything else is checked, ``noted`` told so); default the provider's own preset
-    (``exmail`` for Tencent Exmail, ``gmail`` for Google Workspace, ...: ``warmup
-    providers``)."""
-    address = addresses.normalize(_address(address), "mailbox address")
-    if started is not None:
-        check_date(started, "started")
-    prov = get_provider(provider)
-    check_hosts_given(overrides)
-    _validate_settings(prov, None, cap, overrides)
-    if auth is not None:
-        check_auth(prov, auth)
-        overrides["auth"] = auth
-    tz = check_timezone(timezone if timezone is not None else prov.timezone or _local_zone())
-    try:  # refused before a policy file is stored for a mailbox that will not be added
-        ledger.mailbox(address)
-    except MailboxNotFound:
-        pass
-    else:
-        raise MailboxExists(address)
-    policy = _adopted(
-        ledger, prov.policy if policy is None else policy, noted
-    )  # a file is stored, by name
-    return ledger.add_mailbox(
-        address,
-        provider,
-        tz,
-        policy,
-        cap=cap,
-        started=started,
-        **{k: v for k, v in overrides.items() if v is not None},
-    )
-
-
-def _validate_settings(
-    prov: Provider,
-    policy: str | None,
-    cap: int | None,
-    overrides: dict[str, Any],
-    ports: tuple[str, ...] = ("smtp", "imap"),
-) -> None:
-    """``ports``: the kinds whose port and security are checked together (``set_mailbox``: those
-    it changes, so a combination an older version stored does not block a new cap)."""
-    for kind in ("smtp", "imap"):
-        check_endpoint(
-            kind,
-            overrides.get(f"{kind}_host") or getattr(prov, kind).host,
-            overrides.get(f"{kind}_port"),
-            overrides.get(f"{kind}_security"),
-        )
-        if kind in ports:
-            check_port_security(
-                kind,
-                overrides.get(f"{kind}_port"),
-                overrides.get(f"{kind}_security") or getattr(prov, kind).security,
-            )
-    missing = [f"{kind}_host" for kind in ("smtp", "imap") if not overrides.get(f"{kind}_host")]
-    if prov.name == "custom" and missing:  # every host it lacks at once; a port is optional
-        raise InvalidField(
-            missing[0],
-            "provider custom needs "
-            + " and ".join(["{field}", "{other}"][: len(missing)])
-            + " (the server's host; a port left out is its security's usual one)",
-            refs={"other": missing[-1]},
-        )
-    if cap is not None and cap < 1:
-        raise InvalidField(
-            "cap",
-            "{field} {cap}: expected a whole number >= 1 (or none to remove the cap); "
-            "to stop sending, pause the mailbox instead (warmup mailbox pause)",
-            cap=cap,
-        )
-    if cap is not None and cap > MAX_VOLUME:  # also past what the ledger's INTEGER holds
-        raise InvalidField(
-            "cap",
-            "{field} {cap}: expected a whole number from 1 to {most} (or none to remove the cap)",
-            cap=cap,
-            most=MAX_VOLUME,
-        )
-    if policy is not None:
-        load_policy(policy)  # only a file or preset here: names are checked by policies.adopt
-
-
-NO_CAP = "none"  # set_mailbox(cap=NO_CAP) removes the mailbox's cap
-NO_START = "none"  # set_mailbox(started=NO_START) counts its whole history again
-
-
-def _adopted(ledger: Ledger, policy: str, noted: Callable[[str], object] | None) -> str:
-    """:func:`warmup.policies.adopt`: the name to use, ``noted`` told when a file was stored."""
-    name, note = policies.adopt(ledger, policy)
-    if note and noted is not None:
-        noted(note)
-    return name
-
-
-def set_mailbox(
-    ledger: Ledger, address: str, noted: Callable[[str], object] | None = None, **values: Any
-) -> MailboxRow:
-    """Change a mailbox's settings (None: unchanged; ``cap=NO_CAP`` removes its cap); a policy
-    file is stored once the rest is checked, ``noted`` told so. ``started``: a date, as
-    ``add_mailbox``'s (a re-bound mailbox warms up again, its history kept), or ``NO_START``."""
-    box = ledger.mailbox(_address(address))
-    values = {k: v for k, v in values.items() if v is not None}
-    if not values:
-        raise InvalidField(
-            "cap",
-            "nothing to change: give {field}, {policy}, {timezone}, {started}, {auth} or a "
-            "host, port or security ({smtp_host}, {imap_port}, ...)",
-            refs={
-                f: f for f in ("policy", "timezone", "started", "auth", "smtp_host", "imap_port")
-            },
-        )
-    check_hosts_given(values)
-    if "timezone" in values:
-        check_timezone(values["timezone"])
-    if "auth" in values:
-        check_auth(get_provider(box.provider, of=box.address), values["auth"])
-    if values.get("started") == NO_START:
-        values["started"] = None  # counted from its first send again
-    elif "started" in values:
-        check_date(values["started"], "started")
-    uncap = values.get("cap") == NO_CAP
-    # The endpoints the mailbox will have: its own overrides, then the ones given now (checked
-    # against the preset alone, a custom mailbox could change nothing, and a new host kept a
-    # stored security none: a clear-text password to any host).
-    endpoint = {
-        f"{kind}_{part}": getattr(box, f"{kind}_{part}")
-        for kind in ("smtp", "imap")
-        for part in ("host", "port", "security")
-    }
-    endpoint.update({k: v for k, v in values.items() if k in endpoint})
-    _validate_settings(
-        get_provider(box.provider, of=box.address),
-        None,
-        None if uncap else values.get("cap"),
-        endpoint,
-        ports=tuple(k for k in ("smtp", "imap") if {f"{k}_port", f"{k}_security"} & set(values)),
-    )
-    if uncap:
-        values["cap"] = None
-    if "policy" in values:
-        values["policy"] = _adopted(ledger, values["policy"], noted)
-    return ledger.update_mailbox(address, **values)
-
-
-def check_auth(prov: Provider, auth: str) -> None:
-    """``auth`` is a login method ``prov`` supports, or :class:`InvalidField` naming it."""
-    if auth not in AUTHS:
-        raise InvalidField(
-            "auth",
-            "{field} {auth!r}: expected one of {choices}",
-            auth=auth,
-            choices=", ".join(AUTHS),
-        )
-    if auth == "oauth" and prov.oauth is None:
-        raise InvalidField(
-            "auth",
-            "{field} oauth: {title} has no OAuth endpoints in warmup; use {field} password",
-            title=prov.title,
-        )
-
-
-def auth_of(box: MailboxRow) -> str:
-    """How ``box`` logs in: its own setting, else its provider's default."""
-    return box.auth or get_provider(box.provider, of=box.address).auth
-
-
-class Removal(NamedTuple):
-    """What :func:`remove_mailbox` did besides deleting the mailbox."""
-
-    cancelled: int  # queued messages cancelled
-    forgotten: tuple[str, ...]  # the secrets the keyring held for it ("password", ...)
-    kept: str | None  # why its secrets may still be in the keyring (None: they are not)
-
-
-def remove_mailbox(ledger: Ledger, address: str, force: bool = False) -> Removal:
-    """Delete a mailbox and forget its secrets in the keyring; refused while it has history or
-    queued messages, unless ``force`` (which cancels those messages).
-
-    A keyring that fails does not keep the mailbox: :attr:`Removal.kept` says why its secrets
-    may still be stored (re-adding the address would otherwise log in with them)."""
-    from warmup import credentials, oauth
-
-    expect(force, bool, "force")
-    box = ledger.mailbox(_address(address))
-    # Its history counted under the lock the deletes run under: counted before, a send
-    # recorded in between (the new mailbox's first) was deleted without --force.
-    try:
-        cancelled = ledger.remove_mailbox(box.address, force, history=force)
-    except MailboxNotFound:  # found just now: another remove's (SQLite: under its write lock)
-        raise MailboxRemoved(box.address) from None
-    try:
-        secrets = {credentials.SERVICE: "password", oauth.SERVICE: "OAuth login"}
-        return Removal(cancelled, credentials.forget_all(box.address, secrets), None)
-    except ConfigError as exc:
-        return Removal(cancelled, (), str(exc))
 
 
 def policy_for(ledger: Reads, box: MailboxRow) -> PolicySpec:
@@ -301,15 +91,8 @@ def policy_for(ledger: Reads, box: MailboxRow) -> PolicySpec:
 
 def quota(ledger: Ledger, address: str, at: dt.datetime | None = None) -> Allowance:
     """Today's allowance for ``address`` as of ``at`` (default: now)."""
-    box = ledger.mailbox(_address(address))
+    box = ledger.mailbox(address_arg(address))
     return quota_for(ledger, box, check_query(at) if at else now_utc())
-
-
-def _address(address: str) -> str:
-    """A mailbox address given to the library: a str, else :class:`WrongType` naming the
-    parameter (``address: expected a str, got int 5``), not the ledger's "mailbox address"."""
-    expect(address, str, "address")
-    return address
 
 
 def _ask(spec: PolicySpec, box: MailboxRow, capped_before: bool = False) -> tuple[str, Ask]:
@@ -602,7 +385,7 @@ def named_mailboxes(ledger: Reads, addresses: Sequence[str]) -> list[MailboxRow]
 def plan(ledger: Ledger, address: str, days: int, at: dt.datetime | None = None) -> list[PlanDay]:
     """The days ahead of ``address``: each day's quota and what the gate would let through
     (:func:`warmup.policy.project`)."""
-    box = ledger.mailbox(_address(address))
+    box = ledger.mailbox(address_arg(address))
     when = check_query(at) if at else now_utc()
     return list(mailbox_plan(ledger, box, expect(days, int, "days"), when).days)
 
@@ -706,7 +489,7 @@ def pause(
     :func:`pause_end` reads an ``until`` a user typed."""
     from warmup import notify
 
-    _address(address)
+    address_arg(address)
     reason = text_field(reason, "reason", REASON_LIMIT)
     if not reason:
         raise InvalidField("reason", "{field} is empty: say why the mailbox is paused")
@@ -731,14 +514,14 @@ def pause_end(
     from warmup.instants import read_until
 
     return read_until(
-        text, ledger.mailbox(_address(address)).timezone, check_query(now) if now else now_utc()
+        text, ledger.mailbox(address_arg(address)).timezone, check_query(now) if now else now_utc()
     )
 
 
 def resume(ledger: Ledger, address: str, at: dt.datetime | None = None) -> None:
     """Resume a paused ``address`` (at ``at``, default now)."""
     at = check_event(at) if at else now_utc()
-    ledger.add_event(ledger.mailbox(_address(address)), "resume", at, "resumed by hand")
+    ledger.add_event(ledger.mailbox(address_arg(address)), "resume", at, "resumed by hand")
 
 
 def suppress(ledger: Ledger, recipients: Sequence[str], reason: str) -> int:
@@ -794,7 +577,7 @@ def soft_streaks(
             raise InvalidField(
                 field, "{field} {value}: expected {low} to {high}", value=value, low=low, high=high
             )
-    box = None if mailbox is None else ledger.mailbox(_address(mailbox)).id
+    box = None if mailbox is None else ledger.mailbox(address_arg(mailbox)).id
     return streaks(ledger.soft_bounced_sends(sends, box), sends, days)
 
 
@@ -833,7 +616,7 @@ def record_send(
     (:func:`warmup.importcsv._recipient`): a record of a send that happened, so one over RFC
     5321's 64 octets before the '@' (which some servers take) is recorded, as the import
     records it, where a new message to it is refused."""
-    _address(address)
+    address_arg(address)
     if isinstance(recipients, str):  # else each of its characters was "malformed address 'a'"
         expect(recipients, (list, tuple), "recipients", f"; give [{recipients!r}]")
     rcpts = [addresses.normalize(r, "recipient", limits=False) for r in recipients]
@@ -859,7 +642,7 @@ def record_bounce(
     """Record a bounce learnt elsewhere. It counts in the mailbox's rates only if it answers a
     send of the mailbox (by ``message_id``, else the latest send to the recipient in the 30 days
     before); a hard bounce suppresses the address either way (the user vouches for it)."""
-    _address(address)
+    address_arg(address)
     rcpt = addresses.normalize(recipient, "recipient", limits=False)  # one it mailed, maybe
     if kind not in BOUNCE_KINDS:
         raise InvalidField(
