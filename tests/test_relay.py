@@ -1597,28 +1597,6 @@ def test_a_message_over_the_servers_size_is_refused_552_before_mail_from(
     assert quota()["sent"] == 0
 
 
-def test_a_client_speaking_tls_to_the_relay_is_told_apart_in_the_summary(relay, smtp_ssl):
-    # A script left on SMTP_SSL or starttls() failed on its side ("wrong version number",
-    # "454 TLS not available") and the summary said only "0 sent": nothing told why.
-    import smtplib
-    import ssl
-
-    server = relay()
-    with pytest.raises(ssl.SSLError):
-        smtplib.SMTP_SSL(server.host, server.port, timeout=10)
-    with smtplib.SMTP(server.host, server.port, timeout=10) as s:
-        s.ehlo()
-        assert s.docmd("STARTTLS")[0] == 454
-    server.stop()  # its sessions end: everything they noted is in the summary
-    notes = server.summary().splitlines()[1:]
-    assert [n.split(":")[1].strip() for n in notes] == [
-        "a client started TLS at once (implicit TLS)",
-        "a client asked for STARTTLS",
-    ]
-    assert all("speaks plain SMTP on loopback; turn TLS and STARTTLS off" in n for n in notes)
-    assert smtp_ssl.messages == []
-
-
 def test_a_client_that_skips_or_fails_the_login_is_told_apart_in_the_summary(relay, smtp_ssl):
     # Neither is counted (any local process may connect), and the summary said only "0 sent"
     # to a user whose script left out s.login() or used credentials of its own.

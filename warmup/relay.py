@@ -5,8 +5,9 @@ goes through the gate (:mod:`warmup.wrap` runs the command).
     env = relay.child_env()        # hand these credentials to the client, then
     relay.stop()
 
-An SMTP server of its own (:mod:`warmup.relayserver`) listens on 127.0.0.1 (a free port) for
-the lifetime of the command. It is never an open relay (DESIGN.md invariant 8): it binds a
+An SMTP server of its own (:mod:`warmup.relayserver`) listens on 127.0.0.1 (a free port, with
+STARTTLS, and another for implicit TLS, both with a certificate made for the run:
+:mod:`warmup.relaytls`) for the lifetime of the command. It is never an open relay (DESIGN.md invariant 8): it binds a
 loopback address only, demands AUTH with one-time credentials handed to the command in its
 environment, accepts ``MAIL FROM`` only for the gated mailbox and a header ``From`` only naming
 it. Suppressed recipients are refused at ``RCPT`` (550 5.1.1, that recipient only), before they
@@ -40,10 +41,11 @@ import logging
 import os
 import re
 import secrets
+import ssl
 import time
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from warmup import addresses, credentials, headers
 from warmup.errors import ConfigError, DataError, WarmupError
@@ -61,6 +63,9 @@ from warmup.outgoing import (
 from warmup.policy.engine import next_send_text
 from warmup.relayserver import Envelope, Server, internal_error
 from warmup.words import byte_size, plural
+
+if TYPE_CHECKING:
+    from warmup.relaytls import RelayTLS
 
 DATA_SIZE_LIMIT = headers.MESSAGE_LIMIT  # what the big providers accept per message
 MAX_HOLD = 600.0  # seconds: RFC 5321 §4.5.3.2.6, the client's wait for the end-of-DATA reply
@@ -334,14 +339,27 @@ class Relay:
         self.senders = frozenset({user})  # MAIL FROM accepted
         self.password = secrets.token_urlsafe(24)  # one run, one secret; never the real one
         self.port = 0
+        self.tls_port = 0  # implicit TLS (STARTTLS is offered on ``port``)
+        self.tls: RelayTLS | None = None  # the run's certificate, from start to stop
         self.tally = Tally(max_hold=max_hold)
         self._server: Server | None = None
 
+    @property
+    def tls_context(self) -> ssl.SSLContext | None:
+        return None if self.tls is None else self.tls.context
+
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> Relay:
-        self._checkpoints_aside()
-        self._server = Server(self).start()
-        self.port = self._server.port
+        from warmup.relaytls import RelayTLS
+
+        self.tls = RelayTLS.make(self.host)
+        try:
+            self._checkpoints_aside()
+            self._server = Server(self).start()
+        except BaseException:
+            self._close_tls()
+            raise
+        self.port, self.tls_port = self._server.port, self._server.tls_port
         # On the loop's thread while the command starts (another process): what the first
         # message would otherwise load while its client waits.
         self._server.loop.call_soon_threadsafe(self._warm)
@@ -358,7 +376,13 @@ class Relay:
         if self._server is not None:
             self._server.stop()  # waits for the loop's thread: the session is ours now
             self._server = None
+        self._close_tls()
         self._close_session()
+
+    def _close_tls(self) -> None:
+        tls, self.tls = self.tls, None
+        if tls is not None:
+            tls.close()  # its certificate's file: trust in it ends with the run
 
     def _checkpoints_aside(self) -> None:
         """The ledger's checkpoints off the loop's thread, where a reservation's commit ran
@@ -437,6 +461,10 @@ class Relay:
                     f"{prefix}PASSWORD": self.password,
                 }
             )
+            if self.tls is not None:
+                env[f"{prefix[:-1]}S_PORT"] = str(self.tls_port)  # WARMUP_SMTPS_PORT, SMTPS_PORT
+        if self.tls is not None:
+            env.update(self.tls.child_env())
         env["WARMUP_MAILBOX"] = self.user
         if shim_dir:
             env["PATH"] = shim_dir + os.pathsep + env.get("PATH", os.defpath)

@@ -12,9 +12,11 @@ only for a message whose reply the relay holds (pacing), during which nothing mo
 What it answers itself: the SMTP grammar (500/501/502/503/504/555 as RFC 5321 and aiosmtpd,
 which served the relay before, give them), AUTH PLAIN and LOGIN (one-time credentials, compared
 in constant time by the relay), ``530`` to MAIL before AUTH, the line length and message size
-limits, a connection limit (``421``), the deadlines, and ``454`` to STARTTLS (the relay is plain
-SMTP on loopback). What the relay answers: ``MAIL FROM`` (only its mailbox), ``RCPT TO``
-(suppressions, caps) and the end of DATA (the gate); see :class:`warmup.relay.Relay`.
+limits, a connection limit (``421``), the deadlines, and TLS: STARTTLS (RFC 3207) on the
+relay's port, implicit TLS on a second one (``Server.tls_port``), both with the run's own
+certificate (:mod:`warmup.relaytls`). What the relay answers: ``MAIL FROM`` (only its
+mailbox), ``RCPT TO`` (suppressions, caps) and the end of DATA (the gate); see
+:class:`warmup.relay.Relay`.
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import functools
 import logging
 import re
 import socket
+import ssl
 import threading
 import weakref
 from collections.abc import Awaitable, Callable
@@ -38,25 +42,42 @@ if TYPE_CHECKING:
 
 from warmup import headers
 
-# The relay speaks plain SMTP: it listens on loopback only, where there is no wire to protect.
-TLS_NOTE = (
-    "a client {what}: the relay at WARMUP_SMTP_HOST/PORT speaks plain SMTP on loopback; "
-    "turn TLS and STARTTLS off in the command's SMTP settings"
-)
 # A client of the relay that never logged in is not counted (any local process may connect),
 # but a script that skipped AUTH or used other credentials was told nothing else.
 LOGIN_NOTE = (
     "a client {what}: the relay takes only this run's WARMUP_SMTP_USER and "
     "WARMUP_SMTP_PASSWORD (AUTH PLAIN or LOGIN)"
 )
-# A client that greets and leaves without trying to log in: one that wants STARTTLS first
-# (smtplib's starttls(), msmtp's "tls on", swaks --tls, curl --ssl-reqd) or will not send a
-# password without TLS (msmtp's "auth on") gives up on the EHLO alone. The summary said "0 sent".
+# A client that greets and leaves without trying to log in or STARTTLS: msmtp's "auth on"
+# without "tls on" sends no password in clear. The summary said "0 sent".
 GREETED_NOTE = (
-    "a client said {verb} and left without logging in: the relay at WARMUP_SMTP_HOST/PORT "
-    "offers no STARTTLS and takes AUTH PLAIN or LOGIN without TLS; turn TLS off in the "
-    "command's SMTP settings (msmtp: tls off and auth plain)"
+    "a client said {verb} and left without logging in: the relay takes AUTH PLAIN or LOGIN, "
+    "with or without STARTTLS (msmtp's auth on needs tls on and tls_trust_file "
+    "$WARMUP_SMTP_CAFILE)"
 )
+# A client that started TLS at once on the plain port (SMTP_SSL, port 465 settings) failed on
+# the plain greeting ("wrong version number"): implicit TLS has its own port.
+IMPLICIT_NOTE = (
+    "a client started TLS at once on WARMUP_SMTP_PORT: for implicit TLS (SMTP_SSL, port 465 "
+    "settings) give it WARMUP_SMTPS_PORT"
+)
+# A handshake the client broke off because it does not trust the run's certificate.
+TRUST_NOTE = (
+    "a client refused the relay's certificate ({reason}): the relay makes one for each run, "
+    "for 127.0.0.1 and localhost; have the command's SMTP client trust $WARMUP_SMTP_CAFILE "
+    "(SSL_CERT_FILE and NODE_EXTRA_CA_CERTS, set for the command, hold it too)"
+)
+# A plain client on the implicit TLS port waits for a greeting that comes only after TLS.
+SILENT_NOTE = (
+    "a client connected to WARMUP_SMTPS_PORT and started no TLS within {seconds:g} s: that port "
+    "speaks TLS at once; plain SMTP and STARTTLS are on WARMUP_SMTP_PORT"
+)
+# Closed without an alert: what a client that would not go on may do too.
+TLS_CLOSED_NOTE = (
+    "a client closed the connection during its TLS handshake with the relay: one that "
+    "verifies the server must trust $WARMUP_SMTP_CAFILE"
+)
+TLS_FAILED_NOTE = "a client's TLS handshake with the relay failed ({reason})"
 # A logged-in client left without a command for the idle limit: a script that sleeps between
 # its sends (the providers' "5-10 minutes between sends") on one connection learns it only as
 # a closed connection at its next send (smtplib: SMTPServerDisconnected), and the summary was
@@ -134,9 +155,16 @@ def _params(options: list[str]) -> dict[str, str | bool] | None:
 class Conversation(asyncio.Protocol):
     """One client's SMTP session with the relay."""
 
-    def __init__(self, relay: Relay, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, relay: Relay, loop: asyncio.AbstractEventLoop, implicit: bool = False
+    ) -> None:
         self.relay = relay
         self.loop = loop
+        self.implicit = implicit  # on the implicit TLS port: the handshake comes first
+        self.tls = False  # the session is encrypted (from the handshake on)
+        self._handshaking = False  # in the TLS handshake (after STARTTLS, or at once)
+        self._upgrading = False  # STARTTLS answered: nothing more is read in the clear
+        self._handshake_task: asyncio.Task[None] | None = None
         self.transport: asyncio.Transport | None = None
         self.counted = False  # one of the relay's sessions (not turned away)
         self.helo = ""
@@ -162,7 +190,14 @@ class Conversation(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
-        relay = self.relay
+        if self.implicit:
+            self._start_tls()  # greeted once TLS is up
+        else:
+            self._greet()
+
+    def _greet(self) -> None:
+        relay, transport = self.relay, self.transport
+        assert transport is not None
         if relay.sessions >= relay.max_sessions:
             relay.tally.turned_away += 1  # before the client can read its 421
             relay.tally.crowd = relay.max_sessions
@@ -202,6 +237,60 @@ class Conversation(asyncio.Protocol):
             log.info("relay: a client closed the connection before the end of its DATA")
         self.relay.sessions -= 1
 
+    # -- TLS -------------------------------------------------------------------------------
+    def _start_tls(self) -> None:
+        """The handshake, on the implicit TLS port at once, else after STARTTLS's 220: nothing
+        more is read in the clear (what a client pipelined after STARTTLS was dropped)."""
+        raw = self.transport
+        assert raw is not None
+        self._handshaking, self._upgrading, self._first = True, False, False
+        raw.pause_reading()
+        self._handshake_task = self.loop.create_task(self._handshake(raw))
+
+    async def _handshake(self, raw: asyncio.Transport) -> None:
+        context = self.relay.tls_context
+        assert context is not None
+        try:
+            transport = await self.loop.start_tls(
+                raw,
+                self,
+                context,
+                server_side=True,
+                ssl_handshake_timeout=self.relay.login_timeout,
+            )
+        except asyncio.CancelledError:  # the relay stops
+            self._handshake_failed(raw, None)
+            raise
+        except Exception as exc:  # the client's failure: its session ends, the relay goes on
+            self._handshake_failed(raw, exc)
+            return
+        self._handshaking = False
+        self.transport = transport
+        self.tls = True
+        # RFC 3207 §4.2: nothing learnt before TLS holds; the client says EHLO again
+        self.helo, self.extended, self.authenticated = "", False, False
+        self.envelope = Envelope()
+        if self.implicit:
+            self._greet()
+        if self._buf and self.counted:
+            self._read()
+
+    def _handshake_failed(self, raw: asyncio.Transport, exc: Exception | None) -> None:
+        self._handshaking = False
+        if exc is not None and not self._closing:
+            reason = getattr(exc, "reason", None) or type(exc).__name__
+            if "CERTIFICATE" in reason or "UNKNOWN_CA" in reason:
+                self.relay.tally.note(TRUST_NOTE.format(reason=reason))
+            elif self.implicit and isinstance(exc, ConnectionAbortedError | TimeoutError):
+                self.relay.tally.note(SILENT_NOTE.format(seconds=self.relay.login_timeout))
+            elif isinstance(exc, ConnectionError | ssl.SSLEOFError):
+                self.relay.tally.note(TLS_CLOSED_NOTE)
+            else:
+                self.relay.tally.note(TLS_FAILED_NOTE.format(reason=reason))
+        raw.close()
+        # the TLS layer tells the session of no loss before its handshake is done
+        self.connection_lost(exc)
+
     def _wait(self, seconds: float) -> None:
         """Close the connection if nothing comes for ``seconds`` (a deadline moved, not a timer
         cancelled and scheduled per command)."""
@@ -221,6 +310,10 @@ class Conversation(asyncio.Protocol):
         self._timer = None
         self._closing = True
         self._asked = True  # not a client that left on its own after the greeting
+        if self._handshaking:  # nothing to tell it in the clear: the handshake fails
+            if self.transport is not None:
+                self.transport.close()
+            return
         if self.authenticated and self._data is None and self._held is None:  # idle, not busy
             self.relay.tally.note(IDLE_NOTE.format(seconds=self.relay.idle_timeout))
         self._write(["421 4.4.2 timeout: closing the connection"])
@@ -232,7 +325,12 @@ class Conversation(asyncio.Protocol):
             # A TLS handshake record (SMTP_SSL, implicit TLS on 465): the client fails on the
             # plain greeting ("wrong version number") and the summary said only "0 sent".
             if data[:2] == b"\x16\x03":
-                self.relay.tally.note(TLS_NOTE.format(what="started TLS at once (implicit TLS)"))
+                self.relay.tally.note(IMPLICIT_NOTE)
+        if self._handshaking:
+            # Decrypted (the clear text is not read from STARTTLS on): what a client sent with
+            # the end of its handshake, read once the session is reset for TLS.
+            self._buf += data
+            return
         self._buf = self._buf + data if self._buf else data
         if self._held is None:
             self._read()
@@ -243,7 +341,7 @@ class Conversation(asyncio.Protocol):
         """Answer everything complete in the buffer, in order; stop at a held reply."""
         buf, at = self._buf, 0
         replies: list[str] = []
-        while not self._closing and self._held is None:
+        while not self._closing and self._held is None and not self._upgrading:
             if self._data is not None:
                 at = self._read_data(buf, at, replies)
                 if self._data is not None:
@@ -261,8 +359,13 @@ class Conversation(asyncio.Protocol):
                 replies.append("500 Command line too long")
                 continue
             replies.append(self._command(line[:-1] if line[-1:] == b"\r" else line))
-        self._buf = buf[at:]
+        # After STARTTLS what came in the clear is dropped, unread (RFC 3207 §4.2): commands a
+        # client, or a man in the middle, pipelined behind it are never answered as if sent
+        # over TLS.
+        self._buf = b"" if self._upgrading else buf[at:]
         self._write(replies)
+        if self._upgrading and not self._closing and self.transport is not None:
+            self._start_tls()
 
     def _write(self, replies: list[str]) -> None:
         if self.transport is None:
@@ -371,11 +474,15 @@ class Conversation(asyncio.Protocol):
             return "501 Syntax: EHLO hostname"
         self.helo, self.extended = arg, True
         self.envelope = Envelope(helo=arg)
-        # No SMTPUTF8 (RFC 6531): warmup sends with ASCII addresses only; no STARTTLS.
+        # No SMTPUTF8 (RFC 6531): warmup sends with ASCII addresses only.
+        starttls = "250-STARTTLS\r\n" if self._offers_tls() else ""
         return (
             f"250-{HOSTNAME}\r\n250-SIZE {self.relay.data_size_limit}\r\n250-8BITMIME\r\n"
-            f"250-PIPELINING\r\n250-AUTH LOGIN PLAIN\r\n250 HELP"
+            f"250-PIPELINING\r\n{starttls}250-AUTH LOGIN PLAIN\r\n250 HELP"
         )
+
+    def _offers_tls(self) -> bool:
+        return not self.tls and self.relay.tls_context is not None
 
     def noop(self, arg: str) -> str:
         return "250 OK"
@@ -396,13 +503,22 @@ class Conversation(asyncio.Protocol):
         self._asked = True
         if arg:
             return "501 Syntax: STARTTLS"
-        self.relay.tally.note(TLS_NOTE.format(what="asked for STARTTLS"))
-        return "454 TLS not available"
+        if self.tls:
+            return "503 5.5.1 Error: TLS already active"
+        if not self._offers_tls():
+            return "454 4.7.0 TLS not available"
+        if not self.helo:
+            return "503 5.5.1 Error: send EHLO first"
+        self._upgrading = True
+        return "220 2.0.0 Ready to start TLS"
 
     def help(self, arg: str) -> str:
         if not self.authenticated:
             return "530 5.7.0 Authentication required"
-        return "250 Supported commands: AUTH DATA EHLO HELO HELP MAIL NOOP QUIT RCPT RSET VRFY"
+        return (
+            "250 Supported commands: AUTH DATA EHLO HELO HELP MAIL NOOP QUIT RCPT RSET "
+            "STARTTLS VRFY"
+        )
 
     def vrfy(self, arg: str) -> str:
         if not self.authenticated:
@@ -622,38 +738,45 @@ async def _awaited(answer: Awaitable[str]) -> str:
 
 
 class Server:
-    """The relay's listening socket and event loop, on a thread of their own."""
+    """The relay's listening sockets (plain SMTP with STARTTLS on ``port``, implicit TLS on
+    ``tls_port`` when the relay has a ``tls_context``) and event loop, on a thread of their
+    own."""
 
     def __init__(self, relay: Relay) -> None:
         self.relay = relay
         self.port = 0
+        self.tls_port = 0
         self.loop = asyncio.new_event_loop()
         self._conversations: weakref.WeakSet[Conversation] = weakref.WeakSet()
-        self._server: asyncio.AbstractServer | None = None
+        self._servers: list[asyncio.AbstractServer] = []
         self._thread: threading.Thread | None = None
 
     def start(self) -> Server:
-        # Bind port 0 ourselves so the kernel picks a free port with no race, and never
-        # anything but the relay's checked loopback address.
-        host = self.relay.host
-        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        socks = [_bound(self.relay.host)]
         try:
-            sock.bind((host, 0))
+            if self.relay.tls_context is not None:
+                socks.append(_bound(self.relay.host))
         except OSError:
-            sock.close()
+            socks[0].close()
             raise
-        self.port = sock.getsockname()[1]
+        self.port = socks[0].getsockname()[1]
+        self.tls_port = socks[1].getsockname()[1] if len(socks) > 1 else 0
         ready = threading.Event()
         failed: list[BaseException] = []
+
+        async def listen() -> None:
+            for sock, implicit in zip(socks, (False, True)):
+                factory = functools.partial(self._conversation, implicit)
+                self._servers.append(await self.loop.create_server(factory, sock=sock))
 
         def serve() -> None:
             asyncio.set_event_loop(self.loop)
             try:
-                self._server = self.loop.run_until_complete(
-                    self.loop.create_server(self._conversation, sock=sock)
-                )
+                self.loop.run_until_complete(listen())
             except BaseException as exc:
                 failed.append(exc)
+                for sock in socks:
+                    sock.close()
                 ready.set()
                 return
             ready.set()
@@ -668,8 +791,8 @@ class Server:
             raise failed[0]
         return self
 
-    def _conversation(self) -> Conversation:
-        conversation = Conversation(self.relay, self.loop)
+    def _conversation(self, implicit: bool) -> Conversation:
+        conversation = Conversation(self.relay, self.loop, implicit)
         self._conversations.add(conversation)
         return conversation
 
@@ -684,14 +807,29 @@ class Server:
         self._thread = None
 
     async def _shutdown(self) -> None:
-        assert self._server is not None
-        self._server.close()
+        for server in self._servers:
+            server.close()
         for conversation in list(self._conversations):
             if conversation.transport is not None:
-                conversation.transport.close()
+                if conversation.tls:  # its close() would wait for the client's close_notify
+                    conversation.transport.abort()
+                else:
+                    conversation.transport.close()
         self._conversations.clear()
         for task in asyncio.all_tasks():
             if task is not asyncio.current_task():
                 task.cancel()
         await asyncio.sleep(0)  # connection_lost of each closed transport runs
         await asyncio.sleep(0)
+
+
+def _bound(host: str) -> socket.socket:
+    """A socket bound to a free port of ``host``: the kernel picks one with no race, and never
+    anything but the relay's checked loopback address."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    try:
+        sock.bind((host, 0))
+    except OSError:
+        sock.close()
+        raise
+    return sock

@@ -32,9 +32,10 @@ from warmup import credentials
 from warmup.errors import ConfigError
 from warmup.gate import Gate
 from warmup.relay import MAX_HOLD, Relay
+from warmup.relaytls import RUN_FOLDERS
 from warmup.words import plural
 
-SHIM_PREFIX = "warmup-relay-"
+SHIM_PREFIX = RUN_FOLDERS  # the relay certificate's folders share it
 
 
 def shed_password(
