@@ -167,7 +167,8 @@ def send(
     One message: exit 75 with the reason and the next allowed time when the plan says no
     (--wait sleeps until then, within today); suppressed recipients exit 65 before any quota
     is used. With `-- COMMAND`, the command gets WARMUP_SMTP_HOST/PORT/USER/PASSWORD (and
-    SMTP_*), a `sendmail` shim on its PATH, and every message it sends is gated. With --queue
+    SMTP_*; STARTTLS on that port, implicit TLS on WARMUP_SMTPS_PORT, the run's certificate in
+    WARMUP_SMTP_CAFILE), a `sendmail` shim on its PATH, and every message it sends is gated. With --queue
     (ADDRESS or --pool NAME) every message is answered `250 queued as ID` at once and stored
     in the outbox, to go out from the mailbox or the pool's members with 'warmup run'; with
     --campaign, one the campaign has already (the command run again) is answered `250 already
