@@ -1105,6 +1105,8 @@ def test_stale_shim_folders_of_killed_runs_are_removed(box, tmp_path, monkeypatc
         proc.stdout.close()
     os.kill(int(child), signal.SIGKILL)
     assert killed.parent == tmp and killed.is_dir()
+    # the killed run's certificate folder (warmup.relaytls) too
+    (certs,) = tmp.glob(f"warmup-relay-{killed.name.split('-')[2]}-tls-*")
     ended = subprocess.Popen(["true"])
     ended.wait()  # its PID now names no process
     dead = tmp / f"warmup-relay-{ended.pid}-x1y2"
@@ -1119,7 +1121,7 @@ def test_stale_shim_folders_of_killed_runs_are_removed(box, tmp_path, monkeypatc
     assert res.returncode == 0, res.stderr
     own = Path(res.stdout.split(os.pathsep)[0])
     assert own.parent == tmp and not own.exists()  # its own, removed on the way out
-    assert not killed.exists() and not dead.exists()
+    assert not killed.exists() and not dead.exists() and not certs.exists()
     assert live.is_dir() and legacy.is_dir() and other.exists()
 
 
