@@ -6,6 +6,7 @@ context, curl, msmtp) changes only its host and port."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime as dt
 import json
 import os
@@ -345,3 +346,32 @@ def test_without_a_system_bundle_ssl_cert_file_is_left_alone(relay, smtp_ssl, mo
     env = server.child_env()
     assert env["SSL_CERT_FILE"] == env["CURL_CA_BUNDLE"] == "/nonexistent/ca.pem"
     assert env["NODE_EXTRA_CA_CERTS"] == env["WARMUP_SMTP_CAFILE"]
+
+
+@pytest.mark.parametrize("anonymous", [True, False], ids=["memfd", "unlinked file"])
+def test_the_key_is_loaded_and_left_in_no_file(tmp_path, anonymous):
+    """Where there is no memfd (not Linux), the key goes through a file of the run's 0700
+    folder, unlinked once OpenSSL has read it."""
+    from warmup import relaytls
+
+    cert_pem, key_pem = relaytls._certificate("127.0.0.1", dt.datetime.now(dt.UTC))
+    certfile = tmp_path / "cert.pem"
+    certfile.write_bytes(cert_pem)
+    folder = tmp_path / "run"
+    folder.mkdir(mode=0o700)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    relaytls._load_key(context, str(certfile), key_pem, str(folder), anonymous)
+    assert list(folder.iterdir()) == []
+    client = ssl.create_default_context(cafile=str(certfile))
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        served = concurrent.futures.ThreadPoolExecutor(1).submit(
+            lambda: context.wrap_socket(listener.accept()[0], server_side=True)
+        )
+        with client.wrap_socket(
+            socket.create_connection(listener.getsockname(), timeout=30),
+            server_hostname="127.0.0.1",
+        ) as tls:
+            assert tls.getpeercert()["subjectAltName"][0] == ("DNS", "localhost")
+        served.result(timeout=30).close()

@@ -141,13 +141,18 @@ def _certificate(host: str, now: dt.datetime) -> tuple[bytes, bytes]:
     return cert.public_bytes(serialization.Encoding.PEM), key_pem
 
 
-def _load_key(context: ssl.SSLContext, certfile: str, key_pem: bytes, folder: str) -> None:
+def _load_key(
+    context: ssl.SSLContext, certfile: str, key_pem: bytes, folder: str, anonymous: bool = True
+) -> None:
     """``context.load_cert_chain`` with a key that never lies in a file that outlives this call:
-    OpenSSL reads paths only, so an anonymous memory file, or one unlinked once read."""
+    OpenSSL reads paths only, so an anonymous memory file (unless not ``anonymous``), or a file
+    in ``folder`` unlinked once read."""
+    fd = -1
     try:
-        fd = os.memfd_create("warmup-relay-key")  # close-on-exec: never the command's
+        if anonymous:
+            fd = os.memfd_create("warmup-relay-key")  # close-on-exec: never the command's
     except (AttributeError, OSError):  # not Linux, or a kernel without memfd
-        fd = -1
+        pass
     if fd >= 0:
         try:
             os.write(fd, key_pem)
