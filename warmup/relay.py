@@ -7,12 +7,13 @@ goes through the gate (:mod:`warmup.wrap` runs the command).
 
 An SMTP server of its own (:mod:`warmup.relayserver`) listens on 127.0.0.1 (a free port, with
 STARTTLS, and another for implicit TLS, both with a certificate made for the run:
-:mod:`warmup.relaytls`) for the lifetime of the command. It is never an open relay (DESIGN.md invariant 8): it binds a
-loopback address only, demands AUTH with one-time credentials handed to the command in its
-environment, accepts ``MAIL FROM`` only for the gated mailbox and a header ``From`` only naming
-it. Suppressed recipients are refused at ``RCPT`` (550 5.1.1, that recipient only), before they
-cost quota (invariant 7). The server answers the SMTP grammar, AUTH and the limits; the hooks
-below (``handle_MAIL``, ``handle_RCPT``, ``handle_DATA``) answer what the gate decides.
+:mod:`warmup.relaytls`) for the lifetime of the command. It is never an open relay (DESIGN.md
+invariant 8): it binds a loopback address only, demands AUTH with one-time credentials handed
+to the command in its environment, accepts ``MAIL FROM`` only for the gated mailbox and a
+header ``From`` only naming it. Suppressed recipients are refused at ``RCPT`` (550 5.1.1, that
+recipient only), before they cost quota (invariant 7). The server answers the SMTP grammar,
+AUTH, TLS and the limits; the hooks below (``handle_MAIL``, ``handle_RCPT``, ``handle_DATA``)
+answer what the gate decides.
 
 At the end of ``DATA`` the message is gated: a reservation for every accepted recipient, the
 upstream delivery, the settlement — all on the event loop's thread, which runs one callback at a
@@ -41,7 +42,6 @@ import logging
 import os
 import re
 import secrets
-import ssl
 import time
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
@@ -65,6 +65,8 @@ from warmup.relayserver import Envelope, Server, internal_error
 from warmup.words import byte_size, plural
 
 if TYPE_CHECKING:
+    import ssl
+
     from warmup.relaytls import RelayTLS
 
 DATA_SIZE_LIMIT = headers.MESSAGE_LIMIT  # what the big providers accept per message
