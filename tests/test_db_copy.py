@@ -246,6 +246,26 @@ def test_a_copied_removal_sets_aside_the_copied_sends_and_no_later_one(run, tmp_
         ledger.close()
 
 
+def test_a_slot_released_for_the_messages_size_is_final_on_the_team_server_too(
+    run, tmp_path, pg_url
+):
+    """A worker died after the gate settled a try (one recipient sent, one whose server refused
+    the message's size at RCPT TO: released) and before it wrote the message's state; the
+    ledger then moved to PostgreSQL. The slot's reason came across: recovered there, the
+    message is sent, not queued again for the recipient who would refuse it again."""
+    from tests.test_outbox_races import recovers_sent, settled_too_big
+
+    solo, mid, now = settled_too_big(tmp_path, "released")  # the SQLite ledger at $WARMUP_DB
+    solo.close()
+    res = run("db", "copy", "--to", pg_url)
+    assert res.exit_code == 0, res.output
+    ledger = open_ledger(pg_url)
+    try:
+        recovers_sent(ledger, mid, now)
+    finally:
+        ledger.close()
+
+
 def test_copy_knows_every_table_the_migrations_create(tmp_path):
     import sqlalchemy as sa
 

@@ -20,7 +20,7 @@ import pytest
 
 from tests import forkcli
 from tests.gatekit import PASSWORD_ENV, cli
-from tests.outboxkit import members_sink, pool_of, queue_plain
+from tests.outboxkit import members_sink, plain, pool_of, queue_plain
 from tests.pgkit import ledger_url, pg_url  # noqa: F401  (the fixtures)
 from warmup import Outbox
 from warmup.ledger import open_ledger
@@ -282,3 +282,85 @@ def test_a_worker_started_under_nohup_does_not_hear_a_hang_up(sink, ssl_cert_env
     out, err = ignored.communicate(timeout=60)
     assert ignored.returncode == 0, err
     assert sorted(outbox_states().values()) == ["sent"] * 3
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        (552, "5.3.4 Message size exceeds fixed limit"),
+        (552, "Message size exceeds maximum permitted"),
+    ],
+)
+def test_a_worker_killed_after_a_size_refusal_at_rcpt_to_never_mails_that_recipient_again(
+    sink,
+    ssl_cert_env,
+    ledger_url,  # noqa: F811
+    tmp_path,
+    reply,
+):
+    """A recipient's server refused the message's size at RCPT TO (its slot released, no
+    bounce) while the other recipient got it, and the worker was killed (SIGKILL) after the
+    gate settled the slots but before it wrote the message's state. Recovered, the released
+    slot read as "nothing left, retry": the message was queued again for that recipient and
+    sent again, to be refused again, at every such crash. The slot says why it was released:
+    recovered, the message is ``sent`` (to the other), as the live worker ends it."""
+    from tests import test_crash_points as crash
+
+    pool_of(sink.port, tmp_path, n=1, daily=50)
+    sink.reject_rcpt = {"big@example.com": reply}
+    ledger = open_ledger()
+    try:
+        mid = Outbox(ledger).add(plain("in@example.com, big@example.com"), pool="P")
+    finally:
+        ledger.close()
+    # killed once the gate has settled the try, before the worker judges (and writes) it
+    killed = crash.hooked("SIGKILL", "_too_big_is_final", 1, "run", "--once", "--no-sync",
+                          env=PASSWORD_ENV)  # fmt: skip
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert (sink.mail_commands, [m.rcpt_tos for m in sink.messages]) == (1, [("in@example.com",)])
+    assert outbox_states() == {next(iter(outbox_states())): "sending"}
+
+    again = worker("--once", "--no-sync")
+    out, err = again.communicate(timeout=120)
+    assert again.returncode == 0, err
+    assert sink.mail_commands == 1, out  # nobody mailed again
+    [row] = json.loads(cli("queue", "list", "--json").stdout)
+    assert (row["id"], row["state"]) == (mid, "sent"), row
+    assert not open_ledger().suppressed(["big@example.com"])  # the address did nothing wrong
+
+
+@pytest.mark.parametrize("where", ["MAIL FROM", "end of DATA"])
+def test_a_worker_killed_after_the_server_refused_the_messages_size_does_not_send_it_again(
+    sink,
+    ssl_cert_env,
+    ledger_url,  # noqa: F811
+    tmp_path,
+    where,
+):
+    """The server refused the whole message for its size (552 5.3.4 at MAIL FROM, or at the
+    end of DATA: the message uploaded in full), its slots released, and the worker was killed
+    before writing the message's state: recovered, it was queued again and refused again
+    (uploaded again) at every such crash. Its slots say why: it ends ``bounced``, as the live
+    worker ends it, no recipient suppressed."""
+    from tests import test_crash_points as crash
+
+    pool_of(sink.port, tmp_path, n=1, daily=50)
+    reply = (552, "5.3.4 Message size exceeds fixed limit")
+    if where == "MAIL FROM":
+        sink.reject_mail = reply
+    else:
+        sink.data_reply = reply
+    [mid] = queue_plain(1)
+    # the gate's settlement (Gate._settle) done, the worker's (delivery's _settle) not written
+    killed = crash.hooked("SIGKILL", "deliver>_settle", 2, "run", "--once", "--no-sync",
+                          env=PASSWORD_ENV)  # fmt: skip
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert sink.mail_commands == 1 and list(outbox_states().values()) == ["sending"]
+
+    again = worker("--once", "--no-sync")
+    out, err = again.communicate(timeout=120)
+    assert again.returncode == 0, err
+    assert (sink.mail_commands, len(sink.refused)) == (1, where != "MAIL FROM"), out
+    [row] = json.loads(cli("queue", "list", "--json").stdout)
+    assert (row["id"], row["state"]) == (mid, "bounced"), row
+    assert not open_ledger().suppressed(["r0@example.com"])

@@ -485,32 +485,50 @@ def _waiting(ledger: Ledger, proc: subprocess.Popen[str], locktypes: str) -> int
     return int(waiting)
 
 
-def test_a_dead_workers_message_refused_for_its_size_is_not_queued_again(
-    ledger_url,  # noqa: F811
-    tmp_path,
-):
-    """A worker settled a try (one recipient sent, one refused 552 5.3.4: the message too big)
-    and died before writing the message's state: recovered from the gate's slots, the refused
-    recipient was queued again as if a 4xx had deferred them, and the same message was refused
-    at every try, a slot spent each time, until it expired. Final, as the worker and 'queue
-    mark sent' hold it: the message is sent."""
+def settled_too_big(tmp_path: Path, outcome: str) -> tuple[Ledger, int, dt.datetime]:
+    """A message to in@example.com and big@example.com claimed by worker "w1", whose try the
+    gate settled (in@ sent; big@'s server refused its size, 552 5.3.4, settled ``outcome``:
+    ``soft`` as an earlier gate recorded such a refusal, ``released`` as it does now), and
+    whose state w1 never wrote: the open ledger, the message's id and the try's time."""
     from warmup import Gate
     from warmup.ledger import Claim
     from warmup.smtp import RcptResult
 
     ledger, mid, claimed, now = _claimed_by_w1(tmp_path, "in@example.com, big@example.com")
-    try:
-        rcpts = ["in@example.com", "big@example.com"]
-        with Gate("a@corp.example", ledger=ledger) as gate:
-            got = gate.reserve(rcpts, claimed.message_id, now, claim=Claim(mid, "w1"))
-            big = RcptResult("big@example.com", "soft", 552, "5.3.4 Message size too big")
-            got.settle({"in@example.com": "sent", "big@example.com": big}, now=now)
-        from warmup.outbox.worker import LEASE, Worker
+    big = RcptResult("big@example.com", outcome, 552, "5.3.4 Message size too big")
+    with Gate("a@corp.example", ledger=ledger) as gate:
+        got = gate.reserve(["in@example.com", big.recipient], claimed.message_id, now,
+                           claim=Claim(mid, "w1"))  # fmt: skip
+        got.settle({"in@example.com": "sent", big.recipient: big}, now=now)
+    return ledger, mid, now
 
-        later = now + LEASE + LEASE  # w1 is past its lease: gone
-        with Worker(ledger, clock=lambda: later) as worker:
-            assert worker.recover(later) == ["sent"]
-        row = ledger.message(mid)
-        assert (row.state, row.recipients) == ("sent", tuple(rcpts))
+
+def recovers_sent(ledger: Ledger, mid: int, now: dt.datetime) -> None:
+    """The next worker, w1 past its lease, recovers message ``mid`` ``sent`` (to both, as the
+    worker would have written it: the refusal of its size is final), not queued again."""
+    from warmup.outbox.worker import LEASE, Worker
+
+    later = now + LEASE + LEASE  # w1 is past its lease: gone
+    with Worker(ledger, clock=lambda: later) as worker:
+        assert worker.recover(later) == ["sent"]
+    row = ledger.message(mid)
+    assert (row.state, row.recipients) == ("sent", ("in@example.com", "big@example.com"))
+
+
+@pytest.mark.parametrize("outcome", ["soft", "released"])
+def test_a_dead_workers_message_refused_for_its_size_is_not_queued_again(
+    ledger_url,  # noqa: F811
+    tmp_path,
+    outcome,
+):
+    """A worker settled a try (one recipient sent, one refused 552 5.3.4: the message too big)
+    and died before writing the message's state: recovered from the gate's slots, the refused
+    recipient was queued again as if a 4xx had deferred them, and the same message was refused
+    at every try, a slot spent each time, until it expired. Final, as the worker and 'queue
+    mark sent' hold it: the message is sent. Released (no bounce: the gate's settlement of a
+    refusal at RCPT TO), the slot says why (its ``release_reason``)."""
+    ledger, mid, now = settled_too_big(tmp_path, outcome)
+    try:
+        recovers_sent(ledger, mid, now)
     finally:
         ledger.close()

@@ -267,6 +267,37 @@ def test_a_recipient_refused_for_the_message_s_size_is_not_queued_again_when_mar
     assert cli("suppress", "list", "--json").stdout.strip() == "[]"
 
 
+def test_a_recovered_unknown_message_marked_sent_leaves_out_whom_its_size_was_refused(
+    ledger_url, ledger, sink
+):
+    """As above, but the worker was killed (SIGKILL) once the gate had settled the try, before
+    it wrote the message's state: recovered by the next worker, the message is unknown with
+    both recipients (the live worker leaves out the one refused for its size; the recovery
+    cannot tell from the slots). Marked sent, the released slot read "nothing left, retry":
+    the message was queued again for that recipient, refused again. The slot says why it was
+    released: the message is sent, and nothing goes again."""
+    from tests import test_crash_points as crash
+    from tests.gatekit import PASSWORD_ENV
+
+    mid = Outbox(ledger).add(plain("in@example.com, big@example.com"), pool="P", campaign="dec")
+    sink.reject_rcpt = {"big@example.com": (552, "5.3.4 Message size too big")}
+    sink.drop_mid_data = True
+    killed = crash.hooked("SIGKILL", "_too_big_is_final", 1, "run", "--once", "--no-sync",
+                          "--timeout", "2", env=PASSWORD_ENV)  # fmt: skip
+    assert killed.returncode == -9, killed.stderr
+    sink.drop_mid_data, sink.reject_rcpt = False, {}
+    with Worker(ledger) as worker:
+        assert worker.run_once().outcomes == {"recovered unknown": 1}
+    row = ledger.message(mid)
+    assert (row.state, row.recipients) == ("unknown", ("in@example.com", "big@example.com"))
+    res = cli("queue", "mark", str(mid), "sent")
+    assert (res.returncode, res.stdout) == (0, f"Marked message {mid} sent.\n"), res.stderr
+    assert ledger.message(mid).state == "sent"
+    with Worker(ledger) as worker:
+        assert worker.run_once().outcomes == {}
+    assert sink.mail_commands == 1
+
+
 def test_bad_marks_are_refused_in_one_line_and_change_nothing(ledger_url, ledger, sink):
     (mid,) = _unknown(sink, ledger)
     queued = Outbox(ledger).add(plain("q@example.com"), pool="P", campaign="dec")

@@ -949,6 +949,32 @@ def test_an_older_ledgers_removals_are_judged_by_their_time_and_new_ones_by_the_
         ledger.close()
 
 
+def _older_slot(url: str, tmp_path: Path, upto: str, missing: str, **slot: Any) -> str:
+    """A ledger at ``url`` migrated through ``upto``, whose ``send`` has no column ``missing``
+    yet, with mailbox sales@corp.example (a flat policy) and a gate slot of old@example.com for
+    <old@x> (``slot``: its ``at``, ``outcome`` and more) as that version wrote it; the box."""
+    from tests.gatekit import policy_file
+
+    box = "sales@corp.example"
+    ledger = open_ledger(url, migrate=False)
+    ledger.migrate(upto=upto)
+    ledger.close()
+    ledger = open_ledger(url, migrate=False)
+    try:
+        api.add_mailbox(ledger, box, "exmail", policy=str(policy_file(tmp_path / "flat.toml")))
+        with ledger.write() as conn:
+            md = sa.MetaData()
+            md.reflect(conn)
+            assert missing not in md.tables["send"].c
+            row = {"mailbox_id": ledger.mailbox(box).id, "recipient": "old@example.com",
+                   "message_id": "<old@x>", "day": slot["at"].date(), "source": "gate",
+                   "key": "<old@x>|old@example.com", **slot}  # fmt: skip
+            conn.execute(md.tables["send"].insert(), [row])
+    finally:
+        ledger.close()
+    return box
+
+
 def test_an_older_ledgers_reservations_wait_for_the_expiry_and_new_ones_name_their_holder(
     ledger_url,  # noqa: F811
     tmp_path: Path,
@@ -959,31 +985,14 @@ def test_an_older_ledgers_reservations_wait_for_the_expiry_and_new_ones_name_the
     import os
     import socket
 
-    from tests.gatekit import policy_file
     from warmup import Gate
     from warmup.errors import TempFail
     from warmup.ledger import holders
 
-    box = "sales@corp.example"
     now = dt.datetime.now(dt.UTC)
-    ledger = open_ledger(ledger_url, migrate=False)
-    ledger.migrate(upto="m026_removals_mark_the_last_send")
-    ledger.close()
-    ledger = open_ledger(ledger_url, migrate=False)
-    try:
-        api.add_mailbox(ledger, box, "exmail", policy=str(policy_file(tmp_path / "flat.toml")))
-        with ledger.write() as conn:  # a reservation as m026's warmup wrote it, a moment ago
-            md = sa.MetaData()
-            md.reflect(conn)
-            assert "holder_pid" not in md.tables["send"].c
-            conn.execute(
-                md.tables["send"].insert(),
-                [{"mailbox_id": ledger.mailbox(box).id, "recipient": "old@example.com",
-                  "message_id": "<old@x>", "at": now, "day": now.date(), "outcome": "reserved",
-                  "source": "gate", "key": "<old@x>|old@example.com"}],
-            )  # fmt: skip
-    finally:
-        ledger.close()
+    # a reservation as m026's warmup wrote it, a moment ago
+    box = _older_slot(ledger_url, tmp_path, "m026_removals_mark_the_last_send", "holder_pid",
+                      at=now, outcome="reserved")  # fmt: skip
 
     ledger = open_ledger(ledger_url)
     try:
@@ -1005,5 +1014,48 @@ def test_an_older_ledgers_reservations_wait_for_the_expiry_and_new_ones_name_the
                  holders.me().start),
                 ("old@example.com", "reserved", None, None, None),
             ]  # fmt: skip
+    finally:
+        ledger.close()
+
+
+def test_an_older_ledgers_released_slots_give_no_reason_and_new_ones_say_size(
+    ledger_url,  # noqa: F811
+    tmp_path: Path,
+):
+    """m028: a slot an m027 ledger holds released says no reason (why it was given back is
+    not known, none is made up); after the upgrade a slot released by a reply refusing the
+    message's size says ``size``, one released otherwise nothing, and a slot taken again by
+    its message's retry drops its reason."""
+    from warmup import Gate
+    from warmup.smtp import RcptResult
+
+    now = dt.datetime.now(dt.UTC)
+    # a slot as m027's warmup released it
+    box = _older_slot(ledger_url, tmp_path, "m027_send_holder", "release_reason",
+                      at=now, outcome="released", settled_at=now)  # fmt: skip
+
+    def reasons() -> list[tuple[str, str, str | None]]:
+        with ledger.read() as conn:
+            got = conn.exec_driver_sql(
+                "SELECT recipient, outcome, release_reason FROM send ORDER BY recipient"
+            ).all()
+        return [tuple(r) for r in got]
+
+    ledger = open_ledger(ledger_url)
+    try:
+        assert ledger.pending_migrations() == []
+        big = RcptResult("big@example.com", "released", 552, "5.3.4 Message size exceeds limit")
+        other = RcptResult("next@example.com", "released", 452, "4.5.3 Too many recipients")
+        with Gate(box, ledger=ledger) as gate:
+            gate.reserve([big.recipient, other.recipient], "<new@x>", now=now).settle(
+                {big.recipient: big, other.recipient: other}
+            )
+            assert reasons() == [
+                ("big@example.com", "released", "size"),
+                ("next@example.com", "released", None),
+                ("old@example.com", "released", None),
+            ]
+            gate.reserve([big.recipient], "<new@x>", now=now)  # the same message again
+            assert reasons()[0] == ("big@example.com", "reserved", None)
     finally:
         ledger.close()

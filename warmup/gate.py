@@ -150,6 +150,8 @@ class SendReport:
 
 # What a reservation may be settled with (:meth:`Reservation.settle`).
 SETTLE_OUTCOMES = ("sent", "hard", "soft", "block", "unknown", "released")
+# A slot given back because the server refuses the message's size (smtp.TooBig).
+TOO_BIG = Outcome("released", reason="size")
 
 
 def _recipient_key(rcpt: object) -> str | None:
@@ -601,9 +603,7 @@ class Gate:
         throttle: tuple[int, str] | None,
         now: dt.datetime,
     ) -> None:
-        from warmup.bounces.classify import extract_status
-
-        plain = {r: _outcome(outcomes.get(r, "unknown"), extract_status) for r in res.ids}
+        plain = {r: _outcome(outcomes.get(r, "unknown")) for r in res.ids}
         event = None
         if throttle is not None:
             code, text = throttle
@@ -799,9 +799,10 @@ class Gate:
             try:
                 outcome = session.send(self.box.address, res.recipients, data)
             except smtp.TooBig as exc:
-                # Nothing delivered, the message's fault: no bounce. A recipient refused at
-                # RCPT TO before a 552 at the end of DATA keeps that refusal.
-                res.settle(dict(exc.results) or "released")
+                # Nothing delivered, the message's fault: no bounce; released for its size (it
+                # would be refused again). A recipient refused at RCPT TO before a 552 at the
+                # end of DATA keeps that refusal.
+                res.settle({r: exc.results.get(r, TOO_BIG) for r in res.recipients})
                 raise
             except smtp.LoginWanted as exc:
                 # At MAIL or RCPT: released, but for a recipient refused for good before the
@@ -1003,16 +1004,21 @@ def _settle_idle(ref: weakref.ref[Gate], idle: threading.Condition) -> None:
                 return
 
 
-def _outcome(result: object, extract_status: Callable[[str], str]) -> Outcome:
+def _outcome(result: object) -> Outcome:
+    """One recipient's settlement as the ledger writes it: a slot released by a reply refusing
+    the message's size says so (``size``), as the worker reads that reply (final: the same
+    message never reaches the recipient), so a worker's recovery reads it so from the slot."""
     if isinstance(result, str):
         return Outcome(result)
+    if isinstance(result, Outcome):
+        return result
+    from warmup.bounces.classify import extract_status, refuses_size
+
+    outcome = str(getattr(result, "outcome", "unknown"))
+    code = getattr(result, "code", None)
     text = str(getattr(result, "text", "") or "")
-    return Outcome(
-        str(getattr(result, "outcome", "unknown")),
-        getattr(result, "code", None),
-        text,
-        extract_status(text) or None,
-    )
+    size = outcome == "released" and isinstance(code, int) and refuses_size(code, text)
+    return Outcome(outcome, code, text, extract_status(text) or None, "size" if size else None)
 
 
 def _now(now: dt.datetime | None) -> dt.datetime | None:

@@ -31,7 +31,7 @@ measured fast paths. Settling a bounce, an ``unknown`` outcome or a throttle is 
 Core statements, for both.
 
 Retries (DESIGN invariant 9): a recipient whose slot for this Message-ID was ``released``
-(nothing left) takes the slot again; one that got a 4xx (``soft``: deferred, the slot was used)
+(nothing left) takes the slot again (its ``release_reason`` cleared); one that got a 4xx (``soft``: deferred, the slot was used)
 takes a new slot, the old one still counted; any other earlier slot (``sent``, ``reserved`` in
 flight, ``unknown``, refused) is :class:`~warmup.ledger.core.DuplicateSend`: never sent twice.
 """
@@ -126,12 +126,15 @@ Lean = Callable[[Kept, dict[str, str], dt.datetime, int], Decision]
 @dataclass(frozen=True)
 class Outcome:
     """One recipient's settlement: ``sent``/``hard``/``soft``/``block``/``unknown``/``released``,
-    with the SMTP reply when there was one."""
+    with the SMTP reply when there was one, and why a ``released`` slot was given back when that
+    decides what follows (``size``: the server refused the message's size, the same message never
+    reaches this recipient; kept in the slot's ``release_reason``)."""
 
     outcome: str
     code: int | None = None
     text: str = ""
     status: str | None = None
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -371,15 +374,15 @@ class GateSession(ABC):
                 conn.execute(
                     settle,
                     [
-                        {"sid": sid, "mid": box.id, "outcome": "sent", "settled": at}
+                        {"sid": sid, "mid": box.id, "outcome": "sent", "settled": at, "why": None}
                         for sid, at in self._deferred
                     ],
                 )
             for rcpt, sid in ids.items():
                 result = outcomes.get(rcpt, Outcome("unknown"))
-                if not conn.execute(
-                    settle, {"sid": sid, "mid": box.id, "outcome": result.outcome, "settled": now}
-                ).rowcount:
+                why = result.reason if result.outcome == "released" else None
+                row = {"sid": sid, "mid": box.id, "outcome": result.outcome, "settled": now}
+                if not conn.execute(settle, {**row, "why": why}).rowcount:
                     continue  # settled before (e.g. expired, then settled by its process)
                 if result.outcome == "released":
                     day = conn.execute(sa.select(SEND.c.day).where(SEND.c.id == sid)).scalar_one()
@@ -420,7 +423,11 @@ def _settle_statement() -> Any:
             SEND.c.mailbox_id == sa.bindparam("mid"),
             sa.or_(SEND.c.outcome == "reserved", SEND.c.outcome == "unknown"),
         )
-        .values(outcome=sa.bindparam("outcome"), settled_at=sa.bindparam("settled"))
+        .values(
+            outcome=sa.bindparam("outcome"),
+            settled_at=sa.bindparam("settled"),
+            release_reason=sa.bindparam("why"),
+        )
     )
 
 

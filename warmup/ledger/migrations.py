@@ -911,6 +911,17 @@ def m027_send_holder(conn: Connection) -> None:
     run("ALTER TABLE send ADD COLUMN holder_start VARCHAR")
 
 
+@migration
+def m028_send_release_reason(conn: Connection) -> None:
+    """A released slot says why when it matters: ``size`` when the server refused the
+    message's size (552 5.3.4 at RCPT TO, at MAIL FROM or at the end of DATA), which the same
+    message meets again at every try. ``released`` alone reads "nothing left, try again", and a
+    worker killed between the gate's settlement and its own had its message recovered and sent
+    again to that recipient, refused again. The slots released before keep NULL: why is not
+    known, and none is made up."""
+    conn.exec_driver_sql("ALTER TABLE send ADD COLUMN release_reason VARCHAR")
+
+
 MIGRATIONS_TABLE = sa.Table(
     "warmup_migrations",
     sa.MetaData(),

@@ -64,7 +64,9 @@ Send = _model(
 
 ``outcome`` is ``reserved`` while the SMTP conversation runs, then ``sent``, ``soft``, ``hard``,
 ``block`` or ``unknown``; ``released`` marks a reservation given back before anything left (it
-does not count). ``key`` makes recording idempotent (Message-ID + recipient).""",
+does not count; ``release_reason`` ``size``: the server refused the message's size, so the same
+message never goes to this recipient). ``key`` makes recording idempotent (Message-ID +
+recipient).""",
 )
 Bounce = _model(
     "Bounce",

@@ -246,24 +246,41 @@ def fate(outcomes: dict[str, str]) -> tuple[str, tuple[str, ...]]:
 
 
 def finally_refused(
-    conn: Connection, message_id: str, outcomes: dict[str, str], final: Callable[[int, str], bool]
+    conn: Connection,
+    message_id: str,
+    outcomes: dict[str, str],
+    final: Callable[[int, str], bool] | None,
 ) -> dict[str, str]:
-    """``outcomes`` with each ``soft`` recipient whose latest slot's SMTP reply (the bounce
-    the gate recorded of it) ``final(code, text)`` holds final as ``too big``, which
-    :func:`fate` neither retries nor counts sent: what the worker makes of such a reply."""
-    last: dict[str, tuple[str | None, str]] = {}
-    for rcpt, outcome, reply, status, text in conn.execute(
+    """``outcomes`` with each recipient the same message will never reach as ``too big``, which
+    :func:`fate` neither retries nor counts sent, as the worker makes of such a reply: one
+    whose latest slot was released for the message's size (its ``release_reason``), or a
+    ``soft`` one whose SMTP reply (the bounce the gate recorded of it) ``final(code, text)``
+    holds final."""
+    if not any(o in RETRYABLE for o in outcomes.values()):
+        return outcomes
+    last: dict[str, tuple[str, str | None, str | None, str]] = {}
+    for rcpt, outcome, why, reply, status, text in conn.execute(
         sa.select(
-            SEND.c.recipient, SEND.c.outcome, BOUNCE.c.reply, BOUNCE.c.status, BOUNCE.c.diagnostic
-        )  # fmt: skip
+            SEND.c.recipient,
+            SEND.c.outcome,
+            SEND.c.release_reason,
+            BOUNCE.c.reply,
+            BOUNCE.c.status,
+            BOUNCE.c.diagnostic,
+        )
         .outerjoin(BOUNCE, sa.and_(BOUNCE.c.send_id == SEND.c.id, BOUNCE.c.source == "smtp"))
         .where(SEND.c.message_id == message_id)
         .order_by(SEND.c.id)
     ):
-        last[rcpt] = (reply if outcome == "soft" else None, f"{status or ''} {text or ''}")
+        last[rcpt] = (outcome, why, reply, f"{status or ''} {text or ''}")
     out = dict(outcomes)
-    for rcpt, (reply, text) in last.items():
-        if out.get(rcpt) == "soft" and reply and reply.isdigit() and final(int(reply), text):
+    for rcpt, (outcome, why, reply, text) in last.items():
+        if out.get(rcpt) != outcome:
+            continue
+        size = outcome == "released" and why == "size"
+        if outcome == "soft" and final is not None and reply and reply.isdigit():
+            size = final(int(reply), text)
+        if size:
             out[rcpt] = "too big"
     return out
 
@@ -683,7 +700,8 @@ class OutboxStore:
         ``now``); None if the claim changed meanwhile. ``earlier``: the slots are those of its
         Message-ID sent before the worker tried it (no try of its own: none counted).
         ``final(code, text)``: whether a recipient's soft refusal is final (the message's size),
-        as :meth:`decide_unknown` takes it: not queued again for them."""
+        as :meth:`decide_unknown` takes it: not queued again for them, nor for one whose slot
+        was released for the message's size (:func:`finally_refused`)."""
         with self.write() as conn:
             # Locked first (PostgreSQL): a reservation fenced on this claim either committed
             # before (its slots are read below) or waits and then finds the claim gone.
@@ -710,9 +728,7 @@ class OutboxStore:
                 state = "unknown"
             else:
                 outcomes = {r: slots.get(r, ("none", None))[0] for r in rcpts}
-                if final is not None and "soft" in outcomes.values():
-                    outcomes = finally_refused(conn, row.message_id, outcomes, final)
-                state, again = fate(outcomes)
+                state, again = fate(finally_refused(conn, row.message_id, outcomes, final))
             by = next((m for _, m in slots.values()), None)
             if state == "queued" and row.last_reply == CANCELLING:
                 state, again = "cancelled", ()

@@ -349,9 +349,7 @@ class OutboxEdits:
         got = self.gate_outcomes(r.message_id, conn)
         rcpts = r.recipients.split(",")
         outcomes = {rcpt: got.get(rcpt, ("none", None))[0] for rcpt in rcpts}
-        if final is not None and "soft" in outcomes.values():
-            outcomes = finally_refused(conn, r.message_id, outcomes, final)
-        state, again = fate(outcomes)
+        state, again = fate(finally_refused(conn, r.message_id, outcomes, final))
         if state != "sent":  # every recipient refused, or some deferred: as the worker
             values: dict[str, Any] = {"state": state}
             if again:

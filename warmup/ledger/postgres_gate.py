@@ -227,7 +227,7 @@ WITH u AS (
     FROM u ORDER BY u.n
     ON CONFLICT (mailbox_id, key) DO UPDATE
         SET outcome = 'reserved', at = EXCLUDED.at, day = EXCLUDED.day, settled_at = NULL,
-            source = EXCLUDED.source, holder_host = EXCLUDED.holder_host,
+            release_reason = NULL, source = EXCLUDED.source, holder_host = EXCLUDED.holder_host,
             holder_pid = EXCLUDED.holder_pid, holder_start = EXCLUDED.holder_start
         WHERE s.outcome = 'released'
     RETURNING s.id, s.recipient

@@ -68,6 +68,7 @@ MIGRATION_NAMES = (
     "m025_suppression_removals",
     "m026_removals_mark_the_last_send",
     "m027_send_holder",
+    "m028_send_release_reason",
 )
 
 

@@ -127,6 +127,10 @@ SEND = sa.Table(
     sa.Column("holder_host", sa.String),
     sa.Column("holder_pid", sa.Integer),
     sa.Column("holder_start", sa.String),
+    # Why a released slot was given back, when that decides what follows (NULL otherwise):
+    # "size", the server refused the message's size, so the same message never goes to this
+    # recipient (warmup.ledger.outbox.finally_refused). Cleared when the slot is taken again.
+    sa.Column("release_reason", sa.String),
     sa.UniqueConstraint("mailbox_id", "key", name="uq_send_key"),
     sa.Index("ix_send_mailbox_at", "mailbox_id", "at"),
     # Only the slots still reserved (a handful): what the gate's expiry looks for, without

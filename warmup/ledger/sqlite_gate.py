@@ -579,8 +579,8 @@ class SQLiteGate(GateSession):
             if sid is not None and outcome == "released":
                 cur.execute(
                     "UPDATE send SET outcome = 'reserved', at = ?, day = ?, "
-                    "settled_at = NULL, source = ?, holder_host = ?, holder_pid = ?, "
-                    "holder_start = ? WHERE id = ?",
+                    "settled_at = NULL, release_reason = NULL, source = ?, holder_host = ?, "
+                    "holder_pid = ?, holder_start = ? WHERE id = ?",
                     (at, d, source, *me, sid),
                 )
                 ids.append(int(sid))

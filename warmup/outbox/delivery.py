@@ -395,8 +395,8 @@ class Delivery:
         state, again = fate(final)
         reply = _reply(report)
         # Of unknown fate, it waits for a person: those whose server refused its size leave it
-        # (their slots, released, do not say so: marked sent, or recovered, it went to them
-        # again, to be refused again).
+        # (their slots, released for its size, say so too: 'queue mark sent' and a recovery
+        # read them as this does).
         kept = [r for r in rcpts if final[r] != "too big"] if state == "unknown" else []
         if report.error is not None and "unknown" in outcomes.values():
             # The connection broke under the data: this message waits for a person, and the
