@@ -181,7 +181,7 @@ class ReferenceGate(GateSession):
         source: str,
     ) -> list[int]:
         box = self.box
-        _, aside = self._plan(recipients, message_id, rows.slots)
+        aside = self._plan(recipients, message_id, rows.slots)
         for sid in aside:
             conn.execute(
                 SEND.update()
@@ -193,22 +193,6 @@ class ReferenceGate(GateSession):
         holder = {"holder_host": me.host, "holder_pid": me.pid, "holder_start": me.start}
         ids = []
         for rcpt in recipients:
-            sid, outcome = rows.slots.get(rcpt, (None, ""))
-            if sid is not None and outcome == "released":
-                conn.execute(
-                    SEND.update()
-                    .where(SEND.c.id == sid)
-                    .values(
-                        outcome="reserved",
-                        at=now,
-                        day=day,
-                        settled_at=None,
-                        source=source,
-                        **holder,
-                    )
-                )
-                ids.append(sid)
-                continue
             ids.append(
                 conn.execute(
                     SEND.insert()

@@ -532,3 +532,47 @@ def test_a_dead_workers_message_refused_for_its_size_is_not_queued_again(
         recovers_sent(ledger, mid, now)
     finally:
         ledger.close()
+
+
+def test_a_slot_taken_again_after_another_members_try_is_the_latest_try(
+    ledger_url,  # noqa: F811
+    tmp_path,
+):
+    """Pool P of a and b. a's try gave its slot back (released: MAIL FROM refused, say), b's
+    was deferred (a 4xx: soft), then a tried again, and the connection broke under the data
+    (unknown: it may have left). a's try took its released slot again, which kept its id,
+    older than b's: read as the latest try, b's soft slot said "deferred", and the worker's
+    recovery queued the message again (as did 'queue mark sent' for the recipient), to be
+    sent once more by b (DESIGN invariant 9: never twice). Each try has a slot of its own."""
+    from tests.gatekit import policy_file
+    from warmup import Gate
+    from warmup.instants import now_utc
+    from warmup.ledger import Claim
+    from warmup.smtp import RcptResult
+
+    policy = policy_file(tmp_path / "flat.toml", daily=50, interval="0s")
+    for box in ("a@corp.example", "b@corp.example"):
+        res = cli("mailbox", "add", box, "--provider", "exmail", "--policy", str(policy))
+        assert res.returncode == 0, res.stderr
+    assert cli("pool", "add", "P", "a@corp.example", "b@corp.example").returncode == 0
+    msg = EmailMessage()
+    msg["To"] = "x@example.com"
+    msg.set_content("hello")
+    ledger = open_ledger()
+    try:
+        (mid,) = Outbox(ledger).add_many([(msg, None)], pool="P").ids
+        now = now_utc()
+        claimed = ledger.claim("w1", now)
+        assert claimed is not None and claimed.id == mid
+        claim, rcpt = Claim(mid, "w1"), ["x@example.com"]
+        later = RcptResult("x@example.com", "soft", 450, "4.2.0 greylisted, try again later")
+        with Gate("a@corp.example", ledger=ledger) as a, Gate("b@corp.example", ledger=ledger) as b:
+            a.reserve(rcpt, claimed.message_id, now, claim=claim).settle("released", now=now)
+            b.reserve(rcpt, claimed.message_id, now, claim=claim).settle(
+                {"x@example.com": later}, now=now
+            )
+            a.reserve(rcpt, claimed.message_id, now, claim=claim).settle("unknown", now=now)
+        assert ledger.gate_outcomes(claimed.message_id)["x@example.com"][0] == "unknown"
+        assert ledger.recover(mid, "w1", now) == "unknown"
+    finally:
+        ledger.close()

@@ -31,8 +31,11 @@ measured fast paths. Settling a bounce, an ``unknown`` outcome or a throttle is 
 Core statements, for both.
 
 Retries (DESIGN invariant 9): a recipient whose slot for this Message-ID was ``released``
-(nothing left) takes the slot again (its ``release_reason`` cleared); one that got a 4xx (``soft``: deferred, the slot was used)
-takes a new slot, the old one still counted; any other earlier slot (``sent``, ``reserved`` in
+(nothing left) or got a 4xx (``soft``: deferred, the slot was used) takes a new slot, the old one
+set aside (its key renamed; a soft one still counted): each try has a slot of its own, and the
+newest slot of a recipient, by id, is its latest try whichever member made it (a released slot
+taken again kept its older id, and a pool's recovery read another member's older try as the
+latest); any other earlier slot (``sent``, ``reserved`` in
 flight, ``unknown``, refused) is :class:`~warmup.ledger.core.DuplicateSend`: never sent twice.
 """
 
@@ -298,20 +301,18 @@ class GateSession(ABC):
         recipients: Sequence[str],
         message_id: str,
         slots: dict[str, tuple[int, str]],
-    ) -> tuple[list[int], list[int]]:
-        """(released slots to take again, soft slots to set aside) for these recipients, or
+    ) -> list[int]:
+        """The earlier slots to set aside (released or soft) for these recipients, or
         :class:`DuplicateSend` for a recipient whose earlier slot forbids a resend: the first
         one still in flight, of unknown fate or refused, else the first one sent; it names the
         recipients the message has not reached (a relay must not answer "already sent" for a
         message that names new ones)."""
-        reuse, aside, blocked = [], [], []
+        aside, blocked = [], []
         for rcpt in recipients:
             if rcpt not in slots:
                 continue
             sid, outcome = slots[rcpt]
-            if outcome == "released":
-                reuse.append(sid)
-            elif outcome == "soft":
+            if outcome in ("released", "soft"):
                 aside.append(sid)
             else:
                 blocked.append((rcpt, outcome))
@@ -320,7 +321,7 @@ class GateSession(ABC):
             done = {r for r, _ in blocked}
             unsent = tuple(dict.fromkeys(r for r in recipients if r not in done))
             raise DuplicateSend(rcpt, message_id, outcome, unsent=unsent)
-        return reuse, aside
+        return aside
 
     def _memo_to_keep(self, decision: Decision, read: WalkState | None) -> WalkState | None:
         """The decision's walk memo when it is newer than the one the reservation ``read``

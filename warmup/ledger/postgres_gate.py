@@ -213,8 +213,8 @@ _ASIDE_SQL = (
     "WHERE id = ANY(string_to_array(%(aside)s::text, ',')::bigint[])"
 )
 
-# The insert (or the re-reservation of a released slot) and the rollup's bump, in one statement;
-# the caller checked under the lock that no recipient has a live slot for this Message-ID.
+# The insert and the rollup's bump, in one statement; the caller checked under the lock that no
+# recipient has a live slot for this Message-ID (an earlier released or soft one set aside).
 _RESERVE = """
 WITH u AS (
     SELECT t.r, %(msgid)s::text || '|' || t.r AS k, t.n
@@ -225,11 +225,6 @@ WITH u AS (
     SELECT %(mid)s, u.r, %(msgid)s, %(now)s, %(day)s, 'reserved', NULL, %(source)s, u.k,
            %(host)s, %(pid)s, %(start)s
     FROM u ORDER BY u.n
-    ON CONFLICT (mailbox_id, key) DO UPDATE
-        SET outcome = 'reserved', at = EXCLUDED.at, day = EXCLUDED.day, settled_at = NULL,
-            release_reason = NULL, source = EXCLUDED.source, holder_host = EXCLUDED.holder_host,
-            holder_pid = EXCLUDED.holder_pid, holder_start = EXCLUDED.holder_start
-        WHERE s.outcome = 'released'
     RETURNING s.id, s.recipient
 ), bump AS (
     INSERT INTO day_stat AS d (mailbox_id, day, sent, hard, soft, block, complaint)
@@ -472,7 +467,7 @@ class PostgresGate(GateSession):
                     refusal = ClaimLost(claim)
                 if refusal is None:
                     try:
-                        _, aside = self._plan(recipients, message_id, rows.slots)
+                        aside = self._plan(recipients, message_id, rows.slots)
                     except WarmupError as exc:  # DuplicateSend
                         refusal = exc
                 ids = self._write(
@@ -745,7 +740,7 @@ class PostgresGate(GateSession):
             steps.append(_step("warmup_gate_expire", self._expiry(now, "-infinity", gone)))
         reserve = None
         if aside is not None:
-            if aside:  # a deferred (4xx) slot stays counted; the retry takes a new one
+            if aside:  # the retry takes a new slot (a deferred one stays counted)
                 values["aside"] = ",".join(str(sid) for sid in aside)
                 steps.append(_step(_ASIDE, values))
             values.update(rcpts=",".join(recipients), msgid=message_id, day=day, source=source)

@@ -565,26 +565,16 @@ class SQLiteGate(GateSession):
         clock: Callable[[], dt.datetime],
     ) -> list[int]:
         box = self.box
-        aside = self._plan(recipients, message_id, slots)[1] if slots else []
+        aside = self._plan(recipients, message_id, slots) if slots else []
         at = ts(now)
         d = day.isoformat()
-        if aside:  # a deferred (4xx) slot stays counted; the retry takes a new one
+        if aside:  # the retry takes a new slot (a deferred one stays counted)
             cur.executemany(
                 "UPDATE send SET key = key || '#' || id WHERE id = ?", [(sid,) for sid in aside]
             )
         ids = []
         me = holders.me()
         for rcpt, key in zip(recipients, keys, strict=True):
-            sid, outcome = slots.get(rcpt, (None, ""))
-            if sid is not None and outcome == "released":
-                cur.execute(
-                    "UPDATE send SET outcome = 'reserved', at = ?, day = ?, "
-                    "settled_at = NULL, release_reason = NULL, source = ?, holder_host = ?, "
-                    "holder_pid = ?, holder_start = ? WHERE id = ?",
-                    (at, d, source, *me, sid),
-                )
-                ids.append(int(sid))
-                continue
             cur.execute(_INSERT, (box.id, rcpt, message_id, at, d, source, key, *me))
             ids.append(int(cur.lastrowid or 0))
         cur.execute(_BUMP_SENT, (box.id, d, len(ids)))

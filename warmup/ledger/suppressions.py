@@ -16,9 +16,9 @@ max(id) + 1, which is why :meth:`_removals_after_sends_deleted` keeps the mark a
 highest id present), and ``warmup db copy`` keeps them. A send recorded after a removal but not
 made by the gate (``record send``, ``import``: a log's row, dated by that log) counts only when
 also dated after it: an old log imported later is no news of the address since. A removal
-made before m026 (no mark) is judged by ``removed_at``, as it was. A slot given back unsent
-(``released``) and taken again by the same message keeps its row and id: that message's retry
-after a removal is set aside with its first try (one send fewer in a streak, never one more)."""
+made before m026 (no mark) is judged by ``removed_at``, as it was. A message's retry takes a
+slot of its own (a new id), even where its earlier try's slot was given back unsent
+(``released``): a retry after a removal counts after it."""
 
 from __future__ import annotations
 
