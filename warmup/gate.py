@@ -290,6 +290,7 @@ class Gate:
         self._password_command = password_command
         self._secret: str | Bearer | None = None
         self._session: Session | None = None
+        self._reconnect = False  # the session's endpoints or login may have changed (_reopen)
         self.failed_hosts: list[tuple[str, str]] = []
         self._aside: Callable[[str], None] | None = None  # checkpoint_aside's fallback
         # Held around the gate's use of its ledger session: its settler thread (_settle_idle)
@@ -297,6 +298,9 @@ class Gate:
         self.settle_after = None if settle_after is None else float(settle_after)
         self._lock = threading.RLock()
         self._idle = threading.Condition(self._lock)
+        # Held by a send() from reservation to settlement: threads sharing the gate take turns
+        # on its one SMTP session (their commands and replies interleaved on it before).
+        self._sending = threading.RLock()
         self._touched = 0.0  # time.monotonic() of the last settlement deferred
         self._settler: threading.Thread | None = None
         _GATES.add(self)
@@ -356,7 +360,9 @@ class Gate:
         self._write_held()
         self._db.checkpoint_inline()
         self._db.close()
-        self.disconnect()
+        # Not disconnect() here, under the ledger's lock: it waits for another thread's send,
+        # which may wait for that lock. The session is closed at its next use.
+        self._reconnect = True
         self._secret = None
         self._open(self.box.address)
 
@@ -681,6 +687,7 @@ class Gate:
         fork, and is not in the child) and no settler."""
         self._lock = threading.RLock()
         self._idle = threading.Condition(self._lock)
+        self._sending = threading.RLock()
         self._settler = None
 
     def _write_held(self) -> None:
@@ -731,6 +738,9 @@ class Gate:
         """The open SMTP session (connecting, with failover, on first use)."""
         from warmup import smtp
 
+        if self._reconnect:
+            self._reconnect = False
+            self.disconnect()
         if self._session is None or self._session.smtp is None:
             try:
                 self._session = smtp.Session(self._target())
@@ -759,7 +769,20 @@ class Gate:
         (Resent-To/-Cc/-Bcc for a resent message).
         ``claim``: the outbox claim it is sent for (see :meth:`reserve`). Text and the email
         package's older messages (``MIMEText``, ...) are read as an :class:`EmailMessage`.
+        Threads sharing the gate take turns: one SMTP session carries one message at a time.
         """
+        with self._sending:
+            return self._send(message, recipients, now, message_id, claim)
+
+    def _send(
+        self,
+        message: EmailMessage | bytes,
+        recipients: list[str] | None,
+        now: dt.datetime | None,
+        message_id: str | None,
+        claim: Claim | None,
+    ) -> SendReport:
+        """:meth:`send`, its turn taken."""
         now = _now(now)
         message = headers.as_message(message)
         if isinstance(message, EmailMessage) or message_id is None:
@@ -845,10 +868,12 @@ class Gate:
         )
 
     def disconnect(self) -> None:
-        """Close the SMTP session (the next :meth:`send` connects again)."""
-        if self._session is not None:
-            self._session.close()
-            self._session = None
+        """Close the SMTP session (the next :meth:`send` connects again); after the message
+        another thread is sending."""
+        with self._sending:
+            if self._session is not None:
+                self._session.close()
+                self._session = None
 
     def checkpoint_aside(self, fallback: Callable[[str], None]) -> bool:
         """Keep the ledger's checkpoints off the thread that sends, until
