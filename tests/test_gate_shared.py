@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import threading
 from email.message import EmailMessage
+from typing import Any
+
+import pytest
 
 from tests.gatekit import BOX, add_box, policy_file, rows
 from tests.peers.fixtures import SMTP_PASSWORD
 from warmup import Gate
+from warmup.errors import DataError, WrongType
 
 
 def _message(to: str) -> EmailMessage:
@@ -53,3 +57,60 @@ def test_threads_sharing_a_gate_take_turns_on_its_smtp_connection(
         ("sent", 16)
     ]
     assert rows(ledger_path, "SELECT count(*) FROM bounce") == [(0,)]
+
+
+def test_recipients_given_as_one_string_a_set_or_a_generator_are_those_addresses(
+    smtp_ssl, ssl_cert_env, ledger_path, tmp_path
+):
+    """``gate.send(msg, "lead@example.com")`` took each character for a recipient ("malformed
+    recipient 'l'"), although ``reserve`` takes one string as one address; a set of one address,
+    or a generator, failed deep inside with Python's TypeError ("'set' object is not
+    subscriptable", "object of type 'generator' has no len()")."""
+    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml", daily=50)))
+    with Gate(BOX, password=SMTP_PASSWORD) as gate:
+        gate.send(_message("header@example.com"), "one@example.com")
+        gate.send(_message("header@example.com"), {"set@example.com"})
+        gate.send(_message("header@example.com"), (r for r in ["gen@example.com"]))
+        gate.reserve({"slot@example.com"}).settle("released")
+        gate.reserve(r for r in ["slot2@example.com"]).settle("released")
+    assert [m.rcpt_tos for m in smtp_ssl.messages] == [
+        ("one@example.com",),
+        ("set@example.com",),
+        ("gen@example.com",),
+    ]
+
+
+def test_an_empty_list_of_recipients_sends_to_no_one(smtp_ssl, ssl_cert_env, ledger_path, tmp_path):
+    """``recipients=[]`` (a script's list after it filtered out every lead) was taken for "not
+    given": the message went to whoever its To and Cc name. It is refused as a message to no
+    one, before anything is reserved; None still means "read them from the message"."""
+    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml", daily=50)))
+    with Gate(BOX, password=SMTP_PASSWORD) as gate:
+        with pytest.raises(DataError, match="^no recipients$"):
+            gate.send(_message("everyone@example.com"), [])
+        with pytest.raises(DataError, match="^no recipients$"):
+            gate.send(_message("everyone@example.com").as_bytes(), [], message_id="<m@corp>")
+        assert smtp_ssl.messages == []
+        assert rows(ledger_path, "SELECT count(*) FROM send") == [(0,)]
+        gate.send(_message("everyone@example.com"), None)
+    assert [m.rcpt_tos for m in smtp_ssl.messages] == [("everyone@example.com",)]
+
+
+def test_recipients_of_a_wrong_type_are_refused_naming_the_parameter(ledger_path, tmp_path):
+    """``b"lead@example.com"`` was read byte by byte (``recipient: expected a str, got int
+    108``), a number as a TypeError of Python's."""
+    from warmup import api, open_ledger
+
+    ledger = open_ledger(str(ledger_path))
+    api.add_mailbox(ledger, BOX, "exmail")
+    with Gate(BOX, ledger=ledger) as gate:
+        for wrong, shown in [(b"lead@example.com", "bytes b'lead@example.com'"), (5, "int 5")]:
+            given: Any = wrong
+            send: Any = lambda r: gate.send(_message("x@example.com"), r)  # noqa: E731
+            for call in (send, gate.reserve):
+                with pytest.raises(WrongType) as err:
+                    call(given)
+                assert str(err.value) == (
+                    f"recipients: expected a list of addresses (str), got {shown}"
+                )
+    assert rows(ledger_path, "SELECT count(*) FROM send") == [(0,)]

@@ -27,7 +27,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from types import TracebackType
@@ -40,6 +40,7 @@ from warmup.errors import (
     TempFail,
     Unavailable,
     WarmupError,
+    WrongType,
     expect,
 )
 from warmup.instants import aware
@@ -152,6 +153,22 @@ class SendReport:
 SETTLE_OUTCOMES = ("sent", "hard", "soft", "block", "unknown", "released")
 # A slot given back because the server refuses the message's size (smtp.TooBig).
 TOO_BIG = Outcome("released", reason="size")
+
+
+def _listed(recipients: object) -> list[str]:
+    """A caller's ``recipients`` as a list: one string is one address (its characters were
+    taken for recipients), a set or a generator its items; bytes or a number are
+    :class:`WrongType`, naming the parameter."""
+    if isinstance(recipients, str):
+        return [recipients]
+    if isinstance(recipients, bytes | bytearray) or not isinstance(recipients, Iterable):
+        shown = repr(recipients)
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        raise WrongType(
+            f"recipients: expected a list of addresses (str), got "
+            f"{type(recipients).__name__} {shown}"
+        )
+    return list(recipients)
 
 
 def _recipient_key(rcpt: object) -> str | None:
@@ -388,9 +405,9 @@ class Gate:
         :meth:`check_suppressed`'s."""
         from warmup import api
 
-        if isinstance(recipients, str):  # one address, not its characters
-            recipients = [recipients]
-        rcpts = list(dict.fromkeys(addresses.normalize(r, "recipient") for r in recipients))
+        rcpts = list(
+            dict.fromkeys(addresses.normalize(r, "recipient") for r in _listed(recipients))
+        )
         a, capped = api.recipient_check(
             self.ledger, self._current_box(), rcpts, _now(now) or self.clock()
         )
@@ -461,7 +478,7 @@ class Gate:
 
     def reserve(
         self,
-        recipients: list[str] | str,
+        recipients: Iterable[str] | str,
         message_id: str | None = None,
         now: dt.datetime | None = None,
         *,
@@ -474,8 +491,7 @@ class Gate:
         reservation's transaction), nothing is reserved and
         :class:`~warmup.ledger.ClaimLost` is raised."""
         now = _now(now)
-        if isinstance(recipients, str):  # one address, not its characters
-            recipients = [recipients]
+        recipients = _listed(recipients)
         if len(recipients) == 1:  # the common message: no duplicates to drop
             rcpts = [addresses.normalize(recipients[0], "recipient")]
         else:
@@ -755,7 +771,7 @@ class Gate:
     def send(
         self,
         message: EmailMessage | bytes,
-        recipients: list[str] | None = None,
+        recipients: Iterable[str] | str | None = None,
         now: dt.datetime | None = None,
         *,
         message_id: str | None = None,
@@ -777,7 +793,7 @@ class Gate:
     def _send(
         self,
         message: EmailMessage | bytes,
-        recipients: list[str] | None,
+        recipients: Iterable[str] | str | None,
         now: dt.datetime | None,
         message_id: str | None,
         claim: Claim | None,
@@ -787,7 +803,8 @@ class Gate:
         message = headers.as_message(message)
         if isinstance(message, EmailMessage) or message_id is None:
             msg = prepare(message, self.box.address)
-            rcpts = recipients or recipients_of(msg)
+            # [] is no one (a list a script filtered empty), not "read To and Cc"
+            rcpts = recipients_of(msg) if recipients is None else _listed(recipients)
             del msg["Bcc"]
             message_id = message_id_of(msg)
             data = headers.flatten(msg)
@@ -799,7 +816,7 @@ class Gate:
             # named went out undeclared, mojibake to every recipient (UTF-8 is declared).
             headers.check_flattened(data)
         else:
-            data, rcpts = bytes(message), list(recipients or [])
+            data, rcpts = bytes(message), [] if recipients is None else _listed(recipients)
         from warmup import smtp
 
         # The way in before a slot: a password command that failed or printed nothing left a
