@@ -6,15 +6,17 @@ reserved; never a garbled SMTP conversation or ledger."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from email.message import EmailMessage
 from typing import Any
 
 import pytest
 
+from tests.conftest import ledger_digest
 from tests.gatekit import BOX, add_box, policy_file, rows
 from tests.peers.fixtures import SMTP_PASSWORD
 from warmup import Gate
-from warmup.errors import DataError, WrongType
+from warmup.errors import DataError, UsageError, WrongType
 
 
 def _message(to: str) -> EmailMessage:
@@ -114,3 +116,30 @@ def test_recipients_of_a_wrong_type_are_refused_naming_the_parameter(ledger_path
                     f"recipients: expected a list of addresses (str), got {shown}"
                 )
     assert rows(ledger_path, "SELECT count(*) FROM send") == [(0,)]
+
+
+def test_a_closed_gate_says_so_instead_of_opening_again(ledger_path, closed_port):
+    """A gate used after close() (a script's send after its ``with`` block) opened its ledger
+    connection again, never to be closed, and reserved: a slot left ``reserved`` for a gate
+    nobody would close. Each use is one line saying the gate is closed, nothing written; a
+    second close() is nothing."""
+    add_box(closed_port[1])  # were it to connect: refused on loopback
+    gate = Gate(BOX, password=SMTP_PASSWORD)
+    gate.reserve(["first@example.com"]).settle("released")
+    gate.close()
+    before = ledger_digest(ledger_path)
+    msg = _message("x@example.com")
+    calls: list[Callable[[], object]] = [
+        lambda: gate.send(msg),
+        lambda: gate.reserve(["x@example.com"]),
+        gate.flush,
+        gate.allowance,
+        lambda: gate.preview(["x@example.com"]),
+        lambda: gate.check_refusals(["x@example.com"], None),
+    ]
+    for call in calls:
+        with pytest.raises(UsageError) as err:
+            call()
+        assert str(err.value) == f"the Gate of {BOX} is closed; open a new Gate to use it again"
+    gate.close()
+    assert ledger_digest(ledger_path) == before

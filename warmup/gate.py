@@ -39,6 +39,7 @@ from warmup.errors import (
     InvalidFieldData,
     TempFail,
     Unavailable,
+    UsageError,
     WarmupError,
     WrongType,
     expect,
@@ -307,6 +308,7 @@ class Gate:
         self._password_command = password_command
         self._secret: str | Bearer | None = None
         self._session: Session | None = None
+        self._closed = False
         self._reconnect = False  # the session's endpoints or login may have changed (_reopen)
         self.failed_hosts: list[tuple[str, str]] = []
         self._aside: Callable[[str], None] | None = None  # checkpoint_aside's fallback
@@ -387,6 +389,7 @@ class Gate:
 
     def allowance(self, now: dt.datetime | None = None) -> Allowance:
         """What ``warmup quota`` says for this mailbox now (nothing reserved)."""
+        self._usable()
         from warmup import api
 
         return api.quota_for(self.ledger, self._current_box(), _now(now) or self.clock())
@@ -403,6 +406,7 @@ class Gate:
         """What :meth:`reserve` would decide for ``recipients`` now, reserving nothing: the
         allowance and the refusal (None: it would reserve). Suppression is
         :meth:`check_suppressed`'s."""
+        self._usable()
         from warmup import api
 
         rcpts = list(
@@ -430,6 +434,7 @@ class Gate:
         """:class:`DuplicateSend` when :meth:`reserve` would refuse ``message_id`` to these
         recipients (already sent, in flight, of unknown fate), reserving nothing: what
         ``--dry-run`` says must be what the send does."""
+        self._usable()
         rcpts = list(dict.fromkeys(addresses.normalize(r, "recipient") for r in recipients))
         check_resend(rcpts, message_id, self.ledger.message_slots(self.box, message_id, rcpts))
 
@@ -455,6 +460,7 @@ class Gate:
         return allowance
 
     def check_suppressed(self, recipients: list[str]) -> dict[str, str]:
+        self._usable()
         with self._lock:
             return self._db.suppressed(recipients)
 
@@ -490,6 +496,7 @@ class Gate:
         ``claim``: the outbox claim this send is for; unless it still holds (checked in the
         reservation's transaction), nothing is reserved and
         :class:`~warmup.ledger.ClaimLost` is raised."""
+        self._usable()
         now = _now(now)
         recipients = _listed(recipients)
         if len(recipients) == 1:  # the common message: no duplicates to drop
@@ -662,6 +669,7 @@ class Gate:
 
     def flush(self) -> None:
         """Write deferred "sent" settlements now (and those held while the ledger was away)."""
+        self._usable()
         with self._lock:
             self._write_held()
             self._db.flush()
@@ -787,6 +795,7 @@ class Gate:
         package's older messages (``MIMEText``, ...) are read as an :class:`EmailMessage`.
         Threads sharing the gate take turns: one SMTP session carries one message at a time.
         """
+        self._usable()
         with self._sending:
             return self._send(message, recipients, now, message_id, claim)
 
@@ -920,6 +929,8 @@ class Gate:
 
     def close(self) -> None:
         """Write what waits to be written, stop the settler thread, let go of the connections."""
+        if self._closed:
+            return
         with self._lock:
             settler = self._stop_settler()
         if settler is not None and settler is not threading.current_thread():
@@ -937,6 +948,14 @@ class Gate:
             self._notifier.close()
         if self._own_ledger:
             self.ledger.close()
+        self._closed = True
+
+    def _usable(self) -> None:
+        """:class:`UsageError` for a gate closed: its use opened its connections again, for good."""
+        if self._closed:
+            raise UsageError(
+                f"the Gate of {self.box.address} is closed; open a new Gate to use it again"
+            )
 
     def __enter__(self) -> Gate:
         return self
