@@ -5,6 +5,7 @@ reserved; never a garbled SMTP conversation or ledger."""
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections.abc import Callable
 from email.message import EmailMessage
@@ -15,8 +16,11 @@ import pytest
 from tests.conftest import ledger_digest
 from tests.gatekit import BOX, add_box, policy_file, rows
 from tests.peers.fixtures import SMTP_PASSWORD
+from tests.pgkit import ledger_url  # noqa: F401  (the fixture)
 from warmup import Gate
 from warmup.errors import DataError, UsageError, WrongType
+
+NOW = dt.datetime(2026, 11, 20, 3, 0, tzinfo=dt.UTC)
 
 
 def _message(to: str) -> EmailMessage:
@@ -143,3 +147,51 @@ def test_a_closed_gate_says_so_instead_of_opening_again(ledger_path, closed_port
         assert str(err.value) == f"the Gate of {BOX} is closed; open a new Gate to use it again"
     gate.close()
     assert ledger_digest(ledger_path) == before
+
+
+_INHERITED: list[Gate] = []  # a script's global gate, which fork workers inherit
+
+
+def _reserve_in_child() -> str:
+    """What a gate the parent opened answers a reservation in this (forked) child."""
+    [gate] = _INHERITED
+    try:
+        gate.reserve(["child@example.com"], now=NOW).settle("sent", now=NOW)
+    except UsageError as exc:
+        return str(exc)
+    finally:
+        gate.close()  # the child's 'with' block ending: nothing of the parent's closed
+    return "reserved"
+
+
+def test_a_gate_used_after_a_fork_is_refused_in_the_child(ledger_url, tmp_path):  # noqa: F811
+    """A gate opened before a fork (a global of a script that then forks, multiprocessing's
+    fork workers) carried the parent's ledger connection into the child: on PostgreSQL the
+    two processes' statements crossed on one socket ("cannot exit pipeline mode while busy",
+    "server closed the connection unexpectedly", or "its settings or policy kept changing"),
+    on SQLite a connection used across a fork, which SQLite warns may corrupt the file. The
+    child is told in one line to open its own; it writes nothing; the parent goes on."""
+    import multiprocessing
+    import os
+
+    from warmup import api, open_ledger
+
+    ledger = open_ledger(ledger_url)
+    api.add_mailbox(ledger, BOX, "exmail", policy=str(policy_file(tmp_path / "p.toml", 50)))
+    with Gate(BOX, ledger=ledger) as gate:
+        gate.reserve(["before@example.com"], now=NOW).settle("sent", now=NOW)
+        _INHERITED[:] = [gate]
+        try:
+            with multiprocessing.get_context("fork").Pool(1) as pool:
+                said = pool.apply(_reserve_in_child)
+        finally:
+            _INHERITED.clear()
+        assert said == (
+            f"the Gate of {BOX} was opened by process {os.getpid()}, which this one was forked "
+            f"from; open a Gate in this process (with multiprocessing: in each worker)"
+        )
+        gate.reserve(["after@example.com"], now=NOW).settle("sent", now=NOW)
+    with ledger.read() as conn:
+        got = sorted(conn.exec_driver_sql("SELECT recipient, outcome FROM send").all())
+    assert got == [("after@example.com", "sent"), ("before@example.com", "sent")]
+    ledger.close()

@@ -309,6 +309,7 @@ class Gate:
         self._secret: str | Bearer | None = None
         self._session: Session | None = None
         self._closed = False
+        self._pid = os.getpid()  # a forked child has the connections, not their use (_usable)
         self._reconnect = False  # the session's endpoints or login may have changed (_reopen)
         self.failed_hosts: list[tuple[str, str]] = []
         self._aside: Callable[[str], None] | None = None  # checkpoint_aside's fallback
@@ -931,6 +932,11 @@ class Gate:
         """Write what waits to be written, stop the settler thread, let go of the connections."""
         if self._closed:
             return
+        if self._pid != os.getpid():
+            # A forked child's copy: its connections are the parent's to write on and close
+            # (a QUIT or a deferred settlement from here would cross the parent's own).
+            self._closed = True
+            return
         with self._lock:
             settler = self._stop_settler()
         if settler is not None and settler is not threading.current_thread():
@@ -951,10 +957,18 @@ class Gate:
         self._closed = True
 
     def _usable(self) -> None:
-        """:class:`UsageError` for a gate closed: its use opened its connections again, for good."""
+        """:class:`UsageError` for a gate closed (its use opened its connections again, for
+        good), or opened by the process this one was forked from: the child's statements and
+        SMTP commands crossed the parent's on the connections they share."""
         if self._closed:
             raise UsageError(
                 f"the Gate of {self.box.address} is closed; open a new Gate to use it again"
+            )
+        if self._pid != os.getpid():
+            raise UsageError(
+                f"the Gate of {self.box.address} was opened by process {self._pid}, which this "
+                f"one was forked from; open a Gate in this process (with multiprocessing: in "
+                f"each worker)"
             )
 
     def __enter__(self) -> Gate:
