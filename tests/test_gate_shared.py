@@ -6,15 +6,20 @@ reserved; never a garbled SMTP conversation or ledger."""
 from __future__ import annotations
 
 import datetime as dt
+import os
+import subprocess
+import sys
+import textwrap
 import threading
 from collections.abc import Callable
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import ledger_digest
-from tests.gatekit import BOX, add_box, policy_file, rows
+from tests.gatekit import BOX, PASSWORD_ENV, add_box, policy_file, rows
 from tests.peers.fixtures import SMTP_PASSWORD
 from tests.pgkit import ledger_url  # noqa: F401  (the fixture)
 from warmup import Gate
@@ -195,3 +200,60 @@ def test_a_gate_used_after_a_fork_is_refused_in_the_child(ledger_url, tmp_path):
         got = sorted(conn.exec_driver_sql("SELECT recipient, outcome FROM send").all())
     assert got == [("after@example.com", "sent"), ("before@example.com", "sent")]
     ledger.close()
+
+
+# A script that sends and ends without closing its gate ("exit"), or drops it ("drop").
+UNCLOSED = textwrap.dedent("""\
+    import gc, os, sys, warnings
+    from email.message import EmailMessage
+
+    from warmup import Gate
+
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = os.environ["BOX"], "lead@example.com", "Hello"
+    msg.set_content("Hi there")
+    gate = Gate(os.environ["BOX"])
+    gate.send(msg)
+    if sys.argv[1] == "drop":
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always", ResourceWarning)
+            del gate
+            gc.collect()
+        print([str(w.message) for w in seen if "Gate" in str(w.message)])
+        con = __import__("sqlite3").connect(os.environ["WARMUP_DB"])
+        print(con.execute("SELECT outcome FROM send").fetchall())
+""")
+
+
+@pytest.mark.parametrize("end", ["exit", "drop"])
+def test_a_gate_never_closed_still_records_its_last_message_sent(
+    end, smtp_ssl, ssl_cert_env, ledger_path, tmp_path
+):
+    """A script that sent and ended without close() (or dropped its gate) left its last
+    message ``reserved``: the settler thread, a daemon, died with the interpreter (or ended
+    with the gate), and once the process was gone the slot turned ``unknown``: a message
+    the server took, shown as one of unknown fate. The gate writes it when it is collected
+    or at the interpreter's exit, and says it was left open (a ResourceWarning)."""
+    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml", daily=50)))
+    run = subprocess.run(
+        [sys.executable, "-c", UNCLOSED, end],
+        env={
+            **os.environ,
+            **PASSWORD_ENV,
+            "BOX": BOX,
+            "WARMUP_DB": str(ledger_path),
+            "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    if end == "drop":  # written as the gate went, not at the exit
+        warned = f"unclosed Gate of {BOX}: close it, or open it with 'with Gate(...)'"
+        assert run.stdout.splitlines() == [str([warned]), "[('sent',)]"]
+    assert rows(ledger_path, "SELECT recipient, outcome FROM send") == [
+        ("lead@example.com", "sent")
+    ]
+    assert len(smtp_ssl.messages) == 1

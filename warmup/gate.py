@@ -26,6 +26,7 @@ import math
 import os
 import threading
 import time
+import warnings
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -324,7 +325,11 @@ class Gate:
         self._touched = 0.0  # time.monotonic() of the last settlement deferred
         self._settler: threading.Thread | None = None
         _GATES.add(self)
+        self._left = _Left(self._lock)
         self._open(address)
+        # A gate never closed (dropped, or open at the interpreter's exit, where the settler, a
+        # daemon thread, dies): its deferred "sent" written anyway, not left to turn "unknown".
+        self._finalizer = weakref.finalize(self, _write_left, self._left)
 
     def _open(self, address: str) -> None:
         """Read the mailbox, its policy and provider, and open the reservation path on them.
@@ -353,6 +358,7 @@ class Gate:
             domain_now=capped_now,
         )
         self._db = self.ledger.gate(self.box, self.policy, self.expiry)
+        self._left.db, self._left.address = self._db, self.box.address
         if self._aside is not None:
             self._db.checkpoint_aside(self._aside)
         # Today's verdict from the days before today, kept while its inputs hold: a reservation
@@ -714,6 +720,7 @@ class Gate:
         self._idle = threading.Condition(self._lock)
         self._sending = threading.RLock()
         self._settler = None
+        self._left.lock = self._lock
 
     def _write_held(self) -> None:
         """Write the settlements :meth:`send` held while the ledger was unavailable, oldest
@@ -936,6 +943,7 @@ class Gate:
             # A forked child's copy: its connections are the parent's to write on and close
             # (a QUIT or a deferred settlement from here would cross the parent's own).
             self._closed = True
+            self._finalizer.detach()
             return
         with self._lock:
             settler = self._stop_settler()
@@ -955,6 +963,7 @@ class Gate:
         if self._own_ledger:
             self.ledger.close()
         self._closed = True
+        self._finalizer.detach()
 
     def _usable(self) -> None:
         """:class:`UsageError` for a gate closed (its use opened its connections again, for
@@ -1077,6 +1086,36 @@ def _settle_idle(ref: weakref.ref[Gate], idle: threading.Condition) -> None:
             except Exception:
                 gate._settler = None
                 return
+
+
+@dataclass
+class _Left:
+    """What a gate left unclosed needs to write its deferred settlements (:func:`_write_left`),
+    without a reference to the gate: it must not keep the gate alive."""
+
+    lock: threading.RLock
+    db: Any = None
+    address: str = ""
+    pid: int = field(default_factory=os.getpid)
+
+
+def _write_left(left: _Left) -> None:
+    """A gate collected, or open at the interpreter's exit, without close(): its deferred
+    "sent" settlements written and its ledger session let go, as close() would (not in a
+    forked child: the session is the parent's). The ledger away: the slots stay counted
+    (reserved, then unknown), as a crash leaves them."""
+    if left.pid != os.getpid() or left.db is None:
+        return
+    warnings.warn(
+        f"unclosed Gate of {left.address}: close it, or open it with 'with Gate(...)'",
+        ResourceWarning,
+        stacklevel=2,
+    )
+    try:
+        with left.lock, _WRITES:
+            left.db.close()
+    except (WarmupError, OSError):
+        pass
 
 
 def _outcome(result: object) -> Outcome:
