@@ -257,3 +257,27 @@ def test_a_gate_never_closed_still_records_its_last_message_sent(
         ("lead@example.com", "sent")
     ]
     assert len(smtp_ssl.messages) == 1
+
+
+def test_from_asyncio_a_gate_sends_on_the_loop_or_through_to_thread(
+    smtp_ssl, ssl_cert_env, ledger_path, tmp_path
+):
+    """What README says of asyncio: ``gate.send`` inside a coroutine works (no "event loop is
+    already running": it runs no loop of its own) but blocks the loop until the server
+    answers; ``await asyncio.to_thread(gate.send, msg)`` from many coroutines at once takes
+    turns on the gate's connection, each message delivered and recorded once."""
+    import asyncio
+
+    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml", daily=50)))
+
+    async def main() -> None:
+        with Gate(BOX, password=SMTP_PASSWORD) as gate:
+            gate.send(_message("on-the-loop@example.com"))
+            await asyncio.gather(
+                *(asyncio.to_thread(gate.send, _message(f"t{i}@example.com")) for i in range(6))
+            )
+
+    asyncio.run(main())
+    got = sorted(r for m in smtp_ssl.messages for r in m.rcpt_tos)
+    assert got == sorted(["on-the-loop@example.com", *(f"t{i}@example.com" for i in range(6))])
+    assert rows(ledger_path, "SELECT outcome, count(*) FROM send GROUP BY outcome") == [("sent", 7)]
