@@ -281,3 +281,24 @@ def test_from_asyncio_a_gate_sends_on_the_loop_or_through_to_thread(
     got = sorted(r for m in smtp_ssl.messages for r in m.rcpt_tos)
     assert got == sorted(["on-the-loop@example.com", *(f"t{i}@example.com" for i in range(6))])
     assert rows(ledger_path, "SELECT outcome, count(*) FROM send GROUP BY outcome") == [("sent", 7)]
+
+
+def test_a_message_parsed_from_text_with_non_ascii_headers_is_sent_as_its_text(
+    smtp_ssl, ssl_cert_env, ledger_path, tmp_path
+):
+    """``email.message_from_string(text)`` (compat32) of a message whose Subject and body are
+    not ASCII, the way a script reads its .eml template, was refused: "message cannot be
+    written out (UnicodeEncodeError); build it as an email.message.EmailMessage", although
+    the same text given as a str goes. Such a message is read as its text."""
+    import email
+
+    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml", daily=50)))
+    text = f"From: {BOX}\nTo: lead@example.com\nSubject: Grüße 你好\n\nHéllo 你好\n"
+    with Gate(BOX, password=SMTP_PASSWORD) as gate:
+        gate.send(email.message_from_string(text))
+    [got] = smtp_ssl.messages
+    assert got.rcpt_tos == ("lead@example.com",)
+    assert str(got.message["Subject"]) == "Grüße 你好"
+    assert got.message.get_content().rstrip() == "Héllo 你好"
+    assert got.message.get_content_charset() == "utf-8"
+    assert rows(ledger_path, "SELECT outcome FROM send") == [("sent",)]

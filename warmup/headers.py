@@ -846,6 +846,18 @@ def as_message(message: object, what: str = "message") -> EmailMessage | bytes:
         return message
     if isinstance(message, bytearray | memoryview):
         return bytes(message)
+    if isinstance(message, Message):
+        try:
+            return _parsed(message.as_bytes())
+        except UnicodeEncodeError:
+            # parsed from text with non-ASCII in it (message_from_string): read as that text,
+            # which is taken as it is (its headers' RFC 2047 words, its body's UTF-8)
+            message = message.as_string()
+        except Exception as exc:  # the old API writes what the new one would refuse
+            raise DataError(
+                f"{what} cannot be written out ({type(exc).__name__}); build it as an "
+                f"email.message.EmailMessage"
+            ) from None
     if isinstance(message, str):
         try:
             data = message.removeprefix("\ufeff").encode("utf-8")
@@ -854,22 +866,16 @@ def as_message(message: object, what: str = "message") -> EmailMessage | bytes:
                 f"{what}: the text holds a lone surrogate, which is no UTF-8; give it as bytes"
             ) from None
         try:  # read as bytes are (the gate, the outbox): no line dropped by the parser
-            data = header_section(data)
+            return _parsed(header_section(data))
         except DataError as exc:
             raise DataError(f"{what}: {exc}") from None
-    elif isinstance(message, Message):
-        try:
-            data = message.as_bytes()
-        except Exception as exc:  # the old API writes what the new one would refuse
-            raise DataError(
-                f"{what} cannot be written out ({type(exc).__name__}); build it as an "
-                f"email.message.EmailMessage"
-            ) from None
-    else:
-        raise UsageError(
-            f"{what}: expected an email.message.EmailMessage, bytes or text, not "
-            f"{type(message).__name__}"
-        )
+    raise UsageError(
+        f"{what}: expected an email.message.EmailMessage, bytes or text, not "
+        f"{type(message).__name__}"
+    )
+
+
+def _parsed(data: bytes) -> EmailMessage:
     parsed = email.message_from_bytes(data, policy=email.policy.default)
     assert isinstance(parsed, EmailMessage)  # the default policy's message_factory
     return parsed
