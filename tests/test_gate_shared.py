@@ -302,3 +302,21 @@ def test_a_message_parsed_from_text_with_non_ascii_headers_is_sent_as_its_text(
     assert got.message.get_content().rstrip() == "Héllo 你好"
     assert got.message.get_content_charset() == "utf-8"
     assert rows(ledger_path, "SELECT outcome FROM send") == [("sent",)]
+
+
+def test_a_password_of_a_wrong_type_is_refused_without_showing_it(ledger_path):
+    """``Gate(..., password=123456)`` (a PIN-like password read as a number), bytes or a list
+    failed at the first send as "'int' object has no attribute 'check_login'". Refused at once
+    naming the parameter, as every other parameter of the wrong type is, but without its
+    value: an error message must never carry a secret."""
+    from warmup import api, open_ledger
+
+    ledger = open_ledger(str(ledger_path))
+    api.add_mailbox(ledger, BOX, "exmail")
+    for wrong in (123456, b"s3cret-pass", ["s3cret-pass"]):
+        given: Any = wrong
+        for name in ("password", "password_command"):
+            with pytest.raises(WrongType) as err:
+                Gate(BOX, ledger=ledger, **{name: given})
+            assert str(err.value) == f"{name}: expected a str, got {type(wrong).__name__}"
+    assert rows(ledger_path, "SELECT count(*) FROM send") == [(0,)]

@@ -279,6 +279,10 @@ class Gate:
         # ledger is opened, or created), not as the ledger's "mailbox address" or deep inside.
         expect(address, str, "address")
         expect(expiry, dt.timedelta, "expiry")
+        for name, secret in (("password", password), ("password_command", password_command)):
+            if secret is not None and not isinstance(secret, str):
+                # not expect(): its message shows the value, and this one is a secret
+                raise WrongType(f"{name}: expected a str, got {type(secret).__name__}")
         if timeout is not None:
             expect(timeout, (int, float), "timeout")
         if settle_after is not None:
