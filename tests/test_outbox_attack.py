@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -608,3 +609,30 @@ def test_queue_add_to_a_mailbox_paused_until_resumed_names_it_not_its_mailboxes(
         f"Warning: mailbox {box} sends nothing until a person lets it send again ({box} is "
         "paused since "
     ), line
+
+
+def test_recipients_as_any_iterable_are_queued_not_taken_for_the_message(tmp_path: Path) -> None:
+    """``Outbox.add(msg, recipients=df["email"])`` (a pandas column), a generator or a dict's
+    keys: the pair was taken for the message itself, refused as "message 1: expected an
+    email.message.EmailMessage, bytes or text, not tuple", blaming a message that was fine.
+    Any iterable of addresses is the envelope; a number is refused naming the recipients."""
+    import pandas as pd
+
+    from warmup.errors import WrongType
+
+    ledger = open_ledger(str(tmp_path / "l.db"))
+    api.add_mailbox(ledger, BOX, "exmail")
+    outbox = Outbox(ledger)
+    given = [
+        pd.Series(["series@example.com"]),
+        (r for r in ["gen@example.com"]),
+        {"keys@example.com": 1}.keys(),
+    ]
+    for rcpts in given:
+        assert outbox.add(_plain("header@example.com"), mailbox=BOX, recipients=rcpts)
+    with ledger.read() as conn:
+        got = conn.exec_driver_sql("SELECT recipients FROM outbox ORDER BY id").scalars().all()
+    assert got == ["series@example.com", "gen@example.com", "keys@example.com"]
+    wrong: Any = 5
+    with pytest.raises(WrongType, match="^recipients: expected a list of addresses, got int$"):
+        outbox.add(_plain("header@example.com"), mailbox=BOX, recipients=wrong)

@@ -34,7 +34,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from email.message import EmailMessage
+from email.message import EmailMessage, Message
 from typing import IO, TYPE_CHECKING, Any
 
 from warmup import addresses, headers
@@ -564,8 +564,14 @@ def _paired(item: object) -> tuple[Any, Sequence[str] | None]:
                 f"recipients {rcpts!r}: give a list of addresses, e.g. ['a@example.com'], "
                 f"not one string"
             )
-        if rcpts is None or isinstance(rcpts, list | tuple | set | frozenset):
-            return message, list(rcpts) if rcpts is not None else None
+        if rcpts is None:
+            return message, None
+        # any iterable of addresses (a pandas column, a generator, a dict's keys): a pair taken
+        # for the message itself was refused as "not tuple", blaming a message that was fine
+        if isinstance(rcpts, Iterable) and not isinstance(rcpts, Message):
+            return message, list(rcpts)
+        if not isinstance(rcpts, Message):
+            raise WrongType(f"recipients: expected a list of addresses, got {type(rcpts).__name__}")
     return item, None
 
 
