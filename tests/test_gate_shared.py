@@ -154,6 +154,23 @@ def test_a_closed_gate_says_so_instead_of_opening_again(ledger_path, closed_port
     assert ledger_digest(ledger_path) == before
 
 
+def test_a_reservation_settled_after_its_gate_closed_is_refused_not_retried_for_ever(
+    ledger_path, closed_port
+):
+    """A slot settled "sent" after its gate was closed started the gate's settler thread,
+    whose write the closed gate refused: it tried again, every 30 s, for as long as the
+    process ran, and the slot was never written. The settle is refused in one line (the slot
+    stays counted, as one whose holder crashed), and no thread is left behind."""
+    add_box(closed_port[1])
+    gate = Gate(BOX, password=SMTP_PASSWORD)
+    slot = gate.reserve(["late@example.com"])
+    gate.close()
+    with pytest.raises(UsageError, match="^the Gate of .* is closed; open a new Gate"):
+        slot.settle("sent")
+    assert not any(t.name == "warmup-gate-settle" for t in threading.enumerate())
+    assert rows(ledger_path, "SELECT outcome FROM send") == [("reserved",)]
+
+
 _INHERITED: list[Gate] = []  # a script's global gate, which fork workers inherit
 
 

@@ -202,6 +202,7 @@ class Reservation:
         brackets); one the reservation does not hold, or an outcome not listed above, is
         :class:`DataError` and nothing is settled: a typo would otherwise have left a hard
         bounce ``unknown`` (never suppressed) or written an outcome no reader knows."""
+        self.gate._usable()  # closed, its settler would have retried the write for ever
         if isinstance(outcomes, str):
             outcomes = dict.fromkeys(self.recipients, outcomes)
         else:
@@ -1084,6 +1085,9 @@ def _settle_idle(ref: weakref.ref[Gate], idle: threading.Condition) -> None:
                 with _WRITES:
                     gate.flush()
                 backoff = 0.0
+            except UsageError:  # closed meanwhile: nothing to try again
+                gate._settler = None
+                return
             except (WarmupError, OSError):
                 backoff = min(max(backoff * 2, 1.0), _SETTLE_BACKOFF)
                 gate._touched = time.monotonic()
