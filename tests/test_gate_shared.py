@@ -337,3 +337,34 @@ def test_a_password_of_a_wrong_type_is_refused_without_showing_it(ledger_path):
                 Gate(BOX, ledger=ledger, **{name: given})
             assert str(err.value) == f"{name}: expected a str, got {type(wrong).__name__}"
     assert rows(ledger_path, "SELECT count(*) FROM send") == [(0,)]
+
+
+def test_close_waits_for_the_message_another_thread_is_sending(smtp_ssl, ssl_cert_env, tmp_path):
+    """close() from one thread while another's send waited for the server's answer to its
+    DATA closed the ledger under it: the answer could no longer be recorded, and the slot of
+    a message the server took was left reserved. close() waits for that send to end."""
+    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml", daily=50)))
+    smtp_ssl.hold_data_reply = threading.Event()
+    failed: list[BaseException] = []
+    gate = Gate(BOX, password=SMTP_PASSWORD)
+
+    def sender() -> None:
+        try:
+            gate.send(_message("lead@example.com"))
+        except BaseException as exc:
+            failed.append(exc)
+
+    thread = threading.Thread(target=sender)
+    thread.start()
+    try:
+        assert smtp_ssl.holding.wait(30)
+        closer = threading.Thread(target=gate.close)
+        closer.start()
+        closer.join(0.5)
+        assert closer.is_alive()  # waiting for the send
+    finally:
+        smtp_ssl.hold_data_reply.set()
+    thread.join(30)
+    closer.join(30)
+    assert failed == [] and not closer.is_alive()
+    assert rows(tmp_path / "ledger.db", "SELECT outcome FROM send") == [("sent",)]

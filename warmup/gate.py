@@ -950,6 +950,13 @@ class Gate:
             self._closed = True
             self._finalizer.detach()
             return
+        with self._sending:  # after the message another thread is sending, not under it
+            self._close()
+
+    def _close(self) -> None:
+        """:meth:`close`, no message being sent."""
+        if self._closed:
+            return
         with self._lock:
             settler = self._stop_settler()
         if settler is not None and settler is not threading.current_thread():
