@@ -30,9 +30,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import secrets
 import shlex
 import sys
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -230,6 +232,24 @@ def _history_counts(conn: Connection, mailbox_id: int) -> tuple[int, int]:
     return int(sends), int(bounces)
 
 
+# Every engine of an open ledger: a forked child gives each a pool of its own (_after_fork).
+_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def _after_fork() -> None:
+    """In a forked child (a script's ledger or Outbox, then os.fork or multiprocessing's fork
+    workers): each engine's pool anew, its connections left unclosed (their sockets are the
+    parent's, which a close would end). The child wrote on the parent's pooled connection:
+    statements crossed on one socket, and the parent's failed ("connection in transaction
+    status INTRANS")."""
+    for engine in list(_ENGINES):
+        engine.dispose(close=False)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
+
+
 class Ledger(
     Records, Imports, Questions, ReportQueries, TimelineMemos, OutboxStore, OutboxEdits, PoolStore
 ):
@@ -260,6 +280,7 @@ class Ledger(
     created = False  # this open made a new ledger (SQLite: the file); the CLI says so once
 
     def __init__(self, engine: Engine, url: str, where: str) -> None:
+        _ENGINES.add(engine)
         self.engine = engine
         self.url = url
         self.where = where  # for messages: a path, or the URL without its password
