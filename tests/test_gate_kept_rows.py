@@ -47,15 +47,16 @@ def test_a_pause_and_a_suppression_written_elsewhere_are_seen(ledger_path, tmp_p
             gate.reserve(["d@example.com"], now=dt.datetime.now(dt.UTC))
 
 
-def test_a_gate_used_again_after_close_forgets_its_kept_rows(ledger_path, tmp_path):
-    """After close() the gate's next connection may be the one the ledger just wrote on, whose
-    own commits data_version does not count: the kept rows must not survive the close."""
+def test_a_gate_used_again_after_release_forgets_its_kept_rows(ledger_path, tmp_path):
+    """After release() (its connection given back: a closed gate is no longer used again) the
+    gate's next connection may be the one the ledger just wrote on, whose own commits
+    data_version does not count: the kept rows must not survive the release."""
     add_box(2525, "--policy", str(policy_file(tmp_path / "p.toml", daily=50)))
     ledger = open_ledger()
     gate = Gate(BOX, ledger=ledger, password="x")
     gate.reserve(["a@example.com"], now=NOW)
     gate.reserve(["b@example.com"], now=NOW + dt.timedelta(seconds=1))
-    gate.close()
+    gate.release()
     ledger.add_event(gate.box, "pause", NOW + dt.timedelta(seconds=2), "checking")
     with pytest.raises(NotAllowed, match="paused"):
         gate.reserve(["c@example.com"], now=NOW + dt.timedelta(seconds=3))
