@@ -292,7 +292,8 @@ def test_the_certificate_is_the_runs_own_and_its_key_is_in_no_file(relay, smtp_s
     assert sans.get_values_for_type(x509.DNSName) == ["localhost"]
     assert [str(ip) for ip in sans.get_values_for_type(x509.IPAddress)] == ["127.0.0.1", "::1"]
     valid = cert.not_valid_after_utc - cert.not_valid_before_utc
-    assert valid <= dt.timedelta(days=31)
+    # a wrapped command may run for weeks; no longer than clients that cap a life take
+    assert dt.timedelta(days=365) < valid <= dt.timedelta(days=398)
     from warmup.relaytls import RelayTLS
 
     again = RelayTLS.make(server.host)  # another run, another certificate
