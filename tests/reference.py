@@ -48,24 +48,7 @@ class ReferenceGate(GateSession):
                 )
             now = clock()
             if self._expire_due(now):
-                # past the expiry, or held by a process gone from this host (GateSession._gone)
-                held = conn.execute(
-                    sa.select(SEND.c.id, SEND.c.holder_pid, SEND.c.holder_start).where(
-                        SEND.c.mailbox_id == box.id,
-                        SEND.c.outcome == "reserved",
-                        SEND.c.holder_host == holders.me().host,
-                    )
-                ).all()
-                gone = self._gone(held)
-                conn.execute(
-                    SEND.update()
-                    .where(
-                        SEND.c.mailbox_id == box.id,
-                        SEND.c.outcome == "reserved",
-                        sa.or_(SEND.c.at < now - self.expiry, SEND.c.id.in_(gone)),
-                    )
-                    .values(outcome="unknown", settled_at=now)
-                )
+                self._expire(conn, now)
             rows = self._read(conn, recipients, message_id, now)
             decision = decide(self._history(rows, now), rows.suppressed, now, rows.rev)
             refusal = decision.refusal
@@ -78,6 +61,33 @@ class ReferenceGate(GateSession):
         if refusal is not None:
             raise refusal
         return ids, now
+
+    def expire(self, now: dt.datetime) -> None:
+        with self.ledger.write() as conn:
+            self.ledger._lock_mailboxes(conn, [self.box.id])
+            self._expire(conn, now)
+
+    def _expire(self, conn: sa.Connection, now: dt.datetime) -> None:
+        """Step 3: past the expiry, or held by a process gone from this host
+        (GateSession._gone)."""
+        box = self.box
+        held = conn.execute(
+            sa.select(SEND.c.id, SEND.c.holder_pid, SEND.c.holder_start).where(
+                SEND.c.mailbox_id == box.id,
+                SEND.c.outcome == "reserved",
+                SEND.c.holder_host == holders.me().host,
+            )
+        ).all()
+        gone = self._gone(held)
+        conn.execute(
+            SEND.update()
+            .where(
+                SEND.c.mailbox_id == box.id,
+                SEND.c.outcome == "reserved",
+                sa.or_(SEND.c.at < now - self.expiry, SEND.c.id.in_(gone)),
+            )
+            .values(outcome="unknown", settled_at=now)
+        )
 
     def _read(
         self, conn: sa.Connection, recipients: Sequence[str], message_id: str, now: dt.datetime

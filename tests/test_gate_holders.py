@@ -141,6 +141,34 @@ def test_a_retry_after_the_sender_was_killed_is_told_it_may_have_left(
     assert quota["sent"] == 1  # counted: the message may have left
 
 
+def test_the_refused_retry_settles_a_killed_senders_slot(held, ledger_url, tmp_path):  # noqa: F811
+    """The check before the retry's reservation that refuses it settles the dead slot as a
+    reservation would: the ledger says ``unknown`` at once (queue show, reports), not
+    ``reserved`` until another message is reserved; a live sender's slot stays reserved."""
+    live = warmup("send", BOX, "--eml", str(eml(tmp_path / "live.eml")), env=PASSWORD_ENV)
+    assert live.returncode == 65, live.stderr
+    assert "is being sent right now" in live.stderr
+    assert slots(ledger_url)["lead@example.com"][0] == "reserved"
+    killed(ledger_url)
+    again = warmup("send", BOX, "--eml", str(eml(tmp_path / "again.eml")), env=PASSWORD_ENV)
+    assert again.returncode == 65, again.stderr
+    assert "may already have reached" in again.stderr
+    assert slots(ledger_url)["lead@example.com"][0] == "unknown"
+    (quota,) = json.loads(cli("quota", "--json").stdout)
+    assert quota["sent"] == 1
+
+
+def test_a_gates_check_settles_a_killed_senders_slot(held, ledger_url):  # noqa: F811
+    """The library's check (a gate that reserved before, its connection kept): the same."""
+    with Gate(BOX) as gate:
+        gate.reserve(["other@example.com"], "<other.1@corp.example>").settle("released")
+        killed(ledger_url)
+        with pytest.raises(DuplicateSend) as refused:
+            gate.check_refusals(["lead@example.com"], MID)
+        assert refused.value.outcome == "unknown"
+        assert slots(ledger_url)["lead@example.com"][0] == "unknown"
+
+
 def test_the_next_reservation_settles_a_killed_senders_slot(held, ledger_url):  # noqa: F811
     killed(ledger_url)
     with Gate(BOX) as gate:

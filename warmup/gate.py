@@ -442,13 +442,21 @@ class Gate:
         """:func:`day_top` of this gate's mailbox."""
         return day_top(self.box, self.spec, self.provider.daily_limit)
 
-    def check_resend(self, recipients: list[str], message_id: str) -> None:
+    def check_resend(
+        self, recipients: list[str], message_id: str, now: dt.datetime | None = None
+    ) -> None:
         """:class:`DuplicateSend` when :meth:`reserve` would refuse ``message_id`` to these
         recipients (already sent, in flight, of unknown fate), reserving nothing: what
-        ``--dry-run`` says must be what the send does."""
+        ``--dry-run`` says must be what the send does. A slot read ``unknown`` may be a
+        reservation whose process is gone (:func:`warmup.ledger.holders.as_read`): settled so
+        now, as the reservation would (its step 3), not left ``reserved`` until another one."""
         self._usable()
         rcpts = list(dict.fromkeys(addresses.normalize(r, "recipient") for r in recipients))
-        check_resend(rcpts, message_id, self.ledger.message_slots(self.box, message_id, rcpts))
+        slots = self.ledger.message_slots(self.box, message_id, rcpts)
+        if any(o == "unknown" for _, o in slots.values()):
+            with self._lock:
+                self._db.expire(_now(now) or self.clock())
+        check_resend(rcpts, message_id, slots)
 
     def check_refusals(
         self, recipients: list[str], message_id: str | None, now: dt.datetime | None = None
@@ -465,7 +473,7 @@ class Gate:
         if bad:
             raise suppressed_refusal(bad)
         if message_id:
-            self.check_resend(rcpts, message_id)
+            self.check_resend(rcpts, message_id, now)
         allowance, why = self.preview(rcpts, now)
         if why is not None:
             raise NotAllowed(why, allowance)

@@ -227,6 +227,13 @@ class GateSession(ABC):
         committing). ``lean``: how to decide from rows the backend kept (:class:`Kept`), where
         it keeps them; ``decide`` otherwise."""
 
+    @abstractmethod
+    def expire(self, now: dt.datetime) -> None:
+        """Step 3 alone, in a transaction of its own under the mailbox's lock: what the next
+        reservation would settle ``unknown`` is settled now (its statement, its judge of dead
+        holders, :meth:`_gone`). For the check before a reservation that reads a slot of a dead
+        holder (:meth:`warmup.gate.Gate.check_resend`): the ledger says so at once."""
+
     def suppressed(self, addresses: Sequence[str]) -> dict[str, str]:
         """Which of ``addresses`` are suppressed, with why (what the ledger says)."""
         return self.ledger.suppressed(addresses)

@@ -351,6 +351,8 @@ _KEEP_MEMO = _unnamed(_KEEP_MEMO_SQL)
 # writes them (unnamed: it runs once a message when the gate falls idle, or at close).
 _LOCK_ONLY = _unnamed(_LOCK)
 _SETTLE_SENT = _unnamed(_SETTLE_SENT_SQL)
+# PostgresGate.expire: step 3 alone (unnamed: rare, before a reservation refused as a resend).
+_EXPIRE_ONLY = _unnamed(_EXPIRE)
 
 
 def _step(
@@ -795,6 +797,36 @@ class PostgresGate(GateSession):
                 self._abort()
                 raise
         del self._deferred[: len(pending)]
+
+    def expire(self, now: dt.datetime) -> None:
+        """See :meth:`GateSession.expire`: round trip 1 settles the expired reservations and
+        returns this host's others, round trip 2 those of processes gone, as a reservation's
+        own two do; on the connection this gate holds, a new one if the server dropped it."""
+        import psycopg
+
+        with self.ledger._errors():
+            for again in (False, True):
+                reused = self._pg is not None
+                if not reused:
+                    self._connect()
+                try:
+                    values = self._expiry(now, now - self.expiry)
+                    first = [_step(w, values) for w in (_BEGIN, _LOCK_ONLY, _EXPIRE_ONLY)]
+                    gone = self._gone(self._rows(self._exchange(first)[2]))
+                    last = [_step(_COMMIT, values)]
+                    if gone:
+                        last.insert(0, _step(_EXPIRE_ONLY, self._expiry(now, "-infinity", gone)))
+                    self._exchange(last)
+                    return
+                except psycopg.OperationalError:
+                    broken = reused and self._pg is not None and self._pg.broken
+                    self._abort()
+                    if again or not broken:
+                        raise
+                    # dropped while it idled (a restart, a fail-over): nothing was written
+                except BaseException:
+                    self._abort()
+                    raise
 
     def _abort(self) -> None:
         """After a failure: roll back (releasing the lock), or drop a broken connection (the next

@@ -311,16 +311,37 @@ class SQLiteGate(GateSession):
         # cursor for the gate's life, errors mapped inline (a context manager per reservation
         # was a measurable share of its Python).
         try:
-            if self._raw is None:
-                self._raw = self._connect()
-                self._cur = self._raw.cursor()
-                if self._aside is not None:
-                    self._aside.watch(self._raw)
+            self._open()
             return self._reserve(recipients, message_id, decide, clock, source, claim, lean)
         except sqlite3.DatabaseError as exc:
             if not ledger_fault(exc):
                 raise
             raise storage_error(exc, self.ledger.where) from None
+
+    def _open(self) -> tuple[sqlite3.Connection, sqlite3.Cursor]:
+        """This gate's connection and cursor, opened on first use."""
+        if self._raw is None:
+            self._raw = self._connect()
+            self._cur = self._raw.cursor()
+            if self._aside is not None:
+                self._aside.watch(self._raw)
+        assert self._cur is not None
+        return self._raw, self._cur
+
+    def expire(self, now: dt.datetime) -> None:
+        """See :meth:`GateSession.expire`."""
+        with _errors(self.ledger.where):
+            raw, cur = self._open()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                self._expire(cur, now)
+            except BaseException:
+                if raw.in_transaction:
+                    raw.execute("ROLLBACK")
+                raise
+            cur.execute("COMMIT")
+            if self._aside is not None:
+                self._aside.committed(raw)
 
     def _reserve(
         self,
