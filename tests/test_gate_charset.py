@@ -111,13 +111,62 @@ def test_an_objects_undeclared_text_in_another_charset_is_refused_as_its_bytes_a
     assert text.replace("\r\n", "\n").rstrip("\n") == BODY.rstrip("\n")
 
 
-def test_the_outbox_refuses_an_objects_undeclared_text_in_another_charset(box, ledger_path):
-    """``Outbox.add`` refuses it as it refuses the bytes (a DataError): nothing queued."""
+def queue_refusal(message: EmailMessage) -> str:
+    """What ``Outbox.add`` says refusing ``message`` (a DataError), nothing queued."""
     ledger = open_ledger()
     try:
         with pytest.raises(DataError) as raised:
-            Outbox(ledger).add(parsed(GBK), mailbox=BOX)
+            Outbox(ledger).add(message, mailbox=BOX)
     finally:
         ledger.close()
-    assert "the body is 8-bit text that is not UTF-8" in str(raised.value)
     assert cli("queue", "list", "--json").stdout.strip() == "[]"
+    return str(raised.value)
+
+
+def test_the_outbox_refuses_an_objects_undeclared_text_in_another_charset(box, ledger_path):
+    """``Outbox.add`` refuses it as it refuses the bytes (a DataError): nothing queued."""
+    assert "the body is 8-bit text that is not UTF-8" in queue_refusal(parsed(GBK))
+
+
+def text_object(part: bool) -> EmailMessage:
+    """A script's message whose text is a ``str`` given with ``set_payload`` and no charset:
+    the email package cannot write it (a UnicodeEncodeError deep in flattening); ``part``: as
+    a MIME part's."""
+    msg = EmailMessage()
+    msg["To"] = "lead@example.cn"
+    msg["Subject"] = "offer"
+    if not part:
+        msg.set_payload(BODY)
+        return msg
+    msg.set_content("see the part")
+    text = EmailMessage()
+    text.set_payload(BODY)
+    msg.make_mixed()
+    msg.attach(text)
+    return msg
+
+
+@pytest.mark.parametrize("part", [False, True], ids=["body", "part"])
+def test_an_objects_text_payload_with_no_charset_is_the_bodys_fault(
+    box, smtp_ssl, ledger_path, part
+):
+    """Refused as a body that cannot go (:class:`MalformedBody`), saying how to give it: it was
+    "the message's one header cannot be read" though every header was fine. Nothing reserved
+    or queued, no connection; written as it says, it goes."""
+    where = "a MIME part's" if part else "the message's"
+    with Gate(BOX) as gate:
+        with pytest.raises(MalformedBody) as raised:
+            gate.send(text_object(part))
+    said = str(raised.value)
+    assert said.startswith(f"{where} body is text with non-ASCII characters"), said
+    assert "set_content(" in said and "charset" in said and "header" not in said
+    assert smtp_ssl.connections == 0 and ledger_sends(ledger_path) == []
+    assert f"{where} body is text with non-ASCII characters" in queue_refusal(text_object(part))
+    fixed = text_object(part)
+    target = next(p for p in fixed.walk() if p.get_payload() == BODY)
+    target.set_content(BODY)
+    with Gate(BOX) as gate:
+        assert gate.send(fixed).sent == ["lead@example.cn"]
+    [got] = smtp_ssl.messages
+    texts = [p.get_content() for p in got.message.walk() if not p.is_multipart()]
+    assert BODY.rstrip("\n") in [t.replace("\r\n", "\n").rstrip("\n") for t in texts]

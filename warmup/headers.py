@@ -694,14 +694,49 @@ def flatten(msg: Message, policy: email.policy.Policy | None = None) -> bytes:
     try:
         return msg.as_bytes(policy=policy or SMTP)
     except _REGISTRY_FAILURES as exc:
-        bad = "one"
         for name, value in msg.raw_items():  # items() parses: it raises as well
             try:
                 (policy or SMTP).fold_binary(name, value)
             except _REGISTRY_FAILURES:
-                bad = name
-                break
-        raise _unreadable(bad, exc) from None
+                raise _unreadable(name, exc) from None
+        raise _unwritable_text(msg) or _unreadable("one", exc) from None
+
+
+def _unwritable_text(msg: Message) -> MalformedBody | None:
+    """:class:`MalformedBody` for the first text of ``msg`` no generator can write, None for
+    none: a ``str`` body with characters beyond ASCII and no charset to encode them in
+    (``set_payload(text)``: the generator writes it as ASCII and fails, a UnicodeEncodeError
+    that read as a header's fault), or such a multipart preamble or epilogue. Text parsed from
+    bytes keeps its 8-bit bytes as surrogates, which it writes back as they were."""
+    for part in msg.walk():
+        top = part is msg
+        texts: list[tuple[object, str]] = [(part.get_payload(), "body")]
+        if part.is_multipart():
+            texts = [(part.preamble, "preamble"), (part.epilogue, "epilogue")]
+        for text, what in texts:
+            if not isinstance(text, str) or _writable(text):
+                continue
+            whose = "the message's" if top else "a MIME part's"
+            if what != "body":
+                return MalformedBody(
+                    f"{whose} {what} is text with non-ASCII characters, which mail cannot "
+                    f"carry there; make it ASCII or leave it out"
+                )
+            return MalformedBody(
+                f"{whose} body is text with non-ASCII characters but no charset to encode "
+                f"them in (set_payload(text) with none); give it with set_content(text), "
+                f"which encodes it as UTF-8, or name one: set_payload(text, charset='utf-8')"
+            )
+    return None
+
+
+def _writable(text: str) -> bool:
+    """Whether a generator writes ``text``: ASCII, but for 8-bit bytes kept as surrogates."""
+    try:
+        text.encode("ascii", "surrogateescape")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def addresses_of(msg: EmailMessage, names: tuple[str, ...] = ("To", "Cc", "Bcc")) -> list[str]:
