@@ -116,6 +116,19 @@ def test_a_delivery_status_part_claiming_an_encoding_it_lacks_is_read_as_written
     assert verdicts(parse_bounces(mislabelled)) == verdicts(parse_bounces(_REPORT))
 
 
+def test_only_a_field_line_says_a_base64_delivery_status_part_is_written_plain() -> None:
+    """What the check of a part labelled base64 is for: a line that begins as a header field
+    does ("Final-Recipient: ...") is a part written plain, read as written (above); real base64
+    has none and is decoded, even with a line of something else that holds a colon (a
+    gateway's stamp). Any colon at all was taken for a field: the report was read as garbage,
+    the dead address lost."""
+    encoded = reencoded(_REPORT, ("message/delivery-status",), "base64")
+    assert encoded is not None
+    end = encoded[0].index(b"--b1--")
+    stamped = encoded[0][:end] + b"Scanned by mx.example.net at 10:42 UTC, 0 viruses\n"
+    assert verdicts(parse_bounces(stamped + encoded[0][end:])) == verdicts(parse_bounces(_REPORT))
+
+
 def test_a_notice_whose_words_are_wrapped_or_folded_is_still_a_bounce() -> None:
     """A notice without a delivery-status part is known by its words, in its Subject and its
     text: folded or wrapped across a line break, they say what they say on one line."""

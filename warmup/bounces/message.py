@@ -102,8 +102,9 @@ def _decode(part: Message) -> str:
     return payload.decode("latin-1", "replace")
 
 
-# A "field: value" line, which base64 (no colon in its alphabet) never is.
-_FIELD_LINE = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,76}:", re.MULTILINE)
+# A line that begins as a header field does: its name (printable ASCII without blanks or colon,
+# RFC 5322's ftext), then a colon. Base64 (no colon in its alphabet) never holds one.
+_FIELD_LINE = re.compile(r"^[!-9;-~]+:", re.MULTILINE)
 
 
 def _transfer_decoded(part: Message, blocks: list[Message]) -> bytes | None:
@@ -343,10 +344,6 @@ def said(bounces: list[Bounce], parts: Parts, returned: str) -> list[Bounce]:
     if not (sender or when):
         return bounces
     return [replace(b, original_from=sender, original_date=when) for b in bounces]
-
-
-# A header field's first line: a name of printable ASCII without blanks or colon, then a colon.
-_FIELD_LINE = re.compile(r"[!-9;-~]+:")
 
 
 def skip_marker(returned: str) -> str:
