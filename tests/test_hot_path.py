@@ -209,11 +209,31 @@ def test_quota_imports_the_typo_hints_only_for_an_error(seeded: Path):
     assert f"did you mean '{BOX}'?" in typo.stderr, typo.stderr
 
 
+# What ``quota`` and one message's ``send`` never use: no CSV log is imported (warmup.importcsv,
+# re-exported by warmup.api), no date text parsed (pendulum reads what the commands that take
+# one are given), no shard forked (pickle).
+UNUSED = ("warmup.importcsv", "pickle")
+
+
+def test_quota_imports_neither_the_csv_import_nor_pendulum(seeded: Path):
+    """They cost ~7 ms (warmup.importcsv with what it imports) and ~15 ms (pendulum) of every
+    ``warmup quota``; an ``--at`` in another form than a full ISO instant still reads."""
+    probe = PROBE.replace('("pandas", "matplotlib")', '("pendulum",)').replace(
+        '("urllib.request", "http.client")', repr(UNUSED)
+    )
+    _probe(seeded, probe, ["quota", BOX, "--json"])
+    _probe(seeded, probe, ["quota"])
+    at = _probe(seeded, PROBE, ["quota", BOX, "--at", "2026-11-20 10:00"])
+    assert BOX in at.stdout
+
+
 # cryptography: the relay's certificate (warmup.relaytls) is made for a wrapped command only
 LEAN = PROBE.replace(
     '("pandas", "matplotlib")',
     '("sqlalchemy", "sqlmodel", "psycopg", "pandas", "matplotlib", "cryptography")',
-)
+).replace('("urllib.request", "http.client")', repr(UNUSED))
+# A message that goes prints no local time (a refused one says when to try again: pendulum).
+GRANTED = LEAN.replace('"cryptography")', '"cryptography", "pendulum")')
 
 
 def _send(*extra: str) -> list[str]:
@@ -232,11 +252,13 @@ def test_send_does_not_import_sqlalchemy(smtp_ssl, ssl_cert_env, ledger_path, tm
     assert cli("suppress", "add", "gone@example.com", "--reason", "asked").returncode == 0
     eml = tmp_path / "m.eml"
     eml.write_text(f"From: {BOX}\nTo: two@example.com\nSubject: x\n\nbody\n")
-    dry = _probe(ledger_path, LEAN, _send("--to", "one@example.com", "--dry-run"), env=PASSWORD_ENV)
+    dry = _probe(
+        ledger_path, GRANTED, _send("--to", "one@example.com", "--dry-run"), env=PASSWORD_ENV
+    )
     assert "Would send to 1 recipient" in dry.stdout and smtp_ssl.messages == []
-    sent = _probe(ledger_path, LEAN, _send("--to", "one@example.com"), env=PASSWORD_ENV)
+    sent = _probe(ledger_path, GRANTED, _send("--to", "one@example.com"), env=PASSWORD_ENV)
     assert sent.stdout.startswith("Sent <")
-    _probe(ledger_path, LEAN, ["send", BOX, "--eml", str(eml)], env=PASSWORD_ENV)
+    _probe(ledger_path, GRANTED, ["send", BOX, "--eml", str(eml)], env=PASSWORD_ENV)
     assert [m.rcpt_tos for m in smtp_ssl.messages] == [("one@example.com",), ("two@example.com",)]
     used = _probe(ledger_path, LEAN, _send("--to", "three@example.com", "--wait"), 75, PASSWORD_ENV)
     assert "quota is used (2 of 2 sent)" in used.stderr

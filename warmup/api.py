@@ -39,13 +39,6 @@ from warmup.fields import message_id_field as message_id_field
 from warmup.fields import text_field as text_field
 from warmup.fields import zone_note as zone_note
 from warmup.files import STANDARD_INPUT as STANDARD_INPUT  # re-exported: the CLI names it
-from warmup.importcsv import IMPORT_BATCH as IMPORT_BATCH
-from warmup.importcsv import IMPORT_EVENTS as IMPORT_EVENTS
-from warmup.importcsv import IMPORT_OPTIONAL as IMPORT_OPTIONAL
-from warmup.importcsv import IMPORT_REQUIRED as IMPORT_REQUIRED
-from warmup.importcsv import Imported as Imported
-from warmup.importcsv import KeptSettings as KeptSettings
-from warmup.importcsv import import_csv as import_csv
 from warmup.instants import check_event, check_query, local_text
 from warmup.instants import now_utc as now_utc  # re-exported: the CLI and scripts use api.*
 from warmup.instants import parse_date as parse_date
@@ -80,8 +73,30 @@ from warmup.shards import collector_paused as collector_paused
 
 if TYPE_CHECKING:  # imported when used: ``warmup quota`` reads a ledger without SQLAlchemy
     from warmup.bounces.streaks import SoftStreak
+    from warmup.importcsv import IMPORT_BATCH as IMPORT_BATCH
+    from warmup.importcsv import IMPORT_EVENTS as IMPORT_EVENTS
+    from warmup.importcsv import IMPORT_OPTIONAL as IMPORT_OPTIONAL
+    from warmup.importcsv import IMPORT_REQUIRED as IMPORT_REQUIRED
+    from warmup.importcsv import Imported as Imported
+    from warmup.importcsv import KeptSettings as KeptSettings
+    from warmup.importcsv import import_csv as import_csv
     from warmup.ledger import Ledger
     from warmup.ledger.gatepath import GateLedger
+
+# The CSV import's names, given here too, imported on first use (PEP 562): ``warmup quota`` and
+# ``warmup send`` import this module and never import a log.
+_IMPORTCSV = frozenset(
+    ("IMPORT_BATCH", "IMPORT_EVENTS", "IMPORT_OPTIONAL", "IMPORT_REQUIRED", "Imported")
+    + ("KeptSettings", "import_csv")
+)
+
+
+def __getattr__(name: str) -> object:
+    if name in _IMPORTCSV:
+        from warmup import importcsv
+
+        return getattr(importcsv, name)
+    raise AttributeError(f"module 'warmup.api' has no attribute {name!r}")
 
 
 def policy_for(ledger: Reads, box: MailboxRow) -> PolicySpec:

@@ -10,8 +10,6 @@ import datetime as dt
 import re
 import zoneinfo
 
-import pendulum
-
 from warmup.errors import DataError, InvalidField, InvalidFieldData, NotFound, WarmupError
 from warmup.files import names_nothing
 from warmup.instants import machine_zone as _local_zone
@@ -27,6 +25,8 @@ _ZONE_COPIES = ("posix/", "right/")
 
 def check_timezone(tz: str, field: str = "timezone") -> str:
     """``tz`` if it is an IANA time zone name."""
+    import pendulum  # here: the commands that check none (quota, send) never load it
+
     try:
         if tz in _ZONE_FILES or tz.startswith(_ZONE_COPIES):
             raise ValueError(tz)

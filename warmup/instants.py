@@ -19,8 +19,6 @@ from collections.abc import Iterable
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
-import pendulum
-
 from warmup.errors import ConfigError, InvalidField, InvalidFieldData, NaiveInstant, expect
 from warmup.words import digits_fault
 
@@ -129,6 +127,8 @@ def read_instant(
         )
     if wrong := _wrong_clock(field, text):
         raise wrong
+    import pendulum  # here: the commands that read no such text (quota, send) never load it
+
     distinct = set(zones)
     zone, machine = None, False
     try:
@@ -365,6 +365,8 @@ def machine_zone() -> str:
     """This machine's IANA zone name (``UTC`` when it has none that pendulum can name)."""
     # The same function as pendulum.local_timezone, which a warm mypy cache mistakes for the
     # submodule pendulum.tz.local_timezone ("Module not callable").
+    import pendulum
+
     name = pendulum.tz.local_timezone().name
     return name if name and "/" in name or name == "UTC" else "UTC"
 
@@ -372,6 +374,8 @@ def machine_zone() -> str:
 def local_text(ts: dt.datetime, tz: str, fmt: str = "%Y-%m-%d %H:%M %Z") -> str:
     """``ts`` as local time in zone ``tz``, with the zone (``2026-11-16 10:00 CST``): every
     time warmup prints carries its zone."""
+    import pendulum
+
     return pendulum.instance(ts).in_timezone(tz).strftime(fmt)
 
 

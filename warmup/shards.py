@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
-import pickle
 import signal
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -80,6 +79,8 @@ def in_shards(
 def _spawn(there: Callable[[Sequence[T]], list[R]], part: Sequence[T]) -> tuple[int, int] | None:
     """A child computing ``there(part)``: its pid, and the read end of the pipe its pickled
     answer comes through; None if no process could be made."""
+    import pickle  # before the fork; collector_paused alone (every quota) needs none
+
     r, w = os.pipe()
     # Ctrl-C (or a TERM, a HUP) reaching the new child before its ``try`` would run the
     # parent's code in it (kill the siblings, print, flush copied buffers): held back over the
@@ -123,6 +124,8 @@ def _collect(pid: int, fd: int) -> list[R] | None:
         _, status = os.waitpid(pid, 0)
     if not os.WIFEXITED(status) or os.WEXITSTATUS(status) != 0:
         return None
+    import pickle
+
     try:
         got = pickle.loads(b"".join(chunks))
     except Exception:  # cut short: the part is done again here
