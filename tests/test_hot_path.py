@@ -232,8 +232,11 @@ LEAN = PROBE.replace(
     '("pandas", "matplotlib")',
     '("sqlalchemy", "sqlmodel", "psycopg", "pandas", "matplotlib", "cryptography")',
 ).replace('("urllib.request", "http.client")', repr(UNUSED))
-# A message that goes prints no local time (a refused one says when to try again: pendulum).
-GRANTED = LEAN.replace('"cryptography")', '"cryptography", "pendulum")')
+# A message that goes prints no local time (a refused one says when to try again: pendulum),
+# and its 2xx replies need no bounce classifier (warmup.bounces: its wording rules).
+GRANTED = LEAN.replace('"cryptography")', '"cryptography", "pendulum")').replace(
+    repr(UNUSED), repr((*UNUSED, "warmup.bounces"))
+)
 
 
 def _send(*extra: str) -> list[str]:

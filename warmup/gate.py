@@ -1144,16 +1144,19 @@ def _write_left(left: _Left) -> None:
 def _outcome(result: object) -> Outcome:
     """One recipient's settlement as the ledger writes it: a slot released by a reply refusing
     the message's size says so (``size``), as the worker reads that reply (final: the same
-    message never reaches the recipient), so a worker's recovery reads it so from the slot."""
+    message never reaches the recipient), so a worker's recovery reads it so from the slot. One
+    that went needs no status: no bounce classifier imported for it."""
     if isinstance(result, str):
         return Outcome(result)
     if isinstance(result, Outcome):
         return result
-    from warmup.bounces.classify import extract_status, refuses_size
-
     outcome = str(getattr(result, "outcome", "unknown"))
     code = getattr(result, "code", None)
     text = str(getattr(result, "text", "") or "")
+    if outcome == "sent":
+        return Outcome(outcome, code, text)
+    from warmup.bounces.classify import extract_status, refuses_size
+
     size = outcome == "released" and isinstance(code, int) and refuses_size(code, text)
     return Outcome(outcome, code, text, extract_status(text) or None, "size" if size else None)
 

@@ -435,9 +435,6 @@ class Session:
         Bcc and Resent-Bcc headers are removed on the way out, whoever built ``data``: the
         envelope carries those recipients, and every recipient would read the header.
         """
-        from warmup.bounces import classify_smtp_reply, is_throttle
-        from warmup.bounces.classify import refuses_size
-
         data = headers.without(data, headers.BLIND_FIELDS)
         smtp = self.smtp
         assert smtp is not None
@@ -476,20 +473,23 @@ class Session:
                     self.host, self.target.username, mail_from, "MAIL FROM", code, text,
                     fix=self.target.login_fix,
                 )  # fmt: skip
-                return _sender_refused(released, code, text, is_throttle(code, text), self.host)
+                return _sender_refused(released, code, text, _throttles(code, text), self.host)
             accepted = []
             for rcpt in recipients:
                 code, reply = talk.reply()
                 text = _text(reply)
                 if code in (250, 251):
                     accepted.append(rcpt)
-                elif code == 530:
+                    continue
+                from warmup.bounces.classify import classify_smtp_reply, refuses_size
+
+                if code == 530:
                     self._reset(talk, code)
                     _login_wanted(
                         self.host, self.target.username, mail_from, "RCPT TO", code, text,
                         {**released, **results}, fix=self.target.login_fix,
                     )  # fmt: skip
-                elif is_throttle(code, text, stage="rcpt"):
+                elif _throttles(code, text, "rcpt"):
                     self._reset(talk, code)
                     # The refusals already read stand (a hard one suppresses its recipient).
                     return Outcome(
@@ -521,7 +521,7 @@ class Session:
             if code != 354:
                 text = _text(reply)
                 self._reset(talk, code)
-                throttle = (code, text) if is_throttle(code, text) else None
+                throttle = (code, text) if _throttles(code, text) else None
                 _size_refused(results, accepted, code, text, throttle, self.host, "to DATA")
                 results.update(_delivered(accepted, code, text, throttle is not None))
                 return Outcome(results, throttle)
@@ -540,7 +540,7 @@ class Session:
                 results[r] = RcptResult(r, "unknown", None, f"connection lost in DATA: {_why(exc)}")
             return Outcome(results, error=f"connection lost during DATA: {_why(exc)}")
         text = _text(reply)
-        throttle = (code, text) if is_throttle(code, text) else None
+        throttle = (code, text) if _throttles(code, text) else None
         _size_refused(results, accepted, code, text, throttle, self.host, "at the end of DATA")
         results.update(_delivered(accepted, code, text, throttle is not None))
         return Outcome(results, throttle)
@@ -563,9 +563,6 @@ class Session:
         ``unknown`` — unless the data had not left yet (more recipients than one write holds:
         it goes with the last window), which releases them. A 421 ends the session: nothing
         after it is delivered."""
-        from warmup.bounces import classify_smtp_reply, is_throttle
-        from warmup.bounces.classify import refuses_size
-
         smtp = self.smtp
         assert smtp is not None
         talk = _Exchange(smtp, mail_from, recipients, pipelined=True, body=body, chunk=chunk)
@@ -611,7 +608,7 @@ class Session:
                 self.host, self.target.username, mail_from, "MAIL FROM", code, text,
                 fix=self.target.login_fix,
             )  # fmt: skip
-            return _sender_refused(released, code, text, is_throttle(code, text), self.host)
+            return _sender_refused(released, code, text, _throttles(code, text), self.host)
         results: dict[str, RcptResult] = {}
         accepted: list[str] = []
         throttle = None
@@ -619,10 +616,13 @@ class Session:
         for rcpt, (code, text) in zip(recipients, replies[1:]):
             if code in (250, 251):
                 accepted.append(rcpt)
-            elif code == 530:
+                continue
+            from warmup.bounces.classify import classify_smtp_reply, refuses_size
+
+            if code == 530:
                 wanted = wanted or (code, text)
                 results[rcpt] = RcptResult(rcpt, "released", code, text)  # nobody's bounce
-            elif is_throttle(code, text, stage="rcpt"):
+            elif _throttles(code, text, "rcpt"):
                 throttle = throttle or (code, text)
                 # released, but refused: the others may still get it (the relay names it)
                 results[rcpt] = RcptResult(rcpt, "released", code, text)
@@ -658,7 +658,7 @@ class Session:
                 {**released, **results}, fix=self.target.login_fix,
             )  # fmt: skip
         code, text = replies[-1]  # BDAT's: the message's, as DATA's final reply
-        held = not 200 <= code < 300 and is_throttle(code, text)
+        held = _throttles(code, text)
         if not 200 <= code < 300:
             self._end(closed)
         _size_refused(
@@ -863,6 +863,17 @@ def dot_stuff(data: bytes) -> bytes:
 MAIL_REFUSED = "MAIL FROM refused: "  # how an Outcome's error begins when MAIL FROM was
 
 
+def _throttles(code: int, text: str, stage: str | None = None) -> bool:
+    """:func:`warmup.bounces.classify.is_throttle` of a reply; a 2xx, never one, answered
+    without importing the classifier (its wording rules: most of the imports of a message
+    that went)."""
+    if 200 <= code < 300:
+        return False
+    from warmup.bounces.classify import is_throttle
+
+    return is_throttle(code, text, stage)
+
+
 def _sender_refused(
     released: dict[str, RcptResult], code: int, text: str, throttled: bool, host: str | None
 ) -> Outcome:
@@ -898,9 +909,11 @@ def _size_refused(
     permitted"): no recipient got it, and none is to blame, so those ``accepted`` are released
     (the MAIL FROM refusal of its size, :func:`_sender_refused`, the same); ``results``: the
     others' outcomes at RCPT TO, kept."""
+    if throttled or 200 <= code < 300:  # (a message that went: no classifier imported)
+        return
     from warmup.bounces.classify import refuses_size
 
-    if throttled or not refuses_size(code, text):
+    if not refuses_size(code, text):
         return
     kept = {**results, **{r: RcptResult(r, "released", code, text) for r in accepted}}
     hard = [r for r, v in kept.items() if v.outcome == "hard"]
@@ -932,13 +945,14 @@ def _delivered(accepted: list[str], code: int, text: str, throttled: bool) -> di
     LAST) says: sent on 2xx, released when it throttles or is a 421 (the server ends the
     session without the message, whatever its words: no recipient bounced), else the bounce it
     is — but for a hard one, which blames an address (:func:`_blamed`)."""
-    from warmup.bounces import classify_smtp_reply
+    if 200 <= code < 300:
+        outcome = "sent"
+    elif throttled or code == 421:
+        outcome = "released"
+    else:
+        from warmup.bounces.classify import classify_smtp_reply
 
-    outcome = (
-        "sent"
-        if 200 <= code < 300
-        else ("released" if throttled or code == 421 else classify_smtp_reply(code, text))
-    )
+        outcome = classify_smtp_reply(code, text)
     if outcome == "hard" and len(accepted) > 1:
         return _blamed(accepted, code, text)
     return {r: RcptResult(r, outcome, code, text) for r in accepted}
@@ -981,13 +995,11 @@ def size_refused(result: RcptResult) -> bool:
     """Whether ``result`` is its recipient's server refusing the message's size for good (RFC
     1870: "552 5.3.4" at RCPT TO, the SIZE declared with MAIL FROM over that mailbox's limit):
     released, no bounce, but the same message never reaches it, so it is not to be sent again."""
+    if result.outcome != "released" or result.code is None:
+        return False  # (a recipient that has it: no classifier imported)
     from warmup.bounces.classify import refuses_size
 
-    return (
-        result.outcome == "released"
-        and result.code is not None
-        and refuses_size(result.code, result.text or "")
-    )
+    return refuses_size(result.code, result.text or "")
 
 
 def _hello(smtp: smtplib.SMTP) -> str:
