@@ -40,7 +40,7 @@ from warmup.bounces import imapconn
 from warmup.errors import ConfigError, PermissionFailure, TempFail, Unavailable, WarmupError
 from warmup.ledger import MailboxRow
 from warmup.providers import Provider, get_provider
-from warmup.smtp import _smtp_auth_off, _text, _why, logged_in
+from warmup.smtp import failure_text, logged_in, reply_text, smtp_auth_off
 from warmup.words import plural, scrubbed
 
 if TYPE_CHECKING:
@@ -358,7 +358,7 @@ def _connect(svc: _Service, host: str, timeout: float) -> str:
     try:
         socket.create_connection((host, svc.port), timeout=timeout).close()
     except OSError as exc:
-        why = _why(exc)
+        why = failure_text(exc)
         if isinstance(exc, ConnectionRefusedError):
             cause = f"nothing listens on port {svc.port}: a wrong port, or the server is down"
         elif "timed out" in why:
@@ -425,7 +425,7 @@ def _handshake(svc: _Service, host: str, timeout: float) -> str:
             imapconn.logout(imap)
     except ssl.SSLCertVerificationError as exc:
         raise _Failed(
-            _why(exc),
+            failure_text(exc),
             "the certificate is not signed by a CA this machine trusts, "
             "or is for another name (a TLS-inspecting proxy or antivirus, a private "
             "server, or the wrong host name)",
@@ -444,14 +444,14 @@ def _handshake(svc: _Service, host: str, timeout: float) -> str:
                 f"check {svc.option}-port and {svc.option}-security ({_usual(svc.kind)})",
             ) from None
         raise _Failed(
-            _why(exc),
+            failure_text(exc),
             f"the server on port {svc.port} does not speak "
             f"{'implicit TLS' if svc.security == 'ssl' else 'STARTTLS'} "
             f"(security {svc.security} does not match the port)",
             f"match {svc.option}-security to the port ({_usual(svc.kind)})",
         ) from None
     except (OSError, smtplib.SMTPException, imaplib.IMAP4.error) as exc:
-        why = _why(exc)
+        why = failure_text(exc)
         cause = _NEVER_ANSWERED if "timed out" in why else "the server broke off the TLS handshake"
         raise _Failed(
             f"TLS handshake failed: {why}",
@@ -462,7 +462,7 @@ def _handshake(svc: _Service, host: str, timeout: float) -> str:
 
 def _greeting(exc: smtplib.SMTPConnectError, svc: _Service) -> _Failed:
     """The server's first line was not SMTP's 220 greeting."""
-    said = _text(exc.smtp_error)
+    said = reply_text(exc.smtp_error)
     if exc.smtp_code == -1:  # no reply code: smtplib kept the line from its fifth character
         return _Failed(
             f"no SMTP greeting (the server said '...{said}')",
@@ -637,7 +637,7 @@ def _smtp_login(svc: _Service, host: str, user: str, password: str | Bearer, tim
                 )
                 if not isinstance(password, str) and exc.smtp_code == 504:  # no such mechanism
                     raise _no_xoauth2(refused, user) from None
-                if exc.smtp_code == 535 and _smtp_auth_off(refused):
+                if exc.smtp_code == 535 and smtp_auth_off(refused):
                     raise _Failed(  # as a send says it (exit 78): no new password changes it
                         refused,
                         "authenticated SMTP is turned off for this mailbox or its tenant: "
@@ -668,7 +668,7 @@ def _smtp_login(svc: _Service, host: str, user: str, password: str | Bearer, tim
         raise _greeting(exc, svc) from None
     except (OSError, smtplib.SMTPException) as exc:
         raise _Failed(
-            f"SMTP conversation failed: {scrubbed(_why(exc), password)}",
+            f"SMTP conversation failed: {scrubbed(failure_text(exc), password)}",
             "the server broke off before the login",
             "run 'warmup doctor' again; if it persists, the provider may be refusing this network",
         ) from None

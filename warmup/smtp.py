@@ -143,7 +143,8 @@ def _context() -> ssl.SSLContext:
     return ssl.create_default_context()
 
 
-def _text(reply: bytes | str) -> str:
+def reply_text(reply: bytes | str) -> str:
+    """A server's reply text on one line, whatever its bytes' encoding."""
     # RFC 5321 says ASCII (UTF-8 with SMTPUTF8); Chinese servers also answer in GBK.
     text = undeclared_text(reply, latin1=False) if isinstance(reply, bytes) else reply
     return " ".join(text.split())
@@ -205,7 +206,7 @@ def _login_wanted(
     )
 
 
-def _smtp_auth_off(reply: str) -> bool:
+def smtp_auth_off(reply: str) -> bool:
     """Whether a 535 says authenticated SMTP is turned off for the mailbox or its tenant
     (Exchange Online: "5.7.139 Authentication unsuccessful, SmtpClientAuthentication is
     disabled for the Tenant"), not that the login is wrong."""
@@ -262,7 +263,7 @@ class Session:
                 self.smtp, self.host = smtp, host
                 break
             except (OSError, smtplib.SMTPException) as exc:
-                why = _why(exc)
+                why = failure_text(exc)
                 if isinstance(exc, smtplib.SMTPConnectError):  # greeted, with no 220
                     self.greeted.append(exc.smtp_code)
                 untrusted = untrusted or isinstance(exc, ssl.SSLCertVerificationError)
@@ -295,7 +296,7 @@ class Session:
                 self._login()
             except smtplib.SMTPAuthenticationError as exc:
                 self.close()
-                reply = f"{exc.smtp_code} {_text(exc.smtp_error)}"
+                reply = f"{exc.smtp_code} {reply_text(exc.smtp_error)}"
                 # a server quoting the password or token back: never in a message
                 reply = scrubbed(reply, target.password)
                 if not isinstance(target.password, str) and exc.smtp_code == 504:
@@ -303,7 +304,7 @@ class Session:
                     # a mechanism (not the token): a new login would not change it.
                     self.failed.append((self.host or "", f"{NO_OAUTH} (AUTH XOAUTH2: {reply})"))
                     raise _no_oauth_login(self._tried(), target.username) from None
-                if exc.smtp_code == 535 and _smtp_auth_off(reply):
+                if exc.smtp_code == 535 and smtp_auth_off(reply):
                     # Exchange Online's 5.7.139, to a password as to a token: no new login or
                     # password changes it, an admin must.
                     raise ConfigError(
@@ -330,7 +331,7 @@ class Session:
                 ) from None
             except (OSError, smtplib.SMTPException) as exc:
                 self.close()
-                why = scrubbed(_why(exc), target.password)
+                why = scrubbed(failure_text(exc), target.password)
                 self.failed.append((self.host or "", f"login failed: {why}"))
                 raise Unavailable(
                     f"cannot use the SMTP server ({self._tried()}); check the network and "
@@ -467,7 +468,7 @@ class Session:
         try:
             code, reply = talk.reply()
             if code != 250:
-                text = _text(reply)
+                text = reply_text(reply)
                 self._reset(talk, code)
                 _login_wanted(
                     self.host, self.target.username, mail_from, "MAIL FROM", code, text,
@@ -477,7 +478,7 @@ class Session:
             accepted = []
             for rcpt in recipients:
                 code, reply = talk.reply()
-                text = _text(reply)
+                text = reply_text(reply)
                 if code in (250, 251):
                     accepted.append(rcpt)
                     continue
@@ -516,10 +517,10 @@ class Session:
                 # and it may be waiting for them, so not even QUIT (it could be read as data).
                 _quietly_close(smtp)
                 self.smtp = None
-                why = f"DATA answered {code} {_text(reply)}, not 354; nothing was sent"
+                why = f"DATA answered {code} {reply_text(reply)}, not 354; nothing was sent"
                 return Outcome({**released, **results}, error=why)
             if code != 354:
-                text = _text(reply)
+                text = reply_text(reply)
                 self._reset(talk, code)
                 throttle = (code, text) if _throttles(code, text) else None
                 _size_refused(results, accepted, code, text, throttle, self.host, "to DATA")
@@ -529,7 +530,7 @@ class Session:
             # Nothing of the message left: these slots do not count.
             self.close()
             return Outcome(
-                {**released, **results}, error=f"connection lost before DATA: {_why(exc)}"
+                {**released, **results}, error=f"connection lost before DATA: {failure_text(exc)}"
             )
         try:
             smtp.send(dot_stuff(data))
@@ -537,9 +538,11 @@ class Session:
         except (OSError, smtplib.SMTPException) as exc:
             self.close()
             for r in accepted:
-                results[r] = RcptResult(r, "unknown", None, f"connection lost in DATA: {_why(exc)}")
-            return Outcome(results, error=f"connection lost during DATA: {_why(exc)}")
-        text = _text(reply)
+                results[r] = RcptResult(
+                    r, "unknown", None, f"connection lost in DATA: {failure_text(exc)}"
+                )
+            return Outcome(results, error=f"connection lost during DATA: {failure_text(exc)}")
+        text = reply_text(reply)
         throttle = (code, text) if _throttles(code, text) else None
         _size_refused(results, accepted, code, text, throttle, self.host, "at the end of DATA")
         results.update(_delivered(accepted, code, text, throttle is not None))
@@ -573,7 +576,7 @@ class Session:
         try:
             while talk.answered < len(talk.lines):
                 code, reply = talk.reply()
-                replies.append((code, _text(reply)))
+                replies.append((code, reply_text(reply)))
                 if code == 421:  # the server is closing: no more replies come
                     break
                 if replies[0][0] != 250 and talk.answered == talk.sent:
@@ -582,7 +585,7 @@ class Session:
                 if asked_login and talk.answered == talk.sent:
                     break  # a login wanted, known before the data left: it stays back
         except (OSError, smtplib.SMTPException) as exc:
-            lost = _why(exc)
+            lost = failure_text(exc)
             waited = isinstance(exc, TimeoutError) or "timed out" in str(exc)
         # The data left only with the last window (a write that raised may not have ended).
         written = talk.sent == len(talk.lines)
@@ -1010,10 +1013,10 @@ def _hello(smtp: smtplib.SMTP) -> str:
     code, reply = smtp.ehlo()
     if code == 250:
         return ""
-    refused = f"EHLO refused: {code} {_text(reply)}"
+    refused = f"EHLO refused: {code} {reply_text(reply)}"
     code, reply = smtp.helo()
     if code != 250:
-        raise smtplib.SMTPHeloError(code, f"{refused}; HELO refused: {code} {_text(reply)}")
+        raise smtplib.SMTPHeloError(code, f"{refused}; HELO refused: {code} {reply_text(reply)}")
     return f" ({refused})"
 
 
@@ -1074,9 +1077,11 @@ def _quietly_close(smtp: smtplib.SMTP) -> None:
         pass
 
 
-def _why(exc: BaseException) -> str:
+def failure_text(exc: BaseException) -> str:
+    """What went wrong in an SMTP conversation, said for an operator: the server's reply, a
+    closed connection, or the network error."""
     if isinstance(exc, smtplib.SMTPResponseException):
-        return f"{exc.smtp_code} {_text(exc.smtp_error)}"
+        return f"{exc.smtp_code} {reply_text(exc.smtp_error)}"
     if isinstance(exc, smtplib.SMTPServerDisconnected):
         return "server closed the connection" + (f" ({exc})" if "timed out" in str(exc) else "")
     return describe(exc)

@@ -173,11 +173,11 @@ def evaluate_steps(
     if pause is not None:
         quota, status = 0, "paused"
         next_at = pause.until
-        since = _fmt_local(pause.at, hist.timezone)
+        since = local_minute_text(pause.at, hist.timezone)
         reasons.append(
             # A pause with an end (a provider back-off, 'mailbox pause --until') lifts itself:
             # its end comes first, as the one thing a reader wants to know.
-            f"paused until {_fmt_local(pause.until, hist.timezone)} (since {since}): {pause.reason}"
+            f"paused until {local_minute_text(pause.until, hist.timezone)} (since {since}): {pause.reason}"
             if pause.until
             else f"paused since {since}: {pause.reason}; run 'warmup mailbox resume' to go on"
         )
@@ -202,7 +202,7 @@ def evaluate_steps(
             # None: open at tomorrow's midnight itself (an all-day window), the opening sought
             next_at = next_opening(window, calendar, tomorrow) or tomorrow
         if next_at is not None:
-            reasons.append(f"next sending day opens {_fmt_local(next_at, hist.timezone)}")
+            reasons.append(f"next sending day opens {local_minute_text(next_at, hist.timezone)}")
     remaining = max(quota - sent, 0)
     if status not in ("paused", "closed") and (
         spec.domain_cap is not None and hist.domain_sent_today is not None
@@ -220,7 +220,7 @@ def evaluate_steps(
         status = "exhausted"
         next_at = next_opening(window, calendar, tomorrow) or tomorrow
         reasons.append(
-            f"sent {sent} of {quota} today: next send from {_fmt_local(next_at, hist.timezone)}"
+            f"sent {sent} of {quota} today: next send from {local_minute_text(next_at, hist.timezone)}"
         )
     else:
         opening = next_opening(window, calendar, local_now)
@@ -245,12 +245,12 @@ def evaluate_steps(
         if opening is not None and (paced_until is None or paced_until <= opening):
             status, next_at = "paced", opening
             reasons.append(
-                f"outside the sending window: opens {_fmt_local(opening, hist.timezone)}"
+                f"outside the sending window: opens {local_minute_text(opening, hist.timezone)}"
             )
         elif paced_until is not None and paced_until > now:
             if opening is not None:  # the gap outlasts the window's closing (a long interval)
                 reasons.append(
-                    f"outside the sending window: opens {_fmt_local(opening, hist.timezone)}"
+                    f"outside the sending window: opens {local_minute_text(opening, hist.timezone)}"
                 )
             # The gap may run past the window's end (or into a closed day): the next send is
             # then when the window next opens, not when the gap is over.
@@ -260,7 +260,7 @@ def evaluate_steps(
                 f"pacing ({span} between sends): next send at "
                 f"{next_send_text(paced_until, hist.timezone)}"
                 + (
-                    f", when the window is shut: it opens {_fmt_local(shut_until, hist.timezone)}"
+                    f", when the window is shut: it opens {local_minute_text(shut_until, hist.timezone)}"
                     if shut_until is not None
                     else ""
                 )
@@ -292,7 +292,8 @@ def _utc(ts: dt.datetime) -> dt.datetime:
     )
 
 
-def _fmt_local(ts: dt.datetime, tz: str) -> str:
+def local_minute_text(ts: dt.datetime, tz: str) -> str:
+    """``ts`` as the mailbox's wall clock, to the minute, with its zone's abbreviation."""
     return local(ts, tz).strftime("%Y-%m-%d %H:%M %Z")
 
 

@@ -21,7 +21,7 @@ from typing import Any
 from warmup.instants import aware, zone
 from warmup.policy import eras
 from warmup.policy.calendar import fits, ranges_on
-from warmup.policy.engine import Allowance, _fmt_local, evaluate, pacing_text
+from warmup.policy.engine import Allowance, evaluate, local_minute_text, pacing_text
 from warmup.policy.inputs import (
     ONE_DAY,
     DayCounts,
@@ -197,7 +197,7 @@ def _paused_note(health: str | None, pause: MailboxEvent | None, hist: History) 
         return f"paused: {health or ''}"
     if pause.until is None:
         return f"paused: {pause.reason}"
-    return f"paused until {_fmt_local(pause.until, hist.timezone)}: {pause.reason}"
+    return f"paused until {local_minute_text(pause.until, hist.timezone)}: {pause.reason}"
 
 
 def _word(v: Verdict) -> str:
