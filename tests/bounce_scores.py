@@ -18,6 +18,7 @@ from typing import ClassVar
 import pytest
 
 from warmup.bounces import Bounce, parse_bounces
+from warmup.bounces.wording import WORD_RULES, fold
 
 CORPUS = Path(__file__).parent / "corpus" / "dsn"
 SPECIAL = {"feedback", "vacation", "delivered"}
@@ -317,6 +318,34 @@ class Entry:
     hard_ok: bool
     reason_ok: bool
     detail: str
+    # The rule that decided, to the line of a word rule that matched (:func:`rule_line`); "" for
+    # a special file or a recipient not found.
+    rule: str = ""
+
+
+def family_of(name: str) -> str:
+    """The MTA or provider family of a corpus file: its name without the sample number
+    ("eml/lhost-postfix-17.eml" -> "lhost-postfix"; sisimai names its samples so: ``lhost-*``
+    by the reporting MTA, ``rhost-*`` by the receiving provider, ``arf``, ``rfc3464``...)."""
+    stem = name.rsplit("/", 1)[-1].removesuffix(".eml")
+    return stem.rsplit("-", 1)[0] if stem[-1:].isdigit() else stem
+
+
+_WORD_RULES = {rule.name: rule for rule in WORD_RULES}
+
+
+def rule_line(bounce: Bounce) -> str:
+    """``bounce.rule``, and for a word rule the number of the pattern line that matched its
+    diagnostic ("words.user-unknown#12"): a rule of forty lines is forty wordings, each written
+    from some source; the line is what a family may be alone in using."""
+    rule = _WORD_RULES.get(bounce.rule.removeprefix("words."))
+    if rule is None or not rule.parts:
+        return bounce.rule
+    text = fold(bounce.diagnostic)
+    for i, (_, line) in enumerate(rule.parts):
+        if line.search(text):
+            return f"{bounce.rule}#{i}"
+    return bounce.rule
 
 
 @dataclass
@@ -378,7 +407,8 @@ def score_file(name: str, expected: list[dict], got: list[Bounce]) -> list[Entry
             + f" [{bounce.diagnostic[:120] if bounce else [b.recipient for b in got]}]"
         )
         found = (rcpt in by_rcpt) if rcpt else None
-        out.append(Entry(name, rcpt, False, found, hard_ok, reason_ok, detail))
+        rule = rule_line(bounce) if bounce is not None else ""
+        out.append(Entry(name, rcpt, False, found, hard_ok, reason_ok, detail, rule))
     return out
 
 
