@@ -722,6 +722,13 @@ def test_live_reply_trusts_user_unknown_wording() -> None:
         # qmail-remote's own sentences (qmail-remote.c)
         ("192.0.2.1 failed on DATA command.\nRemote host said: 554 Unknown user", "DATA"),
         ("192.0.2.1 failed after I sent the message.\nRemote host said: 554 Unknown user", "DATA"),
+        # Postfix's session transcripts: the reply on the line after RCPT TO answers it (the
+        # client's "Out:" command and "In:" reply, the server's the other way round)
+        ("Out: RCPT TO:<x@y.example> ORCPT=rfc822;x@y.example\nIn: 550 No such user", "RCPT"),
+        ("In:  RCPT TO:<x@y.example>\nOut: 550 5.0.0 No such user here", "RCPT"),
+        # pipelined: RCPT's reply is read after DATA is sent, and it went through
+        ("Out: RCPT TO:<x@y.example>\nOut: DATA\nIn: 250 2.1.5 Ok\nIn: 554 Unknown user", ""),
+        ("Out: RCPT TO:<x@y.example>\nIn: 250 2.1.5 Ok\nOut: DATA\nIn: 550 No such user", ""),
     ],
 )
 def test_smtp_stage(text: str, stage: str) -> None:

@@ -178,6 +178,7 @@ def test_code_patterns_match_as_written(name: str, text: str) -> None:
 
 _AT_RCPT_WRITTEN = re.compile(
     r"in reply to rcpt to|after rcpt to|rcpt to command|>>> rcpt to:?\s*<[^>]*>\s*<<<|"
+    r"\b(?:in|out): rcpt to:?\s*<[^>]*>(?:\s+[a-z]+=\S*)*\s*(?:in|out): [45]\d\d\b|"
     r"does not like recipient|\[rcpt_to\]|smtp:rcpt\b|has rejected address|"
     r"need rcpt|no valid recipients|recipient address rejected|"
     r"(?:^|[\s:;])[45]\d\d[ -](?:[245]\.\d{1,3}\.\d{1,3} )?<[^<>\s]+@[^<>\s]+>:|"
@@ -202,6 +203,7 @@ RCPT_TEXTS = st.lists(
             "<<<",
         ]
         + ["rcpt to:", "rcpt to command", "need rcpt", "smtp:rcpt", "(000c05a6)", "after "]
+        + ["in: ", "out: ", " orcpt=rfc822;a@b"]
     ),
     max_size=12,
 ).map("".join)
@@ -212,6 +214,7 @@ RCPT_TEXTS = st.lists(
 @example(text="550 <a@b>:")
 @example(text="x550 <a@b>: ;450 5.1.1 <a@b>:")
 @example(text="x550 <a@b>:")
+@example(text="in: rcpt to:<a@b> orcpt=rfc822;a@b out: 550 x")
 def test_at_rcpt_answers_as_written(text: str) -> None:
     assert stage.at_rcpt(text) is bool(_AT_RCPT_WRITTEN.search(text))
 

@@ -57,6 +57,13 @@ NDRS = {
     # "X-Postfix; unknown user: ..." under 5.0.0, no Remote-MTA: Postfix's own local delivery
     # found no such user (its directory's verdict), not a relayed reply a filter could mask
     "postfix-own-note-unknown-user.eml": ("t.lindqvist@hostingco.example", "hard", "userunknown"),
+    # Postfix's SMTP client transcript: "User unknown" under 5.0.0 on the line after RCPT TO,
+    # which it answers: the directory's verdict at RCPT, not a relayed reply of no known stage
+    "postfix-client-transcript-rcpt.eml": (
+        "d.okonkwo@lawfirm-client.example",
+        "hard",
+        "userunknown",
+    ),
 }
 # Written fixtures whose volume wording is Chinese only: the decision is the throttle rule.
 THROTTLED = ("aliyun-frequency-zh.eml", "exmail-frequency-zh.eml")

@@ -30,13 +30,18 @@ AFTER_DATA = Screened(
 )
 # RCPT-stage evidence: the stage named by Postfix/Exim/qmail/Yahoo/X3/Messaging Server/Gmail or in
 # Sendmail's transcript (">>> RCPT To:<addr>", with its ESMTP parameters if any: RFC 3461's
-# NOTIFY= and ORCPT=), the server answering DATA with "Need RCPT"/"no valid recipients" (every
+# NOTIFY= and ORCPT=), or in Postfix's session transcripts, where a failing reply is the line
+# right after the RCPT TO it answers (smtpd's "In: RCPT TO:<addr>" / "Out: 550 ...", the SMTP
+# client's "Out: RCPT TO:<addr>" / "In: 550 ...": src/smtpd/smtpd_chat.c, src/smtp/smtp_chat.c;
+# a pipelined RCPT's reply comes after the next command, and is no evidence here), the server
+# answering DATA with "Need RCPT"/"no valid recipients" (every
 # RCPT had failed), a reply in Postfix's RCPT-restriction form ("550 5.1.1 <addr>: ..."), Exchange code 000C05A6. The
 # reply form is apart, written to start with its digit (see classify._STATUS_RE): the words
 # are screened by their literals, the reply by the engine's skip to a 4 or 5.
 _AT_RCPT_WORDS = Screened(
     _p(r"""
     in reply to rcpt to|after (?:pipelined )?rcpt to|rcpt to command|>>> rcpt to:?\s*<[^>]*>(?:\s+[a-z]+=\S*)*\s*<<<
+    \b(?:in|out): rcpt to:?\s*<[^>]*>(?:\s+[a-z]+=\S*)*\s*(?:in|out): [45]\d\d\b
     does not like recipient|\[rcpt_to\]|smtp:rcpt\b|has rejected address
     need rcpt|no valid recipients|recipient address rejected
     \(000c05a6\)|\(state 14\)
