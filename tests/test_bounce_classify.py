@@ -18,7 +18,7 @@ from warmup.bounces import (
     parse_bounces,
     parse_report,
 )
-from warmup.bounces.classify import decide, extract_status
+from warmup.bounces.classify import decide, extract_reply, extract_status
 from warmup.bounces.stage import smtp_stage
 
 CORPUS = Path(__file__).parent / "corpus" / "dsn" / "eml"
@@ -738,6 +738,28 @@ def test_smtp_stage(text: str, stage: str) -> None:
 def test_version_string_is_not_a_status() -> None:
     assert extract_status("by 0.mxlogic.net (mxl_mta-5.5.0-3) 550 unknown user") == ""
     assert extract_status("550-5.1.1 The email account does not exist") == "5.1.1"
+
+
+@pytest.mark.parametrize(
+    ("text", "status", "reply"),
+    [
+        # the failing reply carries no enhanced code; the replies around it that went through
+        # do: theirs are no status of the failure (it was read "2.0.0": delivered)
+        (
+            "In: 250 2.1.0 Sender ok Out: RCPT TO:<x@y> In: 550 No such user In: 221 2.0.0 Bye",
+            "",
+            "550",
+        ),
+        ("<<< 250 2.1.5 Ok <<< 550 No such user", "", "550"),
+        # a failure's own code after a success is still found, with or without its reply code
+        ("250 2.1.5 Ok 550 5.1.1 No such user 221 2.0.0 Bye", "5.1.1", "550"),
+        ("250 2.1.5 Ok; then: 5.1.1 No such user", "5.1.1", "250"),
+        # successes alone stay successes (a delivery report)
+        ("250 2.0.0 Ok: queued as 4Qx", "2.0.0", "250"),
+    ],
+)
+def test_a_transcript_status_is_the_failures(text: str, status: str, reply: str) -> None:
+    assert (extract_status(text), extract_reply(text)) == (status, reply)
 
 
 def test_apple_mail_unsubscribe_is_a_complaint() -> None:

@@ -64,6 +64,13 @@ NDRS = {
         "hard",
         "userunknown",
     ),
+    # the same with no enhanced code on the failing reply: the "2.0.0" of QUIT's reply after it
+    # is no status of the failure (it was read as delivered)
+    "postfix-client-transcript-no-status.eml": (
+        "r.ishikawa@partner-firm.example",
+        "hard",
+        "userunknown",
+    ),
 }
 # Written fixtures whose volume wording is Chinese only: the decision is the throttle rule.
 THROTTLED = ("aliyun-frequency-zh.eml", "exmail-frequency-zh.eml")

@@ -207,22 +207,34 @@ def _failing(pattern: re.Pattern[str], text: str, group: int) -> re.Match[str] |
 
 def extract_status(text: str) -> str:
     """Return the first RFC 3463 enhanced status code found in ``text`` (the first failure's,
-    after a success), or ""."""
+    after a success), or "". A success code in a text whose failing reply carries none is
+    no status of that failure: "" (:func:`_failed_bare`)."""
     m = _failing(_REPLY_STATUS_RE, text, 2)
-    if m:
+    if m and m.group(2)[:1] != "2":
         return m.group(2)
-    m = _failing(_STATUS_RE, text, 1)
-    return ".".join(m.groups()) if m else ""
+    s = _failing(_STATUS_RE, text, 1)
+    status = ".".join(s.groups()) if s else (m.group(2) if m else "")
+    return "" if status[:1] == "2" and _failed_bare(text) else status
 
 
 def extract_reply(text: str) -> str:
     """Return the first 3-digit SMTP reply code found in ``text`` (the first failure's, after a
     success), or ""."""
     m = _failing(_REPLY_STATUS_RE, text, 1)
-    if m:
+    if m and m.group(1)[:1] != "2":
         return m.group(1)
-    m = _failing(_REPLY_RE, text, 1)
-    return m.group(1) if m else ""
+    r = _failing(_REPLY_RE, text, 1)
+    reply = r.group(1) if r else ""
+    return reply if reply[:1] in ("4", "5") or m is None else m.group(1)
+
+
+def _failed_bare(text: str) -> bool:
+    """Whether ``text`` holds a failing reply code (4xx, 5xx). A session's transcript ("250
+    2.1.0 Sender ok ... RCPT TO:<x> ... 550 No such user here ... 221 2.0.0 Bye": Postfix's
+    client notice, a Sendmail transcript) gives enhanced codes to the commands that went
+    through and none to the reply that failed: theirs say nothing about it."""
+    r = _failing(_REPLY_RE, text, 1)
+    return r is not None and r.group(1)[:1] in ("4", "5")
 
 
 # An enhanced status code as RFC 3463 writes it, and nothing else (ASCII digits: int() would
