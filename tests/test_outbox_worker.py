@@ -13,7 +13,7 @@ from email.message import EmailMessage
 import pytest
 
 from tests.gatekit import PASSWORD_ENV, cli, policy_file
-from tests.outboxkit import accounts, clear_of_midnight, pool_of
+from tests.outboxkit import accounts, add_box, clear_of_midnight, pool_of
 from tests.peers.fixtures import SMTP_PASSWORD, SMTP_USER
 from tests.peers.smtp import SmtpSink
 from tests.pgkit import ledger_url  # noqa: F401  (the fixture)
@@ -195,6 +195,33 @@ def test_a_reply_goes_from_the_member_that_sent_the_message_it_answers(
     assert report.results["r5@example.com"].outcome == "sent"
     assert send("r6@example.com", "re: direct", In_Reply_To=direct) == a  # b: 1 sent, a: 4
     assert send("r7@example.com", "plain") == b
+
+
+def test_a_follow_up_its_member_can_never_send_goes_from_another_not_bounced(
+    sink, ssl_cert_env, password, tmp_path
+):
+    """A message to five, one of whom a mailbox capped at 3 a day mailed before, queued to a
+    pool whose other member sends 10 a day: 'queue add' took it (a member can send it), but
+    the worker kept it to the member its recipient stays with, found that member never sends
+    to five in a day, and bounced it untried: a campaign's message lost for good."""
+    add_box("a@corp.example", sink.port, str(policy_file(tmp_path / "three.toml", daily=3)))
+    add_box("b@corp.example", sink.port, str(policy_file(tmp_path / "ten.toml", daily=10)))
+    assert cli("pool", "add", "P", "a@corp.example", "b@corp.example").returncode == 0
+    ledger = open_ledger()
+    outbox = Outbox(ledger)
+    outbox.add(message("r1@example.com", "first"), mailbox="a@corp.example", now=T0)
+    clock = Clock(T0)
+    with Worker(ledger, clock=clock) as worker:
+        assert worker.run_once().outcomes == {"sent": 1}
+        five = message("r1@example.com", "to five")
+        five["Cc"] = "r2@example.com, r3@example.com, r4@example.com, r5@example.com"
+        mid = outbox.add(five, pool="P", now=T0)
+        clock.at = T0 + dt.timedelta(minutes=1)
+        assert worker.run_once().outcomes == {"sent": 1}
+    assert ledger.message(mid).state == "sent"
+    got = sink.messages[-1]
+    assert (str(got.message["Subject"]), got.mail_from) == ("to five", "b@corp.example")
+    assert len(got.rcpt_tos) == 5
 
 
 def test_a_reply_to_a_mailbox_that_left_the_pool_takes_the_usual_choice(

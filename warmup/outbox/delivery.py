@@ -117,7 +117,11 @@ class Delivery:
             self.ledger.settle_message(worker=self.id, **vars(self.pending))
             self.pending = None
 
-    def _members(self, msg: OutboxRow) -> tuple[list[MailboxRow], PoolRow | None]:
+    def _members(
+        self, msg: OutboxRow, sticky: bool = True
+    ) -> tuple[list[MailboxRow], PoolRow | None]:
+        """The mailboxes that may send ``msg`` and its pool (None: a mailbox's message); of a
+        pool, the member its thread or a recipient stays with when there is one (``sticky``)."""
         if msg.pool_id is None:
             assert msg.mailbox_id is not None
             return [self.box(msg.mailbox_id)], None
@@ -132,14 +136,14 @@ class Delivery:
             self.pools.pop(msg.pool_id, None)
             pool = self.pools[msg.pool_id] = self.ledger.pool_by_id(msg.pool_id)
         members = list(pool.members)
-        if len(members) > 1:
+        if len(members) > 1 and sticky:
             # Decided at send time, so a thread follows mail sent after this one was queued.
             ids = [m.id for m in members]
-            sticky = self.ledger.thread_sender(thread_ids(msg.data or b""), ids)
-            if sticky is None:
-                sticky = self.ledger.last_sender(msg.recipients, ids)
-            if sticky is not None:
-                members = [m for m in members if m.id == sticky]
+            stays = self.ledger.thread_sender(thread_ids(msg.data or b""), ids)
+            if stays is None:
+                stays = self.ledger.last_sender(msg.recipients, ids)
+            if stays is not None:
+                members = [m for m in members if m.id == stays]
         return members, pool
 
     def box(self, mailbox_id: int) -> MailboxRow:
@@ -213,18 +217,20 @@ class Delivery:
         self.pending = Settle(msg.id, state, self.clock(), **kw)  # type: ignore[arg-type]
         return state
 
-    def deliver(self, msg: OutboxRow, fresh: bool = False) -> str:
+    def deliver(self, msg: OutboxRow, fresh: bool = False, sticky: bool = True) -> str:
         """Send one claimed message; the state it ends in (``waiting``: back in the queue for
         the plan's next slot).
 
         A message of one mailbox goes through the gate kept for its mailbox id (no look at the
         mailbox per message); when that gate finds its mailbox gone (removed, and its id given
         to a new mailbox: a new mailbox's rev is never the removed one's, so the reservation
-        sees the change), the message is delivered once more (``fresh``) after a new look."""
+        sees the change), the message is delivered once more (``fresh``) after a new look.
+        ``sticky``: a pool's message goes from the member its thread or a recipient stays with
+        (unless that member can never send it: then from any member)."""
         now = self.clock()
         rcpts = list(msg.recipients)
         try:
-            members, pool = self._members(msg)
+            members, pool = self._members(msg, sticky)
         except WarmupError as exc:  # its mailbox or pool is gone
             self.log(f"{stamp(now)} cancelled #{msg.id}: {exc}")
             return self._settle(msg, "cancelled", reply=str(exc))
@@ -259,7 +265,7 @@ class Delivery:
                 if pool is not None:
                     self.pools.pop(pool.id, None)
                 if not fresh:
-                    return self.deliver(msg, fresh=True)
+                    return self.deliver(msg, fresh=True, sticky=sticky)
                 continue
             self.observe(gate, now, a)
             if refusal is None:
@@ -332,7 +338,7 @@ class Delivery:
                 if isinstance(exc, MailboxNotFound):  # removed: looked up afresh next time
                     self.drop(gate)
                     if pool is None and not fresh:  # its id may be a new mailbox's now
-                        return self.deliver(msg, fresh=True)
+                        return self.deliver(msg, fresh=True, sticky=sticky)
                     # a name the queue holds, not one a user typed: the set-up's fault (78)
                     exc = ConfigError(str(exc))
                 failed = (box, exc)  # so the next member may send it
@@ -376,6 +382,11 @@ class Delivery:
             never = (
                 self._never_fits(gates, rcpts) if refused and not fails and not overflows else None
             )
+            if never is not None and pool is not None and len(members) < len(pool.members):
+                # The member its thread or a recipient stays with can never send it (a cap
+                # smaller than its recipients): it was bounced, never tried, though another
+                # member, which let 'queue add' take it, could send it.
+                return self.deliver(msg, fresh, sticky=False)
             if never is not None:
                 bad = self.ledger.suppressed(rcpts)
                 if bad:  # the gate leaves them out first: the rest may fit
