@@ -224,6 +224,33 @@ def test_a_follow_up_its_member_can_never_send_goes_from_another_not_bounced(
     assert len(got.rcpt_tos) == 5
 
 
+def test_a_follow_up_whose_member_cannot_send_at_all_goes_from_another(
+    sink, ssl_cert_env, password, tmp_path
+):
+    """The member a follow-up stays with has its server unreachable (or its login refused, or
+    no password): the pool passes any other message on to the next member, but the follow-up
+    backed off from that member alone, try after try, until it expired unsent, the pool's
+    other member idle all along."""
+    from tests.peers.smtp import free_port
+
+    a, b = pool_of(sink.port, tmp_path, n=2, daily=10)
+    ledger = open_ledger()
+    outbox = Outbox(ledger)
+    outbox.add(message("r1@example.com", "first"), mailbox=a, now=T0)
+    clock = Clock(T0)
+    with Worker(ledger, clock=clock) as worker:
+        assert worker.run_once().outcomes == {"sent": 1}
+    assert cli("mailbox", "set", a, "--smtp-port", str(free_port())).returncode == 0
+    mid = outbox.add(message("r1@example.com", "follow-up"), pool="P", now=T0)
+    clock.at = T0 + dt.timedelta(minutes=1)
+    with Worker(ledger, clock=clock) as worker:
+        done = worker.run_once()
+    assert (done.outcomes, done.fault_code) == ({"sent": 1}, 0)
+    assert ledger.message(mid).state == "sent"
+    got = sink.messages[-1]
+    assert (str(got.message["Subject"]), got.mail_from) == ("follow-up", b)
+
+
 def test_a_reply_to_a_mailbox_that_left_the_pool_takes_the_usual_choice(
     pki, ssl_cert_env, password, tmp_path
 ):

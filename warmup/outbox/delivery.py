@@ -234,6 +234,7 @@ class Delivery:
         except WarmupError as exc:  # its mailbox or pool is gone
             self.log(f"{stamp(now)} cancelled #{msg.id}: {exc}")
             return self._settle(msg, "cancelled", reply=str(exc))
+        one_of_pool = pool is not None and len(members) < len(pool.members)  # stays with one
         # In a pool of several, a slot of another member (any send path) that says the message
         # reached one of its recipients decides: no member sends it again. A message of one
         # mailbox needs no look: its gate refuses a Message-ID it has sent (DuplicateSend).
@@ -357,6 +358,11 @@ class Delivery:
             except BaseException:
                 self._from_slots(msg)
                 raise
+        if report is None and fails and len(fails) == len(members) and one_of_pool:
+            # The member its thread or a recipient stays with cannot send at all (unreachable,
+            # its login refused or missing): passed on to the others, as any message is (it
+            # backed off from that member alone until it expired, the others idle).
+            return self.deliver(msg, fresh, sticky=False)
         if report is None and members and len(fails) == len(members):
             # its first line: a refused login goes on with the provider's checklist (logged)
             self.fault = (_fault_code(fails), (str(fails[0]).splitlines() or [""])[0])
@@ -382,7 +388,7 @@ class Delivery:
             never = (
                 self._never_fits(gates, rcpts) if refused and not fails and not overflows else None
             )
-            if never is not None and pool is not None and len(members) < len(pool.members):
+            if never is not None and one_of_pool:
                 # The member its thread or a recipient stays with can never send it (a cap
                 # smaller than its recipients): it was bounced, never tried, though another
                 # member, which let 'queue add' take it, could send it.
