@@ -243,9 +243,11 @@ def test_a_follow_up_whose_member_cannot_send_at_all_goes_from_another(
     assert cli("mailbox", "set", a, "--smtp-port", str(free_port())).returncode == 0
     mid = outbox.add(message("r1@example.com", "follow-up"), pool="P", now=T0)
     clock.at = T0 + dt.timedelta(minutes=1)
-    with Worker(ledger, clock=clock) as worker:
+    lines: list[str] = []
+    with Worker(ledger, clock=clock, log=lines.append) as worker:
         done = worker.run_once()
     assert (done.outcomes, done.fault_code) == ({"sent": 1}, 0)
+    assert f"{a} could not send #{mid}: cannot reach the SMTP server" in lines[0], lines
     assert ledger.message(mid).state == "sent"
     got = sink.messages[-1]
     assert (str(got.message["Subject"]), got.mail_from) == ("follow-up", b)

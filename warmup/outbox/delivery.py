@@ -362,6 +362,8 @@ class Delivery:
             # The member its thread or a recipient stays with cannot send at all (unreachable,
             # its login refused or missing): passed on to the others, as any message is (it
             # backed off from that member alone until it expired, the others idle).
+            said = (str(fails[-1]).splitlines() or [""])[0]
+            self.log(f"{stamp(now)} {members[0].address} could not send #{msg.id}: {said}")
             return self.deliver(msg, fresh, sticky=False)
         if report is None and members and len(fails) == len(members):
             # its first line: a refused login goes on with the provider's checklist (logged)
