@@ -50,6 +50,7 @@ from warmup.ledger.matching import send_day_of
 from warmup.ledger.outbox import (
     OutboxStore,
     bump_pools,
+    refuse_in_doubt,
     refuse_while_queued,
     release_waiting,
     target_lock,
@@ -739,6 +740,7 @@ class Ledger(
                     f"for it now (reserved in the last {IN_FLIGHT.seconds // 60} minutes, not "
                     f"yet settled); try again once they are settled"
                 )
+            refuse_in_doubt(conn, box.id, box.address)  # a dead worker's, or unknown
             # Its pools change: a worker's copy of one must not offer it the next message.
             bump_pools(
                 conn,

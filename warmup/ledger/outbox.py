@@ -84,6 +84,40 @@ def refuse_while_queued(
         )
 
 
+def refuse_in_doubt(conn: Connection, mailbox_id: int, address: str) -> None:
+    """Before a mailbox's history is deleted: :class:`DataError` while a message being sent
+    (its worker gone) or ``unknown`` has a slot of it that may have left. That slot is the
+    only record that the message may have reached its recipients: without it a dead worker's
+    message was recovered as never sent and mailed again by another pool member, and
+    ``queue mark ID sent`` queued an ``unknown`` one again."""
+    doubt = sa.exists().where(
+        SEND.c.message_id == OUTBOX.c.message_id,
+        SEND.c.mailbox_id == mailbox_id,
+        SEND.c.outcome.in_(MAYBE_LEFT),
+    )
+    rows = conn.execute(
+        sa.select(OUTBOX.c.id, OUTBOX.c.state)
+        .where(OUTBOX.c.state.in_(("sending", "unknown")), doubt)
+        .order_by(OUTBOX.c.id)
+        .limit(6)
+    ).all()
+    if not rows:
+        return
+    ids = [str(r.id) for r in rows[:5]]
+    what = f"message {ids[0]}" if len(rows) == 1 else f"messages {', '.join(ids)}"
+    what += " and more" if len(rows) > 5 else ""
+    if rows[0].state == "sending":
+        how = "its worker stopped while sending it"
+        fix = "'warmup run --once' settles a stopped worker's message as unknown, then say"
+    else:
+        how, fix = "unknown", "say"
+    raise DataError(
+        f"mailbox {address}: {what} may have left from it ({how}); removing the mailbox would "
+        f"forget that, and the message would be sent again: {fix} what became of it with "
+        f"'warmup queue mark ID sent' (or unsent)"
+    )
+
+
 def check_campaign_of(conn: Connection, campaign: str) -> None:
     """:class:`NotFound` unless some message is of ``campaign``, naming the campaign that
     differs only in case when there is one (names are compared exactly, as pools' are)."""
