@@ -936,6 +936,35 @@ def test_a_message_some_member_has_sent_already_is_not_sent_again_from_another(
     assert (row.state, row.sent_by) == ("sent", ledger.mailbox(a).id)
 
 
+def test_a_message_another_mailbox_has_sent_is_not_sent_again_by_a_pool_of_one(
+    sink, ssl_cert_env, password, tmp_path
+):
+    """As above, to a pool of one member, or to that member itself: the look at the message's
+    slots in every mailbox was made only for a pool of several (a mailbox's own gate refuses
+    a Message-ID it sent), so the message went out a second time from a, with the same
+    Message-ID, to a recipient b had mailed it already."""
+    add_box("a@corp.example", sink.port, str(policy_file(tmp_path / "p.toml", daily=10)))
+    add_box("b@corp.example", sink.port, str(policy_file(tmp_path / "p.toml", daily=10)))
+    assert cli("pool", "add", "P", "a@corp.example").returncode == 0
+    ledger = open_ledger()
+    ids = []
+    for n, target in enumerate(({"pool": "P"}, {"mailbox": "a@corp.example"})):
+        offer = message("r@example.com", "offer")
+        offer["From"] = "b@corp.example"
+        offer["Message-ID"] = f"<offer-{n}@corp.example>"
+        with Gate("b@corp.example", ledger=ledger) as gate:
+            gate.send(offer)
+        del offer["From"]
+        ids.append(Outbox(ledger).add(offer, **target))
+    with Worker(ledger) as worker:
+        assert worker.run_once().outcomes == {"sent": 2}
+    assert [m.mail_from for m in sink.messages] == ["b@corp.example"] * 2
+    for mid in ids:
+        row = ledger.message(mid)
+        assert (row.state, row.attempts) == ("sent", 0)
+        assert "had reached its recipients before this try" in (row.last_reply or "")
+
+
 def test_run_with_its_standard_output_closed_still_sends(sink, ssl_cert_env, password, tmp_path):
     """A supervisor or a cron line ('>&-') may start the worker without a standard output:
     asking whether it was a terminal raised AttributeError on None, and nothing was sent."""

@@ -235,10 +235,11 @@ class Delivery:
             self.log(f"{stamp(now)} cancelled #{msg.id}: {exc}")
             return self._settle(msg, "cancelled", reply=str(exc))
         one_of_pool = pool is not None and len(members) < len(pool.members)  # stays with one
-        # In a pool of several, a slot of another member (any send path) that says the message
-        # reached one of its recipients decides: no member sends it again. A message of one
-        # mailbox needs no look: its gate refuses a Message-ID it has sent (DuplicateSend).
-        if pool is not None and len(pool.members) > 1 and self._may_have_left(msg):
+        # A slot of any mailbox (any send path) that says the message reached one of its
+        # recipients decides: no member sends it again. Its own gate refuses only a Message-ID
+        # that mailbox sent (DuplicateSend): a pool of one, or a mailbox's own message, went
+        # out a second time after another mailbox had sent it.
+        if self._may_have_left(msg):
             return self._from_slots(msg, earlier=True)
         faults: list[str] = []  # configuration faults of the members that cannot send
         fails: list[WarmupError] = []  # why each member that failed (not refused) failed
