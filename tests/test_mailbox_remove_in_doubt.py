@@ -15,6 +15,7 @@ import threading
 from tests import forkcli
 from tests.gatekit import PASSWORD_ENV, cli, warmup
 from tests.outboxkit import pool_of, queue_plain
+from tests.pgkit import ledger_url  # noqa: F401  (the fixture: each backend)
 from warmup.ledger import open_ledger
 from warmup.outbox.worker import Worker
 
@@ -61,8 +62,14 @@ def test_a_member_whose_dead_worker_may_have_sent_a_message_is_not_removed_under
 
 
 def test_an_unknown_message_keeps_its_mailbox_until_a_person_says_what_became_of_it(
-    sink, ssl_cert_env, password, tmp_path
+    sink,
+    ssl_cert_env,
+    password,
+    tmp_path,
+    monkeypatch,
+    ledger_url,  # noqa: F811
 ):
+    monkeypatch.setenv("WARMUP_DB", ledger_url)
     a, _ = pool_of(sink.port, tmp_path, n=2, daily=50)
     [mid] = queue_plain(1)
     sink.drop_mid_data = True
