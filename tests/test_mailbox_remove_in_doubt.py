@@ -55,10 +55,19 @@ def test_a_member_whose_dead_worker_may_have_sent_a_message_is_not_removed_under
     )
     assert [m["address"] for m in json.loads(cli("mailbox", "list", "--json").stdout)] == [a, b]
 
+    res = warmup("pool", "remove", "P", "--force")
+    assert (res.returncode, res.stderr) == (
+        75,
+        "Error: pool 'P': a worker is sending 1 of its messages; try again when 'warmup queue "
+        "list --state sending' is empty (a worker that stopped while sending leaves its message "
+        "so until the next 'warmup run' settles it)\n",
+    )
+
     res = warmup("run", "--once", "--no-sync", env=PASSWORD_ENV)
     assert res.returncode == 0, res.stderr
     assert _states() == {mid: "unknown"}
     assert [m.mail_from for m in sink.messages] == []  # not sent again from b
+    assert warmup("pool", "remove", "P", "--force").returncode == 0  # settled: nothing in flight
 
 
 def test_an_unknown_message_keeps_its_mailbox_until_a_person_says_what_became_of_it(

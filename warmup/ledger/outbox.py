@@ -71,7 +71,8 @@ def refuse_while_queued(
     if counts.get("sending"):
         raise TempFail(
             f"{label}: a worker is sending {counts['sending']} of its messages; try again "
-            f"when 'warmup queue list --state sending' is empty"
+            f"when 'warmup queue list --state sending' is empty (a worker that stopped while "
+            f"sending leaves its message so until the next 'warmup run' settles it)"
         )
     queued = counts.get("queued", 0)
     if queued and not force:
