@@ -46,14 +46,17 @@ def to_message(raw: bytes | str | Message) -> Message | None:
     return formats.message_from(raw)
 
 
+# The stdlib parser ends a line at CR, LF or CRLF: 1 MB of lines ending in a bare CR, counted
+# by their LF alone, was 300,000 lines parsed (~1 s) under a bound of 20,000.
+_FIRST_LINES = re.compile(rb"(?:[^\r\n]*(?:\r\n?|\n)){%d}" % MAX_LINES)
+
+
 def _head(raw: bytes) -> bytes:
-    """``raw`` cut after its first :data:`MAX_LINES` lines."""
-    if raw.count(b"\n") <= MAX_LINES:
+    """``raw`` cut after its first :data:`MAX_LINES` lines, each ended as the parser ends one."""
+    if raw.count(b"\n") + raw.count(b"\r") - raw.count(b"\r\n") <= MAX_LINES:
         return raw
-    pos = -1
-    for _ in range(MAX_LINES):
-        pos = raw.find(b"\n", pos + 1)
-    return raw[: pos + 1]
+    found = _FIRST_LINES.match(raw)
+    return raw[: found.end()] if found else raw
 
 
 _BLANK = re.compile(r"\s")  # what ends an address as written (a NBSP too)
