@@ -233,6 +233,35 @@ def test_parse_says_when_a_report_lists_more_recipients_than_are_read(
     assert len(lines) == 1_001
 
 
+@pytest.mark.parametrize("stdin", [False, True], ids=["file", "stdin"])
+def test_parse_says_when_a_report_longer_than_what_is_read_names_no_one_in_it(
+    run: Callable[..., Result], tmp_path: Path, stdin: bool
+) -> None:
+    """A report whose delivery status comes after its first 1 MB (1.5 MB of notification
+    first) showed one bounce naming no one, in silence: the rest of the file is never read,
+    and a sync, which asks the server for the report's parts, records its hard bounce. It says
+    what it read, as a sync lists such a report ("partial"); one whose first 1 MB names its
+    recipient does not."""
+    raw = _report("gone@example.net").replace(b"\nfailed\n", b"\n" + b"x" * 1_500_000 + b"\n")
+    big = tmp_path / "big.eml"
+    big.write_bytes(raw)
+    args = ["-"] if stdin else [str(big)]
+    given = {"input": raw} if stdin else {}
+    name = "standard input" if stdin else str(big)
+    (got,) = json.loads(run("bounces", "parse", "--json", *args, **given).output)
+    assert [b["recipient"] for b in got["bounces"]] == [""] and got["partial"] is True
+    of = "" if stdin else " of 1.5 MB"  # standard input is not read to its end
+    assert run("bounces", "parse", *args, **given).output.splitlines()[-1] == (
+        f"{name}: read only its first 1 MB{of}, which names no failed recipient; check the "
+        "rest by hand"
+    )
+    whole = tmp_path / "whole.eml"
+    whole.write_bytes(_report("gone@example.net") + b"x" * 1_500_000)
+    (got,) = json.loads(run("bounces", "parse", "--json", str(whole)).output)
+    assert [b["recipient"] for b in got["bounces"]] == ["gone@example.net"]
+    assert "partial" not in got
+
+
 @pytest.mark.parametrize("n", [150, 1_200])
 def test_a_text_report_s_recipients_are_cut_as_a_dsn_s_are_and_the_cut_is_said(
     run: Callable[..., Result], tmp_path: Path, n: int

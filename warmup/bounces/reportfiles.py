@@ -28,11 +28,14 @@ def parse_report(paths: list[str], steps: bool = False) -> list[dict]:
     for ever, ``/dev/zero`` never ends), has no bounces and an ``error`` saying why; of a
     regular file only what the parser reads (:data:`MAX_INPUT` bytes) is read. A report that
     lists more than :data:`~warmup.bounces.record.MAX_RECIPIENTS` failed recipients has the
-    first ones and ``"capped": true``.
+    first ones and ``"capped": true``. One longer than what is read whose first part names no
+    failed recipient has ``"partial": true`` and ``"size"`` (its bytes, None for standard
+    input, not read to its end), as a sync lists such a report (a sync then asks the server
+    for its parts; a file has none to ask for).
     """
     out: list[dict] = []
     for path in paths:
-        raw, error = _read_file(path)
+        raw, error, size = _read_file(path)
         order = (
             "recipient",
             "kind",
@@ -57,6 +60,11 @@ def parse_report(paths: list[str], steps: bool = False) -> list[dict]:
             {"file": path, "bounces": bounces}
             | ({"error": error} if error else {})
             | ({"capped": True} if cut else {})
+            | (
+                {"partial": True, "size": size}
+                if (size is None or size > len(raw)) and not any(b.recipient for b in found)
+                else {}
+            )
         )
     return out
 
@@ -89,44 +97,47 @@ def _returned_step(b: Bounce) -> str:
     )
 
 
-def _read_file(path: str) -> tuple[bytes, str]:
+def _read_file(path: str) -> tuple[bytes, str, int | None]:
     """(the first :data:`MAX_INPUT` bytes of the regular file ``path``, or of standard input
-    for ``-``, "") or (b"", why not)."""
+    for ``-``, "", its size in bytes: None for standard input that holds more) or (b"", why
+    not, 0)."""
     if path == "-":
         return _read_stdin()
     try:
         # Non-blocking: opening a named pipe would wait for a writer.
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
-        return b"", exc.strerror or "cannot be read"
+        return b"", exc.strerror or "cannot be read", 0
     with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return b"", "not a regular file"
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return b"", "not a regular file", 0
         try:
             data = f.read(MAX_INPUT)
         except OSError as exc:
-            return b"", exc.strerror or "cannot be read"
-    return _unless_mbox(data)
+            return b"", exc.strerror or "cannot be read", 0
+    return _unless_mbox(data, max(info.st_size, len(data)))
 
 
-def _unless_mbox(data: bytes) -> tuple[bytes, str]:
+def _unless_mbox(data: bytes, size: int | None) -> tuple[bytes, str, int | None]:
     if data.startswith(b"From ") and _MBOX_SEPARATOR.search(data):
         # Read as one message, all but the first of its reports would be silently left out.
-        return b"", "an mbox of several messages; save each as a message file"
-    return data, ""
+        return b"", "an mbox of several messages; save each as a message file", 0
+    return data, "", size
 
 
-def _read_stdin() -> tuple[bytes, str]:
+def _read_stdin() -> tuple[bytes, str, int | None]:
     """:func:`_read_file` of standard input: as of a file, only its first :data:`MAX_INPUT`
-    bytes (``< /dev/zero`` never ends)."""
+    bytes (``< /dev/zero`` never ends), and one more to tell whether there is more."""
     import sys
 
     if sys.stdin is None:  # closed ('<&-'): Python has no sys.stdin
-        return b"", "standard input is closed; pipe the message in, or give its file"
+        return b"", "standard input is closed; pipe the message in, or give its file", 0
     try:
-        return _unless_mbox(sys.stdin.buffer.read(MAX_INPUT))
+        data = sys.stdin.buffer.read(MAX_INPUT + 1)
     except OSError as exc:
-        return b"", exc.strerror or "cannot be read"
+        return b"", exc.strerror or "cannot be read", 0
+    return _unless_mbox(data[:MAX_INPUT], len(data) if len(data) <= MAX_INPUT else None)
 
 
 # A message of an mbox begins with a "From " line after a blank line ("From " at the start of

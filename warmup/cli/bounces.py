@@ -273,6 +273,7 @@ def parse(files: tuple[str, ...], explain: bool, json_: bool) -> None:
         fetch-report | warmup bounces parse -
     """
     from warmup.bounces import parse_report
+    from warmup.bounces.message import MAX_INPUT
 
     stdin_once("the message", FILES=files)
     results = parse_report(list(files), steps=explain)
@@ -288,7 +289,7 @@ def parse(files: tuple[str, ...], explain: bool, json_: bool) -> None:
             continue
         # A message's words, and a file name, may carry terminal escapes: printed defused.
         name = "standard input" if item["file"] == "-" else shown(item["file"])
-        if not item["bounces"]:
+        if not item["bounces"] and not item.get("partial"):
             click.echo(f"{name}: not a bounce")
         if item.get("capped"):
             first = len(item["bounces"])
@@ -305,6 +306,12 @@ def parse(files: tuple[str, ...], explain: bool, json_: bool) -> None:
             if explain:
                 for step in [*b["steps"], f"rule: {b['rule']}"]:
                     click.echo(f"    {shown(step)}")
+        if item.get("partial"):
+            of = f" of {item['size'] / 1e6:.1f} MB" if item["size"] else ""
+            click.echo(
+                f"{name}: read only its first {MAX_INPUT // 1_000_000} MB{of}, which names no "
+                "failed recipient; check the rest by hand"
+            )
     if unread:
         raise UsageError(f"not read: {', '.join(unread)}; give message files (.eml)")
 
