@@ -1608,6 +1608,61 @@ def test_reports_moved_by_another_sync_meanwhile_are_no_failure(box, ledger_path
     assert len(bounce_rows(ledger_path)) == 3
 
 
+# ``python -c EXPUNGING PORT N warmup-args...``: warmup, in which another IMAP session (a mail
+# client's, a person's) expunges the second message of each of the first N batches a sync
+# reads, after its SEARCH and before its FETCH of their sizes.
+EXPUNGING = r"""
+import imaplib, ssl, sys
+port, batches = int(sys.argv[1]), int(sys.argv[2])
+calls = [0]
+def expunge(uid):
+    with imaplib.IMAP4_SSL("127.0.0.1", port, ssl_context=ssl.create_default_context()) as c:
+        c.login("bounces@corp.example", "b0unce-pass")
+        c.select("INBOX")
+        c.uid("STORE", uid, "+FLAGS.SILENT", r"(\Deleted)")
+        c.expunge()
+def hook(frame, event, arg):
+    if event != "call" or frame.f_code.co_name != "uid" or frame.f_locals["command"] != "FETCH":
+        return
+    uids, items = frame.f_locals["args"]
+    if "RFC822.SIZE" in items and "," in uids:
+        calls[0] += 1
+        sys.setprofile(None)
+        expunge(uids.split(",")[1])
+        if calls[0] < batches:
+            sys.setprofile(hook)
+sys.setprofile(hook)
+from warmup.cli import cli
+cli(sys.argv[3:], prog_name="warmup")
+"""
+
+
+def test_messages_another_session_expunges_during_a_sync_cost_no_reconnect(box, ledger_path):
+    """A mail client (or a person) deleting mail from the folder a sync reads: a message the
+    sync listed and sized is gone when it asks for it (Dovecot then leaves it out of the FETCH
+    and says EXPUNGE). Each was taken for a dropped connection: a new login, the batch read
+    again, and the fourth in one folder stopped the sync, exit 69 "IMAP connection kept
+    dropping (FETCH: no message for UID 52, which the server had just listed)". The server
+    said the message is gone; the sync asks it, on the same connection, and goes on."""
+    ids = send_many(1)
+    (lead,) = ids
+    mail = [plain("hello", n) for n in range(200)]
+    mail.append(dsn(ids[lead], lead, "5.1.1", "550 5.1.1 user unknown", 1))
+    box.append_many("INBOX", mail)
+    before = len(box.logs())
+    res = subprocess.run(
+        [sys.executable, "-c", EXPUNGING, str(box.port), "4",
+         "bounces", "sync", BOX, "--since", "2026-01-01", "--json"],
+        env={**os.environ, **ENV}, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    report = json.loads(res.stdout)
+    assert (report["scanned"], report["bounces"], report["matched"]) == (201 - 4, 1, 1)
+    logins = box.logs()[before:].count(f"Login: user=<{BOX}>")
+    assert logins == 1 + 4  # the sync's, and the other session's four
+    assert len(box.flags("INBOX")) == 201 - 4
+
+
 def test_a_report_in_raw_gbk_is_recorded_as_the_hard_bounce_it_is(box, ledger_path):
     """A NetEase-style report with its Subject ("系统退信") in raw 8-bit GBK and a body in GBK
     with no charset: the sync skipped it as no report (its subject was U+FFFD), so the dead

@@ -459,14 +459,30 @@ def _fetch(
         got = dict(_bodies(data))
         del data
         # Listed with its size a moment ago, missing now: not taken for a message gone (the
-        # position would pass it unread, for good) unless a new connection's SEARCH agrees.
+        # position would pass it unread, for good) unless the server, asked again, no longer
+        # lists it either (another session expunged it: a mail client, a person). Else a new
+        # connection's SEARCH is asked: each expunge cost a login, and the fourth in a folder
+        # stopped the sync, exit 69, as a connection that "kept dropping".
         unread = [uid for uid in group if uid in sizes and uid not in got]
-        if unread:
+        gone = _expunged(imap, folder, unread) if unread else set()
+        if len(gone) < len(unread):
+            first = next(uid for uid in unread if uid not in gone)
             raise imaplib.IMAP4.abort(
-                f"FETCH: no message for UID {unread[0]}, which the server had just listed"
+                f"FETCH: no message for UID {first}, which the server had just listed"
             )
         for uid in group:
-            yield uid, sizes.get(uid, 0), got.pop(uid, b""), arrived.get(uid)
+            if uid not in gone:
+                yield uid, sizes.get(uid, 0), got.pop(uid, b""), arrived.get(uid)
+
+
+def _expunged(imap: imaplib.IMAP4, folder: str, uids: list[int]) -> set[int]:
+    """Of ``uids``, those a SEARCH of the selected ``folder`` no longer lists (none if the
+    server will not answer it)."""
+    # No charset: imaplib drops a None argument, but typeshed types them all as str.
+    typ, data = imap.uid("SEARCH", None, f"UID {','.join(map(str, uids))}")  # type: ignore[arg-type]
+    if typ != "OK":
+        return set()
+    return set(uids).difference(_uids(folder, searched(data)))
 
 
 def _arrival(text: bytes) -> dt.datetime | None:
