@@ -136,6 +136,31 @@ def test_reports_no_send_can_answer_cost_a_later_sync_no_query_each(ledger_url):
     ledger.close()
 
 
+def test_a_report_about_addresses_never_mailed_costs_one_look_up_each(ledger_url):  # noqa: F811
+    """A stranger's report listing 1,000 addresses the mailbox never mailed (no MTA writes one;
+    anyone can): each was matched as if it might answer a send, two to four queries (by its
+    Message-ID, another mailbox's, then by time twice), ~1.5 s of a sync for nothing, 5 s with
+    its write pauses, for 130 KB of forged mail. None can answer a send: one look-up says so."""
+    ledger, box, t = _setup(ledger_url)
+    ledger.record(box, sends=[SendIn("lead@example.com", t, "<m-1@corp.example>")])
+    strangers = [f"x{i}@example.net" for i in range(200)]
+    forged = [
+        BounceIn(r, "hard", t, f"f-{r}-{mid}", message_id=mid, trusted=False, report="dsn:<f@x>")
+        for r in strangers
+        for mid in ("<m-1@corp.example>", None)
+    ]
+    seen = _statements(ledger)
+    got = ledger.record(box, bounces=forged)
+    assert (len(got.results), got.matched, got.counted) == (400, 0, 0)
+    assert len(seen) <= 2 * 400 + 10, len(seen)  # the insert and one look-up each
+    # A mailed address is matched as ever.
+    real = BounceIn(
+        "lead@example.com", "hard", t, "r", message_id="<m-1@corp.example>", trusted=False
+    )
+    assert ledger.record(box, bounces=[real]).counted == 1
+    ledger.close()
+
+
 def test_a_report_about_another_mailboxs_message_answers_no_send_of_this_one(
     ledger_url,  # noqa: F811
 ):

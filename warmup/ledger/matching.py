@@ -594,6 +594,10 @@ class Matching(Suppressions):
             return None, None
         if named_only and not message_id:
             return None, None
+        if not self._mailed(conn, box, recipient):
+            # Every way below needs a send to it: one look-up, not two to four, for each of the
+            # 1,000 strangers' addresses a forged report may list.
+            return None, None
         base = sa.select(SEND.c.id, SEND.c.at).where(SEND.c.mailbox_id == box.id, COUNTED)
         # The Date is checked where recipient and time alone would decide: a send's own
         # Message-ID is no stranger's guess, and a message its author dated may wait in the
