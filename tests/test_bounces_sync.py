@@ -576,6 +576,46 @@ def wide_report(n: int) -> bytes:
     return head + records.encode() + b"--dsn-7" + tail.partition(b"--dsn-7")[2]
 
 
+def test_a_wide_report_about_strangers_is_written_in_few_transactions(box, ledger_path):
+    """A report anyone can write, listing 1,000 addresses the mailbox never mailed: no send can
+    answer them, each costs one look-up, yet they were written 50 to a transaction as if each
+    were matched, with a pause of 0.15 s between transactions for a waiting send: 20
+    transactions and 3 s of pauses a report (five such reports, 650 KB, took 22 s to sync).
+    They weigh a fifth of a bounce the mailbox's sends may answer; those are written as ever."""
+    from sqlalchemy import event
+
+    from warmup.api import endpoints
+    from warmup.bounces.imap import sync
+    from warmup.ledger import open_ledger
+
+    ids = send_many(60)
+    ours = dsn(ids["lead0@example.com"], "lead0@example.com", "5.1.1", "550 5.1.1 unknown", 8)
+    records = "".join(
+        f"Final-Recipient: rfc822; lead{i}@example.com\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n"
+        for i in range(60)
+    )
+    head, _, tail = ours.partition(b"Final-Recipient:")
+    ours = head + records.encode() + b"--dsn-8" + tail.partition(b"--dsn-8")[2]
+    box.append_many("INBOX", [wide_report(1000), ours])
+    ledger = open_ledger()
+    writes: list[str] = []
+    event.listen(
+        ledger.engine,
+        "before_cursor_execute",
+        lambda *a: writes.append(a[2]) if a[2] == "BEGIN IMMEDIATE" else None,
+    )
+    mb = ledger.mailbox(BOX)
+    ep = endpoints(mb)
+    report = sync(
+        ledger, mb, hosts=ep.imap_hosts, port=ep.imap_port, security="ssl",
+        password=IMAP_PASSWORD, folders=["INBOX"], since=dt.date(2026, 1, 1),
+    )  # fmt: skip
+    assert (report.scanned, report.bounces, report.matched) == (2, 1060, 1)
+    # 1,000 strangers in four transactions, 60 leads in two (50 and 10)
+    assert len(writes) == 4 + 2, len(writes)
+    ledger.close()
+
+
 @pytest.mark.slow
 def test_sync_holds_the_write_lock_only_while_writing(box, ledger_path):
     # Issue #10 item 6: the sync parsed a whole batch inside its write transaction, and a

@@ -311,6 +311,13 @@ class Matching(Suppressions):
             is None
         )
 
+    def mailed_of(self, box: MailboxRow, bounces: Sequence[Any]) -> set[str]:
+        """Which of the addresses ``bounces`` name (their recipient or original recipient)
+        ``box`` has mailed, read outside any write transaction: a bounce naming no other
+        answers no send."""
+        with self.read() as conn:
+            return set(self._sends_to(conn, box, bounces))
+
     def match_late(self, box: MailboxRow) -> int:
         """Link the unmatched bounces of ``box`` that answer a send recorded after them (a
         report read before `record send`, an import or a late settlement wrote its send),
