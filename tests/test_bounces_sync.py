@@ -1648,16 +1648,20 @@ def test_reports_moved_by_another_sync_meanwhile_are_no_failure(box, ledger_path
     assert len(bounce_rows(ledger_path)) == 3
 
 
-# ``python -c EXPUNGING PORT N warmup-args...``: warmup, in which another IMAP session (a mail
-# client's, a person's) expunges the second message of each of the first N batches a sync
-# reads, after its SEARCH and before its FETCH of their sizes.
-EXPUNGING = r"""
+# ``python -c MEANWHILE PORT N ACTION warmup-args...``: warmup, in which another IMAP session (a
+# mail client's, a person's) acts on the mailbox after the sync's SEARCH and before its FETCH of
+# the sizes of each of its first N batches of several messages: ACTION "expunge" expunges the
+# batch's second message, "rename:OLD:NEW" renames folder OLD to NEW.
+MEANWHILE = r"""
 import imaplib, ssl, sys
-port, batches = int(sys.argv[1]), int(sys.argv[2])
+port, batches, action = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 calls = [0]
-def expunge(uid):
+def act(uid):
     with imaplib.IMAP4_SSL("127.0.0.1", port, ssl_context=ssl.create_default_context()) as c:
         c.login("bounces@corp.example", "b0unce-pass")
+        if action.startswith("rename:"):
+            c.rename(*action.split(":")[1:])
+            return
         c.select("INBOX")
         c.uid("STORE", uid, "+FLAGS.SILENT", r"(\Deleted)")
         c.expunge()
@@ -1668,13 +1672,22 @@ def hook(frame, event, arg):
     if "RFC822.SIZE" in items and "," in uids:
         calls[0] += 1
         sys.setprofile(None)
-        expunge(uids.split(",")[1])
+        act(uids.split(",")[1])
         if calls[0] < batches:
             sys.setprofile(hook)
 sys.setprofile(hook)
 from warmup.cli import cli
-cli(sys.argv[3:], prog_name="warmup")
+cli(sys.argv[4:], prog_name="warmup")
 """
+
+
+def meanwhile(box, batches: int, action: str, *args: str) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
+    """``warmup bounces sync BOX ARGS --json`` while another session acts (:data:`MEANWHILE`)."""
+    return subprocess.run(
+        [sys.executable, "-c", MEANWHILE, str(box.port), str(batches), action,
+         "bounces", "sync", BOX, *args, "--json"],
+        env={**os.environ, **ENV}, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
 
 
 def test_messages_another_session_expunges_during_a_sync_cost_no_reconnect(box, ledger_path):
@@ -1690,17 +1703,33 @@ def test_messages_another_session_expunges_during_a_sync_cost_no_reconnect(box, 
     mail.append(dsn(ids[lead], lead, "5.1.1", "550 5.1.1 user unknown", 1))
     box.append_many("INBOX", mail)
     before = len(box.logs())
-    res = subprocess.run(
-        [sys.executable, "-c", EXPUNGING, str(box.port), "4",
-         "bounces", "sync", BOX, "--since", "2026-01-01", "--json"],
-        env={**os.environ, **ENV}, capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
+    res = meanwhile(box, 4, "expunge", "--since", "2026-01-01")
     assert res.returncode == 0, res.stderr
     report = json.loads(res.stdout)
     assert (report["scanned"], report["bounces"], report["matched"]) == (201 - 4, 1, 1)
     logins = box.logs()[before:].count(f"Login: user=<{BOX}>")
     assert logins == 1 + 4  # the sync's, and the other session's four
     assert len(box.flags("INBOX")) == 201 - 4
+
+
+def test_a_folder_renamed_during_a_sync_is_named_as_gone_not_as_the_servers_trouble(
+    box, ledger_path
+):
+    """A person renames a folder a sync is about to read: its SELECT is refused, and the sync
+    said "IMAP refused to open folder 'Bounces' (Mailbox doesn't exist: Bounces); progress is
+    saved, run the sync again later", exit 69, for a cron job to try again for ever (each
+    next run then refused it as a --folder the server lacks, exit 64). Now the first says so:
+    exit 64, with the server's folders, what the folders before it held recorded."""
+    ids = send_many(1)
+    (lead,) = ids
+    box.append_many("INBOX", [plain("hello", 1), dsn(ids[lead], lead, "5.1.1", "550 5.1.1 no", 1)])
+    box.append("Bounces", plain("hello", 2))
+    res = meanwhile(box, 1, "rename:Bounces:Old", "--folder", "INBOX", "--folder", "Bounces")
+    assert res.returncode == 64, res.stderr
+    assert res.stderr.startswith("Error: IMAP folder 'Bounces' does not exist or cannot be read ")
+    listed = res.stderr.partition("the server's folders: ")[2]
+    assert sorted(listed.removesuffix("; check --folder\n").split(", ")) == ["'INBOX'", "'Old'"]
+    assert [r[0] for r in bounce_rows(ledger_path)] == [lead]
 
 
 def test_a_report_in_raw_gbk_is_recorded_as_the_hard_bounce_it_is(box, ledger_path):

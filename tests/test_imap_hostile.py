@@ -191,12 +191,17 @@ def test_a_server_stalling_mid_fetch_costs_one_timeout_per_attempt_not_two(ledge
     assert all("LOGOUT" not in verbs for verbs in server.verbs()[:3]), server.verbs()
 
 
-def test_a_folder_the_server_will_not_open_now_is_its_trouble_not_a_typo(ledger_path):
+@pytest.mark.parametrize("listed", [False, True], ids=["no-list", "listed-status-refused"])
+def test_a_folder_the_server_will_not_open_now_is_its_trouble_not_a_typo(ledger_path, listed):
     """The folder's STATUS answered (it exists), then SELECT was refused NO [UNAVAILABLE]: that
     was exit 64 "cannot be opened; check --folder", without the server's words. It is the
-    server's trouble: exit 69, in its words, the position kept."""
+    server's trouble: exit 69, in its words, the position kept; also when the server, asked
+    whether the folder is gone (renamed since), still lists it but refuses its STATUS too."""
     busy = folder()
     busy["EXAMINE"] = b"{tag} NO [UNAVAILABLE] Internal error occurred, try again later\r\n"
+    if listed:
+        busy["LIST"] = b'* LIST () "/" INBOX\r\n{tag} OK done\r\n'
+        busy["STATUS"] = Turns(busy["STATUS"], b"{tag} NO [UNAVAILABLE] try again later\r\n")
     err = sync(ImapScript(replies=busy))
     assert err == (
         "Error: IMAP refused to open folder 'INBOX' ([UNAVAILABLE] Internal error occurred, "

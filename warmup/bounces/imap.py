@@ -50,7 +50,14 @@ from warmup.bounces.imapconn import (
 )
 from warmup.bounces.imapconn import LoginFailed as LoginFailed
 from warmup.bounces.imapfolders import check_folder as check_folder
-from warmup.bounces.imapfolders import check_move_to, check_readable, move, quote, same_folder
+from warmup.bounces.imapfolders import (
+    check_move_to,
+    check_readable,
+    gone,
+    move,
+    quote,
+    same_folder,
+)
 from warmup.bounces.parse import capped, parse_bounces
 from warmup.bounces.record import Bounce
 from warmup.errors import InvalidField, Unavailable, UsageError
@@ -248,6 +255,10 @@ def _sync_folder(
     if typ != "OK":
         # The folder was there when the sync began (STATUS): a NO now is the server's trouble
         # ([UNAVAILABLE], [INUSE]), not a typo; it was exit 64 "check --folder", without why.
+        # Unless it is gone since (renamed, deleted): "run the sync again later" then sent a
+        # cron job to try again, each next run refused as a --folder the server lacks.
+        if gone(imap, folder):
+            check_readable(imap, folder)
         raise Unavailable(
             f"IMAP refused to open folder {folder!r} ({server_text(selected)}); progress is "
             f"saved, run the sync again later"

@@ -94,6 +94,13 @@ def check_readable(imap: imaplib.IMAP4, folder: str) -> None:
         )
 
 
+def gone(imap: imaplib.IMAP4, folder: str) -> bool:
+    """Whether the server's folders (LIST) no longer include ``folder`` (renamed or deleted
+    since the sync checked it); False when the server will not list them."""
+    names = _folders(imap)
+    return bool(names) and same_folder(folder) not in {same_folder(n) for n in names}
+
+
 def _known(imap: imaplib.IMAP4, folder: str) -> str:
     """``"; did you mean 'Bounces'?; the server's folders: 'INBOX', '退信'"`` for a refusal of
     ``folder``: nothing in warmup lists them, and a name like "退信" is "&kABP4Q-" on the wire.
