@@ -210,6 +210,23 @@ def test_a_folder_the_server_will_not_open_now_is_its_trouble_not_a_typo(ledger_
     assert rows(ledger_path, "SELECT count(*) FROM sync_state") == [(0,)]
 
 
+def test_a_folder_the_server_lists_but_will_not_read_is_its_trouble_not_a_typo(ledger_path):
+    """A server in trouble refusing the STATUS of INBOX, which its LIST names: the sync said
+    "IMAP folder 'INBOX' does not exist or cannot be read ([UNAVAILABLE] ...); did you mean
+    'INBOX'?; ...; check --folder", exit 64, for a folder given right. It is there: the
+    server's trouble, exit 69, in its words."""
+    busy = folder()
+    busy["STATUS"] = b"{tag} NO [UNAVAILABLE] Internal error occurred, try again later\r\n"
+    busy["LIST"] = b'* LIST () "/" INBOX\r\n* LIST () "/" Junk\r\n{tag} OK done\r\n'
+    err = sync(ImapScript(replies=busy))
+    assert err == (
+        "Error: IMAP refused to read folder 'INBOX', which it lists ([UNAVAILABLE] Internal "
+        "error occurred, try again later); run the sync again later (or ask the server's "
+        "administrator)"
+    )
+    assert rows(ledger_path, "SELECT count(*) FROM sync_state") == [(0,)]
+
+
 def report(n: int) -> bytes:
     """An RFC 3464 report of a hard bounce of ``lead{n}@example.com``."""
     return (

@@ -85,29 +85,42 @@ def _utf7(text: str) -> str:
 
 
 def check_readable(imap: imaplib.IMAP4, folder: str) -> None:
-    """Refuse a ``--folder`` the server does not have before anything is read or recorded."""
+    """Refuse a ``--folder`` the server does not have before anything is read or recorded. One
+    its LIST names, whose STATUS it refuses ([UNAVAILABLE]), is given right: the server's
+    trouble (:class:`Unavailable`), not "does not exist; did you mean 'INBOX'?", exit 64."""
     typ, data = imap.status(quote(folder), "(UIDVALIDITY)")
-    if typ != "OK":
-        raise NotFound(
-            f"IMAP folder {folder!r} does not exist or cannot be read ({server_text(data)})"
-            f"{_known(imap, folder)}; check --folder"
+    if typ == "OK":
+        return
+    names = _folders(imap)
+    if names and not _absent(folder, names):
+        raise Unavailable(
+            f"IMAP refused to read folder {folder!r}, which it lists ({server_text(data)}); "
+            f"run the sync again later (or ask the server's administrator)"
         )
+    raise NotFound(
+        f"IMAP folder {folder!r} does not exist or cannot be read ({server_text(data)})"
+        f"{_known(names, folder)}; check --folder"
+    )
 
 
 def gone(imap: imaplib.IMAP4, folder: str) -> bool:
     """Whether the server's folders (LIST) no longer include ``folder`` (renamed or deleted
     since the sync checked it); False when the server will not list them."""
     names = _folders(imap)
-    return bool(names) and same_folder(folder) not in {same_folder(n) for n in names}
+    return bool(names) and _absent(folder, names)
 
 
-def _known(imap: imaplib.IMAP4, folder: str) -> str:
+def _absent(folder: str, names: list[str]) -> bool:
+    """Whether ``folder`` is not among ``names``, the server's folders."""
+    return same_folder(folder) not in {same_folder(n) for n in names}
+
+
+def _known(names: list[str], folder: str) -> str:
     """``"; did you mean 'Bounces'?; the server's folders: 'INBOX', '退信'"`` for a refusal of
-    ``folder``: nothing in warmup lists them, and a name like "退信" is "&kABP4Q-" on the wire.
-    Empty if the server will not list them."""
+    ``folder``, one of the server's folders ``names``: nothing in warmup lists them, and a name
+    like "退信" is "&kABP4Q-" on the wire. Empty if the server will not list them."""
     from warmup.config import nearest
 
-    names = _folders(imap)
     if not names:
         return ""
     close = nearest(folder, names)
@@ -166,7 +179,7 @@ def check_move_to(imap: imaplib.IMAP4, folder: str) -> None:
     if typ != "OK":
         raise NotFound(
             f"IMAP folder {folder!r} does not exist or cannot be written ({server_text(data)})"
-            f"{_known(imap, folder)}; create it, or check --move-to"
+            f"{_known(_folders(imap), folder)}; create it, or check --move-to"
         )
 
 
