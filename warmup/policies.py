@@ -20,7 +20,6 @@ import shlex
 import tomllib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +34,7 @@ from warmup.policy.spec import (
     parse_policy,
     parse_policy_text,
     preset_names,
+    preset_text,
     read_policy_file,
 )
 from warmup.words import byte_size
@@ -373,10 +373,7 @@ def show(ledger: Ledger | None, name: str) -> StoredPolicy:
     boxes = ledger.mailboxes() if ledger is not None else []
     users = tuple(b.address for b in boxes if b.policy == name)
     if name in preset_names():
-        text = (resources.files("warmup.policy") / "presets" / f"{name}.toml").read_text(
-            encoding="utf-8"
-        )
-        return StoredPolicy(name, None, text, "built in", users)
+        return StoredPolicy(name, None, preset_text(name), "built in", users)
     stored = ledger.policy_text(name) if ledger is not None else None
     if stored is None:
         raise NotFound(f"policy {name!r} not found; 'warmup policy list' shows them")
