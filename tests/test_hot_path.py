@@ -211,8 +211,8 @@ def test_quota_imports_the_typo_hints_only_for_an_error(seeded: Path):
 
 # What ``quota`` and one message's ``send`` never use: no CSV log is imported (warmup.importcsv,
 # re-exported by warmup.api), no date text parsed (pendulum reads what the commands that take
-# one are given), no shard forked (pickle).
-UNUSED = ("warmup.importcsv", "pickle")
+# one are given), no shard forked (pickle), no day ahead projected (warmup.policy.plan, ~2 ms).
+UNUSED = ("warmup.importcsv", "pickle", "warmup.policy.plan")
 
 
 def test_quota_imports_neither_the_csv_import_nor_pendulum(seeded: Path):

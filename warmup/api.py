@@ -63,9 +63,8 @@ from warmup.mailboxes import auth_of as auth_of
 from warmup.mailboxes import check_auth as check_auth
 from warmup.mailboxes import remove_mailbox as remove_mailbox
 from warmup.mailboxes import set_mailbox as set_mailbox
-from warmup.policy import Allowance, History, PlanDay, evaluate, project
+from warmup.policy import Allowance, History, evaluate
 from warmup.policy.engine import evaluate_steps
-from warmup.policy.plan import MailboxPlan, Plan, combine, plan_notes
 from warmup.policy.spec import PolicySpec
 from warmup.policy.walk import drive_all, inputs_digest, lookback
 from warmup.providers import get_provider
@@ -82,6 +81,7 @@ if TYPE_CHECKING:  # imported when used: ``warmup quota`` reads a ledger without
     from warmup.importcsv import import_csv as import_csv
     from warmup.ledger import Ledger
     from warmup.ledger.gatepath import GateLedger
+    from warmup.policy.plan import MailboxPlan, Plan, PlanDay
 
 # The CSV import's names, given here too, imported on first use (PEP 562): ``warmup quota`` and
 # ``warmup send`` import this module and never import a log.
@@ -410,6 +410,8 @@ def mailbox_plan(
 ) -> MailboxPlan:
     """``box``'s days ahead (:func:`warmup.policy.project`; ``until``: stop once it alone
     will have sent that many)."""
+    from warmup.policy.plan import MailboxPlan, plan_notes, project  # not on quota's path
+
     spec, _, snap = _snapshot(ledger, box, at)
     days_ahead = project(spec, snap.history, at, days, until)
     notes = plan_notes(spec, days_ahead)
@@ -441,6 +443,8 @@ def plan_each(
     :class:`Refusal` for each of the others (a policy or provider preset this warmup does not
     know, stored by a newer one in a shared ledger): one such mailbox named must not hide the
     others' plans."""
+    from warmup.policy.plan import combine
+
     at = check_query(at) if at else now_utc()
     _, boxes, refusals = askable(ledger, named_mailboxes(ledger, addresses))
     horizon = days if volume is None else within or VOLUME_HORIZON
@@ -469,6 +473,8 @@ def volume_date(
 ) -> tuple[dt.date | None, int]:
     """The first day on which ``volume`` recipients will have been sent across ``mailboxes``,
     and its number (1 = today); ``(None, horizon)`` when not within ``horizon`` days."""
+    from warmup.policy.plan import combine
+
     at = check_query(at) if at else now_utc()
     boxes = named_mailboxes(ledger, mailboxes)
     result = combine([mailbox_plan(ledger, b, horizon, at, volume) for b in boxes], volume)
@@ -484,6 +490,8 @@ def volume_dates(
 ) -> dict[int, dt.date | None]:
     """:func:`volume_date`'s day for each of ``volumes`` (None: not within ``horizon`` days),
     the mailboxes' plans projected once, up to the largest."""
+    from warmup.policy.plan import combine
+
     at = check_query(at) if at else now_utc()
     boxes = named_mailboxes(ledger, mailboxes)
     most = max(volumes, default=0)
