@@ -194,6 +194,9 @@ def ledger_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     # that falls back to the default path (as a test is, to see it fail first), wrote its
     # mailboxes into ~/.local/share/warmup/ledger.db.
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+    # Nor the developer's cache of the holidays library's answers (warmup/policy/holidaycache.py):
+    # each test starts without one, as a fresh machine does.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
     return path
 
 

@@ -240,6 +240,54 @@ def test_quota_reads_the_presets_without_importlib_resources(ledger_path: Path):
     assert BOX in _probe(ledger_path, probe, ["quota", BOX, "--json"]).stdout
 
 
+# The holidays library and what its import reads its version with: a calendar's answers come
+# from the cache (warmup/policy/holidaycache.py) once a first command has kept them.
+CALENDAR = ("holidays", "importlib.metadata", "importlib.resources")
+
+
+def _without(probe: str, modules: tuple[str, ...]) -> str:
+    """:data:`PROBE`, reporting any of ``modules`` (or their submodules) loaded instead."""
+    old = (
+        """m.split(".")[0] in ("pandas", "matplotlib") or m in ("urllib.request", "http.client")"""
+    )
+    assert old in probe
+    return probe.replace(old, f"any(m == x or m.startswith(x + '.') for x in {modules!r})")
+
+
+def test_quota_of_a_calendar_does_not_import_holidays(seeded: Path):
+    """An exmail mailbox's policy has China's calendar: importing the holidays library to read
+    the policy and judge today (its base classes, every calendar system, its version through
+    importlib.metadata, the CN module) was ~40 ms of every ``warmup quota``. The first command
+    keeps its answers; the next ones read them."""
+    first = _probe(seeded, PROBE, ["quota", BOX, "--json"])
+    for args in (["quota", BOX, "--json"], ["quota"], ["quota", "--at", "2026-10-01T10:00+08:00"]):
+        again = _probe(seeded, _without(PROBE, CALENDAR), args)
+        if args[-1] == "--json":
+            assert again.stdout == first.stdout
+        elif "--at" in args:
+            assert "closed" in again.stdout  # National Day, from the kept calendar
+
+
+@pytest.mark.slow
+def test_send_of_a_calendar_does_not_import_holidays(smtp_ssl, ssl_cert_env, ledger_path):
+    """The same for one message's ``warmup send`` (previewed and sent) of a mailbox whose
+    policy has a calendar (China's, sending on its holidays too: the test sends at the real
+    time)."""
+    from tests.gatekit import PASSWORD_ENV, add_box, warmup
+
+    add_box(smtp_ssl.port)  # exmail-any-day: [calendar] country = "CN"
+    assert warmup("quota", BOX).returncode == 0  # the calendar's answers kept
+    lean = ("sqlalchemy", "sqlmodel", "psycopg", "pandas", "matplotlib", "cryptography")
+    probe = _without(PROBE, (*lean, "pendulum", "warmup.bounces", *UNUSED, *CALENDAR))
+    dry = _probe(
+        ledger_path, probe, _send("--to", "one@example.com", "--dry-run"), env=PASSWORD_ENV
+    )
+    assert "Would send to 1 recipient" in dry.stdout
+    sent = _probe(ledger_path, probe, _send("--to", "one@example.com"), env=PASSWORD_ENV)
+    assert sent.stdout.startswith("Sent <")
+    assert [m.rcpt_tos for m in smtp_ssl.messages] == [("one@example.com",)]
+
+
 # cryptography: the relay's certificate (warmup.relaytls) is made for a wrapped command only
 LEAN = PROBE.replace(
     '("pandas", "matplotlib")',

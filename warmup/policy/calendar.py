@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from warmup.instants import wall_instant as _wall_instant
+from warmup.policy import holidaycache
 
 _WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 ONE_DAY = dt.timedelta(days=1)
@@ -80,7 +81,7 @@ class Calendar:
         breaks may be shorter or longer and it has no make-up working day."""
         if self.country is None:
             return None
-        return _announced_until(self.country)
+        return _facts(self.country).announced
 
     def estimated(self, year: int) -> bool:
         """``year``'s holidays and working days are an estimate, not the announced schedule."""
@@ -321,15 +322,38 @@ def fits(
 
 @functools.lru_cache(maxsize=512)
 def year_table(country: str, subdivision: str | None, year: int) -> YearTable:
-    """One year of ``country``'s calendar (cached per process: a few ms to compute)."""
+    """One year of ``country``'s calendar (cached per process, and on disk between processes:
+    :mod:`warmup.policy.holidaycache`)."""
+    entry = f"{subdivision or ''}/{year}"
+    kept = holidaycache.get(country, "years", entry)
+    if kept is not None:
+        try:
+            return YearTable(
+                {dt.date.fromisoformat(d): str(n) for d, n in kept["holidays"]},
+                frozenset(dt.date.fromisoformat(d) for d in kept["workdays"]),
+                frozenset(int(w) for w in kept["weekend"]),
+            )
+        except (KeyError, TypeError, ValueError):
+            pass  # not as this code writes it: computed again (and replaced)
     cls = _country_class(country)
     h = cls(years=year, subdiv=subdivision)
     workdays = frozenset(d for d in getattr(h, "weekend_workdays", ()) if d.year == year)
-    return YearTable(
+    table = YearTable(
         {d: name for d, name in h.items() if d.year == year},
         workdays,
         frozenset(getattr(h, "weekend", (5, 6))),
     )
+    holidaycache.put(
+        country,
+        "years",
+        entry,
+        {
+            "holidays": [[d.isoformat(), n] for d, n in table.holidays.items()],
+            "workdays": sorted(d.isoformat() for d in table.workdays),
+            "weekend": sorted(table.weekend),
+        },
+    )
+    return table
 
 
 class CalendarError(ValueError):
@@ -346,7 +370,7 @@ def check(country: Any, subdivision: Any) -> tuple[str, str | None]:
         raise CalendarError("country", f"expected a country code like 'CN', got {country!r}")
     code = country.strip().upper()
     try:
-        cls = _country_class(code)
+        facts = _facts(code)
     except LookupError:
         raise CalendarError(
             "country",
@@ -359,9 +383,8 @@ def check(country: Any, subdivision: Any) -> tuple[str, str | None]:
         raise CalendarError(
             "subdivision", f"expected a subdivision code like 'CA', got {subdivision!r}"
         )
-    aliases = getattr(cls, "subdivisions_aliases", {}) or {}
-    sub = aliases.get(subdivision, subdivision)
-    known = tuple(getattr(cls, "subdivisions", ()) or ())
+    sub = facts.aliases.get(subdivision, subdivision)
+    known = facts.subdivisions
     if sub not in known:
         listed = ", ".join(known[:12]) + (" ..." if len(known) > 12 else "")
         raise CalendarError(
@@ -374,13 +397,60 @@ def check(country: Any, subdivision: Any) -> tuple[str, str | None]:
 
 def data_version() -> str:
     """The holidays library's version: part of a walk memo's inputs, since a new version may
-    correct a past holiday."""
+    correct a past holiday. Read from its installed metadata when it has some (as the library
+    reads it, without importing the library)."""
+    library = holidaycache.installed()
+    if library is not None:
+        return library[0]
     import holidays
 
     return str(holidays.__version__)
 
 
+@dataclass(frozen=True)
+class _Facts:
+    """What the library says of a country code: its subdivisions (with their aliases) and the
+    last year of its announced schedule (:func:`_announced_until`)."""
+
+    subdivisions: tuple[str, ...]
+    aliases: Mapping[str, str]
+    announced: int | None
+
+
 @functools.cache
+def _facts(code: str) -> _Facts:
+    """:class:`_Facts` of ``code``, kept on disk as :func:`year_table`'s years are; or
+    :class:`LookupError` when the library knows no such country (never kept)."""
+    kept = holidaycache.get(code, "country", "facts")
+    if kept is not None:
+        try:
+            announced = kept["announced"]
+            return _Facts(
+                tuple(str(s) for s in kept["subdivisions"]),
+                {str(a): str(s) for a, s in kept["aliases"].items()},
+                None if announced is None else int(announced),
+            )
+        except (AttributeError, KeyError, TypeError, ValueError):
+            pass
+    cls = _country_class(code)
+    facts = _Facts(
+        tuple(getattr(cls, "subdivisions", ()) or ()),
+        dict(getattr(cls, "subdivisions_aliases", {}) or {}),
+        _announced_until(code),
+    )
+    holidaycache.put(
+        code,
+        "country",
+        "facts",
+        {
+            "subdivisions": list(facts.subdivisions),
+            "aliases": dict(facts.aliases),
+            "announced": facts.announced,
+        },
+    )
+    return facts
+
+
 def _announced_until(code: str) -> int | None:
     """The last year of ``code``'s substituted days (a day off moved from a weekend day): the
     mark of a calendar announced year by year. None when it has none (rules give every year)."""
