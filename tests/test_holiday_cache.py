@@ -140,6 +140,20 @@ def test_a_broken_or_foreign_file_is_ignored_and_replaced(tmp_path: Path, conten
     assert _ask(cache, years, checks) == {**good, "imported": False}  # and its answer was kept
 
 
+def test_a_file_others_may_write_is_not_read(tmp_path: Path):
+    """Kept files are the user's own (0600); one that others may write (a shared
+    $XDG_CACHE_HOME) could close or open days, and is computed again instead."""
+    cache = tmp_path / "cache"
+    years, checks = [("CN", None, 2026)], [("CN", None)]
+    good = _ask(cache, years, checks)
+    (path,) = _files(cache)
+    assert path.stat().st_mode & 0o777 == 0o600
+    path.chmod(0o666)
+    assert _ask(cache, years, checks) == good  # the library answered (and replaced it)
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert _ask(cache, years, checks) == {**good, "imported": False}
+
+
 def test_a_cache_that_cannot_be_written_changes_nothing(tmp_path: Path):
     blocker = tmp_path / "cache"
     blocker.write_text("a file where the cache folder would be")

@@ -19,8 +19,9 @@ digest of them, its content names them again):
   ``LC_MESSAGES``, ``LANG``);
 - :data:`FORMAT`, this module's layout.
 
-A file that cannot be read, is not JSON or holds something unexpected is ignored (and
-replaced); one that cannot be written is not kept. Either way the library answers, as without
+A file that cannot be read, is not JSON, holds something unexpected, or is not this user's
+own (or is writable by others) is ignored (and replaced); one that cannot be written is not
+kept. Either way the library answers, as without
 a cache: a cache can make a command faster, never change what it says.
 """
 
@@ -117,6 +118,11 @@ class _Store:
         self.data: dict[str, Any] = {"key": key}
         try:
             with open(path, encoding="utf-8") as f:
+                # only a file of this user's, as written below: one planted in a shared
+                # $XDG_CACHE_HOME could close or open days
+                st = os.fstat(f.fileno())
+                if hasattr(os, "geteuid") and (st.st_uid != os.geteuid() or st.st_mode & 0o022):
+                    return
                 data = json.load(f)
         except (OSError, ValueError):
             return
@@ -127,7 +133,9 @@ class _Store:
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         try:
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            with open(tmp, "w", encoding="utf-8") as f:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+            fd = os.open(tmp, flags, 0o600)
+            with open(fd, "w", encoding="utf-8") as f:
                 json.dump(self.data, f, ensure_ascii=False, separators=(",", ":"))
             os.replace(tmp, self.path)
         except (OSError, TypeError, ValueError):
