@@ -17,15 +17,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from bytecache import cached_env, compiled
+from rounds import rounds, show
 
 GOAL = 1.25  # issue #2
 GOAL_15 = 1.15  # issue #15
@@ -60,16 +59,6 @@ def seed(path: Path, days: int = 30) -> None:
     ledger.close()
 
 
-def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
-    """(wall, CPU of the child) seconds of one run; it must succeed."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    subprocess.run(cmd, env=env, cwd=cwd, check=True, stdout=subprocess.DEVNULL)
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15)
@@ -100,25 +89,12 @@ def main() -> int:
             subprocess.run(
                 cmds[name], env=envs[name], cwd=cwd[name], check=True, stdout=subprocess.DEVNULL
             )
-        wall: dict[str, list[float]] = {k: [] for k in cmds}
-        cpu: dict[str, list[float]] = {k: [] for k in cmds}
-        for i in range(args.warmups + args.runs):
-            for name, cmd in cmds.items():
-                w, c = timed(cmd, envs[name], cwd[name])
-                if i >= args.warmups:
-                    wall[name].append(w)
-                    cpu[name].append(c)
+        wall, cpu = rounds(cmds, envs, cwd, args.runs, args.warmups)
 
     print(f"python: {python}; load: {os.getloadavg()[0]:.1f}")
     print(f"runs: {args.runs} each, interleaved, after {args.warmups} warm-ups")
-    bm = statistics.median(wall["base"])
-    for name in cmds:
-        w, c = statistics.median(wall[name]), statistics.median(cpu[name])
-        print(
-            f"{name:5} wall median {w * 1000:7.1f} ms (min {min(wall[name]) * 1000:7.1f})  "
-            f"CPU median {c * 1000:7.1f} ms   ratio to base (wall) {w / bm:.2f}"
-        )
-    ratio = statistics.median(wall["new"]) / bm
+    show(wall, cpu)
+    ratio = statistics.median(wall["new"]) / statistics.median(wall["base"])
     print(
         f"ratio of medians (new): {ratio:.2f}  (goal: #2 <= {GOAL}, #15 <= {GOAL_15})  "
         f"{'OK' if ratio <= GOAL_15 else 'OK for #2' if ratio <= GOAL else 'ABOVE GOAL'}"

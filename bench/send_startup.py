@@ -18,12 +18,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -31,6 +28,7 @@ sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
 
 from bytecache import cached_env, compiled
 from leansink import LeanSink
+from rounds import rounds, show
 
 from tests.gatekit import policy_file
 from tests.peers.tls import TestPKI
@@ -38,16 +36,6 @@ from tests.peers.tls import TestPKI
 BOX = "sales@corp.example"
 PASSWORD = "bench-password"
 HERE = Path(__file__).resolve().parents[1]
-
-
-def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
-    """(wall, CPU of the child) seconds of one run; it must succeed."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    subprocess.run(cmd, env=env, cwd=cwd, check=True, stdout=subprocess.DEVNULL)
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def main() -> int:
@@ -88,24 +76,11 @@ def main() -> int:
             cmds["base"] = [py, "-c", "import sqlmodel, click, pendulum"]
             cwd = {**trees, "base": HERE}
             env = {**envs, "base": base}
-            wall: dict[str, list[float]] = {k: [] for k in cmds}
-            cpu: dict[str, list[float]] = {k: [] for k in cmds}
-            for i in range(args.warmups + args.runs):
-                for name, cmd in cmds.items():
-                    w, c = timed(cmd, env[name], cwd[name])
-                    if i >= args.warmups:
-                        wall[name].append(w)
-                        cpu[name].append(c)
+            wall, cpu = rounds(cmds, env, cwd, args.runs, args.warmups)
     print(f"python: {py}; load: {os.getloadavg()[0]:.1f}")
     print(f"runs: {args.runs} each, interleaved, after {args.warmups} warm-ups", end="")
     print("; policy with China's calendar" if args.calendar else "")
-    bw = statistics.median(wall["base"])
-    for name in cmds:
-        w, c = statistics.median(wall[name]), statistics.median(cpu[name])
-        print(
-            f"{name:5} wall median {w * 1000:7.1f} ms (min {min(wall[name]) * 1000:7.1f})  "
-            f"CPU median {c * 1000:7.1f} ms   ratio to base (wall) {w / bw:.2f}"
-        )
+    show(wall, cpu)
     return 0
 
 
