@@ -383,3 +383,16 @@ def test_send_builds_a_declared_message(box, run, smtp_ssl):
     [got] = smtp_ssl.messages
     assert got.message.get_content_charset() == "utf-8"
     assert got.message.get_content().replace("\r\n", "\n") == BODY
+
+
+def test_an_ideograph_is_told_by_its_code_point_at_every_blocks_edge():
+    """The GBK guess counts CJK ideographs by code point (a regex class of the same blocks cost
+    ~2.5 ms to compile at every start): each block's first and last are ideographs, the code
+    points around them are not, and GBK text is still told from Latin-1."""
+    from warmup.words import _IDEOGRAPHS, _ideograph, _looks_gbk
+
+    for low, high in _IDEOGRAPHS:
+        assert _ideograph(chr(low)) and _ideograph(chr(high)) and _ideograph(chr(low) + "a")
+        assert not _ideograph(chr(low - 1)) and not _ideograph(chr(high + 1))
+    assert not _ideograph("") and not _ideograph("a中")
+    assert _looks_gbk(BODY.encode("gbk")) and not _looks_gbk("Jörg Müller, Grüße".encode("latin-1"))

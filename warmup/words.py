@@ -105,7 +105,17 @@ def undeclared_text(data: bytes, latin1: bool = True) -> str:
 
 
 _HIGH_BYTE = re.compile(rb"[\x80-\xff]")
-_IDEOGRAPH = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003ffff]")
+# CJK ideographs: Extension A, the Unified block, Compatibility, the supplementary planes. Tested
+# by code point: the same class as a regex costs ~2.5 ms to compile at every start of warmup.
+_IDEOGRAPHS = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0x20000, 0x3FFFF))
+
+
+def _ideograph(text: str) -> bool:
+    """Whether ``text`` begins with a CJK ideograph."""
+    if not text:
+        return False
+    point = ord(text[0])
+    return any(low <= point <= high for low, high in _IDEOGRAPHS)
 
 
 def _looks_gbk(sample: bytes) -> bool:
@@ -134,7 +144,7 @@ def _looks_gbk(sample: bytes) -> bool:
         if 0x30 <= trail <= 0x39:  # GB18030's four bytes: not GBK's ideographs
             i += 4
             continue
-        if _IDEOGRAPH.match(sample[i : i + 2].decode("gb18030", "replace")):
+        if _ideograph(sample[i : i + 2].decode("gb18030", "replace")):
             word = word or (after == i and (trail >= 0x80 or last_high))
             after, last_high = i + 2, trail >= 0x80
             if last_high:
