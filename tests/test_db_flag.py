@@ -174,6 +174,30 @@ def test_a_writing_command_refused_for_bad_input_leaves_no_new_ledger(run, tmp_p
     assert not (tmp_path / "new").exists()
 
 
+def test_a_gate_never_creates_a_ledger(run, tmp_path: Path, ledger_path: Path):
+    """``Gate(address, db=...)`` on a mistyped path started an empty ledger there (and its
+    folder): the library sent through a ledger no command had made, whose history, once the
+    mailbox was added to it, began at zero. A gate is the send path; like ``warmup send`` and
+    ``warmup run`` it refuses a ledger that does not exist (NoLedger, 66), naming the path, and
+    creates nothing: only a write that starts one (``open_ledger``, ``mailbox add``) does."""
+    from warmup import Gate
+    from warmup.errors import NoLedger
+
+    missing = tmp_path / "typo" / "x.db"
+    with pytest.raises(NoLedger) as err:
+        Gate(BOX, db=str(missing))
+    assert str(err.value) == f"no ledger at {missing}; run 'warmup mailbox add' to create one"
+    assert err.value.exit_code == 66
+    assert not missing.parent.exists()
+    with pytest.raises(NoLedger):
+        Gate(BOX)  # $WARMUP_DB, which names no ledger yet
+    assert not ledger_path.exists()
+    # the CLI's send path says the same, and creates nothing either
+    res = run("--db", str(missing), "send", BOX, "--to", "x@example.com", input="hi\n")
+    assert res.exit_code == 66 and res.output.startswith(f"Error: no ledger at {missing};")
+    assert not missing.parent.exists()
+
+
 def test_a_failed_command_never_removes_a_ledger_that_holds_rows(run, tmp_path):
     db = tmp_path / "x.db"
     assert run("--db", str(db), "mailbox", "add", BOX, "--provider", "exmail").exit_code == 0

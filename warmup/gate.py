@@ -249,7 +249,9 @@ class Gate:
     """Gatekeeper for one mailbox; open one per process and reuse it for every message.
 
     ``ledger``: a :class:`~warmup.ledger.Ledger`, or what :func:`warmup.ledger.open_gate_ledger`
-    opens (``warmup send``: without SQLAlchemy on SQLite); the default opens the full one.
+    opens (``warmup send``: without SQLAlchemy on SQLite); the default opens the full one at
+    ``db`` (see :func:`warmup.ledger.resolve_url`), which must exist: a missing one is
+    :class:`~warmup.errors.NoLedger` and nothing is created.
 
     ``settle_after``: seconds of idleness after which a message that went is recorded ``sent``
     by a thread of the gate's (:meth:`flush`); None: by the next reservation, :meth:`flush` or
@@ -298,7 +300,9 @@ class Gate:
                     got=repr(settle_after),
                 )
         smtp.chunking_wanted()  # a bad switch is refused before a slot is taken, not after
-        self.ledger: GateLedger = ledger or open_ledger(db)
+        # Never created here: a mistyped ``db`` was a new, empty ledger whose history (once the
+        # mailbox was added to it) began at zero. A gate sends; only a write starts a ledger.
+        self.ledger: GateLedger = ledger or open_ledger(db, create=False)
         self._notifier = notifier
         self._own_notifier = False
         self._own_ledger = ledger is None
