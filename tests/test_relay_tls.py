@@ -15,6 +15,7 @@ import ssl
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ import pytest
 from tests import test_relay
 from tests.peers.fixtures import SMTP_USER
 from tests.test_relay import box, wrapped  # noqa: F401 (fixture)
+from tests.test_relay_lean import Raw
 from tests.test_relay_smtp import Client, plain
 
 BOX = SMTP_USER
@@ -270,6 +272,98 @@ def test_a_plain_client_on_the_tls_port_and_a_tls_one_on_the_plain_port_are_told
         "warmup: a client started TLS at once on WARMUP_SMTP_PORT: for implicit TLS (SMTP_SSL, "
         "port 465 settings) give it WARMUP_SMTPS_PORT",
     ]
+    assert server.sessions == 0
+
+
+class HandDriven:
+    """A TLS client driven by hand (:class:`ssl.MemoryBIO`): half its ClientHello sent at once,
+    the rest of its handshake when the test says; on the implicit TLS port, or after STARTTLS."""
+
+    def __init__(self, server, starttls: bool = False) -> None:
+        self.connected = time.monotonic()
+        if starttls:
+            c = Client(server)
+            assert c.ask(b"EHLO client.test")[0] == 250
+            assert c.ask(b"STARTTLS")[0] == 220 and not c.buf
+            self.sock = c.sock
+        else:
+            self.sock = socket.create_connection((server.host, server.tls_port), timeout=30)
+        context = ssl.create_default_context(cafile=server.tls.cafile)
+        self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.tls = context.wrap_bio(self.incoming, self.outgoing, server_hostname=server.host)
+        with pytest.raises(ssl.SSLWantReadError):
+            self.tls.do_handshake()
+        hello = self.outgoing.read()
+        self.sock.sendall(hello[: len(hello) // 2])
+        self.rest = hello[len(hello) // 2 :]
+
+    def finish(self) -> None:
+        """The rest of the ClientHello, and the handshake to its end."""
+        self.sock.sendall(self.rest)
+        while True:
+            try:
+                self.tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                self.sock.sendall(self.outgoing.read())
+                data = self.sock.recv(65536)
+                assert data, "closed during the handshake"
+                self.incoming.write(data)
+        self.sock.sendall(self.outgoing.read())
+        self.rest = b""
+
+    def closed(self) -> tuple[float, bytes]:
+        """Seconds from connecting to the relay's closing the session (its close_notify, or
+        the connection's end), and what it said over TLS before (nothing if the handshake
+        never ended)."""
+        said = b""
+        while True:
+            try:
+                data = self.sock.recv(65536)
+            except ConnectionResetError:
+                data = b""
+            if not data:
+                break
+            if self.rest:  # the handshake never ended: nothing to decrypt
+                continue
+            self.incoming.write(data)
+            try:
+                while chunk := self.tls.read():  # a record at a time
+                    said += chunk
+            except ssl.SSLWantReadError:
+                continue
+            except ssl.SSLZeroReturnError:  # close_notify: the relay ended the session
+                pass
+            break  # read() gives b"" once the session is ended too
+        self.sock.close()
+        return time.monotonic() - self.connected, said
+
+
+def test_the_login_deadline_runs_from_connecting_through_the_tls_handshake(relay, smtp_ssl):
+    """On the implicit TLS port the login deadline started at the greeting, once the handshake
+    was done: a client that took nearly all of it to finish its handshake (half a ClientHello,
+    the rest just in time) then had as long again, twice ``login_timeout`` (60 s by default)
+    for a connection that never logs in. It runs from connecting, the handshake included, as
+    it does on the plain port through STARTTLS. The clock: the relay's own idle deadline,
+    shorter, closing a logged-in client (no sleep)."""
+    login, idle = 2.0, 1.0
+    server = relay(50, login_timeout=login, idle_timeout=idle)
+    never = HandDriven(server)  # half a ClientHello and nothing more
+    late = HandDriven(server)
+    late_starttls = HandDriven(server, starttls=True)
+    clock = Raw(server)
+    assert clock.reply()[0] == 421  # idle for `idle` s: that much of the deadline is gone
+    clock.close()
+    late.finish()
+    late_starttls.finish()
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:  # each close timed as it comes
+        closes = pool.map(lambda c: c.closed(), (never, late, late_starttls))
+        (never_after, _), (late_after, greeting), (starttls_after, _) = closes
+    assert greeting.startswith(b"220 ")  # the handshake ended: greeted, then timed out
+    for after in (never_after, late_after, starttls_after):
+        # closed at the deadline from connecting, not idle + login s after it
+        assert login - 0.1 < after < login + idle / 2, (never_after, late_after, starttls_after)
+    server.stop()
     assert server.sessions == 0
 
 

@@ -185,12 +185,17 @@ class Conversation(asyncio.Protocol):
         self._first = True
         self._deadline = 0.0
         self._timer: asyncio.TimerHandle | None = None
+        self._connected = 0.0  # loop.time() of connecting: the login deadline runs from it
 
     # -- the connection --------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        self._connected = self.loop.time()
         if self.implicit:
+            # The login deadline runs from connecting, the handshake included: from the
+            # greeting, a client that finished its handshake just in time got as long again.
+            self._deadline = self._connected + self.relay.login_timeout
             self._start_tls()  # greeted once TLS is up
         else:
             self._greet()
@@ -209,7 +214,7 @@ class Conversation(asyncio.Protocol):
             return
         relay.sessions += 1
         self.counted = True
-        self._wait(relay.login_timeout)  # from connecting: commands do not extend it
+        self._wait(relay.login_timeout, since=self._connected)  # commands do not extend it
         transport.write(f"220 {HOSTNAME} warmup relay ESMTP\r\n".encode())
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -256,7 +261,8 @@ class Conversation(asyncio.Protocol):
                 self,
                 context,
                 server_side=True,
-                ssl_handshake_timeout=self.relay.login_timeout,
+                # the session's deadline (from connecting, or its idle one) ends it too
+                ssl_handshake_timeout=max(self._deadline - self.loop.time(), 0.001),
             )
         except asyncio.CancelledError:  # the relay stops
             self._handshake_failed(raw, None)
@@ -291,12 +297,13 @@ class Conversation(asyncio.Protocol):
         # the TLS layer tells the session of no loss before its handshake is done
         self.connection_lost(exc)
 
-    def _wait(self, seconds: float) -> None:
-        """Close the connection if nothing comes for ``seconds`` (a deadline moved, not a timer
-        cancelled and scheduled per command)."""
+    def _wait(self, seconds: float, since: float | None = None) -> None:
+        """Close the connection if nothing comes for ``seconds`` (from ``since``, a
+        ``loop.time()``, else now; a deadline moved, not a timer cancelled and scheduled per
+        command)."""
         now = self.loop.time()  # asyncio's clock is time.monotonic()
         self.relay.active_at = now
-        self._deadline = now + seconds
+        self._deadline = (now if since is None else since) + seconds
         timer = self._timer
         if timer is None or timer.when() > self._deadline:
             if timer is not None:
