@@ -792,7 +792,7 @@ class Gate:
             self.disconnect()
         if self._session is None or self._session.smtp is None:
             try:
-                self._session = smtp.Session(self._target())
+                self._session = self._left.session = smtp.Session(self._target())
             except smtp.AuthFailed as exc:
                 # Read again next time: the user may store the right one meanwhile (a worker
                 # or relay that kept a refused password failed until it was restarted).
@@ -924,7 +924,7 @@ class Gate:
         with self._sending:
             if self._session is not None:
                 self._session.close()
-                self._session = None
+                self._session = self._left.session = None
 
     def checkpoint_aside(self, fallback: Callable[[str], None]) -> bool:
         """Keep the ledger's checkpoints off the thread that sends, until
@@ -1123,14 +1123,15 @@ class _Left:
     lock: threading.RLock
     db: Any = None
     address: str = ""
+    session: Session | None = None  # the gate's SMTP session, said goodbye to (QUIT)
     pid: int = field(default_factory=os.getpid)
 
 
 def _write_left(left: _Left) -> None:
     """A gate collected, or open at the interpreter's exit, without close(): its deferred
-    "sent" settlements written and its ledger session let go, as close() would (not in a
-    forked child: the session is the parent's). The ledger away: the slots stay counted
-    (reserved, then unknown), as a crash leaves them."""
+    "sent" settlements written, its ledger session let go and its SMTP session closed (QUIT),
+    as close() would (not in a forked child: the sessions are the parent's). The ledger away:
+    the slots stay counted (reserved, then unknown), as a crash leaves them."""
     if left.pid != os.getpid() or left.db is None:
         return
     warnings.warn(
@@ -1143,6 +1144,9 @@ def _write_left(left: _Left) -> None:
             left.db.close()
     except (WarmupError, OSError):
         pass
+    session, left.session = left.session, None
+    if session is not None:  # else its socket, collected, says "unclosed <ssl.SSLSocket>"
+        session.close()
 
 
 def _outcome(result: object) -> Outcome:
