@@ -298,6 +298,41 @@ def test_a_recovered_unknown_message_marked_sent_leaves_out_whom_its_size_was_re
     assert sink.mail_commands == 1
 
 
+def test_a_worker_killed_before_any_settlement_leaves_every_recipient_to_the_person(
+    ledger_url, ledger, sink
+):
+    """The worker killed (SIGKILL) in the SMTP conversation, once the server had answered (it
+    took the message for in@, refused big@ for its size at RCPT TO) but before the gate
+    settled anything: no reply was recorded, both slots ``reserved``. Recovered, the message
+    is unknown with both recipients; marked sent, both count as sent and nothing goes again.
+    Kept so on purpose: a refusal never recorded cannot be told from a delivery, and sending
+    again to a recipient who may have the message is what warmup never does (DESIGN invariant
+    9); counted sent errs on the side of the quota, and this message would be refused for its
+    size again anyway."""
+    from tests import test_crash_points as crash
+    from tests.gatekit import PASSWORD_ENV
+
+    mid = Outbox(ledger).add(plain("in@example.com, big@example.com"), pool="P", campaign="dec")
+    sink.reject_rcpt = {"big@example.com": (552, "5.3.4 Message size too big")}
+    killed = crash.hooked("SIGKILL", "_delivered", 1, "run", "--once", "--no-sync",
+                          "--timeout", "2", env=PASSWORD_ENV)  # fmt: skip
+    assert killed.returncode == -9, killed.stderr
+    sink.reject_rcpt = {}
+    assert [m.rcpt_tos for m in sink.messages] == [("in@example.com",)]
+    assert _slots(ledger, mid) == ["reserved", "reserved"]  # nothing of the replies recorded
+    with Worker(ledger) as worker:
+        assert worker.run_once().outcomes == {"recovered unknown": 1}
+    row = ledger.message(mid)
+    assert (row.state, row.recipients) == ("unknown", ("in@example.com", "big@example.com"))
+    res = cli("queue", "mark", str(mid), "sent")
+    assert (res.returncode, res.stdout) == (0, f"Marked message {mid} sent.\n"), res.stderr
+    assert ledger.message(mid).state == "sent"
+    assert _slots(ledger, mid) == ["sent", "sent"]
+    with Worker(ledger) as worker:
+        assert worker.run_once().outcomes == {}
+    assert sink.mail_commands == 1
+
+
 def test_bad_marks_are_refused_in_one_line_and_change_nothing(ledger_url, ledger, sink):
     (mid,) = _unknown(sink, ledger)
     queued = Outbox(ledger).add(plain("q@example.com"), pool="P", campaign="dec")
