@@ -267,25 +267,27 @@ def test_a_recipient_refused_for_the_message_s_size_is_not_queued_again_when_mar
     assert cli("suppress", "list", "--json").stdout.strip() == "[]"
 
 
-def test_a_recovered_unknown_message_marked_sent_leaves_out_whom_its_size_was_refused(
-    ledger_url, ledger, sink
-):
-    """As above, but the worker was killed (SIGKILL) once the gate had settled the try, before
-    it wrote the message's state: recovered by the next worker, the message is unknown with
-    both recipients (the live worker leaves out the one refused for its size; the recovery
-    cannot tell from the slots). Marked sent, the released slot read "nothing left, retry":
-    the message was queued again for that recipient, refused again. The slot says why it was
-    released: the message is sent, and nothing goes again."""
+def _killed_at(ledger, sink, hook: str, drop_mid_data: bool = False) -> int:  # type: ignore[no-untyped-def]
+    """A message to in@example.com and big@example.com, whose RCPT TO the sink refuses for the
+    message's size, through a ``warmup run`` killed (SIGKILL) at its first call of ``hook``
+    (``drop_mid_data``: the sink drops the connection under the data)."""
     from tests import test_crash_points as crash
     from tests.gatekit import PASSWORD_ENV
 
     mid = Outbox(ledger).add(plain("in@example.com, big@example.com"), pool="P", campaign="dec")
+    assert mid is not None
     sink.reject_rcpt = {"big@example.com": (552, "5.3.4 Message size too big")}
-    sink.drop_mid_data = True
-    killed = crash.hooked("SIGKILL", "_too_big_is_final", 1, "run", "--once", "--no-sync",
-                          "--timeout", "2", env=PASSWORD_ENV)  # fmt: skip
+    sink.drop_mid_data = drop_mid_data
+    killed = crash.hooked("SIGKILL", hook, 1, "run", "--once", "--no-sync", "--timeout", "2",
+                          env=PASSWORD_ENV)  # fmt: skip
     assert killed.returncode == -9, killed.stderr
     sink.drop_mid_data, sink.reject_rcpt = False, {}
+    return mid
+
+
+def _recovered_and_marked_sent(ledger, sink, mid: int) -> None:  # type: ignore[no-untyped-def]
+    """Recovered by the next worker, message ``mid`` is unknown with both recipients; marked
+    sent, it is sent, and nothing goes again."""
     with Worker(ledger) as worker:
         assert worker.run_once().outcomes == {"recovered unknown": 1}
     row = ledger.message(mid)
@@ -296,6 +298,19 @@ def test_a_recovered_unknown_message_marked_sent_leaves_out_whom_its_size_was_re
     with Worker(ledger) as worker:
         assert worker.run_once().outcomes == {}
     assert sink.mail_commands == 1
+
+
+def test_a_recovered_unknown_message_marked_sent_leaves_out_whom_its_size_was_refused(
+    ledger_url, ledger, sink
+):
+    """As above, but the worker was killed (SIGKILL) once the gate had settled the try, before
+    it wrote the message's state: recovered by the next worker, the message is unknown with
+    both recipients (the live worker leaves out the one refused for its size; the recovery
+    cannot tell from the slots). Marked sent, the released slot read "nothing left, retry":
+    the message was queued again for that recipient, refused again. The slot says why it was
+    released: the message is sent, and nothing goes again."""
+    mid = _killed_at(ledger, sink, "_too_big_is_final", drop_mid_data=True)
+    _recovered_and_marked_sent(ledger, sink, mid)
 
 
 def test_a_worker_killed_before_any_settlement_leaves_every_recipient_to_the_person(
@@ -309,28 +324,11 @@ def test_a_worker_killed_before_any_settlement_leaves_every_recipient_to_the_per
     again to a recipient who may have the message is what warmup never does (DESIGN invariant
     9); counted sent errs on the side of the quota, and this message would be refused for its
     size again anyway."""
-    from tests import test_crash_points as crash
-    from tests.gatekit import PASSWORD_ENV
-
-    mid = Outbox(ledger).add(plain("in@example.com, big@example.com"), pool="P", campaign="dec")
-    sink.reject_rcpt = {"big@example.com": (552, "5.3.4 Message size too big")}
-    killed = crash.hooked("SIGKILL", "_delivered", 1, "run", "--once", "--no-sync",
-                          "--timeout", "2", env=PASSWORD_ENV)  # fmt: skip
-    assert killed.returncode == -9, killed.stderr
-    sink.reject_rcpt = {}
+    mid = _killed_at(ledger, sink, "_delivered")
     assert [m.rcpt_tos for m in sink.messages] == [("in@example.com",)]
     assert _slots(ledger, mid) == ["reserved", "reserved"]  # nothing of the replies recorded
-    with Worker(ledger) as worker:
-        assert worker.run_once().outcomes == {"recovered unknown": 1}
-    row = ledger.message(mid)
-    assert (row.state, row.recipients) == ("unknown", ("in@example.com", "big@example.com"))
-    res = cli("queue", "mark", str(mid), "sent")
-    assert (res.returncode, res.stdout) == (0, f"Marked message {mid} sent.\n"), res.stderr
-    assert ledger.message(mid).state == "sent"
+    _recovered_and_marked_sent(ledger, sink, mid)
     assert _slots(ledger, mid) == ["sent", "sent"]
-    with Worker(ledger) as worker:
-        assert worker.run_once().outcomes == {}
-    assert sink.mail_commands == 1
 
 
 def test_bad_marks_are_refused_in_one_line_and_change_nothing(ledger_url, ledger, sink):
