@@ -267,8 +267,9 @@ def test_a_plain_client_on_the_tls_port_and_a_tls_one_on_the_plain_port_are_told
         smtplib.SMTP_SSL(server.host, server.port, timeout=10)
     server.stop()
     assert server.summary().splitlines()[1:] == [
-        "warmup: a client connected to WARMUP_SMTPS_PORT and started no TLS within 0.5 s: that "
-        "port speaks TLS at once; plain SMTP and STARTTLS are on WARMUP_SMTP_PORT",
+        "warmup: a client connected to WARMUP_SMTPS_PORT and did not complete a TLS handshake "
+        "within 0.5 s: that port speaks TLS at once; plain SMTP and STARTTLS are on "
+        "WARMUP_SMTP_PORT",
         "warmup: a client started TLS at once on WARMUP_SMTP_PORT: for implicit TLS (SMTP_SSL, "
         "port 465 settings) give it WARMUP_SMTPS_PORT",
     ]
@@ -311,6 +312,12 @@ class HandDriven:
                 self.incoming.write(data)
         self.sock.sendall(self.outgoing.read())
         self.rest = b""
+
+    def closed_after(self, line: bytes) -> tuple[float, bytes]:
+        """Send ``line`` over TLS, then :meth:`closed`."""
+        self.tls.write(line)
+        self.sock.sendall(self.outgoing.read())
+        return self.closed()
 
     def closed(self) -> tuple[float, bytes]:
         """Seconds from connecting to the relay's closing the session (its close_notify, or
@@ -363,6 +370,57 @@ def test_the_login_deadline_runs_from_connecting_through_the_tls_handshake(relay
     for after in (never_after, late_after, starttls_after):
         # closed at the deadline from connecting, not idle + login s after it
         assert login - 0.1 < after < login + idle / 2, (never_after, late_after, starttls_after)
+    server.stop()
+    assert server.sessions == 0
+
+
+def test_connections_in_their_tls_handshake_are_bounded_too(relay, smtp_ssl):
+    """On the implicit TLS port a connection became one of the relay's sessions only once
+    greeted, after its handshake: any number of connections could each hold a socket (and a
+    TLS object) through a handshake taking up to the login deadline. At most ``max_sessions``
+    are in their handshake at once; one more is closed at once, and the summary says so."""
+    server = relay(50, max_sessions=1, login_timeout=30.0)
+    slow = HandDriven(server)  # half a ClientHello: in its handshake until the deadline
+    with socket.create_connection((server.host, server.tls_port), timeout=10) as extra:
+        assert extra.recv(100) == b""  # closed at once, not at the login deadline
+    slow.finish()  # the first goes on: greeted over TLS
+    after, greeting = slow.closed_after(b"QUIT\r\n")
+    assert greeting.startswith(b"220 ")
+    server.stop()
+    assert server.sessions == 0 and server.handshaking == 0
+    assert (
+        "1 connection to WARMUP_SMTPS_PORT closed at once: 1 others were in their TLS "
+        "handshake; send over fewer connections" in server.summary()
+    )
+
+
+def test_a_client_that_never_answers_the_relays_close_notify_is_dropped_soon(relay, smtp_ssl):
+    """Ending a TLS session, the relay waits for the client's close_notify; asyncio's default
+    wait is 30 s, and the connection stayed open and counted among the relay's sessions that
+    long for a client that read its last reply and never answered. It waits
+    ``tls_shutdown_timeout`` (5 s by default; here a fraction of a second)."""
+    server = relay(50, login_timeout=1.0)
+    server.tls_shutdown_timeout = 0.3
+    mute = HandDriven(server)
+    mute.finish()
+    mute.sock.settimeout(10)
+    said, ended = b"", None
+    while ended is None:  # the greeting, the 421 at the deadline, then close_notify
+        data = mute.sock.recv(65536)
+        assert data, said
+        mute.incoming.write(data)
+        try:
+            while chunk := mute.tls.read():
+                said += chunk
+        except ssl.SSLWantReadError:
+            continue
+        except ssl.SSLZeroReturnError:
+            pass
+        ended = time.monotonic()  # read() gives b"" (or raises) once close_notify came
+    assert b"\r\n421 " in said
+    # never answered with a close_notify of its own: the relay drops the connection
+    assert mute.sock.recv(100) == b"" and time.monotonic() - ended < 5
+    mute.sock.close()
     server.stop()
     assert server.sessions == 0
 

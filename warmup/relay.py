@@ -74,6 +74,9 @@ MAX_HOLD = 600.0  # seconds: RFC 5321 §4.5.3.2.6, the client's wait for the end
 MAX_SESSIONS = 20  # connections at once; one script rarely opens more than a few
 LOGIN_TIMEOUT = 30.0  # seconds from connecting to a successful AUTH
 IDLE_TIMEOUT = 300.0  # seconds between an authenticated client's commands (RFC 5321 §4.5.3.2.7)
+# Seconds a TLS session's end waits for the client's close_notify before the connection is
+# dropped (asyncio's default, 30 s, kept a client that never answered counted that long).
+TLS_SHUTDOWN_TIMEOUT = 5.0
 # The command gets the relay's one-time credentials instead, never a way into the mailbox, the
 # overflow channel or the OAuth app.
 SECRET_VARS = credentials.SECRET_VARS
@@ -125,6 +128,8 @@ class Tally:
     errors: list[str] = field(default_factory=list)
     turned_away: int = 0  # connections answered 421 for being over ``crowd`` at once
     crowd: int = 0
+    # Connections to the implicit TLS port closed at once: ``crowd`` were in their handshake.
+    turned_away_handshaking: int = 0
     # Messages whose connection closed (or was reset) after a recipient was accepted and
     # before the end of DATA: nothing of them was reserved or sent, but the command meant them.
     abandoned: int = 0
@@ -196,6 +201,12 @@ class Tally:
             errors.append(
                 f"{plural(self.turned_away, 'connection')} turned away with 421: the command "
                 f"opened more than {self.crowd} at once; send over fewer connections"
+            )
+        if self.turned_away_handshaking:
+            errors.append(
+                f"{plural(self.turned_away_handshaking, 'connection')} to WARMUP_SMTPS_PORT "
+                f"closed at once: {self.crowd} others were in their TLS handshake; send over "
+                f"fewer connections"
             )
         if self.abandoned:
             errors.append(
@@ -336,6 +347,8 @@ class Relay:
         self.login_timeout = login_timeout
         self.idle_timeout = idle_timeout
         self.sessions = 0  # open client connections (event loop thread only)
+        self.handshaking = 0  # connections to tls_port not greeted yet: at most max_sessions
+        self.tls_shutdown_timeout = TLS_SHUTDOWN_TIMEOUT
         self.active_at = time.monotonic()  # the last connection or command (loop.time())
         self.user = user
         self.senders = frozenset({user})  # MAIL FROM accepted

@@ -69,8 +69,8 @@ TRUST_NOTE = (
 )
 # A plain client on the implicit TLS port waits for a greeting that comes only after TLS.
 SILENT_NOTE = (
-    "a client connected to WARMUP_SMTPS_PORT and started no TLS within {seconds:g} s: that port "
-    "speaks TLS at once; plain SMTP and STARTTLS are on WARMUP_SMTP_PORT"
+    "a client connected to WARMUP_SMTPS_PORT and did not complete a TLS handshake within "
+    "{seconds:g} s: that port speaks TLS at once; plain SMTP and STARTTLS are on WARMUP_SMTP_PORT"
 )
 # Closed without an alert: what a client that would not go on may do too.
 TLS_CLOSED_NOTE = (
@@ -167,6 +167,7 @@ class Conversation(asyncio.Protocol):
         self._handshake_task: asyncio.Task[None] | None = None
         self.transport: asyncio.Transport | None = None
         self.counted = False  # one of the relay's sessions (not turned away)
+        self._handshake_counted = False  # one of the relay's ``handshaking`` connections
         self.helo = ""
         self.extended = False
         self.authenticated = False
@@ -193,6 +194,16 @@ class Conversation(asyncio.Protocol):
         self.transport = transport
         self._connected = self.loop.time()
         if self.implicit:
+            relay = self.relay
+            if relay.handshaking >= relay.max_sessions:
+                # Not greeted yet, so not among the sessions: without a bound of their own, any
+                # number of connections could each hold a socket through a slow handshake.
+                relay.tally.turned_away_handshaking += 1
+                relay.tally.crowd = relay.max_sessions
+                transport.close()
+                return
+            relay.handshaking += 1
+            self._handshake_counted = True
             # The login deadline runs from connecting, the handshake included: from the
             # greeting, a client that finished its handshake just in time got as long again.
             self._deadline = self._connected + self.relay.login_timeout
@@ -263,6 +274,7 @@ class Conversation(asyncio.Protocol):
                 server_side=True,
                 # the session's deadline (from connecting, or its idle one) ends it too
                 ssl_handshake_timeout=max(self._deadline - self.loop.time(), 0.001),
+                ssl_shutdown_timeout=self.relay.tls_shutdown_timeout,
             )
         except asyncio.CancelledError:  # the relay stops
             self._handshake_failed(raw, None)
@@ -270,7 +282,7 @@ class Conversation(asyncio.Protocol):
         except Exception as exc:  # the client's failure: its session ends, the relay goes on
             self._handshake_failed(raw, exc)
             return
-        self._handshaking = False
+        self._handshake_over()
         self.transport = transport
         self.tls = True
         # RFC 3207 §4.2: nothing learnt before TLS holds; the client says EHLO again
@@ -281,8 +293,14 @@ class Conversation(asyncio.Protocol):
         if self._buf and self.counted:
             self._read()
 
-    def _handshake_failed(self, raw: asyncio.Transport, exc: Exception | None) -> None:
+    def _handshake_over(self) -> None:
         self._handshaking = False
+        if self._handshake_counted:
+            self._handshake_counted = False
+            self.relay.handshaking -= 1
+
+    def _handshake_failed(self, raw: asyncio.Transport, exc: Exception | None) -> None:
+        self._handshake_over()
         if exc is not None and not self._closing:
             reason = getattr(exc, "reason", None) or type(exc).__name__
             if "CERTIFICATE" in reason or "UNKNOWN_CA" in reason:
