@@ -109,11 +109,25 @@ def pytest_configure(config: pytest.Config) -> None:
     the suite's processes would compile warmup's source again (~0.1-0.3 s of CPU each), and where
     it may, four workers collecting at once would each rewrite every test module."""
     _sigint_delivered()
+    _hypothesis_without_deadlines()
     if not hasattr(config, "workerinput"):
         import compileall
 
         compileall.compile_dir(str(Path(__file__).parents[1] / "warmup"), quiet=1)
         _rewrite_tests_once(config)
+
+
+def _hypothesis_without_deadlines() -> None:
+    """Hypothesis fails an example that takes over 200 ms (its default deadline), and again as
+    'flaky' when the rerun is faster: on a CI machine loaded by the suite's other worker, or by
+    a module imported in the first example, a test of what a function returns failed on how
+    long it took. What these tests assert is the answers; speed is measured in bench/."""
+    try:
+        from hypothesis import settings
+    except ImportError:
+        return
+    settings.register_profile("warmup", deadline=None)
+    settings.load_profile("warmup")
 
 
 def _rewrite_tests_once(config: pytest.Config) -> None:

@@ -65,9 +65,13 @@ def test_a_stop_that_ends_normally_sends_nothing_later():
     """One signal, and the block ends as a worker that finished its message does: the listening
     thread goes, and no signal reaches the main thread afterwards."""
     worker, heard = _Worker(), _Heard()
+    # an earlier test's listener may still be ending on this xdist worker: not this one's
+    before = set(threading.enumerate())
     with _stop_signals(lambda *_: _stop(worker, None, heard), heard):  # type: ignore[arg-type]
         signal.raise_signal(signal.SIGTERM)
-        listening = [t for t in threading.enumerate() if t.name == "warmup-heard"]
+        listening = [
+            t for t in threading.enumerate() if t.name == "warmup-heard" and t not in before
+        ]
         assert len(listening) == 1
     assert worker.stopping and not heard.acted.is_set()
     listening[0].join(5)
