@@ -636,3 +636,35 @@ def test_recipients_as_any_iterable_are_queued_not_taken_for_the_message(tmp_pat
     wrong: Any = 5
     with pytest.raises(WrongType, match="^recipients: expected a list of addresses, got int$"):
         outbox.add(_plain("header@example.com"), mailbox=BOX, recipients=wrong)
+
+
+def test_an_empty_list_of_recipients_is_named_as_the_fault_not_the_message_s_to(
+    tmp_path: Path,
+) -> None:
+    """``Outbox.add(msg, recipients=[])`` was refused (good) as "no recipient (no To, Cc or
+    Bcc ...)" of a message that has a To: the fault is the empty list, which Gate.send calls "no
+    recipients". It says so and how to use the message's own; nothing is queued."""
+    from tests.conftest import ledger_digest
+    from warmup.errors import DataError
+
+    path = tmp_path / "l.db"
+    ledger = open_ledger(str(path))
+    api.add_mailbox(ledger, BOX, "exmail")
+    outbox = Outbox(ledger)
+    before = ledger_digest(path)
+    said = (
+        "no recipients: an empty list of recipients was given; give at least one, or omit "
+        "them to send to the message's To, Cc and Bcc"
+    )
+    with pytest.raises(DataError) as err:
+        outbox.add(_plain("lead@example.com"), mailbox=BOX, recipients=[])
+    assert str(err.value) == f"message 1: {said}"
+    with pytest.raises(DataError) as err:
+        outbox.add_many([_plain("a@example.com"), (_plain("b@example.com"), [])], mailbox=BOX)
+    assert str(err.value) == f"message 2: {said}"
+    assert ledger_digest(path) == before
+    no_to = _plain("x@example.com")
+    del no_to["To"]
+    with pytest.raises(DataError, match=r"^message 1: no recipient \(no To, Cc or Bcc"):
+        outbox.add(no_to, mailbox=BOX)  # the message's own fault, as before
+    assert outbox.add(_plain("lead@example.com"), mailbox=BOX)  # recipients omitted: its To

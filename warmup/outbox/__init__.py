@@ -621,12 +621,20 @@ def _prepare(
     if "Message-ID" not in msg:
         msg["Message-ID"] = email.utils.make_msgid(domain=target.domain_of_ids)
     mid = " ".join(str(msg["Message-ID"]).split())
+    given = rcpts is not None
     if rcpts is None:
         rcpts = _read(label, headers.recipients_of, msg)
     try:
         envelope = list(dict.fromkeys(addresses.normalize(r, "recipient") for r in rcpts))
     except DataError as exc:
         raise DataError(f"{label}: {exc}") from None
+    if not envelope and given:
+        # [] is no one (a script's list filtered empty), as for Gate.send: never the message's
+        # To, which "no To, Cc or Bcc" blamed though it had one
+        raise DataError(
+            f"{label}: no recipients: an empty list of recipients was given; give at least "
+            f"one, or omit them to send to the message's To, Cc and Bcc"
+        )
     if not envelope:
         raise DataError(
             f"{label}: no recipient (no To, Cc or Bcc; Resent-To, -Cc or -Bcc when resent)"
