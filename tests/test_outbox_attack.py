@@ -668,3 +668,39 @@ def test_an_empty_list_of_recipients_is_named_as_the_fault_not_the_message_s_to(
     with pytest.raises(DataError, match=r"^message 1: no recipient \(no To, Cc or Bcc"):
         outbox.add(no_to, mailbox=BOX)  # the message's own fault, as before
     assert outbox.add(_plain("lead@example.com"), mailbox=BOX)  # recipients omitted: its To
+
+
+@pytest.mark.parametrize(
+    ("reader", "said"),
+    [
+        (
+            "queue",
+            "recipient {cell!r} holds 2 addresses; put one recipient per row (a row for each)",
+        ),
+        (
+            "suppress",
+            "address {cell!r} holds 2 addresses; put one address per line (a line for each)",
+        ),
+    ],
+)
+def test_a_csv_cell_holding_two_named_addresses_is_said_to_hold_two(
+    tmp_path: Path, ledger_path: Path, reader: str, said: str
+) -> None:
+    """An email cell ``A <a@x.example>, B <b@x.example>`` (a To line copied from a mail client)
+    was "malformed recipient ...: expected name@domain.tld" in 'queue add --csv' and 'suppress
+    add --from': both addresses are well formed, the cell holds two. Said as 'warmup import'
+    says it (its reader shares the words); nothing is kept."""
+    from tests.conftest import ledger_digest
+
+    assert cli("mailbox", "add", BOX, "--provider", "exmail").returncode == 0
+    cell = "A <a@x.example>, B <b@x.example>"
+    csv = tmp_path / "leads.csv"
+    csv.write_text(f'email,name,company\nc@x.example,C,Co\n"{cell}",A,Co\n', encoding="utf-8")
+    before = ledger_digest(ledger_path)
+    if reader == "queue":
+        tpl = template(tmp_path / "t.toml")
+        res = cli("queue", "add", "--mailbox", BOX, "--csv", str(csv), "--template", str(tpl))
+    else:
+        res = cli("suppress", "add", "--from", str(csv), "--reason", "unsubscribed")
+    assert (res.returncode, res.stderr) == (65, f"Error: {csv}: line 3: {said.format(cell=cell)}\n")
+    assert ledger_digest(ledger_path) == before

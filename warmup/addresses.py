@@ -168,6 +168,18 @@ def count_addresses(text: str) -> int:
     return len(_ADDRESS_LIKE.findall(text or ""))
 
 
+def several_in_one(cell: str, what: str, unit: str = "row") -> DataError | None:
+    """The refusal of a file's cell that holds a list of addresses (a To line copied from a mail
+    client, ``A <a@x.example>, B <b@x.example>``): each is a ``unit`` of its own. None when it
+    seems to hold one or none: the reader's own refusal says what is wrong then."""
+    found = count_addresses(cell)
+    if found < 2:
+        return None
+    return DataError(
+        f"{what} {cell!r} holds {found} addresses; put one {what} per {unit} (a {unit} for each)"
+    )
+
+
 def named(address: str, what: str = "address") -> tuple[str, str]:
     """(display name, address as given) of what a user pastes, checked as :func:`normalize`
     checks it: ``Li, Wei <li@example.cn>`` is one address named "Li, Wei" (joined into a To

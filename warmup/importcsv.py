@@ -597,14 +597,8 @@ def _recipient(cell: str) -> str:
     a log records sends that happened, and some servers take longer local parts."""
     try:
         return addresses.normalize(cell, "recipient", limits=False)
-    except DataError:
-        found = addresses.count_addresses(cell)
-        if found > 1:
-            raise DataError(
-                f"recipient {cell!r} holds {found} addresses; put one recipient per row "
-                f"(a row for each, each its own send)"
-            ) from None
-        raise
+    except DataError as exc:
+        raise addresses.several_in_one(cell, "recipient") or exc from None
 
 
 _BARE = addresses.BARE_ADDRESS.match

@@ -181,7 +181,8 @@ def _listed_addresses(lines: Iterator[str], path: PurePath) -> Generator[str, No
             continue
         try:
             clean = exact_address(address)
-        except DataError as exc:
+        except DataError as exc:  # a list of them is no "malformed" address: one a line
+            exc = addresses.several_in_one(address, "address", "line") or exc
             refused = DataError(f"{path}: line {n}: {exc}")
             continue
         found += 1

@@ -564,7 +564,8 @@ def fill(template: Template, fields: dict[str, str], where: str) -> Rendered:
 
     try:
         rcpt = addresses.normalize(fields["email"], "recipient")
-    except DataError as exc:
+    except DataError as exc:  # a list of them is no "malformed" address: one per row
+        exc = addresses.several_in_one(fields["email"], "recipient") or exc
         raise DataError(f"{where}: {exc}") from None
     # The environment's globals merged in once per row, shared by the three parts:
     # Template.render copies the globals' ChainMap twice per call (most of its time).
