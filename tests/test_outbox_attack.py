@@ -704,3 +704,34 @@ def test_a_csv_cell_holding_two_named_addresses_is_said_to_hold_two(
         res = cli("suppress", "add", "--from", str(csv), "--reason", "unsubscribed")
     assert (res.returncode, res.stderr) == (65, f"Error: {csv}: line 3: {said.format(cell=cell)}\n")
     assert ledger_digest(ledger_path) == before
+
+
+def test_follow_ups_wait_in_the_projection_for_the_member_that_mailed_their_leads(
+    tmp_path: Path,
+    ledger_url: str,  # noqa: F811
+) -> None:
+    """Pool of A and B at 10 a day; A mailed r0-r9 today. Ten follow-ups to them in campaign
+    'fu': 'queue status' said DONE BY today, B having room, but the worker sends each from A,
+    the member that last mailed its lead, and A's day is used: they go tomorrow. A new lead's
+    message still goes from B today."""
+    from warmup.outbox.status import status
+
+    ledger = open_ledger(ledger_url)
+    policy = policy_file(tmp_path / "flat.toml", daily=10)
+    a, b = "a@corp.example", "b@corp.example"
+    for box in (a, b):
+        api.add_mailbox(ledger, box, "exmail", timezone="Etc/UTC", policy=str(policy))
+    at = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)
+    ledger.add_pool("P", [a, b], None, at)
+    leads = [f"r{i}@example.com" for i in range(10)]
+    api.record_send(ledger, a, leads, at=at - dt.timedelta(hours=1))
+    outbox = Outbox(ledger)
+    outbox.add_many([_plain(r) for r in leads], pool="P", campaign="fu", now=at)
+    outbox.add_many([_plain("new@example.com")], pool="P", campaign="new", now=at)
+
+    got = status(ledger, at=at)
+
+    finish = {c["campaign"]: c["finish"] for c in got["campaigns"]}
+    assert finish == {"fu": "2026-11-21", "new": "2026-11-20"}, got
+    assert [t["finish"] for t in got["targets"]] == ["2026-11-21"]
+    ledger.close()

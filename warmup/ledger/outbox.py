@@ -1016,9 +1016,30 @@ class OutboxStore:
         group's recipients are (the worker leaves them out), and ``blocked``, how many of its
         messages have every recipient suppressed (the worker cancels those). A message to one
         address (nearly all) is looked up in the same pass over the rows; the few to several
-        are read again and split."""
+        are read again and split.
+
+        ``stays``: of a pool's message to one address, the member that last mailed it (the
+        worker sends a follow-up from it, :meth:`last_sender`), else None; a group holds the
+        messages of one such member. Looked up in the same statement, by the index of sends per
+        recipient. A thread named by In-Reply-To/References is in the message's bytes, not
+        here (:meth:`thread_sender` reads it when the worker sends the message)."""
         o = OUTBOX.c
         box = sa.case((o.pool_id.is_(None), o.mailbox_id), else_=sa.null())
+        last = (
+            sa.select(SEND.c.mailbox_id)
+            .join(POOL_MEMBER, POOL_MEMBER.c.mailbox_id == SEND.c.mailbox_id)
+            .where(
+                POOL_MEMBER.c.pool_id == o.pool_id,
+                SEND.c.recipient == o.recipients,
+                SEND.c.outcome != "released",
+            )
+            .order_by(SEND.c.at.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        stays = sa.case(
+            (sa.and_(o.pool_id.is_not(None), o.rcpt_count == 1), last), else_=sa.null()
+        ).label("stays")
         waiting = o.state.in_(("queued", "sending"))
         gone = sa.and_(o.rcpt_count == 1, sa.exists().where(SUPPRESSION.c.address == o.recipients))
         q = (
@@ -1027,6 +1048,7 @@ class OutboxStore:
                 o.pool_id,
                 box.label("mailbox_id"),
                 o.next_attempt_at,
+                stays,
                 sa.func.max(o.id).label("last"),
                 sa.func.count().label("messages"),
                 sa.func.sum(o.rcpt_count).label("recipients"),
@@ -1035,14 +1057,16 @@ class OutboxStore:
                 sa.func.max(o.rcpt_count).label("widest"),
             )
             .where(waiting)
-            .group_by(o.campaign, o.pool_id, box, o.next_attempt_at)
+            .group_by(o.campaign, o.pool_id, box, o.next_attempt_at, stays)
         )
         with self.read() as conn:
             rows = [dict(row._mapping) for row in conn.execute(q)]
             for r in rows:
                 r["blocked"] = r["suppressed"] = int(r["blocked"] or 0)
             if max((r.pop("widest") for r in rows), default=1) > 1:
-                several = sa.select(o.campaign, o.pool_id, box, o.next_attempt_at, o.recipients)
+                several = sa.select(
+                    o.campaign, o.pool_id, box, o.next_attempt_at, stays, o.recipients
+                )
                 self._suppressed_of_several(conn, rows, several.where(waiting, o.rcpt_count > 1))
         return rows
 
@@ -1053,7 +1077,7 @@ class OutboxStore:
         """Add to ``rows`` (:meth:`outbox_waiting`'s groups) the suppressed recipients of the
         waiting messages to several addresses (``several``: each one's group key and
         recipients), and those of them that have none left."""
-        to = [(tuple(r[:4]), r[4].split(",")) for r in conn.execute(several)]
+        to = [(tuple(r[:5]), r[5].split(",")) for r in conn.execute(several)]
         addresses = sorted({a for _, rcpts in to for a in rcpts})
         found: set[str] = set()
         for start in range(0, len(addresses), _LOOKUP_BATCH):
@@ -1064,7 +1088,8 @@ class OutboxStore:
                 ).scalars()
             )
         groups = {
-            (r["campaign"], r["pool_id"], r["mailbox_id"], r["next_attempt_at"]): r for r in rows
+            (r["campaign"], r["pool_id"], r["mailbox_id"], r["next_attempt_at"], r["stays"]): r
+            for r in rows
         }
         for key, rcpts in to:
             n = sum(a in found for a in rcpts)

@@ -13,6 +13,11 @@ The projection mirrors the worker, day by day, on each mailbox's own local days:
   from the member with the most left that day. A member of two pools is one mailbox: what
   one pool's messages take of its day the other's cannot (counted once for each pool, a
   shared member made both pools' campaigns look done days early);
+- a pool's message to an address a member mailed last goes from that member only, as the
+  worker sends a follow-up (:meth:`Ledger.outbox_waiting`'s ``stays``), unless that member
+  cannot be planned (then the others, as the worker passes it on). A thread named by the
+  message's In-Reply-To/References is not modelled: its Message-IDs are in the message's
+  bytes, and reading every waiting message's would cost what the projection must not;
 - a message is not taken before its ``next_attempt_at`` (``queue add --not-before``, a
   retry's time) falls on or before that day for the member: a campaign queued for next month
   starts next month, and needs the plan's days from then on.
@@ -50,6 +55,7 @@ class Group:
     done: dt.date | None = None
     ready: dict[str, dt.date] = field(default_factory=dict)  # member -> first day it may go
     earliest: dt.date = dt.date.min  # no member's first day is before it (in claim order)
+    stays: str | None = None  # the member that last mailed its recipient: it sends them
 
 
 def target_of(row: dict[str, Any]) -> Target:
@@ -71,7 +77,9 @@ def groups(
     or its 4xx's next try, came after it: it waits until then and expires, taking no slot),
     put in ``expiring``."""
     out = []
-    for r in sorted(ledger.outbox_waiting(), key=lambda r: (r["next_attempt_at"], r["last"])):
+    rows = ledger.outbox_waiting()
+    names = ledger.mailbox_names() if any(r["stays"] is not None for r in rows) else {}
+    for r in sorted(rows, key=lambda r: (r["next_attempt_at"], r["last"])):
         target = target_of(r)
         if blocked is not None and r["blocked"]:
             blocked[r["campaign"], target] += r["blocked"]
@@ -84,6 +92,7 @@ def groups(
                 r["last"],
                 recipients,
                 r["expires"],
+                stays=names.get(r["stays"]),
             )
             if g.due < g.expires:
                 out.append(g)
@@ -182,11 +191,10 @@ def _run(
         return
     for g in queue:
         g.left, g.done = g.recipients, None
-        g.ready = {
-            m: dt.date.min if g.due <= at else local_day(g.due, zones[m])
-            for m in members.get(g.target, [])
-            if m in plans
-        }
+        able = [m for m in members.get(g.target, []) if m in plans]
+        if g.stays in able:  # a follow-up waits for its member, though others have room
+            able = [g.stays]
+        g.ready = {m: dt.date.min if g.due <= at else local_day(g.due, zones[m]) for m in able}
         # the earliest of its days in any zone: never decreasing in claim order
         g.earliest = (
             dt.date.min if g.due <= at else min(local_day(g.due, z) for z in set(zones.values()))

@@ -3,8 +3,8 @@ failed, and when each campaign should be done by the plan.
 
 The finish date comes from the mailboxes' plans (:mod:`warmup.outbox.drain`: what the gate
 will let through each day at the current ramp, the outbox taken in the order workers claim it,
-all campaigns and pools together, each message from its member with the most left, never
-before its ``next_attempt_at``): the first day by which every recipient still queued to a
+all campaigns and pools together, each message from its member with the most left, or the
+member that last mailed its recipient, never before its ``next_attempt_at``): the first day by which every recipient still queued to a
 target (pool or mailbox) will have gone. A campaign's date is the latest of its targets'. Nor
 is a campaign (or target) done before the first day its last waiting message may go (``queue
 add --not-before``, a retry's time) on which the plan lets its mailboxes send. What the
