@@ -1016,6 +1016,35 @@ def test_started_and_since_dates_out_of_range(run, seeded: Path, value: str):
     assert ledger_digest(seeded) == before
 
 
+@pytest.mark.parametrize(
+    ("value", "code", "says"),
+    [
+        ("2026-13-01", 64, "ISO 8601 date or time"),  # no such month: not a date
+        ("2026-02-30", 64, "ISO 8601 date or time"),
+        ("1999-12-31", 65, "out of range"),  # a date, out of bounds
+        ("2200-01-01", 65, "out of range"),
+    ],
+)
+def test_every_time_option_exits_as_at_does(
+    run, seeded: Path, tmp_path: Path, value: str, code: int, says: str
+):
+    """DESIGN's 64 (usage) and 65 (data) for a time typed on the command line: one that cannot
+    be read, 64; one read fine but out of bounds, 65; whichever option carries it (an attack
+    read '--not-before 2026-13-01' exiting 64 beside another date's 65 as a disagreement: the
+    first is no date at all). Nothing is written."""
+    eml = tmp_path / "m.eml"
+    eml.write_text("To: lead@example.com\nSubject: hi\n\nhello\n")
+    before = ledger_digest(seeded)
+    for args, option in (
+        (("quota", BOX, "--at"), "--at"),
+        (("queue", "add", "--mailbox", BOX, "--eml", str(eml), "--not-before"), "--not-before"),
+        (("bounces", "list", "--since"), "--since"),
+        (("mailbox", "pause", BOX, "--reason", "x", "--until"), "--until"),
+    ):
+        assert_error(run(*args, value), code, f"{option}: {value!r}", says)
+    assert ledger_digest(seeded) == before
+
+
 def test_library_errors_name_the_field_not_the_flag(ledger_path: Path):
     import datetime as dt
 
