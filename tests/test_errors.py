@@ -1045,6 +1045,19 @@ def test_every_time_option_exits_as_at_does(
     assert ledger_digest(seeded) == before
 
 
+def test_a_pasted_to_line_of_named_addresses_is_said_to_be_several(run, seeded: Path):
+    """``--to "A <a@x.example>, B <b@x.example>"`` was "malformed recipient ...: expected
+    name@domain.tld" of two well-formed addresses, where the same list written bare was "2
+    addresses in one": a To line copied from a mail client names them. Nothing is written."""
+    pasted = "A <a@x.example>, B <b@x.example>"
+    before = ledger_digest(seeded)
+    res = run("record", "send", BOX, "--to", pasted)
+    assert_error(res, 65, f"recipient {pasted!r} is 2 addresses in one: give each on its own")
+    res = run("suppress", "add", pasted, "--reason", "unsubscribed")
+    assert_error(res, 65, f"address {pasted!r} is 2 addresses in one: give each on its own")
+    assert ledger_digest(seeded) == before
+
+
 def test_library_errors_name_the_field_not_the_flag(ledger_path: Path):
     import datetime as dt
 

@@ -134,7 +134,9 @@ def normalize(address: str, what: str = "address", *, limits: bool = True) -> st
                 f"instead"
             )
         several = [p.strip() for p in re.split(r"[,;]", text) if p.strip()]
-        if len(several) > 1 and all(_ADDRESS.match(p) for p in several):
+        # a pasted To line names them too: "A <a@x.example>, B <b@x.example>"
+        bare = [(m.group(1).strip() if (m := _NAMED.match(p)) else p) for p in several]
+        if len(several) > 1 and all(_ADDRESS.match(p) for p in bare):
             # "expected name@domain.tld" for a list of them: which one was wrong?
             raise DataError(
                 f"{what} {address!r} is {len(several)} addresses in one: give each on its own"
