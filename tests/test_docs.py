@@ -166,3 +166,109 @@ def test_readme_lists_the_commands_that_create_a_ledger():
     }
     # db migrate and db copy (its target) open the ledger themselves, creating it.
     assert listed == creating | {"db migrate", "db copy"}
+
+
+# What ends one command of a shell line, and what only redirects it.
+_SHELL_LISTS = {"|", "||", "&&", ";", "&"}
+_REDIRECTS = {">", ">>", "<", ">&", "<&", ">|"}
+# A word a synopsis puts where the reader writes their own: [--json], TEXT, NAME|FILE, ...
+_PLACEHOLDER = re.compile(r"[\[\]]|\.\.\.|^[A-Z][A-Z_]*$")
+
+
+def _warmup_argvs(line: str) -> list[list[str]]:
+    """The argument lists of the ``warmup`` commands in one shell line (a pipe's or a list's
+    members; redirections and comments dropped), or none when the line is a synopsis."""
+    import shlex
+
+    lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    try:
+        words = list(lexer)
+    except ValueError:  # an unclosed quote: prose, not a command line
+        return []
+    commands: list[list[str]] = [[]]
+    skip = False
+    for word in words:
+        if word in _SHELL_LISTS:
+            commands.append([])
+        elif word in _REDIRECTS:
+            if commands[-1] and commands[-1][-1].isdigit():  # 2>/dev/null
+                commands[-1].pop()
+            skip = True
+        elif skip:
+            skip = False  # the redirection's target
+        else:
+            commands[-1].append(word)
+    argvs = []
+    for words in commands:
+        while words and re.fullmatch(r"[A-Z_]+=.*", words[0]):  # VAR=value before the command
+            words = words[1:]
+        if words and re.fullmatch(r"(\$ )?([\w./-]*/)?warmup", words[0]):
+            argvs.append(words[1:])
+        elif words[:2] and words[0] == "$" and re.fullmatch(r"([\w./-]*/)?warmup", words[1]):
+            argvs.append(words[2:])  # a shell prompt's '$ warmup ...'
+    return [argv for argv in argvs if not any(_PLACEHOLDER.search(w) for w in argv)]
+
+
+def _shown_commands() -> list[tuple[str, list[str]]]:
+    """(where, argv) for every whole ``warmup`` command of the README's sh blocks and of each
+    command's help Example block."""
+    shown = []
+    for block in re.findall(r"```sh\n(.*?)```", _readme(), re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            shown += [("README.md", argv) for argv in _warmup_argvs(line)]
+    for path, cmd in COMMANDS:
+        lines = (cmd.help or "").splitlines()
+        at = [line.strip() for line in lines].index("Example:")
+        for line in "\n".join(lines[at + 1 :]).replace("\\\n", " ").splitlines():
+            shown += [(f"'{_id(path)} --help'", argv) for argv in _warmup_argvs(line)]
+    return shown
+
+
+def _parse(argv: list[str]) -> None:
+    """Parse ``argv`` as ``warmup`` would, down to its command, running nothing: each option's
+    and argument's value is converted and checked as when it runs."""
+    ctx = cli.make_context("warmup", list(argv), default_map={})
+    cmd: click.Command = cli
+    rest = _unparsed(ctx)
+    while isinstance(cmd, click.Group) and rest:
+        name, sub, rest = cmd.resolve_command(ctx, rest)
+        assert name is not None and sub is not None
+        cmd = sub
+        ctx = cmd.make_context(name, rest, parent=ctx)
+        rest = _unparsed(ctx) if isinstance(cmd, click.Group) else []
+
+
+def _unparsed(ctx: click.Context) -> list[str]:
+    """What a group's context leaves for its subcommand (click 8.2 renamed the attribute)."""
+    own = vars(ctx)
+    return [*own.get("_protected_args", own.get("protected_args", [])), *ctx.args]
+
+
+def test_shown_commands_parse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Every whole command line the README's sh blocks and the help examples show parses as
+    warmup parses it: a choice that is no longer one (`--kind`, `--state`, `--format`), a
+    value its option refuses (a duration, a range), an argument missing or one too many. Files
+    the commands name are the reader's own: each is made, empty, in a folder of its own."""
+    monkeypatch.chdir(tmp_path)
+    shown = _shown_commands()
+    assert len(shown) > 100, shown  # the extraction found the commands
+    wrong = []
+    for where, argv in shown:
+        for _ in range(8):
+            try:
+                _parse(argv)
+            except click.exceptions.Exit:  # --help, --version
+                pass
+            except click.BadParameter as exc:
+                missing = re.search(r"(?:File|Path) '(.+)' does not exist", exc.format_message())
+                if missing:
+                    made = tmp_path / missing[1]
+                    made.parent.mkdir(parents=True, exist_ok=True)
+                    made.touch()
+                    continue
+                wrong.append(f"{where}: 'warmup {' '.join(argv)}': {exc.format_message()}")
+            except click.ClickException as exc:
+                wrong.append(f"{where}: 'warmup {' '.join(argv)}': {exc.format_message()}")
+            break
+    assert not wrong, "\n".join(wrong)
