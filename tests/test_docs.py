@@ -272,3 +272,25 @@ def test_shown_commands_parse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
                 wrong.append(f"{where}: 'warmup {' '.join(argv)}': {exc.format_message()}")
             break
     assert not wrong, "\n".join(wrong)
+
+
+# Options whose time must still be ahead when the command runs: a pause's end, and a queued
+# message's first moment (its expiry counts from it).
+_AHEAD_ONLY = {"--until", "--not-before"}
+
+
+def test_shown_commands_give_no_date_that_passes():
+    """A command shown with a fixed date where only a time ahead is taken stops working on
+    that date: README's 'queue add --not-before 2026-12-01T09:00 --expires 3d' was refused
+    once December came ("the messages would expire ... already past"), as 'mailbox pause
+    --until 2027-01-04' would be in January. Shown commands give a span (3d) or a time of
+    day (09:00), which hold whenever they are typed."""
+    wrong = []
+    for where, argv in _shown_commands():
+        for i, word in enumerate(argv):
+            name, _, value = word.partition("=")
+            if name in _AHEAD_ONLY and not value and i + 1 < len(argv):
+                value = argv[i + 1]
+            if name in _AHEAD_ONLY and re.match(r"\d{4}[-/]", value):
+                wrong.append(f"{where}: 'warmup {' '.join(argv)}': {name} {value}")
+    assert not wrong, "\n".join(wrong)

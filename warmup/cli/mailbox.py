@@ -339,7 +339,7 @@ def pause(ledger: Ledger, address: str, reason: str, until: str | None) -> None:
     Example:
         warmup mailbox pause sales@corp.example --reason "domain moved to spam at Gmail"
         warmup mailbox pause sales@corp.example --reason "IP review" --until 3d
-        warmup mailbox pause sales@corp.example --reason "holiday" --until 2027-01-04
+        warmup mailbox pause sales@corp.example --reason "holiday" --until 2w
     """
     now = api.now_utc()
     end = api.pause_end(ledger, address, until, now) if until is not None else None
