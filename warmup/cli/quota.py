@@ -173,7 +173,7 @@ def plan(
     \b
     Example:
         warmup plan sales@corp.example --days 35
-        warmup plan sales@corp.example ops@corp.example --volume 10000
+        warmup plan sales@corp.example bd@corp.example --volume 10000
         warmup plan --days 7
     """
     if not addresses:  # every mailbox, as 'quota', 'report' and 'plot' answer without one
