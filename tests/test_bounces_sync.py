@@ -264,6 +264,26 @@ def test_unmatched_bounces_are_kept(box, ledger_path):
     assert json.loads(cli("suppress", "list", "--json").stdout) == []
 
 
+def test_an_address_bounced_twice_is_one_unmatched_address(box):
+    """A sync that read two reports about one address the mailbox never mailed (a block, then
+    the hard verdict) said "3 addresses: stranger@..., stranger@..., other@...": a bounce
+    counted as an address, the address named twice."""
+    box.append_many(
+        "INBOX",
+        [
+            dsn("<never-1@corp.example>", "stranger@example.net", "5.7.1", "550 5.7.1 no", 1),
+            dsn("<never-1@corp.example>", "stranger@example.net", "5.1.1", "550 5.1.1 no", 2),
+            dsn("<never-2@corp.example>", "other@example.net", "5.1.1", "550 5.1.1 no", 3),
+        ],
+    )
+    res = cli("bounces", "sync", BOX, "--since", "2026-01-01")
+    assert res.returncode == 0, res.stderr
+    assert (
+        "Unmatched (kept, not linked to a send): 2 addresses (3 bounces): "
+        "stranger@example.net, other@example.net\n"
+    ) in res.stdout, res.stdout
+
+
 def test_escapes_in_a_report_never_reach_the_terminal(box, ledger_path):
     """A stranger's report whose "address" and diagnostic carry terminal escapes (set the
     window title, clear the screen): recorded without them, so neither the sync's list of

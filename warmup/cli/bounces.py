@@ -199,11 +199,19 @@ def sync(
     if report.linked:
         say(f"Linked {plural(report.linked, 'bounce')} read earlier to the sends recorded since.")
     if report.unmatched:
-        listed = report.unmatched if verbosity() > 0 else report.unmatched[:UNMATCHED_SHOWN]
-        more = len(report.unmatched) - len(listed)
+        # One address a line of several bounces names once (a block, then the hard verdict):
+        # "3 addresses: a, a, b" counted a bounce as an address.
+        named = list(dict.fromkeys(report.unmatched))
+        listed = named if verbosity() > 0 else named[:UNMATCHED_SHOWN]
+        more = len(named) - len(listed)
+        bounces = (
+            f" ({plural(len(report.unmatched), 'bounce')})"
+            if len(report.unmatched) > len(named)
+            else ""
+        )
         say(
             f"Unmatched (kept, not linked to a send): "
-            f"{plural(len(report.unmatched), 'address', 'addresses')}: "
+            f"{plural(len(named), 'address', 'addresses')}{bounces}: "
             f"{', '.join(shown(a) for a in listed)}"
             + (f" and {more} more (--verbose lists them all)" if more else "")
         )
