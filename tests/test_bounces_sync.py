@@ -1879,9 +1879,13 @@ def test_a_sync_since_a_date_after_today_is_refused_in_one_line(box, ledger_path
     box.append("INBOX", dsn("<m@corp.example>", "lead0@example.com", "5.1.1", "550 no", 1))
     ahead = (dt.datetime.now(dt.UTC) + dt.timedelta(days=2)).date().isoformat()
     res = cli("bounces", "sync", BOX, "--since", ahead)
-    assert res.returncode == 64, res.stderr
+    # a date that reads but is out of bounds: 65, as 'pause --until' in the past (it was 64)
+    assert res.returncode == 65, res.stderr
     assert res.stderr.startswith(f"Error: --since {ahead} is after today (")
     assert len(res.stderr.splitlines()) == 1 and "Traceback" not in res.stderr
+    # said before a password is looked for: without one it was "no password", exit 78, first
+    unset = cli("bounces", "sync", BOX, "--since", ahead, env={"WARMUP_PASSWORD": None})
+    assert (unset.returncode, unset.stderr) == (65, res.stderr)
     assert bounce_rows(ledger_path) == []
     assert cli("bounces", "sync", BOX, "--since", "2026-01-01").returncode == 0
     assert len(bounce_rows(ledger_path)) == 1

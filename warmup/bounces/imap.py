@@ -60,7 +60,7 @@ from warmup.bounces.imapfolders import (
 )
 from warmup.bounces.parse import capped, parse_bounces
 from warmup.bounces.record import Bounce
-from warmup.errors import InvalidField, Unavailable, UsageError
+from warmup.errors import InvalidFieldData, Unavailable, UsageError
 from warmup.instants import EARLIEST
 from warmup.ledger import BounceIn, Ledger, MailboxRow
 from warmup.ledger.reads import DELAYED, NOTICE
@@ -123,6 +123,24 @@ class SyncReport:
         return f"{plural(self.bounces, 'new bounce')}, {self.matched} matched to their sends"
 
 
+def check_since(since: dt.date | None, box: MailboxRow, now: dt.datetime) -> None:
+    """Refuse a ``--since`` after the mailbox's today (exit 65, as any time out of bounds):
+    IMAP's SINCE finds nothing dated then, and a sync that read nothing and said so looked like
+    a mailbox without bounces."""
+    if since is None:
+        return
+    today = now.astimezone(zone(box.timezone)).date()
+    if since > today:
+        raise InvalidFieldData(
+            "since",
+            "{field} {day} is after today ({today}, {zone}): no report is dated then; give "
+            "the date to read from, today or earlier",
+            day=since.isoformat(),
+            today=today.isoformat(),
+            zone=box.timezone,
+        )
+
+
 def sync(
     ledger: Ledger,
     box: MailboxRow,
@@ -145,19 +163,7 @@ def sync(
     report = SyncReport()
     for folder in folders:
         check_folder(folder)
-    if since is not None:
-        today = now().astimezone(zone(box.timezone)).date()
-        if since > today:
-            # IMAP's SINCE finds nothing dated after today: a sync that read nothing and said
-            # so looked like a mailbox without bounces.
-            raise InvalidField(
-                "since",
-                "{field} {day} is after today ({today}, {zone}): no report is dated then; give "
-                "the date to read from, today or earlier",
-                day=since.isoformat(),
-                today=today.isoformat(),
-                zone=box.timezone,
-            )
+    check_since(since, box, now())
     if move_to is not None:
         check_folder(move_to, "--move-to")
         if same_folder(move_to) in {same_folder(f) for f in folders}:

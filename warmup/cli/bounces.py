@@ -121,6 +121,9 @@ def sync(
 
     box = ledger.mailbox(address)
     since_date = None if since is None else api.parse_date(since, "since")
+    from warmup.bounces.imap import check_since
+
+    check_since(since_date, box, dt.datetime.now(dt.UTC))  # before a password is asked for
     sends, days = soft_measure()  # a bad one refused before anything is read or recorded
     ep = api.endpoints(box)
     password = logins.secret_for(box, password_command)
