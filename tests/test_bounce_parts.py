@@ -20,14 +20,18 @@ sink = kit.sink
 box = kit.box
 
 
-@pytest.mark.parametrize("where", ["notification", "preamble", "message/rfc822"])
+@pytest.mark.parametrize("where", ["notification", "preamble", "message/rfc822", "lines"])
 def test_a_report_whose_status_comes_after_a_twenty_megabyte_line_is_still_read(
     box, ledger_path, where
 ):
     """One line of 20 MB before the delivery status (in the notification, or before the first
     part): the first 1 MB a sync reads held no failed recipient, so the report was listed for
     a person and its hard bounce never counted nor suppressed. The server knows the report's
-    parts: the status and the original's headers are asked for alone, and read as ever."""
+    parts: the status and the original's headers are asked for alone, and read as ever.
+
+    So with 25,000 short lines (0.1 MB) before the status: the parser reads 20,000 lines of a
+    message, and a report under 1 MB was not taken as read in part: recorded as a bounce
+    naming no one, its hard bounce lost, and nothing said."""
     ids = send_many(1)
     (lead,) = ids
     raw = dsn(ids[lead], lead, "5.1.1", "550 5.1.1 user unknown", 1)
@@ -39,6 +43,7 @@ def test_a_report_whose_status_comes_after_a_twenty_megabyte_line_is_still_read(
         "message/rfc822": lambda: kit.returning_report(ids[lead], lead, 0.1).replace(
             b"I'm sorry to have", line + b"\r\nI'm sorry"
         ),
+        "lines": lambda: raw.replace(b"I'm sorry to have", b"x\r\n" * 25_000 + b"I'm sorry"),
     }[where]()
     box.append("INBOX", raw)
     res = cli("bounces", "sync", BOX, "--json")

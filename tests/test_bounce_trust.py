@@ -233,16 +233,26 @@ def test_parse_says_when_a_report_lists_more_recipients_than_are_read(
     assert len(lines) == 1_001
 
 
+# (what fills the file before the status, what is said of it: standard input, a file)
+CUTS = {
+    "bytes": (b"x" * 1_500_000 + b"\n", "1 MB, which names", "1 MB of 1.5 MB, which names"),
+    "lines": (b"x\n" * 25_000, "20,000 lines, which name", "20,000 lines, which name"),
+}
+
+
+@pytest.mark.parametrize("cut", list(CUTS))
 @pytest.mark.parametrize("stdin", [False, True], ids=["file", "stdin"])
 def test_parse_says_when_a_report_longer_than_what_is_read_names_no_one_in_it(
-    run: Callable[..., Result], tmp_path: Path, stdin: bool
+    run: Callable[..., Result], tmp_path: Path, stdin: bool, cut: str
 ) -> None:
     """A report whose delivery status comes after its first 1 MB (1.5 MB of notification
     first) showed one bounce naming no one, in silence: the rest of the file is never read,
     and a sync, which asks the server for the report's parts, records its hard bounce. It says
     what it read, as a sync lists such a report ("partial"); one whose first 1 MB names its
-    recipient does not."""
-    raw = _report("gone@example.net").replace(b"\nfailed\n", b"\n" + b"x" * 1_500_000 + b"\n")
+    recipient does not. So of a report of 0.1 MB whose status comes after 25,000 lines: the
+    parser reads 20,000 lines, and only a file over 1 MB was said to be read in part."""
+    filler, said_stdin, said_file = CUTS[cut]
+    raw = _report("gone@example.net").replace(b"\nfailed\n", b"\n" + filler)
     big = tmp_path / "big.eml"
     big.write_bytes(raw)
     args = ["-"] if stdin else [str(big)]
@@ -250,13 +260,14 @@ def test_parse_says_when_a_report_longer_than_what_is_read_names_no_one_in_it(
     name = "standard input" if stdin else str(big)
     (got,) = json.loads(run("bounces", "parse", "--json", *args, **given).output)
     assert [b["recipient"] for b in got["bounces"]] == [""] and got["partial"] is True
-    of = "" if stdin else " of 1.5 MB"  # standard input is not read to its end
+    # standard input over 1 MB is not read to its end: its size is not known
+    assert got["size"] == (None if stdin and cut == "bytes" else len(raw))
     assert run("bounces", "parse", *args, **given).output.splitlines()[-1] == (
-        f"{name}: read only its first 1 MB{of}, which names no failed recipient; check the "
-        "rest by hand"
+        f"{name}: read only its first {said_stdin if stdin else said_file} no failed "
+        "recipient; check the rest by hand"
     )
     whole = tmp_path / "whole.eml"
-    whole.write_bytes(_report("gone@example.net") + b"x" * 1_500_000)
+    whole.write_bytes(_report("gone@example.net") + filler)
     (got,) = json.loads(run("bounces", "parse", "--json", str(whole)).output)
     assert [b["recipient"] for b in got["bounces"]] == ["gone@example.net"]
     assert "partial" not in got

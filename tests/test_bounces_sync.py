@@ -554,22 +554,26 @@ def test_twenty_megabyte_reports_are_recorded_in_bounded_memory(box, ledger_path
 
 def test_a_report_read_only_in_part_is_listed(box, ledger_path):
     # Everything a report says normally comes first; when it does not (its failed recipient
-    # after 1.5 MB of notification text, in a notice without parts a server could give alone),
-    # the sync says so instead of passing in silence.
-    raw = (
-        f"From: MAILER-DAEMON@mx.example.com\r\nTo: {BOX}\r\nSubject: failure notice\r\n\r\n"
-        "Hi. This is the qmail-send program at mx.example.com.\r\n"
-        + "x" * 1_500_000
-        + "\r\n<stranger@example.net>:\r\nSorry, no mailbox here by that name. (#5.1.1)\r\n"
-    ).encode()
-    uid = box.append("INBOX", raw)
+    # after 1.5 MB of notification text, or after 25,000 lines of 0.1 MB: the parser reads
+    # 20,000, in a notice without parts a server could give alone), the sync says so instead
+    # of passing in silence.
+    def notice(text: str, mx: str) -> bytes:
+        return (
+            f"From: MAILER-DAEMON@{mx}\r\nTo: {BOX}\r\nSubject: failure notice\r\n"
+            f"\r\nHi. This is the qmail-send program at {mx}.\r\n"
+            + text
+            + "\r\n<stranger@example.net>:\r\nSorry, no mailbox here by that name. (#5.1.1)\r\n"
+        ).encode()
+
+    uid = box.append("INBOX", notice("x" * 1_500_000, "mx.example.com"))
+    lines = box.append("INBOX", notice("x\r\n" * 25_000, "mx2.example.com"))
     box.append("INBOX", b"From: a@example.org\r\nSubject: photos\r\n\r\n" + b"x" * 1_500_000)
     res = cli("bounces", "sync", BOX, "--since", "2026-01-01")
     assert res.returncode == 0, res.stderr
-    assert "recorded 1 new bounce, no send matched" in res.stdout  # kept, "(no recipient)"
+    assert "recorded 2 new bounces, 0 matched to their sends" in res.stdout  # "(no recipient)"
     assert (
-        f"Read only the first 1 MB of these reports, and it names no failed recipient; "
-        f"check them by hand: INBOX UID {uid} (1.5 MB)\n"
+        f"Read only the first 1 MB or 20,000 lines of these reports, and it names no failed "
+        f"recipient; check them by hand: INBOX UID {uid} (1.5 MB), INBOX UID {lines} (0.1 MB)\n"
     ) in res.stdout
 
 

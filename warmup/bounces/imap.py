@@ -58,6 +58,7 @@ from warmup.bounces.imapfolders import (
     quote,
     same_folder,
 )
+from warmup.bounces.message import read_in_part
 from warmup.bounces.parse import capped, parse_bounces
 from warmup.bounces.record import Bounce
 from warmup.errors import InvalidFieldData, Unavailable, UsageError
@@ -442,7 +443,7 @@ class Found:
     size: int
     at: dt.datetime  # when the report was written (never after now)
     bounces: list[tuple[str, Bounce]]  # (key, bounce)
-    partial: bool  # larger than what was read, looked like a report, named no recipient
+    partial: bool  # longer than what was read (bytes or lines), looked like a report, named no one
     capped: bool = False  # listed more than MAX_RECIPIENTS: the first ones kept
     report: str | None = None  # what its bounces are known by as one report (report_key)
 
@@ -578,7 +579,11 @@ def _read(
     server says it reached the mailbox."""
     bounces, cut = capped(parse_bounces(raw, mailbox=mailbox) if raw else [])
     facts = read_report(raw)
-    partial = size > len(raw) and not any(b.recipient for b in bounces) and _looks_like_report(raw)
+    partial = (
+        not any(b.recipient for b in bounces)
+        and (size > len(raw) or read_in_part(raw))
+        and _looks_like_report(raw)
+    )
     # A date before the ledger's first possible instant says nothing: taken as when it arrived,
     # else as when it is read.
     if arrived is not None and arrived < EARLIEST:
@@ -600,9 +605,10 @@ def _read(
     )
 
 
-# A report whose first READ_BYTES name no failed recipient (its delivery status after
-# megabytes of notification, or behind a header line of 20 MB) is asked for again part by
-# part: the server knows its MIME structure and gives each part alone, each bounded.
+# A report whose first READ_BYTES (or first MAX_LINES lines) name no failed recipient (its
+# delivery status after megabytes of notification, or behind a header line of 20 MB) is asked
+# for again part by part: the server knows its MIME structure and gives each part alone, each
+# bounded.
 PARTS = 8  # the top-level parts looked at: a report has three
 PART_BYTES = 65_536  # of a part's MIME header, of the report's and the original's header fields
 _SECTION = re.compile(rb"BODY\[([^\]]*)\]")

@@ -53,10 +53,20 @@ _FIRST_LINES = re.compile(rb"(?:[^\r\n]*(?:\r\n?|\n)){%d}" % MAX_LINES)
 
 def _head(raw: bytes) -> bytes:
     """``raw`` cut after its first :data:`MAX_LINES` lines, each ended as the parser ends one."""
-    if raw.count(b"\n") + raw.count(b"\r") - raw.count(b"\r\n") <= MAX_LINES:
+    if _line_ends(raw) <= MAX_LINES:
         return raw
     found = _FIRST_LINES.match(raw)
     return raw[: found.end()] if found else raw
+
+
+def _line_ends(raw: bytes) -> int:
+    return raw.count(b"\n") + raw.count(b"\r") - raw.count(b"\r\n")
+
+
+def read_in_part(raw: bytes) -> bool:
+    """Whether the parser leaves the end of ``raw`` unread: it is longer than :data:`MAX_INPUT`
+    bytes, or those hold more than :data:`MAX_LINES` lines."""
+    return len(raw) > MAX_INPUT or _line_ends(raw) > MAX_LINES
 
 
 _BLANK = re.compile(r"\s")  # what ends an address as written (a NBSP too)

@@ -9,7 +9,7 @@ import os
 import re
 import stat
 
-from .message import MAX_INPUT
+from .message import MAX_INPUT, read_in_part
 from .parse import capped, parse_bounces
 from .record import Bounce
 
@@ -28,7 +28,8 @@ def parse_report(paths: list[str], steps: bool = False) -> list[dict]:
     for ever, ``/dev/zero`` never ends), has no bounces and an ``error`` saying why; of a
     regular file only what the parser reads (:data:`MAX_INPUT` bytes) is read. A report that
     lists more than :data:`~warmup.bounces.record.MAX_RECIPIENTS` failed recipients has the
-    first ones and ``"capped": true``. One longer than what is read whose first part names no
+    first ones and ``"capped": true``. One longer than what is read (in bytes, or in lines:
+    :func:`~warmup.bounces.message.read_in_part`) whose first part names no
     failed recipient has ``"partial": true`` and ``"size"`` (its bytes, None for standard
     input, not read to its end), as a sync lists such a report (a sync then asks the server
     for its parts; a file has none to ask for).
@@ -62,7 +63,8 @@ def parse_report(paths: list[str], steps: bool = False) -> list[dict]:
             | ({"capped": True} if cut else {})
             | (
                 {"partial": True, "size": size}
-                if (size is None or size > len(raw)) and not any(b.recipient for b in found)
+                if (size is None or size > len(raw) or read_in_part(raw))
+                and not any(b.recipient for b in found)
                 else {}
             )
         )

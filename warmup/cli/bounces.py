@@ -116,6 +116,7 @@ def sync(
     from warmup import logins, notify
     from warmup.bounces.imap import READ_BYTES, LoginFailed
     from warmup.bounces.imap import sync as run_sync
+    from warmup.bounces.message import MAX_LINES
     from warmup.bounces.record import MAX_RECIPIENTS
     from warmup.providers import checklist_text, get_provider
 
@@ -220,7 +221,8 @@ def sync(
         )
     if report.partial:
         click.echo(
-            f"Read only the first {READ_BYTES // 1_000_000} MB of these reports, and it "
+            f"Read only the first {READ_BYTES // 1_000_000} MB or {MAX_LINES:,} lines of these "
+            "reports, and it "
             f"names no failed recipient; check them by hand: {', '.join(report.partial)}"
         )
     if report.capped:
@@ -284,7 +286,7 @@ def parse(files: tuple[str, ...], explain: bool, json_: bool) -> None:
         fetch-report | warmup bounces parse -
     """
     from warmup.bounces import parse_report
-    from warmup.bounces.message import MAX_INPUT
+    from warmup.bounces.message import MAX_INPUT, MAX_LINES
 
     stdin_once("the message", FILES=files)
     results = parse_report(list(files), steps=explain)
@@ -319,9 +321,14 @@ def parse(files: tuple[str, ...], explain: bool, json_: bool) -> None:
                     click.echo(f"    {shown(step)}")
         if item.get("partial"):
             of = f" of {item['size'] / 1e6:.1f} MB" if item["size"] else ""
+            # No longer than what is read, so cut by the bound on lines.
+            read = (
+                f"{MAX_LINES:,} lines, which name"
+                if item["size"] is not None and item["size"] <= MAX_INPUT
+                else f"{MAX_INPUT // 1_000_000} MB{of}, which names"
+            )
             click.echo(
-                f"{name}: read only its first {MAX_INPUT // 1_000_000} MB{of}, which names no "
-                "failed recipient; check the rest by hand"
+                f"{name}: read only its first {read} no failed recipient; check the rest by hand"
             )
     if unread:
         raise UsageError(f"not read: {', '.join(unread)}; give message files (.eml)")
