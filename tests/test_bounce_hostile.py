@@ -18,7 +18,12 @@ from click.testing import Result
 from tests import forkcli
 from warmup import api
 from warmup.bounces import parse_bounces
-from warmup.bounces.formats import MAX_BOUNDARY, MAX_CONTAINERS, reparse_inline_mime
+from warmup.bounces.formats import (
+    MAX_BOUNDARY,
+    MAX_CONTAINERS,
+    first_containers,
+    reparse_inline_mime,
+)
 from warmup.bounces.identity import bounce_key, read_report
 from warmup.bounces.imap import record_batch
 from warmup.bounces.message import to_message
@@ -457,3 +462,21 @@ def test_lines_ending_in_a_bare_cr_count_against_the_line_bound() -> None:
         assert len(msg.as_bytes().splitlines()) <= 20_001, repr(end)
         # cut before the delivery status
         assert "gone@example.net" not in [b.recipient for b in parse_bounces(raw)], repr(end)
+
+
+def test_lines_ending_in_a_bare_cr_are_cut_at_a_line_by_the_multipart_bound() -> None:
+    """The bound on multiparts cuts a message before the line of its 17th "boundary", and
+    found that line's start by LF alone: a report whose lines end in a bare CR (a line end to
+    the parser, as LF and CRLF) and which says "boundary" more than 16 times was cut to
+    nothing, and read as no report at all. It is read as the same report with LF or CRLF."""
+    corpus = Path(__file__).parent / "corpus" / "dsn" / "eml" / "lhost-postfix-10.eml"
+    raw = corpus.read_bytes().replace(b"\r\n", b"\n") + b"the boundary it crossed\n" * 20
+
+    def read(end: bytes) -> list[tuple[str, str, str]]:
+        return [(b.recipient, b.kind, b.status) for b in parse_bounces(raw.replace(b"\n", end))]
+
+    assert read(b"\n") == [("kijitora@example.jp", "block", "5.1.8")]
+    assert read(b"\r") == read(b"\r\n") == read(b"\n")
+    # A text re-read as MIME (reparse_inline_mime) is cut at a bare CR too.
+    text = "a boundary\r" * 20
+    assert first_containers(text) == "a boundary\r" * MAX_CONTAINERS

@@ -440,12 +440,14 @@ def first_containers(raw: AnyStr) -> AnyStr:
     """``raw`` cut before the line of its ``MAX_CONTAINERS + 1``-th "boundary": no multipart
     declares one without that word, so the parser nests at most ``MAX_CONTAINERS`` deep."""
     if isinstance(raw, bytes):
-        hits, newline = _BOUNDARY_WORD_BYTES.finditer(raw), b"\n"
+        hits, ends = _BOUNDARY_WORD_BYTES.finditer(raw), (b"\n", b"\r")
     else:
-        hits, newline = _BOUNDARY_WORD.finditer(raw), "\n"
+        hits, ends = _BOUNDARY_WORD.finditer(raw), ("\n", "\r")
     for n, m in enumerate(hits):
         if n == MAX_CONTAINERS:
-            return raw[: raw.rfind(newline, 0, m.start()) + 1]
+            # The parser ends a line at CR, LF or CRLF: a message of bare CRs, cut at its last
+            # LF (none), was cut to nothing.
+            return raw[: max(raw.rfind(end, 0, m.start()) for end in ends) + 1]
     return raw
 
 
