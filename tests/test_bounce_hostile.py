@@ -480,3 +480,25 @@ def test_lines_ending_in_a_bare_cr_are_cut_at_a_line_by_the_multipart_bound() ->
     # A text re-read as MIME (reparse_inline_mime) is cut at a bare CR too.
     text = "a boundary\r" * 20
     assert first_containers(text) == "a boundary\r" * MAX_CONTAINERS
+
+
+def test_a_report_reads_the_same_whatever_ends_its_lines() -> None:
+    """The parser ends a line at CR, LF or CRLF, but what reads its text looked for LF: of the
+    289 DSN samples, 166 read otherwise with bare-CR line ends than with LF, 100 of them in more
+    than the diagnostic (recipients lost or made up, a delay read as a failure, another
+    recipient's status taken). Every one reads the same."""
+    corpus = sorted((Path(__file__).parent / "corpus" / "dsn" / "eml").glob("*.eml"))
+    assert len(corpus) > 250
+    differ = []
+    for path in corpus:
+        raw = path.read_bytes().replace(b"\r\n", b"\n")
+        read = {
+            end: [
+                (b.recipient, b.kind, b.reason, b.status, b.message_id, b.delayed, b.diagnostic)
+                for b in parse_bounces(raw.replace(b"\n", end))
+            ]
+            for end in (b"\n", b"\r", b"\r\n")
+        }
+        if not read[b"\n"] == read[b"\r"] == read[b"\r\n"]:
+            differ.append(path.name)
+    assert differ == []

@@ -41,8 +41,11 @@ def to_message(raw: bytes | str | Message) -> Message | None:
     if not isinstance(raw, (bytes, bytearray)):
         return None
     raw = formats.first_containers(_head(bytes(raw[:MAX_INPUT])))
-    if b"\n" in raw and b"\r\n" in raw[:4096]:
-        raw = raw.replace(b"\r\n", b"\n")
+    if b"\r" in raw:
+        # The stdlib parser ends a line at CR, LF or CRLF, but keeps each line's own end in the
+        # text it gives, and what reads that text looks for LF: a report of bare-CR lines was
+        # read as one line (its recipients lost, or their statuses mixed up).
+        raw = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
     return formats.message_from(raw)
 
 
