@@ -20,7 +20,9 @@ sink = kit.sink
 box = kit.box
 
 
-@pytest.mark.parametrize("where", ["notification", "preamble", "message/rfc822", "lines"])
+@pytest.mark.parametrize(
+    "where", ["notification", "preamble", "message/rfc822", "lines", "boundaries"]
+)
 def test_a_report_whose_status_comes_after_a_twenty_megabyte_line_is_still_read(
     box, ledger_path, where
 ):
@@ -31,7 +33,8 @@ def test_a_report_whose_status_comes_after_a_twenty_megabyte_line_is_still_read(
 
     So with 25,000 short lines (0.1 MB) before the status: the parser reads 20,000 lines of a
     message, and a report under 1 MB was not taken as read in part: recorded as a bounce
-    naming no one, its hard bounce lost, and nothing said."""
+    naming no one, its hard bounce lost, and nothing said; and so with the word "boundary"
+    written 20 times in the notification, where the parser stops reading."""
     ids = send_many(1)
     (lead,) = ids
     raw = dsn(ids[lead], lead, "5.1.1", "550 5.1.1 user unknown", 1)
@@ -44,6 +47,11 @@ def test_a_report_whose_status_comes_after_a_twenty_megabyte_line_is_still_read(
             b"I'm sorry to have", line + b"\r\nI'm sorry"
         ),
         "lines": lambda: raw.replace(b"I'm sorry to have", b"x\r\n" * 25_000 + b"I'm sorry"),
+        # the word 17 times before the status: the parser reads at most 16 nested multiparts,
+        # and cuts the message at the 17th "boundary" (formats.first_containers)
+        "boundaries": lambda: raw.replace(
+            b"I'm sorry to have", b"the boundary of the campaign\r\n" * 20 + b"I'm sorry"
+        ),
     }[where]()
     box.append("INBOX", raw)
     res = cli("bounces", "sync", BOX, "--json")

@@ -237,6 +237,13 @@ def test_parse_says_when_a_report_lists_more_recipients_than_are_read(
 CUTS = {
     "bytes": (b"x" * 1_500_000 + b"\n", "1 MB, which names", "1 MB of 1.5 MB, which names"),
     "lines": (b"x\n" * 25_000, "20,000 lines, which name", "20,000 lines, which name"),
+    # the parser reads 16 nested multiparts at most: it stops at the 17th "boundary"
+    "boundaries": (b"the boundary of the offer\n" * 20,)
+    + (
+        'up to where it says "boundary" a '
+        "17th time (multiparts nested deeper are not read), which names",
+    )
+    * 2,
 }
 
 
@@ -262,9 +269,11 @@ def test_parse_says_when_a_report_longer_than_what_is_read_names_no_one_in_it(
     assert [b["recipient"] for b in got["bounces"]] == [""] and got["partial"] is True
     # standard input over 1 MB is not read to its end: its size is not known
     assert got["size"] == (None if stdin and cut == "bytes" else len(raw))
+    assert got["cut"] == cut
+    said = said_stdin if stdin else said_file
+    said = said if cut == "boundaries" else f"its first {said}"
     assert run("bounces", "parse", *args, **given).output.splitlines()[-1] == (
-        f"{name}: read only its first {said_stdin if stdin else said_file} no failed "
-        "recipient; check the rest by hand"
+        f"{name}: read only {said} no failed recipient; check the rest by hand"
     )
     whole = tmp_path / "whole.eml"
     whole.write_bytes(_report("gone@example.net") + filler)

@@ -67,9 +67,23 @@ def _line_ends(raw: bytes) -> int:
 
 
 def read_in_part(raw: bytes) -> bool:
-    """Whether the parser leaves the end of ``raw`` unread: it is longer than :data:`MAX_INPUT`
-    bytes, or those hold more than :data:`MAX_LINES` lines."""
-    return len(raw) > MAX_INPUT or _line_ends(raw) > MAX_LINES
+    """Whether the parser leaves the end of ``raw`` unread (:func:`read_up_to`)."""
+    return read_up_to(raw) is not None
+
+
+def read_up_to(raw: bytes) -> str | None:
+    """Which bound the parser stops ``raw`` at, None when it reads it whole: ``"bytes"`` (longer
+    than :data:`MAX_INPUT`), ``"lines"`` (more than :data:`MAX_LINES` lines in those bytes), or
+    ``"boundaries"`` (the word "boundary" more than
+    :data:`~warmup.bounces.formats.MAX_CONTAINERS` times: it stops before the line of the next,
+    :func:`~warmup.bounces.formats.first_containers`)."""
+    if len(raw) > MAX_INPUT:
+        return "bytes"
+    if _line_ends(raw) > MAX_LINES:
+        return "lines"
+    if len(formats.first_containers(raw)) < len(raw):
+        return "boundaries"
+    return None
 
 
 _BLANK = re.compile(r"\s")  # what ends an address as written (a NBSP too)

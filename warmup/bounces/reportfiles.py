@@ -9,7 +9,7 @@ import os
 import re
 import stat
 
-from .message import MAX_INPUT, read_in_part
+from .message import MAX_INPUT, read_up_to
 from .parse import capped, parse_bounces
 from .record import Bounce
 
@@ -28,10 +28,10 @@ def parse_report(paths: list[str], steps: bool = False) -> list[dict]:
     for ever, ``/dev/zero`` never ends), has no bounces and an ``error`` saying why; of a
     regular file only what the parser reads (:data:`MAX_INPUT` bytes) is read. A report that
     lists more than :data:`~warmup.bounces.record.MAX_RECIPIENTS` failed recipients has the
-    first ones and ``"capped": true``. One longer than what is read (in bytes, or in lines:
-    :func:`~warmup.bounces.message.read_in_part`) whose first part names no
-    failed recipient has ``"partial": true`` and ``"size"`` (its bytes, None for standard
-    input, not read to its end), as a sync lists such a report (a sync then asks the server
+    first ones and ``"capped": true``. One longer than what is read (in bytes, in lines, or
+    past the parser's multipart bound: :func:`~warmup.bounces.message.read_up_to`) whose first
+    part names no failed recipient has ``"partial": true``, ``"size"`` (its bytes, None for
+    standard input, not read to its end) and ``"cut"`` (the bound), as a sync lists such a report (a sync then asks the server
     for its parts; a file has none to ask for).
     """
     out: list[dict] = []
@@ -62,13 +62,20 @@ def parse_report(paths: list[str], steps: bool = False) -> list[dict]:
             | ({"error": error} if error else {})
             | ({"capped": True} if cut else {})
             | (
-                {"partial": True, "size": size}
-                if (size is None or size > len(raw) or read_in_part(raw))
-                and not any(b.recipient for b in found)
+                {"partial": True, "size": size, "cut": cut_at}
+                if not any(b.recipient for b in found) and (cut_at := _cut_at(raw, size))
                 else {}
             )
         )
     return out
+
+
+def _cut_at(raw: bytes, size: int | None) -> str | None:
+    """Which bound the parser stopped the file at (:func:`~warmup.bounces.message.read_up_to`),
+    ``"bytes"`` too for one longer than was read; None: read whole."""
+    if size is None or size > len(raw):
+        return "bytes"
+    return read_up_to(raw)
 
 
 def _returned_step(b: Bounce) -> str:

@@ -286,6 +286,7 @@ def parse(files: tuple[str, ...], explain: bool, json_: bool) -> None:
         fetch-report | warmup bounces parse -
     """
     from warmup.bounces import parse_report
+    from warmup.bounces.formats import MAX_CONTAINERS
     from warmup.bounces.message import MAX_INPUT, MAX_LINES
 
     stdin_once("the message", FILES=files)
@@ -321,15 +322,12 @@ def parse(files: tuple[str, ...], explain: bool, json_: bool) -> None:
                     click.echo(f"    {shown(step)}")
         if item.get("partial"):
             of = f" of {item['size'] / 1e6:.1f} MB" if item["size"] else ""
-            # No longer than what is read, so cut by the bound on lines.
-            read = (
-                f"{MAX_LINES:,} lines, which name"
-                if item["size"] is not None and item["size"] <= MAX_INPUT
-                else f"{MAX_INPUT // 1_000_000} MB{of}, which names"
-            )
-            click.echo(
-                f"{name}: read only its first {read} no failed recipient; check the rest by hand"
-            )
+            read = {
+                "lines": f"its first {MAX_LINES:,} lines, which name",
+                "boundaries": f'up to where it says "boundary" a {MAX_CONTAINERS + 1}th time '
+                "(multiparts nested deeper are not read), which names",
+            }.get(item["cut"], f"its first {MAX_INPUT // 1_000_000} MB{of}, which names")
+            click.echo(f"{name}: read only {read} no failed recipient; check the rest by hand")
     if unread:
         raise UsageError(f"not read: {', '.join(unread)}; give message files (.eml)")
 
