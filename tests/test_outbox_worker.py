@@ -965,6 +965,39 @@ def test_a_message_another_mailbox_has_sent_is_not_sent_again_by_a_pool_of_one(
         assert "had reached its recipients before this try" in (row.last_reply or "")
 
 
+def test_a_claim_says_whether_any_slot_names_its_message(
+    sink,
+    ssl_cert_env,
+    password,
+    tmp_path,
+    ledger_url,  # noqa: F811
+):
+    """The worker asks the slots whether a message went out before only when its claim says
+    some slot names its Message-ID (one read a message fewer). The flag must be the message's:
+    in the claim's RETURNING the outbox's columns are written bare, and a bare message_id in
+    the subquery would be any slot's own."""
+    add_box("a@corp.example", sink.port, str(policy_file(tmp_path / "p.toml", daily=10)))
+    ledger = open_ledger(ledger_url)
+    with Gate("a@corp.example", ledger=ledger) as gate:  # a slot of another Message-ID
+        gate.send(message("first@example.com", "first"))
+    sent = message("r@example.com", "sent before")
+    sent["Message-ID"] = "<sent-before@corp.example>"
+    with Gate("a@corp.example", ledger=ledger) as gate:
+        gate.send(sent)
+    fresh = message("r@example.com", "fresh")
+    fresh["Message-ID"] = "<fresh@corp.example>"
+    outbox = Outbox(ledger)
+    ids = [outbox.add(fresh, mailbox="a@corp.example")]
+    del sent["From"]
+    ids.append(outbox.add(sent, mailbox="a@corp.example"))
+    now = dt.datetime.now(dt.UTC)
+    claimed = [ledger.claim("w", now), ledger.claim("w", now)]
+    assert [(c.id, c.has_slots) for c in claimed if c is not None] == [
+        (ids[0], False),
+        (ids[1], True),
+    ]
+
+
 def test_run_with_its_standard_output_closed_still_sends(sink, ssl_cert_env, password, tmp_path):
     """A supervisor or a cron line ('>&-') may start the worker without a standard output:
     asking whether it was a terminal raised AttributeError on None, and nothing was sent."""

@@ -387,7 +387,7 @@ def _claim_statement(of_pool: bool) -> sa.Update:
             claimed_at=now,
             updated_at=now,
         )
-        .returning(*_ROW, OUTBOX.c.data, _POOL_REV)
+        .returning(*_ROW, OUTBOX.c.data, _POOL_REV, _HAS_SLOTS)
     )
 
 
@@ -395,6 +395,19 @@ def _claim_statement(of_pool: bool) -> sa.Update:
 # worker's copy of the pool is good while it is the same (NULL: no pool, or the pool is gone).
 _POOL_REV = (
     sa.select(POOL.c.rev).where(POOL.c.id == OUTBOX.c.pool_id).scalar_subquery().label("pool_rev")
+)
+
+
+# Whether any gate slot names the claimed message's Message-ID, read in the claim's statement
+# (by the index of slots per Message-ID): nearly every message has none, and the worker then
+# needs no read of its own to know that no mailbox sent it before.
+# The outbox's column named with its table: in RETURNING the statement's own columns are written
+# bare, and a bare message_id inside the subquery would be the slot's own (always true).
+_SLOT = SEND.alias("slot")
+_HAS_SLOTS = (
+    sa.exists()
+    .where(_SLOT.c.message_id == sa.literal_column("outbox.message_id"))
+    .label("has_slots")
 )
 
 
@@ -409,6 +422,7 @@ def _row(r: Any, with_data: bool = False) -> OutboxRow:
         **values,
         data=bytes(r._mapping["data"]) if with_data else None,
         pool_rev=None if rev is None else int(rev),
+        has_slots=bool(r._mapping.get("has_slots", True)),
     )
 
 

@@ -492,3 +492,4 @@ class OutboxRow:
     bulk: bool = False
     sent_via: str | None = None  # 'overflow': the pool's overflow channel (None: a member)
     pool_rev: int | None = None  # claimed: its pool's revision tag as the claim saw it
+    has_slots: bool = True  # claimed: some gate slot names its Message-ID (True: not looked)

@@ -239,7 +239,7 @@ class Delivery:
         # recipients decides: no member sends it again. Its own gate refuses only a Message-ID
         # that mailbox sent (DuplicateSend): a pool of one, or a mailbox's own message, went
         # out a second time after another mailbox had sent it.
-        if self._may_have_left(msg):
+        if msg.has_slots and self._may_have_left(msg):
             return self._from_slots(msg, earlier=True)
         faults: list[str] = []  # configuration faults of the members that cannot send
         fails: list[WarmupError] = []  # why each member that failed (not refused) failed
