@@ -269,3 +269,36 @@ def test_an_imported_time_with_an_offset_no_place_uses_is_bad_data(
     # nothing was written by the refused files: both rows (and the mailbox) are new now
     assert res.stdout.startswith("Imported 2 new sends and 0 new bounces")
     assert "Registered 1 new mailbox" in res.stdout
+
+
+def test_a_pause_until_a_time_of_day_already_past_is_tomorrows():
+    """'mailbox pause --until 09:00' typed at 10:00 was refused as "not in the future" while
+    'queue add --not-before 09:00' typed then means tomorrow's 09:00: one way of reading a time
+    of day for both, the day after when today's has passed, of the ``now`` given (not of this
+    machine's clock)."""
+    from warmup.instants import read_until
+
+    now = _utc("2030-03-10T10:00:00+08:00")
+    assert read_until("09:00", "Asia/Shanghai", now) == _utc("2030-03-11T09:00:00+08:00")
+    assert read_until("11:30", "Asia/Shanghai", now) == _utc("2030-03-10T11:30:00+08:00")
+    # a date and time stays what it says: in the past, refused as before
+    with pytest.raises(Exception, match="not in the future"):
+        read_until("2030-03-10T09:00", "Asia/Shanghai", now)
+
+
+def test_mailbox_pause_until_a_time_already_past_today_pauses_until_tomorrow(run):
+    """The same through the CLI, on this machine's clock: a minute ago, as a time of day in the
+    mailbox's zone, pauses it until that time tomorrow (exit 0), not a refusal (65)."""
+    import pendulum
+
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    local = pendulum.now("Asia/Shanghai")
+    # a minute ago, or this day's midnight in its first minute (a minute ago was yesterday)
+    text = "00:00" if local.time() < dt.time(0, 1) else local.subtract(minutes=1).strftime("%H:%M")
+    res = run("mailbox", "pause", BOX, "--reason", "night", "--until", text)
+    assert res.exit_code == 0, res.output
+    shown = json.loads(run("mailbox", "list", "--json").output)
+    until = pendulum.parse(shown[0]["paused_until"]).in_timezone("Asia/Shanghai")
+    assert until.strftime("%H:%M") == text
+    assert until > pendulum.now("Asia/Shanghai"), until
+    assert until < pendulum.now("Asia/Shanghai").add(days=1), until

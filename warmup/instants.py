@@ -67,6 +67,7 @@ def read_instant(
     *,
     as_edge: bool = True,
     ahead: bool = False,
+    now: dt.datetime | None = None,
 ) -> Reading:
     """Read ``text`` as a user means it: with a UTC offset (``+08:00``, ``Z``) as given; without
     one, in the mailboxes' local time — the one zone of ``zones`` (the mailboxes in scope), else,
@@ -77,6 +78,7 @@ def read_instant(
     second of two): an import's, so that a log imported before reads the same again.
     ``ahead``: a time alone already past today is tomorrow's (as at(1) reads one): a time
     something waits for, such as ``queue add --not-before 09:00`` typed in the evening.
+    ``now``: the instant "today" and "past" are of (default: this machine's clock).
 
     Refused unless it lies in ``[EARLIEST, LATEST)``: an unreadable text is
     :class:`InvalidField` (exit 64), an instant out of bounds :class:`InvalidFieldData` (65).
@@ -140,7 +142,7 @@ def read_instant(
             zone = machine_zone() if machine else next(iter(distinct))
             if _TIME_ALONE.fullmatch(text):
                 # pendulum dates a time alone on this machine's today; the mailbox's may differ
-                local = pendulum.instance(now_utc()).in_timezone(zone)
+                local = pendulum.instance(now or now_utc()).in_timezone(zone)
                 day = local.date()
                 if ahead and value.time() < local.time().replace(tzinfo=None):
                     day = day.add(days=1)
@@ -196,7 +198,8 @@ def duration_seconds(text: str) -> float | None:
 def read_until(text: str, tz: str, now: dt.datetime, field: str = "until") -> dt.datetime:
     """The end of a pause a user typed: a span ahead of ``now`` (``3d``, ``12h``, ``1d12h``,
     ``90m``, ``30s``, ``2w``: :func:`duration_seconds`) or an instant as :func:`read_instant` reads it in zone ``tz`` (a date alone
-    is its local midnight). Anything unreadable is :class:`InvalidField` (exit 64); one read
+    is its local midnight; a time alone already past today is tomorrow's, as ``queue add
+    --not-before`` reads one). Anything unreadable is :class:`InvalidField` (exit 64); one read
     fine whose end is not after ``now`` or not before 2100 is :class:`InvalidFieldData` (65),
     as every instant out of bounds is (``--at``'s)."""
     _refuse_other_digits(text, field)
@@ -208,7 +211,7 @@ def read_until(text: str, tz: str, now: dt.datetime, field: str = "until") -> dt
             end = LATEST
     else:
         try:
-            end = read_instant(text, (tz,), field).at
+            end = read_instant(text, (tz,), field, ahead=True, now=now).at
         except InvalidField as exc:
             if "ISO 8601" not in exc.template:  # day/month, Unix time: said precisely
                 raise

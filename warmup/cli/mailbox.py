@@ -329,7 +329,8 @@ def set_(
     "until",
     metavar="WHEN",
     help="Send again by itself then: a span (3d, 12h, 90m, 30s, 1w) or a date or time (ISO 8601; "
-    "without an offset, the mailbox's local time; a date alone, its midnight).",
+    "without an offset, the mailbox's local time; a date alone, its midnight; a time alone "
+    "already past, tomorrow's).",
 )
 @pass_ledger
 def pause(ledger: Ledger, address: str, reason: str, until: str | None) -> None:
