@@ -324,7 +324,7 @@ def test_a_worker_killed_before_any_settlement_leaves_every_recipient_to_the_per
     again to a recipient who may have the message is what warmup never does (DESIGN invariant
     9); counted sent errs on the side of the quota, and this message would be refused for its
     size again anyway."""
-    mid = _killed_at(ledger, sink, "_delivered")
+    mid = _killed_at(ledger, sink, "delivered")
     assert [m.rcpt_tos for m in sink.messages] == [("in@example.com",)]
     assert _slots(ledger, mid) == ["reserved", "reserved"]  # nothing of the replies recorded
     _recovered_and_marked_sent(ledger, sink, mid)

@@ -65,7 +65,7 @@ class Cutoff:
 
 class Opening(Cutoff):
     """The time one host's opening (connection, greeting, EHLO or CAPABILITY, STARTTLS) is given
-    in all: SMTP's (:mod:`warmup.smtp`) and IMAP's (:func:`warmup.bounces.imapconn.connect`).
+    in all: SMTP's (:mod:`warmup.smtpconnect`) and IMAP's (:func:`warmup.bounces.imapconn.connect`).
 
     A socket's timeout bounds each read: a server sending its greeting a byte a second, or an
     endless ``220-`` greeting, would hold the send for as long as it kept sending. At the

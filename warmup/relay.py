@@ -858,7 +858,7 @@ def _answer(
             outcome.error,
         )
     # Given back by a 5xx that blamed others (the end of DATA's "550 5.1.1 <b@...>: User
-    # unknown", warmup.smtp._blamed): nothing says their address is bad, and a retry reaches
+    # unknown", warmup.smtpreplies._blamed): nothing says their address is bad, and a retry reaches
     # them ('send' exits 75 for it). The server's 5xx had the client give them up with the rest.
     spared = [
         r.recipient

@@ -1,0 +1,369 @@
+"""The way to a mailbox's SMTP server: connection, TLS, failover to backup hosts, the login.
+
+Certificates are verified against the system store (``ssl.create_default_context``, which honours
+``SSL_CERT_FILE``/``SSL_CERT_DIR``, so a private CA works). Failover to the next host happens when
+a host cannot be reached, greets with an error, or fails its TLS handshake — never after an
+authentication failure, which would only lock the account faster. A host that refuses EHLO is
+spoken to with HELO (RFC 5321 3.2); one that then offers no AUTH when a login is needed, or no
+STARTTLS on a STARTTLS endpoint, is passed over like one that greets with an error (nothing was
+asked of the account yet). One host's opening (connection, greeting, EHLO, TLS) is given the
+timeout in all, not each read: a server trickling its greeting a byte at a time is cut off
+(:class:`Opening`), and so is each reply after it, AUTH's, MAIL's, RCPT's, DATA's and BDAT's
+(:class:`_Timed`): one cut off ends as one that timed out. A failure names every host tried,
+each with its reason, in one line. An OAuth login on a host whose EHLO names no XOAUTH2 is
+passed over too; none left, or a 504 to ``AUTH XOAUTH2``, is a :class:`ConfigError` (exit 78):
+logging in again would not change it.
+
+:class:`Connection` is what :class:`warmup.smtp.Session` sends on; :class:`Target` says where
+and as whom. ``warmup.smtp`` gives every public name.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import smtplib
+import socket
+import ssl
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from warmup import credentials
+from warmup.errors import ConfigError, TempFail, Unavailable
+from warmup.neterr import Opening, TimedReader
+from warmup.smtpreplies import AuthDeferred, AuthFailed, failure_text, reply_text, smtp_auth_off
+from warmup.words import scrubbed
+
+if TYPE_CHECKING:
+    from warmup.oauth import Bearer
+
+DEFAULT_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class Target:
+    hosts: tuple[str, ...]
+    port: int
+    security: str  # ssl | starttls | none
+    username: str
+    password: str | Bearer = field(repr=False)  # a Bearer: AUTH XOAUTH2 with its token
+    timeout: float = DEFAULT_TIMEOUT
+    # What to check when the server wants a login it did not get (530): None, the mailbox's
+    # (a pool's overflow channel says its own: its login is no mailbox's)
+    login_fix: str | None = None
+
+
+NO_OAUTH = "offers no OAuth login"
+
+
+class _NoOAuth(smtplib.SMTPNotSupportedError):
+    """A host whose EHLO names no XOAUTH2 among its AUTH mechanisms, for an OAuth login."""
+
+
+def _no_oauth_login(tried: str, user: str) -> ConfigError:
+    """No host offered XOAUTH2 to an OAuth login: the configuration's problem (exit 78), which
+    logging in again would not fix (IMAP says the same: :func:`warmup.bounces.imapconn.connect`)."""
+    return ConfigError(
+        f"the SMTP server offers no OAuth login ({tried}); check the mailbox's SMTP host, "
+        f"or log in with a password instead ('warmup mailbox login {shlex.quote(user)}')"
+    )
+
+
+def _context() -> ssl.SSLContext:
+    return ssl.create_default_context()
+
+
+def logged_in(answer: tuple[int, bytes]) -> None:
+    """Raise :class:`smtplib.SMTPAuthenticationError` unless ``answer`` (of ``login`` or
+    ``auth``) is 235. smtplib also returns a 503 ('already authenticated', it assumes), which
+    on a connection that has not logged in is a refusal ('503 5.5.1 authentication not
+    enabled'): taken for a login, the send went on unauthenticated, and the server's '530
+    Authentication required' to each RCPT was recorded as the recipients' block bounces."""
+    code, reply = answer
+    if code != 235:
+        raise smtplib.SMTPAuthenticationError(code, reply)
+
+
+# Said of a host that took the connection but never greeted, with STARTTLS or no TLS: the
+# commonest cause is a port of implicit TLS (465), whose server waits for the client's TLS
+# handshake as the client waits for its greeting, until the timeout.
+_SILENT = (
+    ": connected, but the server never greeted; a port of implicit TLS (465) waits for "
+    "the client's TLS first: if so, the mailbox's security is ssl ('warmup doctor' checks)"
+)
+
+
+def _trust_fix(address: str) -> str:
+    """What to do about a server certificate that does not verify (never: skip verifying).
+    ``SSL_CERT_FILE`` naming no file is the likeliest cause when it is set: OpenSSL skips it
+    without a word, and the CA it was to add is not trusted."""
+    named = os.environ.get("SSL_CERT_FILE")
+    if named and not os.path.isfile(named):
+        return (
+            f"SSL_CERT_FILE names {named!r}, which is no file: point it at the CA certificates "
+            f"(PEM) or unset it"
+        )
+    return (
+        f"check the host is the provider's own (a proxy or antivirus that inspects TLS shows "
+        f"its own certificate); for a server with a private CA, point SSL_CERT_FILE at the CA's "
+        f"certificate (PEM); 'warmup doctor {shlex.quote(address)}' checks each host"
+    )
+
+
+class Connection:
+    """An authenticated SMTP connection to the first host of ``target`` that works."""
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        self.failed: list[tuple[str, str]] = []
+        self.greeted: list[int] = []  # the codes of greetings that turned this client away
+        self._silent = False  # the last host tried took the connection and never greeted
+        untrusted = False  # a host's certificate did not verify
+        self.host: str | None = None
+        self.smtp: smtplib.SMTP | None = None
+        if isinstance(target.password, str) and target.username:
+            credentials.sendable(target.password, f"the password for {target.username}")
+        for host in target.hosts:
+            opening = Opening(target.timeout)
+            try:
+                smtp = self._open(host, opening)
+                if opening.end():  # cut just as it ended: the connection is shut down
+                    quietly_close(smtp)
+                    raise TimeoutError
+                self.smtp, self.host = smtp, host
+                break
+            except (OSError, smtplib.SMTPException) as exc:
+                why = failure_text(exc)
+                if isinstance(exc, smtplib.SMTPConnectError):  # greeted, with no 220
+                    self.greeted.append(exc.smtp_code)
+                untrusted = untrusted or isinstance(exc, ssl.SSLCertVerificationError)
+                cut = opening.end()
+                if cut:  # cut off: each read came in time, the whole did not
+                    why = f"timed out (no complete answer within {target.timeout:g} s)"
+                waited = cut or isinstance(exc, TimeoutError) or "timed out" in str(exc)
+                if self._silent and waited:
+                    why += _SILENT
+                self.failed.append((host, why))
+            finally:
+                opening.end()
+        if self.smtp is None:
+            if any(why.startswith(NO_OAUTH) for _, why in self.failed):
+                raise _no_oauth_login(self._tried(), target.username)
+            self._turned_away()
+            if untrusted:  # reached: "check the network" sent the user after the wrong fault
+                raise Unavailable(
+                    f"the SMTP server's TLS certificate does not verify ({self._tried()}); "
+                    f"warmup never sends without verifying it: {_trust_fix(target.username)}"
+                )
+            raise Unavailable(
+                f"cannot reach the SMTP server ({self._tried()}); check the network and "
+                f"'warmup mailbox show {shlex.quote(target.username)}'"
+            )
+        if self._login_needed():
+            # Not failed over past here: the server has been asked about the account.
+            passed = f" (passed over: {self._tried()})" if self.failed else ""
+            try:
+                self._login()
+            except smtplib.SMTPAuthenticationError as exc:
+                self.close()
+                reply = f"{exc.smtp_code} {reply_text(exc.smtp_error)}"
+                # a server quoting the password or token back: never in a message
+                reply = scrubbed(reply, target.password)
+                if not isinstance(target.password, str) and exc.smtp_code == 504:
+                    # "Unrecognized authentication type": XOAUTH2 offered in EHLO, refused as
+                    # a mechanism (not the token): a new login would not change it.
+                    self.failed.append((self.host or "", f"{NO_OAUTH} (AUTH XOAUTH2: {reply})"))
+                    raise _no_oauth_login(self._tried(), target.username) from None
+                if exc.smtp_code == 535 and smtp_auth_off(reply):
+                    # Exchange Online's 5.7.139, to a password as to a token: no new login or
+                    # password changes it, an admin must.
+                    raise ConfigError(
+                        f"{self.host} does not take authenticated SMTP for "
+                        f"{target.username} ({reply}){passed}; an administrator must turn "
+                        f"it on for the mailbox (Exchange Online: 'Set-CASMailbox "
+                        f"{shlex.quote(target.username)} -SmtpClientAuthenticationDisabled "
+                        f"$false', and for the tenant)"
+                    ) from None
+                if not isinstance(target.password, str) and exc.smtp_code == 535:
+                    from warmup.oauth import LoginExpired
+
+                    raise LoginExpired(
+                        target.username, f"was refused by {self.host} ({reply}){passed}"
+                    ) from None
+                # 454 and other 4xx: the server cannot check now; 432 asks for a new password.
+                if 400 <= exc.smtp_code < 500 and exc.smtp_code != 432:
+                    raise AuthDeferred(
+                        f"{self.host} could not log {target.username} in just "
+                        f"now ({reply}){passed}; try again later"
+                    ) from None
+                raise AuthFailed(
+                    f"{self.host} refused the login for {target.username}: {reply}{passed}"
+                ) from None
+            except (OSError, smtplib.SMTPException) as exc:
+                self.close()
+                why = scrubbed(failure_text(exc), target.password)
+                self.failed.append((self.host or "", f"login failed: {why}"))
+                raise Unavailable(
+                    f"cannot use the SMTP server ({self._tried()}); check the network and "
+                    f"'warmup mailbox show {shlex.quote(target.username)}'"
+                ) from None
+
+    def _turned_away(self) -> None:
+        """Raise for a server that was reached and answered the connection with a refusal
+        ("554 no service for you", "421 too busy") instead of its 220 greeting: it was reached,
+        so "check the network" sent the user after the wrong fault. Every host greeting 4xx:
+        :class:`TempFail` (75, try later); any 5xx: :class:`Unavailable` (69), in its words.
+        Otherwise nothing: the caller says the server could not be reached."""
+        every = bool(self.greeted) and len(self.greeted) == len(self.failed)
+        if every and all(400 <= c < 500 for c in self.greeted):
+            raise TempFail(
+                f"the SMTP server turned the connection away for now ({self._tried()}); "
+                f"try again later"
+            )
+        if not any(500 <= c < 600 for c in self.greeted):
+            return
+        show = f"'warmup mailbox show {shlex.quote(self.target.username)}'"
+        raise Unavailable(
+            f"the SMTP server refused the connection ({self._tried()}): it turns this client "
+            f"away (its address, or the service off); ask the server's administrator, or "
+            f"check the host in {show}"
+        )
+
+    def _tried(self) -> str:
+        """Every host tried and why it was not used, for a one-line message."""
+        return "; ".join(f"{h}:{self.target.port}: {w}" for h, w in self.failed)
+
+    def _login(self) -> None:
+        assert self.smtp is not None
+        secret = self.target.password
+        if isinstance(secret, str):
+            logged_in(self.smtp.login(self.target.username, secret))
+            return
+        try:
+            logged_in(self.smtp.auth("XOAUTH2", secret.smtp_response(), initial_response_ok=True))
+        except smtplib.SMTPAuthenticationError as exc:
+            if exc.smtp_code != 535 or not secret.refused():
+                raise
+            # A cached token the server ended early: once more with a fresh one.
+            logged_in(self.smtp.auth("XOAUTH2", secret.smtp_response(), initial_response_ok=True))
+
+    def _open(self, host: str, opening: Opening) -> smtplib.SMTP:
+        t = self.target
+        smtp: smtplib.SMTP
+        if t.security == "ssl":  # connected and greeted (smtplib: not 220 is SMTPConnectError)
+            smtp = _WatchedSSL(opening, host, t.port, timeout=t.timeout, context=_context())
+        else:
+            self._silent = False
+            try:
+                smtp = _Watched(opening, host, t.port, timeout=t.timeout)
+            except (OSError, smtplib.SMTPServerDisconnected):
+                self._silent = opening.watched  # connected, and never greeted
+                raise
+        try:
+            hello = _hello(smtp)
+            if t.security == "starttls":
+                if not smtp.has_extn("starttls"):
+                    raise smtplib.SMTPNotSupportedError(f"server does not offer STARTTLS{hello}")
+                smtp.starttls(context=_context())
+                hello = _hello(smtp)
+            if self._login_needed(smtp) and not smtp.has_extn("auth"):
+                raise smtplib.SMTPNotSupportedError(f"server offers no login (AUTH){hello}")
+            if self._login_needed(smtp) and not isinstance(t.password, str):
+                offered = (smtp.esmtp_features.get("auth") or "").upper().split()
+                if "XOAUTH2" not in offered:  # nothing asked of the account: not a login fault
+                    raise _NoOAuth(
+                        f"{NO_OAUTH} (XOAUTH2 is not among its AUTH mechanisms: "
+                        f"{' '.join(offered) or 'none named'})"
+                    )
+        except BaseException:
+            quietly_close(smtp)
+            raise
+        return smtp
+
+    def _login_needed(self, smtp: smtplib.SMTP | None = None) -> bool:
+        smtp = smtp or self.smtp
+        assert smtp is not None
+        if not self.target.username:  # a relay that takes mail without a login (by address)
+            return False
+        return self.target.security != "none" or smtp.has_extn("auth")
+
+    def close(self) -> None:
+        if self.smtp is not None:
+            try:
+                self.smtp.quit()
+            except (OSError, smtplib.SMTPException):
+                quietly_close(self.smtp)
+            self.smtp = None
+
+
+def _hello(smtp: smtplib.SMTP) -> str:
+    """EHLO, or HELO when the server refuses it (RFC 5321 3.2: an old or stripped-down server
+    answers EHLO 500/502 and takes HELO; without either, MAIL FROM gets 503). Returns what to
+    add to a refusal of the host's missing extensions: ``" (EHLO refused: ...)"`` after a HELO,
+    else ``""``; raises :class:`smtplib.SMTPHeloError` when HELO is refused too."""
+    code, reply = smtp.ehlo()
+    if code == 250:
+        return ""
+    refused = f"EHLO refused: {code} {reply_text(reply)}"
+    code, reply = smtp.helo()
+    if code != 250:
+        raise smtplib.SMTPHeloError(code, f"{refused}; HELO refused: {code} {reply_text(reply)}")
+    return f" ({refused})"
+
+
+class _Timed(TimedReader, smtplib.SMTP):
+    """smtplib's SMTP whose every reply is given its timeout in all, not each read
+    (:class:`~warmup.neterr.TimedReader`): the AUTH reply, MAIL's, RCPT's, DATA's and BDAT's,
+    the reader armed around :meth:`getreply`."""
+
+    def reply_seconds(self) -> float:
+        return self.timeout
+
+    def getreply(self) -> tuple[int, bytes]:
+        if self.file is None:
+            assert self.sock is not None
+            self.file = self.sock.makefile("rb")
+        replies = self._replies
+        assert replies is not None
+        replies.arm()
+        try:
+            return super().getreply()
+        finally:
+            replies.disarm()
+
+
+class _Watched(_Timed):
+    """smtplib's SMTP whose connection :class:`Opening` watches from the moment it exists
+    (``_get_socket`` is smtplib's own, the connection watched before the greeting is read)."""
+
+    def __init__(self, opening: Opening, host: str, port: int, **kwargs: Any) -> None:
+        self._opening = opening
+        super().__init__(host, port, **kwargs)
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        sock = socket.create_connection((host, port), timeout, self.source_address)
+        self._opening.watch(sock)
+        return sock
+
+
+class _WatchedSSL(_Timed, smtplib.SMTP_SSL):
+    """:class:`_Watched` for implicit TLS: watched before the handshake, which a server may
+    drag out as well."""
+
+    def __init__(self, opening: Opening, host: str, port: int, **kwargs: Any) -> None:
+        self._opening = opening
+        self._server = host
+        super().__init__(host, port, **kwargs)
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        sock = socket.create_connection((host, port), timeout, self.source_address)
+        self._opening.watch(sock)
+        return self.context.wrap_socket(sock, server_hostname=self._server)
+
+
+def quietly_close(smtp: smtplib.SMTP) -> None:
+    """Close ``smtp``'s socket without a word to the server (no QUIT: see its callers)."""
+    try:
+        smtp.close()
+    except OSError:
+        pass
