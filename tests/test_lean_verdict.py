@@ -1,8 +1,9 @@
 """The gate's lean decision (a reservation on the rows its last one left answered from today's
-counts, no History built: :meth:`Morning.allows_today`, :meth:`Gate._lean_decide`) gives the
-full path's verdict: on generated histories for the engine alone, and reservation by
-reservation on a real gate, over time zones (some turning their clocks at midnight), paused and
-resumed mailboxes, a domain cap, bounces today and the morning's sending window."""
+counts, no History built: :meth:`Morning.allows_today`,
+:meth:`warmup.gateverdict.Verdicts.lean_decide`) gives the full path's verdict: on generated
+histories for the engine alone, and reservation by reservation on a real gate, over time zones
+(some turning their clocks at midnight), paused and resumed mailboxes, a domain cap, bounces
+today and the morning's sending window."""
 
 from __future__ import annotations
 
@@ -143,15 +144,16 @@ def _checked_reserve(gate, rcpts: list[str], mid: str, now: dt.datetime, seen: C
 
     def decide(hist, bad, at, rev):
         seen["full read"] += 1
-        return gate._decide(rcpts, hist, bad, at, rev)
+        return gate._verdicts.decide(rcpts, hist, bad, at, rev)
 
     def lean(kept, bad, at, rev):
-        known = gate._lean is not None and gate._lean[0] is kept
-        got = gate._lean_decide(rcpts, kept, bad, at, rev)
+        known = gate._verdicts.lean is not None and gate._verdicts.lean[0] is kept
+        got = gate._verdicts.lean_decide(rcpts, kept, bad, at, rev)
         hist = kept.history()
-        want = gate._decide(rcpts, hist, bad, at, rev)
+        want = gate._verdicts.decide(rcpts, hist, bad, at, rev)
         assert _verdict(got) == _verdict(want)
-        if rev == gate._rev and not bad:  # and a yes is evaluate's (its own reads, no morning)
+        # and a yes is evaluate's (its own reads, no morning)
+        if rev == gate._verdicts.rev and not bad:
             a = evaluate(gate.spec, hist, at)
             yes = a.can_send and a.remaining >= len(rcpts)
             assert (got.refusal is None) == (
@@ -159,19 +161,19 @@ def _checked_reserve(gate, rcpts: list[str], mid: str, now: dt.datetime, seen: C
             ), a
         if known:
             # answered without the History: the morning it used holds for it
-            assert gate._morning.holds(gate.spec, hist, at)
+            assert gate._verdicts.morning.holds(gate.spec, hist, at)
             seen["lean yes" if got.refusal is None else "lean no"] += 1
         return got
 
     from warmup.errors import WarmupError
-    from warmup.gate import _Changed
+    from warmup.gateverdict import Changed
 
     for _ in range(2):
         try:
             gate._db.reserve(rcpts, mid, decide, lambda: now, lean=lean)
-        except _Changed as changed:  # as Gate.reserve: the rev as read, and once more
+        except Changed as changed:  # as Gate.reserve: the rev as read, and once more
             assert not gate.stale()
-            gate._rev = changed.rev
+            gate._verdicts.rev = changed.rev
             seen["rev"] += 1
             continue
         except WarmupError as exc:  # a refusal, raised once committed

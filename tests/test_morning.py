@@ -156,7 +156,8 @@ def test_every_reservation_answers_as_a_fresh_evaluate(shared, tz, start, ops):
                     ],
                 )
             elif what == "day":
-                local = now.astimezone(gate._morning.zone if gate._morning else dt.UTC)
+                held = gate._verdicts.morning
+                local = now.astimezone(held.zone if held else dt.UTC)
                 midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
                 now = (midnight + dt.timedelta(days=step[1], seconds=step[2])).astimezone(dt.UTC)
             # after each step, the gate's answer for one recipient at this instant

@@ -13,8 +13,7 @@ import sqlalchemy as sa
 from tests.conftest import policy_changes_at
 from tests.gatekit import policy_file
 from tests.pgkit import pg_url  # noqa: F401  (the fixture)
-from warmup import Gate, NotAllowed, api, open_ledger
-from warmup import gate as gate_module
+from warmup import Gate, NotAllowed, api, gateverdict, open_ledger
 from warmup.errors import DataError, TempFail, WarmupError
 from warmup.ledger import DuplicateSend, SendIn
 from warmup.ledger.schema import SEND
@@ -67,8 +66,8 @@ def test_a_failure_inside_the_transaction_releases_the_lock(pg_url, tmp_path, mo
             raise RuntimeError("policy failed")
 
         with monkeypatch.context() as m:
-            m.setattr(gate_module, "evaluate", boom)
-            m.setattr(gate_module.Morning, "allows", boom)  # the decision's quick path too
+            m.setattr(gateverdict, "evaluate", boom)
+            m.setattr(gateverdict.Morning, "allows", boom)  # the decision's quick path too
             with pytest.raises(RuntimeError):
                 gate.reserve(["b@example.com"], "<b@x>", now=NOW)
         assert len(gate._db._deferred) == 1  # rolled back: still to be written
@@ -198,8 +197,8 @@ def test_the_gate_statements_survive_psycopgs_deallocate_all(pg_url, tmp_path, m
             raise RuntimeError("policy failed")
 
         with monkeypatch.context() as m:
-            m.setattr(gate_module, "evaluate", boom)
-            m.setattr(gate_module.Morning, "allows", boom)
+            m.setattr(gateverdict, "evaluate", boom)
+            m.setattr(gateverdict.Morning, "allows", boom)
             with pytest.raises(RuntimeError):
                 gate.reserve(["b@example.com"], "<b@x>", now=NOW)
         assert gate._db._pg is pg  # rolled back, the connection kept

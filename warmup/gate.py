@@ -20,7 +20,6 @@ message may have left.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import math
 import os
@@ -28,7 +27,7 @@ import threading
 import time
 import warnings
 import weakref
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from types import TracebackType
@@ -45,6 +44,7 @@ from warmup.errors import (
     WrongType,
     expect,
 )
+from warmup.gateverdict import Changed, Verdicts
 from warmup.instants import aware
 from warmup.ledger import (
     Claim,
@@ -70,10 +70,8 @@ from warmup.outgoing import (
     prepare,
     recipients_of,
 )
-from warmup.policy import Allowance, History, evaluate
-from warmup.policy.engine import recipient_domain_excess, recipient_domain_refusal
-from warmup.policy.morning import Morning, morning
-from warmup.policy.walk import MailboxEvent, inputs_digest, lookback
+from warmup.policy import Allowance, History
+from warmup.policy.walk import inputs_digest, lookback
 from warmup.providers import checklist_text, get_provider
 from warmup.refusals import (
     NotAllowed,
@@ -107,15 +105,6 @@ _DAILY_WORDS = (
 __all__ = ["DuplicateSend", "Gate", "NotAllowed", "Reservation", "SendReport", "Suppressed"]
 
 
-class _Changed(Exception):
-    """A reservation found the mailbox's rev moved since the gate read it (nothing reserved)."""
-
-    def __init__(self, rev: int) -> None:
-        super().__init__(f"mailbox rev {rev}")
-        self.rev = rev
-
-
-# Reservations tried in a row while the mailbox keeps changing under them.
 _REOPENS = 4
 
 
@@ -343,8 +332,8 @@ class Gate:
     def _open(self, address: str) -> None:
         """Read the mailbox, its policy and provider, and open the reservation path on them.
         Held until they change: see :meth:`stale`."""
-        # rev with the row, before the policy: a change after this read bumps it past _rev
-        self.box, self._rev = self.ledger.mailbox_rev(address)
+        # rev with the row, before the policy: a change after this read bumps it past the rev
+        self.box, rev = self.ledger.mailbox_rev(address)
         self.spec = policies.policy_for(self.ledger, self.box)
         self.provider = get_provider(self.box.provider, of=self.box.address)
         base = History(
@@ -370,15 +359,7 @@ class Gate:
         self._left.db, self._left.address = self._db, self.box.address
         if self._aside is not None:
             self._db.checkpoint_aside(self._aside)
-        # Today's verdict from the days before today, kept while its inputs hold: a reservation
-        # is answered from it and today's counters (warmup.policy.morning).
-        self._morning: Morning | None = None
-        # The kept rows (the ledger's Kept) the morning was found to hold for, the morning and
-        # its yes: a reservation on the same rows is answered from today's counts alone.
-        self._lean: tuple[Kept, Morning, Decision] | None = None
-        self._recipient_caps = bool(self.spec.recipient_domains)
-        # The events a history held and the policy texts they name (_eras)
-        self._texts: tuple[tuple[MailboxEvent, ...], Mapping[str, str]] | None = None
+        self._verdicts = Verdicts(self.ledger, self.box, self.spec, rev)
 
     def stale(self) -> bool:
         """Whether the mailbox as the ledger has it now, or the policy it names, differ from what
@@ -551,24 +532,25 @@ class Gate:
         if self._held:
             self._write_held()
 
+        # self._verdicts read at each call: a reopen (below) puts new ones in place
         def decide(hist: History, bad: dict[str, str], at: dt.datetime, rev: int) -> Decision:
-            return self._decide(rcpts, hist, bad, at, rev)
+            return self._verdicts.decide(rcpts, hist, bad, at, rev)
 
         def lean(kept: Kept, bad: dict[str, str], at: dt.datetime, rev: int) -> Decision:
-            return self._lean_decide(rcpts, kept, bad, at, rev)
+            return self._verdicts.lean_decide(rcpts, kept, bad, at, rev)
 
         clock = (lambda: now) if now is not None else self.clock
         for _ in range(_REOPENS):
             try:
                 ids, at = self._db.reserve(rcpts, message_id, decide, clock, claim=claim, lean=lean)
-            except _Changed as changed:
+            except Changed as changed:
                 # The reservation read another rev under its lock than this gate opened at
                 # (nothing was reserved): open again if the mailbox or its policy changed, else
                 # (a write that only bumps the rev) take the rev as it was read, and once more.
                 if self.stale():
                     self._reopen()
                 else:
-                    self._rev = changed.rev
+                    self._verdicts.rev = changed.rev
                 continue
             except MailboxNotFound:
                 # Removed since this gate opened. Added again (a new id: to change its
@@ -582,72 +564,6 @@ class Gate:
             f"{self.box.address}: its settings or policy kept changing while a message "
             f"was being reserved; try again"
         )
-
-    def _decide(
-        self, rcpts: list[str], hist: History, bad: dict[str, str], at: dt.datetime, rev: int
-    ) -> Decision:
-        """The reservation's verdict on ``hist``: the morning's quick yes, else evaluate's."""
-        if rev != self._rev:  # the mailbox or its policy may have changed: look first
-            return Decision(_Changed(rev))
-        if bad:
-            return Decision(suppressed_refusal(bad))
-        hist = self._eras(hist)
-        m = self._morning
-        if m is None or not m.holds(self.spec, hist, at):
-            m = self._morning = morning(self.spec, hist, at)
-        # A yes here is evaluate's yes; only a recipient-domain cap may still refuse.
-        if m.allows(hist, at, len(rcpts)) and not recipient_domain_refusal(self.spec, hist, rcpts):
-            return Decision(None, m.memo)
-        a = evaluate(self.spec, hist, at)
-        if not a.can_send or a.remaining < len(rcpts):
-            return Decision(NotAllowed(refusal(a, len(rcpts), self.box.timezone), a), a.memo)
-        capped = recipient_domain_refusal(self.spec, hist, rcpts)
-        if capped is not None:
-            return Decision(NotAllowed(capped, a), a.memo)
-        return Decision(None, a.memo)
-
-    def _eras(self, hist: History) -> History:
-        """``hist`` with the texts of the policy versions its events name
-        (:func:`warmup.policies.with_eras`), read once for as long as the events are the same
-        object (the ledger keeps them from one reservation to the next)."""
-        if not any(e.kind == "policy" for e in hist.events):
-            return hist
-        held = self._texts
-        if held is None or held[0] is not hist.events:
-            held = self._texts = (hist.events, policies.with_eras(self.ledger, hist).policy_texts)
-        return dataclasses.replace(hist, policy_texts=held[1])
-
-    def _lean_decide(
-        self, rcpts: list[str], kept: Kept, bad: dict[str, str], at: dt.datetime, rev: int
-    ) -> Decision:
-        """:meth:`_decide` on rows the ledger kept from this gate's last reservation, without
-        building their History where it can: once the morning held for the kept rows (checked
-        on their History the first time), it holds for as long as the ledger gives the same
-        ``kept`` (:class:`~warmup.ledger.gatepath.Kept`), and :meth:`Morning.allows_today`
-        answers from today's counts. Any other answer is :meth:`_decide`'s on the History."""
-        known, m = self._lean, self._morning
-        if (
-            known is not None
-            and known[0] is kept
-            and known[1] is m
-            and rev == self._rev
-            and not bad
-        ):
-            assert m is not None
-            if m.allows_today(kept.counts, kept.last, kept.domain_sent, at, len(rcpts)) and not (
-                self._recipient_caps
-                and recipient_domain_excess(
-                    self.spec, self.box.address, kept.recipient_domains or {}, rcpts
-                )
-            ):
-                return known[2]
-            return self._decide(rcpts, kept.history(), bad, at, rev)
-        hist = kept.history()
-        decision = self._decide(rcpts, hist, bad, at, rev)
-        m = self._morning
-        if rev == self._rev and m is not None and m.holds(self.spec, hist, at):
-            self._lean = (kept, m, Decision(None, m.memo))
-        return decision
 
     def _settle(
         self,
