@@ -20,8 +20,7 @@ import pytest
 from tests.gatekit import PASSWORD_ENV, add_box, policy_file, removed_while_paced, within
 from tests.peers.fixtures import SMTP_USER
 from tests.pgkit import PgProxy, ledger_url, pg_url  # noqa: F401  (the fixtures)
-from warmup import Gate, open_ledger
-from warmup import gate as gate_module
+from warmup import Gate, gateprocess, open_ledger
 from warmup.errors import InvalidFieldData, UsageError
 
 BOX = SMTP_USER
@@ -284,7 +283,7 @@ def test_a_fork_waits_for_the_settler_to_finish_its_write(ledger_path, tmp_path)
         slot.settle("sent")
 
         def writing() -> bool:  # the thread has begun its write (not merely holds the lock
-            return bool(gate_module._WRITES._writers)  # it keeps while it looks, before it)
+            return bool(gateprocess.writes()._writers)  # it keeps while it looks, before it)
 
         assert within(10, writing)
         releaser = threading.Thread(target=lambda: forking.wait(30) and other.execute("COMMIT"))

@@ -25,7 +25,6 @@ import math
 import os
 import threading
 import time
-import warnings
 import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -33,7 +32,7 @@ from email.message import EmailMessage
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from warmup import addresses, headers, policies
+from warmup import addresses, gateprocess, headers, policies
 from warmup.errors import (
     DataError,
     InvalidFieldData,
@@ -322,12 +321,12 @@ class Gate:
         self._sending = threading.RLock()
         self._touched = 0.0  # time.monotonic() of the last settlement deferred
         self._settler: threading.Thread | None = None
-        _GATES.add(self)
-        self._left = _Left(self._lock)
+        gateprocess.renew_after_fork(self, Gate._fresh_lock)
+        self._left = gateprocess.Left(self._lock)
         self._open(address)
         # A gate never closed (dropped, or open at the interpreter's exit, where the settler, a
         # daemon thread, dies): its deferred "sent" written anyway, not left to turn "unknown".
-        self._finalizer = weakref.finalize(self, _write_left, self._left)
+        self._finalizer = weakref.finalize(self, gateprocess.write_left, self._left)
 
     def _open(self, address: str) -> None:
         """Read the mailbox, its policy and provider, and open the reservation path on them.
@@ -927,65 +926,6 @@ class Gate:
         self.close()
 
 
-# Every open gate of the process: a forked child gives each a lock of its own (_fresh_lock).
-_GATES: weakref.WeakSet[Gate] = weakref.WeakSet()
-
-
-# The longest a fork waits for a settler thread's write (:class:`_Writes`): longer than a busy
-# SQLite ledger's or a PostgreSQL lock's timeout (30 s), which end a write that waits in vain.
-_FORK_WAIT = 60.0
-
-
-class _Writes:
-    """The settler threads' writes under way, which a fork waits for (and no write begins
-    until it is over): a write runs in the driver's own code (SQLite's, libpq's), whose locks
-    a fork copies held by a thread the child does not have; a child forked meanwhile (by
-    multiprocessing, or :mod:`warmup.shards`-like code of the script's) could hang at its first
-    open of a ledger. A fork from a thread that is itself writing does not wait for itself."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
-        self._writers: list[int] = []  # thread idents, one entry per write under way
-
-    def __enter__(self) -> None:
-        with self._cond:
-            self._writers.append(threading.get_ident())
-
-    def __exit__(self, *exc: object) -> None:
-        with self._cond:
-            self._writers.remove(threading.get_ident())
-            self._cond.notify_all()
-
-    def before_fork(self) -> None:
-        """Wait for the writes under way, and hold off new ones (until :meth:`after_fork`).
-        Not for ever: a write stuck on a server that vanished (no answer, no reset) would hang
-        the fork, and such a write waits on the network, not in the driver's locks."""
-        me = threading.get_ident()
-        self._cond.acquire()
-        self._cond.wait_for(lambda: all(w == me for w in self._writers), _FORK_WAIT)
-
-    def after_fork(self) -> None:
-        self._cond.release()
-
-
-_WRITES = _Writes()
-
-
-def _after_fork() -> None:
-    global _WRITES
-    _WRITES = _Writes()  # the parent's is held by the thread that forked, and the writers gone
-    for gate in list(_GATES):
-        gate._fresh_lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(
-        before=lambda: _WRITES.before_fork(),
-        after_in_parent=lambda: _WRITES.after_fork(),
-        after_in_child=_after_fork,
-    )
-
-
 def _settle_idle(ref: weakref.ref[Gate], idle: threading.Condition) -> None:
     """A gate's settler thread (:meth:`Gate._settle_soon`): once the gate has been idle its
     ``settle_after`` seconds, :meth:`Gate.flush` on it, under its lock, unless a reservation
@@ -1017,7 +957,7 @@ def _settle_idle(ref: weakref.ref[Gate], idle: threading.Condition) -> None:
                 gate._settler = None
                 return
             try:
-                with _WRITES:
+                with gateprocess.writes():
                     gate.flush()
                 backoff = 0.0
             except UsageError:  # closed meanwhile: nothing to try again
@@ -1029,40 +969,6 @@ def _settle_idle(ref: weakref.ref[Gate], idle: threading.Condition) -> None:
             except Exception:
                 gate._settler = None
                 return
-
-
-@dataclass
-class _Left:
-    """What a gate left unclosed needs to write its deferred settlements (:func:`_write_left`),
-    without a reference to the gate: it must not keep the gate alive."""
-
-    lock: threading.RLock
-    db: Any = None
-    address: str = ""
-    session: Session | None = None  # the gate's SMTP session, said goodbye to (QUIT)
-    pid: int = field(default_factory=os.getpid)
-
-
-def _write_left(left: _Left) -> None:
-    """A gate collected, or open at the interpreter's exit, without close(): its deferred
-    "sent" settlements written, its ledger session let go and its SMTP session closed (QUIT),
-    as close() would (not in a forked child: the sessions are the parent's). The ledger away:
-    the slots stay counted (reserved, then unknown), as a crash leaves them."""
-    if left.pid != os.getpid() or left.db is None:
-        return
-    warnings.warn(
-        f"unclosed Gate of {left.address}: close it, or open it with 'with Gate(...)'",
-        ResourceWarning,
-        stacklevel=2,
-    )
-    try:
-        with left.lock, _WRITES:
-            left.db.close()
-    except (WarmupError, OSError):
-        pass
-    session, left.session = left.session, None
-    if session is not None:  # else its socket, collected, says "unclosed <ssl.SSLSocket>"
-        session.close()
 
 
 def _outcome(result: object) -> Outcome:
