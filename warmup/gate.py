@@ -26,11 +26,11 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from warmup import addresses, gateprocess, headers, policies
 from warmup.errors import (
@@ -59,7 +59,6 @@ from warmup.ledger.gatepath import (
     GateLedger,
     GatePolicy,
     Kept,
-    Outcome,
     check_resend,
 )
 from warmup.ledger.values import wall_clock
@@ -80,12 +79,20 @@ from warmup.refusals import (
     refusal,
     suppressed_refusal,
 )
+from warmup.settlement import (
+    SETTLE_OUTCOMES,
+    TOO_BIG,
+    SendReport,
+    ledger_outcome,
+    throttle_event,
+    unrecorded,
+)
 from warmup.words import plural
 
 if TYPE_CHECKING:
     from warmup.notify import Notifier
     from warmup.oauth import Bearer
-    from warmup.smtp import RcptResult, Session, Target
+    from warmup.smtp import Session, Target
 
 DEFAULT_EXPIRY = dt.timedelta(minutes=15)
 # Seconds a gate stays idle after a message went before it writes the message's deferred "sent"
@@ -93,56 +100,11 @@ DEFAULT_EXPIRY = dt.timedelta(minutes=15)
 SETTLE_AFTER = 0.5
 # The longest wait between two tries of that write while the ledger refuses it (unavailable).
 _SETTLE_BACKOFF = 30.0
-THROTTLE_BACKOFF = dt.timedelta(minutes=30)
-# A throttle that says it counts per day holds until the next local day. NetEase, Tencent and
-# Alibaba say it in Chinese: 当天 / 今日 / 每日 / 每天 (that day, today, daily), 24小时.
-_DAILY_WORDS = (
-    *("daily", "per day", "24 hour", "5.4.5", "quota exceeded", "sending limit"),
-    *("当天", "今日", "今天", "每日", "每天", "24小时"),
-)
 
 __all__ = ["DuplicateSend", "Gate", "NotAllowed", "Reservation", "SendReport", "Suppressed"]
 
 
 _REOPENS = 4
-
-
-def _unrecorded(
-    address: str, held: Sequence[tuple[Any, dict[str, object], Any, Any]], why: object
-) -> str:
-    """Why a gate closing could not write what the server answered (held while the ledger was
-    unavailable), naming the hard bounces a person must now suppress by hand."""
-    hard = [
-        r
-        for _, outcomes, _, _ in held
-        for r, o in outcomes.items()
-        if (o if isinstance(o, str) else getattr(o, "outcome", None)) == "hard"
-    ]
-    note = f"; suppress its hard bounces by hand: {', '.join(hard)}" if hard else ""
-    return (
-        f"{address}: the outcome of {plural(len(held), 'message')} the server answered was not "
-        f"recorded (counted as sent){note}: {why}"
-    )
-
-
-@dataclass
-class SendReport:
-    message_id: str
-    host: str | None
-    failed_hosts: list[tuple[str, str]]
-    results: dict[str, RcptResult]
-    throttle: tuple[int, str] | None = None
-    error: str | None = None
-
-    @property
-    def sent(self) -> list[str]:
-        return [r for r, v in self.results.items() if v.outcome == "sent"]
-
-
-# What a reservation may be settled with (:meth:`Reservation.settle`).
-SETTLE_OUTCOMES = ("sent", "hard", "soft", "block", "unknown", "released")
-# A slot given back because the server refuses the message's size (smtp.TooBig).
-TOO_BIG = Outcome("released", reason="size")
 
 
 def _listed(recipients: object) -> list[str]:
@@ -571,16 +533,8 @@ class Gate:
         throttle: tuple[int, str] | None,
         now: dt.datetime,
     ) -> None:
-        plain = {r: _outcome(outcomes.get(r, "unknown")) for r in res.ids}
-        event = None
-        if throttle is not None:
-            code, text = throttle
-            event = EventIn(
-                "throttle",
-                now,
-                f"provider throttled: {code} {text}"[:500],
-                until=self._backoff_until(text, now),
-            )
+        plain = {r: ledger_outcome(outcomes.get(r, "unknown")) for r in res.ids}
+        event = None if throttle is None else throttle_event(throttle, now, self.box.timezone)
         with self._lock:
             if event is None and all(o.outcome == "sent" for o in plain.values()):
                 # A reservation already counts as sent: writing "sent" can ride on the next
@@ -663,19 +617,6 @@ class Gate:
                 res, outcomes, throttle, at = self._held[0]
                 self._settle(res, outcomes, throttle, at)
                 del self._held[0]
-
-    def _backoff_until(self, text: str, now: dt.datetime) -> dt.datetime:
-        if any(w in text.lower() for w in _DAILY_WORDS):
-            import pendulum
-
-            return (
-                pendulum.instance(now)
-                .in_timezone(self.box.timezone)
-                .start_of("day")
-                .add(days=1)
-                .in_timezone("UTC")
-            )
-        return now + THROTTLE_BACKOFF
 
     # -- delivery -----------------------------------------------------------------------------
 
@@ -893,7 +834,7 @@ class Gate:
                 self._write_held()
             except (Unavailable, TempFail) as exc:
                 kind = Unavailable if isinstance(exc, Unavailable) else TempFail
-                raise kind(_unrecorded(self.box.address, self._held, exc)) from None
+                raise kind(unrecorded(self.box.address, self._held, exc)) from None
             self.checkpoint_inline()  # a relay stopped first has
             self._db.close()
         self.disconnect()
@@ -969,26 +910,6 @@ def _settle_idle(ref: weakref.ref[Gate], idle: threading.Condition) -> None:
             except Exception:
                 gate._settler = None
                 return
-
-
-def _outcome(result: object) -> Outcome:
-    """One recipient's settlement as the ledger writes it: a slot released by a reply refusing
-    the message's size says so (``size``), as the worker reads that reply (final: the same
-    message never reaches the recipient), so a worker's recovery reads it so from the slot. One
-    that went needs no status: no bounce classifier imported for it."""
-    if isinstance(result, str):
-        return Outcome(result)
-    if isinstance(result, Outcome):
-        return result
-    outcome = str(getattr(result, "outcome", "unknown"))
-    code = getattr(result, "code", None)
-    text = str(getattr(result, "text", "") or "")
-    if outcome == "sent":
-        return Outcome(outcome, code, text)
-    from warmup.bounces.classify import extract_status, refuses_size
-
-    size = outcome == "released" and isinstance(code, int) and refuses_size(code, text)
-    return Outcome(outcome, code, text, extract_status(text) or None, "size" if size else None)
 
 
 def _now(now: dt.datetime | None) -> dt.datetime | None:
