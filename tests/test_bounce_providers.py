@@ -215,6 +215,44 @@ def test_a_providers_code_decides(domain: str, reply: str, reason: str, provider
     assert (v.reason, v.rule) == (reason, f"provider.{provider}"), v.steps
 
 
+@pytest.mark.parametrize(
+    ("domain", "reply", "rule", "table"),
+    [
+        (
+            "orange.fr",
+            "550 mwinf5c04 ME Adresse IP source bloquee pour incident de spam. Client host "
+            "blocked for spamming issues. OFR006_102",
+            "words.client-blocked",
+            "Orange / La Poste's table: 102",
+        ),
+        (
+            "facebook.com",
+            "550 5.1.1 RCP-P2 http://postmaster.facebook.com/response_codes#rcp Refused due to "
+            "recipient preferences",
+            "words.content-filtered",
+            "Facebook's table: RCP-P2",
+        ),
+    ],
+    ids=["orange-client-blocked", "facebook-recipient-preferences"],
+)
+def test_general_evidence_that_agrees_with_a_table_is_the_rule(
+    domain: str, reply: str, rule: str, table: str
+) -> None:
+    """Where the words (or the status, the stage) reach the provider's verdict without its table,
+    they are the rule named, and the table is shown agreeing: the general evidence holds for
+    every provider, the table for one. Where they reach another, the table still decides."""
+    said = _said(f"mx.{domain}", reply)
+    v = decide("", "", said, "", f"{REPORTER} @{domain}")
+    assert v.rule == rule and v.kind == "block", v.steps
+    assert v.steps[-1].startswith(table) and v.steps[-1].endswith("which agrees"), v.steps
+    v = decide("", "", said, "", f"{REPORTER} @{domain}", tables=False)
+    assert v.rule == rule, v.steps
+    # the same code under words that say nothing specific: the table's own verdict
+    code = reply.split()[-1] if domain == "orange.fr" else "RCP-P2"
+    v = decide("", "", _said(f"mx.{domain}", f"550 5.7.1 Message refused {code}"), "", domain)
+    assert v.rule.startswith("provider."), v.steps
+
+
 def test_a_code_counts_only_from_its_provider() -> None:
     """Orange's and GoDaddy's numbers mean nothing from another host: "IB212" or "OFR_416" in a
     reply from elsewhere is read by its words."""

@@ -10,6 +10,7 @@ words decide whatever the status, the status decides where the words are generic
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from .providers import REMOTE_MARK, provider_reason
 from .reasons import REASON_KIND, Verdict, kind_of
@@ -22,7 +23,7 @@ from .vendors import (
     notice_verdict,
     posting_refused,
 )
-from .wording import agreeing, fold, read_words
+from .wording import WORD_RULES, agreeing, fold, read_words
 
 __all__ = [
     "REMOTE_MARK",
@@ -64,6 +65,9 @@ _REPLY_RE = re.compile(
     r"(?:^|said:|<<<|smtp;|\]:|\):|:|：)\s*([45]\d\d)(?=[\s-]|$)(?![\d.])", re.MULTILINE
 )
 
+
+# The rules of generic words: they name a reason only where nothing says more.
+_WEAK_RULES = frozenset(f"words.{rule.name}" for rule in WORD_RULES if not rule.strong)
 
 # Status codes that say nothing specific: the diagnostic text decides.
 _GENERIC_DETAIL = {(0, 0), (1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (7, 1)}
@@ -266,6 +270,7 @@ def decide(
     mta: str = "",
     *,
     delayed: bool = False,
+    tables: bool = True,
 ) -> Verdict:
     """Decide why one recipient failed: a :class:`~warmup.bounces.reasons.Verdict`.
 
@@ -279,7 +284,8 @@ def decide(
     report (``stage`` not None) a 4xx is the last reply before the server gave up, unless the
     report is a delay warning (``delayed``: the server still tries, a 4xx is never hard). The
     reason's kind comes from the one table,
-    :data:`~warmup.bounces.reasons.REASON_KIND`.
+    :data:`~warmup.bounces.reasons.REASON_KIND`. ``tables=False`` leaves the receiving
+    providers' code tables unread: the verdict of the general evidence alone.
     """
     text = fold(diagnostic or "")
     steps: list[str] = []
@@ -317,11 +323,22 @@ def decide(
     if code_class == "2":
         return verdict("delivered", "status.success", "a 2xx code: not a failure")
     # A receiving provider's own code or sentence says what its generic words do not
-    # (Orange's "OFR_416", GoDaddy's "IB212"): its published table decides.
-    known = provider_reason(mta, text, reply)
+    # (Orange's "OFR_416", GoDaddy's "IB212"): its published table decides. Where the general
+    # evidence (words, status, stage) reaches the same verdict without it ("Client host blocked
+    # for spamming issues. OFR006_102"), that evidence is the rule named: it holds for every
+    # provider, the table for one, and it is what an operator who disagrees should question.
+    # Not generic words ("Service refused"), which name a reason only by default.
+    known = provider_reason(mta, text, reply) if tables else None
     if known is not None:
         provider, code, reason = known
-        return verdict(reason, f"provider.{provider.name}", f"{provider.label}'s table: {code}")
+        table = f"{provider.label}'s table: {code}"
+        ruled = verdict(reason, f"provider.{provider.name}", table)
+        general = decide(status, reply, diagnostic, stage, mta, delayed=delayed, tables=False)
+        if (general.reason, general.kind) != (ruled.reason, ruled.kind) or (
+            general.rule in _WEAK_RULES
+        ):
+            return ruled
+        return replace(general, steps=(*general.steps, f"{table}, which agrees"))
     if _is_throttle(int(reply) if reply.isdigit() else 0, text, status):
         if _BLOCK_WORDS.search(text) and not _FREQUENT.search(text):
             return verdict("blocked", "throttle.blocked", "volume wording with a block")

@@ -16,7 +16,8 @@ the sending mailbox's own provider's outbound relay) or in the reply's text (the
 report says answered, "host smtp-in.orange.fr[...] said:", or the provider's own marks, its
 servers' banner or its link); a host merely named in the text is none. :func:`provider_reason`
 is consulted once, by :func:`warmup.bounces.classify.decide`, before the generic words; its
-rule is ``provider.<name>``.
+rule is ``provider.<name>``, unless the general evidence (specific words, the status, the stage)
+reaches the same verdict without it: that evidence is then the rule named.
 
 The code-to-reason tables follow what each provider publishes (named per provider below) as
 sisimai's ``lib/Sisimai/Rhost`` modules (BSD-2) read them, in sisimai's reason vocabulary; a code
