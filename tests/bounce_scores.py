@@ -18,6 +18,7 @@ from typing import ClassVar
 import pytest
 
 from warmup.bounces import Bounce, parse_bounces
+from warmup.bounces.classify import words_text
 from warmup.bounces.wording import WORD_RULES, fold
 
 CORPUS = Path(__file__).parent / "corpus" / "dsn"
@@ -341,7 +342,7 @@ def rule_line(bounce: Bounce) -> str:
     rule = _WORD_RULES.get(bounce.rule.removeprefix("words."))
     if rule is None or not rule.parts:
         return bounce.rule
-    text = fold(bounce.diagnostic)
+    text = words_text(fold(bounce.diagnostic))  # as the rules read it
     for i, (_, line) in enumerate(rule.parts):
         if line.search(text):
             return f"{bounce.rule}#{i}"

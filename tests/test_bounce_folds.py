@@ -28,8 +28,11 @@ from bounce_scores import (
     corpus_rows,
     family_of,
     fold_of,
+    rule_line,
     score_corpus,
 )
+
+from warmup.bounces import parse_bounces
 
 K = 5
 THRESHOLD = 0.95
@@ -89,6 +92,26 @@ def test_every_fold_agrees(folds: list[Summary], fold: int) -> None:
             f"fold {fold} {name}: {fig.ok}/{fig.total} = {fig.rate:.1%} < {THRESHOLD:.0%}; "
             f"misses: {fig.misses}"
         )
+
+
+def test_rule_line_is_the_line_the_rule_read() -> None:
+    """A multi-line reply folded into one keeps each continuation line's code ("550-5.7.1"),
+    which the rules read without: the line named is the one that matched that text, not none."""
+    said = (
+        "550-5.7.1 [192.0.2.1 13] Messages with multiple 550-5.7.1 addresses in From: header "
+        "are not accepted."
+    )
+    raw = (
+        "From: MAILER-DAEMON@mx.example.net\nTo: a@example.net\nSubject: Undelivered Mail\n"
+        "MIME-Version: 1.0\nContent-Type: multipart/report; report-type=delivery-status; "
+        'boundary="B"\n\n--B\nContent-Type: text/plain\n\nNot delivered.\n\n'
+        "--B\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.net\n\n"
+        "Final-Recipient: rfc822; kim@example.org\nAction: failed\nStatus: 5.7.1\n"
+        f"Diagnostic-Code: smtp; {said}\n\n--B--\n"
+    )
+    (bounce,) = parse_bounces(raw.encode())
+    assert bounce.rule == "words.not-rfc-compliant", bounce.steps
+    assert rule_line(bounce) == "words.not-rfc-compliant#0"
 
 
 # Rules that read a code by its standard's table (RFC 3463's status, RFC 5321's reply): written

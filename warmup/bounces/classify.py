@@ -36,6 +36,7 @@ __all__ = [
     "is_throttle",
     "reason_of",
     "smtp_stage",
+    "words_text",
 ]
 
 
@@ -196,6 +197,12 @@ _TOO_MANY = re.compile(r"frequen|too many (?:conn|mess|mail)|频率|频繁")
 _BLOCK_WORDS = re.compile(r"blocked|(?<!anti)spam|blacklist")
 
 
+def words_text(text: str) -> str:
+    """``text`` (folded) as the word rules read it: without the codes of the continuation lines
+    of a multi-line reply folded into one (:data:`_CONTINUATION`)."""
+    return _CONTINUATION.sub(" ", text)
+
+
 def _failing(pattern: re.Pattern[str], text: str, group: int) -> re.Match[str] | None:
     """The first match of ``pattern`` in ``text``; where it is a success (2xx, 2.X.X), the first
     failure after it if any. A session's transcript ("250 2.1.5 Ok ... 451 4.3.0 Error: queue
@@ -344,7 +351,7 @@ def decide(
             return verdict("blocked", "throttle.blocked", "volume wording with a block")
         return verdict("toomanyconn", "throttle", "wording or code about our sending volume")
     key = _code_key(status)
-    said = _CONTINUATION.sub(" ", text)
+    said = words_text(text)
     words = read_words(said)
     if words is None:
         steps.append("words: nothing known")
