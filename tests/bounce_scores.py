@@ -422,6 +422,34 @@ def score_corpus(rows: Iterable[tuple[str, list[dict]]] | None = None) -> list[E
     return entries
 
 
+CROSSED = Path(__file__).parent / "corpus" / "crossed"
+
+
+def crossed_rows() -> list[dict]:
+    """The lines of tests/corpus/crossed/expected.jsonl: one wording written in another MTA's
+    notice (its README), with the answer expected and the rule that should give it."""
+    return expected_rows(CROSSED)
+
+
+def crossed_family(name: str) -> str:
+    """The family a crossed fixture counts as: its notice's MTA ("exim-gmail-...eml" ->
+    "lhost-exim", as :func:`family_of` names the shared samples)."""
+    return "lhost-" + name.split("-", 1)[0]
+
+
+def crossed_confirmations() -> set[tuple[str, str]]:
+    """(rule line, family) of each crossed fixture parsed as expected: the rule that decided (to
+    the line, :func:`rule_line`) answers right in that MTA's family too."""
+    out = set()
+    for row in crossed_rows():
+        got = parse_bounces((CROSSED / row["file"]).read_bytes())
+        if [(b.recipient, b.kind, b.reason) for b in got] == [
+            (row["recipient"], row["kind"], row["reason"])
+        ]:
+            out.add((rule_line(got[0]), crossed_family(row["file"])))
+    return out
+
+
 def fold_of(name: str, k: int) -> int:
     """The cross-validation fold of a corpus file: a stable hash of its name, not its order."""
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "big") % k

@@ -33,6 +33,7 @@ CORPORA = (
     "bounceemail",
     "bounceparser",
     "crisp",
+    "crossed",
     "flufl",
     "published",
     "vendors",
