@@ -341,6 +341,46 @@ def test_qmail_text_bounce() -> None:
     )
 
 
+def _qmail_refused(reply: str) -> str:
+    """qmail-send's notice of a reply to RCPT TO (qmail-remote.c: "does not like recipient.")."""
+    return (
+        "From: MAILER-DAEMON@mx.corp.example\nTo: sales@corp.example\nSubject: failure notice\n\n"
+        "Hi. This is the qmail-send program at mx.corp.example.\n"
+        "I'm afraid I wasn't able to deliver your message to the following addresses.\n"
+        "This is a permanent error; I've given up. Sorry it didn't work out.\n\n"
+        f"<ola@client.example>:\n192.0.2.7 does not like recipient.\nRemote host said: {reply}\n"
+        "Giving up on 192.0.2.7.\n\n--- Below this line is a copy of the message.\n\n"
+        "From: sales@corp.example\nTo: ola@client.example\nMessage-ID: <q2@corp.example>\n\nhi\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("reply", "kind", "reason", "rule"),
+    [
+        # a Polish server's full mailbox: words no rule reads, a status that says it
+        (
+            "552 5.2.2 <ola@client.example>: Skrzynka odbiorcy jest pelna",
+            "soft",
+            "mailboxfull",
+            "status.2.2",
+        ),
+        ("550 5.2.1 <ola@client.example>: Konto zablokowane", "soft", "suspend", "status.2.1"),
+        ("554 5.3.4 Wiadomosc jest za duza", "soft", "mesgtoobig", "status.3.4"),
+        # nothing but qmail's own words: its refusal at RCPT is read as an unknown address
+        ("550 5.0.0 <ola@client.example>: Nieznany odbiorca", "hard", "userunknown", "mta.message"),
+        ("550 Nieznany odbiorca", "hard", "userunknown", "mta.message"),
+    ],
+)
+def test_qmails_refusal_at_rcpt_yields_to_a_status_that_says_why(
+    reply: str, kind: str, reason: str, rule: str
+) -> None:
+    """qmail's "does not like recipient" says only that RCPT was refused: its reading as an
+    unknown address is the fallback where nothing else speaks, and a status that names another
+    reason (RFC 3463: X.2.2 mailbox full) is something else speaking."""
+    [b] = parse_bounces(_qmail_refused(reply))
+    assert (b.kind, b.reason, b.rule) == (kind, reason, rule), b.steps
+
+
 def test_parse_report(tmp_path: Path) -> None:
     bounce = tmp_path / "b.eml"
     bounce.write_bytes(_dsn("failed", "5.2.2", "552 5.2.2 Mailbox full"))

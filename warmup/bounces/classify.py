@@ -363,8 +363,11 @@ def decide(
     # One message of the MTA's outweighs generic words or a status alone, not both saying the
     # same ("550 5.1.1 mailbox unavailable; local delivery failed": the status and the words
     # name the address, Exim's catch-all names nothing): there the status breaks the tie.
+    # A status that names a reason is something said, as generic words are: the MTA's fallback
+    # (qmail's "does not like recipient", any refusal at RCPT) yields to "552 5.2.2" too.
     confirmed = words is not None and (words.strong or words.reason == by_status)
-    own, by_own = mta_message(mta, text, 0 if words is None else 1 + confirmed)
+    said_by = 1 + confirmed if words is not None else int(by_status not in (None, "userunknown"))
+    own, by_own = mta_message(mta, text, said_by)
     if by_own:
         return verdict(by_own, "mta.message", f"{own}'s own message says so")
     notice = notice_verdict(mta, text) if words is None or not words.strong else ""

@@ -186,11 +186,11 @@ def reported_category(record: dict[str, str]) -> tuple[str, str]:
 # status alone, but not over words a strong rule reads, nor over generic words the status
 # confirms (Exim's catch-all "local delivery failed" beside "550 5.1.1 mailbox unavailable":
 # two readings of the address against one that names no cause; the status breaks the tie, as
-# everywhere in :func:`warmup.bounces.classify.decide`); a *fallback* only where the words name
-# nothing at all:
+# everywhere in :func:`warmup.bounces.classify.decide`); a *fallback* only where neither the
+# words nor the status name anything:
 # qmail's "does not like recipient" is its word for any refusal at RCPT, so the remote's words
-# after it ("Remote host said: 552 ... mailbox full", "550 5.7.1 Message refused") decide when
-# they say anything, and it says nothing after the queue ran out on a 4xx ("I'm not going to
+# after it ("Remote host said: 552 ... mailbox full", "550 5.7.1 Message refused") or its status
+# ("552 5.2.2 Skrzynka pelna") decide when they say anything, and it says nothing after the queue ran out on a 4xx ("I'm not going to
 # try again"). Rows with a signature apply only to reports it matches: "host not reachable" is
 # Zoho's word for a delivery it stopped retrying, anyone else's for a network error.
 _FALLBACK, _MESSAGE, _CODE = 0, 1, 2
