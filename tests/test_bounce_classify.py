@@ -366,6 +366,14 @@ def _qmail_refused(reply: str) -> str:
         ),
         ("550 5.2.1 <ola@client.example>: Konto zablokowane", "soft", "suspend", "status.2.1"),
         ("554 5.3.4 Wiadomosc jest za duza", "soft", "mesgtoobig", "status.3.4"),
+        # X.6 (media) and X.7 (security or policy) name their class even as X.6.0 and X.7.1
+        (
+            "550 5.6.0 <ola@client.example>: Blad formatu wiadomosci",
+            "soft",
+            "contenterror",
+            "status.content",
+        ),
+        ("550 5.7.1 <ola@client.example>: Odmowa dostepu", "block", "blocked", "status.policy"),
         # nothing but qmail's own words: its refusal at RCPT is read as an unknown address
         ("550 5.0.0 <ola@client.example>: Nieznany odbiorca", "hard", "userunknown", "mta.message"),
         ("550 Nieznany odbiorca", "hard", "userunknown", "mta.message"),

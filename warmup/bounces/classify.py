@@ -364,10 +364,14 @@ def decide(
     # same ("550 5.1.1 mailbox unavailable; local delivery failed": the status and the words
     # name the address, Exim's catch-all names nothing): there the status breaks the tie.
     # A status that names a reason is something said, as generic words are: the MTA's fallback
-    # (qmail's "does not like recipient", any refusal at RCPT) yields to "552 5.2.2" too.
+    # (qmail's "does not like recipient", any refusal at RCPT) yields to "552 5.2.2" too, and
+    # to X.6 (media) and X.7 (security or policy), whose class names one even as X.6.0, X.7.1.
     confirmed = words is not None and (words.strong or words.reason == by_status)
-    said_by = 1 + confirmed if words is not None else int(by_status not in (None, "userunknown"))
-    own, by_own = mta_message(mta, text, said_by)
+    if words is not None:
+        said_by = 1 + confirmed
+    else:
+        said_by = by_status not in (None, "userunknown") or bool(key and key[0] in (6, 7))
+    own, by_own = mta_message(mta, text, int(said_by))
     if by_own:
         return verdict(by_own, "mta.message", f"{own}'s own message says so")
     notice = notice_verdict(mta, text) if words is None or not words.strong else ""
