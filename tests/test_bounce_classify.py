@@ -389,6 +389,33 @@ def test_qmails_refusal_at_rcpt_yields_to_a_status_that_says_why(
     assert (b.kind, b.reason, b.rule) == (kind, reason, rule), b.steps
 
 
+@pytest.mark.parametrize(
+    "said",
+    [
+        # Postfix and Exim say which command the reply answered
+        "host mx.client.example[192.0.2.7] said: 554 5.7.1 <ola@client.example>: Recipient "
+        "address rejected: Nonexistent user (in reply to RCPT TO command)",
+        # qmail-remote writes "does not like recipient." only for a refused RCPT TO
+        "192.0.2.7 does not like recipient. Remote host said: 554 5.7.1 <ola@client.example>: "
+        "Recipient address rejected: Nonexistent user Giving up on 192.0.2.7.",
+        # Sendmail's transcript: the reply read right after the RCPT TO it sent
+        "... while talking to mx.client.example.: >>> RCPT To:<ola@client.example> <<< 550 5.7.1 "
+        "No such user c18si2365148hub 550 5.1.1 <ola@client.example>... User unknown",
+    ],
+    ids=["postfix", "qmail", "sendmail-transcript"],
+)
+def test_a_5_7_x_unknown_user_stated_at_rcpt_is_the_directorys(said: str) -> None:
+    """ "User unknown" words under a 5.7.x are a filter's mask unless the reporting MTA states
+    that the reply answered RCPT TO: each MTA's own way of stating it counts."""
+    v = decide("", "", said, smtp_stage(said.lower()), "mx.corp.example")
+    assert (v.kind, v.reason) == ("hard", "userunknown"), v.steps
+    # Sendmail's ">>> DATA" before it (a pipelined RCPT's reply read later) states nothing
+    piped = said.replace(">>> RCPT To:<ola@client.example>", ">>> DATA")
+    if piped != said:
+        v = decide("", "", piped, smtp_stage(piped.lower()), "mx.corp.example")
+        assert (v.kind, v.reason) == ("block", "filtered"), v.steps
+
+
 def test_parse_report(tmp_path: Path) -> None:
     bounce = tmp_path / "b.eml"
     bounce.write_bytes(_dsn("failed", "5.2.2", "552 5.2.2 Mailbox full"))

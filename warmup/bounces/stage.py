@@ -48,10 +48,16 @@ _AT_RCPT_WORDS = Screened(
 """)
 )
 # The reporting MTA's own statement that the reply answered RCPT TO (Postfix's "in reply to RCPT TO
-# command", Exim's "after RCPT TO:<addr>"), not an inference from the reply's form or words
-# ("Recipient address rejected:" is also written by policy maps and filters).
+# command", Exim's "after RCPT TO:<addr>", qmail-remote's "does not like recipient.", which it
+# writes for a refused RCPT TO only, Sendmail's transcript with the reply read right after the
+# RCPT TO it sent), not an inference from the reply's form or words ("Recipient address
+# rejected:" is also written by policy maps and filters; a Sendmail transcript's reply after
+# ">>> DATA" may be a pipelined RCPT's or the message's).
 RCPT_STATED = Screened(
-    re.compile(r"in reply to rcpt to|after (?:pipelined )?rcpt to|rcpt to command")
+    re.compile(
+        r"in reply to rcpt to|after (?:pipelined )?rcpt to|rcpt to command"
+        r"|does not like recipient\.|>>> rcpt to:?\s*<[^>]*>(?:\s+[a-z]+=\S*)*\s*<<<"
+    )
 )
 # "(?:^|[\s:;])[45]\d\d[ -]...": at the start or after a blank, colon or semicolon.
 _AT_RCPT_REPLY = re.compile(
