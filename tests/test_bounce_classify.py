@@ -416,6 +416,46 @@ def test_a_5_7_x_unknown_user_stated_at_rcpt_is_the_directorys(said: str) -> Non
         assert (v.kind, v.reason) == ("block", "filtered"), v.steps
 
 
+_ECHOING_REPLY = (
+    "554 5.7.1 The message from (<bounces+7f3a@corp.example>) with the subject of (Offer)"
+    " matches a profile the Internet community may consider spam."
+)
+
+
+def _exim_notice(reply_lines: str) -> str:
+    return (
+        "From: Mail Delivery System <Mailer-Daemon@mx.corp.example>\nTo: sales@corp.example\n"
+        "Subject: Mail delivery failed: returning message to sender\n\n"
+        "This message was created automatically by mail delivery software.\n\n"
+        "A message that you sent could not be delivered to one or more of its\n"
+        "recipients. This is a permanent error. The following address(es) failed:\n\n"
+        "  pia@client.example\n    host mx.client.example [192.0.2.7]\n"
+        f"    SMTP error from remote mail server after end of data:\n{reply_lines}\n\n"
+        "------ This is a copy of the message, including all the headers. ------\n\n"
+        "From: sales@corp.example\nTo: pia@client.example\nMessage-ID: <e1@corp.example>\n\nhi\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        _exim_notice("    " + _ECHOING_REPLY),
+        _exim_notice("    " + _ECHOING_REPLY.replace(" (<", "\n    (<").replace(">) ", ">)\n    ")),
+        _qmail_refused(_ECHOING_REPLY).replace("ola@", "pia@"),
+    ],
+    ids=["exim-one-line", "exim-folded", "qmail"],
+)
+def test_an_address_in_the_remotes_reply_is_no_recipient(raw: str) -> None:
+    """Exim and qmail quote the remote's reply under the failed address (Exim's "SMTP error from
+    remote mail server after ...:", qmail's "Remote host said:"): an address in it is the
+    remote's echo (here our own bounce address), no failed recipient, and the words are the
+    listed recipient's."""
+    got = parse_bounces(raw)
+    assert [(b.recipient, b.kind, b.reason) for b in got] == [
+        ("pia@client.example", "block", "spamdetected")
+    ], [(b.recipient, b.steps) for b in got]
+
+
 def test_parse_report(tmp_path: Path) -> None:
     bounce = tmp_path / "b.eml"
     bounce.write_bytes(_dsn("failed", "5.2.2", "552 5.2.2 Mailbox full"))

@@ -529,6 +529,27 @@ class _QuotedReplies:
         return pos < end and addr != own
 
 
+# Exim's and qmail's notices quote the remote's reply under the failed address: Exim after "SMTP
+# error from remote mail server after <command>:" on lines indented four or more (older
+# releases: "remote mailer"), qmail after "Remote host said:" to the blank line that ends the
+# recipient's block (or the next "<addr>:" line). An address in it is the remote's echo (the sender it judged, "The message
+# from (<bounces+...>) ... spam"; the recipient as it rewrote it), as in Postfix's quoted reply.
+_REMOTE_SAID_RE = re.compile(
+    r"smtp error from remote mail(?:er| server) after [^\n]*\n((?:[ \t]{4,}\S[^\n]*(?:\n|$))*)"
+    r"|remote host said:([^\n]*(?:\n(?!<)[ \t]*\S[^\n]*)*)",
+    re.IGNORECASE,
+)
+
+
+def _remote_said(text: str) -> list[tuple[int, int]]:
+    """The spans of ``text`` that quote a remote's reply in Exim's or qmail's notice."""
+    if "said:" not in text and "remote mail" not in text:
+        return []
+    return [
+        m.span(1) if m.group(1) is not None else m.span(2) for m in _REMOTE_SAID_RE.finditer(text)
+    ]
+
+
 def recipient_blocks(text: str, exclude: Set[str], keep: Set[str] = frozenset()) -> dict[str, str]:
     """Map each failed-looking address in a notification text to the text describing it.
 
@@ -537,6 +558,7 @@ def recipient_blocks(text: str, exclude: Set[str], keep: Set[str] = frozenset())
     """
     text = text[:MAX_TEXT]
     quoted = _QuotedReplies(text)
+    said = _remote_said(text)
     hits: list[tuple[int, int, str]] = []
     for m in ADDR_RE.finditer(text):
         addr = m.group(1).lower().strip(".")
@@ -544,6 +566,8 @@ def recipient_blocks(text: str, exclude: Set[str], keep: Set[str] = frozenset())
         if addr not in keep and (addr in exclude or local in _SKIP_LOCALS):
             continue
         if quoted.echoed(m.start(), addr):
+            continue
+        if said and any(start <= m.start() < end for start, end in said):
             continue
         line_start = max(text.rfind("\n", 0, m.start()) + 1, m.start() - 300)
         if _NOT_RECIPIENT_LINE.search(text[line_start : m.start()].lower()):
