@@ -543,7 +543,7 @@ _REMOTE_SAID_RE = re.compile(
 
 def _remote_said(text: str) -> list[tuple[int, int]]:
     """The spans of ``text`` that quote a remote's reply in Exim's or qmail's notice."""
-    if "said:" not in text and "remote mail" not in text:
+    if "emote host said:" not in text and "emote mail" not in text:  # [Rr]emote
         return []
     return [
         m.span(1) if m.group(1) is not None else m.span(2) for m in _REMOTE_SAID_RE.finditer(text)
