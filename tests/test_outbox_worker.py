@@ -11,6 +11,7 @@ import sys
 from email.message import EmailMessage
 
 import pytest
+import sqlalchemy as sa
 
 from tests.gatekit import PASSWORD_ENV, cli, policy_file
 from tests.outboxkit import accounts, add_box, clear_of_midnight, pool_of
@@ -996,6 +997,34 @@ def test_a_claim_says_whether_any_slot_names_its_message(
         (ids[0], False),
         (ids[1], True),
     ]
+
+
+def test_a_claims_look_at_the_slots_seeks_its_message_id_in_their_index(ledger_url):  # noqa: F811
+    """The claim's look at the slots (whether any names its message) must seek the message's
+    Message-ID in ``ix_send_message_id``, not read the index through: SQLite searched no index
+    by a column of the updated row compared in RETURNING, and every claim read every slot's
+    entry (the worker's CPU a message grew with the ledger's sends)."""
+    ledger = open_ledger(ledger_url)
+    seen: list[tuple[str, object]] = []
+    sa.event.listen(
+        ledger.engine,
+        "before_cursor_execute",
+        lambda _c, _cur, sql, params, *_: seen.append((sql, params)),
+    )
+    assert ledger.claim("w", dt.datetime.now(dt.UTC)) is None
+    [(sql, params)] = [(s, p) for s, p in seen if "has_slots" in s]
+    with ledger.engine.begin() as conn:
+        if ledger.scheme == "postgresql":
+            conn.exec_driver_sql("SET LOCAL enable_seqscan = off")  # no rows: a scan otherwise
+            plan = "\n".join(r[0] for r in conn.exec_driver_sql(f"EXPLAIN {sql}", params))
+            slots = plan[plan.index("ix_send_message_id on send slot") :]
+            assert "Index Cond: (message_id = (outbox.message_id)" in slots, plan
+        else:
+            plan = "\n".join(
+                r[3] for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params)
+            )
+            assert "USING INDEX ix_send_message_id (message_id=?)" in plan, plan
+    ledger.close()
 
 
 def test_run_with_its_standard_output_closed_still_sends(sink, ssl_cert_env, password, tmp_path):

@@ -402,11 +402,13 @@ _POOL_REV = (
 # (by the index of slots per Message-ID): nearly every message has none, and the worker then
 # needs no read of its own to know that no mailbox sent it before.
 # The outbox's column named with its table: in RETURNING the statement's own columns are written
-# bare, and a bare message_id inside the subquery would be the slot's own (always true).
+# bare, and a bare message_id inside the subquery would be the slot's own (always true). It is
+# compared as a CAST (a no-op on a text column): SQLite searches no index by a column of the
+# updated row in RETURNING, and read every slot's index entry for each claim instead.
 _SLOT = SEND.alias("slot")
 _HAS_SLOTS = (
     sa.exists()
-    .where(_SLOT.c.message_id == sa.literal_column("outbox.message_id"))
+    .where(_SLOT.c.message_id == sa.cast(sa.literal_column("outbox.message_id"), sa.String))
     .label("has_slots")
 )
 
