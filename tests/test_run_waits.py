@@ -182,6 +182,40 @@ def test_run_once_waiting_gives_the_reply_s_first_line_not_a_checklist_cut_short
         assert lines[i + 1].startswith("Next message due at"), res.stdout
 
 
+def test_run_once_waiting_says_a_message_retried_by_hand_waits_for_its_not_before(
+    sink, ssl_cert_env, password, tmp_path
+):
+    """Queued with --not-before two days on, cancelled, queued again by 'queue retry': it waits
+    for its --not-before, but 'run --once' said "Waiting: cancelled: queued again by hand", its
+    last reply, which holds nothing (before the cancel it gave no reason at all)."""
+    from warmup.outbox.worker import due_stamp
+
+    pool_of(sink.port, tmp_path, n=1, daily=50)
+    day = dt.datetime.now(dt.UTC) + dt.timedelta(days=2)
+    later = day.replace(hour=9, minute=0, second=0, microsecond=0)
+    eml = tmp_path / "m.eml"
+    eml.write_bytes(plain("r@example.com").as_bytes())
+    res = cli("queue", "add", "--pool", "P", "--eml", str(eml), "--not-before", later.isoformat())
+    assert res.returncode == 0, res.stderr
+    [mid] = [r["id"] for r in json.loads(cli("queue", "list", "--json").stdout)]
+    waits = [
+        f"Waiting: message {mid} waits for its not-before time",
+        f"Next message due at {due_stamp(later)}.",
+    ]
+    res = cli("run", "--once", "--no-sync")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.splitlines() == ["Done: nothing was due.", *waits], res.stdout
+    assert cli("queue", "cancel", str(mid)).returncode == 0
+    assert cli("queue", "retry", str(mid)).returncode == 0
+    assert _row(mid)["last_reply"] == "cancelled: queued again by hand"
+
+    res = cli("run", "--once", "--no-sync")
+
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.splitlines() == ["Done: nothing was due.", *waits], res.stdout
+    assert not sink.messages
+
+
 def _one_queued(port: int, tmp_path) -> str:  # type: ignore[no-untyped-def]
     """Pool P of one mailbox on the sink at ``port``, one message queued to it; the mailbox."""
     (a,) = pool_of(port, tmp_path, n=1, daily=50)

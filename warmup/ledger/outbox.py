@@ -875,14 +875,13 @@ class OutboxStore:
         pool_id: int | None = None,
         mailbox_id: int | None = None,
         going_from: dt.datetime | None = None,
-    ) -> tuple[dt.datetime, str | None] | None:
-        """When the next queued message (of ``pool_id``, or queued to mailbox ``mailbox_id``
-        itself) is due, and its last reply (why it waits, when it was held or deferred); None
-        if none is queued. ``going_from``: only one that can still go when its mailboxes may
-        send from then on: its own time before its expiry, and its expiry after then (the
-        others wait until their expiry, and expire)."""
+    ) -> OutboxRow | None:
+        """The next queued message due (of ``pool_id``, or queued to mailbox ``mailbox_id``
+        itself), without its data; None if none is queued. ``going_from``: only one that can
+        still go when its mailboxes may send from then on: its own time before its expiry, and
+        its expiry after then (the others wait until their expiry, and expire)."""
         q = (
-            sa.select(OUTBOX.c.next_attempt_at, OUTBOX.c.last_reply)
+            sa.select(*_ROW)
             .where(OUTBOX.c.state == "queued")
             .order_by(OUTBOX.c.next_attempt_at, OUTBOX.c.id)
             .limit(1)
@@ -898,9 +897,7 @@ class OutboxStore:
             )
         with self.read() as conn:
             row = conn.execute(q).first()
-        if row is None:
-            return None
-        return aware_utc(row.next_attempt_at), row.last_reply
+        return None if row is None else _row(row)
 
     def next_due_each(
         self, pool_id: int | None = None

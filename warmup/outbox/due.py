@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from warmup.ledger import Ledger
+from warmup.ledger import Ledger, OutboxRow
 from warmup.ledger.values import MailboxRow, day_start, local_day
 from warmup.policy import Allowance
 
@@ -105,10 +105,11 @@ def target_ready(
     return members_ready(answers, now)
 
 
-def when(retry: dt.datetime, last_reply: str | None, members: Members | None) -> Due:
-    """When a message due at ``retry`` (``last_reply``: why) can go, given its ``members``."""
+def when(retry: dt.datetime, why: str | None, members: Members | None) -> Due:
+    """When a message due at ``retry`` (``why``: :func:`own_why`) can go, given its
+    ``members``."""
     if members is None or members.at is None or (members.at <= retry and not members.held):
-        return Due(retry, last_reply)
+        return Due(retry, why)
     return Due(max(retry, members.at), members.why, members.held)
 
 
@@ -129,12 +130,22 @@ def next_due(ledger: Ledger, pool_id: int | None, now: dt.datetime) -> Due | Non
             going = max(now, members.at if members is not None and members.at else now)
             first = ledger.next_due(pid, mid, going_from=going)
             if first is not None:
-                due = when(first[0], first[1], members)
+                due = when(first.next_attempt_at, own_why(first), members)
             else:
                 due = Due(ends, due.why, expires=True)
         if best is None or (due.expires, due.held, due.at) < (best.expires, best.held, best.at):
-            if due.why is None:  # its message's own reply: read only for the one shown
+            if due.why is None:  # its message's own reason: read only for the one shown
                 first = ledger.next_due(pid, mid)
-                due = Due(due.at, first[1] if first else None, due.held, due.expires)
+                due = Due(due.at, own_why(first) if first else None, due.held, due.expires)
             best = due
     return best
+
+
+def own_why(row: OutboxRow) -> str | None:
+    """Why queued message ``row`` waits until its own time: its not-before time while that is its
+    time (queued with one, or queued again by hand before it), else its last reply (a 4xx's, or
+    the plan's that held it: a gap, a quota). Not the last reply alone: a message queued again
+    by hand keeps "cancelled: queued again by hand" as its last reply, which holds nothing."""
+    if row.next_attempt_at <= row.not_before:
+        return f"message {row.id} waits for its not-before time"
+    return row.last_reply

@@ -85,7 +85,7 @@ class Pass:
     outcomes: Counter[str] = field(default_factory=Counter)
     waiting: Counter[str] = field(default_factory=Counter)
     next_due: dt.datetime | None = None
-    next_why: str | None = None  # why the next message waits now: its members, else its reply
+    next_why: str | None = None  # why the next message waits now: its members, else its own
     # the next message waits for a person to resume a mailbox (next_due: when it looks again)
     next_held: bool = False
     # nothing queued can go before its expiry (next_due: when the first one expires)
