@@ -153,7 +153,7 @@ def _snapshot(
         recipient_caps=ask.recipient_caps,
     )
     eras = policies.with_eras(ledger, snap.history)
-    return spec, inputs, snap if eras is snap.history else dataclasses.replace(snap, history=eras)
+    return spec, inputs, snap if eras is snap.history else snap._replace(history=eras)
 
 
 def quotas(ledger: Reads, boxes: Sequence[MailboxRow], at: dt.datetime) -> list[Allowance]:

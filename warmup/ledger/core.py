@@ -93,7 +93,7 @@ from warmup.policy.eras import policy_reason
 if TYPE_CHECKING:
     from warmup.ledger.gatepath import GatePolicy, GateSession
 
-_MAILBOX_COLUMNS = tuple(MAILBOX.c[f] for f in MailboxRow.__dataclass_fields__)
+_MAILBOX_COLUMNS = tuple(MAILBOX.c[f] for f in MailboxRow._fields)
 _B = sa.bindparam
 _IDS_CHUNK = 500  # mailbox ids per IN list
 

@@ -53,7 +53,7 @@ if TYPE_CHECKING:
 
 _LOOKUP_BATCH = 5_000  # addresses per IN list (SQLite takes 32,766 parameters at most)
 _ROW = [c for c in OUTBOX.c if c.name not in ("data", "rcpt_count", "content_key")]
-MAILBOX_COLUMNS = tuple(MAILBOX.c[f] for f in MailboxRow.__dataclass_fields__)
+MAILBOX_COLUMNS = tuple(MAILBOX.c[f] for f in MailboxRow._fields)
 
 
 def refuse_while_queued(

@@ -19,7 +19,6 @@ delivery at most once.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import email
 import email.policy
@@ -493,7 +492,7 @@ class _Fits:
         raise DataError(f"no member of pool {self.target.pool.name} may send it: {refusals[0]}")
 
 
-_FIELDS = tuple(f.name for f in dataclasses.fields(OutboxIn))  # as spooled, in order
+_FIELDS = OutboxIn._fields  # as spooled, in order
 
 
 def _message_ids(domain: str) -> Iterator[str]:
