@@ -378,3 +378,40 @@ def test_send_to_a_missing_ledger_is_refused_and_creates_nothing(tmp_path: Path)
     proc = _probe(missing, PROBE, _send("--to", "one@example.com"), 66)
     assert "no ledger at" in proc.stderr
     assert not missing.parent.exists()
+
+
+GC_PROBE = """
+import atexit, gc, json, sys
+from warmup import cli
+atexit.register(lambda: print("GC " + json.dumps([gc.isenabled(), gc.get_freeze_count()])))
+if sys.argv[1] == "main":
+    sys.argv[1:2] = []
+    cli.main()
+else:
+    cli.cli(sys.argv[2:], prog_name="warmup", standalone_mode=False)
+"""
+
+
+@pytest.mark.parametrize("args", [["quota", BOX, "--json"], ["mailbox", "list"]], ids=" ".join)
+def test_the_collector_is_held_only_while_the_command_is_imported(seeded: Path, args: list[str]):
+    """``warmup`` (:func:`warmup.cli.main`) starts without the cyclic garbage collector and
+    turns it back on, start-up frozen, once the command's module is imported: a worker or a
+    relay runs for hours. A program calling ``cli`` itself keeps its collector as it was."""
+    env = {**os.environ, "WARMUP_DB": str(seeded)}
+    states = []
+    for how in ("main", "cli"):
+        proc = subprocess.run(
+            [sys.executable, "-c", GC_PROBE, how, *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=REPO,
+            timeout=180,
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert BOX in proc.stdout
+        (line,) = [x for x in proc.stdout.splitlines() if x.startswith("GC ")]
+        states.append(json.loads(line[3:]))
+    (on, frozen), (cli_on, cli_frozen) = states
+    assert on and frozen > 10_000  # every module, class and function of the start-up
+    assert cli_on and cli_frozen == 0

@@ -6,6 +6,7 @@ Errors follow sysexits (DESIGN.md): a :class:`~warmup.errors.WarmupError` prints
 
 from __future__ import annotations
 
+import gc
 import importlib
 import re
 import sys
@@ -275,6 +276,7 @@ class WarmupGroup(NamedFields, click.Group):
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name not in self.commands and name in COMMAND_MODULES:
             importlib.import_module(f"warmup.cli.{COMMAND_MODULES[name]}")
+        _started()
         return super().get_command(ctx, name)
 
     def resolve_command(
@@ -751,9 +753,29 @@ def cli(ctx: click.Context, db_url: str | None, quiet: bool, verbose: bool) -> N
 
 
 def main() -> None:
+    global _STARTING
+    # No cyclic garbage collection while the command's modules are imported (they are kept to
+    # the end, and the collector walked them a few dozen times, ~4 ms of 'warmup quota'); then
+    # they are frozen, so neither a later collection nor the one at exit walks them again.
+    gc.disable()
+    _STARTING = True
     _hold_closed_standard_streams()
     _escape_what_stdout_cannot_encode()
     cli(prog_name="warmup")
+
+
+_STARTING = False  # main() holds the collector until the command's module is imported
+
+
+def _started() -> None:
+    """The command's module is imported: the collector runs again (a worker or a relay runs
+    for hours), over what is made from now on. Only after :func:`main`: a program that calls
+    :data:`cli` itself (tests, scripts) keeps its own collector as it is."""
+    global _STARTING
+    if _STARTING:
+        _STARTING = False
+        gc.freeze()
+        gc.enable()
 
 
 # Started with its standard output closed ('warmup report --json >&-'): whether it was. The
