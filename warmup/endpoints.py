@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from warmup import addresses
 from warmup.errors import InvalidField
@@ -60,8 +59,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-@dataclass(frozen=True)
-class Endpoints:
+class Endpoints(NamedTuple):
     """Where a mailbox's SMTP and IMAP are, after its overrides."""
 
     smtp_hosts: tuple[str, ...]

@@ -19,9 +19,8 @@ import re
 import shlex
 import tomllib
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from warmup.errors import ConfigError, InvalidField, NotFound
 from warmup.files import STANDARD_INPUT, home
@@ -46,8 +45,7 @@ if TYPE_CHECKING:
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
-@dataclass(frozen=True)
-class StoredPolicy:
+class StoredPolicy(NamedTuple):
     """A policy as ``warmup policy show`` tells it."""
 
     name: str

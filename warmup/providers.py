@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from warmup.errors import ConfigError, UsageError
 
@@ -15,8 +14,7 @@ SECURITIES = ("ssl", "starttls", "none")
 AUTHS = ("password", "oauth")
 
 
-@dataclass(frozen=True)
-class OAuthEndpoints:
+class OAuthEndpoints(NamedTuple):
     """Where a provider's OAuth 2.0 device authorization grant and token refresh happen."""
 
     device_url: str
@@ -25,8 +23,7 @@ class OAuthEndpoints:
     client_id: str = ""  # empty: the organisation's own, from WARMUP_OAUTH_CLIENT_ID
 
 
-@dataclass(frozen=True)
-class Endpoint:
+class Endpoint(NamedTuple):
     host: str | None
     port: int | None
     security: str
@@ -44,8 +41,7 @@ class Endpoint:
         }
 
 
-@dataclass(frozen=True)
-class DnsExpect:
+class DnsExpect(NamedTuple):
     """What the provider's customers publish in DNS (``warmup doctor``'s domain checks): the
     SPF include, MX host suffixes and DKIM selectors, where the provider documents them."""
 
@@ -54,8 +50,7 @@ class DnsExpect:
     dkim: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class Provider:
+class Provider(NamedTuple):
     name: str
     title: str
     smtp: Endpoint
@@ -64,9 +59,9 @@ class Provider:
     daily_limit: int | None = None
     per_minute: int | None = None
     max_recipients: int | None = None
-    checklist: tuple[str, ...] = field(default_factory=tuple)
+    checklist: tuple[str, ...] = ()
     policy: str = "default"  # the preset a mailbox of this provider gets unless told otherwise
-    dns: DnsExpect = field(default_factory=DnsExpect)
+    dns: DnsExpect = DnsExpect()
     auth: str = "password"  # how its mailboxes log in unless told otherwise (AUTHS)
     oauth: OAuthEndpoints | None = None
 

@@ -23,7 +23,7 @@ import math
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from warmup.instants import wall_instant as _wall_instant
 from warmup.policy import holidaycache
@@ -38,8 +38,7 @@ SEARCH_DAYS = 800
 BREAK_SEARCH = 12
 
 
-@dataclass(frozen=True)
-class YearTable:
+class YearTable(NamedTuple):
     """One country's year: holiday names by date, and the weekend days that are working days."""
 
     holidays: Mapping[dt.date, str]
@@ -407,8 +406,7 @@ def data_version() -> str:
     return str(holidays.__version__)
 
 
-@dataclass(frozen=True)
-class _Facts:
+class _Facts(NamedTuple):
     """What the library says of a country code: its subdivisions (with their aliases) and the
     last year of its announced schedule (:func:`_announced_until`)."""
 
