@@ -44,8 +44,7 @@ from __future__ import annotations
 import datetime as dt
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from warmup.ledger import holders
 from warmup.ledger.reads import BOUNCE_KINDS, EARLIEST_ZONE, Reads
@@ -67,8 +66,7 @@ EXPIRE_EVERY = dt.timedelta(minutes=1)
 SETTLED = ("sent", "hard", "soft", "block", "unknown", "released")
 
 
-@dataclass(frozen=True)
-class GatePolicy:
+class GatePolicy(NamedTuple):
     """What the reservation's reads depend on in the policy: constant for a gate's lifetime."""
 
     inputs: str  # warmup.policy.walk.inputs_digest of the policy and the mailbox's settings
@@ -90,8 +88,7 @@ class GatePolicy:
         return self.domain_cap if self.domain_now is None else self.domain_now
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
     """The gate's answer to a reservation: ``refusal`` (raised once the transaction committed)
     or None, and a newer walk memo to keep (:attr:`warmup.policy.Allowance.memo`)."""
 
@@ -126,8 +123,7 @@ class Kept(Protocol):
 Lean = Callable[[Kept, dict[str, str], dt.datetime, int], Decision]
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     """One recipient's settlement: ``sent``/``hard``/``soft``/``block``/``unknown``/``released``,
     with the SMTP reply when there was one, and why a ``released`` slot was given back when that
     decides what follows (``size``: the server refused the message's size, the same message never
@@ -140,8 +136,7 @@ class Outcome:
     reason: str | None = None
 
 
-@dataclass(frozen=True)
-class GateRows:
+class GateRows(NamedTuple):
     """Step 4's reads, as the backend found them (days up to and including today)."""
 
     rev: int
