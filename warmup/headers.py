@@ -18,9 +18,8 @@ import functools
 import re
 import sys
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from email.message import EmailMessage, Message
-from typing import Any
+from typing import Any, NamedTuple
 
 from warmup.errors import DataError, UsageError
 from warmup.words import byte_size
@@ -50,8 +49,7 @@ class MalformedHeader(DataError):
     """A header line that is neither ``Name: value`` nor a continuation (exit 65)."""
 
 
-@dataclass(frozen=True)
-class Field:
+class Field(NamedTuple):
     """One header field: its lower-case name, unfolded value and ``raw[start:end]`` span."""
 
     name: str
@@ -245,8 +243,7 @@ def check_flattened(raw: bytes) -> None:
     check_message(raw, found, end)
 
 
-@dataclass(frozen=True)
-class Text:
+class Text(NamedTuple):
     """Text of a message that names no charset, so is read as us-ascii (RFC 2045 5.2): the
     message itself or one of its MIME parts, with no Content-Type (``field`` None: text/plain,
     but in a multipart/digest) or a ``text/*`` one without ``charset=`` (and, for text/html,
