@@ -7,6 +7,7 @@ import re
 from pathlib import PurePath
 
 from warmup.errors import DataError, expect
+from warmup.lazyre import compiled_later
 
 # Deliberately plain: what SMTP envelopes carry (RFC 5321 dot-atom local part, a dotted domain).
 # Groups that capture nothing (no caller reads them): a third of its time on every address
@@ -42,7 +43,7 @@ def delimiter(first_line: str) -> str:
     return max(",;\t", key=bare.count) if bare else ","
 
 
-_QUOTED = re.compile(r'"[^"]*(?:"|$)')
+_QUOTED = compiled_later(r'"[^"]*(?:"|$)')
 
 
 def check_closed(text: str, line: int, delim: str, path: PurePath) -> None:
@@ -74,11 +75,11 @@ def check_tail_closed(tail: str, line: int, delim: str, path: PurePath) -> None:
 
 
 # Excel's first line naming a CSV file's delimiter (sep=;): no header, and no address
-SEP_LINE = re.compile(r"sep=([,;\t|])\s*")
+SEP_LINE = compiled_later(r"sep=([,;\t|])\s*")
 
 
 # What a user pastes from a mail client: "Sales" <sales@corp.example>, Sales <...>, <...>.
-_NAMED = re.compile(r'^(?:"(?:[^"\\\r\n]|\\.)*"|[^"<>\r\n]*?)\s*<([^<>]*)>$')
+_NAMED = compiled_later(r'^(?:"(?:[^"\\\r\n]|\\.)*"|[^"<>\r\n]*?)\s*<([^<>]*)>$')
 
 
 def normalize(address: str, what: str = "address", *, limits: bool = True) -> str:
@@ -161,7 +162,7 @@ def _utf8_local(text: str) -> bool:
 
 
 # Something shaped like an address, without the separators a list of them is written with.
-_ADDRESS_LIKE = re.compile(r'[^\s<>,;"]+@[^\s<>,;"]+')
+_ADDRESS_LIKE = compiled_later(r'[^\s<>,;"]+@[^\s<>,;"]+')
 
 
 def count_addresses(text: str) -> int:
@@ -225,7 +226,7 @@ def normalize_domain(domain: str) -> str:
 # The characters IDNA 2003 (Python's "idna" codec) maps to others where IDNA 2008 (registries,
 # mail servers, browsers) keeps them: ß, final sigma, ZWNJ, ZWJ. Encoded by the codec, straße.de
 # became strasse.de, another domain than xn--strae-oqa.de: never offered, never looked up.
-IDNA_DEVIATIONS = re.compile("[\u00df\u03c2\u200c\u200d]")
+IDNA_DEVIATIONS = compiled_later("[\u00df\u03c2\u200c\u200d]")
 
 
 def _idna_deviates(text: str) -> bool:

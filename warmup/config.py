@@ -48,6 +48,7 @@ from typing import Any
 
 from warmup.errors import ConfigError, WarmupError
 from warmup.files import home, read_regular
+from warmup.lazyre import compiled_later
 
 ENV = "WARMUP_CONFIG"
 TOP: dict[str, type] = {"db": str, "mailbox": str, "pool": str}
@@ -323,7 +324,7 @@ def _parse(where: Path, raw: dict[str, Any]) -> Config:
 # A host as one is typed without a scheme in front ("hooks.example.com/...", "localhost:8080/
 # ..."): a domain name ending in letters, an IPv4 address or localhost, with an optional port.
 # Nothing else of a URL that has no "//" is shown: it may be the token itself.
-_HOST_LIKE = re.compile(
+_HOST_LIKE = compiled_later(
     r"(?:(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}|localhost|\d{1,3}(?:\.\d{1,3}){3})"
     r"(?::\d{1,5})?",
     re.ASCII | re.IGNORECASE,
@@ -370,7 +371,7 @@ def mask(url: str) -> str:
 
 # What http.client refuses in a request's URL (white space and control characters): such a URL
 # could never be posted to, and its refusal would quote the path and query, token and all.
-_UNSENDABLE = re.compile(r"[\x00-\x20\x7f]")
+_UNSENDABLE = compiled_later(r"[\x00-\x20\x7f]")
 
 
 def webhook_fault(url: str) -> str | None:

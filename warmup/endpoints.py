@@ -11,11 +11,11 @@ overflow channel's server is checked by the same rules (:func:`is_host`, :func:`
 from __future__ import annotations
 
 import ipaddress
-import re
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from warmup import addresses
 from warmup.errors import InvalidField
+from warmup.lazyre import compiled_later
 from warmup.providers import SECURITIES, Provider, get_provider
 
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 
 _LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
-_HOST_NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*\.?")
+_HOST_NAME = compiled_later(rf"{_LABEL}(?:\.{_LABEL})*\.?")
 
 
 def is_host(host: str) -> bool:

@@ -13,6 +13,7 @@ import zoneinfo
 from warmup.errors import DataError, InvalidField, InvalidFieldData, NotFound, WarmupError
 from warmup.files import names_nothing
 from warmup.instants import machine_zone as _local_zone
+from warmup.lazyre import compiled_later
 from warmup.ledger.values import local_day
 
 # Names the system's zone folder holds that are no IANA zone: this host's own zone
@@ -49,8 +50,8 @@ def check_timezone(tz: str, field: str = "timezone") -> str:
 
 # An offset typed for a zone ('GMT+8', 'UTC-05:00'), and the IANA zones of a whole-hour offset,
 # whose sign is POSIX's: Etc/GMT+8 is 8 hours *behind* UTC, though it reads as China's UTC+8.
-_OFFSET = re.compile(r"(?:GMT|UTC)\s*([+-])\s*(\d{1,2})(?::?(\d{2}))?", re.IGNORECASE)
-_ETC_GMT = re.compile(r"Etc/GMT([+-])(\d{1,2})")
+_OFFSET = compiled_later(r"(?:GMT|UTC)\s*([+-])\s*(\d{1,2})(?::?(\d{2}))?", re.IGNORECASE)
+_ETC_GMT = compiled_later(r"Etc/GMT([+-])(\d{1,2})")
 _CITY = "your city's zone (an IANA name like Asia/Shanghai)"
 
 
@@ -106,7 +107,7 @@ def unreadable(path: object, exc: OSError) -> WarmupError:
 # Bounds of free text kept in the ledger (a Message-ID line may be 998 octets, RFC 5322).
 REASON_LIMIT, MESSAGE_ID_LIMIT, STATUS_LIMIT = 500, 998, 32
 # An enhanced status code (RFC 3463): class 2, 4 or 5, then a subject and a detail of 1-3 digits.
-ENHANCED_STATUS = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")
+ENHANCED_STATUS = compiled_later(r"[245]\.\d{1,3}\.\d{1,3}")
 
 
 def contradicted(kind: str, status: str) -> str | None:
@@ -188,7 +189,7 @@ def text_field(value: str, field: str, limit: int) -> str:
 
 _SEPARATORS = "\u2028\u2029"
 # Text with none of what text_field refuses (the characters its two scans look for).
-_PLAIN_TEXT = re.compile("[^\x00-\x1f\x7f-\x9f\u2028\u2029\udc80-\udcff]*")
+_PLAIN_TEXT = compiled_later("[^\x00-\x1f\x7f-\x9f\u2028\u2029\udc80-\udcff]*")
 
 
 def clip(value: str, n: int = 60) -> str:

@@ -20,6 +20,7 @@ from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from warmup.errors import ConfigError, InvalidField, InvalidFieldData, NaiveInstant, expect
+from warmup.lazyre import compiled_later
 from warmup.words import digits_fault
 
 EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
@@ -32,7 +33,7 @@ _RANGE = f"between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d} UTC"
 LOWEST_OFFSET = dt.timedelta(hours=-12)
 HIGHEST_OFFSET = dt.timedelta(hours=14)
 # A time's written UTC offset at the end of a text: +08:00, +0800, +08, -05:30.
-_OFFSET_TEXT = re.compile(r"\d:\d\d(?::\d\d(?:[.,]\d+)?)?\s*([+-])(\d\d):?(\d\d)?\s*$")
+_OFFSET_TEXT = compiled_later(r"\d:\d\d(?::\d\d(?:[.,]\d+)?)?\s*([+-])(\d\d):?(\d\d)?\s*$")
 
 
 def now_utc() -> dt.datetime:
@@ -179,10 +180,10 @@ def read_instant(
 
 # A duration typed on the command line (--expires, --sync-every, --timeout, a pause's span):
 # units from weeks to seconds, 0-9 only (re's \d took '٣d' for three days).
-_DURATION = re.compile(r"(?:[0-9]+(?:\.[0-9]+)?[wdhms])+")
-_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)([wdhms])")
+_DURATION = compiled_later(r"(?:[0-9]+(?:\.[0-9]+)?[wdhms])+")
+_DURATION_PART = compiled_later(r"([0-9]+(?:\.[0-9]+)?)([wdhms])")
 _DURATION_UNITS = {"w": 604_800, "d": 86_400, "h": 3_600, "m": 60, "s": 1}
-_BLANKS = re.compile(r"\s+")
+_BLANKS = compiled_later(r"\s+")
 
 
 def duration_seconds(text: str) -> float | None:
@@ -238,7 +239,7 @@ def read_until(text: str, tz: str, now: dt.datetime, field: str = "until") -> dt
 
 # Seconds or milliseconds since 1970, as scripts log them: only where nothing else read the
 # text (twelve digits are also ISO 8601's basic 202609300900).
-_UNIX_TIME = re.compile(r"\s*\d{9,13}(\.\d+)?\s*")
+_UNIX_TIME = compiled_later(r"\s*\d{9,13}(\.\d+)?\s*")
 
 
 def real_offset(offset: dt.timedelta | None) -> bool:
@@ -284,18 +285,18 @@ def _unix_time(field: str, text: str) -> InvalidField | None:
 
 
 # 09:00, 9:00:30.5, T09:00, 9am, 9:30 p.m.: a time of day, on the mailboxes' day
-_TIME_ALONE = re.compile(
+_TIME_ALONE = compiled_later(
     r"\s*T?(\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?(\s*[ap]\.?m\.?)?|\d{1,2}\s*[ap]\.?m\.?)\s*",
     re.IGNORECASE,
 )
-_BARE_NUMBER = re.compile(r"\s*\d{1,2}\s*")  # 9: the 9th (pendulum's reading) or 09:00?
+_BARE_NUMBER = compiled_later(r"\s*\d{1,2}\s*")  # 9: the 9th (pendulum's reading) or 09:00?
 
 # A time of day alone, its parts apart, hours and minutes as typed (pendulum reads 13pm as
 # 13:00, 0am as 00:00, 0pm as 12:00); a signed number, which it reads as some day of its own.
-_CLOCK_PARTS = re.compile(
+_CLOCK_PARTS = compiled_later(
     r"\s*T?(\d{1,2})(?::(\d{1,2})(?::(\d{1,2})(?:\.\d+)?)?)?(?:\s*([ap])\.?m\.?)?\s*", re.IGNORECASE
 )
-_SIGNED_NUMBER = re.compile(r"\s*[-+]\d+\s*")
+_SIGNED_NUMBER = compiled_later(r"\s*[-+]\d+\s*")
 
 
 def _wrong_clock(field: str, text: str) -> InvalidField | None:
@@ -333,7 +334,7 @@ def _wrong_clock(field: str, text: str) -> InvalidField | None:
     )
 
 
-_DAY_MONTH = re.compile(r"\s*\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}\b")  # 3/11/2026, 11.3.26
+_DAY_MONTH = compiled_later(r"\s*\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}\b")  # 3/11/2026, 11.3.26
 
 
 def wall_instant(day: dt.date, time: dt.time, tz: dt.tzinfo) -> dt.datetime:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
-import re
 import shlex
 import tomllib
 from collections.abc import Callable, Iterable, Sequence
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from warmup.errors import ConfigError, InvalidField, NotFound
 from warmup.files import STANDARD_INPUT, home
+from warmup.lazyre import compiled_later
 from warmup.ledger import MailboxRow, Reads
 from warmup.policy import eras
 from warmup.policy.spec import (
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from warmup.ledger import Ledger
     from warmup.policy import History
 
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+NAME = compiled_later(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 class StoredPolicy(NamedTuple):

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
 import tomllib
 from functools import cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from warmup.errors import ConfigError, UsageError
+from warmup.lazyre import compiled_later
 
 SECURITIES = ("ssl", "starttls", "none")
 AUTHS = ("password", "oauth")
@@ -154,7 +154,9 @@ def checklist_text(provider: Provider) -> str:
 
 
 # :func:`checklist_text` after an error's line, as the CLI prints it: its lines are meant.
-_CHECKLIST_AFTER = re.compile(r"\nCheck the [^\n]* setup, in this order:(?:\n  \d+\. [^\n]*)+\Z")
+_CHECKLIST_AFTER = compiled_later(
+    r"\nCheck the [^\n]* setup, in this order:(?:\n  \d+\. [^\n]*)+\Z"
+)
 
 
 def without_checklist(text: str) -> tuple[str, str]:

@@ -6,6 +6,8 @@ import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from warmup.lazyre import compiled_later
+
 if TYPE_CHECKING:
     from warmup.oauth import Bearer
 
@@ -104,7 +106,7 @@ def undeclared_text(data: bytes, latin1: bool = True) -> str:
     return data.decode("latin-1") if latin1 else data.decode("utf-8", "replace")
 
 
-_HIGH_BYTE = re.compile(rb"[\x80-\xff]")
+_HIGH_BYTE = compiled_later(rb"[\x80-\xff]")
 # CJK ideographs: Extension A, the Unified block, Compatibility, the supplementary planes. Tested
 # by code point: the same class as a regex costs ~2.5 ms to compile at every start of warmup.
 _IDEOGRAPHS = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0x20000, 0x3FFFF))
@@ -187,7 +189,7 @@ def _looks_western(sample: bytes) -> bool:
 # retitles the window or clears the screen, a CR overwrites the line), and the bidirectional
 # controls that make text read in another order than it is stored. Other format characters
 # (a zero-width joiner in an emoji or an Indic word) are text.
-_UNSHOWN = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_UNSHOWN = compiled_later("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def shown(text: str) -> str:
@@ -252,13 +254,13 @@ def scrubbed(text: str, secret: str | Bearer | None) -> str:
 
 
 # RFC 6750's b64token, after the scheme as XOAUTH2 writes it
-_BEARER_TOKEN = re.compile(r"(auth=Bearer )[A-Za-z0-9\-._~+/]+=*", re.IGNORECASE)
-_BASE64_RUN = re.compile(r"[A-Za-z0-9+/]{8,}={0,2}")
+_BEARER_TOKEN = compiled_later(r"(auth=Bearer )[A-Za-z0-9\-._~+/]+=*", re.IGNORECASE)
+_BASE64_RUN = compiled_later(r"[A-Za-z0-9+/]{8,}={0,2}")
 
 
 # A run of base64 too short for :data:`_BASE64_RUN` (a password of up to 5 characters is at
 # most 8 base64 characters, with its padding), standing alone: not inside a longer word.
-_SHORT_RUN = re.compile(r"(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{2,7}={0,2}(?![A-Za-z0-9+/=])")
+_SHORT_RUN = compiled_later(r"(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{2,7}={0,2}(?![A-Za-z0-9+/=])")
 
 
 def _short_runs_away(text: str, password: str) -> str:

@@ -17,6 +17,7 @@ import click
 
 from warmup.errors import ConfigError, FieldError, NotFound, WarmupError
 from warmup.words import digits_fault
+from warmup.lazyre import compiled_later
 
 
 # Command name -> module defining it; a module is imported only when its command runs, so
@@ -464,13 +465,13 @@ def _complain(text: str) -> None:
 
 # A run of text without a space longer than any name, path or address a user types: a value
 # given by mistake (a file's contents, a variable that expanded to a page).
-_LONG_WORD = re.compile(r"\S{201,}")
+_LONG_WORD = compiled_later(r"\S{201,}")
 
 
 # C0 controls and DEL: never part of what an error means to say, only of a value it quotes;
 # but a newline before an indented line, the list of every bad row an error may name
 # (warmup.outbox.inputerrors), is the error's own.
-_CONTROL = re.compile(r"\n(?!  )|[\x00-\x09\x0b-\x1f\x7f]")
+_CONTROL = compiled_later(r"\n(?!  )|[\x00-\x09\x0b-\x1f\x7f]")
 
 
 def _escaped(match: re.Match[str]) -> str:

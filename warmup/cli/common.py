@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
-import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
@@ -14,6 +13,7 @@ import click
 from warmup.cli import check_db
 from warmup.errors import NoLedger
 from warmup.instants import read_instant
+from warmup.lazyre import compiled_later
 from warmup.ledger import MailboxRow, Reads, open_gate_ledger, open_ledger, open_reads
 from warmup.words import shown
 
@@ -82,7 +82,7 @@ class Duration(click.ParamType):
         )
 
 
-_BARE = re.compile(r"[0-9]+(?:\.[0-9]+)?")  # a number without its unit
+_BARE = compiled_later(r"[0-9]+(?:\.[0-9]+)?")  # a number without its unit
 _UNITS = {"s": "seconds", "m": "minutes"}
 
 

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 from warmup import addresses
 from warmup.errors import DataError, NotFound, TempFail
 from warmup.instants import zone
+from warmup.lazyre import compiled_later
 from warmup.policy.walk import History
 
 MATCH_WINDOW = dt.timedelta(days=30)
@@ -372,7 +373,7 @@ def from_utc_text(text: str) -> dt.datetime:
 
 
 # What a pool may be named (warmup.outbox.NAME, which 'pool add' checks).
-_POOL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+_POOL_NAME = compiled_later(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
 class PoolNotFound(NotFound):

@@ -19,12 +19,12 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from warmup.errors import ConfigError, NotFound
 from warmup.instants import zone
+from warmup.lazyre import compiled_later
 from warmup.policy.spec import PolicySpec, load_policy, parse_policy_text, preset_names
 
 if TYPE_CHECKING:
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 # A policy's name (warmup.policies.NAME: no spaces), and its version if stored.
 _REF = r"([A-Za-z0-9][A-Za-z0-9._-]{0,63})(?: version ([1-9][0-9]{0,9}))?"
-_REASON = re.compile(rf"policy {_REF}(?: \(was {_REF}\))?")
+_REASON = compiled_later(rf"policy {_REF}(?: \(was {_REF}\))?")
 
 
 def ref(name: str, version: int | None) -> str:

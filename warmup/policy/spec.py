@@ -19,6 +19,7 @@ from typing import Any
 
 from warmup.errors import ConfigError, NotFound
 from warmup.files import home, names_nothing, read_regular
+from warmup.lazyre import compiled_later
 from warmup.policy.calendar import Calendar, CalendarError, Window, check
 from warmup.words import digits_fault
 
@@ -272,7 +273,7 @@ def _stage(raw: Any, n: int, last: bool) -> Stage:
     return Stage(name, days, lo, hi, imin, imax)
 
 
-_CLOCK = re.compile(r"([0-9]{1,2}):([0-9]{2})")
+_CLOCK = compiled_later(r"([0-9]{1,2}):([0-9]{2})")
 
 
 def _clock(value: Any, where: str) -> dt.time | None:
@@ -568,7 +569,7 @@ def _only(raw: dict[str, Any], allowed: set[str], where: str) -> None:
     raise ConfigError(f"{where}{shown}: unknown key{hint}")
 
 
-_DOMAIN = re.compile(r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$")
+_DOMAIN = compiled_later(r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$")
 
 
 def _recipient_domains(raw: Any) -> RecipientDomains:
