@@ -380,16 +380,17 @@ def test_send_to_a_missing_ledger_is_refused_and_creates_nothing(tmp_path: Path)
     assert not missing.parent.exists()
 
 
-GC_PROBE = """
-import atexit, gc, json, sys
-from warmup import cli
-atexit.register(lambda: print("GC " + json.dumps([gc.isenabled(), gc.get_freeze_count()])))
-if sys.argv[1] == "main":
-    sys.argv[1:2] = []
-    cli.main()
-else:
-    cli.cli(sys.argv[2:], prog_name="warmup", standalone_mode=False)
-"""
+# ``warmup`` as its entry point runs it (main()), or ``cli`` called as a program would (the tests)
+GC_PROBE = PROBE.replace(
+    'cli(sys.argv[1:], prog_name="warmup")',
+    """import gc
+    from warmup.cli import main
+    how = sys.argv.pop(1)
+    main() if how == "main" else cli(sys.argv[1:], prog_name="warmup")""",
+).replace(
+    'print("PROBE "',
+    'print("GC " + json.dumps([gc.isenabled(), gc.get_freeze_count()]))\nprint("PROBE "',
+)
 
 
 @pytest.mark.parametrize("args", [["quota", BOX, "--json"], ["mailbox", "list"]], ids=" ".join)
@@ -397,18 +398,9 @@ def test_the_collector_is_held_only_while_the_command_is_imported(seeded: Path, 
     """``warmup`` (:func:`warmup.cli.main`) starts without the cyclic garbage collector and
     turns it back on, start-up frozen, once the command's module is imported: a worker or a
     relay runs for hours. A program calling ``cli`` itself keeps its collector as it was."""
-    env = {**os.environ, "WARMUP_DB": str(seeded)}
     states = []
     for how in ("main", "cli"):
-        proc = subprocess.run(
-            [sys.executable, "-c", GC_PROBE, how, *args],
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=REPO,
-            timeout=180,
-        )
-        assert proc.returncode == 0, proc.stderr
+        proc = _probe(seeded, GC_PROBE, [how, *args])
         assert BOX in proc.stdout
         (line,) = [x for x in proc.stdout.splitlines() if x.startswith("GC ")]
         states.append(json.loads(line[3:]))
