@@ -49,8 +49,10 @@ from warmup.ledger.values import (
     day_start,
     id_forms,
     local_day,
+    made_by,
     named_only,
     opt_out,
+    seen_by,
     sql_limit,
     utc,
 )
@@ -205,6 +207,7 @@ class Questions:
         tz = box.timezone
         today = local_day(as_of, tz)
         start, cut = day_start(today, tz), utc(as_of)
+        made, seen = made_by(as_of, tz)  # rows a clock a little ahead stamped: made
         with self.read() as conn:
             rev = conn.execute(_REV, {"box": box.id}).scalar()
             if rev is None:
@@ -218,15 +221,15 @@ class Questions:
             )
             rows = conn.execute(_DAYS, {"box": box.id, "today": today, "since": since})
             days = [DayCounts(*r) for r in rows]
-            params = {"box": box.id, "start": start, "cut": cut, "today": today}
+            params = {"box": box.id, "start": start, "cut": made, "today": today}
             sent_today, last = conn.execute(_TODAY, params).one()
-            if not sent_today:  # the last send may be on an earlier day
-                last = conn.execute(_LAST, params).scalar()
+            if not sent_today or seen > made:  # the last send may be on another day
+                last = conn.execute(_LAST, {**params, "cut": seen}).scalar()
             kinds: dict[str, int] = dict(conn.execute(_KINDS, params).all())
             events = self._events(conn, box, state, cut, cut)
-            domain_sent = self._domain_sent(conn, box, start, cut) if domain_cap else None
+            domain_sent = self._domain_sent(conn, box, start, made) if domain_cap else None
             ddays = self._domain_days(conn, box, domain_since(state), today) if domain_cap else None
-            per_domain = self._per_domain(conn, box, start, cut) if recipient_caps else {}
+            per_domain = self._per_domain(conn, box, start, made) if recipient_caps else {}
         ask = Ask(provider_ceiling, provider_min_interval, domain_cap, memo, recipient_caps)
         return snapshot(
             box,
@@ -320,17 +323,22 @@ class Questions:
                     days[mailbox_id].append(DayCounts(*counts))
             today_sent: dict[int, tuple[int, dt.datetime | None]] = {}
             kinds: dict[int, dict[str, int]] = {i: {} for i in ids}
+            late: set[int] = set()  # a day ending within the skew: its last send may be after
             for tz, group in zones.items():
                 today = today_of[tz]
-                params = {"ids": group, "start": day_start(today, tz), "cut": cut, "today": today}
+                made, seen = made_by(as_of, tz)  # rows a clock a little ahead stamped: made
+                if seen > made:
+                    late.update(group)
+                params = {"ids": group, "start": day_start(today, tz), "cut": made, "today": today}
                 for mailbox_id, n, at in conn.execute(_ALL_TODAY, params):
                     today_sent[mailbox_id] = (n, at)
                 for mailbox_id, kind, n in conn.execute(_ALL_KINDS, params):
                     kinds[mailbox_id][kind] = n
-            idle = [i for i in ids if not today_sent.get(i, (0, None))[0]]
-            if idle:  # the last send may be on an earlier day
-                for mailbox_id, at in conn.execute(_ALL_LAST, {"ids": idle, "cut": cut}):
-                    today_sent[mailbox_id] = (0, at)
+            idle = [i for i in ids if not today_sent.get(i, (0, None))[0] or i in late]
+            if idle:  # the last send may be on another day
+                params = {"ids": idle, "cut": seen_by(as_of)}
+                for mailbox_id, at in conn.execute(_ALL_LAST, params):
+                    today_sent[mailbox_id] = (today_sent.get(mailbox_id, (0, None))[0], at)
             events: dict[int, list[Any]] = {i: [] for i in ids}
             for row in conn.execute(_ALL_EVENTS, {"ids": ids, "cut": cut}):
                 events[row[0]].append(row)
@@ -339,15 +347,15 @@ class Questions:
             for b, ask in asks:
                 tz, state = b.timezone, states[b.id]
                 today = today_of[tz]
-                start = day_start(today, tz)
+                start, made = day_start(today, tz), made_by(as_of, tz)[0]
                 dsent, ddays = None, None
                 if ask.domain_cap:
                     key = (b.address.rsplit("@", 1)[1], start)
                     if key not in domain_sent:
-                        domain_sent[key] = self._domain_sent(conn, b, start, cut)
+                        domain_sent[key] = self._domain_sent(conn, b, start, made)
                     dsent = domain_sent[key]
                     ddays = self._domain_days(conn, b, domain_since(state), today)
-                per_domain = self._per_domain(conn, b, start, cut) if ask.recipient_caps else {}
+                per_domain = self._per_domain(conn, b, start, made) if ask.recipient_caps else {}
                 box_days = [d for d in days[b.id] if since[b.id] <= d.day < today]
                 out.append(
                     snapshot(

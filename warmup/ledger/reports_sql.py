@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from warmup.ledger.schema import BOUNCE, COUNT_COLUMNS, DAY_STAT, EVENT, SEND, SUPPRESSION
-from warmup.ledger.values import utc
+from warmup.ledger.values import seen_by
 from warmup.policy.walk import MailboxEvent
 
 if TYPE_CHECKING:
@@ -49,8 +49,10 @@ def _since(column: Any, since: dt.date | None, until: dt.date | None = None) -> 
 
 
 def _upto(column: Any, cut: dt.datetime | None) -> Any:
-    """Up to the instant ``cut`` (a report as of an instant: None, no bound)."""
-    return sa.true() if cut is None else column <= utc(cut)
+    """Made by the instant ``cut`` (a report as of an instant: None, no bound): stamped up to
+    CLOCK_SKEW after it, as the report's today row and ``warmup quota`` count (a host's clock
+    a little ahead stamps what it sends so; :func:`~warmup.ledger.values.made_by`)."""
+    return sa.true() if cut is None else column <= seen_by(cut)
 
 
 class ReportQueries:

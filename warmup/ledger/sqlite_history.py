@@ -29,6 +29,8 @@ from warmup.ledger.values import (
     Snapshot,
     day_start,
     local_day,
+    made_by,
+    seen_by,
 )
 from warmup.policy.walk import DayCounts, WalkState
 
@@ -194,30 +196,34 @@ def _histories(
             days[r[0]].append(counts(date(r[1]), r[2], r[3], r[4], r[5], r[6]))
     today_sent: dict[int, tuple[int, dt.datetime | None]] = {}
     kinds: dict[int, dict[str, int]] = {i: {} for i in ids}
+    late: set[int] = set()  # a day ending within the skew: its last send may be after it
     for tz, group in zones.items():
         today = today_of[tz]
         marks = qmarks(len(group))
         start = ts(day_start(today, tz))
+        made, seen = made_by(as_of, tz)  # rows a clock a little ahead stamped: made
+        if seen > made:
+            late.update(group)
         for mailbox_id, n, at in cur.execute(
             f"SELECT mailbox_id, count(*), max(at) FROM send WHERE mailbox_id IN ({marks}) "
             f"AND at >= ? AND at <= ? AND {_COUNTED} GROUP BY mailbox_id",
-            (*group, start, cut),
+            (*group, start, ts(made)),
         ):
             today_sent[mailbox_id] = (n, parse_ts(at))
         for mailbox_id, kind, n in cur.execute(
             f"SELECT mailbox_id, kind, count(*) FROM bounce WHERE mailbox_id IN ({marks}) "
             "AND day = ? AND at <= ? AND counted = 1 GROUP BY mailbox_id, kind",
-            (*group, today.isoformat(), cut),
+            (*group, today.isoformat(), ts(made)),
         ):
             kinds[mailbox_id][kind] = n
-    idle = [i for i in ids if not today_sent.get(i, (0, None))[0]]
-    if idle:  # the last send may be on an earlier day: each maximum looked up on its index
+    idle = [i for i in ids if not today_sent.get(i, (0, None))[0] or i in late]
+    if idle:  # the last send may be on another day: each maximum looked up on its index
         for mailbox_id, at in cur.execute(
             f"SELECT m.id, (SELECT max(at) FROM send WHERE mailbox_id = m.id AND at <= ? "
             f"AND {_COUNTED}) FROM mailbox m WHERE m.id IN ({qmarks(len(idle))})",
-            (cut, *idle),
+            (ts(seen_by(as_of)), *idle),
         ):
-            today_sent[mailbox_id] = (0, parse_ts(at))
+            today_sent[mailbox_id] = (today_sent.get(mailbox_id, (0, None))[0], parse_ts(at))
     events: dict[int, list[Any]] = {i: [] for i in ids}
     for mailbox_id, id_, kind, at, until, reason in cur.execute(
         "SELECT mailbox_id, id, kind, at, until, reason FROM event "
@@ -241,7 +247,7 @@ def _histories(
                 domain_sent[key] = cur.execute(
                     "SELECT count(*) FROM send WHERE mailbox_id IN (SELECT id FROM mailbox "
                     f"WHERE address LIKE ?) AND at >= ? AND at <= ? AND {_COUNTED}",
-                    (f"%@{key[0]}", ts(start_at), cut),
+                    (f"%@{key[0]}", ts(start_at), ts(made_by(as_of, tz)[0])),
                 ).fetchone()[0]
             dsent = domain_sent[key]
             ddays = {
@@ -258,7 +264,7 @@ def _histories(
                     "SELECT lower(substr(recipient, instr(recipient, '@') + 1)) AS d, count(*) "
                     f"FROM send WHERE mailbox_id = ? AND at >= ? AND at <= ? AND {_COUNTED} "
                     "GROUP BY d",
-                    (b.id, ts(start_at), cut),
+                    (b.id, ts(start_at), ts(made_by(as_of, tz)[0])),
                 ).fetchall()
             )
         box_days = [d for d in days[b.id] if since[b.id] <= d.day < today]

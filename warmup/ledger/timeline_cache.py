@@ -147,24 +147,25 @@ def _cut_rows(
     conn: Connection,
     rows: dict[int, tuple[np.ndarray, np.ndarray]],
     todays: Mapping[int, dt.date],
-    instant: dt.datetime,
-    starts: Mapping[int, dt.datetime],
+    spans: Mapping[int, tuple[dt.datetime, dt.datetime]],
 ) -> None:
-    """Replace each mailbox's rollup row of its today in ``rows`` by its counts up to
-    ``instant`` (the statements ``warmup quota`` counts today with), and drop later days."""
+    """Replace each mailbox's rollup row of its today in ``rows`` by its counts in its span
+    (``spans``: the UTC start of its today, and the instant up to which today counts:
+    :func:`~warmup.ledger.values.made_by`; the statements ``warmup quota`` counts today
+    with), and drop later days."""
     import numpy as np
 
     from warmup.ledger.history import _ALL_KINDS, _ALL_TODAY, _CHUNK
     from warmup.ledger.reads import COUNT_COLUMNS
 
-    by_start: dict[tuple[dt.datetime, dt.date], list[int]] = {}
-    for m, start in starts.items():
-        by_start.setdefault((start, todays[m]), []).append(m)
-    counts: dict[int, list[int]] = {m: [0] * len(COUNT_COLUMNS) for m in starts}
-    for (start, today), group in by_start.items():
+    by_span: dict[tuple[dt.datetime, dt.datetime, dt.date], list[int]] = {}
+    for m, (start, made) in spans.items():
+        by_span.setdefault((start, made, todays[m]), []).append(m)
+    counts: dict[int, list[int]] = {m: [0] * len(COUNT_COLUMNS) for m in spans}
+    for (start, made, today), group in by_span.items():
         for k in range(0, len(group), _CHUNK):  # within the driver's limit of parameters
             ids = group[k : k + _CHUNK]
-            params = {"ids": ids, "start": start, "cut": instant, "today": today}
+            params = {"ids": ids, "start": start, "cut": made, "today": today}
             for m, n, _ in conn.execute(_ALL_TODAY, params):
                 counts[m][0] = int(n)
             for m, kind, n in conn.execute(_ALL_KINDS, params):
@@ -209,16 +210,16 @@ class TimelineMemos:
         todays: Mapping[int, dt.date],
         lookbacks: Mapping[int, int],
         cache: bool = True,
-        cut: tuple[dt.datetime, Mapping[int, dt.datetime]] | None = None,
+        cut: Mapping[int, tuple[dt.datetime, dt.datetime]] | None = None,
         capped: Mapping[int, str] | None = None,
     ) -> TimelineInputs:
         """Events, inputs digests (``digest(mailbox_id, events)``), valid memos and the rollup
         rows each mailbox's walk needs (from the memo's ``upto`` minus its lookback, or all).
 
-        ``cut``: ``(instant, {mailbox_id: UTC start of its today})``: each mailbox's row of its
-        today counts only what happened by the instant (as ``warmup quota`` at it counts), and
-        no later day is kept, so a report as of an instant in the past does not show the sends
-        and bounces that came after it.
+        ``cut``: ``{mailbox_id: (UTC start of its today, instant)}``: each mailbox's row of its
+        today counts only what was made by the instant (as ``warmup quota`` at it counts:
+        :func:`~warmup.ledger.values.made_by`), and no later day is kept, so a report as of an
+        instant in the past does not show the sends and bounces that came after it.
 
         ``capped``: ``{mailbox_id: address}`` of the mailboxes whose policy caps their domain:
         their walk reads what the domain's other mailboxes sent (:attr:`TimelineInputs.domain_days`),
@@ -260,7 +261,7 @@ class TimelineMemos:
                     keep = ordinals >= since[m].toordinal()
                     rows[m] = (ordinals[keep], counts[keep])
             if cut is not None:
-                _cut_rows(conn, rows, todays, *cut)
+                _cut_rows(conn, rows, todays, cut)
             held: dict[int, dt.date] = {}
             if cache and misses:
                 c = TIMELINE_CACHE.c

@@ -337,6 +337,25 @@ def day_start(day: dt.date, tz: str) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(), zone(tz)).astimezone(dt.UTC)
 
 
+def seen_by(as_of: dt.datetime) -> dt.datetime:
+    """The last instant a row stamped by a clock up to CLOCK_SKEW ahead may carry when made by
+    ``as_of``: ``as_of`` + CLOCK_SKEW, a plain aware UTC datetime (pendulum's instants lose
+    their zone in the sum)."""
+    u = utc(as_of)
+    return dt.datetime(*u.timetuple()[:6], u.microsecond, dt.UTC) + CLOCK_SKEW
+
+
+def made_by(as_of: dt.datetime, tz: str) -> tuple[dt.datetime, dt.datetime]:
+    """``(today's, the last send's)``: the instants up to which a row counts as made by
+    ``as_of`` in a mailbox of zone ``tz``. A host whose clock is ahead stamps what it sends
+    (or records) up to CLOCK_SKEW after this one's now, and the gate counts it at once
+    (today's row, the last send up to now + CLOCK_SKEW): so ``as_of`` + CLOCK_SKEW, today's
+    counts kept within the local day (a send stamped after midnight is tomorrow's)."""
+    seen = seen_by(as_of)
+    tomorrow = dt.date.fromordinal(local_day(as_of, tz).toordinal() + 1)
+    return min(seen, day_start(tomorrow, tz) - dt.timedelta(microseconds=1)), seen
+
+
 def id_forms(message_id: str) -> set[str]:
     """The spellings of ``message_id`` a send may be recorded under: one recorded by hand may
     lack its angle brackets."""

@@ -19,7 +19,7 @@ from warmup.errors import ConfigError, InvalidField, Unavailable
 from warmup.ledger import Ledger, MailboxRow, local_day
 from warmup.ledger import timeline_cache as tc
 from warmup.ledger.reads import EARLIEST_ZONE
-from warmup.ledger.values import day_start, utc
+from warmup.ledger.values import day_start, made_by
 from warmup.policy import DayCounts, History, PolicySpec, WalkState
 from warmup.policy.engine import timeline_checkpoint_steps
 from warmup.policy.steady import batch_sums
@@ -136,8 +136,8 @@ def _daily(
             events=events,
         )
 
-    # today counts only what happened by ``at``, as ``warmup quota`` at it does
-    starts = {b.id: day_start(todays[b.id], b.timezone) for b in boxes}
+    # today counts only what was made by ``at``, as ``warmup quota`` at it does
+    spans = {b.id: (day_start(todays[b.id], b.timezone), made_by(at, b.timezone)[0]) for b in boxes}
     # under a domain cap now or in an earlier policy (warmup.policy.eras): read what the
     # domain's other mailboxes sent, keep memos of days over everywhere only
     capped = {b.id for b in boxes if specs[b.policy].domain_cap is not None}
@@ -148,7 +148,7 @@ def _daily(
         todays,
         {m: lookback(specs[by_id[m].policy]) for m in ids},
         cache=cache,
-        cut=(utc(at), starts),
+        cut=spans,
         capped={b.id: b.address for b in boxes if b.id in capped},
     )
     evs, inputs, memos, per_box, held = got.events, got.inputs, got.memos, got.rows, got.held
