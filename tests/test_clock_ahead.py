@@ -14,7 +14,7 @@ import pytest
 from tests.gatekit import cli
 from warmup import api, reports
 from warmup.gate import Gate
-from warmup.ledger import open_ledger
+from warmup.ledger import BounceIn, open_ledger
 from warmup.refusals import NotAllowed
 
 BOX = "k@corp.example"
@@ -89,3 +89,19 @@ def test_quota_as_of_an_instant_leaves_out_the_sends_made_later(ledger_url: str)
         assert api.quota(ledger, BOX, NOW + dt.timedelta(minutes=6)).sent == 50
     finally:
         ledger.close()
+
+
+def test_a_bounce_of_a_send_a_clock_ahead_stamped_answers_it(ledger_url: str):
+    """The provider refuses a send at once; the sending host's clock ran 4 minutes ahead (within
+    CLOCK_SKEW), so its send is stamped 4 minutes after the report's Date. The report answered
+    no send ("never mailed"): not counted, the bounce rate understated while the mailbox
+    bounced."""
+    _seed(ledger_url, NOW + dt.timedelta(minutes=4), n=1)
+    ledger = open_ledger(ledger_url)
+    try:
+        box = ledger.mailbox(BOX)
+        report = BounceIn("r0@x.example", "hard", NOW, "dsn-1", status="5.1.1", trusted=False)
+        got = ledger.record(box, bounces=[report])
+    finally:
+        ledger.close()
+    assert (got.matched, got.counted) == (1, 1)

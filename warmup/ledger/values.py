@@ -28,8 +28,10 @@ MATCH_WINDOW = dt.timedelta(days=30)
 CLOCK_SKEW = dt.timedelta(minutes=5)
 # A delivery report's Date has whole seconds and the reporting server's clock: one written the
 # second its message was handed over, or by a server a little behind, is dated a moment "before"
-# the send it answers. Matched by time, it may answer a send this much after its Date.
-REPORT_SKEW = dt.timedelta(minutes=2)
+# the send it answers; and the send is stamped by its host's clock, up to CLOCK_SKEW ahead (a
+# report of a send refused at once was left unmatched, "never mailed", and never counted).
+# Matched by time, it may answer a send this much after its Date.
+REPORT_SKEW = dt.timedelta(minutes=2) + CLOCK_SKEW
 # How near its send the Date of the original a report returns must be (the send at most this
 # long before it, or after it): the sender's clock or zone may be off by hours, and a message
 # written with its Date may wait in the outbox for quota. Further apart, it is another message.
