@@ -30,6 +30,10 @@ way to keep a client alive during that reply, so the hold is bounded by :data:`M
 10 minutes RFC 5321 §4.5.3.2.6 asks clients to wait for it); a longer wait, or a client with a
 shorter timeout, gets 451 / a dropped connection. Either is harmless: nothing is reserved while
 holding, so the client's retry is counted once.
+
+The words of the replies, and the end-of-DATA reply for each outcome of the gate, are
+:mod:`warmup.relayreplies`'s; the count of them printed when the command exits is
+:class:`warmup.relaytally.Tally`.
 """
 
 from __future__ import annotations
@@ -40,11 +44,9 @@ import hmac
 import ipaddress
 import logging
 import os
-import re
 import secrets
 import time
-from collections.abc import Awaitable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 from warmup import addresses, credentials, headers
@@ -61,8 +63,20 @@ from warmup.outgoing import (
     retry_recipients,
 )
 from warmup.policy.engine import next_send_text
+from warmup.relayreplies import (
+    MAX_HOLD,  # the relay's limit, with those below (warmup.wrap takes it from here)
+    NOTHING_SENT,
+    Delivery,
+    answer,
+    ascii_text,
+    duplicate_reply,
+    first_line,
+    reply_line,
+    shim_refusal,
+)
 from warmup.relayserver import Envelope, Server, internal_error
-from warmup.words import byte_size, plural
+from warmup.relaytally import Tally
+from warmup.words import byte_size
 
 if TYPE_CHECKING:
     import ssl
@@ -70,7 +84,6 @@ if TYPE_CHECKING:
     from warmup.relaytls import RelayTLS
 
 DATA_SIZE_LIMIT = headers.MESSAGE_LIMIT  # what the big providers accept per message
-MAX_HOLD = 600.0  # seconds: RFC 5321 §4.5.3.2.6, the client's wait for the end-of-DATA reply
 MAX_SESSIONS = 20  # connections at once; one script rarely opens more than a few
 LOGIN_TIMEOUT = 30.0  # seconds from connecting to a successful AUTH
 IDLE_TIMEOUT = 300.0  # seconds between an authenticated client's commands (RFC 5321 §4.5.3.2.7)
@@ -84,13 +97,11 @@ SECRET_VARS = credentials.SECRET_VARS
 # recipient refused at RCPT TO as suppressed it still sends DATA, for the relay to tell a retry
 # (sent to the rest) from a first attempt (nothing sent: NOTHING_SENT).
 SHIM_HELO = "warmup-sendmail.invalid"
-NOTHING_SENT = "nothing sent (all or nothing)"
 # The relay's refusal of MAIL FROM ... SMTPUTF8: it does not offer it (relayserver's EHLO).
 NO_UTF8 = (
     "warmup sends with ASCII addresses only; give an international domain in its xn-- form "
     "and an ASCII name before the '@'"
 )
-_ENHANCED = re.compile(r"^[245]\.\d{1,3}\.\d{1,3}\b")
 log = logging.getLogger("warmup.relay")
 
 
@@ -110,127 +121,6 @@ def check_loopback(host: str) -> str:
             f"an open relay for the network"
         )
     return str(ip)
-
-
-@dataclass
-class Tally:
-    """What the relay answered, for the summary printed when the command exits: the messages
-    it sent (2xx at the end of DATA), and every temporary (4xx) or permanent (5xx) refusal it
-    answered, at whichever command (MAIL FROM, RCPT TO, DATA) it answered it."""
-
-    sent: int = 0
-    already: int = 0  # 250 to a Message-ID already sent to its recipients: not sent again
-    deferred: int = 0  # 4xx replies, at any command
-    refused: int = 0  # 5xx replies, at any command
-    early: dict[str, int] = field(default_factory=dict)  # refusals before DATA, by command
-    rejected_upstream: int = 0
-    suppressed: int = 0  # of the refusals at RCPT TO
-    errors: list[str] = field(default_factory=list)
-    turned_away: int = 0  # connections answered 421 for being over ``crowd`` at once
-    crowd: int = 0
-    # Connections to the implicit TLS port closed at once: ``crowd`` were in their handshake.
-    turned_away_handshaking: int = 0
-    # Messages whose connection closed (or was reset) after a recipient was accepted and
-    # before the end of DATA: nothing of them was reserved or sent, but the command meant them.
-    abandoned: int = 0
-    # Messages whose reply the relay held for the next paced slot and whose client closed the
-    # connection first (its timeout shorter than the wait): nothing reserved or sent either.
-    gave_up_held: int = 0
-    max_hold: float = MAX_HOLD  # the relay's longest hold, named to those clients
-    # Recipients a 4xx upstream kept from a message that reached others (the client got a 250
-    # naming them), until a retry reaches them: named in the summary, so none is lost unseen.
-    unreached: dict[str, None] = field(default_factory=dict)
-
-    def reached(self, sent: Sequence[str], deferred: Sequence[str]) -> None:
-        for rcpt in sent:
-            self.unreached.pop(rcpt, None)
-        self.unreached.update(dict.fromkeys(deferred))
-
-    def count(self, reply: str, command: str = "DATA") -> None:
-        """Count the relay's ``reply`` to ``command`` (``MAIL FROM``, ``RCPT TO``, ``DATA``)."""
-        if reply.startswith("2"):
-            if command == "DATA" and _ALREADY in reply:
-                self.already += 1
-            elif command == "DATA":
-                self.sent += 1
-            return
-        if reply.startswith("4"):
-            self.deferred += 1
-        else:
-            self.refused += 1
-        if command != "DATA":
-            self.early[command] = self.early.get(command, 0) + 1
-
-    def note(self, error: str) -> None:
-        self.errors += [error] if error not in self.errors else []
-
-    def summary(self) -> str:
-        """``warmup: 0 sent, 0 deferred (4xx), 3 refused (5xx), 0 recipients rejected upstream;
-        3 refusals at MAIL FROM``: where the refusals were not answered to a message, says
-        where."""
-        again = f", {self.already} already sent before (not again)" if self.already else ""
-        line = (
-            f"warmup: {self.sent} sent{again}, {self.deferred} deferred (4xx), {self.refused} "
-            f"refused (5xx), {plural(self.rejected_upstream, 'recipient')} rejected upstream"
-        )
-        line = self.with_refusals(line)
-        if self.unreached:
-            names = list(self.unreached)
-            more = f" and {len(names) - 5} more" if len(names) > 5 else ""
-            line += (
-                f"\nwarmup: not reached (deferred upstream, 4xx, while others got the message): "
-                f"{', '.join(names[:5])}{more}; send it to them again"
-            )
-        return line
-
-    def with_refusals(self, line: str) -> str:
-        """``line``, then where the refusals were answered, then the errors noted."""
-        early = [
-            f"{plural(n, 'refusal')} at {command}"
-            + (
-                f" ({self.suppressed} suppressed)"
-                if command == "RCPT TO" and self.suppressed
-                else ""
-            )
-            for command, n in sorted(self.early.items(), key=lambda kv: kv[0] != "MAIL FROM")
-        ]
-        if early:
-            line += "; " + ", ".join(early)
-        errors = list(self.errors)
-        if self.turned_away:  # their 421 came before any message: counted nowhere above
-            errors.append(
-                f"{plural(self.turned_away, 'connection')} turned away with 421: the command "
-                f"opened more than {self.crowd} at once; send over fewer connections"
-            )
-        if self.turned_away_handshaking:
-            errors.append(
-                f"{plural(self.turned_away_handshaking, 'connection')} to WARMUP_SMTPS_PORT "
-                f"closed at once: {self.crowd} others were in their TLS handshake; send over "
-                f"fewer connections"
-            )
-        if self.abandoned:
-            errors.append(
-                f"{plural(self.abandoned, 'message')} abandoned: the command closed the "
-                f"connection before the end of DATA; not sent, no quota used"
-            )
-        if self.gave_up_held:
-            errors.append(
-                f"{plural(self.gave_up_held, 'message')} not sent: the command closed the "
-                f"connection while the relay held its reply for the next paced slot (no quota "
-                f"used); give its SMTP client a timeout longer than the pacing gap (the relay "
-                f"holds a reply up to {self.max_hold:g} s), or answer 451 at once (--refuse)"
-            )
-        return "\n".join([line, *(f"warmup: {e}" for e in errors)])
-
-
-def reply_line(code: int, text: str) -> str:
-    """One SMTP reply line: ASCII, no line breaks, with an enhanced status code. What is not
-    ASCII is escaped (``\\u7528``), not made '?': a refusal of '??@example.com' named none
-    of a script's addresses."""
-    text = " ".join(str(text).split()).encode("ascii", "backslashreplace").decode()[:400]
-    if not _ENHANCED.match(text):
-        text = f"{code // 100}.0.0 {text}".rstrip()
-    return f"{code} {text}"
 
 
 def prepare_data(
@@ -286,17 +176,6 @@ def prepare_data(
         added.append(("Message-ID", message_id))
     prefix = "".join(f"{name}: {value}\r\n" for name, value in added).encode()
     return prefix + raw, message_id, derived
-
-
-@dataclass
-class Delivery:
-    """One end-of-DATA answer, from the worker thread back to the event loop."""
-
-    reply: str
-    rejected: int = 0
-    error: str | None = None
-    sent: tuple[str, ...] = ()  # the recipients it reached
-    deferred: tuple[str, ...] = ()  # those a 4xx upstream kept from it while others got it
 
 
 class Relay:
@@ -502,7 +381,7 @@ class Relay:
             sender = None
         if sender not in self.senders:
             self.tally.count("553", "MAIL FROM")
-            who = "the null sender <>" if address in ("", "<>") else f"<{_ascii(address)}>"
+            who = "the null sender <>" if address in ("", "<>") else f"<{ascii_text(address)}>"
             return f"553 5.7.1 this relay sends only as {self._as_whom()}, not {who}"
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
@@ -516,8 +395,8 @@ class Relay:
         try:
             reply = self._rcpt(envelope, address, rcpt_options)
         except WarmupError as exc:  # the suppression check found no ledger: later, not 500
-            self.tally.note(_first_line(exc))
-            reply = reply_line(451, f"4.3.0 the ledger is unavailable: {_first_line(exc)}")
+            self.tally.note(first_line(exc))
+            reply = reply_line(451, f"4.3.0 the ledger is unavailable: {first_line(exc)}")
         self.tally.count(reply, "RCPT TO")
         return reply
 
@@ -539,7 +418,7 @@ class Relay:
             return reply_line(550, f"5.1.1 <{rcpt}> is suppressed ({bad[rcpt]}): not sent")
         limit, who = self.recipient_limit()
         if limit and len(envelope.rcpt_tos) >= limit:
-            return f"452 4.5.3 too many recipients: {_ascii(who)} allows {limit} per message"
+            return f"452 4.5.3 too many recipients: {ascii_text(who)} allows {limit} per message"
         over = self._past_domain_cap(envelope.rcpt_tos, rcpt)
         if over:
             return over
@@ -595,7 +474,7 @@ class Relay:
             try:
                 slots = self.gate.ledger.message_slots(self.gate.box, message_id, named)
             except (WarmupError, OSError) as exc:
-                return reply_line(451, f"4.3.0 the ledger is unavailable: {_first_line(exc)}")
+                return reply_line(451, f"4.3.0 the ledger is unavailable: {first_line(exc)}")
             again = (retry_recipients if derived else retry_of_own)(slots, named)
             answered = refused_before(slots, named)
             reached = [r for r in named if r in slots and slots[r][1] == "sent"]
@@ -712,11 +591,11 @@ class Relay:
         except Suppressed as exc:  # suppressed between RCPT and the end of DATA
             return Delivery(reply_line(550, f"5.1.1 {exc}"))
         except DuplicateSend as exc:
-            return Delivery(_duplicate_reply(exc))
+            return Delivery(duplicate_reply(exc))
         except smtp.AuthFailed as exc:
             return Delivery(
-                reply_line(454, f"4.7.0 upstream login failed: {_first_line(exc)}"),
-                error=_first_line(exc),
+                reply_line(454, f"4.7.0 upstream login failed: {first_line(exc)}"),
+                error=first_line(exc),
             )
         except smtp.TooBig as exc:  # over the server's SIZE: RFC 1870's reply, nothing sent
             return Delivery(reply_line(552, f"5.3.4 {exc}"))
@@ -731,176 +610,11 @@ class Relay:
                 else "4.4.1"
             )
             return Delivery(
-                reply_line(451, f"{code} unavailable: {_first_line(exc)}"), error=_first_line(exc)
+                reply_line(451, f"{code} unavailable: {first_line(exc)}"), error=first_line(exc)
             )
-        return _answer(report, message_id, already, gone, told)
+        return answer(report, message_id, already, gone, told)
 
 
 def suppressed_at_rcpt(envelope: Envelope) -> list[str]:
     """The recipients of ``envelope`` refused at RCPT TO as suppressed (kept on it)."""
     return envelope.warmup_suppressed
-
-
-def shim_refusal(left_out: list[str]) -> str:
-    """The end-of-DATA reply to the sendmail shim past recipients refused as suppressed, for
-    a message that is no retry reaching the rest: all or nothing, as in direct mode."""
-    return reply_line(
-        550,
-        f"5.1.1 {', '.join(f'<{r}>' for r in left_out[:3])} suppressed: {NOTHING_SENT}",
-    )
-
-
-_ALREADY = "was already sent"  # in the 250 to a resent Message-ID (Tally tells it apart)
-# The 554's words when the server refused the mailbox as sender for good (the sendmail shim,
-# warmup.cli.sendmail._SENDER_REFUSED, exits 69 for it, as direct mode does).
-SENDER_REFUSED = "5.7.1 upstream refused the sender"
-_BEFORE = "refused before, not sent again"  # a retry's recipient, in its 250 (the shim reads it)
-# A retry's recipient refused at RCPT TO as suppressed that the message reached before (in its
-# 250: the shim reads it, and does not count that 550 as a refusal).
-_REACHED = "reached before, not sent again"
-
-
-def _duplicate_reply(exc: DuplicateSend) -> str:
-    """A client resending a Message-ID the ledger already holds for a recipient.
-
-    Already sent: 250, the client's job is done (refusing it would make the client report a
-    failure for a delivered message). Still in flight: 451, later. Fate unknown or refused
-    before: 550, never sent twice (DESIGN invariant 9) — a person decides. Already sent to
-    some recipients but naming others it never reached: 550 as well (a 250 would tell the
-    client those got it), naming them.
-    """
-    if exc.outcome == "sent" and exc.unsent:
-        return reply_line(
-            550,
-            f"5.7.1 {exc.message_id} was already sent to {exc.recipient}, so it is not sent "
-            f"again, not even to {', '.join(exc.unsent[:3])}"
-            f"{' and others' if len(exc.unsent) > 3 else ''}: send those a message with a "
-            f"new Message-ID",
-        )
-    if exc.outcome == "sent":
-        return reply_line(
-            250, f"2.0.0 OK {exc.message_id} {_ALREADY} to {exc.recipient}; not sent again"
-        )
-    if exc.outcome == "reserved":
-        return reply_line(451, f"4.7.1 {exc}")
-    return reply_line(550, f"5.7.1 {exc}")
-
-
-def _answer(
-    outcome: Any,
-    message_id: str,
-    already: list[str] | None = None,
-    gone: list[str] | None = None,
-    told: list[str] | None = None,
-) -> Delivery:
-    """The end-of-DATA reply for an upstream outcome; ``already``: recipients of a retry the
-    message reached before (not sent again, counted in a 250); ``gone``: those the server
-    refused for good before (not sent again, each named in a 250: the client must know);
-    ``told``: those of ``already`` refused at RCPT TO as suppressed, named in the 250 (the sendmail
-    shim must not take that 550 for a recipient who never got the message)."""
-    from warmup.smtp import refused_sender, size_refused
-
-    results = list(outcome.results.values())
-    rejected = [r for r in results if r.outcome in ("hard", "soft", "block")]
-    # Released at RCPT TO, refused for good: its server refuses the message's size.
-    big = [r for r in results if size_refused(r)]
-    sent = outcome.sent
-    if sent:
-        # A recipient throttled at RCPT while the data went on to the others (CHUNKING): not
-        # sent, its slot given back; named like a refused one, so the client knows.
-        # So is one past the server's limit of recipients per message (452, or 552 5.5.3),
-        # and one whose server refuses the message's size (552 5.3.4: not deferred).
-        rejected += [r for r in results if r.outcome == "released" and r.code]
-        # the temporary ones first: a reply is cut at 400 characters, and a client (the
-        # sendmail shim) that sees one 4xx may retry, 75, where only 5xx is final, 65
-        rejected.sort(key=lambda r: not (r.code and 400 <= r.code < 500))
-        note = "".join(f"; rejected upstream: {r.recipient} ({r.code})" for r in rejected)
-        note += "".join(f"; {_BEFORE}: {r}" for r in gone or ())
-        note += "".join(f"; {_REACHED}: {r}" for r in told or ())
-        return Delivery(
-            reply_line(
-                250,
-                f"2.0.0 OK {message_id} sent to {len(sent)} of {len(results)}"
-                f"{f' ({len(already)} more reached before: not sent again)' if already else ''}"
-                f"{note}",
-            ),
-            len(rejected),
-            sent=tuple(sent),
-            deferred=tuple(
-                r.recipient
-                for r in rejected
-                if (r.outcome == "released" and r not in big) or (r.code and 400 <= r.code < 500)
-            ),
-        )
-    if outcome.throttle:
-        code, text = outcome.throttle
-        return Delivery(
-            reply_line(451, f"4.7.1 the provider throttled the mailbox: {code} {text}"),
-            len(rejected),
-            f"throttled: {code} {text}",
-        )
-    if any(r.outcome == "unknown" for r in results):
-        # Permanent: a client retries a 4xx, and a retry (on another day: a Message-ID the relay
-        # derives is new then) would go out again (DESIGN invariant 9: a person decides).
-        return Delivery(
-            "554 5.4.2 upstream connection lost during DATA: the message may have been "
-            "delivered; a person decides whether to send it again",
-            len(rejected),
-            outcome.error,
-        )
-    sender = refused_sender(outcome)
-    if sender is not None:
-        # For good: a 451 had the script retry every message for ever, each retry another
-        # refusal from the provider. 554, as to a connection refused with a 5xx (the shim: 69).
-        return Delivery(
-            reply_line(554, f"{SENDER_REFUSED}: {sender[0]} {_ascii(sender[1])}"),
-            len(rejected),
-            outcome.error,
-        )
-    # Given back by a 5xx that blamed others (the end of DATA's "550 5.1.1 <b@...>: User
-    # unknown", warmup.smtpreplies._blamed): nothing says their address is bad, and a retry reaches
-    # them ('send' exits 75 for it). The server's 5xx had the client give them up with the rest.
-    spared = [
-        r.recipient
-        for r in results
-        if r.outcome == "released" and (r.code or 0) >= 500 and r not in big
-    ]
-    blamed = [r for r in results if r.outcome in ("hard", "block")]
-    if big and not any(r.code and 400 <= r.code < 500 for r in results):
-        # For good, as the size refused at MAIL FROM or the end of DATA (a retry is refused
-        # again); a recipient refused for good besides it stays refused (suppressed if hard).
-        return Delivery(
-            reply_line(
-                552,
-                f"5.3.4 upstream: the server of {', '.join(r.recipient for r in big)} refuses "
-                f"the message's size ({big[0].code} {_ascii(big[0].text)}): make it smaller",
-            ),
-            len(rejected) + len(big),
-        )
-    if spared and blamed:
-        return Delivery(
-            reply_line(
-                451,
-                f"4.3.0 not sent: upstream refused {', '.join(r.recipient for r in blamed)} "
-                f"for good ({blamed[0].code} {_ascii(blamed[0].text)}); nothing says the "
-                f"others are bad: send it again ({', '.join(spared)})",
-            ),
-            len(rejected),
-        )
-    # A soft refusal first: the client's retry may succeed (the hard ones are now suppressed).
-    coded = sorted((r for r in results if r.code), key=lambda r: r.code // 100)
-    if coded:
-        return Delivery(reply_line(coded[0].code, coded[0].text), len(rejected))
-    return Delivery(
-        reply_line(451, f"4.4.2 upstream: {outcome.error or 'not sent'}"),
-        len(rejected),
-        outcome.error,
-    )
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).splitlines() or [type(exc).__name__])[0]
-
-
-def _ascii(text: str) -> str:
-    return " ".join(str(text).split()).encode("ascii", "replace").decode()[:200]

@@ -25,18 +25,19 @@ from warmup.errors import DataError, UsageError
 RELAY_VARS = ("WARMUP_SMTP_HOST", "WARMUP_SMTP_PORT", "WARMUP_SMTP_USER", "WARMUP_SMTP_PASSWORD")
 RELAY_TIMEOUT = 660.0
 _EOL = re.compile(rb"\r\n|\n|\r")
-# The relay's 250 when the server refused some recipients (warmup.relay._answer).
+# The relay's 250 when the server refused some recipients (warmup.relayreplies.answer).
 _SENT = re.compile(r" sent to (\d+) of (\d+)")
 _REJECTED = re.compile(r"; rejected upstream: (\S+) \((\d{3})\)")
-# A retry's recipient the server refused for good the first time (warmup.relay._BEFORE).
+# A retry's recipient the server refused for good the first time (warmup.relayreplies._BEFORE).
 _BEFORE = re.compile(r"; refused before, not sent again: (\S+)")
-# A retry's recipient refused at RCPT TO as suppressed that it reached before (warmup.relay._REACHED).
+# A retry's recipient refused at RCPT TO as suppressed that it reached before
+# (warmup.relayreplies._REACHED).
 _REACHED = re.compile(r"; reached before, not sent again: (\S+)")
 # The relay's answer to a message whose connection upstream broke after its data went: it may
-# have been delivered (warmup.relay._answer's 554 5.4.2).
+# have been delivered (warmup.relayreplies.answer's 554 5.4.2).
 _FATE_UNKNOWN = "5.4.2 "
 # The relay's answer when the server refused the mailbox as sender for good
-# (warmup.relay.SENDER_REFUSED): direct mode exits 69 for it.
+# (warmup.relayreplies.SENDER_REFUSED): direct mode exits 69 for it.
 _SENDER_REFUSED = "5.7.1 upstream refused the sender"
 # The shim's EHLO name (warmup.relay.SHIM_HELO): the relay answers it all or nothing.
 SHIM_HELO = "warmup-sendmail.invalid"
@@ -352,7 +353,7 @@ def _suppressed(refusal: tuple[int, bytes | str]) -> bool:
 def _rejected_upstream(reply: bytes) -> int:
     """0, or as direct mode exits when the server refused some recipients (75 when one of
     them may be retried, else 65): the relay's 250 names them, ``; rejected upstream: ADDR
-    (CODE)`` each (:func:`warmup.relay._answer`)."""
+    (CODE)`` each (:func:`warmup.relayreplies.answer`)."""
     text = reply.decode("ascii", "replace")
     rejected = _REJECTED.findall(text)
     for rcpt, code in rejected:

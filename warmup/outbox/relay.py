@@ -35,12 +35,9 @@ from warmup.relay import (
     LOGIN_TIMEOUT,
     MAX_SESSIONS,
     Relay,
-    _ascii,
-    _first_line,
-    reply_line,
-    shim_refusal,
     suppressed_at_rcpt,
 )
+from warmup.relayreplies import ascii_text, first_line, reply_line, shim_refusal
 from warmup.relayserver import Envelope
 from warmup.words import plural
 
@@ -151,8 +148,8 @@ class QueueRelay(Relay):
         except DataError as exc:  # e.g. its Message-ID is another message's already
             return reply_line(550, f"5.6.0 {exc}")
         except (WarmupError, OSError) as exc:  # the ledger unavailable: later
-            self.tally.note(_first_line(exc))
-            return reply_line(451, f"4.3.0 outbox unavailable: {_first_line(exc)}")
+            self.tally.note(first_line(exc))
+            return reply_line(451, f"4.3.0 outbox unavailable: {first_line(exc)}")
         if queued is None:  # suppressed between RCPT and the end of DATA
             return "550 5.1.1 every recipient is suppressed: not queued"
         if before:
@@ -180,7 +177,7 @@ class QueueRelay(Relay):
         """``warmup: queued 8 messages to pool P; 'warmup run' sends them``, those queued
         already (by an earlier run), and the refusals, if any."""
         n = len(self.queued)
-        line = f"warmup: queued {plural(n, 'message')} to {_ascii(self.target)}"
+        line = f"warmup: queued {plural(n, 'message')} to {ascii_text(self.target)}"
         if self.campaign:
             line += f" (campaign {self.campaign})"
         if self.already:
