@@ -348,7 +348,7 @@ def test_a_date_or_message_id_given_twice_is_refused_everywhere(
 ):
     # Both went out as they came (RFC 5322 allows one): the ledger recorded the first ID, a
     # client may thread by the other, and a bounce quoting the second matched no send.
-    from warmup.relay import prepare_data
+    from warmup.outgoing import prepare_data
 
     add_box(smtp_ssl.port)
     monkeypatch.setenv("WARMUP_PASSWORD", SMTP_PASSWORD)
@@ -385,7 +385,7 @@ def test_a_field_gmail_wants_once_given_twice_is_refused_everywhere(
     """Two To (or Subject, From, ...) fields went out as they came, and were queued too: RFC
     5322 allows one, and Gmail blocks such a message ("not RFC 5322 compliant: duplicate
     headers"), a 5.7.1 block counted in the mailbox's bounce rate."""
-    from warmup.relay import prepare_data
+    from warmup.outgoing import prepare_data
 
     add_box(smtp_ssl.port)
     monkeypatch.setenv("WARMUP_PASSWORD", SMTP_PASSWORD)

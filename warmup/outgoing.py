@@ -1,4 +1,5 @@
-"""The message the gate sends: prepared for it (From the mailbox, a Date, a Message-ID), the
+"""The message the gate sends: prepared for it (From the mailbox, a Date, a Message-ID: parsed by
+:func:`prepare`, or as the client wrote its bytes by :func:`prepare_data` for the relay), the
 Message-ID made or derived, and whether a message handed again is a retry of one the ledger
 holds, and to whom it goes now (DESIGN invariant 9: a Message-ID is sent once)."""
 
@@ -120,6 +121,61 @@ def prepare(message: EmailMessage | bytes, mailbox: str) -> EmailMessage:
     if "Message-ID" not in msg:
         msg.set_raw("Message-ID", new_message_id(mailbox))
     return msg
+
+
+def prepare_data(
+    raw: bytes, mailbox: str, rcpts: list[str] | None = None, day: dt.date | None = None
+) -> tuple[bytes, str, bool]:
+    """The message as it goes upstream, its Message-ID, and whether that was derived here.
+
+    A message without a Message-ID gets :func:`warmup.outgoing.derived_message_id` of the client's
+    bytes, the envelope's ``rcpts`` and the mailbox's ``day`` (the same for a client's retry)
+    when both are given, else a random one.
+
+    Missing From/Date/Message-ID headers are prepended rather than re-serialising the message,
+    so the bytes the client wrote (and any signature over them) go out unchanged. Headers are
+    read leniently (:mod:`warmup.headers`), as an upstream server may read them: a From,
+    Sender or Resent-From/-Sender naming anyone but the mailbox, or a header line that is not
+    ``Name: value``, is :class:`DataError`: the relay sends only as the mailbox. So is what
+    is no message, or an undeclared body not in UTF-8 (:func:`warmup.headers.check_message`), a
+    header in an 8-bit charset other than UTF-8 (:func:`warmup.headers.check_utf8`), in a
+    MIME part's header too, a base64 part holding raw 8-bit bytes
+    (:func:`warmup.headers.check_parts`), and a NUL byte anywhere. Lines ending CR CR LF end
+    CR LF (:func:`warmup.headers.without_stray_cr`).
+    """
+    raw = headers.without_stray_cr(raw)
+    try:
+        found, end = headers.fields(raw)
+    except headers.MalformedHeader:
+        if not headers.body_only(raw):
+            raise
+        raw = b"\r\n" + raw  # an empty header section: what is added goes above it
+        found, end = [], 0
+    headers.check_message(raw, found, end)
+    if not raw[:end].isascii():
+        headers.check_utf8(raw, found)
+    if not raw[end:].isascii():  # what no server without 8BITMIME could be sent
+        headers.check_parts(raw)
+    headers.check_nul(raw)  # after check_parts, which names a raw base64 part's NUL better
+    headers.check_sender(found, mailbox)
+    have = {f.name: f.value for f in reversed(found)}  # the first of each name wins
+    headers.check_stamps((f.name, f.value) for f in found)
+    added: list[tuple[str, str]] = []
+    if "from" not in have:
+        added.append(("From", mailbox))
+    if not have.get("date"):
+        added.append(("Date", headers.date_of(dt.datetime.now(dt.UTC))))
+    message_id = " ".join(have.get("message-id", "").split())
+    derived = not message_id and rcpts is not None and day is not None
+    if not message_id:
+        message_id = (
+            derived_message_id(mailbox, rcpts, raw, day)
+            if rcpts is not None and day is not None
+            else new_message_id(mailbox)
+        )
+        added.append(("Message-ID", message_id))
+    prefix = "".join(f"{name}: {value}\r\n" for name, value in added).encode()
+    return prefix + raw, message_id, derived
 
 
 def recipients_of(msg: EmailMessage) -> list[str]:

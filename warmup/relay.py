@@ -39,7 +39,6 @@ The words of the replies, and the end-of-DATA reply for each outcome of the gate
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import hmac
 import ipaddress
 import logging
@@ -55,8 +54,8 @@ from warmup.gate import SETTLE_AFTER, DuplicateSend, Gate, NotAllowed, Suppresse
 from warmup.ledger import local_day
 from warmup.ledger.values import MailboxNotFound
 from warmup.outgoing import (
-    derived_message_id,
     new_message_id,
+    prepare_data,
     refused_before,
     retry_of_derived,
     retry_of_own,
@@ -121,61 +120,6 @@ def check_loopback(host: str) -> str:
             f"an open relay for the network"
         )
     return str(ip)
-
-
-def prepare_data(
-    raw: bytes, mailbox: str, rcpts: list[str] | None = None, day: dt.date | None = None
-) -> tuple[bytes, str, bool]:
-    """The message as it goes upstream, its Message-ID, and whether that was derived here.
-
-    A message without a Message-ID gets :func:`warmup.outgoing.derived_message_id` of the client's
-    bytes, the envelope's ``rcpts`` and the mailbox's ``day`` (the same for a client's retry)
-    when both are given, else a random one.
-
-    Missing From/Date/Message-ID headers are prepended rather than re-serialising the message,
-    so the bytes the client wrote (and any signature over them) go out unchanged. Headers are
-    read leniently (:mod:`warmup.headers`), as an upstream server may read them: a From,
-    Sender or Resent-From/-Sender naming anyone but the mailbox, or a header line that is not
-    ``Name: value``, is :class:`DataError`: the relay sends only as the mailbox. So is what
-    is no message, or an undeclared body not in UTF-8 (:func:`warmup.headers.check_message`), a
-    header in an 8-bit charset other than UTF-8 (:func:`warmup.headers.check_utf8`), in a
-    MIME part's header too, a base64 part holding raw 8-bit bytes
-    (:func:`warmup.headers.check_parts`), and a NUL byte anywhere. Lines ending CR CR LF end
-    CR LF (:func:`warmup.headers.without_stray_cr`).
-    """
-    raw = headers.without_stray_cr(raw)
-    try:
-        found, end = headers.fields(raw)
-    except headers.MalformedHeader:
-        if not headers.body_only(raw):
-            raise
-        raw = b"\r\n" + raw  # an empty header section: what is added goes above it
-        found, end = [], 0
-    headers.check_message(raw, found, end)
-    if not raw[:end].isascii():
-        headers.check_utf8(raw, found)
-    if not raw[end:].isascii():  # what no server without 8BITMIME could be sent
-        headers.check_parts(raw)
-    headers.check_nul(raw)  # after check_parts, which names a raw base64 part's NUL better
-    headers.check_sender(found, mailbox)
-    have = {f.name: f.value for f in reversed(found)}  # the first of each name wins
-    headers.check_stamps((f.name, f.value) for f in found)
-    added: list[tuple[str, str]] = []
-    if "from" not in have:
-        added.append(("From", mailbox))
-    if not have.get("date"):
-        added.append(("Date", headers.date_of(dt.datetime.now(dt.UTC))))
-    message_id = " ".join(have.get("message-id", "").split())
-    derived = not message_id and rcpts is not None and day is not None
-    if not message_id:
-        message_id = (
-            derived_message_id(mailbox, rcpts, raw, day)
-            if rcpts is not None and day is not None
-            else new_message_id(mailbox)
-        )
-        added.append(("Message-ID", message_id))
-    prefix = "".join(f"{name}: {value}\r\n" for name, value in added).encode()
-    return prefix + raw, message_id, derived
 
 
 class Relay:
