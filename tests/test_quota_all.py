@@ -150,7 +150,7 @@ def test_quota_for_all_answers_what_each_mailbox_answers(ledger_url, run):  # no
         forget(ledger, boxes[step % 3 :: 2])  # absent for the batched read; the others present
 
         asks = [(b, api._ask(api.policy_for(ledger, b), b)[1]) for b in boxes]
-        one_by_one = [ledger.history(b, at, **dataclasses.asdict(ask)) for b, ask in asks]
+        one_by_one = [ledger.history(b, at, **ask._asdict()) for b, ask in asks]
         assert ledger.histories(asks, at) == one_by_one
         # SQLite answers on the driver: Core's batched read (PostgreSQL's) must agree with it.
         assert Questions.histories(ledger, asks, at) == one_by_one
