@@ -430,3 +430,21 @@ def test_quota_compiles_none_of_the_patterns_kept_for_later(seeded: Path):
     assert json.loads(line[len("COMPILED ") :]) == []
     typed = _probe(seeded, LATER_PROBE, ["quota", BOX, "--at", "2026-11-20 10:00"])
     assert '"warmup.instants._DAY_MONTH"' in typed.stdout  # the probe sees those compiled
+
+
+@pytest.mark.parametrize("args", [["--version"], ["--bogus"], ["--db"], ["nosuchcommand"]])
+def test_main_turns_the_collector_back_on_when_no_command_module_was_imported(args: list[str]):
+    """``main()`` called in a program's own process (as a script embedding warmup may) left the
+    cyclic collector off for good when click ended before a command's module was imported:
+    ``--version``, an unknown option, an option without its value."""
+    code = (
+        "import gc, sys\n"
+        "from warmup.cli import main\n"
+        f"sys.argv = ['warmup', *{args!r}]\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print('GC', gc.isenabled())\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert proc.stdout.strip().splitlines()[-1] == "GC True", (proc.stdout, proc.stderr)

@@ -532,7 +532,8 @@ def pause_end(
 ) -> dt.datetime:
     """The end of a pause of ``address`` as a user wrote it: a span (``3d``, ``12h``) from
     ``now`` (default: this machine's clock), or a date or time, the mailbox's local time when it
-    has no UTC offset (a date alone: its local midnight). Unreadable: :class:`InvalidField`
+    has no UTC offset (a date alone: its local midnight; a time alone already past today:
+    tomorrow's). Unreadable: :class:`InvalidField`
     (exit 64); not in the future, or from 2100 on: :class:`InvalidFieldData` (65)."""
     from warmup.instants import read_until
 

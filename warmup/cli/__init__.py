@@ -760,9 +760,12 @@ def main() -> None:
     # they are frozen, so neither a later collection nor the one at exit walks them again.
     gc.disable()
     _STARTING = True
-    _hold_closed_standard_streams()
-    _escape_what_stdout_cannot_encode()
-    cli(prog_name="warmup")
+    try:
+        _hold_closed_standard_streams()
+        _escape_what_stdout_cannot_encode()
+        cli(prog_name="warmup")
+    finally:  # a command that ends before its module is imported (--version, a bad option)
+        _started()
 
 
 _STARTING = False  # main() holds the collector until the command's module is imported
