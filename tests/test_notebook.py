@@ -302,3 +302,25 @@ def test_notebook_given_an_unknown_mailbox_stops_on_one_line_not_a_traceback(tmp
         "nobody@corp.example --provider exmail'"
     ]
     assert error.ename == "MailboxNotFound"  # a raised error: the run stops, nbconvert fails
+
+
+@pytest.mark.slow
+def test_notebook_counts_an_address_taken_back_on_the_days_it_was_on_the_list(
+    tmp_path, monkeypatch, migrated
+):
+    """The "Suppression growth" section was drawn from the suppressions left: an address taken
+    back (``warmup suppress remove``) vanished from the days it was on the list, and the section
+    said "1 suppressed address in all" of a list that had held two."""
+    import datetime as dt
+
+    from warmup.ledger import open_ledger
+
+    ledger = open_ledger(str(migrated))
+    day = dt.datetime(2026, 11, 10, 9, tzinfo=dt.UTC)
+    ledger.suppress(["gone@example.com", "kept@example.com"], "manual", "asked", day)
+    assert ledger.unsuppress("gone@example.com", at=day + dt.timedelta(days=5))
+    ledger.close()
+    params = f'ledger_url = "{migrated}"\nat = "2026-11-29T09:00:00+00:00"'
+    nb, text = _execute(tmp_path, monkeypatch, params)
+    assert _errors(nb) == []
+    assert "2 suppressed addresses in all, 1 taken back since: 1 on the list\n" in text

@@ -709,7 +709,7 @@ def test_suppressions_as_of_an_instant_leave_out_the_later_ones(sample):
     ``at``: a report as of October showed November's do-not-mail list."""
     when = dt.datetime(2026, 10, 20, tzinfo=dt.UTC)
     early = reports.suppressions(sample, at=when)
-    times = [t for t, _, _ in sample.suppression_times()]
+    times = [t for t, _, _, _ in sample.suppression_spans()]
     assert 0 < int(early["total"].iloc[-1]) == sum(t <= when for t in times) < len(times)
     assert early["date"].max() <= pd.Timestamp("2026-10-20")
     assert int(reports.suppressions(sample)["total"].iloc[-1]) == len(times)

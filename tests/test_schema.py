@@ -902,6 +902,16 @@ def test_an_older_ledger_remembers_its_next_removals(ledger_url):  # noqa: F811
         ledger.close()
 
 
+def _older_removal(ledger: Any, missing: str, **row: Any) -> None:
+    """A removal written as the warmup before the migration that added column ``missing``
+    wrote it (its table has no such column yet)."""
+    with ledger.write() as conn:
+        md = sa.MetaData()
+        md.reflect(conn)
+        assert missing not in md.tables["suppression_removal"].c
+        conn.execute(md.tables["suppression_removal"].insert(), [row])
+
+
 def test_an_older_ledgers_removals_are_judged_by_their_time_and_new_ones_by_the_sends_held(
     ledger_url,  # noqa: F811
 ):
@@ -920,15 +930,9 @@ def test_an_older_ledgers_removals_are_judged_by_their_time_and_new_ones_by_the_
         api.add_mailbox(ledger, box, "exmail")
         for day in (0, 4, 8, 12):
             recorded_soft(ledger, box, at(DAY + dt.timedelta(days=day), 9, tz="UTC"))
-        with ledger.write() as conn:  # a removal as m025's warmup wrote it, between days 4 and 8
-            md = sa.MetaData()
-            md.reflect(conn)
-            assert "last_send_id" not in md.tables["suppression_removal"].c
-            conn.execute(
-                md.tables["suppression_removal"].insert(),
-                [{"address": full, "kind": "soft", "reason": "r",
-                  "removed_at": at(DAY + dt.timedelta(days=6), 9, tz="UTC")}],
-            )  # fmt: skip
+        # a removal as m025's warmup wrote it, between days 4 and 8
+        _older_removal(ledger, "last_send_id", address=full, kind="soft", reason="r",
+                       removed_at=at(DAY + dt.timedelta(days=6), 9, tz="UTC"))  # fmt: skip
     finally:
         ledger.close()
 
@@ -1060,5 +1064,48 @@ def test_an_older_ledgers_released_slots_give_no_reason_and_new_ones_say_size(
                 ("big@example.com", "released", "size"),
                 ("big@example.com", "reserved", None),
             ]
+    finally:
+        ledger.close()
+
+
+def test_an_older_ledgers_removals_stay_out_of_the_lists_past_and_new_ones_count_in_it(
+    ledger_url,  # noqa: F811
+):
+    """m029: a removal an m028 ledger kept has no time of its suppression (none is made up): the
+    list's past leaves it out, as it did; a removal made after the upgrade keeps its
+    suppression's time and mailbox, and its address counts on the days it was on the list."""
+    from warmup import reports
+
+    ledger = open_ledger(ledger_url, migrate=False)
+    ledger.migrate(upto="m028_send_release_reason")
+    ledger.close()
+    ledger = open_ledger(ledger_url, migrate=False)
+    try:
+        # a removal as m028's warmup wrote it
+        _older_removal(ledger, "suppressed_at", address="old@example.com", kind="hard",
+                       reason="r", removed_at=at(DAY, 9, tz="UTC"), last_send_id=0)  # fmt: skip
+    finally:
+        ledger.close()
+
+    ledger = open_ledger(ledger_url)
+    try:
+        assert ledger.pending_migrations() == []
+        kept = sa.select(
+            schema.SUPPRESSION_REMOVAL.c.address,
+            schema.SUPPRESSION_REMOVAL.c.suppressed_at,
+            schema.SUPPRESSION_REMOVAL.c.mailbox_id,
+        ).order_by(schema.SUPPRESSION_REMOVAL.c.id)
+        with ledger.read() as conn:
+            assert [tuple(r) for r in conn.execute(kept)] == [("old@example.com", None, None)]
+        assert reports.suppressions(ledger).empty
+        api.add_mailbox(ledger, "sales@corp.example", "exmail", timezone="UTC")
+        box = ledger.mailbox("sales@corp.example").id
+        ledger.suppress_each([("new@example.com", "r", box)], "hard", at(DAY, 9, tz="UTC"))
+        assert ledger.unsuppress("new@example.com", at=at(DAY + dt.timedelta(days=2), 9, tz="UTC"))
+        with ledger.read() as conn:
+            assert [tuple(r) for r in conn.execute(kept)][1:] == [
+                ("new@example.com", at(DAY, 9, tz="UTC"), box)
+            ]
+        assert reports.suppressions(ledger)["total"].tolist() == [1, 0]
     finally:
         ledger.close()

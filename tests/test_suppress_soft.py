@@ -359,12 +359,16 @@ def test_a_streak_counts_the_sends_after_the_latest_removal_only(ledger_url):
     [(_, _, reason)] = suppressed()
     ledger = open_ledger()
     try:
+        [made] = ledger.suppressions(FULL)
         assert ledger.unsuppress(FULL, at=before_last)
         assert not ledger.unsuppress("nobody@example.com", at=last)
-        with ledger.read() as conn:  # (id,) address, kind, reason, removed_at, last_send_id
+        with ledger.read() as conn:  # (id,) address, kind, reason, removed_at, last_send_id,
+            # suppressed_at, mailbox_id
             kept = [tuple(r)[1:] for r in conn.execute(sa.select(SUPPRESSION_REMOVAL))]
             held = conn.execute(sa.select(sa.func.max(SEND.c.id))).scalar()
-        assert kept == [(FULL, "soft", reason, before_last, held)]
+        since = dt.datetime.fromisoformat(made["created_at"])
+        box = ledger.mailbox(BOX).id
+        assert kept == [(FULL, "soft", reason, before_last, held, since, box)]
         # The day-8 send is dated after the removal, but the ledger held it: set aside too.
         assert listed("--sends", "2", "--days", "0") == []
         record(FULL, 12, "4.2.2")

@@ -574,22 +574,24 @@ def reasons_figure(summary: pd.DataFrame) -> Figure:
 
 
 def suppressions_figure(supp: pd.DataFrame) -> Figure:
-    """The do-not-mail list growing (:func:`warmup.reports.suppressions`): cumulative per kind
-    in the kinds' colours, and the total, by local day."""
+    """The do-not-mail list over time (:func:`warmup.reports.suppressions`): how many addresses
+    of each kind were on it at the end of each local day, in the kinds' colours, and the total;
+    an address taken back leaves it on its day, not from the days before."""
     fig = _new_figure((11.0, 3.8))
     ax = fig.subplots()
     if not supp.empty:
-        for kind, g in supp.groupby("kind"):
+        change = supp["added"] - supp["removed"] if "removed" in supp else supp["added"]
+        for kind, g in change.groupby(supp["kind"]):
             ax.step(
-                g["date"],
-                g["added"].cumsum(),
+                supp.loc[g.index, "date"],
+                g.cumsum(),
                 where="post",
                 color=kind_colour(str(kind)),
                 label=str(kind),
                 gid=f"kind:{kind}",
                 **_lone(len(g)),
             )
-        total = supp.groupby("date")["added"].sum().cumsum()
+        total = change.groupby(supp["date"]).sum().cumsum()
         # Wide and light, under the kinds: where one kind is all of it, both stay visible.
         ax.step(
             total.index,
@@ -605,7 +607,7 @@ def suppressions_figure(supp: pd.DataFrame) -> Figure:
         )
         _legend_outside(ax)
         _day_span(ax, supp["date"])
-    ax.set_title("Suppressed recipients (cumulative, by local day)", loc="left", fontsize=10)
+    ax.set_title("Suppressed recipients (on the list, by local day)", loc="left", fontsize=10)
     if supp.empty:  # not an empty axis dated 1 January 1970
         _say_none(ax, "No suppressed recipients")
         return fig

@@ -84,7 +84,8 @@ SuppressionRemoval = _model(
     schema.SUPPRESSION_REMOVAL,
     """A suppression a person took back (``warmup suppress remove``): the address, when, the
 ``kind`` and ``reason`` of the suppression it ended, and ``last_send_id``, the ledger's highest
-send id then (the sends it sets aside; NULL for a removal made before it was kept).""",
+send id then (the sends it sets aside; NULL for a removal made before it was kept); its
+``suppressed_at`` and ``mailbox_id`` (NULL for a removal made before they were kept).""",
 )
 Event = _model(
     "Event",

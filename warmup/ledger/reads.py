@@ -69,6 +69,7 @@ MIGRATION_NAMES = (
     "m026_removals_mark_the_last_send",
     "m027_send_holder",
     "m028_send_release_reason",
+    "m029_removals_keep_their_suppression",
 )
 
 

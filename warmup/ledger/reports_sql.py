@@ -19,7 +19,15 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from warmup.ledger.schema import BOUNCE, COUNT_COLUMNS, DAY_STAT, EVENT, SEND, SUPPRESSION
+from warmup.ledger.schema import (
+    BOUNCE,
+    COUNT_COLUMNS,
+    DAY_STAT,
+    EVENT,
+    SEND,
+    SUPPRESSION,
+    SUPPRESSION_REMOVAL,
+)
 from warmup.ledger.values import seen_by
 from warmup.policy.walk import MailboxEvent
 
@@ -223,14 +231,26 @@ class ReportQueries:
                 for r in conn.execute(stmt)
             ]
 
-    def suppression_times(self) -> list[tuple[dt.datetime, str, int | None]]:
-        """``(created at, kind, mailbox id)`` of every suppression, oldest first: the caller
-        groups them by the local day of the mailbox that caused each (the list is one row per
-        suppressed address, far smaller than the sends)."""
-        s = SUPPRESSION.c
-        stmt = sa.select(s.created_at, s.kind, s.mailbox_id).order_by(s.created_at, s.id)
+    def suppression_spans(
+        self,
+    ) -> list[tuple[dt.datetime, dt.datetime | None, str, int | None]]:
+        """``(suppressed at, taken back at or None, kind, mailbox id)``: each time an address
+        was on the do-not-mail list, those still on it (None) and those a person took back
+        (``warmup suppress remove``), oldest first. The caller groups them by the local day of
+        the mailbox that caused each (the list is one row per suppressed address, far smaller
+        than the sends). A removal made before m029 kept no time of its suppression: not
+        listed. Taken back "before" it was made (the two hosts' clocks): at its making."""
+        s, r = SUPPRESSION.c, SUPPRESSION_REMOVAL.c
+        current = sa.select(s.created_at, sa.null(), s.kind, s.mailbox_id)
+        removed = sa.select(r.suppressed_at, r.removed_at, r.kind, r.mailbox_id).where(
+            r.suppressed_at.is_not(None)
+        )
         with self.read() as conn:
-            return [(t, k, m) for t, k, m in conn.execute(stmt)]
+            rows = [tuple(x) for q in (current, removed) for x in conn.execute(q)]
+        return sorted(
+            ((t, None if u is None else max(t, u), k, m) for t, u, k, m in rows),
+            key=lambda x: x[0],
+        )
 
 
 def _day_stats(

@@ -232,6 +232,11 @@ SUPPRESSION_REMOVAL = sa.Table(
     # lowers it), so that SQLite, which gives max(id) + 1, never gives a later send an id at or
     # below it. NULL: a removal made before m026, judged by ``removed_at``.
     sa.Column("last_send_id", sa.Integer),
+    # When the suppression it ended was made, and the mailbox whose bounce made it: the list's
+    # size on a past day counts the addresses taken back since (``warmup.reports.suppressions``).
+    # NULL: a removal made before m029 (when it was suppressed is not known).
+    _ts("suppressed_at", nullable=True),
+    sa.Column("mailbox_id", sa.Integer),
     sa.Index("ix_suppression_removal_address", "address", "removed_at"),
 )
 
@@ -408,7 +413,12 @@ OUTBOX = sa.Table(
 # recipients they went to: AUTOINCREMENT on SQLite (m015), a serial sequence on PostgreSQL, both
 # moved past these ids by ``warmup db copy``.
 KEPT_IDS: dict[str, tuple[sa.Column[Any], ...]] = {
-    "mailbox": (OUTBOX.c.mailbox_id, OUTBOX.c.sent_by, SUPPRESSION.c.mailbox_id),
+    "mailbox": (
+        OUTBOX.c.mailbox_id,
+        OUTBOX.c.sent_by,
+        SUPPRESSION.c.mailbox_id,
+        SUPPRESSION_REMOVAL.c.mailbox_id,
+    ),
     "pool": (OUTBOX.c.pool_id,),
 }
 

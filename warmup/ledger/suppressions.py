@@ -390,16 +390,22 @@ class Suppressions:
 
     def unsuppress(self, address: str, at: dt.datetime | None = None) -> bool:
         """Take ``address``'s suppression back (False: it had none, and nothing is written),
-        remembered at ``at`` (default now) with the kind and reason it had and the highest send
-        id the ledger holds: a soft streak then counts only the sends recorded after it
-        (:meth:`soft_bounced_sends`), whatever their clocks say."""
+        remembered at ``at`` (default now) with the kind, reason, time and mailbox it had and
+        the highest send id the ledger holds: a soft streak then counts only the sends recorded
+        after it (:meth:`soft_bounced_sends`), whatever their clocks say, and the list's past
+        size still counts the address (:meth:`suppression_spans`)."""
         when = utc(at or wall_clock())
         with self.write() as conn:
             self._lock_name(conn, _REMOVALS_LOCK)
             gone = conn.execute(
                 SUPPRESSION.delete()
                 .where(SUPPRESSION.c.address == address)
-                .returning(SUPPRESSION.c.kind, SUPPRESSION.c.reason)
+                .returning(
+                    SUPPRESSION.c.kind,
+                    SUPPRESSION.c.reason,
+                    SUPPRESSION.c.created_at,
+                    SUPPRESSION.c.mailbox_id,
+                )
             ).first()
             if gone is None:
                 return False
@@ -414,6 +420,8 @@ class Suppressions:
                     reason=gone.reason,
                     removed_at=when,
                     last_send_id=last or 0,
+                    suppressed_at=gone.created_at,
+                    mailbox_id=gone.mailbox_id,
                 )
             )
             return True

@@ -172,23 +172,31 @@ def reasons_summary(frame: pd.DataFrame) -> pd.DataFrame:
 def suppressions(
     ledger: Ledger, timezone: str = "UTC", at: dt.datetime | None = None
 ) -> pd.DataFrame:
-    """New suppressions per local day and kind, with the running total of the do-not-mail list.
+    """The do-not-mail list per local day and kind: the suppressions ``added``, those taken back
+    (``removed``, ``warmup suppress remove``), and ``total``, the whole list's size at the end
+    of the day (every kind): an address taken back still counts on the days it was on the list.
 
-    A suppression's day is the local day of the mailbox whose bounce or complaint caused it (as
-    every other report); one with no mailbox (added by hand) falls on its day in ``timezone``.
-    ``at``: as of this instant (those added after it are left out; default: all).
+    A suppression's day, and its removal's, is the local day of the mailbox whose bounce or
+    complaint caused it (as every other report); one with no mailbox (added by hand) falls on
+    its day in ``timezone``. ``at``: as of this instant (what was added or taken back after it
+    is left out; default: all). A removal made before m029 is not known (its suppression's
+    time was not kept): its address counts on no day.
     """
     zones = {b.id: b.timezone for b in ledger.mailboxes()}
-    rows = [
-        (local_day(t, zones.get(m, timezone) if m is not None else timezone), k)
-        for t, k, m in ledger.suppression_times()
-        if at is None or t <= at
-    ]
-    frame = pd.DataFrame(rows, columns=["date", "kind"])
-    frame = frame.groupby(["date", "kind"], as_index=False, sort=True).size()
-    frame = frame.rename(columns={"size": "added"})
+    rows = []
+    for start, end, kind, box in ledger.suppression_spans():
+        if at is not None and start > at:
+            continue
+        zone = zones.get(box, timezone) if box is not None else timezone
+        rows.append((local_day(start, zone), kind, 1, 0))
+        if end is not None and (at is None or end <= at):
+            rows.append((local_day(end, zone), kind, 0, 1))
+    frame = pd.DataFrame(rows, columns=["date", "kind", "added", "removed"])
+    frame = frame.groupby(["date", "kind"], as_index=False, sort=True)[["added", "removed"]].sum()
     frame["date"] = pd.to_datetime(frame["date"])
-    frame["total"] = frame["added"].cumsum()
+    net = (frame["added"] - frame["removed"]).groupby(frame["date"]).transform("sum")
+    # each day's change counted on its first row (of its kinds), summed over the days so far
+    frame["total"] = net.where(~frame["date"].duplicated(), 0).cumsum().astype(int)
     return frame
 
 

@@ -508,3 +508,16 @@ def m028_send_release_reason(conn: Connection) -> None:
     again to that recipient, refused again. The slots released before keep NULL: why is not
     known, and none is made up."""
     conn.exec_driver_sql("ALTER TABLE send ADD COLUMN release_reason VARCHAR")
+
+
+@migration
+def m029_removals_keep_their_suppression(conn: Connection) -> None:
+    """A removal keeps when the suppression it ended was made (``suppressed_at``) and the
+    mailbox whose bounce made it (``mailbox_id``): the suppression's row is deleted, so the
+    suppression report, built from the rows left, had every address taken back vanish from
+    the days it was on the list, and understated the list's past size. The removals made
+    before keep NULL: when their address was suppressed is not known, and none is made up
+    (the report leaves them out, as it did)."""
+    stamp = sa.DateTime(timezone=True).compile(dialect=conn.dialect)
+    conn.exec_driver_sql(f"ALTER TABLE suppression_removal ADD COLUMN suppressed_at {stamp}")
+    conn.exec_driver_sql("ALTER TABLE suppression_removal ADD COLUMN mailbox_id INTEGER")
