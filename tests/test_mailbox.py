@@ -174,18 +174,31 @@ def test_a_mailbox_pasted_from_a_mail_client_is_the_mailbox(run, tmp_path: Path,
     ],
 )
 def test_a_malformed_mailbox_is_refused_as_malformed_not_unknown(run, tmp_path: Path, typed):
-    """What is no address at all is said to be malformed (exit 65), not looked up in vain."""
+    """What is no address at all is said to be malformed (exit 65), not looked up in vain; a
+    well-formed one that names no mailbox is unknown (exit 64, README "Commands"): so by every
+    command that takes mailboxes (``plot a b c`` exits 65 as ``quota a`` does)."""
     from tests.conftest import ledger_digest
     from tests.test_errors import assert_error
 
     assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
     before = ledger_digest(tmp_path / "ledger.db")
-    for args in (("quota", typed), ("record", "send", typed, "--to", "lead@example.com")):
+    for args in (
+        ("quota", typed),
+        ("record", "send", typed, "--to", "lead@example.com"),
+        ("plan", typed),
+        ("report", typed),
+        ("report", "--by-reason", typed),
+        ("plot", BOX, typed, "--out", str(tmp_path / "p.png")),
+        ("bounces", "list", typed),
+    ):
         if "," in typed:  # a list: said to be several (7ecaeab), not one malformed address
             assert_error(run(*args), 65, "is 2 addresses in one", "give each on its own")
         else:
             assert_error(run(*args), 65, "malformed mailbox address", "name@domain.tld")
+        unknown = tuple("nobody@corp.example" if a == typed else a for a in args)
+        assert_error(run(*unknown), 64, "mailbox 'nobody@corp.example' not found")
     assert ledger_digest(tmp_path / "ledger.db") == before
+    assert not (tmp_path / "p.png").exists()
 
 
 LONG_LOCAL = "l" * 65 + "@corp.example"  # RFC 5321: at most 64 octets before the '@'
