@@ -52,3 +52,15 @@ def test_each_crosses_the_line_of_another_family(
     (bounce,) = parse_bounces((CROSSED / name).read_bytes())
     assert row["alone_in"] in shared_lines.get(rule_line(bounce), set()), rule_line(bounce)
     assert crossed_family(name) != row["alone_in"]
+
+
+@pytest.mark.parametrize(
+    "name", ["sendmail-glued-reply-code.eml", "sendmail-plain-glued-reply-code.eml"]
+)
+def test_a_reply_code_glued_to_the_address_keeps_the_transcript_stage(name: str) -> None:
+    """ "<<< 550-kim@... is not an active address" right after ">>> RCPT To:<kim@...>": the
+    code's dash glued to the address is no second address that ends kim's block before the
+    reply (its stage unknown, a filter's mask) nor a failed recipient of its own."""
+    got = parse_bounces((CROSSED / name).read_bytes())
+    assert [b.recipient for b in got] == [ROWS[name]["recipient"]], [b.steps for b in got]
+    assert "SMTP stage RCPT" in got[0].steps[0], got[0].steps

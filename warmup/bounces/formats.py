@@ -550,6 +550,26 @@ def _remote_said(text: str) -> list[tuple[int, int]]:
     ]
 
 
+# The code of a multi-line reply glued by its dash to the address the reply opens with ("<<<
+# 550-kim@example.net is not an active address at this host" in a Sendmail transcript, "(reason:
+# 550-kim@...)"): an address's characters, so ADDR_RE reads "550-kim@example.net". At the start
+# of a word (a blank, a colon or a semicolon before it, or the line's start) and naming an address
+# the text names without the code too, it is that address: read as another, it ended the
+# recipient's block before the reply that says why (and the stage: the reply right after ">>>
+# RCPT To:<addr>"), and became a failed recipient of its own.
+_GLUED_CODE = re.compile(r"[45]\d\d-")
+
+
+def _unglued(text: str, start: int, addr: str) -> str:
+    """``addr`` (found at ``start`` in ``text``) without a reply code glued to it, or as it is."""
+    if addr[3:4] != "-" or not _GLUED_CODE.match(addr):
+        return addr
+    if start and text[start - 1] not in " \t\n:;":
+        return addr
+    bare = addr[4:]
+    return bare if text.lower().count(bare) > 1 else addr
+
+
 def recipient_blocks(text: str, exclude: Set[str], keep: Set[str] = frozenset()) -> dict[str, str]:
     """Map each failed-looking address in a notification text to the text describing it.
 
@@ -569,6 +589,7 @@ def recipient_blocks(text: str, exclude: Set[str], keep: Set[str] = frozenset())
             continue
         if said and any(start <= m.start() < end for start, end in said):
             continue
+        addr = _unglued(text, m.start(), addr)
         line_start = max(text.rfind("\n", 0, m.start()) + 1, m.start() - 300)
         if _NOT_RECIPIENT_LINE.search(text[line_start : m.start()].lower()):
             continue
