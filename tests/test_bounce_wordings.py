@@ -393,3 +393,55 @@ def test_a_limit_of_recipients_per_message_is_no_sending_limit_of_the_mailbox(di
     assert verdict.reason not in ("speeding", "toomanyconn"), verdict
     assert not is_throttle(int(diagnostic[:3]), diagnostic)
     assert not is_throttle(int(diagnostic[:3]), diagnostic, "rcpt")
+
+
+_QMAIL_RCPT = "192.0.2.7 does not like recipient. Remote host said: {} Giving up on 192.0.2.7."
+
+
+@pytest.mark.parametrize(
+    ("reply", "reason"),
+    [
+        # a whitelisting gateway's refusal at RCPT (sisimai's Reason/Blocked.pm, BSD-2: blocked)
+        (
+            "550 Your server requires confirmation. Visit http://example.com/Whitelist.aspx",
+            "blocked",
+        ),
+        ("550 Please confirm this mail server", "blocked"),  # the same module
+        # an allow list of senders (the wording "not listed in ... allow list" already was)
+        ("550 5.7.1 Sender not whitelisted", "blocked"),
+        ("550 You are not on the whitelist of this recipient", "blocked"),
+        ("550 Your address is not in the recipient's list of approved senders", "blocked"),
+        # challenge-response systems (TMDA and its kin) refusing until the sender confirms
+        ("553 sorry, you must confirm your e-mail address before mailing this user", "blocked"),
+        ("550 Message held for sender verification", "blocked"),
+        ("550 Please verify that you are a human at http://example.com/c/1", "blocked"),
+        ("550 Veuillez confirmer que vous êtes une personne: http://example.com/c/1", "blocked"),
+        ("550 请验证您的身份后重新发送", "blocked"),
+        # a sender not pre-approved (sisimai's Reason/Rejected.pm: rejected, the sender judged)
+        ("550 Sender not pre-approved", "rejected"),
+        # Exim's sender verification callout (its specification, "Sender verify failed")
+        ("550-Verification failed for <sales@corp.example> 550 Sender verify failed", "rejected"),
+        # the recipient's own preference for known senders (sisimai's Reason/Filtered.pm)
+        ("550 Recipient only accepts mail from whitelisted senders", "filtered"),
+    ],
+)
+def test_a_confirmation_or_whitelist_refusal_is_no_unknown_address(reply: str, reason: str) -> None:
+    """qmail's "does not like recipient." is its word for any refusal at RCPT, and its fallback
+    read a reply no rule and no status read as an unknown address (hard: suppressed): a
+    whitelist's or a challenge-response system's refusal names our sender, never the address."""
+    verdict = decide("", "", _QMAIL_RCPT.format(reply), "RCPT", "")
+    assert (verdict.reason, verdict.kind) == (reason, B), verdict.steps
+    assert verdict.rule.startswith("words."), verdict.steps
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "550 sorry, no mailbox here by that name. (#5.1.1)",
+        "550 Requested action not taken: mailbox unavailable",  # qmail's fallback, as before
+        "550 Recipient address invalid, please verify the address and try again",
+    ],
+)
+def test_qmails_refusal_at_rcpt_of_an_address_stays_hard(reply: str) -> None:
+    verdict = decide("", "", _QMAIL_RCPT.format(reply), "RCPT", "")
+    assert (verdict.reason, verdict.kind) == ("userunknown", H), verdict.steps

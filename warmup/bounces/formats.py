@@ -16,7 +16,7 @@ from typing import Any, AnyStr
 from warmup.words import undeclared_text
 
 from .screen import Screened
-from .wording import simplified
+from .wording import CHALLENGE_WORDS, simplified
 
 # Python codecs that are no charset of mail: decoding with punycode costs time quadratic in the
 # input (240 KB took 18 s; idna, 0.9 s for 100 KB), "undefined" raises UnicodeError, the escape
@@ -379,16 +379,7 @@ def _autoreply_subject(subject: str) -> bool:
 # delivered to ... until you verify" names the address it protects, which the mailbox mailed.
 # Searched in lower-cased text, only where one of its literals occurs (screen.py): a case-blind
 # search of its alternatives cost ~70 µs a message.
-_CHALLENGE = Screened(
-    re.compile(
-        r"(?:verify|confirm|prove)\b[^.\n]{0,40}\b(?:you are|you're|that you)\b[^.\n]{0,20}"
-        r"(?:human|a person|a real|not a (?:robot|spammer))|challenge[- ]response|"
-        r"(?:vérifi|confirm)\w*[^.\n]{0,60}(?:humain|personne)|confirme que es (?:una persona|humano)|"
-        r"bestätigen sie[^.\n]{0,60}(?:mensch|person)|"
-        r"подтверд\w*[^.\n]{0,60}(?:человек|отправ)|ожида\w* подтверждения|"
-        r"验证[^。\n]{0,20}(?:真人|身份)|不是机器人|送信者の?確認"
-    )
-)
+_CHALLENGE = Screened(re.compile(CHALLENGE_WORDS))
 
 
 def is_challenge(msg: Message, text: str) -> bool:

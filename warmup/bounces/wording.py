@@ -18,7 +18,15 @@ from dataclasses import dataclass, field
 
 from .screen import screen
 
-__all__ = ["WORD_RULES", "WordRule", "agreeing", "fold", "read_words", "simplified"]
+__all__ = [
+    "CHALLENGE_WORDS",
+    "WORD_RULES",
+    "WordRule",
+    "agreeing",
+    "fold",
+    "read_words",
+    "simplified",
+]
 
 
 # Traditional Chinese characters (the mail systems of Taiwan, Hong Kong and Macau, and servers set
@@ -135,6 +143,19 @@ def _rule(name: str, reason: str, strong: bool, block: str) -> WordRule:
         _parts(block),
     )
 
+
+# A challenge-response system asking the sender to prove they are a person (RFC 3834 2: an
+# automatic responder), in the languages its replies are written in: read in a refusal (the
+# recipient's system holds mail from senders it has not confirmed) and in an auto-reply
+# (:func:`warmup.bounces.formats.is_challenge`). Lower-cased text.
+CHALLENGE_WORDS = (
+    r"(?:verify|confirm|prove)\b[^.\n]{0,40}\b(?:you are|you're|that you)\b[^.\n]{0,20}"
+    r"(?:human|a person|a real|not a (?:robot|spammer))|challenge[- ]response|"
+    r"(?:vérifi|confirm)\w*[^.\n]{0,60}(?:humain|personne)|confirme que es (?:una persona|humano)|"
+    r"bestätigen sie[^.\n]{0,60}(?:mensch|person)|"
+    r"подтверд\w*[^.\n]{0,60}(?:человек|отправ)|ожида\w* подтверждения|"
+    r"验证[^。\n]{0,20}(?:真人|身份)|不是机器人|送信者の?確認"
+)
 
 STRONG, WEAK = True, False
 
@@ -321,7 +342,28 @@ WORD_RULES: tuple[WordRule, ...] = (
         (?:user|mailbox|address) (?:(?:\([^()\s]+\)|<[^<>\s]+>) )?unknown in (?:the )?mail from\b
         \bmi:imf\b|(?:发信人|发件人|寄件者).{0,12}(?:不合规范|无效|不存在)
         (?:^|\d{3}[ -])verification failed for <
+        sender(?: address)? (?:is )?not (?:pre-?approved|verified|confirmed)\b
         """,
+    ),
+    # The recipient's system takes mail only from senders or servers it has confirmed (a
+    # whitelist, a challenge-response system): "550 Your server requires confirmation" and
+    # "confirm this mail server" (sisimai's Reason/Blocked.pm, BSD-2, reads both as blocked),
+    # "not on the whitelist", "allow list required", a challenge's own words in a refusal. A
+    # verdict on our sending side, never on the address: read before the "user unknown"
+    # wordings, and before qmail's "does not like recipient." (its word for any refusal at RCPT)
+    # could read a reply that names no other reason as an unknown address.
+    _rule(
+        "sender-unconfirmed",
+        "blocked",
+        STRONG,
+        r"""
+        (?:\byour|\bsender(?:'s)?|\bsending) (?:mail )?(?:server|host|domain|address|ip)(?: address)? (?:requires|needs|must (?:be|get)) (?:a |an )?(?:confirm|verif|white-?list|allow-?list|approv|pre-?approv)
+        \bconfirm this mail server|requires? (?:a |your )?confirmation (?:of|from) (?:the |all |its )?senders?\b
+        \bnot (?:on|in) (?:\S+ ){0,4}?(?:white|allow|safe|approved)[ -]?(?:list|senders?)\b|\bnot (?:white|allow)-?listed\b
+        \b(?:verify|confirm) your (?:own |sender(?:'s)? |e-?mail |return )?address\b|\b(?:held|pending|awaiting) (?:for |until )?(?:sender )?(?:verification|confirmation)\b
+        \b(?:white|allow)-?list(?:ing)? (?:is )?required\b
+        """
+        + CHALLENGE_WORDS,
     ),
     # Postfix's smtpd_helo_restrictions ("Helo command rejected: Host not found") and other MTAs'
     # "HELO domain must exist", "HELO name ...": the name our host gave in HELO, not the
@@ -429,7 +471,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         r"""
         content (?:filter|rejected|denied)|filtered|mail content denied
         recipient(?:'s)? preferences|preferences prevent|privacy settings|message rejected due to content|header (?:error|is rejected)
-        not accepting (?:e-?mail|mail|messages) from\b|only accepting (?:e-?mail|mail|messages) from\b|not accepting any mail
+        not accepting (?:e-?mail|mail|messages) from\b|only accept(?:s|ing)? (?:e-?mail|mail|messages) from\b|not accepting any mail
         illegal attachment|附件
         """,
     ),
