@@ -78,11 +78,36 @@ _DAYS = (
     )
     .order_by(DAY_STAT.c.day)
 )
-_TODAY = sa.select(sa.func.count(), sa.func.max(SEND.c.at)).where(
+_TODAY = sa.select(sa.func.count()).where(
     SEND.c.mailbox_id == _P("box"), SEND.c.at >= _P("start"), SEND.c.at <= _P("cut"), COUNTED
 )
-_LAST = sa.select(sa.func.max(SEND.c.at)).where(
-    SEND.c.mailbox_id == _P("box"), SEND.c.at <= _P("cut"), COUNTED
+
+
+def _at(*where: Any, first: bool) -> Any:
+    """The stamp of the mailbox's first (else last) counted send where ``where``, found on
+    ix_send_mailbox_at by ``ORDER BY ... LIMIT 1`` (max() with the outcome filter read every
+    row of the range)."""
+    order = SEND.c.at if first else SEND.c.at.desc()
+    return (
+        sa.select(SEND.c.at)
+        .where(SEND.c.mailbox_id == _P("box"), *where, COUNTED)
+        .order_by(order)
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+# Today's sends from the rollup (bumped and given back in each slot's own transaction, as the
+# gate counts them), the last send up to the skew's horizon, and the first one stamped later
+# today than the cut: when there is one (``--at`` inside a day), today's count is _TODAY's.
+# Counting today's rows was a range of the index and each row read for its outcome: the
+# worker's look at each member of a pool for each message grew through the day.
+_TODAY_LAST = sa.select(
+    sa.select(DAY_STAT.c.sent)
+    .where(DAY_STAT.c.mailbox_id == _P("box"), DAY_STAT.c.day == _P("today"))
+    .scalar_subquery(),
+    _at(SEND.c.at <= _P("seen"), first=False),
+    _at(SEND.c.at > _P("cut"), SEND.c.at < _P("tomorrow"), first=True),
 )
 _KINDS = (
     sa.select(BOUNCE.c.kind, sa.func.count())
@@ -147,7 +172,7 @@ _ALL_TODAY = (
     .where(SEND.c.mailbox_id.in_(_IDS), SEND.c.at >= _P("start"), SEND.c.at <= _P("cut"), COUNTED)
     .group_by(SEND.c.mailbox_id)
 )
-# A correlated subquery, so each mailbox's maximum is looked up on its index as _LAST does.
+# A correlated subquery, so each mailbox's maximum is looked up on its index.
 _ALL_LAST = sa.select(
     _M.id,
     sa.select(sa.func.max(SEND.c.at))
@@ -222,9 +247,13 @@ class Questions:
             rows = conn.execute(_DAYS, {"box": box.id, "today": today, "since": since})
             days = [DayCounts(*r) for r in rows]
             params = {"box": box.id, "start": start, "cut": made, "today": today}
-            sent_today, last = conn.execute(_TODAY, params).one()
-            if not sent_today or seen > made:  # the last send may be on another day
-                last = conn.execute(_LAST, {**params, "cut": seen}).scalar()
+            tomorrow = day_start(today + dt.timedelta(days=1), tz)
+            sent_today, last, later = conn.execute(
+                _TODAY_LAST, {**params, "seen": seen, "tomorrow": tomorrow}
+            ).one()
+            if later is not None:  # sends stamped after the cut today: counted up to it
+                sent_today = conn.execute(_TODAY, params).scalar()
+            sent_today = sent_today or 0
             kinds: dict[str, int] = dict(conn.execute(_KINDS, params).all())
             events = self._events(conn, box, state, cut, cut)
             domain_sent = self._domain_sent(conn, box, start, made) if domain_cap else None
