@@ -292,16 +292,19 @@ def ledger_before(url: str, name: str) -> Ledger:
     return ledger
 
 
-def policy_changes_at(ledger: Ledger, when: dt.datetime) -> None:
+def policy_changes_at(
+    ledger: Ledger, when: dt.datetime, kinds: tuple[str, ...] = ("policy",)
+) -> None:
     """Date the ledger's policy changes stamped after ``when`` (by the wall clock: 'mailbox set
     --policy', 'policy set') at ``when``, a test's own clock: a question about an instant before
-    a change judges that day under the policy in force then (warmup.policy.eras)."""
+    a change judges that day under the policy in force then (warmup.policy.eras). ``kinds``:
+    ``("cap",)`` for cap changes ('mailbox set --cap')."""
     from warmup.ledger.schema import EVENT
 
     when = dt.datetime.fromtimestamp(when.timestamp(), dt.UTC)  # not pendulum's: the driver's
     with ledger.write() as conn:
         e = EVENT.c
-        conn.execute(EVENT.update().where(e.kind == "policy", e.at > when).values(at=when))
+        conn.execute(EVENT.update().where(e.kind.in_(kinds), e.at > when).values(at=when))
 
 
 def ledger_digest(path: Path) -> dict[str, list[tuple[object, ...]]]:

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.conftest import SH, at
+from tests.conftest import SH, at, policy_changes_at
 from tests.gatekit import ANY_DAY
 from warmup.policy import load_policy
 
@@ -23,6 +23,18 @@ def quota_json(run, *args: str) -> dict:
     data = json.loads(res.output)
     assert len(data) == 1
     return data[0]
+
+
+def _cap_changed_at(when: dt.datetime) -> None:
+    """The cap change just made (by the wall clock) dated at the test's clock ``when``: the
+    days before a change keep the cap they were judged under (warmup.policy.eras)."""
+    from warmup import open_ledger
+
+    ledger = open_ledger()
+    try:
+        policy_changes_at(ledger, when, kinds=("cap",))
+    finally:
+        ledger.close()
 
 
 def write_log(path: Path, days: list[tuple[dt.date, int, int]]) -> Path:
@@ -219,6 +231,7 @@ def test_cap_and_manual_pause(run, today):
     run("mailbox", "add", BOX, "--provider", "exmail", "--cap", "20", "--policy", str(ANY_DAY))
     assert quota_json(run, "--at", at(today).isoformat())["quota"] == 20
     run("mailbox", "set", BOX, "--cap", "10")
+    _cap_changed_at(at(today))
     q = quota_json(run, "--at", at(today).isoformat())
     assert q["quota"] == 10 and any("mailbox cap: 10" in r for r in q["reasons"])
     assert run("mailbox", "pause", BOX, "--reason", "list review").exit_code == 0
@@ -462,6 +475,7 @@ def test_cap_none_removes_the_cap_and_show_prints_it(run, today):
     assert "cap 20" in run("mailbox", "show", BOX).output
     assert quota_json(run, "--at", at(today).isoformat())["quota"] == 20
     assert run("mailbox", "set", BOX, "--cap", "none").exit_code == 0
+    _cap_changed_at(at(today))
     assert "cap none" in run("mailbox", "show", BOX).output
     assert json.loads(run("mailbox", "show", BOX, "--json").output)["cap"] is None
     q = quota_json(run, "--at", at(today).isoformat())

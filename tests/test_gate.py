@@ -9,6 +9,7 @@ import sqlite3
 import pytest
 from aiosmtpd.smtp import AuthResult
 
+from tests.conftest import policy_changes_at
 from tests.gatekit import (
     BOX,
     PASSWORD_ENV,
@@ -527,7 +528,9 @@ def test_a_cap_set_while_a_gate_is_open_is_what_its_preview_says(smtp_ssl, ssl_c
     now = dt.datetime(2026, 11, 16, 2, 0, tzinfo=dt.UTC)
     with Gate(BOX) as gate:
         assert gate.preview(["a@example.com"], now)[0].quota == 4
-        open_ledger().update_mailbox(BOX, cap=1)  # 'warmup mailbox set --cap 1' meanwhile
+        ledger = open_ledger()
+        ledger.update_mailbox(BOX, cap=1)  # 'warmup mailbox set --cap 1' meanwhile
+        policy_changes_at(ledger, now, kinds=("cap",))  # at the gate's clock
         allowance, refusal = gate.preview(["a@example.com", "b@example.com"], now)
         assert allowance.quota == 1 and refusal is not None and "only 1" in refusal
         assert gate.allowance(now).quota == 1

@@ -26,6 +26,7 @@ from warmup.policy import (
     DayCounts,
     History,
     MailboxEvent,
+    eras,
     evaluate,
     project,
     walk_timeline,
@@ -94,16 +95,18 @@ ERA_TEXTS = {
     for w in (2, 14)
 }
 ERA_REFS = st.sampled_from(["default", "gentle", "exmail", *ERA_TEXTS])
+CAPS = st.none() | st.integers(1, 400)  # --cap 0 is refused
 # An event: (kind, minutes before now, a throttle's hours, a policy event's policy after and
-# before); the minutes fall within the span.
+# before, a cap event's cap after and before); the minutes fall within the span.
 EVENT = st.tuples(
-    st.sampled_from(["pause", "resume", "resume", "throttle", "policy"]),
+    st.sampled_from(["pause", "resume", "resume", "throttle", "policy", "cap"]),
     st.integers(0, 60 * 24 * 122),
     st.integers(1, 72),
     ERA_REFS,
     ERA_REFS,
+    CAPS,
+    CAPS,
 )
-CAPS = st.none() | st.integers(1, 400)  # --cap 0 is refused
 CEILINGS = st.none() | st.integers(50, 3000)
 STARTED = st.none() | st.integers(0, 120)  # days before today, within the span (below)
 SPEC_NAMES = st.sampled_from(sorted(SPECS))
@@ -167,10 +170,13 @@ def histories(  # type: ignore[no-untyped-def]
     name, started = draw(names), draw(STARTED)
     events = []
     n = draw(st.integers(0, 6))
-    for kind, minutes, hours, after, before in draw(st.lists(EVENT, min_size=n, max_size=n)):
+    drawn = draw(st.lists(EVENT, min_size=n, max_size=n))
+    for kind, minutes, hours, after, before, cap_after, cap_before in drawn:
         t = now - dt.timedelta(minutes=minutes % (60 * 24 * (span + 2) + 1))
         until = t + dt.timedelta(hours=hours) if kind == "throttle" else None
         why = f"policy {after} (was {before})" if kind == "policy" else kind
+        if kind == "cap":
+            why = eras.cap_reason(cap_after, cap_before)
         events.append(MailboxEvent(kind, t, until, why))
     hist = History(
         mailbox="a@corp.example",
@@ -187,10 +193,12 @@ def histories(  # type: ignore[no-untyped-def]
 
 
 def kept_at(hist: History, day: dt.date) -> bool:
-    """Whether a memo at ``day`` is kept: no ``policy`` event on that day or later, which a walk
-    resumed from it would replay (:meth:`warmup.policy.walk.Walk.memo`)."""
+    """Whether a memo at ``day`` is kept: no ``policy`` or ``cap`` event on that day or later,
+    which a walk resumed from it would replay (:meth:`warmup.policy.walk.Walk.memo`)."""
     zone = ZoneInfo(hist.timezone)
-    return not any(e.kind == "policy" and e.at.astimezone(zone).date() >= day for e in hist.events)
+    return not any(
+        e.kind in eras.ERA_KINDS and e.at.astimezone(zone).date() >= day for e in hist.events
+    )
 
 
 def memo_view(spec, hist: History, upto: dt.date, now: dt.datetime) -> History | None:  # type: ignore[no-untyped-def]

@@ -88,7 +88,7 @@ from warmup.ledger.values import (
     utc,
     wall_clock,
 )
-from warmup.policy.eras import policy_reason
+from warmup.policy.eras import cap_reason, policy_reason
 
 if TYPE_CHECKING:
     from warmup.ledger.gatepath import GatePolicy, GateSession
@@ -626,6 +626,10 @@ class Ledger(
                 before = conn.execute(newest, {"n": was}).scalar()
                 why = policy_reason(name, version, (was, before))
                 self._event(conn, box, EventIn("policy", dt.datetime.now(dt.UTC), why), False)
+            if "cap" in values and values["cap"] != box.cap:
+                # As a policy change: the days before keep the cap they were judged under.
+                why = cap_reason(values["cap"], box.cap)
+                self._event(conn, box, EventIn("cap", dt.datetime.now(dt.UTC), why), False)
             if "timezone" in values and values["timezone"] != box.timezone:
                 for table in (SEND, BOUNCE):
                     rows = conn.execute(

@@ -56,6 +56,7 @@ from warmup.ledger.values import (
     sql_limit,
     utc,
 )
+from warmup.policy.eras import ERA_KINDS
 from warmup.policy.walk import DayCounts, MailboxEvent, WalkState
 
 if TYPE_CHECKING:
@@ -120,9 +121,10 @@ _KINDS = (
     .group_by(BOUNCE.c.kind)
 )
 _E = EVENT.c
-# Events up to the cut, and every policy change: a question about a past instant judges the
-# days before a later change under the policy in force then, as a report does (policy.eras)
-_UP_TO_CUT = sa.or_(_E.at <= _P("cut"), _E.kind == "policy")
+# Events up to the cut, and every policy or cap change: a question about a past instant judges
+# the days before a later change under the policy and cap in force then, as a report does
+# (policy.eras)
+_UP_TO_CUT = sa.or_(_E.at <= _P("cut"), _E.kind.in_(ERA_KINDS))
 _EVENTS = (
     sa.select(_E.kind, _E.at, _E.until, _E.reason)
     .where(_E.mailbox_id == _P("box"), _UP_TO_CUT)

@@ -227,8 +227,8 @@ def _histories(
     events: dict[int, list[Any]] = {i: [] for i in ids}
     for mailbox_id, id_, kind, at, until, reason in cur.execute(
         "SELECT mailbox_id, id, kind, at, until, reason FROM event "
-        f"WHERE mailbox_id IN ({qmarks(len(ids))}) AND (at <= ? OR kind = 'policy') "
-        "ORDER BY mailbox_id, at, id",  # every policy change, as history.py's _UP_TO_CUT
+        f"WHERE mailbox_id IN ({qmarks(len(ids))}) AND (at <= ? OR kind IN ('policy', 'cap')) "
+        "ORDER BY mailbox_id, at, id",  # every policy or cap change, as history.py's _UP_TO_CUT
         (*ids, cut),
     ):
         events[mailbox_id].append((mailbox_id, id_, kind, parse_ts(at), parse_ts(until), reason))

@@ -181,7 +181,7 @@ def evaluate_steps(
             if pause.until
             else f"paused since {since}: {pause.reason}; run 'warmup mailbox resume' to go on"
         )
-    elif hist.cap == 0:  # refused since; a ledger may still hold one
+    elif walk.cap == 0:  # refused since; a ledger may still hold one (or held then)
         quota, status = 0, "paused"
         reasons.append(
             f"paused: the mailbox's cap is 0; raise it with "

@@ -12,6 +12,12 @@ TOML texts of the stored versions the events name come with the history
 (:attr:`warmup.policy.inputs.History.policy_texts`); a built-in preset is named without a version.
 A policy that cannot be had (an event written before events said what was in force, a version
 that no longer parses) is the mailbox's current one, as every day was judged before.
+
+A mailbox's cap is kept the same way: ``warmup mailbox set ADDRESS --cap N`` marks it with a
+``cap`` event naming the cap from then on and the one before (:func:`cap_reason`: ``cap 20 (was
+none)``), and the walk holds the cap in force on each day (:func:`cap_in_force`), so lowering a
+cap does not turn the days sent under the old one into days sent over quota, nor change the
+warm-up day they reached. A ledger without such events has its current cap on every day.
 """
 
 from __future__ import annotations
@@ -33,6 +39,11 @@ if TYPE_CHECKING:
 # A policy's name (warmup.policies.NAME: no spaces), and its version if stored.
 _REF = r"([A-Za-z0-9][A-Za-z0-9._-]{0,63})(?: version ([1-9][0-9]{0,9}))?"
 _REASON = compiled_later(rf"policy {_REF}(?: \(was {_REF}\))?")
+# A cap, or none (warmup.mailboxes.NO_CAP).
+_CAP = r"(none|0|[1-9][0-9]{0,9})"
+_CAP_REASON = compiled_later(rf"cap {_CAP} \(was {_CAP}\)")
+# The kinds of event that change the rules a day is judged under (the walk takes them up).
+ERA_KINDS = ("policy", "cap")
 
 
 def ref(name: str, version: int | None) -> str:
@@ -77,15 +88,50 @@ def stored(reasons: Iterable[str]) -> set[tuple[str, int]]:
     return out
 
 
+def cap_reason(cap: int | None, was: int | None) -> str:
+    """The reason of a mailbox's ``cap`` event: the cap from then on and the one until then
+    (None: no cap). The one place that words it (:func:`cap_refs` reads it back)."""
+    return f"cap {_cap_text(cap)} (was {_cap_text(was)})"
+
+
+def _cap_text(cap: int | None) -> str:
+    return "none" if cap is None else str(cap)
+
+
+def cap_refs(reason: str) -> tuple[int | None, int | None] | None:
+    """``(the cap from then on, the one before)`` of a ``cap`` event's reason (None: no cap),
+    or None when the reason does not say them (:func:`cap_reason`)."""
+    m = _CAP_REASON.fullmatch(reason)
+    if m is None:
+        return None
+    after, before = (None if g == "none" else int(g) for g in m.groups())
+    return after, before
+
+
+def cap_in_force(current: int | None, events: Sequence[MailboxEvent], done: int) -> int | None:
+    """The cap once the first ``done`` of ``events`` (as the walk takes them, in order) are
+    applied: the one the last ``cap`` event applied names, else the one the first still to come
+    says was in force; ``current`` (the mailbox's cap now) once none is to come, or where an
+    event does not say."""
+    to_come = next((e for e in events[done:] if e.kind == "cap"), None)
+    if to_come is None:
+        return current
+    applied = next((e for e in reversed(events[:done]) if e.kind == "cap"), None)
+    got = cap_refs((applied or to_come).reason)
+    if got is None:
+        return current
+    return got[0] if applied is not None else got[1]
+
+
 def from_day_start(events: Iterable[MailboxEvent], tz: str) -> list[MailboxEvent]:
-    """``events`` as the walk takes them: a ``policy`` event at the start of its local day in
-    zone ``tz``, so that the day of a change is judged under the new policy (as ``warmup quota``
-    answers after the change, and as every gate does from then on), the days before under the
-    one in force then."""
+    """``events`` as the walk takes them: a ``policy`` or ``cap`` event at the start of its
+    local day in zone ``tz``, so that the day of a change is judged under the new policy or cap
+    (as ``warmup quota`` answers after the change, and as every gate does from then on), the
+    days before under the one in force then."""
     where = zone(tz)
     out = []
     for e in events:
-        if e.kind == "policy":
+        if e.kind in ERA_KINDS:
             start = dt.datetime.combine(e.at.astimezone(where).date(), dt.time(), where)
             e = dataclasses.replace(e, at=start.astimezone(dt.UTC))
         out.append(e)

@@ -2,7 +2,7 @@
 
 The ledger answers a question about a mailbox with a :class:`History`: its days
 (:class:`DayCounts`), its events (:class:`MailboxEvent`: pauses, resumes, provider back-offs,
-policy changes), its limits and, when it keeps one, the walk's state at the start of a day
+policy and cap changes), its limits and, when it keeps one, the walk's state at the start of a day
 (:class:`WalkState`), from which the walk resumes (:mod:`warmup.policy.walk`). Nothing here
 knows a rule of the walk but how far back its windows reach (:func:`lookback`), so the ledger
 can read what a walk needs and keep what it made without importing the walk itself.
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 GROWTH_DAYS = 7
 # Part of every memo's inputs: bump it whenever a rule of the walk or WalkState's layout changes,
 # so that no memo computed by older code is ever resumed.
-CODE_VERSION = "walk-8"
+CODE_VERSION = "walk-9"
 ONE_DAY = dt.timedelta(days=1)
 
 
@@ -61,7 +61,7 @@ class DayCounts(NamedTuple):
 
 @dataclass(frozen=True)
 class MailboxEvent:
-    kind: str  # "pause" | "resume" | "throttle" | "policy" (warmup.policy.eras)
+    kind: str  # "pause" | "resume" | "throttle" | "policy" | "cap" (warmup.policy.eras)
     at: dt.datetime  # aware UTC
     until: dt.datetime | None = None
     reason: str = ""

@@ -167,7 +167,7 @@ def morning(spec: PolicySpec, hist: History, now: dt.datetime) -> Morning:
     m.counts_today = hist.started is None or today >= hist.started
     m.mailbox, m.min_interval = hist.mailbox, hist.provider_min_interval
     if (
-        hist.cap == 0
+        walk.cap == 0
         or walk.health_paused
         or v.closed is not None
         or any(e.at > begin for e in hist.events)

@@ -31,9 +31,10 @@ Rules (see README "The policy"):
   stage's volume), the policy ceiling, the provider's ceiling or the mailbox's cap;
 - today's quota comes from days before today; today's bounces can only lower it (a second health
   check on the window that includes today);
-- each day is judged under the policy in force on it: a ``policy`` event (``policy set``,
-  ``mailbox set --policy``) switches the walk to the new policy from the start of its day on,
-  the days before keep what the old one made of them (:mod:`warmup.policy.eras`).
+- each day is judged under the policy and cap in force on it: a ``policy`` event (``policy
+  set``, ``mailbox set --policy``) switches the walk to the new policy from the start of its day
+  on, a ``cap`` event (``mailbox set --cap``) to the new cap, the days before keep what the old
+  ones made of them (:mod:`warmup.policy.eras`).
 """
 
 from __future__ import annotations
@@ -97,6 +98,9 @@ class Walk:
     # The mailbox's policy now, the one the walk was given: ``spec`` is the policy in force on
     # the day walked (warmup.policy.eras), this one from the last ``policy`` event on.
     current: PolicySpec | None = None
+    # The mailbox's cap on the day walked (warmup.policy.eras.cap_in_force; None: no cap), as
+    # ``spec`` is its policy: set by take_up, ``hist.cap`` from the last ``cap`` event on.
+    cap: int | None = None
     # False: no reason strings (a report's year of verdicts never shows them, and building them
     # was most of a verdict's cost); every number, stage and health word is the same either way.
     explain: bool = True
@@ -343,7 +347,7 @@ class Walk:
         for limit, what in (
             (spec.ceiling, "policy"),
             (self.hist.provider_ceiling, "provider"),
-            (self.hist.cap, "cap"),
+            (self.cap, "cap"),
         ):
             if limit is not None and limit < quota:
                 quota = limit
@@ -465,7 +469,7 @@ class Walk:
         while self.events_done < len(events) and events[self.events_done].at <= upto:
             ev = events[self.events_done]
             self.events_done += 1
-            if ev.kind == "policy":
+            if ev.kind in eras.ERA_KINDS:
                 self.take_up()
             elif ev.kind == "resume":
                 # Every resume forgives the days up to it (whether a health pause was on or
@@ -484,21 +488,24 @@ class Walk:
                     self.stepped_back = True
 
     def take_up(self) -> None:
-        """Walk on under the policy in force once the events applied so far are (the walk's
-        start or resumption, or a ``policy`` event just applied): :func:`warmup.policy.eras.in_force`,
-        the walk's own policy once no ``policy`` event is left."""
+        """Walk on under the policy and cap in force once the events applied so far are (the
+        walk's start or resumption, or a ``policy`` or ``cap`` event just applied):
+        :func:`warmup.policy.eras.in_force` and :func:`~warmup.policy.eras.cap_in_force`, the
+        walk's own policy and the mailbox's cap once no such event is left."""
         current = self.current or self.spec
         self.spec = eras.in_force(current, self.events, self.events_done, self.hist.policy_texts)
+        self.cap = eras.cap_in_force(self.hist.cap, self.events, self.events_done)
 
     def memo(self, day: dt.date) -> WalkState | None:
         """The state at the start of ``day`` (:meth:`state`) as a memo worth keeping, or None:
-        no active day before it, or a ``policy`` event a walk resumed from it would replay (the
-        days a memo's reads hold are the current policy's :func:`lookback`, not an older one's;
-        a change from the day after on)."""
+        no active day before it, or a ``policy`` or ``cap`` event a walk resumed from it would
+        replay (the days a memo's reads hold are the current policy's :func:`lookback`, not an
+        older one's, and its events only those after it: the cap before a change would be
+        unknown; a change from the day after on)."""
         if self.last_active is None:
             return None
         applied = day_start(day - ONE_DAY, self.hist.timezone)
-        if any(e.kind == "policy" and e.at > applied for e in self.events):
+        if any(e.kind in eras.ERA_KINDS and e.at > applied for e in self.events):
             return None
         return self.state(day)
 

@@ -119,7 +119,7 @@ class Stretches:
         self.sent = a_sent[k0:k1]
         # the rules' arrays of every mailbox of the batch, computed once for all of them
         # (Shared.rules): this mailbox's days are at..at + len(a_sent) - 1 there
-        limits = [x for x in (spec.ceiling, hist.provider_ceiling, hist.cap) if x is not None]
+        limits = [x for x in (spec.ceiling, hist.provider_ceiling, walk.cap) if x is not None]
         rules = shared.rules(spec, min(limits) if limits else None)
         g0, g1 = at + k0, at + k1
         self.shared, self.rules, self.g0 = shared, rules, g0  # the batch's arrays from g0 on

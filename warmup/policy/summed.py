@@ -237,7 +237,7 @@ def _fast_days(
     sample = max(h.min_sample, 1)
     floor = spec.stages[0].daily_from
     growth_factor = spec.growth_factor
-    limits = [x for x in (spec.ceiling, hist.provider_ceiling, hist.cap) if x is not None]
+    limits = [x for x in (spec.ceiling, hist.provider_ceiling, walk.cap) if x is not None]
     limit = min(limits) if limits else None
     domain_cap = spec.domain_cap
     # what the domain's other mailboxes sent, by day ordinal (Walk.domain_left)
