@@ -226,7 +226,10 @@ def _event(led, box, tmp_path):
 
 
 def _cap(led, box, tmp_path):
+    """A cap change judges the days from its own on (warmup.policy.eras): dated ten days
+    before the report's morning, it changes those days' rows."""
     api.set_mailbox(led, box, cap=25)
+    policy_changes_at(led, AT - dt.timedelta(days=10), kinds=("cap",))
 
 
 def _policy_version(led, box, tmp_path):
