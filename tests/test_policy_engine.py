@@ -398,3 +398,20 @@ def test_a_healthy_mailbox_at_the_ramp_s_top_is_not_told_the_ramp_continues():
     assert mid.stage != "stable", mid.stage
     [health] = [r for r in mid.reasons if "bounce rate" in r]
     assert health.endswith(": within 3%, the ramp continues"), health
+
+
+def test_no_interval_paces_nothing_even_after_a_send_stamped_a_moment_later():
+    """A policy without pacing (interval 0s): a send another process stamped a moment after this
+    one's clock read (three 'warmup send's at once; counted since rows stamped up to 5 minutes
+    ahead count as made) refused the next with "pacing ( between sends)", exit 75."""
+    from warmup.policy.spec import parse_policy_text
+
+    flat = parse_policy_text(
+        'name = "flat"\nceiling = 1000\ngrowth_factor = 2.0\n\n[[stage]]\nname = "flat"\ndays = 0\ndaily = 1000\n'
+        'interval = "0s"\n',
+        "flat.toml",
+    )
+    now = at(TODAY, 10)
+    for last in (now - dt.timedelta(seconds=1), now + dt.timedelta(milliseconds=5)):
+        a = evaluate(flat, hist([DayCounts(TODAY, 3)], last_send_at=last), now)
+        assert a.status == "ok", (last, a.status, a.reasons)

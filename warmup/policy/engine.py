@@ -228,7 +228,9 @@ def evaluate_steps(
         gap, span = _gap(spec, hist, number)
         last = hist.last_send_at
         # a plain UTC datetime: pendulum drops a datetime.UTC zone in an addition (naive)
-        paced_until = _utc(last) + dt.timedelta(seconds=gap) if last else None
+        # no gap, no pacing: a send another process stamped a moment after this clock's now
+        # (counted as made: CLOCK_SKEW) is no reason to wait
+        paced_until = _utc(last) + dt.timedelta(seconds=gap) if last and gap else None
         fit = fits(
             window,
             today,

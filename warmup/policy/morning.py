@@ -133,7 +133,7 @@ class Morning:
             return False
         if last is not None:
             gap = gap_after(spec, self.mailbox, self.min_interval, last, self.number)
-            if (last + dt.timedelta(seconds=gap) if gap else last) > now:
+            if gap and last + dt.timedelta(seconds=gap) > now:  # no gap, no pacing (engine's)
                 return False
         return True
 
