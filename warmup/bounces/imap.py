@@ -65,6 +65,8 @@ from warmup.errors import InvalidFieldData, Unavailable, UsageError
 from warmup.instants import EARLIEST
 from warmup.ledger import BounceIn, Ledger, MailboxRow
 from warmup.ledger.reads import DELAYED, NOTICE
+from warmup.ledger.values import PER_SEND_KEPT as PER_SEND_KEPT
+from warmup.ledger.values import UNMATCHED_KEPT as UNMATCHED_KEPT
 from warmup.ledger.values import day_start, zone
 from warmup.words import printable
 
@@ -114,6 +116,9 @@ class SyncReport:
     partial: list[str] = field(default_factory=list)
     # Reports listing more than MAX_RECIPIENTS failed recipients: the first ones recorded.
     capped: list[str] = field(default_factory=list)
+    # Bounces read and not kept: counting nothing, past what the ledger keeps of them
+    # (UNMATCHED_KEPT answering no send, PER_SEND_KEPT of one send): a flood of forged reports.
+    not_kept: int = 0
 
     def new_text(self) -> str:
         """ "3 new bounces, 2 matched to their sends", "1 new bounce, matched to its send"."""
@@ -338,7 +343,7 @@ def _sync_folder(
             # lost at the MOVE reads them again (recording nothing twice) and moves them.
             at = last if to_move else position
             for rcpt, matched, kind in record_batch(
-                ledger, box, folder, uidvalidity, max(at, saved), rows, now()
+                ledger, box, folder, uidvalidity, max(at, saved), rows, now(), report
             ):
                 report.bounces += 1
                 report.matched += matched
@@ -763,6 +768,7 @@ def record_batch(
     last_uid: int,
     rows: list[Row],
     now: dt.datetime,
+    report: SyncReport | None = None,
 ) -> list[tuple[str, bool, str]]:
     """Record parsed bounces and the folder's new position in one short write transaction.
 
@@ -776,7 +782,8 @@ def record_batch(
     carries the address mailed (its Original-Recipient), which the ledger matches on when the
     mailbox never mailed the forwarded-to one. The bounces of one report count for the sends of
     one message only (a report is about one message); a complaint whose recipient was redacted
-    is matched by its Message-ID alone.
+    is matched by its Message-ID alone. A bounce that counts nothing past what the ledger keeps
+    of such (a flood) is not kept: added to ``report.not_kept``.
     """
     bounces = [
         BounceIn(
@@ -799,6 +806,8 @@ def record_batch(
         for key, b, reported, report in map(_with_report, rows)
     ]
     got = ledger.record_synced(box, folder, uidvalidity, last_uid, bounces)
+    if report is not None:
+        report.not_kept += sum(r.dropped for r in got.results)
     # ``results`` follows ``bounces`` one for one.
     return [
         (r.recipient, r.matched, b.kind) for r, b in zip(got.results, bounces, strict=True) if r.new

@@ -114,7 +114,7 @@ def sync(
         warmup bounces sync sales@corp.example --suppress-soft
     """
     from warmup import logins, notify
-    from warmup.bounces.imap import READ_BYTES, LoginFailed
+    from warmup.bounces.imap import PER_SEND_KEPT, READ_BYTES, UNMATCHED_KEPT, LoginFailed
     from warmup.bounces.imap import sync as run_sync
     from warmup.bounces.message import MAX_LINES
     from warmup.bounces.record import MAX_RECIPIENTS
@@ -176,6 +176,7 @@ def sync(
         "linked": report.linked,
         "partial": report.partial,
         "capped": report.capped,
+        "not_kept": report.not_kept,
         "soft_streaks": [s.address for s in streaks],
         "soft_suppressed": added if suppress_soft else None,
     }
@@ -231,6 +232,12 @@ def sync(
                 f"Recorded only the first {MAX_RECIPIENTS:,} failed recipients of these reports, "
                 f"which list more: {', '.join(report.capped)}"
             )
+        )
+    if report.not_kept:
+        click.echo(
+            f"Not kept: {plural(report.not_kept, 'bounce')} counting nothing, past the "
+            f"{UNMATCHED_KEPT:,} answering no send a mailbox keeps or the {PER_SEND_KEPT} of "
+            f"one send (a flood of forged reports?): nothing of them counts or suppresses"
         )
     if streaks:
         from warmup.bounces.streaks import said_of

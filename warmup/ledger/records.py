@@ -33,11 +33,14 @@ from warmup.ledger.schema import (
     MAILBOX,
     RECORDED_KINDS,
     SEND,
+    SUPPRESSION,
     SYNC_STATE,
     TIMELINE_CACHE,
     WALK_MEMO,
 )
 from warmup.ledger.values import (
+    PER_SEND_KEPT,
+    UNMATCHED_KEPT,
     BounceIn,
     BounceResult,
     EventIn,
@@ -126,8 +129,9 @@ class Records(Matching):
                     key = send_key(s.recipient, s.at, s.message_id)
                     sid = ids.get(key) or self._send_id(conn, box, key)
                     out.add(self._bounce_result(self._bounce(conn, box, s.bounce, sid)))
+        room: dict[int, int] = {}
         for b in bounces:
-            out.add(self._bounce_result(self._bounce(conn, box, b)))
+            out.add(self._bounce_result(self._bounce(conn, box, b, room=room)))
         for e in events:
             out.events += self._event(conn, box, e, once=True)
         return out
@@ -332,7 +336,12 @@ class Records(Matching):
         ).scalar()
 
     def _bounce(
-        self, conn: Connection, box: MailboxRow, b: BounceIn, send_id: int | None = None
+        self,
+        conn: Connection,
+        box: MailboxRow,
+        b: BounceIn,
+        send_id: int | None = None,
+        room: dict[int, int] | None = None,
     ) -> BounceResult:
         """Insert one bounce (idempotent on its key); count it if it answers a send of ``box``
         no other counted bounce answers; suppress a hard bounce's or complaint's address.
@@ -341,7 +350,10 @@ class Records(Matching):
         ``notice``) is matched and kept but never counted, nor suppresses: after a warning a failure
         reported later for the same send is its first counted bounce. A report whose failed
         recipient the mailbox never mailed, but whose original recipient it did (an alias
-        forwarded the message), is recorded and matched under the address mailed."""
+        forwarded the message), is recorded and matched under the address mailed. One read from
+        a mailbox that counts nothing is not kept past the mailbox's UNMATCHED_KEPT answering no
+        send, or its send's PER_SEND_KEPT (:meth:`_beyond_kept`); ``room``: how many more
+        answering no send each mailbox keeps, as this transaction has counted them."""
         if b.kind not in RECORDED_KINDS:
             raise DataError(f"bounce kind {b.kind!r}: expected one of {', '.join(RECORDED_KINDS)}")
         sid = send_id if send_id is not None else b.send_id
@@ -383,6 +395,11 @@ class Records(Matching):
             and counts(b.kind, b.diagnostic)
             and self._first_of_send(conn, sid, b.kind)
         )
+        if not b.trusted and not counted and self._beyond_kept(conn, box, b, sid, recipient, room):
+            fresh = conn.execute(
+                sa.select(BOUNCE.c.id).where(BOUNCE.c.mailbox_id == box.id, BOUNCE.c.key == b.key)
+            ).first()
+            return BounceResult(False, sid is not None, False, recipient, dropped=fresh is None)
         day = local_day(at, box.timezone)
         new_id = conn.execute(
             self._statement("bounce"),
@@ -410,6 +427,8 @@ class Records(Matching):
         ).scalar()
         if new_id is None:
             return BounceResult(False, sid is not None, False, recipient)
+        if sid is None and not b.trusted and room is not None and box.id in room:
+            room[box.id] -= 1
         if counted:
             self._bump(conn, box, day, b.kind)
         if b.kind in ("hard", "complaint") and recipient and (sid is not None or b.trusted):
@@ -417,6 +436,41 @@ class Records(Matching):
                 conn, recipient, b.kind, f"{b.kind} bounce {b.status or ''}".strip(), box.id, at
             )
         return BounceResult(True, sid is not None, counted, recipient)
+
+    def _beyond_kept(
+        self,
+        conn: Connection,
+        box: MailboxRow,
+        b: BounceIn,
+        sid: int | None,
+        recipient: str,
+        room: dict[int, int] | None,
+    ) -> bool:
+        """Whether ``b``, read from a mailbox and counting nothing, is past what the ledger
+        keeps: UNMATCHED_KEPT bounces of ``box`` read from a mailbox that answer no send, or
+        PER_SEND_KEPT of send ``sid`` (unless it suppresses an address not yet suppressed)."""
+        if sid is not None:
+            if b.kind in ("hard", "complaint") and recipient:
+                listed = sa.select(SUPPRESSION.c.id).where(SUPPRESSION.c.address == recipient)
+                if conn.execute(listed).first() is None:
+                    return False
+            same = sa.select(BOUNCE.c.id).where(BOUNCE.c.send_id == sid).limit(PER_SEND_KEPT)
+            return _count(conn, same) >= PER_SEND_KEPT
+        left = room.get(box.id) if room is not None else None
+        if left is None:
+            kept = (
+                sa.select(BOUNCE.c.id)
+                .where(
+                    BOUNCE.c.mailbox_id == box.id,
+                    BOUNCE.c.send_id.is_(None),
+                    BOUNCE.c.source == b.source,
+                )
+                .limit(UNMATCHED_KEPT)
+            )
+            left = UNMATCHED_KEPT - _count(conn, kept)
+            if room is not None:
+                room[box.id] = left
+        return left <= 0
 
     def _recorded_by_hand(
         self, conn: Connection, box: MailboxRow, b: BounceIn, sid: int | None, recipient: str
@@ -513,3 +567,8 @@ class Records(Matching):
                     )
                 )
         return out
+
+
+def _count(conn: Connection, rows: sa.Select[Any]) -> int:
+    """How many rows ``rows`` (a select bounded by its LIMIT) gives."""
+    return int(conn.execute(sa.select(sa.func.count()).select_from(rows.subquery())).scalar() or 0)

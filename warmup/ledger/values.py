@@ -37,6 +37,13 @@ REPORT_SKEW = dt.timedelta(minutes=2) + CLOCK_SKEW
 # written with its Date may wait in the outbox for quota. Further apart, it is another message.
 RETURNED_DATE_BEFORE = dt.timedelta(days=1)
 RETURNED_DATE_AFTER = dt.timedelta(days=14)
+# Anyone can fill a mailbox with reports. Of those read from a mailbox that count nothing, a
+# mailbox keeps at most UNMATCHED_KEPT answering no send (a stranger's, ~360 bytes a row) and a
+# send at most PER_SEND_KEPT: a flood of 10,000 forged reports was 10,000 rows, for ever. The
+# rest are read, said and not kept (``BounceResult.dropped``). A report that counts, or that
+# suppresses an address not yet suppressed, is always kept: a flood crowds out no real bounce.
+UNMATCHED_KEPT = 10_000
+PER_SEND_KEPT = 10
 # The widest integer SQLite (INTEGER) and PostgreSQL (bigint) store: a row id or a LIMIT beyond
 # it makes the driver raise OverflowError instead of finding nothing or everything.
 SQL_INT_MAX = 2**63 - 1
@@ -213,10 +220,13 @@ class BounceIn(NamedTuple):
 
 
 class BounceResult(NamedTuple):
-    new: bool  # False: recorded before (same key)
+    new: bool  # False: recorded before (same key), or not kept (``dropped``)
     matched: bool
     counted: bool
     recipient: str = ""
+    # Read from a mailbox, new, counting nothing, and over UNMATCHED_KEPT or PER_SEND_KEPT:
+    # not kept.
+    dropped: bool = False
 
 
 class SendIn(NamedTuple):
