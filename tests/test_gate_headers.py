@@ -531,6 +531,59 @@ def test_a_header_the_registry_folds_but_cannot_read_back_is_one_line_65(
     assert smtp_ssl.messages == []
 
 
+def _untemper(y: int) -> int:
+    """The Mersenne Twister's state word behind output ``y`` (its tempering undone)."""
+    y ^= y >> 18
+    y ^= (y << 15) & 0xEFC60000
+    x = y
+    for _ in range(5):
+        x = y ^ ((x << 7) & 0x9D2C5680)
+    y = x & 0xFFFFFFFF
+    x = y
+    for _ in range(3):
+        x = y ^ (x >> 11)
+    return x
+
+
+def _foretold(words: list[int]) -> int:
+    """The next 64 bits ``random.getrandbits(64)`` gives after the 624 32-bit ``words``."""
+    mt = [_untemper(w) for w in words[-624:]]
+    out = []
+    for i in range(2):
+        y = (mt[i] & 0x80000000) | (mt[i + 1] & 0x7FFFFFFF)
+        v = mt[i + 397] ^ (y >> 1) ^ (0x9908B0DF if y & 1 else 0)
+        v ^= v >> 11
+        v ^= (v << 7) & 0x9D2C5680
+        v ^= (v << 15) & 0xEFC60000
+        v ^= v >> 18
+        out.append(v & 0xFFFFFFFF)
+    return out[0] | out[1] << 32
+
+
+def test_the_message_ids_a_worker_made_foretell_none_of_the_next():
+    """A report naming a send's own Message-ID is believed whatever its Date ("no stranger's
+    guess"). Made with ``random``'s Mersenne Twister, 312 of a process's Message-IDs (what the
+    recipients of one worker's mail see) gave its state, and every later one: forged reports
+    naming the other leads' IDs then passed every check. A process of its own, as a worker."""
+    import random
+    import subprocess
+    import sys
+
+    made = "from warmup.outgoing import new_message_id as n\nfor _ in range(313): print(n('a@b.c'))"
+    ids = subprocess.run(
+        [sys.executable, "-c", made], capture_output=True, text=True, check=True
+    ).stdout.split()
+    bits = [int(mid.split(".")[2].split("@")[0]) for mid in ids]
+    words = [w for b in bits[:312] for w in (b & 0xFFFFFFFF, b >> 32)]
+    assert _foretold(words) != bits[312]
+    # the check itself foretells what the Twister gives
+    twister = random.Random(7)
+    seen = [twister.getrandbits(64) for _ in range(312)]
+    assert _foretold([w for b in seen for w in (b & 0xFFFFFFFF, b >> 32)]) == (
+        twister.getrandbits(64)
+    )
+
+
 def test_a_new_message_id_has_make_msgids_form_at_the_mailboxs_domain():
     """The gate builds a new Message-ID as ``email.utils.make_msgid`` does (the time in
     hundredths of a second, the process, 64 random bits), without its layers: the same form,
