@@ -50,6 +50,9 @@ def main() -> int:
     args = parser.parse_args()
     trees = [HERE] + ([args.before.resolve()] if args.before else [])
     env = cached_env()
+    # -m puts the working directory first on sys.path, ahead of PYTHONPATH: run from the
+    # repository's root, --before timed this tree again
+    env["PYTHONSAFEPATH"] = "1"
     compiled(env, trees)
     with tempfile.TemporaryDirectory(prefix="warmup-bench-") as tmp:
         ledger = str(Path(tmp) / "ledger.db")

@@ -110,6 +110,9 @@ def main() -> None:
                 shutil.chown(path, ids["user"], ids["group"])
             env = {**os.environ, "WARMUP_PASSWORD": IMAP_PASSWORD}
             env["SSL_CERT_FILE"] = str(pki.ca_pem_path)
+            # -c puts the working directory first on sys.path, ahead of PYTHONPATH: run from
+            # the repository's root, the baseline was this tree again
+            env["PYTHONSAFEPATH"] = "1"
             seed = tmp / "seed.db"
             subprocess.run(
                 [sys.executable, "-c", SEED, str(dc.port), str(args.n // 10)],
