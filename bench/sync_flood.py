@@ -3,7 +3,7 @@ no original, in a real Dovecot on loopback, read by the whole command from two t
 
     .venv/bin/python bench/sync_flood.py --tree /path/to/baseline [--n 10000] [--leads 100]
 
-Every report names one address: one in ten a lead the mailbox mailed an hour ago (``--leads``
+Every report names one address: one in ten a lead the mailbox mailed two hours ago (``--leads``
 of them, each named again and again), the rest strangers' addresses, each its own (what a
 forger who knows nothing writes). Each tree syncs a fresh copy of the same seeded ledger; the
 bench prints the wall time, the ledger's size after the sync (the file and its WAL, after a
@@ -18,7 +18,6 @@ import argparse
 import datetime as dt
 import email.utils
 import json
-import os
 import shutil
 import sqlite3
 import subprocess
@@ -30,21 +29,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.peers.dovecot import Dovecot, _identities
+# The seed (the mailbox on this Dovecot, one send to each of N leads two hours ago) and the
+# folder written into the maildir.
+from sync_large import SEED, fill
+
+from tests.peers.dovecot import Dovecot
 from tests.peers.fixtures import IMAP_PASSWORD, IMAP_USER
 from tests.peers.tls import TestPKI
 
 BOX = IMAP_USER
-SEED = f"""import datetime as dt, sys
-from warmup import api
-from warmup.ledger import open_ledger
-port, n = int(sys.argv[1]), int(sys.argv[2])
-led = open_ledger()
-api.add_mailbox(led, {BOX!r}, "exmail", imap_host="127.0.0.1", imap_port=port,
-                smtp_host="127.0.0.1", smtp_port=1)
-at = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
-api.record_send(led, {BOX!r}, [f"lead{{i}}@example.com" for i in range(n)], at=at)
-"""
 
 
 def forged(n: int, leads: int) -> bytes:
@@ -103,15 +96,7 @@ def main() -> None:
     pki = TestPKI(tmp / "pki")
     try:
         with Dovecot(pki, user=BOX, password=IMAP_PASSWORD) as dc:
-            dc.append("INBOX", forged(0, args.leads))  # the maildir
-            new = next(dc.directory.glob("mail/**/new"))
-            ids = _identities()
-            for i in range(1, args.n):
-                path = new / f"{1_700_000_000 + i}.M{i}P1.flood"
-                path.write_bytes(forged(i, args.leads))
-                shutil.chown(path, ids["user"], ids["group"])
-            env = {**os.environ, "WARMUP_PASSWORD": IMAP_PASSWORD}
-            env["SSL_CERT_FILE"] = str(pki.ca_pem_path)
+            env = fill(dc, args.n, lambda i: forged(i, args.leads))
             seed = tmp / "seed.db"
             subprocess.run(
                 [sys.executable, "-c", SEED, str(dc.port), str(args.leads)],

@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -90,6 +91,23 @@ def plain(n: int) -> bytes:
     return (head + f"Message-ID: <p{n}@example.org>\n\n" + "Ordinary mail.\n" * 40).encode()
 
 
+def fill(dc: Dovecot, n: int, message: Callable[[int], bytes]) -> dict[str, str]:
+    """Put ``message(i)`` for i in 0..n-1 in the INBOX of ``dc``, written into its maildir
+    directly; the environment a command reading it with warmup needs (its password, its CA)."""
+    dc.append("INBOX", message(0))  # the maildir
+    new = next(dc.directory.glob("mail/**/new"))
+    ids = _identities()
+    for i in range(1, n):
+        path = new / f"{1_700_000_000 + i}.M{i}P1.bench"
+        path.write_bytes(message(i))
+        shutil.chown(path, ids["user"], ids["group"])
+    return {
+        **os.environ,
+        "WARMUP_PASSWORD": IMAP_PASSWORD,
+        "SSL_CERT_FILE": str(dc.pki.ca_pem_path),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--tree", required=True, help="the baseline checkout (e.g. a worktree of main)")
@@ -101,15 +119,7 @@ def main() -> None:
     pki = TestPKI(tmp / "pki")
     try:
         with Dovecot(pki, user=BOX, password=IMAP_PASSWORD) as dc:
-            dc.append("INBOX", plain(0))  # the maildir
-            new = next(dc.directory.glob("mail/**/new"))
-            ids = _identities()
-            for i in range(1, args.n):
-                path = new / f"{1_700_000_000 + i}.M{i}P1.bench"
-                path.write_bytes(report(i) if i % 10 == 0 else plain(i))
-                shutil.chown(path, ids["user"], ids["group"])
-            env = {**os.environ, "WARMUP_PASSWORD": IMAP_PASSWORD}
-            env["SSL_CERT_FILE"] = str(pki.ca_pem_path)
+            env = fill(dc, args.n, lambda i: report(i) if i % 10 == 0 else plain(i))
             # -c puts the working directory first on sys.path, ahead of PYTHONPATH: run from
             # the repository's root, the baseline was this tree again
             env["PYTHONSAFEPATH"] = "1"
