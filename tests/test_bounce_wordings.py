@@ -445,3 +445,30 @@ def test_a_confirmation_or_whitelist_refusal_is_no_unknown_address(reply: str, r
 def test_qmails_refusal_at_rcpt_of_an_address_stays_hard(reply: str) -> None:
     verdict = decide("", "", _QMAIL_RCPT.format(reply), "RCPT", "")
     assert (verdict.reason, verdict.kind) == ("userunknown", H), verdict.steps
+
+
+_SENDMAIL_RCPT = (
+    "... while talking to mx.client.example.: >>> RCPT To:<kim@client.example> <<< {} "
+    "550 5.1.1 <kim@client.example>... User unknown"
+)
+
+
+@pytest.mark.parametrize(
+    ("reply", "reason", "kind"),
+    [
+        # the remote's reply names the reason: Sendmail's own line beside it only says a 550
+        # came back (usersmtp.c: any 550 at RCPT is EX_NOUSER; sysexits.c: "5.1.1 User unknown")
+        ("550 Your server requires confirmation", "blocked", B),
+        ("550 5.7.1 Sender not whitelisted", "blocked", B),
+        # a Sendmail remote's own "User unknown" is its verdict, not the relay's mapping
+        ("550 5.1.1 <kim@client.example>... User unknown", "userunknown", H),
+        # the remote said nothing of a reason: Sendmail's mapping stands (its status)
+        ("550 Go away", "userunknown", H),
+    ],
+)
+def test_sendmails_own_line_is_no_word_of_the_remotes(reply: str, reason: str, kind: str) -> None:
+    """Sendmail's transcript quotes the remote's reply ("<<< ...") and writes its own result line
+    after it ("550 5.1.1 <addr>... User unknown", whatever the 550 said): read beside a whitelist's
+    refusal, that line's "User unknown" agreed with its 5.1.1 and the address was suppressed."""
+    verdict = decide("", "", _SENDMAIL_RCPT.format(reply), "RCPT", "")
+    assert (verdict.reason, verdict.kind) == (reason, kind), verdict.steps

@@ -197,9 +197,25 @@ _TOO_MANY = re.compile(r"frequen|too many (?:conn|mess|mail)|频率|频繁")
 _BLOCK_WORDS = re.compile(r"blocked|(?<!anti)spam|blacklist")
 
 
+# Sendmail's own result line in its transcript ("550 5.1.1 <addr>... User unknown"): the text of
+# the exit status it mapped the remote's reply code to (usersmtp.c: any 550 at RCPT is EX_NOUSER,
+# 5.1.1; sysexits.c's SysExMsg gives EX_NOUSER "550 5.1.1 User unknown", EX_NOHOST "550 5.1.2
+# Host unknown", EX_UNAVAILABLE "554 5.0.0 Service unavailable"), whatever the remote said. Where
+# the transcript quotes the remote's reply ("<<< 550 Your server requires confirmation"), that
+# reply is the evidence; Sendmail's line beside it says only that a 550 came back. Not a line the
+# remote wrote itself: a Sendmail remote's "<<< 550 5.1.1 <addr>... User unknown" is its verdict.
+_SENDMAIL_OWN = re.compile(
+    r"(?<!<<< )(?<![\w.])[45]\d\d (?:[45]\.\d\.\d{1,3} )?<[^<>\s]*>\.\.\. "
+    r"(?:user unknown|host unknown|service unavailable)\b"
+)
+
+
 def words_text(text: str) -> str:
     """``text`` (folded) as the word rules read it: without the codes of the continuation lines
-    of a multi-line reply folded into one (:data:`_CONTINUATION`)."""
+    of a multi-line reply folded into one (:data:`_CONTINUATION`), nor Sendmail's own result
+    line beside the remote's reply it quotes (:data:`_SENDMAIL_OWN`)."""
+    if "<<< " in text and ">... " in text:
+        text = _SENDMAIL_OWN.sub(" ", text)
     return _CONTINUATION.sub(" ", text)
 
 
