@@ -844,6 +844,17 @@ def test_live_reply_trusts_user_unknown_wording() -> None:
         # pipelined: RCPT's reply is read after DATA is sent, and it went through
         ("Out: RCPT TO:<x@y.example>\nOut: DATA\nIn: 250 2.1.5 Ok\nIn: 554 Unknown user", ""),
         ("Out: RCPT TO:<x@y.example>\nIn: 250 2.1.5 Ok\nOut: DATA\nIn: 550 No such user", ""),
+        # Sendmail pipelines MAIL FROM with the RCPTs and prints the reply it reads first (MAIL
+        # FROM's) after the last RCPT To: a reply about another address than that RCPT's
+        # answered MAIL FROM; about the RCPT's own local part (rewritten, or bare), the RCPT
+        (">>> RCPT To:<x@y.example>\n<<< 550 5.7.1 <a@b.example>... Access denied", "MAIL"),
+        (">>> RCPT To:<x@y.example>\n<<< 554 5.7.1 <a@b.example>: Sender address rejected", "MAIL"),
+        (">>> RCPT To:<x@y.example>\n<<< 550 5.7.1 <xy@y.example>... Access denied", "MAIL"),
+        (">>> RCPT To:<x@y.example>\n<<< 550 5.1.1 <x@y.example>... User unknown", "RCPT"),
+        (">>> RCPT To:<x@y.example>\n<<< 550 5.1.1 <x@mx.y.example>... User unknown", "RCPT"),
+        (">>> RCPT To:<postmaster>\n<<< 550 5.1.1 <postmaster>... User unknown", "RCPT"),
+        (">>> RCPT To:<>\n<<< 550 5.1.1 <a@b.example>... User unknown", "RCPT"),  # stripped
+        (">>> MAIL From:<a@b.example> SIZE=2048\n<<< 550 5.7.1 Access denied", "MAIL"),
     ],
 )
 def test_smtp_stage(text: str, stage: str) -> None:

@@ -28,6 +28,30 @@ AFTER_DATA = Screened(
         r"|failed after i sent the message|failed on data command|\(state 1[578]\)"
     )
 )
+# Sendmail's transcript prints the command it sent last and the reply it read then: ">>> RCPT
+# To:<kim@...>" (with its ESMTP parameters if any: RFC 3461's NOTIFY= and ORCPT=), "<<< 550 ...".
+# With PIPELINING (RFC 2920) it sends MAIL FROM and the RCPTs before it reads MAIL FROM's reply,
+# so a refusal of the sender is printed after the last RCPT To, and names the sender's address as
+# the reply's subject, as Sendmail's and Postfix's replies do ("<<< 550 5.7.1 <sales@...>...
+# Access denied", "<<< 554 5.7.1 <sales@...>: Sender address rejected"): a reply whose subject
+# has another local part than the RCPT's address did not answer that RCPT, its MAIL FROM did
+# (usersmtp.c reads the pipelined MAIL FROM reply first; the sender is never a failed recipient,
+# so its address stays in the recipient's block). The same local part in another domain is the
+# recipient as the server rewrote it. The recipient's address stripped from the diagnostic
+# ("<>": group 1 unset) compares with nothing: it states RCPT as before, and the unstripped
+# text beside it decides.
+_SENDMAIL_RCPT_CMD = r">>> rcpt to:?\s*<(?:([^<>@\s]+)(?:@[^<>\s]*)?)?>(?:\s+[a-z]+=\S*)*\s*<<<"
+_OTHER_SUBJECT = r" [45]\d\d(?:[ -][245]\.\d{1,3}\.\d{1,3})? <(?!\1[@>])[^<>\s]+>(?::|\.\.\.)"
+_SENDMAIL_PIPELINED_MAIL = _SENDMAIL_RCPT_CMD + f"(?(1){_OTHER_SUBJECT}|(?!))"
+_SENDMAIL_RCPT = _SENDMAIL_RCPT_CMD + f"(?(1)(?!{_OTHER_SUBJECT}))"
+
+
+def _sendmail_rcpt(block: str) -> re.Pattern[str]:
+    """:func:`_p` with SENDMAIL_RCPT standing for :data:`_SENDMAIL_RCPT` (its one group is
+    the only one of the pattern: the back-reference names it)."""
+    return _p(block.replace("SENDMAIL_RCPT", _SENDMAIL_RCPT))
+
+
 # RCPT-stage evidence: the stage named by Postfix/Exim/qmail/Yahoo/X3/Messaging Server/Gmail or in
 # Sendmail's transcript (">>> RCPT To:<addr>", with its ESMTP parameters if any: RFC 3461's
 # NOTIFY= and ORCPT=), or in Postfix's session transcripts, where a failing reply is the line
@@ -39,8 +63,8 @@ AFTER_DATA = Screened(
 # reply form is apart, written to start with its digit (see classify._STATUS_RE): the words
 # are screened by their literals, the reply by the engine's skip to a 4 or 5.
 _AT_RCPT_WORDS = Screened(
-    _p(r"""
-    in reply to rcpt to|after (?:pipelined )?rcpt to|rcpt to command|>>> rcpt to:?\s*<[^>]*>(?:\s+[a-z]+=\S*)*\s*<<<
+    _sendmail_rcpt(r"""
+    in reply to rcpt to|after (?:pipelined )?rcpt to|rcpt to command|SENDMAIL_RCPT
     \b(?:in|out): rcpt to:?\s*<[^>]*>(?:\s+[a-z]+=\S*)*\s*(?:in|out): [45]\d\d\b
     does not like recipient|\[rcpt_to\]|smtp:rcpt\b|has rejected address
     need rcpt|no valid recipients|recipient address rejected
@@ -56,7 +80,7 @@ _AT_RCPT_WORDS = Screened(
 RCPT_STATED = Screened(
     re.compile(
         r"in reply to rcpt to|after (?:pipelined )?rcpt to|rcpt to command"
-        r"|does not like recipient\.|>>> rcpt to:?\s*<[^>]*>(?:\s+[a-z]+=\S*)*\s*<<<"
+        r"|does not like recipient\.|" + _SENDMAIL_RCPT
     )
 )
 # "(?:^|[\s:;])[45]\d\d[ -]...": at the start or after a blank, colon or semicolon.
@@ -64,7 +88,12 @@ _AT_RCPT_REPLY = re.compile(
     r"[45](?<![^\s:;][45])\d\d[ -](?:[245]\.\d{1,3}\.\d{1,3} )?<[^<>\s]+@[^<>\s]+>:"
 )
 # The sender was refused (MAIL FROM): whatever the words, the recipient's address was not judged.
-AT_MAIL = Screened(re.compile(r"(?:in reply to|after) (?:pipelined )?mail from|mail from command"))
+AT_MAIL = Screened(
+    re.compile(
+        r"(?:in reply to|after) (?:pipelined )?mail from|mail from command"
+        r"|>>> mail from:?\s*<[^>]*>(?:\s+[a-z]+=\S*)*\s*<<<|" + _SENDMAIL_PIPELINED_MAIL
+    )
+)
 # The reporting host did the final (local) delivery itself: no remote reply to mask a filter.
 # Postfix names the mailbox store it handed the message to ("delivery via host[private/
 # dovecot-lmtp]"); Exim's router finds no route for the address ("Unrouteable address"): its
