@@ -456,6 +456,34 @@ def test_an_address_in_the_remotes_reply_is_no_recipient(raw: str) -> None:
     ], [(b.recipient, b.steps) for b in got]
 
 
+def test_remote_host_said_outside_a_qmail_block_quotes_no_echo() -> None:
+    """ "Remote host said:" is qmail-remote's, read as the reply's echo to the end of a block of
+    qmail-send's notice ("<addr>:" at column 0). SmarterMail's notice borrows the words in its
+    own blocks ("Failed Recipient: addr" / "Reason: Remote host said: ...", the form its hosts'
+    help pages and flufl.bounce's simple_36 show; two recipients one after the other, as we
+    assume it lists them): read as a qmail reply up to the blank line, it swallowed the next
+    failed recipient, who was lost, and its "Mailbox full" read as the first one's."""
+    raw = (
+        'From: "System Administrator" <postmaster@mail.corp.example>\nTo: <sales@corp.example>\n'
+        "Subject: Delivery Failure\n\n"
+        "Could not deliver message to the following recipient(s):\n\n"
+        "Failed Recipient: uma@client.example\n"
+        "Reason: Remote host said: 550 5.1.1 <uma@client.example>: Recipient address rejected: "
+        "User unknown in local recipient table\n"
+        "Failed Recipient: val@client.example\n"
+        "Reason: Remote host said: 552 5.2.2 <val@client.example>: Recipient address rejected: "
+        "Mailbox full\n\n"
+        "   -- The header and top 20 lines of the message follows --\n\n"
+        "From: sales@corp.example\nTo: uma@client.example, val@client.example\n"
+        "Message-ID: <sm1@corp.example>\n\nhi\n"
+    )
+    got = parse_bounces(raw)
+    assert [(b.recipient, b.kind, b.reason) for b in got] == [
+        ("uma@client.example", "hard", "userunknown"),
+        ("val@client.example", "soft", "mailboxfull"),
+    ], [(b.recipient, b.steps) for b in got]
+
+
 def test_parse_report(tmp_path: Path) -> None:
     bounce = tmp_path / "b.eml"
     bounce.write_bytes(_dsn("failed", "5.2.2", "552 5.2.2 Mailbox full"))

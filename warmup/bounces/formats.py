@@ -538,9 +538,15 @@ class _QuotedReplies:
 # releases: "remote mailer"), qmail after "Remote host said:" to the blank line that ends the
 # recipient's block (or the next "<addr>:" line). An address in it is the remote's echo (the sender it judged, "The message
 # from (<bounces+...>) ... spam"; the recipient as it rewrote it), as in Postfix's quoted reply.
+# "Remote host said:" is qmail-remote's, in a block of qmail-send's notice (or Yahoo's, which
+# keeps its form), whose first line is the failed address alone, "<addr>:" at column 0: there
+# only. Other notices borrow the words in blocks of their own ("Failed Recipient: addr" /
+# "Reason: Remote host said: ...", SmarterMail's), where the lines that follow the reply, up to
+# a blank line, may name the next failed recipient.
 _REMOTE_SAID_RE = re.compile(
     r"smtp error from remote mail(?:er| server) after [^\n]*\n((?:[ \t]{4,}\S[^\n]*(?:\n|$))*)"
-    r"|remote host said:([^\n]*(?:\n(?!<)[ \t]*\S[^\n]*)*)",
+    r"|(?m:^)<[^<>\s]+>:[ \t]*\n(?:[ \t]*\S[^\n]*\n)*?[^\n]*?"
+    r"remote host said:([^\n]*(?:\n(?!<)[ \t]*\S[^\n]*)*)",
     re.IGNORECASE,
 )
 
