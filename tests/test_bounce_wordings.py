@@ -472,3 +472,20 @@ def test_sendmails_own_line_is_no_word_of_the_remotes(reply: str, reason: str, k
     refusal, that line's "User unknown" agreed with its 5.1.1 and the address was suppressed."""
     verdict = decide("", "", _SENDMAIL_RCPT.format(reply), "RCPT", "")
     assert (verdict.reason, verdict.kind) == (reason, kind), verdict.steps
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "550 Benutzer unbekannt",
+        "550 Adresse inconnue",
+        "550 用户不存在",
+        # the list named without a refusal of ours: the address's own verdict stands
+        "550 User unknown; senders on the whitelist are not exempt",
+    ],
+)
+def test_an_unknown_address_in_any_language_stays_hard_beside_the_list_words(reply: str) -> None:
+    """The allow-list wordings read a negation ("not in the whitelist", "nicht in der Liste der
+    erlaubten Absender", "不在...白名单"), never the list's name alone."""
+    verdict = decide("", "", _QMAIL_RCPT.format(reply), "RCPT", "")
+    assert (verdict.reason, verdict.kind) == ("userunknown", H), verdict.steps

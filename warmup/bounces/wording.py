@@ -351,7 +351,12 @@ WORD_RULES: tuple[WordRule, ...] = (
     # "not on the whitelist", "allow list required", a challenge's own words in a refusal. A
     # verdict on our sending side, never on the address: read before the "user unknown"
     # wordings, and before qmail's "does not like recipient." (its word for any refusal at RCPT)
-    # could read a reply that names no other reason as an unknown address.
+    # could read a reply that names no other reason as an unknown address. "Sender does not
+    # exist in the users whitelist" (a German host's documented reply, hoody.de's help, which
+    # words it "nicht in der Liste der erlaubten Absender"); in the other languages, the list's
+    # common name (the Wikipedia articles' titles: liste blanche, lista blanca, lista branca,
+    # белый список, 白名单, ホワイトリスト; Outlook's safe senders list, as its localised help
+    # names it) behind a negation: "not in the list" is the refusal, the list's name alone is not.
     _rule(
         "sender-unconfirmed",
         "blocked",
@@ -359,7 +364,13 @@ WORD_RULES: tuple[WordRule, ...] = (
         r"""
         (?:\byour|\bsender(?:'s)?|\bsending) (?:mail )?(?:server|host|domain|address|ip)(?: address)? (?:requires|needs|must (?:be|get)) (?:a |an )?(?:confirm|verif|white-?list|allow-?list|approv|pre-?approv)
         \bconfirm this mail server|requires? (?:a |your )?confirmation (?:of|from) (?:the |all |its )?senders?\b
-        \bnot (?:on|in) (?:\S+ ){0,4}?(?:white|allow|safe|approved)[ -]?(?:list|senders?)\b|\bnot (?:white|allow)-?listed\b
+        \bnot (?:(?:exist|list|found|includ|present)\w* )?(?:on|in) (?:\S+ ){0,4}?(?:white|allow|safe|approved)[ -]?(?:list|senders?)\b|\bnot (?:white|allow)-?listed\b
+        \bnicht (?:in|auf) (?:der|dem|einer) (?:whitelist|positivliste|freigabeliste|weißen liste|liste (?:der )?(?:erlaubten|zugelassenen|sicheren|freigegebenen) absender)
+        \bpas (?:sur|dans) (?:la|sa|leur) liste (?:blanche|des expéditeurs (?:approuvés|autorisés|fiables))|\babsente? de (?:la|sa) liste blanche
+        \bno (?:está|figura|se encuentra|aparece) en (?:la|su) lista (?:blanca|de remitentes (?:seguros|permitidos|autorizados|aprobados))
+        \bnão (?:está|consta|se encontra|aparece) na (?:sua )?lista (?:branca|de remetentes (?:confiáveis|permitidos|autorizados|aprovados))
+        (?:\bне (?:находится |внес[её]н\w* |включ[её]н\w* |состоит )?|\bнет |отсутствует )в (?:белом списке|белый список|списк(?:е|и) (?:над[её]жных|разреш[её]нных|доверенных) отправителей)
+        不在[^，。,;]{0,12}(?:白名单|安全发件人列表|允许列表)|(?:ホワイトリスト|許可リスト|信頼できる差出人のリスト)に[^。]{0,10}(?:ません|ない)
         \b(?:verify|confirm) your (?:own |sender(?:'s)? |e-?mail |return )?address\b|\b(?:held|pending|awaiting) (?:for |until )?(?:sender )?(?:verification|confirmation)\b
         \b(?:white|allow)-?list(?:ing)? (?:is )?required\b
         """
