@@ -47,15 +47,15 @@ from warmup.ledger import holders, migrations
 from warmup.ledger.history import Questions
 from warmup.ledger.imports import Imports
 from warmup.ledger.matching import send_day_of
-from warmup.ledger.outbox import (
-    OutboxStore,
+from warmup.ledger.outbox import OutboxStore
+from warmup.ledger.outbox_edits import OutboxEdits
+from warmup.ledger.outbox_targets import (
     bump_pools,
     refuse_in_doubt,
     refuse_while_queued,
     release_waiting,
     target_lock,
 )
-from warmup.ledger.outbox_edits import OutboxEdits
 from warmup.ledger.pools import PoolStore
 from warmup.ledger.records import Records
 from warmup.ledger.reports_sql import ReportQueries

@@ -27,7 +27,7 @@ from sqlalchemy.engine import Connection
 
 from warmup.errors import DataError
 from warmup.ledger.matching import send_day_of
-from warmup.ledger.outbox import release_waiting
+from warmup.ledger.outbox_targets import release_waiting
 from warmup.ledger.schema import (
     BOUNCE,
     BOUNCE_KINDS,

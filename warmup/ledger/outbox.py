@@ -1,7 +1,11 @@
 """The outbox (a mixin of :class:`warmup.ledger.Ledger`, on SQLAlchemy Core statements both
 backends run): queueing, claiming, settling and recovering messages; pools are
 :mod:`warmup.ledger.pools`, and a person's cancel, retry and mark
-:mod:`warmup.ledger.outbox_edits`.
+:mod:`warmup.ledger.outbox_edits`. What a message's gate slots make of it is
+:mod:`warmup.ledger.outbox_fate`; what a change to a mailbox or pool does to the messages queued
+to it, :mod:`warmup.ledger.outbox_targets`; the reads (``queue list``, ``queue status``, the next
+message due), :class:`~warmup.ledger.outbox_views.OutboxViews`, which :class:`OutboxStore`
+extends.
 
 A queued message is one ``outbox`` row holding the whole message. Its life:
 
@@ -27,7 +31,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import secrets
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -35,119 +38,23 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from warmup.errors import DataError, NotFound, TempFail
+from warmup.errors import DataError
 from warmup.ledger.holders import as_read
-from warmup.ledger.schema import BOUNCE, MAILBOX, OUTBOX, POOL, POOL_MEMBER, SEND, SUPPRESSION
-from warmup.ledger.values import (
-    ID_MAX,
-    Enqueued,
-    MailboxRow,
-    OutboxIn,
-    OutboxRow,
-    sql_limit,
-    utc,
+from warmup.ledger.outbox_fate import (
+    CANCELLING,
+    earlier_reply,
+    fate,
+    finally_refused,
+    in_campaign,
+    recovered_reply,
 )
+from warmup.ledger.outbox_targets import of_target, release_waiting, target_lock
+from warmup.ledger.outbox_views import ROW_COLUMNS, OutboxViews, outbox_row
+from warmup.ledger.schema import MAILBOX, OUTBOX, POOL, SEND
+from warmup.ledger.values import Enqueued, MailboxRow, OutboxIn, OutboxRow, utc
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
-
-_LOOKUP_BATCH = 5_000  # addresses per IN list (SQLite takes 32,766 parameters at most)
-_ROW = [c for c in OUTBOX.c if c.name not in ("data", "rcpt_count", "content_key")]
-MAILBOX_COLUMNS = tuple(MAILBOX.c[f] for f in MailboxRow._fields)
-
-
-def refuse_while_queued(
-    conn: Connection, whose: sa.ColumnElement[bool], label: str, what: str, force: bool
-) -> None:
-    """Before a pool or a mailbox is removed: :class:`TempFail` while a worker sends one of the
-    messages ``whose`` selects, :class:`DataError` while some are queued unless ``force``."""
-    counts: dict[str, int] = dict(
-        conn.execute(
-            sa.select(OUTBOX.c.state, sa.func.count())
-            .where(whose, OUTBOX.c.state.in_(("queued", "sending")))
-            .group_by(OUTBOX.c.state)
-        ).all()
-    )
-    if counts.get("sending"):
-        raise TempFail(
-            f"{label}: a worker is sending {counts['sending']} of its messages; try again "
-            f"when 'warmup queue list --state sending' is empty (a worker that stopped while "
-            f"sending leaves its message so until the next 'warmup run' settles it)"
-        )
-    queued = counts.get("queued", 0)
-    if queued and not force:
-        from warmup.words import plural
-
-        them = "them" if queued > 1 else "it"
-        raise DataError(
-            f"{label} has {plural(queued, 'queued message')}; add --force to cancel {them} "
-            f"and remove the {what}"
-        )
-
-
-def refuse_in_doubt(conn: Connection, mailbox_id: int, address: str) -> None:
-    """Before a mailbox's history is deleted: :class:`DataError` while a message being sent
-    (its worker gone) or ``unknown`` has a slot of it that may have left. That slot is the
-    only record that the message may have reached its recipients: without it a dead worker's
-    message was recovered as never sent and mailed again by another pool member, and
-    ``queue mark ID sent`` queued an ``unknown`` one again."""
-    doubt = sa.exists().where(
-        SEND.c.message_id == OUTBOX.c.message_id,
-        SEND.c.mailbox_id == mailbox_id,
-        SEND.c.outcome.in_(MAYBE_LEFT),
-    )
-    rows = conn.execute(
-        sa.select(OUTBOX.c.id, OUTBOX.c.state)
-        .where(OUTBOX.c.state.in_(("sending", "unknown")), doubt)
-        .order_by(OUTBOX.c.id)
-        .limit(6)
-    ).all()
-    if not rows:
-        return
-    ids = [str(r.id) for r in rows[:5]]
-    what = f"message {ids[0]}" if len(rows) == 1 else f"messages {', '.join(ids)}"
-    what += " and more" if len(rows) > 5 else ""
-    if rows[0].state == "sending":
-        how = "its worker stopped while sending it"
-        fix = "'warmup run --once' settles a stopped worker's message as unknown, then say"
-    else:
-        how, fix = "unknown", "say"
-    raise DataError(
-        f"mailbox {address}: {what} may have left from it ({how}); removing the mailbox would "
-        f"forget that, and the message would be sent again: {fix} what became of it with "
-        f"'warmup queue mark ID sent' (or unsent)"
-    )
-
-
-def check_campaign_of(conn: Connection, campaign: str) -> None:
-    """:class:`NotFound` unless some message is of ``campaign``, naming the campaign that
-    differs only in case when there is one (names are compared exactly, as pools' are)."""
-    if not campaign.isascii():  # no campaign's name is other (outbox.NAME)
-        raise NotFound(f"no campaign {campaign!r} in the outbox; see 'warmup queue status'")
-    named = sa.select(OUTBOX.c.campaign).where(OUTBOX.c.campaign == campaign).limit(1)
-    if conn.execute(named).first() is not None:
-        return
-    other = conn.execute(
-        sa.select(OUTBOX.c.campaign)
-        .where(sa.func.lower(OUTBOX.c.campaign) == campaign.lower())
-        .order_by(OUTBOX.c.campaign)
-        .limit(1)
-    ).scalar()
-    hint = f" (there is {other!r}: names are case-sensitive)" if other else ""
-    raise NotFound(f"no campaign {campaign!r} in the outbox{hint}; see 'warmup queue status'")
-
-
-def target_lock(kind: str, target: int) -> str:
-    """The name of the lock a removal of a pool or mailbox (``kind``) takes, exclusive, and a
-    queueing to it shared, so they take turns (:meth:`OutboxStore.enqueue`)."""
-    return f"outbox target {kind} {target}"
-
-
-def of_target(mailbox_id: int | None, pool_id: int | None) -> sa.ColumnElement[bool]:
-    """The messages queued to pool ``pool_id``, or (None) to mailbox ``mailbox_id`` itself."""
-    if pool_id is not None:
-        return OUTBOX.c.pool_id == pool_id
-    return sa.and_(OUTBOX.c.mailbox_id == mailbox_id, OUTBOX.c.pool_id.is_(None))
 
 
 @functools.cache
@@ -174,71 +81,6 @@ def _same_statement(of_pool: bool) -> sa.Select[Any]:
     )
 
 
-def check_id(message: int) -> None:
-    """An id no row can have (the driver would overflow on it) is a message that is not there."""
-    if not 0 < message <= ID_MAX:
-        raise NotFound(f"no message {message} in the outbox; see 'warmup queue list'")
-
-
-# The last reply of a message cancelled by hand while a worker was sending it: the worker's
-# outcome stands when the message went (or may have); "queued" becomes "cancelled".
-CANCELLING = "cancelled by hand while it was being sent"
-
-
-def recovered_reply(state: str, worker: str, message: int) -> str:
-    """The last reply of message ``message`` settled as ``state`` from its gate slots after
-    ``worker`` stopped while it held it (:meth:`OutboxStore.recover`): what became of it, and
-    what a person may do."""
-    if state == "cancelled":
-        return CANCELLING
-    return {
-        "unknown": f"worker {worker} stopped while sending: it may have left; never re-sent "
-        f"automatically ('warmup queue retry {message}' resends it)",
-        "queued": f"worker {worker} stopped before the message left: queued again",
-    }.get(state, f"worker {worker} stopped after the message was {state}")
-
-
-def earlier_reply(state: str, message: int, message_id: str, again: Sequence[str] = ()) -> str:
-    """The last reply of message ``message`` settled as ``state`` from gate slots its
-    Message-ID ``message_id`` had before the worker tried it (sent by 'warmup send', another
-    message or another mailbox): the gate never sends one Message-ID to a recipient twice."""
-    if state == "cancelled":
-        return CANCELLING
-    return {
-        "sent": f"not sent again: its Message-ID {message_id} had reached its recipients before "
-        "this try (another 'warmup send', message or mailbox sent it); queue a message with a "
-        "new Message-ID to send it again",
-        "bounced": f"not sent again: its recipients refused its Message-ID {message_id} before "
-        "this try (another 'warmup send', message or mailbox sent it)",
-        "unknown": f"not sent again: its Message-ID {message_id} may have reached its recipients "
-        f"before this try (an earlier send of it is of unknown fate); 'warmup queue retry "
-        f"{message}' sends it again under a new Message-ID",
-        "queued": f"queued again for {', '.join(again)} alone: its Message-ID {message_id} had "
-        "reached the others before this try",
-    }.get(state, f"its Message-ID {message_id} was sent before this try: {state}")
-
-
-RETRYABLE = ("soft", "released")  # the gate's outcomes after which nothing reached the server
-MAYBE_LEFT = ("reserved", "unknown")
-# A message in one of these states counts as its campaign's for its recipient: queued, on its
-# way, or done (cancelled and expired ones never left: see in_campaign for those that partly did).
-IN_CAMPAIGN = ("queued", "sending", "sent", "bounced", "unknown")
-
-
-def in_campaign() -> sa.ColumnElement[bool]:
-    """The messages that count as their campaign's: in an :data:`IN_CAMPAIGN` state, or
-    cancelled or expired after an earlier try reached some of their recipients (the worker
-    queues a message again for those a 4xx deferred, alone: the rest had it). Queued anew by
-    the campaign's script run again, such a message mailed those recipients a second time."""
-    reached = sa.exists().where(
-        SEND.c.message_id == OUTBOX.c.message_id, SEND.c.outcome.in_(("sent", *MAYBE_LEFT))
-    )
-    return sa.or_(
-        OUTBOX.c.state.in_(IN_CAMPAIGN),
-        sa.and_(OUTBOX.c.state.in_(("expired", "cancelled")), reached),
-    )
-
-
 # The columns enqueue writes: a message's own, then a fresh row's state, then the stamps.
 _QUEUED = (
     "message_id",
@@ -259,104 +101,6 @@ _QUEUED = (
     "updated_at",
 )
 _FRESH = ("queued", 0)
-
-
-def fate(outcomes: dict[str, str]) -> tuple[str, tuple[str, ...]]:
-    """A message's state from its recipients' last gate outcomes (missing: no slot taken), and
-    the recipients still to deliver when it goes back to the queue.
-
-    Any slot that may have left (``reserved``, ``unknown``) makes it ``unknown``; recipients
-    deferred or given back are retried (``queued``); otherwise ``sent`` when a recipient got it,
-    ``bounced`` when every one refused it.
-    """
-    values = list(outcomes.values())
-    if any(o in MAYBE_LEFT for o in values):
-        return "unknown", ()
-    again = tuple(r for r, o in outcomes.items() if o in (*RETRYABLE, "none"))
-    if again:
-        return "queued", again
-    if any(o == "sent" for o in values):
-        return "sent", ()
-    return "bounced", ()
-
-
-def finally_refused(
-    conn: Connection,
-    message_id: str,
-    outcomes: dict[str, str],
-    final: Callable[[int, str], bool] | None,
-) -> dict[str, str]:
-    """``outcomes`` with each recipient the same message will never reach as ``too big``, which
-    :func:`fate` neither retries nor counts sent, as the worker makes of such a reply: one
-    whose latest slot was released for the message's size (its ``release_reason``), or a
-    ``soft`` one whose SMTP reply (the bounce the gate recorded of it) ``final(code, text)``
-    holds final."""
-    if not any(o in RETRYABLE for o in outcomes.values()):
-        return outcomes
-    last: dict[str, tuple[str, str | None, str | None, str]] = {}
-    for rcpt, outcome, why, reply, status, text in conn.execute(
-        sa.select(
-            SEND.c.recipient,
-            SEND.c.outcome,
-            SEND.c.release_reason,
-            BOUNCE.c.reply,
-            BOUNCE.c.status,
-            BOUNCE.c.diagnostic,
-        )
-        .outerjoin(BOUNCE, sa.and_(BOUNCE.c.send_id == SEND.c.id, BOUNCE.c.source == "smtp"))
-        .where(SEND.c.message_id == message_id)
-        .order_by(SEND.c.id)
-    ):
-        last[rcpt] = (outcome, why, reply, f"{status or ''} {text or ''}")
-    out = dict(outcomes)
-    for rcpt, (outcome, why, reply, text) in last.items():
-        if out.get(rcpt) != outcome:
-            continue
-        size = outcome == "released" and why == "size"
-        if outcome == "soft" and final is not None and reply and reply.isdigit():
-            size = final(int(reply), text)
-        if size:
-            out[rcpt] = "too big"
-    return out
-
-
-def new_rev() -> int:
-    """A fresh revision tag for a pool (see ``schema.POOL``): random, never 0 (a pool of a
-    ledger older than the tags), within a signed 64-bit integer."""
-    return secrets.randbits(62) + 1
-
-
-def bump_pools(conn: Connection, where: sa.ColumnElement[bool]) -> None:
-    """Move the revision tag of the pools ``where`` selects, in the caller's transaction (that
-    of the change to them: a claim that sees the change sees the new tag)."""
-    conn.execute(POOL.update().where(where).values(rev=new_rev()))
-
-
-def release_waiting(conn: Connection, mailbox_ids: Sequence[int], now: dt.datetime) -> None:
-    """Make the queued messages of these mailboxes, and of the pools they are members of, due
-    ``now`` (none before its ``not_before``), in the caller's transaction: that of a change
-    that may let them go sooner ('mailbox resume', 'mailbox set', 'policy set', a new pool
-    member). The worker puts a message none of its mailboxes may send back until the plan's
-    next slot, as the plan stood: the end of a pause, the next day once the quota is used.
-    Without this, a mailbox resumed by hand from 'pause --until 3d' sent nothing for 3 days,
-    and a raised quota or a new member nothing until the next day, the old reason shown."""
-    if not mailbox_ids:
-        return
-    ids = list(mailbox_ids)
-    pools = sa.select(POOL_MEMBER.c.pool_id).where(POOL_MEMBER.c.mailbox_id.in_(ids))
-    conn.execute(
-        OUTBOX.update()
-        .where(
-            OUTBOX.c.state == "queued",
-            OUTBOX.c.next_attempt_at > utc(now),
-            OUTBOX.c.not_before <= utc(now),
-            sa.or_(
-                OUTBOX.c.pool_id.in_(pools),
-                sa.and_(OUTBOX.c.pool_id.is_(None), OUTBOX.c.mailbox_id.in_(ids)),
-            ),
-        )
-        .values(next_attempt_at=utc(now))
-    )
 
 
 def _claim_statement(of_pool: bool) -> sa.Update:
@@ -387,7 +131,7 @@ def _claim_statement(of_pool: bool) -> sa.Update:
             claimed_at=now,
             updated_at=now,
         )
-        .returning(*_ROW, OUTBOX.c.data, _POOL_REV, _HAS_SLOTS)
+        .returning(*ROW_COLUMNS, OUTBOX.c.data, _POOL_REV, _HAS_SLOTS)
     )
 
 
@@ -416,19 +160,7 @@ _HAS_SLOTS = (
 _CLAIM, _CLAIM_FROM_POOL = _claim_statement(False), _claim_statement(True)
 
 
-def _row(r: Any, with_data: bool = False) -> OutboxRow:
-    values = {c.name: r._mapping[c.name] for c in _ROW}
-    values["recipients"] = tuple(values["recipients"].split(","))
-    rev = r._mapping.get("pool_rev")
-    return OutboxRow(
-        **values,
-        data=bytes(r._mapping["data"]) if with_data else None,
-        pool_rev=None if rev is None else int(rev),
-        has_slots=bool(r._mapping.get("has_slots", True)),
-    )
-
-
-class OutboxStore:
+class OutboxStore(OutboxViews):
     """The outbox (see the module docstring)."""
 
     if TYPE_CHECKING:  # what it needs of the Ledger it is part of
@@ -650,7 +382,7 @@ class OutboxStore:
                 conn.execute(*_settle_statement(worker, settle))
             take = _CLAIM_FROM_POOL if pool_id is not None else _CLAIM
             row = conn.execute(take, params).first()
-            return None if row is None else _row(row, True)
+            return None if row is None else outbox_row(row, True)
 
     def settle_message(
         self,
@@ -870,60 +602,6 @@ class OutboxStore:
             ).rowcount
         return int(waiting)
 
-    def next_due(
-        self,
-        pool_id: int | None = None,
-        mailbox_id: int | None = None,
-        going_from: dt.datetime | None = None,
-    ) -> OutboxRow | None:
-        """The next queued message due (of ``pool_id``, or queued to mailbox ``mailbox_id``
-        itself), without its data; None if none is queued. ``going_from``: only one that can
-        still go when its mailboxes may send from then on: its own time before its expiry, and
-        its expiry after then (the others wait until their expiry, and expire)."""
-        q = (
-            sa.select(*_ROW)
-            .where(OUTBOX.c.state == "queued")
-            .order_by(OUTBOX.c.next_attempt_at, OUTBOX.c.id)
-            .limit(1)
-        )
-        if pool_id is not None:
-            q = q.where(OUTBOX.c.pool_id == pool_id)
-        elif mailbox_id is not None:
-            q = q.where(OUTBOX.c.pool_id.is_(None), OUTBOX.c.mailbox_id == mailbox_id)
-        if going_from is not None:
-            q = q.where(
-                OUTBOX.c.next_attempt_at < OUTBOX.c.expires_at,
-                OUTBOX.c.expires_at > utc(going_from),
-            )
-        with self.read() as conn:
-            row = conn.execute(q).first()
-        return None if row is None else _row(row)
-
-    def next_due_each(
-        self, pool_id: int | None = None
-    ) -> list[tuple[int | None, int | None, dt.datetime, dt.datetime]]:
-        """Per target with queued messages (of ``pool_id``; None: all), its pool's id (else
-        its mailbox's), when its first queued message is due and when its first one expires."""
-        o = OUTBOX.c
-        q = (
-            sa.select(
-                o.pool_id, o.mailbox_id, sa.func.min(o.next_attempt_at), sa.func.min(o.expires_at)
-            )
-            .where(o.state == "queued")
-            .group_by(o.pool_id, o.mailbox_id)
-        )
-        if pool_id is not None:
-            q = q.where(o.pool_id == pool_id)
-        first: dict[tuple[int | None, int | None], tuple[dt.datetime, dt.datetime]] = {}
-        with self.read() as conn:
-            for pid, mid, at, ends in conn.execute(q):
-                target = (pid, None if pid is not None else mid)
-                was = first.get(target, (aware_utc(at), aware_utc(ends)))
-                first[target] = (min(was[0], aware_utc(at)), min(was[1], aware_utc(ends)))
-        return [
-            (pid, mid, *times) for (pid, mid), times in sorted(first.items(), key=lambda kv: kv[1])
-        ]
-
     def last_sender(self, recipients: Iterable[str], mailbox_ids: Sequence[int]) -> int | None:
         """The mailbox among ``mailbox_ids`` that last mailed one of ``recipients`` (a follow-up
         stays with it), or None."""
@@ -957,164 +635,12 @@ class OutboxStore:
 
     # -- seeing it ---------------------------------------------------------------------------
 
-    def messages(
-        self,
-        campaign: str | None = None,
-        state: str | None = None,
-        limit: int | None = None,
-    ) -> list[OutboxRow]:
-        """Outbox messages (without their bytes), oldest first."""
-        q = sa.select(*_ROW).order_by(OUTBOX.c.id)
-        if campaign is not None:
-            if not campaign.isascii():  # no campaign's name is (outbox.NAME); argv's bytes
-                return []
-            q = q.where(OUTBOX.c.campaign == campaign)
-        if state is not None:
-            q = q.where(OUTBOX.c.state == state)
-        if limit is not None:
-            q = q.limit(sql_limit(limit))
-        with self.read() as conn:
-            return [_row(r) for r in conn.execute(q)]
-
-    def check_campaign(self, campaign: str) -> None:
-        """:class:`NotFound` unless some message of the outbox is of ``campaign``."""
-        with self.read() as conn:
-            check_campaign_of(conn, campaign)
-
-    def message(self, message: int) -> OutboxRow:
-        """One outbox message with its bytes, or :class:`NotFound`."""
-        check_id(message)
-        with self.read() as conn:
-            r = conn.execute(sa.select(OUTBOX).where(OUTBOX.c.id == message)).first()
-        if r is None:
-            raise NotFound(f"no message {message} in the outbox; see 'warmup queue list'")
-        return _row(r, True)
-
-    def outbox_counts(self) -> list[dict[str, Any]]:
-        """Messages and recipients per campaign, target (pool or mailbox), sender, channel
-        (``sent_via``) and state, with the latest ``next_attempt_at`` among them (``due``:
-        none of them is sent before it)."""
-        o = OUTBOX.c
-        q = sa.select(
-            o.campaign,
-            o.pool_id,
-            o.mailbox_id,
-            o.sent_by,
-            o.sent_via,
-            o.state,
-            sa.func.count().label("messages"),
-            sa.func.sum(o.rcpt_count).label("recipients"),
-            sa.func.max(o.next_attempt_at).label("due"),
-        ).group_by(o.campaign, o.pool_id, o.mailbox_id, o.sent_by, o.sent_via, o.state)
-        with self.read() as conn:
-            return [dict(r._mapping) for r in conn.execute(q)]
-
     def release(self, mailbox: MailboxRow, now: dt.datetime) -> None:
         """Make the messages waiting for ``mailbox`` (queued to it, or to a pool it is in) due
         ``now``: after a change outside the ledger that may let them go (a login stored in the
         keyring), as :func:`release_waiting` does in a change's own transaction."""
         with self.write() as conn:
             release_waiting(conn, [mailbox.id], now)
-
-    def outbox_waiting(self) -> list[dict[str, Any]]:
-        """The waiting (queued or sending) messages in groups of one campaign, target
-        (``pool_id``, else ``mailbox_id``) and ``next_attempt_at``, with ``messages``,
-        ``recipients``, the group's ``last`` id and its latest ``expires`` (``expires_at``):
-        enough to tell what a target's queue holds ahead of a campaign's last message in the
-        order workers claim them (``next_attempt_at``, then ``id``). A file queued at once is
-        one group, however many rows it had.
-
-        And what of them is suppressed (since they were queued: ``queue add`` leaves such
-        recipients out), which the worker will not send: ``suppressed``, how many of the
-        group's recipients are (the worker leaves them out), and ``blocked``, how many of its
-        messages have every recipient suppressed (the worker cancels those). A message to one
-        address (nearly all) is looked up in the same pass over the rows; the few to several
-        are read again and split.
-
-        ``stays``: of a pool's message to one address, the member that last mailed it (the
-        worker sends a follow-up from it, :meth:`last_sender`), else None; a group holds the
-        messages of one such member. Looked up in the same statement, by the index of sends per
-        recipient. A thread named by In-Reply-To/References is in the message's bytes, not
-        here (:meth:`thread_sender` reads it when the worker sends the message)."""
-        o = OUTBOX.c
-        box = sa.case((o.pool_id.is_(None), o.mailbox_id), else_=sa.null())
-        last = (
-            sa.select(SEND.c.mailbox_id)
-            .join(POOL_MEMBER, POOL_MEMBER.c.mailbox_id == SEND.c.mailbox_id)
-            .where(
-                POOL_MEMBER.c.pool_id == o.pool_id,
-                SEND.c.recipient == o.recipients,
-                SEND.c.outcome != "released",
-            )
-            .order_by(SEND.c.at.desc())
-            .limit(1)
-            .scalar_subquery()
-        )
-        stays = sa.case(
-            (sa.and_(o.pool_id.is_not(None), o.rcpt_count == 1), last), else_=sa.null()
-        ).label("stays")
-        waiting = o.state.in_(("queued", "sending"))
-        gone = sa.and_(o.rcpt_count == 1, sa.exists().where(SUPPRESSION.c.address == o.recipients))
-        q = (
-            sa.select(
-                o.campaign,
-                o.pool_id,
-                box.label("mailbox_id"),
-                o.next_attempt_at,
-                stays,
-                sa.func.max(o.id).label("last"),
-                sa.func.count().label("messages"),
-                sa.func.sum(o.rcpt_count).label("recipients"),
-                sa.func.max(o.expires_at).label("expires"),
-                sa.func.sum(sa.case((gone, 1), else_=0)).label("blocked"),
-                sa.func.max(o.rcpt_count).label("widest"),
-            )
-            .where(waiting)
-            .group_by(o.campaign, o.pool_id, box, o.next_attempt_at, stays)
-        )
-        with self.read() as conn:
-            rows = [dict(row._mapping) for row in conn.execute(q)]
-            for r in rows:
-                r["blocked"] = r["suppressed"] = int(r["blocked"] or 0)
-            if max((r.pop("widest") for r in rows), default=1) > 1:
-                several = sa.select(
-                    o.campaign, o.pool_id, box, o.next_attempt_at, stays, o.recipients
-                )
-                self._suppressed_of_several(conn, rows, several.where(waiting, o.rcpt_count > 1))
-        return rows
-
-    @staticmethod
-    def _suppressed_of_several(
-        conn: Connection, rows: list[dict[str, Any]], several: sa.Select[Any]
-    ) -> None:
-        """Add to ``rows`` (:meth:`outbox_waiting`'s groups) the suppressed recipients of the
-        waiting messages to several addresses (``several``: each one's group key and
-        recipients), and those of them that have none left."""
-        to = [(tuple(r[:5]), r[5].split(",")) for r in conn.execute(several)]
-        addresses = sorted({a for _, rcpts in to for a in rcpts})
-        found: set[str] = set()
-        for start in range(0, len(addresses), _LOOKUP_BATCH):
-            chunk = addresses[start : start + _LOOKUP_BATCH]
-            found.update(
-                conn.execute(
-                    sa.select(SUPPRESSION.c.address).where(SUPPRESSION.c.address.in_(chunk))
-                ).scalars()
-            )
-        groups = {
-            (r["campaign"], r["pool_id"], r["mailbox_id"], r["next_attempt_at"], r["stays"]): r
-            for r in rows
-        }
-        for key, rcpts in to:
-            n = sum(a in found for a in rcpts)
-            group = groups.get(key)  # None: a worker moved it on between the two reads
-            if n and group is not None:
-                group["suppressed"] += n
-                group["blocked"] += n == len(rcpts)
-
-    def mailbox_names(self) -> dict[int, str]:
-        """Mailbox id -> address; pool id -> name is :meth:`pools`."""
-        with self.read() as conn:
-            return dict(conn.execute(sa.select(MAILBOX.c.id, MAILBOX.c.address)).all())
 
 
 @dataclass(frozen=True)
@@ -1183,7 +709,6 @@ def _settle_shape(optional: tuple[str, ...], queued: bool, attempt: bool) -> sa.
     )
 
 
-# What a person may do with a message that is not ``unknown`` (``queue mark`` refuses it).
 def _chunks(items: Iterable[OutboxIn], size: int) -> Iterator[list[OutboxIn]]:
     chunk: list[OutboxIn] = []
     for item in items:
@@ -1193,8 +718,3 @@ def _chunks(items: Iterable[OutboxIn], size: int) -> Iterator[list[OutboxIn]]:
             chunk = []
     if chunk:
         yield chunk
-
-
-def aware_utc(at: dt.datetime) -> dt.datetime:
-    """An instant read back from the outbox, aware UTC (SQLite's come back naive)."""
-    return utc(at) if at.tzinfo else at.replace(tzinfo=dt.UTC)

@@ -1,9 +1,10 @@
 """Mailbox pools (a mixin of :class:`warmup.ledger.Ledger`, on SQLAlchemy Core statements both
 backends run): a named set of mailboxes a campaign is queued to, one of which the worker picks
 for each message (:mod:`warmup.ledger.outbox` holds the queue). A pool's ``rev`` moves with
-every change to it or its members' messages (:func:`~warmup.ledger.outbox.bump_pools`), which a
-running worker reads to see a change; a pool with queued messages is removed, or loses a
-member, only with ``force`` (:func:`~warmup.ledger.outbox.refuse_while_queued`)."""
+every change to it or its members' messages
+(:func:`~warmup.ledger.outbox_targets.bump_pools`), which a running worker reads to see a
+change; a pool with queued messages is removed, or loses a member, only with ``force``
+(:func:`~warmup.ledger.outbox_targets.refuse_while_queued`)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from warmup.errors import DataError
-from warmup.ledger.outbox import (
+from warmup.ledger.outbox_targets import (
     MAILBOX_COLUMNS,
     bump_pools,
     new_rev,

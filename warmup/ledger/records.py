@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection
 
 from warmup.errors import DataError
 from warmup.ledger.matching import Matching, match_terms, send_day_of
-from warmup.ledger.outbox import release_waiting
+from warmup.ledger.outbox_targets import release_waiting
 from warmup.ledger.reads import counts
 from warmup.ledger.schema import (
     BOUNCE,

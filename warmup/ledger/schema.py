@@ -129,7 +129,7 @@ SEND = sa.Table(
     sa.Column("holder_start", sa.String),
     # Why a released slot was given back, when that decides what follows (NULL otherwise):
     # "size", the server refused the message's size, so the same message never goes to this
-    # recipient (warmup.ledger.outbox.finally_refused). Cleared when the slot is taken again.
+    # recipient (warmup.ledger.outbox_fate.finally_refused). Cleared when the slot is taken again.
     sa.Column("release_reason", sa.String),
     sa.UniqueConstraint("mailbox_id", "key", name="uq_send_key"),
     sa.Index("ix_send_mailbox_at", "mailbox_id", "at"),

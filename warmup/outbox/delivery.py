@@ -18,7 +18,8 @@ from warmup.errors import ConfigError, DataError, PermissionFailure, Unavailable
 from warmup.gate import DuplicateSend, Gate, NotAllowed, SendReport, Suppressed
 from warmup.headers import thread_ids
 from warmup.ledger import Claim, ClaimLost, Ledger, MailboxRow, OutboxRow, PoolRow
-from warmup.ledger.outbox import RETRYABLE, Settle, fate, recovered_reply
+from warmup.ledger.outbox import Settle
+from warmup.ledger.outbox_fate import RETRYABLE, fate, recovered_reply
 from warmup.ledger.values import MailboxNotFound
 from warmup.outbox.due import next_slot
 from warmup.outbox.sentas import as_sent, overflow_sender

@@ -1,0 +1,281 @@
+"""Reading the outbox (a mixin of :class:`warmup.ledger.Ledger` through
+:class:`~warmup.ledger.outbox.OutboxStore`): its messages without their bytes
+(:data:`ROW_COLUMNS`, :func:`outbox_row`), one with them, the next due, the counts per campaign
+and state, and what waits, with its suppressed recipients, as ``queue list``, ``queue status``
+and the worker's waits ask. Nothing here writes."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from warmup.errors import NotFound
+from warmup.ledger.schema import MAILBOX, OUTBOX, POOL_MEMBER, SEND, SUPPRESSION
+from warmup.ledger.values import ID_MAX, OutboxRow, sql_limit, utc
+
+if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
+
+_LOOKUP_BATCH = 5_000  # addresses per IN list (SQLite takes 32,766 parameters at most)
+
+
+ROW_COLUMNS = [c for c in OUTBOX.c if c.name not in ("data", "rcpt_count", "content_key")]
+
+
+def check_campaign_of(conn: Connection, campaign: str) -> None:
+    """:class:`NotFound` unless some message is of ``campaign``, naming the campaign that
+    differs only in case when there is one (names are compared exactly, as pools' are)."""
+    if not campaign.isascii():  # no campaign's name is other (outbox.NAME)
+        raise NotFound(f"no campaign {campaign!r} in the outbox; see 'warmup queue status'")
+    named = sa.select(OUTBOX.c.campaign).where(OUTBOX.c.campaign == campaign).limit(1)
+    if conn.execute(named).first() is not None:
+        return
+    other = conn.execute(
+        sa.select(OUTBOX.c.campaign)
+        .where(sa.func.lower(OUTBOX.c.campaign) == campaign.lower())
+        .order_by(OUTBOX.c.campaign)
+        .limit(1)
+    ).scalar()
+    hint = f" (there is {other!r}: names are case-sensitive)" if other else ""
+    raise NotFound(f"no campaign {campaign!r} in the outbox{hint}; see 'warmup queue status'")
+
+
+def check_id(message: int) -> None:
+    """An id no row can have (the driver would overflow on it) is a message that is not there."""
+    if not 0 < message <= ID_MAX:
+        raise NotFound(f"no message {message} in the outbox; see 'warmup queue list'")
+
+
+def outbox_row(r: Any, with_data: bool = False) -> OutboxRow:
+    values = {c.name: r._mapping[c.name] for c in ROW_COLUMNS}
+    values["recipients"] = tuple(values["recipients"].split(","))
+    rev = r._mapping.get("pool_rev")
+    return OutboxRow(
+        **values,
+        data=bytes(r._mapping["data"]) if with_data else None,
+        pool_rev=None if rev is None else int(rev),
+        has_slots=bool(r._mapping.get("has_slots", True)),
+    )
+
+
+def aware_utc(at: dt.datetime) -> dt.datetime:
+    """An instant read back from the outbox, aware UTC (SQLite's come back naive)."""
+    return utc(at) if at.tzinfo else at.replace(tzinfo=dt.UTC)
+
+
+class OutboxViews:
+    """What the outbox holds (see the module docstring)."""
+
+    if TYPE_CHECKING:  # what it needs of the Ledger it is part of
+
+        def read(self) -> AbstractContextManager[Connection]: ...
+
+    def next_due(
+        self,
+        pool_id: int | None = None,
+        mailbox_id: int | None = None,
+        going_from: dt.datetime | None = None,
+    ) -> OutboxRow | None:
+        """The next queued message due (of ``pool_id``, or queued to mailbox ``mailbox_id``
+        itself), without its data; None if none is queued. ``going_from``: only one that can
+        still go when its mailboxes may send from then on: its own time before its expiry, and
+        its expiry after then (the others wait until their expiry, and expire)."""
+        q = (
+            sa.select(*ROW_COLUMNS)
+            .where(OUTBOX.c.state == "queued")
+            .order_by(OUTBOX.c.next_attempt_at, OUTBOX.c.id)
+            .limit(1)
+        )
+        if pool_id is not None:
+            q = q.where(OUTBOX.c.pool_id == pool_id)
+        elif mailbox_id is not None:
+            q = q.where(OUTBOX.c.pool_id.is_(None), OUTBOX.c.mailbox_id == mailbox_id)
+        if going_from is not None:
+            q = q.where(
+                OUTBOX.c.next_attempt_at < OUTBOX.c.expires_at,
+                OUTBOX.c.expires_at > utc(going_from),
+            )
+        with self.read() as conn:
+            row = conn.execute(q).first()
+        return None if row is None else outbox_row(row)
+
+    def next_due_each(
+        self, pool_id: int | None = None
+    ) -> list[tuple[int | None, int | None, dt.datetime, dt.datetime]]:
+        """Per target with queued messages (of ``pool_id``; None: all), its pool's id (else
+        its mailbox's), when its first queued message is due and when its first one expires."""
+        o = OUTBOX.c
+        q = (
+            sa.select(
+                o.pool_id, o.mailbox_id, sa.func.min(o.next_attempt_at), sa.func.min(o.expires_at)
+            )
+            .where(o.state == "queued")
+            .group_by(o.pool_id, o.mailbox_id)
+        )
+        if pool_id is not None:
+            q = q.where(o.pool_id == pool_id)
+        first: dict[tuple[int | None, int | None], tuple[dt.datetime, dt.datetime]] = {}
+        with self.read() as conn:
+            for pid, mid, at, ends in conn.execute(q):
+                target = (pid, None if pid is not None else mid)
+                was = first.get(target, (aware_utc(at), aware_utc(ends)))
+                first[target] = (min(was[0], aware_utc(at)), min(was[1], aware_utc(ends)))
+        return [
+            (pid, mid, *times) for (pid, mid), times in sorted(first.items(), key=lambda kv: kv[1])
+        ]
+
+    def messages(
+        self,
+        campaign: str | None = None,
+        state: str | None = None,
+        limit: int | None = None,
+    ) -> list[OutboxRow]:
+        """Outbox messages (without their bytes), oldest first."""
+        q = sa.select(*ROW_COLUMNS).order_by(OUTBOX.c.id)
+        if campaign is not None:
+            if not campaign.isascii():  # no campaign's name is (outbox.NAME); argv's bytes
+                return []
+            q = q.where(OUTBOX.c.campaign == campaign)
+        if state is not None:
+            q = q.where(OUTBOX.c.state == state)
+        if limit is not None:
+            q = q.limit(sql_limit(limit))
+        with self.read() as conn:
+            return [outbox_row(r) for r in conn.execute(q)]
+
+    def check_campaign(self, campaign: str) -> None:
+        """:class:`NotFound` unless some message of the outbox is of ``campaign``."""
+        with self.read() as conn:
+            check_campaign_of(conn, campaign)
+
+    def message(self, message: int) -> OutboxRow:
+        """One outbox message with its bytes, or :class:`NotFound`."""
+        check_id(message)
+        with self.read() as conn:
+            r = conn.execute(sa.select(OUTBOX).where(OUTBOX.c.id == message)).first()
+        if r is None:
+            raise NotFound(f"no message {message} in the outbox; see 'warmup queue list'")
+        return outbox_row(r, True)
+
+    def outbox_counts(self) -> list[dict[str, Any]]:
+        """Messages and recipients per campaign, target (pool or mailbox), sender, channel
+        (``sent_via``) and state, with the latest ``next_attempt_at`` among them (``due``:
+        none of them is sent before it)."""
+        o = OUTBOX.c
+        q = sa.select(
+            o.campaign,
+            o.pool_id,
+            o.mailbox_id,
+            o.sent_by,
+            o.sent_via,
+            o.state,
+            sa.func.count().label("messages"),
+            sa.func.sum(o.rcpt_count).label("recipients"),
+            sa.func.max(o.next_attempt_at).label("due"),
+        ).group_by(o.campaign, o.pool_id, o.mailbox_id, o.sent_by, o.sent_via, o.state)
+        with self.read() as conn:
+            return [dict(r._mapping) for r in conn.execute(q)]
+
+    def outbox_waiting(self) -> list[dict[str, Any]]:
+        """The waiting (queued or sending) messages in groups of one campaign, target
+        (``pool_id``, else ``mailbox_id``) and ``next_attempt_at``, with ``messages``,
+        ``recipients``, the group's ``last`` id and its latest ``expires`` (``expires_at``):
+        enough to tell what a target's queue holds ahead of a campaign's last message in the
+        order workers claim them (``next_attempt_at``, then ``id``). A file queued at once is
+        one group, however many rows it had.
+
+        And what of them is suppressed (since they were queued: ``queue add`` leaves such
+        recipients out), which the worker will not send: ``suppressed``, how many of the
+        group's recipients are (the worker leaves them out), and ``blocked``, how many of its
+        messages have every recipient suppressed (the worker cancels those). A message to one
+        address (nearly all) is looked up in the same pass over the rows; the few to several
+        are read again and split.
+
+        ``stays``: of a pool's message to one address, the member that last mailed it (the
+        worker sends a follow-up from it, :meth:`last_sender`), else None; a group holds the
+        messages of one such member. Looked up in the same statement, by the index of sends per
+        recipient. A thread named by In-Reply-To/References is in the message's bytes, not
+        here (:meth:`thread_sender` reads it when the worker sends the message)."""
+        o = OUTBOX.c
+        box = sa.case((o.pool_id.is_(None), o.mailbox_id), else_=sa.null())
+        last = (
+            sa.select(SEND.c.mailbox_id)
+            .join(POOL_MEMBER, POOL_MEMBER.c.mailbox_id == SEND.c.mailbox_id)
+            .where(
+                POOL_MEMBER.c.pool_id == o.pool_id,
+                SEND.c.recipient == o.recipients,
+                SEND.c.outcome != "released",
+            )
+            .order_by(SEND.c.at.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        stays = sa.case(
+            (sa.and_(o.pool_id.is_not(None), o.rcpt_count == 1), last), else_=sa.null()
+        ).label("stays")
+        waiting = o.state.in_(("queued", "sending"))
+        gone = sa.and_(o.rcpt_count == 1, sa.exists().where(SUPPRESSION.c.address == o.recipients))
+        q = (
+            sa.select(
+                o.campaign,
+                o.pool_id,
+                box.label("mailbox_id"),
+                o.next_attempt_at,
+                stays,
+                sa.func.max(o.id).label("last"),
+                sa.func.count().label("messages"),
+                sa.func.sum(o.rcpt_count).label("recipients"),
+                sa.func.max(o.expires_at).label("expires"),
+                sa.func.sum(sa.case((gone, 1), else_=0)).label("blocked"),
+                sa.func.max(o.rcpt_count).label("widest"),
+            )
+            .where(waiting)
+            .group_by(o.campaign, o.pool_id, box, o.next_attempt_at, stays)
+        )
+        with self.read() as conn:
+            rows = [dict(row._mapping) for row in conn.execute(q)]
+            for r in rows:
+                r["blocked"] = r["suppressed"] = int(r["blocked"] or 0)
+            if max((r.pop("widest") for r in rows), default=1) > 1:
+                several = sa.select(
+                    o.campaign, o.pool_id, box, o.next_attempt_at, stays, o.recipients
+                )
+                self._suppressed_of_several(conn, rows, several.where(waiting, o.rcpt_count > 1))
+        return rows
+
+    @staticmethod
+    def _suppressed_of_several(
+        conn: Connection, rows: list[dict[str, Any]], several: sa.Select[Any]
+    ) -> None:
+        """Add to ``rows`` (:meth:`outbox_waiting`'s groups) the suppressed recipients of the
+        waiting messages to several addresses (``several``: each one's group key and
+        recipients), and those of them that have none left."""
+        to = [(tuple(r[:5]), r[5].split(",")) for r in conn.execute(several)]
+        addresses = sorted({a for _, rcpts in to for a in rcpts})
+        found: set[str] = set()
+        for start in range(0, len(addresses), _LOOKUP_BATCH):
+            chunk = addresses[start : start + _LOOKUP_BATCH]
+            found.update(
+                conn.execute(
+                    sa.select(SUPPRESSION.c.address).where(SUPPRESSION.c.address.in_(chunk))
+                ).scalars()
+            )
+        groups = {
+            (r["campaign"], r["pool_id"], r["mailbox_id"], r["next_attempt_at"], r["stays"]): r
+            for r in rows
+        }
+        for key, rcpts in to:
+            n = sum(a in found for a in rcpts)
+            group = groups.get(key)  # None: a worker moved it on between the two reads
+            if n and group is not None:
+                group["suppressed"] += n
+                group["blocked"] += n == len(rcpts)
+
+    def mailbox_names(self) -> dict[int, str]:
+        """Mailbox id -> address; pool id -> name is :meth:`pools`."""
+        with self.read() as conn:
+            return dict(conn.execute(sa.select(MAILBOX.c.id, MAILBOX.c.address)).all())
