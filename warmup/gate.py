@@ -15,7 +15,8 @@ pacing, suppression and pauses checked in the same transaction (:mod:`warmup.led
 crash leaves it counted (``reserved`` and, after :attr:`Gate.expiry`, ``unknown``; at once on
 this machine, once the process that reserved it is gone: :mod:`warmup.ledger.holders`). Leaving a
 ``reserve`` block without settling settles ``sent``, or ``unknown`` if the block raised: the
-message may have left.
+message may have left. The login and the SMTP session a gate keeps between messages are its
+:class:`~warmup.gatelink.SmtpLink`'s.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from warmup.errors import (
     WrongType,
     expect,
 )
+from warmup.gatelink import SmtpLink
 from warmup.gateverdict import Changed, Verdicts
 from warmup.instants import aware
 from warmup.ledger import (
@@ -70,7 +72,7 @@ from warmup.outgoing import (
 )
 from warmup.policy import Allowance, History
 from warmup.policy.walk import inputs_digest, lookback
-from warmup.providers import checklist_text, get_provider
+from warmup.providers import get_provider
 from warmup.refusals import (
     NotAllowed,
     Suppressed,
@@ -91,8 +93,7 @@ from warmup.words import plural
 
 if TYPE_CHECKING:
     from warmup.notify import Notifier
-    from warmup.oauth import Bearer
-    from warmup.smtp import Session, Target
+    from warmup.smtp import Session
 
 DEFAULT_EXPIRY = dt.timedelta(minutes=15)
 # Seconds a gate stays idle after a message went before it writes the message's deferred "sent"
@@ -264,10 +265,6 @@ class Gate:
         # take them (a team server restarting): written before anything else (:meth:`_write_held`)
         self._held: list[tuple[Reservation, dict[str, object], tuple[int, str] | None, dt.datetime]]
         self._held = []
-        self._password = password
-        self._password_command = password_command
-        self._secret: str | Bearer | None = None
-        self._session: Session | None = None
         self._closed = False
         self._pid = os.getpid()  # a forked child has the connections, not their use (_usable)
         self._reconnect = False  # the session's endpoints or login may have changed (_reopen)
@@ -285,6 +282,7 @@ class Gate:
         self._settler: threading.Thread | None = None
         gateprocess.renew_after_fork(self, Gate._fresh_lock)
         self._left = gateprocess.Left(self._lock)
+        self._link = SmtpLink(password, password_command, self._left)
         self._open(address)
         # A gate never closed (dropped, or open at the interpreter's exit, where the settler, a
         # daemon thread, dies): its deferred "sent" written anyway, not left to turn "unknown".
@@ -340,7 +338,7 @@ class Gate:
         # Not disconnect() here, under the ledger's lock: it waits for another thread's send,
         # which may wait for that lock. The session is closed at its next use.
         self._reconnect = True
-        self._secret = None
+        self._link.forget()
         self._open(self.box.address)
 
     # -- policy -------------------------------------------------------------------------------
@@ -620,42 +618,16 @@ class Gate:
 
     # -- delivery -----------------------------------------------------------------------------
 
-    def _target(self) -> Target:
-        from warmup import api, logins, smtp
-
-        ep = api.endpoints(self.box)
-        if self._password:
-            password: str | Bearer = self._password
-        else:
-            if self._secret is None:  # kept: an OAuth access token is cached in it
-                self._secret = logins.secret_for(self.box, self._password_command, self.clock)
-            password = self._secret
-        return smtp.Target(
-            ep.smtp_hosts,
-            ep.smtp_port,
-            ep.smtp_security,
-            self.box.address,
-            password,
-            self.timeout or smtp.DEFAULT_TIMEOUT,
-        )
-
     def session(self) -> Session:
         """The open SMTP session (connecting, with failover, on first use)."""
-        from warmup import smtp
-
         if self._reconnect:
             self._reconnect = False
             self.disconnect()
-        if self._session is None or self._session.smtp is None:
-            try:
-                self._session = self._left.session = smtp.Session(self._target())
-            except smtp.AuthFailed as exc:
-                # Read again next time: the user may store the right one meanwhile (a worker
-                # or relay that kept a refused password failed until it was restarted).
-                self._secret = None
-                raise smtp.AuthFailed(f"{exc}\n{checklist_text(self.provider)}") from None
-            self.failed_hosts = list(self._session.failed)
-        return self._session
+        session = self._link.session
+        if session is None or session.smtp is None:
+            session = self._link.connect(self.box, self.provider, self.timeout, self.clock)
+            self.failed_hosts = list(session.failed)
+        return session
 
     def send(
         self,
@@ -712,11 +684,11 @@ class Gate:
         # The way in before a slot: a password command that failed or printed nothing left a
         # `released` slot for a message that could never leave, and one stopped mid-way
         # (SIGTERM, a hang up) a `reserved` one, counted as sent and pacing the next send.
-        if self._session is None or self._session.smtp is None:
+        if not self._link.connected:
             # What the ledger alone refuses needs no password: a suppressed recipient, a message
             # sent already (65 as ever, not 78 for a password that was never needed).
             self.check_refusals(rcpts, message_id, now)
-            secret = self._target().password
+            secret = self._link.target(self.box, self.timeout, self.clock).password
             if not isinstance(secret, str):  # an OAuth mailbox: its stored login, at least
                 secret.check_login()
         res = self.reserve(rcpts, message_id, now, claim=claim)
@@ -778,9 +750,7 @@ class Gate:
         """Close the SMTP session (the next :meth:`send` connects again); after the message
         another thread is sending."""
         with self._sending:
-            if self._session is not None:
-                self._session.close()
-                self._session = self._left.session = None
+            self._link.close()
 
     def checkpoint_aside(self, fallback: Callable[[str], None]) -> bool:
         """Keep the ledger's checkpoints off the thread that sends, until
