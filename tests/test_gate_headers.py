@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from tests.gatekit import BOX, PASSWORD_ENV, add_box, cli
 from tests.peers.fixtures import SMTP_PASSWORD
-from warmup import Gate, headers
+from warmup import Gate, headerlines, headers
 from warmup.errors import DataError
 from warmup.outgoing import message_id_of, prepare, recipients_of
 
@@ -191,7 +191,7 @@ _PIECES = [b"From: a@corp.example", b"To: x", b" cont", b"\tc", b"Bad", b"X : y"
 @settings(max_examples=500, deadline=None)
 @given(st.lists(st.sampled_from([*_PIECES, b"", b"\r\n", b"\n", b"\r", b"\r\n\r\n"]), max_size=14))
 def test_header_lines_split_at_once_are_the_walks_lines_to_the_empty_one(parts):  # type: ignore[no-untyped-def]
-    # headers.fields reads up to the first empty line: the one-split spans of a CRLF header
+    # headerlines.fields reads up to the first empty line: the one-split spans of a CRLF header
     # section must be the regex walk's, up to and including that line.
     raw = b"".join(parts)
 
@@ -200,7 +200,7 @@ def test_header_lines_split_at_once_are_the_walks_lines_to_the_empty_one(parts):
         empty = next((k for k, (a, b, _) in enumerate(spans) if a == b), len(spans))
         return spans[: empty + 1]
 
-    assert to_empty(headers._header_lines(raw)) == to_empty(headers._lines(raw)), raw
+    assert to_empty(headerlines._header_lines(raw)) == to_empty(headerlines._lines(raw)), raw
 
 
 @pytest.mark.parametrize(

@@ -1,12 +1,12 @@
-"""A raw message's header section read the way the most lenient mail server would read it.
+"""A message's headers as warmup checks, reads and writes them, before anything is reserved.
 
-Python's parser stops the header section at the first line that is not ``Name: value``: a
-``From : ceo@corp.example`` (RFC 5322's obsolete syntax allows white space before the colon)
-is not a header to it, yet upstream servers take it as one. The relay, which forwards the
-client's bytes unchanged, reads headers with :func:`fields` instead: any of CRLF, LF or CR
-ends a line (as :func:`warmup.smtp.dot_stuff` will send them), and a line that is neither
-``Name: value`` nor a continuation, or has white space before its colon, is refused rather
-than guessed at. :func:`without` reads as leniently but never refuses: ``Bcc :`` is a Bcc.
+The raw header section is read by :mod:`warmup.headerlines` (the lenient reader the relay
+uses); here are the checks of what is read (no message at all, text whose charset no reader can
+tell, stamps given twice or empty, an oversized message or line, 8-bit data no server without
+8BITMIME can take, a sender other than the mailbox), the fields a message is sent with (its
+recipients, sender and thread), and the email package's side: raw UTF-8 fields decoded, a
+message flattened with :data:`SMTP`, what a script gives read as an :class:`EmailMessage`
+(:func:`as_message`).
 """
 
 from __future__ import annotations
@@ -22,16 +22,22 @@ from email.message import EmailMessage, Message
 from typing import Any, NamedTuple
 
 from warmup.errors import DataError, UsageError
+from warmup.headerlines import (
+    EOL,
+    Field,
+    MalformedHeader,
+    body_only,
+    fields,
+    line_start,
+    without_from_line,
+    without_stray_cr,
+)
+from warmup.headerlines import without as without  # warmup.headers.without, as before
 from warmup.words import byte_size
 
-# The lines a server will see: dot_stuff turns each of these into CRLF.
-_EOL = re.compile(rb"\r\n|\n|\r")
-# RFC 5322 field name (printable ASCII but the colon), then obs-FWS before the colon.
-_NAME = re.compile(rb"([\x21-\x39\x3b-\x7e]+)[ \t]*:")
 # Anything that looks like an address, wherever it stands (display names and comments too).
 _ADDRESS_LIKE = re.compile(r"[^\s<>()\[\],;:\"'\\]+@[^\s<>()\[\],;:\"'\\]+")
 SENDER_FIELDS = ("from", "sender", "resent-from", "resent-sender")
-BLIND_FIELDS = ("bcc", "resent-bcc")
 THREAD_FIELDS = ("in-reply-to", "references")
 _MSG_ID = re.compile(r"<[^<>\s]+>")
 
@@ -43,125 +49,6 @@ def date_of(at: Any) -> str:
     import datetime as dt
 
     return email.utils.format_datetime(at.astimezone(dt.UTC))
-
-
-class MalformedHeader(DataError):
-    """A header line that is neither ``Name: value`` nor a continuation (exit 65)."""
-
-
-class Field(NamedTuple):
-    """One header field: its lower-case name, unfolded value and ``raw[start:end]`` span."""
-
-    name: str
-    value: str
-    start: int
-    end: int
-
-
-def _lines(raw: bytes) -> Iterator[tuple[int, int, int]]:
-    """(start, end of its text, end with its line break) for each line of ``raw``."""
-    pos = 0
-    while pos < len(raw):
-        m = _EOL.search(raw, pos)
-        stop, after = (m.start(), m.end()) if m else (len(raw), len(raw))
-        yield pos, stop, after
-        pos = after
-
-
-def _header_lines(raw: bytes) -> Iterable[tuple[int, int, int]]:
-    """:func:`_lines` up to the first empty line (at least): in one split when every line
-    break before it is a CRLF, as they are in what an SMTP client writes."""
-    end = raw.find(b"\r\n\r\n") + 2
-    if end < 2 or raw[:2] == b"\r\n":
-        return _lines(raw)
-    head = raw[:end]
-    crlf = head.count(b"\r\n")
-    if head.count(b"\r") != crlf or head.count(b"\n") != crlf:
-        return _lines(raw)
-    out = []
-    start = 0
-    for line in head.split(b"\r\n"):  # the last is the empty line
-        stop = start + len(line)
-        out.append((start, stop, stop + 2))
-        start = stop + 2
-    return out
-
-
-def fields(raw: bytes) -> tuple[list[Field], int]:
-    """The header fields of ``raw`` and the offset of the empty line that ends them (or its
-    length); :class:`MalformedHeader` naming the first line that is not a header."""
-    found: list[tuple[str, int, int, list[bytes]]] = []
-    for number, (start, stop, after) in enumerate(_header_lines(raw), 1):
-        line = raw[start:stop]
-        if not line:
-            return _fields(found), start
-        if line[:1] in (b" ", b"\t"):
-            if not found:
-                raise MalformedHeader(
-                    "the message's first line begins with white space: it "
-                    "is not a header; start the message with 'Name: value' "
-                    "headers"
-                )
-            name, first, _, parts = found[-1]
-            found[-1] = (name, first, after, [*parts, line])
-            continue
-        m = _NAME.match(line)
-        if not m:
-            shown = _shown(line)
-            raise MalformedHeader(
-                f"header line {number} is not 'Name: value' ({shown!r}); "
-                f"fix the message's headers (an empty line must separate "
-                f"them from the body)"
-            )
-        if m.end() - 1 > len(m.group(1)):
-            # Obsolete syntax: mail software disagrees on whether it is a header at all.
-            raise MalformedHeader(
-                f"header line {number} has white space before its colon "
-                f"({_shown(line)!r}); write '{m.group(1).decode()}:'"
-            )
-        found.append((m.group(1).decode().lower(), start, after, [line[m.end() :]]))
-    return _fields(found), len(raw)
-
-
-def body_only(raw: bytes) -> bool:
-    """Whether ``raw`` is body text with no header section, as sendmail and Postfix read a
-    message whose first line is not a header (``echo done | sendmail admin@...``): it starts
-    with text, and no line before its first empty line looks like a header (``Name:``, white
-    space before the colon too). A header-like line after a stray first line is not body: it
-    stays :class:`MalformedHeader` (a ``Bcc:`` there would reach every recipient)."""
-    for start, stop, _ in _lines(raw):
-        line = raw[start:stop]
-        if not line:
-            return start > 0
-        if _NAME.match(line):
-            return False
-    return bool(raw)
-
-
-# An mbox "From_" line (``From sender@x Tue Dec  1 10:00:00 2026``): the envelope of a stored
-# message, not a header. sendmail and Postfix's sendmail drop it when it comes first.
-_FROM_LINE = re.compile(
-    rb"From \S+ +[A-Za-z]{3} [A-Za-z]{3} +\d{1,2} \d\d?:\d\d[^\r\n]*(?:\r\n|\n|\r)?"
-)
-
-
-def without_from_line(raw: bytes) -> bytes:
-    """The message without a first mbox ``From_`` line: Python's parser sets it aside, but
-    :func:`fields` reads it as a malformed header."""
-    match = _FROM_LINE.match(raw)
-    return raw[match.end() :] if match else raw
-
-
-# CRs just before a line's CRLF: a CRLF text written again in text mode (Windows), or given to
-# a client that makes every LF a CRLF (s-nail attaching an .eml). Each of those CRs is a line
-# break of its own to Python's parser and as DATA carries it: an empty line that ended the header
-# at its first field, and the Bcc went to every recipient as body text.
-_STRAY_CR = re.compile(rb"\r+(?=\r\n)")
-
-
-def without_stray_cr(raw: bytes) -> bytes:
-    """``raw`` with its lines ending CR CR LF (or more CRs) ending CR LF, as the text meant."""
-    return _STRAY_CR.sub(b"", raw) if b"\r\r\n" in raw else raw
 
 
 def header_section(raw: bytes) -> bytes:
@@ -176,7 +63,7 @@ def header_section(raw: bytes) -> bytes:
     CR LF (:func:`without_stray_cr`)."""
     raw = without_from_line(without_stray_cr(raw.removeprefix(b"\xef\xbb\xbf")))
     if body_only(raw):
-        eol = _EOL.search(raw)
+        eol = EOL.search(raw)
         raw = (eol[0] if eol else b"\r\n") + raw
         check_message(raw, [], 0)
         return raw
@@ -215,7 +102,7 @@ def check_message(raw: bytes, found: list[Field], end: int) -> None:
         raise MalformedHeader(
             f"this is not a mail message: its headers name none of the fields a message has "
             f"(From, To, Subject, Date, Message-ID, MIME-Version, Content-Type, ...); it begins "
-            f"{_shown(first)!r}. Give headers, an empty line, then the body (begin with an "
+            f"{line_start(first)!r}. Give headers, an empty line, then the body (begin with an "
             f"empty line to send the text as body alone)"
         )
     if raw[end:].isascii():
@@ -335,19 +222,8 @@ def _parts(raw: bytes, end: int, boundary: str) -> Iterator[tuple[int, int]]:
             yield start, m.start()
         if m.group(1):
             return
-        eol = _EOL.match(raw, m.end())
+        eol = EOL.match(raw, m.end())
         start = eol.end() if eol else m.end()
-
-
-def _shown(line: bytes) -> str:
-    return line[:40].decode("ascii", "replace").encode("unicode_escape").decode()
-
-
-def _fields(found: list[tuple[str, int, int, list[bytes]]]) -> list[Field]:
-    return [
-        Field(name, b"".join(parts).decode("utf-8", "replace").strip(), start, end)
-        for name, start, end, parts in found
-    ]
 
 
 # Fields RFC 5322 (3.6) allows once, and Gmail refuses a message holding two of ("not RFC
@@ -461,7 +337,7 @@ def check_line_length(raw: bytes) -> None:
     if max(map(len, lines)) <= LINE_LIMIT:
         return
     line = next(x for x in lines if len(x) > LINE_LIMIT)
-    shown = _shown(line[:20])  # not its number: From, Date, ... may have been added
+    shown = line_start(line[:20])  # not its number: From, Date, ... may have been added
     raise DataError(
         f"a line of the message is {len(line)} octets long ('{shown}...'); mail allows at most "
         f"{LINE_LIMIT} (RFC 5321): encode the body quoted-printable or base64 (as "
@@ -806,41 +682,6 @@ def _sender_problem(name: str, value: str, mailbox: str) -> str | None:
             f"{mailbox} or Name <{mailbox}>"
         )
     return None
-
-
-_MENTIONS: dict[tuple[str, ...], re.Pattern[bytes]] = {}
-
-
-def _mentions(raw: bytes, names: tuple[str, ...]) -> bool:
-    """Whether any of ``names`` occurs in ``raw`` at all, in any case (a field needs its name)."""
-    pattern = _MENTIONS.get(names)
-    if pattern is None:
-        pattern = re.compile(b"|".join(re.escape(n.encode()) for n in names), re.IGNORECASE)
-        _MENTIONS[names] = pattern
-    return pattern.search(raw) is not None
-
-
-def without(raw: bytes, names: tuple[str, ...] = BLIND_FIELDS) -> bytes:
-    """``raw`` minus the header fields called ``names`` (with their continuation lines).
-
-    Tolerant, for the last step before the wire: a malformed line is kept and reading goes on
-    to the first empty line, so no server that reads further than Python could find them.
-    """
-    if not _mentions(raw, names):  # the usual message: no Bcc anywhere, nothing to read
-        return raw
-    out: list[bytes] = []
-    skipping = False
-    for start, stop, after in _lines(raw):
-        line = raw[start:stop]
-        if not line:
-            out.append(raw[start:])
-            break
-        if line[:1] not in (b" ", b"\t"):
-            m = _NAME.match(line)
-            skipping = m is not None and m.group(1).decode().lower() in names
-        if not skipping:
-            out.append(raw[start:after])
-    return b"".join(out)
 
 
 class _QuickFold(email.policy.EmailPolicy):

@@ -20,7 +20,7 @@ import os
 import re
 import smtplib
 
-from warmup import headers
+from warmup import headerlines
 from warmup.errors import ConfigError
 from warmup.smtpconnect import (
     DEFAULT_TIMEOUT,
@@ -108,7 +108,7 @@ class Session(Connection):
         Bcc and Resent-Bcc headers are removed on the way out, whoever built ``data``: the
         envelope carries those recipients, and every recipient would read the header.
         """
-        data = headers.without(data, headers.BLIND_FIELDS)
+        data = headerlines.without(data, headerlines.BLIND_FIELDS)
         smtp = self.smtp
         assert smtp is not None
         results: dict[str, RcptResult] = {}

@@ -379,6 +379,6 @@ def _cut_at_lone_dot(raw: bytes) -> bytes:
 
 def _without_bcc(raw: bytes) -> bytes:
     """CRLF lines, and no Bcc header (with its folded lines): sendmail -t hides Bcc."""
-    from warmup import headers
+    from warmup import headerlines
 
-    return headers.without(_EOL.sub(b"\r\n", raw))
+    return headerlines.without(_EOL.sub(b"\r\n", raw))
