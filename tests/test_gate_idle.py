@@ -116,11 +116,11 @@ def test_a_burst_keeps_one_settler_and_close_ends_it(ledger_path, tmp_path):
     add_box(2525, "--policy", str(policy_file(tmp_path / "p.toml", daily=50)))
     with Gate(BOX, settle_after=60) as gate:  # no pause of this test's counts as idle
         gate.reserve(["a0@example.com"]).settle("sent")
-        settler = gate._settler
+        settler = gate._settler.thread
         assert settler is not None and settler.is_alive()
         for i in range(1, 20):
             gate.reserve([f"a{i}@example.com"]).settle("sent")
-            assert gate._settler is settler
+            assert gate._settler.thread is settler
     assert not settler.is_alive()
     got = outcomes(f"sqlite:///{ledger_path}")
     assert got == [(f"a{i}@example.com", "sent") for i in range(20)]
@@ -135,13 +135,13 @@ def test_a_burst_keeps_its_thread_however_late_the_thread_first_looks(ledger_pat
     with Gate(BOX, settle_after=60) as gate:
         with gate._lock:  # the thread, started, waits for this lock
             gate.reserve(["a0@example.com"]).settle("sent")
-            settler = gate._settler
+            settler = gate._settler.thread
             slot = gate.reserve(["a1@example.com"])  # writes a0's: nothing waits now
         assert settler is not None
         # it has looked: it ended, or it waits on the gate's condition
-        assert within(10, lambda: not settler.is_alive() or bool(gate._idle._waiters))  # type: ignore[attr-defined]
+        assert within(10, lambda: not settler.is_alive() or bool(gate._settler.idle._waiters))  # type: ignore[attr-defined]
         slot.settle("sent")
-        assert gate._settler is settler and settler.is_alive()
+        assert gate._settler.thread is settler and settler.is_alive()
     assert not settler.is_alive()
     got = outcomes(f"sqlite:///{ledger_path}")
     assert got == [("a0@example.com", "sent"), ("a1@example.com", "sent")]
@@ -219,10 +219,10 @@ def test_a_settle_after_longer_than_a_thread_can_wait_keeps_its_thread(
     add_box(2525, "--policy", str(policy_file(tmp_path / "p.toml", daily=50)))
     with Gate(BOX, settle_after=1e10) as gate:
         gate.reserve(["a@example.com"]).settle("sent")
-        settler = gate._settler
+        settler = gate._settler.thread
         assert settler is not None
         # the thread is waiting on the gate's condition, or it has ended
-        assert within(10, lambda: bool(gate._idle._waiters) or not settler.is_alive())  # type: ignore[attr-defined]
+        assert within(10, lambda: bool(gate._settler.idle._waiters) or not settler.is_alive())  # type: ignore[attr-defined]
         assert settler.is_alive() and thread_errors == []
     assert not settler.is_alive() and thread_errors == []
     assert outcomes(f"sqlite:///{ledger_path}") == [("a@example.com", "sent")]

@@ -16,7 +16,8 @@ crash leaves it counted (``reserved`` and, after :attr:`Gate.expiry`, ``unknown`
 this machine, once the process that reserved it is gone: :mod:`warmup.ledger.holders`). Leaving a
 ``reserve`` block without settling settles ``sent``, or ``unknown`` if the block raised: the
 message may have left. The login and the SMTP session a gate keeps between messages are its
-:class:`~warmup.gatelink.SmtpLink`'s.
+:class:`~warmup.gatelink.SmtpLink`'s; the thread that writes its deferred "sent" settlements
+once it is idle, its :class:`~warmup.gatesettler.Settler`.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ import datetime as dt
 import math
 import os
 import threading
-import time
 import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -40,11 +40,11 @@ from warmup.errors import (
     TempFail,
     Unavailable,
     UsageError,
-    WarmupError,
     WrongType,
     expect,
 )
 from warmup.gatelink import SmtpLink
+from warmup.gatesettler import Settler
 from warmup.gateverdict import Changed, Verdicts
 from warmup.instants import aware
 from warmup.ledger import (
@@ -99,8 +99,6 @@ DEFAULT_EXPIRY = dt.timedelta(minutes=15)
 # Seconds a gate stays idle after a message went before it writes the message's deferred "sent"
 # settlement itself (:meth:`Gate.flush`); the relay waits as long on its loop (warmup.relay).
 SETTLE_AFTER = 0.5
-# The longest wait between two tries of that write while the ledger refuses it (unavailable).
-_SETTLE_BACKOFF = 30.0
 
 __all__ = ["DuplicateSend", "Gate", "NotAllowed", "Reservation", "SendReport", "Suppressed"]
 
@@ -270,16 +268,14 @@ class Gate:
         self._reconnect = False  # the session's endpoints or login may have changed (_reopen)
         self.failed_hosts: list[tuple[str, str]] = []
         self._aside: Callable[[str], None] | None = None  # checkpoint_aside's fallback
-        # Held around the gate's use of its ledger session: its settler thread (_settle_idle)
-        # writes deferred settlements on it. ``_idle`` wakes that thread (close()).
-        self.settle_after = None if settle_after is None else float(settle_after)
+        # Held around the gate's use of its ledger session: its settler thread
+        # (warmup.gatesettler) writes deferred settlements on it.
         self._lock = threading.RLock()
-        self._idle = threading.Condition(self._lock)
+        after = None if settle_after is None else float(settle_after)
+        self._settler = Settler(self._lock, after, self._waiting, self.flush)
         # Held by a send() from reservation to settlement: threads sharing the gate take turns
         # on its one SMTP session (their commands and replies interleaved on it before).
         self._sending = threading.RLock()
-        self._touched = 0.0  # time.monotonic() of the last settlement deferred
-        self._settler: threading.Thread | None = None
         gateprocess.renew_after_fork(self, Gate._fresh_lock)
         self._left = gateprocess.Left(self._lock)
         self._link = SmtpLink(password, password_command, self._left)
@@ -539,7 +535,7 @@ class Gate:
                 # transaction (or close(), or the gate's idle thread) without a crash ever
                 # under-counting.
                 self._db.sent(list(res.ids.values()), now)
-                self._settle_soon()
+                self._settler.soon()
                 return
             self._db.settle(res.ids, plain, res.message_id, event, now)
             if event is not None:
@@ -565,45 +561,27 @@ class Gate:
             self._write_held()
             self._db.flush()
 
-    def _settle_soon(self) -> None:
-        """A settlement waits to be written (under the lock): by :meth:`flush` on the gate's
-        settler thread once the gate has been idle :attr:`settle_after` seconds, unless a
-        reservation writes it first. One thread for a burst (each message only moves the time
-        it waits for), started again for the next message after it ended."""
-        if self.settle_after is None:
-            return
-        self._touched = time.monotonic()
-        if self._settler is None:
-            settler = threading.Thread(
-                target=_settle_idle,
-                args=(weakref.ref(self), self._idle),
-                name="warmup-gate-settle",
-                daemon=True,  # never keeps the interpreter from exiting
-            )
-            self._settler = settler
-            try:
-                settler.start()
-            except RuntimeError:
-                # No thread to be had (memory, a process limit): the settlement waits for the
-                # next reservation, flush() or close(), as without the thread. Raised, it failed
-                # the settle of a message already delivered, and close() then joined a thread
-                # never started.
-                self._settler = None
+    @property
+    def settle_after(self) -> float | None:
+        """Seconds of idleness after which the gate's thread writes a deferred "sent"
+        settlement (see the class docstring); None: the next reservation, :meth:`flush` or
+        :meth:`close` alone write it."""
+        return self._settler.after
 
-    def _stop_settler(self) -> threading.Thread | None:
-        """Tell the settler thread to end (under the lock); it, to be joined outside the lock."""
-        settler, self._settler = self._settler, None
-        if settler is not None:
-            self._idle.notify_all()
-        return settler
+    @settle_after.setter
+    def settle_after(self, after: float | None) -> None:
+        self._settler.after = after
+
+    def _waiting(self) -> bool:
+        """Whether a settlement waits to be written (the settler thread asks, under the lock)."""
+        return bool(self._held or self._db.pending)
 
     def _fresh_lock(self) -> None:
         """In a forked child: the lock anew (the parent's settler thread may have held it at the
         fork, and is not in the child) and no settler."""
         self._lock = threading.RLock()
-        self._idle = threading.Condition(self._lock)
+        self._settler.renew(self._lock)
         self._sending = threading.RLock()
-        self._settler = None
         self._left.lock = self._lock
 
     def _write_held(self) -> None:
@@ -735,7 +713,7 @@ class Gate:
             # between the reply and the record would.
             with self._lock:
                 self._held.append((res, dict(outcome.results), outcome.throttle, self.clock()))
-                self._settle_soon()
+                self._settler.soon()
             res.settled = True
         return SendReport(
             res.message_id,
@@ -796,7 +774,7 @@ class Gate:
         if self._closed:
             return
         with self._lock:
-            settler = self._stop_settler()
+            settler = self._settler.stop()
         if settler is not None and settler is not threading.current_thread():
             settler.join()  # outside the lock, which it takes to see it is told to end
         with self._lock:
@@ -835,51 +813,6 @@ class Gate:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _settle_idle(ref: weakref.ref[Gate], idle: threading.Condition) -> None:
-    """A gate's settler thread (:meth:`Gate._settle_soon`): once the gate has been idle its
-    ``settle_after`` seconds, :meth:`Gate.flush` on it, under its lock, unless a reservation
-    wrote it meanwhile; then it ends, or when the gate is closed or gone. It holds the gate only while it looks:
-    a gate a script drops without closing is not kept alive by its thread. The ledger away
-    (an error of warmup's): tried again, waiting longer each time up to :data:`_SETTLE_BACKOFF`
-    (the next reservation or close() writes it first, and says so); any other error ends the
-    thread, for the caller's next reservation or close() to meet on its own thread."""
-    me = threading.current_thread()
-    backoff = 0.0
-    with idle:
-        while True:
-            gate = ref()
-            if gate is None or gate._settler is not me:
-                return
-            after = gate.settle_after
-            if after is None:
-                gate._settler = None
-                return
-            left = gate._touched + max(after, backoff) - time.monotonic()
-            if left > 0:
-                # Idle or not, nothing is decided before the gate has been idle this long: a
-                # thread that first looked after the next reservation wrote what waited (a
-                # busy machine) found nothing, ended, and the next message started another.
-                del gate
-                idle.wait(min(left, threading.TIMEOUT_MAX))  # longer: OverflowError
-                continue
-            if not (gate._held or gate._db.pending):  # a reservation wrote it meanwhile
-                gate._settler = None
-                return
-            try:
-                with gateprocess.writes():
-                    gate.flush()
-                backoff = 0.0
-            except UsageError:  # closed meanwhile: nothing to try again
-                gate._settler = None
-                return
-            except (WarmupError, OSError):
-                backoff = min(max(backoff * 2, 1.0), _SETTLE_BACKOFF)
-                gate._touched = time.monotonic()
-            except Exception:
-                gate._settler = None
-                return
 
 
 def _now(now: dt.datetime | None) -> dt.datetime | None:
