@@ -21,7 +21,7 @@ from tests.peers.fixtures import SMTP_PASSWORD
 from tests.peers.smtp import SmtpSink
 from tests.pgkit import ledger_url, pg_url  # noqa: F401  (the fixtures)
 from warmup import Gate, Outbox, api
-from warmup.ledger import core, open_ledger
+from warmup.ledger import mailbox_store, open_ledger
 from warmup.ledger.values import MailboxNotFound
 from warmup.outbox.worker import Worker
 
@@ -145,7 +145,7 @@ def test_a_gate_of_a_removed_mailbox_does_not_reserve_for_the_one_with_its_id(
     """Gate(b) kept open across `mailbox remove b` and `mailbox add d` (b's id): its next
     reservation must not be taken in d's name (b's rows, b's policy, a slot in d's history).
     (Removed once its unsettled slot is past the in-flight window, as a dead sender's is.)"""
-    monkeypatch.setattr(core, "IN_FLIGHT", dt.timedelta(0))
+    monkeypatch.setattr(mailbox_store, "IN_FLIGHT", dt.timedelta(0))
     a, b = pool_of(sink.port, tmp_path, n=2, daily=50)
     ledger = open_ledger()
     gate = Gate(b, ledger=ledger)
@@ -302,7 +302,7 @@ def test_a_gate_of_a_removed_mailbox_never_settles_another_mailboxs_slot(
     slots, a's own hard bounces were then refused as settled, and r2 went uncounted. (The
     removal is let through as it is once the slots are past the in-flight window, as a dead
     sender's are: within it, it is refused.)"""
-    monkeypatch.setattr(core, "IN_FLIGHT", dt.timedelta(0))
+    monkeypatch.setattr(mailbox_store, "IN_FLIGHT", dt.timedelta(0))
     policy = policy_file(tmp_path / "flat.toml")
     a, b = BOXES[:2]
     for box in (a, b):

@@ -31,8 +31,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-import secrets
-import shlex
 import sys
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -42,60 +40,23 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from warmup.errors import DataError, LedgerBusy, NotFound, TempFail
-from warmup.ledger import holders, migrations
+from warmup.errors import DataError, LedgerBusy
+from warmup.ledger import migrations
 from warmup.ledger.history import Questions
 from warmup.ledger.imports import Imports
-from warmup.ledger.matching import send_day_of
+from warmup.ledger.mailbox_store import MailboxStore
 from warmup.ledger.outbox import OutboxStore
 from warmup.ledger.outbox_edits import OutboxEdits
-from warmup.ledger.outbox_targets import (
-    bump_pools,
-    refuse_in_doubt,
-    refuse_while_queued,
-    release_waiting,
-    target_lock,
-)
+from warmup.ledger.policy_store import PolicyStore
 from warmup.ledger.pools import PoolStore
 from warmup.ledger.records import Records
 from warmup.ledger.reports_sql import ReportQueries
-from warmup.ledger.schema import (
-    BOUNCE,
-    COUNTED,
-    DAY_STAT,
-    EVENT,
-    KEPT_IDS,
-    MAILBOX,
-    OUTBOX,
-    POLICY,
-    POOL,
-    POOL_MEMBER,
-    SEND,
-    SETTING,
-    SYNC_STATE,
-    TIMELINE_CACHE,
-    WALK_MEMO,
-)
+from warmup.ledger.schema import KEPT_IDS, SETTING
 from warmup.ledger.timeline_cache import TimelineMemos
-from warmup.ledger.values import (
-    EventIn,
-    MailboxExists,
-    MailboxNotFound,
-    MailboxRemoved,
-    MailboxRow,
-    local_day,
-    mailbox_key,
-    utc,
-    wall_clock,
-)
-from warmup.policy.eras import cap_reason, policy_reason
+from warmup.ledger.values import MailboxRow, local_day, utc, wall_clock
 
 if TYPE_CHECKING:
     from warmup.ledger.gatepath import GatePolicy, GateSession
-
-_MAILBOX_COLUMNS = tuple(MAILBOX.c[f] for f in MailboxRow._fields)
-_B = sa.bindparam
-_IDS_CHUNK = 500  # mailbox ids per IN list
 
 
 @contextmanager
@@ -191,17 +152,6 @@ def highest_id(conn: Connection, table: sa.Table, among: Sequence[sa.Table]) -> 
     return max(conn.execute(sa.select(sa.func.max(c))).scalar() or 0 for c in columns)
 
 
-def new_mailbox_rev() -> int:
-    """The ``rev`` a new mailbox starts at: random, not 0. Before m015 SQLite gave the id of a
-    removed mailbox (the newest) to the next one, and what is kept by mailbox id and ``rev`` (a
-    running worker's gates, a gate's kept rows, walk memos) would take the new mailbox for the
-    removed one if both counted from 0 (a second guard since ids are never reused). Drawn above the small counts of the mailboxes of older ledgers
-    (which start at 0) and below 2**30 + 2**24, so the +1 of each change stays within
-    PostgreSQL's INTEGER for a billion changes: the chance that a new mailbox meets a removed
-    one's rev is about one in a billion per id reused (the pools' tags, BIGINT, are 62 bits)."""
-    return (1 << 24) + secrets.randbelow(1 << 30)
-
-
 class NulInText(DataError):
     """A text cell holding a NUL, which PostgreSQL cannot store: ``table``, ``column`` and the
     row's primary key (``key``: column name -> value) say which."""
@@ -215,22 +165,6 @@ class NulInText(DataError):
             f"{table.name} row ({shown}): its {column.name} holds a NUL character, which "
             f"PostgreSQL cannot store"
         )
-
-
-# How long a reservation not settled is taken for a message being sent (the gate's default
-# expiry, warmup.gate.DEFAULT_EXPIRY): after it, for a process that died.
-IN_FLIGHT = dt.timedelta(minutes=15)
-
-
-def _history_counts(conn: Connection, mailbox_id: int) -> tuple[int, int]:
-    """:meth:`Ledger.history_counts` in ``conn``'s transaction."""
-    sends, bounces = (
-        conn.execute(
-            sa.select(sa.func.count()).select_from(t).where(t.c.mailbox_id == mailbox_id, *w)
-        ).scalar_one()
-        for t, w in ((SEND, (COUNTED,)), (BOUNCE, ()))
-    )
-    return int(sends), int(bounces)
 
 
 # Every engine of an open ledger: a forked child gives each a pool of its own (_after_fork).
@@ -252,7 +186,16 @@ if hasattr(os, "register_at_fork"):
 
 
 class Ledger(
-    Records, Imports, Questions, ReportQueries, TimelineMemos, OutboxStore, OutboxEdits, PoolStore
+    Records,
+    Imports,
+    Questions,
+    ReportQueries,
+    TimelineMemos,
+    OutboxStore,
+    OutboxEdits,
+    PoolStore,
+    MailboxStore,
+    PolicyStore,
 ):
     """An open ledger. Use :func:`warmup.ledger.open_ledger`; never construct one directly.
 
@@ -260,7 +203,10 @@ class Ledger(
 
     - open and migrate: :meth:`migrate`, :meth:`pending_migrations`, :meth:`close`;
     - mailboxes: :meth:`add_mailbox`, :meth:`mailbox`, :meth:`mailboxes`, :meth:`update_mailbox`,
-      :meth:`remove_mailbox`, :meth:`history_size` (:meth:`history_counts`);
+      :meth:`remove_mailbox`, :meth:`history_size` (:meth:`history_counts`):
+      :mod:`warmup.ledger.mailbox_store`;
+    - stored policies: :meth:`policies`, :meth:`policy_text`, :meth:`store_policy`, ...:
+      :mod:`warmup.ledger.policy_store`;
     - what happened: :meth:`record` (sends, bounces, events of one mailbox),
       :meth:`import_batch` (several mailboxes, registering new ones), :meth:`add_event`;
     - suppression: :meth:`suppress` (:meth:`suppress_many`), :meth:`suppressed`, :meth:`suppressions`,
@@ -521,403 +467,6 @@ class Ledger(
 
     def _migration_lock(self, conn: Connection) -> None:
         """Serialise hosts migrating one ledger at once (SQLite: the write lock already does)."""
-
-    # -- mailboxes ---------------------------------------------------------------------------
-
-    def add_mailbox(
-        self,
-        address: str,
-        provider: str,
-        timezone: str,
-        policy: str = "default",
-        *,
-        created_at: dt.datetime | None = None,
-        conn: Connection | None = None,
-        **settings: Any,
-    ) -> MailboxRow:
-        """Register a mailbox (in ``conn``'s transaction when given, e.g. an import's)."""
-        if conn is None:
-            with self.write() as c:
-                return self.add_mailbox(
-                    address, provider, timezone, policy, created_at=created_at, conn=c, **settings
-                )
-        # Hosts adding one address at once take turns: else both find it free and the second
-        # insert dies of the unique constraint (SQLite's write lock already serialises them).
-        self._lock_name(conn, f"mailbox {address}")
-        if conn.execute(sa.select(MAILBOX.c.id).where(MAILBOX.c.address == address)).first():
-            raise MailboxExists(address)
-        conn.execute(
-            MAILBOX.insert().values(
-                address=address,
-                provider=provider,
-                timezone=timezone,
-                policy=policy,
-                created_at=utc(created_at or dt.datetime.now(dt.UTC)),
-                rev=new_mailbox_rev(),
-                **settings,
-            )
-        )
-        return self._mailbox(conn, address)
-
-    def _mailbox(self, conn: Connection, address: str) -> MailboxRow:
-        key = mailbox_key(address)
-        r = conn.execute(sa.select(*_MAILBOX_COLUMNS).where(MAILBOX.c.address == key)).first()
-        if r is None:
-            raise MailboxNotFound(key, conn.execute(sa.select(MAILBOX.c.address)).scalars())
-        return MailboxRow(*r)
-
-    def _lock_present(self, conn: Connection, boxes: Iterable[MailboxRow]) -> None:
-        """Lock these mailboxes' rows (:meth:`_lock_mailboxes`), then :class:`MailboxRemoved`
-        for one that is gone: read before the lock (by this transaction, an import's earlier
-        batch, a bounce sync's start), it may have been removed since by another command or
-        host, and a row naming it died of the foreign key (a traceback, exit 1)."""
-        wanted = {b.id: b for b in boxes}
-        self._lock_mailboxes(conn, wanted)
-        there = set(conn.execute(sa.select(MAILBOX.c.id).where(MAILBOX.c.id.in_(wanted))).scalars())
-        for box_id in sorted(wanted.keys() - there):
-            raise MailboxRemoved(wanted[box_id].address)
-
-    def mailbox(self, address: str) -> MailboxRow:
-        """The mailbox, or :class:`MailboxNotFound` saying how to add it."""
-        with self.read() as conn:
-            return self._mailbox(conn, address)
-
-    def mailbox_rev(self, address: str) -> tuple[MailboxRow, int]:
-        """The mailbox and its ``rev``, read together: ``rev`` goes up with every change to the
-        mailbox or to the stored policy it names (and with other writes a walk memo depends
-        on), so a gate that finds another rev in its reservation knows to look again."""
-        key = mailbox_key(address)
-        with self.read() as conn:
-            r = conn.execute(
-                sa.select(*_MAILBOX_COLUMNS, MAILBOX.c.rev).where(MAILBOX.c.address == key)
-            ).first()
-            if r is None:
-                raise MailboxNotFound(key, conn.execute(sa.select(MAILBOX.c.address)).scalars())
-            return MailboxRow(*r[:-1]), int(r[-1])
-
-    def mailboxes(self) -> list[MailboxRow]:
-        """Every mailbox, by address."""
-        with self.read() as conn:
-            return [
-                MailboxRow(*r)
-                for r in conn.execute(sa.select(*_MAILBOX_COLUMNS).order_by(MAILBOX.c.address))
-            ]
-
-    def update_mailbox(self, address: str, **values: Any) -> MailboxRow:
-        """Change settings; a new time zone re-derives the local days of the mailbox's history.
-
-        Any change may change the walk, so the mailbox's memos stop being valid.
-        """
-        with self.write() as conn:
-            box = self._mailbox(conn, address)
-            self._lock_mailboxes(conn, [box.id])
-            conn.execute(
-                MAILBOX.update()
-                .where(MAILBOX.c.id == box.id)
-                .values(rev=MAILBOX.c.rev + 1, **values)
-            )
-            release_waiting(conn, [box.id], dt.datetime.now(dt.UTC))  # on the new settings
-            if values.get("policy", box.policy) != box.policy:
-                # As 'policy set' does: reports show the day, running gates load the new one.
-                # The walk judges the days before under the policy followed until now.
-                name, was = values["policy"], box.policy
-                newest = sa.select(sa.func.max(POLICY.c.version)).where(POLICY.c.name == _B("n"))
-                version = conn.execute(newest, {"n": name}).scalar()
-                before = conn.execute(newest, {"n": was}).scalar()
-                why = policy_reason(name, version, (was, before))
-                self._event(conn, box, EventIn("policy", dt.datetime.now(dt.UTC), why), False)
-            if "cap" in values and values["cap"] != box.cap:
-                # As a policy change: the days before keep the cap they were judged under.
-                why = cap_reason(values["cap"], box.cap)
-                self._event(conn, box, EventIn("cap", dt.datetime.now(dt.UTC), why), False)
-            if "timezone" in values and values["timezone"] != box.timezone:
-                for table in (SEND, BOUNCE):
-                    rows = conn.execute(
-                        sa.select(table.c.id, table.c.at).where(table.c.mailbox_id == box.id)
-                    ).all()
-                    if rows:
-                        conn.execute(
-                            table.update().where(table.c.id == _B("rid")).values(day=_B("newday")),
-                            [
-                                {"rid": r.id, "newday": local_day(r.at, values["timezone"])}
-                                for r in rows
-                            ],
-                        )
-                conn.execute(  # the days of the sends its bounces answer moved with them
-                    BOUNCE.update()
-                    .where(BOUNCE.c.mailbox_id == box.id, BOUNCE.c.send_id.is_not(None))
-                    .values(send_day=send_day_of(BOUNCE.c.send_id))
-                )
-                self._rebuild_rollup(conn, [box.id])
-            return self._mailbox(conn, address)
-
-    def history_size(self, box: MailboxRow) -> int:
-        """How many sends and bounces the mailbox's history holds."""
-        return sum(self.history_counts(box))
-
-    def history_counts(self, box: MailboxRow) -> tuple[int, int]:
-        """The sends and the bounces the mailbox's history holds. A slot given back before
-        anything left (``released``) is no send: it counts nowhere else either."""
-        with self.read() as conn:
-            return _history_counts(conn, box.id)
-
-    def _refuse_last_member(self, conn: Connection, box_id: int, address: str) -> None:
-        """:class:`DataError` when the mailbox is the only member of a pool with queued
-        messages: removed, it would leave them held with no one to send them."""
-        other = POOL_MEMBER.alias("other")
-        alone = (
-            sa.select(POOL.c.id, POOL.c.name)
-            .join(POOL_MEMBER, POOL_MEMBER.c.pool_id == POOL.c.id)
-            .where(POOL_MEMBER.c.mailbox_id == box_id)
-            .where(~sa.exists().where(other.c.pool_id == POOL.c.id, other.c.mailbox_id != box_id))
-            .order_by(POOL.c.name)
-        )
-        row = None
-        for pool_id, name in conn.execute(alone).all():
-            n = conn.execute(
-                sa.select(sa.func.count()).where(
-                    OUTBOX.c.pool_id == pool_id, OUTBOX.c.state == "queued"
-                )
-            ).scalar_one()
-            if n:
-                row = (name, n)
-                break
-        if row is not None:
-            from warmup.words import plural
-
-            name = shlex.quote(row[0])
-            raise DataError(
-                f"mailbox {address} is the only member of pool {row[0]}, which has "
-                f"{plural(row[1], 'queued message')}; add another member first "
-                f"('warmup pool add {name} ADDRESS'), or add --force to remove it anyway (the "
-                f"pool's messages then wait for a member)"
-            )
-
-    def remove_mailbox(self, address: str, force: bool = False, *, history: bool = True) -> int:
-        """Delete the mailbox and its history (suppressions stay: they protect every mailbox),
-        and take it out of its pools. Refused while messages queued to it alone wait, unless
-        ``force``, which cancels them (how many it returns), as :meth:`remove_pool` does;
-        refused while one of them is being sent. ``history`` False: refused while it has sends
-        or bounces."""
-        with self.write() as conn:
-            box = self._mailbox(conn, address)
-            # Removed while this waited for its row (another host's remove): said so, as a
-            # second "Removed" removed nothing.
-            self._lock_present(conn, [box])
-            self._lock_name(conn, target_lock("mailbox", box.id))  # see enqueue
-            sends, bounces = _history_counts(conn, box.id)
-            if (sends or bounces) and not history:
-                from warmup.words import plural
-
-                held = " and ".join(
-                    plural(n, what) for n, what in ((sends, "send"), (bounces, "bounce")) if n
-                )
-                raise DataError(
-                    f"mailbox {box.address} has {held} in its history; add --force to delete "
-                    f"them too"
-                )
-            refuse_while_queued(
-                conn, OUTBOX.c.mailbox_id == box.id, f"mailbox {box.address}", "mailbox", force
-            )
-            if not force:  # a pool it is the last member of: its queue could go from no one
-                self._refuse_last_member(conn, box.id, box.address)
-            # A message the gate reserved a slot for and is sending now (warmup send, a script's
-            # relay, a library caller): its settlement, a hard bounce included, would find no
-            # row and be lost. A reservation older than the gate's expiry is a dead process's,
-            # and so is one whose process is gone from this host (warmup.ledger.holders).
-            since = dt.datetime.now(dt.UTC) - IN_FLIGHT
-            reserved = (
-                SEND.c.mailbox_id == box.id,
-                SEND.c.outcome == "reserved",
-                SEND.c.at >= since,
-            )
-            flying = conn.execute(sa.select(sa.func.count()).where(*reserved)).scalar_one()
-            if flying:  # (the common case, none, reads no holder)
-                s = SEND.c
-                holding = sa.select(s.holder_host, s.holder_pid, s.holder_start).where(*reserved)
-                flying = sum(not holders.dead(*h) for h in conn.execute(holding))
-            if flying:
-                from warmup.words import plural
-
-                raise TempFail(
-                    f"mailbox {box.address}: the gate is sending {plural(flying, 'message')} "
-                    f"for it now (reserved in the last {IN_FLIGHT.seconds // 60} minutes, not "
-                    f"yet settled); try again once they are settled"
-                )
-            refuse_in_doubt(conn, box.id, box.address)  # a dead worker's, or unknown
-            # Its pools change: a worker's copy of one must not offer it the next message.
-            bump_pools(
-                conn,
-                POOL.c.id.in_(
-                    sa.select(POOL_MEMBER.c.pool_id).where(POOL_MEMBER.c.mailbox_id == box.id)
-                ),
-            )
-            conn.execute(POOL_MEMBER.delete().where(POOL_MEMBER.c.mailbox_id == box.id))
-            cancelled = conn.execute(
-                OUTBOX.update()
-                .where(OUTBOX.c.mailbox_id == box.id, OUTBOX.c.state == "queued")
-                .values(
-                    state="cancelled",
-                    last_reply=f"mailbox {box.address} removed",
-                    updated_at=dt.datetime.now(dt.UTC),
-                )
-            ).rowcount
-            sends = 0
-            for table in (BOUNCE, SEND, EVENT, DAY_STAT, SYNC_STATE, WALK_MEMO, TIMELINE_CACHE):
-                gone = conn.execute(table.delete().where(table.c.mailbox_id == box.id)).rowcount
-                sends += gone if table is SEND else 0
-            if sends:  # else no removal's mark can be above the sends left
-                self._removals_after_sends_deleted(conn)
-            conn.execute(MAILBOX.delete().where(MAILBOX.c.id == box.id))
-            return int(cancelled)
-
-    # -- policies ----------------------------------------------------------------------------
-
-    def policy_names(self) -> list[str]:
-        """Every stored policy's name, sorted (shell completion's)."""
-        p = POLICY.c
-        with self.read() as conn:
-            return list(conn.execute(sa.select(p.name).distinct().order_by(p.name)).scalars())
-
-    def policies(self) -> list[dict[str, Any]]:
-        """Stored policies, newest version of each: name, version, source, created_at, and the
-        addresses of the mailboxes that use it."""
-        p, m = POLICY.c, MAILBOX.c
-        newest = sa.select(p.name, sa.func.max(p.version).label("v")).group_by(p.name).subquery()
-        with self.read() as conn:
-            rows = conn.execute(
-                sa.select(p.name, p.version, p.source, p.created_at)
-                .join(newest, sa.and_(newest.c.name == p.name, newest.c.v == p.version))
-                .order_by(p.name)
-            ).all()
-            users: dict[str, list[str]] = {}
-            for name, address in conn.execute(sa.select(m.policy, m.address).order_by(m.address)):
-                users.setdefault(name, []).append(address)
-        return [
-            {
-                "name": r.name,
-                "version": r.version,
-                "source": r.source,
-                "created_at": r.created_at.isoformat(),
-                "mailboxes": users.get(r.name, []),
-            }
-            for r in rows
-        ]
-
-    def policy_text(self, name: str) -> tuple[int, str] | None:
-        """``(version, TOML text)`` of the newest version of a stored policy, or None."""
-        if not name.isascii():  # no stored name is (policies.NAME); argv's undecoded bytes, say
-            return None
-        p = POLICY.c
-        with self.read() as conn:
-            row = conn.execute(
-                sa.select(p.version, p.text)
-                .where(p.name == name)
-                .order_by(p.version.desc())
-                .limit(1)
-            ).first()
-        return (row.version, row.text) if row else None
-
-    def policy_versions(self, wanted: Iterable[tuple[str, int]]) -> dict[tuple[str, int], str]:
-        """The TOML text of each stored policy version ``(name, version)`` of ``wanted`` that
-        is in the ledger (the versions a mailbox's ``policy`` events name:
-        :mod:`warmup.policy.eras`)."""
-        wanted = set(wanted)
-        names = sorted({n for n, _ in wanted})
-        if not names:
-            return {}
-        p = POLICY.c
-        with self.read() as conn:
-            rows = conn.execute(sa.select(p.name, p.version, p.text).where(p.name.in_(names)))
-            return {(n, v): t for n, v, t in rows if (n, v) in wanted}
-
-    def eras_naming(
-        self, ids: Sequence[int], words: Sequence[str]
-    ) -> tuple[dict[tuple[str, int], str], dict[int, list[str]]]:
-        """The stored policy versions whose TOML text holds one of ``words`` (``domain_cap``)
-        and, only when there are any, the reasons of the ``policy`` events of the mailboxes
-        ``ids`` (which policies each followed: :func:`warmup.policies.capped_before`). Usually
-        one statement on the small policy table."""
-        p, e = POLICY.c, EVENT.c
-        with self.read() as conn:
-            rows = conn.execute(
-                sa.select(p.name, p.version, p.text).where(
-                    sa.or_(*(p.text.contains(w, autoescape=True) for w in words))
-                )
-            )
-            texts = {(n, v): t for n, v, t in rows}
-            reasons: dict[int, list[str]] = {}
-            if not texts:
-                return texts, reasons
-            for k in range(0, len(ids), _IDS_CHUNK):
-                part = list(ids[k : k + _IDS_CHUNK])
-                stmt = sa.select(e.mailbox_id, e.reason).where(
-                    e.kind == "policy", e.mailbox_id.in_(part)
-                )
-                for mailbox_id, reason in conn.execute(stmt):
-                    reasons.setdefault(mailbox_id, []).append(reason)
-            return texts, reasons
-
-    def store_policy(
-        self,
-        name: str,
-        text: str,
-        source: str | None,
-        *,
-        replace: bool,
-        at: dt.datetime | None = None,
-    ) -> int:
-        """Store a policy's TOML text under ``name`` (checked by the caller); its version.
-
-        ``replace``: a new version of an existing policy (each mailbox using it gets a ``policy``
-        event at ``at``, so reports show when it changed), unless ``text`` is its newest version's
-        (that version is returned, nothing stored); otherwise a new name, refused if taken.
-        """
-        when = utc(at or dt.datetime.now(dt.UTC))
-        with self.write() as conn:
-            following = sa.select(*_MAILBOX_COLUMNS).where(MAILBOX.c.policy == name)
-            self._lock_mailboxes(conn, [r.id for r in conn.execute(following)])
-            # Read again under the locks: one removed meanwhile by another host got an event
-            # naming a row that was gone (foreign key: a traceback).
-            users = [MailboxRow(*r) for r in conn.execute(following)]
-            self._lock_name(conn, f"policy {name}")  # hosts storing one name take turns
-            current = conn.execute(
-                sa.select(sa.func.max(POLICY.c.version)).where(POLICY.c.name == name)
-            ).scalar()
-            if current is not None and not replace:
-                raise DataError(
-                    f"policy {name!r} exists already; change it with "
-                    f"'warmup policy set {shlex.quote(name)} FILE'"
-                )
-            if current is None and replace:
-                raise NotFound(
-                    f"policy {name!r} not found; add it with "
-                    f"'warmup policy add {shlex.quote(name)} FILE'"
-                )
-            newest = conn.execute(
-                sa.select(POLICY.c.text).where(POLICY.c.name == name, POLICY.c.version == current)
-            ).scalar()
-            if replace and current is not None and newest == text:
-                # the same text again: no new version, nor a change marked on its mailboxes
-                return int(current)
-            version = (current or 0) + 1
-            conn.execute(
-                POLICY.insert().values(
-                    name=name, version=version, text=text, source=source, created_at=when
-                )
-            )
-            for box in users:  # the walk's inputs changed: memos go, reports show the event
-                conn.execute(
-                    MAILBOX.update().where(MAILBOX.c.id == box.id).values(rev=MAILBOX.c.rev + 1)
-                )
-                release_waiting(conn, [box.id], dt.datetime.now(dt.UTC))
-                self._event(
-                    conn,
-                    box,
-                    EventIn("policy", when, policy_reason(name, version, (name, current))),
-                    once=False,
-                )
-        return version
 
     # -- settings ----------------------------------------------------------------------------
 

@@ -16,8 +16,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from warmup.errors import DataError, NotFound
+from warmup.ledger.mailbox_store import MAILBOX_COLUMNS
 from warmup.ledger.outbox_fate import CANCELLING, MAYBE_LEFT, fate, finally_refused, in_campaign
-from warmup.ledger.outbox_targets import MAILBOX_COLUMNS, of_target, target_lock
+from warmup.ledger.outbox_targets import of_target, target_lock
 from warmup.ledger.outbox_views import aware_utc, check_campaign_of, check_id
 from warmup.ledger.schema import BOUNCE, MAILBOX, OUTBOX, POOL, SEND, SUPPRESSION
 from warmup.ledger.values import MailboxRow, id_forms, utc

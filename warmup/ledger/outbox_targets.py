@@ -16,10 +16,8 @@ from sqlalchemy.engine import Connection
 
 from warmup.errors import DataError, TempFail
 from warmup.ledger.outbox_fate import MAYBE_LEFT
-from warmup.ledger.schema import MAILBOX, OUTBOX, POOL, POOL_MEMBER, SEND
-from warmup.ledger.values import MailboxRow, utc
-
-MAILBOX_COLUMNS = tuple(MAILBOX.c[f] for f in MailboxRow._fields)
+from warmup.ledger.schema import OUTBOX, POOL, POOL_MEMBER, SEND
+from warmup.ledger.values import utc
 
 
 def refuse_while_queued(

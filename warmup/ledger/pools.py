@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from warmup.errors import DataError
+from warmup.ledger.mailbox_store import MAILBOX_COLUMNS
 from warmup.ledger.outbox_targets import (
-    MAILBOX_COLUMNS,
     bump_pools,
     new_rev,
     refuse_while_queued,
