@@ -52,7 +52,6 @@ from warmup.ledger.values import (
     made_by,
     named_only,
     opt_out,
-    seen_by,
     sql_limit,
     utc,
 )
@@ -84,14 +83,14 @@ _TODAY = sa.select(sa.func.count()).where(
 )
 
 
-def _at(*where: Any, first: bool) -> Any:
-    """The stamp of the mailbox's first (else last) counted send where ``where``, found on
-    ix_send_mailbox_at by ``ORDER BY ... LIMIT 1`` (max() with the outcome filter read every
-    row of the range)."""
+def _at(*where: Any, first: bool, box: Any = None) -> Any:
+    """The stamp of the mailbox's (``box``, else the parameter ``box``) first (else last)
+    counted send where ``where``, found on ix_send_mailbox_at by ``ORDER BY ... LIMIT 1``
+    (max() with the outcome filter read every row of the range)."""
     order = SEND.c.at if first else SEND.c.at.desc()
     return (
         sa.select(SEND.c.at)
-        .where(SEND.c.mailbox_id == _P("box"), *where, COUNTED)
+        .where(SEND.c.mailbox_id == (_P("box") if box is None else box), *where, COUNTED)
         .order_by(order)
         .limit(1)
         .scalar_subquery()
@@ -169,18 +168,21 @@ _ALL_DAYS = (
     )
     .order_by(DAY_STAT.c.mailbox_id, DAY_STAT.c.day)
 )
+# _TODAY_LAST for each mailbox (correlated subqueries: each looked up on its own index rows);
+# _ALL_TODAY counts the rows of those with a send stamped later today than the cut.
+_ALL_TODAY_LAST = sa.select(
+    _M.id,
+    sa.select(DAY_STAT.c.sent)
+    .where(DAY_STAT.c.mailbox_id == _M.id, DAY_STAT.c.day == _P("today"))
+    .scalar_subquery(),
+    _at(SEND.c.at <= _P("seen"), first=False, box=_M.id),
+    _at(SEND.c.at > _P("cut"), SEND.c.at < _P("tomorrow"), first=True, box=_M.id),
+).where(_M.id.in_(_IDS))
 _ALL_TODAY = (
-    sa.select(SEND.c.mailbox_id, sa.func.count(), sa.func.max(SEND.c.at))
+    sa.select(SEND.c.mailbox_id, sa.func.count())
     .where(SEND.c.mailbox_id.in_(_IDS), SEND.c.at >= _P("start"), SEND.c.at <= _P("cut"), COUNTED)
     .group_by(SEND.c.mailbox_id)
 )
-# A correlated subquery, so each mailbox's maximum is looked up on its index.
-_ALL_LAST = sa.select(
-    _M.id,
-    sa.select(sa.func.max(SEND.c.at))
-    .where(SEND.c.mailbox_id == _M.id, SEND.c.at <= _P("cut"), COUNTED)
-    .scalar_subquery(),
-).where(_M.id.in_(_IDS))
 _ALL_KINDS = (
     sa.select(BOUNCE.c.mailbox_id, BOUNCE.c.kind, sa.func.count())
     .where(
@@ -354,22 +356,24 @@ class Questions:
                     days[mailbox_id].append(DayCounts(*counts))
             today_sent: dict[int, tuple[int, dt.datetime | None]] = {}
             kinds: dict[int, dict[str, int]] = {i: {} for i in ids}
-            late: set[int] = set()  # a day ending within the skew: its last send may be after
             for tz, group in zones.items():
                 today = today_of[tz]
                 made, seen = made_by(as_of, tz)  # rows a clock a little ahead stamped: made
-                if seen > made:
-                    late.update(group)
+                tomorrow = day_start(today + dt.timedelta(days=1), tz)
                 params = {"ids": group, "start": day_start(today, tz), "cut": made, "today": today}
-                for mailbox_id, n, at in conn.execute(_ALL_TODAY, params):
-                    today_sent[mailbox_id] = (n, at)
+                recount = []
+                for mailbox_id, n, last, later in conn.execute(
+                    _ALL_TODAY_LAST, {**params, "seen": seen, "tomorrow": tomorrow}
+                ):
+                    if later is not None:  # sends stamped after the cut today: up to it
+                        n = 0
+                        recount.append(mailbox_id)
+                    today_sent[mailbox_id] = (n or 0, last)
+                if recount:
+                    for mailbox_id, n in conn.execute(_ALL_TODAY, {**params, "ids": recount}):
+                        today_sent[mailbox_id] = (n, today_sent[mailbox_id][1])
                 for mailbox_id, kind, n in conn.execute(_ALL_KINDS, params):
                     kinds[mailbox_id][kind] = n
-            idle = [i for i in ids if not today_sent.get(i, (0, None))[0] or i in late]
-            if idle:  # the last send may be on another day
-                params = {"ids": idle, "cut": seen_by(as_of)}
-                for mailbox_id, at in conn.execute(_ALL_LAST, params):
-                    today_sent[mailbox_id] = (today_sent.get(mailbox_id, (0, None))[0], at)
             events: dict[int, list[Any]] = {i: [] for i in ids}
             for row in conn.execute(_ALL_EVENTS, {"ids": ids, "cut": cut}):
                 events[row[0]].append(row)

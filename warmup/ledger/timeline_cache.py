@@ -147,27 +147,36 @@ def _cut_rows(
     conn: Connection,
     rows: dict[int, tuple[np.ndarray, np.ndarray]],
     todays: Mapping[int, dt.date],
-    spans: Mapping[int, tuple[dt.datetime, dt.datetime]],
+    spans: Mapping[int, tuple[dt.datetime, dt.datetime, dt.datetime]],
 ) -> None:
     """Replace each mailbox's rollup row of its today in ``rows`` by its counts in its span
-    (``spans``: the UTC start of its today, and the instant up to which today counts:
-    :func:`~warmup.ledger.values.made_by`; the statements ``warmup quota`` counts today
-    with), and drop later days."""
+    (``spans``: the UTC start of its today, the instant up to which today counts:
+    :func:`~warmup.ledger.values.made_by`, and the start of its tomorrow; the statements
+    ``warmup quota`` counts today with: the rollup's sends unless some were stamped after the
+    instant today), and drop later days."""
     import numpy as np
 
-    from warmup.ledger.history import _ALL_KINDS, _ALL_TODAY, _CHUNK
+    from warmup.ledger.history import _ALL_KINDS, _ALL_TODAY, _ALL_TODAY_LAST, _CHUNK
     from warmup.ledger.reads import COUNT_COLUMNS
 
-    by_span: dict[tuple[dt.datetime, dt.datetime, dt.date], list[int]] = {}
-    for m, (start, made) in spans.items():
-        by_span.setdefault((start, made, todays[m]), []).append(m)
+    by_span: dict[tuple[dt.datetime, dt.datetime, dt.datetime, dt.date], list[int]] = {}
+    for m, (start, made, tomorrow) in spans.items():
+        by_span.setdefault((start, made, tomorrow, todays[m]), []).append(m)
     counts: dict[int, list[int]] = {m: [0] * len(COUNT_COLUMNS) for m in spans}
-    for (start, made, today), group in by_span.items():
+    for (start, made, tomorrow, today), group in by_span.items():
         for k in range(0, len(group), _CHUNK):  # within the driver's limit of parameters
             ids = group[k : k + _CHUNK]
             params = {"ids": ids, "start": start, "cut": made, "today": today}
-            for m, n, _ in conn.execute(_ALL_TODAY, params):
-                counts[m][0] = int(n)
+            later = {**params, "seen": made, "tomorrow": tomorrow}
+            recount = []
+            for m, n, _, after in conn.execute(_ALL_TODAY_LAST, later):
+                if after is None:
+                    counts[m][0] = int(n or 0)
+                else:  # sends stamped after the instant today: the rows up to it
+                    recount.append(m)
+            if recount:
+                for m, n in conn.execute(_ALL_TODAY, {**params, "ids": recount}):
+                    counts[m][0] = int(n)
             for m, kind, n in conn.execute(_ALL_KINDS, params):
                 counts[m][COUNT_COLUMNS.index(kind)] = int(n)
     for m, day_counts in counts.items():
@@ -210,13 +219,14 @@ class TimelineMemos:
         todays: Mapping[int, dt.date],
         lookbacks: Mapping[int, int],
         cache: bool = True,
-        cut: Mapping[int, tuple[dt.datetime, dt.datetime]] | None = None,
+        cut: Mapping[int, tuple[dt.datetime, dt.datetime, dt.datetime]] | None = None,
         capped: Mapping[int, str] | None = None,
     ) -> TimelineInputs:
         """Events, inputs digests (``digest(mailbox_id, events)``), valid memos and the rollup
         rows each mailbox's walk needs (from the memo's ``upto`` minus its lookback, or all).
 
-        ``cut``: ``{mailbox_id: (UTC start of its today, instant)}``: each mailbox's row of its
+        ``cut``: ``{mailbox_id: (UTC start of its today, instant, UTC start of its tomorrow)}``:
+        each mailbox's row of its
         today counts only what was made by the instant (as ``warmup quota`` at it counts:
         :func:`~warmup.ledger.values.made_by`), and no later day is kept, so a report as of an
         instant in the past does not show the sends and bounces that came after it.

@@ -137,7 +137,14 @@ def _daily(
         )
 
     # today counts only what was made by ``at``, as ``warmup quota`` at it does
-    spans = {b.id: (day_start(todays[b.id], b.timezone), made_by(at, b.timezone)[0]) for b in boxes}
+    spans = {
+        b.id: (
+            day_start(todays[b.id], b.timezone),
+            made_by(at, b.timezone)[0],
+            day_start(todays[b.id] + dt.timedelta(days=1), b.timezone),
+        )
+        for b in boxes
+    }
     # under a domain cap now or in an earlier policy (warmup.policy.eras): read what the
     # domain's other mailboxes sent, keep memos of days over everywhere only
     capped = {b.id for b in boxes if specs[b.policy].domain_cap is not None}
