@@ -141,12 +141,17 @@ class ReferenceGate(GateSession):
         domain_days = None
         if self.policy.domain_cap:
             today = local_day(now, box.timezone)
-            domain = self.ledger._domain_sent(conn, box, day_start(today, box.timezone), None)
+            # the domain's rows since the mailbox's midnight, counted (the backends read rollups)
+            like = MAILBOX.c.address.like("%@" + box.address.rsplit("@", 1)[1])
+            domain = conn.execute(
+                sa.select(sa.func.count()).where(
+                    SEND.c.mailbox_id.in_(sa.select(MAILBOX.c.id).where(like)),
+                    SEND.c.at >= day_start(today, box.timezone),
+                    SEND.c.outcome != "released",
+                )
+            ).scalar_one()
             # every day before today of every other mailbox of the domain, summed here
-            others = sa.select(MAILBOX.c.id).where(
-                MAILBOX.c.address.like("%@" + box.address.rsplit("@", 1)[1]),
-                MAILBOX.c.id != box.id,
-            )
+            others = sa.select(MAILBOX.c.id).where(like, MAILBOX.c.id != box.id)
             domain_days = {}
             for day, n in conn.execute(
                 sa.select(d.day, d.sent).where(d.mailbox_id.in_(others), d.day < today)

@@ -7,7 +7,9 @@ released slots left out, sends a clock a little ahead stamped, each mailbox's ow
 from __future__ import annotations
 
 import datetime as dt
+import multiprocessing
 import random
+import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -16,13 +18,14 @@ import pytest
 import sqlalchemy as sa
 
 from tests.conftest import SH, at
-from warmup import Gate, api, open_ledger
+from warmup import Gate, NotAllowed, api, open_ledger
 from warmup.ledger.schema import MAILBOX, SEND
 from warmup.ledger.values import Ask, day_start, local_day, made_by, utc
 
 pytest_plugins = ["tests.pgkit"]  # ledger_url: SQLite and PostgreSQL
 
 DAY = dt.date(2026, 11, 10)
+MIN = dt.timedelta(minutes=1)
 BOXES = [f"m{k}@corp.example" for k in range(5)]
 
 
@@ -58,12 +61,14 @@ def _quotas(ledger: Any, when: dt.datetime) -> tuple[int, list[int]]:
     return steps, [a.sent for a in answers]
 
 
+@pytest.mark.parametrize("capped", [False, True], ids=["preset", "domain cap"])
 def test_quota_of_many_mailboxes_late_in_a_busy_day_costs_what_one_in_the_morning_does(
-    ledger_path,
+    ledger_path, tmp_path, capped
 ):
     ledger = open_ledger()
+    policy = _capped(tmp_path, 10**5, recipients=False) if capped else None
     for address in BOXES:
-        api.add_mailbox(ledger, address, "exmail", timezone=SH)
+        api.add_mailbox(ledger, address, "exmail", timezone=SH, policy=policy)
         _send(ledger, address, 20, at(DAY, 9), "early")
     morning, sent = _quotas(ledger, at(DAY, 9, 30))
     assert sent == [20] * 5
@@ -76,13 +81,16 @@ def test_quota_of_many_mailboxes_late_in_a_busy_day_costs_what_one_in_the_mornin
     ledger.close()
 
 
-# Each mailbox's local day: two in Berlin (summer time ends on 25 October 2026: a day of 25
-# hours), one in New York (its ends on 1 November), one of another domain.
+# Each mailbox's local day: Berlin (summer time ends on 25 October 2026: a day of 25 hours) and
+# New York (its ends on 1 November); a domain in each zone (its count from the rollup) and one
+# whose mailboxes keep both (their local days part: counted from the rows).
 ZONES = {
     "a@corp.example": "Europe/Berlin",
     "b@corp.example": "Europe/Berlin",
-    "c@corp.example": "America/New_York",
-    "x@other.example": "Europe/Berlin",
+    "c@ny.example": "America/New_York",
+    "d@ny.example": "America/New_York",
+    "x@mixed.example": "Europe/Berlin",
+    "y@mixed.example": "America/New_York",
 }
 DST_DAYS = [dt.date(2026, 10, d) for d in (24, 25, 26)] + [
     dt.date(2026, 10, 31),
@@ -168,13 +176,13 @@ def test_todays_counts_are_the_rows_counts(ledger_url, tmp_path, seed):
         api.add_mailbox(ledger, address, "exmail", timezone=tz, policy=str(policy))
     clock = [dt.datetime(2026, 10, 24, tzinfo=dt.UTC)]
     for address, tz in ZONES.items():
-        when = [_instant(rng, tz) for _ in range(40)]
+        when = [_instant(rng, tz) for _ in range(30)]
         for k, t in enumerate(when):
             rcpt = f"r{seed}-{k}@{rng.choice(['a.example', 'B.example', 'c.example'])}"
             assert api.record_send(ledger, address, [rcpt], t) == 1
         # Slots given back (released) through the gate: they count nowhere.
         with Gate(address, ledger=ledger, clock=lambda: clock[0], password="x") as gate:
-            for k in range(12):
+            for k in range(9):
                 clock[0] = _instant(rng, tz)
                 gate.reserve([f"g{seed}-{k}@a.example"]).settle(
                     "released" if k % 3 else "sent", now=clock[0]
@@ -191,3 +199,142 @@ def test_todays_counts_are_the_rows_counts(ledger_url, tmp_path, seed):
             one = ledger.history(box, q, domain_cap=True, recipient_caps=True)
             assert _read(one, q, box.timezone) == want, (box.address, q)
     ledger.close()
+
+
+def _capped(tmp_path: Any, cap: int, recipients: bool = True) -> str:
+    """A flat policy of a domain cap ``cap`` (and recipient-domain caps no test reaches)."""
+    policy = tmp_path / f"dcap{cap}{'r' * recipients}.toml"
+    text = FLAT_CAPPED.replace("domain_cap = 100000", f"domain_cap = {cap}")
+    policy.write_text(text if recipients else text.split("[recipient_domains]")[0])
+    return str(policy)
+
+
+def test_a_reservation_under_a_domain_cap_late_in_a_busy_day_costs_what_one_in_the_morning_does(
+    ledger_path, tmp_path
+):
+    ledger = open_ledger()
+    for address in BOXES:
+        api.add_mailbox(
+            ledger, address, "exmail", timezone=SH, policy=_capped(tmp_path, 10**5, False)
+        )
+        _send(ledger, address, 20, at(DAY, 9), "early")
+
+    def look(when: dt.datetime, tag: str) -> int:
+        """The steps of a reservation and its settlement by a new gate (the memo kept by one
+        before)."""
+        with Gate(BOXES[0], ledger=ledger, clock=lambda: when, password="x") as gate:
+            gate.reserve([f"{tag}-warm@r1.example"]).settle("sent")
+
+        def one() -> None:
+            with Gate(BOXES[0], ledger=ledger, clock=lambda: when, password="x") as gate:
+                gate.reserve([f"{tag}@r1.example"]).settle("sent")
+
+        return vm_steps(ledger, one)[0]
+
+    morning = look(at(DAY, 9, 30), "morning")
+    for address in BOXES[1:]:
+        _send(ledger, address, 1000, at(DAY, 10), "busy")
+    evening = look(at(DAY, 18), "evening")
+    # Counting the domain's rows read each of today's 4,000 more (~10 steps a row).
+    assert evening < morning + 2000, (morning, evening)
+    ledger.close()
+
+
+@pytest.mark.parametrize("tomorrows", [False, True], ids=["today's only", "stamped tomorrow"])
+def test_a_reservation_under_a_domain_cap_counts_what_the_rows_count(
+    ledger_url, tmp_path, tomorrows
+):
+    """The gate counts the domain's sends stamped from the mailbox's midnight on (a send a
+    clock ahead stamped after midnight too): the cap is reached exactly, released slots and
+    yesterday's sends left out, on the day summer time ends."""
+    ledger = open_ledger(ledger_url)
+    day, tz = dt.date(2026, 10, 25), "Europe/Berlin"
+    noon = pendulum.datetime(2026, 10, 25, 12, tz=tz).in_timezone("UTC")
+    rows = 0
+    for address in ("a@corp.example", "b@corp.example"):
+        api.add_mailbox(ledger, address, "exmail", timezone=tz, policy=_capped(tmp_path, 10**5))
+    b = ledger.mailbox("b@corp.example")
+    # yesterday's last minutes (a 25-hour day after them), today's, and some given back
+    api.record_send(ledger, b.address, ["y1@r.example", "y2@r.example"], at(day, 0, 0, tz) - MIN)
+    api.record_send(ledger, b.address, [f"t{k}@r.example" for k in range(7)], at(day, 0, 30, tz))
+    rows += 7
+    with Gate(b.address, ledger=ledger, clock=lambda: noon - 60 * MIN, password="x") as gate:
+        for k in range(3):
+            gate.reserve([f"g{k}@r.example"]).settle("released" if k else "sent")
+    rows += 1
+    if tomorrows:  # stamped by a clock ahead, just after midnight: the gate counts it today
+        api.record_send(ledger, b.address, ["z@r.example"], at(day + dt.timedelta(1), 0, 1, tz))
+        rows += 1
+    a = ledger.mailbox("a@corp.example")
+    ledger.update_mailbox(a.address, policy=_capped(tmp_path, rows + 1))
+    with Gate(a.address, ledger=ledger, clock=lambda: noon, password="x") as gate:
+        gate.reserve(["ok@r.example"]).settle("sent")
+        with pytest.raises(NotAllowed):
+            gate.reserve(["over@r.example"])
+    ledger.close()
+
+
+def _racer(url: str, box: str, name: str, ready: Any, go: Any, results: Any) -> None:
+    """A forked process: a gate of ``box`` reserving one recipient at a time (on two recipient
+    domains) from "go" until the plan refuses; puts (name, reserved, traceback or "")."""
+    try:
+        gate = Gate(box, db=url)
+        gate.ledger.mailbox(box)  # connected before "go"
+        ready.put(name)
+        go.wait(timeout=120)
+        got = 0
+        while True:
+            try:
+                gate.reserve([f"{name}-{got}@r{got % 2}.example"]).settle("sent")
+            except NotAllowed:
+                break
+            got += 1
+        gate.close()
+        results.put((name, got, ""))
+    except BaseException:  # any failure must reach the parent, with its traceback
+        results.put((name, 0, traceback.format_exc()))
+
+
+def test_processes_racing_under_a_domain_cap_on_a_busy_day_reserve_exactly_the_cap(
+    ledger_url, tmp_path
+):
+    """Workers of two mailboxes of a domain, in processes of their own, race for what the domain
+    cap leaves of a day that already holds sends (some given back): the domain's sends today,
+    as its rows count them, end exactly at the cap."""
+    cap, boxes = 40, BOXES[:2]
+    ledger = open_ledger(ledger_url)
+    for address in boxes:
+        api.add_mailbox(ledger, address, "exmail", timezone=SH, policy=_capped(tmp_path, cap))
+    now = dt.datetime.now(dt.UTC)
+    _send(ledger, boxes[1], 15, now - MIN, "before")
+    with Gate(boxes[1], ledger=ledger, password="x") as gate:
+        for k in range(4):
+            gate.reserve([f"given-back{k}@r0.example"]).settle("released")
+    ledger.close()
+    ctx = multiprocessing.get_context("fork")
+    ready, results, go = ctx.Queue(), ctx.Queue(), ctx.Event()
+    procs = [
+        ctx.Process(target=_racer, args=(ledger_url, box, f"{box[:2]}{n}", ready, go, results))
+        for box in boxes
+        for n in range(3)
+    ]
+    for p in procs:
+        p.start()
+    try:
+        for _ in procs:
+            ready.get(timeout=120)
+        go.set()
+        outs = [results.get(timeout=240) for _ in procs]
+    finally:
+        for p in procs:
+            p.join(timeout=60)
+            if p.is_alive():
+                p.kill()
+    assert "".join(err for _, _, err in outs) == ""
+    ledger = open_ledger(ledger_url)
+    rows = _rows(ledger)
+    ledger.close()
+    start = day_start(local_day(now, SH), SH)
+    today = [r for r in rows if r[3] != "released" and r[2] >= start]
+    assert sum(got for _, got, _ in outs) == cap - 15
+    assert len(today) == cap

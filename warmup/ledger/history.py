@@ -469,16 +469,29 @@ class Questions:
         return tuple(MailboxEvent(k, a, u, r or "") for k, a, u, r in conn.execute(stmt, params))
 
     def _domain_sent(
-        self, conn: Connection, box: MailboxRow, start: dt.datetime, cut: dt.datetime | None
+        self, conn: Connection, box: MailboxRow, start: dt.datetime, cut: dt.datetime
     ) -> int:
-        """Sends of every mailbox of ``box``'s domain since ``start`` (the policy's domain cap)."""
-        domain = box.address.rsplit("@", 1)[1]
-        ids = sa.select(MAILBOX.c.id).where(MAILBOX.c.address.like(f"%@{domain}"))
-        stmt = sa.select(sa.func.count()).where(
-            SEND.c.mailbox_id.in_(ids), SEND.c.at >= start, COUNTED
+        """Sends of every mailbox of ``box``'s domain from ``start`` (its local midnight) up to
+        ``cut`` (the policy's domain cap): from the day_stat rollup when every mailbox of the
+        domain keeps ``box``'s zone and none has a send stamped after ``cut`` today, else the
+        rows (see :data:`warmup.ledger.sqlite_history.DOMAIN_SENT`)."""
+        like = MAILBOX.c.address.like(f"%@{box.address.rsplit('@', 1)[1]}")
+        ids = sa.select(MAILBOX.c.id).where(like)
+        today = local_day(start, box.timezone)
+        tomorrow = day_start(today + dt.timedelta(days=1), box.timezone)
+        mixed = sa.exists().where(like, MAILBOX.c.timezone != box.timezone)
+        later = sa.exists().where(
+            SEND.c.mailbox_id.in_(ids), SEND.c.at > cut, SEND.c.at < tomorrow, COUNTED
         )
-        if cut is not None:
-            stmt = stmt.where(SEND.c.at <= cut)
+        rows = sa.select(sa.func.count()).where(
+            SEND.c.mailbox_id.in_(ids), SEND.c.at >= start, SEND.c.at <= cut, COUNTED
+        )
+        rolled = sa.select(sa.func.coalesce(sa.func.sum(DAY_STAT.c.sent), 0)).where(
+            DAY_STAT.c.mailbox_id.in_(ids), DAY_STAT.c.day == today
+        )
+        stmt = sa.select(
+            sa.case((sa.or_(mixed, later), rows.scalar_subquery()), else_=rolled.scalar_subquery())
+        )
         return int(conn.execute(stmt).scalar_one())
 
     def _sibling_stamp(self, conn: Connection, box: MailboxRow) -> str:

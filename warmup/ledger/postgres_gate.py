@@ -156,12 +156,22 @@ _READ_RCAPS = (
 )
 
 # A domain cap: today's sends of the whole domain, what its other mailboxes sent on each day the
-# walk closes, the stamp.
+# walk closes, the stamp. Today's sends from the day_stat rollup when every mailbox of the
+# domain keeps this one's zone and none has a send stamped from tomorrow on (as
+# sqlite_history.DOMAIN_SENT); else the rows (an InitPlan runs only when its CASE branch does).
 _READ_DCAP = (
     """,
-       (SELECT count(*) FROM send WHERE mailbox_id IN
-            (SELECT id FROM mailbox WHERE address LIKE %(domain)s)
-            AND at >= %(start)s AND outcome <> 'released'),
+       (SELECT CASE WHEN EXISTS (SELECT 1 FROM mailbox WHERE address LIKE %(domain)s
+                                   AND timezone <> %(tz)s)
+                      OR EXISTS (SELECT 1 FROM send WHERE mailbox_id IN
+                                   (SELECT id FROM mailbox WHERE address LIKE %(domain)s)
+                                   AND at >= %(tomorrow)s AND outcome <> 'released')
+               THEN (SELECT count(*) FROM send WHERE mailbox_id IN
+                       (SELECT id FROM mailbox WHERE address LIKE %(domain)s)
+                       AND at >= %(start)s AND outcome <> 'released')
+               ELSE (SELECT coalesce(sum(sent), 0)::bigint FROM day_stat WHERE mailbox_id IN
+                       (SELECT id FROM mailbox WHERE address LIKE %(domain)s)
+                       AND day = %(today)s) END),
        dd.ddays, dd.dsent, (SELECT stamp FROM sx)""",
     """,
      (SELECT array_agg(day ORDER BY day) AS ddays, array_agg(n ORDER BY day) AS dsent
@@ -280,6 +290,8 @@ _READ_TYPES = {
     "now": "timestamptz",
     "msgid": "text",
     "start": "timestamptz",
+    "tz": "text",
+    "tomorrow": "timestamptz",
 }
 
 
@@ -651,6 +663,8 @@ class PostgresGate(GateSession):
             "horizon": est + CLOCK_SKEW,
             "domain": f"%@{box.address.rsplit('@', 1)[1]}",
             "start": day_start(today, tz),
+            "tz": tz,
+            "tomorrow": day_start(today + dt.timedelta(days=1), tz),
         }
         steps = [_step(_BEGIN, values)]
         if p.caps_today:  # the domain's count is read under its every mailbox's lock

@@ -44,7 +44,7 @@ from warmup.ledger.sqlite_file import (
     storage_error,
     ts,
 )
-from warmup.ledger.sqlite_history import DOMAIN_DAYS, SIBLINGS, since_of
+from warmup.ledger.sqlite_history import DOMAIN_DAYS, SIBLINGS, domain_sent_today, since_of
 from warmup.ledger.sqlite_reads import SQLiteReads
 from warmup.ledger.values import (
     CLOCK_SKEW,
@@ -123,10 +123,6 @@ _NEW_EVENTS = (
     "UNION SELECT id, kind, at, until, reason FROM event WHERE id = (SELECT id FROM event "
     "WHERE mailbox_id = ? AND kind IN ('pause', 'resume') AND at <= ? ORDER BY at DESC, id DESC "
     "LIMIT 1) ORDER BY at, id"
-)
-_DOMAIN_SENT = (
-    "SELECT count(*) FROM send WHERE mailbox_id IN (SELECT id FROM mailbox WHERE "
-    "address LIKE ?) AND at >= ? AND outcome != 'released'"
 )
 # Step 3 (SQLiteGate._expire): reservations older than the expiry, and those of processes gone
 # from this host (ids as ",1,2,"), become ``unknown``; _HELD_HERE reads this host's first.
@@ -556,9 +552,7 @@ class SQLiteGate(GateSession):
         box, p, tz = self.box, self.policy, self.box.timezone
         domain = None
         if p.caps_today:
-            domain = cur.execute(
-                _DOMAIN_SENT, (f"%@{box.address.rsplit('@', 1)[1]}", ts(day_start(today, tz)))
-            ).fetchone()[0]
+            domain = domain_sent_today(cur, box, today, None)
         per_domain = None
         if p.recipient_caps:
             domains = recipient_domains(recipients)
