@@ -17,9 +17,10 @@ import pendulum
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import SH, at
+from tests.conftest import SH, at, ledger_before
 from warmup import Gate, NotAllowed, api, open_ledger
-from warmup.ledger.schema import MAILBOX, SEND
+from warmup.ledger import SendIn
+from warmup.ledger.schema import DOMAIN_DAY, MAILBOX, SEND
 from warmup.ledger.values import Ask, day_start, local_day, made_by, utc
 
 pytest_plugins = ["tests.pgkit"]  # ledger_url: SQLite and PostgreSQL
@@ -61,12 +62,14 @@ def _quotas(ledger: Any, when: dt.datetime) -> tuple[int, list[int]]:
     return steps, [a.sent for a in answers]
 
 
-@pytest.mark.parametrize("capped", [False, True], ids=["preset", "domain cap"])
+@pytest.mark.parametrize(
+    "capped", [None, False, True], ids=["preset", "domain cap", "recipient-domain caps"]
+)
 def test_quota_of_many_mailboxes_late_in_a_busy_day_costs_what_one_in_the_morning_does(
     ledger_path, tmp_path, capped
 ):
     ledger = open_ledger()
-    policy = _capped(tmp_path, 10**5, recipients=False) if capped else None
+    policy = None if capped is None else _capped(tmp_path, 10**5, recipients=capped)
     for address in BOXES:
         api.add_mailbox(ledger, address, "exmail", timezone=SH, policy=policy)
         _send(ledger, address, 20, at(DAY, 9), "early")
@@ -209,13 +212,14 @@ def _capped(tmp_path: Any, cap: int, recipients: bool = True) -> str:
     return str(policy)
 
 
+@pytest.mark.parametrize("recipients", [False, True], ids=["domain cap", "and recipient caps"])
 def test_a_reservation_under_a_domain_cap_late_in_a_busy_day_costs_what_one_in_the_morning_does(
-    ledger_path, tmp_path
+    ledger_path, tmp_path, recipients
 ):
     ledger = open_ledger()
     for address in BOXES:
         api.add_mailbox(
-            ledger, address, "exmail", timezone=SH, policy=_capped(tmp_path, 10**5, False)
+            ledger, address, "exmail", timezone=SH, policy=_capped(tmp_path, 10**5, recipients)
         )
         _send(ledger, address, 20, at(DAY, 9), "early")
 
@@ -232,10 +236,11 @@ def test_a_reservation_under_a_domain_cap_late_in_a_busy_day_costs_what_one_in_t
         return vm_steps(ledger, one)[0]
 
     morning = look(at(DAY, 9, 30), "morning")
-    for address in BOXES[1:]:
+    for address in BOXES:
         _send(ledger, address, 1000, at(DAY, 10), "busy")
     evening = look(at(DAY, 18), "evening")
-    # Counting the domain's rows read each of today's 4,000 more (~10 steps a row).
+    # Counting the domain's rows (and the mailbox's per recipient domain) read each of today's
+    # 5,000 more (~10 steps a row).
     assert evening < morning + 2000, (morning, evening)
     ledger.close()
 
@@ -338,3 +343,75 @@ def test_processes_racing_under_a_domain_cap_on_a_busy_day_reserve_exactly_the_c
     today = [r for r in rows if r[3] != "released" and r[2] >= start]
     assert sum(got for _, got, _ in outs) == cap - 15
     assert len(today) == cap
+
+
+def _domain_rollup(ledger: Any) -> dict[tuple[str, dt.date, str], int]:
+    """The ``domain_day`` rows with sends: (mailbox address, day, domain) -> sent."""
+    d, m = DOMAIN_DAY.c, MAILBOX.c
+    with ledger.read() as conn:
+        return {
+            (a, day, dom): n
+            for a, day, dom, n in conn.execute(
+                sa.select(m.address, d.day, d.domain, d.sent)
+                .join_from(DOMAIN_DAY, MAILBOX, d.mailbox_id == m.id)
+                .where(d.sent != 0)
+            )
+        }
+
+
+def _domain_rows(ledger: Any) -> dict[tuple[str, dt.date, str], int]:
+    """The same counted from the send rows (every outcome but released)."""
+    out: dict[tuple[str, dt.date, str], int] = {}
+    for address, rcpt, when, outcome in _rows(ledger):
+        if outcome != "released":
+            key = (address, local_day(when, ledger.mailbox(address).timezone), _dom(rcpt))
+            out[key] = out.get(key, 0) + 1
+    return out
+
+
+def _dom(rcpt: str) -> str:
+    return rcpt.split("@", 1)[-1].lower()
+
+
+def test_the_domain_rollup_follows_every_write_and_an_old_ledger_is_filled(ledger_url, tmp_path):
+    """``domain_day`` (m030) counts each mailbox's sends per local day and recipient domain as
+    the rows do, through records, imports, released slots, a time zone change and a mailbox's
+    removal; a ledger from before m030 gets it filled from its sends."""
+    rng = random.Random(5)
+    ledger = open_ledger(ledger_url)
+    for address, tz in ZONES.items():
+        api.add_mailbox(ledger, address, "exmail", timezone=tz, policy=_capped(tmp_path, 10**5))
+    clock = [dt.datetime(2026, 10, 24, tzinfo=dt.UTC)]
+    for address, tz in ZONES.items():
+        box = ledger.mailbox(address)
+        rcpts = [f"r{k}@{rng.choice(['a.example', 'B.example'])}" for k in range(20)]
+        ledger.record(box, sends=[SendIn(r, _instant(rng, tz), f"<{address}{r}>") for r in rcpts])
+        api.record_send(ledger, address, ["one@C.example"], _instant(rng, tz))
+        with Gate(address, ledger=ledger, clock=lambda: clock[0], password="x") as gate:
+            for k in range(6):
+                clock[0] = _instant(rng, tz)
+                gate.reserve([f"g{k}@a.example", f"h{k}@D.example"]).settle(
+                    "released" if k % 2 else "sent", now=clock[0]
+                )
+    log = tmp_path / "log.csv"
+    lines = [f"{a},i{k}@E.example,{_instant(rng, tz).isoformat()}" for k in range(5)
+             for a, tz in ZONES.items()]  # fmt: skip
+    log.write_text("mailbox,recipient,sent_at\n" + "\n".join(lines) + "\n")
+    assert api.import_csv(ledger, log).sends == len(lines)
+    assert _domain_rollup(ledger) == _domain_rows(ledger)
+    ledger.update_mailbox("c@ny.example", timezone="Asia/Tokyo")  # its days re-derived
+    assert {k for k in _domain_rollup(ledger) if k[0] == "c@ny.example"}
+    assert _domain_rollup(ledger) == _domain_rows(ledger)
+    ledger.remove_mailbox("d@ny.example")
+    assert _domain_rollup(ledger) == _domain_rows(ledger)
+    ledger.close()
+
+    # The same ledger as m029 left it (no domain_day): the migration fills it from the sends.
+    ledger = ledger_before(ledger_url, "m030_domain_day")
+    with ledger.write() as conn:
+        conn.execute(sa.text("DROP TABLE domain_day"))
+    ledger.close()
+    ledger = open_ledger(ledger_url)
+    assert ledger.pending_migrations() == []
+    assert _domain_rollup(ledger) == _domain_rows(ledger) != {}
+    ledger.close()

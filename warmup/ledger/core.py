@@ -465,6 +465,10 @@ class Ledger(
         """:meth:`warmup.ledger.migrations.Backend.rows_in_key_order` (m018)."""
         raise NotImplementedError
 
+    def sql_domain(self, column: Any) -> Any:
+        """:meth:`warmup.ledger.migrations.Backend.sql_domain` (m030)."""
+        return self._sql_domain(column)
+
     def _migration_lock(self, conn: Connection) -> None:
         """Serialise hosts migrating one ledger at once (SQLite: the write lock already does)."""
 

@@ -32,6 +32,7 @@ from warmup.ledger.schema import (
     COUNTED,
     DAY_STAT,
     DELAYED,
+    DOMAIN_DAY,
     EVENT,
     MAILBOX,
     NOTICE,
@@ -262,7 +263,11 @@ class Questions:
             events = self._events(conn, box, state, cut, cut)
             domain_sent = self._domain_sent(conn, box, start, made) if domain_cap else None
             ddays = self._domain_days(conn, box, domain_since(state), today) if domain_cap else None
-            per_domain = self._per_domain(conn, box, start, made) if recipient_caps else {}
+            per_domain = (
+                self._per_domain(conn, box, start, made, later is not None)
+                if recipient_caps
+                else {}
+            )
         ask = Ask(provider_ceiling, provider_min_interval, domain_cap, memo, recipient_caps)
         return snapshot(
             box,
@@ -356,12 +361,13 @@ class Questions:
                     days[mailbox_id].append(DayCounts(*counts))
             today_sent: dict[int, tuple[int, dt.datetime | None]] = {}
             kinds: dict[int, dict[str, int]] = {i: {} for i in ids}
+            recounted: set[int] = set()
             for tz, group in zones.items():
+                recount = []
                 today = today_of[tz]
                 made, seen = made_by(as_of, tz)  # rows a clock a little ahead stamped: made
                 tomorrow = day_start(today + dt.timedelta(days=1), tz)
                 params = {"ids": group, "start": day_start(today, tz), "cut": made, "today": today}
-                recount = []
                 for mailbox_id, n, last, later in conn.execute(
                     _ALL_TODAY_LAST, {**params, "seen": seen, "tomorrow": tomorrow}
                 ):
@@ -372,6 +378,7 @@ class Questions:
                 if recount:
                     for mailbox_id, n in conn.execute(_ALL_TODAY, {**params, "ids": recount}):
                         today_sent[mailbox_id] = (n, today_sent[mailbox_id][1])
+                    recounted.update(recount)
                 for mailbox_id, kind, n in conn.execute(_ALL_KINDS, params):
                     kinds[mailbox_id][kind] = n
             events: dict[int, list[Any]] = {i: [] for i in ids}
@@ -390,7 +397,11 @@ class Questions:
                         domain_sent[key] = self._domain_sent(conn, b, start, made)
                     dsent = domain_sent[key]
                     ddays = self._domain_days(conn, b, domain_since(state), today)
-                per_domain = self._per_domain(conn, b, start, made) if ask.recipient_caps else {}
+                per_domain = (
+                    self._per_domain(conn, b, start, made, b.id in recounted)
+                    if ask.recipient_caps
+                    else {}
+                )
                 box_days = [d for d in days[b.id] if since[b.id] <= d.day < today]
                 out.append(
                     snapshot(
@@ -412,9 +423,23 @@ class Questions:
         return out
 
     def _per_domain(
-        self, conn: Connection, box: MailboxRow, start: dt.datetime, cut: dt.datetime
+        self,
+        conn: Connection,
+        box: MailboxRow,
+        start: dt.datetime,
+        cut: dt.datetime,
+        rows: bool,
     ) -> dict[str, int]:
-        """Today's sends of ``box`` per recipient domain (a policy capping recipient domains)."""
+        """Today's sends of ``box`` per recipient domain (a policy capping recipient domains)
+        from its midnight ``start`` up to ``cut``: the ``domain_day`` rollup's, or with ``rows``
+        (it has sends stamped after the cut today) counted from the rows."""
+        if not rows:
+            d = DOMAIN_DAY.c
+            today = local_day(start, box.timezone)
+            stmt = sa.select(d.domain, d.sent).where(
+                d.mailbox_id == box.id, d.day == today, d.sent > 0
+            )
+            return {k: int(n) for k, n in conn.execute(stmt)}
         domain = self._sql_domain(SEND.c.recipient)
         return {
             d: n

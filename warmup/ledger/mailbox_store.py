@@ -31,6 +31,7 @@ from warmup.ledger.schema import (
     BOUNCE,
     COUNTED,
     DAY_STAT,
+    DOMAIN_DAY,
     EVENT,
     MAILBOX,
     OUTBOX,
@@ -343,7 +344,16 @@ class MailboxStore:
                 )
             ).rowcount
             sends = 0
-            for table in (BOUNCE, SEND, EVENT, DAY_STAT, SYNC_STATE, WALK_MEMO, TIMELINE_CACHE):
+            for table in (
+                BOUNCE,
+                SEND,
+                EVENT,
+                DAY_STAT,
+                DOMAIN_DAY,
+                SYNC_STATE,
+                WALK_MEMO,
+                TIMELINE_CACHE,
+            ):
                 gone = conn.execute(table.delete().where(table.c.mailbox_id == box.id)).rowcount
                 sends += gone if table is SEND else 0
             if sends:  # else no removal's mark can be above the sends left

@@ -133,6 +133,9 @@ class Matching(Suppressions):
         def _bump(
             self, conn: Connection, box: MailboxRow, day: dt.date, column: str, by: int = 1
         ) -> None: ...
+        def _give_back_domain(
+            self, conn: Connection, box: MailboxRow, sid: int, day: dt.date
+        ) -> None: ...
 
     def _who(self, conn: Connection, box: MailboxRow, r: Any) -> str:
         """The address the recorded bounce ``r`` (:data:`_MATCHED_BY`) is matched under: the
@@ -512,6 +515,7 @@ class Matching(Suppressions):
         """Slot ``sid`` of ``box`` (on ``day``) was just settled ``released``: nothing left, so
         it no longer counts against the day's quota, and no bounce read meanwhile answers it."""
         self._bump(conn, box, day, "sent", -1)
+        self._give_back_domain(conn, box, sid, day)
         self._unanswer(conn, box, sid)
 
     def _unanswer(self, conn: Connection, box: MailboxRow, sid: int) -> None:

@@ -98,6 +98,12 @@ DayStat = _model(
     """Per-mailbox, per-local-day counts, kept in the
 same transaction as every send and counted bounce.""",
 )
+DomainDay = _model(
+    "DomainDay",
+    schema.DOMAIN_DAY,
+    """Per-mailbox, per-local-day sends per recipient domain, kept in the same transaction as
+every send (recipient-domain caps count today's from it).""",
+)
 SyncState = _model(
     "SyncState", schema.SYNC_STATE, "Where IMAP bounce sync stopped, per mailbox and folder."
 )
@@ -116,6 +122,7 @@ Setting = _model("Setting", schema.SETTING, "A setting of the ledger's users (``
 __all__ = [
     "Bounce",
     "DayStat",
+    "DomainDay",
     "Event",
     "Mailbox",
     "OutboxMessage",

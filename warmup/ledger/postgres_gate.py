@@ -143,16 +143,26 @@ FROM (SELECT array_agg(day ORDER BY day) AS days, array_agg(sent ORDER BY day) A
         AND key = ANY (ARRAY(SELECT %(msgid)s::text || '|' || r
                              FROM unnest(string_to_array(%(rcpts)s::text, ',')) AS r))) k"""
 
-# Recipient-domain caps: today's sends to the message's recipients' domains.
+# Recipient-domain caps: today's sends to the message's recipients' domains, from the domain_day
+# rollup unless the mailbox has a send stamped from tomorrow on (a clock ahead: the rows are
+# counted with no end, the rollup's day ends); each branch behind a one-time filter.
+_WANTED = """ANY (ARRAY(SELECT lower(substr(r, strpos(r, '@') + 1))
+                              FROM unnest(string_to_array(%(rcpts)s::text, ',')) AS r))"""
+_TOMORROWS = """(SELECT 1 FROM send WHERE mailbox_id = %(mid)s AND at >= %(tomorrow)s
+                          AND outcome <> 'released')"""
 _READ_RCAPS = (
     ", r.rdomains, r.rcounts",
-    """,
+    f""",
      (SELECT array_agg(d) AS rdomains, array_agg(n) AS rcounts
-      FROM (SELECT lower(substr(recipient, strpos(recipient, '@') + 1)) AS d, count(*) AS n
-            FROM send WHERE mailbox_id = %(mid)s AND at >= %(start)s
-              AND outcome <> 'released' GROUP BY 1) x
-      WHERE d = ANY (ARRAY(SELECT lower(substr(r, strpos(r, '@') + 1))
-                           FROM unnest(string_to_array(%(rcpts)s::text, ',')) AS r))) r""",
+      FROM (SELECT domain AS d, sent::bigint AS n FROM domain_day
+            WHERE mailbox_id = %(mid)s AND day = %(today)s AND sent > 0
+              AND domain = {_WANTED} AND NOT EXISTS {_TOMORROWS}
+            UNION ALL
+            SELECT d, n FROM
+              (SELECT lower(substr(recipient, strpos(recipient, '@') + 1)) AS d, count(*) AS n
+               FROM send WHERE mailbox_id = %(mid)s AND at >= %(start)s
+                 AND outcome <> 'released' GROUP BY 1) y
+            WHERE d = {_WANTED} AND EXISTS {_TOMORROWS}) x) r""",
 )
 
 # A domain cap: today's sends of the whole domain, what its other mailboxes sent on each day the
@@ -223,8 +233,9 @@ _ASIDE_SQL = (
     "WHERE id = ANY(string_to_array(%(aside)s::text, ',')::bigint[])"
 )
 
-# The insert and the rollup's bump, in one statement; the caller checked under the lock that no
-# recipient has a live slot for this Message-ID (an earlier released or soft one set aside).
+# The insert and the rollups' bumps (day_stat, domain_day), in one statement; the caller checked
+# under the lock that no recipient has a live slot for this Message-ID (an earlier released or
+# soft one set aside).
 _RESERVE = """
 WITH u AS (
     SELECT t.r, %(msgid)s::text || '|' || t.r AS k, t.n
@@ -240,6 +251,12 @@ WITH u AS (
     INSERT INTO day_stat AS d (mailbox_id, day, sent, hard, soft, block, complaint)
     SELECT %(mid)s, %(day)s, count(*), 0, 0, 0, 0 FROM ins HAVING count(*) > 0
     ON CONFLICT (mailbox_id, day) DO UPDATE SET sent = d.sent + EXCLUDED.sent
+), dbump AS (
+    INSERT INTO domain_day AS x (mailbox_id, day, domain, sent)
+    SELECT %(mid)s, %(day)s, lower(substr(ins.recipient, strpos(ins.recipient, '@') + 1)),
+           count(*)
+    FROM ins GROUP BY 3
+    ON CONFLICT (mailbox_id, day, domain) DO UPDATE SET sent = x.sent + EXCLUDED.sent
 )
 SELECT id, recipient FROM ins
 """

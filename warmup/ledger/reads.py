@@ -70,6 +70,7 @@ MIGRATION_NAMES = (
     "m027_send_holder",
     "m028_send_release_reason",
     "m029_removals_keep_their_suppression",
+    "m030_domain_day",
 )
 
 

@@ -14,6 +14,7 @@ counts only when it answers a send of its mailbox, and only the first of each se
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,7 @@ from warmup.ledger.schema import (
     COUNT_COLUMNS,
     COUNTED,
     DAY_STAT,
+    DOMAIN_DAY,
     EVENT,
     MAILBOX,
     RECORDED_KINDS,
@@ -79,6 +81,7 @@ class Records(Matching):
         def real_today(self, tz: str) -> dt.date: ...
         def _lock_present(self, conn: Connection, boxes: Iterable[MailboxRow]) -> None: ...
         def _insert(self, table: sa.Table) -> Any: ...
+        def _sql_domain(self, column: Any) -> Any: ...
         def _mailbox(self, conn: Connection, address: str) -> MailboxRow: ...
         def _insert_sends(self, conn: Connection, rows: list[SendRow]) -> None: ...
 
@@ -166,6 +169,7 @@ class Records(Matching):
                 [{"mid": box.id, "day": day, "by": n} for day, n in per_day.items()],
             )
             self._touch(conn, box, min(per_day))
+            self._bump_domains(conn, ((box.id, r[4], r[1]) for r in fresh))
         linked = [send_key(s.recipient, s.at, s.message_id) for s in sends if s.bounce]
         ids = self._send_ids(conn, box, linked) if linked else {}
         return len(fresh), ids
@@ -225,6 +229,46 @@ class Records(Matching):
         """Add ``by`` to one count of the day's rollup row (created if missing)."""
         conn.execute(self._statement("bump", column), {"mid": box.id, "day": day, "by": by})
         self._touch(conn, box, day)
+
+    def _bump_domains(
+        self, conn: Connection, sends: Iterable[tuple[int, dt.date, str]], by: int = 1
+    ) -> None:
+        """Add ``by`` for each ``(mailbox id, day, recipient)`` to the ``domain_day`` rollup,
+        one row per recipient domain (as SQL reads it from the address: ``_sql_domain``)."""
+        counts = Counter((m, d, r.split("@", 1)[-1]) for m, d, r in sends)
+        if counts:
+            conn.execute(
+                self._statement("bump_domain"),
+                [
+                    {"mid": m, "day": d, "domain": domain, "by": n * by}
+                    for (m, d, domain), n in counts.items()
+                ],
+            )
+
+    def _give_back_domain(self, conn: Connection, box: MailboxRow, sid: int, day: dt.date) -> None:
+        """Slot ``sid`` of ``box`` (on ``day``) was released: its domain's row counts one less."""
+        conn.execute(self._statement("unbump_domain"), {"mid": box.id, "on": day, "sid": sid})
+
+    def _build_bump_domain(self, _: str) -> Any:
+        ins = self._insert(DOMAIN_DAY).values(
+            mailbox_id=_B("mid"),
+            day=_B("day"),
+            domain=sa.func.lower(_B("domain")),  # the backend's lower(), as _sql_domain's
+            sent=_B("by"),
+        )
+        return ins.on_conflict_do_update(
+            index_elements=["mailbox_id", "day", "domain"],
+            set_={"sent": DOMAIN_DAY.c.sent + ins.excluded.sent},
+        )
+
+    def _build_unbump_domain(self, _: str) -> Any:
+        d = DOMAIN_DAY.c
+        slot = sa.select(self._sql_domain(SEND.c.recipient)).where(SEND.c.id == _B("sid"))
+        return (
+            DOMAIN_DAY.update()
+            .where(d.mailbox_id == _B("mid"), d.day == _B("on"), d.domain == slot.scalar_subquery())
+            .values(sent=d.sent - 1)
+        )
 
     def _statement(self, name: str, arg: str = "") -> Any:
         """A write statement with bind parameters, built once per backend (building one costs
@@ -328,6 +372,7 @@ class Records(Matching):
         ).scalar()
         if new_id is not None and outcome != "released":
             self._bump(conn, box, day, "sent")
+            self._bump_domains(conn, [(box.id, day, recipient)])
         return new_id
 
     def _send_id(self, conn: Connection, box: MailboxRow, key: str) -> int | None:
@@ -514,8 +559,18 @@ class Records(Matching):
         return True
 
     def _rebuild_rollup(self, conn: Connection, ids: Sequence[int]) -> None:
-        """Recompute ``day_stat`` of these mailboxes from the raw rows."""
+        """Recompute ``day_stat`` and ``domain_day`` of these mailboxes from the raw rows."""
         conn.execute(DAY_STAT.delete().where(DAY_STAT.c.mailbox_id.in_(ids)))
+        conn.execute(DOMAIN_DAY.delete().where(DOMAIN_DAY.c.mailbox_id.in_(ids)))
+        domain = self._sql_domain(SEND.c.recipient)
+        conn.execute(
+            DOMAIN_DAY.insert().from_select(
+                ["mailbox_id", "day", "domain", "sent"],
+                sa.select(SEND.c.mailbox_id, SEND.c.day, domain, sa.func.count())
+                .where(SEND.c.mailbox_id.in_(ids), COUNTED)
+                .group_by(SEND.c.mailbox_id, SEND.c.day, domain),
+            )
+        )
         rows: dict[tuple[int, dt.date], dict[str, int]] = {}
         for m, d, n in conn.execute(
             sa.select(SEND.c.mailbox_id, SEND.c.day, sa.func.count())

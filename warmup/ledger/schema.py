@@ -271,6 +271,20 @@ DAY_STAT = sa.Table(
     sqlite_with_rowid=False,
 )
 
+# Per mailbox, local day and recipient domain (the part of the address after its first '@',
+# lower-cased in SQL: ``_sql_domain``): sends, every outcome but released, bumped in the same
+# transaction as each send and given back with each released slot, as ``day_stat``'s ``sent``.
+# What recipient-domain caps count today without reading today's rows (m030).
+DOMAIN_DAY = sa.Table(
+    "domain_day",
+    METADATA,
+    sa.Column("mailbox_id", sa.Integer, sa.ForeignKey("mailbox.id"), primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("domain", sa.String, primary_key=True),
+    sa.Column("sent", sa.Integer, nullable=False),
+    sqlite_with_rowid=False,
+)
+
 SYNC_STATE = sa.Table(
     "sync_state",
     METADATA,
@@ -450,6 +464,7 @@ DATA_TABLES = (
     SUPPRESSION_REMOVAL,
     EVENT,
     DAY_STAT,
+    DOMAIN_DAY,
     SYNC_STATE,
     POOL,
     POOL_MEMBER,

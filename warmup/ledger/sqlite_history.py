@@ -207,6 +207,7 @@ def _histories(
             days[r[0]].append(counts(date(r[1]), r[2], r[3], r[4], r[5], r[6]))
     today_sent: dict[int, tuple[int, dt.datetime | None]] = {}
     kinds: dict[int, dict[str, int]] = {i: {} for i in ids}
+    recounted: set[int] = set()
     for tz, group in zones.items():
         today = today_of[tz]
         marks = qmarks(len(group))
@@ -230,6 +231,7 @@ def _histories(
                 (*recount, start, ts(made)),
             ):
                 today_sent[mailbox_id] = (n, today_sent[mailbox_id][1])
+            recounted.update(recount)
         for mailbox_id, kind, n in cur.execute(
             f"SELECT mailbox_id, kind, count(*) FROM bounce WHERE mailbox_id IN ({marks}) "
             "AND day = ? AND at <= ? AND counted = 1 GROUP BY mailbox_id, kind",
@@ -266,7 +268,9 @@ def _histories(
                 )
             }
         per_domain: dict[str, int] = {}
-        if ask.recipient_caps:
+        if ask.recipient_caps and b.id not in recounted:  # the rollup's (see _TODAY_LAST)
+            per_domain = dict(cur.execute(_DOMAINS_TODAY, (b.id, today.isoformat())).fetchall())
+        elif ask.recipient_caps:  # sends stamped after the cut today: the rows up to it
             per_domain = dict(
                 cur.execute(
                     "SELECT lower(substr(recipient, instr(recipient, '@') + 1)) AS d, count(*) "
@@ -305,6 +309,10 @@ DOMAIN_DAYS = (
     "GROUP BY day"
 )
 
+
+# A mailbox's sends of a day per recipient domain (recipient-domain caps), from the domain_day
+# rollup (bumped with each send, as day_stat); those given back leave a 0.
+_DOMAINS_TODAY = "SELECT domain, sent FROM domain_day WHERE mailbox_id = ? AND day = ? AND sent > 0"
 
 # Today's sends of a domain's mailboxes (a domain cap), as the rows stamped from the asking
 # mailbox's local midnight up to :cut give them: from the day_stat rollup when every mailbox of

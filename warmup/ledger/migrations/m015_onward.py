@@ -521,3 +521,37 @@ def m029_removals_keep_their_suppression(conn: Connection) -> None:
     stamp = sa.DateTime(timezone=True).compile(dialect=conn.dialect)
     conn.exec_driver_sql(f"ALTER TABLE suppression_removal ADD COLUMN suppressed_at {stamp}")
     conn.exec_driver_sql("ALTER TABLE suppression_removal ADD COLUMN mailbox_id INTEGER")
+
+
+@backend_migration
+def m030_domain_day(conn: Connection, backend: Backend) -> None:
+    """Each mailbox's sends per local day and recipient domain (``domain_day``), kept as
+    ``day_stat`` keeps its days: a policy capping recipient domains counted the day's send rows
+    at every reservation and every ``warmup quota``, each slower with every send of a busy day.
+    Filled from the sends (every outcome but released), each domain as the caps read it."""
+    md = sa.MetaData()
+    sa.Table("mailbox", md, sa.Column("id", sa.Integer, primary_key=True))  # for the key only
+    table = sa.Table(
+        "domain_day",
+        md,
+        sa.Column("mailbox_id", sa.Integer, sa.ForeignKey("mailbox.id"), primary_key=True),
+        sa.Column("day", sa.Date, primary_key=True),
+        sa.Column("domain", sa.String, primary_key=True),
+        sa.Column("sent", sa.Integer, nullable=False),
+        sqlite_with_rowid=False,
+    )
+    table.create(conn)
+    send = sa.table(
+        "send",
+        sa.column("mailbox_id"),
+        sa.column("day"),
+        sa.column("recipient"),
+        sa.column("outcome"),
+    )
+    domain = backend.sql_domain(send.c.recipient)
+    rows = (
+        sa.select(send.c.mailbox_id, send.c.day, domain, sa.func.count())
+        .where(send.c.outcome != "released")
+        .group_by(send.c.mailbox_id, send.c.day, domain)
+    )
+    conn.execute(table.insert().from_select(["mailbox_id", "day", "domain", "sent"], rows))

@@ -12,7 +12,7 @@ The history itself is in the volumes beside this module, imported in order by th
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol, TypedDict
+from typing import Any, Protocol, TypedDict
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -32,6 +32,10 @@ class Backend(Protocol):
         """Keep the rows of table ``name`` stored in its primary key's order; ``table``
         restates it under another name (SQLite rebuilds it as that, WITHOUT ROWID, and gives
         it ``name``; PostgreSQL has no such layout)."""
+
+    def sql_domain(self, column: Any) -> Any:
+        """The part of an address ``column`` after its first '@', lower-cased, in the
+        backend's SQL (SQLite has no ``strpos``, PostgreSQL no ``instr``)."""
 
 
 BackendMigration = Callable[[Connection, Backend], None]
