@@ -610,8 +610,11 @@ class SQLiteGate(GateSession):
             cur.execute(_INSERT, (box.id, rcpt, message_id, at, d, source, key, *me))
             ids.append(int(cur.lastrowid or 0))
         cur.execute(_BUMP_SENT, (box.id, d, len(ids)))
-        domains = Counter(r.split("@", 1)[-1] for r in recipients)
-        cur.executemany(_BUMP_DOMAIN, [(box.id, d, dom, n) for dom, n in domains.items()])
+        if len(recipients) == 1:  # the common message: execute() costs less than executemany()
+            cur.execute(_BUMP_DOMAIN, (box.id, d, recipients[0].split("@", 1)[-1], 1))
+        else:
+            domains = Counter(r.split("@", 1)[-1] for r in recipients)
+            cur.executemany(_BUMP_DOMAIN, [(box.id, d, dom, n) for dom, n in domains.items()])
         # A write on a past day (a test's clock). Stamped by the ledger's own wall clock, ``day``
         # is its today as read a moment ago: the same as asking again (a write a moment
         # before midnight, on what is yesterday by the time it commits, is one no rev counts).
