@@ -10,7 +10,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pendulum
 import pytest
@@ -363,3 +363,25 @@ def empty_keyring(keyring_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def file_keyring(keyring_file: Path) -> Path:
     """:func:`keyring_file`, by the name the mailbox tests give it."""
     return keyring_file
+
+
+def vm_steps(ledger: Any, fn: Callable[[], Any]) -> tuple[int, Any]:
+    """(SQLite VM steps of the connections ``fn`` checks out of ``ledger``, what it returns)."""
+    import sqlalchemy as sa
+
+    steps = [0]
+
+    def count() -> int:
+        steps[0] += 1
+        return 0
+
+    def watch(dbapi_conn: Any, *_: Any) -> None:
+        dbapi_conn.set_progress_handler(count, 1)
+
+    sa.event.listen(ledger.engine, "checkout", watch)
+    try:
+        out = fn()
+    finally:
+        sa.event.remove(ledger.engine, "checkout", watch)
+        ledger.engine.dispose()  # no connection keeps the handler
+    return steps[0], out

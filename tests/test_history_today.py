@@ -7,9 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-import sqlalchemy as sa
-
-from tests.conftest import SH, at
+from tests.conftest import SH, at, vm_steps
 from warmup import api, open_ledger
 
 pytest_plugins = ["tests.pgkit"]  # ledger_url: SQLite and PostgreSQL
@@ -26,23 +24,8 @@ def _steps(ledger: Any, when: dt.datetime) -> tuple[int, int]:
     """(SQLite VM steps, sends today) of a warm look at the mailbox's allowance."""
     box = ledger.mailbox(BOX)
     api.quota_for(ledger, box, when)  # the walk memo kept: the next look is the warm one
-    steps = [0]
-
-    def count() -> int:
-        steps[0] += 1
-        return 0
-
-    def watch(dbapi_conn: Any, *_: Any) -> None:
-        dbapi_conn.set_progress_handler(count, 1)
-
-    sa.event.listen(ledger.engine, "checkout", watch)
-    try:
-        sent = api.quota_for(ledger, box, when).sent
-    finally:
-        sa.event.remove(ledger.engine, "checkout", watch)
-        with ledger.engine.connect() as conn:
-            conn.connection.dbapi_connection.set_progress_handler(None, 1)  # type: ignore[union-attr]
-    return steps[0], sent
+    steps, allowance = vm_steps(ledger, lambda: api.quota_for(ledger, box, when))
+    return steps, allowance.sent
 
 
 def test_a_look_late_in_a_busy_day_costs_what_one_in_the_morning_does(ledger_path):

@@ -9,15 +9,14 @@ from __future__ import annotations
 import datetime as dt
 import multiprocessing
 import random
-import traceback
-from collections.abc import Callable
 from typing import Any
 
 import pendulum
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import SH, at, ledger_before
+from tests.conftest import SH, at, ledger_before, vm_steps
+from tests.test_pg_concurrency import _domain_worker
 from warmup import Gate, NotAllowed, api, open_ledger
 from warmup.ledger import SendIn
 from warmup.ledger.schema import DOMAIN_DAY, MAILBOX, SEND
@@ -28,26 +27,6 @@ pytest_plugins = ["tests.pgkit"]  # ledger_url: SQLite and PostgreSQL
 DAY = dt.date(2026, 11, 10)
 MIN = dt.timedelta(minutes=1)
 BOXES = [f"m{k}@corp.example" for k in range(5)]
-
-
-def vm_steps(ledger: Any, fn: Callable[[], Any]) -> tuple[int, Any]:
-    """(SQLite VM steps of the connections ``fn`` checks out of ``ledger``, what it returns)."""
-    steps = [0]
-
-    def count() -> int:
-        steps[0] += 1
-        return 0
-
-    def watch(dbapi_conn: Any, *_: Any) -> None:
-        dbapi_conn.set_progress_handler(count, 1)
-
-    sa.event.listen(ledger.engine, "checkout", watch)
-    try:
-        out = fn()
-    finally:
-        sa.event.remove(ledger.engine, "checkout", watch)
-        ledger.engine.dispose()  # no connection keeps the handler
-    return steps[0], out
 
 
 def _send(ledger: Any, address: str, n: int, when: dt.datetime, tag: str) -> None:
@@ -279,27 +258,6 @@ def test_a_reservation_under_a_domain_cap_counts_what_the_rows_count(
     ledger.close()
 
 
-def _racer(url: str, box: str, name: str, ready: Any, go: Any, results: Any) -> None:
-    """A forked process: a gate of ``box`` reserving one recipient at a time (on two recipient
-    domains) from "go" until the plan refuses; puts (name, reserved, traceback or "")."""
-    try:
-        gate = Gate(box, db=url)
-        gate.ledger.mailbox(box)  # connected before "go"
-        ready.put(name)
-        go.wait(timeout=120)
-        got = 0
-        while True:
-            try:
-                gate.reserve([f"{name}-{got}@r{got % 2}.example"]).settle("sent")
-            except NotAllowed:
-                break
-            got += 1
-        gate.close()
-        results.put((name, got, ""))
-    except BaseException:  # any failure must reach the parent, with its traceback
-        results.put((name, 0, traceback.format_exc()))
-
-
 def test_processes_racing_under_a_domain_cap_on_a_busy_day_reserve_exactly_the_cap(
     ledger_url, tmp_path
 ):
@@ -319,7 +277,9 @@ def test_processes_racing_under_a_domain_cap_on_a_busy_day_reserve_exactly_the_c
     ctx = multiprocessing.get_context("fork")
     ready, results, go = ctx.Queue(), ctx.Queue(), ctx.Event()
     procs = [
-        ctx.Process(target=_racer, args=(ledger_url, box, f"{box[:2]}{n}", ready, go, results))
+        ctx.Process(
+            target=_domain_worker, args=(ledger_url, box, f"{box[:2]}{n}", ready, go, results)
+        )
         for box in boxes
         for n in range(3)
     ]
