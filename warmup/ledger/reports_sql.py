@@ -13,7 +13,7 @@ PostgreSQL come from the backend's hooks (``_sql_domain``, ``_sql_utc_day``).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from itertools import chain
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +23,7 @@ from warmup.ledger.schema import (
     BOUNCE,
     COUNT_COLUMNS,
     DAY_STAT,
+    DOMAIN_DAY,
     EVENT,
     SEND,
     SUPPRESSION,
@@ -42,6 +43,17 @@ DayRow = tuple[int, dt.date, int, int, int, int, int]  # mailbox_id, day, sent, 
 
 def _day(value: Any) -> dt.date:
     return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
+
+
+def _mismatches(
+    rolled: Mapping[Any, tuple[Any, ...]], raw: Mapping[Any, tuple[Any, ...]], zero: tuple[int, ...]
+) -> list[tuple[Any, ...]]:
+    """``(key, rollup, raw)`` where a rollup's row and the raw rows' count differ."""
+    return [
+        (k, rolled.get(k), raw.get(k))
+        for k in sorted(set(rolled) | set(raw))
+        if rolled.get(k, zero) != raw.get(k, zero)
+    ]
 
 
 def _ids(column: Any, ids: Sequence[int] | None) -> Any:
@@ -90,17 +102,28 @@ class ReportQueries:
         self,
         mailbox_ids: Sequence[int] | None = None,
     ) -> list[tuple[Any, ...]]:
-        """Rows where ``day_stat`` and the raw rows disagree: ``(key, rollup, raw)``; [] when
-        sound."""
+        """Rows where ``day_stat`` and the raw rows disagree: ``(key, rollup, raw)``, the key
+        ``(mailbox_id, day)``; then where ``domain_day`` and the sends disagree, the key
+        ``(mailbox_id, day, domain)``; [] when sound."""
+        d, domain = DOMAIN_DAY.c, self._sql_domain(SEND.c.recipient)
         with self.read() as conn:
             rolled = {(r[0], r[1]): r[2:] for r in _day_stats(conn, mailbox_ids, None)}
             raw = {(r[0], r[1]): r[2:] for r in _raw_day_counts(conn, mailbox_ids)}
-        zero = (0,) * len(COUNT_COLUMNS)
-        return [
-            (k, rolled.get(k), raw.get(k))
-            for k in sorted(set(rolled) | set(raw))
-            if rolled.get(k, zero) != raw.get(k, zero)
-        ]
+            by_domain = conn.execute(
+                sa.select(d.mailbox_id, d.day, d.domain, d.sent).where(
+                    _ids(d.mailbox_id, mailbox_ids), d.sent != 0
+                )
+            )
+            rolled_domains = {(m, day, dom): (n,) for m, day, dom, n in by_domain}
+            sends = conn.execute(
+                sa.select(SEND.c.mailbox_id, SEND.c.day, domain, sa.func.count())
+                .where(_ids(SEND.c.mailbox_id, mailbox_ids), SEND.c.outcome != "released")
+                .group_by(SEND.c.mailbox_id, SEND.c.day, domain)
+            )
+            raw_domains = {(m, day, dom): (n,) for m, day, dom, n in sends}
+        return _mismatches(rolled, raw, (0,) * len(COUNT_COLUMNS)) + _mismatches(
+            rolled_domains, raw_domains, (0,)
+        )
 
     def events_by_mailbox(
         self,
