@@ -302,7 +302,16 @@ def test_the_id_migration_killed_after_its_table_swap_leaves_the_older_ledger_wh
                 }
             ],
         )
-    assert old.remove_mailbox(BOXES[1], force=True) == 1
+    # removed as m014's warmup removed it: its message cancelled, its rows and itself deleted
+    # (today's remove_mailbox also deletes from tables an m014 ledger lacks, m030's)
+    gone = {"m": old.mailbox(BOXES[1]).id}
+    with old.write() as conn:
+        md.reflect(conn)
+        conn.execute(md.tables["outbox"].update().values(state="cancelled"))
+        for table in md.tables.values():
+            if "mailbox_id" in table.c and table.name != "outbox":
+                conn.execute(table.delete().where(table.c.mailbox_id == gone["m"]))
+        conn.execute(md.tables["mailbox"].delete().where(md.tables["mailbox"].c.id == gone["m"]))
     old.close()
     schema_before = _schema(ledger_path)
 
