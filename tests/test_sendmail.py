@@ -947,3 +947,86 @@ def test_direct_t_reads_cr_cr_lf_lines_as_lines_and_hides_the_bcc(box, run, smtp
         ("hidden@example.com", "sent"),
         ("lead@example.com", "sent"),
     ]
+
+
+def _unkeyed_ids(received: Any, to: str, day_of: set[Any]) -> set[str]:
+    """The Message-IDs the recipient of ``received`` could compute for the same message to
+    ``to``, were a derived ID an unkeyed hash of the message: the relay's (or the gate's) added
+    headers taken off its copy, its own address swapped for ``to``, in either line ending."""
+    from warmup.outgoing import derived_message_id
+
+    lines = received.raw.split(b"\r\n")
+    while lines and lines[0].split(b":", 1)[0].lower() in (b"from", b"date", b"message-id"):
+        del lines[0]
+    own = received.rcpt_tos[0].encode()
+    crlf = b"\r\n".join(lines).replace(own, to.encode())
+    bodies = {crlf, crlf.replace(b"\r\n", b"\n")}
+    return {derived_message_id(BOX, [to], raw, day) for raw in bodies for day in day_of}
+
+
+@pytest.mark.parametrize("mode", ["direct", "relay"])
+def test_a_derived_message_id_is_no_recipients_guess_of_anothers(
+    mode, box, run, smtp_ssl, ledger_path
+):
+    # A report naming a send's own Message-ID is believed whatever its Date. The ID derived for
+    # a message without one was sha256 of the mailbox, recipients, day and bytes: a lead who got
+    # the template could take the added headers off their copy, put in another lead's address,
+    # compute that lead's ID and forge a complaint the ledger counted (and suppressed the lead
+    # by). It is keyed now by the ledger's own random key.
+    import datetime as dt
+
+    from warmup.ledger import local_day
+
+    box()
+    days = {local_day(dt.datetime.now(dt.UTC), "Asia/Shanghai")}
+    for to in ("ok@example.com", "other@example.com"):
+        text = f"To: {to}\nSubject: offer\n\nhello\n"
+        if mode == "direct":
+            assert run("sendmail", "-t", "-f", BOX, input=text).exit_code == 0
+        else:
+            res = wrapped(f"printf '{text}' | sendmail -t")
+            assert res.returncode == 0, res.stderr
+    days.add(local_day(dt.datetime.now(dt.UTC), "Asia/Shanghai"))
+    mine, theirs = smtp_ssl.messages
+    assert theirs.rcpt_tos == ("other@example.com",)
+    assert theirs.message["Message-ID"].startswith("<warmup.")  # derived, not random
+    assert theirs.message["Message-ID"] not in _unkeyed_ids(mine, "other@example.com", days)
+    con = sqlite3.connect(ledger_path)
+    try:
+        (value,) = con.execute(
+            "SELECT value FROM setting WHERE key = 'derive.message_id_key'"
+        ).fetchone()
+    finally:
+        con.close()
+    assert len(value.split()[0]) == 64  # 32 random bytes, the ledger's own
+
+
+def test_a_retry_of_a_message_first_tried_before_the_ledger_had_a_key_keeps_its_id(
+    box, run, smtp_ssl, ledger_path
+):
+    # Upgraded between a message's first try (exit 75) and its retry the same day: the retry
+    # derives the keyed ID, which the ledger does not hold, and would mail ok@ again. On the
+    # day the key was made the unkeyed form is looked for too.
+    import datetime as dt
+
+    from warmup.ledger import local_day
+    from warmup.outgoing import derived_message_id
+
+    box()
+    smtp_ssl.reject_rcpt = dict(GREY)
+    assert sendmail_direct(run) == 75
+    keyed = smtp_ssl.messages[0].message["Message-ID"]
+    day = local_day(dt.datetime.now(dt.UTC), "Asia/Shanghai")
+    rcpts = ["ok@example.com", "grey@example.com"]
+    unkeyed = derived_message_id(BOX, rcpts, PARTLY.encode(), day)
+    con = sqlite3.connect(ledger_path)
+    with con:  # as the version before the key wrote the first try
+        con.execute(
+            "UPDATE send SET message_id = ?, key = replace(key, ?, ?)", (unkeyed, keyed, unkeyed)
+        )
+    con.close()
+    smtp_ssl.reject_rcpt = {}
+    assert sendmail_direct(run) == 0
+    retry = smtp_ssl.messages[1]
+    assert retry.rcpt_tos == ("grey@example.com",)
+    assert retry.message["Message-ID"] == unkeyed

@@ -13,10 +13,18 @@ import re
 import secrets
 import time
 from email.message import EmailMessage
+from typing import TYPE_CHECKING
 
 from warmup import addresses, headers
 from warmup.errors import DataError
 from warmup.ledger import DuplicateSend
+from warmup.ledger.values import local_day
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from warmup.ledger.gatepath import GateLedger
+    from warmup.ledger.values import MailboxRow
 
 # A Message-ID the header registry reads back unchanged (make_msgid's form among them).
 _PLAIN_ID = re.compile(r"<[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+>")
@@ -35,19 +43,44 @@ def new_message_id(address: str) -> str:
     return f"<{stamp}.{os.getpid()}.{secrets.randbits(64)}@{addresses.domain_of(address)}>"
 
 
-def derived_message_id(address: str, recipients: list[str], raw: bytes, day: dt.date) -> str:
+def derived_message_id(
+    address: str, recipients: list[str], raw: bytes, day: dt.date, key: bytes | None = None
+) -> str:
     """The Message-ID given to a message that has none, the same for the same bytes to the same
     recipients from the same mailbox on the same (local) day: a script that retries what
     was partly deferred (sendmail's exit 75, an SMTP 4xx) hands the same message again, and
     the ledger knows whom it already reached (:func:`retry_of_derived`). A random one made
-    the retry a new message, mailed again to those the first attempt reached."""
-    import hashlib
+    the retry a new message, mailed again to those the first attempt reached.
 
-    h = hashlib.sha256()
+    Keyed by the ledger's ``key`` (:meth:`warmup.ledger.Ledger.message_id_key`, an HMAC): a
+    report naming a send's own Message-ID is believed whatever its Date, and an unkeyed hash of
+    what each recipient receives let one of them take the added headers off their copy, put in
+    another lead's address and compute that lead's ID. Without ``key``: the unkeyed form,
+    which a message first tried before its ledger had a key carries (:func:`message_id_for`)."""
+    import hashlib
+    import hmac
+
+    h = hmac.new(key, digestmod=hashlib.sha256) if key is not None else hashlib.sha256()
     for part in (address, *sorted(set(recipients)), day.isoformat()):
         h.update(part.encode("utf-8", "surrogateescape") + b"\0")
     h.update(raw)
     return f"<warmup.{h.hexdigest()[:32]}@{addresses.domain_of(address)}>"
+
+
+def message_id_for(
+    ledger: GateLedger, box: MailboxRow, recipients: list[str], raw: bytes, day: dt.date
+) -> str:
+    """The Message-ID :func:`derived_message_id` gives ``raw`` to ``recipients`` from ``box`` on
+    ``day``, keyed by the ledger's key; on the local day that key was made (or before), the
+    unkeyed form when the ledger holds a send of it already: a retry of a message first tried
+    before the key was made, which must reach only those the first attempt did not."""
+    found = ledger.message_id_key()
+    keyed = derived_message_id(box.address, recipients, raw, day, found.key)
+    if day <= local_day(found.made, box.timezone):
+        unkeyed = derived_message_id(box.address, recipients, raw, day)
+        if ledger.message_slots(box, unkeyed, recipients):
+            return unkeyed
+    return keyed
 
 
 def retry_of_derived(exc: DuplicateSend) -> list[str] | None:
@@ -129,13 +162,13 @@ def prepare(message: EmailMessage | bytes, mailbox: str) -> EmailMessage:
 
 
 def prepare_data(
-    raw: bytes, mailbox: str, rcpts: list[str] | None = None, day: dt.date | None = None
+    raw: bytes, mailbox: str, derive: Callable[[bytes], str] | None = None
 ) -> tuple[bytes, str, bool]:
     """The message as it goes upstream, its Message-ID, and whether that was derived here.
 
-    A message without a Message-ID gets :func:`warmup.outgoing.derived_message_id` of the client's
-    bytes, the envelope's ``rcpts`` and the mailbox's ``day`` (the same for a client's retry)
-    when both are given, else a random one.
+    A message without a Message-ID gets ``derive`` of the client's bytes when given (the relay:
+    :func:`message_id_for` of them, the envelope's recipients and the mailbox's day, the same
+    for a client's retry), else a random one.
 
     Missing From/Date/Message-ID headers are prepended rather than re-serialising the message,
     so the bytes the client wrote (and any signature over them) go out unchanged. Headers are
@@ -171,13 +204,9 @@ def prepare_data(
     if not have.get("date"):
         added.append(("Date", headers.date_of(dt.datetime.now(dt.UTC))))
     message_id = " ".join(have.get("message-id", "").split())
-    derived = not message_id and rcpts is not None and day is not None
+    derived = not message_id and derive is not None
     if not message_id:
-        message_id = (
-            derived_message_id(mailbox, rcpts, raw, day)
-            if rcpts is not None and day is not None
-            else new_message_id(mailbox)
-        )
+        message_id = derive(raw) if derive is not None else new_message_id(mailbox)
         added.append(("Message-ID", message_id))
     prefix = "".join(f"{name}: {value}\r\n" for name, value in added).encode()
     return prefix + raw, message_id, derived

@@ -54,6 +54,7 @@ from warmup.gate import SETTLE_AFTER, DuplicateSend, Gate, NotAllowed, Suppresse
 from warmup.ledger import local_day
 from warmup.ledger.values import MailboxNotFound
 from warmup.outgoing import (
+    message_id_for,
     new_message_id,
     prepare_data,
     refused_before,
@@ -398,12 +399,16 @@ class Relay:
             named = rcpts + [r for r in left_out if r not in rcpts]
             day = local_day(self.gate.clock(), self.gate.box.timezone)
             data, message_id, derived = prepare_data(
-                bytes(envelope.original_content), self.user, named, day
+                bytes(envelope.original_content),
+                self.user,
+                lambda raw: message_id_for(self.gate.ledger, self.gate.box, named, raw, day),
             )
         except (headers.MalformedHeader, headers.MalformedBody) as exc:
             return reply_line(550, f"5.6.0 {exc}")
         except DataError as exc:
             return reply_line(550, f"5.7.1 {exc}")
+        except (WarmupError, OSError) as exc:  # reading the ledger's key or the slots
+            return reply_line(451, f"4.3.0 the ledger is unavailable: {first_line(exc)}")
         if len(data) > self.data_size_limit:  # the client's bytes fit; with what was added not
             return reply_line(
                 552,

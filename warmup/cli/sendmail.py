@@ -190,11 +190,11 @@ def sendmail(
         gone: list[str] = []  # a retry's recipients refused for good the first time
         if derived:  # the same for a retry of this message (exit 75): see derived_message_id
             from warmup.ledger import local_day
-            from warmup.outgoing import derived_message_id, refused_before, retry_recipients
+            from warmup.outgoing import message_id_for, refused_before, retry_recipients
 
             day = local_day(gate.clock(), gate.box.timezone)
             norm = [addresses.normalize(r, "recipient") for r in rcpts]
-            message_id = derived_message_id(mailbox, norm, raw, day)
+            message_id = message_id_for(gate.ledger, gate.box, norm, raw, day)
             msg.set_raw("Message-ID", message_id)
             slots = gate.ledger.message_slots(gate.box, message_id, norm)
             again = retry_recipients(slots, norm)

@@ -31,6 +31,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import secrets
 import sys
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -53,7 +54,14 @@ from warmup.ledger.records import Records
 from warmup.ledger.reports_sql import ReportQueries
 from warmup.ledger.schema import KEPT_IDS, SETTING
 from warmup.ledger.timeline_cache import TimelineMemos
-from warmup.ledger.values import MailboxRow, local_day, utc, wall_clock
+from warmup.ledger.values import (
+    DERIVE_KEY,
+    DeriveKey,
+    MailboxRow,
+    local_day,
+    utc,
+    wall_clock,
+)
 
 if TYPE_CHECKING:
     from warmup.ledger.gatepath import GatePolicy, GateSession
@@ -225,6 +233,7 @@ class Ledger(
 
     scheme: ClassVar[str]
     created = False  # this open made a new ledger (SQLite: the file); the CLI says so once
+    _derive_key: DeriveKey | None = None  # :meth:`message_id_key`, once read
 
     def __init__(self, engine: Engine, url: str, where: str) -> None:
         _ENGINES.add(engine)
@@ -484,6 +493,27 @@ class Ledger(
                     )
                 ).all()
             )
+
+    def message_id_key(self) -> DeriveKey:
+        """The ledger's key for the Message-IDs warmup derives of a message's bytes
+        (:func:`warmup.outgoing.derived_message_id`): 32 random bytes, made by the first host to
+        ask and kept in the ``setting`` table (DERIVE_KEY), so that a retry from any host derives
+        the same ID and no recipient of the message can compute another's."""
+        if self._derive_key is None:
+            found = self.settings(DERIVE_KEY).get(DERIVE_KEY)
+            if found is None:
+                with self.write() as conn:
+                    self._lock_name(conn, f"setting {DERIVE_KEY}")  # hosts take turns
+                    held = sa.select(SETTING.c.value).where(SETTING.c.key == DERIVE_KEY)
+                    found = conn.execute(held).scalar()
+                    if found is None:
+                        made = utc(wall_clock())
+                        found = DeriveKey(secrets.token_bytes(32), made).value()
+                        conn.execute(
+                            SETTING.insert().values(key=DERIVE_KEY, value=found, updated_at=made)
+                        )
+            self._derive_key = DeriveKey.of(found)
+        return self._derive_key
 
     def set_settings(self, values: dict[str, str | None], at: dt.datetime | None = None) -> None:
         """Store each ``key -> value`` in one transaction (None: forget the key)."""

@@ -51,6 +51,7 @@ from warmup.ledger.reads import BOUNCE_KINDS, EARLIEST_ZONE, Reads
 from warmup.ledger.values import (
     BounceIn,
     Claim,
+    DeriveKey,
     DuplicateSend,
     EventIn,
     MailboxRow,
@@ -182,6 +183,7 @@ class GateLedger(Reads, Protocol):
     def message_slots(
         self, box: MailboxRow, message_id: str, recipients: Sequence[str]
     ) -> dict[str, tuple[int, str]]: ...
+    def message_id_key(self) -> DeriveKey: ...
     def gate(
         self, box: MailboxRow, policy: GatePolicy | None = ..., expiry: dt.timedelta = ...
     ) -> GateSession: ...

@@ -49,9 +49,11 @@ from warmup.ledger.sqlite_history import DOMAIN_DAYS, SIBLINGS, domain_sent_toda
 from warmup.ledger.sqlite_reads import SQLiteReads
 from warmup.ledger.values import (
     CLOCK_SKEW,
+    DERIVE_KEY,
     Ask,
     Claim,
     ClaimLost,
+    DeriveKey,
     EventIn,
     MailboxNotFound,
     MailboxRow,
@@ -720,6 +722,7 @@ class SQLiteGateLedger(SQLiteReads):
         # Gates in several threads may share this ledger (one open_gate_ledger() for a script's
         # workers): the first to need the full backend opens it, the others wait for that one.
         self._opening = threading.Lock()
+        self._derive_key: DeriveKey | None = None
 
     def full(self) -> Ledger:
         """The full :class:`~warmup.ledger.sqlite.SQLiteLedger` on the same file, opened once."""
@@ -731,6 +734,19 @@ class SQLiteGateLedger(SQLiteReads):
                     # the path, quoted
                     self._full = open_ledger(resolve_url(self.where), create=False)
         return self._full
+
+    def message_id_key(self) -> DeriveKey:
+        """See :meth:`warmup.ledger.Ledger.message_id_key` (read here; made by the full
+        backend, once in the ledger's life)."""
+        if self._derive_key is None:
+            with self._read() as cur:
+                row = cur.execute(
+                    "SELECT value FROM setting WHERE key = ?", (DERIVE_KEY,)
+                ).fetchone()
+            self._derive_key = (
+                DeriveKey.of(row[0]) if row is not None else self.full().message_id_key()
+            )
+        return self._derive_key
 
     def suppressed(self, addresses: Iterable[str]) -> dict[str, str]:
         """Which of ``addresses`` are suppressed, with why."""

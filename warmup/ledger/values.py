@@ -44,6 +44,10 @@ RETURNED_DATE_AFTER = dt.timedelta(days=14)
 # suppresses an address not yet suppressed, is always kept: a flood crowds out no real bounce.
 UNMATCHED_KEPT = 10_000
 PER_SEND_KEPT = 10
+# The setting holding the ledger's key for the Message-IDs warmup derives of a message's bytes
+# (:func:`warmup.outgoing.derived_message_id`): random, made on first use, shared by every host;
+# its value "HEX WHEN" (:class:`DeriveKey`).
+DERIVE_KEY = "derive.message_id_key"
 # The widest integer SQLite (INTEGER) and PostgreSQL (bigint) store: a row id or a LIMIT beyond
 # it makes the driver raise OverflowError instead of finding nothing or everything.
 SQL_INT_MAX = 2**63 - 1
@@ -217,6 +221,23 @@ class BounceIn(NamedTuple):
     # repeating a bounce recorded by hand of the same send (or, answering none, the same
     # address), kind and status is that bounce again, not another report of its send.
     untimed: bool = False
+
+
+class DeriveKey(NamedTuple):
+    """The ledger's key for derived Message-IDs (:meth:`warmup.ledger.Ledger.message_id_key`)
+    and when it was made: a message first tried before then carries the keyless form."""
+
+    key: bytes
+    made: dt.datetime
+
+    @classmethod
+    def of(cls, value: str) -> DeriveKey:
+        """Read from the setting's value, ``"HEX WHEN"`` (WHEN: ISO 8601 in UTC)."""
+        key, _, made = value.partition(" ")
+        return cls(bytes.fromhex(key), dt.datetime.fromisoformat(made))
+
+    def value(self) -> str:
+        return f"{self.key.hex()} {self.made.isoformat()}"
 
 
 class BounceResult(NamedTuple):
