@@ -376,7 +376,7 @@ def test_a_gate_prepares_the_read_of_its_policys_shape(pg_url, tmp_path):  # noq
         policy_changes_at(ledger, NOW)
         gate.reserve(["b@example.com"], "<b@x>", now=NOW)  # 3 + 2 of the domain's 5
         assert "warmup_gate_read_d_r" in reads(gate)
-        with pytest.raises(NotAllowed, match="quota is used"):  # the domain's
+        with pytest.raises(NotAllowed, match="the domain cap is used"):  # the domain's
             gate.reserve(["c@example.com"], "<c@x>", now=NOW)
     ledger.close()
 

@@ -650,3 +650,39 @@ def test_dry_run_refuses_more_recipients_than_the_provider_takes_as_the_send_doe
         assert res.returncode == 65, (dry, res.stdout, res.stderr)
         assert said in res.stderr and res.stdout == "", (dry, res.stderr)
     assert rows(tmp_path / "ledger.db", "SELECT count(*) FROM send") == [(0,)]
+
+
+def test_a_refusal_under_the_domain_cap_names_the_domain_cap_not_the_quota(
+    smtp_ssl, ssl_cert_env, ledger_path, tmp_path
+):
+    # The domain's other mailbox used the shared cap: the refusal said "today's quota is used
+    # (0 of 300 sent)" (or "only 1 of today's quota left (0 of 300 sent)"), which reads as a
+    # fault of this mailbox's plan; it names the cap that binds.
+    policy = tmp_path / "dc.toml"
+    policy.write_text(
+        'domain_cap = 3\nname = "dc"\nceiling = 300\ngrowth_factor = 2.0\n\n'
+        '[[stage]]\nname = "flat"\ndays = 0\ndaily = 300\ninterval = "0s"\n'
+    )
+    other = "other@" + BOX.rsplit("@", 1)[1]
+    add_box(smtp_ssl.port, "--policy", str(policy))
+    add_box(smtp_ssl.port, "--policy", str(policy), box=other)
+    assert (
+        cli("record", "send", other, "--to", "p@x.example", "--to", "q@x.example").returncode == 0
+    )
+    two = ["--to", "a@example.com", "--to", "b@example.com", "--body", "hi"]
+    res = cli("send", BOX, *two, "--dry-run", env=PASSWORD_ENV)
+    assert (res.returncode, res.stderr) == (
+        75,
+        f"Error: would wait: {BOX}: only 1 of today's quota left (domain cap 3/day shared by "
+        "the domain's mailboxes: 2 sent today), 2 wanted; send to at most 1 or try tomorrow\n",
+    ), res.stderr
+    assert cli("record", "send", other, "--to", "r@x.example").returncode == 0
+    res = cli("send", BOX, "--to", "a@example.com", "--body", "hi", env=PASSWORD_ENV)
+    assert res.returncode == 75, res.stderr
+    assert re.fullmatch(
+        rf"Error: {re.escape(BOX)}: the domain cap is used \(3/day shared by the domain's "
+        r"mailboxes: 3 sent today\); next allowed at \d{4}-\d\d-\d\d 00:00:00 CST\n",
+        res.stderr,
+    ), res.stderr
+    assert smtp_ssl.connections == 0
+    assert rows(ledger_path, "SELECT count(*) FROM send WHERE mailbox_id = 1") == [(0,)]

@@ -47,15 +47,21 @@ def refusal(allowance: Allowance, wanted: int = 1, tz: str = "UTC") -> str:
     if a.status == "closed":
         why = next((r for r in a.reasons if r.startswith("closed")), "closed today")
         return f"{a.mailbox}: {why.split(': quota 0')[0]}{when}"
+    # the domain cap leaves less than the quota: it binds, and is what to name
+    domain = next((r for r in a.reasons if r.startswith("domain cap ")), None)
     if a.status == "exhausted" or a.remaining <= 0:
+        if domain is not None:
+            said = domain.removeprefix("domain cap ")
+            return f"{a.mailbox}: the domain cap is used ({said}){when or '; try tomorrow'}"
         return (
             f"{a.mailbox}: today's quota is used ({a.sent} of {a.quota} sent)"
             f"{when or '; try tomorrow'}"
         )
     if a.remaining < wanted:
+        of = f"{a.sent} of {a.quota} sent" if domain is None else domain
         return (
-            f"{a.mailbox}: only {a.remaining} of today's quota left ({a.sent} of {a.quota} "
-            f"sent), {wanted} wanted; send to at most {a.remaining} or try tomorrow"
+            f"{a.mailbox}: only {a.remaining} of today's quota left ({of}), {wanted} wanted; "
+            f"send to at most {a.remaining} or try tomorrow"
         )
     if a.status == "paced":
         why = next((r for r in reversed(a.reasons) if r.startswith(("pacing", "outside"))), "paced")

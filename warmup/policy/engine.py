@@ -204,12 +204,13 @@ def evaluate_steps(
         if next_at is not None:
             reasons.append(f"next sending day opens {local_minute_text(next_at, hist.timezone)}")
     remaining = max(quota - sent, 0)
+    domain_binds = False  # what the domain cap leaves is less than the quota leaves
     if status not in ("paused", "closed") and (
         spec.domain_cap is not None and hist.domain_sent_today is not None
     ):
         domain_left = max(spec.domain_cap - hist.domain_sent_today, 0)
         if domain_left < remaining:
-            remaining = domain_left
+            remaining, domain_binds = domain_left, True
             reasons.append(
                 f"domain cap {spec.domain_cap}/day shared by the domain's mailboxes: "
                 f"{hist.domain_sent_today} sent today"
@@ -219,9 +220,8 @@ def evaluate_steps(
     elif remaining == 0:
         status = "exhausted"
         next_at = next_opening(window, calendar, tomorrow) or tomorrow
-        reasons.append(
-            f"sent {sent} of {quota} today: next send from {local_minute_text(next_at, hist.timezone)}"
-        )
+        used = "nothing left of the domain cap" if domain_binds else f"sent {sent} of {quota}"
+        reasons.append(f"{used} today: next send from {local_minute_text(next_at, hist.timezone)}")
     else:
         opening = next_opening(window, calendar, local_now)
         number = v.number
