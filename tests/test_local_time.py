@@ -302,3 +302,43 @@ def test_mailbox_pause_until_a_time_already_past_today_pauses_until_tomorrow(run
     assert until.strftime("%H:%M") == text
     assert until > pendulum.now("Asia/Shanghai"), until
     assert until < pendulum.now("Asia/Shanghai").add(days=1), until
+
+
+@pytest.mark.parametrize("text", ["1.5", "10.30", "12.5", "1 5", "2026/12", "Dec 2026", "T1"])
+def test_a_text_naming_no_whole_date_is_refused_not_completed_from_today(
+    run, ledger_path, tmp_path: Path, text
+):
+    """pendulum's lenient reader (dateutil) filled in what a text left out from this machine's
+    today: '10.30' (half past ten, as many write it) was recorded as a send on 10 December,
+    '1.5' on the 1st of this month, '2026/12' on today's day of December; a pause ended and
+    an import's send landed there alike. A text that names no year, month and day (and is no
+    time alone) is refused, 64 (65 naming the line in an import), the ledger untouched."""
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    before = ledger_digest(ledger_path)
+    said = f"{text!r} is not a whole date: write the year, month and day"
+    for args in (
+        ("record", "send", BOX, "--to", "x@example.com", "--at", text),
+        ("record", "bounce", BOX, "--to", "x@example.com", "--kind", "hard", "--at", text),
+        ("mailbox", "pause", BOX, "--reason", "x", "--until", text),
+        ("quota", BOX, "--at", text),
+    ):
+        res = run(*args)
+        assert res.exit_code == 64, (args, res.output)
+        assert res.output.count("\n") == 1 and said in res.output, res.output
+    log = tmp_path / "log.csv"
+    log.write_text(f"mailbox,recipient,sent_at\n{BOX},r1@example.com,{text}\n")
+    res = run("import", str(log))
+    assert res.exit_code == 65, res.output
+    assert res.output.startswith(f"Error: {log}: line 2: sent_at") and said in res.output
+    assert ledger_digest(ledger_path) == before
+
+
+@pytest.mark.parametrize(
+    ("text", "day"),
+    [("2026/6/3 9:00", "2026-06-03"), ("3 Jun 2026", "2026-06-03"), ("2026-6-3", "2026-06-03")],
+)
+def test_a_whole_date_in_another_form_is_still_read(run, text, day):
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    res = run("record", "send", BOX, "--to", "x@example.com", "--at", text)
+    assert res.exit_code == 0, res.output
+    assert sent_by_day(run) == {(BOX, day): 1}

@@ -135,7 +135,12 @@ def read_instant(
     distinct = set(zones)
     zone, machine = None, False
     try:
-        value = pendulum.parse(text, tz=None, strict=False)
+        try:
+            value = pendulum.parse(text, tz=None, strict=True)
+        except pendulum.parsing.exceptions.ParserError:  # not ISO 8601: dateutil's reading
+            value = pendulum.parse(text, tz=None, strict=False)
+            if not _TIME_ALONE.fullmatch(text):
+                _refuse_a_guessed_date(text, field)
         if not isinstance(value, pendulum.DateTime) and isinstance(value, pendulum.Date):
             value = pendulum.datetime(value.year, value.month, value.day, tz=None)
         if isinstance(value, pendulum.DateTime) and value.tzinfo is None:
@@ -335,6 +340,34 @@ def _wrong_clock(field: str, text: str) -> InvalidField | None:
 
 
 _DAY_MONTH = compiled_later(r"\s*\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}\b")  # 3/11/2026, 11.3.26
+_FULL_YEAR = compiled_later(r"(?<![0-9])[0-9]{4}(?![0-9])")
+
+
+def _refuse_a_guessed_date(text: str, field: str) -> None:
+    """:class:`InvalidField` for a text that is no ISO 8601 and names no whole date: dateutil
+    (pendulum's lenient parser) fills in what is missing from today, so ``10.30`` (half past
+    ten, as many write it) was 10 December, ``1.5`` the 1st of this month, ``2026/12`` today's
+    day of December, ``Dec 1 26`` a guess at the century: a send recorded, a pause ended or a
+    message held on a day nobody typed. A year written in full, a month and a day, or a time
+    alone (read apart, as today's), or nothing."""
+    from dateutil import parser  # type: ignore[import-untyped]  # pendulum's lenient reader
+
+    def read(default: dt.datetime) -> dt.date | None:
+        try:
+            return parser.parse(text, default=default).date()
+        except (ValueError, OverflowError):
+            return None
+
+    whole = _FULL_YEAR.search(text) and read(dt.datetime(2001, 1, 1)) == read(
+        dt.datetime(2002, 2, 2)
+    )
+    if not whole:
+        raise InvalidField(
+            field,
+            "{field}: {text!r} is not a whole date: write the year, month and day "
+            "(2026-12-01, or 2026-12-01T10:30), or a time alone (10:30)",
+            text=text,
+        )
 
 
 def wall_instant(day: dt.date, time: dt.time, tz: dt.tzinfo) -> dt.datetime:
