@@ -315,7 +315,14 @@ def test_a_group_without_its_command_shows_its_help_as_help_exit_64(
 
 @pytest.mark.parametrize(
     "args",
-    [["quota"], ["quota", "--json", BOX], ["mailbox", "list"], ["--help"], ["quota", "--help"]],
+    [
+        ["quota"],
+        ["quota", "--json", BOX],
+        ["mailbox", "list"],
+        ["--help"],
+        ["quota", "--help"],
+        ["suppress", "list", "--csv"],
+    ],
     ids=" ".join,
 )
 def test_output_whose_reader_is_gone_exits_0_silently(seeded: Path, args):
@@ -372,6 +379,21 @@ def test_output_to_a_closed_stdout_is_one_line_and_exit_74(seeded: Path, args):
     proc = _stderr_of(seeded, ["sh", "-c", 'exec "$0" -m warmup "$@" >&-', sys.executable, *args])
     assert proc.returncode == 74, proc.stderr
     assert proc.stderr == "Error: cannot write the output: standard output is closed (>&-)\n"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["quota"], ["report", "--format", "csv"], ["suppress", "list", "--csv"], ["mailbox", "list"]],
+    ids=" ".join,
+)
+def test_output_to_a_full_disk_is_one_line_and_exit_74(seeded: Path, args):
+    """'warmup suppress list --csv > /dev/full': the CSV writer wrote to stdout from its C
+    code, so the failed write was a traceback and exit 1, not the one line and 74 every
+    other listing gives."""
+    with open("/dev/full", "w") as full:
+        proc = _stderr_of(seeded, [*forkcli.command(), *args], stdout=full)
+    assert proc.returncode == 74, proc.stderr
+    assert proc.stderr == "Error: cannot write the output: No space left on device\n"
 
 
 @pytest.mark.parametrize(

@@ -536,12 +536,16 @@ def suppress_list(ledger: Ledger, match: str | None, limit: int, csv_: bool, jso
     if csv_:
         # The table's columns were no file 'suppress add --from' could read back (its header
         # line was refused as a malformed address): this one is, by its address column.
+        # Written by click.echo, not by csv.writer on sys.stdout: a write its C code makes
+        # failing (> /dev/full, '| head -0') was a traceback and exit 1, not 74 and 0.
         import csv
-        import sys
+        import io
 
-        out = csv.writer(sys.stdout, lineterminator="\n")
+        text = io.StringIO()
+        out = csv.writer(text, lineterminator="\n")
         out.writerow(["address", "kind", "reason", "since"])
         out.writerows([r["address"], r["kind"], r["reason"], r["created_at"]] for r in rows)
+        click.echo(text.getvalue(), nl=False)
         return
     if not rows:
         removal = None if match is None or domain else ledger.last_removal(match)
