@@ -1038,3 +1038,22 @@ def test_a_ledger_the_config_file_names_wrong_is_said_to_be_fixed_there(
     assert res.stderr.count("\n") == 1, res.stderr
     res = run("quota", "--db", url)
     assert res.exit_code == code and "--db/WARMUP_DB" in res.stderr, res.output
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'db = "a\\u0000b.db"',
+        '[commands."mailbox add"]\ndb = "\\u0000"',
+        '[commands."db copy"]\nto = "backup\\u0000.db"',
+    ],
+)
+def test_a_ledger_path_in_the_file_holding_a_nul_is_one_line_78(cfg, run, monkeypatch, text):
+    """TOML's "\\u0000" is the one way a NUL reaches a ledger path (no argument or environment
+    variable can carry one): os.path's ValueError was a traceback, exit 1, for every command."""
+    monkeypatch.delenv("WARMUP_DB")
+    cfg(text)
+    res = run("mailbox", "add", BOX, "--provider", "exmail")
+    assert res.exit_code == 78, res.output
+    assert res.output.count("\n") == 1, res.output
+    assert "holds a NUL character (\\u0000), which no file name or URL can; remove it" in res.output

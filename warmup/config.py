@@ -425,6 +425,12 @@ def _beside(where: Path, value: Any, key: str) -> Any:
     """A ledger path of the file, relative to the file's folder (a URL, or a value of another
     type, as it is): the file is read from anywhere, and against the working directory a cron
     job and a shell kept two ledgers."""
+    if isinstance(value, str) and "\0" in value:  # "\u0000" in TOML: no path holds one (a
+        # traceback from os.path, exit 1); no argument or environment variable can carry it
+        raise ConfigError(
+            f"config file {where}: {key}: {value!r} holds a NUL character (\\u0000), which no "
+            f"file name or URL can; remove it"
+        )
     if not isinstance(value, str) or "://" in value or not value.strip():
         return value
     return str(where.absolute().parent / home(value, f"config file {where}: {key}"))
