@@ -200,6 +200,31 @@ def test_dry_run_of_a_message_id_already_sent_says_the_send_would_refuse_it(
     assert rows(ledger_path, "SELECT recipient, outcome FROM send") == [("x@example.com", "sent")]
 
 
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        (b"hello\x00world\n", "the message holds a NUL byte"),
+        (b"x" * 1200 + b"\n", "a line of the message is 1200 octets long"),
+    ],
+    ids=["nul", "long-line"],
+)
+def test_dry_run_of_a_message_no_server_takes_says_the_send_would_refuse_it(
+    smtp_ssl, ssl_cert_env, ledger_path, tmp_path, body, said
+):
+    """An --eml holding a NUL byte or a line over 998 octets: --dry-run said "Would send to 1
+    recipient" (exit 0), and the send itself refused it (65), as queue add does: the dry run
+    flattened the message without the send's checks of its bytes."""
+    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml")))
+    eml = tmp_path / "m.eml"
+    eml.write_bytes(f"From: {BOX}\nTo: x@example.com\nSubject: s\n\n".encode() + body)
+    for extra in (("--dry-run",), ()):
+        res = cli("send", BOX, "--eml", str(eml), *extra, env=PASSWORD_ENV)
+        assert (res.returncode, res.stdout) == (65, ""), (extra, res.stdout, res.stderr)
+        assert res.stderr.startswith(f"Error: {said}") and res.stderr.count("\n") == 1
+    assert rows(ledger_path, "SELECT count(*) FROM send") == [(0,)]
+    assert smtp_ssl.messages == []
+
+
 _GREY = {"grey@example.com": (450, "4.2.0 greylisted, try again later")}
 _GONE = {"gone@example.com": (550, "5.1.1 no such user")}
 

@@ -647,14 +647,10 @@ class Gate:
             rcpts = recipients_of(msg) if recipients is None else _listed(recipients)
             del msg["Bcc"]
             message_id = message_id_of(msg)
-            data = headers.flatten(msg)
             # Before anything is reserved: it cannot go (the relay and the outbox refuse both).
-            headers.check_size(data)
-            headers.check_nul(data)
-            headers.check_line_length(data)
             # An object's text, as bytes' (header_section): 8-bit and no UTF-8 with no charset
             # named went out undeclared, mojibake to every recipient (UTF-8 is declared).
-            headers.check_flattened(data)
+            data = headers.sendable(msg)
         else:
             data, rcpts = bytes(message), [] if recipients is None else _listed(recipients)
         from warmup import smtp

@@ -575,6 +575,20 @@ def flatten(msg: Message, policy: email.policy.Policy | None = None) -> bytes:
         raise _unwritable_text(msg) or _unreadable("one", exc) from None
 
 
+def sendable(msg: Message, policy: email.policy.Policy | None = None) -> bytes:
+    """``msg``'s bytes as :func:`flatten` writes them, refused (:class:`DataError`, before any
+    slot is reserved) when no server would take them: over the size providers accept, a NUL
+    byte, a line over 998 octets, 8-bit text undeclared (:func:`check_flattened`). The one
+    check of the gate, the outbox and ``send --dry-run``, which said "Would send" of a message
+    holding a NUL that the send itself refused."""
+    data = flatten(msg, policy)
+    check_size(data)
+    check_nul(data)
+    check_line_length(data)
+    check_flattened(data)  # an object's text, as bytes' (header_section)
+    return data
+
+
 def _unwritable_text(msg: Message) -> MalformedBody | None:
     """:class:`MalformedBody` for the first text of ``msg`` no generator can write, None for
     none: a ``str`` body with characters beyond ASCII and no charset to encode them in

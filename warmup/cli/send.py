@@ -571,8 +571,8 @@ def _send_one(
             rcpts, _, gone = own
         from warmup import headers
 
-        del msg["Bcc"]  # as the gate flattens it: a header it cannot write is refused (65)
-        headers.flatten(msg)
+        del msg["Bcc"]  # as the gate flattens it: a header it cannot write is refused (65),
+        headers.sendable(msg)  # and bytes no server takes (a NUL, a line over 998 octets)
         from warmup.gate import Suppressed
         from warmup.ledger import DuplicateSend
         from warmup.outgoing import message_id_of

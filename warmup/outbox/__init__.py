@@ -417,11 +417,7 @@ def _checked(
         try:  # the gate would refuse it: refused now, it never waits in vain
             if fits is not None:
                 fits.check(envelope)
-            data = headers.flatten(msg, email.policy.SMTP)
-            headers.check_size(data)
-            headers.check_nul(data)
-            headers.check_line_length(data)
-            headers.check_flattened(data)  # an object's text, as bytes' (header_section)
+            data = headers.sendable(msg, email.policy.SMTP)
         except DataError as exc:
             raise DataError(f"{label}: {exc}") from None
         if campaign is not None:  # without one, a message sent again may be meant
