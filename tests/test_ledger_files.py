@@ -7,6 +7,7 @@ the permissions were fine, the disk was not. It now says what to do: free space,
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -331,3 +332,47 @@ def test_a_file_shorter_than_a_sqlite_header_is_refused_not_made_a_ledger(tmp_pa
     )
     assert db.read_bytes() == content
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ledger.db"]
+
+
+@pytest.mark.parametrize(
+    ("ddl", "said", "args"),
+    [
+        ("DROP TABLE day_stat", "no such table: day_stat", ("quota", BOX)),
+        ("DROP TABLE day_stat", "no such table: day_stat", ("mailbox", "list")),
+        (
+            "DROP TABLE day_stat",
+            "no such table: day_stat",
+            ("record", "send", BOX, "--to", "lead@example.com"),
+        ),
+        ("ALTER TABLE outbox RENAME TO outbox_old", "no such table: outbox", ("queue", "list")),
+        ("ALTER TABLE mailbox DROP COLUMN cap", "no such column: ", ("quota", BOX)),
+    ],
+    ids=["quota", "mailbox-list", "record-send", "queue-list", "column"],
+)
+def test_a_ledger_missing_a_table_or_column_is_a_set_up_fault_78_not_unavailable(
+    ledger_path, ddl, said, args
+):
+    """A table or column of the schema dropped or renamed by hand: "ledger ... is unavailable:
+    no such table: day_stat", 69, which a script retries as a server down, for ever. It is the
+    ledger's set-up (78), saying what to do; nothing written."""
+    assert (
+        cli("mailbox", "add", BOX, "--provider", "exmail", "--policy", str(ANY_DAY)).returncode == 0
+    )
+    assert cli("queue", "add", "--mailbox", BOX, "--eml", "-", stdin=_EML).returncode == 0
+    con = sqlite3.connect(ledger_path)
+    try:
+        con.execute(ddl)
+        con.commit()
+    finally:
+        con.close()
+    before = ledger_digest(ledger_path)
+    res = warmup(*args)
+    assert (res.returncode, res.stdout) == (78, ""), res.stderr
+    assert res.stderr.startswith(f"Error: ledger {ledger_path} lacks part of warmup's schema (")
+    assert said in res.stderr and res.stderr.endswith(
+        "): it was changed outside warmup; restore a backup\n"
+    )
+    assert ledger_digest(ledger_path) == before
+
+
+_EML = f"From: {BOX}\nTo: lead@example.com\nSubject: s\n\nhi\n"

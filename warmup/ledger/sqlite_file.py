@@ -212,6 +212,14 @@ def storage_error(exc: Exception, where: str) -> WarmupError:
             f"ledger {where} is busy: another process has held its write lock for over "
             f"{BUSY_TIMEOUT_S:g} s ({text}); try again once it has finished"
         )
+    if text.startswith(("no such table", "no such column")):
+        # Migrations made every table and column: one gone was dropped or renamed by hand, or
+        # a partial restore. 69 ("unavailable", a server to try again later) sent a script's
+        # retry loop round for ever, and said nothing of what to do.
+        return ConfigError(
+            f"ledger {where} lacks part of warmup's schema ({text}): it was changed outside "
+            f"warmup; restore a backup"
+        )
     return Unavailable(f"ledger {where} is unavailable: {text}")
 
 
