@@ -382,6 +382,40 @@ def test_output_to_a_closed_stdout_is_one_line_and_exit_74(seeded: Path, args):
 
 
 @pytest.mark.parametrize(
+    ("rows", "code", "said"),
+    [("2026-11-20T09:00:00+08:00", 0, "Imported 1 new send"), ("next tuesday", 65, "")],
+    ids=["imported", "bad-row"],
+)
+def test_import_with_stderr_closed_ends_as_it_would_with_stderr_open(
+    seeded: Path, tmp_path: Path, rows, code, said
+):
+    """'warmup import log.csv 2>&-' (cron discarding errors): Python starts with sys.stderr
+    None, and asking it whether it is a terminal (for the progress bar) was an AttributeError,
+    exit 1, the import never run, its traceback written nowhere. Now stderr is /dev/null."""
+    log = tmp_path / "log.csv"
+    log.write_text(f"mailbox,recipient,sent_at\n{BOX},new@example.com,{rows}\n")
+    before = ledger_digest(seeded)
+    command = ["sh", "-c", 'exec "$0" -m warmup "$@" 2>&-', sys.executable, "import", str(log)]
+    proc = _stderr_of(seeded, command, stdout=subprocess.PIPE, stderr=None)
+    assert proc.returncode == code
+    assert proc.stdout.startswith(said) if said else proc.stdout == ""
+    assert (ledger_digest(seeded) == before) == (code != 0)
+
+
+def test_demo_with_stderr_closed_runs(tmp_path: Path):
+    proc = subprocess.run(
+        ["sh", "-c", 'exec "$0" -m warmup demo --days 2 --no-plot 2>&-', sys.executable],
+        stdout=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        cwd=tmp_path,
+        timeout=180,
+        check=False,
+    )
+    assert proc.returncode == 0 and "Simulating 2 days" in proc.stdout, proc.stdout
+
+
+@pytest.mark.parametrize(
     "args",
     [["quota"], ["report", "--format", "csv"], ["suppress", "list", "--csv"], ["mailbox", "list"]],
     ids=" ".join,

@@ -810,6 +810,11 @@ def _hold_closed_standard_streams() -> None:
             if fd == 1 and sys.stdout is None:
                 STDOUT_CLOSED = True
                 sys.stdout = _closed_output()
+            if fd == 2 and sys.stderr is None:
+                # 2>&-: what warmup says there goes nowhere, as asked. Python's None was an
+                # AttributeError (exit 1, its traceback unseen) wherever a command asked
+                # whether stderr is a terminal: import and demo, for their progress bars.
+                sys.stderr = open(2, "w", errors="backslashreplace", closefd=False)  # noqa: SIM115
 
 
 def _closed_output() -> Any:
