@@ -342,3 +342,25 @@ def test_a_whole_date_in_another_form_is_still_read(run, text, day):
     res = run("record", "send", BOX, "--to", "x@example.com", "--at", text)
     assert res.exit_code == 0, res.output
     assert sent_by_day(run) == {(BOX, day): 1}
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("2026-06-11 10:00 PST", "the zone 'PST' is an abbreviation warmup does not read"),
+        ("Jun 11 2026 10am CET", "the zone 'CET' is an abbreviation warmup does not read"),
+        ("2026-06-11 10:00 GMT+8", "'GMT+8' is read by some as ahead of UTC and by others"),
+        ("2026-06-11 10:00 UTC-05:00", "'UTC-05:00' is read by some as ahead of UTC and by"),
+    ],
+)
+def test_a_zone_abbreviation_or_a_signed_gmt_is_refused_not_misread(run, ledger_path, text, said):
+    """dateutil dropped a zone abbreviation it does not know, with a multi-line warning, and
+    read the time as the mailbox's own ('10:00 PST' for a Shanghai mailbox: 16 hours off), and
+    read 'GMT+8' as POSIX writes it, UTC-08:00. Refused, 64, one line, the ledger untouched."""
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    before = ledger_digest(ledger_path)
+    res = run("record", "send", BOX, "--to", "x@example.com", "--at", text)
+    assert res.exit_code == 64, res.output
+    assert res.output.count("\n") == 1 and said in res.output, res.output
+    assert ledger_digest(ledger_path) == before
+    assert quota(run, "--at", "2026-06-11 10:00 UTC")["sent"] == 0  # UTC and GMT still read

@@ -138,9 +138,8 @@ def read_instant(
         try:
             value = pendulum.parse(text, tz=None, strict=True)
         except pendulum.parsing.exceptions.ParserError:  # not ISO 8601: dateutil's reading
+            _refuse_a_guess(text, field, whole_date=not _TIME_ALONE.fullmatch(text))
             value = pendulum.parse(text, tz=None, strict=False)
-            if not _TIME_ALONE.fullmatch(text):
-                _refuse_a_guessed_date(text, field)
         if not isinstance(value, pendulum.DateTime) and isinstance(value, pendulum.Date):
             value = pendulum.datetime(value.year, value.month, value.day, tz=None)
         if isinstance(value, pendulum.DateTime) and value.tzinfo is None:
@@ -341,27 +340,51 @@ def _wrong_clock(field: str, text: str) -> InvalidField | None:
 
 _DAY_MONTH = compiled_later(r"\s*\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}\b")  # 3/11/2026, 11.3.26
 _FULL_YEAR = compiled_later(r"(?<![0-9])[0-9]{4}(?![0-9])")
+_SIGNED_ZONE = compiled_later(r"(?:UTC|GMT)\s*[+-]\s*[0-9]{1,2}(?::?[0-9]{2})?", re.IGNORECASE)
 
 
-def _refuse_a_guessed_date(text: str, field: str) -> None:
-    """:class:`InvalidField` for a text that is no ISO 8601 and names no whole date: dateutil
-    (pendulum's lenient parser) fills in what is missing from today, so ``10.30`` (half past
-    ten, as many write it) was 10 December, ``1.5`` the 1st of this month, ``2026/12`` today's
-    day of December, ``Dec 1 26`` a guess at the century: a send recorded, a pause ended or a
-    message held on a day nobody typed. A year written in full, a month and a day, or a time
-    alone (read apart, as today's), or nothing."""
+def _refuse_a_guess(text: str, field: str, whole_date: bool = True) -> None:
+    """:class:`InvalidField` for what dateutil (pendulum's lenient parser, for a text that is
+    no ISO 8601) reads other than as written, rather than an instant nobody typed:
+
+    - a text naming no whole date (``whole_date``): dateutil fills in what is missing from
+      today, so ``10.30`` (half past ten, as many write it) was 10 December, ``1.5`` the 1st of
+      this month, ``2026/12`` today's day of December, ``Dec 1 26`` a guess at the century. A
+      year written in full, a month and a day, or a time alone (read apart, as today's);
+    - a zone abbreviation (``10:00 PST``): dropped without a word, the time read as the
+      mailbox's own, 16 hours off for a Shanghai mailbox;
+    - ``GMT+8``, ``UTC-05:00``: read as POSIX writes them, the sign backwards (UTC-08:00)."""
     from dateutil import parser  # type: ignore[import-untyped]  # pendulum's lenient reader
 
-    def read(default: dt.datetime) -> dt.date | None:
+    zones: list[str | None] = []
+
+    def read(default: dt.datetime, tzinfos: object = None) -> dt.date | None:
         try:
-            return parser.parse(text, default=default).date()
+            return parser.parse(text, default=default, tzinfos=tzinfos).date()
         except (ValueError, OverflowError):
             return None
 
-    whole = _FULL_YEAR.search(text) and read(dt.datetime(2001, 1, 1)) == read(
-        dt.datetime(2002, 2, 2)
-    )
-    if not whole:
+    first = read(dt.datetime(2001, 1, 1), lambda name, offset: zones.append(name))
+    signed = _SIGNED_ZONE.search(text)
+    if signed:
+        raise InvalidField(
+            field,
+            "{field}: {text!r}: {zone!r} is read by some as ahead of UTC and by others as "
+            "behind it; write the offset alone (2026-12-01T10:00+08:00)",
+            text=text,
+            zone=signed[0].strip(),
+        )
+    named = next((z for z in zones if z and z not in ("UTC", "GMT")), None)
+    if named:
+        raise InvalidField(
+            field,
+            "{field}: {text!r}: the zone {zone!r} is an abbreviation warmup does not read (CST "
+            "is China's, or America's, or Cuba's); write its UTC offset (2026-12-01T10:00-08:00), "
+            "or leave it out for the mailbox's own time",
+            text=text,
+            zone=named,
+        )
+    if whole_date and not (_FULL_YEAR.search(text) and first == read(dt.datetime(2002, 2, 2))):
         raise InvalidField(
             field,
             "{field}: {text!r} is not a whole date: write the year, month and day "
