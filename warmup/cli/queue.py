@@ -156,6 +156,7 @@ def add(
         raise UsageError("--csv and --template go together")
     what = "the message" if eml else "the CSV" if csv_path == "-" else "the template (TOML)"
     stdin_once(what, **{"--eml": eml, "--csv": csv_path, "--template": template})
+    _each_file_once(eml)
     boxes = (
         [ledger.mailbox(mailbox)] if mailbox is not None else list(ledger.pool(str(pool)).members)
     )
@@ -283,6 +284,30 @@ def _held(ledger: Ledger, boxes: Sequence[MailboxRow], now: dt.datetime) -> str 
     answers, refusals = api.quotas_each(ledger, boxes, now)
     members = None if refusals else members_ready(answers, now)
     return members.why if members is not None and members.held else None
+
+
+def _each_file_once(paths: Sequence[str]) -> None:
+    """:class:`UsageError` for an --eml file given twice (the same name, or another name of
+    it: a glob and a name, a relative and an absolute path): a message without a Message-ID was
+    queued twice, and its recipients mailed twice. '-' is stdin_once's."""
+    import os
+
+    seen: dict[tuple[int, int], str] = {}
+    for path in paths:
+        if path == "-":
+            continue
+        try:
+            st = os.stat(path)
+        except (OSError, ValueError):  # named by the reading, with the others
+            continue
+        first = seen.get((st.st_dev, st.st_ino))
+        seen.setdefault((st.st_dev, st.st_ino), path)
+        if first is not None:
+            again = "" if first == path else f" (as {first})"
+            raise UsageError(
+                f"--eml {path} given twice{again}: its message would be queued, and sent, "
+                f"twice; give each file once"
+            )
 
 
 def _read_eml(path: DataFile) -> bytes | DataError:
