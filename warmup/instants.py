@@ -365,6 +365,8 @@ def _refuse_a_guess(text: str, field: str, whole_date: bool = True) -> None:
             return None
 
     first = read(dt.datetime(2001, 1, 1), lambda name, offset: zones.append(name))
+    if first is None:  # unreadable: pendulum's own error says so (a Unix time, 'next tuesday')
+        return
     signed = _SIGNED_ZONE.search(text)
     if signed:
         raise InvalidField(
