@@ -1169,7 +1169,7 @@ def test_two_eml_files_with_one_message_id_are_named_by_their_files(sink, tmp_pa
     )
     res = cli("queue", "add", "--pool", "P", "--eml", str(one), "--eml", str(one))
     assert res.returncode == 65
-    assert res.stderr == f"Error: {one}: given twice (Message-ID <same@x>); queue it once\n"
+    assert res.stderr == f"Error: {one}: given twice; queue it once\n"  # the file itself
     assert ledger_digest(ledger_path) == before
 
 

@@ -740,7 +740,8 @@ def test_follow_ups_wait_in_the_projection_for_the_member_that_mailed_their_lead
 def test_an_eml_file_given_twice_is_refused_not_queued_twice(tmp_path: Path, monkeypatch) -> None:
     """'queue add --eml offer.eml --eml offer.eml' (or './offer.eml' beside 'offer.eml', a
     glob and a name): a message without a Message-ID was queued twice, and its lead mailed
-    twice, exit 0. The same file named twice is a usage error, 64, nothing queued."""
+    twice, exit 0. The same file named twice is refused as one Message-ID given twice is
+    (65), nothing queued."""
     assert cli("mailbox", "add", BOX, "--provider", "exmail").returncode == 0
     eml = tmp_path / "offer.eml"
     eml.write_text(f"From: {BOX}\nTo: lead@example.com\nSubject: s\n\nhi\n")
@@ -751,11 +752,8 @@ def test_an_eml_file_given_twice_is_refused_not_queued_twice(tmp_path: Path, mon
     for again, said in ((str(eml), ""), ("./offer.eml", f" (as {eml})")):
         res = cli("queue", "add", "--mailbox", BOX, "--eml", str(eml), "--eml", "other.eml",
                   "--eml", again)  # fmt: skip
-        assert (res.returncode, res.stdout) == (64, ""), res.stderr
-        assert res.stderr == (
-            f"Error: --eml {again} given twice{said}: its message would be queued, and sent, "
-            f"twice; give each file once\n"
-        )
+        assert (res.returncode, res.stdout) == (65, ""), res.stderr
+        assert res.stderr == f"Error: {again}: given twice{said}; queue it once\n"
         assert cli("queue", "list", "--json").stdout == before
     res = cli("queue", "add", "--mailbox", BOX, "--eml", str(eml), "--eml", str(other))
     assert res.returncode == 0 and res.stdout == f"Queued 2 messages to mailbox {BOX}.\n"

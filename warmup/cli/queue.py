@@ -287,9 +287,10 @@ def _held(ledger: Ledger, boxes: Sequence[MailboxRow], now: dt.datetime) -> str 
 
 
 def _each_file_once(paths: Sequence[str]) -> None:
-    """:class:`UsageError` for an --eml file given twice (the same name, or another name of
-    it: a glob and a name, a relative and an absolute path): a message without a Message-ID was
-    queued twice, and its recipients mailed twice. '-' is stdin_once's."""
+    """:class:`DataError` for an --eml file given twice (the same name, or another name of it:
+    a glob and a name, a relative and an absolute path), as the outbox refuses a Message-ID
+    given twice: a message without one was queued twice, and its recipients mailed twice.
+    '-' is stdin_once's."""
     import os
 
     seen: dict[tuple[int, int], str] = {}
@@ -304,10 +305,7 @@ def _each_file_once(paths: Sequence[str]) -> None:
         seen.setdefault((st.st_dev, st.st_ino), path)
         if first is not None:
             again = "" if first == path else f" (as {first})"
-            raise UsageError(
-                f"--eml {path} given twice{again}: its message would be queued, and sent, "
-                f"twice; give each file once"
-            )
+            raise DataError(f"{path}: given twice{again}; queue it once")
 
 
 def _read_eml(path: DataFile) -> bytes | DataError:
