@@ -96,13 +96,6 @@ def test_a_corrupt_page_met_by_the_relay_defers_the_message_in_one_line(ledger_p
     assert (
         cli("mailbox", "add", BOX, "--provider", "exmail", "--policy", str(ANY_DAY)).returncode == 0
     )
-    # A ledger that has sent holds its key for derived Message-IDs; made on the first message
-    # without one (a write of the ledger's set-up, not of that message), so made here first.
-    from warmup import open_ledger
-
-    ledger = open_ledger(f"sqlite:///{ledger_path}")
-    ledger.message_id_key()
-    ledger.close()
     before = _corrupt_send_table(ledger_path)
     script = 'printf "Subject: x\\n\\nhi\\n" | sendmail lead@example.com; echo "shim=$?"'
     res = warmup("send", BOX, "--", "sh", "-c", script, env={"WARMUP_PASSWORD": "not-used"})
