@@ -20,8 +20,13 @@ ASK = (
 )
 
 
-def test_processes_racing_for_a_new_ledgers_key_all_get_the_one_kept(ledger_url):
-    open_ledger(ledger_url).close()  # a ledger without a key yet
+def test_processes_racing_to_make_a_missing_key_all_get_the_one_kept(ledger_url):
+    from warmup.ledger.schema import SETTING
+
+    made = open_ledger(ledger_url)  # made with a key (m031): taken away, as by hand
+    with made.write() as conn:
+        conn.execute(SETTING.delete())
+    made.close()
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", ASK, ledger_url],
@@ -51,3 +56,24 @@ def test_processes_racing_for_a_new_ledgers_key_all_get_the_one_kept(ledger_url)
         assert gate_ledger.message_id_key().key.hex() == stored[DERIVE_KEY].split()[0]
     finally:
         gate_ledger.close()
+
+
+def test_a_ledger_from_before_the_key_gets_one_on_upgrade_and_keeps_it(ledger_url):
+    from tests.conftest import ledger_before
+    from warmup.ledger.schema import SETTING
+
+    old = ledger_before(ledger_url, "m031_message_id_key")
+    with old.write() as conn:  # as that version left it: no key
+        conn.execute(SETTING.delete())
+    old.close()
+    led = open_ledger(ledger_url)  # upgrades
+    try:
+        made = led.settings(DERIVE_KEY)[DERIVE_KEY]
+        assert led.message_id_key().key.hex() == made.split()[0]
+        again = open_ledger(ledger_url)
+        try:
+            assert again.settings(DERIVE_KEY) == {DERIVE_KEY: made}  # made once, then kept
+        finally:
+            again.close()
+    finally:
+        led.close()

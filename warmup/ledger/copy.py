@@ -33,7 +33,7 @@ from sqlalchemy.engine import Connection
 
 from warmup.errors import ConfigError, DataError
 from warmup.ledger.core import Ledger, NulInText
-from warmup.ledger.schema import DATA_TABLES, DERIVED_TABLES, UTCDateTime
+from warmup.ledger.schema import DATA_TABLES, DERIVED_TABLES, UTCDateTime, content
 
 T = TypeVar("T")
 
@@ -153,9 +153,15 @@ def _clean(exc: NulInText, source: Ledger) -> str:
     )
 
 
-def row_counts(conn: Connection) -> dict[str, int]:
+def row_counts(
+    conn: Connection, rows: Callable[[sa.Table], sa.Select[Any]] = sa.select
+) -> dict[str, int]:
+    """Each table's number of ``rows`` (all, or :func:`warmup.ledger.schema.content`)."""
     return {
-        t.name: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one() for t in TABLES
+        t.name: conn.execute(
+            sa.select(sa.func.count()).select_from(rows(t).subquery())
+        ).scalar_one()
+        for t in TABLES
     }
 
 
@@ -195,7 +201,7 @@ def copy_ledger(
         # another copy (or a host) wrote meanwhile lost those rows, or the copy died of a
         # duplicate id.
         target.lock_for_copy(dst, [*TABLES, *DERIVED_TABLES])
-        present = {k: v for k, v in row_counts(dst).items() if v}
+        present = {k: v for k, v in row_counts(dst, content).items() if v}
         if present and not force:
             listed = ", ".join(f"{n} {t}" for t, n in present.items())
             raise ConfigError(

@@ -71,6 +71,7 @@ MIGRATION_NAMES = (
     "m028_send_release_reason",
     "m029_removals_keep_their_suppression",
     "m030_domain_day",
+    "m031_message_id_key",
 )
 
 

@@ -25,6 +25,7 @@ from warmup.ledger.reads import DELAYED as DELAYED
 from warmup.ledger.reads import NOTICE as NOTICE
 from warmup.ledger.reads import RECORDED_KINDS as RECORDED_KINDS
 from warmup.ledger.reads import UNCOUNTED_KINDS as UNCOUNTED_KINDS
+from warmup.ledger.values import DERIVE_KEY
 from warmup.ledger.values import OUTBOX_STATES as OUTBOX_STATES
 
 METADATA = sa.MetaData()
@@ -472,3 +473,11 @@ DATA_TABLES = (
     SETTING,
 )
 DERIVED_TABLES = (WALK_MEMO, TIMELINE_CACHE)
+
+
+def content(table: sa.Table) -> sa.Select[Any]:
+    """``table``'s rows that are content: all but the key for derived Message-IDs every ledger
+    holds from its making (m031), so a ledger holding only that is as empty as a new one (a
+    copy's target; a new file a failed command leaves)."""
+    rows = sa.select(table)
+    return rows.where(table.c.key != DERIVE_KEY) if table is SETTING else rows

@@ -32,7 +32,7 @@ from warmup.ledger.checkpoints import PAGES
 from warmup.ledger.core import Ledger, highest_id, pool_errors
 from warmup.ledger.gatepath import GatePolicy
 from warmup.ledger.imports import BOUNCE_COLUMNS, SendRow
-from warmup.ledger.schema import DATA_TABLES, KEPT_IDS, UTCDateTime
+from warmup.ledger.schema import DATA_TABLES, KEPT_IDS, UTCDateTime, content
 from warmup.ledger.sqlite_file import (
     BUSY_TIMEOUT_S,
     check_unchanged,
@@ -124,7 +124,7 @@ class SQLiteLedger(Ledger):
             return False
         try:
             with self.read() as conn:
-                if any(conn.execute(sa.select(t).limit(1)).first() for t in DATA_TABLES):
+                if any(conn.execute(content(t).limit(1)).first() for t in DATA_TABLES):
                     return False
         except sa.exc.SQLAlchemyError:
             pass  # not even the schema was made: nothing in it either

@@ -555,3 +555,24 @@ def m030_domain_day(conn: Connection, backend: Backend) -> None:
         .group_by(send.c.mailbox_id, send.c.day, domain)
     )
     conn.execute(table.insert().from_select(["mailbox_id", "day", "domain", "sent"], rows))
+
+
+@migration
+def m031_message_id_key(conn: Connection) -> None:
+    """The ledger's key for the Message-IDs warmup derives of a message's bytes (``setting``
+    ``derive.message_id_key``: 32 random bytes and when they were made), made with the ledger or
+    on its upgrade. Made on the first message without a Message-ID instead, a message refused as
+    bad input (a line over 998 octets, a corrupt page met) still left the ledger changed."""
+    import datetime as dt
+    import secrets
+
+    from warmup.ledger.schema import UTCDateTime
+
+    setting = sa.table(
+        "setting", sa.column("key"), sa.column("value"), sa.column("updated_at", UTCDateTime())
+    )
+    key = "derive.message_id_key"
+    if conn.execute(sa.select(setting.c.key).where(setting.c.key == key)).first() is None:
+        made = dt.datetime.now(dt.UTC)
+        value = f"{secrets.token_bytes(32).hex()} {made.isoformat()}"
+        conn.execute(setting.insert().values(key=key, value=value, updated_at=made))
