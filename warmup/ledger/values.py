@@ -225,7 +225,8 @@ class BounceIn(NamedTuple):
 
 class DeriveKey(NamedTuple):
     """The ledger's key for derived Message-IDs (:meth:`warmup.ledger.Ledger.message_id_key`)
-    and when it was made: a message first tried before then carries the keyless form."""
+    and when it was made: a message first tried before then carries the keyless form (2000 for
+    a ledger made with its key: none does)."""
 
     key: bytes
     made: dt.datetime
