@@ -7,9 +7,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
-from tests.conftest import SH, at
+import pytest
+
+from tests.conftest import SH, at, ledger_digest
 from warmup import api, open_ledger
 from warmup.ledger import migrations, open_reads
 from warmup.ledger.core import Ledger
@@ -159,3 +164,57 @@ def test_the_cold_batch_reads_the_rollup_as_the_rows_say_in_any_order():
             sqlite_days.day_table(cur, group, before), sqlite_days.day_rows(cur, group, before)
         )
         con.close()
+
+
+# A foreign process that keeps the ledger locked: a rollback-journal file in an EXCLUSIVE
+# transaction (readers are locked out too), or a WAL one in exclusive locking mode.
+_HOLD = (
+    "import sqlite3, sys; c = sqlite3.connect(sys.argv[1], isolation_level=None); "
+    "c.execute(sys.argv[2]); c.execute('BEGIN EXCLUSIVE'); c.execute('UPDATE mailbox SET cap = cap'); "
+    "print('held', flush=True); sys.stdin.read()"
+)
+
+
+@pytest.mark.parametrize(
+    "mode", ["PRAGMA journal_mode = DELETE", "PRAGMA locking_mode = EXCLUSIVE"]
+)
+@pytest.mark.parametrize("command", ["quota", "send"])
+def test_a_foreign_lock_is_waited_out_once_not_twice(
+    ledger_path: Path, run, monkeypatch: pytest.MonkeyPatch, mode: str, command: str
+):
+    """quota and send open the ledger on the driver (SQLiteReads.open): a lock held past the busy
+    timeout there fell back to the full backend, which waited the whole timeout again, so
+    'held its write lock for over 30 s' came after a minute."""
+    from warmup.ledger import checkpoints, sqlite, sqlite_file, sqlite_gate, sqlite_reads
+
+    timeout = 1.0
+    for module in (sqlite, sqlite_file, sqlite_reads, sqlite_gate, checkpoints):
+        monkeypatch.setattr(module, "BUSY_TIMEOUT_S", timeout)
+    monkeypatch.setenv("WARMUP_PASSWORD", "not-used")
+    add = ("mailbox", "add", BOX, "--provider", "exmail", "--smtp-host", "127.0.0.1")
+    assert run(*add, "--smtp-port", "9").exit_code == 0
+    args = [command, BOX] if command == "quota" else [command, BOX, "--to", "r@example.com"]
+    assert run(*args[:2], "--help").exit_code == 0  # the command's modules imported: not timed
+    before = ledger_digest(ledger_path)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD, str(ledger_path), mode],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        start = time.monotonic()
+        res = run(*args)
+        waited = time.monotonic() - start
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    assert res.exit_code == 75, res.output
+    assert res.stderr == (
+        f"Error: ledger {ledger_path} is busy: another process has held its write lock for "
+        f"over 1 s (database is locked); try again once it has finished\n"
+    )
+    assert timeout <= waited < 2 * timeout
+    assert ledger_digest(ledger_path) == before

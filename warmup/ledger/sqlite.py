@@ -35,6 +35,7 @@ from warmup.ledger.imports import BOUNCE_COLUMNS, SendRow
 from warmup.ledger.schema import DATA_TABLES, KEPT_IDS, UTCDateTime, content
 from warmup.ledger.sqlite_file import (
     BUSY_TIMEOUT_S,
+    busy,
     check_unchanged,
     empty_file,
     ledger_fault,
@@ -164,8 +165,7 @@ class SQLiteLedger(Ledger):
         except sqlite3.DatabaseError as exc:  # a page the check itself cannot read
             if not ledger_fault(exc):
                 raise
-            if exc.sqlite_errorcode & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
-                # the moment's, not the file's: a lock held past the busy timeout (75)
+            if busy(exc):  # the moment's, not the file's: a lock held past the timeout (75)
                 raise storage_error(exc, self.where) from None
             found = [str(exc)]
         finally:

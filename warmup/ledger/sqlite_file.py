@@ -331,6 +331,13 @@ def ledger_fault(exc: sqlite3.DatabaseError) -> bool:
     return type(exc) in (sqlite3.DatabaseError, sqlite3.OperationalError) or trigger_refusal(exc)
 
 
+def busy(exc: sqlite3.Error) -> bool:
+    """Whether a driver error is a lock another connection held past the busy timeout
+    (SQLITE_BUSY, SQLITE_LOCKED): the moment's, not the file's; waiting again waits as long."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
 def trigger_refusal(exc: BaseException) -> bool:
     """Whether a driver error is a trigger's ``RAISE(ABORT|FAIL|ROLLBACK, ...)``: warmup's
     tables carry no trigger of warmup's, so one that refuses a write was added by someone."""

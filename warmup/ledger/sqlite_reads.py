@@ -26,6 +26,7 @@ from warmup.ledger.sqlite_file import (
     BUSY_TIMEOUT_S,
     CHUNK,
     Stamp,
+    busy,
     check_unchanged,
     connect,
     empty_file,
@@ -198,8 +199,12 @@ class SQLiteReads:
         try:
             setup_connection(raw)
             done = {n for (n,) in raw.execute("SELECT name FROM warmup_migrations")}
-        except sqlite3.Error:
+        except sqlite3.Error as exc:
             raw.close()
+            if busy(exc):
+                # Another process's lock, waited out for the whole busy timeout: the full
+                # backend would wait it out again (twice the timeout) and then say the same.
+                raise storage_error(exc, str(path)) from None
             return None
         if done != set(MIGRATION_NAMES):  # behind (to migrate) or ahead (refused): not here
             raw.close()
