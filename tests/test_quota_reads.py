@@ -218,3 +218,47 @@ def test_a_foreign_lock_is_waited_out_once_not_twice(
     )
     assert timeout <= waited < 2 * timeout
     assert ledger_digest(ledger_path) == before
+
+
+def test_quota_does_not_wait_on_another_writer_to_keep_an_optional_memo(
+    ledger_path: Path, run, monkeypatch: pytest.MonkeyPatch
+):
+    # A WAL ledger another process holds a write transaction on (an import's batch, a long
+    # transaction): quota read and answered at once, then waited the whole busy timeout (30 s)
+    # to store the walk's memo, which is optional, and answered 30 s late.
+    from warmup.ledger import checkpoints, sqlite, sqlite_file, sqlite_gate, sqlite_reads
+
+    timeout = 3.0
+    for module in (sqlite, sqlite_file, sqlite_reads, sqlite_gate, checkpoints):
+        monkeypatch.setattr(module, "BUSY_TIMEOUT_S", timeout)
+    add = ("mailbox", "add", BOX, "--provider", "exmail", "--started", "2026-10-01")
+    assert run(*add).exit_code == 0
+    for day in ("2026-10-05", "2026-10-12", "2026-10-19"):  # a walk of weeks: a memo to keep
+        assert (
+            run("record", "send", BOX, "--to", "r@example.com", "--at", f"{day}T10:00").exit_code
+            == 0
+        )
+    assert run("quota", BOX, "--help").exit_code == 0  # the command's modules imported: not timed
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD, str(ledger_path), "PRAGMA journal_mode = WAL"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        start = time.monotonic()
+        res = run("quota", BOX, "--json")
+        waited = time.monotonic() - start
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)[0]["mailbox"] == BOX
+    assert waited < 1.0, waited  # the memo's short wait (MEMO_WAIT_MS), not the 3 s timeout
+    con = sqlite3.connect(ledger_path)
+    try:
+        assert con.execute("SELECT count(*) FROM walk_memo").fetchone() == (0,)  # none kept
+    finally:
+        con.close()

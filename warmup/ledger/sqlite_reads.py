@@ -168,6 +168,10 @@ def _path(url: str) -> Path | None:
     return Path(path)
 
 
+# How long the quota path waits for the write lock to keep its memos (ms): they are optional.
+MEMO_WAIT_MS = 250
+
+
 class SQLiteReads:
     """A SQLite ledger opened on the ``sqlite3`` driver alone, for the quota path
     (:class:`~warmup.ledger.reads.Reads`). Use :meth:`open`."""
@@ -293,7 +297,14 @@ class SQLiteReads:
             return 0
         try:
             cur = self._raw.cursor()
-            cur.execute("BEGIN IMMEDIATE")
+            # An answer's memo saves the next question a walk; it is worth no reader's wait
+            # for another process's write (an import's batch, a long transaction): the busy
+            # timeout's 30 s made `warmup quota` take 30 s to say what it knew at once.
+            cur.execute(f"PRAGMA busy_timeout = {MEMO_WAIT_MS}")
+            try:
+                cur.execute("BEGIN IMMEDIATE")
+            finally:
+                cur.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
             try:
                 stored = keep_memos(cur, keep)
             except BaseException:
