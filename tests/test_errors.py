@@ -452,6 +452,28 @@ def test_an_error_keeps_its_exit_code_with_stderr_on_a_full_disk(seeded: Path, a
     assert ledger_digest(seeded) == before
 
 
+@pytest.mark.parametrize(
+    "args",
+    [["quota", "--at", "2026-12-01T10:00"], ["suppress", "list", "--limit", "1"]],
+    ids=" ".join,
+)
+def test_a_note_stderr_cannot_take_leaves_the_answer_and_exit_0(run, seeded: Path, args):
+    """'2> /dev/full' (a full disk under '2>> log'): the note on stderr (a time without an
+    offset over mailboxes in two zones; a list cut at --limit) is lost, as with '2>&-', and
+    the answer on stdout stands, exit 0. It was exit 74, "cannot write the output", and the
+    quota table, after its note, was never printed."""
+    assert run("mailbox", "add", "b@corp.example", "--provider", "gmail").exit_code == 0
+    assert run("suppress", "add", "x@example.com", "y@example.com", "--reason", "r").exit_code == 0
+    closed = _stderr_of(seeded, [*forkcli.command(), *args], subprocess.PIPE, subprocess.DEVNULL)
+    assert closed.returncode == 0
+    before = ledger_digest(seeded)  # after the walk memo 'quota' keeps
+    with open("/dev/full", "w") as full:
+        proc = _stderr_of(seeded, [*forkcli.command(), *args], subprocess.PIPE, full)
+    assert (proc.returncode, proc.stdout) == (0, closed.stdout)
+    assert proc.stdout.count("\n") >= 2, proc.stdout  # a header and a row at least
+    assert ledger_digest(seeded) == before
+
+
 def test_unknown_mailbox_process(seeded: Path):
     before = ledger_digest(seeded)
     proc = warmup_proc(seeded, "quota", "nobody@corp.example")

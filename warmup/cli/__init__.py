@@ -436,7 +436,7 @@ class WarmupGroup(NamedFields, click.Group):
 
                 done = "".join(f"; {d}" for d in DONE)
                 _complain(f"Error: cannot write the output: {exc.strerror or exc}{done}")
-            elif not _output_lost(exc, sys.stderr):  # a warning's line, 2>> a full disk
+            else:
                 raise
             sys.exit(74)  # EX_IOERR
         sys.exit(rv if isinstance(rv, int) else 0)
@@ -810,11 +810,39 @@ def _hold_closed_standard_streams() -> None:
             if fd == 1 and sys.stdout is None:
                 STDOUT_CLOSED = True
                 sys.stdout = _closed_output()
-            if fd == 2 and sys.stderr is None:
-                # 2>&-: what warmup says there goes nowhere, as asked. Python's None was an
-                # AttributeError (exit 1, its traceback unseen) wherever a command asked
-                # whether stderr is a terminal: import and demo, for their progress bars.
-                sys.stderr = open(2, "w", errors="backslashreplace", closefd=False)  # noqa: SIM115
+    # With 2>&- too: what warmup says there goes nowhere, as asked (Python's None was an
+    # AttributeError wherever a command asked whether stderr is a terminal).
+    sys.stderr = _stderr_that_never_fails()
+
+
+def _stderr_that_never_fails() -> Any:
+    """Standard error as a stream whose failed write (``2> /dev/full``, a full disk under
+    ``2>> log``, a reader gone) is dropped, and what follows with it, as with ``2>&-``: a
+    note, a warning or a progress bar lost there leaves the command and its exit code as
+    they were. Such a write was an OSError out of the command, exit 74 "cannot write the
+    output" while the answer stood on stdout (or, with the note first, was never printed)."""
+    import io
+
+    class Dropping(io.FileIO):
+        def write(self, data: Any) -> int:
+            try:
+                written = super().write(data)
+            except OSError:
+                _to_null(self)  # the rest goes nowhere, the exit's flush too
+                return len(data)
+            return len(data) if written is None else written  # None: would block, dropped
+
+    encoding = getattr(sys.stderr, "encoding", None) or "utf-8"
+    try:
+        raw = Dropping(2, "w", closefd=False)
+    except OSError:  # no descriptor 2 even now (no /dev/null to put there): as Python left it
+        return sys.stderr
+    return io.TextIOWrapper(
+        io.BufferedWriter(raw),
+        encoding,
+        errors="backslashreplace",
+        line_buffering=True,
+    )
 
 
 def _closed_output() -> Any:
