@@ -1788,7 +1788,7 @@ def test_an_eml_saved_with_a_byte_order_mark_is_sent(run, tmp_path: Path):
     [
         (
             ("pool", "add", "a b", BOX),
-            65,
+            64,
             "Error: NAME: 'a b' is not a name: use letters, digits, '.', '_' and '-' "
             "(at most 100, starting with a letter or digit)",
         ),
@@ -1800,7 +1800,7 @@ def test_an_eml_saved_with_a_byte_order_mark_is_sent(run, tmp_path: Path):
         ),
         (
             ("queue", "add", "--mailbox", BOX, "--campaign", "a b", "--eml", "{eml}"),
-            65,
+            64,
             "Error: --campaign: 'a b' is not a name",
         ),
     ],
@@ -1820,6 +1820,37 @@ def test_a_bad_positional_argument_is_named_as_typed_not_as_a_flag(
     res = run(*(str(files.get(a, a)) for a in args))
     line = assert_error(res, code)
     assert line.startswith(error), line
+    assert ledger_digest(seeded) == before
+
+
+def test_a_malformed_name_is_a_usage_error_whichever_command_takes_it(seeded: Path, tmp_path):
+    """A name that is not one (here with a byte no UTF-8 has, as a script's mangled variable
+    gives) is a command-line argument in a form warmup cannot take: 64 for each. A pool's
+    name and a campaign's were 65 ("bad data") where a policy's was 64."""
+    policy = tmp_path / "p.toml"
+    policy.write_text(
+        'ceiling = 120\ngrowth_factor = 2.0\n[[stage]]\nname = "s"\ndays = 0\ndaily = 40\ninterval = "0s"\n'
+    )
+    eml = tmp_path / "m.eml"
+    eml.write_text(f"From: {BOX}\nTo: x@example.com\nSubject: s\n\nhi\n")
+    before = ledger_digest(seeded)
+    for args in (
+        [b"pool", b"add", b"p\xff", BOX.encode()],
+        [
+            b"queue",
+            b"add",
+            b"--mailbox",
+            BOX.encode(),
+            b"--campaign",
+            b"c\xff",
+            b"--eml",
+            bytes(eml),
+        ],
+        [b"policy", b"add", b"n\xff", bytes(policy)],
+    ):
+        command = [os.fsencode(a) for a in forkcli.command()] + args
+        proc = _stderr_of(seeded, command, subprocess.PIPE)  # type: ignore[arg-type]
+        assert_one_line_error(proc, 64, "\\udcff")
     assert ledger_digest(seeded) == before
 
 

@@ -100,9 +100,11 @@ def check_expiry(expires: object) -> dt.timedelta:
 
 
 def check_name(value: str, field_name: str) -> str:
-    """A pool or campaign name: letters, digits, ``.``, ``_``, ``-`` (at most 100)."""
+    """A pool or campaign name: letters, digits, ``.``, ``_``, ``-`` (at most 100); else
+    :class:`InvalidField` (exit 64, as a policy's name: a name typed in a form warmup cannot
+    take, not bad data)."""
     if not NAME.match(value or ""):
-        raise InvalidFieldData(
+        raise InvalidField(
             field_name,
             "{field}: {value!r} is not a name: use letters, digits, '.', '_' and '-' "
             "(at most 100, starting with a letter or digit)",
