@@ -353,6 +353,12 @@ def test_an_option_is_named_in_the_file_as_on_the_command_line(cfg, run):
             '[commands.plan]\ndays = "٣"\n',
             "[commands.plan] days: '٣': digits must be 0-9: write '3'",
         ),
+        # and '1_000' (TOML's 1_000, unquoted, is the number 1000): planned 1000 days
+        (
+            '[commands.plan]\ndays = "1_000"\n',
+            "[commands.plan] days: '1_000': write a whole number with the digits 0-9 alone: "
+            "write '1000'",
+        ),
     ],
 )
 def test_a_value_click_would_silently_bend_is_refused(cfg, run, ledger_path, text, words):

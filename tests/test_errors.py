@@ -613,6 +613,38 @@ def test_a_number_in_digits_other_than_0_to_9_is_a_usage_error(
     assert ledger_digest(seeded) == before
 
 
+@pytest.mark.parametrize(
+    ("args", "option", "said", "fixed"),
+    [
+        (
+            ("mailbox", "set", BOX, "--smtp-port", "+5"),
+            "Invalid value for '--smtp-port'",
+            "+5",
+            "5",
+        ),
+        (("plan", BOX, "--days", "1_000"), "Invalid value for '--days'", "1_000", "1000"),
+        (("plan", BOX, "--days", " 30"), "Invalid value for '--days'", " 30", "30"),
+        (("queue", "show", "+1"), "Invalid value for 'ID'", "+1", "1"),  # an argument
+        (("mailbox", "set", BOX, "--cap", "1_00"), "--cap", "1_00", "100"),  # N|none
+    ],
+    ids=["plus", "underscore", "space", "argument", "cap"],
+)
+def test_a_whole_number_in_a_spelling_only_python_reads_is_a_usage_error(
+    run, seeded, args, option, said, fixed
+):
+    """The README says numbers take the digits 0-9 only; click's int() also read '+5', '1_000'
+    and ' 30', so '--days 1_000' planned 1000 days. Refused, 64, saying what to write."""
+    before = ledger_digest(seeded)
+    res = run(*args)
+    assert res.exit_code == 64, res.output
+    (line,) = res.output.splitlines()
+    assert line.startswith(
+        f"Error: {option}: '{said}': write a whole number with the digits 0-9 alone: "
+        f"write '{fixed}'"
+    ), line
+    assert ledger_digest(seeded) == before
+
+
 def test_flags_and_list_options_may_repeat_and_sendmail_keeps_its_last(run, seeded: Path):
     """Only an option of one value is refused twice: a flag says the same thing again, a list
     option (``--to`` of record send) takes each, and the sendmail shim keeps sendmail(8)'s

@@ -52,6 +52,24 @@ def digits_fault(text: object) -> str | None:
     return f"digits must be 0-9: write {fixed!r}"
 
 
+def whole_number_fault(text: object) -> str | None:
+    """Why ``text``, given for a whole number, is none warmup takes: digits other than 0-9
+    (:func:`digits_fault`), or a spelling only Python's int() reads (``'1_000'``, ``'+5'``,
+    ``' 5'``: ``--days 1_000`` was 1000 days), with the number to write; else None (a text
+    that is no number at all is left to the reader to refuse)."""
+    fault = digits_fault(text)
+    if fault or not isinstance(text, str) or _WHOLE.fullmatch(text):
+        return fault
+    try:
+        number = int(text)
+    except ValueError:
+        return None
+    return f"write a whole number with the digits 0-9 alone: write '{number}'"
+
+
+_WHOLE = compiled_later(r"-?[0-9]+")
+
+
 def printable(text: str) -> str:
     """``text`` with each character that is not printable (controls, escapes, bidirectional
     overrides, line breaks) replaced by U+FFFD: what the bounce parser keeps of a stranger's

@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from warmup.errors import ConfigError, FieldError, NotFound, WarmupError
-from warmup.words import digits_fault
+from warmup.words import digits_fault, whole_number_fault
 from warmup.lazyre import compiled_later
 
 
@@ -197,14 +197,16 @@ def _refuse_repeats(ctx: click.Context, order: list[click.Parameter]) -> None:
 
 
 def _refuse_other_digits(ctx: click.Context, opts: dict[str, Any]) -> None:
-    """A usage error for a number given with digits other than 0-9 (``--smtp-port ٣``), as
+    """A usage error for a number given with digits other than 0-9 (``--smtp-port ٣``), or a
+    whole number in a spelling only Python reads (``--days 1_000``, ``--smtp-port +5``), as
     typed, before click's int() or float() reads it as one."""
     for param in ctx.command.params:
         if not isinstance(param.type, _NUMBERS) or param.name not in opts:
             continue
         given = opts[param.name]
+        whole = isinstance(param.type, click.types.IntParamType)
         for value in given if isinstance(given, (list, tuple)) else [given]:
-            fault = digits_fault(value)
+            fault = whole_number_fault(value) if whole else digits_fault(value)
             if fault:
                 raise click.BadParameter(f"{value!r}: {fault}", ctx, param)
 
@@ -629,9 +631,11 @@ def _bent(param: click.Parameter, value: Any) -> str | None:
         return f"expected true or false, not {value!r}"
     if getattr(param, "is_flag", False):
         return None
-    if isinstance(kind, _NUMBERS) and digits_fault(value):
-        return f"{value!r}: {digits_fault(value)}"
-    if isinstance(kind, click.types.IntParamType):
+    whole = isinstance(kind, click.types.IntParamType)  # days = "1_000": TOML's 1_000 is 1000
+    fault = whole_number_fault(value) if whole else digits_fault(value)
+    if fault and isinstance(kind, _NUMBERS):
+        return f"{value!r}: {fault}"
+    if whole:
         if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
             return f"expected a whole number, not {toml}"
     elif isinstance(kind, click.types.FloatParamType):

@@ -23,7 +23,7 @@ from warmup.cli.common import (
 from warmup.errors import InvalidField, UsageError
 from warmup.instants import local_short, local_text
 from warmup.providers import AUTHS, SECURITIES, providers
-from warmup.words import digits_fault, plural
+from warmup.words import plural, whole_number_fault
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -57,7 +57,7 @@ def _cap(value: str | None) -> int | None:
     """``--cap N`` (N >= 1, checked by the library); ``--cap none`` and no ``--cap``: None."""
     if value is None or _no_cap(value):
         return None
-    fault = digits_fault(value)  # int() reads '２００' as 200
+    fault = whole_number_fault(value)  # int() reads '２００' as 200, and '1_000' as 1000
     if fault:
         raise InvalidField("cap", "{field}: {value!r}: {fault}", value=value, fault=fault)
     try:
