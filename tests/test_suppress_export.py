@@ -38,3 +38,26 @@ def test_suppress_list_csv_is_read_back_by_suppress_add_from(
     cut = run("suppress", "list", "--limit", "1", "--csv")
     assert cut.stdout.splitlines()[1:] == ["a@example.com,manual,imported," + again[1][3]]
     assert run("suppress", "list", "--csv", "--json").exit_code == 64
+
+
+def test_suppress_list_csv_guards_formula_cells_and_reads_them_back(run, tmp_path, monkeypatch):
+    """A cell a spreadsheet would run as a formula (an address or a reason starting with '=',
+    '+', '-', '@') gets a leading apostrophe, as 'report --format csv' writes it (CSV
+    injection: the reason is often a stranger's words); 'suppress add --from' takes the
+    apostrophe off again, so the export still suppresses the same addresses."""
+    formula = '=HYPERLINK("http://evil.example","x")'
+    odd = ["=cmd@example.com", "-x@example.com", "+y@example.com", "a@example.com"]
+    assert run("suppress", "add", "--reason", formula, "--", *odd).exit_code == 0
+    res = run("suppress", "list", "--limit", "0", "--csv")
+    assert res.exit_code == 0, res.output
+    rows = list(csv.reader(io.StringIO(res.stdout)))
+    assert [r[:3] for r in rows[1:]] == [
+        [a, "manual", "'" + formula]
+        for a in ("'+y@example.com", "'-x@example.com", "'=cmd@example.com", "a@example.com")
+    ]
+    export = tmp_path / "suppressed.csv"
+    export.write_text(res.stdout, encoding="utf-8")
+    monkeypatch.setenv("WARMUP_DB", str(tmp_path / "other.db"))
+    assert run("suppress", "add", "--from", str(export), "--reason", "imported").exit_code == 0
+    again = list(csv.reader(io.StringIO(run("suppress", "list", "--csv").stdout)))
+    assert [r[0] for r in again] == [r[0] for r in rows]

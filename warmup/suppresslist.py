@@ -24,7 +24,7 @@ from warmup import addresses
 from warmup.errors import DataError
 from warmup.fields import unreadable
 from warmup.files import StandardInput
-from warmup.words import byte_size
+from warmup.words import byte_size, from_spreadsheet_text
 
 SUPPRESS_FILE_LIMIT = 100_000_000  # bytes: some four million addresses
 
@@ -251,7 +251,8 @@ def _csv_rows(
             if fields is None:
                 break
             if "".join(fields).strip():
-                yield start, fields[column] if column < len(fields) else "", name
+                cell = fields[column] if column < len(fields) else ""
+                yield start, from_spreadsheet_text(cell), name
             spans = any("\n" in f or "\r" in f for f in fields)
             tail = "".join(taken) if spans else ""
             start, last = at + reader.line_num + 1, start

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from warmup.lazyre import compiled_later
 
@@ -68,6 +68,29 @@ def whole_number_fault(text: object) -> str | None:
 
 
 _WHOLE = compiled_later(r"-?[0-9]+")
+
+
+# What makes a spreadsheet (Excel, LibreOffice, Google Sheets) read a CSV cell as a formula.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_text(value: Any) -> Any:
+    """A text cell that a spreadsheet would run as a formula (a mailbox ``=cmd|...@x.example``,
+    a stored policy's stage name, a bounce's reason), with an apostrophe before it, as OWASP
+    advises against CSV injection: the spreadsheet shows the text; anything else as it is.
+    :func:`from_spreadsheet_text` takes the apostrophe off again."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def from_spreadsheet_text(cell: str) -> str:
+    """A CSV cell as written before :func:`spreadsheet_text` guarded it: ``'=x@y.example`` is
+    ``=x@y.example`` (what 'warmup suppress list --csv' wrote, read back by 'suppress add
+    --from')."""
+    if cell.startswith("'") and cell[1:].startswith(_FORMULA_START):
+        return cell[1:]
+    return cell
 
 
 def printable(text: str) -> str:

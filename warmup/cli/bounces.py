@@ -541,10 +541,17 @@ def suppress_list(ledger: Ledger, match: str | None, limit: int, csv_: bool, jso
         import csv
         import io
 
+        from warmup.words import spreadsheet_text
+
         text = io.StringIO()
         out = csv.writer(text, lineterminator="\n")
         out.writerow(["address", "kind", "reason", "since"])
-        out.writerows([r["address"], r["kind"], r["reason"], r["created_at"]] for r in rows)
+        # a cell a spreadsheet would run as a formula (a reason quoted from a stranger's
+        # report, '=HYPERLINK(...)') guarded as 'report --format csv' guards its cells
+        out.writerows(
+            [spreadsheet_text(r[k]) for k in ("address", "kind", "reason", "created_at")]
+            for r in rows
+        )
         click.echo(text.getvalue(), nl=False)
         return
     if not rows:

@@ -20,18 +20,7 @@ import pandas as pd
 from warmup.errors import InvalidField, UnwritableField
 from warmup.plotcheck import WHERE, check_plot_path
 from warmup.plots import figure, wide_text
-
-# What makes a spreadsheet (Excel, LibreOffice, Google Sheets) read a CSV cell as a formula.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _spreadsheet_text(value: Any) -> Any:
-    """A text cell that a spreadsheet would run as a formula (a mailbox ``=cmd|...@x.example``,
-    a stored policy's stage name), with an apostrophe before it, as OWASP advises against CSV
-    injection: the spreadsheet shows the text; anything else as it is."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
+from warmup.words import spreadsheet_text
 
 
 def to_text(frame: pd.DataFrame, fmt: str) -> str:
@@ -62,7 +51,7 @@ def iter_text(frame: pd.DataFrame, fmt: str, rows: int = 5_000) -> Iterator[str]
                 if pd.api.types.is_bool_dtype(out[column]):  # true/false, as --json writes them
                     out[column] = out[column].map({True: "true", False: "false"})
                 elif not pd.api.types.is_numeric_dtype(out[column]):
-                    out[column] = out[column].map(_spreadsheet_text)
+                    out[column] = out[column].map(spreadsheet_text)
             yield str(out.to_csv(index=False, header=k == 0))
             continue
         # A line of text like every other output (the shell's prompt does not follow a bare
