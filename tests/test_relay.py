@@ -1430,6 +1430,20 @@ def test_sendmail_shim_puts_f_full_name_in_the_from_it_adds(relay, run, smtp_ssl
     assert len(got.message.get_all("From")) == 1
 
 
+def test_sendmail_shim_says_an_address_in_f_is_f_s(relay, run, smtp_ssl, monkeypatch):
+    server = relay()
+    _shim_env(server, monkeypatch)
+    res = run(
+        "sendmail", "-F", "Bob <bob@b.example>", "lead@example.com", input="Subject: hi\n\nhello\n"
+    )
+    assert res.exit_code == 64, res.output
+    assert res.output.startswith(
+        "Error: -F 'Bob <bob@b.example>' (the sender's full name, in the From warmup adds) "
+        "names bob@b.example, not the mailbox"
+    ), res.output
+    assert smtp_ssl.messages == []
+
+
 @pytest.mark.parametrize(
     "change",
     [

@@ -270,6 +270,27 @@ def test_direct_f_full_name_goes_in_the_from_it_adds_encoded(box, run, smtp_ssl)
     assert (sender.display_name, sender.addr_spec) == ("Zoë 销售", BOX)
 
 
+def test_direct_f_full_name_that_is_an_address_is_said_as_f_not_as_a_header(
+    box, run, smtp_ssl, ledger_path
+):
+    """'-F a@b.c': an address in the full name would show in the From warmup adds, and was
+    refused as "header From names a@b.c", a header the user never wrote (exit 65). The error
+    names -F, 64; nothing sent or reserved. One naming the mailbox itself is still taken."""
+    box()
+    given = "To: lead@example.com\nSubject: hi\n\nhello\n"
+    res = run("sendmail", "-f", BOX, "-F", "a@b.c", "-t", input=given)
+    assert res.exit_code == 64, res.output
+    assert res.output == (
+        f"Error: -F 'a@b.c' (the sender's full name, in the From warmup adds) names a@b.c, "
+        f"not the mailbox {BOX}; give -F a name ('-F \"Sales Team\"'), and the mailbox to "
+        "send as with -f\n"
+    )
+    assert smtp_ssl.messages == [] and outcomes(ledger_path) == []
+    res = run("sendmail", "-f", BOX, "-F", BOX.upper(), "-t", input=given)
+    assert res.exit_code == 0, res.output
+    assert len(smtp_ssl.messages) == 1
+
+
 def test_direct_f_full_name_leaves_a_from_the_message_has(box, run, smtp_ssl):
     box()
     given = f"From: Sales <{BOX}>\nSubject: hi\n\nhello\n"

@@ -42,6 +42,12 @@ THREAD_FIELDS = ("in-reply-to", "references")
 _MSG_ID = re.compile(r"<[^<>\s]+>")
 
 
+def addresses_like(text: str) -> list[str]:
+    """What looks like an address in ``text``, wherever it stands: what the sender check
+    finds in a From header's display name, too."""
+    return _ADDRESS_LIKE.findall(text)
+
+
 def date_of(at: Any) -> str:
     """A Date field's value for the aware datetime ``at``, in UTC as ``+0000``: the instant is
     known. (``formatdate(localtime=False)`` writes ``-0000``, which RFC 5322 3.3 reserves for
@@ -677,7 +683,7 @@ def _sender_problem(name: str, value: str, mailbox: str) -> str | None:
         )
     named = {a.addr_spec.lower() for a in getattr(parsed, "addresses", ())}
     named |= {a.lower() for _, a in email.utils.getaddresses([value]) if a}
-    named |= {a.lower() for a in _ADDRESS_LIKE.findall(f"{value} {parsed}")}
+    named |= {a.lower() for a in addresses_like(f"{value} {parsed}")}
     if not named:
         return (
             f"header {label} names no address; give {mailbox} or leave the header out "

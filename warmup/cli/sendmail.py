@@ -274,7 +274,18 @@ def _from_header(full_name: str, mailbox: str) -> bytes:
 def _sender(full_name: str, mailbox: str) -> Any:
     import email.headerregistry
 
+    from warmup.headers import addresses_like
+
     name = " ".join(full_name.split())  # one line: a line break would start another header
+    # An address in it is one the From would show: refused there as "header From names ...",
+    # a header the user never wrote.
+    other = next((a for a in addresses_like(name) if a.lower() != mailbox), None)
+    if other is not None:
+        raise UsageError(
+            f"-F {name!r} (the sender's full name, in the From warmup adds) names {other}, "
+            f"not the mailbox {mailbox}; give -F a name ('-F \"Sales Team\"'), and the "
+            f"mailbox to send as with -f"
+        )
     return email.headerregistry.Address(name, addr_spec=mailbox) if name else mailbox
 
 
