@@ -667,3 +667,26 @@ def test_an_idle_wake_up_outlives_a_pass_the_ledger_cut_off(pg_pool, dovecot_cle
         proxy.up()
         syncs.run_due(T0 + dt.timedelta(minutes=2))  # the next pass, before the next round
         assert len(direct.bounces(box)) == 1, lines
+
+
+def test_a_runs_sync_says_the_bounces_of_a_flood_it_did_not_keep(pool, sink):
+    """'warmup run' synced a flood of forged reports about its one send and kept PER_SEND_KEPT
+    of them: the rest were counted in its sync report and never said, where 'bounces sync'
+    says "Not kept: ...". The run's log says it alike."""
+    from tests.test_bounce_flood import forged
+    from warmup.ledger.values import PER_SEND_KEPT, UNMATCHED_KEPT
+
+    ledger = open_ledger()
+    Outbox(ledger).add(message(LEAD, "first"), pool="P")
+    assert cli("run", "--once").returncode == 0
+    pool.append_many("INBOX", [forged(n, LEAD) for n in range(PER_SEND_KEPT + 5)])
+
+    res = cli("run", "--once")
+
+    assert res.returncode == 0, res.stderr
+    said = [line for line in res.stdout.splitlines() if "Not kept" in line]
+    assert len(said) == 1 and said[0].endswith(
+        f"bounce sync of {BOX}: Not kept: 5 bounces counting nothing, past the "
+        f"{UNMATCHED_KEPT:,} answering no send a mailbox keeps or the {PER_SEND_KEPT} of one "
+        "send (a flood of forged reports?): nothing of them counts or suppresses"
+    ), res.stdout

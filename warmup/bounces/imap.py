@@ -128,6 +128,16 @@ class SyncReport:
             return f"1 new bounce, {'matched to its send' if self.matched else 'no send matched'}"
         return f"{plural(self.bounces, 'new bounce')}, {self.matched} matched to their sends"
 
+    def not_kept_text(self) -> str:
+        """The line for :attr:`not_kept` (said by 'bounces sync' and by the worker's syncs)."""
+        from warmup.words import plural
+
+        return (
+            f"Not kept: {plural(self.not_kept, 'bounce')} counting nothing, past the "
+            f"{UNMATCHED_KEPT:,} answering no send a mailbox keeps or the {PER_SEND_KEPT} of "
+            f"one send (a flood of forged reports?): nothing of them counts or suppresses"
+        )
+
 
 def check_since(since: dt.date | None, box: MailboxRow, now: dt.datetime) -> None:
     """Refuse a ``--since`` after the mailbox's today (exit 65, as any time out of bounds):

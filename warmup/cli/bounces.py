@@ -114,7 +114,7 @@ def sync(
         warmup bounces sync sales@corp.example --suppress-soft
     """
     from warmup import logins, notify
-    from warmup.bounces.imap import PER_SEND_KEPT, READ_BYTES, UNMATCHED_KEPT, LoginFailed
+    from warmup.bounces.imap import READ_BYTES, LoginFailed
     from warmup.bounces.imap import sync as run_sync
     from warmup.bounces.message import MAX_LINES
     from warmup.bounces.record import MAX_RECIPIENTS
@@ -234,11 +234,7 @@ def sync(
             )
         )
     if report.not_kept:
-        click.echo(
-            f"Not kept: {plural(report.not_kept, 'bounce')} counting nothing, past the "
-            f"{UNMATCHED_KEPT:,} answering no send a mailbox keeps or the {PER_SEND_KEPT} of "
-            f"one send (a flood of forged reports?): nothing of them counts or suppresses"
-        )
+        click.echo(report.not_kept_text())
     if streaks:
         from warmup.bounces.streaks import said_of
 

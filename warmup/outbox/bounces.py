@@ -209,6 +209,9 @@ class BounceSync:
             return False
         if report.bounces:
             self.log(f"{_stamp(self.clock())} bounce sync of {box.address}: {report.new_text()}")
+        if report.not_kept:  # a flood: said as 'bounces sync' says it, never silently dropped
+            said = report.not_kept_text()
+            self.log(f"{_stamp(self.clock())} bounce sync of {box.address}: {said}")
         if report.bounces or (self._suppress_soft and box.id not in self._looked):
             self._soft_streaks(box)
         return True
