@@ -284,7 +284,7 @@ def test_an_unknown_pool_or_a_bad_campaign_is_refused_before_the_command_runs(
     res = run("send", "--pool", "nope", "--queue", "--", "touch", str(marker))
     assert res.exit_code != 0 and "nope" in res.stderr and not marker.exists()
     res = run("send", "--pool", "P", "--queue", "--campaign", "a b", "--", "touch", str(marker))
-    assert res.exit_code == 65 and "--campaign" in res.stderr and not marker.exists()
+    assert res.exit_code == 64 and "--campaign" in res.stderr and not marker.exists()
 
 
 ONE_MESSAGE = (
