@@ -519,12 +519,12 @@ def _usage(exc: click.UsageError) -> None:
     _complain(f"Error: {message}{hint}")
 
 
-def _output_lost(exc: OSError, stream: Any = None) -> bool:
-    """Whether ``exc`` is ``stream`` (default stdout) failing (a full disk, ``> /dev/full``, a
-    device error), not another file: raised writing it, or it cannot take its buffered lines
-    even now. If so, what is left goes to /dev/null: the interpreter's flush at exit would fail
-    again, with an "Exception ignored" report and exit 120."""
-    out = sys.stdout if stream is None else stream
+def _output_lost(exc: OSError) -> bool:
+    """Whether ``exc`` is stdout failing (a full disk, ``> /dev/full``, a device error), not
+    another file: raised writing it, or it cannot take its buffered lines even now. If so,
+    what is left goes to /dev/null: the interpreter's flush at exit would fail again, with an
+    "Exception ignored" report and exit 120. (Stderr never fails: _stderr_that_never_fails.)"""
+    out = sys.stdout
     if out is None:
         return False
     tb = exc.__traceback__
