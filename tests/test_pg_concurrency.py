@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import multiprocessing
 import traceback
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -218,18 +219,7 @@ def test_two_mailboxes_of_one_domain_racing_never_exceed_the_domain_cap(tmp_path
                 for box in DOMAIN_BOXES
                 for n in range(3)
             ]
-            for p in procs:
-                p.start()
-            try:
-                for _ in procs:
-                    ready.get(timeout=120)
-                go.set()
-                outs = [results.get(timeout=240) for _ in procs]
-            finally:
-                for p in procs:
-                    p.join(timeout=60)
-                    if p.is_alive():
-                        p.kill()
+            outs = race_all(procs, ready, go, results)
             ledger = open_ledger(schema.url)
             with ledger.read() as conn:
                 sent = conn.execute(sa.select(sa.func.count()).select_from(SEND)).scalar_one()
@@ -240,3 +230,20 @@ def test_two_mailboxes_of_one_domain_racing_never_exceed_the_domain_cap(tmp_path
         assert errors == ""
         assert sum(got for _, got, _ in outs) == DOMAIN_CAP, outs
         assert sent == DOMAIN_CAP
+
+
+def race_all(procs: list[Any], ready: Any, go: Any, results: Any) -> list[Any]:
+    """Start ``procs``, wait until each says it is ready, let them go at once and collect one
+    result each; every process is joined (killed if it hangs)."""
+    for p in procs:
+        p.start()
+    try:
+        for _ in procs:
+            ready.get(timeout=120)
+        go.set()
+        return [results.get(timeout=240) for _ in procs]
+    finally:
+        for p in procs:
+            p.join(timeout=60)
+            if p.is_alive():
+                p.kill()

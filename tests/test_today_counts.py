@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.conftest import SH, at, ledger_before, vm_steps
-from tests.test_pg_concurrency import _domain_worker
+from tests.test_pg_concurrency import _domain_worker, race_all
 from warmup import Gate, NotAllowed, api, open_ledger
 from warmup.ledger import SendIn
 from warmup.ledger.schema import DOMAIN_DAY, MAILBOX, SEND
@@ -283,18 +283,7 @@ def test_processes_racing_under_a_domain_cap_on_a_busy_day_reserve_exactly_the_c
         for box in boxes
         for n in range(3)
     ]
-    for p in procs:
-        p.start()
-    try:
-        for _ in procs:
-            ready.get(timeout=120)
-        go.set()
-        outs = [results.get(timeout=240) for _ in procs]
-    finally:
-        for p in procs:
-            p.join(timeout=60)
-            if p.is_alive():
-                p.kill()
+    outs = race_all(procs, ready, go, results)
     assert "".join(err for _, _, err in outs) == ""
     ledger = open_ledger(ledger_url)
     rows = _rows(ledger)
