@@ -10,7 +10,9 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -175,6 +177,26 @@ _HOLD = (
 )
 
 
+def _timed_while_held(ledger_path: Path, mode: str, call: Callable[[], Any]) -> tuple[Any, float]:
+    """``call()``'s result and its seconds, run while a foreign process (:data:`_HOLD`, in
+    journal or locking ``mode``) holds the ledger's lock."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD, str(ledger_path), mode],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        start = time.monotonic()
+        res = call()
+        return res, time.monotonic() - start
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(timeout=30)
+
+
 @pytest.mark.parametrize(
     "mode", ["PRAGMA journal_mode = DELETE", "PRAGMA locking_mode = EXCLUSIVE"]
 )
@@ -196,21 +218,7 @@ def test_a_foreign_lock_is_waited_out_once_not_twice(
     args = [command, BOX] if command == "quota" else [command, BOX, "--to", "r@example.com"]
     assert run(*args[:2], "--help").exit_code == 0  # the command's modules imported: not timed
     before = ledger_digest(ledger_path)
-    holder = subprocess.Popen(
-        [sys.executable, "-c", _HOLD, str(ledger_path), mode],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
-        start = time.monotonic()
-        res = run(*args)
-        waited = time.monotonic() - start
-    finally:
-        assert holder.stdin is not None
-        holder.stdin.close()
-        holder.wait(timeout=30)
+    res, waited = _timed_while_held(ledger_path, mode, lambda: run(*args))
     assert res.exit_code == 75, res.output
     assert res.stderr == (
         f"Error: ledger {ledger_path} is busy: another process has held its write lock for "
@@ -239,21 +247,9 @@ def test_quota_does_not_wait_on_another_writer_to_keep_an_optional_memo(
             == 0
         )
     assert run("quota", BOX, "--help").exit_code == 0  # the command's modules imported: not timed
-    holder = subprocess.Popen(
-        [sys.executable, "-c", _HOLD, str(ledger_path), "PRAGMA journal_mode = WAL"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
+    res, waited = _timed_while_held(
+        ledger_path, "PRAGMA journal_mode = WAL", lambda: run("quota", BOX, "--json")
     )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
-        start = time.monotonic()
-        res = run("quota", BOX, "--json")
-        waited = time.monotonic() - start
-    finally:
-        assert holder.stdin is not None
-        holder.stdin.close()
-        holder.wait(timeout=30)
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)[0]["mailbox"] == BOX
     assert waited < 1.0, waited  # the memo's short wait (MEMO_WAIT_MS), not the 3 s timeout
