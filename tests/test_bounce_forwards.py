@@ -92,6 +92,53 @@ def test_a_bounce_forwarded_as_an_attachment_is_read_however_often_forwarded(lev
     ]
 
 
+def exchange_text_notice(rcpt: str) -> bytes:
+    """An Exchange 5.5-style text notice ("did not reach some or all of the intended
+    recipients") from an administrator's address, which names no MTA (no MAILER-DAEMON, no
+    postmaster, no "Mail Delivery")."""
+    return (
+        f"From: Mail Administrator <admin@mail.client.example>\r\nTo: {BOX}\r\n"
+        f"Subject: Undeliverable: Hello\r\nDate: {email.utils.formatdate()}\r\n\r\n"
+        "Your message did not reach some or all of the intended recipients.\r\n\r\n"
+        "      Subject:\tHello\r\n\r\n"
+        "The following recipient(s) could not be reached:\r\n\r\n"
+        f"      {rcpt} on 2 Nov 2026 10:00\r\n"
+        "            The e-mail account does not exist at the organization this message was "
+        "sent to.\r\n            <mail.client.example #5.1.1 smtp;550 5.1.1 User unknown>\r\n"
+    ).encode()
+
+
+def out_of_office(rcpt: str) -> bytes:
+    """An RFC 3834 auto-reply whose Subject quotes ours, which says "delivery failure"."""
+    return (
+        f"From: Kim Lee <{rcpt}>\r\nTo: {BOX}\r\n"
+        "Subject: Automatic reply: Delivery failure of your invoice\r\n"
+        f"Auto-Submitted: auto-replied\r\nDate: {email.utils.formatdate()}\r\n\r\n"
+        "I am out of the office until 9 November.\r\n"
+    ).encode()
+
+
+@pytest.mark.parametrize("levels", [1, 2])
+def test_a_notice_of_no_mta_sender_forwarded_is_read_as_the_notice(levels: int) -> None:
+    """A notice whose sender names no MTA, forwarded as an attachment, was read as the forward
+    itself (its Subject, "Fwd: Undelivered Mail ...", says bounce): the forward's To, the
+    mailbox, or the original's sender taken for the failed recipient, a soft bounce, and the
+    hard one inside lost."""
+    notice = exchange_text_notice("lead0@client.example")
+    want = [("lead0@client.example", "hard", "userunknown")]
+    assert [(b.recipient, b.kind, b.reason) for b in parse_bounces(notice)] == want
+    got = parse_bounces(deep(notice, levels), mailbox=BOX)
+    assert [(b.recipient, b.kind, b.reason) for b in got] == want
+
+
+@pytest.mark.parametrize("levels", [1, 2])
+def test_an_auto_reply_forwarded_is_no_bounce(levels: int) -> None:
+    """An out-of-office reply forwarded: the forward's Subject ("Fwd: Undelivered Mail ...")
+    made it read as a text notice, naming the mailbox itself as a failed recipient."""
+    assert parse_bounces(out_of_office("lead0@client.example")) == []
+    assert parse_bounces(deep(out_of_office("lead0@client.example"), levels), mailbox=BOX) == []
+
+
 @pytest.mark.parametrize("levels", [1, 2])
 def test_a_read_receipt_forwarded_is_no_bounce(levels: int) -> None:
     assert parse_bounces(read_receipt("<m1@corp.example>", "lead0@example.com")) == []

@@ -9,6 +9,7 @@ no I/O (``warmup bounces parse`` reads files with :mod:`warmup.bounces.reportfil
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from email.message import Message
 
@@ -25,6 +26,9 @@ from .record import MAX_RECIPIENTS, Bounce, fold, make
 
 __all__ = ["capped", "parse_bounces"]
 
+# What a mail client puts before the Subject of a forward: English, German (WG), French (TR),
+# Spanish (RV), Portuguese (ENC), Chinese and Japanese.
+_FORWARD_SUBJECT_RE = re.compile(r"\s*(?:fwd?|wg|tr|rv|enc|转发|轉寄|転送)\s*[:：]", re.IGNORECASE)
 MAX_FORWARDS = 5  # attachments a forwarded report is looked for in (:func:`_forwarded_notice`)
 # Longer is no address (RFC 5321 4.5.3.1.3; every input of a send refuses one) and no
 # Message-ID (a header line's 998 octets, RFC 5322 2.1.1): nothing a send of ours can carry.
@@ -159,6 +163,17 @@ def _parse(msg: Message, depth: int = 0, mailbox: str | None = None) -> list[Bou
             if notice is not None:
                 # A person's forward of a notice: what the notice says, not the forward.
                 return _parse(notice, depth + 1, mailbox)
+            attached = _attached_message(msg)
+            if attached is not None:
+                # ... or of a notice no MTA's sender names (a list's bounce handler, a
+                # postmaster's hand-written reply): the attachment is read as a report. Its
+                # Subject, quoted in the forward's ("Fwd: Returned mail"), made the forward read
+                # as one: its failed address lost, the note's addresses taken for it.
+                found = _parse(attached, depth + 1, mailbox)
+                if found or _forwarded_back(msg, attached):
+                    # A message the mailbox received, forwarded back to it, says what the
+                    # attachment says: an auto-reply's forward is no bounce for its Subject.
+                    return found
     body = "\n".join(parts.texts)
     ses = notifications.ses_notice(body)
     if ses is not None:
@@ -205,6 +220,33 @@ def _forwarded_notice(msg: Message) -> Message | None:
         if isinstance(sub, list) and level <= MAX_FORWARDS:
             todo[:0] = [(p, level) for p in sub if isinstance(p, Message)]
     return None
+
+
+def _attached_message(msg: Message) -> Message | None:
+    """The message a person attached to ``msg`` (RFC 2046 5.2.1, a mail client's "forward as
+    attachment"): the first message/rfc822 part of its top multipart/mixed."""
+    if msg.get_content_type() != "multipart/mixed":
+        return None
+    sub = msg.get_payload()
+    for part in sub if isinstance(sub, list) else ():
+        if isinstance(part, Message) and part.get_content_type() == "message/rfc822":
+            inner = part.get_payload()
+            if isinstance(inner, list) and inner and isinstance(inner[0], Message):
+                return inner[0]
+    return None
+
+
+def _forwarded_back(msg: Message, attached: Message) -> bool:
+    """Whether ``msg`` is a person's forward of ``attached``, not a notice returning its
+    recipient's own message: its Subject says so ("Fwd:", "WG:", "转发:"), or ``attached`` is
+    mail ``msg``'s recipient received (addressed to it, not from it)."""
+    if _FORWARD_SUBJECT_RE.match(formats.subject_of(msg)):
+        return True
+    to = formats.header_addresses(msg, ("To",))
+    return bool(
+        to & formats.header_addresses(attached, ("To", "Cc"))
+        and not to & formats.header_addresses(attached, ("From",))
+    )
 
 
 def _reports_itself(msg: Message, body: str) -> bool:
