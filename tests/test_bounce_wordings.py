@@ -489,3 +489,31 @@ def test_an_unknown_address_in_any_language_stays_hard_beside_the_list_words(rep
     erlaubten Absender", "不在...白名单"), never the list's name alone."""
     verdict = decide("", "", _QMAIL_RCPT.format(reply), "RCPT", "")
     assert (verdict.reason, verdict.kind) == ("userunknown", H), verdict.steps
+
+
+@pytest.mark.parametrize(
+    ("diagnostic", "reason"),
+    [
+        # MessageLabs' reply to an unauthenticated submission (the shared sample
+        # rhost-messagelabs-01's form, its lines joined), and the common "unless authenticated"
+        (
+            "550 mail0.example.net [192.0.2.21]:2525 is not permitted to relay through this "
+            "server without authentication.",
+            "securityerror",
+        ),
+        ("553 sorry, relaying denied unless authenticated first", "securityerror"),
+        ("550 relay not permitted without authentication", "securityerror"),
+        # guards: a relay refused with no word of authentication stays a relay refusal
+        ("554 5.7.1 <kim@client.example>: Relay access denied", "norelaying"),
+        ("550 not permitted to relay; authentication is no help here", "norelaying"),
+    ],
+)
+def test_a_relay_refused_for_want_of_authentication_is_a_security_error(
+    diagnostic: str, reason: str
+) -> None:
+    """Sisimai's Reason/SecurityError.pm reads "authentication required" as a security error:
+    a relay refused "without authentication" wants our credentials, it does not relay for no
+    one. Read as norelaying once a multi-line reply's lines were joined ("to 550 relay" had hidden
+    the words), and the verdict of MessageLabs' sample moved with the recipient's domain."""
+    got = decide("", "", diagnostic, "RCPT")
+    assert (got.reason, got.kind) == (reason, "block"), got.steps

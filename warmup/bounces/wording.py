@@ -158,6 +158,9 @@ CHALLENGE_WORDS = (
 )
 
 STRONG, WEAK = True, False
+# A relay refusal that goes on to say it wants authentication ("... without authentication",
+# "relaying denied unless authenticated"): not the words of a server that relays for no one.
+_UNLESS_AUTHENTICATED = r"(?![^.;]{0,60}\b(?:without|unless) (?:smtp )?authenticat)"
 
 # Checked in this order: e.g. "mailbox full" must win over a generic "rejected", and a sender
 # that is "rejected" over a recipient "not found".
@@ -270,17 +273,25 @@ WORD_RULES: tuple[WordRule, ...] = (
     # 5321 gives 551 a forward-path for a user who moved ("please try <addr>"); without one it
     # says only that this server does not serve the user and will not forward: a route refused
     # (an MX that does not host the domain), nothing about the address at its own host.
+    # Not a relay refused for want of SMTP authentication ("is not permitted to relay through
+    # this server without authentication", MessageLabs): the session's missing credentials
+    # (security-policy, below), as sisimai's Reason/SecurityError.pm reads "authentication
+    # required", not a server that relays for no one.
     _rule(
         "no-relaying",
         "norelaying",
         STRONG,
-        r"""
-        relay(?:ing)? (?:access |operation )?(?:denied|not permitted|not allowed|prohibited|rejected)
-        not permitted to relay|unable to relay|no relaying|relay not permitted
-        we do not relay|not a gateway|relaying denied|denies relay|in my list of allowed rcpthosts?\b
-        not (?:ok|accepted|allowed|permitted) (?:to |for )relay(?:ing)?\b
-        \buser not local\b(?![^.<]{0,20}\btry\b)
-        """,
+        "\n".join(
+            f"(?:{line}){_UNLESS_AUTHENTICATED}"
+            for line in (
+                r"relay(?:ing)? (?:access |operation )?(?:denied|not permitted|not allowed|prohibited|rejected)",
+                r"not permitted to relay|unable to relay|no relaying|relay not permitted",
+                r"we do not relay|not a gateway|relaying denied|denies relay|in my list of allowed rcpthosts?\b",
+                r"not (?:ok|accepted|allowed|permitted) (?:to |for )relay(?:ing)?\b",
+            )
+        )
+        + "\n"
+        + r"\buser not local\b(?![^.<]{0,20}\btry\b)",
     ),
     _rule(
         "moved",
@@ -600,7 +611,8 @@ WORD_RULES: tuple[WordRule, ...] = (
         "securityerror",
         STRONG,
         r"security polic|secure connection|tls required|requires? (?:tls|encryption|starttls)"
-        r"|authentication (?:is )?required|unauthenticated senders?|smtp auth",
+        r"|authentication (?:is )?required|unauthenticated senders?|smtp auth"
+        r"|\b(?:without|unless) (?:smtp )?authenticat",
     ),
     _rule(
         "syntax",
