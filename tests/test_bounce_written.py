@@ -71,6 +71,13 @@ NDRS = {
         "hard",
         "userunknown",
     ),
+    # a multi-line reply whose later line opens with the bare code ("no such 550 user here"):
+    # the code split the words, read as nothing (soft, mailed again)
+    "postfix-multiline-reply-bare-codes.eml": (
+        "ana.ruiz@clinic-client.example",
+        "hard",
+        "userunknown",
+    ),
 }
 # Written fixtures whose volume wording is Chinese only: the decision is the throttle rule.
 THROTTLED = ("aliyun-frequency-zh.eml", "exmail-frequency-zh.eml")

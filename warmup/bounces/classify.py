@@ -93,6 +93,14 @@ _SYNTAX_REPLIES = frozenset(("500", "501", "502", "503", "504"))
 # read: read without them. (The look-behind after the space, not before it: a pattern that starts
 # with a literal lets the engine skip to the next space, 5x faster.)
 _CONTINUATION = re.compile(r" (?<=[^\s\d] )[245]\d\d[ -][245]\.\d{1,3}\.\d{1,3} ")
+# The reply code a multi-line reply opens with ("550-No such"), and the same code opening each
+# of its later lines, folded into one ("550-No such 550 user", RFC 5321 4.2.1), with or without
+# an enhanced status: the codes, not the words, split "no such user".
+# (Not in a word: checked after the match, a look-behind is twice as slow.)
+_OPENING = re.compile(r"([245]\d\d)-(?=[^\s\d])")
+_IN_A_WORD = re.compile(r"[\w.-]")
+# The pattern of each code's later lines, compiled when first met (not 300 at import).
+_REPEATED: dict[str, re.Pattern[str]] = {}
 # qmail-send ends a failure it kept retrying with "I'm not going to try again; this message has
 # been in the queue too long.", after the last attempt's reason and its status ("Sorry, I wasn't
 # able to establish an SMTP connection. (#4.4.1)"): the words say the retries ended, the status
@@ -210,6 +218,23 @@ _SENDMAIL_OWN = re.compile(
 )
 
 
+def joined_reply(text: str) -> str:
+    """``text`` (folded) with a multi-line reply's lines joined as its words run: the codes that
+    open its later lines (:data:`_REPEATED`) dropped."""
+    for opening in _OPENING.finditer(text):
+        if not opening.start() or not _IN_A_WORD.match(text, opening.start() - 1):
+            break
+    else:
+        return text
+    start, code = opening.end(), opening.group(1)
+    repeated = _REPEATED.get(code)
+    if repeated is None:
+        repeated = _REPEATED[code] = re.compile(
+            r" (?<=[^\s\d] )" + code + r"[ -](?:[245]\.\d{1,3}\.\d{1,3}[ -])?(?=\S)"
+        )
+    return text[:start] + repeated.sub(" ", text[start:])
+
+
 def words_text(text: str) -> str:
     """``text`` (folded) as the word rules read it: without the codes of the continuation lines
     of a multi-line reply folded into one (:data:`_CONTINUATION`), nor Sendmail's own result
@@ -310,7 +335,7 @@ def decide(
     :data:`~warmup.bounces.reasons.REASON_KIND`. ``tables=False`` leaves the receiving
     providers' code tables unread: the verdict of the general evidence alone.
     """
-    text = fold(diagnostic or "")
+    text = joined_reply(fold(diagnostic or ""))
     steps: list[str] = []
     given = bool(status or reply)
     status = status or extract_status(text)
