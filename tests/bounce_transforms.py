@@ -3,7 +3,9 @@
 Each imitates one way another bounce of the same MTA differs from ours: other addresses (so
 other line breaks), other wrap widths, transfer encodings, line ends, header case and folding,
 host names, IPs, dates and Message-IDs, another domain no table knows, another of a provider's
-servers. A transformation is a pure function of the message's
+servers; and the form alone (issue #14): a text-only notice encoded, bare-CR line ends, the
+delivery-status fields in another order or with another address type, a multi-line reply, other
+charsets and RFC 2047 words, a forward as an attachment. A transformation is a pure function of the message's
 bytes that returns the new bytes and the mapping of old to new values (addresses, Message-IDs),
 or ``None`` where it does not apply (no wrapped text, no address to change). Its randomness is
 seeded by the message itself. Where a rewrite would change the meaning (a list of one recipient
@@ -13,6 +15,8 @@ a line joined into one line), the transformation is narrowed, and says why.
 from __future__ import annotations
 
 import base64
+import email.charset
+import email.header
 import email.parser
 import email.policy
 import hashlib
@@ -24,6 +28,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from warmup.bounces import Bounce, parse_bounces
+from warmup.bounces.formats import encoded_words, mail_codec
+from warmup.words import undeclared_text
 
 ROOT = Path(__file__).parent / "corpus"
 # Every corpus with messages of MTAs and providers (attack/ holds hostile inputs, not bounces).
@@ -39,7 +45,7 @@ CORPORA = (
     "vendors",
     "written",
 )
-_NOT_MESSAGES = {"README.md", "LICENSE", "expected.jsonl"}
+_NOT_MESSAGES = {"README.md", "LICENSE", "expected.jsonl", "generate.py"}
 
 Mapping = dict[str, str]
 Result = tuple[bytes, Mapping] | None
@@ -143,6 +149,29 @@ def _replace_everywhere(raw: bytes, pattern: re.Pattern[bytes], new: Callable) -
         if data is not None and pattern.search(data):
             edits.append((leaf.body, leaf.end, _encoded(pattern.sub(new, data), leaf.cte)))
     return pattern.sub(new, _edit(raw, edits))
+
+
+_WRITTEN = ("", "7bit", "8bit")  # a part's transfer encodings that write its text as it is
+_STATUS = ("message/delivery-status",)
+_STATUS_OR_TEXT = ("message/delivery-status", "text/plain")
+
+
+def _substituted(
+    raw: bytes,
+    pattern: re.Pattern[bytes],
+    repl: Callable[[re.Match[bytes]], bytes],
+    ctypes: tuple[str, ...] = _STATUS,
+) -> Result:
+    """``pattern`` replaced by ``repl`` in each part of ``ctypes`` written as it is (not in
+    base64 or quoted-printable); None where nothing changed."""
+    edits = []
+    for leaf in _leaves(raw):
+        if leaf.ctype in ctypes and leaf.cte in _WRITTEN:
+            body = raw[leaf.body : leaf.end]
+            new = pattern.sub(repl, body)
+            if new != body:
+                edits.append((leaf.body, leaf.end, new))
+    return (_edit(raw, edits), {}) if edits else None
 
 
 # --------------------------------------------------------------------------- transformations
@@ -381,7 +410,6 @@ def dsn_refolded(raw: bytes, rng: random.Random) -> Result:
     a long Diagnostic-Code at 78 columns, others at 72 or not at all)."""
     width = rng.choice((40, 50, 64))
     indent = rng.choice(("    ", "\t", " "))
-    edits = []
 
     def fold(m: re.Match[bytes]) -> bytes:
         value = b" ".join(m.group(2).split())
@@ -397,13 +425,19 @@ def dsn_refolded(raw: bytes, rng: random.Random) -> Result:
         )
         return "\n".join(lines).encode("utf-8", "surrogateescape")
 
-    for leaf in _leaves(raw):
-        if leaf.ctype == "message/delivery-status" and leaf.cte in ("", "7bit", "8bit"):
-            body = raw[leaf.body : leaf.end]
-            new = _FIELD.sub(fold, body)
-            if new != body:
-                edits.append((leaf.body, leaf.end, new))
-    return (_edit(raw, edits), {}) if edits else None
+    return _substituted(raw, _FIELD, fold)
+
+
+def _set_cte(head: bytes, cte: str, top: bool = False) -> bytes:
+    """``head`` (a part's header, or with ``top`` the message's, up to and with its blank line)
+    saying ``Content-Transfer-Encoding: cte``; the message's saying it is MIME too."""
+    line = f"Content-Transfer-Encoding: {cte}\n".encode()
+    old = re.search(rb"^content-transfer-encoding:[^\n]*\n", head, re.I | re.M)
+    if old:
+        return head[: old.start()] + line + head[old.end() :]
+    if top and not re.search(rb"^mime-version:", head, re.I | re.M):
+        line = b"MIME-Version: 1.0\n" + line
+    return head[:-1] + line + b"\n"
 
 
 def reencoded(raw: bytes, ctypes: tuple[str, ...], cte: str) -> Result:
@@ -412,13 +446,7 @@ def reencoded(raw: bytes, ctypes: tuple[str, ...], cte: str) -> Result:
     for leaf in _leaves(raw):
         if leaf.ctype not in ctypes or leaf.cte not in ("", "7bit", "8bit") or leaf.top:
             continue
-        head = raw[leaf.start : leaf.body]
-        line = f"Content-Transfer-Encoding: {cte}\n".encode()
-        old = re.search(rb"^content-transfer-encoding:[^\n]*\n", head, re.I | re.M)
-        if old:
-            head = head[: old.start()] + line + head[old.end() :]
-        else:
-            head = line + head
+        head = _set_cte(raw[leaf.start : leaf.body], cte)
         edits.append((leaf.start, leaf.end, head + _encoded(raw[leaf.body : leaf.end], cte)))
     return (_edit(raw, edits), {}) if edits else None
 
@@ -448,18 +476,7 @@ def crlf_lf(raw: bytes) -> Result:
 def _field_case(raw: bytes, change: Callable[[bytes], bytes]) -> Result:
     """(e) The delivery-status field names (in its part, or pasted into a text) in another
     case."""
-    edits = []
-    for leaf in _leaves(raw):
-        if leaf.ctype in ("message/delivery-status", "text/plain") and leaf.cte in (
-            "",
-            "7bit",
-            "8bit",
-        ):
-            body = raw[leaf.body : leaf.end]
-            new = _DSN_NAMES.sub(lambda m: change(m.group(1)) + b":", body)
-            if new != body:
-                edits.append((leaf.body, leaf.end, new))
-    return (_edit(raw, edits), {}) if edits else None
+    return _substituted(raw, _DSN_NAMES, lambda m: change(m.group(1)) + b":", _STATUS_OR_TEXT)
 
 
 _DSN_NAMES = re.compile(
@@ -604,6 +621,393 @@ def original_not_returned(raw: bytes, rng: random.Random) -> Result:
     return new, mapping
 
 
+# --------------------------------------------------------------------------- form (issue #14)
+
+
+def _top_reencoded(raw: bytes, cte: str) -> Result:
+    """(c) A notice that is one text part, no multipart (qmail's, Exim's, a Chinese provider's
+    in base64 from its web mail), sent in ``cte``: its own header says so."""
+    leaves = list(_leaves(raw))
+    if len(leaves) != 1 or not leaves[0].top or leaves[0].ctype != "text/plain":
+        return None
+    if leaves[0].cte not in _WRITTEN:
+        return None
+    head = raw[: leaves[0].body]
+    return _set_cte(head, cte, top=True) + _encoded(raw[len(head) :], cte), {}
+
+
+def notice_base64(raw: bytes, rng: random.Random) -> Result:
+    return _top_reencoded(raw, "base64")
+
+
+def notice_qp(raw: bytes, rng: random.Random) -> Result:
+    return _top_reencoded(raw, "quoted-printable")
+
+
+def headers_part_base64(raw: bytes, rng: random.Random) -> Result:
+    """(c) The returned original's headers (text/rfc822-headers) and any HTML alternative in
+    base64: every part but the message/* ones RFC 2046 5.2 keeps unencoded."""
+    return reencoded(raw, ("text/rfc822-headers", "text/html"), "base64")
+
+
+# Charsets a notice comes in: a rewrite takes one at random among those that write its words.
+CHARSETS = (
+    "gb2312",
+    "gbk",
+    "gb18030",
+    "big5",
+    "iso-2022-jp",
+    "shift_jis",
+    "euc-jp",
+    "euc-kr",
+    "koi8-r",
+    "windows-1251",
+    "iso-8859-5",
+    "iso-8859-1",
+    "windows-1252",
+    "iso-8859-15",
+    "utf-8",
+)
+
+
+def _writes(charset: str, text: str) -> bool:
+    """Whether RFC 2047 words in ``charset`` write ``text`` (EUC-JP's are ISO-2022-JP)."""
+    codec = email.charset.Charset(charset).output_codec or charset
+    try:
+        text.encode(codec)
+    except UnicodeError:
+        return False
+    return True
+
+
+_CHARSET_PARAM = re.compile(rb'charset\s*=\s*"?([^";\s]+)"?', re.I)
+
+
+def transcoded(
+    raw: bytes, rng: random.Random, cte: str | None, charsets: tuple[str, ...] = CHARSETS
+) -> Result:
+    """(h) Each text part written in a non-ASCII charset (or UTF-8) with non-ASCII text put in
+    another charset that writes the same text (GB2312 as GBK, Big5 or UTF-8; KOI8-R as
+    Windows-1251; ISO-2022-JP as Shift_JIS), its label changed; sent 8-bit (ISO-2022-JP 7-bit)
+    or, with ``cte``, in that encoding."""
+    edits = []
+    for leaf in _leaves(raw):
+        if leaf.ctype != "text/plain":
+            continue
+        head = raw[leaf.start : leaf.body]
+        data = _decoded(raw, leaf) if leaf.cte in ("base64", "quoted-printable") else None
+        data = raw[leaf.body : leaf.end] if data is None else data
+        if data.isascii() and b"\x1b" not in data:
+            continue
+        m = _CHARSET_PARAM.search(head)
+        codec = mail_codec(m.group(1).decode("ascii", "replace")) if m else None
+        if codec is None:
+            continue
+        try:
+            text = data.decode(codec)
+        except (UnicodeError, LookupError):
+            continue
+        if text.isascii():
+            continue
+        fits = []
+        for cs in charsets:
+            if mail_codec(cs) == codec:
+                continue
+            try:
+                fits.append((cs, text.encode(cs)))
+            except UnicodeError:
+                continue
+        if not fits:
+            continue
+        cs, body = rng.choice(fits)
+        head = head[: m.start(1)] + cs.encode() + head[m.end(1) :] if m else head
+        use = cte or ("7bit" if cs == "iso-2022-jp" else "8bit")
+        head = _set_cte(head, use, top=leaf.top)
+        encoded = body if use in ("7bit", "8bit") else _encoded(body, use)
+        edits.append((leaf.start, leaf.end, head + encoded))
+    return (_edit(raw, edits), {}) if edits else None
+
+
+def other_charset(raw: bytes, rng: random.Random) -> Result:
+    return transcoded(raw, rng, None)
+
+
+def other_charset_base64(raw: bytes, rng: random.Random) -> Result:
+    return transcoded(raw, rng, "base64")
+
+
+_ENCODED_HEADER = re.compile(rb"^(Subject|From):[ \t]*(.*(?:\n[ \t]+.*)*)", re.I | re.M)
+
+
+def encoded_word_headers(
+    raw: bytes, rng: random.Random, charsets: tuple[str, ...] = CHARSETS
+) -> Result:
+    """(h) The report's Subject and the display name of its From written as RFC 2047
+    encoded-words, in a charset that writes them (UTF-8, GB2312, Big5, ISO-2022-JP, KOI8-R,
+    Windows-1251...), base64 or quoted-printable, folded as RFC 2047 6 allows."""
+    end = raw.find(b"\n\n")
+    if end < 0:
+        return None
+    head = raw[:end]
+
+    def encode(text: str) -> bytes | None:
+        fits = [cs for cs in charsets if _writes(cs, text)]
+        if not fits:
+            return None
+        cs = rng.choice(fits)
+        charset = email.charset.Charset(cs)
+        charset.header_encoding = rng.choice((email.charset.BASE64, email.charset.QP))
+        try:
+            done = email.header.Header(text, charset, header_name="Subject").encode(
+                linesep="\n", maxlinelen=76
+            )
+        except (UnicodeError, LookupError):
+            return None
+        return done.encode("ascii")
+
+    def sub(m: re.Match[bytes]) -> bytes:
+        name = m.group(1)
+        value = b" ".join(m.group(2).split()).decode("utf-8", "surrogateescape")
+        if not value.isascii():
+            return m.group(0)
+        value = encoded_words(value)
+        if name.lower() == b"from":
+            found = re.match(r'\s*"?([^"<]*?)"?\s*(<[^<>]*>)\s*$', value)
+            if not found or not found.group(1).strip():
+                return m.group(0)
+            words = encode(found.group(1).strip())
+            return (
+                m.group(0)
+                if words is None
+                else name + b": " + words + b" " + found.group(2).encode()
+            )
+        words = encode(value) if value.strip() else None
+        return m.group(0) if words is None else name + b": " + words
+
+    new = _ENCODED_HEADER.sub(sub, head)
+    return (new + raw[end:], {}) if new != head else None
+
+
+def _status_blocks(raw: bytes, edit: Callable[[list[bytes]], list[bytes] | None]) -> Result:
+    """Each block (per-message fields, one recipient's record) of each delivery-status part
+    written as it is, ``edit``-ed: ``edit`` takes its fields (each with its continuation lines)
+    and returns the new ones, or None to leave it."""
+    edits = []
+    for leaf in _leaves(raw):
+        if leaf.ctype != "message/delivery-status" or leaf.cte not in ("", "7bit", "8bit"):
+            continue
+        body = raw[leaf.body : leaf.end]
+        out, changed = [], False
+        for block in re.split(rb"(\n[ \t]*\n)", body):
+            fields = re.findall(rb"^[^ \t\n][^\n]*(?:\n[ \t]+[^\n]*)*", block, re.M)
+            if fields and b"\n".join(fields) == block.strip(b"\n"):
+                new = edit(fields)
+                if new is not None and new != fields:
+                    lead = block[: len(block) - len(block.lstrip(b"\n"))]
+                    trail = block[len(block.rstrip(b"\n")) :]
+                    out.append(lead + b"\n".join(new) + trail)
+                    changed = True
+                    continue
+            out.append(block)
+        if changed:
+            edits.append((leaf.body, leaf.end, b"".join(out)))
+    return (_edit(raw, edits), {}) if edits else None
+
+
+def status_fields_reordered(raw: bytes, rng: random.Random) -> Result:
+    """(e) The fields of each delivery-status block in another order (RFC 3464 2.2: the order
+    is free, and MTAs differ: Exchange writes Action before Final-Recipient, qmail's
+    converters Status last)."""
+
+    def shuffled(fields: list[bytes]) -> list[bytes] | None:
+        if len(fields) < 2:
+            return None
+        new = fields[:]
+        while new == fields:
+            rng.shuffle(new)
+        return new
+
+    return _status_blocks(raw, shuffled)
+
+
+_TYPED = re.compile(
+    rb"^((?:Final|Original)-Recipient|X-Actual-Recipient)(:[ \t]*)rfc822[ \t]*;[ \t]*", re.I | re.M
+)
+
+
+def _address_type(raw: bytes, new: bytes) -> Result:
+    """(e) The address type of each recipient field written ``new`` ("RFC822;", or none at
+    all, as some MTAs write it), in a delivery-status part or pasted into a text."""
+    return _substituted(raw, _TYPED, lambda m: m.group(1) + b": " + new, _STATUS_OR_TEXT)
+
+
+def address_type_upper(raw: bytes, rng: random.Random) -> Result:
+    return _address_type(raw, b"RFC822; ")
+
+
+def address_type_none(raw: bytes, rng: random.Random) -> Result:
+    return _address_type(raw, b"")
+
+
+_RECIPIENT_FIELD = re.compile(
+    rb"^(Final|Original)-Recipient:[ \t]*(?:[\w-]+[ \t]*;)?[ \t]*(.*)", re.I | re.S
+)
+
+
+def final_recipient_withheld(raw: bytes, rng: random.Random) -> Result:
+    """(e) A record that names its recipient by Original-Recipient alone (RFC 3464 2.3.2
+    requires Final-Recipient; some MTAs and gateways write only the address given at RCPT):
+    Final-Recipient renamed Original-Recipient where the record has none, dropped where the
+    record's Original-Recipient is the same address. Not where an X-Actual-Recipient could
+    then name another."""
+
+    def withheld(fields: list[bytes]) -> list[bytes] | None:
+        named = {}
+        for f in fields:
+            m = _RECIPIENT_FIELD.match(f)
+            if m:
+                named[m.group(1).lower()] = b" ".join(m.group(2).split()).strip(b"<>").lower()
+        final = named.get(b"final")
+        if (
+            not final
+            or b"@" not in final
+            or any(f[:19].lower() == b"x-actual-recipient:" for f in fields)
+        ):
+            return None
+        if not re.match(rb"[\w.+-]+@[\w-]+(?:\.[\w-]+)+$", final):
+            return None
+        if b"original" in named:
+            if named[b"original"] != final:
+                return None
+            return [f for f in fields if not f.lower().startswith(b"final-recipient:")]
+        return [
+            b"Original-Recipient:" + f[16:] if f.lower().startswith(b"final-recipient:") else f
+            for f in fields
+        ]
+
+    return _status_blocks(raw, withheld)
+
+
+def forwarded(raw: bytes, rng: random.Random) -> Result:
+    """(i) The whole report forwarded as an attachment by a colleague (RFC 2046 5.2.1: a
+    multipart/mixed with a note, then the report as message/rfc822), as mail clients forward
+    it to the mailbox that sent the original."""
+    end = raw.find(b"\n\n")
+    head = raw[:end] if end > 0 else raw
+    m = re.search(rb"^To:[ \t]*([^\n]*)", head, re.I | re.M)
+    to = m.group(1) if m else b"sales@corp.example"
+    m = re.search(rb"^Subject:[ \t]*([^\n]*)", head, re.I | re.M)
+    subject = m.group(1) if m else b""
+    boundary = b"fwd-%d" % rng.randrange(10**6)
+    report = raw[raw.index(b"\n") + 1 :] if raw.startswith(b"From ") else raw
+    return (
+        b"From: Colleague <colleague@corp.example>\nTo: " + to + b"\n"
+        b"Subject: Fwd: " + subject + b"\nDate: Mon, 4 Mar 2030 09:00:00 +0000\n"
+        b"Message-ID: <fwd@corp.example>\nMIME-Version: 1.0\n"
+        b'Content-Type: multipart/mixed; boundary="' + boundary + b'"\n\n'
+        b"--"
+        + boundary
+        + b"\nContent-Type: text/plain\n\nForwarded as an attachment, see below.\n\n"
+        b"--"
+        + boundary
+        + b"\nContent-Type: message/rfc822\n\n"
+        + report.rstrip(b"\n")
+        + b"\n\n--"
+        + boundary
+        + b"--\n",
+        {},
+    )
+
+
+def cr_only(raw: bytes) -> Result:
+    """(d) Every line ended by a bare CR (old Mac mail clients, some gateways)."""
+    return raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r"), {}
+
+
+def dsn_folded_narrow(raw: bytes, rng: random.Random) -> Result:
+    """(b) The delivery-status fields folded far narrower (24 columns), the value of a long
+    field started on its own continuation line ("Diagnostic-Code:" / "  smtp; 550 ..."):
+    RFC 5322 lets a fold stand at any blank."""
+
+    def fold(m: re.Match[bytes]) -> bytes:
+        value = b" ".join(m.group(2).split()).decode("utf-8", "surrogateescape")
+        if len(value) + len(m.group(1)) + 2 <= 24:
+            return m.group(1) + b": " + value.encode("utf-8", "surrogateescape")
+        lines = textwrap.wrap(value, width=24, break_long_words=False, break_on_hyphens=False)
+        return (
+            m.group(1)
+            + b":\n"
+            + "\n".join("  " + ln for ln in lines).encode("utf-8", "surrogateescape")
+        )
+
+    return _substituted(raw, _FIELD, fold)
+
+
+_DIAGNOSTIC = re.compile(
+    rb"^(Diagnostic-Code:[ \t]*[\w-]+[ \t]*;[ \t]*)(.*(?:\n[ \t]+.*)*)", re.I | re.M
+)
+_ASCII_HEAD = re.compile(r"^[\x20-\x7e]*?(?=\S*[^\x00-\x7f])")
+
+
+def diagnostic_charset(
+    raw: bytes, rng: random.Random, charsets: tuple[str, ...] = (*CHARSETS, "raw-utf-8", "raw-gbk")
+) -> Result:
+    """(h) A Diagnostic-Code with non-ASCII words ("550 MI:IMF 发信人电子邮件地址不合规范",
+    8-bit UTF-8 as RFC 6533 allows, or RFC 2047 words) written another way: its non-ASCII
+    words as RFC 2047 encoded-words in a charset that writes them (GB2312, GBK, Big5,
+    ISO-2022-JP, KOI8-R, Windows-1251, UTF-8; B or Q), or in raw 8-bit UTF-8 or GBK (what
+    Chinese MTAs send, declared nowhere). Not a diagnostic whose address is what is encoded."""
+
+    def sub(m: re.Match[bytes]) -> bytes:
+        value = b" ".join(m.group(2).split())
+        if value.isascii() and b"=?" not in value or b"<=?" in value:
+            return m.group(0)
+        text = encoded_words(undeclared_text(value))
+        head = _ASCII_HEAD.match(text)
+        if head is None or text.isascii():
+            return m.group(0)
+        ascii_part, rest = text[: head.end()], text[head.end() :]
+        forms = [cs for cs in charsets if cs.startswith("raw-") or _writes(cs, rest)]
+        if not forms:
+            return m.group(0)
+        form = rng.choice(forms)
+        if form.startswith("raw-"):
+            try:
+                return m.group(1) + text.encode(form[4:])
+            except UnicodeError:
+                return m.group(0)
+        charset = email.charset.Charset(form)
+        charset.header_encoding = rng.choice((email.charset.BASE64, email.charset.QP))
+        words = email.header.Header(rest, charset).encode(linesep="\n ", maxlinelen=900)
+        return m.group(1) + ascii_part.encode() + words.encode("ascii")
+
+    return _substituted(raw, _DIAGNOSTIC, sub)
+
+
+_ONE_LINE_REPLY = re.compile(rb"^([245]\d\d)([ ])((?:[245]\.\d{1,3}\.\d{1,3} )?+)(.{12,})$", re.S)
+
+
+def multiline_reply(raw: bytes, rng: random.Random) -> Result:
+    """(b) A one-line SMTP reply in a Diagnostic-Code sent as a multi-line one (RFC 5321
+    4.2.1: "550-5.1.1 first words" / "550 5.1.1 the rest", each code repeated, as Gmail and
+    Exchange Online write theirs), folded at the line break."""
+
+    def sub(m: re.Match[bytes]) -> bytes:
+        value = b" ".join(m.group(2).split())
+        reply = _ONE_LINE_REPLY.match(value)
+        if reply is None:
+            return m.group(0)
+        code, _, status, text = reply.groups()
+        words = text.split(b" ")
+        if len(words) < 4:
+            return m.group(0)
+        cut = rng.randrange(2, len(words) - 1)
+        first, rest = b" ".join(words[:cut]), b" ".join(words[cut:])
+        return m.group(1) + code + b"-" + status + first + b"\n    " + code + b" " + status + rest
+
+    return _substituted(raw, _DIAGNOSTIC, sub)
+
+
 TRANSFORMS: dict[str, Callable[[bytes], Result]] = {
     "a longer-addresses": _lf(longer_addresses),
     "a shorter-addresses": _lf(shorter_addresses),
@@ -627,6 +1031,21 @@ TRANSFORMS: dict[str, Callable[[bytes], Result]] = {
     "a neutral-domains": _lf(neutral_domains),
     "af provider-hosts": _lf(provider_hosts),
     "g original-not-returned": _lf(original_not_returned),
+    "b folded-narrow-dsn": _lf(dsn_folded_narrow),
+    "b multiline-reply": _lf(multiline_reply),
+    "c notice-base64": _lf(notice_base64),
+    "c notice-qp": _lf(notice_qp),
+    "c headers-part-base64": _lf(headers_part_base64),
+    "d cr": cr_only,
+    "e status-fields-reordered": _lf(status_fields_reordered),
+    "e address-type-upper": _lf(address_type_upper),
+    "e address-type-none": _lf(address_type_none),
+    "e final-recipient-withheld": _lf(final_recipient_withheld),
+    "h other-charset": _lf(other_charset),
+    "h other-charset-base64": _lf(other_charset_base64),
+    "h encoded-word-headers": _lf(encoded_word_headers),
+    "h diagnostic-charset": _lf(diagnostic_charset),
+    "i forwarded": _lf(forwarded),
 }
 
 

@@ -55,6 +55,18 @@ def _masked(address: str) -> bool:
     return not any(c.isalnum() for c in local) or not any(c.isalnum() for c in domain)
 
 
+def _named(rec: dict[str, str]) -> tuple[str, str]:
+    """(the recipient a DSN record names, its Original-Recipient): the Final-Recipient, else
+    the Original-Recipient (a record that gives only the address of the RCPT TO), else
+    X-Actual-Recipient; "" for a masked one."""
+    recipient = clean_addr(rec.get("final-recipient", ""))
+    original = clean_addr(rec.get("original-recipient", ""))
+    original = "" if original and _masked(original) else original
+    if recipient and _masked(recipient):
+        recipient = ""
+    return recipient or original or clean_addr(rec.get("x-actual-recipient", "")), original
+
+
 def _postfix_own_note(diag: str, rec: dict[str, str]) -> bool:
     """Whether a DSN record's Diagnostic-Code is Postfix's own note about its own delivery
     ("X-Postfix; unknown user: ..."): no Remote-MTA named, no remote reply quoted."""
@@ -74,7 +86,7 @@ def parse_dsn(msg: Message, parts: Parts) -> list[Bounce]:
     )
     text_blocks: dict[str, str] | None = None
     mta = signature(msg, per_message.get("reporting-mta", "").split(";")[-1])
-    recipients = [clean_addr(r.get("final-recipient", "")) for r in records]
+    recipients = [_named(r)[0] for r in records]
     out: list[Bounce] = []
     seen: dict[str, int] = {}  # recipient -> its bounce's index in ``out``
     for rec in records:
@@ -82,13 +94,7 @@ def parse_dsn(msg: Message, parts: Parts) -> list[Bounce]:
         status = rec.get("status", "").strip().split()[0] if rec.get("status", "").strip() else ""
         if any(action.startswith(a) for a in _SKIP_ACTIONS) or status.startswith("2"):
             continue
-        recipient = clean_addr(rec.get("final-recipient", ""))
-        original = clean_addr(rec.get("original-recipient", ""))
-        original = "" if original and _masked(original) else original
-        if recipient and _masked(recipient):
-            recipient = ""
-        if not recipient:
-            recipient = original or clean_addr(rec.get("x-actual-recipient", ""))
+        recipient, original = _named(rec)
         if not recipient and len(records) == 1:
             text_blocks = text_blocks or _text_blocks(msg, notification)
             recipient = next(iter(text_blocks), "")
