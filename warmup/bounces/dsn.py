@@ -86,15 +86,15 @@ def parse_dsn(msg: Message, parts: Parts) -> list[Bounce]:
     )
     text_blocks: dict[str, str] | None = None
     mta = signature(msg, per_message.get("reporting-mta", "").split(";")[-1])
-    recipients = [_named(r)[0] for r in records]
+    names = [_named(r) for r in records]
+    recipients = [recipient for recipient, _ in names]
     out: list[Bounce] = []
     seen: dict[str, int] = {}  # recipient -> its bounce's index in ``out``
-    for rec in records:
+    for rec, (recipient, original) in zip(records, names, strict=True):
         action = rec.get("action", "").lower().strip()
         status = rec.get("status", "").strip().split()[0] if rec.get("status", "").strip() else ""
         if any(action.startswith(a) for a in _SKIP_ACTIONS) or status.startswith("2"):
             continue
-        recipient, original = _named(rec)
         if not recipient and len(records) == 1:
             text_blocks = text_blocks or _text_blocks(msg, notification)
             recipient = next(iter(text_blocks), "")
