@@ -50,6 +50,7 @@ from warmup.ledger import (
     Reads,
     Recorded,
     SendIn,
+    Snapshot,
     SuppressCount,
     utc,
 )
@@ -274,21 +275,77 @@ def _quotas(
             )
         else:
             answers = _answers(ledger, specs, at, pairs)
-        out, newer = [], []
-        for box, (inputs, _), (allowance, held, stamp, rev) in zip(
-            boxes, asks, answers, strict=True
-        ):
-            out.append(allowance)
-            memo = allowance.memo
-            if memo is not None and (held is None or held < memo.upto):
-                if stamp is not None and memo.upto > ledger.real_today(EARLIEST_ZONE):
-                    continue  # a day it covers is not over everywhere yet (EARLIEST_ZONE)
-                newer.append((box, memo, stamped(inputs, stamp), rev))
-        try:
-            ledger.keep_memos(newer)
-        except (ConfigError, Unavailable):  # a ledger this user may only read still answers
-            pass
-        return out
+        _keep_newer(ledger, boxes, [inputs for inputs, _ in asks], answers)
+        return [allowance for allowance, *_ in answers]
+
+
+class Asked(NamedTuple):
+    """What :func:`recipient_checks` asks about a mailbox: its row and policy, the policy's
+    walk memo inputs and what its history must hold (:class:`Ask`), and the mailbox's ``rev``
+    when they were read (a change to the mailbox or to the stored policy it names moves it)."""
+
+    box: MailboxRow
+    spec: PolicySpec
+    inputs: str
+    ask: Ask
+    rev: int
+
+
+def asked(ledger: Reads, boxes: Sequence[tuple[MailboxRow, int]]) -> list[Asked]:
+    """:class:`Asked` of each of ``boxes`` (a row and the ``rev`` it was read at), each policy
+    resolved once, the domain caps of their past policies in one statement; the errors of
+    :func:`quota_for` for a mailbox that cannot be asked (its policy or provider unknown)."""
+    before = policies.capped_before(ledger, [box.id for box, _ in boxes])
+    specs: dict[str, PolicySpec] = {}
+    out = []
+    for box, rev in boxes:
+        if box.policy not in specs:
+            specs[box.policy] = policy_for(ledger, box)
+        inputs, ask = _ask(specs[box.policy], box, box.id in before)
+        out.append(Asked(box, specs[box.policy], inputs, ask, rev))
+    return out
+
+
+def recipient_checks(
+    ledger: Reads, boxes: Sequence[Asked], recipients: list[str], at: dt.datetime
+) -> list[tuple[Allowance, str | None]] | None:
+    """:func:`recipient_check` of each of ``boxes`` (the same answers), every history read in
+    one transaction of a handful of statements (:meth:`Ledger.histories`) and the newer walk
+    memos kept in one more; None when the ledger has one of them at another ``rev`` than
+    ``boxes`` say (changed since they were read: read them again), nothing kept then.
+    :class:`MailboxNotFound` for one removed."""
+    from warmup.policy.engine import recipient_domain_refusal
+
+    pairs = [(b.box, b.ask) for b in boxes]
+    with collector_paused():
+        snaps = ledger.histories(pairs, at)
+        if any(snap.rev != b.rev for snap, b in zip(snaps, boxes, strict=True)):
+            return None
+        specs = {b.box.policy: b.spec for b in boxes}
+        answers = _answers(ledger, specs, at, pairs, snaps)
+        _keep_newer(ledger, [b.box for b in boxes], [b.inputs for b in boxes], answers)
+    return [
+        (allowance, recipient_domain_refusal(b.spec, snap.history, recipients))
+        for (allowance, *_), b, snap in zip(answers, boxes, snaps, strict=True)
+    ]
+
+
+def _keep_newer(
+    ledger: Reads, boxes: Sequence[MailboxRow], inputs: Sequence[str], answers: list[_Answer]
+) -> None:
+    """Keep, in one transaction, the walk memos of ``answers`` newer than those their walks
+    resumed from (``inputs``: each mailbox's memo inputs)."""
+    newer = []
+    for box, given, (allowance, held, stamp, rev) in zip(boxes, inputs, answers, strict=True):
+        memo = allowance.memo
+        if memo is not None and (held is None or held < memo.upto):
+            if stamp is not None and memo.upto > ledger.real_today(EARLIEST_ZONE):
+                continue  # a day it covers is not over everywhere yet (EARLIEST_ZONE)
+            newer.append((box, memo, stamped(given, stamp), rev))
+    try:
+        ledger.keep_memos(newer)
+    except (ConfigError, Unavailable):  # a ledger this user may only read still answers
+        pass
 
 
 # What a mailbox's answer leaves for the memo's bookkeeping: the allowance, the day of the memo
@@ -301,8 +358,10 @@ def _answers(
     specs: dict[str, PolicySpec],
     at: dt.datetime,
     pairs: Sequence[tuple[MailboxRow, Ask]],
+    snaps: Sequence[Snapshot] | None = None,
 ) -> list[_Answer]:
-    snaps = ledger.histories(pairs, at)
+    """Each of ``pairs``' answer, from its history (``snaps``: as read already)."""
+    snaps = ledger.histories(pairs, at) if snaps is None else snaps
     # every mailbox's walk at once, the stretches they reach together walked together
     allowances = drive_all(
         [

@@ -367,9 +367,7 @@ class Gate:
         a, capped = api.recipient_check(
             self.ledger, self._current_box(), rcpts, _now(now) or self.clock()
         )
-        if not a.can_send or a.remaining < len(rcpts):
-            return a, refusal(a, len(rcpts), self.box.timezone)
-        return a, capped
+        return previewed(a, capped, len(rcpts), self.box.timezone)
 
     def check_fits(self, recipients: list[str]) -> None:
         """:class:`DataError` when ``recipients`` are more than any day's quota can be
@@ -809,6 +807,17 @@ class Gate:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def previewed(
+    allowance: Allowance, capped: str | None, wanted: int, tz: str
+) -> tuple[Allowance, str | None]:
+    """:meth:`Gate.preview`'s answer for ``wanted`` recipients from the allowance and why a
+    recipient-domain cap refuses them (``capped``, or None); ``tz``: the gate's mailbox's zone,
+    in which the refusal tells its times."""
+    if not allowance.can_send or allowance.remaining < wanted:
+        return allowance, refusal(allowance, wanted, tz)
+    return allowance, capped
 
 
 def _now(now: dt.datetime | None) -> dt.datetime | None:

@@ -22,6 +22,7 @@ from warmup.ledger.outbox import Settle
 from warmup.ledger.outbox_fate import RETRYABLE, fate, recovered_reply
 from warmup.ledger.values import MailboxNotFound
 from warmup.outbox.due import next_slot
+from warmup.outbox.looks import Looks
 from warmup.outbox.sentas import as_sent, overflow_sender
 from warmup.policy import Allowance
 from warmup.refusals import suppressed_refusal
@@ -89,6 +90,7 @@ class Delivery:
         self.notifier = notifier
         self.no_password: set[int] = set()  # mailboxes noted as held for a missing password
         self.gates: dict[int, Gate] = {}
+        self.looks = Looks(ledger)  # the previews of a pool's members, together
         self._connected: list[int] = []  # the gates that may hold a connection, newest last
         self.pools: dict[int, PoolRow] = {}  # kept while a claim reads the same tag (_members)
         self.seen: dict[str, str] | None = None
@@ -258,9 +260,11 @@ class Delivery:
         if len(gates) == 1:  # no choice to make: the reservation itself says yes or when
             choices.append((0, 0, gates[0].box.address, gates[0]))
             self.observe(gates[0], now)
-        for gate in gates if len(gates) > 1 else ():
+        # every member's at once; one by one when that cannot answer (None), as they say why
+        looked = self.looks.previews(gates, rcpts, self.clock()) if len(gates) > 1 else None
+        for k, gate in enumerate(gates if len(gates) > 1 else ()):
             try:
-                a, refusal = gate.preview(rcpts)
+                a, refusal = looked[k] if looked is not None else gate.preview(rcpts)
             except MailboxNotFound:
                 # Removed ('mailbox remove') after the claim read the pool's tag: the worker
                 # died on it (exit 64), its message left 'sending'. The pool afresh, once.
