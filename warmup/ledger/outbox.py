@@ -159,6 +159,21 @@ _HAS_SLOTS = (
 
 _CLAIM, _CLAIM_FROM_POOL = _claim_statement(False), _claim_statement(True)
 
+# The mailbox among some with the latest send to one of some recipients (a pool's message
+# stays with it), or of one of some Message-IDs (a thread's), by column name. Built once: the
+# statement built for each message of a pool cost more than SQLite took to run it.
+_LAST_OF = {
+    column.name: sa.select(SEND.c.mailbox_id)
+    .where(
+        column.in_(sa.bindparam("values", expanding=True)),
+        SEND.c.mailbox_id.in_(sa.bindparam("ids", expanding=True)),
+        SEND.c.outcome != "released",
+    )
+    .order_by(SEND.c.at.desc())
+    .limit(1)
+    for column in (SEND.c.recipient, SEND.c.message_id)
+}
+
 
 class OutboxStore(OutboxViews):
     """The outbox (see the module docstring)."""
@@ -623,14 +638,7 @@ class OutboxStore(OutboxViews):
             return None
         with self.read() as conn:
             return conn.execute(
-                sa.select(SEND.c.mailbox_id)
-                .where(
-                    column.in_(values),
-                    SEND.c.mailbox_id.in_(list(mailbox_ids)),
-                    SEND.c.outcome != "released",
-                )
-                .order_by(SEND.c.at.desc())
-                .limit(1)
+                _LAST_OF[column.name], {"values": values, "ids": list(mailbox_ids)}
             ).scalar()
 
     # -- seeing it ---------------------------------------------------------------------------
