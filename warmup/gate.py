@@ -35,8 +35,11 @@ from typing import TYPE_CHECKING
 
 from warmup import addresses, gateprocess, headers, policies
 from warmup.errors import (
+    ConfigError,
     DataError,
     InvalidFieldData,
+    IOFailure,
+    PermissionFailure,
     TempFail,
     Unavailable,
     UsageError,
@@ -88,6 +91,7 @@ from warmup.settlement import (
     ledger_outcome,
     throttle_event,
     unrecorded,
+    unwritten,
 )
 from warmup.words import plural
 
@@ -777,8 +781,17 @@ class Gate:
             except (Unavailable, TempFail) as exc:
                 kind = Unavailable if isinstance(exc, Unavailable) else TempFail
                 raise kind(unrecorded(self.box.address, self._held, exc)) from None
-            self.checkpoint_inline()  # a relay stopped first has
-            self._db.close()
+            slots = self._db.pending_slots
+            try:
+                self.checkpoint_inline()  # a relay stopped first has
+                self._db.close()
+            except (Unavailable, TempFail, IOFailure, ConfigError, PermissionFailure) as exc:
+                if not slots:
+                    raise
+                # The message went: "free space ..., then try again" alone (a full disk, 74) or
+                # "ledger ... is unavailable" (69, read as "server unreachable") had a script
+                # send it again, to recipients who had it.
+                raise type(exc)(unwritten(self.box.address, slots, exc)) from None
         self.disconnect()
         if self._own_notifier and self._notifier is not None:
             self._notifier.close()

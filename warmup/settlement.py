@@ -113,3 +113,12 @@ def unrecorded(
         f"{address}: the outcome of {plural(len(held), 'message')} the server answered was not "
         f"recorded (counted as sent){note}: {why}"
     )
+
+
+def unwritten(address: str, slots: int, why: object) -> str:
+    """Why a gate closing could not write the "sent" of ``slots`` recipients the server took
+    (deferred to the close): they stay counted as sent, and must not be sent again."""
+    return (
+        f"{address}: the server took what was sent to {plural(slots, 'recipient')}, but the "
+        f"ledger did not record it as sent (it is counted as sent: do not send it again): {why}"
+    )

@@ -344,6 +344,11 @@ class GateSession(ABC):
         """Whether "sent" settlements wait to be written (:meth:`sent`)."""
         return bool(self._deferred)
 
+    @property
+    def pending_slots(self) -> int:
+        """How many slots' "sent" settlements wait to be written (:meth:`sent`)."""
+        return len(self._deferred)
+
     def sent(self, ids: Sequence[int], at: dt.datetime) -> None:
         """These slots went: written with the next transaction (they count already, so a crash
         before that never under-counts)."""

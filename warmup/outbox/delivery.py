@@ -493,11 +493,7 @@ class Delivery:
                 return
             except Unavailable as exc:
                 if waited >= LEDGER_PATIENCE or self._stopping():
-                    self.log(
-                        f"{stamp(self.clock())} #{msg.id} {msg.message_id} left {box.address}, "
-                        f"but the ledger could not record it: it stays 'sending', counted as "
-                        f"sent; the next worker marks it unknown"
-                    )
+                    self._unrecorded(msg, box)
                     raise
                 self.log(
                     f"{stamp(self.clock())} #{msg.id} left {box.address}; recording it: {exc}; "
@@ -506,6 +502,18 @@ class Delivery:
                 self._sleep(delay)
                 waited += delay
                 delay = min(delay * 2, 8.0)
+            except WarmupError:  # a full disk, a ledger made read-only: no wait mends it
+                self._unrecorded(msg, box)
+                raise
+
+    def _unrecorded(self, msg: OutboxRow, box: MailboxRow) -> None:
+        """Say that ``msg`` left ``box`` though the ledger could not record it: the error
+        that follows ("free space ..., then try again") alone made it look unsent."""
+        self.log(
+            f"{stamp(self.clock())} #{msg.id} {msg.message_id} left {box.address}, but the "
+            f"ledger could not record it: it stays 'sending', counted as sent; the next worker "
+            f"marks it unknown"
+        )
 
     def _suppress_hard(
         self, pool: PoolRow, results: dict[str, RcptResult], now: dt.datetime

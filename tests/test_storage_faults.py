@@ -1,0 +1,172 @@
+"""The ledger failing after the SMTP server took a message: the message went, and says so.
+
+A send reserves its slots, talks to the server, then writes "sent". When that last write fails
+(the disk filled meanwhile, the team server went away) the slots stay ``reserved``: counted as
+sent, and settled ``unknown`` by the next reservation, so the same message is never sent twice.
+What the command said must agree: "free space on the disk ..., then try again" (74) or "ledger
+... is unavailable" (69, read as "server unreachable") alone made a message that went look
+unsent, and a script built it again under a new Message-ID, to recipients who had it.
+Real processes, the TLS sink on loopback, a real full tmpfs, a real PostgreSQL behind a proxy.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+from collections import Counter
+
+import pytest
+import sqlalchemy as sa
+
+from tests import forkcli
+from tests.gatekit import BOX, PASSWORD_ENV, add_box, cli, policy_file, warmup
+from tests.outboxkit import members_sink, pool_of, queue_plain
+from tests.pgkit import PgProxy, pg_url  # noqa: F401  (the fixture)
+from tests.test_faults import fill, full_tmpfs, integrity, query  # noqa: F401  (a fixture)
+
+WENT = "the server took what was sent to"
+DO_NOT = "(it is counted as sent: do not send it again)"
+
+
+def _held_send(sink, args: list[str], env: dict[str, str], fault, stdin: str | None = None):  # type: ignore[no-untyped-def]
+    """``warmup ARGS`` as a process of its own, ``fault()`` done while the server holds its
+    message's end of DATA, then the server's 250; its exit code, stdout and stderr."""
+    sink.hold_data_reply = threading.Event()
+    proc = subprocess.Popen(
+        [*forkcli.command(), *args],
+        env={**os.environ, **PASSWORD_ENV, **env},
+        stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        if stdin is not None:
+            assert proc.stdin is not None
+            proc.stdin.write(stdin)
+            proc.stdin.close()
+            proc.stdin = None
+        assert sink.holding.wait(60)
+        fault()
+        sink.hold_data_reply.set()
+        out, err = proc.communicate(timeout=120)
+    finally:
+        sink.hold_data_reply.set()
+        if proc.poll() is None:
+            proc.kill()
+    return proc.returncode, out, err
+
+
+def _one_error_line(err: str) -> str:
+    assert "Traceback" not in err, err
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), lines
+    return lines[0]
+
+
+MESSAGE = f"From: {BOX}\nTo: lead@example.com\nSubject: s\n\nhello\n"
+
+
+@pytest.mark.parametrize("how", ["send", "sendmail"])
+def test_a_message_whose_record_meets_a_full_disk_says_it_went_and_is_never_sent_again(
+    how,
+    full_tmpfs,  # noqa: F811
+    smtp_ssl,
+    ssl_cert_env,
+    tmp_path,
+    monkeypatch,
+):
+    """The disk fills while the server holds the message: exit 74, one line saying the server
+    took it, do not send it again; the ledger whole, the slot counted; once space is freed the
+    same message again is refused (65), the server still has it once."""
+    db = full_tmpfs / "ledger.db"
+    env = {"WARMUP_DB": str(db)}
+    monkeypatch.setenv("WARMUP_DB", str(db))
+    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml", daily=20)))
+    if how == "send":
+        eml = tmp_path / "m.eml"
+        eml.write_text(f"Message-ID: <lead-1@corp.example>\n{MESSAGE}")
+        args, stdin = ["send", BOX, "--eml", str(eml)], None
+    else:  # no Message-ID: derived from the message, so its retry is known
+        args, stdin = ["sendmail", "-f", BOX, "lead@example.com"], MESSAGE
+    code, out, err = _held_send(smtp_ssl, args, env, lambda: fill(full_tmpfs), stdin)
+    line = _one_error_line(err)
+    assert code == 74, err
+    assert WENT in line and "1 recipient" in line and DO_NOT in line, line
+    assert "database or disk is full" in line, line
+    for filler in full_tmpfs.glob("filler*"):
+        filler.unlink()
+    assert integrity(db) == "ok"
+    assert query(db, "SELECT recipient, outcome FROM send") == [("lead@example.com", "reserved")]
+    again = warmup(*args, env=env, stdin=stdin)
+    assert again.returncode == 65, again.stderr
+    assert "may already have reached" in again.stderr, again.stderr
+    assert len(smtp_ssl.messages) == 1
+    assert query(db, "SELECT outcome FROM send") == [("unknown",)]  # still counted
+
+
+def test_a_message_whose_team_ledger_goes_away_before_its_record_says_it_went(
+    pg_url,  # noqa: F811
+    smtp_ssl,
+    ssl_cert_env,
+    tmp_path,
+    monkeypatch,
+):
+    """The team server goes away while the server holds the message and stays away: exit 69
+    ("unavailable", which says "not sent" to a script) names the message as taken, not to be
+    sent again; once the server is back the slot is counted and the same message refused."""
+    monkeypatch.setenv("WARMUP_DB", pg_url)
+    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml", daily=20)))
+    eml = tmp_path / "m.eml"
+    eml.write_text(f"Message-ID: <lead-1@corp.example>\n{MESSAGE}")
+    proxy = PgProxy()
+    try:
+        code, _, err = _held_send(
+            smtp_ssl, ["send", BOX, "--eml", str(eml)], {"WARMUP_DB": proxy.url(pg_url)}, proxy.down
+        )
+    finally:
+        proxy.up()
+    line = _one_error_line(err)
+    assert code == 69, err
+    assert WENT in line and DO_NOT in line and "is unavailable" in line, line
+    with sa.create_engine(pg_url).connect() as conn:
+        rows = conn.exec_driver_sql("SELECT recipient, outcome FROM send").all()
+    assert [tuple(r) for r in rows] == [("lead@example.com", "reserved")]
+    again = warmup("send", BOX, "--eml", str(eml))
+    assert again.returncode == 65, again.stderr
+    assert len(smtp_ssl.messages) == 1
+
+
+def test_a_worker_whose_record_meets_a_full_disk_names_the_message_that_left(
+    full_tmpfs,  # noqa: F811
+    pki,
+    ssl_cert_env,
+    tmp_path,
+    monkeypatch,
+):
+    """``run --once`` whose disk fills while the server holds its first message: a line naming
+    the message that left and that it stays counted, exit 74 with one error line; after the
+    space is freed the next run sends the other message and never the first again."""
+    db = full_tmpfs / "ledger.db"
+    monkeypatch.setenv("WARMUP_DB", str(db))
+    with members_sink(pki, 1) as sink:
+        pool_of(sink.port, tmp_path, n=1, daily=10)
+        queue_plain(2)
+        run = ["run", "--once", "--no-sync", "--no-view"]
+        code, out, err = _held_send(sink, run, {"WARMUP_DB": str(db)}, lambda: fill(full_tmpfs))
+        line = _one_error_line(err)
+        assert code == 74, err
+        assert "database or disk is full" in line, line
+        [first] = sink.messages
+        mid = first.message["Message-ID"]
+        assert f"#1 {mid} left a@corp.example, but the ledger could not record it" in out, out
+        for filler in full_tmpfs.glob("filler*"):
+            filler.unlink()
+        assert integrity(db) == "ok"
+        again = warmup(*run, env=PASSWORD_ENV)
+        assert again.returncode == 0, again.stderr
+        arrived = Counter(str(m.message["Message-ID"]) for m in sink.messages)
+    assert sorted(arrived.values()) == [1, 1]
+    assert dict(query(db, "SELECT id, state FROM outbox")) == {1: "unknown", 2: "sent"}
+    assert cli("quota", BOX, "--json").returncode == 0
