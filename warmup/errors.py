@@ -175,3 +175,15 @@ class InvalidFieldData(FieldError, DataError):
 class UnwritableField(FieldError, OutputFailure):
     """A file a field names (a plot's path) that could not be written: a full disk, a device
     error (exit 74)."""
+
+
+# What a ledger that fails under a command raises (a full or failing disk, a server gone or
+# timing out, a file or role that may not be written): a command that did something first
+# says so with it (:func:`restated`).
+LEDGER_FAULTS = (Unavailable, TempFail, IOFailure, ConfigError, PermissionFailure)
+
+
+def restated(exc: WarmupError, text: str) -> WarmupError:
+    """The ledger fault ``exc`` (one of :data:`LEDGER_FAULTS`) said as ``text``: its kind, and
+    so its exit code, kept."""
+    return type(exc)(text)

@@ -35,16 +35,15 @@ from typing import TYPE_CHECKING
 
 from warmup import addresses, gateprocess, headers, policies
 from warmup.errors import (
-    ConfigError,
+    LEDGER_FAULTS,
     DataError,
     InvalidFieldData,
-    IOFailure,
-    PermissionFailure,
     TempFail,
     Unavailable,
     UsageError,
     WrongType,
     expect,
+    restated,
 )
 from warmup.gatelink import SmtpLink
 from warmup.gatesettler import Settler
@@ -785,13 +784,13 @@ class Gate:
             try:
                 self.checkpoint_inline()  # a relay stopped first has
                 self._db.close()
-            except (Unavailable, TempFail, IOFailure, ConfigError, PermissionFailure) as exc:
+            except LEDGER_FAULTS as exc:
                 if not slots:
                     raise
                 # The message went: "free space ..., then try again" alone (a full disk, 74) or
                 # "ledger ... is unavailable" (69, read as "server unreachable") had a script
                 # send it again, to recipients who had it.
-                raise type(exc)(unwritten(self.box.address, slots, exc)) from None
+                raise restated(exc, unwritten(self.box.address, slots, exc)) from None
         self.disconnect()
         if self._own_notifier and self._notifier is not None:
             self._notifier.close()

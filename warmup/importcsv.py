@@ -16,7 +16,7 @@ from pathlib import Path, PurePath
 from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
 from warmup import addresses, policies
-from warmup.errors import DataError, IOFailure, UsageError
+from warmup.errors import LEDGER_FAULTS, DataError, IOFailure, UsageError, restated
 from warmup.fields import (
     ENHANCED_STATUS,
     REASON_LIMIT,
@@ -152,12 +152,24 @@ def import_csv(
         written = 0
         boxes: dict[str, MailboxRow] = {}  # looked up once per import, not per batch
         before: dict[int, int] = {}  # each mailbox's last send id before the import
-        while (batch := _unspool(spool)) is not None:
-            total.add(ledger.import_batch(batch, register, boxes, before))
-            written += len(batch)
-            if progress:
-                progress("write", written, rows)
-        ledger.import_done()
+        try:
+            while (batch := _unspool(spool)) is not None:
+                total.add(ledger.import_batch(batch, register, boxes, before))
+                written += len(batch)
+                if progress:
+                    progress("write", written, rows)
+            ledger.import_done()
+        except LEDGER_FAULTS as exc:
+            if not written:
+                raise
+            # Each batch is committed: "disk I/O error ..." alone read as nothing imported.
+            said = (
+                f"every one of its {rows} rows was written"
+                if written >= rows
+                else f"{written} of its {rows} rows were written; the same import again "
+                f"writes the rest (a row already in the ledger is not added twice)"
+            )
+            raise restated(exc, f"{exc}; import of {path}: {said}") from None
     ignored = tuple(h for h in header if h and h not in _COLUMNS)
     return Imported(
         total.sends,
