@@ -1,11 +1,12 @@
 """The ledger failing after the SMTP server took a message: the message went, and says so.
 
 A send reserves its slots, talks to the server, then writes "sent". When that last write fails
-(the disk filled meanwhile, the team server went away) the slots stay ``reserved``: counted as
-sent, and settled ``unknown`` by the next reservation, so the same message is never sent twice.
-What the command said must agree: "free space on the disk ..., then try again" (74) or "ledger
-... is unavailable" (69, read as "server unreachable") alone made a message that went look
-unsent, and a script built it again under a new Message-ID, to recipients who had it.
+(the disk filled meanwhile, the team server went away, a lock held past the lock_timeout) the
+slots stay ``reserved``: counted as sent, and settled ``unknown`` by the next reservation, so the
+same message is never sent twice. What the command said must agree: "free space on the disk ...,
+then try again", "ledger ... is unavailable" (69, read as "server unreachable") or a lock
+timeout's 75 ("try later") alone made a message that went look unsent, and a script built it
+again under a new Message-ID, to recipients who had it. Now exit 74 and a line that says it went.
 Real processes, the TLS sink on loopback, a real full tmpfs, a real PostgreSQL behind a proxy.
 """
 
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import threading
 from collections import Counter
+from urllib.parse import quote
 
 import pytest
 import sqlalchemy as sa
@@ -118,32 +120,51 @@ def test_a_message_whose_record_meets_a_full_disk_says_it_went_and_is_never_sent
     assert query(db, "SELECT outcome FROM send") == [("unknown",)]  # still counted
 
 
-def test_a_message_whose_team_ledger_goes_away_before_its_record_says_it_went(
+@pytest.mark.parametrize("fault", ["away", "locked"])
+def test_a_message_whose_team_ledger_fails_before_its_record_says_it_went(
+    fault,
     pg_url,  # noqa: F811
     smtp_ssl,
     ssl_cert_env,
     tmp_path,
     monkeypatch,
 ):
-    """The team server goes away while the server holds the message and stays away: exit 69
-    ("unavailable", which says "not sent" to a script) names the message as taken, not to be
-    sent again; once the server is back the slot is counted and the same message refused."""
+    """The team server goes away (exit 69, "unavailable": "server unreachable" to a script), or
+    a session holds the send table past the lock_timeout (75, "try later"), while the server
+    holds the message: both read as "not sent". Now exit 74 and a line saying the server took
+    it, not to be sent again; the slot stays counted and the same message is refused."""
     monkeypatch.setenv("WARMUP_DB", pg_url)
     add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml", daily=20)))
     eml = tmp_path / "m.eml"
     eml.write_text(f"Message-ID: <lead-1@corp.example>\n{MESSAGE}")
     proxy = PgProxy()
+    engine = sa.create_engine(pg_url)
+    holder = engine.connect()
+    url = proxy.url(pg_url)
+    if fault == "locked":  # the URL's options end with the search path: one option more
+        url = pg_url + quote(" -clock_timeout=1500", safe="")
+
+    def hold() -> None:
+        holder.exec_driver_sql("LOCK TABLE send IN ACCESS EXCLUSIVE MODE")
+
     try:
         code, _, err = _held_send(
-            smtp_ssl, ["send", BOX, "--eml", str(eml)], {"WARMUP_DB": proxy.url(pg_url)}, proxy.down
+            smtp_ssl,
+            ["send", BOX, "--eml", str(eml)],
+            {"WARMUP_DB": url},
+            proxy.down if fault == "away" else hold,
         )
     finally:
         proxy.up()
+        holder.rollback()
+        holder.close()
     line = _one_error_line(err)
-    assert code == 69, err
-    assert WENT in line and DO_NOT in line and "is unavailable" in line, line
-    with sa.create_engine(pg_url).connect() as conn:
+    assert code == 74, err
+    why = "is unavailable" if fault == "away" else "canceling statement due to lock timeout"
+    assert WENT in line and DO_NOT in line and why in line, line
+    with engine.connect() as conn:
         rows = conn.exec_driver_sql("SELECT recipient, outcome FROM send").all()
+    engine.dispose()
     assert [tuple(r) for r in rows] == [("lead@example.com", "reserved")]
     again = warmup("send", BOX, "--eml", str(eml))
     assert again.returncode == 65, again.stderr

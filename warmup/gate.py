@@ -38,12 +38,12 @@ from warmup.errors import (
     LEDGER_FAULTS,
     DataError,
     InvalidFieldData,
+    IOFailure,
     TempFail,
     Unavailable,
     UsageError,
     WrongType,
     expect,
-    restated,
 )
 from warmup.gatelink import SmtpLink
 from warmup.gatesettler import Settler
@@ -787,10 +787,11 @@ class Gate:
             except LEDGER_FAULTS as exc:
                 if not slots:
                     raise
-                # The message went: "free space ..., then try again" alone (a full disk, 74) or
-                # "ledger ... is unavailable" (69, read as "server unreachable") had a script
-                # send it again, to recipients who had it.
-                raise restated(exc, unwritten(self.box.address, slots, exc)) from None
+                # The message went: "free space ..., then try again" alone (a full disk), "ledger
+                # ... is unavailable" (69: "server unreachable") or a lock timeout's 75 ("try
+                # later") had a script send it again, to recipients who had it. 74, as for a
+                # send whose output was lost: done, but not all of it written down.
+                raise IOFailure(unwritten(self.box.address, slots, exc)) from None
         self.disconnect()
         if self._own_notifier and self._notifier is not None:
             self._notifier.close()
