@@ -253,3 +253,61 @@ def test_an_import_whose_disk_fills_between_batches_says_what_it_wrote(ledger_pa
     again = cli("import", str(log), env=env)
     assert again.returncode == 0, again.stderr
     assert query(ledger_path, "SELECT count(*) FROM send")[0][0] == 1 + 3 * IMPORT_BATCH
+
+
+def test_a_worker_whose_record_waits_past_the_lock_timeout_tries_again_and_records_it(
+    pki,
+    ssl_cert_env,
+    tmp_path,
+    monkeypatch,
+    pg_url,  # noqa: F811
+):
+    """A session holds the team ledger's send table past the worker's lock_timeout while the
+    server holds its message: the worker gave up at the first timeout (75, "try later"), the
+    message left 'sending' for the next worker to call unknown though its reply was known. A
+    lock timeout is the moment, as a server restarting is: it says so, tries again, records it."""
+    url = pg_url + quote(" -clock_timeout=1000", safe="")
+    monkeypatch.setenv("WARMUP_DB", url)
+    engine = sa.create_engine(pg_url)
+    holder = engine.connect()
+    with members_sink(pki, 1) as sink:
+        pool_of(sink.port, tmp_path, n=1, daily=10)
+        queue_plain(2)
+        sink.hold_data_reply = threading.Event()
+        proc = subprocess.Popen(
+            [*forkcli.command(), "run", "--once", "--no-sync", "--no-view"],
+            env={**os.environ, **PASSWORD_ENV},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert sink.holding.wait(60)
+            holder.exec_driver_sql("LOCK TABLE send IN ACCESS EXCLUSIVE MODE")
+            sink.hold_data_reply.set()
+            assert proc.stdout is not None
+            said = []
+            for line in proc.stdout:  # until the worker says it waits for the lock
+                said.append(line)
+                if "trying again in" in line:
+                    break
+            assert said and "#1 left a@corp.example; recording it: " in said[-1], said
+            assert "lock timeout" in said[-1], said
+            holder.rollback()
+            out, err = proc.communicate(timeout=120)
+        finally:
+            sink.hold_data_reply.set()
+            holder.rollback()
+            holder.close()
+            if proc.poll() is None:
+                proc.kill()
+        arrived = Counter(str(m.message["Message-ID"]) for m in sink.messages)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    assert sorted(arrived.values()) == [1, 1]
+    with engine.connect() as conn:
+        states = conn.exec_driver_sql("SELECT state FROM outbox").scalars().all()
+        outcomes = conn.exec_driver_sql("SELECT outcome FROM send").scalars().all()
+    engine.dispose()
+    assert states == ["sent", "sent"] and outcomes == ["sent", "sent"]

@@ -14,7 +14,14 @@ from collections.abc import Callable
 from warmup import notify
 from warmup.bounces.classify import refuses_size
 from warmup.credentials import NoPassword
-from warmup.errors import ConfigError, DataError, PermissionFailure, Unavailable, WarmupError
+from warmup.errors import (
+    ConfigError,
+    DataError,
+    LedgerBusy,
+    PermissionFailure,
+    Unavailable,
+    WarmupError,
+)
 from warmup.gate import DuplicateSend, Gate, NotAllowed, SendReport, Suppressed
 from warmup.headers import thread_ids
 from warmup.ledger import Claim, ClaimLost, Ledger, MailboxRow, OutboxRow, PoolRow
@@ -482,16 +489,20 @@ class Delivery:
 
     def _record(self, gate: Gate, msg: OutboxRow, box: MailboxRow) -> None:
         """Write the gate's deferred "sent" slots, again while the ledger is unavailable (a
-        team server restarting, a fail-over): the server has the message, and a worker that
-        gave up at once left it "sending", for the next worker to call unknown and a person to
-        decide, though its reply was known. Past :data:`LEDGER_PATIENCE`, or when stopped: the
-        error, after a line saying what left."""
+        team server restarting, a fail-over) or busy (a lock held past its timeout): the server
+        has the message, and a worker that gave up at once left it "sending", for the next
+        worker to call unknown and a person to decide, though its reply was known. Past
+        :data:`LEDGER_PATIENCE`, or when stopped: the error, after a line saying what left."""
         delay, waited = 1.0, 0.0
         while True:
             try:
                 gate.flush()
                 return
-            except Unavailable as exc:
+            except (Unavailable, LedgerBusy) as exc:
+                # LedgerBusy: a team ledger's lock or statement timeout, a serialization
+                # failure: the server answered, and the same write may pass in a moment (a
+                # SQLite ledger's busy timeout is Unavailable). Given up at once, the message
+                # stayed 'sending', for a person to decide, though its reply was known.
                 if waited >= LEDGER_PATIENCE or self._stopping():
                     self._unrecorded(msg, box)
                     raise
