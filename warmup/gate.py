@@ -780,11 +780,11 @@ class Gate:
             except (Unavailable, TempFail) as exc:
                 kind = Unavailable if isinstance(exc, Unavailable) else TempFail
                 raise kind(unrecorded(self.box.address, self._held, exc)) from None
-            slots = self._db.pending_slots
             try:
                 self.checkpoint_inline()  # a relay stopped first has
                 self._db.close()
             except LEDGER_FAULTS as exc:
+                slots = self._db.pending_slots  # none: written, and a later step failed
                 if not slots:
                     raise
                 # The message went: "free space ..., then try again" alone (a full disk), "ledger
