@@ -43,18 +43,24 @@ WENT = "the server took what was sent to"
 DO_NOT = "(it is counted as sent: do not send it again)"
 
 
-def _held_send(sink, args: list[str], env: dict[str, str], fault, stdin: str | None = None):  # type: ignore[no-untyped-def]
-    """``warmup ARGS`` as a process of its own, ``fault()`` done while the server holds its
-    message's end of DATA, then the server's 250; its exit code, stdout and stderr."""
-    sink.hold_data_reply = threading.Event()
-    proc = subprocess.Popen(
+def _start(args: list[str], env: dict[str, str], stdin: bool = False) -> subprocess.Popen[str]:
+    """``warmup ARGS`` as a process of its own with the sink's password, its output read as
+    text (``stdin``: a pipe to write the message to)."""
+    return subprocess.Popen(
         [*forkcli.command(), *args],
         env={**os.environ, **PASSWORD_ENV, **env},
-        stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+        stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def _held_send(sink, args: list[str], env: dict[str, str], fault, stdin: str | None = None):  # type: ignore[no-untyped-def]
+    """``warmup ARGS`` as a process of its own, ``fault()`` done while the server holds its
+    message's end of DATA, then the server's 250; its exit code, stdout and stderr."""
+    sink.hold_data_reply = threading.Event()
+    proc = _start(args, env, stdin is not None)
     try:
         if stdin is not None:
             assert proc.stdin is not None
@@ -274,14 +280,7 @@ def test_a_worker_whose_record_waits_past_the_lock_timeout_tries_again_and_recor
         pool_of(sink.port, tmp_path, n=1, daily=10)
         queue_plain(2)
         sink.hold_data_reply = threading.Event()
-        proc = subprocess.Popen(
-            [*forkcli.command(), "run", "--once", "--no-sync", "--no-view"],
-            env={**os.environ, **PASSWORD_ENV},
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        proc = _start(["run", "--once", "--no-sync", "--no-view"], {})
         try:
             assert sink.holding.wait(60)
             holder.exec_driver_sql("LOCK TABLE send IN ACCESS EXCLUSIVE MODE")
