@@ -778,8 +778,9 @@ class Gate:
             try:
                 self._write_held()
             except (Unavailable, TempFail) as exc:
-                kind = Unavailable if isinstance(exc, Unavailable) else TempFail
-                raise kind(unrecorded(self.box.address, self._held, exc)) from None
+                # What the server answered (taken, refused for good) went unwritten: 74, as for
+                # a "sent" the close cannot write below, not 69/75 ("not sent, try again").
+                raise IOFailure(unrecorded(self.box.address, self._held, exc)) from None
             try:
                 self.checkpoint_inline()  # a relay stopped first has
                 self._db.close()

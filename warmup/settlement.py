@@ -111,7 +111,7 @@ def unrecorded(
     note = f"; suppress its hard bounces by hand: {', '.join(hard)}" if hard else ""
     return (
         f"{address}: the outcome of {plural(len(held), 'message')} the server answered was not "
-        f"recorded (counted as sent){note}: {why}"
+        f"recorded (counted as sent: do not send it again){note}: {why}"
     )
 
 
