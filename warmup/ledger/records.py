@@ -290,26 +290,6 @@ class Records(Matching):
             set_={column: DAY_STAT.c[column] + ins.excluded[column]},
         )
 
-    def _send_insert(self) -> Any:
-        return (
-            self._insert(SEND)
-            .values(
-                mailbox_id=_B("mid"),
-                recipient=_B("recipient"),
-                message_id=_B("message_id"),
-                at=_B("at"),
-                day=_B("day"),
-                outcome=_B("outcome"),
-                source=_B("source"),
-                key=_B("key"),
-                settled_at=_B("settled_at"),
-            )
-            .on_conflict_do_nothing(index_elements=["mailbox_id", "key"])
-        )
-
-    def _build_send(self, _: str) -> Any:
-        return self._send_insert().returning(SEND.c.id)
-
     def _build_bounce(self, _: str) -> Any:
         return (
             self._insert(BOUNCE)
@@ -343,37 +323,6 @@ class Records(Matching):
             .on_conflict_do_nothing(index_elements=["mailbox_id", "key"])
             .returning(BOUNCE.c.id)
         )
-
-    def _send(
-        self,
-        conn: Connection,
-        box: MailboxRow,
-        recipient: str,
-        at: dt.datetime,
-        message_id: str | None,
-        source: str,
-        outcome: str = "sent",
-    ) -> int | None:
-        """Insert one send (idempotent on its key); its id, or None if it was recorded before."""
-        day = local_day(at, box.timezone)
-        new_id = conn.execute(
-            self._statement("send"),
-            {
-                "mid": box.id,
-                "recipient": recipient,
-                "message_id": message_id,
-                "at": utc(at),
-                "day": day,
-                "outcome": outcome,
-                "source": source,
-                "key": send_key(recipient, at, message_id),
-                "settled_at": None if outcome == "reserved" else utc(at),
-            },
-        ).scalar()
-        if new_id is not None and outcome != "released":
-            self._bump(conn, box, day, "sent")
-            self._bump_domains(conn, [(box.id, day, recipient)])
-        return new_id
 
     def _send_id(self, conn: Connection, box: MailboxRow, key: str) -> int | None:
         return conn.execute(
