@@ -16,6 +16,7 @@ from typing import Any
 from click.testing import Result
 
 from tests.pgkit import ledger_url  # noqa: F401  (the fixture: each backend)
+from tests.test_bounce_onereport import dsn, rows
 from warmup import api
 from warmup.ledger import BounceIn, SendIn, open_ledger
 
@@ -365,7 +366,7 @@ def test_why_not_counted_reads_each_spelling_and_the_original_recipient(
         why = {r["message_id"]: r["not_counted"] for r in ledger.bounces()}
     finally:
         ledger.close()
-    window = "in the 30 days before it"
+    window = "in the 7 days before it"  # read from a mailbox: UNREFERENCED_WINDOW
     assert why == {
         "<b1@corp.example>": f"its original <b1@corp.example> was sent by {OTHER}, not {BOX}",
         "  b1@corp.example ": f"its original   b1@corp.example  was sent by {OTHER}, not {BOX}",
@@ -376,3 +377,71 @@ def test_why_not_counted_reads_each_spelling_and_the_original_recipient(
         "<q@corp.example>": f"no send of {BOX} to lead3@client.example {window}",
         None: f"no send of {BOX} to lead1@client.example {window}",
     }
+
+
+def test_a_report_naming_no_send_of_the_mailbox_answers_one_of_the_last_seven_days_only(
+    ledger_url,  # noqa: F811
+) -> None:
+    """A report read from a mailbox that names no Message-ID of the send is matched by recipient
+    and time alone: anyone who knows whom the mailbox wrote to can write one. It looked back 30
+    days, so a forger could charge a bounce (and a suppression) to any send of the last month;
+    real reports come within an MTA's queue lifetime (Postfix and Sendmail 5 days, Exim 4), so
+    it answers a send of the 7 days before it, and is kept, counting nothing, otherwise. One that
+    returns the send's Message-ID (no stranger's guess) answers it whenever it comes, and a
+    bounce a person records still looks back 30 days."""
+    from warmup.bounces.imap import record_batch
+    from warmup.ledger.values import UNREFERENCED_WINDOW
+
+    assert dt.timedelta(days=7) == UNREFERENCED_WINDOW
+    day = dt.timedelta(days=1)
+    ledger = open_ledger(ledger_url)
+    try:
+        box = api.add_mailbox(ledger, BOX, "exmail")
+        now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        ledger.record(
+            box,
+            sends=[
+                SendIn("lead6@client.example", now - 6 * day, "<m6@corp.example>"),
+                SendIn("lead8@client.example", now - 8 * day, "<m8@corp.example>"),
+                SendIn("lead20@client.example", now - 20 * day, "<m20@corp.example>"),
+                SendIn("kept@client.example", now - 20 * day),
+            ],
+        )
+        returned = f"From: {BOX}\nMessage-ID: <m20@corp.example>\n"
+        reports = [
+            dsn(["lead6@client.example"], "<r6@mx.example.net>", date=now),
+            dsn(["lead8@client.example"], "<r8@mx.example.net>", date=now),
+            dsn(["lead20@client.example"], "<r20@mx.example.net>", returned, date=now),
+            # read before its send is recorded: a later sync's late link looks back as far
+            dsn(["late@client.example"], "<r9@mx.example.net>", date=now),
+        ]
+        got = record_batch(
+            ledger, box, "INBOX", 1, 4, [r for raw in reports for r in rows(raw, now)], now
+        )
+        assert [(rcpt, matched) for rcpt, matched, _ in got] == [
+            ("lead6@client.example", True),
+            ("lead8@client.example", False),
+            ("lead20@client.example", True),
+            ("late@client.example", False),
+        ]
+        ledger.record(
+            box, sends=[SendIn("late@client.example", now - 9 * day, "<m9@corp.example>")]
+        )
+        assert ledger.match_late(box) == 0
+        by_hand = api.record_bounce(ledger, BOX, "kept@client.example", at=now)
+        assert (by_hand.matched, by_hand.counted) == (1, 1)
+        listed = {r["recipient"]: (r["counted"], r["not_counted"]) for r in ledger.bounces()}
+        suppressed = set(
+            ledger.suppressed([f"{r}@client.example" for r in ("lead6", "lead8", "lead20", "late")])
+        )
+    finally:
+        ledger.close()
+    too_old = "no send of {} to {} in the 7 days before it"
+    assert listed == {
+        "lead6@client.example": (True, None),
+        "lead8@client.example": (False, too_old.format(BOX, "lead8@client.example")),
+        "lead20@client.example": (True, None),
+        "late@client.example": (False, too_old.format(BOX, "late@client.example")),
+        "kept@client.example": (True, None),
+    }
+    assert suppressed == {"lead6@client.example", "lead20@client.example"}

@@ -61,11 +61,13 @@ def dsn(
     ).encode()
 
 
-def rows(raw: bytes) -> list[tuple[str, Any, dt.datetime, str | None]]:
-    """What a sync records of one message read from the mailbox (``imap._read``'s keys)."""
+def rows(
+    raw: bytes, at: dt.datetime = NOW - dt.timedelta(hours=1)
+) -> list[tuple[str, Any, dt.datetime, str | None]]:
+    """What a sync records of one message read from the mailbox (``imap._read``'s keys), dated
+    ``at``."""
     facts = read_report(raw)
     found = parse_bounces(raw, mailbox=BOX)
-    at = NOW - dt.timedelta(hours=1)
     return [(bounce_key(facts, b, i), b, at, report_key(facts, raw)) for i, b in enumerate(found)]
 
 

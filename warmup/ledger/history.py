@@ -42,7 +42,6 @@ from warmup.ledger.schema import (
     WALK_MEMO,
 )
 from warmup.ledger.values import (
-    MATCH_WINDOW,
     Ask,
     MailboxNotFound,
     MailboxRow,
@@ -51,6 +50,7 @@ from warmup.ledger.values import (
     id_forms,
     local_day,
     made_by,
+    match_window,
     named_only,
     opt_out,
     sql_limit,
@@ -838,7 +838,7 @@ def _why_not_counted(conn: Connection, r: Any, order: Any) -> str:
     because it is a complaint read from a mailbox naming no send's Message-ID, because none
     of its sends to it is the message the report names, because another recipient of its
     report answers a send of another message (one report is about one message), or because
-    none was made in the :data:`MATCH_WINDOW` before the report. The facts are read
+    none was made in the :func:`match_window` before the report. The facts are read
     with the listing; one whose Message-ID has spaces around it (SQL's ``trim`` would spell it
     otherwise than :func:`id_forms`) reads its own."""
     box, rcpt, kind, _, _, _, source, mid, sid, diag, _, why, _, box_id, original, *rest = r
@@ -887,7 +887,8 @@ def _why_not_counted(conn: Connection, r: Any, order: Any) -> str:
     # after the reasons that keep it from any send on their own: it would have matched
     if other is not None and other != rcpt:
         return f"its report is about another message, to {other}: one report, one message"
-    return f"no send of {box} to {rcpt} in the {MATCH_WINDOW.days} days before it"
+    days = match_window(kind, source, diag).days
+    return f"no send of {box} to {rcpt} in the {days} days before it"
 
 
 def _redacted(conn: Connection, r: Any, order: Any) -> str:

@@ -28,6 +28,7 @@ from warmup.ledger.values import (
     MailboxRow,
     id_forms,
     local_day,
+    match_window,
     named_only,
     utc,
 )
@@ -50,7 +51,7 @@ def _may_answer(
     (either address of a bounce, without :meth:`Matching._addressed`'s choice between them;
     no preference among the candidates), so that only these need its queries. A send answers
     a bounce naming a Message-ID by having it; else, or when the send has none, by its time:
-    within :data:`MATCH_WINDOW` before the bounce or :data:`REPORT_SKEW` after it. ``decided``
+    within :func:`match_window` before the bounce or :data:`REPORT_SKEW` after it. ``decided``
     (a report -> the message, :func:`_message`, its linked bounces answer): a bounce of such a
     report answers only a send of that message (:meth:`Matching._other_message`), else the
     other recipients of a forged report were matched again, queries each, by every sync. A
@@ -63,7 +64,8 @@ def _may_answer(
             if forms & sent_ids:
                 out.add(r.id)
             continue
-        low, high = r.at - MATCH_WINDOW, r.at + REPORT_SKEW
+        low = r.at - match_window(r.kind, r.source, r.diagnostic)
+        high = r.at + REPORT_SKEW
         candidates = [*sends.get(r.recipient or "", ()), *sends.get(r.original_recipient or "", ())]
         one = decided.get(r.report) if r.report else None
         if one is not None:
@@ -108,17 +110,29 @@ def _dated(text: str | None) -> dt.datetime | None:
 
 
 def match_terms(
-    sender: str | None, when: dt.datetime | None, stranger_complaint: bool = False
+    sender: str | None,
+    when: dt.datetime | None,
+    stranger_complaint: bool = False,
+    window: dt.timedelta = MATCH_WINDOW,
 ) -> dict[str, Any]:
-    """The returned original's From and Date as :meth:`Matching._match` takes them, and whether
-    the bounce is a complaint read from a mailbox (matched only by the Message-ID it names)."""
-    return {"sender": sender or None, "dated": when, "named_only": stranger_complaint}
+    """The returned original's From and Date as :meth:`Matching._match` takes them, whether
+    the bounce is a complaint read from a mailbox (matched only by the Message-ID it names),
+    and how far back it answers a send by recipient and time (:func:`match_window`)."""
+    return {
+        "sender": sender or None,
+        "dated": when,
+        "named_only": stranger_complaint,
+        "window": window,
+    }
 
 
 def _match_terms_of(r: Any) -> dict[str, Any]:
     """:func:`match_terms` of a stored bounce row (:data:`_MATCHED_BY`)."""
     return match_terms(
-        r.original_from, _dated(r.original_date), named_only(r.kind, r.source, r.diagnostic)
+        r.original_from,
+        _dated(r.original_date),
+        named_only(r.kind, r.source, r.diagnostic),
+        match_window(r.kind, r.source, r.diagnostic),
     )
 
 
@@ -580,12 +594,15 @@ class Matching(Suppressions):
         sender: str | None = None,
         dated: dt.datetime | None = None,
         named_only: bool = False,
+        window: dt.timedelta = MATCH_WINDOW,
     ) -> tuple[int | None, dt.datetime | None]:
         """(id, time) of the send of ``box`` a bounce answers: by original Message-ID (and
-        recipient), else the latest send to the recipient within :data:`MATCH_WINDOW` before
-        ``at``, or failing one the first within :data:`REPORT_SKEW` after it (when the bounce
-        names a Message-ID, only a send recorded without one: a send with another Message-ID is
-        another message, and one another mailbox sent is that mailbox's); (None, None) if none.
+        recipient), whenever it was made; else the latest send to the recipient within
+        ``window`` before ``at`` (:func:`~warmup.ledger.values.match_window`: a week for a
+        report read from a mailbox), or failing one the first within :data:`REPORT_SKEW` after
+        it (when the bounce names a Message-ID, only a send recorded without one: a send with
+        another Message-ID is another message, and one another mailbox sent is that
+        mailbox's); (None, None) if none.
         A released slot never left: nothing answers it. A bounce that names no recipient
         answers nothing, even when it quotes a send's Message-ID: it says nothing about that
         send's recipient.
@@ -655,7 +672,7 @@ class Matching(Suppressions):
             base = base.where(near)
         to = base.where(SEND.c.recipient == recipient)
         row = conn.execute(
-            to.where(SEND.c.at <= utc(at), SEND.c.at >= utc(at - MATCH_WINDOW))
+            to.where(SEND.c.at <= utc(at), SEND.c.at >= utc(at - window))
             .order_by(refused, SEND.c.at.desc())
             .limit(1)
         ).first()
@@ -677,13 +694,16 @@ class Matching(Suppressions):
         sender: str | None,
         dated: dt.datetime | None,
         named_only: bool = False,
+        window: dt.timedelta = MATCH_WINDOW,
     ) -> str | None:
         """Why a bounce that answers no send (:meth:`_match` with its returned original's
         ``sender`` and ``dated``) is not tied to the send it would answer without them; None
         when no send would answer it anyway (or it returned no original's From or Date)."""
         if sender is None and dated is None:
             return None
-        sid, sent_at = self._match(conn, box, recipient, message_id, at, named_only=named_only)
+        sid, sent_at = self._match(
+            conn, box, recipient, message_id, at, named_only=named_only, window=window
+        )
         if sid is None or sent_at is None:
             return None
         if sender is not None and not _from_box(sender, box):

@@ -51,6 +51,7 @@ from warmup.ledger.values import (
     SendIn,
     hashed_local,
     local_day,
+    match_window,
     opt_out,
     other_message_id,
     send_key,
@@ -373,7 +374,8 @@ class Records(Matching):
                 recipient = self._unredacted(conn, box, b.message_id)
             else:
                 recipient = self._addressed(conn, box, recipient, b.original_recipient)
-            said = match_terms(b.original_from, b.original_date, by_id_only)
+            window = match_window(b.kind, b.source, b.diagnostic)
+            said = match_terms(b.original_from, b.original_date, by_id_only, window)
             sid, sent_at = self._match(conn, box, recipient, b.message_id, b.at, **said)
             if sid is None:
                 unverified = self._unverified(conn, box, recipient, b.message_id, b.at, **said)

@@ -22,7 +22,14 @@ from warmup.instants import zone
 from warmup.lazyre import compiled_later
 from warmup.policy.walk import History
 
+# How long before a bounce a send it answers by recipient and time (not by the send's own
+# Message-ID, which answers whenever the report comes) may have been made: a bounce a person
+# records or imports. A report read from a mailbox is anyone's to write, and one naming none of
+# the mailbox's Message-IDs charged a bounce and a suppression to any send of the last 30 days;
+# a real one comes within its MTA's queue lifetime (Postfix and Sendmail give up after 5 days,
+# Exim 4, Exchange 2; RFC 5321 4.5.4.1: "at least 4-5 days"), so it looks back UNREFERENCED_WINDOW.
 MATCH_WINDOW = dt.timedelta(days=30)
+UNREFERENCED_WINDOW = dt.timedelta(days=7)
 # A clock a little ahead on another host may stamp a send slightly in the future; a row further
 # ahead than this is never "the last send" (it would pace the mailbox until then).
 CLOCK_SKEW = dt.timedelta(minutes=5)
@@ -347,6 +354,16 @@ def named_only(kind: str, source: str, diagnostic: str | None) -> bool:
     "imap"), not one a person recorded nor a mail client's unsubscribe request
     (:func:`opt_out`)."""
     return kind in ("complaint", "notice") and source == "imap" and not opt_out(kind, diagnostic)
+
+
+def match_window(kind: str, source: str, diagnostic: str | None) -> dt.timedelta:
+    """How long before a stored bounce a send it answers by recipient and time may have been
+    made: :data:`UNREFERENCED_WINDOW` for a report read from a mailbox (``source`` "imap"), but
+    a mail client's unsubscribe request (:func:`opt_out`: a person asks whenever they read the
+    message, and it counts nothing); :data:`MATCH_WINDOW` for one a person recorded."""
+    if source == "imap" and not opt_out(kind, diagnostic):
+        return UNREFERENCED_WINDOW
+    return MATCH_WINDOW
 
 
 def utc(ts: dt.datetime) -> dt.datetime:
