@@ -18,7 +18,10 @@ copied back (``nBackfill``), one ``pread`` (~1 us; asking SQLite would be a chec
 Bounds. The log starts again from its beginning only once all of it is copied back, so a
 checkpoint overtaken by a commit (frames appended while it synced) copies the rest at once, up to
 :data:`RETRIES` times; if the log still reaches :data:`LAG` times ``pages`` frames (the thread
-starved, a slow disk), the watched connection checkpoints itself, as SQLite would have. If the
+starved, a slow disk), the watched connection checkpoints itself, as SQLite would have: after
+the thread's checkpoint in progress, if any, which it waits for (SQLite refuses a second
+checkpoint while one runs, and the log grew by every commit until that one was done: 263
+frames past the bound with the database file's syncs taking a second each). If the
 checkpointer fails, the watched connection is put back on autocheckpoint and ``fallback`` is told
 once: never an unbounded log.
 """
@@ -60,6 +63,10 @@ class Checkpointer:
         self._fd = -1
         self._wake = threading.Event()
         self._stopping = False
+        # Held by the thread's checkpoints, and by the watched connection's at LAG (which the
+        # thread then lets have it after its current checkpoint: ``_wanted``).
+        self._lock = threading.Lock()
+        self._wanted = False
         self._thread: threading.Thread | None = None
 
     def start(self) -> bool:
@@ -101,8 +108,8 @@ class Checkpointer:
     def committed(self, raw: sqlite3.Connection) -> None:
         """After a commit on ``raw``, the watched connection, on its thread: wake the thread
         when the log holds ``pages`` frames not copied back; checkpoint here at ``LAG`` times
-        that; back to autocheckpoint once the thread has failed. Never raises: the commit
-        stands."""
+        that (after the thread's checkpoint in progress); back to autocheckpoint once the
+        thread has failed. Never raises: the commit stands."""
         if self._told:
             return
         try:
@@ -117,7 +124,10 @@ class Checkpointer:
                 self._told = True
                 self.fallback(self.failed)
             elif frames[0] >= LAG * self.pages:
-                raw.execute(_CHECKPOINT)
+                self._wanted = True
+                with self._lock:
+                    self._wanted = False
+                    raw.execute(_CHECKPOINT)
                 self.inline += 1
             elif frames[1] >= self.pages:
                 self._wake.set()
@@ -165,12 +175,14 @@ class Checkpointer:
             if self._stopping:
                 return
             try:
-                for _ in range(RETRIES):
-                    busy, length, done = con.execute(_CHECKPOINT).fetchone()
-                    self.checkpoints += 1
-                    # busy: another process checkpoints; a reader's old snapshot holds the rest
-                    if busy or done >= length or self._stopping:
-                        break
+                with self._lock:
+                    for _ in range(RETRIES):
+                        busy, length, done = con.execute(_CHECKPOINT).fetchone()
+                        self.checkpoints += 1
+                        # busy: another process checkpoints; a reader's old snapshot holds the
+                        # rest; wanted: the log reached LAG, the watched connection takes over
+                        if busy or done >= length or self._stopping or self._wanted:
+                            break
             except Exception as exc:  # any failure: the watched connection takes over
                 self.failed = f"{type(exc).__name__}: {exc}"
                 return
