@@ -698,3 +698,66 @@ def test_a_mistyped_postgresql_driver_names_the_one_warmup_uses(run, url):
     assert res.exit_code == 78, res.output
     assert res.output.count("\n") == 1 and "Traceback" not in res.output, res.output
     assert "postgresql+psycopg://" in res.output and "driver" in res.output, res.output
+
+
+NOT_QUITE_URLS = {
+    # libpq's key=value string, as psql and psycopg take it
+    "conninfo": (
+        "host=127.0.0.1 user=warmup password=s3cretPW dbname=x",
+        "host=127.0.0.1 user=warmup password=*** dbname=x",
+    ),
+    "quoted": (
+        "host=h password = 's3cret PW' sslpassword=s3cretPW",
+        "host=h password = *** sslpassword=***",
+    ),
+    "no-scheme": ("warmup:s3cretPW@127.0.0.1:5432/x", "warmup:***@127.0.0.1:5432/x"),
+    "no-slashes": ("postgresql+psycopg:warmup:s3cretPW@h/x", "postgresql+psycopg:warmup:***@h/x"),
+    "one-slash": ("postgresql:/warmup:s3c/retPW@h/x", "postgresql:/warmup:***@h/x"),
+    "no-colon": ("postgres//warmup:s3cretPW@[::1]/x", "postgres//warmup:***@[::1]/x"),
+}
+
+
+@pytest.mark.parametrize("given", ["--db", "env", "config", "copy-to"])
+@pytest.mark.parametrize("kind", list(NOT_QUITE_URLS))
+def test_a_postgresql_connection_string_that_is_no_url_is_refused_never_made_a_file(
+    run, tmp_path: Path, monkeypatch, kind, given
+):
+    """Without '://' a ledger is a SQLite path: libpq's 'host=... password=...' string, or a
+    URL missing its scheme or a slash, was created as a SQLite ledger (its folders too) named
+    after the password, said in full in 'Created a new ledger at ...' and every error after,
+    and the team's host went on writing a ledger of its own."""
+    from tests.conftest import ledger_digest
+    from warmup import config
+
+    url, shown = NOT_QUITE_URLS[kind]
+    monkeypatch.chdir(tmp_path)
+    cfg = tmp_path / "cfg" / "config.toml"
+    cfg.parent.mkdir()
+    cfg.write_text("")
+    cfg.chmod(0o600)
+    monkeypatch.setenv("WARMUP_CONFIG", str(cfg))
+    config._LOADED.clear()
+    args: tuple[str, ...] = ("mailbox", "add", BOX, "--provider", "exmail")
+    if given == "--db":
+        args = ("--db", url, *args)
+    elif given == "env":
+        monkeypatch.setenv("WARMUP_DB", url)
+    elif given == "config":
+        cfg.write_text(f"db = {json.dumps(url)}\n")
+    else:
+        source = tmp_path / "source.db"
+        assert run("--db", str(source), *args).exit_code == 0
+        args = ("--db", str(source), "db", "copy", "--to", url)
+        before = ledger_digest(source)
+    files = sorted(tmp_path.rglob("*"))
+    try:
+        res = run(*args)
+    finally:
+        config._LOADED.clear()
+    assert res.exit_code == 78, res.output
+    assert "s3cret" not in res.output and "retPW" not in res.output, res.output
+    assert res.output.count("\n") == 1 and "Warning" not in res.output, res.output
+    assert f"'{shown}' is " in res.output and "not a SQLite path" in res.output, res.output
+    assert sorted(tmp_path.rglob("*")) == files  # no file or folder made, in cwd or beside cfg
+    if given == "copy-to":
+        assert ledger_digest(source) == before

@@ -433,6 +433,11 @@ def _beside(where: Path, value: Any, key: str) -> Any:
         )
     if not isinstance(value, str) or "://" in value or not value.strip():
         return value
+    from warmup.ledger import not_a_path
+
+    fault = not_a_path(value)
+    if fault is not None:
+        raise ConfigError(f"config file {where}: {key}: {fault}")
     return str(where.absolute().parent / home(value, f"config file {where}: {key}"))
 
 

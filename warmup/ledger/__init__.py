@@ -20,11 +20,13 @@ from __future__ import annotations
 import errno
 import importlib
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
 from warmup.errors import ConfigError, WarmupError, expect
+from warmup.lazyre import compiled_later
 from warmup.ledger.reads import Reads
 from warmup.ledger.values import (
     Ask,
@@ -107,6 +109,7 @@ __all__ = [
     "default_path",
     "local_day",
     "mask_url",
+    "not_a_path",
     "open_gate_ledger",
     "open_ledger",
     "open_reads",
@@ -137,6 +140,9 @@ def resolve_url(url: str | os.PathLike[str] | None = None) -> str:
         if name.lower() == "postgres":  # libpq's and Heroku's spelling; SQLAlchemy's is postgresql
             return f"postgresql{plus}{driver}://{rest}"
         return raw
+    fault = not_a_path(raw)
+    if fault is not None:
+        raise ConfigError(f"{fault}; check the URL in --db/WARMUP_DB")
     from warmup.files import home
 
     # A path is taken literally: SQLAlchemy would read a '?' as the start of options and
@@ -152,6 +158,55 @@ def resolve_url(url: str | os.PathLike[str] | None = None) -> str:
     return f"sqlite:///{path}"
 
 
+# libpq's connection-string keywords that start a "key=value ..." string (psql and psycopg
+# take one where warmup takes a URL)
+_CONNINFO = compiled_later(
+    r"\s*(host|hostaddr|port|dbname|user|password|passfile|service|sslmode|options)\s*="
+)
+_CONNINFO_SECRET = compiled_later(r"(\w*password\s*=\s*)('(?:[^'\\]|\\.)*'?|\S*)", re.I)
+# A PostgreSQL URL missing its scheme or its "//": postgresql:/..., postgresql//...,
+# postgresql+psycopg:user@..., user:password@host[:port][/db]
+_NOT_QUITE_URL = compiled_later(
+    r"postgres(ql)?(\+\w*)?(:(?!//)|//).*|[^/:@]+:.*@(\[[0-9A-Fa-f:.]*\]|[\w.-]+)(:\d*)?(/[^/]*)?",
+    re.I | re.S,
+)
+
+
+def not_a_path(raw: str) -> str | None:
+    """Why ``raw``, a ledger given without ``://``, is a PostgreSQL connection string rather
+    than a SQLite path (None if it is not one), in words that do not quote its password.
+    Taken as a path, it was created as a SQLite ledger (folders and all) whose file name held
+    the password, and named in full in "Created a new ledger at ..." and every error; a team's
+    host was left writing a ledger of its own."""
+    if "=" not in raw and "@" not in raw and not raw[:8].lower().startswith("postgres"):
+        return None  # the default path, any ordinary one: no pattern compiled
+    if _CONNINFO.match(raw):
+        shown = _CONNINFO_SECRET.sub(r"\1***", raw)
+        what = "a libpq connection string (key=value)"
+    elif _NOT_QUITE_URL.fullmatch(raw):
+        scheme = re.match(r"postgres\w*(\+\w*)?:?/*", raw, re.I)
+        head = scheme.group(0) if scheme else ""
+        shown = head + _masked_userinfo(raw[len(head) :])
+        what = "a PostgreSQL URL without its scheme or its '//'"
+    else:
+        return None
+    return (
+        f"ledger {shown!r} is {what}, not a SQLite path; write it as "
+        f"postgresql+psycopg://USER:PASSWORD@HOST:PORT/DBNAME (a SQLite file: ./NAME)"
+    )
+
+
+def _masked_userinfo(tail: str) -> str:
+    """``tail`` (a URL after its ``://``) with the password of its user info replaced by
+    ``***``: from the first ``:`` to the *last* ``@`` (see :func:`mask_url`)."""
+    at = -1 if tail.startswith("/") else tail.rfind("@")
+    if at >= 0:  # a '?' or '#' may be the password's own: mask too much, never less
+        user, colon, _ = tail[:at].partition(":")
+        if colon:
+            return f"{user}:***@{tail[at + 1 :]}"
+    return tail
+
+
 def mask_url(url: str) -> str:
     """``url`` as it may be printed: any password replaced by ``***``.
 
@@ -163,12 +218,7 @@ def mask_url(url: str) -> str:
     head, sep, tail = url.partition("://")
     if not sep:
         return url
-    at = -1 if tail.startswith("/") else tail.rfind("@")
-    if at >= 0:  # a '?' or '#' may be the password's own: mask too much, never less
-        user, colon, _ = tail[:at].partition(":")
-        if colon:
-            tail = f"{user}:***@{tail[at + 1 :]}"
-    path, question, query = tail.partition("?")
+    path, question, query = _masked_userinfo(tail).partition("?")
     if question:
         # A key is read decoded ('pass%77ord' is SQLAlchemy's 'password'), and '+' as a space.
         pairs = (p.partition("=") for p in query.split("&"))
