@@ -21,6 +21,7 @@ from tests.peers.oauth import CANARY, CLIENT_ID, OAuthServer
 from tests.peers.smtp import SmtpSink
 from tests.peers.tls import TestPKI
 from tests.test_bounces_sync import dsn
+from tests.test_secrets import leak_forms
 from warmup import Gate, api, oauth
 from warmup.bounces.imap import SyncReport, sync
 from warmup.errors import ConfigError, TempFail, WarmupError
@@ -84,12 +85,15 @@ def _device_login(address: str = BOX) -> list[oauth.DeviceCode]:
     return shown
 
 
-def _send(*, env: dict | None = None, process: bool = False):  # type: ignore[no-untyped-def]
-    run = warmup if process else cli
+def _send_args() -> tuple[str, ...]:
     # --wait: the m365 preset paces sends 2 s apart (30 a minute); a fast machine sends the
     # next one sooner than that
-    args = ("send", BOX, "--to", "lead@example.com", "--subject", "Hi", "--body", "Hello", "--wait")
-    return run(*args, env=env)
+    return ("send", BOX, "--to", "lead@example.com", "--subject", "Hi", "--body", "Hello", "--wait")
+
+
+def _send(*, env: dict | None = None, process: bool = False):  # type: ignore[no-untyped-def]
+    run = warmup if process else cli
+    return run(*_send_args(), env=env)
 
 
 @pytest.mark.slow
@@ -1343,3 +1347,70 @@ def test_an_oauth_login_for_a_provider_without_one_names_the_password_login(file
         "--oauth)"
     ]
     assert not file_keyring.exists()
+
+
+def _echoed(form: dict[str, str], how: str) -> str:
+    """What an endpoint (or a proxy before it) quoting the posted form back says, ``how``."""
+    import urllib.parse
+
+    token, secret = form["refresh_token"], form["client_secret"]
+    return {
+        "form": urllib.parse.urlencode(form),
+        "token": "bad refresh_token=" + urllib.parse.quote(token, safe=""),
+        "secret": "bad client_secret=" + urllib.parse.quote_plus(secret),
+        "base64": "bad " + base64.b64encode(f"{token}:{secret}".encode()).decode(),
+        "cut-short": f"bad token {token[:20]}... from client {secret[:12]}",
+    }[how]
+
+
+@pytest.mark.parametrize("how", ["form", "token", "secret", "base64", "cut-short"])
+def test_a_token_endpoint_quoting_the_form_back_never_shows_the_token_or_client_secret(
+    oauth_sink, server, oauth_env, file_keyring, ssl_cert_env, tmp_path, how
+):
+    """A refusal whose ``error`` quoted the form the refresh posted had only the refresh token
+    and client secret masked as they are, whole: percent-encoded (a Google refresh token is
+    '1//0g...'), in base64 or cut short, they went to the error line of the send."""
+    secret = "cl/ient+secret=" + "s" * 20  # an app's secret, with what a form percent-encodes
+    env = {"WARMUP_OAUTH_CLIENT_SECRET": secret}
+    _m365_box(oauth_sink, tmp_path)
+    issue = server._issue
+
+    def issue_googles() -> dict:  # type: ignore[type-arg]
+        body = issue()
+        token = "1//0g" + body["refresh_token"] + "+rt/x"
+        server.refresh.add(token)
+        server.issued_refresh.append(token)
+        return {**body, "refresh_token": token}
+
+    server._issue = issue_googles  # type: ignore[method-assign]
+    login = warmup("mailbox", "login", BOX, "--oauth", env=env)
+    assert login.returncode == 0, login.stderr
+    token = server.issued_refresh[-1]
+    handle = server.handle
+
+    def echoing(path: str, form: dict[str, str]):  # type: ignore[no-untyped-def]
+        if form.get("grant_type") != "refresh_token":
+            return handle(path, form)
+        return 400, {"error": _echoed(form, how)}
+
+    server.handle = echoing  # type: ignore[method-assign]
+    res = warmup(*_send_args(), env=env)
+    assert res.returncode == 78, res.stderr
+    assert "refused the refresh" in res.stderr, res.stderr
+    for shown in (res.stdout, res.stderr):
+        assert not any(form in shown.encode() for form in leak_forms(token)), shown
+        assert not any(form in shown.encode() for form in leak_forms(secret)), shown
+        assert _pieces(shown, token) == _pieces(shown, secret) == [], shown
+
+
+def _pieces(text: str, secret: str, size: int = 8) -> list[str]:
+    """The pieces of ``secret`` ``size`` characters long that ``text`` holds: as they are,
+    percent-decoded, or in base64 (what an error cut at 64 characters kept of a long run)."""
+    import re
+    import urllib.parse
+
+    said = [text, urllib.parse.unquote_plus(text)]
+    for run in re.findall(r"[A-Za-z0-9+/]{12,}", text):
+        said.append(base64.b64decode(run[: len(run) // 4 * 4]).decode("utf-8", "replace"))
+    found = {secret[i : i + size] for i in range(len(secret) - size + 1)}
+    return sorted(piece for piece in found if any(piece in s for s in said))

@@ -213,13 +213,14 @@ _ERROR_CODE = re.compile(r"[a-z_]{1,64}")  # RFC 6749's codes: invalid_grant, sl
 def _error(body: dict[str, object], *secrets: str | None) -> str:
     """The answer's ``error`` code as a message may quote it: an endpoint's text, so its
     control characters shown as escapes (a terminal acts on them) and at most 64 of them,
-    and the ``secrets`` the request carried masked (an endpoint or proxy echoing the form)."""
-    from warmup.words import masked, shown
+    and the ``secrets`` the request carried masked (an endpoint or proxy echoing the form:
+    as posted, percent-encoded, in base64, or cut short)."""
+    from warmup.words import echoed_away, shown
 
     text = str(body.get("error") or "unknown_error")
     if not _ERROR_CODE.fullmatch(text):  # a code as is: a short secret would mangle it
         for secret in secrets:  # before the cut: a token cut short would no longer be found
-            text = masked(text, secret)
+            text = echoed_away(text, secret)
     text = shown(text)
     return text if len(text) <= 64 else text[:61] + "..."
 

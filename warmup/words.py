@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from warmup.lazyre import compiled_later
@@ -342,3 +342,39 @@ def _decoded_away(text: str, holds: Callable[[str], bool]) -> str:
         return "***" if holds(said) else m.group(0)
 
     return _BASE64_RUN.sub(scrub, text)
+
+
+_WORD = compiled_later(r"\S+")
+_ANY_BASE64_RUN = compiled_later(r"[A-Za-z0-9+/_-]{8,}")  # either alphabet
+ECHO_MAX = 4096  # characters of an answer searched for a piece of a secret: more is never shown
+
+
+def echoed_away(text: str, secret: str | None, least: int = 8) -> str:
+    """``text`` (at most its first :data:`ECHO_MAX` characters) with each word that holds
+    ``secret``, or any piece of it ``least`` characters long, replaced by ``***``: as it is,
+    percent-decoded, or in base64 (either alphabet), whole or cut short. For an HTTP endpoint
+    that quotes back the form it was posted (``refresh_token=1%2F%2F0g...``): :func:`masked`
+    alone found only the secret as it is, whole."""
+    if not secret:
+        return text
+    import base64  # errors only: not on a send's way
+    from urllib.parse import unquote, unquote_plus
+
+    text = masked(text, secret)[:ECHO_MAX]
+    size = min(least, len(secret))
+    pieces = {secret[i : i + size] for i in range(len(secret) - size + 1)}
+
+    def holds(said: str) -> bool:
+        return any(said[i : i + size] in pieces for i in range(len(said) - size + 1))
+
+    def decoded(word: str) -> Iterator[str]:
+        yield from (word, unquote(word), unquote_plus(word))
+        for run in _ANY_BASE64_RUN.findall(unquote(word)):
+            run = run[: len(run) - 1] if len(run) % 4 == 1 else run + "=" * (-len(run) % 4)
+            try:
+                raw = base64.b64decode(run.replace("-", "+").replace("_", "/"))
+            except ValueError:
+                continue
+            yield raw.decode("utf-8", "replace")
+
+    return _WORD.sub(lambda m: "***" if any(map(holds, decoded(m[0]))) else m[0], text)
