@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -534,6 +535,45 @@ def test_doctor_masks_the_password_a_server_quotes_back_in_base64():
     assert auth["detail"] == "AUTH refused: 535 5.7.8 bad credentials ***", auth
     quoted = base64.b64encode(f"\0{BOX}\0pw-canary-7781".encode()).decode()
     assert quoted not in json.dumps(checks)
+
+
+@pytest.mark.parametrize(
+    ("mechanism", "reply"),
+    [
+        ("PLAIN", b"535 5.7.8 bad credentials {said:44}\r\n"),  # 11 of the password's characters
+        ("PLAIN", b"535 5.7.8 bad credentials {decoded:31}\r\n"),  # decoded, NULs and all
+        ("LOGIN", b"535 5.7.8 bad credentials {said:12}\r\n"),  # 9 of them
+    ],
+    ids=["plain-cut", "plain-decoded-cut", "login-cut"],
+)
+def test_doctor_masks_the_password_a_server_quotes_back_cut_short(mechanism, reply):
+    """A server cutting the AUTH line it quotes back (at so many characters) left a run of
+    base64 that decodes to the start of the password, not all of it: masked only whole, the
+    start of the password went into doctor's report (and a send's error) for anyone to decode."""
+    password = "pw-canary-7781"
+    replies = {"EHLO": f"250-scripted.test.example\r\n250 AUTH {mechanism}\r\n".encode()}
+    if mechanism == "PLAIN":
+        replies["AUTH"] = reply
+    else:
+        replies["AUTH"] = b"334 UGFzc3dvcmQ6\r\n"  # "Password:"
+        replies[base64.b64encode(password.encode()).decode().upper()] = reply  # its "verb"
+    rc, checks = _doctor_against(Script(replies=replies), ImapScript(), password)
+    auth = checks["smtp-auth"]
+    assert (rc, auth["status"]) == (77, "fail"), auth
+    assert auth["detail"].startswith("AUTH refused: 535 5.7.8 bad credentials ***"), auth
+    assert "pw-canar" not in json.dumps(checks)
+    for run in re.findall(r"[A-Za-z0-9+/]{8,}", json.dumps(checks)):
+        assert "pw-canar" not in base64.b64decode(run[: len(run) // 4 * 4]).decode("latin-1")
+
+
+def test_doctor_masks_the_password_an_imap_server_quotes_back_cut_short():
+    """The same for IMAP: a NO quoting the LOGIN command's quoted password, cut short."""
+    imap = ImapScript(replies={"LOGIN": b"{tag} NO [AUTHENTICATIONFAILED] LOGIN {said:10}\r\n"})
+    rc, checks = _doctor_against(Script(), imap)
+    login = checks["imap-login"]
+    assert (rc, login["status"]) == (77, "fail"), login
+    assert "pw-canar" not in json.dumps(checks), login
+    assert "LOGIN ***" in login["detail"] + login["cause"], login
 
 
 @pytest.mark.parametrize("password", ["pw1", "x9Yz!"])

@@ -217,7 +217,8 @@ def _error(body: dict[str, object], *secrets: str | None) -> str:
     as posted, percent-encoded, in base64, or cut short)."""
     from warmup.words import echoed_away, shown
 
-    text = str(body.get("error") or "unknown_error")
+    # 4096: more is never shown, and the pieces of a secret are looked for word by word
+    text = str(body.get("error") or "unknown_error")[:4096]
     if not _ERROR_CODE.fullmatch(text):  # a code as is: a short secret would mangle it
         for secret in secrets:  # before the cut: a token cut short would no longer be found
             text = echoed_away(text, secret)

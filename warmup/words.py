@@ -273,7 +273,8 @@ def scrubbed(text: str, secret: str | Bearer | None) -> str:
     TOKEN^A^A`` (whole or cut short), whichever token it carried (a cached one refused and
     replaced since is no longer in memory). Only the secret as it is was masked: a server
     quoting the response as it came put a token or password anyone can decode in the error,
-    and in doctor's report."""
+    and in doctor's report. A password of 8 characters or more quoted back cut short (the
+    first so many characters of an AUTH line) is masked too: :func:`echoed_away`."""
     if secret is None:
         return text
     if isinstance(secret, str):
@@ -286,7 +287,7 @@ def scrubbed(text: str, secret: str | Bearer | None) -> str:
         # base64 first: a short password as it is may stand inside its own base64 (``pw`` in
         # ``dTpwdw``, ``u:pw``), and masked there first, the run no longer decodes
         text = _decoded_away(text, lambda said: password in said)
-        return masked(_short_runs_away(text, password), password)
+        return echoed_away(_short_runs_away(text, password), password)
     token = secret.held()
     text = _BEARER_TOKEN.sub(r"\1***", masked(text, token))
     return _decoded_away(
@@ -346,26 +347,25 @@ def _decoded_away(text: str, holds: Callable[[str], bool]) -> str:
 
 _WORD = compiled_later(r"\S+")
 _ANY_BASE64_RUN = compiled_later(r"[A-Za-z0-9+/_-]{8,}")  # either alphabet
-ECHO_MAX = 4096  # characters of an answer searched for a piece of a secret: more is never shown
 
 
 def echoed_away(text: str, secret: str | None, least: int = 8) -> str:
-    """``text`` (at most its first :data:`ECHO_MAX` characters) with each word that holds
-    ``secret``, or any piece of it ``least`` characters long, replaced by ``***``: as it is,
-    percent-decoded, or in base64 (either alphabet), whole or cut short. For an HTTP endpoint
-    that quotes back the form it was posted (``refresh_token=1%2F%2F0g...``): :func:`masked`
-    alone found only the secret as it is, whole."""
-    if not secret:
+    """``text`` with each word that holds ``secret``, or any piece of it ``least`` characters
+    long, replaced by ``***``: as it is, percent-decoded, or in base64 (either alphabet), whole
+    or cut short. For a server that quotes back what it was sent (an HTTP endpoint its form,
+    ``refresh_token=1%2F%2F0g...``; an SMTP server its AUTH line, cut at so many characters):
+    :func:`masked` alone finds only the secret as it is, whole. A secret shorter than
+    ``least`` is only :func:`masked`: a word holding it may be any word."""
+    text = masked(text, secret)
+    if not secret or len(secret) < least:
         return text
     import base64  # errors only: not on a send's way
     from urllib.parse import unquote, unquote_plus
 
-    text = masked(text, secret)[:ECHO_MAX]
-    size = min(least, len(secret))
-    pieces = {secret[i : i + size] for i in range(len(secret) - size + 1)}
+    pieces = {secret[i : i + least] for i in range(len(secret) - least + 1)}
 
     def holds(said: str) -> bool:
-        return any(said[i : i + size] in pieces for i in range(len(said) - size + 1))
+        return any(said[i : i + least] in pieces for i in range(len(said) - least + 1))
 
     def decoded(word: str) -> Iterator[str]:
         yield from (word, unquote(word), unquote_plus(word))

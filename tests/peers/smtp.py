@@ -8,6 +8,7 @@ import binascii
 import email
 import email.policy
 import logging
+import re
 import socket
 import ssl
 import struct
@@ -772,15 +773,21 @@ class ScriptedServer(ScriptedPeer[Script]):
 def echoed(reply: bytes | str | None, line: bytes) -> bytes | str | None:
     """``reply`` quoting the client's ``line`` back, as a careless server's error does:
     ``{said}`` stands for its last word as sent (an AUTH's base64 response), ``{decoded}`` for
-    that word base64-decoded (the XOAUTH2 response's ``user=...^Aauth=Bearer TOKEN``)."""
-    if not isinstance(reply, bytes) or b"{said}" not in reply and b"{decoded}" not in reply:
+    that word base64-decoded (the XOAUTH2 response's ``user=...^Aauth=Bearer TOKEN``);
+    ``{said:N}`` and ``{decoded:N}`` for their first N bytes (a server cutting what it quotes)."""
+    if not isinstance(reply, bytes) or b"{said" not in reply and b"{decoded" not in reply:
         return reply
     said = (line.split() or [b""])[-1]
     try:
         decoded = base64.b64decode(said, validate=True)
     except binascii.Error:
         decoded = b""
-    return reply.replace(b"{said}", said).replace(b"{decoded}", decoded)
+    words = {b"said": said, b"decoded": decoded}
+    return re.sub(
+        rb"\{(said|decoded)(?::(\d+))?\}",
+        lambda m: words[m[1]][: int(m[2]) if m[2] else None],
+        reply,
+    )
 
 
 def _answer(conn: socket.socket, reply: bytes | str | None) -> bool:
