@@ -443,6 +443,10 @@ def test_config_show_refuses_a_value_the_commands_refuse(cfg, run, text, words):
             '[commands."db copy"]\nto = "postgresql+psycopg://warmup:s3cretPW@127.0.0.1:1/x"\n',
             "commands.db copy.to",
         ),
+        (
+            '[commands.send]\npassword-command = "curl -s -u me:s3cretPW https://vault.example"\n',
+            "commands.send.password-command",
+        ),
     ],
 )
 @pytest.mark.parametrize("mode", [0o644, 0o640, 0o604])
@@ -464,6 +468,30 @@ def test_a_config_file_with_a_secret_readable_by_others_is_warned_of_once(
     where.chmod(0o600)
     config._LOADED.clear()
     assert run("config", "path").stderr == ""
+
+
+@pytest.mark.parametrize("spelled", ["password-command", "password_command"])
+def test_config_show_masks_a_secret_in_a_password_command(cfg, run, tmp_path, spelled):
+    """'config show' masked the notify command's secrets but printed a password command as
+    written: a vault token or a basic-authentication password in it ('curl -u me:TOKEN ...',
+    'vault read -token=...') went to its table and its JSON."""
+    cfg(
+        f'[commands.send]\n{spelled} = "curl -s -u me:s3cretPW https://vault.example/pw"\n'
+        f'[commands.run]\n{spelled} = "vault read -field=pw -token=s3cretPW kv/mail"\n'
+    )
+    (tmp_path / "config.toml").chmod(0o600)
+    shown = _show(run)
+    assert shown[f"commands.send.{spelled}"] == (
+        "curl -s -u me:*** https://vault.example/pw",
+        "config file",
+    )
+    assert shown[f"commands.run.{spelled}"] == (
+        "vault read -field=pw -token=*** kv/mail",
+        "config file",
+    )
+    table = run("config", "show")
+    assert table.exit_code == 0 and "s3cretPW" not in table.output, table.output
+    assert "curl -s -u me:*** https://vault.example/pw" in table.stdout, table.stdout
 
 
 def test_a_config_file_without_a_secret_is_not_warned_of(cfg, run, tmp_path):

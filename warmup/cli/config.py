@@ -78,10 +78,7 @@ def show(ctx: click.Context, json_: bool) -> None:
     def masked(key: str, value: Any) -> Any:
         if isinstance(value, str) and key.rpartition(".")[2] == "webhook":
             return notify.mask(value)
-        if isinstance(value, str) and key.rpartition(".")[2] == "command":
-            # notify.command, and [commands."notify set"] command: the same value, as masked
-            return notify.shown_target("command", value)
-        return cfg.shown(key, value)
+        return cfg.shown(key, value)  # a command (notify's, a password command's) masked too
 
     db = root.obj.get("db") if isinstance(root.obj, dict) else None
     add("db", cfg.shown("db", db) if db else str(default_path()), origin("db"))
