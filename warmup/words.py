@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from warmup.lazyre import compiled_later
@@ -345,36 +345,38 @@ def _decoded_away(text: str, holds: Callable[[str], bool]) -> str:
     return _BASE64_RUN.sub(scrub, text)
 
 
-_WORD = compiled_later(r"\S+")
-_ANY_BASE64_RUN = compiled_later(r"[A-Za-z0-9+/_-]{8,}")  # either alphabet
-
-
 def echoed_away(text: str, secret: str | None, least: int = 8) -> str:
     """``text`` with each word that holds ``secret``, or any piece of it ``least`` characters
-    long, replaced by ``***``: as it is, percent-decoded, or in base64 (either alphabet), whole
-    or cut short. For a server that quotes back what it was sent (an HTTP endpoint its form,
-    ``refresh_token=1%2F%2F0g...``; an SMTP server its AUTH line, cut at so many characters):
-    :func:`masked` alone finds only the secret as it is, whole. A secret shorter than
-    ``least`` is only :func:`masked`: a word holding it may be any word."""
+    long, replaced by ``***``: as it is, percent-encoded, or in base64 (either alphabet, at any
+    offset in the run), whole or cut short. For a server that quotes back what it was sent (an
+    HTTP endpoint its form, ``refresh_token=1%2F%2F0g...``; an SMTP server its AUTH line, cut at
+    so many characters): :func:`masked` alone finds only the secret as it is, whole. A secret
+    shorter than ``least`` is only :func:`masked`: a word holding it may be any word."""
     text = masked(text, secret)
     if not secret or len(secret) < least:
         return text
     import base64  # errors only: not on a send's way
     from urllib.parse import unquote, unquote_plus
 
-    pieces = {secret[i : i + least] for i in range(len(secret) - least + 1)}
+    raw = secret.encode()
+    forms = [secret]
+    for offset in range(3):  # the characters of a base64 run that depend on the secret alone
+        start, end = -(-offset * 8 // 6), (offset + len(raw)) * 8 // 6
+        for encode in (base64.b64encode, base64.urlsafe_b64encode):
+            forms.append(encode(b"\0" * offset + raw)[start:end].decode())
+    pieces = {form[i : i + least] for form in forms for i in range(len(form) - least + 1)}
 
     def holds(said: str) -> bool:
-        return any(said[i : i + least] in pieces for i in range(len(said) - least + 1))
+        # the fewer Python steps: each window of ``said`` looked up, or each piece searched for
+        if len(said) - least < len(pieces):
+            return any(said[i : i + least] in pieces for i in range(len(said) - least + 1))
+        return any(piece in said for piece in pieces)
 
-    def decoded(word: str) -> Iterator[str]:
-        yield from (word, unquote(word), unquote_plus(word))
-        for run in _ANY_BASE64_RUN.findall(unquote(word)):
-            run = run[: len(run) - 1] if len(run) % 4 == 1 else run + "=" * (-len(run) % 4)
-            try:
-                raw = base64.b64decode(run.replace("-", "+").replace("_", "/"))
-            except ValueError:
-                continue
-            yield raw.decode("utf-8", "replace")
+    def held(word: str) -> bool:
+        if "%" not in word:
+            return holds(word)
+        return holds(word) or holds(unquote(word)) or holds(unquote_plus(word))
 
-    return _WORD.sub(lambda m: "***" if any(map(holds, decoded(m[0]))) else m[0], text)
+    # a shorter word holds no piece, decoded or not (decoding only shortens)
+    words = re.compile(rf"\S{{{least},}}")
+    return words.sub(lambda m: "***" if held(m[0]) else m[0], text)
