@@ -45,6 +45,12 @@ CARRYING = [
     (f"sudo /usr/bin/mysqladmin -p{SECRET} status | logger", "the password glued to -p"),
     (f"openssl enc -d -aes-256-cbc -pass pass:{SECRET} -in /etc/x", "the pass phrase in -pass"),
     (f"openssl rsa -passin pass:{SECRET} -in key.pem", "the pass phrase in -passin"),
+    # kept before: curl's -u bundled after other short options, sshpass's -p, a variable
+    # whose name runs "password" into another word
+    (f"curl -fsSu ops:{SECRET} -d @- https://alerts.example.com/hook", "the password in -fsSu"),
+    (f"sshpass -p {SECRET} ssh ops.example.com page", "the password after -p"),
+    (f"sshpass -p{SECRET} ssh ops.example.com page", "the password glued to -p"),
+    (f"env PGPASSWORD={SECRET} psql -h db.example.com -c 'select 1'", "the value of PGPASSWORD="),
 ]
 
 
@@ -105,6 +111,9 @@ KEPT = [
     "tar -cpf /tmp/warmup-events.tar /tmp/events",
     "ssh -p2222 ops.example.com page",
     "mysql -p warmup",
+    "sshpass -f /etc/page/pass ssh ops.example.com page",
+    "env PGPASSFILE=/etc/page/pgpass psql -h db.example.com -c 'select 1'",
+    "sh -c 'sort -su a:b | logger -t warmup'",
 ]
 
 

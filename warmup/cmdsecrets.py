@@ -68,8 +68,12 @@ _NUMBER = re.compile(r"[-+]?\d+(?:[-.:]\d+)*")
 # pass phrase itself (env:VAR, file:PATH, fd:N, stdin say where it is: the way to give one)
 _PASS_OPTIONS = frozenset({"pass", "passin", "passout"})
 _PASS_SOURCE = re.compile(r"(?:env|file|fd):.+|stdin", re.DOTALL)
-# MySQL's and MariaDB's clients take the password glued to -p (mysql -pSECRET; -p alone asks)
-_MYSQL = re.compile(r"(?:mysql|mariadb)[\w-]*")
+# MySQL's and MariaDB's clients take the password glued to -p (mysql -pSECRET; -p alone asks);
+# sshpass takes it glued or as the next word (sshpass -p SECRET ssh ...)
+_MYSQL = re.compile(r"(?:mysql|mariadb)[\w-]*|sshpass")
+# curl's short options bundled before its -u or -U (curl -fsSu ops:SECRET): the next word is
+# USER:PASSWORD
+_CURL_BUNDLE = re.compile(r"-[A-Za-z]+[uU]")
 # Words that end one command of a shell line, and words that run the next word as the command
 _SEPARATORS = frozenset({"|", "||", "&&", ";", "&", "("})
 _RUNNERS = frozenset({"env", "sudo", "exec", "command", "nohup", "nice", "time"})
@@ -88,8 +92,8 @@ def _secret_name(name: str) -> bool:
     parts = [p for p in re.split(r"[-_.]+", name.lower()) if p]
     if not parts or parts[-1] in _REFERENCE_PARTS or parts[0] == "no":  # --no-auth: a switch
         return False
-    if any(p in _SECRET_PARTS for p in parts):
-        return True
+    if any(p in _SECRET_PARTS for p in parts) or parts[-1].endswith(("password", "passwd")):
+        return True  # the latter: a name run together, PGPASSWORD, DBPASSWORD
     return "key" in parts and (len(parts) == 1 or any(p in _KEY_PARTS for p in parts[:-1]))
 
 
@@ -138,6 +142,9 @@ def _scan(words: list[str], found: Callable[[int, str, str], str], depth: int = 
         assignment = _ASSIGNMENT.fullmatch(word) if not option else None
         if word.startswith("-p") and len(word) > 2 and _MYSQL.fullmatch(_program(out, i)):
             out[i] = f"-p{found(i, 'the password glued to -p', word[2:])}"
+        elif word == "-p" and i + 1 < len(out) and _program(out, i) == "sshpass":
+            out[i + 1] = found(i + 1, "the password after -p", out[i + 1])
+            i += 1
         elif option and option[1] == "-" and option[2].lower() in _PASS_OPTIONS:
             glued = option[3] is not None
             at = i if glued else i + 1
@@ -162,7 +169,10 @@ def _scan(words: list[str], found: Callable[[int, str, str], str], depth: int = 
                 if not (option[2].lower() == "key" and _a_key_file(value)):
                     out[i + 1] = found(i + 1, f"the value of {flag}", value)
                 i += 1
-        elif option and option[2] in _LOGIN_OPTIONS:
+        elif option and (
+            option[2] in _LOGIN_OPTIONS
+            or (_CURL_BUNDLE.fullmatch(word) and _program(out, i) == "curl")
+        ):
             # curl -u ops:PASSWORD (--user, --proxy-user, -U): the password after the colon
             flag = option[1] + option[2]
             glued = option[3] is not None
