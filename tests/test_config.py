@@ -443,10 +443,6 @@ def test_config_show_refuses_a_value_the_commands_refuse(cfg, run, text, words):
             '[commands."db copy"]\nto = "postgresql+psycopg://warmup:s3cretPW@127.0.0.1:1/x"\n',
             "commands.db copy.to",
         ),
-        (
-            '[commands.send]\npassword-command = "curl -s -u me:s3cretPW https://vault.example"\n',
-            "commands.send.password-command",
-        ),
     ],
 )
 @pytest.mark.parametrize("mode", [0o644, 0o640, 0o604])

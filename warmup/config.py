@@ -162,16 +162,11 @@ def _load(where: Path) -> Config:
 
 def shown(key: str, value: Any) -> Any:
     """``value`` of ``key`` as it may be printed: a URL with its password masked (``db``,
-    ``[commands."db copy"] to``); a command (``notify.command``, a ``password-command``) with
-    what looks like a secret in it masked (:func:`warmup.cmdsecrets.masked_command`); other
-    values as they are. (A webhook, ``notify.webhook`` or a command's ``webhook`` option, hides
-    more: :func:`mask`, also :func:`warmup.notify.mask`.)"""
+    ``[commands."db copy"] to``); other values as they are. (A webhook, ``notify.webhook`` or a
+    command's ``webhook`` option, hides more: :func:`mask`, also :func:`warmup.notify.mask`; a
+    command, :func:`warmup.cmdsecrets.masked_command`, which ``config show`` applies.)"""
     if not isinstance(value, str):
         return value
-    if key.rpartition(".")[2].replace("_", "-") in ("command", "password-command"):
-        from warmup.cmdsecrets import masked_command
-
-        return masked_command(value)
     if "://" in value:
         from warmup.ledger import mask_url
 

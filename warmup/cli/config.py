@@ -18,6 +18,9 @@ SOURCES = {
     ParameterSource.DEFAULT_MAP: "config file",
     ParameterSource.DEFAULT: "default",
 }
+# Keys (their last part, '_' as '-') whose value is a command line: shown with what looks like
+# a secret in it masked
+COMMANDS = ("command", "password-command")
 
 
 @cli.group()
@@ -78,7 +81,10 @@ def show(ctx: click.Context, json_: bool) -> None:
     def masked(key: str, value: Any) -> Any:
         if isinstance(value, str) and key.rpartition(".")[2] == "webhook":
             return notify.mask(value)
-        return cfg.shown(key, value)  # a command (notify's, a password command's) masked too
+        if isinstance(value, str) and key.rpartition(".")[2].replace("_", "-") in COMMANDS:
+            # notify.command, [commands."notify set"] command, a [commands.X] password-command
+            return notify.shown_target("command", value)
+        return cfg.shown(key, value)
 
     db = root.obj.get("db") if isinstance(root.obj, dict) else None
     add("db", cfg.shown("db", db) if db else str(default_path()), origin("db"))
