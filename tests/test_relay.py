@@ -1775,3 +1775,39 @@ def test_a_client_gone_while_its_reply_is_held_for_pacing_sends_nothing(
         "longer than the pacing gap (the relay holds a reply up to 10 s), or answer 451 at "
         "once (--refuse)"
     ]
+
+
+def test_a_client_that_broke_its_handshake_off_as_the_command_ended_is_still_told(relay):
+    """A script that does not trust the run's certificate exits at once; the relay stopped
+    with its alert unread (the loop busy elsewhere: a loaded machine) cancelled the handshake,
+    and the note saying what to trust, the one line that explains the failure, was lost. The
+    loop is held here while the alert arrives and the stop is asked, so the stop comes first."""
+    import asyncio
+    import socket
+    import ssl
+    import threading
+
+    from warmup.relayserver import TRUST_NOTE
+
+    server = relay()
+    client = ssl.create_default_context().wrap_bio(
+        incoming := ssl.MemoryBIO(), outgoing := ssl.MemoryBIO(), server_hostname="127.0.0.1"
+    )
+    with socket.create_connection((server.host, server.tls_port), timeout=30) as sock:
+        while True:
+            try:
+                client.do_handshake()
+            except ssl.SSLWantReadError:
+                sock.sendall(outgoing.read())
+                incoming.write(sock.recv(65536))
+            except ssl.SSLCertVerificationError:
+                break
+        loop = server._server.loop
+        held, go_on = threading.Event(), threading.Event()
+        loop.call_soon_threadsafe(lambda: (held.set(), go_on.wait(30)))
+        assert held.wait(30)
+        sock.sendall(outgoing.read())  # the alert: unknown CA
+    stopped = asyncio.run_coroutine_threadsafe(server._server._shutdown(), loop)
+    go_on.set()
+    stopped.result(30)
+    assert server.tally.errors == [TRUST_NOTE.format(reason="TLSV1_ALERT_UNKNOWN_CA")]

@@ -88,6 +88,7 @@ IDLE_NOTE = (
     "meanwhile)"
 )
 HOSTNAME = "localhost"
+HANDSHAKE_GRACE_S = 0.5  # what a stopping relay waits for TLS handshakes under way to end
 COMMAND_LIMIT = 512  # octets of a command line without its CRLF (RFC 5321 §4.5.3.1.4)
 MAIL_LIMIT = COMMAND_LIMIT + 26  # MAIL with a SIZE parameter (RFC 1870 §3)
 LONGEST_READ = 1001  # a command line is dropped unread past this, answered 500 at its end
@@ -834,6 +835,17 @@ class Server:
     async def _shutdown(self) -> None:
         for server in self._servers:
             server.close()
+        handshakes = [
+            c._handshake_task
+            for c in self._conversations
+            if c._handshaking and c._handshake_task is not None
+        ]
+        if handshakes:
+            # A client that broke its handshake off as its command ended (a script that does
+            # not trust the run's certificate exits at once) has its alert read, and its note
+            # said, rather than the handshake cancelled unread; a client still mid-handshake
+            # delays the stop by HANDSHAKE_GRACE_S at most.
+            await asyncio.wait(handshakes, timeout=HANDSHAKE_GRACE_S)
         for conversation in list(self._conversations):
             if conversation.transport is not None:
                 if conversation.tls:  # its close() would wait for the client's close_notify
