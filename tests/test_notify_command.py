@@ -51,6 +51,9 @@ CARRYING = [
     (f"sshpass -p {SECRET} ssh ops.example.com page", "the password after -p"),
     (f"sshpass -p{SECRET} ssh ops.example.com page", "the password glued to -p"),
     (f"env PGPASSWORD={SECRET} psql -h db.example.com -c 'select 1'", "the value of PGPASSWORD="),
+    # kept before: the password glued to curl's -u, alone or after other short options
+    (f"curl -uops:{SECRET} -d @- https://alerts.example.com/hook", "the password glued to -u"),
+    (f"curl -fsSUops:{SECRET} -d @- https://alerts.example.com/h", "the password glued to -fsSU"),
 ]
 
 
@@ -114,6 +117,7 @@ KEPT = [
     "sshpass -f /etc/page/pass ssh ops.example.com page",
     "env PGPASSFILE=/etc/page/pgpass psql -h db.example.com -c 'select 1'",
     "sh -c 'sort -su a:b | logger -t warmup'",
+    "curl -HUser-Agent:warmup -d @- https://ops.example.com/api/alert",  # a header, not -U
 ]
 
 

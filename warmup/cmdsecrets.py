@@ -74,6 +74,9 @@ _MYSQL = re.compile(r"(?:mysql|mariadb)[\w-]*|sshpass")
 # curl's short options bundled before its -u or -U (curl -fsSu ops:SECRET): the next word is
 # USER:PASSWORD
 _CURL_BUNDLE = re.compile(r"-[A-Za-z]+[uU]")
+# ...and USER:PASSWORD glued to it, as curl's short options take their value (curl -uops:SECRET,
+# curl -fsSuops:SECRET), after flags that take none (-HUser-Agent:x is a header, not -U)
+_CURL_GLUED = re.compile(r"(-[afgGiIjJklLMnNOpqRsSvVZ]*[uU])([^:=]*):(.+)", re.DOTALL)
 # Words that end one command of a shell line, and words that run the next word as the command
 _SEPARATORS = frozenset({"|", "||", "&&", ";", "&", "("})
 _RUNNERS = frozenset({"env", "sudo", "exec", "command", "nohup", "nice", "time"})
@@ -188,6 +191,13 @@ def _scan(words: list[str], found: Callable[[int, str, str], str], depth: int = 
                 said = f"{user}:{found(at, f'the password in {flag}', password)}"
                 out[at] = f"{flag}={said}" if glued else said
                 i = at  # else the next word is scanned as any other (sort -u URL)
+        elif (
+            not option
+            and (glued_login := _CURL_GLUED.fullmatch(word))
+            and _program(out, i) == "curl"
+        ):
+            flag, user, password = glued_login.groups()
+            out[i] = f"{flag}{user}:{found(i, f'the password glued to {flag}', password)}"
         elif (
             assignment
             and _secret_name(assignment[1])
