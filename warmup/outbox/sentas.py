@@ -6,11 +6,13 @@ The worker's (:mod:`warmup.outbox.worker`); pure, bytes in and out."""
 from __future__ import annotations
 
 import datetime as dt
+import email.generator
 import email.headerregistry
 import email.message
 import email.parser
 import email.policy
 import email.utils
+import io
 import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -79,7 +81,24 @@ def as_sent_parsed(data: bytes, sender: str, reply_to: bool, now: dt.datetime) -
     if reply_to:
         del msg["Reply-To"]
         msg["Reply-To"] = sender
-    return msg.as_bytes(policy=email.policy.SMTP)
+    out = io.BytesIO()
+    _Writer(out, mangle_from_=False, policy=email.policy.SMTP).flatten(msg)
+    return out.getvalue()
+
+
+class _Writer(email.generator.BytesGenerator):
+    """The bytes generator, but a part declared multipart in which the parser found no part
+    (no opening boundary) and whose body holds 8-bit bytes is written as it came: the
+    stdlib's writes such a body as :meth:`~email.message.Message.get_payload` decodes it,
+    which it cannot encode (UnicodeEncodeError: a pool's message so was a traceback in the
+    worker). An ASCII one it writes as it came already."""
+
+    def _handle_multipart(self, msg: email.message.Message) -> None:
+        text = msg.get_payload()
+        if isinstance(text, str) and not text.isascii():
+            self.write(msg._payload)  # type: ignore[attr-defined]  # the parsed text, 8-bit kept
+        else:
+            super()._handle_multipart(msg)  # type: ignore[misc]
 
 
 # A header block :func:`as_sent_parsed` writes back byte for byte: CRLF lines of printable
