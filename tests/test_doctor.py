@@ -665,7 +665,7 @@ def test_a_ledger_locked_past_the_busy_timeout_is_not_called_damaged(ledger_path
     file. Now the check says it could not run (warn), and a send's command would say busy."""
     import sqlite3
 
-    import warmup.ledger.sqlite as sqlite_backend
+    import warmup.ledger.sqlite_file as sqlite_file
     from warmup.doctor import ledger_check
     from warmup.ledger import open_ledger
 
@@ -676,7 +676,7 @@ def test_a_ledger_locked_past_the_busy_timeout_is_not_called_damaged(ledger_path
         holder.execute("PRAGMA locking_mode=EXCLUSIVE")  # in WAL: readers are shut out too
         holder.execute("BEGIN EXCLUSIVE")
         holder.execute("SELECT count(*) FROM mailbox").fetchall()
-        monkeypatch.setattr(sqlite_backend, "BUSY_TIMEOUT_S", 0.1)  # the wait, not the point
+        monkeypatch.setattr(sqlite_file, "BUSY_TIMEOUT_S", 0.1)  # the wait, not the point
         check = ledger_check(ledger)
     finally:
         holder.close()

@@ -207,10 +207,10 @@ def test_a_foreign_lock_is_waited_out_once_not_twice(
     """quota and send open the ledger on the driver (SQLiteReads.open): a lock held past the busy
     timeout there fell back to the full backend, which waited the whole timeout again, so
     'held its write lock for over 30 s' came after a minute."""
-    from warmup.ledger import checkpoints, sqlite, sqlite_file, sqlite_gate, sqlite_reads
+    from warmup.ledger import sqlite, sqlite_file, sqlite_reads
 
-    timeout = 1.0
-    for module in (sqlite, sqlite_file, sqlite_reads, sqlite_gate, checkpoints):
+    timeout = 1.0  # the gate's and the checkpointer's connections: sqlite_file.open_existing
+    for module in (sqlite, sqlite_file, sqlite_reads):
         monkeypatch.setattr(module, "BUSY_TIMEOUT_S", timeout)
     monkeypatch.setenv("WARMUP_PASSWORD", "not-used")
     add = ("mailbox", "add", BOX, "--provider", "exmail", "--smtp-host", "127.0.0.1")
@@ -234,10 +234,10 @@ def test_quota_does_not_wait_on_another_writer_to_keep_an_optional_memo(
     # A WAL ledger another process holds a write transaction on (an import's batch, a long
     # transaction): quota read and answered at once, then waited the whole busy timeout (30 s)
     # to store the walk's memo, which is optional, and answered 30 s late.
-    from warmup.ledger import checkpoints, sqlite, sqlite_file, sqlite_gate, sqlite_reads
+    from warmup.ledger import sqlite, sqlite_file, sqlite_reads
 
     timeout = 3.0
-    for module in (sqlite, sqlite_file, sqlite_reads, sqlite_gate, checkpoints):
+    for module in (sqlite, sqlite_file, sqlite_reads):
         monkeypatch.setattr(module, "BUSY_TIMEOUT_S", timeout)
     add = ("mailbox", "add", BOX, "--provider", "exmail", "--started", "2026-10-01")
     assert run(*add).exit_code == 0

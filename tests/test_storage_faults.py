@@ -310,3 +310,36 @@ def test_a_worker_whose_record_waits_past_the_lock_timeout_tries_again_and_recor
         outcomes = conn.exec_driver_sql("SELECT outcome FROM send").scalars().all()
     engine.dispose()
     assert states == ["sent", "sent"] and outcomes == ["sent", "sent"]
+
+
+def test_a_worker_whose_ledger_is_removed_says_so_and_makes_no_new_one(
+    pki,
+    ssl_cert_env,
+    tmp_path,
+    monkeypatch,
+):
+    """The ledger's files removed while ``run --once`` waits for the server's reply to its
+    first message: the worker's next connection made a new 0-byte ledger.db (sqlite3 creates a
+    missing file), then exited 78 "lacks part of warmup's schema". Now it opens the ledger only
+    if it is there: one line saying it vanished while running and which message's record went
+    with it; no file made in its place."""
+    db = tmp_path / "led?ger%41.db"  # a literal path: '?' and '%' are no URI syntax here
+    monkeypatch.setenv("WARMUP_DB", str(db))
+
+    def remove() -> None:
+        for extra in ("", "-wal", "-shm"):
+            os.unlink(f"{db}{extra}")
+
+    with members_sink(pki, 1) as sink:
+        pool_of(sink.port, tmp_path, n=1, daily=10)
+        queue_plain(2)
+        run = ["run", "--once", "--no-sync", "--no-view"]
+        code, out, err = _held_send(sink, run, {"WARMUP_DB": str(db)}, remove)
+        line = _one_error_line(err)
+        [first] = sink.messages
+    mid = first.message["Message-ID"]
+    assert not db.exists() and not os.path.exists(f"{db}-wal"), os.listdir(tmp_path)
+    assert code == 66, err
+    assert line.startswith(f"Error: ledger {db} vanished while warmup was running"), line
+    assert line.endswith(f"; among it the outcome of #1 {mid}: sent"), line
+    assert f"sent #1 {mid} from a@corp.example" in out, out

@@ -110,6 +110,12 @@ class NoLedger(ConfigError):
     exit_code = 66  # EX_NOINPUT
 
 
+class LedgerVanished(NoLedger):
+    """The SQLite ledger file was removed (or renamed) while a command had it open: what was
+    written after that went with the removed file, and it is not made again (an empty new file
+    "lacked part of warmup's schema", 78). Exit 66, as for a ledger that is not there."""
+
+
 class OutputFailure(WarmupError):
     exit_code = 74  # EX_IOERR: the output itself could not be written (a full disk)
 

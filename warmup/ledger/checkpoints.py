@@ -34,7 +34,7 @@ import struct
 import threading
 from collections.abc import Callable
 
-from warmup.ledger.sqlite_file import BUSY_TIMEOUT_S
+from warmup.ledger.sqlite_file import open_existing
 
 PAGES = 1_000  # SQLite's default wal_autocheckpoint
 LAG = 3  # the log's length, in ``pages``, at which the watched connection checkpoints itself
@@ -74,9 +74,7 @@ class Checkpointer:
         watched connection keeps its autocheckpoint) where the ledger is not in WAL mode or its
         index is not the one read here."""
         try:
-            con = sqlite3.connect(
-                self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
-            )
+            con = open_existing(self.path, isolation_level=None, check_same_thread=False)
         except sqlite3.Error:
             return False
         try:
@@ -146,7 +144,7 @@ class Checkpointer:
             if self.failed is None and self._con is not None:
                 self._con.execute(_CHECKPOINT).fetchone()
             else:  # its connection may be what failed
-                con = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+                con = open_existing(self.path, isolation_level=None)
                 try:
                     con.execute(_CHECKPOINT).fetchone()
                 finally:

@@ -39,6 +39,7 @@ from warmup.ledger.sqlite_file import (
     check_unchanged,
     empty_file,
     ledger_fault,
+    open_existing,
     private,
     read_only_uri,
     setup_connection,
@@ -90,8 +91,10 @@ class SQLiteLedger(Ledger):
         self.created = bool(self._made) or self._filled
         ro = read_only_uri(path)  # a folder or mount this process cannot write: reads only
         self._read_only_uri = None if ro is None else ro[0]
-        if ro is None:
-            engine = sa.create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S})
+        if ro is None:  # the file is there (made above if missing): never made again
+            engine = sa.create_engine(
+                url, creator=lambda: open_existing(path, check_same_thread=False)
+            )
         else:
             uri, stamp = ro
             engine = sa.create_engine(
@@ -157,7 +160,7 @@ class SQLiteLedger(Ledger):
         # -shm: "unable to open database file", reported as damage with "restore a backup").
         with self._errors():
             if self._read_only_uri is None:
-                con = sqlite3.connect(self.where, timeout=BUSY_TIMEOUT_S)
+                con = open_existing(self.where)
             else:
                 con = sqlite3.connect(self._read_only_uri, timeout=BUSY_TIMEOUT_S, uri=True)
         try:

@@ -18,10 +18,12 @@ import sqlite3
 import stat
 import time
 from pathlib import Path
+from typing import Any
 
 from warmup.errors import (
     ConfigError,
     IOFailure,
+    LedgerVanished,
     NoLedger,
     Unavailable,
     UsageError,
@@ -186,6 +188,13 @@ def storage_error(exc: Exception, where: str) -> WarmupError:
             f"ledger {where} is not a warmup ledger or is corrupted ({text}); "
             f"point --db/WARMUP_DB at another file or restore a backup"
         )
+    if "unable to open" in text and not os.path.lexists(where):
+        # Opened only if there (open_existing), and it was when the command began: removed or
+        # renamed since, and what was written after that went with it.
+        return LedgerVanished(
+            f"ledger {where} vanished while warmup was running (removed or renamed): what "
+            f"was written since went with it; put the file back (or a backup), then run again"
+        )
     if "unable to open" in text and os.path.isdir(where):
         # Not a matter of permissions, as the line below would have the user think.
         return ConfigError(
@@ -344,12 +353,22 @@ def trigger_refusal(exc: BaseException) -> bool:
     return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_CONSTRAINT_TRIGGER
 
 
+def open_existing(where: str | Path, **kwargs: Any) -> sqlite3.Connection:
+    """A ``sqlite3`` connection (``kwargs``: :func:`sqlite3.connect`'s) to the ledger file at
+    ``where``, which must be there: ``mode=rw``, never ``mode=rwc``. A plain connect creates a
+    missing file, so a ledger removed while a worker ran became a new 0-byte ledger.db, which
+    then "lacked part of warmup's schema"; only an open that creates a ledger (:func:`private`)
+    makes the file. The path is literal: ``?``, ``%`` and ``#`` in it are percent-encoded."""
+    uri = f"{Path(where).absolute().as_uri()}?mode=rw"
+    return sqlite3.connect(uri, **{"timeout": BUSY_TIMEOUT_S, **kwargs}, uri=True)
+
+
 def connect(where: str | Path) -> tuple[sqlite3.Connection, Stamp | None]:
     """A ``sqlite3`` connection to the ledger at ``where`` (read-only where this process
     cannot write beside it: :func:`read_only_uri`), and the stamp its reads must check."""
     ro = read_only_uri(str(where))
     if ro is None:
-        return sqlite3.connect(where, timeout=BUSY_TIMEOUT_S), None
+        return open_existing(where), None
     return sqlite3.connect(ro[0], timeout=BUSY_TIMEOUT_S, uri=True), ro[1]
 
 

@@ -38,8 +38,8 @@ from warmup.ledger.gatepath import (
 )
 from warmup.ledger.reads import sibling_stamp, stamped
 from warmup.ledger.sqlite_file import (
-    BUSY_TIMEOUT_S,
     ledger_fault,
+    open_existing,
     parse_ts,
     setup_connection,
     storage_error,
@@ -816,9 +816,7 @@ class _OwnConnectionGate(SQLiteGate):
         with _errors(self.ledger.where):
             # Not the connecting thread's alone: a gate's settler thread writes its deferred
             # settlements on it (warmup.gate.Gate.settle_after), the gate's lock around both.
-            raw = sqlite3.connect(
-                self.ledger.where, timeout=BUSY_TIMEOUT_S, check_same_thread=False
-            )
+            raw = open_existing(self.ledger.where, check_same_thread=False)
             setup_connection(raw)
         return raw
 

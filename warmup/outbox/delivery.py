@@ -18,9 +18,11 @@ from warmup.errors import (
     ConfigError,
     DataError,
     LedgerBusy,
+    LedgerVanished,
     PermissionFailure,
     Unavailable,
     WarmupError,
+    restated,
 )
 from warmup.gate import DuplicateSend, Gate, NotAllowed, SendReport, Suppressed
 from warmup.headers import thread_ids
@@ -103,6 +105,7 @@ class Delivery:
         self.seen: dict[str, str] | None = None
         self.observed: set[int] = set()
         self.pending: Settle | None = None  # the last message's outcome, not yet written
+        self.pending_name = ""  # its '#id <Message-ID>'
         self.why = ""  # why the last message waits (state "waiting")
         # the fault (code, words) of the last message no member could send (the pass's faults)
         self.fault: tuple[int, str] = (0, "")
@@ -225,7 +228,18 @@ class Delivery:
         # a worker killed in between leaves the message "sending", and recovery decides it from
         # the gate's slots, as for a kill just before this write.
         self.pending = Settle(msg.id, state, self.clock(), **kw)  # type: ignore[arg-type]
+        self.pending_name = f"#{msg.id} {msg.message_id}"
         return state
+
+    def vanished(self, exc: LedgerVanished) -> WarmupError:
+        """``exc`` naming the message whose outcome was not written (the gate's record of it
+        went into the removed file, on the connection it held): its number and Message-ID."""
+        if self.pending is None:
+            return exc
+        return restated(
+            exc,
+            f"{exc}; among it the outcome of {self.pending_name}: {self.pending.state}",
+        )
 
     def deliver(self, msg: OutboxRow, fresh: bool = False, sticky: bool = True) -> str:
         """Send one claimed message; the state it ends in (``waiting``: back in the queue for

@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 
 from warmup import notify
 from warmup.bounces.classify import refuses_size
-from warmup.errors import ConfigError, WarmupError
+from warmup.errors import ConfigError, LedgerVanished, WarmupError
 from warmup.instants import now_utc
 from warmup.ledger import Ledger, PoolRow
 from warmup.ledger.holders import HOST as HOST
@@ -351,6 +351,29 @@ class Worker:
         # The pools (mailboxes) held or found able to send since their last message went.
         looked: set[tuple[int | None, int | None]] = set()
         try:
+            self._claim_all(delivery, pool_id, start, looked, done)
+        except LedgerVanished as exc:
+            raise delivery.vanished(exc) from None
+        # when it can really go: a 421 that paused every member until 14:40 deferred its message
+        # 5 s, and "next message due at" said the 5 s, with the reply of a mailbox paused since
+        upcoming = next_due(self.ledger, pool_id, self.clock())
+        if upcoming is not None:
+            done.next_due, done.next_why = upcoming.at, upcoming.why
+            done.next_held = upcoming.held
+            done.next_expires = upcoming.expires
+        return done
+
+    def _claim_all(
+        self,
+        delivery: Delivery,
+        pool_id: int | None,
+        start: dt.datetime,
+        looked: set[tuple[int | None, int | None]],
+        done: Pass,
+    ) -> None:
+        """Claim and deliver the due messages until none is left (or the worker stops), each
+        outcome written with the next claim, the last one by the flush at the end."""
+        try:
             while not self.stopping:
                 msg = self.ledger.claim(
                     self.id, self.clock(), pool_id, due=start, settle=delivery.pending
@@ -377,14 +400,6 @@ class Worker:
                     self._campaign_done(msg.campaign)
         finally:
             delivery.flush()
-        # when it can really go: a 421 that paused every member until 14:40 deferred its message
-        # 5 s, and "next message due at" said the 5 s, with the reply of a mailbox paused since
-        upcoming = next_due(self.ledger, pool_id, self.clock())
-        if upcoming is not None:
-            done.next_due, done.next_why = upcoming.at, upcoming.why
-            done.next_held = upcoming.held
-            done.next_expires = upcoming.expires
-        return done
 
     def _pool_now(self, now: dt.datetime) -> int | None:
         """The id of the worker's pool (``--pool``) as the ledger has it at the start of a pass
