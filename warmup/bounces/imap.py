@@ -61,7 +61,7 @@ from warmup.bounces.imapfolders import (
 from warmup.bounces.message import read_in_part
 from warmup.bounces.parse import capped, parse_bounces
 from warmup.bounces.record import Bounce
-from warmup.errors import InvalidFieldData, Unavailable, UsageError
+from warmup.errors import LEDGER_FAULTS, InvalidFieldData, Unavailable, UsageError, restated
 from warmup.instants import EARLIEST
 from warmup.ledger import BounceIn, Ledger, MailboxRow
 from warmup.ledger.reads import DELAYED, NOTICE
@@ -251,6 +251,15 @@ def sync(
                     report=report, progress=progress, now=now, reached=reached,
                 )
             )  # fmt: skip
+    except LEDGER_FAULTS as exc:
+        if not report.bounces:
+            raise
+        # Each batch is committed: "disk I/O error ..." alone read as nothing recorded.
+        raise restated(
+            exc,
+            f"{exc}; bounces sync of {box.address}: recorded before it: {report.new_text()}; "
+            f"the same sync again reads on from there (a bounce recorded is not recorded twice)",
+        ) from None
     finally:
         logout(imap)
     if notifier is not None and notifier.active:
