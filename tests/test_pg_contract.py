@@ -580,3 +580,21 @@ def test_a_message_id_over_998_octets_is_refused_before_anything_is_written(
     with ledger.read() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(SEND)).scalar_one() == 0
     ledger.close()
+
+
+def test_db_migrate_says_what_it_applied_and_all_there_are(ledger_url, run):
+    # Racing runs said "29 migrations applied" (the winner: one was applied before it) and
+    # "30 already applied" (the others), as if they disagreed on how many there are.
+    old = open_ledger(ledger_url, migrate=False)
+    old.migrate(upto="m001_initial")
+    old.close()
+    total = len(migrations.names())
+    res = run("db", "migrate", "--db", ledger_url)
+    assert res.exit_code == 0, res.output
+    assert res.output.endswith(
+        f" is up to date ({total - 1} migrations applied now, {total} in all).\n"
+    ), res.output
+    again = run("db", "migrate", "--db", ledger_url)
+    assert again.output.endswith(
+        f" is up to date; nothing to apply (all {total} migrations applied already).\n"
+    ), again.output

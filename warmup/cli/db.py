@@ -59,13 +59,18 @@ def migrate(ctx: click.Context, json_: bool) -> None:
     if json_:
         print_json({"ledger": ledger.where, "applied": applied, "current": migration_names()})
     elif applied:
+        # What this run applied, and all there are: racing runs said "29 migrations applied"
+        # (the winner: one was applied before it) and "30 already applied" (the others).
         for name in applied:
             say(f"Applied {name}")
-        say(f"Ledger {ledger.where} is up to date ({plural(len(applied), 'migration')} applied).")
+        say(
+            f"Ledger {ledger.where} is up to date ({plural(len(applied), 'migration')} "
+            f"applied now, {len(migration_names())} in all)."
+        )
     else:
         say(
             f"Ledger {ledger.where} is up to date; nothing to apply "
-            f"({plural(len(migration_names()), 'migration')} already applied)."
+            f"(all {plural(len(migration_names()), 'migration')} applied already)."
         )
 
 
