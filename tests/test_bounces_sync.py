@@ -1962,34 +1962,12 @@ def test_a_refusal_naming_the_servers_folders_stays_short_however_long_their_nam
     assert len(listed) < 900 and listed.endswith("... (14 folders); check --folder"), listed
 
 
-def _sync_under(limit: int, db) -> tuple[subprocess.CompletedProcess[str], int]:  # type: ignore[no-untyped-def]
-    """``warmup bounces sync BOX`` as a process whose files may not grow past ``limit`` bytes
-    (a disk that fills under it); its result and the ledger's bounces afterwards."""
-    from tests.test_faults import NO_BYTECODE, _limit_file_size
-
-    res = subprocess.run(
-        [sys.executable, "-m", "warmup", "bounces", "sync", BOX],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        stdin=subprocess.DEVNULL,
-        env={**os.environ, "WARMUP_DB": str(db), **NO_BYTECODE},
-        preexec_fn=_limit_file_size(limit),
-    )
-    con = sqlite3.connect(db)
-    try:
-        return res, con.execute("SELECT count(*) FROM bounce").fetchone()[0]
-    finally:
-        con.close()
-
-
 @pytest.mark.slow
 def test_a_sync_whose_disk_fills_between_batches_says_what_it_recorded(box, ledger_path, tmp_path):
     """The disk fills after some of a sync's batches were committed: the error said only
     "disk I/O error ..., then try again", as if nothing was recorded. Now the same line says
     how many new bounces were recorded and that the same sync reads on from there; it does."""
-    import shutil
-
+    from tests.test_faults import part_way
     from warmup.bounces.imap import BATCH
 
     reports = [
@@ -1997,23 +1975,8 @@ def test_a_sync_whose_disk_fills_between_batches_says_what_it_recorded(box, ledg
         for i in range(3 * BATCH)
     ]
     box.append_many("INBOX", reports)
-    pristine = tmp_path / "pristine.db"
-    shutil.copy(ledger_path, pristine)
-    lo, hi = 0, 64 << 20  # a limit that records nothing; one that records every report
-    while True:  # a limit between: the WAL a batch takes depends on SQLite's version
-        mid = (lo + hi) // 2
-        shutil.copy(pristine, ledger_path)
-        for extra in ("-wal", "-shm"):
-            if os.path.exists(f"{ledger_path}{extra}"):
-                os.unlink(f"{ledger_path}{extra}")
-        res, recorded = _sync_under(mid, ledger_path)
-        if recorded == 0:
-            lo = mid
-        elif recorded == 3 * BATCH:
-            hi = mid
-        else:
-            break
-        assert hi - lo > 4096, (lo, hi)
+    count = "SELECT count(*) FROM bounce"
+    res, recorded = part_way(["bounces", "sync", BOX], ledger_path, count, 0, 3 * BATCH)
     assert recorded in (BATCH, 2 * BATCH)  # whole batches, never part of one
     assert "Traceback" not in res.stderr, res.stderr
     lines = res.stderr.splitlines()

@@ -12,6 +12,7 @@ import json
 import os
 import random
 import resource
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -122,6 +123,44 @@ def _limit_file_size(limit: int):  # type: ignore[no-untyped-def]
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
     return apply
+
+
+def warmup_limited(args: list[str], db, limit: int) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
+    """``warmup ARGS`` on the ledger ``db`` as a process whose files may not grow past
+    ``limit`` bytes (a disk that fills under it)."""
+    return subprocess.run(
+        [sys.executable, "-m", "warmup", *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, "WARMUP_DB": str(db), **NO_BYTECODE},
+        preexec_fn=_limit_file_size(limit),
+    )
+
+
+def part_way(args: list[str], db: Path, count: str, none: int, every: int):  # type: ignore[no-untyped-def]
+    """``warmup ARGS`` on the ledger ``db`` (as it is now, again at each try) under a file
+    size limit at which it writes part of what it writes: between one that leaves the query
+    ``count`` at ``none`` and one that takes it to ``every`` (searched for: the WAL a batch
+    takes depends on SQLite's version). Its result and ``count`` after it."""
+    pristine = db.with_name(f"{db.name}.pristine")
+    shutil.copy(db, pristine)
+    lo, hi = 0, 64 << 20
+    while True:
+        mid = (lo + hi) // 2
+        shutil.copy(pristine, db)
+        for extra in ("-wal", "-shm"):  # the last try's: not this copy's
+            Path(f"{db}{extra}").unlink(missing_ok=True)
+        res = warmup_limited(args, db, mid)
+        got = query(db, count)[0][0]
+        if got == none:
+            lo = mid
+        elif got == every:
+            hi = mid
+        else:
+            return res, got
+        assert hi - lo > 4096, (lo, hi)
 
 
 @pytest.mark.slow
