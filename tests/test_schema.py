@@ -382,6 +382,39 @@ def test_processes_racing_on_a_new_ledger(tmp_path: Path):
         assert boxes == {f"racer{n}@corp.example" for n in range(RACERS)}
 
 
+@pytest.mark.parametrize("found", ["missing", "empty"])
+def test_of_two_opens_starting_one_ledger_only_the_one_that_gave_it_its_schema_made_it(
+    found: str, tmp_path: Path
+):
+    """Two commands start one ledger at the same moment: the first makes the file (or finds the
+    empty file a user made), the second migrates it before the first does. Both said "Created a
+    new ledger", and the first, failing on bad input, removed (or emptied) the file the second
+    was writing in: its schema, and what it wrote next, gone. Only the open that gave the
+    ledger its schema made it."""
+    path = tmp_path / "ledger.db"
+    if found == "empty":
+        path.touch()
+    first = open_ledger(path, migrate=False)  # made the file, or found it empty
+    assert first.created
+    second = open_ledger(path)
+    try:
+        assert second.created  # it gave the ledger its schema
+        assert first.migrate() == []
+        assert not first.created
+        assert first.discard_if_unused() is False
+        assert path.stat().st_size > 0 and applied(path)
+        with second.write() as conn:  # the second's ledger, whole
+            conn.execute(sa.text("SELECT count(*) FROM mailbox"))
+    finally:
+        first.close()
+        second.close()
+    third = open_ledger(path)  # an open that found it there: never "created"
+    try:
+        assert not third.created and third.migrate() == []
+    finally:
+        third.close()
+
+
 def test_a_new_ledger_is_private(tmp_path: Path):
     """Issue #10: created 0600 in a 0700 folder, whatever the umask; an existing one readable by
     others is reported."""

@@ -32,6 +32,7 @@ from warmup.ledger.checkpoints import PAGES
 from warmup.ledger.core import Ledger, highest_id, pool_errors
 from warmup.ledger.gatepath import GatePolicy
 from warmup.ledger.imports import BOUNCE_COLUMNS, SendRow
+from warmup.ledger.reads import MIGRATION_NAMES
 from warmup.ledger.schema import DATA_TABLES, KEPT_IDS, UTCDateTime, content
 from warmup.ledger.sqlite_file import (
     BUSY_TIMEOUT_S,
@@ -84,6 +85,7 @@ class SQLiteLedger(Ledger):
             )
         self.warnings: list[str] = []
         self._made: list[Path] = []  # the file and folders this open created, in that order
+        self._starter: bool | None = None  # whether this open gave the ledger its schema
         # An empty file the user made (touch, mktemp) becomes the ledger; left empty again by
         # discard_if_unused, never removed: it is theirs.
         self._filled = create and empty_file(Path(path))
@@ -120,6 +122,27 @@ class SQLiteLedger(Ledger):
             return os.path.samefile(self.where, other.where)
         except OSError:
             return False
+
+    def pending_migrations(self) -> list[str]:
+        pending = super().pending_migrations()
+        if self._starter is None and MIGRATION_NAMES[0] not in pending:
+            self._started(False)  # the schema is there already: another open started it
+        return pending
+
+    def migrate(self, upto: str | None = None) -> list[str]:
+        applied = super().migrate(upto)
+        if self._starter is None:  # else another process started it while this one waited
+            self._started(applied[:1] == [MIGRATION_NAMES[0]])
+        return applied
+
+    def _started(self, by_this_open: bool) -> None:
+        """Whether this open gave the ledger its schema. A file (or an empty file) found missing
+        (or empty) that got it from another process starting the ledger at the same moment is
+        that one's: this one neither says it created it nor, failing on bad input, removes or
+        empties the file under the other (the folders it made stay too)."""
+        self._starter = by_this_open
+        if not by_this_open:
+            self._made, self._filled, self.created = [], False, False
 
     def discard_if_unused(self) -> bool:
         """Remove the ledger this open created (file, its WAL and the folders made for it) if it
