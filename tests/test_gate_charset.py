@@ -170,3 +170,27 @@ def test_an_objects_text_payload_with_no_charset_is_the_bodys_fault(
     [got] = smtp_ssl.messages
     texts = [p.get_content() for p in got.message.walk() if not p.is_multipart()]
     assert BODY.rstrip("\n") in [t.replace("\r\n", "\n").rstrip("\n") for t in texts]
+
+
+def test_a_multipart_whose_8bit_body_holds_no_part_is_said_to_lack_its_parts(
+    box, smtp_ssl, ledger_path, tmp_path
+):
+    """A message saying multipart/alternative whose 8-bit body has no line opening a part was
+    refused with "no charset ... set_payload(text)": advice for a Python object, given for a
+    file, and about a charset that is not what is wrong. It names the missing boundary line,
+    for the file (exit 65), the parsed message to the gate and to the outbox alike."""
+    raw = (
+        f"From: {BOX}\r\nTo: lead@example.cn\r\nSubject: hi\r\n"
+        "Content-Type: multipart/alternative; boundary=b1\r\n\r\n正文\r\n"
+    ).encode()
+    said = "the message's Content-Type is multipart/alternative, but its body holds no part"
+    eml = tmp_path / "m.eml"
+    eml.write_bytes(raw)
+    res = cli("queue", "add", "--eml", str(eml), "--mailbox", BOX)
+    assert res.returncode == 65 and "(no line '--b1' opens one)" in res.stderr, res.stderr
+    assert said in res.stderr and "set_payload" not in res.stderr, res.stderr
+    message = email.message_from_bytes(raw, policy=email.policy.SMTP)
+    assert said in queue_refusal(message)
+    with Gate(BOX) as gate, pytest.raises(MalformedBody, match=said):
+        gate.send(message)
+    assert smtp_ssl.connections == 0 and ledger_sends(ledger_path) == []

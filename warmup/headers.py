@@ -610,6 +610,12 @@ def _unwritable_text(msg: Message) -> MalformedBody | None:
             if not isinstance(text, str) or _writable(text):
                 continue
             whose = "the message's" if top else "a MIME part's"
+            if part.get_content_maintype() == "multipart":  # parsed bytes: no part found
+                return MalformedBody(
+                    f"{whose} Content-Type is {part.get_content_type()}, but its body holds no "
+                    f"part (no line '--{part.get_boundary()}' opens one); fix the boundary or "
+                    f"the Content-Type"
+                )
             if what != "body":
                 return MalformedBody(
                     f"{whose} {what} is text with non-ASCII characters, which mail cannot "
