@@ -206,3 +206,14 @@ def driver_pass(proc: subprocess.Popen[str], *, cut_stamps: bool = False) -> lis
         lines.append(line.split(" ", 2)[2].strip() if cut else line.strip())
         if line.startswith("DONE "):
             return lines
+
+
+def lines_until_retry(proc: subprocess.Popen[str]) -> list[str]:
+    """A worker's stdout lines up to the one saying it tries again (to its end if none does)."""
+    assert proc.stdout is not None
+    said: list[str] = []
+    for line in proc.stdout:
+        said.append(line)
+        if "trying again in" in line:
+            break
+    return said

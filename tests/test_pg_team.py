@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from tests import forkcli
 from tests.gatekit import PASSWORD_ENV, cli
-from tests.outboxkit import members_sink, pool_of, queue_plain, sent_once
+from tests.outboxkit import lines_until_retry, members_sink, pool_of, queue_plain, sent_once
 from tests.pgkit import (  # noqa: F401  (pg_url: the fixture)
     PgProxy,
     drop_sessions,
@@ -101,12 +101,7 @@ def test_a_worker_whose_ledger_goes_down_while_it_sends_records_the_message_once
         assert sink.holding.wait(60)
         proxy.down()  # the server restarts while the message is in DATA
         sink.hold_data_reply.set()
-        assert proc.stdout is not None
-        said = []
-        for line in proc.stdout:  # until the worker says it waits for the ledger
-            said.append(line)
-            if "trying again in" in line:
-                break
+        said = lines_until_retry(proc)  # until the worker says it waits for the ledger
         assert said and "#1 left a@corp.example; recording it: " in said[-1], said
         proxy.up()
         out, err = proc.communicate(timeout=120)

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 
 from tests import forkcli
 from tests.gatekit import BOX, PASSWORD_ENV, add_box, cli, policy_file, warmup
-from tests.outboxkit import members_sink, pool_of, queue_plain
+from tests.outboxkit import lines_until_retry, members_sink, pool_of, queue_plain
 from tests.pgkit import PgProxy, pg_url  # noqa: F401  (the fixture)
 from tests.test_faults import (  # noqa: F401  (full_tmpfs: a fixture)
     big_csv,
@@ -255,12 +255,7 @@ def test_a_worker_whose_record_waits_past_the_lock_timeout_tries_again_and_recor
             assert sink.holding.wait(60)
             holder.exec_driver_sql("LOCK TABLE send IN ACCESS EXCLUSIVE MODE")
             sink.hold_data_reply.set()
-            assert proc.stdout is not None
-            said = []
-            for line in proc.stdout:  # until the worker says it waits for the lock
-                said.append(line)
-                if "trying again in" in line:
-                    break
+            said = lines_until_retry(proc)  # until the worker says it waits for the lock
             assert said and "#1 left a@corp.example; recording it: " in said[-1], said
             assert "lock timeout" in said[-1], said
             holder.rollback()
