@@ -65,9 +65,14 @@ def test_modules_on_pythonpath_are_found_as_by_a_fresh_interpreter(tmp_path):
         "        pass\n"
     )
     forkcli.command()  # the zygote up first: its socket is in the environment copied below
+    # lib put in front of the PYTHONPATH the suite runs with, not in its place: a checkout
+    # the suite finds by PYTHONPATH (a git worktree beside the venv's editable install) kept
+    # its own warmup in the zygote but lost it in the fresh interpreter, which then ran the
+    # venv's, older one, and exited 78 on the ledger the zygote's warmup had made.
+    path = [str(lib), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
     env = {
         **os.environ,
-        "PYTHONPATH": str(lib),
+        "PYTHONPATH": os.pathsep.join(path),
         "PYTHON_KEYRING_BACKEND": "pathkeyring.Keyring",
         "STORED": str(tmp_path / "stored"),
         "WARMUP_DB": str(tmp_path / "l.db"),
