@@ -566,6 +566,33 @@ def test_close_waits_at_most_drain_seconds_in_all_even_with_the_queue_full():
     ]
 
 
+def test_the_thread_close_gave_up_on_ends_once_it_has_tried_what_was_queued():
+    """close() gives up on a full queue without its stop mark in it: the thread went on with
+    the queue, then waited on it for ever (one idle thread more per such close, in a process
+    that goes on: a script's workers, the test suite)."""
+    hook = Receiver(hold=threading.Event())  # holds the first event's try
+    before = set(threading.enumerate())
+    n = notify.Notifier(hook.url, log=lambda line: None, tries=1, drain=0.5)
+    try:
+        n.send(notify.event("test", None, dt.datetime.now(dt.UTC), "first"))
+        assert hook.arrived.wait(60)  # the thread is busy with it: the queue fills up
+        for _ in range(notify.QUEUE_SIZE):
+            n.send(notify.event("test", None, dt.datetime.now(dt.UTC), "more"))
+        (thread,) = [
+            t for t in threading.enumerate() if t not in before and t.name == "warmup-notify"
+        ]
+        n.close()
+        assert n.given_up
+    finally:
+        assert hook.hold is not None
+        hook.hold.set()
+        hook.close()
+    # 101 tries, each refused at once (the hook is closed): a bound for a thread that never
+    # ends, not a timing
+    thread.join(60)
+    assert not thread.is_alive()
+
+
 def test_an_event_still_in_flight_at_close_is_not_counted_as_delivered():
     """A webhook that never answers outlasts close()'s drain: nothing had failed *yet*, so
     'warmup notify test' printed 'not delivered within 10 s; given up' and then 'Test event

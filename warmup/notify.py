@@ -483,6 +483,10 @@ class Notifier:
 
     def _run(self) -> None:
         while True:
+            # close() sets _closing before it queues the stop mark, which a full queue may not
+            # take: then the queue tried out is the end (send queues nothing once closing).
+            if self._closing.is_set() and self._queue.empty():
+                return
             body = self._queue.get()
             if body is None:
                 return
