@@ -54,6 +54,14 @@ CARRYING = [
     # kept before: the password glued to curl's -u, alone or after other short options
     (f"curl -uops:{SECRET} -d @- https://alerts.example.com/hook", "the password glued to -u"),
     (f"curl -fsSUops:{SECRET} -d @- https://alerts.example.com/h", "the password glued to -fsSU"),
+    # kept before: any other value glued to curl's short option, after flags that take none,
+    # and the pass phrase of curl's client certificate (CERTIFICATE:PASSWORD)
+    (f"curl -fsSH'X-Api-Key: {SECRET}' https://x.example/a", "an X-Api-Key header"),
+    (f"curl -dtoken={SECRET} https://x.example/a", "the value of token="),
+    (f"curl -bsession={SECRET} https://x.example/a", "the value of session="),
+    (f"curl -E client.pem:{SECRET} -d @- https://x.example/a", "the password in -E"),
+    (f"curl -kEclient.pem:{SECRET} -d @- https://x.example/a", "the password in -kE"),
+    (f"curl --cert=client.pem:{SECRET} -d @- https://x.example/a", "the password in --cert"),
 ]
 
 
@@ -118,6 +126,9 @@ KEPT = [
     "env PGPASSFILE=/etc/page/pgpass psql -h db.example.com -c 'select 1'",
     "sh -c 'sort -su a:b | logger -t warmup'",
     "curl -HUser-Agent:warmup -d @- https://ops.example.com/api/alert",  # a header, not -U
+    "curl --cert client.pem --key client.key -d @- https://ops.example.com/api/alert",
+    "curl -XPOST -o/tmp/warmup-alert.log -d @- https://ops.example.com/api/alert",
+    "curl --cert 'pkcs11:token=ops;object=alert' -d @- https://ops.example.com/api/alert",
 ]
 
 

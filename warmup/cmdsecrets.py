@@ -3,8 +3,9 @@
 A notify command is stored in the ledger (every reader of a shared ledger sees it), shown by
 ``notify show`` and ``config show``, and run as a process whose argv every user of the machine
 can read: a token in it (``--token X``, ``--password=X``, ``API_KEY=X``, ``curl -u user:X``,
-a URL's ``?key=X`` or token-like path, an ``Authorization:`` header, mysql's ``-pX``, openssl's
-``-pass pass:X``) is a secret in all three
+``curl -E cert.pem:X``, a URL's ``?key=X`` or token-like path, an ``Authorization:`` header,
+mysql's ``-pX``, openssl's ``-pass pass:X``; curl's values glued to its short options read as
+curl reads them) is a secret in all three
 places (DESIGN.md, invariant 6). :func:`secret_in` says what looks like one, never quoting it, so that ``notify
 set`` refuses it; :func:`masked_command` shows a command with each such value as ``***``.
 
@@ -74,9 +75,14 @@ _MYSQL = re.compile(r"(?:mysql|mariadb)[\w-]*|sshpass")
 # curl's short options bundled before its -u or -U (curl -fsSu ops:SECRET): the next word is
 # USER:PASSWORD
 _CURL_BUNDLE = re.compile(r"-[A-Za-z]+[uU]")
-# ...and USER:PASSWORD glued to it, as curl's short options take their value (curl -uops:SECRET,
-# curl -fsSuops:SECRET), after flags that take none (-HUser-Agent:x is a header, not -U)
-_CURL_GLUED = re.compile(r"(-[afgGiIjJklLMnNOpqRsSvVZ]*[uU])([^:=]*):(.+)", re.DOTALL)
+# ...and any value glued to the short option that takes one, after flags that take none, as
+# curl reads a word (curl -uops:SECRET, -fsSuops:SECRET, -fsSHX-Api-Key:SECRET, -dtoken=SECRET,
+# -Ecert.pem:SECRET; -HUser-Agent:x is a header, not -U): the flag and the value
+_CURL_GLUED = re.compile(
+    r"(-[0-9afgGiIjJklLMnNOpqRsSvVZ#]*[AbcCdDeEFHKmoPQrtTuUwxXyYz])(.+)", re.DOTALL
+)
+# curl's options whose value is CERTIFICATE[:PASSWORD] (a PKCS#11 URI has colons of its own)
+_CURL_CERTS = frozenset({"E", "cert", "proxy-cert"})
 # Words that end one command of a shell line, and words that run the next word as the command
 _SEPARATORS = frozenset({"|", "||", "&&", ";", "&", "("})
 _RUNNERS = frozenset({"env", "sudo", "exec", "command", "nohup", "nice", "time"})
@@ -148,6 +154,13 @@ def _scan(words: list[str], found: Callable[[int, str, str], str], depth: int = 
         elif word == "-p" and i + 1 < len(out) and _program(out, i) == "sshpass":
             out[i + 1] = found(i + 1, "the password after -p", out[i + 1])
             i += 1
+        elif (
+            not word.startswith("--")
+            and (curl_glued := _CURL_GLUED.fullmatch(word))
+            and _program(out, i) == "curl"
+        ):
+            flag, value = curl_glued.groups()
+            out[i] = flag + _curl_value_away(flag, value, i, found, depth)
         elif option and option[1] == "-" and option[2].lower() in _PASS_OPTIONS:
             glued = option[3] is not None
             at = i if glued else i + 1
@@ -192,12 +205,17 @@ def _scan(words: list[str], found: Callable[[int, str, str], str], depth: int = 
                 out[at] = f"{flag}={said}" if glued else said
                 i = at  # else the next word is scanned as any other (sort -u URL)
         elif (
-            not option
-            and (glued_login := _CURL_GLUED.fullmatch(word))
+            option
+            and option[2] in _CURL_CERTS
             and _program(out, i) == "curl"
+            and (at := i if option[3] is not None else i + 1) < len(out)
         ):
-            flag, user, password = glued_login.groups()
-            out[i] = f"{flag}{user}:{found(i, f'the password glued to {flag}', password)}"
+            # curl -E client.pem:PASSWORD, --cert=client.pem:PASSWORD: the key's pass phrase
+            flag = option[1] + option[2]
+            out[at] = _cert_password_away(option[3] or out[at], at, flag, found)
+            if option[3] is not None:
+                out[at] = f"{flag}={out[at]}"
+            i = at
         elif (
             assignment
             and _secret_name(assignment[1])
@@ -210,6 +228,35 @@ def _scan(words: list[str], found: Callable[[int, str, str], str], depth: int = 
             out[i] = _scan_word(word, i, found, depth)
         i += 1
     return out
+
+
+def _cert_password_away(
+    value: str, i: int, flag: str, found: Callable[[int, str, str], str]
+) -> str:
+    """curl's CERTIFICATE[:PASSWORD] with the password handed to ``found`` (a colon escaped
+    with a backslash is the file name's own; a PKCS#11 URI is left as it is)."""
+    if value.startswith("pkcs11:"):
+        return value
+    parts = re.split(r"(?<!\\):", value, maxsplit=1)
+    if len(parts) < 2 or not parts[1]:
+        return value
+    return f"{parts[0]}:{found(i, f'the password in {flag}', parts[1])}"
+
+
+def _curl_value_away(
+    flag: str, value: str, i: int, found: Callable[[int, str, str], str], depth: int
+) -> str:
+    """The ``value`` glued to curl's short option ``flag`` (``-fsSu``, ``-H``, ``-d``) with its
+    secret handed to ``found``: read as the word it would be after the option alone."""
+    letter = flag[-1]
+    if letter in "uU":
+        user, colon, password = value.partition(":")
+        if colon and password:
+            return f"{user}:{found(i, f'the password glued to {flag}', password)}"
+        return value
+    if letter == "E":
+        return _cert_password_away(value, i, flag, found)
+    return _scan([value], lambda _i, what, v: found(i, what, v), depth + 1)[0]
 
 
 def _program(words: list[str], i: int) -> str:
