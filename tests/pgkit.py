@@ -86,22 +86,33 @@ def _without_password(url: str) -> str:
 
 
 @contextlib.contextmanager
+def fresh_database(prefix: str, options: str = "") -> Iterator[tuple[str, str]]:
+    """A new database of the test server (``CREATE DATABASE ... {options}``): its URL, password
+    kept, and its name; dropped afterwards, with any session still in it. For what must not
+    touch the shared test database: its advisory locks are every test's."""
+    import sqlalchemy as sa
+
+    server = pg_server()
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with _admin(server) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" {options}')
+    try:
+        yield (
+            sa.engine.make_url(server).set(database=name).render_as_string(hide_password=False),
+            name,
+        )
+    finally:
+        with _admin(server) as conn:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@contextlib.contextmanager
 def no_slot_left() -> Iterator[tuple[str, str]]:
     """A database of the test server that admits no connection (CONNECTION LIMIT 0, as a
     server whose slots are all taken): its URL without a password (see
     :func:`_without_password`) and its name; dropped afterwards."""
-    import sqlalchemy as sa
-
-    server = pg_server()
-    name = f"slots_{uuid.uuid4().hex[:12]}"
-    with _admin(server) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" CONNECTION LIMIT 0')
-    try:
-        url = sa.engine.make_url(_without_password(server)).set(database=name)
-        yield url.render_as_string(hide_password=False), name
-    finally:
-        with _admin(server) as conn:
-            conn.execute(f'DROP DATABASE "{name}"')
+    with fresh_database("slots", "CONNECTION LIMIT 0") as (url, name):
+        yield _without_password(url), name
 
 
 def with_schema(url: str, schema: str) -> str:
@@ -113,8 +124,8 @@ def with_schema(url: str, schema: str) -> str:
 class PgSchema:
     """A throw-away schema on the test server; :attr:`url` is a ledger URL inside it."""
 
-    def __init__(self, prefix: str = "t") -> None:
-        self.server = pg_server()
+    def __init__(self, prefix: str = "t", server: str | None = None) -> None:
+        self.server = server or pg_server()  # or a database of :func:`fresh_database`
         self.name = f"{prefix}_{uuid.uuid4().hex[:12]}"
         with _admin(self.server) as conn:
             conn.execute(f'CREATE SCHEMA "{self.name}"')
