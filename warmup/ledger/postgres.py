@@ -10,8 +10,9 @@
   so that the statements after the lock see what the previous holder committed; one lock order
   (mailboxes first, by id), so no deadlocks.
 - **Consistent reads.** Questions run at REPEATABLE READ: one snapshot for their statements.
-- **Migrations** run under a transaction-scoped advisory lock: hosts upgrading at once apply
-  each migration once.
+- **Migrations** run under a transaction-scoped advisory lock of the ledger's (its schema's), so
+  hosts upgrading one ledger at once apply each migration once, and the ledgers of other
+  schemas of the database go on meanwhile (:mod:`~warmup.ledger.postgres_locks`).
 
 The gate's path, :class:`~warmup.ledger.postgres_gate.PostgresGate`, is its own module.
 """
@@ -19,7 +20,6 @@ The gate's path, :class:`~warmup.ledger.postgres_gate.PostgresGate`, is its own 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 import re
 from collections.abc import Iterable, Iterator, Sequence
@@ -42,16 +42,12 @@ from warmup.ledger.core import Ledger, NulInText, highest_id, quiet_when_interru
 from warmup.ledger.gatepath import GatePolicy
 from warmup.ledger.imports import SendRow
 from warmup.ledger.postgres_gate import PostgresGate
+from warmup.ledger.postgres_locks import lock_name, migration_lock
 from warmup.ledger.schema import METADATA
 from warmup.ledger.values import MailboxRow
 
 for _name in ("psycopg", "psycopg.transaction"):  # the loggers of psycopg's cleanup warnings
     logging.getLogger(_name).addFilter(quiet_when_interrupted)
-
-MIGRATION_LOCK = 7261001  # pg_advisory_xact_lock key: "warmup migrations"
-# pg_advisory_xact_lock(int4, int4)'s first key for :meth:`PostgresLedger._lock_name` (the second
-# is a hash of the name); PostgreSQL keeps the two-key locks apart from the one-key ones.
-NAME_LOCKS = 7261002
 
 # How long a statement waits for a lock before the server cancels it (lock_timeout, SQLSTATE
 # 55P03: exit 75, try later), unless the role, the database or the URL's options set one: as
@@ -205,18 +201,10 @@ class PostgresLedger(Ledger):
             )
 
     def _lock_name(self, conn: Connection, name: str, shared: bool = False) -> None:
-        # Transaction-scoped, like the migrations' lock; two names sharing a 32-bit hash merely
-        # take turns.
-        key = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=4).digest(), "big")
-        lock = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
-        conn.execute(
-            sa.text(f"SELECT {lock}(:ns, :key)"),
-            {"ns": NAME_LOCKS, "key": key - 2**31},
-        )
+        lock_name(conn, name, shared)
 
     def _migration_lock(self, conn: Connection) -> None:
-        # Transaction-scoped: released at commit or when the client dies.
-        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
+        migration_lock(conn, self.where)
 
     def _insert(self, table: sa.Table) -> Any:
         return pg_insert(table)
