@@ -11,6 +11,7 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from tests.gatekit import cli, policy_file, warmup
 from tests.outboxkit import BOXES, add_box, midday_zone, pool_of, start_driver
@@ -136,3 +137,73 @@ def test_a_worker_process_follows_changes_made_between_its_messages(
         out, err = worker.communicate(timeout=60)
         assert worker.returncode == 0 and "Traceback" not in err, err
     assert [str(m.message["From"]) for m in sink.messages] == [a, b, b, c]
+
+
+def _members(ledger, names):  # type: ignore[no-untyped-def]
+    return [ledger.mailbox(box) for box in names]
+
+
+def test_whom_a_message_stays_with_is_read_with_the_histories_in_one_transaction(
+    ledger_url,  # noqa: F811
+    tmp_path,
+):
+    """:meth:`Looks.stays` answers as ``thread_sender`` then ``last_sender`` do, and, once the
+    members are kept, reads their histories in the same read transaction: the preview at the
+    same instant that follows reads nothing more, and answers as each gate alone."""
+    a, b, c = BOXES[:3]
+    flat = policy_file(tmp_path / "flat.toml", daily=5)
+    for box in (a, b, c):
+        add_box(box, 1, str(flat), midday_zone())
+    _sent(b, "known@example.com", 10)
+    ledger = open_ledger(ledger_url)
+    gates = [Gate(box, ledger=ledger, settle_after=None) for box in (a, b, c)]
+    looks = Looks(ledger)
+    begun: list[object] = []
+    sa.event.listen(ledger.engine, "begin", begun.append)
+    try:
+        members = _members(ledger, (a, b, c))
+        ids = [m.id for m in members]
+        now = dt.datetime.now(dt.UTC)
+        assert looks.stays(members, [], ["known@example.com"], now) == members[1].id
+        assert ledger.last_sender(["known@example.com"], ids) == members[1].id
+        assert looks.stays(members, [], ["new@example.com"], now) is None
+        looks.previews(gates, ["new@example.com"], now)  # the members are kept from here on
+        now = dt.datetime.now(dt.UTC)
+        del begun[:]
+        assert looks.stays(members, [], ["new@example.com"], now) is None
+        got = looks.previews(gates, ["new@example.com"], now)
+        assert len(begun) == 1  # the stays and every history: one read transaction
+        assert got == [g.preview(["new@example.com"], now) for g in gates]
+    finally:
+        for gate in gates:
+            gate.close()
+        ledger.close()
+
+
+def test_histories_read_with_stays_serve_only_a_preview_at_the_same_instant(
+    ledger_url,  # noqa: F811
+    tmp_path,
+):
+    """A preview at a later instant than :meth:`Looks.stays` read the histories at reads them
+    again: a pause committed in between is seen (taken from the earlier read, the paused member
+    was offered the message)."""
+    a, b = BOXES[:2]
+    flat = policy_file(tmp_path / "flat.toml", daily=5)
+    for box in (a, b):
+        add_box(box, 1, str(flat), midday_zone())
+    ledger = open_ledger(ledger_url)
+    gates = [Gate(box, ledger=ledger, settle_after=None) for box in (a, b)]
+    looks = Looks(ledger)
+    try:
+        members = _members(ledger, (a, b))
+        looks.previews(gates, ["x@example.com"], dt.datetime.now(dt.UTC))  # both kept
+        assert looks.stays(members, [], ["x@example.com"], dt.datetime.now(dt.UTC)) is None
+        assert cli("mailbox", "pause", a, "--reason", "review").returncode == 0
+        now = dt.datetime.now(dt.UTC)
+        got = looks.previews(gates, ["x@example.com"], now)
+        assert got is not None and got[0][0].status == "paused"
+        assert got == [g.preview(["x@example.com"], now) for g in gates]
+    finally:
+        for gate in gates:
+            gate.close()
+        ledger.close()

@@ -307,18 +307,23 @@ def asked(ledger: Reads, boxes: Sequence[tuple[MailboxRow, int]]) -> list[Asked]
 
 
 def recipient_checks(
-    ledger: Reads, boxes: Sequence[Asked], recipients: list[str], at: dt.datetime
+    ledger: Reads,
+    boxes: Sequence[Asked],
+    recipients: list[str],
+    at: dt.datetime,
+    snaps: Sequence[Snapshot] | None = None,
 ) -> list[tuple[Allowance, str | None]] | None:
     """:func:`recipient_check` of each of ``boxes`` (the same answers), every history read in
-    one transaction of a handful of statements (:meth:`Ledger.histories`) and the newer walk
-    memos kept in one more; None when the ledger has one of them at another ``rev`` than
-    ``boxes`` say (changed since they were read: read them again), nothing kept then.
-    :class:`MailboxNotFound` for one removed."""
+    one transaction of a handful of statements (:meth:`Ledger.histories`; ``snaps``: read
+    already, at ``at``) and the newer walk memos kept in one more; None when the ledger has
+    one of them at another ``rev`` than ``boxes`` say (changed since they were read: read
+    them again), nothing kept then. :class:`MailboxNotFound` for one removed."""
     from warmup.policy.engine import recipient_domain_refusal
 
     pairs = [(b.box, b.ask) for b in boxes]
     with collector_paused():
-        snaps = ledger.histories(pairs, at)
+        if snaps is None:
+            snaps = ledger.histories(pairs, at)
         if any(snap.rev != b.rev for snap, b in zip(snaps, boxes, strict=True)):
             return None
         specs = {b.box.policy: b.spec for b in boxes}

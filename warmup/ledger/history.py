@@ -321,105 +321,119 @@ class Questions:
     def _histories(
         self, asks: Sequence[tuple[MailboxRow, Ask]], as_of: dt.datetime
     ) -> list[Snapshot]:
+        with self.read() as conn:
+            return self._histories_on(conn, asks, as_of)
+
+    def _histories_on(
+        self, conn: Connection, asks: Sequence[tuple[MailboxRow, Ask]], as_of: dt.datetime
+    ) -> list[Snapshot]:
+        """:meth:`histories` in ``conn``'s read transaction."""
+        out: list[Snapshot] = []
+        for k in range(0, len(asks), _CHUNK):
+            out.extend(self._chunk_histories(conn, asks[k : k + _CHUNK], as_of))
+        return out
+
+    def _chunk_histories(
+        self, conn: Connection, asks: Sequence[tuple[MailboxRow, Ask]], as_of: dt.datetime
+    ) -> list[Snapshot]:
         cut = utc(as_of)
         today_of = {tz: local_day(as_of, tz) for tz in {b.timezone for b, _ in asks}}
         zones: dict[str, list[int]] = {}
         for b, _ in asks:
             zones.setdefault(b.timezone, []).append(b.id)
         ids = list({b.id: None for b, _ in asks})
-        with self.read() as conn:
-            found = {r[0]: r for r in conn.execute(_REVS_MEMOS, {"ids": ids})}
-            stamps: dict[int, str] = {}
-            for b, ask in asks:
-                if ask.domain_cap and b.id not in stamps:
-                    stamps[b.id] = self._sibling_stamp(conn, b)
-            revs: dict[int, int] = {}
-            states: dict[int, WalkState | None] = {}
-            since: dict[int, dt.date] = {}
-            for b, ask in asks:
-                row = found.get(b.id)
-                if row is None:
-                    raise MailboxNotFound(b.address)
-                _, rev, upto, memo_rev, inputs, text = row
-                valid = memo_valid(
-                    ask, upto, memo_rev, rev, inputs, today_of[b.timezone], stamps.get(b.id)
-                )
-                state = WalkState.from_json(text) if valid else None
-                revs[b.id], states[b.id] = rev, state
-                since[b.id] = memo_since(state, ask)
-            days: dict[int, list[DayCounts]] = {i: [] for i in ids}
-            last_day = max(today_of.values())
-            for group in (
-                [i for i in ids if since[i] != dt.date.min],
-                [i for i in ids if since[i] == dt.date.min],
+        found = {r[0]: r for r in conn.execute(_REVS_MEMOS, {"ids": ids})}
+        stamps: dict[int, str] = {}
+        for b, ask in asks:
+            if ask.domain_cap and b.id not in stamps:
+                stamps[b.id] = self._sibling_stamp(conn, b)
+        revs: dict[int, int] = {}
+        states: dict[int, WalkState | None] = {}
+        since: dict[int, dt.date] = {}
+        for b, ask in asks:
+            row = found.get(b.id)
+            if row is None:
+                raise MailboxNotFound(b.address)
+            _, rev, upto, memo_rev, inputs, text = row
+            valid = memo_valid(
+                ask, upto, memo_rev, rev, inputs, today_of[b.timezone], stamps.get(b.id)
+            )
+            state = WalkState.from_json(text) if valid else None
+            revs[b.id], states[b.id] = rev, state
+            since[b.id] = memo_since(state, ask)
+        days: dict[int, list[DayCounts]] = {i: [] for i in ids}
+        last_day = max(today_of.values())
+        for group in (
+            [i for i in ids if since[i] != dt.date.min],
+            [i for i in ids if since[i] == dt.date.min],
+        ):
+            if not group:
+                continue
+            first = min(since[i] for i in group)
+            params = {"ids": group, "today": last_day, "since": first}
+            for mailbox_id, *counts in conn.execute(_ALL_DAYS, params):
+                days[mailbox_id].append(DayCounts(*counts))
+        today_sent: dict[int, tuple[int, dt.datetime | None]] = {}
+        kinds: dict[int, dict[str, int]] = {i: {} for i in ids}
+        recounted: set[int] = set()
+        for tz, group in zones.items():
+            recount = []
+            today = today_of[tz]
+            made, seen = made_by(as_of, tz)  # rows a clock a little ahead stamped: made
+            tomorrow = day_start(today + dt.timedelta(days=1), tz)
+            params = {"ids": group, "start": day_start(today, tz), "cut": made, "today": today}
+            for mailbox_id, n, last, later in conn.execute(
+                _ALL_TODAY_LAST, {**params, "seen": seen, "tomorrow": tomorrow}
             ):
-                if not group:
-                    continue
-                first = min(since[i] for i in group)
-                params = {"ids": group, "today": last_day, "since": first}
-                for mailbox_id, *counts in conn.execute(_ALL_DAYS, params):
-                    days[mailbox_id].append(DayCounts(*counts))
-            today_sent: dict[int, tuple[int, dt.datetime | None]] = {}
-            kinds: dict[int, dict[str, int]] = {i: {} for i in ids}
-            recounted: set[int] = set()
-            for tz, group in zones.items():
-                recount = []
-                today = today_of[tz]
-                made, seen = made_by(as_of, tz)  # rows a clock a little ahead stamped: made
-                tomorrow = day_start(today + dt.timedelta(days=1), tz)
-                params = {"ids": group, "start": day_start(today, tz), "cut": made, "today": today}
-                for mailbox_id, n, last, later in conn.execute(
-                    _ALL_TODAY_LAST, {**params, "seen": seen, "tomorrow": tomorrow}
-                ):
-                    if later is not None:  # sends stamped after the cut today: up to it
-                        n = 0
-                        recount.append(mailbox_id)
-                    today_sent[mailbox_id] = (n or 0, last)
-                if recount:
-                    for mailbox_id, n in conn.execute(_ALL_TODAY, {**params, "ids": recount}):
-                        today_sent[mailbox_id] = (n, today_sent[mailbox_id][1])
-                    recounted.update(recount)
-                for mailbox_id, kind, n in conn.execute(_ALL_KINDS, params):
-                    kinds[mailbox_id][kind] = n
-            events: dict[int, list[Any]] = {i: [] for i in ids}
-            for row in conn.execute(_ALL_EVENTS, {"ids": ids, "cut": cut}):
-                events[row[0]].append(row)
-            domain_sent: dict[tuple[str, dt.datetime], int] = {}
-            out = []
-            for b, ask in asks:
-                tz, state = b.timezone, states[b.id]
-                today = today_of[tz]
-                start, made = day_start(today, tz), made_by(as_of, tz)[0]
-                dsent, ddays = None, None
-                if ask.domain_cap:
-                    key = (b.address.rsplit("@", 1)[1], start)
-                    if key not in domain_sent:
-                        domain_sent[key] = self._domain_sent(conn, b, start, made)
-                    dsent = domain_sent[key]
-                    ddays = self._domain_days(conn, b, domain_since(state), today)
-                per_domain = (
-                    self._per_domain(conn, b, start, made, b.id in recounted)
-                    if ask.recipient_caps
-                    else {}
+                if later is not None:  # sends stamped after the cut today: up to it
+                    n = 0
+                    recount.append(mailbox_id)
+                today_sent[mailbox_id] = (n or 0, last)
+            if recount:
+                for mailbox_id, n in conn.execute(_ALL_TODAY, {**params, "ids": recount}):
+                    today_sent[mailbox_id] = (n, today_sent[mailbox_id][1])
+                recounted.update(recount)
+            for mailbox_id, kind, n in conn.execute(_ALL_KINDS, params):
+                kinds[mailbox_id][kind] = n
+        events: dict[int, list[Any]] = {i: [] for i in ids}
+        for row in conn.execute(_ALL_EVENTS, {"ids": ids, "cut": cut}):
+            events[row[0]].append(row)
+        domain_sent: dict[tuple[str, dt.datetime], int] = {}
+        out = []
+        for b, ask in asks:
+            tz, state = b.timezone, states[b.id]
+            today = today_of[tz]
+            start, made = day_start(today, tz), made_by(as_of, tz)[0]
+            dsent, ddays = None, None
+            if ask.domain_cap:
+                key = (b.address.rsplit("@", 1)[1], start)
+                if key not in domain_sent:
+                    domain_sent[key] = self._domain_sent(conn, b, start, made)
+                dsent = domain_sent[key]
+                ddays = self._domain_days(conn, b, domain_since(state), today)
+            per_domain = (
+                self._per_domain(conn, b, start, made, b.id in recounted)
+                if ask.recipient_caps
+                else {}
+            )
+            box_days = [d for d in days[b.id] if since[b.id] <= d.day < today]
+            out.append(
+                snapshot(
+                    b,
+                    ask,
+                    today,
+                    revs[b.id],
+                    state,
+                    box_days,
+                    today_sent.get(b.id, (0, None)),
+                    kinds[b.id],
+                    events_of(events[b.id], state, tz, cut),
+                    dsent,
+                    per_domain,
+                    domain_days=ddays,
+                    stamp=stamps.get(b.id),
                 )
-                box_days = [d for d in days[b.id] if since[b.id] <= d.day < today]
-                out.append(
-                    snapshot(
-                        b,
-                        ask,
-                        today,
-                        revs[b.id],
-                        state,
-                        box_days,
-                        today_sent.get(b.id, (0, None)),
-                        kinds[b.id],
-                        events_of(events[b.id], state, tz, cut),
-                        dsent,
-                        per_domain,
-                        domain_days=ddays,
-                        stamp=stamps.get(b.id),
-                    )
-                )
+            )
         return out
 
     def _per_domain(

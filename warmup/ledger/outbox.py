@@ -51,7 +51,7 @@ from warmup.ledger.outbox_fate import (
 from warmup.ledger.outbox_targets import of_target, release_waiting, target_lock
 from warmup.ledger.outbox_views import ROW_COLUMNS, OutboxViews, outbox_row
 from warmup.ledger.schema import MAILBOX, OUTBOX, POOL, SEND
-from warmup.ledger.values import Enqueued, MailboxRow, OutboxIn, OutboxRow, utc
+from warmup.ledger.values import Ask, Enqueued, MailboxRow, OutboxIn, OutboxRow, Snapshot, utc
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
@@ -186,6 +186,9 @@ class OutboxStore(OutboxViews):
         def _lock_name(self, conn: Connection, name: str, shared: bool = False) -> None: ...
         def _lock_mailboxes(self, conn: Connection, ids: Iterable[int]) -> None: ...
         def _released(self, conn: Connection, box: MailboxRow, sid: int, day: dt.date) -> None: ...
+        def _histories_on(
+            self, conn: Connection, asks: Sequence[tuple[MailboxRow, Ask]], as_of: dt.datetime
+        ) -> list[Snapshot]: ...
         def insert_rows(
             self,
             conn: Connection,
@@ -637,9 +640,35 @@ class OutboxStore(OutboxViews):
         if not values or not mailbox_ids:
             return None
         with self.read() as conn:
-            return conn.execute(
-                _LAST_OF[column.name], {"values": values, "ids": list(mailbox_ids)}
-            ).scalar()
+            return self._last_on(conn, column.name, values, mailbox_ids)
+
+    def _last_on(
+        self, conn: Connection, column: str, values: list[str], mailbox_ids: Sequence[int]
+    ) -> int | None:
+        if not values or not mailbox_ids:
+            return None
+        return conn.execute(_LAST_OF[column], {"values": values, "ids": list(mailbox_ids)}).scalar()
+
+    def pool_look(
+        self,
+        threads: list[str],
+        recipients: list[str],
+        mailbox_ids: Sequence[int],
+        asks: Sequence[tuple[MailboxRow, Ask]] | None,
+        as_of: dt.datetime,
+    ) -> tuple[int | None, list[Snapshot] | None]:
+        """The worker's look at a pool's members before a message, in one read transaction:
+        the member among ``mailbox_ids`` the message stays with (:meth:`thread_sender` of
+        ``threads``, else :meth:`last_sender` of ``recipients``), else None and, with ``asks``
+        (the members with what their policies ask), their :meth:`histories` at ``as_of``.
+        Asked in two transactions, a pool's message cost a fifth more CPU than in one."""
+        with self.read() as conn:
+            stays = self._last_on(conn, "message_id", threads, mailbox_ids)
+            if stays is None:
+                stays = self._last_on(conn, "recipient", recipients, mailbox_ids)
+            if stays is not None or asks is None:
+                return stays, None
+            return None, self._histories_on(conn, asks, as_of)
 
     # -- seeing it ---------------------------------------------------------------------------
 

@@ -49,7 +49,13 @@ from warmup.ledger.sqlite_file import (
     ts,
 )
 from warmup.ledger.sqlite_gate import SQLiteGate, read_suppressed
-from warmup.ledger.sqlite_history import due_memos, keep_memos, prepare, read_histories
+from warmup.ledger.sqlite_history import (
+    due_memos,
+    keep_memos,
+    prepare,
+    read_histories,
+    read_stays,
+)
 from warmup.ledger.sqlite_reads import (
     read_eras_naming,
     read_mailbox,
@@ -238,6 +244,20 @@ class SQLiteLedger(Ledger):
     ) -> list[Snapshot]:
         with self._raw_read() as cur:
             return read_histories(cur, asks, as_of)
+
+    def pool_look(
+        self,
+        threads: list[str],
+        recipients: list[str],
+        mailbox_ids: Sequence[int],
+        asks: Sequence[tuple[MailboxRow, Ask]] | None,
+        as_of: dt.datetime,
+    ) -> tuple[int | None, list[Snapshot] | None]:
+        with self._raw_read() as cur:
+            stays = read_stays(cur, threads, recipients, mailbox_ids)
+            if stays is not None or asks is None:
+                return stays, None
+            return None, read_histories(cur, asks, as_of)
 
     def prepare(self, asks: Sequence[tuple[MailboxRow, Ask]], as_of: dt.datetime) -> int:
         with self._raw_read() as cur:

@@ -301,6 +301,30 @@ def _histories(
     return out
 
 
+# The mailbox among some with the latest counted send to one of some recipients (or of one of
+# some Message-IDs): OutboxStore.last_sender / thread_sender, on the driver for the worker's look
+# at a pool before each message (read_stays).
+_LAST_OF = (
+    "SELECT mailbox_id FROM send WHERE {column} IN ({values}) AND mailbox_id IN ({ids}) "
+    f"AND {_COUNTED} ORDER BY at DESC LIMIT 1"
+)
+
+
+def read_stays(
+    cur: sqlite3.Cursor, threads: list[str], recipients: list[str], ids: Sequence[int]
+) -> int | None:
+    """The mailbox among ``ids`` that last sent one of the Message-IDs ``threads``, else the
+    one that last mailed one of ``recipients``, else None (see
+    :meth:`warmup.ledger.Ledger.pool_look`)."""
+    for column, values in (("message_id", threads), ("recipient", recipients)):
+        if values and ids:
+            sql = _LAST_OF.format(column=column, values=qmarks(len(values)), ids=qmarks(len(ids)))
+            row = cur.execute(sql, (*values, *ids)).fetchone()
+            if row is not None:
+                return int(row[0])
+    return None
+
+
 # What the other mailboxes of a domain sent on each day from a day to before another (the days
 # a walk under a domain cap closes: History.domain_days).
 DOMAIN_DAYS = (

@@ -131,10 +131,11 @@ class Delivery:
             self.pending = None
 
     def _members(
-        self, msg: OutboxRow, sticky: bool = True
+        self, msg: OutboxRow, at: dt.datetime, sticky: bool = True
     ) -> tuple[list[MailboxRow], PoolRow | None]:
         """The mailboxes that may send ``msg`` and its pool (None: a mailbox's message); of a
-        pool, the member its thread or a recipient stays with when there is one (``sticky``)."""
+        pool, the member its thread or a recipient stays with when there is one (``sticky``),
+        read with the members' histories at ``at`` (:meth:`Looks.stays`)."""
         if msg.pool_id is None:
             assert msg.mailbox_id is not None
             return [self.box(msg.mailbox_id)], None
@@ -151,10 +152,8 @@ class Delivery:
         members = list(pool.members)
         if len(members) > 1 and sticky:
             # Decided at send time, so a thread follows mail sent after this one was queued.
-            ids = [m.id for m in members]
-            stays = self.ledger.thread_sender(thread_ids(msg.data or b""), ids)
-            if stays is None:
-                stays = self.ledger.last_sender(msg.recipients, ids)
+            threads = thread_ids(msg.data or b"")
+            stays = self.looks.stays(members, threads, list(msg.recipients), at)
             if stays is not None:
                 members = [m for m in members if m.id == stays]
         return members, pool
@@ -254,7 +253,7 @@ class Delivery:
         now = self.clock()
         rcpts = list(msg.recipients)
         try:
-            members, pool = self._members(msg, sticky)
+            members, pool = self._members(msg, now, sticky)
         except WarmupError as exc:  # its mailbox or pool is gone
             self.log(f"{stamp(now)} cancelled #{msg.id}: {exc}")
             return self._settle(msg, "cancelled", reply=str(exc))
@@ -282,7 +281,7 @@ class Delivery:
             choices.append((0, 0, gates[0].box.address, gates[0]))
             self.observe(gates[0], now)
         # every member's at once; one by one when that cannot answer (None), as they say why
-        looked = self.looks.previews(gates, rcpts, self.clock()) if len(gates) > 1 else None
+        looked = self.looks.previews(gates, rcpts, now) if len(gates) > 1 else None
         for k, gate in enumerate(gates if len(gates) > 1 else ()):
             try:
                 a, refusal = looked[k] if looked is not None else gate.preview(rcpts)

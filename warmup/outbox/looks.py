@@ -9,7 +9,8 @@ long as the mailbox's ``rev`` is the one that transaction reads: ``rev`` moves w
 to the mailbox or to the stored policy it names, by any process on any host, so a change
 committed before the look is always seen by it (the kept ones are then read again, once).
 Anything else (a member removed, a policy this warmup cannot read) is left to the gates' own
-previews, which say it as they always did.
+previews, which say it as they always did. Whom a message stays with (its thread's sender, its
+recipient's last) is read in the same transaction as the histories (:meth:`Looks.stays`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from collections.abc import Sequence
 from warmup import addresses, api
 from warmup.errors import WarmupError
 from warmup.gate import Gate, previewed
-from warmup.ledger import Ledger
+from warmup.ledger import Ledger, MailboxRow
+from warmup.ledger.values import MailboxNotFound, Snapshot
 from warmup.policy import Allowance
 
 
@@ -31,6 +33,39 @@ class Looks:
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
         self._kept: dict[str, api.Asked] = {}
+        # The histories read with the last stays(): for these members (as kept), at this instant
+        self._read: tuple[list[api.Asked], dt.datetime, list[Snapshot]] | None = None
+
+    def stays(
+        self,
+        members: Sequence[MailboxRow],
+        threads: list[str],
+        recipients: list[str],
+        at: dt.datetime,
+    ) -> int | None:
+        """The id of the member among ``members`` a pool's message stays with (the last sender
+        of one of the Message-IDs ``threads`` its In-Reply-To/References name, else the last
+        to mail one of its ``recipients``), else None; read in one transaction with each
+        member's history at ``at`` when every member is kept (:meth:`Ledger.pool_look`), for
+        the :meth:`previews` of them at ``at`` that follows."""
+        self._read = None
+        ids = [m.id for m in members]
+        kept = [self._kept.get(m.address) for m in members]
+        asked = [
+            k for k, m in zip(kept, members, strict=True) if k is not None and k.box.id == m.id
+        ]
+        if len(asked) == len(members):
+            try:
+                stays, snaps = self.ledger.pool_look(
+                    threads, recipients, ids, [(k.box, k.ask) for k in asked], at
+                )
+            except MailboxNotFound:  # one kept was removed: its preview says so
+                self._kept.clear()
+            else:
+                if snaps is not None:
+                    self._read = (asked, at, snaps)
+                return stays
+        return self.ledger.pool_look(threads, recipients, ids, None, at)[0]
 
     def previews(
         self, gates: Sequence[Gate], recipients: Sequence[str], now: dt.datetime
@@ -40,10 +75,13 @@ class Looks:
         asked, or changed again while it was read afresh): each gate's own preview then says
         what is wrong."""
         rcpts = list(dict.fromkeys(addresses.normalize(r, "recipient") for r in recipients))
+        read, self._read = self._read, None
         for _ in range(2):
             try:
                 boxes = self._asked(gates)
-                answers = api.recipient_checks(self.ledger, boxes, rcpts, now)
+                snaps = read[2] if read is not None and _same(read, boxes, now) else None
+                read = None  # once: a second round reads them afresh
+                answers = api.recipient_checks(self.ledger, boxes, rcpts, now, snaps)
             except WarmupError:  # MailboxNotFound, a policy or preset unknown: the gates say
                 self._kept.clear()
                 return None
@@ -65,3 +103,14 @@ class Looks:
             for address, ask in zip(fresh, api.asked(self.ledger, rows), strict=True):
                 kept[address] = ask
         return [kept[g.box.address] for g in gates]
+
+
+def _same(
+    read: tuple[list[api.Asked], dt.datetime, list[Snapshot]],
+    boxes: list[api.Asked],
+    at: dt.datetime,
+) -> bool:
+    """Whether the histories ``read`` with :meth:`Looks.stays` are those of ``boxes`` (as kept
+    now) at ``at``."""
+    asked, when, _ = read
+    return when == at and len(asked) == len(boxes) and all(a is b for a, b in zip(asked, boxes))
