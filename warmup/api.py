@@ -65,7 +65,7 @@ from warmup.mailboxes import check_auth as check_auth
 from warmup.mailboxes import remove_mailbox as remove_mailbox
 from warmup.mailboxes import set_mailbox as set_mailbox
 from warmup.policy import Allowance, History, evaluate
-from warmup.policy.engine import evaluate_steps
+from warmup.policy.engine import Walks, evaluate_steps
 from warmup.policy.spec import PolicySpec
 from warmup.policy.walk import drive_all, inputs_digest, lookback
 from warmup.providers import get_provider
@@ -312,12 +312,14 @@ def recipient_checks(
     recipients: list[str],
     at: dt.datetime,
     snaps: Sequence[Snapshot] | None = None,
+    walks: Walks | None = None,
 ) -> list[tuple[Allowance, str | None]] | None:
     """:func:`recipient_check` of each of ``boxes`` (the same answers), every history read in
     one transaction of a handful of statements (:meth:`Ledger.histories`; ``snaps``: read
     already, at ``at``) and the newer walk memos kept in one more; None when the ledger has
     one of them at another ``rev`` than ``boxes`` say (changed since they were read: read
-    them again), nothing kept then. :class:`MailboxNotFound` for one removed."""
+    them again), nothing kept then. :class:`MailboxNotFound` for one removed. ``walks``: the
+    walks kept between calls (:func:`warmup.policy.engine.evaluate_steps`)."""
     from warmup.policy.engine import recipient_domain_refusal
 
     pairs = [(b.box, b.ask) for b in boxes]
@@ -327,7 +329,7 @@ def recipient_checks(
         if any(snap.rev != b.rev for snap, b in zip(snaps, boxes, strict=True)):
             return None
         specs = {b.box.policy: b.spec for b in boxes}
-        answers = _answers(ledger, specs, at, pairs, snaps)
+        answers = _answers(ledger, specs, at, pairs, snaps, walks)
         _keep_newer(ledger, [b.box for b in boxes], [b.inputs for b in boxes], answers)
     return [
         (allowance, recipient_domain_refusal(b.spec, snap.history, recipients))
@@ -364,13 +366,15 @@ def _answers(
     at: dt.datetime,
     pairs: Sequence[tuple[MailboxRow, Ask]],
     snaps: Sequence[Snapshot] | None = None,
+    walks: Walks | None = None,
 ) -> list[_Answer]:
-    """Each of ``pairs``' answer, from its history (``snaps``: as read already)."""
+    """Each of ``pairs``' answer, from its history (``snaps``: as read already; ``walks``: as
+    :func:`recipient_checks` takes them)."""
     snaps = ledger.histories(pairs, at) if snaps is None else snaps
     # every mailbox's walk at once, the stretches they reach together walked together
     allowances = drive_all(
         [
-            evaluate_steps(specs[box.policy], policies.with_eras(ledger, snap.history), at)
+            evaluate_steps(specs[box.policy], policies.with_eras(ledger, snap.history), at, walks)
             for (box, _), snap in zip(pairs, snaps, strict=True)
         ]
     )

@@ -24,6 +24,7 @@ from warmup.gate import Gate, previewed
 from warmup.ledger import Ledger, MailboxRow
 from warmup.ledger.values import MailboxNotFound, Snapshot
 from warmup.policy import Allowance
+from warmup.policy.engine import Walks
 
 
 class Looks:
@@ -35,6 +36,9 @@ class Looks:
         self._kept: dict[str, api.Asked] = {}
         # The histories read with the last stays(): for these members (as kept), at this instant
         self._read: tuple[list[api.Asked], dt.datetime, list[Snapshot]] | None = None
+        # Each member's walk to today, walked again only from other inputs (a send, a bounce,
+        # a change, a new day): see warmup.policy.engine.evaluate_steps
+        self._walks: Walks = {}
 
     def stays(
         self,
@@ -81,7 +85,7 @@ class Looks:
                 boxes = self._asked(gates)
                 snaps = read[2] if read is not None and _same(read, boxes, now) else None
                 read = None  # once: a second round reads them afresh
-                answers = api.recipient_checks(self.ledger, boxes, rcpts, now, snaps)
+                answers = api.recipient_checks(self.ledger, boxes, rcpts, now, snaps, self._walks)
             except WarmupError:  # MailboxNotFound, a policy or preset unknown: the gates say
                 self._kept.clear()
                 return None

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from warmup.instants import aware, zone
+from warmup.policy import eras
 from warmup.policy.calendar import fits, next_opening
 from warmup.policy.inputs import ONE_DAY, History, WalkState, current_pause, day_start, local
 from warmup.policy.rules import Verdict, mean_gap
@@ -148,16 +149,35 @@ def evaluate(spec: PolicySpec, hist: History, now: dt.datetime) -> Allowance:
     return drive(evaluate_steps(spec, hist, aware(now, "now")))
 
 
+# What :func:`evaluate_steps` keeps of a mailbox's walk to today between answers, by address:
+# the inputs it was walked from (:func:`_walk_key`) and the walk, today's verdict and the memo.
+Walks = dict[str, tuple[tuple[Any, ...], tuple[Any, Verdict, WalkState | None]]]
+
+
 def evaluate_steps(
-    spec: PolicySpec, hist: History, now: dt.datetime
+    spec: PolicySpec, hist: History, now: dt.datetime, walks: Walks | None = None
 ) -> Generator[Any, int, Allowance]:
     """:func:`evaluate`, paused at each stretch of the walk (:func:`warmup.policy.summed.drive`):
     many mailboxes' answers at once walk their stretches together
-    (:func:`warmup.policy.summed.drive_all`)."""
+    (:func:`warmup.policy.summed.drive_all`).
+
+    ``walks``: kept by the caller between answers (the worker's look at a pool's members
+    before each message): the walk to today is taken from it when it was walked from the same
+    inputs (the policy object, the day, the events applied by ``now``, the history but what
+    only the answer's last part reads: the last send, the domain's and the recipient domains'
+    sends today), else walked and kept there. Only the member that sent since is walked again:
+    its history holds one more send today."""
     tz_zone = zone(hist.timezone)
     local_now = now.astimezone(tz_zone)
     today = local_now.date()
-    walk, v, memo = yield from walk_to_steps(spec, hist, today, now, checkpoint=today - ONE_DAY)
+    key = None if walks is None else _walk_key(spec, hist, today, now)
+    kept = None if walks is None or key is None else walks.get(hist.mailbox)
+    if kept is not None and kept[0] == key:
+        walk, v, memo = kept[1]
+    else:
+        walk, v, memo = yield from walk_to_steps(spec, hist, today, now, checkpoint=today - ONE_DAY)
+        if walks is not None and key is not None:
+            walks[hist.mailbox] = (key, (walk, v, memo))
     # today's rules: the policy in force at ``now``, the mailbox's own but when asked about an
     # instant before a change (warmup.policy.eras)
     spec = walk.spec
@@ -283,6 +303,25 @@ def evaluate_steps(
         reasons=tuple(reasons),
         memo=memo,
     )
+
+
+def _walk_key(
+    spec: PolicySpec, hist: History, today: dt.date, now: dt.datetime
+) -> tuple[Any, ...] | None:
+    """What :func:`walk_to_steps` walks ``hist`` to ``today`` at ``now`` from: the policy
+    object itself (kept with it: its id is never another's meanwhile), the day, how many of
+    the events it applies by ``now``, and every field of the history that compares (the last
+    send and today's domain counts blanked: only :func:`evaluate_steps` after the walk reads
+    them) with the policy texts its eras name, which do not; None when the history carries day
+    sums, which do not compare either (never kept)."""
+    if hist.sums is not None:
+        return None
+    events = eras.from_day_start(hist.events, hist.timezone) if hist.events else ()
+    applied = sum(1 for e in events if e.at <= now)
+    walked = dataclasses.replace(
+        hist, last_send_at=None, domain_sent_today=None, recipient_domains_today={}
+    )
+    return (id(spec), spec, today, applied, walked, dict(hist.policy_texts))
 
 
 def _utc(ts: dt.datetime) -> dt.datetime:

@@ -1,0 +1,60 @@
+"""The walks the worker keeps between its looks at a pool's members
+(:func:`warmup.policy.engine.evaluate_steps` with ``walks``): an answer from a kept walk is the
+answer walked afresh, whatever changed in between, and a walk is kept only while its inputs
+hold (the last send alone, which only the answer's last part reads, keeps it)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from tests.conftest import at
+from tests.test_policy_engine import DEFAULT, TODAY, day, hist, steady
+from warmup.policy import DayCounts, MailboxEvent, evaluate
+from warmup.policy.engine import Walks, evaluate_steps
+from warmup.policy.summed import drive
+
+BOX = "a@corp.example"
+
+
+def _kept(spec, h, now, walks: Walks):  # type: ignore[no-untyped-def]
+    """The answer with ``walks``, which must be the answer walked afresh; and the walk kept."""
+    got = drive(evaluate_steps(spec, h, now, walks))
+    assert got == evaluate(spec, h, now)
+    return got, walks[BOX][1][0]
+
+
+def test_a_kept_walk_answers_as_a_fresh_one_and_is_walked_again_when_an_input_moves():
+    walks: Walks = {}
+    base = hist([*steady(9, 1, 60), DayCounts(TODAY, 12)], last_send_at=at(TODAY, 9, 50))
+    first, walk = _kept(DEFAULT, base, at(TODAY, 10), walks)
+    # Later, and another last send (the member that sent): the same walk, a new answer's tail
+    later = dataclasses.replace(base, last_send_at=at(TODAY, 10, 1))
+    a, again = _kept(DEFAULT, later, at(TODAY, 10, 2), walks)
+    assert again is walk and a.status == "paced" and first.status == "ok"
+    # Each of these moves an input of the walk: walked again, and answered as afresh
+    bounced = dataclasses.replace(later, days=(*later.days[:-1], DayCounts(TODAY, 12, hard=40)))
+    capped = dataclasses.replace(later, cap=5)
+    sent = dataclasses.replace(later, days=(*later.days[:-1], DayCounts(TODAY, 13)))
+    for h, now in (
+        (bounced, at(TODAY, 10, 3)),
+        (capped, at(TODAY, 10, 4)),
+        (sent, at(TODAY, 10, 5)),
+        (sent, at(day(-1), 10)),  # the next day: today's sends are yesterday's
+    ):
+        _, walked = _kept(DEFAULT, h, now, walks)
+        assert walked is not walk
+        walk = walked
+    other = dataclasses.replace(DEFAULT, ceiling=7)  # another policy object: walked again
+    a, walked = _kept(other, sent, at(day(-1), 10), walks)
+    assert walked is not walk and a.quota == 7
+
+
+def test_an_event_that_comes_into_force_between_two_answers_walks_again():
+    """A resume at 10:30 lifts a health pause for an answer at 10:40, not at 10:20: the same
+    history, the walk applies one event more (kept from 10:20, the mailbox stayed paused)."""
+    walks: Walks = {}
+    resume = MailboxEvent("resume", at(TODAY, 10, 30))
+    h = hist(steady(7, 1, 100, hard=20), events=(resume,))
+    before, _ = _kept(DEFAULT, h, at(TODAY, 10, 20), walks)
+    after, _ = _kept(DEFAULT, h, at(TODAY, 10, 40), walks)
+    assert (before.status, after.status) == ("paused", "hold")
