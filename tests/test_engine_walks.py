@@ -31,22 +31,27 @@ def test_a_kept_walk_answers_as_a_fresh_one_and_is_walked_again_when_an_input_mo
     later = dataclasses.replace(base, last_send_at=at(TODAY, 10, 1))
     a, again = _kept(DEFAULT, later, at(TODAY, 10, 2), walks)
     assert again is walk and a.status == "paced" and first.status == "ok"
-    # Each of these moves an input of the walk: walked again, and answered as afresh
-    bounced = dataclasses.replace(later, days=(*later.days[:-1], DayCounts(TODAY, 12, hard=40)))
+    # Each of these moves one input of the walk from the one before: walked again, and
+    # answered as afresh (kept, the answer would be the one before's)
     capped = dataclasses.replace(later, cap=5)
-    sent = dataclasses.replace(later, days=(*later.days[:-1], DayCounts(TODAY, 13)))
+    bounced = dataclasses.replace(capped, days=(*later.days[:-1], DayCounts(TODAY, 12, hard=40)))
+    resumed = dataclasses.replace(bounced, events=(MailboxEvent("resume", at(TODAY, 9)),))
+    # as many events applied, another one: the walk does not forgive the bounces before it
+    paused = dataclasses.replace(bounced, events=(MailboxEvent("pause", at(TODAY, 9)),))
     for h, now in (
-        (bounced, at(TODAY, 10, 3)),
-        (capped, at(TODAY, 10, 4)),
-        (sent, at(TODAY, 10, 5)),
-        (sent, at(day(-1), 10)),  # the next day: today's sends are yesterday's
+        (capped, at(TODAY, 10, 3)),
+        (bounced, at(TODAY, 10, 4)),
+        (resumed, at(TODAY, 10, 5)),
+        (paused, at(TODAY, 10, 6)),
+        (resumed, at(TODAY, 10, 7)),
+        (resumed, at(day(-1), 10)),  # the next day: today's sends are yesterday's
     ):
-        _, walked = _kept(DEFAULT, h, now, walks)
-        assert walked is not walk
-        walk = walked
-    other = dataclasses.replace(DEFAULT, ceiling=7)  # another policy object: walked again
-    a, walked = _kept(other, sent, at(day(-1), 10), walks)
-    assert walked is not walk and a.quota == 7
+        answer, walked = _kept(DEFAULT, h, now, walks)
+        assert walked is not walk and answer != a
+        walk, a = walked, answer
+    other = dataclasses.replace(DEFAULT, ceiling=3)  # another policy object: walked again
+    answer, walked = _kept(other, resumed, at(day(-1), 10), walks)
+    assert walked is not walk and answer.quota == 3 < a.quota
 
 
 def test_an_event_that_comes_into_force_between_two_answers_walks_again():

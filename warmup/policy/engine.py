@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import shlex
 from collections.abc import Generator, Mapping, Sequence
@@ -318,10 +319,18 @@ def _walk_key(
         return None
     events = eras.from_day_start(hist.events, hist.timezone) if hist.events else ()
     applied = sum(1 for e in events if e.at <= now)
-    walked = dataclasses.replace(
-        hist, last_send_at=None, domain_sent_today=None, recipient_domains_today={}
+    return (id(spec), spec, today, applied, *(getattr(hist, f) for f in _walked_fields()))
+
+
+@functools.cache
+def _walked_fields() -> tuple[str, ...]:
+    """The fields of :class:`History` a walk's inputs are compared by (:func:`_walk_key`):
+    every one that compares but those only the answer's tail reads, and the policy texts."""
+    tail = {"last_send_at", "domain_sent_today", "recipient_domains_today"}
+    return (
+        *(f.name for f in dataclasses.fields(History) if f.compare and f.name not in tail),
+        "policy_texts",
     )
-    return (id(spec), spec, today, applied, walked, dict(hist.policy_texts))
 
 
 def _utc(ts: dt.datetime) -> dt.datetime:
