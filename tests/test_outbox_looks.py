@@ -207,3 +207,33 @@ def test_histories_read_with_stays_serve_only_a_preview_at_the_same_instant(
         for gate in gates:
             gate.close()
         ledger.close()
+
+
+def test_a_kept_member_removed_before_the_look_leaves_it_to_the_previews(
+    ledger_url,  # noqa: F811
+    tmp_path,
+):
+    """A member removed after the claim read the pool's tag (its row still listed): the look
+    that reads whom the message stays with with the histories does not fail on it (the worker
+    took that for the message's pool gone, and cancelled it), and the previews say it."""
+    a, b = BOXES[:2]
+    flat = policy_file(tmp_path / "flat.toml", daily=5)
+    for box in (a, b):
+        add_box(box, 1, str(flat), midday_zone())
+    _sent(b, "known@example.com", 10)
+    ledger = open_ledger(ledger_url)
+    gates = [Gate(box, ledger=ledger, settle_after=None) for box in (a, b)]
+    looks = Looks(ledger)
+    try:
+        members = _members(ledger, (a, b))
+        looks.previews(gates, ["x@example.com"], dt.datetime.now(dt.UTC))  # both kept
+        res = warmup("mailbox", "remove", a, "--force")
+        assert res.returncode == 0, res.stderr
+        now = dt.datetime.now(dt.UTC)
+        assert looks.stays(members, [], ["known@example.com"], now) == members[1].id
+        assert looks.stays(members, [], ["x@example.com"], now) is None
+        assert looks.previews(gates, ["x@example.com"], now) is None  # each gate says it
+    finally:
+        for gate in gates:
+            gate.close()
+        ledger.close()
