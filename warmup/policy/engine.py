@@ -311,8 +311,8 @@ def _walk_key(
 ) -> tuple[Any, ...] | None:
     """What :func:`walk_to_steps` walks ``hist`` to ``today`` at ``now`` from: the policy
     object itself (kept with it: its id is never another's meanwhile), the day, how many of
-    the events it applies by ``now``, and every field of the history that compares (the last
-    send and today's domain counts blanked: only :func:`evaluate_steps` after the walk reads
+    the events it applies by ``now``, and every field of the history that compares (but the
+    last send and today's domain counts: only :func:`evaluate_steps` after the walk reads
     them) with the policy texts its eras name, which do not; None when the history carries day
     sums, which do not compare either (never kept)."""
     if hist.sums is not None:
