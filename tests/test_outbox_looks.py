@@ -8,7 +8,10 @@ another process between its messages."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -139,8 +142,22 @@ def test_a_worker_process_follows_changes_made_between_its_messages(
     assert [str(m.message["From"]) for m in sink.messages] == [a, b, b, c]
 
 
-def _members(ledger, names):  # type: ignore[no-untyped-def]
-    return [ledger.mailbox(box) for box in names]
+@contextmanager
+def _flat_members(url: str, tmp_path: Path, n: int) -> Iterator[tuple[Any, ...]]:
+    """The first ``n`` of BOXES under a flat policy: an open ledger, each one's gate, a
+    :class:`Looks`, their rows; the gates and ledger closed after."""
+    names = BOXES[:n]
+    flat = policy_file(tmp_path / "flat.toml", daily=5)
+    for box in names:
+        add_box(box, 1, str(flat), midday_zone())
+    ledger = open_ledger(url)
+    gates = [Gate(box, ledger=ledger, settle_after=None) for box in names]
+    try:
+        yield ledger, gates, Looks(ledger), [ledger.mailbox(box) for box in names]
+    finally:
+        for gate in gates:
+            gate.close()
+        ledger.close()
 
 
 def test_whom_a_message_stays_with_is_read_with_the_histories_in_one_transaction(
@@ -150,18 +167,10 @@ def test_whom_a_message_stays_with_is_read_with_the_histories_in_one_transaction
     """:meth:`Looks.stays` answers as ``thread_sender`` then ``last_sender`` do, and, once the
     members are kept, reads their histories in the same read transaction: the preview at the
     same instant that follows reads nothing more, and answers as each gate alone."""
-    a, b, c = BOXES[:3]
-    flat = policy_file(tmp_path / "flat.toml", daily=5)
-    for box in (a, b, c):
-        add_box(box, 1, str(flat), midday_zone())
-    _sent(b, "known@example.com", 10)
-    ledger = open_ledger(ledger_url)
-    gates = [Gate(box, ledger=ledger, settle_after=None) for box in (a, b, c)]
-    looks = Looks(ledger)
-    begun: list[object] = []
-    sa.event.listen(ledger.engine, "begin", begun.append)
-    try:
-        members = _members(ledger, (a, b, c))
+    with _flat_members(ledger_url, tmp_path, 3) as (ledger, gates, looks, members):
+        _sent(BOXES[1], "known@example.com", 10)
+        begun: list[object] = []
+        sa.event.listen(ledger.engine, "begin", begun.append)
         ids = [m.id for m in members]
         now = dt.datetime.now(dt.UTC)
         assert looks.stays(members, [], ["known@example.com"], now) == members[1].id
@@ -174,10 +183,6 @@ def test_whom_a_message_stays_with_is_read_with_the_histories_in_one_transaction
         got = looks.previews(gates, ["new@example.com"], now)
         assert len(begun) == 1  # the stays and every history: one read transaction
         assert got == [g.preview(["new@example.com"], now) for g in gates]
-    finally:
-        for gate in gates:
-            gate.close()
-        ledger.close()
 
 
 def test_histories_read_with_stays_serve_only_a_preview_at_the_same_instant(
@@ -187,26 +192,14 @@ def test_histories_read_with_stays_serve_only_a_preview_at_the_same_instant(
     """A preview at a later instant than :meth:`Looks.stays` read the histories at reads them
     again: a pause committed in between is seen (taken from the earlier read, the paused member
     was offered the message)."""
-    a, b = BOXES[:2]
-    flat = policy_file(tmp_path / "flat.toml", daily=5)
-    for box in (a, b):
-        add_box(box, 1, str(flat), midday_zone())
-    ledger = open_ledger(ledger_url)
-    gates = [Gate(box, ledger=ledger, settle_after=None) for box in (a, b)]
-    looks = Looks(ledger)
-    try:
-        members = _members(ledger, (a, b))
+    with _flat_members(ledger_url, tmp_path, 2) as (_, gates, looks, members):
         looks.previews(gates, ["x@example.com"], dt.datetime.now(dt.UTC))  # both kept
         assert looks.stays(members, [], ["x@example.com"], dt.datetime.now(dt.UTC)) is None
-        assert cli("mailbox", "pause", a, "--reason", "review").returncode == 0
+        assert cli("mailbox", "pause", BOXES[0], "--reason", "review").returncode == 0
         now = dt.datetime.now(dt.UTC)
         got = looks.previews(gates, ["x@example.com"], now)
         assert got is not None and got[0][0].status == "paused"
         assert got == [g.preview(["x@example.com"], now) for g in gates]
-    finally:
-        for gate in gates:
-            gate.close()
-        ledger.close()
 
 
 def test_a_kept_member_removed_before_the_look_leaves_it_to_the_previews(
@@ -216,24 +209,12 @@ def test_a_kept_member_removed_before_the_look_leaves_it_to_the_previews(
     """A member removed after the claim read the pool's tag (its row still listed): the look
     that reads whom the message stays with with the histories does not fail on it (the worker
     took that for the message's pool gone, and cancelled it), and the previews say it."""
-    a, b = BOXES[:2]
-    flat = policy_file(tmp_path / "flat.toml", daily=5)
-    for box in (a, b):
-        add_box(box, 1, str(flat), midday_zone())
-    _sent(b, "known@example.com", 10)
-    ledger = open_ledger(ledger_url)
-    gates = [Gate(box, ledger=ledger, settle_after=None) for box in (a, b)]
-    looks = Looks(ledger)
-    try:
-        members = _members(ledger, (a, b))
+    with _flat_members(ledger_url, tmp_path, 2) as (_, gates, looks, members):
+        _sent(BOXES[1], "known@example.com", 10)
         looks.previews(gates, ["x@example.com"], dt.datetime.now(dt.UTC))  # both kept
-        res = warmup("mailbox", "remove", a, "--force")
+        res = warmup("mailbox", "remove", BOXES[0], "--force")
         assert res.returncode == 0, res.stderr
         now = dt.datetime.now(dt.UTC)
         assert looks.stays(members, [], ["known@example.com"], now) == members[1].id
         assert looks.stays(members, [], ["x@example.com"], now) is None
         assert looks.previews(gates, ["x@example.com"], now) is None  # each gate says it
-    finally:
-        for gate in gates:
-            gate.close()
-        ledger.close()
