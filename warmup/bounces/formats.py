@@ -147,7 +147,11 @@ _BOUNCE_SUBJECT_RE = re.compile(
     r"配信(?:失败|エラー|不能)|送信(?:失败|エラー)|"
     r"delivery has failed|permanent error|error sending|message you sent|returned to sender|"
     r"unzustellbar|non distribuable|no se puede entregar|non recapitabile|não entregue|"
-    r"не удалось доставить|не доставлено|발송 실패|전송 실패|반송",
+    r"не удалось доставить|не доставлено|발송 실패|전송 실패|반송|"
+    # Italian, Polish, Czech, Dutch, Turkish, Vietnamese and Arabic, as mail systems in those
+    # languages (Outlook's localised "Undeliverable:" among them) name a failure notice.
+    r"non recapitat|niedostarczon|niedoręczon|nedoručiteln|nedoručen|onbestelbaar|niet bezorgd|"
+    r"teslim edilemedi|không gửi được|không thể gửi|تعذر التسليم|لم يتم التسليم",
     re.IGNORECASE,
 )
 _BOUNCE_BODY_RE = re.compile(
@@ -164,7 +168,11 @@ _BOUNCE_BODY_RE = re.compile(
     r"user unknown|mailbox unavailable|no such user|host unknown|"
     r"rejected|smtp error|remote server returned|delivery (?:to|of) .{0,40}failed|"
     r"(?:mail|message) has been returned|failed addresses follow|无法发送|无法送达|"
-    r"не доставлено|не удалось доставить|전달되지 못했|보내지 못했",
+    r"не доставлено|не удалось доставить|전달되지 못했|보내지 못했|"
+    r"non è stat[oa] recapitat|non (?:può|potrà) essere recapitat|nie została dostarczona|"
+    r"nie (?:można|udało się) dostarczyć|nebylo možné doručit|nelze doručit|"
+    r"kon niet worden (?:afgeleverd|bezorgd)|teslim edilemedi|không thể gửi|"
+    r"تعذر تسليم|لم يتم تسليم",
     re.IGNORECASE,
 )
 _DAEMON_LOCALS = (
@@ -193,7 +201,11 @@ _AUTOREPLY_SUBJECT_RE = re.compile(
     r"automatische antwort|automatisch antwoord|afwezig|risposta automatica|"
     r"resposta automática|автоматический ответ|автоответ|autosvar|automaattinen vastaus|"
     r"odpowiedź automatyczna|automatyczna odpowiedź|automatická odpověď|otomatik (?:yanıt|cevap)|"
-    r"αυτόματη απάντηση|自动答复|自動回覆|自動回复|自動返信|자동 (?:회신|응답)",
+    r"αυτόματη απάντηση|自动答复|自動回覆|自動回复|自動返信|자동 ?(?:회신|응답)|"
+    # Outlook's Vietnamese, Thai, Indonesian and Arabic prefixes; Lotus Notes' out-of-office
+    # subjects ("<name> is out of the office", "ist außer Haus", "est absent(e)").
+    r"trả lời tự động|ตอบกลับอัตโนมัติ|balasan otomatis|رد تلقائي|"
+    r"\bist au(?:ß|ss)er haus\b|\best absent\(e\)|\best absente?\.?$",
     re.IGNORECASE,
 )
 _SKIP_LOCALS = {

@@ -154,7 +154,12 @@ CHALLENGE_WORDS = (
     r"(?:vérifi|confirm)\w*[^.\n]{0,60}(?:humain|personne)|confirme que es (?:una persona|humano)|"
     r"bestätigen sie[^.\n]{0,60}(?:mensch|person)|"
     r"подтверд\w*[^.\n]{0,60}(?:человек|отправ)|ожида\w* подтверждения|"
-    r"验证[^。\n]{0,20}(?:真人|身份)|不是机器人|送信者の?確認"
+    r"验证[^。\n]{0,20}(?:真人|身份)|不是机器人|送信者の?確認|"
+    # Spam Arrest's "[SpamArrest requests verification]" and its "complete the verification
+    # process"; Boxbe's Guest List (a sender not on it is waitlisted); a sender verification
+    # named in Chinese and Korean (发件人验证, 발신자 인증).
+    r"requests verification|complete the verification process|\bmy guest list\b|\bwait-?listed\b|"
+    r"(?:发件人|发信人)验证|발신자 인증"
 )
 
 STRONG, WEAK = True, False
@@ -206,7 +211,10 @@ WORD_RULES: tuple[WordRule, ...] = (
         speicher\S* [^.]{0,20}(?:ue|ü)berschritten|zu ?viele (?:mails|nachrichten) (?:auf dem server|im postfach)
         postfach[^.]{0,40}\b(?:voll|überfüllt)\b|(?:boîte|boite)[^.]{0,40}\b(?:pleine|saturée)
         buzón[^.]{0,40}\blleno|casella[^.]{0,40}\bpiena|caixa[^.]{0,40}\bcheia
-        ящик[^.]{0,20}(?:переполнен|заполнен)|메일함[^.]{0,20}(?:가득|초과)|満杯
+        ящик[^.]{0,20}(?:переполнен|заполнен)|메일함[^.]{0,20}(?:가득|초과|꽉)|満杯
+        skrzynk\S*[^.]{0,30}\b(?:pełna|przepełnion\S*|zapełnion\S*)|schránk\S*[^.]{0,20}\b(?:plná|přeplněn\S*)
+        (?:mailbox|postvak|postbus)[^.]{0,20}\bvol\b|posta kutusu[^.]{0,20}\bdolu\b|hộp thư[^.]{0,20}\bđầy
+        صندوق البريد[^.]{0,20}ممتلئ
         (?:メールボックス|受信箱|メールボックスの容量)[^。、]{0,8}(?:いっぱい|一杯)
         """,
     ),
@@ -219,6 +227,10 @@ WORD_RULES: tuple[WordRule, ...] = (
         message exceeds (?:the )?(?:maximum|fixed)|message length exceeds
         too much mail data
         too large for this recipient|邮件(?:大小)?超过|邮件过大
+        (?:nachricht|e-mail|mail)[^.]{0,20}\bzu groß|(?:message|courriel)[^.]{0,20}\btrop (?:volumineux|gros)
+        mensaje[^.]{0,20}\bdemasiado grande|mensagem[^.]{0,20}\bmuito grande|messaggio[^.]{0,20}\btroppo grande
+        wiadomoś?ć[^.]{0,20}\bzbyt duża|(?:размер|письм\S*|сообщени\S*)[^.]{0,30}(?:превыша|слишком больш)
+        サイズ[^。]{0,20}(?:超え|大きすぎ)|크기[^.]{0,20}초과
         """,
     ),
     # The form of the message, not its size nor what it says (Sendmail's "552 5.6.0 Headers
@@ -248,6 +260,9 @@ WORD_RULES: tuple[WordRule, ...] = (
         (?:发件人|发信人|发信|寄件者)(?:帐号|账号|帐户|账户|邮箱|信箱)?(?:已经?)?被?(?:冻结|停用|禁用|锁定|锁)
         """,
     ),
+    # In German, French, Spanish, Portuguese, Italian and Russian, a mailbox or account locked,
+    # disabled or suspended, unless it is the reader's own ("Ihr Konto", "votre compte", "ваш
+    # ящик": ours, which the sender-disabled words say in English).
     _rule(
         "mailbox-disabled",
         "suspend",
@@ -266,6 +281,11 @@ WORD_RULES: tuple[WordRule, ...] = (
         temporar(?:y|ily) (?:locked|disabled|blocked)|disabled recipient|mailbox is frozen
         (?:mailbox|account|address|user|blocked|disabled|suspended|locked)\b[^.;:]{0,40}?(?:due to|because of|for) (?:its |long )?inactivity
         (?:帐号|账号|帐户|账户|邮箱|信箱|用户)(?:已经?)?被?(?:冻结|停用|禁用|锁定|锁)
+        (?<!ihr )(?<!dein )(?:postfach|konto)\b[^.]{0,30}\b(?:gesperrt|deaktiviert|stillgelegt)
+        (?<!votre )(?<!ton )(?:compte|boîte aux lettres)\b[^.]{0,30}\b(?:désactivée?|suspendue?|bloquée?)
+        (?<!su )(?<!sua )(?:cuenta|buzón|conta|caixa postal)\b[^.]{0,30}\b(?:desactivada|deshabilitada|suspendida|bloqueada|desativada|suspensa)
+        (?<!vostro )(?<!vostra )(?<!tuo )(?:casella|account)\b[^.]{0,30}\b(?:disattivat[ao]|sospes[ao]|bloccat[ao])
+        (?<!ваш )(?<!ваша )(?:аккаунт|ящик|учетн\S* запис\S*)[^.]{0,30}(?:заблокирован|отключ[её]н)
         """,
     ),
     # A relay refused before a user moved: servers answer a relay attempt with 551's own words
@@ -447,14 +467,25 @@ WORD_RULES: tuple[WordRule, ...] = (
         (?:用户|使用者|帐号|账号|帐户|账户|邮箱|信箱)[^，。,;\s]{0,4}?(?:已被?|被)注销
         收件(?:人|者)地址(?:无效|错误)|无此(?:用户|使用者)|不存在的(?:用户|使用者)
         (?:benutzer|empfänger|adresse|postfach)\S* (?:ist )?unbekannt|unbekannte[rn]? (?:benutzer|empfänger)
-        (?:e-mail-adresse|empfänger|postfach|konto)[^.]{0,60}(?:nicht gefunden|existiert nicht)
+        (?:e-mail-adresse|empfänger|postfach|konto|benutzer)[^.]{0,60}(?:nicht gefunden|existiert nicht)
+        (?:adresse|destinataire|utilisateur|compte|boîte aux lettres)[^.]{0,40}\binexistante?
+        (?:usuario|destinatario|cuenta|buzón|dirección|usuário|destinatário|conta|endereço|caixa postal) inexistente
+        (?:conta|usuário|destinatário|caixa postal)[^.]{0,60}\bnão existe
+        (?:indirizzo|utente|casella|destinatario)[^.]{0,60}\bnon esiste|(?:indirizzo|utente|casella|destinatario)[^.]{0,30}\binesistente
         (?:utilisateur|destinataire|adresse) inconnue?|adresse[^.]{0,60}(?:est introuvable|n'existe pas)
         (?:usuario|destinatario) desconocido|no se encontró la dirección|(?:buzón|cuenta) no existe
         no existe (?:dicha persona|ese usuario|el usuario|el destinatario)
         (?:utente|destinatario) sconosciuto|impossibile trovare l'indirizzo|nessun utente
         (?:usuário|utilizador|destinatário) desconhecido|endereço[^.]{0,60}não (?:foi encontrado|existe)
         (?:пользовател|адресат|получател)\S* не (?:найден|существует)|нет такого пользователя
-        (?:почтов\S+ )?ящик\S* не (?:найден|существует)
+        (?:почтов\S+ )?ящик\S* не (?:найден|существует)|несуществующ\S* (?:адрес|ящик|получател|пользовател|почтов)
+        (?:konto|użytkownik|adres|skrzynka|odbiorca)[^.]{0,60}\bnie istnieje|nie ma takiego (?:użytkownika|konta|adresu|odbiorcy)
+        (?:uživatel|adresa|adresát|schránka|účet)\S* (?:neexistuje|nebyl nalezen)
+        onbekende (?:gebruiker|ontvanger|geadresseerde)|(?:e-?mailadres|adres|gebruiker|ontvanger|mailbox|postvak)[^.]{0,40}\bbestaat niet
+        (?:alıcı|kullanıcı|adres|posta kutusu)[^.]{0,20}\b(?:bulunamadı|mevcut değil)
+        (?:địa chỉ|người nhận|người dùng|tài khoản|hộp thư)[^.]{0,30}không tồn tại
+        (?:المستخدم|المستلم|العنوان|عنوان البريد|الحساب)[^.]{0,30}غير موجود
+        (?:받는 사람|수신자|사용자|계정|주소)\S*[^.]{0,10}찾을 수 없
         존재하지 않는 (?:계정|주소|메일|사용자)|주소가 존재하지 않|宛先不明
         (?:ユーザ|受信者|宛先|アドレス|アカウント|メールボックス)[^。、]{0,8}?(?:存在しません|見つかりません)
         """,
@@ -529,6 +560,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         mx lookup failed|host \S+ not found|address lookups? failed permanently
         domain (?:may|might) not exist|domain is not reachable|domain name not found
         unknown domain|invalid domain|cannot resolve|no dns|域名不存在
+        域名解析失败|无法解析[^，。,;\s]{0,6}域名
         """,
     ),
     # A domain that accepts no mail: a null MX (RFC 7505), a record saying so, or no mail
@@ -561,7 +593,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         "spam",
         "spamdetected",
         STRONG,
-        r"spam|junk|unsolicited|bulk mail|垃圾邮件|\bdt:spm\b|phish|\bube\b|\bsurbl\b|\buribl\b"
+        r"spam|junk|unsolicited|bulk mail|垃圾邮件|спам|스팸|迷惑メール|スパム|\bdt:spm\b|phish|\bube\b|\bsurbl\b|\buribl\b"
         r"|(?:black|block|deny)-?listed (?:url|uri|link)|ur[li] (?:black|block|deny)-?list",
     ),
     # Not a relay's disclaimer footer folded into the text ("This email has been scanned for all
@@ -629,6 +661,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         could not deliver for|did not accept our requests to connect
         too long|delivery time|has been delayed|unable to deliver in|queue(?! file)|delayed|timeout
         timed out|failed \d+ attempts|too many (?:delivery )?attempts
+        超时|タイムアウト|тайм-?аут|시간 초과|истек\S* срок
         """,
     ),
     _rule(
