@@ -44,6 +44,7 @@ CORPORA = (
     "published",
     "vendors",
     "written",
+    "languages",
 )
 _NOT_MESSAGES = {"README.md", "LICENSE", "expected.jsonl", "generate.py"}
 
