@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from warmup.bounces import formats, parse_bounces
+from warmup.bounces.classify import decide
 
 LANGUAGES = Path(__file__).parent / "corpus" / "languages"
 
@@ -366,3 +367,25 @@ def test_a_challenge_is_recognised(name: str) -> None:
     text = msg.get_payload(decode=True)
     assert isinstance(text, bytes)
     assert formats.is_challenge(msg, text.decode(msg.get_content_charset() or "ascii"))
+
+
+@pytest.mark.parametrize(
+    ("said", "reason"),
+    [
+        # the sender's own account stopped: a verdict on us (a block), as "your account has
+        # been disabled" is in English; the recipient's: a suspended mailbox (soft)
+        ("550 Das Konto des Absenders ist gesperrt", "blocked"),
+        ("550 Ihr Konto wurde gesperrt", "blocked"),
+        ("550 Votre compte est suspendu", "blocked"),
+        ("550 Le compte de l'expéditeur est bloqué", "blocked"),
+        ("550 Su cuenta ha sido suspendida", "blocked"),
+        ("550 Ваш аккаунт заблокирован", "blocked"),
+        ("550 Your account has been disabled", "blocked"),
+        ("550 Das Postfach des Empfängers ist gesperrt", "suspend"),
+        ("550 Le compte du destinataire est désactivé", "suspend"),
+        ("550 Аккаунт получателя заблокирован", "suspend"),
+        ("550 The recipient's account is disabled", "suspend"),
+    ],
+)
+def test_whose_account_is_locked_decides_in_every_language(said: str, reason: str) -> None:
+    assert decide("", "", said, "RCPT").reason == reason

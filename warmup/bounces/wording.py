@@ -246,7 +246,8 @@ WORD_RULES: tuple[WordRule, ...] = (
     ),
     # The sender's own account, IP or sending suspended or closed ("Your IP has been temporarily
     # suspended", "Sender account is inactive", "Your account has been closed", 发件人账号被锁定;
-    # Mail.ru's "message sending for this account is disabled": the sending, of an account):
+    # Mail.ru's "message sending for this account is disabled": the sending, of an account; "Ihr
+    # Konto", "compte de l'expéditeur", "ваш аккаунт" in the other languages read below):
     # a verdict on us, not on the recipient's mailbox, which the suspension words below (or the
     # closed account's, a gone address) would read it as.
     _rule(
@@ -258,6 +259,10 @@ WORD_RULES: tuple[WordRule, ...] = (
         \bthis ip (?:address )?(?:has been |is |was )(?:temporarily |permanently )?(?:blocked|disabled|suspended|banned)
         \bsending (?:for|from|of|by) (?:this|your) (?:account|mailbox|address|user|domain|ip)\b[^.;:]{0,20}? (?:has been |is |was )(?:temporarily )?(?:disabled|suspended|blocked|locked)
         (?:发件人|发信人|发信|寄件者)(?:帐号|账号|帐户|账户|邮箱|信箱)?(?:已经?)?被?(?:冻结|停用|禁用|锁定|锁)
+        (?:\bihr(?:e)?|\bdein(?:e)?) (?:konto|postfach|e-mail-adresse)\b[^.]{0,30}\b(?:gesperrt|deaktiviert)|(?:konto|postfach) des absenders\b[^.]{0,30}\b(?:gesperrt|deaktiviert)
+        (?:\bvotre|\bton) (?:compte|boîte aux lettres)\b[^.]{0,30}\b(?:désactivée?|suspendue?|bloquée?)|compte de l'expéditeur[^.]{0,30}\b(?:désactivé|suspendu|bloqué)
+        (?:\bsu|\bsua) (?:cuenta|conta)\b[^.]{0,30}\b(?:desactivada|deshabilitada|suspendida|bloqueada|desativada|suspensa)|(?:cuenta del|conta do) remitente[^.]{0,30}\b(?:desactivada|suspendida|bloqueada)
+        (?:ваш|ваша) (?:аккаунт|ящик|учетн\S* запис\S*)[^.]{0,30}(?:заблокирован|отключ[её]н)|(?:аккаунт|ящик) отправителя[^.]{0,30}(?:заблокирован|отключ[её]н)
         """,
     ),
     # In German, French, Spanish, Portuguese, Italian and Russian, a mailbox or account locked,
