@@ -343,7 +343,7 @@ def rule_line(bounce: Bounce) -> str:
     if rule is None or not rule.parts:
         return bounce.rule
     text = words_text(fold(bounce.diagnostic))  # as the rules read it
-    for i, (_, line) in enumerate(rule.parts):
+    for i, (*_, line) in enumerate(rule.parts):
         if line.search(text):
             return f"{bounce.rule}#{i}"
     return bounce.rule

@@ -141,7 +141,7 @@ def test_a_block_whose_lines_are_no_patterns_alone_is_searched_whole() -> None:
     assert _parts("(?:user\nunknown)") == ()  # a group opened on one line, closed on the next
     assert _parts("(a)x\n\\1") == ()  # a back-reference to another line's group
     assert _parts("one line") == ()
-    assert [p.pattern for _, p in _parts("mailbox full\nover ?quota")] == [
+    assert [p.pattern for *_, p in _parts("mailbox full\nover ?quota")] == [
         "mailbox full",
         "over ?quota",
     ]
@@ -296,3 +296,20 @@ def test_the_returned_headers_are_read_as_from_the_whole_copy(text: str) -> None
     whole = text.split("\n", 1)[-1].lstrip("\r\n") if marked else text
     cut = _message.header_block(_message.skip_marker(text))
     assert cut.items() == _message.header_block(whole).items()
+
+
+def test_an_ascii_text_is_not_screened_for_the_other_scripts_words() -> None:
+    """A line whose literals are all in another script (Chinese, Russian, Korean) cannot match
+    an ASCII text: it is skipped there unscreened; a line with ASCII literals among them keeps
+    those; and a text in that script is screened for all of them."""
+    from warmup.bounces.wording import _parts
+
+    parts = _parts("用户不存在|нет такого пользователя\nmailbox full|信箱已满")
+    assert [(literals, ascii) for literals, ascii, _ in parts] == [
+        (("нет такого пользователя", "用户不存在"), ()),
+        (("mailbox full", "信箱已满"), ("mailbox full",)),
+    ]
+    rule = next(r for r in WORD_RULES if r.name == "user-unknown")
+    assert rule.ascii_literals is not None and rule.literals is not None
+    assert set(rule.ascii_literals) == {x for x in rule.literals if x.isascii()}
+    assert rule.matches("550 no such user here") and rule.matches("550 нет такого пользователя")

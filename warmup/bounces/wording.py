@@ -57,6 +57,10 @@ def fold(text: str) -> str:
     return simplified(" ".join(text.lower().split()))
 
 
+# A line of a rule: its literals, the ASCII ones among them (None: unknown), its pattern.
+_Part = tuple[tuple[str, ...] | None, tuple[str, ...] | None, re.Pattern[str]]
+
+
 @dataclass(frozen=True, slots=True)
 class WordRule:
     """A named wording: the reason it names and whether it outweighs a status code."""
@@ -70,9 +74,11 @@ class WordRule:
     literals: tuple[str, ...] | None = field(default=None, compare=False, repr=False)
     # The pattern's lines (its top-level alternatives) one by one, each with its own literals
     # (None: searched wherever the rule's are found); empty: the pattern is searched whole.
-    parts: tuple[tuple[tuple[str, ...] | None, re.Pattern[str]], ...] = field(
-        default=(), compare=False, repr=False
-    )
+    parts: tuple[_Part, ...] = field(default=(), compare=False, repr=False)
+    # The ASCII ones of ``literals``: all an ASCII text (most diagnostics) can hold. Each literal
+    # looked for is a scan of the text, and the words of other scripts (Chinese, Russian,
+    # Korean, ...) would be looked for in every English reply.
+    ascii_literals: tuple[str, ...] | None = field(default=None, compare=False, repr=False)
 
     def matches(self, text: str) -> bool:
         """Whether the wording occurs in ``text``: ``pattern.search(text)``, cheaply.
@@ -80,16 +86,19 @@ class WordRule:
         A rule of many lines ("user unknown" has some forty) has a common word among its
         literals ("address", "mailbox"), so the screen passes most diagnostics, and a search of
         the whole alternation costs ~25 µs; each line behind its own, rarer, literals ~5 µs."""
-        if self.literals is not None:
+        ascii = text.isascii()
+        literals = self.ascii_literals if ascii else self.literals
+        if literals is not None:
             # contains_any, inlined: this runs ~20 times per diagnostic.
-            for literal in self.literals:
+            for literal in literals:
                 if literal in text:
                     break
             else:
                 return False
         if not self.parts:
             return self.pattern.search(text) is not None
-        for literals, line in self.parts:
+        for all_literals, ascii_literals, line in self.parts:
+            literals = ascii_literals if ascii else all_literals
             if literals is not None:
                 for literal in literals:
                     if literal in text:
@@ -114,7 +123,7 @@ def _p(block: str) -> re.Pattern[str]:
 _BACKREFERENCE = re.compile(r"\\[1-9]|\(\?P=")
 
 
-def _parts(block: str) -> tuple[tuple[tuple[str, ...] | None, re.Pattern[str]], ...]:
+def _parts(block: str) -> tuple[_Part, ...]:
     """Each line of ``block`` compiled on its own with its literals; () where a line is not a
     pattern on its own (a group opened on one line and closed on another, a back-reference)."""
     lines = _lines(block)
@@ -127,8 +136,17 @@ def _parts(block: str) -> tuple[tuple[tuple[str, ...] | None, re.Pattern[str]], 
         except re.error:
             return ()
         literals = screen(pattern)
-        parts.append((tuple(sorted(literals)) if literals else None, pattern))
+        parts.append((_sorted(literals), _ascii(literals), pattern))
     return tuple(parts)
+
+
+def _sorted(literals: frozenset[str] | None) -> tuple[str, ...] | None:
+    return tuple(sorted(literals)) if literals else None
+
+
+def _ascii(literals: frozenset[str] | None) -> tuple[str, ...] | None:
+    """The ASCII ones of ``literals`` (an empty tuple: no ASCII text matches), or None."""
+    return tuple(sorted(x for x in literals if x.isascii())) if literals else None
 
 
 def _rule(name: str, reason: str, strong: bool, block: str) -> WordRule:
@@ -139,8 +157,9 @@ def _rule(name: str, reason: str, strong: bool, block: str) -> WordRule:
         reason,
         strong,
         pattern,
-        tuple(sorted(literals)) if literals else None,
+        _sorted(literals),
         _parts(block),
+        _ascii(literals),
     )
 
 
@@ -213,7 +232,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         buzón[^.]{0,40}\blleno|casella[^.]{0,40}\bpiena|caixa[^.]{0,40}\bcheia
         ящик[^.]{0,20}(?:переполнен|заполнен)|메일함[^.]{0,20}(?:가득|초과|꽉)|満杯
         skrzynk\S*[^.]{0,30}\b(?:pełna|przepełnion\S*|zapełnion\S*)|schránk\S*[^.]{0,20}\b(?:plná|přeplněn\S*)
-        (?:mailbox|postvak|postbus)[^.]{0,20}\bvol\b|posta kutusu[^.]{0,20}\bdolu\b|hộp thư[^.]{0,20}\bđầy
+        (?:mailbox|postvak|postbus)[^.]{0,20}\b(?:is|zit) vol\b|posta kutusu[^.]{0,20}\bdolu\b|hộp thư[^.]{0,20}\bđầy
         صندوق البريد[^.]{0,20}ممتلئ
         (?:メールボックス|受信箱|メールボックスの容量)[^。、]{0,8}(?:いっぱい|一杯)
         """,
@@ -261,7 +280,8 @@ WORD_RULES: tuple[WordRule, ...] = (
         (?:发件人|发信人|发信|寄件者)(?:帐号|账号|帐户|账户|邮箱|信箱)?(?:已经?)?被?(?:冻结|停用|禁用|锁定|锁)
         (?:\bihr(?:e)?|\bdein(?:e)?) (?:konto|postfach|e-mail-adresse)\b[^.]{0,30}\b(?:gesperrt|deaktiviert)|(?:konto|postfach) des absenders\b[^.]{0,30}\b(?:gesperrt|deaktiviert)
         (?:\bvotre|\bton) (?:compte|boîte aux lettres)\b[^.]{0,30}\b(?:désactivée?|suspendue?|bloquée?)|compte de l'expéditeur[^.]{0,30}\b(?:désactivé|suspendu|bloqué)
-        (?:\bsu|\bsua) (?:cuenta|conta)\b[^.]{0,30}\b(?:desactivada|deshabilitada|suspendida|bloqueada|desativada|suspensa)|(?:cuenta del|conta do) remitente[^.]{0,30}\b(?:desactivada|suspendida|bloqueada)
+        (?:\bsu|\bsua) (?:cuenta|conta)\b[^.]{0,30}\b(?:desactivada|deshabilitada|suspendida|bloqueada|desativada|suspensa)
+        (?:cuenta del|conta do) remitente[^.]{0,30}\b(?:desactivada|suspendida|bloqueada)
         (?:ваш|ваша) (?:аккаунт|ящик|учетн\S* запис\S*)[^.]{0,30}(?:заблокирован|отключ[её]н)|(?:аккаунт|ящик) отправителя[^.]{0,30}(?:заблокирован|отключ[её]н)
         """,
     ),
@@ -286,10 +306,21 @@ WORD_RULES: tuple[WordRule, ...] = (
         temporar(?:y|ily) (?:locked|disabled|blocked)|disabled recipient|mailbox is frozen
         (?:mailbox|account|address|user|blocked|disabled|suspended|locked)\b[^.;:]{0,40}?(?:due to|because of|for) (?:its |long )?inactivity
         (?:帐号|账号|帐户|账户|邮箱|信箱|用户)(?:已经?)?被?(?:冻结|停用|禁用|锁定|锁)
-        (?<!ihr )(?<!dein )(?:postfach|konto)\b[^.]{0,30}\b(?:gesperrt|deaktiviert|stillgelegt)
-        (?<!votre )(?<!ton )(?:compte|boîte aux lettres)\b[^.]{0,30}\b(?:désactivée?|suspendue?|bloquée?)
-        (?<!su )(?<!sua )(?:cuenta|buzón|conta|caixa postal)\b[^.]{0,30}\b(?:desactivada|deshabilitada|suspendida|bloqueada|desativada|suspensa)
-        (?<!vostro )(?<!vostra )(?<!tuo )(?:casella|account)\b[^.]{0,30}\b(?:disattivat[ao]|sospes[ao]|bloccat[ao])
+        (?<!ihr )(?<!dein )(?:postfach|konto)\b[^.]{0,30}\bgesperrt
+        (?<!ihr )(?<!dein )(?:postfach|konto)\b[^.]{0,30}\bdeaktiviert
+        (?<!ihr )(?<!dein )(?:postfach|konto)\b[^.]{0,30}\bstillgelegt
+        (?<!votre )(?<!ton )(?:compte|boîte aux lettres)\b[^.]{0,30}\bdésactivée?
+        (?<!votre )(?<!ton )(?:compte|boîte aux lettres)\b[^.]{0,30}\bsuspendue?
+        (?<!votre )(?<!ton )(?:compte|boîte aux lettres)\b[^.]{0,30}\bbloquée?
+        (?<!su )(?<!sua )(?:cuenta|buzón|conta|caixa postal)\b[^.]{0,30}\bdesactivada
+        (?<!su )(?<!sua )(?:cuenta|buzón|conta|caixa postal)\b[^.]{0,30}\bdeshabilitada
+        (?<!su )(?<!sua )(?:cuenta|buzón|conta|caixa postal)\b[^.]{0,30}\bsuspendida
+        (?<!su )(?<!sua )(?:cuenta|buzón|conta|caixa postal)\b[^.]{0,30}\bbloqueada
+        (?<!su )(?<!sua )(?:cuenta|buzón|conta|caixa postal)\b[^.]{0,30}\bdesativada
+        (?<!su )(?<!sua )(?:cuenta|buzón|conta|caixa postal)\b[^.]{0,30}\bsuspensa
+        (?<!vostro )(?<!vostra )(?<!tuo )(?:casella|account)\b[^.]{0,30}\bdisattivat[ao]
+        (?<!vostro )(?<!vostra )(?<!tuo )(?:casella|account)\b[^.]{0,30}\bsospes[ao]
+        (?<!vostro )(?<!vostra )(?<!tuo )(?:casella|account)\b[^.]{0,30}\bbloccat[ao]
         (?<!ваш )(?<!ваша )(?:аккаунт|ящик|учетн\S* запис\S*)[^.]{0,30}(?:заблокирован|отключ[её]н)
         """,
     ),
@@ -485,7 +516,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         (?:пользовател|адресат|получател)\S* не (?:найден|существует)|нет такого пользователя
         (?:почтов\S+ )?ящик\S* не (?:найден|существует)|несуществующ\S* (?:адрес|ящик|получател|пользовател|почтов)
         (?:konto|użytkownik|adres|skrzynka|odbiorca)[^.]{0,60}\bnie istnieje|nie ma takiego (?:użytkownika|konta|adresu|odbiorcy)
-        (?:uživatel|adresa|adresát|schránka|účet)\S* (?:neexistuje|nebyl nalezen)
+        (?:uživatel|adresa|adresát|schránka|účet)\S* neexistuje|(?:uživatel|adresa|adresát|schránka|účet)\S* nebyl nalezen
         onbekende (?:gebruiker|ontvanger|geadresseerde)|(?:e-?mailadres|adres|gebruiker|ontvanger|mailbox|postvak)[^.]{0,40}\bbestaat niet
         (?:alıcı|kullanıcı|adres|posta kutusu)[^.]{0,20}\b(?:bulunamadı|mevcut değil)
         (?:địa chỉ|người nhận|người dùng|tài khoản|hộp thư)[^.]{0,30}không tồn tại
