@@ -294,11 +294,15 @@ def test_eml_dash_reads_the_message_from_standard_input(smtp_ssl, ssl_cert_env, 
     assert got.rcpt_tos == ("piped@example.com",) and got.message["Subject"] == "piped"
 
 
-def test_sigint_during_the_data_counts_the_message_and_says_it_may_have_gone(
-    smtp_ssl, ssl_cert_env, ledger_path, tmp_path
+@pytest.mark.parametrize(
+    ("sig", "code"), [("SIGINT", 130), ("SIGTERM", 143), ("SIGHUP", 129)], ids=str
+)
+def test_a_stop_during_the_data_counts_the_message_and_says_it_may_have_gone(
+    smtp_ssl, ssl_cert_env, ledger_path, tmp_path, sig, code
 ):
     # The ledger kept it 'unknown' (counted, never sent again), but the user read only
-    # "Aborted." and could not tell it from a ^C before anything left.
+    # "Aborted." and could not tell it from a ^C before anything left. A SIGTERM ('timeout',
+    # a service manager) or a hang-up killed it with no word at all.
     import signal
     import threading
 
@@ -314,19 +318,78 @@ def test_sigint_during_the_data_counts_the_message_and_says_it_may_have_gone(
     )
     try:
         assert smtp_ssl.holding.wait(60)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(getattr(signal, sig))
         _, err = proc.communicate(timeout=60)
     finally:
         smtp_ssl.hold_data_reply.set()
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 130, err
+    assert proc.returncode == code, err
     assert "Interrupted during delivery: the message may have reached x@example.com" in err, err
+    assert "Traceback" not in err
     assert rows(ledger_path, "SELECT recipient, outcome FROM send") == [
         ("x@example.com", "unknown")
     ]
     q = json.loads(cli("quota", BOX, "--json").stdout)[0]
     assert q["sent"] == 1
+
+
+@pytest.mark.parametrize(
+    ("sig", "code", "said"),
+    [
+        ("SIGINT", 130, "Aborted."),
+        ("SIGTERM", 143, "Aborted (Terminated)."),
+        ("SIGHUP", 129, "Aborted (Hangup)."),
+    ],
+    ids=str,
+)
+def test_a_stop_while_connecting_gives_the_slot_back(
+    ssl_cert_env, ledger_path, tmp_path, sig, code, said
+):
+    """'timeout 30 warmup send ...' against a server slow to greet, a service manager's stop,
+    the SSH session closed: SIGTERM and SIGHUP killed the send where it stood, its slot left
+    'reserved', then 'unknown' once its process was gone: counted as sent, pacing the next
+    one and waiting for a person, though nothing had left. Now each stops it as Ctrl-C
+    does: the slot released, one line, the exit code the shell gives that signal."""
+    import signal
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    connected = threading.Event()
+
+    def accept() -> None:  # takes the connection and never answers the TLS handshake
+        conn, _ = listener.accept()
+        accepted.append(conn)
+        connected.set()
+
+    threading.Thread(target=accept, daemon=True).start()
+    add_box(listener.getsockname()[1], "--policy", str(policy_file(tmp_path / "p.toml")))
+    proc = subprocess.Popen(
+        [*forkcli.command(), "send", BOX, "--to", "x@example.com", "--body", "hi"],
+        env={**os.environ, **PASSWORD_ENV},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert connected.wait(60)
+        proc.send_signal(getattr(signal, sig))
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for conn in accepted:
+            conn.close()
+        listener.close()
+    assert (proc.returncode, out, err.strip()) == (code, "", said)
+    assert rows(ledger_path, "SELECT recipient, outcome FROM send") == [
+        ("x@example.com", "released")
+    ]
+    q = json.loads(cli("quota", BOX, "--json").stdout)[0]
+    assert (q["sent"], q["next_send_at"]) == (0, None)
 
 
 def test_a_message_with_an_html_version_attachments_and_a_reply_to(

@@ -401,9 +401,17 @@ class WarmupGroup(NamedFields, click.Group):
         kwargs["standalone_mode"] = False
         try:
             rv = super().main(*args, **kwargs)
-        except click.exceptions.Abort:
-            _complain("Aborted.")
-            sys.exit(130)
+        except click.exceptions.Abort as exc:
+            # A SIGTERM or SIGHUP taken as Ctrl-C (cli.common.stops_as_interrupts): the exit
+            # code a shell gives a command that signal ended, as without the handler.
+            signum = getattr(exc.__cause__, "signum", None)
+            if signum is None:
+                _complain("Aborted.")
+                sys.exit(130)
+            import signal
+
+            _complain(f"Aborted ({signal.strsignal(signum) or signum}).")
+            sys.exit(128 + signum)
         except _NO_ARGS_IS_HELP as exc:
             # 'warmup' or 'warmup mailbox' alone: the help, as --help shows it (a usage error
             # for the exit code), not its text squeezed into one "Error: Usage: ..." line.

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
 import click
@@ -591,3 +592,42 @@ def complete_provider(_ctx: click.Context, _param: click.Parameter, incomplete: 
     from warmup.providers import providers
 
     return [n for n in providers() if n.startswith(incomplete.lower())]
+
+
+class Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised where Ctrl-C's KeyboardInterrupt would be (see
+    :func:`stops_as_interrupts`); the shell's exit code for it is ``128 + signum``."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def stops_as_interrupts() -> Iterator[None]:
+    """Within the block, SIGTERM (a service manager's stop, 'timeout', 'kill') and SIGHUP (the
+    terminal or SSH session closed) interrupt as Ctrl-C does: what is under way unwinds (a
+    transaction rolled back, a reserved slot settled) and the command says what it left. They
+    killed it where it stood: a send stopped before anything left kept its slot ``reserved``,
+    then ``unknown``, counted as sent and waiting for a person, without a word. A signal
+    ignored (``nohup``) stays so; off the main thread no handler can be set: unchanged."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, _frame: object) -> None:
+        raise Stopped(signum)
+
+    before = {}
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(sig) is not signal.SIG_IGN:
+            before[sig] = signal.signal(sig, stop)
+    try:
+        yield
+    finally:
+        for sig, old in before.items():
+            # None: a handler set outside Python; the default is the nearest we can restore
+            signal.signal(sig, old if old is not None else signal.SIG_DFL)

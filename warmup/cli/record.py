@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import shlex
-import signal
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,11 +11,13 @@ import click
 from warmup import addresses, api
 from warmup.cli import cli
 from warmup.cli.common import (
+    Stopped,
     complete_mailbox,
     not_blank,
     pass_ledger,
     reading_terminal,
     say,
+    stops_as_interrupts,
     typed_instant,
 )
 from warmup.errors import WarmupError
@@ -187,13 +185,13 @@ def import_(ledger: Ledger, file: str) -> None:
         update(phases[phase], n, of)
 
     try:
-        with _terminate_as_interrupt(), bars("rows") as update:
+        with stops_as_interrupts(), bars("rows") as update:
             r = api.import_csv(ledger, file, progress)
     except KeyboardInterrupt as exc:
         source = api.STANDARD_INPUT.name if file == "-" else file
         phase = "write" if "write" in at else "check"
-        kind = _Stopped if isinstance(exc, _Terminated) else _Interrupted
-        raise _import_interrupted(source, phase, *at.get("write", (0, 0)), kind) from None
+        code = 128 + exc.signum if isinstance(exc, Stopped) else 130
+        raise _import_interrupted(source, phase, *at.get("write", (0, 0)), code) from None
     if r.sends or r.bounces or r.events:
         api.keep_walks(ledger)
     extra = (
@@ -248,49 +246,26 @@ def _kept_note(source: str, kept: api.KeptSettings) -> str:
 
 
 class _Interrupted(WarmupError):
-    exit_code = 130  # as the shell reports a command Ctrl-C ended
+    """An import stopped by Ctrl-C (exit 130, as the shell reports it), SIGTERM (143) or
+    SIGHUP (129)."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
-class _Stopped(_Interrupted):
-    exit_code = 143  # as the shell reports a command SIGTERM ended
-
-
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM during an import, raised where Ctrl-C's KeyboardInterrupt would be: every
-    transaction gives way to it as to Ctrl-C (rolled back, the batches before it kept)."""
-
-
-@contextlib.contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    """Within the block, SIGTERM (a service manager's stop, 'timeout', 'kill') interrupts as
-    Ctrl-C does, so the import says what it wrote and what to do: it died silently (143),
-    with part of the file written. Off the main thread no handler can be set: unchanged."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def terminate(*_: object) -> None:
-        raise _Terminated
-
-    before = signal.signal(signal.SIGTERM, terminate)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, before if before is not None else signal.SIG_DFL)
-
-
-def _import_interrupted(
-    source: str, phase: str, n: int, of: int, kind: type[_Interrupted] = _Interrupted
-) -> WarmupError:
-    """Ctrl-C (``kind`` :class:`_Interrupted`, exit 130) or SIGTERM (:class:`_Stopped`, 143)
-    during an import: what it wrote and what to do. It said "Aborted.",
-    and a user could not tell an import cut off before its first row from one cut off with
-    most of them written (batches are committed one by one)."""
+def _import_interrupted(source: str, phase: str, n: int, of: int, code: int) -> WarmupError:
+    """Ctrl-C, SIGTERM or SIGHUP (exit ``code``) during an import: what it wrote and what to
+    do. It said "Aborted.", and a user could not tell an import cut off before its first row
+    from one cut off with most of them written (batches are committed one by one)."""
     if phase == "check":
-        return kind(f"import of {source} interrupted while it was checked: nothing was imported")
+        return _Interrupted(
+            f"import of {source} interrupted while it was checked: nothing was imported", code
+        )
     if n >= of:
-        return kind(f"import of {source} interrupted once its {of} rows were written")
-    return kind(
+        return _Interrupted(f"import of {source} interrupted once its {of} rows were written", code)
+    return _Interrupted(
         f"import of {source} interrupted after {n} of its {of} rows were written; run the same "
-        f"import again to write the rest (a row already in the ledger is not added twice)"
+        f"import again to write the rest (a row already in the ledger is not added twice)",
+        code,
     )

@@ -24,6 +24,7 @@ from warmup.cli.common import (
     read_stdin,
     say,
     stdin_once,
+    stops_as_interrupts,
     verbosity,
 )
 from warmup.errors import DataError, InvalidFieldData, TempFail, UsageError
@@ -249,13 +250,17 @@ def send(
     message = _build(address, to, cc, subject, body, body_file, eml, bool(attach))
     _compose(message, html_file, attach, reply_to)
     # One message, closed right after it (close() writes its settlement): no settler thread.
-    with Gate(
-        address,
-        ledger=ledger,
-        password_command=password_command,
-        timeout=timeout,
-        settle_after=None,
-    ) as gate:
+    # A SIGTERM or SIGHUP until then unwinds as Ctrl-C does (:func:`stops_as_interrupts`).
+    with (
+        stops_as_interrupts(),
+        Gate(
+            address,
+            ledger=ledger,
+            password_command=password_command,
+            timeout=timeout,
+            settle_after=None,
+        ) as gate,
+    ):
         return _send_one(gate, message, list(to) + list(cc), wait, dry_run, json_=json_)
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import click
 
 from warmup.cli import WarmupCommand, cli
-from warmup.cli.common import ledger_from, read_stdin
+from warmup.cli.common import ledger_from, read_stdin, stops_as_interrupts
 from warmup.errors import DataError, UsageError
 
 RELAY_VARS = ("WARMUP_SMTP_HOST", "WARMUP_SMTP_PORT", "WARMUP_SMTP_USER", "WARMUP_SMTP_PASSWORD")
@@ -185,7 +185,8 @@ def sendmail(
     mailbox = addresses.normalize(mailbox, "sender")  # one line: the ledger's error quotes it
     if full_name and "From" not in msg:
         msg["From"] = _sender(full_name, mailbox)
-    with Gate(mailbox, ledger=ledger_from(ctx), settle_after=None) as gate:  # one message
+    # one message; a SIGTERM or SIGHUP unwinds as Ctrl-C does, its slot settled
+    with stops_as_interrupts(), Gate(mailbox, ledger=ledger_from(ctx), settle_after=None) as gate:
         derived = "Message-ID" not in msg
         gone: list[str] = []  # a retry's recipients refused for good the first time
         if derived:  # the same for a retry of this message (exit 75): see derived_message_id
