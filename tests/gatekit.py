@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -215,3 +218,29 @@ def smtp_session(sink: SmtpSink) -> Session:
 def envelope_reads(sink: SmtpSink) -> list[bytes]:
     """The server's reads that carry a MAIL FROM, with whatever arrived with it."""
     return [r for r in sink.reads if b"mail from:" in r.lower()]
+
+
+@contextlib.contextmanager
+def mute_server() -> Iterator[tuple[int, threading.Event]]:
+    """A listener on loopback that takes one connection and never says a word (no TLS
+    handshake, no greeting): its port, and an event set once a client is connected, so a test
+    stops that client while it connects, without a clock."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    connected = threading.Event()
+
+    def accept() -> None:
+        try:
+            conn, _ = listener.accept()
+        except OSError:  # closed before anyone came
+            return
+        accepted.append(conn)
+        connected.set()
+
+    threading.Thread(target=accept, name="mute-server", daemon=True).start()
+    try:
+        yield listener.getsockname()[1], connected
+    finally:
+        for conn in accepted:
+            conn.close()
+        listener.close()

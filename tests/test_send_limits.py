@@ -11,7 +11,16 @@ import subprocess
 import pytest
 
 from tests import forkcli
-from tests.gatekit import BOX, PASSWORD_ENV, add_box, cli, cli_to_full_disk, policy_file, rows
+from tests.gatekit import (
+    BOX,
+    PASSWORD_ENV,
+    add_box,
+    cli,
+    cli_to_full_disk,
+    mute_server,
+    policy_file,
+    rows,
+)
 from tests.peers.fixtures import SMTP_PASSWORD
 from tests.peers.smtp import Script, ScriptedServer, SmtpSink
 
@@ -352,38 +361,24 @@ def test_a_stop_while_connecting_gives_the_slot_back(
     one and waiting for a person, though nothing had left. Now each stops it as Ctrl-C
     does: the slot released, one line, the exit code the shell gives that signal."""
     import signal
-    import socket
-    import threading
 
-    listener = socket.create_server(("127.0.0.1", 0))
-    accepted: list[socket.socket] = []
-    connected = threading.Event()
-
-    def accept() -> None:  # takes the connection and never answers the TLS handshake
-        conn, _ = listener.accept()
-        accepted.append(conn)
-        connected.set()
-
-    threading.Thread(target=accept, daemon=True).start()
-    add_box(listener.getsockname()[1], "--policy", str(policy_file(tmp_path / "p.toml")))
-    proc = subprocess.Popen(
-        [*forkcli.command(), "send", BOX, "--to", "x@example.com", "--body", "hi"],
-        env={**os.environ, **PASSWORD_ENV},
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert connected.wait(60)
-        proc.send_signal(getattr(signal, sig))
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        for conn in accepted:
-            conn.close()
-        listener.close()
+    with mute_server() as (port, connected):
+        add_box(port, "--policy", str(policy_file(tmp_path / "p.toml")))
+        proc = subprocess.Popen(
+            [*forkcli.command(), "send", BOX, "--to", "x@example.com", "--body", "hi"],
+            env={**os.environ, **PASSWORD_ENV},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert connected.wait(60)
+            proc.send_signal(getattr(signal, sig))
+            out, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
     assert (proc.returncode, out, err.strip()) == (code, "", said)
     assert rows(ledger_path, "SELECT recipient, outcome FROM send") == [
         ("x@example.com", "released")

@@ -1058,3 +1058,51 @@ def test_a_retry_of_a_message_first_tried_before_the_ledger_had_a_key_keeps_its_
     retry = smtp_ssl.messages[1]
     assert retry.rcpt_tos == ("grey@example.com",)
     assert retry.message["Message-ID"] == unkeyed
+
+
+@pytest.mark.parametrize(("sig", "code"), [("SIGTERM", 143), ("SIGHUP", 129)], ids=str)
+def test_sendmail_stopped_while_connecting_is_sent_by_its_retry(
+    sig, code, run, smtp_ssl, ssl_cert_env, ledger_path, tmp_path, monkeypatch
+):
+    """A script's sendmail killed by 'timeout' or a hang-up while its server was slow to
+    answer: its slot stayed 'reserved', then 'unknown', and since the Message-ID of a message
+    without one is derived from its text, the script's retry was refused as a message that may
+    have gone (65), all day, though nothing had left. Now the slot is given back."""
+    import signal
+
+    from tests.gatekit import mute_server
+
+    monkeypatch.setenv("WARMUP_PASSWORD", SMTP_PASSWORD)
+    policy = str(policy_file(tmp_path / "policy.toml"))
+    with mute_server() as (port, connected):
+        add = ("mailbox", "add", BOX, "--provider", "exmail", "--smtp-host", "127.0.0.1")
+        assert run(*add, "--smtp-port", str(port), "--policy", policy).exit_code == 0
+        proc = subprocess.Popen(
+            [*forkcli.command(), "sendmail", "-f", BOX, "x@example.com"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert proc.stdin is not None
+        proc.stdin.write(MESSAGE)
+        proc.stdin.close()
+        try:
+            assert connected.wait(60)
+            proc.send_signal(getattr(signal, sig))
+            assert proc.wait(60) == code
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            err = proc.stderr.read() if proc.stderr else ""
+            for pipe in (proc.stdout, proc.stderr):
+                if pipe is not None:
+                    pipe.close()
+    assert "Traceback" not in err
+    with sqlite3.connect(ledger_path) as con:
+        assert con.execute("SELECT outcome FROM send").fetchall() == [("released",)]
+    con.close()
+    assert run("mailbox", "set", BOX, "--smtp-port", str(smtp_ssl.port)).exit_code == 0
+    res = run("sendmail", "-f", BOX, "x@example.com", input=MESSAGE)
+    assert res.exit_code == 0, res.output
+    assert [m.rcpt_tos for m in smtp_ssl.messages] == [("x@example.com",)]
