@@ -21,7 +21,7 @@ import pytest
 
 from tests import forkcli
 from tests.conftest import ledger_digest
-from tests.gatekit import ANY_DAY
+from tests.gatekit import ANY_DAY, rows
 from tests.pgkit import ledger_url  # noqa: F401  (the fixture: each backend)
 
 BOX = "a@corp.example"
@@ -379,6 +379,22 @@ def test_output_to_a_closed_stdout_is_one_line_and_exit_74(seeded: Path, args):
     proc = _stderr_of(seeded, ["sh", "-c", 'exec "$0" -m warmup "$@" >&-', sys.executable, *args])
     assert proc.returncode == 74, proc.stderr
     assert proc.stderr == "Error: cannot write the output: standard output is closed (>&-)\n"
+
+
+def test_a_send_recorded_with_its_output_lost_says_it_was_recorded(seeded: Path):
+    """'warmup record send ... > /dev/full' (a full disk under a script's log): the send was
+    recorded, but the line said only "cannot write the output", and a script that ran it again
+    on exit 74 recorded it twice, the quota of the day one short (without --message-id, each
+    run is a new send)."""
+    args = ["record", "send", BOX, "--to", "q1@example.com", "--to", "q2@example.com"]
+    with open("/dev/full", "w") as full:
+        proc = _stderr_of(seeded, [*forkcli.command(), *args], stdout=full)
+    assert proc.returncode == 74, proc.stderr
+    assert proc.stderr == (
+        "Error: cannot write the output: No space left on device; 2 sends were recorded for "
+        f"{BOX}: do not record them again\n"
+    )
+    assert rows(seeded, "SELECT count(*) FROM send WHERE recipient LIKE 'q_@example.com'") == [(2,)]
 
 
 @pytest.mark.parametrize(

@@ -78,8 +78,18 @@ def record_send(
     old, repeated = distinct - n, len(to) - distinct
     notes = [f"{old} already recorded"] if old else []
     notes += [f"{repeated} repeated"] if repeated else []
+    box = addresses.normalize(address, limits=False)
+    if n:
+        from warmup.cli.common import DONE
+
+        # Recorded for good: a script that ran the command again on exit 74 (its output lost)
+        # recorded each twice, its quota of the day that much shorter.
+        DONE.append(
+            f"{plural(n, 'send')} {'was' if n == 1 else 'were'} recorded for {box}: do not "
+            f"record {'it' if n == 1 else 'them'} again"
+        )
     say(
-        f"Recorded {plural(n, 'send')} for {addresses.normalize(address, limits=False)}"
+        f"Recorded {plural(n, 'send')} for {box}"
         + (f" ({'; '.join(notes)})" if notes else "")
         + "."
     )
