@@ -387,6 +387,34 @@ def test_a_stop_while_connecting_gives_the_slot_back(
     assert (q["sent"], q["next_send_at"]) == (0, None)
 
 
+@pytest.mark.parametrize(("sig", "code"), [("SIGINT", 130), ("SIGTERM", 143)], ids=str)
+def test_a_stop_once_the_message_is_sent_and_recorded_says_so(
+    smtp_ssl, ssl_cert_env, ledger_path, tmp_path, sig, code
+):
+    """Ctrl-C or SIGTERM while the gate closes (the server's reply in, the "sent" written):
+    the line said "Aborted." and the exit code a failure, so a script sent the message again,
+    with a new Message-ID, to a lead who had it. The line now says it was sent."""
+    import sys
+
+    from tests.test_crash_points import HOOKED
+
+    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml")))
+    args = ["send", BOX, "--to", "x@example.com", "--body", "hi"]
+    proc = subprocess.run(
+        [sys.executable, "-c", HOOKED, sig, "_close", "1", *args],
+        env={**os.environ, **PASSWORD_ENV},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == code, proc.stderr
+    [(mid,)] = rows(ledger_path, "SELECT message_id FROM send WHERE outcome = 'sent'")
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.endswith(f"; message {mid} was sent to 1 recipient: do not send it again"), last
+    assert len(smtp_ssl.messages) == 1
+
+
 def test_a_message_with_an_html_version_attachments_and_a_reply_to(
     smtp_ssl, ssl_cert_env, ledger_path, tmp_path
 ):

@@ -405,13 +405,17 @@ class WarmupGroup(NamedFields, click.Group):
             # A SIGTERM or SIGHUP taken as Ctrl-C (cli.common.stops_as_interrupts): the exit
             # code a shell gives a command that signal ended, as without the handler.
             signum = getattr(exc.__cause__, "signum", None)
-            if signum is None:
-                _complain("Aborted.")
-                sys.exit(130)
-            import signal
+            how = ""
+            if signum is not None:
+                import signal
 
-            _complain(f"Aborted ({signal.strsignal(signum) or signum}).")
-            sys.exit(128 + signum)
+                how = f" ({signal.strsignal(signum) or signum})"
+            # What was done for good before it (a message sent and recorded, then a stop
+            # while the connection closed): "Aborted." alone had a script send it again.
+            from warmup.cli.common import DONE
+
+            _complain(f"Aborted{how}" + ("".join(f"; {d}" for d in DONE) or "."))
+            sys.exit(130 if signum is None else 128 + signum)
         except _NO_ARGS_IS_HELP as exc:
             # 'warmup' or 'warmup mailbox' alone: the help, as --help shows it (a usage error
             # for the exit code), not its text squeezed into one "Error: Usage: ..." line.
