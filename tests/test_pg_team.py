@@ -506,7 +506,7 @@ def test_a_running_worker_whose_ledger_stays_away_past_its_patience_records_the_
     sent_once(sink, 2)
 
 
-@pytest.mark.parametrize(("sig", "code"), [("SIGINT", 130), ("SIGTERM", 143)])
+@pytest.mark.parametrize(("sig", "code"), [("SIGINT", 130), ("SIGTERM", 143), ("SIGHUP", 129)])
 def test_an_import_interrupted_between_batches_says_what_it_wrote_and_what_to_do(
     pg_url,  # noqa: F811
     tmp_path,
@@ -517,7 +517,8 @@ def test_an_import_interrupted_between_batches_says_what_it_wrote_and_what_to_do
     "Aborted.", exit 130, and nothing else, while 2,000 of the file's rows were in the ledger
     and the rest not. Now one line says how many were written and that the same import
     completes it; run again, it does, adding nothing twice. SIGTERM (a service manager's stop,
-    'timeout') ended it silently, exit 143: now it says the same, with 143."""
+    'timeout') ended it silently, exit 143: now it says the same, with 143; so does a hang-up
+    (the SSH session closed), 129."""
     import signal
     import time
 
