@@ -415,6 +415,44 @@ def test_a_stop_once_the_message_is_sent_and_recorded_says_so(
     assert len(smtp_ssl.messages) == 1
 
 
+def test_a_second_ctrl_c_while_the_ledger_connection_closes_prints_no_traceback(
+    smtp_ssl, ssl_cert_env, ledger_path, tmp_path
+):
+    """Ctrl-C during the data, then Ctrl-C again as the pool closes the ledger's connection
+    (an impatient user): SQLAlchemy's pool logged "Exception closing connection" with both
+    tracebacks, forty lines between "Interrupted during delivery" and "Aborted."."""
+    import signal
+    import sys
+    import threading
+
+    from tests.test_crash_points import HOOKED
+
+    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml")))
+    smtp_ssl.hold_data_reply = threading.Event()
+    args = ["send", BOX, "--to", "x@example.com", "--body", "hi"]
+    proc = subprocess.Popen(  # the second Ctrl-C: its own, as the pool closes a connection
+        [sys.executable, "-c", HOOKED, "SIGINT", "do_close", "1", *args],
+        env={**os.environ, **PASSWORD_ENV},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert smtp_ssl.holding.wait(60)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        smtp_ssl.hold_data_reply.set()
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    lines = [line for line in err.splitlines() if line]
+    assert len(lines) == 2 and lines[-1] == "Aborted.", err
+    assert lines[0].startswith("Interrupted during delivery: the message may have reached")
+    assert rows(ledger_path, "SELECT outcome FROM send") in ([("unknown",)], [("reserved",)])
+
+
 def test_a_message_with_an_html_version_attachments_and_a_reply_to(
     smtp_ssl, ssl_cert_env, ledger_path, tmp_path
 ):

@@ -143,11 +143,25 @@ def quiet_when_interrupted(record: logging.LogRecord) -> bool:
     pipeline's or transaction's cleanup fails under an exception it lets through): dropped while
     a Ctrl-C or exit unwinds, whose one line ("Aborted.") the CLI prints. A real Ctrl-C while a
     pipelined ``executemany`` waited on a lock printed "error ignored terminating
-    <psycopg.Pipeline ...>: canceling statement due to user request" above it."""
+    <psycopg.Pipeline ...>: canceling statement due to user request" above it. So is a
+    record that carries a Ctrl-C or exit itself (the pool's "Exception closing connection",
+    "Exception during reset or similar": a second Ctrl-C while the first closed the ledger's
+    connection printed both tracebacks), which the pool lets through after logging it."""
+    logged = record.exc_info[1] if record.exc_info else None
+    if logged is not None and _interrupt_in(logged) is not None:
+        return False
     if not record.getMessage().startswith("error ignored"):
         return True
     handling = sys.exc_info()[1]
     return handling is None or _interrupt_in(handling) is None
+
+
+def quiet_pool_when_interrupted(engine: Engine) -> None:
+    """:func:`quiet_when_interrupted` on the logger of ``engine``'s pool (one per pool class,
+    kept when the pool is made again: a filter on a parent logger would not see its records)."""
+    logger = getattr(engine.pool, "logger", None)
+    if isinstance(logger, logging.Logger):
+        logger.addFilter(quiet_when_interrupted)  # once: a filter already there is not added
 
 
 def highest_id(conn: Connection, table: sa.Table, among: Sequence[sa.Table]) -> int:
@@ -237,6 +251,7 @@ class Ledger(
 
     def __init__(self, engine: Engine, url: str, where: str) -> None:
         _ENGINES.add(engine)
+        quiet_pool_when_interrupted(engine)
         self.engine = engine
         self.url = url
         self.where = where  # for messages: a path, or the URL without its password
