@@ -9,6 +9,7 @@ import re
 import subprocess
 
 import pytest
+import sqlalchemy as sa
 
 from tests import forkcli
 from tests.gatekit import (
@@ -23,6 +24,8 @@ from tests.gatekit import (
 )
 from tests.peers.fixtures import SMTP_PASSWORD
 from tests.peers.smtp import Script, ScriptedServer, SmtpSink
+from tests.pgkit import ledger_url  # noqa: F401  (the fixture: each backend)
+from warmup import open_ledger
 
 
 def test_message_over_the_servers_size_is_refused_before_mail(pki, ssl_cert_env, ledger_path):
@@ -353,7 +356,12 @@ def test_a_stop_during_the_data_counts_the_message_and_says_it_may_have_gone(
     ids=str,
 )
 def test_a_stop_while_connecting_gives_the_slot_back(
-    ssl_cert_env, ledger_path, tmp_path, sig, code, said
+    ssl_cert_env,
+    ledger_url,  # noqa: F811
+    tmp_path,
+    sig,
+    code,
+    said,
 ):
     """'timeout 30 warmup send ...' against a server slow to greet, a service manager's stop,
     the SSH session closed: SIGTERM and SIGHUP killed the send where it stood, its slot left
@@ -380,9 +388,13 @@ def test_a_stop_while_connecting_gives_the_slot_back(
             if proc.poll() is None:
                 proc.kill()
     assert (proc.returncode, out, err.strip()) == (code, "", said)
-    assert rows(ledger_path, "SELECT recipient, outcome FROM send") == [
-        ("x@example.com", "released")
-    ]
+    ledger = open_ledger(ledger_url)
+    try:
+        with ledger.read() as conn:
+            slots = conn.execute(sa.text("SELECT recipient, outcome FROM send")).all()
+    finally:
+        ledger.close()
+    assert [tuple(r) for r in slots] == [("x@example.com", "released")]
     q = json.loads(cli("quota", BOX, "--json").stdout)[0]
     assert (q["sent"], q["next_send_at"]) == (0, None)
 
