@@ -7,6 +7,7 @@ import json
 import os
 import re
 import subprocess
+import threading
 
 import pytest
 import sqlalchemy as sa
@@ -306,6 +307,32 @@ def test_eml_dash_reads_the_message_from_standard_input(smtp_ssl, ssl_cert_env, 
     assert got.rcpt_tos == ("piped@example.com",) and got.message["Subject"] == "piped"
 
 
+def _stopped_send(
+    cue: threading.Event, sig: str, warmup: list[str] | None = None
+) -> tuple[int, str, str]:
+    """``warmup send BOX --to x@example.com`` (``warmup``: the command line that runs warmup)
+    in a process of its own, sent ``sig`` once ``cue`` is set: its exit code, stdout, stderr."""
+    import signal
+
+    proc = subprocess.Popen(
+        [*(warmup or forkcli.command()), "send", BOX, "--to", "x@example.com", "--body", "hi"],
+        env={**os.environ, **PASSWORD_ENV},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert cue.wait(60)
+        proc.send_signal(getattr(signal, sig))
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    return proc.returncode, out, err
+
+
 @pytest.mark.parametrize(
     ("sig", "code"), [("SIGINT", 130), ("SIGTERM", 143), ("SIGHUP", 129)], ids=str
 )
@@ -315,28 +342,13 @@ def test_a_stop_during_the_data_counts_the_message_and_says_it_may_have_gone(
     # The ledger kept it 'unknown' (counted, never sent again), but the user read only
     # "Aborted." and could not tell it from a ^C before anything left. A SIGTERM ('timeout',
     # a service manager) or a hang-up killed it with no word at all.
-    import signal
-    import threading
-
     add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml")))
     smtp_ssl.hold_data_reply = threading.Event()
-    proc = subprocess.Popen(
-        [*forkcli.command(), "send", BOX, "--to", "x@example.com", "--body", "hi"],
-        env={**os.environ, **PASSWORD_ENV},
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
     try:
-        assert smtp_ssl.holding.wait(60)
-        proc.send_signal(getattr(signal, sig))
-        _, err = proc.communicate(timeout=60)
+        returncode, _, err = _stopped_send(smtp_ssl.holding, sig)
     finally:
         smtp_ssl.hold_data_reply.set()
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == code, err
+    assert returncode == code, err
     assert "Interrupted during delivery: the message may have reached x@example.com" in err, err
     assert "Traceback" not in err
     assert rows(ledger_path, "SELECT recipient, outcome FROM send") == [
@@ -368,26 +380,10 @@ def test_a_stop_while_connecting_gives_the_slot_back(
     'reserved', then 'unknown' once its process was gone: counted as sent, pacing the next
     one and waiting for a person, though nothing had left. Now each stops it as Ctrl-C
     does: the slot released, one line, the exit code the shell gives that signal."""
-    import signal
-
     with mute_server() as (port, connected):
         add_box(port, "--policy", str(policy_file(tmp_path / "p.toml")))
-        proc = subprocess.Popen(
-            [*forkcli.command(), "send", BOX, "--to", "x@example.com", "--body", "hi"],
-            env={**os.environ, **PASSWORD_ENV},
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            assert connected.wait(60)
-            proc.send_signal(getattr(signal, sig))
-            out, err = proc.communicate(timeout=60)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-    assert (proc.returncode, out, err.strip()) == (code, "", said)
+        returncode, out, err = _stopped_send(connected, sig)
+    assert (returncode, out, err.strip()) == (code, "", said)
     ledger = open_ledger(ledger_url)
     try:
         with ledger.read() as conn:
@@ -433,32 +429,19 @@ def test_a_second_ctrl_c_while_the_ledger_connection_closes_prints_no_traceback(
     """Ctrl-C during the data, then Ctrl-C again as the pool closes the ledger's connection
     (an impatient user): SQLAlchemy's pool logged "Exception closing connection" with both
     tracebacks, forty lines between "Interrupted during delivery" and "Aborted."."""
-    import signal
     import sys
-    import threading
 
     from tests.test_crash_points import HOOKED
 
     add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml")))
     smtp_ssl.hold_data_reply = threading.Event()
-    args = ["send", BOX, "--to", "x@example.com", "--body", "hi"]
-    proc = subprocess.Popen(  # the second Ctrl-C: its own, as the pool closes a connection
-        [sys.executable, "-c", HOOKED, "SIGINT", "do_close", "1", *args],
-        env={**os.environ, **PASSWORD_ENV},
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    # the second Ctrl-C: the process's own, as the pool closes a connection
+    hooked = [sys.executable, "-c", HOOKED, "SIGINT", "do_close", "1"]
     try:
-        assert smtp_ssl.holding.wait(60)
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
+        returncode, _, err = _stopped_send(smtp_ssl.holding, "SIGINT", hooked)
     finally:
         smtp_ssl.hold_data_reply.set()
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 130, err
+    assert returncode == 130, err
     lines = [line for line in err.splitlines() if line]
     assert len(lines) == 2 and lines[-1] == "Aborted.", err
     assert lines[0].startswith("Interrupted during delivery: the message may have reached")
