@@ -448,6 +448,38 @@ def test_a_second_ctrl_c_while_the_ledger_connection_closes_prints_no_traceback(
     assert rows(ledger_path, "SELECT outcome FROM send") in ([("unknown",)], [("reserved",)])
 
 
+@pytest.mark.parametrize("where", ["_shutdown", "_exitfunc"])  # threads joined; atexit
+def test_a_ctrl_c_once_the_interrupted_send_exits_ends_it_without_a_traceback(
+    smtp_ssl, ssl_cert_env, ledger_path, tmp_path, where
+):
+    """Ctrl-C during the data, then again while the interpreter shuts down (non-daemon
+    threads joined, atexit's finalizers): "Exception ignored in atexit callback" and a
+    KeyboardInterrupt traceback under "Aborted.". The command's line and exit were said: the
+    second Ctrl-C ends the process, as by default."""
+    import signal
+    import sys
+
+    from tests.test_crash_points import HOOKED
+
+    # HOOKED, but through warmup's main(), as 'python -m warmup' runs (not the click group)
+    by_main = HOOKED.replace(
+        'from warmup.cli import cli\ncli(sys.argv[4:], prog_name="warmup")',
+        "sys.argv[1:] = sys.argv[4:]\nfrom warmup.cli import main\nmain()",
+    )
+    assert by_main != HOOKED
+    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml")))
+    smtp_ssl.hold_data_reply = threading.Event()
+    hooked = [sys.executable, "-c", by_main, "SIGINT", where, "1"]
+    try:
+        returncode, _, err = _stopped_send(smtp_ssl.holding, "SIGINT", hooked)
+    finally:
+        smtp_ssl.hold_data_reply.set()
+    assert returncode in (130, -signal.SIGINT), err
+    lines = [line for line in err.splitlines() if line]
+    assert len(lines) == 2 and lines[-1] == "Aborted.", err
+    assert rows(ledger_path, "SELECT outcome FROM send") == [("unknown",)]
+
+
 def test_a_message_with_an_html_version_attachments_and_a_reply_to(
     smtp_ssl, ssl_cert_env, ledger_path, tmp_path
 ):

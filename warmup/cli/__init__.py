@@ -782,6 +782,22 @@ def main() -> None:
         cli(prog_name="warmup")
     finally:  # a command that ends before its module is imported (--version, a bad option)
         _started()
+        _ctrl_c_ends_the_exit()
+
+
+def _ctrl_c_ends_the_exit() -> None:
+    """The command has ended (its line said, its exit code set): a Ctrl-C from now on ends the
+    process at once, as SIGTERM's default does, not with a KeyboardInterrupt inside the
+    interpreter's shutdown. A user pressing Ctrl-C again while a stopped command closed its
+    connections got "Exception ignored in atexit callback" and a traceback below
+    "Aborted."."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 _STARTING = False  # main() holds the collector until the command's module is imported
