@@ -780,9 +780,31 @@ def main() -> None:
         _hold_closed_standard_streams()
         _escape_what_stdout_cannot_encode()
         cli(prog_name="warmup")
+    except KeyboardInterrupt as exc:
+        # Ctrl-C again (or a SIGTERM taken as one) while the first one's line was written: a
+        # traceback from the middle of that line. The user asked twice: the process ends by
+        # the signal, as it would have without Python's handler.
+        import signal
+
+        _started()
+        _die_by(getattr(exc, "signum", None) or signal.SIGINT)
     finally:  # a command that ends before its module is imported (--version, a bad option)
         _started()
         _ctrl_c_ends_the_exit()
+
+
+def _die_by(signum: int) -> None:
+    """End this process by ``signum``'s default action (exit 128+N if that does not end it)."""
+    import os
+    import signal
+
+    try:
+        signal.signal(signum, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signum})
+        os.kill(os.getpid(), signum)
+    except (OSError, ValueError):
+        pass
+    os._exit(128 + signum)
 
 
 def _ctrl_c_ends_the_exit() -> None:
