@@ -77,3 +77,28 @@ def test_a_stop_that_ends_normally_sends_nothing_later():
     listening[0].join(5)
     assert not listening[0].is_alive()
     assert signal.set_wakeup_fd(-1) == -1
+
+
+def test_a_third_signal_after_the_second_was_acted_on_writes_no_error(capfd):
+    """A Ctrl-C storm on 'warmup run' (or a third SIGTERM from a service manager): once the
+    second signal was acted on, the listening thread closed its end of the wakeup pipe while
+    the wakeup fd still wrote to it, and the next signal printed "Exception ignored when trying
+    to write to the signal wakeup fd" with a BrokenPipeError traceback. Its end now stays open
+    until the block closes the pipe."""
+    worker, heard = _Worker(), _Heard()
+    before = set(threading.enumerate())
+    with pytest.raises(KeyboardInterrupt):  # the third signal's
+        with _stop_signals(lambda *_: _stop(worker, None, heard), heard):  # type: ignore[arg-type]
+            signal.raise_signal(signal.SIGTERM)  # the first: listening from now on
+            [listening] = [
+                t for t in threading.enumerate() if t.name == "warmup-heard" and t not in before
+            ]
+            with pytest.raises(KeyboardInterrupt):
+                signal.raise_signal(signal.SIGTERM)  # the second: acted on, at once
+            assert heard.acted.is_set()
+            listening.join(2)  # it ended here, once it had read the second's byte
+            signal.raise_signal(signal.SIGTERM)  # the third: its byte to the wakeup pipe
+    listening.join(5)
+    assert not listening.is_alive()
+    err = capfd.readouterr().err
+    assert "wakeup fd" not in err and "Traceback" not in err, err

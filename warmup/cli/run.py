@@ -411,12 +411,16 @@ class _Heard:
         ).start()
 
     def _resend(self, r: int, main: int) -> None:
+        tries = self.TRIES
         try:
-            for _ in range(self.TRIES):
-                got = os.read(r, 64)
+            # Read until close() closes the write end (EOF): closed here first, a signal's byte
+            # written to the wakeup fd meanwhile failed, and Python printed "Exception ignored
+            # when trying to write to the signal wakeup fd" and a BrokenPipeError traceback.
+            while got := os.read(r, 64):
+                if self.acted.is_set() or tries <= 0:
+                    continue  # heard, no more to do
+                tries -= 1
                 stops = [n for n in got if n in (signal.SIGTERM, signal.SIGINT)]
-                if not got or self.acted.is_set():
-                    return
                 if stops and not self.acted.wait(self.GRACE) and self._fds is not None:
                     signal.pthread_kill(main, stops[-1])
         except OSError:  # closed under it: the block is over
