@@ -72,6 +72,7 @@ MIGRATION_NAMES = (
     "m029_removals_keep_their_suppression",
     "m030_domain_day",
     "m031_message_id_key",
+    "m032_outbox_tally_covers_due",
 )
 
 

@@ -409,6 +409,8 @@ OUTBOX = sa.Table(
     sa.Column("content_key", sa.String),
     sa.Index("ix_outbox_due", "state", "next_attempt_at"),
     sa.Index("ix_outbox_campaign", "campaign", "state"),
+    # Every column ``queue status``'s tally reads (``Ledger.outbox_counts``), so that the index
+    # answers it alone (m032: ``next_attempt_at``).
     sa.Index(
         "ix_outbox_tally",
         "campaign",
@@ -418,6 +420,7 @@ OUTBOX = sa.Table(
         "sent_by",
         "sent_via",
         "rcpt_count",
+        "next_attempt_at",
     ),
     sa.Index("ix_outbox_content", "content_key", info={"where": "content_key IS NOT NULL"}),
 )
