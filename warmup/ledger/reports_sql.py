@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from warmup.ledger.schema import (
     BOUNCE,
     COUNT_COLUMNS,
+    COUNTED,
     DAY_STAT,
     DOMAIN_DAY,
     EVENT,
@@ -58,6 +59,9 @@ def _mismatches(
 
 def _ids(column: Any, ids: Sequence[int] | None) -> Any:
     return sa.true() if ids is None else column.in_(list(ids))
+
+
+_A_DAY = dt.timedelta(days=1)
 
 
 def _since(column: Any, since: dt.date | None, until: dt.date | None = None) -> Any:
@@ -143,20 +147,47 @@ class ReportQueries:
         """Per mailbox and recipient domain from local day ``since`` to ``until`` (and up to the
         instant ``cut``, if given), from one snapshot: ``(mailbox_id, domain, sends)`` and
         ``(mailbox_id, domain, kind, counted bounces)`` of those sends (a bounce in the period
-        answering a send before it would rate a domain over 100%)."""
+        answering a send before it would rate a domain over 100%).
+
+        The sends are counted from ``domain_day`` (kept with every write, per mailbox, local
+        day and domain), and only the day of ``cut`` (``until``) from the send rows, up to
+        the cut: counting every send of the period, row by row, cost 1.9 s for 60 days of
+        300 mailboxes, and a report from the start read every send of the ledger."""
+        sent: dict[tuple[int, str], int] = {}
         with self.read() as conn:
-            domain = self._sql_domain(SEND.c.recipient).label("domain")
-            sends = conn.execute(
-                sa.select(SEND.c.mailbox_id, domain, sa.func.count())
-                .where(
-                    SEND.c.outcome != "released",
-                    _ids(SEND.c.mailbox_id, mailbox_ids),
-                    _since(SEND.c.day, since, until),
-                    _upto(SEND.c.at, cut),
+            whole = until if cut is None or until is None else until - _A_DAY
+            if cut is None or until is not None:  # else every day from the rows, up to the cut
+                d = DOMAIN_DAY.c
+                rolled = conn.execute(
+                    sa.select(d.mailbox_id, d.domain, sa.func.sum(d.sent))
+                    .where(_ids(d.mailbox_id, mailbox_ids), _since(d.day, since, whole))
+                    .group_by(d.mailbox_id, d.domain)
                 )
-                .group_by(SEND.c.mailbox_id, domain)
-            )
-            out_sends = [(m, d, n) for m, d, n in sends]
+                sent.update(((m, dom), int(n)) for m, dom, n in rolled)
+            if cut is not None:
+                domain = self._sql_domain(SEND.c.recipient).label("domain")
+                first = since if until is None else until if since is None else max(since, until)
+                # the index of sends per mailbox and instant read from the day before ``first``
+                # (no zone's day starts before it in UTC), not from each mailbox's first send
+                after = (
+                    sa.true()
+                    if first is None
+                    else SEND.c.at >= dt.datetime.combine(first, dt.time(), dt.UTC) - _A_DAY
+                )
+                rows = conn.execute(
+                    sa.select(SEND.c.mailbox_id, domain, sa.func.count())
+                    .where(
+                        COUNTED,
+                        _ids(SEND.c.mailbox_id, mailbox_ids),
+                        _since(SEND.c.day, first, until),
+                        after,
+                        _upto(SEND.c.at, cut),
+                    )
+                    .group_by(SEND.c.mailbox_id, domain)
+                )
+                for m, dom, n in rows:
+                    sent[m, dom] = sent.get((m, dom), 0) + n
+            out_sends = [(m, dom, n) for (m, dom), n in sent.items() if n]
             bdomain = self._sql_domain(BOUNCE.c.recipient).label("domain")
             bounces = conn.execute(
                 sa.select(BOUNCE.c.mailbox_id, bdomain, BOUNCE.c.kind, sa.func.count())
