@@ -115,3 +115,20 @@ def test_sends_per_domain_of_the_past_days_come_from_the_domain_rollup(ledger_ur
     else:
         assert "ix_send_mailbox_at (mailbox_id=? AND at>? AND at<?)" in plan, plan
     ledger.close()
+
+
+def test_a_pools_due_messages_are_found_by_their_pool(ledger_url):  # noqa: F811
+    """The worker puts back a pool's due messages when none of its members can send (every
+    pass of a paced pool): with only the index of every queued message by due time, each pool's
+    hold looked at the due messages of every pool, 0.44 s a pool in a backlog of 300,000 (20
+    pools: 24 s a pass, its writes included); by the index of a pool's messages, its own."""
+    ledger = open_ledger(ledger_url)
+    _queued(ledger)
+    pool, _ = ledger.add_pool("P", ["a@corp.example"], reply_to=None, now=NOW)
+
+    def hold() -> None:
+        ledger.hold_messages(NOW, NOW, NOW + dt.timedelta(minutes=5), "paced", pool_id=pool.id)
+
+    (update,) = [s for s in _statements(ledger, hold) if s[0].lstrip().startswith("UPDATE")]
+    assert "ix_outbox_pool_due" in _plan(ledger, update)
+    ledger.close()

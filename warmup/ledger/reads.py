@@ -73,6 +73,7 @@ MIGRATION_NAMES = (
     "m030_domain_day",
     "m031_message_id_key",
     "m032_outbox_tally_covers_due",
+    "m033_outbox_pool_due",
 )
 
 

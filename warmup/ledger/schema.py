@@ -423,6 +423,9 @@ OUTBOX = sa.Table(
         "next_attempt_at",
     ),
     sa.Index("ix_outbox_content", "content_key", info={"where": "content_key IS NOT NULL"}),
+    # A pool's due messages (the worker's hold of a pool none of whose members can send, a
+    # --pool worker's claims): by ix_outbox_due, every pool's (m033).
+    sa.Index("ix_outbox_pool_due", "pool_id", "state", "next_attempt_at"),
 )
 
 # The ids of mailboxes and pools outlive their rows in these columns (no foreign key: removing a

@@ -596,3 +596,13 @@ def m032_outbox_tally_covers_due(conn: Connection) -> None:
         "CREATE INDEX ix_outbox_tally ON outbox "
         "(campaign, state, pool_id, mailbox_id, sent_by, sent_via, rcpt_count, next_attempt_at)"
     )
+
+
+@migration
+def m033_outbox_pool_due(conn: Connection) -> None:
+    """An index of each pool's messages by state and due time: the worker puts back a pool's
+    due messages when none of its members can send, every pass of a paced pool, and found them
+    by the index of every pool's due messages (0.44 s a pool in a backlog of 300,000)."""
+    conn.exec_driver_sql(
+        "CREATE INDEX ix_outbox_pool_due ON outbox (pool_id, state, next_attempt_at)"
+    )
