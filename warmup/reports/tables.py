@@ -225,15 +225,15 @@ def ahead(
     at = at or api.now_utc()
     rows = [
         {
-            "mailbox": box.address,
+            "mailbox": plan.mailbox,
             "date": p.date,
             "warmup_day": p.day,
             "stage": p.stage,
             "quota": p.quota,
             "cumulative": p.cumulative,
         }
-        for box in mailboxes(ledger, addresses)
-        for p in api.plan(ledger, box.address, days, at)
+        for plan in api.mailbox_plans(ledger, mailboxes(ledger, addresses), days, at)
+        for p in plan.days
     ]
     cols = ["mailbox", "date", "warmup_day", "stage", "quota", "cumulative"]
     frame = pd.DataFrame(rows, columns=cols)
