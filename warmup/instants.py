@@ -435,10 +435,14 @@ def machine_zone() -> str:
 
 def local_text(ts: dt.datetime, tz: str, fmt: str = "%Y-%m-%d %H:%M %Z") -> str:
     """``ts`` as local time in zone ``tz``, with the zone (``2026-11-16 10:00 CST``): every
-    time warmup prints carries its zone."""
-    import pendulum
+    time warmup prints carries its zone. A naive ``ts`` is UTC, as the ledger stores it.
 
-    return pendulum.instance(ts).in_timezone(tz).strftime(fmt)
+    The standard library's conversion, through the zone :func:`zone` keeps: pendulum's
+    (``instance(ts).in_timezone(tz)``, the same text) took 63 µs a call against 4, the most of
+    a long listing's time (``bounces list``, ``queue list``: a row or two each)."""
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=dt.UTC)
+    return ts.astimezone(zone(tz)).strftime(fmt)
 
 
 def local_short(ts: dt.datetime, tz: str, now: dt.datetime, fmt: str = "%m-%d %H:%M %Z") -> str:
