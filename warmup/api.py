@@ -11,7 +11,7 @@ import dataclasses
 import datetime as dt
 import functools
 import shlex
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -492,6 +492,16 @@ def mailbox_plans(
     """:func:`mailbox_plan` of each of ``boxes`` (the same plans), each policy resolved once and
     every history read in a handful of statements for all of them (:meth:`Ledger.histories`):
     read one by one, 300 mailboxes were 2,700 statements, a round trip each on PostgreSQL."""
+    planner = mailbox_planner(ledger, boxes, at)
+    return [planner(box, days, until) for box in boxes]
+
+
+def mailbox_planner(
+    ledger: Ledger, boxes: Sequence[MailboxRow], at: dt.datetime
+) -> Callable[[MailboxRow, int, int | None], MailboxPlan]:
+    """``plan(box, days, until)``: :func:`mailbox_plan` of one of ``boxes`` at ``at``, for any
+    horizon and as often as asked, from the policies and histories :func:`mailbox_plans` reads
+    for all of them at once (``queue status`` plans each mailbox of the outbox, some twice)."""
     specs: dict[str, PolicySpec] = {}
     for box in boxes:
         if box.policy not in specs:
@@ -500,10 +510,15 @@ def mailbox_plans(
     pairs = [(box, _ask(specs[box.policy], box, box.id in before)[1]) for box in boxes]
     with collector_paused():
         snaps = ledger.histories(pairs, at) if pairs else []
-    return [
-        _plan_of(box, specs[box.policy], policies.with_eras(ledger, snap.history), days, at, until)
+    histories = {
+        box.id: policies.with_eras(ledger, snap.history)
         for box, snap in zip(boxes, snaps, strict=True)
-    ]
+    }
+
+    def plan(box: MailboxRow, days: int, until: int | None = None) -> MailboxPlan:
+        return _plan_of(box, specs[box.policy], histories[box.id], days, at, until)
+
+    return plan
 
 
 def _plan_of(
