@@ -36,7 +36,6 @@ import sys
 import time
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -50,25 +49,6 @@ POOLS, POOL_SIZE, CAMPAIGNS, SUPPRESSED = 20, 15, 40, 50_000
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
-def fill_domain_day(ledger: Any) -> None:
-    """``domain_day`` from the sends, by the GROUP BY of ``Ledger._rebuild_rollup``."""
-    import sqlalchemy as sa
-
-    from warmup.ledger.schema import COUNTED, DOMAIN_DAY, SEND
-
-    domain = ledger.sql_domain(SEND.c.recipient)
-    with ledger.write() as conn:
-        conn.execute(DOMAIN_DAY.delete())
-        conn.execute(
-            DOMAIN_DAY.insert().from_select(
-                ["mailbox_id", "day", "domain", "sent"],
-                sa.select(SEND.c.mailbox_id, SEND.c.day, domain, sa.func.count())
-                .where(COUNTED)
-                .group_by(SEND.c.mailbox_id, SEND.c.day, domain),
-            )
-        )
-
-
 def generate(path: Path, mailboxes: int, days: int, outbox: int) -> None:
     from warmup import Outbox
     from warmup.ledger import open_ledger
@@ -76,8 +56,7 @@ def generate(path: Path, mailboxes: int, days: int, outbox: int) -> None:
     report_scale.START = NOW.date() - dt.timedelta(days=days)  # history ends yesterday
     t0 = time.perf_counter()
     report_scale.generate(path, mailboxes, days)
-    ledger = open_ledger(str(path))
-    fill_domain_day(ledger)  # report_scale's history predates m030's rollup
+    ledger = open_ledger(str(path))  # domain_day filled by report_scale.generate
     print(f"  history: {time.perf_counter() - t0:.0f} s", flush=True)
     for p in range(POOLS):
         members = [

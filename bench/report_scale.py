@@ -31,6 +31,7 @@ import sqlite3
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
@@ -138,6 +139,30 @@ def generate(path: Path, mailboxes: int, days: int, weekdays: bool = False) -> N
     con.execute("COMMIT")
     con.execute("ANALYZE")
     con.close()
+    ledger = open_ledger(str(path))
+    fill_domain_day(ledger)  # raw rows bypass the writes that keep it: a domain cap saw none
+    ledger.close()
+
+
+def fill_domain_day(ledger: Any) -> None:
+    """``domain_day`` (m030) from the sends, by the GROUP BY of ``Ledger._rebuild_rollup``:
+    ledgers made of raw rows (this script's, ``pg_generate.py``'s) had none, and on them a
+    policy with a domain cap saw no sends to any domain."""
+    import sqlalchemy as sa
+
+    from warmup.ledger.schema import COUNTED, DOMAIN_DAY, SEND
+
+    domain = ledger.sql_domain(SEND.c.recipient)
+    with ledger.write() as conn:
+        conn.execute(DOMAIN_DAY.delete())
+        conn.execute(
+            DOMAIN_DAY.insert().from_select(
+                ["mailbox_id", "day", "domain", "sent"],
+                sa.select(SEND.c.mailbox_id, SEND.c.day, domain, sa.func.count())
+                .where(COUNTED)
+                .group_by(SEND.c.mailbox_id, SEND.c.day, domain),
+            )
+        )
 
 
 CPU: dict[str, float] = {}  # each measure's best CPU time of this process (SQLite's included)
