@@ -21,6 +21,7 @@ from warmup.cli.common import (
     reading_terminal,
     say,
     stdin_once,
+    stoppable,
     typed_instant,
     typed_wins,
     verbosity,
@@ -85,6 +86,7 @@ def bounces() -> None:
 @password_option
 @json_option
 @pass_ledger
+@stoppable
 def sync(
     ledger: Ledger,
     address: str,

@@ -7,7 +7,15 @@ import shlex
 import click
 
 from warmup.cli import check_db, cli
-from warmup.cli.common import db_option, json_option, print_json, print_table, say, say_created
+from warmup.cli.common import (
+    db_option,
+    json_option,
+    print_json,
+    print_table,
+    say,
+    say_created,
+    stoppable,
+)
 from warmup.errors import WarmupError
 from warmup.ledger import copy as ledger_copy
 from warmup.ledger import open_ledger, resolve_url
@@ -30,6 +38,7 @@ def db() -> None:
 @db_option
 @json_option
 @click.pass_context
+@stoppable
 def migrate(ctx: click.Context, json_: bool) -> None:
     """Bring the ledger's schema up to date and print the migrations applied.
 
@@ -96,6 +105,7 @@ def migrate(ctx: click.Context, json_: bool) -> None:
 @db_option
 @json_option
 @click.pass_context
+@stoppable
 def copy(ctx: click.Context, to: str, force: bool, batch: int, quiet: bool, json_: bool) -> None:
     """Copy the ledger to another database, ids included, and verify the copy.
 

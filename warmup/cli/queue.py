@@ -22,6 +22,7 @@ from warmup.cli.common import (
     print_table,
     say,
     stdin_once,
+    stoppable,
     typed_instant,
 )
 from warmup.errors import DataError, UsageError
@@ -120,6 +121,7 @@ def queue() -> None:
     help="TOML file: subject, text and optional html (Jinja2; - reads standard input).",
 )
 @pass_ledger
+@stoppable
 def add(
     ledger: Ledger,
     mailbox: str | None,

@@ -20,6 +20,7 @@ from warmup.cli.common import (
     percent,
     print_json,
     print_table,
+    stoppable,
     typed_instant,
     typed_wins,
 )
@@ -73,6 +74,7 @@ def _rate(value: Any) -> float | None:
     "mailbox full, blocked, ...).",
 )
 @pass_ledger
+@stoppable
 def report(
     ledger: Ledger,
     addresses: tuple[str, ...],
