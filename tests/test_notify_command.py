@@ -229,6 +229,16 @@ def test_a_shell_scripts_leading_assignment_is_masked_not_the_script_with_it(led
             "sh -c 'curl -sU proxy -U ops:*** -d @- https://alerts.example.com/hook'",
             "the password in -U",
         ),
+        (  # the container's user is no login, the -u of the program run in it is
+            f"docker exec -u app:staff pager curl -u ops:{SECRET} https://alerts.example.com/h",
+            "docker exec -u app:staff pager curl -u ops:*** https://alerts.example.com/h",
+            "the password in -u",
+        ),
+        (
+            f"podman run --user app:app img /bin/page --user ops:{SECRET}",
+            "podman run --user app:app img /bin/page --user ops:***",
+            "the password in --user",
+        ),
     ],
 )
 def test_curls_user_and_password_is_a_secret(command, shown, what, ledger_path):
@@ -253,6 +263,12 @@ def test_curls_user_and_password_is_a_secret(command, shown, what, ledger_path):
         "docker run --rm -i -u 1000:1000 pager:1 page",
         "curl -u ops -d @- https://alerts.example.com/hook",
         "sh -c 'sort -u | logger -t warmup'",
+        # USER:GROUP to run as, or a flag before a file: refused as "a password in -u", such
+        # a command could not be set at all
+        "docker exec -i -u app:staff pager page --team mail",
+        "podman run --rm -i --user=app:app pager:1 page",
+        "chpst -u pager:pager /usr/local/bin/page",
+        "sh -c 'sort -u /etc/warmup/a:b | logger -t warmup'",
     ],
 )
 def test_a_user_without_a_password_is_kept(command, ledger_path):

@@ -60,6 +60,36 @@ _TOKEN_LIKE = re.compile(r"(?=[^\d]*\d).{8,}|.{16,}", re.DOTALL)
 _VARIABLE = re.compile(r"\$(?:[A-Za-z_]\w*|\{[A-Za-z_]\w*\})")
 # Options that take USER:PASSWORD (curl's -u/--user, -U/--proxy-user; wget has --password)
 _LOGIN_OPTIONS = frozenset({"u", "user", "U", "proxy-user"})
+# Programs whose -u/-U/--user is no login: USER[:GROUP] to run as (docker, podman and kin,
+# runit's chpst, start-stop-daemon), a user to list (ps, pgrep, top, crontab), or a flag whose
+# next word is a file (sort -u, uniq -u, cp -u, diff -u). Their first such option only: the
+# rest of the line may be a program's own (docker exec -u app:app c curl -u ops:SECRET ...).
+_USER_NOT_LOGIN = frozenset(
+    {
+        "docker",
+        "podman",
+        "nerdctl",
+        "buildah",
+        "chpst",
+        "start-stop-daemon",
+        "runuser",
+        "crontab",
+        "ps",
+        "pgrep",
+        "pkill",
+        "top",
+        "htop",
+        "sort",
+        "uniq",
+        "cp",
+        "mv",
+        "ls",
+        "diff",
+        "patch",
+        "rsync",
+        "date",
+    }
+)
 # A shell's -c (sh -c, bash -lc, sh -ec): the word after it is a script
 _SHELL_C = re.compile(r"-[A-Za-z]*c")
 # A number, a date or a time in a URL (?chat_id=-1001234567890, /2026-12-01, ?at=09:30:00):
@@ -186,7 +216,7 @@ def _scan(words: list[str], found: Callable[[int, str, str], str], depth: int = 
                     out[i + 1] = found(i + 1, f"the value of {flag}", value)
                 i += 1
         elif option and (
-            option[2] in _LOGIN_OPTIONS
+            (option[2] in _LOGIN_OPTIONS and not _user_not_login(out, i))
             or (_CURL_BUNDLE.fullmatch(word) and _program(out, i) == "curl")
         ):
             # curl -u ops:PASSWORD (--user, --proxy-user, -U): the password after the colon
@@ -257,6 +287,22 @@ def _curl_value_away(
     if letter == "E":
         return _cert_password_away(value, i, flag, found)
     return _scan([value], lambda _i, what, v: found(i, what, v), depth + 1)[0]
+
+
+def _user_not_login(words: list[str], i: int) -> bool:
+    """Whether the -u/-U/--user option ``words[i]`` is the first of its command's and its
+    program one of :data:`_USER_NOT_LOGIN` (``docker exec -u app:staff``, ``sort -u a:b``):
+    refused as "a password in -u", such a command could not be set at all."""
+    if _program(words, i) not in _USER_NOT_LOGIN:
+        return False
+    start = i
+    while start and words[start - 1] not in _SEPARATORS:
+        start -= 1
+    for word in words[start:i]:
+        option = _OPTION.fullmatch(word)
+        if option and option[2] in _LOGIN_OPTIONS:
+            return False
+    return True
 
 
 def _program(words: list[str], i: int) -> str:
