@@ -35,6 +35,7 @@ __all__ = [
     "refuses_size",
     "is_throttle",
     "reason_of",
+    "says_nothing",
     "smtp_stage",
     "words_text",
 ]
@@ -544,6 +545,18 @@ def _stock_only(text: str) -> bool:
 def reason_of(status: str, reply: str, diagnostic: str, stage: str | None = None) -> str:
     """The reason (sisimai-like vocabulary) of a failure: :func:`decide`'s reason."""
     return decide(status, reply, diagnostic, stage).reason
+
+
+def says_nothing(diagnostic: str) -> bool:
+    """``reason_of("", "", diagnostic) == "undefined"``: whether ``diagnostic`` alone (no status,
+    reply, stage or MTA given) names no reason, cheaply where its words name one. :func:`decide`
+    answers "undefined" only on its last line, which it reaches only when no word rule matched
+    its text: a text whose words a rule reads is known to say something without the rest of the
+    decision (the provider tables, the throttle and MTA wording, the status, ~3/4 of its cost;
+    a plain-text notice of one recipient asks this before its recipient's bounce is made)."""
+    if read_words(words_text(joined_reply(fold(diagnostic or "")))) is not None:
+        return False
+    return reason_of("", "", diagnostic) == "undefined"
 
 
 def recorded_reason(kind: str, status: str, reply: str, diagnostic: str) -> str:

@@ -10,7 +10,7 @@ from dataclasses import replace
 from email.message import Message
 
 from . import formats
-from .classify import reason_of
+from .classify import says_nothing
 from .message import (
     ADDRESSEES,
     MAX_TEXT,
@@ -77,7 +77,7 @@ def parse_text(msg: Message, parts: Parts, body: str) -> list[Bounce]:
     delay = _is_delay(notification)
     for recipient in recipients[: MAX_RECIPIENTS + 1]:
         diag = blocks.get(recipient, "")
-        if len(recipients) == 1 and reason_of("", "", diag) == "undefined":
+        if len(recipients) == 1 and says_nothing(diag):
             # Formats like "Error: ... / RCPT TO: addr" state the reason before the address.
             diag = f"{_diag_from_text(notification)} {diag}".strip()
         out.append(

@@ -13,6 +13,7 @@ corpus).
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -757,6 +758,11 @@ def agreeing(text: str, reason: str) -> WordRule | None:
     return None
 
 
+# A report's recipients often share their words, a plain-text notice's one is read twice
+# (:func:`warmup.bounces.classify.says_nothing`, then its bounce), and a provider's table is
+# checked against a second decision of the same text: each read is ~70 µs. Only the last few
+# texts are kept, so a report read again later is read in full.
+@functools.lru_cache(maxsize=32)
 def read_words(text: str) -> WordRule | None:
     """The first rule whose wording ``text`` (folded, lower-cased) matches, or ``None``."""
     # Postfix's "Recipient address rejected: ..." only says that RCPT was refused; what follows
