@@ -15,11 +15,10 @@ from .message import (
     ADDRESSEES,
     MAX_TEXT,
     Parts,
-    header_block,
     message_id_of,
+    returned_head,
     said,
     signature,
-    skip_marker,
 )
 from .record import MAX_RECIPIENTS, Bounce, fold, make
 
@@ -46,7 +45,7 @@ def parse_text(msg: Message, parts: Parts, body: str) -> list[Bounce]:
     orig = parts.original
     if returned or parts.has_original_text():
         # ``parts.original`` can be falsy (no headers): then its text is what is read.
-        orig = parts.original or header_block(skip_marker(returned or parts.original_text))
+        orig = returned_head(parts, returned)
         original_sender = formats.header_addresses(
             orig, ("From", "Return-Path", "Sender", "Reply-To")
         )
@@ -72,7 +71,7 @@ def parse_text(msg: Message, parts: Parts, body: str) -> list[Bounce]:
         recipient = next(iter(named)) if len(named) == 1 else ""
         text = _diag_from_text(notification)
         made = [make(recipient, "", "", text, message_id, mta=signature(msg))] if diag else []
-        return said(made, parts, returned)
+        return said(made, parts, returned, orig)
     out: list[Bounce] = []
     delay = _is_delay(notification)
     for recipient in recipients[: MAX_RECIPIENTS + 1]:
@@ -95,7 +94,7 @@ def parse_text(msg: Message, parts: Parts, body: str) -> list[Bounce]:
         if delay:
             step = "a delay warning in its words, the MTA still tries: counts for nothing"
             out[-1] = replace(out[-1], delayed=True, steps=(*out[-1].steps, step))
-    return said(out, parts, returned)
+    return said(out, parts, returned, orig)
 
 
 # A reply or status code: "(?<![\d.])[45]\d\d[ -]|(?<![\d.])[45]\.\d{1,3}\.\d{1,3}", the
