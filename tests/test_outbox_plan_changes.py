@@ -228,3 +228,45 @@ def test_a_message_that_fits_once_its_suppressed_recipients_are_left_out_is_sent
     assert [sorted(m.rcpt_tos) for m in sink.messages] == [
         ["r2@example.com", "r3@example.com", "r4@example.com"]
     ]
+
+
+@pytest.mark.parametrize("change", ["mailbox set --policy", "policy set", "mailbox resume"])
+def test_a_change_to_the_plan_leaves_a_message_a_recipients_server_deferred_backing_off(
+    sink,
+    ssl_cert_env,
+    ledger_url,  # noqa: F811
+    tmp_path,
+    change,
+):
+    """The recipients' server greylists (451 at the end of DATA): the worker backs the
+    messages off 5 minutes. A teammate then changes the plan ('mailbox set --policy', 'policy
+    set', a pause ended by hand): that server's back-off still holds. The change made them
+    due at once: the next run tried them again, the server refused again, and each try took
+    a slot of the quota (a pool spent 81 slots on 36 messages while its policy was changed
+    under a 451)."""
+    boxes = pool_of(sink.port, tmp_path, n=2, daily=50)
+    assert cli("policy", "add", "team", str(policy_file(tmp_path / "p.toml"))).returncode == 0
+    for box in boxes:
+        assert cli("mailbox", "set", box, "--policy", "team").returncode == 0
+    queue_plain(2)
+    sink.data_reply = (451, "4.7.1 Greylisted, please try again later")
+    out = run_once()
+    assert out.count("deferred #") == 2, out
+    listed = json.loads(cli("queue", "list", "--json").stdout)
+    due = [m["next_attempt_at"] for m in listed]
+    tries, used = sink.mail_commands, _sent_today()
+    if change == "mailbox set --policy":
+        res = cli("mailbox", "set", boxes[0], "--policy", str(policy_file(tmp_path / "q.toml", 60)))
+    elif change == "policy set":
+        res = cli("policy", "set", "team", str(policy_file(tmp_path / "q.toml", daily=60)))
+    else:
+        assert cli("mailbox", "pause", boxes[0], "--reason", "review").returncode == 0
+        res = cli("mailbox", "resume", boxes[0])
+    assert res.returncode == 0, res.stderr
+    assert [m["next_attempt_at"] for m in json.loads(cli("queue", "list", "--json").stdout)] == due
+    assert "nothing was due" in run_once()
+    assert (sink.mail_commands, _sent_today()) == (tries, used)  # no try, no slot taken
+
+
+def _sent_today() -> int:
+    return sum(q["sent"] for q in json.loads(cli("quota", "--json").stdout))

@@ -414,12 +414,17 @@ class OutboxStore(OutboxViews):
         next_attempt_at: dt.datetime | None = None,
         attempt: bool = False,
         recipients: Sequence[str] | None = None,
+        backoff: bool = False,
     ) -> bool:
         """The claimed message's outcome, written only if ``worker`` still holds the claim
         (whether it did). ``queued`` puts it back for ``next_attempt_at`` (``attempt``: this
         try counts towards the back-off), with the ``recipients`` still to deliver, and clears
-        :meth:`via_overflow`'s mark (its next try may go from a member)."""
-        settle = Settle(message, state, now, reply, sent_by, next_attempt_at, attempt, recipients)
+        :meth:`via_overflow`'s mark (its next try may go from a member). ``backoff``: a
+        recipient's server deferred it, and it backs off until ``next_attempt_at`` whatever
+        changes meanwhile in its mailboxes' plan (:func:`release_waiting` leaves it)."""
+        settle = Settle(
+            message, state, now, reply, sent_by, next_attempt_at, attempt, recipients, backoff
+        )
         with self.write() as conn:
             return bool(conn.execute(*_settle_statement(worker, settle)).rowcount)
 
@@ -692,6 +697,7 @@ class Settle:
     next_attempt_at: dt.datetime | None = None
     attempt: bool = False
     recipients: Sequence[str] | None = None
+    backoff: bool = False  # a recipient's 4xx: backs off until next_attempt_at, released or not
 
 
 def _settle_statement(worker: str, s: Settle) -> tuple[sa.Update, dict[str, Any]]:
@@ -709,20 +715,25 @@ def _settle_statement(worker: str, s: Settle) -> tuple[sa.Update, dict[str, Any]
         params["recipients"] = ",".join(s.recipients)
         params["rcpt_count"] = len(s.recipients)
     optional = tuple(k for k in _SETTLE_OPTIONAL if k in params)
-    return _settle_shape(optional, s.state == "queued", s.attempt), params
+    backoff = s.backoff and s.state == "queued" and s.next_attempt_at is not None
+    return _settle_shape(optional, s.state == "queued", s.attempt, backoff), params
 
 
 _SETTLE_OPTIONAL = ("last_reply", "sent_by", "next_attempt_at", "recipients", "rcpt_count")
 
 
 @functools.cache
-def _settle_shape(optional: tuple[str, ...], queued: bool, attempt: bool) -> sa.Update:
+def _settle_shape(
+    optional: tuple[str, ...], queued: bool, attempt: bool, backoff: bool
+) -> sa.Update:
     now = sa.bindparam("now", type_=OUTBOX.c.updated_at.type)
     values: dict[str, Any] = {
         "state": sa.bindparam("state"),
         "claimed_by": None,
         "claimed_at": None,
         "updated_at": now,
+        # Written by every settlement, so that a back-off never outlives the try it followed
+        "backoff_until": None,
     }
     if queued:
         values["sent_via"] = None  # its next try may go from a member
@@ -733,6 +744,8 @@ def _settle_shape(optional: tuple[str, ...], queued: bool, attempt: bool) -> sa.
         values["state"] = sa.case((cancelling, "cancelled"), else_=values["state"])
         if "last_reply" in values:
             values["last_reply"] = sa.case((cancelling, CANCELLING), else_=values["last_reply"])
+    if backoff:
+        values["backoff_until"] = values["next_attempt_at"]
     if attempt:
         values["attempts"] = OUTBOX.c.attempts + 1
     return (

@@ -115,7 +115,8 @@ def release_waiting(conn: Connection, mailbox_ids: Sequence[int], now: dt.dateti
     member). The worker puts a message none of its mailboxes may send back until the plan's
     next slot, as the plan stood: the end of a pause, the next day once the quota is used.
     Without this, a mailbox resumed by hand from 'pause --until 3d' sent nothing for 3 days,
-    and a raised quota or a new member nothing until the next day, the old reason shown."""
+    and a raised quota or a new member nothing until the next day, the old reason shown.
+    A message backing off after a recipient's 4xx (``backoff_until``) keeps its back-off."""
     if not mailbox_ids:
         return
     ids = list(mailbox_ids)
@@ -126,6 +127,10 @@ def release_waiting(conn: Connection, mailbox_ids: Sequence[int], now: dt.dateti
             OUTBOX.c.state == "queued",
             OUTBOX.c.next_attempt_at > utc(now),
             OUTBOX.c.not_before <= utc(now),
+            # Not one a recipient's server deferred (a 4xx): its back-off is that server's,
+            # which no change of ours shortens; asked again at once, a greylisting server
+            # refused it again, each try a slot of the quota.
+            sa.or_(OUTBOX.c.backoff_until.is_(None), OUTBOX.c.backoff_until <= utc(now)),
             sa.or_(
                 OUTBOX.c.pool_id.in_(pools),
                 sa.and_(OUTBOX.c.pool_id.is_(None), OUTBOX.c.mailbox_id.in_(ids)),

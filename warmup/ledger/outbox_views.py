@@ -23,7 +23,9 @@ if TYPE_CHECKING:
 _LOOKUP_BATCH = 5_000  # addresses per IN list (SQLite takes 32,766 parameters at most)
 
 
-ROW_COLUMNS = [c for c in OUTBOX.c if c.name not in ("data", "rcpt_count", "content_key")]
+ROW_COLUMNS = [
+    c for c in OUTBOX.c if c.name not in ("data", "rcpt_count", "content_key", "backoff_until")
+]
 
 
 def check_campaign_of(conn: Connection, campaign: str) -> None:

@@ -74,6 +74,7 @@ MIGRATION_NAMES = (
     "m031_message_id_key",
     "m032_outbox_tally_covers_due",
     "m033_outbox_pool_due",
+    "m034_outbox_backoff_until",
 )
 
 

@@ -407,6 +407,10 @@ OUTBOX = sa.Table(
     # messages, which its campaign has already (NULL: a template's row, whose recipient is its
     # key, and the messages queued before m020).
     sa.Column("content_key", sa.String),
+    # Until when a message a recipient's server deferred (a 4xx) backs off (NULL: it does not;
+    # it waits for the plan, or for a member's fault to be fixed): a change to its mailboxes
+    # that makes their waiting messages due at once (``release_waiting``) leaves it waiting (m034).
+    _ts("backoff_until", nullable=True),
     sa.Index("ix_outbox_due", "state", "next_attempt_at"),
     sa.Index("ix_outbox_campaign", "campaign", "state"),
     # Every column ``queue status``'s tally reads (``Ledger.outbox_counts``), so that the index

@@ -451,7 +451,7 @@ class Delivery:
             self.broken[box.id] = Unavailable(f"{box.address} could not send: {report.error}")
         if state == "queued":
             soft = any(outcomes[r] == "soft" for r in again)
-            return self._retry(msg, box, reply, attempt=soft, recipients=list(again))
+            return self._retry(msg, box, reply, attempt=soft, recipients=list(again), backoff=soft)
         self._settled_line(state, outcomes)(
             f"{stamp(self.clock())} {state} #{msg.id} {msg.message_id} from {box.address} "
             f"to {some(rcpts)}: {reply}"
@@ -634,7 +634,7 @@ class Delivery:
         state, again = fate(_too_big_is_final(report, outcomes))
         if state == "queued":
             soft = any(outcomes[r] == "soft" for r in again)
-            return self._retry(msg, None, reply, attempt=soft, recipients=list(again))
+            return self._retry(msg, None, reply, attempt=soft, recipients=list(again), backoff=soft)
         self._settled_line(state, outcomes)(
             f"{stamp(self.clock())} {state} #{msg.id} {msg.message_id} via the overflow "
             f"channel of pool {pool.name} from {sender} to {some(rcpts)}: {reply}"
@@ -740,7 +740,11 @@ class Delivery:
         reply: str,
         attempt: bool,
         recipients: list[str] | None = None,
+        backoff: bool = False,
     ) -> str:
+        """Back in the queue for its next try; ``backoff``: a recipient's server deferred it (a
+        4xx), and no change to its mailboxes' plan makes it due before its back-off ends (a
+        member's fault, a person's fix may end sooner: 'mailbox set', 'mailbox login')."""
         now = self.clock()
         until = retry_at(now, msg.attempts + 1 if attempt else 0, msg.expires_at)
         if until >= msg.expires_at:
@@ -762,6 +766,7 @@ class Delivery:
             next_attempt_at=until,
             attempt=attempt,
             recipients=recipients,
+            backoff=backoff,
         )
         return "deferred"
 

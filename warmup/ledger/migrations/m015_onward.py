@@ -606,3 +606,14 @@ def m033_outbox_pool_due(conn: Connection) -> None:
     conn.exec_driver_sql(
         "CREATE INDEX ix_outbox_pool_due ON outbox (pool_id, state, next_attempt_at)"
     )
+
+
+@migration
+def m034_outbox_backoff_until(conn: Connection) -> None:
+    """``outbox.backoff_until``: until when a message a recipient's server deferred (a 4xx)
+    backs off. A change that makes a mailbox's waiting messages due at once ('mailbox set',
+    'policy set', 'mailbox resume', a new pool member) made these due too: a teammate's policy
+    tweak had a greylisting server asked again at once, each try a slot of the quota (a pool
+    spent 81 slots on 36 messages while its policy was changed under a 451)."""
+    kind = sa.DateTime(timezone=True).compile(dialect=conn.dialect)
+    conn.exec_driver_sql(f"ALTER TABLE outbox ADD COLUMN backoff_until {kind}")
