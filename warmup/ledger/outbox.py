@@ -549,6 +549,7 @@ class OutboxStore(OutboxViews):
                 "claimed_at": None,
                 "updated_at": utc(now),
                 "last_reply": why,
+                "backoff_until": None,  # a back-off ends with the next try, this one
             }
             if by is not None:
                 values["sent_by"] = by

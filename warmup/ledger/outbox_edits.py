@@ -245,7 +245,9 @@ class OutboxEdits:
             conn.execute(
                 OUTBOX.update()
                 .where(OUTBOX.c.id == message, OUTBOX.c.state == "queued")
-                .values(next_attempt_at=due, expires_at=until, updated_at=utc(now))
+                .values(
+                    next_attempt_at=due, expires_at=until, updated_at=utc(now), backoff_until=None
+                )
             )
         return due, until
 
