@@ -84,10 +84,13 @@ def test_a_message_whose_next_slot_is_after_its_expiry_waits_until_its_expiry(
         with Worker(ledger, clock=lambda: clock[0]) as worker:
             # the second is claimed and refused (quota used); the third is held with it
             assert worker.run_once().outcomes == {"sent": 1, "waiting": 2}
-            for mid in (second, third):
-                row = ledger.message(mid)
-                assert (row.state, row.next_attempt_at) == ("queued", expiry), row
-                assert "quota" in (row.last_reply or ""), row.last_reply
+            row = ledger.message(second)  # put back by its own claim, until its expiry
+            assert (row.state, row.next_attempt_at) == ("queued", expiry), row
+            assert "quota" in (row.last_reply or ""), row.last_reply
+            # the third not written: its pool is held (one row, m035) until tomorrow's quota
+            assert ledger.message(third).updated_at == ledger.message(third).created_at
+            [hold] = ledger.holds().values()
+            assert hold.until == midnight and "quota" in hold.why, hold
             # 'queue list' and 'queue show' said it could go tomorrow, after its expiry
             listed = {m["id"]: m for m in json.loads(cli("queue", "list", "--json").stdout)}
             assert [(listed[m]["due"], listed[m]["expires_first"]) for m in (second, third)] == [

@@ -1154,10 +1154,10 @@ def test_a_backlog_no_member_can_send_is_put_back_at_once_not_claimed_message_by
 ):
     """Thousands queued to a pool whose members have used today's quota (or wait for their
     next slot): each pass claimed every due message, asked every member and put it back, one
-    by one (~10 ms a message: bench/outbox_backlog.py). Now the pass puts them all back to the
-    members' first next slot in one statement, as the one-by-one path would have, and one whose
-    expiry comes first waits until its expiry, as it would have (expired at once, it was given
-    up before its time)."""
+    by one (~10 ms a message: bench/outbox_backlog.py). Now the pass holds the pool until the
+    members' first next slot in one row (the messages are not written: m035), as the one-by-one
+    path would have put each back, and one whose expiry comes first waits until its expiry, as
+    it would have (expired at once, it was given up before its time)."""
     from warmup.ledger import SendIn
 
     boxes = pool_of(sink.port, tmp_path, n=2, daily=1000 if paced else 2, interval="1h")
@@ -1189,11 +1189,16 @@ def test_a_backlog_no_member_can_send_is_put_back_at_once_not_claimed_message_by
     else:  # tomorrow, local
         until = day_start(local_day(T0, a.timezone) + dt.timedelta(days=1), a.timezone)
     rows = [ledger.message(i) for i in ids if i is not None]
-    assert {(r.state, r.next_attempt_at, r.attempts) for r in rows} == {("queued", until, 0)}
-    assert all("quota is used" in (r.last_reply or "") or paced for r in rows)
+    assert {(r.state, r.next_attempt_at, r.attempts, r.updated_at) for r in rows} == {
+        ("queued", T0, 0, T0)
+    }
+    [(target, hold)] = ledger.holds().items()
+    assert (target, hold.until, hold.bulk) == (("pool", ledger.pool("P").id), until, True)
+    assert "quota is used" in hold.why or paced
     assert short is not None
-    held = ledger.message(short)
-    assert (held.state, held.next_attempt_at) == ("queued", T0 + expires)
+    assert ledger.message(short).state == "queued"
+    with Worker(ledger, clock=Clock(T0 + expires - dt.timedelta(seconds=1))) as worker:
+        assert worker.run_once().outcomes == {}  # held: nothing claimed, nothing written
     with Worker(ledger, clock=Clock(T0 + expires)) as worker:
         assert worker.run_once().outcomes == {"expired": 1}
     assert ledger.message(short).state == "expired"
@@ -1234,7 +1239,14 @@ def test_a_paced_pool_sends_at_its_slots_and_puts_the_rest_back_at_once(
     assert sum(c is not None for c in claims) == 3  # two sent, the first to wait
     assert sorted(str(m.message["From"]) for m in sink.messages) == sorted([a, b])
     rows = [ledger.message(i) for i in ids if i is not None]
-    assert {r.next_attempt_at for r in rows if r.state == "queued"} == {T0 + dt.timedelta(hours=1)}
+    # the pool held until its next slot (one row), the 27 others not written; the one that
+    # waited was put back by its own claim
+    assert {r.next_attempt_at for r in rows if r.state == "queued"} == {
+        T0,
+        T0 + dt.timedelta(hours=1),
+    }
+    assert sum(r.next_attempt_at != T0 for r in rows if r.state == "queued") == 1
+    assert [h.until for h in ledger.holds().values()] == [T0 + dt.timedelta(hours=1)]
 
 
 def test_tries_count_every_try_made_the_one_that_went_included(

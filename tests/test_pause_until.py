@@ -51,8 +51,9 @@ def test_a_pause_until_a_time_holds_the_worker_then_lets_it_send_without_a_resum
         assert done.outcomes == {"waiting": 1}
         ((why, _),) = done.waiting.items()
         assert why.startswith(f"{a} is paused until ") and "IP review" in why, why
-        row = ledger.message(mid)
-        assert (row.state, row.attempts, row.next_attempt_at) == ("queued", 0, until)
+        row = ledger.message(mid)  # not written: its pool is held until the pause's end
+        assert (row.state, row.attempts, row.next_attempt_at) == ("queued", 0, T0)
+        assert [h.until for h in ledger.holds().values()] == [until]
         clock.at = until - dt.timedelta(seconds=1)  # not yet: not due, still paused
         assert worker.run_once().outcomes == {}
         assert api.quota(ledger, a, clock.at).status == "paused" and sink.messages == []

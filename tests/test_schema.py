@@ -1143,3 +1143,24 @@ def test_an_older_ledgers_removals_stay_out_of_the_lists_past_and_new_ones_count
         assert reports.suppressions(ledger)["total"].tolist() == [1, 0]
     finally:
         ledger.close()
+
+
+def test_messages_held_the_old_way_wait_their_time_after_the_upgrade(ledger_url):  # noqa: F811
+    """m035 holds a target in one row (``outbox_hold``) instead of writing its messages: a
+    message an m033 worker held (its ``next_attempt_at`` moved to the members' next slot) is
+    not due before it after the upgrade, and is then, with no hold of its pool in the way."""
+    when = at(DAY, 9)
+    later = when + dt.timedelta(hours=1)
+    ledger = _older_outbox(
+        ledger_url, "m033_outbox_pool_due", state="queued", next_attempt_at=later,
+        last_reply="a@corp.example: next send at 10:00",
+    )  # fmt: skip
+    try:
+        assert ledger.holds() == {}
+        assert ledger.due_targets(when, when) == []
+        assert ledger.claim("w", when) is None
+        assert ledger.due_targets(later, later) == [(1, None)]
+        claimed = ledger.claim("w", later)
+        assert claimed is not None and claimed.id == 1
+    finally:
+        ledger.close()

@@ -375,7 +375,8 @@ def list_(ledger: Ledger, campaign: str | None, state: str | None, limit: int, j
         )
     names, pools = _names(ledger)
     bad = _suppressed_each(ledger, rows)
-    due = _due_each(ledger, rows, bad)
+    held_why: dict[int, str] = {}
+    due = _due_each(ledger, rows, bad, held_why)
     if json_:
         # due: when it can really go (its pool's plan too), next_attempt_at its own time
         print_json(
@@ -416,7 +417,7 @@ def list_(ledger: Ledger, campaign: str | None, state: str | None, limit: int, j
                 else NEVER
                 if r.id in bad and len(bad[r.id]) == len(r.recipients)
                 else None,
-                (r.last_reply or "")[:60] or None,
+                (held_why.get(r.id) or r.last_reply or "")[:60] or None,
             ]
             for r in rows
         ],
@@ -442,18 +443,24 @@ def _bad(row: OutboxRow, bad: dict[int, list[str]]) -> dict[str, Any]:
 
 
 def _due_each(
-    ledger: Ledger, rows: Sequence[OutboxRow], bad: dict[int, list[str]]
+    ledger: Ledger,
+    rows: Sequence[OutboxRow],
+    bad: dict[int, list[str]],
+    held_why: dict[int, str] | None = None,
 ) -> dict[int, Due]:
     """When each queued message of ``rows`` can go: its own time, or later when no mailbox of
     its pool (or its mailbox) may send before (paused, quota used, paced), as the worker says
     it (``held``: not before a person resumes one of them; its time is only when the worker
     looks again); each pool's plan read once. Not one whose every recipient is suppressed
-    (``bad``: :func:`_suppressed_each`): it will not go."""
+    (``bad``: :func:`_suppressed_each`): it will not go. ``held_why``: filled with why each
+    message whose pool (mailbox) the worker holds waits (the hold's reason)."""
     from warmup.instants import now_utc
+    from warmup.ledger.outbox_holds import applies, target_of
     from warmup.outbox.due import target_ready, when
 
     now = now_utc()
     ready: dict[tuple[int | None, int | None], Any] = {}
+    holds = ledger.holds() if any(r.state == "queued" for r in rows) else {}
     due = {}
     for r in rows:
         if r.state != "queued" or len(bad.get(r.id, ())) == len(r.recipients):
@@ -461,7 +468,14 @@ def _due_each(
         target = (r.pool_id, None if r.pool_id is not None else r.mailbox_id)
         if target not in ready:
             ready[target] = target_ready(ledger, *target, now)
-        due[r.id] = when(r.next_attempt_at, None, ready[target])
+        # its pool (mailbox) held until a slot: then, for the hold's reason
+        hold = holds.get(target_of(r.pool_id, r.mailbox_id))
+        if hold is not None and applies(hold, r.bulk) and hold.until > max(now, r.next_attempt_at):
+            due[r.id] = when(hold.until, hold.why, ready[target])
+            if held_why is not None:
+                held_why[r.id] = hold.why
+        else:
+            due[r.id] = when(r.next_attempt_at, None, ready[target])
     return due
 
 

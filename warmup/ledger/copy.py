@@ -9,8 +9,9 @@ Afterwards the target backend fixes what copied ids need (the id sequences are m
 or the next insert would collide; those of mailboxes and pools also past the ids the outbox
 keeps of removed ones, so that no id is given twice).
 
-Derived memos (:data:`DERIVED`: the walk memos and the report's ``timeline_cache``) are emptied on the target rather
-than copied; they are rebuilt from the copied rows on first use. A table this module does not
+Derived memos (:data:`DERIVED`: the walk memos, the report's ``timeline_cache``, the worker's
+holds of the outbox's targets) are emptied on the target rather than copied; they are rebuilt from
+the copied rows on first use (a hold by the worker's next pass). A table this module does not
 know (added by a later migration) stops the copy instead of being left behind.
 
 The copy is then verified: for each table, the row count and a checksum (SHA-256 over the rows

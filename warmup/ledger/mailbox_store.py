@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection
 from warmup.errors import DataError, TempFail
 from warmup.ledger import holders
 from warmup.ledger.matching import send_day_of
+from warmup.ledger.outbox_holds import end_holds
 from warmup.ledger.outbox_targets import (
     bump_pools,
     refuse_in_doubt,
@@ -333,6 +334,7 @@ class MailboxStore:
                     sa.select(POOL_MEMBER.c.pool_id).where(POOL_MEMBER.c.mailbox_id == box.id)
                 ),
             )
+            end_holds(conn, [box.id])  # its own, and its pools' (their members change)
             conn.execute(POOL_MEMBER.delete().where(POOL_MEMBER.c.mailbox_id == box.id))
             cancelled = conn.execute(
                 OUTBOX.update()

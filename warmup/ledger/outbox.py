@@ -39,6 +39,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from warmup.errors import DataError
+from warmup.ledger import outbox_holds
 from warmup.ledger.holders import as_read
 from warmup.ledger.outbox_fate import (
     CANCELLING,
@@ -50,7 +51,7 @@ from warmup.ledger.outbox_fate import (
 )
 from warmup.ledger.outbox_targets import of_target, release_waiting, target_lock
 from warmup.ledger.outbox_views import ROW_COLUMNS, OutboxViews, outbox_row
-from warmup.ledger.schema import MAILBOX, OUTBOX, POOL, SEND
+from warmup.ledger.schema import MAILBOX, OUTBOX, OUTBOX_HOLD, POOL, SEND
 from warmup.ledger.values import Ask, Enqueued, MailboxRow, OutboxIn, OutboxRow, Snapshot, utc
 
 if TYPE_CHECKING:
@@ -103,16 +104,20 @@ _QUEUED = (
 _FRESH = ("queued", 0)
 
 
-def _claim_statement(of_pool: bool) -> sa.Update:
-    """Pick, stamp and read back the first due message in one statement (the worker claims once
-    per message); built once, with the instants, worker and pool as parameters."""
-    ready = sa.and_(
-        OUTBOX.c.state == "queued",
-        OUTBOX.c.next_attempt_at <= sa.bindparam("due", type_=OUTBOX.c.next_attempt_at.type),
-        OUTBOX.c.expires_at > sa.bindparam("now", type_=OUTBOX.c.expires_at.type),
-    )
-    if of_pool:
-        ready = sa.and_(ready, OUTBOX.c.pool_id == sa.bindparam("pool"))
+@functools.cache
+def _claim_statement(of: str | None, bulk_only: bool = False) -> sa.Update:
+    """Pick, stamp and read back the first due message (of pool ``:pool``, ``of`` "pool", or
+    mailbox ``:mailbox``, "mailbox"; ``bulk_only``: a bulk one) in one statement (the worker
+    claims once per message); built once, with the instants, worker and target as
+    parameters."""
+    if of is None:
+        ready = sa.and_(
+            OUTBOX.c.state == "queued",
+            OUTBOX.c.next_attempt_at <= sa.bindparam("due", type_=OUTBOX.c.next_attempt_at.type),
+            OUTBOX.c.expires_at > sa.bindparam("now", type_=OUTBOX.c.expires_at.type),
+        )
+    else:
+        ready = outbox_holds.due((of, sa.bindparam(of)), bulk_only)  # type: ignore[arg-type]
     pick = (
         sa.select(OUTBOX.c.id)
         .where(ready)
@@ -157,7 +162,7 @@ _HAS_SLOTS = (
 )
 
 
-_CLAIM, _CLAIM_FROM_POOL = _claim_statement(False), _claim_statement(True)
+_CLAIM, _CLAIM_FROM_POOL = _claim_statement(None), _claim_statement("pool")
 
 # The mailbox among some with the latest send to one of some recipients (a pool's message
 # stays with it), or of one of some Message-IDs (a thread's), by column name. Built once: the
@@ -189,6 +194,7 @@ class OutboxStore(OutboxViews):
         def _histories_on(
             self, conn: Connection, asks: Sequence[tuple[MailboxRow, Ask]], as_of: dt.datetime
         ) -> list[Snapshot]: ...
+        def _insert(self, table: sa.Table) -> Any: ...
         def insert_rows(
             self,
             conn: Connection,
@@ -212,6 +218,9 @@ class OutboxStore(OutboxViews):
                     f"the {kind} these messages are queued to was removed meanwhile; nothing "
                     f"was queued: see 'warmup {kind} list'"
                 )
+            # A new message ends its target's hold: the next pass asks the plan about it (and
+            # holds the target again, one row) rather than passing over it without a word.
+            outbox_holds.end_hold(conn, (kind, tid))
             checked.add((kind, tid))
 
     def enqueue(self, items: Iterable[OutboxIn], now: dt.datetime) -> Enqueued:
@@ -398,8 +407,12 @@ class OutboxStore(OutboxViews):
         with self.write() as conn:
             if settle is not None:
                 conn.execute(*_settle_statement(worker, settle))
-            take = _CLAIM_FROM_POOL if pool_id is not None else _CLAIM
-            row = conn.execute(take, params).first()
+            held = outbox_holds.holds(conn, utc(due or now))
+            if not held:
+                take = _CLAIM_FROM_POOL if pool_id is not None else _CLAIM
+                row = conn.execute(take, params).first()
+            else:
+                row = _claim_around(conn, held, params, pool_id)
             return None if row is None else outbox_row(row, True)
 
     def settle_message(
@@ -565,21 +578,22 @@ class OutboxStore(OutboxViews):
     def due_targets(
         self, due: dt.datetime, now: dt.datetime, pool_id: int | None = None
     ) -> list[tuple[int | None, int | None]]:
-        """The ``(pool_id, mailbox_id)`` of the queued messages :meth:`claim` would take by
-        ``due`` (of ``pool_id``), each once."""
-        q = (
-            sa.select(OUTBOX.c.pool_id, OUTBOX.c.mailbox_id)
-            .where(
-                OUTBOX.c.state == "queued",
-                OUTBOX.c.next_attempt_at <= utc(due),
-                OUTBOX.c.expires_at > utc(now),
-            )
-            .distinct()
-        )
-        if pool_id is not None:
-            q = q.where(OUTBOX.c.pool_id == pool_id)
+        """The ``(pool_id, None)`` of each pool, ``(None, mailbox_id)`` of each mailbox, with
+        queued messages :meth:`claim` would take by ``due`` (of pool ``pool_id``): a held
+        target is not (see :mod:`~warmup.ledger.outbox_holds`). One probe of an index a
+        target, not a read of every due message."""
         with self.read() as conn:
-            return [(r[0], r[1]) for r in conn.execute(q)]
+            held = outbox_holds.holds(conn, due)
+            if pool_id is None:
+                targets = outbox_holds.first_due_each(conn, due, now, held)
+                return outbox_holds.sorted_targets(targets)
+            hold = held.get(("pool", pool_id))
+            if hold is not None and hold.bulk:
+                return []
+            ready = outbox_holds.due(("pool", pool_id), hold is not None)
+            q = sa.select(OUTBOX.c.id).where(ready).limit(1)
+            found = conn.execute(q, {"due": utc(due), "now": utc(now)}).first()
+            return [] if found is None else [(pool_id, None)]
 
     def hold_messages(
         self,
@@ -592,39 +606,25 @@ class OutboxStore(OutboxViews):
         mailbox_id: int | None = None,
         keep_bulk: bool = False,
     ) -> int:
-        """Put back every queued message of pool ``pool_id`` (or of mailbox ``mailbox_id``) due
-        by ``due`` until ``until``, saying ``why``, as the worker does one by one with a message
-        none of the mailboxes can send now; one whose expiry comes first waits until its expiry
-        (the pass that finds it past it expires it: never before). ``keep_bulk``: leave the
-        bulk messages alone (the pool's overflow channel may take them). How many wait."""
-        target = (
-            OUTBOX.c.pool_id == pool_id
-            if pool_id is not None
-            else sa.and_(OUTBOX.c.pool_id.is_(None), OUTBOX.c.mailbox_id == mailbox_id)
-        )
-        ready = sa.and_(
-            target,
-            OUTBOX.c.state == "queued",
-            OUTBOX.c.next_attempt_at <= utc(due),
-            OUTBOX.c.expires_at > utc(now),
-        )
-        if keep_bulk:
-            ready = sa.and_(ready, OUTBOX.c.bulk.is_(False))
-        later = sa.literal(utc(until), OUTBOX.c.next_attempt_at.type)
+        """Hold pool ``pool_id`` (or mailbox ``mailbox_id``) until ``until``, saying ``why``:
+        none of its messages is claimed before (``keep_bulk``: but its bulk ones, which the
+        pool's overflow channel may take). One row, whatever the backlog
+        (:mod:`~warmup.ledger.outbox_holds`); the messages are not written. A message whose
+        expiry comes first expires at the first pass past it, as it did. How many of its
+        messages due by ``due`` wait, counted on the target's index alone (one that expired
+        since the pass began, which its next pass expires, among them; with ``keep_bulk`` the
+        rows are read for their bulk mark)."""
+        target = outbox_holds.target_of(pool_id, mailbox_id)
         with self.write() as conn:
+            insert = self._insert(OUTBOX_HOLD)
+            outbox_holds.set_hold(conn, insert, target, until, why, not keep_bulk, now)
             waiting = conn.execute(
-                OUTBOX.update()
-                .where(ready)
-                .values(
-                    next_attempt_at=sa.case(
-                        (OUTBOX.c.expires_at < later, OUTBOX.c.expires_at), else_=later
-                    ),
-                    last_reply=why[:500],
-                    sent_via=None,
-                    updated_at=utc(now),
-                )
-            ).rowcount
-        return int(waiting)
+                sa.select(sa.func.count()).where(
+                    outbox_holds.due(target, False, counted=True), *_bulk(keep_bulk)
+                ),
+                {"due": utc(due)},
+            ).scalar()
+        return int(waiting or 0)
 
     def last_sender(self, recipients: Iterable[str], mailbox_ids: Sequence[int]) -> int | None:
         """The mailbox among ``mailbox_ids`` that last mailed one of ``recipients`` (a follow-up
@@ -684,6 +684,34 @@ class OutboxStore(OutboxViews):
         keyring), as :func:`release_waiting` does in a change's own transaction."""
         with self.write() as conn:
             release_waiting(conn, [mailbox.id], now)
+
+
+def _bulk(keep_bulk: bool) -> tuple[sa.ColumnElement[bool], ...]:
+    return (OUTBOX.c.bulk.is_(False),) if keep_bulk else ()
+
+
+def _claim_around(
+    conn: Connection,
+    held: dict[tuple[str, int], outbox_holds.Hold],
+    params: dict[str, Any],
+    pool_id: int | None,
+) -> Any:
+    """:meth:`OutboxStore.claim`'s row while some targets are held: of pool ``pool_id``
+    unless it is held, else of the first target not held with a due message (each asked for
+    its first one), the first one claimed within it (another worker may have taken its
+    last: then the next target's)."""
+    if pool_id is not None:
+        hold = held.get(("pool", pool_id))
+        if hold is not None and hold.bulk:
+            return None
+        return conn.execute(_claim_statement("pool", hold is not None), params).first()
+    for kind, tid in outbox_holds.first_due_each(conn, params["due"], params["now"], held):
+        only_bulk = ("pool", tid) in held and kind == "pool"
+        take = _claim_statement(kind, only_bulk)
+        row = conn.execute(take, {**params, kind: tid}).first()
+        if row is not None:
+            return row
+    return None
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 from warmup.errors import DataError, NotFound
 from warmup.ledger.mailbox_store import MAILBOX_COLUMNS
 from warmup.ledger.outbox_fate import CANCELLING, MAYBE_LEFT, fate, finally_refused, in_campaign
+from warmup.ledger.outbox_holds import end_hold, target_of
 from warmup.ledger.outbox_targets import of_target, target_lock
 from warmup.ledger.outbox_views import aware_utc, check_campaign_of, check_id
 from warmup.ledger.schema import BOUNCE, MAILBOX, OUTBOX, POOL, SEND, SUPPRESSION
@@ -229,9 +230,13 @@ class OutboxEdits:
         check_id(message)
         with self.write() as conn:
             r = conn.execute(
-                sa.select(OUTBOX.c.state, OUTBOX.c.not_before, OUTBOX.c.expires_at).where(
-                    OUTBOX.c.id == message
-                )
+                sa.select(
+                    OUTBOX.c.state,
+                    OUTBOX.c.not_before,
+                    OUTBOX.c.expires_at,
+                    OUTBOX.c.pool_id,
+                    OUTBOX.c.mailbox_id,
+                ).where(OUTBOX.c.id == message)
             ).first()
             if r is None:
                 raise NotFound(f"no message {message} in the outbox; see 'warmup queue list'")
@@ -249,6 +254,8 @@ class OutboxEdits:
                     next_attempt_at=due, expires_at=until, updated_at=utc(now), backoff_until=None
                 )
             )
+            # its target's hold too: the next pass asks the plan again (one row written)
+            end_hold(conn, target_of(r.pool_id, r.mailbox_id))
         return due, until
 
     def decide_unknown(

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 
 from warmup.errors import DataError, TempFail
 from warmup.ledger.outbox_fate import MAYBE_LEFT
+from warmup.ledger.outbox_holds import end_holds
 from warmup.ledger.schema import OUTBOX, POOL, POOL_MEMBER, SEND
 from warmup.ledger.values import utc
 
@@ -120,6 +121,7 @@ def release_waiting(conn: Connection, mailbox_ids: Sequence[int], now: dt.dateti
     if not mailbox_ids:
         return
     ids = list(mailbox_ids)
+    end_holds(conn, ids)  # the holds of their targets (warmup.ledger.outbox_holds)
     pools = sa.select(POOL_MEMBER.c.pool_id).where(POOL_MEMBER.c.mailbox_id.in_(ids))
     conn.execute(
         OUTBOX.update()

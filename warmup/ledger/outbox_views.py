@@ -107,28 +107,51 @@ class OutboxViews:
 
     def next_due_each(
         self, pool_id: int | None = None
-    ) -> list[tuple[int | None, int | None, dt.datetime, dt.datetime]]:
+    ) -> list[tuple[int | None, int | None, dt.datetime, dt.datetime, str | None]]:
         """Per target with queued messages (of ``pool_id``; None: all), its pool's id (else
-        its mailbox's), when its first queued message is due and when its first one expires."""
+        its mailbox's), when its first queued message is due (not before its target's hold,
+        :mod:`~warmup.ledger.outbox_holds`), when its first one expires, and why it waits when
+        a hold decides (else None)."""
+        from warmup.ledger.outbox_holds import applies, holds, target_of
+
         o = OUTBOX.c
         q = (
             sa.select(
-                o.pool_id, o.mailbox_id, sa.func.min(o.next_attempt_at), sa.func.min(o.expires_at)
+                o.pool_id,
+                o.mailbox_id,
+                o.bulk,
+                sa.func.min(o.next_attempt_at),
+                sa.func.min(o.expires_at),
             )
             .where(o.state == "queued")
-            .group_by(o.pool_id, o.mailbox_id)
+            .group_by(o.pool_id, o.mailbox_id, o.bulk)
         )
         if pool_id is not None:
             q = q.where(o.pool_id == pool_id)
-        first: dict[tuple[int | None, int | None], tuple[dt.datetime, dt.datetime]] = {}
+        first: dict[tuple[int | None, int | None], tuple[dt.datetime, dt.datetime, str | None]]
+        first = {}
         with self.read() as conn:
-            for pid, mid, at, ends in conn.execute(q):
+            held = holds(conn)
+            for pid, mid, bulk, at, ends in conn.execute(q):
                 target = (pid, None if pid is not None else mid)
-                was = first.get(target, (aware_utc(at), aware_utc(ends)))
-                first[target] = (min(was[0], aware_utc(at)), min(was[1], aware_utc(ends)))
+                at, ends, why = aware_utc(at), aware_utc(ends), None
+                hold = held.get(target_of(pid, mid))
+                if applies(hold, bool(bulk)) and hold is not None and hold.until > at:
+                    at, why = hold.until, hold.why
+                was = first.get(target, (at, ends, why))
+                best = (at, why) if at < was[0] else (was[0], was[2])
+                first[target] = (best[0], min(was[1], ends), best[1])
         return [
-            (pid, mid, *times) for (pid, mid), times in sorted(first.items(), key=lambda kv: kv[1])
+            (pid, mid, *times)
+            for (pid, mid), times in sorted(first.items(), key=lambda kv: kv[1][:2])
         ]
+
+    def holds(self) -> dict[tuple[str, int], Any]:
+        """Every target's hold (:func:`warmup.ledger.outbox_holds.holds`)."""
+        from warmup.ledger.outbox_holds import holds
+
+        with self.read() as conn:
+            return holds(conn)
 
     def messages(
         self,

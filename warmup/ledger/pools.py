@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 
 from warmup.errors import DataError
 from warmup.ledger.mailbox_store import MAILBOX_COLUMNS
+from warmup.ledger.outbox_holds import end_holds
 from warmup.ledger.outbox_targets import (
     bump_pools,
     new_rev,
@@ -131,6 +132,7 @@ class PoolStore:
             pool = self._pool(conn, name)
             conn.execute(POOL.update().where(POOL.c.id == pool.id).values(rev=new_rev(), **values))
             if overflow is not None:
+                end_holds(conn, pool_ids=[pool.id])  # its bulk ones held with the rest
                 conn.execute(
                     OUTBOX.update()
                     .where(
@@ -181,6 +183,7 @@ class PoolStore:
             ).rowcount
             conn.execute(POOL_MEMBER.delete().where(POOL_MEMBER.c.pool_id == pool.id))
             conn.execute(POOL.delete().where(POOL.c.id == pool.id))
+            end_holds(conn, pool_ids=[pool.id])
             return int(cancelled)
 
     def remove_members(self, name: str, addresses: Sequence[str], force: bool) -> PoolRow:

@@ -75,6 +75,7 @@ MIGRATION_NAMES = (
     "m032_outbox_tally_covers_due",
     "m033_outbox_pool_due",
     "m034_outbox_backoff_until",
+    "m035_outbox_hold",
 )
 
 

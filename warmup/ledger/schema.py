@@ -430,6 +430,32 @@ OUTBOX = sa.Table(
     # A pool's due messages (the worker's hold of a pool none of whose members can send, a
     # --pool worker's claims): by ix_outbox_due, every pool's (m033).
     sa.Index("ix_outbox_pool_due", "pool_id", "state", "next_attempt_at"),
+    # A mailbox's own due messages (not a pool's): the claim of a worker serving every target
+    # asks each one not held for its first due message (m035), not every due message in turn.
+    sa.Index(
+        "ix_outbox_box_due",
+        "mailbox_id",
+        "state",
+        "next_attempt_at",
+        info={"where": "pool_id IS NULL"},
+    ),
+)
+
+# One hold per target (m035): none of pool ``target``'s members (``kind`` 'pool'), or mailbox
+# ``target`` itself ('mailbox': the messages queued to it, not to a pool), may send before
+# ``held_until``, as the plan said at ``set_at`` (``why``). Its due messages are not claimed
+# before then (``bulk`` False: its bulk ones still are, its pool's overflow channel may take
+# them); their rows are not written (``warmup.ledger.outbox_holds``). A hold past its time
+# holds nothing; one a change may end sooner is deleted by it (``release_waiting``).
+OUTBOX_HOLD = sa.Table(
+    "outbox_hold",
+    METADATA,
+    sa.Column("kind", sa.String, primary_key=True),
+    sa.Column("target", sa.Integer, primary_key=True),
+    _ts("held_until"),
+    sa.Column("why", sa.String, nullable=False),
+    sa.Column("bulk", sa.Boolean, nullable=False),
+    _ts("set_at"),
 )
 
 # The ids of mailboxes and pools outlive their rows in these columns (no foreign key: removing a
@@ -482,7 +508,7 @@ DATA_TABLES = (
     OUTBOX,
     SETTING,
 )
-DERIVED_TABLES = (WALK_MEMO, TIMELINE_CACHE)
+DERIVED_TABLES = (WALK_MEMO, TIMELINE_CACHE, OUTBOX_HOLD)
 
 
 def content(table: sa.Table) -> sa.Select[Any]:

@@ -79,6 +79,12 @@ def groups(
     out = []
     rows = ledger.outbox_waiting()
     names = ledger.mailbox_names() if any(r["stays"] is not None for r in rows) else {}
+    # a target the worker holds (warmup.ledger.outbox_holds): none of its messages goes before
+    holds = {t: h.until for t, h in ledger.holds().items() if h.bulk} if rows else {}
+    for r in rows:
+        held = holds.get(target_of(r))
+        if held is not None and held > r["next_attempt_at"]:
+            r["next_attempt_at"] = held
     for r in sorted(rows, key=lambda r: (r["next_attempt_at"], r["last"])):
         target = target_of(r)
         if blocked is not None and r["blocked"]:

@@ -121,11 +121,11 @@ def next_due(ledger: Ledger, pool_id: int | None, now: dt.datetime) -> Due | Non
     first expiry (:attr:`Due.expires`): the worker's pass then expires it, and a time after
     it ("due at" its mailboxes' next slot, or at its expiry itself) said it would go."""
     best: Due | None = None
-    for pid, mid, retry, ends in ledger.next_due_each(pool_id):  # earliest own time first
+    for pid, mid, retry, ends, held in ledger.next_due_each(pool_id):  # earliest first
         if best is not None and not best.held and not best.expires and retry >= best.at:
             break  # it goes at its own time or later: never before the best one
         members = target_ready(ledger, pid, mid, now)
-        due = when(retry, None, members)
+        due = when(retry, held, members)  # held: why its pool (mailbox) is held, if it is
         if not due.held and due.at >= ends:  # its first message expires first: another may not
             going = max(now, members.at if members is not None and members.at else now)
             first = ledger.next_due(pid, mid, going_from=going)
