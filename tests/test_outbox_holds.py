@@ -177,6 +177,11 @@ def test_a_held_pool_is_passed_over_for_a_target_that_can_send_and_shown_held(
         assert {m["due"] for m in listed} == {hold.until.isoformat()}
         table = cli("queue", "list", "--state", "queued").stdout
         assert table.count(hold.why[:40]) == 3, table
+        res = cli("queue", "show", str(listed[0]["id"]), "--json")
+        shown = json.loads(res.stdout)
+        assert "waiting" in shown, (res.stdout, res.stderr)
+        assert (shown["waiting"], shown["due"]) == (hold.why, hold.until.isoformat())
+        assert f"waiting: {hold.why}" in cli("queue", "show", str(listed[0]["id"])).stdout
     finally:
         ledger.close()
 

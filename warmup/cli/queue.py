@@ -468,9 +468,11 @@ def _due_each(
         target = (r.pool_id, None if r.pool_id is not None else r.mailbox_id)
         if target not in ready:
             ready[target] = target_ready(ledger, *target, now)
-        # its pool (mailbox) held until a slot: then, for the hold's reason
+        # its pool (mailbox) held until a slot, not before its own time: then, for the hold's
+        # reason (the message whose claim found it held was put back until then itself)
         hold = holds.get(target_of(r.pool_id, r.mailbox_id))
-        if hold is not None and applies(hold, r.bulk) and hold.until > max(now, r.next_attempt_at):
+        held = hold is not None and hold.until > now and hold.until >= r.next_attempt_at
+        if held and hold is not None and applies(hold, r.bulk):
             due[r.id] = when(hold.until, hold.why, ready[target])
             if held_why is not None:
                 held_why[r.id] = hold.why
@@ -520,13 +522,16 @@ def show(ledger: Ledger, message_id: int, json_: bool) -> None:
     names, pools = _names(ledger)
     msg = email.message_from_bytes(row.data or b"", policy=email.policy.default)
     bad = _suppressed_each(ledger, [row])
+    held_why: dict[int, str] = {}
     data = {
         **row_dict(row, names, pools),
         # as 'queue list': when it can really go (its pool's plan too), not only its own time
-        **_due_fields(_due_each(ledger, [row], bad).get(row.id), row),
+        **_due_fields(_due_each(ledger, [row], bad, held_why).get(row.id), row),
         **_bad(row, bad),
         "headers": {k: str(v) for k, v in msg.items() if k.lower() in _SHOWN},
     }
+    if row.id in held_why:  # its pool (mailbox) held by the worker: why, as 'queue list' says
+        data = {"waiting": held_why[row.id], **data}
     if json_:
         print_json(data)
         return
