@@ -122,7 +122,7 @@ def test_a_pools_due_messages_are_found_by_their_pool(ledger_url):  # noqa: F811
     pass of a paced pool): with only the index of every queued message by due time, each pool's
     hold looked at the due messages of every pool, 0.44 s a pool in a backlog of 300,000 (20
     pools: 24 s a pass, its writes included); by the index of a pool's messages, its own. Since
-    m034 the hold writes one row, not the messages, and counts what waits on that index; with
+    m035 the hold writes one row, not the messages, and counts what waits on that index; with
     a hold in force a claim asks each target not held for its first due message, on the index
     of a pool's messages (a mailbox's own: ``ix_outbox_box_due``), not on every due one."""
     ledger = open_ledger(ledger_url)
