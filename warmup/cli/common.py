@@ -6,7 +6,7 @@ import contextlib
 import datetime as dt
 import functools
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
 import click
@@ -267,16 +267,55 @@ def typed_instant(
 def print_json(data: Any) -> None:
     """``data`` as JSON: text as it is where stdout's encoding carries it, else as ``\\uXXXX``
     escapes (still the same JSON; a Latin-1 locale's stdout cannot take 第一周)."""
-    import sys
 
     text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
-    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
-    if not text.isascii():
-        try:
-            text.encode(encoding)
-        except (UnicodeEncodeError, LookupError):
-            text = json.dumps(data, indent=2, ensure_ascii=True, default=str)
+    if not _encodable(text):
+        text = json.dumps(data, indent=2, ensure_ascii=True, default=str)
     click.echo(text)
+
+
+def _encodable(text: str) -> bool:
+    """Whether stdout's encoding carries ``text``."""
+    import sys
+
+    if text.isascii():
+        return True
+    try:
+        text.encode(getattr(sys.stdout, "encoding", None) or "utf-8")
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
+
+
+def stream_json(pages: Callable[[], Iterable[Iterable[Any]]]) -> None:
+    """:func:`print_json`'s output of a list, to the byte, for items too many to hold:
+    ``pages()`` gives them a page at a time (memory holds one). Called once where stdout's
+    encoding is Unicode's (text read from a ledger carries no lone surrogate); elsewhere twice,
+    the first to learn whether every item can be written as it is (else all are escaped)."""
+    import codecs
+    import sys
+
+    def texts(ascii_only: bool) -> Iterator[str]:
+        for page in pages():
+            yield from (json.dumps(i, indent=2, ensure_ascii=ascii_only, default=str) for i in page)
+
+    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+    try:
+        unicode = codecs.lookup(encoding).name.startswith("utf")
+    except LookupError:
+        unicode = False
+    ascii_only = not unicode and not all(_encodable(t) for t in texts(False))
+    opened = False
+    chunk: list[str] = []
+    for text in texts(ascii_only):
+        chunk.append(",\n" if opened else "[\n")
+        opened = True
+        chunk.append("  " + text.replace("\n", "\n  "))  # one level in, as json.dumps nests it
+        if len(chunk) >= 2_000:
+            click.echo("".join(chunk), nl=False)
+            chunk.clear()
+    chunk.append("\n]" if opened else "[]")
+    click.echo("".join(chunk))
 
 
 # Statuses on a terminal: green may send now, yellow later today or tomorrow, red needs a person.
@@ -478,16 +517,59 @@ def print_table(
 ) -> None:
     """Columns aligned; on a terminal, the ``status_column``'s values in their colours. A cell's
     control characters are shown as escapes (cells hold what bounces and users wrote)."""
-    cells = [[_writable("-" if v is None else shown(str(v))) for v in row] for row in rows]
-    widths = [max([len(h), *(text_width(r[i]) for r in cells)]) for i, h in enumerate(headers)]
+    cells = [_cells(row) for row in rows]
+    _print_rows(headers, column_widths(headers, [cells]), [cells], status_column)
+
+
+def stream_table(
+    headers: Sequence[str], pages: Callable[[], Iterable[Iterable[Sequence[Any]]]]
+) -> None:
+    """:func:`print_table`'s output, to the byte, for rows too many to hold: ``pages()`` gives
+    them a page at a time, and is called twice (the column widths, then the rows), to give the
+    same rows both times; memory holds one page."""
+    _print_rows(headers, column_widths(headers, map(_cells_of, pages())), map(_cells_of, pages()))
+
+
+def _cells(row: Sequence[Any]) -> list[str]:
+    """A row's cells as the table shows them: None as ``-``, control characters as escapes."""
+    return [_writable("-" if v is None else shown(str(v))) for v in row]
+
+
+def _cells_of(page: Iterable[Sequence[Any]]) -> list[list[str]]:
+    return [_cells(row) for row in page]
+
+
+def column_widths(headers: Sequence[str], pages: Iterable[Iterable[Sequence[str]]]) -> list[int]:
+    """The width of each column: its header's, or its widest cell's (``pages`` of cells)."""
+    widths = [len(h) for h in headers]
+    for page in pages:
+        for r in page:
+            for i, cell in enumerate(r):
+                w = text_width(cell)
+                if w > widths[i]:
+                    widths[i] = w
+    return widths
+
+
+def _print_rows(
+    headers: Sequence[str],
+    widths: Sequence[int],
+    pages: Iterable[Iterable[Sequence[str]]],
+    status_column: str | None = None,
+) -> None:
+    """The header line, then the rows of ``pages`` (cells) padded to ``widths``, a page a write."""
     paint = status_column in headers and colour()
     at = headers.index(status_column) if paint and status_column else -1
     click.echo("  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip())
-    for r in cells:
-        padded = [c + " " * (w - text_width(c)) for c, w in zip(r, widths)]
-        if at >= 0:
-            padded[at] = paint_status(padded[at], r[at])
-        click.echo("  ".join(padded).rstrip())
+    for page in pages:
+        lines = []
+        for r in page:
+            padded = [c + " " * (w - text_width(c)) for c, w in zip(r, widths)]
+            if at >= 0:
+                padded[at] = paint_status(padded[at], r[at])
+            lines.append("  ".join(padded).rstrip() + "\n")
+        if lines:
+            click.echo("".join(lines), nl=False)
 
 
 def _writable(text: str) -> str:

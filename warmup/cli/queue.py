@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shlex
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +23,8 @@ from warmup.cli.common import (
     say,
     stdin_once,
     stoppable,
+    stream_json,
+    stream_table,
     typed_instant,
 )
 from warmup.errors import DataError, UsageError
@@ -349,79 +351,113 @@ def list_(ledger: Ledger, campaign: str | None, state: str | None, limit: int, j
         warmup queue list --campaign dec --limit 0 --json
     """
     # A campaign of 50,000 rows printed 50,000 lines (and built them all in memory): the
-    # first --limit of them, and a line on stderr saying how many there are.
-    rows = ledger.messages(campaign, state, limit + 1 if limit else None)
-    if not rows and campaign is not None:  # a typo read "No messages." and exit 0
-        ledger.check_campaign(campaign)
-    if limit and len(rows) > limit:
-        rows = rows[:limit]
-        total = sum(
-            c["messages"]
-            for c in ledger.outbox_counts()
-            if (campaign is None or c["campaign"] == campaign)
-            and (state is None or c["state"] == state)
-        )
-        # the filters not given yet (both given: suggesting one again sent the user in circles)
-        left = [f for f, given in (("--campaign", campaign), ("--state", state)) if not given]
-        narrow = (
-            f", {' and '.join(left)} {'narrows' if len(left) == 1 else 'narrow'} them"
-            if left
-            else ""
-        )
-        click.echo(
-            f"Showing the first {limit} {'message' if limit == 1 else 'messages'} (oldest first) "
-            f"of {total}; --limit 0 shows all{narrow}.",
-            err=True,
-        )
+    # first --limit of them, and a line on stderr saying how many there are. All of them
+    # (--limit 0) are read a page at a time from one snapshot, twice for a table (its column
+    # widths, then its lines): a million took 1.3 GiB held at once.
+    from warmup.instants import now_utc
+
     names, pools = _names(ledger)
-    bad = _suppressed_each(ledger, rows)
-    held_why: dict[int, str] = {}
-    due = _due_each(ledger, rows, bad, held_why)
-    if json_:
-        # due: when it can really go (its pool's plan too), next_attempt_at its own time
-        print_json(
-            [
-                {**row_dict(r, names, pools), **_due_fields(due.get(r.id), r), **_bad(r, bad)}
-                for r in rows
-            ]
-        )
-        return
-    if not rows:
-        click.echo("No messages.")
-        return
-    print_table(
-        ["ID", "STATE", "CAMPAIGN", "FROM", "TO", "TRIES", "NEXT (UTC)", "LAST REPLY"],
-        [
-            [
-                r.id,
-                r.state,
-                r.campaign,
-                f"overflow of pool {pools.get(r.pool_id or 0, '(removed)')}"
-                if r.sent_via == "overflow"
-                else names.get(r.sent_by or 0)
-                or (
-                    f"pool {pools.get(r.pool_id, '(removed)')}"  # not "pool None"
-                    if r.pool_id
-                    else names.get(r.mailbox_id or 0, "mailbox (removed)" if r.mailbox_id else None)
-                ),
-                some(list(r.recipients), 2),
-                r.attempts,
-                (
-                    HELD
-                    if due[r.id].held
-                    else f"expires {r.expires_at:%Y-%m-%d %H:%M}"  # before it can go
-                    if _expires_first(due[r.id], r)
-                    else f"{due[r.id].at:%Y-%m-%d %H:%M}"
+    now = now_utc()  # the same for every page, and both reads of them
+    ready: dict[tuple[int | None, int | None], Any] = {}  # each target's plan, read once
+    holds = ledger.holds()  # the worker's holds of pools (mailboxes), read once
+    with ledger.message_pages(campaign, state, limit or None) as listing:
+        if campaign is not None and not listing.more_than(0):  # a typo read "No messages."
+            ledger.check_campaign(campaign)
+        if limit and listing.more_than(limit):
+            _say_limited(ledger, campaign, state, limit)
+
+        held_why: dict[int, str] = {}  # a page's messages whose pool (mailbox) is held: why
+
+        def pages() -> Iterator[tuple[list[OutboxRow], dict[int, list[str]], dict[int, Due]]]:
+            for rows in listing:
+                bad = _suppressed_each(ledger, rows)
+                held_why.clear()
+                yield rows, bad, _due_each(ledger, rows, bad, held_why, now, ready, holds)
+
+        if json_:
+            # due: when it can really go (its pool's plan too), next_attempt_at its own time
+            stream_json(
+                lambda: (
+                    [
+                        {
+                            **row_dict(r, names, pools),
+                            **_due_fields(due.get(r.id), r),
+                            **_bad(r, bad),
+                        }
+                        for r in rows
+                    ]
+                    for rows, bad, due in pages()
                 )
-                if r.id in due
-                else NEVER
-                if r.id in bad and len(bad[r.id]) == len(r.recipients)
-                else None,
-                (held_why.get(r.id) or r.last_reply or "")[:60] or None,
-            ]
-            for r in rows
-        ],
+            )
+            return
+        if not listing.more_than(0):
+            click.echo("No messages.")
+            return
+        stream_table(
+            ["ID", "STATE", "CAMPAIGN", "FROM", "TO", "TRIES", "NEXT (UTC)", "LAST REPLY"],
+            lambda: (
+                [_line(r, names, pools, due, bad, held_why) for r in rows]
+                for rows, bad, due in pages()
+            ),
+        )
+
+
+def _say_limited(ledger: Ledger, campaign: str | None, state: str | None, limit: int) -> None:
+    """The line on stderr of a listing cut at ``limit``: of how many, and how to narrow them."""
+    total = sum(
+        c["messages"]
+        for c in ledger.outbox_counts()
+        if (campaign is None or c["campaign"] == campaign)
+        and (state is None or c["state"] == state)
     )
+    # the filters not given yet (both given: suggesting one again sent the user in circles)
+    left = [f for f, given in (("--campaign", campaign), ("--state", state)) if not given]
+    narrow = (
+        f", {' and '.join(left)} {'narrows' if len(left) == 1 else 'narrow'} them" if left else ""
+    )
+    click.echo(
+        f"Showing the first {limit} {'message' if limit == 1 else 'messages'} (oldest first) "
+        f"of {total}; --limit 0 shows all{narrow}.",
+        err=True,
+    )
+
+
+def _line(
+    r: OutboxRow,
+    names: dict[int, str],
+    pools: dict[int, str],
+    due: dict[int, Due],
+    bad: dict[int, list[str]],
+    held_why: dict[int, str],
+) -> list[Any]:
+    """The cells of ``r``'s line of 'queue list' (``held_why``: see :func:`_due_each`)."""
+    return [
+        r.id,
+        r.state,
+        r.campaign,
+        f"overflow of pool {pools.get(r.pool_id or 0, '(removed)')}"
+        if r.sent_via == "overflow"
+        else names.get(r.sent_by or 0)
+        or (
+            f"pool {pools.get(r.pool_id, '(removed)')}"  # not "pool None"
+            if r.pool_id
+            else names.get(r.mailbox_id or 0, "mailbox (removed)" if r.mailbox_id else None)
+        ),
+        some(list(r.recipients), 2),
+        r.attempts,
+        (
+            HELD
+            if due[r.id].held
+            else f"expires {r.expires_at:%Y-%m-%d %H:%M}"  # before it can go
+            if _expires_first(due[r.id], r)
+            else f"{due[r.id].at:%Y-%m-%d %H:%M}"
+        )
+        if r.id in due
+        else NEVER
+        if r.id in bad and len(bad[r.id]) == len(r.recipients)
+        else None,
+        (held_why.get(r.id) or r.last_reply or "")[:60] or None,
+    ]
 
 
 def _suppressed_each(ledger: Ledger, rows: Sequence[OutboxRow]) -> dict[int, list[str]]:
@@ -447,20 +483,26 @@ def _due_each(
     rows: Sequence[OutboxRow],
     bad: dict[int, list[str]],
     held_why: dict[int, str] | None = None,
+    now: dt.datetime | None = None,
+    ready: dict[tuple[int | None, int | None], Any] | None = None,
+    holds: dict[tuple[str, int], Any] | None = None,
 ) -> dict[int, Due]:
     """When each queued message of ``rows`` can go: its own time, or later when no mailbox of
     its pool (or its mailbox) may send before (paused, quota used, paced), as the worker says
     it (``held``: not before a person resumes one of them; its time is only when the worker
     looks again); each pool's plan read once. Not one whose every recipient is suppressed
     (``bad``: :func:`_suppressed_each`): it will not go. ``held_why``: filled with why each
-    message whose pool (mailbox) the worker holds waits (the hold's reason)."""
+    message whose pool (mailbox) the worker holds waits (the hold's reason). ``now``,
+    ``ready`` (each target's plan, filled as read) and ``holds`` (:meth:`Ledger.holds`):
+    given, the same for every page of a listing."""
     from warmup.instants import now_utc
     from warmup.ledger.outbox_holds import applies, target_of
     from warmup.outbox.due import target_ready, when
 
-    now = now_utc()
-    ready: dict[tuple[int | None, int | None], Any] = {}
-    holds = ledger.holds() if any(r.state == "queued" for r in rows) else {}
+    now = now or now_utc()
+    ready = {} if ready is None else ready
+    if holds is None:
+        holds = ledger.holds() if any(r.state == "queued" for r in rows) else {}
     due = {}
     for r in rows:
         if r.state != "queued" or len(bad.get(r.id, ())) == len(r.recipients):

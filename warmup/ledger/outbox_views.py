@@ -7,6 +7,8 @@ and the worker's waits ask. Nothing here writes."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -26,6 +28,11 @@ _LOOKUP_BATCH = 5_000  # addresses per IN list (SQLite takes 32,766 parameters a
 ROW_COLUMNS = [
     c for c in OUTBOX.c if c.name not in ("data", "rcpt_count", "content_key", "backoff_until")
 ]
+_ROW_NAMES = [c.name for c in ROW_COLUMNS]
+_RCPT, _DATA = _ROW_NAMES.index("recipients"), OutboxRow._fields.index("data")
+# a row of exactly ROW_COLUMNS is an OutboxRow's fields in order, ``data`` left out
+assert [f for f in OutboxRow._fields if f not in ("data", "pool_rev", "has_slots")] == _ROW_NAMES
+_PAGE = 1_000  # rows a listing holds at once (one fetch of PostgreSQL's server-side cursor)
 
 
 def check_campaign_of(conn: Connection, campaign: str) -> None:
@@ -53,15 +60,54 @@ def check_id(message: int) -> None:
 
 
 def outbox_row(r: Any, with_data: bool = False) -> OutboxRow:
-    values = {c.name: r._mapping[c.name] for c in ROW_COLUMNS}
+    m = r._mapping  # made once: each ``r._mapping`` is a new object
+    values = {name: m[name] for name in _ROW_NAMES}
     values["recipients"] = tuple(values["recipients"].split(","))
-    rev = r._mapping.get("pool_rev")
+    rev = m.get("pool_rev")
     return OutboxRow(
         **values,
-        data=bytes(r._mapping["data"]) if with_data else None,
+        data=bytes(m["data"]) if with_data else None,
         pool_rev=None if rev is None else int(rev),
-        has_slots=bool(r._mapping.get("has_slots", True)),
+        has_slots=bool(m.get("has_slots", True)),
     )
+
+
+def _listed_row(r: Any) -> OutboxRow:
+    """A row of exactly :data:`ROW_COLUMNS` as an :class:`OutboxRow`, by position: three times
+    as fast as :func:`outbox_row` by name (40 us a row, most of a long listing's reading)."""
+    values = list(r)
+    values[_RCPT] = tuple(values[_RCPT].split(","))
+    values.insert(_DATA, None)
+    return OutboxRow._make(values + [None, True])
+
+
+class MessagePages:
+    """The outbox's messages as :meth:`OutboxViews.message_pages` lists them, read from one
+    snapshot as many times as asked, a page at a time (see there)."""
+
+    def __init__(self, conn: Connection, query: sa.Select[Any] | None, page: int) -> None:
+        self._conn, self._query, self._page = conn, query, page
+
+    def __iter__(self) -> Iterator[list[OutboxRow]]:
+        """One read of them, oldest first: lists of at most ``page`` messages."""
+        if self._query is None:
+            return
+        # PostgreSQL: a server-side cursor (psycopg's client-side one would take every row
+        # first); SQLite's cursor is stepped as the rows are asked for.
+        result = self._conn.execute(
+            self._query, execution_options={"stream_results": True, "yield_per": self._page}
+        )
+        try:
+            for part in result.partitions():
+                yield [_listed_row(r) for r in part]
+        finally:
+            result.close()
+
+    def more_than(self, count: int) -> bool:
+        """Whether there are more than ``count`` of them (0: any)."""
+        if self._query is None:
+            return False
+        return self._conn.execute(self._query.offset(count).limit(1)).first() is not None
 
 
 def aware_utc(at: dt.datetime) -> dt.datetime:
@@ -160,17 +206,32 @@ class OutboxViews:
         limit: int | None = None,
     ) -> list[OutboxRow]:
         """Outbox messages (without their bytes), oldest first."""
+        with self.message_pages(campaign, state, limit) as pages:
+            return [row for page in pages for row in page]
+
+    @contextmanager
+    def message_pages(
+        self,
+        campaign: str | None = None,
+        state: str | None = None,
+        limit: int | None = None,
+        page: int = _PAGE,
+    ) -> Iterator[MessagePages]:
+        """:meth:`messages` for a listing of any length (a million messages took 1.3 GiB held
+        at once): a :class:`MessagePages` valid inside the ``with``, which reads them from one
+        snapshot, as many times as it is iterated (a table's column widths, then its rows),
+        ``page`` messages at a time; memory holds one page however many there are."""
         q = sa.select(*ROW_COLUMNS).order_by(OUTBOX.c.id)
         if campaign is not None:
-            if not campaign.isascii():  # no campaign's name is (outbox.NAME); argv's bytes
-                return []
             q = q.where(OUTBOX.c.campaign == campaign)
         if state is not None:
             q = q.where(OUTBOX.c.state == state)
         if limit is not None:
             q = q.limit(sql_limit(limit))
+        # no campaign's name is other than ASCII (outbox.NAME); argv's bytes may be
+        listed = q if campaign is None or campaign.isascii() else None
         with self.read() as conn:
-            return [outbox_row(r) for r in conn.execute(q)]
+            yield MessagePages(conn, listed, page)
 
     def check_campaign(self, campaign: str) -> None:
         """:class:`NotFound` unless some message of the outbox is of ``campaign``."""
