@@ -522,12 +522,22 @@ def print_table(
 
 
 def stream_table(
-    headers: Sequence[str], pages: Callable[[], Iterable[Iterable[Sequence[Any]]]]
+    headers: Sequence[str],
+    pages: Callable[[], Iterable[Iterable[Sequence[Any]]]],
+    columns: Sequence[Iterable[Any]] | None = None,
 ) -> None:
     """:func:`print_table`'s output, to the byte, for rows too many to hold: ``pages()`` gives
     them a page at a time, and is called twice (the column widths, then the rows), to give the
-    same rows both times; memory holds one page."""
-    _print_rows(headers, column_widths(headers, map(_cells_of, pages())), map(_cells_of, pages()))
+    same rows both times; memory holds one page. ``columns``: each column's distinct values,
+    when the caller has them (a frame's): the widths from those, and ``pages()`` called once."""
+    if columns is None:
+        widths = column_widths(headers, map(_cells_of, pages()))
+    else:
+        widths = [
+            max([len(h), *(text_width(cell) for cell in _cells(list(c)))])
+            for h, c in zip(headers, columns)
+        ]
+    _print_rows(headers, widths, map(_cells_of, pages()))
 
 
 def _cells(row: Sequence[Any]) -> list[str]:
