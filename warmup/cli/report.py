@@ -7,6 +7,7 @@ module import: every command module is imported by ``warmup quota``, which must 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -182,25 +183,26 @@ _FIELDS = [
 
 
 def _pages(frame: Any, rows: int = 1_000) -> Iterator[list[list[Any]]]:
-    """The report's lines of ``frame``, ``rows`` at a time."""
-    for start in range(0, len(frame), rows):
-        yield [
-            [
-                r.mailbox,
-                f"{r.date:%Y-%m-%d}",
-                r.warmup_day,
-                r.stage,
-                r.quota,
-                r.sent,
-                r.hard,
-                r.soft,
-                r.block,
-                r.complaints,
-                percent(_rate(r.bounce_rate)),
-                r.status,
-            ]
-            for r in frame.iloc[start : start + rows].itertuples()
+    """The report's lines of ``frame``, ``rows`` at a time (one pass of ``itertuples``)."""
+    lines = (
+        [
+            r.mailbox,
+            f"{r.date:%Y-%m-%d}",
+            r.warmup_day,
+            r.stage,
+            r.quota,
+            r.sent,
+            r.hard,
+            r.soft,
+            r.block,
+            r.complaints,
+            percent(_rate(r.bounce_rate)),
+            r.status,
         ]
+        for r in frame.itertuples()
+    )
+    while page := list(islice(lines, rows)):
+        yield page
 
 
 def _scope(ledger: Ledger, addresses: tuple[str, ...]) -> list[MailboxRow]:
