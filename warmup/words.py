@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,19 @@ def some(items: Sequence[str], most: int = 10) -> str:
     thousands of recipients, a file thousands of rows."""
     more = f" and {len(items) - most:,} more" if len(items) > most else ""
     return ", ".join(items[:most]) + more
+
+
+def clock_offset_said(offset: dt.timedelta) -> str:
+    """A ledger server's clock minus this host's (``offset``), as a person fixes it: "this
+    host's clock is 20 min ahead of the ledger server's" (whole minutes from one; seconds
+    below), or "... agrees with the ledger server's" within a second."""
+    seconds = round(offset.total_seconds())
+    if not seconds:
+        return "this host's clock agrees with the ledger server's (to the second)"
+    how = "behind" if seconds > 0 else "ahead of"
+    size = abs(seconds)
+    amount = f"{round(size / 60)} min" if size >= 60 else plural(size, "second")
+    return f"this host's clock is {amount} {how} the ledger server's"
 
 
 def byte_size(octets: int) -> str:

@@ -270,6 +270,13 @@ class Ledger(
         """Today in zone ``tz`` by the wall clock: memos never cover it or yesterday."""
         return local_day(self.clock(), tz)
 
+    def clock_offset(self) -> dt.timedelta | None:
+        """How far the ledger server's clock is ahead of this host's (negative: behind), to the
+        second; None for a ledger of one host (a SQLite file), which has no clock but the
+        host's. What a stamp judged by other hosts (an outbox claim's age) is written and read
+        with: :meth:`claim`, :meth:`claims`."""
+        return None
+
     # -- backend hooks -----------------------------------------------------------------------
 
     def _read_conn(self, conn: Connection) -> None:

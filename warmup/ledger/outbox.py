@@ -12,7 +12,9 @@ A queued message is one ``outbox`` row holding the whole message. Its life:
 - ``queued`` -> ``sending``: :meth:`OutboxStore.claim`, one transaction that picks the first due
   message and stamps it with the worker's id and the time (SQLite: under ``BEGIN IMMEDIATE``;
   PostgreSQL: ``SELECT ... FOR UPDATE SKIP LOCKED``, so workers on several hosts never wait on
-  each other nor take the same message; the clause is not rendered on SQLite).
+  each other nor take the same message; the clause is not rendered on SQLite). On PostgreSQL
+  the time is the server's clock (the host's plus :meth:`~warmup.ledger.Ledger.clock_offset`):
+  a claim's age is judged by other hosts, whose clocks disagree with the claimer's.
 - The worker then sends it through the gate, whose reservation (``send`` rows keyed on the
   message's Message-ID) is committed before any SMTP traffic: the durable record that the message
   may have been handed to SMTP. The reservation is fenced on the claim
@@ -126,14 +128,14 @@ def _claim_statement(of: str | None, bulk_only: bool = False) -> sa.Update:
         .with_for_update(skip_locked=True)
         .scalar_subquery()
     )
-    now = sa.bindparam("now", type_=OUTBOX.c.claimed_at.type)
+    now = sa.bindparam("now", type_=OUTBOX.c.updated_at.type)
     return (
         OUTBOX.update()
         .where(OUTBOX.c.id == pick)
         .values(
             state="sending",
             claimed_by=sa.bindparam("worker"),
-            claimed_at=now,
+            claimed_at=sa.bindparam("claimed", type_=OUTBOX.c.claimed_at.type),
             updated_at=now,
         )
         .returning(*ROW_COLUMNS, OUTBOX.c.data, _POOL_REV, _HAS_SLOTS)
@@ -189,6 +191,7 @@ class OutboxStore(OutboxViews):
         def write(self, conn: Connection | None = None) -> AbstractContextManager[Connection]: ...
         def _mailbox(self, conn: Connection, address: str) -> MailboxRow: ...
         def _lock_name(self, conn: Connection, name: str, shared: bool = False) -> None: ...
+        def clock_offset(self) -> dt.timedelta | None: ...
         def _lock_mailboxes(self, conn: Connection, ids: Iterable[int]) -> None: ...
         def _released(self, conn: Connection, box: MailboxRow, sid: int, day: dt.date) -> None: ...
         def _histories_on(
@@ -395,12 +398,16 @@ class OutboxStore(OutboxViews):
     ) -> OutboxRow | None:
         """Take the first queued message (of ``pool_id``) due by ``due`` (default ``now``) for
         ``worker``: ``sending``, stamped with the worker and ``now``; None when none is due.
+        A shared ledger's claim is stamped on its server's clock (``now`` plus
+        :meth:`clock_offset`): the workers of other hosts judge its age (:meth:`claims`), and
+        a host whose clock ran ahead took a live worker's message for a dead one's.
         ``settle``: the outcome of ``worker``'s previous message (:meth:`settle_message`),
         written in the same transaction (one commit a message fewer; kept whether or not a
         message is claimed)."""
         params = {
             "due": utc(due or now),
             "now": utc(now),
+            "claimed": utc(now) + (self.clock_offset() or dt.timedelta(0)),
             "worker": worker,
             "pool": pool_id,
         }
@@ -458,17 +465,21 @@ class OutboxStore(OutboxViews):
                 ).rowcount
             )
 
-    def claims(self) -> list[tuple[int, str, dt.datetime]]:
-        """(message id, worker, claimed at) of every message being sent."""
+    def claims(self) -> list[tuple[int, str, dt.datetime | None]]:
+        """(message id, worker, claimed at) of every message being sent, claimed at on this
+        host's clock (a shared ledger's stamp, on its server's, less :meth:`clock_offset`):
+        a claim's age is ``now`` minus it, whatever the clock of the host that claimed it."""
         with self.read() as conn:
-            return [
-                (r.id, r.claimed_by or "", r.claimed_at)
-                for r in conn.execute(
-                    sa.select(OUTBOX.c.id, OUTBOX.c.claimed_by, OUTBOX.c.claimed_at).where(
-                        OUTBOX.c.state == "sending"
-                    )
+            rows = conn.execute(
+                sa.select(OUTBOX.c.id, OUTBOX.c.claimed_by, OUTBOX.c.claimed_at).where(
+                    OUTBOX.c.state == "sending"
                 )
-            ]
+            ).all()
+        off = (self.clock_offset() if rows else None) or dt.timedelta(0)
+        return [
+            (r.id, r.claimed_by or "", r.claimed_at if r.claimed_at is None else r.claimed_at - off)
+            for r in rows
+        ]
 
     def message_slots(
         self, box: MailboxRow, message_id: str, recipients: Sequence[str]

@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -63,6 +64,13 @@ LOCK_TIMEOUT_S = 30.0
 # the network: TCP tells the server hours later). Its mailboxes' row locks stayed held, and
 # every other host's send for them exited 75 at each lock_timeout, for as long.
 IDLE_IN_TRANSACTION_S = 300.0
+# How long a process keeps its measure of its clock against the server's (clock_offset) before
+# it measures again: time sync steps or slews a host's clock rarely, and a measure costs a few
+# round trips.
+OFFSET_EVERY_S = 60.0
+
+
+_CLOCK = sa.text("SELECT clock_timestamp()")  # the server's clock now (not its transaction's start)
 
 
 def _bound_lock_waits(dbapi_conn: Any, record: Any) -> None:
@@ -102,6 +110,7 @@ def safe_url(url: str) -> str:
 
 class PostgresLedger(Ledger):
     scheme = "postgresql"
+    _offset: tuple[float, dt.timedelta] | None = None  # (when measured, monotonic; the offset)
 
     def __init__(self, url: str, *, create: bool = True) -> None:
         # ``create`` is moot: a server's database is made by its administrator (and a missing
@@ -178,6 +187,26 @@ class PostgresLedger(Ledger):
             return self._identity() == other._identity()
         except (sa.exc.SQLAlchemyError, OSError):
             return False  # the copy's own connection says what is wrong with the URL
+
+    def clock_offset(self) -> dt.timedelta:
+        """The server's clock minus this host's (see :meth:`Ledger.clock_offset`), measured
+        again after :data:`OFFSET_EVERY_S`: the smallest of three round trips of ``SELECT
+        clock_timestamp()``, its server time against the midpoint of this host's wall clock
+        around it (as NTP does), rounded to the second (a round trip's noise against a lease
+        of minutes)."""
+        at = time.monotonic()
+        if self._offset is None or at - self._offset[0] >= OFFSET_EVERY_S:
+            best: tuple[float, float] | None = None
+            with self.read() as conn:
+                for _ in range(3):
+                    before = time.time()
+                    server = conn.execute(_CLOCK).scalar_one()
+                    after = time.time()
+                    if best is None or after - before < best[0]:
+                        best = (after - before, server.timestamp() - (before + after) / 2)
+            assert best is not None
+            self._offset = (at, dt.timedelta(seconds=round(best[1])))
+        return self._offset[1]
 
     def _identity(self) -> tuple[object, ...]:
         """The server's system identifier (set at initdb), the database and the schema the

@@ -26,7 +26,8 @@ the pool's overflow channel instead (:mod:`warmup.outbox.overflow`), with the sa
 
 Crash safety: a worker that dies (``kill -9``) leaves its message ``sending``. The next worker
 finds it once the claimant is gone (in the same place, :data:`PLACE`: its process no longer
-exists; elsewhere: its claim is older than :data:`LEASE`) and decides from the gate's slots
+exists; elsewhere: its claim is older than :data:`LEASE`, on the shared ledger server's clock:
+:meth:`warmup.ledger.Ledger.claims`) and decides from the gate's slots
 (:meth:`warmup.ledger.Ledger.recover`): no reservation was made, so nothing reached SMTP, and it is
 queued again; a reservation exists, so it may have left, and it is ``unknown``. A message's
 outcome is written in the transaction of the worker's next claim (or alone when the pass ends):
@@ -55,7 +56,7 @@ from warmup.ledger import Ledger, PoolRow
 from warmup.ledger.holders import HOST as HOST
 from warmup.ledger.holders import PLACE as PLACE
 from warmup.ledger.holders import alive
-from warmup.ledger.values import MailboxNotFound, PoolNotFound
+from warmup.ledger.values import CLOCK_SKEW, MailboxNotFound, PoolNotFound
 from warmup.outbox.away import AWAY, cut_off, next_wait
 from warmup.outbox.bounces import BounceSync
 from warmup.outbox.delivery import CONNECTED_GATES as CONNECTED_GATES
@@ -64,7 +65,7 @@ from warmup.outbox.delivery import MIN_WAIT, NO_PASSWORD, Delivery, stamp
 from warmup.outbox.delivery import backoff as backoff
 from warmup.outbox.due import next_due, next_slot
 from warmup.refusals import refusal as refusal_text
-from warmup.words import plural
+from warmup.words import clock_offset_said, plural
 
 LEASE = dt.timedelta(minutes=15)  # a claim older than this, from another host, is abandoned
 POLL = 60.0  # seconds between looks at the outbox when nothing is due sooner
@@ -153,6 +154,7 @@ class Worker:
         self._sleep = sleep or self._wake.wait
         self._password_command = password_command
         self._interrupted = False  # the last pass ended in an unavailable ledger (see run)
+        self._skew_said = False  # this host's clock was said to be off the ledger server's
         self._own_notifier = notifier is None
         self.notifier = notifier or notify.notifier_for(ledger, log=log)
         # Each claimed message's delivery; its sleep and stop are the worker's, as they are now
@@ -335,6 +337,7 @@ class Worker:
         if self.bounces is not None:
             self.bounces.run_due(self.clock())
         start = self.clock()
+        self._clock_skew(start)
         self._passwords_found(start)
         # The health last told per mailbox, read once a pass (see warmup.notify.observe).
         delivery.seen = self.ledger.settings(notify.HEALTH_KEY) if self.notifier.active else None
@@ -400,6 +403,17 @@ class Worker:
                     self._campaign_done(msg.campaign)
         finally:
             delivery.flush()
+
+    def _clock_skew(self, now: dt.datetime) -> None:
+        """Once per worker: a line when this host's clock is more than :data:`CLOCK_SKEW` off
+        the shared ledger server's (its claims are judged on the server's clock, but the
+        sends it stamps, and a person reading its lines, go by this one's)."""
+        if self._skew_said:
+            return
+        offset = self.ledger.clock_offset()
+        if offset is not None and abs(offset) > CLOCK_SKEW:
+            self._skew_said = True
+            self.log(f"{stamp(now)} {clock_offset_said(offset)}: fix this host's time sync")
 
     def _pool_now(self, now: dt.datetime) -> int | None:
         """The id of the worker's pool (``--pool``) as the ledger has it at the start of a pass
