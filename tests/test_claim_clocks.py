@@ -21,10 +21,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tests.gatekit import PASSWORD_ENV, cli
+from tests.gatekit import BOX, PASSWORD_ENV, cli
 from tests.outboxkit import members_sink, pool_of, queue_plain
 from tests.pgkit import pg_url  # noqa: F401  (the fixture)
 from warmup.ledger import open_ledger
+
+pytest_plugins = ["tests.pgkit"]  # ledger_url: the doctor's test runs on both backends
 
 ROOT = Path(__file__).resolve().parent.parent
 AHEAD = 20 * 60.0  # seconds: the other host's clock, 20 minutes ahead (past the 15 min lease)
@@ -162,3 +164,36 @@ def test_a_claim_older_than_the_lease_on_the_servers_clock_is_recovered_by_a_hos
     assert "this host's clock is 20 min behind the ledger server's" in said, said
     assert states() == {mid: "sent"}
     assert len(sink.messages) == 1
+
+
+def test_doctor_reports_this_hosts_clock_against_a_shared_ledger_servers(ledger_url):
+    """``warmup doctor`` on a PostgreSQL ledger says how far this host's clock is from the
+    server's: a warning past 5 minutes, with the fix; on time, ok. A SQLite file has one
+    host's clock: no such check."""
+    add = cli("mailbox", "add", BOX, "--provider", "exmail", "--smtp-host", "smtp.corp.invalid")
+    assert add.returncode == 0, add.stderr
+
+    def clock_checks(shift: float) -> list[dict]:
+        res = subprocess.run(
+            [sys.executable, "-m", "warmup", "doctor", BOX, "--no-domain", "--json"]
+            + ["--timeout", "1"],
+            capture_output=True,
+            text=True,
+            env=_env(shift),
+            stdin=subprocess.DEVNULL,
+            timeout=180,
+            check=False,
+        )
+        return [c for c in json.loads(res.stdout)["checks"] if c["name"] == "clock"]
+
+    ahead, on_time = clock_checks(AHEAD), clock_checks(0)
+    if ledger_url.startswith("sqlite"):
+        assert ahead == on_time == []
+        return
+    [check] = ahead
+    assert (check["status"], check["code"]) == ("warn", 0), check
+    assert check["detail"] == "this host's clock is 20 min ahead of the ledger server's", check
+    assert check["fix"].startswith("fix this host's time sync"), check
+    [check] = on_time
+    assert check["status"] == "ok", check
+    assert check["detail"] == "this host's clock agrees with the ledger server's (to the second)"

@@ -41,7 +41,7 @@ from warmup.errors import ConfigError, PermissionFailure, TempFail, Unavailable,
 from warmup.ledger import MailboxRow
 from warmup.providers import Provider, get_provider
 from warmup.smtp import failure_text, logged_in, reply_text, smtp_auth_off
-from warmup.words import plural, scrubbed
+from warmup.words import clock_offset_said, plural, scrubbed
 
 if TYPE_CHECKING:
     from warmup.ledger import Ledger
@@ -72,7 +72,7 @@ _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0 and C1 controls, DEL
 class Check:
     """One step of the diagnosis. ``steps`` are the implicated checklist steps (1-based)."""
 
-    name: str  # dns | tcp | tls | smtp-auth | imap-login | ledger | mx | spf | dkim | dmarc
+    name: str  # dns | tcp | tls | smtp-auth | imap-login | ledger | clock | mx | spf | dkim | dmarc
     target: str  # e.g. "SMTP smtp.exmail.qq.com:465"
     status: str  # ok | warn | fail | skip (not run: an earlier step failed for every host)
     ms: int
@@ -218,6 +218,35 @@ def ledger_check(ledger: Ledger) -> Check | None:
         "stop what writes to it (warmup run, the relay), keep the damaged file aside and restore "
         "the ledger from a backup; sqlite3's .recover salvages what is still readable",
         EX_CONFIG,
+    )
+
+
+def clock_check(ledger: Ledger) -> Check | None:
+    """This host's clock against a shared ledger server's (None for a ledger of one host, a
+    SQLite file): a worker's claim is stamped and judged on the server's clock, but the sends
+    this host records carry its own, which the gate trusts to :data:`CLOCK_SKEW`. Further off
+    than that: a warning to fix the host's time sync (nothing fails for it)."""
+    from warmup.ledger.values import CLOCK_SKEW
+
+    with _timer() as ms:
+        try:
+            offset = ledger.clock_offset()
+        except Unavailable as exc:
+            return Check("clock", ledger.where, WARN, ms(), f"not checked: {exc}")
+    if offset is None:
+        return None
+    said = clock_offset_said(offset)
+    if abs(offset) <= CLOCK_SKEW:
+        return Check("clock", ledger.where, OK, ms(), said)
+    return Check(
+        "clock",
+        ledger.where,
+        WARN,
+        ms(),
+        said,
+        fix="fix this host's time sync (chrony, ntpd or systemd-timesyncd): the sends it "
+        f"records are dated by its clock, which the ledger's other hosts trust to "
+        f"{int(CLOCK_SKEW.total_seconds() // 60)} min",
     )
 
 
