@@ -1370,7 +1370,8 @@ def test_run_once_with_nothing_due_still_says_why_the_queue_waits(
     assert "Done: 1 sent, 2 waiting." in first.stdout
     again = cli("run", "--once", "--no-sync", env=PASSWORD_ENV)
     assert again.returncode == 0, again.stderr
-    lines = again.stdout.splitlines()
+    # but for the line a clock moved from the PostgreSQL server's says (scripts/clock-sweep)
+    lines = [ln for ln in again.stdout.splitlines() if "the ledger server's" not in ln]
     assert lines[0] == "Done: nothing was due."
     assert lines[1].startswith("Waiting: a@corp.example: today's quota is used (1 of 1 sent)")
     assert lines[2].startswith("Next message due at ")
