@@ -407,7 +407,7 @@ class OutboxStore(OutboxViews):
         params = {
             "due": utc(due or now),
             "now": utc(now),
-            "claimed": utc(now) + (self.clock_offset() or dt.timedelta(0)),
+            "claimed": _on_server(utc(now), self.clock_offset()),
             "worker": worker,
             "pool": pool_id,
         }
@@ -757,6 +757,15 @@ def _settle_statement(worker: str, s: Settle) -> tuple[sa.Update, dict[str, Any]
     optional = tuple(k for k in _SETTLE_OPTIONAL if k in params)
     backoff = s.backoff and s.state == "queued" and s.next_attempt_at is not None
     return _settle_shape(optional, s.state == "queued", s.attempt, backoff), params
+
+
+def _on_server(now: dt.datetime, offset: dt.timedelta | None) -> dt.datetime:
+    """``now`` (aware UTC) on the ledger server's clock. By arithmetic on a naive copy: a
+    pendulum instant whose zone is the standard library's UTC (what :func:`utc` makes of one)
+    came out of ``+ timedelta`` naive, and the claim was refused ("naive datetime")."""
+    if not offset:
+        return now
+    return (now.replace(tzinfo=None) + offset).replace(tzinfo=dt.UTC)
 
 
 _SETTLE_OPTIONAL = ("last_reply", "sent_by", "next_attempt_at", "recipients", "rcpt_count")
