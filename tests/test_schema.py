@@ -1164,3 +1164,25 @@ def test_messages_held_the_old_way_wait_their_time_after_the_upgrade(ledger_url)
         assert claimed is not None and claimed.id == 1
     finally:
         ledger.close()
+
+
+def test_an_older_ledgers_queued_messages_expire_and_are_due_by_the_new_indexes(
+    ledger_url,  # noqa: F811
+):
+    """m036 indexes the outbox by expiry (every queued message, each pool's, each mailbox's
+    own): an m035 ledger's queued message is found by them after the upgrade, as its pool's
+    first due and first expiring message, and expires by them past its time."""
+    when = at(DAY, 9)
+    ledger = _older_outbox(ledger_url, "m035_outbox_hold", state="queued")
+    try:
+        with ledger.read() as conn:
+            names = {i["name"] for i in sa.inspect(conn).get_indexes("outbox")}
+        assert {"ix_outbox_expiry", "ix_outbox_pool_expiry", "ix_outbox_box_expiry"} <= names
+        ends = when + dt.timedelta(days=3)
+        assert ledger.next_due_each() == [(1, None, when, ends, None)]
+        assert ledger.expire_messages(ends - dt.timedelta(seconds=1)) == 0
+        assert ledger.expire_messages(ends) == 1
+        assert ledger.message(1).state == "expired"
+        assert ledger.next_due_each() == []
+    finally:
+        ledger.close()

@@ -76,6 +76,7 @@ MIGRATION_NAMES = (
     "m033_outbox_pool_due",
     "m034_outbox_backoff_until",
     "m035_outbox_hold",
+    "m036_outbox_expiry",
 )
 
 

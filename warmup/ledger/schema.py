@@ -439,6 +439,17 @@ OUTBOX = sa.Table(
         "next_attempt_at",
         info={"where": "pool_id IS NULL"},
     ),
+    # The queued messages by expiry: a worker's pass expires those past it, and the next due
+    # message asks each pool (mailbox) for its first one, by one probe each (m036).
+    sa.Index("ix_outbox_expiry", "state", "expires_at"),
+    sa.Index("ix_outbox_pool_expiry", "pool_id", "state", "expires_at"),
+    sa.Index(
+        "ix_outbox_box_expiry",
+        "mailbox_id",
+        "state",
+        "expires_at",
+        info={"where": "pool_id IS NULL"},
+    ),
 )
 
 # One hold per target (m035): none of pool ``target``'s members (``kind`` 'pool'), or mailbox
