@@ -135,7 +135,10 @@ def test_a_pools_due_messages_are_found_by_their_pool(ledger_url):  # noqa: F811
     seen = _statements(ledger, hold)
     assert not [s for s in seen if "UPDATE outbox" in s[0]], seen
     (count,) = [s for s in seen if s[0].lstrip().startswith("SELECT count")]
-    assert "ix_outbox_pool_due" in _plan(ledger, count)
+    # by the pool's own entries: PostgreSQL's planner, with one row, costs its index by expiry
+    # (m036) the same as its index by due time
+    counted = _plan(ledger, count)
+    assert "ix_outbox_pool_due" in counted or "ix_outbox_pool_expiry" in counted, counted
     firsts = [s for s in _statements(ledger, lambda: ledger.claim("w", NOW)) if "UNION ALL" in s[0]]
     plan = _plan(ledger, firsts[0])
     assert "ix_outbox_pool_due" in plan and "ix_outbox_box_due" in plan, plan
