@@ -92,6 +92,7 @@ from warmup.settlement import (
     unrecorded,
     unwritten,
 )
+from warmup.stopwindow import StopWindow
 from warmup.words import plural
 
 if TYPE_CHECKING:
@@ -626,6 +627,8 @@ class Gate:
         ``claim``: the outbox claim it is sent for (see :meth:`reserve`). Text and the email
         package's older messages (``MIMEText``, ...) are read as an :class:`EmailMessage`.
         Threads sharing the gate take turns: one SMTP session carries one message at a time.
+        On the main thread, a Ctrl-C, SIGTERM or SIGHUP that comes once the server has answered
+        the message waits until its outcome is written, then acts (:mod:`warmup.stopwindow`).
         """
         self._usable()
         with self._sending:
@@ -654,8 +657,6 @@ class Gate:
             data = headers.sendable(msg)
         else:
             data, rcpts = bytes(message), [] if recipients is None else _listed(recipients)
-        from warmup import smtp
-
         # The way in before a slot: a password command that failed or printed nothing left a
         # `released` slot for a message that could never leave, and one stopped mid-way
         # (SIGTERM, a hang up) a `reserved` one, counted as sent and pacing the next send.
@@ -667,6 +668,17 @@ class Gate:
             if not isinstance(secret, str):  # an OAuth mailbox: its stored login, at least
                 secret.check_login()
         res = self.reserve(rcpts, message_id, now, claim=claim)
+        # From the server's reply to the message until its outcome is written, a stop waits
+        # (warmup.stopwindow): acted on between the two, it left a message the server had
+        # taken "unknown".
+        with StopWindow() as window:
+            return self._deliver(res, data, window)
+
+    def _deliver(self, res: Reservation, data: bytes, window: StopWindow) -> SendReport:
+        """:meth:`send` of the message ``data`` for reservation ``res``: deliver, settle.
+        ``window`` opens once the server has answered the message (see :meth:`send`)."""
+        from warmup import smtp
+
         for attempt in (1, 2):
             try:
                 session = self.session()
@@ -674,7 +686,7 @@ class Gate:
                 res.settle("released")  # nothing left: the slots do not count
                 raise
             try:
-                outcome = session.send(self.box.address, res.recipients, data)
+                outcome = session.send(self.box.address, res.recipients, data, window.open)
             except smtp.TooBig as exc:
                 # Nothing delivered, the message's fault: no bounce; released for its size (it
                 # would be refused again). A recipient refused at RCPT TO before a 552 at the
@@ -712,6 +724,8 @@ class Gate:
                 self._held.append((res, dict(outcome.results), outcome.throttle, self.clock()))
                 self._settler.soon()
             res.settled = True
+        if window.stopped:  # the stop acts next: what waits for the next reservation, now
+            self._write_for_stop()
         return SendReport(
             res.message_id,
             session.host,
@@ -720,6 +734,18 @@ class Gate:
             outcome.throttle,
             outcome.error,
         )
+
+    def _write_for_stop(self) -> None:
+        """Write the deferred "sent" settlements before a stop held while the message was
+        settled acts (:mod:`warmup.stopwindow`): what the process says as it stops, and what
+        the worker reads back of the message, is the ledger's "sent". Should the ledger fail
+        now, they wait as before: :meth:`close` says it could not write them (74)."""
+        try:
+            with self._lock:
+                self._write_held()
+                self._db.flush()
+        except LEDGER_FAULTS:
+            pass
 
     def disconnect(self) -> None:
         """Close the SMTP session (the next :meth:`send` connects again); after the message

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import re
 import smtplib
+from collections.abc import Callable
 
 from warmup import headerlines
 from warmup.errors import ConfigError
@@ -89,20 +90,31 @@ class Session(Connection):
         self.chunking = chunking_wanted()  # read before connecting: a bad value costs nothing
         super().__init__(target)
 
-    def send(self, mail_from: str, recipients: list[str], data: bytes) -> Outcome:
+    def send(
+        self,
+        mail_from: str,
+        recipients: list[str],
+        data: bytes,
+        replied: Callable[[], object] = lambda: None,
+    ) -> Outcome:
         """One message; never raises for SMTP replies or a broken connection (see
         :meth:`_send`). Interrupted (a second Ctrl-C), the connection is dropped, not closed
         with QUIT: the server's next reply would answer the interrupted command, so QUIT
-        waited up to the timeout for it, which the user had just asked not to do."""
+        waited up to the timeout for it, which the user had just asked not to do.
+        ``replied`` is called as soon as the message's own reply (to the end of DATA, or
+        BDAT's) is read, before anything is made of it: the gate holds stop signals from then
+        until it has written the outcome (:mod:`warmup.stopwindow`)."""
         try:
-            return self._send(mail_from, recipients, data)
+            return self._send(mail_from, recipients, data, replied)
         except BaseException:
             if self.smtp is not None:
                 quietly_close(self.smtp)
                 self.smtp = None
             raise
 
-    def _send(self, mail_from: str, recipients: list[str], data: bytes) -> Outcome:
+    def _send(
+        self, mail_from: str, recipients: list[str], data: bytes, replied: Callable[[], object]
+    ) -> Outcome:
         """One message; never raises for SMTP replies or a broken connection.
 
         Bcc and Resent-Bcc headers are removed on the way out, whoever built ``data``: the
@@ -135,7 +147,7 @@ class Session(Connection):
             if not chunk.endswith(b"\r\n"):
                 chunk += b"\r\n"  # the same bytes reach the mailbox either way
             if len(chunk) <= CHUNKED_MAX:  # the octets that go, bare LFs made CRLF
-                return self._send_chunked(mail_from, recipients, chunk, body)
+                return self._send_chunked(mail_from, recipients, chunk, body, replied)
         talk = _Exchange(smtp, mail_from, recipients, pipelined=pipelined, body=body)
         try:
             code, reply = talk.reply()
@@ -207,6 +219,7 @@ class Session(Connection):
         try:
             smtp.send(dot_stuff(data))
             code, reply = smtp.getreply()
+            replied()
         except (OSError, smtplib.SMTPException) as exc:
             self.close()
             for r in accepted:
@@ -221,7 +234,12 @@ class Session(Connection):
         return Outcome(results, throttle)
 
     def _send_chunked(
-        self, mail_from: str, recipients: list[str], chunk: bytes, body: str
+        self,
+        mail_from: str,
+        recipients: list[str],
+        chunk: bytes,
+        body: str,
+        replied: Callable[[], object],
     ) -> Outcome:
         """:meth:`send` of a message (``chunk``: its bytes as they go, CRLF lines) whose
         envelope and data go in one write (RFC 3030 BDAT
@@ -248,6 +266,8 @@ class Session(Connection):
         try:
             while talk.answered < len(talk.lines):
                 code, reply = talk.reply()
+                if talk.answered == len(talk.lines):
+                    replied()  # BDAT's: the message's own reply
                 replies.append((code, reply_text(reply)))
                 if code == 421:  # the server is closing: no more replies come
                     break

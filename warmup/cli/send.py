@@ -800,7 +800,9 @@ def _report_json(
 
 def _interrupted(gate: Gate, msg: EmailMessage, rcpts: list[str]) -> None:
     """Say whether a ^C came once the message may have left (the ledger counts it as of
-    unknown fate, and never sends it again) or before (nothing went)."""
+    unknown fate, and never sends it again), once the server took it (held until the ledger
+    said "sent": the Aborted line names it, as after a stop while the gate closes) or before
+    (nothing went)."""
     from warmup import addresses
     from warmup.outgoing import message_id_of
 
@@ -810,6 +812,13 @@ def _interrupted(gate: Gate, msg: EmailMessage, rcpts: list[str]) -> None:
         slots = gate.ledger.message_slots(gate.box, mid, wanted)
     except Exception:  # the ledger is not what the user asked about: the ^C stands
         return
+    sent = [r for r, (_, o) in slots.items() if o == "sent"]
+    if sent:
+        from warmup.cli.common import DONE
+
+        DONE.append(
+            f"message {mid} was sent to {plural(len(sent), 'recipient')}: do not send it again"
+        )
     maybe = [r for r, (_, o) in slots.items() if o in ("unknown", "reserved")]
     if maybe:
         click.echo(
