@@ -28,7 +28,7 @@ from tests.peers.fixtures import SMTP_PASSWORD, SMTP_USER
 from tests.peers.smtp import SmtpSink
 from tests.pgkit import ledger_url, pg_url  # noqa: F401  (the fixtures)
 from tests.test_crash_points import HOOKED
-from warmup import open_ledger
+from warmup import Outbox, open_ledger
 from warmup.stopwindow import StopWindow
 
 # ``python -c STOPS POINTS warmup-args...``: :data:`HOOKED` with several stops, on every
@@ -177,6 +177,37 @@ def test_a_wrapped_command_stopped_once_the_server_took_its_message_leaves_it_se
     assert rows(ledger_path, "SELECT outcome FROM send") == [("sent",)]
     assert proc.returncode == code, proc.stderr
     assert "warmup: 1 sent" in proc.stderr, proc.stderr
+
+
+def test_run_stopped_at_once_after_the_overflow_channel_took_the_message_records_it_sent(
+    smtp_ssl, ssl_cert_env, keyring_file, ledger_path, tmp_path
+):
+    """The same through a pool's overflow channel (no gate slot: the message's own state),
+    which the worker settled "unknown" (the worker stopped while sending via overflow)."""
+    from tests.test_outbox_overflow import ESP_SECRET, ESP_USER, overflow_to
+
+    pool_of(smtp_ssl.port, tmp_path, n=1, daily=1)
+    with SmtpSink("plain", user=ESP_USER, password=ESP_SECRET) as esp:
+        overflow_to(esp)
+        ledger = open_ledger()
+        try:
+            for i in range(2):  # the first from the member, its quota then used
+                raw = f"To: lead{i}@example.com\nSubject: s\n\nhi\n".encode()
+                Outbox(ledger).add(raw, pool="P", bulk=True)
+        finally:
+            ledger.close()
+        points = [("SIGTERM", "_overflow", 1), ("SIGTERM", "_send>delivered", 1)]
+        proc = subprocess.run(
+            [sys.executable, "-c", STOPS, json.dumps(points), "run", "--no-sync"],
+            env={**os.environ, **PASSWORD_ENV, "WARMUP_OVERFLOW_PASSWORD": ESP_SECRET},
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert (len(smtp_ssl.messages), len(esp.messages)) == (1, 1), proc.stderr
+    assert outbox_states() == ["sent", "sent"], proc.stdout + proc.stderr
+    assert proc.returncode == 130, proc.stderr
 
 
 def sends(url: str) -> list[tuple[str, str]]:

@@ -15,6 +15,7 @@ from warmup import notify
 from warmup.bounces.classify import refuses_size
 from warmup.credentials import NoPassword
 from warmup.errors import (
+    LEDGER_FAULTS,
     ConfigError,
     DataError,
     LedgerBusy,
@@ -36,6 +37,7 @@ from warmup.outbox.sentas import as_sent, overflow_sender
 from warmup.policy import Allowance
 from warmup.refusals import suppressed_refusal
 from warmup.smtp import LoginWanted, Outcome, RcptResult, TooBig, refused_sender
+from warmup.stopwindow import StopWindow
 from warmup.words import some
 
 LEDGER_PATIENCE = 30.0  # seconds a sent message's record waits for an unavailable ledger
@@ -553,8 +555,6 @@ class Delivery:
     def _overflow(self, msg: OutboxRow, pool: PoolRow, rcpts: list[str]) -> str:
         """Send a bulk message through the pool's overflow channel (every member's quota is
         used); nothing goes to the gate's records, so the warm-up never counts it."""
-        from warmup.outbox import overflow
-
         now = self.clock()
         bad = self.ledger.suppressed(rcpts)
         if bad:
@@ -565,9 +565,31 @@ class Delivery:
         # Committed before the SMTP conversation: a crash from here on leaves it "unknown".
         if not self.ledger.via_overflow(msg.id, self.id, now):
             return "lost"  # another worker settled our claim: it is no longer ours to send
+        # From the channel's reply to the message until its state is written, a stop waits
+        # (warmup.stopwindow), as for a member's send: acted on between the two, it left a
+        # message the channel had taken "unknown".
+        with StopWindow() as window:
+            state = self._via_channel(msg, pool, rcpts, bool(bad), now, window)
+            if window.stopped:
+                self._write_for_stop()
+        return state
+
+    def _via_channel(
+        self,
+        msg: OutboxRow,
+        pool: PoolRow,
+        rcpts: list[str],
+        narrowed: bool,
+        now: dt.datetime,
+        window: StopWindow,
+    ) -> str:
+        """:meth:`_overflow`'s send through the channel and its outcome (``narrowed``: some
+        recipients were left out as suppressed)."""
+        from warmup.outbox import overflow
+
         data, sender = overflow_sender(msg.data or b"", pool, now)
         try:
-            report = overflow.send(pool, sender, rcpts, data, self._timeout)
+            report = overflow.send(pool, sender, rcpts, data, self._timeout, window.open)
         except (ConfigError, PermissionFailure) as exc:
             # The channel's login refused or wanted (530), or its password missing: no wait
             # fixes it, so 'run --once' exits 77 (78) for it as for a member's login.
@@ -593,7 +615,11 @@ class Delivery:
                 f"channel of pool {pool.name} from {sender} to {some(rcpts)}: {exc}"
             )
             return self._settle(
-                msg, state, reply=str(exc)[:500], recipients=rcpts if bad else None, attempt=True
+                msg,
+                state,
+                reply=str(exc)[:500],
+                recipients=rcpts if narrowed else None,
+                attempt=True,
             )
         except TooBig as exc:  # its size refused, as by a member: final, nothing delivered
             self._suppress_hard(pool, exc.results, now)
@@ -604,7 +630,7 @@ class Delivery:
                 msg,
                 "bounced",
                 reply=str(exc)[:500],
-                recipients=rcpts if bad else None,
+                recipients=rcpts if narrowed else None,
                 attempt=True,
             )
         except WarmupError as exc:  # unreachable, login refused or deferred: nothing left
@@ -640,8 +666,17 @@ class Delivery:
             f"channel of pool {pool.name} from {sender} to {some(rcpts)}: {reply}"
         )
         return self._settle(
-            msg, state, reply=reply, recipients=rcpts if bad else None, attempt=True
+            msg, state, reply=reply, recipients=rcpts if narrowed else None, attempt=True
         )
+
+    def _write_for_stop(self) -> None:
+        """The last message's state written now, before a stop held while it was settled acts
+        (:mod:`warmup.stopwindow`); should the ledger fail, it waits for the flush at the end
+        of the pass, as before."""
+        try:
+            self.flush()
+        except LEDGER_FAULTS:
+            pass
 
     def _settled_line(self, state: str, outcomes: dict[str, str]) -> Callable[[str], object]:
         """Where a settled message's line goes: one every recipient took only confirms

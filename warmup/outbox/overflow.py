@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shlex
+from collections.abc import Callable
 
 from warmup import credentials
 from warmup.endpoints import is_host, is_loopback
@@ -133,9 +134,11 @@ def send(
     recipients: list[str],
     data: bytes,
     timeout: float | None = None,
+    replied: Callable[[], object] = lambda: None,
 ) -> Outcome:
     """One message through ``pool``'s overflow channel: the per-recipient results (never raises
-    for SMTP replies); :class:`Unavailable` and the login errors when it cannot be handed over."""
+    for SMTP replies); :class:`Unavailable` and the login errors when it cannot be handed over.
+    ``replied``: called once the channel has answered the message (:meth:`Session.send`)."""
     channel = pool.overflow
     assert channel is not None
     secret = password(pool.name) if channel.user else ""
@@ -166,6 +169,6 @@ def send(
             f"'warmup pool show {shlex.quote(pool.name)}'"
         ) from None
     try:
-        return session.send(mail_from, recipients, data)
+        return session.send(mail_from, recipients, data, replied)
     finally:
         session.close()
