@@ -199,6 +199,39 @@ def test_a_write_to_a_ledger_that_cannot_be_written_here_says_it_is_read_only(
     assert folder.db.read_bytes() == before and folder.names() == ["ledger.db"]
 
 
+def test_a_ledger_of_an_older_warmup_that_cannot_be_written_here_says_it_needs_the_upgrade(
+    read_only_folder,
+):
+    """A ledger an older warmup wrote, read-only here (a mount, a folder this user may not
+    write): 'quota' and 'report' refused it, exit 78, saying that 'quota' and 'report' work as
+    it is. No command of this version reads an older schema without upgrading it, so each says
+    the ledger must be upgraded where it can be written; nothing is written to it."""
+    folder = read_only_folder
+    folder.writable(True)
+    with sqlite3.connect(folder.db) as con:  # as before m036 (three indexes): an older warmup's
+        for index in ("ix_outbox_expiry", "ix_outbox_pool_expiry", "ix_outbox_box_expiry"):
+            con.execute(f"DROP INDEX {index}")
+        con.execute("DELETE FROM warmup_migrations WHERE name = 'm036_outbox_expiry'")
+    con.close()
+    folder.writable(False)
+    before = folder.db.read_bytes()
+    fix = (
+        "mount it read-write"
+        if folder.root
+        else "run warmup as the ledger's owner or let this user write to the folder"
+    )
+    for args in (("quota", BOX), ("report",), ("db", "migrate")):
+        res = warmup(*args, env={"WARMUP_DB": str(folder.db)})
+        assert (res.returncode, res.stdout) == (78, ""), res.stderr
+        assert res.stderr == (
+            f"Error: ledger {folder.db} has an older schema (1 migration behind) that this "
+            f"warmup must upgrade before any command uses it, even one that only reads, and "
+            f"it is read-only here ({folder.why}): {fix}, then upgrade it once: warmup db "
+            f"migrate\n"
+        ), args
+    assert folder.db.read_bytes() == before and folder.names() == ["ledger.db"]
+
+
 # A process that commits a change and dies before it closes the ledger: the change is in the
 # -wal alone (with its -shm index), not yet in the file.
 _DIES_AFTER_A_COMMIT = (

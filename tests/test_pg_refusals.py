@@ -109,6 +109,34 @@ def test_a_read_only_session_exits_78_naming_the_primary(run, schema):
     assert "use the primary server" in line
 
 
+def test_a_ledger_of_an_older_warmup_read_in_a_read_only_session_says_it_needs_the_upgrade(
+    run, schema
+):
+    """A hot standby (or a read-only session) of a ledger an older warmup wrote: every command
+    of this version upgrades it first, and 'quota' was refused as a write, "warmup writes to
+    its ledger". It says the schema must be upgraded on the primary, and nothing changes."""
+    assert run("--db", schema.url, "mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    indexes = ("ix_outbox_expiry", "ix_outbox_pool_expiry", "ix_outbox_box_expiry")
+    _sql(  # as before m036 (three indexes): an older warmup's ledger
+        schema,
+        *(f'DROP INDEX "{schema.name}".{index}' for index in indexes),
+        f"DELETE FROM \"{schema.name}\".warmup_migrations WHERE name = 'm036_outbox_expiry'",
+    )
+    url = schema.url + "%20-cdefault_transaction_read_only%3Don"
+    for args in (("quota", BOX), ("report",), ("db", "migrate")):
+        res = run("--db", url, *args)
+        assert res.exit_code == 78, res.output
+        line = _one_line(res.output)
+        assert " has an older schema (1 migration behind) that this warmup must upgrade " in line
+        assert "read-only here (cannot execute CREATE INDEX in a read-only transaction): " in line
+        assert line.endswith(
+            ": use the primary server, with a role whose transactions may write, then upgrade "
+            "it once: warmup db migrate\n"
+        ), line
+    res = run("--db", schema.url, "db", "migrate")
+    assert (res.exit_code, res.output.splitlines()[0]) == (0, "Applied m036_outbox_expiry")
+
+
 def test_another_programs_table_named_like_warmups_is_refused_untouched(run, schema):
     """A team database's schema holding another application's ``send`` table (and no warmup
     schema): the migrations skipped creating ``send``, then failed on it half-way with a

@@ -47,6 +47,17 @@ class ConfigError(WarmupError):
     exit_code = 78  # EX_CONFIG
 
 
+class ReadOnlyLedger(ConfigError):
+    """A ledger this process may read but not write here (a read-only mount, a folder it may
+    not write, a read-only PostgreSQL session or server): ``why`` says why, ``fix`` what lets
+    it write, each a phrase for another message (an upgrade's, which no read can do without)."""
+
+    def __init__(self, message: str, why: str, fix: str) -> None:
+        super().__init__(message)
+        self.why = why
+        self.fix = fix
+
+
 class NotFound(UsageError):
     """A name the caller gave (a mailbox, pool or policy, an IMAP folder) that names nothing
     (exit 64, as an unknown provider or time zone is): the command was used with a wrong name.

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from warmup.errors import DataError, LedgerBusy
+from warmup.errors import DataError, LedgerBusy, ReadOnlyLedger
 from warmup.ledger import migrations
 from warmup.ledger.history import Questions
 from warmup.ledger.imports import Imports
@@ -62,6 +62,7 @@ from warmup.ledger.values import (
     utc,
     wall_clock,
 )
+from warmup.words import plural
 
 if TYPE_CHECKING:
     from warmup.ledger.gatepath import GatePolicy, GateSession
@@ -475,11 +476,26 @@ class Ledger(
 
     def migrate(self, upto: str | None = None) -> list[str]:
         """Apply pending migrations (through ``upto``); the names applied ([] if up to date)."""
-        if not self.pending_migrations():
+        todo = self.pending_migrations()
+        if not todo:
             return []
-        with self._migrating() as conn:
-            self._migration_lock(conn)
-            applied = migrations.migrate(conn, self._has_table, self, upto)
+        try:
+            with self._migrating() as conn:
+                self._migration_lock(conn)
+                applied = migrations.migrate(conn, self._has_table, self, upto)
+        except ReadOnlyLedger as exc:
+            if todo == migrations.names():  # a new ledger: nothing older to keep to
+                raise
+            # Said as a write's refusal, it had the user run 'quota' or 'report', which "work
+            # as it is": each failed the same way, as this version reads no older schema.
+            raise ReadOnlyLedger(
+                f"ledger {self.where} has an older schema ({plural(len(todo), 'migration')} "
+                f"behind) that this warmup must upgrade before any command uses it, even one "
+                f"that only reads, and it is read-only here ({exc.why}): {exc.fix}, then "
+                f"upgrade it once: warmup db migrate",
+                why=exc.why,
+                fix=exc.fix,
+            ) from None
         self.warnings.extend(migrations.NOTES)  # e.g. a policy file stored in the ledger
         migrations.NOTES.clear()
         return applied

@@ -36,6 +36,7 @@ from warmup.errors import (
     DataError,
     LedgerBusy,
     PermissionFailure,
+    ReadOnlyLedger,
     Unavailable,
     WarmupError,
 )
@@ -506,9 +507,11 @@ def _refusal(exc: BaseException, where: str) -> WarmupError | None:
             f"create it (CREATE SCHEMA) or fix the name"
         )
     if state == "25006":  # read_only_sql_transaction
-        return ConfigError(
-            f"ledger {where} is read-only: {text}; warmup writes to its ledger: use the primary "
-            f"server, with a role whose transactions may write"
+        fix = "use the primary server, with a role whose transactions may write"
+        return ReadOnlyLedger(
+            f"ledger {where} is read-only: {text}; warmup writes to its ledger: {fix}",
+            why=text,
+            fix=fix,
         )
     if state == "25P03":  # idle_in_transaction_session_timeout: the session was ended
         return Unavailable(

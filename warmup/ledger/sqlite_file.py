@@ -25,6 +25,7 @@ from warmup.errors import (
     IOFailure,
     LedgerVanished,
     NoLedger,
+    ReadOnlyLedger,
     Unavailable,
     UsageError,
     WarmupError,
@@ -213,7 +214,14 @@ def storage_error(exc: Exception, where: str) -> WarmupError:
         )
     why = _read_only(where) if "unable to open" in text or "readonly" in text else None
     if why is not None:
-        return ConfigError(f"ledger {where} is read-only here: {why}")
+        cause, fix = why
+        return ReadOnlyLedger(
+            f"ledger {where} is read-only here: {cause}; SQLite writes beside a ledger (its -wal "
+            f"and -shm files) to change it: {fix} (commands that only read it, such as quota "
+            f"and report, work as it is)",
+            why=cause,
+            fix=fix,
+        )
     if "unable to open" in text or "readonly" in text or "disk" in text.lower():
         return ConfigError(f"ledger {where}: {text}; check the path and its permissions")
     if "database is locked" in text or "database is busy" in text:
@@ -232,22 +240,18 @@ def storage_error(exc: Exception, where: str) -> WarmupError:
     return Unavailable(f"ledger {where} is unavailable: {text}")
 
 
-def _read_only(where: str) -> str | None:
+def _read_only(where: str) -> tuple[str, str] | None:
     """Why the ledger at ``where`` cannot be written by this process, and what to do: a
     read-only file system, or a folder this user may not write; None otherwise (a file of mode
     0444 in a folder the user writes is read, and a write says "readonly"). Commands that only
-    read it still can (:func:`read_only_uri`); this is what a write, or a migration, says."""
+    read it still can (:func:`read_only_uri`); this is what a write says (a migration's is
+    :meth:`warmup.ledger.core.Ledger.migrate`'s)."""
     why = _cannot_write_beside(where)
     if why is None:
         return None
     if why.startswith("on "):
-        fix = "mount it read-write"
-    else:
-        fix = "run warmup as the ledger's owner or let this user write to the folder"
-    return (
-        f"{why}; SQLite writes beside a ledger (its -wal and -shm files) to change it: {fix} "
-        f"(commands that only read it, such as quota and report, work as it is)"
-    )
+        return why, "mount it read-write"
+    return why, "run warmup as the ledger's owner or let this user write to the folder"
 
 
 def _cannot_write_beside(where: str) -> str | None:
