@@ -270,3 +270,43 @@ def test_a_change_to_the_plan_leaves_a_message_a_recipients_server_deferred_back
 
 def _sent_today() -> int:
     return sum(q["sent"] for q in json.loads(cli("quota", "--json").stdout))
+
+
+def test_a_back_off_in_force_when_a_ledger_is_upgraded_past_m034_holds_through_a_change(
+    sink,
+    ssl_cert_env,
+    ledger_url,  # noqa: F811
+    tmp_path,
+):
+    """A ledger upgraded while the recipients' server's back-off was in force (greylisting: the
+    worker of a warmup before m034 backed two messages off). m034 added ``backoff_until``
+    empty, so the first 'mailbox set' after the upgrade made them due at once: the next run
+    tried them again, the server refused again, and each try took a slot of the quota. The
+    ledger is made as that warmup left it (its outbox without the column, m034 to apply); the
+    upgrade keeps the back-off."""
+    from warmup.ledger import open_ledger
+
+    boxes = pool_of(sink.port, tmp_path, n=2, daily=50)
+    queue_plain(2)
+    sink.data_reply = (451, "4.7.1 Greylisted, please try again later")
+    out = run_once()
+    assert out.count("deferred #") == 2, out
+    ledger = open_ledger(ledger_url)
+    try:  # the outbox as a warmup before m034 left it: no backoff_until, m034 to apply (and
+        # m038, which this ledger, made by this version, had applied to an empty outbox)
+        with ledger.write() as conn:
+            conn.exec_driver_sql("ALTER TABLE outbox DROP COLUMN backoff_until")
+            conn.exec_driver_sql(
+                "DELETE FROM warmup_migrations WHERE name IN "
+                "('m034_outbox_backoff_until', 'm038_outbox_backoffs_kept')"
+            )
+    finally:
+        ledger.close()
+    listed = json.loads(cli("queue", "list", "--json").stdout)  # upgrades it
+    due = [m["next_attempt_at"] for m in listed]
+    tries, used = sink.mail_commands, _sent_today()
+    res = cli("mailbox", "set", boxes[0], "--policy", str(policy_file(tmp_path / "q.toml", 60)))
+    assert res.returncode == 0, res.stderr
+    assert [m["next_attempt_at"] for m in json.loads(cli("queue", "list", "--json").stdout)] == due
+    assert "nothing was due" in run_once()
+    assert (sink.mail_commands, _sent_today()) == (tries, used)  # no try, no slot taken

@@ -661,3 +661,39 @@ def m036_outbox_expiry(conn: Connection) -> None:
         "CREATE INDEX ix_outbox_box_expiry ON outbox (mailbox_id, state, expires_at) "
         "WHERE pool_id IS NULL"
     )
+
+
+@migration
+def m038_outbox_backoffs_kept(conn: Connection) -> None:
+    """``backoff_until`` of the messages a warmup before m034 left backing off after a
+    recipient's 4xx: m034 added the column empty, so a ledger upgraded while a greylisting
+    server's back-off was in force had those messages made due at once by the first change to
+    the plan after the upgrade ('mailbox set', 'policy set', 'mailbox resume'), each try
+    refused again and a slot of the quota, as m034 was written to stop. Such a message is
+    queued, was tried, its next try still ahead, and its last reply names a recipient's
+    ``soft`` outcome (the worker's words since the outbox began: ``RCPT: soft 451 ...``); its
+    back-off ends at that next try, as the worker writes it now. A message held the old way (a
+    pool none of whose members could send) was held only once due, its reply the hold's."""
+    import datetime as dt
+
+    from warmup.ledger.schema import UTCDateTime
+
+    outbox = sa.table(
+        "outbox",
+        sa.column("state"),
+        sa.column("attempts"),
+        sa.column("last_reply"),
+        sa.column("next_attempt_at", UTCDateTime()),
+        sa.column("backoff_until", UTCDateTime()),
+    )
+    conn.execute(
+        outbox.update()
+        .where(
+            outbox.c.state == "queued",
+            outbox.c.attempts > 0,
+            outbox.c.backoff_until.is_(None),
+            outbox.c.next_attempt_at > dt.datetime.now(dt.UTC),
+            outbox.c.last_reply.like("%: soft %"),
+        )
+        .values(backoff_until=outbox.c.next_attempt_at)
+    )
