@@ -1541,3 +1541,38 @@ def test_a_message_cancelled_after_a_4xx_is_queued_again_by_retry_and_goes(
     with Worker(ledger, clock=Clock(row.next_attempt_at + dt.timedelta(seconds=1))) as worker:
         assert worker.run_once().outcomes == {"sent": 1}
     assert [m.rcpt_tos for m in sink.messages] == [("late@example.com",)]
+
+
+def test_a_worker_stops_between_passes_once_a_newer_warmup_has_upgraded_its_ledger(
+    sink,
+    ssl_cert_env,
+    password,
+    tmp_path,
+    ledger_url,  # noqa: F811
+):
+    """A host upgraded first runs the newer warmup's migrations while this worker runs (a
+    team's rolling upgrade): every command of this version is refused on that ledger (78),
+    but the worker, which looked only when it started, went on writing as this version does.
+    A worker of the version before m030 did so: its sends never reached domain_day, the
+    rollup the newer one's recipient-domain caps read, which then let a domain be mailed past
+    its cap. It now stops at its next pass, the message it has not claimed still queued."""
+    from warmup.errors import ConfigError
+    from warmup.ledger.migrations import MIGRATIONS_TABLE
+
+    pool_of(sink.port, tmp_path, n=1, daily=50)
+    ledger = open_ledger()
+    outbox = Outbox(ledger)
+    outbox.add(message("r1@example.com", "first"), pool="P", now=T0)
+    clock = Clock(T0)
+    with Worker(ledger, clock=clock) as worker:
+        assert worker.run_once().outcomes == {"sent": 1}
+        later = outbox.add(message("r2@example.com", "second"), pool="P", now=T0)
+        with ledger.write() as conn:  # the newer warmup's upgrade, from another host
+            conn.execute(
+                MIGRATIONS_TABLE.insert().values(name="m999_of_a_newer_warmup", applied_at=T0)
+            )
+        clock.at = T0 + dt.timedelta(minutes=1)
+        with pytest.raises(ConfigError, match=r"upgraded by a newer warmup \(migration m999_"):
+            worker.run_once()
+    assert ledger.message(later).state == "queued"
+    assert [str(m.message["Subject"]) for m in sink.messages] == ["first"]

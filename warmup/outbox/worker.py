@@ -334,6 +334,12 @@ class Worker:
         delivery.broken = {}
         if self._interrupted:
             self._resume(done)
+        # A newer warmup may have upgraded the ledger since the last pass (a host upgraded
+        # first): this worker's writes would miss what the newer schema keeps (an older
+        # worker's sends never reached domain_day, the rollup recipient-domain caps read, and
+        # over-sent them). Between passes nothing is in flight: it stops here, exit 78, as
+        # every command of this version is refused on that ledger.
+        self.ledger.pending_migrations()
         if self.bounces is not None:
             self.bounces.run_due(self.clock())
         start = self.clock()
