@@ -293,12 +293,12 @@ def test_a_back_off_in_force_when_a_ledger_is_upgraded_past_m034_holds_through_a
     assert out.count("deferred #") == 2, out
     ledger = open_ledger(ledger_url)
     try:  # the outbox as a warmup before m034 left it: no backoff_until, m034 to apply (and
-        # m038, which this ledger, made by this version, had applied to an empty outbox)
+        # m037, which this ledger, made by this version, had applied to an empty outbox)
         with ledger.write() as conn:
             conn.exec_driver_sql("ALTER TABLE outbox DROP COLUMN backoff_until")
             conn.exec_driver_sql(
                 "DELETE FROM warmup_migrations WHERE name IN "
-                "('m034_outbox_backoff_until', 'm038_outbox_backoffs_kept')"
+                "('m034_outbox_backoff_until', 'm037_outbox_backoffs_kept')"
             )
     finally:
         ledger.close()

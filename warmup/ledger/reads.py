@@ -77,7 +77,7 @@ MIGRATION_NAMES = (
     "m034_outbox_backoff_until",
     "m035_outbox_hold",
     "m036_outbox_expiry",
-    "m038_outbox_backoffs_kept",
+    "m037_outbox_backoffs_kept",
 )
 
 

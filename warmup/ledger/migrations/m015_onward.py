@@ -664,7 +664,7 @@ def m036_outbox_expiry(conn: Connection) -> None:
 
 
 @migration
-def m038_outbox_backoffs_kept(conn: Connection) -> None:
+def m037_outbox_backoffs_kept(conn: Connection) -> None:
     """``backoff_until`` of the messages a warmup before m034 left backing off after a
     recipient's 4xx: m034 added the column empty, so a ledger upgraded while a greylisting
     server's back-off was in force had those messages made due at once by the first change to
