@@ -1186,3 +1186,24 @@ def test_an_older_ledgers_queued_messages_expire_and_are_due_by_the_new_indexes(
         assert ledger.next_due_each() == []
     finally:
         ledger.close()
+
+
+def test_an_older_ledgers_waiting_messages_are_grouped_from_the_new_indexes(
+    ledger_url,  # noqa: F811
+):
+    """m037 indexes the waiting messages (to one address; to several) with every column
+    ``queue status`` groups them by: an m036 ledger's queued message is in the index after the
+    upgrade and counted as it was, and leaves it when it is sent."""
+    ledger = _older_outbox(ledger_url, "m036_outbox_expiry", state="queued", rcpt_count=1)
+    try:
+        with ledger.read() as conn:
+            names = {i["name"] for i in sa.inspect(conn).get_indexes("outbox")}
+        assert {"ix_outbox_waiting", "ix_outbox_waiting_several"} <= names
+        (group,) = ledger.outbox_waiting()
+        assert (group["pool_id"], group["messages"], group["recipients"]) == (1, 1, 1)
+        assert group["next_attempt_at"] == at(DAY, 9)
+        with ledger.write() as conn:
+            conn.execute(sa.text("UPDATE outbox SET state = 'sent' WHERE id = 1"))
+        assert ledger.outbox_waiting() == []
+    finally:
+        ledger.close()

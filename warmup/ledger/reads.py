@@ -78,6 +78,7 @@ MIGRATION_NAMES = (
     "m035_outbox_hold",
     "m036_outbox_expiry",
     "m037_outbox_backoffs_kept",
+    "m038_outbox_waiting",
 )
 
 

@@ -450,6 +450,37 @@ OUTBOX = sa.Table(
         "expires_at",
         info={"where": "pool_id IS NULL"},
     ),
+    # What waits, as ``queue status`` groups it (``Ledger.outbox_waiting``), answered by these
+    # two alone (m037): the messages to one address, with it (the suppression and the member
+    # that last mailed it are looked up by it), and the few to several, without their list
+    # (a list of many addresses is over PostgreSQL's limit of an index entry, 2,704 bytes; one
+    # address is 254 characters at most). Without them every row of the outbox was read from
+    # the table, its message's bytes and the long sent history with it.
+    sa.Index(
+        "ix_outbox_waiting",
+        "campaign",
+        "pool_id",
+        "mailbox_id",
+        "next_attempt_at",
+        "recipients",
+        "id",
+        "expires_at",
+        "state",
+        "rcpt_count",
+        info={"where": "(state = 'queued' OR state = 'sending') AND rcpt_count = 1"},
+    ),
+    sa.Index(
+        "ix_outbox_waiting_several",
+        "campaign",
+        "pool_id",
+        "mailbox_id",
+        "next_attempt_at",
+        "id",
+        "expires_at",
+        "state",
+        "rcpt_count",
+        info={"where": "(state = 'queued' OR state = 'sending') AND rcpt_count <> 1"},
+    ),
 )
 
 # One hold per target (m035): none of pool ``target``'s members (``kind`` 'pool'), or mailbox

@@ -697,3 +697,23 @@ def m037_outbox_backoffs_kept(conn: Connection) -> None:
         )
         .values(backoff_until=outbox.c.next_attempt_at)
     )
+
+
+@migration
+def m038_outbox_waiting(conn: Connection) -> None:
+    """Indexes of the waiting messages (queued or sending) that hold every column ``queue
+    status`` groups them by and counts: it read every row of the outbox from the table
+    (PostgreSQL: a parallel scan of 870 MB for 200,000 waiting among 670,000), the sent history
+    and each message's bytes with it. A message to one address is indexed with it (its
+    suppression and the member that last mailed it are looked up by it); one to several without
+    its list, which may be longer than PostgreSQL takes in an index entry."""
+    conn.exec_driver_sql(
+        "CREATE INDEX ix_outbox_waiting ON outbox (campaign, pool_id, mailbox_id, "
+        "next_attempt_at, recipients, id, expires_at, state, rcpt_count) "
+        "WHERE (state = 'queued' OR state = 'sending') AND rcpt_count = 1"
+    )
+    conn.exec_driver_sql(
+        "CREATE INDEX ix_outbox_waiting_several ON outbox (campaign, pool_id, mailbox_id, "
+        "next_attempt_at, id, expires_at, state, rcpt_count) "
+        "WHERE (state = 'queued' OR state = 'sending') AND rcpt_count <> 1"
+    )
