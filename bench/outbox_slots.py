@@ -1,7 +1,7 @@
 """A paced pool's steady state: several slots in a row over a backlog, against another tree.
 
     .venv/bin/python bench/outbox_slots.py --old /tmp/main-tree [--queued 10000 50000]
-        [--slots 6] [--rounds 3]
+        [--slots 6] [--rounds 3] [--pg [URL]]
 
 A pool of 2 mailboxes (flat policy, one send an hour each, each member's last send a minute
 ago: bench/outbox_backlog.py's "paced" case) and Q messages queued to it, all due, on a
@@ -12,6 +12,10 @@ Prints, per tree and backlog, the median cost of a slot (slots after the first t
 message sent, and the outbox rows a slot writes (rows whose state, time, reply or stamp
 changed), and the ratio of this tree's slot to the other's. Each tree runs in a process of its
 own (its ``warmup`` package first on the path), rounds interleaved.
+
+``--pg``: the same on PostgreSQL (the server of URL, default ``$WARMUP_TEST_PG``): each child
+makes a database of its own (``warmup_slots_<pid>``), fills it by ``generate_series`` and
+drops it.
 
 Goal: a slot's cost does not grow with the backlog (issue: a held backlog was written again at
 every slot, 50,000 rows, 0.44 s).
@@ -29,12 +33,73 @@ import subprocess
 import sys
 import tempfile
 import time
+from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def child(tree: str, queued: int, slots: int) -> None:
+def _pg_setup(url: str, d: Path, queued: int, port: int) -> None:
+    """bench/outbox_backlog.py's "paced" case on PostgreSQL: the same mailboxes, policy, sends,
+    pool and message by the API, the backlog copied from its message by SQL."""
+    import psycopg
+    import sqlalchemy as sa
+    from outbox_backlog import NOW
+
+    from tests.gatekit import policy_file
+    from warmup import Outbox, api
+    from warmup.ledger import SendIn, open_ledger
+
+    ledger = open_ledger(url)
+    policy = policy_file(d / "p.toml", daily=100_000, interval="1h")
+    boxes = [f"m{i}@corp{i}.example" for i in range(2)]
+    for b in boxes:
+        where = {"smtp_host": "127.0.0.1", "smtp_port": port}
+        box = api.add_mailbox(ledger, b, "exmail", timezone="UTC", policy=str(policy), **where)
+        ledger.record(box, sends=[SendIn("old@example.com", NOW - dt.timedelta(minutes=1))])
+    ledger.add_pool("P", boxes, reply_to=None, now=NOW)
+    msg = EmailMessage()
+    msg["To"] = "lead0@example.com"
+    msg["Subject"] = "hello"
+    msg.set_content("Hello.\n" * 20)
+    Outbox(ledger).add(msg, pool="P", now=NOW - dt.timedelta(hours=1))
+    ledger.close()
+    libpq = sa.engine.make_url(url).set(drivername="postgresql")
+    with psycopg.connect(libpq.render_as_string(hide_password=False)) as conn:
+        cols = [
+            r[0]
+            for r in conn.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = 'outbox' "
+                "AND table_schema = current_schema() AND column_name NOT IN "
+                "('id', 'message_id', 'recipients') ORDER BY ordinal_position"
+            )
+        ]
+        conn.execute(
+            f"INSERT INTO outbox (message_id, recipients, {', '.join(cols)}) "
+            f"SELECT '<b' || i || '@corp0.example>', 'lead' || i || '@example.com', "
+            f"{', '.join(cols)} FROM outbox, generate_series(2, {int(queued)}) i "
+            f"WHERE outbox.id = 1"
+        )
+    with psycopg.connect(libpq.render_as_string(hide_password=False), autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+
+
+def _database(server: str, name: str, drop: bool) -> str:
+    """Make (or ``drop``) database ``name`` on the server of ``server``; its URL."""
+    import psycopg
+    import sqlalchemy as sa
+
+    url = sa.engine.make_url(server).set(query={})
+    admin = url.set(drivername="postgresql", database="postgres")
+    with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if not drop:
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE template0')
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def child(tree: str, queued: int, slots: int, pg: str | None = None) -> None:
     sys.path.insert(0, tree)
     import warmup.ledger
     import warmup.outbox.worker
@@ -46,7 +111,6 @@ def child(tree: str, queued: int, slots: int) -> None:
 
     from tests.peers.tls import TestPKI
     from warmup.ledger import open_ledger
-    from warmup.outbox.worker import Worker
 
     assert warmup.ledger.__file__.startswith(tree), warmup.ledger.__file__
     with tempfile.TemporaryDirectory(prefix="warmup-slots-") as tmp:
@@ -56,30 +120,61 @@ def child(tree: str, queued: int, slots: int) -> None:
         d.mkdir()
         logins = "m0@corp0.example,m1@corp1.example"
         with LeanSink(pki, logins, ob.PASSWORD) as sink:
-            db, _ = ob.setup(d, "paced", queued, 2, sink.port)
-            now = ob.NOW
-            ledger = open_ledger(f"sqlite:///{db}")
-            con = sqlite3.connect(db)
-            look = "SELECT id, state || next_attempt_at || coalesce(last_reply, '') || updated_at"
-            out = []
-            with Worker(ledger, clock=lambda: now) as worker:
-                for _ in range(slots):
-                    before = dict(con.execute(f"{look} FROM outbox"))
-                    t0 = time.perf_counter()
-                    done = worker.run_once()
-                    took = time.perf_counter() - t0
-                    after = dict(con.execute(f"{look} FROM outbox"))
-                    written = sum(before.get(i) != v for i, v in after.items())
-                    out.append((took, done.outcomes.get("sent", 0), written))
-                    assert done.next_due is not None
-                    now = max(done.next_due, now + dt.timedelta(seconds=1))
-            ledger.close()
+            name = f"warmup_slots_{os.getpid()}"
+            if pg is None:
+                db, _ = ob.setup(d, "paced", queued, 2, sink.port)
+                url = f"sqlite:///{db}"
+                con: Any = sqlite3.connect(db)
+            else:
+                url = _database(pg, name, drop=False)
+                _pg_setup(url, d, queued, sink.port)
+                import sqlalchemy as sa
+
+                engine = sa.create_engine(url)
+                con = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            try:
+                out = _slots(open_ledger(url), con, slots)
+            finally:
+                con.close()
+                if pg is not None:
+                    engine.dispose()
+                    _database(pg, name, drop=True)
     print(json.dumps(out))
 
 
-def run(tree: str, queued: int, slots: int) -> list[tuple[float, int, int]]:
+def _slots(ledger: Any, con: Any, slots: int) -> list[tuple[float, int, int]]:
+    """``slots`` passes of a worker over ``ledger``, its clock moved to the next due each time;
+    each pass's seconds, messages sent and outbox rows written (read through ``con``)."""
+    import outbox_backlog as ob
+
+    from warmup.outbox.worker import Worker
+
+    now = ob.NOW
+    look = "SELECT id, state || next_attempt_at || coalesce(last_reply, '') || updated_at"
+    out = []
+
+    def rows() -> dict[int, str]:
+        result = getattr(con, "exec_driver_sql", con.execute)(f"{look} FROM outbox")
+        return {i: v for i, v in result}
+
+    with Worker(ledger, clock=lambda: now) as worker:
+        for _ in range(slots):
+            before = rows()
+            t0 = time.perf_counter()
+            done = worker.run_once()
+            took = time.perf_counter() - t0
+            after = rows()
+            written = sum(before.get(i) != v for i, v in after.items())
+            out.append((took, done.outcomes.get("sent", 0), written))
+            assert done.next_due is not None
+            now = max(done.next_due, now + dt.timedelta(seconds=1))
+    ledger.close()
+    return out
+
+
+def run(tree: str, queued: int, slots: int, pg: str | None) -> list[tuple[float, int, int]]:
     res = subprocess.run(
-        [sys.executable, __file__, "--child", tree, str(queued), str(slots)],
+        [sys.executable, __file__, "--child", tree, str(queued), str(slots), *([pg] if pg else [])],
         capture_output=True,
         text=True,
         check=True,
@@ -89,27 +184,35 @@ def run(tree: str, queued: int, slots: int) -> list[tuple[float, int, int]]:
 
 def main() -> None:
     if sys.argv[1:2] == ["--child"]:
-        child(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+        child(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), (sys.argv[5:] or [None])[0])
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--old", required=True, help="the tree to compare with (its root)")
     parser.add_argument("--queued", type=int, nargs="+", default=[10_000, 50_000])
     parser.add_argument("--slots", type=int, default=6)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--pg",
+        nargs="?",
+        const=os.environ.get("WARMUP_TEST_PG", ""),
+        help="on PostgreSQL: a URL of the server (default $WARMUP_TEST_PG)",
+    )
     args = parser.parse_args()
+    if args.pg == "":
+        parser.error("--pg needs a URL or $WARMUP_TEST_PG")
     trees = {"old": args.old, "new": str(ROOT)}
     for queued in args.queued:
         got: dict[str, list[tuple[float, int, int]]] = {"old": [], "new": []}
         for _ in range(args.rounds):  # interleaved: a busy machine slows both alike
             for name, tree in trees.items():
-                got[name].extend(run(tree, queued, args.slots)[2:])  # the steady slots
+                got[name].extend(run(tree, queued, args.slots, args.pg)[2:])  # the steady slots
         slot = {}
         for name, rows in got.items():
             slot[name] = statistics.median(t for t, _, _ in rows)
             sent = statistics.median(s for _, s, _ in rows)
             written = statistics.median(w for _, _, w in rows)
             print(
-                f"{name}: {queued:,} queued, 2 members: a slot {1e3 * slot[name]:.1f} ms "
+                f"{name}: {queued:,} queued{' (PostgreSQL)' if args.pg else ''}, 2 members: a slot {1e3 * slot[name]:.1f} ms "
                 f"(median of {len(rows)}), {1e3 * slot[name] / max(sent, 1):.1f} ms a message "
                 f"sent, {written:,.0f} outbox rows written"
             )
