@@ -170,10 +170,11 @@ def test_the_plans_of_many_mailboxes_read_their_histories_together(ledger_url): 
         own = [(p.date, p.quota, p.cumulative) for p in api.plan(ledger, address, 7, NOW)]
         mine = frame[frame["mailbox"] == address]
         assert [(d.date(), q, c) for d, q, c in mine[["date", "quota", "cumulative"]].values] == own
-    # named, each address is looked up (one statement each), their histories read together
+    # named, a few addresses are looked up one by one, more read at once (one statement), and
+    # their histories read together: six cost no more statements than two
     plans = [len(_statements(ledger, lambda n=n: api.plan_each(ledger, addresses[:n], 7, NOW)))
              for n in (2, 6)]  # fmt: skip
-    assert plans[1] - plans[0] == 4, plans
+    assert plans[1] <= plans[0], plans
     ledger.close()
 
 
@@ -229,4 +230,32 @@ def test_a_pass_reads_each_targets_first_due_and_expiry_by_its_indexes(ledger_ur
         assert f"ix_outbox_{index}" in plan, plan
     if ledger.scheme != "postgresql":
         assert "SCAN outbox" not in plan, plan
+    ledger.close()
+
+
+def test_queue_status_reads_its_mailboxes_rows_at_once(ledger_url):  # noqa: F811
+    """``queue status`` looked up each mailbox of the outbox by address, one statement each,
+    three times (the plannable senders, the plans, a mailbox target's time zone): 900
+    statements for a team of 300, 1.1-1.8 s of its ~5.5 s on PostgreSQL. Every mailbox is
+    read at once now: a target more costs its history's reads, no row lookup."""
+    from warmup.outbox import status
+
+    ledger = open_ledger(ledger_url)
+    counts, looked_up = [], []
+    for i in range(12):
+        address = f"m{i}@corp{i}.example"
+        api.add_mailbox(ledger, address, "exmail", timezone="UTC")
+        msg = EmailMessage()
+        msg["From"] = address
+        msg["To"] = f"lead@lead{i}.example"
+        msg["Subject"] = "hello"
+        msg.set_content("Hello.\n")
+        Outbox(ledger).add(msg, mailbox=address, campaign="dec", now=NOW)
+        if i in (5, 11):
+            seen = _statements(ledger, lambda: status.status(ledger, NOW))
+            counts.append(len(seen))
+            by_address = [s for s, _ in seen if "WHERE mailbox.address =" in " ".join(s.split())]
+            looked_up.append(len(by_address))
+    assert looked_up == [0, 0], looked_up  # was 3 a mailbox: 18, 36
+    assert counts[1] - counts[0] <= 6, counts  # a history's read a mailbox, at most
     ledger.close()

@@ -457,12 +457,20 @@ def _keep(
 def named_mailboxes(ledger: Reads, addresses: Sequence[str]) -> list[MailboxRow]:
     """The mailboxes ``addresses`` name, each once, in the order first named: an address given
     twice (or in another case) is one mailbox, so a plan's volume or a report never counts it
-    twice. An unknown address is :class:`MailboxNotFound`."""
+    twice. An unknown address is :class:`MailboxNotFound`.
+
+    More than a few: every mailbox is read at once and each address looked up among them by
+    its stored form (another form is looked up alone): one statement an address, ``queue
+    status`` read 300 of a team's mailboxes twice, 0.6-0.9 s of its time on PostgreSQL."""
     boxes: dict[int, MailboxRow] = {}
+    stored = {b.address: b for b in ledger.mailboxes()} if len(addresses) > _FEW else {}
     for address in addresses:
-        box = ledger.mailbox(address)
+        box = stored.get(address) or ledger.mailbox(address)
         boxes.setdefault(box.id, box)
     return list(boxes.values())
+
+
+_FEW = 4  # addresses looked up one by one (``quota a@x``); more: every mailbox read at once
 
 
 def plan(ledger: Ledger, address: str, days: int, at: dt.datetime | None = None) -> list[PlanDay]:

@@ -26,6 +26,7 @@ from warmup.outbox import drain
 
 if TYPE_CHECKING:
     from warmup.api import Refusal
+    from warmup.ledger.values import MailboxRow
 
 WAITING = ("queued", "sending")
 FAILED = ("bounced", "expired")
@@ -131,6 +132,7 @@ def status_each(
 
     members_of: dict[tuple[str, int], list[str]] = {}
     zones = {m.address: m.timezone for p in pools.values() for m in p.members}  # + mailboxes
+    every: dict[str, MailboxRow] = {}
     labels: dict[tuple[str, int], str] = {}
     for target in {g.target for g in (*queue, *expiring)} | set(waiting):
         kind, ident = target
@@ -140,7 +142,9 @@ def status_each(
             address = names.get(ident)
             label, members = f"mailbox {address or '#' + str(ident)}", [address] if address else []
             if address and address not in zones:
-                zones[address] = ledger.mailbox(address).timezone
+                if not every:  # every mailbox at once: one statement a mailbox, 300 on a team's
+                    every.update((b.address, b) for b in ledger.mailboxes())
+                zones[address] = (every.get(address) or ledger.mailbox(address)).timezone
         members_of[target], labels[target] = members, label
     members_of, refusals = drain.senders(ledger, members_of)
     # every target's queue, shared members and all: 'queue status --pool' too
