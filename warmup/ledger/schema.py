@@ -455,9 +455,12 @@ OUTBOX = sa.Table(
     # that last mailed it are looked up by it), and the few to several, without their list
     # (a list of many addresses is over PostgreSQL's limit of an index entry, 2,704 bytes; one
     # address is 254 characters at most). Without them every row of the outbox was read from
-    # the table, its message's bytes and the long sent history with it.
+    # the table, its message's bytes and the long sent history with it. The state first:
+    # SQLite, which keeps no statistics, takes an index that starts with it for a condition
+    # on it (before, ix_outbox_due, and each waiting row from the table).
     sa.Index(
         "ix_outbox_waiting",
+        "state",
         "campaign",
         "pool_id",
         "mailbox_id",
@@ -465,19 +468,18 @@ OUTBOX = sa.Table(
         "recipients",
         "id",
         "expires_at",
-        "state",
         "rcpt_count",
         info={"where": "(state = 'queued' OR state = 'sending') AND rcpt_count = 1"},
     ),
     sa.Index(
         "ix_outbox_waiting_several",
+        "state",
         "campaign",
         "pool_id",
         "mailbox_id",
         "next_attempt_at",
         "id",
         "expires_at",
-        "state",
         "rcpt_count",
         info={"where": "(state = 'queued' OR state = 'sending') AND rcpt_count <> 1"},
     ),

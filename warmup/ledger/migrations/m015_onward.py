@@ -706,14 +706,16 @@ def m038_outbox_waiting(conn: Connection) -> None:
     (PostgreSQL: a parallel scan of 870 MB for 200,000 waiting among 670,000), the sent history
     and each message's bytes with it. A message to one address is indexed with it (its
     suppression and the member that last mailed it are looked up by it); one to several without
-    its list, which may be longer than PostgreSQL takes in an index entry."""
+    its list, which may be longer than PostgreSQL takes in an index entry. The state first, so
+    that SQLite (no statistics) takes them for the waiting rows rather than ``ix_outbox_due``
+    and the rows themselves."""
     conn.exec_driver_sql(
-        "CREATE INDEX ix_outbox_waiting ON outbox (campaign, pool_id, mailbox_id, "
-        "next_attempt_at, recipients, id, expires_at, state, rcpt_count) "
+        "CREATE INDEX ix_outbox_waiting ON outbox (state, campaign, pool_id, mailbox_id, "
+        "next_attempt_at, recipients, id, expires_at, rcpt_count) "
         "WHERE (state = 'queued' OR state = 'sending') AND rcpt_count = 1"
     )
     conn.exec_driver_sql(
-        "CREATE INDEX ix_outbox_waiting_several ON outbox (campaign, pool_id, mailbox_id, "
-        "next_attempt_at, id, expires_at, state, rcpt_count) "
+        "CREATE INDEX ix_outbox_waiting_several ON outbox (state, campaign, pool_id, "
+        "mailbox_id, next_attempt_at, id, expires_at, rcpt_count) "
         "WHERE (state = 'queued' OR state = 'sending') AND rcpt_count <> 1"
     )
