@@ -11,7 +11,8 @@ unless ``--keep``) holding the same rows: big_team.py's outbox (300 mailboxes, 2
 message in 100 to two recipients, one in 50 due later (a retry's time), one in 100 queued to a
 pool a member already mailed (a follow-up: ``stays``), one in 100 to a suppressed address;
 VACUUM ANALYZEd. Per round, trees interleaved: the waiting statement(s) of ``queue status``
-(``Ledger.outbox_waiting``) timed in the tree's own process (median of 5), and ``warmup queue
+(``Ledger.outbox_waiting``) timed in the tree's own process (median of 5), so is
+``queue status``'s whole work without the start-up (median of 3), and ``warmup queue
 status`` and ``queue status --json`` run as a user runs them (own process, wall), their outputs
 hashed and compared between the trees. ``--explain``: EXPLAIN (ANALYZE, BUFFERS) of each
 outbox statement ``outbox_waiting`` sends, in each tree.
@@ -167,6 +168,13 @@ def measure(url: str, reps: int, explain: bool) -> dict[str, object]:
         t0 = time.perf_counter()
         got = ledger.outbox_waiting()
         times.append(time.perf_counter() - t0)
+    from warmup.outbox import status
+
+    whole = []
+    for _ in range(3):  # queue status's work in process (no start-up), median of 3
+        t0 = time.perf_counter()
+        status.status(ledger)
+        whole.append(time.perf_counter() - t0)
     digest = hashlib.sha256(
         json.dumps(
             sorted(got or [], key=lambda r: json.dumps(r, sort_keys=True, default=str)),
@@ -192,6 +200,7 @@ def measure(url: str, reps: int, explain: bool) -> dict[str, object]:
     ledger.close()
     return {
         "waiting": statistics.median(times),
+        "in process": statistics.median(whole),
         "groups": len(got or []),
         "hash": digest,
         "plans": plans,
@@ -263,6 +272,7 @@ def main() -> None:
                     m = in_tree(tree, "measure", urls[name], 5, args.explain and r == 0)
                     got[name].setdefault("waiting", []).append(float(m["waiting"]))  # type: ignore[arg-type]
                     hashes[name].add(f"waiting {m['hash']} ({m['groups']} groups)")
+                    got[name].setdefault("status in process", []).append(float(m["in process"]))  # type: ignore[arg-type]
                     for plan in m["plans"]:  # type: ignore[attr-defined]
                         print(f"--- {name}, {queued:,} queued:\n{plan}")
                     for label, argv in (
@@ -281,7 +291,7 @@ def main() -> None:
             for label in got["old"]:
                 old, new = (statistics.median(got[n][label]) for n in ("old", "new"))
                 print(
-                    f"  {label:14} old {1e3 * old:8.1f} ms  new {1e3 * new:8.1f} ms  "
+                    f"  {label:17} old {1e3 * old:8.1f} ms  new {1e3 * new:8.1f} ms  "
                     f"new/old {new / old:.3f}  (median of {args.rounds})",
                     flush=True,
                 )
