@@ -1,5 +1,5 @@
 """What waits in the outbox, as ``queue status`` groups it (``Ledger.outbox_waiting``): read from
-the two partial indexes of the waiting messages alone (m037), and the same groups as the one
+the two partial indexes of the waiting messages alone (m038), and the same groups as the one
 GROUP BY of every waiting row it replaces, on random ledgers of both backends."""
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def test_a_message_to_many_addresses_is_queued_and_counted(ledger_url):  # noqa:
 
 
 def _reference(ledger: Ledger) -> list[dict[str, Any]]:
-    """The groups as the one GROUP BY of every waiting row made them (before m037)."""
+    """The groups as the one GROUP BY of every waiting row made them (before m038)."""
     o = OUTBOX.c
     box = sa.case((o.pool_id.is_(None), o.mailbox_id), else_=sa.null())
     last = (

@@ -1191,7 +1191,7 @@ def test_an_older_ledgers_queued_messages_expire_and_are_due_by_the_new_indexes(
 def test_an_older_ledgers_waiting_messages_are_grouped_from_the_new_indexes(
     ledger_url,  # noqa: F811
 ):
-    """m037 indexes the waiting messages (to one address; to several) with every column
+    """m038 indexes the waiting messages (to one address; to several) with every column
     ``queue status`` groups them by: an m036 ledger's queued message is in the index after the
     upgrade and counted as it was, and leaves it when it is sent."""
     ledger = _older_outbox(ledger_url, "m036_outbox_expiry", state="queued", rcpt_count=1)

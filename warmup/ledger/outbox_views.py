@@ -448,7 +448,7 @@ class OutboxViews:
         here (:meth:`thread_sender` reads it when the worker sends the message).
 
         Read from ``ix_outbox_waiting`` (the messages to one address) and
-        ``ix_outbox_waiting_several`` (to several) alone (m037), not from the table's rows
+        ``ix_outbox_waiting_several`` (to several) alone (m038), not from the table's rows
         (see :func:`_waiting_statement`)."""
         with self.read() as conn:
             rows = [dict(row._mapping) for row in conn.execute(_waiting_statement())]

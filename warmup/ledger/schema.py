@@ -451,7 +451,7 @@ OUTBOX = sa.Table(
         info={"where": "pool_id IS NULL"},
     ),
     # What waits, as ``queue status`` groups it (``Ledger.outbox_waiting``), answered by these
-    # two alone (m037): the messages to one address, with it (the suppression and the member
+    # two alone (m038): the messages to one address, with it (the suppression and the member
     # that last mailed it are looked up by it), and the few to several, without their list
     # (a list of many addresses is over PostgreSQL's limit of an index entry, 2,704 bytes; one
     # address is 254 characters at most). Without them every row of the outbox was read from
