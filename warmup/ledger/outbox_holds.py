@@ -19,7 +19,9 @@ in ``ix_outbox_due``): with any hold in force, a worker serving every target ask
 not held for its first due message (:func:`first_due_each`: one probe of
 ``ix_outbox_pool_due`` a pool, of ``ix_outbox_box_due`` a mailbox) and claims within the first
 one's (the claim of that target, ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, as before); a
-``--pool`` worker whose pool is held claims nothing without reading the outbox.
+``--pool`` worker whose pool is held claims nothing without reading the outbox. With none in
+force (nearly every claim), the claim is one statement that tests the holds itself (its LIMIT
+is 0 while one is in force: :meth:`~warmup.ledger.outbox.OutboxStore.claim`).
 
 A hold past its time holds nothing and is left to be written over (never read as in force). A
 change that may let a target send sooner deletes its holds with the messages' own waits
