@@ -156,6 +156,35 @@ def test_a_held_target_is_not_claimed_by_the_claims_own_test(ledger_url):  # noq
     assert states == {"p0": "sending", "p1": "sending", "b0": "sending"}
 
 
+def test_a_queueing_deletes_its_targets_hold_only_when_there_is_one(ledger_url):  # noqa: F811
+    """A queueing ends its target's hold (the next pass asks the plan about the new message):
+    the hold's row is read with the target, and deleted only when there is one, in force or
+    past its time; a target with none costs no statement more."""
+    ledger, pid, a, b = _outbox(ledger_url)
+
+    def queue(name: str, box: int | None, pool: int | None) -> list[str]:
+        data = b"Subject: hi\r\n\r\nhello\r\n"
+        item = OutboxIn(f"<{name}@corp.example>", (f"{name}@example.com",), data, NOW,
+                        NOW + HOUR, box, pool)  # fmt: skip
+        with statements(ledger) as seen:
+            ledger.enqueue([item], NOW)
+        return kinds(seen)
+
+    try:
+        assert "end hold" not in queue("q0", None, pid)
+        assert "end hold" not in queue("q1", a, None)
+        ledger.hold_messages(NOW, NOW, NOW + HOUR, "paced", pool_id=pid)
+        ledger.hold_messages(NOW, NOW, NOW - MINUTE, "past", mailbox_id=a)
+        assert set(ledger.holds()) == {("pool", pid), ("mailbox", a)}
+        assert queue("q2", None, pid).count("end hold") == 1
+        assert set(ledger.holds()) == {("mailbox", a)}
+        assert queue("q3", a, None).count("end hold") == 1
+        assert ledger.holds() == {}
+        assert "end hold" not in queue("q4", None, pid)
+    finally:
+        ledger.close()
+
+
 def _claim_sql(ledger: Ledger, pool_id: int | None) -> tuple[str, Any]:
     """The claim's statement and parameters, as ``ledger.claim`` (finding nothing) sent it."""
     seen: list[tuple[str, Any]] = []

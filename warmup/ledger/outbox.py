@@ -84,6 +84,18 @@ def _same_statement(of_pool: bool) -> sa.Select[Any]:
     )
 
 
+@functools.cache
+def _target_statement(kind: str) -> sa.Select[Any]:
+    """Pool (``kind`` "pool") or mailbox ``:target``, if it exists, and whether a row of
+    ``outbox_hold`` names it (in force or not: a queueing ends it either way)."""
+    table = POOL if kind == "pool" else MAILBOX
+    hold = OUTBOX_HOLD.c
+    held = sa.exists().where(hold.kind == kind, hold.target == table.c.id)
+    return sa.select(table.c.id, held.label("held")).where(
+        table.c.id == sa.bindparam("target", type_=table.c.id.type)
+    )
+
+
 # The columns enqueue writes: a message's own, then a fresh row's state, then the stamps.
 _QUEUED = (
     "message_id",
@@ -238,15 +250,17 @@ class OutboxStore(OutboxViews):
         wanted |= {("mailbox", i.mailbox_id) for i in chunk if i.mailbox_id is not None}
         for kind, tid in sorted(wanted - checked):
             self._lock_name(conn, target_lock(kind, tid), shared=True)
-            table = POOL if kind == "pool" else MAILBOX
-            if conn.execute(sa.select(table.c.id).where(table.c.id == tid)).first() is None:
+            found = conn.execute(_target_statement(kind), {"target": tid}).first()
+            if found is None:
                 raise DataError(
                     f"the {kind} these messages are queued to was removed meanwhile; nothing "
                     f"was queued: see 'warmup {kind} list'"
                 )
             # A new message ends its target's hold: the next pass asks the plan about it (and
             # holds the target again, one row) rather than passing over it without a word.
-            outbox_holds.end_hold(conn, (kind, tid))
+            # Whether it has one is read with the target: the DELETE only when it does.
+            if found.held:
+                outbox_holds.end_hold(conn, (kind, tid))
             checked.add((kind, tid))
 
     def enqueue(self, items: Iterable[OutboxIn], now: dt.datetime) -> Enqueued:

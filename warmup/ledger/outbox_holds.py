@@ -21,7 +21,8 @@ not held for its first due message (:func:`first_due_each`: one probe of
 one's (the claim of that target, ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, as before); a
 ``--pool`` worker whose pool is held claims nothing without reading the outbox. With none in
 force (nearly every claim), the claim is one statement that tests the holds itself (its LIMIT
-is 0 while one is in force: :meth:`~warmup.ledger.outbox.OutboxStore.claim`).
+is 0 while one is in force: :meth:`~warmup.ledger.outbox.OutboxStore.claim`), and a queueing
+deletes its target's hold only when the read of the target finds one.
 
 A hold past its time holds nothing and is left to be written over (never read as in force). A
 change that may let a target send sooner deletes its holds with the messages' own waits
