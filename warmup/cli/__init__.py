@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from warmup.errors import ConfigError, FieldError, NotFound, WarmupError
+from warmup.errors import ConfigError, DataError, FieldError, NotFound, WarmupError
 from warmup.words import digits_fault, whole_number_fault
 from warmup.lazyre import compiled_later
 
@@ -89,6 +89,7 @@ class NamedFields:
         def checked(args: list[str]) -> Any:
             opts, rest, order = parse(args=args)
             _refuse_repeats(ctx, order)
+            _refuse_nul(ctx, opts)
             _refuse_other_digits(ctx, opts)
             return opts, rest, order
 
@@ -209,6 +210,21 @@ def _refuse_other_digits(ctx: click.Context, opts: dict[str, Any]) -> None:
             fault = whole_number_fault(value) if whole else digits_fault(value)
             if fault:
                 raise click.BadParameter(f"{value!r}: {fault}", ctx, param)
+
+
+def _refuse_nul(ctx: click.Context, opts: dict[str, Any]) -> None:
+    """Bad data (65, as a NUL in stored text always was) for a value holding a NUL character:
+    no path, address, name or URL holds one (a command line cannot carry one; a program
+    calling warmup can), and one given as a path or ``--db`` was a ValueError traceback from
+    the first file or ledger opened with it."""
+    for param in ctx.command.params:
+        given = opts.get(param.name) if param.name else None
+        for value in given if isinstance(given, (list, tuple)) else [given]:
+            if isinstance(value, str) and "\0" in value:
+                raise DataError(
+                    f"{param_name(ctx.command, param.name or '')} {value!r}: a NUL, a control "
+                    "character no value may hold; give the value without it"
+                )
 
 
 # click's number types (IntRange and FloatRange among them; common.Seconds is a float type)
