@@ -948,7 +948,13 @@ def _escape_what_stdout_cannot_encode() -> None:
     if out is None or getattr(out, "errors", None) not in ("strict", "surrogateescape"):
         return
     try:
-        if codecs.lookup(out.encoding).name == "utf-8":  # lacks nothing but lone surrogates
+        if codecs.lookup(out.encoding).name == "utf-8":
+            # It lacks only lone surrogates: a file name or value from argv's bytes that are no
+            # UTF-8 (Python decodes b"\xff" as "\udcff"), quoted back by an answer ("\udcff: not
+            # a bounce"). Written as the bytes the user gave, as ls and cat do: it was a
+            # UnicodeEncodeError traceback, exit 1, under a UTF-8 locale such as en_US.UTF-8.
+            if out.errors == "strict":
+                out.reconfigure(errors="surrogateescape")  # type: ignore[union-attr]
             return
         out.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
     except (AttributeError, LookupError, TypeError, ValueError):  # not a TextIOWrapper
