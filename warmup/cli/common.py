@@ -16,6 +16,7 @@ from warmup.errors import NoLedger
 from warmup.instants import read_instant
 from warmup.lazyre import compiled_later
 from warmup.ledger import MailboxRow, Reads, open_gate_ledger, open_ledger, open_reads
+from warmup.ledger.values import SQL_INT_MAX
 from warmup.words import shown
 
 if TYPE_CHECKING:  # imported when used: ``warmup quota`` reads a ledger without SQLAlchemy
@@ -469,6 +470,9 @@ def limit_option(order: str) -> Callable[[Callable[..., Any]], Callable[..., Any
         type=click.IntRange(min=0),
         default=1000,
         show_default=True,
+        # More than any ledger holds is all of them: SQL takes no number past 2**63-1 (an
+        # OverflowError traceback from 'queue list --limit 2**70').
+        callback=lambda ctx, param, value: min(value, SQL_INT_MAX),
         help=f"At most this many, {order} (0: all).",
     )
 
