@@ -303,6 +303,13 @@ def update(
         )
     text, source, own = _read(path, name)
     held = ledger.policy_text(name)
+    if held is None and not NAME.match(name):
+        # No policy is stored under a name no policy may take: said before the ledger is asked
+        # (a name from undecodable argv bytes was a UnicodeEncodeError traceback from SQLite).
+        raise NotFound(
+            f"policy {name!r} not found; add it with 'warmup policy add NAME FILE' (NAME: "
+            "letters, digits, '.', '_' and '-')"
+        )
     version = ledger.store_policy(name, text, source, replace=True)
     if held is None or held[1] != text:  # the same text again stores nothing: nothing to note
         _tell(noted, _renamed(path, own, name))
