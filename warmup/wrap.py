@@ -168,12 +168,25 @@ def run_relay(relay: Relay, command: list[str]) -> int:
         with tempfile.TemporaryDirectory(prefix=f"{SHIM_PREFIX}{os.getpid()}-") as shim_dir:
             write_shim(Path(shim_dir))
             relay.start()
+            started = False
             try:
                 code = _run_child(command, relay.child_env(shim_dir), held, relay)
+                started = True
+            except _NotStarted as exc:
+                code = exc.code
             finally:
                 relay.stop()
-    print(relay.summary(), file=sys.stderr, flush=True)
+    if started:  # a command that never ran sent nothing: its one line says why, as sh's
+        print(relay.summary(), file=sys.stderr, flush=True)
     return code
+
+
+class _NotStarted(Exception):
+    """The command could not be started (its line said why): exit ``code``, as sh's."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
 
 
 _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -271,10 +284,10 @@ def _run_adopting(
         pid = _spawn(command, env)
     except FileNotFoundError:
         print(f"warmup: {command[0]}: command not found", file=sys.stderr)
-        return 127
+        raise _NotStarted(127) from None
     except OSError as exc:  # EACCES, ENOEXEC, ENOTDIR, E2BIG, ...: found but not run, as sh says
         print(f"warmup: {command[0]}: {_not_run(command[0], exc)}", file=sys.stderr)
-        return 126
+        raise _NotStarted(126) from None
     if not held:
         return _exit_code(os.waitpid(pid, 0)[1])
     status: list[int] = []
