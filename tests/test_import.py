@@ -1843,3 +1843,45 @@ def test_a_status_kept_as_it_came_is_listed_and_reported(ledger_url, run, tmp_pa
     res = run("report", "--by-reason", "--json", "--db", ledger_url)
     assert res.exit_code == 0, res.output
     assert "userunknown" in res.output
+
+
+def test_a_named_pipe_whose_writer_comes_later_is_waited_for_and_read(tmp_path, ledger_path):
+    """`mkfifo f; warmup import f & producer > f`: a reader waits for its writer, as `cat f`
+    does. A named pipe with no writer yet was briefly refused ("nothing writes to it", 65) by
+    a check that read end of file before the producer had opened it: a race a script loses."""
+    import errno
+    import os
+    import time
+
+    fifo = tmp_path / "log.fifo"
+    os.mkfifo(fifo)
+    proc = subprocess.Popen(
+        [*forkcli.command(), "import", str(fifo)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        # A writer's non-blocking open fails (ENXIO) until a reader has the pipe open: the
+        # writer here comes only once warmup is reading, the order the old check refused.
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+                break
+            except OSError as exc:
+                assert exc.errno == errno.ENXIO and proc.poll() is None, proc.communicate()
+                assert time.monotonic() < deadline, "warmup never opened the pipe"
+                time.sleep(0.01)
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(HEADER + "\n")
+            out.write("a@corp.example,r1@example.com,2026-11-02T09:00:00+01:00,,,,gmail,,,\n")
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, stderr
+    assert stdout.strip() == (
+        f"Imported 1 new send and 0 new bounces from {fifo}. "
+        "Registered 1 new mailbox and 0 pause/resume events."
+    )

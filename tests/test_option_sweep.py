@@ -45,7 +45,9 @@ COMMON = ["", "   ", "a\x00b", "x" * 10_000, "\udcff"]
 NUMBERS = ["-1", "1e400", str(2**70), "abc", "nan", "-inf", "1.5"]
 TIMES = ["25:00", "2026-02-30", "Mars/Olympus"]
 ADDRESSES = ["not an address", "a@", "a@b@c.example"]
-PATHS = ["{dir}", "{missing}", "{fifo}"]
+# Not a named pipe: a data file read from one waits for its writer, as `cat` does
+# (tests/test_import.py), so a pipe no one writes to is no bad value but a wait.
+PATHS = ["{dir}", "{missing}"]
 DBS = [
     "{dir}",
     "{missing_dir}/ledger.db",
@@ -406,7 +408,11 @@ FLAGS = [
     pytest.param(name, param.name, id=f"{name}:{param.name}")
     for name, cmd in COMMANDS.items()
     for param in cmd.params
-    if getattr(param, "is_flag", False) and param.name != "help" and not param.secondary_opts
+    if getattr(param, "is_flag", False)
+    and param.name != "help"
+    and not param.secondary_opts
+    # a short-only flag (sendmail's -t, -i, -I): "-x=1" is no form click reads as one
+    and any(o.startswith("--") for o in param.opts)
 ]
 
 
@@ -416,8 +422,6 @@ def test_a_flag_given_a_value_is_a_usage_error(
 ):
     param = next(p for p in COMMANDS[name].params if p.name == field)
     long = [o for o in param.opts if o.startswith("--")]
-    if not long:
-        pytest.skip("a short flag: -x=1 is not a form click reads as one")
     shutil.copy(populated, ledger_path)
     digest = ledger_digest(ledger_path)
     args = argv(name, BASE[name], files)

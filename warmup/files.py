@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import errno
-import io
 import os
 import stat
 import sys
-from pathlib import Path, PurePath, PurePosixPath
-from typing import Any, BinaryIO
+from pathlib import Path, PurePosixPath
 
 from warmup.errors import ConfigError
 from warmup.words import byte_size
@@ -68,63 +66,6 @@ def read_regular(path: str | Path, label: str, limit: int, hint: str, large: str
     return data
 
 
-def open_data(path: str | PurePath) -> BinaryIO:
-    """``path`` opened to read, as ``open(path, "rb")``, but a named pipe no program writes to
-    is refused (:class:`OSError` ENXIO, "a named pipe that nothing writes to"), not waited on:
-    opening one waits for a writer, and ``queue add --csv fifo`` hung without a word. A pipe
-    with its writer (``warmup import <(zcat log.csv.gz)``) is read as before.
-
-    The pipe is opened without waiting, then one byte read: none is end of file, no writer;
-    "would block" is a writer yet to write. A byte read is given back first."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    try:
-        mode = os.fstat(fd).st_mode
-        if stat.S_ISDIR(mode):  # open() says so; an fd of a folder reads EISDIR
-            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
-        first = b""
-        if stat.S_ISFIFO(mode):
-            try:
-                first = os.read(fd, 1)
-            except BlockingIOError:
-                pass
-            else:
-                if not first:
-                    raise OSError(errno.ENXIO, "a named pipe that nothing writes to", str(path))
-        os.set_blocking(fd, True)
-    except BaseException:
-        os.close(fd)
-        raise
-    raw = os.fdopen(fd, "rb", buffering=0)
-    return io.BufferedReader(_Prefixed(first, raw)) if first else io.BufferedReader(raw)
-
-
-class _Prefixed(io.RawIOBase):
-    """``head``, then what ``raw`` reads (a byte taken from a pipe to see it has a writer)."""
-
-    def __init__(self, head: bytes, raw: BinaryIO) -> None:
-        self._head, self._raw = head, raw
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        if self._head:
-            n = min(len(buffer), len(self._head))
-            buffer[:n] = self._head[:n]
-            self._head = self._head[n:]
-            return n
-        data = self._raw.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
-    def fileno(self) -> int:
-        return self._raw.fileno()
-
-    def close(self) -> None:
-        self._raw.close()
-        super().close()
-
-
 class StandardInput(PurePosixPath):
     """A FILE given as ``-``: standard input. Errors name it "standard input", and
     :meth:`read_bytes` reads it, so code reading a file's bytes reads a pipe alike
@@ -157,7 +98,7 @@ def read_head(path: DataFile, limit: int) -> bytes:
     of one that has none (``/dev/zero``, a binary log named by mistake)."""
     if isinstance(path, StandardInput):
         return path.read_bytes(limit + 1)
-    with open_data(path) as f:
+    with path.open("rb") as f:
         return f.read(limit + 1)
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import io
 import shlex
 import sys
 from collections import Counter
@@ -30,7 +29,7 @@ from warmup.fields import (
     unreadable,
     zone_note,
 )
-from warmup.files import STANDARD_INPUT, open_data
+from warmup.files import STANDARD_INPUT
 from warmup.files import StandardInput as _StandardInput
 from warmup.instants import EARLIEST, FUTURE_SLACK, check_event, now_utc, parse_instant, real_offset
 from warmup.instants import machine_zone as _local_zone
@@ -352,12 +351,8 @@ def _csv_rows(
     if stdin and sys.stdin is None:  # 'warmup import - <&-'
         raise DataError(f"{path}: cannot read it (it is closed); pipe the log in, or give its path")
     try:
-        if stdin:
-            handle = open(  # noqa: SIM115
-                sys.stdin.fileno(), encoding="utf-8-sig", newline="", closefd=False
-            )
-        else:  # a named pipe without a writer refused, not waited on (files.open_data)
-            handle = io.TextIOWrapper(open_data(str(path)), encoding="utf-8-sig", newline="")
+        source = sys.stdin.fileno() if stdin else str(path)
+        handle = open(source, encoding="utf-8-sig", newline="", closefd=not stdin)  # noqa: SIM115
     except OSError as exc:
         raise unreadable(path, exc) from None
     with handle:

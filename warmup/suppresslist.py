@@ -23,7 +23,7 @@ from typing import BinaryIO
 from warmup import addresses
 from warmup.errors import DataError
 from warmup.fields import unreadable
-from warmup.files import StandardInput, open_data
+from warmup.files import StandardInput
 from warmup.words import byte_size, from_spreadsheet_text
 
 SUPPRESS_FILE_LIMIT = 100_000_000  # bytes: some four million addresses
@@ -65,7 +65,7 @@ def addresses_in(path: PurePath) -> Iterator[str]:
             f"{path}: cannot read it (it is closed); pipe the list in, or give its path"
         )
     try:
-        handle: BinaryIO = sys.stdin.buffer if stdin else open_data(path)
+        handle: BinaryIO = sys.stdin.buffer if stdin else open(path, "rb")  # noqa: SIM115
     except OSError as exc:
         raise unreadable(path, exc) from None
     try:

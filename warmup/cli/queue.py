@@ -28,7 +28,7 @@ from warmup.cli.common import (
     typed_instant,
 )
 from warmup.errors import DataError, UsageError
-from warmup.files import DataFile, StandardInput, open_data
+from warmup.files import DataFile, StandardInput
 from warmup.ledger import MailboxRow, OutboxRow
 from warmup.ledger.values import OUTBOX_STATES
 from warmup.words import plural, shown, some
@@ -323,7 +323,7 @@ def _read_eml(path: DataFile) -> bytes | DataError:
         if isinstance(path, StandardInput):
             data = path.read_bytes(MESSAGE_LIMIT + 1)
         else:
-            with open_data(path) as f:
+            with path.open("rb") as f:
                 data = f.read(MESSAGE_LIMIT + 1)
     except OSError as exc:
         return DataError(f"{path}: cannot read it ({exc.strerror or exc})")

@@ -28,7 +28,6 @@ from warmup.cli.common import (
     verbosity,
 )
 from warmup.errors import DataError, InvalidFieldData, TempFail, UsageError
-from warmup.files import open_data
 from warmup.words import plural
 
 if TYPE_CHECKING:
@@ -464,11 +463,8 @@ def _read_limited(path: Path, flag: str) -> bytes:
         what = "the message" if flag == "--eml" else f"the {flag[2:].replace('-file', '')}"
         data = read_stdin(MESSAGE_LIMIT + 1, f"pipe it in, or give {flag} its path", what)
     else:
-        try:  # a named pipe without a writer: refused, not waited on
-            with open_data(path) as f:
-                data = f.read(MESSAGE_LIMIT + 1)
-        except OSError as exc:
-            raise DataError(f"{flag} {path}: cannot read it ({exc.strerror or exc})") from None
+        with path.open("rb") as f:
+            data = f.read(MESSAGE_LIMIT + 1)
     if len(data) > MESSAGE_LIMIT:
         raise DataError(f"{flag} {path}: {size_error()}")
     return data
