@@ -146,3 +146,37 @@ def test_a_message_queued_for_next_year_is_no_reason_to_warn_of_one_queued_for_t
         eml.write_bytes(plain(f"{name}@example.com").as_bytes())
         res = cli("queue", "add", "--mailbox", BOX, "--eml", str(eml), *start)
         assert (res.returncode, res.stderr) == (0, ""), (name, res.stderr)
+
+
+def test_queue_add_says_nothing_of_expiry_when_its_messages_are_gone_before_it_looks(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """A worker sent (or a person cancelled) what 'queue add' queued before it looked at the
+    plan's finish: nothing waited for the target, which the projection answered as it answers
+    "not within the plan's horizon", and a team under load read "sends what is queued to it
+    not within 2 years, after these messages expire" for messages already gone."""
+    import os
+
+    import warmup.outbox as outbox_module
+
+    policy = policy_file(tmp_path / "flat.toml", daily=50)
+    assert cli("mailbox", "add", BOX, "--provider", "exmail", "--timezone", "Etc/UTC",
+               "--policy", str(policy)).returncode == 0  # fmt: skip
+    queue = outbox_module.Outbox.add_many
+
+    def then_gone(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        got = queue(self, *args, **kwargs)
+        other = open_ledger(os.environ["WARMUP_DB"])  # another process's cancel, meanwhile
+        try:
+            assert other.cancel_messages(dt.datetime.now(dt.UTC), campaign="gone") == (3, 0)
+        finally:
+            other.close()
+        return got
+
+    monkeypatch.setattr(outbox_module.Outbox, "add_many", then_gone)
+    res = cli("queue", "add", "--mailbox", BOX, "--campaign", "gone",
+              "--csv", str(leads(tmp_path / "a.csv", 3)),
+              "--template", str(template(tmp_path / "t.toml")))  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith(f"Queued 3 messages to mailbox {BOX} (campaign gone)."), res.stdout
+    assert "Warning" not in res.stderr, res.stderr

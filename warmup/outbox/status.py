@@ -251,7 +251,8 @@ def target_finish(
 ) -> tuple[str, dt.date | None, bool]:
     """The target (``pool``, else ``mailbox``) as 'queue status' names it, the first day by
     which the plan will have sent everything waiting for it (None: not within the plan's
-    horizon, or no mailbox to send it), and whether that leaves out a mailbox of the target
+    horizon, or no mailbox to send it; :attr:`datetime.date.min` when nothing waits, a worker
+    or a person having taken it meanwhile), and whether that leaves out a mailbox of the target
     whose policy or provider preset this warmup does not know (so the day is not known).
     ``upto``: only what is due by then, which workers claim before messages due then (a
     message queued --not-before next year delays none queued for today)."""
@@ -264,8 +265,8 @@ def target_finish(
         label, target = f"mailbox {box.address}", ("mailbox", box.id)
     queue = drain.groups(ledger)
     mine = [g for g in queue if g.target == target and (upto is None or g.due <= upto)]
-    if not mine:
-        return label, None, False
+    if not mine:  # all sent or cancelled already: done, not "not within 2 years"
+        return label, dt.date.min, False
     everyone = drain.members(ledger, queue)
     members, _ = drain.senders(ledger, everyone)
     drain.drain(ledger, queue, members, at)
