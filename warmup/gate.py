@@ -686,7 +686,7 @@ class Gate:
                 res.settle("released")  # nothing left: the slots do not count
                 raise
             try:
-                outcome = session.send(self.box.address, res.recipients, data, window.open)
+                outcome = session.send(self.box.address, res.recipients, data, window)
             except smtp.TooBig as exc:
                 # Nothing delivered, the message's fault: no bounce; released for its size (it
                 # would be refused again). A recipient refused at RCPT TO before a 552 at the
@@ -709,7 +709,7 @@ class Gate:
                 and not outcome.throttle
                 and all(r.outcome == "released" for r in outcome.results.values())
             )
-            if not (stale and attempt == 1):
+            if not (stale and attempt == 1) or window.stopped:  # a stop cut it: not again
                 break
         try:
             res.settle(dict(outcome.results), outcome.throttle)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import re
 import smtplib
+import socket
 from collections.abc import Callable
 
 from warmup import headerlines
@@ -51,6 +52,7 @@ from warmup.smtpreplies import (
     too_big,
     too_many_recipients,
 )
+from warmup.stopwindow import StopWindow
 from warmup.words import byte_size
 
 __all__ = [
@@ -95,17 +97,22 @@ class Session(Connection):
         mail_from: str,
         recipients: list[str],
         data: bytes,
-        replied: Callable[[], object] = lambda: None,
+        window: StopWindow | None = None,
     ) -> Outcome:
         """One message; never raises for SMTP replies or a broken connection (see
         :meth:`_send`). Interrupted (a second Ctrl-C), the connection is dropped, not closed
         with QUIT: the server's next reply would answer the interrupted command, so QUIT
         waited up to the timeout for it, which the user had just asked not to do.
-        ``replied`` is called as soon as the message's own reply (to the end of DATA, or
-        BDAT's) is read, before anything is made of it: the gate holds stop signals from then
-        until it has written the outcome (:mod:`warmup.stopwindow`)."""
+        ``window`` (:mod:`warmup.stopwindow`), the gate's, which writes the outcome: opened
+        in its envelope phase as the message begins (a stop that raises cuts the connection:
+        what was answered stands, the rest is released, nothing more goes), its data phase
+        before the data goes, and held from the moment the message's own reply (to the end
+        of DATA, or BDAT's) is read, before anything is made of it."""
         try:
-            return self._send(mail_from, recipients, data, replied)
+            if window is not None:
+                return self._send(mail_from, recipients, data, window)
+            with StopWindow() as own:
+                return self._send(mail_from, recipients, data, own)
         except BaseException:
             if self.smtp is not None:
                 quietly_close(self.smtp)
@@ -113,7 +120,7 @@ class Session(Connection):
             raise
 
     def _send(
-        self, mail_from: str, recipients: list[str], data: bytes, replied: Callable[[], object]
+        self, mail_from: str, recipients: list[str], data: bytes, window: StopWindow
     ) -> Outcome:
         """One message; never raises for SMTP replies or a broken connection.
 
@@ -147,8 +154,10 @@ class Session(Connection):
             if not chunk.endswith(b"\r\n"):
                 chunk += b"\r\n"  # the same bytes reach the mailbox either way
             if len(chunk) <= CHUNKED_MAX:  # the octets that go, bare LFs made CRLF
-                return self._send_chunked(mail_from, recipients, chunk, body, replied)
+                return self._send_chunked(mail_from, recipients, chunk, body, window.open)
         talk = _Exchange(smtp, mail_from, recipients, pipelined=pipelined, body=body)
+        # A stop from now cuts the connection: the replies read stand, nothing more goes
+        window.envelope(lambda: _cut(smtp))
         try:
             code, reply = talk.reply()
             if code != 250:
@@ -216,10 +225,14 @@ class Session(Connection):
             return Outcome(
                 {**released, **results}, error=f"connection lost before DATA: {failure_text(exc)}"
             )
+        if not window.data():  # stopped: the server waits for the data, which never goes
+            quietly_close(smtp)
+            self.smtp = None
+            return Outcome({**released, **results}, error="stopped before the data was sent")
         try:
             smtp.send(dot_stuff(data))
             code, reply = smtp.getreply()
-            replied()
+            window.open()
         except (OSError, smtplib.SMTPException) as exc:
             self.close()
             for r in accepted:
@@ -507,6 +520,17 @@ class _Exchange:
 
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _PLAIN = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@{_ATOM}(?:\.{_ATOM})*")
+
+
+def _cut(smtp: smtplib.SMTP) -> None:
+    """Shut the connection down from a signal handler (a read waiting on it ends at once, as
+    a connection lost); closed by the session as it sees that."""
+    sock = smtp.sock
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
 
 def quote(address: str) -> str:

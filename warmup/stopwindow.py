@@ -20,6 +20,18 @@ What is held waits for the ledger's write alone, which gives up on a lock after 
 stop is acted on then at the latest. A stop that comes once one has been held for
 :data:`HOLD_S` (a lock timeout set longer, a team server gone silent) is acted on at once, as
 every stop was before: the process is never kept from stopping longer than that.
+
+Before the data, a stop still stops the message, but what the server has answered by then is
+not lost: the window opens in its *envelope* phase (:meth:`~StopWindow.envelope`) as the SMTP
+session begins the message. A stop there acts at once, its handler called from the window's;
+should the handler raise (Ctrl-C's KeyboardInterrupt, a SIGTERM taken as one), the exception is
+kept and the connection cut (the ``abort`` given), so the session ends the message as one lost
+before DATA: a recipient refused at RCPT (a hard bounce, suppressed), a throttle at MAIL or RCPT,
+stay as the server said, the others are released, and nothing more goes out. The exception is
+raised when the window closes, once that is written. A handler that returns (``warmup run``'s
+first SIGTERM: "finish the message in flight") lets the message go on. From the data on
+(:meth:`~StopWindow.data`) until the server's reply is read, a stop acts at once, as it always
+did (the message may have reached its recipients: ``unknown``).
 """
 
 from __future__ import annotations
@@ -37,6 +49,9 @@ STOPS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 HOLD_S = 30.0
 
 _Handler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
+# The window's phases: before the data (a stop acts, the connection cut), the data on its way (a
+# stop acts), the server's reply read (a stop is held).
+_ENVELOPE, _DATA, _ANSWERED = 0, 1, 2
 
 
 class StopWindow:
@@ -48,15 +63,35 @@ class StopWindow:
         self.held: list[int] = []  # the stops that came while open, in order
         self._before: dict[int, _Handler] = {}
         self._since: float | None = None  # when the first stop was held
+        self._phase = _ANSWERED
+        self._abort: Callable[[], object] = _nothing
+        self._raised: BaseException | None = None  # a handler's, in the envelope phase
 
     @property
     def stopped(self) -> bool:
         """Whether a stop came while it was open: the caller writes now what it would have
         left for later (it acts as soon as the window closes)."""
-        return bool(self.held)
+        return bool(self.held) or self._raised is not None
+
+    def envelope(self, abort: Callable[[], object]) -> None:
+        """Open before the message's first command: a stop acts at once, and one whose handler
+        raises cuts the connection (``abort``, from the handler: no more of the message goes),
+        its exception raised by :meth:`close` (see the module)."""
+        self._phase, self._abort = _ENVELOPE, abort
+        self._install()
+
+    def data(self) -> bool:
+        """The data is about to go: whether it may (no stop cut the envelope); from now until
+        :meth:`open`, a stop acts at once."""
+        self._phase = _DATA
+        return self._raised is None and not self.held
 
     def open(self) -> None:
         """Hold the stops from now (on the main thread; elsewhere, and when open, nothing)."""
+        self._phase = _ANSWERED
+        self._install()
+
+    def _install(self) -> None:
         if self._before or threading.current_thread() is not threading.main_thread():
             return
         for sig in STOPS:
@@ -65,7 +100,24 @@ class StopWindow:
                 continue
             self._before[sig] = signal.signal(sig, self._held)
 
-    def _held(self, signum: int, _frame: FrameType | None) -> None:
+    def _held(self, signum: int, frame: FrameType | None) -> None:
+        if self._phase == _ENVELOPE:
+            handler = self._before.get(signum)
+            if not callable(handler):  # the default action: after what was answered is written
+                self.held.append(signum)
+                self._abort()
+                return
+            try:
+                handler(signum, frame)
+            except BaseException as exc:  # acted on once the answers so far are written
+                if self._raised is None:
+                    self._raised = exc
+                self._abort()
+            return
+        if self._phase == _DATA:  # as if the window were not open
+            self.held.append(signum)
+            self.close()
+            return
         now = self.clock()
         if self._since is None:
             self._since = now
@@ -88,9 +140,16 @@ class StopWindow:
                 handler(sig, None)
             elif handler == signal.SIG_DFL:
                 signal.raise_signal(sig)
+        raised, self._raised = self._raised, None
+        if raised is not None:
+            raise raised
 
     def __enter__(self) -> StopWindow:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _nothing() -> None:
+    """No connection to cut."""

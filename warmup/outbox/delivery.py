@@ -589,7 +589,7 @@ class Delivery:
 
         data, sender = overflow_sender(msg.data or b"", pool, now)
         try:
-            report = overflow.send(pool, sender, rcpts, data, self._timeout, window.open)
+            report = overflow.send(pool, sender, rcpts, data, self._timeout, window)
         except (ConfigError, PermissionFailure) as exc:
             # The channel's login refused or wanted (530), or its password missing: no wait
             # fixes it, so 'run --once' exits 77 (78) for it as for a member's login.

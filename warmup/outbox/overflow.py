@@ -18,7 +18,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shlex
-from collections.abc import Callable
 
 from warmup import credentials
 from warmup.endpoints import is_host, is_loopback
@@ -27,6 +26,7 @@ from warmup.instants import aware, now_utc
 from warmup.ledger import Ledger, Overflow, PoolRow
 from warmup.providers import SECURITIES
 from warmup.smtp import DEFAULT_TIMEOUT, Outcome, Session, Target
+from warmup.stopwindow import StopWindow
 
 PASSWORD_ENV = "WARMUP_OVERFLOW_PASSWORD"
 DEFAULT_PORTS = {"ssl": 465, "starttls": 587, "none": 25}
@@ -134,11 +134,11 @@ def send(
     recipients: list[str],
     data: bytes,
     timeout: float | None = None,
-    replied: Callable[[], object] = lambda: None,
+    window: StopWindow | None = None,
 ) -> Outcome:
     """One message through ``pool``'s overflow channel: the per-recipient results (never raises
     for SMTP replies); :class:`Unavailable` and the login errors when it cannot be handed over.
-    ``replied``: called once the channel has answered the message (:meth:`Session.send`)."""
+    ``window``: the caller's stop window, as :meth:`Session.send` takes it."""
     channel = pool.overflow
     assert channel is not None
     secret = password(pool.name) if channel.user else ""
@@ -169,6 +169,6 @@ def send(
             f"'warmup pool show {shlex.quote(pool.name)}'"
         ) from None
     try:
-        return session.send(mail_from, recipients, data, replied)
+        return session.send(mail_from, recipients, data, window)
     finally:
         session.close()

@@ -1,0 +1,115 @@
+"""A stop once the server has answered part of a message's envelope, before its data.
+
+A hard refusal at RCPT (the address is then suppressed), a throttle at RCPT (the mailbox is
+then paused): replies that decide a recipient's outcome before the data. A Ctrl-C, SIGTERM or
+hang-up landing once such a reply was read unwound the send before it was written: every slot
+``unknown`` (counted, "may have reached", though nothing was sent), the dead address never
+suppressed, the throttle never recorded. The stop still stops the message (nothing more goes
+out), and what the server had answered is written first. Each test stops a real ``warmup``
+process with a real signal it sends itself when a named function is entered
+(:data:`tests.test_crash_points.HOOKED`), against the loopback sink over TLS.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.gatekit import BOX, PASSWORD_ENV, add_box, cli, policy_file, rows
+from tests.outboxkit import pool_of
+from tests.test_crash_points import HOOKED
+from tests.test_settle_window import SIGNALS, outbox_states, stopped
+from warmup import Outbox, open_ledger
+
+DEAD = (
+    "dead@example.com",
+    (550, "5.1.1 <dead@example.com>: Recipient address rejected: User unknown"),
+)
+THROTTLE = (451, "Ip frequency limited, try again later")  # Tencent: our rate
+# Entered once the first refusal's reply is read, before anything is made of it
+AT_THE_REFUSAL = "_send>throttles"
+
+
+def hooked(sig: str, where: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", HOOKED, sig, where, "1", *args],
+        env={**os.environ, **PASSWORD_ENV},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize(("sig", "code", "aborted"), SIGNALS, ids=str)
+def test_a_stop_after_a_hard_refusal_at_rcpt_records_it_and_sends_nothing(
+    smtp_ssl, ssl_cert_env, ledger_path, tmp_path, sig, code, aborted
+):
+    """It was every slot ``unknown``, "may have reached" both, the dead address not
+    suppressed: the next send mailed it again."""
+    smtp_ssl.reject_rcpt = dict([DEAD])
+    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml")))
+    proc = hooked(sig, AT_THE_REFUSAL, "send", BOX, "--to", "dead@example.com", "--to",
+                  "ok@example.com", "--body", "hi")  # fmt: skip
+    assert smtp_ssl.messages == []  # stopped before the data: nothing went
+    assert sorted(rows(ledger_path, "SELECT recipient, outcome FROM send")) == [
+        ("dead@example.com", "hard"),
+        ("ok@example.com", "released"),
+    ]
+    assert rows(ledger_path, "SELECT address FROM suppression") == [("dead@example.com",)]
+    assert proc.returncode == code, proc.stderr
+    assert [line for line in proc.stderr.splitlines() if line] == [f"{aborted}."], proc.stderr
+
+
+def test_a_stop_after_a_throttle_at_rcpt_pauses_the_mailbox(
+    smtp_ssl, ssl_cert_env, ledger_path, tmp_path
+):
+    """The throttle read, then Ctrl-C: the pause it asks for is recorded, the slots released."""
+    smtp_ssl.reject_rcpt = {"slow@example.net": THROTTLE}
+    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml")))
+    proc = hooked("SIGINT", AT_THE_REFUSAL, "send", BOX, "--to", "ok@example.com", "--to",
+                  "slow@example.net", "--body", "hi")  # fmt: skip
+    assert proc.returncode == 130, proc.stderr
+    assert smtp_ssl.messages == []
+    assert rows(ledger_path, "SELECT kind FROM event") == [("throttle",)]
+    assert sorted(rows(ledger_path, "SELECT outcome FROM send")) == [("released",)] * 2
+    assert "may have reached" not in proc.stderr and "Traceback" not in proc.stderr
+    assert json.loads(cli("quota", BOX, "--json").stdout)[0]["status"] == "paused"
+
+
+def test_a_stop_while_the_server_is_still_to_answer_the_envelope_sends_nothing(
+    smtp_ssl, ssl_cert_env, ledger_path, tmp_path
+):
+    """SIGTERM as the envelope's first reply is awaited: nothing goes, every slot released
+    (it was ``unknown``, counted, "may have reached")."""
+    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml")))
+    proc = hooked("SIGTERM", "_send>reply", "send", BOX, "--to", "ok@example.com", "--body", "hi")
+    assert proc.returncode == 143, proc.stderr
+    assert smtp_ssl.messages == []
+    assert rows(ledger_path, "SELECT outcome FROM send") == [("released",)]
+    assert "may have reached" not in proc.stderr, proc.stderr
+
+
+def test_the_workers_first_sigterm_before_the_data_still_finishes_the_message(
+    smtp_ssl, ssl_cert_env, ledger_path, tmp_path
+):
+    """'warmup run' takes its first SIGTERM as "finish the message in flight": one landing
+    after a refusal at RCPT lets the message go to the others, then stops (exit 0)."""
+    smtp_ssl.reject_rcpt = dict([DEAD])
+    pool_of(smtp_ssl.port, tmp_path, n=1, daily=50)
+    ledger = open_ledger()
+    try:
+        raw = b"To: dead@example.com, ok@example.com\nSubject: s\n\nhi\n"
+        Outbox(ledger).add(raw, pool="P")
+    finally:
+        ledger.close()
+    proc = stopped([("SIGTERM", AT_THE_REFUSAL, 1)], "run", "--no-sync")
+    assert proc.returncode == 0, proc.stderr
+    assert "Stopping after the message in flight" in proc.stderr
+    assert [m.rcpt_tos for m in smtp_ssl.messages] == [("ok@example.com",)]
+    assert outbox_states() == ["sent"], proc.stdout + proc.stderr
+    assert ("dead@example.com",) in rows(ledger_path, "SELECT address FROM suppression")
