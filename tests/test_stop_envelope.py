@@ -16,13 +16,17 @@ import json
 import os
 import subprocess
 import sys
+import threading
+from urllib.parse import quote
 
 import pytest
+import sqlalchemy as sa
 
 from tests.gatekit import BOX, PASSWORD_ENV, add_box, cli, policy_file, rows
 from tests.outboxkit import pool_of
+from tests.pgkit import pg_url  # noqa: F401  (the fixture)
 from tests.test_crash_points import HOOKED
-from tests.test_settle_window import SIGNALS, outbox_states, stopped
+from tests.test_settle_window import SIGNALS, STOPS, outbox_states, stopped
 from warmup import Outbox, open_ledger
 
 DEAD = (
@@ -113,3 +117,66 @@ def test_the_workers_first_sigterm_before_the_data_still_finishes_the_message(
     assert [m.rcpt_tos for m in smtp_ssl.messages] == [("ok@example.com",)]
     assert outbox_states() == ["sent"], proc.stdout + proc.stderr
     assert ("dead@example.com",) in rows(ledger_path, "SELECT address FROM suppression")
+
+
+@pytest.mark.parametrize(
+    ("also", "said"),
+    [
+        ((), "the server took what was sent to 1 recipient"),  # a "sent" deferred, unwritten
+        (  # a refusal too: the settlement held while the ledger was away
+            ("--to", DEAD[0]),
+            "the server answered was not recorded (counted as sent: do not send it again); "
+            "suppress its hard bounces by hand: dead@example.com",
+        ),
+    ],
+    ids=["sent", "held"],
+)
+def test_a_stop_held_while_the_ledger_refuses_the_record_tells_one_story(
+    pg_url,  # noqa: F811
+    smtp_ssl,
+    ssl_cert_env,
+    tmp_path,
+    monkeypatch,
+    also,
+    said,
+):
+    """The server took the message, the ledger could not write it (a lock held past its
+    timeout, reads still served), a SIGTERM held meanwhile: the process said "the message may
+    have reached x@example.com", then (74) that the server took it: do not send it again. One
+    story now: the 74 line alone."""
+    monkeypatch.setenv("WARMUP_DB", pg_url)
+    smtp_ssl.reject_rcpt = dict([DEAD])
+    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml")))
+    engine = sa.create_engine(pg_url)
+    holder = engine.connect()
+    smtp_ssl.hold_data_reply = threading.Event()
+    url = pg_url + quote(" -clock_timeout=1500", safe="")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", STOPS, json.dumps([("SIGTERM", "_send>delivered", 1)]),
+         "send", BOX, "--to", "x@example.com", *also, "--body", "hi"],
+        env={**os.environ, **PASSWORD_ENV, "WARMUP_DB": url},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert smtp_ssl.holding.wait(60)  # reserved, its DATA at the server
+        holder.exec_driver_sql("LOCK TABLE send IN EXCLUSIVE MODE")  # reads go on
+        smtp_ssl.hold_data_reply.set()
+        _, err = proc.communicate(timeout=60)
+    finally:
+        smtp_ssl.hold_data_reply.set()
+        holder.rollback()
+        holder.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    with engine.connect() as conn:
+        got = conn.exec_driver_sql("SELECT recipient, outcome FROM send").all()
+    engine.dispose()
+    assert proc.returncode == 74, (err, got)
+    lines = [line for line in err.splitlines() if line]
+    assert "Traceback" not in err and "may have reached" not in err, err
+    assert len(lines) == 1 and said in lines[0], err
+    assert "do not send it again" in lines[0], lines[0]

@@ -574,6 +574,16 @@ class Gate:
     def settle_after(self, after: float | None) -> None:
         self._settler.after = after
 
+    def unwritten(self) -> set[int]:
+        """The slots whose outcome the server gave and the ledger has not written yet (a
+        deferred "sent", or what was held while the ledger could not take it): ``reserved`` in
+        the ledger, but no longer of unknown fate; :meth:`close` writes them, or says it could
+        not (74). Read without the gate's lock, which a write stuck on the ledger holds."""
+        ids = self._db.pending_ids
+        for res, *_ in list(self._held):
+            ids.update(res.ids.values())
+        return ids
+
     def _waiting(self) -> bool:
         """Whether a settlement waits to be written (the settler thread asks, under the lock)."""
         return bool(self._held or self._db.pending)

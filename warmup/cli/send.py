@@ -819,7 +819,10 @@ def _interrupted(gate: Gate, msg: EmailMessage, rcpts: list[str]) -> None:
         DONE.append(
             f"message {mid} was sent to {plural(len(sent), 'recipient')}: do not send it again"
         )
-    maybe = [r for r, (_, o) in slots.items() if o in ("unknown", "reserved")]
+    # What the server answered but the ledger could not write is the closing gate's to say
+    # (74: the server took it, do not send it again), not "may have reached"
+    known = gate.unwritten()
+    maybe = [r for r, (i, o) in slots.items() if o in ("unknown", "reserved") and i not in known]
     if maybe:
         click.echo(
             f"Interrupted during delivery: the message may have reached {', '.join(maybe)}; "

@@ -99,11 +99,17 @@ def _dropped_if_interrupted(conn: Connection) -> Iterator[None]:
     error instead ("cannot exit pipeline mode while busy"), a rollback fails the same way and
     replaces the interrupt, and the pool's reset prints a traceback: "ledger unavailable" (exit
     69) and pages of traceback instead of "Aborted." (exit 130). The server rolls back the
-    transaction of a connection that closes, and SQLite one closed without a commit."""
+    transaction of a connection that closes, and SQLite one closed without a commit.
+
+    An interrupt the transaction began under (a gate writing, as it closes, what a stop held
+    while the server's answer was read) is not one that landed in it: the transaction's own
+    error (a lock timeout) goes through, for the caller to say what went unwritten (74); it
+    was that interrupt, and the record's loss went unsaid."""
+    under = sys.exc_info()[1]
     try:
         yield
     except BaseException as exc:
-        interrupt = _interrupt_in(exc)
+        interrupt = _interrupt_in(exc, under)
         if interrupt is None:
             raise
         conn.invalidate()
@@ -117,21 +123,24 @@ def _interrupt_first() -> Iterator[None]:
     """Let a Ctrl-C or exit through whatever error it caused on its way out: one landing in
     the pool's ping of a connection it hands out (SQLAlchemy's ``pre_ping``) left psycopg's
     connection busy, and the ping's restoring of ``autocommit`` raised "can't change
-    'autocommit' now" instead: a traceback and exit 1, not "Aborted." (exit 130)."""
+    'autocommit' now" instead: a traceback and exit 1, not "Aborted." (exit 130). One it
+    began under is not one that landed in it (:func:`_dropped_if_interrupted`)."""
+    under = sys.exc_info()[1]
     try:
         yield
     except BaseException as exc:
-        interrupt = _interrupt_in(exc)
+        interrupt = _interrupt_in(exc, under)
         if interrupt is None or interrupt is exc:
             raise
         raise interrupt from None
 
 
-def _interrupt_in(exc: BaseException) -> BaseException | None:
-    """The Ctrl-C or exit that ``exc`` is, or was raised while handling, if any."""
+def _interrupt_in(exc: BaseException, under: BaseException | None = None) -> BaseException | None:
+    """The Ctrl-C or exit that ``exc`` is, or was raised while handling, if any (``under``,
+    the exception being handled as the work began, and what it was raised from, excepted)."""
     seen: set[int] = set()
     at: BaseException | None = exc
-    while at is not None and id(at) not in seen:
+    while at is not None and id(at) not in seen and at is not under:
         if isinstance(at, KeyboardInterrupt | SystemExit):
             return at
         seen.add(id(at))

@@ -349,6 +349,11 @@ class GateSession(ABC):
         """How many slots' "sent" settlements wait to be written (:meth:`sent`)."""
         return len(self._deferred)
 
+    @property
+    def pending_ids(self) -> set[int]:
+        """The slots whose "sent" settlements wait to be written (:meth:`sent`)."""
+        return {sid for sid, _ in list(self._deferred)}
+
     def sent(self, ids: Sequence[int], at: dt.datetime) -> None:
         """These slots went: written with the next transaction (they count already, so a crash
         before that never under-counts)."""
