@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -28,6 +29,7 @@ from tests.pgkit import pg_url  # noqa: F401  (the fixture)
 from tests.test_crash_points import HOOKED
 from tests.test_settle_window import SIGNALS, STOPS, outbox_states, stopped
 from warmup import Outbox, open_ledger
+from warmup.stopwindow import StopWindow
 
 DEAD = (
     "dead@example.com",
@@ -180,3 +182,41 @@ def test_a_stop_held_while_the_ledger_refuses_the_record_tells_one_story(
     assert "Traceback" not in err and "may have reached" not in err, err
     assert len(lines) == 1 and said in lines[0], err
     assert "do not send it again" in lines[0], lines[0]
+
+
+# -- the envelope phase itself, in this process ----------------------------------------------
+
+
+def test_a_stop_before_the_data_raises_once_the_window_closes_and_cuts_the_connection():
+    cut: list[str] = []
+    window = StopWindow()
+    with pytest.raises(KeyboardInterrupt):
+        with window:
+            window.envelope(lambda: cut.append("cut"))
+            signal.raise_signal(signal.SIGINT)
+            assert cut == ["cut"] and window.stopped  # not raised yet: what was read is written
+            assert not window.data()  # the data must not go
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_handler_that_returns_lets_the_message_go_on():
+    """``warmup run``'s first SIGTERM: "finish the message in flight"."""
+    got: list[int] = []
+    before = signal.signal(signal.SIGTERM, lambda n, _f: got.append(n))
+    try:
+        with StopWindow() as window:
+            window.envelope(lambda: pytest.fail("cut"))
+            signal.raise_signal(signal.SIGTERM)
+            assert got == [signal.SIGTERM] and not window.stopped and window.data()
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert got == [signal.SIGTERM]
+
+
+def test_a_stop_while_the_data_goes_acts_at_once():
+    with StopWindow() as window:
+        window.envelope(lambda: pytest.fail("cut"))
+        assert window.data()
+        with pytest.raises(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGINT)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
