@@ -638,7 +638,9 @@ class Gate:
         package's older messages (``MIMEText``, ...) are read as an :class:`EmailMessage`.
         Threads sharing the gate take turns: one SMTP session carries one message at a time.
         On the main thread, a Ctrl-C, SIGTERM or SIGHUP that comes once the server has answered
-        the message waits until its outcome is written, then acts (:mod:`warmup.stopwindow`).
+        the message waits until its outcome is written, then acts; one before the data stops
+        the message, what the server answered by then (a refusal at RCPT, a throttle) written
+        first (:mod:`warmup.stopwindow`).
         """
         self._usable()
         with self._sending:
@@ -686,7 +688,7 @@ class Gate:
 
     def _deliver(self, res: Reservation, data: bytes, window: StopWindow) -> SendReport:
         """:meth:`send` of the message ``data`` for reservation ``res``: deliver, settle.
-        ``window`` opens once the server has answered the message (see :meth:`send`)."""
+        ``window``: the session's phases of it (see :meth:`send`)."""
         from warmup import smtp
 
         for attempt in (1, 2):
