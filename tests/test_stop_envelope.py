@@ -25,6 +25,8 @@ import sqlalchemy as sa
 
 from tests.gatekit import BOX, PASSWORD_ENV, add_box, cli, policy_file, rows
 from tests.outboxkit import pool_of
+from tests.peers.fixtures import SMTP_PASSWORD, SMTP_USER
+from tests.peers.smtp import SmtpSink
 from tests.pgkit import pg_url  # noqa: F401  (the fixture)
 from tests.test_crash_points import HOOKED
 from tests.test_settle_window import SIGNALS, STOPS, outbox_states, stopped
@@ -40,9 +42,10 @@ THROTTLE = (451, "Ip frequency limited, try again later")  # Tencent: our rate
 AT_THE_REFUSAL = "_send>throttles"
 
 
-def hooked(sig: str, where: str, *args: str) -> subprocess.CompletedProcess[str]:
+def hooked(sig: str, where: str, *args: str, n: int = 1) -> subprocess.CompletedProcess[str]:
+    """``warmup args`` signalled ``sig`` as ``where`` is entered the ``n``-th time."""
     return subprocess.run(
-        [sys.executable, "-c", HOOKED, sig, where, "1", *args],
+        [sys.executable, "-c", HOOKED, sig, where, str(n), *args],
         env={**os.environ, **PASSWORD_ENV},
         stdin=subprocess.DEVNULL,
         capture_output=True,
@@ -98,6 +101,28 @@ def test_a_stop_while_the_server_is_still_to_answer_the_envelope_sends_nothing(
     assert smtp_ssl.messages == []
     assert rows(ledger_path, "SELECT outcome FROM send") == [("released",)]
     assert "may have reached" not in proc.stderr, proc.stderr
+
+
+def test_a_pipelined_envelope_cut_by_a_stop_reads_no_reply_from_the_tls_records(
+    pki, ssl_cert_env, ledger_path, tmp_path
+):
+    """Pipelined, every RCPT's reply is on its way with the refusal's. The stop's cut shut the
+    TLS socket down through ``SSLSocket.shutdown``, which drops the TLS layer: the next read
+    took the encrypted bytes already received for a reply (code -1, binary text), and the good
+    recipient was settled by what that garbage classified as. It is released: nothing went."""
+    sink = SmtpSink("ssl", user=SMTP_USER, password=SMTP_PASSWORD, pki=pki, pipelining=True)
+    sink.reject_rcpt = dict([DEAD])
+    with sink:
+        add_box(sink.port, "--policy", str(policy_file(tmp_path / "p.toml")))
+        proc = hooked("SIGINT", AT_THE_REFUSAL, "send", BOX, "--to", DEAD[0], "--to",
+                      "ok@example.com", "--body", "hi")  # fmt: skip
+        assert sink.messages == []
+    assert proc.returncode == 130, proc.stderr
+    assert sorted(rows(ledger_path, "SELECT recipient, outcome FROM send")) == [
+        ("dead@example.com", "hard"),
+        ("ok@example.com", "released"),
+    ]
+    assert rows(ledger_path, "SELECT address FROM suppression") == [("dead@example.com",)]
 
 
 def test_the_workers_first_sigterm_before_the_data_still_finishes_the_message(

@@ -524,11 +524,17 @@ _PLAIN = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@{_ATOM}(?:\.{_ATOM})*")
 
 def _cut(smtp: smtplib.SMTP) -> None:
     """Shut the connection down from a signal handler (a read waiting on it ends at once, as
-    a connection lost); closed by the session as it sees that."""
+    a connection lost); closed by the session as it sees that.
+
+    The socket's own ``shutdown``, not :meth:`ssl.SSLSocket.shutdown`, which drops the TLS
+    layer first: the next read then took the encrypted bytes already received (a pipelined
+    RCPT's reply) as a reply, code -1 and binary text, and settled a recipient by it. Under
+    TLS kept, what had arrived is read as the server wrote it, then the end of the
+    connection."""
     sock = smtp.sock
     if sock is not None:
         try:
-            sock.shutdown(socket.SHUT_RDWR)
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
         except OSError:
             pass
 
