@@ -103,6 +103,31 @@ def test_a_stop_while_the_server_is_still_to_answer_the_envelope_sends_nothing(
     assert "may have reached" not in proc.stderr, proc.stderr
 
 
+def test_a_chunked_message_stopped_before_bdats_reply_keeps_the_refusal_at_rcpt(
+    pki, ssl_cert_env, ledger_path, tmp_path
+):
+    """BDAT goes in the envelope's write, so a stop while its replies are read comes after the
+    data left: the recipient taken at RCPT may have it (``unknown``), but the one refused at RCPT
+    cannot, and that refusal was read. Both slots were ``unknown``, the dead address not
+    suppressed: the next campaign mailed it again."""
+    # BDAT's reply comes late, so the stop lands before it whatever the machine's speed
+    sink = SmtpSink("ssl", user=SMTP_USER, password=SMTP_PASSWORD, pki=pki, pipelining=True,
+                    chunking=True, delay_data_reply=2.0)  # fmt: skip
+    sink.reject_rcpt = dict([DEAD])
+    with sink:
+        add_box(sink.port, "--policy", str(policy_file(tmp_path / "p.toml")))
+        # Ctrl-C once the refusal is read (the second reply: MAIL's, then dead's)
+        proc = hooked("SIGINT", "_send_chunked>reply_text", "send", BOX, "--to", DEAD[0],
+                      "--to", "ok@example.com", "--body", "hi", n=2)  # fmt: skip
+    assert proc.returncode == 130, proc.stderr
+    assert sorted(rows(ledger_path, "SELECT recipient, outcome FROM send")) == [
+        ("dead@example.com", "hard"),
+        ("ok@example.com", "unknown"),
+    ]
+    assert rows(ledger_path, "SELECT address FROM suppression") == [("dead@example.com",)]
+    assert "Traceback" not in proc.stderr, proc.stderr
+
+
 def test_a_pipelined_envelope_cut_by_a_stop_reads_no_reply_from_the_tls_records(
     pki, ssl_cert_env, ledger_path, tmp_path
 ):

@@ -20,7 +20,6 @@ import os
 import re
 import smtplib
 import socket
-from collections.abc import Callable
 
 from warmup import headerlines
 from warmup.errors import ConfigError
@@ -154,7 +153,10 @@ class Session(Connection):
             if not chunk.endswith(b"\r\n"):
                 chunk += b"\r\n"  # the same bytes reach the mailbox either way
             if len(chunk) <= CHUNKED_MAX:  # the octets that go, bare LFs made CRLF
-                return self._send_chunked(mail_from, recipients, chunk, body, window.open)
+                # A stop from now cuts the connection: the replies read stand, the data may
+                # have gone with the envelope (the recipients not refused are then unknown)
+                window.envelope(lambda: _cut(smtp))
+                return self._send_chunked(mail_from, recipients, chunk, body, window)
         talk = _Exchange(smtp, mail_from, recipients, pipelined=pipelined, body=body)
         # A stop from now cuts the connection: the replies read stand, nothing more goes
         window.envelope(lambda: _cut(smtp))
@@ -252,7 +254,7 @@ class Session(Connection):
         recipients: list[str],
         chunk: bytes,
         body: str,
-        replied: Callable[[], object],
+        window: StopWindow,
     ) -> Outcome:
         """:meth:`send` of a message (``chunk``: its bytes as they go, CRLF lines) whose
         envelope and data go in one write (RFC 3030 BDAT
@@ -268,7 +270,10 @@ class Session(Connection):
         ``unknown``. Lost after a reply, a recipient not refused may have got the message:
         ``unknown`` — unless the data had not left yet (more recipients than one write holds:
         it goes with the last window), which releases them. A 421 ends the session: nothing
-        after it is delivered."""
+        after it is delivered. A stop before BDAT's reply (``window``'s envelope phase) cuts the
+        connection: what was answered stands (a refusal at RCPT is a bounce), a recipient not
+        refused is ``unknown`` once the data has left (a server may have taken it), released
+        before."""
         smtp = self.smtp
         assert smtp is not None
         talk = _Exchange(smtp, mail_from, recipients, pipelined=True, body=body, chunk=chunk)
@@ -280,7 +285,7 @@ class Session(Connection):
             while talk.answered < len(talk.lines):
                 code, reply = talk.reply()
                 if talk.answered == len(talk.lines):
-                    replied()  # BDAT's: the message's own reply
+                    window.open()  # BDAT's: the message's own reply
                 replies.append((code, reply_text(reply)))
                 if code == 421:  # the server is closing: no more replies come
                     break
@@ -298,7 +303,9 @@ class Session(Connection):
         if closed:
             self.close()
         released = {r: RcptResult(r, "released") for r in recipients}
-        if not replies and not (written and waited):
+        if window.stopped and lost is not None:
+            lost = "stopped before the server answered the data"
+        if not replies and not (written and (waited or window.stopped)):
             return Outcome(released, error=f"connection lost before DATA: {lost}")
         if not replies:
             # Postfix answers a pipelined group once its input is drained: for a small
