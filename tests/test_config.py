@@ -1086,4 +1086,53 @@ def test_a_ledger_path_in_the_file_holding_a_nul_is_one_line_78(cfg, run, monkey
     res = run("mailbox", "add", BOX, "--provider", "exmail")
     assert res.exit_code == 78, res.output
     assert res.output.count("\n") == 1, res.output
-    assert "holds a NUL character (\\u0000), which no file name or URL can; remove it" in res.output
+    said = "holds a NUL character (\\u0000), which no file name, URL, name or command can"
+    assert said in res.output, res.output
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "args"),
+    [
+        ('pool = "outreach\\u0000"', "pool", ["run", "--once"]),
+        ('[notify]\ncommand = "page\\u0000 --token t0k3n"', "notify.command", ["notify", "test"]),
+        (
+            '[commands."queue add"]\ncampaign = "nov\\u0000"',
+            '[commands."queue add"] campaign',
+            ["queue", "add", "--mailbox", BOX, "--eml", "m.eml"],
+        ),
+        (
+            '[commands."record send"]\nto = ["a@example.com", "b\\u0000@example.com"]',
+            '[commands."record send"] to',
+            ["record", "send", BOX],
+        ),
+        (
+            'db = "postgresql+psycopg://warmup:s3cret@127.0.0.1/warmup\\u0000"',
+            "db",
+            ["quota", BOX],
+        ),
+    ],
+)
+def test_a_value_in_the_file_holding_a_nul_is_one_line_78_naming_the_key(
+    cfg, run, ledger_path, tmp_path, monkeypatch, text, key, args
+):
+    """A NUL (TOML's "\\u0000") in any value of the file, not only a ledger path's: a notify
+    command's was "embedded null byte" after 4 tries, exit 69; a campaign's was queued (its
+    messages in a campaign no one can name), a pool's looked for and "not found". Refused as
+    the file is read, whatever the command, naming the file and the key, never the value (it
+    may hold a secret); nothing written."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "m.eml").write_bytes(
+        b"From: sales@corp.example\r\nTo: lead@example.com\r\nSubject: hi\r\n\r\nhello\r\n"
+    )
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    before = ledger_digest(ledger_path)
+    cfg(text)
+    if key == "db":
+        monkeypatch.delenv("WARMUP_DB")
+    res = run(*args)
+    assert res.exit_code == 78, res.output
+    assert res.output == (
+        f"Error: config file {tmp_path / 'config.toml'}: {key}: holds a NUL character "
+        "(\\u0000), which no file name, URL, name or command can; remove it\n"
+    ), res.output
+    assert ledger_digest(ledger_path) == before

@@ -267,6 +267,15 @@ def _parse(where: Path, raw: dict[str, Any]) -> Config:
     def bad(key: str, why: str) -> ConfigError:
         return ConfigError(f"config file {where}: {key}: {why}")
 
+    holding = _nul_key(raw)
+    if holding is not None:  # TOML's "\u0000", which no argument or environment variable can
+        # carry: a ledger path's was a traceback from os.path; a notify command's "embedded null
+        # byte" at each event (after 4 tries, exit 69); a campaign's, a name matching nothing
+        raise bad(
+            holding,
+            "holds a NUL character (\\u0000), which no file name, URL, name or command can; "
+            "remove it",
+        )
     for key, value in raw.items():
         if key in TOP:
             if not isinstance(value, TOP[key]):
@@ -320,6 +329,37 @@ def _parse(where: Path, raw: dict[str, Any]) -> Config:
             known = [*TOP, *TABLES, "commands"]
             raise bad(key, f"unknown key{meant(key, known)} (known: {', '.join(known)})")
     return Config(where, True, values, commands)
+
+
+def _nul_key(raw: dict[str, Any]) -> str | None:
+    """The first key of the file (named as :func:`_parse` names it) whose value holds a NUL
+    character, in a list or table too; None if none does. The value is not quoted: it may be a
+    secret (a URL's password, a command's token)."""
+
+    def holds(value: Any) -> bool:
+        if isinstance(value, str):
+            return "\0" in value
+        if isinstance(value, list):
+            return any(holds(v) for v in value)
+        if isinstance(value, dict):
+            return any(holds(k) or holds(v) for k, v in value.items())
+        return False
+
+    for key, value in raw.items():
+        if key == "commands" and isinstance(value, dict):
+            for name, options in value.items():
+                if not isinstance(options, dict):
+                    continue
+                for option, v in options.items():
+                    if holds(v):
+                        return f"{table_name(name)} {option}"
+        elif isinstance(value, dict) and key in TABLES:
+            for sub, v in value.items():
+                if holds(v):
+                    return f"{key}.{sub}"
+        elif holds(value):
+            return key
+    return None
 
 
 # A host as one is typed without a scheme in front ("hooks.example.com/...", "localhost:8080/
@@ -426,12 +466,6 @@ def _beside(where: Path, value: Any, key: str) -> Any:
     """A ledger path of the file, relative to the file's folder (a URL, or a value of another
     type, as it is): the file is read from anywhere, and against the working directory a cron
     job and a shell kept two ledgers."""
-    if isinstance(value, str) and "\0" in value:  # "\u0000" in TOML: no path holds one (a
-        # traceback from os.path, exit 1); no argument or environment variable can carry it
-        raise ConfigError(
-            f"config file {where}: {key}: {value!r} holds a NUL character (\\u0000), which no "
-            f"file name or URL can; remove it"
-        )
     if not isinstance(value, str) or "://" in value or not value.strip():
         return value
     from warmup.ledger import not_a_path
