@@ -804,3 +804,37 @@ def test_a_record_to_fix_is_not_hidden_by_a_lookup_that_ran_out_of_time_before_i
     assert [(c.name, c.code) for c in got if c.status == "fail"] == [("spf", 75), ("dmarc", 78)]
     assert exit_code(got) == 78
     assert exit_code(got[:2]) == 75  # only time ran out: try again later
+
+
+def test_a_dkim_selector_typed_with_no_domain_is_a_usage_error_not_dropped(
+    run, ledger_path, tmp_path, monkeypatch
+):
+    """``--dkim-selector`` names a key for the domain checks, which ``--no-domain`` turns off:
+    the selector was dropped without a word, exit 0 when the rest passed, and the user believed
+    the key checked. One line, 64, before any check (nothing is asked of any server); the
+    selectors of the config file's ``[commands.doctor]`` are a default, which ``--no-domain``
+    leaves unused without a word."""
+    from tests.conftest import ledger_digest
+    from warmup import config
+
+    add_closed(run)
+    before = ledger_digest(ledger_path)
+    res = run("doctor", BOX, "--no-domain", "--dkim-selector", "s1")
+    assert res.exit_code == 64, res.output
+    assert res.stdout == ""
+    assert res.stderr == (
+        "Error: --dkim-selector names a DKIM key of the domain checks, which --no-domain turns "
+        "off: give one or the other\n"
+    )
+    assert ledger_digest(ledger_path) == before
+    path = tmp_path / "config.toml"
+    path.write_text('[commands.doctor]\ndkim-selector = ["s1"]\n')
+    monkeypatch.setenv("WARMUP_CONFIG", str(path))
+    config._LOADED.clear()
+    try:
+        res = run("doctor", BOX, "--no-domain", "--timeout", "1", "--json")
+    finally:
+        config._LOADED.clear()
+    assert res.exit_code == 69, res.output  # the closed ports; no domain check
+    steps = {c["name"] for c in json.loads(res.stdout)["checks"]}
+    assert "tcp" in steps and not steps & {"mx", "spf", "dkim", "dmarc"}, steps

@@ -17,7 +17,7 @@ from warmup.cli.common import (
     print_table,
 )
 from warmup.cli.send import password_option
-from warmup.errors import ConfigError
+from warmup.errors import ConfigError, UsageError
 from warmup.words import plural
 
 if TYPE_CHECKING:
@@ -91,6 +91,11 @@ def doctor(
     from warmup import doctor as lib
     from warmup import logins
 
+    if not domain and selectors and _typed("selectors"):  # else dropped without a word
+        raise UsageError(
+            "--dkim-selector names a DKIM key of the domain checks, which --no-domain turns "
+            "off: give one or the other"
+        )
     box = ledger.mailbox(address)
     if domain:  # a bad resolver or selector is refused before minutes of checks
         from warmup import domaincheck
@@ -158,3 +163,11 @@ def doctor(
     )
     click.echo(f"\n{box.address}: {summary}.", err=bool(failed))
     return code
+
+
+def _typed(param: str) -> bool:
+    """Whether ``param`` was given on the command line (not by the config file's
+    ``[commands.doctor]``, a default that ``--no-domain`` may well leave unused)."""
+    from click.core import ParameterSource
+
+    return click.get_current_context().get_parameter_source(param) is ParameterSource.COMMANDLINE
