@@ -81,6 +81,8 @@ def migrate(ctx: click.Context, json_: bool) -> None:
             f"Ledger {ledger.where} is up to date; nothing to apply "
             f"(all {plural(len(migration_names()), 'migration')} applied already)."
         )
+    for warning in ledger.warnings:  # what the migrations want known, as every command says it
+        click.echo(f"Warning: {warning}", err=True)
 
 
 @db.command()

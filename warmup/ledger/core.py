@@ -489,9 +489,15 @@ class Ledger(
         if not todo:
             return []
         try:
-            with self._migrating() as conn:
-                self._migration_lock(conn)
-                applied = migrations.migrate(conn, self._has_table, self, upto)
+            try:
+                with self._migrating() as conn:
+                    self._migration_lock(conn)
+                    applied = migrations.migrate(conn, self._has_table, self, upto)
+            except BaseException:
+                # The notes of migrations rolled back are untrue: kept, the next ledger this
+                # process upgraded printed them as if they had run (a retry: twice).
+                migrations.NOTES.clear()
+                raise
         except ReadOnlyLedger as exc:
             if todo == migrations.names():  # a new ledger: nothing older to keep to
                 raise
