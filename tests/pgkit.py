@@ -115,6 +115,29 @@ def no_slot_left() -> Iterator[tuple[str, str]]:
         yield _without_password(url), name
 
 
+@contextlib.contextmanager
+def throwaway_role() -> Iterator[tuple[str, str]]:
+    """A login role of its own on the test server (``CREATE ROLE``, which needs the test role's
+    CREATEROLE, given by ``scripts/test``): its name and password; dropped afterwards (drop
+    what it was granted on first: a schema's privileges go with the schema). Skips (locally)
+    or fails (under CI) when the test role may not create roles."""
+    server = pg_server()
+    name, password = f"throwaway_{uuid.uuid4().hex[:12]}", uuid.uuid4().hex
+    with _admin(server) as conn:
+        row = conn.execute("SELECT rolcreaterole FROM pg_roles WHERE rolname = current_user")
+        if not (row.fetchone() or (False,))[0]:
+            message = "the test role lacks CREATEROLE (./scripts/test grants it)"
+            if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+                pytest.fail(message)
+            pytest.skip(message)
+        conn.execute(f"CREATE ROLE \"{name}\" LOGIN PASSWORD '{password}'")
+    try:
+        yield name, password
+    finally:
+        with _admin(server) as conn:
+            conn.execute(f'DROP ROLE "{name}"')
+
+
 def with_schema(url: str, schema: str) -> str:
     """``url`` whose connections use ``schema`` first (libpq ``options``)."""
     sep = "&" if "?" in url else "?"

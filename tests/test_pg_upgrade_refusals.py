@@ -14,11 +14,12 @@ import pytest
 import sqlalchemy as sa
 
 from tests.conftest import ledger_before
-from tests.pgkit import PgSchema, pg_server
+from tests.pgkit import PgSchema, pg_server, throwaway_role
 from warmup.ledger import open_ledger
 
 BOX = "a@corp.example"
 M023 = "m023_unsubscribe_requests_uncounted"
+M036 = "m036_outbox_expiry"
 M037 = "m037_outbox_backoffs_kept"
 NOTE = "1 unsubscribe request of a mail client recorded as complaints no longer count"
 
@@ -56,6 +57,99 @@ def _pending(schema: PgSchema) -> list[str]:
 def _before(schema: PgSchema, name: str) -> None:
     """The schema's ledger as before migration ``name`` (a data migration: rerunnable)."""
     ledger_before(schema.url, name).close()
+
+
+def test_an_upgrade_past_statement_timeout_at_every_try_exits_78_saying_how_to_run_it(run, schema):
+    """A statement of the upgrade that takes longer than statement_timeout every time (here an
+    audit trigger someone put on the outbox, 1.5 s a row; in life a big table's index) exited
+    75, "try again later": cron retried it without end, each try cut at the same point. It is
+    78, naming the limit, where it was set and how to run the upgrade once without it; that
+    done, the upgrade passes."""
+    assert run("--db", schema.url, "mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    _before(schema, M037)
+    now = dt.datetime.now(dt.UTC)
+    with _admin(schema) as conn:
+        conn.execute(
+            f'INSERT INTO "{schema.name}".outbox (message_id, mailbox_id, recipients, data, '
+            "state, attempts, not_before, next_attempt_at, expires_at, created_at, updated_at, "
+            "last_reply) VALUES ('<m1@corp.example>', 1, 'lead@example.com', '\\x00', "
+            "'queued', 1, %s, %s, %s, %s, %s, 'RCPT: soft 451 4.7.1 greylisted')",
+            (now, now + dt.timedelta(hours=1), now + dt.timedelta(days=3), now, now),
+        )
+        conn.execute(
+            f'CREATE FUNCTION "{schema.name}".audit() RETURNS trigger LANGUAGE plpgsql AS '
+            "$$ BEGIN PERFORM pg_sleep(1.5); RETURN NEW; END $$"
+        )
+        conn.execute(
+            f'CREATE TRIGGER audit BEFORE UPDATE ON "{schema.name}".outbox FOR EACH ROW '
+            f'EXECUTE FUNCTION "{schema.name}".audit()'
+        )
+    url = schema.url + "%20-cstatement_timeout%3D300"
+    for args in (("db", "migrate"), ("quota", BOX)):  # the explicit upgrade, and on first use
+        res = run("--db", url, *args)
+        assert res.exit_code == 78, res.output
+        line = _one_line(res.output)
+        assert (
+            ": the upgrade ran past statement_timeout (300ms, set by the URL's options or "
+            "$PGOPTIONS): canceling statement due to statement timeout; nothing of it was "
+            "written, and every try takes as long"
+        ) in line, line
+        assert "'warmup db migrate' with -cstatement_timeout=0 in the URL's options" in line
+    assert _pending(schema) == [M037]
+    res = run("--db", url + "%20-cstatement_timeout%3D0", "db", "migrate")  # as it says
+    assert res.exit_code == 0, res.output
+    assert res.output.splitlines()[0] == f"Applied {M037}"
+    with _admin(schema) as conn:
+        row = conn.execute(f'SELECT backoff_until IS NOT NULL FROM "{schema.name}".outbox')
+        assert row.fetchone() == (True,)
+
+
+def test_an_upgrade_by_a_role_that_does_not_own_the_tables_names_their_owner(
+    run, schema, monkeypatch
+):
+    """A role granted CREATE on the schema and every right on warmup's tables, but not their
+    owner (an application role; the owner ran the first upgrade): the upgrade's CREATE INDEX is
+    refused ("must be owner of table outbox"), and warmup said the role "needs CREATE on its
+    schema", which it has. It says the owner must run the upgrade, and names it (77, a right
+    the role lacks, as every refusal of one); the owner's upgrade then passes."""
+    assert run("--db", schema.url, "mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    indexes = ("ix_outbox_expiry", "ix_outbox_pool_expiry", "ix_outbox_box_expiry")
+    with throwaway_role() as (role, password):
+        with _admin(schema) as conn:
+            owner = conn.execute("SELECT current_user").fetchone()[0]  # type: ignore[index]
+            for statement in (
+                *(f'DROP INDEX "{schema.name}".{index}' for index in indexes),
+                f"DELETE FROM \"{schema.name}\".warmup_migrations WHERE name = '{M036}'",
+                f'GRANT USAGE, CREATE ON SCHEMA "{schema.name}" TO "{role}"',
+                f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "{schema.name}" '
+                f'TO "{role}"',
+                f'GRANT USAGE ON ALL SEQUENCES IN SCHEMA "{schema.name}" TO "{role}"',
+            ):
+                conn.execute(statement)
+        try:
+            as_role = schema.url.replace(f"{owner}@", f"{role}@", 1)
+            assert f"{role}@" in as_role
+            monkeypatch.setenv("PGPASSWORD", password)
+            for args in (("db", "migrate"), ("quota", BOX)):
+                res = run("--db", as_role, *args)
+                assert res.exit_code == 77, res.output
+                line = _one_line(res.output)
+                assert password not in line
+                assert "needs CREATE" not in line, line
+                assert line.endswith(
+                    "the server refused: must be owner of table outbox; an upgrade changes "
+                    f"warmup's tables, which only their owner may do, and they belong to role "
+                    f"{owner}, not {role}: run the upgrade once as {owner} (warmup db migrate, "
+                    f"its --db naming that role), or make {role} a member of it (GRANT {owner} "
+                    f"TO {role})\n"
+                ), line
+            monkeypatch.undo()
+            assert _pending(schema) == [M036]
+            res = run("--db", schema.url, "db", "migrate")  # the owner
+            assert (res.exit_code, res.output.splitlines()[0]) == (0, f"Applied {M036}")
+        finally:
+            schema.drop()  # the role's privileges on the schema go with it
+            schema.drop = lambda: None  # type: ignore[method-assign]
 
 
 def test_the_note_of_a_migration_rolled_back_is_never_printed(run, schema, tmp_path: Path):

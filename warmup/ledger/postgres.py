@@ -45,6 +45,7 @@ from warmup.ledger.gatepath import GatePolicy
 from warmup.ledger.imports import SendRow
 from warmup.ledger.postgres_gate import PostgresGate
 from warmup.ledger.postgres_locks import lock_name, migration_lock
+from warmup.ledger.postgres_upgrade import UpgradeFacts, upgrade_facts, upgrade_refusal
 from warmup.ledger.schema import METADATA
 from warmup.ledger.values import MailboxRow
 
@@ -112,6 +113,7 @@ def safe_url(url: str) -> str:
 class PostgresLedger(Ledger):
     scheme = "postgresql"
     _offset: tuple[float, dt.timedelta] | None = None  # (when measured, monotonic; the offset)
+    _upgrade: UpgradeFacts | None = None  # the running upgrade's, once it holds its lock
 
     def __init__(self, url: str, *, create: bool = True) -> None:
         # ``create`` is moot: a server's database is made by its administrator (and a missing
@@ -243,6 +245,23 @@ class PostgresLedger(Ledger):
 
     def _migration_lock(self, conn: Connection) -> None:
         migration_lock(conn, self.where)
+        self._upgrade = upgrade_facts(conn)
+
+    @contextmanager
+    def _migrating(self) -> Iterator[Connection]:
+        """The migrations' transaction, whose refusals say what an upgrade needs
+        (:mod:`~warmup.ledger.postgres_upgrade`) once it holds its lock: a wait for the lock is
+        an everyday one."""
+        self._upgrade = None
+        with self.write() as conn:
+            try:
+                yield conn
+            except sa.exc.DBAPIError as exc:
+                facts, self._upgrade = self._upgrade, None
+                refused = facts and upgrade_refusal(exc.orig or exc, facts, self.where)
+                if refused:
+                    raise refused from None
+                raise
 
     def _insert(self, table: sa.Table) -> Any:
         return pg_insert(table)
