@@ -806,30 +806,38 @@ def test_a_record_to_fix_is_not_hidden_by_a_lookup_that_ran_out_of_time_before_i
     assert exit_code(got[:2]) == 75  # only time ran out: try again later
 
 
-def test_a_dkim_selector_typed_with_no_domain_is_a_usage_error_not_dropped(
-    run, ledger_path, tmp_path, monkeypatch
+@pytest.mark.parametrize(
+    ("option", "value", "what"),
+    [
+        ("--dkim-selector", "s1", "names a DKIM key of"),
+        ("--dns-server", "127.0.0.1:5353", "names the resolver of"),
+    ],
+)
+def test_an_option_of_the_domain_checks_typed_with_no_domain_is_a_usage_error_not_dropped(
+    run, ledger_path, tmp_path, monkeypatch, option, value, what
 ):
-    """``--dkim-selector`` names a key for the domain checks, which ``--no-domain`` turns off:
-    the selector was dropped without a word, exit 0 when the rest passed, and the user believed
-    the key checked. One line, 64, before any check (nothing is asked of any server); the
-    selectors of the config file's ``[commands.doctor]`` are a default, which ``--no-domain``
-    leaves unused without a word."""
+    """``--dkim-selector`` names a key for the domain checks, which ``--no-domain`` turns off
+    (``--dns-server`` their resolver): it was dropped without a word, exit 0 when the rest
+    passed, and the user believed the key checked. One line, 64, before any check (nothing is
+    asked of any server). The config file's ``[commands.doctor]`` selectors and
+    ``$WARMUP_DNS_SERVER`` are defaults, which ``--no-domain`` leaves unused without a word."""
     from tests.conftest import ledger_digest
     from warmup import config
 
     add_closed(run)
     before = ledger_digest(ledger_path)
-    res = run("doctor", BOX, "--no-domain", "--dkim-selector", "s1")
+    res = run("doctor", BOX, "--no-domain", option, value)
     assert res.exit_code == 64, res.output
     assert res.stdout == ""
     assert res.stderr == (
-        "Error: --dkim-selector names a DKIM key of the domain checks, which --no-domain turns "
-        "off: give one or the other\n"
+        f"Error: {option} {what} the domain checks, which --no-domain turns off: give one or "
+        "the other\n"
     )
     assert ledger_digest(ledger_path) == before
     path = tmp_path / "config.toml"
     path.write_text('[commands.doctor]\ndkim-selector = ["s1"]\n')
     monkeypatch.setenv("WARMUP_CONFIG", str(path))
+    monkeypatch.setenv("WARMUP_DNS_SERVER", "127.0.0.1:5353")
     config._LOADED.clear()
     try:
         res = run("doctor", BOX, "--no-domain", "--timeout", "1", "--json")

@@ -91,11 +91,16 @@ def doctor(
     from warmup import doctor as lib
     from warmup import logins
 
-    if not domain and selectors and _typed("selectors"):  # else dropped without a word
-        raise UsageError(
-            "--dkim-selector names a DKIM key of the domain checks, which --no-domain turns "
-            "off: give one or the other"
-        )
+    if not domain:  # what is typed for the domain checks was dropped without a word
+        for given, param, option, what in (
+            (selectors, "selectors", "--dkim-selector", "names a DKIM key of"),
+            (dns_server, "dns_server", "--dns-server", "names the resolver of"),
+        ):
+            if given and _typed(param):
+                raise UsageError(
+                    f"{option} {what} the domain checks, which --no-domain turns off: give "
+                    "one or the other"
+                )
     box = ledger.mailbox(address)
     if domain:  # a bad resolver or selector is refused before minutes of checks
         from warmup import domaincheck
@@ -167,7 +172,8 @@ def doctor(
 
 def _typed(param: str) -> bool:
     """Whether ``param`` was given on the command line (not by the config file's
-    ``[commands.doctor]``, a default that ``--no-domain`` may well leave unused)."""
+    ``[commands.doctor]`` or ``$WARMUP_DNS_SERVER``: defaults ``--no-domain`` may leave
+    unused)."""
     from click.core import ParameterSource
 
     return click.get_current_context().get_parameter_source(param) is ParameterSource.COMMANDLINE
