@@ -7,6 +7,7 @@ migration said is never printed as if it had run."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
@@ -46,8 +47,8 @@ def _one_line(output: str) -> str:
     return output
 
 
-def _pending(schema: PgSchema) -> list[str]:
-    ledger = open_ledger(schema.url, migrate=False)
+def _pending(url: str) -> list[str]:
+    ledger = open_ledger(url, migrate=False)
     try:
         return ledger.pending_migrations()
     finally:
@@ -59,16 +60,23 @@ def _before(schema: PgSchema, name: str) -> None:
     ledger_before(schema.url, name).close()
 
 
-def test_an_upgrade_past_statement_timeout_at_every_try_exits_78_saying_how_to_run_it(run, schema):
-    """A statement of the upgrade that takes longer than statement_timeout every time (here an
-    audit trigger someone put on the outbox, 1.5 s a row; in life a big table's index) exited
-    75, "try again later": cron retried it without end, each try cut at the same point. It is
-    78, naming the limit, where it was set and how to run the upgrade once without it; that
-    done, the upgrade passes."""
-    assert run("--db", schema.url, "mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
-    _before(schema, M037)
+def _role_url(schema: PgSchema, role: str) -> str:
+    """The schema's ledger URL, logging in as ``role`` (its password in $PGPASSWORD)."""
+    owner = sa.engine.make_url(schema.server).username
+    url = schema.url.replace(f"{owner}@", f"{role}@", 1)
+    assert f"{role}@" in url
+    return url
+
+
+def _slow_upgrade(  # type: ignore[no-untyped-def]
+    run, schema: PgSchema, url: str, connect: Callable[[], psycopg.Connection]
+) -> None:
+    """The ledger at ``url`` with m037 to apply, whose UPDATE takes 1.5 s at every try: an audit
+    trigger (made through ``connect``, as the tables' owner) on its one outbox row m037 sets."""
+    assert run("--db", url, "mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    ledger_before(url, M037).close()
     now = dt.datetime.now(dt.UTC)
-    with _admin(schema) as conn:
+    with connect() as conn:
         conn.execute(
             f'INSERT INTO "{schema.name}".outbox (message_id, mailbox_id, recipients, data, '
             "state, attempts, not_before, next_attempt_at, expires_at, created_at, updated_at, "
@@ -84,22 +92,63 @@ def test_an_upgrade_past_statement_timeout_at_every_try_exits_78_saying_how_to_r
             f'CREATE TRIGGER audit BEFORE UPDATE ON "{schema.name}".outbox FOR EACH ROW '
             f'EXECUTE FUNCTION "{schema.name}".audit()'
         )
-    url = schema.url + "%20-cstatement_timeout%3D300"
+
+
+@pytest.mark.parametrize("set_by", ["url", "role"])
+def test_an_upgrade_past_statement_timeout_at_every_try_exits_78_saying_how_to_run_it(
+    run, schema, monkeypatch, set_by
+):
+    """A statement of the upgrade that takes longer than statement_timeout every time (here an
+    audit trigger someone put on the outbox, 1.5 s a row; in life a big table's index) exited
+    75, "try again later": cron retried it without end, each try cut at the same point. It is
+    78, naming the limit, where it was set (the URL's options; ALTER ROLE ... SET on the
+    role) and how to run the upgrade once without it; that done, the upgrade passes."""
+    if set_by == "url":
+        _slow_upgrade(run, schema, schema.url, lambda: _admin(schema))
+        url = schema.url + "%20-cstatement_timeout%3D300"
+        said = "300ms, set by the URL's options or $PGOPTIONS"
+        _cut_then_passes(run, schema, url, said, lambda: _admin(schema))
+        return
+    with throwaway_role() as (role, password):
+        try:
+            with _admin(schema) as conn:
+                conn.execute(f'GRANT USAGE, CREATE ON SCHEMA "{schema.name}" TO "{role}"')
+            monkeypatch.setenv("PGPASSWORD", password)
+            url = _role_url(schema, role)  # the role makes the ledger: it owns the tables
+
+            def as_role() -> psycopg.Connection:
+                plain = sa.engine.make_url(schema.server).set(
+                    drivername="postgresql", username=role, password=password
+                )
+                return psycopg.connect(plain.render_as_string(hide_password=False), autocommit=True)
+
+            _slow_upgrade(run, schema, url, as_role)
+            with _admin(schema) as conn:
+                conn.execute(f"ALTER ROLE \"{role}\" SET statement_timeout = '300ms'")
+            said = f"300ms, set for role {role}: ALTER ROLE ... SET"
+            _cut_then_passes(run, schema, url, said, as_role)
+        finally:
+            schema.drop()  # the role's tables and privileges on the schema go with it
+            schema.drop = lambda: None  # type: ignore[method-assign]
+
+
+def _cut_then_passes(  # type: ignore[no-untyped-def]
+    run, schema: PgSchema, url: str, said: str, connect: Callable[[], psycopg.Connection]
+) -> None:
     for args in (("db", "migrate"), ("quota", BOX)):  # the explicit upgrade, and on first use
         res = run("--db", url, *args)
         assert res.exit_code == 78, res.output
         line = _one_line(res.output)
         assert (
-            ": the upgrade ran past statement_timeout (300ms, set by the URL's options or "
-            "$PGOPTIONS): canceling statement due to statement timeout; nothing of it was "
-            "written, and every try takes as long"
+            f": the upgrade ran past statement_timeout ({said}): canceling statement due to "
+            "statement timeout; nothing of it was written, and every try takes as long"
         ) in line, line
         assert "'warmup db migrate' with -cstatement_timeout=0 in the URL's options" in line
-    assert _pending(schema) == [M037]
+    assert _pending(url) == [M037]
     res = run("--db", url + "%20-cstatement_timeout%3D0", "db", "migrate")  # as it says
     assert res.exit_code == 0, res.output
     assert res.output.splitlines()[0] == f"Applied {M037}"
-    with _admin(schema) as conn:
+    with connect() as conn:
         row = conn.execute(f'SELECT backoff_until IS NOT NULL FROM "{schema.name}".outbox')
         assert row.fetchone() == (True,)
 
@@ -144,7 +193,7 @@ def test_an_upgrade_by_a_role_that_does_not_own_the_tables_names_their_owner(
                     f"TO {role})\n"
                 ), line
             monkeypatch.undo()
-            assert _pending(schema) == [M036]
+            assert _pending(schema.url) == [M036]
             res = run("--db", schema.url, "db", "migrate")  # the owner
             assert (res.exit_code, res.output.splitlines()[0]) == (0, f"Applied {M036}")
         finally:
@@ -176,7 +225,7 @@ def test_the_note_of_a_migration_rolled_back_is_never_printed(run, schema, tmp_p
             res = run("--db", url, "db", "migrate")
             assert res.exit_code == 75, res.output
             assert "canceling statement due to lock timeout" in _one_line(res.output)
-    assert _pending(schema) == [M023, M037]
+    assert _pending(schema.url) == [M023, M037]
     res = run("--db", str(tmp_path / "new.db"), "mailbox", "add", BOX, "--provider", "exmail")
     assert res.exit_code == 0, res.output
     assert "unsubscribe" not in res.output, res.output
