@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import glob
+import os
 import re
+import shlex
+import shutil
+import subprocess
 from pathlib import Path
 
 import click
 import pytest
+from click.testing import CliRunner
 
 from warmup.cli import COMMAND_MODULES, load_all
 
@@ -178,7 +184,6 @@ _PLACEHOLDER = re.compile(r"[\[\]]|\.\.\.|^[A-Z][A-Z_]*$")
 def _warmup_argvs(line: str) -> list[list[str]]:
     """The argument lists of the ``warmup`` commands in one shell line (a pipe's or a list's
     members; redirections and comments dropped), or none when the line is a synopsis."""
-    import shlex
 
     lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
     lexer.whitespace_split = True
@@ -293,4 +298,108 @@ def test_shown_commands_give_no_date_that_passes():
                 value = argv[i + 1]
             if name in _AHEAD_ONLY and re.match(r"\d{4}[-/]", value):
                 wrong.append(f"{where}: 'warmup {' '.join(argv)}': {name} {value}")
+    assert not wrong, "\n".join(wrong)
+
+
+ROOT = README.parent
+# A path the README names in a code span or a link: words and dots between slashes.
+_PATH = re.compile(r"(?:\.\./|\./)?[\w.-]+(?:/[\w.*-]+)+/?")
+
+
+def _named_paths() -> set[str]:
+    """The repository paths the README names (in code spans and links) that begin at one of
+    the repository's top-level entries, or leave it (``../``)."""
+    text = _readme()
+    words = [w for span in re.findall(r"`([^`\n]+)`", text) for w in re.split(r"[\s,;()]+", span)]
+    words += re.findall(r"\]\(([^)#\s]+)\)", text)
+    top = {entry.name for entry in ROOT.iterdir()} - {".venv"}  # the set-up makes .venv
+    found = set()
+    for word in words:
+        word = word.strip("'\"")
+        if _PATH.fullmatch(word) and not re.match(r"\w+://", word):
+            first = word.removeprefix("./").split("/")[0]
+            if first in top or first == "..":
+                found.add(word)
+    return found
+
+
+def test_readme_names_files_the_repository_has():
+    """A file the README names (a module, a test, a bench, a sample) is in a clone: "See
+    `../shared/DESIGN.md`" named a file outside the repository, which no reader of a clone
+    has. A module that became a package (`warmup/reports.py`, told as history) counts as its
+    folder; a pattern (`tests/corpus/dsn/eml/*.eml`) must match a file."""
+    paths = _named_paths()
+    assert len(paths) > 30, paths  # the extraction found the README's paths
+    wrong = []
+    for name in sorted(paths):
+        path = Path(os.path.normpath(ROOT / name.rstrip("/")))
+        if not path.is_relative_to(ROOT):
+            wrong.append(f"{name}: outside the repository")
+        elif not (glob.glob(str(path)) or (path.suffix == ".py" and path.with_suffix("").is_dir())):
+            wrong.append(f"{name}: no such file")
+    assert not wrong, "\n".join(wrong)
+
+
+def _transcripts() -> list[list[tuple[str, list[str]]]]:
+    """The README's sh blocks that show a session (``$ warmup ...`` lines, each followed by
+    what it printed), as a list of (command line, output lines) per block."""
+    blocks = []
+    for block in re.findall(r"```sh\n(.*?)```", _readme(), re.S):
+        if not block.startswith("$ "):
+            continue
+        steps: list[tuple[str, list[str]]] = []
+        for line in block.splitlines():
+            if line.startswith("$ "):
+                steps.append((line[2:], []))
+            else:
+                steps[-1][1].append(line)
+        blocks.append(steps)
+    return blocks
+
+
+def _unstamped(text: str) -> str:
+    """``text`` with the instants that say when its rows were written (now, in UTC: a
+    suppression's SINCE) replaced by a placeholder of the same width; the times of what the
+    session recorded, in the mailbox's zone, stay."""
+    return re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", "YYYY-MM-DD HH:MM UTC", text)
+
+
+def test_readme_session_prints_what_it_shows():
+    """The README's one session (`suppress soft`, its `--apply`, the address then listed) is
+    run as shown, on the history its output describes (a mailbox whose three sends to
+    full@example.com, 2026-11-02 to 2026-11-10, each soft-bounced for a full mailbox), and
+    prints what the README shows, column names, wording and widths included: a renamed
+    column or a changed line fails here. A command piped to another program (`| jq`) is run
+    through the shell with warmup's output, when the program is here."""
+    sessions = _transcripts()
+    assert sessions, "README.md no longer shows a session ('$ warmup ...' and its output)"
+    runner = CliRunner()
+
+    def run(*args: str) -> str:
+        res = runner.invoke(cli, list(args), catch_exceptions=False)
+        assert res.exit_code == 0, (args, res.stderr)
+        return res.stdout
+
+    run("mailbox", "add", "sales@corp.example", "--provider", "exmail")
+    for day in ("2026-11-02", "2026-11-06", "2026-11-10"):
+        run("record", "send", "sales@corp.example", "--to", "full@example.com",
+            "--at", f"{day}T09:00")  # fmt: skip
+        run("record", "bounce", "sales@corp.example", "--to", "full@example.com",
+            "--kind", "soft", "--status", "5.2.2", "--at", f"{day}T09:05")  # fmt: skip
+    wrong = []
+    for steps in sessions:
+        for line, shown in steps:
+            command, _, rest = line.partition("|")
+            argv = [w for w in shlex.split(command) if w != "2>/dev/null"]
+            assert argv[0] == "warmup", line
+            printed = run(*argv[1:])
+            if rest:
+                program = shlex.split(rest)[0]
+                if not shutil.which(program):
+                    continue  # not here: what warmup printed is not checked, but it ran
+                printed = subprocess.run(
+                    rest, shell=True, input=printed, capture_output=True, text=True, check=True
+                ).stdout
+            if _unstamped(printed).splitlines() != _unstamped("\n".join(shown)).splitlines():
+                wrong.append(f"$ {line}\nshown:\n" + "\n".join(shown) + f"\nprinted:\n{printed}")
     assert not wrong, "\n".join(wrong)
