@@ -184,7 +184,6 @@ _PLACEHOLDER = re.compile(r"[\[\]]|\.\.\.|^[A-Z][A-Z_]*$")
 def _warmup_argvs(line: str) -> list[list[str]]:
     """The argument lists of the ``warmup`` commands in one shell line (a pipe's or a list's
     members; redirections and comments dropped), or none when the line is a synopsis."""
-
     lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
     lexer.whitespace_split = True
     try:
