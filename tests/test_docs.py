@@ -402,3 +402,31 @@ def test_readme_session_prints_what_it_shows():
             if _unstamped(printed).splitlines() != _unstamped("\n".join(shown)).splitlines():
                 wrong.append(f"$ {line}\nshown:\n" + "\n".join(shown) + f"\nprinted:\n{printed}")
     assert not wrong, "\n".join(wrong)
+
+
+@pytest.mark.parametrize("args", [[], ["--fast"]], ids=["whole", "fast"])
+def test_check_script_names_the_extra_it_needs(tmp_path: Path, args: list[str]):
+    """README's `./scripts/check` in a clone set up as its first command does (`pip install -e
+    .`, no dev extra) said `.venv/bin/ruff: No such file or directory`, exit 127: it names the
+    extra to install, exit 69, and runs nothing."""
+    (tmp_path / "scripts").mkdir()
+    script = tmp_path / "scripts" / "check"
+    shutil.copy2(ROOT / "scripts" / "check", script)
+    (tmp_path / ".venv" / "bin").mkdir(parents=True)
+    if args:  # --fast needs ruff alone: one that is there, and mypy is not asked for
+        ruff = tmp_path / ".venv" / "bin" / "ruff"
+        ruff.write_text("#!/bin/sh\necho ruff \"$@\"\n")
+        ruff.chmod(0o755)
+    res = subprocess.run([str(script), *args], capture_output=True, text=True, check=False)
+    if args:
+        assert res.returncode == 0, res.stderr
+        assert res.stdout.splitlines() == [
+            "ruff check warmup tests bench data",
+            "ruff format --check warmup tests bench data",
+        ]
+    else:
+        assert res.returncode == 69, res
+        assert res.stderr == (
+            "scripts/check: .venv/bin/ruff is missing: install the dev extra, "
+            ".venv/bin/pip install -e '.[dev]' (./scripts/test installs it)\n"
+        )
