@@ -415,7 +415,7 @@ def test_check_script_names_the_extra_it_needs(tmp_path: Path, args: list[str]):
     (tmp_path / ".venv" / "bin").mkdir(parents=True)
     if args:  # --fast needs ruff alone: one that is there, and mypy is not asked for
         ruff = tmp_path / ".venv" / "bin" / "ruff"
-        ruff.write_text("#!/bin/sh\necho ruff \"$@\"\n")
+        ruff.write_text('#!/bin/sh\necho ruff "$@"\n')
         ruff.chmod(0o755)
     res = subprocess.run([str(script), *args], capture_output=True, text=True, check=False)
     if args:
