@@ -306,10 +306,11 @@ _PATH = re.compile(r"(?:\.\./|\./)?[\w.-]+(?:/[\w.*-]+)+/?")
 
 
 def _named_paths() -> set[str]:
-    """The repository paths the README names (in code spans and links) that begin at one of
-    the repository's top-level entries, or leave it (``../``)."""
+    """The repository paths the README names (in code spans, sh blocks and links) that begin at
+    one of the repository's top-level entries, or leave it (``../``)."""
     text = _readme()
-    words = [w for span in re.findall(r"`([^`\n]+)`", text) for w in re.split(r"[\s,;()]+", span)]
+    spans = re.findall(r"`([^`\n]+)`", text) + re.findall(r"```sh\n(.*?)```", text, re.S)
+    words = [w for span in spans for w in re.split(r"[\s,;()=]+", span)]
     words += re.findall(r"\]\(([^)#\s]+)\)", text)
     top = {entry.name for entry in ROOT.iterdir()} - {".venv"}  # the set-up makes .venv
     found = set()
