@@ -411,7 +411,9 @@ OUTBOX = sa.Table(
     # it waits for the plan, or for a member's fault to be fixed): a change to its mailboxes
     # that makes their waiting messages due at once (``release_waiting``) leaves it waiting (m034).
     _ts("backoff_until", nullable=True),
-    sa.Index("ix_outbox_due", "state", "next_attempt_at"),
+    # The due messages in the claim's order: their time, then their id (m040: PostgreSQL
+    # orders equal keys by the row's place, and sorted a backlog queued at once every claim).
+    sa.Index("ix_outbox_due", "state", "next_attempt_at", "id"),
     sa.Index("ix_outbox_campaign", "campaign", "state"),
     # Every column ``queue status``'s tally reads (``Ledger.outbox_counts``), so that the index
     # answers it alone (m032: ``next_attempt_at``).
@@ -429,7 +431,7 @@ OUTBOX = sa.Table(
     sa.Index("ix_outbox_content", "content_key", info={"where": "content_key IS NOT NULL"}),
     # A pool's due messages (the worker's hold of a pool none of whose members can send, a
     # --pool worker's claims): by ix_outbox_due, every pool's (m033).
-    sa.Index("ix_outbox_pool_due", "pool_id", "state", "next_attempt_at"),
+    sa.Index("ix_outbox_pool_due", "pool_id", "state", "next_attempt_at", "id"),
     # A mailbox's own due messages (not a pool's): the claim of a worker serving every target
     # asks each one not held for its first due message (m035), not every due message in turn.
     sa.Index(
@@ -437,6 +439,7 @@ OUTBOX = sa.Table(
         "mailbox_id",
         "state",
         "next_attempt_at",
+        "id",
         info={"where": "pool_id IS NULL"},
     ),
     # The queued messages by expiry: a worker's pass expires those past it, and the next due

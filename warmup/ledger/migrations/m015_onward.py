@@ -719,3 +719,20 @@ def m038_outbox_waiting(conn: Connection) -> None:
         "mailbox_id, next_attempt_at, id, expires_at, rcpt_count) "
         "WHERE (state = 'queued' OR state = 'sending') AND rcpt_count <> 1"
     )
+
+
+@migration
+def m040_outbox_due_by_id(conn: Connection) -> None:
+    """The indexes of the due messages end in the id, the claim's order after the due time: a
+    backlog queued at once is due at one instant, and PostgreSQL orders an index's equal keys
+    by where the row lies, not by id, so each claim read every due message of the backlog and
+    sorted them (20-35 ms a claim at 10,000 queued, four claims a slot of a paced pool). SQLite
+    orders equal keys by the rowid, the id: there the id is one more column, as it is in the
+    schema both share."""
+    for name, columns, where in (
+        ("ix_outbox_due", "state, next_attempt_at, id", ""),
+        ("ix_outbox_pool_due", "pool_id, state, next_attempt_at, id", ""),
+        ("ix_outbox_box_due", "mailbox_id, state, next_attempt_at, id", " WHERE pool_id IS NULL"),
+    ):
+        conn.exec_driver_sql(f"DROP INDEX {name}")
+        conn.exec_driver_sql(f"CREATE INDEX {name} ON outbox ({columns}){where}")
