@@ -14,7 +14,8 @@ changed), and the ratio of this tree's slot to the other's. Each tree runs in a 
 own (its ``warmup`` package first on the path), rounds interleaved.
 
 ``--pg``: the same on PostgreSQL (the server of URL, default ``$WARMUP_TEST_PG``): each child
-makes a database of its own (``warmup_slots_<pid>``), fills it by ``generate_series`` and
+makes a database of its own (``warmup_slots_<pid>``; ``$WARMUP_BENCH_DB`` names another prefix
+than ``warmup_slots``, for benches sharing a server), fills it by ``generate_series`` and
 drops it.
 
 Goal: a slot's cost does not grow with the backlog (issue: a held backlog was written again at
@@ -120,7 +121,7 @@ def child(tree: str, queued: int, slots: int, pg: str | None = None) -> None:
         d.mkdir()
         logins = "m0@corp0.example,m1@corp1.example"
         with LeanSink(pki, logins, ob.PASSWORD) as sink:
-            name = f"warmup_slots_{os.getpid()}"
+            name = f"{os.environ.get('WARMUP_BENCH_DB', 'warmup_slots')}_{os.getpid()}"
             if pg is None:
                 db, _ = ob.setup(d, "paced", queued, 2, sink.port)
                 url = f"sqlite:///{db}"
