@@ -33,6 +33,7 @@ import logging
 import os
 import secrets
 import sys
+import threading
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -256,6 +257,9 @@ class Ledger(
     """
 
     scheme: ClassVar[str]
+    # Whether :meth:`reading` shares one read transaction (a server's ledger, whose every
+    # transaction costs round trips) or leaves each read its own.
+    _reads_shared: ClassVar[bool] = False
     created = False  # this open made a new ledger (SQLite: the file); the CLI says so once
     _derive_key: DeriveKey | None = None  # :meth:`message_id_key`, once read
 
@@ -401,7 +405,13 @@ class Ledger(
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        """A consistent read transaction (one snapshot for the several statements of a question)."""
+        """A consistent read transaction (one snapshot for the several statements of a question):
+        within :meth:`reading`, that one's, on the thread that began it."""
+        shared = self._shared()
+        if shared is not None:
+            with self._errors():  # its errors said as its own transaction's would be
+                yield shared
+            return
         with (
             _interrupt_first(),
             self._errors(),
@@ -411,6 +421,43 @@ class Ledger(
             self._read_conn(conn)
             with conn.begin(), _dropped_if_interrupted(conn):
                 yield conn
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """Meanwhile, this thread's reads share one read transaction (nested: the outer one's):
+        one snapshot, and one connection's round trips (the pool's ping, BEGIN, COMMIT) for
+        all of them instead of each. A question asked piecemeal (a mailbox's row, its
+        policy, its eras, its history: four transactions a member's allowance, twenty a
+        slot of a paced pool on PostgreSQL) asks it once. Writes go on in their own, as
+        ever: a read after one within it does not see it. Only where a transaction costs
+        round trips (:attr:`_reads_shared`: a server's): a SQLite reader held open beside
+        the writes of its own process gains nothing, and a file without WAL would block them."""
+        if not self._reads_shared or self._shared() is not None:
+            yield
+            return
+        local = self._local()
+        with self.read() as conn:
+            local.shared = (os.getpid(), conn)
+            try:
+                yield
+            finally:
+                local.shared = None
+
+    def _local(self) -> threading.local:
+        """This ledger's per-thread state (:meth:`reading`'s transaction)."""
+        local: threading.local | None = self.__dict__.get("_thread_state")
+        if local is None:
+            local = self.__dict__.setdefault("_thread_state", threading.local())
+        return local
+
+    def _shared(self) -> Connection | None:
+        """:meth:`reading`'s connection, if this thread is within one (of this process: a child
+        forked within one must never use its parent's connection)."""
+        shared = getattr(self._local(), "shared", None)
+        if shared is None or shared[0] != os.getpid():
+            return None
+        conn: Connection = shared[1]
+        return conn
 
     @contextmanager
     def write(self, conn: Connection | None = None) -> Iterator[Connection]:

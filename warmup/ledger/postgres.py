@@ -113,6 +113,7 @@ def safe_url(url: str) -> str:
 class PostgresLedger(Ledger):
     scheme = "postgresql"
     _hold_filtered = True  # the claim's test of the holds: see OutboxStore._hold_filtered
+    _reads_shared = True  # Ledger.reading: a transaction costs round trips
     _offset: tuple[float, dt.timedelta] | None = None  # (when measured, monotonic; the offset)
     _upgrade: UpgradeFacts | None = None  # the running upgrade's, once it holds its lock
 

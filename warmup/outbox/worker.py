@@ -365,7 +365,8 @@ class Worker:
             raise delivery.vanished(exc) from None
         # when it can really go: a 421 that paused every member until 14:40 deferred its message
         # 5 s, and "next message due at" said the 5 s, with the reply of a mailbox paused since
-        upcoming = next_due(self.ledger, pool_id, self.clock())
+        with self.ledger.reading():  # its targets' and their members' questions: one transaction
+            upcoming = next_due(self.ledger, pool_id, self.clock())
         if upcoming is not None:
             done.next_due, done.next_why = upcoming.at, upcoming.why
             done.next_held = upcoming.held
@@ -488,6 +489,32 @@ class Worker:
         leaves them (the bulk ones) to the one-by-one path, which says why. ``can_send`` False
         refuses any message, whatever its recipients, as the preview and the reservation
         would."""
+        # One read transaction for the pool's and each member's questions (its row, policy,
+        # eras and history: five a member apart, each a checkout, BEGIN and COMMIT).
+        with self.ledger.reading():
+            found = self._hold_found(target, now)
+        if found is None:
+            return
+        pool, until, why = found
+        waiting = self.ledger.hold_messages(
+            due,
+            now,
+            until,
+            why,
+            pool_id=target[0],
+            mailbox_id=target[1],
+            keep_bulk=pool is not None and pool.overflow is not None,
+        )
+        if waiting:
+            done.outcomes["waiting"] += waiting
+            done.waiting[why] += waiting
+            self.delivery.why = why
+
+    def _hold_found(
+        self, target: tuple[int | None, int | None], now: dt.datetime
+    ) -> tuple[PoolRow | None, dt.datetime, str] | None:
+        """:meth:`_hold`'s look at the target: its pool (None: a mailbox), until when and why
+        none of its mailboxes can send ``now``; None when one can (or cannot be asked)."""
         pid, mid = target
         delivery = self.delivery
         try:
@@ -499,39 +526,25 @@ class Worker:
             elif mid is not None:
                 pool, members = None, [delivery.box(mid)]
             else:
-                return
+                return None
             gates = [delivery.gate(box) for box in members]
         except WarmupError:
-            return
+            return None
         if not gates:
-            return
+            return None
         waits, whys = [], []
         for gate in gates:
             try:
                 a = gate.allowance(now)
             except MailboxNotFound:  # a kept gate of a removed mailbox: see Delivery.deliver
                 delivery.drop(gate)
-                return
+                return None
             delivery.observe(gate, now, a)
             if a.can_send:
-                return
+                return None
             waits.append(next_slot(a.status, a.next_send_at, gate.box, now))
             whys.append(refusal_text(a, 1, gate.box.timezone))
-        until = max(min(waits), now + MIN_WAIT)
-        why = "; ".join(whys)[:500]
-        waiting = self.ledger.hold_messages(
-            due,
-            now,
-            until,
-            why,
-            pool_id=pid,
-            mailbox_id=mid,
-            keep_bulk=pool is not None and pool.overflow is not None,
-        )
-        if waiting:
-            done.outcomes["waiting"] += waiting
-            done.waiting[why] += waiting
-            delivery.why = why
+        return pool, max(min(waits), now + MIN_WAIT), "; ".join(whys)[:500]
 
     def _resume(self, done: Pass) -> None:
         """After a pass the ledger broke off (see :meth:`run`): write what the gates and the

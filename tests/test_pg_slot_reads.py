@@ -1,0 +1,78 @@
+"""A worker's questions about a pool's members share one read transaction on PostgreSQL
+(:meth:`warmup.ledger.Ledger.reading`): each member's row, policy, eras and history were a
+transaction each (the pool's check of the connection, BEGIN and COMMIT: three waits for the
+server apiece): sixteen transactions of the thirty-two of a paced pool's slot."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from email.message import EmailMessage
+
+import sqlalchemy as sa
+
+from tests.gatekit import policy_file
+from tests.pgkit import pg_url  # noqa: F401  (the fixture)
+from warmup import Outbox, api
+from warmup.ledger import Ledger, SendIn, open_ledger
+from warmup.outbox.worker import Worker
+
+NOW = dt.datetime(2026, 12, 1, 9, tzinfo=dt.UTC)
+BOXES = ["m0@corp0.example", "m1@corp1.example"]
+
+
+@contextmanager
+def transactions(ledger: Ledger) -> Iterator[list[list[str]]]:
+    """The transactions ``ledger``'s pool runs meanwhile, each as its statements."""
+    seen: list[list[str]] = []
+
+    def begin(_conn):  # type: ignore[no-untyped-def]
+        seen.append([])
+
+    def note(_conn, _cursor, sql, *_):  # type: ignore[no-untyped-def]
+        if seen:
+            seen[-1].append(" ".join(sql.split()))
+
+    sa.event.listen(ledger.engine, "begin", begin)
+    sa.event.listen(ledger.engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(ledger.engine, "before_cursor_execute", note)
+        sa.event.remove(ledger.engine, "begin", begin)
+
+
+def _paced_pool(url: str, tmp_path) -> Ledger:  # type: ignore[no-untyped-def]
+    """A pool of two mailboxes that sent a minute ago, one send an hour each, and ten
+    messages queued to it, all due."""
+    ledger = open_ledger(url)
+    policy = policy_file(tmp_path / "p.toml", daily=1000, interval="1h")
+    for b in BOXES:
+        box = api.add_mailbox(ledger, b, "exmail", timezone="UTC", policy=str(policy))
+        ledger.record(box, sends=[SendIn("old@example.com", NOW - dt.timedelta(minutes=1))])
+    ledger.add_pool("P", BOXES, reply_to=None, now=NOW)
+    for i in range(10):
+        msg = EmailMessage()
+        msg["To"] = f"lead{i}@example.com"
+        msg["Subject"] = "hello"
+        msg.set_content("Hello.\n")
+        Outbox(ledger).add(msg, pool="P", now=NOW - dt.timedelta(hours=1))
+    return ledger
+
+
+def test_a_pass_asks_about_a_pools_members_in_one_transaction(pg_url, tmp_path):  # noqa: F811
+    """A pass over a pool none of whose members may send yet: both members' rows, policies
+    and histories are read in the transaction of the pass's look at the pool, and once more,
+    in one, for when the next message is due: 10 transactions in the pass, 28 before."""
+    ledger = _paced_pool(pg_url, tmp_path)
+    try:
+        with Worker(ledger, clock=lambda: NOW) as worker, transactions(ledger) as seen:
+            done = worker.run_once()
+        assert done.outcomes["waiting"] == 10
+        asked = [t for t in seen if any("FROM policy WHERE policy.name" in s for s in t)]
+        assert len(asked) == 2, asked  # the look at P (its row, both members'), the next due's
+        assert all(sum("FROM mailbox WHERE mailbox.id" in s for s in t) for t in asked)
+        assert len(seen) == 10, [t[0][:60] for t in seen]
+    finally:
+        ledger.close()
