@@ -1207,3 +1207,26 @@ def test_an_older_ledgers_waiting_messages_are_grouped_from_the_new_indexes(
         assert ledger.outbox_waiting() == []
     finally:
         ledger.close()
+
+
+def test_an_older_ledgers_bulk_messages_are_found_by_the_new_index(ledger_url):  # noqa: F811
+    """m039 indexes each pool's bulk messages (``ix_outbox_pool_bulk``): an m038 ledger's
+    queued bulk message is in it after the upgrade, its pool held but for it due at the
+    message's time and none of it counted as held; it leaves the index when it is sent."""
+    when = at(DAY, 9)
+    ledger = _older_outbox(ledger_url, "m038_outbox_waiting", state="queued", bulk=True)
+    try:
+        with ledger.read() as conn:
+            names = {i["name"] for i in sa.inspect(conn).get_indexes("outbox")}
+        assert "ix_outbox_pool_bulk" in names
+        ledger.hold_messages(when, when, when + dt.timedelta(hours=1), "paced", pool_id=1,
+                             keep_bulk=True)  # fmt: skip
+        ends = when + dt.timedelta(days=3)
+        assert ledger.next_due_each() == [(1, None, when, ends, None)]
+        assert ledger.held_waiting(when, pool_id=1, keep_bulk=True) == 0
+        assert ledger.held_waiting(when, pool_id=1) == 1
+        with ledger.write() as conn:
+            conn.execute(sa.text("UPDATE outbox SET state = 'sent' WHERE id = 1"))
+        assert ledger.next_due_each() == []
+    finally:
+        ledger.close()

@@ -683,26 +683,43 @@ class OutboxStore(OutboxViews):
         pool_id: int | None = None,
         mailbox_id: int | None = None,
         keep_bulk: bool = False,
-    ) -> int:
+    ) -> None:
         """Hold pool ``pool_id`` (or mailbox ``mailbox_id``) until ``until``, saying ``why``:
         none of its messages is claimed before (``keep_bulk``: but its bulk ones, which the
         pool's overflow channel may take). One row, whatever the backlog
-        (:mod:`~warmup.ledger.outbox_holds`); the messages are not written. A message whose
-        expiry comes first expires at the first pass past it, as it did. How many of its
-        messages due by ``due`` wait, counted on the target's index alone (one that expired
-        since the pass began, which its next pass expires, among them; with ``keep_bulk`` the
-        rows are read for their bulk mark)."""
+        (:mod:`~warmup.ledger.outbox_holds`); the messages are not written, nor counted
+        (:meth:`held_waiting` counts them, for a line that says how many wait). A message
+        whose expiry comes first expires at the first pass past it, as it did. ``due``: the
+        pass's instant (the messages due by it are the ones held now)."""
         target = outbox_holds.target_of(pool_id, mailbox_id)
         with self.write() as conn:
             insert = self._insert(OUTBOX_HOLD)
             outbox_holds.set_hold(conn, insert, target, until, why, not keep_bulk, now)
-            waiting = conn.execute(
-                sa.select(sa.func.count()).where(
-                    outbox_holds.due(target, False, counted=True), *_bulk(keep_bulk)
-                ),
-                {"due": utc(due)},
-            ).scalar()
-        return int(waiting or 0)
+
+    def held_waiting(
+        self,
+        due: dt.datetime,
+        *,
+        pool_id: int | None = None,
+        mailbox_id: int | None = None,
+        keep_bulk: bool = False,
+    ) -> int:
+        """How many queued messages of pool ``pool_id`` (or mailbox ``mailbox_id``) due by
+        ``due`` a hold holds (``keep_bulk``: its bulk ones left out): counted on the target's
+        indexes alone, every due one (``ix_outbox_pool_due``, ``ix_outbox_box_due``) less the
+        bulk ones (``ix_outbox_pool_bulk``; their rows were read for their mark), one that
+        expired since ``due`` among them (the next pass expires it). The count reads the
+        whole due backlog: it was made at every hold, and is now made only for a line or a
+        caller that says how many wait."""
+        target = outbox_holds.target_of(pool_id, mailbox_id)
+
+        def count(bulk_only: bool) -> Any:
+            ready = outbox_holds.due(target, bulk_only, counted=True)
+            return sa.select(sa.func.count()).where(ready).scalar_subquery()
+
+        q = sa.select(count(False) - count(True) if keep_bulk else count(False))
+        with self.read() as conn:
+            return int(conn.execute(q, {"due": utc(due)}).scalar() or 0)
 
     def last_sender(self, recipients: Iterable[str], mailbox_ids: Sequence[int]) -> int | None:
         """The mailbox among ``mailbox_ids`` that last mailed one of ``recipients`` (a follow-up
@@ -762,10 +779,6 @@ class OutboxStore(OutboxViews):
         keyring), as :func:`release_waiting` does in a change's own transaction."""
         with self.write() as conn:
             release_waiting(conn, [mailbox.id], now)
-
-
-def _bulk(keep_bulk: bool) -> tuple[sa.ColumnElement[bool], ...]:
-    return (OUTBOX.c.bulk.is_(False),) if keep_bulk else ()
 
 
 def _claim_around(

@@ -135,8 +135,14 @@ def due(
         else sa.and_(OUTBOX.c.pool_id.is_(None), OUTBOX.c.mailbox_id == tid)
     )
     ready = sa.and_(mine, *(_READY[:2] if counted else _READY))
-    return sa.and_(ready, OUTBOX.c.bulk.is_(True)) if bulk_only else ready
+    return sa.and_(ready, BULK) if bulk_only else ready
 
+
+# A bulk message, in the very words of ``ix_outbox_pool_bulk``'s condition (m039): SQLite takes
+# a partial index only for a term written as its condition is (``bulk = 1``, what SQLAlchemy
+# writes of ``== true()``, is not ``bulk = true`` to it), and PostgreSQL searches an index by
+# ``bulk = true``, never by ``bulk IS true``.
+BULK = OUTBOX.c.bulk == sa.literal_column("true")
 
 _READY = (
     OUTBOX.c.state == "queued",
@@ -157,14 +163,23 @@ def _first_due_statement() -> sa.Select[Any]:
             .scalar_subquery()
         )
 
-    bulk_only = POOL.c.id.in_(sa.bindparam("bulk_pools", expanding=True))
-    pools = sa.select(
+    # A pool held but for its bulk messages is asked for its first bulk one apart, by
+    # ix_outbox_pool_bulk: asked with the others, it read past every other due message.
+    # The list under two names: one expanding parameter in both an IN and a NOT IN wrote the
+    # empty list of both as IN's (false) on PostgreSQL, and no pool was asked.
+    whole = sa.select(
         sa.literal("pool").label("kind"),
         POOL.c.id.label("tid"),
-        first(
-            OUTBOX.c.pool_id == POOL.c.id, sa.or_(OUTBOX.c.bulk.is_(True), ~bulk_only), POOL
-        ).label("first"),
-    ).where(POOL.c.id.not_in(sa.bindparam("held_pools", expanding=True)))
+        first(OUTBOX.c.pool_id == POOL.c.id, sa.true(), POOL).label("first"),
+    ).where(
+        POOL.c.id.not_in(sa.bindparam("held_pools", expanding=True)),
+        POOL.c.id.not_in(sa.bindparam("not_bulk_pools", expanding=True)),
+    )
+    bulk = sa.select(
+        sa.literal("pool").label("kind"),
+        POOL.c.id.label("tid"),
+        first(OUTBOX.c.pool_id == POOL.c.id, BULK, POOL).label("first"),
+    ).where(POOL.c.id.in_(sa.bindparam("bulk_pools", expanding=True)))
     boxes = sa.select(
         sa.literal("mailbox").label("kind"),
         MAILBOX.c.id.label("tid"),
@@ -174,7 +189,7 @@ def _first_due_statement() -> sa.Select[Any]:
             MAILBOX,
         ).label("first"),
     ).where(MAILBOX.c.id.not_in(sa.bindparam("held_boxes", expanding=True)))
-    each = sa.union_all(pools, boxes).subquery("each")
+    each = sa.union_all(whole, bulk, boxes).subquery("each")
     f = OUTBOX.alias("f")
     return (
         sa.select(each.c.kind, each.c.tid)
@@ -197,6 +212,7 @@ def first_due_each(
         "held_boxes": [tid for kind, tid in full if kind == "mailbox"],
         "bulk_pools": [tid for (kind, tid), h in held.items() if kind == "pool" and not h.bulk],
     }
+    params["not_bulk_pools"] = params["bulk_pools"]
     return [(r.kind, int(r.tid)) for r in conn.execute(_first_due_statement(), params)]
 
 

@@ -164,11 +164,14 @@ def _first_each_statement(of_pool: bool) -> sa.Select[Any]:
     )
 
 
-def _split(
+def _first_bulk(
     conn: Connection, pool_id: int | None, mailbox_id: int | None
-) -> list[tuple[bool, dt.datetime, dt.datetime]]:
-    """A target's queued messages' first time and first expiry, bulk ones apart from the
-    others (not bulk first): read from its own messages only."""
+) -> dt.datetime | None:
+    """When a target's first queued bulk message is due (None: it has none): one probe of
+    ``ix_outbox_pool_bulk`` for a pool (a mailbox's own are never held but for their bulk
+    ones, their pool's overflow channel being a pool's)."""
+    from warmup.ledger.outbox_holds import BULK
+
     o = OUTBOX.c
     mine = (
         o.pool_id == pool_id
@@ -176,12 +179,13 @@ def _split(
         else sa.and_(o.pool_id.is_(None), o.mailbox_id == mailbox_id)
     )
     q = (
-        sa.select(o.bulk, sa.func.min(o.next_attempt_at), sa.func.min(o.expires_at))
-        .where(mine, o.state == "queued")
-        .group_by(o.bulk)
-        .order_by(o.bulk)
+        sa.select(o.next_attempt_at)
+        .where(mine, o.state == "queued", BULK)
+        .order_by(o.next_attempt_at)
+        .limit(1)
     )
-    return [(bool(bulk), at, ends) for bulk, at, ends in conn.execute(q)]
+    at = conn.execute(q).scalar()
+    return None if at is None else aware_utc(at)
 
 
 # The waiting messages (queued or sending) to one address (``several``: to several), in the
@@ -319,11 +323,12 @@ class OutboxViews:
 
         One probe of a target's index for each (:func:`_first_each`), not a read of every
         queued message (a GROUP BY of a 50,000-message backlog: 0.1 s at every slot of a paced
-        pool). A hold that keeps its target's bulk messages free (a pool's overflow channel)
-        splits them from the others: that target's queued messages are grouped by their bulk
-        mark (:func:`_split`). A hold decides when the first message it holds would go before
-        it ends and no free one goes sooner (at the same time: the hold's reason)."""
-        from warmup.ledger.outbox_holds import applies, holds, target_of
+        pool). A hold decides when the first message it holds would go before it ends and no
+        free one goes sooner (at the same time: the hold's reason). A hold that keeps its
+        target's bulk messages free (a pool's overflow channel) and ends after its first
+        message asks when its first bulk one is due (:func:`_first_bulk`, one probe more):
+        they used to be grouped by their bulk mark, every queued message of the pool read."""
+        from warmup.ledger.outbox_holds import holds, target_of
 
         first = {}
         with self.read() as conn:
@@ -331,22 +336,17 @@ class OutboxViews:
             each = conn.execute(_first_each_statement(pool_id is not None), {"pool": pool_id})
             for pid, mid, at, ends in each:
                 hold = held.get(target_of(pid, mid))
-                if hold is not None and not hold.bulk:
-                    groups = _split(conn, pid, mid)
-                else:
-                    groups = [(False, at, ends)]
-                best: tuple[dt.datetime, dt.datetime, str | None] | None = None
-                for bulk, g_at, g_ends in groups:  # not bulk first
-                    g_at, g_ends, why = aware_utc(g_at), aware_utc(g_ends), None
-                    if applies(hold, bulk) and hold is not None and hold.until > g_at:
-                        g_at, why = hold.until, hold.why
-                    if best is None:
-                        best = (g_at, g_ends, why)
+                at, why = aware_utc(at), None
+                if hold is not None and hold.until > at:
+                    # Its first message waits for the hold's end, for its reason, unless a
+                    # bulk one the hold leaves free is due before then (at the end itself,
+                    # the hold's reason is said, as the groups it replaces said it)
+                    free = None if hold.bulk else _first_bulk(conn, pid, mid)
+                    if free is not None and free < hold.until:
+                        at = free
                     else:
-                        pick = (g_at, why) if g_at < best[0] else (best[0], best[2])
-                        best = (pick[0], min(best[1], g_ends), pick[1])
-                assert best is not None
-                first[(pid, mid)] = best
+                        at, why = hold.until, hold.why
+                first[(pid, mid)] = (at, aware_utc(ends), why)
         return [
             (pid, mid, *times)
             for (pid, mid), times in sorted(first.items(), key=lambda kv: kv[1][:2])

@@ -79,6 +79,7 @@ MIGRATION_NAMES = (
     "m036_outbox_expiry",
     "m037_outbox_backoffs_kept",
     "m038_outbox_waiting",
+    "m039_outbox_pool_bulk",
     "m040_outbox_due_by_id",
 )
 

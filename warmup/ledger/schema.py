@@ -486,6 +486,18 @@ OUTBOX = sa.Table(
         "rcpt_count",
         info={"where": "(state = 'queued' OR state = 'sending') AND rcpt_count <> 1"},
     ),
+    # A pool's bulk messages (m039): the claims of a pool held but for them (its overflow
+    # channel may take them), its next due and its count of what waits find them without
+    # reading past its other messages. The condition in the claim's own words
+    # (``outbox_holds.BULK``): SQLite takes a partial index only for the same terms.
+    sa.Index(
+        "ix_outbox_pool_bulk",
+        "pool_id",
+        "state",
+        "next_attempt_at",
+        "id",
+        info={"where": "bulk = true"},
+    ),
 )
 
 # One hold per target (m035): none of pool ``target``'s members (``kind`` 'pool'), or mailbox

@@ -496,15 +496,12 @@ class Worker:
         if found is None:
             return
         pool, until, why = found
-        waiting = self.ledger.hold_messages(
-            due,
-            now,
-            until,
-            why,
-            pool_id=target[0],
-            mailbox_id=target[1],
-            keep_bulk=pool is not None and pool.overflow is not None,
+        pid, mid = target
+        keep_bulk = pool is not None and pool.overflow is not None
+        self.ledger.hold_messages(
+            due, now, until, why, pool_id=pid, mailbox_id=mid, keep_bulk=keep_bulk
         )
+        waiting = self.ledger.held_waiting(due, pool_id=pid, mailbox_id=mid, keep_bulk=keep_bulk)
         if waiting:
             done.outcomes["waiting"] += waiting
             done.waiting[why] += waiting
