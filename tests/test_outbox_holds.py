@@ -206,3 +206,79 @@ def test_a_removed_pool_or_mailbox_leaves_no_hold(
         assert ledger.holds() == {}
     finally:
         ledger.close()
+
+
+def _counts(ledger: Ledger) -> Any:
+    """A context listing the statements ``ledger`` runs that count outbox messages."""
+    import sqlalchemy as sa
+
+    class Counts(list):  # type: ignore[type-arg]
+        def __enter__(self) -> list[str]:
+            sa.event.listen(ledger.engine, "before_cursor_execute", self.note)
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            sa.event.remove(ledger.engine, "before_cursor_execute", self.note)
+
+        def note(self, _conn, _cursor, sql, *_):  # type: ignore[no-untyped-def]
+            if "count(*)" in sql and "FROM outbox" in sql:
+                self.append(sql)
+
+    return Counts()
+
+
+def test_a_paused_pool_held_again_is_counted_only_for_the_line_that_says_it(
+    sink,
+    ssl_cert_env,
+    password,
+    tmp_path,
+    ledger_url,  # noqa: F811
+):
+    """'warmup run' over a pool whose members are paused until resumed: held again at every
+    look (15 min), its backlog was counted each time (a read of every due message) for a line
+    said once. Now what waits is counted for the line alone: the same one line, one count;
+    and a worker that says none (``count_waiting=False``: 'run --quiet') counts none."""
+    from warmup import api
+    from warmup.outbox.due import LOOK_AGAIN
+
+    ledger, boxes = _paced_pool(sink.port, tmp_path, ledger_url, 6)
+    for box in boxes:
+        api.pause(ledger, box, "by hand", at=T0 - HOUR)
+    clock = [T0]
+    lines: list[str] = []
+    try:
+        with (
+            _counts(ledger) as counted,
+            Worker(ledger, clock=lambda: clock[0], log=lines.append) as worker,
+        ):
+            passes = [0]
+
+            def sleep(seconds: float) -> None:  # the next look again, 4 passes in all
+                clock[0] += LOOK_AGAIN
+                passes[0] += 1
+                if passes[0] == 4:
+                    worker.stop()
+
+            worker._sleep = sleep
+            worker.run()
+        waiting = [line for line in lines if "waiting:" in line]
+        assert len(waiting) == 1, lines
+        assert "waiting: 6 messages: " in waiting[0], waiting
+        assert len(counted) == 1, counted
+        assert len(ledger.holds()) == 1  # held again at each look
+        assert sink.messages == []
+        clock[0] += LOOK_AGAIN
+        with (
+            _counts(ledger) as counted,
+            Worker(ledger, clock=lambda: clock[0], count_waiting=False) as worker,
+        ):
+            assert worker.run_once().outcomes == {}
+            clock[0] += LOOK_AGAIN
+            done = worker.run_once()
+        assert (done.outcomes, done.waiting, counted) == ({}, {}, [])
+        with Worker(ledger, clock=lambda: clock[0]) as worker:
+            assert worker.run_once().outcomes == {}  # held: nothing counted, as before
+            clock[0] += LOOK_AGAIN
+            assert worker.run_once().outcomes == {"waiting": 6}
+    finally:
+        ledger.close()

@@ -221,6 +221,9 @@ def run(
             sync_every=every,
             soft=soft,
             suppress_soft=suppress_soft,
+            # how many messages a held pool leaves waiting is said by confirmations alone
+            # (the summary, the "waiting: N messages" line): quiet, their count is not read
+            count_waiting=verbosity() >= 0,
         )
 
     # The config file's ledger_wait is for the service that keeps running: --once waits only
