@@ -1,7 +1,7 @@
 """A paced pool's steady state: several slots in a row over a backlog, against another tree.
 
     .venv/bin/python bench/outbox_slots.py --old /tmp/main-tree [--queued 10000 50000]
-        [--slots 6] [--rounds 3] [--pg [URL]]
+        [--slots 6] [--rounds 3] [--pg [URL]] [--overflow] [--quiet]
 
 A pool of 2 mailboxes (flat policy, one send an hour each, each member's last send a minute
 ago: bench/outbox_backlog.py's "paced" case) and Q messages queued to it, all due, on a
@@ -12,6 +12,12 @@ Prints, per tree and backlog, the median cost of a slot (slots after the first t
 message sent, and the outbox rows a slot writes (rows whose state, time, reply or stamp
 changed), and the ratio of this tree's slot to the other's. Each tree runs in a process of its
 own (its ``warmup`` package first on the path), rounds interleaved.
+
+``--overflow``: the pool has an overflow channel (never reached: its members are paced, not
+out of quota), so each hold holds all but its bulk messages (none here), as a pool with one
+is held. ``--quiet``: the worker ``warmup run --quiet`` makes (``count_waiting=False``: it
+says no figure of what waits, and a tree that has the option counts none); a tree without it
+counts as it always did.
 
 ``--pg``: the same on PostgreSQL (the server of URL, default ``$WARMUP_TEST_PG``): each child
 makes a database of its own (``warmup_slots_<pid>``; ``$WARMUP_BENCH_DB`` names another prefix
@@ -100,7 +106,7 @@ def _database(server: str, name: str, drop: bool) -> str:
     return url.set(database=name).render_as_string(hide_password=False)
 
 
-def child(tree: str, queued: int, slots: int, pg: str | None = None) -> None:
+def child(tree: str, queued: int, slots: int, pg: str | None, overflow: bool, quiet: bool) -> None:
     sys.path.insert(0, tree)
     import warmup.ledger
     import warmup.outbox.worker
@@ -134,7 +140,12 @@ def child(tree: str, queued: int, slots: int, pg: str | None = None) -> None:
                 engine = sa.create_engine(url)
                 con = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
             try:
-                out = _slots(open_ledger(url), con, slots)
+                ledger = open_ledger(url)
+                if overflow:
+                    from warmup.ledger import Overflow
+
+                    ledger.set_overflow("P", Overflow("127.0.0.1", 9, "ssl"), ob.NOW)
+                out = _slots(ledger, con, slots, quiet)
             finally:
                 con.close()
                 if pg is not None:
@@ -143,10 +154,14 @@ def child(tree: str, queued: int, slots: int, pg: str | None = None) -> None:
     print(json.dumps(out))
 
 
-def _slots(ledger: Any, con: Any, slots: int) -> list[tuple[float, int, int]]:
+def _slots(ledger: Any, con: Any, slots: int, quiet: bool) -> list[tuple[float, ...]]:
     """``slots`` passes of a worker over ``ledger``, its clock moved to the next due each time;
-    each pass's seconds, messages sent and outbox rows written (read through ``con``)."""
+    each pass's seconds, messages sent, outbox rows written (read through ``con``), CPU
+    seconds of this process, thousands of SQLite virtual machine instructions (0 on
+    PostgreSQL) and seconds spent in the ledger's statements (the server's work included):
+    the last three are what a busy machine blurs least."""
     import outbox_backlog as ob
+    import sqlalchemy as sa
 
     from warmup.outbox.worker import Worker
 
@@ -158,34 +173,69 @@ def _slots(ledger: Any, con: Any, slots: int) -> list[tuple[float, int, int]]:
         result = getattr(con, "exec_driver_sql", con.execute)(f"{look} FROM outbox")
         return {i: v for i, v in result}
 
-    with Worker(ledger, clock=lambda: now) as worker:
+    steps = [0]
+
+    def step() -> int:
+        steps[0] += 1
+        return 0
+
+    def counted(conn: Any, *_: Any) -> None:  # each statement's connection (set again: cheap)
+        raw = conn.connection.driver_connection
+        if hasattr(raw, "set_progress_handler"):
+            raw.set_progress_handler(step, 1000)
+
+    sa.event.listen(ledger.engine, "before_cursor_execute", counted)
+    in_sql = [0.0]
+
+    def started(conn: Any, *_: Any) -> None:
+        conn.info["bench_t0"] = time.perf_counter()
+
+    def ended(conn: Any, *_: Any) -> None:
+        in_sql[0] += time.perf_counter() - conn.info.pop("bench_t0", time.perf_counter())
+
+    sa.event.listen(ledger.engine, "before_cursor_execute", started)
+    sa.event.listen(ledger.engine, "after_cursor_execute", ended)
+    import inspect
+
+    quietly = quiet and "count_waiting" in inspect.signature(Worker).parameters
+    with Worker(
+        ledger, clock=lambda: now, **({"count_waiting": False} if quietly else {})
+    ) as worker:
         for _ in range(slots):
             before = rows()
-            t0 = time.perf_counter()
+            steps[0], in_sql[0] = 0, 0.0
+            c0, t0 = time.process_time(), time.perf_counter()
             done = worker.run_once()
-            took = time.perf_counter() - t0
+            took, cpu = time.perf_counter() - t0, time.process_time() - c0
+            vm, sql = steps[0], in_sql[0]
             after = rows()
             written = sum(before.get(i) != v for i, v in after.items())
-            out.append((took, done.outcomes.get("sent", 0), written))
+            out.append((took, done.outcomes.get("sent", 0), written, cpu, vm, sql))
             assert done.next_due is not None
             now = max(done.next_due, now + dt.timedelta(seconds=1))
     ledger.close()
     return out
 
 
-def run(tree: str, queued: int, slots: int, pg: str | None) -> list[tuple[float, int, int]]:
+def run(
+    tree: str, queued: int, slots: int, pg: str | None, overflow: bool, quiet: bool
+) -> list[tuple[float, ...]]:
+    flags = [pg or "-", str(int(overflow)), str(int(quiet))]
     res = subprocess.run(
-        [sys.executable, __file__, "--child", tree, str(queued), str(slots), *([pg] if pg else [])],
+        [sys.executable, __file__, "--child", tree, str(queued), str(slots), *flags],
         capture_output=True,
         text=True,
         check=True,
     )
-    return [tuple(x) for x in json.loads(res.stdout.splitlines()[-1])]  # type: ignore[misc]
+    return [tuple(x) for x in json.loads(res.stdout.splitlines()[-1])]
 
 
 def main() -> None:
     if sys.argv[1:2] == ["--child"]:
-        child(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), (sys.argv[5:] or [None])[0])
+        pg = None if sys.argv[5] == "-" else sys.argv[5]
+        child(
+            sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), pg, *(a == "1" for a in sys.argv[6:8])
+        )
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--old", required=True, help="the tree to compare with (its root)")
@@ -198,26 +248,42 @@ def main() -> None:
         const=os.environ.get("WARMUP_TEST_PG", ""),
         help="on PostgreSQL: a URL of the server (default $WARMUP_TEST_PG)",
     )
+    parser.add_argument("--overflow", action="store_true", help="the pool has an overflow channel")
+    parser.add_argument("--quiet", action="store_true", help="the worker of 'run --quiet'")
     args = parser.parse_args()
     if args.pg == "":
         parser.error("--pg needs a URL or $WARMUP_TEST_PG")
     trees = {"old": args.old, "new": str(ROOT)}
     for queued in args.queued:
-        got: dict[str, list[tuple[float, int, int]]] = {"old": [], "new": []}
+        got: dict[str, list[tuple[float, ...]]] = {"old": [], "new": []}
         for _ in range(args.rounds):  # interleaved: a busy machine slows both alike
             for name, tree in trees.items():
-                got[name].extend(run(tree, queued, args.slots, args.pg)[2:])  # the steady slots
-        slot = {}
+                slots = run(tree, queued, args.slots, args.pg, args.overflow, args.quiet)
+                got[name].extend(slots[2:])  # the steady slots
+        med: dict[str, list[float]] = {}
         for name, rows in got.items():
-            slot[name] = statistics.median(t for t, _, _ in rows)
-            sent = statistics.median(s for _, s, _ in rows)
-            written = statistics.median(w for _, _, w in rows)
-            print(
-                f"{name}: {queued:,} queued{' (PostgreSQL)' if args.pg else ''}, 2 members: a slot {1e3 * slot[name]:.1f} ms "
-                f"(median of {len(rows)}), {1e3 * slot[name] / max(sent, 1):.1f} ms a message "
-                f"sent, {written:,.0f} outbox rows written"
+            med[name] = [statistics.median(r[k] for r in rows) for k in range(6)]
+            slot, sent, written, cpu, vm, sql = med[name]
+            how = "".join(
+                (
+                    " (PostgreSQL)" * bool(args.pg),
+                    ", overflow" * args.overflow,
+                    ", quiet" * args.quiet,
+                )
             )
-        print(f"    new/old: {slot['new'] / slot['old']:.3f} of a slot's time")
+            print(
+                f"{name}: {queued:,} queued{how}, 2 members: a slot {1e3 * slot:.1f} ms "
+                f"(median of {len(rows)}), {1e3 * slot / max(sent, 1):.1f} ms a message "
+                f"sent, {written:,.0f} outbox rows written; CPU {1e3 * cpu:.1f} ms, "
+                f"{1e3 * sql:.1f} ms in statements"
+                + (f", {vm:,.0f}k SQLite VM steps" if not args.pg else "")
+            )
+        old, new = med["old"], med["new"]
+        print(
+            f"    new/old: {new[0] / old[0]:.3f} of a slot's time, {new[3] / old[3]:.3f} of its CPU, "
+            f"{new[5] / old[5]:.3f} of its time in statements"
+            + (f", {new[4] / old[4]:.3f} of its VM steps" if not args.pg else "")
+        )
 
 
 if __name__ == "__main__":
