@@ -56,6 +56,7 @@ from warmup.ledger.sqlite_history import (
     read_histories,
     read_stays,
 )
+from warmup.ledger.sqlite_look import one_statement, read_look
 from warmup.ledger.sqlite_reads import (
     read_eras_naming,
     read_mailbox,
@@ -253,6 +254,18 @@ class SQLiteLedger(Ledger):
         asks: Sequence[tuple[MailboxRow, Ask]] | None,
         as_of: dt.datetime,
     ) -> tuple[int | None, list[Snapshot] | None]:
+        if one_statement(asks):  # no transaction: one statement is its own snapshot
+            with pool_errors(self.engine, self.where):
+                pooled = self.engine.raw_connection()
+            try:
+                raw = pooled.driver_connection
+                assert isinstance(raw, sqlite3.Connection)
+                with self._errors():
+                    got = read_look(raw.cursor(), threads, recipients, mailbox_ids, asks, as_of)
+            finally:
+                pooled.close()
+            if got is not None:
+                return got
         with self._raw_read() as cur:
             stays = read_stays(cur, threads, recipients, mailbox_ids)
             if stays is not None or asks is None:

@@ -1,0 +1,233 @@
+"""The worker's look at a pool's members before each message (:meth:`Ledger.pool_look`) on the
+``sqlite3`` driver, in ONE statement outside any transaction: whom the message stays with and
+every member's history, as :func:`~warmup.ledger.sqlite_history.read_histories` reads them.
+
+Read in a transaction of its own, the look was 8 of a pool's ~28 statements a message (BEGIN,
+whom it stays with, 5 reads of the histories, COMMIT) against one mailbox's ~19: a pool of 3
+cost ~1.4x one mailbox. One statement is one snapshot, taken when it starts, so what any
+process committed before the look is in it, as it was in the transaction's: the parts are
+joined with UNION ALL, each row tagged with its part, and the days' first day (which the
+members' walk memos decide) is bounded in SQL from the memos in the same statement.
+
+Only the common case is read so: every member with a policy whose walk can resume from a memo,
+none under a domain cap (its siblings' stamps and days), the members' memos valid, and no send
+of today stamped after the cut (then today's rows are counted up to it). Otherwise
+:func:`read_look` says so (None) and the caller reads the look as before, in a transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from warmup.ledger.reads import events_of, memo_since, memo_valid, snapshot
+from warmup.ledger.sqlite_file import parse_day, parse_ts, qmarks, ts
+from warmup.ledger.sqlite_history import ARRAYS_FROM
+from warmup.ledger.values import Ask, MailboxRow, Snapshot, day_start, local_day, made_by
+from warmup.policy.walk import DayCounts, WalkState
+
+_COUNTED = "outcome != 'released'"
+_NULLS = ", NULL" * 5
+
+# Whom a message stays with: the member that last sent one of the Message-IDs its thread names,
+# and the one that last mailed one of its recipients (sqlite_history._LAST_OF).
+_LAST = (
+    "(SELECT mailbox_id FROM send WHERE {column} IN ({values}) AND mailbox_id IN ({ids}) "
+    f"AND {_COUNTED} ORDER BY at DESC LIMIT 1)"
+)
+# Each part's rows, 8 columns: the part's tag, then its own (NULLs after).
+_MEMOS = (
+    "SELECT 1, m.id, m.rev, w.upto, w.rev, w.inputs, w.state, NULL FROM mailbox m "
+    "LEFT JOIN walk_memo w ON w.mailbox_id = m.id WHERE m.id IN ({ids})"
+)
+# A member's days before the latest today: from its memo's day less its policy's lookback, all
+# of them without a memo (a memo not valid: the look is read in a transaction).
+_DAYS = (
+    "SELECT 2, mailbox_id, day, sent, hard, soft, block, complaint FROM day_stat "
+    "WHERE mailbox_id = ? AND day < ? AND day >= coalesce((SELECT date(upto, ?) "
+    "FROM walk_memo WHERE mailbox_id = ?), '')"
+)
+_TODAY_LAST = (
+    "SELECT 3, m.id, (SELECT sent FROM day_stat WHERE mailbox_id = m.id AND day = ?), "
+    f"(SELECT at FROM send WHERE mailbox_id = m.id AND at <= ? AND {_COUNTED} "
+    "ORDER BY at DESC LIMIT 1), "
+    f"(SELECT at FROM send WHERE mailbox_id = m.id AND at > ? AND at < ? AND {_COUNTED} "
+    "ORDER BY at LIMIT 1), NULL, NULL, NULL FROM mailbox m WHERE m.id IN ({ids})"
+)
+_BOUNCES = (
+    "SELECT 4, mailbox_id, kind, count(*), NULL, NULL, NULL, NULL FROM bounce "
+    "WHERE mailbox_id IN ({ids}) AND day = ? AND at <= ? AND counted = 1 "
+    "GROUP BY mailbox_id, kind"
+)
+_EVENTS = (  # every policy or cap change, as history.py's _UP_TO_CUT
+    "SELECT 5, mailbox_id, id, kind, at, until, reason, NULL FROM event "
+    "WHERE mailbox_id IN ({ids}) AND (at <= ? OR kind IN ('policy', 'cap'))"
+)
+_DOMAINS_TODAY = (  # a recipient-domain cap's rollup (sqlite_history._DOMAINS_TODAY)
+    "SELECT 6, mailbox_id, domain, sent, NULL, NULL, NULL, NULL FROM domain_day "
+    "WHERE mailbox_id = ? AND day = ? AND sent > 0"
+)
+
+_BUILT: dict[tuple[Any, ...], str] = {}  # the statement by its shape
+
+
+def one_statement(asks: Sequence[tuple[MailboxRow, Ask]] | None) -> bool:
+    """Whether :func:`read_look` can read the histories of ``asks`` (None: none wanted)."""
+    return asks is None or not any(a.domain_cap for _, a in asks)
+
+
+def read_look(
+    cur: sqlite3.Cursor,
+    threads: list[str],
+    recipients: list[str],
+    ids: Sequence[int],
+    asks: Sequence[tuple[MailboxRow, Ask]] | None,
+    as_of: dt.datetime,
+) -> tuple[int | None, list[Snapshot] | None] | None:
+    """:meth:`warmup.ledger.Ledger.pool_look`'s answer, read by one statement on ``cur`` (in
+    no transaction: the statement is its own snapshot); None when it cannot be (see the
+    module's docstring): the caller reads it in a transaction."""
+    if not one_statement(asks):
+        return None
+    ids = list(ids)
+    parts, params = [], []
+    stays = []
+    for column, values in (("message_id", threads), ("recipient", recipients)):
+        if values and ids:
+            stays.append(
+                _LAST.format(column=column, values=qmarks(len(values)), ids=qmarks(len(ids)))
+            )
+            params += [*values, *ids]
+        else:
+            stays.append("NULL")
+    parts.append(f"SELECT 0, {stays[0]}, {stays[1]}{_NULLS}")
+    zones: dict[str, list[int]] = {}
+    today_of: dict[str, dt.date] = {}
+    boxes: list[int] = []
+    if asks:
+        boxes = list({b.id: None for b, _ in asks})
+        marks = qmarks(len(boxes))
+        today_of = {tz: local_day(as_of, tz) for tz in {b.timezone for b, _ in asks}}
+        for b, _ in asks:
+            zones.setdefault(b.timezone, [])
+            if b.id not in zones[b.timezone]:
+                zones[b.timezone].append(b.id)
+        parts.append(_MEMOS.format(ids=marks))
+        params += boxes
+        last_day = max(today_of.values()).isoformat()
+        for b, a in {b.id: (b, a) for b, a in asks}.values():
+            parts.append(_DAYS)
+            params += [b.id, last_day, f"-{a.memo[1] if a.memo else 0} days", b.id]
+        for tz, group in zones.items():
+            today = today_of[tz]
+            made, seen = made_by(as_of, tz)
+            tomorrow = ts(day_start(today + dt.timedelta(days=1), tz))
+            parts.append(_TODAY_LAST.format(ids=qmarks(len(group))))
+            params += [today.isoformat(), ts(seen), ts(made), tomorrow, *group]
+            parts.append(_BOUNCES.format(ids=qmarks(len(group))))
+            params += [*group, today.isoformat(), ts(made)]
+        parts.append(_EVENTS.format(ids=marks))
+        params += [*boxes, ts(as_of)]
+        for b, a in asks:
+            if a.recipient_caps:
+                parts.append(_DOMAINS_TODAY)
+                params += [b.id, today_of[b.timezone].isoformat()]
+    shape = (
+        len(threads),
+        len(recipients),
+        len(ids),
+        len(boxes),
+        len(parts),
+        *map(len, zones.values()),
+    )
+    sql = _BUILT.get(shape)
+    if sql is None or len(_BUILT) > 256:
+        sql = " UNION ALL ".join(parts)
+        if len(_BUILT) > 256:
+            _BUILT.clear()
+        _BUILT[shape] = sql
+    rows: list[list[Any]] = [[] for _ in range(7)]
+    for r in cur.execute(sql, params):
+        rows[r[0]].append(r)
+    ((_, thread, recipient, *_),) = rows[0]
+    if thread is not None or recipient is not None:
+        return int(thread if thread is not None else recipient), None
+    if asks is None:
+        return None, None
+    snaps = _snapshots(rows, asks, as_of, today_of, boxes)
+    return None if snaps is None else (None, snaps)
+
+
+def _snapshots(
+    rows: list[list[Any]],
+    asks: Sequence[tuple[MailboxRow, Ask]],
+    as_of: dt.datetime,
+    today_of: dict[str, dt.date],
+    boxes: list[int],
+) -> list[Snapshot] | None:
+    """The members' snapshots from the statement's ``rows`` by part, as
+    :func:`~warmup.ledger.sqlite_history.read_histories` builds them; None when the rows say
+    the look must be read in a transaction (a member without a valid memo, or removed, or a
+    send of today stamped after the cut)."""
+    found = {r[1]: r for r in rows[1]}
+    states: dict[int, WalkState | None] = {}
+    revs: dict[int, int] = {}
+    since: dict[int, dt.date] = {}
+    for b, ask in asks:
+        row = found.get(b.id)
+        if row is None:  # removed: the transaction's read says so
+            return None
+        _, _, rev, upto, memo_rev, inputs, text, _ = row
+        day = parse_day(upto)
+        valid = memo_valid(ask, day, memo_rev, rev, inputs, today_of[b.timezone])
+        state = WalkState.from_json(text) if valid else None
+        if day is not None and (state is None or state.upto != day):
+            return None  # its days were read from the memo's: all of them are wanted
+        revs[b.id], states[b.id] = rev, state
+        since[b.id] = memo_since(state, ask)
+    if sum(s == dt.date.min for s in since.values()) >= ARRAYS_FROM:
+        return None  # read as arrays (History.sums)
+    days: dict[int, list[DayCounts]] = {i: [] for i in boxes}
+    date, counts = dt.date.fromisoformat, DayCounts
+    for r in sorted(rows[2], key=lambda r: (r[1], r[2])):
+        days[r[1]].append(counts(date(r[2]), r[3], r[4], r[5], r[6], r[7]))
+    today_sent: dict[int, tuple[int, dt.datetime | None]] = {}
+    for _, mailbox_id, n, at, later, *_ in rows[3]:
+        if later is not None:  # sends stamped after the cut today: counted up to it
+            return None
+        today_sent[mailbox_id] = (n or 0, parse_ts(at))
+    kinds: dict[int, dict[str, int]] = {i: {} for i in boxes}
+    for _, mailbox_id, kind, n, *_ in rows[4]:
+        kinds[mailbox_id][kind] = n
+    events: dict[int, list[Any]] = {i: [] for i in boxes}
+    for _, mailbox_id, id_, kind, at, until, reason, _ in sorted(
+        rows[5], key=lambda r: (r[1], r[4] or "", r[2])
+    ):
+        events[mailbox_id].append((mailbox_id, id_, kind, parse_ts(at), parse_ts(until), reason))
+    per_domain: dict[int, dict[str, int]] = {i: {} for i in boxes}
+    for _, mailbox_id, domain, n, *_ in rows[6]:
+        per_domain[mailbox_id][domain] = n
+    cut_at = parse_ts(ts(as_of))
+    assert cut_at is not None
+    out = []
+    for b, ask in asks:
+        tz, state = b.timezone, states[b.id]
+        today = today_of[tz]
+        out.append(
+            snapshot(
+                b,
+                ask,
+                today,
+                revs[b.id],
+                state,
+                [d for d in days[b.id] if since[b.id] <= d.day < today],
+                today_sent.get(b.id, (0, None)),
+                kinds[b.id],
+                events_of(events[b.id], state, tz, cut_at),
+                None,
+                dict(per_domain[b.id]) if ask.recipient_caps else {},
+            )
+        )
+    return out
