@@ -92,62 +92,51 @@ def read_look(
     if not one_statement(asks):
         return None
     ids = list(ids)
-    parts, params = [], []
-    stays = []
-    for column, values in (("message_id", threads), ("recipient", recipients)):
+    params: list[Any] = []
+    for values in (threads, recipients):
         if values and ids:
-            stays.append(
-                _LAST.format(column=column, values=qmarks(len(values)), ids=qmarks(len(ids)))
-            )
-            params += [*values, *ids]
-        else:
-            stays.append("NULL")
-    parts.append(f"SELECT 0, {stays[0]}, {stays[1]}{_NULLS}")
+            params += values
+            params += ids
     zones: dict[str, list[int]] = {}
     today_of: dict[str, dt.date] = {}
     boxes: list[int] = []
+    capped = 0
     if asks:
-        boxes = list({b.id: None for b, _ in asks})
-        marks = qmarks(len(boxes))
-        today_of = {tz: local_day(as_of, tz) for tz in {b.timezone for b, _ in asks}}
-        for b, _ in asks:
-            zones.setdefault(b.timezone, [])
-            if b.id not in zones[b.timezone]:
-                zones[b.timezone].append(b.id)
-        parts.append(_MEMOS.format(ids=marks))
+        lookback: dict[int, int] = {}
+        for b, a in asks:
+            if b.id not in lookback:
+                lookback[b.id] = a.memo[1] if a.memo else 0
+                zones.setdefault(b.timezone, []).append(b.id)
+        boxes = list(lookback)
+        today_of = {tz: local_day(as_of, tz) for tz in zones}
         params += boxes
         last_day = max(today_of.values()).isoformat()
-        for b, a in {b.id: (b, a) for b, a in asks}.values():
-            parts.append(_DAYS)
-            params += [b.id, last_day, f"-{a.memo[1] if a.memo else 0} days", b.id]
+        for i, n in lookback.items():
+            params += (i, last_day, f"-{n} days", i)
         for tz, group in zones.items():
-            today = today_of[tz]
+            today = today_of[tz].isoformat()
             made, seen = made_by(as_of, tz)
-            tomorrow = ts(day_start(today + dt.timedelta(days=1), tz))
-            parts.append(_TODAY_LAST.format(ids=qmarks(len(group))))
-            params += [today.isoformat(), ts(seen), ts(made), tomorrow, *group]
-            parts.append(_BOUNCES.format(ids=qmarks(len(group))))
-            params += [*group, today.isoformat(), ts(made)]
-        parts.append(_EVENTS.format(ids=marks))
-        params += [*boxes, ts(as_of)]
+            tomorrow = ts(day_start(today_of[tz] + dt.timedelta(days=1), tz))
+            params += (today, ts(seen), ts(made), tomorrow, *group, *group, today, ts(made))
+        params += boxes
+        params.append(ts(as_of))
         for b, a in asks:
             if a.recipient_caps:
-                parts.append(_DOMAINS_TODAY)
-                params += [b.id, today_of[b.timezone].isoformat()]
+                params += (b.id, today_of[b.timezone].isoformat())
+                capped += 1
     shape = (
-        len(threads),
-        len(recipients),
+        len(threads) if ids else 0,
+        len(recipients) if ids else 0,
         len(ids),
         len(boxes),
-        len(parts),
+        capped,
         *map(len, zones.values()),
     )
     sql = _BUILT.get(shape)
-    if sql is None or len(_BUILT) > 256:
-        sql = " UNION ALL ".join(parts)
+    if sql is None:
         if len(_BUILT) > 256:
             _BUILT.clear()
-        _BUILT[shape] = sql
+        sql = _BUILT[shape] = _statement(shape)
     rows: list[list[Any]] = [[] for _ in range(7)]
     for r in cur.execute(sql, params):
         rows[r[0]].append(r)
@@ -158,6 +147,27 @@ def read_look(
         return None, None
     snaps = _snapshots(rows, asks, as_of, today_of, boxes)
     return None if snaps is None else (None, snaps)
+
+
+def _statement(shape: tuple[int, ...]) -> str:
+    """The look's statement for its ``shape``: the numbers of thread Message-IDs, recipients,
+    members (for whom it stays with), members asked, members under a recipient-domain cap,
+    then of the members in each time zone (as :func:`read_look` gives its parameters)."""
+    threads, recipients, ids, boxes, capped, *zones = shape
+    stays = [
+        _LAST.format(column=column, values=qmarks(n), ids=qmarks(ids)) if n else "NULL"
+        for column, n in (("message_id", threads), ("recipient", recipients))
+    ]
+    parts = [f"SELECT 0, {stays[0]}, {stays[1]}{_NULLS}"]
+    if boxes:
+        marks = qmarks(boxes)
+        parts.append(_MEMOS.format(ids=marks))
+        parts += [_DAYS] * boxes
+        for n in zones:
+            parts += (_TODAY_LAST.format(ids=qmarks(n)), _BOUNCES.format(ids=qmarks(n)))
+        parts.append(_EVENTS.format(ids=marks))
+        parts += [_DOMAINS_TODAY] * capped
+    return " UNION ALL ".join(parts)
 
 
 def _snapshots(
