@@ -297,12 +297,14 @@ def test_a_look_in_one_statement_answers_as_the_gates_with_past_days_and_memos(
 ):
     """The one statement reads what the transaction did: members with sends on past days
     resumed from the walk memos the first look kept, one paused, one at its cap, one under a
-    recipient-domain cap, and today's bounce: the same answers as each gate alone, look after
+    recipient-domain cap in another time zone, and today's bounce: the same answers as each gate alone, look after
     look, while another process sends between them."""
     a, b, c, d = BOXES
     flat, _, rdom = _policies(tmp_path)
-    for box, policy in ((a, flat), (b, flat), (c, flat), (d, rdom)):
-        add_box(box, 1, str(policy), midday_zone())
+    east = 13 - dt.datetime.now(dt.UTC).hour  # d's zone an hour east of the others': 13:xx
+    later = "Etc/UTC" if east == 0 else f"Etc/GMT{-east:+d}"
+    for box, policy, zone in ((a, flat, None), (b, flat, None), (c, flat, None), (d, rdom, later)):
+        add_box(box, 1, str(policy), zone or midday_zone())
     for box in BOXES:
         for days in (5, 3, 1):
             _sent(box, f"past{days}@else.example", days * 24 * 60)

@@ -1,0 +1,126 @@
+"""A pool of 3 ÷ one mailbox, the worker's CPU a message, measured side by side in one process.
+
+    .venv/bin/python bench/pool_ratio.py [--old /tmp/main-tree] [--rounds 8] [--n 100]
+
+``worker_trees.py`` runs one mailbox and a pool of 3 in separate processes tens of seconds
+apart; on this shared machine their CPU a message moves by 20-30% between runs, so its ratio
+(the goal: a pool of 3 <= 1.3x one mailbox) moved by 0.2-0.3 for the same code. Here one
+process holds one ledger with a mailbox of its own and a pool of 3 others, all flat (no
+pacing, a quota no run reaches), on one lean TLS sink (bench/leansink.py), and drains ``n``
+messages queued to the mailbox then ``n`` to the pool (the order flipped every round), each by
+a fresh ``Worker.run_once``: the two CPU figures of a round are seconds apart, under the same
+load, and their ratio is taken round by round. ``--old TREE``: the same in that tree too (this
+script is run there with PYTHONPATH set to it), the trees' processes interleaved, and the
+ratio of each tree printed with this tree's ÷ the old one's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def child(rounds: int, n: int) -> None:
+    """Run the rounds in this process, on the tree it runs in (its working directory: its
+    own bench helpers, its own warmup); print one line a round."""
+    tree = Path.cwd().resolve()
+    sys.path.insert(0, str(tree / "bench"))
+    import outbox_bench as ob
+    from leansink import LeanSink
+
+    pki, flat = ob.setup(Path(tempfile.mkdtemp(prefix="warmup-bench-")))
+    import warmup
+    from warmup import Outbox, api, open_ledger
+
+    assert Path(warmup.__file__).resolve().is_relative_to(tree), warmup.__file__
+    from warmup.instants import now_utc
+    from warmup.outbox.worker import Worker
+
+    ledger = open_ledger()
+    alone, members = ob.USER, [f"p{k}@corp.example" for k in range(3)]
+    with LeanSink(pki, ",".join([alone, *members]), ob.PASSWORD) as sink:
+        for user in (alone, *members):
+            api.add_mailbox(
+                ledger, user, "exmail", policy=str(flat), smtp_host="127.0.0.1", smtp_port=sink.port
+            )
+        pool = ledger.add_pool("bench", members, None, now_utc())[0]
+        os.environ["WARMUP_PASSWORD"] = ob.PASSWORD
+
+        def drain(offset: int, target: dict[str, str]) -> float:
+            out = Outbox(ledger)
+            for i in range(n):
+                out.add(ob.message(offset + i), **target)
+            cpu = time.process_time()
+            with Worker(ledger) as worker:
+                done = worker.run_once()
+            took = time.process_time() - cpu
+            assert done.outcomes.get("sent") == n, done.outcomes
+            return took / n * 1e3
+
+        one, three = {"mailbox": alone}, {"pool": pool.name}
+        drain(10**6, one), drain(2 * 10**6, three)  # warm both paths
+        for r in range(rounds):
+            base = (r + 3) * 10**6
+            if r % 2 == 0:
+                a, p = drain(base, one), drain(base + n, three)
+            else:
+                p, a = drain(base + n, three), drain(base, one)
+            print(f"{a:.4f} {p:.4f} {os.getloadavg()[0]:.1f}", flush=True)
+    ledger.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--old", type=Path, help="another tree (e.g. main's) to run the same in")
+    ap.add_argument("--rounds", type=int, default=8, help="rounds a process")
+    ap.add_argument("--n", type=int, default=100, help="messages a drain")
+    ap.add_argument("--runs", type=int, default=2, help="processes a tree (interleaved)")
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.child:
+        child(a.rounds, a.n)
+        return
+    trees = {"this": HERE.parent}
+    if a.old is not None:
+        trees = {"old": a.old.resolve(), "this": HERE.parent}
+    got: dict[str, list[tuple[float, float]]] = {t: [] for t in trees}
+    for run in range(a.runs):
+        for name in list(trees)[:: 1 if run % 2 == 0 else -1]:
+            tree = trees[name]
+            cmd = [sys.executable, str(Path(__file__).resolve()), "--child"]
+            cmd += ["--rounds", str(a.rounds), "--n", str(a.n)]
+            env = dict(os.environ, PYTHONPATH=str(tree))
+            res = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True)
+            assert res.returncode == 0, res.stderr
+            for line in res.stdout.split("\n"):
+                if line:
+                    one, pool, load = map(float, line.split())
+                    got[name].append((one, pool))
+                    print(f"run {run} {name:4} one {one:.3f} ms, pool of 3 {pool:.3f} ms, "
+                          f"ratio {pool / one:.2f} (load {load})", flush=True)  # fmt: skip
+    for name, pairs in got.items():
+        ratios = [p / o for o, p in pairs]
+        one = statistics.median(o for o, _ in pairs)
+        pool = statistics.median(p for _, p in pairs)
+        q = statistics.quantiles(ratios, n=4)
+        print(f"{name}: worker CPU a message, one mailbox {one:.3f} ms, a pool of 3 {pool:.3f} ms;"
+              f" a pool of 3 ÷ one mailbox by round: median {statistics.median(ratios):.2f} "
+              f"(quartiles {q[0]:.2f}-{q[2]:.2f}, {sum(r <= 1.3 for r in ratios)} of "
+              f"{len(ratios)} rounds <= 1.3)")  # fmt: skip
+    if a.old is not None:
+        for k, what in ((0, "one mailbox"), (1, "a pool of 3")):
+            old = statistics.median(x[k] for x in got["old"])
+            new = statistics.median(x[k] for x in got["this"])
+            print(f"{what}: this ÷ old, medians {new / old:.3f}")
+
+
+if __name__ == "__main__":
+    main()
