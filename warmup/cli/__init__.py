@@ -221,10 +221,41 @@ def _refuse_nul(ctx: click.Context, opts: dict[str, Any]) -> None:
         given = opts.get(param.name) if param.name else None
         for value in given if isinstance(given, (list, tuple)) else [given]:
             if isinstance(value, str) and "\0" in value:
+                shown = shown_value(param.name or "", value)
                 raise DataError(
-                    f"{param_name(ctx.command, param.name or '')} {value!r}: a NUL, a control "
+                    f"{param_name(ctx.command, param.name or '')} {shown!r}: a NUL, a control "
                     "character no value may hold; give the value without it"
                 )
+
+
+# Keys (their last part, '_' as '-') whose value is a command line, a webhook, a ledger
+COMMAND_KEYS = ("command", "password-command")
+LEDGER_KEYS = ("db", "db-url", "to")  # db copy's --to
+
+
+def shown_value(key: str, value: str) -> str:
+    """``value`` of the option or config key ``key`` as a message may quote it: a webhook
+    without what may carry its token, a command with what looks like a secret in it masked, a
+    ledger's password masked (in a URL, a libpq ``key=value`` string, or a URL missing its
+    scheme), any other URL's password masked. A NUL in ``--db URL`` was refused quoting the URL,
+    password and all."""
+    last = key.rpartition(".")[2].replace("_", "-")
+    if last == "webhook":
+        from warmup.config import mask
+
+        return mask(value)
+    if last in COMMAND_KEYS:
+        from warmup.cmdsecrets import masked_command
+
+        return masked_command(value)
+    if last in LEDGER_KEYS and "://" not in value:
+        from warmup.ledger import not_a_path
+
+        fault = not_a_path(value)
+        return "(a PostgreSQL connection string)" if fault is not None else value
+    from warmup.config import shown
+
+    return str(shown(key, value))
 
 
 # click's number types (IntRange and FloatRange among them; common.Seconds is a float type)
