@@ -273,6 +273,18 @@ def _run_child(
             _stop_adopting()
 
 
+def _shown_name(word: str) -> str:
+    """The command's first word as the line saying it did not start quotes it: a whole command
+    line given as one word (``-- "curl -u bot:TOKEN ..."``, as a notify command is written) with
+    what looks like a secret masked, as a notify or password command is shown."""
+    if not any(c.isspace() for c in word):
+        return word
+    from warmup.cmdsecrets import masked_command
+
+    shown = masked_command(word)
+    return "(a command)" if shown.startswith("(a command that") else shown
+
+
 def _run_adopting(
     command: list[str],
     env: dict[str, str],
@@ -283,10 +295,11 @@ def _run_adopting(
     try:
         pid = _spawn(command, env)
     except FileNotFoundError:
-        print(f"warmup: {command[0]}: command not found", file=sys.stderr)
+        print(f"warmup: {_shown_name(command[0])}: command not found", file=sys.stderr)
         raise _NotStarted(127) from None
     except OSError as exc:  # EACCES, ENOEXEC, ENOTDIR, E2BIG, ...: found but not run, as sh says
-        print(f"warmup: {command[0]}: {_not_run(command[0], exc)}", file=sys.stderr)
+        why = _not_run(command[0], exc)
+        print(f"warmup: {_shown_name(command[0])}: {why}", file=sys.stderr)
         raise _NotStarted(126) from None
     if not held:
         return _exit_code(os.waitpid(pid, 0)[1])
