@@ -315,8 +315,14 @@ def populated(tmp_path_factory: pytest.TempPathFactory, files: dict[str, str]) -
         "WARMUP_CONFIG": None,
         "WARMUP_PASSWORD": None,
     }
+    populate(env, files)
+    return path
+
+
+def populate(env: dict[str, str | None], files: dict[str, str]) -> None:
+    """Fill the ledger ``env`` names as :func:`populated` says, through the CLI."""
     closed = ("--smtp-host", "127.0.0.1", "--smtp-port", "9", "--imap-host", "127.0.0.1")
-    steps = [
+    steps: list[tuple[str, ...]] = [
         ("mailbox", "add", BOX, "--provider", "exmail", *closed, "--imap-port", "9"),
         ("mailbox", "add", OTHER, "--provider", "exmail", *closed, "--imap-port", "9"),
         ("pool", "add", "P", BOX, OTHER),
@@ -332,7 +338,6 @@ def populated(tmp_path_factory: pytest.TempPathFactory, files: dict[str, str]) -
     for step in steps:
         res = CliRunner(env=env).invoke(CLI, list(step))
         assert res.exit_code == 0, (step, res.output, res.exception)
-    return path
 
 
 class Runner(CliRunner):
