@@ -193,9 +193,9 @@ COMMANDS = dict(leaves(CLI))
 # each malformed or not.
 SECRET_VALUES = {
     "webhook": [
-        f"https://hooks.example/robot/{CANARY}?key={CANARY}\x00",
-        f"ftp://bot:{CANARY}@hooks.example/{CANARY}",
-        f"https://bot:{CANARY}@hooks.example:99999/{CANARY}",
+        f"https://127.0.0.1:9/robot/{CANARY}?key={CANARY}\x00",
+        f"ftp://bot:{CANARY}@127.0.0.1:9/{CANARY}",
+        f"https://bot:{CANARY}@127.0.0.1:99999/{CANARY}",
         f"hooks.example/robot/{CANARY}",
     ],
     "command": [f"/no/such/cmd --password={CANARY}", f"curl -u bot:{CANARY} x\x00"],

@@ -296,3 +296,51 @@ def test_refusing_and_untrusted_mail_servers_never_show_the_canary(  # type: ign
     finally:
         receiver.close()
     assert not hits, hits
+
+
+def _config_cases() -> list[object]:
+    """(key, value) pairs with the canary for the config file: the ledger URLs --db is swept
+    with, the webhooks and commands too, each also with a NUL (TOML's \\u0000) in it."""
+    from tests.test_option_sweep import DBS, SECRET_VALUES
+
+    ledgers = [v for v in DBS if CANARY in v]
+    pairs = [("db", v) for v in ledgers] + [('commands."db copy".to', v) for v in ledgers[:3]]
+    pairs += [("notify.webhook", v) for v in SECRET_VALUES["webhook"]]
+    pairs += [("notify.command", v) for v in SECRET_VALUES["command"]]
+    pairs += [("commands.send.password-command", v) for v in SECRET_VALUES["password_command"]]
+    pairs += [(k, v.rstrip("\0") + "\0") for k, v in pairs if "\0" not in v]
+    return [pytest.param(k, v, id=f"{k}-{i}") for i, (k, v) in enumerate(pairs)]
+
+
+@pytest.mark.parametrize(("key", "value"), _config_cases())
+def test_a_secret_the_config_file_holds_is_never_shown(
+    key: str, value: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The config file's every secret-bearing key given each malformed or refused value that
+    holds the canary: the file's loading, ``config show`` (and ``--json``) and the commands that
+    use the key say what is wrong without it. (A NUL in ``db`` printed the URL, password and
+    all, until the file's values were checked as it is read.)"""
+    import json
+
+    from click.testing import CliRunner
+
+    from tests.test_option_sweep import CLI
+
+    table, _, name = key.rpartition(".")
+    line = f"{json.dumps(name) if ' ' in name else name} = {json.dumps(value)}\n"
+    text = f"[{table}]\n{line}" if table else line
+    config = tmp_path / "config.toml"
+    config.write_text(text)
+    config.chmod(0o600)
+    monkeypatch.setenv("WARMUP_CONFIG", str(config))
+    if key == "db":
+        monkeypatch.delenv("WARMUP_DB")
+    runs = [["config", "show"], ["config", "show", "--json"], ["quota"], ["db", "copy"]]
+    runs += [["notify", "test"], ["send", "a@corp.example", "--to", "x@example.com"]]
+    found = []
+    for args in runs:
+        res = CliRunner().invoke(CLI, args)
+        said = res.stdout_bytes + (res.stderr_bytes or b"") + repr(res.exception).encode()
+        if leaks(said):
+            found.append(f"{' '.join(args)}: {said.decode(errors='replace')[-400:]!r}")
+    assert not found, "\n".join(found)
