@@ -135,6 +135,7 @@ class Sweep:
             "PYTHONPATH": str(REPO),
         }
         self.found: list[str] = []
+        self.outputs: list[bytes] = []  # every command's stdout and stderr
 
     def run(self, args: list[str], stdin: str) -> subprocess.CompletedProcess[bytes]:
         res = subprocess.run(
@@ -145,6 +146,7 @@ class Sweep:
             env=self.env,
             cwd=self.root,
         )
+        self.outputs += [res.stdout, res.stderr]
         shown = " ".join(args)[:200]
         for where, data in (("stdout", res.stdout), ("stderr", res.stderr)):
             if leaks(data):
@@ -344,3 +346,79 @@ def test_a_secret_the_config_file_holds_is_never_shown(
         if leaks(said):
             found.append(f"{' '.join(args)}: {said.decode(errors='replace')[-400:]!r}")
     assert not found, "\n".join(found)
+
+
+@pytest.mark.slow
+def test_an_oauth_server_that_quotes_the_tokens_back_is_never_repeated(  # type: ignore[no-untyped-def]
+    pki, ssl_cert_env, tmp_path
+) -> None:
+    """An OAuth mailbox whose token endpoint, asked for a refresh, refuses it quoting the
+    refresh token and the app's client secret (the canary) back as its error code (the part of
+    the answer warmup quotes), as posted, percent-encoded and in base64 (HTTP basic): send, doctor --json and bounces sync
+    (verbose) say it refused without them; so with the endpoint down. The tokens are in no
+    output and no file but the keyring."""
+    import base64
+
+    from tests.peers.oauth import CLIENT_ID, OAuthServer
+    from tests.peers.smtp import SmtpSink, free_port
+    from tests.test_secrets import BOX, leak_forms
+
+    class Quoting(OAuthServer):
+        quote = False
+
+        def _handle(self, path: str, form: dict[str, str]) -> tuple[int, dict[str, object]]:
+            status, body = super()._handle(path, form)
+            if self.quote and form.get("grant_type") == "refresh_token":
+                token, secret = form.get("refresh_token", ""), form.get("client_secret", "")
+                basic = base64.b64encode(f"{CLIENT_ID}:{secret}".encode()).decode()
+                said = f"{token} {secret} {quote(token)} Basic {basic}"  # the code: quoted
+                return 400, {"error": said, "error_description": said}
+            return status, body
+
+    receiver = Receiver()
+    root = tmp_path / "w"
+    root.mkdir()
+    sweep = Sweep(root, str(root / "ledger.db"), receiver)
+    sweep.env["WARMUP_OAUTH_CLIENT_ID"] = CLIENT_ID
+    sweep.env.pop("WARMUP_PASSWORD")
+    try:
+        with Quoting() as server, SmtpSink("ssl", user=BOX, pki=pki) as sink:
+            sink.oauth = server.valid
+            sweep.env["WARMUP_OAUTH_ENDPOINT"] = server.url
+            ok = tuple(SYSEXITS)
+            for args in (
+                ["mailbox", "add", BOX, "--provider", "gmail", "--smtp-host", "127.0.0.1",
+                 "--smtp-port", str(sink.port), "--imap-host", "127.0.0.1",
+                 "--imap-port", str(free_port())],
+                ["mailbox", "login", BOX, "--oauth"],
+            ):  # fmt: skip
+                assert sweep.run(args, "").returncode == 0, sweep.found
+            server.quote = True
+            server.expire_access_tokens()  # the next login must refresh
+            send = ["-v", "send", BOX, "--to", "lead@example.com", "--subject", "s", "--body", "b"]
+            for env in ({}, {"WARMUP_OAUTH_ENDPOINT": f"http://127.0.0.1:{free_port()}"}):
+                sweep.env.update(env)
+                for args in (
+                    [*send, "--timeout", "5"],
+                    ["-v", "doctor", BOX, "--no-domain", "--json", "--timeout", "5"],
+                    ["-v", "bounces", "sync", BOX, "--timeout", "5"],
+                ):
+                    res = sweep.run(args, "")
+                    assert res.returncode in ok and res.returncode != 0, res.stderr
+            tokens = server.secrets()
+            assert any(CANARY in a for a in server.answers)  # it did refuse, quoting them
+    finally:
+        receiver.close()
+    assert len(tokens) >= 2 and not sink.messages
+    forms = frozenset().union(*(leak_forms(t) for t in tokens))
+    said = b"".join(sweep.outputs)
+    assert b"Basic ***" in said, said[-2000:]  # the server's words quoted, masked
+    if any(f in said for f in forms):
+        sweep.found.append(f"a token in the output: {said[-1500:]!r}")
+    for path in root.rglob("*"):
+        if path.is_file() and path.name not in SECRET_FILES:
+            data = path.read_bytes()
+            if any(f in data for f in forms):
+                sweep.found.append(f"a token in {path}")
+    sweep.scan_files()
+    assert not sweep.found, "\n".join(sweep.found)
