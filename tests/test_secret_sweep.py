@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -27,7 +26,7 @@ from urllib.parse import quote
 import pytest
 
 from tests import forkcli
-from tests.pgkit import _admin, pg_server
+from tests.pgkit import _admin, pg_server, throwaway_role
 from tests.test_notify import Receiver
 from tests.test_option_sweep import (  # noqa: F401  (files: the fixture)
     _NOT_FOR_USERS,
@@ -53,31 +52,28 @@ out=$(mktemp "$WARMUP_SWEEP_DUMPS/notify.XXXXXX")
 
 @pytest.fixture
 def canary_role() -> Iterator[tuple[str, str]]:
-    """A login role whose password is the canary and a schema of its own on the test server:
-    the ledger URL (password and all) and the schema's name; dropped afterwards."""
+    """A login role whose password is the canary (pgkit's throwaway role: skips or fails as
+    it does without CREATEROLE) and a schema of its own on the test server: the ledger URL
+    (password and all) and the schema's name; dropped afterwards."""
     import sqlalchemy as sa
 
     server = sa.engine.make_url(pg_server())
-    role = f"sweep_{uuid.uuid4().hex[:12]}"
-    with _admin(pg_server()) as conn:
-        row = conn.execute("SELECT rolcreaterole FROM pg_roles WHERE rolname = current_user")
-        if not (row.fetchone() or (False,))[0]:
-            pytest.skip("the test role lacks CREATEROLE (./scripts/test grants it)")
-        conn.execute(f"CREATE ROLE \"{role}\" LOGIN PASSWORD '{CANARY}'")
-        conn.execute(f'CREATE SCHEMA "{role}"')
-        conn.execute(f'GRANT ALL ON SCHEMA "{role}" TO "{role}"')
-    options = quote(f"-csearch_path={role}", safe="")
-    url = (
-        f"postgresql+psycopg://{role}:{CANARY}@{server.host}:{server.port or 5432}/"
-        f"{server.database}?options={options}"
-    )
-    try:
-        yield url, role
-    finally:
+    with throwaway_role() as (role, _):
         with _admin(pg_server()) as conn:
-            conn.execute("SET lock_timeout = '20s'")
-            conn.execute(f'DROP SCHEMA "{role}" CASCADE')
-            conn.execute(f'DROP ROLE "{role}"')
+            conn.execute(f"ALTER ROLE \"{role}\" PASSWORD '{CANARY}'")
+            conn.execute(f'CREATE SCHEMA "{role}"')
+            conn.execute(f'GRANT ALL ON SCHEMA "{role}" TO "{role}"')
+        options = quote(f"-csearch_path={role}", safe="")
+        url = (
+            f"postgresql+psycopg://{role}:{CANARY}@{server.host}:{server.port or 5432}/"
+            f"{server.database}?options={options}"
+        )
+        try:
+            yield url, role
+        finally:
+            with _admin(pg_server()) as conn:
+                conn.execute("SET lock_timeout = '20s'")
+                conn.execute(f'DROP SCHEMA "{role}" CASCADE')
 
 
 def _dump_rows(url: str) -> bytes:
