@@ -34,6 +34,15 @@ class TempFail(WarmupError):
     exit_code = 75  # EX_TEMPFAIL
 
 
+class ConnectionCut(Unavailable):
+    """The ledger's server cut a connection warmup was using (an administrator's
+    pg_terminate_backend, a pooler's restart, a fail-over) and takes new ones: the ledger was
+    away for a moment, and trying again helps (75). Still :class:`Unavailable` for whatever
+    waits for a ledger that is away (``warmup run``, the gate's held settlements)."""
+
+    exit_code = 75  # EX_TEMPFAIL
+
+
 class LedgerBusy(TempFail):
     """The ledger's server answered but could not serve now: a statement it timed out, no
     connection slot left. A retry may pass (75), as when the server is away (69)."""

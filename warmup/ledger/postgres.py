@@ -33,6 +33,7 @@ from sqlalchemy.engine import Connection
 
 from warmup.errors import (
     ConfigError,
+    ConnectionCut,
     DataError,
     LedgerBusy,
     PermissionFailure,
@@ -49,8 +50,18 @@ from warmup.ledger.postgres_upgrade import UpgradeFacts, upgrade_facts, upgrade_
 from warmup.ledger.schema import METADATA
 from warmup.ledger.values import MailboxRow
 
+
+def _quiet_when_cut(record: logging.LogRecord) -> bool:
+    """A logging filter for psycopg's "error ignored terminating <psycopg.Pipeline [BAD]>: the
+    connection is lost": the cleanup of a pipeline whose connection the server cut, above the
+    one line that says so (:func:`_cut`)."""
+    text = record.getMessage()
+    return not (text.startswith("error ignored") and _CUT.search(text))
+
+
 for _name in ("psycopg", "psycopg.transaction"):  # the loggers of psycopg's cleanup warnings
     logging.getLogger(_name).addFilter(quiet_when_interrupted)
+    logging.getLogger(_name).addFilter(_quiet_when_cut)
 
 # How long a statement waits for a lock before the server cancels it (lock_timeout, SQLSTATE
 # 55P03: exit 75, try later), unless the role, the database or the URL's options set one: as
@@ -333,12 +344,26 @@ class PostgresLedger(Ledger):
                 raise refused from None
             if isinstance(exc, sa.exc.OperationalError | psycopg.OperationalError):
                 # psycopg's own: the gate's transactions
+                if _was_cut(exc, orig) and self._answers():
+                    raise _cut(orig, self.where) from None
                 raise _storage_error(orig, self.where) from None
             # libpq's refusal of the URL's own options (?bogus=1, ?connect_timeout=abc) comes as a
             # ProgrammingError before any statement; any other error is a bug, raised as it is
             if isinstance(exc, sa.exc.ProgrammingError) and _BAD_OPTION.search(str(orig)):
                 raise _storage_error(orig, self.where) from None
             raise
+
+    def _answers(self) -> bool:
+        """Whether the server takes a new connection now (one of its own, outside the pool,
+        closed at once): after a connection of warmup's was cut, whether it is the server that
+        is away (69) or only that connection (75)."""
+        cargs, cparams = self.engine.dialect.create_connect_args(self.engine.url)
+        cparams.setdefault("connect_timeout", 10)
+        try:
+            self.engine.dialect.dbapi.connect(*cargs, **cparams).close()  # type: ignore[union-attr]
+        except Exception:
+            return False
+        return True
 
     def gate(
         self,
@@ -507,6 +532,36 @@ def _storage_error(exc: BaseException, where: str) -> WarmupError:
             f"server's max_connections (or the role's or database's CONNECTION LIMIT)"
         )
     return Unavailable(f"ledger {where} is unavailable: {text}")
+
+
+# What libpq and psycopg say of a connection the server (or something between) ended under
+# warmup: pg_terminate_backend (SQLSTATE 57P01, "terminating connection due to administrator
+# command"), a restart or fail-over, a pooler's restart, a proxy's reset.
+_CUT = re.compile(
+    r"terminating connection|server closed the connection unexpectedly|the connection is lost|"
+    r"consuming input failed|connection to server was lost|could not (?:receive|send) data "
+    r"(?:from|to) server|SSL SYSCALL error|SSL connection has been closed unexpectedly",
+    re.IGNORECASE,
+)
+
+
+def _was_cut(exc: BaseException, orig: BaseException) -> bool:
+    """Whether ``exc`` ended a connection warmup had open (SQLAlchemy invalidated it, or the
+    gate's psycopg connection says so), not one it was opening: a refused or dropped connect is
+    the server away (69), and asking it once more only doubles a wait."""
+    text = str(orig)
+    if text.startswith("connection failed") or not _CUT.search(text):
+        return False
+    return not isinstance(exc, sa.exc.DBAPIError) or exc.connection_invalidated
+
+
+def _cut(exc: BaseException, where: str) -> ConnectionCut:
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return ConnectionCut(
+        f"ledger {where}: the server cut warmup's connection ({text}) and takes new ones: the "
+        f"transaction warmup was in was rolled back, unless the cut came as it committed; try "
+        f"again"
+    )
 
 
 def _refusal(exc: BaseException, where: str) -> WarmupError | None:

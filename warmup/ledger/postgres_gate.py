@@ -483,10 +483,12 @@ class PostgresGate(GateSession):
                     self._prepare(anew=True)
                     rows, held, here = self._read(recipients, message_id, clock(), pending, claim)
                 except psycopg.OperationalError:
-                    if not (reused and self._pg.broken):
+                    if not self._pg.broken:
                         raise
-                    # The server dropped the connection while it idled (a restart, a fail-over):
-                    # nothing of this transaction happened; once more on a new connection.
+                    # The server dropped the connection while it idled (a restart, a fail-over),
+                    # or cut it just after the pool's ping handed it out (pg_terminate_backend):
+                    # this round trip commits nothing, so nothing of this transaction happened;
+                    # once more on a new connection (which fails, 69, if the server is away).
                     self._abort()
                     self._connect()
                     rows, held, here = self._read(recipients, message_id, clock(), pending, claim)
