@@ -12,6 +12,7 @@ works without a person.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -23,7 +24,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.gatekit import BOX, PASSWORD_ENV, add_box, cli, policy_file
-from tests.pgkit import drop_sessions, session_name
+from tests.pgkit import PgProxy, drop_sessions, session_name
 from warmup.ledger import open_ledger
 
 pytest_plugins = ["tests.pgkit"]  # fixture: pg_url
@@ -126,7 +127,7 @@ def scalars(url: str, sql: str) -> list[object]:
 SEND_POINTS = {
     "postgres_gate.py:_connect": 0,  # reserve: the gate's connection just checked out
     "postgres_gate.py:_read": 0,  # reserve: its first round trip (BEGIN, the lock, the reads)
-    "postgres_gate.py:_write": 75,  # reserve: between its two round trips, the mailbox locked
+    "postgres_gate.py:_write": 0,  # reserve: between its two round trips, the mailbox locked
     "warmup/gate.py:_deliver": 0,  # the reservation committed, the SMTP conversation not begun
     "warmup/gate.py:_settle": 0,  # the SMTP server took the message
     "postgres_gate.py:flush": 0,  # the deferred "sent" written as the gate closes
@@ -201,3 +202,108 @@ def test_a_command_cut_mid_transaction_exits_75_and_runs_again(
     assert CUT in res.stderr and "unavailable" not in res.stderr, res.stderr
     again = cli(*args)
     assert again.returncode == 0, again.stderr
+
+
+# Where ``warmup run --once`` is cut, and how it ends: 0 where it reconnects by itself; 75 where
+# the claim that carried the first message's outcome was cut (the next run records it sent).
+RUN_POINTS = {
+    "outbox.py:claim": 0,  # the pass's first claim, its pooled connection idle
+    "postgres_gate.py:_write": 0,  # the reservation, between its two round trips
+    "warmup/gate.py:_deliver": 0,  # reserved, the SMTP conversation not begun
+    "claim>_settle_statement": 75,  # the second claim, carrying the first message's "sent"
+    "worker.py:_claim_all": 0,  # the worker's pass
+}
+
+
+@pytest.mark.parametrize("point", sorted(RUN_POINTS))
+def test_warmup_run_cut_at(point, sink, ssl_cert_env, pg_url, tmp_path, monkeypatch):
+    """Each message sent once and ``sent`` once the next run is done, no slot reserved."""
+    from tests.outboxkit import pool_of, queue_plain
+
+    monkeypatch.setenv("WARMUP_DB", pg_url)
+    pool_of(sink.port, tmp_path, n=1, daily=10)
+    queue_plain(2)
+    args = ["run", "--once", "--no-sync", "--no-view"]
+    res = cut_at(point, 1, *args, url=pg_url, tmp=tmp_path)
+    one_line(res, (RUN_POINTS[point],))
+    again = cli(*args, env=PASSWORD_ENV)
+    assert again.returncode == 0, again.stderr
+    arrived = Counter(str(m.message["Message-ID"]) for m in sink.messages)
+    assert sorted(arrived.values()) == [1, 1]
+    states = {
+        m["message_id"]: m["state"] for m in json.loads(cli("queue", "list", "--json").stdout)
+    }
+    assert states == {mid: "sent" for mid in arrived}
+    assert Counter(scalars(pg_url, "SELECT outcome FROM send")) == {"sent": 2}
+
+
+class MutedProxy(PgProxy):
+    """A :class:`PgProxy` that can stop passing on what the server says (:attr:`muted`): the
+    client's statements reach the server, its answers never come back."""
+
+    def __init__(self) -> None:
+        self.muted = False
+        super().__init__()
+
+    def _pump(self, a, b) -> None:  # type: ignore[no-untyped-def]
+        import socket
+
+        from_server = a.getpeername()[1] == self.target[1]
+        try:
+            while data := a.recv(65536):
+                if not (from_server and self.muted):
+                    b.sendall(data)
+        except OSError:
+            pass
+        for x in (a, b):
+            try:
+                x.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+def test_a_reservation_whose_commit_the_server_took_but_never_answered_stands(
+    smtp_ssl, ssl_cert_env, pg_url, tmp_path, monkeypatch
+):
+    """The connection cut after the server committed the reservation, before its answer came
+    back (a network cut, a fail-over): exit 69 "unavailable", the message not sent and its
+    slot ``reserved``, counted against the day's quota for 15 minutes. Now the gate reads on a
+    new connection whether its reservation landed, and sends the message on it: sent once,
+    one slot, ``sent``."""
+    monkeypatch.setenv("WARMUP_DB", pg_url)
+    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml", daily=10)))
+    proxy = MutedProxy()
+    where = tmp_path / "cut"
+    where.mkdir()
+    os.mkfifo(where / "go")
+    args = ["send", BOX, "--to", "r@example.com", "--subject", "s", "--body", "b"]
+    env = {**os.environ, **PASSWORD_ENV, "WARMUP_DB": proxy.url(pg_url)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", PAUSED, str(where), "postgres_gate.py:_write", "1", *args],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+        text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not (where / "reached").exists():
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.01)  # a poll's pace, not a wait for time to pass
+        proxy.muted = True
+        with open(where / "go", "w") as go:
+            go.write("go")
+        while scalars(pg_url, "SELECT outcome FROM send") != ["reserved"]:  # committed
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.01)
+        proxy.down()  # the answer to the COMMIT is lost with the connection
+        proxy.muted = False
+        proxy.up()
+        out, err = proc.communicate(timeout=180)
+    finally:
+        proxy.muted = False
+        proxy.up()
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert (proc.returncode, err) == (0, ""), err
+    assert len(smtp_ssl.messages) == 1
+    assert scalars(pg_url, "SELECT outcome FROM send") == ["sent"]

@@ -429,6 +429,16 @@ def _wait(fd: int, write: bool) -> bool:
     return any(events & ~select.POLLOUT for _, events in poller.poll())
 
 
+class _CutInCommit(Exception):
+    """The connection was cut in a reservation's second round trip, its COMMIT's: ``now``, the
+    reservation's stamp; ``reserved``, whether it was writing a reservation (not a refusal);
+    ``pending``, how many deferred settlements rode on it."""
+
+    def __init__(self, now: dt.datetime, reserved: bool, pending: int) -> None:
+        super().__init__("cut in commit")
+        self.now, self.reserved, self.pending = now, reserved, pending
+
+
 class PostgresGate(GateSession):
     """The gate's transaction in two round trips (see the module docstring)."""
 
@@ -454,6 +464,62 @@ class PostgresGate(GateSession):
         claim: Claim | None = None,
         lean: Lean | None = None,  # every reservation reads its rows: decide answers
     ) -> tuple[list[int], dt.datetime]:
+        try:
+            return self._reserve(recipients, message_id, decide, clock, source, claim)
+        except _CutInCommit as cut:
+            # The server cut the connection during round trip 2 (pg_terminate_backend, a
+            # fail-over): whether its COMMIT got in is told by the rows, read on a new
+            # connection. Committed: the reservation stands (its deferred settlements with
+            # it). Not: nothing of it happened, and it is made once more. Either way exit 75
+            # ("try again") for a message the gate could reserve was a message not sent.
+            if cut.reserved:
+                ids = self._landed(recipients, message_id, cut.now)
+                if ids is not None:
+                    del self._deferred[: cut.pending]
+                    return ids, cut.now
+            return self._reserve(recipients, message_id, decide, clock, source, claim)
+
+    def _landed(
+        self, recipients: Sequence[str], message_id: str, now: dt.datetime
+    ) -> list[int] | None:
+        """The ids of this process's reservation of ``message_id`` made at ``now``, in
+        recipient order, if it was committed; None if not."""
+        import sqlalchemy as sa
+
+        host, pid, start = holders.me()
+        with self.ledger.read() as conn:
+            got: dict[str, int] = dict(
+                conn.execute(
+                    sa.text(
+                        "SELECT recipient, id FROM send WHERE mailbox_id = :mid "
+                        "AND key = ANY(:keys) AND at = :now AND holder_host = :host "
+                        "AND holder_pid = :pid AND holder_start = :start"
+                    ),
+                    {
+                        "mid": self.box.id,
+                        "keys": [f"{message_id}|{r}" for r in recipients],
+                        "now": now,
+                        "host": host,
+                        "pid": pid,
+                        "start": start,
+                    },
+                ).all()
+            )
+        if not got:
+            return None
+        return [got[r] for r in recipients]
+
+    def _reserve(
+        self,
+        recipients: Sequence[str],
+        message_id: str,
+        decide: Decide,
+        clock: Callable[[], dt.datetime],
+        source: str,
+        claim: Claim | None,
+    ) -> tuple[list[int], dt.datetime]:
+        """:meth:`reserve`, once: :class:`_CutInCommit` when the connection was cut in its
+        second round trip."""
         import psycopg
 
         pending = list(self._deferred)
@@ -503,16 +569,21 @@ class PostgresGate(GateSession):
                         aside = self._plan(recipients, message_id, rows.slots)
                     except WarmupError as exc:  # DuplicateSend
                         refusal = exc
-                ids = self._write(
-                    recipients,
-                    message_id,
-                    now,
-                    rows,
-                    source,
-                    aside if refusal is None else None,
-                    self._memo_to_keep(decision, rows.memo),
-                    gone,
-                )
+                try:
+                    ids = self._write(
+                        recipients,
+                        message_id,
+                        now,
+                        rows,
+                        source,
+                        aside if refusal is None else None,
+                        self._memo_to_keep(decision, rows.memo),
+                        gone,
+                    )
+                except psycopg.OperationalError as exc:
+                    if not self._pg.broken:
+                        raise
+                    raise _CutInCommit(now, refusal is None, len(pending)) from exc
             except BaseException:
                 self._abort()
                 raise
