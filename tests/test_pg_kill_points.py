@@ -114,7 +114,7 @@ def one_line(res: subprocess.CompletedProcess[str], codes: tuple[int, ...] = (0,
 
 
 def scalars(url: str, sql: str) -> list[object]:
-    ledger = open_ledger(url)
+    ledger = open_ledger(url, migrate=False)
     try:
         with ledger.read() as conn:
             return list(conn.execute(sa.text(sql)).scalars())
@@ -238,20 +238,35 @@ def test_warmup_run_cut_at(point, sink, ssl_cert_env, pg_url, tmp_path, monkeypa
 
 
 class MutedProxy(PgProxy):
-    """A :class:`PgProxy` that can stop passing on what the server says (:attr:`muted`): the
-    client's statements reach the server, its answers never come back."""
+    """A :class:`PgProxy` whose open connections can be muted (:meth:`mute`: the client's
+    statements reach the server, its answers never come back) and then cut (:meth:`cut`),
+    while new connections go through."""
 
     def __init__(self) -> None:
-        self.muted = False
+        self.muted: set[int] = set()  # the ids of the server sockets whose data is dropped
         super().__init__()
+
+    def mute(self) -> None:
+        with self.lock:
+            self.muted = {id(s) for s in self.conns[1::2]}  # (client, server) pairs
+
+    def cut(self) -> None:
+        import socket
+
+        with self.lock:
+            cut = [s for s in self.conns if id(s) in self.muted]
+            for s in cut:
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
 
     def _pump(self, a, b) -> None:  # type: ignore[no-untyped-def]
         import socket
 
-        from_server = a.getpeername()[1] == self.target[1]
         try:
             while data := a.recv(65536):
-                if not (from_server and self.muted):
+                if id(a) not in self.muted:
                     b.sendall(data)
         except OSError:
             pass
@@ -288,22 +303,73 @@ def test_a_reservation_whose_commit_the_server_took_but_never_answered_stands(
         while not (where / "reached").exists():
             assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
             time.sleep(0.01)  # a poll's pace, not a wait for time to pass
-        proxy.muted = True
+        proxy.mute()
         with open(where / "go", "w") as go:
             go.write("go")
         while scalars(pg_url, "SELECT outcome FROM send") != ["reserved"]:  # committed
             assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
             time.sleep(0.01)
-        proxy.down()  # the answer to the COMMIT is lost with the connection
-        proxy.muted = False
-        proxy.up()
+        proxy.cut()  # the answer to the COMMIT is lost with the connection
         out, err = proc.communicate(timeout=180)
     finally:
-        proxy.muted = False
-        proxy.up()
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
     assert (proc.returncode, err) == (0, ""), err
     assert len(smtp_ssl.messages) == 1
     assert scalars(pg_url, "SELECT outcome FROM send") == ["sent"]
+
+
+def test_db_migrate_cut_mid_migration_exits_75_and_the_next_migrate_finishes(pg_url, tmp_path):
+    """Cut inside the last migration's transaction: nothing of it committed, one line and 75;
+    the next ``db migrate`` applies it, and the ledger is whole."""
+    old = open_ledger(pg_url, migrate=False)
+    try:
+        old.migrate(upto="m036_outbox_expiry")
+    finally:
+        old.close()
+    res = cut_at("m015_onward.py:m038_outbox_waiting", 1, "db", "migrate", url=pg_url, tmp=tmp_path)
+    one_line(res, (75,))
+    assert CUT in res.stderr, res.stderr
+    assert scalars(pg_url, "SELECT max(name) FROM warmup_migrations") == ["m036_outbox_expiry"]
+    again = cli("db", "migrate", env={"WARMUP_DB": pg_url})
+    assert again.returncode == 0, again.stderr
+    assert scalars(pg_url, "SELECT max(name) FROM warmup_migrations") == ["m038_outbox_waiting"]
+
+
+@pytest.mark.parametrize("command", ["bounces sync", "run --once --no-view"])
+def test_bounces_sync_cut_mid_write_exits_75_and_the_next_sync_records_the_bounce_once(
+    command, pki, dovecot_clean, ssl_cert_env, pg_url, tmp_path, monkeypatch
+):
+    """Cut in the transaction that records a folder's bounces and its new position (``bounces
+    sync``: 75 in one line; the bounce sync step of ``warmup run``: a line of its log, exit 0):
+    neither written; the next sync records the bounce once and suppresses its address."""
+    from tests.peers.fixtures import IMAP_PASSWORD
+    from tests.peers.smtp import SmtpSink
+    from tests.test_run_bounces import BOX as IBOX
+    from tests.test_run_bounces import LEAD, add_pool, bounce_of
+
+    monkeypatch.setenv("WARMUP_DB", pg_url)
+    monkeypatch.setenv("WARMUP_PASSWORD", IMAP_PASSWORD)
+    with SmtpSink("ssl", user=IBOX, password=IMAP_PASSWORD, pki=pki) as sink:
+        add_pool(sink, dovecot_clean.port, tmp_path)
+        sent = cli("send", IBOX, "--to", LEAD, "--subject", "s", "--body", "b")
+        assert sent.returncode == 0, sent.stderr
+        (msg,) = sink.messages
+    dovecot_clean.append("INBOX", bounce_of(str(msg.message["Message-ID"])))
+    args = [*command.split(), *([IBOX] if command == "bounces sync" else [])]
+    res = cut_at(
+        "record_synced>base.py:_execute_context", 2, *args, url=pg_url, tmp=tmp_path,
+        env={"WARMUP_PASSWORD": IMAP_PASSWORD},
+    )  # fmt: skip
+    if command == "bounces sync":
+        one_line(res, (75,))
+        assert CUT in res.stderr, res.stderr
+    else:  # the worker's sync step: a line in its log, its sends go on, the next pass syncs
+        one_line(res, (0,))
+        assert f"bounce sync of {IBOX} failed: " in res.stdout and CUT in res.stdout, res.stdout
+    assert scalars(pg_url, "SELECT count(*) FROM bounce") == [0]
+    again = cli(*args)
+    assert again.returncode == 0, again.stderr
+    assert scalars(pg_url, "SELECT recipient FROM bounce") == [LEAD]
+    assert scalars(pg_url, "SELECT address FROM suppression") == [LEAD]
