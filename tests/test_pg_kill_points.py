@@ -373,3 +373,24 @@ def test_bounces_sync_cut_mid_write_exits_75_and_the_next_sync_records_the_bounc
     assert again.returncode == 0, again.stderr
     assert scalars(pg_url, "SELECT recipient FROM bounce") == [LEAD]
     assert scalars(pg_url, "SELECT address FROM suppression") == [LEAD]
+
+
+def test_warmup_send_cut_as_it_writes_a_refusal_holds_it_and_writes_it_again(
+    smtp_ssl, ssl_cert_env, pg_url, tmp_path, monkeypatch
+):
+    """A message one recipient of which the server refused (550) is settled at once (not
+    deferred, as a plain "sent" is); cut in that write's transaction, the gate holds the
+    settlement and writes it on a new connection: the send ends as it would have uncut."""
+    monkeypatch.setenv("WARMUP_DB", pg_url)
+    smtp_ssl.reject_rcpt = {"x@example.com": (550, "5.1.1 no such user")}
+    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml", daily=10)))
+    args = ["send", BOX, "--to", "r@example.com", "--to", "x@example.com", "--subject", "s"]
+    args += ["--body", "b"]
+    res = cut_at("postgres.py:_lock_mailboxes", 1, *args, url=pg_url, tmp=tmp_path)
+    assert "Traceback" not in res.stderr, res.stderr
+    assert (res.returncode, res.stderr) == (65, "x@example.com: hard 550 5.1.1 no such user "
+                                                "(suppressed)\n")  # fmt: skip
+    assert len(smtp_ssl.messages) == 1
+    sends = "SELECT recipient || ' ' || outcome FROM send ORDER BY recipient"
+    assert scalars(pg_url, sends) == ["r@example.com sent", "x@example.com hard"]
+    assert scalars(pg_url, "SELECT address FROM suppression") == ["x@example.com"]
