@@ -218,6 +218,20 @@ class SQLiteLedger(Ledger):
             finally:
                 cur.close()
 
+    @contextmanager
+    def _raw_statement(self) -> Iterator[sqlite3.Cursor]:
+        """A cursor of a pooled connection outside any transaction (no BEGIN: each statement is
+        its own snapshot), its errors said as the ledger's."""
+        with pool_errors(self.engine, self.where):
+            pooled = self.engine.raw_connection()
+        try:
+            raw = pooled.driver_connection
+            assert isinstance(raw, sqlite3.Connection)
+            with self._errors():
+                yield raw.cursor()
+        finally:
+            pooled.close()
+
     def mailbox(self, address: str) -> MailboxRow:
         with self._raw_read() as cur:
             return read_mailbox(cur, address)
@@ -255,15 +269,8 @@ class SQLiteLedger(Ledger):
         as_of: dt.datetime,
     ) -> tuple[int | None, list[Snapshot] | None]:
         if one_statement(asks):  # no transaction: one statement is its own snapshot
-            with pool_errors(self.engine, self.where):
-                pooled = self.engine.raw_connection()
-            try:
-                raw = pooled.driver_connection
-                assert isinstance(raw, sqlite3.Connection)
-                with self._errors():
-                    got = read_look(raw.cursor(), threads, recipients, mailbox_ids, asks, as_of)
-            finally:
-                pooled.close()
+            with self._raw_statement() as cur:
+                got = read_look(cur, threads, recipients, mailbox_ids, asks, as_of)
             if got is not None:
                 return got
         with self._raw_read() as cur:
@@ -458,15 +465,8 @@ class SQLiteLedger(Ledger):
     def import_done(self) -> None:
         # The WAL the import's batches left (up to IMPORT_CHECKPOINT_PAGES) synced and copied
         # back: a passive checkpoint waits for no reader and blocks no writer.
-        with pool_errors(self.engine, self.where):
-            pooled = self.engine.raw_connection()
-        try:
-            raw = pooled.driver_connection
-            assert isinstance(raw, sqlite3.Connection)
-            with self._errors():
-                raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-        finally:
-            pooled.close()
+        with self._raw_statement() as cur:
+            cur.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     def _present_keys(
         self, conn: Connection, table: str, pairs: list[tuple[int, str]]
@@ -534,15 +534,8 @@ class SQLiteLedger(Ledger):
         addrs = list(addresses)
         if not addrs:
             return {}
-        with pool_errors(self.engine, self.where):
-            pooled = self.engine.raw_connection()  # no BEGIN: a statement is its own snapshot
-        try:
-            raw = pooled.driver_connection
-            assert isinstance(raw, sqlite3.Connection)
-            with self._errors():
-                return read_suppressed(raw.cursor(), addrs)
-        finally:
-            pooled.close()
+        with self._raw_statement() as cur:  # no BEGIN: a statement is its own snapshot
+            return read_suppressed(cur, addrs)
 
 
 def _on_connect(dbapi_conn: sqlite3.Connection, _record: object) -> None:
