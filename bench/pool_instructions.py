@@ -28,48 +28,19 @@ HERE = Path(__file__).resolve().parent
 def child(n: int) -> None:
     """Under callgrind, in the tree that is the working directory: warm, then for each target
     queue ``n``, say READY, wait, drain, say DONE, wait."""
-    tree = Path.cwd().resolve()
-    sys.path.insert(0, str(tree / "bench"))
-    import outbox_bench as ob
-    from leansink import LeanSink
+    from pool_ratio import one_and_a_pool  # this script's own folder: the same set-up
 
-    pki, flat = ob.setup(Path(tempfile.mkdtemp(prefix="warmup-bench-")))
-    import warmup
-    from warmup import Outbox, api, open_ledger
-    from warmup.instants import now_utc
-    from warmup.outbox.worker import Worker
-
-    assert Path(warmup.__file__).resolve().is_relative_to(tree), warmup.__file__
-    ledger = open_ledger()
-    alone, members = ob.USER, [f"p{k}@corp.example" for k in range(3)]
-    with LeanSink(pki, ",".join([alone, *members]), ob.PASSWORD) as sink:
-        for user in (alone, *members):
-            api.add_mailbox(
-                ledger, user, "exmail", policy=str(flat), smtp_host="127.0.0.1", smtp_port=sink.port
-            )
-        pool = ledger.add_pool("bench", members, None, now_utc())[0]
-        os.environ["WARMUP_PASSWORD"] = ob.PASSWORD
-        targets = {"one": {"mailbox": alone}, "pool3": {"pool": pool.name}}
-
-        def drain(offset: int, target: dict[str, str], count: int, told: bool) -> None:
-            out = Outbox(ledger)
-            for i in range(count):
-                out.add(ob.message(offset + i), **target)
-            if told:
-                print("READY", flush=True)
-                sys.stdin.readline()
-            with Worker(ledger) as worker:
-                done = worker.run_once()
-            if told:
-                print("DONE", flush=True)
-                sys.stdin.readline()
-            assert done.outcomes.get("sent") == count, done.outcomes
-
-        for k, target in enumerate(targets.values()):
-            drain((k + 1) * 10**6, target, 20, False)  # warm both paths
-        for k, target in enumerate(targets.values()):
-            drain((k + 3) * 10**6, target, n, True)
-    ledger.close()
+    with one_and_a_pool() as (queue, drain):
+        for k, target in enumerate(("one", "pool3")):  # warm both paths
+            queue((k + 1) * 10**6, target, 20)
+            drain(20)
+        for k, target in enumerate(("one", "pool3")):
+            queue((k + 3) * 10**6, target, n)
+            print("READY", flush=True)
+            sys.stdin.readline()
+            drain(n)
+            print("DONE", flush=True)
+            sys.stdin.readline()
 
 
 def _measure(tree: Path, n: int, out: Path) -> dict[str, int]:

@@ -23,14 +23,19 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
 
-def child(rounds: int, n: int) -> None:
-    """Run the rounds in this process, on the tree it runs in (its working directory: its
-    own bench helpers, its own warmup); print one line a round."""
+@contextmanager
+def one_and_a_pool() -> Iterator[tuple[Callable[[int, str, int], None], Callable[[int], None]]]:
+    """In the tree that is the working directory (its own bench helpers, its own warmup): one
+    ledger with a mailbox of its own and a pool of 3 others, all flat, on one lean TLS sink.
+    Gives ``queue(offset, target, n)`` (``n`` messages to ``"one"`` or ``"pool3"``) and
+    ``drain(n)`` (a fresh ``Worker.run_once``, which must send the ``n`` queued)."""
     tree = Path.cwd().resolve()
     sys.path.insert(0, str(tree / "bench"))
     import outbox_bench as ob
@@ -53,28 +58,41 @@ def child(rounds: int, n: int) -> None:
             )
         pool = ledger.add_pool("bench", members, None, now_utc())[0]
         os.environ["WARMUP_PASSWORD"] = ob.PASSWORD
+        targets = {"one": {"mailbox": alone}, "pool3": {"pool": pool.name}}
 
-        def drain(offset: int, target: dict[str, str]) -> float:
+        def queue(offset: int, target: str, n: int) -> None:
             out = Outbox(ledger)
             for i in range(n):
-                out.add(ob.message(offset + i), **target)
-            cpu = time.process_time()
+                out.add(ob.message(offset + i), **targets[target])
+
+        def drain(n: int) -> None:
             with Worker(ledger) as worker:
                 done = worker.run_once()
-            took = time.process_time() - cpu
             assert done.outcomes.get("sent") == n, done.outcomes
-            return took / n * 1e3
 
-        one, three = {"mailbox": alone}, {"pool": pool.name}
-        drain(10**6, one), drain(2 * 10**6, three)  # warm both paths
+        yield queue, drain
+    ledger.close()
+
+
+def child(rounds: int, n: int) -> None:
+    """Run the rounds in this process, on the tree it runs in (its working directory: its
+    own bench helpers, its own warmup); print one line a round."""
+    with one_and_a_pool() as (queue, run):
+
+        def drain(offset: int, target: str) -> float:
+            queue(offset, target, n)
+            cpu = time.process_time()
+            run(n)
+            return (time.process_time() - cpu) / n * 1e3
+
+        drain(10**6, "one"), drain(2 * 10**6, "pool3")  # warm both paths
         for r in range(rounds):
             base = (r + 3) * 10**6
             if r % 2 == 0:
-                a, p = drain(base, one), drain(base + n, three)
+                a, p = drain(base, "one"), drain(base + n, "pool3")
             else:
-                p, a = drain(base + n, three), drain(base, one)
+                p, a = drain(base + n, "pool3"), drain(base, "one")
             print(f"{a:.4f} {p:.4f} {os.getloadavg()[0]:.1f}", flush=True)
-    ledger.close()
 
 
 def main() -> None:
