@@ -11,7 +11,14 @@ from typing import Any
 import pytest
 
 from tests.gatekit import cli, policy_file
-from tests.outboxkit import add_box, clear_of_midnight, members_sink, plain, pool_of
+from tests.outboxkit import (
+    add_box,
+    clear_of_midnight,
+    members_sink,
+    midday_zone,
+    plain,
+    pool_of,
+)
 from tests.peers.smtp import SmtpSink
 from tests.pgkit import ledger_url  # noqa: F401  (the fixture)
 from warmup import Outbox
@@ -40,12 +47,19 @@ def _written(before: dict[int, tuple[Any, ...]], after: dict[int, tuple[Any, ...
     return sum(before.get(i) != row for i, row in after.items())
 
 
-def _paced_pool(port: int, tmp_path: Any, url: str, backlog: int) -> tuple[Ledger, list[str]]:
-    boxes = pool_of(port, tmp_path, n=2, daily=1000, interval="1h")
+def _paced_pool(
+    port: int,
+    tmp_path: Any,
+    url: str,
+    backlog: int,
+    zone: str | None = None,
+    start: dt.datetime = T0,
+) -> tuple[Ledger, list[str]]:
+    boxes = pool_of(port, tmp_path, n=2, daily=1000, interval="1h", zone=zone)
     ledger = open_ledger(url)
     outbox = Outbox(ledger)
     for i in range(backlog):
-        outbox.add(plain(f"r{i}@example.com"), pool="P", now=T0)
+        outbox.add(plain(f"r{i}@example.com"), pool="P", now=start)
     return ledger, boxes
 
 
@@ -151,14 +165,19 @@ def test_a_held_pool_is_passed_over_for_a_target_that_can_send_and_shown_held(
 ):
     """A worker serving every target, a held pool's backlog due before a mailbox's own
     message: the claim takes the mailbox's (the held pool's messages are not claimed, nor
-    written), and 'queue list' says when and why the pool's wait."""
-    ledger, boxes = _paced_pool(sink3.port, tmp_path, ledger_url, 5)
-    add_box("c@corp.example", sink3.port, str(policy_file(tmp_path / "c.toml", daily=1000)))
+    written), and 'queue list' says when and why the pool's wait.
+
+    'queue list' reads the real time: the worker's clock starts at it (T0 may be 3 hours back,
+    and the hold an hour past), the mailboxes in a zone where it is midday (one day)."""
+    zone, start = midday_zone(), dt.datetime.now(dt.UTC).replace(microsecond=0)
+    ledger, boxes = _paced_pool(sink3.port, tmp_path, ledger_url, 5, zone, start)
+    flat = policy_file(tmp_path / "c.toml", daily=1000)
+    add_box("c@corp.example", sink3.port, str(flat), zone)
     try:
-        with Worker(ledger, clock=lambda: T0) as worker:
+        with Worker(ledger, clock=lambda: start) as worker:
             assert worker.run_once().outcomes == {"sent": 2, "waiting": 3}
         [hold] = ledger.holds().values()
-        later = T0 + dt.timedelta(minutes=5)
+        later = start + dt.timedelta(minutes=5)
         Outbox(ledger).add(plain("direct@example.com"), mailbox="c@corp.example", now=later)
         before = _rows(ledger)
         claims: list[Any] = []
