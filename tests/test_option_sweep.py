@@ -199,7 +199,13 @@ SECRET_VALUES = {
         f"hooks.example/robot/{CANARY}",
     ],
     "command": [f"/no/such/cmd --password={CANARY}", f"curl -u bot:{CANARY} x\x00"],
-    "password_command": [f"/no/such/cmd --password={CANARY}", f"true --token={CANARY}\x00"],
+    "password_command": [
+        f"/no/such/cmd --password={CANARY}",
+        f"true --token={CANARY}\x00",
+        # failing, the secret on its standard error: never relayed but to a terminal
+        f"echo 'not in the store: {CANARY}' >&2; exit 3",
+        f"echo {CANARY} >&2; kill -9 $$",
+    ],
 }
 
 

@@ -291,10 +291,26 @@ def test_refusing_and_untrusted_mail_servers_never_show_the_canary(  # type: ign
             everything()
             w.mailbox(free_port(), free_port())  # nobody there
             everything()
+            # A password command that fails saying the secret, a part of it and its own argv
+            # (with the canary) on its standard error, then one killed by a signal.
+            pw, part = w.root / "pw.txt", CANARY[9:29]
+            say = f'cat {pw} >&2; echo {part} >&2; echo "$0 $*" >&2'
+            w.mailbox(sink.port, canary_imap.port)
+            for fail in ("exit 3", "kill -9 $$"):
+                w.extra = ["--password-command", f"sh -c '{say}; {fail}' sh --password={CANARY}"]
+                everything()
             w.run("-v", "notify", "test", ok=ok)
         said = "".join(w.outputs)
         assert "does not verify" in said and "535" in said  # TLS refused; the login refused
+        # (the shell warmup runs the command through outlives the killed one: exit 137)
+        assert "failed with exit code 3" in said and "failed with exit code 137" in said
+        assert part not in said, said[-2000:]
         hits = scan(w)
+        hits += [
+            f"a part of the canary in {path}"
+            for path in w.root.rglob("*")
+            if path.is_file() and path not in w.secret_files and part.encode() in path.read_bytes()
+        ]
         bodies = repr(receiver.bodies).encode()
         if leaks(bodies):
             hits.append(f"a webhook's body: {bodies[-300:]!r}")

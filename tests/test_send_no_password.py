@@ -6,6 +6,8 @@ so neither the quota nor the pacing of the next send moves. On SQLite and Postgr
 from __future__ import annotations
 
 import json
+import os
+import pty
 import signal
 import subprocess
 from pathlib import Path
@@ -62,6 +64,53 @@ def test_no_password_is_one_line_exit_78_and_no_slot(ledger_url, how, said):
     assert len(res.stderr.splitlines()) == 1 and "Traceback" not in res.stderr
     assert written(ledger_url) == before
     assert quota() == was
+
+
+# A store's own words on its standard error, as pass says them, with what a secret looks like
+WHY = "Error: mail/sales is not in the password store. (token tok-4f1c9e)"
+FAILING = f"echo '{WHY}' >&2; exit 1"
+
+
+def _on_a_terminal(*args: str) -> tuple[int, str]:
+    """``warmup ARGS`` as a process whose stdout and stderr are a pseudo-terminal: its exit
+    status and what it printed there."""
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [*forkcli.command(), *args], stdout=follower, stderr=follower, stdin=subprocess.DEVNULL
+    )
+    os.close(follower)
+    out = b""
+    try:
+        while chunk := os.read(leader, 4096):
+            out += chunk
+    except OSError:  # EIO: every holder of the terminal closed it
+        pass
+    finally:
+        os.close(leader)
+    return proc.wait(timeout=120), out.decode(errors="replace")
+
+
+def test_a_failing_password_commands_own_words_reach_its_terminal_only(ledger_url):
+    """The command's standard error went nowhere: "failed with exit code 1" was all a person
+    at the terminal learned of a store that said what was wrong. It goes to warmup's standard
+    error when that is a terminal (a person who configured it, watching), as msmtp and git do;
+    never to a pipe or a file (a service's journal, cron's mail), nor into the error line (a
+    log, the ledger), nor the ledger."""
+    add_box(2525)
+    before = written(ledger_url)
+    status, said = _on_a_terminal(*SEND, "--password-command", FAILING)
+    assert status == 78, said
+    assert WHY in said and "failed with exit code 1" in said, said
+    assert said.index(WHY) < said.index("Error: the password command"), said  # its own line
+    piped = subprocess.run(
+        [*forkcli.command(), *SEND, "--password-command", FAILING],
+        capture_output=True,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        timeout=120,
+    )
+    assert piped.returncode == 78 and "tok-4f1c9e" not in piped.stderr + piped.stdout
+    assert written(ledger_url) == before
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])

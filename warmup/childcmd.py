@@ -61,20 +61,23 @@ def run(
     data: bytes = b"",
     limit: int = LIMIT,
     started: Callable[[int], object] | None = None,
+    show_other: bool = False,
 ) -> tuple[int, bytes]:
     """Run ``args`` (a string: through the shell) with ``data`` on its standard input; returns its
     return code and what it wrote on ``keep`` (at most ``limit`` bytes). :class:`NotStarted`,
     :class:`TooLate` past ``timeout`` seconds, :class:`TooMuch` past ``limit`` bytes.
     ``started`` is told the command's process group once it runs (for :func:`kill_group` by a
-    caller that stops waiting for it before its deadline)."""
+    caller that stops waiting for it before its deadline). ``show_other``: the stream not kept
+    goes to warmup's own (standard error, for a person at a terminal) instead of nowhere."""
     piped = subprocess.PIPE
+    other = None if show_other else subprocess.DEVNULL
     try:
         proc = subprocess.Popen(
             args,
             shell=isinstance(args, str),
             stdin=piped if data else subprocess.DEVNULL,
-            stdout=piped if keep == "stdout" else subprocess.DEVNULL,
-            stderr=piped if keep == "stderr" else subprocess.DEVNULL,
+            stdout=piped if keep == "stdout" else other,
+            stderr=piped if keep == "stderr" else other,
             env=env,
             # Its own process group: on a fault the whole group is killed, so what it started
             # (``sh -c 'helper & sleep 100'``) does not outlive it, holding the pipe or a secret.

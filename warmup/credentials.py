@@ -272,10 +272,20 @@ COMMAND_TIMEOUT = 60.0  # seconds for a password command, output and exit
 MAX_COMMAND_OUTPUT = 65_536  # bytes: a password is one short line
 
 
+def on_terminal() -> bool:
+    """Whether warmup's standard error is a terminal: a person watching, who configured the
+    command. Anything else (a service's journal, cron's mail, a file, a pipe into a script's
+    log) may be kept and read by others."""
+    return os.isatty(2)
+
+
 def _from_command(command: str, address: str) -> str:
     """The first line a password command prints. Its output is read up to
     :data:`MAX_COMMAND_OUTPUT` bytes, never more (see :mod:`warmup.childcmd`). Its standard error
-    is the command's own (never echoed: it may hold the secret).
+    (why it failed: "mail/sales is not in the password store") goes to warmup's own when that
+    is a terminal (:func:`on_terminal`), as msmtp's passwordeval and git's credential helpers
+    do, and nowhere else: never kept, never quoted in an error (which may reach a log, the
+    ledger, a notification), since it may hold the secret or the command's own argv.
 
     The command gets the mailbox's address in ``$WARMUP_MAILBOX``: a worker sends from every
     member of a pool with the one ``--password-command``, and without the address a machine
@@ -288,6 +298,7 @@ def _from_command(command: str, address: str) -> str:
             timeout=COMMAND_TIMEOUT,
             env={**child_env(), "WARMUP_MAILBOX": address},
             limit=MAX_COMMAND_OUTPUT,
+            show_other=on_terminal(),
         )
     except childcmd.TooMuch as exc:
         raise ConfigError(
