@@ -752,6 +752,42 @@ def test_a_notify_command_killed_by_a_signal_names_the_signal():
     ), lines
 
 
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "--token=tok-5e1f0a9b27c4",
+        "-u ops:pw-5e1f0a9b27c4",
+        "https://hooks.example/robot/tok-5e1f0a9b27c4",
+        "https://bot:pw-5e1f0a9b27c4@hooks.example/send",
+    ],
+    ids=["option", "login", "url-path", "url-password"],
+)
+def test_a_failing_notify_command_quoting_its_argv_never_logs_its_secret(secret):
+    """The last line of a failing notify command's standard error is the log's reason (and
+    the journal's, under 'warmup run'), and a program that quotes its own argv in an error
+    ("unknown option --token=X", a usage line) put the command's secret there, though every
+    other place shows that command masked. The values that look like secrets are masked in it,
+    as they are and percent-encoded."""
+    import shlex
+
+    lines: list[str] = []
+    for script in (
+        'echo "usage: $0 $*" >&2; exit 2',
+        # the same, its arguments percent-encoded (as a URL a program was asked to fetch)
+        f"printf 'usage: %s ' \"$0\" >&2; {shlex.quote(sys.executable)} -c "
+        '\'import sys, urllib.parse as u; print(u.quote(" ".join(sys.argv[1:]), safe=""), '
+        'file=sys.stderr)\' "$@"; exit 2',
+    ):
+        command = f"sh -c {shlex.quote(script)} page {secret} --team mail"
+        with notify.Notifier(command=command, log=lines.append, tries=1) as n:
+            n.send(notify.event("test", None, dt.datetime.now(dt.UTC), "x"))
+    assert len(lines) == 2, lines
+    for line in lines:
+        assert "after 1 try: exit 2: usage: page " in line, lines
+        assert "5e1f0a9b27c4" not in line and "***" in line, lines
+    assert lines[0].endswith(" --team mail") and lines[1].endswith("team%20mail"), lines
+
+
 def test_a_notify_command_killed_at_its_timeout_leaves_no_child_running(tmp_path):
     """Only the command itself was killed at its timeout: a 'sh -c \"helper & sleep 100\"' left
     the helper running, orphaned, after every event. Its whole process group goes now."""

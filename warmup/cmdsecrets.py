@@ -404,6 +404,35 @@ def secret_in(command: str) -> str | None:
     return seen[0] if seen else None
 
 
+def secret_values(command: str) -> list[str]:
+    """The values :func:`secret_in` finds in ``command`` (of a URL: the URL, its password and
+    each piece :func:`warmup.config.mask` would hide), longest first: what to take out of what
+    the command itself says, a program that quotes its argv in an error ("unknown option
+    --token=X", "usage: page -u ops:X ...")."""
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return []
+    values: set[str] = set()
+
+    def found(_: int, _what: str, value: str) -> str:
+        values.add(value)
+        if _URL.fullmatch(value):
+            try:
+                parts = urlsplit(value)
+                values.add(parts.password or "")
+            except ValueError:
+                return "***"
+            pieces = [p for p in parts.path.split("/") if p] + [parts.fragment]
+            pieces += [v for _, v in parse_qsl(parts.query, keep_blank_values=True)]
+            values.update(p for p in pieces if _TOKEN_LIKE.fullmatch(p))
+        return "***"
+
+    _scan(words, found)
+    values.discard("")
+    return sorted(values, key=len, reverse=True)
+
+
 def masked_command(command: str) -> str:
     """``command`` as it may be printed: each value :func:`secret_in` finds as ``***`` (the
     command as it is when there is none; re-quoted as a shell would when there is)."""

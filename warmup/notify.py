@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote, urlsplit
 
 from warmup import credentials
-from warmup.cmdsecrets import masked_command, secret_in
+from warmup.cmdsecrets import masked_command, secret_in, secret_values
 from warmup.config import mask, webhook_fault
 from warmup.errors import ConfigError, InvalidField
 from warmup.words import shown as escaped
@@ -614,7 +614,11 @@ class Notifier:
         if returncode != 0:
             last = err.decode(errors="replace").strip().splitlines()
             how = f"exit {returncode}" if returncode > 0 else childcmd.exit_words(returncode)
-            raise OSError(how + (f": {last[-1]}" if last else ""))
+            said = last[-1] if last else ""
+            # A program quoting its own argv ("unknown option --token=X"): never the secret
+            for value in secret_values(self.command):
+                said = said.replace(value, "***").replace(quote(value, safe=""), "***")
+            raise OSError(how + (f": {said}" if said else ""))
 
 
 HEALTH_KEY = "notify.health:"  # + address: the health last seen, so each change is told once
