@@ -377,6 +377,28 @@ def test_an_overflow_login_without_a_keyring_takes_its_password_from_the_environ
     assert "s3cret" not in res.stdout + res.stderr
 
 
+@pytest.mark.parametrize("secret", ["p\u00e4sswort-7c1", "api-7c1\r", "api\n7c1"])
+def test_an_overflow_password_no_login_can_send_is_refused_when_given(
+    secret: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A WARMUP_OVERFLOW_PASSWORD that the login cannot send (smtplib encodes every AUTH
+    mechanism's answer as ASCII; a line break, a CRLF file's CR, is refused in every password)
+    configured the channel
+    ('password from WARMUP_OVERFLOW_PASSWORD, nothing stored', exit 0), and failed only at
+    the first bulk message past every member's quota, hours later, under 'warmup run'. Now
+    one line naming the variable, never its value, exit 78 (as 'mailbox login' and the
+    keyring path refuse one), and no channel."""
+    monkeypatch.delenv("WARMUP_OVERFLOW_PASSWORD", raising=False)
+    assert cli("mailbox", "add", BOX, "--provider", "exmail").returncode == 0
+    assert cli("pool", "add", "P", BOX).returncode == 0
+    args = ["pool", "overflow", "P", "--host", "127.0.0.1", "--security", "none", "--port", "2525"]
+    res = cli(*args, "--user", "api", env={"WARMUP_OVERFLOW_PASSWORD": secret})
+    assert (res.returncode, res.stdout) == (78, ""), res.stderr
+    assert res.stderr.startswith("Error: the password from WARMUP_OVERFLOW_PASSWORD holds ")
+    assert res.stderr.count("\n") == 1 and "7c1" not in res.stderr, res.stderr
+    assert json.loads(cli("pool", "list", "--json").stdout)[0]["overflow"] is None
+
+
 def test_queue_list_cut_short_suggests_only_the_filters_not_given() -> None:
     """'queue list --state queued' cut at --limit said "--campaign and --state narrow them":
     --state was given already."""

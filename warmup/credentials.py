@@ -88,7 +88,7 @@ def store_password(address: str, password: str, fix: str = "") -> str:
     """
     if not password:
         raise ConfigError("empty password: nothing stored")
-    return store_secret(SERVICE, address, _ascii(password, "standard input"), fix)
+    return store_secret(SERVICE, address, usable(password, "standard input"), fix)
 
 
 def store_secret(service: str, user: str, secret: str, fix: str = "") -> str:
@@ -185,8 +185,9 @@ def sendable(secret: str, what: str) -> str:
     return secret
 
 
-def _ascii(secret: str, source: str) -> str:
-    """``secret`` if SMTP and IMAP can log in with it (see :func:`sendable`)."""
+def usable(secret: str, source: str) -> str:
+    """``secret`` if SMTP and IMAP can log in with it (see :func:`sendable`; no NUL either),
+    else :class:`ConfigError` naming ``source`` ("WARMUP_PASSWORD"), never quoting it."""
     sendable(secret, f"the password from {source}")
     if "\x00" in secret:  # AUTH PLAIN's separator: the server would read another login
         what = {"the password command": "the command prints", "the keyring": "is stored"}.get(
@@ -203,10 +204,10 @@ def get_password(address: str, command: str | None = None) -> str:
     """The password for ``address``, or :class:`ConfigError` saying how to provide one."""
     env = os.environ.get("WARMUP_PASSWORD") or take_handed_over()
     if env:
-        return _ascii(env, "WARMUP_PASSWORD")
+        return usable(env, "WARMUP_PASSWORD")
     command = command or os.environ.get("WARMUP_PASSWORD_COMMAND")
     if command:
-        return _ascii(_from_command(command, address), "the password command")
+        return usable(_from_command(command, address), "the password command")
     try:
         return _from_keyring(address)
     except ConfigError as exc:
@@ -243,7 +244,7 @@ def _from_keyring(address: str) -> str:
             f"no password for {address}: store it with 'warmup mailbox login "
             f"{shlex.quote(address)}', or set WARMUP_PASSWORD, or use --password-command 'CMD'"
         )
-    return _ascii(secret, "the keyring")
+    return usable(secret, "the keyring")
 
 
 # Every secret warmup itself reads from its environment (or a way to one): no command warmup

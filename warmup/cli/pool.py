@@ -198,6 +198,8 @@ def overflow(
     # The worker takes the password from the environment first: set there (a server without
     # a keyring), nothing is read or stored, and the channel can still be configured.
     from_env = bool(user and os.environ.get(channel.PASSWORD_ENV))
+    if from_env:  # refused here, not at the first bulk message's send, hours later
+        credentials.usable(os.environ[channel.PASSWORD_ENV], channel.PASSWORD_ENV)
     if user and not from_env:
         prompt = f"Password of {user} on {host}"
         secret = read_password(prompt)
