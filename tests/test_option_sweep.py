@@ -202,9 +202,9 @@ SECRET_VALUES = {
     "password_command": [
         f"/no/such/cmd --password={CANARY}",
         f"true --token={CANARY}\x00",
-        # failing, the secret on its standard error: never relayed but to a terminal
-        f"echo 'not in the store: {CANARY}' >&2; exit 3",
-        f"echo {CANARY} >&2; kill -9 $$",
+        # failing, its argv (the secret) on its standard error: relayed to a terminal only
+        f"sh -c 'echo \"not in the store: $*\" >&2; exit 3' sh --password={CANARY}",
+        f"sh -c 'echo \"$*\" >&2; kill -9 $$' sh --token={CANARY}",
     ],
 }
 
