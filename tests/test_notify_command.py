@@ -82,6 +82,26 @@ def test_notify_set_refuses_a_command_carrying_a_secret(command, what, ledger_pa
     assert ledger_digest(ledger_path) == before
 
 
+@pytest.mark.parametrize(("command", "what"), CARRYING, ids=[w for _, w in CARRYING])
+def test_what_the_command_says_of_its_own_argv_is_masked_of_each_secret(command, what):
+    """A failing command's last line of standard error is logged as its reason; a program may
+    quote its argv there (a usage line, "unknown option --token=X"). What
+    :func:`secret_values` gives, each replaced, leaves none of the secret in the words the
+    program was given, as they are or percent-encoded (a URL's piece)."""
+    import shlex
+    from urllib.parse import quote
+
+    from warmup.cmdsecrets import secret_values
+
+    said = " ".join(shlex.split(command))
+    said += " " + quote(said, safe="")
+    values = secret_values(command)
+    assert values, what
+    for value in values:
+        said = said.replace(value, "***").replace(quote(value, safe=""), "***")
+    assert SECRET not in said, said
+
+
 def test_the_library_refuses_it_too_naming_its_own_parameter(ledger_path):
     ledger = open_ledger()
     with pytest.raises(notify.InvalidField) as err:
