@@ -45,6 +45,7 @@ CORPORA = (
     "vendors",
     "written",
     "languages",
+    "nosuchuser",
 )
 _NOT_MESSAGES = {"README.md", "LICENSE", "expected.jsonl", "generate.py"}
 

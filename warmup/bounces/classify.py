@@ -212,9 +212,11 @@ _BLOCK_WORDS = re.compile(r"blocked|(?<!anti)spam|blacklist")
 # Host unknown", EX_UNAVAILABLE "554 5.0.0 Service unavailable"), whatever the remote said. Where
 # the transcript quotes the remote's reply ("<<< 550 Your server requires confirmation"), that
 # reply is the evidence; Sendmail's line beside it says only that a 550 came back. Not a line the
-# remote wrote itself: a Sendmail remote's "<<< 550 5.1.1 <addr>... User unknown" is its verdict.
+# remote wrote itself: a Sendmail remote's "<<< 550 5.1.1 <addr>... User unknown" is its verdict,
+# and so is the reply InterScan MSS's transcript marks the other way round ("Received >>> 550
+# 5.0.0 <addr>... User unknown", stage.py): Sendmail never sends a reply code after ">>>".
 _SENDMAIL_OWN = re.compile(
-    r"(?<!<<< )(?<![\w.])[45]\d\d (?:[45]\.\d\.\d{1,3} )?<[^<>\s]*>\.\.\. "
+    r"(?<!<<< )(?<!>>> )(?<![\w.])[45]\d\d (?:[45]\.\d\.\d{1,3} )?<[^<>\s]*>\.\.\. "
     r"(?:user unknown|host unknown|service unavailable)\b"
 )
 

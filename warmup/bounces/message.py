@@ -405,5 +405,17 @@ def signature(msg: Message, reporting_mta: str = "") -> str:
     # A sender's name in RFC 2047 words ("=?gb2312?B?z7XNs7ncwO3UsQ==?=") as its words: what
     # --explain shows, and what a vendor's name would be matched in.
     sender = formats.encoded_words(str(msg.get("From", ""))[:2000])
-    parts = (reporting_mta, sender, msg.get("X-Mailer", ""), msg.get("X-MLServer", ""))
+    parts = (reporting_mta, sender, msg.get("X-Mailer", ""), msg.get("X-MLServer", ""), _yahoo(msg))
     return " ".join(" ".join(str(p).split())[:200] for p in parts if p).lower()
+
+
+def _yahoo(msg: Message) -> str:
+    """Yahoo Mail's own failure notice, known by its form where its sender's domain is not
+    Yahoo's (a gateway or an anonymised copy rewrote it): the "Failure Notice" subject under
+    the X-YMailISG header Yahoo's servers stamp (sisimai's lhost/yahoo.rb knows the notice by
+    that header, BSD-2). The subject too: the header alone may be stamped on another system's
+    notice that reached a Yahoo mailbox."""
+    if msg.get("X-YMailISG") is None:
+        return ""
+    subject = " ".join(formats.encoded_words(str(msg.get("Subject", ""))[:200]).split()).lower()
+    return "yahoo failure notice (x-ymailisg)" if subject == "failure notice" else ""

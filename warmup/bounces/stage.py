@@ -46,10 +46,20 @@ _SENDMAIL_PIPELINED_MAIL = _SENDMAIL_RCPT_CMD + f"(?(1){_OTHER_SUBJECT}|(?!))"
 _SENDMAIL_RCPT = _SENDMAIL_RCPT_CMD + f"(?(1)(?!{_OTHER_SUBJECT}))"
 
 
+# Trend Micro InterScan MSS's notice transcript names the command it sent and the reply it
+# read, arrows the other way round from Sendmail's: "Sent <<< RCPT TO:<addr>", then "Received >>>
+# 550 ..." (the failing reply right after it answered that RCPT TO; sisimai's
+# lhost/interscanmss.rb reads the command so, BSD-2). The recipient's address may be stripped
+# from the diagnostic ("<>").
+_INTERSCAN_RCPT = r"sent <<< rcpt to:?\s*<[^<>\s]*>\s*received >>> [45]\d\d\b"
+
+
 def _sendmail_rcpt(block: str) -> re.Pattern[str]:
     """:func:`_p` with SENDMAIL_RCPT standing for :data:`_SENDMAIL_RCPT` (its one group is
     the only one of the pattern: the back-reference names it)."""
-    return _p(block.replace("SENDMAIL_RCPT", _SENDMAIL_RCPT))
+    return _p(
+        block.replace("SENDMAIL_RCPT", _SENDMAIL_RCPT).replace("INTERSCAN_RCPT", _INTERSCAN_RCPT)
+    )
 
 
 # RCPT-stage evidence: the stage named by Postfix/Exim/qmail/Yahoo/X3/Messaging Server/Gmail or in
@@ -65,6 +75,7 @@ def _sendmail_rcpt(block: str) -> re.Pattern[str]:
 _AT_RCPT_WORDS = Screened(
     _sendmail_rcpt(r"""
     in reply to rcpt to|after (?:pipelined )?rcpt to|rcpt to command|SENDMAIL_RCPT
+    INTERSCAN_RCPT
     \b(?:in|out): rcpt to:?\s*<[^>]*>(?:\s+[a-z]+=\S*)*\s*(?:in|out): [45]\d\d\b
     does not like recipient|\[rcpt_to\]|smtp:rcpt\b|has rejected address
     need rcpt|no valid recipients|recipient address rejected
@@ -80,7 +91,7 @@ _AT_RCPT_WORDS = Screened(
 RCPT_STATED = Screened(
     re.compile(
         r"in reply to rcpt to|after (?:pipelined )?rcpt to|rcpt to command"
-        r"|does not like recipient\.|" + _SENDMAIL_RCPT
+        r"|does not like recipient\.|" + _INTERSCAN_RCPT + "|" + _SENDMAIL_RCPT
     )
 )
 # "(?:^|[\s:;])[45]\d\d[ -]...": at the start or after a blank, colon or semicolon.

@@ -34,12 +34,15 @@ __all__ = [
 # unavailable"), Sohu, Sina, Naver, Daum (tests/corpus/vendors/README.md names the sources).
 # Mail.ru answers for its other domains (bk.ru, inbox.ru, list.ru, internet.ru) and Yahoo for
 # ymail.com and rocketmail.com; Verizon Wireless' vtext.com (SMS) and vzwpix.com (MMS) gateways
-# write their own notice ("Error: Invalid user address ... no such user here"). Symantec.cloud
+# write their own notice ("Error: Invalid user address ... no such user here"). Yahoo's notice is
+# known by its form too where its sender's domain was rewritten (message.signature: "yahoo
+# failure notice"): Yahoo's "Remote host said: 550 ... <addr>... User Unknown" is the reply to
+# its RCPT TO, as sisimai's lhost/yahoo.rb reads it (BSD-2). Symantec.cloud
 # (MessageLabs) writes its own notice when its recipient validation refuses an address ("No such
 # user", read so by sisimai's lhost/messagelabs.rb, BSD-2).
 _DIRECTORY = re.compile(
     r"\bdomino\b|lotus notes|groupwise|\bimail\b|ipswitch|<smtp32 v|interscan|\bmail\.ru\b|\byahoo(?:dns)?\."
-    r"|\bmessagelabs\.com\b"
+    r"|\bmessagelabs\.com\b|yahoo failure notice"
     r"|[@.]qq\.com\b|exmail|foxmail|[@.](?:163|126|188)\.com\b|yeah\.net|netease|qiye\.163"
     r"|aliyun|mxhichina|alibaba"
     r"|courier mail server|kerio connect|\bmdaemon\b|smartermail|\bzimbra\b|microsoft outlook"
