@@ -1,7 +1,8 @@
 """A paced pool's steady state: several slots in a row over a backlog, against another tree.
 
     .venv/bin/python bench/outbox_slots.py --old /tmp/main-tree [--queued 10000 50000]
-        [--slots 6] [--rounds 3] [--pg [URL]] [--overflow] [--quiet]
+        [--slots 6] [--rounds 3] [--pg [URL]] [--overflow] [--quiet] [--members 2 | --alone]
+    .venv/bin/python bench/outbox_slots.py --pg --trips [--old /tmp/main-tree] [--members 3]
 
 A pool of 2 mailboxes (flat policy, one send an hour each, each member's last send a minute
 ago: bench/outbox_backlog.py's "paced" case) and Q messages queued to it, all due, on a
@@ -23,6 +24,11 @@ counts as it always did.
 makes a database of its own (``warmup_slots_<pid>``; ``$WARMUP_BENCH_DB`` names another prefix
 than ``warmup_slots``, for benches sharing a server), fills it by ``generate_series`` and
 drops it.
+
+``--members N``: a pool of N (default 2). ``--alone`` (PostgreSQL): one mailbox, the messages
+queued to it, no pool. ``--trips`` (PostgreSQL): instead of timing, each tree's round trips to
+the server a steady slot, from libpq's trace of every connection (exact, whatever the load),
+by statement, and the difference between the trees.
 
 Goal: a slot's cost does not grow with the backlog (issue: a held backlog was written again at
 every slot, 50,000 rows, 0.44 s).
@@ -47,9 +53,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _pg_setup(url: str, d: Path, queued: int, port: int) -> None:
+def _pg_setup(url: str, d: Path, queued: int, port: int, members: int, alone: bool) -> None:
     """bench/outbox_backlog.py's "paced" case on PostgreSQL: the same mailboxes, policy, sends,
-    pool and message by the API, the backlog copied from its message by SQL."""
+    pool and message by the API, the backlog copied from its message by SQL (``alone``: one
+    mailbox, the messages queued to it, no pool)."""
     import psycopg
     import sqlalchemy as sa
     from outbox_backlog import NOW
@@ -60,17 +67,19 @@ def _pg_setup(url: str, d: Path, queued: int, port: int) -> None:
 
     ledger = open_ledger(url)
     policy = policy_file(d / "p.toml", daily=100_000, interval="1h")
-    boxes = [f"m{i}@corp{i}.example" for i in range(2)]
+    boxes = [f"m{i}@corp{i}.example" for i in range(1 if alone else members)]
     for b in boxes:
         where = {"smtp_host": "127.0.0.1", "smtp_port": port}
         box = api.add_mailbox(ledger, b, "exmail", timezone="UTC", policy=str(policy), **where)
         ledger.record(box, sends=[SendIn("old@example.com", NOW - dt.timedelta(minutes=1))])
-    ledger.add_pool("P", boxes, reply_to=None, now=NOW)
+    if not alone:
+        ledger.add_pool("P", boxes, reply_to=None, now=NOW)
     msg = EmailMessage()
     msg["To"] = "lead0@example.com"
     msg["Subject"] = "hello"
     msg.set_content("Hello.\n" * 20)
-    Outbox(ledger).add(msg, pool="P", now=NOW - dt.timedelta(hours=1))
+    target = {"mailbox": boxes[0]} if alone else {"pool": "P"}
+    Outbox(ledger).add(msg, now=NOW - dt.timedelta(hours=1), **target)
     ledger.close()
     libpq = sa.engine.make_url(url).set(drivername="postgresql")
     with psycopg.connect(libpq.render_as_string(hide_password=False)) as conn:
@@ -106,7 +115,17 @@ def _database(server: str, name: str, drop: bool) -> str:
     return url.set(database=name).render_as_string(hide_password=False)
 
 
-def child(tree: str, queued: int, slots: int, pg: str | None, overflow: bool, quiet: bool) -> None:
+def child(
+    tree: str,
+    queued: int,
+    slots: int,
+    pg: str | None,
+    overflow: bool,
+    quiet: bool,
+    members: int = 2,
+    alone: bool = False,
+    trips: bool = False,
+) -> None:
     sys.path.insert(0, tree)
     import warmup.ledger
     import warmup.outbox.worker
@@ -125,16 +144,16 @@ def child(tree: str, queued: int, slots: int, pg: str | None, overflow: bool, qu
         os.environ.update(SSL_CERT_FILE=str(pki.ca_pem_path), WARMUP_PASSWORD=ob.PASSWORD)
         d = Path(tmp) / "paced"
         d.mkdir()
-        logins = "m0@corp0.example,m1@corp1.example"
+        logins = ",".join(f"m{i}@corp{i}.example" for i in range(members))
         with LeanSink(pki, logins, ob.PASSWORD) as sink:
             name = f"{os.environ.get('WARMUP_BENCH_DB', 'warmup_slots')}_{os.getpid()}"
             if pg is None:
-                db, _ = ob.setup(d, "paced", queued, 2, sink.port)
+                db, _ = ob.setup(d, "paced", queued, members, sink.port)
                 url = f"sqlite:///{db}"
                 con: Any = sqlite3.connect(db)
             else:
                 url = _database(pg, name, drop=False)
-                _pg_setup(url, d, queued, sink.port)
+                _pg_setup(url, d, queued, sink.port, members, alone)
                 import sqlalchemy as sa
 
                 engine = sa.create_engine(url)
@@ -145,7 +164,10 @@ def child(tree: str, queued: int, slots: int, pg: str | None, overflow: bool, qu
                     from warmup.ledger import Overflow
 
                     ledger.set_overflow("P", Overflow("127.0.0.1", 9, "ssl"), ob.NOW)
-                out = _slots(ledger, con, slots, quiet)
+                seen: list[list[str]] | None = [] if trips else None
+                out: Any = _slots(ledger, con, slots, quiet, seen)
+                if seen is not None:
+                    out = seen
             finally:
                 con.close()
                 if pg is not None:
@@ -154,12 +176,81 @@ def child(tree: str, queued: int, slots: int, pg: str | None, overflow: bool, qu
     print(json.dumps(out))
 
 
-def _slots(ledger: Any, con: Any, slots: int, quiet: bool) -> list[tuple[float, ...]]:
+class _Trips:
+    """The round trips to the server of every connection ``engine`` makes from now on (its pool
+    emptied first), from libpq's trace of each (a round trip ends with the server's
+    ReadyForQuery): :meth:`take` gives those since the last, each as the statements it sent
+    (their text, literals and lists of parameters folded; the pool's check of a connection is
+    ``;``)."""
+
+    def __init__(self, engine: Any) -> None:
+        import sqlalchemy as sa
+
+        self.files: dict[Any, Any] = {}
+        self.named: dict[Any, dict[str, str]] = {}
+        engine.dispose()
+        sa.event.listen(engine, "connect", lambda raw, _: self._trace(raw))
+
+    def _trace(self, raw: Any) -> None:
+        import psycopg
+
+        f = tempfile.TemporaryFile("w+")  # noqa: SIM115 (closed by take())
+        self.files[raw] = f
+        raw.pgconn.trace(f.fileno())
+        raw.pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)
+
+    def take(self) -> list[str]:
+        trips: list[str] = []
+        for raw, f in list(self.files.items()):
+            if raw.closed:
+                del self.files[raw]
+            else:
+                raw.pgconn.untrace()  # flushes it
+            f.seek(0)
+            sent: list[str] = []
+            named = self.named.setdefault(raw, {})  # prepared statements by name
+            for line in f:
+                if line.count("\t") < 3:  # a statement's text goes on over several lines
+                    continue
+                side, _, kind, *rest = line.split("\t")
+                quoted = rest[0].split('"') if rest else []
+                if side == "F" and kind == "Query":
+                    sent.append(_said(quoted[1]))
+                elif side == "F" and kind == "Parse":
+                    named[quoted[1]] = _said(quoted[3])
+                    if quoted[1]:
+                        continue  # prepared: counted by its Bind
+                    sent.append(named[quoted[1]])
+                elif side == "F" and kind == "Bind" and quoted[3]:
+                    sent.append(named.get(quoted[3], "(prepared)"))
+                elif side == "B" and kind == "ReadyForQuery":
+                    trips.append("; ".join(sent))
+                    sent = []
+            f.close()
+            if raw in self.files:
+                self._trace(raw)
+        return trips
+
+
+def _said(sql: str) -> str:
+    """A statement's text as the breakdown counts it: literals and parameters folded."""
+    import re
+
+    sql = re.sub(r"'[^']*'", "?", sql)
+    sql = re.sub(r"\$\d+|\b\d+\b", "?", sql)
+    sql = re.sub(r"\?(\s*,\s*\?)+", "?", sql)
+    return " ".join(sql.split())[:100]
+
+
+def _slots(
+    ledger: Any, con: Any, slots: int, quiet: bool, trips: list[list[str]] | None = None
+) -> list[tuple[float, ...]]:
     """``slots`` passes of a worker over ``ledger``, its clock moved to the next due each time;
     each pass's seconds, messages sent, outbox rows written (read through ``con``), CPU
     seconds of this process, thousands of SQLite virtual machine instructions (0 on
     PostgreSQL) and seconds spent in the ledger's statements (the server's work included):
-    the last three are what a busy machine blurs least."""
+    the last three are what a busy machine blurs least. ``trips`` (PostgreSQL): each pass's
+    round trips to the server (:class:`_Trips`) appended to it."""
     import outbox_backlog as ob
     import sqlalchemy as sa
 
@@ -198,6 +289,7 @@ def _slots(ledger: Any, con: Any, slots: int, quiet: bool) -> list[tuple[float, 
     import inspect
 
     quietly = quiet and "count_waiting" in inspect.signature(Worker).parameters
+    traced = _Trips(ledger.engine) if trips is not None else None
     with Worker(
         ledger, clock=lambda: now, **({"count_waiting": False} if quietly else {})
     ) as worker:
@@ -207,6 +299,8 @@ def _slots(ledger: Any, con: Any, slots: int, quiet: bool) -> list[tuple[float, 
             c0, t0 = time.process_time(), time.perf_counter()
             done = worker.run_once()
             took, cpu = time.perf_counter() - t0, time.process_time() - c0
+            if traced is not None and trips is not None:
+                trips.append(traced.take())
             vm, sql = steps[0], in_sql[0]
             after = rows()
             written = sum(before.get(i) != v for i, v in after.items())
@@ -217,28 +311,59 @@ def _slots(ledger: Any, con: Any, slots: int, quiet: bool) -> list[tuple[float, 
     return out
 
 
-def run(
-    tree: str, queued: int, slots: int, pg: str | None, overflow: bool, quiet: bool
-) -> list[tuple[float, ...]]:
-    flags = [pg or "-", str(int(overflow)), str(int(quiet))]
+def run(tree: str, queued: int, slots: int, pg: str | None, *flags: object) -> Any:
+    """A child over ``tree``: its JSON (the slots' figures, or with ``--trips`` their round
+    trips)."""
+    args = [pg or "-", *(str(int(f)) if isinstance(f, bool) else str(f) for f in flags)]
     res = subprocess.run(
-        [sys.executable, __file__, "--child", tree, str(queued), str(slots), *flags],
+        [sys.executable, __file__, "--child", tree, str(queued), str(slots), *args],
         capture_output=True,
         text=True,
         check=True,
     )
-    return [tuple(x) for x in json.loads(res.stdout.splitlines()[-1])]
+    return json.loads(res.stdout.splitlines()[-1])
+
+
+def _trips(trees: dict[str, str], args: argparse.Namespace, queued: int) -> None:
+    """``--trips``: each tree's round trips a steady slot (exact: one run each), the statements
+    that make them, and the difference."""
+    import collections
+
+    flags = (args.overflow, args.quiet, args.members, args.alone, True)
+    per: dict[str, collections.Counter[str]] = {}
+    for name, tree in trees.items():
+        slots = run(tree, queued, args.slots, args.pg, *flags)[2:]  # the steady slots
+        per[name] = collections.Counter(t for slot in slots for t in slot)
+        total = sum(per[name].values()) / len(slots)
+        print(f"{name}: {total:.1f} round trips a slot (mean of {len(slots)})")
+        for text, n in per[name].most_common():
+            print(f"  {n / len(slots):6.1f}  {text or '(none)'}")
+    if len(trees) == 2:
+        old, new = per["old"], per["new"]
+        print("new - old, a slot:")
+        for text in sorted(set(old) | set(new), key=lambda t: new[t] - old[t]):
+            if new[text] != old[text]:
+                print(f"  {(new[text] - old[text]) / (args.slots - 2):+6.1f}  {text or '(none)'}")
 
 
 def main() -> None:
     if sys.argv[1:2] == ["--child"]:
         pg = None if sys.argv[5] == "-" else sys.argv[5]
+        bools = [a == "1" for a in sys.argv[6:11]]
+        members = int(sys.argv[8]) if len(sys.argv) > 8 else 2
         child(
-            sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), pg, *(a == "1" for a in sys.argv[6:8])
+            sys.argv[2],
+            int(sys.argv[3]),
+            int(sys.argv[4]),
+            pg,
+            bools[0],
+            bools[1],
+            members,
+            *bools[3:5],
         )
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--old", required=True, help="the tree to compare with (its root)")
+    parser.add_argument("--old", help="the tree to compare with (its root); --trips: optional")
     parser.add_argument("--queued", type=int, nargs="+", default=[10_000, 50_000])
     parser.add_argument("--slots", type=int, default=6)
     parser.add_argument("--rounds", type=int, default=3)
@@ -250,16 +375,29 @@ def main() -> None:
     )
     parser.add_argument("--overflow", action="store_true", help="the pool has an overflow channel")
     parser.add_argument("--quiet", action="store_true", help="the worker of 'run --quiet'")
+    parser.add_argument("--members", type=int, default=2, help="the pool's members (default 2)")
+    parser.add_argument("--alone", action="store_true", help="one mailbox, no pool (--pg only)")
+    parser.add_argument("--trips", action="store_true", help="count round trips (--pg only)")
     args = parser.parse_args()
     if args.pg == "":
         parser.error("--pg needs a URL or $WARMUP_TEST_PG")
-    trees = {"old": args.old, "new": str(ROOT)}
+    if (args.alone or args.trips) and not args.pg:
+        parser.error("--alone and --trips are for PostgreSQL: add --pg")
+    if args.old is None and not args.trips:
+        parser.error("--old is required (but with --trips)")
+    trees = {"old": args.old, "new": str(ROOT)} if args.old else {"new": str(ROOT)}
+    if args.alone:
+        args.members = 1
+    flags = (args.overflow, args.quiet, args.members, args.alone, False)
     for queued in args.queued:
+        if args.trips:
+            _trips(trees, args, queued)
+            continue
         got: dict[str, list[tuple[float, ...]]] = {"old": [], "new": []}
         for _ in range(args.rounds):  # interleaved: a busy machine slows both alike
             for name, tree in trees.items():
-                slots = run(tree, queued, args.slots, args.pg, args.overflow, args.quiet)
-                got[name].extend(slots[2:])  # the steady slots
+                slots = run(tree, queued, args.slots, args.pg, *flags)
+                got[name].extend(tuple(x) for x in slots[2:])  # the steady slots
         med: dict[str, list[float]] = {}
         for name, rows in got.items():
             med[name] = [statistics.median(r[k] for r in rows) for k in range(6)]
@@ -271,8 +409,9 @@ def main() -> None:
                     ", quiet" * args.quiet,
                 )
             )
+            who = "1 mailbox" if args.alone else f"{args.members} members"
             print(
-                f"{name}: {queued:,} queued{how}, 2 members: a slot {1e3 * slot:.1f} ms "
+                f"{name}: {queued:,} queued{how}, {who}: a slot {1e3 * slot:.1f} ms "
                 f"(median of {len(rows)}), {1e3 * slot / max(sent, 1):.1f} ms a message "
                 f"sent, {written:,.0f} outbox rows written; CPU {1e3 * cpu:.1f} ms, "
                 f"{1e3 * sql:.1f} ms in statements"
