@@ -120,7 +120,7 @@ def _dropped_if_interrupted(conn: Connection) -> Iterator[None]:
 
 
 @contextmanager
-def _interrupt_first() -> Iterator[None]:
+def interrupt_first() -> Iterator[None]:
     """Let a Ctrl-C or exit through whatever error it caused on its way out: one landing in
     the pool's ping of a connection it hands out (SQLAlchemy's ``pre_ping``) left psycopg's
     connection busy, and the ping's restoring of ``autocommit`` raised "can't change
@@ -413,7 +413,7 @@ class Ledger(
                 yield shared
             return
         with (
-            _interrupt_first(),
+            interrupt_first(),
             self._errors(),
             pool_errors(self.engine, self.where),
             self.engine.connect() as conn,
@@ -471,7 +471,7 @@ class Ledger(
                 yield conn
             return
         with (
-            _interrupt_first(),
+            interrupt_first(),
             self._errors(),
             pool_errors(self.engine, self.where),
             self.engine.connect() as new,
@@ -487,7 +487,7 @@ class Ledger(
         pool, when anything fails on it (or when the caller invalidates it): its TEMP tables go
         with it."""
         with (
-            _interrupt_first(),
+            interrupt_first(),
             self._errors(),
             pool_errors(self.engine, self.where),
             self.engine.connect() as conn,

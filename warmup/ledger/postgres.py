@@ -41,14 +41,23 @@ from warmup.errors import (
     Unavailable,
     WarmupError,
 )
-from warmup.ledger.core import Ledger, NulInText, highest_id, quiet_when_interrupted
+from warmup.ledger.core import (
+    Ledger,
+    NulInText,
+    highest_id,
+    interrupt_first,
+    pool_errors,
+    quiet_when_interrupted,
+)
 from warmup.ledger.gatepath import GatePolicy
 from warmup.ledger.imports import SendRow
 from warmup.ledger.postgres_gate import PostgresGate
 from warmup.ledger.postgres_locks import lock_name, migration_lock
+from warmup.ledger.postgres_look import read_look
 from warmup.ledger.postgres_upgrade import UpgradeFacts, upgrade_facts, upgrade_refusal
 from warmup.ledger.schema import METADATA
-from warmup.ledger.values import MailboxRow
+from warmup.ledger.sqlite_look import one_statement
+from warmup.ledger.values import Ask, MailboxRow, Snapshot
 
 
 def _quiet_when_cut(record: logging.LogRecord) -> bool:
@@ -238,6 +247,47 @@ class PostgresLedger(Ledger):
 
     def _read_conn(self, conn: Connection) -> None:
         conn.execution_options(isolation_level="REPEATABLE READ")
+
+    def pool_look(
+        self,
+        threads: list[str],
+        recipients: list[str],
+        mailbox_ids: Sequence[int],
+        asks: Sequence[tuple[MailboxRow, Ask]] | None,
+        as_of: dt.datetime,
+    ) -> tuple[int | None, list[Snapshot] | None]:
+        # One statement in no transaction (warmup.ledger.postgres_look), but within reading():
+        # that one's snapshot, as each read of it
+        if one_statement(asks) and self._shared() is None:
+            with self._raw_statement() as cur:
+                got = read_look(cur, threads, recipients, mailbox_ids, asks, as_of)
+            if got is not None:
+                return got
+        return super().pool_look(threads, recipients, mailbox_ids, asks, as_of)
+
+    @contextmanager
+    def _raw_statement(self) -> Iterator[Any]:
+        """A psycopg cursor of a pooled connection (checked as every one the pool hands out) in
+        autocommit: no BEGIN and no COMMIT, each statement its own snapshot; its errors said
+        as the ledger's."""
+        import psycopg
+
+        with interrupt_first(), self._errors(), pool_errors(self.engine, self.where):
+            pooled = self.engine.raw_connection()
+            try:
+                raw = pooled.driver_connection
+                assert isinstance(raw, psycopg.Connection)
+                raw.autocommit = True
+                try:
+                    with raw.cursor() as cur:
+                        yield cur
+                finally:
+                    try:
+                        raw.autocommit = False
+                    except psycopg.Error:  # cut or busy: never back in the pool in autocommit
+                        pooled.invalidate()
+            finally:
+                pooled.close()
 
     def _write_conn(self, conn: Connection) -> Connection:
         # READ COMMITTED whatever the server's default: after waiting for a row lock each later

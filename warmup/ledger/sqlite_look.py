@@ -145,7 +145,7 @@ def read_look(
         return int(thread if thread is not None else recipient), None
     if asks is None:
         return None, None
-    snaps = _snapshots(rows, asks, as_of, today_of, boxes)
+    snaps = look_snapshots(rows, asks, as_of, today_of, boxes)
     return None if snaps is None else (None, snaps)
 
 
@@ -170,7 +170,7 @@ def _statement(shape: tuple[int, ...]) -> str:
     return " UNION ALL ".join(parts)
 
 
-def _snapshots(
+def look_snapshots(
     rows: list[list[Any]],
     asks: Sequence[tuple[MailboxRow, Ask]],
     as_of: dt.datetime,
