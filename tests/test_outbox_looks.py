@@ -224,10 +224,11 @@ def test_whom_a_message_stays_with_is_read_with_the_histories_in_one_transaction
     """:meth:`Looks.stays` answers as ``thread_sender`` then ``last_sender`` do, and, once the
     members are kept, reads their histories in the same read transaction: the preview at the
     same instant that follows reads nothing more, and answers as each gate alone."""
-    with _flat_members(ledger_url, tmp_path, 3) as (ledger, gates, looks, members):
+    with (
+        _flat_members(ledger_url, tmp_path, 3) as (ledger, gates, looks, members),
+        _Statements(ledger, tmp_path) as traced,
+    ):
         _sent(BOXES[1], "known@example.com", 10)
-        begun: list[object] = []
-        sa.event.listen(ledger.engine, "begin", begun.append)
         ids = [m.id for m in members]
         now = dt.datetime.now(dt.UTC)
         assert looks.stays(members, [], ["known@example.com"], now) == members[1].id
@@ -235,12 +236,13 @@ def test_whom_a_message_stays_with_is_read_with_the_histories_in_one_transaction
         assert looks.stays(members, [], ["new@example.com"], now) is None
         looks.previews(gates, ["new@example.com"], now)  # the members are kept from here on
         now = dt.datetime.now(dt.UTC)
-        del begun[:]
+        traced.take()
         assert looks.stays(members, [], ["new@example.com"], now) is None
         got = looks.previews(gates, ["new@example.com"], now)
         # The stays and every history: one statement, in no transaction, on both backends
         # (test_a_look_is_one_statement_and_sees_what_another_process_sent_before_it)
-        assert begun == []
+        statements, _ = traced.take()
+        assert not any("BEGIN" in s for s in statements), statements
         assert got == [g.preview(["new@example.com"], now) for g in gates]
 
 

@@ -63,8 +63,9 @@ def _paced_pool(url: str, tmp_path) -> Ledger:  # type: ignore[no-untyped-def]
 
 def test_a_pass_asks_about_a_pools_members_in_one_transaction(pg_url, tmp_path):  # noqa: F811
     """A pass over a pool none of whose members may send yet: both members' rows, policies
-    and histories are read in the transaction of the pass's look at the pool, and once more,
-    in one, for when the next message is due: 11 transactions in the pass, 28 before (the
+    and histories are read in the transaction of the pass's look at the pool (the histories
+    of all of them by one statement), and once more, in one, for when the next message is
+    due: 11 transactions in the pass, 28 before (the
     eleventh, the count of what the hold leaves waiting, is made after the pass and only when
     something says it: ``run_once`` always does)."""
     ledger = _paced_pool(pg_url, tmp_path)
@@ -74,7 +75,11 @@ def test_a_pass_asks_about_a_pools_members_in_one_transaction(pg_url, tmp_path):
         assert done.outcomes["waiting"] == 10
         asked = [t for t in seen if any("FROM policy WHERE policy.name" in s for s in t)]
         assert len(asked) == 2, asked  # the look at P (its row, both members'), the next due's
-        assert all(sum("FROM mailbox WHERE mailbox.id" in s for s in t) for t in asked)
+        # every member's history in ONE statement of it (a member's own, 6 statements each and
+        # their row and policy again, were each gate's allowance asked in turn: 18 more round
+        # trips a look at a pool of 2)
+        assert all(sum("json_agg" in s for s in t) == 1 for t in asked), asked
+        assert not any("FROM walk_memo WHERE walk_memo.mailbox_id" in s for t in seen for s in t)
         assert len(seen) == 11, [t[0][:60] for t in seen]
     finally:
         ledger.close()

@@ -256,38 +256,32 @@ class PostgresLedger(Ledger):
         asks: Sequence[tuple[MailboxRow, Ask]] | None,
         as_of: dt.datetime,
     ) -> tuple[int | None, list[Snapshot] | None]:
-        # One statement in no transaction (warmup.ledger.postgres_look), but within reading():
-        # that one's snapshot, as each read of it
+        # One statement in autocommit: no BEGIN, no COMMIT (warmup.ledger.postgres_look); within
+        # reading(), in that one's snapshot, as each read of it. The pool's check of the
+        # connection it hands out stays (a session cut since it was given back).
         if one_statement(asks) and self._shared() is None:
-            with self._raw_statement() as cur:
-                got = read_look(cur, threads, recipients, mailbox_ids, asks, as_of)
+            with (
+                interrupt_first(),
+                self._errors(),
+                pool_errors(self.engine, self.where),
+                self.engine.connect() as conn,
+            ):
+                conn.execution_options(isolation_level="AUTOCOMMIT")
+                got = read_look(conn, threads, recipients, mailbox_ids, asks, as_of)
             if got is not None:
                 return got
         return super().pool_look(threads, recipients, mailbox_ids, asks, as_of)
 
-    @contextmanager
-    def _raw_statement(self) -> Iterator[Any]:
-        """A psycopg cursor of a pooled connection (checked as every one the pool hands out) in
-        autocommit: no BEGIN and no COMMIT, each statement its own snapshot; its errors said
-        as the ledger's."""
-        import psycopg
-
-        with interrupt_first(), self._errors(), pool_errors(self.engine, self.where):
-            pooled = self.engine.raw_connection()
-            try:
-                raw = pooled.driver_connection
-                assert isinstance(raw, psycopg.Connection)
-                raw.autocommit = True
-                try:
-                    with raw.cursor() as cur:
-                        yield cur
-                finally:
-                    try:
-                        raw.autocommit = False
-                    except psycopg.Error:  # cut or busy: never back in the pool in autocommit
-                        pooled.invalidate()
-            finally:
-                pooled.close()
+    def _histories_on(
+        self, conn: Connection, asks: Sequence[tuple[MailboxRow, Ask]], as_of: dt.datetime
+    ) -> list[Snapshot]:
+        # The look's one statement without whom it stays with, in the question's transaction:
+        # one round trip for 5 (the quotas of a held pool's members, of next due's, of 'quota')
+        if asks and one_statement(asks):
+            got = read_look(conn, [], [], [], asks, as_of)
+            if got is not None and got[1] is not None:
+                return got[1]
+        return super()._histories_on(conn, asks, as_of)
 
     def _write_conn(self, conn: Connection) -> Connection:
         # READ COMMITTED whatever the server's default: after waiting for a row lock each later

@@ -20,6 +20,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy.engine import Connection
+
 from warmup.ledger.sqlite_look import look_snapshots, one_statement
 from warmup.ledger.values import Ask, MailboxRow, Snapshot, day_start, local_day, made_by
 from warmup.policy.eras import ERA_KINDS
@@ -84,16 +86,16 @@ _BUILT: dict[tuple[bool, bool, bool, bool, int], str] = {}  # the statement by i
 
 
 def read_look(
-    cur: Any,
+    conn: Connection,
     threads: list[str],
     recipients: list[str],
     ids: Sequence[int],
     asks: Sequence[tuple[MailboxRow, Ask]] | None,
     as_of: dt.datetime,
 ) -> tuple[int | None, list[Snapshot] | None] | None:
-    """:meth:`warmup.ledger.Ledger.pool_look`'s answer, read by one statement on psycopg cursor
-    ``cur`` (in no transaction: the statement is its own snapshot); None when it cannot be
-    (see the module's docstring): the caller reads it in a transaction."""
+    """:meth:`warmup.ledger.Ledger.pool_look`'s answer, read by one statement on ``conn`` (in
+    autocommit the statement is its own snapshot; else its transaction's); None when it
+    cannot be (see the module's docstring): the caller reads it in a transaction."""
     if not one_statement(asks):
         return None
     ids = list(ids)
@@ -128,9 +130,7 @@ def read_look(
     sql = _BUILT.get(shape)
     if sql is None:
         sql = _BUILT[shape] = _statement(*shape)
-    cur.execute(sql, params)
-    got = cur.fetchone()
-    thread, recipient, *parts = got
+    thread, recipient, *parts = conn.exec_driver_sql(sql, tuple(params)).one()
     if thread is not None or recipient is not None:
         return int(thread if thread is not None else recipient), None
     if asks is None:

@@ -52,7 +52,7 @@ from warmup import notify
 from warmup.bounces.classify import refuses_size
 from warmup.errors import ConfigError, LedgerVanished, WarmupError
 from warmup.instants import now_utc
-from warmup.ledger import Ledger, PoolRow
+from warmup.ledger import Ledger, MailboxRow, PoolRow
 from warmup.ledger.holders import HOST as HOST
 from warmup.ledger.holders import PLACE as PLACE
 from warmup.ledger.holders import alive
@@ -64,6 +64,7 @@ from warmup.outbox.delivery import HOLD as HOLD
 from warmup.outbox.delivery import MIN_WAIT, NO_PASSWORD, Delivery, stamp
 from warmup.outbox.delivery import backoff as backoff
 from warmup.outbox.due import next_due, next_slot
+from warmup.policy import Allowance
 from warmup.refusals import refusal as refusal_text
 from warmup.words import clock_offset_said, plural
 
@@ -590,9 +591,10 @@ class Worker:
         if not gates:
             return None
         waits, whys = [], []
-        for gate in gates:
+        together = _allowances(self.ledger, members, now) if pool is not None else None
+        for k, gate in enumerate(gates):
             try:
-                a = gate.allowance(now)
+                a = together[k] if together is not None else gate.allowance(now)
             except MailboxNotFound:  # a kept gate of a removed mailbox: see Delivery.deliver
                 delivery.drop(gate)
                 return None
@@ -672,6 +674,23 @@ class Worker:
         or sent, it ended well (``note``); ``unknown`` (it may have left) waits for a person,
         and ``bounced`` is said as a bounce is (``log``)."""
         return self.note if state in ("queued", "sent") else self.log
+
+
+def _allowances(
+    ledger: Ledger, members: list[MailboxRow], now: dt.datetime
+) -> list[Allowance] | None:
+    """Each member's :meth:`~warmup.Gate.allowance` at ``now`` (the same answers: its row as
+    read with its pool), read together (:func:`warmup.api.quotas_each`): a handful of
+    statements for all of them instead of 9 each (its row, policy, past policies' caps, 6 of
+    history), round trips to a server. None when one cannot be asked (removed, its policy
+    unknown here): each gate then asks, and says why, as it did."""
+    from warmup import api
+
+    try:
+        answers, refusals = api.quotas_each(ledger, members, now)
+    except WarmupError:
+        return None
+    return None if refusals else [a for _, a in answers]
 
 
 def due_said(at: dt.datetime, expires: bool) -> str:
