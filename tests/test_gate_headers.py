@@ -501,6 +501,37 @@ def test_the_ids_a_reply_names_are_read_as_any_angle_bracketed_id():
 
 
 @pytest.mark.parametrize(
+    "raw",
+    [
+        b"From: a@x.example\r\nSubject: hi\r\n\r\nbody\r\n",
+        b"IN-REPLY-TO: <up@x.example>\r\n\r\nbody\r\n",
+        b"in-reply-to :<up@x.example>\n\nbody\n",
+        b"References:\r\n <a@x.example>\r\n\t<b@x.example>\r\n\r\n",
+        b"Subject: hi\r\n\r\nIn-Reply-To: <body@x.example>\r\n",  # in the body: none
+        b" References: <a@x.example>\r\n\r\n",  # malformed: none
+        b"Subject: references\rIn-Reply-To: <cr@x.example>\r\r",
+        b"",
+    ],
+)
+def test_the_ids_a_reply_names_without_the_parse_when_no_field_can_name_them(raw):
+    """A message whose bytes hold neither field name anywhere is answered without reading its
+    header section; any other as the header section says (each answer: the full read's)."""
+    from warmup.headerlines import MalformedHeader, fields
+    from warmup.headers import THREAD_FIELDS, thread_ids
+
+    try:
+        found = fields(raw)[0]
+    except MalformedHeader:
+        found = []
+    want: dict[str, None] = {}
+    for name in THREAD_FIELDS:
+        for f in found:
+            if f.name == name:
+                want.update(dict.fromkeys(re.findall(r"<[^<>\s]+>", f.value)))
+    assert thread_ids(raw) == list(want)
+
+
+@pytest.mark.parametrize(
     "args", [("send", BOX), ("send", BOX, "--dry-run"), ("queue", "add", "--mailbox", BOX)]
 )
 def test_a_header_the_registry_folds_but_cannot_read_back_is_one_line_65(
