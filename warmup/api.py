@@ -306,6 +306,11 @@ def asked(ledger: Reads, boxes: Sequence[tuple[MailboxRow, int]]) -> list[Asked]
     return out
 
 
+# What :func:`recipient_checks` keeps of each mailbox's last answer between calls, by address:
+# the policy and the history it was worked out from, the instant asked, and the answer.
+Answers = dict[str, tuple[PolicySpec, History, dt.datetime, "_Answer"]]
+
+
 def recipient_checks(
     ledger: Reads,
     boxes: Sequence[Asked],
@@ -313,13 +318,20 @@ def recipient_checks(
     at: dt.datetime,
     snaps: Sequence[Snapshot] | None = None,
     walks: Walks | None = None,
+    kept: Answers | None = None,
 ) -> list[tuple[Allowance, str | None]] | None:
     """:func:`recipient_check` of each of ``boxes`` (the same answers), every history read in
     one transaction of a handful of statements (:meth:`Ledger.histories`; ``snaps``: read
     already, at ``at``) and the newer walk memos kept in one more; None when the ledger has
     one of them at another ``rev`` than ``boxes`` say (changed since they were read: read
     them again), nothing kept then. :class:`MailboxNotFound` for one removed. ``walks``: the
-    walks kept between calls (:func:`warmup.policy.engine.evaluate_steps`)."""
+    walks kept between calls (:func:`warmup.policy.engine.evaluate_steps`).
+
+    ``kept``: the last answers, kept between calls. A mailbox whose history (read afresh,
+    whoever wrote it) is the one its kept answer was worked out from, under the same policy,
+    gets that answer while ``at`` is before its :attr:`~warmup.policy.Allowance.steady` (the
+    engine is pure: the same inputs give the same answer): a worker's look at a pool's
+    members before each message works out again only the member that sent."""
     from warmup.policy.engine import recipient_domain_refusal
 
     pairs = [(b.box, b.ask) for b in boxes]
@@ -328,13 +340,50 @@ def recipient_checks(
             snaps = ledger.histories(pairs, at)
         if any(snap.rev != b.rev for snap, b in zip(snaps, boxes, strict=True)):
             return None
-        specs = {b.box.policy: b.spec for b in boxes}
-        answers = _answers(ledger, specs, at, pairs, snaps, walks)
-        _keep_newer(ledger, [b.box for b in boxes], [b.inputs for b in boxes], answers)
-    return [
-        (allowance, recipient_domain_refusal(b.spec, snap.history, recipients))
-        for (allowance, *_), b, snap in zip(answers, boxes, snaps, strict=True)
-    ]
+        answers: list[_Answer | None] = [None] * len(boxes)
+        if kept is not None:
+            for i, (b, snap) in enumerate(zip(boxes, snaps, strict=True)):
+                k = kept.get(b.box.address)
+                if k is not None and _still(k, b.spec, snap.history, at):
+                    answers[i] = k[3]
+        todo = [i for i, answer in enumerate(answers) if answer is None]
+        if todo:
+            specs = {boxes[i].box.policy: boxes[i].spec for i in todo}
+            fresh = _answers(
+                ledger, specs, at, [pairs[i] for i in todo], [snaps[i] for i in todo], walks
+            )
+            _keep_newer(
+                ledger, [boxes[i].box for i in todo], [boxes[i].inputs for i in todo], fresh
+            )
+            for i, worked in zip(todo, fresh, strict=True):
+                answers[i] = worked
+                if kept is not None:
+                    kept[boxes[i].box.address] = (boxes[i].spec, snaps[i].history, at, worked)
+    out = []
+    for got, b, snap in zip(answers, boxes, snaps, strict=True):
+        assert got is not None
+        out.append((got[0], recipient_domain_refusal(b.spec, snap.history, recipients)))
+    return out
+
+
+def _still(
+    k: tuple[PolicySpec, History, dt.datetime, _Answer],
+    spec: PolicySpec,
+    hist: History,
+    at: dt.datetime,
+) -> bool:
+    """Whether kept answer ``k`` is the answer for ``hist`` under ``spec`` at ``at``: the same
+    policy object, an equal history (without day sums, which do not compare) and ``at`` from
+    the instant it was asked until its ``steady``."""
+    spec_then, hist_then, asked, (allowance, *_) = k
+    steady = allowance.steady
+    return (
+        spec_then is spec
+        and steady is not None
+        and asked <= at < steady
+        and hist.sums is None
+        and hist_then == hist
+    )
 
 
 def _keep_newer(

@@ -41,6 +41,10 @@ class Looks:
         # Each member's walk to today, walked again only from other inputs (a send, a bounce,
         # a change, a new day): see warmup.policy.engine.evaluate_steps
         self._walks: Walks = {}
+        # Each member's last answer, given again while its history read afresh is the same and
+        # the answer steady: only the member that sent (or that another process wrote to) is
+        # worked out again (api.recipient_checks)
+        self._answers: api.Answers = {}
 
     def stays(
         self,
@@ -87,7 +91,9 @@ class Looks:
                 boxes = self._asked(gates)
                 snaps = read[2] if read is not None and _same(read, boxes, now) else None
                 read = None  # once: a second round reads them afresh
-                answers = api.recipient_checks(self.ledger, boxes, rcpts, now, snaps, self._walks)
+                answers = api.recipient_checks(
+                    self.ledger, boxes, rcpts, now, snaps, self._walks, self._answers
+                )
             except WarmupError:  # MailboxNotFound, a policy or preset unknown: the gates say
                 self._kept.clear()
                 return None

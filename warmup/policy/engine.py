@@ -27,7 +27,7 @@ from typing import Any
 
 from warmup.instants import aware, zone
 from warmup.policy import eras
-from warmup.policy.calendar import fits, next_opening
+from warmup.policy.calendar import fits, next_opening, ranges_on
 from warmup.policy.inputs import ONE_DAY, History, WalkState, current_pause, day_start, local
 from warmup.policy.rules import Verdict, mean_gap
 from warmup.policy.spec import PolicySpec
@@ -52,6 +52,9 @@ class Allowance:
     # The walk's state at the start of yesterday (None when the walk did not pass it with an
     # active day behind it): what the ledger keeps so the next answer need not walk the past.
     memo: WalkState | None = field(default=None, compare=False, repr=False)
+    # Asked with walks kept (evaluate_steps): the same history asked about at any instant from
+    # the one asked until this one (exclusive) gets this same answer (None: none promised).
+    steady: dt.datetime | None = field(default=None, compare=False, repr=False)
 
     @property
     def can_send(self) -> bool:
@@ -167,7 +170,8 @@ def evaluate_steps(
     inputs (the policy object, the day, the events applied by ``now``, the history but what
     only the answer's last part reads: the last send, the domain's and the recipient domains'
     sends today), else walked and kept there. Only the member that sent since is walked again:
-    its history holds one more send today."""
+    its history holds one more send today. With ``walks``, the answer's
+    :attr:`Allowance.steady` says until when the same history keeps this answer."""
     tz_zone = zone(hist.timezone)
     local_now = now.astimezone(tz_zone)
     today = local_now.date()
@@ -190,6 +194,7 @@ def evaluate_steps(
     tomorrow = dt.datetime.combine(today + ONE_DAY, dt.time(), tz_zone)
     window, calendar = spec.window, spec.calendar
 
+    steady = _steady_events(hist, now, tomorrow) if walks is not None else None
     pause = current_pause(hist.events, now)
     if pause is not None:
         quota, status = 0, "paused"
@@ -252,13 +257,16 @@ def evaluate_steps(
         # no gap, no pacing: a send another process stamped a moment after this clock's now
         # (counted as made: CLOCK_SKEW) is no reason to wait
         paced_until = _utc(last) + dt.timedelta(seconds=gap) if last and gap else None
+        mean = mean_gap(spec.stages[number], hist)
         fit = fits(
             window,
             today,
             tz_zone,
-            mean_gap(spec.stages[number], hist),
+            mean,
             after=max(local_now, paced_until) if paced_until else local_now,
         )
+        if steady is not None:
+            steady = _steady_open(steady, spec, today, local_now, opening, paced_until, mean)
         if fit is not None and fit < remaining:
             reasons.append(
                 f"pacing: at {pacing_text(spec, hist, number)} between sends, what is left "
@@ -303,7 +311,46 @@ def evaluate_steps(
         complaint_rate=v.complaint_rate,
         reasons=tuple(reasons),
         memo=memo,
+        steady=steady,
     )
+
+
+def _steady_events(hist: History, now: dt.datetime, tomorrow: dt.datetime) -> dt.datetime | None:
+    """Until when the events and the day leave :func:`evaluate_steps`'s answer at ``now`` as
+    it is: the next local day, the end of a pause or back-off (``until``); None when an event
+    comes after ``now`` (it is applied, or starts a pause, once its time comes)."""
+    until = tomorrow
+    for e in hist.events:
+        if e.at > now:
+            return None
+        if e.until is not None and e.until > now and e.until < until:
+            until = e.until
+    return until
+
+
+def _steady_open(
+    until: dt.datetime,
+    spec: PolicySpec,
+    today: dt.date,
+    local_now: dt.datetime,
+    opening: dt.datetime | None,
+    paced_until: dt.datetime | None,
+    mean: float,
+) -> dt.datetime | None:
+    """:func:`_steady_events`'s ``until`` for a mailbox that may send today (its quota not
+    used): no later than the window's next opening or, open, its range's end, and the pacing
+    gap's end; None when what fits in the window's rest of today is counted from ``local_now``
+    (a mean gap and no gap running: the count falls as time goes)."""
+    if paced_until is not None and paced_until > local_now:
+        until = min(until, paced_until)
+    elif mean > 0:
+        return None
+    if opening is not None:
+        return min(until, opening)
+    for a, b in ranges_on(spec.window, today, local_now.tzinfo):  # type: ignore[arg-type]
+        if a <= local_now < b:
+            return min(until, b)
+    return None
 
 
 def _walk_key(
