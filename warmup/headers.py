@@ -42,8 +42,6 @@ from warmup.words import byte_size
 _WORD = re.compile(r"[^\s<>()\[\],;:\"'\\]+")
 SENDER_FIELDS = ("from", "sender", "resent-from", "resent-sender")
 THREAD_FIELDS = ("in-reply-to", "references")
-# Either name anywhere in a message's bytes (a field name is ASCII: its case folds as here)
-_THREAD_NAMES = re.compile(rb"in-reply-to|references", re.IGNORECASE)
 _MSG_ID = re.compile(r"<[^<>\s]+>")
 
 
@@ -359,9 +357,11 @@ def check_line_length(raw: bytes) -> None:
 def thread_ids(raw: bytes) -> list[str]:
     """The Message-IDs (``<...>``, as stored) that ``raw``'s In-Reply-To and References name,
     In-Reply-To's first; only the header section is read, and a malformed one names none."""
-    if _THREAD_NAMES.search(raw) is None:
+    low = raw.lower()  # a field name is ASCII: its case folds as bytes.lower() folds it
+    if b"in-reply-to" not in low and b"references" not in low:
         # No field can be named so: the worker asks this of every pool's message, and most
-        # start no thread (the parse of their header section was ~2% of a pool's message).
+        # start no thread (the parse of their header section was ~2% of a pool's message;
+        # a case-blind regex search, 13 us for 300 bytes, nearly as much as the parse).
         return []
     try:
         found, _ = fields(raw)
