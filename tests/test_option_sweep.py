@@ -41,6 +41,7 @@ from click.testing import CliRunner, Result
 
 from tests import forkcli
 from tests.conftest import ledger_digest
+from tests.gatekit import policy_file
 from tests.test_secrets import CANARY, leaks
 from warmup.cli import check_db, load_all
 
@@ -321,15 +322,20 @@ def populated(tmp_path_factory: pytest.TempPathFactory, files: dict[str, str]) -
         "WARMUP_CONFIG": None,
         "WARMUP_PASSWORD": None,
     }
-    populate(env, files)
+    populate(env, files, paced=policy_file(root / "paced.toml", interval="24h"))
     return path
 
 
-def populate(env: dict[str, str | None], files: dict[str, str]) -> None:
-    """Fill the ledger ``env`` names as :func:`populated` says, through the CLI."""
+def populate(env: dict[str, str | None], files: dict[str, str], paced: Path | None = None) -> None:
+    """Fill the ledger ``env`` names as :func:`populated` says, through the CLI. ``paced``: a
+    policy for the unpaused mailbox whose gap between sends outlasts the sweep, so the
+    baseline 'send' and 'sendmail' are refused paced (nothing written) however long after its
+    two sends they run: under exmail's 5-10 min gap, a sweep that reached them 6 minutes on (a
+    loaded CI run) reserved, found the closed port and wrote the released reservation."""
     closed = ("--smtp-host", "127.0.0.1", "--smtp-port", "9", "--imap-host", "127.0.0.1")
+    policy = ("--policy", str(paced)) if paced else ()
     steps: list[tuple[str, ...]] = [
-        ("mailbox", "add", BOX, "--provider", "exmail", *closed, "--imap-port", "9"),
+        ("mailbox", "add", BOX, "--provider", "exmail", *closed, "--imap-port", "9", *policy),
         ("mailbox", "add", OTHER, "--provider", "exmail", *closed, "--imap-port", "9"),
         ("pool", "add", "P", BOX, OTHER),
         ("queue", "add", "--pool", "P", "--campaign", "nov", "--not-before", "2027-06-01")
