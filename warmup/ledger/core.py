@@ -37,12 +37,12 @@ import threading
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from warmup.errors import DataError, LedgerBusy, ReadOnlyLedger
+from warmup.errors import ConnectionCut, DataError, LedgerBusy, ReadOnlyLedger
 from warmup.ledger import migrations
 from warmup.ledger.history import Questions
 from warmup.ledger.imports import Imports
@@ -64,6 +64,8 @@ from warmup.ledger.values import (
     wall_clock,
 )
 from warmup.words import plural
+
+_T = TypeVar("_T")
 
 if TYPE_CHECKING:
     from warmup.ledger.gatepath import GatePolicy, GateSession
@@ -479,6 +481,33 @@ class Ledger(
             self._write_conn(new)
             with new.begin(), _dropped_if_interrupted(new):
                 yield new
+
+    def write_once(
+        self, body: Callable[[Connection], _T], landed: Callable[[Connection, _T], bool]
+    ) -> _T:
+        """``body``'s result, run in a write transaction that survives one cut connection (a
+        team ledger's server ending warmup's session, :class:`ConnectionCut`): ``body`` must
+        write nothing but through the connection it is given.
+
+        Cut before its COMMIT, nothing of it was written, and ``body`` runs once more on a new
+        connection. Cut in its COMMIT's round trip, the server may have committed without its
+        answer coming back: ``landed(conn, result)``, read on a new connection, says whether
+        it did (its result stands), else ``body`` runs once more. Told "try again" (75), a
+        person or script ran the command anew, and what has no key of its own (a send
+        recorded at "now") was written twice; a worker's claim committed unseen left its
+        message ``sending`` for nobody."""
+        done: list[_T] = []
+        try:
+            with self.write() as conn:
+                done.append(body(conn))
+        except ConnectionCut:
+            if done:  # body ran to its end: the cut came in the COMMIT's round trip
+                with self.read() as conn:
+                    if landed(conn, done[0]):
+                        return done[0]
+            with self.write() as conn:
+                return body(conn)
+        return done[0]
 
     @contextmanager
     def connection(self) -> Iterator[Connection]:

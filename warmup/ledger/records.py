@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -79,6 +79,11 @@ class Records(Matching):
 
         def read(self) -> AbstractContextManager[Connection]: ...
         def write(self, conn: Connection | None = None) -> AbstractContextManager[Connection]: ...
+        def write_once(
+            self,
+            body: Callable[[Connection], Recorded],
+            landed: Callable[[Connection, Recorded], bool],
+        ) -> Recorded: ...
         def real_today(self, tz: str) -> dt.date: ...
         def _lock_present(self, conn: Connection, boxes: Iterable[MailboxRow]) -> None: ...
         def _insert(self, table: sa.Table) -> Any: ...
@@ -98,9 +103,53 @@ class Records(Matching):
         Idempotent: a send is keyed on Message-ID + recipient (else instant + recipient), a
         bounce on its ``key``, an event on (kind, instant); recording again adds nothing.
         """
-        with self.write() as conn:
+
+        def body(conn: Connection) -> Recorded:
             self._lock_present(conn, [box])
             return self._record(conn, box, sends, bounces, events)
+
+        def landed(conn: Connection, _: Recorded) -> bool:
+            return self._recorded(conn, box, sends, bounces, events)
+
+        # A send recorded at "now" is keyed on that instant: the command run again after a cut
+        # in this COMMIT (exit 75, "try again") recorded it twice.
+        return self.write_once(body, landed)
+
+    def _recorded(
+        self,
+        conn: Connection,
+        box: MailboxRow,
+        sends: Sequence[SendIn],
+        bounces: Sequence[BounceIn],
+        events: Sequence[EventIn],
+    ) -> bool:
+        """Whether everything :meth:`record` writes is in the ledger (its commit landed)."""
+        keys = [
+            (
+                send_key(s.recipient, utc(s.at), s.message_id),
+                f"{other_message_id(s.message_id)}|{s.recipient}" if s.message_id else "",
+            )
+            for s in sends
+        ]
+        have = self._send_ids(conn, box, [k for pair in keys for k in pair if k]) if keys else {}
+        if any(key not in have and other not in have for key, other in keys):
+            return False
+        if bounces:
+            found = conn.execute(
+                sa.select(sa.func.count())
+                .select_from(BOUNCE)
+                .where(BOUNCE.c.mailbox_id == box.id, BOUNCE.c.key.in_({b.key for b in bounces}))
+            ).scalar_one()
+            if found < len({b.key for b in bounces}):
+                return False
+        return all(
+            conn.execute(
+                sa.select(EVENT.c.id).where(
+                    EVENT.c.mailbox_id == box.id, EVENT.c.kind == e.kind, EVENT.c.at == utc(e.at)
+                )
+            ).first()
+            for e in events
+        )
 
     def add_event(
         self,
