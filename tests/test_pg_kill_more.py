@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -83,3 +84,37 @@ def test_record_send_cut_in_its_commit_records_it_once(
         assert cli(*RECORD).returncode == 0
     assert scalars(pg_url, SENDS) == ["r@example.com"]
     assert (res.returncode, res.stdout) == (0, f"Recorded 1 send for {BOX}.\n"), res.stderr
+
+
+RUN = ["run", "--once", "--no-sync", "--no-view"]
+STATES = "SELECT state FROM outbox ORDER BY id"
+
+
+@pytest.mark.parametrize("how", ["terminated", "answer lost"])
+def test_run_once_cut_in_the_claim_carrying_an_outcome_sends_both_and_leaves_none_sending(
+    how, sink, ssl_cert_env, pg_url, tmp_path, monkeypatch
+):
+    """``warmup run --once`` cut in its second claim, the one carrying the first message's
+    outcome: before, exit 75, and (the COMMIT taken, its answer lost) the second message
+    ``sending`` for a worker that had exited, until a later run called it a dead worker's
+    (cut before the COMMIT: the first message written by the flush, the second left for
+    the next run). Now the claim is made again on a new connection, or (cut in its COMMIT)
+    read back: both messages sent once and ``sent`` by this run, exit 0."""
+    from tests.outboxkit import pool_of, queue_plain
+
+    monkeypatch.setenv("WARMUP_DB", pg_url)
+    pool_of(sink.port, tmp_path, n=1, daily=10)
+    queue_plain(2)
+    if how == "terminated":
+        res = cut_at("claim>_settle_statement", 1, *RUN, url=pg_url, tmp=tmp_path)
+    else:
+        res = cut_in_commit(
+            "claim>base.py:_commit_impl", 2, *RUN, url=pg_url, tmp=tmp_path,
+            landed=lambda: scalars(pg_url, STATES) == ["sent", "sending"],
+        )  # fmt: skip
+    one_line(res)
+    assert scalars(pg_url, STATES) == ["sent", "sent"]
+    arrived = Counter(str(m.message["Message-ID"]) for m in sink.messages)
+    assert sorted(arrived.values()) == [1, 1]
+    assert Counter(scalars(pg_url, "SELECT outcome FROM send")) == {"sent": 2}
+    assert res.returncode == 0, res.stderr

@@ -35,7 +35,7 @@ import datetime as dt
 import functools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -55,6 +55,8 @@ from warmup.ledger.outbox_targets import of_target, release_waiting, target_lock
 from warmup.ledger.outbox_views import ROW_COLUMNS, OutboxViews, outbox_row
 from warmup.ledger.schema import MAILBOX, OUTBOX, OUTBOX_HOLD, POOL, SEND
 from warmup.ledger.values import Ask, Enqueued, MailboxRow, OutboxIn, OutboxRow, Snapshot, utc
+
+_T = TypeVar("_T")
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
@@ -240,6 +242,9 @@ class OutboxStore(OutboxViews):
 
         def read(self) -> AbstractContextManager[Connection]: ...
         def write(self, conn: Connection | None = None) -> AbstractContextManager[Connection]: ...
+        def write_once(
+            self, body: Callable[[Connection], _T], landed: Callable[[Connection, _T], bool]
+        ) -> _T: ...
         def _mailbox(self, conn: Connection, address: str) -> MailboxRow: ...
         def _lock_name(self, conn: Connection, name: str, shared: bool = False) -> None: ...
         def clock_offset(self) -> dt.timedelta | None: ...
@@ -457,37 +462,59 @@ class OutboxStore(OutboxViews):
         ``settle``: the outcome of ``worker``'s previous message (:meth:`settle_message`),
         written in the same transaction (one commit a message fewer; kept whether or not a
         message is claimed)."""
+        claimed = _on_server(utc(now), self.clock_offset())
         params = {
             "due": utc(due or now),
             "now": utc(now),
-            "claimed": _on_server(utc(now), self.clock_offset()),
+            "claimed": claimed,
             "worker": worker,
             "pool": pool_id,
         }
         take = _CLAIMS[self._hold_filtered][pool_id is not None]
-        with self.write() as conn:
+
+        def body(conn: Connection) -> OutboxRow | None:
             if settle is not None:
                 conn.execute(*_settle_statement(worker, settle))
-            tried = not self._claim_held
-            if tried:  # one statement: the claim, which tests the holds itself
-                row = conn.execute(take, params).first()
-                if row is not None:
-                    return outbox_row(row, True)
-            # None due, or a hold in force: the holds read (once a pass when none is), and the
-            # claim made around them.
-            held = outbox_holds.holds(conn, utc(due or now))
-            if pool_id is not None:
-                held = {t: h for t, h in held.items() if t == ("pool", pool_id)}
-            # While a hold is in force, the next claim reads the holds first (the claim that
-            # tests them would find one again and claim nothing: a statement for nothing).
-            self._claim_held = bool(held)
-            if held:
-                row = _claim_around(conn, held, params, pool_id)
-            elif not tried:
-                row = conn.execute(take, params).first()
-            else:  # none due and none held: what the claim found (PostgreSQL: a hold ended
-                row = None  # since the claim's snapshot ended after it, for this claim)
-            return None if row is None else outbox_row(row, True)
+            return self._claim(conn, take, params, pool_id, due or now)
+
+        def landed(conn: Connection, row: OutboxRow | None) -> bool:
+            if row is not None:  # claimed: by this very claim (its stamp), or not at all
+                return _holds(conn, row.id, worker, claimed)
+            return settle is None or not _holds(conn, settle.message, worker)
+
+        # A claim cut in its COMMIT's round trip and committed unseen left its message
+        # "sending" for a worker that exited 75 (and the outcome it carried written or not).
+        return self.write_once(body, landed)
+
+    def _claim(
+        self,
+        conn: Connection,
+        take: Any,
+        params: dict[str, Any],
+        pool_id: int | None,
+        due: dt.datetime,
+    ) -> OutboxRow | None:
+        """:meth:`claim`'s claim, in its transaction."""
+        tried = not self._claim_held
+        if tried:  # one statement: the claim, which tests the holds itself
+            row = conn.execute(take, params).first()
+            if row is not None:
+                return outbox_row(row, True)
+        # None due, or a hold in force: the holds read (once a pass when none is), and the
+        # claim made around them.
+        held = outbox_holds.holds(conn, utc(due))
+        if pool_id is not None:
+            held = {t: h for t, h in held.items() if t == ("pool", pool_id)}
+        # While a hold is in force, the next claim reads the holds first (the claim that
+        # tests them would find one again and claim nothing: a statement for nothing).
+        self._claim_held = bool(held)
+        if held:
+            row = _claim_around(conn, held, params, pool_id)
+        elif not tried:
+            row = conn.execute(take, params).first()
+        else:  # none due and none held: what the claim found (PostgreSQL: a hold ended
+            row = None  # since the claim's snapshot ended after it, for this claim)
+        return None if row is None else outbox_row(row, True)
 
     def settle_message(
         self,
@@ -512,8 +539,10 @@ class OutboxStore(OutboxViews):
         settle = Settle(
             message, state, now, reply, sent_by, next_attempt_at, attempt, recipients, backoff
         )
-        with self.write() as conn:
-            return bool(conn.execute(*_settle_statement(worker, settle)).rowcount)
+        return self.write_once(
+            lambda conn: bool(conn.execute(*_settle_statement(worker, settle)).rowcount),
+            lambda conn, held: not held or not _holds(conn, message, worker),
+        )
 
     def via_overflow(self, message: int, worker: str, now: dt.datetime) -> bool:
         """Mark the claimed message as going through its pool's overflow channel, committed
@@ -804,6 +833,15 @@ def _claim_around(
         if row is not None:
             return row
     return None
+
+
+def _holds(conn: Connection, message: int, worker: str, claimed: dt.datetime | None = None) -> bool:
+    """Whether ``worker`` holds the claim on ``message`` (made at ``claimed``, if given)."""
+    o = OUTBOX.c
+    stmt = sa.select(o.id).where(o.id == message, o.state == "sending", o.claimed_by == worker)
+    if claimed is not None:
+        stmt = stmt.where(o.claimed_at == claimed)
+    return conn.execute(stmt).first() is not None
 
 
 @dataclass(frozen=True)
