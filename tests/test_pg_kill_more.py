@@ -118,3 +118,107 @@ def test_run_once_cut_in_the_claim_carrying_an_outcome_sends_both_and_leaves_non
     assert sorted(arrived.values()) == [1, 1]
     assert Counter(scalars(pg_url, "SELECT outcome FROM send")) == {"sent": 2}
     assert res.returncode == 0, res.stderr
+
+
+# Commands that change a mailbox, a pool or the queue in one transaction: (the set-up before,
+# given the test's tmp path; the command; the ledger function whose COMMIT is cut; a read that
+# is true once the command's transaction committed; what the ledger reads after it, once).
+EDITS: dict[str, tuple[Callable[[Path], None], list[str], str, str, list[object]]] = {
+    "mailbox pause": (
+        lambda tmp: None,
+        ["mailbox", "pause", BOX, "--reason", "review"],
+        "add_event",
+        "SELECT kind FROM event",
+        ["pause"],
+    ),
+    "mailbox resume": (
+        lambda tmp: _ok("mailbox", "pause", BOX, "--reason", "review"),
+        ["mailbox", "resume", BOX],
+        "add_event",
+        "SELECT kind FROM event ORDER BY id",
+        ["pause", "resume"],
+    ),
+    "pool add": (
+        lambda tmp: None,
+        ["pool", "add", "P", BOX],
+        "add_pool",
+        "SELECT p.name FROM pool p JOIN pool_member m ON m.pool_id = p.id",
+        ["P"],
+    ),
+    "pool remove": (
+        lambda tmp: _ok("pool", "add", "P", BOX),
+        ["pool", "remove", "P"],
+        "remove_pool",
+        "SELECT count(*) = 0 FROM pool",
+        [True],
+    ),
+    "pool remove member": (
+        lambda tmp: _ok("pool", "add", "P", BOX),
+        ["pool", "remove", "P", BOX],
+        "remove_members",
+        "SELECT count(*) = 0 FROM pool_member",
+        [True],
+    ),
+    "pool overflow": (
+        lambda tmp: _ok("pool", "add", "P", BOX),
+        ["pool", "overflow", "P", "--host", "127.0.0.1", "--port", "2525", "--security", "none"],
+        "set_overflow",
+        "SELECT overflow_host FROM pool",
+        ["127.0.0.1"],
+    ),
+    "queue cancel": (
+        lambda tmp: _queued(),
+        ["queue", "cancel", "1"],
+        "cancel_messages",
+        "SELECT state FROM outbox",
+        ["cancelled"],
+    ),
+    "queue retry": (
+        lambda tmp: (_queued(), _ok("queue", "cancel", "1")),
+        ["queue", "retry", "1"],
+        "requeue",
+        "SELECT state FROM outbox",
+        ["queued"],
+    ),
+}
+
+
+def _ok(*args: str) -> None:
+    res = cli(*args)
+    assert res.returncode == 0, res.stderr
+
+
+def _queued() -> None:
+    from tests.outboxkit import queue_plain
+
+    _ok("pool", "add", "P", BOX)
+    assert queue_plain(1) == [1]
+
+
+@pytest.mark.parametrize("how", ["terminated", "answer lost"])
+@pytest.mark.parametrize("command", sorted(EDITS))
+def test_an_edit_cut_in_its_commit_is_made_once_and_says_so(
+    command, how, smtp_ssl, pg_url, tmp_path, monkeypatch
+):
+    """Cut in its COMMIT's round trip, an edit was exit 75 "try again" whether or not the
+    server had committed it; run again, one that had landed was refused (``queue cancel``:
+    "message 1 is cancelled", 65; ``pool remove``: no such pool, 64) or made twice (``mailbox
+    pause``: two pauses). Now the command asks the server whether its transaction committed
+    (on a new connection), and makes it again only if not: exit 0, the ledger changed once."""
+    monkeypatch.setenv("WARMUP_DB", pg_url)
+    add_box(smtp_ssl.port)
+    setup, args, function, done, after = EDITS[command]
+    setup(tmp_path)
+    point = f"{function}>base.py:_commit_impl"
+    if how == "terminated":
+        res = cut_at(point, 1, *args, url=pg_url, tmp=tmp_path)
+    else:
+        res = cut_in_commit(
+            point, 1, *args, url=pg_url, tmp=tmp_path, landed=lambda: scalars(pg_url, done) == after
+        )
+    one_line(res)
+    if res.returncode:  # what the user was told: try again
+        again = cli(*args)
+        assert again.returncode == 0, again.stderr
+    assert scalars(pg_url, done) == after
+    assert (res.returncode, res.stderr) == (0, ""), res.stderr

@@ -483,7 +483,9 @@ class Ledger(
                 yield new
 
     def write_once(
-        self, body: Callable[[Connection], _T], landed: Callable[[Connection, _T], bool]
+        self,
+        body: Callable[[Connection], _T],
+        landed: Callable[[Connection, _T], bool] | None = None,
     ) -> _T:
         """``body``'s result, run in a write transaction that survives one cut connection (a
         team ledger's server ending warmup's session, :class:`ConnectionCut`): ``body`` must
@@ -492,22 +494,46 @@ class Ledger(
         Cut before its COMMIT, nothing of it was written, and ``body`` runs once more on a new
         connection. Cut in its COMMIT's round trip, the server may have committed without its
         answer coming back: ``landed(conn, result)``, read on a new connection, says whether
-        it did (its result stands), else ``body`` runs once more. Told "try again" (75), a
-        person or script ran the command anew, and what has no key of its own (a send
-        recorded at "now") was written twice; a worker's claim committed unseen left its
-        message ``sending`` for nobody."""
+        it did (its result stands), else ``body`` runs once more. Without ``landed``, the
+        server is asked whether the transaction committed (its id, taken at its start: one
+        round trip more, for the writes a person makes). Told "try again" (75), a person or
+        script ran the command anew, and what has no key of its own (a send recorded at
+        "now", a pause) was written twice, or refused (a message "cancelled" already); a
+        worker's claim committed unseen left its message ``sending`` for nobody."""
         done: list[_T] = []
+        xid: list[int | None] = []
+
+        def run(conn: Connection) -> _T:
+            if landed is None:
+                xid[:] = [self._transaction_id(conn)]
+            return body(conn)
+
         try:
             with self.write() as conn:
-                done.append(body(conn))
+                done.append(run(conn))
         except ConnectionCut:
             if done:  # body ran to its end: the cut came in the COMMIT's round trip
                 with self.read() as conn:
-                    if landed(conn, done[0]):
-                        return done[0]
+                    if landed is not None:
+                        committed: bool | None = landed(conn, done[0])
+                    else:
+                        committed = self._committed(conn, xid[0])
+                if committed is None:  # the server has not finished with it: unknown
+                    raise
+                if committed:
+                    return done[0]
             with self.write() as conn:
-                return body(conn)
+                return run(conn)
         return done[0]
+
+    def _transaction_id(self, conn: Connection) -> int | None:
+        """The id of the write transaction ``conn`` is in, for :meth:`_committed` (None where a
+        connection is never cut under warmup: a file's)."""
+        return None
+
+    def _committed(self, conn: Connection, xid: int | None) -> bool | None:
+        """Whether the transaction ``xid`` committed (None: not known yet)."""
+        return None
 
     @contextmanager
     def connection(self) -> Iterator[Connection]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -25,6 +25,8 @@ from warmup.ledger.schema import BOUNCE, MAILBOX, OUTBOX, POOL, SEND, SUPPRESSIO
 from warmup.ledger.values import MailboxRow, id_forms, utc
 from warmup.words import some
 
+_T = TypeVar("_T")
+
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
 
@@ -35,6 +37,11 @@ class OutboxEdits:
     if TYPE_CHECKING:  # what it needs of the Ledger it is part of
 
         def write(self, conn: Connection | None = None) -> AbstractContextManager[Connection]: ...
+        def write_once(
+            self,
+            body: Callable[[Connection], _T],
+            landed: Callable[[Connection, _T], bool] | None = None,
+        ) -> _T: ...
         def _lock_name(self, conn: Connection, name: str, shared: bool = False) -> None: ...
         def _lock_mailboxes(self, conn: Connection, ids: Iterable[int]) -> None: ...
         def _released(self, conn: Connection, box: MailboxRow, sid: int, day: dt.date) -> None: ...
@@ -51,7 +58,8 @@ class OutboxEdits:
         message went (or may have); when it would go back to the queue it is cancelled."""
         if message is not None:
             check_id(message)
-        with self.write() as conn:
+
+        def body(conn: Connection) -> tuple[int, int]:
             where = []
             if message is not None:
                 state = conn.execute(
@@ -82,6 +90,8 @@ class OutboxEdits:
             ).rowcount
             return int(cancelled), int(marked)
 
+        return self.write_once(body)
+
     def requeue(
         self,
         message: int,
@@ -100,7 +110,8 @@ class OutboxEdits:
         is the same as any message of its campaign to that recipient alone, as enqueue judges
         a row."""
         check_id(message)
-        with self.write() as conn:
+
+        def body(conn: Connection) -> dt.datetime:
             r = conn.execute(
                 sa.select(
                     OUTBOX.c.state,
@@ -216,7 +227,9 @@ class OutboxEdits:
                     f"message {message} changed meanwhile (it is {now_state} now); see "
                     f"'warmup queue show {message}'"
                 )
-        return due
+            return due
+
+        return self.write_once(body)
 
     def make_due(
         self, message: int, now: dt.datetime, expires: dt.timedelta | None = None
@@ -228,7 +241,8 @@ class OutboxEdits:
         it is due. Returns when it is due and when it expires; any other state is refused, as
         nothing of a message in flight or ended is for a worker to take again this way."""
         check_id(message)
-        with self.write() as conn:
+
+        def body(conn: Connection) -> tuple[dt.datetime, dt.datetime]:
             r = conn.execute(
                 sa.select(
                     OUTBOX.c.state,
@@ -256,7 +270,9 @@ class OutboxEdits:
             )
             # its target's hold too: the next pass asks the plan again (one row written)
             end_hold(conn, target_of(r.pool_id, r.mailbox_id))
-        return due, until
+            return due, until
+
+        return self.write_once(body)
 
     def decide_unknown(
         self,
@@ -288,7 +304,8 @@ class OutboxEdits:
             if went
             else "marked unsent by hand: it did not go, and is not to be sent"
         )
-        with self.write() as conn:
+
+        def body(conn: Connection) -> list[tuple[int, str]]:
             if campaign is not None:
                 check_campaign_of(conn, campaign)
             where = OUTBOX.c.id == message if message is not None else OUTBOX.c.campaign == campaign
@@ -337,6 +354,8 @@ class OutboxEdits:
                     self._released(conn, boxes[box], sid, day)
                 out.append((int(r.id), state))
             return out
+
+        return self.write_once(body)
 
     def _went(
         self, conn: Connection, r: Any, now: dt.datetime, final: Callable[[int, str], bool] | None

@@ -9,8 +9,8 @@ change; a pool with queued messages is removed, or loses a member, only with ``f
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -28,6 +28,8 @@ from warmup.ledger.outbox_targets import (
 from warmup.ledger.schema import MAILBOX, OUTBOX, POOL, POOL_MEMBER
 from warmup.ledger.values import MailboxRow, Overflow, PoolNotFound, PoolRow, utc
 
+_T = TypeVar("_T")
+
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
 
@@ -39,6 +41,11 @@ class PoolStore:
 
         def read(self) -> AbstractContextManager[Connection]: ...
         def write(self, conn: Connection | None = None) -> AbstractContextManager[Connection]: ...
+        def write_once(
+            self,
+            body: Callable[[Connection], _T],
+            landed: Callable[[Connection, _T], bool] | None = None,
+        ) -> _T: ...
         def _mailbox(self, conn: Connection, address: str) -> MailboxRow: ...
         def _lock_present(self, conn: Connection, boxes: Iterable[MailboxRow]) -> None: ...
         def _lock_name(self, conn: Connection, name: str, shared: bool = False) -> None: ...
@@ -48,7 +55,8 @@ class PoolStore:
     ) -> tuple[PoolRow, int]:
         """Create pool ``name`` (or extend it) with these mailboxes; the pool and how many
         members were new. ``reply_to`` None keeps the pool's setting (new pool: True)."""
-        with self.write() as conn:
+
+        def body(conn: Connection) -> tuple[PoolRow, int]:
             boxes = [self._mailbox(conn, a) for a in addresses]
             self._lock_name(conn, f"pool {name}")  # hosts creating or extending it take turns
             self._lock_present(conn, boxes)  # none removed while it waited, nor until it commits
@@ -79,6 +87,8 @@ class PoolStore:
             if new:  # a member with its own quota: what waits for the others may go now
                 release_waiting(conn, new, now)
             return self._pool(conn, name), len(new)
+
+        return self.write_once(body)
 
     def _pool(self, conn: Connection, name: str) -> PoolRow:
         # No pool's name is other than ASCII (outbox.NAME); argv's bytes that are no UTF-8
@@ -128,7 +138,8 @@ class PoolStore:
             "overflow_security": overflow.security if overflow else None,
             "overflow_user": overflow.user if overflow else None,
         }
-        with self.write() as conn:
+
+        def body(conn: Connection) -> PoolRow:
             pool = self._pool(conn, name)
             conn.execute(POOL.update().where(POOL.c.id == pool.id).values(rev=new_rev(), **values))
             if overflow is not None:
@@ -145,6 +156,8 @@ class PoolStore:
                     .values(next_attempt_at=utc(now))
                 )
             return self._pool(conn, name)
+
+        return self.write_once(body)
 
     def pool(self, name: str) -> PoolRow:
         """The pool and its members, or :class:`PoolNotFound` saying how to create it."""
@@ -172,7 +185,8 @@ class PoolStore:
     def remove_pool(self, name: str, force: bool, now: dt.datetime) -> int:
         """Delete the pool (its mailboxes stay). Refused while messages are queued to it unless
         ``force``, which cancels them (how many it returns); refused while one is being sent."""
-        with self.write() as conn:
+
+        def body(conn: Connection) -> int:
             pool = self._pool(conn, name)
             self._lock_name(conn, target_lock("pool", pool.id))  # see enqueue
             refuse_while_queued(conn, OUTBOX.c.pool_id == pool.id, f"pool {name!r}", "pool", force)
@@ -186,12 +200,15 @@ class PoolStore:
             end_holds(conn, pool_ids=[pool.id])
             return int(cancelled)
 
+        return self.write_once(body)
+
     def remove_members(self, name: str, addresses: Sequence[str], force: bool) -> PoolRow:
         """Take these mailboxes out of pool ``name`` (the pool, the mailboxes and their
         history stay); the pool as it is now. Before this, the only way out of a pool was
         'mailbox remove', which deletes the mailbox's warm-up history with it. Refused (unless
         ``force``) when it would leave the pool's queued messages with no member to send them."""
-        with self.write() as conn:
+
+        def body(conn: Connection) -> PoolRow:
             pool = self._pool(conn, name)
             members = {m.id for m in pool.members}
             # Each looked up first: NotFound says how to add a mailbox this ledger lacks.
@@ -228,5 +245,7 @@ class PoolStore:
                 )
             )
             return self._pool(conn, name)
+
+        return self.write_once(body)
 
     # -- queueing ----------------------------------------------------------------------------

@@ -397,6 +397,15 @@ class PostgresLedger(Ledger):
                 raise _storage_error(orig, self.where) from None
             raise
 
+    def _transaction_id(self, conn: Connection) -> int | None:
+        return int(conn.execute(sa.text("SELECT txid_current()")).scalar_one())
+
+    def _committed(self, conn: Connection, xid: int | None) -> bool | None:
+        # 'in progress' (a COMMIT the server is still writing): not known yet; NULL (too old
+        # to tell) does not happen to a transaction of a moment ago.
+        status = conn.execute(sa.text("SELECT txid_status(:x)"), {"x": xid}).scalar()
+        return {"committed": True, "aborted": False}.get(str(status))
+
     def _answers(self) -> bool:
         """Whether the server takes a new connection now (one of its own, outside the pool,
         closed at once): after a connection of warmup's was cut, whether it is the server that

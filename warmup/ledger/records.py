@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -58,6 +58,8 @@ from warmup.ledger.values import (
     utc,
 )
 
+_T = TypeVar("_T")
+
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
 
@@ -81,9 +83,9 @@ class Records(Matching):
         def write(self, conn: Connection | None = None) -> AbstractContextManager[Connection]: ...
         def write_once(
             self,
-            body: Callable[[Connection], Recorded],
-            landed: Callable[[Connection, Recorded], bool],
-        ) -> Recorded: ...
+            body: Callable[[Connection], _T],
+            landed: Callable[[Connection, _T], bool] | None = None,
+        ) -> _T: ...
         def real_today(self, tz: str) -> dt.date: ...
         def _lock_present(self, conn: Connection, boxes: Iterable[MailboxRow]) -> None: ...
         def _insert(self, table: sa.Table) -> Any: ...
@@ -160,11 +162,14 @@ class Records(Matching):
         until: dt.datetime | None = None,
     ) -> None:
         """A pause, resume or provider back-off of ``box`` at ``at``."""
-        with self.write() as conn:
+
+        def body(conn: Connection) -> None:
             self._lock_present(conn, [box])
             self._event(conn, box, EventIn(kind, at, reason, until), once=False)
             if kind == "resume":  # what waited for the pause's end may go now
                 release_waiting(conn, [box.id], at)
+
+        return self.write_once(body)
 
     def _record(
         self,
