@@ -180,7 +180,29 @@ EDITS: dict[str, tuple[Callable[[Path], None], list[str], str, str, list[object]
         "SELECT state FROM outbox",
         ["queued"],
     ),
+    "queue mark": (
+        lambda tmp: _unknown(),
+        ["queue", "mark", "1", "unsent"],
+        "decide_unknown",
+        "SELECT state FROM outbox",
+        ["cancelled"],
+    ),
 }
+
+
+def _unknown() -> None:
+    """Message 1 of unknown fate (as a worker killed mid-send leaves one)."""
+    import sqlalchemy as sa
+
+    from warmup.ledger import open_ledger
+
+    _queued()
+    ledger = open_ledger(migrate=False)
+    try:
+        with ledger.write() as conn:
+            conn.execute(sa.text("UPDATE outbox SET state = 'unknown'"))
+    finally:
+        ledger.close()
 
 
 def _ok(*args: str) -> None:
