@@ -26,8 +26,10 @@ def cut_in_commit(
 ) -> subprocess.CompletedProcess[str]:
     """``warmup ARGS`` on ``url`` through a :class:`MutedProxy`, paused when it enters ``name``
     for the ``n``-th time (just before a COMMIT): then its connections muted, let go, and cut
-    once ``landed()`` (read on the server itself) says the COMMIT was taken. Its result."""
+    once ``landed()`` (read on the server itself) says the COMMIT was taken. Its result. An
+    argument ``{db}`` is the ledger's URL through the proxy."""
     proxy = MutedProxy()
+    args = tuple(a.replace("{db}", proxy.url(url)) for a in args)
     where = tmp / f"muted-{name.replace(':', '-').replace('>', '-')}"
     where.mkdir()
     os.mkfifo(where / "go")
@@ -244,3 +246,43 @@ def test_an_edit_cut_in_its_commit_is_made_once_and_says_so(
         assert again.returncode == 0, again.stderr
     assert scalars(pg_url, done) == after
     assert (res.returncode, res.stderr) == (0, ""), res.stderr
+
+
+COPIED = "SELECT count(*) FROM send"
+# Where ``db copy`` is cut: a batch's insert (the third); the COMMIT of the copy (the second
+# in copy_ledger: the first ends its look at the source's tables).
+COPY_POINTS = {
+    "terminated mid-copy": ("copy_ledger>bulk_insert", 3),
+    "terminated in its commit": ("copy_ledger>base.py:_commit_impl", 2),
+    "answer lost": ("copy_ledger>base.py:_commit_impl", 2),
+}
+
+
+@pytest.mark.parametrize("how", sorted(COPY_POINTS))
+def test_db_copy_cut_copies_once_and_verifies(how, smtp_ssl, pg_url, tmp_path, monkeypatch):
+    """``db copy`` of a solo SQLite ledger to the team server, cut. Before: 75 "try again"
+    whether or not the server had committed the copy; run again, one that had landed was
+    refused ("not empty; add --force", 78). Now it is copied again on a new connection when
+    cut before its COMMIT, and cut in it, the server is asked whether it committed: exit 0,
+    the copy verified (its table of counts and checksums printed), every row there once."""
+    solo = tmp_path / "solo.db"
+    monkeypatch.setenv("WARMUP_DB", str(solo))
+    add_box(smtp_ssl.port)
+    for i in range(5):
+        _ok("record", "send", BOX, "--to", f"r{i}@example.com")
+    args = ["--db", str(solo), "db", "copy", "--to", "{db}", "--batch", "2", "--quiet"]
+    point, n = COPY_POINTS[how]
+    if how.startswith("terminated"):
+        res = cut_at(point, n, *args, url=pg_url, tmp=tmp_path)
+    else:
+        res = cut_in_commit(
+            point, n, *args, url=pg_url, tmp=tmp_path,
+            landed=lambda: scalars(pg_url, COPIED) == [5],
+        )  # fmt: skip
+    one_line(res)
+    if res.returncode:  # what the user was told: try again
+        again = cli(*[a.replace("{db}", pg_url) for a in args])
+        assert again.returncode == 0, again.stderr
+    assert scalars(pg_url, COPIED) == [5]
+    assert (res.returncode, res.stderr) == (0, ""), res.stderr
+    assert "send" in res.stdout, res.stdout

@@ -68,8 +68,10 @@ def cut_at(
     name: str, n: int, *args: str, url: str, tmp: Path, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     """``warmup ARGS`` on the ledger ``url`` in a process of its own, its every session on the
-    server terminated when it enters ``name`` for the ``n``-th time; its result."""
+    server terminated when it enters ``name`` for the ``n``-th time; its result. An argument
+    ``{db}`` is that ledger's URL (``db copy --to {db}``)."""
     app = session_name("pgkill")
+    args = tuple(a.replace("{db}", f"{url}&application_name={app}") for a in args)
     where = tmp / f"cut-{app}"
     where.mkdir()
     os.mkfifo(where / "go")

@@ -196,39 +196,45 @@ def copy_ledger(
             f"ledger {source.where} has table(s) {', '.join(sorted(unknown))} "
             f"that 'warmup db copy' does not know; upgrade warmup"
         )
-    sums: dict[str, tuple[int, str]] = {}
-    with source.read() as src, target.write() as dst:
-        # Checked under the lock the rows are written under: checked before it, a target that
-        # another copy (or a host) wrote meanwhile lost those rows, or the copy died of a
-        # duplicate id.
-        target.lock_for_copy(dst, [*TABLES, *DERIVED_TABLES])
-        present = {k: v for k, v in row_counts(dst, content).items() if v}
-        if present and not force:
-            listed = ", ".join(f"{n} {t}" for t, n in present.items())
-            raise ConfigError(
-                f"ledger {target.where} is not empty ({listed}); copy into an empty "
-                f"one, or add --force to replace its contents"
-            )
-        with source._errors():  # a source's fault said of the source, not of the target
-            totals = row_counts(src) if progress else {}
-        for derived in reversed(DERIVED_TABLES):
-            dst.execute(derived.delete())
-        for table in reversed(TABLES):
-            dst.execute(table.delete())
-        for table in TABLES:
-            digest, n, line = hashlib.sha256(), 0, row_text(table)
-            for part in _read(source, _rows(src, table, batch)):
-                for row in part:
-                    digest.update(line(row))
-                try:
-                    target.bulk_insert(dst, table, part)
-                except NulInText as exc:
-                    raise DataError(f"{exc}; {_clean(exc, source)}") from None
-                n += len(part)
-                if progress:
-                    progress(table.name, n, totals.get(table.name, n))
-            sums[table.name] = (n, digest.hexdigest())
-        target.after_copy(dst, TABLES)
+    with source.read() as src:
+
+        def body(dst: Connection) -> dict[str, tuple[int, str]]:
+            sums: dict[str, tuple[int, str]] = {}
+            # Checked under the lock the rows are written under: checked before it, a target that
+            # another copy (or a host) wrote meanwhile lost those rows, or the copy died of a
+            # duplicate id.
+            target.lock_for_copy(dst, [*TABLES, *DERIVED_TABLES])
+            present = {k: v for k, v in row_counts(dst, content).items() if v}
+            if present and not force:
+                listed = ", ".join(f"{n} {t}" for t, n in present.items())
+                raise ConfigError(
+                    f"ledger {target.where} is not empty ({listed}); copy into an empty "
+                    f"one, or add --force to replace its contents"
+                )
+            with source._errors():  # a source's fault said of the source, not of the target
+                totals = row_counts(src) if progress else {}
+            for derived in reversed(DERIVED_TABLES):
+                dst.execute(derived.delete())
+            for table in reversed(TABLES):
+                dst.execute(table.delete())
+            for table in TABLES:
+                digest, n, line = hashlib.sha256(), 0, row_text(table)
+                for part in _read(source, _rows(src, table, batch)):
+                    for row in part:
+                        digest.update(line(row))
+                    try:
+                        target.bulk_insert(dst, table, part)
+                    except NulInText as exc:
+                        raise DataError(f"{exc}; {_clean(exc, source)}") from None
+                    n += len(part)
+                    if progress:
+                        progress(table.name, n, totals.get(table.name, n))
+                sums[table.name] = (n, digest.hexdigest())
+            target.after_copy(dst, TABLES)
+            return sums
+
+        # Cut as it commits, the copy may be in: asked of the server, never copied twice.
+        sums = target.write_once(body)
     with target.read() as conn:
         after = {t.name: checksum(conn, t, batch) for t in TABLES}
     report = [
