@@ -286,3 +286,50 @@ def test_db_copy_cut_copies_once_and_verifies(how, smtp_ssl, pg_url, tmp_path, m
     assert scalars(pg_url, COPIED) == [5]
     assert (res.returncode, res.stderr) == (0, ""), res.stderr
     assert "send" in res.stdout, res.stdout
+
+
+@pytest.mark.parametrize("how", ["terminated", "answer lost"])
+def test_queue_add_of_a_message_without_message_id_cut_in_its_commit_queues_it_once(
+    how, smtp_ssl, pg_url, tmp_path, monkeypatch
+):
+    """An .eml without a Message-ID is given one as it is queued (as a script's message
+    through the queueing relay): cut in the COMMIT's round trip, ``queue add`` exited 75, and
+    run again when the server had committed it, queued the message a second time under
+    another Message-ID, for the worker to send twice. Now: exit 0, queued once."""
+    monkeypatch.setenv("WARMUP_DB", pg_url)
+    add_box(smtp_ssl.port)
+    _ok("pool", "add", "P", BOX)
+    eml = tmp_path / "offer.eml"
+    eml.write_text("To: lead@example.com\nSubject: offer\n\nhello\n")
+    args = ["queue", "add", "--pool", "P", "--eml", str(eml)]
+    point, queued = "enqueue>base.py:_commit_impl", "SELECT recipients FROM outbox"
+    if how == "terminated":
+        res = cut_at(point, 1, *args, url=pg_url, tmp=tmp_path)
+    else:
+        res = cut_in_commit(
+            point, 1, *args, url=pg_url, tmp=tmp_path, landed=lambda: bool(scalars(pg_url, queued))
+        )
+    one_line(res)
+    if res.returncode:  # what the user was told: try again
+        _ok(*args)
+    assert scalars(pg_url, queued) == ["lead@example.com"]
+    assert (res.returncode, res.stderr) == (0, ""), res.stderr
+
+
+def test_queue_add_of_a_csv_cut_mid_transaction_is_queued_again_on_a_new_connection(
+    smtp_ssl, pg_url, tmp_path, monkeypatch
+):
+    """Cut as it inserts the rows (test_pg_kill_points expected 75 and a second run): the
+    transaction rolled back, the spooled messages are queued again on a new connection,
+    exit 0, every row once."""
+    from tests.outboxkit import leads, pool_of, template
+
+    monkeypatch.setenv("WARMUP_DB", pg_url)
+    pool_of(smtp_ssl.port, tmp_path)
+    args = ["queue", "add", "--pool", "P", "--campaign", "dec"]
+    args += ["--csv", str(leads(tmp_path / "leads.csv", 20))]
+    args += ["--template", str(template(tmp_path / "t.toml"))]
+    res = cut_at("postgres.py:insert_rows", 1, *args, url=pg_url, tmp=tmp_path)
+    one_line(res, (0,))
+    assert scalars(pg_url, "SELECT count(DISTINCT recipients) FROM outbox") == [20]
+    assert scalars(pg_url, "SELECT count(*) FROM outbox") == [20]

@@ -166,7 +166,6 @@ COMMANDS = {
     "suppress": ("base.py:_execute_context", 3),
     "mailbox-set": ("base.py:_execute_context", 3),
     "report": ("base.py:_execute_context", 3),
-    "queue-add": ("postgres.py:insert_rows", 1),
 }
 
 
@@ -174,7 +173,7 @@ COMMANDS = {
 def test_a_command_cut_mid_transaction_exits_75_and_runs_again(
     command, smtp_ssl, pg_url, tmp_path, monkeypatch
 ):
-    from tests.outboxkit import leads, pool_of, template
+    from tests.outboxkit import pool_of
 
     monkeypatch.setenv("WARMUP_DB", pg_url)
     pool_of(smtp_ssl.port, tmp_path)
@@ -185,18 +184,6 @@ def test_a_command_cut_mid_transaction_exits_75_and_runs_again(
         "suppress": ["suppress", "add", "x@example.com", "--reason", "asked"],
         "mailbox-set": ["mailbox", "set", "a@corp.example", "--cap", "80"],
         "report": ["report", "--format", "csv"],
-        "queue-add": [
-            "queue",
-            "add",
-            "--pool",
-            "P",
-            "--campaign",
-            "dec",
-            "--csv",
-            str(leads(tmp_path / "leads.csv", 20)),
-            "--template",
-            str(template(tmp_path / "t.toml")),
-        ],  # fmt: skip
     }[command]
     name, n = COMMANDS[command]
     res = cut_at(name, n, *args, url=pg_url, tmp=tmp_path)

@@ -243,7 +243,9 @@ class OutboxStore(OutboxViews):
         def read(self) -> AbstractContextManager[Connection]: ...
         def write(self, conn: Connection | None = None) -> AbstractContextManager[Connection]: ...
         def write_once(
-            self, body: Callable[[Connection], _T], landed: Callable[[Connection, _T], bool]
+            self,
+            body: Callable[[Connection], _T],
+            landed: Callable[[Connection, _T], bool] | None = None,
         ) -> _T: ...
         def _mailbox(self, conn: Connection, address: str) -> MailboxRow: ...
         def _lock_name(self, conn: Connection, name: str, shared: bool = False) -> None: ...
@@ -304,94 +306,101 @@ class OutboxStore(OutboxViews):
         queueings of one target do not wait on each other): a removal either sees these
         messages (and refuses, or cancels them) or makes this queueing fail, never leaving
         messages pointing at nothing."""
-        out = Enqueued()
         stamp = utc(now)
+        if isinstance(items, Iterator):  # read once: never written twice, nor made again
+            with self.write() as conn:
+                return self._enqueue(conn, items, stamp)
+        # Cut as it commits, a message queued unseen was queued again by the retry (the
+        # relay's 451; 'queue add' run again on 75), under a new Message-ID where warmup drew
+        # it: sent twice. Items read anew at each iteration are queued again only if not.
+        return self.write_once(lambda conn: self._enqueue(conn, items, stamp))
+
+    def _enqueue(self, conn: Connection, items: Iterable[OutboxIn], stamp: dt.datetime) -> Enqueued:
+        """:meth:`enqueue`, in its transaction."""
+        out = Enqueued()
         locked: set[tuple[str, int | None, int | None]] = set()
         checked: set[tuple[str, int]] = set()
-        with self.write() as conn:
-            for chunk in _chunks(items, 1000):
-                once: dict[tuple[str, int | None, int | None], list[str]] = {}
-                same: dict[tuple[str, int | None, int | None], list[str]] = {}
-                for i in chunk:
-                    if i.campaign is None:
-                        continue
-                    key = (i.campaign, i.mailbox_id, i.pool_id)
-                    if i.once:
-                        once.setdefault(key, []).append(i.recipients[0])
-                    elif i.content_key is not None:
-                        same.setdefault(key, []).append(i.content_key)
-                had: set[tuple[str, int | None, int | None, str]] = set()
-                have: dict[tuple[str, int | None, int | None, str], int] = {}
-                for key in sorted(once.keys() | same.keys(), key=repr):
-                    if key not in locked:
-                        self._lock_name(conn, f"campaign {key!r}")
-                        locked.add(key)
-                    if key in once:
-                        had.update((*key, r) for r in self._in_campaign(conn, *key, once[key]))
-                    if key in same:
-                        ids = self._same_in_campaign(conn, *key, same[key])
-                        have.update(((*key, k), v) for k, v in ids.items())
-                kept, repeats = [], []
-                firsts: dict[tuple[str, int | None, int | None, str], str] = {}
-                for i in chunk:
-                    if i.once and (i.campaign, i.mailbox_id, i.pool_id, i.recipients[0]) in had:
-                        out.in_campaign.append(i.recipients[0])
-                        continue
-                    if i.content_key is not None and i.campaign is not None:
-                        mark = (i.campaign, i.mailbox_id, i.pool_id, i.content_key)
-                        if mark in have:
-                            out.already.append((i.message_id, have[mark]))
-                            continue
-                        if mark in firsts:  # as an earlier one of this chunk, written below
-                            repeats.append((len(out.already), firsts[mark]))
-                            out.already.append((i.message_id, 0))
-                            continue
-                        firsts[mark] = i.message_id
-                    kept.append(i)
-                chunk = kept
-                if not chunk:
+        for chunk in _chunks(items, 1000):
+            once: dict[tuple[str, int | None, int | None], list[str]] = {}
+            same: dict[tuple[str, int | None, int | None], list[str]] = {}
+            for i in chunk:
+                if i.campaign is None:
                     continue
-                self._targets_exist(conn, chunk, checked)
-                mids = [i.message_id for i in chunk]
-                found = conn.execute(
-                    sa.select(OUTBOX.c.message_id, OUTBOX.c.id, OUTBOX.c.state).where(
-                        OUTBOX.c.message_id.in_(mids)
-                    )
-                ).first()
-                if found is not None:  # its state too: "queued already" of a sent one misled
-                    raise DataError(
-                        f"message {found.message_id} is in the outbox already (message "
-                        f"{found.id}, {found.state}); a message is queued once: give it a new "
-                        f"Message-ID"
-                    )
-                rows = [
-                    (
-                        i.message_id,
-                        i.mailbox_id,
-                        i.pool_id,
-                        i.campaign,
-                        ",".join(i.recipients),
-                        len(i.recipients),
-                        i.data,
-                        i.bulk,
-                        utc(i.not_before),
-                        utc(i.not_before),
-                        utc(i.expires_at),
-                        i.content_key,
-                    )
-                    for i in chunk
-                ]
-                self.insert_rows(conn, OUTBOX, _QUEUED, [(*r, *_FRESH, stamp, stamp) for r in rows])
-                got = dict(
-                    conn.execute(
-                        sa.select(OUTBOX.c.message_id, OUTBOX.c.id).where(
-                            OUTBOX.c.message_id.in_(mids)
-                        )
-                    ).all()
+                key = (i.campaign, i.mailbox_id, i.pool_id)
+                if i.once:
+                    once.setdefault(key, []).append(i.recipients[0])
+                elif i.content_key is not None:
+                    same.setdefault(key, []).append(i.content_key)
+            had: set[tuple[str, int | None, int | None, str]] = set()
+            have: dict[tuple[str, int | None, int | None, str], int] = {}
+            for key in sorted(once.keys() | same.keys(), key=repr):
+                if key not in locked:
+                    self._lock_name(conn, f"campaign {key!r}")
+                    locked.add(key)
+                if key in once:
+                    had.update((*key, r) for r in self._in_campaign(conn, *key, once[key]))
+                if key in same:
+                    ids = self._same_in_campaign(conn, *key, same[key])
+                    have.update(((*key, k), v) for k, v in ids.items())
+            kept, repeats = [], []
+            firsts: dict[tuple[str, int | None, int | None, str], str] = {}
+            for i in chunk:
+                if i.once and (i.campaign, i.mailbox_id, i.pool_id, i.recipients[0]) in had:
+                    out.in_campaign.append(i.recipients[0])
+                    continue
+                if i.content_key is not None and i.campaign is not None:
+                    mark = (i.campaign, i.mailbox_id, i.pool_id, i.content_key)
+                    if mark in have:
+                        out.already.append((i.message_id, have[mark]))
+                        continue
+                    if mark in firsts:  # as an earlier one of this chunk, written below
+                        repeats.append((len(out.already), firsts[mark]))
+                        out.already.append((i.message_id, 0))
+                        continue
+                    firsts[mark] = i.message_id
+                kept.append(i)
+            chunk = kept
+            if not chunk:
+                continue
+            self._targets_exist(conn, chunk, checked)
+            mids = [i.message_id for i in chunk]
+            found = conn.execute(
+                sa.select(OUTBOX.c.message_id, OUTBOX.c.id, OUTBOX.c.state).where(
+                    OUTBOX.c.message_id.in_(mids)
                 )
-                out.ids.extend(got[m] for m in mids)
-                for at, first in repeats:
-                    out.already[at] = (out.already[at][0], got[first])
+            ).first()
+            if found is not None:  # its state too: "queued already" of a sent one misled
+                raise DataError(
+                    f"message {found.message_id} is in the outbox already (message "
+                    f"{found.id}, {found.state}); a message is queued once: give it a new "
+                    f"Message-ID"
+                )
+            rows = [
+                (
+                    i.message_id,
+                    i.mailbox_id,
+                    i.pool_id,
+                    i.campaign,
+                    ",".join(i.recipients),
+                    len(i.recipients),
+                    i.data,
+                    i.bulk,
+                    utc(i.not_before),
+                    utc(i.not_before),
+                    utc(i.expires_at),
+                    i.content_key,
+                )
+                for i in chunk
+            ]
+            self.insert_rows(conn, OUTBOX, _QUEUED, [(*r, *_FRESH, stamp, stamp) for r in rows])
+            got = dict(
+                conn.execute(
+                    sa.select(OUTBOX.c.message_id, OUTBOX.c.id).where(OUTBOX.c.message_id.in_(mids))
+                ).all()
+            )
+            out.ids.extend(got[m] for m in mids)
+            for at, first in repeats:
+                out.already[at] = (out.already[at][0], got[first])
         return out
 
     def _same_in_campaign(

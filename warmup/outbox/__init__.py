@@ -367,7 +367,7 @@ class Outbox:
                 spool.seek(0)  # which writes the last of its buffer
             except OSError as exc:
                 raise _spool_failure(exc, spool) from None
-            written = self.ledger.enqueue(_unspool(spool, out.count), now)
+            written = self.ledger.enqueue(_Spooled(spool, out.count), now)
             out.ids, out.in_campaign = written.ids, written.in_campaign
             out.already = [(seen.get(mid, mid), i) for mid, i in written.already]
         return out
@@ -538,6 +538,18 @@ def _spool_failure(exc: OSError, spool: IO[bytes] | None = None) -> IOFailure:
         f"queue: cannot write its temporary file {folder} ({exc.strerror or exc}); free "
         f"disk space there or point TMPDIR at a disk with room (nothing was queued)"
     )
+
+
+class _Spooled:
+    """The messages spooled, read from the spool's start at each iteration: a queueing cut
+    (its transaction made again on a new connection) reads them anew."""
+
+    def __init__(self, spool: IO[bytes], count: int) -> None:
+        self.spool, self.count = spool, count
+
+    def __iter__(self) -> Iterator[OutboxIn]:
+        self.spool.seek(0)
+        return _unspool(self.spool, self.count)
 
 
 def _unspool(spool: IO[bytes], count: int) -> Iterator[OutboxIn]:
