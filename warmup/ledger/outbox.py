@@ -312,8 +312,12 @@ class OutboxStore(OutboxViews):
                 return self._enqueue(conn, items, stamp)
         # Cut as it commits, a message queued unseen was queued again by the retry (the
         # relay's 451; 'queue add' run again on 75), under a new Message-ID where warmup drew
-        # it: sent twice. Items read anew at each iteration are queued again only if not.
-        return self.write_once(lambda conn: self._enqueue(conn, items, stamp))
+        # it: sent twice. Items read anew at each iteration are queued again only if not: the
+        # ids it wrote, given to no other transaction, tell (no round trip more on the relay's).
+        return self.write_once(
+            lambda conn: self._enqueue(conn, items, stamp),
+            lambda conn, out: not out.ids or _exists(conn, out.ids[0]),
+        )
 
     def _enqueue(self, conn: Connection, items: Iterable[OutboxIn], stamp: dt.datetime) -> Enqueued:
         """:meth:`enqueue`, in its transaction."""
@@ -842,6 +846,11 @@ def _claim_around(
         if row is not None:
             return row
     return None
+
+
+def _exists(conn: Connection, message: int) -> bool:
+    """Whether the outbox has message ``message``."""
+    return conn.execute(sa.select(OUTBOX.c.id).where(OUTBOX.c.id == message)).first() is not None
 
 
 def _holds(conn: Connection, message: int, worker: str, claimed: dt.datetime | None = None) -> bool:
