@@ -13,6 +13,7 @@ from email.message import EmailMessage
 import pytest
 import sqlalchemy as sa
 
+from tests.conftest import policy_changes_at
 from tests.gatekit import PASSWORD_ENV, cli, policy_file
 from tests.outboxkit import accounts, add_box, clear_of_midnight, pool_of
 from tests.peers.fixtures import SMTP_PASSWORD, SMTP_USER
@@ -1071,7 +1072,10 @@ def test_a_policy_lowered_while_the_worker_runs_holds_its_next_message(
 ):
     """'mailbox set --policy' while 'warmup run' runs: the worker's gate kept the policy it
     read when it opened, and its reservations sent past the new, lower quota (its previews,
-    which read the mailbox again, agreed with the new one)."""
+    which read the mailbox again, agreed with the new one).
+
+    'mailbox set' dates the change by the wall clock, which may be in the next Shanghai day of
+    the worker's (T0 is up to 3 hours back): it is dated at the worker's clock."""
     from tests.gatekit import policy_file
 
     (a,) = pool_of(sink.port, tmp_path, n=1, daily=5)
@@ -1082,6 +1086,7 @@ def test_a_policy_lowered_while_the_worker_runs_holds_its_next_message(
         lower = policy_file(tmp_path / "lower.toml", daily=1)
         res = cli("mailbox", "set", a, "--policy", str(lower))
         assert res.returncode == 0, res.stderr
+        policy_changes_at(ledger, T0)
         later = Outbox(ledger).add(message("r1@example.com"), pool="P", now=T0)
         assert later is not None
         assert worker.run_once().outcomes == {"waiting": 1}  # today's 1 is used
