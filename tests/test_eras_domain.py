@@ -16,18 +16,16 @@ import pytest
 
 from tests.conftest import SH, policy_changes_at
 from tests.gatekit import cli
-from tests.outboxkit import add_box, clear_of_midnight, plain
+from tests.outboxkit import add_box, midday_zone, plain
 from tests.pgkit import ledger_url  # noqa: F401  (the fixture: each backend)
 from tests.test_outbox_worker import Clock
 from tests.test_policy_eras import _file, eras_zone, text
-from warmup import Outbox, api, policies, reports
+from warmup import Outbox, api, instants, policies, reports
 from warmup.gate import Gate
 from warmup.ledger import Ledger, SendIn, open_ledger
 from warmup.ledger.values import local_day
 from warmup.outbox.worker import Worker
 from warmup.policy.plan import MailboxPlan, PlanDay, combine
-
-T0 = clear_of_midnight()  # the worker's clock runs on from it: not into the next day
 
 A, B = "a@corp.example", "b@corp.example"
 
@@ -36,9 +34,9 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _noons(first: dt.date, n: int) -> list[dt.datetime]:
+def _noons(first: dt.date, n: int, zone: dt.tzinfo | None = None) -> list[dt.datetime]:
     return [
-        dt.datetime.combine(first + dt.timedelta(days=k), dt.time(12), eras_zone())
+        dt.datetime.combine(first + dt.timedelta(days=k), dt.time(12), zone or eras_zone())
         for k in range(n)
     ]
 
@@ -161,16 +159,21 @@ def test_a_pools_drain_counts_an_uncapped_siblings_sends_against_the_domain_cap(
     """A pool of A (its policy caps the domain at 45) and B (its policy has no cap), or the
     two swapped three days ago. The gate of the capped one counts every send of the domain,
     B's too, so once the other has sent 45 or more it lets nothing through: the worker sends
-    60 (or 50) today, not 105 (or 95). ``queue status`` said the 90 queued all go today."""
+    60 (or 50) today, not 105 (or 95). ``queue status`` said the 90 queued all go today.
+
+    'queue status' reads the real time: the worker's clock starts at it, the mailboxes in a
+    zone where it is midday (at clear_of_midnight(), 3 hours back in the last hours of a
+    Shanghai day, the worker sent on the day before the status's and the dates were a day off)."""
+    zone, start = midday_zone(), _now().replace(microsecond=0)
     capped = _file(tmp_path, "c", "domain_cap = 45\n" + text())
     free = _file(tmp_path, "u", text())
-    add_box(A, sink.port, str(capped))
-    add_box(B, sink.port, str(free))
+    add_box(A, sink.port, str(capped), zone)
+    add_box(B, sink.port, str(free), zone)
     assert cli("pool", "add", "P", A, B).returncode == 0
     ledger = open_ledger(ledger_url)
     try:
-        first = local_day(T0, SH) - dt.timedelta(days=10)
-        noons = _noons(first, 10)
+        first = local_day(start, zone) - dt.timedelta(days=10)
+        noons = _noons(first, 10, instants.zone(zone))
         for address, n in ((A, 10), (B, 30)):
             ledger.record(
                 ledger.mailbox(address),
@@ -186,12 +189,12 @@ def test_a_pools_drain_counts_an_uncapped_siblings_sends_against_the_domain_cap(
             policy_changes_at(ledger, noons[7])
         outbox = Outbox(ledger)
         for i in range(90):
-            outbox.add(plain(f"lead{i}@example.com"), pool="P", now=T0)
+            outbox.add(plain(f"lead{i}@example.com"), pool="P", now=start)
         status = cli("queue", "status", "--json")
         assert status.returncode == 0, status.stderr
         [target] = json.loads(status.stdout)["targets"]
-        today = local_day(T0, SH)
-        clock = Clock(T0)
+        today = local_day(start, zone)
+        clock = Clock(start)
         with Worker(ledger, clock=clock) as worker:
             while worker.run_once().outcomes.get("sent"):
                 clock.at += dt.timedelta(seconds=1)
