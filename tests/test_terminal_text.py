@@ -153,12 +153,14 @@ def test_bounces_list_shows_which_bounces_count(run, migrated: Path):
     ledger = open_ledger(str(migrated))
     api.add_mailbox(ledger, BOX, "exmail")
     ledger.close()
+    # the bounces the next day: recorded at the real time, from 30 December 2026 on they came
+    # more than 30 days (MATCH_WINDOW) after the send, matched none, and the lines differed
     for args in (
         ("record", "send", BOX, "--to", "a@example.com", "--at", "2026-11-30T10:00"),
-        ("record", "bounce", BOX, "--to", "a@example.com", "--kind", "soft"),
-        ("record", "bounce", BOX, "--to", "a@example.com", "--kind", "hard"),
-        ("record", "bounce", BOX, "--to", "b@example.com", "--kind", "hard"),
-    ):
+        ("record", "bounce", BOX, "--to", "a@example.com", "--kind", "soft", "--at", "2026-12-01T10:00"),
+        ("record", "bounce", BOX, "--to", "a@example.com", "--kind", "hard", "--at", "2026-12-01T10:01"),
+        ("record", "bounce", BOX, "--to", "b@example.com", "--kind", "hard", "--at", "2026-12-01T10:02"),
+    ):  # fmt: skip
         res = run(*args)
         assert res.exit_code == 0, res.output
     res = run("bounces", "list")
