@@ -352,6 +352,29 @@ def test_demo_words_its_days_as_report_does_and_its_header_as_its_table(run, tmp
     assert statuses.index("resumed") == statuses.index("paused") + 1
 
 
+def test_the_demos_spike_falls_on_days_that_send_when_its_days_are_a_holiday(tmp_path):
+    """Run on 1 March 2027 (Shanghai), the demo's spike days 17-18 were Spring Festival's,
+    closed on exmail's calendar: nothing was sent, nothing bounced, and the ramp never held,
+    stepped back or paused, while the demo said it did. The spike goes to the next days that
+    send, and the story is told whatever the date. Here on 25 October 2026, whose days 17-18
+    are National Day's (the ledger takes no record ahead of the real clock)."""
+    from warmup.demo import simulate
+    from warmup.ledger import open_ledger
+
+    now = dt.datetime(2026, 10, 25, 1, 0, tzinfo=dt.UTC)  # days 17-18: 1-2 October
+    ledger = open_ledger(str(tmp_path / "demo.db"))
+    try:
+        _, log = simulate(ledger, 40, now=now)
+    finally:
+        ledger.close()
+    statuses = [status for _, _, _, status in log]
+    assert statuses[16:18] == ["closed", "closed"]
+    spiked = [bounced for _, allowance, bounced, _ in log if bounced > allowance.remaining / 10]
+    assert len(spiked) == 2, log
+    assert statuses.count("paused") == 1 and statuses.count("resumed") == 1
+    assert statuses.index("resumed") == statuses.index("paused") + 1
+
+
 @pytest.mark.slow
 def test_demo_ends_with_the_path_of_its_plot_and_leaves_nothing_in_the_working_directory(
     run, tmp_path, monkeypatch
