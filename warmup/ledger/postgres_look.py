@@ -22,8 +22,8 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from warmup.ledger.sqlite_look import look_snapshots, one_statement
-from warmup.ledger.values import Ask, MailboxRow, Snapshot, day_start, local_day, made_by
+from warmup.ledger.sqlite_look import look_snapshots, members_of, one_statement
+from warmup.ledger.values import Ask, MailboxRow, Snapshot, day_start, made_by
 from warmup.policy.eras import ERA_KINDS
 
 _COUNTED = "outcome != 'released'"
@@ -103,18 +103,10 @@ def read_look(
     for values in (threads, recipients):
         if values and ids:
             params += (list(values), ids)
-    zones: dict[str, list[int]] = {}
-    today_of: dict[str, dt.date] = {}
-    boxes: list[int] = []
+    lookback, zones, today_of = members_of(asks or (), as_of)
+    boxes = list(lookback)
     capped: list[tuple[int, dt.date]] = []
     if asks:
-        lookback: dict[int, int] = {}
-        for b, a in asks:
-            if b.id not in lookback:
-                lookback[b.id] = a.memo[1] if a.memo else 0
-                zones.setdefault(b.timezone, []).append(b.id)
-        boxes = list(lookback)
-        today_of = {tz: local_day(as_of, tz) for tz in zones}
         params.append(boxes)
         params += (boxes, list(lookback.values()), max(today_of.values()))
         for tz, group in zones.items():

@@ -97,18 +97,10 @@ def read_look(
         if values and ids:
             params += values
             params += ids
-    zones: dict[str, list[int]] = {}
-    today_of: dict[str, dt.date] = {}
-    boxes: list[int] = []
+    lookback, zones, today_of = members_of(asks or (), as_of)
+    boxes = list(lookback)
     capped = 0
     if asks:
-        lookback: dict[int, int] = {}
-        for b, a in asks:
-            if b.id not in lookback:
-                lookback[b.id] = a.memo[1] if a.memo else 0
-                zones.setdefault(b.timezone, []).append(b.id)
-        boxes = list(lookback)
-        today_of = {tz: local_day(as_of, tz) for tz in zones}
         params += boxes
         last_day = max(today_of.values()).isoformat()
         for i, n in lookback.items():
@@ -168,6 +160,21 @@ def _statement(shape: tuple[int, ...]) -> str:
         parts.append(_EVENTS.format(ids=marks))
         parts += [_DOMAINS_TODAY] * capped
     return " UNION ALL ".join(parts)
+
+
+def members_of(
+    asks: Sequence[tuple[MailboxRow, Ask]], as_of: dt.datetime
+) -> tuple[dict[int, int], dict[str, list[int]], dict[str, dt.date]]:
+    """What the one statement asks of ``asks``' members (each once, in order): each one's
+    lookback in days (its memo's, 0 without one), the members by time zone, and each zone's
+    local day at ``as_of``. Shared with :mod:`warmup.ledger.postgres_look`."""
+    lookback: dict[int, int] = {}
+    zones: dict[str, list[int]] = {}
+    for b, a in asks:
+        if b.id not in lookback:
+            lookback[b.id] = a.memo[1] if a.memo else 0
+            zones.setdefault(b.timezone, []).append(b.id)
+    return lookback, zones, {tz: local_day(as_of, tz) for tz in zones}
 
 
 def look_snapshots(
