@@ -25,6 +25,7 @@ wait for a day next year, and a send is paced (75) before it connects.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import re
 import shutil
@@ -92,6 +93,11 @@ DBS = [
     f"warmup:{CANARY}@127.0.0.1/none",
 ]
 
+# The day the campaigns are queued for: half a year after the run, never reached while it runs.
+# A fixed 2027-06-01 expired with its 72 h --expires on 2027-06-03 16:00 UTC (00:00 CST plus
+# 72 h), and from then on `queue add` refused it, exit 65, the populated ledger with it.
+LATER = (dt.datetime.now(dt.UTC) + dt.timedelta(days=183)).date().isoformat()
+
 # The baseline of each leaf command: parameter name -> values (a flag: [True]). "{name}" is
 # one of the files of ``files``. Chosen so the command runs without reaching a network peer.
 BASE: dict[str, dict[str, list[object]]] = {
@@ -132,7 +138,7 @@ BASE: dict[str, dict[str, list[object]]] = {
     "providers": {},
     "queue add": {
         "mailbox": [BOX],
-        "not_before": ["2027-06-01"],
+        "not_before": [LATER],
         "csv_path": ["{leads}"],
         "template": ["{template}"],
     },
@@ -338,9 +344,9 @@ def populate(env: dict[str, str | None], files: dict[str, str], paced: Path | No
         ("mailbox", "add", BOX, "--provider", "exmail", *closed, "--imap-port", "9", *policy),
         ("mailbox", "add", OTHER, "--provider", "exmail", *closed, "--imap-port", "9"),
         ("pool", "add", "P", BOX, OTHER),
-        ("queue", "add", "--pool", "P", "--campaign", "nov", "--not-before", "2027-06-01")
+        ("queue", "add", "--pool", "P", "--campaign", "nov", "--not-before", LATER)
         + ("--csv", files["leads"], "--template", files["template"]),
-        ("queue", "add", "--pool", "P", "--campaign", "nov", "--not-before", "2027-06-01")
+        ("queue", "add", "--pool", "P", "--campaign", "nov", "--not-before", LATER)
         + ("--csv", files["leads"], "--template", files["template"]),
         ("record", "send", BOX, "--to", "x1@example.com", "--to", "x2@example.com"),
         ("record", "bounce", BOX, "--to", "x1@example.com", "--kind", "hard", "--status", "5.1.1"),
