@@ -13,7 +13,7 @@ import psycopg
 import sqlalchemy as sa
 
 from tests.gatekit import cli, policy_file
-from tests.outboxkit import add_box, queue_plain
+from tests.outboxkit import add_box, midday_zone, queue_plain
 from tests.peers.fixtures import SMTP_PASSWORD, SMTP_USER
 from tests.peers.smtp import SmtpSink
 from tests.pgkit import pg_server, pg_url  # noqa: F401  (the fixture)
@@ -66,8 +66,12 @@ def test_a_gate_that_could_not_give_its_connection_back_is_asked_again(
     accounts = {box: SMTP_PASSWORD for box in BOXES}
     with SmtpSink("ssl", user=SMTP_USER, password=SMTP_PASSWORD, pki=pki, accounts=accounts) as s:
         policy = policy_file(tmp_path / "one.toml", daily=1)
+        # a zone where it is midday: the worker's clock is the real time, and a Shanghai
+        # midnight (16:00 UTC) passed during the test gave every member a new day's quota, so
+        # the late message went from another member (7 connections held, not 8)
+        zone = midday_zone()
         for box in BOXES:
-            add_box(box, s.port, str(policy))
+            add_box(box, s.port, str(policy), zone)
         assert cli("pool", "add", "P", *BOXES).returncode == 0
         first, *_ = queue_plain(len(BOXES))
         held: list[psycopg.Connection] = []
