@@ -22,7 +22,13 @@ pytest_plugins = ["tests.pgkit"]  # fixture: pg_url
 
 
 def cut_in_commit(
-    name: str, n: int, *args: str, url: str, tmp: Path, landed: Callable[[], bool]
+    name: str,
+    n: int,
+    *args: str,
+    url: str,
+    tmp: Path,
+    landed: Callable[[], bool],
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """``warmup ARGS`` on ``url`` through a :class:`MutedProxy`, paused when it enters ``name``
     for the ``n``-th time (just before a COMMIT): then its connections muted, let go, and cut
@@ -33,10 +39,10 @@ def cut_in_commit(
     where = tmp / f"muted-{name.replace(':', '-').replace('>', '-')}"
     where.mkdir()
     os.mkfifo(where / "go")
-    env = {**os.environ, **PASSWORD_ENV, "WARMUP_DB": proxy.url(url)}
+    full = {**os.environ, **PASSWORD_ENV, **(env or {}), "WARMUP_DB": proxy.url(url)}
     proc = subprocess.Popen(
         [sys.executable, "-c", PAUSED, str(where), name, str(n), *args],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+        env=full, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
         text=True,
     )  # fmt: skip
     try:

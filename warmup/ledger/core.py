@@ -657,26 +657,46 @@ class Ledger(
         if self._derive_key is None:
             found = self.settings(DERIVE_KEY).get(DERIVE_KEY)
             if found is None:
-                with self.write() as conn:
+
+                def make(conn: Connection) -> str:
                     self._lock_name(conn, f"setting {DERIVE_KEY}")  # hosts take turns
                     held = sa.select(SETTING.c.value).where(SETTING.c.key == DERIVE_KEY)
-                    found = conn.execute(held).scalar()
-                    if found is None:
-                        made = utc(wall_clock())
-                        found = DeriveKey(secrets.token_bytes(32), made).value()
-                        conn.execute(
-                            SETTING.insert().values(key=DERIVE_KEY, value=found, updated_at=made)
-                        )
+                    there: str | None = conn.execute(held).scalar()
+                    if there is not None:
+                        return there
+                    made = utc(wall_clock())
+                    value = DeriveKey(secrets.token_bytes(32), made).value()
+                    conn.execute(
+                        SETTING.insert().values(key=DERIVE_KEY, value=value, updated_at=made)
+                    )
+                    return value
+
+                # Cut in its COMMIT, the key is read back: the one the server kept, if it did.
+                found = self.write_once(make, lambda conn, value: self._derive_key_is(conn, value))
             self._derive_key = DeriveKey.of(found)
         return self._derive_key
+
+    def _derive_key_is(self, conn: Connection, value: str) -> bool:
+        """Whether the ledger keeps ``value`` as its Message-ID key."""
+        held = sa.select(SETTING.c.value).where(SETTING.c.key == DERIVE_KEY)
+        return bool(conn.execute(held).scalar() == value)
 
     def set_settings(self, values: dict[str, str | None], at: dt.datetime | None = None) -> None:
         """Store each ``key -> value`` in one transaction (None: forget the key)."""
         when = utc(at or dt.datetime.now(dt.UTC))
-        with self.write() as conn:
+
+        def body(conn: Connection) -> None:
             for key in sorted(values):  # hosts setting one key take turns (in one order)
                 self._lock_name(conn, f"setting {key}")
             for key, value in values.items():
                 conn.execute(SETTING.delete().where(SETTING.c.key == key))
                 if value is not None:
                     conn.execute(SETTING.insert().values(key=key, value=value, updated_at=when))
+
+        def landed(conn: Connection, _: None) -> bool:
+            held = sa.select(SETTING.c.value).where(SETTING.c.key == sa.bindparam("k"))
+            return all(conn.execute(held, {"k": k}).scalar() == v for k, v in values.items())
+
+        # A worker's notes (a mailbox without a password, a notification's state): cut, the
+        # worker's step failed and was said in its log for nothing.
+        self.write_once(body, landed)

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from contextlib import AbstractContextManager
 
 _B = sa.bindparam
+_T = TypeVar("_T")
 _MINUTE = dt.timedelta(minutes=1)
 _SECOND = dt.timedelta(seconds=1)
 _MICROSECOND = dt.timedelta(microseconds=1)
@@ -81,6 +82,11 @@ class Imports:
     if TYPE_CHECKING:  # what it needs of the Ledger it is part of
 
         def write(self, conn: Connection | None = None) -> AbstractContextManager[Connection]: ...
+        def write_once(
+            self,
+            body: Callable[[Connection], _T],
+            landed: Callable[[Connection, _T], bool] | None = None,
+        ) -> _T: ...
         def real_today(self, tz: str) -> dt.date: ...
         def _lock_present(self, conn: Connection, boxes: Iterable[MailboxRow]) -> None: ...
         def _insert(self, table: sa.Table) -> Any: ...
@@ -137,8 +143,9 @@ class Imports:
         known: dict[str, MailboxRow],
         before: dict[int, int] | None,
     ) -> Recorded:
-        out = Recorded()
-        with self.write() as conn:
+
+        def body(conn: Connection) -> tuple[Recorded, dict[str, MailboxRow]]:
+            out = Recorded()
             mine: dict[str, MailboxRow] = {}
             for address in dict.fromkeys(map(itemgetter(0), rows)):
                 box = known.get(address)
@@ -153,6 +160,11 @@ class Imports:
                 mine[address] = box
             self._lock_present(conn, mine.values())  # read by the check, or a batch before
             self._import_rows(conn, mine, rows, out, {} if before is None else before)
+            return out, mine
+
+        # Cut before its COMMIT, the batch is written again on a new connection; cut in it, the
+        # server is asked whether it landed (before: exit 75, and the import run again).
+        out, mine = self.write_once(body)
         known.update(mine)  # only once committed: a batch rolled back registered nothing
         return out
 

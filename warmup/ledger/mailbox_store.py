@@ -11,8 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import shlex
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -64,6 +64,7 @@ MAILBOX_COLUMNS = tuple(MAILBOX.c[f] for f in MailboxRow._fields)
 
 
 _B = sa.bindparam
+_T = TypeVar("_T")
 
 
 def new_mailbox_rev() -> int:
@@ -100,6 +101,11 @@ class MailboxStore:
 
         def read(self) -> AbstractContextManager[Connection]: ...
         def write(self, conn: Connection | None = None) -> AbstractContextManager[Connection]: ...
+        def write_once(
+            self,
+            body: Callable[[Connection], _T],
+            landed: Callable[[Connection, _T], bool] | None = None,
+        ) -> _T: ...
         def _lock_name(self, conn: Connection, name: str, shared: bool = False) -> None: ...
         def _lock_mailboxes(self, conn: Connection, ids: Iterable[int]) -> None: ...
         def _event(self, conn: Connection, box: MailboxRow, e: EventIn, once: bool) -> bool: ...
@@ -119,10 +125,13 @@ class MailboxStore:
     ) -> MailboxRow:
         """Register a mailbox (in ``conn``'s transaction when given, e.g. an import's)."""
         if conn is None:
-            with self.write() as c:
-                return self.add_mailbox(
+            # Cut in its COMMIT's round trip, the mailbox may be in: asked of the server (before:
+            # exit 75, and run again, "mailbox ... exists already" for the one it had added).
+            return self.write_once(
+                lambda c: self.add_mailbox(
                     address, provider, timezone, policy, created_at=created_at, conn=c, **settings
                 )
+            )
         # Hosts adding one address at once take turns: else both find it free and the second
         # insert dies of the unique constraint (SQLite's write lock already serialises them).
         self._lock_name(conn, f"mailbox {address}")
@@ -190,48 +199,51 @@ class MailboxStore:
 
         Any change may change the walk, so the mailbox's memos stop being valid.
         """
-        with self.write() as conn:
-            box = self._mailbox(conn, address)
-            self._lock_mailboxes(conn, [box.id])
-            conn.execute(
-                MAILBOX.update()
-                .where(MAILBOX.c.id == box.id)
-                .values(rev=MAILBOX.c.rev + 1, **values)
+        # Cut in its COMMIT's round trip, the change may be in: asked of the server (before:
+        # exit 75, and run again, a cap's change marked twice in the mailbox's history).
+        return self.write_once(lambda conn: self._update_mailbox(conn, address, values))
+
+    def _update_mailbox(self, conn: Connection, address: str, values: dict[str, Any]) -> MailboxRow:
+        """:meth:`update_mailbox`, in its transaction."""
+        box = self._mailbox(conn, address)
+        self._lock_mailboxes(conn, [box.id])
+        conn.execute(
+            MAILBOX.update().where(MAILBOX.c.id == box.id).values(rev=MAILBOX.c.rev + 1, **values)
+        )
+        release_waiting(conn, [box.id], dt.datetime.now(dt.UTC))  # on the new settings
+        if values.get("policy", box.policy) != box.policy:
+            # As 'policy set' does: reports show the day, running gates load the new one.
+            # The walk judges the days before under the policy followed until now.
+            name, was = values["policy"], box.policy
+            newest = sa.select(sa.func.max(POLICY.c.version)).where(POLICY.c.name == _B("n"))
+            version = conn.execute(newest, {"n": name}).scalar()
+            before = conn.execute(newest, {"n": was}).scalar()
+            why = policy_reason(name, version, (was, before))
+            self._event(conn, box, EventIn("policy", dt.datetime.now(dt.UTC), why), False)
+        if "cap" in values and values["cap"] != box.cap:
+            # As a policy change: the days before keep the cap they were judged under.
+            why = cap_reason(values["cap"], box.cap)
+            self._event(conn, box, EventIn("cap", dt.datetime.now(dt.UTC), why), False)
+        if "timezone" in values and values["timezone"] != box.timezone:
+            for table in (SEND, BOUNCE):
+                rows = conn.execute(
+                    sa.select(table.c.id, table.c.at).where(table.c.mailbox_id == box.id)
+                ).all()
+                if rows:
+                    conn.execute(
+                        table.update().where(table.c.id == _B("rid")).values(day=_B("newday")),
+                        [
+                            {"rid": r.id, "newday": local_day(r.at, values["timezone"])}
+                            for r in rows
+                        ],
+                    )
+            conn.execute(  # the days of the sends its bounces answer moved with them
+                BOUNCE.update()
+                .where(BOUNCE.c.mailbox_id == box.id, BOUNCE.c.send_id.is_not(None))
+                .values(send_day=send_day_of(BOUNCE.c.send_id))
             )
-            release_waiting(conn, [box.id], dt.datetime.now(dt.UTC))  # on the new settings
-            if values.get("policy", box.policy) != box.policy:
-                # As 'policy set' does: reports show the day, running gates load the new one.
-                # The walk judges the days before under the policy followed until now.
-                name, was = values["policy"], box.policy
-                newest = sa.select(sa.func.max(POLICY.c.version)).where(POLICY.c.name == _B("n"))
-                version = conn.execute(newest, {"n": name}).scalar()
-                before = conn.execute(newest, {"n": was}).scalar()
-                why = policy_reason(name, version, (was, before))
-                self._event(conn, box, EventIn("policy", dt.datetime.now(dt.UTC), why), False)
-            if "cap" in values and values["cap"] != box.cap:
-                # As a policy change: the days before keep the cap they were judged under.
-                why = cap_reason(values["cap"], box.cap)
-                self._event(conn, box, EventIn("cap", dt.datetime.now(dt.UTC), why), False)
-            if "timezone" in values and values["timezone"] != box.timezone:
-                for table in (SEND, BOUNCE):
-                    rows = conn.execute(
-                        sa.select(table.c.id, table.c.at).where(table.c.mailbox_id == box.id)
-                    ).all()
-                    if rows:
-                        conn.execute(
-                            table.update().where(table.c.id == _B("rid")).values(day=_B("newday")),
-                            [
-                                {"rid": r.id, "newday": local_day(r.at, values["timezone"])}
-                                for r in rows
-                            ],
-                        )
-                conn.execute(  # the days of the sends its bounces answer moved with them
-                    BOUNCE.update()
-                    .where(BOUNCE.c.mailbox_id == box.id, BOUNCE.c.send_id.is_not(None))
-                    .values(send_day=send_day_of(BOUNCE.c.send_id))
-                )
-                self._rebuild_rollup(conn, [box.id])
-            return self._mailbox(conn, address)
+            self._rebuild_rollup(conn, [box.id])
+        return self._mailbox(conn, address)
 
     def history_size(self, box: MailboxRow) -> int:
         """How many sends and bounces the mailbox's history holds."""
@@ -281,84 +293,88 @@ class MailboxStore:
         ``force``, which cancels them (how many it returns), as :meth:`remove_pool` does;
         refused while one of them is being sent. ``history`` False: refused while it has sends
         or bounces."""
-        with self.write() as conn:
-            box = self._mailbox(conn, address)
-            # Removed while this waited for its row (another host's remove): said so, as a
-            # second "Removed" removed nothing.
-            self._lock_present(conn, [box])
-            self._lock_name(conn, target_lock("mailbox", box.id))  # see enqueue
-            sends, bounces = _history_counts(conn, box.id)
-            if (sends or bounces) and not history:
-                from warmup.words import plural
+        # Cut in its COMMIT's round trip, the mailbox may be gone: asked of the server (before:
+        # exit 75, and run again, "mailbox ... not found" for the one it had removed).
+        return self.write_once(lambda conn: self._remove_mailbox(conn, address, force, history))
 
-                held = " and ".join(
-                    plural(n, what) for n, what in ((sends, "send"), (bounces, "bounce")) if n
-                )
-                raise DataError(
-                    f"mailbox {box.address} has {held} in its history; add --force to delete "
-                    f"them too"
-                )
-            refuse_while_queued(
-                conn, OUTBOX.c.mailbox_id == box.id, f"mailbox {box.address}", "mailbox", force
-            )
-            if not force:  # a pool it is the last member of: its queue could go from no one
-                self._refuse_last_member(conn, box.id, box.address)
-            # A message the gate reserved a slot for and is sending now (warmup send, a script's
-            # relay, a library caller): its settlement, a hard bounce included, would find no
-            # row and be lost. A reservation older than the gate's expiry is a dead process's,
-            # and so is one whose process is gone from this host (warmup.ledger.holders).
-            since = dt.datetime.now(dt.UTC) - IN_FLIGHT
-            reserved = (
-                SEND.c.mailbox_id == box.id,
-                SEND.c.outcome == "reserved",
-                SEND.c.at >= since,
-            )
-            flying = conn.execute(sa.select(sa.func.count()).where(*reserved)).scalar_one()
-            if flying:  # (the common case, none, reads no holder)
-                s = SEND.c
-                holding = sa.select(s.holder_host, s.holder_pid, s.holder_start).where(*reserved)
-                flying = sum(not holders.dead(*h) for h in conn.execute(holding))
-            if flying:
-                from warmup.words import plural
+    def _remove_mailbox(self, conn: Connection, address: str, force: bool, history: bool) -> int:
+        """:meth:`remove_mailbox`, in its transaction."""
+        box = self._mailbox(conn, address)
+        # Removed while this waited for its row (another host's remove): said so, as a
+        # second "Removed" removed nothing.
+        self._lock_present(conn, [box])
+        self._lock_name(conn, target_lock("mailbox", box.id))  # see enqueue
+        sends, bounces = _history_counts(conn, box.id)
+        if (sends or bounces) and not history:
+            from warmup.words import plural
 
-                raise TempFail(
-                    f"mailbox {box.address}: the gate is sending {plural(flying, 'message')} "
-                    f"for it now (reserved in the last {IN_FLIGHT.seconds // 60} minutes, not "
-                    f"yet settled); try again once they are settled"
-                )
-            refuse_in_doubt(conn, box.id, box.address)  # a dead worker's, or unknown
-            # Its pools change: a worker's copy of one must not offer it the next message.
-            bump_pools(
-                conn,
-                POOL.c.id.in_(
-                    sa.select(POOL_MEMBER.c.pool_id).where(POOL_MEMBER.c.mailbox_id == box.id)
-                ),
+            held = " and ".join(
+                plural(n, what) for n, what in ((sends, "send"), (bounces, "bounce")) if n
             )
-            end_holds(conn, [box.id])  # its own, and its pools' (their members change)
-            conn.execute(POOL_MEMBER.delete().where(POOL_MEMBER.c.mailbox_id == box.id))
-            cancelled = conn.execute(
-                OUTBOX.update()
-                .where(OUTBOX.c.mailbox_id == box.id, OUTBOX.c.state == "queued")
-                .values(
-                    state="cancelled",
-                    last_reply=f"mailbox {box.address} removed",
-                    updated_at=dt.datetime.now(dt.UTC),
-                )
-            ).rowcount
-            sends = 0
-            for table in (
-                BOUNCE,
-                SEND,
-                EVENT,
-                DAY_STAT,
-                DOMAIN_DAY,
-                SYNC_STATE,
-                WALK_MEMO,
-                TIMELINE_CACHE,
-            ):
-                gone = conn.execute(table.delete().where(table.c.mailbox_id == box.id)).rowcount
-                sends += gone if table is SEND else 0
-            if sends:  # else no removal's mark can be above the sends left
-                self._removals_after_sends_deleted(conn)
-            conn.execute(MAILBOX.delete().where(MAILBOX.c.id == box.id))
-            return int(cancelled)
+            raise DataError(
+                f"mailbox {box.address} has {held} in its history; add --force to delete them too"
+            )
+        refuse_while_queued(
+            conn, OUTBOX.c.mailbox_id == box.id, f"mailbox {box.address}", "mailbox", force
+        )
+        if not force:  # a pool it is the last member of: its queue could go from no one
+            self._refuse_last_member(conn, box.id, box.address)
+        # A message the gate reserved a slot for and is sending now (warmup send, a script's
+        # relay, a library caller): its settlement, a hard bounce included, would find no
+        # row and be lost. A reservation older than the gate's expiry is a dead process's,
+        # and so is one whose process is gone from this host (warmup.ledger.holders).
+        since = dt.datetime.now(dt.UTC) - IN_FLIGHT
+        reserved = (
+            SEND.c.mailbox_id == box.id,
+            SEND.c.outcome == "reserved",
+            SEND.c.at >= since,
+        )
+        flying = conn.execute(sa.select(sa.func.count()).where(*reserved)).scalar_one()
+        if flying:  # (the common case, none, reads no holder)
+            s = SEND.c
+            holding = sa.select(s.holder_host, s.holder_pid, s.holder_start).where(*reserved)
+            flying = sum(not holders.dead(*h) for h in conn.execute(holding))
+        if flying:
+            from warmup.words import plural
+
+            raise TempFail(
+                f"mailbox {box.address}: the gate is sending {plural(flying, 'message')} "
+                f"for it now (reserved in the last {IN_FLIGHT.seconds // 60} minutes, not "
+                f"yet settled); try again once they are settled"
+            )
+        refuse_in_doubt(conn, box.id, box.address)  # a dead worker's, or unknown
+        # Its pools change: a worker's copy of one must not offer it the next message.
+        bump_pools(
+            conn,
+            POOL.c.id.in_(
+                sa.select(POOL_MEMBER.c.pool_id).where(POOL_MEMBER.c.mailbox_id == box.id)
+            ),
+        )
+        end_holds(conn, [box.id])  # its own, and its pools' (their members change)
+        conn.execute(POOL_MEMBER.delete().where(POOL_MEMBER.c.mailbox_id == box.id))
+        cancelled = conn.execute(
+            OUTBOX.update()
+            .where(OUTBOX.c.mailbox_id == box.id, OUTBOX.c.state == "queued")
+            .values(
+                state="cancelled",
+                last_reply=f"mailbox {box.address} removed",
+                updated_at=dt.datetime.now(dt.UTC),
+            )
+        ).rowcount
+        sends = 0
+        for table in (
+            BOUNCE,
+            SEND,
+            EVENT,
+            DAY_STAT,
+            DOMAIN_DAY,
+            SYNC_STATE,
+            WALK_MEMO,
+            TIMELINE_CACHE,
+        ):
+            gone = conn.execute(table.delete().where(table.c.mailbox_id == box.id)).rowcount
+            sends += gone if table is SEND else 0
+        if sends:  # else no removal's mark can be above the sends left
+            self._removals_after_sends_deleted(conn)
+        conn.execute(MAILBOX.delete().where(MAILBOX.c.id == box.id))
+        return int(cancelled)

@@ -413,8 +413,9 @@ class Matching(Suppressions):
                         reasons[r.id] = why
         if not ids and not reasons:
             return 0  # the usual case: no write transaction
-        linked = 0
-        with self.write() as conn:
+
+        def link(conn: Connection) -> int:
+            linked = 0
             self._lock_mailboxes(conn, [box.id])
             for bid, why in reasons.items():
                 conn.execute(
@@ -428,7 +429,11 @@ class Matching(Suppressions):
                     continue
                 self._link(conn, box, r, rcpt, sid, sent_at)
                 linked += 1
-        return linked
+            return linked
+
+        # Cut before its COMMIT, linked again on a new connection; cut in it, the server is
+        # asked whether it landed (before: the sync exited 75 before reading a bounce).
+        return self.write_once(link)
 
     @staticmethod
     def _sends_to(

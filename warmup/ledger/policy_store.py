@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import shlex
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from contextlib import AbstractContextManager
 
 _IDS_CHUNK = 500  # mailbox ids per IN list
+_T = TypeVar("_T")
 
 
 class PolicyStore:
@@ -36,6 +37,11 @@ class PolicyStore:
 
         def read(self) -> AbstractContextManager[Connection]: ...
         def write(self, conn: Connection | None = None) -> AbstractContextManager[Connection]: ...
+        def write_once(
+            self,
+            body: Callable[[Connection], _T],
+            landed: Callable[[Connection, _T], bool] | None = None,
+        ) -> _T: ...
         def _lock_name(self, conn: Connection, name: str, shared: bool = False) -> None: ...
         def _lock_mailboxes(self, conn: Connection, ids: Iterable[int]) -> None: ...
         def _event(self, conn: Connection, box: MailboxRow, e: EventIn, once: bool) -> bool: ...
@@ -141,47 +147,62 @@ class PolicyStore:
         (that version is returned, nothing stored); otherwise a new name, refused if taken.
         """
         when = utc(at or dt.datetime.now(dt.UTC))
-        with self.write() as conn:
-            following = sa.select(*MAILBOX_COLUMNS).where(MAILBOX.c.policy == name)
-            self._lock_mailboxes(conn, [r.id for r in conn.execute(following)])
-            # Read again under the locks: one removed meanwhile by another host got an event
-            # naming a row that was gone (foreign key: a traceback).
-            users = [MailboxRow(*r) for r in conn.execute(following)]
-            self._lock_name(conn, f"policy {name}")  # hosts storing one name take turns
-            current = conn.execute(
-                sa.select(sa.func.max(POLICY.c.version)).where(POLICY.c.name == name)
-            ).scalar()
-            if current is not None and not replace:
-                raise DataError(
-                    f"policy {name!r} exists already; change it with "
-                    f"'warmup policy set {shlex.quote(name)} FILE'"
-                )
-            if current is None and replace:
-                raise NotFound(
-                    f"policy {name!r} not found; add it with "
-                    f"'warmup policy add {shlex.quote(name)} FILE'"
-                )
-            newest = conn.execute(
-                sa.select(POLICY.c.text).where(POLICY.c.name == name, POLICY.c.version == current)
-            ).scalar()
-            if replace and current is not None and newest == text:
-                # the same text again: no new version, nor a change marked on its mailboxes
-                return int(current)
-            version = (current or 0) + 1
-            conn.execute(
-                POLICY.insert().values(
-                    name=name, version=version, text=text, source=source, created_at=when
-                )
+        # Cut in its COMMIT's round trip, the version may be in: asked of the server (before:
+        # exit 75, and run again, 'policy add' refused the policy it had stored: "exists").
+        return self.write_once(
+            lambda conn: self._store_policy(conn, name, text, source, replace, when)
+        )
+
+    def _store_policy(
+        self,
+        conn: Connection,
+        name: str,
+        text: str,
+        source: str | None,
+        replace: bool,
+        when: dt.datetime,
+    ) -> int:
+        """:meth:`store_policy`, in its transaction."""
+        following = sa.select(*MAILBOX_COLUMNS).where(MAILBOX.c.policy == name)
+        self._lock_mailboxes(conn, [r.id for r in conn.execute(following)])
+        # Read again under the locks: one removed meanwhile by another host got an event
+        # naming a row that was gone (foreign key: a traceback).
+        users = [MailboxRow(*r) for r in conn.execute(following)]
+        self._lock_name(conn, f"policy {name}")  # hosts storing one name take turns
+        current = conn.execute(
+            sa.select(sa.func.max(POLICY.c.version)).where(POLICY.c.name == name)
+        ).scalar()
+        if current is not None and not replace:
+            raise DataError(
+                f"policy {name!r} exists already; change it with "
+                f"'warmup policy set {shlex.quote(name)} FILE'"
             )
-            for box in users:  # the walk's inputs changed: memos go, reports show the event
-                conn.execute(
-                    MAILBOX.update().where(MAILBOX.c.id == box.id).values(rev=MAILBOX.c.rev + 1)
-                )
-                release_waiting(conn, [box.id], dt.datetime.now(dt.UTC))
-                self._event(
-                    conn,
-                    box,
-                    EventIn("policy", when, policy_reason(name, version, (name, current))),
-                    once=False,
-                )
+        if current is None and replace:
+            raise NotFound(
+                f"policy {name!r} not found; add it with "
+                f"'warmup policy add {shlex.quote(name)} FILE'"
+            )
+        newest = conn.execute(
+            sa.select(POLICY.c.text).where(POLICY.c.name == name, POLICY.c.version == current)
+        ).scalar()
+        if replace and current is not None and newest == text:
+            # the same text again: no new version, nor a change marked on its mailboxes
+            return int(current)
+        version = (current or 0) + 1
+        conn.execute(
+            POLICY.insert().values(
+                name=name, version=version, text=text, source=source, created_at=when
+            )
+        )
+        for box in users:  # the walk's inputs changed: memos go, reports show the event
+            conn.execute(
+                MAILBOX.update().where(MAILBOX.c.id == box.id).values(rev=MAILBOX.c.rev + 1)
+            )
+            release_waiting(conn, [box.id], dt.datetime.now(dt.UTC))
+            self._event(
+                conn,
+                box,
+                EventIn("policy", when, policy_reason(name, version, (name, current))),
+                once=False,
+            )
         return version

@@ -608,8 +608,11 @@ class Records(Matching):
         bounces: Sequence[BounceIn] = (),
     ) -> Recorded:
         """Record a batch of bounces read from ``folder`` and the position reached, in one short
-        transaction (a resumed sync goes on from there and records nothing twice)."""
-        with self.write() as conn:
+        transaction (a resumed sync goes on from there and records nothing twice). Cut before
+        its COMMIT, written again on a new connection; cut in it, the server is asked whether
+        it landed (before: exit 75, and the sync run again)."""
+
+        def body(conn: Connection) -> Recorded:
             self._lock_present(conn, [box])
             out = self._record(conn, box, (), bounces, ())
             where = (SYNC_STATE.c.mailbox_id == box.id, SYNC_STATE.c.folder == folder)
@@ -626,7 +629,9 @@ class Records(Matching):
                         mailbox_id=box.id, folder=folder, uidvalidity=uidvalidity, last_uid=last_uid
                     )
                 )
-        return out
+            return out
+
+        return self.write_once(body)
 
 
 def _count(conn: Connection, rows: sa.Select[Any]) -> int:

@@ -23,13 +23,14 @@ slot of its own (a new id), even where its earlier try's slot was given back uns
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
-from itertools import islice
-from typing import TYPE_CHECKING, Any, NamedTuple
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from itertools import chain, islice
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from warmup.errors import ConnectionCut
 from warmup.ledger.schema import (
     BOUNCE,
     COUNTED,
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
 
 # A send the gate made (as opposed to one recorded or imported, dated by its log).
 _GATE_SOURCE = "gate"
+_T = TypeVar("_T")
 # Entries per batch staged (:meth:`Suppressions.suppress_many`).
 _SUPPRESS_BATCH = 10_000
 # Taken by a removal (exclusive) and by a write of streaks read before it (shared): on
@@ -102,6 +104,13 @@ class Suppressions:
 
         def read(self) -> AbstractContextManager[Connection]: ...
         def write(self, conn: Connection | None = None) -> AbstractContextManager[Connection]: ...
+        def write_once(
+            self,
+            body: Callable[[Connection], _T],
+            landed: Callable[[Connection, _T], bool] | None = None,
+        ) -> _T: ...
+        def _transaction_id(self, conn: Connection) -> int | None: ...
+        def _committed(self, conn: Connection, xid: int | None) -> bool | None: ...
         def connection(self) -> AbstractContextManager[Connection]: ...
         def _write_conn(self, conn: Connection) -> Connection: ...
         def insert_rows(
@@ -188,11 +197,44 @@ class Suppressions:
         :meth:`insert_rows`). An error while ``entries`` are read (a bad line of a file), or
         while a batch is staged, keeps nothing: the connection, its TEMP table with it, is
         closed.
+
+        The server cutting the connection (:class:`ConnectionCut`) in the write's COMMIT: it is
+        asked on a new connection whether the write committed. Cut before, the entries are
+        staged and written again on a new one when they were one batch (a few addresses typed,
+        a short file: held meanwhile); a longer list, read as it comes, is not held, and the
+        cut is :class:`ConnectionCut` (a person runs it again: it adds nothing twice).
         """
         when = utc(at or dt.datetime.now(dt.UTC))
+        chunks = iter(entries)
+        first = list(islice(chunks, _SUPPRESS_BATCH + 1))
+        tried: list[tuple[int | None, SuppressCount]] = []  # the write's id and count, once run
+        try:
+            return self._suppress_staged(chain(first, chunks), kind, when, unless_taken_back, tried)
+        except ConnectionCut:
+            if tried:  # cut in the COMMIT's round trip: the server may have committed it
+                xid, done = tried[0]
+                with self.read() as conn:
+                    committed = self._committed(conn, xid)
+                if committed:
+                    return done
+                if committed is None:
+                    raise
+            if len(first) > _SUPPRESS_BATCH:
+                raise
+        return self._suppress_staged(iter(first), kind, when, unless_taken_back, [])
+
+    def _suppress_staged(
+        self,
+        chunks: Iterator[tuple[str, str, int | None]],
+        kind: str,
+        when: dt.datetime,
+        unless_taken_back: Mapping[str, int] | None,
+        tried: list[tuple[int | None, SuppressCount]],
+    ) -> SuppressCount:
+        """:meth:`suppress_many`'s staging and write on a connection of its own; ``tried``
+        given the write's transaction id and result as its body ends (before its COMMIT)."""
         since = unless_taken_back or {}
         given = 0
-        chunks = iter(entries)
         with self.connection() as conn:
             with conn.begin():  # its index once filled (sa.Table.create would make it now)
                 conn.execute(sa.schema.CreateTable(_STAGE))
@@ -245,11 +287,13 @@ class Suppressions:
                 .execution_options(preserve_rowcount=True)
             )
             with self.write(self._write_conn(conn)) as tx:
+                xid = self._transaction_id(tx)
                 if unless_taken_back:
                     self._lock_name(tx, _REMOVALS_LOCK, shared=True)
                 added = tx.execute(insert).rowcount
                 if given <= _SUPPRESS_BATCH:  # a few rows: the connection goes back to the pool
                     _STAGE.drop(tx)
+                tried[:] = [(xid, SuppressCount(given, distinct, added))]
             if given > _SUPPRESS_BATCH:
                 # closed: its TEMP table goes with it (dropped, a million rows took a third of
                 # a second, under the write lock in the write's transaction)
@@ -395,36 +439,41 @@ class Suppressions:
         after it (:meth:`soft_bounced_sends`), whatever their clocks say, and the list's past
         size still counts the address (:meth:`suppression_spans`)."""
         when = utc(at or wall_clock())
-        with self.write() as conn:
-            self._lock_name(conn, _REMOVALS_LOCK)
-            gone = conn.execute(
-                SUPPRESSION.delete()
-                .where(SUPPRESSION.c.address == address)
-                .returning(
-                    SUPPRESSION.c.kind,
-                    SUPPRESSION.c.reason,
-                    SUPPRESSION.c.created_at,
-                    SUPPRESSION.c.mailbox_id,
-                )
-            ).first()
-            if gone is None:
-                return False
-            # Read in this transaction: on SQLite under the write lock, every send is below or
-            # above it; on PostgreSQL a send whose transaction commits meanwhile is on either
-            # side (it is as old as the removal).
-            last = conn.execute(sa.select(sa.func.max(SEND.c.id))).scalar()
-            conn.execute(
-                SUPPRESSION_REMOVAL.insert().values(
-                    address=address,
-                    kind=gone.kind,
-                    reason=gone.reason,
-                    removed_at=when,
-                    last_send_id=last or 0,
-                    suppressed_at=gone.created_at,
-                    mailbox_id=gone.mailbox_id,
-                )
+        # Cut in its COMMIT's round trip, the removal may be in: asked of the server (before:
+        # exit 75, and run again, "not suppressed" for the address it had taken back).
+        return self.write_once(lambda conn: self._unsuppress(conn, address, when))
+
+    def _unsuppress(self, conn: Connection, address: str, when: dt.datetime) -> bool:
+        """:meth:`unsuppress`, in its transaction."""
+        self._lock_name(conn, _REMOVALS_LOCK)
+        gone = conn.execute(
+            SUPPRESSION.delete()
+            .where(SUPPRESSION.c.address == address)
+            .returning(
+                SUPPRESSION.c.kind,
+                SUPPRESSION.c.reason,
+                SUPPRESSION.c.created_at,
+                SUPPRESSION.c.mailbox_id,
             )
-            return True
+        ).first()
+        if gone is None:
+            return False
+        # Read in this transaction: on SQLite under the write lock, every send is below or
+        # above it; on PostgreSQL a send whose transaction commits meanwhile is on either
+        # side (it is as old as the removal).
+        last = conn.execute(sa.select(sa.func.max(SEND.c.id))).scalar()
+        conn.execute(
+            SUPPRESSION_REMOVAL.insert().values(
+                address=address,
+                kind=gone.kind,
+                reason=gone.reason,
+                removed_at=when,
+                last_send_id=last or 0,
+                suppressed_at=gone.created_at,
+                mailbox_id=gone.mailbox_id,
+            )
+        )
+        return True
 
     def _removals_after_sends_deleted(self, conn: Connection) -> None:
         """After sends were deleted (a mailbox removed with its history), in that transaction:

@@ -1,0 +1,221 @@
+"""The writes ``tests/test_pg_kill_more.py`` left exiting 75 on a cut connection — ``mailbox
+add``/``set``/``remove``, ``policy add``/``set``, ``suppress add``/``remove``, ``import``,
+``bounces sync`` — cut the same ways (a real process paused before its COMMIT while its
+session is terminated on the real server; a proxy that passes the COMMIT and drops its
+answer). Each then checked for its exit code, one line, and a ledger changed exactly once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.gatekit import BOX, add_box, cli
+from tests.test_pg_kill_more import _ok, cut_in_commit
+from tests.test_pg_kill_points import cut_at, one_line, scalars
+
+pytest_plugins = ["tests.pgkit"]  # fixture: pg_url
+
+NEW = "new@corp.example"
+POLICY = """name = "mine"
+ceiling = {daily}
+growth_factor = 2.0
+
+[[stage]]
+name = "flat"
+days = 0
+daily = {daily}
+interval = "0s"
+"""
+
+
+def _policy(tmp: Path, daily: int) -> str:
+    path = tmp / f"mine-{daily}.toml"
+    path.write_text(POLICY.format(daily=daily))
+    return str(path)
+
+
+# (the set-up, given the test's tmp path; the command, given it too; where its write's COMMIT
+# is (the n-th COMMIT under that function); a read, true once the write committed; what it reads
+# then, and after the command, once).
+WRITES: dict[
+    str, tuple[Callable[[Path], object], Callable[[Path], list[str]], str, int, str, list[object]]
+] = {
+    "mailbox add": (
+        lambda tmp: None,
+        lambda tmp: ["mailbox", "add", NEW, "--provider", "exmail"],
+        "add_mailbox",
+        1,
+        "SELECT address FROM mailbox ORDER BY address",
+        [BOX, NEW],
+    ),
+    "mailbox set": (
+        lambda tmp: None,
+        lambda tmp: ["mailbox", "set", BOX, "--cap", "80"],
+        "update_mailbox",
+        1,
+        "SELECT e.kind || ' ' || m.cap FROM event e JOIN mailbox m ON m.id = e.mailbox_id",
+        ["cap 80"],
+    ),
+    "mailbox remove": (
+        lambda tmp: _ok("mailbox", "add", NEW, "--provider", "exmail"),
+        lambda tmp: ["mailbox", "remove", NEW],
+        "remove_mailbox",
+        2,  # the first: the command's look at the mailbox
+        "SELECT address FROM mailbox ORDER BY address",
+        [BOX],
+    ),
+    "policy add": (
+        lambda tmp: None,
+        lambda tmp: ["policy", "add", "mine", _policy(tmp, 20)],
+        "store_policy",
+        1,
+        "SELECT version FROM policy WHERE name = 'mine' ORDER BY version",
+        [1],
+    ),
+    "policy set": (
+        lambda tmp: (
+            _ok("policy", "add", "mine", _policy(tmp, 20)),
+            _ok("mailbox", "set", BOX, "--policy", "mine"),
+        ),
+        lambda tmp: ["policy", "set", "mine", _policy(tmp, 30)],
+        "store_policy",
+        1,
+        "SELECT reason FROM event WHERE kind = 'policy' ORDER BY id",
+        [
+            "policy mine version 1 (was exmail-any-day version 1)",
+            "policy mine version 2 (was mine version 1)",
+        ],
+    ),
+    "suppress add": (
+        lambda tmp: None,
+        lambda tmp: ["suppress", "add", "x@example.com", "--reason", "asked"],
+        "suppress_many",
+        4,  # its TEMP table made, its batch staged, ordered: then the write
+        "SELECT address FROM suppression",
+        ["x@example.com"],
+    ),
+    "suppress remove": (
+        lambda tmp: _ok("suppress", "add", "x@example.com", "--reason", "asked"),
+        lambda tmp: ["suppress", "remove", "x@example.com"],
+        "unsuppress",
+        1,
+        "SELECT (SELECT count(*) FROM suppression) || ' ' || count(*) FROM suppression_removal",
+        ["0 1"],
+    ),
+}
+
+
+@pytest.mark.parametrize("how", ["terminated", "answer lost"])
+@pytest.mark.parametrize("command", sorted(WRITES))
+def test_a_write_cut_at_its_commit_is_made_once_and_exits_0(
+    command, how, smtp_ssl, pg_url, tmp_path, monkeypatch
+):
+    """Before: exit 75 "try again" whether or not the server had committed the write; run
+    again, one that had landed was refused (``mailbox add``: "exists already", 65; ``mailbox
+    remove``: not found; ``policy add``: "exists already"; ``suppress remove``: "not
+    suppressed"), or (cut before the COMMIT) only then made. Now: made again on a new
+    connection when cut before its COMMIT; cut in it, the server asked whether it committed:
+    exit 0, no line on stderr, the ledger changed once."""
+    monkeypatch.setenv("WARMUP_DB", pg_url)
+    add_box(smtp_ssl.port)
+    setup, args_of, function, n, done, after = WRITES[command]
+    setup(tmp_path)
+    args = args_of(tmp_path)
+    point = f"{function}>base.py:_commit_impl"
+    if how == "terminated":
+        res = cut_at(point, n, *args, url=pg_url, tmp=tmp_path)
+    else:
+        res = cut_in_commit(
+            point, n, *args, url=pg_url, tmp=tmp_path, landed=lambda: scalars(pg_url, done) == after
+        )
+    one_line(res)
+    if res.returncode:  # what the user was told: try again
+        again = cli(*args)
+        assert again.returncode == 0, again.stderr
+    assert scalars(pg_url, done) == after
+    assert (res.returncode, res.stderr) == (0, ""), res.stderr
+
+
+SENDS = "SELECT count(*) FROM send"
+
+
+@pytest.mark.parametrize("how", ["terminated", "answer lost"])
+def test_import_cut_at_a_batch_commit_imports_every_row_once(
+    how, smtp_ssl, pg_url, tmp_path, monkeypatch
+):
+    """``warmup import`` of a log cut at its batch's COMMIT: before, exit 75 (run again, it
+    wrote what was missing). Now the batch is written again on a new connection, or (cut in
+    its COMMIT) the server is asked whether it landed: exit 0, every row once — the same
+    import again adds nothing."""
+    from tests.test_crash_points import long_log
+
+    monkeypatch.setenv("WARMUP_DB", pg_url)
+    log = long_log(tmp_path / "log.csv", 80)
+    args = ["import", str(log)]
+    point = "import_batch>base.py:_commit_impl"
+    if how == "terminated":
+        res = cut_at(point, 1, *args, url=pg_url, tmp=tmp_path)
+    else:
+        res = cut_in_commit(
+            point, 1, *args, url=pg_url, tmp=tmp_path, landed=lambda: scalars(pg_url, SENDS) != [0]
+        )
+    one_line(res)
+    assert (res.returncode, res.stderr) == (0, ""), res.stderr
+    sends = scalars(pg_url, SENDS)
+    again = cli(*args)
+    assert again.returncode == 0, again.stderr
+    assert "0 new sends" in again.stdout, again.stdout
+    assert scalars(pg_url, SENDS) == sends
+
+
+def test_suppress_add_of_a_long_list_cut_before_its_commit_exits_75_and_runs_again(
+    smtp_ssl, pg_url, tmp_path, monkeypatch
+):
+    """A list longer than one staged batch is read as it comes, not held: cut before its
+    write's COMMIT, nothing of it was written and it cannot be staged again (75, one line);
+    the same command run again suppresses each address once."""
+    monkeypatch.setenv("WARMUP_DB", pg_url)
+    listed = tmp_path / "list.txt"
+    listed.write_text("".join(f"a{i}@example.com\n" for i in range(10_001)))
+    args = ["suppress", "add", "--from", str(listed), "--reason", "asked"]
+    # its TEMP table made, two batches staged, ordered: then the write
+    res = cut_at("suppress_many>base.py:_commit_impl", 5, *args, url=pg_url, tmp=tmp_path)
+    one_line(res, (75,))
+    assert scalars(pg_url, "SELECT count(*) FROM suppression") == [0]
+    _ok(*args)
+    assert scalars(pg_url, "SELECT count(DISTINCT address) FROM suppression") == [10_001]
+    assert scalars(pg_url, "SELECT count(*) FROM suppression") == [10_001]
+
+
+def test_bounces_sync_whose_commit_the_server_took_unanswered_records_it_once(
+    pki, dovecot_clean, ssl_cert_env, pg_url, tmp_path, monkeypatch
+):
+    """``bounces sync`` cut in the COMMIT of a folder's bounces and position: before, 75 (and
+    the sync run again found nothing new: "0 new" for the bounce it had recorded). Now the
+    server is asked whether it committed: exit 0, the bounce recorded once, said once."""
+    from tests.peers.fixtures import IMAP_PASSWORD
+    from tests.peers.smtp import SmtpSink
+    from tests.test_run_bounces import BOX as IBOX
+    from tests.test_run_bounces import LEAD, add_pool, bounce_of
+
+    monkeypatch.setenv("WARMUP_DB", pg_url)
+    monkeypatch.setenv("WARMUP_PASSWORD", IMAP_PASSWORD)
+    with SmtpSink("ssl", user=IBOX, password=IMAP_PASSWORD, pki=pki) as sink:
+        add_pool(sink, dovecot_clean.port, tmp_path)
+        sent = cli("send", IBOX, "--to", LEAD, "--subject", "s", "--body", "b")
+        assert sent.returncode == 0, sent.stderr
+        (msg,) = sink.messages
+    dovecot_clean.append("INBOX", bounce_of(str(msg.message["Message-ID"])))
+    args = ["bounces", "sync", IBOX]
+    bounces = "SELECT recipient FROM bounce"
+    res = cut_in_commit(
+        "record_synced>base.py:_commit_impl", 1, *args, url=pg_url, tmp=tmp_path,
+        landed=lambda: scalars(pg_url, bounces) == [LEAD], env={"WARMUP_PASSWORD": IMAP_PASSWORD},
+    )  # fmt: skip
+    one_line(res)
+    assert (res.returncode, res.stderr) == (0, ""), res.stderr
+    assert "1 new bounce" in res.stdout, res.stdout
+    assert scalars(pg_url, bounces) == [LEAD]
+    assert scalars(pg_url, "SELECT address FROM suppression") == [LEAD]
