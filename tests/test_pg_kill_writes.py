@@ -1,19 +1,27 @@
 """The writes ``tests/test_pg_kill_more.py`` left exiting 75 on a cut connection — ``mailbox
 add``/``set``/``remove``, ``policy add``/``set``, ``suppress add``/``remove``, ``import``,
 ``bounces sync`` — cut the same ways (a real process paused before its COMMIT while its
-session is terminated on the real server; a proxy that passes the COMMIT and drops its
-answer). Each then checked for its exit code, one line, and a ledger changed exactly once."""
+session is terminated on the real server; a proxy that passes the COMMIT and drops its answer),
+and a worker's claim whose COMMIT a proxy holds up past the reconnect. Each then checked for
+its exit code, one line, and a ledger changed exactly once."""
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.gatekit import BOX, add_box, cli
+from tests.gatekit import BOX, PASSWORD_ENV, add_box, cli
+from tests.pgkit import PgProxy, session_name
 from tests.test_pg_kill_more import _ok, cut_in_commit
-from tests.test_pg_kill_points import cut_at, one_line, scalars
+from tests.test_pg_kill_points import PAUSED, cut_at, one_line, scalars
 
 pytest_plugins = ["tests.pgkit"]  # fixture: pg_url
 
@@ -219,3 +227,139 @@ def test_bounces_sync_whose_commit_the_server_took_unanswered_records_it_once(
     assert "1 new bounce" in res.stdout, res.stdout
     assert scalars(pg_url, bounces) == [LEAD]
     assert scalars(pg_url, "SELECT address FROM suppression") == [LEAD]
+
+
+class HeldProxy(PgProxy):
+    """A :class:`PgProxy` that can hold up what a client sends on its open connections
+    (:meth:`hold`: kept, not passed on; the server's answers dropped), cut the client off
+    (:meth:`cut`) while the server's side stays open, and pass on what it held, late
+    (:meth:`release`): a COMMIT that reaches the server after its client gave up on it."""
+
+    def __init__(self) -> None:
+        self.held: dict[int, bytearray] = {}  # client socket id -> what it sent meanwhile
+        self.peer: dict[int, socket.socket] = {}
+        super().__init__()
+
+    def hold(self) -> None:
+        with self.lock:
+            for client, server in zip(self.conns[::2], self.conns[1::2], strict=True):
+                self.held[id(client)] = bytearray()
+                self.held[id(server)] = bytearray()
+                self.peer[id(client)] = server
+
+    def holding(self) -> bool:
+        """Whether a held client has sent something since (its COMMIT)."""
+        with self.lock:
+            return any(self.held[id(c)] for c in self.conns[::2] if id(c) in self.held)
+
+    def cut(self) -> None:
+        with self.lock:
+            for client in self.conns[::2]:
+                if id(client) in self.held:
+                    try:
+                        client.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+
+    def release(self) -> None:
+        with self.lock:
+            pairs = [(self.held[k], s) for k, s in self.peer.items()]
+        for data, server in pairs:
+            try:
+                server.sendall(bytes(data))
+                server.shutdown(socket.SHUT_WR)  # after it: the client's leaving
+            except OSError:
+                pass
+
+    def _pump(self, a, b) -> None:  # type: ignore[no-untyped-def]
+        try:
+            while data := a.recv(65536):
+                with self.lock:
+                    kept = self.held.get(id(a))
+                if kept is not None:
+                    kept.extend(data)
+                else:
+                    b.sendall(data)
+        except OSError:
+            pass
+        if id(a) in self.peer:  # a held client cut off: its server's side waits for release
+            return
+        for x in (a, b):
+            try:
+                x.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+def test_a_claim_whose_commit_reaches_the_server_after_the_reconnect_is_read_back(
+    sink, ssl_cert_env, pg_url, tmp_path, monkeypatch
+):
+    """A worker's claim (carrying the first message's outcome) whose COMMIT is held up on the
+    way past the cut: the look on a new connection found no claim (the server had not seen the
+    COMMIT yet), the claim was made again, and the held COMMIT landed after it: the second
+    message ``sending`` for a worker that had gone on without it (until a later run called it
+    a dead worker's). Now the cut session's transaction is waited for (its backend watched
+    on new connections, bounded) before the look: both messages sent once, exit 0."""
+    from tests.outboxkit import pool_of, queue_plain
+
+    monkeypatch.setenv("WARMUP_DB", pg_url)
+    pool_of(sink.port, tmp_path, n=1, daily=10)
+    queue_plain(2)
+    app = session_name("held")
+    proxy = HeldProxy()
+    where = tmp_path / "held"
+    where.mkdir()
+    os.mkfifo(where / "go")
+    args = ["run", "--once", "--no-sync", "--no-view"]
+    env = {**os.environ, **PASSWORD_ENV, "WARMUP_DB": f"{proxy.url(pg_url)}&application_name={app}"}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", PAUSED, str(where), "claim>base.py:_commit_impl", "2", *args],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+        text=True,
+    )  # fmt: skip
+    # The worker back on a new connection: waiting there on the held transaction's row lock
+    # (its claim made again), or looking at the held session (the wait for it to end).
+    back = (
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s "
+        "AND pid <> pg_backend_pid() AND (wait_event_type = 'Lock' "
+        "OR query LIKE '%%FROM pg_stat_activity%%')"
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not (where / "reached").exists():
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.01)  # a poll's pace, not a wait for time to pass
+        proxy.hold()
+        with open(where / "go", "w") as go:
+            go.write("go")
+        while not proxy.holding():  # its COMMIT sent, and held
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.01)
+        proxy.cut()
+        while _count(back, app) == 0:
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.01)
+        proxy.release()  # the COMMIT reaches the server now
+        out, err = proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert "Traceback" not in err, err
+    assert scalars(pg_url, "SELECT state FROM outbox ORDER BY id") == ["sent", "sent"]
+    arrived = Counter(str(m.message["Message-ID"]) for m in sink.messages)
+    assert sorted(arrived.values()) == [1, 1]
+    assert (proc.returncode, err) == (0, ""), err
+
+
+def _count(sql: str, app: str) -> int:
+    import psycopg
+    import sqlalchemy as sa
+
+    from tests.pgkit import pg_server
+
+    url = sa.engine.make_url(pg_server()).set(drivername="postgresql")
+    with psycopg.connect(url.render_as_string(hide_password=False), autocommit=True) as conn:
+        row = conn.execute(sql, (app,)).fetchone()
+    assert row is not None
+    return int(row[0])

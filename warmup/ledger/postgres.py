@@ -93,6 +93,10 @@ OFFSET_EVERY_S = 60.0
 
 
 _CLOCK = sa.text("SELECT clock_timestamp()")  # the server's clock now (not its transaction's start)
+# How long a write cut in its COMMIT waits for the cut session's transaction to end before
+# calling its fate unknown (PostgresLedger._ended): a COMMIT held up in the network for longer is
+# rare, and the command then exits 75 rather than writing it again.
+_SESSION_WAIT = 10.0
 
 
 def _bound_lock_waits(dbapi_conn: Any, record: Any) -> None:
@@ -405,6 +409,29 @@ class PostgresLedger(Ledger):
         # to tell) does not happen to a transaction of a moment ago.
         status = conn.execute(sa.text("SELECT txid_status(:x)"), {"x": xid}).scalar()
         return {"committed": True, "aborted": False}.get(str(status))
+
+    def _session_of(self, conn: Connection) -> object:
+        dbapi = conn.connection.dbapi_connection
+        return None if dbapi is None else dbapi.info.backend_pid
+
+    def _ended(self, session: object) -> bool:
+        # The backend of a cut connection may still be in its transaction: its COMMIT held up
+        # on the way (a network delaying it, a proxy), or being written. Looked at on new
+        # connections (a transaction's look at pg_stat_activity is a snapshot) until it has
+        # ended, at most _SESSION_WAIT; a backend gone, or idle, has. A pid reused meanwhile
+        # by a session in a transaction of its own is waited for too: no harm but the wait.
+        if session is None:
+            return True
+        look = sa.text("SELECT xact_start IS NOT NULL FROM pg_stat_activity WHERE pid = :pid")
+        deadline = time.monotonic() + _SESSION_WAIT
+        while True:
+            with self.read() as conn:
+                busy = conn.execute(look, {"pid": session}).scalar()
+            if not busy:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
 
     def _answers(self) -> bool:
         """Whether the server takes a new connection now (one of its own, outside the pool,
