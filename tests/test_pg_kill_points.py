@@ -65,11 +65,18 @@ cli(sys.argv[4:], prog_name="warmup")
 
 
 def cut_at(
-    name: str, n: int, *args: str, url: str, tmp: Path, env: dict[str, str] | None = None
+    name: str,
+    n: int,
+    *args: str,
+    url: str,
+    tmp: Path,
+    env: dict[str, str] | None = None,
+    stdin: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """``warmup ARGS`` on the ledger ``url`` in a process of its own, its every session on the
-    server terminated when it enters ``name`` for the ``n``-th time; its result. An argument
-    ``{db}`` is that ledger's URL (``db copy --to {db}``)."""
+    """``warmup ARGS`` on the ledger ``url`` in a process of its own (its standard input the
+    file ``stdin``, else none), its every session on the server terminated when it enters
+    ``name`` for the ``n``-th time; its result. An argument ``{db}`` is that ledger's URL
+    (``db copy --to {db}``)."""
     app = session_name("pgkill")
     args = tuple(a.replace("{db}", f"{url}&application_name={app}") for a in args)
     where = tmp / f"cut-{app}"
@@ -81,14 +88,15 @@ def cut_at(
         **(env or {}),
         "WARMUP_DB": f"{url}&application_name={app}",
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-c", PAUSED, str(where), name, str(n), *args],
-        env=full,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        text=True,
-    )
+    with open(stdin or os.devnull) as given:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", PAUSED, str(where), name, str(n), *args],
+            env=full,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=given,
+            text=True,
+        )
     try:
         deadline = time.monotonic() + 120
         while not (where / "reached").exists():

@@ -229,6 +229,56 @@ def test_bounces_sync_whose_commit_the_server_took_unanswered_records_it_once(
     assert scalars(pg_url, "SELECT address FROM suppression") == [LEAD]
 
 
+RUN = ["run", "--once", "--no-sync", "--no-view"]
+
+
+@pytest.mark.parametrize("how", ["terminated", "answer lost or not"])
+def test_run_once_cut_at_its_passs_first_write_sends_every_message_once(
+    how, sink, ssl_cert_env, pg_url, tmp_path, monkeypatch
+):
+    """``warmup run --once`` cut at the COMMIT of its pass's first write (the messages past
+    their expiry): before, exit 75 and nothing sent. Now made again on a new connection (or,
+    cut in its COMMIT, asked of the server): the pass goes on, both messages sent once."""
+    from tests.outboxkit import pool_of, queue_plain
+
+    monkeypatch.setenv("WARMUP_DB", pg_url)
+    pool_of(sink.port, tmp_path, n=1, daily=10)
+    queue_plain(2)
+    point = "expire_messages>base.py:_commit_impl"
+    if how == "terminated":
+        res = cut_at(point, 1, *RUN, url=pg_url, tmp=tmp_path)
+    else:  # nothing to expire: cut at once, whether or not the server has read the COMMIT
+        res = cut_in_commit(point, 1, *RUN, url=pg_url, tmp=tmp_path, landed=lambda: True)
+    one_line(res)
+    assert scalars(pg_url, "SELECT state FROM outbox ORDER BY id") == ["sent", "sent"]
+    arrived = Counter(str(m.message["Message-ID"]) for m in sink.messages)
+    assert sorted(arrived.values()) == [1, 1]
+    assert (res.returncode, res.stderr) == (0, ""), res.stderr
+
+
+def test_mailbox_login_cut_as_it_releases_the_mailboxs_messages_exits_0(
+    smtp_ssl, pg_url, tmp_path, monkeypatch
+):
+    """``mailbox login`` stores the password, then makes the messages held for want of it
+    due: cut there, it exited 75 with the password stored (run again, it asked for it again).
+    Now the release is made again on a new connection: exit 0."""
+    monkeypatch.setenv("WARMUP_DB", pg_url)
+    add_box(smtp_ssl.port)
+    keyring = tmp_path / "keyring.json"
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "tests.filekeyring.FileKeyring")
+    monkeypatch.setenv("WARMUP_TEST_KEYRING", str(keyring))
+    password = tmp_path / "password"
+    password.write_text("s3cret\n")
+    res = cut_at(
+        "release>base.py:_commit_impl", 1, "mailbox", "login", BOX, url=pg_url, tmp=tmp_path,
+        stdin=password,
+    )  # fmt: skip
+    one_line(res)
+    assert (res.returncode, res.stderr) == (0, ""), res.stderr
+    assert f"Stored the password of {BOX}" in res.stdout, res.stdout
+    assert "s3cret" in keyring.read_text()
+
+
 class HeldProxy(PgProxy):
     """A :class:`PgProxy` that can hold up what a client sends on its open connections
     (:meth:`hold`: kept, not passed on; the server's answers dropped), cut the client off

@@ -450,14 +450,17 @@ class OutboxStore(OutboxViews):
 
     def expire_messages(self, now: dt.datetime) -> int:
         """Queued messages past their expiry become ``expired``; how many."""
-        with self.write() as conn:
-            return int(
+        # Cut (a pass's first write), ``run --once`` exited 75 and sent nothing: made again on
+        # a new connection, or (cut in its COMMIT) asked of the server.
+        return self.write_once(
+            lambda conn: int(
                 conn.execute(
                     OUTBOX.update()
                     .where(OUTBOX.c.state == "queued", OUTBOX.c.expires_at <= utc(now))
                     .values(state="expired", updated_at=utc(now))
                 ).rowcount
             )
+        )
 
     def claim(
         self,
@@ -819,9 +822,9 @@ class OutboxStore(OutboxViews):
     def release(self, mailbox: MailboxRow, now: dt.datetime) -> None:
         """Make the messages waiting for ``mailbox`` (queued to it, or to a pool it is in) due
         ``now``: after a change outside the ledger that may let them go (a login stored in the
-        keyring), as :func:`release_waiting` does in a change's own transaction."""
-        with self.write() as conn:
-            release_waiting(conn, [mailbox.id], now)
+        keyring), as :func:`release_waiting` does in a change's own transaction. Cut, made
+        again on a new connection (``mailbox login`` exited 75 with the login stored)."""
+        self.write_once(lambda conn: release_waiting(conn, [mailbox.id], now))
 
 
 def _claim_around(
