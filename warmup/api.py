@@ -382,7 +382,7 @@ def _still(
         and steady is not None
         and asked <= at < steady
         and hist.sums is None
-        and hist_then == hist
+        and (hist_then is hist or hist_then == hist)
     )
 
 

@@ -54,7 +54,16 @@ from warmup.ledger.outbox_fate import (
 from warmup.ledger.outbox_targets import of_target, release_waiting, target_lock
 from warmup.ledger.outbox_views import ROW_COLUMNS, OutboxViews, outbox_row
 from warmup.ledger.schema import MAILBOX, OUTBOX, OUTBOX_HOLD, POOL, SEND
-from warmup.ledger.values import Ask, Enqueued, MailboxRow, OutboxIn, OutboxRow, Snapshot, utc
+from warmup.ledger.values import (
+    Ask,
+    Enqueued,
+    MailboxRow,
+    OutboxIn,
+    OutboxRow,
+    Parsed,
+    Snapshot,
+    utc,
+)
 
 _T = TypeVar("_T")
 
@@ -802,13 +811,16 @@ class OutboxStore(OutboxViews):
         mailbox_ids: Sequence[int],
         asks: Sequence[tuple[MailboxRow, Ask]] | None,
         as_of: dt.datetime,
+        kept: Parsed | None = None,
     ) -> tuple[int | None, list[Snapshot] | None]:
         """The worker's look at a pool's members before a message, in one read transaction:
         the member among ``mailbox_ids`` the message stays with (:meth:`thread_sender` of
         ``threads``, else :meth:`last_sender` of ``recipients``), else None and, with ``asks``
         (the members with what their policies ask), their :meth:`histories` at ``as_of``.
         Asked in two transactions, a pool's message cost a fifth more CPU than in one. On
-        SQLite it is one statement, in no transaction (:mod:`warmup.ledger.sqlite_look`)."""
+        SQLite it is one statement, in no transaction (:mod:`warmup.ledger.sqlite_look`);
+        ``kept``: the members' snapshots kept between looks, as
+        :func:`~warmup.ledger.sqlite_look.look_snapshots` takes them (one statement only)."""
         with self.read() as conn:
             stays = self._last_on(conn, "message_id", threads, mailbox_ids)
             if stays is None:

@@ -57,7 +57,7 @@ from warmup.ledger.postgres_look import read_look
 from warmup.ledger.postgres_upgrade import UpgradeFacts, upgrade_facts, upgrade_refusal
 from warmup.ledger.schema import METADATA
 from warmup.ledger.sqlite_look import one_statement
-from warmup.ledger.values import Ask, MailboxRow, Snapshot
+from warmup.ledger.values import Ask, MailboxRow, Parsed, Snapshot
 
 
 def _quiet_when_cut(record: logging.LogRecord) -> bool:
@@ -259,6 +259,7 @@ class PostgresLedger(Ledger):
         mailbox_ids: Sequence[int],
         asks: Sequence[tuple[MailboxRow, Ask]] | None,
         as_of: dt.datetime,
+        kept: Parsed | None = None,
     ) -> tuple[int | None, list[Snapshot] | None]:
         # One statement in autocommit: no BEGIN, no COMMIT (warmup.ledger.postgres_look); within
         # reading(), in that one's snapshot, as each read of it. The pool's check of the
@@ -271,10 +272,10 @@ class PostgresLedger(Ledger):
                 self.engine.connect() as conn,
             ):
                 conn.execution_options(isolation_level="AUTOCOMMIT")
-                got = read_look(conn, threads, recipients, mailbox_ids, asks, as_of)
+                got = read_look(conn, threads, recipients, mailbox_ids, asks, as_of, kept)
             if got is not None:
                 return got
-        return super().pool_look(threads, recipients, mailbox_ids, asks, as_of)
+        return super().pool_look(threads, recipients, mailbox_ids, asks, as_of, kept)
 
     def _histories_on(
         self, conn: Connection, asks: Sequence[tuple[MailboxRow, Ask]], as_of: dt.datetime

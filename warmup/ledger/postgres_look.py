@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from warmup.ledger.sqlite_look import look_snapshots, members_of, one_statement
-from warmup.ledger.values import Ask, MailboxRow, Snapshot, day_start, made_by
+from warmup.ledger.values import Ask, MailboxRow, Parsed, Snapshot, day_start, made_by
 from warmup.policy.eras import ERA_KINDS
 
 _COUNTED = "outcome != 'released'"
@@ -92,10 +92,12 @@ def read_look(
     ids: Sequence[int],
     asks: Sequence[tuple[MailboxRow, Ask]] | None,
     as_of: dt.datetime,
+    kept: Parsed | None = None,
 ) -> tuple[int | None, list[Snapshot] | None] | None:
     """:meth:`warmup.ledger.Ledger.pool_look`'s answer, read by one statement on ``conn`` (in
     autocommit the statement is its own snapshot; else its transaction's); None when it
-    cannot be (see the module's docstring): the caller reads it in a transaction."""
+    cannot be (see the module's docstring): the caller reads it in a transaction. ``kept``: as
+    :func:`~warmup.ledger.sqlite_look.look_snapshots` takes it."""
     if not one_statement(asks):
         return None
     ids = list(ids)
@@ -127,7 +129,7 @@ def read_look(
         return int(thread if thread is not None else recipient), None
     if asks is None:
         return None, None
-    snaps = _snapshots(parts, len(zones), asks, as_of, today_of, boxes, bool(capped))
+    snaps = _snapshots(parts, len(zones), asks, as_of, today_of, boxes, bool(capped), kept)
     return None if snaps is None else (None, snaps)
 
 
@@ -157,6 +159,7 @@ def _snapshots(
     today_of: dict[str, dt.date],
     boxes: list[int],
     capped: bool,
+    kept: Parsed | None = None,
 ) -> list[Snapshot] | None:
     """The members' snapshots from the statement's JSON ``parts``, each part's rows tagged as
     SQLite's statement tags them (:func:`~warmup.ledger.sqlite_look.look_snapshots`)."""
@@ -178,4 +181,4 @@ def _snapshots(
     # Each part's rows as SQLite gives them: memos' rows padded to 8 columns
     rows[1] = [(*r, None) for r in rows[1]]
     rows[5] = [(*r, None) for r in rows[5]]
-    return look_snapshots(rows, asks, as_of, today_of, boxes)
+    return look_snapshots(rows, asks, as_of, today_of, boxes, kept)

@@ -64,7 +64,7 @@ from warmup.ledger.sqlite_reads import (
     read_policy_text,
     read_policy_versions,
 )
-from warmup.ledger.values import Ask, MailboxRow, Snapshot
+from warmup.ledger.values import Ask, MailboxRow, Parsed, Snapshot
 from warmup.policy.walk import WalkState
 
 _IN_CHUNK = 5000  # keys per IN list, well below SQLite's 32,766 variables
@@ -267,10 +267,11 @@ class SQLiteLedger(Ledger):
         mailbox_ids: Sequence[int],
         asks: Sequence[tuple[MailboxRow, Ask]] | None,
         as_of: dt.datetime,
+        kept: Parsed | None = None,
     ) -> tuple[int | None, list[Snapshot] | None]:
         if one_statement(asks):  # no transaction: one statement is its own snapshot
             with self._raw_statement() as cur:
-                got = read_look(cur, threads, recipients, mailbox_ids, asks, as_of)
+                got = read_look(cur, threads, recipients, mailbox_ids, asks, as_of, kept)
             if got is not None:
                 return got
         with self._raw_read() as cur:

@@ -25,7 +25,15 @@ from typing import Any
 from warmup.ledger.reads import events_of, memo_since, memo_valid, snapshot
 from warmup.ledger.sqlite_file import parse_day, parse_ts, qmarks, ts
 from warmup.ledger.sqlite_history import ARRAYS_FROM
-from warmup.ledger.values import Ask, MailboxRow, Snapshot, day_start, local_day, made_by
+from warmup.ledger.values import (
+    Ask,
+    MailboxRow,
+    Parsed,
+    Snapshot,
+    day_start,
+    local_day,
+    made_by,
+)
 from warmup.policy.walk import DayCounts, WalkState
 
 _COUNTED = "outcome != 'released'"
@@ -85,10 +93,12 @@ def read_look(
     ids: Sequence[int],
     asks: Sequence[tuple[MailboxRow, Ask]] | None,
     as_of: dt.datetime,
+    kept: Parsed | None = None,
 ) -> tuple[int | None, list[Snapshot] | None] | None:
     """:meth:`warmup.ledger.Ledger.pool_look`'s answer, read by one statement on ``cur`` (in
     no transaction: the statement is its own snapshot); None when it cannot be (see the
-    module's docstring): the caller reads it in a transaction."""
+    module's docstring): the caller reads it in a transaction. ``kept``: as
+    :func:`look_snapshots` takes it."""
     if not one_statement(asks):
         return None
     ids = list(ids)
@@ -137,7 +147,7 @@ def read_look(
         return int(thread if thread is not None else recipient), None
     if asks is None:
         return None, None
-    snaps = look_snapshots(rows, asks, as_of, today_of, boxes)
+    snaps = look_snapshots(rows, asks, as_of, today_of, boxes, kept)
     return None if snaps is None else (None, snaps)
 
 
@@ -183,68 +193,121 @@ def look_snapshots(
     as_of: dt.datetime,
     today_of: dict[str, dt.date],
     boxes: list[int],
+    kept: Parsed | None = None,
 ) -> list[Snapshot] | None:
     """The members' snapshots from the statement's ``rows`` by part, as
     :func:`~warmup.ledger.sqlite_history.read_histories` builds them; None when the rows say
     the look must be read in a transaction (a member without a valid memo, or removed, or a
-    send of today stamped after the cut)."""
-    found = {r[1]: r for r in rows[1]}
-    states: dict[int, WalkState | None] = {}
-    revs: dict[int, int] = {}
-    since: dict[int, dt.date] = {}
-    for b, ask in asks:
-        row = found.get(b.id)
-        if row is None:  # removed: the transaction's read says so
-            return None
-        _, _, rev, upto, memo_rev, inputs, text, _ = row
-        day = parse_day(upto)
-        valid = memo_valid(ask, day, memo_rev, rev, inputs, today_of[b.timezone])
-        state = WalkState.from_json(text) if valid else None
-        if day is not None and (state is None or state.upto != day):
-            return None  # its days were read from the memo's: all of them are wanted
-        revs[b.id], states[b.id] = rev, state
-        since[b.id] = memo_since(state, ask)
-    if sum(s == dt.date.min for s in since.values()) >= ARRAYS_FROM:
-        return None  # read as arrays (History.sums)
-    days: dict[int, list[DayCounts]] = {i: [] for i in boxes}
-    date, counts = dt.date.fromisoformat, DayCounts
-    for r in sorted(rows[2], key=lambda r: (r[1], r[2])):
-        days[r[1]].append(counts(date(r[2]), r[3], r[4], r[5], r[6], r[7]))
-    today_sent: dict[int, tuple[int, dt.datetime | None]] = {}
-    for _, mailbox_id, n, at, later, *_ in rows[3]:
-        if later is not None:  # sends stamped after the cut today: counted up to it
-            return None
-        today_sent[mailbox_id] = (n or 0, parse_ts(at))
-    kinds: dict[int, dict[str, int]] = {i: {} for i in boxes}
-    for _, mailbox_id, kind, n, *_ in rows[4]:
-        kinds[mailbox_id][kind] = n
-    events: dict[int, list[Any]] = {i: [] for i in boxes}
-    for _, mailbox_id, id_, kind, at, until, reason, _ in sorted(
-        rows[5], key=lambda r: (r[1], r[4] or "", r[2])
-    ):
-        events[mailbox_id].append((mailbox_id, id_, kind, parse_ts(at), parse_ts(until), reason))
-    per_domain: dict[int, dict[str, int]] = {i: {} for i in boxes}
-    for _, mailbox_id, domain, n, *_ in rows[6]:
-        per_domain[mailbox_id][domain] = n
+    send of today stamped after the cut).
+
+    ``kept``: what the last looks built, by member. A member whose rows, read afresh by this
+    statement, equal those its kept snapshot was built from (for the same row and ask objects,
+    on the same local day, the same back-offs running at the cut: all a snapshot is made of)
+    gets that snapshot again, not parsed anew: of a pool's members before each message, only
+    the one that sent (or that another process wrote to) has new rows."""
     cut_at = parse_ts(ts(as_of))
     assert cut_at is not None
-    out = []
+    mine: dict[int, list[Any]] = {i: [] for i in boxes}
+    for part in rows[1:]:
+        for r in part:
+            mine[r[1]].append(r)
+    out: list[Snapshot] = []
+    arrays = 0
     for b, ask in asks:
-        tz, state = b.timezone, states[b.id]
-        today = today_of[tz]
-        out.append(
-            snapshot(
-                b,
-                ask,
-                today,
-                revs[b.id],
-                state,
-                [d for d in days[b.id] if since[b.id] <= d.day < today],
-                today_sent.get(b.id, (0, None)),
-                kinds[b.id],
-                events_of(events[b.id], state, tz, cut_at),
-                None,
-                dict(per_domain[b.id]) if ask.recipient_caps else {},
-            )
+        own, today = mine[b.id], today_of[b.timezone]
+        running = tuple(
+            r[5] is not None and _after(r[5], cut_at)
+            for r in own
+            if r[0] == 5 and r[3] == "throttle"
         )
+        k = None if kept is None else kept.get(b.id)
+        if k is None or not (
+            k[0] is b and k[1] is ask and k[2] == today and k[4] == running and k[3] == own
+        ):
+            got = _member(b, ask, own, today, cut_at)
+            if got is None:
+                return None
+            k = (b, ask, today, own, running, *got)
+            if kept is not None:
+                kept[b.id] = k
+        out.append(k[5])
+        arrays += k[6] == dt.date.min
+    if arrays >= ARRAYS_FROM:
+        return None  # read as arrays (History.sums)
     return out
+
+
+def _after(at: Any, cut_at: dt.datetime) -> bool:
+    """Whether the instant ``at`` as the statement gives it is after ``cut_at``."""
+    when = parse_ts(at)
+    return when is not None and when > cut_at
+
+
+def _member(
+    b: MailboxRow, ask: Ask, own: list[Any], today: dt.date, cut_at: dt.datetime
+) -> tuple[Snapshot, dt.date] | None:
+    """The snapshot of member ``b`` from its rows ``own`` (every part's, tagged) and the first
+    day its history holds; None when the look must be read in a transaction (as
+    :func:`look_snapshots` says)."""
+    memo = today_row = None
+    days: list[Any] = []
+    kinds: dict[str, int] = {}
+    rows5: list[Any] = []
+    per_domain: dict[str, int] = {}
+    for r in own:
+        tag = r[0]
+        if tag == 1:
+            memo = r
+        elif tag == 2:
+            days.append(r)
+        elif tag == 3:
+            today_row = r
+        elif tag == 4:
+            kinds[r[2]] = r[3]
+        elif tag == 5:
+            rows5.append(r)
+        else:
+            per_domain[r[2]] = r[3]
+    if memo is None:  # removed: the transaction's read says so
+        return None
+    _, _, rev, upto, memo_rev, inputs, text, _ = memo
+    day = parse_day(upto)
+    valid = memo_valid(ask, day, memo_rev, rev, inputs, today)
+    state = WalkState.from_json(text) if valid else None
+    if day is not None and (state is None or state.upto != day):
+        return None  # its days were read from the memo's: all of them are wanted
+    since = memo_since(state, ask)
+    date, counts = dt.date.fromisoformat, DayCounts
+    held = [counts(date(r[2]), r[3], r[4], r[5], r[6], r[7]) for r in sorted(days, key=_day)]
+    today_sent: tuple[int, dt.datetime | None] = (0, None)
+    if today_row is not None:
+        _, _, n, at, later, *_ = today_row
+        if later is not None:  # sends stamped after the cut today: counted up to it
+            return None
+        today_sent = (n or 0, parse_ts(at))
+    events = [
+        (mailbox_id, id_, kind, parse_ts(at), parse_ts(until), reason)
+        for _, mailbox_id, id_, kind, at, until, reason, _ in sorted(rows5, key=_event_order)
+    ]
+    snap = snapshot(
+        b,
+        ask,
+        today,
+        rev,
+        state,
+        [d for d in held if since <= d.day < today],
+        today_sent,
+        kinds,
+        events_of(events, state, b.timezone, cut_at),
+        None,
+        per_domain if ask.recipient_caps else {},
+    )
+    return snap, since
+
+
+def _day(r: Any) -> Any:
+    return r[2]
+
+
+def _event_order(r: Any) -> tuple[Any, Any]:
+    return (r[4] or "", r[2])

@@ -325,6 +325,15 @@ class Snapshot(NamedTuple):
     stamp: str | None = None
 
 
+# What the worker's look keeps of each pool member's snapshot between looks, by mailbox id:
+# the row and ask it was built for (the objects themselves), its local day, its rows in the
+# look's statement, which of its back-offs were running at the cut, then the snapshot built and
+# the first day its history holds (:func:`warmup.ledger.sqlite_look.look_snapshots`).
+Parsed = dict[
+    int, tuple["MailboxRow", "Ask", dt.date, list[Any], tuple[bool, ...], Snapshot, dt.date]
+]
+
+
 def opt_out(kind: str, diagnostic: str | None) -> bool:
     """Whether a complaint is a mail client's unsubscribe request (``warmup.bounces.parse``
     writes its diagnostic "unsubscribe: ..."): the person asking from their own address, which

@@ -24,7 +24,7 @@ from warmup import addresses, api
 from warmup.errors import WarmupError
 from warmup.gate import Gate, previewed
 from warmup.ledger import Ledger, MailboxRow
-from warmup.ledger.values import MailboxNotFound, Snapshot
+from warmup.ledger.values import MailboxNotFound, Parsed, Snapshot
 from warmup.policy import Allowance
 from warmup.policy.engine import Walks
 
@@ -45,6 +45,9 @@ class Looks:
         # the answer steady: only the member that sent (or that another process wrote to) is
         # worked out again (api.recipient_checks)
         self._answers: api.Answers = {}
+        # Each member's snapshot, built again only from other rows than the last look's
+        # (warmup.ledger.sqlite_look.look_snapshots): of 3 members, the one that sent
+        self._parsed: Parsed = {}
 
     def stays(
         self,
@@ -67,7 +70,7 @@ class Looks:
         if len(asked) == len(members):
             try:
                 stays, snaps = self.ledger.pool_look(
-                    threads, recipients, ids, [(k.box, k.ask) for k in asked], at
+                    threads, recipients, ids, [(k.box, k.ask) for k in asked], at, self._parsed
                 )
             except MailboxNotFound:  # one kept was removed: its preview says so
                 self._kept.clear()
