@@ -6,9 +6,16 @@ hold (the last send alone, which only the answer's last part reads, keeps it).""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.conftest import at
-from tests.test_policy_engine import DEFAULT, TODAY, day, hist, steady
+from tests.test_policy_engine import DEFAULT, day, hist, steady
+from tests.test_properties import PROPS, TODAY, histories
+from tests.test_steady import ALL
 from warmup.policy import DayCounts, MailboxEvent, evaluate
 from warmup.policy.engine import Walks, evaluate_steps
 from warmup.policy.summed import drive
@@ -63,3 +70,43 @@ def test_an_event_that_comes_into_force_between_two_answers_walks_again():
     before, _ = _kept(DEFAULT, h, at(TODAY, 10, 20), walks)
     after, _ = _kept(DEFAULT, h, at(TODAY, 10, 40), walks)
     assert (before.status, after.status) == ("paused", "hold")
+
+
+@PROPS
+@given(
+    st.sampled_from(sorted(ALL)),
+    histories(),
+    st.lists(st.tuples(*[st.integers(0, 40)] * 3, st.integers(0, 1), st.booleans()), max_size=5),
+)
+def test_a_walk_kept_to_the_start_of_today_answers_as_a_fresh_one_for_more_of_today(
+    name, case, steps
+):
+    """The member that sent, or got a bounce today: its walk to the day's start is the kept
+    one, copied, and only today's verdict is worked out again (``walks[..][2]``, the walk to
+    the day's start, is the same object throughout). On random histories and policies, each
+    answer so is the one walked afresh: more sends today, bounces and complaints today (up to
+    a health pause by today's own counts), a later last send, a later instant."""
+    _, h, now = case
+    spec = ALL[name]
+    walks: Walks = {}
+    _kept(spec, h, now, walks)
+    begun = walks[BOX][2]
+    assert begun is not None
+    for sent, hard, soft, complaint, later in steps:
+        c = next((c for c in h.days if c.day == TODAY), DayCounts(TODAY))
+        mine = c._replace(sent=c.sent + sent, hard=c.hard + hard, soft=c.soft + soft)
+        mine = mine._replace(complaint=c.complaint + complaint)
+        h = dataclasses.replace(
+            h, days=(*(d for d in h.days if d.day != TODAY), mine), last_send_at=now
+        )
+        if later:
+            now = min(now + dt.timedelta(minutes=7), _end_of_today(h.timezone))
+        answer, walk = _kept(spec, h, now, walks)
+        assert walks[BOX][2] is begun and walk is not begun[1]
+        assert answer.memo == evaluate(spec, h, now).memo
+
+
+def _end_of_today(tz: str) -> dt.datetime:
+    """The last microsecond of TODAY in ``tz`` (a later instant stays on the same day)."""
+    start = dt.datetime.combine(TODAY + dt.timedelta(days=1), dt.time(), ZoneInfo(tz))
+    return start.astimezone(dt.UTC) - dt.timedelta(microseconds=1)

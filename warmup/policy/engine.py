@@ -33,7 +33,7 @@ from warmup.policy.rules import Verdict, mean_gap
 from warmup.policy.spec import PolicySpec
 from warmup.policy.summed import SummedWalk, drive
 from warmup.policy.tables import DayRows, DaySums
-from warmup.policy.walk import start, walk_to_steps
+from warmup.policy.walk import begin_today_steps, finish_today, start, today_of, walk_to_steps
 
 
 @dataclass(frozen=True)
@@ -154,8 +154,17 @@ def evaluate(spec: PolicySpec, hist: History, now: dt.datetime) -> Allowance:
 
 
 # What :func:`evaluate_steps` keeps of a mailbox's walk to today between answers, by address:
-# the inputs it was walked from (:func:`_walk_key`) and the walk, today's verdict and the memo.
-Walks = dict[str, tuple[tuple[Any, ...], tuple[Any, Verdict, WalkState | None]]]
+# the inputs it was walked from (:func:`_walk_key`) and the walk, today's verdict and the memo;
+# then the walk to the start of today (never touched: copied for each use), the inputs it was
+# walked from (the same but today's counts and the events after the day's start) and the memo.
+Walks = dict[
+    str,
+    tuple[
+        tuple[Any, ...],
+        tuple[Any, Verdict, WalkState | None],
+        tuple[tuple[Any, ...], Any, WalkState | None] | None,
+    ],
+]
 
 
 def evaluate_steps(
@@ -179,10 +188,21 @@ def evaluate_steps(
     kept = None if walks is None or key is None else walks.get(hist.mailbox)
     if kept is not None and kept[0] == key:
         walk, v, memo = kept[1]
-    else:
+    elif walks is None or key is None:
         walk, v, memo = yield from walk_to_steps(spec, hist, today, now, checkpoint=today - ONE_DAY)
-        if walks is not None and key is not None:
-            walks[hist.mailbox] = (key, (walk, v, memo))
+    else:
+        # Another send today (the member that sent), a bounce today, an event since the day's
+        # start: the walk to the day's start is the kept one, only today's verdict is new
+        begun_key = _begun_key(key, hist, today)
+        begun = kept[2] if kept is not None else None
+        if begun is not None and begun[0] == begun_key:
+            walk, memo = today_of(begun[1], hist, today), begun[2]
+        else:
+            walk, memo = yield from begin_today_steps(spec, hist, today, today - ONE_DAY)
+            begun = (begun_key, walk, memo)
+            walk = today_of(walk, hist, today)
+        v = finish_today(walk, today, now)
+        walks[hist.mailbox] = (key, (walk, v, memo), begun)
     # today's rules: the policy in force at ``now``, the mailbox's own but when asked about an
     # instant before a change (warmup.policy.eras)
     spec = walk.spec
@@ -369,6 +389,15 @@ def _walk_key(
     return (id(spec), spec, today, applied, *(getattr(hist, f) for f in _walked_fields()))
 
 
+def _begun_key(key: tuple[Any, ...], hist: History, today: dt.date) -> tuple[Any, ...]:
+    """What :func:`~warmup.policy.walk.begin_today_steps` walks ``hist`` to the start of
+    ``today`` from: :func:`_walk_key`'s ``key`` without the number of events applied by now
+    (those by the day's start are in the events and the day) and without today's counts."""
+    at = _DAYS_AT + 4
+    days = tuple(c for c in hist.days if c.day != today)
+    return (*key[:3], *key[4:at], days, *key[at + 1 :])
+
+
 @functools.cache
 def _walked_fields() -> tuple[str, ...]:
     """The fields of :class:`History` a walk's inputs are compared by (:func:`_walk_key`):
@@ -378,6 +407,9 @@ def _walked_fields() -> tuple[str, ...]:
         *(f.name for f in dataclasses.fields(History) if f.compare and f.name not in tail),
         "policy_texts",
     )
+
+
+_DAYS_AT = _walked_fields().index("days")  # where History.days is among them
 
 
 def _utc(ts: dt.datetime) -> dt.datetime:

@@ -206,12 +206,49 @@ def walk_to_steps(
     runs: bool = True,
 ) -> Generator[Any, int, tuple[Walk, Verdict, WalkState | None]]:
     """:func:`walk_to`, paused at each stretch (see :func:`drive`)."""
+    walk, memo = yield from begin_today_steps(spec, hist, today, checkpoint, runs)
+    return walk, finish_today(walk, today, end_of), memo
+
+
+def begin_today_steps(
+    spec: PolicySpec,
+    hist: History,
+    today: dt.date,
+    checkpoint: dt.date | None = None,
+    runs: bool = True,
+) -> Generator[Any, int, tuple[Walk, WalkState | None]]:
+    """The first part of :func:`walk_to_steps`: the walk to the start of ``today`` (the events
+    up to it applied, the health of the days before it judged), and the state at
+    ``checkpoint``. Nothing of today's own counts is read on the way: :func:`today_of` takes
+    it for another history that differs only in them."""
     walk, memo = yield from replay_steps(spec, hist, today, checkpoint, runs)
-    tz = hist.timezone
-    walk.apply_events(day_start(today, tz))
+    walk.apply_events(day_start(today, hist.timezone))
     w = spec.health.window_days
     health, _, _, why = walk.judge(today - dt.timedelta(days=w), today - ONE_DAY, words=False)
     if health == "pause" and not walk.health_paused:
         walk.health_paused = why  # the pause stands from the start of today: a resume can lift it
+    return walk, memo
+
+
+def finish_today(walk: Walk, today: dt.date, end_of: dt.datetime) -> Verdict:
+    """The last part of :func:`walk_to_steps` on ``walk`` (as :func:`begin_today_steps` left
+    it): the events up to ``end_of`` applied, and today's verdict."""
     walk.apply_events(end_of)
-    return walk, walk.verdict(today, today=True), memo
+    return walk.verdict(today, today=True)
+
+
+def today_of(walk: Walk, hist: History, today: dt.date) -> Walk:
+    """A copy of ``walk`` (at the start of ``today``, as :func:`begin_today_steps` left it, the
+    original untouched) for ``hist``, a history that may differ from the one walked only in
+    today's counts (and what the walk never reads: the last send, today's domain counts)."""
+    counts = dict(walk.counts)
+    mine = None
+    for c in reversed(hist.days):
+        if c.day == today:
+            mine = c
+            break
+    if mine is not None and (hist.started is None or today >= hist.started):
+        counts[today] = mine
+    else:
+        counts.pop(today, None)
+    return dataclasses.replace(walk, hist=hist, counts=counts)
