@@ -57,6 +57,10 @@ class _Statements:
 
     def __enter__(self) -> _Statements:
         sa.event.listen(self.ledger.engine, "checkout", self._checkout)
+        # On SQLite the look keeps its pooled connection checked out between looks
+        held = getattr(self.ledger, "_look", None)
+        if held is not None:
+            held[0].driver_connection.set_trace_callback(self._note)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -67,10 +71,13 @@ class _Statements:
 
     def _checkout(self, raw: Any, _rec: Any, _proxy: Any) -> None:
         if self.ledger.scheme == "sqlite":
-            raw.set_trace_callback(self.seen.append)
+            raw.set_trace_callback(self._note)
         elif raw not in self.traced:
             self.traced[raw] = self.tmp / f"trace{len(self.traced)}"
             self._trace(raw)
+
+    def _note(self, statement: str) -> None:
+        self.seen.append(statement)  # the list of now: take() puts a new one in place
 
     def _trace(self, raw: Any) -> None:
         import psycopg
