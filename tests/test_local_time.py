@@ -334,6 +334,60 @@ def test_a_text_naming_no_whole_date_is_refused_not_completed_from_today(
 
 
 @pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("2026-06-11T09:00:00Z+08:00", "two UTC offsets or zones ('Z' and '+08:00')"),
+        ("2026-06-11T09:00:00+08:00 -05:00", "two UTC offsets or zones ('+08:00' and '-05:00')"),
+        ("2026-06-11 09:00 09:30", "two times of day ('09:00' and '09:30')"),
+        ("2026-06-11 2026-06-15", "two years (2026 and 2026)"),
+        ("-2026-06-11", "'-' separates nothing"),
+        ("2026--06-11", "'--' separates nothing"),
+        ("2026-06-11,,,", "',,,' separates nothing"),
+    ],
+)
+def test_a_text_writing_a_part_twice_or_stray_marks_is_refused_not_misread(
+    run, ledger_path, tmp_path: Path, text, said
+):
+    """dateutil (the reader of a text that is no ISO 8601) let a second time, year or offset
+    overwrite the first and skipped stray signs: '...09:00:00Z+08:00' was 17:00 UTC (the Z a
+    zone name, '+08:00' after it read as POSIX writes it, UTC-08:00: 16 hours off), two dates
+    in one cell (a spreadsheet's merged cells) 20:26 at UTC-05:00, '-2026-06-11' that day.
+    Refused, 64 (65 naming the line in an import), one line, the ledger untouched."""
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    before = ledger_digest(ledger_path)
+    for args in (
+        ("record", "send", BOX, "--to", "x@example.com", "--at", text),
+        ("quota", BOX, "--at", text),
+    ):
+        res = run(*args)
+        assert res.exit_code == 64, (args, res.output)
+        assert res.output.count("\n") == 1, res.output
+        assert said in res.output, res.output
+    log = tmp_path / "log.csv"
+    log.write_text(f'mailbox,recipient,sent_at\n{BOX},r1@example.com,"{text}"\n')
+    res = run("import", str(log))
+    assert res.exit_code == 65, res.output
+    assert res.output.startswith(f"Error: {log}: line 2: sent_at") and said in res.output
+    assert ledger_digest(ledger_path) == before
+
+
+@pytest.mark.parametrize(
+    ("text", "at"),
+    [
+        ("Tue, 09 Jun 2026 10:00:00 +0800", "2026-06-09T02:00:00+00:00"),
+        ("2026-06-09 9:30 p.m.", "2026-06-09T13:30:00+00:00"),
+        ("2026-06-09 10:30am", "2026-06-09T02:30:00+00:00"),
+        ("2026/06/09 10:00 Z", "2026-06-09T10:00:00+00:00"),
+        ("9 June 2026 10:00", "2026-06-09T02:00:00+00:00"),
+    ],
+)
+def test_a_text_in_another_form_writing_each_part_once_is_still_read(text, at):
+    from warmup.instants import parse_instant
+
+    assert parse_instant(text, tz="Asia/Shanghai") == dt.datetime.fromisoformat(at)
+
+
+@pytest.mark.parametrize(
     ("text", "day"),
     [("2026/6/3 9:00", "2026-06-03"), ("3 Jun 2026", "2026-06-03"), ("2026-6-3", "2026-06-03")],
 )

@@ -341,6 +341,20 @@ def _wrong_clock(field: str, text: str) -> InvalidField | None:
 _DAY_MONTH = compiled_later(r"\s*\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}\b")  # 3/11/2026, 11.3.26
 _FULL_YEAR = compiled_later(r"(?<![0-9])[0-9]{4}(?![0-9])")
 _SIGNED_ZONE = compiled_later(r"(?:UTC|GMT)\s*[+-]\s*[0-9]{1,2}(?::?[0-9]{2})?", re.IGNORECASE)
+# What dateutil reads past without a word. A second time, year or UTC offset overwrites the
+# first ('2026-12-01 09:00 09:30' was 09:30, '2026-12-01 2026-12-05' 20:26 at UTC-05:00, and
+# '...T09:00:00Z+08:00' UTC-08:00, the Z a zone name and the sign read as POSIX writes it); a
+# sign or separator with nothing to separate is skipped ('-2026-12-01', '2026--12-01',
+# '2026-12-01,,,' were that day). A clock time is not one written after a sign or a colon
+# (an offset, a clock's seconds); a year not four digits after a sign (+0800).
+_STRAY_MARKS = compiled_later(r"^\s*[^\w\s]|[^\w\s.]\s*$|[^\w\s]{2,}")
+_CLOCK_TIME = compiled_later(
+    r"(?<![0-9:+-])[0-9]{1,2}:[0-9]{2}|(?<![0-9:+-])[0-9]{1,2}\s*[ap]\.?m", re.IGNORECASE
+)
+_YEAR_WRITTEN = compiled_later(r"(?<![0-9+-])[0-9]{4}(?![0-9])")
+_ZONE_WRITTEN = compiled_later(
+    r"(?<![a-z])(?:Z|UTC|GMT)(?![a-z])|[+-]\s*[0-9]{1,2}(?::?[0-9]{2})?", re.IGNORECASE
+)
 
 
 def _refuse_a_guess(text: str, field: str, whole_date: bool = True) -> None:
@@ -376,6 +390,15 @@ def _refuse_a_guess(text: str, field: str, whole_date: bool = True) -> None:
             text=text,
             zone=signed[0].strip(),
         )
+    twice = _written_twice(text)
+    if twice:
+        raise InvalidField(
+            field,
+            "{field}: {text!r} is not one date and time: {twice}; write one "
+            "(2026-12-01T10:30, or 2026-12-01T10:30+08:00 with its UTC offset)",
+            text=text,
+            twice=twice,
+        )
     named = next((z for z in zones if z and z not in ("UTC", "GMT")), None)
     if named:
         raise InvalidField(
@@ -393,6 +416,26 @@ def _refuse_a_guess(text: str, field: str, whole_date: bool = True) -> None:
             "(2026-12-01, or 2026-12-01T10:30), or a time alone (10:30)",
             text=text,
         )
+
+
+def _written_twice(text: str) -> str | None:
+    """What ``text`` (read by dateutil) writes twice or stray, which dateutil would read past,
+    said for an error line; None when nothing is."""
+    stray = _STRAY_MARKS.search(text)
+    if stray:
+        return f"{stray[0].strip()!r} separates nothing"
+    clocks = _CLOCK_TIME.findall(text)
+    if len(clocks) > 1:
+        return f"it gives two times of day ({clocks[0]!r} and {clocks[1]!r})"
+    years = _YEAR_WRITTEN.findall(text)
+    if len(years) > 1:
+        return f"it gives two years ({years[0]} and {years[1]})"
+    clock = _CLOCK_TIME.search(text)
+    if clock:  # the signs before a time are a date's dashes
+        zones = [z.replace(" ", "") for z in _ZONE_WRITTEN.findall(text, clock.end())]
+        if len(zones) > 1:
+            return f"it gives two UTC offsets or zones ({zones[0]!r} and {zones[1]!r})"
+    return None
 
 
 def wall_instant(day: dt.date, time: dt.time, tz: dt.tzinfo) -> dt.datetime:
