@@ -123,6 +123,35 @@ def test_a_blank_subject_is_refused_naming_the_row(tmp_path: Path, ledger_path: 
     assert _queued(ledger_path) == 0
 
 
+def test_a_blank_text_or_html_part_is_refused_naming_the_row(
+    tmp_path: Path, ledger_path: Path
+) -> None:
+    """A text or HTML part of one field, empty in a row, was queued as a message with nothing
+    in it (a mail client shows the HTML part when there is one), while a blank subject was
+    refused: both parts are refused alike, naming the row, nothing of the file queued."""
+    _box()
+    csv = tmp_path / "leads.csv"
+    csv.write_text("email,note,page\na@example.com,Hi,<p>Hi</p>\nb@example.com, ,<p>Hi</p>\n")
+    tpl = tmp_path / "t.toml"
+    tpl.write_text('subject = "Offer"\ntext = "{{ note }}"\n')
+    res = cli("queue", "add", "--mailbox", BOX, "--csv", str(csv), "--template", str(tpl))
+    assert res.returncode == 65, res.stderr
+    assert res.stderr == (
+        f"Error: {csv}: line 3: the text is empty (template {tpl} renders it blank for this "
+        f"row); fill the row's fields or fix the template (nothing of the file was queued)\n"
+    )
+    csv.write_text("email,note,page\na@example.com,Hi,<p>Hi</p>\nb@example.com,Hi,\n")
+    tpl.write_text('subject = "Offer"\ntext = "{{ note }}"\nhtml = "{{ page }}"\n')
+    res = cli("queue", "add", "--mailbox", BOX, "--csv", str(csv), "--template", str(tpl))
+    assert res.returncode == 65, res.stderr
+    assert res.stderr == (
+        f"Error: {csv}: line 3: the HTML part is empty (template {tpl} renders it blank for "
+        f"this row); fill the row's fields or fix the template (nothing of the file was "
+        f"queued)\n"
+    )
+    assert _queued(ledger_path) == 0
+
+
 def test_a_column_the_template_lacks_is_said_once(tmp_path: Path, ledger_path: Path) -> None:
     """Every row lacks it alike: one line, not twenty the same."""
     _box()

@@ -625,6 +625,29 @@ def test_a_blank_body_is_refused_not_sent_as_an_empty_mail(
     assert rows(ledger_path, "SELECT count(*) FROM send") == [(0,)]
 
 
+@pytest.mark.parametrize("blank", ["", " \n\t\n"], ids=["empty", "white-space"])
+def test_a_blank_html_file_is_refused_not_sent_as_an_empty_mail(
+    blank, smtp_ssl, ssl_cert_env, ledger_path, tmp_path
+):
+    # An --html-file its generator left empty went as the message's HTML alternative, which
+    # mail clients show instead of the text: the lead saw a blank message, a slot spent.
+    add_box(smtp_ssl.port)
+    page = tmp_path / "offer.html"
+    page.write_text(blank)
+    for extra in ((), ("--dry-run",)):
+        res = cli(
+            "send", BOX, "--to", "lead@example.com", "--subject", "Offer", "--body", "Hello",
+            "--html-file", str(page), *extra, env=PASSWORD_ENV,
+        )  # fmt: skip
+        assert res.returncode == 65, res.stderr
+        assert res.stderr == (
+            f"Error: --html-file {page}: holds no text; give the HTML, or leave --html-file out "
+            f"to send the text alone\n"
+        )
+    assert smtp_ssl.connections == 0
+    assert rows(ledger_path, "SELECT count(*) FROM send") == [(0,)]
+
+
 def test_a_blank_body_with_an_attachment_sends_the_attachment(
     smtp_ssl, ssl_cert_env, ledger_path, tmp_path
 ):

@@ -417,6 +417,11 @@ def _compose(
         msg["Reply-To"] = Address(shown, addr_spec=addr)
     if html_file:
         html = _text_of(Path(html_file), "--html-file")
+        if not html.strip():  # mail clients show the HTML part: the lead saw a blank message
+            raise DataError(
+                f"--html-file {html_file}: holds no text; give the HTML, or leave --html-file "
+                f"out to send the text alone"
+            )
         _check_body(html, f"--html-file {html_file}")
         msg.add_alternative(html, subtype="html")
     total = 0

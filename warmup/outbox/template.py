@@ -601,6 +601,15 @@ def fill(template: Template, fields: dict[str, str], where: str) -> Rendered:
             f"this row); fill the row's fields or fix the template (nothing of the file was "
             f"queued)"
         )
+    # The text and HTML alike: "{{ note }}" of an empty cell was queued as a message with
+    # nothing in it (mail clients show the HTML part when there is one), as --body "" was.
+    for part, body in (("text", text), ("HTML part", html)):
+        if body is not None and not body.strip():
+            raise DataError(
+                f"{where}: the {part} is empty (template {template.source} renders it blank "
+                f"for this row); fill the row's fields or fix the template (nothing of the file "
+                f"was queued)"
+            )
     size = len(subject) + len(text) + len(html or "")
     if size > MESSAGE_LIMIT:  # before it is encoded: a loop in the template, a huge field
         raise DataError(f"{where}: {size_error(size)} (nothing of the file was queued)")
