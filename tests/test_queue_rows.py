@@ -152,6 +152,22 @@ def test_a_blank_text_or_html_part_is_refused_naming_the_row(
     assert _queued(ledger_path) == 0
 
 
+def test_two_exports_joined_are_queued_as_one(tmp_path: Path, ledger_path: Path) -> None:
+    """'cat october.csv november.csv', each saved by Excel with its BOM, as 'import' reads it:
+    the second header was a row, "malformed recipient '\\ufeffemail'", exit 65, nothing
+    queued. A line repeating the header is skipped."""
+    _box()
+    one = "\ufeffemail,name\r\na@example.com,Ann\r\n".encode()
+    csv = tmp_path / "leads.csv"
+    csv.write_bytes(one + one.replace(b"a@", b"b@").replace(b"Ann", b"Bo"))
+    res = cli(
+        "queue", "add", "--mailbox", BOX, "--csv", str(csv), "--template", str(_template(tmp_path))
+    )
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == f"Queued 2 messages to mailbox {BOX}.\n"
+    assert _queued(ledger_path) == 2
+
+
 def test_a_column_the_template_lacks_is_said_once(tmp_path: Path, ledger_path: Path) -> None:
     """Every row lacks it alike: one line, not twenty the same."""
     _box()

@@ -149,6 +149,29 @@ def test_a_bad_line_refuses_the_file_naming_it_and_keeps_nothing(
     assert ledger_digest(ledger_path) == before
 
 
+@pytest.mark.parametrize(
+    "export",
+    [
+        b"email\none@example.com\n",
+        b"\xef\xbb\xbfEmail\r\none@example.com\r\n",
+        b"Name,Email\nAnn,one@example.com\n",
+        b"\xef\xbb\xbfName,Email\r\nAnn,one@example.com\r\n",
+    ],
+    ids=["list", "list-bom", "csv", "csv-bom"],
+)
+def test_two_exports_joined_are_read_as_one(run, tmp_path, export):
+    """'cat october.csv november.csv > both.csv', as 'import' reads it: the second file's
+    header (its BOM before it, from Excel) was read as an address, "malformed address
+    '\\ufeffemail'", exit 65, nothing suppressed. A line repeating the header is skipped."""
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    joined = tmp_path / "both.csv"
+    joined.write_bytes(export + export.replace(b"one@", b"two@"))
+    res = run("suppress", "add", "--from", str(joined), "--reason", "unsubscribed")
+    assert res.exit_code == 0, res.output
+    assert res.output == "Suppressed 2 addresses.\n"
+    assert _suppressed(run) == ["one@example.com", "two@example.com"]
+
+
 def test_no_address_and_no_file_is_a_usage_error(run):
     res = run("suppress", "add", "--reason", "x")
     assert res.exit_code == 64, res.output

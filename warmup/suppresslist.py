@@ -202,17 +202,26 @@ def _chained(ahead: list[str], lines: Iterator[str], start: int) -> Iterator[str
 def _plain_rows(lines: Iterator[str]) -> Iterator[tuple[int, str, str]]:
     """``(line number, address, "")`` of a list of one address a line; a one-column CSV's
     header (``email``) is no address."""
-    first = True
+    first, header = True, None
     for n, line in enumerate(lines, 1):
         text = line.rstrip("\r\n")
         if not _listed(text):
             continue
         cell = _unquoted(text)
-        if first and cell.strip().lower() in addresses.ADDRESS_COLUMNS:
-            first = False
+        name = _header_cell(cell)
+        if first and name in addresses.ADDRESS_COLUMNS:
+            first, header = False, name
             continue
         first = False
+        if name == header:  # the header again: two lists joined (cat a.csv b.csv), each its BOM
+            continue
         yield n, cell, ""
+
+
+def _header_cell(cell: str) -> str:
+    """A cell as a header names its column: a second file's BOM (``cat a.csv b.csv``), white
+    space and letter case aside."""
+    return cell.strip().lstrip("\ufeff").strip().lower()
 
 
 def _csv_rows(
@@ -250,7 +259,12 @@ def _csv_rows(
             fields = next(reader, None)
             if fields is None:
                 break
-            if "".join(fields).strip():
+            cells = [_header_cell(f) for f in fields]
+            while cells and not cells[-1]:
+                cells.pop()
+            if cells == [n for n in names if n] or cells == names:
+                pass  # the header again: two exports joined (cat a.csv b.csv), each its BOM
+            elif "".join(fields).strip():
                 cell = fields[column] if column < len(fields) else ""
                 yield start, from_spreadsheet_text(cell), name
             spans = any("\n" in f or "\r" in f for f in fields)

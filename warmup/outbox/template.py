@@ -504,6 +504,11 @@ def _rows(path: DataFile) -> Iterator[tuple[int, dict[str, str] | DataError]]:
                     f"{path}: line {line}: column {twice!r} appears twice in the header; keep one"
                 )
             continue
+        again = [f.strip().lstrip("\ufeff").strip() for f in fields]
+        while again and not again[-1]:
+            again.pop()
+        if again == [h for h in header if h] or again == header:
+            continue  # the header again: two exports joined (cat a.csv b.csv), each its BOM
         if len(fields) != len(header) and spans is not None:
             # a quote never closed makes this last row the wrong width too: that, not the width
             addresses.check_closed(text, spans, delim, path)
