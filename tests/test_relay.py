@@ -416,6 +416,28 @@ def test_a_command_that_cannot_be_executed_exits_as_a_shell_would(box, run, tmp_
         assert res.output == f"warmup: {command}: {why}\n", res.output
 
 
+def test_a_command_not_found_is_named_without_the_secret_it_holds(box, run):
+    """'warmup send BOX -- API_KEY=sk-... python send.py': the shell sets a variable only before
+    a command, so after '--' the assignment is the command's name, and its line quoted it whole
+    (a URL with its password alike), to stderr, a service's journal, cron's mail. Masked as a
+    command line given as one word is, and the assignment says how to write one."""
+    box()
+    for command, shown in [
+        ("API_KEY=sk-live-51Hx9", "API_KEY=***"),
+        ("https://bot:hunter2-token@hooks.example/send", "https://hooks.example/..."),
+    ]:
+        res = run("send", BOX, "--", command, "python", "send.py")
+        assert res.exit_code == 127, res.output
+        assert "sk-live-51Hx9" not in res.output and "hunter2" not in res.output, res.output
+        assert res.output.startswith(f"warmup: {shown}: command not found"), res.output
+        assert res.output.count("\n") == 1, res.output
+    res = run("send", BOX, "--", "API_KEY=sk-live-51Hx9", "python", "send.py")
+    assert res.output == (
+        "warmup: API_KEY=***: command not found; to set a variable for the command, write: "
+        "env NAME=VALUE COMMAND\n"
+    )
+
+
 # A wrapped command's wait for signals. Not signal.pause(): a signal that arrives after the
 # interpreter's last check for one and before pause() is entered leaves pause() waiting for the
 # next, for ever (a test that sent SIGTERM right after the command's "int" hung so in CI). The

@@ -31,6 +31,7 @@ from pathlib import Path
 from warmup import credentials
 from warmup.errors import ConfigError
 from warmup.gate import Gate
+from warmup.lazyre import compiled_later
 from warmup.relay import MAX_HOLD, Relay
 from warmup.relaytls import RUN_FOLDERS
 from warmup.words import plural
@@ -276,13 +277,27 @@ def _run_child(
 def _shown_name(word: str) -> str:
     """The command's first word as the line saying it did not start quotes it: a whole command
     line given as one word (``-- "curl -u bot:TOKEN ..."``, as a notify command is written) with
-    what looks like a secret masked, as a notify or password command is shown."""
-    if not any(c.isspace() for c in word):
-        return word
+    what looks like a secret masked, as a notify or password command is shown. So is one word
+    holding one: ``-- API_KEY=sk-... python send.py`` (the shell passes an assignment after
+    ``--`` as the command's name) and a URL with its password were quoted whole."""
     from warmup.cmdsecrets import masked_command
 
     shown = masked_command(word)
-    return "(a command)" if shown.startswith("(a command that") else shown
+    if shown.startswith("(a command that"):  # a quote shlex cannot split
+        return word if not any(c.isspace() for c in word) else "(a command)"
+    return shown
+
+
+# NAME=VALUE as the command: the shell sets a variable so only before a command, not after '--'
+_ASSIGNED = compiled_later(r"[A-Za-z_][A-Za-z0-9_]*=")
+
+
+def _not_found(word: str) -> str:
+    """The line for a command not found, with what to write for an assignment given as one."""
+    line = f"warmup: {_shown_name(word)}: command not found"
+    if _ASSIGNED.match(word):
+        line += "; to set a variable for the command, write: env NAME=VALUE COMMAND"
+    return line
 
 
 def _run_adopting(
@@ -295,7 +310,7 @@ def _run_adopting(
     try:
         pid = _spawn(command, env)
     except FileNotFoundError:
-        print(f"warmup: {_shown_name(command[0])}: command not found", file=sys.stderr)
+        print(_not_found(command[0]), file=sys.stderr)
         raise _NotStarted(127) from None
     except OSError as exc:  # EACCES, ENOEXEC, ENOTDIR, E2BIG, ...: found but not run, as sh says
         why = _not_run(command[0], exc)
