@@ -3,8 +3,10 @@ the code before its fix."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import os
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -397,6 +399,51 @@ def test_an_overflow_password_no_login_can_send_is_refused_when_given(
     assert res.stderr.startswith("Error: the password from WARMUP_OVERFLOW_PASSWORD holds ")
     assert res.stderr.count("\n") == 1 and "7c1" not in res.stderr, res.stderr
     assert json.loads(cli("pool", "list", "--json").stdout)[0]["overflow"] is None
+
+
+def _rows(path: str) -> list[str]:
+    """Every row of the SQLite ledger at ``path``, as SQL."""
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        return list(conn.iterdump())
+
+
+@pytest.mark.parametrize("secret", ["p\u00e4sswort-7c1", "api-7c1\r", "api\n7c1"])
+def test_run_refuses_an_overflow_password_no_login_can_send_at_start(
+    secret: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """'warmup run' read WARMUP_OVERFLOW_PASSWORD only when a bulk message took the overflow
+    channel: past every member's quota, possibly hours into the run, a password its login can
+    never send (not ASCII, a CRLF file's CR) was found then. Now a run whose pools have a
+    channel that logs in checks it at start: one line naming the variable, never its value,
+    exit 78, nothing claimed or written. A run of a pool without a channel is not stopped
+    by it, and the channel's password read at send time is refused alike."""
+    from warmup.errors import ConfigError
+    from warmup.outbox import overflow
+
+    monkeypatch.delenv("WARMUP_OVERFLOW_PASSWORD", raising=False)
+    assert cli("mailbox", "add", BOX, "--provider", "exmail").returncode == 0
+    assert cli("mailbox", "add", "b@corp.example", "--provider", "exmail").returncode == 0
+    assert cli("pool", "add", "P", BOX).returncode == 0
+    assert cli("pool", "add", "Q", "b@corp.example").returncode == 0
+    args = ["pool", "overflow", "P", "--host", "127.0.0.1", "--security", "none", "--port", "2525"]
+    res = cli(*args, "--user", "api", env={"WARMUP_OVERFLOW_PASSWORD": "api-7c1"})
+    assert res.returncode == 0, res.stderr
+    tpl, csv = template(tmp_path / "t.toml"), leads(tmp_path / "l.csv", 2)
+    assert queue_csv(csv, tpl, "--bulk").returncode == 0
+    before = _rows(os.environ["WARMUP_DB"])
+    for run in (["run", "--once", "--no-sync"], ["run", "--once", "--no-sync", "--pool", "P"]):
+        res = cli(*run, env={"WARMUP_OVERFLOW_PASSWORD": secret})
+        assert (res.returncode, res.stdout) == (78, ""), (res.stdout, res.stderr)
+        assert res.stderr.startswith("Error: the password from WARMUP_OVERFLOW_PASSWORD holds ")
+        assert res.stderr.count("\n") == 1 and "7c1" not in res.stderr, res.stderr
+        assert _rows(os.environ["WARMUP_DB"]) == before
+    res = cli("run", "--once", "--no-sync", "--pool", "Q", env={"WARMUP_OVERFLOW_PASSWORD": secret})
+    assert (res.returncode, res.stderr) == (0, ""), res.stderr
+    monkeypatch.setenv("WARMUP_OVERFLOW_PASSWORD", secret)
+    with pytest.raises(ConfigError, match="^the password from WARMUP_OVERFLOW_PASSWORD holds "):
+        overflow.password("P")
 
 
 def test_queue_list_cut_short_suggests_only_the_filters_not_given() -> None:

@@ -252,11 +252,14 @@ def test_an_overflow_password_smtp_cannot_send_is_a_try_never_quoted(
     ssl_cert_env,
     keyring_file,
     tmp_path,
+    monkeypatch,
 ):
     """``$WARMUP_OVERFLOW_PASSWORD`` with a character smtplib cannot send: the worker died with
     a UnicodeEncodeError traceback quoting that character of the password and its position,
-    and the message it had not sent was left ``unknown`` for a person. Now the channel's login
-    fails as a refused one does: a try, retried later, one line that quotes none of it."""
+    and the message it had not sent was left ``unknown`` for a person. Now 'warmup run'
+    refuses it as it starts (exit 78, nothing sent: tests/test_outbox_attack.py), and a
+    channel given to a pool once the worker runs fails as a refused login does: a try,
+    retried later, one line that quotes none of it."""
     pool_of(sink.port, tmp_path, n=1, daily=1)
     overflow_to(esp)
     ledger = open_ledger()
@@ -264,11 +267,25 @@ def test_an_overflow_password_smtp_cannot_send_is_a_try_never_quoted(
     secret = "esp-Cänary-7f3a9c"
     res = cli("run", "--once", env={**PASSWORD_ENV, "WARMUP_OVERFLOW_PASSWORD": secret})
     assert res.returncode == 78, res.stderr  # a password to fix, as a member's
+    assert len(sink.messages) == 0 and esp.connections == 0
+    assert [ledger.message(i).attempts for i in ids] == [0, 0]
+    for text in (res.stdout, res.stderr):
+        assert "ä" not in text and "\\xe4" not in text and "Cänary" not in text
+    assert cli("pool", "overflow", "P", "--off").returncode == 0
+    for name, value in {**PASSWORD_ENV, "WARMUP_OVERFLOW_PASSWORD": secret}.items():
+        monkeypatch.setenv(name, value)
+    lines: list[str] = []
+    with Worker(ledger, log=lines.append) as worker:  # no channel to check as it starts
+        monkeypatch.delenv("WARMUP_OVERFLOW_PASSWORD")
+        overflow_to(esp)
+        monkeypatch.setenv("WARMUP_OVERFLOW_PASSWORD", secret)
+        done = worker.run_once()
+    assert done.fault_code == 78, lines
     assert len(sink.messages) == 1 and esp.connections == 0
     late = ledger.message(ids[1])
     assert (late.state, late.attempts, late.sent_via) == ("queued", 1, None)
     assert "ASCII" in (late.last_reply or "")
-    for text in (res.stdout, res.stderr, late.last_reply or ""):
+    for text in (*lines, done.fault_why, late.last_reply or ""):
         assert "ä" not in text and "\\xe4" not in text and "Cänary" not in text
     ledger.close()
 

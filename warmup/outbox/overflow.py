@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shlex
+from collections.abc import Iterable
 
 from warmup import credentials
 from warmup.endpoints import is_host, is_loopback
@@ -31,7 +32,16 @@ from warmup.stopwindow import StopWindow
 PASSWORD_ENV = "WARMUP_OVERFLOW_PASSWORD"
 DEFAULT_PORTS = {"ssl": 465, "starttls": 587, "none": 25}
 
-__all__ = ["PASSWORD_ENV", "check", "configure", "keyring_user", "password", "send", "turn_off"]
+__all__ = [
+    "PASSWORD_ENV",
+    "check",
+    "check_environment",
+    "configure",
+    "keyring_user",
+    "password",
+    "send",
+    "turn_off",
+]
 
 
 def keyring_user(pool: str) -> str:
@@ -105,11 +115,22 @@ def turn_off(ledger: Ledger, pool: str) -> PoolRow:
     return ledger.set_overflow(found.name, None, now_utc())
 
 
+def check_environment(pools: Iterable[PoolRow]) -> None:
+    """:class:`ConfigError` (naming the variable, never its value) when
+    ``$WARMUP_OVERFLOW_PASSWORD`` is set, one of ``pools`` has an overflow channel that logs in,
+    and its login could not send that password (:func:`warmup.credentials.usable`). For a
+    worker's start: else it surfaced at the first bulk message past every member's quota,
+    possibly hours later."""
+    secret = os.environ.get(PASSWORD_ENV)
+    if secret and any(p.overflow is not None and p.overflow.user for p in pools):
+        credentials.usable(secret, PASSWORD_ENV)
+
+
 def password(pool: str) -> str:
     """The overflow channel's password: ``$WARMUP_OVERFLOW_PASSWORD``, else the keyring."""
     secret = os.environ.get(PASSWORD_ENV)
     if secret:
-        return secret
+        return credentials.usable(secret, PASSWORD_ENV)
     try:
         secret = credentials._keyring().get_password(credentials.SERVICE, keyring_user(pool))
     except ConfigError:

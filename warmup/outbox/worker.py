@@ -163,6 +163,11 @@ class Worker:
         # (its reason, None), or a hold's (its reason, what to count): see _tally.
         self._waits: list[tuple[str, _Held | None]] = []
         self.pool: PoolRow | None = ledger.pool(pool) if pool is not None else None
+        # The overflow channel's password from the environment, checked before anything is
+        # claimed: its first use may be hours away (a bulk message past every member's quota).
+        from warmup.outbox import overflow
+
+        overflow.check_environment([self.pool] if self.pool is not None else ledger.pools())
         self._pool_gone = False  # the pool was found removed (said once, see _pool_now)
         self.clock = clock
         self.log = log
