@@ -788,6 +788,63 @@ def test_a_failing_notify_command_quoting_its_argv_never_logs_its_secret(secret)
     assert lines[0].endswith(" --team mail") and lines[1].endswith("team%20mail"), lines
 
 
+@pytest.mark.parametrize(
+    ("says", "kept"),
+    [
+        ('page: token "$PAGE_TOKEN" refused', 'page: token "***" refused'),
+        ("page: PGPASSWORD $PGPASSWORD rejected", "page: PGPASSWORD *** rejected"),
+        ("> Authorization: Bearer ab5e1f0a9b27c4cd", "> Authorization: ***"),
+        ("page: 401 for Bearer ab5e1f0a9b27c4cd", "page: 401 for Bearer ***"),
+        (
+            "curl: (7) cannot reach https://ops:pw-5e1f0a9b27c4@hooks.example/send",
+            "curl: (7) cannot reach https://hooks.example/...",
+        ),
+        ("POST /send?token=tk5e1f0a9b27c4&x=1 failed", "POST /send?token=***&x=1 failed"),
+        (
+            'answer: {"ok": false, "api_key": "k-5e1f0a9b27c4"}',
+            'answer: {"ok": false, "api_key": "***"}',
+        ),
+        ("page: password=5e1f0a9b27c4 refused", "page: password=*** refused"),
+        # what names no secret stays as it was: the reason a person needs
+        ("curl: (6) Could not resolve host: hooks.example", None),
+        ("page: password: wrong, Basic authentication required", None),
+    ],
+)
+def test_a_failing_notify_command_printing_a_secret_warmup_does_not_know_never_logs_it(
+    says, kept, monkeypatch, tmp_path
+):
+    """The last line of a failing notify command's standard error was logged masked only of
+    the secrets its command line holds: one printing its own token from its environment, an
+    Authorization header, a URL with user:password@ or a token=X pair put it in warmup's log
+    (a service's journal). Each is masked now, the rest of the line kept."""
+    import shlex
+
+    monkeypatch.setenv("PAGE_TOKEN", "tk-5e1f0a9b27c4")
+    monkeypatch.setenv("PGPASSWORD", "pg-5e1f0a9b27c4")
+    # a script of its own: the notify command's line names none of it
+    script = tmp_path / "page.sh"
+    said = says.replace('"', '\\"') if "$" in says else says
+    script.write_text(
+        (f'echo "{said}"' if "$" in says else f"echo {shlex.quote(says)}") + " >&2; exit 2\n"
+    )
+    lines: list[str] = []
+    with notify.Notifier(command=f"sh {script}", log=lines.append, tries=1) as n:
+        n.send(notify.event("test", None, dt.datetime.now(dt.UTC), "x"))
+    assert len(lines) == 1, lines
+    assert lines[0].endswith(f" after 1 try: exit 2: {kept or says}"), lines
+    assert "5e1f0a9b27c4" not in lines[0], lines
+
+
+def test_a_failing_notify_commands_line_is_logged_cut_short():
+    """A 64 KiB last line (a program dumping a response body on one line) was logged whole."""
+    lines: list[str] = []
+    with notify.Notifier(
+        command="sh -c 'printf \"%02000d\\n\" 0 >&2; exit 1'", log=lines.append, tries=1
+    ) as n:
+        n.send(notify.event("test", None, dt.datetime.now(dt.UTC), "x"))
+    assert len(lines) == 1 and lines[0].endswith(": exit 1: " + "0" * 297 + "..."), lines
+
+
 def test_a_notify_command_killed_at_its_timeout_leaves_no_child_running(tmp_path):
     """Only the command itself was killed at its timeout: a 'sh -c \"helper & sleep 100\"' left
     the helper running, orphaned, after every event. Its whole process group goes now."""

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from urllib.parse import parse_qsl, urlsplit
 
 from warmup.config import mask
@@ -444,3 +444,89 @@ def masked_command(command: str) -> str:
     if masked == words:
         return command
     return _joined(masked)
+
+
+# What a program says of credentials in its error line (a notify command's, logged): a header
+# that carries them, to the end of the line ("> Authorization: Bearer X", "Cookie: a=X");
+# a scheme's credential ("Bearer X", "Basic X"); a value named like a secret ("token=X",
+# '"api_key": "X"', "password: X"; after a colon only one that looks like a token: "password:
+# wrong" is a reason, not a secret)
+_SAID_HEADER = re.compile(
+    r"\b((?:proxy-)?authorization|cookie|set-cookie|x-[\w-]*(?:token|key|secret|auth)[\w-]*)"
+    r"(\s*:\s*)\S.*",
+    re.IGNORECASE,
+)
+_SAID_SCHEME = re.compile(r"\b(bearer|basic)(\s+)([A-Za-z0-9\-._~+/]{8,}=*)", re.IGNORECASE)
+_SAID_NAME = re.compile(r"""(["']?)([A-Za-z][\w.-]*)\1(\s*[=:]\s*)""")
+_SAID_VALUE = re.compile(r"""\"(?:[^"\\]|\\.)*\"|'[^']*'|[^\s"'&,;)\]}]+""")
+_SAID_LEAST = 6  # an environment variable's value shorter than this is masked by no one
+
+
+def said_masked(text: str, command: str = "", env: Mapping[str, str] | None = None) -> str:
+    """``text`` (what a command warmup started said about itself: the last line of a failing
+    notify command's standard error, which is logged) with what looks like a credential as
+    ``***``: each value :func:`secret_values` finds in ``command`` (a program quoting its own
+    argv) and each value of ``env`` (the command's environment) whose name says it is a secret
+    (``PAGE_TOKEN``, ``PGPASSWORD``; :data:`_SAID_LEAST` characters or more) or which is a URL
+    with a password, as it is and percent-encoded; then a URL's password or token-like parts
+    (the URL as :func:`warmup.config.mask` shows it), an ``Authorization:``, ``Cookie:`` or
+    ``X-...-Token:`` header's value, a ``Bearer``/``Basic`` credential, and a value named like
+    a secret (``token=X``, ``"api_key": "X"``, ``password: X`` when X looks like a token).
+
+    Heuristic, as :func:`secret_in`: a program may print a secret under no name at all.
+    """
+    from urllib.parse import quote
+
+    values = set(secret_values(command)) if command else set()
+    for name, value in (env or {}).items():
+        if _secret_name(name) and len(value) >= _SAID_LEAST:
+            values.add(value)
+        if "://" in value:
+            for url in _URL.findall(value):
+                try:
+                    values.add(urlsplit(url).password or "")
+                except ValueError:
+                    continue
+    values.discard("")
+    for value in sorted(values, key=len, reverse=True):
+        text = text.replace(value, "***").replace(quote(value, safe=""), "***")
+    text = _SAID_HEADER.sub(lambda m: f"{m[1]}{m[2]}***", text)
+    text = _SAID_SCHEME.sub(lambda m: f"{m[1]}{m[2]}***" if _credential(m[3]) else m[0], text)
+    text = _URL.sub(lambda m: mask(m[0]) if _url_secret(m[0]) else m[0], text)
+    return _pairs_away(text)
+
+
+def _credential(word: str) -> bool:
+    """Whether ``word``, after ``Bearer`` or ``Basic``, is a credential (a digit, a sign or
+    both cases in it), not a word ("Basic authentication required")."""
+    return any(c.isdigit() or c in "-._~+/=" for c in word) or (
+        any(c.isupper() for c in word[1:]) and any(c.islower() for c in word)
+    )
+
+
+def _pairs_away(text: str) -> str:
+    """``text`` with each value named like a secret (:data:`_SAID_NAME`) as ``***``."""
+    out: list[str] = []
+    at = 0
+    for m in _SAID_NAME.finditer(text):
+        if m.start() < at:
+            continue  # inside a value already masked
+        quote_, name, sep = m.groups()
+        value = _SAID_VALUE.match(text, m.end())
+        if value is None or not _secret_name(name):
+            continue
+        said = value[0]
+        bare = said[1:-1] if said[:1] in "\"'" else said
+        if (
+            not bare
+            or bare == "***"
+            or _VARIABLE.fullmatch(bare)
+            or (name.lower() == "key" and _a_key_file(bare))
+            # "password: wrong": a reason; '"password": "x"' (JSON) is no sentence
+            or ("=" not in sep and not quote_ and not _TOKEN_LIKE.fullmatch(bare))
+        ):
+            continue
+        masked = f"{said[0]}***{said[0]}" if bare != said else "***"
+        out += [text[at : m.start()], f"{quote_}{name}{quote_}{sep}{masked}"]
+        at = value.end()
+    return "".join(out) + text[at:]

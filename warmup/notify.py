@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote, urlsplit
 
 from warmup import credentials
-from warmup.cmdsecrets import masked_command, secret_in, secret_values
+from warmup.cmdsecrets import masked_command, said_masked, secret_in
 from warmup.config import mask, webhook_fault
 from warmup.errors import ConfigError, InvalidField
 from warmup.words import shown as escaped
@@ -388,6 +388,7 @@ class _Refused(OSError):
     try later (:data:`_TRY_AGAIN`): a wrong token (401/403), a removed hook (404/410)."""
 
 
+SAID_MAX = 300  # characters of a failing command's last line in the log: a reason, not a dump
 _TRY_AGAIN = frozenset({408, 425, 429})  # timeout, too early, too many requests
 
 
@@ -597,12 +598,13 @@ class Notifier:
         from warmup import childcmd
 
         assert self.command is not None
+        env = credentials.child_env()
         try:
             # Its standard error, at most 64 KiB of it, says why it failed; its output is unused.
             returncode, err = childcmd.run(
                 shlex.split(self.command),
                 timeout=self.timeout,
-                env=credentials.child_env(),
+                env=env,
                 keep="stderr",
                 data=data,
                 started=self._started,
@@ -614,10 +616,11 @@ class Notifier:
         if returncode != 0:
             last = err.decode(errors="replace").strip().splitlines()
             how = f"exit {returncode}" if returncode > 0 else childcmd.exit_words(returncode)
-            said = last[-1] if last else ""
-            # A program quoting its own argv ("unknown option --token=X"): never the secret
-            for value in secret_values(self.command):
-                said = said.replace(value, "***").replace(quote(value, safe=""), "***")
+            # A program quoting its own argv ("unknown option --token=X"), its own token from
+            # its environment, a header or a URL with a password: logged, never the secret
+            said = said_masked(last[-1], self.command, env) if last else ""
+            if len(said) > SAID_MAX:
+                said = said[: SAID_MAX - 3] + "..."
             raise OSError(how + (f": {said}" if said else ""))
 
 
