@@ -318,3 +318,92 @@ def test_a_hang_up_under_the_view_stops_without_a_traceback(tmp_path):
     assert err.decode().endswith(
         "stopped after the message in flight; the rest stays queued for the next 'warmup run'\n"
     )
+
+
+def _screen(out: str) -> list[str]:
+    """The lines a terminal shows (scrolled-off ones included) after ``out``: text, CR, LF,
+    and the two sequences the view moves with, ``ESC [ n F`` (up n lines, to their start) and
+    ``ESC [ J`` (clear to the end of the screen); any other CSI sequence is ignored."""
+    import re
+
+    lines: list[str] = [""]
+    row = col = 0
+    for m in re.finditer(r"\x1b\[(\d*)([A-Za-z])|\r|\n|[^\x1b\r\n]+", out):
+        token = m[0]
+        if m[2] == "F":
+            row, col = max(row - int(m[1] or 1), 0), 0
+        elif m[2] == "J":
+            del lines[row + 1 :]
+            lines[row] = lines[row][:col]
+        elif m[2]:
+            continue
+        elif token == "\r":
+            col = 0
+        elif token == "\n":
+            row, col = row + 1, 0
+            lines += [""] * (row + 1 - len(lines))
+        else:
+            line = lines[row].ljust(col)
+            lines[row] = line[:col] + token + line[col + len(token) :]
+            col += len(token)
+    return lines
+
+
+def test_a_password_commands_complaint_goes_above_the_view_not_under_it(sink, tmp_path):
+    """The password command's standard error goes to warmup's when that is a terminal: under
+    'warmup run''s live view it was written below the view, and the next redraw (up over the
+    view's own lines) wiped it and left the view's first line behind, drawn twice. Now it is
+    written above the view, its escapes shown, and the view drawn again under it."""
+    pool_of(sink.port, tmp_path, n=1, daily=5)
+    assert queue_csv(leads(tmp_path / "l.csv", 1), template(tmp_path / "t.toml")).returncode == 0
+    said = "mail/sales is not in the password store \x1b[2J"
+    command = f"printf '%s\\n' '{said}' >&2; exit 1"
+    env = {k: v for k, v in os.environ.items() if k not in PASSWORD_ENV}
+    env |= {"TERM": "xterm", "NO_COLOR": "", "COLUMNS": "100", "LINES": "40"}
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [*forkcli.command(), "run", "--once", "--no-sync", "--password-command", command],
+        stdin=subprocess.DEVNULL,
+        stdout=slave,
+        stderr=slave,  # a terminal: the command's complaint is shown
+        env=env,
+    )
+    os.close(slave)
+    try:
+        out = _read(master).decode().replace("\r\n", "\n")
+    finally:
+        os.close(master)
+    assert proc.wait(timeout=180) == 78, out
+    assert "\x1b[2J" not in out  # shown, never acted on
+    screen = _screen(out)
+    header = [i for i, line in enumerate(screen) if line.startswith("warmup run · ")]
+    complaint = [i for i, line in enumerate(screen) if "not in the password store" in line]
+    assert len(header) == 1, screen
+    assert len(complaint) == 1 and complaint[0] < header[0], screen
+    assert screen[complaint[0]] == "mail/sales is not in the password store \\x1b[2J", screen
+    assert any("the password command failed with exit code 1" in line for line in screen), screen
+    assert sink.messages == []
+
+
+def test_a_commands_other_stream_handed_over_waits_not_for_what_it_left_running():
+    """Read for the view (:func:`warmup.childcmd.run`'s ``other``), the password command's
+    standard error is a pipe: a helper it started and left holding that pipe (an agent) must
+    not keep warmup waiting until the command's time limit, as it did not while the stream
+    went straight to the terminal."""
+    from warmup import childcmd
+
+    said: list[bytes] = []
+    groups: list[int] = []
+    began = time.monotonic()
+    try:
+        code, out = childcmd.run(
+            "(exec sleep 30 >&2 &); echo pw; echo why >&2",
+            timeout=20,
+            env=dict(os.environ),
+            other=said.append,
+            started=groups.append,
+        )
+    finally:
+        childcmd.kill_group(groups[0])
+    assert (code, out, said) == (0, b"pw\n", [b"why\n"])
+    assert time.monotonic() - began < 10

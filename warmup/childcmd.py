@@ -62,22 +62,27 @@ def run(
     limit: int = LIMIT,
     started: Callable[[int], object] | None = None,
     show_other: bool = False,
+    other: Callable[[bytes], object] | None = None,
 ) -> tuple[int, bytes]:
     """Run ``args`` (a string: through the shell) with ``data`` on its standard input; returns its
     return code and what it wrote on ``keep`` (at most ``limit`` bytes). :class:`NotStarted`,
     :class:`TooLate` past ``timeout`` seconds, :class:`TooMuch` past ``limit`` bytes.
     ``started`` is told the command's process group once it runs (for :func:`kill_group` by a
     caller that stops waiting for it before its deadline). ``show_other``: the stream not kept
-    goes to warmup's own (standard error, for a person at a terminal) instead of nowhere."""
+    goes to warmup's own (standard error, for a person at a terminal) instead of nowhere.
+    ``other``: the stream not kept is read instead (at most ``limit`` bytes of it kept) and
+    handed to ``other`` once the command ended, however it ended (``warmup run``'s live view
+    shows it above itself: written straight to the terminal, it went under the view and the
+    next redraw wiped it)."""
     piped = subprocess.PIPE
-    other = None if show_other else subprocess.DEVNULL
+    sink = piped if other is not None else None if show_other else subprocess.DEVNULL
     try:
         proc = subprocess.Popen(
             args,
             shell=isinstance(args, str),
             stdin=piped if data else subprocess.DEVNULL,
-            stdout=piped if keep == "stdout" else other,
-            stderr=piped if keep == "stderr" else other,
+            stdout=piped if keep == "stdout" else sink,
+            stderr=piped if keep == "stderr" else sink,
             env=env,
             # Its own process group: on a fault the whole group is killed, so what it started
             # (``sh -c 'helper & sleep 100'``) does not outlive it, holding the pipe or a secret.
@@ -90,12 +95,17 @@ def run(
     deadline = time.monotonic() + timeout
     late = TooLate(f"did not finish within {timeout:g} s")
     out = bytearray()
+    said = bytearray()  # the other stream, for ``other``
     ended = False
     reader = proc.stdout if keep == "stdout" else proc.stderr
+    aside = proc.stderr if keep == "stdout" else proc.stdout
     assert reader is not None
     try:
         with selectors.DefaultSelector() as sel:
             sel.register(reader, selectors.EVENT_READ)
+            if other is not None:
+                assert aside is not None
+                sel.register(aside, selectors.EVENT_READ)
             if proc.stdin is not None:
                 os.set_blocking(proc.stdin.fileno(), False)
                 sel.register(proc.stdin, selectors.EVENT_WRITE)
@@ -104,7 +114,21 @@ def run(
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise late
+                if other is not None and reader not in sel.get_map():
+                    # Its output read to the end: once it has exited, what it started and
+                    # left holding the other stream is not waited for (as with DEVNULL).
+                    if proc.poll() is not None:
+                        assert aside is not None
+                        _drained(aside.fileno(), said, limit)
+                        break
+                    left = min(left, 0.05)
                 for key, _ in sel.select(left):
+                    if key.fileobj is aside:
+                        chunk = os.read(key.fd, 65_536)
+                        if not chunk:
+                            sel.unregister(aside)
+                        said += chunk[: max(limit - len(said), 0)]  # the rest read, dropped
+                        continue
                     if key.fileobj is reader:
                         chunk = os.read(key.fd, 65_536)
                         if not chunk:
@@ -137,7 +161,20 @@ def run(
         for stream in (proc.stdin, proc.stdout, proc.stderr):
             if stream is not None and not stream.closed:
                 stream.close()
+        if other is not None and said:
+            other(bytes(said))
     return returncode, bytes(out)
+
+
+def _drained(fd: int, into: bytearray, limit: int) -> None:
+    """What the pipe ``fd`` holds now, added to ``into`` up to ``limit`` bytes (no wait for
+    more: a writer may hold it open for ever)."""
+    os.set_blocking(fd, False)
+    try:
+        while chunk := os.read(fd, 65_536):
+            into += chunk[: max(limit - len(into), 0)]
+    except BlockingIOError:
+        pass
 
 
 def kill_group(pgid: int) -> None:

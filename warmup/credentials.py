@@ -13,9 +13,11 @@ file the user protects is as safe and says what it is.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import stat
+from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import Any
 
@@ -280,12 +282,32 @@ def on_terminal() -> bool:
     return os.isatty(2)
 
 
+# Where a password command's standard error goes when warmup's is a terminal: straight there
+# (None), or, once the command ended, to a function (:func:`command_errors_to`).
+_errors_to: Callable[[str], object] | None = None
+
+
+@contextlib.contextmanager
+def command_errors_to(show: Callable[[str], object]) -> Iterator[None]:
+    """While it lasts, what a password command writes on standard error, when warmup's is a
+    terminal (:func:`on_terminal`), is handed to ``show`` as text once the command ended,
+    instead of going to the terminal as it comes: ``warmup run``'s live view writes it above
+    itself (under it, the next redraw wiped it and left the view's top lines behind)."""
+    global _errors_to
+    before, _errors_to = _errors_to, show
+    try:
+        yield
+    finally:
+        _errors_to = before
+
+
 def _from_command(command: str, address: str) -> str:
     """The first line a password command prints. Its output is read up to
     :data:`MAX_COMMAND_OUTPUT` bytes, never more (see :mod:`warmup.childcmd`). Its standard error
     (why it failed: "mail/sales is not in the password store") goes to warmup's own when that
     is a terminal (:func:`on_terminal`), as msmtp's passwordeval and git's credential helpers
-    do, and nowhere else: never kept, never quoted in an error (which may reach a log, the
+    do (through :func:`command_errors_to`'s function when one is set: ``warmup run``'s live
+    view), and nowhere else: never kept, never quoted in an error (which may reach a log, the
     ledger, a notification), since it may hold the secret or the command's own argv.
 
     The command gets the mailbox's address in ``$WARMUP_MAILBOX``: a worker sends from every
@@ -293,13 +315,15 @@ def _from_command(command: str, address: str) -> str:
     with no keyring could give them only one password ('pass show "mail/$WARMUP_MAILBOX"')."""
     from warmup import childcmd
 
+    shown, show = on_terminal(), _errors_to
     try:
         returncode, out = childcmd.run(
             command,
             timeout=COMMAND_TIMEOUT,
             env={**child_env(), "WARMUP_MAILBOX": address},
             limit=MAX_COMMAND_OUTPUT,
-            show_other=on_terminal(),
+            show_other=shown and show is None,
+            other=(lambda said: show(said.decode(errors="replace"))) if shown and show else None,
         )
     except childcmd.TooMuch as exc:
         raise ConfigError(

@@ -241,7 +241,13 @@ def run(
                 raise
             click.echo("Stopped.")  # while it waited for the ledger: nothing was begun
             return 0
-        with worker:
+        # A password command's complaint on the terminal goes above the view, not under it
+        shown = (
+            credentials.command_errors_to(view.above)
+            if view is not None
+            else contextlib.nullcontext()
+        )
+        with worker, shown:
             stopper.append(worker)
             if lost:  # a line lost while it waited for the ledger, when no worker was to stop
                 worker.stop()

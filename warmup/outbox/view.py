@@ -23,6 +23,7 @@ from warmup.ledger import Ledger, MailboxRow
 from warmup.outbox.away import AWAY
 from warmup.outbox.status import WAITING, nothing_to_send, status
 from warmup.policy import Allowance
+from warmup.words import shown
 
 REFRESH = 2.0  # seconds between redraws while the worker waits
 FRESH = 1.0  # an event redraws at once, re-reading the ledger at most this often (seconds)
@@ -219,6 +220,33 @@ class LiveView:
         that the handler interrupts."""
         self.events.append(line)
         self._drawn += 1
+
+    def above(self, text: str) -> None:
+        """``text`` (what a password command said on standard error, for the person at the
+        terminal) written above the view, which is drawn again under it. Written straight to
+        the terminal, it went under the view, and the next redraw, going up over the view's
+        lines alone, wiped it and left the view's first lines behind. Its control characters
+        are shown, never acted on (a program's escapes would move the cursor the view counts
+        on). From another thread than the view's: kept among the events instead."""
+        lines = [shown(line) for line in text.rstrip().splitlines()]
+        if not lines:
+            return
+        if threading.get_ident() != self._owner:
+            with self._lock:
+                self.events.extend(lines)
+            return
+        if self.lost is not None:
+            return
+        up = f"\x1b[{self._drawn}F" if self._drawn else ""
+        try:
+            self.stream.write(up + "\x1b[J" + "".join(f"{line}\n" for line in lines))
+        except OSError as exc:
+            self.lost = exc
+            if self.on_lost is not None:
+                self.on_lost(exc)
+            return
+        self._drawn = 0  # the text stays where it is; the view goes under it
+        self.draw()
 
     def draw(self, fresh: bool = False) -> None:
         """Redraw; the ledger is read again if ``fresh`` or the data is older than
