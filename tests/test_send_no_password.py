@@ -202,3 +202,39 @@ def test_a_refusal_of_the_plan_runs_no_password_command(ledger_url, tmp_path: Pa
     assert "paused" in res.stderr and len(res.stderr.splitlines()) == 1, res.stderr
     assert not ran.exists()
     assert written(ledger_url) == before
+
+
+@pytest.mark.parametrize(
+    ("command", "what"),
+    [
+        ("curl -su vault:S3cr3t-9d2 https://vault.example/pw", "the password in -su"),
+        ("gpg -qd --passphrase S3cr3t-9d2 ~/.mail.gpg", "the value of --passphrase"),
+        ("openssl enc -d -aes256 -pass pass:S3cr3t-9d2 -in pw.enc", "the pass phrase in -pass"),
+    ],
+)
+def test_a_password_command_carrying_a_secret_is_warned_of(command, what):
+    """A password command that holds a secret itself (a vault token, a pass phrase) put it in
+    the arguments of the shell that runs it, which every user of the host reads (ps), as a
+    --db URL's password on the command line (warned of) does: nothing said so. Now a warning
+    naming what it looks like, never quoting it, on the command line or from the
+    environment; a secret the shell takes from a variable, or a store's own command, is
+    fine."""
+    add_box(2525)
+    given: list[tuple[tuple[str, ...], dict[str, str]]] = [
+        (("--password-command", command), {}),
+        ((), {"WARMUP_PASSWORD_COMMAND": command}),
+    ]
+    for args, env in given:
+        res = cli(*SEND, "--dry-run", *args, env=env)
+        warning, *_ = res.stderr.splitlines()
+        assert warning.startswith(
+            f"Warning: the password command carries what looks like a secret ({what}"
+        ), res.stderr
+        assert "9d2" not in res.stdout + res.stderr
+    for fine in (
+        "pass show mail/sales",
+        'curl -s -H "X-Vault-Token: $VAULT_TOKEN" https://vault.example/v1/mail/sales',
+        "gpg -qd --passphrase-file ~/.pp ~/.mail.gpg",
+    ):
+        res = cli(*SEND, "--dry-run", "--password-command", fine)
+        assert "Warning" not in res.stderr, res.stderr

@@ -404,6 +404,25 @@ def secret_in(command: str) -> str | None:
     return seen[0] if seen else None
 
 
+def literal_secret_in(script: str) -> str | None:
+    """:func:`secret_in` for a shell script (a password command, which runs through ``sh
+    -c``): what looks like a secret written into it, never one it takes from a variable
+    (``-H "X-Vault-Token: $VAULT_TOKEN"``: the shell's argv holds the name, not the value)."""
+    try:
+        words = shlex.split(script)
+    except ValueError:
+        return None
+    seen: list[str] = []
+
+    def found(_: int, what: str, value: str) -> str:
+        if "$" not in value and "`" not in value:
+            seen.append(what)
+        return value
+
+    _scan(words, found)
+    return seen[0] if seen else None
+
+
 def secret_values(command: str) -> list[str]:
     """The values :func:`secret_in` finds in ``command`` (of a URL: the URL, its password and
     each piece :func:`warmup.config.mask` would hide), longest first: what to take out of what

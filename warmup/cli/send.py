@@ -41,12 +41,36 @@ SUBJECT_LIMIT = 998  # one header line (RFC 5322)
 EXIT_BY_OUTCOME = {"unknown": 69, "soft": 75, "released": 75, "hard": 65, "block": 65}
 
 
+def _password_command(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``--password-command`` (or ``$WARMUP_PASSWORD_COMMAND``, the config file's): refused
+    blank (:func:`not_blank`), and warned of when it carries what looks like a secret (``curl
+    -u vault:X``, ``gpg --passphrase X``): the shell that runs it and the programs it starts
+    show their arguments to every user of the host (ps), as a --db URL's password."""
+    value = not_blank(ctx, param, value)
+    if value is None or ctx.resilient_parsing:
+        return value
+    from warmup.cmdsecrets import literal_secret_in
+
+    what = literal_secret_in(value)
+    obj = ctx.find_root().ensure_object(dict)
+    if what is not None and not obj.get("password_command_warned"):
+        obj["password_command_warned"] = True
+        click.echo(
+            f"Warning: the password command carries what looks like a secret ({what}), which "
+            f"every user of this host can read in the arguments of the shell that runs it "
+            f"(ps); have it read the secret from a file only you can read or from its store "
+            f"('pass show mail/sales')",
+            err=True,
+        )
+    return value
+
+
 def password_option(fn: F) -> F:
     return click.option(
         "--password-command",
         metavar="CMD",
         envvar="WARMUP_PASSWORD_COMMAND",
-        callback=not_blank,
+        callback=_password_command,
         help="Shell command printing the password (like msmtp's passwordeval).",
     )(fn)
 
