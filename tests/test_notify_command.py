@@ -310,3 +310,21 @@ def test_checking_a_long_command_takes_linear_time(word: str):
     secret_in(f"notify-send {word}")
     masked_command(f"notify-send {word}")
     assert time.process_time() - start < 2
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["a" * 65_536, "x-" * 32_768, "a=" * 32_768, "a: " * 21_000, "X-a-" * 16_000 + "Token: x"],
+)
+def test_masking_a_long_line_a_command_said_takes_linear_time(line: str):
+    """A failing notify command's last line (up to 64 KiB) is masked of what looks like a
+    credential before it is logged: a name tried at every letter of a long word, or a header
+    name ``x-...token`` backtracked at every ``x-``, took minutes of the notifier's thread
+    for one line. CPU time, as above."""
+    import time
+
+    from warmup.cmdsecrets import said_masked
+
+    start = time.process_time()
+    said_masked(line, "page --token=tk-5e1f0a9b27c4", {"PAGE_TOKEN": "tk-5e1f0a9b27c4"})
+    assert time.process_time() - start < 2

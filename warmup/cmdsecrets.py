@@ -470,13 +470,14 @@ def masked_command(command: str) -> str:
 # a scheme's credential ("Bearer X", "Basic X"); a value named like a secret ("token=X",
 # '"api_key": "X"', "password: X"; after a colon only one that looks like a token: "password:
 # wrong" is a reason, not a secret)
-_SAID_HEADER = re.compile(
-    r"\b((?:proxy-)?authorization|cookie|set-cookie|x-[\w-]*(?:token|key|secret|auth)[\w-]*)"
-    r"(\s*:\s*)\S.*",
-    re.IGNORECASE,
-)
+# (a whole word, possessive: a long run of "x-x-x-" is scanned once, not once per "x-")
+_SAID_HEADER = re.compile(r"(?<![\w-])([A-Za-z][\w-]*+)\s*:\s*(?=\S)")
+_CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
+_X_HEADER = re.compile(r"x-[\w-]*(?:token|key|secret|auth)[\w-]*", re.IGNORECASE)
 _SAID_SCHEME = re.compile(r"\b(bearer|basic)(\s+)([A-Za-z0-9\-._~+/]{8,}=*)", re.IGNORECASE)
-_SAID_NAME = re.compile(r"""(["']?)([A-Za-z][\w.-]*)\1(\s*[=:]\s*)""")
+# A whole word (never from inside one; possessive: a 64 KiB word without a separator is
+# scanned once, not once per letter), its dashes kept: --password=X
+_SAID_NAME = re.compile(r"""(?<![\w.-])(["']?)(-{0,2}[A-Za-z][\w.-]*+)\1(\s*[=:]\s*)""")
 _SAID_VALUE = re.compile(r"""\"(?:[^"\\]|\\.)*\"|'[^']*'|[^\s"'&,;)\]}]+""")
 _SAID_LEAST = 6  # an environment variable's value shorter than this is masked by no one
 
@@ -509,7 +510,10 @@ def said_masked(text: str, command: str = "", env: Mapping[str, str] | None = No
     values.discard("")
     for value in sorted(values, key=len, reverse=True):
         text = text.replace(value, "***").replace(quote(value, safe=""), "***")
-    text = _SAID_HEADER.sub(lambda m: f"{m[1]}{m[2]}***", text)
+    for m in _SAID_HEADER.finditer(text):  # the header's value: the rest of the line
+        if m[1].lower() in _CREDENTIAL_HEADERS or _X_HEADER.fullmatch(m[1]):
+            text = text[: m.end()] + "***"
+            break
     text = _SAID_SCHEME.sub(lambda m: f"{m[1]}{m[2]}***" if _credential(m[3]) else m[0], text)
     text = _URL.sub(lambda m: mask(m[0]) if _url_secret(m[0]) else m[0], text)
     return _pairs_away(text)
@@ -531,8 +535,10 @@ def _pairs_away(text: str) -> str:
         if m.start() < at:
             continue  # inside a value already masked
         quote_, name, sep = m.groups()
+        if not _secret_name(name):
+            continue
         value = _SAID_VALUE.match(text, m.end())
-        if value is None or not _secret_name(name):
+        if value is None:
             continue
         said = value[0]
         bare = said[1:-1] if said[:1] in "\"'" else said

@@ -618,7 +618,8 @@ class Notifier:
             how = f"exit {returncode}" if returncode > 0 else childcmd.exit_words(returncode)
             # A program quoting its own argv ("unknown option --token=X"), its own token from
             # its environment, a header or a URL with a password: logged, never the secret
-            said = said_masked(last[-1], self.command, env) if last else ""
+            # (cut first, bounding the work: masking shortens no line by thousands)
+            said = said_masked(last[-1][: SAID_MAX * 16], self.command, env) if last else ""
             if len(said) > SAID_MAX:
                 said = said[: SAID_MAX - 3] + "..."
             raise OSError(how + (f": {said}" if said else ""))
