@@ -16,6 +16,7 @@ import os
 import selectors
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from typing import Literal
@@ -161,7 +162,9 @@ def run(
         for stream in (proc.stdin, proc.stdout, proc.stderr):
             if stream is not None and not stream.closed:
                 stream.close()
-        if other is not None and said:
+        # Not while a stop (Ctrl-C, SIGTERM's exception) goes by: only it is to happen now
+        stopped = sys.exc_info()[1]
+        if other is not None and said and (stopped is None or isinstance(stopped, CommandFault)):
             other(bytes(said))
     return returncode, bytes(out)
 
