@@ -440,15 +440,19 @@ def taken(name: str, field: str, res: Result, base: Result | None) -> bool:
     --domain, 'send' and 'sendmail' are paced (75) before they connect."""
     if ANSWERS.get((name, field), lambda res: False)(res):
         return True
+    first, _, rest = res.stderr.partition("\n")
+    said = rest if rest and _ARGV_PASSWORD.fullmatch(first) else res.stderr  # warned of first
     return (
         base is not None
         and base.exit_code != 0
-        and (res.exit_code, res.stderr) == (base.exit_code, base.stderr)
+        and (res.exit_code, said) == (base.exit_code, base.stderr)
     )
 
 
 _ARGV_PASSWORD = re.compile(
     r"Warning: --(db|to) \S+ puts the database password on the command line, .*"
+    # ...and a password command holding a secret itself, which the bad values do
+    r"|Warning: the password command carries what looks like a secret \(.*"
 )
 
 
@@ -464,7 +468,8 @@ def fault(res: Result, digest: dict, ledger: Path) -> str | None:
         return None
     lines = res.stderr.rstrip("\n").split("\n")
     if len(lines) > 1 and _ARGV_PASSWORD.fullmatch(lines[0]):
-        lines = lines[1:]  # a --db URL with a password: warned of first (README, team mode)
+        # a --db URL with a password, a password command with one: warned of first (README)
+        lines = lines[1:]
     if len(lines) != 1 or not lines[0].startswith("Error: "):
         return f"exit {res.exit_code}, not one 'Error:' line: {res.stderr[:600]!r}"
     if ledger_digest(ledger) != digest:
