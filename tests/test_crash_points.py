@@ -271,17 +271,37 @@ def test_queue_add_killed_half_way_queues_nothing_and_again_queues_each_once(sig
     assert "Skipped 2500 recipients already in campaign dec" in second.stderr
 
 
+@pytest.mark.parametrize(
+    ("point", "n", "command"),
+    [
+        # the pool's ping: a checkout for anything but a transaction or a one-statement read
+        # (suppress add --from stages its addresses on a connection of its own)
+        ("do_ping>_maybe_prepare_gen", 1, "suppress"),
+        ("_checked_out>_maybe_prepare_gen", 2, "import"),  # a BEGIN, which checks instead
+    ],
+)
 def test_ctrl_c_in_the_pools_ping_of_a_postgresql_connection_is_aborted(
+    point,
+    n,
+    command,
     pg_url,  # noqa: F811
     tmp_path,
 ):
-    """Ctrl-C landing in SQLAlchemy's ping of a pooled connection (every checkout after the
-    first), its query sent: psycopg's connection stayed busy, the ping's restoring of
-    ``autocommit`` raised "can't change 'autocommit' now" instead of the interrupt, and warmup
-    ended in a traceback, exit 1. It is one "Aborted.", exit 130."""
+    """Ctrl-C landing in SQLAlchemy's ping of a pooled connection (a checkout but for the
+    ledger's transactions and one-statement reads), its query sent: psycopg's connection
+    stayed busy, the ping's restoring of ``autocommit`` raised "can't change 'autocommit'
+    now" instead of the interrupt, and warmup ended in a traceback, exit 1. It is one
+    "Aborted.", exit 130; and so in the first round trip of a transaction, which checks the
+    connection instead of the ping (:meth:`PostgresLedger._checked_out`)."""
     log = long_log(tmp_path / "log.csv", 100)
-    res = hooked("SIGINT", "do_ping>_maybe_prepare_gen", 2, "import", str(log),
-                 env={"WARMUP_DB": pg_url})  # fmt: skip
+    if command == "suppress":
+        listed = tmp_path / "list.txt"
+        listed.write_text("x@example.com\n")
+        assert cli("import", str(log), env={"WARMUP_DB": pg_url}).returncode == 0
+        args = ["suppress", "add", "--from", str(listed), "--reason", "asked"]
+    else:
+        args = ["import", str(log)]
+    res = hooked("SIGINT", point, n, *args, env={"WARMUP_DB": pg_url})
     assert "Traceback" not in res.stderr, res.stderr
     assert res.stderr.strip() == "Aborted." and res.returncode == 130
     again = cli("import", str(log), env={"WARMUP_DB": pg_url})

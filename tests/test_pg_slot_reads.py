@@ -65,8 +65,8 @@ def test_a_pass_asks_about_a_pools_members_in_one_transaction(pg_url, tmp_path):
     """A pass over a pool none of whose members may send yet: both members' rows, policies
     and histories are read in the transaction of the pass's look at the pool (the histories
     of all of them by one statement), and once more, in one, for when the next message is
-    due: 11 transactions in the pass, 28 before (the
-    eleventh, the count of what the hold leaves waiting, is made after the pass and only when
+    due: 6 transactions and 4 statements alone in the pass, 11 transactions before, 28 before
+    that (the count of what the hold leaves waiting is made after the pass and only when
     something says it: ``run_once`` always does)."""
     ledger = _paced_pool(pg_url, tmp_path)
     try:
@@ -80,6 +80,20 @@ def test_a_pass_asks_about_a_pools_members_in_one_transaction(pg_url, tmp_path):
         # trips a look at a pool of 2)
         assert all(sum("json_agg" in s for s in t) == 1 for t in asked), asked
         assert not any("FROM walk_memo WHERE walk_memo.mailbox_id" in s for t in seen for s in t)
-        assert len(seen) == 11, [t[0][:60] for t in seen]
+        # 11 transactions before the one-statement reads ran alone (no BEGIN, no COMMIT) and
+        # the pass's targets shared their looks' transaction
+        begun = [t for t in seen if t[0].startswith("BEGIN ISOLATION")]
+        alone = [t[0] for t in seen if not t[0].startswith("BEGIN ISOLATION")]
+        assert all(len(t) == 1 for t in seen if t not in begun), seen
+        # the clock's offset (once a minute), the expiry, the targets and the look at P, the
+        # hold, the claim, the next due
+        assert len(begun) == 6, [t[:2] for t in begun]
+        # the migrations applied, the passwords found, the claims, the count of what waits
+        assert [" ".join(a.split()[:3]) for a in alone] == [
+            "SELECT warmup_migrations.name FROM",
+            "SELECT setting.key, setting.value",
+            "SELECT outbox.id, outbox.claimed_by,",
+            "SELECT (SELECT count(*)",
+        ], alone
     finally:
         ledger.close()

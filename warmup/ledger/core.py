@@ -414,15 +414,39 @@ class Ledger(
             with self._errors():  # its errors said as its own transaction's would be
                 yield shared
             return
-        with (
-            interrupt_first(),
-            self._errors(),
-            pool_errors(self.engine, self.where),
-            self.engine.connect() as conn,
-        ):
-            self._read_conn(conn)
-            with conn.begin(), _dropped_if_interrupted(conn):
+        with self._transaction(write=False) as conn:
+            yield conn
+
+    @contextmanager
+    def _transaction(self, write: bool) -> Iterator[Connection]:
+        """A connection checked out for one transaction, in it: a write's (:meth:`_write_conn`)
+        or a read's (:meth:`_read_conn`), committed at the end, rolled back on an error."""
+        with interrupt_first(), self._errors(), pool_errors(self.engine, self.where):
+            conn, begun = self._begun(write)
+            with conn, begun, _dropped_if_interrupted(conn):
                 yield conn
+
+    def _begun(self, write: bool) -> tuple[Connection, sa.RootTransaction]:
+        """A connection of the pool set up for a write (:meth:`_write_conn`) or a read
+        (:meth:`_read_conn`), and its transaction begun."""
+        conn = self.engine.connect()
+        try:
+            if write:
+                self._write_conn(conn)
+            else:
+                self._read_conn(conn)
+            return conn, conn.begin()
+        except BaseException:
+            conn.close()
+            raise
+
+    def _read_all(self, stmt: Any, params: dict[str, Any] | None = None) -> list[Any]:
+        """The rows of one read-only statement, as :meth:`read` would give them (within
+        :meth:`reading`, in that one's snapshot); a server's ledger runs it alone, in
+        autocommit: one statement is one snapshot, and BEGIN and COMMIT are two round trips
+        more (:meth:`~warmup.ledger.postgres.PostgresLedger._read_all`)."""
+        with self.read() as conn:
+            return list(conn.execute(stmt, params or {}).all())
 
     @contextmanager
     def reading(self) -> Iterator[None]:
@@ -472,15 +496,8 @@ class Ledger(
             with self._errors(), conn.begin():
                 yield conn
             return
-        with (
-            interrupt_first(),
-            self._errors(),
-            pool_errors(self.engine, self.where),
-            self.engine.connect() as new,
-        ):
-            self._write_conn(new)
-            with new.begin(), _dropped_if_interrupted(new):
-                yield new
+        with self._transaction(write=True) as new:
+            yield new
 
     def write_once(
         self,
@@ -657,14 +674,10 @@ class Ledger(
 
     def settings(self, prefix: str = "") -> dict[str, str]:
         """Stored settings whose key starts with ``prefix`` (``notify.``), key -> value."""
-        with self.read() as conn:
-            return dict(
-                conn.execute(
-                    sa.select(SETTING.c.key, SETTING.c.value).where(
-                        SETTING.c.key.startswith(prefix, autoescape=True)
-                    )
-                ).all()
-            )
+        q = sa.select(SETTING.c.key, SETTING.c.value).where(
+            SETTING.c.key.startswith(prefix, autoescape=True)
+        )
+        return {key: value for key, value in self._read_all(q)}
 
     def message_id_key(self) -> DeriveKey:
         """The ledger's key for the Message-IDs warmup derives of a message's bytes

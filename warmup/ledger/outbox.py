@@ -250,6 +250,7 @@ class OutboxStore(OutboxViews):
     if TYPE_CHECKING:  # what it needs of the Ledger it is part of
 
         def read(self) -> AbstractContextManager[Connection]: ...
+        def _read_all(self, stmt: Any, params: dict[str, Any] | None = None) -> list[Any]: ...
         def write(self, conn: Connection | None = None) -> AbstractContextManager[Connection]: ...
         def write_once(
             self,
@@ -590,12 +591,11 @@ class OutboxStore(OutboxViews):
         """(message id, worker, claimed at) of every message being sent, claimed at on this
         host's clock (a shared ledger's stamp, on its server's, less :meth:`clock_offset`):
         a claim's age is ``now`` minus it, whatever the clock of the host that claimed it."""
-        with self.read() as conn:
-            rows = conn.execute(
-                sa.select(OUTBOX.c.id, OUTBOX.c.claimed_by, OUTBOX.c.claimed_at).where(
-                    OUTBOX.c.state == "sending"
-                )
-            ).all()
+        rows = self._read_all(
+            sa.select(OUTBOX.c.id, OUTBOX.c.claimed_by, OUTBOX.c.claimed_at).where(
+                OUTBOX.c.state == "sending"
+            )
+        )
         off = (self.clock_offset() if rows else None) or dt.timedelta(0)
         return [
             (r.id, r.claimed_by or "", r.claimed_at if r.claimed_at is None else r.claimed_at - off)
@@ -772,8 +772,8 @@ class OutboxStore(OutboxViews):
             return sa.select(sa.func.count()).where(ready).scalar_subquery()
 
         q = sa.select(count(False) - count(True) if keep_bulk else count(False))
-        with self.read() as conn:
-            return int(conn.execute(q, {"due": utc(due)}).scalar() or 0)
+        ((held,),) = self._read_all(q, {"due": utc(due)})
+        return int(held or 0)
 
     def last_sender(self, recipients: Iterable[str], mailbox_ids: Sequence[int]) -> int | None:
         """The mailbox among ``mailbox_ids`` that last mailed one of ``recipients`` (a follow-up

@@ -22,10 +22,11 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -41,6 +42,7 @@ from warmup.errors import (
     Unavailable,
     WarmupError,
 )
+from warmup.ledger import migrations
 from warmup.ledger.core import (
     Ledger,
     NulInText,
@@ -58,6 +60,8 @@ from warmup.ledger.postgres_upgrade import UpgradeFacts, upgrade_facts, upgrade_
 from warmup.ledger.schema import METADATA
 from warmup.ledger.sqlite_look import one_statement
 from warmup.ledger.values import Ask, MailboxRow, Parsed, Snapshot
+
+_T = TypeVar("_T")
 
 
 def _quiet_when_cut(record: logging.LogRecord) -> bool:
@@ -122,6 +126,38 @@ def _bound_lock_waits(dbapi_conn: Any, record: Any) -> None:
             (f"{int(IDLE_IN_TRANSACTION_S * 1000)}ms",),
         )
     dbapi_conn.commit()  # a SET in a transaction rolled back is undone
+
+
+_BEGIN_READ = "BEGIN ISOLATION LEVEL REPEATABLE READ"  # questions: one snapshot
+# Writes: after waiting for a row lock each later statement sees what its holder committed.
+_BEGIN_WRITE = "BEGIN ISOLATION LEVEL READ COMMITTED"
+
+# Set while PostgresLedger._checked_out checks a connection out: its first round trip is the
+# check, and the pool pings none (a per-thread flag: each thread checks its own out).
+_UNPINGED = threading.local()
+
+
+def _ping_on_checkout(engine: sa.Engine) -> None:
+    """SQLAlchemy's ``pool_pre_ping`` but for the connections :meth:`PostgresLedger._checked_out`
+    checks by their first round trip: a connection the pool hands out (but a new one) is
+    pinged (``;``), and one that fails the ping sends the pool to new connections."""
+
+    def connected(dbapi_conn: Any, record: Any) -> None:
+        record.info["warmup_new"] = True
+
+    def checked_out(dbapi_conn: Any, record: Any, proxy: Any) -> None:
+        new = record.info.pop("warmup_new", False)
+        if new or getattr(_UNPINGED, "on", False):
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            if not engine.dialect.is_disconnect(exc, dbapi_conn, None):
+                raise
+            raise sa.exc.InvalidatePoolError() from None  # the pool reconnects (as pre-ping did)
+
+    sa.event.listen(engine, "connect", connected)
+    sa.event.listen(engine, "checkout", checked_out)
 
 
 def safe_url(url: str) -> str:
@@ -196,12 +232,16 @@ class PostgresLedger(Ledger):
                 f"ledger URL {mask_url(url)!r}: its host {bad!r} is not a host name or an IP "
                 f"address; fix the URL in --db/WARMUP_DB"
             )
-        # pool_pre_ping: a pooled connection is tested (one round trip) before a transaction
-        # reuses it, so a long-lived process (``warmup run``) whose connections the server
-        # dropped while it idled (a restart, a fail-over) reconnects instead of failing. The
-        # gate's reservations keep their own connection and pay nothing for it.
-        engine = sa.create_engine(url, pool_pre_ping=True)
+        # A pooled connection is tested before it is used again, so a long-lived process
+        # (``warmup run``) whose connections the server dropped while it idled (a restart, a
+        # fail-over, pg_terminate_backend) reconnects instead of failing: by the ledger's own
+        # transactions and one-statement reads in their first round trip
+        # (:meth:`_checked_out`), by the pool's ping (one round trip more, SQLAlchemy's
+        # pre-ping) for any other use (:func:`_ping_on_checkout`). The gate's reservations
+        # keep their own connection and check it by their first round trip.
+        engine = sa.create_engine(url)
         sa.event.listen(engine, "connect", _bound_lock_waits)
+        _ping_on_checkout(engine)
         super().__init__(engine, url, safe_url(url))
 
     def same_store(self, other: Ledger) -> bool:
@@ -252,6 +292,74 @@ class PostgresLedger(Ledger):
     def _read_conn(self, conn: Connection) -> None:
         conn.execution_options(isolation_level="REPEATABLE READ")
 
+    def _checked_out(self, first: Callable[[Connection], _T]) -> tuple[Connection, _T]:
+        """A connection of the pool, in autocommit mode, and ``first(conn)``: its first round
+        trip (or trips), which must write nothing, are the connection's check instead of the
+        pool's ping. A connection the server cut while it idled in the pool (a restart, a
+        fail-over, pg_terminate_backend) fails them: nothing happened, SQLAlchemy invalidates
+        the pool's connections (as a failed ping did), and ``first`` runs again on a new one.
+        The ping cost a round trip of its own before each transaction: 19 of a pool of 3's
+        slot of ~106 (bench/outbox_slots.py --trips). It is raced no more than the ping was: a
+        cut landing after the check fails the transaction either way."""
+        for attempt in range(2):
+            _UNPINGED.on = True
+            try:
+                conn = self.engine.connect()
+            finally:
+                _UNPINGED.on = False
+            try:
+                conn.execution_options(isolation_level="AUTOCOMMIT")
+                return conn, first(conn)
+            except sa.exc.DBAPIError as exc:
+                conn.close()  # an invalidated one is not given back to the pool
+                if attempt or not exc.connection_invalidated:
+                    raise
+            except BaseException:
+                conn.invalidate()  # a Ctrl-C mid-round trip: the connection's state is unknown
+                conn.close()
+                raise
+        raise AssertionError("unreachable")
+
+    def _begun(self, write: bool) -> tuple[Connection, sa.RootTransaction]:
+        # The BEGIN is this transaction's first round trip, sent by warmup on a connection in
+        # autocommit mode (psycopg then adds none of its own, and its COMMIT and ROLLBACK go to
+        # the server while a transaction is open there): the check of the connection rides on
+        # it (_checked_out).
+        begin = _BEGIN_WRITE if write else _BEGIN_READ
+
+        def first(conn: Connection) -> sa.RootTransaction:
+            begun = conn.begin()
+            conn.exec_driver_sql(begin)
+            return begun
+
+        return self._checked_out(first)
+
+    def _read_all(self, stmt: Any, params: dict[str, Any] | None = None) -> list[Any]:
+        # Alone in autocommit: no BEGIN, no COMMIT, and the connection's check rides on it (a
+        # read runs again on a new connection as well as a ping would).
+        if self._shared() is not None:
+            return super()._read_all(stmt, params)
+        with interrupt_first(), self._errors(), pool_errors(self.engine, self.where):
+            conn, rows = self._checked_out(lambda c: list(c.execute(stmt, params or {}).all()))
+            conn.close()
+        return rows
+
+    def pending_migrations(self) -> list[str]:
+        # The applied migrations' names in one statement alone (not whether the table exists,
+        # then its names, in a transaction: five round trips of every worker's pass); a blank
+        # ledger's refusal of it (no such table) asks as the other backend does.
+        import psycopg
+
+        if self._shared() is None:
+            try:
+                done = self._read_all(sa.select(migrations.MIGRATIONS_TABLE.c.name))
+            except sa.exc.ProgrammingError as exc:
+                if not isinstance(exc.orig, psycopg.errors.UndefinedTable):
+                    raise
+            else:
+                return migrations.left({name for (name,) in done}, f"ledger {self.where}")
+        return super().pending_migrations()
+
     def pool_look(
         self,
         threads: list[str],
@@ -262,17 +370,14 @@ class PostgresLedger(Ledger):
         kept: Parsed | None = None,
     ) -> tuple[int | None, list[Snapshot] | None]:
         # One statement in autocommit: no BEGIN, no COMMIT (warmup.ledger.postgres_look); within
-        # reading(), in that one's snapshot, as each read of it. The pool's check of the
-        # connection it hands out stays (a session cut since it was given back).
+        # reading(), in that one's snapshot, as each read of it. The check of the connection
+        # (a session cut since it was given back) rides on it: _checked_out.
         if one_statement(asks) and self._shared() is None:
-            with (
-                interrupt_first(),
-                self._errors(),
-                pool_errors(self.engine, self.where),
-                self.engine.connect() as conn,
-            ):
-                conn.execution_options(isolation_level="AUTOCOMMIT")
-                got = read_look(conn, threads, recipients, mailbox_ids, asks, as_of, kept)
+            with interrupt_first(), self._errors(), pool_errors(self.engine, self.where):
+                conn, got = self._checked_out(
+                    lambda c: read_look(c, threads, recipients, mailbox_ids, asks, as_of, kept)
+                )
+                conn.close()
             if got is not None:
                 return got
         return super().pool_look(threads, recipients, mailbox_ids, asks, as_of, kept)

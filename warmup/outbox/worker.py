@@ -538,13 +538,17 @@ class Worker:
             self.note(f"{stamp(now)} found a password for {address}: its held messages are due")
 
     def _hold_backlog(self, start: dt.datetime, pool_id: int | None) -> None:
-        """At the start of a pass: :meth:`_hold` each pool (or mailbox) with due messages."""
-        targets = {
-            (pid, None if pid is not None else mid)
-            for pid, mid in self.ledger.due_targets(start, start, pool_id)
-        }
-        for target in sorted(targets, key=lambda t: (t[0] or 0, t[1] or 0)):
-            self._hold(target, start, self.clock())
+        """At the start of a pass: :meth:`_hold` each pool (or mailbox) with due messages. The
+        targets and each one's look are read in one transaction (a server's BEGIN and COMMIT
+        once): a hold written meanwhile changes none of what a look reads (the pools, their
+        members' rows, policies and histories)."""
+        with self.ledger.reading():
+            targets = {
+                (pid, None if pid is not None else mid)
+                for pid, mid in self.ledger.due_targets(start, start, pool_id)
+            }
+            for target in sorted(targets, key=lambda t: (t[0] or 0, t[1] or 0)):
+                self._hold(target, start, self.clock())
 
     def _hold(
         self, target: tuple[int | None, int | None], due: dt.datetime, now: dt.datetime

@@ -63,7 +63,11 @@ def pending(
     ``where`` names it when it is refused."""
     if not has_table(conn, "warmup_migrations"):
         return names()
-    done = set(conn.execute(sa.select(MIGRATIONS_TABLE.c.name)).scalars())
+    return left(set(conn.execute(sa.select(MIGRATIONS_TABLE.c.name)).scalars()), where)
+
+
+def left(done: set[str], where: str = "this ledger") -> list[str]:
+    """:func:`pending` of a ledger that applied the migrations ``done``."""
     newer = sorted(done - set(names()))
     if newer:  # this version would read and write a schema it does not know
         from warmup.errors import ConfigError
