@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import policy_changes_at
+from tests.gatekit import ANY_DAY
 from tests.pgkit import ledger_url  # noqa: F401  (the fixture: each backend)
 from tests.test_policy_eras import text
 from warmup.ledger import Ledger, SendIn, open_ledger
@@ -51,7 +52,9 @@ def _json(run, *args: str) -> Any:
 
 def test_past_quota_stays_after_a_cap_change(ledger_url, run):  # noqa: F811
     """The colleague's reproduction: five days of 50 sends, then --cap 20."""
-    assert run("mailbox", "add", BOX, "--provider", "exmail", "--timezone", UTC).exit_code == 0
+    # asked at the real time last: not closed on a CN public holiday (2027-05-04 was one)
+    add = ("mailbox", "add", BOX, "--provider", "exmail", "--timezone", UTC)
+    assert run(*add, "--policy", str(ANY_DAY)).exit_code == 0
     for d in ("02", "03", "04", "05", "06"):
         to = [arg for i in range(50) for arg in ("--to", f"r{d}-{i}@x.example")]
         result = run("record", "send", BOX, *to, "--at", f"2026-11-{d}T09:00:00Z")
@@ -153,7 +156,9 @@ def test_a_ledger_without_cap_events_has_its_cap_now_on_every_day(ledger_url, ru
 def test_a_cap_of_0_then_raised_pauses_the_days_it_held(ledger_url, run):  # noqa: F811
     """A ledger may still hold a cap of 0 (refused since): its days said quota 0, paused; a
     cap raised from it keeps them so, and the days from the change on are under the new one."""
-    assert run("mailbox", "add", BOX, "--provider", "exmail", "--timezone", UTC).exit_code == 0
+    # asked at the real time last: not closed on a CN public holiday (2027-05-04 was one)
+    add = ("mailbox", "add", BOX, "--provider", "exmail", "--timezone", UTC)
+    assert run(*add, "--policy", str(ANY_DAY)).exit_code == 0
     with _opened(ledger_url) as ledger, ledger.write() as conn:
         conn.execute(MAILBOX.update().values(cap=0, rev=MAILBOX.c.rev + 1))
     then = "2026-11-03T12:00:00Z"
