@@ -7,10 +7,11 @@ import datetime as dt
 
 import pandas as pd
 
-from tests.conftest import SH, at
+from tests.conftest import at
+from tests.outboxkit import midday_zone
 from tests.pgkit import ledger_url  # noqa: F401  (the fixture: each backend)
 from warmup import plots, reports
-from warmup.ledger import open_ledger
+from warmup.ledger import local_day, open_ledger
 
 BOX = "sales@corp.example"
 
@@ -31,9 +32,13 @@ def test_an_address_taken_back_still_counts_on_the_days_it_was_suppressed(
     """The chart was built from the suppressions left: ``suppress remove`` deleted the row, and
     the address vanished from every past day (the list of two shown as one, the day it was
     suppressed showing nothing). It counts until the day it was taken back, and leaves then."""
-    today = dt.datetime.now(dt.UTC).astimezone(dt.timezone(dt.timedelta(hours=8))).date()
+    # The removal is dated by the CLI's clock, read after the test's: in a zone where it is
+    # midday now, both read one day (in Shanghai, a run a second before its midnight did not).
+    now = dt.datetime.now(dt.UTC)
+    zone = midday_zone(now)
+    today = local_day(now, zone)
     first, second = today - dt.timedelta(days=9), today - dt.timedelta(days=5)
-    assert run("mailbox", "add", BOX, "--provider", "exmail", "--timezone", SH).exit_code == 0
+    assert run("mailbox", "add", BOX, "--provider", "exmail", "--timezone", zone).exit_code == 0
     _hard_bounced(run, "gone@example.com", first)
     _hard_bounced(run, "full@example.com", second)
     res = run("suppress", "remove", "gone@example.com")  # now: today in Shanghai
@@ -52,7 +57,7 @@ def test_an_address_taken_back_still_counts_on_the_days_it_was_suppressed(
             [days[2], "hard", 0, 1, 1],
         ]
         # as of the day before the removal, the list was two addresses
-        before = reports.suppressions(ledger, at=at(today - dt.timedelta(days=1), 12))
+        before = reports.suppressions(ledger, at=at(today - dt.timedelta(days=1), 12, tz=zone))
         assert before[["removed", "total"]].values.tolist() == [[0, 1], [0, 2]]
         (ax,) = plots.suppressions_figure(supp).get_axes()
         drawn = {ln.get_gid(): list(ln.get_ydata()) for ln in ax.get_lines()}
