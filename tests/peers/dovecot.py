@@ -36,7 +36,13 @@ _LIVE: weakref.WeakSet[Dovecot] = weakref.WeakSet()
 _DETACHED = {"stdin": subprocess.DEVNULL, "start_new_session": True}
 _QUIET = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "start_new_session": True}
 
-_FAKETIME_ENV = ("LD_PRELOAD", "FAKETIME", "FAKETIME_DONT_FAKE_MONOTONIC")
+_FAKETIME_ENV = (
+    "LD_PRELOAD",
+    "FAKETIME",
+    "FAKETIME_TIMESTAMP_FILE",
+    "FAKETIME_NO_CACHE",
+    "FAKETIME_DONT_FAKE_MONOTONIC",
+)
 _CONFIG = """\
 protocols = imap
 listen = {host}
@@ -204,7 +210,7 @@ class Dovecot:
         # writes (a maildir's INTERNALDATE is its file's mtime: else moved twice).
         faked = [name for name in _FAKETIME_ENV if name in os.environ]
         moved = ""
-        if "FAKETIME" in faked:
+        if "FAKETIME" in faked or "FAKETIME_TIMESTAMP_FILE" in faked:
             moved = f"import_environment = $import_environment {' '.join(faked)} FAKE_UTIME=1\n"
         self.config_path.write_text(_CONFIG.format(**params) + moved + oauth2 + self.extra_config)
 
