@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -284,3 +286,35 @@ class PgProxy:
 
     def up(self) -> None:
         self.is_down = False
+
+
+def round_trips(ledger: Any, call: Callable[[], Any]) -> list[str]:
+    """What ``call()`` sends to the server on ``ledger``'s one pooled connection, a line a
+    round trip (libpq's trace: each ends with the server's ReadyForQuery): the first two words
+    of each of the client's statements in it."""
+    import psycopg
+
+    raw = ledger.engine.raw_connection()  # the pool's one connection, as the call checks it out
+    pg = raw.driver_connection
+    assert pg is not None
+    raw.close()
+    with tempfile.TemporaryFile("w+") as trace:
+        pg.pgconn.trace(trace.fileno())
+        pg.pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)
+        try:
+            call()
+        finally:
+            pg.pgconn.untrace()
+        trace.seek(0)
+        trips, sent = [], []
+        for line in trace:
+            if line.count("\t") < 3:  # a statement's text goes on over several lines
+                continue
+            side, _, kind, *rest = line.split("\t")
+            if side == "F" and kind in ("Query", "Parse"):
+                text = rest[0].split('"')[1 if kind == "Query" else 3]
+                sent.append(" ".join(text.split()[:2]))
+            elif side == "B" and kind == "ReadyForQuery":
+                trips.append("; ".join(sent))
+                sent = []
+    return trips

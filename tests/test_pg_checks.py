@@ -8,52 +8,19 @@ reconnection: what used it runs again on a new one, as after a failed ping."""
 from __future__ import annotations
 
 import datetime as dt
-import tempfile
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-from tests.pgkit import drop_sessions, pg_url, session_name  # noqa: F401  (the fixture)
+from tests.pgkit import drop_sessions, pg_url, round_trips, session_name  # noqa: F401  (the fixture)
 from warmup import api
 from warmup.ledger import Ledger, SendIn, open_ledger
 from warmup.ledger.values import Ask
 
 NOW = dt.datetime(2026, 12, 1, 9, tzinfo=dt.UTC)
 BOXES = ["a@corp.example", "b@corp.example"]
-
-
-def _trips(ledger: Ledger, call: Callable[[], Any]) -> list[str]:
-    """What ``call()`` sends on the pool's one connection, a line a round trip (libpq's
-    trace: each ends with the server's ReadyForQuery): the first two words of each
-    statement."""
-    import psycopg
-
-    raw = ledger.engine.raw_connection()
-    pg = raw.driver_connection
-    assert pg is not None
-    raw.close()
-    with tempfile.TemporaryFile("w+") as trace:
-        pg.pgconn.trace(trace.fileno())
-        pg.pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)
-        try:
-            call()
-        finally:
-            pg.pgconn.untrace()
-        trace.seek(0)
-        trips, sent = [], []
-        for line in trace:
-            if line.count("\t") < 3:  # a statement's text goes on over several lines
-                continue
-            side, _, kind, *rest = line.split("\t")
-            if side == "F" and kind in ("Query", "Parse"):
-                text = rest[0].split('"')[1 if kind == "Query" else 3]
-                sent.append(" ".join(text.split()[:2]))
-            elif side == "B" and kind == "ReadyForQuery":
-                trips.append("; ".join(sent))
-                sent = []
-    return trips
 
 
 def _ledger(url: str) -> Ledger:
@@ -111,7 +78,7 @@ def test_the_check_of_a_pooled_connection_rides_on_its_first_round_trip(pg_url, 
     reads were 13 round trips (a ping, BEGIN, the statements, COMMIT each), now 3."""
     ledger = _ledger(pg_url)
     try:
-        trips = _trips(ledger, _uses(ledger)[use])
+        trips = round_trips(ledger, _uses(ledger)[use])
         if use == "write":  # the advisory lock's statement text, cut at two words
             trips = [t if not t.startswith("SELECT pg_advisory") else TRIPS[use][1] for t in trips]
         assert [t for t in trips if t] == TRIPS[use], trips
@@ -147,7 +114,7 @@ def test_other_checkouts_are_still_pinged(pg_url):  # noqa: F811
             with ledger.connection() as conn, conn.begin():
                 assert conn.execute(sa.text("SELECT 1")).scalar() == 1
 
-        assert _trips(ledger, use)[0] == ";"
+        assert round_trips(ledger, use)[0] == ";"
         assert drop_sessions(app) == 1
         use()
     finally:

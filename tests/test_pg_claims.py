@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tests.pgkit import pg_url  # noqa: F401  (the fixture)
+from tests.pgkit import pg_url, round_trips  # noqa: F401  (the fixture)
 from warmup import api
 from warmup.ledger import Ledger, OutboxIn, open_ledger
 from warmup.ledger.outbox import Settle
@@ -146,41 +146,7 @@ def test_processes_claiming_one_backlog_at_once_never_take_a_message_twice(pg_ur
     assert sum(1 for t in took if t) >= 2, [len(t) for t in took]  # they did race
 
 
-def _round_trips(ledger: Ledger, call: Any) -> list[str]:
-    """What ``call()`` sends to the server on ``ledger``'s one pooled connection, a line a
-    round trip (libpq's trace: each ends with the server's ReadyForQuery): the first words of
-    the client's messages of it."""
-    import tempfile
-
-    import psycopg
-
-    raw = ledger.engine.raw_connection()  # the pool's one connection, as the call checks it out
-    pg = raw.driver_connection
-    assert pg is not None
-    raw.close()
-    with tempfile.TemporaryFile("w+") as trace:
-        pg.pgconn.trace(trace.fileno())
-        pg.pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)
-        try:
-            call()
-        finally:
-            pg.pgconn.untrace()
-        trace.seek(0)
-        trips, sent = [], []
-        for line in trace:
-            if line.count("\t") < 3:  # a statement's text goes on over several lines
-                continue
-            side, _, kind, *rest = line.split("\t")
-            if side == "F" and kind in ("Query", "Parse"):
-                text = rest[0].split('"')[1 if kind == "Query" else 3]
-                sent.append(" ".join(text.split()[:2]))
-            elif side == "B" and kind == "ReadyForQuery":
-                trips.append("; ".join(sent))
-                sent = []
-    return trips
-
-
-def test_a_claim_with_the_last_outcome_is_four_round_trips(pg_url):  # noqa: F811
+def test_a_claim_with_the_last_outcome_is_fourround_trips(pg_url):  # noqa: F811
     """A worker's claim, its previous message's outcome written with it: BEGIN, the two
     statements (one of them the claim, whatever holds are in force or not), COMMIT. Pinned:
     each is a wait for the server, and a paced pool's slot makes four claims. Five before the
@@ -191,7 +157,7 @@ def test_a_claim_with_the_last_outcome_is_four_round_trips(pg_url):  # noqa: F81
         assert first is not None
         settle = Settle(first.id, "sent", NOW, reply="250 ok", sent_by=1)
         got: list[Any] = []
-        trips = _round_trips(ledger, lambda: got.append(ledger.claim("w", NOW, settle=settle)))
+        trips = round_trips(ledger, lambda: got.append(ledger.claim("w", NOW, settle=settle)))
         assert got[0] is not None and got[0].id != first.id
         assert trips == ["BEGIN ISOLATION", "UPDATE outbox", "UPDATE outbox", "COMMIT"], trips
     finally:
