@@ -401,6 +401,9 @@ def test_a_time_zone_in_other_letters_is_refused_naming_the_one_meant(
         ("posixrules", "this machine's zone"),
         ("posix/Asia/Tokyo", "did you mean Asia/Tokyo?"),
         ("right/America/New_York", "did you mean America/New_York?"),
+        # tzdata's "zone not set" (UTC shown as '-00'): taken before, the mailbox's days were
+        # UTC's whatever zone was meant
+        ("Factory", "tzdata's stand-in for a zone not set"),
     ],
 )
 def test_a_zone_files_name_that_is_no_iana_zone_is_refused(run, ledger_path, typed, hint):

@@ -22,6 +22,9 @@ from warmup.ledger.values import local_day
 # a host without that folder, has none of them: the ledger would name a zone it cannot load.
 _ZONE_FILES = ("localtime", "posixrules")
 _ZONE_COPIES = ("posix/", "right/")
+# tzdata's zone for "no zone set" (UTC, its days shown as '-00'): a mailbox's days would be
+# UTC's while the person meant another zone
+_PLACEHOLDER = "Factory"
 
 
 def check_timezone(tz: str, field: str = "timezone") -> str:
@@ -29,7 +32,7 @@ def check_timezone(tz: str, field: str = "timezone") -> str:
     import pendulum  # here: the commands that check none (quota, send) never load it
 
     try:
-        if tz in _ZONE_FILES or tz.startswith(_ZONE_COPIES):
+        if tz in _ZONE_FILES or tz == _PLACEHOLDER or tz.startswith(_ZONE_COPIES):
             raise ValueError(tz)
         pendulum.timezone(tz)
         # pendulum takes 'utc' and 'Utc' for UTC; the ledger's zoneinfo does not, and
@@ -40,6 +43,10 @@ def check_timezone(tz: str, field: str = "timezone") -> str:
         close = _zone_like(tz)
         if tz in _ZONE_FILES:
             hint = f"name the zone itself (this machine's zone is {_local_zone()})"
+        elif tz == _PLACEHOLDER:
+            hint = "it is tzdata's stand-in for a zone not set; name the mailbox's own zone " + (
+                "(an IANA name like Asia/Shanghai, or Etc/UTC for UTC)"
+            )
         elif close:
             hint = f"did you mean {close}? (an IANA name is written exactly so)"
         elif offset := _offset_hint(tz):
