@@ -97,7 +97,12 @@ BAD = [
     ),
     ("stage days 0 not last", _edit("days = 7", "days = 0"), "stage[1].days:"),
     ("daily of three", _edit("daily = 50", "daily = [1, 2, 3]"), "stage[1].daily:"),
-    ("daily negative", _edit("daily = [100, 200]", "daily = [100, -200]"), "stage[2].daily:"),
+    # said "from 0 to 1_000_000", and 0 is refused too
+    (
+        "daily negative",
+        _edit("daily = [100, 200]", "daily = [100, -200]"),
+        "stage[2].daily: expected a whole number from 1 to 1_000_000, got -200",
+    ),
     (
         "interval in words",
         _edit('interval = ["5m", "10m"]', 'interval = "5 minutes"'),

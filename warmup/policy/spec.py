@@ -234,19 +234,18 @@ def _stage(raw: Any, n: int, last: bool) -> Stage:
     if days == 0 and not last:
         raise ConfigError(f"{where}days: 0 (open-ended) is allowed only for the last stage")
     daily = _need(raw, "daily", where, (int, list))
-    if isinstance(daily, list):
-        if len(daily) != 2:
-            raise ConfigError(f"{where}daily: expected a number or [from, to], got {_show(daily)}")
-        lo, hi = (_count(v, where + "daily", MAX_VOLUME) for v in daily)
-    else:
-        lo = hi = _count(daily, where + "daily", MAX_VOLUME)
-    if not lo or not hi:
+    if isinstance(daily, list) and len(daily) != 2:
+        raise ConfigError(f"{where}daily: expected a number or [from, to], got {_show(daily)}")
+    pair = daily if isinstance(daily, list) else [daily, daily]
+    if any(type(v) is int and v == 0 for v in pair):
         # A day counts toward warm-up only when it sends: a day of quota 0 never does, so the
         # mailbox would stay on that day, at quota 0, for good.
         raise ConfigError(
             f"{where}daily: 0 a day never ends the stage (a day counts toward warm-up only "
             f"when it sends); give at least 1, and pause a mailbox to stop it"
         )
+    # from 1: a negative count's message said "from 0", and 0 is refused just above
+    lo, hi = (_count(v, where + "daily", MAX_VOLUME, 1) for v in pair)
     if lo != hi and days < 2:
         raise ConfigError(
             f"{where}daily: a ramp needs a stage of 2 days or more (days = {days} would send "
