@@ -586,6 +586,13 @@ def _send_one(
             "before the body"
         )
     msg = prepare(message, gate.box.address)
+    if not rcpts:
+        from warmup import headers
+
+        # 100,000 plain addresses: refused in a second, where the registry took minutes
+        quick = headers.many_plain_recipients(msg)
+        if quick is not None:
+            gate.check_fits(quick)
     rcpts = rcpts or recipients_of(msg)
     if not rcpts:  # the gate's bare "no recipients" did not say where they were looked for
         raise DataError(

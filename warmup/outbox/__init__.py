@@ -406,7 +406,7 @@ def _checked(
             raise DataError(f"{message.where or f'message {i + 1}'}: {exc}") from None
     else:
         label = where(i) if callable(where) else where[i] if where else f"message {i + 1}"
-        msg, mid, envelope = _prepare(message, rcpts, target, label)
+        msg, mid, envelope = _prepare(message, rcpts, target, label, fits)
         if mid in seen:  # named as the caller names them: the CLI, by file
             other = seen[mid]
             raise DataError(
@@ -585,10 +585,15 @@ def _paired(item: object) -> tuple[Any, Sequence[str] | None]:
 
 
 def _prepare(
-    message: EmailMessage | bytes, rcpts: Sequence[str] | None, target: _Target, label: str
+    message: EmailMessage | bytes,
+    rcpts: Sequence[str] | None,
+    target: _Target,
+    label: str,
+    fits: _Fits | None = None,
 ) -> tuple[EmailMessage, str, list[str]]:
     """The message checked and completed (From for a mailbox, Message-ID), its
-    Message-ID and its envelope."""
+    Message-ID and its envelope. A message naming more than :data:`~warmup.headers.MANY` in plain
+    To/Cc/Bcc is first checked against ``fits`` with those (:func:`_too_many`)."""
     from email.errors import MissingHeaderBodySeparatorDefect
 
     message = headers.as_message(message, label)
@@ -601,6 +606,8 @@ def _prepare(
     else:
         msg = message
     assert isinstance(msg, EmailMessage)
+    if rcpts is None and fits is not None:
+        _too_many(msg, fits, label)
     # Raw UTF-8 headers: RFC 2047 words, never unknown-8bit; one in GBK is refused.
     _read(label, headers.decode_utf8_fields, msg)
     _read(label, headers.check_base64, msg)  # a base64 part of raw 8-bit bytes
@@ -649,6 +656,20 @@ def _prepare(
             f"{label}: no recipient (no To, Cc or Bcc; Resent-To, -Cc or -Bcc when resent)"
         )
     return msg, mid, envelope
+
+
+def _too_many(msg: EmailMessage, fits: _Fits, label: str) -> None:
+    """:class:`DataError` for a message whose plain To/Cc/Bcc name more recipients than its
+    mailbox (or any member of its pool) ever sends to in a day, read before the header registry
+    reads them (:func:`warmup.headers.many_plain_recipients`): a To of 100,000 addresses took
+    minutes to be refused. Only what the full check refuses is refused here."""
+    quick = headers.many_plain_recipients(msg)
+    if quick is None:
+        return
+    try:
+        fits.check(quick)
+    except DataError as exc:
+        raise DataError(f"{label}: {exc}") from None
 
 
 def _read(label: str, read: Callable[[EmailMessage], Any], msg: EmailMessage) -> Any:
