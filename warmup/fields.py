@@ -144,10 +144,27 @@ def message_id_field(value: str, field: str = "message_id") -> str:
 
     Angle brackets with nothing inside (``<>``, how some logs write a message without one) are
     no Message-ID: "" (a send keyed on its time). Kept, every message to one recipient written
-    so was one send, the second and later "already recorded": a history undercounted."""
-    value = text_field(value, field, MESSAGE_ID_LIMIT)
-    if value.startswith("<") and value.endswith(">") and not value[1:-1].strip():
+    so was one send, the second and later "already recorded": a history undercounted.
+
+    Spelled as the gate and the bounce matcher spell one (``<id>``, or bare as logs write it,
+    which the matcher takes too): a leading byte-order mark (U+FEFF), doubled angle brackets and
+    white space inside them dropped (``<<a@b>>``, ``< a@b >``: ``<a@b>``). What is
+    not one Message-ID, white space or an angle bracket inside (``a b@c``, ``<a@b> <c@d>``,
+    ``<a@b``), is refused: kept as given, it was matched by no bounce naming the real one."""
+    value = text_field(value, field, MESSAGE_ID_LIMIT).lstrip("\ufeff").strip()
+    inner = value
+    while len(inner) >= 2 and inner[0] == "<" and inner[-1] == ">":
+        inner = inner[1:-1].strip()
+    if not inner:
         return ""
+    if any(c.isspace() or c in "<>" for c in inner):
+        raise InvalidFieldData(
+            field,
+            "{field}: {value!r} is not one Message-ID (white space or an angle bracket inside "
+            "it); give one, as <id@host> or id@host",
+            value=clip(value),
+        )
+    value = inner if inner == value else f"<{inner}>"
     octets = len(value.encode("utf-8", "surrogatepass"))
     if octets > MESSAGE_ID_LIMIT:
         raise InvalidFieldData(
