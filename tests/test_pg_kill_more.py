@@ -10,8 +10,9 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -239,18 +240,26 @@ def test_an_edit_cut_in_its_commit_is_made_once_and_says_so(
     add_box(smtp_ssl.port)
     setup, args, function, done, after = EDITS[command]
     setup(tmp_path)
-    point = f"{function}>base.py:_commit_impl"
+    made_once(how, f"{function}>base.py:_commit_impl", 1, args, pg_url, tmp_path, done, after)
+
+
+def made_once(
+    how: str, point: str, n: int, args: Sequence[str], url: str, tmp: Path, done: str, after: Any
+) -> None:
+    """``args`` run, cut at the ``n``-th ``point`` (``how``: its session terminated, or the
+    answer to its COMMIT lost): exit 0, no line on stderr, and ``done`` (a query) reads
+    ``after`` — and had it said "try again", the retry it asks for leaves the ledger so too."""
     if how == "terminated":
-        res = cut_at(point, 1, *args, url=pg_url, tmp=tmp_path)
+        res = cut_at(point, n, *args, url=url, tmp=tmp)
     else:
         res = cut_in_commit(
-            point, 1, *args, url=pg_url, tmp=tmp_path, landed=lambda: scalars(pg_url, done) == after
+            point, n, *args, url=url, tmp=tmp, landed=lambda: scalars(url, done) == after
         )
     one_line(res)
     if res.returncode:  # what the user was told: try again
         again = cli(*args)
         assert again.returncode == 0, again.stderr
-    assert scalars(pg_url, done) == after
+    assert scalars(url, done) == after
     assert (res.returncode, res.stderr) == (0, ""), res.stderr
 
 

@@ -20,7 +20,7 @@ import pytest
 
 from tests.gatekit import BOX, PASSWORD_ENV, add_box, cli
 from tests.pgkit import PgProxy, session_name
-from tests.test_pg_kill_more import _ok, cut_in_commit
+from tests.test_pg_kill_more import _ok, cut_in_commit, made_once
 from tests.test_pg_kill_points import PAUSED, cut_at, one_line, scalars
 
 pytest_plugins = ["tests.pgkit"]  # fixture: pg_url
@@ -131,19 +131,7 @@ def test_a_write_cut_at_its_commit_is_made_once_and_exits_0(
     setup, args_of, function, n, done, after = WRITES[command]
     setup(tmp_path)
     args = args_of(tmp_path)
-    point = f"{function}>base.py:_commit_impl"
-    if how == "terminated":
-        res = cut_at(point, n, *args, url=pg_url, tmp=tmp_path)
-    else:
-        res = cut_in_commit(
-            point, n, *args, url=pg_url, tmp=tmp_path, landed=lambda: scalars(pg_url, done) == after
-        )
-    one_line(res)
-    if res.returncode:  # what the user was told: try again
-        again = cli(*args)
-        assert again.returncode == 0, again.stderr
-    assert scalars(pg_url, done) == after
-    assert (res.returncode, res.stderr) == (0, ""), res.stderr
+    made_once(how, f"{function}>base.py:_commit_impl", n, args, pg_url, tmp_path, done, after)
 
 
 SENDS = "SELECT count(*) FROM send"
