@@ -826,6 +826,10 @@ def main() -> None:
     try:
         _hold_closed_standard_streams()
         _escape_what_stdout_cannot_encode()
+        # Before any command is started: none may read a secret in /proc/PPID/environ.
+        from warmup.procenv import hide_initial_secrets
+
+        hide_initial_secrets()
         cli(prog_name="warmup")
     except KeyboardInterrupt as exc:
         # Ctrl-C again (or a SIGTERM taken as one) while the first one's line was written: a

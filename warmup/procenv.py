@@ -1,0 +1,73 @@
+"""Secrets out of this process's initial environment, as other processes read it in /proc.
+
+``/proc/PID/environ`` shows the environment a process was started with, byte for byte as it
+was handed to ``execve``, to every process of the same user: removing a variable from
+``os.environ`` does not change it. A command warmup starts (the notify command, which a ledger
+shared by a team may hold; the password command) read ``WARMUP_PASSWORD``, the overflow
+channel's password and the other :data:`~warmup.credentials.SECRET_VARS` there, in its
+parent's, though its own environment (``credentials.child_env``) had none of them.
+
+So, as the command starts, each such entry of that block is overwritten in place with NUL
+bytes (what ``setproctitle`` does to the command line), after the C library's environment
+stops pointing at it; ``os.environ``, a copy made as Python started, keeps the value for warmup
+itself. Done through ``/proc/self/mem``, no ctypes: nothing is imported, and nothing at all is
+done when none of the variables is set (``warmup quota``'s start pays one dictionary lookup per
+name).
+
+Best effort: with no ``/proc`` (or a kernel refusing the write) the block stays as it was, as
+before. ``warmup send -- COMMAND`` and ``warmup run`` still start themselves over without the
+variables (:func:`warmup.wrap.shed_password`): a wrapped command is a program the user runs
+for a long time, and a clean start does not depend on this.
+"""
+
+from __future__ import annotations
+
+import os
+
+# The names, as warmup.credentials.SECRET_VARS (a test keeps the two equal): that module is
+# not imported here, for the commands that never read a secret.
+NAMES = (
+    "WARMUP_PASSWORD",
+    "WARMUP_PASSWORD_COMMAND",
+    "WARMUP_PASSWORD_FD",
+    "WARMUP_OVERFLOW_PASSWORD",
+    "WARMUP_OAUTH_CLIENT_SECRET",
+    "WARMUP_NOTIFY_WEBHOOK",
+)
+
+
+def hide_initial_secrets(names: tuple[str, ...] = NAMES) -> int:
+    """Overwrite the entries of ``names`` in this process's initial environment block; the
+    number of entries overwritten (0 when none is set, or the block cannot be written)."""
+    environ = os.environ
+    if not any(name in environ for name in names):
+        return 0
+    try:
+        return _overwrite({os.fsencode(name) for name in names})
+    except (OSError, ValueError, IndexError):  # no /proc, a kernel refusing: as before
+        return 0
+
+
+def _overwrite(names: set[bytes]) -> int:
+    with open("/proc/self/stat", "rb") as f:
+        stat = f.read()
+    # Fields 50 and 51 (env_start, env_end), counted from 1, after the ')' ending the name
+    # (which may hold spaces): field 3 is the first after it.
+    fields = stat.rsplit(b")", 1)[1].split()
+    start, end = int(fields[47]), int(fields[48])
+    if not 0 < start < end:
+        return 0
+    fd = os.open("/proc/self/mem", os.O_RDWR | os.O_CLOEXEC)
+    try:
+        block = os.pread(fd, end - start, start)
+        done, offset = 0, 0
+        for entry in block.split(b"\0"):
+            name = entry.partition(b"=")[0]
+            if entry and name in names:
+                os.unsetenv(name)  # the C library's environ no longer points here
+                os.pwrite(fd, b"\0" * len(entry), start + offset)
+                done += 1
+            offset += len(entry) + 1
+        return done
+    finally:
+        os.close(fd)
