@@ -454,12 +454,30 @@ def test_parse_duration(text: str, seconds: float):
         "1h 30m",
         "5m5",
         "five m",
-        "5d",
+        "5x",
     ],
 )
 def test_parse_duration_refuses(text: str):
     with pytest.raises(ValueError, match="not a duration"):
         parse_duration(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("5d", "'5d': days are no unit here; write hours, minutes or seconds ('24h' at most"),
+        ("99999999d", "'99999999d': days are no unit here"),
+        ("2 days", "'2 days': days are no unit here"),
+        ("2m-5m", '\'2m-5m\' is a range; write it as a list: ["2m", "5m"]'),
+        ("90s to 3m", '\'90s to 3m\' is a range; write it as a list: ["90s", "3m"]'),
+    ],
+)
+def test_a_duration_in_days_or_as_a_range_is_told_how_to_write_it(text: str, said: str):
+    """'99999999d' (days: outbox expiry's unit, not an interval's) and '2m-5m' were called
+    "not a duration like '5m'", which left the user guessing what was wrong with them."""
+    with pytest.raises(ValueError) as exc:
+        parse_duration(text)
+    assert str(exc.value).startswith(said)
 
 
 @pytest.mark.parametrize(

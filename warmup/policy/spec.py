@@ -25,6 +25,8 @@ from warmup.words import digits_fault
 
 # 0-9, not \d: re's \d and float() take every script's digits ("٥m" was five minutes).
 _DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)(h|m|s)")
+_IN_DAYS = compiled_later(r"[0-9]+(?:\.[0-9]+)?\s*d(?:ays?)?")
+_RANGE = compiled_later(r"([0-9.hms]+)\s*(?:-|–|\.\.|to)\s*([0-9.hms]+)")
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 # Bounds that every value of a policy lies in. Past them a policy is a typo, and the calendar
@@ -56,6 +58,15 @@ def parse_duration(text: str) -> float:
         fault = digits_fault(text)
         if fault:
             raise ValueError(f"{text!r}: {fault}")
+        if _IN_DAYS.fullmatch(text):  # "1d": the unit outbox expiry takes, not this one
+            raise ValueError(
+                f"{text!r}: days are no unit here; write hours, minutes or seconds "
+                f"('24h' at most, '5m', '90s')"
+            )
+        written_as_range = _RANGE.fullmatch(text)  # "2m-5m": a range, written as a list
+        if written_as_range:
+            low, high = written_as_range.groups()
+            raise ValueError(f'{text!r} is a range; write it as a list: ["{low}", "{high}"]')
         raise ValueError(f"{text!r} is not a duration like '5m', '90s' or '1h30m'")
     return total
 
