@@ -305,7 +305,11 @@ def test_a_message_id_with_a_comment_or_folded_still_goes(
     ("head", "said"),
     [
         (b": no name\r\n", "header line 3 is not 'Name: value' (': no name')"),
-        (b"\x80bad: x\r\n", "header line 3 is not 'Name: value'"),
+        (b"\x80bad: x\r\n", "header line 3 is not 'Name: value' ('\\x80bad: x')"),
+        # quoted once: it printed ('bad\\\\line') for one backslash, \\ufffd for each octet past ASCII
+        (b"bad\\line\r\n", "header line 3 is not 'Name: value' ('bad\\line')"),
+        ("用户 line\r\n".encode(), "header line 3 is not 'Name: value' ('用户 line')"),
+        (b"Bcc\t: x\\y\r\n", "header line 3 has white space before its colon ('Bcc\\x09: x\\y')"),
     ],
 )
 def test_send_eml_refuses_a_header_line_the_relay_refuses(

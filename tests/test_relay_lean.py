@@ -420,6 +420,17 @@ def test_a_message_of_body_text_only_goes_out_with_that_body(relay, smtp_ssl, le
     assert len(smtp_ssl.messages) == 1
 
 
+def test_a_malformed_header_line_is_quoted_once_in_the_reply(relay, smtp_ssl, ledger_path):
+    # Quoted twice (an escaped text through repr()), the reply showed a backslash as two and
+    # any octet past ASCII as \\ufffd (escaped twice); now as the line has them, past ASCII as \\uNNNN.
+    server = relay(50)
+    raw = "To: lead@example.com\r\nbad\\line 用\r\n\r\nhi\r\n".encode()
+    code, text = test_relay.submit(server, raw)
+    said = "5.6.0 header line 2 is not 'Name: value' ('bad\\line \\u7528'); fix the message's"
+    assert code == 550 and text.startswith(said), text
+    assert smtp_ssl.connections == 0
+
+
 @pytest.mark.parametrize(
     "raw",
     [

@@ -90,9 +90,8 @@ def fields(raw: bytes) -> tuple[list[Field], int]:
             continue
         m = _NAME.match(line)
         if not m:
-            shown = line_start(line)
             raise MalformedHeader(
-                f"header line {number} is not 'Name: value' ({shown!r}); "
+                f"header line {number} is not 'Name: value' ({quoted_start(line)}); "
                 f"fix the message's headers (an empty line must separate "
                 f"them from the body)"
             )
@@ -100,7 +99,7 @@ def fields(raw: bytes) -> tuple[list[Field], int]:
             # Obsolete syntax: mail software disagrees on whether it is a header at all.
             raise MalformedHeader(
                 f"header line {number} has white space before its colon "
-                f"({line_start(line)!r}); write '{m.group(1).decode()}:'"
+                f"({quoted_start(line)}); write '{m.group(1).decode()}:'"
             )
         found.append((m.group(1).decode().lower(), start, after, [line[m.end() :]]))
     return _fields(found), len(raw)
@@ -148,8 +147,23 @@ def without_stray_cr(raw: bytes) -> bytes:
 
 
 def line_start(line: bytes) -> str:
-    """The first 40 octets of ``line``, printable, for an error message to quote."""
-    return line[:40].decode("ascii", "replace").encode("unicode_escape").decode()
+    r"""The first 40 octets of ``line``, printable, for an error message to quote: UTF-8 text
+    as it is (a backslash too); an octet that is not UTF-8 as ``\xNN``, a control or format
+    character as ``\xNN``/``\uNNNN``. Escaped once: quoted through repr() too, a backslash
+    was shown doubled, and every octet past ASCII as ``\\ufffd``, naming neither what was sent
+    nor the fault."""
+    text = line[:40].decode("utf-8", "backslashreplace")
+    return "".join(c if c.isprintable() else _escaped(c) for c in text)
+
+
+def _escaped(c: str) -> str:
+    n = ord(c)
+    return f"\\x{n:02x}" if n < 0x100 else f"\\u{n:04x}" if n < 0x10000 else f"\\U{n:08x}"
+
+
+def quoted_start(line: bytes) -> str:
+    """:func:`line_start` in single quotes, for a message to quote."""
+    return f"'{line_start(line)}'"
 
 
 def _fields(found: list[tuple[str, int, int, list[bytes]]]) -> list[Field]:

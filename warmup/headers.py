@@ -29,6 +29,7 @@ from warmup.headerlines import (
     body_only,
     fields,
     line_start,
+    quoted_start,
     without_from_line,
     without_stray_cr,
 )
@@ -112,7 +113,7 @@ def check_message(raw: bytes, found: list[Field], end: int) -> None:
         raise MalformedHeader(
             f"this is not a mail message: its headers name none of the fields a message has "
             f"(From, To, Subject, Date, Message-ID, MIME-Version, Content-Type, ...); it begins "
-            f"{line_start(first)!r}. Give headers, an empty line, then the body (begin with an "
+            f"{quoted_start(first)}. Give headers, an empty line, then the body (begin with an "
             f"empty line to send the text as body alone)"
         )
     if raw[end:].isascii():
