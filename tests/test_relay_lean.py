@@ -420,6 +420,24 @@ def test_a_message_of_body_text_only_goes_out_with_that_body(relay, smtp_ssl, le
     assert len(smtp_ssl.messages) == 1
 
 
+def test_a_submitted_return_path_and_content_length_are_left_out_upstream(
+    relay, smtp_ssl, ledger_path
+):
+    # A script's Return-Path went upstream beside the one the delivering server writes from
+    # the envelope, naming an address the bounces never reach; a Content-Length went on,
+    # stale once the relay made the lines CRLF. Both are dropped, as Postfix does.
+    server = relay(50)
+    raw = (
+        b"Return-Path: <bounces@elsewhere.example>\nFrom: " + BOX.encode() + b"\n"
+        b"To: lead@example.com\nContent-Length: 3\nSubject: s\n\nline one\nline two\n"
+    )
+    assert test_relay.submit(server, raw)[0] == 250
+    [got] = smtp_ssl.messages
+    assert got.mail_from == BOX
+    assert [k for k in got.message if k not in ("Date", "Message-ID")] == ["From", "To", "Subject"]
+    assert got.message.get_content().startswith("line one\r\nline two\r\n")
+
+
 def test_a_malformed_header_line_is_quoted_once_in_the_reply(relay, smtp_ssl, ledger_path):
     # Quoted twice (an escaped text through repr()), the reply showed a backslash as two and
     # any octet past ASCII as \\ufffd (escaped twice); now as the line has them, past ASCII as \\uNNNN.

@@ -26,6 +26,11 @@ _NAME = re.compile(rb"([\x21-\x39\x3b-\x7e]+)[ \t]*:")
 
 
 BLIND_FIELDS = ("bcc", "resent-bcc")
+# Left out on the wire, as Postfix's message_drop_headers does by default: the blind fields;
+# Return-Path, which the delivering server writes from the envelope (a script's own one named
+# an address the bounces never go to, beside the server's); a Content-Length, stale once the
+# message is made 7-bit or its lines' ends change.
+DROPPED_FIELDS = (*BLIND_FIELDS, "return-path", "content-length")
 
 
 class MalformedHeader(DataError):

@@ -124,9 +124,10 @@ class Session(Connection):
         """One message; never raises for SMTP replies or a broken connection.
 
         Bcc and Resent-Bcc headers are removed on the way out, whoever built ``data``: the
-        envelope carries those recipients, and every recipient would read the header.
+        envelope carries those recipients, and every recipient would read the header; so are
+        Return-Path and Content-Length (:data:`~warmup.headerlines.DROPPED_FIELDS`).
         """
-        data = headerlines.without(data, headerlines.BLIND_FIELDS)
+        data = headerlines.without(data, headerlines.DROPPED_FIELDS)
         smtp = self.smtp
         assert smtp is not None
         results: dict[str, RcptResult] = {}
