@@ -60,7 +60,10 @@ def _client(args: list[str]) -> None:
     req = json.dumps({"argv": args, "env": env, "cwd": os.getcwd()}).encode()
     socket.send_fds(sock, [len(req).to_bytes(8, "big") + req], [0, 1, 2])
     reader = sock.makefile("rb")
-    first = reader.readline()
+    try:
+        first = reader.readline()
+    except OSError:  # the zygote died with this request in its backlog: nothing ran
+        first = b""
     if not first:  # the zygote could not start it (no fork: EAGAIN, ENOMEM): nothing ran
         os.execv(sys.executable, [sys.executable, "-m", "warmup", *args])
     pid = int(first)
@@ -252,6 +255,11 @@ def _serve(path: str) -> None:
                 conn.close()
             else:  # the client hung up (killed) before its child ended: end the child too
                 _, pid, _ = key.data
+                if key.fileobj.fileno() == -1:
+                    # The child's end came in the same batch, first: its conn is closed and
+                    # unregistered, the child reaped (unregister raised ValueError: the zygote
+                    # died, and every later command of the run fell back to python -m warmup).
+                    continue
                 sel.unregister(key.fileobj)
                 try:
                     os.kill(pid, signal.SIGKILL)

@@ -244,3 +244,44 @@ def test_a_zygote_gone_is_started_again_and_said():
         assert proc.stdin is not None
         proc.stdin.close()
     _wait_until(lambda: not _children_of_zygote())
+
+
+def test_a_client_and_its_child_ending_in_one_batch_leave_the_zygote_serving():
+    """The child's end and its client's hang-up seen in one select() batch, the end first
+    (test_faults' fifty kills, in a clean-clone CI): the end closed the client's connection,
+    then the hang-up unregistered the closed socket, and the zygote died of 'ValueError:
+    Invalid file descriptor: -1'. Both events are made pending while the zygote is stopped,
+    the child's first (epoll reports them in the order they came)."""
+    forkcli.command()
+    zygote = forkcli._zygote[0]
+    proc = subprocess.Popen([*forkcli.command(), "import", "/dev/stdin"], stdin=subprocess.PIPE)
+    try:
+        _wait_until(lambda: _reading_a_pipe(_children_of_zygote()))
+        [child] = _children_of_zygote()
+        os.kill(zygote.pid, signal.SIGSTOP)
+        try:
+            os.kill(child, signal.SIGKILL)
+            _wait_until(lambda: _state(child) == "Z")  # ended: its pidfd is readable
+            proc.kill()
+            proc.wait()
+        finally:
+            os.kill(zygote.pid, signal.SIGCONT)
+    finally:
+        proc.kill()
+        proc.wait()
+        assert proc.stdin is not None
+        proc.stdin.close()
+    res = subprocess.run(
+        [*forkcli.command(), "--version"], capture_output=True, text=True, timeout=120
+    )
+    assert zygote.poll() is None, "the zygote died"
+    assert forkcli._zygote[0] is zygote
+    assert (res.returncode, res.stderr) == (0, "")
+
+
+def _state(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return ""
