@@ -258,14 +258,24 @@ class PgProxy:
             for a, b in ((client, server), (server, client)):
                 threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
 
+    def _forward(self, a, b, data: bytes) -> None:  # type: ignore[no-untyped-def]
+        """Pass on what ``a`` sent to ``b``: a proxy that mutes or holds up drops or keeps it."""
+        b.sendall(data)
+
+    def _ends_both(self, a) -> bool:  # type: ignore[no-untyped-def]
+        """Whether ``a`` at its end shuts its peer too (a held client's server waits)."""
+        return True
+
     def _pump(self, a, b) -> None:  # type: ignore[no-untyped-def]
         import socket
 
         try:
             while data := a.recv(65536):
-                b.sendall(data)
+                self._forward(a, b, data)
         except OSError:
             pass
+        if not self._ends_both(a):
+            return
         for s in (a, b):
             try:
                 s.shutdown(socket.SHUT_RDWR)

@@ -309,24 +309,16 @@ class HeldProxy(PgProxy):
             except OSError:
                 pass
 
-    def _pump(self, a, b) -> None:  # type: ignore[no-untyped-def]
-        try:
-            while data := a.recv(65536):
-                with self.lock:
-                    kept = self.held.get(id(a))
-                if kept is not None:
-                    kept.extend(data)
-                else:
-                    b.sendall(data)
-        except OSError:
-            pass
-        if id(a) in self.peer:  # a held client cut off: its server's side waits for release
-            return
-        for x in (a, b):
-            try:
-                x.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+    def _forward(self, a, b, data: bytes) -> None:  # type: ignore[no-untyped-def]
+        with self.lock:
+            kept = self.held.get(id(a))
+        if kept is not None:
+            kept.extend(data)
+        else:
+            b.sendall(data)
+
+    def _ends_both(self, a) -> bool:  # type: ignore[no-untyped-def]
+        return id(a) not in self.peer  # a held client cut off: its server waits for release
 
 
 def test_a_claim_whose_commit_reaches_the_server_after_the_reconnect_is_read_back(
