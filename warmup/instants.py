@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import os
 import re
 from collections.abc import Iterable
 from typing import NamedTuple
@@ -466,14 +467,59 @@ def wall_instant(day: dt.date, time: dt.time, tz: dt.tzinfo) -> dt.datetime:
     return dt.datetime.fromtimestamp(hi, dt.UTC)
 
 
+# Names zoneinfo loads that are no place's zone: this host's own files and tzdata's stand-in
+# for a zone not set (UTC shown as '-00'); fields.check_timezone refuses them as well.
+_NO_PLACE = ("localtime", "posixrules", "Factory")
+# A POSIX TZ of one fixed offset, no daylight saving: 'CST-8' (China's, as many hosts there
+# set it), '<+08>-8', 'UTC+8' (eight hours *behind* UTC: POSIX counts westward, as the IANA
+# Etc/GMT zones do).
+_POSIX_FIXED = compiled_later(r"(?:[A-Za-z]{3,}|<[A-Za-z0-9+-]{3,}>)([+-]?)(\d{1,2})(:00){0,2}")
+
+
+def _kept_zone(name: str) -> str | None:
+    """``name`` if it is a zone a ledger can keep (zoneinfo loads it, and it is a place's)."""
+    name = name.removeprefix("posix/")
+    if not name or name in _NO_PLACE or name.startswith("right/"):
+        return None
+    try:
+        ZoneInfo(name)
+    except Exception:  # not found, not a zone file, a path or '..' (ValueError), a folder
+        return None
+    return name
+
+
+def _zone_of_tz(tz: str) -> str:
+    """The zone ``$TZ`` names as the C library reads it: a zone's name (``:`` before it or not:
+    ``PRC``, ``Japan``, ``Asia/Tokyo``), a file of the system's zones
+    (``/usr/share/zoneinfo/Asia/Tokyo``), or one fixed offset (``CST-8``: ``Etc/GMT-8``).
+    :class:`ConfigError` for any other (``garbage``, a rule with daylight saving)."""
+    text = tz.removeprefix(":")
+    if text.startswith("/"):  # TZ=/etc/localtime: the link's target names the zone
+        text = os.path.realpath(text)
+    if "zoneinfo/" in text:
+        text = text.rsplit("zoneinfo/", 1)[1]
+    if name := _kept_zone(text):
+        return name
+    fixed = _POSIX_FIXED.fullmatch(text)
+    if fixed and (hours := int(fixed[2])) <= (14 if fixed[1] == "-" else 12):
+        return f"Etc/GMT{'-' if fixed[1] == '-' else '+'}{hours}" if hours else "UTC"
+    raise ConfigError(
+        f"TZ={tz!r} names no time zone warmup can use; set TZ to an IANA name "
+        "(e.g. TZ=Asia/Shanghai), or unset it to use the system's zone"
+    )
+
+
 def machine_zone() -> str:
-    """This machine's IANA zone name (``UTC`` when it has none that pendulum can name)."""
+    """This machine's IANA zone name: the one ``$TZ`` names (:func:`_zone_of_tz`), else the
+    system's as pendulum finds it (``UTC`` when it has none that can be named). A ``$TZ`` set
+    empty is one left unset."""
+    if tz := os.environ.get("TZ", ""):
+        return _zone_of_tz(tz)
     # The same function as pendulum.local_timezone, which a warm mypy cache mistakes for the
     # submodule pendulum.tz.local_timezone ("Module not callable").
     import pendulum
 
-    name = pendulum.tz.local_timezone().name
-    return name if name and "/" in name or name == "UTC" else "UTC"
+    return _kept_zone(pendulum.tz.local_timezone().name or "") or "UTC"
 
 
 def local_text(ts: dt.datetime, tz: str, fmt: str = "%Y-%m-%d %H:%M %Z") -> str:
