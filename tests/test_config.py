@@ -328,6 +328,20 @@ def test_a_config_path_that_is_not_a_regular_file_is_refused_at_once(tmp_path, k
     assert len(proc.stderr.splitlines()) == 1, proc.stderr
 
 
+def test_a_config_path_of_dev_null_is_no_config(run, monkeypatch, ledger_path):
+    """``WARMUP_CONFIG=/dev/null``, as git, pip and ``ssh -F`` take it, is no config file: it
+    was "not a regular file; point WARMUP_CONFIG at one", exit 78, for every command."""
+    monkeypatch.setenv("WARMUP_CONFIG", "/dev/null")
+    assert run("mailbox", "add", "a@corp.example", "--provider", "exmail").exit_code == 0
+    listed = run("mailbox", "list")
+    assert listed.exit_code == 0, listed.output
+    assert listed.stdout.splitlines()[1].startswith("a@corp.example  exmail")
+    shown = run("config", "show", "--json")
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.stdout)["file"] == "/dev/null"
+    assert json.loads(shown.stdout)["exists"] is False
+
+
 def test_an_option_is_named_in_the_file_as_on_the_command_line(cfg, run):
     """``mailbox add --timezone`` is the parameter ``tz`` in the code: ``timezone = ...`` (what
     --help shows) was "the command has no such option (see 'warmup mailbox add --help')", and

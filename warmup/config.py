@@ -28,7 +28,8 @@ A relative ``db`` path is relative to the folder holding this file, not to the w
 
 Order: a flag, then the environment, then this file, then the built-in default. A file that
 cannot be read or holds an unknown key is a configuration error (exit 78) naming the key; so
-is a ``$WARMUP_CONFIG`` naming no file (the default file may be missing: no config). A file
+is a ``$WARMUP_CONFIG`` naming no file (the default file may be missing: no config), but
+``/dev/null`` is no config, as git, pip and ssh read it. A file
 holding a secret (:func:`secret_keys`) that the group or others can read is warned of, once per
 process, and still used.
 """
@@ -137,6 +138,11 @@ def _check_env_webhook() -> None:
 
 
 def _load(where: Path) -> Config:
+    # WARMUP_CONFIG=/dev/null: no config, as git, pip and ssh -F read it (it was refused, 78,
+    # as "not a regular file": every command of a script that meant to ignore the file failed)
+    if str(where) == os.devnull:
+        _LOADED[where] = Config(where, False)
+        return _LOADED[where]
     try:
         raw = tomllib.loads(_read(where))
     except FileNotFoundError:
