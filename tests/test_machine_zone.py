@@ -66,3 +66,13 @@ def test_a_tz_naming_no_zone_is_a_config_error_when_one_is_needed(
     given = run("mailbox", "add", "b@corp.example", "--provider", "gmail", "--timezone", "UTC")
     assert given.exit_code == 0, given.output
     assert run("quota", "a@corp.example", "--at", "2026-06-11T09:00:00").exit_code == 0
+
+
+def test_a_zone_file_given_is_named_at_fault_whatever_tz_says(run, monkeypatch):
+    """``--timezone localtime`` is refused naming the option; with ``TZ`` naming no zone, the
+    hint that names this machine's zone made it the TZ error instead."""
+    monkeypatch.setenv("TZ", "garbage")
+    add = ("mailbox", "add", "a@corp.example", "--provider", "gmail", "--timezone", "localtime")
+    res = run(*add)
+    assert res.exit_code == 64
+    assert res.stderr == "Error: --timezone: unknown time zone 'localtime'; name the zone itself\n"

@@ -10,7 +10,14 @@ import datetime as dt
 import re
 import zoneinfo
 
-from warmup.errors import DataError, InvalidField, InvalidFieldData, NotFound, WarmupError
+from warmup.errors import (
+    ConfigError,
+    DataError,
+    InvalidField,
+    InvalidFieldData,
+    NotFound,
+    WarmupError,
+)
 from warmup.files import names_nothing
 from warmup.instants import machine_zone as _local_zone
 from warmup.lazyre import compiled_later
@@ -42,7 +49,11 @@ def check_timezone(tz: str, field: str = "timezone") -> str:
         hint = "use an IANA name like Asia/Shanghai"
         close = _zone_like(tz)
         if tz in _ZONE_FILES:
-            hint = f"name the zone itself (this machine's zone is {_local_zone()})"
+            hint = "name the zone itself"
+            try:  # a $TZ naming none is no reason to hide what is wrong with this one
+                hint += f" (this machine's zone is {_local_zone()})"
+            except ConfigError:
+                pass
         elif tz == _PLACEHOLDER:
             hint = "it is tzdata's stand-in for a zone not set; name the mailbox's own zone " + (
                 "(an IANA name like Asia/Shanghai, or Etc/UTC for UTC)"
