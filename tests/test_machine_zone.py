@@ -76,3 +76,26 @@ def test_a_zone_file_given_is_named_at_fault_whatever_tz_says(run, monkeypatch):
     res = run(*add)
     assert res.exit_code == 64
     assert res.stderr == "Error: --timezone: unknown time zone 'localtime'; name the zone itself\n"
+
+
+def test_an_import_registers_a_mailbox_in_the_zone_tz_names(run, monkeypatch, tmp_path):
+    monkeypatch.setenv("TZ", "CST-8")
+    log = tmp_path / "log.csv"
+    log.write_text(
+        "mailbox,recipient,sent_at,provider\n"
+        "g@corp.example,x@example.com,2026-06-11T07:00:00,gmail\n"
+    )
+    res = run("import", str(log))
+    assert res.exit_code == 0, res.output
+    listed = json.loads(run("mailbox", "list", "--json").stdout)
+    assert [m["timezone"] for m in listed] == ["Etc/GMT-8"]
+
+
+def test_an_import_naming_an_unknown_mailbox_says_so_whatever_tz_says(run, monkeypatch, tmp_path):
+    """Its time was read in this machine's zone first: a ``TZ`` naming none was the error."""
+    monkeypatch.setenv("TZ", "garbage")
+    log = tmp_path / "log.csv"
+    log.write_text("mailbox,recipient,sent_at\nz@corp.example,x@example.com,2026-06-11T07:00:00\n")
+    res = run("import", str(log))
+    assert res.exit_code == 65
+    assert "line 2: mailbox 'z@corp.example' not found" in res.stderr

@@ -570,7 +570,9 @@ def _import_row(
     tz = zones.get(address)
     if tz is None:
         known = get_provider(provider) if provider else None
-        tz = timezone or (known and known.timezone) or _local_zone()
+        # a mailbox neither in the ledger nor given a provider rejects the file once this row is
+        # read: its time needs no zone of this machine's (a $TZ naming none hid that refusal)
+        tz = timezone or (known.timezone or _local_zone() if known else "UTC")
         if known:  # the zone the file registers the mailbox in: its later rows use it too
             zones[address] = tz
     at, at_text = _csv_instant(sent_at, "sent_at", now, tz)
