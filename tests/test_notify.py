@@ -638,6 +638,12 @@ def test_notify_set_warns_of_a_program_not_found_here_and_stores_it(ledger_path)
         ("no-such-pager-xyz --urgent", "'no-such-pager-xyz' is not found here (PATH):"),
         (f"{sys.executable} -c pass", None),
         ("exec cat", "'exec' is not found here (PATH):"),  # no shell: exec is no program
+        # there, but no program: it was "is not found here"
+        (f"{ledger_path.parent} --urgent", f"'{ledger_path.parent}' is a folder, not a program:"),
+        (
+            f"{ledger_path} --urgent",
+            f"'{ledger_path}' is not a program this user may run (chmod +x it):",
+        ),
     ):
         res = cli("notify", "set", "--command", command)
         assert res.returncode == 0, res.stderr

@@ -81,14 +81,18 @@ def _warn_unfound(command: str) -> None:
 
     words = shlex.split(command)  # configure() refused one that cannot be split
     program = words[0]
-    found = (
-        os.path.isfile(program) and os.access(program, os.X_OK)
-        if "/" in program
-        else shutil.which(program) is not None
-    )
-    if not found:
+    fault = None
+    if "/" not in program:
+        fault = None if shutil.which(program) else "is not found here (PATH)"
+    elif os.path.isdir(program):  # it was "not found here", though it is there
+        fault = "is a folder, not a program"
+    elif not os.path.exists(program):
+        fault = "is not found here"
+    elif not (os.path.isfile(program) and os.access(program, os.X_OK)):
+        fault = "is not a program this user may run (chmod +x it)"
+    if fault:
         click.echo(
-            f"warning: {program!r} is not found here{'' if '/' in program else ' (PATH)'}: "
+            f"warning: {program!r} {fault}: "
             f"stored, but each event would fail on this host; 'warmup notify test' runs it once",
             err=True,
         )
