@@ -592,7 +592,7 @@ def _prepare(
     fits: _Fits | None = None,
 ) -> tuple[EmailMessage, str, list[str]]:
     """The message checked and completed (From for a mailbox, Message-ID), its
-    Message-ID and its envelope. A message naming more than :data:`~warmup.headers.MANY` in plain
+    Message-ID and its envelope. A message naming more than :data:`~warmup.headers.MANY` in
     To/Cc/Bcc is first checked against ``fits`` with those (:func:`_too_many`)."""
     from email.errors import MissingHeaderBodySeparatorDefect
 
@@ -659,11 +659,11 @@ def _prepare(
 
 
 def _too_many(msg: EmailMessage, fits: _Fits, label: str) -> None:
-    """:class:`DataError` for a message whose plain To/Cc/Bcc name more recipients than its
+    """:class:`DataError` for a message whose To/Cc/Bcc name more recipients than its
     mailbox (or any member of its pool) ever sends to in a day, read before the header registry
-    reads them (:func:`warmup.headers.many_plain_recipients`): a To of 100,000 addresses took
+    reads them (:func:`warmup.headers.many_recipients`): a To of 100,000 addresses took
     minutes to be refused. Only what the full check refuses is refused here."""
-    quick = headers.many_plain_recipients(msg)
+    quick = headers.many_recipients(msg)
     if quick is None:
         return
     try:
