@@ -187,7 +187,9 @@ def _encoded(odd: bool) -> st.SearchStrategy[str]:
     q = st.tuples(charset, text).map(
         lambda ct: (
             f"=?{ct[0]}?q?"
-            + "".join(chr(c) if chr(c).isalnum() else f"={c:02X}" for c in ct[1])
+            + "".join(
+                chr(c) if chr(c).isascii() and chr(c).isalnum() else f"={c:02X}" for c in ct[1]
+            )
             + "?="
         )
     )
