@@ -33,7 +33,14 @@ from warmup.policy.rules import Verdict, mean_gap
 from warmup.policy.spec import PolicySpec
 from warmup.policy.summed import SummedWalk, drive
 from warmup.policy.tables import DayRows, DaySums
-from warmup.policy.walk import begin_today_steps, finish_today, start, today_of, walk_to_steps
+from warmup.policy.walk import (
+    begin_today_steps,
+    finish_today,
+    start,
+    today_of,
+    verdict_again,
+    walk_to_steps,
+)
 
 
 @dataclass(frozen=True)
@@ -192,16 +199,19 @@ def evaluate_steps(
         walk, v, memo = yield from walk_to_steps(spec, hist, today, now, checkpoint=today - ONE_DAY)
     else:
         # Another send today (the member that sent), a bounce today, an event since the day's
-        # start: the walk to the day's start is the kept one, only today's verdict is new
+        # start: the walk to the day's start is the kept one, only today's verdict is new, and
+        # the kept verdict itself when today's new counts cannot change it (most sends)
         begun_key = _begun_key(key, hist, today)
         begun = kept[2] if kept is not None else None
-        if begun is not None and begun[0] == begun_key:
-            walk, memo = today_of(begun[1], hist, today), begun[2]
+        again = None
+        if kept is not None and begun is not None and begun[0] == begun_key:
+            again = verdict_again(*kept[1][:2], begun[1], hist, today, now)
+            walk, memo = today_of(begun[1], hist, today) if again is None else again[0], begun[2]
         else:
             walk, memo = yield from begin_today_steps(spec, hist, today, today - ONE_DAY)
             begun = (begun_key, walk, memo)
             walk = today_of(walk, hist, today)
-        v = finish_today(walk, today, now)
+        v = finish_today(walk, today, now) if again is None else again[1]
         walks[hist.mailbox] = (key, (walk, v, memo), begun)
     # today's rules: the policy in force at ``now``, the mailbox's own but when asked about an
     # instant before a change (warmup.policy.eras)

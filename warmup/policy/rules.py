@@ -77,6 +77,10 @@ class Verdict:
     reasons: list[str] = field(default_factory=list)
     closed: str | None = None  # why the window stays shut all day (quota 0), or None
     number: int = 0  # the stage's index
+    # Today's verdict whose health and rates are the window's including today (today's counts
+    # decided them, and its words are the health's reason): see Walk.verdict_again
+    by_today: bool = False
+    why_at: int = -1  # where the health's reason is in ``reasons`` (-1: not explained)
 
 
 @dataclass
@@ -286,24 +290,21 @@ class Walk:
             self.idle_adjust(day, reasons)
         w = spec.health.window_days
         explain = self.explain and not quiet
+        why_at = -1
         health, rate, crate, why = self.judge(
             day - dt.timedelta(days=w), day - ONE_DAY, words=explain
         )
         judged_to = day - ONE_DAY
-        if today:
-            # The prior window plus today: only today's bounces can make it worse.
-            # Its words only when it decides (the prior window's mostly do).
-            t_health, t_rate, t_crate, t_why = self.judge(
-                day - dt.timedelta(days=w), day, words=False
-            )
-            if SEVERITY[t_health] > SEVERITY[health] or (
-                health == "unjudged" and t_health != "unjudged"
-            ):
-                if explain:
-                    t_why = self.judge(day - dt.timedelta(days=w), day)[3]
-                health, rate, crate = t_health, t_rate, t_crate
-                why = t_why + " (including today)" if explain else t_why
-                judged_to = day
+        # The prior window plus today: only today's bounces can make it worse.
+        # Its words only when it decides (the prior window's mostly do).
+        decided = self.today_decides(day, health) if today else None
+        if decided is not None:
+            t_health, t_rate, t_crate, t_why = decided
+            if explain:
+                t_why = self.judge(day - dt.timedelta(days=w), day)[3]
+            health, rate, crate = t_health, t_rate, t_crate
+            why = t_why + " (including today)" if explain else t_why
+            judged_to = day
         if health == "pause" and not self.health_paused:
             self.health_paused = why
         if health == "step_back" and not self.stepped_back:
@@ -321,6 +322,7 @@ class Walk:
             short = self.short_reason(day)
             if short:
                 reasons.append(short)
+            why_at = len(reasons)
             reasons.append(why)
             if health == "unjudged":
                 warning = self.small_sample_warning(day - dt.timedelta(days=w), judged_to)
@@ -368,7 +370,73 @@ class Walk:
             quota = 0
             if explain:
                 reasons.append(f"closed: {shut}: quota 0, and the day does not count as idle")
-        return Verdict(quota, stage.name, self.eff + 1, health, rate, crate, reasons, shut, number)
+        by_today = decided is not None
+        return Verdict(
+            quota,
+            stage.name,
+            self.eff + 1,
+            health,
+            rate,
+            crate,
+            reasons,
+            shut,
+            number,
+            by_today,
+            why_at,
+        )
+
+    def verdict_again(self, day: dt.date, v: Verdict) -> Verdict | None:
+        """Today's (``day``'s) verdict :meth:`verdict` would give again, on the state it left
+        ``v`` from, for other counts of ``day``: this walk is the one ``v`` left, those counts
+        put in its ``counts``. None: ask :meth:`verdict` (on the state before it).
+
+        Today's counts enter today's verdict in one place: the window including today, whose
+        health replaces the prior window's when worse, or judged where that was not
+        (:meth:`today_decides`); nothing else the verdict reads, nor the state it leaves, moves
+        with them. So ``v`` is the answer again when that window still does not replace its
+        health; and when it did (``by_today``) and still gives the same health word, ``ok`` or
+        ``hold`` (neither moves the walk after its words: a step back or a pause would, and their
+        reasons read it), ``v`` with that window's rates and the health's reason in its words."""
+        if not v.by_today:
+            return v if self.today_decides(day, v.health) is None else None
+        if v.health not in ("ok", "hold"):
+            return None
+        health, rate, crate, why = self.judge(
+            day - dt.timedelta(days=self.spec.health.window_days), day
+        )
+        if health != v.health:
+            return None
+        reasons = v.reasons
+        if v.why_at >= 0:
+            reasons = list(reasons)
+            reasons[v.why_at] = why + " (including today)"
+        return Verdict(
+            v.quota,
+            v.stage,
+            v.day,
+            health,
+            rate,
+            crate,
+            reasons,
+            v.closed,
+            v.number,
+            True,
+            v.why_at,
+        )
+
+    def today_decides(
+        self, day: dt.date, health: str
+    ) -> tuple[str, float | None, float | None, str] | None:
+        """:meth:`judge` of the window including ``day`` (today), without words, when it replaces
+        ``health``, the prior window's: worse, or judged where that was not; else None."""
+        w = self.spec.health.window_days
+        judged = self.judge(day - dt.timedelta(days=w), day, words=False)
+        t_health = judged[0]
+        if SEVERITY[t_health] > SEVERITY[health] or (
+            health == "unjudged" and t_health != "unjudged"
+        ):
+            return judged
+        return None
 
     def short_reason(self, day: dt.date) -> str | None:
         """Which recent active days sent too little to count toward warm-up."""

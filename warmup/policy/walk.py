@@ -252,3 +252,23 @@ def today_of(walk: Walk, hist: History, today: dt.date) -> Walk:
     else:
         counts.pop(today, None)
     return dataclasses.replace(walk, hist=hist, counts=counts)
+
+
+def verdict_again(
+    after: Walk, v: Verdict, begun: Walk, hist: History, today: dt.date, end_of: dt.datetime
+) -> tuple[Walk, Verdict] | None:
+    """What :func:`finish_today` gives (the walk it leaves, today's verdict) for ``hist`` at
+    ``end_of`` on a :func:`today_of` copy of ``begun``, from ``after`` and ``v``, what it gave
+    on another (for a history that may differ from ``hist`` only in today's counts, and what the
+    walk never reads), when today's new counts leave the verdict as
+    :meth:`Walk.verdict_again` says. None: ask :func:`finish_today`.
+
+    The rest of today's verdict reads the days before today and the state at the day's start,
+    as ``begun`` holds them, and the events applied since: there must be none, then and by
+    ``end_of`` (a resume during the day weighs today's counts)."""
+    done, events = begun.events_done, begun.events
+    if after.events_done != done or done < len(events) and events[done].at <= end_of:
+        return None
+    walk = today_of(after, hist, today)
+    again = walk.verdict_again(today, v)
+    return None if again is None else (walk, again)
