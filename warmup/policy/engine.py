@@ -20,6 +20,7 @@ import dataclasses
 import datetime as dt
 import functools
 import hashlib
+import operator
 import shlex
 from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -396,7 +397,7 @@ def _walk_key(
         return None
     events = eras.from_day_start(hist.events, hist.timezone) if hist.events else ()
     applied = sum(1 for e in events if e.at <= now)
-    return (id(spec), spec, today, applied, *(getattr(hist, f) for f in _walked_fields()))
+    return (id(spec), spec, today, applied, *_walked_of(hist))
 
 
 def _begun_key(key: tuple[Any, ...], hist: History, today: dt.date) -> tuple[Any, ...]:
@@ -420,6 +421,9 @@ def _walked_fields() -> tuple[str, ...]:
 
 
 _DAYS_AT = _walked_fields().index("days")  # where History.days is among them
+# Those fields of a history, as a tuple (one call: the worker keys the sender's walk by them
+# before each pool message)
+_walked_of = operator.attrgetter(*_walked_fields())
 
 
 def _utc(ts: dt.datetime) -> dt.datetime:
