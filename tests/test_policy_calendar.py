@@ -430,3 +430,38 @@ def test_a_year_past_the_announced_holidays_is_said_to_be_an_estimate(run):
     res = run("plan", BOX, "--days", "800", "--json", "--at", f"{last}-12-20T09:00")
     notes = [n for n in json.loads(res.output)["mailboxes"][0]["notes"] if "estimate" in n]
     assert len(notes) == 1 and f"CN's {last + 1}-{last + 3} holidays are" in notes[0], notes
+
+
+def test_quota_on_an_open_day_of_a_guessed_year_says_the_calendar_is_a_guess(run):
+    """Past the announced schedule, a day the library's guess calls an ordinary day may turn out
+    a holiday or a bridge day of a break once the State Council publishes the year (2027's was
+    not in the holidays library in December 2026): ``quota`` gave it the full quota and said
+    nothing, where a closed day and the plan say it is an estimate. On 1 January a CN mailbox
+    went on sending through a year its calendar only guessed."""
+    from warmup.policy.calendar import Calendar
+
+    last = Calendar("CN").announced_until()
+    assert last is not None
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    note = (
+        f"calendar: CN's {last + 1} holidays are the holidays library's estimate (its official "
+        f"schedule, with make-up working days, is known up to {last}): holidays and working "
+        f"days may differ; upgrade the holidays package once {last + 1}'s is announced"
+    )
+    guessed = quota(run, "--at", f"{last + 1}-01-12T09:00")
+    assert guessed["status"] == "ok" and guessed["quota"] > 0, guessed
+    assert guessed["reasons"][-1] == note, guessed["reasons"]
+    # a closed day of the guessed year says it once, in its own reason
+    new_year = quota(run, "--at", f"{last + 1}-01-01T09:00")
+    assert new_year["status"] == "closed"
+    assert [r for r in new_year["reasons"] if "estimate" in r] == [
+        f"closed: public holiday in CN (New Year's Day) (an estimate: CN's {last + 1} schedule "
+        f"is not in the holidays library): quota 0, and the day does not count as idle"
+    ]
+    # within the announced schedule, and with a calendar that neither skips holidays nor
+    # keeps to working days, there is nothing to say
+    assert not [r for r in quota(run, "--at", f"{last}-12-21T09:00")["reasons"] if "estimate" in r]
+    assert run("mailbox", "set", BOX, "--policy", "default").exit_code == 0
+    assert not [
+        r for r in quota(run, "--at", f"{last + 1}-01-12T09:00")["reasons"] if "estimate" in r
+    ]

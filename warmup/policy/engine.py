@@ -327,6 +327,14 @@ def evaluate_steps(
                     else ""
                 )
             )
+    # a day the guess calls a working day may be a holiday, or a bridge day, once the year is
+    # announced: said, as a closed day says it (and the plan, once a year)
+    if (
+        status != "closed"
+        and (calendar.skip_holidays or window.working_days)
+        and calendar.estimated(today.year)
+    ):
+        reasons.append(f"calendar: {calendar.estimate_note(today.year)}")
     if spec.recipient_domains:
         reasons.append(_recipient_domain_reason(spec, hist))
     return Allowance(
