@@ -66,13 +66,16 @@ SIGNALS = [("SIGINT", 130, "Aborted"), ("SIGTERM", 143, "Aborted (Terminated)"),
 # read, in the SMTP session; "settle" as the gate settles the reservation, before the ledger
 # is written.
 POINTS = ["_send>delivered", "_send>settle"]
+# A hang-up as a terminal's is: a suite started under nohup (SIGHUP ignored, and so in every
+# child) had warmup keep ignoring it, as it does for a command run under nohup: exit 0, not 129.
+HANGUP_AS_DEFAULT = "import signal; signal.signal(signal.SIGHUP, signal.SIG_DFL)\n"
 
 
 def hooked(sig: str, where: str, *args: str, n: int = 1) -> subprocess.CompletedProcess[str]:
     """``warmup ARGS`` in a process of its own that sends itself ``sig`` when ``where`` is
     entered for the ``n``-th time."""
     return subprocess.run(
-        [sys.executable, "-c", HOOKED, sig, where, str(n), *args],
+        [sys.executable, "-c", HANGUP_AS_DEFAULT + HOOKED, sig, where, str(n), *args],
         env={**os.environ, **PASSWORD_ENV},
         stdin=subprocess.DEVNULL,
         capture_output=True,
@@ -104,7 +107,7 @@ def stopped(points: list[tuple[str, str, int]], *args: str) -> subprocess.Comple
     """``warmup ARGS`` in a process of its own that sends itself each of ``points``' signals
     (:data:`STOPS`)."""
     return subprocess.run(
-        [sys.executable, "-c", STOPS, json.dumps(points), *args],
+        [sys.executable, "-c", HANGUP_AS_DEFAULT + STOPS, json.dumps(points), *args],
         env={**os.environ, **PASSWORD_ENV},
         stdin=subprocess.DEVNULL,
         capture_output=True,
