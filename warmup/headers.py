@@ -695,8 +695,13 @@ _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _DOT_ATOM = rf"{_ATEXT}(?:\.{_ATEXT})*"
 _PLAIN_ADDR = rf"{_DOT_ATOM}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
 _CFWS = r"(?:[ \t]|\([ \t!-'*-\[\]-~]*\))*"  # white space and unnested comments
-_EW = (  # charset (RFC 2231 language), B or Q, text: no '?=' before its end
-    r"=\?[A-Za-z0-9_-]+(?:\*[A-Za-z0-9-]+)?\?(?:[bB]\?(?:[A-Za-z0-9+/]+={0,2})?|[qQ]\?[!->@-~]*)\?="
+# charset (RFC 2231 language), B or Q, text: Q text as a phrase's may hold it (RFC 2047
+# 5(3): letters, digits, ! * + - / _ and =XX); the registry read a '<' or a bare '=' in one
+# otherwise (hypothesis: '=?utf-8?q?<?= =?utf-8?q?=>?=:0@0;' is no group to it), so such a
+# word is the registry's to read
+_EW = (
+    r"=\?[A-Za-z0-9_-]+(?:\*[A-Za-z0-9-]+)?\?"
+    r"(?:[bB]\?(?:[A-Za-z0-9+/]+={0,2})?|[qQ]\?(?:[A-Za-z0-9!*+/_-]|=[0-9A-Fa-f]{2})*)\?="
 )
 _NAME_WORD = (
     rf"(?:{_EW}(?=[ \t(<:])"  # an encoded word, whole
