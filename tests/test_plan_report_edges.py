@@ -322,6 +322,28 @@ def test_demo_refuses_a_bad_plot_path_by_its_own_flag_before_simulating(run, tmp
         assert res.output.strip().splitlines() == [f"Error: --plot {bad}: {why}"]
 
 
+def test_a_folder_that_takes_no_file_is_refused_before_the_work(run, ledger_path):
+    """``demo --plot /proc/x.png`` simulated and printed the whole demo (seconds), and ``plot
+    --out`` loaded pandas and computed the report, before the write failed: the folder exists,
+    so only its existence was checked. /proc takes no new file, even from root (for whom the
+    mode bits of a read-only folder say nothing), so the folder is asked by a real create."""
+    out = "/proc/warmup-trend.png"
+    res = run("demo", "--days", "2", "--plot", out)
+    assert res.exit_code == 64
+    assert res.output.strip().splitlines() == [
+        f"Error: --plot {out}: cannot write it (No such file or directory); give a file in a "
+        "folder that exists and you may write to"
+    ]
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    before = ledger_digest(ledger_path)
+    res = run("plot", "--out", out)
+    assert res.exit_code == 64 and res.output.strip().splitlines() == [
+        f"Error: --out {out}: cannot write it (No such file or directory); give a file in a "
+        "folder that exists and you may write to"
+    ]
+    assert ledger_digest(ledger_path) == before
+
+
 def test_demo_refuses_plot_and_no_plot_together(run, tmp_path):
     """``demo --plot X --no-plot`` ran, drew nothing and said nothing of X: contradictory
     flags are refused before simulating, as elsewhere ("not both"), nothing written."""

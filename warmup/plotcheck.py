@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
+import tempfile
 from pathlib import Path
 
-from warmup.errors import DataError, InvalidField, UsageError
+from warmup.errors import DataError, InvalidField, UnwritableField, UsageError
 
 PLOT_SUFFIXES = (".png", ".svg", ".pdf")
 # The rows one figure draws legibly: one per mailbox.
 MAX_MAILBOXES = 12
 WHERE = "give a file in a folder that exists and you may write to"
+# A file that cannot take the bytes, wherever it is: no folder would help (exit 74, not 64).
+WRITE_FAILED = (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG)
 
 
 def check_count(n: int) -> None:
@@ -61,8 +65,8 @@ def plot_folder(out: str, field: str = "out") -> Path | None:
 
 def check_plot_path(out: str | Path, field: str = "out") -> Path:
     """``out`` as a path :func:`warmup.reports.plot` can write, checked before any work: a
-    ``.png``, ``.svg`` or ``.pdf`` name in a folder that exists (else :class:`InvalidField`
-    naming ``field``)."""
+    ``.png``, ``.svg`` or ``.pdf`` name in a folder that exists and takes it (else
+    :class:`InvalidField` naming ``field``; :class:`UnwritableField` for a full disk)."""
     path = Path(out)
     if path.suffix.lower() not in PLOT_SUFFIXES:
         raise InvalidField(field, "{field} {out}: expected a .png, .svg or .pdf file name", out=out)
@@ -75,7 +79,43 @@ def check_plot_path(out: str | Path, field: str = "out") -> Path:
             out=out,
             why=os.strerror(code),
         )
+    refused = _refusal(path)
+    if refused is not None:
+        why = refused.strerror or str(refused)
+        if refused.errno in WRITE_FAILED:
+            raise UnwritableField(field, "{field} {out}: cannot write it ({why})", out=out, why=why)
+        raise InvalidField(
+            field, "{field} {out}: cannot write it ({why}); " + WHERE, out=out, why=why
+        )
     return path
+
+
+def _refusal(path: Path) -> OSError | None:
+    """Why ``path`` could not be written, found out before the work: a folder that exists but
+    takes no new file (read-only, no permission, a pseudo file system such as ``/proc``, which
+    even root cannot create in), a folder where the file should be, or a file that may not be
+    written. A folder is asked by creating and removing an empty file in it, as the plot's own
+    write would (``os.access`` says yes to root wherever the mode bits do); a file that exists
+    is asked with ``os.access``, which also answers EROFS. None when it looks writable."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as exc:
+        return exc
+    if mode is not None:
+        if stat.S_ISDIR(mode):
+            return IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
+        if os.access(path, os.W_OK):
+            return None
+        return PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".warmup-probe-", dir=path.parent)
+    except OSError as exc:
+        return exc
+    os.close(fd)
+    os.unlink(probe)
+    return None
 
 
 def _is_dir(path: Path, out: str | Path, field: str) -> bool:

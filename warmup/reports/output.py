@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from warmup.errors import InvalidField, UnwritableField
-from warmup.plotcheck import WHERE, check_plot_path
+from warmup.plotcheck import WHERE, WRITE_FAILED, check_plot_path
 from warmup.plots import figure, wide_text
 from warmup.words import spreadsheet_text
 
@@ -72,10 +72,6 @@ def _json_value(value: Any) -> Any:
     raise TypeError(f"not JSON: {value!r}")
 
 
-# A file that cannot take the bytes, wherever it is: no folder would help (exit 74, not 64).
-_WRITE_FAILED = (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG)
-
-
 def plot(frame: pd.DataFrame, out: str | Path, field: str = "out") -> Path:
     """Draw :func:`warmup.plots.figure` and write it (PNG, SVG or PDF by the suffix); the path
     written. ``field`` names ``out`` in errors (the option it came from)."""
@@ -85,7 +81,7 @@ def plot(frame: pd.DataFrame, out: str | Path, field: str = "out") -> Path:
             _save_whole(figure(frame), path)
     except OSError as exc:
         why = exc.strerror or str(exc)
-        if exc.errno in _WRITE_FAILED:
+        if exc.errno in WRITE_FAILED:
             raise UnwritableField(
                 field, "{field} {out}: cannot write it ({why})", out=out, why=why
             ) from None
