@@ -555,7 +555,8 @@ def test_an_import_interrupted_between_batches_says_what_it_wrote_and_what_to_do
         assert proc.returncode == code, err
         assert out == ""
         assert err == (
-            f"Error: import of {log} interrupted after 2000 of its 4000 rows were written; "
+            f"Error: import of {log} interrupted with the first 2000 of its 4000 rows in the "
+            f"ledger; "
             "run the same import again to write the rest (a row already in the ledger is not "
             "added twice)\n"
         )

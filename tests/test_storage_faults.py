@@ -222,8 +222,8 @@ def test_an_import_whose_disk_fills_between_batches_says_what_it_wrote(ledger_pa
     line = _one_error_line(res.stderr)
     assert res.returncode == 74, res.stderr
     assert line.endswith(
-        f"; import of {log}: {sends - 1} of its {3 * IMPORT_BATCH} rows were written; the same "
-        "import again writes the rest (a row already in the ledger is not added twice)"
+        f"; import of {log}: the first {sends - 1} of its {3 * IMPORT_BATCH} rows are in the "
+        "ledger; the same import again writes the rest (a row already in the ledger is not added twice)"
     ), line
     assert integrity(ledger_path) == "ok"
     again = cli("import", str(log), env=env)

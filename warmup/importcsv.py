@@ -163,11 +163,13 @@ def import_csv(
             if not written:
                 raise
             # Each batch is committed: "disk I/O error ..." alone read as nothing imported.
+            # "Are in the ledger", not "were written": the same import run again (the disk
+            # still full) said "2000 ... were written" of the rows an earlier run had written.
             said = (
-                f"every one of its {rows} rows was written"
+                f"every one of its {rows} rows is in the ledger"
                 if written >= rows
-                else f"{written} of its {rows} rows were written; the same import again "
-                f"writes the rest (a row already in the ledger is not added twice)"
+                else f"the first {written} of its {rows} rows are in the ledger; the same "
+                f"import again writes the rest (a row already in the ledger is not added twice)"
             )
             raise restated(exc, f"{exc}; import of {path}: {said}") from None
     ignored = tuple(h for h in header if h and h not in _COLUMNS)

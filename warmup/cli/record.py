@@ -273,9 +273,12 @@ def _import_interrupted(source: str, phase: str, n: int, of: int, code: int) -> 
             f"import of {source} interrupted while it was checked: nothing was imported", code
         )
     if n >= of:
-        return _Interrupted(f"import of {source} interrupted once its {of} rows were written", code)
+        return _Interrupted(
+            f"import of {source} interrupted once all its {of} rows were in the ledger", code
+        )
     return _Interrupted(
-        f"import of {source} interrupted after {n} of its {of} rows were written; run the same "
-        f"import again to write the rest (a row already in the ledger is not added twice)",
+        f"import of {source} interrupted with the first {n} of its {of} rows in the ledger; run "
+        f"the same import again to write the rest (a row already in the ledger is not added "
+        f"twice)",
         code,
     )
