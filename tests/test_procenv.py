@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.test_notify import Receiver
 from warmup import credentials, procenv
 
@@ -83,7 +85,7 @@ def test_the_notify_command_cannot_read_warmups_secrets_in_its_parents_environme
 def test_the_password_command_cannot_read_the_other_secrets_in_its_parents_environment(
     pki, ssl_cert_env, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
-    """``warmup doctor`` (which does not start itself over, as ``send`` does) with the overflow password
+    """``warmup doctor`` (which never starts itself over, as ``send -- COMMAND`` may) with the overflow password
     and the OAuth client secret exported and the password from a password command: that
     command read both in /proc/$PPID/environ."""
     from tests.peers.smtp import SmtpSink
@@ -163,3 +165,83 @@ def test_nothing_is_done_when_no_secret_is_set() -> None:
 def test_the_names_are_credentials_secret_vars() -> None:
     """procenv keeps its own list (credentials is not imported at every start): the same."""
     assert procenv.NAMES == credentials.SECRET_VARS
+
+
+# What a wrapped command (and a child of its own) can read: its own environment, then, from
+# that child, each ancestor's command line and initial environment (the wrapped shell's,
+# warmup's, the test runner's, ...), each under "== PID"; then it sends one message through
+# the relay (warmup itself must still hold the password).
+WRAPPED = r"""echo "warmup $PPID" > "$1"
+env >> "$1"
+sh -c '
+p=$PPID
+while [ "$p" -gt 1 ]; do
+  echo "== $p"
+  tr "\0" " " < /proc/$p/cmdline; echo
+  tr "\0" "\n" < /proc/$p/environ
+  p=$(sed "s/.*) //" /proc/$p/stat | cut -d" " -f2)
+done
+env' >> "$1"
+printf 'To: lead@example.com\nSubject: s\n\nhi\n' | sendmail -t
+"""
+# A sitecustomize (first on PYTHONPATH) noting the PID of each interpreter start; with
+# PROCENV_REFUSE set, it makes warmup's in-place blanking fail as a kernel refusing the write
+# to /proc/self/mem does (test only: warmup has no switch to turn the blanking off).
+HOOK = """\
+import os
+with open(os.environ["PROCENV_STARTS"], "a") as f:
+    f.write(f"{os.getpid()}\\n")
+if os.environ.get("PROCENV_REFUSE"):
+    import errno
+    from warmup import procenv
+
+    def _refused(_names):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), "/proc/self/mem")
+
+    procenv._overwrite = _refused
+"""
+
+
+def _wrapped_send(pki, tmp_path: Path, env: dict[str, str], *options: str):  # type: ignore[no-untyped-def]
+    """``warmup send BOX [options] -- sh WRAPPED dump`` against a sink taking ``$WARMUP_PASSWORD``
+    (or the password a password command prints: ``pw-CANARY``), with :data:`HOOK` loaded: the
+    result, the dump, warmup's PID and the PIDs of the interpreter starts."""
+    from tests.peers.smtp import SmtpSink
+    from tests.test_secrets import BOX, add_mailbox
+
+    hook, dump, starts = tmp_path / "hook", tmp_path / "dump", tmp_path / "starts"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(HOOK)
+    (tmp_path / "wrapped.sh").write_text(WRAPPED)
+    env = {**env, "PYTHONPATH": f"{hook}{os.pathsep}{REPO}", "PROCENV_STARTS": str(starts)}
+    with SmtpSink("ssl", user=BOX, password=f"pw-{CANARY}", pki=pki) as sink:
+        add_mailbox(tmp_path / "ledger.db", smtp_port=sink.port)
+        res = _warmup(
+            env, "send", BOX, *options, "--", "sh", str(tmp_path / "wrapped.sh"), str(dump)
+        )
+        assert res.returncode == 0, res.stderr
+        assert [m.auth_login for m in sink.messages] == [BOX]  # warmup itself still had it
+    seen = dump.read_bytes()
+    pid = seen.split(b"\n", 1)[0].split()[1].decode()
+    # warmup's own command line and environment were read, really
+    section = seen.split(f"== {pid}\n".encode(), 1)[1].split(b"\n== ", 1)[0]
+    assert b"-m warmup send" in section and b"\nPROCENV_STARTS=" in section, section
+    return res, seen, pid, starts.read_text().split()
+
+
+@pytest.mark.parametrize("blanking", ["works", "refused"])
+def test_a_wrapped_command_and_its_children_find_no_secret_and_warmup_starts_once(
+    blanking: str, pki, ssl_cert_env, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """``warmup send BOX -- COMMAND`` with WARMUP_PASSWORD, the overflow password and the OAuth
+    client secret exported started itself over (a second interpreter start, ~0.2 s) to keep
+    them out of /proc/PID/environ, though every command blanks them there as it starts. Now it
+    starts once when the blanking worked, and over again (same PID) only when it did not; either
+    way the command and its child find none in their own environments or any ancestor's."""
+    env = _env(tmp_path)
+    if blanking == "refused":
+        env["PROCENV_REFUSE"] = "1"
+    res, seen, pid, starts = _wrapped_send(pki, tmp_path, env)
+    assert starts.count(pid) == (1 if blanking == "works" else 2), starts
+    assert CANARY.encode() not in seen + res.stdout.encode() + res.stderr.encode()
+    assert b"WARMUP_PASSWORD=" not in seen

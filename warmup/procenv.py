@@ -15,14 +15,15 @@ done when none of the variables is set (``warmup quota``'s start pays one dictio
 name).
 
 Best effort: with no ``/proc`` (or a kernel refusing the write) the block stays as it was, as
-before. ``warmup send -- COMMAND`` and ``warmup run`` still start themselves over without the
-variables (:func:`warmup.wrap.shed_password`): a wrapped command is a program the user runs
-for a long time, and a clean start does not depend on this.
+before. ``warmup send -- COMMAND`` and ``warmup run`` then start themselves over without the
+variables (:func:`warmup.wrap.shed_password`), which asks :func:`shows` whether the block
+still holds one: a wrapped command is a program the user runs for a long time.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 
 # The names, as warmup.credentials.SECRET_VARS (a test keeps the two equal): that module is
 # not imported here, for the commands that never read a secret.
@@ -34,6 +35,9 @@ NAMES = (
     "WARMUP_OAUTH_CLIENT_SECRET",
     "WARMUP_NOTIFY_WEBHOOK",
 )
+
+# Fields of /proc/PID/stat (proc(5), counted from 1) bounding the block: env_start, env_end.
+_ENV = 50
 
 
 def hide_initial_secrets(names: tuple[str, ...] = NAMES) -> int:
@@ -48,14 +52,33 @@ def hide_initial_secrets(names: tuple[str, ...] = NAMES) -> int:
         return 0
 
 
-def _overwrite(names: set[bytes]) -> int:
+def shows(names: Iterable[str]) -> bool | None:
+    """Whether this process's initial environment, as another process reads it in
+    ``/proc/PID/environ``, still holds an entry of one of ``names``; None when it cannot be
+    read (no ``/proc``): then nobody can tell."""
+    try:
+        with open("/proc/self/environ", "rb") as f:
+            block = f.read()
+    except OSError:
+        return None
+    wanted = {os.fsencode(name) for name in names}
+    return any(entry.partition(b"=")[0] in wanted for entry in block.split(b"\0") if entry)
+
+
+def _bounds(first: int) -> tuple[int, int]:
+    """The addresses of a block in this process's memory: fields ``first`` and ``first + 1``
+    of /proc/self/stat; (0, 0) when the kernel does not give them."""
     with open("/proc/self/stat", "rb") as f:
         stat = f.read()
-    # Fields 50 and 51 (env_start, env_end), counted from 1, after the ')' ending the name
-    # (which may hold spaces): field 3 is the first after it.
+    # After the ')' ending the name (which may hold spaces): field 3 is the first after it.
     fields = stat.rsplit(b")", 1)[1].split()
-    start, end = int(fields[47]), int(fields[48])
-    if not 0 < start < end:
+    start, end = int(fields[first - 3]), int(fields[first - 2])
+    return (start, end) if 0 < start < end else (0, 0)
+
+
+def _overwrite(names: set[bytes]) -> int:
+    start, end = _bounds(_ENV)
+    if not start:
         return 0
     fd = os.open("/proc/self/mem", os.O_RDWR | os.O_CLOEXEC)
     try:

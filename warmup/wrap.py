@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from warmup import credentials
+from warmup import credentials, procenv
 from warmup.errors import ConfigError
 from warmup.gate import Gate
 from warmup.lazyre import compiled_later
@@ -47,8 +47,12 @@ def shed_password(
     password or the OAuth client secret) from this process.
 
     Removing them from ``os.environ`` is not enough: /proc/PID/environ shows the environment the
-    process was started with, and a command of the same user can read it. So, when one is set
-    and this process is a ``warmup`` command line, re-execute it in place (same PID, standard
+    process was started with, and a command of the same user can read it. ``warmup`` blanks
+    their entries there as it starts (:func:`warmup.procenv.hide_initial_secrets`); the
+    command's environment is built without them (:meth:`warmup.relay.Relay.child_env`,
+    :func:`~warmup.credentials.child_env`), so that is enough when it worked. When it did not
+    (no /proc, a kernel refusing the write: :func:`warmup.procenv.shows` does not say no) and
+    this process is a ``warmup`` command line, re-execute it in place (same PID, standard
     streams, parent and signals) without them, handing those it uses
     (``handed``: by default :data:`~warmup.credentials.HANDED_VARS`) over through an inherited pipe
     (:func:`warmup.credentials.hand_over`); ``on_exec``
@@ -58,6 +62,13 @@ def shed_password(
     shed = [k for k in credentials.SECRET_VARS if os.environ.get(k)]
     shed = [k for k in shed if k not in ("WARMUP_PASSWORD_COMMAND", credentials.HANDOVER_VAR)]
     argv = _own_argv()
+    if shed and argv is not None and procenv.shows(shed) is False:
+        # Blanked in place: no whole interpreter start again. os.environ keeps them for this
+        # process; the C library's environ (what a child started without an environment of
+        # its own inherits) no longer has them, as the new image's would not.
+        for name in shed:
+            os.unsetenv(name)
+        shed = []
     if not shed or argv is None:
         credentials.take_handed_over()
         return
