@@ -245,3 +245,32 @@ def test_a_wrapped_command_and_its_children_find_no_secret_and_warmup_starts_onc
     assert starts.count(pid) == (1 if blanking == "works" else 2), starts
     assert CANARY.encode() not in seen + res.stdout.encode() + res.stderr.encode()
     assert b"WARMUP_PASSWORD=" not in seen
+
+
+@pytest.mark.parametrize(
+    ("form", "warned"),
+    [("separate", True), ("joined", False)],
+    ids=["option-value-warned", "option=value"],
+)
+def test_a_password_command_is_not_left_in_warmups_command_line(
+    form: str, warned: bool, pki, ssl_cert_env, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """``--password-command`` given a command that carries the secret itself stayed in
+    /proc/PID/cmdline for the life of warmup (a wrapped command's, a worker's), which any
+    process of the user (and ps, every user's) reads; warmup only warned. Now the value is
+    overwritten there in place, the warning kept, and the command still gives the password."""
+    pw = f"pw-{CANARY}"
+    command = f"printf '%s\\n' {pw} --passphrase {CANARY}" if warned else f"echo {pw}"
+    env = _env(tmp_path)
+    del env["WARMUP_PASSWORD"]
+    options = (
+        ["--password-command", command] if form == "separate" else [f"--password-command={command}"]
+    )
+    res, seen, pid, _ = _wrapped_send(pki, tmp_path, env, *options)
+    assert CANARY.encode() not in seen
+    hidden = b"x" * len(command)
+    assert (
+        b"--password-command " if form == "separate" else b"--password-command="
+    ) + hidden in seen
+    assert ("looks like a secret (the value of --passphrase)" in res.stderr) is warned, res.stderr
+    assert CANARY not in res.stdout + res.stderr

@@ -1,4 +1,4 @@
-"""Secrets out of this process's initial environment, as other processes read it in /proc.
+"""Secrets out of this process's initial environment and command line, as others read them in /proc.
 
 ``/proc/PID/environ`` shows the environment a process was started with, byte for byte as it
 was handed to ``execve``, to every process of the same user: removing a variable from
@@ -18,6 +18,11 @@ Best effort: with no ``/proc`` (or a kernel refusing the write) the block stays 
 before. ``warmup send -- COMMAND`` and ``warmup run`` then start themselves over without the
 variables (:func:`warmup.wrap.shed_password`), which asks :func:`shows` whether the block
 still holds one: a wrapped command is a program the user runs for a long time.
+
+``/proc/PID/cmdline`` (what ``ps`` shows every user of the host) is the same kind of block:
+:func:`hide_argument` overwrites an option's value there (``--password-command 'echo X'``)
+with ``x``, as mysql does with its ``-p``; ``sys.argv`` and ``sys.orig_argv`` are Python's own
+copies and keep it.
 """
 
 from __future__ import annotations
@@ -36,8 +41,9 @@ NAMES = (
     "WARMUP_NOTIFY_WEBHOOK",
 )
 
-# Fields of /proc/PID/stat (proc(5), counted from 1) bounding the block: env_start, env_end.
-_ENV = 50
+# Fields of /proc/PID/stat (proc(5), counted from 1) bounding the blocks: arg_start, arg_end
+# (48, 49) and env_start, env_end (50, 51).
+_ARGS, _ENV = 48, 50
 
 
 def hide_initial_secrets(names: tuple[str, ...] = NAMES) -> int:
@@ -63,6 +69,16 @@ def shows(names: Iterable[str]) -> bool | None:
         return None
     wanted = {os.fsencode(name) for name in names}
     return any(entry.partition(b"=")[0] in wanted for entry in block.split(b"\0") if entry)
+
+
+def hide_argument(option: str, value: str) -> int:
+    """Overwrite ``value`` with ``x`` where this process's initial command line gives it to
+    ``option`` (``OPTION VALUE`` or ``OPTION=VALUE``); the number of values overwritten (0 when
+    there is none, or the block cannot be written: best effort, as :func:`hide_initial_secrets`)."""
+    try:
+        return _overwrite_argument(os.fsencode(option), os.fsencode(value))
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 def _bounds(first: int) -> tuple[int, int]:
@@ -91,6 +107,29 @@ def _overwrite(names: set[bytes]) -> int:
                 os.pwrite(fd, b"\0" * len(entry), start + offset)
                 done += 1
             offset += len(entry) + 1
+        return done
+    finally:
+        os.close(fd)
+
+
+def _overwrite_argument(option: bytes, value: bytes) -> int:
+    start, end = _bounds(_ARGS)
+    if not start or not value:
+        return 0
+    fd = os.open("/proc/self/mem", os.O_RDWR | os.O_CLOEXEC)
+    try:
+        args = os.pread(fd, end - start, start).split(b"\0")
+        done, offset, joined = 0, 0, option + b"=" + value
+        for i, arg in enumerate(args):
+            at = None
+            if arg == value and i and args[i - 1] == option:
+                at = offset
+            elif arg == joined:
+                at = offset + len(option) + 1
+            if at is not None:
+                os.pwrite(fd, b"x" * len(value), start + at)
+                done += 1
+            offset += len(arg) + 1
         return done
     finally:
         os.close(fd)

@@ -45,10 +45,18 @@ def _password_command(ctx: click.Context, param: click.Parameter, value: str | N
     """``--password-command`` (or ``$WARMUP_PASSWORD_COMMAND``, the config file's): refused
     blank (:func:`not_blank`), and warned of when it carries what looks like a secret (``curl
     -u vault:X``, ``gpg --passphrase X``): the shell that runs it and the programs it starts
-    show their arguments to every user of the host (ps), as a --db URL's password."""
+    show their arguments to every user of the host (ps), as a --db URL's password.
+
+    Given on the command line, it is overwritten in warmup's own (``/proc/PID/cmdline``, what
+    ps shows; :func:`warmup.procenv.hide_argument`), whatever it holds: a command that prints
+    the password is one any process of the user could run again (``sys.argv`` keeps it)."""
     value = not_blank(ctx, param, value)
     if value is None or ctx.resilient_parsing:
         return value
+    if ctx.get_parameter_source(param.name or "") == click.core.ParameterSource.COMMANDLINE:
+        from warmup.procenv import hide_argument
+
+        hide_argument("--password-command", value)
     from warmup.cmdsecrets import literal_secret_in
 
     what = literal_secret_in(value)
