@@ -671,6 +671,53 @@ def test_notify_set_warns_of_shell_syntax_that_no_shell_will_read(ledger_path):
     assert (quiet.returncode, quiet.stderr) == (0, "")
 
 
+def test_notify_set_warns_of_shell_syntax_written_against_its_word(ledger_path, tmp_path):
+    """A redirection is mostly typed against its target ('cat >/tmp/event.json', '2>/dev/null'),
+    a list's ';' against the word before it, a variable inside a word ('$HOME/event.json'):
+    the warning saw only a '>' standing alone, so 'notify set' said nothing and every event
+    then failed, or went nowhere, as the program got those words (seen here: 'notify test'
+    runs the command, and cat, handed '>FILE' as a file to read, fails; FILE never made)."""
+    open_ledger().close()
+    out = tmp_path / "event.json"
+    for command, word in (
+        (f"cat >{out}", f">{out}"),
+        (f"cat >>{out}", f">>{out}"),
+        (f"cat 2>/dev/null >{out}", "2>/dev/null"),
+        (f"cat <{out}", f"<{out}"),
+        (f"cat -u; touch {out}", "-u;"),
+        (f"cat -u && touch {out}", "&&"),
+        ("cat $HOME/event.json", "$HOME/event.json"),
+        ("cat ${HOME}/event.json", "${HOME}/event.json"),
+        ("cat $(pwd)/event.json", "$(pwd)/event.json"),
+        ("cat ~/event.json", "~/event.json"),
+        (f"cat -u| tee {out}", "-u|"),
+        (f"cat -u |tee {out}", "|tee"),
+    ):
+        res = cli("notify", "set", "--command", command)
+        assert res.returncode == 0, res.stderr
+        assert res.stderr == (
+            f"warning: {word!r} reaches cat as a word, not as the shell's: no shell runs "
+            "the command; wrap it in sh -c '...' if a shell is meant\n"
+        ), command
+    # What the warning is about: run, the command fails on each event, which goes nowhere.
+    lines: list[str] = []
+    with notify.Notifier(command=f"cat >{out}", log=lines.append, tries=1) as n:
+        n.send(notify.event("test", None, dt.datetime.now(dt.UTC), "x"))
+    assert n.failed == 1 and len(lines) == 1, lines
+    assert f"cat: '>{out}': No such file or directory" in lines[0]
+    assert not out.exists()
+    # Words a shell reads as its own, handed to a shell, or only looking alike: no warning.
+    for command in (
+        f"sh -c 'cat >{out}'",
+        "bash -c 'cat > $HOME/x; echo done'",
+        "cat --level=2>1",
+        "curl -s -d @- https://hooks.example.com/x?a=1&b=2",
+        "cat 'price: $5'",
+    ):
+        quiet = cli("notify", "set", "--command", command)
+        assert (quiet.returncode, quiet.stderr) == (0, ""), command
+
+
 def test_a_webhook_status_reason_is_logged_without_a_terminals_escapes():
     """The reason phrase of a webhook's status line is the server's text: its escape sequences
     reached the terminal through the log line ('notify test' prints it)."""

@@ -96,7 +96,7 @@ def _warn_unfound(command: str) -> None:
             f"stored, but each event would fail on this host; 'warmup notify test' runs it once",
             err=True,
         )
-    syntax = [w for w in words[1:] if w in _SHELL_SYNTAX]
+    syntax = [] if os.path.basename(program) in _SHELLS else [w for w in words[1:] if _shellish(w)]
     if syntax:
         click.echo(
             f"warning: {syntax[0]!r} reaches {program} as a word, not as the shell's: no shell "
@@ -107,6 +107,25 @@ def _warn_unfound(command: str) -> None:
 
 # Words a shell reads as its own syntax: no shell runs a notify command, so they are arguments.
 _SHELL_SYNTAX = frozenset(("|", "||", "&&", ";", "&", ">", ">>", "<", "2>", "2>&1", "&>"))
+# Programs that are shells: the words they are given (sh -c '...') are theirs to read.
+_SHELLS = frozenset(("sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "busybox", "fish"))
+
+
+def _shellish(word: str) -> bool:
+    """Whether ``word`` is, or holds, what a shell would have read as its own: a redirection
+    or pipe typed against its target (``>/tmp/e.json``, ``2>/dev/null``, ``|tee``), a list's
+    ``;`` or ``|`` against the word before it, a variable or command substitution, or a ``~``
+    home (``$HOME/e.json``, ``$(date)``, ``~/e.json``). A word holding white space was quoted
+    as one on purpose: an argument, left alone."""
+    import re
+
+    if word in _SHELL_SYNTAX:
+        return True
+    if any(c.isspace() for c in word):
+        return False
+    return bool(re.match(r"[0-9&]?(?:>|<)|\||~(?:/|$)", word)) or bool(
+        re.search(r"[;|]$|\$(?:[A-Za-z_{(])|`", word)
+    )
 
 
 def _typed(name: str) -> bool:
