@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.gatekit import BOX, PASSWORD_ENV, add_box, cli, envelope_reads, policy_file
+from tests.gatekit import BOX, PASSWORD_ENV, add_box, cli, envelope_reads, policy_file, warmup
 from tests.gatekit import smtp_session as session
 from tests.peers.fixtures import SMTP_PASSWORD
 from tests.peers.smtp import SmtpSink
@@ -555,6 +555,31 @@ def test_warmup_send_with_chunking_off_in_the_config_file_goes_by_data(
     assert res.returncode == 0, res.stderr
     assert [m.rcpt_tos for m in chunked.messages] == [("yes@example.com",)]
     assert chunked.bdat_commands == 0
+
+
+@pytest.mark.parametrize("blank", ["", "  "])
+def test_the_variable_set_empty_is_left_unset_and_the_config_file_decides(
+    chunked, ledger_path, tmp_path, blank
+):
+    """README: an environment variable set empty is one left unset. 'export
+    WARMUP_SMTP_CHUNKING="$CHUNKING"' with $CHUNKING unset stopped every send and 'config show'
+    with exit 78 ("is '': expected on or off"), where the config file's chunking = false (kept
+    for a server that mishandles BDAT) was to decide."""
+    conf = tmp_path / "config.toml"
+    conf.write_text("[smtp]\nchunking = false\n", encoding="utf-8")
+    add_box(chunked.port)
+    env = {"WARMUP_CONFIG": str(conf), "WARMUP_SMTP_CHUNKING": blank}
+    res = warmup(
+        "send", BOX, "--to", "yes@example.com", "--body", "Hi there", env={**PASSWORD_ENV, **env}
+    )
+    assert (res.returncode, res.stderr) == (0, ""), res.stderr
+    assert [m.rcpt_tos for m in chunked.messages] == [("yes@example.com",)]
+    assert chunked.bdat_commands == 0  # by DATA, as the config file says
+    shown = warmup("config", "show", "--json", env=env)
+    assert shown.returncode == 0, shown.stderr
+    settings = json.loads(shown.stdout)["settings"]
+    [row] = [r for r in settings if r["key"] == "smtp.chunking"]
+    assert (row["value"], row["source"]) == (False, "config file")
 
 
 @pytest.mark.parametrize("conf", ["[smtp]\nchunking = 'off'\n", "[smtp]\nbdat = false\n"])

@@ -447,9 +447,11 @@ def chunking_wanted() -> bool:
 
 
 def chunking_setting() -> tuple[bool, str]:
-    """:func:`chunking_wanted` and where it came from, as ``warmup config show`` names it."""
+    """:func:`chunking_wanted` and where it came from, as ``warmup config show`` names it. The
+    variable set empty (or blank) is one left unset, as every one of warmup's is: an ``export``
+    of an unset shell variable stopped each send with exit 78."""
     given = os.environ.get(CHUNKING_ENV)
-    if given is not None:
+    if given is not None and given.strip():
         wanted = _SWITCH.get(given.strip().lower())
         if wanted is None:
             raise ConfigError(
