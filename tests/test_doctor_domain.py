@@ -453,8 +453,13 @@ def test_a_name_from_a_hostile_record_reaches_the_printed_fix_without_its_escape
     assert not any(ch in res.stdout + res.stderr for ch in "\x17\x07")
 
 
-# "s\udcff": a byte of argv that is no UTF-8 (0xff) was a UnicodeEncodeError traceback
-@pytest.mark.parametrize("selector", ["", "s1.", "x" * 64, "a..b", "s\udcff"])
+# "s\udcff": a byte of argv that is no UTF-8 (0xff) was a UnicodeEncodeError traceback; "s1 "
+# (pasted with its space), "s 1", "s1;" and "s1@corp" were looked up as they were: "no DKIM key
+# for selector 's1 '", exit 78, a record to publish where the fault was the typo
+@pytest.mark.parametrize(
+    "selector",
+    ["", "s1.", "x" * 64, "a..b", "s\udcff", "s1 ", " s1", "s 1", "s1\t", "s1;", "s1@corp", "選"],
+)
 def test_a_dkim_selector_that_cannot_be_a_dns_name_is_refused_in_one_line(
     dns_server, run, selector
 ):

@@ -54,19 +54,27 @@ def nameserver(server: str) -> tuple[str, int]:
     return str(ip), number
 
 
+_SELECTOR_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
+
+
 def check_selector(selector: str) -> str:
     """``selector`` if ``SELECTOR._domainkey.example`` is a DNS name (labels of 1-63
-    characters), else :class:`InvalidField`."""
+    letters, digits, hyphens, as RFC 6376 writes a selector; an underscore too, which some
+    signers use), else :class:`InvalidField`. A space pasted with it, a ``;`` of the record
+    copied along, an address typed for it were looked up as they were: a selector with no key,
+    a record to publish, where the fault was the typo."""
     labels = selector.split(".")
     if (
         not selector.strip()
         or any(0xD800 <= ord(c) <= 0xDFFF for c in selector)  # argv's bytes that are not UTF-8
         or any(not 0 < len(label.encode()) < 64 for label in labels)
+        or not all(c in _SELECTOR_CHARS for c in selector.replace(".", ""))
     ):
         raise InvalidField(
             "dkim_selector",
             "{field} {selector!r}: not a DNS name (dot-separated labels of 1 to 63 "
-            "characters); give the selector the provider's admin console shows, e.g. s2026",
+            "letters, digits and hyphens); give the selector the provider's admin console "
+            "shows, e.g. s2026",
             selector=selector,
         )
     return selector
