@@ -22,6 +22,7 @@ from tests.gatekit import (
     mute_server,
     policy_file,
     rows,
+    warmup,
 )
 from tests.peers.fixtures import SMTP_PASSWORD
 from tests.peers.smtp import Script, ScriptedServer, SmtpSink
@@ -549,6 +550,36 @@ def test_what_cannot_be_composed_is_refused_before_any_slot(
         assert "Traceback" not in res.stderr
     assert smtp_ssl.connections == 0
     assert rows(ledger_path, "SELECT count(*) FROM send") == [(0,)]
+
+
+def test_a_reply_to_of_two_addresses_is_told_it_takes_one(smtp_ssl, ssl_cert_env, ledger_path):
+    """--reply-to 'a@x, b@y' was told "is 2 addresses in one: give each on its own", and two
+    --reply-to "given twice; it takes one value: give it once": each error sent the user to
+    the other. It takes one address (the Reply-To a lead's answer goes to), and says so."""
+    add_box(smtp_ssl.port)
+    listed = "sales@corp.example, bd@corp.example"
+    res = warmup(
+        "send", BOX, "--to", "a@example.com", "--body", "hi", "--reply-to", listed,
+        env=PASSWORD_ENV,
+    )  # fmt: skip
+    assert res.returncode == 65, res.stderr
+    assert res.stderr == (
+        f"Error: --reply-to {listed!r} is 2 addresses in one; it takes one: the address "
+        "replies go to\n"
+    )
+    twice = warmup(
+        "send", BOX, "--to", "a@example.com", "--body", "hi",
+        "--reply-to", "sales@corp.example", "--reply-to", "bd@corp.example", env=PASSWORD_ENV,
+    )  # fmt: skip
+    assert twice.returncode == 64 and "given twice" in twice.stderr, twice.stderr
+    assert smtp_ssl.connections == 0
+    assert rows(ledger_path, "SELECT count(*) FROM send") == [(0,)]
+    # --to takes one each too, and may be repeated: its words are unchanged
+    many = cli("send", BOX, "--to", listed, "--body", "hi", env=PASSWORD_ENV)
+    assert (
+        many.stderr
+        == f"Error: --to: recipient {listed!r} is 2 addresses in one: give each on its own\n"
+    )
 
 
 def test_an_eml_naming_no_recipient_says_where_they_were_looked_for(

@@ -82,7 +82,7 @@ SEP_LINE = compiled_later(r"sep=([,;\t|])\s*")
 _NAMED = compiled_later(r'^(?:"(?:[^"\\\r\n]|\\.)*"|[^"<>\r\n]*?)\s*<([^<>]*)>$')
 
 
-def normalize(address: str, what: str = "address", *, limits: bool = True) -> str:
+def normalize(address: str, what: str = "address", *, limits: bool = True, one: str = "") -> str:
     """The address lower-cased and stripped, or :class:`DataError` naming it.
 
     The forms a user pastes from a mail client are taken: in angle brackets, after a display
@@ -90,7 +90,10 @@ def normalize(address: str, what: str = "address", *, limits: bool = True) -> st
     ``limits=False``: a lookup of an address the ledger may hold already (written before the
     64-octet limit below, or from a parsed DSN), or a record of what was mailed (a log's
     recipient, a bounce's): only the 254 in all are checked, and a domain's ``xn--`` label
-    that is no IDNA A-label is taken as it is (see :func:`_bad_a_label`).
+    that is no IDNA A-label is taken as it is (see :func:`_bad_a_label`). ``one``: what the
+    single address of an option that takes one is (``--reply-to``: "the address replies go
+    to"), said to a list pasted into it instead of "give each on its own", which only an
+    option given once per address (``--to``) can follow.
     """
     if address is not None and not isinstance(address, str):
         expect(address, str, what)  # a script's mailbox=5: said here, not as int.strip()
@@ -139,9 +142,8 @@ def normalize(address: str, what: str = "address", *, limits: bool = True) -> st
         bare = [(m.group(1).strip() if (m := _NAMED.match(p)) else p) for p in several]
         if len(several) > 1 and all(_ADDRESS.match(p) for p in bare):
             # "expected name@domain.tld" for a list of them: which one was wrong?
-            raise DataError(
-                f"{what} {address!r} is {len(several)} addresses in one: give each on its own"
-            )
+            tail = f"; it takes one: {one}" if one else ": give each on its own"
+            raise DataError(f"{what} {address!r} is {len(several)} addresses in one{tail}")
         if text.startswith("@") and _ADDRESS.match(f"x{text}"):
             # "@example.com" (as `suppress list @DOMAIN` takes it): a whole domain is no address
             raise DataError(
@@ -184,11 +186,11 @@ def several_in_one(cell: str, what: str, unit: str = "row") -> DataError | None:
     )
 
 
-def named(address: str, what: str = "address") -> tuple[str, str]:
+def named(address: str, what: str = "address", one: str = "") -> tuple[str, str]:
     """(display name, address as given) of what a user pastes, checked as :func:`normalize`
-    checks it: ``Li, Wei <li@example.cn>`` is one address named "Li, Wei" (joined into a To
-    header as it is, it read as two: "Li" and "Wei <li@example.cn>")."""
-    normalize(address, what)
+    checks it (``one`` as there): ``Li, Wei <li@example.cn>`` is one address named "Li, Wei"
+    (joined into a To header as it is, it read as two: "Li" and "Wei <li@example.cn>")."""
+    normalize(address, what, one=one)
     text = (address or "").strip()
     found = _NAMED.match(text)
     if not found:

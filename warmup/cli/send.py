@@ -445,7 +445,7 @@ def _compose(
 
         from warmup import addresses
 
-        shown, addr = addresses.named(reply_to, "--reply-to")
+        shown, addr = addresses.named(reply_to, "--reply-to", one="the address replies go to")
         msg["Reply-To"] = Address(shown, addr_spec=addr)
     if html_file:
         html = _text_of(Path(html_file), "--html-file")
