@@ -256,6 +256,20 @@ def test_direct_a_line_break_in_f_is_one_line_and_65(box, run, smtp_ssl, ledger_
     assert smtp_ssl.messages == [] and outcomes(ledger_path) == []
 
 
+def test_a_list_in_f_is_told_f_takes_one_mailbox(box, run, smtp_ssl, ledger_path):
+    """-f 'a@x, b@y' was refused with "is 2 addresses in one: give each on its own": no
+    sender can be given one address at a time. -f names the one mailbox to send as."""
+    box()
+    listed = f"{BOX}, bd@corp.example"
+    said = f"Error: sender {listed!r} is 2 addresses in one; it takes one: the mailbox to send as\n"
+    res = run("sendmail", "-f", listed, "lead@example.com", input=MESSAGE)
+    assert (res.exit_code, res.output) == (65, said)
+    through = wrapped(f"printf '{MESSAGE}' | sendmail -f '{listed}' lead@example.com; echo $?")
+    assert through.stdout.split() == ["65"], through.stderr
+    assert said in through.stderr
+    assert smtp_ssl.messages == [] and outcomes(ledger_path) == []
+
+
 # -- -F: the sender's full name, in the From header added when the message has none ------------
 
 

@@ -167,7 +167,7 @@ def sendmail(
         mailbox = sender or os.environ.get("WARMUP_MAILBOX") or os.environ["WARMUP_SMTP_USER"]
         # As the gate reads them in direct mode: smtplib would raise on a non-ASCII address
         # (a traceback) and quietly rewrite one with a line break in it.
-        mailbox = addresses.normalize(mailbox, "sender")
+        mailbox = addresses.normalize(mailbox, "sender", one=_ONE_SENDER)
         rcpts = [addresses.normalize(r, "recipient") for r in rcpts]
         data = _without_bcc(raw)
         if full_name and "From" not in msg:
@@ -182,7 +182,8 @@ def sendmail(
         raise UsageError("no mailbox: give -f ADDRESS, a From header, or $WARMUP_MAILBOX")
     from warmup import addresses
 
-    mailbox = addresses.normalize(mailbox, "sender")  # one line: the ledger's error quotes it
+    # one line: the ledger's error quotes it
+    mailbox = addresses.normalize(mailbox, "sender", one=_ONE_SENDER)
     if full_name and "From" not in msg:
         msg["From"] = _sender(full_name, mailbox)
     # one message; a SIGTERM or SIGHUP unwinds as Ctrl-C does, its slot settled
@@ -213,6 +214,10 @@ def sendmail(
             retry=derived and again is not None,
             gone=gone,
         )
+
+
+# What -f names, said to a list given there ("give each on its own" fits no sender).
+_ONE_SENDER = "the mailbox to send as"
 
 
 def _address_list(arg: str) -> list[str]:
