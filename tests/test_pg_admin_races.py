@@ -206,8 +206,9 @@ def test_a_command_whose_mailbox_another_host_removes_under_it_says_so_in_one_li
         box = api.add_mailbox(ledger, BOX, "exmail")
         with ledger.write() as conn:
             # Host A's removal is held after it locked the mailbox's row, B behind that lock.
-            ledger._lock_name(conn, target_lock("mailbox", box.id))
-            a = start(ledger, tmp_path, ["mailbox", "remove", BOX], "advisory")
+            held = target_lock("mailbox", box.id)
+            ledger._lock_name(conn, held)
+            a = start(ledger, tmp_path, ["mailbox", "remove", BOX], "advisory", held)
             b = start(ledger, tmp_path, command, "row")  # a row's lock: host A's
         assert a.communicate(timeout=60) == (f"Removed {BOX}.\n", "")
         out, err = b.communicate(timeout=60)
@@ -258,8 +259,9 @@ def test_a_policy_set_while_another_host_removes_one_of_its_mailboxes_skips_that
         api.add_mailbox(ledger, "keep@corp.example", "exmail", policy="careful")
         box = api.add_mailbox(ledger, BOX, "exmail", policy="careful")
         with ledger.write() as conn:
-            ledger._lock_name(conn, target_lock("mailbox", box.id))  # A holds the row, waits
-            a = start(ledger, tmp_path, ["mailbox", "remove", BOX], "advisory")
+            held = target_lock("mailbox", box.id)
+            ledger._lock_name(conn, held)  # A holds the row, waits
+            a = start(ledger, tmp_path, ["mailbox", "remove", BOX], "advisory", held)
             b = start(ledger, tmp_path, ["policy", "set", "careful", "careful-2.toml"], "row")
         assert a.communicate(timeout=60) == (f"Removed {BOX}.\n", "")
         out, err = b.communicate(timeout=60)
@@ -273,9 +275,12 @@ def test_a_policy_set_while_another_host_removes_one_of_its_mailboxes_skips_that
         schema.drop()
 
 
-def start(ledger: Ledger, tmp_path: Path, args: list[str], waits: str) -> subprocess.Popen[str]:
+def start(
+    ledger: Ledger, tmp_path: Path, args: list[str], waits: str, name: str | None = None
+) -> subprocess.Popen[str]:
     """``warmup ARGS`` as another host of ``ledger`` (a process of its own), once it waits for
-    a lock of the kind ``waits`` (:func:`lock_waits`)."""
+    a lock of the kind ``waits`` (:func:`lock_waits`): for ``advisory``, the lock of ``name``
+    (the one the test holds) when given."""
     host = session_name("host")
     started = subprocess.Popen(
         [*forkcli.WARMUP, *args],
@@ -289,22 +294,36 @@ def start(ledger: Ledger, tmp_path: Path, args: list[str], waits: str) -> subpro
         stderr=subprocess.PIPE,
         text=True,
     )
-    while waits not in lock_waits(ledger, host):
+    while waits not in lock_waits(ledger, host, name):
         assert started.poll() is None, started.communicate()
     return started
 
 
-def lock_waits(ledger: Ledger, app: str) -> set[str]:
-    """What the sessions named ``app`` wait for: ``advisory`` (a name's lock), ``row`` (a row
-    another transaction locked), or another lock's kind."""
+def lock_waits(ledger: Ledger, app: str, name: str | None = None) -> set[str]:
+    """What the sessions named ``app`` wait for: ``advisory`` (a name's lock: only ``name``'s
+    when given), ``row`` (a row another transaction locked), or another lock's kind.
+
+    Name locks belong to the database, not the schema: a test of another xdist worker (its own
+    schema, the same mailbox id and address) may hold a name the command asks for on its way
+    to ours. Counted as the wait for ours, the next command started before the first held the
+    row it was to wait behind, and ran through (one CI run at a moved clock)."""
     import sqlalchemy as sa
 
+    from warmup.ledger.postgres_locks import NAME_LOCKS, name_key
+
     with ledger.read() as conn:
-        kinds = conn.execute(
+        waits = conn.execute(
             sa.text(
-                "SELECT wait_event FROM pg_stat_activity "
-                "WHERE application_name = :app AND wait_event_type = 'Lock'"
+                "SELECT a.wait_event, l.classid::bigint, l.objid::bigint "
+                "FROM pg_stat_activity a LEFT JOIN pg_locks l "
+                "ON l.pid = a.pid AND NOT l.granted AND l.locktype = 'advisory' "
+                "WHERE a.application_name = :app AND a.wait_event_type = 'Lock'"
             ),
             {"app": app},
-        ).scalars()
-        return {"row" if k in ("tuple", "transactionid") else k for k in kinds}
+        ).all()
+    key = None if name is None else (NAME_LOCKS, name_key(name) % 2**32)
+    return {
+        "row" if k in ("tuple", "transactionid") else k
+        for k, classid, objid in waits
+        if k != "advisory" or key is None or (classid, objid) == key
+    }
