@@ -1145,8 +1145,11 @@ def test_started_and_since_dates_out_of_range(run, seeded: Path, value: str):
 @pytest.mark.parametrize(
     ("value", "code", "says"),
     [
-        ("2026-13-01", 64, "ISO 8601 date or time"),  # no such month: not a date
-        ("2026-02-30", 64, "ISO 8601 date or time"),
+        # No such day: not a date (64), saying which part the calendar lacks; it said "is
+        # not an ISO 8601 date or time (e.g. ...)" of text that is one in form.
+        ("2026-13-01", 64, "is no day of the calendar: there is no month 13 (a year has 12)"),
+        ("2026-02-30", 64, "is no day of the calendar: February 2026 has 28 days, from 1 to 28"),
+        ("2026-11-31 09:00", 64, "November 2026 has 30 days, from 1 to 30"),
         ("1999-12-31", 65, "out of range"),  # a date, out of bounds
         ("2200-01-01", 65, "out of range"),
     ],

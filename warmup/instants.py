@@ -173,10 +173,14 @@ def read_instant(
         raise _unix_time(field, text) or out_of_range(field, text) from None
     except (ValueError, TypeError, pendulum.parsing.exceptions.ParserError):
         # pendulum's ValueError also covers impossible offsets (+99:00) and days (11-31).
-        raise _unix_time(field, text) or InvalidField(
-            field,
-            "{field}: {text!r} is not an ISO 8601 date or time (e.g. 2026-11-29T09:30:00+08:00)",
-            text=text,
+        raise (
+            _unix_time(field, text)
+            or _no_such_day(field, text)
+            or InvalidField(
+                field,
+                "{field}: {text!r} is not an ISO 8601 date or time (e.g. 2026-11-29T09:30:00+08:00)",
+                text=text,
+            )
         ) from None
     if not isinstance(value, pendulum.DateTime):
         raise InvalidField(field, "{field}: {text!r} is not a date or time", text=text)
@@ -340,6 +344,7 @@ def _wrong_clock(field: str, text: str) -> InvalidField | None:
 
 
 _DAY_MONTH = compiled_later(r"\s*\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}\b")  # 3/11/2026, 11.3.26
+_YEAR_FIRST = compiled_later(r"\s*(\d{4})([/-])(\d{1,2})\2(\d{1,2})(?![0-9])")  # 2026-02-30
 _FULL_YEAR = compiled_later(r"(?<![0-9])[0-9]{4}(?![0-9])")
 _SIGNED_ZONE = compiled_later(r"(?:UTC|GMT)\s*[+-]\s*[0-9]{1,2}(?::?[0-9]{2})?", re.IGNORECASE)
 # What dateutil reads past without a word. A second time, year or UTC offset overwrites the
@@ -548,10 +553,35 @@ def parse_date(text: str, field: str) -> dt.date:
     try:
         value = dt.date.fromisoformat(text)
     except ValueError:
-        raise InvalidField(
+        raise _no_such_day(field, text) or InvalidField(
             field, "{field}: {text!r} is not a date like 2026-11-29", text=text
         ) from None
     return check_date(value, field)
+
+
+def _no_such_day(field: str, text: str) -> InvalidField | None:
+    """The error for a date written right that names no day (``2026-02-29``, ``2026-13-01``,
+    ``2026-11-00``), saying which part is out of range; None for any other text. It was "not
+    an ISO 8601 date or time (e.g. ...)", of a text that is one in form: the user looked for a
+    typo in the format, not at the calendar."""
+    import calendar
+
+    m = _YEAR_FIRST.match(text)
+    if m is None:
+        return None
+    year, month, day = int(m[1]), int(m[3]), int(m[4])
+    if year < 1:  # no calendar before year 1: the bounds' message says what is expected
+        return None
+    days = calendar.monthrange(year, month)[1] if 1 <= month <= 12 else 0
+    if not days:
+        why = f"there is no month {month} (a year has 12)"
+    elif not 1 <= day <= days:
+        why = f"{calendar.month_name[month]} {year} has {days} days, from 1 to {days}"
+    else:
+        return None
+    return InvalidField(
+        field, "{field}: {text!r} is no day of the calendar: {why}", text=text, why=why
+    )
 
 
 def check_date(value: dt.date, field: str) -> dt.date:
