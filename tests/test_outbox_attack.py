@@ -120,6 +120,38 @@ def test_a_column_a_template_cannot_name_is_said_so_not_missing(tmp_path: Path) 
     assert json.loads(cli("queue", "list", "--json").stdout) == []
 
 
+def test_a_crm_column_the_template_names_as_a_name_is_said_to_be_there(tmp_path: Path) -> None:
+    """A CRM's export ('First Name', 'Company'), its columns used as {{ first_name }} and
+    {{ company }}, was refused "'first_name' is undefined ...; add the column or fix the
+    template": the column is there, under a name a template cannot write, or other capitals."""
+    assert cli("mailbox", "add", BOX, "--provider", "exmail").returncode == 0
+    csv = tmp_path / "l.csv"
+    csv.write_text("Email,First Name,Company\nx@example.com,Ann,Co\n", encoding="utf-8")
+    for use, undefined, fix in (
+        (
+            "{{ first_name }}",
+            "first_name",
+            "column 'First Name' is not a name a template can use: rename it first_name in the "
+            "CSV, as the template calls it",
+        ),
+        (
+            "{{ company }}",
+            "company",
+            "the CSV's column is 'Company' (a name's capitals count): write {{ Company }} in "
+            "the template, or rename the column company",
+        ),
+        ("{{ nothing }}", "nothing", "add the column or fix the template"),
+    ):
+        tpl = template(tmp_path / "t.toml", f'subject = "Hi {use}"\ntext = "x"\n')
+        res = cli("queue", "add", "--mailbox", BOX, "--csv", str(csv), "--template", str(tpl))
+        assert (res.returncode, res.stderr) == (
+            65,
+            f"Error: {csv}: line 2: '{undefined}' is undefined in template {tpl}; {fix} "
+            f"(nothing of the file was queued)\n",
+        )
+    assert json.loads(cli("queue", "list", "--json").stdout) == []
+
+
 def test_bulk_to_a_mailbox_is_refused_it_has_no_overflow_channel(tmp_path: Path) -> None:
     """'queue add --mailbox A --bulk' (and 'send A --queue --bulk') was taken without a word:
     only a pool has an overflow channel, so the messages never took one, and the user believed

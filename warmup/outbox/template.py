@@ -640,14 +640,32 @@ def fill(template: Template, fields: dict[str, str], where: str) -> Rendered:
 def _unnamable(message: str, fields: dict[str, str]) -> str:
     """What to do about an undefined name: a column whose name a template cannot write as
     is ('first-name' reads as first - name, 'company.name' as an attribute) when the name is
-    its start, else add the column or fix the template."""
+    its start or its form as a name ('First Name' for first_name, as a CRM exports it); a
+    column named the same but for its capitals ('Company' for company: names are
+    case-sensitive); else add the column or fix the template."""
     m = re.match(r"'([^']*)' is undefined", message)
+    if m is None:
+        return "add the column or fix the template"
+    used = m[1]
     for column in fields:
-        if m and not column.isidentifier() and re.split(r"[^\w]", column)[0] == m[1]:
-            name = re.sub(r"[^\w]+", "_", column).strip("_")
+        if column.isidentifier():
+            continue
+        name = re.sub(r"[^\w]+", "_", column).strip("_")
+        if name.casefold() == used.casefold():  # 'First Name', used as {{ first_name }}
+            return (
+                f"column {column!r} is not a name a template can use: rename it {used} in "
+                f"the CSV, as the template calls it"
+            )
+        if re.split(r"[^\w]", column)[0] == used:
             return (
                 f"column {column!r} is not a name a template can use: rename it {name} in "
                 f"the CSV and the template"
+            )
+    for column in fields:
+        if column.isidentifier() and column != used and column.casefold() == used.casefold():
+            return (
+                f"the CSV's column is {column!r} (a name's capitals count): write "
+                f"{{{{ {column} }}}} in the template, or rename the column {used}"
             )
     return "add the column or fix the template"
 
