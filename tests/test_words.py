@@ -37,3 +37,8 @@ def test_report_json_is_the_json_format(run):
     assert clash.exit_code == 64 and clash.output == (
         "Error: --json and --format csv disagree: give one of them\n"
     )
+    # a typed '--format table' disagrees as csv does (the JSON was printed without a word)
+    clash = run("report", "--format", "table", "--json")
+    assert clash.exit_code == 64 and clash.output == (
+        "Error: --json and --format table disagree: give one of them\n"
+    )

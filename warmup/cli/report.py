@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
+from click.core import ParameterSource
 
 from warmup import api
 from warmup.cli import cli
@@ -101,7 +102,9 @@ def report(
         warmup report sales@corp.example --json
         warmup report --by-reason --days 30
     """
-    if json_ and fmt not in ("table", "json"):
+    # a typed '--format table' disagrees with --json as csv does; the default gives way to it
+    typed = click.get_current_context().get_parameter_source("fmt")
+    if json_ and (fmt != "json" and (fmt != "table" or typed is ParameterSource.COMMANDLINE)):
         dropped = typed_wins("json_", "fmt")  # a default in the config file yields to a flag
         if not dropped:
             raise UsageError(f"--json and --format {fmt} disagree: give one of them")
