@@ -5,8 +5,10 @@ message to many recipients does not widen every line of the table."""
 from __future__ import annotations
 
 import json
+import subprocess
 from email.message import EmailMessage
 
+from tests import forkcli
 from warmup import Outbox, open_ledger
 
 
@@ -57,3 +59,27 @@ def test_a_message_to_many_recipients_does_not_widen_every_line(run, ledger_path
     assert max(len(line) for line in lines) < 200
     (row, *_) = json.loads(run("queue", "list", "--json").stdout)
     assert len(row["recipients"]) == 200
+
+
+def test_a_long_table_whose_reader_goes_away_ends_without_a_traceback(run, ledger_path):
+    """'warmup queue list --limit 0 | head -1': the write failing mid-table left the listing's
+    read to the garbage collector, which closed its cursor after the ledger's connection, and
+    SQLAlchemy printed "Error closing cursor" and a traceback (exit 0 all the same). A reader
+    gone is not an error: nothing on stderr."""
+    assert run("mailbox", "add", "a@corp.example", "--provider", "exmail").exit_code == 0
+    _queue(ledger_path, 2000)  # some 170 KB of table: more than the pipe holds
+    proc = subprocess.Popen(
+        [*forkcli.command(), "queue", "list", "--limit", "0"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    try:
+        assert proc.stdout.readline().startswith(b"ID ")
+        proc.stdout.close()  # as head -1 does, the rest of the table unread
+        err = proc.stderr.read().decode()
+        assert (proc.wait(timeout=180), err) == (0, "")
+    finally:
+        proc.kill()
+        proc.wait()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -88,9 +88,24 @@ class MessagePages:
 
     def __init__(self, conn: Connection, query: sa.Select[Any] | None, page: int) -> None:
         self._conn, self._query, self._page = conn, query, page
+        self._reads: list[Generator[list[OutboxRow]]] = []
 
     def __iter__(self) -> Iterator[list[OutboxRow]]:
         """One read of them, oldest first: lists of at most ``page`` messages."""
+        read = self._read()
+        self._reads.append(read)
+        return read
+
+    def close(self) -> None:
+        """End the reads left midway (their cursors closed) while the connection is open: a
+        listing whose output failed under it ('queue list | head -1') left its read to the
+        garbage collector, which closed the cursor after the connection, and SQLAlchemy printed
+        'Error closing cursor' with a traceback."""
+        for read in self._reads:
+            read.close()
+        self._reads.clear()
+
+    def _read(self) -> Generator[list[OutboxRow]]:
         if self._query is None:
             return
         # PostgreSQL: a server-side cursor (psycopg's client-side one would take every row
@@ -391,7 +406,11 @@ class OutboxViews:
         # no campaign's name is other than ASCII (outbox.NAME); argv's bytes may be
         listed = q if campaign is None or campaign.isascii() else None
         with self.read() as conn:
-            yield MessagePages(conn, listed, page)
+            pages = MessagePages(conn, listed, page)
+            try:
+                yield pages
+            finally:
+                pages.close()
 
     def check_campaign(self, campaign: str) -> None:
         """:class:`NotFound` unless some message of the outbox is of ``campaign``."""
