@@ -54,6 +54,7 @@ from warmup.ledger import (
     SuppressCount,
     utc,
 )
+from warmup.ledger import live_now as live_now  # re-exported: the CLI's live questions
 from warmup.ledger.reads import BOUNCE_KINDS, EARLIEST_ZONE, stamped
 from warmup.mailboxes import NO_CAP as NO_CAP
 from warmup.mailboxes import NO_START as NO_START
@@ -106,9 +107,10 @@ def policy_for(ledger: Reads, box: MailboxRow) -> PolicySpec:
 
 
 def quota(ledger: Ledger, address: str, at: dt.datetime | None = None) -> Allowance:
-    """Today's allowance for ``address`` as of ``at`` (default: now)."""
+    """Today's allowance for ``address`` as of ``at`` (default: now, as the gate counts it:
+    today's sends stamped later today count, :class:`~warmup.ledger.Live`)."""
     box = ledger.mailbox(address_arg(address))
-    return quota_for(ledger, box, check_query(at) if at else now_utc())
+    return quota_for(ledger, box, check_query(at) if at else live_now())
 
 
 def _ask(spec: PolicySpec, box: MailboxRow, capped_before: bool = False) -> tuple[str, Ask]:
@@ -526,7 +528,7 @@ def plan(ledger: Ledger, address: str, days: int, at: dt.datetime | None = None)
     """The days ahead of ``address``: each day's quota and what the gate would let through
     (:func:`warmup.policy.project`)."""
     box = ledger.mailbox(address_arg(address))
-    when = check_query(at) if at else now_utc()
+    when = check_query(at) if at else live_now()
     return list(mailbox_plan(ledger, box, expect(days, int, "days"), when).days)
 
 
@@ -621,7 +623,7 @@ def plan_each(
     others' plans."""
     from warmup.policy.plan import combine
 
-    at = check_query(at) if at else now_utc()
+    at = check_query(at) if at else live_now()
     _, boxes, refusals = askable(ledger, named_mailboxes(ledger, addresses))
     horizon = days if volume is None else within or VOLUME_HORIZON
     # Each mailbox's plan may stop where it alone reaches the volume: together they reach it
@@ -649,7 +651,7 @@ def volume_date(
     and its number (1 = today); ``(None, horizon)`` when not within ``horizon`` days."""
     from warmup.policy.plan import combine
 
-    at = check_query(at) if at else now_utc()
+    at = check_query(at) if at else live_now()
     boxes = named_mailboxes(ledger, mailboxes)
     result = combine(mailbox_plans(ledger, boxes, horizon, at, volume), volume)
     return result.reached, result.reached_day or horizon
@@ -666,7 +668,7 @@ def volume_dates(
     the mailboxes' plans projected once, up to the largest."""
     from warmup.policy.plan import combine
 
-    at = check_query(at) if at else now_utc()
+    at = check_query(at) if at else live_now()
     boxes = named_mailboxes(ledger, mailboxes)
     most = max(volumes, default=0)
     plans = [mailbox_plan(ledger, b, horizon, at, most) for b in boxes]

@@ -82,7 +82,7 @@ def quota(
         warmup quota sales@corp.example --check && ./send-batch.sh
     """
     boxes = api.named_mailboxes(ledger, addresses) if addresses else ledger.mailboxes()
-    when = typed_instant(at, boxes) if at is not None else api.now_utc()
+    when = typed_instant(at, boxes) if at is not None else api.live_now()
     if check and not addresses:
         raise UsageError("--check needs the mailbox address(es) to check")
     _one_blas_thread()

@@ -300,7 +300,7 @@ def plot(
     if refusals and not boxes:
         return _refused(refusals)
     check_count(len(boxes))
-    when = api.now_utc() if at is None else typed_instant(at, boxes)
+    when = api.live_now() if at is None else typed_instant(at, boxes)
     from warmup import reports
 
     frame = reports.daily(ledger, days=days, at=when, boxes=boxes)

@@ -405,15 +405,53 @@ def seen_by(as_of: dt.datetime) -> dt.datetime:
     return dt.datetime(*u.timetuple()[:6], u.microsecond, dt.UTC) + CLOCK_SKEW
 
 
+class Live(dt.datetime):
+    """This host's now, asked by a question about acting now (``warmup quota``, ``plan`` and
+    ``report`` without ``--at``; :func:`live_now`), not about an instant: the gate, which acts
+    now, counts today's whole rollup row, so a send another host (a clock more than
+    CLOCK_SKEW ahead) or this one (before its clock moved back) stamped later TODAY counts, and
+    so it must in the answer, or ``quota --check`` said "2 left" where the next send was refused
+    "2 of 2 sent" (:func:`made_by`). An instant computed from it (a sum, a difference, another
+    zone) is a plain datetime: only the question's own instant is live."""
+
+    # typeshed says a subclass's sum is of the subclass (CPython's is since 3.8): not this
+    # one's, on purpose
+    def __add__(self, other: dt.timedelta) -> dt.datetime:  # type: ignore[override]
+        return _plain(super().__add__(other))
+
+    __radd__ = __add__  # type: ignore[assignment]
+
+    def __sub__(self, other: Any) -> Any:
+        got = super().__sub__(other)
+        return _plain(got) if isinstance(got, dt.datetime) else got
+
+    def astimezone(self, tz: dt.tzinfo | None = None) -> dt.datetime:  # type: ignore[override]
+        return _plain(super().astimezone(tz))
+
+
+def _plain(t: dt.datetime) -> dt.datetime:
+    return dt.datetime(*t.timetuple()[:6], t.microsecond, t.tzinfo, fold=t.fold)
+
+
+def live_now() -> Live:
+    """Now, aware UTC, as a :class:`Live` instant."""
+    t = wall_clock()
+    return Live(*t.timetuple()[:6], t.microsecond, t.tzinfo)
+
+
 def made_by(as_of: dt.datetime, tz: str) -> tuple[dt.datetime, dt.datetime]:
     """``(today's, the last send's)``: the instants up to which a row counts as made by
     ``as_of`` in a mailbox of zone ``tz``. A host whose clock is ahead stamps what it sends
     (or records) up to CLOCK_SKEW after this one's now, and the gate counts it at once
     (today's row, the last send up to now + CLOCK_SKEW): so ``as_of`` + CLOCK_SKEW, today's
-    counts kept within the local day (a send stamped after midnight is tomorrow's)."""
+    counts kept within the local day (a send stamped after midnight is tomorrow's). Asked
+    live (:class:`Live`), today's rows count to the end of the local day, as the gate counts
+    them; the last send is still the last up to ``as_of`` + CLOCK_SKEW (one stamped far ahead
+    must not pace the mailbox until then), and a later day's rows are not today's."""
     seen = seen_by(as_of)
     tomorrow = dt.date.fromordinal(local_day(as_of, tz).toordinal() + 1)
-    return min(seen, day_start(tomorrow, tz) - dt.timedelta(microseconds=1)), seen
+    end = day_start(tomorrow, tz) - dt.timedelta(microseconds=1)
+    return (end if isinstance(as_of, Live) else min(seen, end)), seen
 
 
 def id_forms(message_id: str) -> set[str]:

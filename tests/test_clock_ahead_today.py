@@ -1,0 +1,116 @@
+"""Sends stamped later TODAY than this host's clock, by more than the skew the ledger tolerates
+(another host of a team ledger whose clock runs 20 minutes ahead, or this host before its clock
+moved back): the gate counts today's whole row, so ``warmup quota`` (and ``--check``), ``plan``
+and ``report`` asked live count them too. They cut today at now + CLOCK_SKEW and said "0 sent,
+2 left, ok" (``--check``: exit 0) while the next send was refused "2 of 2 sent". Real CLI
+processes, a real send to the loopback TLS sink; SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+from tests.gatekit import BOX, PASSWORD_ENV, add_box, policy_file, warmup
+from tests.pgkit import ledger_url  # noqa: F401  (the fixture)
+from warmup.ledger import SendIn, open_ledger
+
+AHEAD = dt.timedelta(minutes=20)
+
+
+def noon_zone(now: dt.datetime) -> str:
+    """A fixed zone in which ``now`` is about noon: today's local day holds now + AHEAD
+    whatever the real time of the run."""
+    off = max(-12, min(14, 12 - now.hour))
+    # the IANA Etc/GMT zones count the sign backwards
+    return "Etc/UTC" if off == 0 else f"Etc/GMT{'-' if off > 0 else '+'}{abs(off)}"
+
+
+def setup_box(url: str, port: int, tmp_path: Path, ahead: int) -> None:
+    """A mailbox with a flat quota of 2 a day, and ``ahead`` sends another host stamped
+    AHEAD of this one's clock today."""
+    now = dt.datetime.now(dt.UTC)
+    add_box(
+        port,
+        "--timezone",
+        noon_zone(now),
+        "--policy",
+        str(policy_file(tmp_path / "flat.toml", daily=2)),
+    )
+    ledger = open_ledger(url)
+    try:
+        box = ledger.mailbox(BOX)
+        stamped = now + AHEAD
+        sends = [SendIn(f"r{i}@example.net", stamped) for i in range(ahead)]
+        assert ledger.record(box, sends=sends).sends == ahead
+    finally:
+        ledger.close()
+
+
+def quota_says(*extra: str) -> tuple[int, int, str]:
+    res = warmup("quota", BOX, "--json", *extra)
+    assert res.returncode == 0, res.stderr
+    (q,) = json.loads(res.stdout)
+    return q["sent"], q["remaining"], q["status"]
+
+
+def send(tmp_path: Path, to: str) -> int:
+    eml = tmp_path / f"{to}.eml"
+    eml.write_text(f"From: {BOX}\nTo: {to}\nSubject: s\nMessage-ID: <{to}>\n\nhello\n")
+    return warmup("send", BOX, "--eml", str(eml), env=PASSWORD_ENV).returncode
+
+
+def plan_and_report_today() -> tuple[str, int, int]:
+    """The plan's today: status, and what it says went out already (planned, less what goes
+    out from now on); the report's today row: sent."""
+    plan = warmup("plan", BOX, "--days", "1", "--json")
+    assert plan.returncode == 0, plan.stderr
+    (today,) = json.loads(plan.stdout)["days"]
+    report = warmup("report", BOX, "--days", "1", "--json")
+    assert report.returncode == 0, report.stderr
+    *_, row = json.loads(report.stdout)
+    return today["status"], today["planned"] - today["cumulative"], row["sent"]
+
+
+def test_quota_counts_today_s_sends_stamped_ahead_as_the_gate_refuses(
+    ledger_url,  # noqa: F811
+    sink,
+    ssl_cert_env,
+    tmp_path,
+):
+    setup_box(ledger_url, sink.port, tmp_path, ahead=2)
+    assert quota_says() == (2, 0, "exhausted")
+    assert warmup("quota", BOX, "--check").returncode == 75
+    assert plan_and_report_today() == ("exhausted", 2, 2)
+    # ... and the gate refuses the next send, as quota said it would
+    assert send(tmp_path, "new@example.com") == 75
+    assert sink.messages == []
+
+
+def test_quota_says_what_is_left_and_the_gate_sends_exactly_that(
+    ledger_url,  # noqa: F811
+    sink,
+    ssl_cert_env,
+    tmp_path,
+):
+    setup_box(ledger_url, sink.port, tmp_path, ahead=1)
+    assert quota_says() == (1, 1, "ok")
+    assert warmup("quota", BOX, "--check").returncode == 0
+    assert send(tmp_path, "one@example.com") == 0
+    assert [m.rcpt_tos for m in sink.messages] == [("one@example.com",)]
+    assert quota_says() == (2, 0, "exhausted")
+    assert warmup("quota", BOX, "--check").returncode == 75
+    assert send(tmp_path, "two@example.com") == 75
+    assert len(sink.messages) == 1
+
+
+def test_quota_at_an_instant_still_leaves_out_the_sends_stamped_after_it(
+    ledger_url,  # noqa: F811
+    sink,
+    tmp_path,
+):
+    """``--at`` is a question about an instant, not about sending now: a send stamped more than
+    the skew after it was not made by it."""
+    setup_box(ledger_url, sink.port, tmp_path, ahead=2)
+    at = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
+    assert quota_says("--at", at) == (0, 2, "ok")
