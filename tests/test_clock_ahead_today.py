@@ -11,7 +11,7 @@ import datetime as dt
 import json
 from pathlib import Path
 
-from tests.gatekit import BOX, PASSWORD_ENV, add_box, policy_file, warmup
+from tests.gatekit import BOX, PASSWORD_ENV, add_box, cli, policy_file, warmup
 from tests.pgkit import ledger_url  # noqa: F401  (the fixture)
 from warmup.ledger import SendIn, open_ledger
 
@@ -114,3 +114,40 @@ def test_quota_at_an_instant_still_leaves_out_the_sends_stamped_after_it(
     setup_box(ledger_url, sink.port, tmp_path, ahead=2)
     at = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
     assert quota_says("--at", at) == (0, 2, "ok")
+
+
+def doctor_ahead() -> list[dict[str, str]]:
+    res = warmup("doctor", BOX, "--no-domain", "--json", "--timeout", "1")
+    return [c for c in json.loads(res.stdout)["checks"] if c["name"] == "sends-ahead"]
+
+
+def test_doctor_says_sends_stamped_on_a_later_day_point_at_a_clock_behind(
+    ledger_url,  # noqa: F811
+    tmp_path,
+):
+    """Sends stamped tomorrow (this host's clock a day behind, or theirs a day ahead) are
+    tomorrow's: neither the gate nor ``quota`` counts them today (one wrong stamp must not block
+    a mailbox), so a host set back a day sends a second full quota in one real day. ``doctor``
+    says so, and what to do; nothing was said at all."""
+    now = dt.datetime.now(dt.UTC)
+    add = cli("mailbox", "add", BOX, "--provider", "exmail", "--smtp-host", "smtp.corp.invalid")
+    assert add.returncode == 0, add.stderr
+    assert cli("mailbox", "set", BOX, "--timezone", noon_zone(now)).returncode == 0
+    ledger = open_ledger(ledger_url)
+    try:
+        box = ledger.mailbox(BOX)
+        ledger.record(box, sends=[SendIn("now@example.net", now)])
+        assert doctor_ahead() == []  # one stamped now is no sign of anything
+        tomorrow = now + dt.timedelta(days=1)
+        ledger.record(box, sends=[SendIn(f"t{i}@example.net", tomorrow) for i in range(2)])
+    finally:
+        ledger.close()
+    (check,) = doctor_ahead()
+    assert check["status"] == "warn"
+    assert check["detail"].startswith("2 sends stamped after this host's now, the latest at ")
+    assert "this host's clock may be behind" in check["detail"]
+    assert "not counted in today's quota" in check["detail"]
+    assert "fix its time sync" in check["fix"]
+    res = warmup("quota", BOX, "--json")
+    (q,) = json.loads(res.stdout)
+    assert q["sent"] == 1  # counting unchanged: tomorrow's sends are tomorrow's

@@ -21,6 +21,7 @@ only gets an account locked sooner. The password never appears in a check.
 
 from __future__ import annotations
 
+import datetime as dt
 import imaplib
 import re
 import shlex
@@ -247,6 +248,51 @@ def clock_check(ledger: Ledger) -> Check | None:
         fix="fix this host's time sync (chrony, ntpd or systemd-timesyncd): the sends it "
         f"records are dated by its clock, which the ledger's other hosts trust to "
         f"{int(CLOCK_SKEW.total_seconds() // 60)} min",
+    )
+
+
+def ahead_check(ledger: Ledger, box: MailboxRow, now: dt.datetime | None = None) -> Check | None:
+    """The mailbox's sends stamped after ``now`` + CLOCK_SKEW (None: none): this host's clock
+    is behind (set back, its time sync off), or the host that stamped them runs ahead. Later
+    today they count at once (the gate and ``quota`` alike); on a later local day they are that
+    day's, not today's, and counting them today would let one wrong stamp block a mailbox for
+    good: so a host whose clock is a day behind sends a second full quota in one real day, and
+    only a person can tell which clock is wrong. A warning, nothing fails for it."""
+    from warmup.instants import local_text, now_utc
+    from warmup.ledger.values import local_day
+
+    now = now or now_utc()
+    with _timer() as ms:
+        n, latest = ledger.sends_ahead(box, now)
+    if latest is None:
+        return None
+    tz = box.timezone
+    ahead = latest - now
+    amount = (
+        f"{ahead.days} d {ahead.seconds // 3600} h"
+        if ahead.days
+        else f"{ahead.seconds // 3600} h {ahead.seconds % 3600 // 60} min"
+    )
+    if local_day(latest, tz) > local_day(now, tz):
+        counted = (
+            "stamped on a later day than this host's today, they are not counted in today's "
+            "quota, neither by the gate nor by 'warmup quota': if this host's clock is a day "
+            "behind, it sends a second full quota in one real day"
+        )
+    else:
+        counted = "today's quota counts them already (the gate and 'warmup quota' alike)"
+    return Check(
+        "sends-ahead",
+        f"sends of {box.address}",
+        WARN,
+        ms(),
+        f"{plural(n, 'send')} stamped after this host's now, the latest at "
+        f"{local_text(latest, tz)} ({amount} ahead): this host's clock may be behind (set "
+        f"back, or its time sync off), or the host that sent them runs ahead; {counted}",
+        "",
+        "compare this host's clock with the right time ('timedatectl' or 'chronyc tracking') and "
+        "fix its time sync (chrony, ntpd or systemd-timesyncd); if it is right, fix the clock of "
+        "the host that sent them",
     )
 
 

@@ -74,7 +74,9 @@ def doctor(
     In order: the SMTP and IMAP hosts (primary and backup) resolve, accept a TCP connection
     and a verified TLS handshake; then SMTP EHLO + AUTH (then QUIT: nothing is sent) and an
     IMAP login; then the ledger's file (every page read: a damaged one fails, 78), or a
-    shared ledger's server clock against this host's (a warning over 5 minutes apart); then the
+    shared ledger's server clock against this host's (a warning over 5 minutes apart), and a
+    warning when the mailbox has sends stamped after this host's now (its clock may be
+    behind); then the
     sending domain's DNS (MX at the provider, one SPF record that
     includes the provider and does not end in +all within 10 lookups, a DKIM key, a DMARC
     policy). A failure says the likely cause and the fix, in the order of the provider's
@@ -120,6 +122,8 @@ def doctor(
     checks += [stored] if stored else []
     clock = lib.clock_check(ledger)
     checks += [clock] if clock else []
+    ahead = lib.ahead_check(ledger, box)
+    checks += [ahead] if ahead else []
     if domain:
         from warmup import domaincheck
         from warmup.providers import get_provider

@@ -52,6 +52,7 @@ from warmup.ledger.values import (
     MailboxRow,
     local_day,
     mailbox_key,
+    seen_by,
     utc,
 )
 from warmup.policy.eras import cap_reason, policy_reason
@@ -254,6 +255,19 @@ class MailboxStore:
         anything left (``released``) is no send: it counts nowhere else either."""
         with self.read() as conn:
             return _history_counts(conn, box.id)
+
+    def sends_ahead(self, box: MailboxRow, now: dt.datetime) -> tuple[int, dt.datetime | None]:
+        """How many of the mailbox's sends are stamped after ``now`` + CLOCK_SKEW, and the
+        latest of them (None: none): stamped by a clock ahead of ``now``'s, or ``now``'s is
+        behind (a host set back). Later today they count at once; on a later local day they
+        are that day's, so a host a day behind sends today's quota again."""
+        with self.read() as conn:
+            n, latest = conn.execute(
+                sa.select(sa.func.count(), sa.func.max(SEND.c.at)).where(
+                    SEND.c.mailbox_id == box.id, COUNTED, SEND.c.at > seen_by(now)
+                )
+            ).one()
+        return int(n), None if latest is None else utc(latest)
 
     def _refuse_last_member(self, conn: Connection, box_id: int, address: str) -> None:
         """:class:`DataError` when the mailbox is the only member of a pool with queued
