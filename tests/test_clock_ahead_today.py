@@ -12,7 +12,11 @@ import json
 from pathlib import Path
 
 from tests.gatekit import BOX, PASSWORD_ENV, add_box, cli, policy_file, warmup
+from tests.outboxkit import plain
+from tests.peers.smtp import free_port
 from tests.pgkit import ledger_url  # noqa: F401  (the fixture)
+from warmup import Outbox
+from warmup.instants import zone
 from warmup.ledger import SendIn, open_ledger
 
 AHEAD = dt.timedelta(minutes=20)
@@ -114,6 +118,30 @@ def test_quota_at_an_instant_still_leaves_out_the_sends_stamped_after_it(
     setup_box(ledger_url, sink.port, tmp_path, ahead=2)
     at = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
     assert quota_says("--at", at) == (0, 2, "ok")
+
+
+def test_mailbox_show_pool_show_and_queue_status_count_them_too(
+    ledger_url,  # noqa: F811
+    tmp_path,
+):
+    """The other answers about now: ``mailbox show`` and ``pool show`` said "2 left", and
+    ``queue status`` that a message queued now would go out today."""
+    setup_box(ledger_url, free_port(), tmp_path, ahead=2)
+    opens = json.loads(warmup("quota", BOX, "--json").stdout)[0]["next_send_at"]
+    show = json.loads(warmup("mailbox", "show", BOX, "--json").stdout)["allowance"]
+    assert (show["sent"], show["remaining"], show["status"]) == (2, 0, "exhausted")
+    assert cli("pool", "add", "P", BOX).returncode == 0
+    (member,) = json.loads(warmup("pool", "show", "P", "--json").stdout)["quota"]
+    assert (member["sent"], member["remaining"], member["status"]) == (2, 0, "exhausted")
+    ledger = open_ledger(ledger_url)
+    try:
+        assert Outbox(ledger).add(plain("q@example.com"), pool="P") is not None
+        tz = ledger.mailbox(BOX).timezone
+    finally:
+        ledger.close()
+    (target,) = json.loads(warmup("queue", "status", "--json").stdout)["targets"]
+    tomorrow = dt.datetime.fromisoformat(opens).astimezone(zone(tz)).date().isoformat()
+    assert (target["target"], target["finish"]) == ("pool P", tomorrow)
 
 
 def doctor_ahead() -> list[dict[str, str]]:

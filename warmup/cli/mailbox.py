@@ -239,7 +239,7 @@ def show(ledger: Ledger, address: str, json_: bool) -> None:
     """
     box = ledger.mailbox(address)
     ep = api.endpoints(box)
-    allowance = api.quota_for(ledger, box, api.now_utc())
+    allowance = api.quota_for(ledger, box, api.live_now())
     data = {
         **box.to_dict(),
         "auth": api.auth_of(box),

@@ -133,7 +133,7 @@ def show(ledger: Ledger, name: str, json_: bool) -> int:
 
     p = ledger.pool(name)
     # a member whose policy or provider preset this warmup does not know hides no other
-    answers, refusals = api.quotas_each(ledger, p.members, api.now_utc())
+    answers, refusals = api.quotas_each(ledger, p.members, api.live_now())
     quotas = [a for _, a in answers]
     if json_:
         print_json({**pool_dict(p), "quota": [a.to_dict() for a in quotas]})

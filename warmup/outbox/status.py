@@ -68,7 +68,7 @@ def status_each(
     does not send from it either)."""
     from warmup import api
 
-    at = at or now_utc()
+    at = at or api.live_now()  # today counted as the gate counts it
     names = ledger.mailbox_names()
     pools = {p.id: p for p in ledger.pools()}
     only = ledger.pool(pool).id if pool is not None else None
