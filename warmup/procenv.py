@@ -28,7 +28,7 @@ copies and keep it.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 # The names, as warmup.credentials.SECRET_VARS (a test keeps the two equal): that module is
 # not imported here, for the commands that never read a secret.
@@ -93,43 +93,49 @@ def _bounds(first: int) -> tuple[int, int]:
 
 
 def _overwrite(names: set[bytes]) -> int:
-    start, end = _bounds(_ENV)
+    def blanks(entries: list[bytes]) -> Iterator[tuple[int, bytes]]:
+        for i, entry in enumerate(entries):
+            if entry and entry.partition(b"=")[0] in names:
+                os.unsetenv(
+                    entry.partition(b"=")[0]
+                )  # the C library's environ no longer points here
+                yield i, b"\0" * len(entry)
+
+    return _rewrite(_ENV, blanks)
+
+
+def _overwrite_argument(option: bytes, value: bytes) -> int:
+    if not value:
+        return 0
+    joined = option + b"=" + value
+
+    def hidden(args: list[bytes]) -> Iterator[tuple[int, bytes]]:
+        for i, arg in enumerate(args):
+            if arg == value and i and args[i - 1] == option:
+                yield i, b"x" * len(value)
+            elif arg == joined:
+                yield i, option + b"=" + b"x" * len(value)
+
+    return _rewrite(_ARGS, hidden)
+
+
+def _rewrite(first: int, edits: Callable[[list[bytes]], Iterator[tuple[int, bytes]]]) -> int:
+    """Overwrite, in place, the NUL-separated entries of the block whose bounds are fields
+    ``first`` and ``first + 1`` of /proc/self/stat: ``edits`` is given the entries and yields
+    ``(index, bytes of the same length)``; the number of entries overwritten."""
+    start, end = _bounds(first)
     if not start:
         return 0
     fd = os.open("/proc/self/mem", os.O_RDWR | os.O_CLOEXEC)
     try:
-        block = os.pread(fd, end - start, start)
-        done, offset = 0, 0
-        for entry in block.split(b"\0"):
-            name = entry.partition(b"=")[0]
-            if entry and name in names:
-                os.unsetenv(name)  # the C library's environ no longer points here
-                os.pwrite(fd, b"\0" * len(entry), start + offset)
-                done += 1
-            offset += len(entry) + 1
-        return done
-    finally:
-        os.close(fd)
-
-
-def _overwrite_argument(option: bytes, value: bytes) -> int:
-    start, end = _bounds(_ARGS)
-    if not start or not value:
-        return 0
-    fd = os.open("/proc/self/mem", os.O_RDWR | os.O_CLOEXEC)
-    try:
-        args = os.pread(fd, end - start, start).split(b"\0")
-        done, offset, joined = 0, 0, option + b"=" + value
-        for i, arg in enumerate(args):
-            at = None
-            if arg == value and i and args[i - 1] == option:
-                at = offset
-            elif arg == joined:
-                at = offset + len(option) + 1
-            if at is not None:
-                os.pwrite(fd, b"x" * len(value), start + at)
-                done += 1
-            offset += len(arg) + 1
+        entries = os.pread(fd, end - start, start).split(b"\0")
+        offsets = [0]
+        for entry in entries:
+            offsets.append(offsets[-1] + len(entry) + 1)
+        done = 0
+        for i, data in edits(entries):
+            os.pwrite(fd, data, start + offsets[i])
+            done += 1
         return done
     finally:
         os.close(fd)
