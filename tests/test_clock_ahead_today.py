@@ -2,8 +2,9 @@
 (another host of a team ledger whose clock runs 20 minutes ahead, or this host before its clock
 moved back): the gate counts today's whole row, so ``warmup quota`` (and ``--check``), ``plan``
 and ``report`` asked live count them too. They cut today at now + CLOCK_SKEW and said "0 sent,
-2 left, ok" (``--check``: exit 0) while the next send was refused "2 of 2 sent". Real CLI
-processes, a real send to the loopback TLS sink; SQLite and PostgreSQL."""
+2 left, ok" (``--check``: exit 0) while the next send was refused "2 of 2 sent". So must the
+worker's look at a pool's members (``warmup run``). Real CLI processes, a real send to the
+loopback TLS sink; SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import json
 from pathlib import Path
 
 from tests.gatekit import BOX, PASSWORD_ENV, add_box, cli, policy_file, warmup
-from tests.outboxkit import plain
+from tests.outboxkit import plain, pool_of, queue_plain
+from tests.peers.fixtures import SMTP_PASSWORD
 from tests.peers.smtp import free_port
 from tests.pgkit import ledger_url  # noqa: F401  (the fixture)
 from warmup import Outbox
@@ -179,3 +181,82 @@ def test_doctor_says_sends_stamped_on_a_later_day_point_at_a_clock_behind(
     res = warmup("quota", BOX, "--json")
     (q,) = json.loads(res.stdout)
     assert q["sent"] == 1  # counting unchanged: tomorrow's sends are tomorrow's
+
+
+def pool_ahead(url: str, port: int, tmp_path: Path, b_sent: int) -> tuple[str, str, str]:
+    """Pool P of a and b on the sink, 2 a day each: a's 2 sends of today stamped AHEAD (by
+    another host), ``b_sent`` of b's an instant ago; a ``run --once`` environment's password
+    command, which notes each mailbox it is asked for in the file it returns (a password
+    command may be an unlock prompt, a vault's audit log: asked only for a member that sends)."""
+    now = dt.datetime.now(dt.UTC)
+    a, b = pool_of(port, tmp_path, n=2, daily=2, zone=noon_zone(now))
+    ledger = open_ledger(url)
+    try:
+        ahead = [SendIn(f"a{i}@example.net", now + AHEAD) for i in range(2)]
+        assert ledger.record(ledger.mailbox(a), sends=ahead).sends == 2
+        sent = [SendIn(f"b{i}@example.net", now - AHEAD) for i in range(b_sent)]
+        assert ledger.record(ledger.mailbox(b), sends=sent).sends == b_sent
+    finally:
+        ledger.close()
+    secret, asked = tmp_path / "secret", tmp_path / "asked"
+    secret.write_text(SMTP_PASSWORD + "\n")
+    return a, b, f'echo "$WARMUP_MAILBOX" >> {asked}; cat {secret}'
+
+
+def asked_for(tmp_path: Path) -> list[str]:
+    asked = tmp_path / "asked"
+    return asked.read_text().split() if asked.exists() else []
+
+
+def run_once(command: str) -> str:
+    res = warmup(
+        "run", "--once", "--no-sync", "--no-view", env={"WARMUP_PASSWORD_COMMAND": command}
+    )
+    assert (res.returncode, res.stderr) == (0, ""), res.stderr
+    return res.stdout
+
+
+def test_the_worker_gives_the_message_to_the_member_with_room_at_once(
+    ledger_url,  # noqa: F811
+    sink,
+    ssl_cert_env,
+    tmp_path,
+):
+    """b has room, a has none (its 2 sends stamped 20 minutes ahead). The worker's look at
+    the members cut today at now + CLOCK_SKEW: a had "2 left" as b had, came first by address,
+    was given the message, read its password and had its reservation refused "2 of 2 sent"
+    before b sent it. Now the look counts today as the gate does: b at once, only b's password
+    asked for."""
+    a, b, command = pool_ahead(ledger_url, sink.port, tmp_path, b_sent=0)
+    (mid,) = queue_plain(1)
+    said = run_once(command)
+    assert asked_for(tmp_path) == [b]
+    assert [(m.message["From"], m.rcpt_tos) for m in sink.messages] == [(b, ("r0@example.com",))]
+    (row,) = json.loads(warmup("queue", "list", "--json").stdout)
+    assert (row["id"], row["state"], row["sent_by"]) == (mid, "sent", b)
+    assert f"sent #{mid} " in said and a not in said, said
+
+
+def test_the_worker_holds_the_pool_when_no_member_has_room(
+    ledger_url,  # noqa: F811
+    sink,
+    ssl_cert_env,
+    tmp_path,
+):
+    """Neither has room (a's 2 stamped ahead, b's 2 sent). Seen with "2 left", a was given the
+    first message (its password read, its reservation refused), which was written back to the
+    queue; the pool's backlog was held only then. Now the pass holds the pool at once: no
+    message claimed or written, no password asked for, each member's refusal said."""
+    a, b, command = pool_ahead(ledger_url, sink.port, tmp_path, b_sent=2)
+    ids = queue_plain(3)
+    said = run_once(command)
+    assert asked_for(tmp_path) == []
+    assert sink.messages == []
+    rows = json.loads(warmup("queue", "list", "--json").stdout)
+    assert [(r["id"], r["state"], r["last_reply"]) for r in rows] == [
+        (i, "queued", None) for i in ids
+    ]
+    assert all(r["updated_at"] == r["created_at"] for r in rows)  # none claimed
+    assert said.startswith("Done: 3 waiting."), said
+    for box in (a, b):
+        assert f"{box}: today's quota is used (2 of 2 sent)" in said, said

@@ -13,6 +13,8 @@ Only the common case is read so: every member with a policy whose walk can resum
 none under a domain cap (its siblings' stamps and days), the members' memos valid, and no send
 of today stamped after the cut (then today's rows are counted up to it). Otherwise
 :func:`read_look` says so (None) and the caller reads the look as before, in a transaction.
+The worker asks about its now as a :class:`~warmup.ledger.Live` instant: the cut of today is
+then the end of the local day, as the gate counts it (:func:`~warmup.ledger.values.made_by`).
 """
 
 from __future__ import annotations

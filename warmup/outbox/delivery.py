@@ -30,7 +30,7 @@ from warmup.headers import thread_ids
 from warmup.ledger import Claim, ClaimLost, Ledger, MailboxRow, OutboxRow, PoolRow
 from warmup.ledger.outbox import Settle
 from warmup.ledger.outbox_fate import RETRYABLE, fate, recovered_reply
-from warmup.ledger.values import MailboxNotFound
+from warmup.ledger.values import MailboxNotFound, live
 from warmup.outbox.due import next_slot
 from warmup.outbox.looks import Looks
 from warmup.outbox.sentas import as_sent, overflow_sender
@@ -253,9 +253,14 @@ class Delivery:
         ``sticky``: a pool's message goes from the member its thread or a recipient stays with
         (unless that member can never send it: then from any member)."""
         now = self.clock()
+        # The look at a pool's members asks what each may send now: today counted as the
+        # gate counts it (warmup.ledger.Live). Cut at now + 5 minutes, a member whose sends
+        # were stamped 20 minutes ahead (another host's clock) had room, was given the
+        # message, read its password and was refused "2 of 2 sent" before the next member.
+        look = now if msg.pool_id is None else live(now)  # a mailbox's: its reservation decides
         rcpts = list(msg.recipients)
         try:
-            members, pool = self._members(msg, now, sticky)
+            members, pool = self._members(msg, look, sticky)
         except WarmupError as exc:  # its mailbox or pool is gone
             self.log(f"{stamp(now)} cancelled #{msg.id}: {exc}")
             return self._settle(msg, "cancelled", reply=str(exc))
@@ -283,10 +288,10 @@ class Delivery:
             choices.append((0, 0, gates[0].box.address, gates[0]))
             self.observe(gates[0], now)
         # every member's at once; one by one when that cannot answer (None), as they say why
-        looked = self.looks.previews(gates, rcpts, now) if len(gates) > 1 else None
+        looked = self.looks.previews(gates, rcpts, look) if len(gates) > 1 else None
         for k, gate in enumerate(gates if len(gates) > 1 else ()):
             try:
-                a, refusal = looked[k] if looked is not None else gate.preview(rcpts)
+                a, refusal = looked[k] if looked is not None else gate.preview(rcpts, look)
             except MailboxNotFound:
                 # Removed ('mailbox remove') after the claim read the pool's tag: the worker
                 # died on it (exit 64), its message left 'sending'. The pool afresh, once.

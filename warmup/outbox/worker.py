@@ -56,7 +56,7 @@ from warmup.ledger import Ledger, MailboxRow, PoolRow
 from warmup.ledger.holders import HOST as HOST
 from warmup.ledger.holders import PLACE as PLACE
 from warmup.ledger.holders import alive
-from warmup.ledger.values import CLOCK_SKEW, MailboxNotFound, PoolNotFound
+from warmup.ledger.values import CLOCK_SKEW, MailboxNotFound, PoolNotFound, live
 from warmup.outbox.away import AWAY, cut_off, next_wait
 from warmup.outbox.bounces import BounceSync
 from warmup.outbox.delivery import CONNECTED_GATES as CONNECTED_GATES
@@ -600,10 +600,11 @@ class Worker:
         if not gates:
             return None
         waits, whys = [], []
-        together = _allowances(self.ledger, members, now) if pool is not None else None
+        look = live(now)  # what each may send now: today counted as the gate counts it
+        together = _allowances(self.ledger, members, look) if pool is not None else None
         for k, gate in enumerate(gates):
             try:
-                a = together[k] if together is not None else gate.allowance(now)
+                a = together[k] if together is not None else gate.allowance(look)
             except MailboxNotFound:  # a kept gate of a removed mailbox: see Delivery.deliver
                 delivery.drop(gate)
                 return None
