@@ -260,3 +260,29 @@ def test_the_worker_holds_the_pool_when_no_member_has_room(
     assert said.startswith("Done: 3 waiting."), said
     for box in (a, b):
         assert f"{box}: today's quota is used (2 of 2 sent)" in said, said
+
+
+def test_a_send_refused_for_sends_stamped_ahead_reads_no_password(
+    ledger_url,  # noqa: F811
+    sink,
+    ssl_cert_env,
+    tmp_path,
+):
+    """The gate asks what it would refuse before it reads a password (a script retrying on 75
+    ran its password command at each refused try): that question about now cut today at now
+    + CLOCK_SKEW, so ``warmup send`` from a mailbox whose quota its sends stamped ahead used
+    ran the password command, then was refused "2 of 2 sent" (``--dry-run``: "allowed now (2 of 2
+    left today)", exit 0). Now it is refused first, as ``--dry-run`` says."""
+    setup_box(ledger_url, sink.port, tmp_path, ahead=2)
+    secret, asked = tmp_path / "secret", tmp_path / "asked"
+    secret.write_text(SMTP_PASSWORD + "\n")
+    command = f'echo "$WARMUP_MAILBOX" >> {asked}; cat {secret}'
+    eml = tmp_path / "m.eml"
+    eml.write_text(f"From: {BOX}\nTo: x@example.com\nSubject: s\nMessage-ID: <x@t>\n\nhello\n")
+    env = {"WARMUP_PASSWORD_COMMAND": command}
+    assert warmup("send", BOX, "--eml", str(eml), "--dry-run", env=env).returncode == 75
+    res = warmup("send", BOX, "--eml", str(eml), env=env)
+    assert res.returncode == 75, res.stderr
+    assert "2 of 2 sent" in res.stderr, res.stderr
+    assert not asked.exists()
+    assert sink.messages == []

@@ -473,7 +473,7 @@ def quota_for(
     """What ``warmup quota`` answers for ``box`` at ``at`` (``spec``: its policy, if the caller
     has resolved it already)."""
     spec, inputs, snap = _snapshot(ledger, box, at, spec)
-    allowance = evaluate(spec, snap.history, at)
+    allowance = evaluate(spec, snap.history, plain(at))
     _keep(ledger, box, allowance, snap, inputs)
     return allowance
 
@@ -486,7 +486,7 @@ def recipient_check(
     from warmup.policy.engine import recipient_domain_refusal
 
     spec, inputs, snap = _snapshot(ledger, box, at)
-    allowance = evaluate(spec, snap.history, at)
+    allowance = evaluate(spec, snap.history, plain(at))
     _keep(ledger, box, allowance, snap, inputs)
     return allowance, recipient_domain_refusal(spec, snap.history, recipients)
 

@@ -65,7 +65,7 @@ from warmup.ledger.gatepath import (
     Kept,
     check_resend,
 )
-from warmup.ledger.values import wall_clock
+from warmup.ledger.values import live, wall_clock
 from warmup.outgoing import (
     message_id_of,
     new_message_id,
@@ -348,7 +348,7 @@ class Gate:
         self._usable()
         from warmup import api
 
-        return api.quota_for(self.ledger, self._current_box(), _now(now) or self.clock())
+        return api.quota_for(self.ledger, self._current_box(), _now(now) or live(self.clock()))
 
     def _current_box(self) -> MailboxRow:
         """The mailbox row as the ledger has it now: its cap and start day may have changed
@@ -368,8 +368,10 @@ class Gate:
         rcpts = list(
             dict.fromkeys(addresses.normalize(r, "recipient") for r in _listed(recipients))
         )
+        # now, unless given: today counted as the reservation counts it (warmup.ledger.Live),
+        # or a send whose quota sends stamped ahead used read the password, then was refused
         a, capped = api.recipient_check(
-            self.ledger, self._current_box(), rcpts, _now(now) or self.clock()
+            self.ledger, self._current_box(), rcpts, _now(now) or live(self.clock())
         )
         return previewed(a, capped, len(rcpts), self.box.timezone)
 
