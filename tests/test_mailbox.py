@@ -776,3 +776,26 @@ def test_an_etc_gmt_zone_is_taken_saying_its_sign_counts_backwards(run, command)
     )
     utc = run("mailbox", "set", "a@corp.example", "--timezone", "Etc/GMT+0")
     assert utc.exit_code == 0 and utc.stderr == ""
+
+
+def test_a_provider_typed_in_another_case_is_the_preset_and_stored_by_its_name(run, tmp_path):
+    """``--provider Exmail`` (as the product writes it) was "unknown provider 'Exmail'; choose
+    one of exmail, ...", where ``--auth OAuth`` and ``--security SSL`` are read in any case;
+    an import's ``provider`` column, the same. The preset's own name is what is stored."""
+    res = run("mailbox", "add", "a@corp.example", "--provider", "Exmail")
+    assert res.exit_code == 0, res.output
+    assert "Added a@corp.example (Tencent Enterprise Mail" in res.output
+    log = tmp_path / "log.csv"
+    log.write_text(
+        "mailbox,recipient,sent_at,provider\n"
+        "b@corp.example,lead@example.com,2026-12-01T10:00:00+08:00,NetEase\n"
+    )
+    assert run("import", str(log)).exit_code == 0
+    listed = json.loads(run("mailbox", "list", "--json").output)
+    assert {m["address"]: m["provider"] for m in listed} == {
+        "a@corp.example": "exmail",
+        "b@corp.example": "netease",
+    }
+    assert run("quota", "a@corp.example").exit_code == 0
+    res = run("mailbox", "add", "c@corp.example", "--provider", "Exmial")
+    assert res.exit_code == 64 and "unknown provider 'Exmial'" in res.output

@@ -79,7 +79,7 @@ def add_mailbox(
     )  # a file is stored, by name
     return ledger.add_mailbox(
         address,
-        provider,
+        prov.name,  # 'Exmail' typed: the preset's own name stored
         tz,
         policy,
         cap=cap,

@@ -132,10 +132,14 @@ def providers() -> dict[str, Provider]:
 def get_provider(name: str, of: str | None = None) -> Provider:
     """The preset ``name``. Unknown: a usage error (64) for a name given; for the one stored
     for mailbox ``of`` (a newer warmup's preset in a ledger it shares with this one), the
-    set-up's fault (78), as a stored policy this warmup does not know is, not a name to fix."""
+    set-up's fault (78), as a stored policy this warmup does not know is, not a name to fix.
+    A name given is read in any case (``Exmail``, ``M365``), as ``--auth`` and ``--security``
+    are: callers store the preset's own name (:attr:`Provider.name`)."""
     try:
         return providers()[name]
     except KeyError:
+        if of is None and name.lower() in providers():
+            return providers()[name.lower()]
         if of is not None:
             raise ConfigError(
                 f"mailbox {of!r} is stored with provider {name!r}, which this warmup does not "
