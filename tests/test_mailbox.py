@@ -799,3 +799,37 @@ def test_a_provider_typed_in_another_case_is_the_preset_and_stored_by_its_name(r
     assert run("quota", "a@corp.example").exit_code == 0
     res = run("mailbox", "add", "c@corp.example", "--provider", "Exmial")
     assert res.exit_code == 64 and "unknown provider 'Exmial'" in res.output
+
+
+@pytest.mark.parametrize(
+    ("typed", "told"),
+    [
+        ("tencent", "(Tencent Enterprise Mail (exmail.qq.com) is preset exmail)"),
+        ("QQ", "(Tencent Enterprise Mail (exmail.qq.com) is preset exmail)"),
+        ("163", "(NetEase Enterprise Mail (qiye.163.com) is preset netease)"),
+        ("alibaba", "(Alibaba Mail (qiye.aliyun.com) is preset aliyun)"),
+        ("google", "(Google Workspace (Gmail) is preset gmail)"),
+        ("outlook", "(Microsoft 365 (Exchange Online) is preset m365)"),
+        ("exmial", "(did you mean exmail?)"),
+        ("m356", "(did you mean m365?)"),
+    ],
+)
+def test_a_provider_named_by_its_vendor_or_misspelt_is_pointed_at_its_preset(run, typed, told):
+    """``--provider tencent`` (the vendor the mission names, not the preset's name) was told
+    only "unknown provider 'tencent'; choose one of exmail, netease, ...": nothing said which
+    of them is Tencent's. The one preset whose title or hosts hold the word is named, or a
+    near spelling; nothing is added; one line, 64."""
+    assert run("mailbox", "add", "b@corp.example", "--provider", "exmail").exit_code == 0
+    res = run("mailbox", "add", "a@corp.example", "--provider", typed)
+    assert res.exit_code == 64, res.output
+    assert res.output.count("\n") == 1, res.output
+    assert f"unknown provider '{typed}' {told}; choose" in res.output
+    listed = json.loads(run("mailbox", "list", "--json").output)
+    assert [m["address"] for m in listed] == ["b@corp.example"]
+
+
+@pytest.mark.parametrize("typed", ["mail", "hotmail", "smtp"])
+def test_a_provider_word_that_names_no_one_preset_gets_no_guess(run, typed):
+    """'mail' is in every title and 'smtp' in every host: no preset is guessed for them."""
+    res = run("mailbox", "add", "a@corp.example", "--provider", typed)
+    assert res.exit_code == 64 and f"unknown provider '{typed}'; choose one of exmail" in res.output

@@ -145,10 +145,32 @@ def get_provider(name: str, of: str | None = None) -> Provider:
                 f"mailbox {of!r} is stored with provider {name!r}, which this warmup does not "
                 f"know (a newer version's, from a shared ledger?); upgrade warmup here"
             ) from None
+        hint = _meant(name)
         raise UsageError(
-            f"unknown provider {name!r}; choose one of "
+            f"unknown provider {name!r}{hint}; choose one of "
             f"{', '.join(providers())} (see 'warmup providers')"
         ) from None
+
+
+def _meant(name: str) -> str:
+    """What a wrong provider name most likely meant, as words to add after it: the one preset
+    whose title or hosts hold the word typed (``tencent``, ``qq``, ``163``, ``google``,
+    ``outlook``), else a near spelling of a preset's name (``exmial``); empty when neither
+    names one preset."""
+    import difflib
+    import re
+
+    typed = name.strip().lower()
+    holding = [
+        p
+        for p in providers().values()
+        if typed
+        in re.findall(r"[a-z0-9]+", " ".join((p.title, *p.smtp.hosts(), *p.imap.hosts())).lower())
+    ]
+    if len(holding) == 1:
+        return f" ({holding[0].title} is preset {holding[0].name})"
+    near = [] if holding else difflib.get_close_matches(typed, list(providers()), n=1, cutoff=0.75)
+    return f" (did you mean {near[0]}?)" if near else ""
 
 
 def checklist_text(provider: Provider) -> str:
