@@ -323,6 +323,33 @@ def test_a_not_before_so_far_back_that_the_message_would_be_born_expired_is_refu
     assert [m["state"] for m in json.loads(cli("queue", "list", "--json").stdout)] == ["queued"]
 
 
+def test_a_not_before_beyond_two_years_is_planned_from_its_day_and_beyond_ten_refused(
+    sink, tmp_path, ledger_path
+):
+    """'--not-before' 2.5 years ahead: 'queue add' warned "at the plan's pace ... sends what is
+    queued to it not within 2 years, after these messages expire: give a longer --expires", of
+    a mailbox warmed up long before then, and 'queue status' said it "expires": the plan looked
+    730 days from today, not from the messages' day. It now does; a day more than 10 years
+    ahead (a year typed wrong) is refused, one line, nothing written."""
+    pool_of(sink.port, tmp_path, n=1)
+    eml = tmp_path / "m.eml"
+    eml.write_bytes(b"To: x@example.com\r\n\r\nhello\r\n")
+    now = dt.datetime.now(dt.UTC)
+    before = ledger_digest(ledger_path)
+    far = (now + dt.timedelta(days=3660)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    res = cli("queue", "add", "--pool", "P", "--eml", str(eml), "--not-before", far)
+    assert res.returncode == 65, (res.stdout, res.stderr)
+    assert res.stderr.count("\n") == 1 and "more than 10 years ahead" in res.stderr
+    assert ledger_digest(ledger_path) == before
+    day = (now + dt.timedelta(days=900)).date()  # at noon in the members' zone (Shanghai)
+    res = cli("queue", "add", "--pool", "P", "--eml", str(eml), "--not-before",
+              f"{day}T04:00:00Z")  # fmt: skip
+    assert res.returncode == 0 and res.stderr == "", res.stderr
+    [row] = json.loads(cli("queue", "status", "--json").stdout)["campaigns"]
+    assert row["queued"] == 1 and not row["expires_first"], row
+    assert row["finish"] == day.isoformat(), row
+
+
 def test_a_pool_with_queued_messages_is_removed_only_with_force(sink, tmp_path):
     pool_of(sink.port, tmp_path, n=1)
     eml = tmp_path / "m.eml"

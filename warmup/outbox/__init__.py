@@ -60,6 +60,7 @@ if TYPE_CHECKING:
 
 DEFAULT_EXPIRY = dt.timedelta(hours=72)
 MAX_EXPIRY = dt.timedelta(days=365)
+NOT_BEFORE_REACH = dt.timedelta(days=3653)  # a --not-before further ahead is refused
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 __all__ = ["DEFAULT_EXPIRY", "Outbox", "Queued", "parse_expiry"]
@@ -291,6 +292,13 @@ class Outbox:
                 refs={"expiry": "expires"},
                 at=f"{start:%Y-%m-%dT%H:%M:%SZ}",
                 end=f"{start + expires:%Y-%m-%dT%H:%M:%SZ}",
+            )
+        if start > now + NOT_BEFORE_REACH:  # 2062 for 2026: nothing can say when it goes
+            raise InvalidFieldData(
+                "not_before",
+                "{field} {at}: more than 10 years ahead (a year typed wrong?): give a day "
+                "within 10 years",
+                at=f"{start:%Y-%m-%dT%H:%M:%SZ}",
             )
         # bulk: the pool's overflow channel may take what no member can; without one, the
         # worker bounces what the members never send, as it would any other message

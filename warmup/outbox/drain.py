@@ -38,6 +38,9 @@ if TYPE_CHECKING:
     from warmup.api import Refusal
 
 Target = tuple[str, int]  # ("pool", id) or ("mailbox", id)
+# The furthest day a plan looks (~0.1 ms a day): the outbox takes no --not-before more than
+# :data:`warmup.outbox.NOT_BEFORE_REACH` ahead, and plans 730 days on from the last one.
+REACH = 3653 + 730
 
 
 @dataclass
@@ -160,16 +163,24 @@ def drain(
     # every history read at once: one by one, 101 mailboxes took 1.3 s (bench/big_team.py)
     planned = api.mailbox_planner(ledger, list(boxes.values()), at)
 
+    def wait(m: str) -> int:
+        """Days until the last of ``m``'s messages may go (--not-before)."""
+        return max(0, (local_day(latest[m], zones[m]) - local_day(at, zones[m])).days)
+
+    def reach(m: str) -> int:
+        """How far ``m``'s plan looks: the horizon from its last message's day, so that a
+        --not-before 2.5 years ahead is planned (it was "not within 2 years", after expiry, of
+        a mailbox long warmed up by then)."""
+        return min(REACH, api.VOLUME_HORIZON + wait(m))
+
     def plan(m: str, whole: bool) -> MailboxPlan:
         if whole:
-            return planned(boxes[m], api.VOLUME_HORIZON, None)
+            return planned(boxes[m], reach(m), None)
         first = planned(boxes[m], api.VOLUME_HORIZON, need[m])
         # A mailbox whose messages may go only later (--not-before) needs its days up to
         # then as well as the days it needs to send them all.
-        wait = (local_day(latest[m], zones[m]) - local_day(at, zones[m])).days
-        if first.days and wait >= len(first.days):
-            days = min(api.VOLUME_HORIZON, wait + len(first.days) + 1)
-            return planned(boxes[m], days, None)
+        if first.days and wait(m) >= len(first.days):
+            return planned(boxes[m], min(reach(m), wait(m) + len(first.days) + 1), None)
         return first
 
     plans = {m: plan(m, False) for m in need}
@@ -179,7 +190,7 @@ def drain(
         for g in queue
         if g.done is None
         for m in members.get(g.target, [])
-        if len(plans[m].days) < api.VOLUME_HORIZON
+        if len(plans[m].days) < reach(m)
     }
     if short:  # a plan cut where its mailbox alone would be done, its capacity partly unused
         plans.update({m: plan(m, True) for m in short})
