@@ -1767,15 +1767,31 @@ def test_a_password_prompt_with_stdin_closed_is_one_line_exit_78(seeded: Path, t
     [
         (("send", BOX, "--eml", "-"), "give --eml its path"),
         (("sendmail", "-f", BOX, "lead@example.com"), "pipe the message in"),
+        (("queue", "add", "--mailbox", BOX, "--eml", "-"), "pipe the data in"),
+        (("import", "-"), "pipe the log in"),
+        (("suppress", "add", "--reason", "manual", "--from", "-"), "pipe the list in"),
+        (("policy", "add", "mine", "-"), "pipe the data in"),
+        (("bounces", "parse", "-"), "pipe the message in"),
     ],
-    ids=["send-eml-dash", "sendmail"],
+    ids=[
+        "send-eml-dash",
+        "sendmail",
+        "queue-add",
+        "import",
+        "suppress-add",
+        "policy-add",
+        "bounces-parse",
+    ],
 )
-def test_a_message_on_closed_stdin_is_one_line_exit_65_and_the_ledger_untouched(
+def test_input_on_closed_stdin_is_one_line_exit_64_as_a_missing_file_and_the_ledger_untouched(
     seeded: Path, args, fix
 ):
     """A cron job or daemon runs ``warmup sendmail`` (or ``send --eml -``) with its standard
     input closed: Python sets ``sys.stdin`` to None, and reading the message from it was an
-    AttributeError traceback, exit 1."""
+    AttributeError traceback, exit 1. Then each command gave the code of the data it reads:
+    65 (a message, a log, a list), 78 (a policy), 64 (bounces parse); a file that cannot be
+    opened is 64 in every one, and a closed standard input is the same mistake (the input was
+    not given), so it is 64 in every one."""
     before = ledger_digest(seeded)
     proc = subprocess.run(
         [sys.executable, "-m", "warmup", *args],
@@ -1787,7 +1803,7 @@ def test_a_message_on_closed_stdin_is_one_line_exit_65_and_the_ledger_untouched(
         check=False,
         preexec_fn=lambda: os.close(0),
     )
-    assert_one_line_error(proc, 65, "standard input", "closed", fix)
+    assert_one_line_error(proc, 64, "standard input", "closed", fix)
     assert ledger_digest(seeded) == before
 
 

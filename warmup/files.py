@@ -8,7 +8,7 @@ import stat
 import sys
 from pathlib import Path, PurePosixPath
 
-from warmup.errors import ConfigError
+from warmup.errors import ConfigError, UsageError
 from warmup.words import byte_size
 
 
@@ -80,9 +80,13 @@ class StandardInput(PurePosixPath):
 
     def read_bytes(self, limit: int = -1) -> bytes:
         """Standard input to its end, or its first ``limit`` bytes. Closed (``<&-``, cron's or a daemon's child), Python has
-        no ``sys.stdin``: an :class:`OSError` saying so, worded by the caller as any file's."""
+        no ``sys.stdin``: :class:`UsageError` (64), as for a file that cannot be opened: the
+        input was not given (a caller wording it as a file it read, 65 or 78, was another code
+        for the same mistake)."""
         if sys.stdin is None:
-            raise OSError(errno.EBADF, "it is closed; pipe the data in, or give a file's path")
+            raise UsageError(
+                "standard input: cannot read it (it is closed); pipe the data in, or give a file's path"
+            )
         return sys.stdin.buffer.read(limit)
 
 

@@ -351,7 +351,10 @@ def _csv_rows(
 
     stdin = isinstance(path, _StandardInput)
     if stdin and sys.stdin is None:  # 'warmup import - <&-'
-        raise DataError(f"{path}: cannot read it (it is closed); pipe the log in, or give its path")
+        # as a file that cannot be opened is (64): the input was not given, not bad
+        raise UsageError(
+            f"{path}: cannot read it (it is closed); pipe the log in, or give its path"
+        )
     try:
         source = sys.stdin.fileno() if stdin else str(path)
         handle = open(source, encoding="utf-8-sig", newline="", closefd=not stdin)  # noqa: SIM115

@@ -21,7 +21,7 @@ from pathlib import PurePath
 from typing import BinaryIO
 
 from warmup import addresses
-from warmup.errors import DataError
+from warmup.errors import DataError, UsageError
 from warmup.fields import unreadable
 from warmup.files import StandardInput
 from warmup.words import byte_size, from_spreadsheet_text
@@ -61,7 +61,7 @@ def addresses_in(path: PurePath) -> Iterator[str]:
     consumer keeps nothing it was given before)."""
     stdin = isinstance(path, StandardInput)
     if stdin and sys.stdin is None:
-        raise DataError(
+        raise UsageError(  # as a file that cannot be opened is (64)
             f"{path}: cannot read it (it is closed); pipe the list in, or give its path"
         )
     try:

@@ -399,14 +399,14 @@ MAX_PIPED = 65_536  # characters of a piped password: one short line
 
 def read_stdin(limit: int, fix: str, what: str = "the message") -> bytes:
     """Up to ``limit`` bytes of standard input. With it closed (``<&-``, a daemon's or cron's
-    child) Python has no ``sys.stdin``: :class:`DataError` saying so and ``fix`` (where else
-    the data can come from), not an AttributeError traceback."""
+    child) Python has no ``sys.stdin``: :class:`UsageError` (64, as a file that cannot be opened)
+    saying so and ``fix`` (where else the data can come from), not an AttributeError traceback."""
     import sys
 
-    from warmup.errors import DataError
+    from warmup.errors import UsageError
 
     if sys.stdin is None:
-        raise DataError(f"standard input: cannot read it (it is closed); {fix}")
+        raise UsageError(f"standard input: cannot read it (it is closed); {fix}")
     reading_terminal(what)
     return sys.stdin.buffer.read(limit)
 
