@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from warmup.bounces import parse_bounces
+from warmup.bounces.classify import decide
+from warmup.bounces.stage import smtp_stage
 
 CORPUS = Path(__file__).parent / "corpus" / "unseen"
 
@@ -128,8 +130,6 @@ EXPECTED: dict[str, list[tuple[str, str, frozenset[str]]]] = {
 # Misses on first contact, each fixed by a later commit (strict: one that passes fails).
 KNOWN_MISSES = frozenset(
     {
-        "hmailserver-rcpt-550-mailbox-not-found.eml",
-        "hmailserver-rcpt-550-unknown-user.eml",
         "exchange-sv-recipnotfound.eml",
         "postfix-511-too-many-recipients.eml",
     }
@@ -235,3 +235,21 @@ def test_families() -> None:
         misses = [n for n in names if not _as_expected(n)]
         print(f"  {family:36} {len(misses)}/{len(names)}")
         assert set(misses) <= KNOWN_MISSES, misses
+
+
+def test_a_transcript_in_words_states_the_rcpt_stage() -> None:
+    """hMailServer names the command it sent and the reply it read ("hMailServer sent: RCPT
+    TO:<addr>" / "Remote server replied: 550 ..."): that reply answered RCPT TO, whatever the
+    client's name. Not after another command, nor with other words between."""
+    for text in (
+        "hMailServer sent: RCPT TO:<kim@client.example> Remote server replied: 550 Unknown user",
+        "Sent: RCPT TO:<> Received: 550 No such user here",
+    ):
+        assert smtp_stage(text) == "RCPT", text
+        v = decide("", "", text, smtp_stage(text), "mailer-daemon@mail.corp.example")
+        assert (v.kind, v.reason) == ("hard", "userunknown"), v.steps
+    for text in (
+        "hMailServer sent: DATA Remote server replied: 550 Unknown user",
+        "Sent: RCPT TO:<kim@client.example> then the server closed; later it replied: 550 no",
+    ):
+        assert smtp_stage(text) != "RCPT", text

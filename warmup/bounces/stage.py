@@ -52,13 +52,23 @@ _SENDMAIL_RCPT = _SENDMAIL_RCPT_CMD + f"(?(1)(?!{_OTHER_SUBJECT}))"
 # lhost/interscanmss.rb reads the command so, BSD-2). The recipient's address may be stripped
 # from the diagnostic ("<>").
 _INTERSCAN_RCPT = r"sent <<< rcpt to:?\s*<[^<>\s]*>\s*received >>> [45]\d\d\b"
+# A client's notice that names, in words, the command it sent and the reply it read next
+# (hMailServer's default bounce: "hMailServer sent: RCPT TO:<addr>" / "Remote server replied:
+# 550 ...", its %MACRO_SENT% and %MACRO_RECEIVED%): as InterScan's arrows, the reply answered
+# that RCPT TO. The reply must follow the command, a few words of label between, nothing else.
+_SENT_RCPT = (
+    r"\bsent:? rcpt to:?\s*<[^<>\s]*>(?:\s+[a-z]+=\S*)*\s*(?:[a-z]+ ){0,3}"
+    r"(?:replied|received|responded|answered|said|response|reply|answer):?\s*[45]\d\d\b"
+)
 
 
 def _sendmail_rcpt(block: str) -> re.Pattern[str]:
     """:func:`_p` with SENDMAIL_RCPT standing for :data:`_SENDMAIL_RCPT` (its one group is
     the only one of the pattern: the back-reference names it)."""
     return _p(
-        block.replace("SENDMAIL_RCPT", _SENDMAIL_RCPT).replace("INTERSCAN_RCPT", _INTERSCAN_RCPT)
+        block.replace("SENDMAIL_RCPT", _SENDMAIL_RCPT)
+        .replace("INTERSCAN_RCPT", _INTERSCAN_RCPT)
+        .replace("SENT_RCPT", _SENT_RCPT)
     )
 
 
@@ -75,7 +85,7 @@ def _sendmail_rcpt(block: str) -> re.Pattern[str]:
 _AT_RCPT_WORDS = Screened(
     _sendmail_rcpt(r"""
     in reply to rcpt to|after (?:pipelined )?rcpt to|rcpt to command|SENDMAIL_RCPT
-    INTERSCAN_RCPT
+    INTERSCAN_RCPT|SENT_RCPT
     \b(?:in|out): rcpt to:?\s*<[^>]*>(?:\s+[a-z]+=\S*)*\s*(?:in|out): [45]\d\d\b
     does not like recipient|\[rcpt_to\]|smtp:rcpt\b|has rejected address
     need rcpt|no valid recipients|recipient address rejected
@@ -91,7 +101,7 @@ _AT_RCPT_WORDS = Screened(
 RCPT_STATED = Screened(
     re.compile(
         r"in reply to rcpt to|after (?:pipelined )?rcpt to|rcpt to command"
-        r"|does not like recipient\.|" + _INTERSCAN_RCPT + "|" + _SENDMAIL_RCPT
+        r"|does not like recipient\.|" + _INTERSCAN_RCPT + "|" + _SENT_RCPT + "|" + _SENDMAIL_RCPT
     )
 )
 # "(?:^|[\s:;])[45]\d\d[ -]...": at the start or after a blank, colon or semicolon.
