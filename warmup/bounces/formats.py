@@ -168,7 +168,11 @@ _BOUNCE_BODY_RE = re.compile(
     r"user unknown|mailbox unavailable|no such user|host unknown|"
     r"rejected|smtp error|remote server returned|delivery (?:to|of) .{0,40}failed|"
     r"(?:mail|message) has been returned|failed addresses follow|无法发送|无法送达|"
-    r"не доставлено|не удалось доставить|전달되지 못했|보내지 못했",
+    r"не доставлено|не удалось доставить|전달되지 못했|보내지 못했|"
+    # Exchange's NDR in any of its languages: its headings are translated, the line of
+    # diagnostic information it gives each recipient is not ("#550 5.1.10
+    # RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup ##").
+    r"#[45]\d\d [45]\.\d{1,3}\.\d{1,3} [^#\n]{1,400}##",
     re.IGNORECASE,
 )
 # The same in Italian, Polish, Czech, Dutch, Turkish, Vietnamese and Arabic: searched only in a
