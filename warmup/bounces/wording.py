@@ -641,6 +641,16 @@ WORD_RULES: tuple[WordRule, ...] = (
         STRONG,
         r"(?<!scanned for )(?<!scanned for all )virus(?!-?free|checked)|malware|infected|病毒",
     ),
+    # More recipients in one message than the server takes (RFC 5321 4.5.3.1.10's "452 Too
+    # many recipients", RFC 3463 X.5.3): the message's envelope, not the address nor our volume
+    # (a count per hour or per day is a throttle, read before the words). After the address
+    # rules: "user unknown; too many recipients" says why this one failed.
+    _rule(
+        "too-many-recipients",
+        "exceedlimit",
+        WEAK,
+        r"too many (?:recipients|rcpts?)\b(?! (?:per|in the last|this|today|received) )",
+    ),
     _rule(
         "too-many-connections",
         "toomanyconn",
