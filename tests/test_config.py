@@ -301,6 +301,38 @@ def test_config_show_masks_the_password_of_the_ledger_url(cfg, run, monkeypatch)
     assert res.stderr.startswith("warning: ledger postgresql+psycopg://warmup:***@127.0.0.1:1/x")
 
 
+@pytest.mark.parametrize("ledger", ["not-sqlite", "directory", "scheme", "password"])
+def test_config_show_says_the_ledger_cannot_be_opened_and_shows_the_rest(
+    cfg, run, monkeypatch, tmp_path, ledger
+):
+    """A ledger that cannot be opened was taken for "no ledger yet" (a file that is no ledger,
+    a directory, an unknown scheme: shown as if in force, exit 0, without a word), or ended
+    ``config show`` with nothing shown (a password the server refuses, 77): the command one
+    runs to see why the others fail hid the reason, or showed nothing."""
+    cfg("")
+    if ledger == "not-sqlite":
+        (tmp_path / "notes.db").write_text("not a ledger at all\n" * 10)
+        url = str(tmp_path / "notes.db")
+    elif ledger == "directory":
+        url = str(tmp_path)
+    elif ledger == "scheme":
+        url = "mysql://warmup@127.0.0.1/warmup"
+    else:
+        import sqlalchemy as sa
+
+        from tests.pgkit import pg_server
+
+        url = sa.engine.make_url(pg_server()).set(password="wrong-pw").render_as_string(False)
+    monkeypatch.setenv("WARMUP_DB", url)
+    res = run("config", "show", "--json")
+    assert res.exit_code == 0, res.output
+    settings = {r["key"]: r for r in json.loads(res.stdout)["settings"]}
+    assert settings["db"]["source"] == "environment"
+    assert res.stderr.startswith("warning: ") and res.stderr.count("\n") == 1
+    assert res.stderr.rstrip().endswith("; the ledger's settings are not shown")
+    assert "wrong-pw" not in res.output
+
+
 @pytest.mark.parametrize("kind", ["fifo", "device", "directory"])
 def test_a_config_path_that_is_not_a_regular_file_is_refused_at_once(tmp_path, kind):
     """Every command reads the config file: ``WARMUP_CONFIG`` naming a named pipe blocked every

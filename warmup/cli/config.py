@@ -10,7 +10,7 @@ from click.core import ParameterSource
 
 from warmup.cli import check_config_value, cli, load_all, param_named
 from warmup.cli.common import json_option, print_json, print_table
-from warmup.errors import ConfigError, Unavailable
+from warmup.errors import ConfigError, NoLedger, WarmupError
 
 SOURCES = {
     ParameterSource.COMMANDLINE: "flag",
@@ -103,9 +103,12 @@ def show(ctx: click.Context, json_: bool) -> None:
         from warmup.cli.common import ledger_from
 
         stored = ledger_from(ctx).settings("notify.")
-    except ConfigError:  # no ledger yet: nothing stored in it
+    except NoLedger:  # no ledger yet: nothing stored in it
         pass
-    except Unavailable as exc:  # a ledger server that is down: the rest is still worth showing
+    except WarmupError as exc:
+        # A ledger server that is down, a password it refuses (77: nothing was shown), a file
+        # that is no ledger, a directory, an unknown scheme (shown as if in force, without a
+        # word): the rest is still worth showing, and that the ledger is at fault is the news.
         click.echo(f"warning: {exc}; the ledger's settings are not shown", err=True)
     for name, key in notify.KEYS.items():
         if os.environ.get(notify.ENV[name]):
