@@ -172,3 +172,26 @@ def test_completion_with_a_broken_config_file_offers_and_prints_nothing_else(
         [*command, "quota"], capture_output=True, text=True, env=env, timeout=120, check=False
     )
     assert res.returncode == 78 and "config file" in res.stderr, res.stderr
+
+
+def test_completion_offers_a_pool_or_policy_whose_name_has_capitals(run, ledger_path, tmp_path):
+    """What was typed was lowered and compared with the names as stored: pool and policy names
+    keep their case, so 'Outreach' (or 'Careful') was offered for nothing typed, never for
+    "Out" (as the user reads it in 'pool list') nor "out"."""
+    assert run("mailbox", "add", "sales@corp.example", "--provider", "exmail").exit_code == 0
+    assert run("pool", "add", "Outreach", "sales@corp.example").exit_code == 0
+    policy = tmp_path / "careful.toml"
+    policy.write_text(run("policy", "show", "exmail").stdout)
+    assert run("policy", "add", "Careful", str(policy)).exit_code == 0, "policy add"
+    env = {"WARMUP_DB": str(ledger_path)}
+    for typed in ("Out", "out", "OUT"):
+        assert _offers(["warmup", "pool", "show", typed], env) == ["Outreach"], typed
+        assert _offers(["warmup", "run", "--pool", typed], env) == ["Outreach"], typed
+    for typed in ("Car", "car"):
+        offered = _offers(
+            ["warmup", "mailbox", "set", "sales@corp.example", "--policy", typed], env
+        )
+        assert offered == ["Careful"], typed
+    assert "exmail" in _offers(
+        ["warmup", "mailbox", "set", "sales@corp.example", "--policy", "EX"], env
+    )

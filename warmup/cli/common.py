@@ -655,7 +655,8 @@ def _candidates(
     if ledger is None:
         return []
     try:
-        return [n for n in names(ledger) if n.startswith(incomplete.lower())]
+        # Pool and policy names keep their case ('Outreach'): "Out" and "out" both offer it
+        return [n for n in names(ledger) if n.lower().startswith(incomplete.lower())]
     except Exception:
         return []
     finally:
@@ -678,7 +679,7 @@ def complete_policy(ctx: click.Context, _param: click.Parameter, incomplete: str
 
     from warmup.policy.spec import preset_names
 
-    presets = [n for n in preset_names() if n.startswith(incomplete)]
+    presets = [n for n in preset_names() if n.startswith(incomplete.lower())]
     stored = _candidates(ctx, incomplete, lambda led: led.policy_names(), lean=True)
     return sorted(set(presets) | set(stored)) or [CompletionItem(incomplete, type="file")]
 
