@@ -16,6 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests.conftest import ledger_digest
+from tests.pgkit import ledger_url  # noqa: F401  (the fixture)
 
 BASH = shutil.which("bash")
 
@@ -195,3 +196,28 @@ def test_completion_offers_a_pool_or_policy_whose_name_has_capitals(run, ledger_
     assert "exmail" in _offers(
         ["warmup", "mailbox", "set", "sales@corp.example", "--policy", "EX"], env
     )
+
+
+def test_completion_never_upgrades_an_older_ledger(ledger_url):  # noqa: F811
+    """A TAB opened an older ledger as a command does, upgrading it: a write (on a team's
+    PostgreSQL ledger, under its migration lock) that hosts still on the older warmup then
+    refuse, made by a keystroke. An older ledger offers nothing; 'warmup db migrate' (or any
+    command) upgrades it."""
+    from warmup.ledger import open_ledger
+
+    old = open_ledger(ledger_url, migrate=False)
+    old.migrate(upto="m001_initial")
+    behind = len(old.pending_migrations())
+    old.close()
+    assert behind > 0
+    env = {"WARMUP_DB": ledger_url}
+    assert _offers(["warmup", "quota", "s"], env) == []
+    assert _offers(["warmup", "pool", "show", "o"], env) == []
+    assert _offers(["warmup", "mailbox", "set", "a@corp.example", "--policy", "ex"], env) == [
+        "exmail"
+    ]
+    again = open_ledger(ledger_url, migrate=False)
+    try:
+        assert len(again.pending_migrations()) == behind
+    finally:
+        again.close()

@@ -627,9 +627,10 @@ def percent(x: float | None) -> str:
 
 def _ledger_for_completion(ctx: click.Context, lean: bool = False) -> Any:
     """The ledger the command line names (``--db``, else $WARMUP_DB, else the default), if it
-    exists; completion must never create one, print, or fail. ``lean``: opened as
-    :func:`open_reads` opens it (mailboxes without SQLAlchemy: its import was two thirds of a
-    TAB's second)."""
+    exists and holds the current schema; completion must never create one, upgrade one (a TAB
+    wrote a team's ledger, taking its migration lock, for an older warmup's hosts to refuse),
+    print, or fail. ``lean``: opened as :func:`open_reads` opens it (mailboxes without
+    SQLAlchemy: its import was two thirds of a TAB's second)."""
     import os
 
     db = None
@@ -640,8 +641,14 @@ def _ledger_for_completion(ctx: click.Context, lean: bool = False) -> Any:
         c = c.parent
     try:
         url = db or os.environ.get("WARMUP_DB") or None
-        return open_reads(url) if lean else open_ledger(url, create=False)
-    except Exception:  # a missing or unreadable ledger: no candidates
+        if lean:
+            return open_reads(url, migrate=False)
+        ledger = open_ledger(url, create=False, migrate=False)
+        if ledger.pending_migrations():
+            ledger.close()
+            return None
+        return ledger
+    except Exception:  # a missing, unreadable or older ledger: no candidates
         return None
 
 

@@ -290,13 +290,25 @@ def open_ledger(
     return ledger
 
 
-def open_reads(url: str | None = None) -> Reads:
+def open_reads(url: str | None = None, *, migrate: bool = True) -> Reads:
     """The ledger at ``url`` for the quota path's questions (:class:`Reads`): the backend's
     driver-level reader when it has one and can open this ledger as it is (SQLite, schema
-    current), else :func:`open_ledger` (``create=False``: a missing ledger is refused)."""
+    current), else :func:`open_ledger` (``create=False``: a missing ledger is refused). With
+    ``migrate=False`` nothing is written: a ledger of an older schema is refused
+    (:class:`ConfigError`), not upgraded."""
     url = resolve_url(url)
     reads: Reads | None = _driver_level(READERS, url)
-    return reads if reads is not None else open_ledger(url, create=False)
+    if reads is not None:
+        return reads
+    ledger = open_ledger(url, create=False, migrate=migrate)
+    pending = [] if migrate else ledger.pending_migrations()
+    if pending:
+        ledger.close()
+        raise ConfigError(
+            f"ledger {ledger.where} has an older schema ({len(pending)} migration(s) behind), "
+            f"opened not to be written: upgrade it first"
+        )
+    return ledger
 
 
 def open_gate_ledger(url: str | None = None) -> GateLedger:
