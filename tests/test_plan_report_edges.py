@@ -344,6 +344,33 @@ def test_a_folder_that_takes_no_file_is_refused_before_the_work(run, ledger_path
     assert ledger_digest(ledger_path) == before
 
 
+def test_demo_plots_into_a_folder_and_names_an_empty_plot_path(run, tmp_path):
+    """``demo --plot DIR`` was refused by click ("File 'DIR' is a directory.", no word of what
+    to give) where 'warmup plot --out DIR' writes its default name in it; ``--plot ""`` (an
+    unset $OUT) was refused as '--plot .', a name the user never typed."""
+    figs = tmp_path / "figs"
+    figs.mkdir()
+    for given in (str(figs), f"{figs}/"):
+        res = run("demo", "--days", "2", "--plot", given)
+        assert res.exit_code == 0, res.output
+        written = figs / "warmup-demo.png"
+        assert res.output.strip().splitlines()[-1] == str(written.resolve())
+        assert written.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        written.unlink()
+    res = run("demo", "--days", "2", "--plot", "")
+    assert res.exit_code == 64
+    assert res.output.strip().splitlines() == [
+        "Error: --plot is empty; give a .png, .svg or .pdf file name, or a folder"
+    ]
+    res = run("demo", "--days", "2", "--plot", f"{figs}/nope/")
+    assert res.exit_code == 64
+    assert res.output.strip().splitlines() == [
+        f"Error: --plot {figs}/nope/: no such folder (No such file or directory); give a "
+        "folder that exists, or a file name"
+    ]
+    assert list(figs.iterdir()) == []
+
+
 def test_demo_refuses_plot_and_no_plot_together(run, tmp_path):
     """``demo --plot X --no-plot`` ran, drew nothing and said nothing of X: contradictory
     flags are refused before simulating, as elsewhere ("not both"), nothing written."""

@@ -28,12 +28,13 @@ from warmup.ledger import open_ledger
 @click.option(
     "--plot",
     "plot_to",
-    type=click.Path(dir_okay=False, writable=True, path_type=Path),
-    help="Write the plot here (default: warmup-demo.png in a folder of yours, warmup-UID, in the "
-    "system's temporary directory).",
+    metavar="FILE|DIR",
+    help="Write the plot here: .png, .svg or .pdf, or a folder to write warmup-demo.png in "
+    "(default: warmup-demo.png in a folder of yours, warmup-UID, in the system's temporary "
+    "directory).",
 )
 @click.option("--no-plot", is_flag=True, help="Skip the plot (and pandas/matplotlib).")
-def demo(days: int, plot_to: Path | None, no_plot: bool) -> None:
+def demo(days: int, plot_to: str | None, no_plot: bool) -> None:
     """Simulate an exmail mailbox's first weeks on a throw-away ledger; show today and the plan.
 
     Nothing touches your own ledger, and nothing is written to the current directory: the
@@ -49,15 +50,23 @@ def demo(days: int, plot_to: Path | None, no_plot: bool) -> None:
 
     if no_plot and plot_to is not None:
         raise UsageError(
-            f"give --plot {shlex.quote(str(plot_to))} or --no-plot, not both: --plot draws the "
+            f"give --plot {shlex.quote(plot_to)} or --no-plot, not both: --plot draws the "
             "plot there, --no-plot skips it"
         )
     # No folder made for a plot that is not drawn: --no-plot left a fresh one at every run
     # when warmup-UID was taken.
-    target = None if no_plot else plot_to or _own_temp() / "warmup-demo.png"
-    if target is not None:  # a path the plot cannot go to is refused before the simulation
-        from warmup.plotcheck import check_plot_path  # light: a refusal loads no pandas
+    target = None
+    if not no_plot:  # a path the plot cannot go to is refused before the simulation
+        from warmup.plotcheck import check_plot_path, plot_folder  # light: loads no pandas
 
+        # as 'warmup plot --out': a folder gets the default name ('--plot ~/Desktop' was
+        # refused by click as a directory, with no word of what to give), and an empty one
+        # (an unset $OUT) is named as empty, not as '.'
+        folder = None if plot_to is None else plot_folder(plot_to, "plot_to")
+        if plot_to is None or folder is not None:
+            target = (folder or _own_temp()) / "warmup-demo.png"
+        else:
+            target = Path(plot_to)
         check_plot_path(target, "plot_to")
     with tempfile.TemporaryDirectory(prefix="warmup-demo-") as tmp:
         ledger = open_ledger(str(Path(tmp) / "demo.db"))
