@@ -27,6 +27,20 @@ def test_quiet_drops_confirmations_but_not_answers_or_errors(run):
     assert err.exit_code == 64 and "not found" in err.output
 
 
+@pytest.mark.parametrize("flags", [["-q", "-v"], ["--verbose", "--quiet"], ["-qv"]])
+def test_quiet_and_verbose_typed_together_are_refused(run, ledger_path, flags):
+    """``warmup -q -v`` ran quiet without a word (the -v dropped), and 'config show' listed both
+    as in force: contradictory flags are refused, exit 64, nothing written, as 'demo --plot X
+    --no-plot' is. One from the config file, the other typed: the one typed wins (test_config)."""
+    res = run(*flags, "mailbox", "add", BOX, "--provider", "exmail")
+    assert res.exit_code == 64, res.output
+    assert res.output.strip().splitlines() == [
+        "Error: give -q/--quiet or -v/--verbose, not both: --quiet prints only answers, "
+        "warnings and errors, --verbose prints more (see 'cli --help')"
+    ]
+    assert not ledger_path.exists()
+
+
 def test_quiet_drops_every_commands_confirmation(run, tmp_path, monkeypatch):
     """'Queued N messages', 'Pool P: ...', 'Removed pool', 'Cancelled', 'Queued message N
     again', what 'notify set/clear' left and 'db migrate''s new ledger printed under --quiet,

@@ -810,7 +810,15 @@ def cli(ctx: click.Context, db_url: str | None, quiet: bool, verbose: bool) -> N
     ctx.obj.setdefault("db", db_url)
     sources = {name: ctx.get_parameter_source(name) for name in ("db_url", "quiet", "verbose")}
     sources["db"] = sources.pop("db_url")
-    if quiet and verbose:  # one from the config file, the other given now: the one given wins
+    if quiet and verbose:
+        typed = click.core.ParameterSource.COMMANDLINE
+        if sources["quiet"] == typed and sources["verbose"] == typed:
+            # -q won without a word, and 'config show' listed both as in force
+            raise click.UsageError(
+                "give -q/--quiet or -v/--verbose, not both: --quiet prints only answers, "
+                "warnings and errors, --verbose prints more"
+            )
+        # one from the config file, the other given now: the one given wins
         quiet = sources["quiet"] != click.core.ParameterSource.DEFAULT_MAP
     ctx.obj["verbosity"] = -1 if quiet else int(verbose)
     ctx.obj["sources"] = sources
