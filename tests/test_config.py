@@ -1182,3 +1182,43 @@ def test_a_value_in_the_file_holding_a_nul_is_one_line_78_naming_the_key(
         "(\\u0000), which no file name, URL, name or command can; remove it\n"
     ), res.output
     assert ledger_digest(ledger_path) == before
+
+
+def test_demo_s_plot_and_no_plot_typed_win_over_the_file_s(cfg, run, tmp_path):
+    """``[commands.demo] plot = ...`` with ``demo --no-plot`` typed (or ``no-plot = true`` with
+    ``--plot X`` typed) was refused, "not both": the flag typed wins over the file's default,
+    as README says for every option. Both typed are still refused."""
+    chosen = tmp_path / "figs" / "chosen.png"
+    chosen.parent.mkdir()
+    cfg(f"[commands.demo]\nplot = {json.dumps(str(chosen))}\n")
+    res = run("demo", "--days", "2", "--no-plot")
+    assert res.exit_code == 0, res.output
+    assert "plotted to" not in res.output and not chosen.exists()
+    cfg('[commands.demo]\n"no-plot" = true\n')
+    res = run("demo", "--days", "2", "--plot", str(chosen))
+    assert res.exit_code == 0, res.output
+    assert res.output.strip().splitlines()[-1] == str(chosen.resolve()) and chosen.exists()
+    res = run("demo", "--days", "2", "--plot", str(chosen), "--no-plot")
+    assert res.exit_code == 64 and "not both" in res.output
+
+
+def test_pool_overflow_off_typed_wins_over_the_file_s_channel(cfg, run, ledger_path):
+    """``[commands."pool overflow"] host = ...`` (the team's ESP relay, so that 'pool overflow
+    P' needs no flags) made ``pool overflow P --off`` impossible: "--off takes no --host".
+    The flag typed wins over the file's default; a --host typed with --off is still refused."""
+    cfg('[commands."pool overflow"]\nhost = "127.0.0.1"\nsecurity = "none"\nport = 2525\n')
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    assert run("pool", "add", "P", BOX).exit_code == 0
+    res = run("pool", "overflow", "P")
+    assert res.exit_code == 0, res.output
+    assert json.loads(run("pool", "list", "--json").stdout)[0]["overflow"] is not None
+    res = run("pool", "overflow", "P", "--off")
+    assert res.exit_code == 0, res.output
+    assert res.output == "Pool P: no overflow channel; its bulk messages wait for the members.\n"
+    assert json.loads(run("pool", "list", "--json").stdout)[0]["overflow"] is None
+    before = ledger_digest(ledger_path)
+    for typed in (["--port", "25"], ["--host", "127.0.0.1"]):
+        res = run("pool", "overflow", "P", "--off", *typed)
+        assert res.exit_code == 64, res.output
+        assert "--off takes no --host, --port, --security or --user" in res.output
+    assert ledger_digest(ledger_path) == before

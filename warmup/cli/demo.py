@@ -12,7 +12,7 @@ import click
 
 from warmup import api
 from warmup.cli import cli
-from warmup.cli.common import percent, print_table
+from warmup.cli.common import percent, print_table, typed_wins
 from warmup.errors import UsageError
 from warmup.ledger import open_ledger
 
@@ -49,10 +49,13 @@ def demo(days: int, plot_to: str | None, no_plot: bool) -> None:
     from warmup.demo import describe, simulate
 
     if no_plot and plot_to is not None:
-        raise UsageError(
-            f"give --plot {shlex.quote(plot_to)} or --no-plot, not both: --plot draws the "
-            "plot there, --no-plot skips it"
-        )
+        dropped = typed_wins("no_plot", "plot_to")  # a default in the config file yields
+        if not dropped:
+            raise UsageError(
+                f"give --plot {shlex.quote(plot_to)} or --no-plot, not both: --plot draws the "
+                "plot there, --no-plot skips it"
+            )
+        plot_to, no_plot = (None, True) if "plot_to" in dropped else (plot_to, False)
     # No folder made for a plot that is not drawn: --no-plot left a fresh one at every run
     # when warmup-UID was taken.
     target = None

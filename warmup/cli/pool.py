@@ -10,6 +10,7 @@ import click
 from warmup.cli import cli
 from warmup.cli.common import (
     complete_pool,
+    from_config_file,
     json_option,
     pass_ledger,
     print_json,
@@ -185,9 +186,21 @@ def overflow(
     from warmup import credentials
     from warmup.outbox import overflow as channel
 
-    if off:
-        if host or port is not None or security or user:
+    channel_given = {
+        n
+        for n, v in (("host", host), ("port", port), ("security", security), ("user", user))
+        if v is not None and v != ""
+    }
+    if off and channel_given:
+        # a default in the config file ([commands."pool overflow"]) yields to a flag typed
+        filed = {n for n in channel_given if from_config_file(n)}
+        if filed == channel_given and not from_config_file("off"):
+            host = port = security = user = None
+        elif not filed and from_config_file("off"):
+            off = False
+        else:
             raise UsageError("--off takes no --host, --port, --security or --user")
+    if off:
         got = channel.turn_off(ledger, name)
         say(f"Pool {got.name}: no overflow channel; its bulk messages wait for the members.")
         return
