@@ -1222,3 +1222,38 @@ def test_pool_overflow_off_typed_wins_over_the_file_s_channel(cfg, run, ledger_p
         assert res.exit_code == 64, res.output
         assert "--off takes no --host, --port, --security or --user" in res.output
     assert ledger_digest(ledger_path) == before
+
+
+@pytest.mark.parametrize(
+    ("text", "typed", "quiet", "verbose"),
+    [
+        (
+            "[output]\nquiet = true\n",
+            ["-v"],
+            (False, "config file, overridden by output.verbose"),
+            (True, "flag"),
+        ),
+        (
+            "[output]\nverbose = true\n",
+            ["-q"],
+            (True, "flag"),
+            (False, "config file, overridden by output.quiet"),
+        ),
+        (
+            "[output]\nquiet = true\nverbose = true\n",
+            [],
+            (False, "config file, overridden by output.verbose"),
+            (True, "config file"),
+        ),
+        ("[output]\nquiet = true\n", [], (True, "config file"), (False, "default")),
+    ],
+)
+def test_config_show_lists_quiet_and_verbose_as_in_force(cfg, run, text, typed, quiet, verbose):
+    """``quiet = true`` in the file with ``-v`` typed: the typed -v wins, yet 'config show'
+    listed output.quiet True from the config file beside output.verbose True, as if both were
+    in force. It lists what is heeded, and what the one set but not heeded yields to."""
+    cfg(text)
+    res = run(*typed, "config", "show", "--json")
+    assert res.exit_code == 0, res.output
+    shown = {r["key"]: (r["value"], r["source"]) for r in json.loads(res.stdout)["settings"]}
+    assert (shown["output.quiet"], shown["output.verbose"]) == (quiet, verbose)

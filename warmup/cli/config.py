@@ -90,8 +90,18 @@ def show(ctx: click.Context, json_: bool) -> None:
     add("db", cfg.shown("db", db) if db else str(default_path()), origin("db"))
     for key in ("mailbox", "pool"):
         add(key, loaded.get(key), "config file" if key in loaded.values else "unset")
-    for key in ("quiet", "verbose"):
-        add(f"output.{key}", bool(root.params.get(key)), origin(key))
+    # What is in force: --quiet and --verbose from two places (one in the file, the other
+    # typed; both in the file) leave one of them set but not heeded, which was listed as True.
+    verbosity = root.obj.get("verbosity", 0) if isinstance(root.obj, dict) else 0
+    for key, heeded, other in (
+        ("quiet", verbosity < 0, "verbose"),
+        ("verbose", verbosity > 0, "quiet"),
+    ):
+        set_ = bool(root.params.get(key))
+        source = origin(key)
+        if set_ and not heeded:
+            source = f"{source}, overridden by output.{other}"
+        add(f"output.{key}", heeded, source)
     if os.environ.get("NO_COLOR"):
         add("output.color", False, "environment (NO_COLOR)")
     elif "output.color" in loaded.values:
