@@ -84,6 +84,32 @@ def test_a_read_command_refuses_an_empty_file_and_leaves_it_empty(run, tmp_path:
     assert [p.name for p in tmp_path.iterdir()] == ["x.db"] and empty.stat().st_size == 0
 
 
+@pytest.mark.parametrize("args", READS, ids=" ".join)
+def test_a_read_command_refuses_a_team_schema_with_no_warmup_tables_and_creates_none(run, args):
+    """``WARMUP_DB`` a new team database (or a search_path typed wrong): ``warmup pool list``
+    created warmup's 18 tables there, unasked, and answered "No pools", where a missing SQLite
+    file is refused. It is refused the same way (66), the schema left empty; a command that
+    writes (``mailbox add``) still creates the ledger there."""
+    from tests.pgkit import PgSchema, _admin
+
+    schema = PgSchema()
+    try:
+        res = run("--db", schema.url, *args)
+        assert res.exit_code == 66, res.output
+        assert res.output.startswith("Error: no ledger in postgresql+psycopg://"), res.output
+        assert res.output.count("\n") == 1 and "run 'warmup mailbox add'" in res.output
+        with _admin(schema.server) as conn:
+            tables = conn.execute(
+                "SELECT count(*) FROM pg_tables WHERE schemaname = %s", (schema.name,)
+            ).fetchone()
+        assert tables == (0,)
+        added = run("--db", schema.url, "mailbox", "add", BOX, "--provider", "exmail")
+        assert added.exit_code == 0, added.output
+        assert run("--db", schema.url, "pool", "list").exit_code == 0
+    finally:
+        schema.drop()
+
+
 def test_quota_refuses_an_empty_warmup_db_too(run, ledger_path: Path):
     ledger_path.touch(mode=0o600)
     res = run("quota")

@@ -379,6 +379,7 @@ def test_output_lost_while_it_waits_for_the_ledger_stops_it_once_the_ledger_answ
     """Its log's reader gone while it waited ('warmup run | tee log' whose tee died): the
     running worker stops on such a loss (74), but one lost before the worker was made stopped
     no one, and the worker ran on once the ledger answered, every line written nowhere."""
+    open_ledger(pg_url).close()  # a ledger there ('run' creates none in a blank schema)
     proxy = PgProxy()
     proxy.down()
     proc = subprocess.Popen(

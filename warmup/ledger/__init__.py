@@ -277,7 +277,17 @@ def open_ledger(
                 "as %40, %3A and %2F)"
             )
         raise ConfigError(f"ledger URL {_safe(url)!r} is not valid: {why}") from None
-    if migrate and ledger.pending_migrations():
+    from warmup.ledger import migrations
+
+    pending = ledger.pending_migrations() if migrate or not create else []
+    if not create and len(pending) == len(migrations.names()) and not ledger.foreign_tables():
+        # A blank ledger (a server's schema with no warmup tables yet): what a missing SQLite
+        # file is to a command that creates nothing. 'pool list' on a new team database
+        # created warmup's 18 tables there, unasked. (Another program's tables: refused below.)
+        absent = ledger.absent()
+        ledger.close()
+        raise absent
+    if migrate and pending:
         foreign = ledger.foreign_tables()
         if foreign:
             ledger.close()

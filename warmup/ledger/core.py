@@ -42,7 +42,14 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from warmup.errors import ConnectionCut, DataError, LedgerBusy, ReadOnlyLedger
+from warmup.errors import (
+    ConnectionCut,
+    DataError,
+    LedgerBusy,
+    NoLedger,
+    ReadOnlyLedger,
+    WarmupError,
+)
 from warmup.ledger import migrations
 from warmup.ledger.history import Questions
 from warmup.ledger.imports import Imports
@@ -340,6 +347,14 @@ class Ledger(
     def foreign_tables(self) -> list[str]:
         """Tables of another program in a ledger without warmup's schema: it is refused."""
         return []
+
+    def absent(self) -> WarmupError:
+        """What a command that creates no ledger says of this one, which holds no warmup table
+        (:func:`~warmup.ledger.open_ledger` with ``create=False``)."""
+        return NoLedger(
+            f"no ledger at {self.where} yet (no warmup tables in it); run 'warmup mailbox add' "
+            f"to create one"
+        )
 
     def bulk_insert(self, conn: Connection, table: sa.Table, rows: Sequence[Sequence[Any]]) -> None:
         """Insert ``rows`` (every column of ``table``, in order, ids included): the copy's write."""

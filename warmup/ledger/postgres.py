@@ -37,6 +37,7 @@ from warmup.errors import (
     ConnectionCut,
     DataError,
     LedgerBusy,
+    NoLedger,
     PermissionFailure,
     ReadOnlyLedger,
     Unavailable,
@@ -473,6 +474,18 @@ class PostgresLedger(Ledger):
                 ).scalars()
             )
 
+    def absent(self) -> WarmupError:
+        with self.read() as conn:
+            schema = conn.exec_driver_sql("SELECT current_schema()").scalar()
+        if schema is None:  # as the CREATE TABLE of a command that creates would be refused
+            return ConfigError(
+                f"ledger {self.where}: no schema has been selected to create in; {NO_SCHEMA_FIX}"
+            )
+        return NoLedger(
+            f"no ledger in {self.where} yet (schema {schema!r} holds no warmup tables); run "
+            f"'warmup mailbox add' to create one, or check the URL's database and search_path"
+        )
+
     @contextmanager
     def _errors(self) -> Iterator[None]:
         import psycopg
@@ -750,6 +763,13 @@ def _cut(exc: BaseException, where: str) -> ConnectionCut:
     )
 
 
+NO_SCHEMA_FIX = (
+    "none of the schemas on the connection's search_path (the URL's "
+    "options=-csearch_path=..., else the role's or the database's) exists: create it "
+    "(CREATE SCHEMA) or fix the name"
+)
+
+
 def _refusal(exc: BaseException, where: str) -> WarmupError | None:
     """The server's refusal to let this role do what warmup asked (no right to create the
     ledger's tables or to write them; a read-only server or session; a statement it timed out),
@@ -763,11 +783,7 @@ def _refusal(exc: BaseException, where: str) -> WarmupError | None:
             f"tables (USAGE on their sequences) to use it"
         )
     if state == "3F000":  # invalid_schema_name: no schema of the search_path exists
-        return ConfigError(
-            f"ledger {where}: {text}; none of the schemas on the connection's search_path (the "
-            f"URL's options=-csearch_path=..., else the role's or the database's) exists: "
-            f"create it (CREATE SCHEMA) or fix the name"
-        )
+        return ConfigError(f"ledger {where}: {text}; {NO_SCHEMA_FIX}")
     if state == "25006":  # read_only_sql_transaction
         fix = "use the primary server, with a role whose transactions may write"
         return ReadOnlyLedger(
