@@ -706,3 +706,64 @@ def test_a_policy_name_a_letter_or_a_case_off_is_told_the_one_meant(run, ledger_
     res = run("mailbox", "add", BOX, "--provider", "exmail", "--policy", "zzz")
     assert res.exit_code == 64 and "warmup policy add zzz FILE" in res.stderr, res.output
     assert run("mailbox", "list", "--json").output.strip() == "[]"
+
+
+def test_a_policy_name_ending_in_toml_is_refused(run, tmp_path, ledger_path):
+    """'policy add careful.toml careful.toml' stored a policy whose name --policy reads as a
+    file: 'mailbox set ADDRESS --policy careful.toml' then took the stored text and ignored
+    the file of that name the user had edited since, saying "Updated"."""
+    from tests.conftest import ledger_digest
+
+    (tmp_path / "careful.toml").write_text(CAREFUL)
+    open_ledger().close()
+    before = ledger_digest(ledger_path)
+    res = run("policy", "add", "careful.toml", str(tmp_path / "careful.toml"))
+    assert (res.exit_code, res.stdout) == (64, "")
+    assert res.stderr == (
+        "Error: NAME 'careful.toml' ends in .toml, which --policy reads as a file name; give "
+        "the name without it ('careful')\n"
+    )
+    assert ledger_digest(ledger_path) == before
+
+
+def test_a_stored_name_that_is_also_a_changed_file_here_is_refused(
+    run, tmp_path, ledger_path, monkeypatch
+):
+    """A ledger from before such names were refused holds 'careful.toml'; the user edits the
+    file careful.toml and gives --policy careful.toml: the stored text was taken, the file's
+    plan (daily 20) ignored without a word. Now refused, nothing changed; the file unchanged
+    (the same text as stored) still reads as the stored name."""
+    from tests.conftest import ledger_digest
+
+    monkeypatch.chdir(tmp_path)
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    ledger = open_ledger()
+    ledger.store_policy("careful.toml", CAREFUL, "careful.toml", replace=False)
+    ledger.close()
+    (tmp_path / "careful.toml").write_text(CAREFUL)
+    assert run("mailbox", "set", BOX, "--policy", "careful.toml").exit_code == 0
+    (tmp_path / "careful.toml").write_text(CAREFUL.replace("daily = 40", "daily = 20"))
+    before = ledger_digest(ledger_path)
+    res = run("mailbox", "set", BOX, "--policy", "careful.toml")
+    assert (res.exit_code, res.stdout) == (64, "")
+    assert res.stderr == (
+        "Error: --policy 'careful.toml' names both the policy stored under that name and the "
+        "file careful.toml, which differs from it; for the file, store it with 'warmup policy "
+        "set careful.toml careful.toml' first, or give the stored policy a name without .toml\n"
+    )
+    assert ledger_digest(ledger_path) == before
+
+
+def test_an_imported_policy_cell_naming_a_file_is_told_the_name_to_store_it_as(
+    run, tmp_path, ledger_path
+):
+    """The fix offered for a policy cell 'q9.toml' was 'warmup policy add q9.toml FILE': a
+    name --policy reads as a file, now refused."""
+    log = tmp_path / "log.csv"
+    log.write_text(
+        "mailbox,recipient,sent_at,provider,policy\n"
+        f"{BOX},a@x.example,2026-12-01T10:00,exmail,q9.toml\n"
+    )
+    res = run("import", str(log))
+    assert res.exit_code == 65
+    assert "store the file first with 'warmup policy add q9 q9.toml' and write q9" in res.stderr

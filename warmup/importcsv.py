@@ -250,7 +250,8 @@ def _check_into(
                 f"did you mean {near!r}? ('warmup policy list' lists them)"
                 if near
                 else f"store it first with 'warmup policy add {shlex.quote(policy)} FILE'"
-                if policies.NAME.match(policy) or not policies.NAME.match(stem)
+                if (policies.NAME.match(policy) and not policy.lower().endswith(".toml"))
+                or not policies.NAME.match(stem)
                 else f"store the file first with 'warmup policy add {stem} "
                 f"{shlex.quote(policy)}' and write {stem} in the policy column"
             )

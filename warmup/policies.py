@@ -246,6 +246,16 @@ def _check_name(name: str) -> str:
             "{field} {value!r} is a built-in preset; give your policy another name",
             value=name,
         )
+    if name.lower().endswith(".toml"):
+        # --policy careful.toml reads as the file when one is there: stored under this name,
+        # the stored text won and the file beside it, edited since, was ignored without a word
+        raise InvalidField(
+            "name",
+            "{field} {value!r} ends in .toml, which --policy reads as a file name; give the "
+            "name without it ({stem!r})",
+            value=name,
+            stem=name[: -len(".toml")] or "mine",
+        )
     _not_a_case_variant(name, preset_names(), "the built-in preset")
     return name
 
@@ -333,6 +343,7 @@ def adopt(ledger: Ledger, ref: str) -> tuple[str, str | None]:
         )
     if ref in preset_names() or ledger.policy_text(ref) is not None:
         resolve(ledger, ref)
+        _not_shadowed(ledger, ref)
         return ref, None
     if not _looks_like_file(ref):
         resolve(ledger, ref)  # raises: no such preset nor stored policy
@@ -350,6 +361,29 @@ def adopt(ledger: Ledger, ref: str) -> tuple[str, str | None]:
             return name, None
         n += 1
         name = f"{base}-{n}"
+
+
+def _not_shadowed(ledger: Ledger, ref: str) -> None:
+    """Refuse ``ref`` when it names both a policy stored under a file-like name (``x.toml``,
+    from before such names were refused) and a file here that says something else: taken as the
+    stored name, the file the user had just edited was ignored while the command said
+    "Updated"."""
+    if ref in preset_names() or not ref.lower().endswith(".toml"):
+        return
+    try:
+        held = ledger.policy_text(ref)
+        path = home(ref, "policy file")
+        if held is None or not path.is_file() or read_policy_file(str(path)) == held[1]:
+            return
+    except (OSError, ConfigError):  # the file cannot be read: the stored name is meant
+        return
+    raise InvalidField(
+        "policy",
+        "{field} {value!r} names both the policy stored under that name and the file "
+        "{value}, which differs from it; for the file, store it with 'warmup policy set "
+        "{value} {value}' first, or give the stored policy a name without .toml",
+        value=ref,
+    )
 
 
 def listing(ledger: Ledger) -> list[dict[str, Any]]:
