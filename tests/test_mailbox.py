@@ -833,3 +833,30 @@ def test_a_provider_word_that_names_no_one_preset_gets_no_guess(run, typed):
     """'mail' is in every title and 'smtp' in every host: no preset is guessed for them."""
     res = run("mailbox", "add", "a@corp.example", "--provider", typed)
     assert res.exit_code == 64 and f"unknown provider '{typed}'; choose one of exmail" in res.output
+
+
+@pytest.mark.parametrize("oauth", [False, True], ids=["password", "oauth"])
+def test_login_forget_says_when_nothing_was_stored(run, file_keyring: Path, oauth):
+    """'login --forget' of a mailbox whose password (or OAuth login) was never stored, or was
+    forgotten already, said "Forgot the stored password of ...": a user checking that a leaked
+    password is gone from this machine was told it had been there."""
+    flags = ["--forget", *(["--oauth"] if oauth else [])]
+    what = "OAuth login" if oauth else "password"
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    res = run("mailbox", "login", BOX, *flags)
+    assert (res.exit_code, res.output) == (
+        0,
+        f"No {what} of {BOX} is stored in the keyring; nothing to forget.\n",
+    )
+    if oauth:
+        from warmup import oauth as oauth_mod
+
+        oauth_mod.save(BOX, "client-1", "refresh-1")
+    else:
+        assert run("mailbox", "login", BOX, input="s3cret\n").exit_code == 0
+    res = run("mailbox", "login", BOX, *flags)
+    stored = "OAuth login" if oauth else "stored password"
+    assert (res.exit_code, res.output) == (0, f"Forgot the {stored} of {BOX}.\n")
+    assert json.loads(file_keyring.read_text()) == {}
+    res = run("mailbox", "login", BOX, *flags)
+    assert res.output == f"No {what} of {BOX} is stored in the keyring; nothing to forget.\n"

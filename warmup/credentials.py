@@ -137,20 +137,25 @@ def read_secret(service: str, user: str) -> str | None:
         raise ConfigError(f"the system keyring failed ({type(exc).__name__})") from None
 
 
-def forget_password(address: str, service: str = SERVICE) -> None:
-    """Delete what the keyring holds for ``address`` (nothing stored is fine); a keyring that
-    fails is :class:`ConfigError`: the secret may still be there, so never say it is gone."""
+def forget_password(address: str, service: str = SERVICE) -> bool:
+    """Delete what the keyring holds for ``address``; whether it held anything (nothing stored
+    is fine: False). A keyring that fails is :class:`ConfigError`: the secret may still be
+    there, so never say it is gone."""
     keyring = _keyring()
     from keyring.errors import PasswordDeleteError
 
     try:
+        # Asked first: backends differ on deleting nothing (some raise, some do not), and
+        # 'login --forget' said "Forgot the stored password" of a mailbox that had none.
+        held = keyring.get_password(service, address) is not None
         keyring.delete_password(service, address)
     except PasswordDeleteError:
-        pass  # nothing was stored
+        return False  # nothing was stored
     except Exception as exc:
         raise ConfigError(
             f"the system keyring failed ({type(exc).__name__}); nothing was forgotten"
         ) from None
+    return held
 
 
 def forget_all(address: str, secrets: dict[str, str]) -> tuple[str, ...]:

@@ -387,10 +387,11 @@ def save(address: str, client_id: str, refresh_token: str) -> str:
     return credentials.store_secret(SERVICE, address, entry)
 
 
-def forget(address: str) -> None:
+def forget(address: str) -> bool:
+    """Delete the OAuth login of ``address``; whether there was one."""
     from warmup import credentials
 
-    credentials.forget_password(address, SERVICE)
+    return credentials.forget_password(address, SERVICE)
 
 
 def login(

@@ -439,8 +439,10 @@ def login(ledger: Ledger, address: str, forget: bool, oauth: bool) -> None:
         _oauth_login(ledger, box, forget)
         return
     if forget:
-        credentials.forget_password(box.address)
-        say(f"Forgot the stored password of {box.address}.")
+        if credentials.forget_password(box.address):
+            say(f"Forgot the stored password of {box.address}.")
+        else:
+            say(f"No password of {box.address} is stored in the keyring; nothing to forget.")
         return
     secret = read_password(f"Client-specific password for {box.address}")
     where = credentials.store_password(box.address, secret)
@@ -463,8 +465,10 @@ def _oauth_login(ledger: Ledger, box: Any, forget: bool) -> None:
     from warmup.providers import get_provider
 
     if forget:
-        oauth.forget(box.address)
-        say(f"Forgot the OAuth login of {box.address}.")
+        if oauth.forget(box.address):
+            say(f"Forgot the OAuth login of {box.address}.")
+        else:
+            say(f"No OAuth login of {box.address} is stored in the keyring; nothing to forget.")
         return
     provider = get_provider(box.provider, of=box.address)
     if provider.oauth is None:
