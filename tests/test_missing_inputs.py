@@ -51,3 +51,30 @@ def test_a_missing_input_file_is_one_line_and_exit_64(
     assert res.output.startswith("Error: ") and res.output.count("\n") == 1, res.output
     assert str(missing) in res.output and "Traceback" not in res.output
     assert ledger_digest(ledger_path) == before
+
+
+DATA_FILE_COMMANDS = [c for c in COMMANDS if c[:2] in (("bounces", "parse"), ("policy", "add"))]
+
+
+@pytest.mark.parametrize("loop", [False, True], ids=["dangling", "loop"])
+@pytest.mark.parametrize("args", DATA_FILE_COMMANDS, ids=" ".join)
+def test_a_broken_symbolic_link_is_said_to_be_one(
+    args: tuple[str, ...], loop: bool, run, ledger_path: Path, tmp_path: Path
+) -> None:
+    """A symbolic link whose target is gone (or a loop of links) given as a file was "File
+    'x' does not exist." while 'ls' listed it there: the user looked for a typo in the name."""
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    link = tmp_path / "returned.eml"
+    if loop:
+        (tmp_path / "other.eml").symlink_to(link)
+        link.symlink_to(tmp_path / "other.eml")
+        why = "cannot be read (Too many levels of symbolic links)"
+    else:
+        link.symlink_to(tmp_path / "gone.eml")
+        why = f"is a symbolic link to '{tmp_path / 'gone.eml'}', which does not exist"
+    before = ledger_digest(ledger_path)
+    res = run(*(str(link) if a == "MISSING" else a for a in args))
+    assert res.exit_code == 64, res.output
+    assert res.output.count("\n") == 1 and "does not exist." not in res.output, res.output
+    assert f"'{link}' {why}; give the file itself" in res.output
+    assert ledger_digest(ledger_path) == before

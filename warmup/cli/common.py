@@ -413,7 +413,37 @@ def read_stdin(limit: int, fix: str, what: str = "the message") -> bytes:
 
 # A FILE of data a command reads: '-' is standard input (warmup.files.data_path). Each such
 # option takes it, so that 'zcat x.gz | warmup ... -' works wherever 'warmup import -' does.
-DATA_FILE = click.Path(exists=True, dir_okay=False, allow_dash=True)
+class _DataFile(click.Path):
+    """click's Path, saying why a name that is there cannot be read: a symbolic link whose
+    target is gone, or a loop of links, was "File 'x' does not exist." while 'ls' lists it."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        import os
+
+        from warmup.files import names_nothing
+
+        if value != "-" and os.path.islink(value) and not os.path.exists(value):
+            try:
+                os.stat(value)
+            except OSError as exc:
+                target = os.readlink(value)
+                if names_nothing(exc):
+                    self.fail(
+                        f"{click.format_filename(value)!r} is a symbolic link to {target!r}, "
+                        "which does not exist; give the file itself",
+                        param,
+                        ctx,
+                    )
+                self.fail(
+                    f"{click.format_filename(value)!r} cannot be read ({exc.strerror}); give "
+                    "the file itself",
+                    param,
+                    ctx,
+                )
+        return super().convert(value, param, ctx)
+
+
+DATA_FILE = _DataFile(exists=True, dir_okay=False, allow_dash=True)
 
 
 def stdin_once(what: str | None, **given: Sequence[str] | str | None) -> None:
