@@ -860,3 +860,18 @@ def test_login_forget_says_when_nothing_was_stored(run, file_keyring: Path, oaut
     assert json.loads(file_keyring.read_text()) == {}
     res = run("mailbox", "login", BOX, *flags)
     assert res.output == f"No {what} of {BOX} is stored in the keyring; nothing to forget.\n"
+
+
+def test_show_says_why_a_mailbox_does_not_send(run, file_keyring):
+    """'mailbox show' said "today  paused: 0/0 sent, ..." and no more: not why, nor until when,
+    nor what to do; 'quota ADDRESS' lists the reasons, and show now lists the same."""
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    res = run("mailbox", "pause", BOX, "--reason", "IP review", "--until", "3d")
+    assert res.exit_code == 0, res.output
+    shown = run("mailbox", "show", BOX)
+    assert shown.exit_code == 0, shown.output
+    reasons = json.loads(run("mailbox", "show", BOX, "--json").stdout)["allowance"]["reasons"]
+    assert reasons[-1].startswith("paused until ") and reasons[-1].endswith(": IP review")
+    lines = shown.stdout.splitlines()
+    today = next(i for i, line in enumerate(lines) if line.startswith("  today      paused:"))
+    assert lines[today + 1 :] == [f"             - {r}" for r in reasons]

@@ -262,6 +262,10 @@ def show(ledger: Ledger, address: str, json_: bool) -> None:
         f"  today      {allowance.status}: {allowance.sent}/{allowance.quota} sent, "
         f"stage {allowance.stage}, day {allowance.day}"
     )
+    # Why, as 'quota ADDRESS' says it: "paused" with no reason nor end sent users to guess
+    # (a bounce-rate pause wants 'mailbox resume', one --until a wait).
+    for reason in allowance.reasons:
+        click.echo(f"             - {reason}")
 
 
 @mailbox.command("set")
