@@ -61,3 +61,34 @@ def test_suppress_list_csv_guards_formula_cells_and_reads_them_back(run, tmp_pat
     assert run("suppress", "add", "--from", str(export), "--reason", "imported").exit_code == 0
     again = list(csv.reader(io.StringIO(run("suppress", "list", "--csv").stdout)))
     assert [r[0] for r in again] == [r[0] for r in rows]
+
+
+def test_an_export_holding_addresses_past_smtp_limits_reads_back(
+    ledger_url,  # noqa: F811
+    run,
+    tmp_path,
+    monkeypatch,
+):
+    """A hard bounce recorded for a recipient with 65 characters before its '@' (as the log or
+    the DSN named it; some servers take it), or a domain label no IDNA name, suppresses it as
+    given; 'suppress list --csv' exports it, and 'suppress add --from' refused the whole export
+    ("SMTP allows at most 64"), exit 65: no list could move to another ledger."""
+    box = "a@corp.example"
+    assert run("mailbox", "add", box, "--provider", "exmail").exit_code == 0
+    long_one, odd = "x" * 65 + "@example.com", "y@xn--zz.example"
+    for rcpt in (long_one, odd, "ok@example.com"):
+        res = run("record", "bounce", box, "--to", rcpt, "--kind", "hard")
+        assert res.exit_code == 0, res.output
+    res = run("suppress", "list", "--limit", "0", "--csv")
+    export = tmp_path / "suppressed.csv"
+    export.write_text(res.stdout, encoding="utf-8")
+    rows = list(csv.reader(io.StringIO(res.stdout)))
+    assert sorted(r[0] for r in rows[1:]) == sorted([long_one, odd, "ok@example.com"])
+    monkeypatch.setenv("WARMUP_DB", str(tmp_path / "other.db"))
+    res = run("suppress", "add", "--from", str(export), "--reason", "moved")
+    assert (res.exit_code, res.stdout) == (0, "Suppressed 3 addresses.\n"), res.output
+    again = list(csv.reader(io.StringIO(run("suppress", "list", "--csv").stdout)))
+    assert [r[0] for r in again] == [r[0] for r in rows]
+    # typed by hand, an address past the limits is still told (a typo, most often)
+    res = run("suppress", "add", "z" * 65 + "@example.com", "--reason", "r")
+    assert res.exit_code == 65 and "at most 64" in res.output

@@ -31,14 +31,16 @@ SUPPRESS_FILE_LIMIT = 100_000_000  # bytes: some four million addresses
 _WILDCARD = re.compile(r"[*%?]")
 
 
-def exact_address(address: str) -> str:
+def exact_address(address: str, *, limits: bool = True) -> str:
     """``address`` normalized, or :class:`DataError` when it is a pattern.
 
     '*', '%' and '?' are atext to RFC 5322, so '*@example.org' is a valid address: kept as that
     one, it left the user believing a whole domain suppressed while it went on being mailed.
+    ``limits``: as :func:`warmup.addresses.normalize` takes it (False: any address the ledger
+    may hold, as a bounce or a sending log's recipient).
     """
     try:
-        clean = addresses.normalize(address)
+        clean = addresses.normalize(address, limits=limits)
     except DataError:
         if not _WILDCARD.search(address):
             raise
@@ -180,7 +182,10 @@ def _listed_addresses(lines: Iterator[str], path: PurePath) -> Generator[str, No
             )
             continue
         try:
-            clean = exact_address(address)
+            # Every address the ledger may hold: 'suppress list --csv' exports a bounce's
+            # recipient with 65 characters before its '@' (as sent, as the DSN named it), and
+            # the file it wrote was refused whole when read back into another ledger.
+            clean = exact_address(address, limits=False)
         except DataError as exc:  # a list of them is no "malformed" address: one a line
             exc = addresses.several_in_one(address, "address", "line") or exc
             refused = DataError(f"{path}: line {n}: {exc}")
