@@ -270,6 +270,12 @@ HOSTILE = [
         ["line 3:", "bounce_status 4.2.2", "class 4", "bounce_kind soft"],
     ),
     (
+        # "bounce_status/bounced_at given without bounce_kind": what to do was not said
+        "bounce status without a kind",
+        "a@corp.example,r@example.com,2026-11-02T09:00:00+08:00,,5.1.1,,,,,",
+        ["line 3:", "bounce_status '5.1.1' but no bounce_kind", "(hard, soft, block or complaint)"],
+    ),
+    (
         "bounce of a 2.x.x",  # delivered: no bounce
         "a@corp.example,r@example.com,2026-11-02T09:00:00+08:00,soft,2.0.0,,,,,",
         ["line 3:", "bounce_status 2.0.0", "delivered"],

@@ -23,6 +23,7 @@ from warmup.fields import (
     STATUS_LIMIT,
     before_start,
     check_timezone,
+    clip,
     contradicted,
     message_id_field,
     text_field,
@@ -606,7 +607,15 @@ def _import_row(
             )
         return (address, rcpt, at_text, message_id or None, kind, status or None, b_text), registers
     if status or bounced_at:
-        raise DataError("bounce_status/bounced_at given without bounce_kind")
+        given = " and ".join(
+            f"{name} {clip(value)!r}"
+            for name, value in (("bounce_status", status), ("bounced_at", bounced_at))
+            if value
+        )
+        raise DataError(
+            f"{given} but no bounce_kind, which says whether the send bounced: give it "
+            "(hard, soft, block or complaint), or leave bounce_status and bounced_at empty"
+        )
     return (address, rcpt, at_text, message_id or None, None, None, None), registers
 
 
