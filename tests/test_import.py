@@ -1891,3 +1891,21 @@ def test_a_named_pipe_whose_writer_comes_later_is_waited_for_and_read(tmp_path, 
         f"Imported 1 new send and 0 new bounces from {fifo}. "
         "Registered 1 new mailbox and 0 pause/resume events."
     )
+
+
+def test_an_import_that_leaves_a_mailbox_paused_says_so(run, tmp_path):
+    """An old log whose last event row is a pause stopped the mailbox's sending from then on;
+    the summary said "1 pause/resume event" and nothing else, and sends were refused the next
+    morning without the user knowing why. A mailbox that stays paused is told on stderr."""
+    assert run("mailbox", "add", "a@corp.example", "--provider", "exmail").exit_code == 0
+    paused = write(tmp_path / "p.csv", "a@corp.example,,2026-11-01T10:00:00+08:00,,,,,,pause,")
+    res = run("import", str(paused))
+    assert res.exit_code == 0, res.output
+    assert res.stderr == (
+        "note: a@corp.example is paused since 2026-11-01 10:00 CST: imported from p.csv; run "
+        "'warmup mailbox resume' to go on\n"
+    )
+    resumed = write(tmp_path / "r.csv", "a@corp.example,,2026-11-03T10:00:00+08:00,,,,,,resume,")
+    res = run("import", str(resumed))
+    assert (res.exit_code, res.stderr) == (0, "")
+    assert res.stdout.startswith("Imported 0 new sends")

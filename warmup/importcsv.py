@@ -89,6 +89,9 @@ class Imported(NamedTuple):
     # (mailbox, note) for each mailbox registered in a zone whose name reads as its opposite
     # (Etc/GMT+8 is UTC-08:00: :func:`warmup.fields.zone_note`), as 'mailbox add' says it.
     zones: tuple[tuple[str, str], ...] = ()
+    # Mailboxes a pause row of the file names: one paused by it is told (an old log's last
+    # row a pause left the mailbox paused now, and the summary said "1 pause/resume event").
+    paused: tuple[str, ...] = ()
 
 
 IMPORT_BATCH = 2000  # rows per write transaction: a gated send waits at most one batch
@@ -127,6 +130,7 @@ def import_csv(
     starts = {b.address: b.started for b in known if b.started is not None}
     register: dict[str, dict[str, Any]] = {}
     kept: dict[str, KeptSettings] = {}
+    paused: dict[str, None] = {}  # mailboxes of pause rows, in the file's order
     total = Recorded()
     # The rows checked are spooled in typed batches (in memory up to SPOOL_MEMORY, then in a
     # temporary file): the write pass reads them back instead of parsing the CSV a second time
@@ -136,7 +140,17 @@ def import_csv(
     with collector_paused(), tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY) as spool:
         try:
             rows = _check_into(
-                spool, ledger, path, zones, starts, register, progress, header, known, kept
+                spool,
+                ledger,
+                path,
+                zones,
+                starts,
+                register,
+                progress,
+                header,
+                known,
+                kept,
+                paused,
             )
         except OSError as exc:  # the temporary file: the ledger is not touched yet
             raise IOFailure(
@@ -183,6 +197,7 @@ def import_csv(
         tuple(kept.values()),
         total.skipped,
         tuple((a, note) for a, r in register.items() if (note := zone_note(r["timezone"]))),
+        tuple(paused),
     )
 
 
@@ -197,11 +212,13 @@ def _check_into(
     header: list[str],
     boxes: list[MailboxRow],
     kept: dict[str, KeptSettings],
+    paused: dict[str, None],
 ) -> int:
     """Check every row of the file, spool them (:func:`_spool`) in batches of
     :data:`IMPORT_BATCH`, fill ``register`` with the mailboxes the file registers,
-    ``header`` with its header and ``kept`` with the known mailboxes (``boxes``) whose first
-    row giving settings gives others (:class:`KeptSettings`); the number of rows. A bad row raises
+    ``header`` with its header, ``kept`` with the known mailboxes (``boxes``) whose first
+    row giving settings gives others (:class:`KeptSettings`) and ``paused`` with the mailboxes
+    of its pause rows; the number of rows. A bad row raises
     :class:`DataError` naming its line (nothing was written)."""
     known = {b.address: b for b in boxes}
     looked: set[str] = set()  # known mailboxes whose settings a row gave, compared once
@@ -211,6 +228,8 @@ def _check_into(
     checked: list[ImportRow] = []
     for line, item, said in _csv_rows(path, now, zones, header):
         rows += 1
+        if item[1] is None and item[3] == "pause":
+            paused[item[0]] = None
         if item[1] is None and item[4] is None:  # an event without a reason
             item = (*item[:4], f"imported from {path.name}")
         elif item[1] is not None and item[0] in starts:

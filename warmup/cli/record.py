@@ -231,6 +231,20 @@ def import_(ledger: Ledger, file: str) -> None:
         )
     for address, note in r.zones:
         click.echo(f"note: {address}: {note}", err=True)
+    if r.events and r.paused:
+        _tell_paused(ledger, r.paused)
+
+
+def _tell_paused(ledger: Ledger, addresses_: tuple[str, ...]) -> None:
+    """A note for each mailbox a pause row of the file named that is paused now: an old log
+    whose last event is a pause stopped the mailbox's sending, and nothing said so."""
+    boxes = [b for b in ledger.mailboxes() if b.address in set(addresses_)]
+    results, _ = api.quotas_each(ledger, boxes, api.live_now())
+    for box, allowance in results:
+        if allowance.status != "paused":
+            continue
+        why = next((r for r in allowance.reasons if r.startswith("paused")), "paused")
+        click.echo(f"note: {box.address} is {why}", err=True)  # the reason says what to do
 
 
 def _kept_note(source: str, kept: api.KeptSettings) -> str:
