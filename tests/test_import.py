@@ -1909,3 +1909,26 @@ def test_an_import_that_leaves_a_mailbox_paused_says_so(run, tmp_path):
     res = run("import", str(resumed))
     assert (res.exit_code, res.stderr) == (0, "")
     assert res.stdout.startswith("Imported 0 new sends")
+
+
+def test_record_send_to_a_suppressed_recipient_says_so(run):
+    """'record send' of a message another tool sent to an address warmup had suppressed (a
+    hard bounce) was recorded without a word: that tool went on mailing it, each bounce
+    hurting the mailbox again. A send before the suppression is no news and says nothing."""
+    box = "a@corp.example"
+    assert run("mailbox", "add", box, "--provider", "exmail").exit_code == 0
+    sent = run("record", "send", box, "--to", "gone@example.com", "--at", "2026-12-01T10:00")
+    assert sent.exit_code == 0, sent.output
+    res = run(
+        "record", "bounce", box, "--to", "gone@example.com", "--status", "5.1.1",
+        "--at", "2026-12-01T10:05",
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    res = run("record", "send", box, "--to", "Gone@Example.com", "--to", "ok@example.com")
+    assert (res.exit_code, res.stdout) == (0, f"Recorded 2 sends for {box}.\n")
+    assert res.stderr == (
+        "note: gone@example.com was suppressed (hard: hard bounce 5.1.1) when it was mailed: "
+        "take it off the list of the tool that sent this ('warmup send' refuses it)\n"
+    )
+    res = run("record", "send", box, "--to", "gone@example.com", "--at", "2026-11-30T10:00")
+    assert (res.exit_code, res.stderr) == (0, "")

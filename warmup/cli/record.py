@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -93,6 +94,31 @@ def record_send(
         + (f" ({'; '.join(notes)})" if notes else "")
         + "."
     )
+    _tell_suppressed(ledger, to, when)
+
+
+def _tell_suppressed(ledger: Ledger, to: tuple[str, ...], when: dt.datetime | None) -> None:
+    """A note for each recipient that was suppressed when it was mailed: the tool that sent it
+    still mails an address warmup keeps from being mailed (a hard bounce, a complaint), and the
+    record was taken without a word, the next bounce hurting the mailbox again."""
+    import datetime as dt
+
+    seen: set[str] = set()
+    for rcpt in to:
+        clean = addresses.normalize(rcpt, "recipient", limits=False)
+        if clean in seen:
+            continue
+        seen.add(clean)
+        for row in ledger.suppressions(clean, limit=1):
+            since = dt.datetime.fromisoformat(row["created_at"])
+            if when is not None and when < since:
+                continue  # mailed before it was suppressed
+            why = f"{row['kind']}: {row['reason']}" if row["reason"] else row["kind"]
+            click.echo(
+                f"note: {clean} was suppressed ({why}) when it was mailed: take it off the "
+                "list of the tool that sent this ('warmup send' refuses it)",
+                err=True,
+            )
 
 
 @record.command("bounce")
