@@ -409,3 +409,35 @@ def test_a_look_in_one_statement_answers_as_the_gates_with_past_days_and_memos(
         for gate in gates:
             gate.close()
         ledger.close()
+
+
+def test_a_pool_larger_than_one_statement_takes_is_looked_at_in_a_transaction(tmp_path):
+    """SQLite takes at most 500 SELECTs in one compound statement, and the look has 5 a member:
+    a pool of more than ``MOST_MEMBERS`` is read in a transaction, with the same answers as
+    each member's gate alone (in one statement it failed: 'too many terms in compound
+    SELECT')."""
+    from warmup import api
+    from warmup.ledger.sqlite_look import MOST_MEMBERS
+
+    flat = policy_file(tmp_path / "flat.toml", daily=5)
+    ledger = open_ledger(os.environ["WARMUP_DB"])
+    boxes = [f"m{i}@corp.example" for i in range(MOST_MEMBERS + 20)]
+    for box in boxes:
+        api.add_mailbox(ledger, box, "exmail", policy=str(flat), timezone=midday_zone())
+    _sent(boxes[7], "known@example.com", 10)
+    _sent(boxes[MOST_MEMBERS + 3], "y@else.example", 5)
+    gates = [Gate(box, ledger=ledger, settle_after=None) for box in boxes]
+    members = [ledger.mailbox(box) for box in boxes]
+    looks = Looks(ledger)
+    try:
+        for rcpts in (["x@example.com"], ["new@example.com"], ["x@example.com"] * 2):
+            now = dt.datetime.now(dt.UTC)
+            assert looks.stays(members, [], rcpts, now) is None
+            assert looks.previews(gates, rcpts, now) == [g.preview(rcpts, now) for g in gates]
+        now = dt.datetime.now(dt.UTC)
+        assert looks.stays(members, [], ["known@example.com"], now) == members[7].id
+        assert looks.stays(members, [], ["y@else.example"], now) == members[-17].id
+    finally:
+        for gate in gates:
+            gate.close()
+        ledger.close()
