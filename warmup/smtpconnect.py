@@ -20,6 +20,7 @@ and as whom. ``warmup.smtp`` gives every public name.
 
 from __future__ import annotations
 
+import functools
 import os
 import shlex
 import smtplib
@@ -69,8 +70,46 @@ def _no_oauth_login(tried: str, user: str) -> ConfigError:
     )
 
 
+# The TLS context of the last connections and what it was made from (_context_inputs): each
+# connection made its own, its CA file read and parsed again (~3M instructions: a pool of 3
+# made three a pass, one mailbox one). OpenSSL shares a context between connections.
+_CONTEXT: list[tuple[tuple[object, ...], ssl.SSLContext]] = []
+
+
 def _context() -> ssl.SSLContext:
-    return ssl.create_default_context()
+    """``ssl.create_default_context()``, the same one while what it reads is the same: the
+    environment's CA file and folder (and key log) and the CA file itself (its inode, size and
+    times: a file replaced or rewritten gives a new context). A CA folder's certificates are
+    looked up when a handshake needs them, by the kept context as by a new one (one found
+    stays known to it)."""
+    inputs = _context_inputs()
+    kept = _CONTEXT[:1]
+    if kept and kept[0][0] == inputs:
+        return kept[0][1]
+    context = ssl.create_default_context()
+    _CONTEXT[:] = [(inputs, context)]
+    return context
+
+
+def _context_inputs() -> tuple[object, ...]:
+    """What ``ssl.create_default_context()`` reads of the environment and the CA file."""
+    defaults = _verify_paths()
+    named = tuple(
+        os.environ.get(name)
+        for name in (defaults.openssl_cafile_env, defaults.openssl_capath_env, "SSLKEYLOGFILE")
+    )
+    cafile = named[0] or defaults.openssl_cafile
+    try:
+        st = os.stat(cafile)
+    except OSError:
+        return (*named, None)
+    return (*named, st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+@functools.cache
+def _verify_paths() -> ssl.DefaultVerifyPaths:
+    """OpenSSL's built-in CA file and folder, and the names of the variables that override them."""
+    return ssl.get_default_verify_paths()
 
 
 def logged_in(answer: tuple[int, bytes]) -> None:
