@@ -11,8 +11,9 @@ members' walk memos decide) is bounded in SQL from the memos in the same stateme
 
 Only the common case is read so: every member with a policy whose walk can resume from a memo,
 none under a domain cap (its siblings' stamps and days), the members' memos valid, no more
-than :data:`MOST_MEMBERS` of them, and no send of today stamped after the cut (then today's rows are counted up to it). Otherwise
-:func:`read_look` says so (None) and the caller reads the look as before, in a transaction.
+than :data:`MOST_MEMBERS` of them, and no send of today stamped after the cut (then today's
+rows are counted up to it). Otherwise :func:`read_look` says so (None) and the caller reads
+the look as before, in a transaction.
 The worker asks about its now as a :class:`~warmup.ledger.Live` instant: the cut of today is
 then the end of the local day, as the gate counts it (:func:`~warmup.ledger.values.made_by`).
 """
@@ -49,8 +50,8 @@ _LAST = (
 )
 # Each part's rows, 8 columns: the part's tag, then its own (NULLs after). Each part of a
 # member's history is asked of one member (``= ?``), the parts joined by UNION ALL: asked of all
-# of them at once (``IN (?, ?, ?)``), each part built a temporary table of the ids and opened a
-# b-tree for it at every look (~26k instructions a part of a pool of 3, a sixth of its look).
+# of them at once (``IN (?, ?, ?)``), each part built a temporary table of the ids, a b-tree
+# opened and closed at every look (~20-26k instructions a part for a pool of 3).
 _MEMO = (
     "SELECT 1, m.id, m.rev, w.upto, w.rev, w.inputs, w.state, NULL FROM mailbox m "
     "LEFT JOIN walk_memo w ON w.mailbox_id = m.id WHERE m.id = ?"
