@@ -923,3 +923,45 @@ def test_a_refusal_under_the_domain_cap_names_the_domain_cap_not_the_quota(
     ), res.stderr
     assert smtp_ssl.connections == 0
     assert rows(ledger_path, "SELECT count(*) FROM send WHERE mailbox_id = 1") == [(0,)]
+
+
+@pytest.mark.parametrize(
+    ("name", "why"),
+    [
+        ("report\r\nBcc: x@evil.example.csv", "holds the control character U+000D"),
+        ("report\x01.csv", "holds the control character U+0001"),
+        (os.fsdecode(b"r\xe9sum\xe9.csv"), "is not UTF-8 (byte 0xe9)"),
+    ],
+    ids=["crlf", "control", "latin-1"],
+)
+def test_an_attachment_whose_file_name_no_header_can_carry_is_one_line_and_65(
+    smtp_ssl, ssl_cert_env, ledger_path, tmp_path, name, why
+):
+    """A file named with a line break (a name the shell or a script made) or in Latin-1 bytes
+    (a file from an old Windows share) was a traceback, exit 1, from the email package; one with
+    another control character went out with it raw in the part's header. Refused before any
+    slot, saying what to do."""
+    add_box(smtp_ssl.port)
+    path = tmp_path / name
+    path.write_bytes(b"day,sent\n")
+    res = warmup(
+        "send", BOX, "--to", "boss@example.com", "--subject", "Report", "--body", "attached",
+        "--attach", str(path), env=PASSWORD_ENV,
+    )  # fmt: skip
+    assert res.returncode == 65, res.stderr
+    [line] = res.stderr.splitlines()
+    assert line.startswith("Error: --attach '") and "Traceback" not in res.stderr, res.stderr
+    assert f"the file's name {why}, which an attachment's name cannot carry; " in line
+    assert line.endswith("copy it to a plain UTF-8 name (cp FILE report.pdf) and attach that")
+    assert smtp_ssl.connections == 0
+    assert rows(ledger_path, "SELECT count(*) FROM send") == [(0,)]
+    # A tab is white space a quoted name may hold: such a file still goes.
+    tabbed = tmp_path / "day\treport.csv"
+    tabbed.write_bytes(b"day,sent\n")
+    ok = warmup(
+        "send", BOX, "--to", "boss@example.com", "--body", "attached", "--attach", str(tabbed),
+        env=PASSWORD_ENV,
+    )  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    [got] = smtp_ssl.messages
+    assert [p.get_filename() for p in got.message.iter_attachments()] == ["day\treport.csv"]

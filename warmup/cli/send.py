@@ -459,6 +459,7 @@ def _compose(
     total = 0
     for name in attach:
         path = Path(name)
+        _check_attachment_name(path)
         data = _read_limited(path, "--attach")
         total += len(data)
         if total > MESSAGE_LIMIT:
@@ -466,6 +467,30 @@ def _compose(
         main, sub = _attachment_type(path.name).split("/", 1)
         # as bytes (base64): a text file's charset is unknown, so it goes as it is
         msg.add_attachment(data, maintype=main, subtype=sub, filename=path.name)
+
+
+def _check_attachment_name(path: Path) -> None:
+    """Refuse a file whose name cannot be an attachment's ``filename``: one with a line break
+    (the email package raised ValueError: a traceback, exit 1) or another control character
+    (written raw into the part's header), or with bytes that are no UTF-8 (Latin-1 or GBK file
+    names: UnicodeEncodeError, a traceback). A tab is white space a quoted name may hold."""
+    import re
+
+    from warmup.fields import clip
+
+    found = re.search("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\udc80-\udcff]", path.name)
+    if found is None:
+        return
+    shown = repr(clip(str(path)))
+    c = found[0]
+    if "\udc80" <= c <= "\udcff":
+        why = f"is not UTF-8 (byte 0x{ord(c) - 0xDC00:02x})"
+    else:
+        why = f"holds the control character U+{ord(c):04X}"
+    raise DataError(
+        f"--attach {shown}: the file's name {why}, which an attachment's name cannot carry; "
+        f"copy it to a plain UTF-8 name (cp FILE report.pdf) and attach that"
+    )
 
 
 # A compressed file's type is its compression's (``logs.tar.gz`` is gzip's bytes, not a tar).
