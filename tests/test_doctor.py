@@ -685,3 +685,30 @@ def test_a_ledger_locked_past_the_busy_timeout_is_not_called_damaged(ledger_path
     assert (check.status, check.code) == ("warn", 0), check
     assert check.detail.startswith("not checked: ledger ") and "is busy" in check.detail, check
     assert ledger_check(open_ledger(str(ledger_path))).status == "ok"  # free again: whole
+
+
+def test_a_password_command_that_fails_is_named_not_called_missing(smtp_ssl, ssl_cert_env):
+    """A --password-command that failed (a store still locked, a wrong entry) was reported as
+    "no password is available", with the fix "use --password-command 'CMD'": what the user had
+    just done. The cause names the command, the fix says how to see why it failed."""
+    add_box(smtp_ssl.port)
+    res = warmup(
+        "doctor", "a@corp.example", "--no-domain", "--timeout", "3", "--json",
+        "--password-command", "echo locked >&2; exit 3",
+    )  # fmt: skip
+    got = json.loads(res.stdout)
+    [auth] = [c for c in got["checks"] if c["name"] == "smtp-auth"]
+    assert (auth["status"], auth["code"]) == ("fail", 78), auth
+    assert auth["detail"] == "the password command failed with exit code 3"
+    assert auth["cause"] == "the password command gave no password"
+    assert auth["fix"] == (
+        "run it by hand to see why (WARMUP_MAILBOX=a@corp.example sh -c 'CMD': its own error "
+        "says it), or store the password with 'warmup mailbox login a@corp.example'"
+    )
+    assert "locked" not in res.stdout + res.stderr  # its stderr is no terminal's: dropped
+    assert smtp_ssl.messages == []
+    # With no password anywhere, the fix is still to give one.
+    res = warmup("doctor", "a@corp.example", "--no-domain", "--timeout", "3", "--json")
+    [auth] = [c for c in json.loads(res.stdout)["checks"] if c["name"] == "smtp-auth"]
+    assert auth["cause"] == "no password is available"
+    assert "--password-command 'CMD'" in auth["fix"]

@@ -594,17 +594,22 @@ def _login(
         return None
     host = hosts[0]
     if password is None:
-        check = Check(
-            name,
-            svc.target(host),
-            FAIL,
-            0,
-            no_password,
+        cause, fix = (
             "no password is available",
-            f"store it with 'warmup mailbox login {shlex.quote(box.address)}', or set "
-            f"WARMUP_PASSWORD, or use --password-command 'CMD'",
-            EX_CONFIG,
+            (
+                f"store it with 'warmup mailbox login {shlex.quote(box.address)}', or set "
+                f"WARMUP_PASSWORD, or use --password-command 'CMD'"
+            ),
         )
+        if no_password.startswith("the password command"):
+            # There was one: "use --password-command" told whoever had given it to give it.
+            cause = "the password command gave no password"
+            fix = (
+                f"run it by hand to see why (WARMUP_MAILBOX={shlex.quote(box.address)} sh -c "
+                f"'CMD': its own error says it), or store the password with 'warmup mailbox "
+                f"login {shlex.quote(box.address)}'"
+            )
+        check = Check(name, svc.target(host), FAIL, 0, no_password, cause, fix, EX_CONFIG)
         checks.append(check)
         return None
     with _timer() as ms:
