@@ -515,3 +515,26 @@ def test_the_tables_next_send_in_another_year_shows_the_year(run):
     res = run("quota", BOX, "--at", "2026-12-07T12:00:00+08:00")
     row = res.output.splitlines()[1]
     assert " 12-09 00:00:00 CST " in row and "2026" not in row, res.output
+
+
+def test_check_with_json_prints_the_json_and_keeps_the_exit_code(ledger_path, tmp_path):
+    """'warmup quota X --check --json' printed nothing: a cron job that kept the state with
+    '> state.json' and acted on the exit code found an empty file. --json asks for the answer,
+    as --verbose asks for the table; the exit code stays --check's."""
+    from tests.gatekit import cli, policy_file, warmup
+
+    policy = policy_file(tmp_path / "one.toml", daily=1)
+    added = cli("mailbox", "add", BOX, "--provider", "exmail", "--policy", str(policy))
+    assert added.returncode == 0, added.stderr
+    res = warmup("quota", BOX, "--check", "--json")
+    assert res.returncode == 0, res.stderr
+    [got] = json.loads(res.stdout)
+    assert (got["mailbox"], got["remaining"], got["status"]) == (BOX, 1, "ok")
+    assert cli("record", "send", BOX, "--to", "lead@example.com").returncode == 0
+    res = warmup("quota", BOX, "--check", "--json")
+    assert res.returncode == 75, res.stderr
+    [got] = json.loads(res.stdout)
+    assert (got["remaining"], got["status"]) == (0, "exhausted")
+    # Without --json it stays silent: the exit code is the answer.
+    res = warmup("quota", BOX, "--check")
+    assert (res.returncode, res.stdout, res.stderr) == (75, "", "")
