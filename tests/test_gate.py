@@ -351,10 +351,42 @@ def test_more_recipients_than_left_says_how_many_are_left(smtp_ssl, ssl_cert_env
     res = send("--to", "b@example.com", "--to", "c@example.com", "--dry-run")
     assert res.returncode == 75, res.stderr
     assert res.stderr == (
-        f"Error: would wait: {BOX}: only 2 of today's quota left (1 of 3 sent), 3 wanted; "
+        f"Error: would not send now: {BOX}: only 2 of today's quota left (1 of 3 sent), 3 wanted; "
         "send to at most 2 or try tomorrow\n"
     )
     assert smtp_ssl.connections == before
+
+
+def test_a_dry_run_says_would_wait_only_where_the_send_would_wait(
+    smtp_ssl, ssl_cert_env, ledger_path, tmp_path
+):
+    """'--dry-run' answered every "not now" with "would wait: ...": a paused mailbox, a used
+    quota, a pacing gap without --wait, where the send exits 75 at once and nothing waits (a
+    user read it as "it will go out later"). It says "would wait" for a slot later today with
+    --wait, as the send does, and "would not send now" otherwise; exit 75 either way."""
+    import zoneinfo
+
+    # a zone where the next slot (2 min on) is still today, whatever the hour of the run
+    def hour(zone: str) -> int:
+        return dt.datetime.now(zoneinfo.ZoneInfo(zone)).hour
+
+    zone = next(z for z in ("Asia/Shanghai", "America/New_York") if 1 <= hour(z) <= 22)
+    policy = policy_file(tmp_path / "p.toml", daily=5, interval="2m")
+    add_box(smtp_ssl.port, "--policy", str(policy), "--timezone", zone)
+    assert send(to="first@example.com").returncode == 0
+    paced = send("--dry-run")
+    assert paced.returncode == 75, paced.stderr
+    assert paced.stderr.startswith(f"Error: would not send now: {BOX}: pacing"), paced.stderr
+    waits = send("--dry-run", "--wait")
+    assert waits.returncode == 75, waits.stderr
+    assert waits.stderr == paced.stderr.replace("would not send now", "would wait", 1)
+    assert cli("mailbox", "pause", BOX, "--reason", "audit").returncode == 0
+    for extra in ((), ("--wait",)):
+        res = send("--dry-run", *extra)
+        assert res.returncode == 75, res.stderr
+        assert res.stderr.startswith(f"Error: would not send now: {BOX} is paused"), res.stderr
+    assert len(smtp_ssl.messages) == 1
+    assert rows(ledger_path, "SELECT count(*) FROM send") == [(1,)]
 
 
 def test_python_api_reserve_settle(smtp_ssl, ssl_cert_env, tmp_path):

@@ -910,7 +910,8 @@ def test_a_refusal_under_the_domain_cap_names_the_domain_cap_not_the_quota(
     res = cli("send", BOX, *two, "--dry-run", env=PASSWORD_ENV)
     assert (res.returncode, res.stderr) == (
         75,
-        f"Error: would wait: {BOX}: only 1 of today's quota left (domain cap 3/day shared by "
+        f"Error: would not send now: {BOX}: only 1 of today's quota left (domain cap 3/day "
+        "shared by "
         "the domain's mailboxes: 2 sent today), 2 wanted; send to at most 1 or try tomorrow\n",
     ), res.stderr
     assert cli("record", "send", other, "--to", "r@x.example").returncode == 0

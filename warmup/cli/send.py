@@ -656,7 +656,10 @@ def _send_one(
         except (Suppressed, DuplicateSend) as exc:
             raise DataError(f"would refuse: {exc}") from None
         except NotAllowed as exc:
-            raise TempFail(f"would wait: {exc}") from None
+            # "would wait" only where the send would: --wait, and a slot later today. A pause,
+            # a used quota or a slot without --wait is exit 75 at once, not a wait.
+            waits = wait and gate.wait_for(exc) is not None
+            raise TempFail(f"would {'wait' if waits else 'not send now'}: {exc}") from None
         if json_:
             print_json(
                 {
