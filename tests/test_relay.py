@@ -416,6 +416,44 @@ def test_a_command_that_cannot_be_executed_exits_as_a_shell_would(box, run, tmp_
         assert res.output == f"warmup: {command}: {why}\n", res.output
 
 
+def test_a_script_whose_interpreter_is_missing_says_so_not_command_not_found(
+    box, tmp_path, monkeypatch
+):
+    """execve() answers ENOENT for a script whose #! interpreter does not exist: 'warmup send
+    BOX -- ./send.py' said "./send.py: command not found" of a file that was right there (bash:
+    "cannot execute: required file not found"). It names the interpreter, or the carriage
+    return a Windows editor left at the end of the #! line; 127 still, as a shell's."""
+    box()
+    elsewhere = tmp_path / "send.py"
+    elsewhere.write_text("#!/opt/nowhere/bin/python3 -u\nprint('hi')\n")
+    windows = tmp_path / "send.sh"
+    windows.write_bytes(b"#!/bin/sh\r\necho hi\r\n")
+    for script in (elsewhere, windows):
+        script.chmod(0o755)
+    res = wrapped(str(elsewhere))
+    assert (res.returncode, res.stdout) == (127, ""), res.stderr
+    assert res.stderr == (
+        f"warmup: {elsewhere}: its interpreter '/opt/nowhere/bin/python3' (the #! line) is not "
+        "found: install it, or change that line (#!/usr/bin/env python3 finds one on PATH)\n"
+    )
+    res = wrapped(str(windows))
+    assert res.returncode == 127, res.stderr
+    assert res.stderr == (
+        f"warmup: {windows}: its #! line ends in a carriage return (Windows line ends), so its "
+        f"interpreter '/bin/sh' is not found: convert the file (dos2unix {windows})\n"
+    )
+    # found on PATH, it is named as typed
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    res = wrapped("send.py")
+    assert res.returncode == 127 and res.stderr.startswith("warmup: send.py: its interpreter ")
+    # a file that is not there is still "command not found"
+    res = wrapped(str(tmp_path / "gone.py"))
+    assert (res.returncode, res.stderr) == (
+        127,
+        f"warmup: {tmp_path / 'gone.py'}: command not found\n",
+    )
+
+
 def test_a_command_not_found_is_named_without_the_secret_it_holds(box, run):
     """'warmup send BOX -- API_KEY=sk-... python send.py': the shell sets a variable only before
     a command, so after '--' the assignment is the command's name, and its line quoted it whole

@@ -311,6 +311,39 @@ def _not_found(word: str) -> str:
     return line
 
 
+def _interpreter_missing(word: str, env: dict[str, str]) -> str | None:
+    """Why a command that is there failed to start with ENOENT, or None when it is not there.
+
+    execve() answers ENOENT for a script whose ``#!`` interpreter does not exist (a
+    ``#!/usr/bin/python3`` written on another system, a ``#!`` line ending in CR) and for a
+    program whose loader is missing: "command not found" sent its user to look for a file
+    that was right there. 127, as bash says "cannot execute: required file not found"."""
+    path = (
+        word if os.sep in word else shutil.which(word, path=os.pathsep.join(os.get_exec_path(env)))
+    )
+    if path is None or not os.path.isfile(path):
+        return None
+    try:
+        with open(path, "rb") as f:
+            head = f.read(512)
+    except OSError:
+        return None
+    if not head.startswith(b"#!"):
+        return "cannot execute: required file not found (a program for another system, without its loader?)"
+    line = head[2:].split(b"\n", 1)[0]
+    words = line.split()
+    interpreter = os.fsdecode(words[0]) if words else ""
+    if line.endswith(b"\r"):
+        return (
+            f"its #! line ends in a carriage return (Windows line ends), so its interpreter "
+            f"{interpreter!r} is not found: convert the file (dos2unix {shlex.quote(path)})"
+        )
+    return (
+        f"its interpreter {interpreter!r} (the #! line) is not found: install it, or change "
+        f"that line (#!/usr/bin/env python3 finds one on PATH)"
+    )
+
+
 def _run_adopting(
     command: list[str],
     env: dict[str, str],
@@ -321,7 +354,11 @@ def _run_adopting(
     try:
         pid = _spawn(command, env)
     except FileNotFoundError:
-        print(_not_found(command[0]), file=sys.stderr)
+        missing = _interpreter_missing(command[0], env)
+        if missing is not None:  # the file is there: what is not is what runs it
+            print(f"warmup: {_shown_name(command[0])}: {missing}", file=sys.stderr)
+        else:
+            print(_not_found(command[0]), file=sys.stderr)
         raise _NotStarted(127) from None
     except OSError as exc:  # EACCES, ENOEXEC, ENOTDIR, E2BIG, ...: found but not run, as sh says
         why = _not_run(command[0], exc)
