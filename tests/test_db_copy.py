@@ -388,18 +388,17 @@ def test_a_source_with_no_ledger_or_an_old_one_gets_a_command_that_can_be_pasted
     run, tmp_path, pg_url
 ):
     """An empty PostgreSQL schema given as the source was 'an older schema (15 migration(s)
-    behind)' to upgrade, though it holds nothing to copy; and the upgrade's command was quoted
-    inside quotes ('warmup db migrate --db '/a path/old.db''), which no shell reads back."""
+    behind)' to upgrade, though it holds nothing to copy: it is no ledger (66, as a missing
+    SQLite file is); and the upgrade's command was quoted inside quotes ('warmup db migrate
+    --db '/a path/old.db''), which no shell reads back."""
     import shlex
 
     from tests.test_schema import _first_release
 
     res = run("--db", pg_url, "db", "copy", "--to", str(tmp_path / "to.db"))
-    assert res.exit_code == 78, res.output
-    assert "holds no ledger yet (no warmup table): nothing to copy; point --db/WARMUP_DB " in (
-        res.output
-    )
-    assert "older schema" not in res.output
+    assert res.exit_code == 66, res.output
+    assert res.output.startswith("Error: no ledger in postgresql+psycopg://"), res.output
+    assert "older schema" not in res.output and not (tmp_path / "to.db").exists()
     old = tmp_path / "a path" / "old.db"
     old.parent.mkdir()
     _first_release(f"sqlite:///{old}")

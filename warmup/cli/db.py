@@ -134,12 +134,7 @@ def copy(ctx: click.Context, to: str, force: bool, batch: int, quiet: bool, json
                 f"no warmup schema: it is not a ledger to copy; point --db/WARMUP_DB at the "
                 f"warmup ledger to copy"
             )
-        pending = source.pending_migrations()
-        if "m001_initial" in pending:  # not even the first: an empty database or schema
-            raise ConfigError(
-                f"ledger {source.where} holds no ledger yet (no warmup table): nothing to "
-                f"copy; point --db/WARMUP_DB at the ledger to copy"
-            )
+        pending = source.pending_migrations()  # (a blank one: refused by open_ledger, 66)
         # The command unquoted in the sentence: a quoted URL inside quotes could not be pasted.
         raise ConfigError(
             f"ledger {source.where} has an older schema ({len(pending)} migration(s) behind) and a "
