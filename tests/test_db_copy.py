@@ -11,8 +11,10 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from tests.conftest import at, ledger_digest
+from tests.pgkit import ledger_url  # noqa: F401  (the fixture: each backend)
 from warmup import api
 from warmup.ledger import BounceIn, open_ledger
 from warmup.ledger.sqlite import ts
@@ -457,3 +459,42 @@ def test_a_damaged_source_is_named_not_the_new_file_the_copy_removed(run, tmp_pa
         f"malformed); point --db/WARMUP_DB at another file or restore a backup\n",
     )
     assert src.read_bytes() == damaged and not (tmp_path / "new.db").exists()
+
+
+def test_an_older_target_with_rows_is_refused_before_it_is_upgraded(
+    run,
+    tmp_path,
+    ledger_url,  # noqa: F811
+):
+    """A target of an older schema that holds rows was upgraded first, then refused as 'not
+    empty': the refused command had changed the target (hosts still on the older warmup then
+    refuse the team's ledger). It is refused as it is; --force upgrades and replaces it."""
+    from tests.test_schema import FIRST_RELEASE_ROWS, _first_release
+
+    def state() -> tuple[list[str], dict[str, list[tuple[object, ...]]]]:
+        old = open_ledger(ledger_url, migrate=False)
+        try:
+            with old.read() as conn:
+                md = sa.MetaData()
+                md.reflect(conn)
+                rows = {
+                    n: sorted(map(tuple, conn.execute(sa.select(t))), key=repr)
+                    for n, t in md.tables.items()
+                }
+            return old.pending_migrations(), rows
+        finally:
+            old.close()
+
+    src = tmp_path / "a.db"
+    build(src, days=1, per_day=3)
+    _first_release(ledger_url)
+    before = state()
+    assert before[0] and len(before[1]["mailbox"]) == len(FIRST_RELEASE_ROWS["mailbox"])
+    res = run("--db", str(src), "db", "copy", "--to", ledger_url)
+    assert res.exit_code == 78, res.output
+    assert "is not empty (" in res.output and "--force" in res.output, res.output
+    assert res.output.count("\n") == 1 and "Traceback" not in res.output
+    assert state() == before
+    forced = run("--db", str(src), "db", "copy", "--to", ledger_url, "--force", "--json")
+    assert forced.exit_code == 0, forced.output
+    assert state()[0] == []

@@ -18,7 +18,7 @@ from warmup.cli.common import (
 )
 from warmup.errors import WarmupError
 from warmup.ledger import copy as ledger_copy
-from warmup.ledger import open_ledger, resolve_url
+from warmup.ledger import open_ledger, resolve_url, upgrade
 from warmup.ledger.migrations import names as migration_names
 from warmup.words import plural
 
@@ -142,10 +142,16 @@ def copy(ctx: click.Context, to: str, force: bool, batch: int, quiet: bool, json
             f"{shlex.quote(source.where)}"
         )
     try:
-        target = open_ledger(resolve_url(to))
+        target = open_ledger(resolve_url(to), migrate=False)
     except WarmupError as exc:  # the ledger layer names --db, the source's option: here it is --to
         raise _Retold(str(exc).replace("--db/WARMUP_DB", "--to"), exc.exit_code) from None
     ctx.call_on_close(target.close)
+    try:
+        if not force:  # before the upgrade: a refused copy leaves an older target as it was
+            ledger_copy.refuse_older_unless_empty(target)
+        upgrade(target)
+    except WarmupError as exc:
+        raise _Retold(str(exc).replace("--db/WARMUP_DB", "--to"), exc.exit_code) from None
     from warmup.cli.progress import bars
 
     try:

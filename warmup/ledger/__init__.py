@@ -118,6 +118,7 @@ __all__ = [
     "open_ledger",
     "open_reads",
     "resolve_url",
+    "upgrade",
     "utc",
 ]
 
@@ -288,16 +289,25 @@ def open_ledger(
         ledger.close()
         raise absent
     if migrate and pending:
-        foreign = ledger.foreign_tables()
-        if foreign:
-            ledger.close()
-            raise ConfigError(
-                f"ledger {ledger.where} holds another program's tables "
-                f"({', '.join(foreign[:3])}) and no warmup schema; give warmup a new file (or "
-                f"an empty database) for its ledger instead"
-            )
-        ledger.migrate()
+        upgrade(ledger)
     return ledger
+
+
+def upgrade(ledger: Ledger) -> None:
+    """Apply ``ledger``'s pending migrations, as :func:`open_ledger` does (for a command that
+    checks an older ledger before it changes it: ``db copy``'s target); a database of another
+    program is refused and closed, untouched."""
+    if not ledger.pending_migrations():
+        return
+    foreign = ledger.foreign_tables()
+    if foreign:
+        ledger.close()
+        raise ConfigError(
+            f"ledger {ledger.where} holds another program's tables "
+            f"({', '.join(foreign[:3])}) and no warmup schema; give warmup a new file (or "
+            f"an empty database) for its ledger instead"
+        )
+    ledger.migrate()
 
 
 def open_reads(url: str | None = None, *, migrate: bool = True) -> Reads:

@@ -166,6 +166,36 @@ def row_counts(
     }
 
 
+def _refuse_rows(target: Ledger, counts: dict[str, int]) -> None:
+    present = {k: v for k, v in counts.items() if v}
+    if present:
+        listed = ", ".join(f"{n} {t}" for t, n in present.items())
+        raise ConfigError(
+            f"ledger {target.where} is not empty ({listed}); copy into an empty "
+            f"one, or add --force to replace its contents"
+        )
+
+
+def refuse_older_unless_empty(target: Ledger) -> None:
+    """Refuse (:class:`ConfigError`) a target of an older schema that holds rows, before its
+    upgrade: a refused copy leaves the target as it was, which upgraded it was not (hosts still on
+    the older warmup then refuse it). Read through the tables the target has, as they are; a
+    current target is checked by :func:`copy_ledger`, under its lock."""
+    if not target.pending_migrations() or target.foreign_tables():
+        return  # another program's tables: refused as such by the upgrade
+    names = {t.name for t in TABLES}
+    with target.read() as conn:
+        held = sa.MetaData()
+        held.reflect(conn, only=lambda name, _: name in names)
+        counts = {
+            t.name: conn.execute(
+                sa.select(sa.func.count()).select_from(content(t).subquery())
+            ).scalar_one()
+            for t in (held.tables[n.name] for n in TABLES if n.name in held.tables)
+        }
+    _refuse_rows(target, counts)
+
+
 def copy_ledger(
     source: Ledger,
     target: Ledger,
@@ -204,13 +234,8 @@ def copy_ledger(
             # another copy (or a host) wrote meanwhile lost those rows, or the copy died of a
             # duplicate id.
             target.lock_for_copy(dst, [*TABLES, *DERIVED_TABLES])
-            present = {k: v for k, v in row_counts(dst, content).items() if v}
-            if present and not force:
-                listed = ", ".join(f"{n} {t}" for t, n in present.items())
-                raise ConfigError(
-                    f"ledger {target.where} is not empty ({listed}); copy into an empty "
-                    f"one, or add --force to replace its contents"
-                )
+            if not force:
+                _refuse_rows(target, row_counts(dst, content))
             with source._errors():  # a source's fault said of the source, not of the target
                 totals = row_counts(src) if progress else {}
             for derived in reversed(DERIVED_TABLES):

@@ -574,5 +574,5 @@ def content(table: sa.Table) -> sa.Select[Any]:
     """``table``'s rows that are content: all but the key for derived Message-IDs every ledger
     holds from its making (m031), so a ledger holding only that is as empty as a new one (a
     copy's target; a new file a failed command leaves)."""
-    rows = sa.select(table)
-    return rows.where(table.c.key != DERIVE_KEY) if table is SETTING else rows
+    rows = sa.select(table)  # by name: also of the table reflected from an older ledger
+    return rows.where(table.c.key != DERIVE_KEY) if table.name == SETTING.name else rows
