@@ -142,7 +142,7 @@ def _claim_statement(
     :attr:`OutboxStore._hold_filtered`)."""
     if of is None:
         ready = sa.and_(
-            OUTBOX.c.state == "queued",
+            outbox_holds.QUEUED,  # a constant: see outbox_holds.QUEUED
             OUTBOX.c.next_attempt_at <= sa.bindparam("due", type_=OUTBOX.c.next_attempt_at.type),
             OUTBOX.c.expires_at > sa.bindparam("now", type_=OUTBOX.c.expires_at.type),
         )
@@ -466,7 +466,7 @@ class OutboxStore(OutboxViews):
             lambda conn: int(
                 conn.execute(
                     OUTBOX.update()
-                    .where(OUTBOX.c.state == "queued", OUTBOX.c.expires_at <= utc(now))
+                    .where(outbox_holds.QUEUED, OUTBOX.c.expires_at <= utc(now))
                     .values(state="expired", updated_at=utc(now))
                 ).rowcount
             )
@@ -593,7 +593,7 @@ class OutboxStore(OutboxViews):
         a claim's age is ``now`` minus it, whatever the clock of the host that claimed it."""
         rows = self._read_all(
             sa.select(OUTBOX.c.id, OUTBOX.c.claimed_by, OUTBOX.c.claimed_at).where(
-                OUTBOX.c.state == "sending"
+                outbox_holds.SENDING  # a constant, as the claim's: see outbox_holds.QUEUED
             )
         )
         off = (self.clock_offset() if rows else None) or dt.timedelta(0)

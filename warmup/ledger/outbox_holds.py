@@ -144,8 +144,17 @@ def due(
 # ``bulk = true``, never by ``bulk IS true``.
 BULK = OUTBOX.c.bulk == sa.literal_column("true")
 
+# A queued message, its state written into the statement as a constant, not a parameter: SQLite
+# (3.40) compares a parameter with the constant of each partial index's condition on that
+# column (ix_outbox_waiting's ``state = 'queued' OR state = 'sending'``) and, whether or not the
+# index serves, marks the statement to be compiled again whenever that parameter is bound, as
+# it is at every run: the claim was compiled anew at each message (~0.75M instructions, 17%
+# of the worker's message). A constant is compared with a constant when the statement is built.
+QUEUED = OUTBOX.c.state == sa.literal_column("'queued'", OUTBOX.c.state.type)
+SENDING = OUTBOX.c.state == sa.literal_column("'sending'", OUTBOX.c.state.type)
+
 _READY = (
-    OUTBOX.c.state == "queued",
+    QUEUED,
     OUTBOX.c.next_attempt_at <= sa.bindparam("due", type_=OUTBOX.c.next_attempt_at.type),
     OUTBOX.c.expires_at > sa.bindparam("now", type_=OUTBOX.c.expires_at.type),
 )

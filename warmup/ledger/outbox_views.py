@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from warmup.errors import NotFound
+from warmup.ledger.outbox_holds import QUEUED
 from warmup.ledger.schema import MAILBOX, OUTBOX, POOL, POOL_MEMBER, SEND, SUPPRESSION
 from warmup.ledger.values import ID_MAX, OutboxRow, sql_limit, utc
 
@@ -143,7 +144,7 @@ def _first_each_statement(of_pool: bool) -> sa.Select[Any]:
     def first(column: Any, mine: sa.ColumnElement[bool], of: sa.Table) -> Any:
         return (
             sa.select(column)
-            .where(mine, o.state == "queued")
+            .where(mine, QUEUED)  # a constant, as the claim's: see outbox_holds.QUEUED
             .order_by(column)
             .limit(1)
             .correlate(of)
