@@ -101,8 +101,6 @@ def _tell_suppressed(ledger: Ledger, to: tuple[str, ...], when: dt.datetime | No
     """A note for each recipient that was suppressed when it was mailed: the tool that sent it
     still mails an address warmup keeps from being mailed (a hard bounce, a complaint), and the
     record was taken without a word, the next bounce hurting the mailbox again."""
-    import datetime as dt
-
     seen: set[str] = set()
     for rcpt in to:
         clean = addresses.normalize(rcpt, "recipient", limits=False)
@@ -264,7 +262,8 @@ def import_(ledger: Ledger, file: str) -> None:
 def _tell_paused(ledger: Ledger, addresses_: tuple[str, ...]) -> None:
     """A note for each mailbox a pause row of the file named that is paused now: an old log
     whose last event is a pause stopped the mailbox's sending, and nothing said so."""
-    boxes = [b for b in ledger.mailboxes() if b.address in set(addresses_)]
+    named = set(addresses_)
+    boxes = [b for b in ledger.mailboxes() if b.address in named]
     results, _ = api.quotas_each(ledger, boxes, api.live_now())
     for box, allowance in results:
         if allowance.status != "paused":
