@@ -33,6 +33,12 @@ UTF8_QP = (
 )
 # A script's broken multipart (no boundary parameter) with a raw UTF-8 Subject.
 NO_BOUNDARY = HEAD + "Subject: 季度报告\r\nContent-Type: multipart/mixed\r\n\r\n您好\r\n".encode()
+# ... and one whose only part has no close delimiter (readers show the part), raw UTF-8 too.
+NO_CLOSE = (
+    HEAD
+    + "Subject: 季度报告\r\nContent-Type: multipart/mixed; boundary=b1\r\n\r\n".encode()
+    + "--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n您好\r\n".encode()
+)
 
 
 @pytest.mark.parametrize(
@@ -68,10 +74,14 @@ def test_the_relay_delivers_a_broken_multipart_to_a_server_without_smtputf8(
 ):
     server = relay()
     smtp_ssl.smtputf8 = False  # 8BITMIME offered, SMTPUTF8 not: most servers
-    code, text = submit(server, NO_BOUNDARY)
+    code, text = submit(server, NO_CLOSE)
     assert code == 250, (code, text)
     assert len(smtp_ssl.messages) == 1
     assert "unknown" not in [o for _, _, o in ledger_sends(ledger_path)]
+    # one naming no boundary holds no part a reader can find: refused before any slot
+    code, text = submit(server, NO_BOUNDARY)
+    assert code // 100 == 5 and "names no boundary" in text, (code, text)
+    assert len(smtp_ssl.messages) == 1 and len(ledger_sends(ledger_path)) == 1
 
 
 def test_the_relay_sends_no_8bit_file_name_to_a_server_without_8bitmime(

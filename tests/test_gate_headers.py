@@ -637,3 +637,79 @@ def test_a_new_message_id_has_make_msgids_form_at_the_mailboxs_domain():
         msg = EmailMessage()
         msg["Message-ID"] = mid
         assert str(msg["Message-ID"]) == mid
+
+
+MALFORMED = {
+    "a Date no reader can read": (
+        b"Date: yesterday\r\nTo: lead@example.com\r\nSubject: hi\r\n\r\nhello\r\n",
+        "header Date 'yesterday' is not an RFC 5322 date (as 'Mon, 7 Dec 2026 09:30:00 +0800'); "
+        "fix it or leave it out (warmup adds one)",
+    ),
+    "a multipart naming no boundary": (
+        b"To: lead@example.com\r\nSubject: hi\r\nMIME-Version: 1.0\r\n"
+        b"Content-Type: multipart/mixed\r\n\r\nhello\r\n",
+        "the message's Content-Type is multipart/mixed, but names no boundary, so no reader "
+        'can find its parts; name it (boundary="...", the text of its parts\' delimiter lines), '
+        "or make the Content-Type text/plain",
+    ),
+    "a multipart whose boundary opens no line": (
+        b"To: lead@example.com\r\nSubject: hi\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/alternative; boundary="b-2"\r\n\r\n'
+        b"--b-1\r\nContent-Type: text/plain\r\n\r\nhello\r\n--b-1--\r\n",
+        "the message's Content-Type is multipart/alternative, but its body holds no part (no "
+        "line '--b-2' opens one), so readers show an empty message; fix the boundary or the "
+        "Content-Type",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+def test_a_message_no_reader_can_read_is_refused_everywhere(
+    case, run, smtp_ssl, ssl_cert_env, ledger_path, tmp_path, monkeypatch
+):
+    # Each went out as written: an unreadable Date is scored as spam (INVALID_DATE) and sorts
+    # anywhere in the lead's inbox; a multipart body with no part of its boundary shows as an
+    # empty message (its preamble is not shown), a blank mail from the mailbox warming up.
+    from warmup.outgoing import prepare_data
+
+    add_box(smtp_ssl.port)
+    monkeypatch.setenv("WARMUP_PASSWORD", SMTP_PASSWORD)
+    raw, said = MALFORMED[case]
+    eml = tmp_path / "m.eml"
+    eml.write_bytes(raw)
+    res = run("send", BOX, "--eml", str(eml))
+    assert (res.exit_code, res.output) == (65, f"Error: {said}\n")
+    res = run("sendmail", "-t", "-i", "-f", BOX, input=raw.decode())
+    assert res.exit_code == 65, res.output
+    res = run("queue", "add", "--mailbox", BOX, "--eml", str(eml))
+    assert (res.exit_code, res.output) == (65, f"Error: {eml}: {said}\n")
+    with pytest.raises(DataError, match=re.escape(said[:40])):
+        prepare_data(raw, BOX)  # the relay's reading: a 550 to its client
+    assert smtp_ssl.messages == [] and smtp_ssl.connections == 0
+    db = sqlite3.connect(ledger_path)
+    assert db.execute(
+        "SELECT (SELECT count(*) FROM send) + (SELECT count(*) FROM outbox)"
+    ).fetchone() == (0,)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        # obsolete but readable forms (RFC 5322 4.3): a two-digit year, a zone's letters
+        b"Date: 7 Dec 26 09:30 EST\r\nTo: lead@example.com\r\nSubject: hi\r\n\r\nhello\r\n",
+        # a quoted boundary with a space, no close delimiter (readers show the part)
+        b"To: lead@example.com\r\nSubject: hi\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/alternative;\r\n boundary="a b"\r\n\r\npreamble\r\n'
+        b"--a b\r\nContent-Type: text/plain\r\n\r\nhello\r\n",
+    ],
+)
+def test_a_readable_date_or_multipart_still_goes(
+    raw, run, smtp_ssl, ssl_cert_env, ledger_path, tmp_path, monkeypatch
+):
+    add_box(smtp_ssl.port)
+    monkeypatch.setenv("WARMUP_PASSWORD", SMTP_PASSWORD)
+    eml = tmp_path / "m.eml"
+    eml.write_bytes(raw)
+    res = run("send", BOX, "--eml", str(eml))
+    assert res.exit_code == 0, res.output
+    assert len(smtp_ssl.messages) == 1

@@ -116,6 +116,7 @@ def check_message(raw: bytes, found: list[Field], end: int) -> None:
             f"{quoted_start(first)}. Give headers, an empty line, then the body (begin with an "
             f"empty line to send the text as body alone)"
         )
+    _check_multipart(raw, found, end)
     if raw[end:].isascii():
         return
     for text in undeclared_texts(raw, found, end):
@@ -130,6 +131,32 @@ def check_message(raw: bytes, found: list[Field], end: int) -> None:
                 f"charset, so no reader can tell it; convert it to UTF-8 (iconv -t UTF-8), or "
                 f"declare it (Content-Type: text/plain; charset=gbk)"
             ) from None
+
+
+def _check_multipart(raw: bytes, found: list[Field], end: int) -> None:
+    """Refuse a message declared multipart whose body is no multipart: a Content-Type naming no
+    boundary, or one whose boundary no line of the body opens (a script's template that
+    changed the boundary in one place only). Sent as it was, every reader showed an empty
+    message (the preamble is not shown), and the lead got a blank mail from the mailbox."""
+    field = next((f for f in found if f.name == "content-type"), None)
+    if field is None or not field.value.lstrip()[:10].lower().startswith("multipart/"):
+        return
+    ctype, _, boundary = _content_type(field.value)
+    if not ctype.startswith("multipart/"):
+        return
+    if not boundary:
+        raise MalformedHeader(
+            f"the message's Content-Type is {ctype}, but names no boundary, so no reader can "
+            f'find its parts; name it (boundary="...", the text of its parts\' delimiter '
+            f"lines), or make the Content-Type text/plain"
+        )
+    delimiter = rb"(?:\r\n|\n|\r)--" + re.escape(boundary.encode()) + rb"[ \t]*(?:\r\n|\n|\r|\Z)"
+    if boundary.isascii() and re.compile(delimiter).search(raw, end) is None:
+        raise MalformedBody(
+            f"the message's Content-Type is {ctype}, but its body holds no part (no line "
+            f"'--{boundary}' opens one), so readers show an empty message; fix the boundary "
+            f"or the Content-Type"
+        )
 
 
 def check_flattened(raw: bytes) -> None:
@@ -283,6 +310,14 @@ def check_stamps(found: Iterable[tuple[str, str]]) -> None:
         if not value.strip():
             raise MalformedHeader(
                 f"header {label} is empty; give it a value or leave it out (warmup adds one)"
+            )
+        if name == "date" and email.utils.parsedate_tz(value) is None:
+            # RFC 5322 3.3 (its obsolete forms too, as parsedate reads them): a Date no reader
+            # can read is scored as spam (SpamAssassin's INVALID_DATE), and sorts anywhere
+            shown = " ".join(value.split())
+            raise MalformedHeader(
+                f"header Date {shown[:80]!r} is not an RFC 5322 date (as 'Mon, 7 Dec 2026 "
+                f"09:30:00 +0800'); fix it or leave it out (warmup adds one)"
             )
         if name == "message-id":
             check_message_id_length(value)
