@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -1932,3 +1933,14 @@ def test_record_send_to_a_suppressed_recipient_says_so(run):
     )
     res = run("record", "send", box, "--to", "gone@example.com", "--at", "2026-11-30T10:00")
     assert (res.exit_code, res.stderr) == (0, "")
+
+
+def test_a_file_name_not_in_utf8_is_shown_by_its_bytes(tmp_path, ledger_path):
+    """A name in Latin-1 (a file copied from an old Windows share) was shown as 'caf\\udce9.csv':
+    Python's stand-in for the byte, not what any shell or `ls -b` shows. It is 'caf\\xe9.csv'."""
+    name = tmp_path / os.fsdecode(b"caf\xe9.csv")  # the byte as os.fsdecode reads it
+    proc = _warmup("import", str(name))
+    assert proc.returncode == 64
+    assert proc.stderr == (
+        f"Error: {tmp_path}/caf\\xe9.csv: cannot read it (No such file or directory)\n"
+    ), proc.stderr

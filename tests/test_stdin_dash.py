@@ -63,7 +63,7 @@ def test_bounces_parse_reads_a_report_from_standard_input() -> None:
     twice = _warmup("bounces", "parse", "-", "-", stdin=REPORT.read_bytes())
     assert (twice.returncode, twice.stdout) == (64, b"")
     assert twice.stderr.decode() == (
-        "Error: standard input (-) given 2 times (FILES, FILES); it can be read once: give the "
+        "Error: standard input given 2 times (FILES -, FILES -); it can be read once: give the "
         "others as files\n"
     )
 
@@ -110,7 +110,7 @@ def test_queue_add_csv_and_template_read_standard_input(db: Path, tmp_path: Path
     both = _warmup(*csv, "-", "--template", "-", stdin=TEMPLATE.encode(), db=db)
     assert both.returncode == 64
     assert both.stderr.decode() == (
-        "Error: standard input (-) given 2 times (--csv, --template); it can be read once: "
+        "Error: standard input given 2 times (--csv -, --template -); it can be read once: "
         "give the others as files\n"
     )
     assert ledger_digest(db) == before
@@ -133,5 +133,15 @@ def test_send_reads_its_body_or_html_from_standard_input(db: Path) -> None:
     both = _warmup(*send, "--body-file", "-", "--html-file", "-", stdin=b"Hello", db=db)
     assert both.returncode == 64
     assert both.stderr.decode().startswith(
-        "Error: standard input (-) given 2 times (--body-file, --html-file)"
+        "Error: standard input given 2 times (--body-file -, --html-file -)"
     )
+    # /dev/stdin is the same stream: the attachment read it after the body and went out empty
+    for attach in ("/dev/stdin", "/dev/fd/0", "/proc/self/fd/0"):
+        got = _warmup(*send, "--body-file", "-", "--attach", attach, stdin=b"Hello", db=db)
+        assert (got.returncode, got.stdout) == (64, b""), got.stderr
+        assert got.stderr.decode() == (
+            f"Error: standard input given 2 times (--body-file -, --attach {attach}); it can be "
+            f"read once: give the others as files\n"
+        )
+    alone = _warmup(*send, "--body", "Hi", "--attach", "/dev/stdin", stdin=b"%PDF-1.4", db=db)
+    assert alone.returncode == 0, alone.stderr

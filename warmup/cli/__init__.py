@@ -532,12 +532,14 @@ _LONG_WORD = compiled_later(r"\S{201,}")
 # C0 controls and DEL: never part of what an error means to say, only of a value it quotes;
 # but a newline before an indented line, the list of every bad row an error may name
 # (warmup.outbox.inputerrors), is the error's own.
-_CONTROL = compiled_later(r"\n(?!  )|[\x00-\x09\x0b-\x1f\x7f]")
+# ... and the bytes of a name that is not UTF-8 (a file name, read as os.fsdecode reads it:
+# its bytes as lone surrogates, which stderr wrote as '\udce9'): written as '\xe9'.
+_CONTROL = compiled_later(r"\n(?!  )|[\x00-\x09\x0b-\x1f\x7f\udc80-\udcff]")
 
 
 def _escaped(match: re.Match[str]) -> str:
     c = match[0]
-    return {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(c) or f"\\x{ord(c):02x}"
+    return {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(c) or f"\\x{ord(c) & 0xFF:02x}"
 
 
 def _cut(match: re.Match[str]) -> str:

@@ -446,6 +446,11 @@ class _DataFile(click.Path):
 DATA_FILE = _DataFile(exists=True, dir_okay=False, allow_dash=True)
 
 
+# The names of standard input as a file: `--body-file - --attach /dev/stdin` read it twice, and
+# the attachment went out empty.
+STDIN_PATHS = frozenset({"/dev/stdin", "/dev/fd/0", "/proc/self/fd/0"})
+
+
 def stdin_once(what: str | None, **given: Sequence[str] | str | None) -> None:
     """Refuse standard input (``-``) named by more than one of ``given`` (option -> its values;
     it holds one stream), and say on stderr when one reads it from the terminal (``what``;
@@ -453,14 +458,14 @@ def stdin_once(what: str | None, **given: Sequence[str] | str | None) -> None:
     from warmup.errors import UsageError
 
     named = [
-        option
+        f"{option} {value}"
         for option, values in given.items()
         for value in ([values] if isinstance(values, str) else values or ())
-        if value == "-"
+        if value == "-" or value in STDIN_PATHS
     ]
     if len(named) > 1:
         raise UsageError(
-            f"standard input (-) given {len(named)} times ({', '.join(named)}); it can be read "
+            f"standard input given {len(named)} times ({', '.join(named)}); it can be read "
             f"once: give the others as files"
         )
     if named and what:

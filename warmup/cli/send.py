@@ -278,7 +278,10 @@ def send(
             "--html-file needs a plain-text version too (--body or --body-file): spam filters "
             "mark down mail that is HTML only"
         )
-    stdin_once(None, **{"--body-file": body_file, "--html-file": html_file, "--eml": eml})
+    stdin_once(
+        None,
+        **{"--body-file": body_file, "--html-file": html_file, "--eml": eml, "--attach": attach},
+    )
     message = _build(address, to, cc, subject, body, body_file, eml, bool(attach))
     _compose(message, html_file, attach, reply_to)
     # One message, closed right after it (close() writes its settlement): no settler thread.
