@@ -1070,7 +1070,14 @@ def test_instant_out_of_range_is_refused_everywhere(run, seeded: Path, value: st
 
 @pytest.mark.parametrize(
     ("value", "read"),
-    [("2000-01-01", " (read as 1999-12-31T16:00:00Z)"), ("2000-01-01T00:00:00+08:00", "")],
+    [
+        ("2000-01-01", " (read as 1999-12-31T16:00:00Z)"),
+        ("2000-01-01T00:00:00+08:00", ""),
+        # a year out of range is the fault itself: its reading said 1899-12-31T15:54:17Z
+        # (Shanghai's local mean time, +08:05:43, before 1901), which explained nothing
+        ("1900-01-01", ""),
+        ("2150-06-01", ""),
+    ],
 )
 def test_a_local_time_just_out_of_range_says_the_instant_it_was_read_as(
     run, seeded: Path, value: str, read: str

@@ -650,6 +650,11 @@ def out_of_range(field: str, text: str, read: dt.datetime | None = None) -> Inva
     """``text`` out of bounds; ``read``: the instant it was read as, said too (a local midnight
     of 2000-01-01 east of UTC is 1999 in UTC, and "expected a time between 2000-01-01 and ..."
     alone reads as nonsense)."""
+    year = text.strip()[:4]
+    if read is not None and year.isdigit() and not EARLIEST.year <= int(year) < LATEST.year:
+        # the year typed is the fault: its reading adds only noise (1900's local midnight in
+        # Shanghai is 1899-12-31T15:54:17Z, the city's mean solar time before 1901)
+        read = None
     said = " (read as {read})" if read is not None else ""
     return InvalidFieldData(
         field,
