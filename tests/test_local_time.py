@@ -200,6 +200,33 @@ def test_a_local_time_the_clocks_skip_or_repeat_reads_as_a_window_edge_does(text
     assert wall_instant(local.date(), local.time(), ZoneInfo(zone)) == want
 
 
+def test_a_local_time_the_clocks_skip_or_repeat_is_read_with_a_note(run):
+    """`quota --at 02:30` on New York's spring-forward day answered for 03:00 EDT, and on the
+    fall-back day for the first 01:30, without a word: the user could not know which instant
+    the answer was for. A note on stderr says it; stdout stays the answer."""
+    from warmup.instants import read_instant
+
+    assert read_instant("2026-03-08T02:30", [NY]).wall == (
+        "does not exist that day (the clocks jump forward): read as 03:00 EDT"
+    )
+    assert read_instant("2026-11-01T01:30", [NY]).wall == (
+        "happens twice that day (the clocks go back): read as the first, 01:30 EDT"
+    )
+    assert read_instant("2026-11-01T03:30", [NY]).wall == ""
+    assert read_instant("2026-11-01T01:30-05:00", [NY]).wall == ""  # its offset says which
+    add = run("mailbox", "add", BOX, "--provider", "gmail", "--timezone", NY)
+    assert add.exit_code == 0, add.output
+    res = run("quota", BOX, "--json", "--at", "2026-03-08 02:30")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)[0]["mailbox"] == BOX
+    assert res.stderr == (
+        f"Note: --at 2026-03-08 02:30 in {NY} does not exist that day (the clocks jump "
+        f"forward): read as 03:00 EDT.\n"
+    )
+    res = run("quota", BOX, "--json", "--at", "2026-03-09 02:30")
+    assert (res.exit_code, res.stderr) == (0, "")
+
+
 def test_quota_at_a_repeated_local_time_agrees_with_the_window(run, tmp_path: Path):
     policy = tmp_path / "night.toml"
     preset = Path(__file__).parents[1] / "warmup/policy/presets/default.toml"

@@ -60,6 +60,8 @@ class Reading(NamedTuple):
     at: dt.datetime
     zone: str | None = None
     machine: bool = False
+    # how the local time typed was read where the clocks skip or repeat it ("" elsewhere)
+    wall: str = ""
 
 
 def read_instant(
@@ -134,7 +136,7 @@ def read_instant(
     import pendulum  # here: the commands that read no such text (quota, send) never load it
 
     distinct = set(zones)
-    zone, machine = None, False
+    zone, machine, wall = None, False, ""
     try:
         try:
             value = pendulum.parse(text, tz=None, strict=True)
@@ -156,7 +158,9 @@ def read_instant(
             if as_edge:  # a time the clocks skip is the jump, a repeated one the first
                 # the mailbox's stored zone as the ledger reads it: 'utc' is UTC, an unknown
                 # one a line saying what to set (78), not zoneinfo's traceback
-                at = wall_instant(value.date(), value.time(), _stored_zone(zone))
+                tz = _stored_zone(zone)
+                at = wall_instant(value.date(), value.time(), tz)
+                wall = _wall_note(value.date(), value.time(), tz, at)
                 value = pendulum.instance(at)
             else:
                 value = pendulum.datetime(*value.timetuple()[:6], value.microsecond, tz=zone)
@@ -184,7 +188,19 @@ def read_instant(
         ) from None
     if not isinstance(value, pendulum.DateTime):
         raise InvalidField(field, "{field}: {text!r} is not a date or time", text=text)
-    return Reading(check_query(value, field, text, local=zone is not None), zone, machine)
+    return Reading(check_query(value, field, text, local=zone is not None), zone, machine, wall)
+
+
+def _wall_note(day: dt.date, time: dt.time, tz: dt.tzinfo, at: dt.datetime) -> str:
+    """How :func:`wall_instant` read a local time the clocks skip or repeat, in words; ""
+    for one they read once."""
+    local = at.astimezone(tz)
+    if local.replace(tzinfo=None) != dt.datetime.combine(day, time):
+        return f"does not exist that day (the clocks jump forward): read as {local:%H:%M %Z}"
+    first = dt.datetime.combine(day, time, tz)
+    if first.utcoffset() != first.replace(fold=1).utcoffset():
+        return f"happens twice that day (the clocks go back): read as the first, {local:%H:%M %Z}"
+    return ""
 
 
 # A duration typed on the command line (--expires, --sync-every, --timeout, a pause's span):

@@ -262,6 +262,8 @@ def typed_instant(
             f"{got.zone} (= {got.at:%Y-%m-%dT%H:%M:%SZ}).",
             err=True,
         )
+    if got.wall:  # 02:30 on a spring-forward day in New York is no time of that day
+        click.echo(f"Note: {option} {text} in {got.zone} {got.wall}.", err=True)
     return got.at
 
 
