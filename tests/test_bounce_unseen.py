@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.notice_batches import check, check_families
 from warmup.bounces import parse_bounces
 from warmup.bounces.classify import decide
 from warmup.bounces.stage import smtp_stage
@@ -133,13 +134,7 @@ def test_every_file_is_expected() -> None:
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_unseen(name: str) -> None:
-    got = parse_bounces((CORPUS / name).read_bytes())
-    want = EXPECTED[name]
-    assert [(b.recipient, b.kind) for b in got] == [(r, k) for r, k, _ in want], [
-        b.steps for b in got
-    ]
-    for bounce, (_, _, reasons) in zip(got, want, strict=True):
-        assert bounce.reason in reasons, bounce.steps
+    check(CORPUS, name, EXPECTED)
 
 
 # The families issue #14 names, and the forms around them (a file may be in several).
@@ -204,22 +199,9 @@ FAMILIES: dict[str, tuple[str, ...]] = {
 }
 
 
-def _as_expected(name: str) -> bool:
-    got = parse_bounces((CORPUS / name).read_bytes())
-    want = EXPECTED[name]
-    return [(b.recipient, b.kind) for b in got] == [(r, k) for r, k, _ in want] and all(
-        b.reason in reasons for b, (_, _, reasons) in zip(got, want, strict=True)
-    )
-
-
 def test_families() -> None:
-    """Prints each family's misses (run with -s); every family has a file, every file a family."""
-    assert {n for names in FAMILIES.values() for n in names} == set(EXPECTED)
-    print("\n[unseen notices] misses per family")
-    for family, names in FAMILIES.items():
-        misses = [n for n in names if not _as_expected(n)]
-        print(f"  {family:36} {len(misses)}/{len(names)}")
-        assert not misses, misses
+    """Prints each family's misses (run with -s); every file has a family."""
+    check_families("unseen notices", CORPUS, EXPECTED, FAMILIES)
 
 
 def test_a_transcript_in_words_states_the_rcpt_stage() -> None:
