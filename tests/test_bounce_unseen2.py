@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.notice_batches import check, check_families
+from warmup.bounces import parse_bounces
 
 CORPUS = Path(__file__).parent / "corpus" / "unseen2"
 
@@ -166,3 +167,31 @@ FAMILIES: dict[str, tuple[str, ...]] = {
 def test_families() -> None:
     """Prints each family's misses (run with -s); every file has a family."""
     check_families("unseen notices, second batch", CORPUS, EXPECTED, FAMILIES)
+
+
+def _notice(sender: str, subject: str, text: str, cs: str = "utf-8") -> bytes:
+    head = (
+        f"From: {sender}\nTo: sales@corp.example\nSubject: {subject}\nMIME-Version: 1.0\n"
+        f'Content-Type: text/plain; charset="{cs}"\nContent-Transfer-Encoding: 8bit\n\n'
+    )
+    return head.encode() + text.encode(cs)
+
+
+@pytest.mark.parametrize(
+    "because",
+    [
+        "El usuario ana (ana@client.example) no se encuentra en el Directorio de Domino",
+        "Utilisateur ana (ana@client.example) non répertorié dans l'annuaire Domino",
+        "Benutzer ana (ana@client.example) ist nicht im Domino-Verzeichnis aufgeführt",
+    ],
+)
+def test_a_directory_s_verdict_in_a_daemon_s_words_is_a_notice(because: str) -> None:
+    """Domino's report in the server's language comes under a subject in that language too:
+    its directory's verdict, from a daemon, is a failure notice whatever the subject says; the
+    same words from a person are not."""
+    text = f"Votre message / Su mensaje\n\n  ana@client.example\n\n  {because}\n"
+    got = parse_bounces(_notice("Postmaster@corp.example", "Aviso", text, "iso-8859-1"))
+    assert [(b.recipient, b.kind, b.reason) for b in got] == [
+        ("ana@client.example", "hard", "userunknown")
+    ]
+    assert parse_bounces(_notice("Ana <ana@friend.example>", "Aviso", text, "iso-8859-1")) == []

@@ -16,6 +16,7 @@ from typing import Any, AnyStr
 from warmup.words import undeclared_text
 
 from .screen import Screened
+from .vendors import directory_verdict
 from .wording import CHALLENGE_WORDS, simplified
 
 # Python codecs that are no charset of mail: decoding with punycode costs time quadratic in the
@@ -378,6 +379,11 @@ def looks_like_bounce(msg: Message, text: str) -> bool:
     if is_daemon_sender(msg) and (
         _BOUNCE_BODY_RE.search(simplified(text[:20_000])) or _BOUNCE_BODY_MORE.search(text[:20_000])
     ):
+        return True
+    # A daemon's notice in the words a vendor's directory states its verdict in ("no se
+    # encuentra en el Directorio de Domino", "non répertorié dans l'annuaire Domino": Domino's
+    # report in the server's language, under a subject in it too) says that delivery failed.
+    if is_daemon_sender(msg) and directory_verdict("", text[:20_000].lower()):
         return True
     head = text[:6000]
     if _REPLY_SUBJECT_RE.match(subject) and not is_daemon_sender(msg):
