@@ -13,6 +13,7 @@ import pytest
 
 from tests.notice_batches import check, check_families
 from warmup.bounces import parse_bounces
+from warmup.bounces.classify import decide
 
 CORPUS = Path(__file__).parent / "corpus" / "unseen2"
 
@@ -195,3 +196,22 @@ def test_a_directory_s_verdict_in_a_daemon_s_words_is_a_notice(because: str) -> 
         ("ana@client.example", "hard", "userunknown")
     ]
     assert parse_bounces(_notice("Ana <ana@friend.example>", "Aviso", text, "iso-8859-1")) == []
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        "554 5.7.1 :(RLY:B1) The IP address you are sending from has been temporarily blocked",
+        "550 Your IP address has been temporarily blocked",
+        "421 The IP you sent from was blocked",
+        "550 Sender IP has been permanently banned",
+    ],
+)
+@pytest.mark.parametrize("status", ["5.1.0", "5.0.0", ""])
+def test_a_blocked_sending_ip_is_a_block_not_a_disabled_mailbox(words: str, status: str) -> None:
+    """An IP in a refusal is the sender's: "temporarily blocked" there is a block, not the
+    recipient's mailbox locked (suspend); a mailbox blocked is still the recipient's."""
+    v = decide(status, "", words, "")
+    assert (v.kind, v.reason) == ("block", "blocked"), v.steps
+    v = decide(status, "", "550 Recipient mailbox is temporarily blocked", "")
+    assert v.reason == "suspend", v.steps

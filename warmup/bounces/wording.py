@@ -267,16 +267,17 @@ WORD_RULES: tuple[WordRule, ...] = (
     # The sender's own account, IP or sending suspended or closed ("Your IP has been temporarily
     # suspended", "Sender account is inactive", "Your account has been closed", 发件人账号被锁定;
     # Mail.ru's "message sending for this account is disabled": the sending, of an account; "Ihr
-    # Konto", "compte de l'expéditeur", "ваш аккаунт" in the other languages read below):
-    # a verdict on us, not on the recipient's mailbox, which the suspension words below (or the
-    # closed account's, a gone address) would read it as.
+    # Konto", "compte de l'expéditeur", "ваш аккаунт" in the other languages read below; AOL's
+    # "(RLY:B1) The IP address you are sending from has been temporarily blocked": an IP is only
+    # ever the sender's): a verdict on us, not on the recipient's mailbox, which the suspension
+    # words below ("temporarily blocked") or the closed account's (a gone address) would read it as.
     _rule(
         "sender-disabled",
         "blocked",
         STRONG,
         r"""
         (?:\byour|\bsender(?:'s)?|\bsending|\boutgoing|\boutbound) (?:(?:ip|ip address|account|mailbox|address|domain|server|host|access|mail|email) )?(?:has been |is |was )(?:temporarily )?(?:disabled|suspended|inactive|deactivated|locked|closed)
-        \bthis ip (?:address )?(?:has been |is |was )(?:temporarily |permanently )?(?:blocked|disabled|suspended|banned)
+        \b(?:this|the|your|sending|sender(?:'s)?) ip (?:address )?(?:(?:that )?you (?:are |were )?(?:sending|sent|send) from )?(?:has been |is |was )(?:temporarily |permanently )?(?:blocked|disabled|suspended|banned)
         \bsending (?:for|from|of|by) (?:this|your) (?:account|mailbox|address|user|domain|ip)\b[^.;:]{0,20}? (?:has been |is |was )(?:temporarily )?(?:disabled|suspended|blocked|locked)
         (?:发件人|发信人|发信|寄件者)(?:帐号|账号|帐户|账户|邮箱|信箱)?(?:已经?)?被?(?:冻结|停用|禁用|锁定|锁)
         (?:\bihr(?:e)?|\bdein(?:e)?) (?:konto|postfach|e-mail-adresse)\b[^.]{0,30}\b(?:gesperrt|deaktiviert)|(?:konto|postfach) des absenders\b[^.]{0,30}\b(?:gesperrt|deaktiviert)
