@@ -215,3 +215,33 @@ def test_a_blocked_sending_ip_is_a_block_not_a_disabled_mailbox(words: str, stat
     assert (v.kind, v.reason) == ("block", "blocked"), v.steps
     v = decide(status, "", "550 Recipient mailbox is temporarily blocked", "")
     assert v.reason == "suspend", v.steps
+
+
+GROUP_SENTENCE = (
+    "We're writing to let you know that the group you tried to contact ({group}) may not exist,"
+    " or you may not have permission to post messages to the group."
+)
+
+
+@pytest.mark.parametrize("status", ["5.0.0", "5.0.918", "", "5.1.0"])
+@pytest.mark.parametrize("group", ["sales@client.example", "board@lists.other.example"])
+def test_a_group_s_refusal_at_any_domain_is_a_refused_post(status: str, group: str) -> None:
+    """Google Groups' refusal of a post names the group only as "(name)"; a Workspace group
+    lives at its customer's domain, and the report around the notice may give no diagnostic and
+    a status that says nothing: its sentence is the verdict (rejected, a block), never a dead
+    address nor "nothing known"."""
+    raw = (
+        "From: Mail Delivery Subsystem <mailer-daemon@googlemail.com>\nTo: sales@corp.example\n"
+        "Subject: Delivery Status Notification (Failure)\nMIME-Version: 1.0\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="g"\n\n'
+        "--g\nContent-Type: text/plain\n\nHello sales@corp.example,\n\n"
+        + GROUP_SENTENCE.format(group=group.split("@")[0])
+        + "\n\n--g\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; relay.example\n\n"
+        f"Final-Recipient: rfc822; {group}\nAction: failed\n"
+        + (f"Status: {status}\n" if status else "")
+        + "\n--g--\n"
+    )
+    got = parse_bounces(raw.encode())
+    assert [(b.recipient, b.kind, b.reason) for b in got] == [(group, "block", "rejected")], [
+        b.steps for b in got
+    ]

@@ -471,7 +471,7 @@ def decide(
     if by_status:
         assert key is not None
         return verdict(by_status, f"status.{key[0]}.{key[1]}", "no words: the status decides")
-    group = posting_refused(mta)
+    group = posting_refused(mta, text)
     if group:
         return verdict("rejected", "mta.group-posting", f"{group} refused the post to its group")
     if reply in _SYNTAX_REPLIES:

@@ -13,7 +13,7 @@ from email.message import Message
 from . import formats
 from .classify import extract_reply, extract_status
 from .message import ADDRESSEES, Parts, clean_addr, message_id_of, replied_to, said, signature
-from .notices import parse_text
+from .notices import parse_text, text_diagnostic
 from .reasons import kind_of
 from .record import MAX_RECIPIENTS, Bounce, make
 from .stage import RCPT_STATED
@@ -22,6 +22,8 @@ from .vendors import reported_category
 # A status of a subject alone (X.N.0: "5.5.0", what a relay writes for any 550): the remote
 # reply's own enhanced code, if its Diagnostic-Code has one, says more.
 _GENERIC_STATUS_RE = re.compile(r"[245]\.\d{1,3}\.0$")
+# A status whose subject and detail both name something (not X.0.0, X.Y.0 with an unknown Y).
+_SPECIFIC_STATUS_RE = re.compile(r"[245]\.(?!0\.)\d{1,3}\.(?!0$)\d{1,3}$")
 # ... but a remote X.0.0 says less than a reporter's X.N.0: "5.1.0" (the address) is kept.
 _SUBJECTLESS_STATUS_RE = re.compile(r"[245]\.0\.0$")
 # A word in the diagnostic: three Latin letters, or two of another script ("空间不足").
@@ -113,6 +115,11 @@ def parse_dsn(msg: Message, parts: Parts) -> list[Bounce]:
         extra = text_blocks.get(recipient, "")
         if not diag or (not extract_status(diag) and not _WORD_RE.search(diag)):
             diag = extra or diag
+        if not diag and len(records) == 1 and not _SPECIFIC_STATUS_RE.match(status):
+            # Neither a diagnostic, nor the address in the text, nor a status that names a
+            # reason (Google Groups' refusal of a post names the group "(team)", under 5.0.0):
+            # the notice's own words are all that explains its only recipient's failure.
+            diag = text_diagnostic(notification)
         elif extra and len(diag) < 40 and extra not in diag:
             # Some MTAs put only a code in Diagnostic-Code; the human text explains it.
             diag = f"{diag} {extra}"

@@ -69,7 +69,7 @@ def parse_text(msg: Message, parts: Parts, body: str) -> list[Bounce]:
         # The original's recipient, if it had only one (of several, which failed is unknown).
         named = formats.header_addresses(orig, ADDRESSEES)
         recipient = next(iter(named)) if len(named) == 1 else ""
-        text = _diag_from_text(notification)
+        text = text_diagnostic(notification)
         made = [make(recipient, "", "", text, message_id, mta=signature(msg))] if diag else []
         return said(made, parts, returned, orig)
     out: list[Bounce] = []
@@ -78,7 +78,7 @@ def parse_text(msg: Message, parts: Parts, body: str) -> list[Bounce]:
         diag = blocks.get(recipient, "")
         if len(recipients) == 1 and says_nothing(diag):
             # Formats like "Error: ... / RCPT TO: addr" state the reason before the address.
-            diag = f"{_diag_from_text(notification)} {diag}".strip()
+            diag = f"{text_diagnostic(notification)} {diag}".strip()
         out.append(
             make(
                 recipient,
@@ -153,7 +153,9 @@ def _is_delay(notification: str) -> bool:
     return bool(_RETRYING_RE.search(notification)) and not _GAVE_UP_RE.search(notification)
 
 
-def _diag_from_text(text: str) -> str:
+def text_diagnostic(text: str) -> str:
+    """A notice's explanation in its own text: the line with the first reply or status code and
+    the three after it, or (no code) its first twelve lines."""
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     for i, line in enumerate(lines):
         if _CODE_RE.search(line):

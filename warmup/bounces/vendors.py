@@ -122,9 +122,20 @@ def masks_filters(signature: str) -> str:
 _GROUPS = re.compile(r"[@.]googlegroups\.com\b")
 
 
-def posting_refused(signature: str) -> str:
-    """The group service in ``signature`` whose code-less notice refuses a post, or ""."""
-    return "google groups" if "googlegroups" in signature and _GROUPS.search(signature) else ""
+# Its sentence is its own wherever the group lives (a Google Workspace group at the customer's
+# domain, its notice carried in a report whose status says nothing): the refusal of a post.
+_GROUP_REFUSAL = re.compile(
+    r"the group you tried to contact \([^()]{1,200}\) may not exist"
+    r"|may not have permission to post messages to the group"
+)
+
+
+def posting_refused(signature: str, text: str = "") -> str:
+    """The group service in ``signature``, or whose sentence the (folded) ``text`` holds, whose
+    code-less notice refuses a post; or ""."""
+    if "googlegroups" in signature and _GROUPS.search(signature):
+        return "google groups"
+    return "google groups" if "the group" in text and _GROUP_REFUSAL.search(text) else ""
 
 
 # A vendor's notice whose own sentence is its verdict, in words that say nothing (or only
