@@ -245,3 +245,24 @@ def test_a_group_s_refusal_at_any_domain_is_a_refused_post(status: str, group: s
     assert [(b.recipient, b.kind, b.reason) for b in got] == [(group, "block", "rejected")], [
         b.steps for b in got
     ]
+
+
+@pytest.mark.parametrize(
+    "subject",
+    ["NOT MEMBER article from sales@corp.example (board ML)", "Rejected post (board ML)"],
+)
+def test_a_list_manager_s_own_addresses_are_no_failed_recipients(subject: str) -> None:
+    """A list manager refusing a post says where to send commands ("send ... to the address
+    board-ctl@..."): the post failed at the list it was addressed to, nowhere else."""
+    raw = (
+        "From: board-admin@ml.other.example\nTo: sales@corp.example\n"
+        f"X-MLServer: fml [fml 4.0.3 release]\nSubject: {subject}\n\n"
+        "You are not a member of this mailing list <board@ml.other.example>.\n\n"
+        "For help, send mail with the body\n\nhelp\n\nto the address\n\n"
+        "board-ctl@ml.other.example\n\nor ask board-owner@ml.other.example.\n\n"
+        "From: sales@corp.example\nTo: board@ml.other.example\nSubject: quotation\n\nhello\n"
+    )
+    got = parse_bounces(raw.encode())
+    assert [(b.recipient, b.kind) for b in got] == [("board@ml.other.example", "block")], [
+        (b.recipient, b.steps) for b in got
+    ]

@@ -64,6 +64,11 @@ def parse_text(msg: Message, parts: Parts, body: str) -> list[Bounce]:
             blocks = {undisclosed: block}
     # X-Failed-Recipients filters junk from the body scan; the body wins when they disagree.
     recipients = [a for a in blocks if a in failed] or list(blocks) or failed
+    if msg.get("X-MLServer") or msg.get("X-ML-Name"):
+        # A list manager refusing a post (fml) names its own addresses in its notice, where to
+        # send a command ("team-ctl@..."): the post failed at the list it was addressed to.
+        named = formats.header_addresses(orig, ADDRESSEES)
+        recipients = [a for a in recipients if a in named] or recipients
     if not recipients:
         diag = fold(notification)
         # The original's recipient, if it had only one (of several, which failed is unknown).
