@@ -266,3 +266,32 @@ def test_a_list_manager_s_own_addresses_are_no_failed_recipients(subject: str) -
     assert [(b.recipient, b.kind) for b in got] == [("board@ml.other.example", "block")], [
         (b.recipient, b.steps) for b in got
     ]
+
+
+@pytest.mark.parametrize(
+    ("sender", "recipient", "words"),
+    [
+        ("Postmaster@139.com", "wu.gang@139.com", "收件人：wu.gang@139.com\n原因：用户不存在"),
+        ("MAILER-DAEMON@189.cn", "he.li@189.cn", "he.li@189.cn\n原因：550 User not found"),
+        (
+            "postmaster@verizon.net",
+            "al@verizon.net",
+            "The following destination addresses were unknown:\n\nSMTP <al@verizon.net>",
+        ),
+    ],
+)
+def test_a_provider_s_notice_on_its_own_user_is_its_directory_s_verdict(
+    sender: str, recipient: str, words: str
+) -> None:
+    """China Mobile's 139.com, China Telecom's 189.cn and verizon.net answer from their own
+    directory, as the other providers listed do: "user unknown" there is a dead address, whatever
+    the notice leaves unsaid; at an unlisted domain the same words stay unconfirmed."""
+    notice = _notice(sender, "系统退信 / Undeliverable", f"退信 Undeliverable:\n\n{words}\n", "gbk")
+    got = parse_bounces(notice)
+    assert [(b.recipient, b.kind, b.reason) for b in got] == [(recipient, "hard", "userunknown")]
+    local = recipient.split("@")[0]
+    other = notice.replace(recipient.encode(), f"{local}@client.example".encode()).replace(
+        sender.encode(), b"postmaster@relay.example"
+    )
+    got = parse_bounces(other)
+    assert [(b.recipient, b.kind) for b in got] == [(f"{local}@client.example", "block")]

@@ -34,7 +34,10 @@ __all__ = [
 # unavailable"), Sohu, Sina, Naver, Daum (tests/corpus/vendors/README.md names the sources).
 # Mail.ru answers for its other domains (bk.ru, inbox.ru, list.ru, internet.ru) and Yahoo for
 # ymail.com and rocketmail.com; Verizon Wireless' vtext.com (SMS) and vzwpix.com (MMS) gateways
-# write their own notice ("Error: Invalid user address ... no such user here"). Yahoo's notice is
+# write their own notice ("Error: Invalid user address ... no such user here"), and so did
+# verizon.net's mail ("The following destination addresses were unknown"). China Mobile's 139.com
+# and China Telecom's 189.cn / 21cn.com answer from their own directory as the other Chinese
+# providers do (their help pages on returned mail: 用户不存在, "550 User not found"). Yahoo's notice is
 # known by its form too where its sender's domain was rewritten (message.signature: "yahoo
 # failure notice"): Yahoo's "Remote host said: 550 ... <addr>... User Unknown" is the reply to
 # its RCPT TO, as sisimai's lhost/yahoo.rb reads it (BSD-2). Symantec.cloud
@@ -49,7 +52,7 @@ _DIRECTORY = re.compile(
     r"|[@.](?:gmx\.(?:net|de|at|ch|com)|web\.de|yandex\.(?:ru|com|ua|by|kz)|ya\.ru|rambler\.ru"
     r"|(?:bk|inbox|list|internet)\.ru|ymail\.com|rocketmail\.com|vtext\.com|vzwpix\.com"
     r"|hotmail\.[a-z.]+|outlook\.com|live\.com|msn\.com|sohu\.com|sina\.(?:com|cn)|naver\.com"
-    r"|hanmail\.net|daum\.net)\b"
+    r"|hanmail\.net|daum\.net|verizon\.net|139\.com|189\.cn|21cn\.com)\b"
 )
 # Receiving providers documented to answer "550 Unknown user" to mail their users' filters
 # refused (Japanese mobile carriers' reception settings): there the words say nothing about the
