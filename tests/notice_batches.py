@@ -6,7 +6,7 @@ in the report's order ([] = no bounce at all), and families of files printed wit
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 
 from warmup.bounces import parse_bounces
@@ -36,10 +36,15 @@ def as_expected(corpus: Path, name: str, expected: Expected) -> bool:
 
 
 def check_families(
-    label: str, corpus: Path, expected: Expected, families: Mapping[str, Sequence[str]]
+    label: str,
+    corpus: Path,
+    expected: Expected,
+    families: Mapping[str, Sequence[str]],
+    known: Collection[str] = (),
 ) -> None:
-    """Print each family's misses (``pytest -s``) and assert there are none; every file of
-    ``expected`` is in a family, and every family's file in ``expected``."""
+    """Print each family's misses (``pytest -s``) and assert they are the ``known`` ones (a
+    miss left on purpose, its reason in the batch's README; one fixed is removed from it);
+    every file of ``expected`` is in a family, and every family's file in ``expected``."""
     assert {n for names in families.values() for n in names} == set(expected)
     print(f"\n[{label}] misses per family")
     missed = []
@@ -47,4 +52,4 @@ def check_families(
         misses = [n for n in names if not as_expected(corpus, n, expected)]
         print(f"  {family:36} {len(misses)}/{len(names)}")
         missed += misses
-    assert not missed, missed
+    assert sorted(set(missed)) == sorted(known), missed

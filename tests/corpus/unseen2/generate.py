@@ -53,7 +53,7 @@ MIME-Version: 1.0
 """
     data = text.encode(cs)
     body = (
-        f"--mx\nContent-Type: text/plain; charset=\"{cs}\"\n"
+        f'--mx\nContent-Type: text/plain; charset="{cs}"\n'
         f"Content-Transfer-Encoding: {cte}\n\n".encode()
         + (base64.encodebytes(data) if cte == "base64" else data)
         + f"""
@@ -652,7 +652,7 @@ recipients. This is a permanent error. The following address(es) failed:
 mixed_notice(
     "mailmarshal-511-quota-exceeded.eml",
     "postmaster@corp.example",
-    "Undeliverable Mail: \"quotation\"",
+    'Undeliverable Mail: "quotation"',
     """Your message:
 
    From:    sales@corp.example
@@ -712,8 +712,7 @@ be delivered to one or more recipients.
             "emil@client.example",
             "failed",
             "5.0.0",
-            "smtp; 550 permanent failure for one or more recipients "
-            "(emil@client.example:blocked)",
+            "smtp; 550 permanent failure for one or more recipients (emil@client.example:blocked)",
             ["Remote-MTA: dns; mx.client.example"],
         )
     ],
