@@ -114,15 +114,9 @@ KNOWN_MISSES = {
 }
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=KNOWN_MISSES[n]))
-        if n in KNOWN_MISSES
-        else n
-        for n in sorted(EXPECTED)
-    ],
-)
+# The known misses are not run here (no xfail counted among the results):
+# test_families' check_families asserts they are still the misses, and only they.
+@pytest.mark.parametrize("name", [n for n in sorted(EXPECTED) if n not in KNOWN_MISSES])
 def test_unseen2(name: str) -> None:
     check(CORPUS, name, EXPECTED)
 
