@@ -37,7 +37,7 @@ NO_WAIT = dt.timedelta(0)  # run --once: cron runs it again soon enough
 T = TypeVar("T")
 
 if TYPE_CHECKING:
-    from warmup.ledger import Ledger
+    from warmup.ledger import FaultHold, Ledger
     from warmup.outbox.view import LiveView
     from warmup.outbox.worker import Worker
 
@@ -262,6 +262,8 @@ def run(
                 click.echo("Stopped.")
                 return 0
             done = worker.run_once()
+            # read only here, and only after a pass that sent nothing and met no fault
+            held = worker.fault_holds(done)
             if view is not None:
                 view.close()
     if lost:
@@ -294,7 +296,40 @@ def run(
             f"to fix: {_safe(done.fault_why)}",
             err=True,
         )
-    return done.fault_code
+        return done.fault_code
+    if held:  # waiting for a fault an earlier pass met: cron must hear it on every pass
+        click.echo(_held_line(held), err=True)
+        return 75  # EX_TEMPFAIL
+    return 0
+
+
+def _held_line(held: list[FaultHold]) -> str:
+    """The one line of ``run --once`` whose pass sent nothing while messages wait for a fault
+    an earlier pass met (``held``, the first tried again first): where, the fault in words,
+    until when (this machine's local time) and what to do."""
+    from warmup.instants import local_text, machine_zone
+
+    n = sum(h.messages for h in held)
+    where = [f"pool {h.pool}" if h.pool is not None else f"mailbox {h.mailbox}" for h in held]
+    if len(held) == 1:
+        what = f"{plural(n, 'message')} of {where[0]} {'is' if n == 1 else 'are'}"
+    else:
+        each = ", ".join(f"{h.messages} of {w}" for h, w in zip(held, where, strict=True))
+        what = f"{plural(n, 'message')} ({each}) are"
+    first = held[0]
+    why = (first.why or "").splitlines()
+    fault = f": {_safe(why[0])}" if why and why[0] else ""
+    # rounded up to the second, as 'Next message due at' is: a run at that second tries them
+    until = first.until
+    if until.microsecond:
+        until = until.replace(microsecond=0) + dt.timedelta(seconds=1)
+    when = local_text(until, machine_zone(), "%Y-%m-%d %H:%M:%S %Z")
+    return (
+        f"Error: {what} held after a fault of the configuration{fault}; held until {when}, "
+        f"when 'warmup run --once' tries {'it' if n == 1 else 'them'} again: fix the fault "
+        f"first ('warmup mailbox login ADDRESS' and 'warmup mailbox set ADDRESS ...' make "
+        f"the messages due at once; 'warmup queue retry {first.first}' one message)"
+    )
 
 
 def _start(

@@ -555,15 +555,27 @@ class OutboxStore(OutboxViews):
         attempt: bool = False,
         recipients: Sequence[str] | None = None,
         backoff: bool = False,
+        fault: int = 0,
     ) -> bool:
         """The claimed message's outcome, written only if ``worker`` still holds the claim
         (whether it did). ``queued`` puts it back for ``next_attempt_at`` (``attempt``: this
         try counts towards the back-off), with the ``recipients`` still to deliver, and clears
         :meth:`via_overflow`'s mark (its next try may go from a member). ``backoff``: a
         recipient's server deferred it, and it backs off until ``next_attempt_at`` whatever
-        changes meanwhile in its mailboxes' plan (:func:`release_waiting` leaves it)."""
+        changes meanwhile in its mailboxes' plan (:func:`release_waiting` leaves it).
+        ``fault``: the exit code of the fault a person must fix that it waits for, every
+        member having failed for one (:meth:`fault_holds`; 0: none)."""
         settle = Settle(
-            message, state, now, reply, sent_by, next_attempt_at, attempt, recipients, backoff
+            message,
+            state,
+            now,
+            reply,
+            sent_by,
+            next_attempt_at,
+            attempt,
+            recipients,
+            backoff,
+            fault,
         )
         return self.write_once(
             lambda conn: bool(conn.execute(*_settle_statement(worker, settle)).rowcount),
@@ -695,6 +707,7 @@ class OutboxStore(OutboxViews):
                 "updated_at": utc(now),
                 "last_reply": why,
                 "backoff_until": None,  # a back-off ends with the next try, this one
+                "fault": None,  # and so does a wait for a fault
             }
             if by is not None:
                 values["sent_by"] = by
@@ -890,6 +903,7 @@ class Settle:
     attempt: bool = False
     recipients: Sequence[str] | None = None
     backoff: bool = False  # a recipient's 4xx: backs off until next_attempt_at, released or not
+    fault: int = 0  # queued for a fault a person must fix: its exit code (0: none)
 
 
 def _settle_statement(worker: str, s: Settle) -> tuple[sa.Update, dict[str, Any]]:
@@ -906,6 +920,8 @@ def _settle_statement(worker: str, s: Settle) -> tuple[sa.Update, dict[str, Any]
     if s.recipients:
         params["recipients"] = ",".join(s.recipients)
         params["rcpt_count"] = len(s.recipients)
+    if s.fault and s.state == "queued" and s.next_attempt_at is not None:
+        params["fault"] = s.fault
     optional = tuple(k for k in _SETTLE_OPTIONAL if k in params)
     backoff = s.backoff and s.state == "queued" and s.next_attempt_at is not None
     return _settle_shape(optional, s.state == "queued", s.attempt, backoff), params
@@ -920,7 +936,14 @@ def _on_server(now: dt.datetime, offset: dt.timedelta | None) -> dt.datetime:
     return (now.replace(tzinfo=None) + offset).replace(tzinfo=dt.UTC)
 
 
-_SETTLE_OPTIONAL = ("last_reply", "sent_by", "next_attempt_at", "recipients", "rcpt_count")
+_SETTLE_OPTIONAL = (
+    "last_reply",
+    "sent_by",
+    "next_attempt_at",
+    "recipients",
+    "rcpt_count",
+    "fault",
+)
 
 
 @functools.cache
@@ -933,8 +956,10 @@ def _settle_shape(
         "claimed_by": None,
         "claimed_at": None,
         "updated_at": now,
-        # Written by every settlement, so that a back-off never outlives the try it followed
+        # Written by every settlement, so that a back-off never outlives the try it followed,
+        # nor a fault the wait it came with (a later wait for quota is no fault)
         "backoff_until": None,
+        "fault": None,
     }
     if queued:
         values["sent_via"] = None  # its next try may go from a member

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 from warmup.errors import NotFound
 from warmup.ledger.outbox_holds import QUEUED
 from warmup.ledger.schema import MAILBOX, OUTBOX, POOL, POOL_MEMBER, SEND, SUPPRESSION
-from warmup.ledger.values import ID_MAX, OutboxRow, sql_limit, utc
+from warmup.ledger.values import ID_MAX, FaultHold, OutboxRow, sql_limit, utc
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
@@ -28,7 +28,9 @@ _LOOKUP_BATCH = 5_000  # addresses per IN list (SQLite takes 32,766 parameters a
 
 
 ROW_COLUMNS = [
-    c for c in OUTBOX.c if c.name not in ("data", "rcpt_count", "content_key", "backoff_until")
+    c
+    for c in OUTBOX.c
+    if c.name not in ("data", "rcpt_count", "content_key", "backoff_until", "fault")
 ]
 _ROW_NAMES = [c.name for c in ROW_COLUMNS]
 _RCPT, _DATA = _ROW_NAMES.index("recipients"), OutboxRow._fields.index("data")
@@ -367,6 +369,52 @@ class OutboxViews:
             (pid, mid, *times)
             for (pid, mid), times in sorted(first.items(), key=lambda kv: kv[1][:2])
         ]
+
+    def fault_holds(self, now: dt.datetime, pool_id: int | None = None) -> list[FaultHold]:
+        """Per target (of ``pool_id``; None: all), its queued messages that wait past ``now``
+        for a fault a person must fix, as the worker's last try of each found it (each
+        settlement writes ``outbox.fault``, so a wait of any other kind is never one of
+        these), the target whose first one is tried again first, first. Read by
+        ``ix_outbox_fault``, which holds only such messages."""
+        o = OUTBOX.c
+        held = [QUEUED, o.fault.is_not(None), o.next_attempt_at > utc(now)]
+        held.append(o.expires_at > utc(now))
+        if pool_id is not None:
+            held.append(o.pool_id == pool_id)
+        box = sa.case((o.pool_id.is_(None), o.mailbox_id), else_=None)
+        groups = (
+            sa.select(
+                o.pool_id,
+                box.label("box"),
+                sa.func.count().label("messages"),
+                sa.func.min(o.next_attempt_at).label("until"),
+                sa.func.max(o.fault).label("code"),
+            )
+            .where(*held)
+            .group_by(o.pool_id, box)
+        )
+        out = []
+        with self.read() as conn:
+            for g in conn.execute(groups).all():
+                mine = o.pool_id == g.pool_id if g.pool_id is not None else box == g.box
+                first = conn.execute(
+                    sa.select(o.id, o.last_reply)
+                    .where(*held, mine)
+                    .order_by(o.next_attempt_at, o.id)
+                    .limit(1)
+                ).first()
+                if first is None:  # tried (or settled) between the two reads
+                    continue
+                pool = box_name = None
+                if g.pool_id is not None:
+                    name = sa.select(POOL.c.name).where(POOL.c.id == g.pool_id)
+                    pool = conn.execute(name).scalar() or f"#{g.pool_id}"
+                else:
+                    addr = sa.select(MAILBOX.c.address).where(MAILBOX.c.id == g.box)
+                    box_name = conn.execute(addr).scalar() or f"#{g.box}"
+                until = aware_utc(g.until)
+                out.append(FaultHold(pool, box_name, int(g.messages), until, int(g.code), *first))
+        return sorted(out, key=lambda h: (h.until, h.first))
 
     def holds(self) -> dict[tuple[str, int], Any]:
         """Every target's hold (:func:`warmup.ledger.outbox_holds.holds`)."""

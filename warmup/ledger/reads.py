@@ -81,6 +81,7 @@ MIGRATION_NAMES = (
     "m038_outbox_waiting",
     "m039_outbox_pool_bulk",
     "m040_outbox_due_by_id",
+    "m041_outbox_fault",
 )
 
 

@@ -411,6 +411,11 @@ OUTBOX = sa.Table(
     # it waits for the plan, or for a member's fault to be fixed): a change to its mailboxes
     # that makes their waiting messages due at once (``release_waiting``) leaves it waiting (m034).
     _ts("backoff_until", nullable=True),
+    # The exit code of the fault a person must fix (78 configuration, 77 login, 69 sender
+    # refused for good) for which a message waits until ``next_attempt_at``: every member of
+    # its pool (or its mailbox) failed for one at its last try (NULL: it waits for no fault).
+    # Written by every settlement, so it never outlives the wait it came with (m041).
+    sa.Column("fault", sa.Integer),
     # The due messages in the claim's order: their time, then their id (m040: PostgreSQL
     # orders equal keys by the row's place, and sorted a backlog queued at once every claim).
     sa.Index("ix_outbox_due", "state", "next_attempt_at", "id"),
@@ -497,6 +502,14 @@ OUTBOX = sa.Table(
         "next_attempt_at",
         "id",
         info={"where": "bulk = true"},
+    ),
+    # The messages held for a fault (m041): ``run --once`` that sent nothing asks for them,
+    # reading these few, not every message waiting for a later time.
+    sa.Index(
+        "ix_outbox_fault",
+        "state",
+        "next_attempt_at",
+        info={"where": "fault IS NOT NULL"},
     ),
 )
 

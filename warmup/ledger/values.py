@@ -589,6 +589,21 @@ class Enqueued:
 OUTBOX_STATES = ("queued", "sending", "sent", "bounced", "unknown", "expired", "cancelled")
 
 
+class FaultHold(NamedTuple):
+    """The queued messages of one target (pool ``pool``, else mailbox ``mailbox``: names) that
+    wait for a fault a person must fix (``outbox.fault``): how many, when the first of them is
+    tried again (``until``), the highest of their faults' exit codes, and the first one's id
+    and last reply (the fault in words; None when the ledger has none)."""
+
+    pool: str | None
+    mailbox: str | None
+    messages: int
+    until: dt.datetime
+    code: int
+    first: int
+    why: str | None
+
+
 class OutboxRow(NamedTuple):
     """A message of the outbox (``data`` is None when the listing did not load it)."""
 

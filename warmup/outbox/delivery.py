@@ -227,7 +227,11 @@ class Delivery:
     def _settle(self, msg: OutboxRow, state: str, **kw: object) -> str:
         # Written with the next claim, in its transaction (or by flush when the pass ends):
         # a worker killed in between leaves the message "sending", and recovery decides it from
-        # the gate's slots, as for a kill just before this write.
+        # the gate's slots, as for a kill just before this write. Queued again when every
+        # member failed for a fault a person must fix (:attr:`fault`): the row says so until
+        # its next try, for 'run --once' to tell a cron job on every pass of the wait.
+        if state == "queued" and self.fault[0]:
+            kw["fault"] = self.fault[0]
         self.pending = Settle(msg.id, state, self.clock(), **kw)  # type: ignore[arg-type]
         self.pending_name = f"#{msg.id} {msg.message_id}"
         return state

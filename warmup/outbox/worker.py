@@ -52,7 +52,7 @@ from warmup import notify
 from warmup.bounces.classify import refuses_size
 from warmup.errors import ConfigError, LedgerVanished, WarmupError
 from warmup.instants import now_utc
-from warmup.ledger import Ledger, MailboxRow, PoolRow
+from warmup.ledger import FaultHold, Ledger, MailboxRow, PoolRow
 from warmup.ledger.holders import HOST as HOST
 from warmup.ledger.holders import PLACE as PLACE
 from warmup.ledger.holders import alive
@@ -368,6 +368,17 @@ class Worker:
         done = self._pass()
         self._tally(done, self.count_waiting)
         return done
+
+    def fault_holds(self, done: Pass) -> list[FaultHold]:
+        """After :meth:`run_once`'s pass ``done``, when it sent nothing and met no fault
+        itself: the messages that wait for a fault an earlier pass met (every member of their
+        pool, or their mailbox, failed for one: :attr:`Pass.fault_code`), read from their own
+        rows (:meth:`Ledger.fault_holds`), so that ``run --once`` tells a cron job on each pass
+        of the wait, not on the first alone. A pass that sent something or met a fault said
+        what it had to; :meth:`run` never asks: its passes pay nothing for this."""
+        if done.fault_code or done.outcomes.get("sent"):
+            return []
+        return self.ledger.fault_holds(self.clock(), self.pool.id if self.pool else None)
 
     def _tally(self, done: Pass, count: bool) -> None:
         """``done``'s waiting messages, in the order the pass met them (the reason said

@@ -751,3 +751,18 @@ def m040_outbox_due_by_id(conn: Connection) -> None:
     ):
         conn.exec_driver_sql(f"DROP INDEX {name}")
         conn.exec_driver_sql(f"CREATE INDEX {name} ON outbox ({columns}){where}")
+
+
+@migration
+def m041_outbox_fault(conn: Connection) -> None:
+    """``outbox.fault``: the exit code of the fault a person must fix (a password missing or
+    refused, a policy unknown here, the sender refused for good) for which a message waits
+    until its next try, and the index of such messages. ``run --once`` exited with the fault's
+    code on the pass that hit it, then 0, "nothing was due", on every pass of the wait: a cron
+    job's alert fired once in five runs. Now a pass that sends nothing finds the wait in the
+    messages themselves (75). A wait in force at the upgrade is not known as a fault's: it
+    ends as before, and the next try writes what it finds."""
+    conn.exec_driver_sql("ALTER TABLE outbox ADD COLUMN fault INTEGER")
+    conn.exec_driver_sql(
+        "CREATE INDEX ix_outbox_fault ON outbox (state, next_attempt_at) WHERE fault IS NOT NULL"
+    )
