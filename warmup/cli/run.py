@@ -101,7 +101,8 @@ def run(
     TERM=dumb) one line per event. With --once (cron): what is due now, then exit 0; or 78
     (configuration) / 77 (login refused) / 69 (sender refused at MAIL FROM for good) when a
     message could go from none of its mailboxes because each failed for such a fault, so that
-    cron tells someone (waiting for quota, pacing or a pause is no fault: 0).
+    cron tells someone, then 75 on each pass that sends nothing while such messages wait after
+    it (waiting for quota, pacing or a pause is no fault: 0).
 
     Bounces are synced over IMAP (INBOX, as 'warmup bounces sync') for the mailboxes it sends
     for: first before sending, then every --sync-every, and at once when IMAP IDLE says mail
