@@ -1230,3 +1230,28 @@ def test_an_older_ledgers_bulk_messages_are_found_by_the_new_index(ledger_url): 
         assert ledger.next_due_each() == []
     finally:
         ledger.close()
+
+
+def test_an_older_ledgers_waiting_messages_are_held_for_no_fault(ledger_url):  # noqa: F811
+    """m041 adds ``outbox.fault`` and its index: an m040 ledger's message waiting for a later
+    try (a hold or back-off an older worker wrote) reads as held for no fault after the
+    upgrade, so 'run --once' says nothing of a fault it cannot know; its next try writes what
+    it finds."""
+    later = at(DAY, 9) + dt.timedelta(minutes=5)
+    ledger = _older_outbox(
+        ledger_url, "m040_outbox_due_by_id", state="queued", next_attempt_at=later,
+        last_reply="a@corp.example: no password for a@corp.example",
+    )  # fmt: skip
+    try:
+        with ledger.read() as conn:
+            names = {i["name"] for i in sa.inspect(conn).get_indexes("outbox")}
+        assert "ix_outbox_fault" in names
+        assert ledger.fault_holds(at(DAY, 9)) == []
+        with ledger.write() as conn:
+            conn.execute(sa.text("UPDATE outbox SET fault = 78 WHERE id = 1"))
+        (held,) = ledger.fault_holds(at(DAY, 9))
+        assert (held.pool, held.messages, held.until, held.code) == ("P", 1, later, 78)
+        assert held.why == "a@corp.example: no password for a@corp.example"
+        assert ledger.fault_holds(later) == []  # its wait over: held no more
+    finally:
+        ledger.close()
