@@ -368,3 +368,24 @@ def test_a_domain_given_as_an_address_is_said_to_be_a_domain(run, ledger_path, t
         f"(name@{typed[1:]})\n"
     )
     assert ledger_digest(ledger_path) == before
+
+
+def test_removing_an_address_not_suppressed_is_a_note_exit_0_and_writes_nothing(
+    run, ledger_path
+):
+    """'suppress remove' of an address never suppressed (or taken back already) exited 64, a
+    usage error, though the command was used right and what it asked for holds: a script
+    taking a list back failed on its second run. Now: exit 0, a note, the ledger as it was."""
+    assert run("suppress", "add", "kept@example.com", "--reason", "asked").exit_code == 0
+    assert run("suppress", "remove", "kept@example.com").exit_code == 0
+    before = ledger_digest(ledger_path)
+    for asked, address in [
+        ("never@example.com", "never@example.com"),
+        ("Kept <KEPT@example.com>", "kept@example.com"),
+    ]:
+        res = run("suppress", "remove", asked)
+        said = f"{address} was not suppressed; nothing taken back.\n"
+        assert (res.exit_code, res.stdout, res.stderr) == (0, said, "")
+    assert ledger_digest(ledger_path) == before
+    res = run("-q", "suppress", "remove", "never@example.com")
+    assert (res.exit_code, res.output) == (0, "")

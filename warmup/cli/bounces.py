@@ -656,13 +656,17 @@ def suppress_remove(ledger: Ledger, address: str) -> None:
     """Allow an address again (e.g. a bounce was a mistake, a full mailbox was emptied).
 
     The removal is remembered: 'suppress soft' (and a sync's --suppress-soft) counts only the
-    address's sends after it, so an old streak does not suppress it again.
+    address's sends after it, so an old streak does not suppress it again. An address that was
+    not suppressed is left as it is, and said so (exit 0: it may be mailed, as asked).
 
     \b
     Example:
         warmup suppress remove someone@example.com
     """
     clean = addresses.lookup(address)  # a DSN's suppression is of any length
+    # Not there: exit 64 made a script's "take these back" fail on the one already taken back
+    # (or never suppressed), though what it asked for holds. Nothing written, and said so.
     if not ledger.unsuppress(clean):
-        raise UsageError(f"{clean} is not suppressed (see 'warmup suppress list')")
+        say(f"{clean} was not suppressed; nothing taken back.")
+        return
     say(f"{clean} may be mailed again.")
