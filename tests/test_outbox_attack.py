@@ -384,6 +384,47 @@ def test_a_pool_named_in_another_case_is_pointed_at_not_to_be_created_again(
     assert res.stderr.endswith("create it with 'warmup pool add other ADDRESS...'\n")
 
 
+def test_a_second_pool_a_case_apart_is_refused_and_an_older_pair_still_works(
+    ledger_url: str,  # noqa: F811
+) -> None:
+    """'pool add Sales' then 'pool add sales' made two pools, and every later command naming
+    one was a guess (mailbox addresses are one in any case). Now the second is refused, exit
+    65, naming the pool there is, nothing written; a pair an older warmup made is kept, and
+    each is still named exactly."""
+    import sqlalchemy as sa
+
+    from warmup.ledger.schema import POOL
+
+    assert cli("mailbox", "add", BOX, "--provider", "exmail").returncode == 0
+    assert cli("pool", "add", "Sales", BOX).returncode == 0
+    before = cli("pool", "list", "--json").stdout
+    for name in ("sales", "SALES"):
+        res = cli("pool", "add", name, BOX)
+        assert (res.returncode, res.stdout, res.stderr) == (
+            65,
+            "",
+            "Error: pool 'Sales' exists already (pool names differ by more than case); add to "
+            "it with 'warmup pool add Sales ADDRESS...', or choose another name\n",
+        )
+    assert cli("pool", "list", "--json").stdout == before
+    res = cli("pool", "add", "Sales", BOX)  # the pool itself, in its own case: extended
+    assert (res.returncode, res.stdout) == (0, f"Pool Sales: 1 mailbox (0 new): {BOX}.\n")
+    assert cli("pool", "add", "other", BOX).returncode == 0
+    ledger = open_ledger(ledger_url)
+    try:  # as an older warmup let it be made
+        with ledger.write() as conn:
+            conn.execute(POOL.update().where(POOL.c.name == "other").values(name="sales"))
+    finally:
+        ledger.close()
+    listed = json.loads(cli("pool", "list", "--json").stdout)
+    assert [p["name"] for p in listed] == ["Sales", "sales"]
+    for name in ("Sales", "sales"):
+        res = cli("pool", "add", name, BOX)
+        assert (res.returncode, res.stdout) == (0, f"Pool {name}: 1 mailbox (0 new): {BOX}.\n")
+        assert cli("pool", "show", name).returncode == 0
+    assert cli("pool", "add", "SALES", BOX).returncode == 65
+
+
 def test_an_overflow_login_without_a_keyring_takes_its_password_from_the_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

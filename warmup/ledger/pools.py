@@ -9,6 +9,7 @@ change; a pool with queued messages is removed, or loses a member, only with ``f
 from __future__ import annotations
 
 import datetime as dt
+import shlex
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
@@ -54,14 +55,32 @@ class PoolStore:
         self, name: str, addresses: Sequence[str], reply_to: bool | None, now: dt.datetime
     ) -> tuple[PoolRow, int]:
         """Create pool ``name`` (or extend it) with these mailboxes; the pool and how many
-        members were new. ``reply_to`` None keeps the pool's setting (new pool: True)."""
+        members were new. ``reply_to`` None keeps the pool's setting (new pool: True). A new
+        name only a case apart from an existing pool's is refused (DataError): 'Sales' and
+        'sales' were two pools, and every later command naming one of them was a guess."""
 
         def body(conn: Connection) -> tuple[PoolRow, int]:
             boxes = [self._mailbox(conn, a) for a in addresses]
-            self._lock_name(conn, f"pool {name}")  # hosts creating or extending it take turns
+            # Hosts creating or extending it take turns, in any case: two creating 'Sales' and
+            # 'sales' at once would each find no other. Names are ASCII (outbox.NAME).
+            self._lock_name(conn, f"pool {name.lower()}")
             self._lock_present(conn, boxes)  # none removed while it waited, nor until it commits
             pid = conn.execute(sa.select(POOL.c.id).where(POOL.c.name == name)).scalar()
             if pid is None:
+                # Pairs a case apart that an older warmup made are left as they are: each is
+                # still named exactly; only a new one is refused.
+                other = conn.execute(
+                    sa.select(POOL.c.name)
+                    .where(sa.func.lower(POOL.c.name) == name.lower())
+                    .order_by(POOL.c.name)
+                    .limit(1)
+                ).scalar()
+                if other is not None:
+                    raise DataError(
+                        f"pool {other!r} exists already (pool names differ by more than "
+                        f"case); add to it with 'warmup pool add {shlex.quote(other)} "
+                        f"ADDRESS...', or choose another name"
+                    )
                 pid = conn.execute(
                     POOL.insert()
                     .values(
