@@ -574,6 +574,32 @@ def test_suppress_soft_typed_under_the_config_files_no_sync_is_refused(tmp_path,
     assert cli("run", "--once").returncode == 0  # the config file's no_sync alone is fine
 
 
+def test_a_sync_interval_with_no_sync_is_refused_as_a_contradiction(tmp_path, monkeypatch):
+    """'run --once --no-sync --sync-every 5m' ran without a word: how often to sync, and no
+    sync at all; one of them was not meant. Refused (64, one line, as '-q -v'), whether the
+    syncs were turned off on the command line or by the config file's no_sync; the config
+    file's sync_every under a typed --no-sync is a default that does not apply."""
+    assert cli("mailbox", "add", BOX, "--provider", "exmail").returncode == 0
+    res = cli("run", "--once", "--no-sync", "--sync-every", "5m")
+    assert (res.returncode, res.stdout, res.stderr) == (
+        64,
+        "",
+        "Error: --sync-every sets how often the run syncs bounces, which --no-sync turns off: "
+        "drop one of them\n",
+    )
+    config = tmp_path / "config.toml"
+    config.write_text("[commands.run]\nno_sync = true\n")
+    monkeypatch.setenv("WARMUP_CONFIG", str(config))
+    res = cli("run", "--once", "--sync-every", "5m")
+    assert (res.returncode, res.stdout) == (64, ""), res.stdout
+    assert res.stderr == (
+        "Error: --sync-every sets how often the run syncs bounces, which no_sync in the config "
+        f"file {config} turns off: drop one of them\n"
+    )
+    config.write_text('[commands.run]\nsync_every = "5m"\n')
+    assert cli("run", "--once", "--no-sync").returncode == 0
+
+
 @pytest.fixture
 def pg_pool(sink, dovecot_clean, ssl_cert_env, tmp_path, monkeypatch, pg_url):  # type: ignore[no-untyped-def]
     """Pool P of one mailbox (SMTP on the sink, IMAP on Dovecot) on a team ledger; the

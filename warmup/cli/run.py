@@ -125,6 +125,18 @@ def run(
     from warmup.instants import now_utc
     from warmup.outbox.overflow import PASSWORD_ENV
 
+    if no_sync and _typed("sync_every"):
+        # How often to sync, with no sync at all: the run went on without a word, and one of
+        # the two was not what the user meant (as '-q -v'). The config file's sync_every under
+        # a typed --no-sync is a default that does not apply, not a request.
+        from warmup import config
+        from warmup.errors import UsageError
+
+        off = "--no-sync" if _typed("no_sync") else f"no_sync in the config file {config.path()}"
+        raise UsageError(
+            f"--sync-every sets how often the run syncs bounces, which {off} turns off: "
+            "drop one of them"
+        )
     if suppress_soft and no_sync and _typed("suppress_soft"):
         # Streaks are looked for after the run's syncs: with none, the flag did nothing, and
         # the script that asked for it went on mailing the full mailboxes, whether --no-sync
