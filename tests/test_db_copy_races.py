@@ -70,7 +70,9 @@ def test_a_copy_into_a_postgresql_ledger_written_meanwhile_is_refused_in_one_lin
 def test_a_copy_onto_the_source_under_another_name_is_refused(run, tmp_path, monkeypatch):
     """A relative sqlite:/// URL, a symlink or a hard link to the source is the source: refused
     (78) like its own path, the ledger untouched; the URL comparison let the relative URL and
-    the hard link through ("Copied ... verified", the ledger deleted and rewritten in place)."""
+    the hard link through ("Copied ... verified", the ledger deleted and rewritten in place).
+    Refused once opened, the hard link had a WAL of its own started beside the source's, and
+    an empty 'hard.db-wal' was left behind: now refused before it is opened, nothing made."""
     src = tmp_path / "a.db"
     source = open_ledger(str(src))
     api.add_mailbox(source, BOX, "exmail")
@@ -79,9 +81,12 @@ def test_a_copy_onto_the_source_under_another_name_is_refused(run, tmp_path, mon
     os.link(src, tmp_path / "hard.db")
     monkeypatch.chdir(tmp_path)
     for to in ("sqlite:///a.db", "./a.db", str(tmp_path / "sym.db"), str(tmp_path / "hard.db")):
-        res = run("--db", str(src), "db", "copy", "--to", to, "--force")
-        assert res.exit_code == 78, (to, res.output)
-        assert res.output == "Error: --to names the ledger being copied; give another ledger URL\n"
+        for force in (["--force"], []):
+            res = run("--db", str(src), "db", "copy", "--to", to, *force)
+            assert res.exit_code == 78, (to, res.output)
+            said = "Error: --to names the ledger being copied; give another ledger URL\n"
+            assert res.output == said
+            assert sorted(p.name for p in tmp_path.glob("*.db*")) == ["a.db", "hard.db", "sym.db"]
     ledger = open_ledger(str(src))
     try:
         assert [m.address for m in ledger.mailboxes()] == [BOX]

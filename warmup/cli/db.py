@@ -142,19 +142,22 @@ def copy(ctx: click.Context, to: str, force: bool, batch: int, quiet: bool, json
             f"{shlex.quote(source.where)}"
         )
     try:
+        # Before it is opened: the source's file under another name (a hard link) was opened
+        # beside it, and its WAL left behind (an empty 'link.db-wal') when the copy was refused.
+        ledger_copy.refuse_same(source, resolve_url(to))
         target = open_ledger(resolve_url(to), migrate=False)
     except WarmupError as exc:  # the ledger layer names --db, the source's option: here it is --to
         raise _Retold(str(exc).replace("--db/WARMUP_DB", "--to"), exc.exit_code) from None
     ctx.call_on_close(target.close)
-    try:
-        if not force:  # before the upgrade: a refused copy leaves an older target as it was
-            ledger_copy.refuse_older_unless_empty(target)
-        upgrade(target)
-    except WarmupError as exc:
-        raise _Retold(str(exc).replace("--db/WARMUP_DB", "--to"), exc.exit_code) from None
     from warmup.cli.progress import bars
 
     try:
+        try:
+            if not force:  # before the upgrade: a refused copy leaves an older target as it was
+                ledger_copy.refuse_older_unless_empty(target)
+            upgrade(target)
+        except WarmupError as exc:
+            raise _Retold(str(exc).replace("--db/WARMUP_DB", "--to"), exc.exit_code) from None
         with bars("rows", show=not (quiet or json_)) as update:
             report = ledger_copy.copy_ledger(
                 source,

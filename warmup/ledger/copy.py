@@ -196,6 +196,17 @@ def refuse_older_unless_empty(target: Ledger) -> None:
     _refuse_rows(target, counts)
 
 
+def refuse_same(source: Ledger, url: str) -> None:
+    """Refuse (:class:`ConfigError`) a target ``url`` that names ``source`` itself, before the
+    target is opened (a SQLite file under a second name, a hard link: opened, it got a WAL of
+    its own beside the source's, left behind)."""
+    if source.is_at(url):
+        raise ConfigError(_SAME)
+
+
+_SAME = "--to names the ledger being copied; give another ledger URL"
+
+
 def copy_ledger(
     source: Ledger,
     target: Ledger,
@@ -213,7 +224,7 @@ def copy_ledger(
     so it can be inspected; copy again with ``force``).
     """
     if source.same_store(target):
-        raise ConfigError("--to names the ledger being copied; give another ledger URL")
+        raise ConfigError(_SAME)
     with source.read() as conn:
         unknown = (
             set(sa.inspect(conn).get_table_names())

@@ -385,6 +385,13 @@ class Ledger(
         """Whether ``other`` is this very ledger, under another spelling of its URL."""
         return self.url == other.url
 
+    def is_at(self, url: str) -> bool:
+        """Whether the ledger ``url`` (resolved, not opened) names this very ledger, as far as
+        can be told without opening it (a server's: by the URL; :meth:`same_store` asks it
+        once open). Opening a SQLite file under a second name (a hard link) starts a second
+        WAL beside it, left behind."""
+        return self.url == url
+
     def _sql_day_number(self, column: Any) -> Any:
         """A DATE column as days since 1970-01-01, in the backend's SQL."""
         raise NotImplementedError

@@ -135,6 +135,16 @@ class SQLiteLedger(Ledger):
         except OSError:
             return False
 
+    def is_at(self, url: str) -> bool:
+        if self.url == url:
+            return True
+        if not url.startswith("sqlite:"):
+            return False
+        try:
+            return os.path.samefile(self.where, sa.engine.make_url(url).database or "")
+        except (OSError, ValueError, sa.exc.ArgumentError):
+            return False  # none there yet (or no path): not this one
+
     def pending_migrations(self) -> list[str]:
         pending = super().pending_migrations()
         if self._starter is None and MIGRATION_NAMES[0] not in pending:
