@@ -119,6 +119,33 @@ def test_sigterm_finishes_the_message_in_flight_then_exits_0(sink, ssl_cert_env,
     assert sorted(states.values()) == ["queued", "queued", "sent"]
 
 
+def test_sigterm_while_waiting_says_no_message_was_in_flight_and_stops_at_once(
+    sink, ssl_cert_env, tmp_path
+):
+    """A worker waiting for new messages (nothing queued) said "Stopping after the message in
+    flight (SIGTERM or Ctrl-C again to stop at once)" to its SIGTERM: a message that was not
+    there, and a second signal that was not needed. It says it was waiting, and stops, exit 0."""
+    pool_of(sink.port, tmp_path, n=1, daily=50)
+    proc = worker("--no-sync")
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        line = proc.stdout.readline()
+        while line and "nothing is queued: waiting for new messages" not in line:
+            line = proc.stdout.readline()
+        assert line, proc.stderr.read()
+        proc.send_signal(signal.SIGTERM)
+        said = proc.stderr.readline()
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.returncode is None:  # failed above: not left running
+            proc.kill()
+            proc.communicate()
+    assert said == "Stopping now: the worker was waiting, no message in flight.\n", said + err
+    assert proc.returncode == 0, err
+    assert out.rstrip().endswith("Stopped."), out
+    assert sink.messages == []
+
+
 @pytest.mark.slow
 def test_four_workers_on_two_hosts_share_one_postgresql_outbox(
     sink,

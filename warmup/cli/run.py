@@ -516,9 +516,16 @@ def _stop(worker: Worker, view: LiveView | None, heard: _Heard | None = None) ->
         raise KeyboardInterrupt
     if heard is not None:  # before the line: a second signal sent on seeing it is heard
         heard.listen()
+    # Read before the stop: the stop ends the wait. Idle, "the message in flight" named one
+    # that was not there (the stop is at once: no second signal is needed).
+    idle = worker.idle
     worker.stop()
     # os.write, not click.echo: a handler may run inside a buffered write of the main thread.
-    line = "Stopping after the message in flight (SIGTERM or Ctrl-C again to stop at once)."
+    line = (
+        "Stopping now: the worker was waiting, no message in flight."
+        if idle
+        else "Stopping after the message in flight (SIGTERM or Ctrl-C again to stop at once)."
+    )
     try:
         os.write(2, f"{line}\n".encode())
     except OSError:  # stderr closed: the stop goes on

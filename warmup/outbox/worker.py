@@ -180,6 +180,7 @@ class Worker:
         # is); host and pid for people, and, with the place, a quick look at a crashed one.
         self.id = f"{HOST}:{os.getpid()}:{PLACE}:{secrets.token_hex(8)}"
         self._stop = False
+        self._idle = False  # between passes: no message claimed, none in flight (see idle)
         self._wake = threading.Event()  # set by stop() and wake(): ends the sleep between passes
         self._sleep = sleep or self._wake.wait
         self._password_command = password_command
@@ -243,6 +244,12 @@ class Worker:
     def stopping(self) -> bool:
         return self._stop
 
+    @property
+    def idle(self) -> bool:
+        """Whether the worker is between passes (waiting for the next message due, or for
+        new ones): nothing claimed, no message in flight. A stop now ends the wait at once."""
+        return self._idle
+
     def run(self) -> None:
         """Send what is due, sleep until the next message is due (or :data:`POLL`, or the next
         bounce sync, or :meth:`wake`), again, until :meth:`stop`. With a bounce sync, IMAP IDLE
@@ -253,6 +260,7 @@ class Worker:
             watching = self.bounces is None
             while not self.stopping:
                 self._wake.clear()
+                self._idle = False
                 try:
                     if not watching:
                         # In the loop: the watch reads the worker's mailboxes, and a ledger
@@ -261,6 +269,7 @@ class Worker:
                         self.bounces.watch(self.wake)
                         watching = True
                     done = self._pass()
+                    self._idle = True  # its messages settled: until the next pass, none in flight
                     if away:
                         self.note(f"{stamp(self.clock())} the ledger is back: sending again")
                         away = 0.0
