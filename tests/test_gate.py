@@ -166,6 +166,38 @@ def test_wrong_password_exits_77_with_exmail_checklist(smtp_ssl, ssl_cert_env, l
     assert rows(ledger_path, "SELECT outcome FROM send") == [("released",)]
 
 
+def test_send_json_refused_at_login_or_unreachable_prints_its_outcome_as_json(
+    smtp_ssl, ssl_cert_env, ledger_path, closed_port
+):
+    """'send --json' whose login the server refused (or whose server could not be reached)
+    printed no JSON: only the error on stderr, where every other outcome of a send tried is
+    one JSON object on stdout. Now the same object (each recipient's settlement, the error,
+    the exit code); the error line and the exit code as without --json. A refusal before any
+    slot (suppressed) is still the one line on stderr alone, as any command's refusal."""
+    add_box(smtp_ssl.port)
+    res = send("--json", env={"WARMUP_PASSWORD": "wrong-password"})
+    assert res.returncode == 77, res.stderr
+    got = json.loads(res.stdout)
+    assert got["exit_code"] == 77 and got["mailbox"] == BOX and got["host"] is None
+    assert got["error"].startswith("127.0.0.1 refused the login for a@corp.example: 535 ")
+    assert got["recipients"] == [
+        {"recipient": "lead@example.com", "outcome": "released", "code": None, "reply": None}
+    ]
+    assert got["message_id"].startswith("<") and got["throttle"] is None
+    assert res.stderr.startswith("Error: 127.0.0.1 refused the login") and "wrong-password" not in res.stdout + res.stderr  # fmt: skip
+    assert rows(ledger_path, "SELECT outcome FROM send") == [("released",)]
+    assert cli("mailbox", "set", BOX, "--smtp-port", str(closed_port[1])).returncode == 0
+    res = send("--json")
+    assert res.returncode == 69, res.stderr
+    got = json.loads(res.stdout)
+    assert (got["exit_code"], got["recipients"][0]["outcome"]) == (69, "released")
+    assert got["error"].startswith("cannot reach the SMTP server (127.0.0.1:")
+    assert cli("suppress", "add", "lead@example.com", "--reason", "asked").returncode == 0
+    res = send("--json")
+    assert (res.returncode, res.stdout) == (65, "")
+    assert "suppressed" in res.stderr and res.stderr.count("\n") == 1
+
+
 def test_primary_unreachable_uses_backup(smtp_ssl, ssl_cert_env):
     add_box(smtp_ssl.port, hosts="127.0.0.2,127.0.0.1")
     res = send()

@@ -42,6 +42,7 @@ from warmup.errors import (
     TempFail,
     Unavailable,
     UsageError,
+    WarmupError,
     WrongType,
     expect,
 )
@@ -141,6 +142,8 @@ class Reservation:
     ids: dict[str, int]
     at: dt.datetime
     settled: bool = field(default=False)
+    # what it was settled with, by recipient (a str or a warmup.smtp.RcptResult each)
+    outcomes: dict[str, object] = field(default_factory=dict)
 
     def settle(
         self,
@@ -169,6 +172,7 @@ class Reservation:
                 )
         self.gate._settle(self, outcomes, throttle, _now(now) or self.gate.clock())
         self.settled = True
+        self.outcomes = dict(outcomes)
 
     def _keyed(self, outcomes: dict[str, object]) -> dict[str, object]:
         """``outcomes`` keyed by the reservation's own (normalized) recipients."""
@@ -196,6 +200,25 @@ class Reservation:
     ) -> None:
         if not self.settled:
             self.settle("unknown" if exc_type else "sent")
+
+
+def _failed(res: Reservation, failed_hosts: list[tuple[str, str]], error: str) -> SendReport:
+    """The report of a send whose delivery raised ``error`` after ``res`` was reserved: each
+    recipient with what it was settled with (``unknown`` if it was not)."""
+    from warmup.smtpreplies import RcptResult
+
+    results: dict[str, RcptResult] = {}
+    for rcpt in res.recipients:
+        got = res.outcomes.get(rcpt, "unknown")
+        results[rcpt] = (
+            RcptResult(rcpt, got)
+            if isinstance(got, str)
+            else RcptResult(
+                rcpt, getattr(got, "outcome", "unknown"), getattr(got, "code", None),
+                getattr(got, "text", ""),
+            )
+        )  # fmt: skip
+    return SendReport(res.message_id, None, list(failed_hosts), results, None, error)
 
 
 class Gate:
@@ -271,6 +294,10 @@ class Gate:
         self._pid = os.getpid()  # a forked child has the connections, not their use (_usable)
         self._reconnect = False  # the session's endpoints or login may have changed (_reopen)
         self.failed_hosts: list[tuple[str, str]] = []
+        # The last send that failed once its slots were reserved (the server unreachable, the
+        # login refused, ...), as a report: what each recipient was settled with, the error.
+        # None after a send that returned, or one refused before a slot (see :meth:`send`).
+        self.last_failure: SendReport | None = None
         self._aside: Callable[[str], None] | None = None  # checkpoint_aside's fallback
         # Held around the gate's use of its ledger session: its settler thread
         # (warmup.gatesettler) writes deferred settlements on it.
@@ -657,6 +684,7 @@ class Gate:
         claim: Claim | None,
     ) -> SendReport:
         """:meth:`send`, its turn taken."""
+        self.last_failure = None
         now = _now(now)
         message = headers.as_message(message)
         if isinstance(message, EmailMessage) or message_id is None:
@@ -685,8 +713,12 @@ class Gate:
         # From the server's reply to the message until its outcome is written, a stop waits
         # (warmup.stopwindow): acted on between the two, it left a message the server had
         # taken "unknown".
-        with StopWindow() as window:
-            return self._deliver(res, data, window)
+        try:
+            with StopWindow() as window:
+                return self._deliver(res, data, window)
+        except WarmupError as exc:
+            self.last_failure = _failed(res, self.failed_hosts, str(exc))
+            raise
 
     def _deliver(self, res: Reservation, data: bytes, window: StopWindow) -> SendReport:
         """:meth:`send` of the message ``data`` for reservation ``res``: deliver, settle.

@@ -27,7 +27,7 @@ from warmup.cli.common import (
     stops_as_interrupts,
     verbosity,
 )
-from warmup.errors import DataError, InvalidFieldData, TempFail, UsageError
+from warmup.errors import DataError, InvalidFieldData, TempFail, UsageError, WarmupError
 from warmup.words import plural
 
 if TYPE_CHECKING:
@@ -729,6 +729,15 @@ def _send_one(
                 f"sends it twice; it has not reached {', '.join(exc.unsent)}: send it to them "
                 f"alone{_naming(exc.unsent, announce)}"
             ) from None
+        except WarmupError as exc:
+            # Failed once its slots were taken (the server unreachable, the login refused): an
+            # outcome of the send, printed as its JSON prints every other one (it printed
+            # nothing); the error line still on stderr, the exit code as without --json.
+            # Refused before a slot (suppressed, over quota, a bad message): nothing was tried,
+            # the one line on stderr, as any command's refusal.
+            if json_ and gate.last_failure is not None:
+                print_json(_report_json(gate, gate.last_failure, exc.exit_code, gone))
+            raise
     results = report.results
     too_big = _too_big(results)
     if report.sent:
