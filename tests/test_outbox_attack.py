@@ -425,6 +425,31 @@ def test_a_second_pool_a_case_apart_is_refused_and_an_older_pair_still_works(
     assert cli("pool", "add", "SALES", BOX).returncode == 65
 
 
+def test_a_pools_reply_to_setting_changed_by_pool_add_is_said(ledger_url: str) -> None:  # noqa: F811
+    """'pool add P BOX --no-reply-to' on a pool whose messages set Reply-To changed that
+    setting without a word (the line said only the members), where 'pool overflow' says
+    what it set. Now a line says what changed and what it was; nothing when it is as it was."""
+    assert cli("mailbox", "add", BOX, "--provider", "exmail").returncode == 0
+    assert cli("pool", "add", "P", BOX).returncode == 0
+    members = f"Pool P: 1 mailbox (0 new): {BOX}.\n"
+    res = cli("pool", "add", "P", BOX, "--no-reply-to")
+    assert (res.returncode, res.stdout) == (
+        0,
+        members + "Pool P: Reply-To is no longer set to the sending member (it was).\n",
+    )
+    assert json.loads(cli("pool", "show", "P", "--json").stdout)["reply_to"] is False
+    for again in (["--no-reply-to"], []):  # as it is: nothing more said
+        res = cli("pool", "add", "P", BOX, *again)
+        assert (res.returncode, res.stdout) == (0, members)
+    res = cli("pool", "add", "P", BOX, "--reply-to")
+    assert (res.returncode, res.stdout) == (
+        0,
+        members + "Pool P: Reply-To is now set to the sending member (it was not).\n",
+    )
+    res = cli("pool", "add", "Q", BOX, "--no-reply-to")  # a new pool: as asked, nothing changed
+    assert (res.returncode, res.stdout) == (0, f"Pool Q: 1 mailbox (1 new): {BOX}.\n")
+
+
 def test_an_overflow_login_without_a_keyring_takes_its_password_from_the_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -81,11 +81,18 @@ def add(ledger: Ledger, name: str, addresses: tuple[str, ...], reply_to: bool | 
     from warmup.outbox import check_name
 
     check_name(name, "name")
-    got, new = ledger.add_pool(name, [a.strip().lower() for a in addresses], reply_to, now_utc())
+    got, new, was = ledger.add_pool(
+        name, [a.strip().lower() for a in addresses], reply_to, now_utc()
+    )
     members = ", ".join(m.address for m in got.members)
     say(
         f"Pool {got.name}: {plural(len(got.members), 'mailbox', 'mailboxes')} ({new} new): {members}."
     )
+    if was is not None:  # the setting changed: said, as 'pool overflow' says its channel's
+        now = "now" if got.reply_to else "no longer"
+        say(
+            f"Pool {got.name}: Reply-To is {now} set to the sending member (it was{'' if was else ' not'})."
+        )
 
 
 @pool.command("list")

@@ -53,19 +53,21 @@ class PoolStore:
 
     def add_pool(
         self, name: str, addresses: Sequence[str], reply_to: bool | None, now: dt.datetime
-    ) -> tuple[PoolRow, int]:
-        """Create pool ``name`` (or extend it) with these mailboxes; the pool and how many
-        members were new. ``reply_to`` None keeps the pool's setting (new pool: True). A new
+    ) -> tuple[PoolRow, int, bool | None]:
+        """Create pool ``name`` (or extend it) with these mailboxes; the pool, how many
+        members were new, and the Reply-To setting it had when this call changed it (else
+        None). ``reply_to`` None keeps the pool's setting (new pool: True). A new
         name only a case apart from an existing pool's is refused (DataError): 'Sales' and
         'sales' were two pools, and every later command naming one of them was a guess."""
 
-        def body(conn: Connection) -> tuple[PoolRow, int]:
+        def body(conn: Connection) -> tuple[PoolRow, int, bool | None]:
             boxes = [self._mailbox(conn, a) for a in addresses]
             # Hosts creating or extending it take turns, in any case: two creating 'Sales' and
             # 'sales' at once would each find no other. Names are ASCII (outbox.NAME).
             self._lock_name(conn, f"pool {name.lower()}")
             self._lock_present(conn, boxes)  # none removed while it waited, nor until it commits
             pid = conn.execute(sa.select(POOL.c.id).where(POOL.c.name == name)).scalar()
+            was: bool | None = None  # the Reply-To setting this call changed
             if pid is None:
                 # Pairs a case apart that an older warmup made are left as they are: each is
                 # still named exactly; only a new one is refused.
@@ -92,6 +94,9 @@ class PoolStore:
                     .returning(POOL.c.id)
                 ).scalar_one()
             elif reply_to is not None:
+                had = conn.execute(sa.select(POOL.c.reply_to).where(POOL.c.id == pid)).scalar()
+                if bool(had) != reply_to:
+                    was = bool(had)
                 conn.execute(POOL.update().where(POOL.c.id == pid).values(reply_to=reply_to))
             have = set(
                 conn.execute(
@@ -105,7 +110,7 @@ class PoolStore:
                 bump_pools(conn, POOL.c.id == pid)
             if new:  # a member with its own quota: what waits for the others may go now
                 release_waiting(conn, new, now)
-            return self._pool(conn, name), len(new)
+            return self._pool(conn, name), len(new), was
 
         return self.write_once(body)
 
