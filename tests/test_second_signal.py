@@ -19,6 +19,7 @@ from warmup.cli.run import _Heard, _stop, _stop_signals
 
 class _Worker:
     stopping = False
+    idle = False  # in a pass: a message in flight (the server's reply awaited)
 
     def stop(self) -> None:
         self.stopping = True
