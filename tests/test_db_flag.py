@@ -131,6 +131,23 @@ def test_mailbox_add_starts_a_ledger_in_an_empty_file_and_bad_input_leaves_it_em
     assert f"\n{BOX}  exmail " in run("--db", str(empty), "mailbox", "list").output
 
 
+@pytest.mark.parametrize("made_up", ["/proc/self/status", "/proc/self/comm"])
+def test_a_proc_file_whose_size_says_0_is_not_taken_for_an_empty_ledger(run, made_up):
+    """/proc's files say 0 bytes and read as text: one was taken for an empty file, a new
+    ledger to start ('quota' told the user to run 'mailbox add' to start one in it, and where
+    the folder could be written 'mailbox add' said "Created a new ledger"). Refused as no
+    ledger (78), by a command that creates and by one that reads."""
+    real = str(Path(made_up).resolve())
+    said = (
+        f"Error: ledger {real} is not a warmup ledger: its size says 0 bytes, yet it reads as "
+        "text the system makes up (a /proc or /sys file), where no ledger can be kept; point "
+        "--db/WARMUP_DB at a ledger file, e.g. ledger.db\n"
+    )
+    for args in (["mailbox", "add", BOX, "--provider", "exmail"], ["quota"]):
+        res = run("--db", made_up, *args)
+        assert (res.exit_code, res.stdout, res.stderr) == (78, "", said)
+
+
 def test_a_team_ledger_without_its_driver_names_the_pip_of_warmup_s_own_python(tmp_path):
     """README's set-up installs warmup into a clone's .venv; the error said "pip install
     'warmup[postgres]'", which a shell outside that venv runs with another pip (the driver

@@ -106,6 +106,12 @@ def private(path: Path, create: bool = True) -> tuple[list[Path], list[str]]:
         # A device or a FIFO: SQLite would make its journal beside it (/dev/full-journal),
         # left there by the failed write, and a ledger on one keeps nothing anyway.
         raise ConfigError(f"ledger {path} is not a regular file; name a file, e.g. ledger.db")
+    if made_up(path):
+        raise ConfigError(
+            f"ledger {path} is not a warmup ledger: its size says 0 bytes, yet it reads as "
+            f"text the system makes up (a /proc or /sys file), where no ledger can be kept; "
+            f"point --db/WARMUP_DB at a ledger file, e.g. ledger.db"
+        )
     if short := stub(path):
         raise ConfigError(
             f"ledger {path} is not a warmup ledger or is corrupted ({short} bytes, shorter than "
@@ -143,14 +149,27 @@ def stub(path: Path) -> int:
         return 0
 
 
+def made_up(path: Path) -> bool:
+    """Whether ``path`` is a regular file whose size says 0 bytes but which reads as some: a
+    file of /proc or /sys, made up as it is read. Taken for an empty file, 'mailbox add' said
+    "Created a new ledger" at /proc/self/status."""
+    try:
+        if not stat.S_ISREG((st := path.stat()).st_mode) or st.st_size:
+            return False
+        with path.open("rb") as f:
+            return bool(f.read(1))
+    except OSError:
+        return False
+
+
 def empty_file(path: Path) -> bool:
     """``path`` is a regular file of 0 bytes with no write-ahead log beside it: SQLite would
     take it for a new database, and a read would make it one (WAL, then the schema). A ledger
     truncated, a file made by ``touch`` or ``mktemp``: only a command that creates a ledger may
-    start one in it."""
+    start one in it (not a /proc file, whose size says 0 too: :func:`made_up`)."""
     try:
         st = path.stat()
-        if not stat.S_ISREG(st.st_mode) or st.st_size:
+        if not stat.S_ISREG(st.st_mode) or st.st_size or made_up(path):
             return False
         wal = Path(f"{path}-wal")
         return not wal.exists() or wal.stat().st_size == 0
