@@ -71,7 +71,51 @@ def test_import_on_an_empty_ledger_registers_mailboxes_and_events(run, tmp_path)
     )[0]
     assert resumed["status"] != "paused"
     again = run("import", str(log))
-    assert again.output.strip() == f"Imported 0 new sends and 0 new bounces from {log}."
+    assert again.output.strip() == (
+        f"Imported 0 new sends and 0 new bounces from {log}. 5 rows already recorded, skipped."
+    )
+
+
+def test_an_import_run_again_says_how_many_rows_were_recorded_already(
+    ledger_url, run, tmp_path
+):
+    """The same file imported again said "Imported 0 new sends and 0 new bounces" alone: not
+    that every row was in the ledger already, which sent users looking for what went wrong.
+    It says how many (a send or pause/resume row in the ledger before the import; a row
+    repeating another of the same file is neither new nor one of them), in text and --json."""
+    log = write(
+        tmp_path / "log.csv",
+        "a@corp.example,r1@example.com,2026-11-02T09:00:00+01:00,,,,gmail,Europe/Berlin,,",
+        "a@corp.example,r2@example.com,2026-11-02T09:05:00+01:00,hard,5.1.1,,,,,",
+        "a@corp.example,r2@example.com,2026-11-02T09:05:00+01:00,hard,5.1.1,,,,,",  # a repeat
+        "a@corp.example,,2026-11-03T12:00:00+01:00,,,,,,pause,list review",
+    )
+    first = run("import", str(log), "--json")
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.stdout) == {
+        "file": str(log),
+        "sends": 2,
+        "bounces": 1,
+        "already_recorded": 0,
+        "mailboxes": 1,
+        "events": 1,
+        "bounces_skipped": 0,
+        "ignored_columns": [],
+    }
+    more = write(
+        tmp_path / "more.csv",
+        "a@corp.example,r1@example.com,2026-11-02T09:00:00+01:00,,,,,,,",  # recorded already
+        "a@corp.example,r3@example.com,2026-11-02T10:00:00+01:00,,,,,,,",
+    )
+    res = run("import", str(more))
+    assert (res.exit_code, res.stdout) == (
+        0,
+        f"Imported 1 new send and 0 new bounces from {more}. 1 row already recorded, skipped.\n",
+    )
+    again = run("import", str(log), "--json")
+    assert again.exit_code == 0, again.output
+    said = json.loads(again.stdout)
+    assert (said["sends"], said["bounces"], said["events"], said["already_recorded"]) == (0, 0, 0, 4)
 
 
 def test_a_known_mailbox_the_file_gives_other_settings_keeps_its_own_and_says_so(run, tmp_path):
@@ -718,7 +762,8 @@ def test_a_second_bounce_of_a_send_is_skipped_and_said(ledger_url, run, tmp_path
         assert res.exit_code == 0, res.output
         assert res.stdout.strip() == (
             f"Imported 0 new sends and 0 new bounces from {again}. 1 bounce skipped: its send "
-            "has one already (record another with 'warmup record bounce')."
+            "has one already (record another with 'warmup record bounce'). 4 rows already "
+            "recorded, skipped."
         )
     ledger = open_ledger(ledger_url)
     with ledger.read() as conn:

@@ -92,6 +92,9 @@ class Imported(NamedTuple):
     # Mailboxes a pause row of the file names: one paused by it is told (an old log's last
     # row a pause left the mailbox paused now, and the summary said "1 pause/resume event").
     paused: tuple[str, ...] = ()
+    # Rows whose send (or pause/resume event) was in the ledger before the import: a file
+    # imported again is all of these ("Imported 0 new sends" alone did not say why).
+    already: int = 0
 
 
 IMPORT_BATCH = 2000  # rows per write transaction: a gated send waits at most one batch
@@ -198,6 +201,7 @@ def import_csv(
         total.skipped,
         tuple((a, note) for a, r in register.items() if (note := zone_note(r["timezone"]))),
         tuple(paused),
+        total.already,
     )
 
 

@@ -14,8 +14,10 @@ from warmup.cli import cli
 from warmup.cli.common import (
     Stopped,
     complete_mailbox,
+    json_option,
     not_blank,
     pass_ledger,
+    print_json,
     reading_terminal,
     say,
     stops_as_interrupts,
@@ -185,8 +187,9 @@ def record_bounce(
 
 @cli.command("import")
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+@json_option
 @pass_ledger(create=True)
-def import_(ledger: Ledger, file: str) -> None:
+def import_(ledger: Ledger, file: str, json_: bool) -> None:
     """Import sends (and bounces) from an earlier sending log (CSV).
 
     The whole file is checked first (a bad line rejects it, naming the line, nothing written),
@@ -199,12 +202,14 @@ def import_(ledger: Ledger, file: str) -> None:
     event,reason (event=pause|resume: a pause or resume at sent_at; recipient empty).
     A FILE of - is standard input. Importing the same file again adds nothing, even saved by
     Excel with its times cut to the minute or second (a row without message_id matches the send
-    within that precision).
+    within that precision), and says how many rows were in the ledger already. --json: what it
+    added and skipped, as one object.
 
     \b
     Example:
         warmup import sent-log.csv
         zcat sent-log.csv.gz | warmup import -
+        warmup import sent-log.csv --json
     """
     from warmup.cli.progress import bars
 
@@ -242,13 +247,30 @@ def import_(ledger: Ledger, file: str) -> None:
             f" {plural(r.skipped, 'bounce')} skipped: {sends} one already "
             "(record another with 'warmup record bounce')."
         )
+    if r.already:
+        # The same file again said "Imported 0 new sends" alone: not why (every row was there).
+        extra += f" {plural(r.already, 'row')} already recorded, skipped."
     if r.ignored:
         extra += f" Ignored {plural(len(r.ignored), 'column')} warmup does not read: "
         extra += f"{', '.join(r.ignored)}."
-    say(
-        f"Imported {plural(r.sends, 'new send')} and {plural(r.bounces, 'new bounce')} "
-        f"from {api.STANDARD_INPUT if file == '-' else file}.{extra}"
-    )
+    if json_:
+        print_json(
+            {
+                "file": str(api.STANDARD_INPUT) if file == "-" else file,
+                "sends": r.sends,
+                "bounces": r.bounces,
+                "already_recorded": r.already,
+                "mailboxes": r.mailboxes,
+                "events": r.events,
+                "bounces_skipped": r.skipped,
+                "ignored_columns": list(r.ignored),
+            }
+        )
+    else:
+        say(
+            f"Imported {plural(r.sends, 'new send')} and {plural(r.bounces, 'new bounce')} "
+            f"from {api.STANDARD_INPUT if file == '-' else file}.{extra}"
+        )
     for kept in r.kept:
         click.echo(
             f"note: {_kept_note(str(api.STANDARD_INPUT) if file == '-' else file, kept)}", err=True

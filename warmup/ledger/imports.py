@@ -189,6 +189,7 @@ class Imports:
         by_zone: dict[Any, dict[str, dt.date | None]] = {}
         days = {a: by_zone.setdefault(tz, {}) for a, tz in zones.items()}
         fromisoformat = dt.datetime.fromisoformat
+        pairs: list[tuple[int, str]] = []  # each send row's, in order (to count those present)
         for row in rows:
             if row[1] is None:
                 address, _, text, mid, kind = row
@@ -209,6 +210,7 @@ class Imports:
                     if day is None:  # local_day, inlined
                         day = at.astimezone(zones[address]).date()
                     sends[pair] = (pair[0], rcpt, mid, at, day, "sent", "import", key, at)
+            pairs.append(pair)
             if kind is not None:
                 bounced[address].append((pair, _bounced(row, key)))
         elsewhere = self._present_otherwise(conn, sends)
@@ -224,6 +226,10 @@ class Imports:
             per["sent"] = n
         self._bump_domains(conn, ((m, day, r) for m, r, _, _, day, *_ in fresh))
         out.sends += len(fresh)
+        # Rows in the ledger before (an import run again): said, not only left out. A row
+        # repeating another of the same import is neither new nor one of these.
+        if present:  # a first import finds none: no pass over the rows
+            out.already += sum(1 for pair in pairs if pair in present)
         if any(bounced.values()):
             self._import_bounces(conn, boxes, bounced, present, counts, out, coarse)
         self._bump_days(conn, counts)
@@ -232,6 +238,7 @@ class Imports:
         for box, e in events:
             new = self._event(conn, box, e, once=True)
             out.events += new
+            out.already += not new
             if new and e.kind == "resume":
                 resumed.append(box.id)
         # What the worker put back until a pause's end may go now ('mailbox resume' does so)

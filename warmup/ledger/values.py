@@ -287,7 +287,8 @@ class SuppressCount(NamedTuple):
 @dataclass
 class Recorded:
     """What a batch added: new sends, bounces (and of those matched and counted), events;
-    ``skipped``: an import's bounces not written, their sends having another already."""
+    ``skipped``: an import's bounces not written, their sends having another already;
+    ``already``: an import's rows whose send (or pause/resume event) was in the ledger before."""
 
     sends: int = 0
     bounces: int = 0
@@ -297,9 +298,12 @@ class Recorded:
     mailboxes: int = 0
     results: list[BounceResult] = field(default_factory=list)
     skipped: int = 0
+    already: int = 0
 
     def add(self, other: Recorded) -> None:
-        for f in ("sends", "bounces", "matched", "counted", "events", "mailboxes", "skipped"):
+        for f in (
+            "sends", "bounces", "matched", "counted", "events", "mailboxes", "skipped", "already"
+        ):  # fmt: skip
             setattr(self, f, getattr(self, f) + getattr(other, f))
         self.results.extend(other.results)
 
