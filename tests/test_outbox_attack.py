@@ -391,8 +391,6 @@ def test_a_second_pool_a_case_apart_is_refused_and_an_older_pair_still_works(
     one was a guess (mailbox addresses are one in any case). Now the second is refused, exit
     65, naming the pool there is, nothing written; a pair an older warmup made is kept, and
     each is still named exactly."""
-    import sqlalchemy as sa
-
     from warmup.ledger.schema import POOL
 
     assert cli("mailbox", "add", BOX, "--provider", "exmail").returncode == 0

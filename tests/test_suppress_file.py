@@ -370,9 +370,7 @@ def test_a_domain_given_as_an_address_is_said_to_be_a_domain(run, ledger_path, t
     assert ledger_digest(ledger_path) == before
 
 
-def test_removing_an_address_not_suppressed_is_a_note_exit_0_and_writes_nothing(
-    run, ledger_path
-):
+def test_removing_an_address_not_suppressed_is_a_note_exit_0_and_writes_nothing(run, ledger_path):
     """'suppress remove' of an address never suppressed (or taken back already) exited 64, a
     usage error, though the command was used right and what it asked for holds: a script
     taking a list back failed on its second run. Now: exit 0, a note, the ledger as it was."""
