@@ -389,6 +389,48 @@ def test_an_option_libpq_cannot_take_is_a_config_error_not_a_traceback(run, opti
     assert words in res.output and "secret" not in res.output and "Traceback" not in res.output
 
 
+@pytest.mark.parametrize(
+    ("option", "words"),
+    [
+        ("-cnosuch_param%3D1", 'unrecognized configuration parameter "nosuch_param"'),
+        ("-cstatement_timeout%3Dabc", 'invalid value for parameter "statement_timeout"'),
+        ("-cjit%3Dmaybe", 'parameter "jit" requires a Boolean value'),
+        ("-cwork_mem%3D1", 'outside the valid range for parameter "work_mem"'),
+        # a space in a value is libpq's separator unless written '\\ ': half a search_path
+        ("-csearch_path%3D%22Team%20A%22", 'invalid value for parameter "search_path"'),
+        ("garbage", "invalid command-line argument for server process"),
+    ],
+)
+def test_an_option_the_server_refuses_at_login_is_a_config_error_not_unavailable(
+    run, option, words
+):
+    """The URL's ``options=-c NAME=VALUE`` that the server refuses as the session starts (an
+    unknown or misspelt parameter, a value out of its range) was "is unavailable" (69, try
+    later), and ``warmup run`` waited --ledger-wait (10 minutes) for a server that had answered:
+    the URL is what is wrong, and no retry mends it (78, as ``sslmode=bogus``)."""
+    from tests.pgkit import _without_password, pg_server
+
+    url = f"{_without_password(pg_server())}?options={option}"
+    res = run("--db", url, "mailbox", "list")
+    assert res.exit_code == 78, res.output
+    assert res.output.count("\n") == 1 and res.output.startswith("Error: ledger "), res.output
+    assert words in res.output and "unavailable" not in res.output, res.output
+
+
+def test_a_worker_given_an_option_the_server_refuses_stops_at_once(tmp_path):
+    """``warmup run`` waits for a server that does not answer; one that answered "unrecognized
+    configuration parameter" is no server restarting: exit 78 at once, as README says of a
+    database that does not exist."""
+    from tests.gatekit import warmup
+    from tests.pgkit import _without_password, pg_server
+
+    url = f"{_without_password(pg_server())}?options=-cnosuch_param%3D1"
+    res = warmup("run", "--no-view", "--ledger-wait", "5s", env={"WARMUP_DB": url}, timeout=90)
+    assert res.returncode == 78, res.stderr
+    assert "trying again" not in res.stderr and "Traceback" not in res.stderr, res.stderr
+    assert 'unrecognized configuration parameter "nosuch_param"' in res.stderr
+
+
 @pytest.mark.parametrize("where", ["before", "after", "config"])
 @pytest.mark.parametrize("value", ["", "  "])
 def test_an_empty_db_is_refused_not_read_as_the_default_ledger(

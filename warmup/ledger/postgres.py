@@ -700,6 +700,14 @@ def _malformed_host(hosts: str | None) -> str | None:
 _BAD_OPTION = re.compile(
     r"invalid connection option|invalid URI query parameter|bad value for|invalid \w+ value"
 )
+# What the server says, as the session starts, of the URL's ``options=-c NAME=VALUE`` it refuses
+# (a misspelt parameter, a value it cannot read or out of range, a bare word): it answered, so
+# no wait mends it (78), where "unavailable" (69) had `warmup run` wait 10 minutes for it.
+_REFUSED_OPTION = re.compile(
+    r"FATAL:\s+(?:invalid value for parameter|unrecognized configuration parameter|"
+    r"parameter \"[^\"]*\" (?:requires|cannot be changed)|.* is outside the valid range for "
+    r"parameter|invalid command-line argument|permission denied to set parameter)"
+)
 
 
 # The server's refusal of the login (77): a wrong password, peer or ident authentication of
@@ -724,6 +732,11 @@ def _storage_error(exc: BaseException, where: str) -> WarmupError:
         return PermissionFailure(f"ledger {where}: {text}; check the URL in --db/WARMUP_DB")
     if _NO_PASSWORD.search(text) or "does not exist" in text or _BAD_OPTION.search(text):
         return ConfigError(f"ledger {where}: {text}; check the URL in --db/WARMUP_DB")
+    if _REFUSED_OPTION.search(text):
+        return ConfigError(
+            f"ledger {where}: {text}; check the options= of the URL in --db/WARMUP_DB "
+            f"(-cNAME=VALUE, URL-encoded; a space inside a value is written '\\ ')"
+        )
     if _NO_SLOT.search(text):
         return LedgerBusy(
             f"ledger {where}: the server has no connection left for warmup: {text}; try again "
