@@ -120,6 +120,39 @@ def test_a_copy_onto_the_same_postgresql_schema_under_another_host_name_is_refus
         other.drop()
 
 
+def test_a_copy_onto_the_same_schema_reached_through_a_longer_search_path_is_refused(
+    run, pg_url
+):
+    """``search_path=empty,ledger``: the first schema holds no table, so every statement reads
+    and writes the ledger's, as the migrations' lock knows; the check compared
+    ``current_schema()`` (the empty one), took it for another ledger, and ``db copy --to`` it
+    said "not empty; add --force", then with --force deleted and wrote again the very rows it
+    was copying ("Copied ... verified"), where README promises a refusal even with --force."""
+    from tests.pgkit import PgSchema, with_schema
+
+    source = open_ledger(pg_url)
+    api.add_mailbox(source, BOX, "exmail")
+    source.close()
+    empty = PgSchema()
+    try:
+        ledger_schema = pg_url.rsplit("search_path%3D", 1)[1]
+        alias = with_schema(empty.server, f"{empty.name},{ledger_schema}")
+        alias = alias.replace(empty.server, pg_url.split("?", 1)[0], 1)
+        for force in ((), ("--force",)):
+            res = run("--db", pg_url, "db", "copy", "--to", alias, *force)
+            assert (res.exit_code, res.output) == (
+                78,
+                "Error: --to names the ledger being copied; give another ledger URL\n",
+            )
+    finally:
+        empty.drop()
+    ledger = open_ledger(pg_url)
+    try:
+        assert [m.address for m in ledger.mailboxes()] == [BOX]
+    finally:
+        ledger.close()
+
+
 def test_a_refused_copy_leaves_no_new_target_behind(run, tmp_path):
     """A copy refused after it created its target (the source has a table this warmup does not
     know) said "Created a new ledger at ..." and left that empty ledger, and the folder made for

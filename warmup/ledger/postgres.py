@@ -55,7 +55,7 @@ from warmup.ledger.core import (
 from warmup.ledger.gatepath import GatePolicy
 from warmup.ledger.imports import SendRow
 from warmup.ledger.postgres_gate import PostgresGate
-from warmup.ledger.postgres_locks import lock_name, migration_lock
+from warmup.ledger.postgres_locks import ledger_schema, lock_name, migration_lock
 from warmup.ledger.postgres_look import read_look
 from warmup.ledger.postgres_upgrade import UpgradeFacts, upgrade_facts, upgrade_refusal
 from warmup.ledger.schema import METADATA
@@ -280,15 +280,13 @@ class PostgresLedger(Ledger):
 
     def _identity(self) -> tuple[object, ...]:
         """The server's system identifier (set at initdb), the database and the schema the
-        ledger's tables are in."""
+        ledger's tables are in: the one its statements reach, not the search_path's first
+        (``empty,ledger`` reaches the second's tables; current_schema() named the first)."""
         with self.engine.connect() as conn:
             row = conn.execute(
-                sa.text(
-                    "SELECT system_identifier, current_database(), current_schema() "
-                    "FROM pg_control_system()"
-                )
+                sa.text("SELECT system_identifier, current_database() FROM pg_control_system()")
             ).one()
-        return tuple(row)
+            return (*row, ledger_schema(conn))
 
     def _read_conn(self, conn: Connection) -> None:
         conn.execution_options(isolation_level="REPEATABLE READ")

@@ -87,11 +87,16 @@ def lock_name(conn: Connection, name: str, shared: bool = False) -> None:
     conn.execute(sa.text(f"SELECT {lock}(:ns, :key)"), {"ns": NAME_LOCKS, "key": name_key(name)})
 
 
+def ledger_schema(conn: Connection) -> str | None:
+    """The name of the schema holding the ledger ``conn`` reaches (see ``_LEDGER_SCHEMA``)."""
+    return conn.execute(_LEDGER_SCHEMA).scalar()
+
+
 def migration_lock(conn: Connection, where: str) -> None:
     """Hold the migration lock of the ledger ``conn`` reaches until the transaction ends (see the
     module's docstring); :class:`LedgerBusy` naming who upgrades it when the wait passes
     ``lock_timeout``. ``where`` names the ledger."""
-    schema = conn.execute(_LEDGER_SCHEMA).scalar() or ""
+    schema = ledger_schema(conn) or ""
     if _waited_too_long(conn, f"SELECT pg_advisory_xact_lock_shared({MIGRATION_LOCK})"):
         database = conn.exec_driver_sql("SELECT current_database()").scalar()
         raise LedgerBusy(
