@@ -386,6 +386,38 @@ def test_a_nul_in_an_older_sqlite_ledger_stops_the_copy_to_postgresql_in_one_lin
         target.close()
 
 
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        (3_000_000_000, "out of range for type integer"),
+        ("many", "invalid input syntax for type integer"),
+    ],
+)
+def test_a_cell_postgresql_cannot_hold_stops_the_copy_in_one_line(
+    run, tmp_path, pg_url, value, words
+):
+    """SQLite keeps what a hand edit (or another tool) put in a cell: a number past PostgreSQL's
+    ``integer``, text in a number's column. The copy to the team server died in a psycopg
+    traceback (exit 1), as a NUL did: it is refused naming the row, the column and the server's
+    reason, exit 65, nothing copied."""
+    src = tmp_path / "a.db"
+    build(src, days=1, per_day=3)
+    with sqlite3.connect(src) as con:
+        send_id = con.execute("SELECT min(id) FROM send").fetchone()[0]
+        con.execute("UPDATE send SET holder_pid = ? WHERE id = ?", (value, send_id))
+    res = run("--db", str(src), "db", "copy", "--to", pg_url)
+    assert res.exit_code == 65, res.output
+    lines = res.output.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), res.output
+    for words in (f"send row (id {send_id})", "holder_pid", words, str(src), "nothing was copied"):
+        assert words in lines[0], (words, res.output)
+    target = open_ledger(pg_url)
+    try:
+        assert target.mailboxes() == []  # the copy's one transaction rolled back
+    finally:
+        target.close()
+
+
 def test_a_source_with_no_ledger_or_an_old_one_gets_a_command_that_can_be_pasted(
     run, tmp_path, pg_url
 ):

@@ -33,7 +33,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from warmup.errors import ConfigError, DataError
-from warmup.ledger.core import Ledger, NulInText
+from warmup.ledger.core import CellRefused, Ledger, NulInText
 from warmup.ledger.schema import DATA_TABLES, DERIVED_TABLES, UTCDateTime, content
 
 T = TypeVar("T")
@@ -262,6 +262,11 @@ def copy_ledger(
                         target.bulk_insert(dst, table, part)
                     except NulInText as exc:
                         raise DataError(f"{exc}; {_clean(exc, source)}") from None
+                    except CellRefused as exc:
+                        raise DataError(
+                            f"{exc}; correct it in {source.where}, then copy again (nothing "
+                            f"was copied)"
+                        ) from None
                     n += len(part)
                     if progress:
                         progress(table.name, n, totals.get(table.name, n))

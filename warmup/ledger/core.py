@@ -209,6 +209,24 @@ class NulInText(DataError):
         )
 
 
+class CellRefused(DataError):
+    """A cell PostgreSQL refused to store as its column's type (a number past ``integer``, text
+    in a number's column: what a hand edit can leave in a SQLite ledger), ``reason`` the server's
+    words; ``table``, ``column`` and ``key`` as :class:`NulInText`'s."""
+
+    def __init__(
+        self, table: sa.Table, column: sa.Column[Any], row: Sequence[Any], reason: str
+    ) -> None:
+        names = [c.name for c in table.columns]
+        self.table, self.column = table.name, column.name
+        self.key = {c.name: row[names.index(c.name)] for c in table.primary_key.columns}
+        shown = ", ".join(f"{k} {v}" for k, v in self.key.items())
+        super().__init__(
+            f"{table.name} row ({shown}): its {column.name} {row[names.index(column.name)]!r} "
+            f"cannot be stored in PostgreSQL: {reason}"
+        )
+
+
 # Every engine of an open ledger: a forked child gives each a pool of its own (_after_fork).
 _ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
 

@@ -46,6 +46,7 @@ from warmup.errors import (
 from warmup.ledger import migrations
 from warmup.ledger.core import (
     Ledger,
+    CellRefused,
     NulInText,
     highest_id,
     interrupt_first,
@@ -603,13 +604,24 @@ class PostgresLedger(Ledger):
 
         try:
             self.insert_rows(conn, table, [c.name for c in table.columns], rows)
-        except psycopg.DataError:
+        except psycopg.DataError as exc:
             # SQLite keeps a NUL in text, PostgreSQL none: a ledger written before warmup refused
             # control characters may hold one. Found after the fact: no cost per row.
             for row in rows:
                 for column, value in zip(table.columns, row, strict=True):
                     if isinstance(value, str) and "\x00" in value:
                         raise NulInText(table, column, row) from None
+            # Any other cell the server refused (an integer out of range, text in a number's
+            # column): COPY names its line (1 = the batch's first row) and column.
+            found = _COPY_PLACE.search(exc.diag.context or "")
+            names = [c.name for c in table.columns]
+            if found and int(found[1]) <= len(rows) and found[2] in names:
+                raise CellRefused(
+                    table,
+                    table.columns[found[2]],
+                    rows[int(found[1]) - 1],
+                    exc.diag.message_primary or str(exc),
+                ) from None
             raise
 
     def insert_rows(
@@ -664,6 +676,9 @@ class PostgresLedger(Ledger):
                 f"{max(high, 1)}, {'true' if high else 'false'})"
             )
 
+
+# Where in a COPY the server met the value it refused (its error's CONTEXT).
+_COPY_PLACE = re.compile(r"COPY \S+, line (\d+), column (\w+)")
 
 _HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")
 
