@@ -387,14 +387,14 @@ def test_a_nul_in_an_older_sqlite_ledger_stops_the_copy_to_postgresql_in_one_lin
 
 
 @pytest.mark.parametrize(
-    ("value", "words"),
+    ("value", "reason"),
     [
         (3_000_000_000, "out of range for type integer"),
         ("many", "invalid input syntax for type integer"),
     ],
 )
 def test_a_cell_postgresql_cannot_hold_stops_the_copy_in_one_line(
-    run, tmp_path, pg_url, value, words
+    run, tmp_path, pg_url, value, reason
 ):
     """SQLite keeps what a hand edit (or another tool) put in a cell: a number past PostgreSQL's
     ``integer``, text in a number's column. The copy to the team server died in a psycopg
@@ -409,7 +409,7 @@ def test_a_cell_postgresql_cannot_hold_stops_the_copy_in_one_line(
     assert res.exit_code == 65, res.output
     lines = res.output.splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: "), res.output
-    for words in (f"send row (id {send_id})", "holder_pid", words, str(src), "nothing was copied"):
+    for words in (f"send row (id {send_id})", "holder_pid", reason, str(src), "nothing was copied"):
         assert words in lines[0], (words, res.output)
     target = open_ledger(pg_url)
     try:

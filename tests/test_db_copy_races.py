@@ -120,9 +120,7 @@ def test_a_copy_onto_the_same_postgresql_schema_under_another_host_name_is_refus
         other.drop()
 
 
-def test_a_copy_onto_the_same_schema_reached_through_a_longer_search_path_is_refused(
-    run, pg_url
-):
+def test_a_copy_onto_the_same_schema_reached_through_a_longer_search_path_is_refused(run, pg_url):
     """``search_path=empty,ledger``: the first schema holds no table, so every statement reads
     and writes the ledger's, as the migrations' lock knows; the check compared
     ``current_schema()`` (the empty one), took it for another ledger, and ``db copy --to`` it

@@ -45,8 +45,8 @@ from warmup.errors import (
 )
 from warmup.ledger import migrations
 from warmup.ledger.core import (
-    Ledger,
     CellRefused,
+    Ledger,
     NulInText,
     highest_id,
     interrupt_first,
