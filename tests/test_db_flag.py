@@ -417,6 +417,22 @@ def test_an_option_the_server_refuses_at_login_is_a_config_error_not_unavailable
     assert words in res.output and "unavailable" not in res.output, res.output
 
 
+def test_several_hosts_in_libpqs_form_are_told_how_to_write_them():
+    """``postgresql://u@h1:5432,h2:5432/db``, libpq's URL for a primary and its standby, is no
+    URL SQLAlchemy reads: "its port is not a number (write '@', ':' and '/' in the user name or
+    password as %40, %3A and %2F)" sent the user to escape a password that was fine. The line
+    says to give the hosts in the query, the form that works (exit 78, as before)."""
+    from click.testing import CliRunner
+
+    from warmup.cli import cli
+
+    url = "postgresql+psycopg://u:secret@db1.corp.example:5432,db2.corp.example:5432/warmup"
+    res = CliRunner().invoke(cli, ["mailbox", "list"], env={"WARMUP_DB": url})
+    assert res.exit_code == 78, res.output
+    assert res.output.count("\n") == 1 and "secret" not in res.output, res.output
+    assert "%40" not in res.output and "?host=h1:p1&host=h2:p2" in res.output, res.output
+
+
 def test_a_worker_given_an_option_the_server_refuses_stops_at_once(tmp_path):
     """``warmup run`` waits for a server that does not answer; one that answered "unrecognized
     configuration parameter" is no server restarting: exit 78 at once, as README says of a

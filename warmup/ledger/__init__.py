@@ -279,6 +279,14 @@ def open_ledger(
                 "its port is not a number (write '@', ':' and '/' in the user name or password "
                 "as %40, %3A and %2F)"
             )
+            if "," in url.split("://", 1)[-1].split("/", 1)[0].rpartition("@")[2]:
+                # libpq's several hosts (a primary and its standby), which SQLAlchemy reads
+                # only from the query: the password needs no escaping.
+                why = (
+                    "its port is not a number: several hosts (h1:p1,h2:p2 after the '@', as "
+                    "libpq writes them) are read only from the query: write "
+                    "postgresql+psycopg://USER@/DB?host=h1:p1&host=h2:p2"
+                )
         raise ConfigError(f"ledger URL {_safe(url)!r} is not valid: {why}") from None
     from warmup.ledger import migrations
 
