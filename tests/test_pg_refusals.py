@@ -339,3 +339,38 @@ def test_a_postgres_url_is_the_same_ledger_as_its_postgresql_spelling(run, schem
     assert res.exit_code == 0, res.output
     res = run("--db", schema.url, "quota", BOX, "--json")
     assert res.exit_code == 0 and BOX in res.output, res.output
+
+
+@pytest.mark.parametrize(
+    ("ddl", "said", "args"),
+    [
+        ("DROP TABLE {s}.sync_state", 'relation "sync_state" does not exist', ("db", "copy")),
+        (
+            "ALTER TABLE {s}.outbox RENAME TO outbox_old",
+            '"outbox" does not exist',
+            ("queue", "list"),
+        ),
+        (
+            "ALTER TABLE {s}.mailbox DROP COLUMN cap",
+            "column mailbox.cap does not exist",
+            ("quota",),
+        ),
+    ],
+    ids=["db-copy", "queue-list", "column"],
+)
+def test_a_ledger_missing_a_table_or_column_is_a_set_up_fault_78_not_a_traceback(
+    run, schema, tmp_path, ddl, said, args
+):
+    """A table or column of warmup's schema dropped or renamed by hand on the team server:
+    psycopg's UndefinedTable or UndefinedColumn came out as a traceback (exit 1; ``db copy`` of
+    such a ledger to a file, ``queue list``, ``quota``), where a SQLite ledger says it lacks part
+    of warmup's schema, 78, restore a backup (README)."""
+    assert run("--db", schema.url, "mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    _sql(schema, ddl.format(s=f'"{schema.name}"'))
+    if args == ("db", "copy"):
+        args = (*args, "--to", str(tmp_path / "copy.db"))
+    res = run("--db", schema.url, *args)
+    assert res.exit_code == 78, res.output
+    line = _one_line(res.output)
+    assert line.startswith("Error: ledger postgresql+psycopg://") and said in line, line
+    assert line.endswith("): it was changed outside warmup; restore a backup\n"), line

@@ -356,6 +356,9 @@ class PostgresLedger(Ledger):
             except sa.exc.ProgrammingError as exc:
                 if not isinstance(exc.orig, psycopg.errors.UndefinedTable):
                     raise
+            except SchemaPartGone as exc:  # the table of migrations itself: a blank ledger
+                if exc.state != "42P01":
+                    raise
             else:
                 return migrations.left({name for (name,) in done}, f"ledger {self.where}")
         return super().pending_migrations()
@@ -839,6 +842,15 @@ def _refusal(exc: BaseException, where: str) -> WarmupError | None:
     return _server_fault(exc, state, text, where)
 
 
+class SchemaPartGone(ConfigError):
+    """A table or column of warmup's schema the server does not find; ``state``: its SQLSTATE
+    (42P01 a table, 42703 a column)."""
+
+    def __init__(self, message: str, state: str) -> None:
+        super().__init__(message)
+        self.state = state
+
+
 def _server_fault(
     exc: BaseException, state: str | None, text: str, where: str
 ) -> WarmupError | None:
@@ -850,6 +862,14 @@ def _server_fault(
         return LedgerBusy(
             f"ledger {where}: the server rolled the transaction back: {text}; nothing of it was "
             f"written: try again"
+        )
+    if state in ("42P01", "42703"):  # undefined_table, undefined_column
+        # Migrations made every table and column: one gone was dropped or renamed by hand, or a
+        # partial restore (a traceback, exit 1; a SQLite ledger says so, 78).
+        return SchemaPartGone(
+            f"ledger {where} lacks part of warmup's schema ({text}): it was changed outside "
+            f"warmup; restore a backup",
+            state,
         )
     if state == "26000":  # invalid_sql_statement_name, after the gate prepared them anew
         return ConfigError(
