@@ -56,7 +56,7 @@ from warmup.ledger import (
 )
 from warmup.ledger import live_now as live_now  # re-exported: the CLI's live questions
 from warmup.ledger.reads import BOUNCE_KINDS, EARLIEST_ZONE, stamped
-from warmup.ledger.values import plain
+from warmup.ledger.values import local_day, plain
 from warmup.mailboxes import NO_CAP as NO_CAP
 from warmup.mailboxes import NO_START as NO_START
 from warmup.mailboxes import Removal as Removal
@@ -64,6 +64,7 @@ from warmup.mailboxes import add_mailbox as add_mailbox
 from warmup.mailboxes import address_arg
 from warmup.mailboxes import auth_of as auth_of
 from warmup.mailboxes import check_auth as check_auth
+from warmup.mailboxes import mailbox_zone as mailbox_zone
 from warmup.mailboxes import remove_mailbox as remove_mailbox
 from warmup.mailboxes import set_mailbox as set_mailbox
 from warmup.policy import Allowance, History, evaluate
@@ -524,6 +525,51 @@ def named_mailboxes(ledger: Reads, addresses: Sequence[str]) -> list[MailboxRow]
 
 
 _FEW = 4  # addresses looked up one by one (``quota a@x``); more: every mailbox read at once
+
+
+def added_by(
+    ledger: Reads,
+    boxes: Sequence[MailboxRow],
+    at: dt.datetime,
+    text: str | None = None,
+    field: str = "at",
+) -> tuple[list[MailboxRow], list[Refusal]]:
+    """The mailboxes of ``boxes`` that were in the ledger on ``at``'s local day, and a
+    :class:`Refusal` (:class:`InvalidFieldData`, 65) for each of the others: a question about
+    an instant (its quota, stage, plan, report) before a mailbox was added has no answer, and
+    the ramp walked from a day it did not exist answered one. A mailbox is in the ledger from
+    the local day it was added, or from its first send when its history starts before that (an
+    import, a send recorded ``--at`` a past time). ``text``: ``at`` as the user typed it."""
+    late = [b for b in boxes if local_day(at, b.timezone) < local_day(b.created_at, b.timezone)]
+    if not late:
+        return list(boxes), []
+    firsts = ledger.first_sends([b.id for b in late])
+    refusals = {}
+    for box in late:
+        added = local_day(box.created_at, box.timezone)
+        first = firsts.get(box.id)
+        since = added if first is None else min(added, local_day(first, box.timezone))
+        if local_day(at, box.timezone) >= since:
+            continue
+        what = (
+            "was added on {day} ({zone})"
+            if since == added
+            else "has no history before {day} ({zone}: its first send; it was added on {added})"
+        )
+        refusals[box.id] = Refusal(
+            box,
+            InvalidFieldData(
+                field,
+                "mailbox {mailbox} " + what + "; {field} {value} is before it: give a time on "
+                "or after that day",
+                mailbox=repr(box.address),
+                day=since.isoformat(),
+                added=added.isoformat(),
+                zone=box.timezone,
+                value=text or at.isoformat(),
+            ),
+        )
+    return [b for b in boxes if b.id not in refusals], list(refusals.values())
 
 
 def plan(ledger: Ledger, address: str, days: int, at: dt.datetime | None = None) -> list[PlanDay]:

@@ -17,7 +17,7 @@ from warmup import addresses, policies
 from warmup.endpoints import check_endpoint, check_hosts_given, check_port_security
 from warmup.errors import ConfigError, InvalidField, expect
 from warmup.fields import check_timezone
-from warmup.instants import check_date
+from warmup.instants import check_date, check_event
 from warmup.instants import machine_zone as _local_zone
 from warmup.ledger import MailboxNotFound
 from warmup.ledger.values import MailboxExists, MailboxRemoved
@@ -48,9 +48,14 @@ def add_mailbox(
     started: dt.date | None = None,
     auth: str | None = None,
     noted: Callable[[str], object] | None = None,
+    added_at: dt.datetime | None = None,
     **overrides: Any,
 ) -> MailboxRow:
     """Register a mailbox; overrides are ``smtp_host/port/security`` and ``imap_*``.
+
+    ``added_at``: when it was added (default now; a past instant for a mailbox in use before
+    its ledger was kept): a question about an instant before its local day is refused
+    (:func:`warmup.api.added_by`).
 
     ``auth``: ``password`` or ``oauth`` (default: the provider's, see :func:`auth_of`).
 
@@ -61,6 +66,8 @@ def add_mailbox(
     address = addresses.normalize(address_arg(address), "mailbox address")
     if started is not None:
         check_date(started, "started")
+    if added_at is not None:
+        check_event(added_at, "at")
     prov = get_provider(provider)
     check_hosts_given(overrides)
     _validate_settings(prov, None, cap, overrides)
@@ -84,7 +91,16 @@ def add_mailbox(
         policy,
         cap=cap,
         started=started,
+        created_at=added_at,
         **{k: v for k, v in overrides.items() if v is not None},
+    )
+
+
+def mailbox_zone(provider: str, timezone: str | None = None) -> str:
+    """The zone a mailbox of ``provider`` added with ``timezone`` (None: not given) gets, as
+    :func:`add_mailbox` chooses it: a time typed for it without an offset is read there."""
+    return check_timezone(
+        timezone if timezone is not None else get_provider(provider).timezone or _local_zone()
     )
 
 

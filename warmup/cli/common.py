@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
 import click
 
-from warmup.cli import check_db
-from warmup.errors import NoLedger
+from warmup.cli import check_db, param_name
+from warmup.errors import FieldError, NoLedger, WarmupError
 from warmup.instants import read_instant
 from warmup.lazyre import compiled_later
 from warmup.ledger import MailboxRow, Reads, open_gate_ledger, open_ledger, open_reads
@@ -265,6 +265,23 @@ def typed_instant(
     if got.wall:  # 02:30 on a spring-forward day in New York is no time of that day
         click.echo(f"Note: {option} {text} in {got.zone} {got.wall}.", err=True)
     return got.at
+
+
+def error_line(error: WarmupError) -> str:
+    """``Error: ...`` for a mailbox a command leaves out (a refusal), a field it names called
+    as the current command's user typed it (``--at``, not ``at``)."""
+    if isinstance(error, FieldError):
+        command = click.get_current_context().command
+        return f"Error: {error.render(lambda f: param_name(command, f))}"
+    return f"Error: {error}"
+
+
+def none_yet(at: str | None = None) -> str:
+    """What a listing of every mailbox says when there is none: in the ledger, or (``at``: the
+    ``--at`` typed) as of that instant, every mailbox having been added after it."""
+    if at is None:
+        return "No mailboxes yet: add one with 'warmup mailbox add ADDRESS --provider exmail'."
+    return f"No mailboxes yet as of --at {at}: each was added after that day."
 
 
 def print_json(data: Any) -> None:

@@ -125,6 +125,13 @@ def mailbox() -> None:
     help="Count warm-up history from this date only (e.g. a re-bound mailbox); a date "
     "ahead: no sending until then.",
 )
+@click.option(
+    "--at",
+    "at",
+    metavar="DATETIME",
+    help="When it was added (default now; a past time for a mailbox in use before this "
+    "ledger): quota, plan and report --at answer from that day on.",
+)
 @endpoint_options
 @pass_ledger(create=True)
 def add(
@@ -135,6 +142,7 @@ def add(
     policy: str | None,
     cap: str | None,
     started: str | None,
+    at: str | None,
     **overrides: Any,
 ) -> None:
     """Register ADDRESS with a provider preset.
@@ -154,6 +162,9 @@ def add(
         noted=_stored,
         cap=_cap(cap),
         started=None if started is None else api.parse_date(started, "started"),
+        added_at=None
+        if at is None
+        else api.parse_instant(at, "at", api.mailbox_zone(provider, tz)),
         **overrides,
     )
     _zone_said(tz)

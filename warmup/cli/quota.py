@@ -12,7 +12,9 @@ from warmup import api
 from warmup.cli import cli
 from warmup.cli.common import (
     complete_mailbox,
+    error_line,
     json_option,
+    none_yet,
     pass_ledger,
     pass_reads,
     percent,
@@ -26,7 +28,7 @@ from warmup.instants import local_short
 from warmup.ledger import Reads
 
 if TYPE_CHECKING:
-    from warmup.ledger import Ledger
+    from warmup.ledger import Ledger, MailboxRow
     from warmup.policy.plan import Plan
 from warmup.words import plural
 
@@ -86,8 +88,11 @@ def quota(
     when = typed_instant(at, boxes) if at is not None else api.live_now()
     if check and not addresses:
         raise UsageError("--check needs the mailbox address(es) to check")
+    every = len(boxes)
+    boxes, later = _added(ledger, boxes, when, at, addresses)
     _one_blas_thread()
     results, refusals = api.quotas_each(ledger, boxes, when, api.FORK_FROM)
+    refusals = later + refusals
     if check and verbosity() <= 0 and not json_:  # a script's test: the exit code is the answer
         pass  # (--json asked for the answer too: 'quota X --check --json > state.json' was empty)
     elif json_:
@@ -95,7 +100,7 @@ def quota(
     elif not results and refusals:
         pass
     elif not results:
-        click.echo("No mailboxes yet: add one with 'warmup mailbox add ADDRESS --provider exmail'.")
+        click.echo(none_yet(at if every else None))
     else:
         print_table(
             ["MAILBOX", "STAGE", "DAY", "QUOTA", "SENT", "LEFT", "STATUS", "NEXT SEND", "BOUNCES"],
@@ -122,12 +127,28 @@ def quota(
     # Every mailbox that can be answered is; each one that cannot says why, then the exit code
     # tells a script that something needs fixing (78 for a policy this warmup refuses).
     for refusal in refusals:
-        click.echo(f"Error: {refusal.error}", err=True)
+        click.echo(error_line(refusal.error), err=True)
     if refusals:
         return api.refusals_code(refusals)
     if check and any(not a.can_send for _, a in results):
         return 75
     return 0
+
+
+def _added(
+    ledger: Reads,
+    boxes: list[MailboxRow],
+    when: dt.datetime,
+    at: str | None,
+    named: tuple[str, ...],
+) -> tuple[list[MailboxRow], list[api.Refusal]]:
+    """The mailboxes of ``boxes`` already in the ledger ``--at`` ``when``, and a refusal for each
+    one named that was not (:func:`warmup.api.added_by`, 65). Unnamed, one added later is left
+    out: every mailbox as of then is every mailbox there was."""
+    if at is None:
+        return boxes, []
+    kept, later = api.added_by(ledger, boxes, when, at)
+    return kept, later if named else []
 
 
 @cli.command()
@@ -177,6 +198,7 @@ def plan(
         warmup plan sales@corp.example bd@corp.example --volume 10000
         warmup plan --days 7
     """
+    given_addresses = addresses
     if not addresses:  # every mailbox, as 'quota', 'report' and 'plot' answer without one
         addresses = tuple(b.address for b in ledger.mailboxes())
         if not addresses and volume is not None:
@@ -191,7 +213,19 @@ def plan(
                 "No mailboxes yet: add one with 'warmup mailbox add ADDRESS --provider exmail'."
             )
             return 0
-    when = typed_instant(at, api.named_mailboxes(ledger, addresses)) if at is not None else None
+    when = None
+    later: list[api.Refusal] = []
+    if at is not None:
+        named = api.named_mailboxes(ledger, addresses)
+        when = typed_instant(at, named)
+        kept, later = _added(ledger, named, when, at, given_addresses)
+        if not kept and not later:  # every mailbox added after --at, none named
+            if volume is not None:
+                raise ConfigError(f"no mailboxes as of --at {at} to send {volume} recipients from")
+            if not json_:
+                click.echo(none_yet(at))
+                return 0
+        addresses = tuple(b.address for b in kept)
     # --days typed with --volume bounds the search ("within 60 days?"); else it goes far (a
     # config file's days is how many days a plan shows, not a question about the volume)
     given = click.get_current_context().get_parameter_source("days")
@@ -200,9 +234,10 @@ def plan(
     result, refusals = api.plan_each(ledger, list(addresses), days, when, volume, within)
     # Every mailbox that can be planned is; each one that cannot says why (after the plan, as
     # 'quota' does), and the exit code tells a script that something needs fixing.
+    refusals = later + refusals
     missed = _planned(result, volume, within, json_) if result.mailboxes or not refusals else 0
     for refusal in refusals:
-        click.echo(f"Error: {refusal.error}", err=True)
+        click.echo(error_line(refusal.error), err=True)
     return api.refusals_code(refusals) or missed
 
 

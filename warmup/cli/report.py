@@ -6,6 +6,7 @@ module import: every command module is imported by ``warmup quota``, which must 
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from itertools import islice
 from pathlib import Path
@@ -18,7 +19,9 @@ from warmup import api
 from warmup.cli import cli
 from warmup.cli.common import (
     complete_mailbox,
+    error_line,
     json_option,
+    none_yet,
     pass_ledger,
     percent,
     print_json,
@@ -28,7 +31,7 @@ from warmup.cli.common import (
     typed_instant,
     typed_wins,
 )
-from warmup.errors import UsageError
+from warmup.errors import DataError, UsageError
 from warmup.ledger import local_day
 from warmup.plotcheck import check_count, check_plot_path, plot_folder
 
@@ -112,15 +115,21 @@ def report(
     if json_:
         fmt = "json"
     # Everything the user may have got wrong is refused before pandas loads (a second or more).
-    boxes = _scope(ledger, addresses)
-    when = None if at is None else typed_instant(at, boxes)
+    every = _scope(ledger, addresses)
+    when = None if at is None else typed_instant(at, every)
+    boxes, later = _added(ledger, every, when, at, addresses)
+    if later and not boxes:
+        return _refused(later)
     if by_reason:
         from warmup import reports
 
-        _by_reason(reports.bounces_by_reason(ledger, addresses, days, when), fmt)
-        return 0
+        # a mailbox added later simply had no bounces then: only one named is refused
+        named = tuple(b.address for b in boxes) if later else addresses
+        _by_reason(reports.bounces_by_reason(ledger, named, days, when), fmt)
+        return _refused(later)
     # one mailbox on a policy this warmup refuses hides no other
     _, good, refusals = api.askable(ledger, boxes)
+    refusals = later + refusals
     if refusals and not good:
         return _refused(refusals)
     from warmup import reports
@@ -131,7 +140,7 @@ def report(
             click.echo(piece, nl=False)
         return _refused(refusals)
     if frame.empty:
-        click.echo("No mailboxes yet: add one with 'warmup mailbox add ADDRESS --provider exmail'.")
+        click.echo(none_yet(at if every else None))
         return 0
     # A page of the frame's rows at a time, read twice (the widths, then the lines): the
     # cells of every row at once were most of a long report's memory (36,000 days: +30 MiB).
@@ -213,10 +222,28 @@ def _scope(ledger: Ledger, addresses: tuple[str, ...]) -> list[MailboxRow]:
     return api.named_mailboxes(ledger, addresses) if addresses else ledger.mailboxes()
 
 
+def _added(
+    ledger: Ledger,
+    boxes: list[MailboxRow],
+    when: dt.datetime | None,
+    at: str | None,
+    named: tuple[str, ...],
+) -> tuple[list[MailboxRow], list[api.Refusal]]:
+    """The mailboxes of ``boxes`` in the ledger by ``--at`` (``when``), and a refusal for each
+    one named that was not (:func:`warmup.api.added_by`, 65); unnamed, one added later is left
+    out, as ``quota --at`` leaves it. A report over days before a mailbox was added is fine
+    (they had no sends); a report as of an instant before it would judge a day it did not
+    exist."""
+    if when is None:
+        return boxes, []
+    kept, later = api.added_by(ledger, boxes, when, at)
+    return kept, later if named else []
+
+
 def _refused(refusals: list[api.Refusal]) -> int:
     """One line on stderr per mailbox left out; the exit code (0 when none was)."""
     for refusal in refusals:
-        click.echo(f"Error: {refusal.error}", err=True)
+        click.echo(error_line(refusal.error), err=True)
     return api.refusals_code(refusals)
 
 
@@ -296,11 +323,16 @@ def plot(
     ):  # a name it cannot write is told before the report is built
         check_plot_path(out)
     # one mailbox on a policy this warmup refuses hides no other
-    _, boxes, refusals = api.askable(ledger, _scope(ledger, addresses))
+    _, every, refusals = api.askable(ledger, _scope(ledger, addresses))
+    typed = None if at is None else typed_instant(at, every)
+    boxes, later = _added(ledger, every, typed, at, addresses)
+    refusals = later + refusals
     if refusals and not boxes:
         return _refused(refusals)
+    if every and not boxes:
+        raise DataError(f"nothing to plot as of --at {at}: each mailbox was added after that day")
     check_count(len(boxes))
-    when = api.live_now() if at is None else typed_instant(at, boxes)
+    when = typed or api.live_now()
     from warmup import reports
 
     frame = reports.daily(ledger, days=days, at=when, boxes=boxes)

@@ -623,6 +623,21 @@ class Questions:
                 sa.select(sa.func.min(SEND.c.at)).where(SEND.c.mailbox_id == box.id)
             ).scalar()
 
+    def first_sends(self, ids: Sequence[int]) -> dict[int, dt.datetime]:
+        """The earliest send of each mailbox of ``ids`` that has one (its history may start
+        before the mailbox was added: an import, a send recorded ``--at`` a past time)."""
+        out: dict[int, dt.datetime] = {}
+        with self.read() as conn:
+            for k in range(0, len(ids), _CHUNK):
+                part = list(ids[k : k + _CHUNK])
+                rows = conn.execute(
+                    sa.select(SEND.c.mailbox_id, sa.func.min(SEND.c.at))
+                    .where(SEND.c.mailbox_id.in_(part))
+                    .group_by(SEND.c.mailbox_id)
+                )
+                out.update({i: utc(at) for i, at in rows if at is not None})
+        return out
+
     def sync_position(self, box: MailboxRow, folder: str) -> tuple[int, int] | None:
         """``(UIDVALIDITY, last UID)`` bounce sync stopped at in ``folder``, if it ever ran."""
         with self.read() as conn:

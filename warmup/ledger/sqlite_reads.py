@@ -154,6 +154,22 @@ def read_eras_naming(
     return texts, reasons
 
 
+def read_first_sends(cur: sqlite3.Cursor, ids: Sequence[int]) -> dict[int, dt.datetime]:
+    """See :meth:`warmup.ledger.Ledger.first_sends`."""
+    out: dict[int, dt.datetime] = {}
+    for k in range(0, len(ids), CHUNK):
+        part = list(ids[k : k + CHUNK])
+        rows = cur.execute(
+            f"SELECT mailbox_id, MIN(at) FROM send WHERE mailbox_id IN ({qmarks(len(part))}) "
+            "GROUP BY mailbox_id",
+            part,
+        )
+        for i, at in rows:
+            if (first := parse_ts(at)) is not None:
+                out[i] = first
+    return out
+
+
 # -- the reader --------------------------------------------------------------------------------
 
 
@@ -267,6 +283,11 @@ class SQLiteReads:
         """See :meth:`warmup.ledger.Ledger.eras_naming`."""
         with self._read() as cur:
             return read_eras_naming(cur, ids, words)
+
+    def first_sends(self, ids: Sequence[int]) -> dict[int, dt.datetime]:
+        """See :meth:`warmup.ledger.Ledger.first_sends`."""
+        with self._read() as cur:
+            return read_first_sends(cur, ids)
 
     def pool_names(self) -> list[str]:
         """See :meth:`warmup.ledger.Ledger.pool_names`."""
