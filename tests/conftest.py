@@ -334,6 +334,13 @@ def today() -> dt.date:
     return dt.date(2026, 11, 16)  # a Monday; tests evaluate with --at on this day
 
 
+# A mailbox is asked about (quota, plan, report --at) only from the day it was added: one a
+# test asks about days of before the wall clock's today is added before them, with
+# ``mailbox add *ADDED`` (``api.add_mailbox(..., added_at=ADDED_AT)``).
+ADDED_AT = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+ADDED = ("--at", ADDED_AT.isoformat())
+
+
 os.environ.setdefault("TZ", "UTC")
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import policy_changes_at
+from tests.conftest import ADDED, policy_changes_at
 from tests.gatekit import ANY_DAY
 from tests.pgkit import ledger_url  # noqa: F401  (the fixture: each backend)
 from tests.test_policy_eras import text
@@ -157,7 +157,7 @@ def test_a_cap_of_0_then_raised_pauses_the_days_it_held(ledger_url, run):  # noq
     """A ledger may still hold a cap of 0 (refused since): its days said quota 0, paused; a
     cap raised from it keeps them so, and the days from the change on are under the new one."""
     # asked at the real time last: not closed on a CN public holiday (2027-05-04 was one)
-    add = ("mailbox", "add", BOX, "--provider", "exmail", "--timezone", UTC)
+    add = ("mailbox", "add", *ADDED, BOX, "--provider", "exmail", "--timezone", UTC)
     assert run(*add, "--policy", str(ANY_DAY)).exit_code == 0
     with _opened(ledger_url) as ledger, ledger.write() as conn:
         conn.execute(MAILBOX.update().values(cap=0, rev=MAILBOX.c.rev + 1))

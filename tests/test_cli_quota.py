@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.conftest import SH, at, policy_changes_at
+from tests.conftest import ADDED, SH, at, policy_changes_at
 from tests.gatekit import ANY_DAY
 from warmup.policy import load_policy
 
@@ -62,7 +62,7 @@ def write_log(path: Path, days: list[tuple[dt.date, int, int]]) -> Path:
 
 
 def test_new_exmail_mailbox_starts_at_50(run, today):
-    res = run("mailbox", "add", BOX, "--provider", "exmail")
+    res = run("mailbox", "add", *ADDED, BOX, "--provider", "exmail")
     assert res.exit_code == 0 and "Added a@corp.example" in res.output
     q = quota_json(run, "--at", at(today).isoformat())
     assert (q["quota"], q["status"], q["stage"], q["day"]) == (50, "ok", "week 1", 1)
@@ -127,7 +127,7 @@ def _full_quota_days(run, tmp_path: Path, today: dt.date, n: int) -> list[int]:
 
 @pytest.mark.slow
 def test_full_ramp_reaches_200_then_300_and_plan_agrees(run, today, tmp_path):
-    run("mailbox", "add", BOX, "--provider", "exmail")
+    run("mailbox", "add", *ADDED, BOX, "--provider", "exmail")
     start = today - dt.timedelta(days=28)
     # The plan made on day 1 predicts what the ramp will give.
     plan = json.loads(
@@ -178,8 +178,17 @@ def test_four_percent_bounces_hold(run, today, tmp_path):
 
 
 def test_quota_table_lists_reasons(run, today):
-    run("mailbox", "add", BOX, "--provider", "exmail")
-    run("mailbox", "add", "b@corp.example", "--provider", "m365", "--timezone", "Europe/Paris")
+    run("mailbox", "add", *ADDED, BOX, "--provider", "exmail")
+    run(
+        "mailbox",
+        "add",
+        *ADDED,
+        "b@corp.example",
+        "--provider",
+        "m365",
+        "--timezone",
+        "Europe/Paris",
+    )
     res = run("quota", "--at", at(today).isoformat())
     lines = res.output.splitlines()
     assert lines[0].split() == [
@@ -229,7 +238,18 @@ def test_the_tables_next_send_is_the_second_the_reasons_name(run, today):
 
 def test_cap_and_manual_pause(run, today):
     # the pause and resume are now, as the quotas after them: not closed on a CN holiday
-    run("mailbox", "add", BOX, "--provider", "exmail", "--cap", "20", "--policy", str(ANY_DAY))
+    run(
+        "mailbox",
+        "add",
+        *ADDED,
+        BOX,
+        "--provider",
+        "exmail",
+        "--cap",
+        "20",
+        "--policy",
+        str(ANY_DAY),
+    )
     assert quota_json(run, "--at", at(today).isoformat())["quota"] == 20
     run("mailbox", "set", BOX, "--cap", "10")
     _cap_changed_at(at(today))
@@ -243,8 +263,8 @@ def test_cap_and_manual_pause(run, today):
 
 
 def test_plan_volume(run, today):
-    run("mailbox", "add", BOX, "--provider", "exmail")
-    run("mailbox", "add", "b@corp.example", "--provider", "exmail")
+    run("mailbox", "add", *ADDED, BOX, "--provider", "exmail")
+    run("mailbox", "add", *ADDED, "b@corp.example", "--provider", "exmail")
     res = run(
         "plan", BOX, "b@corp.example", "--volume", "1000", "--json", "--at", at(today).isoformat()
     )
@@ -292,8 +312,8 @@ def test_plan_without_an_address_plans_every_mailbox_as_quota_answers_them(run, 
     for json_ in ((), ("--json",)):
         res = run("plan", "--volume", "10", *json_)
         assert (res.exit_code, res.output) == (78, error)
-    run("mailbox", "add", BOX, "--provider", "exmail")
-    run("mailbox", "add", "b@corp.example", "--provider", "exmail")
+    run("mailbox", "add", *ADDED, BOX, "--provider", "exmail")
+    run("mailbox", "add", *ADDED, "b@corp.example", "--provider", "exmail")
     when = at(today).isoformat()
     every = run("plan", "--days", "3", "--volume", "150", "--json", "--at", when)
     named = run(
@@ -313,7 +333,7 @@ def test_plan_volume_within_the_days_given(run, today):
     ``plan --volume N --days 30 && launch`` launched a campaign that does not fit. Now 75 (in
     text and JSON alike), with what goes out by then and the day it is reached further on."""
 
-    run("mailbox", "add", BOX, "--provider", "exmail")
+    run("mailbox", "add", *ADDED, BOX, "--provider", "exmail")
     when = ("--at", at(today).isoformat())
     far = json.loads(run("plan", BOX, "--volume", "10000", "--json", *when).output)
     assert len(far["days"]) > 20 and far["volume"]["date"] is not None
@@ -472,7 +492,7 @@ def test_cap_0_is_refused_with_the_hint_to_pause(run, today, ledger_path):
 
 
 def test_cap_none_removes_the_cap_and_show_prints_it(run, today):
-    run("mailbox", "add", BOX, "--provider", "exmail", "--cap", "20")
+    run("mailbox", "add", *ADDED, BOX, "--provider", "exmail", "--cap", "20")
     assert "cap 20" in run("mailbox", "show", BOX).output
     assert quota_json(run, "--at", at(today).isoformat())["quota"] == 20
     assert run("mailbox", "set", BOX, "--cap", "none").exit_code == 0

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SH
+from tests.conftest import ADDED_AT, SH
 
 BOX = "a@corp.example"
 HEAVY = ("pandas", "matplotlib")
@@ -40,7 +40,7 @@ def seeded(ledger_path: Path) -> Path:
     from warmup import api, open_ledger
 
     ledger = open_ledger()
-    api.add_mailbox(ledger, BOX, "exmail", timezone=SH)
+    api.add_mailbox(ledger, BOX, "exmail", timezone=SH, added_at=ADDED_AT)
     day = dt.date(2026, 11, 10)
     api.record_send(ledger, BOX, ["r1@example.com", "r2@example.com"], at(day, 9))
     ledger.close()

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.conftest import ledger_digest
+from tests.conftest import ADDED, ledger_digest
 
 pytest_plugins = ["tests.pgkit"]  # fixtures: ledger_url (each backend)
 
@@ -65,9 +65,16 @@ def test_record_at_without_offset_lands_on_that_local_day(run):
 
 def test_several_zones_read_in_the_machines_zone_and_say_so(run):
     """``TZ=UTC`` in the tests (conftest): the machine's zone is UTC."""
-    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    assert run("mailbox", "add", *ADDED, BOX, "--provider", "exmail").exit_code == 0
     assert run(
-        "mailbox", "add", "b@corp.example", "--provider", "gmail", "--timezone", "Europe/Berlin"
+        "mailbox",
+        "add",
+        *ADDED,
+        "b@corp.example",
+        "--provider",
+        "gmail",
+        "--timezone",
+        "Europe/Berlin",
     )
     res = run("quota", "--json", "--at", "2026-06-11T09:00:00")
     assert res.exit_code == 0, res.output
@@ -235,7 +242,16 @@ def test_quota_at_a_repeated_local_time_agrees_with_the_window(run, tmp_path: Pa
         + '\n[window]\nhours = ["00:00", "01:30"]\n'
     )
     add = run(
-        "mailbox", "add", BOX, "--provider", "gmail", "--timezone", NY, "--policy", str(policy)
+        "mailbox",
+        "add",
+        *ADDED,
+        BOX,
+        "--provider",
+        "gmail",
+        "--timezone",
+        NY,
+        "--policy",
+        str(policy),
     )
     assert add.exit_code == 0, add.output
     assert quota(run, "--at", "2026-11-01T01:15:00")["status"] == "ok"
@@ -259,7 +275,7 @@ def test_quota_at_a_repeated_local_time_agrees_with_the_window(run, tmp_path: Pa
 def test_a_utc_offset_no_place_uses_is_refused_saying_the_range(run, offset, refused):
     """'+18:00' typed for '+08:00' read ten hours off without a word: an offset beyond -12:00
     to +14:00 is refused (64, a typo on the command line), for --at and --until alike."""
-    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    assert run("mailbox", "add", *ADDED, BOX, "--provider", "exmail").exit_code == 0
     said = f"UTC offset of {offset[:3]}:{offset[-2:]}, which no place uses: expected one from "
     said += "-12:00 to +14:00 (e.g. +08:00)"
     for args in (
@@ -438,7 +454,7 @@ def test_a_zone_abbreviation_or_a_signed_gmt_is_refused_not_misread(run, ledger_
     """dateutil dropped a zone abbreviation it does not know, with a multi-line warning, and
     read the time as the mailbox's own ('10:00 PST' for a Shanghai mailbox: 16 hours off), and
     read 'GMT+8' as POSIX writes it, UTC-08:00. Refused, 64, one line, the ledger untouched."""
-    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    assert run("mailbox", "add", *ADDED, BOX, "--provider", "exmail").exit_code == 0
     before = ledger_digest(ledger_path)
     res = run("record", "send", BOX, "--to", "x@example.com", "--at", text)
     assert res.exit_code == 64, res.output

@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from tests.conftest import ledger_digest
+from tests.conftest import ADDED, ledger_digest
 
 
 @pytest.mark.parametrize(
@@ -51,10 +51,10 @@ def test_a_time_over_several_zones_is_read_in_the_zone_tz_names(run, monkeypatch
 def test_a_tz_naming_no_zone_is_a_config_error_when_one_is_needed(
     run, monkeypatch, ledger_path, tz
 ):
-    assert run("mailbox", "add", "a@corp.example", "--provider", "exmail").exit_code == 0
+    assert run("mailbox", "add", *ADDED, "a@corp.example", "--provider", "exmail").exit_code == 0
     before = ledger_digest(ledger_path)
     monkeypatch.setenv("TZ", tz)
-    res = run("mailbox", "add", "b@corp.example", "--provider", "gmail")
+    res = run("mailbox", "add", *ADDED, "b@corp.example", "--provider", "gmail")
     assert res.exit_code == 78
     assert res.stdout == ""
     assert res.stderr == (
@@ -63,7 +63,9 @@ def test_a_tz_naming_no_zone_is_a_config_error_when_one_is_needed(
     )
     assert ledger_digest(ledger_path) == before
     # a zone given, or a mailbox's own, needs none of the machine's
-    given = run("mailbox", "add", "b@corp.example", "--provider", "gmail", "--timezone", "UTC")
+    given = run(
+        "mailbox", "add", *ADDED, "b@corp.example", "--provider", "gmail", "--timezone", "UTC"
+    )
     assert given.exit_code == 0, given.output
     assert run("quota", "a@corp.example", "--at", "2026-06-11T09:00:00").exit_code == 0
 

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from tests.conftest import at, ledger_digest
+from tests.conftest import ADDED_AT, at, ledger_digest
 from tests.gatekit import cli
 from tests.outboxkit import plain as message
 from tests.outboxkit import pool_of
@@ -67,7 +67,7 @@ def test_a_pause_until_a_time_holds_the_worker_then_lets_it_send_without_a_resum
 
 def test_quota_plan_and_list_say_paused_until(ledger_url, run):
     ledger = open_ledger(ledger_url)
-    api.add_mailbox(ledger, BOX, "exmail")  # Asia/Shanghai
+    api.add_mailbox(ledger, BOX, "exmail", added_at=ADDED_AT)  # Asia/Shanghai
     start = at(DAY, 9)
     until = api.pause_end(ledger, BOX, "2026-11-18", now=start)  # a date: its local midnight
     assert until == at(DAY + dt.timedelta(days=2), 0)

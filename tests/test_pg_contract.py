@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import at
+from tests.conftest import ADDED, at
 from tests.gatekit import policy_file
 from warmup import Gate, NotAllowed, api
 from warmup.gate import Suppressed
@@ -143,9 +143,12 @@ def test_instants_and_days_round_trip(ledger_url):
 
 
 def test_mailbox_quota_plan_through_the_cli(ledger_url, run):
-    res = run("--db", ledger_url, "mailbox", "add", BOX, "--provider", "exmail")
+    res = run("--db", ledger_url, "mailbox", "add", *ADDED, BOX, "--provider", "exmail")
     assert res.exit_code == 0 and res.stdout.startswith(f"Added {BOX} (")
-    assert run("mailbox", "add", BOX, "--provider", "exmail", "--db", ledger_url).exit_code == 65
+    assert (
+        run("mailbox", "add", *ADDED, BOX, "--provider", "exmail", "--db", ledger_url).exit_code
+        == 65
+    )
     q = quota_json(run, ledger_url, at(DAY))
     assert (q["quota"], q["status"], q["stage"], q["day"], q["sent"]) == (50, "ok", "week 1", 1, 0)
     res = run("plan", BOX, "--days", "9", "--json", "--at", at(DAY).isoformat(), "--db", ledger_url)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests import forkcli
-from tests.conftest import at, ledger_digest
+from tests.conftest import ADDED, at, ledger_digest
 from tests.pgkit import ledger_url  # noqa: F401  (the fixture: each backend)
 
 BOX = "a@corp.example"
@@ -23,7 +23,7 @@ BOX = "a@corp.example"
 def test_a_mailbox_named_twice_is_planned_once_and_its_volume_counted_once(run, today):
     """``plan A A --volume N`` summed A's ramp twice: the volume was "reached" days early
     "across 2 mailboxes"; a different case of the same address did the same."""
-    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    assert run("mailbox", "add", *ADDED, BOX, "--provider", "exmail").exit_code == 0
     when = ("--at", at(today).isoformat())
     once = json.loads(run("plan", BOX, "--volume", "1000", "--json", *when).output)
     for twice in ([BOX, BOX], [BOX, BOX.upper()]):
@@ -42,9 +42,12 @@ def test_a_volume_across_time_zones_is_reached_on_one_date_whatever_the_order_na
     --volume`` said one date and ``plan NY SH --volume`` the day before, and neither was the
     date by which the two had sent the volume. They are now added date by date."""
     sh, ny = "sh@corp.example", "ny@corp.example"
-    assert run("mailbox", "add", sh, "--provider", "exmail", "--policy", "default").exit_code == 0
     assert (
-        run("mailbox", "add", ny, "--provider", "gmail", "--timezone", "America/New_York",
+        run("mailbox", "add", *ADDED, sh, "--provider", "exmail", "--policy", "default").exit_code
+        == 0
+    )
+    assert (
+        run("mailbox", "add", *ADDED, ny, "--provider", "gmail", "--timezone", "America/New_York",
             "--policy", "default").exit_code == 0
     )  # fmt: skip
     when = ("--at", "2026-11-16T20:00:00Z")  # Shanghai 2026-11-17 04:00, New York 11-16 15:00
@@ -86,7 +89,9 @@ def _minutely_box(run, tmp_path, box: str, n: int, window: str) -> str:  # type:
     policy.write_text(MINUTELY.format(n=n, window=window))
     assert run("policy", "add", f"minutely{n}", str(policy)).exit_code == 0
     assert (
-        run("mailbox", "add", box, "--provider", "exmail", "--policy", f"minutely{n}").exit_code
+        run(
+            "mailbox", "add", *ADDED, box, "--provider", "exmail", "--policy", f"minutely{n}"
+        ).exit_code
         == 0
     )
     return box
@@ -201,7 +206,7 @@ def test_a_plan_of_a_paused_mailbox_says_it_stays_paused_until_resumed(run):
 
 
 def test_a_mailbox_named_twice_is_reported_and_counted_once(run, today):
-    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    assert run("mailbox", "add", *ADDED, BOX, "--provider", "exmail").exit_code == 0
     when = ("--at", at(today).isoformat())
     report = json.loads(run("report", BOX, BOX.upper(), "--json", *when).output)
     assert [r["mailbox"] for r in report] == [BOX]
@@ -224,7 +229,7 @@ def test_report_csv_cells_a_spreadsheet_would_run_as_formulas_are_quoted(run, to
     policy.write_text(preset.replace('name = "week 1"', f"name = '{FORMULA}'"))
     assert run("policy", "add", "odd", str(policy)).exit_code == 0
     for box in ("=cmd|calc@corp.example", "-x@corp.example", "+y@corp.example", BOX):
-        res = run("mailbox", "add", "--provider", "exmail", "--policy", "odd", "--", box)
+        res = run("mailbox", "add", *ADDED, "--provider", "exmail", "--policy", "odd", "--", box)
         assert res.exit_code == 0, res.output
     when = ("--at", at(today).isoformat())
     res = run("report", "--format", "csv", *when)
@@ -645,7 +650,7 @@ def test_a_plot_the_disk_fills_under_leaves_the_plot_it_replaces_whole(run, tmp_
 def test_a_volume_of_one_recipient_is_said_in_the_singular(run, today):
     """``plan --volume 1`` said "1 recipients reached on ..." (and a paused mailbox "1
     recipients are not reached ...")."""
-    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    assert run("mailbox", "add", *ADDED, BOX, "--provider", "exmail").exit_code == 0
     when = ("--at", at(today).isoformat())
     res = run("plan", BOX, "--volume", "1", *when)
     assert res.exit_code == 0, res.output

@@ -18,7 +18,7 @@ import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_rgba
 
-from tests.conftest import SH, at, ledger_digest
+from tests.conftest import ADDED_AT, SH, at, ledger_digest
 from warmup import api, plots, reports
 from warmup.errors import UsageError
 from warmup.ledger import open_ledger
@@ -465,7 +465,7 @@ def test_plot_to_a_folder_writes_the_default_name_in_it(run, ledger_path, tmp_pa
     """``--out DIR/`` (or an existing DIR) was refused with click's "is a directory" (64): the
     folder is where the user wants the figure, under the name it would have had."""
     ledger = open_ledger(str(ledger_path))
-    api.add_mailbox(ledger, box(0), "exmail", timezone=SH)
+    api.add_mailbox(ledger, box(0), "exmail", timezone=SH, added_at=ADDED_AT)
     ledger.close()
     folder = tmp_path / "figures"
     folder.mkdir()
@@ -532,7 +532,7 @@ def test_the_default_plot_name_is_the_mailboxes_local_day(run, ledger_path, tmp_
     """At 07:00 in Shanghai (23:00 UTC the day before) the figure's last day is the local day,
     but its default name took the UTC date: yesterday's name on today's plot."""
     ledger = open_ledger(str(ledger_path))
-    api.add_mailbox(ledger, box(0), "exmail", timezone=SH)
+    api.add_mailbox(ledger, box(0), "exmail", timezone=SH, added_at=ADDED_AT)
     ledger.close()
     res = run("plot", "--out", str(tmp_path), "--at", "2026-11-21T07:00:00+08:00", "--json")
     assert res.exit_code == 0, res.output
@@ -573,7 +573,7 @@ def test_a_temporary_file_a_killed_plot_left_is_removed_by_the_next(run, ledger_
     same file removes its own kind of leftovers, never one a plot still writes, nor any other
     file."""
     ledger = open_ledger(str(ledger_path))
-    api.add_mailbox(ledger, box(0), "exmail", timezone=SH)
+    api.add_mailbox(ledger, box(0), "exmail", timezone=SH, added_at=ADDED_AT)
     ledger.close()
     folder = tmp_path / "figures"
     folder.mkdir()

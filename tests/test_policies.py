@@ -11,7 +11,7 @@ import sqlite3
 import pytest
 
 from tests import forkcli
-from tests.conftest import at
+from tests.conftest import ADDED, at
 from warmup import api, open_ledger
 from warmup.ledger import migrations
 
@@ -58,7 +58,7 @@ def test_a_policy_file_given_by_a_relative_path_works_from_anywhere(
     work.mkdir()
     (work / "mine.toml").write_text(CAREFUL)
     monkeypatch.chdir(work)
-    res = run("mailbox", "add", BOX, "--provider", "exmail", "--policy", "./mine.toml")
+    res = run("mailbox", "add", *ADDED, BOX, "--provider", "exmail", "--policy", "./mine.toml")
     assert res.exit_code == 0, res.output
     assert "stored policy file ./mine.toml in the ledger as 'mine'" in res.stderr.lower()
     (work / "mine.toml").unlink()  # the file is not needed any more
@@ -82,7 +82,10 @@ def test_policy_set_makes_a_new_version_that_mailboxes_follow(run, tmp_path):
     path = tmp_path / "careful.toml"
     path.write_text(CAREFUL)
     assert run("policy", "add", "careful", str(path)).exit_code == 0
-    assert run("mailbox", "add", BOX, "--provider", "exmail", "--policy", "careful").exit_code == 0
+    assert (
+        run("mailbox", "add", *ADDED, BOX, "--provider", "exmail", "--policy", "careful").exit_code
+        == 0
+    )
     when = at(DAY, 10)
     assert (
         json.loads(run("quota", BOX, "--json", "--at", when.isoformat()).output)[0]["quota"] == 40
@@ -278,7 +281,10 @@ def test_a_policy_file_saved_with_a_byte_order_mark_is_stored(run, tmp_path):
     path.write_text(CAREFUL, encoding="utf-8-sig")
     res = run("policy", "add", "careful", str(path))
     assert res.exit_code == 0, res.output
-    assert run("mailbox", "add", BOX, "--provider", "exmail", "--policy", "careful").exit_code == 0
+    assert (
+        run("mailbox", "add", *ADDED, BOX, "--provider", "exmail", "--policy", "careful").exit_code
+        == 0
+    )
     quota = json.loads(run("quota", BOX, "--json", "--at", at(DAY, 10).isoformat()).output)
     assert quota[0]["quota"] == 40
     shown = json.loads(run("policy", "show", "careful", "--json").output)
@@ -333,7 +339,7 @@ def test_a_file_named_like_a_preset_in_the_working_directory_is_not_the_preset(
     ``default``) in the directory a command ran in replaced the preset of every mailbox using
     it: an error for a file that is no policy, another plan (quota 40) for one that is. Asked
     on a working day: the exmail preset itself, whose quota is 0 on a CN public holiday."""
-    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    assert run("mailbox", "add", *ADDED, BOX, "--provider", "exmail").exit_code == 0
     quota = ("quota", BOX, "--json", "--at", at(today).isoformat())
     expected = json.loads(run(*quota).stdout)
     monkeypatch.chdir(tmp_path)
@@ -408,7 +414,10 @@ def test_reasons_name_the_policy_the_mailbox_refers_to(run, tmp_path):
     copied = tmp_path / "mine.toml"
     copied.write_text(CAREFUL.replace('name = "careful"', 'name = "default"').replace("120", "30"))
     assert run("policy", "add", "mine", str(copied)).exit_code == 0
-    assert run("mailbox", "add", BOX, "--provider", "exmail", "--policy", "mine").exit_code == 0
+    assert (
+        run("mailbox", "add", *ADDED, BOX, "--provider", "exmail", "--policy", "mine").exit_code
+        == 0
+    )
     res = run("quota", BOX, "--json", "--at", at(DAY, 10).isoformat())
     assert res.exit_code == 0, res.output
     (answer,) = json.loads(res.output)
@@ -453,12 +462,15 @@ def test_a_refused_stored_policy_stops_only_its_own_mailboxes(run, tmp_path, fau
     on_bad = [BOX, "c@corp.example"]
     for box in on_bad:
         assert (
-            run("mailbox", "add", box, "--provider", "exmail", "--policy", "careful").exit_code == 0
+            run(
+                "mailbox", "add", *ADDED, box, "--provider", "exmail", "--policy", "careful"
+            ).exit_code
+            == 0
         )
-    assert run("mailbox", "add", "b@corp.example", "--provider", "exmail").exit_code == 0
+    assert run("mailbox", "add", *ADDED, "b@corp.example", "--provider", "exmail").exit_code == 0
     assert (
         run(
-            "mailbox", "add", "d@corp.example", "--provider", "exmail", "--policy", "fine"
+            "mailbox", "add", *ADDED, "d@corp.example", "--provider", "exmail", "--policy", "fine"
         ).exit_code
         == 0
     )
@@ -556,8 +568,11 @@ def test_plot_of_all_mailboxes_plots_the_others_past_a_refused_policy(run, tmp_p
     good = tmp_path / "careful.toml"
     good.write_text(CAREFUL)
     assert run("policy", "add", "careful", str(good)).exit_code == 0
-    assert run("mailbox", "add", BOX, "--provider", "exmail", "--policy", "careful").exit_code == 0
-    assert run("mailbox", "add", "b@corp.example", "--provider", "exmail").exit_code == 0
+    assert (
+        run("mailbox", "add", *ADDED, BOX, "--provider", "exmail", "--policy", "careful").exit_code
+        == 0
+    )
+    assert run("mailbox", "add", *ADDED, "b@corp.example", "--provider", "exmail").exit_code == 0
     ledger = open_ledger()
     ledger.store_policy("careful", CAREFUL.replace(old, new), None, replace=True)
     ledger.close()
@@ -629,7 +644,10 @@ def test_the_name_given_is_enough_and_a_file_name_line_that_differs_is_noted(
     res = run("policy", "add", "careful", str(bare))
     assert res.exit_code == 0, res.output
     assert "note" not in res.stderr and "Stored policy careful (version 1)" in res.stdout
-    assert run("mailbox", "add", BOX, "--provider", "exmail", "--policy", "careful").exit_code == 0
+    assert (
+        run("mailbox", "add", *ADDED, BOX, "--provider", "exmail", "--policy", "careful").exit_code
+        == 0
+    )
     (answer,) = json.loads(run("quota", BOX, "--json", "--at", at(DAY, 10).isoformat()).output)
     assert answer["quota"] == 40, answer
     # a new version without a name line, then one that calls itself "default": stored as careful
@@ -651,7 +669,9 @@ def test_the_name_given_is_enough_and_a_file_name_line_that_differs_is_noted(
     # 'mailbox add --policy FILE' without a name line: stored under the file's name
     other = tmp_path / "other.toml"
     other.write_text(CAREFUL.replace('name = "careful"\n', ""))
-    res = run("mailbox", "add", "b@corp.example", "--provider", "exmail", "--policy", str(other))
+    res = run(
+        "mailbox", "add", *ADDED, "b@corp.example", "--provider", "exmail", "--policy", str(other)
+    )
     assert res.exit_code == 0, res.output
     assert (
         json.loads(run("mailbox", "show", "b@corp.example", "--json").output)["policy"] == "other"
@@ -667,7 +687,10 @@ def test_a_policy_piped_in_as_dash_is_stored_as_a_file_s_would_be(run, ledger_ur
     assert res.stdout.startswith("Stored policy careful (version 1) from standard input."), (
         res.output
     )
-    assert run("mailbox", "add", BOX, "--provider", "exmail", "--policy", "careful").exit_code == 0
+    assert (
+        run("mailbox", "add", *ADDED, BOX, "--provider", "exmail", "--policy", "careful").exit_code
+        == 0
+    )
     (answer,) = json.loads(run("quota", BOX, "--json", "--at", at(DAY, 10).isoformat()).output)
     assert answer["quota"] == 40, answer
     listed = json.loads(run("policy", "list", "--json").output)

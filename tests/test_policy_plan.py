@@ -8,7 +8,7 @@ import json
 import tomllib
 from pathlib import Path
 
-from tests.conftest import SH, at
+from tests.conftest import ADDED, SH, at
 from warmup.policy import DayCounts, History, evaluate, project
 from warmup.policy.spec import parse_policy
 
@@ -21,7 +21,10 @@ MORNING = '[window]\nhours = ["09:00", "12:00"]\n'
 def test_a_three_hour_window_at_5_to_10_minutes_plans_at_most_36(run, tmp_path):
     (tmp_path / "morning.toml").write_text(DEFAULT_TOML + "\n" + MORNING)
     policy = str(tmp_path / "morning.toml")
-    assert run("mailbox", "add", BOX, "--provider", "exmail", "--policy", policy).exit_code == 0
+    assert (
+        run("mailbox", "add", *ADDED, BOX, "--provider", "exmail", "--policy", policy).exit_code
+        == 0
+    )
     res = run("plan", BOX, "--days", "3", "--json", "--at", at(TODAY, 8).isoformat())
     assert res.exit_code == 0, res.output
     data = json.loads(res.output)
@@ -161,7 +164,10 @@ def test_todays_row_says_why_it_is_paused_or_closed_as_the_days_after_do():
 
 def test_plan_table_of_a_mailbox_started_ahead_says_why_today_is_closed(run):
     assert (
-        run("mailbox", "add", BOX, "--provider", "exmail", "--started", "2026-11-18").exit_code == 0
+        run(
+            "mailbox", "add", *ADDED, BOX, "--provider", "exmail", "--started", "2026-11-18"
+        ).exit_code
+        == 0
     )
     res = run("plan", BOX, "--days", "3", "--at", at(TODAY, 10).isoformat())
     assert res.exit_code == 0, res.output
@@ -175,7 +181,10 @@ def test_plan_table_of_a_mailbox_started_ahead_says_why_today_is_closed(run):
 def test_a_window_that_fits_one_send_says_send_not_sends(run, tmp_path):
     (tmp_path / "short.toml").write_text(DEFAULT_TOML + '\n[window]\nhours = ["09:00", "09:05"]\n')
     policy = str(tmp_path / "short.toml")
-    assert run("mailbox", "add", BOX, "--provider", "exmail", "--policy", policy).exit_code == 0
+    assert (
+        run("mailbox", "add", *ADDED, BOX, "--provider", "exmail", "--policy", policy).exit_code
+        == 0
+    )
     res = run("plan", BOX, "--days", "2", "--json", "--at", at(TODAY, 8).isoformat())
     assert res.exit_code == 0, res.output
     days = json.loads(res.output)["days"]
@@ -350,7 +359,10 @@ def test_a_volume_across_mailboxes_of_one_capped_domain_counts_the_cap_once(run,
     boxes = ("a@corp.example", "b@corp.example")
     for box in boxes:
         policy = str(tmp_path / "capped.toml")
-        assert run("mailbox", "add", box, "--provider", "exmail", "--policy", policy).exit_code == 0
+        assert (
+            run("mailbox", "add", *ADDED, box, "--provider", "exmail", "--policy", policy).exit_code
+            == 0
+        )
     res = run("plan", *boxes, "--volume", "3000", "--json", "--at", at(TODAY, 8).isoformat())
     assert res.exit_code == 0, res.output
     data = json.loads(res.output)
@@ -368,7 +380,14 @@ def test_a_volume_across_mailboxes_of_one_capped_domain_counts_the_cap_once(run,
     # a mailbox of another domain is not held by corp.example's cap
     assert (
         run(
-            "mailbox", "add", "c@other.example", "--provider", "exmail", "--policy", "capped"
+            "mailbox",
+            "add",
+            *ADDED,
+            "c@other.example",
+            "--provider",
+            "exmail",
+            "--policy",
+            "capped",
         ).exit_code
         == 0
     )

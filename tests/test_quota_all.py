@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import WORKING_DAYS_POLICY
+from tests.conftest import ADDED_AT, WORKING_DAYS_POLICY
 from tests.pgkit import ledger_url  # noqa: F401  (the fixture)
 from warmup import api, shards
 from warmup.ledger import BounceIn, Ledger, SendIn, open_ledger
@@ -81,7 +81,14 @@ def build(ledger: Ledger, rng: random.Random) -> list:
     boxes = []
     for k, (addr, prov, tz, policy, cap, started) in enumerate(BOXES):
         box = api.add_mailbox(
-            ledger, addr, prov, timezone=tz, policy=policy, cap=cap, started=started
+            ledger,
+            addr,
+            prov,
+            timezone=tz,
+            policy=policy,
+            cap=cap,
+            started=started,
+            added_at=ADDED_AT,
         )
         boxes.append(box)
         if addr.startswith("g@"):
@@ -467,7 +474,7 @@ def _blas_run(tmp_path: Path, blas: str | None) -> tuple[bool, int, int]:
     if not path.exists():
         ledger = open_ledger(str(path))
         boxes = [
-            api.add_mailbox(ledger, f"m{k}@corp.example", "exmail")
+            api.add_mailbox(ledger, f"m{k}@corp.example", "exmail", added_at=ADDED_AT)
             for k in range(sqlite_history.ARRAYS_FROM + 2)
         ]
         ledger.close()

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.conftest import SH, at
+from tests.conftest import ADDED, ADDED_AT, SH, at
 from warmup import api, reports
 from warmup.ledger import open_ledger
 from warmup.policy import timeline
@@ -618,7 +618,9 @@ def test_a_closed_day_is_reported_closed_as_quota_and_plan_say(tmp_path: Path, d
 
 def test_report_says_closed_before_a_mailbox_starts(run):
     assert (
-        run("mailbox", "add", BOXES[2], "--provider", "exmail", "--started", "2026-12-05").exit_code
+        run(
+            "mailbox", "add", *ADDED, BOXES[2], "--provider", "exmail", "--started", "2026-12-05"
+        ).exit_code
         == 0
     )
     res = run("report", BOXES[2], "--json", "--at", "2026-12-01T10:00:00+08:00")
@@ -676,8 +678,12 @@ def test_bounce_tables_cover_each_mailboxs_own_days_up_to_at(run, ledger_path):
     mailbox 25 hours behind lost its today: 'No bounces in this period' under a daily row
     showing the bounce) and had no end (a report as of November 1 counted November 30's)."""
     ledger = open_ledger()
-    api.add_mailbox(ledger, "a@corp.example", "gmail", timezone="Pacific/Kiritimati")  # UTC+14
-    api.add_mailbox(ledger, "b@corp.example", "gmail", timezone="Pacific/Pago_Pago")  # UTC-11
+    api.add_mailbox(
+        ledger, "a@corp.example", "gmail", timezone="Pacific/Kiritimati", added_at=ADDED_AT
+    )  # UTC+14
+    api.add_mailbox(
+        ledger, "b@corp.example", "gmail", timezone="Pacific/Pago_Pago", added_at=ADDED_AT
+    )  # UTC-11
     sent = dt.datetime(2026, 11, 30, 11, tzinfo=dt.UTC)  # b's November 30, 00:00
     api.record_send(ledger, "b@corp.example", ["x@gone.example"], sent)
     api.record_bounce(
@@ -716,7 +722,14 @@ def test_report_json_is_a_line_of_text_with_the_policys_words_as_written(run, tm
     toml = (REPO / "warmup/policy/presets/default.toml").read_text()
     (tmp_path / "cn.toml").write_text(toml.replace('name = "week 1"', 'name = "第一周"', 1))
     add = run(
-        "mailbox", "add", BOXES[2], "--provider", "exmail", "--policy", str(tmp_path / "cn.toml")
+        "mailbox",
+        "add",
+        *ADDED,
+        BOXES[2],
+        "--provider",
+        "exmail",
+        "--policy",
+        str(tmp_path / "cn.toml"),
     )
     assert add.exit_code == 0, add.output
     for args in (("--json",), ("--by-reason", "--json"), ("--format", "csv")):
