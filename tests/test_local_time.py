@@ -221,7 +221,7 @@ def test_a_local_time_the_clocks_skip_or_repeat_is_read_with_a_note(run):
     )
     assert read_instant("2026-11-01T03:30", [NY]).wall == ""
     assert read_instant("2026-11-01T01:30-05:00", [NY]).wall == ""  # its offset says which
-    add = run("mailbox", "add", BOX, "--provider", "gmail", "--timezone", NY)
+    add = run("mailbox", "add", BOX, "--provider", "gmail", "--timezone", NY, *ADDED)
     assert add.exit_code == 0, add.output
     res = run("quota", BOX, "--json", "--at", "2026-03-08 02:30")
     assert res.exit_code == 0, res.output
