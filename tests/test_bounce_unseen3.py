@@ -111,7 +111,19 @@ def test_every_file_is_expected() -> None:
 
 # Misses left on purpose (tests/corpus/unseen3/README.md says why). Fixing one removes it here
 # (the families' check then fails until it is).
-KNOWN_MISSES: dict[str, str] = {}
+KNOWN_MISSES: dict[str, str] = {
+    # the shared samples' reference reads a Japanese carrier's "550 Unknown user" as its
+    # reception filter's mask (lhost-amazonses-02, docomo.ne.jp: "filtered"); the carriers
+    # document that answer for refused mail too, and the notice tells the two apart nowhere
+    "softbank-ja-shiftjis-unknown.eml": "a carrier's 'Unknown user' is its filters' mask too",
+    "orange-fr-latin9-mailbox-full.eml": "first contact: no notice: its French sentence unread",
+    "exchange-fr-delay-text.eml": "first contact: Exchange's French delay notice unread",
+    "exchange-es-delay-text.eml": "first contact: Exchange's Spanish delay notice unread",
+    "newsletter-undelivered-subject.eml": "first contact: a newsletter read as a notice",
+    "autoreply-subject-undeliverable.eml": "first contact: an auto-reply read as a notice",
+    "tonline-554-ip-tosa-block.eml": "first contact: Telekom's refusal: nothing known",
+    "gmail-550-571-not-authorized-on-behalf.eml": "first contact: read as 'rejected' (the stage)",
+}
 
 
 # The known misses are not run here (no xfail counted among the results):
