@@ -17,6 +17,7 @@ import pytest
 
 from tests.notice_batches import check, check_families
 from warmup.bounces import parse_bounces
+from warmup.bounces.classify import decide
 
 CORPUS = Path(__file__).parent / "corpus" / "unseen3"
 
@@ -116,7 +117,6 @@ KNOWN_MISSES: dict[str, str] = {
     # reception filter's mask (lhost-amazonses-02, docomo.ne.jp: "filtered"); the carriers
     # document that answer for refused mail too, and the notice tells the two apart nowhere
     "softbank-ja-shiftjis-unknown.eml": "a carrier's 'Unknown user' is its filters' mask too",
-    "orange-fr-latin9-mailbox-full.eml": "first contact: no notice: its French sentence unread",
     "exchange-fr-delay-text.eml": "first contact: Exchange's French delay notice unread",
     "exchange-es-delay-text.eml": "first contact: Exchange's Spanish delay notice unread",
     "newsletter-undelivered-subject.eml": "first contact: a newsletter read as a notice",
@@ -202,3 +202,38 @@ FAMILIES: dict[str, tuple[str, ...]] = {
 def test_families() -> None:
     """Prints each family's misses (run with -s); every file has a family."""
     check_families("unseen notices, third batch", CORPUS, EXPECTED, FAMILIES, KNOWN_MISSES)
+
+
+def _notice(sender: str, subject: str, text: str, extra: str = "", returned: bool = False) -> bytes:
+    """A one-part notice (utf-8), or with ``returned`` a multipart/mixed one returning the
+    message as a message/rfc822 part."""
+    orig = "From: sales@corp.example\nTo: ana@client.example\nSubject: quotation\n\nhello\n"
+    head = f"From: {sender}\nTo: sales@corp.example\nSubject: {subject}\n{extra}MIME-Version: 1.0\n"
+    if not returned:
+        head += 'Content-Type: text/plain; charset="utf-8"\nContent-Transfer-Encoding: 8bit\n\n'
+        return (head + text).encode()
+    head += 'Content-Type: multipart/mixed; boundary="b"\n\n--b\n'
+    head += 'Content-Type: text/plain; charset="utf-8"\nContent-Transfer-Encoding: 8bit\n\n'
+    return (head + text + f"\n--b\nContent-Type: message/rfc822\n\n{orig}\n--b--\n").encode()
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "Votre message n'a pas pu être remis au destinataire suivant :",
+        "Votre message n’a pas pu être délivré aux destinataires suivants :",
+        "Su mensaje no se ha podido entregar a los siguientes destinatarios:",
+        "Sua mensagem não pôde ser entregue aos seguintes destinatários:",
+        "Ihre Nachricht konnte nicht zugestellt werden an:",
+    ],
+)
+def test_a_daemon_s_failure_sentence_in_its_language_makes_a_notice(sentence: str) -> None:
+    """A French, Spanish, Portuguese or German MTA's notice says its failure in that language,
+    under a subject in it too ("Échec de la remise du message"): from a daemon, that sentence
+    makes a notice; the same words from a person do not."""
+    text = f"{sentence}\n\n  ana@client.example\n    552 5.2.2 Mailbox full\n"
+    got = parse_bounces(_notice("MAILER-DAEMON@mx.other.example", "Avis", text))
+    assert [(b.recipient, b.kind, b.reason) for b in got] == [
+        ("ana@client.example", "soft", "mailboxfull")
+    ], [b.steps for b in got]
+    assert parse_bounces(_notice("Ana <ana@friend.example>", "Avis", text)) == []

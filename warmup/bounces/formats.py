@@ -185,7 +185,13 @@ _BOUNCE_BODY_MORE = Screened(
         r"[Nn]on è stat[oa] recapitat|[Nn]on (?:può|potrà) essere recapitat|nie została dostarczona|"
         r"[Nn]ie (?:można|udało się) dostarczyć|[Nn]ebylo možné doručit|[Nn]elze doručit|"
         r"[Kk]on niet worden (?:afgeleverd|bezorgd)|[Tt]eslim edilemedi|[Kk]hông thể gửi|"
-        r"تعذر تسليم|لم يتم تسليم"
+        r"تعذر تسليم|لم يتم تسليم|"
+        # French, Spanish, Portuguese and German MTAs' own sentence ("Votre message n'a pas pu
+        # être remis", Exim's bounce as French servers translate it; "no se ha podido
+        # entregar", "não pôde ser entregue", "konnte nicht zugestellt werden").
+        r"n['’]a pas pu être (?:remis|livré|distribué|délivré)|"
+        r"no (?:se )?(?:ha )?(?:podido|pudo) (?:ser )?entregar|não (?:pôde|foi possível) (?:ser )?entreg|"
+        r"konnte(?:n)? nicht zugestellt werden"
     )
 )
 _DAEMON_LOCALS = (
