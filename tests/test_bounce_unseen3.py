@@ -117,8 +117,6 @@ KNOWN_MISSES: dict[str, str] = {
     # reception filter's mask (lhost-amazonses-02, docomo.ne.jp: "filtered"); the carriers
     # document that answer for refused mail too, and the notice tells the two apart nowhere
     "softbank-ja-shiftjis-unknown.eml": "a carrier's 'Unknown user' is its filters' mask too",
-    "exchange-fr-delay-text.eml": "first contact: Exchange's French delay notice unread",
-    "exchange-es-delay-text.eml": "first contact: Exchange's Spanish delay notice unread",
     "newsletter-undelivered-subject.eml": "first contact: a newsletter read as a notice",
     "autoreply-subject-undeliverable.eml": "first contact: an auto-reply read as a notice",
     "tonline-554-ip-tosa-block.eml": "first contact: Telekom's refusal: nothing known",
@@ -237,3 +235,36 @@ def test_a_daemon_s_failure_sentence_in_its_language_makes_a_notice(sentence: st
         ("ana@client.example", "soft", "mailboxfull")
     ], [b.steps for b in got]
     assert parse_bounces(_notice("Ana <ana@friend.example>", "Avis", text)) == []
+
+
+@pytest.mark.parametrize(
+    ("subject", "sentence"),
+    [
+        (
+            "Remise retardée : quotation",
+            "La remise est retardée pour ces destinataires ou groupes :",
+        ),
+        (
+            "Entrega retrasada: quotation",
+            "La entrega está retrasada para estos destinatarios o grupos:",
+        ),
+        (
+            "Entrega atrasada: quotation",
+            "A entrega está atrasada para estes destinatários ou grupos:",
+        ),
+        (
+            "Zustellung verzögert: quotation",
+            "Die Zustellung an folgende Empfänger oder Gruppen verzögert sich:",
+        ),
+    ],
+)
+def test_exchange_s_delay_notice_in_its_languages_is_a_delay(subject: str, sentence: str) -> None:
+    """Exchange's delay notice without its report part, in French, Spanish, Portuguese or German:
+    a delay warning (recorded, never counted), not nothing and not a failure."""
+    text = f"{sentence}\n\nana@client.example\n\nSubject: quotation\n"
+    got = parse_bounces(
+        _notice("Microsoft Outlook <MAILER-DAEMON@mail.corp.example>", subject, text)
+    )
+    assert [(b.recipient, b.kind, b.delayed) for b in got] == [
+        ("ana@client.example", "soft", True)
+    ], [b.steps for b in got]

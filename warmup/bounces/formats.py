@@ -188,10 +188,13 @@ _BOUNCE_BODY_MORE = Screened(
         r"تعذر تسليم|لم يتم تسليم|"
         # French, Spanish, Portuguese and German MTAs' own sentence ("Votre message n'a pas pu
         # être remis", Exim's bounce as French servers translate it; "no se ha podido
-        # entregar", "não pôde ser entregue", "konnte nicht zugestellt werden").
+        # entregar", "não pôde ser entregue", "konnte nicht zugestellt werden"), and Exchange's
+        # delay notice as it words it in those languages (see notices._DELAY_RE).
         r"n['’]a pas pu être (?:remis|livré|distribué|délivré)|"
         r"no (?:se )?(?:ha )?(?:podido|pudo) (?:ser )?entregar|não (?:pôde|foi possível) (?:ser )?entreg|"
-        r"konnte(?:n)? nicht zugestellt werden"
+        r"konnte(?:n)? nicht zugestellt werden|"
+        r"[Ll]a remise est retardée|[Ll]a entrega está retrasada|[Aa] entrega está atrasada|"
+        r"[Zz]ustellung an folgende Empfänger oder Gruppen verzögert"
     )
 )
 _DAEMON_LOCALS = (

@@ -117,6 +117,9 @@ _DELAY_RE = re.compile(
     r"delivery attempts will continue|will (?:be )?retr(?:y|ied) (?:for \d+ more|until)|"
     r"will continue (?:to )?(?:try|attempt)(?:ing)? (?:to deliver|delivery)|"
     r"delivery is delayed to these recipients|"
+    # ... and as Exchange words it in French, Spanish, Portuguese and German
+    r"la remise est retardée pour ces destinataires|la entrega está retrasada para estos|"
+    r"a entrega está atrasada para estes|zustellung an folgende empfänger oder gruppen verzögert|"
     # Chinese notices: "系统将继续尝试投递", "您无需重新发送", "延迟投递"
     r"继续尝试(?:投递|发送)|无需重新发送|延迟投递",
     re.IGNORECASE,
