@@ -117,8 +117,6 @@ KNOWN_MISSES: dict[str, str] = {
     # reception filter's mask (lhost-amazonses-02, docomo.ne.jp: "filtered"); the carriers
     # document that answer for refused mail too, and the notice tells the two apart nowhere
     "softbank-ja-shiftjis-unknown.eml": "a carrier's 'Unknown user' is its filters' mask too",
-    "newsletter-undelivered-subject.eml": "first contact: a newsletter read as a notice",
-    "autoreply-subject-undeliverable.eml": "first contact: an auto-reply read as a notice",
     "tonline-554-ip-tosa-block.eml": "first contact: Telekom's refusal: nothing known",
     "gmail-550-571-not-authorized-on-behalf.eml": "first contact: read as 'rejected' (the stage)",
 }
@@ -268,3 +266,36 @@ def test_exchange_s_delay_notice_in_its_languages_is_a_delay(subject: str, sente
     assert [(b.recipient, b.kind, b.delayed) for b in got] == [
         ("ana@client.example", "soft", True)
     ], [b.steps for b in got]
+
+
+OUT_OF_OFFICE = "I am out of the office until Monday. For urgent matters call the office.\n"
+NEWSLETTER = "Missed a parcel? Undelivered parcels wait 5 days at your pick-up point.\n"
+
+
+@pytest.mark.parametrize(
+    ("extra", "text"),
+    [
+        ("Auto-Submitted: auto-replied\n", OUT_OF_OFFICE),
+        ("X-Autoreply: yes\n", OUT_OF_OFFICE),
+        ("List-Unsubscribe: <mailto:leave@news.example>\n", NEWSLETTER),
+        ("List-Id: Parcel news <news.parcels.example>\n", NEWSLETTER),
+    ],
+)
+@pytest.mark.parametrize(
+    "subject", ["Undeliverable: quotation", "Parcel undelivered? Reschedule", "Returned mail"]
+)
+def test_an_auto_reply_or_list_mail_is_no_notice_for_its_subject(
+    extra: str, text: str, subject: str
+) -> None:
+    """A person's auto-reply (RFC 3834) or a list's mail (RFC 2369) says what it is in its
+    headers: bounce words in its subject are no notice's. A notice that bears a status, or
+    returns the message, stays one though it carries such headers (a list passes it on)."""
+    sender = "Ute <ute@client.example>"
+    assert parse_bounces(_notice(sender, subject, text, extra)) == []
+    failed = "Delivery failed for ana@client.example: 550 5.1.1 user unknown\n"
+    got = parse_bounces(_notice(sender, subject, failed, extra))
+    assert [(b.recipient, b.kind) for b in got] == [("ana@client.example", "hard")]
+    got = parse_bounces(
+        _notice(sender, subject, "The following mail could not be delivered.\n", extra, True)
+    )
+    assert len(got) == 1, "a notice a list passed on, returning the message, is still one"

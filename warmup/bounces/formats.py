@@ -374,6 +374,17 @@ def looks_like_bounce(msg: Message, text: str) -> bool:
     text = " ".join(text[:20_000].split())
     if msg.get("X-Failed-Recipients"):
         return True
+    if (
+        _declares_other_mail(msg)
+        and not _NOTICE_MARK_RE.search(text[:20_000])
+        and not _returns_message(msg)
+    ):
+        # A person's auto-reply (RFC 3834) or a list's mail (RFC 2369) says in its headers what
+        # it is: bounce words in its subject ("Undeliverable: ..." answered by an out-of-office,
+        # a newsletter's "Parcel undelivered?") are its subject's, not a notice's, unless its
+        # text bears a notice's own marks (a status code, a notice's sentence) or it returns a
+        # message (a notice a list passed on to its members keeps the list's headers).
+        return False
     if _bounce_subject(subject) or (
         # "RE: <subject> : non remis": a suffix some MTAs append to the subject they return;
         # "Re: Retour sur votre devis" is a person's reply, which their words do not make one.
@@ -400,6 +411,45 @@ def looks_like_bounce(msg: Message, text: str) -> bool:
         # addresses they name (a new one too), not a notice's.
         return False
     return bool(_STRONG_BOUNCE_BODY_RE.search(head)) and not is_autoreply(msg)
+
+
+# What only a notice's text holds: an RFC 3463 status ("5.1.1", Exchange's "#550 5.1.10 ...##"
+# included) or an MTA's own sentence.
+_NOTICE_MARK_RE = re.compile(
+    r"(?<![\d.])[45]\.\d{1,3}\.\d{1,3}(?![\d.])|" + _STRONG_BOUNCE_BODY_RE.pattern, re.IGNORECASE
+)
+
+
+def _declares_other_mail(msg: Message) -> bool:
+    """Whether ``msg``, from no MTA, says in its headers that it is an auto-reply (RFC 3834's
+    Auto-Submitted: auto-replied, X-Autoreply) or a list's mail (RFC 2369's List-Unsubscribe,
+    List-Id): an MTA's notice is neither."""
+    if is_daemon_sender(msg):
+        return False
+    auto = str(msg.get("Auto-Submitted", ""))[:MAX_HEADER].lower()
+    return bool(
+        auto.startswith("auto-replied")
+        or msg.get("X-Autoreply")
+        or msg.get("X-Autorespond")
+        or msg.get("List-Unsubscribe")
+        or msg.get("List-Id")
+    )
+
+
+_RETURNED_TYPES = frozenset(
+    ("message/rfc822", "message/global", "text/rfc822-headers", "message/global-headers")
+)
+
+
+def _returns_message(msg: Message) -> bool:
+    """Whether ``msg`` carries a message back: a returned copy or its headers as a part of their
+    own (among its first parts), as a notice does and a newsletter or an auto-reply does not."""
+    for n, part in enumerate(msg.walk()):
+        if n > 64:
+            break
+        if part.get_content_type() in _RETURNED_TYPES:
+            return True
+    return False
 
 
 # A reply's subject ("Re: ...", and as mail clients write it in German, Nordic languages, Chinese).
