@@ -117,7 +117,6 @@ KNOWN_MISSES: dict[str, str] = {
     # reception filter's mask (lhost-amazonses-02, docomo.ne.jp: "filtered"); the carriers
     # document that answer for refused mail too, and the notice tells the two apart nowhere
     "softbank-ja-shiftjis-unknown.eml": "a carrier's 'Unknown user' is its filters' mask too",
-    "tonline-554-ip-tosa-block.eml": "first contact: Telekom's refusal: nothing known",
     "gmail-550-571-not-authorized-on-behalf.eml": "first contact: read as 'rejected' (the stage)",
 }
 
@@ -299,3 +298,16 @@ def test_an_auto_reply_or_list_mail_is_no_notice_for_its_subject(
         _notice(sender, subject, "The following mail could not be delivered.\n", extra, True)
     )
     assert len(got) == 1, "a notice a list passed on, returning the message, is still one"
+
+
+@pytest.mark.parametrize("host", ["mx00.t-online.de", "mx03.t-online.de"])
+@pytest.mark.parametrize("code", ["", " (BL)"])
+def test_telekom_s_refusal_of_the_sending_ip_is_a_block(host: str, code: str) -> None:
+    """T-Online refuses a sending IP in words that say nothing ("A problem occurred."); its
+    documented sentence naming its spam defence's address is the verdict: a block."""
+    reply = (
+        "554 IP=192.0.2.10 - A problem occurred. (Ask your postmaster for help or to contact "
+        f"tosa@rx.t-online.de to clarify.){code}"
+    )
+    v = decide("5.0.0", "554", reply, "RCPT", f"remote-mta: {host} @t-online.de")
+    assert (v.kind, v.reason, v.rule) == ("block", "blocked", "provider.telekom"), v.steps

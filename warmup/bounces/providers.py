@@ -341,6 +341,18 @@ PROVIDERS: tuple[Provider, ...] = (
             userunknown: 5.5.0 requested action not taken: mailbox unavailable
         """),
     ),
+    # Deutsche Telekom (t-online.de): its refusals of a sending IP end "(Ask your postmaster for
+    # help or to contact tosa@rx.t-online.de to clarify.)", a generic "A problem occurred."
+    # before it (Telekom's postmaster page: the IP is refused by its spam defence, whose team
+    # that address is; the short code after it, "(BL)", "(RL)", varies).
+    Provider(
+        "telekom",
+        "Deutsche Telekom",
+        _hosts("t-online.de telekom.de"),
+        sentences=_sentences("""
+            blocked: to contact tosa@rx.t-online.de to clarify
+        """),
+    ),
     # Symantec Email Security.cloud (MessageLabs): its knowledge base's sentences
     # (knowledge.broadcom.com "Email error and bounce codes for Email Security.cloud";
     # sisimai's Rhost::MessageLabs).
