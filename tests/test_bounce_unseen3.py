@@ -117,7 +117,6 @@ KNOWN_MISSES: dict[str, str] = {
     # reception filter's mask (lhost-amazonses-02, docomo.ne.jp: "filtered"); the carriers
     # document that answer for refused mail too, and the notice tells the two apart nowhere
     "softbank-ja-shiftjis-unknown.eml": "a carrier's 'Unknown user' is its filters' mask too",
-    "gmail-550-571-not-authorized-on-behalf.eml": "first contact: read as 'rejected' (the stage)",
 }
 
 
@@ -311,3 +310,24 @@ def test_telekom_s_refusal_of_the_sending_ip_is_a_block(host: str, code: str) ->
     )
     v = decide("5.0.0", "554", reply, "RCPT", f"remote-mta: {host} @t-online.de")
     assert (v.kind, v.reason, v.rule) == ("block", "blocked", "provider.telekom"), v.steps
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        "550 5.7.1 <sales@corp.example> is not authorized to send on behalf of corp.example",
+        "550 5.7.1 Sender is not permitted to send as corp.example",
+        "550 5.7.1 You are not allowed to send mail on behalf of this domain",
+    ],
+)
+@pytest.mark.parametrize("stage", ["MAIL", None])
+def test_a_sender_not_authorized_for_its_domain_is_an_authentication_failure(
+    words: str, stage: str | None
+) -> None:
+    """ "Not authorized to send on behalf of <domain>" (Google Workspace, Exchange): the sender
+    is not allowed to use its address, an authentication failure (a block), whatever the stage;
+    "not authorized to send to recipient" (a restricted recipient) is no such thing."""
+    v = decide("5.7.1", "550", words, stage)
+    assert (v.kind, v.reason) == ("block", "authfailure"), v.steps
+    v = decide("5.7.1", "550", "550 5.7.129 not authorized to send to recipient", stage)
+    assert v.reason != "authfailure", v.steps

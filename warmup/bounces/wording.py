@@ -381,6 +381,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         must pass either spf or dkim|does not have authentication information
         fail(?:s|ed)? authentication
         \bmi:(?:spf|dma)\b
+        not (?:authori[sz]ed|permitted|allowed) to send (?:e-?mail |mail |messages? )?(?:on behalf of|as)\b
         """,
     ),
     # A policy named as the reason ("rejected for policy reasons", "policy violation"): said so
