@@ -424,16 +424,19 @@ def _declares_other_mail(msg: Message) -> bool:
     """Whether ``msg``, from no MTA, says in its headers that it is an auto-reply (RFC 3834's
     Auto-Submitted: auto-replied, X-Autoreply) or a list's mail (RFC 2369's List-Unsubscribe,
     List-Id): an MTA's notice is neither."""
-    if is_daemon_sender(msg):
+    # One pass over the header names (most mail has none of these): msg.get() scans them all
+    # for each name.
+    names = {name.lower() for name in msg} & _DECLARING
+    if not names or is_daemon_sender(msg):
         return False
-    auto = str(msg.get("Auto-Submitted", ""))[:MAX_HEADER].lower()
-    return bool(
-        auto.startswith("auto-replied")
-        or msg.get("X-Autoreply")
-        or msg.get("X-Autorespond")
-        or msg.get("List-Unsubscribe")
-        or msg.get("List-Id")
-    )
+    if names != {"auto-submitted"}:
+        return True
+    return str(msg.get("Auto-Submitted", ""))[:MAX_HEADER].lower().startswith("auto-replied")
+
+
+_DECLARING = frozenset(
+    ("auto-submitted", "x-autoreply", "x-autorespond", "list-unsubscribe", "list-id")
+)
 
 
 _RETURNED_TYPES = frozenset(

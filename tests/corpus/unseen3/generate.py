@@ -163,8 +163,7 @@ def exim(name, rcpt, remote, reply, mid, cmd=None, retry=False):
     if retry:
         text = text.replace(
             f"    SMTP error from remote mail server after {cmd}:\n",
-            "    retry timeout exceeded\n    SMTP error from remote mail server after "
-            f"{cmd}:\n",
+            f"    retry timeout exceeded\n    SMTP error from remote mail server after {cmd}:\n",
         )
     text_notice(
         name,
@@ -573,7 +572,7 @@ EXCHANGE = {
         "Не удалось доставить сообщение следующим получателям или группам:",
         "Диагностические сведения для администраторов:",
         "Создающий сервер:",
-        "Удаленный сервер возвратил \"{reply}\"",
+        'Удаленный сервер возвратил "{reply}"',
     ),
     "tr": (
         "iso-8859-9",
