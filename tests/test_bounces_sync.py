@@ -21,7 +21,7 @@ import pytest
 
 from tests import forkcli
 from tests import test_crash_points as crash
-from tests.gatekit import cli, policy_file
+from tests.gatekit import cli, policy_file, warmup
 from tests.peers.dovecot import LoginFaultProxy
 from tests.peers.fixtures import IMAP_PASSWORD, IMAP_USER
 from tests.peers.smtp import SmtpSink
@@ -1994,3 +1994,24 @@ def test_a_sync_whose_disk_fills_between_batches_says_what_it_recorded(box, ledg
     again = json.loads(cli("bounces", "sync", BOX, "--json").stdout)
     assert again["bounces"] == 3 * BATCH - recorded
     assert len(bounce_rows(ledger_path)) == 3 * BATCH
+
+
+def test_a_typed_password_command_wins_over_a_stale_warmup_password(box, tmp_path):
+    """A stale WARMUP_PASSWORD exported in the shell beat the --password-command typed on the
+    command line: 77 "login refused", though the command printed the right password. A typed
+    flag wins over the environment, as everywhere in the CLI. The password is read from a
+    file: it is in no argv, and never in the output."""
+    secret = tmp_path / "pw"
+    secret.write_text(IMAP_PASSWORD + "\n")
+    secret.chmod(0o600)
+    stale = {"WARMUP_PASSWORD": "stale-" + IMAP_PASSWORD}
+    res = warmup("bounces", "sync", BOX, "--password-command", f"cat {secret}", env=stale)
+    assert res.returncode == 0, res.stderr
+    assert "recorded 0 new bounces" in res.stdout, res.stdout
+    assert IMAP_PASSWORD not in res.stdout + res.stderr
+    # From the environment (or the config file), the command still yields to WARMUP_PASSWORD.
+    untyped = warmup(
+        "bounces", "sync", BOX, env={**stale, "WARMUP_PASSWORD_COMMAND": f"cat {secret}"}
+    )
+    assert untyped.returncode == 77, untyped.stderr
+    assert IMAP_PASSWORD not in untyped.stdout + untyped.stderr

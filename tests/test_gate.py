@@ -1153,3 +1153,27 @@ def test_gates_in_threads_sharing_a_gate_ledger_open_its_full_backend_once(
         shared.close()
         for full in opened[1:]:
             full.close()  # type: ignore[attr-defined]
+
+
+def test_a_typed_password_command_wins_over_a_stale_warmup_password(
+    smtp_ssl, ssl_cert_env, tmp_path, ledger_path
+):
+    """'warmup send --password-command CMD' with a stale WARMUP_PASSWORD exported: the stale
+    one was tried (77, login refused), the typed command never run. The password comes from a
+    file, in no argv; a command from the config file still yields to WARMUP_PASSWORD."""
+    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml")))
+    secret = tmp_path / "pw"
+    secret.write_text(SMTP_PASSWORD + "\n")
+    secret.chmod(0o600)
+    stale = {"WARMUP_PASSWORD": "stale-" + SMTP_PASSWORD}
+    ok = send("--password-command", f"cat {secret}", env=stale, process=True)
+    assert ok.returncode == 0, ok.stderr
+    assert len(smtp_ssl.messages) == 1
+    assert SMTP_PASSWORD not in ok.stdout + ok.stderr
+    config = tmp_path / "config.toml"
+    config.write_text(f'[commands.send]\npassword-command = "cat {secret}"\n')
+    config.chmod(0o600)
+    filed = send(env={**stale, "WARMUP_CONFIG": str(config)}, process=True)
+    assert filed.returncode == 77, filed.stderr
+    assert SMTP_PASSWORD not in filed.stdout + filed.stderr
+    assert len(smtp_ssl.messages) == 1

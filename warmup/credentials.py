@@ -1,10 +1,14 @@
 """Where a mailbox's (client-specific) password comes from — never the ledger, logs or argv.
 
-Order: ``WARMUP_PASSWORD`` (or the same handed over through a pipe, see :func:`hand_over`); a
-password command (``--password-command`` or
-``WARMUP_PASSWORD_COMMAND``, run through the shell, its first output line is the password, like
-msmtp's ``passwordeval``; at most 64 KiB of output and a minute; no NUL in the password); the system keyring (service ``warmup``, user = the address), filled by
-``warmup mailbox login``. The keyring module is imported only when it is needed.
+Order: a ``--password-command`` typed on the command line (:func:`typed_command`: a flag
+typed wins over the environment and the config file, as everywhere in the CLI); then
+``WARMUP_PASSWORD`` (or the same handed over through a pipe, see :func:`hand_over`); then a
+password command not typed (``WARMUP_PASSWORD_COMMAND``, a ``[commands.X]`` password-command
+of the config file, a library caller's ``password_command``); then the system keyring
+(service ``warmup``, user = the address), filled by ``warmup mailbox login``. A password
+command is run through the shell, its first output line is the password, like msmtp's
+``passwordeval``; at most 64 KiB of output and a minute; no NUL in the password. The keyring
+module is imported only when it is needed.
 
 ``warmup mailbox login`` refuses a keyring backend that keeps passwords unencrypted (keyrings.alt's
 ``PlaintextKeyring`` writes them base64-encoded to a file): there a password command that reads a
@@ -27,6 +31,7 @@ SERVICE = "warmup"
 HANDOVER_VAR = "WARMUP_PASSWORD_FD"  # the number of the pipe, never the secret
 _MAX_HANDOVER = 4096
 _handed_over: str | None = None
+_typed: str | None = None  # the --password-command typed on the command line (typed_command)
 
 
 # What to do without a keyring: where a password is read from, and where one is to be stored
@@ -207,8 +212,20 @@ def usable(secret: str, source: str) -> str:
     return secret
 
 
+def typed_command(command: str | None) -> None:
+    """Note that ``command`` is the ``--password-command`` typed on this command line (None:
+    none was): :func:`get_password` then runs it before reading ``WARMUP_PASSWORD`` (a stale
+    one exported in the shell refused the login the typed command's password would have
+    made)."""
+    global _typed
+    _typed = command
+
+
 def get_password(address: str, command: str | None = None) -> str:
     """The password for ``address``, or :class:`ConfigError` saying how to provide one."""
+    if command is not None and command == _typed:
+        take_handed_over()  # read early all the same: the other secrets it holds go back
+        return usable(_from_command(command, address), "the password command")
     env = os.environ.get("WARMUP_PASSWORD") or take_handed_over()
     if env:
         return usable(env, "WARMUP_PASSWORD")

@@ -51,9 +51,16 @@ def _password_command(ctx: click.Context, param: click.Parameter, value: str | N
     ps shows; :func:`warmup.procenv.hide_argument`), whatever it holds: a command that prints
     the password is one any process of the user could run again (``sys.argv`` keeps it)."""
     value = not_blank(ctx, param, value)
-    if value is None or ctx.resilient_parsing:
+    if ctx.resilient_parsing:
         return value
-    if ctx.get_parameter_source(param.name or "") == click.core.ParameterSource.COMMANDLINE:
+    from warmup import credentials
+
+    typed = ctx.get_parameter_source(param.name or "") == click.core.ParameterSource.COMMANDLINE
+    # Typed, it wins over $WARMUP_PASSWORD; the environment's or the config file's does not.
+    credentials.typed_command(value if typed else None)
+    if value is None:
+        return value
+    if typed:
         from warmup.procenv import hide_argument
 
         hide_argument("--password-command", value)
