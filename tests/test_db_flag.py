@@ -433,6 +433,41 @@ def test_several_hosts_in_libpqs_form_are_told_how_to_write_them():
     assert "%40" not in res.output and "?host=h1:p1&host=h2:p2" in res.output, res.output
 
 
+def test_ports_inside_a_host_list_of_the_query_are_told_how_to_write_them(run, pg_url):
+    """``?host=127.0.0.1:1,127.0.0.1:5432`` reached libpq as one host list, the ports read as
+    part of the names: "failed to resolve host '127.0.0.1:5432'", unavailable (69, try later).
+    The URL is what is wrong: 78, one line giving the two forms that work, nothing created;
+    and each form, written as said, reaches the real server past a first host that refuses."""
+    import sqlalchemy as sa
+
+    given = sa.engine.make_url(pg_url)
+    host, port = given.host or "127.0.0.1", given.port or 5432
+    bare = given._replace(host=None, port=None)
+
+    def url(**query: str | tuple[str, ...]) -> str:
+        return bare.update_query_dict(query).render_as_string(hide_password=False)
+
+    res = run(
+        "--db", url(host=f"127.0.0.1:1,{host}:{port}"), "mailbox", "add", BOX, "--provider", "gmail"
+    )
+    assert res.exit_code == 78, res.output
+    assert res.output.count("\n") == 1 and res.output.startswith("Error: ledger URL "), res.output
+    assert "?host=h1:p1&host=h2:p2 (or ?host=h1,h2&port=p1,p2)" in res.output, res.output
+    assert "resolve" not in res.output and str(given.password) not in res.output, res.output
+    written = run(
+        "--db",
+        url(host=("127.0.0.1:1", f"{host}:{port}")),
+        "mailbox",
+        "add",
+        BOX,
+        "--provider",
+        "gmail",
+    )
+    assert written.exit_code == 0, written.output
+    listed = run("--db", url(host=f"127.0.0.1,{host}", port=f"1,{port}"), "mailbox", "list")
+    assert listed.exit_code == 0 and BOX in listed.output, listed.output
+
+
 def test_a_worker_given_an_option_the_server_refuses_stops_at_once(tmp_path):
     """``warmup run`` waits for a server that does not answer; one that answered "unrecognized
     configuration parameter" is no server restarting: exit 78 at once, as README says of a

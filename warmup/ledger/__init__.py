@@ -238,6 +238,10 @@ def mask_url(url: str) -> str:
 
 _safe = mask_url
 
+# How a PostgreSQL URL gives several hosts (a primary and its standby), the two forms
+# SQLAlchemy's psycopg dialect reads (it refuses ?host=h1&host=h2&port=p1&port=p2, "Can't mix").
+SEVERAL_HOSTS = "postgresql+psycopg://USER@/DB?host=h1:p1&host=h2:p2 (or ?host=h1,h2&port=p1,p2)"
+
 
 def open_ledger(
     url: str | os.PathLike[str] | None = None, *, migrate: bool = True, create: bool = True
@@ -284,8 +288,7 @@ def open_ledger(
                 # only from the query: the password needs no escaping.
                 why = (
                     "its port is not a number: several hosts (h1:p1,h2:p2 after the '@', as "
-                    "libpq writes them) are read only from the query: write "
-                    "postgresql+psycopg://USER@/DB?host=h1:p1&host=h2:p2"
+                    f"libpq writes them) are read only from the query: write {SEVERAL_HOSTS}"
                 )
         raise ConfigError(f"ledger URL {_safe(url)!r} is not valid: {why}") from None
     from warmup.ledger import migrations

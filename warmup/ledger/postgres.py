@@ -24,7 +24,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -233,6 +233,15 @@ class PostgresLedger(Ledger):
             raise ConfigError(
                 f"ledger URL {mask_url(url)!r}: its host {bad!r} is not a host name or an IP "
                 f"address; fix the URL in --db/WARMUP_DB"
+            )
+        if _ports_in_a_host_list(sa.engine.make_url(url).query):
+            # ?host=h1:p1,h2:p2 reached libpq as one host list, its ports taken for part of
+            # the names: "failed to resolve host 'h2:p2'", unavailable (69, try later).
+            from warmup.ledger import SEVERAL_HOSTS, mask_url
+
+            raise ConfigError(
+                f"ledger URL {mask_url(url)!r}: its host list gives ports inside a comma list "
+                f"(host=h1:p1,h2:p2), read as part of the host names; write {SEVERAL_HOSTS}"
             )
         # A pooled connection is tested before it is used again, so a long-lived process
         # (``warmup run``) whose connections the server dropped while it idled (a restart, a
@@ -709,6 +718,23 @@ def _malformed_host(hosts: str | None) -> str | None:
         ):
             return host
     return None
+
+
+def _ports_in_a_host_list(query: Mapping[str, str | Sequence[str]]) -> bool:
+    """Whether a ``host`` of the URL's query lists several hosts with a port inside the list
+    (``h1:p1,h2:p2``; a bare IPv6 address's colons and a socket directory are no port)."""
+    import ipaddress
+
+    values = query.get("host", ())
+    for value in (values,) if isinstance(values, str) else values:
+        for host in value.split(",") if "," in value else ():
+            if host.startswith(("/", "@")) or ":" not in host:
+                continue
+            try:
+                ipaddress.ip_address(host.split("%", 1)[0])
+            except ValueError:
+                return True
+    return False
 
 
 # What libpq and psycopg say of a URL's options they cannot take: the URL is wrong (exit 78), not
