@@ -163,7 +163,7 @@ BASE: dict[str, dict[str, list[object]]] = {
     "sendmail": {"sender": [BOX], "recipients": ["z@example.com"]},
     "suppress add": {"addresses_": ["someone@example.com"], "reason": ["asked"]},
     "suppress list": {},
-    "suppress remove": {"address": ["manual@example.com"]},
+    "suppress remove": {"addresses_": ["manual@example.com"]},
     "suppress soft": {},
 }
 

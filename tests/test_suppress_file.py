@@ -12,6 +12,8 @@ import pytest
 
 from tests.conftest import ledger_digest
 
+pytest_plugins = ["tests.pgkit"]  # ledger_url: a test that runs on SQLite and PostgreSQL
+
 BOX = "a@corp.example"
 
 
@@ -387,3 +389,70 @@ def test_removing_an_address_not_suppressed_is_a_note_exit_0_and_writes_nothing(
     assert ledger_digest(ledger_path) == before
     res = run("-q", "suppress", "remove", "never@example.com")
     assert (res.exit_code, res.output) == (0, "")
+
+
+def test_remove_from_a_file_takes_the_list_back_in_one_go_and_again_is_a_count(
+    run, tmp_path, ledger_url
+):
+    """'suppress remove' took one ADDRESS, while 'suppress add --from FILE' took a list and
+    'suppress list --csv' wrote one: taking 300 back meant 300 commands. Now --from FILE, the
+    same file 'add --from' reads (the CSV 'suppress list --csv' writes): those suppressed taken
+    back, the others counted and said (exit 0: they may be mailed, as asked), on SQLite and
+    PostgreSQL alike."""
+    listed = tmp_path / "asked.txt"
+    listed.write_text("ann@example.com\nbo@example.com\ncy@example.com\nkept@example.com\n")
+    assert run("suppress", "add", "--from", str(listed), "--reason", "asked").exit_code == 0
+    exported = run("suppress", "list", "--csv").stdout  # kept's row: one never suppressed
+    back = tmp_path / "back.csv"
+    back.write_text(
+        exported.replace("kept@example.com", "never@example.com")
+        + "ann@example.com,manual,asked,again\n"
+    )
+    res = run("suppress", "remove", "--from", str(back))
+    assert (res.exit_code, res.stdout, res.stderr) == (
+        0,
+        "Took back 3 addresses (1 was not suppressed; 1 repeated).\n",
+        "",
+    )
+    assert _suppressed(run) == ["kept@example.com"]
+    res = run("suppress", "list", "bo@example.com")
+    assert res.exit_code == 0 and "Taken back" in res.output and "asked." in res.output
+    again = run("suppress", "remove", "--from", str(back))
+    assert (again.exit_code, again.stdout) == (
+        0,
+        "Took back 0 addresses (4 were not suppressed; 1 repeated).\n",
+    )
+    assert _suppressed(run) == ["kept@example.com"]
+
+
+def test_remove_from_a_file_with_a_bad_line_names_it_and_takes_nothing_back(
+    run, tmp_path, ledger_path
+):
+    assert run("suppress", "add", "a@example.com", "b@example.com", "--reason", "x").exit_code == 0
+    before = ledger_digest(ledger_path)
+    listed = tmp_path / "list.txt"
+    listed.write_text("a@example.com\nnot an address\nb@example.com\n")
+    res = run("suppress", "remove", "--from", str(listed))
+    assert res.exit_code == 65, res.output
+    assert res.output == (
+        f"Error: {listed}: line 2: malformed address 'not an address': expected name@domain.tld\n"
+    )
+    assert ledger_digest(ledger_path) == before
+    res = run("suppress", "remove")
+    assert res.exit_code == 64 and "give the addresses to take back, or --from FILE" in res.output
+
+
+def test_remove_from_standard_input_in_a_real_process(ledger_path):
+    """``crm-export | warmup suppress remove --from -``, as ``add --from -`` reads it."""
+    assert _piped(ledger_path, input=b"email\nann@example.com\nbo@example.com\n").returncode == 0
+    proc = subprocess.run(
+        [sys.executable, "-m", "warmup", "--db", str(ledger_path), "suppress", "remove"]
+        + ["--from", "-"],
+        input=b"Email\nbo@example.com\nzed@example.com\n",
+        capture_output=True,
+        check=False,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == b"Took back 1 address (1 was not suppressed).\n"
+    assert proc.stderr == b""

@@ -800,6 +800,27 @@ def suppress_listed(
     return ledger.suppress_many(((a, reason, None) for a in chain(given, found)), "manual")
 
 
+def unsuppress_listed(
+    ledger: Ledger, recipients: Sequence[str], listed: PurePath | None = None
+) -> SuppressCount:
+    """Take back the suppressions of ``recipients`` and of the addresses the file at
+    ``listed`` lists, read as :func:`suppress_listed` reads it (a bad line is
+    :class:`DataError` naming it, nothing taken back), in one transaction: how many were
+    given, how many distinct addresses, how many were suppressed and are taken back (``added``
+    counts those here; the others are left as they were)."""
+    from itertools import chain
+
+    from warmup.suppresslist import addresses_in
+
+    if isinstance(recipients, str):
+        expect(recipients, (list, tuple), "recipients", f"; give [{recipients!r}]")
+    # As a lone 'suppress remove ADDRESS' looks one up: a DSN's suppression is of any length.
+    given = [addresses.lookup(a) for a in recipients]
+    found = list(chain(given, () if listed is None else addresses_in(listed)))
+    distinct = len(set(found))
+    return SuppressCount(len(found), distinct, ledger.unsuppress_many(found))
+
+
 SOFT_STREAK_SENDS = (2, 1000)  # bounds of ``sends`` in a soft streak
 SOFT_STREAK_DAYS = (0, 3650)  # and of ``days``
 

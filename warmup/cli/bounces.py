@@ -650,10 +650,18 @@ def suppress_soft(ledger: Ledger, sends: int, days: int, apply: bool, json_: boo
 
 
 @suppress.command("remove")
-@click.argument("address")
+@click.argument("addresses_", metavar="[ADDRESS]...", nargs=-1)
+@click.option(
+    "--from",
+    "from_",
+    metavar="FILE",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Also the addresses FILE lists (- for standard input), as 'suppress add --from' reads "
+    "it ('suppress list --csv' writes one); a bad line refuses the file, nothing taken back.",
+)
 @pass_ledger
-def suppress_remove(ledger: Ledger, address: str) -> None:
-    """Allow an address again (e.g. a bounce was a mistake, a full mailbox was emptied).
+def suppress_remove(ledger: Ledger, addresses_: tuple[str, ...], from_: str | None) -> None:
+    """Allow addresses again (e.g. a bounce was a mistake, a full mailbox was emptied).
 
     The removal is remembered: 'suppress soft' (and a sync's --suppress-soft) counts only the
     address's sends after it, so an old streak does not suppress it again. An address that was
@@ -662,11 +670,33 @@ def suppress_remove(ledger: Ledger, address: str) -> None:
     \b
     Example:
         warmup suppress remove someone@example.com
+        warmup suppress remove --from taken-back.csv
     """
-    clean = addresses.lookup(address)  # a DSN's suppression is of any length
-    # Not there: exit 64 made a script's "take these back" fail on the one already taken back
-    # (or never suppressed), though what it asked for holds. Nothing written, and said so.
-    if not ledger.unsuppress(clean):
-        say(f"{clean} was not suppressed; nothing taken back.")
+    if from_ is None and len(addresses_) == 1:
+        clean = addresses.lookup(addresses_[0])  # a DSN's suppression is of any length
+        # Not there: exit 64 made a script's "take these back" fail on the one already taken
+        # back (or never suppressed), though what it asked for holds. Nothing written, said so.
+        if not ledger.unsuppress(clean):
+            say(f"{clean} was not suppressed; nothing taken back.")
+            return
+        say(f"{clean} may be mailed again.")
         return
-    say(f"{clean} may be mailed again.")
+    listed = None
+    if from_ is not None:
+        from pathlib import Path
+
+        if from_ == "-":
+            reading_terminal("the addresses (one a line)")
+        listed = api.STANDARD_INPUT if from_ == "-" else Path(from_)
+    elif not addresses_:
+        raise UsageError("give the addresses to take back, or --from FILE")
+    given, distinct, removed = api.unsuppress_listed(ledger, addresses_, listed)
+    # Not suppressed: left as they were, counted (exit 0, as for one address).
+    absent, repeated = distinct - removed, given - distinct
+    notes = [f"{absent} {'was' if absent == 1 else 'were'} not suppressed"] if absent else []
+    notes += [f"{repeated} repeated"] if repeated else []
+    say(
+        f"Took back {plural(removed, 'address', 'addresses')}"
+        + (f" ({'; '.join(notes)})" if notes else "")
+        + "."
+    )

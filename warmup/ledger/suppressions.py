@@ -51,6 +51,7 @@ _GATE_SOURCE = "gate"
 _T = TypeVar("_T")
 # Entries per batch staged (:meth:`Suppressions.suppress_many`).
 _SUPPRESS_BATCH = 10_000
+_REMOVE_BATCH = 500  # addresses a DELETE names (SQLite's bound on parameters is far above)
 # Taken by a removal (exclusive) and by a write of streaks read before it (shared): on
 # PostgreSQL the streaks' check of the removals and their INSERT are one step to a removal
 # (SQLite's write lock already makes them one).
@@ -442,6 +443,57 @@ class Suppressions:
         # Cut in its COMMIT's round trip, the removal may be in: asked of the server (before:
         # exit 75, and run again, "not suppressed" for the address it had taken back).
         return self.write_once(lambda conn: self._unsuppress(conn, address, when))
+
+    def unsuppress_many(self, addresses: Iterable[str], at: dt.datetime | None = None) -> int:
+        """:meth:`unsuppress` each of ``addresses`` (read to their end before anything is
+        written: an error while they are read, a bad line of a file, takes nothing back), all
+        in one transaction; how many had a suppression to take back (the rest: nothing
+        written for them)."""
+        wanted = list(dict.fromkeys(addresses))
+        when = utc(at or wall_clock())
+        if not wanted:
+            return 0
+        return self.write_once(lambda conn: self._unsuppress_all(conn, wanted, when))
+
+    def _unsuppress_all(self, conn: Connection, addresses: list[str], when: dt.datetime) -> int:
+        """:meth:`unsuppress_many`, in its transaction: deleted a batch at a time, each
+        removal remembered as :meth:`_unsuppress` remembers one."""
+        self._lock_name(conn, _REMOVALS_LOCK)
+        last: int | None = None
+        removed = 0
+        for start in range(0, len(addresses), _REMOVE_BATCH):
+            gone = conn.execute(
+                SUPPRESSION.delete()
+                .where(SUPPRESSION.c.address.in_(addresses[start : start + _REMOVE_BATCH]))
+                .returning(
+                    SUPPRESSION.c.address,
+                    SUPPRESSION.c.kind,
+                    SUPPRESSION.c.reason,
+                    SUPPRESSION.c.created_at,
+                    SUPPRESSION.c.mailbox_id,
+                )
+            ).all()
+            if not gone:
+                continue
+            if last is None:  # read after a delete, in this transaction: as _unsuppress does
+                last = conn.execute(sa.select(sa.func.max(SEND.c.id))).scalar() or 0
+            conn.execute(
+                SUPPRESSION_REMOVAL.insert(),
+                [
+                    {
+                        "address": g.address,
+                        "kind": g.kind,
+                        "reason": g.reason,
+                        "removed_at": when,
+                        "last_send_id": last,
+                        "suppressed_at": g.created_at,
+                        "mailbox_id": g.mailbox_id,
+                    }
+                    for g in gone
+                ],
+            )
+            removed += len(gone)
+        return removed
 
     def _unsuppress(self, conn: Connection, address: str, when: dt.datetime) -> bool:
         """:meth:`unsuppress`, in its transaction."""
