@@ -50,6 +50,20 @@ def hist(days) -> History:
     return History(mailbox=BOX, timezone=SH, days=tuple(days))
 
 
+def test_a_rate_kept_by_value_is_worded_as_worked_out():
+    # percent keeps its words by value (the worker words the sender's rates before each pool
+    # message): asked again, in any order, of equal values, it says what it works out
+    from warmup.policy.rules import _percent
+
+    lines = [(0.03, 0.05, 0.10), (0.001, 0.003), (0.05,)]
+    rates = [0.0, 0, 1, 1.0, 0.05, 0.05049, 0.0123, 0.00049, 1 / 3, 7 / 2800]
+    for _ in range(2):
+        for rate in rates:
+            for ls in lines:
+                for digits in (1, 2):
+                    assert percent(rate, ls, digits) == _percent(rate, ls, digits)
+
+
 def test_a_rate_just_above_the_line_prints_enough_digits():
     assert percent(0.05049, (0.03, 0.05, 0.10)) == "5.05%"  # "5.0%" would not be above 5%
     assert percent(0.05, (0.03, 0.05, 0.10)) == "5.0%"
