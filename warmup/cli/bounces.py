@@ -32,6 +32,8 @@ from warmup.instants import local_text, machine_zone
 from warmup.words import plural, shown
 
 if TYPE_CHECKING:
+    from pathlib import PurePath
+
     from warmup.ledger import Ledger
 
 # "delayed": delay warnings (RFC 3464 Action: delayed), recorded and listed, never counted;
@@ -441,6 +443,21 @@ def suppress() -> None:
     """
 
 
+def _listed(from_: str | None, addresses_: tuple[str, ...], verb: str) -> PurePath | None:
+    """The file of ``suppress add/remove --from`` (``-``: standard input, said when it is a
+    terminal); None for addresses given as arguments, refused (64) when there are none."""
+    if from_ is None:
+        if not addresses_:
+            raise UsageError(f"give the addresses to {verb}, or --from FILE")
+        return None
+    from pathlib import Path
+
+    if from_ == "-":
+        reading_terminal("the addresses (one a line)")
+        return api.STANDARD_INPUT
+    return Path(from_)
+
+
 @suppress.command("add")
 @click.argument("addresses_", metavar="[ADDRESS]...", nargs=-1)
 @click.option("--reason", required=True, help="Why (e.g. 'asked to be removed').")
@@ -463,15 +480,7 @@ def suppress_add(
         warmup suppress add someone@example.com --reason "asked to be removed"
         warmup suppress add --from unsubscribed.csv --reason "unsubscribed"
     """
-    listed = None
-    if from_ is not None:
-        from pathlib import Path
-
-        if from_ == "-":
-            reading_terminal("the addresses (one a line)")
-        listed = api.STANDARD_INPUT if from_ == "-" else Path(from_)
-    elif not addresses_:
-        raise UsageError("give the addresses to suppress, or --from FILE")
+    listed = _listed(from_, addresses_, "suppress")
     given, distinct, added = api.suppress_listed(ledger, addresses_, reason, listed)
     # One address in two spellings (A@X.example, a@x.example) is one.
     old, repeated = distinct - added, given - distinct
@@ -681,15 +690,7 @@ def suppress_remove(ledger: Ledger, addresses_: tuple[str, ...], from_: str | No
             return
         say(f"{clean} may be mailed again.")
         return
-    listed = None
-    if from_ is not None:
-        from pathlib import Path
-
-        if from_ == "-":
-            reading_terminal("the addresses (one a line)")
-        listed = api.STANDARD_INPUT if from_ == "-" else Path(from_)
-    elif not addresses_:
-        raise UsageError("give the addresses to take back, or --from FILE")
+    listed = _listed(from_, addresses_, "take back")
     given, distinct, removed = api.unsuppress_listed(ledger, addresses_, listed)
     # Not suppressed: left as they were, counted (exit 0, as for one address).
     absent, repeated = distinct - removed, given - distinct
