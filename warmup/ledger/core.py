@@ -194,37 +194,37 @@ def highest_id(conn: Connection, table: sa.Table, among: Sequence[sa.Table]) -> 
     return max(conn.execute(sa.select(sa.func.max(c))).scalar() or 0 for c in columns)
 
 
-class NulInText(DataError):
-    """A text cell holding a NUL, which PostgreSQL cannot store: ``table``, ``column`` and the
-    row's primary key (``key``: column name -> value) say which."""
-
-    def __init__(self, table: sa.Table, column: sa.Column[Any], row: Sequence[Any]) -> None:
-        names = [c.name for c in table.columns]
-        self.table, self.column = table.name, column.name
-        self.key = {c.name: row[names.index(c.name)] for c in table.primary_key.columns}
-        shown = ", ".join(f"{k} {v}" for k, v in self.key.items())
-        super().__init__(
-            f"{table.name} row ({shown}): its {column.name} holds a NUL character, which "
-            f"PostgreSQL cannot store"
-        )
-
-
-class CellRefused(DataError):
-    """A cell PostgreSQL refused to store as its column's type (a number past ``integer``, text
-    in a number's column: what a hand edit can leave in a SQLite ledger), ``reason`` the server's
-    words; ``table``, ``column`` and ``key`` as :class:`NulInText`'s."""
+class CellError(DataError):
+    """A cell of a row PostgreSQL cannot store: ``table``, ``column`` and the row's primary key
+    (``key``: column name -> value) say which; ``what``, what is wrong with it."""
 
     def __init__(
-        self, table: sa.Table, column: sa.Column[Any], row: Sequence[Any], reason: str
+        self, table: sa.Table, column: sa.Column[Any], row: Sequence[Any], what: str
     ) -> None:
         names = [c.name for c in table.columns]
         self.table, self.column = table.name, column.name
         self.key = {c.name: row[names.index(c.name)] for c in table.primary_key.columns}
         shown = ", ".join(f"{k} {v}" for k, v in self.key.items())
-        super().__init__(
-            f"{table.name} row ({shown}): its {column.name} {row[names.index(column.name)]!r} "
-            f"cannot be stored in PostgreSQL: {reason}"
-        )
+        super().__init__(f"{table.name} row ({shown}): its {column.name} {what}")
+
+
+class NulInText(CellError):
+    """A text cell holding a NUL, which PostgreSQL cannot store."""
+
+    def __init__(self, table: sa.Table, column: sa.Column[Any], row: Sequence[Any]) -> None:
+        super().__init__(table, column, row, "holds a NUL character, which PostgreSQL cannot store")
+
+
+class CellRefused(CellError):
+    """A cell PostgreSQL refused to store as its column's type (a number past ``integer``, text
+    in a number's column: what a hand edit can leave in a SQLite ledger), ``reason`` the
+    server's words."""
+
+    def __init__(
+        self, table: sa.Table, column: sa.Column[Any], row: Sequence[Any], reason: str
+    ) -> None:
+        value = row[[c.name for c in table.columns].index(column.name)]
+        super().__init__(table, column, row, f"{value!r} cannot be stored in PostgreSQL: {reason}")
 
 
 # Every engine of an open ledger: a forked child gives each a pool of its own (_after_fork).
