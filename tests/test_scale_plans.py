@@ -149,7 +149,7 @@ def test_a_pools_due_messages_are_found_by_their_pool(ledger_url):  # noqa: F811
     ``ix_outbox_box_due``), not on every due one."""
     ledger = open_ledger(ledger_url)
     _queued(ledger)
-    pool, _ = ledger.add_pool("P", ["a@corp.example"], reply_to=None, now=NOW)
+    pool = ledger.add_pool("P", ["a@corp.example"], reply_to=None, now=NOW)[0]
 
     def hold() -> None:
         ledger.hold_messages(NOW, NOW, NOW + dt.timedelta(minutes=5), "paced", pool_id=pool.id)
