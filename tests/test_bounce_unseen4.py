@@ -18,6 +18,7 @@ import pytest
 
 from tests.notice_batches import check, check_families
 from warmup.bounces import parse_bounces
+from warmup.bounces.classify import decide
 
 CORPUS = Path(__file__).parent / "corpus" / "unseen4"
 
@@ -188,3 +189,21 @@ FAMILIES: dict[str, tuple[str, ...]] = {
 def test_families() -> None:
     """Prints each family's misses (run with -s); every file has a family."""
     check_families("unseen notices, fourth batch", CORPUS, EXPECTED, FAMILIES, KNOWN_MISSES)
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "421 HL:ICC http://mail.163.com/help/help_spam_16.htm?ip=198.51.100.7",
+        "553 RP:RCL http://mail.163.com/help/help_spam_16.htm",
+        "451 MI:DMC www.example.net/spam-policy/rate-limits.html",
+    ],
+)
+def test_a_link_s_address_is_no_block_word_in_a_volume_reply(reply: str) -> None:
+    """NetEase links each of its codes to its help page help_spam_16.htm, its volume codes
+    (concurrent connections, recipients per message) too: "spam" in a link is no word of the
+    reply's, which is about our volume (soft). Block words outside the link still make it one."""
+    v = decide("", "", reply, "", "remote-mta: 163mx01.mxmail.netease.com @163.com")
+    assert (v.kind, v.rule) == ("soft", "throttle"), v.steps
+    v = decide("", "", "451 throttled: your IP is blacklisted, see http://help.example/", "")
+    assert (v.kind, v.rule) == ("block", "throttle.blocked"), v.steps

@@ -204,6 +204,10 @@ _TOO_MANY = re.compile(r"frequen|too many (?:conn|mess|mail)|频率|频繁")
 # Words of a block inside a volume reply. Alibaba's "[ANTISPAM_BAT]" is the name of its rate
 # rule ("发信频率过快"), not a spam verdict.
 _BLOCK_WORDS = re.compile(r"blocked|(?<!anti)spam|blacklist")
+# A link's address is no wording: NetEase links every code to its help page help_spam_16.htm,
+# its volume codes too ("421 HL:ICC http://mail.163.com/help/help_spam_16.htm"), whose words
+# are read without it.
+_LINK = re.compile(r"\b(?:https?://|www\.)\S+")
 
 
 # Sendmail's own result line in its transcript ("550 5.1.1 <addr>... User unknown"): the text of
@@ -391,7 +395,7 @@ def decide(
             return ruled
         return replace(general, steps=(*general.steps, f"{table}, which agrees"))
     if _is_throttle(int(reply) if reply.isdigit() else 0, text, status):
-        if _BLOCK_WORDS.search(text) and not _FREQUENT.search(text):
+        if _BLOCK_WORDS.search(_LINK.sub(" ", text)) and not _FREQUENT.search(text):
             return verdict("blocked", "throttle.blocked", "volume wording with a block")
         return verdict("toomanyconn", "throttle", "wording or code about our sending volume")
     key = _code_key(status)
