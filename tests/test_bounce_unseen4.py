@@ -207,3 +207,30 @@ def test_a_link_s_address_is_no_block_word_in_a_volume_reply(reply: str) -> None
     assert (v.kind, v.rule) == ("soft", "throttle"), v.steps
     v = decide("", "", "451 throttled: your IP is blacklisted, see http://help.example/", "")
     assert (v.kind, v.rule) == ("block", "throttle.blocked"), v.steps
+
+
+@pytest.mark.parametrize(
+    ("reply", "status", "stage", "reason"),
+    [
+        ("451 4.3.0 Temporary system error, try again later", "4.3.0", "", "systemerror"),
+        (
+            "450 4.0.0 <ana@client.example>: User unknown, try again later",
+            "4.0.0",
+            "RCPT",
+            "userunknown",
+        ),
+        ("452 4.2.2 Mailbox full, please try again later", "4.2.2", "RCPT", "mailboxfull"),
+    ],
+)
+def test_the_retry_advice_of_a_temporary_reply_is_no_volume_word(
+    reply: str, status: str, stage: str, reason: str
+) -> None:
+    """ "Try again later" closes most temporary replies: where the reply's other words name a
+    reason (a system error, an unknown user for now, a full box), they decide, not our volume;
+    a delay warning stays soft whatever they say. Alone, or beside volume words, it is still
+    read as a throttle."""
+    v = decide(status, reply[:3], reply, stage, delayed=True)
+    assert (v.kind, v.reason) == ("soft", reason), v.steps
+    for alone in ("451 4.7.1 Please try again later", "421 Too many connections, try again later"):
+        v = decide("", "", alone, "", delayed=True)
+        assert (v.kind, v.rule) == ("soft", "throttle"), v.steps

@@ -204,6 +204,9 @@ _TOO_MANY = re.compile(r"frequen|too many (?:conn|mess|mail)|频率|频繁")
 # Words of a block inside a volume reply. Alibaba's "[ANTISPAM_BAT]" is the name of its rate
 # rule ("发信频率过快"), not a spam verdict.
 _BLOCK_WORDS = re.compile(r"blocked|(?<!anti)spam|blacklist")
+# The advice that closes most temporary replies, whatever failed: a volume word only where
+# nothing else in the reply names a reason (:func:`_advice_only`).
+_RETRY_ADVICE = re.compile(r"(?:please )?try again later")
 # A link's address is no wording: NetEase links every code to its help page help_spam_16.htm,
 # its volume codes too ("421 HL:ICC http://mail.163.com/help/help_spam_16.htm"), whose words
 # are read without it.
@@ -394,7 +397,8 @@ def decide(
         ):
             return ruled
         return replace(general, steps=(*general.steps, f"{table}, which agrees"))
-    if _is_throttle(int(reply) if reply.isdigit() else 0, text, status):
+    number = int(reply) if reply.isdigit() else 0
+    if _is_throttle(number, text, status) and not _advice_only(number, text, status):
         if _BLOCK_WORDS.search(_LINK.sub(" ", text)) and not _FREQUENT.search(text):
             return verdict("blocked", "throttle.blocked", "volume wording with a block")
         return verdict("toomanyconn", "throttle", "wording or code about our sending volume")
@@ -496,6 +500,17 @@ def decide(
         reason = "expired" if not text else "systemerror"
         return verdict(reason, "status.temporary", "a temporary failure with nothing more said")
     return verdict("undefined", "nothing", "nothing known in the code or the words")
+
+
+def _advice_only(code: int, text: str, status: str) -> bool:
+    """Whether the only volume wording of ``text`` is the retry advice any temporary reply
+    carries ("try again later") while its other words name a reason: "451 4.3.0 Temporary
+    system error, try again later" is the system's error, "450 4.0.0 <addr>: User unknown, try
+    again later" the directory's answer for now, neither a word about our volume."""
+    if not _RETRY_ADVICE.search(text):
+        return False
+    rest = _RETRY_ADVICE.sub(" ", text)
+    return not _is_throttle(code, rest, status) and read_words(words_text(rest)) is not None
 
 
 def _unknown_user(
