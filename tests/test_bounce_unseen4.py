@@ -109,7 +109,26 @@ def test_every_file_is_expected() -> None:
 
 # Misses left on purpose (tests/corpus/unseen4/README.md says why). Fixing one removes it here
 # (the families' check then fails until it is).
-KNOWN_MISSES: dict[str, str] = {}
+KNOWN_MISSES: dict[str, str] = {
+    # "user unknown" words a relay or a gateway passed on, no SMTP stage stated, no X.1.x status
+    # and no known directory: the shared samples' reference reads the same words in the same
+    # form as a filter's mask (lhost-mcafee-04 "No such user", lhost-sendmail-40 "Unknown
+    # user", lhost-x1-01 "[User unknown]" with no reply, rfc3464-42 Gmail's "does not exist";
+    # tests/corpus/nosuchuser/README.md: reading the words alone turns 16 of them hard)
+    "proofpoint-reason-500-no-such-recipient.eml": "relayed 'no such recipient', no stage",
+    "mimecast-text-remote-mailbox-unavailable.eml": "relayed 'mailbox unavailable', no stage",
+    "sophos-text-no-status-user-unknown.eml": "relayed 'user unknown', no stage",
+    "trendmicro-hes-no-such-recipient.eml": "relayed 'no such recipient', no stage",
+    "fortimail-x-fortimail-user-unknown.eml": "'user unknown' with no reply, no stage",
+    "exim-old-host-said-no-such-recipient.eml": "relayed 'no such recipient', no stage",
+    "gmail-relay-response-no-such-recipient.eml": "relayed 'no such recipient', no stage",
+    # after DATA, or under a 5.7.x status: the reference reads such "user unknown" as a filter's
+    # mask (lhost-amazonses-02: docomo after DATA; lhost-messagingserver-03, lhost-sendmail-48:
+    # "User unknown" under 5.7.1)
+    "postfix-gateway-data-500-user-unknown.eml": "'user unknown' after DATA",
+    "sendmail-relay-transcript-data-571-user-unknown.eml": "'user unknown' after DATA, 5.7.1",
+    "coremail-en-571-user-not-found.eml": "'user not found' under 5.7.1, no stage",
+}
 
 
 # The known misses are not run here (no xfail counted among the results):

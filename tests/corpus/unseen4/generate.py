@@ -176,7 +176,6 @@ def exim(name, rcpt, remote, reply, mid, cmd=None, retry=False):
     )
 
 
-
 def postfix_delay(name, rcpt, remote, reply, status, mid):
     """Postfix's delay warning (bounce(5)'s delay template): still being retried."""
     text = f"""This is the mail system at host mx.corp.example.
