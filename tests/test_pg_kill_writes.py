@@ -112,6 +112,14 @@ WRITES: dict[
         "SELECT (SELECT count(*) FROM suppression) || ' ' || count(*) FROM suppression_removal",
         ["0 1"],
     ),
+    "suppress remove (several)": (
+        lambda tmp: _ok("suppress", "add", "x@example.com", "y@example.com", "--reason", "asked"),
+        lambda tmp: ["suppress", "remove", "x@example.com", "y@example.com", "z@example.com"],
+        "unsuppress_many",
+        4,  # staged as 'suppress add' stages: its TEMP table, its batch, ordered; the write
+        "SELECT (SELECT count(*) FROM suppression) || ' ' || count(*) FROM suppression_removal",
+        ["0 2"],
+    ),
 }
 
 

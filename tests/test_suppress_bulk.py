@@ -261,3 +261,147 @@ def test_the_write_lock_is_held_for_one_statement_whatever_the_lists_length(run,
     insert, *rest = writes[0]
     assert insert.startswith("INSERT INTO suppression ") and "SELECT" in insert, insert
     assert rest in ([], ["DROP TABLE suppression_stage"]), rest  # a small stage: dropped
+
+
+# ``python -m warmup ARGS`` saying its own peak RSS (VmHWM) on stderr as it exits: its own, not
+# the rusage of a child, which keeps the peak of the pytest process it was forked from.
+_PEAK = """import re, runpy, sys
+sys.argv = ["warmup", *sys.argv[1:]]
+try:
+    runpy.run_module("warmup", run_name="__main__", alter_sys=True)
+finally:
+    hwm = re.search(r"VmHWM:\\s*(\\d+) kB", open("/proc/self/status").read()).group(1)
+    print(f"peak-rss-kib {hwm}", file=sys.stderr)
+"""
+
+
+def _peak_mib(*args: str) -> tuple[str, float]:
+    import subprocess
+    import sys
+
+    res = subprocess.run(
+        [sys.executable, "-c", _PEAK, *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
+    assert res.returncode == 0, res.stderr
+    return res.stdout, int(res.stderr.rsplit("peak-rss-kib ", 1)[1]) / 1024
+
+
+def test_remove_from_a_long_list_streams_it_in_bounded_memory(ledger_path, tmp_path):
+    """'suppress remove --from FILE' held the whole list (the addresses, a list of them, a set,
+    a dict: 300,000 took ~45 MiB more than 3,000 did, and four million ~600 MiB), while 'add
+    --from' staged it as it read it. Now it is staged the same way: its peak is within a few
+    MiB of a short list's, whatever the length."""
+    many = 300_000
+    listed = tmp_path / "many.txt"
+    listed.write_text("".join(f"lead{i}@example.com\n" for i in range(many)), encoding="utf-8")
+    short = tmp_path / "short.txt"
+    short.write_text("".join(f"lead{i}@example.com\n" for i in range(3_000)), encoding="utf-8")
+    said, _ = _peak_mib("suppress", "add", "--from", str(listed), "--reason", "x")
+    assert said == f"Suppressed {many} addresses.\n"
+    said, base = _peak_mib("suppress", "remove", "--from", str(short))
+    assert said == "Took back 3000 addresses.\n"
+    said, peak = _peak_mib("suppress", "remove", "--from", str(listed))
+    assert said == f"Took back {many - 3_000} addresses (3000 were not suppressed).\n"
+    assert peak - base < 20, f"peak RSS {peak:.0f} MiB vs {base:.0f} MiB for 3,000 lines"
+
+
+@pytest.mark.parametrize("lines", [5_000, 25_000])  # one batch staged; several
+def test_remove_holds_the_write_lock_for_two_statements_whatever_the_lists_length(
+    run, tmp_path, lines
+):
+    """'suppress remove --from' deleted 500 addresses a statement under the write lock, the
+    list read whole first; staged as 'add --from' stages it, the lock is held for two
+    statements: the removals remembered, the suppressions deleted."""
+    import sqlalchemy as sa
+
+    listed = tmp_path / "list.txt"
+    listed.write_text("".join(f"lead{i}@example.com\n" for i in range(lines)), encoding="utf-8")
+    assert run("suppress", "add", "--from", str(listed), "--reason", "x").exit_code == 0
+    events: list[str] = []
+
+    def statement(conn, cursor, sql, *_args) -> None:
+        events.append(sql)
+
+    def commit(conn) -> None:
+        events.append("COMMIT")
+
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", statement)
+    sa.event.listen(sa.engine.Engine, "commit", commit)
+    try:
+        res = run("suppress", "remove", "--from", str(listed), "kept@example.com")
+    finally:
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", statement)
+        sa.event.remove(sa.engine.Engine, "commit", commit)
+    assert (res.exit_code, res.stdout) == (
+        0,
+        f"Took back {lines} addresses (1 was not suppressed).\n",
+    ), res.output
+    assert any(e.strip().startswith("CREATE TEMPORARY TABLE suppression_stage") for e in events)
+    locked = [n for n, e in enumerate(events) if e == "BEGIN IMMEDIATE"]
+    held = [[s.strip() for s in events[n + 1 : events.index("COMMIT", n)]] for n in locked]
+    writes = [h for h in held if any(s.startswith("DELETE FROM suppression ") for s in h)]
+    assert len(writes) == 1, held
+    statements = [s.split()[:3] for s in writes[0] if not s.startswith("SELECT")]
+    assert statements[:2] == [
+        ["INSERT", "INTO", "suppression_removal"],
+        ["DELETE", "FROM", "suppression"],
+    ], writes[0]
+    assert statements[2:] in ([], [["DROP", "TABLE", "suppression_stage"]]), writes[0]
+    assert run("suppress", "list", "--limit", "0", "--json").stdout == "[]\n"
+
+
+def test_a_list_taken_back_remembers_each_suppression_it_ended(
+    ledger_url,  # noqa: F811
+):
+    """Each address taken back from a list is remembered as a lone one is: its kind, reason,
+    mailbox and when it was suppressed, the ledger's highest send id; an address given twice
+    (or not suppressed) once (or not at all); on SQLite and PostgreSQL."""
+    import sqlalchemy as sa
+
+    from warmup import api, open_ledger
+    from warmup.ledger.schema import SUPPRESSION_REMOVAL
+
+    ledger = open_ledger(ledger_url)
+    try:
+        api.add_mailbox(ledger, "sales@corp.example", "exmail")
+        api.record_send(ledger, "sales@corp.example", ["a@example.com"], WHEN)
+        box = ledger.mailbox("sales@corp.example").id
+        assert ledger.suppress_each([("a@example.com", "550 unknown", box)], "hard", WHEN) == 1
+        later = WHEN + dt.timedelta(hours=1)
+        assert ledger.suppress(["b@example.com"], "manual", "asked", later) == 1
+        took = ledger.unsuppress_many(
+            iter(["b@example.com", "a@example.com", "b@example.com", "c@example.com"]),
+            at=WHEN + dt.timedelta(days=1),
+        )
+        assert tuple(took) == (4, 3, 2)
+        assert ledger.suppressions() == []
+        with ledger.read() as conn:
+            rows = conn.execute(
+                sa.select(
+                    SUPPRESSION_REMOVAL.c.address,
+                    SUPPRESSION_REMOVAL.c.kind,
+                    SUPPRESSION_REMOVAL.c.reason,
+                    SUPPRESSION_REMOVAL.c.mailbox_id,
+                    SUPPRESSION_REMOVAL.c.suppressed_at,
+                    SUPPRESSION_REMOVAL.c.removed_at,
+                    SUPPRESSION_REMOVAL.c.last_send_id,
+                ).order_by(SUPPRESSION_REMOVAL.c.address)
+            ).all()
+        sent = ledger.first_send_ids([(box, "a@example.com", WHEN)])[(box, "a@example.com", WHEN)]
+        removed = WHEN + dt.timedelta(days=1)
+        assert [tuple(r) for r in rows] == [
+            ("a@example.com", "hard", "550 unknown", box, WHEN, removed, sent),
+            ("b@example.com", "manual", "asked", None, later, removed, sent),
+        ]
+        assert ledger.last_removal("b@example.com") == {
+            "kind": "manual",
+            "reason": "asked",
+            "removed_at": removed,
+        }
+        assert tuple(ledger.unsuppress_many(iter([]))) == (0, 0, 0)
+    finally:
+        ledger.close()

@@ -804,10 +804,10 @@ def unsuppress_listed(
     ledger: Ledger, recipients: Sequence[str], listed: PurePath | None = None
 ) -> SuppressCount:
     """Take back the suppressions of ``recipients`` and of the addresses the file at
-    ``listed`` lists, read as :func:`suppress_listed` reads it (a bad line is
-    :class:`DataError` naming it, nothing taken back), in one transaction: how many were
-    given, how many distinct addresses, how many were suppressed and are taken back (``added``
-    counts those here; the others are left as they were)."""
+    ``listed`` lists, read and staged as :func:`suppress_listed` reads and stages them (a bad
+    line is :class:`DataError` naming it, nothing taken back), in one transaction: how many
+    were given, how many distinct addresses, how many were suppressed and are taken back
+    (``added`` counts those here; the others are left as they were)."""
     from itertools import chain
 
     from warmup.suppresslist import addresses_in
@@ -816,9 +816,8 @@ def unsuppress_listed(
         expect(recipients, (list, tuple), "recipients", f"; give [{recipients!r}]")
     # As a lone 'suppress remove ADDRESS' looks one up: a DSN's suppression is of any length.
     given = [addresses.lookup(a) for a in recipients]
-    found = list(chain(given, () if listed is None else addresses_in(listed)))
-    distinct = len(set(found))
-    return SuppressCount(len(found), distinct, ledger.unsuppress_many(found))
+    found = () if listed is None else addresses_in(listed)
+    return ledger.unsuppress_many(chain(given, found))
 
 
 SOFT_STREAK_SENDS = (2, 1000)  # bounds of ``sends`` in a soft streak

@@ -49,9 +49,10 @@ if TYPE_CHECKING:
 # A send the gate made (as opposed to one recorded or imported, dated by its log).
 _GATE_SOURCE = "gate"
 _T = TypeVar("_T")
+# What :meth:`Suppressions._staged` runs in its write transaction: a count of what it wrote.
+_Write = Callable[[Connection], int]
 # Entries per batch staged (:meth:`Suppressions.suppress_many`).
 _SUPPRESS_BATCH = 10_000
-_REMOVE_BATCH = 500  # addresses a DELETE names (SQLite's bound on parameters is far above)
 # Taken by a removal (exclusive) and by a write of streaks read before it (shared): on
 # PostgreSQL the streaks' check of the removals and their INSERT are one step to a removal
 # (SQLite's write lock already makes them one).
@@ -206,11 +207,59 @@ class Suppressions:
         cut is :class:`ConnectionCut` (a person runs it again: it adds nothing twice).
         """
         when = utc(at or dt.datetime.now(dt.UTC))
+        since = unless_taken_back or {}
+        kept: sa.ColumnElement[bool] = sa.true()
+        if unless_taken_back:
+            first_at = sa.select(SEND.c.at).where(SEND.c.id == _STAGE.c.since)
+            kept = sa.or_(
+                _STAGE.c.since.is_(None),
+                ~sa.exists().where(
+                    SUPPRESSION_REMOVAL.c.address == _STAGE.c.address,
+                    _set_aside(_STAGE.c.since, first_at.scalar_subquery()),
+                ),
+            )
+        # By address, then as given: the first entry of an address is inserted, the others
+        # meet it as a conflict (the SELECT's WHERE also keeps SQLite from reading the
+        # ON CONFLICT as a join's ON).
+        rows_in = (
+            sa.select(
+                _STAGE.c.address,
+                sa.literal(kind, sa.String),
+                _STAGE.c.reason,
+                _STAGE.c.mailbox_id,
+                sa.literal(when, UTCDateTime()),
+            )
+            .where(kept)
+            .order_by(_STAGE.c.address, _STAGE.c.seq)
+        )
+        insert = (
+            self._insert(SUPPRESSION)
+            .from_select(["address", "kind", "reason", "mailbox_id", "created_at"], rows_in)
+            .on_conflict_do_nothing(index_elements=["address"])
+            # the rows inserted, not the conflicts (SQLAlchemy keeps an INSERT's rowcount
+            # only when asked)
+            .execution_options(preserve_rowcount=True)
+        )
+
+        def write(tx: Connection) -> int:
+            if unless_taken_back:
+                self._lock_name(tx, _REMOVALS_LOCK, shared=True)
+            return int(tx.execute(insert).rowcount)
+
+        return self._staged(((a, r, m, since.get(a)) for a, r, m in entries), write)
+
+    def _staged(
+        self, entries: Iterable[tuple[str, str | None, int | None, int | None]], write: _Write
+    ) -> SuppressCount:
+        """``entries`` (address, reason, mailbox id, since) staged in :data:`_STAGE`, then
+        ``write(tx)`` run in one write transaction on the same connection, which reads the
+        stage: how many entries, distinct addresses, and what ``write`` counted
+        (:meth:`suppress_many`, :meth:`unsuppress_many`; a cut connection is theirs too)."""
         chunks = iter(entries)
         first = list(islice(chunks, _SUPPRESS_BATCH + 1))
         tried: list[tuple[int | None, SuppressCount]] = []  # the write's id and count, once run
         try:
-            return self._suppress_staged(chain(first, chunks), kind, when, unless_taken_back, tried)
+            return self._stage_and_write(chain(first, chunks), write, tried)
         except ConnectionCut:
             if tried:  # cut in the COMMIT's round trip: the server may have committed it
                 xid, done = tried[0]
@@ -222,25 +271,22 @@ class Suppressions:
                     raise
             if len(first) > _SUPPRESS_BATCH:
                 raise
-        return self._suppress_staged(iter(first), kind, when, unless_taken_back, [])
+        return self._stage_and_write(iter(first), write, [])
 
-    def _suppress_staged(
+    def _stage_and_write(
         self,
-        chunks: Iterator[tuple[str, str, int | None]],
-        kind: str,
-        when: dt.datetime,
-        unless_taken_back: Mapping[str, int] | None,
+        chunks: Iterator[tuple[str, str | None, int | None, int | None]],
+        write: _Write,
         tried: list[tuple[int | None, SuppressCount]],
     ) -> SuppressCount:
-        """:meth:`suppress_many`'s staging and write on a connection of its own; ``tried``
-        given the write's transaction id and result as its body ends (before its COMMIT)."""
-        since = unless_taken_back or {}
+        """:meth:`_staged`'s staging and write on a connection of its own; ``tried`` given
+        the write's transaction id and result as its body ends (before its COMMIT)."""
         given = 0
         with self.connection() as conn:
             with conn.begin():  # its index once filled (sa.Table.create would make it now)
                 conn.execute(sa.schema.CreateTable(_STAGE))
             while batch := list(islice(chunks, _SUPPRESS_BATCH)):
-                rows = [(given + i, a, r, m, since.get(a)) for i, (a, r, m) in enumerate(batch)]
+                rows = [(given + i, *entry) for i, entry in enumerate(batch)]
                 with conn.begin():
                     self.insert_rows(conn, _STAGE, _STAGED, rows)
                 given += len(batch)
@@ -255,51 +301,17 @@ class Suppressions:
                 distinct = conn.execute(
                     sa.select(sa.func.count()).select_from(addresses)
                 ).scalar_one()
-            kept: sa.ColumnElement[bool] = sa.true()
-            if unless_taken_back:
-                first_at = sa.select(SEND.c.at).where(SEND.c.id == _STAGE.c.since)
-                kept = sa.or_(
-                    _STAGE.c.since.is_(None),
-                    ~sa.exists().where(
-                        SUPPRESSION_REMOVAL.c.address == _STAGE.c.address,
-                        _set_aside(_STAGE.c.since, first_at.scalar_subquery()),
-                    ),
-                )
-            # By address, then as given: the first entry of an address is inserted, the others
-            # meet it as a conflict (the SELECT's WHERE also keeps SQLite from reading the
-            # ON CONFLICT as a join's ON).
-            rows_in = (
-                sa.select(
-                    _STAGE.c.address,
-                    sa.literal(kind, sa.String),
-                    _STAGE.c.reason,
-                    _STAGE.c.mailbox_id,
-                    sa.literal(when, UTCDateTime()),
-                )
-                .where(kept)
-                .order_by(_STAGE.c.address, _STAGE.c.seq)
-            )
-            insert = (
-                self._insert(SUPPRESSION)
-                .from_select(["address", "kind", "reason", "mailbox_id", "created_at"], rows_in)
-                .on_conflict_do_nothing(index_elements=["address"])
-                # the rows inserted, not the conflicts (SQLAlchemy keeps an INSERT's rowcount
-                # only when asked)
-                .execution_options(preserve_rowcount=True)
-            )
             with self.write(self._write_conn(conn)) as tx:
                 xid = self._transaction_id(tx)
-                if unless_taken_back:
-                    self._lock_name(tx, _REMOVALS_LOCK, shared=True)
-                added = tx.execute(insert).rowcount
+                done = write(tx)
                 if given <= _SUPPRESS_BATCH:  # a few rows: the connection goes back to the pool
                     _STAGE.drop(tx)
-                tried[:] = [(xid, SuppressCount(given, distinct, added))]
+                tried[:] = [(xid, SuppressCount(given, distinct, done))]
             if given > _SUPPRESS_BATCH:
                 # closed: its TEMP table goes with it (dropped, a million rows took a third of
                 # a second, under the write lock in the write's transaction)
                 conn.invalidate()
-        return SuppressCount(given, distinct, added)
+        return SuppressCount(given, distinct, done)
 
     def soft_bounced_sends(self, sends: int, mailbox_id: int | None = None) -> list[LastSend]:
         """The last ``sends`` sends (released slots aside: nothing left) of each mailbox (or of
@@ -444,56 +456,72 @@ class Suppressions:
         # exit 75, and run again, "not suppressed" for the address it had taken back).
         return self.write_once(lambda conn: self._unsuppress(conn, address, when))
 
-    def unsuppress_many(self, addresses: Iterable[str], at: dt.datetime | None = None) -> int:
-        """:meth:`unsuppress` each of ``addresses`` (read to their end before anything is
-        written: an error while they are read, a bad line of a file, takes nothing back), all
-        in one transaction; how many had a suppression to take back (the rest: nothing
-        written for them)."""
-        wanted = list(dict.fromkeys(addresses))
-        when = utc(at or wall_clock())
-        if not wanted:
-            return 0
-        return self.write_once(lambda conn: self._unsuppress_all(conn, wanted, when))
+    def unsuppress_many(
+        self, addresses: Iterable[str], at: dt.datetime | None = None
+    ) -> SuppressCount:
+        """:meth:`unsuppress` each of ``addresses``, all in one transaction: how many were
+        given, how many distinct addresses, how many had a suppression to take back (``added``
+        counts those; the rest: nothing written for them).
 
-    def _unsuppress_all(self, conn: Connection, addresses: list[str], when: dt.datetime) -> int:
-        """:meth:`unsuppress_many`, in its transaction: deleted a batch at a time, each
-        removal remembered as :meth:`_unsuppress` remembers one."""
+        Staged as :meth:`suppress_many` stages its entries: ``addresses`` (an iterator is read
+        once, as it comes: a file's four million are never held at once) go to a TEMP table
+        before the write lock is taken, then two statements take them back under it. An error
+        while they are read (a bad line of a file) takes nothing back."""
+        when = utc(at or wall_clock())
+        return self._staged(
+            ((a, None, None, None) for a in addresses),
+            lambda tx: self._unsuppress_staged(tx, when),
+        )
+
+    def _unsuppress_staged(self, conn: Connection, when: dt.datetime) -> int:
+        """:meth:`unsuppress_many`'s write, in its transaction: each staged address's
+        suppression remembered as :meth:`_unsuppress` remembers one, then deleted; how many.
+
+        The removals are written first, from the suppressions read (and, on PostgreSQL,
+        locked: one a rematch deletes meanwhile is not read), then exactly those are deleted:
+        a suppression another writer adds meanwhile for a staged address has no removal, and
+        stays (the removals' lock keeps every other removal out: the ids above ``before``
+        are these)."""
         self._lock_name(conn, _REMOVALS_LOCK)
-        last: int | None = None
-        removed = 0
-        for start in range(0, len(addresses), _REMOVE_BATCH):
-            gone = conn.execute(
-                SUPPRESSION.delete()
-                .where(SUPPRESSION.c.address.in_(addresses[start : start + _REMOVE_BATCH]))
-                .returning(
-                    SUPPRESSION.c.address,
-                    SUPPRESSION.c.kind,
-                    SUPPRESSION.c.reason,
-                    SUPPRESSION.c.created_at,
-                    SUPPRESSION.c.mailbox_id,
-                )
-            ).all()
-            if not gone:
-                continue
-            if last is None:  # read after a delete, in this transaction: as _unsuppress does
-                last = conn.execute(sa.select(sa.func.max(SEND.c.id))).scalar() or 0
-            conn.execute(
-                SUPPRESSION_REMOVAL.insert(),
-                [
-                    {
-                        "address": g.address,
-                        "kind": g.kind,
-                        "reason": g.reason,
-                        "removed_at": when,
-                        "last_send_id": last,
-                        "suppressed_at": g.created_at,
-                        "mailbox_id": g.mailbox_id,
-                    }
-                    for g in gone
-                ],
+        before = conn.execute(
+            sa.select(sa.func.coalesce(sa.func.max(SUPPRESSION_REMOVAL.c.id), 0))
+        ).scalar_one()
+        # Read in this transaction, as _unsuppress reads it.
+        last = sa.func.coalesce(sa.select(sa.func.max(SEND.c.id)).scalar_subquery(), 0)
+        staged = sa.select(_STAGE.c.address).distinct().subquery("staged")
+        held = (
+            sa.select(
+                SUPPRESSION.c.address,
+                SUPPRESSION.c.kind,
+                SUPPRESSION.c.reason,
+                sa.literal(when, UTCDateTime()),
+                last,
+                SUPPRESSION.c.created_at,
+                SUPPRESSION.c.mailbox_id,
             )
-            removed += len(gone)
-        return removed
+            # The stage's addresses in its index's order, each looked up (an IN built a B-tree
+            # of them under the lock: half as long again)
+            .select_from(staged.join(SUPPRESSION, SUPPRESSION.c.address == staged.c.address))
+            .with_for_update(of=SUPPRESSION)
+        )
+        columns = [
+            "address",
+            "kind",
+            "reason",
+            "removed_at",
+            "last_send_id",
+            "suppressed_at",
+            "mailbox_id",
+        ]
+        removed = conn.execute(
+            SUPPRESSION_REMOVAL.insert()
+            .from_select(columns, held)
+            .execution_options(preserve_rowcount=True)
+        ).rowcount
+        if removed:
+            mine = sa.select(SUPPRESSION_REMOVAL.c.address).where(SUPPRESSION_REMOVAL.c.id > before)
+            conn.execute(SUPPRESSION.delete().where(SUPPRESSION.c.address.in_(mine)))
+        return int(removed)
 
     def _unsuppress(self, conn: Connection, address: str, when: dt.datetime) -> bool:
         """:meth:`unsuppress`, in its transaction."""
