@@ -194,3 +194,46 @@ def test_a_copy_to_a_ledger_of_a_newer_warmup_names_that_ledger(run, tmp_path):
         f"this version does not know); upgrade warmup to use it\n"
     )
     assert dst.read_bytes() == before
+
+
+def test_a_hard_link_of_another_ledger_is_an_existing_target(run, tmp_path):
+    """``--to`` a hard link of another ledger: opened under that second name, it got a WAL and
+    an index of its own beside the other name's, which whoever uses the ledger by its other
+    name never reads. Empty, it was written through that name without a word (exit 0); holding
+    rows, refused, its '-wal' and '-shm' left behind while the ledger was in use. Now it
+    counts as a target that holds rows, told before it is opened: refused (78, one line,
+    nothing made, the ledger as it was) unless --force, which replaces its contents as for
+    any target."""
+    src, empty, used = tmp_path / "a.db", tmp_path / "empty.db", tmp_path / "used.db"
+    for path, box in ((src, BOX), (used, OTHER)):
+        ledger = open_ledger(str(path))
+        api.add_mailbox(ledger, box, "exmail")
+        ledger.close()
+    assert run("--db", str(empty), "db", "migrate").exit_code == 0
+    os.link(empty, tmp_path / "empty-link.db")
+    os.link(used, tmp_path / "used-link.db")
+    in_use = sqlite3.connect(used)  # a worker, say, on the ledger under its own name
+    try:
+        assert in_use.execute("SELECT address FROM mailbox").fetchall() == [(OTHER,)]
+        files = sorted(p.name for p in tmp_path.iterdir())
+        for name in ("empty-link.db", "used-link.db"):
+            before = (tmp_path / name).read_bytes()
+            res = run("--db", str(src), "db", "copy", "--to", str(tmp_path / name))
+            assert (res.exit_code, res.output) == (
+                78,
+                f"Error: ledger {tmp_path / name} is one file under 2 names (hard links), "
+                f"another ledger perhaps: it is not opened under a second name to see whether "
+                f"it is empty; copy into a new file, or add --force to replace its contents\n",
+            )
+            assert (tmp_path / name).read_bytes() == before
+            assert sorted(p.name for p in tmp_path.iterdir()) == files
+    finally:
+        in_use.close()
+    res = run("--db", str(src), "db", "copy", "--to", str(tmp_path / "empty-link.db"), "--force")
+    assert res.exit_code == 0, res.output
+    ledger = open_ledger(str(empty))  # by its other name: the copy is there
+    try:
+        assert [m.address for m in ledger.mailboxes()] == [BOX]
+    finally:
+        ledger.close()
+    assert not (tmp_path / "empty-link.db-wal").exists()

@@ -143,8 +143,9 @@ def copy(ctx: click.Context, to: str, force: bool, batch: int, quiet: bool, json
         )
     try:
         # Before it is opened: the source's file under another name (a hard link) was opened
-        # beside it, and its WAL left behind (an empty 'link.db-wal') when the copy was refused.
-        ledger_copy.refuse_same(source, resolve_url(to))
+        # beside it, and its WAL left behind (an empty 'link.db-wal') when the copy was refused;
+        # another ledger's, unless --force, written through that name without a word when empty.
+        ledger_copy.refuse_same(source, resolve_url(to), force)
         target = open_ledger(resolve_url(to), migrate=False)
     except WarmupError as exc:  # the ledger layer names --db, the source's option: here it is --to
         raise _Retold(str(exc).replace("--db/WARMUP_DB", "--to"), exc.exit_code) from None

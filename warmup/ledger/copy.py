@@ -196,12 +196,28 @@ def refuse_older_unless_empty(target: Ledger) -> None:
     _refuse_rows(target, counts)
 
 
-def refuse_same(source: Ledger, url: str) -> None:
+def refuse_same(source: Ledger, url: str, force: bool = False) -> None:
     """Refuse (:class:`ConfigError`) a target ``url`` that names ``source`` itself, before the
     target is opened (a SQLite file under a second name, a hard link: opened, it got a WAL of
-    its own beside the source's, left behind)."""
+    its own beside the source's, left behind); and, unless ``force``, a SQLite file with
+    several names (a hard link of another ledger, or that ledger's own name linked elsewhere):
+    it is not opened under this name to see whether it is empty (a WAL of its own beside the
+    other name's, unseen by whoever uses it there), so it counts as a target holding rows,
+    refused as :func:`copy_ledger` refuses one, unless ``force``."""
     if source.is_at(url):
         raise ConfigError(_SAME)
+    if force or not url.startswith("sqlite:"):
+        return
+    from warmup.ledger.sqlite_file import names
+
+    where = sa.engine.make_url(url).database or ""
+    linked = names(where)
+    if linked > 1:
+        raise ConfigError(
+            f"ledger {where} is one file under {linked} names (hard links), another ledger "
+            f"perhaps: it is not opened under a second name to see whether it is empty; copy "
+            f"into a new file, or add --force to replace its contents"
+        )
 
 
 _SAME = "--to names the ledger being copied; give another ledger URL"

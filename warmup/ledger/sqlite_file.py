@@ -331,6 +331,18 @@ def _size(path: Path) -> int:
         return -1
 
 
+def names(where: str) -> int:
+    """How many names (hard links) the regular file at ``where`` has; 0 when none is there.
+    Opened under one of them, a ledger gets a WAL and an index of its own beside that name,
+    which a process that opens it by another never reads: its writes unseen there, then
+    checkpointed under that process's reads."""
+    try:
+        st = os.stat(where)
+    except (OSError, ValueError):
+        return 0
+    return st.st_nlink if stat.S_ISREG(st.st_mode) else 0
+
+
 def stamp_of(where: str) -> Stamp:
     """What changes when anyone writes the ledger at ``where``: the file's identity, size and
     times, and its -wal's size (a log that starts to fill holds rows a read would miss)."""
