@@ -1352,8 +1352,69 @@ def test_a_running_worker_says_once_why_its_queue_waits_and_when_it_resumes(
     with Worker(ledger, clock=clock, log=lines.append, sleep=sleep) as worker:
         worker.run()
     assert len(lines) == 1, lines
-    assert lines[0].split(" ", 1)[1].startswith("waiting: a@corp.example: today's quota is used")
+    assert (
+        lines[0]
+        .split(" ", 1)[1]
+        .startswith("waiting: 1 message: a@corp.example: today's quota is used")
+    )
     assert lines[0].endswith(f"; next message due at {tomorrow:%Y-%m-%dT%H:%M:%SZ}.")
+
+
+def test_a_running_workers_waiting_line_counts_every_message_queued_for_what_it_serves(
+    sink, ssl_cert_env, password, tmp_path
+):
+    """The line 'warmup run' says when its queue waits gave the messages this pass held and
+    met alone: none of those an earlier pass (or worker) held, nor those queued for later
+    (--not-before), nor another target's. Its pool's quota used, two held by an earlier
+    worker, three for tomorrow, one more added meanwhile: 6 wait for it, as 'queue list' says;
+    a worker serving every target counts a mailbox's own message too; one count a line."""
+    pool_of(sink.port, tmp_path, n=1, daily=1)
+    ledger = open_ledger()
+    box = Outbox(ledger)
+    for i in range(3):
+        box.add(message(f"r{i}@example.com"), pool="P", campaign="c", now=T0)
+    clock = Clock(T0)
+    with Worker(ledger, clock=clock, pool="P") as worker:  # one sent, two held
+        assert worker.run_once().outcomes == {"sent": 1, "waiting": 2}
+    later = T0 + dt.timedelta(days=1)
+    for i in range(3):
+        box.add(message(f"t{i}@example.com"), pool="P", campaign="d", not_before=later, now=T0)
+    box.add(message("new@example.com"), pool="P", campaign="e", now=T0)
+    add_box("solo@corp.example", sink.port)
+    box.add(message("own@example.com"), mailbox="solo@corp.example", not_before=later, now=T0)
+    statements: list[str] = []
+
+    def statement(conn, cursor, sql, *_args) -> None:  # type: ignore[no-untyped-def]
+        statements.append(sql)
+
+    passes: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        passes.append(seconds)
+        clock.at += dt.timedelta(seconds=min(seconds, 60))
+        if len(passes) == 3:
+            worker.stop()
+
+    for pool, n in (("P", 6), (None, 7)):
+        lines: list[str] = []
+        passes.clear()
+        statements.clear()
+        sa.event.listen(ledger.engine, "before_cursor_execute", statement)
+        try:
+            with Worker(ledger, clock=clock, pool=pool, log=lines.append, sleep=sleep) as worker:
+                worker.run()
+        finally:
+            sa.event.remove(ledger.engine, "before_cursor_execute", statement)
+        waiting = [line for line in lines if " waiting: " in line]
+        assert len(waiting) == 1, lines
+        said = waiting[0].split(" ", 1)[1]
+        assert said.startswith(f"waiting: {n} messages: a@corp.example: today's quota is used"), (
+            said
+        )
+        counts = [s for s in statements if "count(*)" in s and "FROM outbox" in s]
+        assert len(counts) == 1, counts
+    queued = json.loads(cli("queue", "list", "--state", "queued", "--json").stdout)
+    assert len(queued) == 7
 
 
 def test_run_once_with_nothing_due_still_says_why_the_queue_waits(

@@ -788,6 +788,17 @@ class OutboxStore(OutboxViews):
         ((held,),) = self._read_all(q, {"due": utc(due)})
         return int(held or 0)
 
+    def queued_count(self, pool_id: int | None = None) -> int:
+        """How many messages are queued (of pool ``pool_id``; None: of every pool and
+        mailbox), whatever their time, held or not: what a worker serving them waits on. One
+        count on an index alone (the queued messages' entries), read for a line a
+        worker says, never per message."""
+        q = sa.select(sa.func.count()).where(outbox_holds.QUEUED)
+        if pool_id is not None:
+            q = q.where(OUTBOX.c.pool_id == pool_id)
+        ((n,),) = self._read_all(q)
+        return int(n or 0)
+
     def last_sender(self, recipients: Iterable[str], mailbox_ids: Sequence[int]) -> int | None:
         """The mailbox among ``mailbox_ids`` that last mailed one of ``recipients`` (a follow-up
         stays with it), or None."""

@@ -130,12 +130,12 @@ class Worker:
     delivered by :attr:`delivery` (:class:`~warmup.outbox.delivery.Delivery`).
 
     ``count_waiting``: count the messages a pool (mailbox) none of whose members can send
-    leaves waiting when the worker holds it (``Pass.outcomes["waiting"]``, ``Pass.waiting``,
-    and the line :meth:`run` says of them). The count reads the target's whole due backlog
-    (on its index alone: ~4 ms at 50,000 on SQLite); it is made after the pass, by
-    :meth:`run_once` always, by :meth:`run` only when it says a line (once what the queue
-    waits for changes). False: never (``warmup run --quiet`` says none of them); the
-    waiting messages of a hold are then left out of the figures.
+    leaves waiting when the worker holds it (``Pass.outcomes["waiting"]``, ``Pass.waiting``),
+    and the messages queued for the targets it serves when :meth:`run` says what it waits for.
+    A count reads the whole backlog counted (on an index alone: ~4 ms at 50,000 on SQLite);
+    it is made after the pass, by :meth:`run_once` always, by :meth:`run` once a line it says
+    (once what the queue waits for changes). False: never (``warmup run --quiet`` says none
+    of them); the waiting messages of a hold are then left out of the figures.
     """
 
     def __init__(
@@ -298,12 +298,14 @@ class Worker:
         self._stopped()
 
     def _say_waiting(self, done: Pass, said: object) -> object:
-        """One line when what the queue waits for changes (not once a pass): why its messages
-        wait and when the next is due, or that nothing is queued. A worker whose members'
+        """One line when what the queue waits for changes (not once a pass): how many messages
+        wait, why and when the next is due, or that nothing is queued. A worker whose members'
         quota was used said nothing until the next day, as a hung one would. Returns what it
-        said (the key compared next time). ``done`` is a pass of :meth:`_pass`: what its holds
-        left waiting is counted only for a line said (a paused pool held again every look
-        again, 15 min, was counted each time for a line said once)."""
+        said (the key compared next time). How many is every message queued for the targets it
+        serves (``count_waiting``; one count, for a line said: a paused pool held again every
+        look again, 15 min, was counted each time for a line said once); it was what this pass
+        held and met alone, not those an earlier pass (or worker) held, nor those queued for
+        later (``--not-before``, a retry's backoff)."""
         now = self.clock()
         if done.next_due is None:
             key: object = None
@@ -313,16 +315,16 @@ class Worker:
             key = ("held", done.next_why) if done.next_held else done.next_due
             if key == said:
                 return said
-            self._tally(done, self.count_waiting)
+            waits, self._waits = self._waits, []
             due = HELD_DUE if done.next_held else due_said(done.next_due, done.next_expires)
-            if done.waiting:  # held this pass: why is at hand
-                why, _ = done.waiting.most_common(1)[0]
-                n = sum(done.waiting.values())
-                line = f"waiting: {plural(n, 'message')}: {why}; {due}."
-            elif done.next_why:  # held by an earlier pass (or worker): its reason is kept
-                line = f"waiting: {done.next_why}; {due}."
-            else:
-                line = f"waiting: {due}."
+            pool_id = self.pool.id if self.pool else None
+            n = self.ledger.queued_count(pool_id) if self.count_waiting else 0
+            # held (or met) this pass: why is at hand, the reason of the most holds and
+            # messages (the first met of a tie); else an earlier pass's (or worker's) reason
+            why = Counter(w for w, _ in waits).most_common(1)[0][0] if waits else done.next_why
+            parts = [plural(n, "message")] if n else []
+            parts += [why] if why else []
+            line = f"waiting: {': '.join(parts)}; {due}." if parts else f"waiting: {due}."
         else:
             return said
         if key != said:
