@@ -933,6 +933,45 @@ def test_an_option_sendmail_lacks_is_refused_not_skipped(
     assert smtp_ssl.connections == 0 and outcomes(ledger_path) == []
 
 
+@pytest.mark.parametrize("mode", ["direct", "relay"])
+def test_double_dash_ends_the_options_as_getopt_ends_them_in_both_sendmails(
+    mode, box, run, smtp_ssl, ledger_path
+):
+    """'sendmail -- -x@example.com': sendmail(8) and Postfix's sendmail(1) read their options
+    with getopt(3), which ends them at '--': every word after it is a recipient, one starting
+    with '-' too. It was refused as an unknown option (64), unsent. A word before '--' that
+    starts with '-' is still an option, an unknown one refused; a '--' that is an option's
+    value (-F --) ends nothing; a second '--' is a word after the first: a recipient."""
+    box()
+    if mode == "direct":
+        res = run("sendmail", "-f", BOX, "--", "-x@example.com", "lead@example.com", input=MESSAGE)
+        assert (res.exit_code, res.output) == (0, "")
+    else:
+        done = wrapped(
+            f"printf '{MESSAGE}' | sendmail -- -x@example.com lead@example.com; echo $?".replace(
+                "\n", "\\n"
+            )
+        )
+        assert done.stdout.split()[-1] == "0", done.stderr
+    [msg] = smtp_ssl.messages
+    assert msg.rcpt_tos == ("-x@example.com", "lead@example.com")
+    assert outcomes(ledger_path) == [("-x@example.com", "sent"), ("lead@example.com", "sent")]
+    if mode == "relay":
+        return
+    res = run("sendmail", "-f", BOX, "-y@example.com", "--", "lead@example.com", input=MESSAGE)
+    assert res.exit_code == 64 and "sendmail option -y@ is unknown" in res.output, res.output
+    res = run("sendmail", "-f", BOX, "-F", "--", "--", "-z@example.com", input=MESSAGE)
+    assert (res.exit_code, res.output) == (0, "")
+    assert smtp_ssl.messages[-1].rcpt_tos == ("-z@example.com",)
+    assert smtp_ssl.messages[-1].message["From"] == f"-- <{BOX}>"  # -F's value
+    res = run("sendmail", "-f", BOX, "--", "lead@example.com", "--", input=MESSAGE)
+    assert (res.exit_code, res.output) == (
+        65,
+        "Error: malformed recipient '--': expected name@domain.tld\n",
+    )
+    assert len(smtp_ssl.messages) == 2
+
+
 def test_sendmails_options_that_change_nothing_here_are_taken_with_their_values(
     box, run, smtp_ssl, ledger_path
 ):

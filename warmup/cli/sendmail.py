@@ -53,11 +53,40 @@ VALUE_FLAGS = (
 QUIET_FLAGS = ("-c", "-G", "-m", "-n", "-s", "-U", "-v")
 
 
+# ctx.meta: how many of the recipients came after the '--' that ended the options.
+_AFTER_END = "warmup.sendmail.after_end_of_options"
+
+
 class _LastWins(WarmupCommand):
     """sendmail(8)'s options: one given twice keeps the last, as its callers expect (PHP's
-    mail() adds ``-f FROM`` after a sendmail_path that already has one)."""
+    mail() adds ``-f FROM`` after a sendmail_path that already has one).
+
+    And ``--`` ends them, as getopt(3) ends them in both sendmails: every word after it is a
+    recipient, one starting with '-' included (``sendmail -- -x@example.com``), where a word
+    before it that starts with '-' is an option (an unknown one refused). click ends its
+    options there too, but hands on the words before and after it as one list: how many came
+    after is kept in ``ctx.meta`` for the command."""
 
     repeats_last_wins = True
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta[_AFTER_END] = 0
+        for at, arg in enumerate(args):
+            # A '--' that is an option's value (-F --) ends nothing: what comes before it then
+            # lacks that value, which a parser told of it alone says.
+            if arg == "--" and _parses(self.make_parser(ctx), args[:at]):
+                ctx.meta[_AFTER_END] = len(args) - at - 1
+                break
+        return super().parse_args(ctx, args)
+
+
+def _parses(parser: Any, args: list[str]) -> bool:
+    """Whether click's ``parser`` reads ``args`` whole, no option left without its value."""
+    try:
+        parser.parse_args(args=args)
+    except click.UsageError:
+        return False
+    return True
 
 
 @cli.command(
@@ -108,7 +137,8 @@ def sendmail(
     refused (suppressed recipients too), 77 on a login failure, 69 when unreachable, when the
     server refuses the sender for good, or when the connection broke after the message went
     (it may have been delivered: never sent again),
-    64 for an option sendmail(8) does not have.
+    64 for an option sendmail(8) does not have. '--' ends the options: every word after it
+    is a recipient, one starting with '-' too.
 
     \b
     Example:
@@ -122,7 +152,9 @@ def sendmail(
     from warmup import headers
 
     _check_mode(mode, queue_run, newaliases)
-    unknown = [r for r in recipients if r.startswith("-")]
+    # After '--' every word is a recipient; before it, one starting with '-' is an option.
+    typed = recipients[: len(recipients) - ctx.meta.get(_AFTER_END, 0)]
+    unknown = [r for r in typed if r.startswith("-")]
     if unknown:
         raise UsageError(
             f"sendmail option {_ascii(unknown[0])} is unknown; leave it out and give the "
