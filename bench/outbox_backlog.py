@@ -44,7 +44,7 @@ BOX, PASSWORD = "a@corp.example", "s3cret-pass"
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
-def setup(d: Path, case: str, queued: int, members: int, port: int = 0) -> tuple[str, list[str]]:
+def setup(d: Path, case: str, queued: int, members: int, port: int) -> tuple[str, list[str]]:
     from warmup import Outbox, api
     from warmup.ledger import SendIn, open_ledger
 
