@@ -312,6 +312,10 @@ def test_full_filesystem_send_refused_before_smtp(full_tmpfs, smtp_ssl, ssl_cert
         "127.0.0.1",
         "--smtp-port",
         str(smtp_ssl.port),
+        # no pacing: the send after the one recorded goes as far as its reservation (read from
+        # the full disk's file as it is, then refused for want of room)
+        "--policy",
+        str(policy_file(full_tmpfs.parent / "flat.toml")),
         env=env,
     )
     assert res.returncode == 0, res.stderr

@@ -220,6 +220,16 @@ def storage_error(exc: Exception, where: str) -> WarmupError:
         return ConfigError(
             f"ledger {where} is a directory; name a file, e.g. {os.path.join(where, 'ledger.db')}"
         )
+    beside_failed = "disk I/O error" in text or "unable to open" in text or "readonly" in text
+    if beside_failed and _disk_full(where):
+        # SQLite could not make the -wal or -shm beside the ledger (ENOSPC reaches it as an I/O
+        # error, or as a read-only file): "check the disk, the system log says why" sent the
+        # user to a log that says nothing, and "read-only here" to a mount that is fine.
+        return IOFailure(
+            f"ledger {where}: the disk that holds it is full; free space on it, then try "
+            f"again (commands that only read the ledger, such as quota and report, work "
+            f"as it is)"
+        )
     if "disk is full" in text:  # SQLITE_FULL: the path and permissions are fine, the disk not
         return IOFailure(
             f"ledger {where}: {text}; free space on the disk that holds it, then try again"
@@ -283,10 +293,32 @@ def _cannot_write_beside(where: str) -> str | None:
     except OSError:
         return None
     beside = [f"{where}-wal", f"{where}-shm"]
+    if _disk_full(where) and _size(Path(beside[1])) < SHM_SIZE:
+        # No room to make the -shm (or grow one a failed open left short): reads take the
+        # file as it is, as on a read-only mount; a write says the disk is full (storage_error)
+        return "on a full disk"
     if not os.access(folder, os.W_OK) and not all(os.access(f, os.W_OK) for f in beside):
         # (Both there and ours to write: SQLite needs to make neither, and writes as ever.)
         return f"this user may not write to its folder {folder}"
     return None
+
+
+# Less room than this for this user on the ledger's file system is a full disk: SQLite's -shm
+# alone takes 32 KiB, its -wal a header and a page or more.
+FULL_BELOW = 64 * 1024
+SHM_SIZE = 32 * 1024  # the -shm SQLite maps to read a WAL ledger: its first region
+
+
+def _disk_full(where: str) -> bool:
+    """Whether the file system that holds the ledger at ``where`` has no room left for what
+    SQLite writes beside it (:data:`FULL_BELOW`), counting the blocks kept for root when this
+    process is root."""
+    try:
+        st = os.statvfs(os.path.dirname(os.path.abspath(where)))
+    except OSError:
+        return False
+    root = hasattr(os, "geteuid") and os.geteuid() == 0
+    return (st.f_bfree if root else st.f_bavail) * st.f_frsize < FULL_BELOW
 
 
 Stamp = tuple[int, ...]
