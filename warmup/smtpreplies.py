@@ -295,5 +295,10 @@ def failure_text(exc: BaseException) -> str:
     if isinstance(exc, smtplib.SMTPResponseException):
         return f"{exc.smtp_code} {reply_text(exc.smtp_error)}"
     if isinstance(exc, smtplib.SMTPServerDisconnected):
-        return "server closed the connection" + (f" ({exc})" if "timed out" in str(exc) else "")
+        if "timed out" in str(exc):
+            # smtplib says "Connection unexpectedly closed" of a reply that did not come in
+            # time: the server kept the connection and said nothing (a slow content filter at
+            # the end of DATA), which "server closed the connection" blamed on a drop
+            return "the server did not answer in time (timed out)"
+        return "server closed the connection"
     return describe(exc)

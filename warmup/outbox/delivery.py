@@ -845,7 +845,8 @@ def _reply(report: object) -> str:
     results = getattr(report, "results", {})
     parts = []
     for rcpt, r in results.items():
-        parts.append(f"{rcpt}: {r.outcome} {r.code or ''} {r.text}".strip())
+        # (a result without a reply code, one of unknown fate, had two spaces in its place)
+        parts.append(" ".join(str(w) for w in (f"{rcpt}:", r.outcome, r.code, r.text) if w))
     error = getattr(report, "error", None)
     if error:
         parts.append(error)

@@ -1,0 +1,34 @@
+"""A server that keeps the connection but does not answer the end of DATA within the timeout (a
+slow content filter): ``warmup run`` ends the message ``unknown`` (it may have been delivered)
+and says the server did not answer in time. It said "server closed the connection (Connection
+unexpectedly closed: The read operation timed out)", smtplib's words for a read that timed
+out, which sent the operator after a server that drops connections rather than to the
+timeout; and a result without a reply code had two spaces in its place."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.gatekit import BOX, PASSWORD_ENV, add_box, cli, rows, warmup
+
+
+def test_a_reply_that_does_not_come_in_time_is_said_so_and_leaves_the_message_unknown(
+    smtp_ssl, ssl_cert_env, ledger_path, tmp_path: Path
+):
+    add_box(smtp_ssl.port)
+    eml = tmp_path / "m.eml"
+    eml.write_text("To: lead@example.com\nSubject: hi\n\nhello\n")
+    assert cli("queue", "add", "--mailbox", BOX, "--eml", str(eml)).returncode == 0
+    smtp_ssl.delay_data_reply = 3.0  # the data all there; the reply after the worker's 1 s
+    res = warmup("run", "--once", "--no-sync", "--timeout", "1", env=PASSWORD_ENV)
+    assert res.returncode == 0, res.stderr
+    lost = "connection lost in DATA: the server did not answer in time (timed out)"
+    [(state, reply)] = rows(ledger_path, "SELECT state, last_reply FROM outbox")
+    assert (state, reply) == (
+        "unknown",
+        f"lead@example.com: unknown {lost}; connection lost during DATA: the server did not "
+        f"answer in time (timed out)",
+    )
+    assert "closed the connection" not in res.stdout + res.stderr
+    assert f"to lead@example.com: lead@example.com: unknown {lost}" in res.stdout, res.stdout
+    assert rows(ledger_path, "SELECT outcome FROM send") == [("unknown",)]  # counted
