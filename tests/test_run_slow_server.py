@@ -32,3 +32,31 @@ def test_a_reply_that_does_not_come_in_time_is_said_so_and_leaves_the_message_un
     assert "closed the connection" not in res.stdout + res.stderr
     assert f"to lead@example.com: lead@example.com: unknown {lost}" in res.stdout, res.stdout
     assert rows(ledger_path, "SELECT outcome FROM send") == [("unknown",)]  # counted
+
+
+def test_a_message_whose_recipient_the_server_drops_the_connection_at_holds_up_no_other(
+    smtp_ssl, ssl_cert_env, ledger_path, tmp_path: Path
+):
+    """A server that cuts the session at one recipient (no reply to its RCPT TO: a blocklisted
+    address, a filter) set the member aside for the pass, as a dead server is: the message
+    queued after it was deferred untried, every pass, the one that cut first again each time,
+    until both expired (72 h) and the good one was never sent. The cut message backs off; the
+    next goes on a new connection."""
+    add_box(smtp_ssl.port)
+    smtp_ssl.drop_rcpt = "cut@example.com"
+    for name, to in (
+        ("cut.eml", "lead@example.com, cut@example.com"),
+        ("ok.eml", "ok@example.com"),
+    ):
+        (tmp_path / name).write_text(f"To: {to}\nSubject: hi\n\nhello\n")
+        assert cli("queue", "add", "--mailbox", BOX, "--eml", str(tmp_path / name)).returncode == 0
+    res = warmup("run", "--once", "--no-sync", env=PASSWORD_ENV)
+    assert res.returncode == 0, res.stderr
+    states = rows(ledger_path, "SELECT id, state, attempts FROM outbox ORDER BY id")
+    assert states == [(1, "queued", 1), (2, "sent", 1)], res.stdout
+    assert [m.rcpt_tos for m in smtp_ssl.messages] == [("ok@example.com",)]
+    assert rows(ledger_path, "SELECT recipient, outcome FROM send ORDER BY id") == [
+        ("lead@example.com", "released"),
+        ("cut@example.com", "released"),
+        ("ok@example.com", "sent"),
+    ]

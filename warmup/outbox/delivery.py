@@ -345,7 +345,8 @@ class Delivery:
                 report = None
                 failed, temporary = (box, down), True
                 fails.append(down)
-                self.broken[box.id] = down
+                if not _dropped_for_this_message(took_none):
+                    self.broken[box.id] = down
                 if gate is not ordered[-1]:
                     self.log(f"{stamp(now)} {box.address} could not send #{msg.id}: {down}")
                 continue
@@ -862,6 +863,17 @@ class SenderRefused(Unavailable):
     """The member's server refused it as sender for good (a 5xx to MAIL FROM that is no
     throttle and no size: a disabled or blocked account). Like a refused login, no wait fixes
     it: ``run --once`` exits 69 when no member of a message could send it for such a fault."""
+
+
+def _dropped_for_this_message(why: str) -> bool:
+    """Whether a member's connection was cut at once under this message's envelope (``why``:
+    :func:`_sender_refused`'s words), after the member connected and logged in: a server that
+    drops the session at one recipient (a blocklisted address, a filter) cuts it for this
+    message alone. Set aside for the pass as a dead server is, its member deferred every other
+    message of the pass untried, and this one, due first again each pass, kept the rest of the
+    queue from ever going until all expired. A connection that timed out costs a wait a
+    message, and a refusal or a 421 is the server's word: those still set the member aside."""
+    return why.startswith("connection lost before DATA") and "timed out" not in why
 
 
 def _member_down(box: MailboxRow, report: SendReport, why: str) -> Unavailable:
