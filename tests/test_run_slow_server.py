@@ -60,3 +60,26 @@ def test_a_message_whose_recipient_the_server_drops_the_connection_at_holds_up_n
         ("cut@example.com", "released"),
         ("ok@example.com", "sent"),
     ]
+
+
+def test_a_server_that_cuts_every_envelope_is_not_reconnected_to_for_each_message(
+    smtp_ssl, ssl_cert_env, ledger_path, tmp_path: Path
+):
+    """A server that drops the session at every recipient (a rate limiter cutting sessions) got a
+    new connection and login for each queued message in one pass once a cut was read as the
+    message's: a burst of logins a provider locks an account for. The second cut of a pass is
+    the server's, as before: the member is set aside, and the rest wait for the next pass."""
+    add_box(smtp_ssl.port)
+    cuts = tuple(f"cut{i}@example.com" for i in range(6))
+    smtp_ssl.drop_rcpt = cuts
+    for to in cuts:
+        (tmp_path / "m.eml").write_text(f"To: {to}\nSubject: hi\n\nhello\n")
+        assert cli("queue", "add", "--mailbox", BOX, "--eml", str(tmp_path / "m.eml")).returncode == 0
+    smtp_ssl.connections = 0
+    res = warmup("run", "--once", "--no-sync", env=PASSWORD_ENV)
+    assert res.returncode == 0, res.stderr
+    # Two messages tried, each a connection and the one reconnect of a lost session: 4, where
+    # every one of the six was tried before (12).
+    assert smtp_ssl.connections == 4, res.stdout
+    assert smtp_ssl.messages == []
+    assert [s for (s,) in rows(ledger_path, "SELECT state FROM outbox")] == ["queued"] * 6

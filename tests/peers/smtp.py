@@ -262,7 +262,9 @@ class _Handler:
         return "250 2.1.0 Sender OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if self.sink.drop_rcpt is not None and address.lower() == self.sink.drop_rcpt.lower():
+        drops = self.sink.drop_rcpt
+        drops = () if drops is None else (drops,) if isinstance(drops, str) else drops
+        if address.lower() in {d.lower() for d in drops}:
             server.transport.abort()  # gone without a reply, mid-envelope
             await asyncio.sleep(_HANG_LIMIT)  # cancelled as soon as the connection is gone
             return None
@@ -326,7 +328,8 @@ class SmtpSink:
         go together before a read that would wait, as Postfix's smtpd sends them: the replies to
         a pipelined MAIL, RCPT and ``BDAT ... LAST`` with its data all come after the message
         is queued.
-      - ``drop_rcpt``: RCPT TO this address closes the connection without a reply.
+      - ``drop_rcpt``: RCPT TO this address (or any of these) closes the connection without a
+        reply.
       - ``fail_after_mail``: (code, text) replied to MAIL FROM once ``fail_after_mail_count``
         MAIL commands have succeeded; the server then closes the connection.
       - ``drop_mid_data``: read the whole message, store it, then close the connection without
@@ -370,7 +373,7 @@ class SmtpSink:
         chunking: bool = False,
         bdat_discard: bool = True,
         buffer_replies: bool = False,
-        drop_rcpt: str | None = None,
+        drop_rcpt: str | tuple[str, ...] | None = None,
         fail_after_mail: tuple[int, str] | None = None,
         fail_after_mail_count: int = 0,
         drop_mid_data: bool = False,

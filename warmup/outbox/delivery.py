@@ -112,6 +112,8 @@ class Delivery:
         # the fault (code, words) of the last message no member could send (the pass's faults)
         self.fault: tuple[int, str] = (0, "")
         self.broken: dict[int, WarmupError] = {}  # this pass: mailboxes that could not send
+        # this pass: mailboxes whose server cut one message's envelope (:func:`_dropped_for_this_message`)
+        self.cut: set[int] = set()
 
     def close(self) -> None:
         """Close the kept gates: they write what they deferred and end their SMTP sessions."""
@@ -345,7 +347,9 @@ class Delivery:
                 report = None
                 failed, temporary = (box, down), True
                 fails.append(down)
-                if not _dropped_for_this_message(took_none):
+                if _dropped_for_this_message(took_none) and box.id not in self.cut:
+                    self.cut.add(box.id)
+                else:
                     self.broken[box.id] = down
                 if gate is not ordered[-1]:
                     self.log(f"{stamp(now)} {box.address} could not send #{msg.id}: {down}")
@@ -872,7 +876,10 @@ def _dropped_for_this_message(why: str) -> bool:
     message alone. Set aside for the pass as a dead server is, its member deferred every other
     message of the pass untried, and this one, due first again each pass, kept the rest of the
     queue from ever going until all expired. A connection that timed out costs a wait a
-    message, and a refusal or a 421 is the server's word: those still set the member aside."""
+    message, and a refusal or a 421 is the server's word: those still set the member aside.
+    So does a second cut in the same pass (:attr:`Delivery.cut`): a server that cuts every
+    envelope (a rate limiter dropping sessions) would otherwise get a new connection and login
+    for each queued message in one burst, the hammering a provider locks an account for."""
     return why.startswith("connection lost before DATA") and "timed out" not in why
 
 

@@ -423,6 +423,7 @@ class Worker:
         self._waits = []
         delivery = self.delivery
         delivery.broken = {}
+        delivery.cut = set()
         if self._interrupted:
             self._resume(done)
         # A newer warmup may have upgraded the ledger since the last pass (a host upgraded
