@@ -74,7 +74,9 @@ def test_a_server_that_cuts_every_envelope_is_not_reconnected_to_for_each_messag
     smtp_ssl.drop_rcpt = cuts
     for to in cuts:
         (tmp_path / "m.eml").write_text(f"To: {to}\nSubject: hi\n\nhello\n")
-        assert cli("queue", "add", "--mailbox", BOX, "--eml", str(tmp_path / "m.eml")).returncode == 0
+        assert (
+            cli("queue", "add", "--mailbox", BOX, "--eml", str(tmp_path / "m.eml")).returncode == 0
+        )
     smtp_ssl.connections = 0
     res = warmup("run", "--once", "--no-sync", env=PASSWORD_ENV)
     assert res.returncode == 0, res.stderr
