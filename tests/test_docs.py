@@ -431,3 +431,20 @@ def test_check_script_names_the_extra_it_needs(tmp_path: Path, args: list[str]):
             "scripts/check: .venv/bin/ruff is missing: install the dev extra, "
             ".venv/bin/pip install -e '.[dev]' (./scripts/test installs it)\n"
         )
+
+
+def test_readme_module_sizes_are_current():
+    """The Design section's count of modules over STYLE.md's ~500 lines is the package's own:
+    it said "42 of 167 modules are longer, none over 900" when 50 of 175 were, ten over 900.
+    A module that grows past 500, or a new module, updates the sentence with it."""
+    found = re.search(
+        r"(\d+) of (\d+) modules are\s+longer(?: \(\d{4}-\d\d-\d\d\))?, (\w+)(?: of them)? over 900",
+        _readme(),
+    )
+    assert found, "README.md no longer says how many modules are over ~500 lines"
+    sizes = [len(path.read_bytes().splitlines()) for path in (ROOT / "warmup").rglob("*.py")]
+    words = {"no": 0, "none": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
+             "seven": 7, "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12}  # fmt: skip
+    shown = (int(found[1]), int(found[2]), words.get(found[3], -1))
+    actual = (sum(n > 500 for n in sizes), len(sizes), sum(n > 900 for n in sizes))
+    assert shown == actual, f"README.md says {shown} (over 500, modules, over 900): {actual}"
