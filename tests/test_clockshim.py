@@ -18,12 +18,14 @@ import datetime as dt, json, time
 import pandas, pendulum                      # compiled code built against the real types
 from warmup.instants import now_utc
 from tests import outboxkit                  # a tests module: its datetime is moved too
+from warmup.ledger.values import Live, live_now, made_by  # a subclass of warmup's datetime
 
 def later():
     import datetime                          # an import in a function, after start-up
     return datetime.datetime.now(datetime.UTC).timestamp()
 
 day = dt.date(2026, 11, 16)
+asked = dt.datetime(2026, 6, 10, 16, tzinfo=dt.UTC)  # 2026-06-11 00:00 in Shanghai
 print(json.dumps({
     "warmup": now_utc().timestamp(),
     "tests": outboxkit.dt.datetime.now(outboxkit.dt.UTC).timestamp(),
@@ -34,6 +36,9 @@ print(json.dumps({
     "date_is_real": type(day) is dt.date,
     "name": dt.datetime.__name__,
     "pandas": str(pandas.Timestamp(dt.datetime(2026, 1, 1, tzinfo=dt.UTC)).year),
+    "plain_is_live": isinstance(asked, Live),
+    "live_is_live": type(live_now()) is Live and isinstance(live_now(), Live),
+    "counted_to": made_by(asked, "Asia/Shanghai")[0].isoformat(),
 }))
 """
 
@@ -69,6 +74,11 @@ def test_the_shim_moves_warmup_s_clock_and_the_tests_and_breaks_nothing(tmp_path
     assert got["real_instance"] and got["date_is_real"], got
     assert got["made_is_real"] == "datetime.datetime" and got["name"] == "datetime", got
     assert got["pandas"] == "2026", got
+    # A subclass (warmup's Live, "now" asked live) is a subclass as without the shim: every
+    # datetime passed for Live, so 'quota --at 2026-06-11' counted the whole local day, a
+    # send at 07:00 included, and the sweep failed test_a_date_alone_is_local_midnight.
+    assert not got["plain_is_live"] and got["live_is_live"], got
+    assert got["counted_to"] == "2026-06-10T16:05:00+00:00", got
 
 
 def test_without_a_shift_the_shim_does_nothing(tmp_path: Path) -> None:

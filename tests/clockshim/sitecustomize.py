@@ -59,16 +59,25 @@ if _SHIFT:
     def _strftime(fmt: str, t: Any = None) -> str:
         return _real_strftime(fmt, _real_localtime(_now()) if t is None else t)
 
+    # The stand-in passes for the real class; a subclass of it (warmup's Live, made from the
+    # stand-in a moved module sees) stays an ordinary subclass: its own instances, and only
+    # they, are of it, or every datetime passed for a Live one.
     class _Meta(type):
         def __instancecheck__(cls, obj: object) -> bool:
-            return isinstance(obj, cls.__bases__[0])
+            if cls is FakeDateTime:
+                return isinstance(obj, _RealDateTime)
+            return type.__instancecheck__(cls, obj)
 
         def __subclasscheck__(cls, sub: type) -> bool:
-            return issubclass(sub, cls.__bases__[0])
+            if cls is FakeDateTime:
+                return issubclass(sub, _RealDateTime)
+            return type.__subclasscheck__(cls, sub)
 
     class FakeDateTime(_RealDateTime, metaclass=_Meta):
         def __new__(cls, *args: Any, **kwargs: Any) -> Any:
-            return _RealDateTime(*args, **kwargs)
+            if cls is FakeDateTime:
+                return _RealDateTime(*args, **kwargs)
+            return super().__new__(cls, *args, **kwargs)
 
         @classmethod
         def now(cls, tz: Any = None) -> Any:
