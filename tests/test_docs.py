@@ -448,3 +448,27 @@ def test_readme_module_sizes_are_current():
     shown = (int(found[1]), int(found[2]), words.get(found[3], -1))
     actual = (sum(n > 500 for n in sizes), len(sizes), sum(n > 900 for n in sizes))
     assert shown == actual, f"README.md says {shown} (over 500, modules, over 900): {actual}"
+
+
+# The corpora README.md counts, and the folders each count is made of.
+_CORPUS_COUNTS = {
+    r"on the (\d+) real messages of\s+`tests/corpus/dsn/`": ("dsn/eml",),
+    r"(\d+) fixtures written from documented formats": (
+        "written",
+        "vendors",
+        "published",
+        "crossed",
+    ),
+}
+
+
+@pytest.mark.parametrize("pattern", sorted(_CORPUS_COUNTS))
+def test_readme_corpus_counts_are_current(pattern: str):
+    """The Bounces section's counts of the corpora are the folders' own: it said "240
+    fixtures written from documented formats" once `tests/corpus/crossed/` had grown from 17
+    to 32 notices (256 in all)."""
+    found = re.search(pattern, _readme())
+    assert found, f"README.md no longer says /{pattern}/"
+    corpus = ROOT / "tests" / "corpus"
+    files = sum(len(list((corpus / folder).glob("*.eml"))) for folder in _CORPUS_COUNTS[pattern])
+    assert int(found[1]) == files, f"README.md says {found[0]!r}: the folders hold {files}"
