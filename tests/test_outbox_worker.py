@@ -313,6 +313,23 @@ def test_a_dead_workers_claim_is_queued_again_unless_a_reservation_says_it_may_h
     worker.close()
 
 
+def test_a_claim_whose_pid_runs_another_program_now_is_recovered_before_the_lease(sink, tmp_path):
+    """A worker's claim named its pid alone: once the worker was gone and the kernel gave that
+    pid to another program, the claim looked alive and its message stayed ``sending`` until
+    the lease ran out (15 minutes). Its id names its start now, as a reservation does: a live
+    pid started at another time is not the worker."""
+    pool_of(sink.port, tmp_path, n=1, daily=50)
+    ledger = open_ledger()
+    mid = Outbox(ledger).add(message("lead@example.com"), pool="P", now=T0)
+    # This test's own pid, with a start it did not have: the pid given again since.
+    reused = f"{HOST}:{os.getpid()}:{PLACE}.1:gone"
+    assert ledger.claim(reused, T0) is not None
+    with Worker(ledger, clock=Clock(T0 + dt.timedelta(minutes=1))) as worker:
+        assert worker.id.split(":")[2].startswith(f"{PLACE}.")  # its own start, named
+        assert worker.recover(T0 + dt.timedelta(minutes=1)) == ["queued"]
+    assert ledger.message(mid).state == "queued"
+
+
 def test_a_message_whose_claim_another_worker_took_over_is_lost_not_said_unknown(sink, tmp_path):
     """A worker that found a message's fate in its slots (here: another member's reservation
     says it may have left) settles it from them; when another worker had taken its claim over

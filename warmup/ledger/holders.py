@@ -1,5 +1,6 @@
 """Whether a process that holds something in the ledger is still there: a gate's reservation
-(its slot names its holder) and an outbox worker's claim (:mod:`warmup.outbox.worker`). No
+(its slot names its holder) and an outbox worker's claim (:mod:`warmup.outbox.worker`, whose id
+names its start as a reservation does). No
 driver, no SQL: what a reader asks before it takes a reservation or a claim for a dead process's.
 
 Pids mean the same thing only in one :data:`PLACE`: this boot of this kernel (its random boot
@@ -125,6 +126,13 @@ def dead(host: str | None, pid: int | None, start: str | None) -> bool:
     another time. False for what cannot be told here (a live holder's too)."""
     if host != HOST or pid is None or start is None:
         return False
+    return gone(pid, start)
+
+
+def gone(pid: int, start: str) -> bool:
+    """Whether process ``pid`` that started at ``start`` (``PLACE.TICKS``, as :func:`me` names
+    it) is gone: of this place, and its pid has no process, a zombie, or one started at another
+    time. False for what cannot be told here (another place's, a start without its ticks)."""
     place, _, ticks = start.rpartition(".")
     if place != PLACE or not _own_proc():  # a start was read from this /proc, or none
         return False

@@ -52,7 +52,7 @@ from warmup import notify
 from warmup.bounces.classify import refuses_size
 from warmup.errors import ConfigError, LedgerVanished, WarmupError
 from warmup.instants import now_utc
-from warmup.ledger import FaultHold, Ledger, MailboxRow, PoolRow
+from warmup.ledger import FaultHold, Ledger, MailboxRow, PoolRow, holders
 from warmup.ledger.holders import HOST as HOST
 from warmup.ledger.holders import PLACE as PLACE
 from warmup.ledger.holders import alive
@@ -178,7 +178,9 @@ class Worker:
         self.lease = lease
         # Stored with each claim: unique per worker (the random token decides whose a claim
         # is); host and pid for people, and, with the place, a quick look at a crashed one.
-        self.id = f"{HOST}:{os.getpid()}:{PLACE}:{secrets.token_hex(8)}"
+        # Its start (PLACE.TICKS) where /proc tells it: a pid the kernel gives again to another
+        # program after this one is gone is not this worker (:meth:`_gone`).
+        self.id = f"{HOST}:{os.getpid()}:{holders.me().start or PLACE}:{secrets.token_hex(8)}"
         self._stop = False
         self._idle = False  # between passes: no message claimed, none in flight (see idle)
         self._wake = threading.Event()  # set by stop() and wake(): ends the sleep between passes
@@ -697,8 +699,12 @@ class Worker:
         (asked only of a worker in this :data:`PLACE`: another machine's or container's pid
         says nothing here, whatever its host name), or its claim is older than the lease."""
         parts = worker.split(":")
-        here = len(parts) == 4 and parts[2] == PLACE and parts[1].isdigit()
+        here = len(parts) == 4 and parts[2].partition(".")[0] == PLACE and parts[1].isdigit()
         if here and not alive(int(parts[1])):
+            return True
+        # A pid given again to another program since: its start says so (an id of a warmup
+        # before 2026-12-07 names no start, and waits for the lease as it did).
+        if here and "." in parts[2] and holders.gone(int(parts[1]), parts[2]):
             return True
         return claimed_at is None or now - claimed_at > self.lease
 
