@@ -276,14 +276,17 @@ def next_opening(window: Window, calendar: Calendar, local: dt.datetime) -> dt.d
     tz = local.tzinfo
     assert tz is not None
     day = local.date()
+    # compared in UTC, as the ranges are: a local instant compared with a UTC one asks its zone
+    # for the offset at each comparison (~8k instructions each)
+    at = local if tz is dt.UTC else local.astimezone(dt.UTC)
     for k in range(SEARCH_DAYS):
         d = day + dt.timedelta(days=k)
         if closed(window, calendar, d) is not None:
             continue
         for a, b in ranges_on(window, d, tz):
-            if k == 0 and a <= local < b:
+            if k == 0 and a <= at < b:
                 return None
-            if a > local:
+            if a > at:
                 return a
     return None
 

@@ -225,7 +225,10 @@ def evaluate_steps(
     tomorrow = dt.datetime.combine(today + ONE_DAY, dt.time(), tz_zone)
     window, calendar = spec.window, spec.calendar
 
-    steady = _steady_events(hist, now, tomorrow) if walks is not None else None
+    # Until when the answer holds, as a UTC instant: only compared (api._still), and an instant
+    # in the mailbox's zone compared with a UTC one asks the zone its offset (~8k instructions
+    # a comparison: a pool's look compared ~8 a message so)
+    steady = _steady_events(hist, now, tomorrow.astimezone(dt.UTC)) if walks is not None else None
     pause = current_pause(hist.events, now)
     if pause is not None:
         quota, status = 0, "paused"
@@ -297,7 +300,7 @@ def evaluate_steps(
             after=max(local_now, paced_until) if paced_until else local_now,
         )
         if steady is not None:
-            steady = _steady_open(steady, spec, today, local_now, opening, paced_until, mean)
+            steady = _steady_open(steady, spec, today, now, tz_zone, opening, paced_until, mean)
         if fit is not None and fit < remaining:
             reasons.append(
                 f"pacing: at {pacing_text(spec, hist, number)} between sends, what is left "
@@ -371,23 +374,25 @@ def _steady_open(
     until: dt.datetime,
     spec: PolicySpec,
     today: dt.date,
-    local_now: dt.datetime,
+    now: dt.datetime,
+    tz: dt.tzinfo,
     opening: dt.datetime | None,
     paced_until: dt.datetime | None,
     mean: float,
 ) -> dt.datetime | None:
-    """:func:`_steady_events`'s ``until`` for a mailbox that may send today (its quota not
-    used): no later than the window's next opening or, open, its range's end, and the pacing
-    gap's end; None when what fits in the window's rest of today is counted from ``local_now``
-    (a mean gap and no gap running: the count falls as time goes)."""
-    if paced_until is not None and paced_until > local_now:
+    """:func:`_steady_events`'s ``until`` for a mailbox of zone ``tz`` that may send today (its
+    quota not used): no later than the window's next opening or, open, its range's end, and the
+    pacing gap's end; None when what fits in the window's rest of today is counted from ``now``
+    (a mean gap and no gap running: the count falls as time goes). Compared as ``now`` comes
+    (UTC), not in the local zone: the same instants, without asking the zone its offset."""
+    if paced_until is not None and paced_until > now:
         until = min(until, paced_until)
     elif mean > 0:
         return None
     if opening is not None:
         return min(until, opening)
-    for a, b in ranges_on(spec.window, today, local_now.tzinfo):  # type: ignore[arg-type]
-        if a <= local_now < b:
+    for a, b in ranges_on(spec.window, today, tz):
+        if a <= now < b:
             return min(until, b)
     return None
 
