@@ -15,7 +15,8 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 from warmup.ledger.values import Ask, MailboxRow, Snapshot, day_start, opt_out
-from warmup.policy.walk import DayCounts, DaySums, History, MailboxEvent, WalkState
+from warmup.policy.inputs import built_history
+from warmup.policy.walk import DayCounts, DaySums, MailboxEvent, WalkState
 
 BOUNCE_KINDS = ("hard", "soft", "block", "complaint")
 COUNT_COLUMNS = ("sent", *BOUNCE_KINDS)
@@ -141,22 +142,25 @@ def snapshot(
     ``sums``: :attr:`History.sums`)."""
     sent_today, last = today_sent
     if sent_today or kinds:
-        days.append(DayCounts(today, sent_today, **{k: kinds.get(k, 0) for k in BOUNCE_KINDS}))
-    hist = History(
-        mailbox=box.address,
-        timezone=box.timezone,
-        days=tuple(days),
-        events=events,
-        last_send_at=last,
-        cap=box.cap,
-        provider_ceiling=ask.provider_ceiling,
-        provider_min_interval=ask.provider_min_interval,
-        started=box.started,
-        domain_sent_today=domain_sent,
-        memo=state,
-        recipient_domains_today=per_domain,
-        sums=sums,
-        domain_days=domain_days or {},
+        days.append(DayCounts(today, sent_today, *[kinds.get(k, 0) for k in BOUNCE_KINDS]))
+    hist = built_history(  # History(...) at ~40% of its cost (the look, each message)
+        {
+            "mailbox": box.address,
+            "timezone": box.timezone,
+            "days": tuple(days),
+            "events": events,
+            "last_send_at": last,
+            "cap": box.cap,
+            "provider_ceiling": ask.provider_ceiling,
+            "provider_min_interval": ask.provider_min_interval,
+            "started": box.started,
+            "domain_sent_today": domain_sent,
+            "memo": state,
+            "recipient_domains_today": per_domain,
+            "sums": sums,
+            "domain_days": domain_days or {},
+            "policy_texts": {},
+        }
     )
     return Snapshot(hist, rev, stamp)
 

@@ -167,6 +167,23 @@ class History:
     policy_texts: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
 
+def built_history(values: dict[str, Any]) -> History:
+    """``History(**values)``, every field given (``values`` is taken, not copied), without the
+    frozen dataclass's ``__init__``: its ``object.__setattr__`` for each of the 15 fields was
+    ~30k instructions, most of a pool member's snapshot built before each message (the worker's
+    look, :func:`warmup.ledger.reads.snapshot`); a dictionary of them costs ~12k."""
+    if values.keys() != _history_names():
+        raise TypeError(f"History's fields are {sorted(_history_names())}, not {sorted(values)}")
+    hist = object.__new__(History)
+    hist.__dict__.update(values)
+    return hist
+
+
+@functools.cache
+def _history_names() -> frozenset[str]:
+    return frozenset(f.name for f in dataclasses.fields(History))
+
+
 def lookback(spec: PolicySpec) -> int:
     """How many days before a memo's day a walk resumed from it reads: the growth limit's
     :data:`GROWTH_DAYS`, or the health window and one day more. A memo's state has not applied
@@ -239,6 +256,8 @@ def current_pause(events: tuple[MailboxEvent, ...], now: dt.datetime) -> Mailbox
     replaces the one before it (a timed one ends an open-ended one). Both a pause by hand and
     a back-off in force: the one that ends later (an open-ended pause never ends by itself), as
     the mailbox sends again only when both have ended."""
+    if not events:  # most answers: no sort, no key function to make
+        return None
     manual: MailboxEvent | None = None
     throttle: MailboxEvent | None = None
     for ev in sorted(events, key=lambda e: e.at):
