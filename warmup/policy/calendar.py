@@ -251,7 +251,9 @@ def _off_running(
     return tuple(out)
 
 
-def ranges_on(window: Window, day: dt.date, tz: dt.tzinfo) -> list[tuple[dt.datetime, dt.datetime]]:
+def _ranges_on(
+    window: Window, day: dt.date, tz: dt.tzinfo
+) -> tuple[tuple[dt.datetime, dt.datetime], ...]:
     """The window's ranges on local ``day`` as aware UTC instants (the day is assumed open).
 
     A range the clocks jump over whole (02:00-03:00 on New York's spring-forward day) is left
@@ -263,7 +265,12 @@ def ranges_on(window: Window, day: dt.date, tz: dt.tzinfo) -> list[tuple[dt.date
         # in UTC: the length of a range on a day the clocks change is its real length
         if a < b:
             out.append((a, b))
-    return out
+    return tuple(out)
+
+
+# kept by (window, day, zone): an answer asks for today's twice (the worker's look at a pool's
+# members: before each message), a report's walk for each day's again and again
+ranges_on = functools.lru_cache(maxsize=4096)(_ranges_on)
 
 
 # a report's walk asks for each day's ranges again and again

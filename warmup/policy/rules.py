@@ -653,9 +653,13 @@ def _percent(rate: float, lines: tuple[float, ...], digits: int = 1) -> str:
 percent = functools.lru_cache(maxsize=1024)(_percent)
 
 
-def line(threshold: float) -> str:
+def _line(threshold: float) -> str:
     """A threshold as written: 0.03 is "3%", 0.035 "3.5%", 0.001 "0.1%"."""
     return f"{round(threshold * 100, 9):g}%"
+
+
+# Kept by value as percent is: the same few thresholds (a policy's), worded at every answer
+line = functools.lru_cache(maxsize=256)(_line)
 
 
 def _s(n: int) -> str:
