@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import shlex
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -530,3 +533,33 @@ def test_an_older_target_with_rows_is_refused_before_it_is_upgraded(
     forced = run("--db", str(src), "db", "copy", "--to", ledger_url, "--force", "--json")
     assert forced.exit_code == 0, forced.output
     assert state()[0] == []
+
+
+def test_a_target_whose_disk_fills_during_its_migration_says_so_and_is_removed(tmp_path):
+    """A new target that the disk refuses while its schema is made (here RLIMIT_FSIZE): the
+    migration rolls back, and the clean-up that removes the new file queried its tables to see
+    whether the copy had left rows there. None existed, and that query's "no such table" came
+    out instead of the disk's error: "lacks part of warmup's schema ... restore a backup", 78,
+    a 4 KiB file left behind. Now the disk's 74, in one line, and no file."""
+    from tests.test_faults import NO_BYTECODE, _limit_file_size, query
+
+    src = tmp_path / "a.db"
+    build(src, days=1, per_day=3)
+    before = ledger_digest(src)
+    target = tmp_path / "new.db"
+    res = subprocess.run(
+        [sys.executable, "-m", "warmup", "--db", str(src), "db", "copy", "--to", str(target)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, **NO_BYTECODE},
+        preexec_fn=_limit_file_size(64 * 1024),  # the source's -shm fits; a schema does not
+    )
+    assert "Traceback" not in res.stderr, res.stderr
+    lines = (res.stdout + res.stderr).splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Error: ledger {target}: "), lines
+    assert "disk" in lines[0] and "schema" not in lines[0], lines
+    assert res.returncode == 74, res.returncode
+    assert not list(tmp_path.glob("new.db*"))
+    assert ledger_digest(src) == before and query(src, "SELECT count(*) FROM send") == [(15,)]

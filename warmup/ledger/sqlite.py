@@ -28,7 +28,7 @@ from sqlalchemy import event
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
-from warmup.errors import ConfigError, DataError
+from warmup.errors import ConfigError, DataError, WarmupError
 from warmup.ledger.checkpoints import PAGES
 from warmup.ledger.core import Ledger, highest_id, pool_errors
 from warmup.ledger.gatepath import GatePolicy
@@ -171,12 +171,19 @@ class SQLiteLedger(Ledger):
         holds no row: a command that failed on bad input leaves nothing behind."""
         if not (self._made or self._filled):
             return False
+        # Only the tables there: a migration that failed (a full disk, Ctrl-C) made none, and a
+        # query of one missing ("no such table", 78: "restore a backup") told that instead of
+        # what went wrong, the disk's 74 or the signal's 130.
         try:
             with self.read() as conn:
-                if any(conn.execute(content(t).limit(1)).first() for t in DATA_TABLES):
+                if any(
+                    conn.execute(content(t).limit(1)).first()
+                    for t in DATA_TABLES
+                    if self._has_table(conn, t.name)
+                ):
                     return False
-        except sa.exc.SQLAlchemyError:
-            pass  # not even the schema was made: nothing in it either
+        except (sa.exc.SQLAlchemyError, WarmupError):
+            return False  # unreadable now: it may hold what this command wrote; keep it
         self.close()
         file, *folders = self._made or [Path(self.where)]
         for extra in ("-wal", "-shm", "-journal"):
