@@ -145,3 +145,58 @@ def test_send_reads_its_body_or_html_from_standard_input(db: Path) -> None:
         )
     alone = _warmup(*send, "--body", "Hi", "--attach", "/dev/stdin", stdin=b"%PDF-1.4", db=db)
     assert alone.returncode == 0, alone.stderr
+
+
+def _stopped_while_reading(args: list[str], db: Path, fifo: Path | None) -> tuple[int, str]:
+    """``warmup ARGS`` stopped by SIGTERM while it waits for its input to be written: the named
+    pipe ``fifo`` (opened here for writing, which returns once warmup opened it to read), else
+    its standard input, a pipe it has emptied of a first line (nothing here waits on a clock).
+    Its exit status and stderr."""
+    import fcntl
+    import signal
+    import struct
+    import termios
+
+    proc = subprocess.Popen(
+        [*forkcli.command(), *args],
+        stdin=subprocess.PIPE if fifo is None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "WARMUP_DB": str(db)},
+    )
+    try:
+        if fifo is not None:
+            writer = open(fifo, "wb")  # noqa: SIM115  (returns once warmup reads it)
+        else:
+            assert proc.stdin is not None
+            writer = proc.stdin
+            writer.write(b"Subject: a generator that hangs\n")
+            writer.flush()
+            while struct.unpack("i", fcntl.ioctl(writer, termios.FIONREAD, b"\0\0\0\0"))[0]:
+                assert proc.poll() is None, proc.stderr.read()  # type: ignore[union-attr]
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+        writer.close()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return proc.returncode, err.decode()
+
+
+@pytest.mark.parametrize("how", ["body-file", "eml", "sendmail"])
+def test_a_send_stopped_while_it_waits_for_its_input_says_so(db: Path, tmp_path: Path, how):
+    """'timeout 60 warmup send --body-file PIPE' (or --eml, or 'generator | warmup sendmail')
+    whose writer hangs: SIGTERM killed it where it stood, without the "Aborted (Terminated)."
+    that says it was stopped, as it says a moment later, once the message is read."""
+    before = ledger_digest(db)
+    fifo = tmp_path / "pipe"
+    if how == "sendmail":
+        args, fifo_or_none = ["sendmail", "-f", BOX, "lead@example.com"], None
+    else:
+        os.mkfifo(fifo)
+        args = ["send", BOX, "--to", "lead@example.com", f"--{how}", str(fifo)]
+        fifo_or_none = fifo
+    code, err = _stopped_while_reading(args, db, fifo_or_none)
+    assert (code, err.strip()) == (143, "Aborted (Terminated)."), (code, err)
+    assert ledger_digest(db) == before

@@ -161,8 +161,11 @@ def sendmail(
             "recipients (or -t): 'warmup sendmail --help' lists the options that count"
         )
     # No more than a message can hold: an endless pipe (`yes | sendmail ...`) was read into
-    # memory until there was none left.
-    raw = read_stdin(headers.MESSAGE_LIMIT + 1, "pipe the message in")
+    # memory until there was none left. A SIGTERM or SIGHUP while it waits for the pipe (a
+    # generator that hangs, under 'timeout') unwinds as Ctrl-C does, as it does later on: it
+    # killed the command where it stood, without a word.
+    with stops_as_interrupts():
+        raw = read_stdin(headers.MESSAGE_LIMIT + 1, "pipe the message in")
     if not (ignore_dots or "i" in options):
         raw = _cut_at_lone_dot(raw)
     if len(raw) > headers.MESSAGE_LIMIT:
