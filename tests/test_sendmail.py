@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests import forkcli
-from tests.gatekit import policy_file
+from tests.gatekit import policy_file, rows
 from tests.peers.fixtures import SMTP_PASSWORD, SMTP_USER
 
 BOX = SMTP_USER
@@ -440,6 +440,33 @@ def test_direct_a_nul_byte_is_refused_before_anything_is_reserved(
     assert res.exit_code == 65, res.output
     assert res.output.startswith("Error: the message holds a NUL byte"), res.output
     assert smtp_ssl.connections == 0 and outcomes(ledger_path) == []
+
+
+def test_a_nul_byte_is_named_by_the_text_around_it_not_an_octet_the_file_lacks(
+    box, run, smtp_ssl, ledger_path, tmp_path
+):
+    """The NUL was named by its octet in the message as warmup had made it, From, Date and
+    Message-ID added first: 'octet 148' of a 20-byte input, 161 of send --eml's file and 123
+    of queue add's, whose NUL is its 54th. It is named by the text it sits in, which the file
+    holds."""
+    box()
+    eml = tmp_path / "nul.eml"
+    eml.write_bytes(f"From: {BOX}\nTo: lead@example.com\nSubject: s\n\nli\x00ne\n".encode())
+    said = "the message holds a NUL byte (in 'li\\x00ne'), which no mail may carry"
+    for args, given in (
+        (("sendmail", "-f", BOX, "lead@example.com"), "Subject: a\n\nli\x00ne\n"),
+        (("send", BOX, "--eml", str(eml)), None),
+        (("queue", "add", "--mailbox", BOX, "--eml", str(eml)), None),
+    ):
+        res = run(*args, input=given)
+        assert res.exit_code == 65, res.output
+        assert res.output.count("\n") == 1 and said in res.output, res.output
+        assert "octet" not in res.output, res.output
+    long = "z" * 60  # far into a long line: the 20 octets before it, marked as cut
+    res = run("sendmail", "-f", BOX, "lead@example.com", input=f"Subject: a\n\n{long}\x00x\r\n")
+    assert f"(in '...{'z' * 20}\\x00x')" in res.output, res.output
+    assert smtp_ssl.connections == 0 and outcomes(ledger_path) == []
+    assert rows(ledger_path, "SELECT count(*) FROM outbox") == [(0,)]
 
 
 def _within_2_gib(args: list[str], stdin: Any) -> subprocess.CompletedProcess[str]:

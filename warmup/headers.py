@@ -491,9 +491,16 @@ def check_nul(raw: bytes) -> None:
     if at < 0:
         return
     if not _nul_only_in_binary_parts(raw):
+        # Named by the text around it, not its octet: From, Date, Message-ID ... may have been
+        # added before it ('octet 161' of a file whose NUL is its 54th), as check_line_length
+        # names a line by its start, not its number.
+        start = max(raw.rfind(b"\n", 0, at) + 1, at - 20)
+        end = raw.find(b"\n", at)
+        cut = "..." if start > 0 and raw[start - 1 : start] != b"\n" else ""
+        shown = line_start(raw[start : end if end >= 0 else len(raw)].rstrip(b"\r"))
         raise MalformedBody(
-            f"the message holds a NUL byte (octet {at}), which no mail may carry: is it UTF-16 "
-            f"or binary? Send text as UTF-8, attach binary data base64-encoded"
+            f"the message holds a NUL byte (in '{cut}{shown}'), which no mail may carry: is it "
+            f"UTF-16 or binary? Send text as UTF-8, attach binary data base64-encoded"
         )
 
 
