@@ -746,3 +746,26 @@ def test_plot_to_an_empty_out_is_a_usage_error_not_the_current_folder(
         "Error: --out is empty; give a .png, .svg or .pdf file name, or a folder\n"
     )
     assert list(here.iterdir()) == []
+
+
+def test_a_decade_of_daily_sends_is_one_artist_with_a_bar_per_day():
+    """ax.bar made a patch per day, each added and drawn on its own: 'warmup plot' of ten years
+    took some 20 s, and one asked --at decades past the first send 95 s and 420 MB. The bars
+    are one collection now: the same rectangles (0.8 of a day wide, at each day's sends)."""
+    import matplotlib.dates as mdates
+
+    rows = mailbox_rows(box(0))
+    days = pd.date_range("2020-01-01", periods=3650, freq="D")
+    rows = pd.concat([rows.iloc[[0]]] * len(days), ignore_index=True)
+    rows["date"], rows["warmup_day"] = days, np.arange(1, len(days) + 1)
+    rows["sent"] = np.arange(len(days)) % 97
+    sends = panels(reports.figure(frame_of(rows)), box(0))[0]
+    assert len(sends.patches) == 0  # no artist per day
+    [bars] = [c for c in sends.collections if c.get_gid() == "sent"]
+    paths = bars.get_paths()
+    assert len(paths) == len(days)
+    for i in (0, 1, 1234, len(days) - 1):
+        (x0, y0), (x1, y1) = paths[i].vertices.min(axis=0), paths[i].vertices.max(axis=0)
+        centre = mdates.date2num(days[i])
+        assert (x0, x1) == pytest.approx((centre - 0.4, centre + 0.4))
+        assert (y0, y1) == (0, rows["sent"][i])
