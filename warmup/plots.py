@@ -332,7 +332,7 @@ def _day_bars(ax: Axes, x: pd.Series, height: pd.Series) -> None:
     verts[:, 2, 0] = verts[:, 3, 0] = left + 0.8
     verts[:, 1, 1] = verts[:, 2, 1] = top
     bars = PolyCollection(
-        verts, facecolors=SENT_COLOUR, edgecolors="none", label="sent", gid="sent"
+        list(verts), facecolors=SENT_COLOUR, edgecolors="none", label="sent", gid="sent"
     )
     ax.add_collection(bars, autolim=False)
     if len(left):
