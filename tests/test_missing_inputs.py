@@ -78,3 +78,43 @@ def test_a_broken_symbolic_link_is_said_to_be_one(
     assert res.output.count("\n") == 1 and "does not exist." not in res.output, res.output
     assert f"'{link}' {why}; give the file itself" in res.output
     assert ledger_digest(ledger_path) == before
+
+
+@pytest.mark.parametrize("args", COMMANDS, ids=" ".join)
+def test_a_missing_file_whose_name_is_not_utf8_is_named_by_its_bytes(
+    args: tuple[str, ...], run, ledger_path: Path, tmp_path: Path
+) -> None:
+    """A name in Latin-1 (a file copied from an old Windows share) that click found missing was
+    "File 'caf\ufffd.csv' does not exist." (a character in place of the byte, naming a file no
+    one has), and one --attach refused for its name 'caf\\udce9.csv' (Python's stand-in); the
+    ledger's own reads wrote 'caf\\xe9.csv', as ls -b does. Every command now writes that."""
+    import os
+
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    given = tmp_path / "given.csv"
+    given.write_text("email\nx@example.com\n")
+    missing = tmp_path / os.fsdecode(b"caf\xe9.csv")
+    before = ledger_digest(ledger_path)
+    res = run(
+        *(str(missing) if a == "MISSING" else str(given) if a == "GIVEN" else a for a in args)
+    )
+    assert res.exit_code == 64, res.output
+    assert res.output.count("\n") == 1, res.output
+    assert f"{tmp_path}/caf\\xe9.csv" in res.output, res.output
+    assert "\ufffd" not in res.output and "\\udc" not in res.output, res.output
+    assert ledger_digest(ledger_path) == before
+
+
+def test_an_attachment_whose_name_is_not_utf8_is_named_by_its_bytes(
+    run, ledger_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    monkeypatch.chdir(tmp_path)
+    name = os.fsdecode(b"caf\xe9.pdf")
+    Path(name).write_bytes(b"%PDF-1.4\n")
+    res = run("send", BOX, "--to", "x@example.com", "--body", "hi", "--attach", name)
+    assert res.exit_code == 65, res.output
+    assert res.output.startswith("Error: --attach 'caf\\xe9.pdf': the file's name is not UTF-8")
+    assert "\\udc" not in res.output, res.output

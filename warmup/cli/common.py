@@ -432,9 +432,20 @@ def read_stdin(limit: int, fix: str, what: str = "the message") -> bytes:
 
 # A FILE of data a command reads: '-' is standard input (warmup.files.data_path). Each such
 # option takes it, so that 'zcat x.gz | warmup ... -' works wherever 'warmup import -' does.
+def quoted_name(name: str) -> str:
+    """``name`` (a file name as argv gave it) quoted for an error: as repr() quotes it, but a
+    byte that is no UTF-8 (kept by os.fsdecode as a lone surrogate, which repr() wrote as
+    '\\udce9') written '\\xe9', as ``ls -b`` shows it and the error printer writes the rest."""
+    import re
+
+    return re.sub(r"\\udc([89a-f][0-9a-f])", r"\\x\1", repr(name))
+
+
 class _DataFile(click.Path):
     """click's Path, saying why a name that is there cannot be read: a symbolic link whose
-    target is gone, or a loop of links, was "File 'x' does not exist." while 'ls' lists it."""
+    target is gone, or a loop of links, was "File 'x' does not exist." while 'ls' lists it.
+    A name that is no UTF-8 is quoted by its bytes (:func:`quoted_name`): click's own messages
+    put U+FFFD in place of each, naming a file no one has."""
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         import os
@@ -448,21 +459,29 @@ class _DataFile(click.Path):
                 target = os.readlink(value)
                 if names_nothing(exc):
                     self.fail(
-                        f"{click.format_filename(value)!r} is a symbolic link to {target!r}, "
+                        f"{quoted_name(value)} is a symbolic link to {quoted_name(target)}, "
                         "which does not exist; give the file itself",
                         param,
                         ctx,
                     )
                 self.fail(
-                    f"{click.format_filename(value)!r} cannot be read ({exc.strerror}); give "
-                    "the file itself",
+                    f"{quoted_name(value)} cannot be read ({exc.strerror}); give the file "
+                    "itself",
                     param,
                     ctx,
                 )
-        return super().convert(value, param, ctx)
+        try:
+            return super().convert(value, param, ctx)
+        except click.BadParameter as exc:
+            if isinstance(value, str):
+                clicks = repr(click.format_filename(value))
+                exc.message = exc.message.replace(clicks, quoted_name(value))
+            raise
 
 
 DATA_FILE = _DataFile(exists=True, dir_okay=False, allow_dash=True)
+# A file that must be there, standard input not taken (--attach: a name of its own).
+GIVEN_FILE = _DataFile(exists=True, dir_okay=False)
 
 
 # The names of standard input as a file: `--body-file - --attach /dev/stdin` read it twice, and

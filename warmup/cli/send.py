@@ -14,6 +14,7 @@ import click
 from warmup.cli import WarmupCommand, cli
 from warmup.cli.common import (
     DATA_FILE,
+    GIVEN_FILE,
     SECONDS,
     F,
     complete_mailbox,
@@ -21,6 +22,7 @@ from warmup.cli.common import (
     not_blank,
     pass_gate_ledger,
     print_json,
+    quoted_name,
     read_stdin,
     say,
     stdin_once,
@@ -128,14 +130,14 @@ class _SendCommand(WarmupCommand):
 @click.option(
     "--attach",
     multiple=True,
-    type=click.Path(exists=True, dir_okay=False),
+    type=GIVEN_FILE,
     metavar="FILE",
     help="Attach a file (repeatable).",
 )
 @click.option("--reply-to", metavar="ADDR", help="Where replies go (a Reply-To header).")
 @click.option(
     "--eml",
-    type=click.Path(exists=True, dir_okay=False, allow_dash=True),
+    type=DATA_FILE,
     help="A complete RFC 5322 message (its Message-ID is kept); - reads standard input.",
 )
 @click.option("--wait", is_flag=True, help="Wait (today) for the next slot instead of exit 75.")
@@ -492,7 +494,7 @@ def _check_attachment_name(path: Path) -> None:
     found = re.search("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\udc80-\udcff]", path.name)
     if found is None:
         return
-    shown = repr(clip(str(path)))
+    shown = quoted_name(clip(str(path)))
     c = found[0]
     if "\udc80" <= c <= "\udcff":
         why = f"is not UTF-8 (byte 0x{ord(c) - 0xDC00:02x})"
