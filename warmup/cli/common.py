@@ -465,8 +465,7 @@ class _DataFile(click.Path):
                         ctx,
                     )
                 self.fail(
-                    f"{quoted_name(value)} cannot be read ({exc.strerror}); give the file "
-                    "itself",
+                    f"{quoted_name(value)} cannot be read ({exc.strerror}); give the file itself",
                     param,
                     ctx,
                 )
