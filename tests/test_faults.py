@@ -499,3 +499,24 @@ def test_a_long_lived_gate_through_a_full_disk_loses_no_settlement_and_goes_on(
         ("first@example.com", "sent"),
         ("next@example.com", "sent"),
     ]
+
+
+@pytest.mark.parametrize("args", [["mailbox", "add", BOX, "--provider", "exmail"], ["import"]])
+def test_a_new_ledger_whose_schema_the_disk_refuses_leaves_no_stub(tmp_path, args):
+    """A command that creates a ledger (mailbox add, import) on a disk that filled while its
+    schema was made (here RLIMIT_FSIZE): 74, and a 4 KiB file left behind, with the folders
+    made for it, which later commands took for a ledger not started yet. Nothing is left."""
+    if args == ["import"]:
+        log = tmp_path / "log.csv"
+        log.write_text(
+            "mailbox,recipient,sent_at,provider\n"
+            f"{BOX},lead@example.com,2026-11-30T09:00:00+08:00,exmail\n"
+        )
+        args = ["import", str(log)]
+    db = tmp_path / "new" / "ledger.db"
+    res = warmup_limited(args, db, 64 * 1024)
+    assert "Traceback" not in res.stderr, res.stderr
+    lines = (res.stdout + res.stderr).splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Error: ledger {db}: "), lines
+    assert "disk" in lines[0] and res.returncode == 74, (lines, res.returncode)
+    assert not (tmp_path / "new").exists(), list((tmp_path / "new").iterdir())

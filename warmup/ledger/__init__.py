@@ -302,7 +302,13 @@ def open_ledger(
         ledger.close()
         raise absent
     if migrate and pending:
-        upgrade(ledger)
+        try:
+            upgrade(ledger)
+        except BaseException:
+            # A new file whose schema could not be made (a full disk, Ctrl-C): a 4 KiB stub was
+            # left behind, which later commands took for a ledger yet to be started.
+            ledger.discard_if_unused()
+            raise
     return ledger
 
 
