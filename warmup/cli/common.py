@@ -472,10 +472,10 @@ class _DataFile(click.Path):
         try:
             return super().convert(value, param, ctx)
         except click.BadParameter as exc:
-            if isinstance(value, str):
-                clicks = repr(click.format_filename(value))
-                exc.message = exc.message.replace(clicks, quoted_name(value))
-            raise
+            clicks = repr(click.format_filename(value)) if isinstance(value, str) else ""
+            if not clicks or clicks == quoted_name(value) or clicks not in exc.message:
+                raise
+            self.fail(exc.message.replace(clicks, quoted_name(value)), param, ctx)
 
 
 DATA_FILE = _DataFile(exists=True, dir_okay=False, allow_dash=True)
