@@ -118,3 +118,30 @@ def test_an_attachment_whose_name_is_not_utf8_is_named_by_its_bytes(
     assert res.exit_code == 65, res.output
     assert res.output.startswith("Error: --attach 'caf\\xe9.pdf': the file's name is not UTF-8")
     assert "\\udc" not in res.output, res.output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("quota", "MAILBOX"),
+        ("suppress", "add", "MAILBOX", "--reason", "asked"),
+        ("queue", "list", "--campaign", "CAMPAIGN"),
+    ],
+    ids=" ".join,
+)
+def test_an_address_or_name_not_in_utf8_is_quoted_by_its_bytes(
+    args: tuple[str, ...], run, ledger_path: Path
+) -> None:
+    """An address or campaign typed in a GBK terminal was quoted as repr() writes its bytes,
+    'x\\udcff@corp.example' (Python's stand-in), where a pool's name or a file's was 'p\\xff',
+    as ls -b shows it. Both now; a backslash typed stays as typed."""
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    before = ledger_digest(ledger_path)
+    value = {"MAILBOX": "x\udcff@corp.example", "CAMPAIGN": "c\udcff"}
+    res = run(*(value.get(a, a) for a in args))
+    assert res.exit_code in (64, 65), res.output
+    assert res.output.count("\n") == 1 and "\\udc" not in res.output, res.output
+    assert ("'x\\xff@corp.example'" if "MAILBOX" in args else "'c\\xff'") in res.output
+    assert ledger_digest(ledger_path) == before
+    typed = run("quota", "x\\udcff@corp.example")  # the six characters, typed
+    assert "'x\\\\udcff@corp.example'" in typed.output, typed.output

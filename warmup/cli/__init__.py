@@ -517,7 +517,7 @@ def _complain(text: str) -> None:
         from warmup.providers import without_checklist
 
         line, checklist = without_checklist(text)
-        text = _CONTROL.sub(_escaped, line) + checklist
+        text = _STAND_IN.sub(r"\\x\1", _CONTROL.sub(_escaped, line)) + checklist
     try:
         click.echo(_LONG_WORD.sub(_cut, text), err=True)
     except OSError:
@@ -535,6 +535,12 @@ _LONG_WORD = compiled_later(r"\S{201,}")
 # ... and the bytes of a name that is not UTF-8 (a file name, read as os.fsdecode reads it:
 # its bytes as lone surrogates, which stderr wrote as '\udce9'): written as '\xe9'.
 _CONTROL = compiled_later(r"\n(?!  )|[\x00-\x09\x0b-\x1f\x7f\udc80-\udcff]")
+
+
+# ... and those bytes as repr() quoted a value holding them ('x\\udcff@corp.example', an
+# address or campaign name typed in a GBK terminal): written as the byte, '\\xff', as the
+# names quoted whole are.
+_STAND_IN = compiled_later(r"(?<!\\)\\udc([89a-f][0-9a-f])")  # not a backslash typed
 
 
 def _escaped(match: re.Match[str]) -> str:
