@@ -388,5 +388,5 @@ def test_a_folder_name_that_is_not_text_is_refused_before_the_server_is_asked(op
         res = cli("bounces", "sync", BOX, option, gbk, env={"WARMUP_PASSWORD": PASSWORD})
         assert res.returncode == 64, res.stderr
         [line] = res.stderr.strip().splitlines()
-        assert line.startswith(f"Error: {option} '\\udccd") and "UTF-8" in line, line
+        assert line.startswith(f"Error: {option} '\\xcd") and "UTF-8" in line, line
         assert server.verbs() == []

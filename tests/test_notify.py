@@ -1360,7 +1360,7 @@ def test_a_command_that_is_not_utf8_is_refused_in_one_line(tmp_path):
     res = cli("notify", "set", "--command", "/opt/\udcff/page")
     assert res.returncode == 64, res.stderr
     assert res.stderr == (
-        "Error: --command '/opt/\\udcff/page' is not UTF-8 text; the ledger keeps text: name "
+        "Error: --command '/opt/\\xff/page' is not UTF-8 text; the ledger keeps text: name "
         "the program by a path in UTF-8 (or a script that runs it)\n"
     )
     assert "none" in cli("notify", "show").stdout
