@@ -99,7 +99,7 @@ def test_a_message_reply_cut_at_the_deadline_settles_as_one_that_timed_out(
     # the recipient's line, then the one error line: as for any message whose fate is unknown
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 2 and "Traceback" not in res.stderr, lines
-    assert lines[0].startswith("lead@example.com: unknown  connection lost in DATA: "), lines
+    assert lines[0].startswith("lead@example.com: unknown connection lost in DATA: "), lines
     assert lines[1].startswith("Error: connection lost during DATA: "), lines
     assert "timed out); the message may have reached lead@example.com" in lines[1], lines
     assert _rows(ledger_path) == [("unknown",)]

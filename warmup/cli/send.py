@@ -777,10 +777,9 @@ def _send_one(
     for rcpt, result in results.items():
         if result.outcome != "sent" and sender is None:  # that one reply: said once, below
             note = " (suppressed)" if result.outcome == "hard" else ""
-            click.echo(
-                f"{rcpt}: {result.outcome} {result.code or ''} {result.text}{note}".rstrip(),
-                err=True,
-            )
+            # (a result without a reply code, one of unknown fate, had two spaces in its place)
+            words = (f"{rcpt}:", result.outcome, result.code, result.text)
+            click.echo(" ".join(str(w) for w in words if w) + note, err=True)
     for rcpt in gone:
         click.echo(f"{rcpt}: refused for good by the first attempt; not sent again", err=True)
     if too_big:
