@@ -200,3 +200,20 @@ def test_a_send_stopped_while_it_waits_for_its_input_says_so(db: Path, tmp_path:
     code, err = _stopped_while_reading(args, db, fifo_or_none)
     assert (code, err.strip()) == (143, "Aborted (Terminated)."), (code, err)
     assert ledger_digest(db) == before
+
+
+@pytest.mark.parametrize(
+    "command", [["suppress", "add", "--reason", "unsubscribed"], ["suppress", "remove"]]
+)
+def test_any_command_stopped_while_it_waits_for_its_input_says_so(
+    db: Path, tmp_path: Path, command: list[str]
+):
+    """Only some commands took SIGTERM as Ctrl-C: 'timeout 60 warmup suppress add --from PIPE'
+    whose writer hangs died without a word, a stop no one could tell from a crash. Every
+    command says "Aborted (Terminated)." now, its write rolled back."""
+    before = ledger_digest(db)
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    code, err = _stopped_while_reading([*command, "--from", str(fifo)], db, fifo)
+    assert (code, err.strip()) == (143, "Aborted (Terminated)."), (code, err)
+    assert ledger_digest(db) == before

@@ -107,8 +107,17 @@ class NamedFields:
             raise
 
     def invoke(self, ctx: click.Context) -> Any:
+        from warmup.cli.common import stops_as_interrupts
+
         try:
-            return super().invoke(ctx)  # type: ignore[misc]
+            # Every command: SIGTERM or a hang-up unwinds as Ctrl-C does, its write rolled back
+            # and "Aborted (Terminated)." said, where only some commands did and the others
+            # ('suppress add --from PIPE' waiting on its writer) died without a word. A command
+            # with its own handlers ('run', a wrapped script's forwarding) sets them inside.
+            if isinstance(self, click.Group):  # its command sets them
+                return super().invoke(ctx)  # type: ignore[misc]
+            with stops_as_interrupts():
+                return super().invoke(ctx)  # type: ignore[misc]
         except FieldError as exc:
             if _from_config_file(ctx, exc.field):
                 # The value came from a [commands.NAME] table: name that key, not a flag the

@@ -21,7 +21,6 @@ from warmup.cli.common import (
     reading_terminal,
     say,
     stdin_once,
-    stoppable,
     typed_instant,
     typed_wins,
     verbosity,
@@ -88,7 +87,6 @@ def bounces() -> None:
 @password_option
 @json_option
 @pass_ledger
-@stoppable
 def sync(
     ledger: Ledger,
     address: str,

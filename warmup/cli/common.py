@@ -779,20 +779,6 @@ class Stopped(KeyboardInterrupt):
         self.signum = signum
 
 
-def stoppable(command: F) -> F:
-    """A command whose SIGTERM or SIGHUP unwinds as Ctrl-C does (:func:`stops_as_interrupts`):
-    its transaction rolled back, then "Aborted (Terminated)." and the exit code a shell gives
-    the signal. Killed where it stood, 'timeout 60 warmup bounces sync' (or 'queue add', 'db
-    copy', 'report') ended with no word, and a person could not tell a stop from a crash."""
-
-    @functools.wraps(command)
-    def stopping(*args: Any, **kwargs: Any) -> Any:
-        with stops_as_interrupts():
-            return command(*args, **kwargs)
-
-    return cast(F, stopping)
-
-
 @contextlib.contextmanager
 def stops_as_interrupts() -> Iterator[None]:
     """Within the block, SIGTERM (a service manager's stop, 'timeout', 'kill') and SIGHUP (the

@@ -14,7 +14,6 @@ from warmup.cli.common import (
     print_table,
     say,
     say_created,
-    stoppable,
 )
 from warmup.errors import WarmupError
 from warmup.ledger import copy as ledger_copy
@@ -38,7 +37,6 @@ def db() -> None:
 @db_option
 @json_option
 @click.pass_context
-@stoppable
 def migrate(ctx: click.Context, json_: bool) -> None:
     """Bring the ledger's schema up to date and print the migrations applied.
 
@@ -107,7 +105,6 @@ def migrate(ctx: click.Context, json_: bool) -> None:
 @db_option
 @json_option
 @click.pass_context
-@stoppable
 def copy(ctx: click.Context, to: str, force: bool, batch: int, quiet: bool, json_: bool) -> None:
     """Copy the ledger to another database, ids included, and verify the copy.
 

@@ -22,7 +22,6 @@ from warmup.cli.common import (
     print_table,
     say,
     stdin_once,
-    stoppable,
     stream_json,
     stream_table,
     typed_instant,
@@ -123,7 +122,6 @@ def queue() -> None:
     help="TOML file: subject, text and optional html (Jinja2; - reads standard input).",
 )
 @pass_ledger
-@stoppable
 def add(
     ledger: Ledger,
     mailbox: str | None,

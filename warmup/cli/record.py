@@ -20,7 +20,6 @@ from warmup.cli.common import (
     print_json,
     reading_terminal,
     say,
-    stops_as_interrupts,
     typed_instant,
 )
 from warmup.errors import WarmupError
@@ -224,7 +223,7 @@ def import_(ledger: Ledger, file: str, json_: bool) -> None:
         update(phases[phase], n, of)
 
     try:
-        with stops_as_interrupts(), bars("rows") as update:
+        with bars("rows") as update:
             r = api.import_csv(ledger, file, progress)
     except KeyboardInterrupt as exc:
         source = api.STANDARD_INPUT.name if file == "-" else file

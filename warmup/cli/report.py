@@ -26,7 +26,6 @@ from warmup.cli.common import (
     percent,
     print_json,
     print_table,
-    stoppable,
     stream_table,
     typed_instant,
     typed_wins,
@@ -81,7 +80,6 @@ def _rate(value: Any) -> float | None:
     "mailbox full, blocked, ...).",
 )
 @pass_ledger
-@stoppable
 def report(
     ledger: Ledger,
     addresses: tuple[str, ...],

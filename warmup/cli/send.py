@@ -26,7 +26,6 @@ from warmup.cli.common import (
     read_stdin,
     say,
     stdin_once,
-    stops_as_interrupts,
     verbosity,
 )
 from warmup.errors import DataError, InvalidFieldData, TempFail, UsageError, WarmupError
@@ -291,22 +290,18 @@ def send(
         None,
         **{"--body-file": body_file, "--html-file": html_file, "--eml": eml, "--attach": attach},
     )
-    # A SIGTERM or SIGHUP unwinds as Ctrl-C does (:func:`stops_as_interrupts`) from the reading
-    # of the files on: one stopped while it waited for a pipe's writer (--body-file FIFO, --eml
-    # -) died where it stood, without the "Aborted (Terminated)." that says it was stopped.
-    with stops_as_interrupts():
-        message = _build(address, to, cc, subject, body, body_file, eml, bool(attach))
-        _compose(message, html_file, attach, reply_to)
-        # One message, closed right after it (close() writes its settlement): no settler
-        # thread.
-        with Gate(
-            address,
-            ledger=ledger,
-            password_command=password_command,
-            timeout=timeout,
-            settle_after=None,
-        ) as gate:
-            return _send_one(gate, message, list(to) + list(cc), wait, dry_run, json_=json_)
+    message = _build(address, to, cc, subject, body, body_file, eml, bool(attach))
+    _compose(message, html_file, attach, reply_to)
+    # One message, closed right after it (close() writes its settlement): no settler
+    # thread.
+    with Gate(
+        address,
+        ledger=ledger,
+        password_command=password_command,
+        timeout=timeout,
+        settle_after=None,
+    ) as gate:
+        return _send_one(gate, message, list(to) + list(cc), wait, dry_run, json_=json_)
 
 
 _BUILT = ("to", "cc", "subject", "body", "body_file", "html_file", "attach", "reply_to")

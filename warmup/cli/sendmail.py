@@ -19,7 +19,7 @@ from typing import Any
 import click
 
 from warmup.cli import WarmupCommand, cli
-from warmup.cli.common import ledger_from, read_stdin, stops_as_interrupts
+from warmup.cli.common import ledger_from, read_stdin
 from warmup.errors import DataError, UsageError
 
 RELAY_VARS = ("WARMUP_SMTP_HOST", "WARMUP_SMTP_PORT", "WARMUP_SMTP_USER", "WARMUP_SMTP_PASSWORD")
@@ -164,8 +164,7 @@ def sendmail(
     # memory until there was none left. A SIGTERM or SIGHUP while it waits for the pipe (a
     # generator that hangs, under 'timeout') unwinds as Ctrl-C does, as it does later on: it
     # killed the command where it stood, without a word.
-    with stops_as_interrupts():
-        raw = read_stdin(headers.MESSAGE_LIMIT + 1, "pipe the message in")
+    raw = read_stdin(headers.MESSAGE_LIMIT + 1, "pipe the message in")
     if not (ignore_dots or "i" in options):
         raw = _cut_at_lone_dot(raw)
     if len(raw) > headers.MESSAGE_LIMIT:
@@ -222,7 +221,7 @@ def sendmail(
     if full_name and "From" not in msg:
         msg["From"] = _sender(full_name, mailbox)
     # one message; a SIGTERM or SIGHUP unwinds as Ctrl-C does, its slot settled
-    with stops_as_interrupts(), Gate(mailbox, ledger=ledger_from(ctx), settle_after=None) as gate:
+    with Gate(mailbox, ledger=ledger_from(ctx), settle_after=None) as gate:
         derived = "Message-ID" not in msg
         gone: list[str] = []  # a retry's recipients refused for good the first time
         if derived:  # the same for a retry of this message (exit 75): see derived_message_id
