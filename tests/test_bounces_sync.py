@@ -22,6 +22,7 @@ import pytest
 from tests import forkcli
 from tests import test_crash_points as crash
 from tests.gatekit import cli, policy_file, warmup
+from tests.peakrss import peak_mib
 from tests.peers.dovecot import LoginFaultProxy
 from tests.peers.fixtures import IMAP_PASSWORD, IMAP_USER
 from tests.peers.smtp import SmtpSink
@@ -498,29 +499,9 @@ def returning_report(original_id: str, rcpt: str, megabytes: float) -> bytes:
     )
 
 
-# Runs `warmup ARGS` and reports its own peak resident memory on stderr: VmHWM (kB) of its
-# address space. Not ru_maxrss, which Linux carries over from the forking parent (this test).
-PEAK_RSS = """import re, runpy, sys
-sys.argv = ["warmup", *sys.argv[1:]]
-try:
-    runpy.run_module("warmup", run_name="__main__", alter_sys=True)
-finally:
-    hwm = re.search(r"VmHWM:\\s*(\\d+) kB", open("/proc/self/status").read()).group(1)
-    print(f"peak-rss-kib {hwm}", file=sys.stderr)
-"""
-
-
 def sync_peak_mib(*args: str) -> tuple[dict, float]:
-    res = subprocess.run(
-        [sys.executable, "-c", PEAK_RSS, "bounces", "sync", BOX, "--json", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-    )
-    assert res.returncode == 0, res.stderr
-    kib = int(res.stderr.rsplit("peak-rss-kib ", 1)[1])
-    return json.loads(res.stdout), kib / 1024
+    out, mib = peak_mib("bounces", "sync", BOX, "--json", *args, timeout=120)
+    return json.loads(out), mib
 
 
 @pytest.mark.slow

@@ -6,12 +6,15 @@ taken back by 'suppress remove' (suppressed again); on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+from collections.abc import Iterator
 
 import pytest
 
 from tests.conftest import ledger_digest
+from tests.peakrss import peak_mib
 from tests.pgkit import ledger_url, pg_url  # noqa: F401  (the fixtures)
 
 WHEN = dt.datetime(2026, 11, 20, 8, 0, tzinfo=dt.UTC)
@@ -229,15 +232,11 @@ def test_what_refuses_a_file_is_said_in_the_order_a_whole_read_said_it(
     assert ledger_digest(ledger_path) == before
 
 
-@pytest.mark.parametrize("lines", [5_000, 25_000])  # one batch staged; several
-def test_the_write_lock_is_held_for_one_statement_whatever_the_lists_length(run, tmp_path, lines):
-    """Written under the write lock, 2,000 addresses a statement, a list of four million held
-    it ~58 s: a send meanwhile waited, past the busy timeout (30 s) failed, exit 75. The list is
-    staged first (a TEMP table takes no lock on the ledger), then written by one statement."""
+@contextlib.contextmanager
+def _statements() -> Iterator[list[str]]:
+    """Every statement any engine runs within the block, and "COMMIT" at each commit."""
     import sqlalchemy as sa
 
-    listed = tmp_path / "list.txt"
-    listed.write_text("".join(f"lead{i}@example.com\n" for i in range(lines)), encoding="utf-8")
     events: list[str] = []
 
     def statement(conn, cursor, sql, *_args) -> None:
@@ -249,10 +248,22 @@ def test_the_write_lock_is_held_for_one_statement_whatever_the_lists_length(run,
     sa.event.listen(sa.engine.Engine, "before_cursor_execute", statement)
     sa.event.listen(sa.engine.Engine, "commit", commit)
     try:
-        res = run("suppress", "add", "--from", str(listed), "--reason", "x")
+        yield events
     finally:
         sa.event.remove(sa.engine.Engine, "before_cursor_execute", statement)
         sa.event.remove(sa.engine.Engine, "commit", commit)
+
+
+@pytest.mark.parametrize("lines", [5_000, 25_000])  # one batch staged; several
+def test_the_write_lock_is_held_for_one_statement_whatever_the_lists_length(run, tmp_path, lines):
+    """Written under the write lock, 2,000 addresses a statement, a list of four million held
+    it ~58 s: a send meanwhile waited, past the busy timeout (30 s) failed, exit 75. The list is
+    staged first (a TEMP table takes no lock on the ledger), then written by one statement."""
+
+    listed = tmp_path / "list.txt"
+    listed.write_text("".join(f"lead{i}@example.com\n" for i in range(lines)), encoding="utf-8")
+    with _statements() as events:
+        res = run("suppress", "add", "--from", str(listed), "--reason", "x")
     assert (res.exit_code, res.stdout) == (0, f"Suppressed {lines} addresses.\n"), res.output
     locked = [n for n, e in enumerate(events) if e == "BEGIN IMMEDIATE"]
     held = [[s.strip() for s in events[n + 1 : events.index("COMMIT", n)]] for n in locked]
@@ -261,33 +272,6 @@ def test_the_write_lock_is_held_for_one_statement_whatever_the_lists_length(run,
     insert, *rest = writes[0]
     assert insert.startswith("INSERT INTO suppression ") and "SELECT" in insert, insert
     assert rest in ([], ["DROP TABLE suppression_stage"]), rest  # a small stage: dropped
-
-
-# ``python -m warmup ARGS`` saying its own peak RSS (VmHWM) on stderr as it exits: its own, not
-# the rusage of a child, which keeps the peak of the pytest process it was forked from.
-_PEAK = """import re, runpy, sys
-sys.argv = ["warmup", *sys.argv[1:]]
-try:
-    runpy.run_module("warmup", run_name="__main__", alter_sys=True)
-finally:
-    hwm = re.search(r"VmHWM:\\s*(\\d+) kB", open("/proc/self/status").read()).group(1)
-    print(f"peak-rss-kib {hwm}", file=sys.stderr)
-"""
-
-
-def _peak_mib(*args: str) -> tuple[str, float]:
-    import subprocess
-    import sys
-
-    res = subprocess.run(
-        [sys.executable, "-c", _PEAK, *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        stdin=subprocess.DEVNULL,
-    )
-    assert res.returncode == 0, res.stderr
-    return res.stdout, int(res.stderr.rsplit("peak-rss-kib ", 1)[1]) / 1024
 
 
 def test_remove_from_a_long_list_streams_it_in_bounded_memory(ledger_path, tmp_path):
@@ -300,11 +284,11 @@ def test_remove_from_a_long_list_streams_it_in_bounded_memory(ledger_path, tmp_p
     listed.write_text("".join(f"lead{i}@example.com\n" for i in range(many)), encoding="utf-8")
     short = tmp_path / "short.txt"
     short.write_text("".join(f"lead{i}@example.com\n" for i in range(3_000)), encoding="utf-8")
-    said, _ = _peak_mib("suppress", "add", "--from", str(listed), "--reason", "x")
+    said, _ = peak_mib("suppress", "add", "--from", str(listed), "--reason", "x", timeout=300)
     assert said == f"Suppressed {many} addresses.\n"
-    said, base = _peak_mib("suppress", "remove", "--from", str(short))
+    said, base = peak_mib("suppress", "remove", "--from", str(short), timeout=300)
     assert said == "Took back 3000 addresses.\n"
-    said, peak = _peak_mib("suppress", "remove", "--from", str(listed))
+    said, peak = peak_mib("suppress", "remove", "--from", str(listed), timeout=300)
     assert said == f"Took back {many - 3_000} addresses (3000 were not suppressed).\n"
     assert peak - base < 20, f"peak RSS {peak:.0f} MiB vs {base:.0f} MiB for 3,000 lines"
 
@@ -316,26 +300,12 @@ def test_remove_holds_the_write_lock_for_two_statements_whatever_the_lists_lengt
     """'suppress remove --from' deleted 500 addresses a statement under the write lock, the
     list read whole first; staged as 'add --from' stages it, the lock is held for two
     statements: the removals remembered, the suppressions deleted."""
-    import sqlalchemy as sa
 
     listed = tmp_path / "list.txt"
     listed.write_text("".join(f"lead{i}@example.com\n" for i in range(lines)), encoding="utf-8")
     assert run("suppress", "add", "--from", str(listed), "--reason", "x").exit_code == 0
-    events: list[str] = []
-
-    def statement(conn, cursor, sql, *_args) -> None:
-        events.append(sql)
-
-    def commit(conn) -> None:
-        events.append("COMMIT")
-
-    sa.event.listen(sa.engine.Engine, "before_cursor_execute", statement)
-    sa.event.listen(sa.engine.Engine, "commit", commit)
-    try:
+    with _statements() as events:
         res = run("suppress", "remove", "--from", str(listed), "kept@example.com")
-    finally:
-        sa.event.remove(sa.engine.Engine, "before_cursor_execute", statement)
-        sa.event.remove(sa.engine.Engine, "commit", commit)
     assert (res.exit_code, res.stdout) == (
         0,
         f"Took back {lines} addresses (1 was not suppressed).\n",
