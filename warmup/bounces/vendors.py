@@ -71,7 +71,9 @@ _MASKS = re.compile(
 # ("no se encuentra en el Directorio de Domino", "non répertorié dans l'annuaire Domino",
 # "Domino ディレクトリには見つかりません", Notes' "ディレクトリのリストにありません": the product's
 # strings as sisimai's Domino and Notes modules list them, BSD-2; the German release's "nicht im
-# Domino-Verzeichnis aufgeführt", as CiviCRM's public test messages show it, AGPL). Yahoo prefixes its replies
+# Domino-Verzeichnis aufgeführt", as CiviCRM's public test messages show it, AGPL; any other
+# release's sentence that names the directory after its negation, "non è presente nella
+# Directory di Domino", "não está listado no Diretório do Domino"). Yahoo prefixes its replies
 # with "delivery error: dd" ("dd This user doesn't have a yahoo.com account", for each domain it
 # hosts): the same sentence without the prefix is another system's and proves nothing. Ipswitch
 # IMail: "Invalid final delivery userid". Mail.ru: "Message was not accepted -- invalid mailbox".
@@ -91,6 +93,9 @@ _DIRECTORY_WORDS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
             r"not listed in (?:the )?(?:domino directory|public name (?:&|and) address)"
             r"|no se encuentra en el directorio de domino|non r.pertori. dans l.annuaire domino"
             r"|nicht im domino-verzeichnis"
+            r"|(?:\bnon?|\bnot|\bnicht|\bniet|\bnão|\bnie|\bne|\bej|\bikke)\b[^.;]{0,40}?"
+            r"\b(?:directory|directorio|diret.rio|annuaire|verzeichnis|katalogu?|adresáři|katalogen"
+            r"|kataloget)(?: (?:di|de|do|del|da|van|dans l.))? domino\b"
             r"|domino ディレクトリには見つかりません|ディレクトリのリストにありません",
         ),
         ("yahoo", r"delivery error: dd this user doesn.t have an? "),

@@ -531,7 +531,9 @@ WORD_RULES: tuple[WordRule, ...] = (
     ),
     # Wordings that usually mean an unknown address but also cover other states: a specific
     # status code outweighs them. Lotus Domino / Notes say "not listed in" their directory in
-    # their localised releases too (Spanish, French, German, Japanese). Offered as one of two alternatives ("Mailbox unavailable or
+    # their localised releases too (Spanish, French, German, Japanese), and in any of them
+    # name it ("Directory di Domino", "Diretório do Domino", "katalogu Domino") after the
+    # sentence's negation: the release's own translation need not be listed here. Offered as one of two alternatives ("Mailbox unavailable or
     # access denied", Tencent's reply to a recipient paused for receiving too much) they are no
     # verdict on the address.
     _rule(
@@ -546,6 +548,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         no \S+ in name directory|missing home directory
         no se encuentra en el directorio|non r.pertori. dans l.annuaire|nicht im domino-verzeichnis
         ディレクトリ(?:には見つかりません|のリストにありません)
+        (?:\bnon?|\bnot|\bnicht|\bniet|\bnão|\bnie|\bne|\bej|\bikke)\b[^.;]{0,40}?\b(?:directory|directorio|diret.rio|annuaire|verzeichnis|katalogu?|adresáři|katalogen|kataloget)(?: (?:di|de|do|del|da|van|dans l.))? domino\b
         """,
     ),
     # A virus found, said so, before the content filter's own words that carry it ("550 Virus
