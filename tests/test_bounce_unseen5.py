@@ -53,12 +53,8 @@ EXPECTED: dict[str, list[tuple[str, str, frozenset[str]]]] = {
         ("leo.marsh@zm.client.example", "hard", U)
     ],
     "exchange-nl-remote-550-500-user-unknown.eml": [("mia.nolan@client.example", "hard", U)],
-    "exchange-pl-iso2-remote-550-550-no-such-user.eml": [
-        ("nina.olsen@client.example", "hard", U)
-    ],
-    "exchange-cs-remote-550-521-mailbox-not-found.eml": [
-        ("otto.price@client.example", "hard", U)
-    ],
+    "exchange-pl-iso2-remote-550-550-no-such-user.eml": [("nina.olsen@client.example", "hard", U)],
+    "exchange-cs-remote-550-521-mailbox-not-found.eml": [("otto.price@client.example", "hard", U)],
     "exchange-ru-koi8-remote-550-500-user-not-found.eml": [
         ("pavel.orlov@client.example", "hard", U)
     ],
@@ -67,9 +63,7 @@ EXPECTED: dict[str, list[tuple[str, str, frozenset[str]]]] = {
     "yahoo-554-dd-account-disabled-102.eml": [("sara.reid@yahoo.com", "hard", U)],
     "yahoo-outbound-552-mailbox-not-found-rcpt-to.eml": [("tom.shaw@client.example", "hard", U)],
     "mailru-exim-rcpt-550-user-not-found-inbox.eml": [("vlad.usov@inbox.ru", "hard", U)],
-    "sendmail-transcript-rcpt-550-521-user-unknown.eml": [
-        ("will.vega@client.example", "hard", U)
-    ],
+    "sendmail-transcript-rcpt-550-521-user-unknown.eml": [("will.vega@client.example", "hard", U)],
     "exim-rcpt-550-550-mailbox-not-found.eml": [("xena.wolf@client.example", "hard", U)],
     "postfix-delay-450-411-user-unknown-virtual.eml": [
         ("yuri.xu@client.example", "soft", U | DELAY)

@@ -465,7 +465,7 @@ _CORPUS_COUNTS = {
         "published",
         "crossed",
     ),
-    r"`unseen4/`, (\d+) notices": ("unseen", "unseen2", "unseen3", "unseen4"),
+    r"`unseen5/`, (\d+) notices": ("unseen", "unseen2", "unseen3", "unseen4", "unseen5"),
 }
 
 

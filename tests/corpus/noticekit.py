@@ -1,4 +1,4 @@
-"""What the notice generators of tests/corpus/unseen3 and unseen4 share: encoded words, the
+"""What the notice generators of tests/corpus/unseen3, unseen4 and unseen5 share: encoded words, the
 returned original, a text / multipart / DSN notice, Postfix's and Exim's bounce templates.
 Each generator sets ``noticekit.OUT`` to its folder, then writes its notices with these."""
 

@@ -202,8 +202,11 @@ def mdaemon(name, rcpt, remote, rcpt_reply, mid, data_reply=None):
         f" {t}.430: <-- {rcpt_reply}",
     ]
     if data_reply:
-        lines += [f" {t}.431: --> DATA", f" {t}.440: <-- 354 go ahead",
-                  f" {t}.500: <-- {data_reply}"]
+        lines += [
+            f" {t}.431: --> DATA",
+            f" {t}.440: <-- 354 go ahead",
+            f" {t}.500: <-- {data_reply}",
+        ]
     lines.append(f" {t}.501: --> QUIT")
     transcript = "\n".join(lines)
     text = f"""The attached message had PERMANENT fatal delivery errors!
