@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.gatekit import BOX, PASSWORD_ENV, add_box, cli, rows, warmup
 
 
@@ -85,3 +87,36 @@ def test_a_server_that_cuts_every_envelope_is_not_reconnected_to_for_each_messag
     assert smtp_ssl.connections == 4, res.stdout
     assert smtp_ssl.messages == []
     assert [s for (s,) in rows(ledger_path, "SELECT state FROM outbox")] == ["queued"] * 6
+
+
+@pytest.mark.parametrize("pipelining", [False, True], ids=["one by one", "pipelined"])
+def test_a_message_whose_recipient_the_server_stalls_at_holds_up_no_other(
+    smtp_ssl, ssl_cert_env, ledger_path, tmp_path: Path, pipelining: bool
+):
+    """A server that keeps the session but never answers one recipient's RCPT TO (a filter
+    that stalls a blocklisted address until the client gives up) set the member aside for the
+    pass, as a server that is down is: the message queued after it was deferred untried (and
+    counted a try), every pass, the stalled one first again each time, until both expired.
+    As for a server that cuts the session there: the stalled message backs off, its try
+    counted, and the next goes on a new connection."""
+    add_box(smtp_ssl.port)
+    smtp_ssl.pipelining = pipelining
+    smtp_ssl.stall_rcpt = "slow@example.com"
+    for name, to in (
+        ("slow.eml", "lead@example.com, slow@example.com"),
+        ("ok.eml", "ok@example.com"),
+    ):
+        (tmp_path / name).write_text(f"To: {to}\nSubject: hi\n\nhello\n")
+        assert cli("queue", "add", "--mailbox", BOX, "--eml", str(tmp_path / name)).returncode == 0
+    res = warmup("run", "--once", "--no-sync", "--timeout", "1", env=PASSWORD_ENV)
+    assert res.returncode == 0, res.stderr
+    states = rows(ledger_path, "SELECT id, state, attempts FROM outbox ORDER BY id")
+    assert states == [(1, "queued", 1), (2, "sent", 1)], res.stdout
+    [(reply,)] = rows(ledger_path, "SELECT last_reply FROM outbox WHERE id = 1")
+    assert "the server did not answer in time (timed out)" in reply, reply
+    assert [m.rcpt_tos for m in smtp_ssl.messages] == [("ok@example.com",)]
+    assert rows(ledger_path, "SELECT recipient, outcome FROM send ORDER BY id") == [
+        ("lead@example.com", "released"),
+        ("slow@example.com", "released"),
+        ("ok@example.com", "sent"),
+    ]

@@ -379,6 +379,7 @@ def test_a_connection_lost_before_the_last_window_left_releases_the_accepted(chu
     assert out.results[rcpts[3]].outcome == "hard"
     assert {v.outcome for r, v in out.results.items() if r != rcpts[3]} == {"released"}
     assert out.error is not None and out.error.startswith("connection lost before DATA")
+    assert out.lost_at == "RCPT TO"  # the worker's: this message's, not the server's
 
 
 def test_through_the_relay_a_throttled_recipient_is_named_in_the_250(

@@ -779,6 +779,7 @@ class Gate:
             dict(outcome.results),
             outcome.throttle,
             outcome.error,
+            outcome.lost_at,
         )
 
     def _write_for_stop(self) -> None:

@@ -34,7 +34,9 @@ _DAILY_WORDS = (
 @dataclass
 class SendReport:
     """What :meth:`warmup.gate.Gate.send` did: the host used, those passed over, each
-    recipient's result, the throttle reply and the error that stopped the message, if any."""
+    recipient's result, the throttle reply and the error that stopped the message, if any,
+    and the command the connection was lost at before the data left
+    (:attr:`warmup.smtp.Outcome.lost_at`)."""
 
     message_id: str
     host: str | None
@@ -42,6 +44,7 @@ class SendReport:
     results: dict[str, RcptResult]
     throttle: tuple[int, str] | None = None
     error: str | None = None
+    lost_at: str | None = None
 
     @property
     def sent(self) -> list[str]:

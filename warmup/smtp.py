@@ -226,7 +226,9 @@ class Session(Connection):
             # Nothing of the message left: these slots do not count.
             self.close()
             return Outcome(
-                {**released, **results}, error=f"connection lost before DATA: {failure_text(exc)}"
+                {**released, **results},
+                error=f"connection lost before DATA: {failure_text(exc)}",
+                lost_at=talk.stage(),
             )
         if not window.data():  # stopped: the server waits for the data, which never goes
             quietly_close(smtp)
@@ -307,7 +309,9 @@ class Session(Connection):
         if window.stopped and lost is not None:
             lost = "stopped before the server answered the data"
         if not replies and not (written and (waited or window.stopped)):
-            return Outcome(released, error=f"connection lost before DATA: {lost}")
+            return Outcome(
+                released, error=f"connection lost before DATA: {lost}", lost_at="MAIL FROM"
+            )
         if not replies:
             # Postfix answers a pipelined group once its input is drained: for a small
             # message, after the data is queued (milters included). Silence until the
@@ -359,7 +363,10 @@ class Session(Connection):
                 return Outcome({**released, **results}, throttle)
             if not written:  # lost before the last window, which carries the data, left
                 return Outcome(
-                    {**released, **results}, throttle, f"connection lost before DATA: {lost}"
+                    {**released, **results},
+                    throttle,
+                    f"connection lost before DATA: {lost}",
+                    talk.stage(len(replies)),
                 )
             unanswered = recipients[len(replies) - 1 :]
             for r in accepted + unanswered:
@@ -499,9 +506,11 @@ class _Exchange:
         self.window = PIPELINE_WINDOW if pipelined else 1
         self.sent = 0
         self.answered = 0
+        self.at = 0  # the index of the command whose reply is awaited (or whose line is written)
 
     def reply(self) -> tuple[int, bytes]:
         """The next command's reply, writing the next commands first when all sent are answered."""
+        self.at = self.answered  # a batch written now begins with that command
         if self.answered == self.sent:
             batch = self.lines[self.sent : self.sent + self.window]
             text = "".join(batch)
@@ -512,6 +521,12 @@ class _Exchange:
             self.sent += len(batch)
         self.answered += 1
         return self.smtp.getreply()
+
+    def stage(self, at: int | None = None) -> str:
+        """The command at index ``at`` (the one :meth:`reply` last waited for): "MAIL FROM",
+        "RCPT TO" or the data's command, "DATA" (BDAT's too)."""
+        at = self.at if at is None else at
+        return "MAIL FROM" if at == 0 else "RCPT TO" if at < len(self.lines) - 1 else "DATA"
 
     def unanswered(self) -> int:
         """Commands written whose replies are still unread."""

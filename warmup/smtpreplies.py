@@ -38,6 +38,9 @@ class Outcome:
     results: dict[str, RcptResult]
     throttle: tuple[int, str] | None = None
     error: str | None = None  # why the message as a whole did not go
+    # The command whose reply the connection was lost (or timed out) waiting for, before the
+    # data left: "MAIL FROM", "RCPT TO" or "DATA" (None: not lost, or lost in the data)
+    lost_at: str | None = None
 
     @property
     def sent(self) -> list[str]:

@@ -214,6 +214,12 @@ def _login_of(session: Any) -> str | None:
     return login.decode() if isinstance(login, bytes) else login
 
 
+def _listed(addresses: str | tuple[str, ...] | None, address: str) -> bool:
+    """Whether ``address`` is ``addresses`` (one, or any of several), case aside."""
+    some = () if addresses is None else (addresses,) if isinstance(addresses, str) else addresses
+    return address.lower() in {a.lower() for a in some}
+
+
 class _Handler:
     """aiosmtpd handler hooks that apply the sink's configured behaviours."""
 
@@ -249,6 +255,11 @@ class _Handler:
             )
         if sink.reject_mail is not None:
             return f"{sink.reject_mail[0]} {sink.reject_mail[1]}"
+        if sink.drop_mail or sink.stall_mail:
+            if sink.drop_mail:
+                server.transport.abort()  # gone without a reply
+            await asyncio.sleep(_HANG_LIMIT)  # cancelled as soon as the connection is gone
+            return None
         if failing:
             code, text = sink.fail_after_mail
             await server.push(f"{code} {text}")
@@ -262,10 +273,11 @@ class _Handler:
         return "250 2.1.0 Sender OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        drops = self.sink.drop_rcpt
-        drops = () if drops is None else (drops,) if isinstance(drops, str) else drops
-        if address.lower() in {d.lower() for d in drops}:
-            server.transport.abort()  # gone without a reply, mid-envelope
+        dropped = _listed(self.sink.drop_rcpt, address)
+        if dropped or _listed(self.sink.stall_rcpt, address):
+            if dropped:
+                server.transport.abort()  # gone without a reply, mid-envelope
+            # Stalled: no reply until the client gives up and closes the connection
             await asyncio.sleep(_HANG_LIMIT)  # cancelled as soon as the connection is gone
             return None
         rejection = {k.lower(): v for k, v in self.sink.reject_rcpt.items()}.get(address.lower())
@@ -330,6 +342,10 @@ class SmtpSink:
         is queued.
       - ``drop_rcpt``: RCPT TO this address (or any of these) closes the connection without a
         reply.
+      - ``stall_rcpt``: RCPT TO this address (or any of these) gets no reply: the server keeps
+        the connection and waits until the client gives up and closes it.
+      - ``drop_mail``, ``stall_mail``: MAIL FROM closes the connection without a reply, or gets
+        none while the server keeps the connection (the client's timeout ends it).
       - ``fail_after_mail``: (code, text) replied to MAIL FROM once ``fail_after_mail_count``
         MAIL commands have succeeded; the server then closes the connection.
       - ``drop_mid_data``: read the whole message, store it, then close the connection without
@@ -374,6 +390,9 @@ class SmtpSink:
         bdat_discard: bool = True,
         buffer_replies: bool = False,
         drop_rcpt: str | tuple[str, ...] | None = None,
+        stall_rcpt: str | tuple[str, ...] | None = None,
+        drop_mail: bool = False,
+        stall_mail: bool = False,
         fail_after_mail: tuple[int, str] | None = None,
         fail_after_mail_count: int = 0,
         drop_mid_data: bool = False,
@@ -406,6 +425,9 @@ class SmtpSink:
         self.bdat_commands = 0
         self.buffer_replies = buffer_replies
         self.drop_rcpt = drop_rcpt
+        self.stall_rcpt = stall_rcpt
+        self.drop_mail = drop_mail
+        self.stall_mail = stall_mail
         self.eightbitmime = eightbitmime
         self.smtputf8 = smtputf8
         self.size_limit = size_limit

@@ -112,7 +112,8 @@ class Delivery:
         # the fault (code, words) of the last message no member could send (the pass's faults)
         self.fault: tuple[int, str] = (0, "")
         self.broken: dict[int, WarmupError] = {}  # this pass: mailboxes that could not send
-        # this pass: mailboxes whose server cut one message's envelope (:func:`_dropped_for_this_message`)
+        # this pass: mailboxes whose server cut or stalled one message's envelope
+        # (:func:`_dropped_for_this_message`)
         self.cut: set[int] = set()
 
     def close(self) -> None:
@@ -344,13 +345,13 @@ class Delivery:
                 # message every 5 s until the messages expired). A 5xx to MAIL FROM is for
                 # good, as a refused login is: a person must ask the provider (69 for --once).
                 down = _member_down(box, report, took_none)
-                report = None
                 failed, temporary = (box, down), True
                 fails.append(down)
-                if _dropped_for_this_message(took_none) and box.id not in self.cut:
+                if _dropped_for_this_message(report) and box.id not in self.cut:
                     self.cut.add(box.id)
                 else:
                     self.broken[box.id] = down
+                report = None
                 if gate is not ordered[-1]:
                     self.log(f"{stamp(now)} {box.address} could not send #{msg.id}: {down}")
                 continue
@@ -869,18 +870,20 @@ class SenderRefused(Unavailable):
     it: ``run --once`` exits 69 when no member of a message could send it for such a fault."""
 
 
-def _dropped_for_this_message(why: str) -> bool:
-    """Whether a member's connection was cut at once under this message's envelope (``why``:
-    :func:`_sender_refused`'s words), after the member connected and logged in: a server that
-    drops the session at one recipient (a blocklisted address, a filter) cuts it for this
-    message alone. Set aside for the pass as a dead server is, its member deferred every other
-    message of the pass untried, and this one, due first again each pass, kept the rest of the
-    queue from ever going until all expired. A connection that timed out costs a wait a
-    message, and a refusal or a 421 is the server's word: those still set the member aside.
-    So does a second cut in the same pass (:attr:`Delivery.cut`): a server that cuts every
-    envelope (a rate limiter dropping sessions) would otherwise get a new connection and login
-    for each queued message in one burst, the hammering a provider locks an account for."""
-    return why.startswith("connection lost before DATA") and "timed out" not in why
+def _dropped_for_this_message(report: SendReport) -> bool:
+    """Whether a member's connection was cut, or timed out waiting for a reply, under this
+    message's envelope once the server took its MAIL FROM (at a RCPT TO, or DATA before the
+    data left): a server that drops the session at one recipient (a blocklisted address, a
+    filter), or stalls there until the client's timeout, does so for this message alone. Set
+    aside for the pass as a dead server is, its member deferred every other message of the
+    pass untried, and this one, due first again each pass, kept the rest of the queue from
+    ever going until all expired. Lost before (connecting, the greeting, EHLO, STARTTLS, AUTH,
+    MAIL FROM), a refusal or a 421 are the server's: those still set the member aside. So
+    does a second cut or stall in the same pass (:attr:`Delivery.cut`): a server that cuts or
+    stalls every envelope (a rate limiter dropping sessions, a server too busy to answer)
+    would otherwise get a new connection and login for each queued message in one burst, the
+    hammering a provider locks an account for, or one timeout a message."""
+    return report.lost_at in ("RCPT TO", "DATA")
 
 
 def _member_down(box: MailboxRow, report: SendReport, why: str) -> Unavailable:
