@@ -518,6 +518,45 @@ def test_a_member_whose_server_never_answers_is_waited_for_once_a_pass(
     assert len(tried) == 1, lines
 
 
+def test_a_message_deferred_before_its_turn_counts_no_try(sink, ssl_cert_env, password, tmp_path):
+    """The server is down: the first message of the pass meets it (a try, counted), and its
+    mailbox is set aside for the rest of the pass, so the messages after it are deferred
+    without any server being asked. Each was counted a try all the same, every pass, so a
+    message sent at its first real try said TRIES 3. They back off as the tried one does (no
+    retry every 5 s), with no try counted; once the server is back, the two sent at their
+    first try say 1."""
+    from tests.peers.smtp import free_port
+
+    [a] = pool_of(sink.port, tmp_path, n=1, daily=50)
+    assert cli("mailbox", "set", a, "--smtp-port", str(free_port())).returncode == 0
+    ledger = open_ledger()
+    ids = [
+        Outbox(ledger).add(message(f"x{i}@example.com", f"m{i}"), pool="P", now=T0)
+        for i in range(3)
+    ]
+    clock = Clock(T0)
+    with Worker(ledger, clock=clock) as worker:
+        assert worker.run_once().outcomes == {"deferred": 3}
+        rows = [ledger.message(i) for i in ids]
+        assert [(r.state, r.attempts, r.next_attempt_at) for r in rows] == [
+            ("queued", 1, T0 + backoff(1)),
+            ("queued", 0, T0 + backoff(1)),
+            ("queued", 0, T0 + backoff(1)),
+        ]
+        clock.at = T0 + backoff(1) + dt.timedelta(seconds=1)
+        assert worker.run_once().outcomes == {"deferred": 3}
+        assert [ledger.message(i).attempts for i in ids] == [2, 0, 0]
+        # the fix ('mailbox set') makes them due at once
+        assert cli("mailbox", "set", a, "--smtp-port", str(sink.port)).returncode == 0
+        clock.at += dt.timedelta(seconds=1)
+        assert worker.run_once().outcomes == {"sent": 3}
+        assert [(ledger.message(i).state, ledger.message(i).attempts) for i in ids] == [
+            ("sent", 3),
+            ("sent", 1),
+            ("sent", 1),
+        ]
+
+
 @pytest.mark.parametrize(
     ("fault", "reply"),
     [
@@ -533,10 +572,12 @@ def test_a_member_whose_server_refuses_its_sender_backs_off_instead_of_retrying_
     a 421 that is no throttle at the end of DATA (Postfix's timeout, a server going down):
     nothing reached anyone, so the recipients are given back, but the member failed, not the
     message. It passes the messages to the next member, as an unreachable one does; alone,
-    the pass tries it once and every message backs off as a try (attempts 1, then 2), instead
-    of coming back every 5 s, not a try, each mailing the refusing server again until the
-    messages expire. (The 421 did: its 'released' replies were final, and each message went
-    back to the member with the most left, its whole data uploaded again, b never used.)"""
+    the pass tries it once and every message backs off as a try does, instead of coming back
+    every 5 s, not a try, each mailing the refusing server again until the messages expire.
+    (The 421 did: its 'released' replies were final, and each message went back to the member
+    with the most left, its whole data uploaded again, b never used.) Only the message each
+    member was tried with counts a try (attempts 1, then 2): those after it, never tried, were
+    counted one each pass too."""
     from tests.outboxkit import members_sink
 
     a, b = pool_of(sink.port, tmp_path, n=2, daily=50)
@@ -566,16 +607,19 @@ def test_a_member_whose_server_refuses_its_sender_backs_off_instead_of_retrying_
             assert done.outcomes == {"deferred": 3}, lines
             assert refusing.mail_commands == 2  # each member once
             rows = [ledger.message(i) for i in late]
-            assert {(r.state, r.attempts, r.next_attempt_at) for r in rows} == {
-                ("queued", 1, T0 + backoff(1))
-            }
+            assert [(r.state, r.attempts, r.next_attempt_at) for r in rows] == [
+                ("queued", 1, T0 + backoff(1)),  # tried by a and b
+                ("queued", 0, T0 + backoff(1)),  # untried: both set aside before its turn
+                ("queued", 0, T0 + backoff(1)),
+            ]
             assert all(f"{reply[0]} {reply[1]}" in (r.last_reply or "") for r in rows)
             clock.at = T0 + dt.timedelta(seconds=6)
             assert worker.run_once().outcomes == {}  # backed off: nothing due, nothing mailed
             assert refusing.mail_commands == 2
             clock.at = T0 + backoff(1) + dt.timedelta(seconds=1)
             assert worker.run_once().outcomes == {"deferred": 3}
-            assert {ledger.message(i).attempts for i in late} == {2}
+            assert refusing.mail_commands == 4
+            assert [ledger.message(i).attempts for i in late] == [2, 0, 0]
         assert {ledger.message(i).state for i in ids} == {"sent"}
         assert ledger.suppressed([f"y{i}@example.com" for i in range(3)]) == {}
 
@@ -613,10 +657,10 @@ def test_a_sender_refused_for_good_at_mail_from_passes_its_messages_on_and_run_o
     assert "(MAIL FROM: 550 5.7.1 Sender account is disabled)" in res.stderr, res.stderr
     assert "ask the provider why" in res.stderr, res.stderr
     rows = [ledger.message(i) for i in late]
-    assert {(r.state, r.attempts, tuple(r.recipients)) for r in rows} == {
+    assert [(r.state, r.attempts, tuple(r.recipients)) for r in rows] == [
         ("queued", 1, ("y0@example.com",)),
-        ("queued", 1, ("y1@example.com",)),
-    }
+        ("queued", 0, ("y1@example.com",)),  # never tried: both members set aside before it
+    ]
     assert all(r.next_attempt_at > dt.datetime.now(dt.UTC) for r in rows)
     assert ledger.suppressed(["y0@example.com", "y1@example.com"]) == {}
     quota = json.loads(cli("quota", a, b, "--json").stdout)

@@ -120,3 +120,58 @@ def test_a_message_whose_recipient_the_server_stalls_at_holds_up_no_other(
         ("slow@example.com", "released"),
         ("ok@example.com", "sent"),
     ]
+
+
+def test_a_server_that_stalls_every_envelope_is_set_aside_after_a_second_message(
+    smtp_ssl, ssl_cert_env, ledger_path, tmp_path: Path
+):
+    """A server that answers no RCPT TO at all (too busy to, a rate limiter holding sessions)
+    is the server failing, not each message: as for one that cuts every envelope, the second
+    message it stalls in a pass sets the member aside, so a pass costs two messages' timeouts
+    (and their connections), not one for every queued message. The messages after them were
+    never tried: they wait as long as the tried ones, but no try is counted against them."""
+    add_box(smtp_ssl.port)
+    stalls = tuple(f"slow{i}@example.com" for i in range(6))
+    smtp_ssl.stall_rcpt = stalls
+    for to in stalls:
+        (tmp_path / "m.eml").write_text(f"To: {to}\nSubject: hi\n\nhello\n")
+        assert (
+            cli("queue", "add", "--mailbox", BOX, "--eml", str(tmp_path / "m.eml")).returncode == 0
+        )
+    smtp_ssl.connections = 0
+    res = warmup("run", "--once", "--no-sync", "--timeout", "1", env=PASSWORD_ENV)
+    assert res.returncode == 0, res.stderr
+    # each of the two tried: a connection and the one reconnect of a lost session
+    assert smtp_ssl.connections == 4, res.stdout
+    assert smtp_ssl.messages == []
+    tries = rows(ledger_path, "SELECT state, attempts FROM outbox ORDER BY id")
+    assert tries == [("queued", 1)] * 2 + [("queued", 0)] * 4, res.stdout
+    # every one backs off a first try's 5 minutes, tried or not (no retry every 5 s)
+    waits = rows(
+        ledger_path,
+        "SELECT round((julianday(next_attempt_at) - julianday(updated_at)) * 1440) FROM outbox",
+    )
+    assert waits == [(5.0,)] * 6, waits
+
+
+@pytest.mark.parametrize("fault", ["drop_mail", "stall_mail"], ids=["cut", "stalled"])
+def test_a_server_that_fails_at_mail_from_is_set_aside_at_the_first_message(
+    smtp_ssl, ssl_cert_env, ledger_path, tmp_path: Path, fault: str
+):
+    """A session cut or stalled at MAIL FROM, before any recipient, is the server's, not one
+    message's (a cut there was taken for the message's, and the next message got a new
+    connection and login): the member is set aside for the pass at once, and the message
+    after it, never tried, is deferred without a try counted (it was counted one)."""
+    add_box(smtp_ssl.port)
+    setattr(smtp_ssl, fault, True)
+    for to in ("a@example.com", "b@example.com"):
+        (tmp_path / "m.eml").write_text(f"To: {to}\nSubject: hi\n\nhello\n")
+        assert (
+            cli("queue", "add", "--mailbox", BOX, "--eml", str(tmp_path / "m.eml")).returncode == 0
+        )
+    smtp_ssl.connections = 0
+    res = warmup("run", "--once", "--no-sync", "--timeout", "1", env=PASSWORD_ENV)
+    assert res.returncode == 0, res.stderr
+    assert smtp_ssl.connections == 2, res.stdout  # the first message's, and its one reconnect
+    tries = rows(ledger_path, "SELECT state, attempts FROM outbox ORDER BY id")
+    assert tries == [("queued", 1), ("queued", 0)], res.stdout

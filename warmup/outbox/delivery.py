@@ -318,6 +318,9 @@ class Delivery:
         report = None
         failed: tuple[MailboxRow, WarmupError] | None = None  # the last member that could not send
         temporary = False  # a member failed for something a wait may fix
+        # A member tried this message (connected, or began its envelope): a try to count. A
+        # member set aside before the message's turn did not: it backs off all the same.
+        tried = False
         ordered = [gate for *_, gate in sorted(choices, key=lambda c: c[:3])]
         for gate in ordered:
             box = gate.box
@@ -345,7 +348,7 @@ class Delivery:
                 # message every 5 s until the messages expired). A 5xx to MAIL FROM is for
                 # good, as a refused login is: a person must ask the provider (69 for --once).
                 down = _member_down(box, report, took_none)
-                failed, temporary = (box, down), True
+                failed, temporary, tried = (box, down), True, True
                 fails.append(down)
                 if _dropped_for_this_message(report) and box.id not in self.cut:
                     self.cut.add(box.id)
@@ -390,7 +393,7 @@ class Delivery:
                 if isinstance(exc, ConfigError):
                     faults.append(str(exc))
                 else:
-                    temporary = True
+                    temporary = tried = True
                 if isinstance(exc, NoPassword):
                     self._wants_password(box)
                 if isinstance(exc, Unavailable | PermissionFailure | ConfigError):
@@ -412,7 +415,7 @@ class Delivery:
             # its first line: a refused login goes on with the provider's checklist (logged)
             self.fault = (_fault_code(fails), (str(fails[0]).splitlines() or [""])[0])
         if report is None and failed is not None and temporary:
-            return self._retry(msg, failed[0], str(failed[1]), attempt=True)
+            return self._retry(msg, failed[0], str(failed[1]), attempt=True, tried=tried)
         if report is None and faults:  # held until fixed: not a try, and no back-off
             # Each fault once: members without a keyring fail in the same words.
             why = "; ".join(dict.fromkeys([*whys, *faults]))[:500]
@@ -791,8 +794,13 @@ class Delivery:
         attempt: bool,
         recipients: list[str] | None = None,
         backoff: bool = False,
+        tried: bool = True,
     ) -> str:
-        """Back in the queue for its next try; ``backoff``: a recipient's server deferred it (a
+        """Back in the queue for its next try; ``attempt``: it backs off as after a try;
+        ``tried``: and the try was made, so it counts (not so a message deferred untried
+        because every member it could go from was set aside for the pass before its turn: it
+        waits as long as its next try would after one, but its tries stay as they were).
+        ``backoff``: a recipient's server deferred it (a
         4xx), and no change to its mailboxes' plan makes it due before its back-off ends (a
         member's fault, a person's fix may end sooner: 'mailbox set', 'mailbox login')."""
         now = self.clock()
@@ -814,7 +822,7 @@ class Delivery:
             reply=reply,
             sent_by=box.id if box else None,
             next_attempt_at=until,
-            attempt=attempt,
+            attempt=attempt and tried,
             recipients=recipients,
             backoff=backoff,
         )
