@@ -1036,6 +1036,32 @@ def test_a_latin1_log_is_not_said_to_look_like_gbk(run, tmp_path, ledger_path):
     assert ledger_digest(ledger_path) == before
 
 
+@pytest.mark.parametrize(
+    "reason", ["张", "男", "张 asked", "by 王"], ids=["name", "gender", "then-ascii", "after-ascii"]
+)
+def test_a_gbk_log_with_one_ideograph_is_said_to_look_like_gbk(
+    run, tmp_path, ledger_path, reason
+):
+    """A GBK log whose only Chinese is one character (a surname, 男 in a gender column) was said
+    to 'look like Windows-1252/Latin-1' ('张' is d5 c5: 'ÕÅ'), sending the user after a Western
+    code page: an ideograph standing as a word of its own, not inside a Western word as
+    accented letters are, is Chinese. The advice stays; nothing is imported."""
+    assert run("mailbox", "add", "a@corp.example", "--provider", "exmail").exit_code == 0
+    log = tmp_path / "log.csv"
+    log.write_bytes(
+        b"mailbox,recipient,sent_at,event,reason\r\n"
+        b"a@corp.example,r1@example.com,2026-11-02T09:00:00+08:00,,\r\n"
+        b"a@corp.example,,2026-11-03T09:00:00+08:00,pause," + reason.encode("gbk") + b"\r\n"
+    )
+    _refused(
+        run,
+        log,
+        ledger_path,
+        f"Error: {log}: line 3: not UTF-8 text (it looks like GBK/GB18030, as Excel's 'CSV' "
+        f"saves on Chinese Windows); save it as 'CSV UTF-8 (comma delimited)'\n",
+    )
+
+
 def test_a_send_before_a_start_day_still_ahead_is_refused_by_record_and_import(
     run, tmp_path, ledger_path
 ):

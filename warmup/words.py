@@ -202,7 +202,7 @@ def _looks_gbk(sample: bytes) -> bool:
             i += 4
             continue
         if _ideograph(sample[i : i + 2].decode("gb18030", "replace")):
-            word = word or (after == i and (trail >= 0x80 or last_high))
+            word = word or (after == i and (trail >= 0x80 or last_high)) or _alone(sample, i)
             after, last_high = i + 2, trail >= 0x80
             if last_high:
                 high += 1
@@ -212,9 +212,22 @@ def _looks_gbk(sample: bytes) -> bool:
     if high > 0 and high >= low and _looks_western(sample):
         # Two accented letters in a row also decode as one ideograph (Portuguese 'ção' in
         # Latin-1 is e7 e3: 玢): text that reads as Western European is Chinese only where two
-        # ideographs follow each other, as Chinese words do ("用户", "退信", "朱镕基").
+        # ideographs follow each other, as Chinese words do ("用户", "退信", "朱镕基"), or one
+        # stands as a word of its own (a one-character name "张", "男" in a gender column),
+        # which two accented letters inside a Western word never do.
         return word
     return high > low or (high > 0 and high == low)
+
+
+def _alone(sample: bytes, i: int) -> bool:
+    """Whether the two high bytes at ``i`` stand as a word of their own: neither neighbour is
+    a letter or another high byte (``,张,`` or ``"张 <a@b>"``, where Western text's accented
+    letters sit inside words: 'ção', 'Müßig')."""
+    if sample[i + 1] < 0x80:
+        return False
+    before = sample[i - 1 : i] if i > 0 else b" "
+    after = sample[i + 2 : i + 3] or b" "
+    return all(b[0] < 0x80 and not b.isalpha() for b in (before, after))
 
 
 # The letters of Western European languages in Windows-1252 (À..þ but × and ÷, and Š, Œ, Ž),
