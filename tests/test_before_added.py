@@ -156,6 +156,27 @@ def test_every_mailbox_as_of_then_is_those_added_by_then(run, ledger_url):
     assert res.stderr.startswith("Error: mailbox 'b@corp.example' was added on ")
 
 
+def test_report_by_reason_with_no_mailbox_yet_says_so_as_report_does(run):
+    """'report --by-reason --at DATE' before any mailbox was added said 'No bounces in this
+    period.', where 'report', 'quota' and 'plan' say that no mailbox existed yet; so did it
+    over a ledger whose mailboxes are all removed, where they say to add one. It says the same
+    as they do, exit 0 (a listing with nothing in it)."""
+    assert run("mailbox", "add", BOX, "--provider", "exmail", "--at", "2026-11-16").exit_code == 0
+    for args in ((), ("--by-reason",)):
+        res = run("report", *args, "--at", "2026-11-01")
+        assert (res.exit_code, res.stdout) == (
+            0,
+            "No mailboxes yet as of --at 2026-11-01: each was added after that day.\n",
+        ), res.output
+    assert run("mailbox", "remove", BOX).exit_code == 0
+    for args in ((), ("--by-reason",)):
+        res = run("report", *args)
+        assert (res.exit_code, res.stdout) == (
+            0,
+            "No mailboxes yet: add one with 'warmup mailbox add ADDRESS --provider exmail'.\n",
+        ), res.output
+
+
 def test_mailbox_add_at_a_time_ahead_is_refused(run, ledger_path):
     res = run("mailbox", "add", BOX, "--provider", "exmail", "--at", "2099-01-01")
     assert res.exit_code == 65

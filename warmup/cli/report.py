@@ -119,6 +119,9 @@ def report(
     if later and not boxes:
         return _refused(later)
     if by_reason:
+        if not boxes and fmt == "table":  # no mailbox (as of --at): not "no bounces"
+            click.echo(none_yet(at if every else None))
+            return 0
         from warmup import reports
 
         # a mailbox added later simply had no bounces then: only one named is refused
