@@ -456,6 +456,47 @@ def test_parse_refuses_an_mbox_of_several_messages(
     )
 
 
+def test_parse_says_the_same_of_every_empty_input(tmp_path: Path) -> None:
+    """An input that holds nothing was answered three ways: ``/dev/null`` was refused as "not a
+    regular file" (64), an empty file and empty standard input said "not a bounce" (0), where
+    an empty 'send --eml' or 'import' is refused as empty (65). Each is named empty, in the
+    same one line, exit 65; the JSON says it too."""
+    empty = tmp_path / "returned.eml"
+    empty.write_bytes(b"")
+    for name, shown_as in (("/dev/null", "/dev/null"), (str(empty), str(empty)), ("-", None)):
+        for json_ in ((), ("--json",)):
+            res = subprocess.run(
+                [*forkcli.command(), "bounces", "parse", *json_, name],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                stdin=subprocess.DEVNULL,
+            )
+            said = shown_as or "standard input"
+            assert (res.returncode, res.stderr) == (
+                65,
+                f"Error: not read: {said} (empty); give message files (.eml)\n",
+            ), res.stderr
+            assert res.stdout == (
+                json.dumps([{"file": name, "bounces": [], "error": "empty"}], indent=2) + "\n"
+                if json_
+                else ""
+            )
+    # With a file that cannot be read, the line names both; that one makes it a usage error.
+    res = subprocess.run(
+        [*forkcli.command(), "bounces", "parse", "/dev/null", "/dev/zero"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    assert (res.returncode, res.stderr) == (
+        64,
+        "Error: not read: /dev/null (empty), /dev/zero (not a regular file); give message "
+        "files (.eml)\n",
+    )
+
+
 def test_an_address_in_utf8_is_not_cut_to_its_ascii_tail() -> None:
     """An internationalised recipient (RFC 6531) in a DSN's Final-Recipient: read through
     U+FFFD, "jörg@example.de" was "rg@example.de", another address, which a send to it would

@@ -13,7 +13,11 @@ from .message import MAX_INPUT, read_up_to
 from .parse import capped, parse_bounces
 from .record import Bounce
 
-__all__ = ["parse_report"]
+__all__ = ["EMPTY", "parse_report"]
+
+# The ``error`` of an input that holds nothing (an empty file, /dev/null, empty standard input):
+# bad data (65), where the others are inputs that could not be read (64).
+EMPTY = "empty"
 
 
 def parse_report(paths: list[str], steps: bool = False) -> list[dict]:
@@ -25,7 +29,8 @@ def parse_report(paths: list[str], steps: bool = False) -> list[dict]:
     (``--explain``).
 
     A file that cannot be read, or is no regular file (a named pipe would wait for a writer
-    for ever, ``/dev/zero`` never ends), has no bounces and an ``error`` saying why; of a
+    for ever, ``/dev/zero`` never ends), has no bounces and an ``error`` saying why, and so has
+    one that holds nothing (:data:`EMPTY`: an empty file, ``/dev/null``, standard input); of a
     regular file only what the parser reads (:data:`MAX_INPUT` bytes) is read. A report that
     lists more than :data:`~warmup.bounces.record.MAX_RECIPIENTS` failed recipients has the
     first ones and ``"capped": true``. One longer than what is read (in bytes, in lines, or
@@ -119,6 +124,8 @@ def _read_file(path: str) -> tuple[bytes, str, int | None]:
         return b"", exc.strerror or "cannot be read", 0
     with os.fdopen(fd, "rb") as f:
         info = os.fstat(fd)
+        if stat.S_ISCHR(info.st_mode) and os.path.samestat(info, os.stat(os.devnull)):
+            return b"", EMPTY, 0  # a script's "no input", as an empty file is
         if not stat.S_ISREG(info.st_mode):
             return b"", "not a regular file", 0
         try:
@@ -129,6 +136,8 @@ def _read_file(path: str) -> tuple[bytes, str, int | None]:
 
 
 def _unless_mbox(data: bytes, size: int | None) -> tuple[bytes, str, int | None]:
+    if not data:  # a message was asked about and none given: not "not a bounce"
+        return b"", EMPTY, 0
     if data.startswith(b"From ") and _MBOX_SEPARATOR.search(data):
         # Read as one message, all but the first of its reports would be silently left out.
         return b"", "an mbox of several messages; save each as a message file", 0

@@ -26,7 +26,7 @@ from warmup.cli.common import (
     verbosity,
 )
 from warmup.cli.send import password_option
-from warmup.errors import UsageError
+from warmup.errors import DataError, UsageError
 from warmup.instants import local_text, machine_zone
 from warmup.words import plural, shown
 
@@ -292,6 +292,7 @@ def parse(files: tuple[str, ...], explain: bool, json_: bool) -> None:
     """
     from warmup.bounces import parse_report
     from warmup.bounces.formats import MAX_CONTAINERS
+    from warmup.bounces.reportfiles import EMPTY
     from warmup.bounces.message import MAX_INPUT, MAX_LINES
 
     stdin_once("the message", FILES=files)
@@ -334,7 +335,12 @@ def parse(files: tuple[str, ...], explain: bool, json_: bool) -> None:
             }.get(item["cut"], f"its first {MAX_INPUT // 1_000_000} MB{of}, which names")
             click.echo(f"{name}: read only {read} no failed recipient; check the rest by hand")
     if unread:
-        raise UsageError(f"not read: {', '.join(unread)}; give message files (.eml)")
+        said = f"not read: {', '.join(unread)}; give message files (.eml)"
+        # nothing in them is bad data, as an empty 'send --eml' or 'import' is (65); a file
+        # that cannot be read is a usage error (64)
+        if all(r["error"] == EMPTY for r in results if r.get("error")):
+            raise DataError(said)
+        raise UsageError(said)
 
 
 @bounces.command("list")
