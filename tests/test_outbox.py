@@ -235,6 +235,29 @@ def test_a_mailbox_eml_naming_another_sender_is_refused_when_queued(
     assert ledger_digest(ledger_path) == before
 
 
+def test_an_empty_eml_is_named_empty_by_queue_add_as_by_send(tmp_path, ledger_path):
+    """An empty .eml (or /dev/null, or empty standard input) was refused by 'queue add' as
+    "no recipient (no To, Cc or Bcc ...)", as if a message had been read, where 'send --eml'
+    says the message is empty: the same words, exit 65, nothing queued."""
+    assert cli("mailbox", "add", "a@corp.example", "--provider", "exmail").returncode == 0
+    empty, blank = tmp_path / "empty.eml", tmp_path / "blank.eml"
+    empty.write_bytes(b"")
+    blank.write_bytes(b"\xef\xbb\xbf\r\n\r\n")  # a Windows editor's BOM and blank lines
+    before = ledger_digest(ledger_path)
+    said = "the message is empty; give a whole RFC 5322 message"
+    for name, where in (
+        (str(empty), str(empty)),
+        (str(blank), str(blank)),
+        ("/dev/null", "/dev/null"),
+        ("-", "standard input"),
+    ):
+        res = cli("queue", "add", "--mailbox", "a@corp.example", "--eml", name, stdin="")
+        assert (res.returncode, res.stderr) == (65, f"Error: {where}: {said}\n"), res.stderr
+        res = cli("send", "a@corp.example", "--eml", name, "--dry-run", stdin="")
+        assert (res.returncode, res.stderr) == (65, f"Error: --eml {where}: {said}\n")
+    assert ledger_digest(ledger_path) == before
+
+
 def test_a_pool_message_s_sender_fields_name_the_member_that_sends_it(sink, ssl_cert_env, tmp_path):
     """The worker writes the sending member in From and in any Sender, Resent-From or
     Resent-Sender: a pool's message names a member it may not be sent by, or anyone (From is the

@@ -327,6 +327,8 @@ def _read_eml(path: DataFile) -> bytes | DataError:
         return DataError(f"{path}: cannot read it ({exc.strerror or exc})")
     if len(data) > MESSAGE_LIMIT:
         return DataError(f"{path}: {size_error()}")
+    if not data.removeprefix(b"\xef\xbb\xbf").strip():  # not "no recipient": there is no message
+        return DataError(f"{path}: the message is empty; give a whole RFC 5322 message")
     return data
 
 
