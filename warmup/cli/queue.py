@@ -391,7 +391,7 @@ def list_(ledger: Ledger, campaign: str | None, state: str | None, limit: int, j
             )
             return
         if not listing.more_than(0):
-            click.echo("No messages.")
+            click.echo(_none_said(campaign=campaign, state=state))
             return
         stream_table(
             ["ID", "STATE", "CAMPAIGN", "FROM", "TO", "TRIES", "NEXT (UTC)", "LAST REPLY"],
@@ -773,7 +773,7 @@ def status(ledger: Ledger, pool: str | None, json_: bool) -> int:
     from warmup.outbox.status import status_each
 
     data, refusals = status_each(ledger, pool=pool)
-    _status_shown(data, json_)
+    _status_shown(data, json_, pool)
     if not json_:
         _suppressed_said(data["campaigns"])
         _unknown_said(ledger, data["campaigns"])
@@ -782,6 +782,17 @@ def status(ledger: Ledger, pool: str | None, json_: bool) -> int:
     for refusal in refusals:
         click.echo(f"Error: {refusal.error}", err=True)
     return api.refusals_code(refusals)
+
+
+def _none_said(**asked: str | None) -> str:
+    """What 'queue list' and 'queue status' say of no message: of the outbox, what to do; of
+    the messages asked for (``asked``: option -> value), which they were, as 'bounces list'
+    says ("No bounces --kind hard."): 'status --pool P' said the outbox was empty when only
+    the pool's part of it was."""
+    given = [f"--{option} {value}" for option, value in asked.items() if value is not None]
+    if not given:
+        return "The outbox is empty; queue messages with 'warmup queue add'."
+    return " ".join(["No messages", *given]) + "."
 
 
 def _unknown_said(ledger: Ledger, campaigns: list[dict[str, Any]]) -> None:
@@ -849,13 +860,13 @@ def _suppressed_said(campaigns: list[dict[str, Any]]) -> None:
         )
 
 
-def _status_shown(data: dict[str, Any], json_: bool) -> None:
-    """Print ``queue status``'s answer."""
+def _status_shown(data: dict[str, Any], json_: bool, pool: str | None) -> None:
+    """Print ``queue status``'s answer (``pool``: of the messages queued to that pool)."""
     if json_:
         print_json(data)
         return
     if not data["campaigns"]:
-        click.echo("The outbox is empty; queue messages with 'warmup queue add'.")
+        click.echo(_none_said(pool=pool))
         return
     print_table(
         ["CAMPAIGN", "SENT", "QUEUED", "SENDING", "FAILED", "UNKNOWN", "CANCELLED", "DONE BY"],
