@@ -1039,9 +1039,7 @@ def test_a_latin1_log_is_not_said_to_look_like_gbk(run, tmp_path, ledger_path):
 @pytest.mark.parametrize(
     "reason", ["张", "男", "张 asked", "by 王"], ids=["name", "gender", "then-ascii", "after-ascii"]
 )
-def test_a_gbk_log_with_one_ideograph_is_said_to_look_like_gbk(
-    run, tmp_path, ledger_path, reason
-):
+def test_a_gbk_log_with_one_ideograph_is_said_to_look_like_gbk(run, tmp_path, ledger_path, reason):
     """A GBK log whose only Chinese is one character (a surname, 男 in a gender column) was said
     to 'look like Windows-1252/Latin-1' ('张' is d5 c5: 'ÕÅ'), sending the user after a Western
     code page: an ideograph standing as a word of its own, not inside a Western word as

@@ -292,8 +292,8 @@ def parse(files: tuple[str, ...], explain: bool, json_: bool) -> None:
     """
     from warmup.bounces import parse_report
     from warmup.bounces.formats import MAX_CONTAINERS
-    from warmup.bounces.reportfiles import EMPTY
     from warmup.bounces.message import MAX_INPUT, MAX_LINES
+    from warmup.bounces.reportfiles import EMPTY
 
     stdin_once("the message", FILES=files)
     results = parse_report(list(files), steps=explain)
