@@ -786,9 +786,7 @@ def status(ledger: Ledger, pool: str | None, json_: bool) -> int:
 
 def _none_said(**asked: str | None) -> str:
     """What 'queue list' and 'queue status' say of no message: of the outbox, what to do; of
-    the messages asked for (``asked``: option -> value), which they were, as 'bounces list'
-    says ("No bounces --kind hard."): 'status --pool P' said the outbox was empty when only
-    the pool's part of it was."""
+    those asked for (``asked``: option -> value), which, as 'bounces list' does."""
     given = [f"--{option} {value}" for option, value in asked.items() if value is not None]
     if not given:
         return "The outbox is empty; queue messages with 'warmup queue add'."
