@@ -146,6 +146,17 @@ def test_empty_listings_say_so_and_name_the_filter(run, migrated: Path):
     assert json.loads(run("suppress", "list", "--json").output) == []
 
 
+def test_bounces_list_of_a_ledger_with_no_mailbox_says_so_as_report_does(run, migrated: Path):
+    """With no mailbox in the ledger (none added yet, or all removed) 'bounces list' said "No
+    bounces." where 'report', 'report --by-reason', 'quota' and 'plan' say there is no mailbox
+    and how to add one: the same line, exit 0; the JSON stays []."""
+    none = "No mailboxes yet: add one with 'warmup mailbox add ADDRESS --provider exmail'.\n"
+    for args in (("bounces", "list"), ("bounces", "list", "--kind", "hard"), ("report",)):
+        res = run(*args)
+        assert (res.exit_code, res.output) == (0, none), args
+    assert json.loads(run("bounces", "list", "--json").output) == []
+
+
 def test_bounces_list_shows_which_bounces_count(run, migrated: Path):
     """The README says 'bounces list' shows `matched` and `counted`: the table showed only
     MATCHED, so a second report about a send (matched, yet not counted in the bounce rate)

@@ -15,6 +15,7 @@ from warmup.cli.common import (
     complete_mailbox,
     json_option,
     limit_option,
+    none_yet,
     pass_ledger,
     print_json,
     print_table,
@@ -394,6 +395,9 @@ def list_(
         )
     if json_:
         print_json(rows)
+        return
+    if not rows and not scope:  # as 'report --by-reason' says it: no mailbox, not no bounce
+        click.echo(none_yet())
         return
     if not rows:
         asked = [f"of {box.address}" if box else "", f"--kind {kind}" if kind else ""]
