@@ -4,6 +4,7 @@ for `queue list --campaign` as for `queue cancel --campaign`: a typo ("Dec" for 
 
 from __future__ import annotations
 
+from tests.conftest import ledger_digest
 from tests.gatekit import cli
 from tests.outboxkit import plain, pool_of
 
@@ -75,3 +76,32 @@ def test_cancel_of_an_id_and_a_campaign_at_once_says_which_to_give(ledger_path, 
         "campaign\n"
     )
     assert "queued" in cli("queue", "list", "--campaign", "dec").stdout  # nothing cancelled
+
+
+def test_a_blank_pool_campaign_or_mailbox_is_refused_as_send_refuses_it(ledger_path, tmp_path):
+    """``--pool "$POOL"`` or ``--campaign "$CAMPAIGN"`` with the variable unset was "pool ''
+    not found", "'' is not a name" or "no campaign '' in the outbox", and a blank --mailbox
+    beside --pool "give exactly one of --mailbox ADDRESS and --pool NAME", where 'send' (and
+    README, of every option) says the value is blank: that line, exit 64, nothing queued."""
+    queue_dec(tmp_path)
+    eml = str(tmp_path / "offer.eml")
+    before = ledger_digest(ledger_path)
+    for command, *args, option in (
+        ("add", "--pool", "P", "--eml", eml, "--mailbox"),
+        ("add", "--mailbox", "a@corp.example", "--eml", eml, "--pool"),
+        ("add", "--pool", "P", "--eml", eml, "--campaign"),
+        ("list", "--campaign"),
+        ("cancel", "--campaign"),
+        ("mark", "sent", "--campaign"),
+        ("status", "--pool"),
+    ):
+        res = cli("queue", command, *args, option, "")
+        assert (res.returncode, res.stdout, res.stderr) == (
+            64,
+            "",
+            f"Error: Invalid value for '{option}': blank; give the value, or leave the option "
+            f"out (see 'cli queue {command} --help')\n",
+        ), res.stderr
+    res = cli("send", "a@corp.example", "--to", "x@example.com", "--body", "hi", "--pool", "")
+    assert res.stderr.startswith("Error: Invalid value for '--pool': blank; give the value, ")
+    assert ledger_digest(ledger_path) == before

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shlex
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +17,7 @@ from warmup.cli.common import (
     complete_pool,
     json_option,
     limit_option,
+    not_blank,
     pass_ledger,
     print_json,
     print_table,
@@ -35,6 +36,13 @@ from warmup.words import plural, shown, some
 if TYPE_CHECKING:
     from warmup.ledger import Ledger
     from warmup.outbox.due import Due
+
+
+def _named(option: str, help_: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--pool NAME`` or ``--campaign NAME``: given blank (an unset ``"$VAR"``), refused as
+    'send' refuses it (:func:`not_blank`), not looked up as a pool or campaign named ''."""
+    complete = {"shell_complete": complete_pool} if option == "--pool" else {}
+    return click.option(option, metavar="NAME", callback=not_blank, help=help_, **complete)
 
 
 def row_dict(row: OutboxRow, names: dict[int, str], pools: dict[int, str]) -> dict[str, Any]:
@@ -80,11 +88,9 @@ def queue() -> None:
 
 
 @queue.command("add")
-@click.option("--mailbox", metavar="ADDRESS", help="Send from this mailbox.")
-@click.option(
-    "--pool", metavar="NAME", shell_complete=complete_pool, help="Send from the pool's members."
-)
-@click.option("--campaign", metavar="NAME", help="Campaign name, for status and cancel.")
+@click.option("--mailbox", metavar="ADDRESS", callback=not_blank, help="Send from this mailbox.")
+@_named("--pool", "Send from the pool's members.")
+@_named("--campaign", "Campaign name, for status and cancel.")
 @click.option(
     "--not-before",
     metavar="TIME",
@@ -333,7 +339,7 @@ def _read_eml(path: DataFile) -> bytes | DataError:
 
 
 @queue.command("list")
-@click.option("--campaign", metavar="NAME", help="Only this campaign's messages.")
+@_named("--campaign", "Only this campaign's messages.")
 @click.option(
     "--state",
     type=click.Choice(OUTBOX_STATES, case_sensitive=False),
@@ -606,7 +612,7 @@ _SHOWN = {"from", "to", "cc", "reply-to", "subject", "date", "message-id"}
 
 @queue.command("cancel")
 @click.argument("message_id", metavar="[ID]", type=int, required=False)
-@click.option("--campaign", metavar="NAME", help="Cancel every queued message of the campaign.")
+@_named("--campaign", "Cancel every queued message of the campaign.")
 @pass_ledger
 def cancel(ledger: Ledger, message_id: int | None, campaign: str | None) -> None:
     """Cancel a queued message (one waiting after a 4xx too), or every queued message of a
@@ -689,7 +695,7 @@ def retry(ledger: Ledger, message_id: int, expires: dt.timedelta) -> None:
 
 @queue.command("mark")
 @click.argument("words", nargs=-1, metavar="[ID] sent|unsent")
-@click.option("--campaign", metavar="NAME", help="Mark every unknown message of the campaign.")
+@_named("--campaign", "Mark every unknown message of the campaign.")
 @pass_ledger
 def mark(ledger: Ledger, words: tuple[str, ...], campaign: str | None) -> None:
     """Say what became of an unknown message (the connection broke after its data began), or
@@ -752,12 +758,7 @@ def _mark_words(words: tuple[str, ...], campaign: str | None) -> tuple[int | Non
 
 
 @queue.command("status")
-@click.option(
-    "--pool",
-    metavar="NAME",
-    shell_complete=complete_pool,
-    help="Only the messages queued to this pool.",
-)
+@_named("--pool", "Only the messages queued to this pool.")
 @json_option
 @pass_ledger
 def status(ledger: Ledger, pool: str | None, json_: bool) -> int:
