@@ -258,6 +258,34 @@ def test_an_empty_eml_is_named_empty_by_queue_add_as_by_send(tmp_path, ledger_pa
     assert ledger_digest(ledger_path) == before
 
 
+def test_an_empty_csv_is_named_empty_by_queue_add_as_by_import(tmp_path, ledger_path):
+    """An empty --csv (blank lines, Excel's 'sep=,' alone, /dev/null, empty standard input)
+    was "no 'email' column (found nothing); name the recipients' column email", sending the
+    user after a typo in a header that is not there, where 'import' says the file is empty
+    and what its first line must be: the same words, exit 65, nothing queued."""
+    assert cli("mailbox", "add", "a@corp.example", "--provider", "exmail").returncode == 0
+    tpl = tmp_path / "t.toml"
+    tpl.write_text('subject = "hi"\ntext = "hello"\n')
+    blank, sep = tmp_path / "blank.csv", tmp_path / "sep.csv"
+    blank.write_bytes(b"\xef\xbb\xbf\r\n\r\n")
+    sep.write_bytes(b"sep=,\r\n")
+    before = ledger_digest(ledger_path)
+    for name, where in ((str(blank), str(blank)), (str(sep), str(sep)), ("/dev/null", "/dev/null"),
+                        ("-", "standard input")):  # fmt: skip
+        res = cli(
+            "queue", "add", "--mailbox", "a@corp.example", "--csv", name, "--template", str(tpl),
+            stdin="",
+        )  # fmt: skip
+        assert (res.returncode, res.stderr) == (
+            65,
+            f"Error: {where}: line 1: the file is empty; its first line must be the header "
+            f"(email[,...]) and the rows follow it\n",
+        ), res.stderr
+    res = cli("import", "/dev/null")
+    assert res.stderr.startswith("Error: /dev/null: line 1: the file is empty; its first line ")
+    assert ledger_digest(ledger_path) == before
+
+
 def test_a_pool_message_s_sender_fields_name_the_member_that_sends_it(sink, ssl_cert_env, tmp_path):
     """The worker writes the sending member in From and in any Sender, Resent-From or
     Resent-Sender: a pool's message names a member it may not be sent by, or anyone (From is the

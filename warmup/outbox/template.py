@@ -529,9 +529,10 @@ def _rows(path: DataFile) -> Iterator[tuple[int, dict[str, str] | DataError]]:
         if alias is not None:
             row["email"] = fields[alias]
         yield line, row
-    if not header:
+    if not header:  # in import's words: "no 'email' column (found nothing)" read as a typo
         raise DataError(
-            f"{path}: line 1: no 'email' column (found nothing); name the recipients' column email"
+            f"{path}: line 1: the file is empty; its first line must be the header "
+            f"(email[,...]) and the rows follow it"
         )
     if spans is not None:
         addresses.check_closed(text, spans, delim, path)
