@@ -105,3 +105,33 @@ def test_a_blank_pool_campaign_or_mailbox_is_refused_as_send_refuses_it(ledger_p
     res = cli("send", "a@corp.example", "--to", "x@example.com", "--body", "hi", "--pool", "")
     assert res.stderr.startswith("Error: Invalid value for '--pool': blank; give the value, ")
     assert ledger_digest(ledger_path) == before
+
+
+def test_a_message_id_that_is_none_is_said_alike_by_every_queue_command(ledger_path, tmp_path):
+    """'queue show', 'cancel' and 'retry' said click's "'x1' is not a valid integer." and
+    looked '-1' up ("no message -1 in the outbox"), where 'queue mark' said what an ID is
+    ("expected a number, as 'warmup queue list' shows"): one line, in mark's words, exit 64,
+    whichever command; an ID that is a number but names nothing stays "no message N"."""
+    queue_dec(tmp_path)
+    before = ledger_digest(ledger_path)
+    for given, why in (
+        ("x1", "expected a number, as 'warmup queue list' shows"),
+        ("-1", "expected a number, as 'warmup queue list' shows"),
+        ("\uff14\uff12", "digits must be 0-9: write '42'"),
+        ("4_2", "write a whole number with the digits 0-9 alone: write '42'"),
+    ):
+        for command in (["show"], ["cancel"], ["retry"], ["mark"]):
+            words = ["sent"] if command == ["mark"] else []
+            res = cli("queue", *command, "--", given, *words)
+            assert (res.returncode, res.stdout, res.stderr) == (
+                64,
+                "",
+                f"Error: message ID {given!r}: {why}\n",
+            ), (command, given)
+    for command in (["show"], ["cancel"], ["retry"], ["mark"]):
+        res = cli("queue", *command, "--", "42", *(["sent"] if command == ["mark"] else []))
+        assert (res.returncode, res.stderr) == (
+            64,
+            "Error: no message 42 in the outbox; see 'warmup queue list'\n",
+        ), command
+    assert ledger_digest(ledger_path) == before

@@ -479,6 +479,31 @@ class _DataFile(click.Path):
 
 
 DATA_FILE = _DataFile(exists=True, dir_okay=False, allow_dash=True)
+
+
+class _MessageId(click.ParamType):
+    """A queued message's ID (:func:`message_id`) as an argument: 'queue show', 'cancel' and
+    'retry' said click's "'x1' is not a valid integer." of what 'queue mark' said is no ID."""
+
+    name = "message ID"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        return value if isinstance(value, int) else message_id(str(value))
+
+
+def message_id(text: str) -> int:
+    """``text`` read as a queued message's ID, as 'queue list' shows it (0-9 digits alone:
+    int() also reads '４２', ' 42' and '4_2'), or a one-line :class:`UsageError`."""
+    from warmup.errors import UsageError
+    from warmup.words import whole_number_fault
+
+    if not (text.isascii() and text.isdigit()):
+        why = whole_number_fault(text) or "expected a number, as 'warmup queue list' shows"
+        raise UsageError(f"message ID {text!r}: {why}")
+    return int(text)
+
+
+MESSAGE_ID = _MessageId()
 # A file that must be there, standard input not taken (--attach: a name of its own).
 GIVEN_FILE = _DataFile(exists=True, dir_okay=False)
 

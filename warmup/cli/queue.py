@@ -14,9 +14,11 @@ from warmup.cli import cli
 from warmup.cli.common import (
     DATA_FILE,
     EXPIRY,
+    MESSAGE_ID,
     complete_pool,
     json_option,
     limit_option,
+    message_id,
     not_blank,
     pass_ledger,
     print_json,
@@ -553,7 +555,7 @@ def _expires_first(due: Due | None, row: OutboxRow) -> bool:
 
 
 @queue.command("show")
-@click.argument("message_id", metavar="ID", type=int)
+@click.argument("message_id", metavar="ID", type=MESSAGE_ID)
 @json_option
 @pass_ledger
 def show(ledger: Ledger, message_id: int, json_: bool) -> None:
@@ -611,7 +613,7 @@ _SHOWN = {"from", "to", "cc", "reply-to", "subject", "date", "message-id"}
 
 
 @queue.command("cancel")
-@click.argument("message_id", metavar="[ID]", type=int, required=False)
+@click.argument("message_id", metavar="[ID]", type=MESSAGE_ID, required=False)
 @_named("--campaign", "Cancel every queued message of the campaign.")
 @pass_ledger
 def cancel(ledger: Ledger, message_id: int | None, campaign: str | None) -> None:
@@ -645,7 +647,7 @@ def cancel(ledger: Ledger, message_id: int | None, campaign: str | None) -> None
 
 
 @queue.command("retry")
-@click.argument("message_id", metavar="ID", type=int)
+@click.argument("message_id", metavar="ID", type=MESSAGE_ID)
 @click.option(
     "--expires",
     metavar="DURATION",
@@ -749,12 +751,7 @@ def _mark_words(words: tuple[str, ...], campaign: str | None) -> tuple[int | Non
         raise UsageError(
             f"give a message ID or --campaign NAME: 'warmup queue mark 42 {words[-1]}'"
         )
-    if given is not None and not (given.isascii() and given.isdigit()):
-        from warmup.words import digits_fault
-
-        why = digits_fault(given) or "expected a number, as 'warmup queue list' shows"
-        raise UsageError(f"message ID {given!r}: {why}")
-    return (int(given) if given is not None else None), went
+    return (message_id(given) if given is not None else None), went
 
 
 @queue.command("status")
