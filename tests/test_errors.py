@@ -1550,7 +1550,7 @@ SEND = ["send", BOX, "--to", "r@example.com", "--subject", "s", "--body", "hi"]
             ["queue", "add", "--mailbox", BOX, "--eml", "m.eml", "--not-before", ""],
             ["--not-before"],
         ),
-        (["queue", "add", "--mailbox", "", "--eml", "m.eml"], ["mailbox address ''"]),
+        (["queue", "add", "--mailbox", "", "--eml", "m.eml"], ["--mailbox", "blank"]),
         (["report", BOX, "--at", ""], ["--at"]),
         (["plot", BOX, "--at", "", "--out", "p.png"], ["--at"]),
         (["bounces", "list", ""], ["mailbox address ''"]),

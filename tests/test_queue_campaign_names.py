@@ -109,9 +109,10 @@ def test_a_blank_pool_campaign_or_mailbox_is_refused_as_send_refuses_it(ledger_p
 
 def test_a_message_id_that_is_none_is_said_alike_by_every_queue_command(ledger_path, tmp_path):
     """'queue show', 'cancel' and 'retry' said click's "'x1' is not a valid integer." and
-    looked '-1' up ("no message -1 in the outbox"), where 'queue mark' said what an ID is
-    ("expected a number, as 'warmup queue list' shows"): one line, in mark's words, exit 64,
-    whichever command; an ID that is a number but names nothing stays "no message N"."""
+    looked '-1' up ("no message -1 in the outbox"), where 'queue mark' said what an ID is in a
+    line of its own form ("message ID 'x1': expected a number, as 'warmup queue list'
+    shows"): one line for the four, in the form every number given takes, exit 64; an ID
+    that is a number but names nothing stays "no message N"."""
     queue_dec(tmp_path)
     before = ledger_digest(ledger_path)
     for given, why in (
@@ -126,7 +127,8 @@ def test_a_message_id_that_is_none_is_said_alike_by_every_queue_command(ledger_p
             assert (res.returncode, res.stdout, res.stderr) == (
                 64,
                 "",
-                f"Error: message ID {given!r}: {why}\n",
+                f"Error: Invalid value for 'ID': {given!r}: {why} (see 'cli queue {command[0]} "
+                f"--help')\n",
             ), (command, given)
     for command in (["show"], ["cancel"], ["retry"], ["mark"]):
         res = cli("queue", *command, "--", "42", *(["sent"] if command == ["mark"] else []))

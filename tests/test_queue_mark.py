@@ -384,12 +384,14 @@ def test_bad_marks_are_refused_in_one_line_and_change_nothing(ledger_url, ledger
         (
             ["x1", "sent"],
             64,
-            "Error: message ID 'x1': expected a number, as 'warmup queue list' shows\n",
+            "Error: Invalid value for 'ID': 'x1': expected a number, as 'warmup queue list' "
+            "shows (see 'cli queue mark --help')\n",
         ),
         (  # Arabic-Indic digits: int() reads them, and a person reading 42 would not
             ["\u0664\u0662", "sent"],
             64,
-            "Error: message ID '\u0664\u0662': digits must be 0-9: write '42'\n",
+            "Error: Invalid value for 'ID': '\u0664\u0662': digits must be 0-9: write '42' "
+            "(see 'cli queue mark --help')\n",
         ),
     ]
     for args, code, err in cases:

@@ -493,13 +493,13 @@ class _MessageId(click.ParamType):
 
 def message_id(text: str) -> int:
     """``text`` read as a queued message's ID, as 'queue list' shows it (0-9 digits alone:
-    int() also reads '４２', ' 42' and '4_2'), or a one-line :class:`UsageError`."""
-    from warmup.errors import UsageError
+    int() also reads '４２', ' 42' and '4_2'), or the usage error every number given says."""
     from warmup.words import whole_number_fault
 
     if not (text.isascii() and text.isdigit()):
         why = whole_number_fault(text) or "expected a number, as 'warmup queue list' shows"
-        raise UsageError(f"message ID {text!r}: {why}")
+        ctx = click.get_current_context(silent=True)
+        raise click.BadParameter(f"{text!r}: {why}", ctx, param_hint="'ID'")
     return int(text)
 
 
