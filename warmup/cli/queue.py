@@ -43,8 +43,10 @@ if TYPE_CHECKING:
 def _named(option: str, help_: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """``--pool NAME`` or ``--campaign NAME``: given blank (an unset ``"$VAR"``), refused as
     'send' refuses it (:func:`not_blank`), not looked up as a pool or campaign named ''."""
-    complete = {"shell_complete": complete_pool} if option == "--pool" else {}
-    return click.option(option, metavar="NAME", callback=not_blank, help=help_, **complete)
+    complete = complete_pool if option == "--pool" else None
+    return click.option(
+        option, metavar="NAME", callback=not_blank, help=help_, shell_complete=complete
+    )
 
 
 def row_dict(row: OutboxRow, names: dict[int, str], pools: dict[int, str]) -> dict[str, Any]:
