@@ -35,6 +35,7 @@ from warmup.smtpreplies import (
     MAIL_REFUSED,
     AuthDeferred,
     AuthFailed,
+    BadReply,
     LoginWanted,
     Outcome,
     RcptResult,
@@ -236,7 +237,7 @@ class Session(Connection):
             return Outcome({**released, **results}, error="stopped before the data was sent")
         try:
             smtp.send(dot_stuff(data))
-            code, reply = smtp.getreply()
+            code, reply = final(smtp, *smtp.getreply())
             window.open()
         except (OSError, smtplib.SMTPException) as exc:
             self.close()
@@ -520,7 +521,10 @@ class _Exchange:
                 self.smtp.send(text)
             self.sent += len(batch)
         self.answered += 1
-        return self.smtp.getreply()
+        code, reply = self.smtp.getreply()
+        if self.chunk is None and self.answered == len(self.lines):
+            return code, reply  # DATA's: 354 goes on
+        return final(self.smtp, code, reply)
 
     def stage(self, at: int | None = None) -> str:
         """The command at index ``at`` (the one :meth:`reply` last waited for): "MAIL FROM",
@@ -541,6 +545,16 @@ class _Exchange:
             if code == 421:
                 break
         return code
+
+
+def final(smtp: smtplib.SMTP, code: int, reply: bytes) -> tuple[int, bytes]:
+    """``code`` and ``reply``, a command's final reply: an intermediate 3xx (a 354 to RCPT or to
+    the end of DATA) answers nothing asked, and is :class:`BadReply` with the connection dropped
+    (the server's next line would be read as the next command's answer)."""
+    if 300 <= code < 400:
+        quietly_close(smtp)
+        raise BadReply(f"{code} ".encode() + reply)
+    return code, reply
 
 
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"

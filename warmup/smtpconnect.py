@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import shlex
 import smtplib
 import socket
@@ -32,7 +33,14 @@ from typing import TYPE_CHECKING, Any
 from warmup import credentials
 from warmup.errors import ConfigError, TempFail, Unavailable
 from warmup.neterr import Opening, TimedReader
-from warmup.smtpreplies import AuthDeferred, AuthFailed, failure_text, reply_text, smtp_auth_off
+from warmup.smtpreplies import (
+    AuthDeferred,
+    AuthFailed,
+    BadReply,
+    failure_text,
+    reply_text,
+    smtp_auth_off,
+)
 from warmup.words import scrubbed
 
 if TYPE_CHECKING:
@@ -366,9 +374,47 @@ class _Timed(TimedReader, smtplib.SMTP):
         assert replies is not None
         replies.arm()
         try:
-            return super().getreply()
+            return self._read_reply()
         finally:
             replies.disarm()
+
+    def _read_reply(self) -> tuple[int, bytes]:
+        """smtplib's ``getreply``, which takes any line for a reply (no code: -1, and its text
+        from the fifth byte on), checked as RFC 5321 4.2 writes one: each line a code from 2xx
+        to 5xx, then a space, a hyphen (more lines follow) or the line's end, every line the
+        same code. Anything else is :class:`BadReply`, the connection dropped."""
+        assert self.file is not None
+        lines: list[bytes] = []
+        while True:
+            try:
+                line = self.file.readline(smtplib._MAXLINE + 1)
+            except OSError as exc:
+                self.close()
+                raise smtplib.SMTPServerDisconnected(
+                    f"Connection unexpectedly closed: {exc}"
+                ) from None
+            if not line:
+                self.close()
+                raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
+            if len(line) > smtplib._MAXLINE:
+                self.close()
+                raise smtplib.SMTPResponseException(500, "Line too long.")
+            lines.append(line)
+            code = line[:3]
+            if (
+                not _REPLY_CODE.fullmatch(code)
+                or line[3:4] not in _AFTER_CODE
+                or code != lines[0][:3]
+            ):
+                self.close()
+                raise BadReply(b"".join(lines))
+            if line[3:4] != b"-":
+                break
+        return int(lines[0][:3]), b"\n".join(x[4:].strip(b" \t\r\n") for x in lines)
+
+
+_REPLY_CODE = re.compile(rb"[2-5][0-9][0-9]")
+_AFTER_CODE = (b" ", b"-", b"\r", b"\n", b"")
 
 
 class _Watched(_Timed):

@@ -88,6 +88,22 @@ class TooBig(DataError):
         self.results = dict(results or {})
 
 
+class BadReply(smtplib.SMTPException):
+    """An answer that is no SMTP reply (RFC 5321 4.2): a line without a three-digit code from
+    2xx to 5xx, a multi-line reply whose lines carry different codes, or an intermediate 3xx
+    where a command's final reply is due (anything but DATA's 354 or AUTH's 334). The server
+    and this client no longer agree on what answers what, so the connection is dropped: before
+    the data nothing was sent (released), after it the message may have been taken
+    (``unknown``). Read by smtplib as a reply (code -1 and the line's fifth byte on, a 999, a
+    354 to the end of DATA), it was each recipient's soft bounce, counted in the mailbox's
+    bounce rate, and after the data a "try again later" that could deliver the message twice."""
+
+    def __init__(self, raw: bytes) -> None:
+        shown = reply_text(raw)
+        shown = shown if len(shown) <= 80 else shown[:77] + "..."
+        super().__init__(f"the server answered with no SMTP reply ({shown!r})")
+
+
 def reply_text(reply: bytes | str) -> str:
     """A server's reply text on one line, whatever its bytes' encoding."""
     # RFC 5321 says ASCII (UTF-8 with SMTPUTF8); Chinese servers also answer in GBK.
@@ -295,6 +311,8 @@ def size_refused(result: RcptResult) -> bool:
 def failure_text(exc: BaseException) -> str:
     """What went wrong in an SMTP conversation, said for an operator: the server's reply, a
     closed connection, or the network error."""
+    if isinstance(exc, BadReply):
+        return str(exc)
     if isinstance(exc, smtplib.SMTPResponseException):
         return f"{exc.smtp_code} {reply_text(exc.smtp_error)}"
     if isinstance(exc, smtplib.SMTPServerDisconnected):

@@ -1,0 +1,98 @@
+"""A server that answers with something that is no SMTP reply (RFC 5321 4.2): a line without a
+code ("hello there"), a code no reply has (999, 1xx, "2500"), an intermediate 354 where a final
+reply is due, a multi-line reply whose lines disagree (250 then 550). Found by the mail paths'
+attack round: smtplib reads any line as a reply (no code: -1, its text from the fifth byte on),
+and warmup classified it as the server's word. To RCPT TO it was the recipient's soft bounce,
+counted in the mailbox's bounce rate; to the end of DATA it was a soft bounce too, exit 75, "try
+again later", though the server may have taken the message: the retry could deliver it twice.
+Now it ends the connection: before the data nothing was sent (released, no bounce), after the
+data the message is ``unknown`` (counted, never sent again, exit 69), one line saying what the
+server said. Real peers: a scripted server on 127.0.0.1 speaking implicit TLS."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from tests.gatekit import BOX, PASSWORD_ENV, add_box, cli
+from tests.peers.fixtures import SMTP_PASSWORD
+from tests.peers.smtp import Script, ScriptedServer
+from warmup.smtp import Session, Target
+
+NOT_REPLIES = {
+    "no code": b"hello there\r\n",
+    "999": b"999 what\r\n",
+    "1xx": b"150 go on\r\n",
+    "354": b"354 more\r\n",
+    "four digits": b"2500 ok\r\n",
+    "lines disagree": b"250-2.0.0 OK\r\n550 5.1.1 <lead@example.com>: User unknown\r\n",
+}
+PIPELINING = b"250-scripted.test.example\r\n250-PIPELINING\r\n250 AUTH PLAIN LOGIN\r\n"
+
+
+def _rows(db: str, sql: str) -> list[tuple[object, ...]]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def _send(server: ScriptedServer) -> tuple[int, str]:
+    add_box(server.port)
+    res = cli(
+        "send", BOX, "--to", "lead@example.com", "--subject", "Hello", "--body", "Hi",
+        env=PASSWORD_ENV,
+    )  # fmt: skip
+    return res.returncode, res.stderr
+
+
+@pytest.mark.parametrize("said", list(NOT_REPLIES.values()), ids=list(NOT_REPLIES))
+def test_no_reply_to_the_end_of_data_leaves_the_message_unknown(
+    said, pki, ssl_cert_env, tmp_path, monkeypatch
+):
+    """The data went: whatever the server did with it, warmup cannot tell. ``unknown``
+    (counted, never sent again), no bounce, exit 69, one line quoting the server."""
+    db = str(tmp_path / "ledger.db")
+    monkeypatch.setenv("WARMUP_DB", db)
+    with ScriptedServer(Script(replies={".": said}, tls=pki.server_ssl_context())) as server:
+        code, err = _send(server)
+    assert code == 69, err
+    assert "Traceback" not in err
+    assert "no SMTP reply" in err and "may have reached lead@example.com" in err, err
+    assert _rows(db, "SELECT outcome FROM send") == [("unknown",)]
+    assert _rows(db, "SELECT count(*) FROM bounce") == [(0,)]
+    assert _rows(db, "SELECT count(*) FROM suppression") == [(0,)]
+
+
+@pytest.mark.parametrize("pipelined", [False, True], ids=["one-by-one", "pipelined"])
+@pytest.mark.parametrize("said", list(NOT_REPLIES.values()), ids=list(NOT_REPLIES))
+def test_no_reply_to_rcpt_is_no_bounce_of_the_recipient(
+    said, pipelined, pki, ssl_cert_env, tmp_path, monkeypatch
+):
+    """Before the data nothing left: the slot is released, the recipient neither bounced nor
+    suppressed, and nothing is delivered (a pipelined DATA's 354 is abandoned by dropping the
+    connection). Exit 75: another try, perhaps on a server in its right mind."""
+    db = str(tmp_path / "ledger.db")
+    monkeypatch.setenv("WARMUP_DB", db)
+    replies = {"RCPT": said, **({"EHLO": PIPELINING} if pipelined else {})}
+    with ScriptedServer(Script(replies=replies, tls=pki.server_ssl_context())) as server:
+        code, err = _send(server)
+        # none of the message's bytes reached the server (a pipelined DATA's 354 came, and the
+        # connection was dropped: the scripted server lists what it read, nothing)
+        assert not any(server.messages), server.messages
+    assert code == 75, err
+    assert "Traceback" not in err and "no SMTP reply" in err, err
+    assert _rows(db, "SELECT outcome FROM send") == [("released",)]
+    assert _rows(db, "SELECT count(*) FROM bounce") == [(0,)]
+    assert _rows(db, "SELECT count(*) FROM suppression") == [(0,)]
+
+
+def test_a_reply_with_a_code_and_no_text_is_still_a_reply(pki, ssl_cert_env):
+    """RFC 5321's grammar lets the text go: ``250`` alone, ending in a bare LF too, is taken."""
+    replies = {"MAIL": b"250\r\n", "RCPT": b"250\n", ".": b"250\r\n"}
+    with ScriptedServer(Script(replies=replies, tls=pki.server_ssl_context())) as server:
+        session = Session(Target(("127.0.0.1",), server.port, "ssl", BOX, SMTP_PASSWORD))
+        try:
+            outcome = session.send(BOX, ["lead@example.com"], b"Subject: a\r\n\r\nA\r\n")
+        finally:
+            session.close()
+    assert outcome.sent == ["lead@example.com"], outcome
