@@ -41,7 +41,7 @@ from warmup.smtpreplies import (
     reply_text,
     smtp_auth_off,
 )
-from warmup.words import scrubbed
+from warmup.words import scrubbed, undeclared_text
 
 if TYPE_CHECKING:
     from warmup.oauth import Bearer
@@ -178,6 +178,7 @@ class Connection:
                     quietly_close(smtp)
                     raise TimeoutError
                 self.smtp, self.host = smtp, host
+                smtp.secret = target.password  # type: ignore[attr-defined]
                 break
             except (OSError, smtplib.SMTPException) as exc:
                 why = failure_text(exc)
@@ -363,6 +364,10 @@ class _Timed(TimedReader, smtplib.SMTP):
     (:class:`~warmup.neterr.TimedReader`): the AUTH reply, MAIL's, RCPT's, DATA's and BDAT's,
     the reader armed around :meth:`getreply`."""
 
+    # What a refusal must never quote back, the login's password or token: set once connected
+    # (Connection); every reply but a 2xx is cleaned of it where it is read.
+    secret: str | Bearer | None = None
+
     def reply_seconds(self) -> float:
         return self.timeout
 
@@ -407,10 +412,23 @@ class _Timed(TimedReader, smtplib.SMTP):
                 or code != lines[0][:3]
             ):
                 self.close()
-                raise BadReply(b"".join(lines))
+                raise BadReply(self._unquoted(b"".join(lines)))
             if line[3:4] != b"-":
                 break
-        return int(lines[0][:3]), b"\n".join(x[4:].strip(b" \t\r\n") for x in lines)
+        code = int(lines[0][:3])
+        reply = b"\n".join(x[4:].strip(b" \t\r\n") for x in lines)
+        return code, reply if 200 <= code < 300 else self._unquoted(reply)
+
+    def _unquoted(self, reply: bytes) -> bytes:
+        """``reply`` without the login's secret, in any form :func:`scrubbed` finds it: a
+        refusal (to MAIL, RCPT, the end of DATA) quoting the password or the AUTH line back
+        went whole into the bounce's text in the ledger and the error line. A reply with
+        nothing to hide is returned as it came (its bytes, whatever their charset)."""
+        if self.secret is None:
+            return reply
+        text = undeclared_text(reply, latin1=False)
+        clean = scrubbed(text, self.secret)
+        return reply if clean == text else clean.encode()
 
 
 _REPLY_CODE = re.compile(rb"[2-5][0-9][0-9]")

@@ -1,0 +1,53 @@
+"""A server that quotes the login back in a later refusal (MAIL's, RCPT's, the end of DATA's, or
+an answer that is no reply at all): found by the mail paths' attack round. The AUTH reply was
+cleaned of the password (in every form a server may quote it: as it is, AUTH PLAIN's base64),
+but a refusal after the login went whole into the bounce's text in the ledger and the error
+line, the password with it. Now every reply but a 2xx is cleaned where it is read. Real peers:
+a scripted server on 127.0.0.1 speaking implicit TLS."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pytest
+
+from tests.gatekit import BOX, PASSWORD_ENV, add_box, cli
+from tests.peers.fixtures import SMTP_PASSWORD
+from tests.peers.smtp import Script, ScriptedServer
+
+PLAIN = base64.b64encode(f"\0{BOX}\0{SMTP_PASSWORD}".encode())  # AUTH PLAIN's response
+FORMS = {"as it is": SMTP_PASSWORD.encode(), "AUTH PLAIN": PLAIN}
+REPLIES = {
+    "MAIL": b"550 5.7.1 sender refused, you logged in with %s\r\n",
+    "RCPT": b"550 5.7.1 recipient refused, you logged in with %s\r\n",
+    ".": b"451 4.3.0 try later, you logged in with %s\r\n",
+    "no reply": b"you logged in with %s\r\n",
+}
+
+
+def _stored(db: Path) -> bytes:
+    """Every byte of the SQLite ledger (its write-ahead log included)."""
+    return b"".join(p.read_bytes() for p in db.parent.glob(db.name + "*"))
+
+
+@pytest.mark.parametrize("form", list(FORMS.values()), ids=list(FORMS))
+@pytest.mark.parametrize("said", list(REPLIES), ids=list(REPLIES))
+def test_a_refusal_quoting_the_login_back_never_reaches_the_ledger_or_the_error(
+    said, form, pki, ssl_cert_env, tmp_path, monkeypatch
+):
+    db = tmp_path / "ledger.db"
+    monkeypatch.setenv("WARMUP_DB", str(db))
+    verb = "." if said == "no reply" else said
+    script = Script(replies={verb: REPLIES[said] % form}, tls=pki.server_ssl_context())
+    with ScriptedServer(script) as server:
+        add_box(server.port)
+        res = cli(
+            "send", BOX, "--to", "lead@example.com", "--subject", "Hello", "--body", "Hi",
+            env=PASSWORD_ENV,
+        )  # fmt: skip
+    assert res.returncode in (65, 69, 75), res.stderr
+    assert "you logged in with ***" in res.stderr, res.stderr
+    for secret in (SMTP_PASSWORD.encode(), PLAIN):
+        assert secret.decode() not in res.stderr + res.stdout
+        assert secret not in _stored(db)
