@@ -15,9 +15,11 @@ import sqlite3
 
 import pytest
 
-from tests.gatekit import BOX, PASSWORD_ENV, add_box, cli
+from tests.gatekit import BOX, PASSWORD_ENV, add_box, cli, warmup
 from tests.peers.fixtures import SMTP_PASSWORD
+from tests.peers.imap import ImapScript
 from tests.peers.smtp import Script, ScriptedServer
+from tests.test_doctor import _doctor_against
 from warmup.smtp import Session, Target
 
 NOT_REPLIES = {
@@ -96,3 +98,43 @@ def test_a_reply_with_a_code_and_no_text_is_still_a_reply(pki, ssl_cert_env):
         finally:
             session.close()
     assert outcome.sent == ["lead@example.com"], outcome
+
+
+BAD_CHALLENGES = {
+    "CRAM-MD5": (b"CRAM-MD5", b"334 abc\r\n"),  # padding missing
+    "LOGIN": (b"LOGIN", b"334 a\r\n"),  # one character: no base64 at all
+}
+
+
+@pytest.mark.parametrize("auth", list(BAD_CHALLENGES.values()), ids=list(BAD_CHALLENGES))
+def test_an_auth_challenge_that_is_no_base64_fails_the_login_in_one_line(
+    auth, pki, ssl_cert_env, tmp_path, monkeypatch
+):
+    """smtplib decodes a 334 challenge unchecked: ``binascii.Error`` escaped every send path as
+    a traceback, exit 1. Now the login failed (the server's answer, not the password): 69, one
+    line, nothing sent or counted."""
+    db = str(tmp_path / "ledger.db")
+    monkeypatch.setenv("WARMUP_DB", db)
+    mechanism, challenge = auth
+    ehlo = b"250-scripted.test.example\r\n250 AUTH " + mechanism + b"\r\n"
+    script = Script(replies={"EHLO": ehlo, "AUTH": challenge}, tls=pki.server_ssl_context())
+    with ScriptedServer(script) as server:
+        add_box(server.port)
+        res = warmup(
+            "send", BOX, "--to", "lead@example.com", "--subject", "Hello", "--body", "Hi",
+            env=PASSWORD_ENV,
+        )  # fmt: skip
+    assert res.returncode == 69, res.stderr
+    assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
+    assert "AUTH challenge (its 334 reply) is not base64" in res.stderr, res.stderr
+    assert _rows(db, "SELECT outcome FROM send") == [("released",)]
+    assert _rows(db, "SELECT count(*) FROM bounce") == [(0,)]
+
+
+def test_doctor_names_an_auth_challenge_that_is_no_base64():
+    """``warmup doctor``'s own login: a traceback too, where it reports a failed step."""
+    ehlo = b"250-scripted.test.example\r\n250 AUTH CRAM-MD5\r\n"
+    rc, checks = _doctor_against(Script(replies={"EHLO": ehlo, "AUTH": b"334 abc\r\n"}), ImapScript())
+    auth = checks["smtp-auth"]
+    assert (rc, auth["status"], auth["code"]) == (69, "fail", 69), auth
+    assert auth["detail"] == "AUTH failed: the server's challenge (its 334 reply) is not base64"

@@ -21,6 +21,7 @@ only gets an account locked sooner. The password never appears in a check.
 
 from __future__ import annotations
 
+import binascii
 import datetime as dt
 import imaplib
 import re
@@ -736,6 +737,12 @@ def _smtp_login(svc: _Service, host: str, user: str, password: str | Bearer, tim
                         EX_TEMPFAIL,
                     ) from None
                 raise _Failed(refused, code=EX_NOPERM) from None
+            except binascii.Error:  # smtplib decodes a 334 challenge unchecked
+                raise _Failed(
+                    "AUTH failed: the server's challenge (its 334 reply) is not base64",
+                    "the server's login is broken, whatever the password",
+                    "ask the server's administrator; 'warmup doctor' again once it is fixed",
+                ) from None
             return (
                 f"EHLO ok, AUTH {mechanisms or '?'}: login accepted for {user}; {_sends_with(smtp)}"
             )

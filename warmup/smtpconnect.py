@@ -20,6 +20,7 @@ and as whom. ``warmup.smtp`` gives every public name.
 
 from __future__ import annotations
 
+import binascii
 import functools
 import os
 import re
@@ -282,6 +283,17 @@ class Connection:
         return "; ".join(f"{h}:{self.target.port}: {w}" for h, w in self.failed)
 
     def _login(self) -> None:
+        """AUTH, as smtplib speaks it. A 334 challenge that is no base64 (smtplib decodes it
+        unchecked: ``binascii.Error``, a traceback and exit 1) is the server's broken answer,
+        an :class:`smtplib.SMTPException`: the login failed, exit 69, one line."""
+        try:
+            self._authenticate()
+        except binascii.Error:
+            raise smtplib.SMTPException(
+                "the server's AUTH challenge (its 334 reply) is not base64"
+            ) from None
+
+    def _authenticate(self) -> None:
         assert self.smtp is not None
         secret = self.target.password
         if isinstance(secret, str):
