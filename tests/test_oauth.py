@@ -1414,3 +1414,33 @@ def _pieces(text: str, secret: str, size: int = 8) -> list[str]:
         said.append(base64.b64decode(run[: len(run) // 4 * 4]).decode("utf-8", "replace"))
     found = {secret[i : i + size] for i in range(len(secret) - size + 1)}
     return sorted(piece for piece in found if any(piece in s for s in said))
+
+
+def test_an_authenticate_challenge_that_is_no_base64_fails_the_login_in_one_line(
+    server, file_keyring
+):
+    """imaplib decodes a ``+`` continuation to AUTHENTICATE unchecked: a server answering
+    XOAUTH2 with text that is no base64 raised ``binascii.Error`` through ``bounces sync`` and
+    doctor (a traceback, exit 1). Found by the mail paths' attack round. It is the server's
+    broken answer, not the token's fault: 69, one line; doctor reports a failed step."""
+    from tests.peers.imap import ImapScript, ImapServer
+    from tests.peers.smtp import Script, ScriptedServer
+
+    smtp = Script(replies={"EHLO": b"250-scripted.test.example\r\n250 AUTH XOAUTH2\r\n"})
+    imap = ImapScript(replies={"AUTHENTICATE": [b"+ abc\r\n", b"{tag} NO refused\r\n"]})
+    with ScriptedServer(smtp) as s, ImapServer(imap) as i:
+        cli(
+            "mailbox", "add", BOX, "--provider", "m365",
+            "--smtp-host", "127.0.0.1", "--smtp-port", str(s.port), "--smtp-security", "none",
+            "--imap-host", "127.0.0.1", "--imap-port", str(i.port), "--imap-security", "none",
+        )  # fmt: skip
+        _device_login()
+        res = warmup("bounces", "sync", BOX, "--timeout", "5")
+        doctor = cli("doctor", BOX, "--no-domain", "--json", "--timeout", "5")
+    err = res.stderr.strip()
+    assert res.returncode == 69, err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert "AUTHENTICATE challenge is not base64" in err, err
+    checks = {c["name"]: c for c in json.loads(doctor.stdout)["checks"]}
+    assert checks["imap-login"]["status"] == "fail", checks["imap-login"]
+    assert "AUTHENTICATE challenge is not base64" in checks["imap-login"]["detail"]

@@ -8,6 +8,7 @@ printable line (:func:`reason`, :func:`lost`, :func:`server_text`).
 
 from __future__ import annotations
 
+import binascii
 import contextlib
 import imaplib
 import re
@@ -199,6 +200,10 @@ def connect(
             drop(imap)
             failed.append((host, f"no answer to LOGIN within {timeout:g} s"))
             continue
+        except _BadChallenge as exc:
+            drop(imap)
+            failed.append((host, f"login failed: {exc}"))
+            continue
         except (OSError, imaplib.IMAP4.abort) as exc:  # abort: the connection is gone
             drop(imap)
             why = scrubbed(reason(exc), password)
@@ -341,7 +346,7 @@ def _again(
             f"reached again ({_tried(failed, port)}); try again later"
         )
     try:
-        imap.authenticate("XOAUTH2", bearer.imap_response())
+        _xoauth2(imap, bearer)
     except (OSError, imaplib.IMAP4.abort) as exc:
         drop(imap)
         raise Unavailable(
@@ -352,6 +357,21 @@ def _again(
         drop(imap)
         _refused(host, port, user, bearer, reason(exc), failed)
     return imap
+
+
+class _BadChallenge(imaplib.IMAP4.abort):
+    """A ``+`` continuation to AUTHENTICATE that is no base64, which imaplib decodes unchecked
+    (``binascii.Error`` escaped as a traceback, exit 1): the server's broken answer, before
+    the token was sent. The connection waits for a response that never comes: dropped."""
+
+
+def _xoauth2(imap: imaplib.IMAP4, bearer: Bearer) -> None:
+    """``AUTHENTICATE XOAUTH2`` with ``bearer``'s response; :class:`_BadChallenge` for a
+    challenge that is no base64."""
+    try:
+        imap.authenticate("XOAUTH2", bearer.imap_response())
+    except binascii.Error:
+        raise _BadChallenge("the server's AUTHENTICATE challenge is not base64") from None
 
 
 class _Gone(Exception):
@@ -365,14 +385,14 @@ def _authenticate(imap: imaplib.IMAP4, bearer: Bearer) -> None:
     A refused fresh token raises as it came: the login's fault. A server that hangs up after
     refusing the cached one is :class:`_Gone` (the account was asked: not another host)."""
     try:
-        imap.authenticate("XOAUTH2", bearer.imap_response())
+        _xoauth2(imap, bearer)
     except imaplib.IMAP4.abort:
         raise
     except imaplib.IMAP4.error as exc:
         if " command error: BAD" in str(exc) or not bearer.refused():
             raise
         try:
-            imap.authenticate("XOAUTH2", bearer.imap_response())
+            _xoauth2(imap, bearer)
         except (OSError, imaplib.IMAP4.abort):
             raise _Gone from None
 
