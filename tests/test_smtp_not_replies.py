@@ -138,3 +138,24 @@ def test_doctor_names_an_auth_challenge_that_is_no_base64():
     auth = checks["smtp-auth"]
     assert (rc, auth["status"], auth["code"]) == (69, "fail", 69), auth
     assert auth["detail"] == "AUTH failed: the server's challenge (its 334 reply) is not base64"
+
+
+HUGE = b"250-" + b"A" * 1020 + b"\r\n"  # a line of 1 KiB; 300 of them are past the bound
+
+
+@pytest.mark.parametrize("verb", ["EHLO", "."])
+def test_a_reply_past_its_bound_is_no_reply(verb, pki, ssl_cert_env, tmp_path, monkeypatch):
+    """smtplib keeps every line of a reply, however many: a server streaming ``250-`` lines
+    took a send past 1 GB of memory within its timeout. A reply longer than 256 KiB
+    (:data:`~warmup.smtpconnect.REPLY_MAX`) ends the connection as one that is no reply: the
+    opening fails (69, nothing sent), or after the data the message is ``unknown``."""
+    db = str(tmp_path / "ledger.db")
+    monkeypatch.setenv("WARMUP_DB", db)
+    last = b"250 AUTH PLAIN LOGIN\r\n" if verb == "EHLO" else b"250 2.0.0 OK\r\n"
+    said = HUGE * 300 + last
+    with ScriptedServer(Script(replies={verb: said}, tls=pki.server_ssl_context())) as server:
+        code, err = _send(server)
+    assert code == 69, err
+    assert "Traceback" not in err and "reply ran past 256 KiB" in err, err
+    outcome = "released" if verb == "EHLO" else "unknown"
+    assert _rows(db, "SELECT outcome FROM send") == [(outcome,)]

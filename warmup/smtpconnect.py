@@ -399,9 +399,12 @@ class _Timed(TimedReader, smtplib.SMTP):
         """smtplib's ``getreply``, which takes any line for a reply (no code: -1, and its text
         from the fifth byte on), checked as RFC 5321 4.2 writes one: each line a code from 2xx
         to 5xx, then a space, a hyphen (more lines follow) or the line's end, every line the
-        same code. Anything else is :class:`BadReply`, the connection dropped."""
+        same code. Anything else is :class:`BadReply`, the connection dropped; so is a reply
+        longer than :data:`REPLY_MAX` in all (smtplib keeps every line: a server streaming
+        ``250-`` lines took a send past 1 GB of memory within its timeout)."""
         assert self.file is not None
         lines: list[bytes] = []
+        size = 0
         while True:
             try:
                 line = self.file.readline(smtplib._MAXLINE + 1)
@@ -417,6 +420,10 @@ class _Timed(TimedReader, smtplib.SMTP):
                 self.close()
                 raise smtplib.SMTPResponseException(500, "Line too long.")
             lines.append(line)
+            size += len(line)
+            if size > REPLY_MAX:
+                self.close()
+                raise BadReply(lines[0], f"the server's reply ran past {REPLY_MAX >> 10} KiB")
             code = line[:3]
             if (
                 not _REPLY_CODE.fullmatch(code)
@@ -443,6 +450,8 @@ class _Timed(TimedReader, smtplib.SMTP):
         return reply if clean == text else clean.encode()
 
 
+# The most one reply may hold, all its lines: EHLO's, a refusal's policy text, are a few KiB.
+REPLY_MAX = 256 * 1024
 _REPLY_CODE = re.compile(rb"[2-5][0-9][0-9]")
 _AFTER_CODE = (b" ", b"-", b"\r", b"\n", b"")
 

@@ -98,10 +98,10 @@ class BadReply(smtplib.SMTPException):
     354 to the end of DATA), it was each recipient's soft bounce, counted in the mailbox's
     bounce rate, and after the data a "try again later" that could deliver the message twice."""
 
-    def __init__(self, raw: bytes) -> None:
-        shown = reply_text(raw)
+    def __init__(self, raw: bytes, why: str = "the server answered with no SMTP reply") -> None:
+        shown = reply_text(raw[:400])
         shown = shown if len(shown) <= 80 else shown[:77] + "..."
-        super().__init__(f"the server answered with no SMTP reply ({shown!r})")
+        super().__init__(f"{why} ({shown!r})")
 
 
 def reply_text(reply: bytes | str) -> str:
