@@ -134,7 +134,9 @@ def test_an_auth_challenge_that_is_no_base64_fails_the_login_in_one_line(
 def test_doctor_names_an_auth_challenge_that_is_no_base64():
     """``warmup doctor``'s own login: a traceback too, where it reports a failed step."""
     ehlo = b"250-scripted.test.example\r\n250 AUTH CRAM-MD5\r\n"
-    rc, checks = _doctor_against(Script(replies={"EHLO": ehlo, "AUTH": b"334 abc\r\n"}), ImapScript())
+    rc, checks = _doctor_against(
+        Script(replies={"EHLO": ehlo, "AUTH": b"334 abc\r\n"}), ImapScript()
+    )
     auth = checks["smtp-auth"]
     assert (rc, auth["status"], auth["code"]) == (69, "fail", 69), auth
     assert auth["detail"] == "AUTH failed: the server's challenge (its 334 reply) is not base64"

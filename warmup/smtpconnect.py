@@ -407,16 +407,16 @@ class _Timed(TimedReader, smtplib.SMTP):
         size = 0
         while True:
             try:
-                line = self.file.readline(smtplib._MAXLINE + 1)
+                line = self.file.readline(_LINE_MAX + 1)
             except OSError as exc:
                 self.close()
                 raise smtplib.SMTPServerDisconnected(
                     f"Connection unexpectedly closed: {exc}"
-                ) from None
+                ) from exc
             if not line:
                 self.close()
                 raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
-            if len(line) > smtplib._MAXLINE:
+            if len(line) > _LINE_MAX:
                 self.close()
                 raise smtplib.SMTPResponseException(500, "Line too long.")
             lines.append(line)
@@ -424,11 +424,10 @@ class _Timed(TimedReader, smtplib.SMTP):
             if size > REPLY_MAX:
                 self.close()
                 raise BadReply(lines[0], f"the server's reply ran past {REPLY_MAX >> 10} KiB")
-            code = line[:3]
             if (
-                not _REPLY_CODE.fullmatch(code)
+                not _REPLY_CODE.fullmatch(line[:3])
                 or line[3:4] not in _AFTER_CODE
-                or code != lines[0][:3]
+                or line[:3] != lines[0][:3]
             ):
                 self.close()
                 raise BadReply(self._unquoted(b"".join(lines)))
@@ -450,6 +449,7 @@ class _Timed(TimedReader, smtplib.SMTP):
         return reply if clean == text else clean.encode()
 
 
+_LINE_MAX = 8192  # smtplib's _MAXLINE: a longer line is "500 Line too long."
 # The most one reply may hold, all its lines: EHLO's, a refusal's policy text, are a few KiB.
 REPLY_MAX = 256 * 1024
 _REPLY_CODE = re.compile(rb"[2-5][0-9][0-9]")
