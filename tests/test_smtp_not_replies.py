@@ -161,3 +161,26 @@ def test_a_reply_past_its_bound_is_no_reply(verb, pki, ssl_cert_env, tmp_path, m
     assert "Traceback" not in err and "reply ran past 256 KiB" in err, err
     outcome = "released" if verb == "EHLO" else "unknown"
     assert _rows(db, "SELECT outcome FROM send") == [(outcome,)]
+
+
+CHUNKING = (
+    b"250-scripted.test.example\r\n250-PIPELINING\r\n250-CHUNKING\r\n250 AUTH PLAIN LOGIN\r\n"
+)
+
+
+@pytest.mark.parametrize("said", [b"999 what\r\n", b"354 more\r\n"], ids=["999", "354"])
+def test_no_reply_to_bdat_leaves_the_message_unknown(
+    said, pki, ssl_cert_env, tmp_path, monkeypatch
+):
+    """With CHUNKING the data goes with the envelope (``BDAT <size> LAST``): an answer to it that
+    is no reply leaves the message ``unknown`` too, where it was a soft bounce and exit 75."""
+    db = str(tmp_path / "ledger.db")
+    monkeypatch.setenv("WARMUP_DB", db)
+    script = Script(replies={"EHLO": CHUNKING, "BDAT": said}, tls=pki.server_ssl_context())
+    with ScriptedServer(script) as server:
+        code, err = _send(server)
+        assert any(line.startswith(b"BDAT ") for c in server.commands for line in c)
+    assert code == 69, err
+    assert "no SMTP reply" in err and "may have reached lead@example.com" in err, err
+    assert _rows(db, "SELECT outcome FROM send") == [("unknown",)]
+    assert _rows(db, "SELECT count(*) FROM bounce") == [(0,)]
