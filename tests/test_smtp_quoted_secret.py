@@ -51,3 +51,21 @@ def test_a_refusal_quoting_the_login_back_never_reaches_the_ledger_or_the_error(
     for secret in (SMTP_PASSWORD.encode(), PLAIN):
         assert secret.decode() not in res.stderr + res.stdout
         assert secret not in _stored(db)
+
+
+@pytest.mark.parametrize("form", list(FORMS.values()), ids=list(FORMS))
+def test_a_2xx_quoting_the_login_back_is_never_printed(form, pki, ssl_cert_env, tmp_path):
+    """``send --json`` prints each recipient's reply, a 2xx too: one quoting the login back
+    printed the password (or AUTH PLAIN's base64 of it)."""
+    said = b"250 2.0.0 queued, you logged in with %s\r\n" % form
+    script = Script(replies={".": said}, tls=pki.server_ssl_context())
+    with ScriptedServer(script) as server:
+        add_box(server.port)
+        res = cli(
+            "send", BOX, "--to", "lead@example.com", "--subject", "Hello", "--body", "Hi",
+            "--json", env=PASSWORD_ENV,
+        )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert "you logged in with ***" in res.stdout, res.stdout
+    for secret in (SMTP_PASSWORD, PLAIN.decode()):
+        assert secret not in res.stdout + res.stderr
