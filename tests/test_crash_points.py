@@ -30,20 +30,21 @@ from tests.pgkit import pg_url  # noqa: F401  (the fixture)
 from warmup.api import IMPORT_BATCH
 from warmup.ledger import open_ledger
 
-# ``python -c HOOKED SIGNAL [OUTER>]FUNCTION N warmup-args...``: warmup, signalled by itself
-# when FUNCTION (a code object's name) is entered for the N-th time (counting only its calls
-# made while OUTER runs, if given).
+# ``python -c HOOKED SIGNAL [return:][OUTER>]FUNCTION N warmup-args...``: warmup, signalled by
+# itself when FUNCTION (a code object's name) is entered for the N-th time (counting only its
+# calls made while OUTER runs, if given); with ``return:``, when it returns for the N-th time.
 HOOKED = r"""
 import os, signal, sys
 sig, name, n = getattr(signal, sys.argv[1]), sys.argv[2], int(sys.argv[3])
-within, _, name = name.rpartition(">")
+wanted = "return" if name.startswith("return:") else "call"
+within, _, name = name.removeprefix("return:").rpartition(">")
 calls = [0]
 def under(frame):
     while frame is not None and frame.f_code.co_name != within:
         frame = frame.f_back
     return frame is not None
 def hook(frame, event, arg):
-    if event == "call" and frame.f_code.co_name == name and (not within or under(frame)):
+    if event == wanted and frame.f_code.co_name == name and (not within or under(frame)):
         calls[0] += 1
         if calls[0] == n:
             sys.setprofile(None)
@@ -234,6 +235,32 @@ def test_copy_killed_half_way_leaves_an_empty_target_the_next_copy_fills(
     again = cli("db", "copy", "--to", str(target), "-q")
     assert again.returncode == 0, again.stderr
     assert consistent(str(target)) == source
+
+
+@pytest.mark.parametrize(("n", "said"), [(1, 1), (2, 2), (3, None)])
+def test_an_import_stopped_as_a_batch_commits_counts_that_batch(n, said, ledger_path, tmp_path):
+    """A stop that came once a batch was committed and before the import had counted it: the
+    first batch's said "interrupted while it was checked: nothing was imported" of a ledger
+    holding its 2,000 rows, a later one's a batch fewer than the ledger held (the last one's
+    "the first 4000 of its 5000 rows" of a whole import). What it says is what is there."""
+    rows = 2 * IMPORT_BATCH + IMPORT_BATCH // 2
+    log = long_log(tmp_path / "log.csv", rows)
+    res = hooked("SIGTERM", "return:_import_batch", n, "import", str(log))
+    assert "Traceback" not in res.stderr, res.stderr
+    assert res.returncode == 143, res.stderr
+    there = consistent(str(ledger_path))["send"]
+    assert there == min(n * IMPORT_BATCH, rows)
+    told = (
+        f"Error: import of {log} interrupted once all its {rows} rows were in the ledger"
+        if said is None
+        else f"Error: import of {log} interrupted with the first {said * IMPORT_BATCH} of its "
+        f"{rows} rows in the ledger; run the same import again to write the rest (a row "
+        f"already in the ledger is not added twice)"
+    )
+    assert res.stderr.strip() == told
+    again = cli("import", str(log))
+    assert again.returncode == 0, again.stderr
+    assert consistent(str(ledger_path))["send"] == rows
 
 
 @pytest.mark.parametrize("sig", ["SIGTERM", "SIGHUP"])

@@ -40,6 +40,7 @@ from warmup.ledger.values import from_utc_text, utc_text
 from warmup.policy.spec import preset_names
 from warmup.providers import get_provider
 from warmup.shards import collector_paused
+from warmup.stopwindow import StopWindow
 
 if TYPE_CHECKING:
     import tempfile
@@ -172,10 +173,15 @@ def import_csv(
         before: dict[int, int] = {}  # each mailbox's last send id before the import
         try:
             while (batch := _unspool(spool)) is not None:
-                total.add(ledger.import_batch(batch, register, boxes, before))
-                written += len(batch)
-                if progress:
-                    progress("write", written, rows)
+                # A stop (Ctrl-C, SIGTERM, a hang-up) that comes once the batch goes to its
+                # COMMIT waits until the batch is counted (warmup.stopwindow): acted on in
+                # between, the import said "nothing was imported" of a first batch that was in
+                # the ledger, and one batch fewer than it held of a later one.
+                with StopWindow() as window:
+                    total.add(ledger.import_batch(batch, register, boxes, before, window.open))
+                    written += len(batch)
+                    if progress:
+                        progress("write", written, rows)
             ledger.import_done()
         except LEDGER_FAULTS as exc:
             if not written:

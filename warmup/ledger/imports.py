@@ -116,13 +116,16 @@ class Imports:
         register: dict[str, dict[str, Any]],
         boxes: dict[str, MailboxRow] | None = None,
         before: dict[int, int] | None = None,
+        committing: Callable[[], object] | None = None,
     ) -> Recorded:
         """One short transaction of an import: its rows (:data:`ImportRow`), and the mailboxes to register first (address -> :meth:`add_mailbox` arguments) if the ledger
         does not know them yet. ``boxes``: the mailboxes an earlier batch of the same import
         found or registered (filled here), so each is looked up once per import. ``before``:
         mailbox id -> the highest send id it had before the import's first batch of it (filled
         here): a row without a Message-ID is matched by a time of another precision only with
-        the sends present before the import (:meth:`_present_coarsely`)."""
+        the sends present before the import (:meth:`_present_coarsely`). ``committing``: called
+        once the rows are written, before the COMMIT (the import holds stops from there until
+        it has counted the batch)."""
         known = {} if boxes is None else boxes
         # Another host registered one of the file's mailboxes after this batch looked for it
         # (two imports of one log at once): the batch was rolled back; once more, with the
@@ -131,10 +134,10 @@ class Imports:
         tries = len(set(map(itemgetter(0), rows))) + 1
         for _ in range(tries - 1):
             try:
-                return self._import_batch(rows, register, known, before)
+                return self._import_batch(rows, register, known, before, committing)
             except MailboxExists:
                 continue
-        return self._import_batch(rows, register, known, before)
+        return self._import_batch(rows, register, known, before, committing)
 
     def _import_batch(
         self,
@@ -142,6 +145,7 @@ class Imports:
         register: dict[str, dict[str, Any]],
         known: dict[str, MailboxRow],
         before: dict[int, int] | None,
+        committing: Callable[[], object] | None = None,
     ) -> Recorded:
 
         def body(conn: Connection) -> tuple[Recorded, dict[str, MailboxRow]]:
@@ -160,6 +164,8 @@ class Imports:
                 mine[address] = box
             self._lock_present(conn, mine.values())  # read by the check, or a batch before
             self._import_rows(conn, mine, rows, out, {} if before is None else before)
+            if committing is not None:
+                committing()
             return out, mine
 
         # Cut before its COMMIT, the batch is written again on a new connection; cut in it, the
