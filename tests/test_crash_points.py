@@ -263,6 +263,29 @@ def test_an_import_stopped_as_a_batch_commits_counts_that_batch(n, said, ledger_
     assert consistent(str(ledger_path))["send"] == rows
 
 
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_copy_stopped_while_it_is_verified_says_the_target_holds_it(sig, ledger_path, tmp_path):
+    """Stopped once the copy was committed, while its rows were hashed on both sides: the
+    copy said "Aborted." alone, as of a copy rolled back, though the target held every row,
+    and the next copy refused it as not empty. It says the target holds the whole copy, not
+    verified, and what verifies it."""
+    log = long_log(tmp_path / "log.csv", 300)
+    assert cli("import", str(log)).returncode == 0
+    source = consistent(str(ledger_path))
+    target = tmp_path / "team.db"
+    res = hooked(sig, "checksum", 1, "db", "copy", "--to", str(target))
+    assert "Traceback" not in res.stderr, res.stderr
+    assert (res.returncode, res.stderr.strip()) == (
+        STOPPED[sig][0],
+        f"Error: db copy interrupted while the copy was verified: {target} holds the whole "
+        f"copy of {ledger_path}, not verified; copy again with --force to copy and verify it",
+    )
+    assert consistent(str(target)) == source
+    again = cli("db", "copy", "--to", str(target), "--force", "-q")
+    assert again.returncode == 0, again.stderr
+    assert "verified: row counts and per-table checksums match" in again.stdout
+
+
 @pytest.mark.parametrize("sig", ["SIGTERM", "SIGHUP"])
 def test_a_report_stopped_by_a_service_manager_says_so(sig, ledger_path, tmp_path):
     """'timeout 60 warmup report > r.csv' on a big ledger: the report stopped while it read

@@ -8,6 +8,7 @@ import click
 
 from warmup.cli import check_db, cli
 from warmup.cli.common import (
+    Stopped,
     db_option,
     json_option,
     print_json,
@@ -156,14 +157,29 @@ def copy(ctx: click.Context, to: str, force: bool, batch: int, quiet: bool, json
             upgrade(target)
         except WarmupError as exc:
             raise _Retold(str(exc).replace("--db/WARMUP_DB", "--to"), exc.exit_code) from None
-        with bars("rows", show=not (quiet or json_)) as update:
-            report = ledger_copy.copy_ledger(
-                source,
-                target,
-                force=force,
-                batch=batch,
-                progress=lambda table, n, of: update(f"Copying {table}", n, of),
-            )
+        copied: list[bool] = []
+        try:
+            with bars("rows", show=not (quiet or json_)) as update:
+                report = ledger_copy.copy_ledger(
+                    source,
+                    target,
+                    force=force,
+                    batch=batch,
+                    progress=lambda table, n, of: update(f"Copying {table}", n, of),
+                    verifying=lambda: copied.append(True),
+                )
+        except KeyboardInterrupt as exc:
+            if not copied:  # rolled back: the target holds nothing of it
+                raise
+            # Committed, not verified: "Aborted." alone read as nothing copied, and the next
+            # copy refused the target as not empty.
+            code = 128 + exc.signum if isinstance(exc, Stopped) else 130
+            raise _Retold(
+                f"db copy interrupted while the copy was verified: {target.where} holds the "
+                f"whole copy of {source.where}, not verified; copy again with --force to copy "
+                f"and verify it",
+                code,
+            ) from None
     except BaseException:
         target.discard_if_unused()  # a refused copy leaves no new empty ledger behind
         raise

@@ -35,6 +35,7 @@ from sqlalchemy.engine import Connection
 from warmup.errors import ConfigError, DataError
 from warmup.ledger.core import CellRefused, Ledger, NulInText
 from warmup.ledger.schema import DATA_TABLES, DERIVED_TABLES, UTCDateTime, content
+from warmup.stopwindow import StopWindow
 
 T = TypeVar("T")
 
@@ -230,12 +231,14 @@ def copy_ledger(
     force: bool = False,
     batch: int = BATCH,
     progress: Callable[[str, int, int], None] | None = None,
+    verifying: Callable[[], object] | None = None,
 ) -> list[TableCopy]:
     """Copy every row of ``source`` into ``target`` and verify it; one :class:`TableCopy` each.
 
     ``target`` must be empty (no mailbox, send, ... rows) unless ``force``, which deletes its rows
     first, in the same transaction. ``progress(table, rows so far, rows in all)`` is called after
-    each batch.
+    each batch; ``verifying()`` once the copy is committed, before it is verified (a stop that
+    comes from its COMMIT on acts after that call: the caller can say the copy is in).
     Raises :class:`DataError` if the verification finds a difference (the target keeps the copy,
     so it can be inspected; copy again with ``force``).
     """
@@ -288,10 +291,20 @@ def copy_ledger(
                         progress(table.name, n, totals.get(table.name, n))
                 sums[table.name] = (n, digest.hexdigest())
             target.after_copy(dst, TABLES)
+            window.open()
             return sums
 
-        # Cut as it commits, the copy may be in: asked of the server, never copied twice.
-        sums = target.write_once(body)
+        # A stop that comes from the COMMIT on waits until ``verifying`` is told (see
+        # warmup.stopwindow): acted on in between, the copy said "Aborted." alone of a target
+        # that held the whole copy, which the next copy refused as not empty.
+        window = StopWindow()
+        try:
+            # Cut as it commits, the copy may be in: asked of the server, never copied twice.
+            sums = target.write_once(body)
+            if verifying is not None:
+                verifying()
+        finally:
+            window.close()
     with target.read() as conn:
         after = {t.name: checksum(conn, t, batch) for t in TABLES}
     report = [
