@@ -286,6 +286,25 @@ def test_copy_stopped_while_it_is_verified_says_the_target_holds_it(sig, ledger_
     assert "verified: row counts and per-table checksums match" in again.stdout
 
 
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM", "SIGHUP"])
+def test_record_send_stopped_once_committed_says_it_was_recorded(sig, ledger_path):
+    """A stop that came once 'record send' had committed and before it had kept what it did:
+    "Aborted." alone, exit 130/143/129, of a send in the ledger, and a script that ran the
+    command again on that failure recorded it twice, its quota of the day that much shorter.
+    The line says it was recorded, as it does once the command has kept that."""
+    assert cli("mailbox", "add", BOXES[0], "--provider", "exmail").returncode == 0
+    res = hooked(
+        sig, "return:record_send", 1, "record", "send", BOXES[0], "--to", "lead@example.com"
+    )
+    assert "Traceback" not in res.stderr, res.stderr
+    code, aborted = STOPPED[sig]
+    assert (res.returncode, res.stderr.strip()) == (
+        code,
+        f"{aborted.removesuffix('.')}; 1 send was recorded for {BOXES[0]}: do not record it again",
+    )
+    assert consistent(str(ledger_path))["send"] == 1
+
+
 @pytest.mark.parametrize("sig", ["SIGTERM", "SIGHUP"])
 def test_a_report_stopped_by_a_service_manager_says_so(sig, ledger_path, tmp_path):
     """'timeout 60 warmup report > r.csv' on a big ledger: the report stopped while it read

@@ -877,8 +877,11 @@ def record_send(
     recipients: list[str],
     at: dt.datetime | None = None,
     message_id: str | None = None,
+    *,
+    committing: Callable[[], object] | None = None,
 ) -> int:
-    """Record sends made outside the gate; returns how many were new.
+    """Record sends made outside the gate; returns how many were new. ``committing`` is
+    called once they are written, before the COMMIT (the CLI holds stops from there).
 
     A recipient is read as :func:`import_csv` reads a log's
     (:func:`warmup.importcsv._recipient`): a record of a send that happened, so one over RFC
@@ -895,7 +898,8 @@ def record_send(
     refused = before_start(box.address, box.started, box.timezone, at, now_utc())
     if refused is not None:
         raise DataError(refused + "; nothing was recorded")
-    return ledger.record(box, sends=[SendIn(r, at, message_id) for r in rcpts]).sends
+    sends = [SendIn(r, at, message_id) for r in rcpts]
+    return ledger.record(box, sends=sends, committing=committing).sends
 
 
 def record_bounce(

@@ -72,24 +72,30 @@ def record_send(
     Example:
         warmup record send sales@corp.example --to lead@example.com
     """
-    when = typed_instant(at, [ledger.mailbox(address)]) if at is not None else None
-    n = api.record_send(ledger, address, list(to), when, message_id)
-    # All were checked by now; one recipient given twice (a@x, A@X) is one send, not a send
-    # "already recorded" (which sent users looking for an earlier import).
-    distinct = len({addresses.normalize(t, "recipient", limits=False) for t in to})
-    old, repeated = distinct - n, len(to) - distinct
-    notes = [f"{old} already recorded"] if old else []
-    notes += [f"{repeated} repeated"] if repeated else []
-    box = addresses.normalize(address, limits=False)
-    if n:
-        from warmup.cli.common import DONE
+    from warmup.stopwindow import StopWindow
 
-        # Recorded for good: a script that ran the command again on exit 74 (its output lost)
-        # recorded each twice, its quota of the day that much shorter.
-        DONE.append(
-            f"{plural(n, 'send')} {'was' if n == 1 else 'were'} recorded for {box}: do not "
-            f"record {'it' if n == 1 else 'them'} again"
-        )
+    when = typed_instant(at, [ledger.mailbox(address)]) if at is not None else None
+    # A stop (Ctrl-C, SIGTERM, a hang-up) that comes from the COMMIT on waits until the line
+    # below is kept (warmup.stopwindow): acted on in between, it said "Aborted." alone of sends
+    # in the ledger, and a script that ran the command again recorded each twice.
+    with StopWindow() as window:
+        n = api.record_send(ledger, address, list(to), when, message_id, committing=window.open)
+        # All were checked by now; one recipient given twice (a@x, A@X) is one send, not a
+        # send "already recorded" (which sent users looking for an earlier import).
+        distinct = len({addresses.normalize(t, "recipient", limits=False) for t in to})
+        old, repeated = distinct - n, len(to) - distinct
+        notes = [f"{old} already recorded"] if old else []
+        notes += [f"{repeated} repeated"] if repeated else []
+        box = addresses.normalize(address, limits=False)
+        if n:
+            from warmup.cli.common import DONE
+
+            # Recorded for good: a script that ran the command again on exit 74 (its output
+            # lost) recorded each twice, its quota of the day that much shorter.
+            DONE.append(
+                f"{plural(n, 'send')} {'was' if n == 1 else 'were'} recorded for {box}: do "
+                f"not record {'it' if n == 1 else 'them'} again"
+            )
     say(
         f"Recorded {plural(n, 'send')} for {box}"
         + (f" ({'; '.join(notes)})" if notes else "")

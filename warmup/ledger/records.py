@@ -99,16 +99,21 @@ class Records(Matching):
         sends: Sequence[SendIn] = (),
         bounces: Sequence[BounceIn] = (),
         events: Sequence[EventIn] = (),
+        committing: Callable[[], object] | None = None,
     ) -> Recorded:
         """Record sends made elsewhere, bounces and events of ``box`` in one transaction.
 
         Idempotent: a send is keyed on Message-ID + recipient (else instant + recipient), a
         bounce on its ``key``, an event on (kind, instant); recording again adds nothing.
+        ``committing``: called once the rows are written, before the COMMIT.
         """
 
         def body(conn: Connection) -> Recorded:
             self._lock_present(conn, [box])
-            return self._record(conn, box, sends, bounces, events)
+            done = self._record(conn, box, sends, bounces, events)
+            if committing is not None:
+                committing()
+            return done
 
         def landed(conn: Connection, _: Recorded) -> bool:
             return self._recorded(conn, box, sends, bounces, events)
