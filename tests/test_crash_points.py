@@ -305,6 +305,30 @@ def test_record_send_stopped_once_committed_says_it_was_recorded(sig, ledger_pat
     assert consistent(str(ledger_path))["send"] == 1
 
 
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM", "SIGHUP"])
+def test_queue_add_stopped_once_committed_says_what_it_queued(sig, ledger_path, tmp_path):
+    """A stop that came once 'queue add' had committed and before it had kept what it did:
+    "Aborted." alone of a message queued, and a script that ran the command again (no
+    campaign: nothing tells a message queued again from one meant) queued it twice, its
+    recipient mailed twice. The line names the message queued, as the output-lost line does."""
+    assert cli("mailbox", "add", BOXES[0], "--provider", "exmail").returncode == 0
+    eml = tmp_path / "offer.eml"
+    eml.write_bytes(
+        f"From: {BOXES[0]}\r\nTo: lead@example.com\r\nSubject: Offer\r\n"
+        f"Message-ID: <offer-1@corp.example>\r\n\r\nHello\r\n".encode()
+    )
+    args = ["queue", "add", "--mailbox", BOXES[0], "--eml", str(eml)]
+    res = hooked(sig, "return:enqueue", 1, *args)
+    assert "Traceback" not in res.stderr, res.stderr
+    code, aborted = STOPPED[sig]
+    assert (res.returncode, res.stderr.strip()) == (
+        code,
+        f"{aborted.removesuffix('.')}; 1 message was queued to mailbox {BOXES[0]} (#1): do not "
+        f"queue it again",
+    )
+    assert count(ledger_path, "outbox") == 1
+
+
 @pytest.mark.parametrize("sig", ["SIGTERM", "SIGHUP"])
 def test_a_report_stopped_by_a_service_manager_says_so(sig, ledger_path, tmp_path):
     """'timeout 60 warmup report > r.csv' on a big ledger: the report stopped while it read

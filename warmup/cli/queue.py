@@ -187,29 +187,37 @@ def add(
     else:
         messages = (_read_eml(data_path(p)) for p in eml)  # one unreadable: named with others
         where = [str(data_path(p)) for p in eml]
-    got = Outbox(ledger).add_many(
-        messages,
-        mailbox=mailbox,
-        pool=pool,
-        campaign=campaign,
-        not_before=start,
-        expires=expires,
-        where=where,
-        bulk=bulk,
-    )
-    to = f"pool {pool}" if pool else f"mailbox {ledger.mailbox(str(mailbox)).address}"
-    named = f" (campaign {campaign})" if campaign else ""
-    if got.ids:
-        from warmup.cli.common import DONE
+    from warmup.stopwindow import StopWindow
 
-        # Queued for good: a script that ran the command again on exit 74 mailed each twice.
-        first, last = min(got.ids), max(got.ids)
-        which = f"#{first}" if first == last else f"#{first}-#{last}"
-        n = len(got.ids)
-        DONE.append(
-            f"{plural(n, 'message')} {'was' if n == 1 else 'were'} queued to {to}{named} "
-            f"({which}): do not queue {'it' if n == 1 else 'them'} again"
+    # A stop (Ctrl-C, SIGTERM, a hang-up) that comes from the COMMIT on waits until the line
+    # below is kept (warmup.stopwindow): acted on in between, it said "Aborted." alone of
+    # messages queued, and a script that ran the command again queued them twice.
+    with StopWindow() as window:
+        got = Outbox(ledger).add_many(
+            messages,
+            mailbox=mailbox,
+            pool=pool,
+            campaign=campaign,
+            not_before=start,
+            expires=expires,
+            where=where,
+            bulk=bulk,
+            committing=window.open,
         )
+        to = f"pool {pool}" if pool else f"mailbox {ledger.mailbox(str(mailbox)).address}"
+        named = f" (campaign {campaign})" if campaign else ""
+        if got.ids:
+            from warmup.cli.common import DONE
+
+            # Queued for good: a script that ran the command again on exit 74 mailed each
+            # twice.
+            first, last = min(got.ids), max(got.ids)
+            which = f"#{first}" if first == last else f"#{first}-#{last}"
+            n = len(got.ids)
+            DONE.append(
+                f"{plural(n, 'message')} {'was' if n == 1 else 'were'} queued to {to}{named} "
+                f"({which}): do not queue {'it' if n == 1 else 'them'} again"
+            )
     say(f"Queued {plural(len(got.ids), 'message')} to {to}{named}.")
     if got.ids:
         _past_expiry(ledger, mailbox, pool, start, expires, boxes)

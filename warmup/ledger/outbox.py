@@ -296,7 +296,12 @@ class OutboxStore(OutboxViews):
                 outbox_holds.end_hold(conn, (kind, tid))
             checked.add((kind, tid))
 
-    def enqueue(self, items: Iterable[OutboxIn], now: dt.datetime) -> Enqueued:
+    def enqueue(
+        self,
+        items: Iterable[OutboxIn],
+        now: dt.datetime,
+        committing: Callable[[], object] | None = None,
+    ) -> Enqueued:
         """Queue messages in one transaction (all or none), a thousand rows per statement, so
         an iterable of any length is written without being held; their ids. A Message-ID
         queued before is refused (:class:`DataError`): a message is queued once.
@@ -315,19 +320,24 @@ class OutboxStore(OutboxViews):
         target's lock that :meth:`remove_pool` and ``remove_mailbox`` take (shared here:
         queueings of one target do not wait on each other): a removal either sees these
         messages (and refuses, or cancels them) or makes this queueing fail, never leaving
-        messages pointing at nothing."""
+        messages pointing at nothing. ``committing``: called once they are written, before the
+        COMMIT."""
         stamp = utc(now)
+
+        def body(conn: Connection) -> Enqueued:
+            out = self._enqueue(conn, items, stamp)
+            if committing is not None:
+                committing()
+            return out
+
         if isinstance(items, Iterator):  # read once: never written twice, nor made again
             with self.write() as conn:
-                return self._enqueue(conn, items, stamp)
+                return body(conn)
         # Cut as it commits, a message queued unseen was queued again by the retry (the
         # relay's 451; 'queue add' run again on 75), under a new Message-ID where warmup drew
         # it: sent twice. Items read anew at each iteration are queued again only if not: the
         # ids it wrote, given to no other transaction, tell (no round trip more on the relay's).
-        return self.write_once(
-            lambda conn: self._enqueue(conn, items, stamp),
-            lambda conn, out: not out.ids or _exists(conn, out.ids[0]),
-        )
+        return self.write_once(body, lambda conn, out: not out.ids or _exists(conn, out.ids[0]))
 
     def _enqueue(self, conn: Connection, items: Iterable[OutboxIn], stamp: dt.datetime) -> Enqueued:
         """:meth:`enqueue`, in its transaction."""

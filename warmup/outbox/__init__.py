@@ -243,6 +243,7 @@ class Outbox:
         now: dt.datetime | None = None,
         where: Sequence[str] | Callable[[int], str] | None = None,
         bulk: bool = False,
+        committing: Callable[[], object] | None = None,
     ) -> Queued:
         """Queue messages (each alone or paired with its envelope recipients, default
         To/Cc/Bcc: ``[msg, ...]`` or ``[(msg, ["a@x.com"]), ...]``): every one is
@@ -275,7 +276,8 @@ class Outbox:
         message to the same lead (a follow-up) is queued. Without a campaign, nothing says a
         message sent again is not meant: each is queued. A message whose own Message-ID is
         queued already is refused (:class:`DataError`), unless the campaign has it (the same
-        content, to the same recipients): then it is left out as well."""
+        content, to the same recipients): then it is left out as well. ``committing``: called
+        once they are written, before the COMMIT (the CLI holds stops from there)."""
         now = aware(now, "now") if now is not None else now_utc()
         check_expiry(expires)
         expect(bulk, bool, "bulk")
@@ -375,7 +377,7 @@ class Outbox:
                 spool.seek(0)  # which writes the last of its buffer
             except OSError as exc:
                 raise _spool_failure(exc, spool) from None
-            written = self.ledger.enqueue(_Spooled(spool, out.count), now)
+            written = self.ledger.enqueue(_Spooled(spool, out.count), now, committing)
             out.ids, out.in_campaign = written.ids, written.in_campaign
             out.already = [(seen.get(mid, mid), i) for mid, i in written.already]
         return out
