@@ -26,6 +26,7 @@ import sys
 
 ENV = "WARMUP_TEST_FORKCLI"
 WARMUP = [sys.executable, "-S", os.path.abspath(__file__), "run"]
+PAUSE = "WARMUP_TEST_FORKCLI_PAUSE"  # the client stops itself once its request is sent
 _FORWARDED = ("SIGTERM", "SIGINT", "SIGHUP", "SIGUSR1", "SIGUSR2", "SIGQUIT")
 
 
@@ -48,24 +49,36 @@ def _client(args: list[str]) -> None:
     import socket
 
     _as_a_terminal_leaves_signals()  # for the exec below; a zygote's child sets its own
+    signums = {getattr(signal, name) for name in _FORWARDED}
+
+    def exec_warmup() -> None:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, signums)  # one that came ends it, as ever
+        os.execv(sys.executable, [sys.executable, "-m", "warmup", *args])
+
     path = os.environ.get(ENV)
     if not path:
-        os.execv(sys.executable, [sys.executable, "-m", "warmup", *args])
+        exec_warmup()
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.connect(path)
     except OSError:
-        os.execv(sys.executable, [sys.executable, "-m", "warmup", *args])
+        exec_warmup()
     env = {k: v for k, v in os.environ.items() if k != ENV}
     req = json.dumps({"argv": args, "env": env, "cwd": os.getcwd()}).encode()
+    # Held from here until they are forwarded: the child may run (open a test's FIFO, wait on
+    # its input) before this client reads its pid, and a signal sent in between killed the
+    # client by default, its child with it, without the child's "Aborted (Terminated)."
+    signal.pthread_sigmask(signal.SIG_BLOCK, signums)
     socket.send_fds(sock, [len(req).to_bytes(8, "big") + req], [0, 1, 2])
+    if os.environ.get(PAUSE):  # tests/test_forkcli.py: stopped in that window, on purpose
+        os.kill(os.getpid(), signal.SIGSTOP)
     reader = sock.makefile("rb")
     try:
         first = reader.readline()
     except OSError:  # the zygote died with this request in its backlog: nothing ran
         first = b""
     if not first:  # the zygote could not start it (no fork: EAGAIN, ENOMEM): nothing ran
-        os.execv(sys.executable, [sys.executable, "-m", "warmup", *args])
+        exec_warmup()
     pid = int(first)
 
     def forward(signum: int, _frame: object) -> None:
@@ -74,8 +87,9 @@ def _client(args: list[str]) -> None:
         except ProcessLookupError:
             pass
 
-    for name in _FORWARDED:
-        signal.signal(getattr(signal, name), forward)
+    for signum in signums:
+        signal.signal(signum, forward)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, signums)  # those held are forwarded now
     line = reader.readline()  # "exit N" or "signal N"; empty if the zygote died
     kind, _, value = line.decode().partition(" ")
     if kind == "signal":

@@ -121,6 +121,43 @@ def test_a_signal_reaches_the_command_and_a_killed_client_takes_its_child(tmp_pa
     _wait_until(lambda: not _children_of_zygote())
 
 
+def test_a_signal_before_the_client_has_its_childs_pid_still_reaches_the_child():
+    """The child runs (opens a test's FIFO, waits on its input) before its client has read the
+    child's pid from the zygote; a SIGTERM sent then killed the client by default, and the
+    zygote the child with it: "killed by signal 15, nothing said" for a command that says
+    "Aborted (Terminated)." (test_stdin_dash, under load). Held until forwarded now."""
+    proc = subprocess.Popen(
+        [*forkcli.command(), "import", "/dev/stdin"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, forkcli.PAUSE: "1"},  # stopped once its request is sent
+    )
+    try:
+        _wait_until(lambda: _state(proc.pid) == "T" and _reading_a_pipe(_children_of_zygote()))
+        proc.send_signal(signal.SIGTERM)  # while the client has no pid to forward it to
+        proc.send_signal(signal.SIGCONT)
+        proc.wait(timeout=60)  # stdin stays open until it has exited (see above)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    said = "Error: import of /dev/stdin interrupted while it was checked: nothing was imported\n"
+    assert (proc.returncode, err) == (143, said)
+    _wait_until(lambda: not _children_of_zygote())
+
+
+def _state(pid: int) -> str:
+    """The process's state letter in /proc (R, S, T for stopped, ...)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return ""
+
+
 def test_a_command_started_with_sigint_ignored_is_interrupted_as_from_a_terminal():
     """A test run started with SIGINT ignored (nohup, a background job, some CI runners): the
     client without a zygote (its socket not in the environment a test built before the zygote
