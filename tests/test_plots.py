@@ -541,6 +541,32 @@ def test_the_default_plot_name_is_the_mailboxes_local_day(run, ledger_path, tmp_
     assert written.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.parametrize(("suffix", "head"), [(".png", b"\x89PNG\r\n\x1a\n"), (".svg", b"<?xml")])
+def test_plot_to_a_pipe_writes_the_whole_figure_into_it(run, ledger_path, tmp_path, suffix, head):
+    """``--out FIFO`` (a viewer reading it; ``/dev/stdout`` into a pipe is the same) failed after
+    all its work with "cannot write it (File or stream is not seekable.)", 64: the PNG writer
+    seeks back in what it writes. The figure is drawn whole, then written into the pipe."""
+    import os
+
+    ledger = open_ledger(str(ledger_path))
+    api.add_mailbox(ledger, box(0), "exmail", timezone=SH, added_at=ADDED_AT)
+    ledger.close()
+    fifo = tmp_path / f"viewer{suffix}"
+    os.mkfifo(fifo)
+    reader = subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE)
+    try:
+        res = run("plot", "--out", str(fifo), "--at", "2026-11-20T12:00:00+08:00")
+        got, _ = reader.communicate(timeout=60)
+    finally:
+        if reader.poll() is None:
+            reader.kill()
+            reader.wait()
+    assert res.exit_code == 0, res.output
+    assert res.output.strip().splitlines() == [str(fifo.resolve())]
+    assert got.startswith(head)
+    assert got.rstrip().endswith(b"IEND\xaeB`\x82" if suffix == ".png" else b"</svg>")
+
+
 # A plot writer caught between its temporary file and the rename: it makes and writes the
 # temporary file as a plot does, says where, then waits to be killed (or told to go).
 _WRITER = """

@@ -109,7 +109,15 @@ def _save_whole(fig: Any, path: Path) -> None:
         mode = None
     kind = path.suffix.lower().lstrip(".")
     if mode is not None and not stat.S_ISREG(mode):
-        fig.savefig(path, dpi=110, format=kind)
+        # Drawn whole in memory, then written: matplotlib's PNG writer seeks back in what it
+        # writes, which a pipe (a FIFO a viewer reads, /dev/stdout into one) cannot, and the
+        # plot failed once all its work was done ("File or stream is not seekable", 64).
+        import io
+
+        drawn = io.BytesIO()
+        fig.savefig(drawn, dpi=110, format=kind)
+        with open(path, "wb") as f:
+            f.write(drawn.getbuffer())
         return
     _clear_stale(target)
     try:
