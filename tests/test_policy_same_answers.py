@@ -1,6 +1,7 @@
-"""The engine's shortcuts for the worker's look at a pool's members (branch poolperf4) give the
-answers the plain code gave: the next opening compared in UTC, the window's ranges kept by
-(window, day, zone), a history built without the frozen dataclass's ``__init__``."""
+"""The engine's shortcuts for the worker's look at a pool's members (branches poolperf4 and
+poolmargin) give the answers the plain code gave: the next opening compared in UTC, the window's
+ranges kept by (window, day, zone), a history and an allowance built without the frozen
+dataclass's ``__init__``."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from warmup.policy.calendar import (
     next_opening,
     ranges_on,
 )
+from warmup.policy.engine import Allowance, built_allowance
 from warmup.policy.inputs import DayCounts, History, built_history
 from warmup.policy.rules import _line, line
 
@@ -131,3 +133,42 @@ def test_a_history_missing_a_field_or_with_one_too_many_is_not_built() -> None:
         built_history(short)
     with pytest.raises(TypeError):
         built_history({**_values(), "extra": 1})
+
+
+def _allowance_values() -> dict[str, object]:
+    return {
+        "mailbox": "a@corp.example",
+        "stage": "weeks 2-4",
+        "day": 9,
+        "quota": 105,
+        "sent": 3,
+        "remaining": 102,
+        "status": "paced",
+        "next_send_at": dt.datetime(2026, 12, 7, 1, 5, tzinfo=dt.UTC),
+        "bounce_rate": 0.012,
+        "complaint_rate": 0.0,
+        "reasons": ("day 9 of warm-up", "pacing (random 2-4 min between sends)"),
+        "memo": None,
+        "steady": dt.datetime(2026, 12, 7, 1, 5, tzinfo=dt.UTC),
+    }
+
+
+def test_an_allowance_built_from_its_fields_is_the_dataclass_built_from_them() -> None:
+    built, made = built_allowance(_allowance_values()), Allowance(**_allowance_values())  # type: ignore[arg-type]
+    assert type(built) is Allowance
+    assert built == made and repr(built) == repr(made) and built.to_dict() == made.to_dict()
+    assert vars(built) == vars(made) and built.steady == made.steady
+    assert built.can_send is made.can_send is False  # paced
+    assert dataclasses.replace(built, sent=4) == dataclasses.replace(made, sent=4)
+    assert hash(dataclasses.astuple(built)) == hash(dataclasses.astuple(made))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        built.sent = 4  # type: ignore[misc]
+
+
+def test_an_allowance_missing_a_field_or_with_one_too_many_is_not_built() -> None:
+    short = _allowance_values()
+    del short["steady"]
+    with pytest.raises(TypeError, match="steady"):
+        built_allowance(short)
+    with pytest.raises(TypeError):
+        built_allowance({**_allowance_values(), "extra": 1})

@@ -86,6 +86,26 @@ class Allowance:
         }
 
 
+def built_allowance(values: dict[str, Any]) -> Allowance:
+    """``Allowance(**values)``, every field given (``values`` is taken, not copied), without the
+    frozen dataclass's ``__init__``: its ``object.__setattr__`` for each of the 13 fields was
+    ~25k instructions of the answer worked out again for a pool's member that sent, before
+    each message (the worker's look, :func:`warmup.api.recipient_checks`); as
+    :func:`warmup.policy.inputs.built_history` builds a History."""
+    if values.keys() != _allowance_names():
+        raise TypeError(
+            f"Allowance's fields are {sorted(_allowance_names())}, not {sorted(values)}"
+        )
+    out = object.__new__(Allowance)
+    out.__dict__.update(values)
+    return out
+
+
+@functools.cache
+def _allowance_names() -> frozenset[str]:
+    return frozenset(f.name for f in dataclasses.fields(Allowance))
+
+
 def gap_seconds(spec: PolicySpec, hist: History, stage_number: int) -> float:
     """Seconds after the last send before the next one (random within the stage's interval,
     seeded by the last send so every process draws the same)."""
@@ -340,20 +360,22 @@ def evaluate_steps(
         reasons.append(f"calendar: {calendar.estimate_note(today.year)}")
     if spec.recipient_domains:
         reasons.append(_recipient_domain_reason(spec, hist))
-    return Allowance(
-        mailbox=hist.mailbox,
-        stage=v.stage,
-        day=v.day,
-        quota=quota,
-        sent=sent,
-        remaining=remaining if status not in ("paused", "closed") else 0,
-        status=status,
-        next_send_at=None if next_at is None else _utc(next_at),
-        bounce_rate=v.rate,
-        complaint_rate=v.complaint_rate,
-        reasons=tuple(reasons),
-        memo=memo,
-        steady=steady,
+    return built_allowance(
+        {
+            "mailbox": hist.mailbox,
+            "stage": v.stage,
+            "day": v.day,
+            "quota": quota,
+            "sent": sent,
+            "remaining": remaining if status not in ("paused", "closed") else 0,
+            "status": status,
+            "next_send_at": None if next_at is None else _utc(next_at),
+            "bounce_rate": v.rate,
+            "complaint_rate": v.complaint_rate,
+            "reasons": tuple(reasons),
+            "memo": memo,
+            "steady": steady,
+        }
     )
 
 
