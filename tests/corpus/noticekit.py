@@ -156,6 +156,34 @@ recipients. This is a permanent error. The following address(es) failed:
 """
 
 
+def postfix_delay(name, rcpt, remote, reply, status, mid):
+    """Postfix's delay warning (bounce(5)'s delay template): still being retried."""
+    text = f"""This is the mail system at host mx.corp.example.
+
+####################################################################
+# THIS IS A WARNING ONLY.  YOU DO NOT NEED TO RESEND YOUR MESSAGE. #
+####################################################################
+
+Your message could not be delivered for more than 4 hour(s).
+It will be retried until it is 5 day(s) old.
+
+For further assistance, please send mail to postmaster.
+
+                   The mail system
+
+<{rcpt}>: host {remote}[192.0.2.46] said: {reply} (in reply to RCPT TO command)
+"""
+    report_notice(
+        name,
+        "MAILER-DAEMON@mx.corp.example (Mail Delivery System)",
+        "Delayed Mail (still being retried)",
+        text,
+        [(rcpt, "delayed", status, f"smtp; {reply}", [f"Remote-MTA: dns; {remote}"])],
+        mid,
+        "mx.corp.example",
+    )
+
+
 def exim(name, rcpt, remote, reply, mid, cmd=None, retry=False):
     cmd = cmd or f"RCPT TO:<{rcpt}>"
     text = EXIM.format(rcpt=rcpt, remote=remote, reply=reply, cmd=cmd)

@@ -7,7 +7,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/corpus: noticekit
 import noticekit
-from noticekit import enc, exim, mixed_notice, postfix, report_notice, text_notice
+from noticekit import (
+    enc,
+    exim,
+    mixed_notice,
+    postfix,
+    postfix_delay,
+    report_notice,
+    text_notice,
+)
 
 noticekit.OUT = OUT = Path(sys.argv[1])
 
@@ -273,33 +281,6 @@ from out.corp.example [198.51.100.7]
         "Returned mail: see transcript for details",
         text,
         [(rcpt, "failed", status, f"SMTP; {reply}", [f"Remote-MTA: DNS; {remote}"])],
-        mid,
-        "mx.corp.example",
-    )
-
-
-def postfix_delay(name, rcpt, remote, reply, status, mid):
-    text = f"""This is the mail system at host mx.corp.example.
-
-####################################################################
-# THIS IS A WARNING ONLY.  YOU DO NOT NEED TO RESEND YOUR MESSAGE. #
-####################################################################
-
-Your message could not be delivered for more than 4 hour(s).
-It will be retried until it is 5 day(s) old.
-
-For further assistance, please send mail to postmaster.
-
-                   The mail system
-
-<{rcpt}>: host {remote}[192.0.2.46] said: {reply} (in reply to RCPT TO command)
-"""
-    report_notice(
-        name,
-        "MAILER-DAEMON@mx.corp.example (Mail Delivery System)",
-        "Delayed Mail (still being retried)",
-        text,
-        [(rcpt, "delayed", status, f"smtp; {reply}", [f"Remote-MTA: dns; {remote}"])],
         mid,
         "mx.corp.example",
     )
