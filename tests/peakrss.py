@@ -4,6 +4,7 @@ VmHWM of its address space, not ``ru_maxrss``, which Linux carries over from the
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -19,12 +20,24 @@ finally:
 
 def peak_mib(*args: str, timeout: float) -> tuple[str, float]:
     """``warmup ARGS``'s standard output and its peak resident memory in MiB; it must exit 0."""
+    res, mib = peak_run(*args, timeout=timeout)
+    assert res.returncode == 0, res.stderr
+    return res.stdout, mib
+
+
+def peak_run(
+    *args: str, timeout: float, env: dict[str, str] | None = None
+) -> tuple[subprocess.CompletedProcess[str], float]:
+    """``warmup ARGS`` (``env`` added to this process's) and its peak resident memory in MiB,
+    whatever its exit; the peak's own line taken off its standard error."""
     res = subprocess.run(
         [sys.executable, "-c", _PEAK_RSS, *args],
         capture_output=True,
         text=True,
         timeout=timeout,
         stdin=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
     )
-    assert res.returncode == 0, res.stderr
-    return res.stdout, int(res.stderr.rsplit("peak-rss-kib ", 1)[1]) / 1024
+    err, _, hwm = res.stderr.rpartition("peak-rss-kib ")
+    res.stderr = err
+    return res, int(hwm) / 1024

@@ -318,3 +318,48 @@ def test_a_fetch_the_server_refuses_is_its_answer_not_a_dropped_connection(which
     assert server.connections == 1
     assert rows(ledger_path, "SELECT count(*) FROM sync_state") == [(0,)]
     assert rows(ledger_path, "SELECT count(*) FROM bounce") == [(0,)]
+
+
+FLOODED = (
+    "Error: the IMAP server sent more than 16 MiB of answer lines to one command without "
+    "completing it; nothing of it was recorded (progress is saved: run the sync again, or ask "
+    "the server's administrator)"
+)
+
+
+def flood(line: bytes, mib: int) -> list[Reply]:
+    """``line`` over and over, ``mib`` MiB of it, never the tagged completion; then a hang-up."""
+    return [line * (mib * 1024 * 1024 // len(line)), "hangup"]
+
+
+@pytest.mark.parametrize("command", ["EXAMINE", "UID FETCH"])
+def test_a_server_flooding_untagged_lines_is_stopped_in_bounded_memory(command, ledger_path):
+    """A server answering a command with "* OK ..." lines without end, never its tagged
+    completion: imaplib keeps every untagged line until the command completes, and each line
+    earned the answer more time, so the sync's memory grew without bound (64 MiB over its
+    retries). One command's untagged lines hold at most 16 MiB: the sync stops at once (no
+    reconnect: the server would only do it again), one line, exit 69, nothing recorded."""
+    from tests.peakrss import peak_run
+
+    flooded = folder(search=b"1 2", uidnext=b"3")
+    flooded[command] = flood(b"* OK [ALERT] still thinking, " + b"." * 200 + b"\r\n", 96)
+    with ImapServer(ImapScript(replies=folder()), ImapScript(replies=flooded)) as server:
+        add_box(465, "--imap-security", "none", imap_port=server.port)
+        calm, base = peak_run("bounces", "sync", BOX, timeout=120, env=ENV)
+        res, peak = peak_run("bounces", "sync", BOX, timeout=120, env=ENV)
+    assert calm.returncode == 0, calm.stderr
+    assert (res.returncode, res.stderr.strip()) == (69, FLOODED)
+    assert server.connections == 2
+    assert peak < base + 40, (base, peak)  # 96 MiB held before
+    assert rows(ledger_path, "SELECT uidvalidity, last_uid FROM sync_state") == [(7, 1)]
+
+
+def test_a_server_flooding_exists_lines_is_stopped_by_their_count(ledger_path):
+    """A flood of short lines ("* 1 EXISTS", 12 bytes each) costs Python far more than their
+    bytes: each line counts as at least 64 bytes toward the bound."""
+    flooded = folder()
+    flooded["UID SEARCH"] = flood(b"* 1 EXISTS\r\n", 6)
+    err = sync(ImapScript(replies=flooded))
+    assert err == FLOODED
+    assert rows(ledger_path, "SELECT count(*) FROM sync_state") == [(0,)]
+    assert rows(ledger_path, "SELECT count(*) FROM bounce") == [(0,)]

@@ -47,12 +47,39 @@ MAX_WHOLE = 256 * 1024 * 1024
 _DRAIN = 1 << 20
 
 
+# The most one command's untagged answer lines may hold, literals included, each line counted
+# as at least ANSWER_LINE bytes (what Python keeps for it): a FETCH of first parts holds at most
+# FETCH_BYTES (4 MB) of them. imaplib keeps every untagged line until the command completes: a
+# server sending "* OK ..." or "* 1 EXISTS" without end, never the tagged completion, grew the
+# sync's memory without bound (and each line earned the answer more time).
+MAX_ANSWER = 16 * 1024 * 1024
+ANSWER_LINE = 64
+
+
 class _Bounded:
     """imaplib's literal reads, bounded: at most MAX_LITERAL bytes kept; a larger literal only
     up to ``whole`` (set around a FETCH of first parts to what its messages hold), else the
-    connection is dropped and the sync stopped (:class:`Unavailable`, exit 69)."""
+    connection is dropped and the sync stopped (:class:`Unavailable`, exit 69). So is an
+    answer whose untagged lines hold more than MAX_ANSWER bytes before its command completes."""
 
     whole = MAX_LITERAL
+    _held = 0
+
+    def _command(self, name: str, *args: Any) -> Any:
+        self._held = 0
+        return super()._command(name, *args)  # type: ignore[misc]
+
+    def _append_untagged(self, typ: str, dat: Any) -> None:
+        parts = dat if isinstance(dat, tuple) else (dat,)
+        self._held += max(ANSWER_LINE, sum(len(p) for p in parts if isinstance(p, bytes)))
+        if self._held > MAX_ANSWER:
+            drop(self)  # type: ignore[arg-type]
+            raise Unavailable(
+                f"the IMAP server sent more than {MAX_ANSWER // (1024 * 1024)} MiB of answer "
+                f"lines to one command without completing it; nothing of it was recorded "
+                f"(progress is saved: run the sync again, or ask the server's administrator)"
+            )
+        super()._append_untagged(typ, dat)  # type: ignore[misc]
 
     def read(self, size: int) -> bytes:
         if size > max(self.whole, MAX_LITERAL):
