@@ -42,7 +42,14 @@ from warmup.bounces import imapconn
 from warmup.errors import ConfigError, PermissionFailure, TempFail, Unavailable, WarmupError
 from warmup.ledger import MailboxRow
 from warmup.providers import Provider, get_provider
-from warmup.smtp import failure_text, logged_in, reply_text, smtp_auth_off
+from warmup.smtp import (
+    MechanismsRefused,
+    failure_text,
+    logged_in,
+    password_login,
+    reply_text,
+    smtp_auth_off,
+)
 from warmup.words import clock_offset_said, plural, scrubbed
 
 if TYPE_CHECKING:
@@ -701,7 +708,7 @@ def _smtp_login(svc: _Service, host: str, user: str, password: str | Bearer, tim
                 raise _no_xoauth2(f"AUTH {mechanisms or '(no mechanism named)'}", user)
             try:
                 if isinstance(password, str):
-                    logged_in(smtp.login(user, password))
+                    password_login(smtp, user, password)
                 else:
                     logged_in(
                         smtp.auth("XOAUTH2", password.smtp_response(), initial_response_ok=True)
@@ -716,6 +723,15 @@ def _smtp_login(svc: _Service, host: str, user: str, password: str | Bearer, tim
                 refused = scrubbed(
                     f"AUTH refused: {exc.smtp_code} {' '.join(text.split())}", password
                 )
+                if isinstance(exc, MechanismsRefused):  # as a send says it (exit 69)
+                    raise _Failed(
+                        f"AUTH {exc.advertised} advertised, then {', '.join(exc.tried)} "
+                        f"refused as not supported: {refused.removeprefix('AUTH refused: ')}",
+                        "the server refuses the login mechanisms it advertises: its set-up is "
+                        "at fault, not the password (never checked)",
+                        "ask the server's administrator; 'warmup doctor' again once it is fixed",
+                        EX_UNAVAILABLE,
+                    ) from None
                 if not isinstance(password, str) and exc.smtp_code == 504:  # no such mechanism
                     raise _no_xoauth2(refused, user) from None
                 if exc.smtp_code == 535 and smtp_auth_off(refused):

@@ -38,6 +38,7 @@ from warmup.neterr import Opening, TimedReader
 from warmup.smtpreplies import (
     AuthDeferred,
     AuthFailed,
+    AuthUnoffered,
     BadReply,
     failure_text,
     reply_text,
@@ -133,6 +134,57 @@ def logged_in(answer: tuple[int, bytes]) -> None:
         raise smtplib.SMTPAuthenticationError(code, reply)
 
 
+class MechanismsRefused(smtplib.SMTPAuthenticationError):
+    """Every AUTH mechanism :func:`password_login` tried, each advertised, was answered 504
+    ("mechanism not supported"): the password was never checked. ``advertised``: the server's
+    AUTH line; ``tried``: the mechanisms asked, in order; the code and reply are the last
+    one's."""
+
+    def __init__(self, advertised: str, tried: list[str], code: int, reply: bytes | str) -> None:
+        super().__init__(code, reply)
+        self.advertised, self.tried = advertised, tried
+
+
+# The mechanisms a password logs in with, in smtplib's order of preference (SMTP.login's).
+_PASSWORD_MECHANISMS = ("CRAM-MD5", "PLAIN", "LOGIN")
+
+
+def password_login(smtp: smtplib.SMTP, user: str, password: str) -> None:
+    """smtplib's ``login``: each mechanism of :data:`_PASSWORD_MECHANISMS` the server advertises,
+    in turn, until one is taken (235; anything else raises as :func:`logged_in` does). Where
+    smtplib raised the last mechanism's refusal, a refusal of the password (535) wins over a
+    504 "mechanism not supported" to another, and a 504 to every one is
+    :class:`MechanismsRefused`: the server's set-up, not the password."""
+    smtp.ehlo_or_helo_if_needed()
+    if not smtp.has_extn("auth"):
+        raise smtplib.SMTPNotSupportedError("SMTP AUTH extension not supported by server.")
+    advertised = smtp.esmtp_features["auth"].split()
+    tried = [m for m in _PASSWORD_MECHANISMS if m in advertised]
+    if not tried:
+        raise smtplib.SMTPException("No suitable authentication method found.")
+    smtp.user, smtp.password = user, password  # what smtplib's auth_* objects read
+    refused: smtplib.SMTPAuthenticationError | None = None
+    unsupported: smtplib.SMTPAuthenticationError | None = None
+    for mechanism in tried:
+        method = getattr(smtp, "auth_" + mechanism.lower().replace("-", "_"))
+        try:
+            answer = smtp.auth(mechanism, method)
+        except smtplib.SMTPAuthenticationError as exc:
+            if exc.smtp_code == 504:
+                unsupported = exc
+            else:
+                refused = exc
+            continue
+        logged_in(answer)  # a 503 on a connection not logged in: refused, not tried further
+        return
+    if refused is not None:
+        raise refused
+    assert unsupported is not None
+    raise MechanismsRefused(
+        " ".join(advertised), tried, unsupported.smtp_code, unsupported.smtp_error
+    )
+
+
 # Said of a host that took the connection but never greeted, with STARTTLS or no TLS: the
 # commonest cause is a port of implicit TLS (465), whose server waits for the client's TLS
 # handshake as the client waits for its greeting, until the timeout.
@@ -224,6 +276,13 @@ class Connection:
                     # a mechanism (not the token): a new login would not change it.
                     self.failed.append((self.host or "", f"{NO_OAUTH} (AUTH XOAUTH2: {reply})"))
                     raise _no_oauth_login(self._tried(), target.username) from None
+                if isinstance(exc, MechanismsRefused):
+                    raise AuthUnoffered(
+                        f"{self.host} advertises AUTH {exc.advertised}, then refused "
+                        f"{', '.join(exc.tried)} as not supported ({reply}): the server's "
+                        f"set-up is at fault, not the password (never checked); ask its "
+                        f"administrator{passed}"
+                    ) from None
                 if exc.smtp_code == 535 and smtp_auth_off(reply):
                     # Exchange Online's 5.7.139, to a password as to a token: no new login or
                     # password changes it, an admin must.
@@ -298,7 +357,7 @@ class Connection:
         assert self.smtp is not None
         secret = self.target.password
         if isinstance(secret, str):
-            logged_in(self.smtp.login(self.target.username, secret))
+            password_login(self.smtp, self.target.username, secret)
             return
         try:
             logged_in(self.smtp.auth("XOAUTH2", secret.smtp_response(), initial_response_ok=True))

@@ -6,7 +6,8 @@ have been delivered) or ``released`` (nothing left: the slot does not count).
 Provider throttling replies set :attr:`Outcome.throttle`; the message is not retried.
 
 The results (:class:`RcptResult`, :class:`Outcome`), the errors a conversation ends in
-(:class:`AuthFailed`, :class:`LoginWanted`, :class:`AuthDeferred`, :class:`TooBig`) and the
+(:class:`AuthFailed`, :class:`LoginWanted`, :class:`AuthDeferred`, :class:`AuthUnoffered`,
+:class:`TooBig`) and the
 readings of one reply — a throttle, a refused sender, a size refused, a limit of recipients, a
 hard refusal that blames one address — for :mod:`warmup.smtp`'s dialogue and
 :mod:`warmup.smtpconnect`'s login; no socket here. ``warmup.smtp`` gives every public name.
@@ -20,7 +21,7 @@ import smtplib
 from dataclasses import dataclass
 from typing import Any
 
-from warmup.errors import DataError, PermissionFailure, TempFail
+from warmup.errors import DataError, PermissionFailure, TempFail, Unavailable
 from warmup.neterr import describe
 from warmup.words import some, undeclared_text
 
@@ -71,6 +72,15 @@ class LoginWanted(AuthFailed):
 
 class AuthDeferred(TempFail):
     """The server answered the login with a temporary failure, e.g. 454 4.7.0 (exit 75)."""
+
+
+class AuthUnoffered(Unavailable):
+    """The server advertised AUTH mechanisms, then answered each one a password logs in with
+    (of those advertised, smtplib's CRAM-MD5, PLAIN, LOGIN) 504, "mechanism not supported":
+    its set-up is at fault, not the password, which no mechanism checked (exit 69, no password
+    checklist). Taken for a refused login, it was exit 77 with the checklist, sending the user
+    after a password that was never checked. Like a sender refused for good, no wait fixes it:
+    ``run --once`` exits 69 when no member of a message could send it for such a fault."""
 
 
 class TooBig(DataError):

@@ -36,7 +36,7 @@ from warmup.outbox.looks import Looks
 from warmup.outbox.sentas import as_sent, overflow_sender
 from warmup.policy import Allowance
 from warmup.refusals import suppressed_refusal
-from warmup.smtp import LoginWanted, Outcome, RcptResult, TooBig, refused_sender
+from warmup.smtp import AuthUnoffered, LoginWanted, Outcome, RcptResult, TooBig, refused_sender
 from warmup.stopwindow import StopWindow
 from warmup.words import some
 
@@ -878,6 +878,10 @@ class SenderRefused(Unavailable):
     it: ``run --once`` exits 69 when no member of a message could send it for such a fault."""
 
 
+# The faults no wait fixes, for :func:`_fault_code`.
+_PERSON_MUST_FIX = (ConfigError, PermissionFailure, SenderRefused, AuthUnoffered)
+
+
 def _dropped_for_this_message(report: SendReport) -> bool:
     """Whether a member's connection was cut, or timed out waiting for a reply, under this
     message's envelope once the server took its MAIL FROM (at a RCPT TO, or DATA before the
@@ -910,8 +914,9 @@ def _member_down(box: MailboxRow, report: SendReport, why: str) -> Unavailable:
 def _fault_code(fails: list[WarmupError]) -> int:
     """The exit code of a message every member failed for (``fails``, one per member): the
     highest of their codes when each is a fault a person must fix (configuration 78, login 77,
-    the sender refused for good 69), else 0 (a server down may come back by itself)."""
-    if all(isinstance(e, ConfigError | PermissionFailure | SenderRefused) for e in fails):
+    the sender refused for good or AUTH mechanisms refused as advertised
+    69), else 0 (a server down may come back by itself)."""
+    if all(isinstance(e, _PERSON_MUST_FIX) for e in fails):
         return max(e.exit_code for e in fails)
     return 0
 
