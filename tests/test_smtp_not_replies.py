@@ -72,7 +72,9 @@ def test_no_reply_to_rcpt_is_no_bounce_of_the_recipient(
 ):
     """Before the data nothing left: the slot is released, the recipient neither bounced nor
     suppressed, and nothing is delivered (a pipelined DATA's 354 is abandoned by dropping the
-    connection). Exit 75: another try, perhaps on a server in its right mind."""
+    connection). Exit 69, not 75: the server is broken, not busy (as a reply that is no reply
+    to EHLO, or after the data, is 69); 75 asked a script to try again at once, each try a new
+    connection and login to a server that answers nothing it can read."""
     db = str(tmp_path / "ledger.db")
     monkeypatch.setenv("WARMUP_DB", db)
     replies = {"RCPT": said, **({"EHLO": PIPELINING} if pipelined else {})}
@@ -81,11 +83,37 @@ def test_no_reply_to_rcpt_is_no_bounce_of_the_recipient(
         # none of the message's bytes reached the server (a pipelined DATA's 354 came, and the
         # connection was dropped: the scripted server lists what it read, nothing)
         assert not any(server.messages), server.messages
-    assert code == 75, err
+    assert code == 69, err
     assert "Traceback" not in err and "no SMTP reply" in err, err
     assert _rows(db, "SELECT outcome FROM send") == [("released",)]
     assert _rows(db, "SELECT count(*) FROM bounce") == [(0,)]
     assert _rows(db, "SELECT count(*) FROM suppression") == [(0,)]
+
+
+def test_run_once_sets_a_member_answering_no_reply_aside_at_once_69(
+    pki, ssl_cert_env, tmp_path, ledger_path
+):
+    """The worker took a reply that was no reply to RCPT TO for a cut under this message alone:
+    its member stayed in the pass, the next message met the same broken server on a new
+    connection and login, and ``run --once`` exited 0, as for a server that may come back by
+    itself; and the gate, taking it for a connection dropped while idle, logged in again
+    for the same message first. The member is set aside at once (one connection for the
+    pass), its messages queued for a later try, and ``run --once`` exits 69, naming it."""
+    from tests.gatekit import PASSWORD_ENV
+    from tests.outboxkit import pool_of, queue_plain
+    from tests.test_run_fault_holds import once
+
+    script = Script(replies={"RCPT": NOT_REPLIES["no code"]}, tls=pki.server_ssl_context())
+    with ScriptedServer(script) as server:
+        pool_of(server.port, tmp_path, n=1, daily=50)
+        queue_plain(2)
+        res = once(env=PASSWORD_ENV)
+        connections = server.connections
+    assert res.returncode == 69, (res.stdout, res.stderr)
+    assert "no SMTP reply" in res.stderr and "Traceback" not in res.stderr, res.stderr
+    assert connections == 1, (connections, res.stdout)
+    assert _rows(str(ledger_path), "SELECT state FROM outbox") == [("queued",), ("queued",)]
+    assert _rows(str(ledger_path), "SELECT count(*) FROM bounce") == [(0,)]
 
 
 def test_a_reply_with_a_code_and_no_text_is_still_a_reply(pki, ssl_cert_env):

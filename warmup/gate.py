@@ -748,11 +748,13 @@ class Gate:
                 res.settle("unknown")
                 raise
             # An upstream server drops a connection left idle (e.g. while pacing): if it was
-            # gone before anything left, reconnect once instead of failing the message.
+            # gone before anything left, reconnect once instead of failing the message. Not
+            # one that answered with no SMTP reply: broken, not idle: it would only do it again.
             stale = (
                 session.smtp is None
                 and outcome.error is not None
                 and not outcome.throttle
+                and not outcome.garbled
                 and all(r.outcome == "released" for r in outcome.results.values())
             )
             if not (stale and attempt == 1) or window.stopped:  # a stop cut it: not again
@@ -780,6 +782,7 @@ class Gate:
             outcome.throttle,
             outcome.error,
             outcome.lost_at,
+            outcome.garbled,
         )
 
     def _write_for_stop(self) -> None:

@@ -45,6 +45,7 @@ class SendReport:
     throttle: tuple[int, str] | None = None
     error: str | None = None
     lost_at: str | None = None
+    garbled: bool = False  # ended on an answer that was no SMTP reply (Outcome.garbled)
 
     @property
     def sent(self) -> list[str]:

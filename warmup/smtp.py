@@ -114,11 +114,17 @@ class Session(Connection):
         what was answered stands, the rest is released, nothing more goes), its data phase
         before the data goes, and held from the moment the message's own reply (to the end
         of DATA, or BDAT's) is read, before anything is made of it."""
+        smtp = self.smtp
+        if smtp is not None:
+            smtp.garbled = False  # type: ignore[attr-defined]
         try:
             if window is not None:
-                return self._send(mail_from, recipients, data, window)
-            with StopWindow() as own:
-                return self._send(mail_from, recipients, data, own)
+                outcome = self._send(mail_from, recipients, data, window)
+            else:
+                with StopWindow() as own:
+                    outcome = self._send(mail_from, recipients, data, own)
+            outcome.garbled = bool(getattr(smtp, "garbled", False))
+            return outcome
         except BaseException:
             if self.smtp is not None:
                 quietly_close(self.smtp)
@@ -559,6 +565,7 @@ def final(smtp: smtplib.SMTP, code: int, reply: bytes) -> tuple[int, bytes]:
     (the server's next line would be read as the next command's answer)."""
     if 300 <= code < 400:
         quietly_close(smtp)
+        smtp.garbled = True  # type: ignore[attr-defined]
         raise BadReply(f"{code} ".encode() + reply)
     return code, reply
 

@@ -440,6 +440,9 @@ class _Timed(TimedReader, smtplib.SMTP):
     # (Connection); every reply but a 2xx is cleaned of it where it is read.
     secret: str | Bearer | None = None
 
+    # Set when a reply read was no SMTP reply (:class:`BadReply`): the server is broken.
+    garbled = False
+
     def reply_seconds(self) -> float:
         return self.timeout
 
@@ -483,6 +486,7 @@ class _Timed(TimedReader, smtplib.SMTP):
             size += len(line)
             if size > REPLY_MAX:
                 self.close()
+                self.garbled = True
                 raise BadReply(lines[0], f"the server's reply ran past {REPLY_MAX >> 10} KiB")
             if (
                 not _REPLY_CODE.fullmatch(line[:3])
@@ -490,6 +494,7 @@ class _Timed(TimedReader, smtplib.SMTP):
                 or line[:3] != lines[0][:3]
             ):
                 self.close()
+                self.garbled = True
                 raise BadReply(self._unquoted(b"".join(lines)))
             if line[3:4] != b"-":
                 break

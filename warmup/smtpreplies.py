@@ -42,6 +42,9 @@ class Outcome:
     # The command whose reply the connection was lost (or timed out) waiting for, before the
     # data left: "MAIL FROM", "RCPT TO" or "DATA" (None: not lost, or lost in the data)
     lost_at: str | None = None
+    # The conversation ended on an answer that was no SMTP reply (:class:`BadReply`): the
+    # server is broken, not busy (exit 69 before the data too, the member set aside).
+    garbled: bool = False
 
     @property
     def sent(self) -> list[str]:

@@ -764,6 +764,10 @@ def _send_one(
     sender = refused_sender(report)
     if sender is not None:  # the server turns this sender away: no retry helps (75 invited one)
         code = 69
+    if report.garbled and code == EXIT_BY_OUTCOME["released"]:
+        # An answer that was no SMTP reply before the data: the server is broken, not busy;
+        # 75 asked a script to retry, each retry a new connection and login (as after the data)
+        code = 69
     if json_:
         print_json(_report_json(gate, report, code, gone))
         return code

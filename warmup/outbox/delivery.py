@@ -878,8 +878,14 @@ class SenderRefused(Unavailable):
     it: ``run --once`` exits 69 when no member of a message could send it for such a fault."""
 
 
+class ServerBroken(Unavailable):
+    """The member's server answered with no SMTP reply before the data (:class:`~warmup.smtp.
+    BadReply`): broken, not busy. Set aside for the pass at once, and, as a sender refused for
+    good, ``run --once`` exits 69 when no member of a message could send it for such a fault."""
+
+
 # The faults no wait fixes, for :func:`_fault_code`.
-_PERSON_MUST_FIX = (ConfigError, PermissionFailure, SenderRefused, AuthUnoffered)
+_PERSON_MUST_FIX = (ConfigError, PermissionFailure, SenderRefused, AuthUnoffered, ServerBroken)
 
 
 def _dropped_for_this_message(report: SendReport) -> bool:
@@ -895,12 +901,16 @@ def _dropped_for_this_message(report: SendReport) -> bool:
     stalls every envelope (a rate limiter dropping sessions, a server too busy to answer)
     would otherwise get a new connection and login for each queued message in one burst, the
     hammering a provider locks an account for, or one timeout a message."""
+    if report.garbled:  # no SMTP reply: the server is broken, not this message
+        return False
     return report.lost_at in ("RCPT TO", "DATA")
 
 
 def _member_down(box: MailboxRow, report: SendReport, why: str) -> Unavailable:
     """Why ``box`` could send nothing (``why``: :func:`_sender_refused`'s words for
     ``report``): :class:`SenderRefused` when the server refused its MAIL FROM for good."""
+    if report.garbled:
+        return ServerBroken(f"{box.address} could not send: {why}")
     sender = refused_sender(report)
     if sender is None:  # a connection lost, a 421: it may pass by itself
         return Unavailable(f"{box.address} could not send: {why}")
@@ -914,8 +924,8 @@ def _member_down(box: MailboxRow, report: SendReport, why: str) -> Unavailable:
 def _fault_code(fails: list[WarmupError]) -> int:
     """The exit code of a message every member failed for (``fails``, one per member): the
     highest of their codes when each is a fault a person must fix (configuration 78, login 77,
-    the sender refused for good or AUTH mechanisms refused as advertised
-    69), else 0 (a server down may come back by itself)."""
+    the sender refused for good, AUTH mechanisms refused as advertised, a server answering with
+    no SMTP reply 69), else 0 (a server down may come back by itself)."""
     if all(isinstance(e, _PERSON_MUST_FIX) for e in fails):
         return max(e.exit_code for e in fails)
     return 0
