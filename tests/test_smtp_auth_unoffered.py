@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import sqlite3
 
+import pytest
+
 from tests.gatekit import BOX, PASSWORD_ENV, add_box, cli
 from tests.outboxkit import pool_of, queue_plain
 from tests.peers.imap import ImapScript
@@ -77,3 +79,33 @@ def test_doctor_says_the_server_is_at_fault_not_the_password():
         "Unrecognized authentication type"
     ), auth
     assert "not the password" in auth["cause"] and not auth["steps"], auth
+
+
+@pytest.mark.parametrize("unsupported", ["PLAIN", "LOGIN"])
+def test_a_password_refused_by_one_mechanism_wins_over_another_not_supported(
+    pki, ssl_cert_env, ledger_path, unsupported
+):
+    """One mechanism answered 504, the other 535: the password was checked and refused, so it is
+    the password's checklist (77), whichever came last (smtplib raised the last one's answer,
+    which made a 504 after a 535 read as the server's set-up)."""
+    other = "LOGIN" if unsupported == "PLAIN" else "PLAIN"
+    script = Script(
+        replies={
+            "EHLO": EHLO,
+            f"AUTH {unsupported}": NOT_SUPPORTED,
+            f"AUTH {other}": b"535 5.7.8 Error: authentication failed\r\n",
+        },
+        tls=pki.server_ssl_context(),
+    )
+    with ScriptedServer(script) as server:
+        add_box(server.port)
+        res = cli(
+            "send", BOX, "--to", "lead@example.com", "--subject", "Hello", "--body", "Hi",
+            env=PASSWORD_ENV,
+        )  # fmt: skip
+        auths = [c.split(b" ")[1] for c in server.commands[0] if c.upper().startswith(b"AUTH")]
+    assert auths == [b"PLAIN", b"LOGIN"], auths
+    assert res.returncode == 77, res.stderr
+    assert "535 5.7.8" in res.stderr and "not supported" not in res.stderr, res.stderr
+    assert "Traceback" not in res.stderr
+    assert _rows(ledger_path, "SELECT outcome FROM send") == [("released",)]

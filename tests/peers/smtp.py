@@ -667,7 +667,8 @@ class Script:
     its reply; ``None`` closes the connection without one, ``"rst"`` resets it. The default
     replies are a plain server's: ``EHLO`` offers ``AUTH PLAIN``, ``AUTH`` takes anything, and
     ``MAIL`` before a ``HELO`` or ``EHLO`` answered 250 gets 503 (RFC 5321 4.1.4).
-    ``dribble``: a verb to the seconds between its reply's bytes (each well within a socket
+    A verb and its first word (``"AUTH LOGIN"``) may have a reply of their own, taken before the
+    verb's. ``dribble``: a verb to the seconds between its reply's bytes (each well within a socket
     timeout, the whole reply not). A reply may quote the command back (:func:`echoed`)."""
 
     greeting: bytes | None = b"220 scripted.test.example ESMTP\r\n"
@@ -774,7 +775,12 @@ class ScriptedServer(ScriptedPeer[Script]):
             if verb == "MAIL" and not greeted and "MAIL" not in script.replies:
                 reply: bytes | str | None = b"503 5.5.1 Error: send HELO/EHLO first\r\n"
             else:
-                reply = echoed(replies.get(verb, b"250 2.0.0 OK\r\n"), line)
+                words = line.split()
+                key = verb  # "AUTH LOGIN"'s own reply first, if the script gives one
+                if len(words) > 1:
+                    first = f"{verb} {words[1].decode('ascii', 'replace').upper()}"
+                    key = first if first in replies else verb
+                reply = echoed(replies.get(key, b"250 2.0.0 OK\r\n"), line)
             if not self._reply(conn, reply, script.dribble.get(verb, 0.0)):
                 return
             if verb in ("EHLO", "HELO") and isinstance(reply, bytes) and reply.startswith(b"250"):
