@@ -20,7 +20,8 @@ Design:
   read O(1) rows, not O(days): valid while the mailbox's ``rev`` is the one it was computed at.
   Every write that lands on a day before the writer's today bumps ``rev`` (:meth:`_touch`);
   memos are only kept for days before yesterday, so writes to today and yesterday (every gated
-  send) never need to.
+  send) never need to; a write on today drops a memo that closed it already (one kept by a host
+  whose clock ran ahead).
 - Only bounces that answer a send of their mailbox count (``bounce.counted``), and only the first
   of each send: a forged or misdirected notification is kept and listed, never counted, and a rate
   can never exceed 100% because of it (DESIGN invariant 8).

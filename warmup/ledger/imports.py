@@ -36,6 +36,8 @@ from warmup.ledger.schema import (
     MAILBOX,
     SEND,
     SUPPRESSION,
+    TIMELINE_CACHE,
+    WALK_MEMO,
 )
 from warmup.ledger.values import (
     BounceIn,
@@ -499,11 +501,15 @@ class Imports:
         seen: tuple[object, dict[int, dt.date]] | None = conn.info.get("warmup.touched")
         if seen is None or seen[0] is not txn:
             seen = conn.info["warmup.touched"] = (txn, {})
-        ids = sorted(
-            b.id
-            for b in boxes.values()
-            if b.id in first and b.id not in seen[1] and first[b.id] < self.real_today(b.timezone)
-        )
+        ids: list[int] = []
+        today_on: list[int] = []
+        for b in boxes.values():
+            if b.id in first and b.id not in seen[1]:
+                (ids if first[b.id] < self.real_today(b.timezone) else today_on).append(b.id)
+        ids.sort()
+        for m in today_on:  # memos that closed the day already: a clock ahead kept them
+            for memo in (WALK_MEMO, TIMELINE_CACHE):
+                conn.execute(memo.delete().where(memo.c.mailbox_id == m, memo.c.upto > first[m]))
         if ids:
             # their memos are not carried (an import ends by keeping new ones): nothing left
             # for a later write of this transaction to drop

@@ -233,7 +233,8 @@ _ASIDE_SQL = (
     "WHERE id = ANY(string_to_array(%(aside)s::text, ',')::bigint[])"
 )
 
-# The insert and the rollups' bumps (day_stat, domain_day), in one statement; the caller checked
+# The insert and the rollups' bumps (day_stat, domain_day), and the drop of any memo that closed
+# the day already (a clock ahead kept it: Records._touch), in one statement; the caller checked
 # under the lock that no recipient has a live slot for this Message-ID (an earlier released or
 # soft one set aside).
 _RESERVE = """
@@ -257,6 +258,10 @@ WITH u AS (
            count(*)
     FROM ins GROUP BY 3
     ON CONFLICT (mailbox_id, day, domain) DO UPDATE SET sent = x.sent + EXCLUDED.sent
+), ahead AS (  -- memos that closed this day already: kept by a host whose clock ran ahead
+    DELETE FROM walk_memo WHERE mailbox_id = %(mid)s AND upto > %(day)s
+), rahead AS (
+    DELETE FROM timeline_cache WHERE mailbox_id = %(mid)s AND upto > %(day)s
 )
 SELECT id, recipient FROM ins
 """

@@ -257,8 +257,16 @@ class Records(Matching):
         earlier did not read this write and stays valid, carried to the new ``rev``. Without that, a bounce synced this morning for
         a send of yesterday (every day, for most mailboxes) made the next question walk the
         mailbox's whole history again. A later write of the same transaction on an earlier day
-        drops the memo it no longer matches."""
+        drops the memo it no longer matches.
+
+        A write on today (or later) needs no new ``rev``: memos are kept only for days before
+        yesterday. Only by the keeper's clock, though: a host whose clock ran days ahead kept
+        one of a day still ahead here, which closed today without the sends made today; it is
+        dropped (any memo that closed ``day``), or, once that day came, it was resumed as if the
+        mailbox had been idle (``tests/test_memo_clock_ahead.py``)."""
         if day >= self.real_today(box.timezone):
+            for memo in (WALK_MEMO, TIMELINE_CACHE):
+                conn.execute(memo.delete().where(memo.c.mailbox_id == box.id, memo.c.upto > day))
             return
         txn = conn.get_transaction()
         seen: tuple[object, dict[int, dt.date]] | None = conn.info.get("warmup.touched")

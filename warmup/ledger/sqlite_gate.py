@@ -99,8 +99,14 @@ def _date(value: str | None) -> dt.date | None:
 
 
 _MEMO = (
-    "SELECT m.rev, m.cap, m.started, w.upto, w.rev, w.inputs, w.state FROM mailbox m "
+    "SELECT m.rev, m.cap, m.started, w.upto, w.rev, w.inputs, w.state, "
+    "(SELECT upto FROM timeline_cache WHERE mailbox_id = m.id) FROM mailbox m "
     "LEFT JOIN walk_memo w ON w.mailbox_id = m.id WHERE m.id = ?"
+)
+# Memos that closed today or a later day: kept by a host whose clock ran ahead (Records._touch).
+_AHEAD_MEMOS = (
+    "DELETE FROM walk_memo WHERE mailbox_id = ? AND upto > ?",
+    "DELETE FROM timeline_cache WHERE mailbox_id = ? AND upto > ?",
 )
 _DAYS = (
     "SELECT day, sent, hard, soft, block, complaint FROM day_stat "
@@ -493,7 +499,11 @@ class SQLiteGate(GateSession):
         row = cur.execute(_MEMO, (box.id,)).fetchone()
         if row is None:  # removed (by another process) since this gate opened
             raise MailboxNotFound(box.address)
-        rev, cap, started, upto, mrev, inputs, state = row
+        rev, cap, started, upto, mrev, inputs, state, report_upto = row
+        day = today.isoformat()
+        if max(upto or "", report_upto or "") > day:  # the reservation lands on a day they closed
+            for sql in _AHEAD_MEMOS:
+                cur.execute(sql, (box.id, day))
         stamp = None
         if p.domain_cap:  # the domain's other mailboxes at their revisions: part of the inputs
             domain = f"%@{box.address.rsplit('@', 1)[1]}"
