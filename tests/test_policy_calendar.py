@@ -465,3 +465,22 @@ def test_quota_on_an_open_day_of_a_guessed_year_says_the_calendar_is_a_guess(run
     assert not [
         r for r in quota(run, "--at", f"{last + 1}-01-12T09:00")["reasons"] if "estimate" in r
     ]
+
+
+def test_sends_on_a_closed_day_are_not_called_too_few():
+    """A send recorded on a holiday (made by hand, imported, a host with another calendar) sent
+    more than the day's nothing, yet the reasons said "too little sent to count toward warm-up
+    on 2026-10-01 (1 of 0 sent)". They now say it was a day that could deliver none, which never
+    counts; a day that did have a quota still reads "too little"."""
+    spec = parse_policy(policy(CN))
+    days = (DayCounts(dt.date(2026, 9, 30), 3), DayCounts(dt.date(2026, 10, 1), 1))
+    a = evaluate(spec, hist(days), at(dt.date(2026, 10, 2), 10))
+    assert not any("of 0 sent" in r for r in a.reasons), a.reasons
+    assert (
+        "sent on 2026-10-01 (1), a day that could deliver none (closed, paused or the domain "
+        "cap used by the other mailboxes): such a day never counts toward warm-up" in a.reasons
+    ), a.reasons
+    assert any(
+        r.startswith("too little sent to count toward warm-up on 2026-09-30 (3 of 50 sent)")
+        for r in a.reasons
+    ), a.reasons

@@ -320,9 +320,7 @@ class Walk:
                 f"warm-up day {self.eff + 1}: {self.eff} qualifying day{_s(self.eff)} so far, "
                 f"stage {stage.name} ({stage.describe_volume()}): {volume}"
             )
-            short = self.short_reason(day)
-            if short:
-                reasons.append(short)
+            reasons.extend(self.short_reasons(day))
             why_at = len(reasons)
             reasons.append(why)
             if health == "unjudged":
@@ -439,17 +437,30 @@ class Walk:
             return judged
         return None
 
-    def short_reason(self, day: dt.date) -> str | None:
-        """Which recent active days sent too little to count toward warm-up."""
+    def short_reasons(self, day: dt.date) -> list[str]:
+        """Which recent active days sent too little to count toward warm-up, and which sent on
+        a day that could deliver nothing (a holiday, a pause: sends recorded or imported then),
+        which no amount sent makes count: not "1 of 0 sent" among the days that sent too few."""
         since = (day - dt.timedelta(days=GROWTH_DAYS)).isoformat()
-        short = [d for d in self.short_days if since <= d[0] < day.isoformat()]
-        if not short:
-            return None
-        listed = ", ".join(f"{d} ({sent} of {could} sent)" for d, sent, could in short)
-        return (
-            f"too little sent to count toward warm-up on {listed}: a day counts when at least "
-            f"{self.spec.qualify:.0%} of what it could deliver is sent"
-        )
+        recent = [d for d in self.short_days if since <= d[0] < day.isoformat()]
+        reasons = []
+        few = [d for d in recent if d[2]]
+        if few:
+            listed = ", ".join(f"{d} ({sent} of {could} sent)" for d, sent, could in few)
+            reasons.append(
+                f"too little sent to count toward warm-up on {listed}: a day counts when at "
+                f"least {self.spec.qualify:.0%} of what it could deliver is sent"
+            )
+        nothing = [d for d in recent if not d[2]]
+        if nothing:
+            listed = ", ".join(f"{d} ({sent})" for d, sent, _ in nothing)
+            one = len(nothing) == 1
+            reasons.append(
+                f"sent on {listed}, {'a day' if one else 'days'} that could deliver none "
+                "(closed, paused or the domain cap used by the other mailboxes): such a day "
+                "never counts toward warm-up"
+            )
+        return reasons
 
     def capacity(self, day: dt.date, stage: Stage) -> int | None:
         """How many sends fit in ``day``'s window at ``stage``'s mean gap (None: no pacing)."""
