@@ -524,26 +524,33 @@ def test_a_message_deferred_before_its_turn_counts_no_try(sink, ssl_cert_env, pa
     without any server being asked. Each was counted a try all the same, every pass, so a
     message sent at its first real try said TRIES 3. They back off as the tried one does (no
     retry every 5 s), with no try counted; once the server is back, the two sent at their
-    first try say 1."""
+    first try say 1.
+
+    'mailbox set' makes them due by the wall clock: the worker's starts at this test's start,
+    not at the module's T0 (imported up to the whole suite's run earlier, 23 minutes in a CI
+    run: by then the wall clock had passed the back-offs the worker's clock had not, nothing
+    was released, and nothing was due to the worker)."""
     from tests.peers.smtp import free_port
+
+    t0 = clear_of_midnight()
 
     [a] = pool_of(sink.port, tmp_path, n=1, daily=50)
     assert cli("mailbox", "set", a, "--smtp-port", str(free_port())).returncode == 0
     ledger = open_ledger()
     ids = [
-        Outbox(ledger).add(message(f"x{i}@example.com", f"m{i}"), pool="P", now=T0)
+        Outbox(ledger).add(message(f"x{i}@example.com", f"m{i}"), pool="P", now=t0)
         for i in range(3)
     ]
-    clock = Clock(T0)
+    clock = Clock(t0)
     with Worker(ledger, clock=clock) as worker:
         assert worker.run_once().outcomes == {"deferred": 3}
         rows = [ledger.message(i) for i in ids]
         assert [(r.state, r.attempts, r.next_attempt_at) for r in rows] == [
-            ("queued", 1, T0 + backoff(1)),
-            ("queued", 0, T0 + backoff(1)),
-            ("queued", 0, T0 + backoff(1)),
+            ("queued", 1, t0 + backoff(1)),
+            ("queued", 0, t0 + backoff(1)),
+            ("queued", 0, t0 + backoff(1)),
         ]
-        clock.at = T0 + backoff(1) + dt.timedelta(seconds=1)
+        clock.at = t0 + backoff(1) + dt.timedelta(seconds=1)
         assert worker.run_once().outcomes == {"deferred": 3}
         assert [ledger.message(i).attempts for i in ids] == [2, 0, 0]
         # the fix ('mailbox set') makes them due at once
