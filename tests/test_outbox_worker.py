@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from tests.conftest import policy_changes_at
 from tests.gatekit import PASSWORD_ENV, cli, policy_file
-from tests.outboxkit import accounts, add_box, clear_of_midnight, pool_of
+from tests.outboxkit import accounts, add_box, clear_of_midnight, midday_zone, pool_of
 from tests.peers.fixtures import SMTP_PASSWORD, SMTP_USER
 from tests.peers.smtp import SmtpSink
 from tests.pgkit import ledger_url  # noqa: F401  (the fixture)
@@ -529,12 +529,15 @@ def test_a_message_deferred_before_its_turn_counts_no_try(sink, ssl_cert_env, pa
     'mailbox set' makes them due by the wall clock: the worker's starts at this test's start,
     not at the module's T0 (imported up to the whole suite's run earlier, 23 minutes in a CI
     run: by then the wall clock had passed the back-offs the worker's clock had not, nothing
-    was released, and nothing was due to the worker)."""
+    was released, and nothing was due to the worker). Nor may it move its clock back from
+    the last hours of a Shanghai day, as :func:`clear_of_midnight` does: from 13:00 to 16:00
+    UTC the release came 3 hours after the worker's clock. The mailbox lives in a zone where
+    it is midday now, and the worker's clock is the wall clock."""
     from tests.peers.smtp import free_port
 
-    t0 = clear_of_midnight()
+    t0 = dt.datetime.now(dt.UTC).replace(microsecond=0)
 
-    [a] = pool_of(sink.port, tmp_path, n=1, daily=50)
+    [a] = pool_of(sink.port, tmp_path, n=1, daily=50, zone=midday_zone(t0))
     assert cli("mailbox", "set", a, "--smtp-port", str(free_port())).returncode == 0
     ledger = open_ledger()
     ids = [
