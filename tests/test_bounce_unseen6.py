@@ -166,7 +166,45 @@ def test_every_file_is_expected() -> None:
 
 # Misses left on purpose (tests/corpus/unseen6/README.md says why). Fixing one removes it here
 # (the families' check then fails until it is).
-KNOWN_MISSES: dict[str, str] = {}
+KNOWN_MISSES: dict[str, str] = {
+    # "user unknown" words a gateway, smarthost or relay passed on with no SMTP stage stated, no
+    # X.1.x status and no mail system known to answer from its own directory: the shared
+    # samples' reference reads such words as a filter's mask (sisimai's UserUnknown needs an
+    # X.1.x status or the RCPT command; its Filtered takes the words otherwise: lhost-mcafee-04,
+    # lhost-sendmail-40, lhost-x1-01, rfc3464-42, ...; tests/corpus/nosuchuser/README.md), and
+    # reading the words alone drops the worst fold under 95% (tests/corpus/unseen6/README.md)
+    **dict.fromkeys(
+        (
+            "proofpoint-essentials-530-other-problem-no-such-user-here.eml",
+            "mimecast-dsn-500-user-unknown-no-stage.eml",
+            "mimecast-text-550-mailbox-does-not-exist.eml",
+            "barracuda-ess-text-550-no-such-user.eml",
+            "cisco-secure-email-530-other-problem-user-does-not-exist.eml",
+            "sophos-dsn-550-550-mailbox-unavailable-user-does-not-exist.eml",
+            "forcepoint-text-550-recipient-unknown.eml",
+            "hornetsecurity-dsn-500-no-such-recipient.eml",
+            "fortimail-dsn-550-521-user-unknown.eml",
+            "spamexperts-text-550-550-no-such-user.eml",
+            "gworkspace-response-550-500-user-unknown.eml",
+            "gworkspace-response-550-no-status-invalid-recipient.eml",
+            "exchange-onprem-relay-legacy-550-500-user-unknown.eml",
+            "exchange2010-onprem-relay-legacy-hash-500-user-unknown.eml",
+            "coremail-relay-zh-gbk-remote-550-500-user-unknown.eml",
+            "mimecast-two-recipients-unknown-and-full.eml",
+            "gworkspace-two-recipients-unknown-and-rate-limited.eml",
+        ),
+        "relayed 'user unknown', no stage: a filter's mask by reference",
+    ),
+    # the same words under a 5.7.1 with no stated RCPT: a policy filter's mask by reference
+    # (lhost-messagingserver-03, lhost-sendmail-48)
+    **dict.fromkeys(
+        (
+            "trendmicro-ems-571-recipient-address-rejected-user-unknown.eml",
+            "gworkspace-response-554-571-unknown-user.eml",
+        ),
+        "relayed 'user unknown' under 5.7.1: a policy filter's mask by reference",
+    ),
+}
 
 
 # The known misses are not run here (no xfail counted among the results):
@@ -199,7 +237,7 @@ FAMILIES: dict[str, tuple[str, ...]] = {
         "spamexperts-text-550-550-no-such-user.eml",
         "barracuda-ess-text-541-dbeb-access-denied.eml",
     ),
-    "Google / Microsoft relaying user unknown": (
+    "Google / Microsoft relays": (
         "gworkspace-response-550-500-user-unknown.eml",
         "gworkspace-response-550-550-mailbox-not-found.eml",
         "gworkspace-response-554-571-unknown-user.eml",

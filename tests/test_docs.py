@@ -465,7 +465,14 @@ _CORPUS_COUNTS = {
         "published",
         "crossed",
     ),
-    r"`unseen5/`, (\d+) notices": ("unseen", "unseen2", "unseen3", "unseen4", "unseen5"),
+    r"`unseen6/`, (\d+) notices": (
+        "unseen",
+        "unseen2",
+        "unseen3",
+        "unseen4",
+        "unseen5",
+        "unseen6",
+    ),
 }
 
 
