@@ -431,10 +431,13 @@ class Dovecot:
                 client.expunge()
 
 
-Fault = Literal["cut", "stall", "pass"]
+Fault = Literal["cut", "stall", "flood", "pass"]
 SessionFault = Literal["literal", "garbled", "pass"]
 IdleFault = Literal["cut", "push", "bad", "nodone", "mute", "pass"]
 HUGE = 10**12  # the literal a hostile session announces: far past any bound of the client
+# What a flooding peer sends (four times the client's bound on one answer, 16 MiB), line by line.
+FLOOD_BYTES = 64 * 1024 * 1024
+FLOOD_LINE = b"* OK [ALERT] still thinking, " + b"." * 1000 + b"\r\n"
 
 
 class LoginFaultProxy:
@@ -444,15 +447,20 @@ class LoginFaultProxy:
     proxy speaks TLS to Dovecot, so it sees the IMAP commands. ``faults`` gives, connection by
     connection, what happens when the client sends LOGIN (the last one repeats):
     ``"cut"`` closes the connection instead of passing it on; ``"stall"`` passes it on but
-    never passes the reply back (the client waits until its timeout); ``"pass"`` forwards
-    everything. ``logins`` records the fault applied at each LOGIN seen, in order.
+    never passes the reply back (the client waits until its timeout); ``"flood"`` answers it
+    (never passed on) with :data:`FLOOD_BYTES` of untagged lines, never the tagged completion,
+    then hangs up; ``"pass"`` forwards everything. ``logins`` records the fault applied at
+    each LOGIN seen, in order. (What a flood wrote is no measure of what the client read: an
+    asyncio transport takes writes after the client has gone. The scripted
+    :class:`tests.peers.imap.ImapServer` counts what it managed to send.)
 
     ``hide``: capabilities the server is made not to have, as servers without them answer
     (MOVE is RFC 6851, an extension many servers lack): left out of every CAPABILITY it
     states, and their commands (``MOVE``, ``UID EXPUNGE``) answered BAD, never passed on.
     ``cut_on``: the first command of this name (``"UID MOVE"``) cuts its connection instead of
-    being passed on, once. ``uid_last``: a FETCH answer that carries a literal names its UID
-    after it (``* 1 FETCH (BODY[]<0> {n}...literal... UID 5)``), as RFC 3501 allows.
+    being passed on, once. ``flood_on``: likewise, answered with a flood (as ``"flood"`` at
+    LOGIN: ``'EXAMINE "Junk"'``, after LOGIN succeeded), once. ``uid_last``: a FETCH answer
+    that carries a literal names its UID after it (``* 1 FETCH (BODY[]<0> {n}...literal... UID 5)``), as RFC 3501 allows.
     ``refuse``: every command of this name is answered NO (``refuse_with``, with
     ``refuse_text``), never passed on.
     ``drop``: the server's lines that start with these bytes (``b"* OK [UIDVALIDITY"``) are
@@ -482,6 +490,7 @@ class LoginFaultProxy:
         faults: Sequence[Fault],
         hide: Sequence[str] = (),
         cut_on: str | None = None,
+        flood_on: str | None = None,
         uid_last: bool = False,
         refuse: str | None = None,
         drop: bytes | None = None,
@@ -506,6 +515,7 @@ class LoginFaultProxy:
         self.faults = list(faults)
         self.hide = {c.upper().encode() for c in hide}
         self.cut_on = cut_on.upper().encode() if cut_on else None
+        self.flood_on = flood_on.upper().encode() if flood_on else None
         self.logins: list[Fault] = []
         self.host = HOST
         self.port = 0
@@ -613,6 +623,11 @@ class LoginFaultProxy:
                     self.cut_on = None
                     writer.transport.abort()
                     return
+                if self.flood_on in names:
+                    self.flood_on = None
+                    await _flood(writer)
+                    writer.transport.abort()
+                    return
                 if self.refuse in names:
                     writer.write(words[0] + b" %s %s\r\n" % (self.refuse_with, self.refuse_text))
                     await writer.drain()
@@ -625,6 +640,10 @@ class LoginFaultProxy:
                     logged_in = True
                     self.logins.append(fault)
                     if fault == "cut":
+                        writer.transport.abort()
+                        return
+                    if fault == "flood":  # the account is never asked
+                        await _flood(writer)
                         writer.transport.abort()
                         return
                     stalled = fault == "stall"
@@ -644,6 +663,18 @@ class LoginFaultProxy:
             for w in (writer, up_writer):
                 w.transport.abort()
             self._tasks.discard(task)
+
+
+async def _flood(writer: asyncio.StreamWriter) -> None:
+    """:data:`FLOOD_LINE` over and over, :data:`FLOOD_BYTES` of it (or until the transport
+    knows the client is gone, which it may not: it takes writes after that)."""
+    chunk = FLOOD_LINE * (65_536 // len(FLOOD_LINE))
+    sent = 0
+    while sent < FLOOD_BYTES and not writer.transport.is_closing():
+        part = chunk[: FLOOD_BYTES - sent]
+        writer.write(part)
+        await writer.drain()
+        sent += len(part)
 
 
 _FETCH_ANY_LITERAL = re.compile(rb"\* \d+ FETCH \(.*\{\d+\}\r\n$", re.S)

@@ -11,7 +11,20 @@ from dataclasses import dataclass, field
 
 from tests.peers.smtp import ScriptedPeer, echoed
 
-Step = bytes | str | None
+
+@dataclass(frozen=True)
+class Flood:
+    """``head``, then ``line`` over and over until ``total`` bytes are sent or the client hangs
+    up: a server that answers without end (``head``: an IDLE's ``+``, or the start of a line
+    ``line`` never ends). What it managed to send is added to :attr:`ImapServer.flooded` (what
+    it sent, not what was read: the two sockets' buffers, a few MiB, sit between)."""
+
+    line: bytes
+    total: int
+    head: bytes = b""
+
+
+Step = bytes | str | Flood | None
 Reply = Step | list[Step]
 
 
@@ -38,7 +51,8 @@ class ImapScript:
     ``trickle``: seconds between the greeting's bytes. ``replies``: a command (``CAPABILITY``,
     ``LOGIN``, ``AUTHENTICATE``, ``STARTTLS``, or two words: ``UID SEARCH``...) to its answer, ``{tag}`` standing for the
     command's tag; a list answers the command with its first item and each line the client
-    sends next (an AUTHENTICATE's responses) with the next one. ``None`` closes the connection
+    sends next (an AUTHENTICATE's responses) with the next one; a :class:`Flood`, as an answer
+    or in a list, streams its lines as that answer. ``None`` closes the connection
     without a word, ``"rst"`` resets it, ``"hangup"`` (in a list) closes it without reading
     the client's next line; :class:`Turns` answers each call of the command in turn. An
     answer may quote the line it answers back (:func:`tests.peers.smtp.echoed`).
@@ -52,6 +66,9 @@ class ImapScript:
     trickle: float = 0.0
     dribble: dict[str, float] = field(default_factory=dict)
     step: int = 1
+    # Sent right after the greeting, before any command is read: a server that greets, then
+    # goes on talking.
+    flood: Flood | None = None
 
 
 CAPABILITIES = b"IMAP4rev1 STARTTLS AUTH=PLAIN AUTH=XOAUTH2"
@@ -72,6 +89,24 @@ class ImapServer(ScriptedPeer[ImapScript]):
 
     def __init__(self, *scripts: ImapScript) -> None:
         super().__init__(list(scripts) or [ImapScript()])
+        self.flooded: list[int] = []  # the bytes each Flood managed to send, in order
+
+    def _flood(self, conn: socket.socket, flood: Flood) -> bool:
+        """Play ``flood``; False when the client hung up before it ended."""
+        chunk = flood.line * max(1, 65_536 // len(flood.line))
+        sent = 0
+        try:
+            conn.sendall(flood.head)
+            while sent < flood.total and not self._stop.is_set():
+                part = chunk[: flood.total - sent]
+                conn.sendall(part)
+                sent += len(part)
+        except OSError:
+            return False
+        finally:
+            with self._lock:
+                self.flooded.append(sent)
+        return True
 
     def verbs(self) -> list[list[str]]:
         """The command of each line read (its second word), per connection."""
@@ -104,6 +139,8 @@ class ImapServer(ScriptedPeer[ImapScript]):
     ) -> None:
         if not self._greet(conn, script.greeting, script.trickle):
             return
+        if script.flood is not None and not self._flood(conn, script.flood):
+            return
         replies = {**_DEFAULT_REPLIES, **script.replies}
         calls: dict[str, int] = {}  # how often each scripted command was answered
         reader = conn.makefile("rb")
@@ -130,6 +167,10 @@ class ImapServer(ScriptedPeer[ImapScript]):
                     if not last:
                         return
                     seen.append(last)
+                if isinstance(step, Flood):
+                    if not self._flood(conn, step):
+                        return
+                    continue
                 step = echoed(step, last)
                 if isinstance(step, bytes):
                     step = step.replace(b"{tag}", tag)

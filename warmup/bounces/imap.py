@@ -39,8 +39,10 @@ from warmup.bounces.identity import bounce_key, read_report, report_key
 from warmup.bounces.imapconn import MIN_RATE as MIN_RATE
 from warmup.bounces.imapconn import (
     READ_BYTES,
+    Flooded,
     connect,
     drop,
+    every_host_flooded,
     logout,
     lost,
     reason,
@@ -190,9 +192,22 @@ def sync(
                 f"another folder"
             )
 
+    # Hosts that flooded this sync's connection after its login (Flooded): never asked again
+    # by it, since they would only do it again; the others may take over where it was.
+    flooded: list[str] = []
+
     def login() -> imaplib.IMAP4:
+        left = tuple(h for h in hosts if h not in flooded)
+        if not left:
+            raise Unavailable(
+                every_host_flooded(
+                    report.failed_hosts,
+                    port,
+                    "nothing of it was recorded, progress is saved: run the sync again later",
+                )
+            )
         imap, report.host = connect(
-            hosts, port, security, box.address, password, timeout, report.failed_hosts
+            left, port, security, box.address, password, timeout, report.failed_hosts
         )
         return imap
 
@@ -209,21 +224,34 @@ def sync(
     reached: dict[str, tuple[int, int]] = {}
 
     def retrying(step: Callable[[imaplib.IMAP4], None]) -> None:
-        """Run ``step`` on the connection, reconnecting when it drops (progress is saved)."""
+        """Run ``step`` on the connection, reconnecting when it drops (progress is saved), and
+        on another host when this one floods it (:class:`Flooded`)."""
         nonlocal imap
-        for attempt in range(RETRIES + 1):
+        drops = 0
+        while True:
             try:
                 step(imap)
                 return
+            except Flooded as exc:
+                # The host is broken, not the connection: asked again, it would only do it
+                # again. Another host (the backup) goes on from where this one was, as after
+                # a drop: what was recorded stays recorded, nothing is read twice.
+                drop(imap)
+                host = report.host or ""
+                flooded.append(host)
+                report.failed_hosts.append((host, exc.why))
+                report.reconnects += 1
+                imap = login()
             except (OSError, imaplib.IMAP4.abort) as exc:
                 # Dropped, not logged out: a server that stalled would let LOGOUT wait out
                 # the timeout again, each time (a sync gave up after twice its timeouts).
                 drop(imap)
-                if attempt == RETRIES:
+                if drops == RETRIES:
                     raise Unavailable(
                         f"IMAP connection kept dropping ({lost(exc)}); "
                         f"progress is saved, run the sync again"
                     ) from None
+                drops += 1
                 report.reconnects += 1
                 imap = login()
             except imaplib.IMAP4.error as exc:  # a BAD, or an answer imaplib cannot read

@@ -56,17 +56,32 @@ MAX_ANSWER = 16 * 1024 * 1024
 ANSWER_LINE = 64
 
 
+class Flooded(Unavailable):
+    """More than MAX_ANSWER of answer lines to one command (exit 69): ``why`` says so after the
+    host's name. The host is broken, not busy: asked again, it would do it again."""
+
+    def __init__(self, why: str) -> None:
+        self.why = why
+        super().__init__(f"the IMAP server {why}")
+
+
+_FLOODED = f"sent more than {MAX_ANSWER // (1024 * 1024)} MiB of answer lines"  # Flooded.why
+
+
 class _Bounded:
     """imaplib's literal reads, bounded: at most MAX_LITERAL bytes kept; a larger literal only
     up to ``whole`` (set around a FETCH of first parts to what its messages hold), else the
     connection is dropped and the sync stopped (:class:`Unavailable`, exit 69). So is an
-    answer whose untagged lines hold more than MAX_ANSWER bytes before its command completes."""
+    answer whose untagged lines hold more than MAX_ANSWER bytes before its command completes
+    (:class:`Flooded`: the greeting's lines count toward the CAPABILITY that follows it)."""
 
     whole = MAX_LITERAL
     _held = 0
+    _asked = "CAPABILITY"
 
     def _command(self, name: str, *args: Any) -> Any:
         self._held = 0
+        self._asked = f"UID {str(args[0]).upper()}" if name == "UID" and args else name
         return super()._command(name, *args)  # type: ignore[misc]
 
     def _append_untagged(self, typ: str, dat: Any) -> None:
@@ -74,11 +89,7 @@ class _Bounded:
         self._held += max(ANSWER_LINE, sum(len(p) for p in parts if isinstance(p, bytes)))
         if self._held > MAX_ANSWER:
             drop(self)  # type: ignore[arg-type]
-            raise Unavailable(
-                f"the IMAP server sent more than {MAX_ANSWER // (1024 * 1024)} MiB of answer "
-                f"lines to one command without completing it; nothing of it was recorded "
-                f"(progress is saved: run the sync again, or ask the server's administrator)"
-            )
+            raise Flooded(f"{_FLOODED} to {self._asked} without completing it")
         super()._append_untagged(typ, dat)  # type: ignore[misc]
 
     def read(self, size: int) -> bytes:
@@ -187,9 +198,10 @@ def connect(
     with ``AUTHENTICATE XOAUTH2`` (a refusal is :class:`~warmup.oauth.LoginExpired`, once a
     cached token refused has been replaced by a fresh one: see :func:`_authenticate`).
 
-    A host that cannot be reached, fails TLS, or cuts, stalls or garbles the session before
-    the login is answered is the network's fault, not the password's: it goes to ``failed``
-    and the next host is tried (:class:`Unavailable`, exit 69, when none is left). So is one
+    A host that cannot be reached, fails TLS, or cuts, stalls, garbles or floods (more than
+    MAX_ANSWER of answer lines: :class:`Flooded`) the session before the login is answered
+    is the network's fault, not the password's: it goes to ``failed`` and the next host is
+    tried (:class:`Unavailable`, exit 69, when none is left). So is one
     that greets with BYE or PREAUTH (logged in already, as whom it does not say), offers no
     STARTTLS on a STARTTLS endpoint, answers the login BAD (not an answer about the account),
     or offers no XOAUTH2 to an OAuth login (nothing is asked of the account: exit 78 when no
@@ -227,6 +239,10 @@ def connect(
             drop(imap)
             failed.append((host, f"no answer to LOGIN within {timeout:g} s"))
             continue
+        except Flooded as exc:  # no answer about the account came: as a cut, another host
+            drop(imap)
+            failed.append((host, exc.why))
+            continue
         except _BadChallenge as exc:
             drop(imap)
             failed.append((host, f"login failed: {exc}"))
@@ -255,12 +271,23 @@ def connect(
             f"the IMAP server takes no login on this connection ({tried}); connect with TLS: "
             f"'warmup mailbox set {shlex.quote(user)} --imap-security ssl' (or starttls)"
         )
+    if failed and all(why.startswith(_FLOODED) for _, why in failed):
+        raise Unavailable(every_host_flooded(failed, port, "try again later"))
     # Every host greeted with BYE (RFC 3501 7.1.5: not willing to accept a connection): it was
     # reached, and refused; "cannot reach" sent the user to look at the network.
     refused = bool(failed) and all(why.startswith(_BYE) for _, why in failed)
     raise Unavailable(
         f"{'the IMAP server refused the connection' if refused else 'cannot reach the IMAP server'}"
         f" ({tried}); try again later, or check the mailbox's IMAP host and port"
+    )
+
+
+def every_host_flooded(failed: list[tuple[str, str]], port: int, then: str) -> str:
+    """The error when every host flooded (:class:`Flooded`): reached, so not "cannot reach",
+    which sends the user to the network; ``then``: what to do, before asking the admin."""
+    return (
+        f"the IMAP server flooded the connection ({_tried(failed, port)}); {then}, or ask the "
+        f"server's administrator"
     )
 
 
@@ -308,6 +335,8 @@ def _open(
         failed.append((host, why))
     except UnicodeError:  # imaplib reads the greeting's CAPABILITY as ASCII
         failed.append((host, "its answer before LOGIN is not ASCII"))
+    except Flooded as exc:  # its greeting, CAPABILITY or STARTTLS without end
+        failed.append((host, exc.why))
     finally:
         opening.end()
     return None
@@ -374,11 +403,12 @@ def _again(
         )
     try:
         _xoauth2(imap, bearer)
-    except (OSError, imaplib.IMAP4.abort) as exc:
+    except (OSError, imaplib.IMAP4.abort, Flooded) as exc:
         drop(imap)
+        why = exc.why if isinstance(exc, Flooded) else reason(exc)
         raise Unavailable(
             f"{host} refused the cached OAuth token of {user}, then the connection was lost "
-            f"({reason(exc)}); try again later"
+            f"({why}); try again later"
         ) from None
     except imaplib.IMAP4.error as exc:
         drop(imap)
@@ -420,7 +450,7 @@ def _authenticate(imap: imaplib.IMAP4, bearer: Bearer) -> None:
             raise
         try:
             _xoauth2(imap, bearer)
-        except (OSError, imaplib.IMAP4.abort):
+        except (OSError, imaplib.IMAP4.abort, Flooded):
             raise _Gone from None
 
 
