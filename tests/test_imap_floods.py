@@ -2,7 +2,8 @@
 or one line without end. A host that floods the opening (greeting, CAPABILITY, LOGIN,
 AUTHENTICATE) or, once logged in, a command of the sync (EXAMINE) is passed over for the backup
 host, as a host that cuts the session then is, and the sync goes on there from where it was; a
-refused password still never asks the backup. Each flood is cut at the bound: the scripted flooding peer, in its own thread,
+refused password still never asks the backup. A flooded IDLE ends the watcher of ``warmup run``
+with one line. Each flood is cut at the bound: the scripted flooding peer, in its own thread,
 counts what it managed to send (the proxy in front of the real Dovecot cannot tell)."""
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from tests.test_imap_connect import PASSWORD, login, one_line
 from tests.test_imap_connect import bearer as bearer
 from tests.test_imap_hostile import ENV, folder
 from tests.test_run_bounces import wait_for
+from warmup.bounces.idle import IdleWatcher
 from warmup.bounces.imap import LoginFailed, connect
 from warmup.errors import Unavailable
 
@@ -150,3 +152,67 @@ def test_every_host_flooding_after_the_login_is_69_naming_each_and_one_login_eac
         f"run the sync again later, or ask the server's administrator",
     )
     assert [verbs.count("LOGIN") for verbs in server.verbs()] == [1, 1]  # no login storm
+
+
+# -- IDLE -----------------------------------------------------------------------------------
+
+
+IDLE_CAPABILITIES = b"* CAPABILITY IMAP4rev1 IDLE AUTH=PLAIN\r\n{tag} OK done\r\n"
+IDLE_FLOODS = {
+    "lines": ("IDLE", Flood(FLOOD_LINE, FLOOD_BYTES, head=b"+ idling\r\n")),
+    "a line": ("IDLE", Flood(b"x" * 64, FLOOD_BYTES, head=b"+ idling\r\n* OK ")),
+    "EXAMINE": ("EXAMINE", Flood(FLOOD_LINE, FLOOD_BYTES)),
+}
+
+
+@pytest.mark.parametrize(
+    ("flood", "why"),
+    [
+        ("lines", "sent more than 16 MiB of lines during IDLE without ending it"),
+        ("a line", "sent a line longer than 1,000,000 bytes during IDLE"),
+        ("EXAMINE", said("EXAMINE")),
+    ],
+)
+def test_a_flooded_idle_ends_the_watcher_in_one_line_having_read_a_bounded_part(
+    flood, why, thread_errors
+):
+    """An IDLE's lines were read without bound, each dropped as it came, for as long as the
+    IDLE lasted (25 minutes): a server streaming "* OK still here" was read to its end (all
+    64 MiB here, and on at whatever rate it sent), and a line without end (past imaplib's
+    bound on one, 1 MB) was a failure as a cut is: connected again, to be sent the same after
+    each back-off. They are bounded as any command's
+    answer: past them the watcher ends, one line naming the host and what it did, never
+    connecting again (it would only do it again); the interval's sync goes on."""
+    lines: list[str] = []
+    delays: list[int] = []
+
+    def retry(failures: int) -> float:
+        delays.append(failures)
+        return 0.0  # time is passed in: no waiting
+
+    command, answer = IDLE_FLOODS[flood]
+    replies = {**folder(), "CAPABILITY": IDLE_CAPABILITIES, command: [answer, "hangup"]}
+    with ImapServer(ImapScript(replies=replies)) as server:
+        watcher = IdleWatcher(
+            ADDED,
+            hosts=("127.0.0.1",),
+            port=server.port,
+            security="none",
+            password=PASSWORD,
+            wake=lambda: None,
+            log=lines.append,
+            retry=retry,
+        )
+        watcher.start()
+        try:
+            watcher.join(30)
+            assert not watcher.is_alive(), (lines, server.connections, server.flooded)
+        finally:
+            watcher.close()
+        wait_for(lambda: server.flooded)
+    assert lines == [
+        f"IMAP IDLE for {ADDED} stopped: 127.0.0.1 {why}; bounces are synced on the interval"
+    ]
+    assert watcher.flooded and delays == [] and thread_errors == []
+    assert server.connections == 1  # never asked again
+    assert server.flooded[0] < CUT, server.flooded  # cut at the bound: 64 MiB read before

@@ -13,7 +13,10 @@ Whatever the server does (cuts, answers BAD, garbles, announces a literal larger
 answer), the watcher outlives it: one line says what the server did, and the watcher connects
 again after a delay that doubles with each failure in a row (:func:`backoff`, injectable), the
 wait ended at once by :meth:`IdleWatcher.close`. Meanwhile the caller's interval sync goes on.
-Only a server that will not IDLE at all ends the watcher, with a line saying so.
+Only a server that will not IDLE at all ends the watcher, with a line saying so, and one that
+floods it: an IDLE's lines are bounded as any command's answer (MAX_ANSWER in all, each line
+counted as at least ANSWER_LINE bytes, and imaplib's bound on one line), and a server past
+them (lines without end, a line without end) would only do it again on a new connection.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from warmup.bounces.imapconn import connect, drop, logout
+from warmup.bounces.imapconn import ANSWER_LINE, MAX_ANSWER, Flooded, connect, drop, logout
 from warmup.bounces.imapfolders import quote
 from warmup.errors import PermissionFailure, WarmupError
 from warmup.neterr import describe
@@ -48,6 +51,10 @@ def backoff(failures: int) -> float:
 
 class NoIdle(Exception):
     """The server does not offer IDLE (the message says how it showed it)."""
+
+
+class _Flood(Exception):
+    """The server flooded the IDLE or the commands before it (the message says how)."""
 
 
 class _Refused(Exception):
@@ -97,6 +104,7 @@ class IdleWatcher(threading.Thread):
         self.ready = threading.Event()  # set while IDLE is held on a live connection
         self.renewals = 0  # IDLE commands ended because it was time to issue a new one
         self.failures = 0  # connections lost or refused, in all
+        self.flooded = False  # ended: the server flooded it (each new connection would be)
         self._ended_well = False  # an IDLE ended with OK since the last failure
         self._sessions = 0  # connections that got as far as opening the folder
 
@@ -131,6 +139,13 @@ class IdleWatcher(threading.Thread):
                     f"{self.address}: {self._scrub(str(exc))}; bounces are synced on the interval"
                 )
                 return
+            except _Flood as exc:
+                self.flooded = True
+                self._log(
+                    f"IMAP IDLE for {self.address} stopped: {self._scrub(str(exc))}; bounces "
+                    f"are synced on the interval"
+                )
+                return
             if self._closed.is_set():
                 return
             if self._ended_well:
@@ -154,7 +169,7 @@ class IdleWatcher(threading.Thread):
         whether the interval's sync says it already)``; :class:`NoIdle` ends the watcher."""
         hosts, port, security, password, timeout = self._login
         try:
-            imap, _ = connect(hosts, port, security, self.address, password, timeout)
+            imap, host = connect(hosts, port, security, self.address, password, timeout)
         except PermissionFailure as exc:  # again with the same password: refused again
             raise _Refused(_why(exc)) from None
         except WarmupError as exc:  # the interval's sync meets it too, and says so
@@ -172,6 +187,8 @@ class IdleWatcher(threading.Thread):
         except NoIdle:
             logout(imap)
             raise
+        except Flooded as exc:  # its CAPABILITY or SELECT, or the IDLE itself, without end
+            raise _Flood(f"{host} {exc.why}") from None
         except TimeoutError:
             return None
         except Exception as exc:  # whatever the server did, the watcher outlives it
@@ -212,7 +229,8 @@ class IdleWatcher(threading.Thread):
     def _idle(self, imap: imaplib.IMAP4) -> bool:
         """One IDLE command: True when new mail arrived, False when it was time to renew."""
         imap.send(TAG + b" IDLE\r\n")
-        while not (line := _line(imap)).startswith(b"+"):
+        read = _bounded(imap)
+        while not (line := read()).startswith(b"+"):
             if line.startswith(TAG):  # it said IDLE, then refused it: it will again
                 raise NoIdle(f"the IMAP server refused IDLE, which it offers ({_said(line)})")
         self.supported = True
@@ -221,14 +239,14 @@ class IdleWatcher(threading.Thread):
         news = False
         try:
             while not news and time.monotonic() - started < self._renew:
-                news = _exists(_line(imap))  # keep-alives ("* OK Still here") let the clock run
+                news = _exists(read())  # keep-alives ("* OK Still here") let the clock run
             imap.send(b"DONE\r\n")
             # Answered within the timeout, as any command: a server that lets DONE go
             # unanswered and goes on saying "still here" would hold the watcher for ever, and
             # one gone silent would for the IDLE's own timeout (the renewal and SILENCE).
             ending = time.monotonic() + self._login[4]
             imap.sock.settimeout(self._login[4])
-            while not (line := _line(imap)).startswith(TAG):
+            while not (line := read()).startswith(TAG):
                 news = news or _exists(line)  # mail that came as the IDLE ended
                 if time.monotonic() > ending:
                     raise TimeoutError("no answer to DONE")
@@ -254,6 +272,35 @@ def _line(imap: imaplib.IMAP4) -> bytes:
     if not line:
         raise imaplib.IMAP4.abort("the server closed the connection")
     return line
+
+
+def _bounded(imap: imaplib.IMAP4) -> Callable[[], bytes]:
+    """The reader of one IDLE command's lines, from the command to its tagged end, bounded as
+    any command's answer (:class:`Flooded` past the bounds): MAX_ANSWER bytes in all, each line
+    counted as at least ANSWER_LINE (what Python keeps for one, though these are not kept),
+    and each line at most imaplib's bound on one. Only the time bounded them: a server
+    streaming "* OK still here" was read for as long as the IDLE lasted (25 minutes, at
+    whatever rate it sent), and woken by nothing else meanwhile."""
+    held = 0
+
+    def read() -> bytes:
+        nonlocal held
+        try:
+            line = _line(imap)
+        except imaplib.IMAP4.error as exc:
+            if str(exc).startswith("got more than"):  # imaplib's bound on one line
+                longest = getattr(imaplib, "_MAXLINE", 1_000_000)
+                raise Flooded(f"sent a line longer than {longest:,} bytes during IDLE") from None
+            raise
+        held += max(ANSWER_LINE, len(line))
+        if held > MAX_ANSWER:
+            raise Flooded(
+                f"sent more than {MAX_ANSWER // (1024 * 1024)} MiB of lines during IDLE "
+                f"without ending it"
+            )
+        return line
+
+    return read
 
 
 def _said(line: bytes) -> str:

@@ -134,8 +134,8 @@ class _Timed(TimedReader, imaplib.IMAP4):  # type: ignore[misc]
     FETCH's...) is given the timeout in all, not each read (:class:`~warmup.neterr.TimedReader`),
     armed around each command, and earning more time as data comes at MIN_RATE or faster (a
     FETCH of megabytes over a slow link). The IDLE watcher's own reads
-    (:mod:`warmup.bounces.idle`) go outside any command: their socket timeout alone bounds
-    them, as before."""
+    (:mod:`warmup.bounces.idle`) go outside any command: their socket timeout bounds their
+    time, and the watcher their size (MAX_ANSWER, as here)."""
 
     _timeout: float
     reply_rate = MIN_RATE
