@@ -8,6 +8,8 @@ counts what it managed to send (the proxy in front of the real Dovecot cannot te
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.gatekit import BOX as ADDED
@@ -105,16 +107,24 @@ def test_a_refused_password_on_the_backup_of_a_flooding_primary_asks_no_further(
 
 def test_a_sync_whose_primary_floods_the_login_reads_the_backup_dovecot(box, ledger_path):
     box.append("INBOX", dsn("<never@corp.example>", "x@example.net", "5.1.1", "550 5.1.1 no", 1))
-    with LoginFaultProxy(box, ["flood", "pass"]) as proxy:
+    with LoginFaultProxy(box, ["flood", "pass", "flood", "pass"]) as proxy:
         imap_via(proxy)
         res = cli("bounces", "sync", BOX, "--since", "2026-01-01")
+        again = cli("bounces", "sync", BOX, "--json")
     assert res.returncode == 0, res.stderr
-    assert proxy.logins == ["flood", "pass"]  # the flood's LOGIN never reached Dovecot
+    assert proxy.logins == ["flood", "pass", "flood", "pass"]  # no flood's LOGIN reached Dovecot
     assert (
         f"127.0.0.1 unavailable ({said('LOGIN')}); used the backup host localhost." in res.stderr
     ), res.stderr
     assert "on localhost: recorded 1 new bounce," in res.stdout, res.stdout
     assert len(bounce_rows(ledger_path)) == 1
+    # --json said nothing of the host passed over: 'send --json' names it, so does the sync
+    assert again.returncode == 0, again.stderr
+    got = json.loads(again.stdout)
+    assert (got["host"], got["failed_hosts"]) == (
+        "localhost",
+        [{"host": "127.0.0.1", "error": said("LOGIN")}],
+    )
 
 
 def test_a_host_flooding_after_the_login_hands_over_to_the_backup_where_it_was(box, ledger_path):

@@ -169,6 +169,8 @@ def sync(
     data = {
         "mailbox": box.address,
         "host": report.host,
+        # the hosts passed over, with why, as 'send --json' gives them
+        "failed_hosts": [{"host": h, "error": why} for h, why in report.failed_hosts],
         "scanned": report.scanned,
         "bounces": report.bounces,
         "matched": report.matched,
