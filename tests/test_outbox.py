@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import ledger_digest
 from tests.gatekit import ANY_DAY, PASSWORD_ENV, cli, cli_to_full_disk
-from tests.outboxkit import accounts, leads, pool_of, queue_csv, template
+from tests.outboxkit import accounts, leads, midday_zone, pool_of, queue_csv, template
 from tests.peers.fixtures import SMTP_PASSWORD, SMTP_USER
 from tests.peers.smtp import SmtpSink
 from tests.pgkit import ledger_url, pg_url  # noqa: F401  (the fixtures)
@@ -46,8 +46,12 @@ def states(campaign: str | None = None) -> dict[str, int]:
 def test_a_pool_of_two_sends_its_quota_from_both_and_says_when_it_will_be_done(
     sink, ssl_cert_env, tmp_path
 ):
-    """Acceptance 1: 2 mailboxes at a flat 5 a day, 20 messages from a CSV and a template."""
-    boxes = pool_of(sink.port, tmp_path)
+    """Acceptance 1: 2 mailboxes at a flat 5 a day, 20 messages from a CSV and a template.
+    The runs and 'queue status' read the real time: the members live where it is midday, so
+    no midnight passes between them (in Shanghai, one from 15:59 UTC let a second run send
+    the next day's quota, and 'tomorrow' was a day off)."""
+    zone = midday_zone()
+    boxes = pool_of(sink.port, tmp_path, zone=zone)
     res = queue_csv(
         leads(tmp_path / "leads.csv", 20), template(tmp_path / "t.toml"), "--campaign", "c1"
     )
@@ -66,7 +70,7 @@ def test_a_pool_of_two_sends_its_quota_from_both_and_says_when_it_will_be_done(
     assert "Next message due at" in res.stdout
 
     status = json.loads(cli("queue", "status", "--json").stdout)
-    tomorrow = local_day(dt.datetime.now(dt.UTC), "Asia/Shanghai") + dt.timedelta(days=1)
+    tomorrow = local_day(dt.datetime.now(dt.UTC), zone) + dt.timedelta(days=1)
     (c1,) = status["campaigns"]
     assert (c1["campaign"], c1["sent"], c1["queued"], c1["failed"]) == ("c1", 10, 10, 0)
     assert c1["finish"] == tomorrow.isoformat()
@@ -84,7 +88,9 @@ def test_a_pool_whose_members_have_their_own_passwords_sends_with_one_password_c
     """'warmup run --password-command CMD' runs CMD for every member of the pool, and CMD was
     not told which one: on a server without a keyring, members with passwords of their own
     could not be sent from (all but one refused at login, exit 77). The command gets the
-    member's address in $WARMUP_MAILBOX, as 'pass show "mail/$WARMUP_MAILBOX"' needs."""
+    member's address in $WARMUP_MAILBOX, as 'pass show "mail/$WARMUP_MAILBOX"' needs. The
+    members live where it is midday: a run that crossed Shanghai's midnight (16:00 UTC) gave
+    a a new day's room, and it sent three of the four."""
     (tmp_path / "pw").mkdir()
     (tmp_path / "pw" / "a@corp.example").write_text(f"{SMTP_PASSWORD}\n")
     (tmp_path / "pw" / "b@corp.example").write_text("b-own-pass\n")
@@ -95,7 +101,7 @@ def test_a_pool_whose_members_have_their_own_passwords_sends_with_one_password_c
         pki=pki,
         accounts={"b@corp.example": "b-own-pass"},
     ) as sink:
-        boxes = pool_of(sink.port, tmp_path)
+        boxes = pool_of(sink.port, tmp_path, zone=midday_zone())
         res = queue_csv(leads(tmp_path / "leads.csv", 4), template(tmp_path / "t.toml"))
         assert res.returncode == 0, res.stderr
         command = f'cat "{tmp_path}/pw/$WARMUP_MAILBOX"'

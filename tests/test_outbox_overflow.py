@@ -1,6 +1,9 @@
 """A pool's overflow channel as a user meets it (issue #13): bulk messages go through an ESP relay
 once the members' quota of the day is used, never counted as warm-up volume. Two real SMTP sinks
-on loopback: the member's provider and the ESP."""
+on loopback: the member's provider and the ESP. The tests run the worker at the real time, and
+what goes through the ESP is what the day's quota left: the member lives where it is midday
+(``midday_zone``), or a run that crossed Shanghai's midnight (16:00 UTC) sent the next day's
+quota from it too."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ import pytest
 
 from tests.conftest import ledger_digest
 from tests.gatekit import PASSWORD_ENV, cli
-from tests.outboxkit import leads, pool_of, queue_csv, template
+from tests.outboxkit import leads, midday_zone, pool_of, queue_csv, template
 from tests.peers.smtp import SmtpSink
 from tests.pgkit import ledger_url  # noqa: F401  (the fixture: each backend)
 from warmup import Outbox
@@ -71,7 +74,7 @@ def listed() -> dict[str, dict[str, object]]:
 def test_bulk_messages_past_the_quota_go_through_the_overflow_channel_and_never_count(
     sink, esp, ssl_cert_env, keyring_file, tmp_path, ledger_path
 ):
-    (box,) = pool_of(sink.port, tmp_path, n=1, daily=2)
+    (box,) = pool_of(sink.port, tmp_path, n=1, daily=2, zone=midday_zone())
     args = overflow_to(esp)
     tpl = template(tmp_path / "t.toml")
     res = queue_csv(leads(tmp_path / "bulk.csv", 5), tpl, "--campaign", "news", "--bulk")
@@ -144,7 +147,7 @@ def test_bulk_messages_past_the_quota_go_through_the_overflow_channel_and_never_
 def test_without_an_overflow_channel_bulk_waits_as_before_until_one_is_given(
     sink, esp, ssl_cert_env, keyring_file, tmp_path
 ):
-    pool_of(sink.port, tmp_path, n=1, daily=2)
+    pool_of(sink.port, tmp_path, n=1, daily=2, zone=midday_zone())
     tpl = template(tmp_path / "t.toml")
     assert queue_csv(leads(tmp_path / "a.csv", 4), tpl, "--bulk").returncode == 0
     assert cli("run", "--once", env=PASSWORD_ENV).returncode == 0
@@ -171,7 +174,7 @@ def test_without_an_overflow_channel_bulk_waits_as_before_until_one_is_given(
 def test_a_paused_member_is_not_a_used_quota_its_bulk_messages_wait(
     sink, esp, ssl_cert_env, keyring_file, tmp_path
 ):
-    (box,) = pool_of(sink.port, tmp_path, n=1, daily=2)
+    (box,) = pool_of(sink.port, tmp_path, n=1, daily=2, zone=midday_zone())
     overflow_to(esp)
     assert cli("mailbox", "pause", box, "--reason", "postmaster asked").returncode == 0
     res = queue_csv(leads(tmp_path / "a.csv", 3), template(tmp_path / "t.toml"), "--bulk")
@@ -189,7 +192,7 @@ def test_the_esp_s_replies_a_hard_bounce_suppresses_a_4xx_retries_later(
     tmp_path,
     ledger_url,  # noqa: F811
 ):
-    pool_of(sink.port, tmp_path, n=1, daily=1)
+    pool_of(sink.port, tmp_path, n=1, daily=1, zone=midday_zone())
     overflow_to(esp)
     esp.reject_rcpt = {
         "lead1@example.com": (550, "5.1.1 <lead1@example.com>: user unknown"),
@@ -225,7 +228,7 @@ def test_an_esp_refusing_the_sender_backs_off_as_a_try_not_every_5_seconds(
     as a 4xx is; it came back after 5 s, not a try, mailing the ESP every 5 s until it
     expired. A refusal for good, as a member's sender refused: 'run --once' exits 69 saying
     so (it exited 0: cron told no one until the bulk expired)."""
-    pool_of(sink.port, tmp_path, n=1, daily=1)
+    pool_of(sink.port, tmp_path, n=1, daily=1, zone=midday_zone())
     overflow_to(esp)
     esp.reject_mail = (550, "5.7.1 Sender domain corp.example is not verified")
     ledger = open_ledger()
@@ -260,7 +263,7 @@ def test_an_overflow_password_smtp_cannot_send_is_a_try_never_quoted(
     refuses it as it starts (exit 78, nothing sent: tests/test_outbox_attack.py), and a
     channel given to a pool once the worker runs fails as a refused login does: a try,
     retried later, one line that quotes none of it."""
-    pool_of(sink.port, tmp_path, n=1, daily=1)
+    pool_of(sink.port, tmp_path, n=1, daily=1, zone=midday_zone())
     overflow_to(esp)
     ledger = open_ledger()
     ids = _two_bulk(ledger)
@@ -297,7 +300,7 @@ def test_a_worker_killed_while_sending_through_the_channel_leaves_it_unknown(
     tmp_path,
     ledger_url,  # noqa: F811
 ):
-    pool_of(sink.port, tmp_path, n=1, daily=1)
+    pool_of(sink.port, tmp_path, n=1, daily=1, zone=midday_zone())
     overflow_to(esp)
     ledger = open_ledger(ledger_url)
     t0 = dt.datetime.now(dt.UTC)
@@ -355,7 +358,7 @@ def test_a_worker_killed_while_sending_through_the_channel_leaves_it_unknown(
 def test_bad_overflow_settings_are_one_line_and_leave_the_ledger_untouched(
     args, code, error, sink, tmp_path, ledger_path
 ):
-    pool_of(sink.port, tmp_path, n=1)
+    pool_of(sink.port, tmp_path, n=1, zone=midday_zone())
     before = ledger_digest(ledger_path)
     res = cli("pool", "overflow", *args)
     assert (res.returncode, res.stderr) == (code, error)
@@ -365,7 +368,7 @@ def test_bad_overflow_settings_are_one_line_and_leave_the_ledger_untouched(
 def test_a_channel_without_a_user_sends_without_logging_in(sink, esp, ssl_cert_env, tmp_path):
     """No --user: no password is looked for and no AUTH is tried (a relay that authorizes by
     address); this sink wants a login, so it refuses MAIL and the message backs off."""
-    pool_of(sink.port, tmp_path, n=1, daily=1)
+    pool_of(sink.port, tmp_path, n=1, daily=1, zone=midday_zone())
     res = cli("pool", "overflow", "P", "--host", "127.0.0.1")
     assert res.stdout == "Pool P: overflow channel 127.0.0.1:465 (ssl, no login).\n"
     res = cli(
@@ -410,7 +413,7 @@ def test_a_chunked_message_a_530_cut_short_goes_again_only_to_whom_it_did_not_re
     those it took have the message. The worker took the 530 for "nothing left" and queued the
     message again to every recipient: each retry mailed the ones it had reached once more.
     Queued again for the others alone; a 550 read before the 530 is suppressed."""
-    pool_of(sink.port, tmp_path, n=1, daily=1)
+    pool_of(sink.port, tmp_path, n=1, daily=1, zone=midday_zone())
     with SmtpSink(
         "plain", user=ESP_USER, password=ESP_SECRET, pipelining=True, chunking=True
     ) as esp:
@@ -462,7 +465,7 @@ def test_an_overflow_channel_refusing_its_login_makes_run_once_exit_77(
     bulk messages sat there, though a member's refused login exits 77 (its missing password
     78). Now the channel's do too, one line on stderr naming the channel; the message stays
     queued."""
-    pool_of(sink.port, tmp_path, n=1, daily=1)
+    pool_of(sink.port, tmp_path, n=1, daily=1, zone=midday_zone())
     env = {**PASSWORD_ENV, "WARMUP_OVERFLOW_PASSWORD": secret or ""}
     if secret is None:  # a channel without --user: no AUTH, the ESP wants one
         args = ["--host", "127.0.0.1", "--port", str(esp.port), "--security", "none"]
@@ -499,7 +502,7 @@ def test_a_bulk_message_past_every_members_day_waits_for_the_overflow_not_bounce
     channel is for ('queue add' leaves it to it). The worker bounced it as one no day could
     take whenever a member's refusal was not its used quota: paced after the message before it
     (or paused, its window closed), the channel never got it."""
-    (box,) = pool_of(sink.port, tmp_path, n=1, daily=2, interval="10m")
+    (box,) = pool_of(sink.port, tmp_path, n=1, daily=2, interval="10m", zone=midday_zone())
     overflow_to(esp)
     first = tmp_path / "first.eml"
     first.write_bytes(b"To: one@example.com\r\nSubject: s\r\n\r\nx\r\n")
@@ -536,7 +539,7 @@ def test_a_message_too_big_for_the_channel_ends_bounced_not_retried(
 ):
     """The channel refusing the message's size at the end of DATA: final, as for a member (a
     retry is refused alike, the whole message uploaded each time), nobody suppressed."""
-    pool_of(sink.port, tmp_path, n=1, daily=1)
+    pool_of(sink.port, tmp_path, n=1, daily=1, zone=midday_zone())
     overflow_to(esp)
     esp.data_reply = reply
     ledger = open_ledger()

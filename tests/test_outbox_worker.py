@@ -258,10 +258,12 @@ def test_a_follow_up_whose_member_cannot_send_at_all_goes_from_another(
 def test_a_reply_to_a_mailbox_that_left_the_pool_takes_the_usual_choice(
     pki, ssl_cert_env, password, tmp_path
 ):
+    """The gate and the worker read the real time: the members live where it is midday (a
+    Shanghai midnight between b's send and the worker's choice gave b its room back)."""
     with SmtpSink(
         "ssl", user=SMTP_USER, password=SMTP_PASSWORD, pki=pki, accounts=accounts(3)
     ) as sink:
-        a, b, c = pool_of(sink.port, tmp_path, n=3, daily=50)
+        a, b, c = pool_of(sink.port, tmp_path, n=3, daily=50, zone=midday_zone())
         assert cli("pool", "add", "Q", b, c).returncode == 0
         ledger = open_ledger()
         for box, to, subject in ((a, "r1@example.com", "A"), (b, "r2@example.com", "B")):
@@ -484,10 +486,12 @@ def test_a_member_that_cannot_be_reached_does_not_stall_its_pool(
     """a's SMTP server is down. a has as much left as b and the first address, so it is every
     message's first choice: a failure that says nothing left (unreachable, login refused) must
     pass the message on to b, as a refusal of the plan does, instead of deferring it and every
-    other message behind a mailbox that cannot send at all."""
+    other message behind a mailbox that cannot send at all. The worker and 'quota' read the
+    real time: the members live where it is midday (after a Shanghai midnight between them,
+    'quota' said b had sent none today)."""
     from tests.peers.smtp import free_port
 
-    a, b = pool_of(sink.port, tmp_path, n=2, daily=50)
+    a, b = pool_of(sink.port, tmp_path, n=2, daily=50, zone=midday_zone())
     assert cli("mailbox", "set", a, "--smtp-port", str(free_port())).returncode == 0
     ledger = open_ledger()
     for i in range(3):
@@ -641,10 +645,11 @@ def test_a_sender_refused_for_good_at_mail_from_passes_its_messages_on_and_run_o
     will be refused too"), but 'run --once' backed the messages off and exited 0, so cron told
     no one until they expired. As for a refused login: the other member sends them, and when
     none can, the messages back off (tried by no one: nothing reached, counted or suppressed,
-    no slot kept) and 'run --once' exits 69 with one line saying what to do."""
+    no slot kept) and 'run --once' exits 69 with one line saying what to do. Its runs and
+    'quota' read the real time: the members live where it is midday."""
     from tests.outboxkit import members_sink
 
-    a, b = pool_of(sink.port, tmp_path, n=2, daily=50)
+    a, b = pool_of(sink.port, tmp_path, n=2, daily=50, zone=midday_zone())
     with members_sink(pki, 2) as refusing:
         refusing.reject_mail = (550, "5.7.1 Sender account is disabled")
         assert cli("mailbox", "set", a, "--smtp-port", str(refusing.port)).returncode == 0
