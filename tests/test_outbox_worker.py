@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from email.message import EmailMessage
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -1654,6 +1655,27 @@ def test_the_tests_clock_starts_clear_of_the_pools_midnight() -> None:
     assert local_day(clear_of_midnight(late) + dt.timedelta(hours=2), SHANGHAI) == local_day(
         late, SHANGHAI
     )
+
+
+@pytest.mark.parametrize(
+    "now",
+    [
+        dt.datetime(2026, 12, 7, 0, 0, 0, tzinfo=dt.UTC),
+        dt.datetime(2026, 12, 7, 11, 59, 59, tzinfo=dt.UTC),
+        dt.datetime(2026, 12, 7, 12, 0, 0, tzinfo=dt.UTC),
+        dt.datetime(2026, 12, 7, 15, 59, 57, tzinfo=dt.UTC),  # Shanghai's midnight 3 s on
+        dt.datetime(2026, 12, 7, 23, 59, 59, tzinfo=dt.UTC),
+        dt.datetime(2027, 3, 14, 6, 59, 0, tzinfo=dt.UTC),  # New York's change to summer time
+    ],
+)
+def test_the_tests_midday_zone_keeps_a_real_clock_test_in_one_day(now: dt.datetime) -> None:
+    """The zone is midday at ``now``: a test that reads the real clock for up to 11 hours
+    from there (or started its worker's clock up to 3 hours before it, as clear_of_midnight
+    does) reads one local day, at any hour it runs, a Shanghai or UTC midnight included."""
+    zone = midday_zone(now)
+    assert now.astimezone(ZoneInfo(zone)).hour == 12
+    days = {local_day(now + dt.timedelta(hours=h), zone) for h in (-3.5, 0, 11)}
+    assert days == {local_day(now, zone)}
 
 
 def test_a_message_cancelled_after_a_4xx_is_queued_again_by_retry_and_goes(
