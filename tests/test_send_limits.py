@@ -24,6 +24,7 @@ from tests.gatekit import (
     rows,
     warmup,
 )
+from tests.outboxkit import midday_zone
 from tests.peers.fixtures import SMTP_PASSWORD
 from tests.peers.smtp import Script, ScriptedServer, SmtpSink
 from tests.pgkit import ledger_url  # noqa: F401  (the fixture: each backend)
@@ -342,8 +343,10 @@ def test_a_stop_during_the_data_counts_the_message_and_says_it_may_have_gone(
 ):
     # The ledger kept it 'unknown' (counted, never sent again), but the user read only
     # "Aborted." and could not tell it from a ^C before anything left. A SIGTERM ('timeout',
-    # a service manager) or a hang-up killed it with no word at all.
-    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml")))
+    # a service manager) or a hang-up killed it with no word at all. (Where it is midday:
+    # 'quota' counts the send on the day the send read, not a Shanghai day begun since.)
+    policy = str(policy_file(tmp_path / "p.toml"))
+    add_box(smtp_ssl.port, "--policy", policy, "--timezone", midday_zone())
     smtp_ssl.hold_data_reply = threading.Event()
     try:
         returncode, _, err = _stopped_send(smtp_ssl.holding, sig)
@@ -707,7 +710,10 @@ def test_send_json_gives_each_recipients_outcome(smtp_ssl, ssl_cert_env, ledger_
     # A script sending one message at a time read the outcome from exit codes and English
     # lines on stderr: which recipient bounced, with what reply, was not for a program.
     smtp_ssl.reject_rcpt = {"dead@example.com": (550, "5.1.1 no such user")}
-    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml", daily=9)))
+    # where it is midday: the send and 'quota' read the real time, and after a Shanghai
+    # midnight (16:00 UTC) between them 'quota' had the whole new day left (9, not 7)
+    policy = str(policy_file(tmp_path / "p.toml", daily=9))
+    add_box(smtp_ssl.port, "--policy", policy, "--timezone", midday_zone())
     res = cli(
         "send", BOX, "--to", "lead@example.com", "--to", "dead@example.com", "--body", "hi",
         "--json", env=PASSWORD_ENV,

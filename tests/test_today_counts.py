@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.conftest import SH, at, ledger_before, vm_steps
+from tests.outboxkit import midday_zone
 from tests.test_pg_concurrency import _domain_worker, race_all
 from warmup import Gate, NotAllowed, api, open_ledger
 from warmup.ledger import SendIn
@@ -263,12 +264,15 @@ def test_processes_racing_under_a_domain_cap_on_a_busy_day_reserve_exactly_the_c
 ):
     """Workers of two mailboxes of a domain, in processes of their own, race for what the domain
     cap leaves of a day that already holds sends (some given back): the domain's sends today,
-    as its rows count them, end exactly at the cap."""
+    as its rows count them, end exactly at the cap. The workers reserve at the real time, after
+    the test's own read of it: the mailboxes live where it is midday (in Shanghai, a race that
+    began after its midnight, 16:00 UTC, found the day empty and reserved the whole cap)."""
     cap, boxes = 40, BOXES[:2]
+    now = dt.datetime.now(dt.UTC)
+    zone = midday_zone(now)
     ledger = open_ledger(ledger_url)
     for address in boxes:
-        api.add_mailbox(ledger, address, "exmail", timezone=SH, policy=_capped(tmp_path, cap))
-    now = dt.datetime.now(dt.UTC)
+        api.add_mailbox(ledger, address, "exmail", timezone=zone, policy=_capped(tmp_path, cap))
     _send(ledger, boxes[1], 15, now - MIN, "before")
     with Gate(boxes[1], ledger=ledger, password="x") as gate:
         for k in range(4):
@@ -288,7 +292,7 @@ def test_processes_racing_under_a_domain_cap_on_a_busy_day_reserve_exactly_the_c
     ledger = open_ledger(ledger_url)
     rows = _rows(ledger)
     ledger.close()
-    start = day_start(local_day(now, SH), SH)
+    start = day_start(local_day(now, zone), zone)
     today = [r for r in rows if r[3] != "released" and r[2] >= start]
     assert sum(got for _, got, _ in outs) == cap - 15
     assert len(today) == cap
