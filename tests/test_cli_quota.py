@@ -526,8 +526,10 @@ def test_pacing_by_the_providers_per_minute_limit_names_that_limit(run, tmp_path
 
 def test_the_tables_next_send_in_another_year_shows_the_year(run):
     """NEXT SEND was month and day alone: a mailbox started a year from now showed
-    "12-04 00:00:00 CST" on this year's 12-04, a time already past, not a year ahead."""
-    run("mailbox", "add", BOX, "--provider", "exmail", "--started", "2027-12-07")
+    "12-04 00:00:00 CST" on this year's 12-04, a time already past, not a year ahead. The
+    mailbox is added before the day asked about (*ADDED): added at the real time, it was
+    refused from 2026-12-08 on ("--at 2026-12-07... is before it", exit 65)."""
+    run("mailbox", "add", *ADDED, BOX, "--provider", "exmail", "--started", "2027-12-07")
     res = run("quota", BOX, "--at", "2026-12-07T12:00:00+08:00")
     assert res.exit_code == 0, res.output
     assert " 2027-12-07 00:00:00 CST " in res.output.splitlines()[1], res.output
