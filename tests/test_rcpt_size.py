@@ -14,7 +14,7 @@ from email.message import EmailMessage
 import pytest
 
 from tests.gatekit import BOX, PASSWORD_ENV, add_box, cli, policy_file, warmup
-from tests.outboxkit import clear_of_midnight, plain, pool_of
+from tests.outboxkit import clear_of_midnight, midday_zone, plain, pool_of
 from tests.pgkit import ledger_url  # noqa: F401  (the fixture)
 from tests.test_smtp_blame import ledger_rows, used
 from warmup import Gate, Outbox, open_ledger
@@ -42,7 +42,9 @@ def send(*rcpts: str) -> tuple[int, str, str]:
 def on(smtp_ssl, way: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
     smtp_ssl.pipelining = way != "one-by-one"
     smtp_ssl.chunking = way == "chunked"
-    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "flat.toml")))
+    # where it is midday: used() reads 'quota' at the real time, after the sends read theirs
+    policy = str(policy_file(tmp_path / "flat.toml"))
+    add_box(smtp_ssl.port, "--policy", policy, "--timezone", midday_zone())
 
 
 @pytest.mark.parametrize("reply", SIZE_REPLIES, ids=["5.3.4", "5.2.3", "exim"])

@@ -12,6 +12,7 @@ import sys
 import pytest
 
 from tests.gatekit import BOX, PASSWORD_ENV, add_box, cli, policy_file, warmup
+from tests.outboxkit import midday_zone
 from tests.pgkit import ledger_url  # noqa: F401  (the fixture)
 from warmup import open_ledger
 
@@ -323,7 +324,9 @@ def test_a_size_refused_at_the_end_of_data_is_the_messages_fault_not_the_recipie
     smtp_ssl.chunking = way == "chunked"
     smtp_ssl.data_reply = reply
     smtp_ssl.reject_rcpt = {"c3@example.com": (550, "5.1.1 User unknown")}
-    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "flat.toml")))
+    # where it is midday: used() reads 'quota' at the real time, after the sends read theirs
+    policy = str(policy_file(tmp_path / "flat.toml"))
+    add_box(smtp_ssl.port, "--policy", policy, "--timezone", midday_zone())
     code, err = send(*THREE)
     assert code == 65, err
     assert err == (
@@ -354,6 +357,8 @@ def test_a_size_refused_at_the_end_of_data_is_the_messages_fault_not_the_recipie
 
 
 def used() -> tuple[int, int]:
-    """BOX's slots used today and those left, as 'warmup quota' counts them."""
+    """BOX's slots used today and those left, as 'warmup quota' counts them (at the real time:
+    a mailbox asked this lives in ``midday_zone()``, or a Shanghai midnight, 16:00 UTC, after
+    its sends gave it a new, unused day)."""
     [quota] = json.loads(cli("quota", BOX, "--json").stdout)
     return quota["sent"], quota["remaining"]
