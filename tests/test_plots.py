@@ -795,3 +795,50 @@ def test_a_decade_of_daily_sends_is_one_artist_with_a_bar_per_day():
         centre = mdates.date2num(days[i])
         assert (x0, x1) == pytest.approx((centre - 0.4, centre + 0.4))
         assert (y0, y1) == (0, rows["sent"][i])
+
+
+DOLLARS = "a$^^$b@corp.example"  # a valid address; between its dollars, no valid formula
+
+
+def test_names_with_dollar_signs_are_drawn_as_written_not_as_math():
+    """A pair of ``$`` makes matplotlib typeset what lies between as a formula: names from the
+    ledger are text, drawn letter for letter (this pair failed the figure with a parser's
+    traceback: ``warmup plot`` of such a mailbox exit 1)."""
+    rows = mailbox_rows(DOLLARS)
+    rows["stage"] = "$x_{$"
+    frame = frame_of(rows)
+    by_domain, by_kind, summary, _ = kind_frames()
+    by_domain["domain"] = ["$^^$.example", "b.example"]
+    summary["reason"] = ["$^^$", "mailboxfull", "blocked", "feedback"]
+    figs = [
+        plots.figure(frame),
+        plots.trends_figure(frame),
+        plots.ahead_figure(frame[["mailbox", "date", "quota"]]),
+        plots.kinds_figure(by_domain, by_kind),
+        plots.reasons_figure(summary),
+    ]
+    drawn: list[str] = []
+    for fig in figs:
+        renderer = rendered(fig)
+        texts = [*fig.texts, *(t for leg in legends_of(fig) for t in leg.get_texts())]
+        for ax in fig.axes:
+            texts += [ax._left_title, *ax.get_yticklabels()]
+        for text in texts:
+            text.get_window_extent(renderer)  # typesets it, as saving does
+            shown, math = text._preprocess_math(text.get_text())
+            assert not math, shown
+            drawn.append(shown)
+    assert f"{DOLLARS}: daily sends vs quota" in drawn
+    assert f"{DOLLARS}: quota ahead" in drawn and DOLLARS in drawn  # title, trends legend
+    assert "stage: $x_{$" in drawn
+    assert "$^^$.example" in drawn and "$^^$" in drawn  # domain and reason labels
+
+
+def test_plot_of_a_mailbox_named_with_dollar_signs_writes_the_plot(run, ledger_path, tmp_path):
+    ledger = open_ledger(str(ledger_path))
+    api.add_mailbox(ledger, DOLLARS, "exmail", timezone=SH)
+    ledger.close()
+    out = tmp_path / "dollars.png"
+    res = run("plot", "--out", str(out))
+    assert res.exit_code == 0, res.output
+    assert res.output.strip() == str(out) and out.stat().st_size > 0

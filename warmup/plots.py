@@ -76,6 +76,14 @@ def in_warmup(rows: pd.DataFrame) -> np.ndarray[Any, np.dtype[np.bool_]]:
     return np.asarray((rows["sent"].to_numpy() > 0) | kept | last)
 
 
+def plain(text: object) -> str:
+    """``text`` as matplotlib draws it letter for letter: every ``$`` escaped. A pair of them is
+    otherwise typeset as math, so names from the ledger (a mailbox ``a$^^$b@corp.example``, a
+    stage of a stored policy, a recipient domain) were drawn as formulas or, not being valid
+    ones, failed the whole plot with a traceback of matplotlib's parser."""
+    return str(text).replace("$", r"\$")
+
+
 def _say_none(ax: Axes, text: str) -> None:
     """An axes with nothing to draw says so, without the meaningless ticks of empty data."""
     ax.set_xticks([])
@@ -213,7 +221,7 @@ def figure(frame: pd.DataFrame) -> Figure:
             if gid == key:
                 handles.append(Line2D([], [], color=colour, linestyle=style, label=text))
     used = dict.fromkeys(frame["stage"])
-    handles.extend(Patch(color=stage_colour[s], label=f"stage: {s}") for s in used)
+    handles.extend(Patch(color=stage_colour[s], label=f"stage: {plain(s)}") for s in used)
     handles.append(Line2D([], [], color="#333333", label="warm-up day"))
     fig.legend(handles=handles, loc="outside lower center", ncols=min(6, len(handles)), fontsize=8)
     fig.suptitle(
@@ -311,7 +319,7 @@ def _draw_sends(ax: Axes, name: str, rows: pd.DataFrame) -> None:
         label="sent over quota",
         gid="over_quota",
     )
-    ax.set_title(f"{name}: daily sends vs quota", loc="left", fontsize=10)
+    ax.set_title(f"{plain(name)}: daily sends vs quota", loc="left", fontsize=10)
     ax.set_ylabel("recipients / day")
     ax.set_ylim(0, max(1, int(rows[["sent", "quota"]].max().max())) * 1.15)
 
@@ -435,10 +443,18 @@ def trends_figure(frame: pd.DataFrame) -> Figure:
         style = _mailbox_style(i)
         style |= _lone(len(rows))
         bounce.plot(
-            rows["date"], rows["bounce_rate"] * 100, label=name, gid=f"mailbox:{name}", **style
+            rows["date"],
+            rows["bounce_rate"] * 100,
+            label=plain(name),
+            gid=f"mailbox:{name}",
+            **style,
         )
         complaint.plot(
-            rows["date"], rows["complaint_rate"] * 100, label=name, gid=f"mailbox:{name}", **style
+            rows["date"],
+            rows["complaint_rate"] * 100,
+            label=plain(name),
+            gid=f"mailbox:{name}",
+            **style,
         )
     drawn: set[tuple[str, float]] = set()
     for th in frame.attrs.get("thresholds", {}).values():
@@ -498,11 +514,11 @@ def ahead_figure(ahead: pd.DataFrame) -> Figure:
             where="mid",
             marker="o",
             markersize=3,
-            label=name,
+            label=plain(name),
             gid=f"mailbox:{name}",
             **_mailbox_style(i),
         )
-        ax.set_title(f"{name}: quota ahead", loc="left", fontsize=10)
+        ax.set_title(f"{plain(name)}: quota ahead", loc="left", fontsize=10)
         ax.set_ylabel("recipients / day")
         ax.grid(axis="y", alpha=0.3)
         _date_axis(ax)
@@ -527,7 +543,11 @@ def kinds_figure(by_domain: pd.DataFrame, by_kind: pd.DataFrame) -> Figure:
     base = np.zeros(len(domains))
     for kind in kinds:
         left.barh(
-            domains.index, domains[kind], left=base, color=kind_colour(kind), gid=f"kind:{kind}"
+            [plain(d) for d in domains.index],
+            domains[kind],
+            left=base,
+            color=kind_colour(kind),
+            gid=f"kind:{kind}",
         )
         base = base + domains[kind].to_numpy()
     left.set_title("Bounces by recipient domain and kind", loc="left", fontsize=10)
@@ -570,7 +590,8 @@ def reasons_figure(summary: pd.DataFrame) -> Figure:
     totals = totals.sort_values(["bounces", "reason"]).reset_index(drop=True)
     dup = totals["reason"].duplicated(keep=False)
     labels = [
-        f"{r} ({k})" if d else r for r, k, d in zip(totals.reason, totals.kind, dup, strict=True)
+        plain(f"{r} ({k})" if d else r)
+        for r, k, d in zip(totals.reason, totals.kind, dup, strict=True)
     ]
     fig = _new_figure((10.0, 0.4 * len(totals) + 1.6))
     ax = fig.subplots()
