@@ -324,3 +324,31 @@ def test_notebook_counts_an_address_taken_back_on_the_days_it_was_on_the_list(
     nb, text = _execute(tmp_path, monkeypatch, params)
     assert _errors(nb) == []
     assert "2 suppressed addresses in all, 1 taken back since: 1 on the list\n" in text
+
+
+@pytest.mark.slow
+def test_notebook_html_shows_ledger_text_as_text_not_as_html_or_math(
+    tmp_path, monkeypatch, run, ledger_path
+):
+    """The HTML report is read in a browser: a stage name, a pause reason or a mailbox is
+    text there. Its tables (pandas' Styler does not escape) and the reasons (markdown, which
+    passes HTML through) ran a stage "<img onerror=...>" and a pause reason "<script>", and
+    MathJax typeset what lay between two "$" of a mailbox as a formula."""
+    policy = tmp_path / "tags.toml"
+    assert run("db", "migrate").exit_code == 0
+    preset = run("policy", "show", "default").output
+    policy.write_text(preset.replace('name = "week 1"', 'name = "<img src=x onerror=alert(1)>"'))
+    assert run("policy", "add", "tags", str(policy)).exit_code == 0
+    box, other = "a$^^$b@corp.example", "c_d@corp.example"
+    assert run("mailbox", "add", box, "--provider", "exmail", "--policy", "tags").exit_code == 0
+    assert run("mailbox", "add", other, "--provider", "exmail").exit_code == 0
+    assert run("mailbox", "pause", other, "--reason", "<script>alert(2)</script>").exit_code == 0
+    assert run("record", "send", box, "--to", "x@example.com").exit_code == 0
+    html = _html(tmp_path, monkeypatch, f'ledger_url = "{ledger_path}"\ndays = 3')
+    assert "<script>alert(2)" not in html and not re.search(r"<img[^>]*onerror", html)
+    assert "&lt;script&gt;alert(2)&lt;/script&gt;" in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+    # the mailbox's line and tables are kept from MathJax
+    assert f'<p class="tex2jax_ignore"><b>{box}</b>: warm-up day 1' in html
+    tables = re.findall(r"<table[^>]*>", html)
+    assert tables and all("tex2jax_ignore" in t for t in tables), tables
