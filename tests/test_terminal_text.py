@@ -215,3 +215,20 @@ def test_suppress_add_refuses_a_pattern_it_would_keep_as_one_literal_address(run
     # A plus address is an exact address, however it looks.
     res = run("suppress", "add", "a+news@example.com", "--reason", "asked")
     assert (res.exit_code, res.output) == (0, "Suppressed 1 address.\n")
+
+
+def test_import_shows_a_hostile_header_and_file_name_as_text(run, tmp_path: Path, ledger_path):
+    """A log from elsewhere names its own columns, and a file saved from a mail or a share its
+    own name: the summary line printed both as they were, an OSC retitling the terminal."""
+    log = tmp_path / "log\x1b]0;PWNED\x07.csv"
+    column = HOSTILE.replace("\r", "")  # a CR would end the header's line
+    log.write_text(
+        f"mailbox,recipient,sent_at,provider,{column}\n"
+        f"{BOX},lead@example.com,2026-11-30T09:00:00+08:00,exmail,x\n"
+    )
+    res = run("import", str(log))
+    assert res.exit_code == 0, res.output
+    assert not [c for c in ACTED_ON if c in res.output], res.output
+    assert res.output.startswith(f"Imported 1 new send and 0 new bounces from {shown(str(log))}.")
+    assert f"Ignored 1 column warmup does not read: {shown(column)}." in res.output
+    assert json.loads(run("import", "--json", str(log)).output)["ignored_columns"] == [column]

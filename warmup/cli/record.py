@@ -23,7 +23,7 @@ from warmup.cli.common import (
     typed_instant,
 )
 from warmup.errors import WarmupError
-from warmup.words import plural
+from warmup.words import plural, shown
 
 if TYPE_CHECKING:
     from warmup.ledger import Ledger
@@ -257,7 +257,8 @@ def import_(ledger: Ledger, file: str, json_: bool) -> None:
         extra += f" {plural(r.already, 'row')} already recorded, skipped."
     if r.ignored:
         extra += f" Ignored {plural(len(r.ignored), 'column')} warmup does not read: "
-        extra += f"{', '.join(r.ignored)}."
+        # a header is text from elsewhere: its control characters shown, never acted on
+        extra += f"{', '.join(shown(c) for c in r.ignored)}."
     if json_:
         print_json(
             {
@@ -274,11 +275,12 @@ def import_(ledger: Ledger, file: str, json_: bool) -> None:
     else:
         say(
             f"Imported {plural(r.sends, 'new send')} and {plural(r.bounces, 'new bounce')} "
-            f"from {api.STANDARD_INPUT if file == '-' else file}.{extra}"
+            f"from {api.STANDARD_INPUT if file == '-' else shown(file)}.{extra}"
         )
     for kept in r.kept:
         click.echo(
-            f"note: {_kept_note(str(api.STANDARD_INPUT) if file == '-' else file, kept)}", err=True
+            f"note: {_kept_note(str(api.STANDARD_INPUT) if file == '-' else shown(file), kept)}",
+            err=True,
         )
     for address, note in r.zones:
         click.echo(f"note: {address}: {note}", err=True)
