@@ -232,3 +232,26 @@ def test_import_shows_a_hostile_header_and_file_name_as_text(run, tmp_path: Path
     assert res.output.startswith(f"Imported 1 new send and 0 new bounces from {shown(str(log))}.")
     assert f"Ignored 1 column warmup does not read: {shown(column)}." in res.output
     assert json.loads(run("import", "--json", str(log)).output)["ignored_columns"] == [column]
+
+
+def test_quota_shows_a_hostile_mailbox_and_pause_reason_as_text(run, ledger_path: Path):
+    """Rows any client of a (team) ledger may have written: the table escaped the mailbox,
+    while the reasons under it, headed by the mailbox, printed it and a pause's reason as
+    they were."""
+    import sqlite3
+
+    ledger = open_ledger(str(ledger_path))
+    api.add_mailbox(ledger, BOX, "exmail")
+    ledger.close()
+    assert run("mailbox", "pause", BOX, "--reason", "list review").exit_code == 0
+    hostile = HOSTILE.replace("\r", "")
+    con = sqlite3.connect(ledger_path)
+    with con:
+        con.execute("UPDATE mailbox SET address = ?", (f"{hostile}@corp.example",))
+        con.execute("UPDATE event SET reason = ?", (hostile,))
+    con.close()
+    res = run("quota")
+    assert res.exit_code == 0, res.output
+    assert not [c for c in ACTED_ON if c in res.output], res.output
+    assert f"\n{shown(hostile)}@corp.example:\n" in res.output
+    assert f": {shown(hostile)}; run 'warmup mailbox resume'" in res.output

@@ -30,7 +30,7 @@ from warmup.ledger import Reads
 if TYPE_CHECKING:
     from warmup.ledger import Ledger, MailboxRow
     from warmup.policy.plan import Plan
-from warmup.words import plural
+from warmup.words import plural, shown
 
 
 def _when(ts: dt.datetime | None, tz: str, now: dt.datetime) -> str:
@@ -121,9 +121,10 @@ def quota(
             status_column="STATUS",
         )
         for _, a in results:
-            click.echo(f"\n{a.mailbox}:")
+            # ledger text (a row any client of a team ledger wrote, a pause's reason): shown
+            click.echo(f"\n{shown(a.mailbox)}:")
             for reason in a.reasons:
-                click.echo(f"  - {reason}")
+                click.echo(f"  - {shown(reason)}")
     # Every mailbox that can be answered is; each one that cannot says why, then the exit code
     # tells a script that something needs fixing (78 for a policy this warmup refuses).
     for refusal in refusals:
