@@ -11,7 +11,7 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from tests.pgkit import PgSchema, pg_server
+from tests.pgkit import PgProxy, PgSchema, pg_server
 from warmup import Gate
 from warmup.errors import PermissionFailure, TempFail
 
@@ -374,3 +374,38 @@ def test_a_ledger_missing_a_table_or_column_is_a_set_up_fault_78_not_a_traceback
     line = _one_line(res.output)
     assert line.startswith("Error: ledger postgresql+psycopg://") and said in line, line
     assert line.endswith("): it was changed outside warmup; restore a backup\n"), line
+
+
+class _NoSslServer(PgProxy):
+    """The test server behind a proxy that answers a client's SSLRequest (or GSSENCRequest)
+    with 'N', as a server without SSL does, and passes the rest on: whatever the test server's
+    own ``ssl`` setting, a server that offers no SSL."""
+
+    _ASKS = {80877103, 80877104}  # SSLRequest, GSSENCRequest
+
+    def _forward(self, a, b, data: bytes) -> None:  # type: ignore[no-untyped-def]
+        if len(data) == 8 and int.from_bytes(data[4:], "big") in self._ASKS:
+            a.sendall(b"N")
+            return
+        b.sendall(data)
+
+
+def test_a_url_demanding_ssl_of_a_server_without_it_exits_78_saying_what_to_do(run, schema):
+    """``sslmode=require`` in the URL of a server that offers no SSL was 'unavailable' (69), in
+    libpq's words alone, and `warmup run` waited 10 minutes for a server that had answered: no
+    wait gives it SSL. One line, 78, saying the two ways out, at once, the password not shown."""
+    proxy = _NoSslServer()
+    url = sa.engine.make_url(proxy.url(schema.url))  # its password in $PGPASSWORD
+    demanding = url.update_query_dict({"sslmode": "require"}).render_as_string(False)
+    res = run("--db", demanding, "quota")
+    assert res.exit_code == 78, res.output
+    line = _one_line(res.output)
+    assert line.startswith(f"Error: ledger postgresql+psycopg://warmup@127.0.0.1:{proxy.port}/")
+    assert "&sslmode=require: the server offers no SSL, which the URL's sslmode " in line, line
+    assert "turn SSL on at the server (ssl = on" in line and "sslmode=prefer" in line, line
+    res = run("--db", demanding, "run", "--once", "--ledger-wait", "3s")
+    assert res.exit_code == 78, res.output
+    assert "trying again" not in res.output, res.output
+    prefer = url.update_query_dict({"sslmode": "prefer"}).render_as_string(False)
+    res = run("--db", prefer, "mailbox", "add", BOX, "--provider", "exmail")
+    assert res.exit_code == 0, res.output  # the way out it says: the same server, without SSL

@@ -765,6 +765,10 @@ _NO_SLOT = re.compile(
     r"remaining connection slots are reserved",
     re.IGNORECASE,
 )
+# libpq's words for a URL whose sslmode (require, verify-ca, verify-full) demands SSL of a server
+# that offers none: the server answered, and no wait gives it SSL (78, where "unavailable", 69,
+# had `warmup run` wait 10 minutes for it).
+_NO_SSL = re.compile(r"server does not support SSL, but SSL was required", re.IGNORECASE)
 
 
 def _storage_error(exc: BaseException, where: str) -> WarmupError:
@@ -778,6 +782,12 @@ def _storage_error(exc: BaseException, where: str) -> WarmupError:
         return ConfigError(
             f"ledger {where}: {text}; check the options= of the URL in --db/WARMUP_DB "
             f"(-cNAME=VALUE, URL-encoded; a space inside a value is written '\\ ')"
+        )
+    if _NO_SSL.search(text):
+        return ConfigError(
+            f"ledger {where}: the server offers no SSL, which the URL's sslmode demands: turn "
+            f"SSL on at the server (ssl = on, with a certificate, in postgresql.conf), or, on a "
+            f"network you trust, give the URL sslmode=prefer (or no sslmode) in --db/WARMUP_DB"
         )
     if _NO_SLOT.search(text):
         return LedgerBusy(
