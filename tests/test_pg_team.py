@@ -271,6 +271,62 @@ def test_two_hosts_importing_one_log_at_once_both_succeed(pg_url, tmp_path):  # 
         other.close()
 
 
+def test_two_hosts_queueing_one_message_at_once_refuse_the_second_in_one_line(
+    pg_url,  # noqa: F811
+    tmp_path,
+):
+    """Two hosts queue the same .eml (its Message-ID) at once: each looked for the Message-ID
+    before the other had committed, and the one whose insert met the other's row printed a
+    traceback (UniqueViolation, exit 1). It is refused as a message queued before is: one
+    line, 65, naming the message queued; one message in the outbox."""
+    import time
+
+    from warmup import Outbox
+
+    eml = tmp_path / "offer.eml"
+    eml.write_bytes(
+        b"From: a@corp.example\r\nTo: lead@example.com\r\nSubject: offer\r\n"
+        b"Message-ID: <offer-1@corp.example>\r\n\r\nHi\r\n"
+    )
+    env = {**os.environ, "WARMUP_DB": pg_url}
+    assert cli("mailbox", "add", "a@corp.example", "--provider", "exmail", env=env).returncode == 0
+    other = open_ledger(pg_url)
+    app = session_name("atk-queue")
+    procs: list[subprocess.Popen[str]] = []
+
+    def then_the_second_host() -> None:  # ours written, not yet committed
+        procs.append(
+            _warmup(
+                ["queue", "add", "--mailbox", "a@corp.example", "--eml", str(eml)],
+                {**env, "WARMUP_DB": f"{pg_url}&application_name={app}"},
+            )
+        )
+        deadline = time.monotonic() + 60
+        while not _waits_on_a_lock(app):  # its insert waits on our row
+            assert procs[0].poll() is None, procs[0].communicate()
+            assert time.monotonic() < deadline
+
+    try:
+        got = Outbox(other).add_many(
+            [eml.read_bytes()], mailbox="a@corp.example", committing=then_the_second_host
+        )
+        out, err = procs[0].communicate(timeout=60)
+        assert procs[0].returncode == 65, err
+        assert "Traceback" not in err and out == "", err
+        assert err == (
+            f"Error: message <offer-1@corp.example> is in the outbox already (message "
+            f"{got.ids[0]}, queued); a message is queued once: give it a new Message-ID\n"
+        )
+        with other.engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT count(*) FROM outbox").scalar() == 1
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        other.close()
+
+
 HELD_CLIENT = """\
 import json, os, pathlib, smtplib, sys, time
 env = os.environ

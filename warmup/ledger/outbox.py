@@ -61,6 +61,7 @@ from warmup.ledger.values import (
     OutboxIn,
     OutboxRow,
     Parsed,
+    RowExists,
     Snapshot,
     utc,
 )
@@ -330,14 +331,30 @@ class OutboxStore(OutboxViews):
                 committing()
             return out
 
-        if isinstance(items, Iterator):  # read once: never written twice, nor made again
-            with self.write() as conn:
-                return body(conn)
-        # Cut as it commits, a message queued unseen was queued again by the retry (the
-        # relay's 451; 'queue add' run again on 75), under a new Message-ID where warmup drew
-        # it: sent twice. Items read anew at each iteration are queued again only if not: the
-        # ids it wrote, given to no other transaction, tell (no round trip more on the relay's).
-        return self.write_once(body, lambda conn, out: not out.ids or _exists(conn, out.ids[0]))
+        try:
+            if isinstance(items, Iterator):  # read once: never written twice, nor made again
+                with self.write() as conn:
+                    return body(conn)
+            # Cut as it commits, a message queued unseen was queued again by the retry (the
+            # relay's 451; 'queue add' run again on 75), under a new Message-ID where warmup
+            # drew it: sent twice. Items read anew at each iteration are queued again only if
+            # not: the ids it wrote, given to no other transaction, tell (no round trip more on
+            # the relay's).
+            return self.write_once(body, lambda conn, out: not out.ids or _exists(conn, out.ids[0]))
+        except RowExists as exc:
+            # Queued by another process (a host, a relay) between this one's look and its
+            # insert: said as the look says it, nothing of this queueing written.
+            if (exc.table, exc.column) != (OUTBOX.name, "message_id"):
+                raise
+            with self.read() as conn:
+                found = conn.execute(
+                    sa.select(OUTBOX.c.message_id, OUTBOX.c.id, OUTBOX.c.state).where(
+                        OUTBOX.c.message_id == exc.value
+                    )
+                ).first()
+            if found is None:  # gone again meanwhile (a removal): the server's words stand
+                raise
+            raise _queued_already(found) from None
 
     def _enqueue(self, conn: Connection, items: Iterable[OutboxIn], stamp: dt.datetime) -> Enqueued:
         """:meth:`enqueue`, in its transaction."""
@@ -394,11 +411,7 @@ class OutboxStore(OutboxViews):
                 )
             ).first()
             if found is not None:  # its state too: "queued already" of a sent one misled
-                raise DataError(
-                    f"message {found.message_id} is in the outbox already (message "
-                    f"{found.id}, {found.state}); a message is queued once: give it a new "
-                    f"Message-ID"
-                )
+                raise _queued_already(found)
             rows = [
                 (
                     i.message_id,
@@ -895,6 +908,15 @@ def _claim_around(
         if row is not None:
             return row
     return None
+
+
+def _queued_already(found: sa.Row[Any, Any, Any]) -> DataError:
+    """The refusal of a message whose Message-ID the outbox has (``found``: its message_id,
+    id and state)."""
+    return DataError(
+        f"message {found.message_id} is in the outbox already (message {found.id}, "
+        f"{found.state}); a message is queued once: give it a new Message-ID"
+    )
 
 
 def _exists(conn: Connection, message: int) -> bool:

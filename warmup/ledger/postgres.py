@@ -61,7 +61,7 @@ from warmup.ledger.postgres_look import read_look
 from warmup.ledger.postgres_upgrade import UpgradeFacts, upgrade_facts, upgrade_refusal
 from warmup.ledger.schema import METADATA
 from warmup.ledger.sqlite_look import one_statement
-from warmup.ledger.values import Ask, MailboxRow, Parsed, Snapshot
+from warmup.ledger.values import Ask, MailboxRow, Parsed, RowExists, Snapshot
 
 _T = TypeVar("_T")
 
@@ -647,13 +647,26 @@ class PostgresLedger(Ledger):
         dumps them: SQLAlchemy's ``executemany`` (its per-row parameter processing, then a
         many-row INSERT) took 2.3 s of a 100k-address ``suppress add --from``'s staging, COPY
         0.2-0.5 s (bench/RESULTS.md)."""
+        import psycopg
+
         quote = conn.dialect.identifier_preparer.quote
         names = ", ".join(quote(c) for c in columns)
         raw = conn.connection.driver_connection
         assert raw is not None
-        with raw.cursor() as cur, cur.copy(f"COPY {quote(table.name)} ({names}) FROM STDIN") as cp:
-            for row in rows:
-                cp.write_row(row)
+        try:
+            with (
+                raw.cursor() as cur,
+                cur.copy(f"COPY {quote(table.name)} ({names}) FROM STDIN") as cp,
+            ):
+                for row in rows:
+                    cp.write_row(row)
+        except psycopg.errors.UniqueViolation as exc:
+            # Another process's row, committed between this transaction's look and its COPY
+            # (two hosts queueing one message at once): a traceback, exit 1, before.
+            found = _UNIQUE_KEY.match(exc.diag.message_detail or "")
+            if found is None:
+                raise
+            raise RowExists(table.name, found[1], found[2]) from None
 
     def never_reuse_ids(self, conn: Connection, table: sa.Table, name: str, above: int) -> None:
         """A serial sequence never goes back: moved past ``above`` if it is not yet. Frozen:
@@ -688,6 +701,9 @@ class PostgresLedger(Ledger):
                 f"{max(high, 1)}, {'true' if high else 'false'})"
             )
 
+
+# The server's DETAIL of a unique violation on one column: its name and the value met.
+_UNIQUE_KEY = re.compile(r"Key \((\w+)\)=\((.*)\) already exists\.$", re.DOTALL)
 
 # Where in a COPY the server met the value it refused (its error's CONTEXT).
 _COPY_PLACE = re.compile(r"COPY \S+, line (\d+), column (\w+)")

@@ -139,6 +139,19 @@ class DuplicateSend(DataError):
         self.unsent = unsent
 
 
+class RowExists(DataError):
+    """A row an insert met under its unique key (``table``; ``column`` and ``value`` from the
+    server's words): another process wrote it between this transaction's look for it and its
+    insert (PostgreSQL's READ COMMITTED; SQLite's write lock keeps that look and the insert
+    together). Its transaction is rolled back."""
+
+    def __init__(self, table: str, column: str, value: str) -> None:
+        self.table, self.column, self.value = table, column, value
+        super().__init__(
+            f"{table} {column} {value} was written meanwhile by another process; try again"
+        )
+
+
 class Claim(NamedTuple):
     """The outbox claim a send is made for: message ``message`` as ``worker`` claimed it. A
     reservation made with one (:meth:`warmup.Gate.send`) is written only while the claim
