@@ -327,3 +327,79 @@ def lock_waits(ledger: Ledger, app: str, name: str | None = None) -> set[str]:
         for k, classid, objid in waits
         if k != "advisory" or key is None or (classid, objid) == key
     }
+
+
+@pytest.mark.parametrize(
+    ("second", "code", "said"),
+    [
+        (["pool", "remove", "outreach"], 64, "Error: pool 'outreach' not found; create it with "),
+        (["pool", "add", "outreach", "bd@corp.example"], 0, "Pool outreach: 1 mailbox (1 new): "),
+        (["pool", "overflow", "outreach", "--host", "relay.example"], 64, "Error: pool 'outre"),
+    ],
+    ids=["remove", "add", "overflow"],
+)
+def test_a_pool_write_while_another_host_removes_the_pool_waits_for_it(
+    tmp_path, second, code, said
+):
+    """Host A's ``pool remove`` is paused after its DELETE, before its COMMIT (a real process),
+    when host B writes the same pool. B read the pool A had not yet committed away, then:
+    a second removal said "Removed pool outreach." having removed nothing (0), a member added
+    died of the foreign key (traceback, exit 1) and so did A, whose DELETE met B's member. Every
+    write of a pool now waits for the others of that pool first, then reads it: B answers as
+    it would a moment later (the pool not found, or made anew with its member)."""
+    import sys
+    import time
+
+    from tests.test_pg_kill_points import PAUSED
+
+    schema = PgSchema("adm")
+    pg_url = schema.url
+    ledger = open_ledger(pg_url)
+    try:
+        api.add_mailbox(ledger, BOX, "exmail")
+        api.add_mailbox(ledger, "bd@corp.example", "exmail")
+        ledger.add_pool("outreach", [BOX], None, dt.datetime.now(dt.UTC))
+        where = tmp_path / "paused"
+        where.mkdir()
+        os.mkfifo(where / "go")
+        base = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "c")}
+        a = subprocess.Popen(  # host A, paused as it ends the pool's holds (after its DELETE)
+            [sys.executable, "-c", PAUSED, str(where), "remove_pool>outbox_holds.py:end_holds"]
+            + ["1", "pool", "remove", "outreach"],
+            env={**base, "WARMUP_DB": pg_url},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 120
+        while not (where / "reached").exists():
+            assert a.poll() is None and time.monotonic() < deadline, a.communicate()
+            time.sleep(0.01)  # a poll's pace, not a wait for time to pass
+        host = session_name("host-b")
+        b = subprocess.Popen(
+            [*forkcli.WARMUP, *second],
+            env={**base, "WARMUP_DB": f"{pg_url}&application_name={host}"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        while not waiting_for_lock(pg_url, host):  # B waits behind A: let A commit
+            assert b.poll() is None and time.monotonic() < deadline, b.communicate()
+        with open(where / "go", "w") as go:
+            go.write("go")
+        out_a, err_a = a.communicate(timeout=60)
+        out, err = b.communicate(timeout=60)
+        assert (a.returncode, out_a, err_a) == (0, "Removed pool outreach.\n", "")
+        assert b.returncode == code, (out, err)
+        assert "Traceback" not in err and (out if code == 0 else err).startswith(said), err
+        assert len(err.splitlines()) == (code != 0)
+        pools = [(p.name, [m.address for m in p.members]) for p in ledger.pools()]
+        assert pools == ([("outreach", ["bd@corp.example"])] if code == 0 else [])
+    finally:
+        for proc in ("a", "b"):
+            p = locals().get(proc)
+            if p is not None and p.poll() is None:
+                p.kill()
+                p.communicate()
+        ledger.close()
+        schema.drop()

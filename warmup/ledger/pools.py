@@ -63,8 +63,8 @@ class PoolStore:
         def body(conn: Connection) -> tuple[PoolRow, int, bool | None]:
             boxes = [self._mailbox(conn, a) for a in addresses]
             # Hosts creating or extending it take turns, in any case: two creating 'Sales' and
-            # 'sales' at once would each find no other. Names are ASCII (outbox.NAME).
-            self._lock_name(conn, f"pool {name.lower()}")
+            # 'sales' at once would each find no other.
+            self._turn(conn, name)
             self._lock_present(conn, boxes)  # none removed while it waited, nor until it commits
             pid = conn.execute(sa.select(POOL.c.id).where(POOL.c.name == name)).scalar()
             was: bool | None = None  # the Reply-To setting this call changed
@@ -113,6 +113,14 @@ class PoolStore:
             return self._pool(conn, name), len(new), was
 
         return self.write_once(body)
+
+    def _turn(self, conn: Connection, name: str) -> None:
+        """Wait for the other writes of pool ``name`` (any case; names are ASCII, outbox.NAME)
+        to end, before it is read: every write of a pool takes this lock first. At READ
+        COMMITTED a write that read the pool before another's commit acted on what was gone:
+        two 'pool remove P' at once each said "Removed pool P.", and a removal racing a
+        'pool add P ADDRESS' ended one of them in a traceback (a member row with no pool)."""
+        self._lock_name(conn, f"pool {name.lower()}")
 
     def _pool(self, conn: Connection, name: str) -> PoolRow:
         # No pool's name is other than ASCII (outbox.NAME); argv's bytes that are no UTF-8
@@ -164,6 +172,7 @@ class PoolStore:
         }
 
         def body(conn: Connection) -> PoolRow:
+            self._turn(conn, name)
             pool = self._pool(conn, name)
             conn.execute(POOL.update().where(POOL.c.id == pool.id).values(rev=new_rev(), **values))
             if overflow is not None:
@@ -211,6 +220,7 @@ class PoolStore:
         ``force``, which cancels them (how many it returns); refused while one is being sent."""
 
         def body(conn: Connection) -> int:
+            self._turn(conn, name)
             pool = self._pool(conn, name)
             self._lock_name(conn, target_lock("pool", pool.id))  # see enqueue
             refuse_while_queued(conn, OUTBOX.c.pool_id == pool.id, f"pool {name!r}", "pool", force)
@@ -233,6 +243,7 @@ class PoolStore:
         ``force``) when it would leave the pool's queued messages with no member to send them."""
 
         def body(conn: Connection) -> PoolRow:
+            self._turn(conn, name)
             pool = self._pool(conn, name)
             members = {m.id for m in pool.members}
             # Each looked up first: NotFound says how to add a mailbox this ledger lacks.
