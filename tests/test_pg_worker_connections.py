@@ -129,3 +129,43 @@ def test_a_gate_that_could_not_give_its_connection_back_is_asked_again(
                 conn.close()
             worker.close()
             ledger.close()
+
+
+def test_a_send_refused_on_a_server_with_one_connection_left_is_settled_on_the_gates_own(
+    smtp_ssl, ssl_cert_env, tmp_path, monkeypatch
+):
+    """A team server with one connection slot left for warmup (max_connections nearly used,
+    a database's CONNECTION LIMIT): `warmup send` reserved on the gate's connection, the SMTP
+    server refused the recipient, and the settlement asked the pool for a second connection,
+    which the server refused: exit 75, the hard bounce never recorded nor its address
+    suppressed, the slot left ``reserved`` (counted as sent). It is settled on the gate's own
+    connection: the bounce recorded, the address suppressed, as with connections to spare."""
+    from tests import gatekit
+    from tests.pgkit import _admin, _without_password, fresh_database
+
+    smtp_ssl.reject_rcpt = {"gone@example.com": (550, "5.1.1 no such user")}
+    with fresh_database("oneslot") as (server, name):
+        url = _without_password(server)
+        monkeypatch.setenv("WARMUP_DB", url)
+        gatekit.add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml", 10)))
+        with _admin(server) as conn:
+            conn.execute(f'ALTER DATABASE "{name}" CONNECTION LIMIT 1')
+        res = gatekit.warmup(
+            "send",
+            gatekit.BOX,
+            "--to",
+            "gone@example.com",
+            "--subject",
+            "s",
+            "--body",
+            "b",
+            env=gatekit.PASSWORD_ENV,
+        )
+        with _admin(server) as conn:
+            conn.execute(f'ALTER DATABASE "{name}" CONNECTION LIMIT -1')
+            sends = conn.execute("SELECT outcome FROM send").fetchall()
+            suppressed = conn.execute("SELECT address FROM suppression").fetchall()
+    assert "no connection left" not in res.stderr, res.stderr
+    assert "Traceback" not in res.stderr and len(res.stderr.splitlines()) == 1, res.stderr
+    assert "gone@example.com" in res.stderr and "550" in res.stderr, res.stderr
+    assert (sends, suppressed) == ([("hard",)], [("gone@example.com",)])

@@ -61,6 +61,8 @@ from warmup.ledger.values import (
 from warmup.policy.walk import DayCounts, History, MailboxEvent, WalkState
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
     from warmup.ledger.core import Ledger
 
 EXPIRE_EVERY = dt.timedelta(minutes=1)
@@ -376,52 +378,64 @@ class GateSession(ABC):
         recorded (matched to their slot, counted, suppressing a hard bounce's address),
         ``released`` slots uncounted, a provider throttle's back-off recorded (rare: on Core
         statements, the full backend's, opened now if it was not)."""
+        pending = len(self._deferred)
+        with self.ledger.full().write() as conn:
+            self._settle_in(conn, ids, outcomes, message_id, throttle, now)
+        del self._deferred[:pending]
+
+    def _settle_in(
+        self,
+        conn: Connection,
+        ids: dict[str, int],
+        outcomes: dict[str, Outcome],
+        message_id: str,
+        throttle: EventIn | None,
+        now: dt.datetime,
+    ) -> None:
+        """:meth:`settle`'s statements, in the write transaction of ``conn``."""
         import sqlalchemy as sa
 
         from warmup.ledger.schema import SEND
 
         ledger, box = self.ledger.full(), self.box
         settle = _settle_statement()
-        pending = len(self._deferred)
-        with ledger.write() as conn:
-            ledger._lock_mailboxes(conn, [box.id])
-            if self._deferred:
-                conn.execute(
-                    settle,
-                    [
-                        {"sid": sid, "mid": box.id, "outcome": "sent", "settled": at, "why": None}
-                        for sid, at in self._deferred
-                    ],
+        ledger._lock_mailboxes(conn, [box.id])
+        if self._deferred:
+            conn.execute(
+                settle,
+                [
+                    {"sid": sid, "mid": box.id, "outcome": "sent", "settled": at, "why": None}
+                    for sid, at in self._deferred
+                ],
+            )
+        for rcpt, sid in ids.items():
+            result = outcomes.get(rcpt, Outcome("unknown"))
+            why = result.reason if result.outcome == "released" else None
+            row = {"sid": sid, "mid": box.id, "outcome": result.outcome, "settled": now}
+            if not conn.execute(settle, {**row, "why": why}).rowcount:
+                continue  # settled before (e.g. expired, then settled by its process)
+            if result.outcome == "released":
+                day = conn.execute(sa.select(SEND.c.day).where(SEND.c.id == sid)).scalar_one()
+                ledger._released(conn, box, sid, day)
+            elif result.outcome in BOUNCE_KINDS:
+                ledger._bounce(
+                    conn,
+                    box,
+                    BounceIn(
+                        rcpt,
+                        result.outcome,
+                        now,
+                        key=f"smtp:{sid}",
+                        status=result.status,
+                        reply=str(result.code) if result.code else None,
+                        diagnostic=result.text[:500] or None,
+                        message_id=message_id,
+                        source="smtp",
+                        send_id=sid,
+                    ),
                 )
-            for rcpt, sid in ids.items():
-                result = outcomes.get(rcpt, Outcome("unknown"))
-                why = result.reason if result.outcome == "released" else None
-                row = {"sid": sid, "mid": box.id, "outcome": result.outcome, "settled": now}
-                if not conn.execute(settle, {**row, "why": why}).rowcount:
-                    continue  # settled before (e.g. expired, then settled by its process)
-                if result.outcome == "released":
-                    day = conn.execute(sa.select(SEND.c.day).where(SEND.c.id == sid)).scalar_one()
-                    ledger._released(conn, box, sid, day)
-                elif result.outcome in BOUNCE_KINDS:
-                    ledger._bounce(
-                        conn,
-                        box,
-                        BounceIn(
-                            rcpt,
-                            result.outcome,
-                            now,
-                            key=f"smtp:{sid}",
-                            status=result.status,
-                            reply=str(result.code) if result.code else None,
-                            diagnostic=result.text[:500] or None,
-                            message_id=message_id,
-                            source="smtp",
-                            send_id=sid,
-                        ),
-                    )
-            if throttle is not None:
-                ledger._event(conn, box, throttle, once=False)
-        del self._deferred[:pending]
+        if throttle is not None:
+            ledger._event(conn, box, throttle, once=False)
 
 
 def _settle_statement() -> Any:

@@ -26,12 +26,13 @@ from typing import TYPE_CHECKING, Any
 
 from warmup.errors import WarmupError
 from warmup.ledger import holders
-from warmup.ledger.gatepath import Decide, GatePolicy, GateRows, GateSession, Lean
+from warmup.ledger.gatepath import Decide, GatePolicy, GateRows, GateSession, Lean, Outcome
 from warmup.ledger.reads import stamped
 from warmup.ledger.values import (
     CLOCK_SKEW,
     Claim,
     ClaimLost,
+    EventIn,
     MailboxNotFound,
     MailboxRow,
     local_day,
@@ -906,6 +907,51 @@ class PostgresGate(GateSession):
                 self._abort()
                 raise
         del self._deferred[: len(pending)]
+
+    def settle(
+        self,
+        ids: dict[str, int],
+        outcomes: dict[str, Outcome],
+        message_id: str,
+        throttle: EventIn | None,
+        now: dt.datetime,
+    ) -> None:
+        """:meth:`GateSession.settle` on the connection this gate holds (else through the
+        ledger's pool, as :meth:`flush`). Through the pool it needed a second connection: on a
+        server with no slot left for it (max_connections, a CONNECTION LIMIT), a send the SMTP
+        server never took (unreachable, refused) exited 75 with its slot left ``reserved``,
+        counted as sent for 15 minutes, and a worker's message left ``sending``, for the next
+        pass to call ``unknown`` (waiting for a person) though it never left."""
+        import psycopg
+        import sqlalchemy as sa
+
+        pg, conn = self._pg, self._conn
+        if pg is None or conn is None:
+            super().settle(ids, outcomes, message_id, throttle, now)
+            return
+        pending = len(self._deferred)
+        with self.ledger._errors():
+            try:
+                pg.autocommit = False  # SQLAlchemy's transaction: BEGIN with the first statement
+                try:
+                    with conn.begin():
+                        self._settle_in(conn, ids, outcomes, message_id, throttle, now)
+                finally:
+                    if not pg.broken and not pg.closed:
+                        pg.autocommit = True
+            except (psycopg.OperationalError, sa.exc.OperationalError):
+                broken = pg.broken
+                self._abort()
+                if not broken:
+                    raise
+                # The server dropped the connection while it idled (a restart, a fail-over):
+                # through a new one from the pool instead (a slot settled already stays so).
+                super().settle(ids, outcomes, message_id, throttle, now)
+                return
+            except BaseException:
+                self._abort()
+                raise
+        del self._deferred[:pending]
 
     def expire(self, now: dt.datetime) -> None:
         """See :meth:`GateSession.expire`: round trip 1 settles the expired reservations and
