@@ -226,7 +226,7 @@ LIBRARY_USE = textwrap.dedent("""\
     helper = subprocess.Popen(["sleep", "60"])
     started = time.monotonic()
     with Gate(sys.argv[1]) as gate:
-        code = run_relay(Relay(gate, wait=False, idle_timeout=8), ["sh", "-c", "exit 0"])
+        code = run_relay(Relay(gate, wait=False, idle_timeout=50), ["sh", "-c", "exit 0"])
     took = time.monotonic() - started
     helper_running = helper.poll() is None
     helper.kill()
@@ -257,7 +257,9 @@ def test_a_library_callers_own_children_are_neither_waited_for_nor_reaped(box):
     assert res.returncode == 0, res.stderr
     got = json.loads(res.stdout)
     assert got["code"] == 0
-    assert "stays up" not in res.stderr and got["took"] < 8, res.stderr
+    # kept up for the helper, the relay would end at its idle timeout (50 s); a bound of 8 s
+    # under it failed a CI run under a load of 20 on 2 cores (8.4 s, most of it start-up)
+    assert "stays up" not in res.stderr and got["took"] < 40, res.stderr
     assert got["helper_running"]
     assert got["ended"] == 3  # its own status, not one lost to warmup's waitpid
     assert not got["later_adopted"]  # not a subreaper once the command is done
