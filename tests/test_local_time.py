@@ -504,3 +504,94 @@ def test_a_printed_time_is_the_text_pendulum_gives_in_every_zone():
                     assert local_text(given, name, fmt) == expected, (name, given, fmt)
                     checked += 1
     assert checked > 20_000
+
+
+# Every option that takes a local date or time, as the command is run with it (its mailbox in
+# the zone of the case).
+_LOCAL_TIME_OPTIONS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("quota", "--at"): ("quota", BOX, "--json"),
+    ("plan", "--at"): ("plan", BOX, "--days", "1"),
+    ("report", "--at"): ("report", BOX),
+    ("plot", "--at"): ("plot", BOX, "--json"),
+    ("record send", "--at"): ("record", "send", BOX, "--to", "x@example.com"),
+    ("record bounce", "--at"): ("record", "bounce", BOX, "--to", "x@example.com", "--kind", "hard"),
+    ("bounces list", "--since"): ("bounces", "list", BOX),
+    ("queue add", "--not-before"): ("queue", "add", "--mailbox", BOX, "--eml", "EML"),
+    ("mailbox add", "--at"): ("mailbox", "add", "b@corp.example", "--provider", "gmail"),
+    ("mailbox pause", "--until"): ("mailbox", "pause", BOX, "--reason", "IP review"),
+}
+_LOCAL_TIME_METAVARS = {"DATETIME", "WHEN", "TIME"}
+
+
+def test_every_option_taking_a_local_time_is_checked_for_its_note():
+    """The note below is checked for each option whose value may be a local date-time: one
+    added to a command is found here, from the click tree, and must join the list."""
+    import click
+
+    from warmup.cli import cli
+
+    found = set()
+
+    def walk(command: click.Command, path: tuple[str, ...]) -> None:
+        if isinstance(command, click.Group):
+            ctx = click.Context(command)
+            for name in command.list_commands(ctx):
+                sub = command.get_command(ctx, name)
+                assert sub is not None
+                walk(sub, (*path, name))
+            return
+        for param in command.params:
+            if isinstance(param, click.Option) and param.metavar in _LOCAL_TIME_METAVARS:
+                found.add((" ".join(path), param.opts[0]))
+
+    walk(cli, ())
+    assert found == set(_LOCAL_TIME_OPTIONS)
+
+
+def _change_day(zone: str, year: int, month: int) -> dt.date:
+    """The day of ``month`` of ``year`` whose clocks change in ``zone``."""
+    tz = ZoneInfo(zone)
+    day = dt.date(year, month, 1)
+    while (
+        dt.datetime.combine(day, dt.time(12), tz).utcoffset()
+        == dt.datetime.combine(day - dt.timedelta(days=1), dt.time(12), tz).utcoffset()
+    ):
+        day += dt.timedelta(days=1)
+    return day
+
+
+@pytest.mark.parametrize(
+    ("zone", "month", "note"),
+    [
+        (NY, 3, "does not exist that day (the clocks jump forward): read as 03:00 EDT"),
+        (
+            "Europe/Berlin",
+            10,
+            "happens twice that day (the clocks go back): read as the first, 02:30 CEST",
+        ),
+    ],
+    ids=["gap", "repeat"],
+)
+@pytest.mark.parametrize("option", list(_LOCAL_TIME_OPTIONS), ids=" ".join)
+def test_a_local_time_the_clocks_skip_or_repeat_is_noted_by_every_option(
+    run, tmp_path: Path, option: tuple[str, str], zone: str, month: int, note: str
+):
+    """`mailbox pause --until 02:30` on Berlin's fall-back day, or `mailbox add --at` in New
+    York's spring-forward gap, took an instant without a word, where `--at` said which one it
+    took: every option that reads a local time says it. Next year's change where the time must
+    lie ahead (a pause's end, a queued message's start), 2026's where it must have passed."""
+    tz = ("--timezone", zone)
+    assert run("mailbox", "add", BOX, "--provider", "gmail", *tz, *ADDED).exit_code == 0
+    eml = tmp_path / "offer.eml"
+    eml.write_text(f"From: {BOX}\nTo: x@example.com\nSubject: Hi\n\nHello\n")
+    args = [str(eml) if a == "EML" else a for a in _LOCAL_TIME_OPTIONS[option]]
+    if option[0] == "mailbox add":
+        args += tz
+    if option[0] == "plot":
+        args += ["--out", str(tmp_path / "plot.png")]
+    ahead = option[0] in ("mailbox pause", "queue add")
+    year = dt.date.today().year + 1 if ahead else 2026
+    text = f"{_change_day(zone, year, month)} 02:30"
+    res = run(*args, option[1], text)
+    assert res.exit_code == 0, res.output
+    assert f"Note: {option[1]} {text} in {zone} {note}." in res.stderr.splitlines()

@@ -222,22 +222,28 @@ def duration_seconds(text: str) -> float | None:
 
 
 def read_until(text: str, tz: str, now: dt.datetime, field: str = "until") -> dt.datetime:
+    """The end of a pause a user typed: :func:`until_reading`'s instant."""
+    return until_reading(text, tz, now, field).at
+
+
+def until_reading(text: str, tz: str, now: dt.datetime, field: str = "until") -> Reading:
     """The end of a pause a user typed: a span ahead of ``now`` (``3d``, ``12h``, ``1d12h``,
-    ``90m``, ``30s``, ``2w``: :func:`duration_seconds`) or an instant as :func:`read_instant` reads it in zone ``tz`` (a date alone
-    is its local midnight; a time alone already past today is tomorrow's, as ``queue add
-    --not-before`` reads one). Anything unreadable is :class:`InvalidField` (exit 64); one read
+    ``90m``, ``30s``, ``2w``: :func:`duration_seconds`) or an instant as :func:`read_instant`
+    reads it in zone ``tz`` (a date alone is its local midnight; a time alone already past today
+    is tomorrow's, as ``queue add --not-before`` reads one), as a :class:`Reading` (its ``wall``
+    says how a local time the clocks skip or repeat was read). Anything unreadable is :class:`InvalidField` (exit 64); one read
     fine whose end is not after ``now`` or not before 2100 is :class:`InvalidFieldData` (65),
     as every instant out of bounds is (``--at``'s)."""
     _refuse_other_digits(text, field)
     seconds = duration_seconds(text)  # one reading of spans: "30s" was no span here
     if seconds is not None:
         try:
-            end = now + dt.timedelta(seconds=seconds)
+            got = Reading(now + dt.timedelta(seconds=seconds))
         except OverflowError:
-            end = LATEST
+            got = Reading(LATEST)
     else:
         try:
-            end = read_instant(text, (tz,), field, ahead=True, now=now).at
+            got = read_instant(text, (tz,), field, ahead=True, now=now)
         except InvalidField as exc:
             if "ISO 8601" not in exc.template:  # day/month, Unix time: said precisely
                 raise
@@ -247,6 +253,7 @@ def read_until(text: str, tz: str, now: dt.datetime, field: str = "until") -> dt
                 "or time (e.g. 2026-11-29 or 2026-11-29T09:30:00+08:00)",
                 text=text,
             ) from None
+    end = got.at
     if end <= now:
         raise InvalidFieldData(
             field,
@@ -259,7 +266,7 @@ def read_until(text: str, tz: str, now: dt.datetime, field: str = "until") -> dt
         raise InvalidFieldData(
             field, "{field}: {text!r} is after {latest}", text=text, latest=f"{LATEST:%Y-%m-%d}"
         )
-    return end
+    return got
 
 
 # Seconds or milliseconds since 1970, as scripts log them: only where nothing else read the

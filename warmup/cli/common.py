@@ -13,7 +13,7 @@ import click
 
 from warmup.cli import check_db, param_name
 from warmup.errors import FieldError, NoLedger, WarmupError
-from warmup.instants import read_instant
+from warmup.instants import Reading, read_instant
 from warmup.lazyre import compiled_later
 from warmup.ledger import MailboxRow, Reads, open_gate_ledger, open_ledger, open_reads
 from warmup.ledger.values import SQL_INT_MAX
@@ -262,7 +262,15 @@ def typed_instant(
             f"{got.zone} (= {got.at:%Y-%m-%dT%H:%M:%SZ}).",
             err=True,
         )
-    if got.wall:  # 02:30 on a spring-forward day in New York is no time of that day
+    return wall_said(got, text, option)
+
+
+def wall_said(got: Reading, text: str, option: str) -> dt.datetime:
+    """The instant ``got`` read from ``text`` (typed as ``option``), after a note on stderr
+    where it was a local time the clocks skip or repeat, saying which instant was taken: 02:30
+    on a spring-forward day in New York is no time of that day, 01:30 on the fall-back day two.
+    """
+    if got.wall:
         click.echo(f"Note: {option} {text} in {got.zone} {got.wall}.", err=True)
     return got.at
 

@@ -19,9 +19,10 @@ from warmup.cli.common import (
     print_table,
     read_password,
     say,
+    wall_said,
 )
 from warmup.errors import InvalidField, UsageError
-from warmup.instants import local_short, local_text
+from warmup.instants import local_short, local_text, read_instant, until_reading
 from warmup.providers import AUTHS, SECURITIES, providers
 from warmup.words import plural, whole_number_fault
 
@@ -164,7 +165,7 @@ def add(
         started=None if started is None else api.parse_date(started, "started"),
         added_at=None
         if at is None
-        else api.parse_instant(at, "at", api.mailbox_zone(provider, tz)),
+        else wall_said(read_instant(at, [api.mailbox_zone(provider, tz)]), at, "--at"),
         **overrides,
     )
     _zone_said(tz)
@@ -358,7 +359,10 @@ def pause(ledger: Ledger, address: str, reason: str, until: str | None) -> None:
         warmup mailbox pause sales@corp.example --reason "holiday" --until 2w
     """
     now = api.now_utc()
-    end = api.pause_end(ledger, address, until, now) if until is not None else None
+    end = None
+    if until is not None:  # api.pause_end's reading, with a note for a time the clocks skip
+        zone = ledger.mailbox(address).timezone
+        end = wall_said(until_reading(until, zone, now), until, "--until")
     api.pause(ledger, address, reason, at=now, until=end)
     box = addresses.normalize(address, limits=False)
     if end is None:
