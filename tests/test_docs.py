@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from warmup.cli import COMMAND_MODULES, load_all
+from warmup.errors import MissingFile
 
 cli = load_all()
 
@@ -264,14 +265,11 @@ def test_shown_commands_parse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
                 _parse(argv)
             except click.exceptions.Exit:  # --help, --version
                 pass
-            except click.BadParameter as exc:
-                missing = re.search(r"(?:File|Path) '(.+)' does not exist", exc.format_message())
-                if missing:
-                    made = tmp_path / missing[1]
-                    made.parent.mkdir(parents=True, exist_ok=True)
-                    made.touch()
-                    continue
-                wrong.append(f"{where}: 'warmup {' '.join(argv)}': {exc.format_message()}")
+            except MissingFile as exc:
+                made = tmp_path / exc.path
+                made.parent.mkdir(parents=True, exist_ok=True)
+                made.touch()
+                continue
             except click.ClickException as exc:
                 wrong.append(f"{where}: 'warmup {' '.join(argv)}': {exc.format_message()}")
             break

@@ -498,12 +498,16 @@ def test_unknown_mailbox_process(seeded: Path):
 
 
 @pytest.mark.parametrize(
-    "name",
-    ["gone.csv", "a" * 300 + ".csv", "log.csv/inside.csv"],  # missing, too long, under a file
+    ("name", "code"),
+    [("gone.csv", 66), ("a" * 300 + ".csv", 64), ("log.csv/inside.csv", 66)],
+    ids=["missing", "too long", "under a file"],
 )
-def test_a_file_to_read_whose_name_names_nothing_is_exit_64(seeded: Path, tmp_path: Path, name):
-    # A name too long for the system (ENAMETOOLONG) or under a file taken for a folder
-    # (ENOTDIR) names nothing, as a missing one does: it was exit 65, "bad data".
+def test_a_file_to_read_whose_name_names_nothing_is_not_bad_data(
+    seeded: Path, tmp_path: Path, name, code
+):
+    # It was exit 65, "bad data". A file not there, or under a file taken for a folder
+    # (ENOTDIR), is an input that is not there (66, EX_NOINPUT); a name too long for the system
+    # (ENAMETOOLONG) names nothing, a usage error (64).
     (tmp_path / "log.csv").write_text("mailbox,recipient,sent_at\n")
     before = ledger_digest(seeded)
     for args in (
@@ -511,7 +515,7 @@ def test_a_file_to_read_whose_name_names_nothing_is_exit_64(seeded: Path, tmp_pa
         ["suppress", "add", "--reason", "x", "--from", str(tmp_path / name)],
     ):
         proc = warmup_proc(seeded, *args)
-        assert_one_line_error(proc, 64, "cannot read it (")
+        assert_one_line_error(proc, code, "cannot read it (")
     assert ledger_digest(seeded) == before
 
 

@@ -1833,17 +1833,18 @@ def test_times_without_an_offset_at_a_clock_change_import_as_they_always_did(run
     assert again.exit_code == 0 and "Imported 0 new sends" in again.output, again.output
 
 
-def test_a_log_that_is_not_there_is_a_usage_error_as_a_missing_template_is(
+def test_a_log_that_is_not_there_is_a_missing_input_as_a_missing_template_is(
     run, tmp_path, ledger_path
 ):
-    """'warmup import nolog.csv' exited 65 (bad data) where 'queue add --template nope.toml'
-    and 'import FOLDER' exit 64: a path that names nothing is a wrong argument, not bad data."""
+    """'warmup import nolog.csv' exited 65 (bad data): a path that names no file is an input
+    that is not there (66, EX_NOINPUT, as for 'queue add --template nope.toml'), not bad data."""
     assert run("mailbox", "add", "a@corp.example", "--provider", "exmail").exit_code == 0
     before = ledger_digest(ledger_path)
     res = run("import", str(tmp_path / "nolog.csv"))
     assert (res.exit_code, res.output) == (
-        64,
-        f"Error: {tmp_path / 'nolog.csv'}: cannot read it (No such file or directory)\n",
+        66,
+        f"Error: {tmp_path / 'nolog.csv'}: cannot read it (No such file or directory); check "
+        f"the path\n",
     )
     assert ledger_digest(ledger_path) == before
 
@@ -2007,7 +2008,8 @@ def test_a_file_name_not_in_utf8_is_shown_by_its_bytes(tmp_path, ledger_path):
     Python's stand-in for the byte, not what any shell or `ls -b` shows. It is 'caf\\xe9.csv'."""
     name = tmp_path / os.fsdecode(b"caf\xe9.csv")  # the byte as os.fsdecode reads it
     proc = _warmup("import", str(name))
-    assert proc.returncode == 64
+    assert proc.returncode == 66
     assert proc.stderr == (
-        f"Error: {tmp_path}/caf\\xe9.csv: cannot read it (No such file or directory)\n"
+        f"Error: {tmp_path}/caf\\xe9.csv: cannot read it (No such file or directory); check the "
+        f"path\n"
     ), proc.stderr

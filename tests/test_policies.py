@@ -143,17 +143,17 @@ def test_policy_set_makes_a_new_version_that_mailboxes_follow(run, tmp_path):
             "NAME 'Default' is the built-in preset 'default' in other letter case; use "
             "'default', or give your policy a name of its own",
         ),
-        # A policy file that is not there names nothing, as 'policy add NAME FILE' and
-        # 'import FILE' say of theirs (64): --policy missing.toml was 78, a set-up fault.
+        # A policy file that is not there is a missing input, as 'policy add NAME FILE' and
+        # 'import FILE' say of theirs (66): --policy missing.toml was 78, a set-up fault.
         (
             ("mailbox", "add", BOX, "--provider", "exmail", "--policy", "{file}.gone.toml"),
-            64,
-            "good.toml.gone.toml: cannot read it (No such file or directory)",
+            66,
+            "good.toml.gone.toml: cannot read it (No such file or directory); check the path",
         ),
         (
             ("mailbox", "add", BOX, "--provider", "exmail", "--policy", "{file}/under.toml"),
-            64,
-            "good.toml/under.toml: cannot read it (Not a directory)",
+            66,
+            "good.toml/under.toml: cannot read it (Not a directory); check the path",
         ),
     ],
 )

@@ -259,12 +259,13 @@ def test_suppress_list_answers_for_one_address_or_a_domain_and_stops_at_its_limi
     assert res.exit_code == 65 and "malformed address 'not an address'" in res.output
 
 
-def test_a_list_that_is_not_there_is_a_usage_error(run, tmp_path):
-    """A ``--from`` path naming no file exited 65 (bad data); it names nothing: 64, nothing kept."""
+def test_a_list_that_is_not_there_is_a_missing_input(run, tmp_path):
+    """A ``--from`` path naming no file exited 65 (bad data); it is an input file that is not
+    there: 66 (EX_NOINPUT), nothing kept."""
     assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
     res = run("suppress", "add", "--from", str(tmp_path / "gone.txt"), "--reason", "asked")
-    assert res.exit_code == 64, res.output
-    assert "gone.txt: cannot read it (No such file or directory)" in res.output
+    assert res.exit_code == 66, res.output
+    assert "gone.txt: cannot read it (No such file or directory); check the path" in res.output
     assert _suppressed(run) == []
 
 

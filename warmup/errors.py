@@ -74,6 +74,16 @@ class NotFound(UsageError):
     :class:`ConfigError` (78) instead."""
 
 
+class MissingFile(NotFound):
+    """A file given to read that is not there (or whose symbolic link points nowhere): exit 66,
+    sysexits' EX_NOINPUT, as for a ledger that is not there (:class:`NoLedger`); every command
+    says it in one line (:func:`warmup.files.missing_file`). Still a :class:`NotFound` (a name
+    that names nothing) for the code that treats both alike."""
+
+    exit_code = 66  # EX_NOINPUT
+    path = ""  # the file as it was given
+
+
 class WrongType(UsageError, TypeError):
     """A value of the wrong Python type given to the library (a str where a datetime is
     wanted, an int for an address): said at once, naming the parameter, rather than as an

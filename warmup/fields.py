@@ -18,7 +18,7 @@ from warmup.errors import (
     NotFound,
     WarmupError,
 )
-from warmup.files import names_nothing
+from warmup.files import missing, missing_file, names_nothing
 from warmup.instants import machine_zone as _local_zone
 from warmup.lazyre import compiled_later
 from warmup.ledger.values import local_day
@@ -115,9 +115,12 @@ def _zone_like(tz: str) -> str | None:
 
 
 def unreadable(path: object, exc: OSError) -> WarmupError:
-    """A file given to read that could not be: one that is not there is a name that names
-    nothing (exit 64, as a missing ``--template`` is), as is one too long for the system or
-    under a file taken for a folder; any other failure bad input (65)."""
+    """A file given to read that could not be: one that is not there is
+    :func:`~warmup.files.missing_file` (exit 66, as a missing ``--template`` is); one whose
+    name is too long for the system a name that names nothing (64); any other failure bad
+    input (65)."""
+    if missing(exc):
+        return missing_file(str(path), exc=exc)
     why = f"{path}: cannot read it ({exc.strerror or exc})"
     return NotFound(why) if names_nothing(exc) else DataError(why)
 

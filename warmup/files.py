@@ -8,8 +8,36 @@ import stat
 import sys
 from pathlib import Path, PurePosixPath
 
-from warmup.errors import ConfigError, UsageError
+from warmup.errors import ConfigError, MissingFile, UsageError
 from warmup.words import byte_size
+
+
+def missing_file(
+    path: str | os.PathLike[str], label: str = "", exc: OSError | None = None
+) -> MissingFile:
+    """:class:`MissingFile` (exit 66) for the file ``path`` that a user gave to read and that is
+    not there (``exc``: the failure that said so, :func:`missing`), in the one line every
+    command says it with: ``label`` (``--csv``, ``policy file``) then the path, what failed
+    and what to do; a relative path says where it was looked for (a command run from another
+    folder than the file's is the usual cause)."""
+    shown = os.fspath(path)
+    why = (exc.strerror if exc is not None else None) or os.strerror(errno.ENOENT)
+    fix = "check the path"
+    if not os.path.isabs(shown):
+        try:
+            fix += f", relative to {os.getcwd()}"
+        except OSError:  # the working directory was removed
+            pass
+    named = f"{label} {shown}" if label else shown
+    error = MissingFile(f"{named}: cannot read it ({why}); {fix}")
+    error.path = shown
+    return error
+
+
+def missing(exc: OSError) -> bool:
+    """Whether a file given to read could not be because it is not there: no such name, or one
+    under a file taken for a folder (:func:`missing_file`)."""
+    return isinstance(exc, FileNotFoundError | NotADirectoryError)
 
 
 def names_nothing(exc: OSError) -> bool:

@@ -11,6 +11,7 @@ from warmup import addresses, api
 from warmup.cli import cli
 from warmup.cli.common import (
     DATA_FILE,
+    INPUT_FILE,
     SECONDS,
     complete_mailbox,
     json_option,
@@ -475,7 +476,7 @@ def _listed(from_: str | None, addresses_: tuple[str, ...], verb: str) -> PurePa
     "--from",
     "from_",
     metavar="FILE",
-    type=click.Path(dir_okay=False, allow_dash=True),
+    type=INPUT_FILE,
     help="Also the addresses FILE lists (- for standard input): one a line, or a CSV export "
     "with a column named email (or address); a bad line refuses the file, nothing kept.",
 )
@@ -674,7 +675,7 @@ def suppress_soft(ledger: Ledger, sends: int, days: int, apply: bool, json_: boo
     "--from",
     "from_",
     metavar="FILE",
-    type=click.Path(dir_okay=False, allow_dash=True),
+    type=INPUT_FILE,
     help="Also the addresses FILE lists (- for standard input), as 'suppress add --from' reads "
     "it ('suppress list --csv' writes one); a bad line refuses the file, nothing taken back.",
 )

@@ -7,7 +7,7 @@ import datetime as dt
 import functools
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast, overload
 
 import click
 
@@ -453,30 +453,48 @@ class _DataFile(click.Path):
     """click's Path, saying why a name that is there cannot be read: a symbolic link whose
     target is gone, or a loop of links, was "File 'x' does not exist." while 'ls' lists it.
     A name that is no UTF-8 is quoted by its bytes (:func:`quoted_name`): click's own messages
-    put U+FFFD in place of each, naming a file no one has."""
+    put U+FFFD in place of each, naming a file no one has. A file that is not there is said
+    as the library says it (:func:`warmup.files.missing_file`, exit 66, no usage hint), with
+    or without ``exists``: click's "Invalid value for 'FILE': File 'x' does not exist." was
+    another wording of the same fault than 'import' and 'suppress add --from' gave."""
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         import os
 
-        from warmup.files import names_nothing
+        from warmup.errors import MissingFile
+        from warmup.files import missing, missing_file
 
-        if value != "-" and os.path.islink(value) and not os.path.exists(value):
+        if value != "-" and isinstance(value, str):
             try:
                 os.stat(value)
             except OSError as exc:
-                target = os.readlink(value)
-                if names_nothing(exc):
-                    self.fail(
-                        f"{quoted_name(value)} is a symbolic link to {quoted_name(target)}, "
-                        "which does not exist; give the file itself",
-                        param,
-                        ctx,
+                if not missing(exc):  # a loop of links (ENAMETOOLONG: click's, as before)
+                    if os.path.islink(value):
+                        self.fail(
+                            f"{quoted_name(value)} cannot be read ({exc.strerror}); give the "
+                            "file itself",
+                            param,
+                            ctx,
+                        )
+                else:
+                    label = (
+                        param_name(ctx.command, param.name)
+                        if ctx is not None
+                        and isinstance(param, click.Option)
+                        and param.name
+                        # the config file's key is named before it (its [commands.NAME] key)
+                        and ctx.get_parameter_source(param.name) is not DEFAULT_MAP
+                        else ""
                     )
-                self.fail(
-                    f"{quoted_name(value)} cannot be read ({exc.strerror}); give the file itself",
-                    param,
-                    ctx,
-                )
+                    error = missing_file(value, label, exc)
+                    if os.path.islink(value):  # 'ls' lists it: say what it is
+                        named = f"{label} {quoted_name(value)}" if label else quoted_name(value)
+                        error = MissingFile(
+                            f"{named} is a symbolic link to {quoted_name(os.readlink(value))}, "
+                            "which does not exist; give the file itself"
+                        )
+                        error.path = value
+                    self._missing(error, param, ctx)
         try:
             return super().convert(value, param, ctx)
         except click.BadParameter as exc:
@@ -485,8 +503,22 @@ class _DataFile(click.Path):
                 raise
             self.fail(exc.message.replace(clicks, quoted_name(value)), param, ctx)
 
+    def _missing(
+        self, error: WarmupError, param: click.Parameter | None, ctx: click.Context | None
+    ) -> NoReturn:
+        """Raise ``error``; as click's bad value where the config file gave the name (its
+        ``[commands.NAME]`` key is named then, exit 78: the set-up is wrong, not the typing)."""
+        given = None if ctx is None or param is None or not param.name else param.name
+        if given and ctx and ctx.get_parameter_source(given) is DEFAULT_MAP:
+            self.fail(str(error), param, ctx)
+        raise error
 
+
+DEFAULT_MAP = click.core.ParameterSource.DEFAULT_MAP
 DATA_FILE = _DataFile(exists=True, dir_okay=False, allow_dash=True)
+# A file a command reads in its own way (its own words for one that cannot be): only one that
+# is not there is said here, as for DATA_FILE.
+INPUT_FILE = _DataFile(dir_okay=False, allow_dash=True)
 
 
 class _MessageId(click.ParamType):

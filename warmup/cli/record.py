@@ -12,6 +12,7 @@ import click
 from warmup import addresses, api
 from warmup.cli import cli
 from warmup.cli.common import (
+    INPUT_FILE,
     Stopped,
     complete_mailbox,
     json_option,
@@ -191,7 +192,7 @@ def record_bounce(
 
 
 @cli.command("import")
-@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+@click.argument("file", type=INPUT_FILE)
 @json_option
 @pass_ledger(create=True)
 def import_(ledger: Ledger, file: str, json_: bool) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from warmup.errors import ConfigError, NotFound
-from warmup.files import home, names_nothing, read_regular
+from warmup.files import home, missing, missing_file, names_nothing, read_regular
 from warmup.lazyre import compiled_later
 from warmup.policy.calendar import Calendar, CalendarError, Window, check
 from warmup.words import digits_fault
@@ -678,8 +678,11 @@ def read_policy_file(ref: str) -> str:
         )
         return data.decode("utf-8-sig")  # a BOM from a Windows editor: skipped
     except (OSError, UnicodeDecodeError) as exc:
+        if isinstance(exc, OSError) and missing(exc):
+            raise missing_file(ref, "policy file", exc) from None
         why = f"policy file {ref}: cannot read it ({getattr(exc, 'strerror', None) or 'not UTF-8 text'})"
-        # A file not there names nothing (64), as a missing 'policy add' FILE or import log.
+        # A name too long for the system names nothing (64); a file not there was said above
+        # (66), as a missing 'policy add' FILE or import log is.
         raise (NotFound if isinstance(exc, OSError) and names_nothing(exc) else ConfigError)(
             why
         ) from None
