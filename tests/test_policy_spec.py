@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from warmup.errors import ConfigError, NotFound
+from warmup.errors import ConfigError, MissingFile
 from warmup.policy.spec import load_policy, parse_duration, preset_names
 
 GOOD = """
@@ -412,7 +412,7 @@ def test_thresholds_message_names_the_three_keys(tmp_path: Path):
 
 
 def test_unreadable_and_unknown_references(tmp_path: Path):
-    with pytest.raises(NotFound, match="cannot read"):  # names nothing: 64, not 78
+    with pytest.raises(MissingFile, match="cannot read"):  # not there: 66, not 78
         load_policy(str(tmp_path / "missing.toml"))
     with pytest.raises(ConfigError, match="no such preset") as err:
         load_policy("turbo")

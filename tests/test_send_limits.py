@@ -544,7 +544,7 @@ def test_what_cannot_be_composed_is_refused_before_any_slot(
         (["--eml", str(eml), "--subject", "new"], 64, "an --eml message is sent as it is"),
         (["--body", "hi", "--html-file", str(latin)], 65, "not UTF-8 text"),
         (["--body", "hi", "--reply-to", "a@b@c"], 65, "--reply-to"),
-        (["--body", "hi", "--attach", str(tmp_path / "gone.pdf")], 64, "gone.pdf"),
+        (["--body", "hi", "--attach", str(tmp_path / "gone.pdf")], 66, "gone.pdf"),
     ]
     for args, code, words in cases:
         res = cli("send", BOX, "--to", "a@example.com", *args, env=PASSWORD_ENV)
