@@ -115,7 +115,9 @@ SELECT (SELECT upto FROM w), (SELECT state FROM w),
        (SELECT at FROM send WHERE mailbox_id = %(mid)s AND at <= %(horizon)s
           AND outcome <> 'released' ORDER BY at DESC LIMIT 1),
        e.kinds, e.ats, e.untils, e.reasons, s.addrs, s.skinds, s.sreasons,
-       k.rcpts, k.ids, k.outcomes"""
+       k.rcpts, k.ids, k.outcomes,
+       EXISTS (SELECT 1 FROM walk_memo WHERE mailbox_id = %(mid)s AND upto > %(today)s)
+       OR EXISTS (SELECT 1 FROM timeline_cache WHERE mailbox_id = %(mid)s AND upto > %(today)s)"""
 
 _READ_FROM = """
 FROM (SELECT array_agg(day ORDER BY day) AS days, array_agg(sent ORDER BY day) AS sent,
@@ -234,10 +236,10 @@ _ASIDE_SQL = (
     "WHERE id = ANY(string_to_array(%(aside)s::text, ',')::bigint[])"
 )
 
-# The insert and the rollups' bumps (day_stat, domain_day), and the drop of any memo that closed
-# the day already (a clock ahead kept it: Records._touch), in one statement; the caller checked
+# The insert and the rollups' bumps (day_stat, domain_day), in one statement; the caller checked
 # under the lock that no recipient has a live slot for this Message-ID (an earlier released or
-# soft one set aside).
+# soft one set aside). A memo that closed the day already (a clock ahead kept it: Records._touch)
+# is dropped by _AHEAD, sent only when the read found one (its last column).
 _RESERVE = """
 WITH u AS (
     SELECT t.r, %(msgid)s::text || '|' || t.r AS k, t.n
@@ -259,12 +261,15 @@ WITH u AS (
            count(*)
     FROM ins GROUP BY 3
     ON CONFLICT (mailbox_id, day, domain) DO UPDATE SET sent = x.sent + EXCLUDED.sent
-), ahead AS (  -- memos that closed this day already: kept by a host whose clock ran ahead
-    DELETE FROM walk_memo WHERE mailbox_id = %(mid)s AND upto > %(day)s
-), rahead AS (
-    DELETE FROM timeline_cache WHERE mailbox_id = %(mid)s AND upto > %(day)s
 )
 SELECT id, recipient FROM ins
+"""
+# Memos that closed the reservation's day already, kept by a host whose clock ran ahead: two
+# DELETEs in _RESERVE cost the server ~80 us a reservation (~10% of that statement; bench/
+# RESULTS.md) where nearly every mailbox has none, so the read says whether one is there.
+_AHEAD_SQL = """
+WITH w AS (DELETE FROM walk_memo WHERE mailbox_id = %(mid)s AND upto > %(day)s)
+DELETE FROM timeline_cache WHERE mailbox_id = %(mid)s AND upto > %(day)s
 """
 
 _KEEP_MEMO_SQL = (
@@ -382,6 +387,7 @@ _CLAIMED = _unnamed(_CLAIMED_SQL)
 _ASIDE = _unnamed(_ASIDE_SQL)
 _TOUCH = _unnamed(_TOUCH_SQL)
 _KEEP_MEMO = _unnamed(_KEEP_MEMO_SQL)
+_AHEAD = _unnamed(_AHEAD_SQL)
 # PostgresGate.flush: the deferred settlements alone, under the mailbox's lock as a reservation
 # writes them (unnamed: it runs once a message when the gate falls idle, or at close).
 _LOCK_ONLY = _unnamed(_LOCK)
@@ -458,6 +464,7 @@ class PostgresGate(GateSession):
         self._pg: Any = None  # the psycopg connection under it
         self._tx: Any = None  # psycopg's loaders of its results
         self._prepared = False  # the server has the gate's statements for this connection
+        self._memo_ahead = False  # the last read found a memo closed today or later (_AHEAD)
         self._read_name = _read_statement(policy.domain_cap, policy.recipient_caps)[0]
 
     def reserve(
@@ -787,8 +794,11 @@ class PostgresGate(GateSession):
         row = self._rows(results[-1])[0]
         (upto, state, days, sent, hard, soft, block, complaint, last) = row[:9]
         (kinds, ats, untils, reasons, addrs, skinds, sreasons, rcpts, sids, outcomes) = row[9:19]
+        # a memo closed today or later (a clock ahead kept it): the write drops it (_AHEAD); the
+        # read's today is the write's day or one before (its clock ran first): none missed
+        self._memo_ahead = bool(row[19])
         # the shape's own columns (_read_sql): recipient caps', then a domain cap's
-        rest: tuple[Any, ...] = row[19:]
+        rest: tuple[Any, ...] = row[20:]
         rcaps: tuple[Any, ...] = (None, None)
         dcap: tuple[Any, ...] = (None, None, None, None)
         if p.recipient_caps:
@@ -859,6 +869,8 @@ class PostgresGate(GateSession):
             values.update(zip(("host", "pid", "start"), holders.me(), strict=True))
             reserve = len(steps)
             steps.append(_step("warmup_gate_reserve", values))
+            if self._memo_ahead:
+                steps.append(_step(_AHEAD, values))
             if day < self.ledger.real_today(box.timezone):  # a write on a past day (a test's clock)
                 steps.append(_step(_TOUCH, values))
         if memo is not None:
