@@ -47,6 +47,9 @@ from warmup.smtpreplies import (
 from warmup.words import scrubbed, undeclared_text
 
 if TYPE_CHECKING:
+    import io
+    from collections.abc import Callable
+
     from warmup.oauth import Bearer
 
 DEFAULT_TIMEOUT = 60.0
@@ -436,50 +439,70 @@ class _Timed(TimedReader, smtplib.SMTP):
     (:class:`~warmup.neterr.TimedReader`): the AUTH reply, MAIL's, RCPT's, DATA's and BDAT's,
     the reader armed around :meth:`getreply`."""
 
-    # What a refusal must never quote back, the login's password or token: set once connected
-    # (Connection); every reply but a 2xx is cleaned of it where it is read.
+    # What a reply must never quote back, the login's password or token: set once connected
+    # (Connection); every reply is cleaned of it where it is read (a 2xx or 3xx once a quick
+    # look, :meth:`_may_quote`, says it may hold it).
     secret: str | Bearer | None = None
 
     # Set when a reply read was no SMTP reply (:class:`BadReply`): the server is broken.
     garbled = False
-    # What a password login's 2xx or 3xx reply is looked into for (:meth:`_may_quote`), and for
-    # which password and user they were worked out.
-    _tells: tuple[bytes, ...] = ()
-    _tells_of: tuple[str, str] | None = None
+    # A password login's look (:meth:`_may_quote`): the search for its tells, and the password
+    # and user it was made for.
+    _tells: Callable[[bytes], object]
+    _tells_of: object = object()  # no secret is it: no search made yet
+    _tells_user: str | None = None
+    user = ""  # smtplib's login sets it (so does password_login)
 
     def reply_seconds(self) -> float:
         return self.timeout
 
     def getreply(self) -> tuple[int, bytes]:
-        if self.file is None:
-            assert self.sock is not None
-            self.file = self.sock.makefile("rb")
-        replies = self._replies
-        assert replies is not None
-        replies.arm()
-        try:
-            return self._read_reply()
-        finally:
-            replies.disarm()
-
-    def _read_reply(self) -> tuple[int, bytes]:
         """smtplib's ``getreply``, which takes any line for a reply (no code: -1, and its text
         from the fifth byte on), checked as RFC 5321 4.2 writes one: each line a code from 2xx
         to 5xx, then a space, a hyphen (more lines follow) or the line's end, every line the
         same code. Anything else is :class:`BadReply`, the connection dropped; so is a reply
         longer than :data:`REPLY_MAX` in all (smtplib keeps every line: a server streaming
-        ``250-`` lines took a send past 1 GB of memory within its timeout)."""
-        assert self.file is not None
-        lines: list[bytes] = []
-        size = 0
-        while True:
+        ``250-`` lines took a send past 1 GB of memory within its timeout).
+
+        The common reply, one line, is told by one dict look-up of its first four bytes
+        (:data:`_ONE_LINE`), which costs less than smtplib's own ``int()`` of its code; any
+        other first line (a multi-line reply's, or no reply at all) goes to :meth:`_read_lines`,
+        which checks each line in turn. A reply is read with the reader armed (its timeout in
+        all), then cleaned of the login (:meth:`_may_quote`, :meth:`_unquoted`)."""
+        file = self.file
+        if file is None:
+            assert self.sock is not None
+            self.file = self.sock.makefile("rb")
+            file = self.file
+        replies = self._replies
+        assert replies is not None
+        replies.arm()
+        try:
             try:
-                line = self.file.readline(_LINE_MAX + 1)
+                line = file.readline(_LINE_MAX + 1)
             except OSError as exc:
                 self.close()
                 raise smtplib.SMTPServerDisconnected(
                     f"Connection unexpectedly closed: {exc}"
                 ) from exc
+            code = _ONE_LINE.get(line[:4])
+            if code is None or len(line) > _LINE_MAX:
+                code, reply = self._read_lines(file, line)
+            else:
+                reply = line[4:].strip(b" \t\r\n")
+        finally:
+            replies.disarm()
+        if code < 400 and not self._may_quote(reply):  # DATA's 354 too: each message's
+            return code, reply
+        return code, self._unquoted(reply)
+
+    def _read_lines(self, file: io.BufferedReader, line: bytes) -> tuple[int, bytes]:
+        """:meth:`getreply`'s reply from its first ``line`` on, when that line is no whole
+        reply (a multi-line reply's first, or no reply at all), each line checked in turn: the
+        code and the lines' text, not yet cleaned of the login."""
+        lines: list[bytes] = []
+        size = 0
+        while True:
             if not line:
                 self.close()
                 raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
@@ -502,20 +525,28 @@ class _Timed(TimedReader, smtplib.SMTP):
                 raise BadReply(self._unquoted(b"".join(lines)))
             if line[3:4] != b"-":
                 break
-        code = int(lines[0][:3])
-        reply = b"\n".join(x[4:].strip(b" \t\r\n") for x in lines)
-        if code < 400 and not self._may_quote(reply):  # DATA's 354 too: each message's
-            return code, reply
-        return code, self._unquoted(reply)
+            try:
+                line = file.readline(_LINE_MAX + 1)
+            except OSError as exc:
+                self.close()
+                raise smtplib.SMTPServerDisconnected(
+                    f"Connection unexpectedly closed: {exc}"
+                ) from exc
+        return int(lines[0][:3]), b"\n".join(x[4:].strip(b" \t\r\n") for x in lines)
 
     def _may_quote(self, reply: bytes) -> bool:
-        """Whether a 2xx or 3xx ``reply`` may quote the login back, by a few substring tests (the
-        password or token as it is, or the start of the base64 it went in: AUTH LOGIN's,
+        """Whether a 2xx or 3xx ``reply`` may quote the login back, by one search for its tells
+        (the password or token as it is, or the start of the base64 it went in: AUTH LOGIN's,
         AUTH PLAIN's ``^@user^@``, XOAUTH2's ``user=``), so that the common reply costs no
         :func:`scrubbed` (~80 us a reply; DATA's 354, scrubbed whole, was 9% of a worker's
         message by instructions). A 2xx is printed (``send --json`` names each recipient's
-        reply): one quoting the password printed it."""
+        reply): one quoting the password printed it. A password's search is compiled once a
+        connection (once its user is known), and tried first: one regular expression, since
+        ``tell in reply`` on bytes first tries ``tell`` as an integer (a TypeError made and
+        dropped, ~2k instructions a test)."""
         secret = self.secret
+        if secret is self._tells_of and self.user is self._tells_user:
+            return self._tells(reply) is not None
         if secret is None:
             return False
         if not isinstance(secret, str):
@@ -524,15 +555,15 @@ class _Timed(TimedReader, smtplib.SMTP):
             return any(t in reply for t in tells)
         if not secret:
             return False
-        user = getattr(self, "user", "")
-        if self._tells_of != (secret, user):  # worked out once a connection, not each reply
-            self._tells = (
-                secret.encode(),
-                base64.b64encode(secret.encode()[:6])[:8],
-                base64.b64encode(f"\0{user}\0".encode())[:8],
-            )
-            self._tells_of = (secret, user)
-        return any(t in reply for t in self._tells)
+        user = self.user
+        tells = [
+            secret.encode(),
+            base64.b64encode(secret.encode()[:6])[:8],
+            base64.b64encode(f"\0{user}\0".encode())[:8],
+        ]
+        self._tells = re.compile(b"|".join(re.escape(t) for t in tells)).search
+        self._tells_of, self._tells_user = secret, user
+        return self._tells(reply) is not None
 
     def _unquoted(self, reply: bytes) -> bytes:
         """``reply`` without the login's secret, in any form :func:`scrubbed` finds it: a
@@ -551,6 +582,11 @@ _LINE_MAX = 8192  # smtplib's _MAXLINE: a longer line is "500 Line too long."
 REPLY_MAX = 256 * 1024
 _REPLY_CODE = re.compile(rb"[2-5][0-9][0-9]")
 _AFTER_CODE = (b" ", b"-", b"\r", b"\n", b"")
+# A line's first four bytes that make it a whole reply (a code, then a space or the line's
+# end), each to its code: the common reply told by one look-up.
+_ONE_LINE = {
+    b"%d%s" % (code, after): code for code in range(200, 600) for after in (b" ", b"\r", b"\n", b"")
+}
 
 
 class _Watched(_Timed):
