@@ -249,7 +249,9 @@ class Session(Connection):
             return Outcome({**released, **results}, error="stopped before the data was sent")
         try:
             smtp.send(dot_stuff(data))
-            code, reply = final(smtp, *smtp.getreply())
+            code, reply = smtp.getreply()
+            if 300 <= code < 400:
+                final(smtp, code, reply)  # raises
             window.open()
         except (OSError, smtplib.SMTPException) as exc:
             self.close()
@@ -534,9 +536,9 @@ class _Exchange:
             self.sent += len(batch)
         self.answered += 1
         code, reply = self.smtp.getreply()
-        if self.chunk is None and self.answered == len(self.lines):
-            return code, reply  # DATA's: 354 goes on
-        return final(self.smtp, code, reply)
+        if 300 <= code < 400 and (self.chunk is not None or self.answered < len(self.lines)):
+            final(self.smtp, code, reply)  # raises: only DATA's 354 goes on
+        return code, reply
 
     def stage(self, at: int | None = None) -> str:
         """The command at index ``at`` (the one :meth:`reply` last waited for): "MAIL FROM",
