@@ -528,23 +528,13 @@ def test_every_option_taking_a_local_time_is_checked_for_its_note():
     added to a command is found here, from the click tree, and must join the list."""
     import click
 
-    from warmup.cli import cli
+    from tests.clitree import params
 
-    found = set()
-
-    def walk(command: click.Command, path: tuple[str, ...]) -> None:
-        if isinstance(command, click.Group):
-            ctx = click.Context(command)
-            for name in command.list_commands(ctx):
-                sub = command.get_command(ctx, name)
-                assert sub is not None
-                walk(sub, (*path, name))
-            return
-        for param in command.params:
-            if isinstance(param, click.Option) and param.metavar in _LOCAL_TIME_METAVARS:
-                found.add((" ".join(path), param.opts[0]))
-
-    walk(cli, ())
+    found = {
+        (command, param.opts[0])
+        for command, param in params()
+        if isinstance(param, click.Option) and param.metavar in _LOCAL_TIME_METAVARS
+    }
     assert found == set(_LOCAL_TIME_OPTIONS)
 
 

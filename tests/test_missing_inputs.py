@@ -56,25 +56,14 @@ def _file_params() -> set[tuple[str, str]]:
     or a FILE in its metavar (``--policy NAME|FILE``)."""
     import click
 
-    from warmup.cli import cli
+    from tests.clitree import params
 
     found = set()
-
-    def walk(command: click.Command, path: tuple[str, ...]) -> None:
-        if isinstance(command, click.Group):
-            ctx = click.Context(command)
-            for name in command.list_commands(ctx):
-                sub = command.get_command(ctx, name)
-                assert sub is not None
-                walk(sub, (*path, name))
-            return
-        for param in command.params:
-            metavar = param.metavar or ""
-            if isinstance(param.type, click.Path) or "FILE" in metavar.split("|"):
-                name = param.opts[-1] if isinstance(param, click.Option) else None
-                found.add((" ".join(path), name or param.human_readable_name))
-
-    walk(cli, ())
+    for command, param in params():
+        metavar = param.metavar or ""
+        if isinstance(param.type, click.Path) or "FILE" in metavar.split("|"):
+            name = param.opts[-1] if isinstance(param, click.Option) else None
+            found.add((command, name or param.human_readable_name))
     return found
 
 
