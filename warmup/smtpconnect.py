@@ -478,13 +478,7 @@ class _Timed(TimedReader, smtplib.SMTP):
         assert replies is not None
         replies.arm()
         try:
-            try:
-                line = file.readline(_LINE_MAX + 1)
-            except OSError as exc:
-                self.close()
-                raise smtplib.SMTPServerDisconnected(
-                    f"Connection unexpectedly closed: {exc}"
-                ) from exc
+            line = self._line(file)
             code = _ONE_LINE.get(line[:4])
             if code is None or len(line) > _LINE_MAX:
                 code, reply = self._read_lines(file, line)
@@ -495,6 +489,15 @@ class _Timed(TimedReader, smtplib.SMTP):
         if code < 400 and not self._may_quote(reply):  # DATA's 354 too: each message's
             return code, reply
         return code, self._unquoted(reply)
+
+    def _line(self, file: io.BufferedReader) -> bytes:
+        """The server's next line, at most one byte past ``_LINE_MAX`` (the caller tells it too
+        long); a read that fails closes the connection as smtplib's does."""
+        try:
+            return file.readline(_LINE_MAX + 1)
+        except OSError as exc:
+            self.close()
+            raise smtplib.SMTPServerDisconnected(f"Connection unexpectedly closed: {exc}") from exc
 
     def _read_lines(self, file: io.BufferedReader, line: bytes) -> tuple[int, bytes]:
         """:meth:`getreply`'s reply from its first ``line`` on, when that line is no whole
@@ -525,13 +528,7 @@ class _Timed(TimedReader, smtplib.SMTP):
                 raise BadReply(self._unquoted(b"".join(lines)))
             if line[3:4] != b"-":
                 break
-            try:
-                line = file.readline(_LINE_MAX + 1)
-            except OSError as exc:
-                self.close()
-                raise smtplib.SMTPServerDisconnected(
-                    f"Connection unexpectedly closed: {exc}"
-                ) from exc
+            line = self._line(file)
         return int(lines[0][:3]), b"\n".join(x[4:].strip(b" \t\r\n") for x in lines)
 
     def _may_quote(self, reply: bytes) -> bool:
