@@ -169,3 +169,67 @@ def test_a_send_refused_on_a_server_with_one_connection_left_is_settled_on_the_g
     assert "Traceback" not in res.stderr and len(res.stderr.splitlines()) == 1, res.stderr
     assert "gone@example.com" in res.stderr and "550" in res.stderr, res.stderr
     assert (sends, suppressed) == ([("hard",)], [("gone@example.com",)])
+
+
+def _one_slot(name: str, limit: int = 1) -> None:
+    """Database ``name`` of the test server admits ``limit`` connections (-1: as many as the
+    server's); said from the test database, which the limit leaves alone."""
+    from tests.pgkit import _admin
+
+    with _admin(pg_server()) as conn:
+        conn.execute(f'ALTER DATABASE "{name}" CONNECTION LIMIT {limit}')
+
+
+def test_a_worker_on_a_server_with_one_connection_left_records_its_messages_on_it(
+    pki, ssl_cert_env, password, tmp_path, monkeypatch
+):
+    """A team server with one connection slot left for warmup (a database's CONNECTION LIMIT
+    1, as max_connections nearly used): `warmup run --once` claimed the first message, its
+    member's gate took the one connection for its reservation and kept it, the message left,
+    and the claim of the next (which writes the first's outcome) asked the pool for a second
+    connection, which the server refused: exit 75, the message that left stuck ``sending``
+    (the next worker calls it ``unknown``, for a person), the rest unsent. A gate now lends
+    its idle connection to the process's other work when the server has no slot for it:
+    every message sent and recorded ``sent``, exit 0; and a worker's next pass (its reads,
+    then the gate's reservation, on the one connection in turn) sends a message queued since."""
+    from tests import gatekit
+    from tests.pgkit import _admin, _without_password, fresh_database
+
+    with (
+        SmtpSink("ssl", user=SMTP_USER, password=SMTP_PASSWORD, pki=pki) as s,
+        fresh_database("oneslot") as (server, name),
+    ):
+        url = _without_password(server)
+        monkeypatch.setenv("WARMUP_DB", url)
+        add_box(SMTP_USER, s.port, str(policy_file(tmp_path / "p.toml", daily=10)))
+        assert cli("pool", "add", "P", SMTP_USER).returncode == 0
+        queue_plain(3)
+        _one_slot(name)
+        try:
+            res = gatekit.warmup("run", "--once", "--no-sync", env=gatekit.PASSWORD_ENV)
+            assert "no connection left" not in res.stderr, res.stderr
+            assert res.returncode == 0, res.stdout + res.stderr
+            assert len(s.messages) == 3
+            # A worker that keeps running: its gate holds the one connection between passes.
+            ledger = open_ledger(url)
+            worker = Worker(ledger, sleep=lambda s: None)
+            try:
+                _one_slot(name, -1)
+                _queue_one("a@example.com")  # on a connection of its own
+                _one_slot(name)
+                worker.run_once()
+                _one_slot(name, -1)
+                _queue_one("b@example.com")
+                _one_slot(name)
+                worker.run_once()
+            finally:
+                worker.close()
+                ledger.close()
+        finally:
+            _one_slot(name, -1)
+        with _admin(server) as conn:
+            states = conn.execute("SELECT state FROM outbox ORDER BY id").fetchall()
+            sends = conn.execute("SELECT outcome FROM send ORDER BY id").fetchall()
+    assert len(s.messages) == 5
+    assert states == [("sent",)] * 5
+    assert sends == [("sent",)] * 5

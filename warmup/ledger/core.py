@@ -470,7 +470,7 @@ class Ledger(
     def _begun(self, write: bool) -> tuple[Connection, sa.RootTransaction]:
         """A connection of the pool set up for a write (:meth:`_write_conn`) or a read
         (:meth:`_read_conn`), and its transaction begun."""
-        conn = self.engine.connect()
+        conn = self._pool_connect()
         try:
             if write:
                 self._write_conn(conn)
@@ -620,7 +620,7 @@ class Ledger(
             interrupt_first(),
             self._errors(),
             pool_errors(self.engine, self.where),
-            self.engine.connect() as conn,
+            self._pool_connect() as conn,
         ):
             try:
                 yield conn
@@ -631,7 +631,12 @@ class Ledger(
     def connect_for_writes(self) -> Connection:
         """A long-lived connection whose transactions take the write lock at once."""
         with self._errors(), pool_errors(self.engine, self.where):
-            return self._write_conn(self.engine.connect())
+            return self._write_conn(self._pool_connect())
+
+    def _pool_connect(self) -> Connection:
+        """A connection of the pool (a server's ledger may first borrow back the idle one a
+        gate of this process holds: :meth:`~warmup.ledger.postgres.PostgresLedger._pool_connect`)."""
+        return self.engine.connect()
 
     def close(self) -> None:
         self.engine.dispose()

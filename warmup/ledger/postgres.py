@@ -24,6 +24,7 @@ import logging
 import re
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -162,6 +163,11 @@ def _ping_on_checkout(engine: sa.Engine) -> None:
     sa.event.listen(engine, "checkout", checked_out)
 
 
+def _idle_in(pool: sa.pool.Pool) -> bool:
+    """Whether ``pool`` has a connection to hand out without opening one."""
+    return not isinstance(pool, sa.pool.QueuePool) or pool.checkedin() > 0
+
+
 def safe_url(url: str) -> str:
     """The URL with any password masked, for messages."""
     from warmup.ledger import mask_url
@@ -251,6 +257,11 @@ class PostgresLedger(Ledger):
         # pre-ping) for any other use (:func:`_ping_on_checkout`). The gate's reservations
         # keep their own connection and check it by their first round trip.
         engine = sa.create_engine(url)
+        # The gates of this process that hold a connection between their reservations, and
+        # whether the server has run out of slots for one more (see _pool_connect).
+        self._lenders: weakref.WeakSet[PostgresGate] = weakref.WeakSet()
+        self._lenders_lock = threading.Lock()
+        self._scarce = False
         sa.event.listen(engine, "connect", _bound_lock_waits)
         _ping_on_checkout(engine)
         super().__init__(engine, url, safe_url(url))
@@ -313,7 +324,7 @@ class PostgresLedger(Ledger):
         for attempt in range(2):
             _UNPINGED.on = True
             try:
-                conn = self.engine.connect()
+                conn = self._pool_connect()
             finally:
                 _UNPINGED.on = False
             try:
@@ -328,6 +339,39 @@ class PostgresLedger(Ledger):
                 conn.close()
                 raise
         raise AssertionError("unreachable")
+
+    def _pool_connect(self) -> Connection:
+        """A connection of the pool. When the server has no slot for one more (its
+        max_connections, a role's or database's CONNECTION LIMIT: one left for warmup) while
+        gates of this process hold theirs idle between reservations, those are lent back to the
+        pool first (:meth:`PostgresGate.lend`), and the pool asked again: a worker's gate held
+        the one connection after its message left, and the claim that writes the message's
+        outcome was refused a second (exit 75, the message stuck ``sending``). Once the server
+        has refused one, the gates lend theirs before the pool opens another (a refused login
+        costs the server a process and the password's check), for the process's life."""
+        if self._scarce and self._lenders and not _idle_in(self.engine.pool):
+            self._lend()
+        try:
+            return self.engine.connect()
+        except sa.exc.OperationalError as exc:
+            if not _NO_SLOT.search(str(exc.orig)) or not self._lend():
+                raise
+        self._scarce = True
+        return self.engine.connect()
+
+    def _lend(self) -> bool:
+        """Whether any gate of this process gave the pool back the connection it held idle."""
+        with self._lenders_lock:
+            gates = list(self._lenders)
+        return sum(gate.lend() for gate in gates) > 0
+
+    def _lent(self, gate: PostgresGate, holds: bool) -> None:
+        """``gate`` holds a connection of the pool between its reservations now, or no more."""
+        with self._lenders_lock:
+            if holds:
+                self._lenders.add(gate)
+            else:
+                self._lenders.discard(gate)
 
     def _begun(self, write: bool) -> tuple[Connection, sa.RootTransaction]:
         # The BEGIN is this transaction's first round trip, sent by warmup on a connection in

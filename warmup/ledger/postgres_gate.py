@@ -18,11 +18,13 @@ miss what the lock's previous holder committed while it waited (an over-send).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import re
 import select
+import threading
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from warmup.errors import WarmupError
 from warmup.ledger import holders
@@ -441,6 +443,25 @@ def _wait(fd: int, write: bool) -> bool:
     return any(events & ~select.POLLOUT for _, events in poller.poll())
 
 
+_M = TypeVar("_M", bound=Callable[..., Any])
+
+
+def _at_work(method: _M) -> _M:
+    """A :class:`PostgresGate` method that works on the gate's connection: meanwhile the gate
+    does not lend it (:meth:`PostgresGate.lend`), whichever thread asks."""
+
+    @functools.wraps(method)
+    def run(self: PostgresGate, *args: Any, **kw: Any) -> Any:
+        with self._busy:
+            self._depth += 1
+            try:
+                return method(self, *args, **kw)
+            finally:
+                self._depth -= 1
+
+    return cast(_M, run)
+
+
 class _CutInCommit(Exception):
     """The connection was cut in a reservation's second round trip, its COMMIT's: ``now``, the
     reservation's stamp; ``reserved``, whether it was writing a reservation (not a refusal);
@@ -466,7 +487,10 @@ class PostgresGate(GateSession):
         self._prepared = False  # the server has the gate's statements for this connection
         self._memo_ahead = False  # the last read found a memo closed today or later (_AHEAD)
         self._read_name = _read_statement(policy.domain_cap, policy.recipient_caps)[0]
+        self._busy = threading.RLock()  # held while a method works on the connection
+        self._depth = 0  # how deep this gate's methods are in one another (see lend)
 
+    @_at_work
     def reserve(
         self,
         recipients: Sequence[str],
@@ -649,6 +673,7 @@ class PostgresGate(GateSession):
         except BaseException:
             self._abort()
             raise
+        self.ledger._lent(self, True)
 
     def _prepare(self, anew: bool = False) -> None:
         """Prepare the gate's statements the server does not have for this connection: a pooled
@@ -888,6 +913,7 @@ class PostgresGate(GateSession):
         got = {r: sid for sid, r in self._rows(results[reserve])}
         return [got[r] for r in recipients]
 
+    @_at_work
     def flush(self) -> None:
         """Write deferred "sent" settlements now, in one round trip on the connection this gate
         holds (else through the ledger's pool, as a settlement of a bounce is). Through the
@@ -920,6 +946,7 @@ class PostgresGate(GateSession):
                 raise
         del self._deferred[: len(pending)]
 
+    @_at_work
     def settle(
         self,
         ids: dict[str, int],
@@ -965,6 +992,7 @@ class PostgresGate(GateSession):
                 raise
         del self._deferred[:pending]
 
+    @_at_work
     def expire(self, now: dt.datetime) -> None:
         """See :meth:`GateSession.expire`: round trip 1 settles the expired reservations and
         returns this host's others, round trip 2 those of processes gone, as a reservation's
@@ -1008,6 +1036,7 @@ class PostgresGate(GateSession):
             pass
         self._conn = self._pg = self._tx = None
         self._prepared = False
+        self.ledger._lent(self, False)
         if conn is not None:
             try:
                 conn.invalidate()
@@ -1015,10 +1044,39 @@ class PostgresGate(GateSession):
             except Exception:
                 pass
 
+    def lend(self) -> bool:
+        """Give the connection this gate holds between reservations back to the ledger's pool
+        (what it deferred written on it first), for the process's other work on a server with
+        no slot for one more (:meth:`PostgresLedger._pool_connect
+        <warmup.ledger.postgres.PostgresLedger._pool_connect>`); the next reservation checks
+        one out again. Whether it did: never while a method of the gate works on it, in this
+        thread or another, nor when what it deferred could not be written (it keeps it)."""
+        if not self._busy.acquire(blocking=False):
+            return False
+        try:
+            if self._depth or self._pg is None:
+                return False
+            try:
+                self.flush()
+            except WarmupError:
+                return False
+            if self._pg is None:  # dropped by the flush (cut), its rows written through the pool
+                return False
+            self._give_back()
+            return True
+        finally:
+            self._busy.release()
+
+    @_at_work
     def close(self) -> None:
         super().close()
+        self._give_back()
+
+    def _give_back(self) -> None:
+        """Let go of the connection: back to the pool as the pool lent it."""
         pg, conn = self._pg, self._conn
         self._conn = self._pg = self._tx = None
+        self.ledger._lent(self, False)
         if conn is None:
             return
         try:
