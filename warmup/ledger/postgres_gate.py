@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
+import os
 import re
 import select
 import threading
@@ -489,6 +490,7 @@ class PostgresGate(GateSession):
         self._read_name = _read_statement(policy.domain_cap, policy.recipient_caps)[0]
         self._busy = threading.RLock()  # held while a method works on the connection
         self._depth = 0  # how deep this gate's methods are in one another (see lend)
+        self._pid = 0  # the process that checked the connection out (a forked child's is not)
 
     @_at_work
     def reserve(
@@ -673,6 +675,7 @@ class PostgresGate(GateSession):
         except BaseException:
             self._abort()
             raise
+        self._pid = os.getpid()
         self.ledger._lent(self, True)
 
     def _prepare(self, anew: bool = False) -> None:
@@ -1050,11 +1053,12 @@ class PostgresGate(GateSession):
         no slot for one more (:meth:`PostgresLedger._pool_connect
         <warmup.ledger.postgres.PostgresLedger._pool_connect>`); the next reservation checks
         one out again. Whether it did: never while a method of the gate works on it, in this
-        thread or another, nor when what it deferred could not be written (it keeps it)."""
+        thread or another, nor when what it deferred could not be written (it keeps it), nor
+        in a forked child (the connection is its parent's)."""
         if not self._busy.acquire(blocking=False):
             return False
         try:
-            if self._depth or self._pg is None:
+            if self._depth or self._pg is None or self._pid != os.getpid():
                 return False
             try:
                 self.flush()
