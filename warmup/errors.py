@@ -56,6 +56,11 @@ class ConfigError(WarmupError):
     exit_code = 78  # EX_CONFIG
 
 
+class NewerLedger(ConfigError):
+    """A ledger a newer warmup upgraded: a migration this version does not know is recorded in
+    it. This version would read and write a schema it does not know (78, upgrade warmup)."""
+
+
 class ReadOnlyLedger(ConfigError):
     """A ledger this process may read but not write here (a read-only mount, a folder it may
     not write, a read-only PostgreSQL session or server): ``why`` says why, ``fix`` what lets

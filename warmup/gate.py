@@ -39,6 +39,7 @@ from warmup.errors import (
     DataError,
     InvalidFieldData,
     IOFailure,
+    NewerLedger,
     TempFail,
     Unavailable,
     UsageError,
@@ -109,6 +110,10 @@ __all__ = ["DuplicateSend", "Gate", "NotAllowed", "Reservation", "SendReport", "
 
 
 _REOPENS = 4
+# How often a gate asks whether a newer warmup upgraded its ledger since it opened (another
+# host's, or this host's after an upgrade while the gate ran): a relay kept writing with its
+# old view of the schema. One question a minute, none per message.
+SCHEMA_EVERY = dt.timedelta(minutes=1)
 
 
 def _listed(recipients: object) -> list[str]:
@@ -293,6 +298,11 @@ class Gate:
         self._closed = False
         self._pid = os.getpid()  # a forked child has the connections, not their use (_usable)
         self._reconnect = False  # the session's endpoints or login may have changed (_reopen)
+        # When the ledger's schema was last found to be this version's (None: not yet asked
+        # since the gate opened, its ledger checked as it was opened), and the refusal of a
+        # ledger found upgraded by a newer warmup, said again to every reservation after it
+        self._schema_at: dt.datetime | None = None
+        self._newer: NewerLedger | None = None
         self.failed_hosts: list[tuple[str, str]] = []
         # The last send that failed once its slots were reserved (the server unreachable, the
         # login refused, ...), as a report: what each recipient was settled with, the error.
@@ -515,6 +525,7 @@ class Gate:
         self, rcpts: list[str], message_id: str, now: dt.datetime | None, claim: Claim | None
     ) -> Reservation:
         """:meth:`reserve` of normalized ``rcpts``, under the gate's lock."""
+        self._check_schema(now)
         if self._held:
             self._write_held()
 
@@ -550,6 +561,24 @@ class Gate:
             f"{self.box.address}: its settings or policy kept changing while a message "
             f"was being reserved; try again"
         )
+
+    def _check_schema(self, now: dt.datetime | None) -> None:
+        """:class:`NewerLedger`, reserving nothing, once a newer warmup upgraded the ledger
+        (asked :data:`SCHEMA_EVERY` at most, by the gate's clock): its reservations would
+        miss what the newer schema keeps (a table a newer rollup reads), as a worker's did
+        before it asked at each pass."""
+        if self._newer is not None:
+            raise NewerLedger(str(self._newer))
+        at = now if now is not None else self.clock()
+        if self._schema_at is not None and self._schema_at <= at < self._schema_at + SCHEMA_EVERY:
+            return
+        if self._schema_at is not None:
+            try:
+                self.ledger.check_schema()
+            except NewerLedger as exc:
+                self._newer = exc
+                raise
+        self._schema_at = at
 
     def _settle(
         self,

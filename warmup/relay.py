@@ -49,7 +49,7 @@ from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 from warmup import addresses, credentials, headers
-from warmup.errors import ConfigError, DataError, WarmupError
+from warmup.errors import ConfigError, DataError, NewerLedger, WarmupError
 from warmup.gate import SETTLE_AFTER, DuplicateSend, Gate, NotAllowed, Suppressed
 from warmup.ledger import local_day
 from warmup.ledger.values import MailboxNotFound
@@ -181,6 +181,9 @@ class Relay:
         self.tls_port = 0  # implicit TLS (STARTTLS is offered on ``port``)
         self.tls: RelayTLS | None = None  # the run's certificate, from start to stop
         self.tally = Tally(max_hold=max_hold)
+        # A ledger a newer warmup upgraded while the relay ran: every message is answered 451
+        # from then on, and the command's run ends in this error (78) once it exits
+        self.fatal: NewerLedger | None = None
         self._server: Server | None = None
 
     @property
@@ -550,6 +553,8 @@ class Relay:
             return Delivery(reply_line(552, f"5.3.4 {exc}"))
         except DataError as exc:
             return Delivery(reply_line(550, f"5.7.1 {exc}"))
+        except NewerLedger as exc:  # nothing reserved nor sent
+            return self._newer_ledger(exc)
         except (WarmupError, OSError) as exc:  # upstream or the ledger unavailable: later
             code = (
                 "4.3.0"
@@ -562,6 +567,19 @@ class Relay:
                 reply_line(451, f"{code} unavailable: {first_line(exc)}"), error=first_line(exc)
             )
         return answer(report, message_id, already, gone, told)
+
+    def _newer_ledger(self, exc: NewerLedger) -> Delivery:
+        """The 451 for a message met by a ledger a newer warmup upgraded (said on stderr the
+        first time): nothing is sent until this warmup is upgraded, and a client that retries
+        later sends it then; :func:`warmup.wrap.run_relay` ends in it (78)."""
+        if self.fatal is None:
+            self.fatal = exc
+            log.warning(
+                "warmup: %s; the relay answers 451 to every message from now on, sending "
+                "nothing: upgrade warmup, then run the command again",
+                first_line(exc),
+            )
+        return Delivery(reply_line(451, f"4.3.0 unavailable: {first_line(exc)}"))
 
 
 def suppressed_at_rcpt(envelope: Envelope) -> list[str]:

@@ -190,6 +190,8 @@ def run_relay(relay: Relay, command: list[str]) -> int:
                 relay.stop()
     if started:  # a command that never ran sent nothing: its one line says why, as sh's
         print(relay.summary(), file=sys.stderr, flush=True)
+    if relay.fatal is not None:  # a newer warmup upgraded the ledger under the relay: 78
+        raise relay.fatal
     return code
 
 

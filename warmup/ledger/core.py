@@ -661,6 +661,13 @@ class Ledger(
 
     # -- schema ------------------------------------------------------------------------------
 
+    def check_schema(self) -> None:
+        """:class:`~warmup.errors.NewerLedger` when a newer warmup upgraded this ledger since
+        it was opened (another host's, or this one's after an upgrade while this process ran):
+        for a process that keeps writing to it (a relay, a worker), whose view of the schema
+        is the one it opened with."""
+        self.pending_migrations()
+
     def pending_migrations(self) -> list[str]:
         with self.read() as conn:
             return migrations.pending(conn, self._has_table, f"ledger {self.where}")

@@ -12,11 +12,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from warmup.ledger.values import Ask, MailboxRow, Snapshot, day_start, opt_out
 from warmup.policy.inputs import built_history
 from warmup.policy.walk import DayCounts, DaySums, MailboxEvent, WalkState
+
+if TYPE_CHECKING:
+    from warmup.errors import NewerLedger
 
 BOUNCE_KINDS = ("hard", "soft", "block", "complaint")
 COUNT_COLUMNS = ("sent", *BOUNCE_KINDS)
@@ -94,6 +97,21 @@ MIGRATION_NAMES = (
 # stale. Its memo is kept only up to the day this zone is on by the wall clock: every day
 # before it is over in every zone.
 EARLIEST_ZONE = "Etc/GMT+12"
+
+
+def newer_refusal(done: Iterable[str], where: str) -> NewerLedger | None:
+    """The refusal of a ledger that applied the migrations ``done`` when one of them is a
+    newer warmup's (this version would read and write a schema it does not know); None when
+    none is. ``where`` names the ledger."""
+    newer = sorted(set(done) - set(MIGRATION_NAMES))
+    if not newer:
+        return None
+    from warmup.errors import NewerLedger
+
+    return NewerLedger(
+        f"{where} was upgraded by a newer warmup (migration {newer[0]}, which this version "
+        f"does not know); upgrade warmup to use it"
+    )
 
 
 class Reads(Protocol):

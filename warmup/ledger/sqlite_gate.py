@@ -36,7 +36,7 @@ from warmup.ledger.gatepath import (
     Outcome,
     recipient_domains,
 )
-from warmup.ledger.reads import sibling_stamp, stamped
+from warmup.ledger.reads import newer_refusal, sibling_stamp, stamped
 from warmup.ledger.sqlite_file import (
     ledger_fault,
     open_existing,
@@ -744,6 +744,14 @@ class SQLiteGateLedger(SQLiteReads):
                     # the path, quoted
                     self._full = open_ledger(resolve_url(self.where), create=False)
         return self._full
+
+    def check_schema(self) -> None:
+        """See :meth:`warmup.ledger.Ledger.check_schema` (read here)."""
+        with self._read() as cur:
+            done = [name for (name,) in cur.execute("SELECT name FROM warmup_migrations")]
+        refusal = newer_refusal(done, f"ledger {self.where}")
+        if refusal is not None:
+            raise refusal
 
     def message_id_key(self) -> DeriveKey:
         """See :meth:`warmup.ledger.Ledger.message_id_key` (read here; made by the full

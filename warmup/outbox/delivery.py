@@ -20,6 +20,7 @@ from warmup.errors import (
     DataError,
     LedgerBusy,
     LedgerVanished,
+    NewerLedger,
     PermissionFailure,
     Unavailable,
     WarmupError,
@@ -375,6 +376,9 @@ class Delivery:
             except TooBig as exc:  # refused before MAIL FROM: final, as the 552 it avoids
                 self.log(f"{stamp(now)} bounced #{msg.id}: {exc}")
                 return self._settle(msg, "bounced", reply=str(exc)[:500], attempt=True)
+            except NewerLedger:  # upgraded under a long pass: no member's fault, and no wait's
+                self._from_slots(msg)  # nothing reserved: queued again
+                raise  # the worker stops (78), as at the start of a pass
             except WarmupError as exc:  # unreachable, login refused or deferred: nothing left,
                 if self._may_have_left(msg):  # unless a slot says otherwise (the ledger failed
                     # after the server took it): then never from another member

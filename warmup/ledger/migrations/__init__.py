@@ -35,6 +35,7 @@ from warmup.ledger.migrations.registry import (
     Migration,
     names,
 )
+from warmup.ledger.reads import newer_refusal
 
 __all__ = [
     "MIGRATIONS",
@@ -68,14 +69,9 @@ def pending(
 
 def left(done: set[str], where: str = "this ledger") -> list[str]:
     """:func:`pending` of a ledger that applied the migrations ``done``."""
-    newer = sorted(done - set(names()))
-    if newer:  # this version would read and write a schema it does not know
-        from warmup.errors import ConfigError
-
-        raise ConfigError(
-            f"{where} was upgraded by a newer warmup (migration {newer[0]}, which this "
-            f"version does not know); upgrade warmup to use it"
-        )
+    refusal = newer_refusal(done, where)
+    if refusal is not None:
+        raise refusal
     return [name for name in names() if name not in done]
 
 
