@@ -21,7 +21,8 @@ from warmup.errors import NewerLedger
 from warmup.gate import SCHEMA_EVERY
 from warmup.ledger import open_ledger
 from warmup.ledger.migrations import MIGRATIONS_TABLE
-from warmup.wrap import run_wrapped
+from warmup.outbox.relay import QueueRelay
+from warmup.wrap import run_relay, run_wrapped
 
 
 def test_a_relay_answers_451_and_ends_78_once_a_newer_warmup_upgraded_its_ledger(
@@ -106,3 +107,36 @@ def test_a_gate_asks_about_the_schema_once_a_minute_not_per_message(
     finally:
         ledger.close()
     assert [m.rcpt_tos for m in smtp_ssl.messages] == [("a@example.com",), ("b@example.com",)]
+
+
+def test_a_queueing_relay_answers_451_and_ends_78_once_a_newer_warmup_upgraded_its_ledger(
+    smtp_ssl,
+    ssl_cert_env,
+    tmp_path,
+    ledger_url,  # noqa: F811
+):
+    """``warmup send ADDRESS --queue -- COMMAND`` writes each message to the outbox: past a
+    minute after a newer warmup's upgrade it queued them with this version's view of the
+    schema all the same. It now queues none of them (451 naming the migration) and ends in
+    the ledger's refusal, 78."""
+    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml", daily=10)))
+    ledger = open_ledger(ledger_url)
+    now = [dt.datetime.now(dt.UTC).replace(microsecond=0)]
+    client = tmp_path / "client.py"
+    client.write_text(CLIENT)
+    out = tmp_path / "replies.json"
+    try:
+        relay = QueueRelay(ledger, mailbox=BOX, clock=lambda: now[0])
+        with ledger.write() as conn:
+            conn.execute(
+                MIGRATIONS_TABLE.insert().values(name="m999_of_a_newer_warmup", applied_at=now[0])
+            )
+        now[0] += SCHEMA_EVERY
+        with pytest.raises(NewerLedger, match=r"\(migration m999_of_a_newer_warmup,"):
+            run_relay(relay, [sys.executable, str(client), "2", str(out)])
+        with ledger.read() as conn:
+            queued = conn.exec_driver_sql("SELECT count(*) FROM outbox").scalar()
+    finally:
+        ledger.close()
+    assert [r["code"] for r in json.loads(out.read_text())] == [451, 451]
+    assert queued == 0

@@ -116,6 +116,32 @@ _REOPENS = 4
 SCHEMA_EVERY = dt.timedelta(minutes=1)
 
 
+class SchemaLook:
+    """Whether a newer warmup upgraded a ledger this process keeps writing to since ``at`` (its
+    schema checked as it was opened; None: at the first :meth:`check`), asked at most every
+    :data:`SCHEMA_EVERY` by the instants :meth:`check` is given: a gate's, the queueing
+    relay's."""
+
+    def __init__(self, ledger: GateLedger, at: dt.datetime | None = None) -> None:
+        self.ledger = ledger
+        self.at = at  # when the schema was last found to be this version's
+        self.newer: NewerLedger | None = None  # the refusal, said again to every check after it
+
+    def check(self, at: dt.datetime) -> None:
+        """:class:`NewerLedger` once a newer warmup's migration is recorded in the ledger."""
+        if self.newer is not None:
+            raise NewerLedger(str(self.newer))
+        if self.at is not None:
+            if self.at <= at < self.at + SCHEMA_EVERY:
+                return
+            try:
+                self.ledger.check_schema()
+            except NewerLedger as exc:
+                self.newer = exc
+                raise
+        self.at = at
+
+
 def _listed(recipients: object) -> list[str]:
     """A caller's ``recipients`` as a list: one string is one address (its characters were
     taken for recipients), a set or a generator its items; bytes or a number are
@@ -298,11 +324,8 @@ class Gate:
         self._closed = False
         self._pid = os.getpid()  # a forked child has the connections, not their use (_usable)
         self._reconnect = False  # the session's endpoints or login may have changed (_reopen)
-        # When the ledger's schema was last found to be this version's (None: not yet asked
-        # since the gate opened, its ledger checked as it was opened), and the refusal of a
-        # ledger found upgraded by a newer warmup, said again to every reservation after it
-        self._schema_at: dt.datetime | None = None
-        self._newer: NewerLedger | None = None
+        # Whether a newer warmup upgraded the ledger since (checked as it was opened)
+        self._schema = SchemaLook(self.ledger)
         self.failed_hosts: list[tuple[str, str]] = []
         # The last send that failed once its slots were reserved (the server unreachable, the
         # login refused, ...), as a report: what each recipient was settled with, the error.
@@ -567,18 +590,7 @@ class Gate:
         (asked :data:`SCHEMA_EVERY` at most, by the gate's clock): its reservations would
         miss what the newer schema keeps (a table a newer rollup reads), as a worker's did
         before it asked at each pass."""
-        if self._newer is not None:
-            raise NewerLedger(str(self._newer))
-        at = now if now is not None else self.clock()
-        if self._schema_at is not None and self._schema_at <= at < self._schema_at + SCHEMA_EVERY:
-            return
-        if self._schema_at is not None:
-            try:
-                self.ledger.check_schema()
-            except NewerLedger as exc:
-                self._newer = exc
-                raise
-        self._schema_at = at
+        self._schema.check(now if now is not None else self.clock())
 
     def _settle(
         self,

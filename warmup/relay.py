@@ -570,13 +570,13 @@ class Relay:
 
     def _newer_ledger(self, exc: NewerLedger) -> Delivery:
         """The 451 for a message met by a ledger a newer warmup upgraded (said on stderr the
-        first time): nothing is sent until this warmup is upgraded, and a client that retries
-        later sends it then; :func:`warmup.wrap.run_relay` ends in it (78)."""
+        first time): nothing is sent (or queued) until this warmup is upgraded, and a client
+        that retries later sends it then; :func:`warmup.wrap.run_relay` ends in it (78)."""
         if self.fatal is None:
             self.fatal = exc
             log.warning(
-                "warmup: %s; the relay answers 451 to every message from now on, sending "
-                "nothing: upgrade warmup, then run the command again",
+                "warmup: %s; the relay answers 451 to every message from now on, taking "
+                "none: upgrade warmup, then run the command again",
                 first_line(exc),
             )
         return Delivery(reply_line(451, f"4.3.0 unavailable: {first_line(exc)}"))

@@ -22,11 +22,15 @@ and suppressed recipients refused at ``RCPT`` (550 5.1.1).
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from warmup import headers
-from warmup.errors import DataError, WarmupError
+from warmup.errors import DataError, NewerLedger, WarmupError
+from warmup.gate import SchemaLook
 from warmup.ledger import Ledger
+from warmup.ledger.values import wall_clock
 from warmup.outbox import DEFAULT_EXPIRY, Outbox, check_bulk, check_name
 from warmup.providers import get_provider
 from warmup.relay import (
@@ -60,6 +64,7 @@ class QueueRelay(Relay):
         max_sessions: int = MAX_SESSIONS,
         login_timeout: float = LOGIN_TIMEOUT,
         idle_timeout: float = IDLE_TIMEOUT,
+        clock: Callable[[], dt.datetime] = wall_clock,
     ) -> None:
         self.outbox = Outbox(ledger)
         members = self.outbox.senders(mailbox, pool)  # first: a bad target starts nothing
@@ -67,6 +72,10 @@ class QueueRelay(Relay):
         if campaign is not None:
             check_name(campaign, "campaign")
         self.ledger = ledger
+        # A newer warmup's upgrade while the command runs: its writes would miss what the newer
+        # schema keeps, as the gating relay's would (asked once a minute, not per message)
+        self._clock = clock
+        self._schema = SchemaLook(ledger, clock())
         self.mailbox = members[0].address if mailbox is not None else None
         self.pool = pool
         self.campaign = campaign
@@ -144,9 +153,12 @@ class QueueRelay(Relay):
             # key (a re-run after a recipient was suppressed is the same message); the outbox
             # leaves them out as suppressed.
             rcpts = list(envelope.rcpt_tos)
+            self._schema.check(self._clock())
             queued, before = self._queue(raw, rcpts + [r for r in left_out if r not in rcpts])
         except DataError as exc:  # e.g. its Message-ID is another message's already
             return reply_line(550, f"5.6.0 {exc}")
+        except NewerLedger as exc:  # nothing queued
+            return self._newer_ledger(exc).reply
         except (WarmupError, OSError) as exc:  # the ledger unavailable: later
             self.tally.note(first_line(exc))
             return reply_line(451, f"4.3.0 outbox unavailable: {first_line(exc)}")
