@@ -1740,3 +1740,55 @@ def test_a_worker_stops_between_passes_once_a_newer_warmup_has_upgraded_its_ledg
             worker.run_once()
     assert ledger.message(later).state == "queued"
     assert [str(m.message["Subject"]) for m in sink.messages] == ["first"]
+
+
+def test_a_pass_upgraded_under_by_a_newer_warmup_queues_its_message_again_and_stops(
+    sink,
+    ssl_cert_env,
+    password,
+    tmp_path,
+    ledger_url,  # noqa: F811
+):
+    """The newer warmup's upgrade lands after a pass began (its look at the schema passed):
+    the member's gate finds it at the message's reservation (its look a minute on). Taken
+    for a fault of that member's configuration, the message would have been held and the
+    pass gone on with the next; it is queued again (nothing of it reserved) and the worker
+    stops, 78, as it does at the start of a pass."""
+    from warmup.errors import NewerLedger
+    from warmup.ledger.migrations import MIGRATIONS_TABLE
+
+    pool_of(sink.port, tmp_path, n=1, daily=50)
+    ledger = open_ledger()
+    outbox = Outbox(ledger)
+    outbox.add(message("r1@example.com", "first"), pool="P", now=T0)
+
+    class Upgraded(Clock):
+        """The first read of the pass (after its look at the schema) meets the upgrade."""
+
+        armed = False
+
+        def __call__(self) -> dt.datetime:
+            if self.armed:
+                self.armed = False
+                other = open_ledger(ledger_url)  # another host's
+                try:
+                    with other.write() as conn:
+                        conn.execute(
+                            MIGRATIONS_TABLE.insert().values(
+                                name="m999_of_a_newer_warmup", applied_at=self.at
+                            )
+                        )
+                finally:
+                    other.close()
+            return self.at
+
+    clock = Upgraded(T0)
+    with Worker(ledger, clock=clock) as worker:
+        assert worker.run_once().outcomes == {"sent": 1}
+        later = outbox.add(message("r2@example.com", "second"), pool="P", now=T0)
+        clock.at, clock.armed = T0 + dt.timedelta(minutes=2), True
+        with pytest.raises(NewerLedger, match=r"upgraded by a newer warmup \(migration m999_"):
+            worker.run_once()
+    assert ledger.message(later).state == "queued"
+    assert ledger.fault_holds(T0 + dt.timedelta(minutes=2), None) == []  # no member's fault
+    assert [str(m.message["Subject"]) for m in sink.messages] == ["first"]
