@@ -511,7 +511,10 @@ def _keep(
 def named_mailboxes(ledger: Reads, addresses: Sequence[str]) -> list[MailboxRow]:
     """The mailboxes ``addresses`` name, each once, in the order first named: an address given
     twice (or in another case) is one mailbox, so a plan's volume or a report never counts it
-    twice. An unknown address is :class:`MailboxNotFound`.
+    twice. An unknown address is :class:`MailboxNotFound`. An address read from the ledger
+    (a pool's member) that a hand edit or another version stored in a form no lookup takes
+    (malformed: :class:`DataError`; not lower case: not found) is that row, found among every
+    mailbox: it failed whole commands (``queue status``, exit 65) that only read it.
 
     More than a few: every mailbox is read at once and each address looked up among them by
     its stored form (another form is looked up alone): one statement an address, ``queue
@@ -519,7 +522,15 @@ def named_mailboxes(ledger: Reads, addresses: Sequence[str]) -> list[MailboxRow]
     boxes: dict[int, MailboxRow] = {}
     stored = {b.address: b for b in ledger.mailboxes()} if len(addresses) > _FEW else {}
     for address in addresses:
-        box = stored.get(address) or ledger.mailbox(address)
+        box = stored.get(address)
+        if box is None:
+            try:
+                box = ledger.mailbox(address)
+            except (DataError, NotFound):  # an error's path: every mailbox read once
+                stored = stored or {b.address: b for b in ledger.mailboxes()}
+                if address not in stored:
+                    raise
+                box = stored[address]
         boxes.setdefault(box.id, box)
     return list(boxes.values())
 
@@ -669,10 +680,25 @@ def plan_each(
     :class:`Refusal` for each of the others (a policy or provider preset this warmup does not
     know, stored by a newer one in a shared ledger): one such mailbox named must not hide the
     others' plans."""
+    return plan_boxes(ledger, named_mailboxes(ledger, addresses), days, at, volume, within)
+
+
+def plan_boxes(
+    ledger: Ledger,
+    boxes: Sequence[MailboxRow],
+    days: int = 30,
+    at: dt.datetime | None = None,
+    volume: int | None = None,
+    within: int | None = None,
+) -> tuple[Plan, list[Refusal]]:
+    """:func:`plan_each` of mailboxes already read (``ledger.mailboxes()``, every mailbox):
+    not looked up again by address, so one stored by hand or by another version under an
+    address this warmup would refuse to look up is planned as ``quota`` answers it, and does
+    not take every other mailbox's plan down with it (it did, exit 65)."""
     from warmup.policy.plan import combine
 
     at = check_query(at) if at else live_now()
-    _, boxes, refusals = askable(ledger, named_mailboxes(ledger, addresses))
+    _, boxes, refusals = askable(ledger, boxes)
     horizon = days if volume is None else within or VOLUME_HORIZON
     # Each mailbox's plan may stop where it alone reaches the volume: together they reach it
     # no later (and plans are cut at that day anyway).

@@ -199,17 +199,19 @@ def plan(
         warmup plan sales@corp.example bd@corp.example --volume 10000
         warmup plan --days 7
     """
-    given_addresses = addresses
-    if not addresses:  # every mailbox, as 'quota', 'report' and 'plot' answer without one
-        addresses = tuple(b.address for b in ledger.mailboxes())
-        if not addresses and volume is not None:
+    # Every mailbox unless named, as 'quota', 'report' and 'plot' answer without one: the rows
+    # as read, never looked up again by their stored address (one a hand edit or another
+    # version left malformed failed the lookup, and with it every other mailbox's plan).
+    boxes = api.named_mailboxes(ledger, addresses) if addresses else ledger.mailboxes()
+    if not addresses:
+        if not boxes and volume is not None:
             # No mailbox reaches a volume, and waiting will not change that (75 said "try
             # later", and --json said nothing at all): a fault of the setup, told as one.
             raise ConfigError(
                 f"no mailboxes to send {volume} recipients from; add one with "
                 f"'warmup mailbox add ADDRESS --provider exmail'"
             )
-        if not addresses and not json_:
+        if not boxes and not json_:
             click.echo(
                 "No mailboxes yet: add one with 'warmup mailbox add ADDRESS --provider exmail'."
             )
@@ -217,22 +219,20 @@ def plan(
     when = None
     later: list[api.Refusal] = []
     if at is not None:
-        named = api.named_mailboxes(ledger, addresses)
-        when = typed_instant(at, named)
-        kept, later = _added(ledger, named, when, at, given_addresses)
-        if not kept and not later:  # every mailbox added after --at, none named
+        when = typed_instant(at, boxes)
+        boxes, later = _added(ledger, boxes, when, at, addresses)
+        if not boxes and not later:  # every mailbox added after --at, none named
             if volume is not None:
                 raise ConfigError(f"no mailboxes as of --at {at} to send {volume} recipients from")
             if not json_:
                 click.echo(none_yet(at))
                 return 0
-        addresses = tuple(b.address for b in kept)
     # --days typed with --volume bounds the search ("within 60 days?"); else it goes far (a
     # config file's days is how many days a plan shows, not a question about the volume)
     given = click.get_current_context().get_parameter_source("days")
     source = click.core.ParameterSource
     within = days if given not in (source.DEFAULT, source.DEFAULT_MAP) else None
-    result, refusals = api.plan_each(ledger, list(addresses), days, when, volume, within)
+    result, refusals = api.plan_boxes(ledger, boxes, days, when, volume, within)
     # Every mailbox that can be planned is; each one that cannot says why (after the plan, as
     # 'quota' does), and the exit code tells a script that something needs fixing.
     refusals = later + refusals
