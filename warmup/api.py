@@ -56,7 +56,7 @@ from warmup.ledger import (
 )
 from warmup.ledger import live_now as live_now  # re-exported: the CLI's live questions
 from warmup.ledger.reads import BOUNCE_KINDS, EARLIEST_ZONE, stamped
-from warmup.ledger.values import local_day, plain
+from warmup.ledger.values import UnreadableMailbox, local_day, plain
 from warmup.mailboxes import NO_CAP as NO_CAP
 from warmup.mailboxes import NO_START as NO_START
 from warmup.mailboxes import Removal as Removal
@@ -228,6 +228,9 @@ def _askable(
     refusals: list[Refusal] = []
     before = policies.capped_before(ledger, [box.id for box in boxes])
     for box in boxes:
+        if isinstance(box, UnreadableMailbox):  # a value a hand edit left: named, left out
+            refusals.append(Refusal(box, box.fault))
+            continue
         if box.policy not in specs and box.policy not in faults:
             try:
                 specs[box.policy] = policies.resolve(ledger, box.policy)

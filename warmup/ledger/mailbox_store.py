@@ -52,6 +52,8 @@ from warmup.ledger.values import (
     MailboxRow,
     local_day,
     mailbox_key,
+    mailbox_row,
+    readable,
     seen_by,
     utc,
 )
@@ -61,7 +63,14 @@ if TYPE_CHECKING:
     from contextlib import AbstractContextManager
 
 
-MAILBOX_COLUMNS = tuple(MAILBOX.c[f] for f in MailboxRow._fields)
+# The times as stored, converted by values.mailbox_row: SQLAlchemy's own conversion of a date
+# a hand edit left in SQLite ('notadate') was a traceback from every command reading mailboxes.
+MAILBOX_COLUMNS = tuple(
+    sa.type_coerce(MAILBOX.c[f], sa.String).label(f)
+    if f in ("started", "created_at")
+    else MAILBOX.c[f]
+    for f in MailboxRow._fields
+)
 
 
 _B = sa.bindparam
@@ -156,7 +165,7 @@ class MailboxStore:
         r = conn.execute(sa.select(*MAILBOX_COLUMNS).where(MAILBOX.c.address == key)).first()
         if r is None:
             raise MailboxNotFound(key, conn.execute(sa.select(MAILBOX.c.address)).scalars())
-        return MailboxRow(*r)
+        return readable(mailbox_row(r))
 
     def _lock_present(self, conn: Connection, boxes: Iterable[MailboxRow]) -> None:
         """Lock these mailboxes' rows (:meth:`_lock_mailboxes`), then :class:`MailboxRemoved`
@@ -185,13 +194,13 @@ class MailboxStore:
             ).first()
             if r is None:
                 raise MailboxNotFound(key, conn.execute(sa.select(MAILBOX.c.address)).scalars())
-            return MailboxRow(*r[:-1]), int(r[-1])
+            return readable(mailbox_row(r[:-1])), int(r[-1])
 
     def mailboxes(self) -> list[MailboxRow]:
         """Every mailbox, by address."""
         with self.read() as conn:
             return [
-                MailboxRow(*r)
+                mailbox_row(r)
                 for r in conn.execute(sa.select(*MAILBOX_COLUMNS).order_by(MAILBOX.c.address))
             ]
 

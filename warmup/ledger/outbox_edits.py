@@ -22,7 +22,7 @@ from warmup.ledger.outbox_holds import end_hold, target_of
 from warmup.ledger.outbox_targets import of_target, target_lock
 from warmup.ledger.outbox_views import aware_utc, check_campaign_of, check_id
 from warmup.ledger.schema import BOUNCE, MAILBOX, OUTBOX, POOL, SEND, SUPPRESSION
-from warmup.ledger.values import MailboxRow, id_forms, utc
+from warmup.ledger.values import MailboxRow, id_forms, mailbox_row, utc
 from warmup.words import some
 
 _T = TypeVar("_T")
@@ -332,7 +332,7 @@ class OutboxEdits:
             ids = sorted({s.mailbox_id for found in slots.values() for s in found})
             self._lock_mailboxes(conn, ids)
             boxes = {
-                b.id: MailboxRow(*b)
+                b.id: mailbox_row(b)
                 for b in conn.execute(sa.select(*MAILBOX_COLUMNS).where(MAILBOX.c.id.in_(ids)))
             }
             out = []

@@ -20,7 +20,7 @@ from warmup.errors import DataError, NotFound
 from warmup.ledger.mailbox_store import MAILBOX_COLUMNS
 from warmup.ledger.outbox_targets import release_waiting
 from warmup.ledger.schema import EVENT, MAILBOX, POLICY
-from warmup.ledger.values import EventIn, MailboxRow, utc
+from warmup.ledger.values import EventIn, MailboxRow, mailbox_row, utc
 from warmup.policy.eras import policy_reason
 
 if TYPE_CHECKING:
@@ -167,7 +167,7 @@ class PolicyStore:
         self._lock_mailboxes(conn, [r.id for r in conn.execute(following)])
         # Read again under the locks: one removed meanwhile by another host got an event
         # naming a row that was gone (foreign key: a traceback).
-        users = [MailboxRow(*r) for r in conn.execute(following)]
+        users = [mailbox_row(r) for r in conn.execute(following)]
         self._lock_name(conn, f"policy {name}")  # hosts storing one name take turns
         current = conn.execute(
             sa.select(sa.func.max(POLICY.c.version)).where(POLICY.c.name == name)

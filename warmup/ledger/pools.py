@@ -27,7 +27,14 @@ from warmup.ledger.outbox_targets import (
     target_lock,
 )
 from warmup.ledger.schema import MAILBOX, OUTBOX, POOL, POOL_MEMBER
-from warmup.ledger.values import MailboxRow, Overflow, PoolNotFound, PoolRow, utc
+from warmup.ledger.values import (
+    MailboxRow,
+    Overflow,
+    PoolNotFound,
+    PoolRow,
+    mailbox_row,
+    utc,
+)
 
 _T = TypeVar("_T")
 
@@ -143,7 +150,7 @@ class PoolStore:
             )
             raise PoolNotFound(name, other)
         members = tuple(
-            MailboxRow(*m)
+            mailbox_row(m)
             for m in conn.execute(
                 sa.select(*MAILBOX_COLUMNS)
                 .join(POOL_MEMBER, POOL_MEMBER.c.mailbox_id == MAILBOX.c.id)

@@ -19,7 +19,6 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from warmup.ledger.reads import MIGRATION_NAMES
 from warmup.ledger.sqlite_file import (
@@ -30,7 +29,6 @@ from warmup.ledger.sqlite_file import (
     check_unchanged,
     connect,
     empty_file,
-    parse_day,
     parse_ts,
     private,
     qmarks,
@@ -47,6 +45,8 @@ from warmup.ledger.values import (
     Snapshot,
     local_day,
     mailbox_key,
+    mailbox_row,
+    readable,
     wall_clock,
 )
 from warmup.policy.walk import WalkState
@@ -59,26 +59,7 @@ _MAILBOX_COLUMNS = (
 )
 
 
-def _mailbox_row(r: Sequence[Any]) -> MailboxRow:
-    created_at = parse_ts(r[13])
-    assert created_at is not None
-    return MailboxRow(
-        r[0],
-        r[1],
-        r[2],
-        r[3],
-        r[4],
-        r[5],
-        parse_day(r[6]),
-        r[7],
-        r[8],
-        r[9],
-        r[10],
-        r[11],
-        r[12],
-        created_at,
-        r[14],
-    )
+_mailbox_row = mailbox_row  # the stored values checked: an odd one is an UnreadableMailbox
 
 
 def read_mailboxes(cur: sqlite3.Cursor) -> list[MailboxRow]:
@@ -94,7 +75,7 @@ def read_mailbox(cur: sqlite3.Cursor, address: str) -> MailboxRow:
     r = cur.execute(sql, (key,)).fetchone()
     if r is None:
         raise MailboxNotFound(key, [a for (a,) in cur.execute("SELECT address FROM mailbox")])
-    return _mailbox_row(r)
+    return readable(_mailbox_row(r))
 
 
 def read_mailbox_rev(cur: sqlite3.Cursor, address: str) -> tuple[MailboxRow, int]:
@@ -105,7 +86,7 @@ def read_mailbox_rev(cur: sqlite3.Cursor, address: str) -> tuple[MailboxRow, int
     r = cur.execute(sql, (key,)).fetchone()
     if r is None:
         raise MailboxNotFound(key, [a for (a,) in cur.execute("SELECT address FROM mailbox")])
-    return _mailbox_row(r), int(r[-1])
+    return readable(_mailbox_row(r)), int(r[-1])
 
 
 def read_policy_text(cur: sqlite3.Cursor, name: str) -> tuple[int, str] | None:

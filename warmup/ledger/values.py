@@ -200,6 +200,69 @@ class MailboxRow(NamedTuple):
         return out
 
 
+class UnreadableMailbox(MailboxRow):
+    """A mailbox row holding a value this warmup cannot read (a hand edit with sqlite3, another
+    version's write): ``fault``, a :class:`DataError` naming the row, the column and the fix.
+    Listed with its address, zone, provider and policy as stored, nothing else: a command about
+    many mailboxes answers the others and names this one (exit 65), a command about it alone
+    refuses it, and no gate sends from it."""
+
+    fault: DataError
+
+
+def mailbox_row(r: Any) -> MailboxRow:
+    """A mailbox row as read (``MailboxRow``'s columns, its times as stored: SQLite's text,
+    PostgreSQL's values), or an :class:`UnreadableMailbox` when one holds what no version
+    writes (text in a number's or a date's column: SQLite keeps it), which every command
+    reading the mailboxes died of (a traceback)."""
+    try:
+        created_at = _instant(r[13])
+    except (TypeError, ValueError):
+        return unreadable_mailbox(r, "created_at", "a time", "'2026-01-01 00:00:00'")
+    try:
+        started = r[6] if r[6] is None or type(r[6]) is dt.date else dt.date.fromisoformat(r[6])
+    except (TypeError, ValueError):
+        return unreadable_mailbox(r, "started", "a date")
+    for i, column in ((5, "cap"), (8, "smtp_port"), (11, "imap_port")):
+        if r[i] is not None and type(r[i]) is not int:
+            return unreadable_mailbox(r, column, "a whole number")
+    return MailboxRow(
+        r[0], r[1], r[2], r[3], r[4], r[5], started,
+        r[7], r[8], r[9], r[10], r[11], r[12], created_at, r[14],
+    )  # fmt: skip
+
+
+def readable(box: MailboxRow) -> MailboxRow:
+    """``box``, or its :class:`UnreadableMailbox` fault raised: a question about one mailbox
+    alone gets that one line, never an answer from a row read wrong."""
+    if isinstance(box, UnreadableMailbox):
+        raise box.fault
+    return box
+
+
+def _instant(value: Any) -> dt.datetime:
+    """A stored UTC instant: SQLite's text (naive, UTC), or PostgreSQL's aware value."""
+    if not isinstance(value, dt.datetime):
+        value = dt.datetime.fromisoformat(value)
+    return value.replace(tzinfo=dt.UTC) if value.utcoffset() is None else value.astimezone(dt.UTC)
+
+
+def unreadable_mailbox(r: Any, column: str, what: str, fix: str = "NULL") -> UnreadableMailbox:
+    """``r`` (a mailbox row in ``MailboxRow``'s column order, as stored) whose ``column`` is
+    not ``what``."""
+    value = r[MailboxRow._fields.index(column)]
+    box = UnreadableMailbox(
+        r[0], str(r[1]), str(r[2]), str(r[3]), str(r[4]), None, None,
+        None, None, None, None, None, None, dt.datetime(2000, 1, 1, tzinfo=dt.UTC), None,
+    )  # fmt: skip
+    box.fault = DataError(
+        f"mailbox {box.address!r} (row {box.id} of table mailbox): {column} {value!r} is not "
+        f"{what} (written by hand or by another version?): this warmup leaves the mailbox out; "
+        f"correct the row, e.g. UPDATE mailbox SET {column} = {fix} WHERE id = {box.id}"
+    )
+    return box
+
+
 class BounceIn(NamedTuple):
     """A bounce (or complaint) to record: who, what, when, and the key that makes it idempotent.
 
