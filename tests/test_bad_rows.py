@@ -121,3 +121,26 @@ def test_a_mailbox_row_holding_what_no_version_writes(run, two, column, value, w
     assert res.exit_code == 65 and res.stderr.startswith(said), res.output
     assert res.stdout.splitlines()[1].startswith(GOOD) and ODD not in res.stdout
     assert mailbox_rows(two) == before
+
+
+def test_a_stored_time_zone_this_machine_lacks(run, two):
+    """A zone only another host's tzdata knows (or a hand edit): quota, plan, report, pool show
+    and queue status of every mailbox were one line naming no mailbox ("set it with 'warmup
+    mailbox set ADDRESS ...'"), exit 78, the healthy mailbox's answer lost with it."""
+    edit(two, "UPDATE mailbox SET timezone = 'Mars/Base' WHERE address = ?", ODD)
+    said = (
+        f"Error: mailbox '{ODD}' is stored with time zone 'Mars/Base', unknown to this machine's "
+        f"time zone database; set it with 'warmup mailbox set {ODD} --timezone NAME' (an IANA "
+        "name like Asia/Shanghai) or update the system's tzdata\n"
+    )
+    for args in (["quota"], ["report"], ["pool", "show", "P"]):
+        res = run(*args)
+        assert (res.exit_code, res.stderr) == (78, said), (args, res.output)
+        assert GOOD in res.stdout, (args, res.stdout)
+    res = run("plan", "--days", "2", "--json")
+    assert (res.exit_code, res.stderr) == (78, said), res.output
+    assert [m["mailbox"] for m in json.loads(res.stdout)["mailboxes"]] == [GOOD]
+    res = run("queue", "status", "--json")
+    assert (res.exit_code, res.stderr) == (78, said), res.output
+    assert run("mailbox", "set", ODD, "--timezone", "Asia/Shanghai").exit_code == 0
+    assert run("quota").exit_code == 0

@@ -39,7 +39,7 @@ from warmup.fields import message_id_field as message_id_field
 from warmup.fields import text_field as text_field
 from warmup.fields import zone_note as zone_note
 from warmup.files import STANDARD_INPUT as STANDARD_INPUT  # re-exported: the CLI names it
-from warmup.instants import check_event, check_query, local_text
+from warmup.instants import check_event, check_query, local_text, zone
 from warmup.instants import now_utc as now_utc  # re-exported: the CLI and scripts use api.*
 from warmup.instants import parse_date as parse_date
 from warmup.instants import parse_instant as parse_instant
@@ -231,6 +231,11 @@ def _askable(
         if isinstance(box, UnreadableMailbox):  # a value a hand edit left: named, left out
             refusals.append(Refusal(box, box.fault))
             continue
+        try:
+            zone(box.timezone)  # cached: what every later step of the mailbox reads anyway
+        except ConfigError:
+            refusals.append(Refusal(box, _zone_refused(box)))
+            continue
         if box.policy not in specs and box.policy not in faults:
             try:
                 specs[box.policy] = policies.resolve(ledger, box.policy)
@@ -246,6 +251,17 @@ def _askable(
             continue
         good.append(box)
     return specs, good, asks, refusals
+
+
+def _zone_refused(box: MailboxRow) -> ConfigError:
+    """``box``'s stored time zone unknown here (a hand edit, another host's newer tzdata),
+    named with the mailbox: the zone's own error says ADDRESS, and failed every mailbox."""
+    return ConfigError(
+        f"mailbox {box.address!r} is stored with time zone {box.timezone!r}, unknown to this "
+        f"machine's time zone database; set it with 'warmup mailbox set "
+        f"{shlex.quote(box.address)} --timezone NAME' (an IANA name like Asia/Shanghai) or "
+        "update the system's tzdata"
+    )
 
 
 # ``warmup quota`` for many mailboxes without walk memos splits them across the cores
