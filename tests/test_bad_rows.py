@@ -144,3 +144,26 @@ def test_a_stored_time_zone_this_machine_lacks(run, two):
     assert (res.exit_code, res.stderr) == (78, said), res.output
     assert run("mailbox", "set", ODD, "--timezone", "Asia/Shanghai").exit_code == 0
     assert run("quota").exit_code == 0
+
+
+def test_an_event_whose_time_cannot_be_read(run, two):
+    """A pause whose end a hand edit left unreadable: every command reading the mailbox was a
+    traceback (exit 1). No reader may guess how long the pause lasts, so the commands that read
+    that mailbox's history refuse in one line naming the row and the fix (65); the other
+    mailbox asked about alone is answered; nothing is written."""
+    edit(
+        two,
+        "INSERT INTO event (mailbox_id, kind, at, until, reason) "
+        "SELECT id, 'pause', '2026-01-01 00:00:00.000000', 'garbage', 'x' FROM mailbox "
+        "WHERE address = ?",
+        ODD,
+    )
+    said = (
+        "Error: event row 1 (a 'pause' of mailbox #2): until 'garbage' is not a time (written by "
+        "hand or by another version?); correct the row, e.g. UPDATE event SET until = "
+        "'2026-01-01 00:00:00' WHERE id = 1, or remove it\n"
+    )
+    for args in (["quota"], ["quota", ODD, "--check"], ["report"], ["plan", "--days", "2"]):
+        res = run(*args)
+        assert (res.exit_code, res.stderr) == (65, said), (args, res.output)
+    assert run("quota", GOOD, "--check").exit_code == 0

@@ -30,7 +30,7 @@ from warmup.ledger.schema import (
     SUPPRESSION,
     SUPPRESSION_REMOVAL,
 )
-from warmup.ledger.values import seen_by
+from warmup.ledger.values import event_row, seen_by
 from warmup.policy.walk import MailboxEvent
 
 if TYPE_CHECKING:
@@ -484,11 +484,16 @@ def _events(
 ) -> dict[int, tuple[MailboxEvent, ...]]:
     out: dict[int, list[MailboxEvent]] = {}
     e = EVENT.c
+    text = sa.String  # the times as stored, read by event_row: one left unreadable is named
     stmt = (
-        sa.select(e.mailbox_id, e.kind, e.at, e.until, e.reason)
+        sa.select(
+            e.mailbox_id, e.id, e.kind, sa.type_coerce(e.at, text), sa.type_coerce(e.until, text)
+        )
+        .add_columns(e.reason)
         .where(_ids(e.mailbox_id, mailbox_ids))
         .order_by(e.mailbox_id, e.at, e.id)
     )
-    for m, kind, at, until, reason in conn.execute(stmt):
+    for row in conn.execute(stmt):
+        m, _, kind, at, until, reason = event_row(*row)
         out.setdefault(m, []).append(MailboxEvent(kind, at, until, reason or ""))
     return {k: tuple(v) for k, v in out.items()}

@@ -28,6 +28,7 @@ from warmup.ledger.values import (
     MailboxRow,
     Snapshot,
     day_start,
+    event_row,
     local_day,
     made_by,
 )
@@ -245,7 +246,7 @@ def _histories(
         "ORDER BY mailbox_id, at, id",  # every policy or cap change, as history.py's _UP_TO_CUT
         (*ids, cut),
     ):
-        events[mailbox_id].append((mailbox_id, id_, kind, parse_ts(at), parse_ts(until), reason))
+        events[mailbox_id].append(event_row(mailbox_id, id_, kind, at, until, reason))
     domain_sent: dict[tuple[str, dt.datetime], int] = {}
     out = []
     cut_at = parse_ts(cut)

@@ -36,6 +36,7 @@ from warmup.ledger.values import (
     Parsed,
     Snapshot,
     day_start,
+    event_row,
     local_day,
     plain,
     seen_by,
@@ -327,7 +328,7 @@ def _member(
             return None
         today_sent = (n or 0, parse_ts(at))
     events = [
-        (mailbox_id, id_, kind, parse_ts(at), parse_ts(until), reason)
+        event_row(mailbox_id, id_, kind, at, until, reason)
         for _, mailbox_id, id_, kind, at, until, reason, _ in sorted(rows5, key=_event_order)
     ]
     snap = snapshot(

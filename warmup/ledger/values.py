@@ -240,6 +240,37 @@ def readable(box: MailboxRow) -> MailboxRow:
     return box
 
 
+def event_row(
+    mailbox_id: int, id_: int, kind: str, at: Any, until: Any, reason: str | None
+) -> tuple[int, int, str, dt.datetime, dt.datetime | None, str | None]:
+    """An event row as the walk takes it, its times read as stored (SQLite's text, PostgreSQL's
+    values); one a hand edit (or another version) left unreadable (``until = 'garbage'``) is a
+    one-line :class:`DataError` naming the row and the fix: it was a traceback from every
+    command reading the mailbox, the gate included. Not read past: no reader may guess how
+    long a pause lasts."""
+    try:
+        return (mailbox_id, id_, kind, _instant(at), _maybe_instant(until), reason)
+    except (TypeError, ValueError):
+        column, value = ("at", at) if _bad_instant(at) else ("until", until)
+    raise DataError(
+        f"event row {id_} (a {kind!r} of mailbox #{mailbox_id}): {column} {value!r} is not a "
+        "time (written by hand or by another version?); correct the row, e.g. UPDATE event SET "
+        f"{column} = '2026-01-01 00:00:00' WHERE id = {id_}, or remove it"
+    )
+
+
+def _maybe_instant(value: Any) -> dt.datetime | None:
+    return None if value is None else _instant(value)
+
+
+def _bad_instant(value: Any) -> bool:
+    try:
+        _instant(value)
+    except (TypeError, ValueError):
+        return True
+    return False
+
+
 def _instant(value: Any) -> dt.datetime:
     """A stored UTC instant: SQLite's text (naive, UTC), or PostgreSQL's aware value."""
     if not isinstance(value, dt.datetime):
