@@ -178,7 +178,8 @@ def _cut_rows(
                 for m, n in conn.execute(_ALL_TODAY, {**params, "ids": recount}):
                     counts[m][0] = int(n)
             for m, kind, n in conn.execute(_ALL_KINDS, params):
-                counts[m][COUNT_COLUMNS.index(kind)] = int(n)
+                if kind in COUNT_COLUMNS:  # a kind only a newer version (or a hand edit) writes:
+                    counts[m][COUNT_COLUMNS.index(kind)] = int(n)  # not counted, as by quota
     for m, day_counts in counts.items():
         day = todays[m].toordinal()
         ordinals, matrix = rows.get(
