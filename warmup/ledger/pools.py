@@ -38,6 +38,32 @@ from warmup.ledger.values import (
 
 _T = TypeVar("_T")
 
+# A pool's row and its members' (by address) by the pool's id, in one statement: one snapshot
+# of both (its tag and its members are of one moment), one round trip, built once. The worker
+# asks it up to three times a pass of a paced pool (the pass's look, the hold after the slot's
+# message, the next message due): three statements each, it cost ~1 ms of CPU a time on SQLite.
+_ROW = (
+    POOL.c.id,
+    POOL.c.name,
+    POOL.c.reply_to,
+    POOL.c.created_at,
+    POOL.c.overflow_host,
+    POOL.c.overflow_port,
+    POOL.c.overflow_security,
+    POOL.c.overflow_user,
+    POOL.c.rev,
+)
+_BY_ID = (
+    sa.select(*_ROW, *MAILBOX_COLUMNS)
+    .select_from(
+        POOL.outerjoin(POOL_MEMBER, POOL_MEMBER.c.pool_id == POOL.c.id).outerjoin(
+            MAILBOX, MAILBOX.c.id == POOL_MEMBER.c.mailbox_id
+        )
+    )
+    .where(POOL.c.id == sa.bindparam("pool_id"))
+    .order_by(MAILBOX.c.address)
+)
+
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
 
@@ -132,12 +158,13 @@ class PoolStore:
     def _pool(self, conn: Connection, name: str) -> PoolRow:
         # No pool's name is other than ASCII (outbox.NAME); argv's bytes that are no UTF-8
         # (surrogate escapes) could not even be put in the query.
-        r = (
-            conn.execute(sa.select(POOL).where(POOL.c.name == name)).first()
+        pid = (
+            conn.execute(sa.select(POOL.c.id).where(POOL.c.name == name)).scalar()
             if name.isascii()
             else None
         )
-        if r is None:
+        pool = self._pool_by_id(conn, pid) if pid is not None else None
+        if pool is None:
             other = (
                 conn.execute(
                     sa.select(POOL.c.name)
@@ -149,23 +176,20 @@ class PoolStore:
                 else None
             )
             raise PoolNotFound(name, other)
-        members = tuple(
-            mailbox_row(m)
-            for m in conn.execute(
-                sa.select(*MAILBOX_COLUMNS)
-                .join(POOL_MEMBER, POOL_MEMBER.c.mailbox_id == MAILBOX.c.id)
-                .where(POOL_MEMBER.c.pool_id == r.id)
-                .order_by(MAILBOX.c.address)
-            )
-        )
-        overflow = None
-        if r.overflow_host is not None:
-            overflow = Overflow(
-                r.overflow_host, r.overflow_port, r.overflow_security, r.overflow_user
-            )
-        # The tag is read before the members (PostgreSQL reads each statement at its own
-        # start): a copy may be newer than its tag says, never older.
-        return PoolRow(r.id, r.name, bool(r.reply_to), r.created_at, members, overflow, r.rev)
+        return pool
+
+    @staticmethod
+    def _pool_by_id(conn: Connection, pool_id: int) -> PoolRow | None:
+        """Pool ``pool_id`` and its members (:data:`_BY_ID`); None when there is none."""
+        rows = conn.execute(_BY_ID, {"pool_id": pool_id}).all()
+        if not rows:
+            return None
+        n = len(_ROW)
+        pid, name, reply_to, created_at, host, port, security, user, rev = rows[0][:n]
+        # A pool without members is one row whose member columns are all NULL.
+        members = tuple(mailbox_row(m[n:]) for m in rows if m[n] is not None)
+        overflow = Overflow(host, port, security, user) if host is not None else None
+        return PoolRow(pid, name, bool(reply_to), created_at, members, overflow, rev)
 
     def set_overflow(self, name: str, overflow: Overflow | None, now: dt.datetime) -> PoolRow:
         """Give pool ``name`` this overflow channel (None: none); the pool as it is now. Its
@@ -205,11 +229,12 @@ class PoolStore:
             return self._pool(conn, name)
 
     def pool_by_id(self, pool_id: int) -> PoolRow:
+        """The pool whose id is ``pool_id`` and its members, or :class:`PoolNotFound`."""
         with self.read() as conn:
-            name = conn.execute(sa.select(POOL.c.name).where(POOL.c.id == pool_id)).scalar()
-            if name is None:
-                raise PoolNotFound(f"#{pool_id}")
-            return self._pool(conn, name)
+            pool = self._pool_by_id(conn, pool_id)
+        if pool is None:
+            raise PoolNotFound(f"#{pool_id}")
+        return pool
 
     def pool_names(self) -> list[str]:
         """Every pool's name, sorted (shell completion's: no members read)."""
