@@ -38,18 +38,16 @@ class Suppressed(DataError):
 def refusal(allowance: Allowance, wanted: int = 1, tz: str = "UTC") -> str:
     """One line: why the mailbox cannot send now and when it can."""
     a = allowance
-    when = ""
-    if a.next_send_at is not None:
-        when = f"; next allowed at {_local_text(a.next_send_at, tz)}"
     if a.status == "paused":
         why = next((r for r in a.reasons if r.startswith("paused")), "paused")
         return f"{a.mailbox} is {why}"
     if a.status == "closed":
         why = next((r for r in a.reasons if r.startswith("closed")), "closed today")
-        return f"{a.mailbox}: {why.split(': quota 0')[0]}{when}"
+        return f"{a.mailbox}: {why.split(': quota 0')[0]}{_when(a, tz)}"
     # the domain cap leaves less than the quota: it binds, and is what to name
     domain = next((r for r in a.reasons if r.startswith("domain cap ")), None)
     if a.status == "exhausted" or a.remaining <= 0:
+        when = _when(a, tz)
         if domain is not None:
             said = domain.removeprefix("domain cap ")
             return f"{a.mailbox}: the domain cap is used ({said}){when or '; try tomorrow'}"
@@ -66,7 +64,16 @@ def refusal(allowance: Allowance, wanted: int = 1, tz: str = "UTC") -> str:
     if a.status == "paced":
         why = next((r for r in reversed(a.reasons) if r.startswith(("pacing", "outside"))), "paced")
         return f"{a.mailbox}: {why}"
-    return f"{a.mailbox}: not allowed now ({a.status}){when}"
+    return f"{a.mailbox}: not allowed now ({a.status}){_when(a, tz)}"
+
+
+def _when(a: Allowance, tz: str) -> str:
+    """``"; next allowed at 2026-12-08 09:12:30 CST"``, or "" when the plan names no time.
+    Worked out only for the refusals that say it: a paced one names its gap instead, and the
+    worker words one for each member of a paced pool twice a slot (~0.1 ms each, pendulum)."""
+    if a.next_send_at is None:
+        return ""
+    return f"; next allowed at {_local_text(a.next_send_at, tz)}"
 
 
 def suppressed_refusal(bad: dict[str, str]) -> Suppressed:
