@@ -14,7 +14,8 @@ dumped; then the same for ``n`` messages to the pool. Needs valgrind; ~1-3 min a
 Two modes, each in a process of its own: ``flat`` as above, and ``paced``, the mailboxes with a
 real preset's gap between sends (``pool_ratio.py --paced``: a drain is one pass a slot, the
 worker's clock a fake one moved to each pass's next message due, no real wait); each mode's
-one mailbox, pool of 3 and ratio are printed, for every tree.
+one mailbox, pool of 3 and ratio are printed, for every tree. A paced process is one pass a
+message: ~5 min of CPU under callgrind at ``--n 200`` (a flat one ~1 min).
 """
 
 from __future__ import annotations
