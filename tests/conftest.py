@@ -25,9 +25,10 @@ if TYPE_CHECKING:
 # PytestAssertRewriteWarning in every run).
 pytest_plugins = [
     "tests.peers.fixtures",
+    "tests.zonekit",  # before the kits that import it
     "tests.outboxkit",
     "tests.pgkit",
-]  # outboxkit: sink, password
+]  # outboxkit: sink, password; zonekit: the kits' mailboxes' zone, one a test
 
 # No test reads or writes the keyring of the machine it runs on (``mailbox remove`` forgets a
 # mailbox's stored password): a test that needs one names its own backend, in its process or

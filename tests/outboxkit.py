@@ -5,7 +5,6 @@ environment)."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import subprocess
@@ -14,13 +13,14 @@ from collections import Counter
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 
 from tests.gatekit import PASSWORD_ENV, cli, policy_file
 from tests.peers.fixtures import SMTP_PASSWORD, SMTP_USER
 from tests.peers.smtp import SmtpSink, free_port
+from tests.zonekit import clear_of_midnight as clear_of_midnight  # where the tests import it
+from tests.zonekit import midday_zone as midday_zone
 
 BOXES = ("a@corp.example", "b@corp.example", "c@corp.example", "d@corp.example")
 TEMPLATE = '''subject = "Hello {{ name }}"
@@ -81,26 +81,6 @@ def queue_plain(n: int, pool: str = "P") -> list[int]:
 @pytest.fixture
 def password(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WARMUP_PASSWORD", PASSWORD_ENV["WARMUP_PASSWORD"])
-
-
-def clear_of_midnight(now: dt.datetime | None = None, zone: str = "Asia/Shanghai") -> dt.datetime:
-    """``now`` (default: this moment, to the second), or 3 hours earlier when it falls in the
-    last 3 hours of ``zone``'s day (the pools' mailboxes are exmail's, in Shanghai): a worker
-    driven by a clock that starts there and runs on for minutes stays in one day. A clock
-    started at 23:58 crossed into the next day, whose new quota let the waiting messages go,
-    and three tests of the worker failed when the suite ran near 16:00 UTC."""
-    now = (now or dt.datetime.now(dt.UTC)).replace(microsecond=0)
-    return now - dt.timedelta(hours=3) if now.astimezone(ZoneInfo(zone)).hour >= 21 else now
-
-
-def midday_zone(now: dt.datetime | None = None) -> str:
-    """A fixed-offset zone in which ``now`` (default: this moment) is between 12:00 and 13:00.
-    For a test whose worker must meet a change made by the CLI at the real time (a member added
-    to a pool makes its waiting messages due at once): it cannot move its clock back from the
-    last hours of a Shanghai day, as :func:`clear_of_midnight` does, and stay in one day."""
-    hour = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).hour
-    east = 12 - hour  # hours east of UTC: -11 .. 12
-    return "Etc/UTC" if east == 0 else f"Etc/GMT{-east:+d}"  # Etc/GMT-N is N hours east
 
 
 def sent_once(sink: SmtpSink, n: int) -> None:
