@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from tests import forkcli
 from tests.peers.fixtures import SMTP_PASSWORD, SMTP_USER
+from tests.zonekit import kit_zone
 
 if TYPE_CHECKING:
     from tests.peers.smtp import SmtpSink
@@ -91,14 +92,20 @@ def add_box(
     provider: str = "exmail",
     box: str = BOX,
     imap_port: int | None = None,
+    zone: str | None = None,
 ) -> None:
     """``warmup mailbox add BOX`` with SMTP at ``hosts``:``port`` (and IMAP on loopback at
     ``imap_port``), then ``extra`` options; the command must succeed. An exmail mailbox without
     a ``--policy`` gets the exmail preset that sends on Chinese public holidays too
-    (:data:`ANY_DAY`): its tests send at the real time, which may be one."""
+    (:data:`ANY_DAY`): its tests send at the real time, which may be one. The mailbox lives in
+    ``zone`` (or a ``--timezone`` of ``extra``), by default the test's
+    :func:`~tests.zonekit.kit_zone`, not the provider's: a test that sends and then reads the
+    quota at the real time stays in one day (``tests.zonekit.SHANGHAI`` for exmail's own)."""
     imap = ("--imap-host", "127.0.0.1", "--imap-port", str(imap_port)) if imap_port else ()
     if provider == "exmail" and "--policy" not in extra:
         extra = (*extra, "--policy", str(ANY_DAY))
+    if "--timezone" not in extra:
+        extra = (*extra, "--timezone", zone or kit_zone())
     res = cli(
         "mailbox",
         "add",

@@ -20,6 +20,7 @@ from tests.gatekit import PASSWORD_ENV, cli, policy_file
 from tests.peers.fixtures import SMTP_PASSWORD, SMTP_USER
 from tests.peers.smtp import SmtpSink, free_port
 from tests.zonekit import clear_of_midnight as clear_of_midnight  # where the tests import it
+from tests.zonekit import kit_zone
 from tests.zonekit import midday_zone as midday_zone
 
 BOXES = ("a@corp.example", "b@corp.example", "c@corp.example", "d@corp.example")
@@ -106,7 +107,8 @@ def pool_of(
     zone: str | None = None,
 ) -> list[str]:
     """``n`` mailboxes on the sink at ``port``, each a flat ``daily`` quota with a gap of
-    ``interval`` (none by default), in pool ``name``; in ``zone`` (default: exmail's)."""
+    ``interval`` (none by default), in pool ``name``; in ``zone`` (default: the test's
+    :func:`~tests.zonekit.kit_zone`, clear of midnight)."""
     policy = policy_file(tmp / "flat.toml", daily=daily, interval=interval)
     boxes = list(BOXES[:n])
     for box in boxes:
@@ -117,8 +119,9 @@ def pool_of(
 
 
 def add_box(address: str, port: int, policy: str = "default", zone: str | None = None) -> None:
-    """``warmup mailbox add ADDRESS`` on the sink at ``port``, as a user adds it (in ``zone``,
-    default exmail's Asia/Shanghai)."""
+    """``warmup mailbox add ADDRESS --provider exmail`` on the sink at ``port``, as a user adds
+    it, in ``zone`` (default: the test's :func:`~tests.zonekit.kit_zone`, where no midnight falls
+    while it runs; ``tests.zonekit.SHANGHAI`` for exmail's own)."""
     res = cli(
         "mailbox",
         "add",
@@ -136,7 +139,8 @@ def add_box(address: str, port: int, policy: str = "default", zone: str | None =
         str(free_port()),
         "--policy",
         policy,
-        *(("--timezone", zone) if zone else ()),
+        "--timezone",
+        zone or kit_zone(),
     )
     assert res.returncode == 0, res.stderr
 

@@ -14,6 +14,7 @@ from tests.outboxkit import accounts, leads, midday_zone, pool_of, queue_csv, te
 from tests.peers.fixtures import SMTP_PASSWORD, SMTP_USER
 from tests.peers.smtp import SmtpSink
 from tests.pgkit import ledger_url, pg_url  # noqa: F401  (the fixtures)
+from tests.zonekit import SHANGHAI
 from warmup.ledger import local_day
 
 
@@ -317,7 +318,7 @@ def test_a_pool_message_s_sender_fields_name_the_member_that_sends_it(sink, ssl_
 
 
 def test_not_before_is_read_in_the_mailboxes_local_time(sink, tmp_path):
-    pool_of(sink.port, tmp_path, n=1)
+    pool_of(sink.port, tmp_path, n=1, zone=SHANGHAI)  # its days, not the kit's: no clock read
     eml = tmp_path / "m.eml"
     eml.write_bytes(b"To: x@example.com\r\n\r\nhello\r\n")
     res = cli("queue", "add", "--pool", "P", "--eml", str(eml), "--not-before", "2030-01-02T09:00")
@@ -388,7 +389,7 @@ def test_a_not_before_beyond_two_years_is_planned_from_its_day_and_beyond_ten_re
     a mailbox warmed up long before then, and 'queue status' said it "expires": the plan looked
     730 days from today, not from the messages' day. It now does; a day more than 10 years
     ahead (a year typed wrong) is refused, one line, nothing written."""
-    pool_of(sink.port, tmp_path, n=1)
+    pool_of(sink.port, tmp_path, n=1, zone=SHANGHAI)  # 04:00 UTC is its noon, any date
     eml = tmp_path / "m.eml"
     eml.write_bytes(b"To: x@example.com\r\n\r\nhello\r\n")
     now = dt.datetime.now(dt.UTC)

@@ -19,13 +19,13 @@ from tests.outboxkit import (
     pool_of,
 )
 from tests.pgkit import ledger_url  # noqa: F401  (the fixture)
+from tests.zonekit import kit_zone
 from warmup import Outbox
 from warmup.ledger import open_ledger
 from warmup.ledger.values import day_start, local_day
 from warmup.outbox.worker import Worker
 
-T0 = clear_of_midnight()  # at least 3 hours before the pool's midnight (Shanghai)
-SHANGHAI = "Asia/Shanghai"  # the pools' mailboxes' zone (exmail)
+T0 = clear_of_midnight(zone=kit_zone())  # hours before the pool's midnight (the kit's zone)
 
 
 @pytest.fixture(autouse=True)
@@ -35,7 +35,7 @@ def _clock_starts_with_the_test() -> None:
     mailbox the test adds by the CLI (at the real time) was still in the future of the
     worker's clock at T0 + 10 minutes and could send nothing."""
     global T0
-    T0 = clear_of_midnight()
+    T0 = clear_of_midnight(zone=kit_zone())
 
 
 @pytest.fixture
@@ -74,7 +74,8 @@ def test_a_message_whose_next_slot_is_after_its_expiry_waits_until_its_expiry(
     their expiry (up to a day before, when the quota is used in the morning). They wait until
     their expiry now, expired by the first pass at it, and are never sent."""
     pool_of(sink.port, tmp_path, n=1, daily=1)
-    midnight = day_start(local_day(T0, SHANGHAI) + dt.timedelta(days=1), SHANGHAI)
+    zone = kit_zone()  # the pool's
+    midnight = day_start(local_day(T0, zone) + dt.timedelta(days=1), zone)
     expiry = T0 + dt.timedelta(hours=1)
     assert expiry < midnight  # the plan's next slot is after it
     first, second, third = _queue_three(ledger_url, dt.timedelta(hours=1))
@@ -234,7 +235,7 @@ def _three_agree(ledger_url: str, expiry: dt.datetime) -> None:  # noqa: F811
         f"{due_stamp(expiry)}." in res.stdout
     ), res.stdout
     [campaign] = json.loads(cli("queue", "status", "--json").stdout)["campaigns"]
-    day = local_day(expiry, SHANGHAI).isoformat()
+    day = local_day(expiry, kit_zone()).isoformat()  # the pool's day
     assert (campaign["expires_first"], campaign["expires_day"]) == (True, day), campaign
     assert f"expires {day}" in cli("queue", "status").stdout
     ledger = open_ledger(ledger_url)

@@ -18,6 +18,7 @@ import pytest
 from tests import forkcli
 from tests.gatekit import PASSWORD_ENV
 from tests.outboxkit import leads, pool_of, queue_csv, template
+from tests.zonekit import kit_zone
 from warmup import Outbox, api
 from warmup.ledger import open_ledger
 from warmup.ledger.values import local_day
@@ -42,7 +43,7 @@ def test_the_view_shows_quota_used_and_the_campaigns_progress_and_finish(
         {"mailbox": a, "state": "exhausted", "until": None, "sent": 2, "quota": 2, "remaining": 0},
         {"mailbox": b, "state": "exhausted", "until": None, "sent": 2, "quota": 2, "remaining": 0},
     ]
-    tomorrow = local_day(now, "Asia/Shanghai") + dt.timedelta(days=1)
+    tomorrow = local_day(now, kit_zone()) + dt.timedelta(days=1)  # the members' zone
     assert snap["campaigns"] == [
         {"campaign": "c1", "sent": 4, "queued": 1, "failed": 0, "finish": tomorrow.isoformat()}
     ]

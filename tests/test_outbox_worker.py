@@ -20,14 +20,14 @@ from tests.outboxkit import accounts, add_box, clear_of_midnight, midday_zone, p
 from tests.peers.fixtures import SMTP_PASSWORD, SMTP_USER
 from tests.peers.smtp import SmtpSink
 from tests.pgkit import ledger_url  # noqa: F401  (the fixture)
+from tests.zonekit import SHANGHAI, kit_zone
 from warmup import Gate, Outbox
 from warmup.errors import Unavailable
 from warmup.ledger import open_ledger
 from warmup.ledger.values import day_start, local_day
 from warmup.outbox.worker import HOST, LEASE, PLACE, Worker, backoff
 
-T0 = clear_of_midnight()  # the worker's clock runs on from it: not into the next day
-SHANGHAI = "Asia/Shanghai"  # the pools' mailboxes' zone (exmail)
+T0 = clear_of_midnight(zone=kit_zone())  # the worker's clock runs on from it, in one day
 
 
 class Clock:
@@ -1257,7 +1257,8 @@ def test_a_backlog_no_member_can_send_is_put_back_at_once_not_claimed_message_by
     # It expires before the members' next slot: half an hour on, or half the time left to
     # local midnight when that comes first (T0 is the wall clock: near midnight the quota's
     # next slot is minutes away)
-    midnight = day_start(local_day(T0, SHANGHAI) + dt.timedelta(days=1), SHANGHAI)
+    zone = kit_zone()  # the members'
+    midnight = day_start(local_day(T0, zone) + dt.timedelta(days=1), zone)
     expires = min(dt.timedelta(minutes=30), (midnight - T0) / 2)
     short = outbox.add(message("short@example.com"), pool="P", now=T0, expires=expires)
     claims = count_claims(ledger)
@@ -1404,7 +1405,7 @@ def test_a_running_worker_says_once_why_its_queue_waits_and_when_it_resumes(
 
     with Worker(ledger, clock=clock, log=lines.append, sleep=sleep) as worker:
         worker.run()
-    tomorrow = day_start(local_day(T0, SHANGHAI) + dt.timedelta(days=1), SHANGHAI)
+    tomorrow = day_start(local_day(T0, kit_zone()) + dt.timedelta(days=1), kit_zone())
     waiting = [line for line in lines if " waiting: " in line]
     assert len(waiting) == 1, lines
     assert "2 messages" in waiting[0] and "today's quota is used (1 of 1 sent)" in waiting[0]
