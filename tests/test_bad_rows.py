@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.gatekit import ANY_DAY
+from tests.outboxkit import pool_of, queue_plain
 from warmup import Outbox, api
 from warmup.ledger import open_ledger
 
@@ -180,3 +181,109 @@ def test_report_with_a_bounce_of_a_kind_this_version_lacks(run, two):
     assert (res.exit_code, res.stderr) == (0, ""), res.output
     res = run("report")
     assert res.exit_code == 0 and GOOD in res.stdout and ODD in res.stdout, res.output
+
+
+def outbox_rows(path: Path) -> list[tuple[object, ...]]:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute("SELECT * FROM outbox ORDER BY id").fetchall()
+    finally:
+        conn.close()
+
+
+def outbox_said(column: str, value: str, mend: str) -> str:
+    return (
+        f"Error: outbox row 1: {column} {value!r} is not a time (written by hand or by another "
+        "version?): this warmup leaves the message out; correct the row, e.g. UPDATE outbox "
+        f"SET {column} = {mend} WHERE id = 1\n"
+    )
+
+
+MENDS = [
+    ("not_before", "created_at"),
+    ("next_attempt_at", "not_before"),
+    ("expires_at", "datetime(not_before, '+3 days')"),
+]
+
+
+@pytest.mark.parametrize(("column", "mend"), MENDS)
+def test_an_outbox_row_whose_time_cannot_be_read(run, two, column, mend):
+    """A queued message's time a hand edit left unreadable ('garbage', which SQLite keeps):
+    `queue list`, `queue show` and `queue status` were a traceback (SQLAlchemy converts the
+    times as it reads them). The listings answer the other messages and name the row with
+    the UPDATE that mends it (exit 65); `queue show` of it alone refuses it in that line;
+    nothing is written, and the UPDATE named mends it."""
+    ledger = open_ledger()
+    try:
+        msg = EmailMessage()
+        msg["To"] = "s@example.com"
+        msg["Subject"] = "hi"
+        msg.set_content("hello")
+        assert Outbox(ledger).add(msg, campaign="c", now=api.now_utc(), pool="P") == 2
+    finally:
+        ledger.close()
+    edit(two, f"UPDATE outbox SET {column} = 'garbage' WHERE id = 1")
+    before = outbox_rows(two)
+    said = outbox_said(column, "garbage", mend)
+    res = run("queue", "list", "--json")
+    assert (res.exit_code, res.stderr) == (65, said), res.output
+    assert [m["id"] for m in json.loads(res.stdout)] == [2]
+    res = run("queue", "list")
+    assert (res.exit_code, res.stderr) == (65, said), res.output
+    assert [line.split()[0] for line in res.stdout.splitlines()] == ["ID", "2"]
+    res = run("queue", "show", "1")
+    assert (res.exit_code, res.stdout, res.stderr) == (65, "", said), res.output
+    assert run("queue", "show", "2").exit_code == 0
+    res = run("queue", "status", "--json")
+    if column == "not_before":  # the status reads no message's not-before: nothing to name
+        assert (res.exit_code, res.stderr) == (0, ""), res.output
+    else:  # the other message still counted and dated
+        assert (res.exit_code, res.stderr) == (65, said), res.output
+        (campaign,) = json.loads(res.stdout)["campaigns"]
+        assert campaign["campaign"] == "c" and campaign["queued"] >= 1
+    assert outbox_rows(two) == before
+    edit(two, f"UPDATE outbox SET {column} = {mend} WHERE id = 1")
+    res = run("queue", "list", "--json")
+    assert (res.exit_code, res.stderr) == (0, ""), res.output
+    assert [m["id"] for m in json.loads(res.stdout)] == [1, 2]
+    assert run("queue", "status").exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "mend"),
+    [
+        ("not_before", "garbage", "created_at"),
+        # after every time as SQLite compares text: no claim reaches it
+        ("next_attempt_at", "garbage", "not_before"),
+        # before every time: the claim takes it
+        ("next_attempt_at", "2000-13-01 00:00:00", "not_before"),
+    ],
+)
+def test_the_worker_sends_the_others(
+    run, ledger_path, sink, ssl_cert_env, password, tmp_path, column, value, mend
+):
+    """The worker died of it (a traceback, the messages after it unsent). A message whose time
+    cannot be read is not sent (when it is due no reader can tell): the others are, the row
+    is named on the log and on stderr with the UPDATE that mends it, and `run --once` exits
+    65 (bad data) on every pass while it is there, writing nothing to it; once mended, it
+    goes."""
+    pool_of(sink.port, tmp_path, n=1, daily=50)
+    queue_plain(3)
+    edit(ledger_path, f"UPDATE outbox SET {column} = ? WHERE id = 1", value)
+    before = outbox_rows(ledger_path)[0]
+    said = outbox_said(column, value, mend)
+    res = run("run", "--once", "--no-sync", "--no-view")
+    assert (res.exit_code, res.stderr) == (65, said), res.output
+    assert f"left out {said[len('Error: ') : -1]}" in res.stdout
+    assert sorted(str(m.message["To"]) for m in sink.messages) == [
+        "r1@example.com",
+        "r2@example.com",
+    ]
+    assert outbox_rows(ledger_path)[0] == before
+    res = run("run", "--once", "--no-sync", "--no-view")  # again: said again, nothing sent
+    assert (res.exit_code, res.stderr) == (65, said), res.output
+    assert len(sink.messages) == 2 and outbox_rows(ledger_path)[0] == before
+    edit(ledger_path, f"UPDATE outbox SET {column} = {mend} WHERE id = 1")
+    res = run("run", "--once", "--no-sync", "--no-view")
+    assert (res.exit_code, res.stderr) == (0, ""), res.output
+    assert len(sink.messages) == 3

@@ -360,7 +360,7 @@ def _read_eml(path: DataFile) -> bytes | DataError:
 @limit_option("oldest first")
 @json_option
 @pass_ledger
-def list_(ledger: Ledger, campaign: str | None, state: str | None, limit: int, json_: bool) -> None:
+def list_(ledger: Ledger, campaign: str | None, state: str | None, limit: int, json_: bool) -> int:
     """List queued messages and what became of them, oldest first.
 
     \b
@@ -372,6 +372,23 @@ def list_(ledger: Ledger, campaign: str | None, state: str | None, limit: int, j
     # first --limit of them, and a line on stderr saying how many there are. All of them
     # (--limit 0) are read a page at a time from one snapshot, twice for a table (its column
     # widths, then its lines): a million took 1.3 GiB held at once.
+    _list(ledger, campaign, state, limit, json_)
+    return _unreadable_said(ledger)
+
+
+def _unreadable_said(ledger: Ledger) -> int:
+    """A line on stderr for each outbox row the command's reads left out, a time of it
+    unreadable (a hand edit's): 65 when there is one, else 0."""
+    from warmup.cli.common import error_line
+
+    left_out = ledger.outbox_unreadable()
+    for error in left_out:
+        click.echo(error_line(error), err=True)
+    return 65 if left_out else 0
+
+
+def _list(ledger: Ledger, campaign: str | None, state: str | None, limit: int, json_: bool) -> None:
+    """:func:`list_`'s listing."""
     from warmup.instants import now_utc
 
     names, pools = _names(ledger)
@@ -789,7 +806,7 @@ def status(ledger: Ledger, pool: str | None, json_: bool) -> int:
     # the dates leave it out (as the worker does), and it is named
     for refusal in refusals:
         click.echo(f"Error: {refusal.error}", err=True)
-    return api.refusals_code(refusals)
+    return max(api.refusals_code(refusals), _unreadable_said(ledger))
 
 
 def _none_said(**asked: str | None) -> str:

@@ -310,6 +310,10 @@ def run(
             err=True,
         )
         return done.fault_code
+    for why in done.unreadable:  # left out, never sent: a person must mend the row
+        click.echo(f"Error: {_safe(why)}", err=True)
+    if done.unreadable:
+        return 65  # EX_DATAERR
     if held:  # waiting for a fault an earlier pass met: cron must hear it on every pass
         click.echo(_held_line(held), err=True)
         return 75  # EX_TEMPFAIL

@@ -132,7 +132,11 @@ _FRESH = ("queued", 0)
 
 @functools.cache
 def _claim_statement(
-    of: str | None, bulk_only: bool = False, unheld: bool = False, filtered: bool = False
+    of: str | None,
+    bulk_only: bool = False,
+    unheld: bool = False,
+    filtered: bool = False,
+    skip: tuple[int, ...] = (),
 ) -> sa.Update:
     """Pick, stamp and read back the first due message (of pool ``:pool``, ``of`` "pool", or
     mailbox ``:mailbox``, "mailbox"; ``bulk_only``: a bulk one) in one statement (the worker
@@ -151,6 +155,8 @@ def _claim_statement(
         ready = outbox_holds.due((of, sa.bindparam(of)), bulk_only)  # type: ignore[arg-type]
     if unheld and filtered:
         ready = sa.and_(ready, ~_held(of))
+    if skip:  # rows whose time cannot be read (a hand edit's): never claimed
+        ready = sa.and_(ready, OUTBOX.c.id.not_in(skip))
     pick = (
         sa.select(OUTBOX.c.id)
         .where(ready)
@@ -519,11 +525,17 @@ class OutboxStore(OutboxViews):
             "worker": worker,
             "pool": pool_id,
         }
-        take = _CLAIMS[self._hold_filtered][pool_id is not None]
 
         def body(conn: Connection) -> OutboxRow | None:
             if settle is not None:
                 conn.execute(*_settle_statement(worker, settle))
+            skip = self._outbox_skip
+            of = "pool" if pool_id is not None else None
+            take = (
+                _claim_statement(of, unheld=True, filtered=self._hold_filtered, skip=skip)
+                if skip
+                else _CLAIMS[self._hold_filtered][pool_id is not None]
+            )
             return self._claim(conn, take, params, pool_id, due or now)
 
         def landed(conn: Connection, row: OutboxRow | None) -> bool:
@@ -533,7 +545,9 @@ class OutboxStore(OutboxViews):
 
         # A claim cut in its COMMIT's round trip and committed unseen left its message
         # "sending" for a worker that exited 75 (and the outcome it carried written or not).
-        return self.write_once(body, landed)
+        # A message whose time cannot be read (a hand edit's 'garbage') is left out, never sent:
+        # when it is due no reader can tell (it was a traceback, the worker stopped).
+        return self._tolerant(lambda _: self.write_once(body, landed))
 
     def _claim(
         self,
@@ -558,7 +572,7 @@ class OutboxStore(OutboxViews):
         # tests them would find one again and claim nothing: a statement for nothing).
         self._claim_held = bool(held)
         if held:
-            row = _claim_around(conn, held, params, pool_id)
+            row = _claim_around(conn, held, params, pool_id, self._outbox_skip)
         elif not tried:
             row = conn.execute(take, params).first()
         else:  # none due and none held: what the claim found (PostgreSQL: a hold ended
@@ -891,6 +905,7 @@ def _claim_around(
     held: dict[tuple[str, int], outbox_holds.Hold],
     params: dict[str, Any],
     pool_id: int | None,
+    skip: tuple[int, ...] = (),
 ) -> Any:
     """:meth:`OutboxStore.claim`'s row while some targets are held: of pool ``pool_id``
     unless it is held, else of the first target not held with a due message (each asked for
@@ -900,10 +915,11 @@ def _claim_around(
         hold = held.get(("pool", pool_id))
         if hold is not None and hold.bulk:
             return None
-        return conn.execute(_claim_statement("pool", hold is not None), params).first()
+        take = _claim_statement("pool", hold is not None, skip=skip)
+        return conn.execute(take, params).first()
     for kind, tid in outbox_holds.first_due_each(conn, params["due"], params["now"], held):
         only_bulk = ("pool", tid) in held and kind == "pool"
-        take = _claim_statement(kind, only_bulk)
+        take = _claim_statement(kind, only_bulk, skip=skip)
         row = conn.execute(take, {**params, kind: tid}).first()
         if row is not None:
             return row

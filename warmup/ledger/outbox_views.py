@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from warmup.errors import NotFound
+from warmup.errors import DataError, NotFound
 from warmup.ledger.outbox_holds import QUEUED
-from warmup.ledger.schema import MAILBOX, OUTBOX, POOL, POOL_MEMBER, SEND, SUPPRESSION
-from warmup.ledger.values import ID_MAX, FaultHold, OutboxRow, sql_limit, utc
+from warmup.ledger.schema import MAILBOX, OUTBOX, POOL, POOL_MEMBER, SEND, SUPPRESSION, UTCDateTime
+from warmup.ledger.values import ID_MAX, FaultHold, OutboxRow, instant, sql_limit, utc
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
@@ -37,6 +37,44 @@ _RCPT, _DATA = _ROW_NAMES.index("recipients"), OutboxRow._fields.index("data")
 # a row of exactly ROW_COLUMNS is an OutboxRow's fields in order, ``data`` left out
 assert [f for f in OutboxRow._fields if f not in ("data", "pool_rev", "has_slots")] == _ROW_NAMES
 _PAGE = 1_000  # rows a listing holds at once (one fetch of PostgreSQL's server-side cursor)
+_T = TypeVar("_T")
+
+# The outbox's times, and what mends one a hand edit left unreadable (another time of the row).
+_TIMES = [c for c in OUTBOX.c if isinstance(c.type, UTCDateTime)]
+_MEND = {
+    "not_before": "created_at",
+    "next_attempt_at": "not_before",
+    "expires_at": "datetime(not_before, '+3 days')",
+    "created_at": "updated_at",
+    "updated_at": "created_at",
+}
+
+
+def unreadable_rows(conn: Connection, ids: tuple[int, ...] | None = None) -> dict[int, DataError]:
+    """The outbox rows (of ``ids``; None: every one) holding a time no version writes (text a
+    hand edit with sqlite3 left, which SQLite keeps: PostgreSQL's timestamptz takes none), each
+    with its one-line :class:`DataError` (row, column, value, an UPDATE that mends it). Only on
+    the way to an error: the times are read as stored and checked here, one row at a time,
+    after SQLAlchemy's own conversion failed on a read."""
+    q = sa.select(OUTBOX.c.id, *(sa.type_coerce(c, sa.String) for c in _TIMES))
+    if ids is not None:
+        q = q.where(OUTBOX.c.id.in_(ids))
+    out = {}
+    for row in conn.execute(q.order_by(OUTBOX.c.id)):
+        for column, value in zip(_TIMES, row[1:], strict=True):
+            if value is None and column.nullable:
+                continue
+            try:
+                instant(value)
+            except (TypeError, ValueError):
+                mend = _MEND.get(column.name, "NULL")
+                out[row[0]] = DataError(
+                    f"outbox row {row[0]}: {column.name} {value!r} is not a time (written by "
+                    "hand or by another version?): this warmup leaves the message out; correct "
+                    f"the row, e.g. UPDATE outbox SET {column.name} = {mend} WHERE id = {row[0]}"
+                )
+                break
+    return out
 
 
 def check_campaign_of(conn: Connection, campaign: str) -> None:
@@ -89,9 +127,19 @@ class MessagePages:
     """The outbox's messages as :meth:`OutboxViews.message_pages` lists them, read from one
     snapshot as many times as asked, a page at a time (see there)."""
 
-    def __init__(self, conn: Connection, query: sa.Select[Any] | None, page: int) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        query: sa.Select[Any] | None,
+        page: int,
+        skip: Callable[[Connection], tuple[int, ...] | None] | None = None,
+    ) -> None:
         self._conn, self._query, self._page = conn, query, page
         self._reads: list[Generator[list[OutboxRow]]] = []
+        # Asked when a row's time cannot be read: the rows to leave out (None: none is found,
+        # the error is another's), which every read after that one leaves out.
+        self._skip = skip
+        self._left_out: tuple[int, ...] = ()
 
     def __iter__(self) -> Iterator[list[OutboxRow]]:
         """One read of them, oldest first: lists of at most ``page`` messages."""
@@ -111,22 +159,53 @@ class MessagePages:
     def _read(self) -> Generator[list[OutboxRow]]:
         if self._query is None:
             return
-        # PostgreSQL: a server-side cursor (psycopg's client-side one would take every row
-        # first); SQLite's cursor is stepped as the rows are asked for.
-        result = self._conn.execute(
-            self._query, execution_options={"stream_results": True, "yield_per": self._page}
-        )
-        try:
-            for part in result.partitions():
-                yield [_listed_row(r) for r in part]
-        finally:
-            result.close()
+        last = 0  # the last id given: a read begun again after a row left out goes on after it
+        while True:
+            # PostgreSQL: a server-side cursor (psycopg's client-side one would take every row
+            # first); SQLite's cursor is stepped as the rows are asked for.
+            result = self._conn.execute(
+                self._listed(), execution_options={"stream_results": True, "yield_per": self._page}
+            )
+            try:
+                for part in result.partitions():
+                    rows = [_listed_row(r) for r in part]
+                    rows = [r for r in rows if r.id > last]
+                    if rows:
+                        last = rows[-1].id
+                        yield rows
+                return
+            except (TypeError, ValueError):
+                if not self._left_out_more():
+                    raise
+            finally:
+                result.close()
+
+    def _listed(self) -> sa.Select[Any]:
+        assert self._query is not None
+        if not self._left_out:
+            return self._query
+        return self._query.where(OUTBOX.c.id.not_in(self._left_out))
+
+    def _left_out_more(self) -> bool:
+        """After a read failed on a time it could not convert: whether more rows are left out
+        now (a hand edit's, named by :meth:`OutboxViews.outbox_unreadable`)."""
+        found = None if self._skip is None else self._skip(self._conn)
+        if found is None or set(found) <= set(self._left_out):
+            return False
+        self._left_out = found
+        return True
 
     def more_than(self, count: int) -> bool:
         """Whether there are more than ``count`` of them (0: any)."""
         if self._query is None:
             return False
-        return self._conn.execute(self._query.offset(count).limit(1)).first() is not None
+        while True:
+            try:
+                q = self._listed().offset(count).limit(1)
+                return self._conn.execute(q).first() is not None
+            except (TypeError, ValueError):
+                if not self._left_out_more():
+                    raise
 
 
 def aware_utc(at: dt.datetime) -> dt.datetime:
@@ -135,7 +214,7 @@ def aware_utc(at: dt.datetime) -> dt.datetime:
 
 
 @functools.cache
-def _first_each_statement(of_pool: bool) -> sa.Select[Any]:
+def _first_each_statement(of_pool: bool, skip: tuple[int, ...] = ()) -> sa.Select[Any]:
     """Each mailbox's own queued messages (``of_pool``: only pool ``:pool``'s), then each
     pool's: its id (a pool's, else a mailbox's), its first queued message's time and its first
     expiry, each one probe of the target's index (``ix_outbox_box_due``, ``ix_outbox_pool_due``;
@@ -146,7 +225,7 @@ def _first_each_statement(of_pool: bool) -> sa.Select[Any]:
     def first(column: Any, mine: sa.ColumnElement[bool], of: sa.Table) -> Any:
         return (
             sa.select(column)
-            .where(mine, QUEUED)  # a constant, as the claim's: see outbox_holds.QUEUED
+            .where(mine, QUEUED, _kept(skip))  # a constant, as the claim's: see QUEUED
             .order_by(column)
             .limit(1)
             .correlate(of)
@@ -225,8 +304,13 @@ _BOX = sa.case((OUTBOX.c.pool_id.is_(None), OUTBOX.c.mailbox_id), else_=sa.null(
 _NO_STAY = sa.cast(sa.null(), sa.Integer).label("stays")
 
 
+def _kept(skip: tuple[int, ...]) -> sa.ColumnElement[bool]:
+    """The outbox rows not in ``skip`` (:meth:`OutboxViews._tolerant`): every row when none is."""
+    return OUTBOX.c.id.not_in(skip) if skip else sa.true()
+
+
 @functools.cache
-def _waiting_statement() -> sa.Select[Any]:
+def _waiting_statement(skip: tuple[int, ...] = ()) -> sa.Select[Any]:
     """:meth:`OutboxViews.outbox_waiting`'s groups, one statement of two parts: the messages to
     one address grouped from ``ix_outbox_waiting`` alone, with the member that last mailed a
     pool's one (``stays``) and whether it is suppressed, each looked up by its address; those
@@ -265,7 +349,7 @@ def _waiting_statement() -> sa.Select[Any]:
             sa.func.sum(sa.case((gone, 1), else_=0)).label("blocked"),
             sa.literal_column("0").label("several"),
         )
-        .where(_waiting(several=False))
+        .where(_waiting(several=False), _kept(skip))
         .group_by(*keys, stays)
     )
     several = (
@@ -279,7 +363,7 @@ def _waiting_statement() -> sa.Select[Any]:
             sa.literal_column("0").label("blocked"),
             sa.func.count().label("several"),
         )
-        .where(_waiting(several=True))
+        .where(_waiting(several=True), _kept(skip))
         .group_by(*keys)
     )
     u = sa.union_all(one, several).subquery("waiting")
@@ -298,9 +382,61 @@ def _waiting_statement() -> sa.Select[Any]:
 class OutboxViews:
     """What the outbox holds (see the module docstring)."""
 
+    # The outbox rows this ledger's reads leave out, a time of theirs unreadable (a hand edit:
+    # :func:`unreadable_rows`), and why; found when a read fails on one, then left out of
+    # every read that leaves them out (``skip``). Replaced, never changed in place.
+    _outbox_skip: tuple[int, ...] = ()
+    _outbox_bad: dict[int, DataError] = {}  # replaced, never changed
+
     if TYPE_CHECKING:  # what it needs of the Ledger it is part of
 
         def read(self) -> AbstractContextManager[Connection]: ...
+
+    def outbox_unreadable(self) -> list[DataError]:
+        """Why each outbox row this ledger's reads left out was left out (a time of it cannot
+        be read), by id: a command that answered without them names them (exit 65)."""
+        return [self._outbox_bad[i] for i in self._outbox_skip]
+
+    def recheck_outbox(self) -> None:
+        """Read again the rows left out (a long-lived reader, the worker, once a pass): one
+        mended since is read again, as any other. And look for a queued message whose next
+        try SQLite's text puts after every time ('garbage' sorts after '9999-...'), which no
+        claim reaches, so no read fails on it: one probe of ``ix_outbox_due``."""
+        with self.read() as conn:
+            if self._outbox_skip:
+                found = unreadable_rows(conn, self._outbox_skip)
+                self._outbox_skip, self._outbox_bad = tuple(found), found
+            after = OUTBOX.c.next_attempt_at > dt.datetime.max.replace(tzinfo=dt.UTC)
+            probe = sa.select(OUTBOX.c.id).where(QUEUED, after, _kept(self._outbox_skip))
+            if conn.execute(probe.limit(1)).first() is not None:
+                self._skip_found(conn)
+
+    def _skip_found(self, conn: Connection) -> tuple[int, ...] | None:
+        """After a read of the outbox failed converting a time: the rows to leave out now,
+        each one whose time cannot be read; None when none is new (the failure is another's)."""
+        found = unreadable_rows(conn)
+        if not set(found) - set(self._outbox_skip):
+            return None
+        self._outbox_bad = {**self._outbox_bad, **found}
+        self._outbox_skip = tuple(sorted({*self._outbox_skip, *found}))
+        return self._outbox_skip
+
+    def _skipped(self, conn: Connection) -> tuple[int, ...]:
+        """:meth:`_skip_found`'s rows left out, as many as before when none is new."""
+        self._skip_found(conn)
+        return self._outbox_skip
+
+    def _tolerant(self, read: Callable[[tuple[int, ...]], _T]) -> _T:
+        """``read(skip)``, the rows of ``skip`` left out of it; read again leaving out the rows
+        whose time cannot be read once it fails on one (SQLAlchemy converts the times as it
+        reads them: a hand edit's 'garbage' was a traceback). Nothing more on the way there."""
+        try:
+            return read(self._outbox_skip)
+        except (TypeError, ValueError) as exc:
+            with self.read() as conn:
+                if self._skip_found(conn) is None:
+                    raise exc from None
+        return read(self._outbox_skip)
 
     def next_due(
         self,
@@ -327,9 +463,13 @@ class OutboxViews:
                 OUTBOX.c.next_attempt_at < OUTBOX.c.expires_at,
                 OUTBOX.c.expires_at > utc(going_from),
             )
-        with self.read() as conn:
-            row = conn.execute(q).first()
-        return None if row is None else outbox_row(row)
+
+        def read(skip: tuple[int, ...]) -> OutboxRow | None:
+            with self.read() as conn:
+                row = conn.execute(q.where(_kept(skip))).first()
+            return None if row is None else outbox_row(row)
+
+        return self._tolerant(read)
 
     def next_due_each(
         self, pool_id: int | None = None
@@ -346,12 +486,19 @@ class OutboxViews:
         target's bulk messages free (a pool's overflow channel) and ends after its first
         message asks when its first bulk one is due (:func:`_first_bulk`, one probe more):
         they used to be grouped by their bulk mark, every queued message of the pool read."""
+        return self._tolerant(lambda skip: self._next_due_each(pool_id, skip))
+
+    def _next_due_each(
+        self, pool_id: int | None, skip: tuple[int, ...]
+    ) -> list[tuple[int | None, int | None, dt.datetime, dt.datetime, str | None]]:
+        """:meth:`next_due_each`, the rows of ``skip`` left out."""
         from warmup.ledger.outbox_holds import holds, target_of
 
         first = {}
         with self.read() as conn:
             held = holds(conn)
-            each = conn.execute(_first_each_statement(pool_id is not None), {"pool": pool_id})
+            statement = _first_each_statement(pool_id is not None, skip)
+            each = conn.execute(statement, {"pool": pool_id})
             for pid, mid, at, ends in each:
                 hold = held.get(target_of(pid, mid))
                 at, why = aware_utc(at), None
@@ -455,7 +602,8 @@ class OutboxViews:
         # no campaign's name is other than ASCII (outbox.NAME); argv's bytes may be
         listed = q if campaign is None or campaign.isascii() else None
         with self.read() as conn:
-            pages = MessagePages(conn, listed, page)
+            pages = MessagePages(conn, listed, page, self._skipped)
+            pages._left_out = self._outbox_skip
             try:
                 yield pages
             finally:
@@ -470,7 +618,13 @@ class OutboxViews:
         """One outbox message with its bytes, or :class:`NotFound`."""
         check_id(message)
         with self.read() as conn:
-            r = conn.execute(sa.select(OUTBOX).where(OUTBOX.c.id == message)).first()
+            try:
+                r = conn.execute(sa.select(OUTBOX).where(OUTBOX.c.id == message)).first()
+            except (TypeError, ValueError):  # a time of it cannot be read: it alone is refused
+                fault = unreadable_rows(conn, (message,)).get(message)
+                if fault is None:
+                    raise
+                raise fault from None
         if r is None:
             raise NotFound(f"no message {message} in the outbox; see 'warmup queue list'")
         return outbox_row(r, True)
@@ -491,8 +645,12 @@ class OutboxViews:
             sa.func.sum(o.rcpt_count).label("recipients"),
             sa.func.max(o.next_attempt_at).label("due"),
         ).group_by(o.campaign, o.pool_id, o.mailbox_id, o.sent_by, o.sent_via, o.state)
-        with self.read() as conn:
-            return [dict(r._mapping) for r in conn.execute(q)]
+
+        def read(skip: tuple[int, ...]) -> list[dict[str, Any]]:
+            with self.read() as conn:
+                return [dict(r._mapping) for r in conn.execute(q.where(_kept(skip)))]
+
+        return self._tolerant(read)
 
     def outbox_waiting(self) -> list[dict[str, Any]]:
         """The waiting (queued or sending) messages in groups of one campaign, target
@@ -518,8 +676,12 @@ class OutboxViews:
         Read from ``ix_outbox_waiting`` (the messages to one address) and
         ``ix_outbox_waiting_several`` (to several) alone (m038), not from the table's rows
         (see :func:`_waiting_statement`)."""
+        return self._tolerant(self._waiting)
+
+    def _waiting(self, skip: tuple[int, ...]) -> list[dict[str, Any]]:
+        """:meth:`outbox_waiting`, the rows of ``skip`` left out."""
         with self.read() as conn:
-            rows = [dict(row._mapping) for row in conn.execute(_waiting_statement())]
+            rows = [dict(row._mapping) for row in conn.execute(_waiting_statement(skip))]
             several = 0
             for r in rows:
                 for name in ("last", "messages", "recipients"):
@@ -531,7 +693,8 @@ class OutboxViews:
                 to = sa.select(
                     o.campaign, o.pool_id, _BOX, o.next_attempt_at, _NO_STAY, o.recipients
                 )
-                self._suppressed_of_several(conn, rows, to.where(_waiting(several=True)))
+                several_of = to.where(_waiting(several=True), _kept(skip))
+                self._suppressed_of_several(conn, rows, several_of)
         return rows
 
     @staticmethod

@@ -216,7 +216,7 @@ def mailbox_row(r: Any) -> MailboxRow:
     writes (text in a number's or a date's column: SQLite keeps it), which every command
     reading the mailboxes died of (a traceback)."""
     try:
-        created_at = _instant(r[13])
+        created_at = instant(r[13])
     except (TypeError, ValueError):
         return unreadable_mailbox(r, "created_at", "a time", "'2026-01-01 00:00:00'")
     try:
@@ -249,7 +249,7 @@ def event_row(
     command reading the mailbox, the gate included. Not read past: no reader may guess how
     long a pause lasts."""
     try:
-        return (mailbox_id, id_, kind, _instant(at), _maybe_instant(until), reason)
+        return (mailbox_id, id_, kind, instant(at), _maybe_instant(until), reason)
     except (TypeError, ValueError):
         column, value = ("at", at) if _bad_instant(at) else ("until", until)
     raise DataError(
@@ -260,18 +260,18 @@ def event_row(
 
 
 def _maybe_instant(value: Any) -> dt.datetime | None:
-    return None if value is None else _instant(value)
+    return None if value is None else instant(value)
 
 
 def _bad_instant(value: Any) -> bool:
     try:
-        _instant(value)
+        instant(value)
     except (TypeError, ValueError):
         return True
     return False
 
 
-def _instant(value: Any) -> dt.datetime:
+def instant(value: Any) -> dt.datetime:
     """A stored UTC instant: SQLite's text (naive, UTC), or PostgreSQL's aware value."""
     if not isinstance(value, dt.datetime):
         value = dt.datetime.fromisoformat(value)

@@ -108,6 +108,9 @@ class Pass:
     # per sysexits code: see :attr:`fault_code`.
     faults: Counter[int] = field(default_factory=Counter)
     fault_why: str = ""  # the first such message's fault, in words (its mailbox's)
+    # Why each outbox row the pass left out was: a time of it cannot be read (a hand edit's),
+    # so no reader can tell when it is due, and it is never sent (``run --once``: exit 65).
+    unreadable: list[str] = field(default_factory=list)
 
     @property
     def fault_code(self) -> int:
@@ -188,6 +191,7 @@ class Worker:
         self._password_command = password_command
         self._interrupted = False  # the last pass ended in an unavailable ledger (see run)
         self._skew_said = False  # this host's clock was said to be off the ledger server's
+        self._unreadable_said: set[str] = set()  # outbox rows left out, each logged once
         self._own_notifier = notifier is None
         self.notifier = notifier or notify.notifier_for(ledger, log=log)
         # Each claimed message's delivery; its sleep and stop are the worker's, as they are now
@@ -434,6 +438,7 @@ class Worker:
         # over-sent them). Between passes nothing is in flight: it stops here, exit 78, as
         # every command of this version is refused on that ledger.
         self.ledger.pending_migrations()
+        self.ledger.recheck_outbox()  # a row left out for a time mended since is sent again
         if self.bounces is not None:
             self.bounces.run_due(self.clock())
         start = self.clock()
@@ -465,6 +470,11 @@ class Worker:
             done.next_due, done.next_why = upcoming.at, upcoming.why
             done.next_held = upcoming.held
             done.next_expires = upcoming.expires
+        done.unreadable = [str(e) for e in self.ledger.outbox_unreadable()]
+        for why in done.unreadable:
+            if why not in self._unreadable_said:  # once per run, not once a pass
+                self.log(f"{stamp(start)} left out {why}")
+        self._unreadable_said = set(done.unreadable)
         return done
 
     def _claim_all(
