@@ -287,3 +287,41 @@ def test_the_worker_sends_the_others(
     res = run("run", "--once", "--no-sync", "--no-view")
     assert (res.exit_code, res.stderr) == (0, ""), res.output
     assert len(sink.messages) == 3
+
+
+def test_a_bounce_whose_time_cannot_be_read(run, two):
+    """A bounce whose time a hand edit left unreadable: `bounces list` was a traceback (exit
+    1), every other bounce's line with it. The others are listed, that one named with its row
+    and the UPDATE that mends it, exit 65; nothing is written; the UPDATE mends it."""
+    assert (
+        run("record", "send", ODD, "--to", "r@example.com", "--to", "s@example.com").exit_code == 0
+    )
+    for rcpt in ("r@example.com", "s@example.com"):
+        assert run("record", "bounce", ODD, "--to", rcpt, "--kind", "soft").exit_code == 0
+    edit(two, "UPDATE bounce SET at = 'garbage' WHERE recipient = 'r@example.com'")
+    conn = sqlite3.connect(two)
+    ((bad,),) = conn.execute("SELECT id FROM bounce WHERE at = 'garbage'").fetchall()
+    before = conn.execute("SELECT * FROM bounce ORDER BY id").fetchall()
+    conn.close()
+    said = (
+        f"Error: bounce row {bad} (of mailbox #2): at 'garbage' is not a time (written by hand "
+        "or by another version?): this warmup leaves the bounce out; correct the row, e.g. "
+        f"UPDATE bounce SET at = day WHERE id = {bad}\n"
+    )
+    for args in ([], [ODD]):
+        res = run("bounces", "list", *args, "--json")
+        assert (res.exit_code, res.stderr) == (65, said), res.output
+        assert [b["recipient"] for b in json.loads(res.stdout)] == ["s@example.com"]
+        res = run("bounces", "list", *args)
+        assert (res.exit_code, res.stderr) == (65, said), res.output
+        assert "s@example.com" in res.stdout and "r@example.com" not in res.stdout
+    conn = sqlite3.connect(two)
+    assert conn.execute("SELECT * FROM bounce ORDER BY id").fetchall() == before
+    conn.close()
+    edit(two, f"UPDATE bounce SET at = day WHERE id = {bad}")
+    res = run("bounces", "list", "--json")
+    assert (res.exit_code, res.stderr) == (0, ""), res.output
+    assert sorted(b["recipient"] for b in json.loads(res.stdout)) == [
+        "r@example.com",
+        "s@example.com",
+    ]

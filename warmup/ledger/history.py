@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from warmup.errors import DataError
 from warmup.ledger.reads import (
     domain_since,
     events_of,
@@ -48,6 +49,7 @@ from warmup.ledger.values import (
     Snapshot,
     day_start,
     id_forms,
+    instant,
     local_day,
     made_by,
     match_window,
@@ -205,6 +207,9 @@ _CHUNK = 500
 
 class Questions:
     """What the engine and the listings ask (see the module docstring)."""
+
+    # Why each bounce row the last :meth:`bounces` left out was (its time cannot be read)
+    bounces_left_out: tuple[DataError, ...] = ()
 
     if TYPE_CHECKING:  # what it needs of the Ledger it is part of
 
@@ -704,6 +709,21 @@ class Questions:
             listed = listed.where(b.mailbox_id == mailbox.id)
         if kind:
             listed = listed.where(b.kind == kind)
+        self.bounces_left_out = ()
+        try:
+            return self._bounces(listed, limit)
+        except (TypeError, ValueError) as exc:
+            # A time a hand edit left unreadable ('garbage': SQLite keeps it) was a traceback
+            # (SQLAlchemy converts it as it reads): only now are the times read as stored.
+            with self.read() as conn:
+                bad = _unreadable_bounces(conn)
+            if not bad:
+                raise exc from None
+        self.bounces_left_out = tuple(bad.values())
+        return self._bounces(listed.where(b.id.not_in(bad)), limit)
+
+    def _bounces(self, listed: sa.Select[Any], limit: int | None) -> list[dict[str, Any]]:
+        """:meth:`bounces`' rows of ``listed``."""
         out = []
         with self.read() as conn:
             rows = conn.execute(_with_facts(listed, limit is not None, self._sql_by_code_point))
@@ -731,6 +751,27 @@ class Questions:
                     }
                 )
         return out
+
+
+def _unreadable_bounces(conn: Connection) -> dict[int, DataError]:
+    """The bounce rows whose time (``at``) is no time, as a hand edit with sqlite3 leaves one
+    (PostgreSQL's timestamptz takes none), each with its one-line :class:`DataError` (row,
+    column, value, an UPDATE that mends it). Only on the way to an error: every row's time is
+    read as stored and checked here."""
+    b = BOUNCE.c
+    out = {}
+    for id_, mailbox_id, at in conn.execute(
+        sa.select(b.id, b.mailbox_id, sa.type_coerce(b.at, sa.String)).order_by(b.id)
+    ):
+        try:
+            instant(at)
+        except (TypeError, ValueError):
+            out[id_] = DataError(
+                f"bounce row {id_} (of mailbox #{mailbox_id}): at {at!r} is not a time (written "
+                "by hand or by another version?): this warmup leaves the bounce out; correct "
+                f"the row, e.g. UPDATE bounce SET at = day WHERE id = {id_}"
+            )
+    return out
 
 
 # What a mailbox sent to the address a bounce names (:func:`_facts`), when it sent anything.
