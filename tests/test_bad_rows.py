@@ -325,3 +325,32 @@ def test_a_bounce_whose_time_cannot_be_read(run, two):
         "r@example.com",
         "s@example.com",
     ]
+
+
+def test_a_running_worker_says_it_once_and_sends_it_once_mended(
+    ledger_path, sink, ssl_cert_env, password, tmp_path
+):
+    """`warmup run` keeps running past such a message: its passes never claim it, the line is
+    logged once, not once a pass; mended under the running worker, it is sent at the next pass."""
+    from warmup.outbox.worker import Worker
+
+    pool_of(sink.port, tmp_path, n=1, daily=50)
+    queue_plain(2)
+    edit(ledger_path, "UPDATE outbox SET not_before = 'garbage' WHERE id = 1")
+    lines: list[str] = []
+    ledger = open_ledger()
+    try:
+        with Worker(ledger, log=lines.append) as worker:
+            for _ in range(3):
+                done = worker.run_once()
+                assert (
+                    len(done.unreadable) == 1 and "outbox row 1: not_before" in done.unreadable[0]
+                )
+            assert sum("left out outbox row 1" in line for line in lines) == 1, lines
+            assert len(sink.messages) == 1
+            edit(ledger_path, "UPDATE outbox SET not_before = created_at WHERE id = 1")
+            done = worker.run_once()
+            assert done.unreadable == [] and done.outcomes["sent"] == 1
+        assert len(sink.messages) == 2
+    finally:
+        ledger.close()
