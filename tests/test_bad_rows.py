@@ -354,3 +354,38 @@ def test_a_running_worker_says_it_once_and_sends_it_once_mended(
         assert len(sink.messages) == 2
     finally:
         ledger.close()
+
+
+def test_a_message_of_an_unreadable_mailbox_is_held_not_cancelled(
+    run, ledger_path, sink, ssl_cert_env, password, tmp_path
+):
+    """A message queued to a mailbox (not a pool) whose row a hand edit left unreadable was
+    cancelled as a removed mailbox's, and `run --once` exited 0: the message lost to a typo
+    in `cap`. It is held as a pool member's fault is (queued, the row's line its reply, exit
+    78 naming it), the other mailbox's message sent, the row untouched; once mended (and
+    retried, as after any fault) it goes."""
+    boxes = pool_of(sink.port, tmp_path, n=2, daily=50)
+    for i, box in enumerate(boxes):
+        eml = tmp_path / f"{i}.eml"
+        eml.write_text(f"From: {box}\nTo: r{i}@example.com\nSubject: m{i}\n\nhi\n")
+        assert run("queue", "add", "--mailbox", box, "--eml", str(eml)).exit_code == 0
+    edit(ledger_path, "UPDATE mailbox SET cap = 'abc' WHERE address = ?", boxes[0])
+    before = mailbox_rows(ledger_path)
+    res = run("run", "--once", "--no-sync", "--no-view")
+    fault = f"mailbox {boxes[0]!r} (row 1 of table mailbox): cap 'abc' is not a whole number"
+    assert res.exit_code == 78, res.output
+    assert res.stderr.count("\n") == 1 and fault in res.stderr, res.stderr
+    assert [str(m.message["To"]) for m in sink.messages] == ["r1@example.com"]
+    conn = sqlite3.connect(ledger_path)
+    state, reply = conn.execute("SELECT state, last_reply FROM outbox WHERE id = 1").fetchone()
+    conn.close()
+    assert state == "queued" and fault in reply
+    assert mailbox_rows(ledger_path) == before
+    edit(ledger_path, "UPDATE mailbox SET cap = NULL WHERE address = ?", boxes[0])
+    assert run("queue", "retry", "1").exit_code == 0  # held a while, as after any fault
+    res = run("run", "--once", "--no-sync", "--no-view")
+    assert (res.exit_code, res.stderr) == (0, ""), res.output
+    assert sorted(str(m.message["To"]) for m in sink.messages) == [
+        "r0@example.com",
+        "r1@example.com",
+    ]

@@ -166,14 +166,23 @@ class Delivery:
 
     def box(self, mailbox_id: int) -> MailboxRow:
         """Mailbox ``mailbox_id`` as its kept gate has it, else as the ledger does
-        (:class:`WarmupError` when it was removed)."""
+        (:class:`WarmupError` when it was removed). A row a hand edit left unreadable is
+        returned as listed (:class:`~warmup.ledger.values.UnreadableMailbox`): its gate names
+        the fault, and its messages are held as a pool member's are, never cancelled as a
+        removed mailbox's (they were, and `run --once` exited 0)."""
         gate = self.gates.get(mailbox_id)
         if gate is not None:  # kept current by its reservations (see gate)
             return gate.box
         address = self.ledger.mailbox_names().get(mailbox_id)
         if address is None:
             raise WarmupError(f"mailbox #{mailbox_id} was removed")
-        return self.ledger.mailbox(address)
+        try:
+            return self.ledger.mailbox(address)
+        except DataError:
+            listed = [b for b in self.ledger.mailboxes() if b.id == mailbox_id]
+            if not listed:
+                raise
+            return listed[0]
 
     def gate(self, box: MailboxRow) -> Gate:
         """The gate of ``box``, kept for the worker's life. A gate reads the mailbox's policy,
