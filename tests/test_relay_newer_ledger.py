@@ -9,6 +9,7 @@ import datetime as dt
 import json
 import logging
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -19,10 +20,20 @@ from tests.test_relay import CLIENT
 from warmup import Gate
 from warmup.errors import NewerLedger
 from warmup.gate import SCHEMA_EVERY
-from warmup.ledger import open_ledger
+from warmup.ledger import Ledger, open_ledger
 from warmup.ledger.migrations import MIGRATIONS_TABLE
 from warmup.outbox.relay import QueueRelay
 from warmup.wrap import run_relay, run_wrapped
+
+
+def _set_up(port: int, tmp_path: Path, url: str) -> tuple[Ledger, list[dt.datetime], Path, Path]:
+    """The box on the sink at ``port`` (10 a day), its ledger at ``url``, a clock the test moves
+    (``now[0]``), the relayed client's script and the file it writes the replies to."""
+    add_box(port, "--policy", str(policy_file(tmp_path / "p.toml", daily=10)))
+    client = tmp_path / "client.py"
+    client.write_text(CLIENT)
+    now = [dt.datetime.now(dt.UTC).replace(microsecond=0)]
+    return open_ledger(url), now, client, tmp_path / "replies.json"
 
 
 def test_a_relay_answers_451_and_ends_78_once_a_newer_warmup_upgraded_its_ledger(
@@ -40,12 +51,7 @@ def test_a_relay_answers_451_and_ends_78_once_a_newer_warmup_upgraded_its_ledger
     script that retries later sends it once warmup is upgraded), so does every one after it,
     a line on stderr says so when it is met, and the run ends in the ledger's refusal, 78, as
     every command of this version is refused on that ledger."""
-    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml", daily=10)))
-    ledger = open_ledger(ledger_url)
-    now = [dt.datetime.now(dt.UTC).replace(microsecond=0)]
-    client = tmp_path / "client.py"
-    client.write_text(CLIENT)
-    out = tmp_path / "replies.json"
+    ledger, now, client, out = _set_up(smtp_ssl.port, tmp_path, ledger_url)
     try:
         with Gate(BOX, ledger=ledger, password=SMTP_PASSWORD, clock=lambda: now[0]) as gate:
             gate.send(b"To: first@example.com\r\nSubject: one\r\n\r\nHello.\r\n")
@@ -119,12 +125,7 @@ def test_a_queueing_relay_answers_451_and_ends_78_once_a_newer_warmup_upgraded_i
     minute after a newer warmup's upgrade it queued them with this version's view of the
     schema all the same. It now queues none of them (451 naming the migration) and ends in
     the ledger's refusal, 78."""
-    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml", daily=10)))
-    ledger = open_ledger(ledger_url)
-    now = [dt.datetime.now(dt.UTC).replace(microsecond=0)]
-    client = tmp_path / "client.py"
-    client.write_text(CLIENT)
-    out = tmp_path / "replies.json"
+    ledger, now, client, out = _set_up(smtp_ssl.port, tmp_path, ledger_url)
     try:
         relay = QueueRelay(ledger, mailbox=BOX, clock=lambda: now[0])
         with ledger.write() as conn:
