@@ -17,7 +17,7 @@ PROBE = """
 import datetime as dt, json, time
 import pandas, pendulum                      # compiled code built against the real types
 from warmup.instants import now_utc
-from tests import outboxkit                  # a tests module: its datetime is moved too
+from tests import zonekit                    # a tests module: its datetime is moved too
 from warmup.ledger.values import Live, live_now, made_by  # a subclass of warmup's datetime
 
 def later():
@@ -28,7 +28,7 @@ day = dt.date(2026, 11, 16)
 asked = dt.datetime(2026, 6, 10, 16, tzinfo=dt.UTC)  # 2026-06-11 00:00 in Shanghai
 print(json.dumps({
     "warmup": now_utc().timestamp(),
-    "tests": outboxkit.dt.datetime.now(outboxkit.dt.UTC).timestamp(),
+    "tests": zonekit.dt.datetime.now(zonekit.dt.UTC).timestamp(),
     "local_import": later(),
     "time": time.time(),
     "real_instance": isinstance(pendulum.datetime(2026, 1, 1), dt.datetime),
