@@ -47,10 +47,11 @@ def edit(path: Path, sql: str, *args: object) -> None:
     conn.close()
 
 
-def mailbox_rows(path: Path) -> list[tuple[object, ...]]:
+def table_rows(path: Path, table: str) -> list[tuple[object, ...]]:
+    """Every row of ``table`` (mailbox, outbox) of the ledger at ``path``, by id."""
     conn = sqlite3.connect(path)
     try:
-        return conn.execute("SELECT * FROM mailbox ORDER BY id").fetchall()
+        return conn.execute(f"SELECT * FROM {table} ORDER BY id").fetchall()
     finally:
         conn.close()
 
@@ -61,7 +62,7 @@ def test_plan_of_every_mailbox_with_a_malformed_stored_address(run, two, stored)
     (exit 65, "malformed mailbox address", or 64 "not found" for one not in lower case), while
     `quota` and `report` answered both; it plans both now, as `quota` answers them."""
     edit(two, "UPDATE mailbox SET address = ? WHERE address = ?", stored, ODD)
-    before = mailbox_rows(two)
+    before = table_rows(two, "mailbox")
     res = run("plan", "--days", "2", "--json")
     assert (res.exit_code, res.stderr) == (0, ""), res.output
     assert sorted(m["mailbox"] for m in json.loads(res.stdout)["mailboxes"]) == sorted(
@@ -70,7 +71,7 @@ def test_plan_of_every_mailbox_with_a_malformed_stored_address(run, two, stored)
     res = run("plan", "--days", "2", "--volume", "60")
     assert res.exit_code == 0, res.output
     assert "across 2 mailboxes" in res.stdout
-    assert mailbox_rows(two) == before
+    assert table_rows(two, "mailbox") == before
 
 
 @pytest.mark.parametrize("stored", ["not an address", " B@Corp.Example"])
@@ -97,7 +98,7 @@ def test_a_mailbox_row_holding_what_no_version_writes(run, two, column, value, w
     answered; that one is named with its row and the fix, exit 65; asked about alone, it is
     refused in that one line; nothing is written."""
     edit(two, f"UPDATE mailbox SET {column} = {value} WHERE address = ?", ODD)
-    before = mailbox_rows(two)
+    before = table_rows(two, "mailbox")
     said = (
         f"Error: mailbox '{ODD}' (row 2 of table mailbox): {column} {value} is not {what} "
         f"(written by hand or by another version?): this warmup leaves the mailbox out; "
@@ -121,7 +122,7 @@ def test_a_mailbox_row_holding_what_no_version_writes(run, two, column, value, w
     res = run("mailbox", "list")
     assert res.exit_code == 65 and res.stderr.startswith(said), res.output
     assert res.stdout.splitlines()[1].startswith(GOOD) and ODD not in res.stdout
-    assert mailbox_rows(two) == before
+    assert table_rows(two, "mailbox") == before
 
 
 def test_a_stored_time_zone_this_machine_lacks(run, two):
@@ -183,14 +184,6 @@ def test_report_with_a_bounce_of_a_kind_this_version_lacks(run, two):
     assert res.exit_code == 0 and GOOD in res.stdout and ODD in res.stdout, res.output
 
 
-def outbox_rows(path: Path) -> list[tuple[object, ...]]:
-    conn = sqlite3.connect(path)
-    try:
-        return conn.execute("SELECT * FROM outbox ORDER BY id").fetchall()
-    finally:
-        conn.close()
-
-
 def outbox_said(column: str, value: str, mend: str) -> str:
     return (
         f"Error: outbox row 1: {column} {value!r} is not a time (written by hand or by another "
@@ -223,7 +216,7 @@ def test_an_outbox_row_whose_time_cannot_be_read(run, two, column, mend):
     finally:
         ledger.close()
     edit(two, f"UPDATE outbox SET {column} = 'garbage' WHERE id = 1")
-    before = outbox_rows(two)
+    before = table_rows(two, "outbox")
     said = outbox_said(column, "garbage", mend)
     res = run("queue", "list", "--json")
     assert (res.exit_code, res.stderr) == (65, said), res.output
@@ -241,7 +234,7 @@ def test_an_outbox_row_whose_time_cannot_be_read(run, two, column, mend):
         assert (res.exit_code, res.stderr) == (65, said), res.output
         (campaign,) = json.loads(res.stdout)["campaigns"]
         assert campaign["campaign"] == "c" and campaign["queued"] >= 1
-    assert outbox_rows(two) == before
+    assert table_rows(two, "outbox") == before
     edit(two, f"UPDATE outbox SET {column} = {mend} WHERE id = 1")
     res = run("queue", "list", "--json")
     assert (res.exit_code, res.stderr) == (0, ""), res.output
@@ -270,7 +263,7 @@ def test_the_worker_sends_the_others(
     pool_of(sink.port, tmp_path, n=1, daily=50)
     queue_plain(3)
     edit(ledger_path, f"UPDATE outbox SET {column} = ? WHERE id = 1", value)
-    before = outbox_rows(ledger_path)[0]
+    before = table_rows(ledger_path, "outbox")[0]
     said = outbox_said(column, value, mend)
     res = run("run", "--once", "--no-sync", "--no-view")
     assert (res.exit_code, res.stderr) == (65, said), res.output
@@ -279,10 +272,10 @@ def test_the_worker_sends_the_others(
         "r1@example.com",
         "r2@example.com",
     ]
-    assert outbox_rows(ledger_path)[0] == before
+    assert table_rows(ledger_path, "outbox")[0] == before
     res = run("run", "--once", "--no-sync", "--no-view")  # again: said again, nothing sent
     assert (res.exit_code, res.stderr) == (65, said), res.output
-    assert len(sink.messages) == 2 and outbox_rows(ledger_path)[0] == before
+    assert len(sink.messages) == 2 and table_rows(ledger_path, "outbox")[0] == before
     edit(ledger_path, f"UPDATE outbox SET {column} = {mend} WHERE id = 1")
     res = run("run", "--once", "--no-sync", "--no-view")
     assert (res.exit_code, res.stderr) == (0, ""), res.output
@@ -370,7 +363,7 @@ def test_a_message_of_an_unreadable_mailbox_is_held_not_cancelled(
         eml.write_text(f"From: {box}\nTo: r{i}@example.com\nSubject: m{i}\n\nhi\n")
         assert run("queue", "add", "--mailbox", box, "--eml", str(eml)).exit_code == 0
     edit(ledger_path, "UPDATE mailbox SET cap = 'abc' WHERE address = ?", boxes[0])
-    before = mailbox_rows(ledger_path)
+    before = table_rows(ledger_path, "mailbox")
     res = run("run", "--once", "--no-sync", "--no-view")
     fault = f"mailbox {boxes[0]!r} (row 1 of table mailbox): cap 'abc' is not a whole number"
     assert res.exit_code == 78, res.output
@@ -380,7 +373,7 @@ def test_a_message_of_an_unreadable_mailbox_is_held_not_cancelled(
     state, reply = conn.execute("SELECT state, last_reply FROM outbox WHERE id = 1").fetchone()
     conn.close()
     assert state == "queued" and fault in reply
-    assert mailbox_rows(ledger_path) == before
+    assert table_rows(ledger_path, "mailbox") == before
     edit(ledger_path, "UPDATE mailbox SET cap = NULL WHERE address = ?", boxes[0])
     assert run("queue", "retry", "1").exit_code == 0  # held a while, as after any fault
     res = run("run", "--once", "--no-sync", "--no-view")
