@@ -148,6 +148,46 @@ def test_a_stored_time_zone_this_machine_lacks(run, two):
     assert run("quota").exit_code == 0
 
 
+def zone_said(address: str) -> str:
+    return (
+        f"Error: mailbox '{address}' is stored with time zone 'Mars/Base', unknown to this "
+        f"machine's time zone database; set it with 'warmup mailbox set {address} --timezone "
+        "NAME' (an IANA name like Asia/Shanghai) or update the system's tzdata\n"
+    )
+
+
+def test_bounce_listings_with_a_stored_time_zone_this_machine_lacks(run, two):
+    """`report --by-reason` and `bounces list` (table, or with `--since`) of every mailbox were
+    one line naming no mailbox, exit 78, the healthy mailbox's bounces lost with it. They list
+    the healthy mailbox's, name the other as `quota` does (78), and refuse it asked about
+    alone; nothing is written."""
+    for box, rcpt in ((GOOD, "g@example.com"), (ODD, "o@example.com")):
+        assert run("record", "send", box, "--to", rcpt).exit_code == 0
+        assert run("record", "bounce", box, "--to", rcpt, "--kind", "soft").exit_code == 0
+    edit(two, "UPDATE mailbox SET timezone = 'Mars/Base' WHERE address = ?", ODD)
+    before = table_rows(two, "mailbox"), table_rows(two, "bounce")
+    said = zone_said(ODD)
+    since = ["--since", "2020-01-01"]  # no offset: read in the mailboxes' zone
+    for args in (["report", "--by-reason"], ["bounces", "list"], ["bounces", "list", *since]):
+        res = run(*args)
+        assert (res.exit_code, res.stderr) == (78, said), (args, res.output)
+        assert GOOD in res.stdout and ODD not in res.stdout, (args, res.stdout)
+    res = run("report", "--by-reason", "--json")
+    assert (res.exit_code, res.stderr) == (78, said), res.output
+    assert [r["mailbox"] for r in json.loads(res.stdout)] == [GOOD]
+    res = run("bounces", "list", "--json")
+    assert (res.exit_code, res.stderr) == (78, said), res.output
+    assert [b["recipient"] for b in json.loads(res.stdout)] == ["g@example.com"]
+    for args in (["report", "--by-reason", ODD], ["bounces", "list", ODD]):
+        res = run(*args)
+        assert (res.exit_code, res.stdout, res.stderr) == (78, "", said), (args, res.output)
+    assert (table_rows(two, "mailbox"), table_rows(two, "bounce")) == before
+    assert run("mailbox", "set", ODD, "--timezone", "Asia/Shanghai").exit_code == 0
+    res = run("bounces", "list", "--json")
+    assert (res.exit_code, res.stderr) == (0, ""), res.output
+    assert len(json.loads(res.stdout)) == 2
+
+
 def test_an_event_whose_time_cannot_be_read(run, two):
     """A pause whose end a hand edit left unreadable: every command reading the mailbox was a
     traceback (exit 1). No reader may guess how long the pause lasts, so the commands that read

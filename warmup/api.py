@@ -231,10 +231,9 @@ def _askable(
         if isinstance(box, UnreadableMailbox):  # a value a hand edit left: named, left out
             refusals.append(Refusal(box, box.fault))
             continue
-        try:
-            zone(box.timezone)  # cached: what every later step of the mailbox reads anyway
-        except ConfigError:
-            refusals.append(Refusal(box, _zone_refused(box)))
+        unzoned = zone_refusal(box)
+        if unzoned is not None:
+            refusals.append(unzoned)
             continue
         if box.policy not in specs and box.policy not in faults:
             try:
@@ -251,6 +250,31 @@ def _askable(
             continue
         good.append(box)
     return specs, good, asks, refusals
+
+
+def zoned(boxes: Sequence[MailboxRow]) -> tuple[list[MailboxRow], list[Refusal]]:
+    """The mailboxes of ``boxes`` whose stored time zone this machine knows, in order, and a
+    :class:`Refusal` (78) naming each other one: a listing by local time (``bounces list``,
+    ``report --by-reason``) answers those and names these, as :func:`askable` does."""
+    good: list[MailboxRow] = []
+    refusals: list[Refusal] = []
+    for box in boxes:
+        unzoned = zone_refusal(box)
+        if unzoned is None:
+            good.append(box)
+        else:
+            refusals.append(unzoned)
+    return good, refusals
+
+
+def zone_refusal(box: MailboxRow) -> Refusal | None:
+    """None when this machine knows ``box``'s stored time zone (cached: what every later step
+    of the mailbox reads anyway), else the :class:`Refusal` naming it."""
+    try:
+        zone(box.timezone)
+    except ConfigError:
+        return Refusal(box, _zone_refused(box))
+    return None
 
 
 def _zone_refused(box: MailboxRow) -> ConfigError:

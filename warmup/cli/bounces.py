@@ -378,10 +378,15 @@ def list_(
         warmup bounces list sales@corp.example --kind hard
         warmup bounces list --since 2026-11-01 --limit 50
     """
-    _list(ledger, address, kind, since, limit, json_)
+    unzoned = _list(ledger, address, kind, since, limit, json_)
+    # a mailbox whose stored zone is unknown here: the others' bounces listed, it named (78)
+    for refusal in unzoned:
+        click.echo(error_line(refusal.error), err=True)
     # a row whose time a hand edit left unreadable: the others listed, it named (exit 65)
     for error in ledger.bounces_left_out:
         click.echo(error_line(error), err=True)
+    if unzoned:
+        return api.refusals_code(unzoned)
     return 65 if ledger.bounces_left_out else 0
 
 
@@ -392,16 +397,20 @@ def _list(
     since: str | None,
     limit: int,
     json_: bool,
-) -> None:
-    """:func:`list_`'s listing."""
+) -> list[api.Refusal]:
+    """:func:`list_`'s listing; the mailboxes left out, their stored zone unknown here (their
+    bounces' local times and ``--since``'s cannot be told): asked about alone, one is refused."""
     from warmup.bounces.classify import recorded_reason
 
     box = None if address is None else ledger.mailbox(address)
-    scope = [box] if box else ledger.mailboxes()
+    scope, unzoned = api.zoned([box] if box else ledger.mailboxes())
+    if box is not None and unzoned:
+        raise unzoned[0].error
     start = typed_instant(since, scope, "--since") if since is not None else None
     # one more than --limit, to say the list was cut (silently showing the newest 1,000 of
     # 1,023 read as "these are all")
-    rows = ledger.bounces(box, kind, limit + 1 if limit else None, start)
+    left_out = [r.box.id for r in unzoned]
+    rows = ledger.bounces(box, kind, limit + 1 if limit else None, start, left_out)
     if limit and len(rows) > limit:
         rows = rows[:limit]
         click.echo(
@@ -415,16 +424,17 @@ def _list(
         )
     if json_:
         print_json(rows)
-        return
+        return unzoned
     if not rows and not scope:  # as 'report --by-reason' says it: no mailbox, not no bounce
-        click.echo(none_yet())
-        return
+        if not unzoned:  # else each mailbox is named on stderr
+            click.echo(none_yet())
+        return unzoned
     if not rows:
         asked = [f"of {box.address}" if box else "", f"--kind {kind}" if kind else ""]
         asked.append(f"--since {since}" if since is not None else "")
         click.echo(" ".join(["No bounces", *filter(None, asked)]) + ".")
-        return
-    zones = {b.address: b.timezone for b in ledger.mailboxes()}
+        return unzoned
+    zones = {b.address: b.timezone for b in scope}
     print_table(
         [
             "WHEN",
@@ -458,6 +468,7 @@ def _list(
         elif r["not_counted"]:
             said = r["recipient"] or "(no recipient)"
             click.echo(shown(f"Not counted: {said}: {r['not_counted']}"))
+    return unzoned
 
 
 @cli.group()

@@ -119,15 +119,17 @@ def report(
     if later and not boxes:
         return _refused(later)
     if by_reason:
+        # a stored zone unknown here: its days cannot be told, the others' can
+        boxes, unzoned = api.zoned(boxes)
         if not boxes and fmt == "table":  # no mailbox (as of --at): not "no bounces"
-            click.echo(none_yet(at if every else None))
-            return 0
+            if not unzoned:
+                click.echo(none_yet(at if every else None))
+            return _refused(later + unzoned)
         from warmup import reports
 
-        # a mailbox added later simply had no bounces then: only one named is refused
-        named = tuple(b.address for b in boxes) if later else addresses
-        _by_reason(reports.bounces_by_reason(ledger, named, days, when), fmt)
-        return _refused(later)
+        frame = reports.bounces_by_reason(ledger, days=days, at=when, boxes=boxes)
+        _by_reason(frame, fmt)
+        return _refused(later + unzoned)
     # one mailbox on a policy this warmup refuses hides no other
     _, good, refusals = api.askable(ledger, boxes)
     refusals = later + refusals

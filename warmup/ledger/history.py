@@ -670,8 +670,10 @@ class Questions:
         kind: str | None = None,
         limit: int | None = 1000,
         since: dt.datetime | None = None,
+        leave_out: Sequence[int] = (),
     ) -> list[dict[str, Any]]:
-        """Recorded bounces, newest first, at most ``limit`` (None: all), at or after ``since``:
+        """Recorded bounces, newest first, at most ``limit`` (None: all), at or after ``since``,
+        none of the mailboxes whose ids are in ``leave_out``:
         ``matched`` (answers a send of the mailbox), ``counted`` (in its rates),
         ``unverified`` (why one answers no send although one fits it by recipient and time: its
         returned original is another's, or dated away from that send; else None) and
@@ -709,6 +711,8 @@ class Questions:
             listed = listed.where(b.mailbox_id == mailbox.id)
         if kind:
             listed = listed.where(b.kind == kind)
+        if leave_out:
+            listed = listed.where(b.mailbox_id.not_in(list(leave_out)))
         self.bounces_left_out = ()
         try:
             return self._bounces(listed, limit)

@@ -137,13 +137,15 @@ def bounces_by_reason(
     addresses: Sequence[str] = (),
     days: int | None = None,
     at: dt.datetime | None = None,
+    boxes: Sequence[MailboxRow] | None = None,
 ) -> pd.DataFrame:
     """Per mailbox, local day, kind and reason (:func:`warmup.bounces.reasons.recorded_reason`,
     from the text each bounce was recorded with): how many bounces, ``counted`` or not,
-    ``matched`` to a send of the mailbox or not."""
+    ``matched`` to a send of the mailbox or not. ``boxes``: the mailboxes' rows, when the
+    caller has them (``addresses`` is then unused)."""
     from warmup.bounces.classify import recorded_reason
 
-    boxes = mailboxes(ledger, addresses)
+    boxes = list(boxes) if boxes is not None else mailboxes(ledger, addresses)
     names = {b.id: b.address for b in boxes}
     reason = functools.lru_cache(maxsize=4096)(recorded_reason)
     rows = [
