@@ -213,8 +213,8 @@ def test_an_event_whose_time_cannot_be_read(run, two):
 
 def test_report_with_a_bounce_of_a_kind_this_version_lacks(run, two):
     """A counted bounce today whose kind only a newer version writes (or a hand edit): `report`
-    was a traceback (ValueError, exit 1); it counts it as `quota` does (not at all: the kinds
-    this version knows), so today's row still says what `quota` says."""
+    was a traceback (ValueError, exit 1); it counts it as `quota` does (as a soft bounce:
+    tests/test_unknown_bounce_kind.py), so today's row still says what `quota` says."""
     assert run("record", "send", ODD, "--to", "r@example.com").exit_code == 0
     assert run("record", "bounce", ODD, "--to", "r@example.com", "--kind", "soft").exit_code == 0
     edit(two, "UPDATE bounce SET kind = 'newkind'")

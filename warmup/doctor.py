@@ -304,6 +304,50 @@ def ahead_check(ledger: Ledger, box: MailboxRow, now: dt.datetime | None = None)
     )
 
 
+def kinds_check(ledger: Ledger, box: MailboxRow) -> Check | None:
+    """The mailbox's bounces of a kind this version lacks (None: none), written by hand or by
+    a newer warmup. Counted, each counts as a soft bounce in the bounce rate (the cautious
+    reading: :func:`warmup.ledger.reads.rate_kind`), suppressing nothing; the gate and
+    ``quota`` count it without a word (a line on every question of a sending script would be
+    noise, and they read a bounce's kind only on its own day). A warning naming the first row
+    and the UPDATE that mends them."""
+    from warmup.ledger.reads import UNKNOWN_COUNTS_AS
+
+    with _timer() as ms:
+        rows = ledger.unknown_kinds(box)
+    if not rows:
+        return None
+    first, kind, counted = rows[0]
+    how = (
+        f"counted, it counts as a {UNKNOWN_COUNTS_AS} bounce in the bounce rate"
+        if counted
+        else "not counted, it is in no rate"
+    )
+    more = f" ({plural(len(rows) - 1, 'other row')} too)" if len(rows) > 1 else ""
+    kinds = sorted({k for _, k, _ in rows})
+    which = (
+        f"id = {first}"
+        if len(rows) == 1
+        else f"mailbox_id = {box.id} AND kind IN ({', '.join(_sql_text(k) for k in kinds)})"
+    )
+    return Check(
+        "bounce-kinds",
+        f"bounces of {box.address}",
+        WARN,
+        ms(),
+        f"bounce row {first} (of mailbox #{box.id}): kind {kind!r} is not a kind this warmup "
+        f"knows (written by hand or by another version?): {how}, and suppresses nothing{more}",
+        "",
+        f"correct the row, e.g. UPDATE bounce SET kind = '{UNKNOWN_COUNTS_AS}' WHERE {which}; "
+        "or upgrade warmup if a newer one wrote it",
+    )
+
+
+def _sql_text(value: str) -> str:
+    """``value`` as an SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
 # -- network steps -------------------------------------------------------------------------------
 
 

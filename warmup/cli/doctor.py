@@ -124,6 +124,8 @@ def doctor(
     checks += [clock] if clock else []
     ahead = lib.ahead_check(ledger, box)
     checks += [ahead] if ahead else []
+    kinds = lib.kinds_check(ledger, box)
+    checks += [kinds] if kinds else []
     if domain:
         from warmup import domaincheck
         from warmup.providers import get_provider

@@ -39,6 +39,7 @@ from warmup.ledger.schema import (
     POLICY,
     POOL,
     POOL_MEMBER,
+    RECORDED_KINDS,
     SEND,
     SYNC_STATE,
     TIMELINE_CACHE,
@@ -277,6 +278,20 @@ class MailboxStore:
                 )
             ).one()
         return int(n), None if latest is None else utc(latest)
+
+    def unknown_kinds(self, box: MailboxRow) -> list[tuple[int, str, bool]]:
+        """The mailbox's bounces of a kind this version lacks (a newer version's, a hand
+        edit), by row id: ``(id, kind as stored, counted)``. A counted one is in the bounce
+        rate as :func:`~warmup.ledger.reads.rate_kind` reads it, and nothing says so on the
+        way: ``warmup doctor`` names them (every bounce of the mailbox read, once)."""
+        b = BOUNCE.c
+        with self.read() as conn:
+            rows = conn.execute(
+                sa.select(b.id, b.kind, b.counted)
+                .where(b.mailbox_id == box.id, b.kind.not_in(RECORDED_KINDS))
+                .order_by(b.id)
+            ).all()
+        return [(int(i), str(k), bool(c)) for i, k, c in rows]
 
     def _refuse_last_member(self, conn: Connection, box_id: int, address: str) -> None:
         """:class:`DataError` when the mailbox is the only member of a pool with queued

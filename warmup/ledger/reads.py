@@ -32,6 +32,38 @@ DELAYED = "delayed"
 NOTICE = "notice"
 RECORDED_KINDS = (*BOUNCE_KINDS, DELAYED, NOTICE)
 UNCOUNTED_KINDS = (DELAYED, NOTICE)
+# What a counted bounce of a kind this version lacks (a newer version's, a hand edit) counts
+# as: see :func:`rate_kind`.
+UNKNOWN_COUNTS_AS = "soft"
+# The kinds whose counted bounces are not in the bounce rate (a complaint has its own; the
+# others never count): a counted bounce of any other kind is, as :func:`rate_kind` reads it.
+# The test a statement makes of the rows when it rates them in SQL.
+NOT_IN_BOUNCE_RATE = ("complaint", *UNCOUNTED_KINDS)
+
+
+def rate_kind(kind: str) -> str | None:
+    """The count (of :data:`BOUNCE_KINDS`, a ``day_stat`` column) a counted bounce of ``kind``
+    is in: its own for a kind this version knows, None for one never counted (a delay
+    warning, a notice), and :data:`UNKNOWN_COUNTS_AS` for a kind it lacks, the cautious
+    reading: counted in no rate, those bounces let a mailbox climb past its bounce ceiling.
+    Such a bounce suppresses nothing (a kind no one can read is no hard bounce). Every reader
+    that counts bounces by kind (the engine's inputs, the rollup rebuilt, reports) asks here."""
+    if kind in BOUNCE_KINDS:
+        return kind
+    return None if kind in UNCOUNTED_KINDS else UNKNOWN_COUNTS_AS
+
+
+def rate_counts(rows: Iterable[Sequence[Any]]) -> dict[tuple[Any, ...], dict[str, int]]:
+    """Counted bounces, rows ``(*key, kind, how many)`` (a ``GROUP BY`` of a key and the
+    kind), summed under each key by :func:`rate_kind`: a kind this version lacks joins
+    :data:`UNKNOWN_COUNTS_AS`'s count, one never counted is left out."""
+    out: dict[tuple[Any, ...], dict[str, int]] = {}
+    for *key, kind, n in rows:
+        column = rate_kind(kind)
+        if column is not None:
+            counts = out.setdefault(tuple(key), {})
+            counts[column] = counts.get(column, 0) + n
+    return out
 
 
 def counts(kind: str, diagnostic: str | None) -> bool:
@@ -160,7 +192,8 @@ def snapshot(
     ``sums``: :attr:`History.sums`)."""
     sent_today, last = today_sent
     if sent_today or kinds:
-        days.append(DayCounts(today, sent_today, *[kinds.get(k, 0) for k in BOUNCE_KINDS]))
+        counted = rate_counts(kinds.items()).get((), {})
+        days.append(DayCounts(today, sent_today, *[counted.get(k, 0) for k in BOUNCE_KINDS]))
     hist = built_history(  # History(...) at ~40% of its cost (the look, each message)
         {
             "mailbox": box.address,

@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection
 from warmup.errors import DataError
 from warmup.ledger.matching import Matching, match_terms, send_day_of
 from warmup.ledger.outbox_targets import release_waiting
-from warmup.ledger.reads import counts
+from warmup.ledger.reads import counts, rate_counts, rate_kind
 from warmup.ledger.schema import (
     BOUNCE,
     COUNT_COLUMNS,
@@ -294,7 +294,14 @@ class Records(Matching):
     def _bump(
         self, conn: Connection, box: MailboxRow, day: dt.date, column: str, by: int = 1
     ) -> None:
-        """Add ``by`` to one count of the day's rollup row (created if missing)."""
+        """Add ``by`` to one count of the day's rollup row (created if missing): ``sent``, or
+        a counted bounce's kind, as :func:`rate_kind` counts it (a stored one this version
+        lacks, matched again, was a KeyError)."""
+        if column != "sent":
+            counted = rate_kind(column)
+            if counted is None:  # a kind never counted (a hand edit left it counted)
+                return
+            column = counted
         conn.execute(self._statement("bump", column), {"mid": box.id, "day": day, "by": by})
         self._touch(conn, box, day)
 
@@ -596,12 +603,13 @@ class Records(Matching):
             .group_by(SEND.c.mailbox_id, SEND.c.day)
         ):
             rows[(m, d)] = {"sent": n}
-        for m, d, kind, n in conn.execute(
+        counted = conn.execute(
             sa.select(BOUNCE.c.mailbox_id, BOUNCE.c.day, BOUNCE.c.kind, sa.func.count())
             .where(BOUNCE.c.mailbox_id.in_(ids), BOUNCE.c.counted)
             .group_by(BOUNCE.c.mailbox_id, BOUNCE.c.day, BOUNCE.c.kind)
-        ):
-            rows.setdefault((m, d), {})[kind] = n
+        )
+        for (m, d), by_kind in rate_counts(counted).items():  # a kind this version lacks too
+            rows.setdefault((m, d), {}).update(by_kind)
         if rows:
             conn.execute(
                 DAY_STAT.insert(),

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from warmup.ledger.reads import NOT_IN_BOUNCE_RATE, rate_counts
 from warmup.ledger.schema import (
     BOUNCE,
     COUNT_COLUMNS,
@@ -201,7 +202,8 @@ class ReportQueries:
                 )
                 .group_by(BOUNCE.c.mailbox_id, bdomain, BOUNCE.c.kind)
             )
-            return out_sends, [(m, d, k, n) for m, d, k, n in bounces]
+            counted = rate_counts(bounces).items()  # a kind this version lacks: as rated
+            return out_sends, [(m, d, k, n) for (m, d), by in counted for k, n in by.items()]
 
     def bounced_by_send_day(
         self, mailbox_ids: Sequence[int], cut: dt.datetime | None = None
@@ -224,7 +226,7 @@ class ReportQueries:
         key = sa.cast(b.mailbox_id, sa.BigInteger) * _PACK + day  # BIGINT: no int4 overflow
         stmt = sa.select(key).where(
             b.counted,
-            b.kind.in_(("hard", "soft", "block")),
+            b.kind.not_in(NOT_IN_BOUNCE_RATE),  # one this version lacks: in (rate_kind)
             b.send_day.is_not(None),  # a counted bounce answers a send: always
             _ids(b.mailbox_id, mailbox_ids),
             _upto(b.at, cut),
@@ -470,8 +472,8 @@ def _raw_day_counts(conn: Connection, mailbox_ids: Sequence[int] | None) -> list
         .where(BOUNCE.c.counted, _ids(BOUNCE.c.mailbox_id, mailbox_ids))
         .group_by(BOUNCE.c.mailbox_id, BOUNCE.c.day, BOUNCE.c.kind)
     )
-    for m, d, kind, n in conn.execute(bounces):
-        counts.setdefault((m, _day(d)), {})[kind] = n
+    for (m, d), by_kind in rate_counts(conn.execute(bounces)).items():  # a kind this version
+        counts.setdefault((m, _day(d)), {}).update(by_kind)  # lacks too, as the rollup counts
     return [
         (m, d, *(v.get(c, 0) for c in COUNT_COLUMNS))  # type: ignore[misc]
         for (m, d), v in sorted(counts.items())

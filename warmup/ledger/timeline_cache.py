@@ -157,7 +157,7 @@ def _cut_rows(
     import numpy as np
 
     from warmup.ledger.history import _ALL_KINDS, _ALL_TODAY, _ALL_TODAY_LAST, _CHUNK
-    from warmup.ledger.reads import COUNT_COLUMNS
+    from warmup.ledger.reads import COUNT_COLUMNS, rate_kind
 
     by_span: dict[tuple[dt.datetime, dt.datetime, dt.datetime, dt.date], list[int]] = {}
     for m, (start, made, tomorrow) in spans.items():
@@ -178,8 +178,9 @@ def _cut_rows(
                 for m, n in conn.execute(_ALL_TODAY, {**params, "ids": recount}):
                     counts[m][0] = int(n)
             for m, kind, n in conn.execute(_ALL_KINDS, params):
-                if kind in COUNT_COLUMNS:  # a kind only a newer version (or a hand edit) writes:
-                    counts[m][COUNT_COLUMNS.index(kind)] = int(n)  # not counted, as by quota
+                column = rate_kind(kind)  # a kind this version lacks: counted, as by quota
+                if column is not None:
+                    counts[m][COUNT_COLUMNS.index(column)] += int(n)
     for m, day_counts in counts.items():
         day = todays[m].toordinal()
         ordinals, matrix = rows.get(
