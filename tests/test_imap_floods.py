@@ -147,6 +147,23 @@ def test_a_host_flooding_after_the_login_hands_over_to_the_backup_where_it_was(b
     assert len(bounce_rows(ledger_path)) == 2
 
 
+def test_a_host_flooding_its_answer_to_logout_fails_no_sync_that_recorded_its_bounces(
+    box, ledger_path
+):
+    """Everything read and recorded, then the server flooded its answer to LOGOUT: the sync was
+    exit 69, "sent more than 16 MiB of answer lines to LOGOUT", nothing on stdout, as if it had
+    failed (a cron job told to try again, its report and the notify step lost). LOGOUT's
+    answer is let be, whatever it is."""
+    box.append("INBOX", dsn("<a@corp.example>", "a@example.net", "5.1.1", "550 5.1.1 no", 1))
+    with LoginFaultProxy(box, ["pass"], flood_on="LOGOUT") as proxy:
+        imap_via(proxy)
+        res = cli("bounces", "sync", BOX, "--since", "2026-01-01")
+    assert (res.returncode, res.stderr) == (0, ""), res.stderr
+    assert proxy.logins == ["pass"]
+    assert "Scanned 1 message on 127.0.0.1: recorded 1 new bounce, no send matched." in res.stdout
+    assert len(bounce_rows(ledger_path)) == 1
+
+
 def test_every_host_flooding_after_the_login_is_69_naming_each_and_one_login_each(ledger_path):
     floods = folder()
     floods["EXAMINE"] = [Flood(FLOOD_LINE, FLOOD_BYTES), "hangup"]

@@ -476,11 +476,14 @@ def drop(imap: imaplib.IMAP4) -> None:
 
 
 def logout(imap: imaplib.IMAP4) -> None:
-    """LOGOUT, and the connection closed; whatever the server answers, or not, is let be."""
+    """LOGOUT, and the connection closed; whatever the server answers, or not, is let be: a
+    flood (:class:`Flooded`) or a literal past the bound too (each drops the connection). A
+    sync that had recorded its bounces was exit 69, "sent more than 16 MiB of answer lines to
+    LOGOUT", as if it had failed (and an error it was ending with was lost for that one)."""
     try:
         imap.logout()
-    except (OSError, imaplib.IMAP4.error):
-        pass
+    except (OSError, imaplib.IMAP4.error, Unavailable):
+        drop(imap)
 
 
 def searched(data: list[Any]) -> bytes:
