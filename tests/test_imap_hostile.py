@@ -68,6 +68,62 @@ def test_a_uidvalidity_out_of_range_is_one_line_and_69(validity, ledger_path):
     assert rows(ledger_path, "SELECT count(*) FROM sync_state") == [(0,)]
 
 
+# A number longer than Python's int() reads (4,300 digits): a traceback wherever the sync read
+# one of the server's numbers, from the greeting on.
+DIGITS = b"9" * 5000
+
+
+@pytest.mark.parametrize("where", ["greeting", "EXAMINE"])
+def test_a_literal_announced_in_thousands_of_digits_is_one_line_and_69(where, ledger_path):
+    """imaplib reads a literal's size with int(): a server announcing one of 5,000 digits, in
+    its greeting or any answer after, was a ValueError traceback, nothing recorded."""
+    huge = b"* OK [ALERT] {" + DIGITS + b"}\r\n"
+    answers = folder()
+    answers["EXAMINE"] = huge + answers["EXAMINE"]  # type: ignore[operator]
+    script = ImapScript(greeting=huge) if where == "greeting" else ImapScript(replies=answers)
+    assert sync(script) == (
+        "Error: the IMAP server announced a literal of a 5,000-digit number of bytes where at "
+        "most 1000000 were asked for; nothing of it was recorded (progress is saved: run the "
+        "sync again, or ask the server's administrator)"
+    )
+    assert rows(ledger_path, "SELECT count(*) FROM sync_state") == [(0,)]
+
+
+@pytest.mark.parametrize("where", ["EXISTS", "UIDNEXT", "RFC822.SIZE"])
+def test_a_count_in_thousands_of_digits_is_taken_as_unstated(where, ledger_path):
+    """A message count (EXISTS), UIDNEXT or RFC822.SIZE of 5,000 digits was a ValueError
+    traceback. As a number no count, UID or size reaches (20 digits at most), it is taken as
+    unstated: the message is read."""
+    answers = folder()
+    if where == "RFC822.SIZE":
+        answers["UID FETCH"] = answers["UID FETCH"].replace(  # type: ignore[union-attr]
+            b"RFC822.SIZE 40", b"RFC822.SIZE " + DIGITS
+        )
+    else:
+        line = b"* " + DIGITS + b" EXISTS" if where == "EXISTS" else b"* OK [UIDNEXT 9] n"
+        answers["EXAMINE"] = answers["EXAMINE"].replace(  # type: ignore[union-attr]
+            b"* 1 EXISTS" if where == "EXISTS" else b"* OK [UIDNEXT 2] n",
+            line.replace(b"9]", DIGITS + b"]"),
+        )
+    with ImapServer(ImapScript(replies=answers)) as server:
+        add_box(465, "--imap-security", "none", imap_port=server.port)
+        assert cli("record", "send", BOX, "--to", "lead@example.com").returncode == 0
+        res = cli("bounces", "sync", BOX, "--json", env=ENV)
+    assert res.returncode == 0, res.stderr
+    assert '"scanned": 1' in res.stdout
+    assert rows(ledger_path, "SELECT uidvalidity, last_uid FROM sync_state") == [(7, 1)]
+
+
+def test_a_uidvalidity_in_thousands_of_digits_is_one_line_and_69(ledger_path):
+    err = sync(ImapScript(replies=folder(uidvalidity=DIGITS)))
+    assert err.startswith("Error: the IMAP server stated UIDVALIDITY 9999"), err
+    assert err.endswith(
+        "for folder 'INBOX', which is no UIDVALIDITY (a number from 1 to 4294967295); nothing "
+        "was recorded (ask the server's administrator)"
+    ), err
+    assert rows(ledger_path, "SELECT count(*) FROM sync_state") == [(0,)]
+
+
 def test_a_fetch_literal_whose_size_lies_is_told_without_pythons_bytes(ledger_path):
     """A literal announced shorter than the message sent: the rest is read as answer lines,
     which imaplib refuses ("unexpected response: b'...'"). The sync reconnects, meets the same

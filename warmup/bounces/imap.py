@@ -45,6 +45,7 @@ from warmup.bounces.imapconn import (
     every_host_flooded,
     logout,
     lost,
+    number,
     reason,
     searched,
     server_text,
@@ -329,13 +330,14 @@ def _sync_folder(
             f"opened; a sync cannot tell which of its messages it has read without it (ask the "
             f"server's administrator)"
         )
-    if not 0 < int(stated) <= MAX_UID:  # 99999999999999999999 was an OverflowError
+    # 99999999999999999999 was an OverflowError, and one of 5,000 digits a ValueError
+    if not 0 < (number(stated.strip()) or 0) <= MAX_UID:
         raise Unavailable(
             f"the IMAP server stated UIDVALIDITY {server_text(stated)} for folder {folder!r}, "
             f"which is no UIDVALIDITY (a number from 1 to {MAX_UID}); nothing was recorded (ask "
             f"the server's administrator)"
         )
-    uidvalidity = int(stated)
+    uidvalidity = int(stated.strip())
     asked = since
     last, saved, since = _position(ledger, box, folder, uidvalidity, since)
     been = reached.get(folder)
@@ -426,7 +428,7 @@ def _number(data: object) -> int | None:
     if isinstance(data, tuple):
         data = data[1]
     first = data[0] if isinstance(data, list) and data else None
-    return int(first) if isinstance(first, bytes) and first.strip().isdigit() else None
+    return number(first.strip()) if isinstance(first, bytes) and first.strip().isdigit() else None
 
 
 def _search(
@@ -519,11 +521,13 @@ def _fetch(
     for line in data:
         text = line[0] if isinstance(line, tuple) else line
         m_uid, m_size = _UID.search(text or b""), _SIZE.search(text or b"")
-        if m_uid and m_size:
-            sizes[int(m_uid.group(1))] = int(m_size.group(1))
+        uid = number(m_uid.group(1)) if m_uid else None
+        size = number(m_size.group(1)) if m_size else None
+        if uid is not None and size is not None:
+            sizes[uid] = size
             when = _arrival(text)
             if when is not None:
-                arrived[int(m_uid.group(1))] = when
+                arrived[uid] = when
     for group in _groups(uids, sizes):
         largest = max((sizes.get(uid, 0) for uid in group), default=0)
         with whole_messages(imap, largest):
@@ -595,13 +599,13 @@ def _bodies(data: list[object]) -> Iterator[tuple[int, bytes]]:
         if not isinstance(part, tuple):
             # No literal: an empty message's body comes as "" (or NIL), in the line itself.
             m = _UID.search(part) if isinstance(part, bytes) and b"BODY[" in part else None
-            if m:
-                yield int(m.group(1)), b""
+            if m and (uid := number(m.group(1))) is not None:
+                yield uid, b""
             continue
         after = data[i + 1] if i + 1 < len(data) else b""
         m = _UID.search(part[0]) or (_UID.search(after) if isinstance(after, bytes) else None)
-        if m:
-            yield int(m.group(1)), part[1]
+        if m and (uid := number(m.group(1))) is not None:
+            yield uid, part[1]
 
 
 def _groups(uids: list[int], sizes: dict[int, int]) -> Iterator[list[int]]:

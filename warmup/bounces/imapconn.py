@@ -68,6 +68,18 @@ class Flooded(Unavailable):
 _FLOODED = f"sent more than {MAX_ANSWER // (1024 * 1024)} MiB of answer lines"  # Flooded.why
 
 
+# The most digits a number an IMAP server states may have (a UID, a size, a count: 2^64 has
+# 20): one far longer is no number of the protocol's, and Python's int() refuses one of more
+# than 4,300 digits (ValueError).
+MAX_DIGITS = 20
+_ANNOUNCED = re.compile(rb"\{(\d+)\}$")
+
+
+def number(digits: bytes) -> int | None:
+    """``digits`` (ASCII digits) as a number; None past :data:`MAX_DIGITS` of them."""
+    return int(digits) if len(digits) <= MAX_DIGITS else None
+
+
 class _Bounded:
     """imaplib's literal reads, bounded: at most MAX_LITERAL bytes kept; a larger literal only
     up to ``whole`` (set around a FETCH of first parts to what its messages hold), else the
@@ -91,6 +103,20 @@ class _Bounded:
             drop(self)  # type: ignore[arg-type]
             raise Flooded(f"{_FLOODED} to {self._asked} without completing it")
         super()._append_untagged(typ, dat)  # type: ignore[misc]
+
+    def _get_line(self) -> bytes:
+        line: bytes = super()._get_line()  # type: ignore[misc]
+        # imaplib reads a literal's size with int(), which refuses a number of more than 4,300
+        # digits (ValueError: a traceback, from the greeting on). No size is that long.
+        m = _ANNOUNCED.search(line) if line.endswith(b"}") else None
+        if m is not None and len(m.group(1)) > MAX_DIGITS:
+            drop(self)  # type: ignore[arg-type]
+            raise Unavailable(
+                f"the IMAP server announced a literal of a {len(m.group(1)):,}-digit number of "
+                f"bytes where at most {READ_BYTES} were asked for; nothing of it was recorded "
+                f"(progress is saved: run the sync again, or ask the server's administrator)"
+            )
+        return line
 
     def read(self, size: int) -> bytes:
         if size > max(self.whole, MAX_LITERAL):

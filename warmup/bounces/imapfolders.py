@@ -11,7 +11,7 @@ import base64
 import imaplib
 import re
 
-from warmup.bounces.imapconn import reason, searched, server_text
+from warmup.bounces.imapconn import number, reason, searched, server_text
 from warmup.errors import NotFound, Unavailable, UsageError
 from warmup.words import printable
 
@@ -255,5 +255,5 @@ def _still_there(imap: imaplib.IMAP4, uids: list[int]) -> list[int] | None:
     wanted = set(uids)
     # Every line: reading only the first left the reports of the others where they were, and
     # the position passed them for good.
-    found = {int(x) for x in searched(data).split() if x.isdigit()}
+    found = {n for x in searched(data).split() if x.isdigit() and (n := number(x)) is not None}
     return sorted(found & wanted)
