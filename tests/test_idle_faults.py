@@ -131,6 +131,33 @@ def test_a_server_that_states_idle_then_refuses_it_falls_back_to_the_interval_vi
     ]
 
 
+def test_an_idle_the_server_ends_on_its_own_is_opened_again_and_still_sees_new_mail(
+    dovecot_clean, ssl_cert_env, thread_errors
+):
+    """Some servers end an IDLE with a tagged OK of their own, before any DONE, and push no new
+    mail after it. The watcher read the OK as one more line and went on waiting, ready, for a
+    push that never came: deaf until its renewal (25 minutes), the new bounce left to the
+    interval. The server's end is a failure like a cut: one line, a new connection after the
+    back-off, and the sync woken there for what came meanwhile."""
+    woken, lines, delays = threading.Event(), [], []
+    with LoginFaultProxy(dovecot_clean, ["pass"], idle=["ended", "pass"]) as proxy:
+        watcher = watcher_via(proxy, woken, lines, delays)
+        watcher.start()
+        try:
+            wait_for(lambda: proxy.idles == ["ended"])
+            dovecot_clean.append("INBOX", bounce_of("<x@corp.example>"))
+            assert woken.wait(20)
+            wait_for(lambda: watcher.failures == 1 and watcher.ready.is_set())
+        finally:
+            watcher.close()
+    assert thread_errors == [] and proxy.idles == ["ended", "pass"] and delays == [1]
+    assert lines == [
+        f"IMAP IDLE for {BOX} failed: the server ended IDLE on its own (WIDLE OK Idle completed "
+        f"(ended by the server)); trying again in 0 s (bounces are synced on the interval "
+        f"meanwhile)"
+    ]
+
+
 def test_failures_in_a_row_are_one_line_and_wait_longer_each_time(dovecot_clean, ssl_cert_env):
     woken, lines, delays = threading.Event(), [], []
     with LoginFaultProxy(dovecot_clean, ["pass"], idle=["cut", "cut", "cut", "pass"]) as proxy:

@@ -433,7 +433,7 @@ class Dovecot:
 
 Fault = Literal["cut", "stall", "flood", "pass"]
 SessionFault = Literal["literal", "garbled", "pass"]
-IdleFault = Literal["cut", "push", "bad", "nodone", "mute", "pass"]
+IdleFault = Literal["cut", "push", "bad", "nodone", "mute", "ended", "pass"]
 HUGE = 10**12  # the literal a hostile session announces: far past any bound of the client
 # What a flooding peer sends (four times the client's bound on one answer, 16 MiB), line by line.
 FLOOD_BYTES = 64 * 1024 * 1024
@@ -480,6 +480,8 @@ class LoginFaultProxy:
     states IDLE; ``"nodone"`` forwards it but never passes on the client's DONE, so the server
     goes on idling (and saying "still here") as if never told to stop; ``"mute"`` swallows the
     DONE and passes on nothing more the server says (a link gone silent just then);
+    ``"ended"`` ends the IDLE as some servers do on their own, a tagged OK right after its
+    ``+`` (the server is told DONE, its own answer swallowed: it pushes no new mail after);
     ``"pass"`` forwards it. ``idles`` records the fault applied to each IDLE seen, in order.
     Both lists, and ``faults`` and ``literal``, may be changed while the proxy runs.
     """
@@ -563,8 +565,11 @@ class LoginFaultProxy:
         stalled = False
         cut_at_plus = False  # an IDLE to cut once the server accepts it
         cut_at_push = False  # ... once the server pushes new mail
+        end_at_plus = b""  # the tag of an IDLE to end once the server accepts it
+        swallow = b""  # the tag whose completion the server sends is not passed on
 
         async def downstream() -> None:
+            nonlocal end_at_plus, swallow
             lines = self.hide or self.uid_last or self.drop or self.literal or self.idle != ["pass"]
             read = up_reader.readline if lines else lambda: up_reader.read(65536)
             while data := await read():
@@ -577,19 +582,28 @@ class LoginFaultProxy:
                     data = m.group(1) + m.group(3) + literal + b" UID " + m.group(2) + rest
                 if self.drop and data.startswith(self.drop):
                     continue
+                if swallow and data.startswith(swallow + b" "):
+                    swallow = b""
+                    continue
                 if self.hide and b"CAPABILITY" in data.upper():
                     words = data.rstrip(b"\r\n").split(b" ")
                     data = b" ".join(w for w in words if w.upper() not in self.hide) + b"\r\n"
                 if not stalled:
                     writer.write(data)
                     await writer.drain()
+                if end_at_plus and data.startswith(b"+"):
+                    writer.write(end_at_plus + b" OK Idle completed (ended by the server)\r\n")
+                    await writer.drain()
+                    up_writer.write(b"DONE\r\n")
+                    await up_writer.drain()
+                    swallow, end_at_plus = end_at_plus, b""
                 pushed = data.startswith(b"* ") and data.rstrip().upper().endswith(b" EXISTS")
                 if (cut_at_plus and data.startswith(b"+")) or (cut_at_push and pushed):
                     writer.transport.abort()
                     return
 
         async def upstream() -> None:
-            nonlocal stalled, cut_at_plus, cut_at_push, hostile
+            nonlocal stalled, cut_at_plus, cut_at_push, end_at_plus, hostile
             logged_in = swallow_done = mute = False
             while line := await reader.readline():
                 words = line.upper().split()
@@ -612,6 +626,7 @@ class LoginFaultProxy:
                         await writer.drain()
                         continue
                     cut_at_plus, cut_at_push = how == "cut", how == "push"
+                    end_at_plus = words[0] if how == "ended" else b""
                     swallow_done = how in ("nodone", "mute")
                     mute = how == "mute"
                 if swallow_done and line.strip().upper() == b"DONE":

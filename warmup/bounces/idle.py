@@ -9,8 +9,8 @@ uses. IDLE is ended and issued again on the same connection at the first line th
 RENEW + SILENCE seconds is dropped and opened again. :meth:`IdleWatcher.close` shuts the socket
 down, which ends the blocking read at once.
 
-Whatever the server does (cuts, answers BAD, garbles, announces a literal larger than any
-answer), the watcher outlives it: one line says what the server did, and the watcher connects
+Whatever the server does (cuts, answers BAD, garbles, ends the IDLE on its own, announces a
+literal larger than any answer), the watcher outlives it: one line says what the server did, and the watcher connects
 again after a delay that doubles with each failure in a row (:func:`backoff`, injectable), the
 wait ended at once by :meth:`IdleWatcher.close`. Meanwhile the caller's interval sync goes on.
 Only a server that will not IDLE at all ends the watcher, with a line saying so, and one that
@@ -239,7 +239,13 @@ class IdleWatcher(threading.Thread):
         news = False
         try:
             while not news and time.monotonic() - started < self._renew:
-                news = _exists(read())  # keep-alives ("* OK Still here") let the clock run
+                line = read()
+                if line.startswith(TAG):
+                    # Ended by the server, before any DONE (some do: RFC 2177 has no word for
+                    # it), which pushes no new mail after: waiting on, the watcher was deaf
+                    # until its renewal. A failure, as a cut: a new connection, its sync woken.
+                    raise imaplib.IMAP4.error(f"the server ended IDLE on its own ({_said(line)})")
+                news = _exists(line)  # keep-alives ("* OK Still here") let the clock run
             imap.send(b"DONE\r\n")
             # Answered within the timeout, as any command: a server that lets DONE go
             # unanswered and goes on saying "still here" would hold the watcher for ever, and
