@@ -329,6 +329,30 @@ def test_a_server_echoing_the_token_or_password_in_its_refusal_never_puts_it_in_
     assert PASSWORD not in str(fail.value) and "wrong password ***" in str(fail.value)
 
 
+@pytest.mark.parametrize("echo", [b"{decoded}", b"{said}"])
+def test_a_fresh_token_echoed_by_a_server_that_drops_the_connection_never_lands_in_the_error(
+    bearer, echo
+):
+    """A cached token refused, the server hung up; on the new connection the fresh token was
+    answered with a broken line quoting it back (imaplib: "unexpected response: ..."). The
+    error said that line as it came: the token, or its XOAUTH2 response anyone can decode,
+    printed and logged."""
+    token, _ = bearer
+    token.token()  # in memory now: the next one handed out is the cached one
+    echoing = ImapScript(replies={"AUTHENTICATE": [b"+ \r\n", b"oops " + echo + b"\r\n"]})
+    with (
+        ImapServer(ImapScript(replies={"AUTHENTICATE": [*REFUSED, "hangup"]}), echoing) as server,
+        pytest.raises(Unavailable) as got,
+    ):
+        login(server.port, token)
+    assert server.connections == 2
+    text = one_line(got.value)
+    assert text.startswith("127.0.0.1 refused the cached OAuth token"), text
+    fresh = token.held()
+    assert fresh and fresh not in text and "b'" not in text, text
+    assert "dXNlcj" not in text, text  # base64 of "user=...", the XOAUTH2 response
+
+
 def test_a_password_with_a_backslash_echoed_in_a_refusal_never_lands_in_the_error():
     """imaplib's error for a NO is the reply's bytes, read through their repr: a backslash in
     the password came out doubled, so the echoed password was not found to be masked and went

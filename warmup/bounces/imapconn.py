@@ -431,7 +431,9 @@ def _again(
         _xoauth2(imap, bearer)
     except (OSError, imaplib.IMAP4.abort, Flooded) as exc:
         drop(imap)
-        why = exc.why if isinstance(exc, Flooded) else reason(exc)
+        # The server's broken line may quote the fresh token back (imaplib's "unexpected
+        # response: b'...'"): said as any lost connection is, the token masked.
+        why = exc.why if isinstance(exc, Flooded) else scrubbed(lost(exc), bearer)
         raise Unavailable(
             f"{host} refused the cached OAuth token of {user}, then the connection was lost "
             f"({why}); try again later"
