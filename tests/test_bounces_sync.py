@@ -745,6 +745,33 @@ def imap_via(proxy: LoginFaultProxy) -> None:
     assert res.returncode == 0, res.stderr
 
 
+@pytest.mark.parametrize(
+    ("command", "answer", "said"),
+    [
+        ("STATUS", b"NO", "IMAP refused to read folder 'INBOX', which it lists"),
+        ("EXAMINE", b"BAD", "the IMAP server refused a command of the sync (EXAMINE"),
+        ("UID SEARCH", b"NO", "IMAP refused to search 'INBOX'"),
+        ("UID FETCH", b"NO", "IMAP refused to read messages of 'INBOX'"),
+    ],
+)
+def test_a_server_quoting_the_password_after_the_login_never_puts_it_in_the_error(
+    box, command, answer, said
+):
+    """A server whose refusal of a command of the sync quotes the password back ("LOGIN pw is
+    not a command"): its words went into the error as they came, the password with them,
+    where the login's own refusals and the IDLE watcher's lines mask it."""
+    box.append("INBOX", dsn("<a@corp.example>", "a@example.net", "5.1.1", "550 5.1.1 no", 1))
+    evil = b"LOGIN " + IMAP_PASSWORD.encode() + b" is not a command"
+    with LoginFaultProxy(
+        box, ["pass"], refuse=command, refuse_with=answer, refuse_text=evil
+    ) as proxy:
+        imap_via(proxy)
+        res = cli("bounces", "sync", BOX, "--since", "2026-01-01")
+    assert res.returncode == 69, res.stderr
+    assert said in res.stderr and "LOGIN *** is not a command" in res.stderr, res.stderr
+    assert IMAP_PASSWORD not in res.stderr + res.stdout
+
+
 @pytest.mark.parametrize("fault", ["cut", "stall"])
 def test_imap_login_cut_or_stall_is_unavailable_after_trying_the_backup(box, fault):
     # Issue #10 item 15: a stall crashed with TimeoutError (exit 1); a cut exited 77 with the

@@ -64,14 +64,21 @@ from warmup.bounces.imapfolders import (
 from warmup.bounces.message import read_in_part
 from warmup.bounces.parse import capped, parse_bounces
 from warmup.bounces.record import Bounce
-from warmup.errors import LEDGER_FAULTS, InvalidFieldData, Unavailable, UsageError, restated
+from warmup.errors import (
+    LEDGER_FAULTS,
+    InvalidFieldData,
+    Unavailable,
+    UsageError,
+    WarmupError,
+    restated,
+)
 from warmup.instants import EARLIEST
 from warmup.ledger import BounceIn, Ledger, MailboxRow
 from warmup.ledger.reads import DELAYED, NOTICE
 from warmup.ledger.values import PER_SEND_KEPT as PER_SEND_KEPT
 from warmup.ledger.values import UNMATCHED_KEPT as UNMATCHED_KEPT
 from warmup.ledger.values import day_start, zone
-from warmup.words import printable
+from warmup.words import printable, scrubbed
 
 if TYPE_CHECKING:
     from warmup.notify import Notifier
@@ -280,8 +287,13 @@ def sync(
                     report=report, progress=progress, now=now, reached=reached,
                 )
             )  # fmt: skip
-    except LEDGER_FAULTS as exc:
-        if not report.bounces:
+    except WarmupError as exc:
+        # The server's words go into the error as it said them (a NO or BAD to EXAMINE,
+        # SEARCH, FETCH): one quoting the password or token back ("LOGIN pw is not a
+        # command") put the secret on the terminal and in the worker's log. Masked, as the
+        # login's own errors and the IDLE watcher's lines are.
+        exc.args = (scrubbed(str(exc), password), *exc.args[1:])
+        if not isinstance(exc, LEDGER_FAULTS) or not report.bounces:
             raise
         # Each batch is committed: "disk I/O error ..." alone read as nothing recorded.
         raise restated(
