@@ -1816,6 +1816,42 @@ def test_mail_a_first_sync_passed_over_as_older_than_the_sends_stays_passed_over
     assert json.loads(again.stdout)["bounces"] == 5
 
 
+def test_mail_a_first_sync_passed_over_stays_passed_over_in_the_folder_made_again(box, ledger_path):
+    """A folder deleted and made again (or moved to other storage) has a new UIDVALIDITY: its
+    next sync read the folder's whole history, the old reports a first sync passed over as
+    older than the sends recorded as new unmatched bounces. It is read as a first sync reads
+    one, from the day before the first send."""
+    send_many(1)
+    old = [
+        dsn(f"<old-{n}@corp.example>", f"old{n}@example.net", "5.1.1", "550 no", n)
+        for n in range(5)
+    ]
+    when = imaplib.Time2Internaldate(dt.datetime(2025, 3, 1, tzinfo=dt.UTC))
+
+    def put_old() -> None:
+        client = box.connect()
+        try:
+            client.create("Bounces")
+            for report in old:
+                assert client.append("Bounces", None, when, report)[0] == "OK"
+        finally:
+            client.logout()
+
+    put_old()
+    first = cli("bounces", "sync", BOX, "--folder", "Bounces", "--json")
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout)["scanned"] == 0
+    before = box.uidvalidity("Bounces")
+    box.delete("Bounces")
+    put_old()
+    box.append("Bounces", dsn("<new@corp.example>", "new@example.net", "5.1.1", "550 no", 9))
+    assert box.uidvalidity("Bounces") != before
+    again = cli("bounces", "sync", BOX, "--folder", "Bounces", "--json")
+    assert again.returncode == 0, again.stderr
+    assert (json.loads(again.stdout)["scanned"], json.loads(again.stdout)["bounces"]) == (1, 1)
+    assert [r[0] for r in bounce_rows(ledger_path)] == ["new@example.net"]
+
+
 def test_a_sync_since_a_date_still_reads_the_new_mail_dated_before_it(box, ledger_path):
     # A report filed into the folder since the last sync keeps the date it arrived (a server's
     # rule, a mail client moving it: INTERNALDATE is kept). A sync --since a later date read

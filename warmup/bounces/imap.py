@@ -812,7 +812,10 @@ def _position(
     saved = state[1] if state and state[0] == uidvalidity else 0
     if since is not None:
         return 0, saved, since
-    if state is None:
+    if state is None or state[0] != uidvalidity:
+        # Never read, or recreated since (a new UIDVALIDITY: a folder deleted and made again,
+        # a mailbox moved to other storage): read as a first sync reads a folder. The older
+        # mail a first sync passed over for good was read again, years of it, and recorded.
         first = ledger.first_send_at(box)
         since = (first - dt.timedelta(days=1)).date() if first else None
     return saved, saved, since
