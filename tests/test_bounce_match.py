@@ -138,6 +138,48 @@ def test_reports_no_send_can_answer_cost_a_later_sync_no_query_each(ledger_url):
     ledger.close()
 
 
+def test_reports_whose_original_disagrees_cost_a_later_sync_no_query_each(
+    ledger_url,  # noqa: F811
+):
+    """A stranger's report naming a recipient the mailbox mailed that week, no Message-ID, its
+    returned original from another sender (or from the mailbox, dated weeks away from the
+    send): kept unmatched, its reason said once. Every later sync still matched it again, two
+    queries each, for ever: 10,000 such forged reports cost each sync (each IDLE wake-up of
+    'warmup run') ~3 s before it read anything. Tried again only while a send could still
+    answer it (one recorded later near its Date)."""
+    ledger, box, t = _setup(ledger_url)
+    leads = [f"lead{i}@example.com" for i in range(200)]
+    ledger.record(box, sends=[SendIn(r, t, f"<m-{r}>") for r in leads])
+    weeks = t + dt.timedelta(days=60)
+    forged = [
+        BounceIn(r, "hard", t, f"from-{r}", trusted=False, original_from="x@attacker.example")
+        for r in leads
+    ] + [
+        BounceIn(r, "hard", t, f"dated-{r}", trusted=False, original_from=box.address,
+                 original_date=weeks)
+        for r in leads
+    ]  # fmt: skip
+    got = ledger.record(box, bounces=forged)
+    assert (got.matched, got.counted) == (0, 0)
+    with ledger.engine.connect() as conn:
+        said = conn.execute(sa.text("SELECT count(*) FROM bounce WHERE unverified IS NOT NULL"))
+        assert said.scalar() == 400
+    seen = _statements(ledger)
+    assert ledger.match_late(box) == 0
+    assert len(seen) < 20, len(seen)
+    # One dated away from the send it would answer, then the send it was about recorded (an
+    # import): linked, as before.
+    dated = t - dt.timedelta(days=16)
+    ledger.record(box, sends=[SendIn("late@example.com", t)])
+    early = BounceIn("late@example.com", "hard", t + dt.timedelta(hours=1), "early",
+                     trusted=False, original_from=box.address, original_date=dated)  # fmt: skip
+    assert ledger.record(box, bounces=[early]).matched == 0
+    ledger.record(box, sends=[SendIn("late@example.com", t - dt.timedelta(days=5))])
+    assert ledger.match_late(box) == 1
+    assert _hard_count(ledger) == 1
+    ledger.close()
+
+
 def test_a_report_about_addresses_never_mailed_costs_one_look_up_each(ledger_url):  # noqa: F811
     """A stranger's report listing 1,000 addresses the mailbox never mailed (no MTA writes one;
     anyone can): each was matched as if it might answer a send, two to four queries (by its

@@ -41,6 +41,7 @@ _ADDRESSES_PER_QUERY = 500
 
 
 def _may_answer(
+    box: MailboxRow,
     rows: Sequence[Any],
     sends: dict[str, list[tuple[str | None, dt.datetime]]],
     decided: dict[str, set[tuple[str, Any]]],
@@ -56,7 +57,14 @@ def _may_answer(
     report answers only a send of that message (:meth:`Matching._other_message`), else the
     other recipients of a forged report were matched again, queries each, by every sync. A
     complaint whose recipient was redacted is tried when ``sent_ids`` (the Message-IDs, as
-    sent, of the mailbox's sends) has the one it names (:meth:`Matching._unredacted`)."""
+    sent, of the mailbox's sends) has the one it names (:meth:`Matching._unredacted`).
+
+    One whose returned original disagrees with every send it would answer (``unverified``:
+    why said once) is tried again only while a send could still answer it: never, when its
+    original is from another sender; by time, only a send also made near the Date its
+    original states (as :meth:`Matching._match` checks it). Else each was matched again by
+    every sync, for ever: 10,000 forged reports naming the mailbox's leads, their original
+    from anyone, cost each sync ~3 s before it read anything."""
     out: set[int] = set()
     for r in rows:
         forms = id_forms(r.message_id) if r.message_id else set()
@@ -64,6 +72,10 @@ def _may_answer(
             if forms & sent_ids:
                 out.add(r.id)
             continue
+        said_why = getattr(r, "unverified", None) is not None
+        if said_why and r.original_from and not _from_box(r.original_from, box):
+            continue
+        near = _near(_dated(r.original_date)) if said_why else None
         low = r.at - match_window(r.kind, r.source, r.diagnostic)
         high = r.at + REPORT_SKEW
         candidates = [*sends.get(r.recipient or "", ()), *sends.get(r.original_recipient or "", ())]
@@ -72,11 +84,26 @@ def _may_answer(
             candidates = [(mid, at) for mid, at in candidates if _message(mid, at) in one]
         if any(
             (mid is not None and mid in forms)
-            or ((not r.message_id or mid is None) and low <= at <= high)
+            or (
+                (not r.message_id or mid is None)
+                and low <= at <= high
+                and (near is None or near[0] <= at <= near[1])
+            )
             for mid, at in candidates
         ):
             out.add(r.id)
     return out
+
+
+def _near(dated: dt.datetime | None) -> tuple[dt.datetime, dt.datetime] | None:
+    """The times a send answered by recipient and time must be made between, for a report whose
+    returned original is ``dated`` (None: no Date stated); none at the calendar's edge."""
+    if dated is None:
+        return None
+    try:
+        return dated - RETURNED_DATE_BEFORE, dated + RETURNED_DATE_AFTER
+    except OverflowError:
+        return (dt.datetime.max.replace(tzinfo=dt.UTC), dt.datetime.min.replace(tzinfo=dt.UTC))
 
 
 def send_day_of(send_id: Any) -> Any:
@@ -396,6 +423,7 @@ class Matching(Suppressions):
         with self.read() as conn:
             rows = conn.execute(unmatched).all()
             hopeful = _may_answer(
+                box,
                 rows,
                 self._sends_to(conn, box, rows),
                 self._decided(conn, box, rows),
