@@ -10,13 +10,14 @@ RENEW + SILENCE seconds is dropped and opened again. :meth:`IdleWatcher.close` s
 down, which ends the blocking read at once.
 
 Whatever the server does (cuts, answers BAD, garbles, ends the IDLE on its own, announces a
-literal larger than any answer), the watcher outlives it: one line says what the server did, and the watcher connects
-again after a delay that doubles with each failure in a row (:func:`backoff`, injectable), the
-wait ended at once by :meth:`IdleWatcher.close`. Meanwhile the caller's interval sync goes on.
-Only a server that will not IDLE at all ends the watcher, with a line saying so, and one that
-floods it: an IDLE's lines are bounded as any command's answer (MAX_ANSWER in all, each line
-counted as at least ANSWER_LINE bytes, and imaplib's bound on one line), and a server past
-them (lines without end, a line without end) would only do it again on a new connection.
+literal larger than any answer), the watcher outlives it: one line says what the server did,
+and the watcher connects again after a delay that doubles with each failure in a row
+(:func:`backoff`, injectable), the wait ended at once by :meth:`IdleWatcher.close`. Meanwhile
+the caller's interval sync goes on. Only a server that will not IDLE at all ends the watcher,
+with a line saying so, and one that floods it: an IDLE's lines are bounded as any command's
+answer (MAX_ANSWER in all, each line counted as at least ANSWER_LINE bytes, and imaplib's bound
+on one line), and a server past them (lines without end, a line without end) would only do it
+again on a new connection.
 """
 
 from __future__ import annotations
