@@ -14,7 +14,7 @@ import pytest
 from click.testing import Result
 
 from warmup.bounces import parse_bounces
-from warmup.bounces.classify import classify_smtp_reply, decide, is_throttle
+from warmup.bounces.classify import classify_smtp_reply, decide, is_throttle, smtp_stage
 
 PUBLISHED = Path(__file__).parent / "corpus" / "published"
 
@@ -185,6 +185,22 @@ EXPECTED: dict[str, tuple[str, str, str]] = {
     "ezweb-not-delivered-within": ("yui.noda@client-jp.example", S, "expired"),
     "ezweb-rejected-at-rcpt": ("kou.ueda@client-jp.example", H, "userunknown"),
     "einsundeins-mail-size-limit": ("lena.wolf@client-de.example", S, "mesgtoobig"),
+    # Seventh round (tests/corpus/README.md): Exchange's NDR whatever its sender's name, the
+    # Chinese providers' replies relayed by a gateway, and the SMTP stage as m-FILTER and Exim
+    # state it; answers written before the files were parsed.
+    "o365-onms-no-such-user-relayed": ("ivy.lam@client.example", H, "userunknown"),
+    "o365-onms-exrecipnotfound": ("jon.moe@client.example", H, "userunknown"),
+    "o365-onms-mailbox-full": ("kai.ng@client.example", S, "mailboxfull"),
+    "o365-onms-auth-required": ("sales-team@client.example", B, "securityerror"),
+    "o365-onms-541-dbeb": ("lou.park@client.example", H, "userunknown"),
+    "exchange-gw-mailbox-unavailable-relayed": ("max.quan@client.example", H, "userunknown"),
+    "exmail-relayed-mailbox-not-found-or-denied": ("nan.qiu@client-cn.example", H, "userunknown"),
+    "netease-relayed-user-not-found": ("tao.wu@client-cn.example", H, "userunknown"),
+    "netease-relayed-mailsize": ("wei.xu@client-cn.example", S, "mesgtoobig"),
+    "aliyun-relayed-551-does-not-exist": ("yan.zhu@client-cn.example", H, "userunknown"),
+    "mfilter-rcpt-unknown-user": ("aki.sato@client-jp.example", H, "userunknown"),
+    "mfilter-data-unknown-user": ("emi.ito@client-jp.example", B, "filtered"),
+    "exim-after-data-unknown-user": ("gus.hale@client.example", B, "filtered"),
 }
 
 # What was written before the classifier first ran, where it was changed afterwards: warmup's
@@ -696,3 +712,49 @@ def test_ezweb_limited_account_and_undelivered_within_a_time() -> None:
     assert v.reason == "suspend", v.steps
     v = decide("", "", "Your message was not delivered within 0 days and 1 hours.", "")
     assert v.reason == "expired", v.steps
+
+
+# Seventh round of #14: Exchange's NDR, the Chinese providers' replies and the SMTP stage read by
+# the content of the notice, not by the name of whoever sent it. Each was wrong before the change.
+
+
+def test_exchange_ndr_is_known_by_its_content_not_its_senders_name() -> None:
+    """Exchange's NDR was Exchange's only where its sender's name said "Microsoft Outlook": the
+    same notice from a tenant's postmaster@NAME.onmicrosoft.com, or forwarded by a gateway under
+    its own From, read a relayed "no such user" as a filter's mask (block), and the dead address
+    was mailed again. Its sentences ("Diagnostic information for administrators", "Remote
+    Server returned '...'"), its sender's onmicrosoft.com domain and its X-MS-Exchange header
+    name it now."""
+    for name in ("o365-onms-no-such-user-relayed", "exchange-gw-mailbox-unavailable-relayed"):
+        assert _one(name) == ("hard", "userunknown", "mta.directory"), name
+    text = "550 No such user here"
+    for sender in ("postmaster@contoso.onmicrosoft.com", "x-ms-exchange-message-is-ndr"):
+        assert decide("", "", text, "", f"{sender} @client.example").kind == "hard", sender
+    # an unknown relay's bare "no such user", with no stage stated, stays a filter's mask
+    assert decide("", "", text, "", "mailer-daemon@gw.example @client.example").kind == "block"
+
+
+def test_chinese_providers_unknown_address_relayed_by_a_gateway() -> None:
+    """Tencent Exmail's "550 Mailbox not found or access denied" and NetEase's "550 User not
+    found: <addr>" were known only where the report named the provider (its domain, its
+    servers): relayed by a gateway for a customer's own domain they were a filter's mask.
+    QQ's "Mailbox unavailable or access denied" (a paused recipient) is no such verdict."""
+    for name in ("exmail-relayed-mailbox-not-found-or-denied", "netease-relayed-user-not-found"):
+        assert _one(name) == ("hard", "userunknown", "mta.directory"), name
+    gw = "mailer-daemon@gw.example @client-cn.example"
+    assert decide("5.0.0", "550", "550 Mailbox unavailable or access denied", "", gw).kind != "hard"
+    assert decide("5.0.0", "550", "550 User not found", "", gw).kind == "block"
+
+
+def test_smtp_stage_as_mfilter_and_exim_state_it() -> None:
+    """m-FILTER names the command under "-------SMTP command"; Exim names DATA itself ("after
+    DATA:"). RCPT there makes "unknown user" the directory's answer (hard); DATA a filter's mask,
+    now for the stated reason, not for want of a stage."""
+    assert smtp_stage("-------SMTP command RCPT -------original message") == "RCPT"
+    assert smtp_stage("-------SMTP command DATA") == "DATA"
+    assert smtp_stage("SMTP error from remote mail server after DATA: 550 Unknown user") == "DATA"
+    assert smtp_stage("SMTP error from remote mail server after pipelined DATA: 554 no") == "DATA"
+    assert smtp_stage("550 Unknown user; data: none") == ""
+    assert _one("mfilter-rcpt-unknown-user") == ("hard", "userunknown", "words.user-unknown")
+    for name in ("mfilter-data-unknown-user", "exim-after-data-unknown-user"):
+        assert _one(name) == ("block", "filtered", "stage.after-data"), name

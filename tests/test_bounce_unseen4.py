@@ -127,7 +127,6 @@ KNOWN_MISSES: dict[str, str] = {
     # "User unknown" under 5.7.1)
     "postfix-gateway-data-500-user-unknown.eml": "'user unknown' after DATA",
     "sendmail-relay-transcript-data-571-user-unknown.eml": "'user unknown' after DATA, 5.7.1",
-    "coremail-en-571-user-not-found.eml": "'user not found' under 5.7.1, no stage",
 }
 
 

@@ -405,7 +405,18 @@ def signature(msg: Message, reporting_mta: str = "") -> str:
     # A sender's name in RFC 2047 words ("=?gb2312?B?z7XNs7ncwO3UsQ==?=") as its words: what
     # --explain shows, and what a vendor's name would be matched in.
     sender = formats.encoded_words(str(msg.get("From", ""))[:2000])
-    parts = (reporting_mta, sender, msg.get("X-Mailer", ""), msg.get("X-MLServer", ""), _yahoo(msg))
+    # Exchange marks its NDRs with an empty X-MS-Exchange-Message-Is-Ndr header, whatever the
+    # sender's name (vendors.py reads the header's name as Exchange's)
+    is_ndr = msg.get("X-MS-Exchange-Message-Is-Ndr") is not None
+    ndr = "x-ms-exchange-message-is-ndr" if is_ndr else ""
+    parts = (
+        reporting_mta,
+        sender,
+        msg.get("X-Mailer", ""),
+        msg.get("X-MLServer", ""),
+        _yahoo(msg),
+        ndr,
+    )
     return " ".join(" ".join(str(p).split())[:200] for p in parts if p).lower()
 
 

@@ -22,10 +22,16 @@ def _p(block: str) -> re.Pattern[str]:
 # "failed on DATA command" and "failed after I sent the message". Gmail's notices of 2008-2012
 # end the reply they quote with the state of their SMTP client: "(state 14)" after RCPT TO,
 # "(state 15)", "(state 17)", "(state 18)" after DATA (as sisimai's Lhost::Gmail reads them).
+# Exim names the DATA command itself when the reply to it failed ("SMTP error from remote mail
+# server after DATA:", "after pipelined DATA:": transports/smtp.c writes the command it sent, as
+# sisimai's Lhost::Exim reads "after ([A-Za-z]{4})", BSD-2). Digital Arts m-FILTER's notice
+# names the command under its own heading ("-------SMTP command" then "DATA" or "RCPT" on the
+# next line; Lhost::mFILTER reads that line as the command).
 AFTER_DATA = Screened(
     re.compile(
         r"(?:in reply to|after) (?:pipelined )?end of data|in reply to data command"
         r"|failed after i sent the message|failed on data command|\(state 1[578]\)"
+        r"|after (?:pipelined )?data:|-{3,}smtp command data\b"
     )
 )
 # Sendmail's transcript prints the command it sent last and the reply it read then: ">>> RCPT
@@ -62,6 +68,10 @@ _SENT_RCPT = (
 )
 
 
+# m-FILTER's notice: the command under its heading (AFTER_DATA above), here RCPT.
+_MFILTER_RCPT = r"-{3,}smtp command rcpt\b"
+
+
 def _sendmail_rcpt(block: str) -> re.Pattern[str]:
     """:func:`_p` with SENDMAIL_RCPT standing for :data:`_SENDMAIL_RCPT` (its one group is
     the only one of the pattern: the back-reference names it)."""
@@ -69,6 +79,7 @@ def _sendmail_rcpt(block: str) -> re.Pattern[str]:
         block.replace("SENDMAIL_RCPT", _SENDMAIL_RCPT)
         .replace("INTERSCAN_RCPT", _INTERSCAN_RCPT)
         .replace("SENT_RCPT", _SENT_RCPT)
+        .replace("MFILTER_RCPT", _MFILTER_RCPT)
     )
 
 
@@ -85,7 +96,7 @@ def _sendmail_rcpt(block: str) -> re.Pattern[str]:
 _AT_RCPT_WORDS = Screened(
     _sendmail_rcpt(r"""
     in reply to rcpt to|after (?:pipelined )?rcpt to|rcpt to command|SENDMAIL_RCPT
-    INTERSCAN_RCPT|SENT_RCPT
+    INTERSCAN_RCPT|SENT_RCPT|MFILTER_RCPT
     \b(?:in|out): rcpt to:?\s*<[^>]*>(?:\s+[a-z]+=\S*)*\s*(?:in|out): [45]\d\d\b
     does not like recipient|\[rcpt_to\]|smtp:rcpt\b|has rejected address
     need rcpt|no valid recipients|recipient address rejected
@@ -100,8 +111,13 @@ _AT_RCPT_WORDS = Screened(
 # ">>> DATA" may be a pipelined RCPT's or the message's).
 RCPT_STATED = Screened(
     re.compile(
-        r"in reply to rcpt to|after (?:pipelined )?rcpt to|rcpt to command"
-        r"|does not like recipient\.|" + _INTERSCAN_RCPT + "|" + _SENT_RCPT + "|" + _SENDMAIL_RCPT
+        "|".join(
+            (
+                r"in reply to rcpt to|after (?:pipelined )?rcpt to|rcpt to command",
+                r"does not like recipient\.",
+                *(_INTERSCAN_RCPT, _SENT_RCPT, _MFILTER_RCPT, _SENDMAIL_RCPT),
+            )
+        )
     )
 )
 # "(?:^|[\s:;])[45]\d\d[ -]...": at the start or after a blank, colon or semicolon.

@@ -33,8 +33,10 @@ __all__ = [
 # unavailable"), Yandex ("No such user!", with a 5.7.1), Rambler, Outlook.com ("5.5.0 ... mailbox
 # unavailable"), Sohu, Sina, Naver, Daum (tests/corpus/vendors/README.md names the sources).
 # Mail.ru answers for its other domains (bk.ru, inbox.ru, list.ru, internet.ru) and Yahoo for
-# ymail.com and rocketmail.com; Verizon Wireless' vtext.com (SMS) and vzwpix.com (MMS) gateways
-# write their own notice ("Error: Invalid user address ... no such user here"), and so did
+# ymail.com and rocketmail.com; Exchange's NDRs whatever their sender's name (a tenant's
+# postmaster@NAME.onmicrosoft.com, Exchange's MicrosoftExchange<guid> system mailbox, the
+# X-MS-Exchange-Message-Is-Ndr header the parser puts in the signature); Verizon Wireless'
+# vtext.com (SMS) and vzwpix.com (MMS) gateways write their own notice ("Error: Invalid user address ... no such user here"), and so did
 # verizon.net's mail ("The following destination addresses were unknown"). China Mobile's 139.com
 # and China Telecom's 189.cn / 21cn.com answer from their own directory as the other Chinese
 # providers do (their help pages on returned mail: 用户不存在, "550 User not found"). Yahoo's notice is
@@ -49,6 +51,7 @@ _DIRECTORY = re.compile(
     r"|[@.]qq\.com\b|exmail|foxmail|[@.](?:163|126|188)\.com\b|yeah\.net|netease|qiye\.163"
     r"|aliyun|mxhichina|alibaba"
     r"|courier mail server|kerio connect|\bmdaemon\b|smartermail|\bzimbra\b|microsoft outlook"
+    r"|[@.]onmicrosoft\.com\b|\bmicrosoftexchange[0-9a-f]{32}@|x-ms-exchange-message-is-ndr"
     r"|[@.](?:gmx\.(?:net|de|at|ch|com)|web\.de|yandex\.(?:ru|com|ua|by|kz)|ya\.ru|rambler\.ru"
     r"|(?:bk|inbox|list|internet)\.ru|ymail\.com|rocketmail\.com|vtext\.com|vzwpix\.com"
     r"|hotmail\.[a-z.]+|outlook\.com|live\.com|msn\.com|sohu\.com|sina\.(?:com|cn)|naver\.com"
@@ -83,7 +86,15 @@ _MASKS = re.compile(
 # refusal (sisimai's Reason/UserUnknown.pm reads them so, BSD-2). Gmail and Google Workspace,
 # in the notice they write without a report: "Your message wasn't delivered to addr because the
 # address couldn't be found. Check for typos or unnecessary spaces and try again." (the address
-# does not exist; Lhost/GoogleWorkspace.pm reads it so). Searched only for "user
+# does not exist; Lhost/GoogleWorkspace.pm reads it so). Exchange's own NDR (on-premises or
+# Exchange Online), whoever sends it and whatever a relay rewrote of its headers, in the
+# sentences its body is made of: "Diagnostic information for administrators:" and "Remote
+# Server returned '...'" (Microsoft Learn, "Email non-delivery reports and SMTP errors in
+# Exchange Online"; sisimai's Lhost::Office365 and Exchange2007 know the notice by them, BSD-2):
+# the notice the "Microsoft Outlook" sender above writes. Tencent Exmail's "550 Mailbox not
+# found or access denied" and NetEase's "550 User not found: <addr>" (their reply-code help
+# pages: the address does not exist), relayed by a gateway or a forwarding host that names
+# neither the provider nor the stage. Searched only for "user
 # unknown" words without an X.1.x status: rare, so the searches cost nothing measurable.
 _DIRECTORY_WORDS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (name, re.compile(pattern))
@@ -104,6 +115,12 @@ _DIRECTORY_WORDS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("yandex", r"\bno such user!"),
         ("qmail's recipient lists", r"\bbad ?(?:rcpt|recipient)to\b|not in my validrcptto\b"),
         ("gmail", r"because the address couldn.t be found\. check for typos"),
+        (
+            "microsoft exchange",
+            r"diagnostic information for administrators|remote server returned '",
+        ),
+        ("tencent exmail", r"\bmailbox not found or access denied\b"),
+        ("netease", r"\buser not found: <?[^\s<>@]+@"),
     )
 )
 

@@ -889,13 +889,103 @@ For the following reason:
 {original(rcpt, n)}"""
 
 
+def o365sender(n, rcpt, status, reply, stage, mx, why="postmaster@corp.onmicrosoft.com"):
+    """Exchange's NDR, text only, as another sender writes it (``why``: the From): a tenant's
+    postmaster at onmicrosoft.com with no display name, or a gateway that forwards the notice
+    under its own From; no X-MS-Exchange header (a relay may drop it). The body is Exchange's:
+    "Delivery has failed to these recipients or groups:", "Diagnostic information for
+    administrators:", "Remote Server returned '...'" (Microsoft Learn, Exchange Online NDRs;
+    lhost/office365.rb's markers)."""
+    return f"""From: {why}
+To: sales@corp.example
+Subject: Undeliverable: Proposal
+Date: {DATE}
+MIME-Version: 1.0
+Content-Type: text/plain; charset=us-ascii
+
+Delivery has failed to these recipients or groups:
+
+{rcpt}
+The message couldn't be delivered.
+
+Diagnostic information for administrators:
+
+Generating server: EXCH01.corp.example
+
+{rcpt}
+Remote Server returned '{reply}'
+
+Original message headers:
+
+{original(rcpt, n)}"""
+
+
+def gateway(n, rcpt, status, reply, stage, mx):
+    """A forwarding relay's (a gateway's) RFC 3464 report of a reply it was given, naming
+    neither the host that answered nor the SMTP stage: the reply's own words are all there is."""
+    return f"""From: Mail Delivery System <MAILER-DAEMON@gw.corp.example>
+To: sales@corp.example
+Subject: Delivery Status Notification (Failure)
+Date: {DATE}
+Auto-Submitted: auto-replied
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="gw{n}"
+
+--gw{n}
+Content-Type: text/plain; charset=us-ascii
+
+Delivery to the following recipient failed permanently:
+
+    {rcpt}
+
+--gw{n}
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; gw.corp.example
+
+Final-Recipient: rfc822; {rcpt}
+Action: failed
+Status: {status}
+Diagnostic-Code: smtp; {reply}
+
+{returned(f"gw{n}", rcpt, n)}"""
+
+
+def mfilter(n, rcpt, status, reply, stage, mx):
+    """Digital Arts m-FILTER's notice (lhost/mfilter.rb: X-Mailer "m-FILTER", Subject "failure
+    notice", the address on its own line, "-------server message" then the reply,
+    "-------SMTP command" then the command, "-------original message")."""
+    return f"""From: MAILER-DAEMON@gw.corp.example
+To: sales@corp.example
+Subject: failure notice
+Date: {DATE}
+X-Mailer: m-FILTER
+MIME-Version: 1.0
+Content-Type: text/plain; charset=UTF-8
+Content-Transfer-Encoding: 8bit
+
+このメールは「m-FILTER」が自動的に生成して送信しています。
+以下のメールアドレスへの送信に失敗しました。
+{rcpt}
+
+
+-------server message
+{reply}
+
+-------SMTP command
+{stage}
+
+-------original message
+{original(rcpt, n)}"""
+
+
 SHAPES = {
     f.__name__: f
     for f in (
         *(postfix, gmail, o365, exim, sendmail, qmail, zh, netease, aliyun, opensmtpd, imail),
         *(activehunter, amavis, bigfoot, biglobe, kddi, powermta, trendmicro),
         *(mailmarshal, messagelabs, facebook, aolmail, mimecastnotice, telekom),
-        *(o365text, exchange_fr, ezweb, einsundeins),
+        *(o365text, exchange_fr, ezweb, einsundeins, o365sender, gateway, mfilter),
     )
 }
 RCPT, DATA, MAIL = "RCPT TO", "end of DATA", "MAIL FROM"
@@ -2349,6 +2439,130 @@ CORPUS = [
         "http://postmaster.1and1.com/en/error-messages?ip=192.0.2.1",
         None,
         "",
+    ),
+    # Exchange's NDR read by its content, whoever sends it (Microsoft Learn, Exchange Online NDRs:
+    # the body's sentences; the replies as the brief of issue #14 quotes Microsoft's list).
+    (
+        "o365-onms-no-such-user-relayed",
+        "o365sender",
+        "ivy.lam@client.example",
+        "",
+        "550 No such user here",
+        None,
+        "",
+    ),
+    (
+        "o365-onms-exrecipnotfound",
+        "o365sender",
+        "jon.moe@client.example",
+        "",
+        "550 5.1.1 RESOLVER.ADR.ExRecipNotFound; not found",
+        None,
+        "",
+    ),
+    (
+        "o365-onms-mailbox-full",
+        "o365sender",
+        "kai.ng@client.example",
+        "",
+        "554 5.2.2 mailbox full; STOREDRV.Deliver.Exception:QuotaExceededException.MapiExceptionShutoffQuotaExceeded; Failed to process message due to a permanent exception with message Cannot open mailbox",
+        None,
+        "",
+    ),
+    (
+        "o365-onms-auth-required",
+        "o365sender",
+        "sales-team@client.example",
+        "",
+        "550 5.7.1 RESOLVER.RST.AuthRequired; authentication required",
+        None,
+        "",
+    ),
+    (
+        "o365-onms-541-dbeb",
+        "o365sender",
+        "lou.park@client.example",
+        "",
+        "550 5.4.1 Recipient address rejected: Access denied. AS(201806281)",
+        None,
+        "",
+    ),
+    (
+        "exchange-gw-mailbox-unavailable-relayed",
+        "o365sender",
+        "max.quan@client.example",
+        "",
+        "550 Requested action not taken: mailbox unavailable",
+        None,
+        "",
+        "Mail Delivery System <MAILER-DAEMON@gw.corp.example>",
+    ),
+    # The Chinese providers' documented replies relayed by a gateway, for an address at the
+    # customer's own domain: neither the provider nor the stage is named.
+    (
+        "exmail-relayed-mailbox-not-found-or-denied",
+        "gateway",
+        "nan.qiu@client-cn.example",
+        "5.0.0",
+        "550 Mailbox not found or access denied",
+        None,
+        "",
+    ),
+    (
+        "netease-relayed-user-not-found",
+        "gateway",
+        "tao.wu@client-cn.example",
+        "5.0.0",
+        "550 User not found: tao.wu@client-cn.example",
+        None,
+        "",
+    ),
+    (
+        "netease-relayed-mailsize",
+        "gateway",
+        "wei.xu@client-cn.example",
+        "5.0.0",
+        "552 Requested mail action aborted: exceeded mailsize limit",
+        None,
+        "",
+    ),
+    (
+        "aliyun-relayed-551-does-not-exist",
+        "gateway",
+        "yan.zhu@client-cn.example",
+        "5.1.1",
+        "551 5.1.1 The recipient address does not exist",
+        None,
+        "",
+    ),
+    # The SMTP stage as two more MTAs state it: m-FILTER under its "-------SMTP command" heading
+    # (lhost/mfilter.rb), Exim naming the DATA command (transports/smtp.c, "after DATA:").
+    (
+        "mfilter-rcpt-unknown-user",
+        "mfilter",
+        "aki.sato@client-jp.example",
+        "",
+        "550 Unknown user aki.sato@client-jp.example",
+        "RCPT",
+        "",
+    ),
+    (
+        "mfilter-data-unknown-user",
+        "mfilter",
+        "emi.ito@client-jp.example",
+        "",
+        "550 Unknown user emi.ito@client-jp.example",
+        "DATA",
+        "",
+    ),
+    (
+        "exim-after-data-unknown-user",
+        "exim",
+        "gus.hale@client.example",
+        "",
+        "550 Unknown user",
+        "DATA",
+        "mx.client.example",
     ),
 ]
 
