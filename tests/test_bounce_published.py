@@ -728,7 +728,7 @@ def test_exchange_ndr_is_known_by_its_content_not_its_senders_name() -> None:
     for name in ("o365-onms-no-such-user-relayed", "exchange-gw-mailbox-unavailable-relayed"):
         assert _one(name) == ("hard", "userunknown", "mta.directory"), name
     text = "550 No such user here"
-    for sender in ("postmaster@contoso.onmicrosoft.com", "x-ms-exchange-message-is-ndr"):
+    for sender in ("postmaster@contoso.onmicrosoft.com", "microsoft exchange ndr"):
         assert decide("", "", text, "", f"{sender} @client.example").kind == "hard", sender
     # an unknown relay's bare "no such user", with no stage stated, stays a filter's mask
     assert decide("", "", text, "", "mailer-daemon@gw.example @client.example").kind == "block"

@@ -187,7 +187,6 @@ KNOWN_MISSES: dict[str, str] = {
             "spamexperts-text-550-550-no-such-user.eml",
             "gworkspace-response-550-500-user-unknown.eml",
             "gworkspace-response-550-no-status-invalid-recipient.eml",
-            "exchange2010-onprem-relay-legacy-hash-500-user-unknown.eml",
             "coremail-relay-zh-gbk-remote-550-500-user-unknown.eml",
             "mimecast-two-recipients-unknown-and-full.eml",
             "gworkspace-two-recipients-unknown-and-rate-limited.eml",

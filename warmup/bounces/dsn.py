@@ -87,7 +87,7 @@ def parse_dsn(msg: Message, parts: Parts) -> list[Bounce]:
         msg, parts, returned, notification
     )
     text_blocks: dict[str, str] | None = None
-    mta = signature(msg, per_message.get("reporting-mta", "").split(";")[-1])
+    mta = signature(msg, per_message.get("reporting-mta", "").split(";")[-1], notification)
     names = [_named(r) for r in records]
     recipients = [recipient for recipient, _ in names]
     out: list[Bounce] = []

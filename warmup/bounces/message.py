@@ -399,16 +399,24 @@ def skip_marker(returned: str) -> str:
     return text if end < 0 else text[: end + 2]
 
 
-def signature(msg: Message, reporting_mta: str = "") -> str:
+# Exchange's NDR in its own words ("Diagnostic information for administrators:", the heading of
+# its part for administrators; Microsoft Learn, Exchange Online NDRs), read in the notice's text
+# where a report's own Diagnostic-Code, not that text, is what the classifier reads.
+_EXCHANGE_NDR = re.compile(r"diagnostic information for administrators", re.IGNORECASE)
+
+
+def signature(msg: Message, reporting_mta: str = "", notice: str = "") -> str:
     """Who reported the bounce, lower-cased: the Reporting-MTA, the notification's sender,
-    mailer and mailing-list server (:mod:`warmup.bounces.vendors` reads it)."""
+    mailer and mailing-list server (:mod:`warmup.bounces.vendors` reads it); Exchange's mark
+    where its NDR says so in its header or in the notification's text ``notice``."""
     # A sender's name in RFC 2047 words ("=?gb2312?B?z7XNs7ncwO3UsQ==?=") as its words: what
     # --explain shows, and what a vendor's name would be matched in.
     sender = formats.encoded_words(str(msg.get("From", ""))[:2000])
     # Exchange marks its NDRs with an empty X-MS-Exchange-Message-Is-Ndr header, whatever the
-    # sender's name (vendors.py reads the header's name as Exchange's)
+    # sender's name, and titles its part for administrators (vendors.py reads the mark)
     is_ndr = msg.get("X-MS-Exchange-Message-Is-Ndr") is not None
-    ndr = "x-ms-exchange-message-is-ndr" if is_ndr else ""
+    is_ndr = is_ndr or ("dministrators" in notice and bool(_EXCHANGE_NDR.search(notice)))
+    ndr = "microsoft exchange ndr" if is_ndr else ""
     parts = (
         reporting_mta,
         sender,

@@ -35,9 +35,11 @@ __all__ = [
 # Mail.ru answers for its other domains (bk.ru, inbox.ru, list.ru, internet.ru) and Yahoo for
 # ymail.com and rocketmail.com; Exchange's NDRs whatever their sender's name (a tenant's
 # postmaster@NAME.onmicrosoft.com, Exchange's MicrosoftExchange<guid> system mailbox, the
-# X-MS-Exchange-Message-Is-Ndr header the parser puts in the signature); Verizon Wireless'
-# vtext.com (SMS) and vzwpix.com (MMS) gateways write their own notice ("Error: Invalid user address ... no such user here"), and so did
-# verizon.net's mail ("The following destination addresses were unknown"). China Mobile's 139.com
+# X-MS-Exchange-Message-Is-Ndr header or the NDR's "Diagnostic information for administrators"
+# heading, which the parser marks in the signature as "microsoft exchange ndr"); Verizon
+# Wireless' vtext.com (SMS) and vzwpix.com (MMS) gateways write their own notice ("Error:
+# Invalid user address ... no such user here"), and so did verizon.net's mail ("The following
+# destination addresses were unknown"). China Mobile's 139.com
 # and China Telecom's 189.cn / 21cn.com answer from their own directory as the other Chinese
 # providers do (their help pages on returned mail: 用户不存在, "550 User not found"). Yahoo's notice is
 # known by its form too where its sender's domain was rewritten (message.signature: "yahoo
@@ -51,7 +53,7 @@ _DIRECTORY = re.compile(
     r"|[@.]qq\.com\b|exmail|foxmail|[@.](?:163|126|188)\.com\b|yeah\.net|netease|qiye\.163"
     r"|aliyun|mxhichina|alibaba"
     r"|courier mail server|kerio connect|\bmdaemon\b|smartermail|\bzimbra\b|microsoft outlook"
-    r"|[@.]onmicrosoft\.com\b|\bmicrosoftexchange[0-9a-f]{32}@|x-ms-exchange-message-is-ndr"
+    r"|[@.]onmicrosoft\.com\b|\bmicrosoftexchange[0-9a-f]{32}@|microsoft exchange ndr"
     r"|[@.](?:gmx\.(?:net|de|at|ch|com)|web\.de|yandex\.(?:ru|com|ua|by|kz)|ya\.ru|rambler\.ru"
     r"|(?:bk|inbox|list|internet)\.ru|ymail\.com|rocketmail\.com|vtext\.com|vzwpix\.com"
     r"|hotmail\.[a-z.]+|outlook\.com|live\.com|msn\.com|sohu\.com|sina\.(?:com|cn)|naver\.com"
