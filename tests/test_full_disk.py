@@ -18,6 +18,7 @@ import pytest
 from tests.conftest import ledger_digest
 from tests.gatekit import ANY_DAY, BOX, cli, rows, warmup
 from tests.test_faults import fill
+from tests.zonekit import kit_zone
 
 
 @pytest.fixture
@@ -34,7 +35,8 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip()})")
     try:
         env = {"WARMUP_DB": str(mnt / "ledger.db")}
-        exmail = ("--provider", "exmail", "--policy", str(ANY_DAY))
+        # in the test's zone, not Shanghai's: the send and the quota asked after it, one day
+        exmail = ("--provider", "exmail", "--policy", str(ANY_DAY), "--timezone", kit_zone())
         assert cli("mailbox", "add", BOX, *exmail, env=env).returncode == 0
         assert cli("record", "send", BOX, "--to", "a@example.com", env=env).returncode == 0
         assert sorted(p.name for p in mnt.iterdir()) == ["ledger.db"]
