@@ -13,6 +13,7 @@ import pytest
 from tests import forkcli
 from tests.gatekit import policy_file, rows
 from tests.peers.fixtures import SMTP_PASSWORD, SMTP_USER
+from tests.zonekit import kit_zone
 
 BOX = SMTP_USER
 MESSAGE = "Subject: hi\n\nhello\n"
@@ -20,7 +21,8 @@ MESSAGE = "Subject: hi\n\nhello\n"
 
 @pytest.fixture
 def box(run, smtp_ssl, ssl_cert_env, tmp_path, monkeypatch):
-    """Returns add(daily): registers the mailbox on the sink with a flat policy."""
+    """Returns add(daily): registers the mailbox on the sink with a flat policy, in the test's
+    :func:`~tests.zonekit.kit_zone`."""
     monkeypatch.setenv("WARMUP_PASSWORD", SMTP_PASSWORD)
 
     def add(daily: int = 5) -> None:
@@ -37,6 +39,8 @@ def box(run, smtp_ssl, ssl_cert_env, tmp_path, monkeypatch):
             str(smtp_ssl.port),
             "--policy",
             str(policy),
+            "--timezone",
+            kit_zone(),  # not Shanghai's: a retry across its midnight (16:00 UTC) is a new day's
         )
         assert res.exit_code == 0, res.output
 
@@ -1079,7 +1083,7 @@ def test_a_derived_message_id_is_no_recipients_guess_of_anothers(
     from warmup.ledger import local_day
 
     box()
-    days = {local_day(dt.datetime.now(dt.UTC), "Asia/Shanghai")}
+    days = {local_day(dt.datetime.now(dt.UTC), kit_zone())}
     for to in ("ok@example.com", "other@example.com"):
         text = f"To: {to}\nSubject: offer\n\nhello\n"
         if mode == "direct":
@@ -1087,7 +1091,7 @@ def test_a_derived_message_id_is_no_recipients_guess_of_anothers(
         else:
             res = wrapped(f"printf '{text}' | sendmail -t")
             assert res.returncode == 0, res.stderr
-    days.add(local_day(dt.datetime.now(dt.UTC), "Asia/Shanghai"))
+    days.add(local_day(dt.datetime.now(dt.UTC), kit_zone()))
     mine, theirs = smtp_ssl.messages
     assert theirs.rcpt_tos == ("other@example.com",)
     assert theirs.message["Message-ID"].startswith("<warmup.")  # derived, not random
@@ -1117,7 +1121,7 @@ def test_a_retry_of_a_message_first_tried_before_the_ledger_had_a_key_keeps_its_
     smtp_ssl.reject_rcpt = dict(GREY)
     assert sendmail_direct(run) == 75
     keyed = smtp_ssl.messages[0].message["Message-ID"]
-    day = local_day(dt.datetime.now(dt.UTC), "Asia/Shanghai")
+    day = local_day(dt.datetime.now(dt.UTC), kit_zone())
     rcpts = ["ok@example.com", "grey@example.com"]
     unkeyed = derived_message_id(BOX, rcpts, PARTLY.encode(), day)
     con = sqlite3.connect(ledger_path)
