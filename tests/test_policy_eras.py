@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import SH, ledger_before, policy_changes_at
+from tests.conftest import ledger_before, policy_changes_at
 from tests.pgkit import ledger_url  # noqa: F401  (the fixture: each backend)
+from tests.zonekit import kit_zone
 from warmup import api, policies, reports
 from warmup.gate import Gate, NotAllowed
 from warmup.ledger import Ledger, SendIn, open_ledger
@@ -74,12 +75,14 @@ def _now() -> dt.datetime:
 
 def _ramped(ledger: Ledger, tmp_path: Path, address: str = BOX, policy: str = "p") -> dt.date:
     """``address`` on stored policy ``policy`` (week 1 at 50 a day), with 30 sends on each of
-    the :data:`DAYS` days before today (Shanghai): warm-up day 15, in weeks 2-4. Today."""
+    the :data:`DAYS` days before today (in the test's :func:`~tests.zonekit.kit_zone`): warm-up day 15, in weeks 2-4. Today."""
     if policy not in ledger.policy_names():
         policies.add(ledger, policy, _file(tmp_path, policy, text()))
-    today = local_day(_now(), SH)
+    today = local_day(_now(), kit_zone())
     first = today - dt.timedelta(days=DAYS)
-    box = api.add_mailbox(ledger, address, "exmail", timezone=SH, policy=policy, started=first)
+    box = api.add_mailbox(
+        ledger, address, "exmail", timezone=kit_zone(), policy=policy, started=first
+    )
     sends = []
     for k in range(DAYS):
         day = first + dt.timedelta(days=k)
@@ -92,9 +95,13 @@ def _ramped(ledger: Ledger, tmp_path: Path, address: str = BOX, policy: str = "p
 
 
 def eras_zone() -> dt.tzinfo:
+    """The mailboxes' zone: the test's midday one, not exmail's Shanghai. The tests read the
+    wall clock a dozen times and ask about today at each: a run across Shanghai's midnight
+    (16:00 UTC) counted the sends before it on one day and asked on the next (a report of 12
+    days where 11 were looked for)."""
     from warmup.instants import zone
 
-    return zone(SH)
+    return zone(kit_zone())
 
 
 @pytest.fixture
@@ -215,7 +222,7 @@ def test_the_walk_resumed_from_a_memo_or_in_runs_agrees_with_the_full_step(tmp_p
     final = parse_policy_text(texts["q version 1"], "q", "q")
     hist = History(
         mailbox=BOX,
-        timezone=SH,
+        timezone=kit_zone(),
         days=days,
         events=(
             event(12, "policy p version 2 (was p version 1)"),
@@ -324,12 +331,17 @@ def test_a_plan_asked_before_a_change_fits_today_in_the_window_then(
         paced = text().replace('interval = "0s"', 'interval = "5m"', 1)
         windowed = paced + '\n[window]\nhours = ["09:00", "12:00"]\n'
         policies.add(ledger, "w", _file(tmp_path, "w", windowed))
-        today = local_day(_now(), SH)
+        today = local_day(_now(), kit_zone())
         api.add_mailbox(
-            ledger, BOX, "exmail", timezone=SH, policy="w", started=today - dt.timedelta(days=3)
+            ledger,
+            BOX,
+            "exmail",
+            timezone=kit_zone(),
+            policy="w",
+            started=today - dt.timedelta(days=3),
         )
         # today: no window, no pacing (paced, the rest of today fits fewer than 50 after
-        # ~19:50 in Shanghai: a test of the hour it runs at)
+        # ~19:50 local; the test runs at midday in its zone)
         policies.update(ledger, "w", _file(tmp_path, "w2", text()))
         then = dt.datetime.combine(today - dt.timedelta(days=1), dt.time(10), eras_zone())
         asked = api.quota(ledger, BOX, then.astimezone(dt.UTC))
@@ -355,7 +367,7 @@ def test_a_version_that_drops_the_domain_cap_keeps_the_days_it_capped(
     ledger = open_ledger(ledger_url)
     try:
         policies.add(ledger, "p", _file(tmp_path, "p", "domain_cap = 45\n" + text()))
-        today = local_day(_now(), SH)
+        today = local_day(_now(), kit_zone())
         first = today - dt.timedelta(days=10)
         noon = [
             dt.datetime.combine(first + dt.timedelta(days=k), dt.time(12), eras_zone())
@@ -364,7 +376,7 @@ def test_a_version_that_drops_the_domain_cap_keeps_the_days_it_capped(
         boxes = {}
         for address, n in ((BOX, 10), ("ops@corp.example", 30)):
             boxes[address] = api.add_mailbox(
-                ledger, address, "exmail", timezone=SH, policy="p", started=first
+                ledger, address, "exmail", timezone=kit_zone(), policy="p", started=first
             )
             ledger.record(
                 boxes[address],
