@@ -25,6 +25,7 @@ import pytest
 from tests import forkcli
 from tests.gatekit import cli, policy_file
 from tests.peers.fixtures import SMTP_PASSWORD, SMTP_USER
+from tests.zonekit import kit_zone
 
 BOX = SMTP_USER
 
@@ -92,6 +93,8 @@ def box(smtp_ssl, ssl_cert_env, tmp_path, monkeypatch):
             str(smtp_ssl.port),
             "--policy",
             str(policy),
+            "--timezone",
+            kit_zone(),
         )
         assert res.returncode == 0, res.stderr
 
@@ -818,6 +821,7 @@ def relay(smtp_ssl, ssl_cert_env, tmp_path, monkeypatch):
             smtp_host="127.0.0.1",
             smtp_port=smtp_ssl.port,
             policy=str(policy),
+            timezone=kit_zone(),
         )
         ledger.close()
         gate = Gate(BOX)
