@@ -69,3 +69,30 @@ def test_a_2xx_quoting_the_login_back_is_never_printed(form, pki, ssl_cert_env, 
     assert "you logged in with ***" in res.stdout, res.stdout
     for secret in (SMTP_PASSWORD, PLAIN.decode()):
         assert secret not in res.stdout + res.stderr
+
+
+@pytest.mark.parametrize(
+    "form",
+    [SMTP_PASSWORD[:9].encode(), b"\0" + BOX.encode() + b"\0" + SMTP_PASSWORD[:9].encode()],
+    ids=["as it is", "AUTH PLAIN decoded"],
+)
+def test_a_2xx_quoting_the_password_cut_short_is_never_printed_or_stored(
+    form, pki, ssl_cert_env, tmp_path, monkeypatch
+):
+    """A 2xx is cleaned only when a quick look finds a tell of the login in it: the password
+    quoted cut short (its first 9 characters), which the masking takes out of any refusal,
+    was no tell, so the 250 was printed as it came by ``send --json``."""
+    db = tmp_path / "ledger.db"
+    monkeypatch.setenv("WARMUP_DB", str(db))
+    said = b"250 2.0.0 queued, you logged in with %s\r\n" % form
+    script = Script(replies={".": said}, tls=pki.server_ssl_context())
+    with ScriptedServer(script) as server:
+        add_box(server.port)
+        res = cli(
+            "send", BOX, "--to", "lead@example.com", "--subject", "Hello", "--body", "Hi",
+            "--json", env=PASSWORD_ENV,
+        )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert "you logged in with ***" in res.stdout, res.stdout
+    assert SMTP_PASSWORD[:8] not in res.stdout + res.stderr
+    assert SMTP_PASSWORD[:8].encode() not in _stored(db)

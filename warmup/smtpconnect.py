@@ -44,7 +44,7 @@ from warmup.smtpreplies import (
     reply_text,
     smtp_auth_off,
 )
-from warmup.words import scrubbed, undeclared_text
+from warmup.words import ECHOED_LEAST, scrubbed, undeclared_text
 
 if TYPE_CHECKING:
     import io
@@ -555,9 +555,16 @@ class _Timed(TimedReader, smtplib.SMTP):
         user = self.user
         tells = [
             secret.encode(),
-            base64.b64encode(secret.encode()[:6])[:8],
+            # AUTH LOGIN's base64, unpadded as a server may quote it ("cHcxMg" for "pw12")
+            base64.b64encode(secret.encode()[:6])[:8].rstrip(b"="),
             base64.b64encode(f"\0{user}\0".encode())[:8],
         ]
+        # A longer password quoted cut short ("you logged in with s3cret-pa"), which
+        # :func:`scrubbed` masks by any ECHOED_LEAST of its characters: looked for the same way,
+        # or a 250 quoting it went out unmasked ('send --json', the ledger).
+        tells += {
+            secret[i : i + ECHOED_LEAST].encode() for i in range(len(secret) - ECHOED_LEAST + 1)
+        }
         self._tells = re.compile(b"|".join(re.escape(t) for t in tells)).search
         self._tells_of, self._tells_user = secret, user
         return self._tells(reply) is not None

@@ -372,7 +372,12 @@ def _decoded_away(text: str, holds: Callable[[str], bool]) -> str:
     return _BASE64_RUN.sub(scrub, text)
 
 
-def echoed_away(text: str, secret: str | None, least: int = 8) -> str:
+# The fewest characters of a secret :func:`echoed_away` takes for it: a word holding a shorter
+# piece may be any word.
+ECHOED_LEAST = 8
+
+
+def echoed_away(text: str, secret: str | None, least: int = ECHOED_LEAST) -> str:
     """``text`` with each word that holds ``secret``, or any piece of it ``least`` characters
     long, replaced by ``***``: as it is, percent-encoded, or in base64 (either alphabet, at any
     offset in the run), whole or cut short. For a server that quotes back what it was sent (an
