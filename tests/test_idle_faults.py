@@ -187,6 +187,27 @@ def test_the_password_a_server_echoes_is_not_logged(dovecot_clean, ssl_cert_env)
     assert "LOGIN *** is not a command" in line and IMAP_PASSWORD not in line
 
 
+@pytest.mark.parametrize("answer", [b"NO", b"BAD"])
+def test_a_folder_the_server_will_not_open_is_logged_in_its_words_not_pythons_bytes(
+    dovecot_clean, ssl_cert_env, answer
+):
+    """A NO or BAD to the watcher's EXAMINE was logged as Python shows bytes
+    (``cannot open INBOX: [b'...']``), a server's words in UTF-8 as ``\\xe6\\x9c...``."""
+    woken, lines, delays = threading.Event(), [], []
+    words = '[SERVERBUG] 服务器内部错误 it\'s "busy"'
+    with LoginFaultProxy(
+        dovecot_clean, ["pass"], refuse="EXAMINE", refuse_with=answer, refuse_text=words.encode()
+    ) as proxy:
+        watcher = watcher_via(proxy, woken, lines, delays)
+        watcher.start()
+        try:
+            wait_for(lambda: watcher.failures >= 1)
+        finally:
+            watcher.close()
+    (line,) = lines
+    assert words in line and "b'" not in line and "\\x" not in line, line
+
+
 @pytest.fixture
 def sink(pki):  # type: ignore[no-untyped-def]
     with SmtpSink("ssl", user=BOX, password=IMAP_PASSWORD, pki=pki) as s:

@@ -23,15 +23,25 @@ again on a new connection.
 from __future__ import annotations
 
 import imaplib
+import re
 import socket
 import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from warmup.bounces.imapconn import ANSWER_LINE, MAX_ANSWER, Flooded, connect, drop, logout
+from warmup.bounces.imapconn import (
+    ANSWER_LINE,
+    MAX_ANSWER,
+    Flooded,
+    connect,
+    drop,
+    logout,
+    server_text,
+)
 from warmup.bounces.imapfolders import quote
 from warmup.errors import PermissionFailure, WarmupError
+from warmup.lazyre import compiled_later
 from warmup.neterr import describe
 from warmup.words import printable, scrubbed
 
@@ -212,7 +222,7 @@ class IdleWatcher(threading.Thread):
             raise NoIdle("the IMAP server offers no IDLE")
         typ, data = imap.select(quote(self._folder), readonly=True)
         if typ != "OK":
-            raise imaplib.IMAP4.error(f"cannot open {self._folder}: {data!r}")
+            raise imaplib.IMAP4.error(f"cannot open {self._folder}: {server_text(data)}")
         # Mail that came while no connection was watching (the server restarted, the link
         # dropped) is told by no IDLE: each new one tells only of mail that comes after it.
         if self._sessions:
@@ -324,7 +334,27 @@ def _why(exc: BaseException) -> str:
     elif isinstance(exc, WarmupError):
         why = str(exc).split(";")[0]
     elif isinstance(exc, imaplib.IMAP4.error):
-        why = str(exc) or "an answer imaplib cannot read"
+        why = _unbytes(str(exc)) or "an answer imaplib cannot read"
     else:
         why = f"{type(exc).__name__}: {exc}"
     return printable(" ".join(why.split()))[:200] or type(exc).__name__
+
+
+# Python's bytes in an imaplib error (its BAD's "EXAMINE command error: BAD [b'...']"), an
+# escaped quote inside one
+_BYTES = compiled_later(r"""\[?(?<!\w)b(['"])((?:\\.|(?!\1).)*)\1\]?""")
+
+
+def _unbytes(text: str) -> str:
+    """``text``, an imaplib error, with each of Python's bytes in it said as the server's
+    words: decoded as UTF-8 (a byte that is not, U+FFFD), not ``\\xe6\\x9c...``."""
+    import ast  # errors only
+
+    def said(m: re.Match[str]) -> str:
+        try:
+            raw = ast.literal_eval(f"b{m[1]}{m[2]}{m[1]}")
+        except (SyntaxError, ValueError):
+            return m[0]
+        return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else m[0]
+
+    return _BYTES.sub(said, text)
