@@ -8,13 +8,18 @@ a scripted server on 127.0.0.1 speaking implicit TLS."""
 from __future__ import annotations
 
 import base64
+import json
+import os
 from pathlib import Path
 
 import pytest
 
 from tests.gatekit import BOX, PASSWORD_ENV, add_box, cli
+from tests.outboxkit import plain, pool_of
 from tests.peers.fixtures import SMTP_PASSWORD
 from tests.peers.smtp import Script, ScriptedServer
+from warmup import Outbox
+from warmup.ledger import open_ledger
 
 PLAIN = base64.b64encode(f"\0{BOX}\0{SMTP_PASSWORD}".encode())  # AUTH PLAIN's response
 FORMS = {"as it is": SMTP_PASSWORD.encode(), "AUTH PLAIN": PLAIN}
@@ -96,3 +101,23 @@ def test_a_2xx_quoting_the_password_cut_short_is_never_printed_or_stored(
     assert "you logged in with ***" in res.stdout, res.stdout
     assert SMTP_PASSWORD[:8] not in res.stdout + res.stderr
     assert SMTP_PASSWORD[:8].encode() not in _stored(db)
+
+
+def test_a_2xx_quoting_the_password_cut_short_never_reaches_the_queues_record(
+    pki, ssl_cert_env, tmp_path
+):
+    """The same 250 to a message 'warmup run' sent: the worker keeps each recipient's reply
+    with the message, so the start of the password went into the ledger, and 'queue show'
+    and 'queue list' printed it."""
+    said = b"250 2.0.0 queued, you logged in with %s\r\n" % SMTP_PASSWORD[:9].encode()
+    script = Script(replies={".": said}, tls=pki.server_ssl_context())
+    with ScriptedServer(script) as server:
+        pool_of(server.port, tmp_path, n=1, daily=50)
+        mid = Outbox(open_ledger()).add(plain("lead@example.com"), pool="P")
+        res = cli("run", "--once", "--no-sync", env=PASSWORD_ENV)
+    assert res.returncode == 0, res.stderr
+    shown = cli("queue", "show", str(mid), "--json").stdout + cli("queue", "list", "--json").stdout
+    assert json.loads(cli("queue", "list", "--json").stdout)[0]["state"] == "sent"
+    assert "you logged in with ***" in shown, shown
+    assert SMTP_PASSWORD[:8] not in shown + res.stdout + res.stderr
+    assert SMTP_PASSWORD[:8].encode() not in _stored(Path(os.environ["WARMUP_DB"]))
