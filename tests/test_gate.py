@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
+from email.message import EmailMessage
 
 import pytest
 from aiosmtpd.smtp import AuthResult
@@ -1180,3 +1181,41 @@ def test_a_typed_password_command_wins_over_a_stale_warmup_password(
     assert filed.returncode == 77, filed.stderr
     assert SMTP_PASSWORD not in filed.stdout + filed.stderr
     assert len(smtp_ssl.messages) == 1
+
+
+def test_an_answer_handed_to_a_first_send_is_judged_before_the_password_and_never_decides(
+    smtp_ssl, ssl_cert_env, ledger_path, tmp_path
+):
+    """``Gate.send(allowed=...)``: the plan's answer a moment ago (the worker's look at a
+    pool's members), judged before a session's first login in place of asking the plan again.
+    One that refuses the recipients is refused before the password command runs; one that
+    allowed them and is stale by now (the mailbox paused since) reserves and sends nothing:
+    the reservation decides on the history it reads, never on the answer handed to it."""
+    import dataclasses
+
+    from warmup import api
+
+    add_box(smtp_ssl.port)
+    ran = tmp_path / "ran"
+    ledger = open_ledger(str(ledger_path))
+    gate = Gate(BOX, ledger=ledger, password_command=f"echo x >> {ran}; echo {SMTP_PASSWORD}")
+    try:
+        ok = gate.allowance()
+        assert ok.can_send and ok.remaining >= 1, ok
+        msg = EmailMessage()
+        msg["From"], msg["To"], msg["Subject"] = BOX, "lead@example.com", "Hello"
+        msg.set_content("Hi there\n")
+        spent = dataclasses.replace(ok, remaining=0, status="exhausted")
+        with pytest.raises(NotAllowed):
+            gate.send(msg, allowed=spent)
+        assert not ran.exists()  # refused before the password was read
+
+        api.pause(ledger, BOX, "by hand")
+        with pytest.raises(NotAllowed) as refused:
+            gate.send(msg, allowed=ok)  # allowed before the pause: stale
+        assert refused.value.allowance.status == "paused"
+        assert smtp_ssl.messages == []
+        assert rows(ledger_path, "SELECT count(*) FROM send") == [(0,)]
+    finally:
+        gate.close()
+        ledger.close()

@@ -463,14 +463,25 @@ class Gate:
         check_resend(rcpts, message_id, slots)
 
     def check_refusals(
-        self, recipients: list[str], message_id: str | None, now: dt.datetime | None = None
+        self,
+        recipients: list[str],
+        message_id: str | None,
+        now: dt.datetime | None = None,
+        allowed: Allowance | None = None,
     ) -> Allowance:
         """Raise what :meth:`reserve` would for no recipients or too many, a suppressed one, a
         message sent already or the plan's refusal (quota used, paced, paused), reserving
         nothing; else the allowance. Before a password is read (a session's first send): a
         script retrying on 75 ran its password command (an unlock prompt) at each refused
         try, and a paused mailbox with a failing one said 78, not 75. ``--dry-run`` asks it
-        too: what it says is what the send does."""
+        too: what it says is what the send does.
+
+        ``allowed``: this mailbox's answer (:meth:`preview`'s allowance, a recipient-domain
+        cap found no refusal) for these recipients a moment ago, judged here in place of the
+        plan asked again: the worker's look at a pool's members answered each of them just
+        before the message, and a member's first send of a pass asked its plan a second time
+        (~4M instructions a member: a pool of 3 paid it three times a pass). The reservation
+        still decides on the history it reads under its lock."""
         rcpts = list(dict.fromkeys(addresses.normalize(r, "recipient") for r in recipients))
         self._check_count(rcpts)
         bad = self.check_suppressed(rcpts)
@@ -478,7 +489,10 @@ class Gate:
             raise suppressed_refusal(bad)
         if message_id:
             self.check_resend(rcpts, message_id, now)
-        allowance, why = self.preview(rcpts, now)
+        if allowed is not None:
+            allowance, why = previewed(allowed, None, len(rcpts), self.box.timezone)
+        else:
+            allowance, why = self.preview(rcpts, now)
         if why is not None:
             raise NotAllowed(why, allowance)
         return allowance
@@ -697,6 +711,7 @@ class Gate:
         *,
         message_id: str | None = None,
         claim: Claim | None = None,
+        allowed: Allowance | None = None,
     ) -> SendReport:
         """Gate and deliver one message: reserve, send over SMTP, settle.
 
@@ -704,7 +719,9 @@ class Gate:
         removed) or bytes already prepared by the caller with their ``message_id`` (the relay,
         which forwards the client's bytes unchanged). Recipients default to To/Cc/Bcc
         (Resent-To/-Cc/-Bcc for a resent message).
-        ``claim``: the outbox claim it is sent for (see :meth:`reserve`). Text and the email
+        ``claim``: the outbox claim it is sent for (see :meth:`reserve`). ``allowed``: the
+        plan's answer for these recipients a moment ago, for a session's first send to judge
+        before its login in place of asking again (see :meth:`check_refusals`). Text and the email
         package's older messages (``MIMEText``, ...) are read as an :class:`EmailMessage`.
         Threads sharing the gate take turns: one SMTP session carries one message at a time.
         On the main thread, a Ctrl-C, SIGTERM or SIGHUP that comes once the server has answered
@@ -714,7 +731,7 @@ class Gate:
         """
         self._usable()
         with self._sending:
-            return self._send(message, recipients, now, message_id, claim)
+            return self._send(message, recipients, now, message_id, claim, allowed)
 
     def _send(
         self,
@@ -723,6 +740,7 @@ class Gate:
         now: dt.datetime | None,
         message_id: str | None,
         claim: Claim | None,
+        allowed: Allowance | None = None,
     ) -> SendReport:
         """:meth:`send`, its turn taken."""
         self.last_failure = None
@@ -746,7 +764,7 @@ class Gate:
         if not self._link.connected:
             # What the ledger alone refuses needs no password: a suppressed recipient, a message
             # sent already (65 as ever, not 78 for a password that was never needed).
-            self.check_refusals(rcpts, message_id, now)
+            self.check_refusals(rcpts, message_id, now, allowed)
             secret = self._link.target(self.box, self.timeout, self.clock).password
             if not isinstance(secret, str):  # an OAuth mailbox: its stored login, at least
                 secret.check_login()

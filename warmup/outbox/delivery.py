@@ -299,6 +299,8 @@ class Delivery:
                 # held as a fault of its configuration, whatever the class
                 fails.append(ConfigError(f"{box.address}: {exc}"))
         choices: list[tuple[int, int, str, Gate]] = []
+        # each member's answer the look just gave, for its gate's check before a first login
+        allowed: dict[int, Allowance] = {}
         waits, whys = [], []
         refused: list[Allowance] = []
         if len(gates) == 1:  # no choice to make: the reservation itself says yes or when
@@ -321,6 +323,7 @@ class Delivery:
             self.observe(gate, now, a)
             if refusal is None:
                 choices.append((-a.remaining, a.sent, gate.box.address, gate))
+                allowed[id(gate)] = a
             else:
                 whys.append(refusal)
                 refused.append(a)
@@ -346,7 +349,11 @@ class Delivery:
             self._connect_only(gate)
             try:
                 report = gate.send(
-                    data, rcpts, message_id=msg.message_id, claim=Claim(msg.id, self.id)
+                    data,
+                    rcpts,
+                    message_id=msg.message_id,
+                    claim=Claim(msg.id, self.id),
+                    allowed=allowed.get(id(gate)),
                 )
                 took_none = _sender_refused(report)
                 if took_none is None:
