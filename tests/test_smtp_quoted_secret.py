@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -34,6 +35,19 @@ REPLIES = {
 def _stored(db: Path) -> bytes:
     """Every byte of the SQLite ledger (its write-ahead log included)."""
     return b"".join(p.read_bytes() for p in db.parent.glob(db.name + "*"))
+
+
+def _send_quoted_in_a_250(form: bytes, pki) -> subprocess.CompletedProcess[str]:
+    """``send --json`` of one message to a server whose 250 at the end of DATA quotes ``form``
+    back ("you logged in with ..."); the run's result."""
+    said = b"250 2.0.0 queued, you logged in with %s\r\n" % form
+    script = Script(replies={".": said}, tls=pki.server_ssl_context())
+    with ScriptedServer(script) as server:
+        add_box(server.port)
+        return cli(
+            "send", BOX, "--to", "lead@example.com", "--subject", "Hello", "--body", "Hi",
+            "--json", env=PASSWORD_ENV,
+        )  # fmt: skip
 
 
 @pytest.mark.parametrize("form", list(FORMS.values()), ids=list(FORMS))
@@ -62,14 +76,7 @@ def test_a_refusal_quoting_the_login_back_never_reaches_the_ledger_or_the_error(
 def test_a_2xx_quoting_the_login_back_is_never_printed(form, pki, ssl_cert_env, tmp_path):
     """``send --json`` prints each recipient's reply, a 2xx too: one quoting the login back
     printed the password (or AUTH PLAIN's base64 of it)."""
-    said = b"250 2.0.0 queued, you logged in with %s\r\n" % form
-    script = Script(replies={".": said}, tls=pki.server_ssl_context())
-    with ScriptedServer(script) as server:
-        add_box(server.port)
-        res = cli(
-            "send", BOX, "--to", "lead@example.com", "--subject", "Hello", "--body", "Hi",
-            "--json", env=PASSWORD_ENV,
-        )  # fmt: skip
+    res = _send_quoted_in_a_250(form, pki)
     assert res.returncode == 0, res.stderr
     assert "you logged in with ***" in res.stdout, res.stdout
     for secret in (SMTP_PASSWORD, PLAIN.decode()):
@@ -89,14 +96,7 @@ def test_a_2xx_quoting_the_password_cut_short_is_never_printed_or_stored(
     was no tell, so the 250 was printed as it came by ``send --json``."""
     db = tmp_path / "ledger.db"
     monkeypatch.setenv("WARMUP_DB", str(db))
-    said = b"250 2.0.0 queued, you logged in with %s\r\n" % form
-    script = Script(replies={".": said}, tls=pki.server_ssl_context())
-    with ScriptedServer(script) as server:
-        add_box(server.port)
-        res = cli(
-            "send", BOX, "--to", "lead@example.com", "--subject", "Hello", "--body", "Hi",
-            "--json", env=PASSWORD_ENV,
-        )  # fmt: skip
+    res = _send_quoted_in_a_250(form, pki)
     assert res.returncode == 0, res.stderr
     assert "you logged in with ***" in res.stdout, res.stdout
     assert SMTP_PASSWORD[:8] not in res.stdout + res.stderr
