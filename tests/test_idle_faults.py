@@ -173,11 +173,12 @@ def test_failures_in_a_row_are_one_line_and_wait_longer_each_time(dovecot_clean,
     assert [backoff(n) for n in (1, 2, 3, 20)] == [2.0, 4.0, 8.0, 600.0]
 
 
-def test_the_password_a_server_echoes_is_not_logged(dovecot_clean, ssl_cert_env):
+def _examine_refused_logs(dovecot, answer: bytes, text: bytes) -> str:  # type: ignore[no-untyped-def]
+    """The one line the watcher logs when the server answers its EXAMINE ``answer`` (NO, BAD)
+    with ``text``."""
     woken, lines, delays = threading.Event(), [], []
-    evil = b"LOGIN " + IMAP_PASSWORD.encode() + b" is not a command"
     with LoginFaultProxy(
-        dovecot_clean, ["pass"], refuse="EXAMINE", refuse_with=b"BAD", refuse_text=evil
+        dovecot, ["pass"], refuse="EXAMINE", refuse_with=answer, refuse_text=text
     ) as proxy:
         watcher = watcher_via(proxy, woken, lines, delays)
         watcher.start()
@@ -186,6 +187,12 @@ def test_the_password_a_server_echoes_is_not_logged(dovecot_clean, ssl_cert_env)
         finally:
             watcher.close()
     (line,) = lines
+    return line
+
+
+def test_the_password_a_server_echoes_is_not_logged(dovecot_clean, ssl_cert_env):
+    evil = b"LOGIN " + IMAP_PASSWORD.encode() + b" is not a command"
+    line = _examine_refused_logs(dovecot_clean, b"BAD", evil)
     assert "LOGIN *** is not a command" in line and IMAP_PASSWORD not in line
 
 
@@ -195,18 +202,8 @@ def test_a_folder_the_server_will_not_open_is_logged_in_its_words_not_pythons_by
 ):
     """A NO or BAD to the watcher's EXAMINE was logged as Python shows bytes
     (``cannot open INBOX: [b'...']``), a server's words in UTF-8 as ``\\xe6\\x9c...``."""
-    woken, lines, delays = threading.Event(), [], []
     words = '[SERVERBUG] 服务器内部错误 it\'s "busy"'
-    with LoginFaultProxy(
-        dovecot_clean, ["pass"], refuse="EXAMINE", refuse_with=answer, refuse_text=words.encode()
-    ) as proxy:
-        watcher = watcher_via(proxy, woken, lines, delays)
-        watcher.start()
-        try:
-            wait_for(lambda: watcher.failures >= 1)
-        finally:
-            watcher.close()
-    (line,) = lines
+    line = _examine_refused_logs(dovecot_clean, answer, words.encode())
     assert words in line and "b'" not in line and "\\x" not in line, line
 
 

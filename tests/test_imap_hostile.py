@@ -42,6 +42,18 @@ def sync(script: ImapScript) -> str:
     return err
 
 
+def _first_sync_reads_one(script: ImapScript, ledger_path) -> None:  # type: ignore[no-untyped-def]
+    """A first sync (a send recorded) through ``script``'s server reads its one message and
+    keeps the folder's position at UIDVALIDITY 7, UID 1."""
+    with ImapServer(script) as server:
+        add_box(465, "--imap-security", "none", imap_port=server.port)
+        assert cli("record", "send", BOX, "--to", "lead@example.com").returncode == 0
+        res = cli("bounces", "sync", BOX, "--json", env=ENV)
+    assert res.returncode == 0, res.stderr
+    assert '"scanned": 1' in res.stdout
+    assert rows(ledger_path, "SELECT uidvalidity, last_uid FROM sync_state") == [(7, 1)]
+
+
 @pytest.mark.parametrize("uid", [b"abc", b"99999999999999999999", b"4294967296", b"0"])
 def test_a_search_answer_naming_no_uid_is_one_line_and_69(uid, ledger_path):
     """RFC 3501's UIDs are numbers from 1 to 2^32-1. A SEARCH answered with a word was a
@@ -105,13 +117,7 @@ def test_a_count_in_thousands_of_digits_is_taken_as_unstated(where, ledger_path)
             b"* 1 EXISTS" if where == "EXISTS" else b"* OK [UIDNEXT 2] n",
             line.replace(b"9]", DIGITS + b"]"),
         )
-    with ImapServer(ImapScript(replies=answers)) as server:
-        add_box(465, "--imap-security", "none", imap_port=server.port)
-        assert cli("record", "send", BOX, "--to", "lead@example.com").returncode == 0
-        res = cli("bounces", "sync", BOX, "--json", env=ENV)
-    assert res.returncode == 0, res.stderr
-    assert '"scanned": 1' in res.stdout
-    assert rows(ledger_path, "SELECT uidvalidity, last_uid FROM sync_state") == [(7, 1)]
+    _first_sync_reads_one(ImapScript(replies=answers), ledger_path)
 
 
 def test_a_uidvalidity_in_thousands_of_digits_is_one_line_and_69(ledger_path):
@@ -182,13 +188,7 @@ def test_a_uidnext_no_uid_can_reach_is_taken_as_unstated(ledger_path):
     position, passing the older mail for good: a UIDNEXT past 2^63 was an OverflowError
     traceback writing it, and one past 2^32 a position no UID reaches. It is taken as unstated:
     the position is the last UID read."""
-    with ImapServer(ImapScript(replies=folder(uidnext=b"99999999999999999999"))) as server:
-        add_box(465, "--imap-security", "none", imap_port=server.port)
-        assert cli("record", "send", BOX, "--to", "lead@example.com").returncode == 0
-        res = cli("bounces", "sync", BOX, "--json", env=ENV)
-    assert res.returncode == 0, res.stderr
-    assert '"scanned": 1' in res.stdout
-    assert rows(ledger_path, "SELECT uidvalidity, last_uid FROM sync_state") == [(7, 1)]
+    _first_sync_reads_one(ImapScript(replies=folder(uidnext=b"99999999999999999999")), ledger_path)
 
 
 def test_a_search_answered_over_two_lines_is_read_whole(ledger_path):
